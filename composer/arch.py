@@ -1,0 +1,41 @@
+"""Architecture registry: one row per supported target, no if/elif chains elsewhere."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from composer.errors import UserError
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Arch:
+    name: str            # our name (x86_64, aarch64, riscv64)
+    deb: str             # Debian architecture
+    triple: str          # GNU target triple for cross builds
+    efi_boot_name: str   # EFI/BOOT/<name>
+    uki_stub: str        # systemd-boot stub file name
+
+
+ARCHES: Mapping[str, Arch] = {
+    a.name: a
+    for a in (
+        Arch(name="x86_64", deb="amd64", triple="x86_64-linux-gnu", efi_boot_name="BOOTX64.EFI",
+             uki_stub="linuxx64.efi.stub"),
+        Arch(name="aarch64", deb="arm64", triple="aarch64-linux-gnu", efi_boot_name="BOOTAA64.EFI",
+             uki_stub="linuxaa64.efi.stub"),
+        Arch(name="riscv64", deb="riscv64", triple="riscv64-linux-gnu", efi_boot_name="BOOTRISCV64.EFI",
+             uki_stub="linuxriscv64.efi.stub"),
+    )
+}
+
+NOARCH = "noarch"
+PACKAGE_ARCHES = (*ARCHES, NOARCH)
+
+
+def get_arch(name: str) -> Arch:
+    try:
+        return ARCHES[name]
+    except KeyError:
+        raise UserError(f"unknown architecture '{name}'",
+                        hint=f"use one of: {', '.join(ARCHES)}") from None

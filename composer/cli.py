@@ -1,0 +1,229 @@
+"""The ``vcomp`` command line: the only place that prints errors and picks exit codes."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from composer import __version__
+from composer.errors import ComposerError, ErrorList
+
+Handler = Callable[[argparse.Namespace], int]
+
+EXIT_OK, EXIT_ERROR = 0, 1
+
+
+def _out(text: str = "") -> None:
+    sys.stdout.write(text + "\n")
+
+
+# ----------------------------------------------------------------- key
+
+def cmd_key_generate(args: argparse.Namespace) -> int:
+    from composer.trust.keys import PASSPHRASE_ENV, generate
+    passphrase = os.environ.get(args.passphrase_env or PASSPHRASE_ENV) if args.passphrase_env else None
+    key, pub, keyid = generate(args.name, Path(args.dir), passphrase=passphrase, force=args.force)
+    _out(f"{key}\n{pub}\nkey id {keyid}")
+    return EXIT_OK
+
+
+def cmd_key_id(args: argparse.Namespace) -> int:
+    from composer.trust.keys import load_public_key, load_signing_key
+    path = Path(args.key)
+    key = load_signing_key(path).public if path.suffix == ".key" else load_public_key(path)
+    _out(key.keyid)
+    return EXIT_OK
+
+
+# ----------------------------------------------------------------- pkg
+
+def cmd_pkg_build(args: argparse.Namespace) -> int:
+    from composer.package.build import build
+    from composer.trust.keys import load_signing_key
+    key = load_signing_key(Path(args.key))
+    result = build(Path(args.recipe), args.arch, key, Path(args.out),
+                   cache=Path(args.cache) if args.cache else None)
+    _out(str(result.path))
+    return EXIT_OK
+
+
+def cmd_pkg_build_all(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from composer.package.build import build_all
+    from composer.trust.keys import load_signing_key
+    key = load_signing_key(Path(args.key))
+    console = Console(stderr=True, highlight=False)
+    status = console.status(f"building {args.recipes} for {args.arch}")
+    status.start()
+
+    def progress(name: str, what: str) -> None:
+        status.update(f"{name}: {what}")
+        if what != "building":
+            console.print(f"  {name:<24} {what}")
+
+    try:
+        results = build_all(Path(args.recipes), args.arch, key, Path(args.out),
+                            cache=Path(args.cache) if args.cache else None, progress=progress)
+    finally:
+        status.stop()
+    built = sum(1 for r in results if not r.skipped)
+    console.print(f"{len(results)} packages for {args.arch} in {args.out}: {built} built, "
+                  f"{len(results) - built} unchanged")
+    for r in results:
+        _out(str(r.path))
+    return EXIT_OK
+
+
+def cmd_pkg_info(args: argparse.Namespace) -> int:
+    from composer.package.archive import read_header
+    header = read_header(Path(args.package))
+    meta = header.metadata
+    if args.json:
+        _out(json.dumps({"metadata": meta.to_dict(), "files": len(header.manifest.entries),
+                         "installed_size": header.manifest.installed_size,
+                         "payload": {"sha256": header.manifest.payload_sha256,
+                                     "size": header.manifest.payload_size}}, indent=2, sort_keys=True))
+        return EXIT_OK
+    rows = [("name", meta.name), ("version", meta.version), ("arch", meta.arch), ("type", meta.type),
+            ("description", meta.description), ("license", meta.license), ("authors", ", ".join(meta.authors)),
+            ("provides", ", ".join(meta.provides)), ("conflicts", ", ".join(meta.conflicts)),
+            ("depends", ", ".join(f"{d.name} {d.requirement}" for d in meta.dependencies)),
+            ("capabilities", ", ".join(meta.capabilities_required) +
+             (f" (optional: {', '.join(meta.capabilities_optional)})" if meta.capabilities_optional else "")),
+            ("context", meta.security.context), ("signer", meta.security.signer),
+            ("files", str(len(header.manifest.entries))),
+            ("installed size", str(header.manifest.installed_size))]
+    if meta.driver:
+        rows.append(("modules", " ".join(meta.driver.get("modules", []))))
+    if meta.kernel:
+        rows.append(("kernel", f"{meta.kernel['release']} ({meta.kernel['image']})"))
+    for src in meta.provenance.get("sources", []):
+        if src.get("kind") == "deb":
+            rows.append(("from", f"{src['name']} {src['version']} {src['arch']} sha256:{src['sha256'][:16]}"))
+    for k, v in rows:
+        if v:
+            _out(f"{k:<15} {v}")
+    return EXIT_OK
+
+
+def cmd_pkg_contents(args: argparse.Namespace) -> int:
+    from composer.package.archive import read_header
+    for e in read_header(Path(args.package)).manifest.entries:
+        extra = f" -> {e.target}" if e.target else ""
+        size = str(e.size) if e.type == "file" else "-"
+        _out(f"{e.type:<8} {e.mode:04o} {size:>10} {e.role if e.type == 'file' else '':<7} {e.path}{extra}")
+    return EXIT_OK
+
+
+def cmd_pkg_verify(args: argparse.Namespace) -> int:
+    from composer.package.archive import verify_package
+    from composer.trust.keys import load_public_key
+    trusted = load_public_key(Path(args.key)) if args.key else None
+    failed = 0
+    for pkg in args.package:
+        try:
+            v = verify_package(Path(pkg), trusted)
+        except ComposerError as exc:
+            failed += 1
+            _err(exc, prefix="FAIL ")
+            continue
+        who = "the given key" if trusted else "its embedded key (pass --key PUB to check who signed it)"
+        _out(f"OK   {pkg}: {v.header.metadata.nva}, {v.files} entries, {v.bytes} bytes; signature by "
+             f"{v.signer.keyid[:16]} verified with {who}")
+    return EXIT_ERROR if failed else EXIT_OK
+
+
+def cmd_pkg_lint(args: argparse.Namespace) -> int:
+    from composer.package.lint import lint_package
+    worst = 0
+    for pkg in args.package:
+        findings = lint_package(Path(pkg))
+        for f in findings:
+            _out(f"{pkg}: {f.level}: {f.code}: {f.message}")
+            worst = max(worst, 1 if f.level == "error" else 0)
+        if not findings:
+            _out(f"{pkg}: clean")
+    return worst
+
+
+# ----------------------------------------------------------------- parser
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="vcomp", description="Veridian Composer: declarative system images")
+    p.add_argument("--version", action="version", version=f"vcomp {__version__}")
+    p.add_argument("--debug", action="store_true", help="log commands and show tracebacks")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    key = sub.add_parser("key", help="developer and repository keys").add_subparsers(dest="verb", required=True)
+    k = key.add_parser("generate", help="write NAME.key (ed25519, PEM) and NAME.pub")
+    k.add_argument("name")
+    k.add_argument("--dir", default=".")
+    k.add_argument("--passphrase-env", metavar="VAR",
+                   help="encrypt the private key with the passphrase in this environment variable")
+    k.add_argument("--force", action="store_true", help="replace existing files")
+    k.set_defaults(func=cmd_key_generate)
+    k = key.add_parser("id", help="print the key id (TUF style) of a .pub or .key file")
+    k.add_argument("key")
+    k.set_defaults(func=cmd_key_id)
+
+    pkg = sub.add_parser("pkg", help="build and inspect packages").add_subparsers(dest="verb", required=True)
+    b = pkg.add_parser("build", help="build a package from a recipe directory; prints the .vpk path")
+    b.add_argument("recipe")
+    b.add_argument("--arch", default="x86_64")
+    b.add_argument("--key", required=True, help="developer private key (.key)")
+    b.add_argument("--out", default="out/packages")
+    b.add_argument("--cache", help="download cache (default: $VCOMP_CACHE or ~/.cache/vcomp)")
+    b.set_defaults(func=cmd_pkg_build)
+    b = pkg.add_parser("build-all", help="build every recipe in a folder, skipping unchanged ones")
+    b.add_argument("recipes")
+    b.add_argument("--arch", default="x86_64")
+    b.add_argument("--key", required=True)
+    b.add_argument("--out", default="out/packages")
+    b.add_argument("--cache")
+    b.set_defaults(func=cmd_pkg_build_all)
+    i = pkg.add_parser("info", help="show a package's metadata")
+    i.add_argument("package")
+    i.add_argument("--json", action="store_true")
+    i.set_defaults(func=cmd_pkg_info)
+    c = pkg.add_parser("contents", help="list a package's files")
+    c.add_argument("package")
+    c.set_defaults(func=cmd_pkg_contents)
+    v = pkg.add_parser("verify", help="check signature, manifest and every file's hash")
+    v.add_argument("package", nargs="+")
+    v.add_argument("--key", help="trusted public key (.pub) the package must be signed with")
+    v.set_defaults(func=cmd_pkg_verify)
+    lint = pkg.add_parser("lint", help="report packaging mistakes")
+    lint.add_argument("package", nargs="+")
+    lint.set_defaults(func=cmd_pkg_lint)
+    return p
+
+
+def _err(exc: ComposerError, prefix: str = "error: ") -> None:
+    sys.stderr.write(f"{prefix}{exc.message}\n")
+    if exc.hint:
+        sys.stderr.write(f"  hint: {exc.hint}\n")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING, format="%(name)s: %(message)s")
+    try:
+        code: int = args.func(args)
+        return code
+    except ErrorList as exc:
+        _err(exc)
+        return exc.exit_code
+    except ComposerError as exc:
+        if args.debug:
+            raise
+        _err(exc)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        sys.stderr.write("interrupted\n")
+        return 130

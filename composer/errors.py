@@ -1,0 +1,57 @@
+"""One exception root; subclasses say who is at fault. Only the CLI prints them."""
+
+from __future__ import annotations
+
+
+class ComposerError(Exception):
+    """Root of every error the product raises on purpose.
+
+    ``message`` states the fact and the place; ``hint`` says how to fix it.
+    """
+
+    exit_code = 1
+
+    def __init__(self, message: str, *, hint: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class UserError(ComposerError):
+    """Bad input from the user: a recipe, profile, argument or file they wrote."""
+
+
+class InvalidPackage(ComposerError):
+    """A package (or archive) that is malformed, tampered with or hostile."""
+
+
+class VerificationError(InvalidPackage):
+    """A signature, digest or manifest check failed."""
+
+
+class UnsafeArchive(InvalidPackage):
+    """An archive member would escape the extraction root or is otherwise hostile."""
+
+
+class ToolError(ComposerError):
+    """A host tool is missing or failed."""
+
+
+class FetchError(ComposerError):
+    """A download failed or a remote source does not have what was asked for."""
+
+
+class InternalError(ComposerError):
+    """A bug in the composer itself."""
+
+
+class ErrorList(ComposerError):
+    """Several errors found at once (validation reports all of them)."""
+
+    def __init__(self, errors: list[ComposerError], *, summary: str) -> None:
+        super().__init__(summary + "\n" + "\n".join(f"  {e.message}" for e in errors),
+                         hint=next((e.hint for e in errors if e.hint), ""))
+        self.errors = errors

@@ -1,0 +1,225 @@
+"""The package builder: recipe -> staging tree -> signed, reproducible ``.vpk``."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import composer
+from composer.errors import ComposerError, UserError
+from composer.fsutil import atomic_write, canonical_json, sha256_bytes, sha256_file, source_date_epoch
+from composer.package import globs
+from composer.package.archive import Staged, write_package
+from composer.package.debian import DebianArchive
+from composer.package.manifest import Entry, Manifest
+from composer.package.metadata import Metadata
+from composer.package.recipe import Recipe, load_recipe
+from composer.package.sources import DEB_KINDS, SOURCE_KINDS, Context, SourceResult
+from composer.trust.keys import SigningKey
+
+DEFAULT_ROLES: Sequence[tuple[str, Sequence[str]]] = (
+    ("config", ("etc/**",)),
+    ("doc", ("usr/share/doc/**", "usr/share/man/**", "usr/share/info/**", "usr/share/lintian/**")),
+    ("binary", ("bin/**", "sbin/**", "usr/bin/**", "usr/sbin/**", "lib/**/*.so*", "usr/lib/**/*.so*",
+                "boot/**", "lib/modules/**/*.ko", "usr/lib/**/*.efi*", "usr/lib/ISOLINUX/**",
+                "usr/lib/syslinux/**", "init", "usr/libexec/**")),
+)
+STATE_FILE = ".vcomp-build-state.json"
+
+
+def default_cache() -> Path:
+    env = os.environ.get("VCOMP_CACHE")
+    if env:
+        return Path(env)
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "vcomp"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Built:
+    path: Path
+    metadata: Metadata
+    manifest: Manifest
+    skipped: bool = False
+
+    @property
+    def sha256(self) -> str:
+        return sha256_file(self.path)
+
+
+def epoch_for(recipe: Recipe) -> int:
+    env = os.environ.get("SOURCE_DATE_EPOCH")
+    if env:
+        return source_date_epoch()
+    return int(recipe.data.get("build", {}).get("source-date-epoch", source_date_epoch()))
+
+
+def role_of(rel: str, mode: int, rules: Mapping[str, Sequence[str]]) -> str:
+    for role in ("config", "doc", "binary", "asset"):
+        if globs.matches(rel, rules.get(role, ())):
+            return role
+    for role, patterns in DEFAULT_ROLES:
+        if globs.matches(rel, patterns):
+            return role
+    return "binary" if mode & 0o111 else "asset"
+
+
+def scan_staging(staging: Path, rules: Mapping[str, Any]) -> list[Staged]:
+    """Manifest entries for the staging tree: normalised modes, roles, sorted by path."""
+    modes = {k.strip("/"): int(v, 8) for k, v in rules.get("modes", {}).items()}
+    out: list[Staged] = []
+    for dirpath, dirnames, filenames in os.walk(staging):
+        dirnames.sort()
+        for name in sorted(dirnames + filenames):
+            full = Path(dirpath) / name
+            rel = str(full.relative_to(staging))
+            st = full.lstat()
+            if stat.S_ISLNK(st.st_mode):
+                out.append(Staged(entry=Entry(path=rel, type="symlink", mode=0o777, target=os.readlink(full))))
+            elif stat.S_ISDIR(st.st_mode):
+                out.append(Staged(entry=Entry(path=rel, type="dir", mode=modes.get(rel, 0o755))))
+            elif stat.S_ISREG(st.st_mode):
+                default = 0o755 if st.st_mode & 0o111 else 0o644
+                mode = modes.get(rel, default)
+                out.append(Staged(entry=Entry(path=rel, type="file", mode=mode, role=role_of(rel, mode, rules)),
+                                  source=full))
+            else:
+                raise UserError(f"{rel}: special files cannot be packaged", hint="remove it from the sources")
+    unused = set(modes) - {s.entry.path for s in out}
+    if unused:
+        raise UserError(f"files.modes names paths that are not in the package: {', '.join(sorted(unused))}",
+                        hint="fix the paths in [files.modes]")
+    return sorted(out, key=lambda s: s.entry.path)
+
+
+def assemble_metadata(recipe: Recipe, results: Sequence[SourceResult], epoch: int) -> Metadata:
+    d = recipe.data
+    meta: dict[str, Any] = {k: d[k] for k in ("package", "dependencies", "features", "capabilities", "security",
+                                              "boot") if k in d}
+    meta["package"] = {**meta["package"], "arch": meta["package"].get("arch", recipe.arch.name)}
+    meta.setdefault("security", {"context": "system_t"})
+    extra: dict[str, dict[str, Any]] = {}
+    for res in results:
+        for section, values in res.metadata.items():
+            target = extra.setdefault(section, {})
+            for k, v in values.items():
+                target[k] = target.get(k, []) + v if isinstance(v, list) else v
+    if "driver" in d:
+        extra.setdefault("driver", {"modules": []}).update({k: v for k, v in d["driver"].items()})
+    if "kernel" in d:
+        extra.setdefault("kernel", {}).update(d["kernel"])
+    meta.update(extra)
+    meta["provenance"] = {"recipe": recipe.digest, "source-date-epoch": epoch,
+                          "sources": [p for r in results for p in r.provenance]}
+    return Metadata.from_dict(meta)
+
+
+def output_name(meta: Metadata) -> str:
+    return f"{meta.name}-{meta.version}-{meta.arch}.vpk"
+
+
+def build(recipe_dir: Path, arch: str, key: SigningKey, out_dir: Path, *, cache: Path | None = None,
+          archive: DebianArchive | None = None, recipe: Recipe | None = None) -> Built:
+    recipe = recipe or load_recipe(recipe_dir, arch)
+    archive = archive or DebianArchive(cache or default_cache())
+    epoch = epoch_for(recipe)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=out_dir, prefix=f".build-{recipe.name}-") as tmp:
+        staging = Path(tmp) / "root"
+        staging.mkdir()
+        scratch = Path(tmp) / "scratch"
+        scratch.mkdir()
+        ctx = Context(recipe=recipe, staging=staging, epoch=epoch, archive=archive, scratch=scratch)
+        results = [SOURCE_KINDS[src["kind"]](src, ctx, i) for i, src in enumerate(recipe.sources)]
+        meta = assemble_metadata(recipe, results, epoch)
+        staged = scan_staging(staging, recipe.data.get("files", {}))
+        if not staged:
+            raise UserError(f"{recipe.path}: the sources produced no files", hint="check the [[source]] entries")
+        path = out_dir / output_name(meta)
+        meta, manifest = write_package(path, metadata=meta, staged=staged, key=key, epoch=epoch)
+    return Built(path=path, metadata=meta, manifest=manifest)
+
+
+# ------------------------------------------------------------------ build-all with an input cache
+
+def recipe_inputs(recipe: Recipe, archive: DebianArchive, key: SigningKey) -> str:
+    """Content digest of everything a build reads: recipe folder, resolved .debs, epoch, key, tool version."""
+    files = []
+    for p in sorted(recipe.directory.rglob("*")):
+        if p.is_symlink():
+            files.append([str(p.relative_to(recipe.directory)), "link", os.readlink(p)])
+        elif p.is_file():
+            files.append([str(p.relative_to(recipe.directory)), oct(p.stat().st_mode & 0o111), sha256_file(p)])
+    debs = []
+    for src in recipe.sources:
+        if src["kind"] in DEB_KINDS:
+            ref = archive.resolve(recipe.arch, src["package"], version=src.get("version", ""),
+                                  follow=src.get("follow", ""))
+            debs.append([ref.name, ref.version])
+    return sha256_bytes(canonical_json({
+        "composer": composer.__version__, "arch": recipe.arch.name, "files": files, "debs": debs,
+        "epoch": epoch_for(recipe), "key": key.keyid,
+    }))
+
+
+def find_recipes(recipes_dir: Path) -> list[Path]:
+    found = sorted(p.parent for p in recipes_dir.glob("*/recipe.toml"))
+    if not found:
+        raise UserError(f"{recipes_dir}: no recipes (no */recipe.toml)", hint="pass the folder holding recipes")
+    return found
+
+
+def supports(recipe_dir: Path, arch: str) -> bool:
+    import tomllib
+    try:
+        archs = tomllib.loads((recipe_dir / "recipe.toml").read_text()).get("build", {}).get("architectures")
+    except tomllib.TOMLDecodeError:
+        return True  # let the build report the syntax error
+    return not archs or arch in archs
+
+
+def build_all(recipes_dir: Path, arch: str, key: SigningKey, out_dir: Path, *, cache: Path | None = None,
+              progress: Callable[[str, str], None] = lambda name, status: None) -> list[Built]:
+    archive = DebianArchive(cache or default_cache())
+    state_path = out_dir / STATE_FILE
+    try:
+        state: dict[str, Any] = json.loads(state_path.read_text())
+    except (FileNotFoundError, ValueError):
+        state = {}
+    built: list[Built] = []
+    errors: list[ComposerError] = []
+    for rdir in find_recipes(recipes_dir):
+        if not supports(rdir, arch):
+            progress(rdir.name, "not for this architecture")
+            continue
+        try:
+            recipe = load_recipe(rdir, arch)
+            digest = recipe_inputs(recipe, archive, key)
+            key_name = f"{recipe.name}/{arch}"
+            prev = state.get(key_name)
+            if prev and prev["inputs"] == digest and (out_dir / prev["file"]).is_file() \
+                    and sha256_file(out_dir / prev["file"]) == prev["sha256"]:
+                from composer.package.archive import read_header
+                header = read_header(out_dir / prev["file"])
+                built.append(Built(path=out_dir / prev["file"], metadata=header.metadata,
+                                   manifest=header.manifest, skipped=True))
+                progress(recipe.name, "unchanged")
+                continue
+            progress(recipe.name, "building")
+            result = build(rdir, arch, key, out_dir, archive=archive, recipe=recipe)
+            state[key_name] = {"inputs": digest, "file": result.path.name, "sha256": result.sha256}
+            atomic_write(state_path, json.dumps(state, indent=1, sort_keys=True).encode())
+            built.append(result)
+            progress(recipe.name, f"built {result.path.name}")
+        except ComposerError as exc:
+            errors.append(UserError(f"{rdir.name}: {exc.message}", hint=exc.hint))
+            progress(rdir.name, "FAILED")
+    if errors:
+        from composer.errors import ErrorList
+        raise ErrorList(errors, summary=f"{len(errors)} of the recipes in {recipes_dir} failed to build")
+    return built

@@ -1,0 +1,163 @@
+"""Debian binary packages as a source: resolve, download and unpack .debs for any architecture.
+
+apt runs with a private state (lists, cache, status, sources) under the composer cache, so the
+host's dpkg database is never touched and foreign architectures need no ``dpkg --add-architecture``.
+apt checks the archive's signatures (Release -> Packages -> .deb hash) with Debian's keyring.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import re
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from composer.arch import Arch
+from composer.errors import FetchError, ToolError
+from composer.fsutil import atomic_write, sha256_file
+from composer.run import run
+
+MIRROR_ENV = "VCOMP_DEBIAN_MIRROR"
+SECURITY_MIRROR_ENV = "VCOMP_DEBIAN_SECURITY_MIRROR"
+SUITE = "bookworm"
+KEYRING = "/usr/share/keyrings/debian-archive-keyring.gpg"
+LISTS_MAX_AGE = 6 * 3600
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DebRef:
+    name: str
+    version: str
+    arch: str          # Debian architecture of the .deb (may be 'all')
+    sha256: str = ""
+
+    def to_provenance(self) -> dict[str, str]:
+        return {"kind": "deb", "name": self.name, "version": self.version, "arch": self.arch,
+                "sha256": self.sha256}
+
+
+def _sources() -> str:
+    mirror = os.environ.get(MIRROR_ENV, "http://deb.debian.org/debian")
+    security = os.environ.get(SECURITY_MIRROR_ENV, "http://deb.debian.org/debian-security")
+    opt = f"[signed-by={KEYRING}]"
+    return (f"deb {opt} {mirror} {SUITE} main\n"
+            f"deb {opt} {mirror} {SUITE}-updates main\n"
+            f"deb {opt} {security} {SUITE}-security main\n")
+
+
+class DebianArchive:
+    """A private apt state per architecture inside ``cache``."""
+
+    def __init__(self, cache: Path) -> None:
+        self.cache = cache / "debian"
+        self._updated: set[str] = set()
+
+    def _root(self, arch: Arch) -> Path:
+        return self.cache / "apt" / arch.deb
+
+    def _opts(self, arch: Arch) -> list[str]:
+        root = self._root(arch)
+        return [
+            "-o", "Debug::NoLocking=1", "-o", f"APT::Architecture={arch.deb}",
+            "-o", f"APT::Architectures::={arch.deb}", "-o", "APT::Sandbox::User=root",
+            "-o", f"Dir::State::Lists={root}/lists", "-o", f"Dir::Cache={root}/cache",
+            "-o", f"Dir::State::status={root}/status", "-o", f"Dir::Etc::SourceList={root}/sources.list",
+            "-o", f"Dir::Etc::SourceParts={root}/sources.list.d", "-o", f"Dir::Etc::Preferences={root}/preferences",
+            "-o", f"Dir::Etc::PreferencesParts={root}/preferences.d", "-o", "Acquire::Languages=none",
+            "-q",
+        ]
+
+    def update(self, arch: Arch, *, force: bool = False) -> None:
+        if arch.deb in self._updated and not force:
+            return
+        root = self._root(arch)
+        for d in ("lists/partial", "cache/archives/partial", "sources.list.d", "preferences.d"):
+            (root / d).mkdir(parents=True, exist_ok=True)
+        (root / "status").touch()
+        sources = _sources().encode()
+        stamp = root / "lists" / ".updated"
+        fresh = (stamp.exists() and time.time() - stamp.stat().st_mtime < LISTS_MAX_AGE
+                 and (root / "sources.list").exists() and (root / "sources.list").read_bytes() == sources)
+        if not fresh or force:
+            if not Path(KEYRING).exists():
+                raise ToolError(f"Debian's archive keyring {KEYRING} is missing",
+                                hint="install it with: apt-get install debian-archive-keyring")
+            atomic_write(root / "sources.list", sources)
+            try:
+                run(["apt-get", *self._opts(arch), "update"], timeout=600)
+            except ToolError as exc:
+                raise FetchError(f"cannot fetch Debian package lists for {arch.deb}: {exc.message}",
+                                 hint=f"check the network or set {MIRROR_ENV} to a reachable mirror") from None
+            stamp.touch()
+        self._updated.add(arch.deb)
+
+    def _policy(self, arch: Arch, name: str) -> tuple[str, list[str]]:
+        out = run(["apt-cache", *self._opts(arch), "policy", name], check=False).stdout.decode()
+        cand = re.search(r"Candidate:\s*(\S+)", out)
+        versions = re.findall(r"^\s+(?:\*\*\* )?(\S+) \d+$", out, re.M)
+        return (cand.group(1) if cand and cand.group(1) != "(none)" else ""), versions
+
+    def resolve(self, arch: Arch, name: str, *, version: str = "", follow: str = "") -> DebRef:
+        """Find the .deb to use: the candidate (or the pinned version), following a metapackage."""
+        self.update(arch)
+        if follow:
+            out = run(["apt-cache", *self._opts(arch), "depends", name], check=False).stdout.decode()
+            deps = [d for d in re.findall(r"^\s+Depends:\s*(\S+)", out, re.M) if fnmatch.fnmatch(d, follow)]
+            if not deps:
+                raise FetchError(f"Debian package '{name}' ({arch.deb}, {SUITE}) has no dependency matching "
+                                 f"'{follow}'", hint="check the package name and the 'follow' pattern")
+            name = deps[0]
+        candidate, versions = self._policy(arch, name)
+        if not candidate:
+            raise FetchError(f"Debian package '{name}' does not exist for {arch.deb} in {SUITE}",
+                             hint=f"look it up with: apt-cache search {name.split('-')[0]}")
+        if version and version not in versions:
+            raise FetchError(f"Debian package '{name}' version {version} is not available for {arch.deb} "
+                             f"(available: {', '.join(versions) or 'none'})",
+                             hint="remove the version pin or update it")
+        return DebRef(name=name, version=version or candidate, arch=arch.deb)
+
+    def download(self, arch: Arch, ref: DebRef) -> tuple[DebRef, Path]:
+        pool = self.cache / "debs"
+        pool.mkdir(parents=True, exist_ok=True)
+        safe_version = ref.version.replace(":", "%3a")
+        found = sorted(pool.glob(f"{ref.name}_{safe_version}_*.deb"))
+        if not found:
+            with tempfile.TemporaryDirectory(dir=pool) as tmp:
+                try:
+                    run(["apt-get", *self._opts(arch), "download", f"{ref.name}={ref.version}"],
+                        cwd=Path(tmp), timeout=1200)
+                except ToolError as exc:
+                    raise FetchError(f"cannot download Debian package {ref.name}={ref.version} ({arch.deb}): "
+                                     f"{exc.message}", hint="check the network and the package name") from None
+                debs = list(Path(tmp).glob("*.deb"))
+                if len(debs) != 1:
+                    raise FetchError(f"apt-get download {ref.name} produced {len(debs)} files")
+                os.replace(debs[0], pool / debs[0].name)
+                found = [pool / debs[0].name]
+        path = found[0]
+        deb_arch = path.stem.rsplit("_", 1)[-1]
+        return DebRef(name=ref.name, version=ref.version, arch=deb_arch, sha256=sha256_file(path)), path
+
+    def unpack(self, deb: Path, sha256: str) -> Path:
+        """Unpack a .deb's data once into a cache directory keyed by its sha256."""
+        dest = self.cache / "unpacked" / sha256
+        if dest.is_dir():
+            return dest
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=dest.parent, prefix=".unpack-"))
+        try:
+            run(["dpkg-deb", "--extract", str(deb), str(tmp)], timeout=900)
+            os.replace(tmp, dest)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return dest
+
+    def fetch(self, arch: Arch, name: str, *, version: str = "", follow: str = "") -> tuple[DebRef, Path]:
+        ref, deb = self.download(arch, self.resolve(arch, name, version=version, follow=follow))
+        return ref, self.unpack(deb, ref.sha256)

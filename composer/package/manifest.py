@@ -1,0 +1,116 @@
+"""The file manifest of a package: every payload member with its type, mode, size, hash and role."""
+
+from __future__ import annotations
+
+import json
+import posixpath
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from composer.errors import InvalidPackage
+from composer.fsutil import canonical_json
+
+MANIFEST_FORMAT = 1
+TYPES = ("file", "dir", "symlink", "hardlink", "chardev", "blockdev", "fifo")
+ROLES = ("binary", "config", "doc", "asset")
+
+
+def check_relpath(path: str) -> str | None:
+    """Why ``path`` is not a clean relative POSIX path, or None when it is."""
+    if not path or path.startswith("/"):
+        return "is absolute or empty"
+    if "\\" in path or "\x00" in path:
+        return "contains a backslash or NUL"
+    parts = path.split("/")
+    if any(p in ("", ".", "..") for p in parts):
+        return "has an empty, '.' or '..' component"
+    if posixpath.normpath(path) != path:
+        return "is not normalised"
+    return None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Entry:
+    path: str
+    type: str
+    mode: int
+    size: int = 0
+    sha256: str = ""
+    target: str = ""
+    role: str = "asset"
+    device: tuple[int, int] = (0, 0)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"path": self.path, "type": self.type, "mode": f"{self.mode:04o}"}
+        if self.type == "file":
+            out.update(size=self.size, sha256=self.sha256, role=self.role)
+        if self.type in ("symlink", "hardlink"):
+            out["target"] = self.target
+        if self.type in ("chardev", "blockdev"):
+            out["device"] = list(self.device)
+        return out
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any], where: str) -> Entry:
+        try:
+            path, typ, mode = str(d["path"]), str(d["type"]), int(str(d["mode"]), 8)
+        except (KeyError, ValueError, TypeError) as exc:
+            raise InvalidPackage(f"{where}: malformed entry ({exc})") from None
+        why = check_relpath(path)
+        if why:
+            raise InvalidPackage(f"{where}: path '{path}' {why}")
+        if typ not in TYPES:
+            raise InvalidPackage(f"{where}: '{path}' has unknown type '{typ}'")
+        if not 0 <= mode <= 0o7777:
+            raise InvalidPackage(f"{where}: '{path}' has invalid mode {mode:o}")
+        role = str(d.get("role", "asset"))
+        if role not in ROLES:
+            raise InvalidPackage(f"{where}: '{path}' has unknown role '{role}'")
+        size = d.get("size", 0)
+        sha = str(d.get("sha256", ""))
+        if typ == "file" and (not isinstance(size, int) or size < 0 or len(sha) != 64):
+            raise InvalidPackage(f"{where}: file '{path}' needs a size and a sha256")
+        dev = d.get("device", [0, 0])
+        return cls(path=path, type=typ, mode=mode, size=int(size), sha256=sha, target=str(d.get("target", "")),
+                   role=role, device=(int(dev[0]), int(dev[1])))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Manifest:
+    entries: tuple[Entry, ...]
+    payload_sha256: str
+    payload_size: int
+    compression: str = "zstd"
+
+    @property
+    def installed_size(self) -> int:
+        return sum(e.size for e in self.entries)
+
+    def to_bytes(self) -> bytes:
+        return canonical_json({
+            "format": MANIFEST_FORMAT,
+            "payload": {"sha256": self.payload_sha256, "size": self.payload_size,
+                        "compression": self.compression},
+            "files": [e.to_dict() for e in self.entries],
+        })
+
+    @classmethod
+    def from_bytes(cls, data: bytes, origin: str = "manifest.json") -> Manifest:
+        try:
+            raw = json.loads(data)
+            fmt = raw["format"]
+            payload = raw["payload"]
+            files = raw["files"]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise InvalidPackage(f"{origin}: not a manifest ({exc})") from None
+        if fmt != MANIFEST_FORMAT:
+            raise InvalidPackage(f"{origin}: manifest format {fmt} is not supported (this composer reads "
+                                 f"{MANIFEST_FORMAT})", hint="upgrade vcomp")
+        entries = tuple(Entry.from_dict(f, f"{origin}: $.files[{i}]") for i, f in enumerate(files))
+        paths = [e.path for e in entries]
+        if paths != sorted(paths) or len(set(paths)) != len(paths):
+            raise InvalidPackage(f"{origin}: files are not sorted by path or contain duplicates")
+        if payload.get("compression") != "zstd":
+            raise InvalidPackage(f"{origin}: unsupported payload compression {payload.get('compression')!r}")
+        return cls(entries=entries, payload_sha256=str(payload["sha256"]), payload_size=int(payload["size"]))

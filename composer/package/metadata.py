@@ -1,0 +1,218 @@
+"""Package metadata (``metadata.toml``): typed, validated against schemas/package.schema.json."""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from types import MappingProxyType
+from typing import Any
+
+import tomli_w
+
+from composer import schema, tomlpos
+from composer.errors import ComposerError, InvalidPackage, UserError
+from composer.fsutil import canonical_json
+from composer.version import Requirement, Version, VersionError
+
+SCHEMA = "package.schema.json"
+FORMAT = "vpk/1"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Dependency:
+    name: str
+    requirement: str
+    features: tuple[str, ...] = ()
+    optional: bool = False
+    default_features: bool = True
+
+    @classmethod
+    def from_value(cls, name: str, value: str | Mapping[str, Any]) -> Dependency:
+        if isinstance(value, str):
+            return cls(name=name, requirement=value)
+        return cls(name=name, requirement=value["version"], features=tuple(value.get("features", ())),
+                   optional=bool(value.get("optional", False)),
+                   default_features=bool(value.get("default-features", True)))
+
+    def to_value(self) -> str | dict[str, Any]:
+        if not self.features and not self.optional and self.default_features:
+            return self.requirement
+        out: dict[str, Any] = {"version": self.requirement}
+        if self.features:
+            out["features"] = list(self.features)
+        if self.optional:
+            out["optional"] = True
+        if not self.default_features:
+            out["default-features"] = False
+        return out
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Security:
+    context: str
+    signer: str = ""
+    public_key: str = ""
+    manifest: str = ""
+    signature: str = ""
+
+    def to_dict(self) -> dict[str, str]:
+        out = {"context": self.context, "signer": self.signer, "public-key": self.public_key,
+               "manifest": self.manifest, "signature": self.signature}
+        return {k: v for k, v in out.items() if v}
+
+
+def _frozen(d: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    return MappingProxyType(dict(d or {}))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Metadata:
+    name: str
+    version: str
+    description: str
+    license: str
+    type: str
+    arch: str
+    authors: tuple[str, ...] = ()
+    homepage: str = ""
+    provides: tuple[str, ...] = ()
+    conflicts: tuple[str, ...] = ()
+    dependencies: tuple[Dependency, ...] = ()
+    features: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: MappingProxyType({}))
+    capabilities_required: tuple[str, ...] = ()
+    capabilities_optional: tuple[str, ...] = ()
+    security: Security
+    driver: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    kernel: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    boot: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    provenance: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+
+    @property
+    def semver(self) -> Version:
+        return Version.parse(self.version)
+
+    @property
+    def nva(self) -> str:
+        return f"{self.name}-{self.version}-{self.arch}"
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Metadata:
+        p = d["package"]
+        caps = d.get("capabilities", {})
+        sec = d["security"]
+        return cls(
+            name=p["name"], version=p["version"], description=p["description"], license=p["license"],
+            type=p["type"], arch=p["arch"], authors=tuple(p.get("authors", ())), homepage=p.get("homepage", ""),
+            provides=tuple(p.get("provides", ())), conflicts=tuple(p.get("conflicts", ())),
+            dependencies=tuple(Dependency.from_value(k, v) for k, v in sorted(d.get("dependencies", {}).items())),
+            features=MappingProxyType({k: tuple(v) for k, v in sorted(d.get("features", {}).items())}),
+            capabilities_required=tuple(caps.get("required", ())),
+            capabilities_optional=tuple(caps.get("optional", ())),
+            security=Security(context=sec["context"], signer=sec.get("signer", ""),
+                              public_key=sec.get("public-key", ""), manifest=sec.get("manifest", ""),
+                              signature=sec.get("signature", "")),
+            driver=_frozen(d.get("driver")), kernel=_frozen(d.get("kernel")), boot=_frozen(d.get("boot")),
+            provenance=_frozen(d.get("provenance")),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        pkg: dict[str, Any] = {"name": self.name, "version": self.version, "description": self.description}
+        if self.authors:
+            pkg["authors"] = list(self.authors)
+        pkg["license"] = self.license
+        if self.homepage:
+            pkg["homepage"] = self.homepage
+        pkg["type"], pkg["arch"] = self.type, self.arch
+        if self.provides:
+            pkg["provides"] = list(self.provides)
+        if self.conflicts:
+            pkg["conflicts"] = list(self.conflicts)
+        out: dict[str, Any] = {"package": pkg}
+        if self.dependencies:
+            out["dependencies"] = {dep.name: dep.to_value() for dep in self.dependencies}
+        if self.features:
+            out["features"] = {k: list(v) for k, v in self.features.items()}
+        caps: dict[str, Any] = {}
+        if self.capabilities_required:
+            caps["required"] = list(self.capabilities_required)
+        if self.capabilities_optional:
+            caps["optional"] = list(self.capabilities_optional)
+        if caps:
+            out["capabilities"] = caps
+        for name in ("driver", "kernel", "boot", "provenance"):
+            value = getattr(self, name)
+            if value:
+                out[name] = _thaw(value)
+        out["security"] = self.security.to_dict()
+        return out
+
+    def to_toml(self) -> bytes:
+        return tomli_w.dumps(self.to_dict()).encode()
+
+    def signed_bytes(self) -> bytes:
+        """What the developer signs: canonical JSON of the metadata without the signature.
+
+        The metadata carries the manifest digest (``security.manifest``), and the manifest carries
+        the payload digest and every file's sha256, so the signature covers the whole package.
+        """
+        unsigned = replace(self, security=replace(self.security, signature=""))
+        return canonical_json({"format": FORMAT, "metadata": unsigned.to_dict()})
+
+
+def _thaw(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {k: _thaw(v) for k, v in value.items()}
+    if isinstance(value, tuple | list):
+        return [_thaw(v) for v in value]
+    return value
+
+
+def semantic_errors(d: Mapping[str, Any], *, origin: str, text: str,
+                    error_type: type[ComposerError]) -> list[ComposerError]:
+    """Checks the schema cannot express: requirement syntax, features naming real dependencies."""
+    errors: list[ComposerError] = []
+    deps = d.get("dependencies", {})
+    for name, value in deps.items():
+        req = value if isinstance(value, str) else value.get("version", "")
+        try:
+            Requirement.parse(req)
+        except VersionError as exc:
+            line, col = tomlpos.locate(text, ["dependencies", name])
+            errors.append(error_type(f"{origin}:{line}:{col}: $.dependencies.{name}: {exc}",
+                                     hint="use Cargo syntax, e.g. \"1.2\", \"^1.2.3\", \"~1.2\", \">=1, <2\""))
+    for feat, items in d.get("features", {}).items():
+        for item in items:
+            dep = item.split("/", 1)[0]
+            if dep not in deps and dep not in d.get("features", {}):
+                line, col = tomlpos.locate(text, ["features", feat])
+                errors.append(error_type(
+                    f"{origin}:{line}:{col}: $.features.{feat}: '{item}' names no dependency or feature",
+                    hint="a feature lists dependency names, 'dep/feature' or other features"))
+    return errors
+
+
+def parse_metadata(data: bytes, *, origin: str, error_type: type[ComposerError] = InvalidPackage) -> Metadata:
+    """Parse and validate metadata TOML; every error names origin:line:column and the JSON path."""
+    try:
+        text = data.decode()
+        raw = tomllib.loads(text)
+    except UnicodeDecodeError:
+        raise error_type(f"{origin}: not UTF-8 text", hint="metadata is TOML in UTF-8") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise error_type(f"{origin}: invalid TOML: {exc}", hint="fix the TOML syntax at that line") from None
+    validate_dict(raw, origin=origin, text=text, error_type=error_type)
+    return Metadata.from_dict(raw)
+
+
+def validate_dict(raw: Mapping[str, Any], *, origin: str, text: str,
+                  error_type: type[ComposerError] = UserError) -> None:
+    errors = schema.schema_errors(raw, SCHEMA, origin=origin, locate=lambda p: tomlpos.locate(text, p),
+                                  error_type=error_type)
+    if not errors:
+        errors = semantic_errors(raw, origin=origin, text=text, error_type=error_type)
+    if len(errors) == 1:
+        raise errors[0]
+    if errors:
+        from composer.errors import ErrorList
+        raise ErrorList(errors, summary=f"{origin}: {len(errors)} errors")

@@ -1,0 +1,204 @@
+"""Source kinds of a recipe: each fills the staging tree and reports provenance and metadata.
+
+A registry maps ``kind`` to a function; adding a kind is adding a row.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from composer.arch import Arch
+from composer.errors import UserError
+from composer.package import globs, kmod
+from composer.package.debian import DebianArchive, DebRef
+from composer.package.manifest import check_relpath
+from composer.package.recipe import Recipe
+from composer.run import require_tool, run
+
+# Tools every command source may use without declaring them.
+BASE_TOOLS = ("sh", "cat", "chmod", "cp", "date", "echo", "find", "grep", "head", "install", "ln", "ls",
+              "mkdir", "mv", "printf", "rm", "sed", "sort", "tail", "touch", "tr", "true", "false", "test",
+              "uname", "wc", "env", "basename", "dirname", "xargs")
+
+
+@dataclass(slots=True, kw_only=True)
+class Context:
+    recipe: Recipe
+    staging: Path
+    epoch: int
+    archive: DebianArchive
+    scratch: Path
+
+    @property
+    def arch(self) -> Arch:
+        return self.recipe.arch
+
+
+@dataclass(slots=True, kw_only=True)
+class SourceResult:
+    provenance: list[dict[str, Any]] = field(default_factory=list)
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+def _dest(ctx: Context, spec: Mapping[str, Any], index: int, rel: str) -> Path:
+    prefix = str(spec.get("dest", "")).strip("/")
+    full = f"{prefix}/{rel}" if prefix else rel
+    why = check_relpath(full)
+    if why:
+        raise UserError(f"{ctx.recipe.place('source', index)}: destination '{full}' {why}",
+                        hint="destinations are relative paths inside the package")
+    return ctx.staging / full
+
+
+def copy_entry(src: Path, dst: Path) -> None:
+    """Copy one file, symlink or directory (not its contents) into the staging tree."""
+    if dst.is_symlink() or (dst.exists() and not dst.is_dir()):
+        dst.unlink()
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    if src.is_symlink():
+        os.symlink(os.readlink(src), dst)
+    elif src.is_dir():
+        dst.mkdir(exist_ok=True)
+        shutil.copymode(src, dst)
+    elif src.is_file():
+        shutil.copy2(src, dst, follow_symlinks=False)
+    else:
+        raise UserError(f"{src}: special files (devices, fifos, sockets) cannot be packaged from a tree")
+
+
+def _walk(root: Path) -> list[str]:
+    out: list[str] = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames.sort()
+        base = Path(dirpath)
+        for name in sorted(dirnames + filenames):
+            out.append(str((base / name).relative_to(root)))
+    return sorted(out)
+
+
+def source_tree(spec: Mapping[str, Any], ctx: Context, index: int) -> SourceResult:
+    src = (ctx.recipe.directory / spec["path"]).resolve()
+    if not src.is_relative_to(ctx.recipe.directory.resolve()) or not src.is_dir():
+        raise UserError(f"{ctx.recipe.place('source', index, 'path')}: '{spec['path']}' is not a directory "
+                        "inside the recipe", hint="tree sources name a folder beside recipe.toml")
+    for rel in _walk(src):
+        copy_entry(src / rel, _dest(ctx, spec, index, rel))
+    return SourceResult(provenance=[{"kind": "tree", "path": str(spec["path"])}])
+
+
+def _fetch(spec: Mapping[str, Any], ctx: Context) -> tuple[DebRef, Path]:
+    return ctx.archive.fetch(ctx.arch, str(spec["package"]), version=str(spec.get("version", "")),
+                             follow=str(spec.get("follow", "")))
+
+
+def _import(root: Path, paths: list[str], spec: Mapping[str, Any], ctx: Context, index: int) -> int:
+    include = list(spec.get("include", ["**"]))
+    exclude = list(spec.get("exclude", []))
+    rename: Mapping[str, str] = spec.get("rename", {})
+    count = 0
+    for rel in paths:
+        if not globs.matches(rel, include) or globs.matches(rel, exclude):
+            continue
+        target = next((to for pat, to in rename.items() if globs.match_exact(rel, pat)), rel)
+        copy_entry(root / rel, _dest(ctx, spec, index, target))
+        count += 1
+    if count == 0:
+        raise UserError(f"{ctx.recipe.place('source', index)}: nothing in Debian package '{spec['package']}' "
+                        f"matches include={include}", hint="list the package's files with: dpkg-deb -c FILE.deb")
+    return count
+
+
+def source_deb(spec: Mapping[str, Any], ctx: Context, index: int) -> SourceResult:
+    ref, root = _fetch(spec, ctx)
+    _import(root, _walk(root), spec, ctx, index)
+    return SourceResult(provenance=[ref.to_provenance()])
+
+
+KERNEL_FORMATS = {"x86_64": "bzImage", "aarch64": "Image", "riscv64": "Image"}
+
+
+def source_kernel(spec: Mapping[str, Any], ctx: Context, index: int) -> SourceResult:
+    ref, root = _fetch(spec, ctx)
+    tree = kmod.ModuleTree.scan(root)
+    rel = tree.release
+    image = f"boot/vmlinuz-{rel}"
+    if not (root / image).is_file():
+        raise UserError(f"{ctx.recipe.place('source', index)}: Debian package '{ref.name}' has no {image}",
+                        hint="name a linux-image package")
+    wanted = {image: "boot/vmlinuz", f"boot/config-{rel}": f"boot/config-{rel}"}
+    for name in ("modules.order", "modules.builtin", "modules.builtin.modinfo"):
+        wanted[f"lib/modules/{rel}/{name}"] = f"lib/modules/{rel}/{name}"
+    for src, dst in wanted.items():
+        if (root / src).exists():
+            copy_entry(root / src, _dest(ctx, spec, index, dst))
+    return SourceResult(provenance=[ref.to_provenance()],
+                        metadata={"kernel": {"release": rel, "image": "boot/vmlinuz",
+                                             "format": KERNEL_FORMATS[ctx.arch.name]}})
+
+
+def source_kmod(spec: Mapping[str, Any], ctx: Context, index: int) -> SourceResult:
+    ref, root = _fetch(spec, ctx)
+    tree = kmod.ModuleTree.scan(root)
+    try:
+        order, builtin = kmod.load_order(tree, root, spec["modules"], spec.get("exclude", ()))
+    except UserError as exc:
+        raise UserError(f"{ctx.recipe.place('source', index, 'modules')}: {exc.message}", hint=exc.hint) from None
+    for path in order:
+        rel = f"lib/modules/{tree.release}/{path}"
+        copy_entry(root / rel, _dest(ctx, spec, index, rel))
+    return SourceResult(provenance=[ref.to_provenance()],
+                        metadata={"driver": {"kernel": tree.release, "modules": order, "builtin": builtin}})
+
+
+def source_links(spec: Mapping[str, Any], ctx: Context, index: int) -> SourceResult:
+    for link, target in sorted(spec["links"].items()):
+        dst = _dest(ctx, spec, index, link.strip("/"))
+        if dst.is_symlink() or dst.exists():
+            dst.unlink()
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        os.symlink(target, dst)
+    return SourceResult()
+
+
+def source_command(spec: Mapping[str, Any], ctx: Context, index: int) -> SourceResult:
+    """Run build commands in a clean environment: declared tools only, fixed locale/time, DESTDIR."""
+    tools = sorted({*BASE_TOOLS, *spec.get("tools", [])})
+    bindir = Path(tempfile.mkdtemp(dir=ctx.scratch, prefix="bin-"))
+    for tool in tools:
+        os.symlink(require_tool(tool), bindir / tool)
+    work = ctx.scratch / f"work-{index}"
+    src = ctx.recipe.directory / spec.get("workdir", ".")
+    shutil.copytree(src, work, symlinks=True, ignore=shutil.ignore_patterns("recipe.toml"))
+    home = Path(tempfile.mkdtemp(dir=ctx.scratch, prefix="home-"))
+    host = os.uname().machine
+    env = {
+        "PATH": str(bindir), "HOME": str(home), "TMPDIR": str(ctx.scratch), "LANG": "C.UTF-8",
+        "LC_ALL": "C.UTF-8", "TZ": "UTC", "SOURCE_DATE_EPOCH": str(ctx.epoch), "DESTDIR": str(ctx.staging),
+        "VCOMP_ARCH": ctx.arch.name, "VCOMP_DEB_ARCH": ctx.arch.deb, "TARGET_TRIPLE": ctx.arch.triple,
+        "CROSS_COMPILE": "" if host == ctx.arch.name else f"{ctx.arch.triple}-",
+        "CC": "gcc" if host == ctx.arch.name else f"{ctx.arch.triple}-gcc",
+        "PKG_NAME": ctx.recipe.name, "PKG_VERSION": str(ctx.recipe.data["package"]["version"]),
+    }
+    os.umask(0o022)
+    run(["/bin/sh", "-ec", spec["run"]], cwd=work, env=env, clean_env=True,
+        timeout=float(spec.get("timeout", 3600)))
+    return SourceResult(provenance=[{"kind": "command", "path": str(spec.get("workdir", "."))}])
+
+
+SOURCE_KINDS: Mapping[str, Callable[[Mapping[str, Any], Context, int], SourceResult]] = {
+    "tree": source_tree,
+    "deb": source_deb,
+    "kernel": source_kernel,
+    "kmod": source_kmod,
+    "links": source_links,
+    "command": source_command,
+}
+
+# Kinds whose inputs come from the Debian archive (resolved before a build to key the cache).
+DEB_KINDS = frozenset({"deb", "kernel", "kmod"})

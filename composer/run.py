@@ -1,0 +1,84 @@
+"""The one subprocess gateway: logs the command, captures output, raises typed errors."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import subprocess
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from composer.errors import ToolError
+
+log = logging.getLogger("composer.run")
+
+# Which Debian package provides each host tool we call.
+TOOL_PACKAGES: Mapping[str, str] = {
+    "apt-get": "apt",
+    "dpkg-deb": "dpkg",
+    "mke2fs": "e2fsprogs",
+    "debugfs": "e2fsprogs",
+    "mkfs.fat": "dosfstools",
+    "mcopy": "mtools",
+    "mmd": "mtools",
+    "mkfs.erofs": "erofs-utils",
+    "mksquashfs": "squashfs-tools",
+    "qemu-img": "qemu-utils",
+    "qemu-system-x86_64": "qemu-system-x86",
+    "qemu-system-aarch64": "qemu-system-arm",
+    "objcopy": "binutils",
+    "tar": "tar",
+    "zstd": "zstd",
+    "gcc": "gcc",
+    "make": "make",
+    "sh": "dash",
+    "aarch64-linux-gnu-gcc": "gcc-aarch64-linux-gnu",
+    "x86_64-linux-gnu-gcc": "gcc-x86-64-linux-gnu",
+    "riscv64-linux-gnu-gcc": "gcc-riscv64-linux-gnu",
+}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Result:
+    args: tuple[str, ...]
+    returncode: int
+    stdout: bytes
+    stderr: bytes
+
+
+def require_tool(name: str) -> str:
+    """Return the absolute path of a host tool or raise naming the Debian package."""
+    path = shutil.which(name)
+    if path is None:
+        pkg = TOOL_PACKAGES.get(name, name)
+        raise ToolError(f"host tool '{name}' is not installed",
+                        hint=f"install it with: apt-get install {pkg}")
+    return path
+
+
+def run(args: Sequence[str | Path], *, cwd: Path | None = None, env: Mapping[str, str] | None = None,
+        check: bool = True, stdin: bytes | None = None, clean_env: bool = False,
+        timeout: float | None = None) -> Result:
+    """Run a command; raise ToolError with the tool's stderr tail when it fails."""
+    argv = [str(a) for a in args]
+    exe = require_tool(argv[0]) if os.sep not in argv[0] else argv[0]
+    full_env: dict[str, str] = {} if clean_env else dict(os.environ)
+    if env:
+        full_env.update(env)
+    log.debug("run: %s", " ".join(argv))
+    try:
+        proc = subprocess.run([exe, *argv[1:]], cwd=cwd, env=full_env, input=stdin,
+                              capture_output=True, check=False, timeout=timeout)
+    except subprocess.TimeoutExpired as exc:
+        raise ToolError(f"'{argv[0]}' did not finish within {timeout} s",
+                        hint="see the command with --debug") from exc
+    except OSError as exc:
+        raise ToolError(f"cannot run '{argv[0]}': {exc}") from exc
+    result = Result(args=tuple(argv), returncode=proc.returncode, stdout=proc.stdout, stderr=proc.stderr)
+    if check and proc.returncode != 0:
+        tail = (proc.stderr or proc.stdout).decode(errors="replace").strip().splitlines()[-12:]
+        raise ToolError(f"'{' '.join(argv[:3])}{' ...' if len(argv) > 3 else ''}' failed "
+                        f"(exit {proc.returncode}):\n    " + "\n    ".join(tail))
+    return result

@@ -1,0 +1,63 @@
+"""JSON Schema validation that reports every error with its place (file:line:column and JSON path)."""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from jsonschema import Draft202012Validator
+
+from composer.errors import ComposerError, ErrorList, UserError
+
+SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
+
+Locator = Callable[[Sequence[str | int]], tuple[int, int]]
+
+
+@functools.cache
+def validator(name: str) -> Draft202012Validator:
+    schema = json.loads((SCHEMA_DIR / name).read_text())
+    Draft202012Validator.check_schema(schema)
+    return Draft202012Validator(schema)
+
+
+def json_path(path: Sequence[str | int]) -> str:
+    out = "$"
+    for p in path:
+        out += f"[{p}]" if isinstance(p, int) else f".{p}"
+    return out
+
+
+def _describe(err: Any) -> str:
+    if err.validator == "additionalProperties":
+        return str(err.message).replace("Additional properties are not allowed", "unknown field(s):")
+    if err.validator == "required":
+        return f"missing required field {err.message.split(' ')[0]}"
+    if err.validator == "pattern":
+        return f"{err.instance!r} does not match the expected form"
+    if err.validator == "enum":
+        return f"{err.instance!r} is not one of {', '.join(map(str, err.validator_value))}"
+    return str(err.message)
+
+
+def schema_errors(instance: Any, schema: str, *, origin: str, locate: Locator,
+                  error_type: type[ComposerError] = UserError) -> list[ComposerError]:
+    errors: list[ComposerError] = []
+    for err in sorted(validator(schema).iter_errors(instance), key=lambda e: [str(p) for p in e.absolute_path]):
+        path = list(err.absolute_path)
+        line, col = locate(path)
+        errors.append(error_type(f"{origin}:{line}:{col}: {json_path(path)}: {_describe(err)}",
+                                 hint=f"see schemas/{schema}"))
+    return errors
+
+
+def check(instance: Any, schema: str, *, origin: str, locate: Locator,
+          error_type: type[ComposerError] = UserError) -> None:
+    errors = schema_errors(instance, schema, origin=origin, locate=locate, error_type=error_type)
+    if len(errors) == 1:
+        raise errors[0]
+    if errors:
+        raise ErrorList(errors, summary=f"{origin}: {len(errors)} errors")

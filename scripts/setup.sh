@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Idempotent set-up for a fresh Debian 12 machine: host tools (apt) and the .venv (pip).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Host tools and the Debian package that provides each.
+TOOLS=(
+  "mcopy:mtools" "mkfs.fat:dosfstools" "mke2fs:e2fsprogs" "mkfs.erofs:erofs-utils"
+  "mksquashfs:squashfs-tools" "qemu-img:qemu-utils" "qemu-system-x86_64:qemu-system-x86"
+  "qemu-system-aarch64:qemu-system-arm" "objcopy:binutils" "apt-get:apt" "gpgv:gpgv"
+)
+FILES=(
+  "/usr/share/ovmf/OVMF.fd:ovmf" "/usr/share/AAVMF/AAVMF_CODE.fd:qemu-efi-aarch64"
+  "/usr/share/keyrings/debian-archive-keyring.gpg:debian-archive-keyring"
+)
+missing=()
+for t in "${TOOLS[@]}"; do command -v "${t%%:*}" >/dev/null 2>&1 || missing+=("${t##*:}"); done
+for f in "${FILES[@]}"; do [ -e "${f%%:*}" ] || missing+=("${f##*:}"); done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing Debian packages: ${missing[*]}"
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+PY="${PYTHON:-python3}"
+if [ ! -x .venv/bin/python ]; then
+  "$PY" -m venv .venv
+fi
+stamp=".venv/.vcomp-installed"
+want="$(sha256sum pyproject.toml | cut -d' ' -f1)"
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+  echo "setup: installing Python packages into .venv"
+  .venv/bin/python -m pip install -q --upgrade pip
+  .venv/bin/python -m pip install -q -e '.[test]'
+  echo "$want" > "$stamp"
+fi
