@@ -521,8 +521,9 @@ def _parse_comparator(text: str) -> tuple[str, Comparator | None]:
 
 
 def _wildcard_at(text: str, pos: int) -> bool:
-    """A wildcard character at ``pos`` that is not the start of a longer word like ``xyz``."""
-    return text[pos : pos + 1] in _WILDCARDS and text[pos + 1 : pos + 2] not in _IDENT_CHARS
+    """A wildcard at ``pos``: ``*``, or an ``x``/``X`` that does not start a word like ``xyz``."""
+    char, following = text[pos : pos + 1], text[pos + 1 : pos + 2]
+    return char == "*" or (char in ("x", "X") and not (following.isascii() and following.isalnum()))
 
 
 def _scan_identifiers(text: str, pos: int) -> int:

@@ -12,11 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import composer
+from composer.arch import get_arch
 from composer.errors import ComposerError, UserError
 from composer.fsutil import atomic_write, canonical_json, sha256_bytes, sha256_file, source_date_epoch
 from composer.package import globs
 from composer.package.archive import Staged, write_package
-from composer.package.debian import DebianArchive
+from composer.package.debian import DebianArchive, semver_from_debian
 from composer.package.manifest import Entry, Manifest
 from composer.package.metadata import Metadata
 from composer.package.recipe import Recipe, load_recipe
@@ -114,9 +115,23 @@ def assemble_metadata(recipe: Recipe, results: Sequence[SourceResult], epoch: in
     if "kernel" in d:
         extra.setdefault("kernel", {}).update(d["kernel"])
     meta.update(extra)
+    meta = _fill_deb_versions(meta, results, recipe)
     meta["provenance"] = {"recipe": recipe.digest, "source-date-epoch": epoch,
                           "sources": [p for r in results for p in r.provenance]}
     return Metadata.from_dict(meta)
+
+
+def _fill_deb_versions(meta: dict[str, Any], results: Sequence[SourceResult], recipe: Recipe) -> dict[str, Any]:
+    text = json.dumps(meta)
+    if "{deb_version}" not in text and "{deb_release}" not in text:
+        return meta
+    debs = [p for r in results for p in r.provenance if p.get("kind") == "deb"]
+    if not debs:
+        raise UserError(f"{recipe.place('package', 'version')}: {{deb_version}} needs a Debian source",
+                        hint="add a [[source]] of kind deb, kernel or kmod, or write the version out")
+    full, release = semver_from_debian(debs[0]["version"])
+    filled: dict[str, Any] = json.loads(text.replace("{deb_version}", full).replace("{deb_release}", release))
+    return filled
 
 
 def output_name(meta: Metadata) -> str:
@@ -138,8 +153,6 @@ def build(recipe_dir: Path, arch: str, key: SigningKey, out_dir: Path, *, cache:
         results = [SOURCE_KINDS[src["kind"]](src, ctx, i) for i, src in enumerate(recipe.sources)]
         meta = assemble_metadata(recipe, results, epoch)
         staged = scan_staging(staging, recipe.data.get("files", {}))
-        if not staged:
-            raise UserError(f"{recipe.path}: the sources produced no files", hint="check the [[source]] entries")
         path = out_dir / output_name(meta)
         meta, manifest = write_package(path, metadata=meta, staged=staged, key=key, epoch=epoch)
     return Built(path=path, metadata=meta, manifest=manifest)
@@ -183,6 +196,20 @@ def supports(recipe_dir: Path, arch: str) -> bool:
     return not archs or arch in archs
 
 
+def _prefetch(archive: DebianArchive, recipes_dir: Path, arch: str) -> None:
+    specs: list[tuple[str, str]] = []
+    for rdir in find_recipes(recipes_dir):
+        if not supports(rdir, arch):
+            continue
+        try:
+            recipe = load_recipe(rdir, arch)
+        except ComposerError:
+            continue  # reported by the build loop
+        specs += [(str(s["package"]), str(s.get("follow", ""))) for s in recipe.sources if s["kind"] in DEB_KINDS]
+    if specs:
+        archive.prefetch(get_arch(arch), specs)
+
+
 def build_all(recipes_dir: Path, arch: str, key: SigningKey, out_dir: Path, *, cache: Path | None = None,
               progress: Callable[[str, str], None] = lambda name, status: None) -> list[Built]:
     archive = DebianArchive(cache or default_cache())
@@ -193,6 +220,7 @@ def build_all(recipes_dir: Path, arch: str, key: SigningKey, out_dir: Path, *, c
         state = {}
     built: list[Built] = []
     errors: list[ComposerError] = []
+    _prefetch(archive, recipes_dir, arch)
     for rdir in find_recipes(recipes_dir):
         if not supports(rdir, arch):
             progress(rdir.name, "not for this architecture")

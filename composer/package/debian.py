@@ -55,6 +55,7 @@ class DebianArchive:
     def __init__(self, cache: Path) -> None:
         self.cache = cache / "debian"
         self._updated: set[str] = set()
+        self._lookups: dict[str, dict[tuple[str, str], str]] = {}
 
     def _root(self, arch: Arch) -> Path:
         return self.cache / "apt" / arch.deb
@@ -95,23 +96,63 @@ class DebianArchive:
             stamp.touch()
         self._updated.add(arch.deb)
 
-    def _policy(self, arch: Arch, name: str) -> tuple[str, list[str]]:
-        out = run(["apt-cache", *self._opts(arch), "policy", name], check=False).stdout.decode()
-        cand = re.search(r"Candidate:\s*(\S+)", out)
-        versions = re.findall(r"^\s+(?:\*\*\* )?(\S+) \d+$", out, re.M)
-        return (cand.group(1) if cand and cand.group(1) != "(none)" else ""), versions
+    def _sections(self, arch: Arch, verb: str, names: list[str]) -> dict[str, str]:
+        """Run one apt-cache VERB for many names; split its output into per-package sections."""
+        out = run(["apt-cache", *self._opts(arch), verb, *names], check=False).stdout.decode()
+        sections: dict[str, str] = {}
+        current = ""
+        for line in out.splitlines():
+            if line and not line[0].isspace() and not line.startswith("<"):
+                current = line.rstrip(":").strip()
+                sections[current] = ""
+            elif current:
+                sections[current] += line + "\n"
+        return sections
+
+    def prefetch(self, arch: Arch, specs: list[tuple[str, str]]) -> None:
+        """Look up many (name, follow) pairs with two apt-cache calls instead of two each."""
+        self.update(arch)
+        cache = self._lookups.setdefault(arch.deb, {})
+        metas = sorted({n for n, f in specs if f and ("depends", n) not in cache})
+        if metas:
+            for name, text in self._sections(arch, "depends", metas).items():
+                cache[("depends", name)] = text
+            for n in metas:
+                cache.setdefault(("depends", n), "")
+        names = {n for n, f in specs if not f}
+        for n, f in specs:
+            if f:
+                names.update(self._follow(arch, n, f, strict=False))
+        todo = sorted(n for n in names if ("policy", n) not in cache)
+        if todo:
+            for name, text in self._sections(arch, "policy", todo).items():
+                cache[("policy", name)] = text
+            for n in todo:
+                cache.setdefault(("policy", n), "")
+
+    def _lookup(self, arch: Arch, verb: str, name: str) -> str:
+        cache = self._lookups.setdefault(arch.deb, {})
+        if (verb, name) not in cache:
+            cache[(verb, name)] = self._sections(arch, verb, [name]).get(name, "")
+        return cache[(verb, name)]
+
+    def _follow(self, arch: Arch, name: str, follow: str, *, strict: bool = True) -> list[str]:
+        deps = [d for d in re.findall(r"^\s+Depends:\s*(\S+)", self._lookup(arch, "depends", name), re.M)
+                if fnmatch.fnmatch(d, follow)]
+        if not deps and strict:
+            raise FetchError(f"Debian package '{name}' ({arch.deb}, {SUITE}) has no dependency matching "
+                             f"'{follow}'", hint="check the package name and the 'follow' pattern")
+        return deps[:1]
 
     def resolve(self, arch: Arch, name: str, *, version: str = "", follow: str = "") -> DebRef:
         """Find the .deb to use: the candidate (or the pinned version), following a metapackage."""
         self.update(arch)
         if follow:
-            out = run(["apt-cache", *self._opts(arch), "depends", name], check=False).stdout.decode()
-            deps = [d for d in re.findall(r"^\s+Depends:\s*(\S+)", out, re.M) if fnmatch.fnmatch(d, follow)]
-            if not deps:
-                raise FetchError(f"Debian package '{name}' ({arch.deb}, {SUITE}) has no dependency matching "
-                                 f"'{follow}'", hint="check the package name and the 'follow' pattern")
-            name = deps[0]
-        candidate, versions = self._policy(arch, name)
+            name = self._follow(arch, name, follow)[0]
+        text = self._lookup(arch, "policy", name)
+        cand = re.search(r"Candidate:\s*(\S+)", text)
+        candidate = cand.group(1) if cand and cand.group(1) != "(none)" else ""
+        versions = re.findall(r"^\s+(?:\*\*\* )?(\S+) \d+$", text, re.M)
         if not candidate:
             raise FetchError(f"Debian package '{name}' does not exist for {arch.deb} in {SUITE}",
                              hint=f"look it up with: apt-cache search {name.split('-')[0]}")
@@ -161,3 +202,36 @@ class DebianArchive:
     def fetch(self, arch: Arch, name: str, *, version: str = "", follow: str = "") -> tuple[DebRef, Path]:
         ref, deb = self.download(arch, self.resolve(arch, name, version=version, follow=follow))
         return ref, self.unpack(deb, ref.sha256)
+
+
+def semver_from_debian(version: str) -> tuple[str, str]:
+    """Map a Debian version onto SemVer: (full version with build metadata, release without it).
+
+    ``1:1.35.0-4+deb12u1+b1`` -> (``1.35.0+deb.4.deb12u1.b1``, ``1.35.0``); ``7.2-1`` -> ``7.2.0+deb.1``;
+    a ``~`` suffix (Debian's "sorts before") becomes a SemVer pre-release. Numeric parts lose leading
+    zeros; a fourth numeric part moves into the build metadata.
+    """
+    v = version.split(":", 1)[-1]
+    upstream, _, revision = v.rpartition("-") if "-" in v else (v, "", "")
+    m = re.match(r"^(\d+(?:\.\d+)*)(.*)$", upstream)
+    if not m:
+        raise FetchError(f"Debian version '{version}' has no numeric upstream part",
+                         hint="set [package].version in the recipe instead of {deb_version}")
+    nums = [str(int(n)) for n in m.group(1).split(".")]
+    core, extra_nums = (nums + ["0", "0"])[:3], nums[3:]
+    rest = m.group(2)
+    pre = ""
+    build_parts = [*extra_nums]
+
+    def clean(s: str) -> list[str]:
+        return [p for p in re.split(r"[^0-9A-Za-z-]+", s) if p]
+
+    if rest.startswith("~"):
+        pre_text, _, tail = rest[1:].partition("+")
+        pre = ".".join(str(int(p)) if p.isdigit() else p for p in clean(pre_text))
+        build_parts += clean(tail)
+    else:
+        build_parts += clean(rest)
+    release = ".".join(core) + (f"-{pre}" if pre else "")
+    build = ["deb", *build_parts, *clean(revision)] if (build_parts or revision) else []
+    return release + ("+" + ".".join(build) if build else ""), release

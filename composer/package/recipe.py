@@ -66,6 +66,20 @@ def _expand(value: Any, arch: Arch) -> Any:
     return value
 
 
+DEB_PLACEHOLDERS = {"{deb_version}": "0.0.0", "{deb_release}": "0.0.0"}
+
+
+def _dummy_versions(value: Any) -> Any:
+    """Stand-ins for placeholders only known after the .deb is fetched (checked again when written)."""
+    if isinstance(value, str):
+        for k, v in DEB_PLACEHOLDERS.items():
+            value = value.replace(k, v)
+        return value
+    if isinstance(value, dict):
+        return {k: _dummy_versions(v) for k, v in value.items()}
+    return value
+
+
 def load_recipe(directory: Path, arch_name: str) -> Recipe:
     arch = get_arch(arch_name)
     path = directory / "recipe.toml"
@@ -88,7 +102,7 @@ def load_recipe(directory: Path, arch_name: str) -> Recipe:
                         hint=f"build it with --arch {supported[0]} or add {arch.name} to the list")
     merged = _merge({k: copy.deepcopy(v) for k, v in raw.items() if k != "arch"}, raw.get("arch", {}).get(arch.name, {}))
     merged = _expand(merged, arch)
-    meta_view = {k: merged[k] for k in ("package", "dependencies", "features", "capabilities", "security",
+    meta_view = {k: _dummy_versions(merged[k]) for k in ("package", "dependencies", "features", "capabilities", "security",
                                         "driver", "kernel", "boot") if k in merged}
     meta_view["package"] = {**meta_view["package"], "arch": meta_view["package"].get("arch", arch.name)}
     meta_view.setdefault("security", {"context": "system_t"})
