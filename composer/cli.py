@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from composer import __version__
-from composer.errors import ComposerError, ErrorList
+from composer.errors import ComposerError
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -216,9 +216,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code: int = args.func(args)
         return code
-    except ErrorList as exc:
-        _err(exc)
-        return exc.exit_code
     except ComposerError as exc:
         if args.debug:
             raise

@@ -48,10 +48,12 @@ class InternalError(ComposerError):
     """A bug in the composer itself."""
 
 
-class ErrorList(ComposerError):
-    """Several errors found at once (validation reports all of them)."""
-
-    def __init__(self, errors: list[ComposerError], *, summary: str) -> None:
-        super().__init__(summary + "\n" + "\n".join(f"  {e.message}" for e in errors),
-                         hint=next((e.hint for e in errors if e.hint), ""))
-        self.errors = errors
+def combine(errors: list[ComposerError], *, summary: str) -> ComposerError:
+    """One error for several found at once (validation reports all of them), keeping their class."""
+    if len(errors) == 1:
+        return errors[0]
+    cls = type(errors[0]) if all(type(e) is type(errors[0]) for e in errors) else ComposerError
+    combined = cls(summary + "\n" + "\n".join(f"  {e.message}" for e in errors),
+                   hint=next((e.hint for e in errors if e.hint), ""))
+    combined.errors = errors  # type: ignore[attr-defined]
+    return combined

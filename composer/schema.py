@@ -10,7 +10,7 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
-from composer.errors import ComposerError, ErrorList, UserError
+from composer.errors import ComposerError, UserError, combine
 
 SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
 
@@ -57,7 +57,5 @@ def schema_errors(instance: Any, schema: str, *, origin: str, locate: Locator,
 def check(instance: Any, schema: str, *, origin: str, locate: Locator,
           error_type: type[ComposerError] = UserError) -> None:
     errors = schema_errors(instance, schema, origin=origin, locate=locate, error_type=error_type)
-    if len(errors) == 1:
-        raise errors[0]
     if errors:
-        raise ErrorList(errors, summary=f"{origin}: {len(errors)} errors")
+        raise combine(errors, summary=f"{origin}: {len(errors)} errors")

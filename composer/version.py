@@ -207,22 +207,22 @@ class Version:
         """True when neither version has higher precedence (only build metadata may differ)."""
         return self.precedence_key() == other.precedence_key()
 
-    def __lt__(self, other: object) -> bool:
+    def __lt__(self, other: Version) -> bool:
         if not isinstance(other, Version):
             return NotImplemented
         return self.precedence_key() < other.precedence_key()
 
-    def __le__(self, other: object) -> bool:
+    def __le__(self, other: Version) -> bool:
         if not isinstance(other, Version):
             return NotImplemented
         return self.precedence_key() <= other.precedence_key()
 
-    def __gt__(self, other: object) -> bool:
+    def __gt__(self, other: Version) -> bool:
         if not isinstance(other, Version):
             return NotImplemented
         return self.precedence_key() > other.precedence_key()
 
-    def __ge__(self, other: object) -> bool:
+    def __ge__(self, other: Version) -> bool:
         if not isinstance(other, Version):
             return NotImplemented
         return self.precedence_key() >= other.precedence_key()
@@ -397,9 +397,12 @@ class Comparator:
         (never ``-0`` tricks): ``^1.2.3`` is ``[1.2.3, 2.0.0)``, ``>1.2`` is ``[1.3.0, inf)``,
         ``<=1.2`` is ``(-inf, 1.3.0)``, ``=1.2.3-rc.1`` is ``[1.2.3-rc.1, 1.2.3-rc.1]``.
 
-        For release versions ``v``: ``self.matches(v)`` iff ``v`` lies in the interval. For
-        pre-release versions the interval is necessary but not sufficient; see the pre-release
-        rules in :class:`Requirement` (opt-in, judged by the release triple, partials).
+        For a release version ``v``, ``self.matches(v)`` iff ``v`` lies in the interval. A
+        pre-release version is tested against the interval as-is only by a full comparator on
+        its own MAJOR.MINOR.PATCH; every other comparator tests its release triple instead
+        (``^1.2.3`` rejects ``2.0.0-alpha``, ``>1.2`` admits ``1.3.0-alpha``), partial
+        comparators other than caret reject pre-releases inside the partial version, and the
+        requirement must opt in. See :class:`Requirement` for these rules.
         """
         major, minor, patch, op = self.major, self.minor, self.patch, self.op
         exact = Version(major=major, minor=minor or 0, patch=patch or 0, pre=self.pre)
@@ -574,6 +577,13 @@ class Requirement:
 
     For release versions the comparators are exactly the intervals of
     :meth:`Comparator.bounds`.
+
+    Syntax details (as the crate): whitespace is allowed around operators and commas; ``x``
+    and ``X`` are accepted as wildcards and printed as ``*``; build metadata on a comparator
+    (``=1.2.3+b``) is accepted and ignored; an operator with a wildcard (``>=1.*``) means the
+    same as the partial version (``>=1``); a lone ``*`` must be the whole requirement and
+    has no comparators. ``str()`` writes the normalised form (``^`` spelled out, comparators
+    joined with ``", "``) and ``Requirement.parse(str(r)) == r``.
     """
 
     comparators: tuple[Comparator, ...] = ()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import tarfile
 import tempfile
 from collections.abc import Iterator, Sequence
@@ -13,8 +12,8 @@ from typing import IO
 
 import zstandard
 
-from composer.errors import ErrorList, InvalidPackage, VerificationError
-from composer.fsutil import CHUNK, HashingReader, atomic_output, sha256_bytes
+from composer.errors import InvalidPackage, VerificationError
+from composer.fsutil import HashingReader, atomic_output, sha256_bytes
 from composer.package import container
 from composer.package.manifest import Entry, Manifest
 from composer.package.metadata import Metadata, parse_metadata

@@ -13,7 +13,7 @@ from typing import Any
 
 import composer
 from composer.arch import get_arch
-from composer.errors import ComposerError, UserError
+from composer.errors import ComposerError, UserError, combine
 from composer.fsutil import atomic_write, canonical_json, sha256_bytes, sha256_file, source_date_epoch
 from composer.package import globs
 from composer.package.archive import Staged, write_package
@@ -143,6 +143,7 @@ def build(recipe_dir: Path, arch: str, key: SigningKey, out_dir: Path, *, cache:
     recipe = recipe or load_recipe(recipe_dir, arch)
     archive = archive or DebianArchive(cache or default_cache())
     epoch = epoch_for(recipe)
+    out_dir = out_dir.resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out_dir, prefix=f".build-{recipe.name}-") as tmp:
         staging = Path(tmp) / "root"
@@ -213,6 +214,7 @@ def _prefetch(archive: DebianArchive, recipes_dir: Path, arch: str) -> None:
 def build_all(recipes_dir: Path, arch: str, key: SigningKey, out_dir: Path, *, cache: Path | None = None,
               progress: Callable[[str, str], None] = lambda name, status: None) -> list[Built]:
     archive = DebianArchive(cache or default_cache())
+    out_dir = out_dir.resolve()
     state_path = out_dir / STATE_FILE
     try:
         state: dict[str, Any] = json.loads(state_path.read_text())
@@ -248,6 +250,5 @@ def build_all(recipes_dir: Path, arch: str, key: SigningKey, out_dir: Path, *, c
             errors.append(UserError(f"{rdir.name}: {exc.message}", hint=exc.hint))
             progress(rdir.name, "FAILED")
     if errors:
-        from composer.errors import ErrorList
-        raise ErrorList(errors, summary=f"{len(errors)} of the recipes in {recipes_dir} failed to build")
+        raise combine(errors, summary=f"{len(errors)} of the recipes in {recipes_dir} failed to build")
     return built

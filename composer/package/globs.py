@@ -11,6 +11,8 @@ from collections.abc import Iterable
 def compile_glob(pattern: str) -> re.Pattern[str]:
     out, i = "", 0
     pattern = pattern.strip("/")
+    if pattern.endswith("/**"):  # 'dir/**' is the directory and everything in it
+        pattern = pattern[:-3]
     while i < len(pattern):
         c = pattern[i]
         if pattern.startswith("**/", i):

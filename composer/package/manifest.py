@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import posixpath
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -12,6 +13,7 @@ from composer.errors import InvalidPackage
 from composer.fsutil import canonical_json
 
 MANIFEST_FORMAT = 1
+_HEX64 = re.compile(r"[0-9a-f]{64}")
 TYPES = ("file", "dir", "symlink", "hardlink", "chardev", "blockdev", "fifo")
 ROLES = ("binary", "config", "doc", "asset")
 
@@ -55,7 +57,9 @@ class Entry:
     def from_dict(cls, d: Mapping[str, Any], where: str) -> Entry:
         try:
             path, typ, mode = str(d["path"]), str(d["type"]), int(str(d["mode"]), 8)
-        except (KeyError, ValueError, TypeError) as exc:
+            size, sha, dev = d.get("size", 0), str(d.get("sha256", "")), d.get("device", [0, 0])
+            device = (int(dev[0]), int(dev[1]))
+        except (KeyError, ValueError, TypeError, IndexError, AttributeError) as exc:
             raise InvalidPackage(f"{where}: malformed entry ({exc})") from None
         why = check_relpath(path)
         if why:
@@ -67,13 +71,10 @@ class Entry:
         role = str(d.get("role", "asset"))
         if role not in ROLES:
             raise InvalidPackage(f"{where}: '{path}' has unknown role '{role}'")
-        size = d.get("size", 0)
-        sha = str(d.get("sha256", ""))
-        if typ == "file" and (not isinstance(size, int) or size < 0 or len(sha) != 64):
+        if typ == "file" and (not isinstance(size, int) or size < 0 or not _HEX64.fullmatch(sha)):
             raise InvalidPackage(f"{where}: file '{path}' needs a size and a sha256")
-        dev = d.get("device", [0, 0])
         return cls(path=path, type=typ, mode=mode, size=int(size), sha256=sha, target=str(d.get("target", "")),
-                   role=role, device=(int(dev[0]), int(dev[1])))
+                   role=role, device=device)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -101,7 +102,7 @@ class Manifest:
             raw = json.loads(data)
             fmt = raw["format"]
             payload = raw["payload"]
-            files = raw["files"]
+            files = list(raw["files"])
         except (ValueError, KeyError, TypeError) as exc:
             raise InvalidPackage(f"{origin}: not a manifest ({exc})") from None
         if fmt != MANIFEST_FORMAT:
@@ -111,6 +112,12 @@ class Manifest:
         paths = [e.path for e in entries]
         if paths != sorted(paths) or len(set(paths)) != len(paths):
             raise InvalidPackage(f"{origin}: files are not sorted by path or contain duplicates")
-        if payload.get("compression") != "zstd":
-            raise InvalidPackage(f"{origin}: unsupported payload compression {payload.get('compression')!r}")
-        return cls(entries=entries, payload_sha256=str(payload["sha256"]), payload_size=int(payload["size"]))
+        try:
+            compression, sha, size = payload["compression"], str(payload["sha256"]), payload["size"]
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise InvalidPackage(f"{origin}: $.payload is malformed ({exc!r})") from None
+        if compression != "zstd":
+            raise InvalidPackage(f"{origin}: unsupported payload compression {compression!r}")
+        if not _HEX64.fullmatch(sha) or not isinstance(size, int) or size < 0:
+            raise InvalidPackage(f"{origin}: $.payload needs a sha256 and a size")
+        return cls(entries=entries, payload_sha256=sha, payload_size=size)

@@ -11,7 +11,7 @@ from typing import Any
 import tomli_w
 
 from composer import schema, tomlpos
-from composer.errors import ComposerError, InvalidPackage, UserError
+from composer.errors import ComposerError, InvalidPackage, UserError, combine
 from composer.fsutil import canonical_json
 from composer.version import Requirement, Version, VersionError
 
@@ -211,8 +211,5 @@ def validate_dict(raw: Mapping[str, Any], *, origin: str, text: str,
                                   error_type=error_type)
     if not errors:
         errors = semantic_errors(raw, origin=origin, text=text, error_type=error_type)
-    if len(errors) == 1:
-        raise errors[0]
     if errors:
-        from composer.errors import ErrorList
-        raise ErrorList(errors, summary=f"{origin}: {len(errors)} errors")
+        raise combine(errors, summary=f"{origin}: {len(errors)} errors")

@@ -11,7 +11,7 @@ from typing import Any
 
 from composer import schema, tomlpos
 from composer.arch import Arch, get_arch
-from composer.errors import ErrorList, UserError
+from composer.errors import UserError
 from composer.fsutil import sha256_bytes
 from composer.package.metadata import validate_dict
 
@@ -106,8 +106,5 @@ def load_recipe(directory: Path, arch_name: str) -> Recipe:
                                         "driver", "kernel", "boot") if k in merged}
     meta_view["package"] = {**meta_view["package"], "arch": meta_view["package"].get("arch", arch.name)}
     meta_view.setdefault("security", {"context": "system_t"})
-    try:
-        validate_dict(meta_view, origin=str(path), text=text)
-    except ErrorList:
-        raise
+    validate_dict(meta_view, origin=str(path), text=text)
     return Recipe(directory=directory, path=path, text=text, data=merged, arch=arch)

@@ -52,14 +52,14 @@ def ref_cmp(a: str, b: str) -> int:
     while True:  # 11.4: identifier by identifier
         if index == len(ids_a) or index == len(ids_b):  # 11.4.4: the longer set is higher
             return (index < len(ids_a)) - (index < len(ids_b))
-        x, y = ids_a[index], ids_b[index]
-        if _is_numeric(x) and _is_numeric(y):  # 11.4.1
-            if int(x) != int(y):
-                return -1 if int(x) < int(y) else 1
-        elif _is_numeric(x) != _is_numeric(y):  # 11.4.3: numeric is lower
-            return -1 if _is_numeric(x) else 1
-        elif x != y:  # 11.4.2: lexically in ASCII sort order
-            return -1 if x.encode("ascii") < y.encode("ascii") else 1
+        id_a, id_b = ids_a[index], ids_b[index]
+        if _is_numeric(id_a) and _is_numeric(id_b):  # 11.4.1
+            if int(id_a) != int(id_b):
+                return -1 if int(id_a) < int(id_b) else 1
+        elif _is_numeric(id_a) != _is_numeric(id_b):  # 11.4.3: numeric is lower
+            return -1 if _is_numeric(id_a) else 1
+        elif id_a != id_b:  # 11.4.2: lexically in ASCII sort order
+            return -1 if id_a.encode("ascii") < id_b.encode("ascii") else 1
         index += 1
 
 
@@ -394,7 +394,8 @@ def test_build_metadata_ignored_for_ordering_but_not_for_equality() -> None:
 
 
 def test_comparison_with_other_types() -> None:
-    assert V("1.0.0") != "1.0.0"
+    text: object = "1.0.0"
+    assert V("1.0.0") != text
     with pytest.raises(TypeError):
         _ = V("1.0.0") < "1.0.0"  # type: ignore[operator]
     with pytest.raises(TypeError):
@@ -652,7 +653,8 @@ def test_requirement_invalid(text: str, comparator: str | None, fragment: str) -
 
 
 def test_comparator_parse_and_construction_errors() -> None:
-    assert Comparator.parse(" ~1.2.3-beta ") == Comparator(op=Op.TILDE, major=1, minor=2, patch=3, pre=("beta",))
+    expected = Comparator(op=Op.TILDE, major=1, minor=2, patch=3, pre=("beta",))
+    assert Comparator.parse(" ~1.2.3-beta ") == expected
     for text in ["*", "1, 2", "", ">"]:
         with pytest.raises(VersionError, match="invalid comparator"):
             Comparator.parse(text)
@@ -698,10 +700,10 @@ def versions(draw: st.DrawFn, numbers: st.SearchStrategy[int] = NUMBERS) -> Vers
 
 # Tie-prone versions: few distinct precedences, many build variants.
 TIE_PRONE = st.builds(
-    lambda major, minor, patch, pre, build: Version(major=major, minor=minor, patch=patch, pre=pre, build=build),
-    st.integers(0, 1), st.integers(0, 1), st.integers(0, 1),
-    st.sampled_from([(), ("alpha",), ("alpha", 1), (1,), ("beta",), ("alpha", "beta")]),
-    st.sampled_from([(), ("a",), ("b",), ("1",), ("x", "y")]),
+    Version,
+    major=st.integers(0, 1), minor=st.integers(0, 1), patch=st.integers(0, 1),
+    pre=st.sampled_from([(), ("alpha",), ("alpha", 1), (1,), ("beta",), ("alpha", "beta")]),
+    build=st.sampled_from([(), ("a",), ("b",), ("1",), ("x", "y")]),
 )
 ANY_VERSION = st.one_of(versions(), TIE_PRONE, versions(SMALL))
 
@@ -854,11 +856,11 @@ def requirements(draw: st.DrawFn, force_pre: bool = False) -> tuple[str, list[Cm
 def near_versions(draw: st.DrawFn, parts: list[Cmp]) -> str:
     """Versions around the comparators' boundaries, often with a pre-release."""
     with_pre = [c for c in parts if c.pre]
-    opt_in = bool(with_pre) and draw(st.booleans())
+    opt_in = draw(st.booleans()) if with_pre else False
     if opt_in:  # the triple of a comparator with a pre-release: exercises the opt-in rule
         c = draw(st.sampled_from(with_pre))
         base = c.given
-    elif parts and draw(st.booleans()):
+    elif len(parts) > 0 and draw(st.booleans()):
         c = draw(st.sampled_from(parts))
         base = [x + draw(st.sampled_from([0, 0, 0, 1, -1])) for x in c.given]
         base = [max(0, x) for x in base] + [draw(SMALL) for _ in range(3 - len(base))]

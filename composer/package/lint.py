@@ -1,0 +1,99 @@
+"""Packaging mistakes a reviewer would flag: a table of checks over metadata and manifest."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from composer.package import globs
+from composer.package.archive import Header, read_header
+
+# Where files of a package may live (the image's filesystem layout).
+LAYOUT = ("bin/**", "sbin/**", "lib/**", "lib64/**", "usr/**", "etc/**", "boot/**", "var/**", "opt/**",
+          "srv/**", "init", "root", "tmp", "proc", "sys", "dev", "run", "mnt", "home")
+PSEUDO_FS = ("proc/**", "sys/**", "dev/**", "run/**")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Finding:
+    level: str     # error | warning
+    code: str
+    message: str
+
+
+Check = Callable[[Header], Iterator[Finding]]
+
+
+def check_description(h: Header) -> Iterator[Finding]:
+    m = h.metadata
+    if not m.description.strip() or m.description.strip().lower() == m.name:
+        yield Finding(level="error", code="missing-description",
+                      message="the description is empty or just the package name; say what it is for")
+    if not m.license.strip() or m.license.strip().upper() in ("UNKNOWN", "NONE", "NOASSERTION"):
+        yield Finding(level="error", code="missing-license", message="no license; set an SPDX expression")
+    if not m.authors:
+        yield Finding(level="warning", code="missing-authors", message="no authors listed")
+
+
+def check_special_modes(h: Header) -> Iterator[Finding]:
+    for e in h.manifest.entries:
+        if e.type == "file" and e.mode & 0o6000:
+            yield Finding(level="warning", code="setuid-file",
+                          message=f"{e.path} is set{'uid' if e.mode & 0o4000 else 'gid'} ({e.mode:04o}); "
+                                  "make sure it must be")
+        if e.type in ("file", "dir") and e.mode & 0o002 and not (e.type == "dir" and e.mode & 0o1000):
+            yield Finding(level="error", code="world-writable",
+                          message=f"{e.path} is world-writable ({e.mode:04o}) without the sticky bit")
+
+
+def check_config_role(h: Header) -> Iterator[Finding]:
+    for e in h.manifest.entries:
+        if e.type == "file" and e.path.startswith("etc/") and e.role != "config":
+            yield Finding(level="error", code="etc-not-config",
+                          message=f"{e.path} is under /etc but its role is '{e.role}'; mark it config "
+                                  "([files] config = [...]) so upgrades keep local changes")
+
+
+def check_layout(h: Header) -> Iterator[Finding]:
+    for e in h.manifest.entries:
+        if not globs.matches(e.path, LAYOUT):
+            yield Finding(level="warning", code="unexpected-path",
+                          message=f"{e.path} is outside the expected layout (/usr, /etc, /bin, /lib, /boot, ...)")
+        elif globs.matches(e.path, PSEUDO_FS) and e.type != "dir":
+            yield Finding(level="error", code="pseudo-fs-content",
+                          message=f"{e.path} is inside a pseudo filesystem mounted at boot; it would be hidden")
+
+
+def check_devices(h: Header) -> Iterator[Finding]:
+    for e in h.manifest.entries:
+        if e.type in ("chardev", "blockdev", "fifo"):
+            yield Finding(level="warning", code="device-node",
+                          message=f"{e.path} is a {e.type}; the installer records it but never creates it")
+
+
+def check_driver(h: Header) -> Iterator[Finding]:
+    m = h.metadata
+    if m.type == "driver" and not any(p.startswith("driver:") for p in m.provides):
+        yield Finding(level="error", code="driver-provides",
+                      message="a driver package must provide 'driver:NAME' so profiles can select it")
+    paths = {e.path for e in h.manifest.entries}
+    for mod in m.driver.get("modules", []):
+        full = f"lib/modules/{m.driver.get('kernel', '')}/{mod}"
+        if full not in paths:
+            yield Finding(level="error", code="driver-module-missing",
+                          message=f"driver.modules lists {mod} but the package has no {full}")
+
+
+CHECKS: Mapping[str, Check] = {
+    "description": check_description, "modes": check_special_modes, "config": check_config_role,
+    "layout": check_layout, "devices": check_devices, "driver": check_driver,
+}
+
+
+def lint_header(h: Header) -> list[Finding]:
+    return [f for check in CHECKS.values() for f in check(h)]
+
+
+def lint_package(path: Path) -> list[Finding]:
+    return lint_header(read_header(path))

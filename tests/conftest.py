@@ -1,0 +1,99 @@
+"""Shared fixtures: real ed25519 keys and small real recipes built by the real builder."""
+
+from __future__ import annotations
+
+import os
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from composer.package.build import Built, build
+from composer.trust.keys import SigningKey, generate, load_signing_key
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
+    monkeypatch.delenv("VCOMP_KEY_PASSPHRASE", raising=False)
+
+
+@pytest.fixture(scope="session")
+def keydir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    d = tmp_path_factory.mktemp("keys")
+    generate("dev", d)
+    generate("other", d)
+    return d
+
+
+@pytest.fixture(scope="session")
+def dev_key(keydir: Path) -> SigningKey:
+    return load_signing_key(keydir / "dev.key")
+
+
+def write_recipe(directory: Path, toml: str, files: dict[str, str | bytes] | None = None,
+                 executable: tuple[str, ...] = ()) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "recipe.toml").write_text(textwrap.dedent(toml))
+    for rel, content in (files or {}).items():
+        p = directory / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, bytes):
+            p.write_bytes(content)
+        else:
+            p.write_text(content)
+        os.chmod(p, 0o755 if rel in executable else 0o644)
+    return directory
+
+
+HELLO = """
+    [package]
+    name = "hello"
+    version = "1.2.3"
+    description = "Prints a greeting"
+    authors = ["Test Author"]
+    license = "MIT"
+    type = "application"
+
+    [dependencies]
+    base-files = "12"
+    libgreet = { version = "~0.3", features = ["loud"] }
+
+    [features]
+    loud = ["libgreet/loud"]
+
+    [capabilities]
+    required = ["filesystem"]
+    optional = ["network"]
+
+    [security]
+    context = "hello_t"
+
+    [[source]]
+    kind = "tree"
+    path = "files"
+
+    [[source]]
+    kind = "links"
+    links = { "usr/bin/hi" = "hello", "etc/hello.d/abs" = "/etc/hello.conf" }
+
+    [[source]]
+    kind = "command"
+    run = "mkdir -p \\"$DESTDIR/usr/share/hello\\" && printf '%s %s\\n' \\"$VCOMP_ARCH\\" \\"$SOURCE_DATE_EPOCH\\" > \\"$DESTDIR/usr/share/hello/built-for\\""
+"""
+
+
+def hello_recipe(base: Path) -> Path:
+    return write_recipe(base / "hello", HELLO, {
+        "files/usr/bin/hello": "#!/bin/sh\necho hello\n",
+        "files/etc/hello.conf": "greeting=hello\n",
+        "files/usr/share/doc/hello/README": "docs\n",
+    }, executable=("files/usr/bin/hello",))
+
+
+@pytest.fixture()
+def hello_pkg(tmp_path: Path, dev_key: SigningKey) -> Built:
+    return build(hello_recipe(tmp_path / "recipes"), "x86_64", dev_key, tmp_path / "out",
+                 cache=tmp_path / "cache")
