@@ -9,9 +9,14 @@ import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 from composer.errors import UserError
+
+
+class Readable(Protocol):
+    def read(self, n: int = -1, /) -> bytes: ...
+
 
 CHUNK = 1 << 20
 DEFAULT_EPOCH = 1700000000  # used when neither the recipe nor SOURCE_DATE_EPOCH gives one
@@ -74,7 +79,7 @@ def atomic_write(path: Path, data: bytes) -> None:
 class HashingReader:
     """Wrap a binary stream; hash and count what is read through it."""
 
-    def __init__(self, raw: IO[bytes], limit: int | None = None) -> None:
+    def __init__(self, raw: Readable, limit: int | None = None) -> None:
         self.raw = raw
         self.hash = hashlib.sha256()
         self.count = 0

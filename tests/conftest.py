@@ -81,7 +81,10 @@ HELLO = """
 
     [[source]]
     kind = "command"
-    run = "mkdir -p \\"$DESTDIR/usr/share/hello\\" && printf '%s %s\\n' \\"$VCOMP_ARCH\\" \\"$SOURCE_DATE_EPOCH\\" > \\"$DESTDIR/usr/share/hello/built-for\\""
+    run = '''
+    mkdir -p "$DESTDIR/usr/share/hello"
+    printf '%s %s\\n' "$VCOMP_ARCH" "$SOURCE_DATE_EPOCH" > "$DESTDIR/usr/share/hello/built-for"
+    '''
 """
 
 

@@ -56,7 +56,7 @@ def write_payload(staged: Sequence[Staged], out: IO[bytes], epoch: int) -> list[
     entries: list[Entry] = []
     cctx = zstandard.ZstdCompressor(level=ZSTD_LEVEL, write_checksum=True, write_content_size=False, threads=0)
     with cctx.stream_writer(out, closefd=False) as zw, \
-            tarfile.open(fileobj=zw, mode="w|", format=tarfile.PAX_FORMAT) as tar:  # type: ignore[call-overload]
+            tarfile.open(fileobj=zw, mode="w|", format=tarfile.PAX_FORMAT) as tar:
         for item in sorted(staged, key=lambda s: s.entry.path):
             entry = item.entry
             if entry.type == "file":
@@ -65,7 +65,7 @@ def write_payload(staged: Sequence[Staged], out: IO[bytes], epoch: int) -> list[
                 entry = replace(entry, size=size)
                 with item.source.open("rb") as src:
                     reader = HashingReader(src)
-                    tar.addfile(_tarinfo(entry, epoch), reader)  # type: ignore[arg-type]
+                    tar.addfile(_tarinfo(entry, epoch), reader)
                 if reader.count != size:
                     raise InvalidPackage(f"{item.source}: changed while it was being packed")
                 entry = replace(entry, sha256=reader.hexdigest())
@@ -295,7 +295,7 @@ def verify_package(path: Path, trusted: PublicKey | None = None) -> Verified:
     with open_package(path) as r:
         signer = r.check_signature(trusted)
         with r.payload() as stream:
-            for entry, fobj in stream.members():
+            for _entry, fobj in stream.members():
                 if fobj is not None:
                     for n in container.drain(fobj):  # type: ignore[arg-type]
                         total += n

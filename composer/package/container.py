@@ -85,11 +85,11 @@ class ContainerReader:
             raise InvalidPackage(f"{self.origin}: member {self.index + 1} is '{ti.name}', expected '{expected}'",
                                  hint="a .vpk holds vpk-format, metadata.toml, manifest.json, payload.tar.zst")
         if self.mtime is None:
-            self.mtime = ti.mtime
+            self.mtime = int(ti.mtime)
         if ti.size > LIMITS[expected]:
             raise InvalidPackage(f"{self.origin}: '{expected}' is {ti.size} bytes, over the limit of "
                                  f"{LIMITS[expected]}")
-        if buf != header(expected, ti.size, self.mtime):
+        if buf != header(expected, ti.size, int(self.mtime)):
             raise InvalidPackage(f"{self.origin}: the header of '{expected}' is not canonical (modified)")
         self.index += 1
         return expected, ti.size

@@ -218,7 +218,7 @@ def semver_from_debian(version: str) -> tuple[str, str]:
         raise FetchError(f"Debian version '{version}' has no numeric upstream part",
                          hint="set [package].version in the recipe instead of {deb_version}")
     nums = [str(int(n)) for n in m.group(1).split(".")]
-    core, extra_nums = (nums + ["0", "0"])[:3], nums[3:]
+    core, extra_nums = [*nums, "0", "0"][:3], nums[3:]
     rest = m.group(2)
     pre = ""
     build_parts = [*extra_nums]

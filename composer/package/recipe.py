@@ -100,10 +100,11 @@ def load_recipe(directory: Path, arch_name: str) -> Recipe:
         raise UserError(f"{path}:{line}:{col}: recipe '{raw['package'].get('name')}' does not support "
                         f"{arch.name} (build.architectures = {supported})",
                         hint=f"build it with --arch {supported[0]} or add {arch.name} to the list")
-    merged = _merge({k: copy.deepcopy(v) for k, v in raw.items() if k != "arch"}, raw.get("arch", {}).get(arch.name, {}))
+    base = {k: copy.deepcopy(v) for k, v in raw.items() if k != "arch"}
+    merged = _merge(base, raw.get("arch", {}).get(arch.name, {}))
     merged = _expand(merged, arch)
-    meta_view = {k: _dummy_versions(merged[k]) for k in ("package", "dependencies", "features", "capabilities", "security",
-                                        "driver", "kernel", "boot") if k in merged}
+    sections = ("package", "dependencies", "features", "capabilities", "security", "driver", "kernel", "boot")
+    meta_view = {k: _dummy_versions(merged[k]) for k in sections if k in merged}
     meta_view["package"] = {**meta_view["package"], "arch": meta_view["package"].get("arch", arch.name)}
     meta_view.setdefault("security", {"context": "system_t"})
     validate_dict(meta_view, origin=str(path), text=text)

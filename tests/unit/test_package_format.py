@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 import subprocess
 from pathlib import Path
@@ -94,7 +93,7 @@ def test_every_single_byte_change_is_detected_and_named(hello_pkg: Built, tmp_pa
 def test_not_a_package(tmp_path: Path) -> None:
     p = tmp_path / "x.vpk"
     p.write_bytes(b"hello world" * 100)
-    with pytest.raises(InvalidPackage, match="not a vpk package|member"):
+    with pytest.raises(InvalidPackage, match=r"not a vpk package|member"):
         verify_package(p)
     p.write_bytes(b"")
     with pytest.raises(InvalidPackage, match="truncated"):
