@@ -48,7 +48,12 @@ def schema_errors(instance: Any, schema: str, *, origin: str, locate: Locator,
     errors: list[ComposerError] = []
     for err in sorted(validator(schema).iter_errors(instance), key=lambda e: [str(p) for p in e.absolute_path]):
         path = list(err.absolute_path)
-        line, col = locate(path)
+        place = path
+        if err.validator == "additionalProperties" and isinstance(err.instance, dict):
+            allowed = set(err.schema.get("properties", {}))
+            extra = sorted(k for k in err.instance if k not in allowed)
+            place = [*path, extra[0]] if extra else path  # point at the unknown key itself
+        line, col = locate(place)
         errors.append(error_type(f"{origin}:{line}:{col}: {json_path(path)}: {_describe(err)}",
                                  hint=f"see schemas/{schema}"))
     return errors
