@@ -7,12 +7,15 @@ apt checks the archive's signatures (Release -> Packages -> .deb hash) with Debi
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import fnmatch
 import os
 import re
 import shutil
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,6 +41,18 @@ class DebRef:
     def to_provenance(self) -> dict[str, str]:
         return {"kind": "deb", "name": self.name, "version": self.version, "arch": self.arch,
                 "sha256": self.sha256}
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """An exclusive lock shared by every vcomp process using this cache (apt runs unlocked)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def _sources() -> str:
@@ -76,6 +91,11 @@ class DebianArchive:
         if arch.deb in self._updated and not force:
             return
         root = self._root(arch)
+        with _locked(self.cache / f".lock-{arch.deb}"):
+            self._update_locked(arch, root, force)
+        self._updated.add(arch.deb)
+
+    def _update_locked(self, arch: Arch, root: Path, force: bool) -> None:
         for d in ("lists/partial", "cache/archives/partial", "sources.list.d", "preferences.d"):
             (root / d).mkdir(parents=True, exist_ok=True)
         (root / "status").touch()
@@ -94,7 +114,6 @@ class DebianArchive:
                 raise FetchError(f"cannot fetch Debian package lists for {arch.deb}: {exc.message}",
                                  hint=f"check the network or set {MIRROR_ENV} to a reachable mirror") from None
             stamp.touch()
-        self._updated.add(arch.deb)
 
     def _sections(self, arch: Arch, verb: str, names: list[str]) -> dict[str, str]:
         """Run one apt-cache VERB for many names; split its output into per-package sections."""
@@ -166,6 +185,12 @@ class DebianArchive:
         pool = self.cache / "debs"
         pool.mkdir(parents=True, exist_ok=True)
         safe_version = ref.version.replace(":", "%3a")
+        with _locked(self.cache / f".lock-{arch.deb}"):
+            path = self._download_locked(arch, ref, pool, safe_version)
+        deb_arch = path.stem.rsplit("_", 1)[-1]
+        return DebRef(name=ref.name, version=ref.version, arch=deb_arch, sha256=sha256_file(path)), path
+
+    def _download_locked(self, arch: Arch, ref: DebRef, pool: Path, safe_version: str) -> Path:
         found = sorted(pool.glob(f"{ref.name}_{safe_version}_*.deb"))
         if not found:
             with tempfile.TemporaryDirectory(dir=pool) as tmp:
@@ -180,9 +205,7 @@ class DebianArchive:
                     raise FetchError(f"apt-get download {ref.name} produced {len(debs)} files")
                 os.replace(debs[0], pool / debs[0].name)
                 found = [pool / debs[0].name]
-        path = found[0]
-        deb_arch = path.stem.rsplit("_", 1)[-1]
-        return DebRef(name=ref.name, version=ref.version, arch=deb_arch, sha256=sha256_file(path)), path
+        return found[0]
 
     def unpack(self, deb: Path, sha256: str) -> Path:
         """Unpack a .deb's data once into a cache directory keyed by its sha256."""
@@ -194,6 +217,10 @@ class DebianArchive:
         try:
             run(["dpkg-deb", "--extract", str(deb), str(tmp)], timeout=900)
             os.replace(tmp, dest)
+        except OSError:
+            shutil.rmtree(tmp, ignore_errors=True)
+            if not dest.is_dir():  # another process won the race: use its copy
+                raise
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
