@@ -222,6 +222,15 @@ def _unsafe(origin: str, path: str, reason: str) -> UnsafeArchive:
     return UnsafeArchive(f"{origin}: {show(path)} {reason}", hint=HOSTILE_HINT)
 
 
+def _blocked(origin: str, path: str, exc: _Blocked, where: str) -> UnsafeArchive:
+    prefix = show("/".join(exc.parts))
+    if exc.kind == "symlink":
+        return _unsafe(origin, path, f"would be written through a symlink ({prefix} in {where}, never followed)")
+    if exc.kind == "notdir":
+        return _unsafe(origin, path, f"is below {prefix}, which is not a directory in {where}")
+    return _unsafe(origin, path, f"has an unsafe component ({prefix}: empty, '.', '..' or absolute)")
+
+
 def _no_symlinks(_path: str) -> str | None:
     return None
 
@@ -299,7 +308,7 @@ def _preflight(entries: Sequence[Entry], origin: str, root_fd: int) -> None:
 
 
 class _Blocked(Exception):
-    """A path component is a symlink (``kind='symlink'``) or not a directory (``kind='notdir'``)."""
+    """A path component is a symlink, not a directory, or not a plain name (``kind``: symlink, notdir, badname)."""
 
     def __init__(self, kind: str) -> None:
         super().__init__(kind)
@@ -347,6 +356,8 @@ class _Walker:
         return self.fds[-1] if self.fds else self.base_fd
 
     def _child(self, parent_fd: int, parent: Parts, name: str, create: bool) -> tuple[int, bool]:
+        if not _safe_name(name):
+            raise _Blocked("badname")
         created = False
         while True:
             try:
@@ -374,6 +385,11 @@ class _Walker:
 
     def close(self) -> None:
         self._truncate(0)
+
+
+def _safe_name(name: str) -> bool:
+    """One path component that cannot lead anywhere but into its directory."""
+    return name not in ("", ".", "..") and "/" not in name and "\x00" not in name
 
 
 def _readlink_in(base_fd: int, parts: Parts) -> str | None:
@@ -442,10 +458,7 @@ class _Stager:
         self.walker.close()
 
     def blocked(self, path: str, exc: _Blocked, where: str) -> UnsafeArchive:
-        prefix = "/".join(exc.parts)
-        if exc.kind == "symlink":
-            return _unsafe(self.origin, path, f"would be written through a symlink ({show(prefix)} in {where})")
-        return _unsafe(self.origin, path, f"is below {show(prefix)}, which is not a directory ({where})")
+        return _blocked(self.origin, path, exc, where)
 
     def add(self, entry: Entry, fobj: IO[bytes] | None) -> None:
         self.tracker.admit(entry, _no_symlinks)  # the same checks again, member by member
@@ -453,6 +466,8 @@ class _Stager:
             self.devices.append(entry)
             return
         parts = entry.path.split("/")
+        if not all(map(_safe_name, parts)):  # last line of defence, whatever the checks above said
+            raise _unsafe(self.origin, entry.path, "has an empty, '.' or '..' component or is absolute")
         try:
             pfd = self.walker.open(parts[:-1], create=True)
         except _Blocked as exc:
@@ -510,13 +525,16 @@ class _Stager:
                                     f"({exc})", hint="the package was modified or truncated") from None
 
     def _hardlink(self, pfd: int, name: str, entry: Entry) -> None:
+        # The target is looked up in the staging tree only: a hard link never reaches outside it.
         tparts = entry.target.split("/")
         with _Walker(self.stage_fd) as walker:
             try:
+                if not all(map(_safe_name, tparts)):
+                    raise _Blocked("badname")
                 tfd = walker.open(tparts[:-1])
-            except _Blocked as exc:
-                raise self.blocked(entry.path, exc, "the staging tree") from None
-            st = _lstat(tfd, tparts[-1])
+                st = _lstat(tfd, tparts[-1])
+            except (_Blocked, FileNotFoundError, NotADirectoryError):
+                st = None
             if st is None or not stat.S_ISREG(st.st_mode):
                 raise _unsafe(self.origin, entry.path, f"is a hard link to {show(entry.target)}, which is not a "
                               "regular file extracted earlier from this package")
@@ -602,10 +620,12 @@ class _Committer:
                     kind = "missing"
                 else:
                     try:
+                        if not _safe_name(parts[-1]):
+                            raise _Blocked("badname")
                         st = _lstat(walker.open(parts[:-1]), parts[-1])
-                    except _Blocked as exc:  # changed under us since the parent was probed
-                        raise _unsafe(self.origin, path, f"would be written through {show('/'.join(exc.parts))}"
-                                      f", which is not a directory in {self.root}") from None
+                    except _Blocked as exc:
+                        exc.parts = exc.parts or parts
+                        raise _blocked(self.origin, path, exc, str(self.root)) from None
                     kind = ("missing" if st is None else "symlink" if stat.S_ISLNK(st.st_mode)
                             else "dir" if stat.S_ISDIR(st.st_mode) else "other")
                 state[parts] = kind
@@ -643,11 +663,12 @@ class _Committer:
     def _apply(self, entry: Entry, walker: _Walker, source: _Walker, replace: bool) -> None:
         path, parts = entry.path, tuple(entry.path.split("/"))
         parent, name = parts[:-1], parts[-1]
+        if not all(map(_safe_name, parts)):
+            raise _unsafe(self.origin, path, "has an empty, '.' or '..' component or is absolute")
         try:
             pfd = walker.open(parent, create=True)
         except _Blocked as exc:
-            raise _unsafe(self.origin, path, f"would be written through {show('/'.join(exc.parts))}, which is "
-                          f"not a directory in {self.root}") from None
+            raise _blocked(self.origin, path, exc, str(self.root)) from None
         if entry.type == "dir":
             st = _lstat(pfd, name)
             if st is not None and stat.S_ISDIR(st.st_mode):

@@ -6,7 +6,7 @@ Pure Python, so it works for any architecture's modules without depmod on the ho
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -69,8 +69,8 @@ class ModuleTree:
         return [canonical(d) for d in modinfo(data).get("depends", "").split(",") if d]
 
 
-def load_order(tree: ModuleTree, root: Path, wanted: Iterable[str], exclude: Iterable[str] = ()) -> \
-        tuple[list[str], list[str]]:
+def load_order(tree: ModuleTree, depends: Callable[[str], list[str]], wanted: Iterable[str],
+               exclude: Iterable[str] = ()) -> tuple[list[str], list[str]]:
     """Module paths in load order (dependencies first) for ``wanted``, minus ``exclude``'s closure.
 
     Returns (paths, builtin names). Built-in modules need no loading; unknown names are an error.
@@ -84,7 +84,7 @@ def load_order(tree: ModuleTree, root: Path, wanted: Iterable[str], exclude: Ite
         if name in acc or name in tree.builtin:
             return
         acc.add(name)
-        for dep in cache.setdefault(name, tree.depends(root, name)):
+        for dep in cache.setdefault(name, depends(name)):
             closure(dep, acc)
 
     skip: set[str] = set()
@@ -101,7 +101,7 @@ def load_order(tree: ModuleTree, root: Path, wanted: Iterable[str], exclude: Ite
             return
         if name in stack:
             raise UserError(f"kernel modules depend on each other in a cycle: {' -> '.join((*stack, name))}")
-        for dep in cache.setdefault(name, tree.depends(root, name)):
+        for dep in cache.setdefault(name, depends(name)):
             visit(dep, (*stack, name))
         seen.add(name)
         order.append(tree.paths[name])

@@ -146,7 +146,8 @@ def source_kmod(spec: Mapping[str, Any], ctx: Context, index: int) -> SourceResu
     ref, root = _fetch(spec, ctx)
     tree = kmod.ModuleTree.scan(root)
     try:
-        order, builtin = kmod.load_order(tree, root, spec["modules"], spec.get("exclude", ()))
+        order, builtin = kmod.load_order(tree, lambda name: tree.depends(root, name), spec["modules"],
+                                         spec.get("exclude", ()))
     except UserError as exc:
         raise UserError(f"{ctx.recipe.place('source', index, 'modules')}: {exc.message}", hint=exc.hint) from None
     for path in order:

@@ -23,7 +23,7 @@ import pytest
 from composer.package.archive import read_header
 from composer.package.build import build
 from composer.package.manifest import Entry
-from composer.trust.keys import SigningKey, generate, load_signing_key
+from composer.trust.keys import SigningKey
 
 REPO = Path(__file__).resolve().parents[2]
 INIT_RECIPE = REPO / "recipes" / "init"
@@ -412,12 +412,7 @@ def test_refuses_to_run_outside_pid1_without_dry_run(boot: Callable[..., Boot]) 
 
 
 # --------------------------------------------------------------------------- packages
-
-@pytest.fixture(scope="module")
-def signing_key(tmp_path_factory: pytest.TempPathFactory) -> SigningKey:
-    key_path, _, _ = generate("test", tmp_path_factory.mktemp("keys"))
-    return load_signing_key(key_path)
-
+# dev_key (tests/conftest.py) is a real key made with composer.trust.keys.generate.
 
 def _entries(recipe: Path, key: SigningKey, out: Path) -> tuple[dict[str, Entry], Path]:
     built = build(recipe, "x86_64", key, out, cache=out / "cache")
@@ -426,8 +421,8 @@ def _entries(recipe: Path, key: SigningKey, out: Path) -> tuple[dict[str, Entry]
     return {e.path: e for e in built.manifest.entries}, built.path
 
 
-def test_init_package(signing_key: SigningKey, tmp_path: Path) -> None:
-    entries, path = _entries(INIT_RECIPE, signing_key, tmp_path)
+def test_init_package(dev_key: SigningKey, tmp_path: Path) -> None:
+    entries, path = _entries(INIT_RECIPE, dev_key, tmp_path)
     assert path.name == "init-0.1.0-noarch.vpk"
     init = entries["sbin/init"]
     assert (init.type, init.mode, init.role) == ("file", 0o755, "binary")
@@ -444,8 +439,8 @@ def test_init_package(signing_key: SigningKey, tmp_path: Path) -> None:
     assert meta.security.context == "init_t"
 
 
-def test_base_files_package(signing_key: SigningKey, tmp_path: Path) -> None:
-    entries, path = _entries(BASE_RECIPE, signing_key, tmp_path / "a")
+def test_base_files_package(dev_key: SigningKey, tmp_path: Path) -> None:
+    entries, path = _entries(BASE_RECIPE, dev_key, tmp_path / "a")
     assert path.name == "base-files-12.4.0-noarch.vpk"
     osr = entries["etc/os-release"]
     assert (osr.type, osr.mode, osr.role) == ("file", 0o644, "config")
@@ -466,5 +461,5 @@ def test_base_files_package(signing_key: SigningKey, tmp_path: Path) -> None:
     assert f"VERSION_ID={meta.version}\n" in osr_text
     assert (BASE_RECIPE / "files" / "etc" / "passwd").read_text().startswith("root:x:0:0:root:/root:/bin/sh\n")
     # Reproducible: a second build is byte-identical.
-    _, again = _entries(BASE_RECIPE, signing_key, tmp_path / "b")
+    _, again = _entries(BASE_RECIPE, dev_key, tmp_path / "b")
     assert again.read_bytes() == path.read_bytes()

@@ -1,0 +1,67 @@
+"""pkg lint: each finding is triggered by a real package built to have that mistake."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from composer.cli import main
+from composer.package.build import build
+from composer.package.lint import lint_package
+from composer.trust.keys import SigningKey
+from tests.conftest import write_recipe
+
+HEAD = """
+    [package]
+    name = "lintme"
+    version = "1.0.0"
+    description = "{description}"
+    license = "{license}"
+    type = "{type}"
+    {extra}
+    [files]
+    asset = ["etc/asset.conf"]
+    modes = {{ "usr/bin/su-ish" = "4755", "var/lib/open" = "0777", "tmp" = "1777" }}
+
+    [[source]]
+    kind = "tree"
+    path = "files"
+"""
+FILES: dict[str, str | bytes] = {
+    "files/usr/bin/su-ish": "#!/bin/sh\n", "files/etc/asset.conf": "x\n", "files/var/lib/open": "x\n",
+    "files/weird/place": "x\n", "files/proc/cpuinfo": "fake\n", "files/tmp/.keep": "",
+}
+
+
+def _codes(tmp_path: Path, key: SigningKey, **fields: str) -> set[str]:
+    values = {"description": "Something useful", "license": "MIT", "type": "application", "extra": ""} | fields
+    rdir = write_recipe(tmp_path / "r", HEAD.format(**values), FILES)
+    pkg = build(rdir, "x86_64", key, tmp_path / "out").path
+    return {f.code for f in lint_package(pkg)}
+
+
+def test_findings(tmp_path: Path, dev_key: SigningKey) -> None:
+    codes = _codes(tmp_path, dev_key)
+    assert {"setuid-file", "world-writable", "etc-not-config", "unexpected-path", "pseudo-fs-content",
+            "missing-authors"} <= codes
+    assert "missing-description" not in codes and "missing-license" not in codes
+
+
+def test_missing_description_and_license(tmp_path: Path, dev_key: SigningKey) -> None:
+    codes = _codes(tmp_path, dev_key, description="lintme", license="NOASSERTION")
+    assert {"missing-description", "missing-license"} <= codes
+
+
+def test_driver_without_driver_provides(tmp_path: Path, dev_key: SigningKey) -> None:
+    assert "driver-provides" in _codes(tmp_path, dev_key, type="driver")
+
+
+def test_cli_exit_code(tmp_path: Path, keydir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    values = {"description": "Something useful", "license": "MIT", "type": "application", "extra": ""}
+    rdir = write_recipe(tmp_path / "r", HEAD.format(**values), FILES)
+    assert main(["pkg", "build", str(rdir), "--key", str(keydir / "dev.key"), "--out", str(tmp_path / "o")]) == 0
+    pkg = capsys.readouterr().out.strip()
+    assert main(["pkg", "lint", pkg]) == 1
+    out = capsys.readouterr().out
+    assert "error: world-writable: var/lib/open" in out and "warning: setuid-file: usr/bin/su-ish" in out
