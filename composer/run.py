@@ -60,7 +60,7 @@ def require_tool(name: str) -> str:
 
 def run(args: Sequence[str | Path], *, cwd: Path | None = None, env: Mapping[str, str] | None = None,
         check: bool = True, stdin: bytes | None = None, clean_env: bool = False,
-        timeout: float | None = None) -> Result:
+        timeout: float | None = None, umask: int = -1) -> Result:
     """Run a command; raise ToolError with the tool's stderr tail when it fails."""
     argv = [str(a) for a in args]
     exe = require_tool(argv[0]) if os.sep not in argv[0] else argv[0]
@@ -70,7 +70,7 @@ def run(args: Sequence[str | Path], *, cwd: Path | None = None, env: Mapping[str
     log.debug("run: %s", " ".join(argv))
     try:
         proc = subprocess.run([exe, *argv[1:]], cwd=cwd, env=full_env, input=stdin,
-                              capture_output=True, check=False, timeout=timeout)
+                              capture_output=True, check=False, timeout=timeout, umask=umask)
     except subprocess.TimeoutExpired as exc:
         raise ToolError(f"'{argv[0]}' did not finish within {timeout} s",
                         hint="see the command with --debug") from exc

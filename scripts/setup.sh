@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 TOOLS=(
   "mcopy:mtools" "mkfs.fat:dosfstools" "mke2fs:e2fsprogs" "mkfs.erofs:erofs-utils"
   "mksquashfs:squashfs-tools" "qemu-img:qemu-utils" "qemu-system-x86_64:qemu-system-x86"
-  "qemu-system-aarch64:qemu-system-arm" "objcopy:binutils" "apt-get:apt" "gpgv:gpgv"
+  "qemu-system-aarch64:qemu-system-arm" "objcopy:binutils" "apt-get:apt" "gpgv:gpgv" "busybox:busybox"
 )
 FILES=(
   "/usr/share/ovmf/OVMF.fd:ovmf" "/usr/share/AAVMF/AAVMF_CODE.fd:qemu-efi-aarch64"

@@ -186,9 +186,8 @@ def source_command(spec: Mapping[str, Any], ctx: Context, index: int) -> SourceR
         "CC": "gcc" if host == ctx.arch.name else f"{ctx.arch.triple}-gcc",
         "PKG_NAME": ctx.recipe.name, "PKG_VERSION": str(ctx.recipe.data["package"]["version"]),
     }
-    os.umask(0o022)
     run(["/bin/sh", "-ec", spec["run"]], cwd=work, env=env, clean_env=True,
-        timeout=float(spec.get("timeout", 3600)))
+        timeout=float(spec.get("timeout", 3600)), umask=0o022)
     return SourceResult(provenance=[{"kind": "command", "path": str(spec.get("workdir", "."))}])
 
 
