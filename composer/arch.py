@@ -15,20 +15,22 @@ class Arch:
     triple: str          # GNU target triple for cross builds
     efi_boot_name: str   # EFI/BOOT/<name>
     uki_stub: str        # systemd-boot stub file name
+    elf_machine: int     # ELF e_machine of its binaries
 
 
 ARCHES: Mapping[str, Arch] = {
     a.name: a
     for a in (
         Arch(name="x86_64", deb="amd64", triple="x86_64-linux-gnu", efi_boot_name="BOOTX64.EFI",
-             uki_stub="linuxx64.efi.stub"),
+             uki_stub="linuxx64.efi.stub", elf_machine=62),
         Arch(name="aarch64", deb="arm64", triple="aarch64-linux-gnu", efi_boot_name="BOOTAA64.EFI",
-             uki_stub="linuxaa64.efi.stub"),
+             uki_stub="linuxaa64.efi.stub", elf_machine=183),
         Arch(name="riscv64", deb="riscv64", triple="riscv64-linux-gnu", efi_boot_name="BOOTRISCV64.EFI",
-             uki_stub="linuxriscv64.efi.stub"),
+             uki_stub="linuxriscv64.efi.stub", elf_machine=243),
     )
 }
 
+ELF_MACHINES: Mapping[int, str] = {a.elf_machine: a.name for a in ARCHES.values()} | {3: "i386", 40: "arm"}
 NOARCH = "noarch"
 PACKAGE_ARCHES = (*ARCHES, NOARCH)
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import composer
-from composer.arch import get_arch
+from composer.arch import ELF_MACHINES, get_arch
 from composer.errors import ComposerError, UserError, combine
 from composer.fsutil import atomic_write, canonical_json, sha256_bytes, sha256_file, source_date_epoch
 from composer.package import globs
@@ -32,6 +32,8 @@ DEFAULT_ROLES: Sequence[tuple[str, Sequence[str]]] = (
                 "usr/lib/syslinux/**", "init", "usr/libexec/**")),
 )
 STATE_FILE = ".vcomp-build-state.json"
+# Bumped when the builder's output for the same inputs changes (invalidates build-all states).
+BUILDER_REVISION = 2
 
 
 def default_cache() -> Path:
@@ -98,6 +100,34 @@ def scan_staging(staging: Path, rules: Mapping[str, Any]) -> list[Staged]:
     return sorted(out, key=lambda s: s.entry.path)
 
 
+def elf_machine(path: Path) -> int | None:
+    """The ELF e_machine of a file, or None when it is not ELF."""
+    with path.open("rb") as f:
+        head = f.read(20)
+    if len(head) < 20 or head[:4] != b"\x7fELF":
+        return None
+    return int.from_bytes(head[18:20], "little" if head[5] == 1 else "big")
+
+
+def check_binaries(staged: Sequence[Staged], arch: str, recipe: Recipe, foreign: Sequence[str] = ()) -> None:
+    """Every ELF file must be for the package's architecture; a noarch package holds none.
+
+    ``foreign`` globs exempt files that run on another CPU mode, such as BIOS bootloader modules.
+    """
+    wrong: list[str] = []
+    for item in staged:
+        if item.entry.type != "file" or item.source is None or globs.matches(item.entry.path, foreign):
+            continue
+        machine = elf_machine(item.source)
+        if machine is not None and (arch == "noarch" or ELF_MACHINES.get(machine, str(machine)) != arch):
+            wrong.append(f"{item.entry.path} ({ELF_MACHINES.get(machine, f'e_machine {machine}')})")
+    if wrong:
+        shown = ", ".join(wrong[:5]) + (f" and {len(wrong) - 5} more" if len(wrong) > 5 else "")
+        raise UserError(f"{recipe.path}: package '{recipe.name}' for {arch} contains binaries for another "
+                        f"architecture: {shown}",
+                        hint="check the sources' architecture (a stale download cache?) or set arch correctly")
+
+
 def assemble_metadata(recipe: Recipe, results: Sequence[SourceResult], epoch: int) -> Metadata:
     d = recipe.data
     meta: dict[str, Any] = {k: d[k] for k in ("package", "dependencies", "features", "capabilities", "security",
@@ -154,6 +184,7 @@ def build(recipe_dir: Path, arch: str, key: SigningKey, out_dir: Path, *, cache:
         results = [SOURCE_KINDS[src["kind"]](src, ctx, i) for i, src in enumerate(recipe.sources)]
         meta = assemble_metadata(recipe, results, epoch)
         staged = scan_staging(staging, recipe.data.get("files", {}))
+        check_binaries(staged, meta.arch, recipe, recipe.data.get("files", {}).get("foreign", ()))
         path = out_dir / output_name(meta)
         meta, manifest = write_package(path, metadata=meta, staged=staged, key=key, epoch=epoch)
     return Built(path=path, metadata=meta, manifest=manifest)
@@ -176,7 +207,7 @@ def recipe_inputs(recipe: Recipe, archive: DebianArchive, key: SigningKey) -> st
                                   follow=src.get("follow", ""))
             debs.append([ref.name, ref.version])
     return sha256_bytes(canonical_json({
-        "composer": composer.__version__, "arch": recipe.arch.name, "files": files, "debs": debs,
+        "composer": composer.__version__, "builder": BUILDER_REVISION, "arch": recipe.arch.name, "files": files, "debs": debs,
         "epoch": epoch_for(recipe), "key": key.keyid,
     }))
 

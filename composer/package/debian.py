@@ -182,7 +182,7 @@ class DebianArchive:
         return DebRef(name=name, version=version or candidate, arch=arch.deb)
 
     def download(self, arch: Arch, ref: DebRef) -> tuple[DebRef, Path]:
-        pool = self.cache / "debs"
+        pool = self.cache / "debs" / arch.deb  # same name and version exist for every architecture
         pool.mkdir(parents=True, exist_ok=True)
         safe_version = ref.version.replace(":", "%3a")
         with _locked(self.cache / f".lock-{arch.deb}"):
@@ -191,7 +191,7 @@ class DebianArchive:
         return DebRef(name=ref.name, version=ref.version, arch=deb_arch, sha256=sha256_file(path)), path
 
     def _download_locked(self, arch: Arch, ref: DebRef, pool: Path, safe_version: str) -> Path:
-        found = sorted(pool.glob(f"{ref.name}_{safe_version}_*.deb"))
+        found = [p for p in (pool / f"{ref.name}_{safe_version}_{a}.deb" for a in (arch.deb, "all")) if p.exists()]
         if not found:
             with tempfile.TemporaryDirectory(dir=pool) as tmp:
                 try:
@@ -201,8 +201,9 @@ class DebianArchive:
                     raise FetchError(f"cannot download Debian package {ref.name}={ref.version} ({arch.deb}): "
                                      f"{exc.message}", hint="check the network and the package name") from None
                 debs = list(Path(tmp).glob("*.deb"))
-                if len(debs) != 1:
-                    raise FetchError(f"apt-get download {ref.name} produced {len(debs)} files")
+                if len(debs) != 1 or debs[0].stem.rsplit("_", 1)[-1] not in (arch.deb, "all"):
+                    raise FetchError(f"apt-get download {ref.name} for {arch.deb} produced "
+                                     f"{[d.name for d in debs]}, not one {arch.deb} or all package")
                 os.replace(debs[0], pool / debs[0].name)
                 found = [pool / debs[0].name]
         return found[0]

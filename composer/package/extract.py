@@ -62,7 +62,7 @@ PATH_MAX = 4095
 HOSTILE_HINT = "the package is hostile or corrupt: do not install it and report it to its publisher"
 CONFLICT_HINT = "another package or the user owns that path: remove it first, or extract with overwrite"
 
-_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
 _NEW_FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 
 Parts = tuple[str, ...]
@@ -447,7 +447,8 @@ class _Stager:
     """Write payload members into the staging directory, re-checking each one."""
 
     def __init__(self, origin: str, stage_fd: int, epoch: int) -> None:
-        self.origin, self.stage_fd, self.epoch = origin, stage_fd, epoch
+        self.origin, self.stage_fd = origin, stage_fd
+        self.stamp = (epoch * 1_000_000_000, epoch * 1_000_000_000)  # atime, mtime in ns
         self.tracker = _Tracker(origin)
         self.walker = _Walker(stage_fd)
         self.placed: list[Entry] = []
@@ -481,11 +482,13 @@ class _Stager:
                 if st is None or not stat.S_ISDIR(st.st_mode):
                     raise _unsafe(self.origin, entry.path, "appears twice in the package (duplicate member)") \
                         from None
+        elif _lstat(pfd, name) is not None:  # O_EXCL, symlink() and link() would refuse too
+            raise _unsafe(self.origin, entry.path, "appears twice in the package (duplicate member)")
         elif entry.type == "file":
             self._write(pfd, name, entry, fobj)
         elif entry.type == "symlink":
             os.symlink(entry.target, name, dir_fd=pfd)
-            os.utime(name, ns=(self.epoch, self.epoch), dir_fd=pfd, follow_symlinks=False)
+            os.utime(name, ns=self.stamp, dir_fd=pfd, follow_symlinks=False)
         else:
             self._hardlink(pfd, name, entry)
         self.placed.append(entry)
@@ -510,7 +513,7 @@ class _Stager:
                                         f"says {entry.size}", hint="the package was modified or truncated")
             out.flush()
             os.fchmod(out.fileno(), entry.mode)
-            os.utime(out.fileno(), ns=(self.epoch, self.epoch))
+            os.utime(out.fileno(), ns=self.stamp)
         self.bytes_written += written
 
     def _read(self, fobj: IO[bytes], entry: Entry) -> bytes:
@@ -557,7 +560,8 @@ class _Committer:
     def __init__(self, *, origin: str, root: Path, root_fd: int, stage_fd: int, epoch: int, overwrite: bool,
                  root_times: tuple[int, int]) -> None:
         self.origin, self.root, self.root_fd, self.stage_fd = origin, root, root_fd, stage_fd
-        self.epoch, self.overwrite = epoch, overwrite
+        self.overwrite = overwrite
+        self.stamp = (epoch * 1_000_000_000, epoch * 1_000_000_000)
         self.token = secrets.token_hex(6)
         self.counter = 0
         self.times: dict[Parts, tuple[int, int]] = {(): root_times}  # existing dirs we modify
@@ -722,10 +726,10 @@ class _Committer:
                     shutil.copyfileobj(fin, fout, CHUNK)
                     fout.flush()
                     os.fchmod(fout.fileno(), entry.mode)
-                    os.utime(fout.fileno(), ns=(self.epoch, self.epoch))
+                    os.utime(fout.fileno(), ns=self.stamp)
             elif entry.type == "symlink":
                 os.symlink(entry.target, tmp, dir_fd=pfd)
-                os.utime(tmp, ns=(self.epoch, self.epoch), dir_fd=pfd, follow_symlinks=False)
+                os.utime(tmp, ns=self.stamp, dir_fd=pfd, follow_symlinks=False)
             else:  # a hard link: link to the target already placed in the root
                 tparts = entry.target.split("/")
                 with _Walker(self.root_fd) as walker:
@@ -748,7 +752,7 @@ class _Committer:
         for parts in self.created:
             fd = walker.open(parts)
             os.fchmod(fd, modes.get(parts, 0o755))
-            os.utime(fd, ns=(self.epoch, self.epoch))
+            os.utime(fd, ns=self.stamp)
             self.stamped.add(parts)
         for parts in modes:
             if parts in self.created_set:
@@ -756,7 +760,7 @@ class _Committer:
             fd = walker.open(parts)
             self._remember(parts, fd)
             with contextlib.suppress(PermissionError):  # not ours to restamp: keep its time
-                os.utime(fd, ns=(self.epoch, self.epoch))
+                os.utime(fd, ns=self.stamp)
                 self.stamped.add(parts)
 
     def _drop_backups(self) -> None:
@@ -773,7 +777,7 @@ class _Committer:
                         restamp.add(item.parent)
             for parts in restamp & self.stamped:
                 with contextlib.suppress(OSError, _Blocked):
-                    os.utime(walker.open(parts), ns=(self.epoch, self.epoch))
+                    os.utime(walker.open(parts), ns=self.stamp)
 
     # -- rollback
 

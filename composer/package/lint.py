@@ -85,9 +85,20 @@ def check_driver(h: Header) -> Iterator[Finding]:
                           message=f"driver.modules lists {mod} but the package has no {full}")
 
 
+def check_boot_paths(h: Header) -> Iterator[Finding]:
+    files = {e.path for e in h.manifest.entries if e.type in ("file", "symlink")}
+    wanted = [(f"boot.{role}", path) for role, path in h.metadata.boot.items()]
+    if h.metadata.kernel:
+        wanted.append(("kernel.image", str(h.metadata.kernel.get("image", ""))))
+    for field, path in wanted:
+        if path.strip("/") not in files:
+            yield Finding(level="error", code="boot-path-missing",
+                          message=f"{field} names {path}, which the package does not contain")
+
+
 CHECKS: Mapping[str, Check] = {
     "description": check_description, "modes": check_special_modes, "config": check_config_role,
-    "layout": check_layout, "devices": check_devices, "driver": check_driver,
+    "layout": check_layout, "devices": check_devices, "driver": check_driver, "boot": check_boot_paths,
 }
 
 

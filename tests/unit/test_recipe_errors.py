@@ -124,3 +124,15 @@ def test_cli_exit_code_and_one_line_error(tmp_path: Path, keydir: Path, capsys: 
 
 def test_errors_are_composer_errors() -> None:
     assert issubclass(UserError, ComposerError) and issubclass(ToolError, ComposerError)
+
+
+def test_binaries_for_another_architecture_are_refused(tmp_path: Path, dev_key: SigningKey) -> None:
+    host_elf = Path("/bin/true").read_bytes()  # an x86_64 (or host) ELF executable
+    rdir = write_recipe(tmp_path / "r", GOOD_HEAD + TREE, {"files/usr/bin/tool": host_elf})
+    with pytest.raises(UserError, match=r"for aarch64 contains binaries for another architecture: usr/bin/tool"):
+        build(rdir, "aarch64", dev_key, tmp_path / "out")
+    noarch = GOOD_HEAD.replace('type = "application"', 'type = "application"\n    arch = "noarch"') + TREE
+    rdir = write_recipe(tmp_path / "n", noarch, {"files/usr/bin/tool": host_elf})
+    with pytest.raises(UserError, match="for noarch contains binaries"):
+        build(rdir, "x86_64", dev_key, tmp_path / "out")
+    _no_partial_output(tmp_path)

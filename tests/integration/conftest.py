@@ -1,0 +1,34 @@
+"""Integration fixtures: the real sample package set, built once per architecture per test session."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from composer.package.build import Built, build_all, default_cache
+from composer.trust.keys import SigningKey, generate, load_signing_key
+from tests.conftest import REPO
+
+
+@pytest.fixture(scope="session")
+def sample_key(tmp_path_factory: pytest.TempPathFactory) -> SigningKey:
+    d = tmp_path_factory.mktemp("sample-key")
+    generate("sample", d)
+    return load_signing_key(d / "sample.key")
+
+
+@pytest.fixture(scope="session")
+def sample_sets(sample_key: SigningKey, tmp_path_factory: pytest.TempPathFactory) -> \
+        dict[str, tuple[Path, dict[str, Built]]]:
+    """arch -> (output dir, {package name: Built}); built lazily by ``sample_set``."""
+    return {}
+
+
+def sample_set(arch: str, sets: dict[str, tuple[Path, dict[str, Built]]], key: SigningKey,
+               factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Built]]:
+    if arch not in sets:
+        out = factory.mktemp(f"packages-{arch}")
+        built = build_all(REPO / "recipes", arch, key, out, cache=default_cache())
+        sets[arch] = (out, {b.metadata.name: b for b in built})
+    return sets[arch]
