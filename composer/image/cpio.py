@@ -39,9 +39,7 @@ def _header(name: str, ino: int, mode: int, nlink: int, mtime: int, size: int, r
 def write_cpio(entries: Iterable[CpioEntry], out: IO[bytes], mtime: int) -> int:
     """Write ``entries`` then the trailer; return the number of bytes written."""
     written = 0
-    ino = 0
-    for e in entries:
-        ino += 1
+    for ino, e in enumerate(entries, start=1):
         if stat.S_ISLNK(e.mode):
             data = e.target.encode()
             size = len(data)

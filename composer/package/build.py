@@ -207,7 +207,8 @@ def recipe_inputs(recipe: Recipe, archive: DebianArchive, key: SigningKey) -> st
                                   follow=src.get("follow", ""))
             debs.append([ref.name, ref.version])
     return sha256_bytes(canonical_json({
-        "composer": composer.__version__, "builder": BUILDER_REVISION, "arch": recipe.arch.name, "files": files, "debs": debs,
+        "composer": composer.__version__, "builder": BUILDER_REVISION, "arch": recipe.arch.name,
+        "files": files, "debs": debs,
         "epoch": epoch_for(recipe), "key": key.keyid,
     }))
 
