@@ -139,6 +139,19 @@ def cmd_pkg_verify(args: argparse.Namespace) -> int:
     return EXIT_ERROR if failed else EXIT_OK
 
 
+def cmd_pkg_extract(args: argparse.Namespace) -> int:
+    from composer.package.extract import extract_package
+    from composer.trust.keys import load_public_key
+    trusted = load_public_key(Path(args.key)) if args.key else None
+    root = Path(args.root)
+    root.mkdir(parents=True, exist_ok=True)
+    for pkg in args.package:
+        r = extract_package(Path(pkg), root, trusted=trusted, overwrite=args.overwrite)
+        devices = f", {len(r.devices)} device nodes recorded (not created)" if r.devices else ""
+        _out(f"{r.metadata.nva}: {len(r.files)} entries, {r.bytes_written} bytes into {root}{devices}")
+    return EXIT_OK
+
+
 def cmd_pkg_lint(args: argparse.Namespace) -> int:
     from composer.package.lint import lint_package
     worst = 0
@@ -198,6 +211,12 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("package", nargs="+")
     v.add_argument("--key", help="trusted public key (.pub) the package must be signed with")
     v.set_defaults(func=cmd_pkg_verify)
+    x = pkg.add_parser("extract", help="verify packages and extract them safely into a root directory")
+    x.add_argument("package", nargs="+")
+    x.add_argument("--root", required=True, help="target root directory (created if missing)")
+    x.add_argument("--key", help="trusted public key (.pub) the packages must be signed with")
+    x.add_argument("--overwrite", action="store_true", help="replace files that already exist in the root")
+    x.set_defaults(func=cmd_pkg_extract)
     lint = pkg.add_parser("lint", help="report packaging mistakes")
     lint.add_argument("package", nargs="+")
     lint.set_defaults(func=cmd_pkg_lint)
