@@ -16,17 +16,23 @@ class Arch:
     efi_boot_name: str   # EFI/BOOT/<name>
     uki_stub: str        # systemd-boot stub file name
     elf_machine: int     # ELF e_machine of its binaries
+    qemu: str            # QEMU system emulator
+    qemu_machine: tuple[str, ...]  # machine and CPU arguments (TCG-friendly)
+    console: str         # serial console device as the kernel names it
 
 
 ARCHES: Mapping[str, Arch] = {
     a.name: a
     for a in (
         Arch(name="x86_64", deb="amd64", triple="x86_64-linux-gnu", efi_boot_name="BOOTX64.EFI",
-             uki_stub="linuxx64.efi.stub", elf_machine=62),
+             uki_stub="linuxx64.efi.stub", elf_machine=62, qemu="qemu-system-x86_64",
+             qemu_machine=("-M", "pc", "-cpu", "max"), console="ttyS0"),
         Arch(name="aarch64", deb="arm64", triple="aarch64-linux-gnu", efi_boot_name="BOOTAA64.EFI",
-             uki_stub="linuxaa64.efi.stub", elf_machine=183),
+             uki_stub="linuxaa64.efi.stub", elf_machine=183, qemu="qemu-system-aarch64",
+             qemu_machine=("-M", "virt", "-cpu", "cortex-a57"), console="ttyAMA0"),
         Arch(name="riscv64", deb="riscv64", triple="riscv64-linux-gnu", efi_boot_name="BOOTRISCV64.EFI",
-             uki_stub="linuxriscv64.efi.stub", elf_machine=243),
+             uki_stub="linuxriscv64.efi.stub", elf_machine=243, qemu="qemu-system-riscv64",
+             qemu_machine=("-M", "virt"), console="ttyS0"),
     )
 }
 

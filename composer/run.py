@@ -28,6 +28,7 @@ TOOL_PACKAGES: Mapping[str, str] = {
     "qemu-img": "qemu-utils",
     "qemu-system-x86_64": "qemu-system-x86",
     "qemu-system-aarch64": "qemu-system-arm",
+    "qemu-system-riscv64": "qemu-system-misc",
     "objcopy": "binutils",
     "tar": "tar",
     "zstd": "zstd",

@@ -43,4 +43,9 @@ for path in sorted(Path(sys.argv[1]).glob("*/*.vpk")):
                   f"{h.manifest.installed_size / 1e6:.1f} MB", f"{path.stat().st_size / 1e6:.2f} MB", extra)
 Console(width=150).print(table)
 PY
-echo "== next steps: the repository, profile, image and boot stages arrive with the next issues"
+for arch in x86_64 aarch64; do
+  echo "== booting the sample set in QEMU ($arch, software emulation): kernel + initramfs from the packages"
+  rm -rf "$OUT/boot/$arch"; mkdir -p "$OUT/boot/$arch"
+  .venv/bin/python scripts/boot_preview.py "$OUT/packages/$arch" "$arch" "$OUT/keys/dev.pub" "$OUT/boot/$arch"
+done
+echo "== next: signed repositories, profiles and locks, and the full image pipeline arrive with the next issues"
