@@ -50,8 +50,8 @@ kind = "tree"
 path = "files"
 """
 
-# The measured operation runs in a fresh interpreter; it reports its own time and peak RSS
-# (RUSAGE_SELF is per process, so earlier children cannot leak into the figure).
+# The measured operation runs in a fresh interpreter (forked by the launcher below, see there why); it
+# reports the operation's own time and CPU, and its RUSAGE_SELF peak after imports and at the end.
 CHILD = r"""
 import json, resource, sys, time
 from pathlib import Path
@@ -79,7 +79,7 @@ if op == "build":
     if prof: prof.disable()
     out["path"] = str(built.path)
 elif op == "pack":
-    # build() minus the copy of the tree into its staging folder: scan + write_package only.
+    # build() minus the copy of the tree into its staging folder: scan, ELF check, write_package.
     key = load_signing_key(Path(a["key"]))
     t0, c0 = time.perf_counter(), time.process_time()
     if prof: prof.enable()
@@ -87,6 +87,9 @@ elif op == "pack":
     epoch = epoch_for(recipe)
     meta = assemble_metadata(recipe, [SourceResult(provenance=[{"kind": "tree", "path": "files"}])], epoch)
     staged = scan_staging(Path(a["recipe"]) / "files", {})
+    import composer.package.build as B
+    if hasattr(B, "check_binaries"):  # the ELF architecture check build() runs since the builder's revision 2
+        B.check_binaries(staged, meta.arch, recipe, ())
     path = Path(a["out"]) / output_name(meta)
     write_package(path, metadata=meta, staged=staged, key=key, epoch=epoch)
     if prof: prof.disable()
@@ -206,7 +209,7 @@ def generate_payload(root: Path, size_mb: float, seed: int) -> Payload:
         size = min(budget, rng.randint(1024, 20 * 1024))
         top = rng.choice(["usr/share/doc/veridian", "usr/share/veridian/data", "usr/share/veridian/locale",
                           "usr/share/man/man1", "etc/veridian"])
-        parts = [rng.choice(WORDS[:24]) for _ in range(rng.randint(0, 3))]
+        parts = [rng.choice(WORDS[:5]) for _ in range(rng.randint(0, 3))]
         ext = rng.choice([".txt", ".conf", ".json", ".md", ".1", ".po"])
         pay.add("/".join([top, *parts, f"{rng.choice(WORDS)}{i}{ext}"]), text_blob(rng, size), "text")
         budget -= size
@@ -225,28 +228,76 @@ class Sample:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def run_cmd(cmd: str, env: dict[str, str] | None = None) -> Sample:
-    """Run a bash pipeline (pipefail); wall time, CPU and peak RSS from wait4(), which covers the
-    shell and every process it waited for."""
+# Measured processes are started by a small launcher process forked off at the very start, never by
+# this (large) process: on Linux execve() keeps the pre-exec high-water RSS in the new program's
+# ru_maxrss, and subprocess uses vfork(), so the pre-exec memory is the *parent's*. A child started
+# with subprocess from a 300 MB parent reports >= 300 MB even through RUSAGE_SELF. fork() from a small
+# launcher resets that, leaving a floor of the launcher's own RSS (measured and reported: "spawn floor").
+LAUNCHER = r"""
+import json, os, sys, time
+for line in sys.stdin:
+    req = json.loads(line)
     t0 = time.perf_counter()
-    proc = subprocess.Popen(["bash", "-c", "set -o pipefail; " + cmd], env=env)
-    _, status, ru = os.wait4(proc.pid, 0)
-    seconds = time.perf_counter() - t0
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode:
-        raise SystemExit(f"bench: command failed ({proc.returncode}): {cmd}")
-    return Sample(seconds=seconds, cpu=ru.ru_utime + ru.ru_stime, peak_kib=ru.ru_maxrss)
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
+            os.dup2(os.open(req["stdout"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), 1)
+            os.execvpe(req["argv"][0], req["argv"], req["env"])
+        finally:
+            os._exit(127)
+    _, status, ru = os.wait4(pid, 0)
+    wall = time.perf_counter() - t0
+    print(json.dumps({"rc": os.waitstatus_to_exitcode(status), "wall": wall, "cpu": ru.ru_utime + ru.ru_stime,
+                      "maxrss": ru.ru_maxrss}), flush=True)
+"""
 
 
-def run_child(op: str, args: dict[str, Any], env: dict[str, str]) -> Sample:
-    """Run one library operation in a fresh interpreter; it reports its own time and RUSAGE_SELF peak."""
-    proc = subprocess.run([sys.executable, "-c", CHILD, op, json.dumps(args)], env=env, capture_output=True,
-                          text=True, check=False)
-    if proc.returncode:
-        sys.stderr.write(proc.stderr)
-        raise SystemExit(f"bench: child '{op}' failed ({proc.returncode})")
-    out = json.loads(proc.stdout.strip().splitlines()[-1])
-    return Sample(seconds=out.pop("seconds"), cpu=out.pop("cpu"), peak_kib=out.pop("peak_kib"), extra=out)
+class Launcher:
+    """Runs commands from a small, early process; reports wall, CPU and peak RSS from wait4() (which
+    covers the command and every process it waited for, e.g. all stages of a shell pipeline)."""
+
+    def __init__(self, scratch: Path) -> None:
+        self.scratch = scratch
+        self.proc = subprocess.Popen([sys.executable, "-S", "-I", "-c", LAUNCHER], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, text=True)
+
+    def run(self, argv: Sequence[str], env: dict[str, str]) -> tuple[dict[str, Any], str]:
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        out = self.scratch / "launcher.out"
+        self.proc.stdin.write(json.dumps({"argv": list(argv), "env": env, "stdout": str(out)}) + "\n")
+        self.proc.stdin.flush()
+        res: dict[str, Any] = json.loads(self.proc.stdout.readline())
+        text = out.read_text()
+        out.unlink()
+        if res["rc"]:
+            raise SystemExit(f"bench: command failed ({res['rc']}): {shlex.join(argv)}")
+        return res, text
+
+    def close(self) -> None:
+        if self.proc.stdin:
+            self.proc.stdin.close()
+        self.proc.wait()
+
+
+def run_cmd(launcher: Launcher, cmd: str, env: dict[str, str]) -> Sample:
+    """A bash pipeline with pipefail."""
+    res, _ = launcher.run(["bash", "-c", "set -o pipefail; " + cmd], env)
+    return Sample(seconds=res["wall"], cpu=res["cpu"], peak_kib=res["maxrss"])
+
+
+def run_child(launcher: Launcher, op: str, args: dict[str, Any], env: dict[str, str]) -> Sample:
+    """One library operation in a fresh interpreter. Time and CPU are the child's own figures for the
+    operation (no interpreter start-up or imports); peak RSS is wait4()'s, checked against the child's
+    own RUSAGE_SELF figure."""
+    res, text = launcher.run([sys.executable, "-c", CHILD, op, json.dumps(args)], env)
+    out = json.loads(text.strip().splitlines()[-1])
+    out["process_wall"] = res["wall"]
+    out["self_peak_kib"] = out.pop("peak_kib")
+    if abs(out["self_peak_kib"] - res["maxrss"]) > 1024:
+        print(f"bench: warning: '{op}' peak RSS {res['maxrss']} KiB from wait4, {out['self_peak_kib']} KiB from "
+              "RUSAGE_SELF (a subprocess of the operation used more memory?)", file=sys.stderr)
+    return Sample(seconds=out.pop("seconds"), cpu=out.pop("cpu"), peak_kib=res["maxrss"], extra=out)
 
 
 def hashlib_all(files: Sequence[Path]) -> Sample:
@@ -295,7 +346,7 @@ def measure(ops: dict[str, Callable[[], Sample]], repeat: int) -> dict[str, Resu
     for r in range(repeat):
         for name, fn in ops.items():
             results[name].samples.append(fn())
-            print(f"  [{r + 1}/{repeat}] {name:<28} {results[name].samples[-1].seconds:8.3f} s", flush=True)
+            print(f"  [{r + 1}/{repeat}] {name:<34} {results[name].samples[-1].seconds:8.3f} s", flush=True)
     return results
 
 
@@ -315,187 +366,223 @@ def table(rows: Sequence[Sequence[str]], header: Sequence[str]) -> str:
     return "\n".join([fmt(header), "  ".join("-" * w for w in widths), *(fmt(r) for r in rows)])
 
 
+def fs_of(path: Path) -> str:
+    """File system type of ``path`` (from /proc/mounts; the longest matching mount point)."""
+    best, fstype = "", "?"
+    try:
+        for line in Path("/proc/mounts").read_text().splitlines():
+            _, mnt, typ, *_ = line.split()
+            if str(path.resolve()).startswith(mnt.rstrip("/") + "/") and len(mnt) >= len(best):
+                best, fstype = mnt, typ
+    except OSError:
+        pass
+    return f"{fstype} ({path.parent})"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     ap.add_argument("--size-mb", type=float, default=100, help="payload size in MB (default 100)")
     ap.add_argument("--small-mb", type=float, default=None,
                     help="second payload size for the memory check (default size/4)")
     ap.add_argument("--repeat", type=int, default=3, help="runs per measurement; the median is reported")
     ap.add_argument("--seed", type=int, default=20240601)
     ap.add_argument("--json", type=Path, help="also write the numbers to this JSON file")
-    ap.add_argument("--profile", action="store_true", help="print a cProfile of one build and one verify")
+    ap.add_argument("--profile", action="store_true", help="also print a cProfile of one build and one verify")
+    ap.add_argument("--many-files", type=int, default=0, metavar="N",
+                    help="also build+verify a package of N 512-byte files once, to show how peak RSS grows with "
+                         "the number of files (e.g. 50000)")
+    ap.add_argument("--tmpdir", type=Path, default=None,
+                    help="where the temporary folder goes (default: $TMPDIR or /tmp); e.g. /dev/shm to take the disk "
+                         "out of the figures")
     opts = ap.parse_args(argv)
     small_mb = opts.small_mb if opts.small_mb is not None else opts.size_mb / 4
 
-    from composer.trust.keys import generate  # after argparse so --help is fast
-
-    with tempfile.TemporaryDirectory(prefix="vcomp-bench-") as tmp_s:
+    with tempfile.TemporaryDirectory(prefix="vcomp-bench-", dir=opts.tmpdir) as tmp_s:
         tmp = Path(tmp_s)
-        env = {**os.environ, "SOURCE_DATE_EPOCH": str(EPOCH), "VCOMP_CACHE": str(tmp / "cache"),
-               "PYTHONHASHSEED": "0"}
-        env.pop("VCOMP_KEY_PASSPHRASE", None)
-        key_path, pub_path, keyid = generate("bench", tmp / "keys")
+        launcher = Launcher(tmp)
+        try:
+            return bench(opts, small_mb, tmp, launcher)
+        finally:
+            launcher.close()
 
-        def setup(label: str, size_mb: float) -> tuple[Path, Payload]:
-            recipe = tmp / label / "recipe"
-            (recipe / "files").mkdir(parents=True)
-            (recipe / "recipe.toml").write_text(RECIPE)
-            t0 = time.perf_counter()
-            pay = generate_payload(recipe / "files", size_mb, opts.seed)
-            kinds = ", ".join(f"{k}: {n} files {b / MB:.1f} MB" for k, (n, b) in pay.by_kind.items())
-            print(f"payload '{label}': {pay.files} files in {pay.dirs} folders, {pay.bytes} bytes "
-                  f"({pay.bytes / MB:.1f} MB) [{kinds}] generated in {time.perf_counter() - t0:.1f} s")
-            return recipe, pay
 
-        recipe, pay = setup("main", opts.size_mb)
-        tree = recipe / "files"
-        files = sorted(p for p in tree.rglob("*") if p.is_file())
-        out_dir, pack_dir = tmp / "main" / "out", tmp / "main" / "pack"
-        tarzst = tmp / "main" / "out.tar.zst"
-        q = shlex.quote
-        common = {"key": str(key_path), "pub": str(pub_path), "arch": ARCH, "cache": str(tmp / "cache")}
-        vpk_holder: dict[str, str] = {}
+def bench(opts: argparse.Namespace, small_mb: float, tmp: Path, launcher: Launcher) -> int:
+    from composer.trust.keys import generate
 
-        def our_build(recipe_dir: Path, out: Path) -> Sample:
-            s = run_child("build", {**common, "recipe": str(recipe_dir), "out": str(out)}, env)
-            vpk_holder[str(recipe_dir)] = s.extra["path"]
-            return s
+    env = {**os.environ, "SOURCE_DATE_EPOCH": str(EPOCH), "VCOMP_CACHE": str(tmp / "cache"), "PYTHONHASHSEED": "0"}
+    env.pop("VCOMP_KEY_PASSPHRASE", None)
+    key_path, pub_path, _ = generate("bench", tmp / "keys")
+    common = {"key": str(key_path), "pub": str(pub_path), "arch": ARCH, "cache": str(tmp / "cache")}
+    q = shlex.quote
 
-        def our_verify(recipe_dir: Path) -> Sample:
-            s = run_child("verify", {**common, "path": vpk_holder[str(recipe_dir)]}, env)
-            if s.extra["files"] != pay_of[recipe_dir].files + pay_of[recipe_dir].dirs or \
-                    s.extra["bytes"] != pay_of[recipe_dir].bytes:
-                raise SystemExit(f"bench: verify saw {s.extra} for {pay_of[recipe_dir]}")
-            return s
+    def setup(label: str, size_mb: float) -> tuple[Path, Payload]:
+        recipe = tmp / label / "recipe"
+        (recipe / "files").mkdir(parents=True)
+        (recipe / "recipe.toml").write_text(RECIPE)
+        t0 = time.perf_counter()
+        pay = generate_payload(recipe / "files", size_mb, opts.seed)
+        kinds = ", ".join(f"{k} {n} files/{b / MB:.1f} MB" for k, (n, b) in pay.by_kind.items())
+        print(f"payload '{label}': {pay.files} files in {pay.dirs} folders, {pay.bytes} bytes ({pay.bytes / MB:.1f} MB)"
+              f" [{kinds}], generated in {time.perf_counter() - t0:.1f} s", flush=True)
+        return recipe, pay
 
-        pay_of = {recipe: pay}
-        print(f"\nmeasuring {pay.bytes / MB:.1f} MB, {opts.repeat} runs each (median reported)")
-        ops: dict[str, Callable[[], Sample]] = {
-            "build (vcomp build())": lambda: our_build(recipe, out_dir),
-            "pack (scan+write_package)": lambda: run_child("pack", {**common, "recipe": str(recipe),
-                                                                    "out": str(pack_dir)}, env),
-            "verify (verify_package)": lambda: our_verify(recipe),
-            "A: tar | zstd -9 -T1": lambda: run_cmd(
-                f"tar -cf - -C {q(str(tree))} . | zstd -{ZSTD_LEVEL} -T1 -q -f -o {q(str(tarzst))}"),
-            "B1: sha256sum (find|xargs)": lambda: run_cmd(
-                f"find {q(str(tree))} -type f -print0 | xargs -0 sha256sum > /dev/null"),
-            "B2: hashlib sha256 (1 proc)": lambda: hashlib_all(files),
-            "C1: zstd -d | tar -t": lambda: run_cmd(f"zstd -d -q -c {q(str(tarzst))} | tar -tf - > /dev/null"),
-            "C2: zstd -d | tar -xO | sha256": lambda: run_cmd(
-                f"zstd -d -q -c {q(str(tarzst))} | tar -xOf - | sha256sum > /dev/null"),
-            "import composer only": lambda: run_child("import", {}, env),
+    def our_build(recipe: Path) -> Sample:
+        return run_child(launcher, "build", {**common, "recipe": str(recipe), "out": str(recipe.parent / "out")}, env)
+
+    def our_verify(recipe: Path, pay: Payload) -> Sample:
+        vpk = next((recipe.parent / "out").glob("*.vpk"))
+        s = run_child(launcher, "verify", {**common, "path": str(vpk)}, env)
+        if (s.extra["files"], s.extra["bytes"]) != (pay.files + pay.dirs, pay.bytes):
+            raise SystemExit(f"bench: verify saw {s.extra['files']} entries/{s.extra['bytes']} bytes, expected "
+                             f"{pay.files + pay.dirs}/{pay.bytes}")
+        return s
+
+    recipe, pay = setup("main", opts.size_mb)
+    tree = recipe / "files"
+    files = sorted(p for p in tree.rglob("*") if p.is_file())
+    tarzst = tmp / "main" / "out.tar.zst"
+    t, z = q(str(tree)), q(str(tarzst))
+    print(f"\nmeasuring {pay.bytes / MB:.1f} MB, {opts.repeat} runs each (median reported)", flush=True)
+    ops: dict[str, Callable[[], Sample]] = {
+        "build (vcomp build())": lambda: our_build(recipe),
+        "pack only (no staging copy)": lambda: run_child(launcher, "pack", {**common, "recipe": str(recipe),
+                                                                     "out": str(tmp / "main" / "pack")}, env),
+        "verify (verify_package)": lambda: our_verify(recipe, pay),
+        "A: tar | zstd -9 -T1": lambda: run_cmd(launcher, f"tar -cf - -C {t} . | zstd -{ZSTD_LEVEL} -T1 -q -f -o {z}",
+                                                env),
+        "B1: sha256sum (find|xargs)": lambda: run_cmd(launcher, f"find {t} -type f -print0 | xargs -0 sha256sum "
+                                                      "> /dev/null", env),
+        "B2: hashlib sha256 (in-proc)": lambda: hashlib_all(files),
+        "C1: zstd -d | tar -t": lambda: run_cmd(launcher, f"zstd -d -q -c {z} | tar -tf - > /dev/null", env),
+        "C2: zstd -d | tar -xO | sha256sum": lambda: run_cmd(launcher, f"zstd -d -q -c {z} | tar -xOf - | sha256sum "
+                                                             "> /dev/null", env),
+        "import composer only": lambda: run_child(launcher, "import", {}, env),
+        "spawn floor (/bin/true)": lambda: run_cmd(launcher, "/bin/true", env),
+    }
+    res = measure(ops, opts.repeat)
+    vpk = next((recipe.parent / "out").glob("*.vpk"))
+    vpk_size, tarzst_size = vpk.stat().st_size, tarzst.stat().st_size
+    reproducible = (tmp / "main" / "pack" / vpk.name).read_bytes() == vpk.read_bytes()
+
+    profiles: dict[str, Path] = {}
+    if opts.profile:
+        for op, extra in (("build", {"recipe": str(recipe), "out": str(tmp / "main" / "prof")}),
+                          ("verify", {"path": str(vpk)})):
+            profiles[op] = tmp / f"{op}.prof"
+            run_child(launcher, op, {**common, **extra, "profile": str(profiles[op])}, env)
+
+    # ---- the memory check at a second size
+    small_recipe, small_pay = setup("small", small_mb)
+    small = measure({"build (small)": lambda: our_build(small_recipe),
+                     "verify (small)": lambda: our_verify(small_recipe, small_pay)}, opts.repeat)
+
+    many: dict[str, Result] = {}
+    if opts.many_files:
+        many_recipe = tmp / "many" / "recipe"
+        (many_recipe / "files").mkdir(parents=True)
+        (many_recipe / "recipe.toml").write_text(RECIPE)
+        many_pay = Payload(root=many_recipe / "files")
+        rng = random.Random(opts.seed)
+        for i in range(opts.many_files):
+            many_pay.add(f"d{i // 500:04d}/f{i:06d}.txt", rng.randbytes(512), "tiny")
+        many_pay.dirs = opts.many_files // 500 + (1 if opts.many_files % 500 else 0)
+        print(f"payload 'many': {many_pay.files} files of 512 bytes in {many_pay.dirs} folders", flush=True)
+        many = measure({"build (many files)": lambda: our_build(many_recipe),
+                        "verify (many files)": lambda: our_verify(many_recipe, many_pay)}, 1)
+
+    for op, path in profiles.items():
+        print_profile(path, op)
+
+    # ---- report
+    b = pay.bytes
+    build_r, verify_r, a_r = res["build (vcomp build())"], res["verify (verify_package)"], res["A: tar | zstd -9 -T1"]
+    b1, c1 = res["B1: sha256sum (find|xargs)"], res["C1: zstd -d | tar -t"]
+    c2, imp = res["C2: zstd -d | tar -xO | sha256sum"], res["import composer only"]
+    floor = res["spawn floor (/bin/true)"]
+    small_build, small_verify = small["build (small)"], small["verify (small)"]
+    c_wall, c_cpu = c1.seconds + b1.seconds, c1.cpu + b1.cpu
+    rows = [[name, f"{r.seconds:.3f}", f"{r.cpu:.3f}", f"{b / MB / r.seconds:.1f}",
+             f"{r.peak_mib:.1f}" if any(s.peak_kib for s in r.samples) else "-"]
+            for name, r in res.items() if name not in ("import composer only", "spawn floor (/bin/true)")]
+    rows.append(["C: C1 + B1 (decompress + hash)", f"{c_wall:.3f}", f"{c_cpu:.3f}", f"{b / MB / c_wall:.1f}", "-"])
+    print(f"\n== {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
+          f"{subprocess.run(['zstd', '--version'], capture_output=True, text=True).stdout.strip()}")
+    print(f"payload: {pay.files} files, {pay.dirs} folders, {b / MB:.1f} MB; median of {opts.repeat} runs; "
+          f"MB = 10^6 bytes, MiB = 2^20; temp on {fs_of(tmp)}\n")
+    print(table(rows, ["operation", "wall s", "cpu s", "MB/s", "peak RSS MiB"]))
+
+    ratios = {
+        "build / A (wall)": build_r.seconds / a_r.seconds,
+        "build / A (cpu)": build_r.cpu / a_r.cpu,
+        "pack only / A (wall)": res["pack only (no staging copy)"].seconds / a_r.seconds,
+        "verify / C (wall)": verify_r.seconds / c_wall,
+        "verify / C (cpu)": verify_r.cpu / c_cpu,
+        "verify / C2 (cpu)": verify_r.cpu / c2.cpu,
+    }
+    print()
+    print(table([[k, f"{v:.2f}x"] for k, v in ratios.items()], ["ratio", "value"]))
+    print(f"\nsizes: .vpk {vpk_size} bytes, .tar.zst {tarzst_size} bytes: vpk/tar.zst = {vpk_size / tarzst_size:.3f}; "
+          f"payload/vpk = {b / vpk_size:.2f}x compression")
+    print(f"pack-only output byte-identical to build() output: {reproducible}")
+
+    def mem_row(label: str, r: Result) -> list[str]:
+        return [label, f"{r.import_mib:.1f}", f"{r.peak_mib:.1f}", f"{r.peak_mib - r.import_mib:.1f}"]
+
+    print()
+    print(table([
+        ["spawn floor (/bin/true)", "-", f"{floor.peak_mib:.1f}", "-"],
+        ["import composer only", f"{imp.import_mib:.1f}", f"{imp.peak_mib:.1f}", "-"],
+        mem_row(f"build @ {b / MB:.0f} MB", build_r), mem_row(f"build @ {small_pay.bytes / MB:.0f} MB", small_build),
+        mem_row(f"verify @ {b / MB:.0f} MB", verify_r),
+        mem_row(f"verify @ {small_pay.bytes / MB:.0f} MB", small_verify),
+        *([mem_row(f"build, {opts.many_files} x 512 B files", many["build (many files)"]),
+           mem_row(f"verify, {opts.many_files} x 512 B files", many["verify (many files)"])] if many else []),
+    ], ["peak RSS (MiB)", "after imports", "peak", "op adds"]))
+    d_build, d_verify = build_r.peak_mib - small_build.peak_mib, verify_r.peak_mib - small_verify.peak_mib
+    worst = max(build_r.peak_mib, verify_r.peak_mib, small_build.peak_mib, small_verify.peak_mib)
+    claim = worst < RSS_CLAIM_MIB
+    print(f"\npeak RSS from {small_pay.bytes / MB:.0f} MB ({small_pay.files} files) to {b / MB:.0f} MB ({pay.files} "
+          f"files): build {d_build:+.1f} MiB, verify {d_verify:+.1f} MiB")
+    print(f"claim 'peak memory stays under ~{RSS_CLAIM_MIB} MB whatever the package size': "
+          f"{'holds' if claim else 'DOES NOT HOLD'} for these payloads (worst peak {worst:.1f} MiB)")
+    per_file: dict[str, float] = {}
+    if many:
+        for op, big, ref, n_ref in (("build", many["build (many files)"], build_r, pay.files + pay.dirs),
+                                    ("verify", many["verify (many files)"], verify_r, pay.files + pay.dirs)):
+            n_many = opts.many_files + opts.many_files // 500 + 1
+            per_file[op] = (big.peak_mib - ref.peak_mib) * 1024 / (n_many - n_ref) if n_many != n_ref else 0.0
+        print(f"with {opts.many_files} small files: build {many['build (many files)'].peak_mib:.1f} MiB, verify "
+              f"{many['verify (many files)'].peak_mib:.1f} MiB: about {per_file['build']:.2f} KiB (build) and "
+              f"{per_file['verify']:.2f} KiB (verify) per package entry")
+
+    if opts.json:
+        doc = {
+            "machine": {"machine": platform.machine(), "cpus": os.cpu_count(), "python": platform.python_version(),
+                        "temp_fs": fs_of(tmp)},
+            "params": {"size_mb": opts.size_mb, "small_mb": small_mb, "repeat": opts.repeat, "seed": opts.seed,
+                       "zstd_level": ZSTD_LEVEL, "source_date_epoch": EPOCH},
+            "payload": {"files": pay.files, "dirs": pay.dirs, "bytes": b, "by_kind": pay.by_kind},
+            "small_payload": {"files": small_pay.files, "dirs": small_pay.dirs, "bytes": small_pay.bytes},
+            "results": {name.strip(): r.to_json(b) for name, r in res.items()},
+            "small_results": {name: r.to_json(small_pay.bytes) for name, r in small.items()},
+            "baseline_c": {"seconds": round(c_wall, 4), "cpu_seconds": round(c_cpu, 4),
+                           "mb_per_s": round(b / MB / c_wall, 2)},
+            "ratios": {k: round(v, 3) for k, v in ratios.items()},
+            "sizes": {"vpk": vpk_size, "tar_zst": tarzst_size, "vpk_over_tar_zst": round(vpk_size / tarzst_size, 4)},
+            "reproducible": reproducible,
+            "memory_mib": {
+                "spawn_floor": round(floor.peak_mib, 1), "import_only": round(imp.peak_mib, 1),
+                "build": round(build_r.peak_mib, 1), "verify": round(verify_r.peak_mib, 1),
+                "build_small": round(small_build.peak_mib, 1), "verify_small": round(small_verify.peak_mib, 1),
+                "build_growth": round(d_build, 1), "verify_growth": round(d_verify, 1),
+                "claim_limit": RSS_CLAIM_MIB, "claim_holds": claim,
+            },
+            "many_files": {"files": opts.many_files, "kib_per_entry": {k: round(v, 3) for k, v in per_file.items()},
+                           **{name: r.to_json(opts.many_files * 512) for name, r in many.items()}} if many else None,
+            "samples": {name.strip(): [asdict(s) for s in r.samples] for name, r in {**res, **small, **many}.items()},
         }
-        res = measure(ops, opts.repeat)
-        vpk = Path(vpk_holder[str(recipe)])
-        vpk_size, tarzst_size = vpk.stat().st_size, tarzst.stat().st_size
-        pack_vpk = pack_dir / vpk.name
-        same_bytes = pack_vpk.read_bytes() == vpk.read_bytes()
-
-        profiles: dict[str, Path] = {}
-        if opts.profile:
-            for op, extra in (("build", {"recipe": str(recipe), "out": str(out_dir)}),
-                              ("verify", {"path": str(vpk)})):
-                profiles[op] = tmp / f"{op}.prof"
-                run_child(op, {**common, **extra, "profile": str(profiles[op])}, env)
-
-        # ---- the memory check at a second size
-        small_recipe, small_pay = setup("small", small_mb)
-        pay_of[small_recipe] = small_pay
-        small = measure({
-            "build (small)": lambda: our_build(small_recipe, tmp / "small" / "out"),
-            "verify (small)": lambda: our_verify(small_recipe),
-        }, opts.repeat)
-
-        if profiles:
-            for op, path in profiles.items():
-                print_profile(path, op)
-
-        # ---- report
-        b = pay.bytes
-        build_r, verify_r, a_r = res["build (vcomp build())"], res["verify (verify_package)"], res["A: tar | zstd -9 -T1"]
-        b1, c1, c2 = res["B1: sha256sum (find|xargs)"], res["C1: zstd -d | tar -t"], res["C2: zstd -d | tar -xO | sha256"]
-        imp = res["import composer only"]
-        c_wall, c_cpu = c1.seconds + b1.seconds, c1.cpu + b1.cpu
-        rows = []
-        for name, r in res.items():
-            if name == "import composer only":
-                continue
-            rows.append([name, f"{r.seconds:.3f}", f"{r.cpu:.3f}", f"{b / MB / r.seconds:.1f}",
-                         f"{r.peak_mib:.1f}" if any(s.peak_kib for s in r.samples) else "-"])
-        rows.append(["C: C1 + B1 (decompress + hash)", f"{c_wall:.3f}", f"{c_cpu:.3f}", f"{b / MB / c_wall:.1f}", "-"])
-        print(f"\n== {platform.node()} | {platform.machine()} | {os.cpu_count()} CPUs | Python "
-              f"{platform.python_version()} | zstd CLI level {ZSTD_LEVEL} -T1")
-        print(f"payload: {pay.files} files, {pay.dirs} folders, {b / MB:.1f} MB; median of {opts.repeat}\n")
-        print(table(rows, ["operation", "wall s", "cpu s", "MB/s", "peak RSS MiB"]))
-
-        ratios = {
-            "build / A (wall)": build_r.seconds / a_r.seconds,
-            "build / A (cpu)": build_r.cpu / a_r.cpu,
-            "pack / A (wall)": res["pack (scan+write_package)"].seconds / a_r.seconds,
-            "verify / C (wall)": verify_r.seconds / c_wall,
-            "verify / C (cpu)": verify_r.cpu / c_cpu,
-            "verify / C2 (cpu)": verify_r.cpu / c2.cpu,
-        }
-        print()
-        print(table([[k, f"{v:.2f}x"] for k, v in ratios.items()], ["ratio", "value"]))
-        print(f"\nsizes: .vpk {vpk_size} bytes ({vpk_size / MB:.2f} MB), .tar.zst {tarzst_size} bytes "
-              f"({tarzst_size / MB:.2f} MB), vpk/tar.zst {vpk_size / tarzst_size:.3f}, "
-              f"payload/vpk {b / vpk_size:.2f}x compression")
-        print(f"pack output identical to build output (reproducible): {same_bytes}")
-
-        mem_rows = [
-            ["import composer only", "-", f"{imp.peak_mib:.1f}", "-"],
-            [f"build @ {b / MB:.0f} MB", f"{build_r.import_mib:.1f}", f"{build_r.peak_mib:.1f}",
-             f"{build_r.peak_mib - build_r.import_mib:.1f}"],
-            [f"build @ {small_pay.bytes / MB:.0f} MB", f"{small['build (small)'].import_mib:.1f}",
-             f"{small['build (small)'].peak_mib:.1f}",
-             f"{small['build (small)'].peak_mib - small['build (small)'].import_mib:.1f}"],
-            [f"verify @ {b / MB:.0f} MB", f"{verify_r.import_mib:.1f}", f"{verify_r.peak_mib:.1f}",
-             f"{verify_r.peak_mib - verify_r.import_mib:.1f}"],
-            [f"verify @ {small_pay.bytes / MB:.0f} MB", f"{small['verify (small)'].import_mib:.1f}",
-             f"{small['verify (small)'].peak_mib:.1f}",
-             f"{small['verify (small)'].peak_mib - small['verify (small)'].import_mib:.1f}"],
-        ]
-        print()
-        print(table(mem_rows, ["peak RSS (MiB)", "after import", "peak", "op adds"]))
-        d_build = build_r.peak_mib - small["build (small)"].peak_mib
-        d_verify = verify_r.peak_mib - small["verify (small)"].peak_mib
-        worst = max(build_r.peak_mib, verify_r.peak_mib, small["build (small)"].peak_mib,
-                    small["verify (small)"].peak_mib)
-        claim = worst < RSS_CLAIM_MIB
-        print(f"\npeak RSS growth from {small_pay.bytes / MB:.0f} MB to {b / MB:.0f} MB: build {d_build:+.1f} MiB, "
-              f"verify {d_verify:+.1f} MiB")
-        print(f"claim 'peak memory stays under ~{RSS_CLAIM_MIB} MB whatever the package size': "
-              f"{'holds' if claim else 'DOES NOT HOLD'} (worst peak {worst:.1f} MiB)")
-
-        if opts.json:
-            doc = {
-                "machine": {"node": platform.node(), "machine": platform.machine(), "cpus": os.cpu_count(),
-                            "python": platform.python_version()},
-                "params": {"size_mb": opts.size_mb, "small_mb": small_mb, "repeat": opts.repeat,
-                           "seed": opts.seed, "zstd_level": ZSTD_LEVEL, "source_date_epoch": EPOCH},
-                "payload": {"files": pay.files, "dirs": pay.dirs, "bytes": b, "by_kind": pay.by_kind},
-                "small_payload": {"files": small_pay.files, "dirs": small_pay.dirs, "bytes": small_pay.bytes},
-                "results": {name: r.to_json(b) for name, r in res.items()},
-                "small_results": {name: r.to_json(small_pay.bytes) for name, r in small.items()},
-                "baseline_c": {"seconds": round(c_wall, 4), "cpu_seconds": round(c_cpu, 4),
-                               "mb_per_s": round(b / MB / c_wall, 2)},
-                "ratios": {k: round(v, 3) for k, v in ratios.items()},
-                "sizes": {"vpk": vpk_size, "tar_zst": tarzst_size, "vpk_over_tar_zst": round(vpk_size / tarzst_size, 4)},
-                "reproducible": same_bytes,
-                "memory": {
-                    "import_only_mib": round(imp.peak_mib, 1),
-                    "build_peak_mib": round(build_r.peak_mib, 1),
-                    "verify_peak_mib": round(verify_r.peak_mib, 1),
-                    "build_small_peak_mib": round(small["build (small)"].peak_mib, 1),
-                    "verify_small_peak_mib": round(small["verify (small)"].peak_mib, 1),
-                    "build_growth_mib": round(d_build, 1), "verify_growth_mib": round(d_verify, 1),
-                    "claim_under_mib": RSS_CLAIM_MIB, "claim_holds": claim,
-                },
-                "samples": {name: [asdict(s) for s in r.samples] for name, r in {**res, **small}.items()},
-            }
-            opts.json.write_text(json.dumps(doc, indent=2) + "\n")
-            print(f"\nwrote {opts.json}")
+        opts.json.write_text(json.dumps(doc, indent=2) + "\n")
+        print(f"\nwrote {opts.json}")
     return 0
 
 

@@ -182,7 +182,7 @@ def _lenient_from_bytes(cls: type[Manifest], data: bytes, origin: str = "manifes
     entries = tuple(
         Entry(path=f["path"], type=f["type"], mode=int(f["mode"], 8), size=int(f.get("size", 0)),
               sha256=f.get("sha256", ""), target=f.get("target", ""), role=f.get("role", "asset"),
-              device=tuple(f.get("device", (0, 0))))  # type: ignore[arg-type]
+              device=(int(f.get("device", (0, 0))[0]), int(f.get("device", (0, 0))[1])))
         for f in raw["files"])
     return cls(entries=entries, payload_sha256=raw["payload"]["sha256"], payload_size=raw["payload"]["size"])
 

@@ -197,9 +197,28 @@ class _Capped:
         data = self.raw.read(n)
         self.count += len(data)
         if self.count > self.cap:
-            raise VerificationError(f"{self.origin}:payload.tar.zst: decompresses to more than {self.cap} bytes "
+            raise VerificationError(f"{self.origin}: decompresses to more than {self.cap} bytes "
                                     "(decompression bomb)", hint="the package is hostile or corrupt")
         return data
+
+
+_READ_ERRORS = (zstandard.ZstdError, tarfile.TarError, EOFError, OSError)
+
+
+class _Guarded:
+    """A member's file object whose read errors become VerificationError (they happen in the caller)."""
+
+    def __init__(self, raw: IO[bytes], origin: str, path: str) -> None:
+        self.raw, self.origin, self.path = raw, origin, path
+
+    def read(self, n: int = -1) -> bytes:
+        try:
+            return self.raw.read(n)
+        except VerificationError:
+            raise
+        except _READ_ERRORS as exc:
+            raise VerificationError(f"{self.origin}: corrupt payload in '{self.path}' ({exc})",
+                                    hint="the package was modified or truncated") from None
 
 
 class PayloadStream:
@@ -228,7 +247,7 @@ class PayloadStream:
                         if entry.type == "file":
                             fobj = tar.extractfile(ti)
                             assert fobj is not None
-                            checked = HashingReader(fobj, limit=entry.size)
+                            checked = HashingReader(_Guarded(fobj, origin, entry.path), limit=entry.size)
                             yield entry, checked  # type: ignore[misc]
                             for _ in container.drain(checked):
                                 pass
@@ -241,7 +260,7 @@ class PayloadStream:
                     if missing is not None:
                         raise VerificationError(f"{origin}: '{missing.path}' is in the manifest but not in the "
                                                 "payload")
-        except (zstandard.ZstdError, tarfile.TarError, EOFError, OSError) as exc:
+        except _READ_ERRORS as exc:
             raise VerificationError(f"{origin}: corrupt payload ({exc})",
                                     hint="the package was modified or truncated") from None
 
@@ -261,6 +280,9 @@ def _check_member(ti: tarfile.TarInfo, entry: Entry | None, origin: str) -> None
                                 f"{entry.mode:04o}")
     if entry.type == "file" and ti.size != entry.size:
         raise VerificationError(f"{origin}: '{entry.path}' is {ti.size} bytes, the manifest says {entry.size}")
+    if entry.type in ("chardev", "blockdev") and (ti.devmajor, ti.devminor) != entry.device:
+        raise VerificationError(f"{origin}: '{entry.path}' is device {ti.devmajor}:{ti.devminor}, the manifest "
+                                f"says {entry.device[0]}:{entry.device[1]}")
     if entry.type in ("symlink", "hardlink") and ti.linkname != entry.target:
         raise VerificationError(f"{origin}: '{entry.path}' points to '{ti.linkname}', the manifest says "
                                 f"'{entry.target}'")

@@ -62,7 +62,7 @@ PATH_MAX = 4095
 HOSTILE_HINT = "the package is hostile or corrupt: do not install it and report it to its publisher"
 CONFLICT_HINT = "another package or the user owns that path: remove it first, or extract with overwrite"
 
-_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _NEW_FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 
 Parts = tuple[str, ...]
@@ -345,38 +345,31 @@ class _Walker:
         for i in range(n, len(parts)):
             parent = self.fds[-1] if self.fds else self.base_fd
             try:
-                fd, created = self._child(parent, tuple(parts[:i]), parts[i], create)
+                fd = self._child(parent, tuple(parts[:i]), parts[i], create)
             except _Blocked as exc:
                 exc.parts = tuple(parts[:i + 1])
                 raise
             self.names.append(parts[i])
             self.fds.append(fd)
-            if created and self.made is not None:
-                self.made(tuple(parts[:i + 1]))
         return self.fds[-1] if self.fds else self.base_fd
 
-    def _child(self, parent_fd: int, parent: Parts, name: str, create: bool) -> tuple[int, bool]:
+    def _child(self, parent_fd: int, parent: Parts, name: str, create: bool) -> int:
         if not _safe_name(name):
             raise _Blocked("badname")
-        created = False
-        while True:
-            try:
-                return os.open(name, _DIR_FLAGS, dir_fd=parent_fd), created
-            except FileNotFoundError:
-                if not create or created:
-                    raise
-            except OSError as exc:
-                if exc.errno not in (errno.ENOTDIR, errno.ELOOP):
-                    raise
-                st = os.stat(name, dir_fd=parent_fd, follow_symlinks=False)
-                raise _Blocked("symlink" if stat.S_ISLNK(st.st_mode) else "notdir") from None
-            if self.before_mkdir is not None:
-                self.before_mkdir(parent, parent_fd)
-            try:
-                os.mkdir(name, 0o700, dir_fd=parent_fd)
-                created = True
-            except FileExistsError:
-                pass  # appeared meanwhile: open it (without following) on the next turn
+        try:
+            return _open_dir_at(parent_fd, name)
+        except FileNotFoundError:
+            if not create:
+                raise
+        if self.before_mkdir is not None:
+            self.before_mkdir(parent, parent_fd)
+        try:
+            os.mkdir(name, 0o700, dir_fd=parent_fd)
+        except FileExistsError:  # a dangling symlink, or made meanwhile: open it without following
+            return _open_dir_at(parent_fd, name)
+        if self.made is not None:
+            self.made((*parent, name))
+        return _open_dir_at(parent_fd, name)
 
     def _truncate(self, n: int) -> None:
         while len(self.fds) > n:
@@ -385,6 +378,17 @@ class _Walker:
 
     def close(self) -> None:
         self._truncate(0)
+
+
+def _open_dir_at(parent_fd: int, name: str) -> int:
+    """Open the directory ``name`` in ``parent_fd``; a symlink or a non-directory raises _Blocked."""
+    try:
+        return os.open(name, _DIR_FLAGS, dir_fd=parent_fd)
+    except OSError as exc:
+        if exc.errno not in (errno.ENOTDIR, errno.ELOOP):
+            raise
+        st = os.stat(name, dir_fd=parent_fd, follow_symlinks=False)
+        raise _Blocked("symlink" if stat.S_ISLNK(st.st_mode) else "notdir") from None
 
 
 def _safe_name(name: str) -> bool:
@@ -601,6 +605,11 @@ class _Committer:
                 for entry in entries:
                     self._apply(entry, walker, source, entry.path in replace)
                 self._finalize(entries, walker)
+        except _Blocked as exc:  # a directory swapped for a symlink under us, say
+            error = _blocked(self.origin, "/".join(exc.parts), exc, str(self.root))
+            for problem in self._rollback():
+                error.add_note(f"rollback: {problem}")
+            raise error from None
         except BaseException as exc:
             for problem in self._rollback():
                 exc.add_note(f"rollback: {problem}")
@@ -677,8 +686,11 @@ class _Committer:
             st = _lstat(pfd, name)
             if st is not None and stat.S_ISDIR(st.st_mode):
                 return
+            if st is not None and stat.S_ISLNK(st.st_mode):
+                raise _unsafe(self.origin, path, f"is a directory in the package but a symlink in {self.root} "
+                              "(symlinks in the root are never followed)")
             if st is not None:
-                raise _unsafe(self.origin, path, f"changed during extraction: no longer a directory in {self.root}")
+                raise self._conflict(path, "is a directory in the package but a file")
             walker.open(parts, create=True)  # creates it through before_mkdir/made
             return
         self._remember(parent, pfd)

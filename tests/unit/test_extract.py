@@ -9,6 +9,7 @@ checks one by one to show each later layer still refuses on its own.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import posixpath
@@ -139,6 +140,8 @@ CASES = [
                                             file("c/owned", b"pwned")],
          (U, "c"), stager=(U, "c/owned"), fs=(U, "c/owned")),
     Case("symlink-loop", lambda e: [symlink("a", "b"), symlink("b", "a")], (U, "a"), stager=None, fs=None),
+    Case("symlink-via-absolute-link-to-root", lambda e: [symlink("a", "/"), directory("d"), symlink("d/e", "../a/..")],
+         (U, "d/e"), stager=None, fs=None),
     Case("hardlink-outside-relative", lambda e: [hardlink("h", "../sentinel/secret")], (U, "h")),
     Case("hardlink-outside-deep", lambda e: [hardlink("h", "../../etc/passwd")], (U, "h")),
     Case("hardlink-absolute", lambda e: [hardlink("h", str(e.sentinel / "secret"))], (U, "h")),
@@ -177,10 +180,8 @@ def test_hostile_package_is_refused(case: Case, layer: str, env: Env, lenient: N
     expect = case.expect(layer)
     if expect is None:  # this layer alone need not refuse it, but nothing may escape the root
         before = env.outside()
-        try:
+        with contextlib.suppress(InvalidPackage):
             extract_package(pkg, env.root)
-        except InvalidPackage:
-            pass
         assert env.outside() == before
         return
     exc_type, named = expect
@@ -199,6 +200,34 @@ def test_nul_in_a_path_is_refused(env: Env, lenient: None) -> None:
     env.refused(env.package([file("a\x00b", b"x")]), UnsafeArchive, "a\\x00b")
 
 
+@pytest.mark.parametrize(("path", "why"), [
+    ("a/" + "x" * 256, "too long"), ("x/" * 2100 + "x", "too long"), ("a\udcff", "UTF-8"),
+    ("", "empty"), ("a/.vpk-old-1/b", "reserved"), ("a/.vpk-new-1", "reserved"), ("usr/bin/tool", None),
+])
+def test_path_problem(path: str, why: str | None) -> None:
+    problem = extract.path_problem(path)
+    assert (problem is None) if why is None else (problem is not None and why in problem)
+
+
+@pytest.mark.parametrize(("target", "why"), [
+    ("", "empty"), ("a\x00b", "NUL"), ("x" * 5000, "too long"), ("a\udcff", "UTF-8"), ("../ok", None),
+])
+def test_symlink_problem_rejects_malformed_targets(target: str, why: str | None) -> None:
+    problem = extract.symlink_problem("d/link", target, lambda p: None)
+    assert (problem is None) if why is None else (problem is not None and why in problem)
+
+
+@pytest.mark.parametrize(("entry", "why"), [
+    (Entry(path="a", type="socket", mode=0o644), "unknown type"),
+    (Entry(path="a", type="file", mode=0o177777, size=0, sha256="0" * 64), "invalid mode"),
+])
+def test_malformed_entries_are_refused_before_the_payload(env: Env, lenient: None, entry: Entry, why: str) -> None:
+    pkg = hostile.write_vpk(env.tmp / "bad.vpk", entries=[entry], payload=hostile.compress(b"\0" * 1024),
+                            key=env.key)
+    err = env.refused(pkg, UnsafeArchive, "a")
+    assert why in str(err)
+
+
 def test_symlink_leading_outside_through_a_symlink_already_in_the_root(env: Env, lenient: None) -> None:
     (env.root / "up").symlink_to("..")  # planted earlier, e.g. by another package
     env.refused(env.package([symlink("x", "up/sentinel")]), UnsafeArchive, "x")
@@ -207,12 +236,18 @@ def test_symlink_leading_outside_through_a_symlink_already_in_the_root(env: Env,
 @pytest.mark.parametrize("members", [
     [directory("usr"), directory("usr/bin"), file("usr/bin/tool", b"x")],
     [file("usr/bin/tool", b"x")],
-], ids=["listed-dirs", "implied-dirs"])
-def test_existing_symlink_in_root_is_never_followed(env: Env, members: list[Member]) -> None:
+    [directory("etc"), file("etc/conf", b"x"), directory("usr"), directory("usr/bin"), file("usr/bin/tool", b"x")],
+], ids=["listed-dirs", "implied-dirs", "after-other-members"])
+@pytest.mark.parametrize("plan", [True, False], ids=["planned", "plan-off"])
+def test_existing_symlink_in_root_is_never_followed(env: Env, members: list[Member], plan: bool,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """Refused when the commit plan checks the root; with the plan off, O_NOFOLLOW and rollback still hold."""
     (env.root / "usr").symlink_to(env.elsewhere)
-    named = members[0].path
+    if not plan:
+        monkeypatch.setattr(extract._Committer, "_plan", lambda self, entries: set())
+    named = next(m.path for m in members if m.path.startswith("usr"))
     err = env.refused(env.package(members), UnsafeArchive, named)
-    assert "symlink" in str(err)
+    assert ("a symlink in" if plan else "never followed") in str(err)
     assert os.listdir(env.elsewhere) == []
 
 
@@ -283,15 +318,23 @@ def test_declared_size_over_the_limit_is_refused_before_reading(env: Env) -> Non
     assert env.everything() == before
 
 
-def test_truncated_payload_is_an_invalid_package(env: Env) -> None:
-    """Errors raised while a member's data is read surface as InvalidPackage (not tarfile/zstd errors)."""
-    big = os.urandom(3 << 20)
-    members = [directory("d"), file("d/big", big)]
+@pytest.mark.parametrize("damage", ["truncated", "flipped"])
+def test_damaged_payload_is_an_invalid_package(env: Env, damage: str) -> None:
+    """Errors raised while a member's data is read surface as InvalidPackage (not tarfile/zstd errors).
+
+    The manifest's payload digest is of the damaged bytes, so only decompression notices.
+    """
+    members = [directory("d"), file("d/big", os.urandom(3 << 20))]
     payload = hostile.compress(hostile.tar_stream(members))
-    pkg = hostile.write_vpk(env.tmp / "cut.vpk", entries=[m.entry() for m in members],
-                            payload=payload[: len(payload) // 2], key=env.key)
+    if damage == "truncated":
+        payload = payload[: len(payload) // 2]
+    else:
+        middle = len(payload) // 2
+        payload = payload[:middle] + bytes(b ^ 0xFF for b in payload[middle:middle + 64]) + payload[middle + 64:]
+    pkg = hostile.write_vpk(env.tmp / "damaged.vpk", entries=[m.entry() for m in members], payload=payload,
+                            key=env.key)
     before = env.everything()
-    with pytest.raises(VerificationError, match="'d/big'|corrupt"):
+    with pytest.raises(VerificationError, match="corrupt payload in 'd/big'"):
         extract_package(pkg, env.root)
     assert env.everything() == before
 
@@ -518,6 +561,17 @@ def test_directory_never_replaces_a_file(env: Env) -> None:
     env.refused(env.package([file("etc/a/b", b"x")]), FileConflict, "etc/a/b", overwrite=True)
 
 
+def test_conflict_is_caught_while_committing_even_without_the_plan(env: Env,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    (env.root / "etc").mkdir()
+    (env.root / "etc" / "b").write_bytes(b"mine")
+    monkeypatch.setattr(extract._Committer, "_plan", lambda self, entries: set())
+    pkg = env.package([directory("etc"), file("etc/a", b"a"), file("etc/b", b"theirs"), directory("usr"),
+                       file("usr/c", b"c")])
+    env.refused(pkg, FileConflict, "etc/b")
+    assert (env.root / "etc" / "b").read_bytes() == b"mine"
+
+
 def _populated(env: Env) -> Path:
     """A root holding a first package, and a second package that overwrites and adds files."""
     first = env.package([directory("usr"), directory("usr/bin"), file("usr/bin/a", b"old a", 0o755),
@@ -564,6 +618,39 @@ def test_failure_after_directory_modes_rolls_back(env: Env, monkeypatch: pytest.
         extract_package(second, env.root, overwrite=True)
     monkeypatch.undo()
     assert env.everything() == before
+
+
+@pytest.mark.parametrize("fail", [False, True], ids=["succeeds", "rolls-back"])
+def test_overwrite_on_a_file_system_without_hard_links(env: Env, fail: bool,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """Backups of replaced files are then kept beside them, and removed (or restored) at the end."""
+    v1 = env.package([directory("etc"), file("etc/a", b"one"), file("etc/b", b"bee")], name="v1")
+    v2 = env.package([directory("etc"), file("etc/a", b"two"), file("etc/b", b"BEE"), file("etc/c", b"c")],
+                     name="v2")
+    extract_package(v1, env.root)
+
+    def no_links(*a: Any, **k: Any) -> None:
+        raise OSError(errno.EPERM, "Operation not permitted")
+
+    monkeypatch.setattr(os, "link", no_links)
+    if fail:
+        real_replace = os.replace
+
+        def failing_replace(src: Any, dst: Any, **kw: Any) -> None:
+            if dst == "c":
+                raise OSError(errno.ENOSPC, "injected: no space left")
+            real_replace(src, dst, **kw)
+
+        monkeypatch.setattr(os, "replace", failing_replace)
+        before = env.everything()
+        with pytest.raises(OSError, match="injected"):
+            extract_package(v2, env.root, overwrite=True)
+        assert env.everything() == before
+        return
+    extract_package(v2, env.root, overwrite=True)
+    assert sorted(os.listdir(env.root / "etc")) == ["a", "b", "c"]
+    assert (env.root / "etc/a").read_bytes() == b"two" and (env.root / "etc/b").read_bytes() == b"BEE"
+    assert (env.root / "etc").lstat().st_mtime_ns == EPOCH_NS
 
 
 def test_other_file_system_falls_back_to_copies(env: Env, good: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -620,7 +707,7 @@ def test_symlink_check_matches_lexical_resolution(link: list[str], target: list[
     target_s = ("/" if absolute else "") + "/".join(target)
     why = extract.symlink_problem(link_path, target_s, lambda p: None)
     base = posixpath.dirname(link_path)
-    depth, escapes = (0 if absolute else len(base.split("/")) if base else 0), False
+    depth, escapes = (0 if target_s.startswith("/") else len(base.split("/")) if base else 0), False
     for comp in target_s.split("/"):
         if comp == "..":
             depth -= 1

@@ -112,3 +112,35 @@ def test_truncated_package(hello_pkg: Built, tmp_path: Path) -> None:
 def test_copy_verifies(hello_pkg: Built, tmp_path: Path) -> None:
     shutil.copy(hello_pkg.path, tmp_path / "copy.vpk")
     verify_package(tmp_path / "copy.vpk")
+
+
+def test_corrupt_large_member_is_a_verification_error(tmp_path: Path, dev_key: SigningKey) -> None:
+    """Read errors inside a big file surface while the caller reads it: still one clean error."""
+    import os
+
+    from tests.conftest import write_recipe
+    blob = os.urandom(3 << 20)
+    rdir = write_recipe(tmp_path / "big", """
+        [package]
+        name = "big"
+        version = "1.0.0"
+        description = "a big file"
+        license = "MIT"
+        type = "application"
+        [[source]]
+        kind = "tree"
+        path = "files"
+    """, {"files/usr/share/big/blob": blob})
+    pkg = build(rdir, "x86_64", dev_key, tmp_path / "out").path
+    data = pkg.read_bytes()
+    bad = tmp_path / "bad.vpk"
+    for cut in (len(data) // 2, len(data) - 4096):  # truncated inside the payload
+        bad.write_bytes(data[:cut])
+        with pytest.raises(InvalidPackage):
+            verify_package(bad)
+    for offset in (len(data) // 2, len(data) // 3):  # corrupted inside the compressed file data
+        mutated = bytearray(data)
+        mutated[offset] ^= 0xFF
+        bad.write_bytes(bytes(mutated))
+        with pytest.raises(VerificationError, match="payload.tar.zst"):
+            verify_package(bad)
