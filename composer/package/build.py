@@ -181,7 +181,11 @@ def build(recipe_dir: Path, arch: str, key: SigningKey, out_dir: Path, *, cache:
         scratch = Path(tmp) / "scratch"
         scratch.mkdir()
         ctx = Context(recipe=recipe, staging=staging, epoch=epoch, archive=archive, scratch=scratch)
-        results = [SOURCE_KINDS[src["kind"]](src, ctx, i) for i, src in enumerate(recipe.sources)]
+        results = []
+        for i, src in enumerate(recipe.sources):
+            # a later command could edit staged files in place: only link when none follows
+            ctx.link_files = not any(s["kind"] == "command" for s in recipe.sources[i + 1:])
+            results.append(SOURCE_KINDS[src["kind"]](src, ctx, i))
         meta = assemble_metadata(recipe, results, epoch)
         staged = scan_staging(staging, recipe.data.get("files", {}))
         check_binaries(staged, meta.arch, recipe, recipe.data.get("files", {}).get("foreign", ()))

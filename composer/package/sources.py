@@ -34,6 +34,7 @@ class Context:
     epoch: int
     archive: DebianArchive
     scratch: Path
+    link_files: bool = False   # hard-link staged files to their sources (no later command may edit them)
 
     @property
     def arch(self) -> Arch:
@@ -56,17 +57,28 @@ def _dest(ctx: Context, spec: Mapping[str, Any], index: int, rel: str) -> Path:
     return ctx.staging / full
 
 
-def copy_entry(src: Path, dst: Path) -> None:
-    """Copy one file, symlink or directory (not its contents) into the staging tree."""
+def copy_entry(src: Path, dst: Path, *, link: bool = False) -> None:
+    """Copy one file, symlink or directory (not its contents) into the staging tree.
+
+    With ``link`` a regular file is hard-linked instead of copied when both are on one filesystem:
+    staged files are only read afterwards, and a later source replaces a file by unlinking it first.
+    """
     if dst.is_symlink() or (dst.exists() and not dst.is_dir()):
         dst.unlink()
-    dst.parent.mkdir(parents=True, exist_ok=True)
+    if not dst.parent.is_dir():
+        dst.parent.mkdir(parents=True, exist_ok=True)
     if src.is_symlink():
         os.symlink(os.readlink(src), dst)
     elif src.is_dir():
         dst.mkdir(exist_ok=True)
         shutil.copymode(src, dst)
     elif src.is_file():
+        if link:
+            try:
+                os.link(src, dst, follow_symlinks=False)
+                return
+            except OSError:
+                pass  # another filesystem, or links not allowed: copy
         shutil.copy2(src, dst, follow_symlinks=False)
     else:
         raise UserError(f"{src}: special files (devices, fifos, sockets) cannot be packaged from a tree")
@@ -88,7 +100,7 @@ def source_tree(spec: Mapping[str, Any], ctx: Context, index: int) -> SourceResu
         raise UserError(f"{ctx.recipe.place('source', index, 'path')}: '{spec['path']}' is not a directory "
                         "inside the recipe", hint="tree sources name a folder beside recipe.toml")
     for rel in _walk(src):
-        copy_entry(src / rel, _dest(ctx, spec, index, rel))
+        copy_entry(src / rel, _dest(ctx, spec, index, rel), link=ctx.link_files)
     return SourceResult(provenance=[{"kind": "tree", "path": str(spec["path"])}])
 
 
@@ -106,7 +118,7 @@ def _import(root: Path, paths: list[str], spec: Mapping[str, Any], ctx: Context,
         if not globs.matches(rel, include) or globs.matches(rel, exclude):
             continue
         target = next((to for pat, to in rename.items() if globs.match_exact(rel, pat)), rel)
-        copy_entry(root / rel, _dest(ctx, spec, index, target))
+        copy_entry(root / rel, _dest(ctx, spec, index, target), link=ctx.link_files)
         count += 1
     if count == 0:
         raise UserError(f"{ctx.recipe.place('source', index)}: nothing in Debian package '{spec['package']}' "
@@ -152,7 +164,7 @@ def source_kmod(spec: Mapping[str, Any], ctx: Context, index: int) -> SourceResu
         raise UserError(f"{ctx.recipe.place('source', index, 'modules')}: {exc.message}", hint=exc.hint) from None
     for path in order:
         rel = f"lib/modules/{tree.release}/{path}"
-        copy_entry(root / rel, _dest(ctx, spec, index, rel))
+        copy_entry(root / rel, _dest(ctx, spec, index, rel), link=ctx.link_files)
     return SourceResult(provenance=[ref.to_provenance()],
                         metadata={"driver": {"kernel": tree.release, "modules": order, "builtin": builtin}})
 

@@ -136,3 +136,11 @@ def test_binaries_for_another_architecture_are_refused(tmp_path: Path, dev_key: 
     with pytest.raises(UserError, match="for noarch contains binaries"):
         build(rdir, "x86_64", dev_key, tmp_path / "out")
     _no_partial_output(tmp_path)
+
+
+def test_a_later_command_never_edits_the_recipe_through_a_hard_link(tmp_path: Path, dev_key: SigningKey) -> None:
+    command = '\n    [[source]]\n    kind = "command"\n    run = "echo changed >> \\"$DESTDIR/etc/x\\""\n'
+    toml = GOOD_HEAD + TREE + command
+    rdir = write_recipe(tmp_path / "r", toml, {"files/etc/x": "original\n"})
+    build(rdir, "x86_64", dev_key, tmp_path / "out")
+    assert (rdir / "files/etc/x").read_text() == "original\n"
