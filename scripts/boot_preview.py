@@ -19,14 +19,16 @@ from composer.trust.keys import PublicKey, load_public_key
 
 EPOCH = 1700000000
 ROOT_PACKAGES = ("base-files", "busybox", "init", "driver-virtio", "driver-virtio-blk", "libc6", "libtinfo6",
-                 "libncursesw6", "ncurses-base", "nano")
+                 "libncursesw6", "ncurses-base", "nano", "hello")
 CHECKS = {
     "20-nano": "#!/bin/sh\nnano --version | head -n 1\n",
     "30-virtio-blk": "#!/bin/sh\ngrep -q '^virtio_blk ' /proc/modules\n",
+    "35-hello": "#!/bin/sh\nhello | grep -q \"built for $(uname -m), running on Linux $(uname -m)\"\n",
 }
 EXPECTED = ["VCOMP-BOOT: init started", "VCOMP-MODULE: ok virtio_blk", "VCOMP-NET: disabled",
             "VCOMP-CHECK: PASS 10-rootfs", "VCOMP-CHECK: PASS 20-nano", "VCOMP-CHECK: PASS 30-virtio-blk",
-            "VCOMP-CHECKS: done pass=3 fail=0", "VCOMP-BOOT: ready", "VCOMP-BOOT: powering off"]
+            "VCOMP-CHECK: PASS 35-hello", "VCOMP-CHECKS: done pass=4 fail=0", "VCOMP-BOOT: ready",
+            "VCOMP-BOOT: powering off"]
 
 
 def packages_by_name(directory: Path) -> dict[str, Path]:

@@ -195,7 +195,7 @@ def source_command(spec: Mapping[str, Any], ctx: Context, index: int) -> SourceR
         "LC_ALL": "C.UTF-8", "TZ": "UTC", "SOURCE_DATE_EPOCH": str(ctx.epoch), "DESTDIR": str(ctx.staging),
         "VCOMP_ARCH": ctx.arch.name, "VCOMP_DEB_ARCH": ctx.arch.deb, "TARGET_TRIPLE": ctx.arch.triple,
         "CROSS_COMPILE": "" if host == ctx.arch.name else f"{ctx.arch.triple}-",
-        "CC": "gcc" if host == ctx.arch.name else f"{ctx.arch.triple}-gcc",
+        "CC": f"{ctx.arch.triple}-gcc",
         "PKG_NAME": ctx.recipe.name, "PKG_VERSION": str(ctx.recipe.data["package"]["version"]),
     }
     run(["/bin/sh", "-ec", spec["run"]], cwd=work, env=env, clean_env=True,

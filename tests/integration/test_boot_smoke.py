@@ -41,8 +41,8 @@ def test_sample_set_boots_in_qemu(arch: str, sample_key: SigningKey, sample_sets
     bp = _preview_module()
     out, _ = sample_set(arch, sample_sets, sample_key, tmp_path_factory)
     checks = {**bp.CHECKS, "40-must-fail": "#!/bin/sh\necho 'this check fails on purpose'\nexit 7\n"}
-    expected = [*bp.EXPECTED[:6], "VCOMP-CHECK: FAIL 40-must-fail (exit 7)", "VCOMP-CHECKS: done pass=3 fail=1",
-                *bp.EXPECTED[7:]]
+    expected = [*bp.EXPECTED[:7], "VCOMP-CHECK: FAIL 40-must-fail (exit 7)", "VCOMP-CHECKS: done pass=4 fail=1",
+                *bp.EXPECTED[8:]]
     result = bp.preview(out, arch, sample_key.public, tmp_path / "a", checks=checks, expected=expected)
     (tmp_path / "console.log").write_text(result.log)
     assert result.missing == (), f"missing {result.missing}; console tail:\n{result.tail()}"
