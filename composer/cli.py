@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from composer import __version__
-from composer.errors import ComposerError
+from composer.errors import ComposerError, UserError
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -165,6 +165,133 @@ def cmd_pkg_lint(args: argparse.Namespace) -> int:
     return worst
 
 
+# ----------------------------------------------------------------- repo
+
+def cmd_repo_init(args: argparse.Namespace) -> int:
+    from composer.repo.edit import init
+    from composer.trust.keys import load_signing_key
+    online = {"targets": args.targets_key, "snapshot": args.snapshot_key, "timestamp": args.timestamp_key}
+    missing = [f"--{role}-key" for role, paths in online.items() if not paths]
+    if missing or not args.root_key:
+        raise UserError(f"repo init needs {', '.join((['--root-key'] if not args.root_key else []) + missing)}",
+                        hint="make keys with 'vcomp key generate NAME' (root keys should live offline)")
+    directory = Path(args.dir)
+    paths = {role: [str(Path(p).resolve()) for p in ps] for role, ps in online.items()}
+    root = init(directory, root_keys=[load_signing_key(Path(p)) for p in args.root_key],
+                root_threshold=args.root_threshold,
+                online={role: [load_signing_key(Path(p)) for p in ps] for role, ps in online.items()},
+                online_paths=paths, architectures=args.arch or ["x86_64", "aarch64"],
+                root_expires=args.root_expires or "")
+    _out(f"repository created in {directory}; clients pin {root}")
+    return EXIT_OK
+
+
+def cmd_repo_delegate(args: argparse.Namespace) -> int:
+    from composer.repo.edit import delegate
+    from composer.repo.store import RepoStore
+    from composer.trust.keys import load_public_key
+    keys = [load_public_key(Path(k)) for k in args.key]
+    delegate(RepoStore(Path(args.dir)), args.name, keys, args.packages, args.threshold)
+    _out(f"delegated {', '.join(args.packages)} to '{args.name}' ({len(keys)} key(s), threshold {args.threshold})")
+    return EXIT_OK
+
+
+def cmd_repo_add(args: argparse.Namespace) -> int:
+    from composer.repo.edit import add
+    from composer.repo.store import RepoStore
+    from composer.trust.keys import load_signing_key
+    results = add(RepoStore(Path(args.dir)), [Path(p) for p in args.package],
+                  [load_signing_key(Path(k)) for k in args.key])
+    for r in results:
+        _out(f"{'added' if r.new else 'unchanged'} {r.entry.nva} (role {r.role}, sha256 {r.entry.sha256[:16]})")
+    _out("run 'vcomp repo publish' to make them visible")
+    return EXIT_OK
+
+
+def cmd_repo_publish(args: argparse.Namespace) -> int:
+    from composer.repo.edit import publish
+    from composer.repo.store import RepoStore
+    v = publish(RepoStore(Path(args.dir)))
+    _out(f"published {v['packages']} packages: targets v{v['targets']}, snapshot v{v['snapshot']}")
+    return EXIT_OK
+
+
+def cmd_repo_refresh(args: argparse.Namespace) -> int:
+    from composer.repo.edit import refresh
+    from composer.repo.store import RepoStore
+    _out(f"timestamp v{refresh(RepoStore(Path(args.dir)))}")
+    return EXIT_OK
+
+
+def cmd_repo_serve(args: argparse.Namespace) -> int:
+    from composer.repo.serve import make_server
+    from composer.repo.store import RepoStore
+    RepoStore(Path(args.dir))  # refuse a directory that is not a repository
+    server = make_server(Path(args.dir), args.port, args.host)
+    host, port = server.server_address[:2]
+    _out(f"serving {args.dir} at http://{host!s}:{port}/ (Ctrl-C to stop)")
+    sys.stdout.flush()
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    return EXIT_OK
+
+
+def _client(args: argparse.Namespace) -> object:
+    from composer.package.build import default_cache
+    from composer.repo.client import RepositoryClient, load_trusted_root
+    return RepositoryClient(args.repo, load_trusted_root(Path(args.root)), default_cache() / "repos",
+                            mirrors=args.mirror or ())
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    from composer.repo.client import RepositoryClient
+    client = _client(args)
+    assert isinstance(client, RepositoryClient)
+    found = client.search(args.query, args.arch)
+    for e in found:
+        _out(f"{e.name:<22} {e.version:<30} {e.arch:<8} {e.type:<12} {e.description}")
+    if not found:
+        _out(f"no package matches '{args.query}' for {args.arch}")
+    return EXIT_OK
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    from composer.repo.client import RepositoryClient
+    client = _client(args)
+    assert isinstance(client, RepositoryClient)
+    e = client.metadata(args.name, args.arch, args.version or "")
+    if args.json:
+        _out(json.dumps(e.to_dict(), indent=2, sort_keys=True))
+        return EXIT_OK
+    deps = ", ".join(f"{k} {v if isinstance(v, str) else v.get('version')}" for k, v in e.dependencies.items())
+    for k, v in [("name", e.name), ("version", e.version), ("arch", e.arch), ("type", e.type),
+                 ("description", e.description), ("license", e.license), ("depends", deps),
+                 ("provides", ", ".join(e.provides)), ("size", str(e.size)), ("sha256", e.sha256),
+                 ("signer", e.signer), ("path", e.path)]:
+        if v:
+            _out(f"{k:<12} {v}")
+    return EXIT_OK
+
+
+def cmd_fetch(args: argparse.Namespace) -> int:
+    from composer.repo.client import RepositoryClient
+    client = _client(args)
+    assert isinstance(client, RepositoryClient)
+    name, _, version = args.spec.partition("=")
+    entry = client.metadata(name, args.arch, version)
+    _out(str(client.fetch(entry, Path(args.out))))
+    return EXIT_OK
+
+
+def _repo_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--repo", required=True, help="repository URL (file://, http://, https://) or directory")
+    p.add_argument("--root", required=True, help="the pinned trust root (root.json)")
+    p.add_argument("--mirror", action="append", help="an untrusted mirror, tried in order on failure")
+    p.add_argument("--arch", default="x86_64")
+
+
 # ----------------------------------------------------------------- parser
 
 def build_parser() -> argparse.ArgumentParser:
@@ -220,6 +347,57 @@ def build_parser() -> argparse.ArgumentParser:
     lint = pkg.add_parser("lint", help="report packaging mistakes")
     lint.add_argument("package", nargs="+")
     lint.set_defaults(func=cmd_pkg_lint)
+    repo = sub.add_parser("repo", help="signed (TUF) package repositories").add_subparsers(dest="verb", required=True)
+    r = repo.add_parser("init", help="create a repository with root (k-of-n), targets, snapshot, timestamp")
+    r.add_argument("dir")
+    r.add_argument("--root-key", action="append", default=[], help="a root private key (repeat for k-of-n)")
+    r.add_argument("--root-threshold", type=int, default=1)
+    r.add_argument("--targets-key", action="append", default=[])
+    r.add_argument("--snapshot-key", action="append", default=[])
+    r.add_argument("--timestamp-key", action="append", default=[])
+    r.add_argument("--arch", action="append", help="architectures served (default: x86_64 and aarch64)")
+    r.add_argument("--root-expires", help="root expiry as ISO 8601 (default: one year from now)")
+    r.set_defaults(func=cmd_repo_init)
+    r = repo.add_parser("delegate", help="let a developer key publish package names matching patterns")
+    r.add_argument("dir")
+    r.add_argument("name", help="the delegated role's name")
+    r.add_argument("--key", action="append", required=True, help="developer public key (.pub); repeatable")
+    r.add_argument("--packages", nargs="+", required=True, metavar="PATTERN")
+    r.add_argument("--threshold", type=int, default=1)
+    r.set_defaults(func=cmd_repo_delegate)
+    r = repo.add_parser("add", help="verify packages and store them (published by 'repo publish')")
+    r.add_argument("dir")
+    r.add_argument("package", nargs="+")
+    r.add_argument("--key", action="append", required=True,
+                   help="developer private key(s) that sign the delegated role's metadata")
+    r.set_defaults(func=cmd_repo_add)
+    r = repo.add_parser("publish", help="write indexes, targets, snapshot and timestamp")
+    r.add_argument("dir")
+    r.set_defaults(func=cmd_repo_publish)
+    r = repo.add_parser("refresh", help="re-sign the timestamp with a new expiry (for a timer)")
+    r.add_argument("dir")
+    r.set_defaults(func=cmd_repo_refresh)
+    r = repo.add_parser("serve", help="static HTTP for a repository (127.0.0.1 by default)")
+    r.add_argument("dir")
+    r.add_argument("--port", type=int, default=8420)
+    r.add_argument("--host", default="127.0.0.1")
+    r.set_defaults(func=cmd_repo_serve)
+
+    s = sub.add_parser("search", help="search a repository's verified index")
+    s.add_argument("query")
+    _repo_args(s)
+    s.set_defaults(func=cmd_search)
+    s = sub.add_parser("info", help="show a package from a repository's verified index")
+    s.add_argument("name")
+    s.add_argument("--version")
+    s.add_argument("--json", action="store_true")
+    _repo_args(s)
+    s.set_defaults(func=cmd_info)
+    s = sub.add_parser("fetch", help="download and verify a package")
+    s.add_argument("spec", metavar="NAME[=VERSION]")
+    s.add_argument("--out", required=True)
+    _repo_args(s)
+    s.set_defaults(func=cmd_fetch)
     return p
 
 
@@ -243,3 +421,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")
         return 130
+    except Exception as exc:  # a bug: say so in one line, the traceback only with --debug
+        if args.debug:
+            raise
+        sys.stderr.write(f"internal error: {type(exc).__name__}: {exc}\n  hint: rerun with --debug and report it\n")
+        return EXIT_ERROR

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 
 class ComposerError(Exception):
     """Root of every error the product raises on purpose.
@@ -48,12 +50,12 @@ class InternalError(ComposerError):
     """A bug in the composer itself."""
 
 
-def combine(errors: list[ComposerError], *, summary: str) -> ComposerError:
+def combine(errors: Sequence[ComposerError], *, summary: str) -> ComposerError:
     """One error for several found at once (validation reports all of them), keeping their class."""
     if len(errors) == 1:
         return errors[0]
     cls = type(errors[0]) if all(type(e) is type(errors[0]) for e in errors) else ComposerError
     combined = cls(summary + "\n" + "\n".join(f"  {e.message}" for e in errors),
                    hint=next((e.hint for e in errors if e.hint), ""))
-    combined.errors = errors  # type: ignore[attr-defined]
+    combined.errors = list(errors)  # type: ignore[attr-defined]
     return combined

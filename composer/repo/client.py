@@ -1,0 +1,220 @@
+"""The repository client: python-tuf's ngclient over file:// and http(s)://, with mirrors and a cache.
+
+Trust starts from a pinned root given by the user or the profile (no trust on first use). Every
+metadata file is verified by ngclient (signatures and thresholds, versions, expiry, hashes and
+lengths, root rotation); the index is a TUF target; a package must match its index entry, its TUF
+target info from the developer's delegated role, and carry the signature of a key that delegation
+authorises for its name. Mirrors are untrusted: a mirror that fails or serves bad metadata is
+skipped, and the local cache keeps its last trusted state (ngclient only stores verified files).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import urllib.parse
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+from tuf.api import exceptions as tuf_exc
+from tuf.api.metadata import Metadata, Targets
+from tuf.ngclient import FetcherInterface, Updater, UpdaterConfig, Urllib3Fetcher
+
+from composer.errors import FetchError, UserError, VerificationError
+from composer.fsutil import CHUNK
+from composer.package.archive import Verified, verify_package
+from composer.repo.index import IndexEntry, index_target_path, parse_index
+from composer.trust.keys import PublicKey
+from composer.version import Requirement, Version, VersionError
+
+
+class FileFetcher(FetcherInterface):
+    """file:// URLs, and http(s):// through urllib3; a missing file is a 404 as ngclient expects."""
+
+    def __init__(self) -> None:
+        self._http = Urllib3Fetcher(app_user_agent="vcomp")
+
+    def _fetch(self, url: str) -> Iterator[bytes]:
+        parsed = urllib.parse.urlparse(url)
+        if parsed.scheme in ("http", "https"):
+            return self._http._fetch(url)
+        if parsed.scheme != "file":
+            raise tuf_exc.DownloadError(f"unsupported URL scheme in {url}")
+        path = Path(urllib.parse.unquote(parsed.path))
+        try:
+            f = path.open("rb")
+        except FileNotFoundError:
+            raise tuf_exc.DownloadHTTPError(f"{url}: not found", 404) from None
+        except OSError as exc:
+            raise tuf_exc.DownloadError(f"{url}: {exc.strerror}") from None
+        return _chunks(f)
+
+
+def _chunks(f: object) -> Iterator[bytes]:
+    with f:  # type: ignore[attr-defined]
+        while chunk := f.read(CHUNK):  # type: ignore[attr-defined]
+            yield chunk
+
+
+def normalise_url(url: str) -> str:
+    if "://" not in url:
+        url = Path(url).resolve().as_uri()
+    return url.rstrip("/")
+
+
+def load_trusted_root(path: Path) -> bytes:
+    try:
+        data = path.read_bytes()
+        Metadata.from_bytes(data)
+    except FileNotFoundError:
+        raise UserError(f"trust root {path} does not exist",
+                        hint="pass the root.json the repository owner published (metadata/root.json)") from None
+    except Exception as exc:
+        raise UserError(f"{path} is not TUF root metadata ({exc})", hint="pass the repository's root.json") \
+            from None
+    return data
+
+
+def root_fingerprint(root: bytes) -> str:
+    return hashlib.sha256(root).hexdigest()
+
+
+class RepositoryClient:
+    """search / metadata / fetch over a verified repository (shaped like the spec's ``Repository``)."""
+
+    def __init__(self, url: str, trusted_root: bytes, cache: Path, *, mirrors: Sequence[str] = ()) -> None:
+        self.urls = [normalise_url(url), *(normalise_url(m) for m in mirrors)]
+        self.trusted_root = trusted_root
+        # one cache per (repository, pinned root): a different trust root never reuses trusted state
+        key = hashlib.sha256(self.urls[0].encode() + b"\0" + trusted_root).hexdigest()[:24]
+        self.cache = cache / key
+        self.metadata_dir = self.cache / "metadata"
+        self.targets_dir = self.cache / "targets"
+        self._updater: Updater | None = None
+        self._indexes: dict[str, list[IndexEntry]] = {}
+
+    # ---- trust
+    def _new_updater(self, base: str) -> Updater:
+        self.metadata_dir.mkdir(parents=True, exist_ok=True)
+        self.targets_dir.mkdir(parents=True, exist_ok=True)
+        return Updater(metadata_dir=str(self.metadata_dir), metadata_base_url=f"{base}/metadata/",
+                       target_dir=str(self.targets_dir), target_base_url=f"{base}/targets/",
+                       fetcher=FileFetcher(), config=UpdaterConfig(), bootstrap=self.trusted_root)
+
+    def refresh(self) -> None:
+        """Update the trusted metadata from the first source that gives valid metadata."""
+        problems = []
+        for base in self.urls:
+            try:
+                updater = self._new_updater(base)
+                updater.refresh()
+            except (tuf_exc.RepositoryError, tuf_exc.DownloadError) as exc:
+                problems.append(f"{base}: {describe(exc)}")
+                continue
+            self._updater = updater
+            self._indexes.clear()
+            return
+        source = "the repository" if len(self.urls) == 1 else f"all {len(self.urls)} sources"
+        raise FetchError(f"cannot get trusted metadata from {source}:\n    " + "\n    ".join(problems),
+                         hint="the local cache keeps its last trusted state; check the URL, the mirrors and "
+                              "that the repository's timestamp is refreshed")
+
+    @property
+    def updater(self) -> Updater:
+        if self._updater is None:
+            self.refresh()
+        assert self._updater is not None
+        return self._updater
+
+    # ---- index and queries
+    def index(self, arch: str) -> list[IndexEntry]:
+        if arch not in self._indexes:
+            path = index_target_path(arch)
+            data = self._download(path)
+            self._indexes[arch] = parse_index(data.read_bytes(), f"{self.urls[0]}: {path}")
+        return self._indexes[arch]
+
+    def search(self, query: str, arch: str) -> list[IndexEntry]:
+        q = query.lower()
+        return [e for e in self.index(arch)
+                if q in e.name.lower() or q in e.description.lower() or any(q in p for p in e.provides)]
+
+    def metadata(self, name: str, arch: str, version: str = "") -> IndexEntry:
+        """The newest entry for ``name`` (matching ``version``: exact, or a Cargo requirement)."""
+        entries = [e for e in self.index(arch) if e.name == name]
+        if not entries:
+            close = sorted({e.name for e in self.index(arch) if name[:3] in e.name})[:5]
+            raise UserError(f"no package '{name}' for {arch} in {self.urls[0]}",
+                            hint=f"did you mean: {', '.join(close)}" if close else "try: vcomp search")
+        if version:
+            try:
+                req = Requirement.parse(version if version[0] in "=<>^~*" else f"={version}")
+            except VersionError as exc:
+                raise UserError(f"invalid version '{version}': {exc}") from None
+            entries = [e for e in entries if req.matches(Version.parse(e.version))]
+            if not entries:
+                raise UserError(f"no version of '{name}' for {arch} matches '{version}'")
+        return max(entries, key=lambda e: Version.parse(e.version).precedence_key())
+
+    # ---- packages
+    def fetch(self, entry: IndexEntry, out_dir: Path | None = None) -> Path:
+        """Download, check against the index and the delegated role, verify the package, return its path."""
+        info = self.updater.get_targetinfo(entry.path)
+        if info is None:
+            raise VerificationError(f"{entry.path}: listed in the index but not by any delegated role",
+                                    hint="the index and the developer metadata disagree (mix-and-match?)")
+        if info.hashes.get("sha256") != entry.sha256 or info.length != entry.size:
+            raise VerificationError(f"{entry.path}: the index and the delegated role disagree on its hash or "
+                                    "size (mix-and-match)", hint="the repository is inconsistent: do not use it")
+        path = self._download(entry.path)
+        key = self._delegated_key(entry)
+        verified: Verified = verify_package(path, key)
+        if (verified.header.metadata.name, verified.header.metadata.version) != (entry.name, entry.version):
+            raise VerificationError(f"{entry.path}: the package inside is {verified.header.metadata.nva}")
+        if out_dir is None:
+            return path
+        out_dir.mkdir(parents=True, exist_ok=True)
+        dest = out_dir / entry.path.rsplit("/", 1)[-1]
+        tmp = dest.with_name(f".{dest.name}.tmp")
+        shutil.copyfile(path, tmp)
+        tmp.replace(dest)
+        return dest
+
+    def _delegated_key(self, entry: IndexEntry) -> PublicKey:
+        targets = Metadata[Targets].from_bytes((self.metadata_dir / "targets.json").read_bytes()).signed
+        delegations = targets.delegations
+        if delegations is None or delegations.roles is None:
+            raise VerificationError(f"{entry.path}: the repository delegates no package names")
+        for role in delegations.roles.values():
+            if entry.signer in role.keyids and role.is_delegated_path(entry.path):
+                return PublicKey(key=delegations.keys[entry.signer])  # type: ignore[arg-type]
+        raise VerificationError(f"{entry.path}: signed by key {entry.signer[:16]}, which no delegation authorises "
+                                f"for '{entry.name}'", hint="the package was not published by its developer")
+
+    def _download(self, target_path: str) -> Path:
+        try:
+            info = self.updater.get_targetinfo(target_path)
+            if info is None:
+                raise FetchError(f"{self.urls[0]}: no target '{target_path}'",
+                                 hint="the repository does not serve this architecture or package")
+            cached = self.updater.find_cached_target(info)
+            return Path(cached or self.updater.download_target(info))
+        except (tuf_exc.RepositoryError, tuf_exc.DownloadError) as exc:
+            raise VerificationError(f"{self.urls[0]}: {target_path}: {describe(exc)}",
+                                    hint="the file was tampered with or the mirror is broken") from None
+
+
+def describe(exc: Exception) -> str:
+    """A one-line description of a python-tuf error."""
+    kinds = {
+        tuf_exc.ExpiredMetadataError: "expired metadata",
+        tuf_exc.BadVersionNumberError: "rollback attack or stale mirror (version older than trusted)",
+        tuf_exc.UnsignedMetadataError: "signatures do not verify or below threshold",
+        tuf_exc.LengthOrHashMismatchError: "length or hash mismatch (tampered or mix-and-match)",
+        tuf_exc.DownloadLengthMismatchError: "file longer than allowed (endless data)",
+        tuf_exc.DownloadHTTPError: "HTTP error",
+        tuf_exc.DownloadError: "download failed",
+        tuf_exc.RepositoryError: "invalid repository metadata",
+    }
+    kind = next((v for k, v in kinds.items() if isinstance(exc, k)), type(exc).__name__)
+    return f"{kind}: {exc}"

@@ -1,0 +1,318 @@
+"""Repository operations: init, delegate, add (with upload verification), publish, refresh.
+
+Each writes new metadata versions beside the old ones (consistent snapshots), and ``timestamp.json``
+last, so a client reading during a publish sees either the old or the new repository.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import fnmatch
+import shutil
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tuf.api.metadata import (
+    DelegatedRole,
+    Delegations,
+    Key,
+    Metadata,
+    MetaFile,
+    Root,
+    Snapshot,
+    TargetFile,
+    Targets,
+    Timestamp,
+)
+
+from composer.errors import InvalidPackage, UserError, VerificationError, combine
+from composer.fsutil import atomic_write, sha256_file
+from composer.package.archive import verify_package
+from composer.package.lint import lint_header
+from composer.repo.index import IndexEntry, build_index, index_target_path, package_target_path
+from composer.repo.store import (
+    CONFIG,
+    ONLINE_ROLES,
+    SERIALIZER,
+    RepoConfig,
+    RepoStore,
+    expires,
+    new_snapshot,
+    new_targets,
+    new_timestamp,
+)
+from composer.run import run
+from composer.trust.keys import PublicKey, SigningKey
+
+TOP_ROLES = ("root", *ONLINE_ROLES)
+
+
+def _tuf_key(key: PublicKey) -> Key:
+    return key.key
+
+
+# ----------------------------------------------------------------- init
+
+def init(directory: Path, *, root_keys: Sequence[SigningKey], root_threshold: int,
+         online: dict[str, Sequence[SigningKey]], online_paths: dict[str, list[str]],
+         expiry_days: dict[str, int] | None = None, architectures: Sequence[str] = ("x86_64", "aarch64"),
+         root_expires: str = "") -> Path:
+    """Create a repository: root (k-of-n), targets, snapshot and timestamp; return the root.json path."""
+    if (directory / CONFIG).exists():
+        raise UserError(f"{directory} is already a repository", hint="pick another directory")
+    if not 1 <= root_threshold <= len(root_keys):
+        raise UserError(f"root threshold {root_threshold} needs between 1 and {len(root_keys)} root keys",
+                        hint="pass --root-key once per key and --root-threshold K with K <= that number")
+    config = RepoConfig(keys=online_paths, architectures=list(architectures))
+    if expiry_days:
+        config.expiry_days.update(expiry_days)
+    days = config.expiry_days
+    root = Root(version=1, expires=_parse_expiry(root_expires) if root_expires else expires(days["root"]),
+                consistent_snapshot=True)
+    for key in root_keys:
+        root.add_key(_tuf_key(key.public), "root")
+    root.roles["root"].threshold = root_threshold
+    for role in ONLINE_ROLES:
+        for key in online[role]:
+            root.add_key(_tuf_key(key.public), role)
+    (directory / "metadata").mkdir(parents=True)
+    (directory / "targets").mkdir()
+    atomic_write(directory / CONFIG, config.to_toml())
+    store_root = Metadata(root)
+    _write(directory, store_root, "root", root_keys)
+    _write(directory, new_targets(days["targets"]), "targets", online["targets"])
+    snapshot = new_snapshot(days["snapshot"])
+    snapshot.signed.meta["targets.json"] = MetaFile(version=1)
+    _write(directory, snapshot, "snapshot", online["snapshot"])
+    timestamp = new_timestamp(days["timestamp"])
+    timestamp.signed.snapshot_meta = MetaFile(version=1)
+    _write(directory, timestamp, "timestamp", online["timestamp"])
+    return directory / "metadata" / "root.json"
+
+
+def _parse_expiry(text: str) -> dt.datetime:
+    try:
+        return dt.datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(dt.UTC)
+    except ValueError:
+        raise UserError(f"invalid expiry date '{text}'", hint="use ISO 8601, e.g. 2036-01-01T00:00:00Z") from None
+
+
+def _write(directory: Path, md: Metadata[Any], role: str, keys: Sequence[SigningKey]) -> None:
+    md.signatures.clear()
+    for key in keys:
+        md.sign(key.tuf_signer(), append=True)
+    data = md.to_bytes(SERIALIZER)
+    meta = directory / "metadata"
+    if role == "timestamp":
+        atomic_write(meta / "timestamp.json", data)
+    else:
+        atomic_write(meta / f"{md.signed.version}.{role}.json", data)
+        if role == "root":
+            atomic_write(meta / "root.json", data)
+
+
+# ----------------------------------------------------------------- delegate
+
+def delegate(store: RepoStore, name: str, keys: Sequence[PublicKey], patterns: Sequence[str],
+             threshold: int = 1) -> None:
+    """Delegate package names matching ``patterns`` to developer ``keys`` (a delegated targets role)."""
+    if name in (*TOP_ROLES, "index") or not name.replace("-", "").replace("_", "").isalnum():
+        raise UserError(f"invalid role name '{name}'", hint="use a plain name such as 'alice' or 'kernel-team'")
+    if not 1 <= threshold <= len(keys):
+        raise UserError(f"threshold {threshold} needs between 1 and {len(keys)} keys")
+    for p in patterns:
+        if "/" in p or not p:
+            raise UserError(f"invalid package pattern '{p}'", hint="patterns match package names, e.g. 'lib*'")
+    targets = store.load("targets", Targets)
+    delegations = targets.signed.delegations or Delegations(keys={}, roles={})
+    assert delegations.roles is not None
+    for key in keys:
+        delegations.keys[key.keyid] = _tuf_key(key)
+    delegations.roles[name] = DelegatedRole(name=name, keyids=sorted(k.keyid for k in keys),
+                                            threshold=threshold, terminating=True,
+                                            paths=[f"packages/{p}/*" for p in patterns])
+    targets.signed.delegations = delegations
+    targets.signed.version += 1
+    targets.signed.expires = expires(store.config.expiry_days["targets"])
+    store.sign_and_write(targets, "targets", store.online_keys("targets"))
+
+
+def authorised_roles(targets: Targets, name: str, keyid: str) -> list[DelegatedRole]:
+    """Delegated roles that let ``keyid`` publish package ``name``."""
+    if targets.delegations is None or targets.delegations.roles is None:
+        return []
+    path = package_target_path(name, "0", "x")
+    return [r for r in targets.delegations.roles.values()
+            if keyid in r.keyids and r.is_delegated_path(path)]
+
+
+def _patterns(targets: Targets) -> str:
+    if targets.delegations is None or targets.delegations.roles is None:
+        return "none"
+    return "; ".join(f"{r.name}: {', '.join(p.split('/')[1] for p in (r.paths or []))}"
+                     for r in targets.delegations.roles.values())
+
+
+# ----------------------------------------------------------------- add
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Added:
+    entry: IndexEntry
+    role: str
+    new: bool
+
+
+def add(store: RepoStore, packages: Sequence[Path], signers: Sequence[SigningKey]) -> list[Added]:
+    """Verify and store packages; update the developers' delegated role metadata (signed with ``signers``).
+
+    Every package is checked before anything is written: container, schema, signature, every hash,
+    lint errors, architecture, the delegation authorising its signer for its name, immutability of
+    name-version-arch, and the repository's scanner. One failure rejects the whole upload.
+    """
+    targets = store.load("targets", Targets).signed
+    state = store.read_state()
+    accepted: list[tuple[Path, IndexEntry, DelegatedRole]] = []
+    errors = []
+    for pkg in packages:
+        try:
+            accepted.append(_check_upload(store, targets, state, pkg))
+        except (InvalidPackage, UserError) as exc:
+            errors.append(exc)
+    if errors:
+        raise combine(errors, summary=f"upload refused: {len(errors)} of {len(packages)} packages failed checks")
+    results = []
+    by_role: dict[str, list[tuple[Path, IndexEntry]]] = {}
+    for pkg, entry, role in accepted:
+        by_role.setdefault(role.name, []).append((pkg, entry))
+    for role_name, items in sorted(by_role.items()):
+        role = next(r for _, _, r in accepted if r.name == role_name)
+        keys = [k for k in signers if k.keyid in role.keyids]
+        if len(keys) < role.threshold:
+            raise UserError(f"role '{role_name}' needs {role.threshold} of its keys to sign its metadata; "
+                            f"{len(keys)} given", hint="pass the developer's private key(s) with --key")
+        existed = store.has_role(role_name)
+        md = store.load(role_name, Targets) if existed else Metadata(Targets(version=1, expires=expires(1)))
+        for pkg, entry in items:
+            new = entry.path not in md.signed.targets
+            stored = _store_target(store, pkg, entry)
+            md.signed.targets[entry.path] = TargetFile.from_file(entry.path, str(stored), ["sha256"])
+            state["packages"][entry.path] = entry.to_dict()
+            results.append(Added(entry=entry, role=role_name, new=new))
+        if existed:
+            md.signed.version += 1
+        md.signed.expires = expires(store.config.expiry_days["delegated"])
+        store.sign_and_write(md, role_name, keys[: max(role.threshold, 1)] if role.threshold else keys)
+    store.write_state(state)
+    return results
+
+
+def _check_upload(store: RepoStore, targets: Targets, state: dict[str, dict[str, dict[str, object]]],
+                  pkg: Path) -> tuple[Path, IndexEntry, DelegatedRole]:
+    verified = verify_package(pkg)           # container, schema, signature, manifest, every file hash
+    header = verified.header
+    meta = header.metadata
+    errors = [f for f in lint_header(header) if f.level == "error"]
+    if errors:
+        raise InvalidPackage(f"{pkg}: lint errors: " + "; ".join(f"{f.code}: {f.message}" for f in errors),
+                             hint="fix the recipe and rebuild (see vcomp pkg lint)")
+    if meta.arch != "noarch" and meta.arch not in store.config.architectures:
+        raise InvalidPackage(f"{pkg}: architecture {meta.arch} is not served by this repository "
+                             f"({', '.join(store.config.architectures)})", hint="add it to repo.toml")
+    roles = authorised_roles(targets, meta.name, verified.signer.keyid)
+    if not roles:
+        raise VerificationError(f"{pkg}: key {verified.signer.keyid[:16]} is not authorised to publish "
+                                f"'{meta.name}' (delegations: {_patterns(targets)})",
+                                hint="ask the repository owner for a delegation: vcomp repo delegate")
+    entry = IndexEntry.from_header(header, size=pkg.stat().st_size, sha256=sha256_file(pkg))
+    existing = state["packages"].get(entry.path)
+    if existing is not None and existing["sha256"] != entry.sha256:
+        raise InvalidPackage(f"{pkg}: {entry.nva} is already published with different content "
+                             f"(sha256 {str(existing['sha256'])[:16]}...); published packages are immutable",
+                             hint="bump the version to publish a change")
+    if store.config.scanner:
+        _scan(store, pkg, entry)
+    return pkg, entry, roles[0]
+
+
+def _scan(store: RepoStore, pkg: Path, entry: IndexEntry) -> None:
+    from composer.errors import ToolError
+    from composer.package.extract import extract_package
+    with tempfile.TemporaryDirectory(prefix="vcomp-scan-") as tmp:
+        extract_package(pkg, Path(tmp))
+        try:
+            run([*store.config.scanner, tmp], cwd=store.dir, env={"VCOMP_PACKAGE": entry.nva})
+        except ToolError as exc:
+            raise InvalidPackage(f"{pkg}: rejected by the repository scanner: {exc.message}",
+                                 hint="see the scanner's message above") from None
+
+
+def _store_target(store: RepoStore, pkg: Path, entry: IndexEntry) -> Path:
+    """Content-addressed: targets/packages/NAME/<sha256>.NAME-VERSION-ARCH.vpk (TUF consistent snapshot)."""
+    directory, base = entry.path.rsplit("/", 1)
+    dest = store.targets_dir / directory / f"{entry.sha256}.{base}"
+    if not dest.exists():
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dest.with_name(f".{dest.name}.tmp")
+        shutil.copyfile(pkg, tmp)
+        tmp.replace(dest)
+    return dest
+
+
+# ----------------------------------------------------------------- publish / refresh
+
+def publish(store: RepoStore) -> dict[str, int]:
+    """Write the indexes, then targets, snapshot and timestamp (timestamp last)."""
+    state = store.read_state()
+    entries = [IndexEntry.from_dict(e) for e in state["packages"].values()]
+    targets = store.load("targets", Targets)
+    days = store.config.expiry_days
+    for arch in store.config.architectures:
+        data = build_index(arch, entries)
+        path = index_target_path(arch)
+        directory, base = path.rsplit("/", 1)
+        info = TargetFile.from_data(path, data, ["sha256"])
+        digest = info.hashes["sha256"]
+        atomic_write(store.targets_dir / directory / f"{digest}.{base}", data)
+        targets.signed.targets[path] = info
+    targets.signed.version += 1
+    targets.signed.expires = expires(days["targets"])
+    store.sign_and_write(targets, "targets", store.online_keys("targets"))
+
+    snapshot = store.load("snapshot", Snapshot)
+    snapshot.signed.meta = {"targets.json": MetaFile(version=targets.signed.version)}
+    delegations = targets.signed.delegations
+    for role in sorted(delegations.roles or {}) if delegations else []:
+        if store.has_role(role):
+            snapshot.signed.meta[f"{role}.json"] = MetaFile(version=store.current_version(role))
+    snapshot.signed.version += 1
+    snapshot.signed.expires = expires(days["snapshot"])
+    snap_bytes = store.sign_and_write(snapshot, "snapshot", store.online_keys("snapshot"))
+    _timestamp(store, snapshot.signed.version, snap_bytes)
+    return {"targets": targets.signed.version, "snapshot": snapshot.signed.version,
+            "packages": len(entries)}
+
+
+def _timestamp(store: RepoStore, snapshot_version: int, snapshot_bytes: bytes) -> None:
+    import hashlib
+    ts = store.load("timestamp", Timestamp)
+    ts.signed.snapshot_meta = MetaFile(version=snapshot_version, length=len(snapshot_bytes),
+                                       hashes={"sha256": hashlib.sha256(snapshot_bytes).hexdigest()})
+    ts.signed.version += 1
+    ts.signed.expires = expires(store.config.expiry_days["timestamp"])
+    store.sign_and_write(ts, "timestamp", store.online_keys("timestamp"))
+
+
+def refresh(store: RepoStore) -> int:
+    """Re-sign the timestamp only, with a new expiry (run it from a timer)."""
+    ts = store.load("timestamp", Timestamp)
+    ts.signed.version += 1
+    ts.signed.expires = expires(store.config.expiry_days["timestamp"])
+    store.sign_and_write(ts, "timestamp", store.online_keys("timestamp"))
+    return int(ts.signed.version)
+
+
+def fnmatch_any(name: str, patterns: Sequence[str]) -> bool:
+    return any(fnmatch.fnmatchcase(name, p) for p in patterns)
