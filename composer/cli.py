@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -231,10 +232,8 @@ def cmd_repo_serve(args: argparse.Namespace) -> int:
     host, port = server.server_address[:2]
     _out(f"serving {args.dir} at http://{host!s}:{port}/ (Ctrl-C to stop)")
     sys.stdout.flush()
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         server.serve_forever()
-    except KeyboardInterrupt:
-        pass
     return EXIT_OK
 
 
