@@ -237,6 +237,31 @@ def cmd_repo_serve(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_repo_rotate(args: argparse.Namespace) -> int:
+    from composer.repo.rotate import rotate
+    from composer.repo.store import RepoStore
+    from composer.trust.keys import PublicKey, SigningKey, load_public_key, load_signing_key
+    add: list[SigningKey | PublicKey] = [load_signing_key(Path(k)) if k.endswith(".key") else load_public_key(Path(k))
+                                         for k in args.add_key]
+    summary = rotate(RepoStore(Path(args.dir)), args.role, add=add,
+                     remove=[load_public_key(Path(k)) for k in args.remove_key],
+                     root_keys=[load_signing_key(Path(k)) for k in args.root_key], threshold=args.threshold,
+                     add_paths=[str(Path(k).resolve()) for k in args.add_key if k.endswith(".key")])
+    _out(summary)
+    return EXIT_OK
+
+
+def cmd_repo_mirror(args: argparse.Namespace) -> int:
+    from composer.package.build import default_cache
+    from composer.repo.client import RepositoryClient, load_trusted_root
+    from composer.repo.mirror import mirror
+    client = RepositoryClient(args.url, load_trusted_root(Path(args.root)), default_cache() / "repos")
+    r = mirror(client, Path(args.dest), args.arch or ["x86_64", "aarch64"])
+    _out(f"mirrored {r.packages} package entries into {args.dest}: {r.downloaded} files downloaded and verified, "
+         f"{r.skipped} already present")
+    return EXIT_OK
+
+
 def _client(args: argparse.Namespace) -> object:
     from composer.package.build import default_cache
     from composer.repo.client import RepositoryClient, load_trusted_root
@@ -376,6 +401,20 @@ def build_parser() -> argparse.ArgumentParser:
     r = repo.add_parser("refresh", help="re-sign the timestamp with a new expiry (for a timer)")
     r.add_argument("dir")
     r.set_defaults(func=cmd_repo_refresh)
+    r = repo.add_parser("rotate", help="change a role's keys (root: signed by the old and the new threshold)")
+    r.add_argument("dir")
+    r.add_argument("--role", required=True, help="root, targets, snapshot, timestamp or a delegation name")
+    r.add_argument("--add-key", action="append", default=[], help="key to add (.key for root and online roles)")
+    r.add_argument("--remove-key", action="append", default=[], help="public key (.pub) to remove")
+    r.add_argument("--root-key", action="append", default=[], help="current root private key(s) to sign with")
+    r.add_argument("--threshold", type=int)
+    r.set_defaults(func=cmd_repo_rotate)
+    r = repo.add_parser("mirror", help="verifying, incremental copy of a repository (itself servable)")
+    r.add_argument("url")
+    r.add_argument("dest")
+    r.add_argument("--root", required=True, help="the pinned trust root (root.json)")
+    r.add_argument("--arch", action="append")
+    r.set_defaults(func=cmd_repo_mirror)
     r = repo.add_parser("serve", help="static HTTP for a repository (127.0.0.1 by default)")
     r.add_argument("dir")
     r.add_argument("--port", type=int, default=8420)

@@ -1,0 +1,94 @@
+"""A verifying, incremental mirror: every file is verified through the pinned root before it is written.
+
+The copy is itself a servable repository (same layout, consistent snapshots). Content-addressed
+targets already present are not downloaded again; timestamp.json is written last.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from tuf.api.metadata import Metadata, Root
+
+from composer.errors import VerificationError
+from composer.fsutil import atomic_write, sha256_file
+from composer.repo.client import FileFetcher, RepositoryClient, describe
+from composer.repo.index import index_target_path
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MirrorResult:
+    downloaded: int
+    skipped: int
+    packages: int
+
+
+def mirror(client: RepositoryClient, dest: Path, arches: list[str]) -> MirrorResult:
+    client.refresh()
+    updater = client.updater
+    meta = dest / "metadata"
+    targets = dest / "targets"
+    meta.mkdir(parents=True, exist_ok=True)
+    targets.mkdir(parents=True, exist_ok=True)
+    downloaded = skipped = packages = 0
+
+    def copy_target(path: str) -> None:
+        nonlocal downloaded, skipped
+        info = updater.get_targetinfo(path)
+        if info is None:
+            raise VerificationError(f"{path}: not a target of the repository")
+        directory, _, base = path.rpartition("/")
+        out = targets / directory / f"{info.hashes['sha256']}.{base}"
+        if out.exists() and sha256_file(out) == info.hashes["sha256"]:
+            skipped += 1
+            return
+        src = updater.find_cached_target(info) or updater.download_target(info)  # verified length + hash
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_name(f".{out.name}.tmp")
+        shutil.copyfile(src, tmp)
+        tmp.replace(out)
+        downloaded += 1
+
+    try:
+        for arch in arches:
+            copy_target(index_target_path(arch))
+            for entry in client.index(arch):
+                copy_target(entry.path)
+                packages += 1
+    except Exception as exc:
+        from tuf.api import exceptions as tuf_exc
+        if isinstance(exc, (tuf_exc.RepositoryError, tuf_exc.DownloadError)):
+            raise VerificationError(f"mirror of {client.urls[0]}: {describe(exc)}") from None
+        raise
+    for version, raw in _root_chain(client):
+        atomic_write(meta / f"{version}.root.json", raw)
+    atomic_write(meta / "root.json", (client.metadata_dir / "root.json").read_bytes())
+    # the verified metadata ngclient stored, under their consistent-snapshot names
+    for f in sorted(client.metadata_dir.glob("*.json")):
+        if f.name in ("root.json", "timestamp.json"):
+            continue
+        data = f.read_bytes()
+        version = Metadata.from_bytes(data).signed.version
+        atomic_write(meta / f"{version}.{f.name}", data)
+    atomic_write(meta / "timestamp.json", (client.metadata_dir / "timestamp.json").read_bytes())
+    return MirrorResult(downloaded=downloaded, skipped=skipped, packages=packages)
+
+
+def _root_chain(client: RepositoryClient) -> list[tuple[int, bytes]]:
+    trusted = Metadata[Root].from_bytes(client.trusted_root)
+    current_raw = (client.metadata_dir / "root.json").read_bytes()
+    current = Metadata[Root].from_bytes(current_raw)
+    chain = [(trusted.signed.version, client.trusted_root)]
+    prev = trusted
+    fetcher = FileFetcher()
+    for version in range(trusted.signed.version + 1, current.signed.version + 1):
+        raw = current_raw if version == current.signed.version else \
+            b"".join(fetcher.fetch(f"{client.urls[0]}/metadata/{version}.root.json"))
+        md = Metadata[Root].from_bytes(raw)
+        prev.verify_delegate("root", md)  # a threshold of the previous root's keys
+        md.verify_delegate("root", md)    # and of its own
+        chain.append((version, raw))
+        prev = md
+    return chain
