@@ -1,6 +1,8 @@
 """Boot the sample package set in QEMU: a preview of the image stage, used by `make demo` and the tests.
 
 usage: python scripts/boot_preview.py PACKAGES_DIR ARCH TRUSTED_KEY.pub WORKDIR
+       python scripts/boot_preview.py --repo URL --root ROOT.json ARCH TRUSTED_KEY.pub WORKDIR
+With --repo the packages are fetched and verified through the repository client (TUF) first.
 """
 
 from __future__ import annotations
@@ -52,8 +54,25 @@ def preview(packages: Path, arch_name: str, trusted: PublicKey, work: Path,
     return boot(cmd, expected, timeout=300)
 
 
+def fetch_from_repo(url: str, root: Path, arch: str, out: Path) -> Path:
+    """Fetch the packages the preview needs through the verifying repository client."""
+    from composer.package.build import default_cache
+    from composer.repo.client import RepositoryClient, load_trusted_root
+    client = RepositoryClient(url, load_trusted_root(root), default_cache() / "repos")
+    for name in (*ROOT_PACKAGES, "linux"):
+        client.fetch(client.metadata(name, arch), out)
+    return out
+
+
 def main() -> int:
-    packages, arch, key, work = Path(sys.argv[1]), sys.argv[2], load_public_key(Path(sys.argv[3])), Path(sys.argv[4])
+    args = sys.argv[1:]
+    if args[0] == "--repo":
+        url, root = args[1], Path(args[3])
+        arch, key, work = args[4], load_public_key(Path(args[5])), Path(args[6])
+        packages = fetch_from_repo(url, root, arch, work / "fetched")
+        print(f"   fetched and verified {len(list(packages.glob('*.vpk')))} packages from {url}")
+    else:
+        packages, arch, key, work = Path(args[0]), args[1], load_public_key(Path(args[2])), Path(args[3])
     start = time.monotonic()
     result = preview(packages, arch, key, work)
     (work / "console.log").write_text(result.log)

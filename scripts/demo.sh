@@ -1,32 +1,40 @@
 #!/usr/bin/env bash
 # `make demo`: the main job end to end, as far as the pipeline goes today:
-# a developer key, the whole sample package set built from Debian bookworm binaries for
-# x86_64 and aarch64, every package verified and linted, and a summary of what was built.
+#   1. the sample package set built from recipes (Debian bookworm binaries + sources) for x86_64 and
+#      aarch64, signed with the committed sample developer key, verified and linted;
+#   2. published into the sample TUF repository images/repo (committed sample keys and trust root);
+#   3. served over HTTP on 127.0.0.1 and queried with search/info/fetch (everything verified);
+#   4. booted in QEMU on both architectures from packages fetched through the repository.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VCOMP=".venv/bin/vcomp"
-OUT="out"
+OUT="images"
+ROOT="profiles/trust/sample-root.json"
+DEVPUB="keys/sample/INSECURE-SAMPLE-developer.pub"
 export SOURCE_DATE_EPOCH="${SOURCE_DATE_EPOCH:-1700000000}"
 
-if [ ! -f "$OUT/keys/dev.key" ]; then
-  echo "== generating the demo developer key"
-  $VCOMP key generate dev --dir "$OUT/keys" >/dev/null
-fi
-echo "== developer key id: $($VCOMP key id "$OUT/keys/dev.pub")"
-
+echo "== 1-2. building the sample package set and publishing the sample repository ($OUT/repo)"
+.venv/bin/python scripts/sample_repo.py "$OUT/repo" "$OUT/packages"
 for arch in x86_64 aarch64; do
-  echo "== building the sample package set for $arch (recipes/ -> $OUT/packages/$arch)"
-  start=$(date +%s%N)
-  $VCOMP pkg build-all recipes --arch "$arch" --key "$OUT/keys/dev.key" --out "$OUT/packages/$arch" >/dev/null
-  end=$(date +%s%N)
-  echo "   $arch: $(( (end - start) / 1000000 )) ms"
-  echo "== verifying every $arch package against the developer's public key"
-  $VCOMP pkg verify --key "$OUT/keys/dev.pub" "$OUT/packages/$arch"/*.vpk | sed 's/^/   /' | cut -c1-110
-  echo "== linting"
-  $VCOMP pkg lint "$OUT/packages/$arch"/*.vpk | grep -v ': clean$' | sed 's/^/   /' || echo "   all clean"
+  n=$($VCOMP pkg verify --key "$DEVPUB" "$OUT/packages/$arch"/*.vpk | grep -c '^OK')
+  echo "   $arch: $n packages verified against the developer key; lint: $($VCOMP pkg lint "$OUT/packages/$arch"/*.vpk | grep -vc ': clean$' || true) findings"
 done
 
-echo "== what was built"
+echo "== 3. serving the repository on 127.0.0.1 and querying it (trust root $ROOT)"
+PORT=$(.venv/bin/python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+$VCOMP repo serve "$OUT/repo" --port "$PORT" > /dev/null 2>&1 &
+SERVER=$!
+trap 'kill $SERVER 2>/dev/null || true' EXIT
+sleep 1
+URL="http://127.0.0.1:$PORT"
+echo "   \$ vcomp search editor --repo $URL --root $ROOT"
+$VCOMP search editor --repo "$URL" --root "$ROOT" | sed 's/^/   /'
+echo "   \$ vcomp info nano --arch aarch64 --repo $URL --root $ROOT"
+$VCOMP info nano --arch aarch64 --repo "$URL" --root "$ROOT" | sed 's/^/   /'
+echo "   \$ vcomp fetch busybox --arch aarch64 --repo $URL --root $ROOT --out $OUT/fetched"
+$VCOMP fetch busybox --arch aarch64 --repo "$URL" --root "$ROOT" --out "$OUT/fetched" | sed 's/^/   /'
+
+echo "== what is in the repository"
 .venv/bin/python - "$OUT/packages" <<'PY'
 import sys
 from pathlib import Path
@@ -43,9 +51,10 @@ for path in sorted(Path(sys.argv[1]).glob("*/*.vpk")):
                   f"{h.manifest.installed_size / 1e6:.1f} MB", f"{path.stat().st_size / 1e6:.2f} MB", extra)
 Console(width=150).print(table)
 PY
+
 for arch in x86_64 aarch64; do
-  echo "== booting the sample set in QEMU ($arch, software emulation): kernel + initramfs from the packages"
+  echo "== 4. booting in QEMU ($arch, software emulation) from packages fetched through the repository"
   rm -rf "$OUT/boot/$arch"; mkdir -p "$OUT/boot/$arch"
-  .venv/bin/python scripts/boot_preview.py "$OUT/packages/$arch" "$arch" "$OUT/keys/dev.pub" "$OUT/boot/$arch"
+  .venv/bin/python scripts/boot_preview.py --repo "$URL" --root "$ROOT" "$arch" "$DEVPUB" "$OUT/boot/$arch"
 done
-echo "== next: signed repositories, profiles and locks, and the full image pipeline arrive with the next issues"
+echo "== next: profiles and locks, then the full image pipeline (UKI, ISO, disks) arrive with the next issues"
