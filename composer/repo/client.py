@@ -97,9 +97,16 @@ class RepositoryClient:
     def _new_updater(self, base: str) -> Updater:
         self.metadata_dir.mkdir(parents=True, exist_ok=True)
         self.targets_dir.mkdir(parents=True, exist_ok=True)
+        # The pinned root starts an empty cache; afterwards the cache's root.json, which ngclient wrote
+        # only after verifying the chain from the pin (the cache is keyed by the pin), is the start.
+        cached = self.metadata_dir / "root.json"
         return Updater(metadata_dir=str(self.metadata_dir), metadata_base_url=f"{base}/metadata/",
                        target_dir=str(self.targets_dir), target_base_url=f"{base}/targets/",
-                       fetcher=FileFetcher(), config=UpdaterConfig(), bootstrap=self.trusted_root)
+                       fetcher=self._fetcher(), config=UpdaterConfig(),
+                       bootstrap=None if cached.is_file() else self.trusted_root)
+
+    def _fetcher(self) -> FetcherInterface:
+        return FileFetcher()
 
     def refresh(self) -> None:
         """Update the trusted metadata from the first source that gives valid metadata."""

@@ -231,3 +231,33 @@ def test_errors_are_composer_errors_with_hints(repo: Repo) -> None:
         c.refresh()
     assert "nonexistent" in info.value.message and info.value.hint
     assert load_public_key(repo.keydir / "alice.pub").keyid == repo.keys["alice"].keyid
+
+
+class CountingClient(RepositoryClient):
+    fetched: list[str]
+
+    def _fetcher(self):  # type: ignore[no-untyped-def]
+        from composer.repo.client import FileFetcher
+        owner = self
+
+        class Counting(FileFetcher):
+            def _fetch(self, url: str):  # type: ignore[no-untyped-def]
+                owner.fetched.append(url.rsplit("/", 1)[-1])
+                return super()._fetch(url)
+        return Counting()
+
+
+def test_a_refresh_that_changes_nothing_downloads_only_the_timestamp(repo: Repo) -> None:
+    c = CountingClient(str(repo.dir), repo.root, repo.tmp / "cache-count")
+    c.fetched = []
+    c.search("hello", "x86_64")
+    assert "timestamp.json" in c.fetched and any(f.endswith(".snapshot.json") for f in c.fetched)
+    again = CountingClient(str(repo.dir), repo.root, repo.tmp / "cache-count")
+    again.fetched = []
+    again.refresh()
+    # the probe for the next root version (not found) and the timestamp: nothing else
+    assert again.fetched == ["2.root.json", "timestamp.json"]
+    refresh(repo.store)
+    again.fetched = []
+    again.refresh()
+    assert again.fetched == ["2.root.json", "timestamp.json"]  # a new timestamp, same snapshot
