@@ -823,3 +823,17 @@ class _Committer:
             os.close(self.backup_fd)
             self.backup_fd = None
         return problems
+
+
+def check_entries(entries: Sequence[Entry], origin: str) -> None:
+    """The whole-manifest safety checks of extraction (paths, links, hard links), without extracting.
+
+    Used at upload, so a repository refuses a package whose links would escape an image root.
+    """
+    import tempfile
+    with tempfile.TemporaryDirectory(prefix="vcomp-check-") as tmp:
+        fd = _open_root(Path(tmp))
+        try:
+            _preflight(entries, origin, fd)
+        finally:
+            os.close(fd)

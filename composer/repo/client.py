@@ -12,13 +12,15 @@ from __future__ import annotations
 
 import hashlib
 import shutil
+import time
 import urllib.parse
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+import urllib3
 from tuf.api import exceptions as tuf_exc
-from tuf.api.metadata import Metadata, Targets
-from tuf.ngclient import FetcherInterface, Updater, UpdaterConfig, Urllib3Fetcher
+from tuf.api.metadata import Metadata, Root, Targets
+from tuf.ngclient import FetcherInterface, Updater, UpdaterConfig
 
 from composer.errors import FetchError, UserError, VerificationError
 from composer.fsutil import CHUNK
@@ -27,17 +29,27 @@ from composer.repo.index import IndexEntry, index_target_path, parse_index
 from composer.trust.keys import PublicKey
 from composer.version import Requirement, Version, VersionError
 
+# A server slower than this (after a grace period) is treated as an attack (slow retrieval).
+MIN_BYTES_PER_SECOND = 1024
+SLOW_GRACE_SECONDS = 5.0
+READ_TIMEOUT = 10.0
+
 
 class FileFetcher(FetcherInterface):
-    """file:// URLs, and http(s):// through urllib3; a missing file is a 404 as ngclient expects."""
+    """file:// URLs, and http(s):// through urllib3; a missing file is a 404 as ngclient expects.
+
+    Every transport failure surfaces as a python-tuf DownloadError (so the client fails over to the
+    next mirror); a transfer slower than MIN_BYTES_PER_SECOND after SLOW_GRACE_SECONDS is refused.
+    """
 
     def __init__(self) -> None:
-        self._http = Urllib3Fetcher(app_user_agent="vcomp")
+        self._pool = urllib3.PoolManager(headers={"User-Agent": "vcomp"},
+                                         timeout=urllib3.Timeout(connect=READ_TIMEOUT, read=READ_TIMEOUT))
 
     def _fetch(self, url: str) -> Iterator[bytes]:
         parsed = urllib.parse.urlparse(url)
         if parsed.scheme in ("http", "https"):
-            return self._http._fetch(url)
+            return self._http(url)
         if parsed.scheme != "file":
             raise tuf_exc.DownloadError(f"unsupported URL scheme in {url}")
         path = Path(urllib.parse.unquote(parsed.path))
@@ -48,6 +60,37 @@ class FileFetcher(FetcherInterface):
         except OSError as exc:
             raise tuf_exc.DownloadError(f"{url}: {exc.strerror}") from None
         return _chunks(f)
+
+
+    def _http(self, url: str) -> Iterator[bytes]:
+        try:
+            resp = self._pool.request("GET", url, preload_content=False, retries=False)
+        except urllib3.exceptions.HTTPError as exc:
+            raise tuf_exc.DownloadError(f"{url}: {exc}") from None
+        if resp.status != 200:
+            resp.release_conn()
+            raise tuf_exc.DownloadHTTPError(f"{url}: HTTP {resp.status}", resp.status)
+        return _http_chunks(resp, url)
+
+
+def _http_chunks(resp: urllib3.BaseHTTPResponse, url: str) -> Iterator[bytes]:
+    start, total = time.monotonic(), 0
+    try:
+        while True:
+            data = resp.read1(CHUNK)
+            if not data:
+                return
+            total += len(data)
+            yield data
+            elapsed = time.monotonic() - start
+            if elapsed > SLOW_GRACE_SECONDS and total / elapsed < MIN_BYTES_PER_SECOND:
+                raise tuf_exc.SlowRetrievalError(f"{url}: {total} bytes in {elapsed:.0f} s (slow retrieval)")
+    except tuf_exc.DownloadError:
+        raise
+    except Exception as exc:  # urllib3 ProtocolError, timeouts, resets: a broken source
+        raise tuf_exc.DownloadError(f"{url}: connection broken ({exc})") from None
+    finally:
+        resp.release_conn()
 
 
 def _chunks(f: object) -> Iterator[bytes]:
@@ -65,13 +108,16 @@ def normalise_url(url: str) -> str:
 def load_trusted_root(path: Path) -> bytes:
     try:
         data = path.read_bytes()
-        Metadata.from_bytes(data)
+        md = Metadata.from_bytes(data)
     except FileNotFoundError:
         raise UserError(f"trust root {path} does not exist",
                         hint="pass the root.json the repository owner published (metadata/root.json)") from None
     except Exception as exc:
         raise UserError(f"{path} is not TUF root metadata ({exc})", hint="pass the repository's root.json") \
             from None
+    if not isinstance(md.signed, Root):
+        raise UserError(f"{path} is TUF {md.signed.type} metadata, not a root",
+                        hint="pass the repository's root.json (metadata/1.root.json or root.json)")
     return data
 
 
@@ -166,7 +212,12 @@ class RepositoryClient:
     # ---- packages
     def fetch(self, entry: IndexEntry, out_dir: Path | None = None) -> Path:
         """Download, check against the index and the delegated role, verify the package, return its path."""
-        info = self.updater.get_targetinfo(entry.path)
+        try:
+            info = self.updater.get_targetinfo(entry.path)
+        except (tuf_exc.RepositoryError, tuf_exc.DownloadError) as exc:
+            raise VerificationError(f"{self.urls[0]}: {entry.path}: {describe(exc)}",
+                                    hint="the developer's role metadata does not verify: do not use the package") \
+                from None
         if info is None:
             raise VerificationError(f"{entry.path}: listed in the index but not by any delegated role",
                                     hint="the index and the developer metadata disagree (mix-and-match?)")
@@ -199,16 +250,26 @@ class RepositoryClient:
                                 f"for '{entry.name}'", hint="the package was not published by its developer")
 
     def _download(self, target_path: str) -> Path:
+        """A verified target (length and hash from trusted metadata), from the first source that has it."""
         try:
             info = self.updater.get_targetinfo(target_path)
-            if info is None:
-                raise FetchError(f"{self.urls[0]}: no target '{target_path}'",
-                                 hint="the repository does not serve this architecture or package")
-            cached = self.updater.find_cached_target(info)
-            return Path(cached or self.updater.download_target(info))
         except (tuf_exc.RepositoryError, tuf_exc.DownloadError) as exc:
             raise VerificationError(f"{self.urls[0]}: {target_path}: {describe(exc)}",
-                                    hint="the file was tampered with or the mirror is broken") from None
+                                    hint="the repository metadata does not verify") from None
+        if info is None:
+            raise FetchError(f"{self.urls[0]}: no target '{target_path}'",
+                             hint="the repository does not serve this architecture or package")
+        cached = self.updater.find_cached_target(info)
+        if cached:
+            return Path(cached)
+        problems = []
+        for base in self.urls:
+            try:
+                return Path(self.updater.download_target(info, target_base_url=f"{base}/targets/"))
+            except (tuf_exc.RepositoryError, tuf_exc.DownloadError) as exc:
+                problems.append(f"{base}: {describe(exc)}")
+        raise VerificationError(f"{target_path}: no source gave a verified copy:\n    " + "\n    ".join(problems),
+                                hint="the file was tampered with or the mirrors are broken")
 
 
 def describe(exc: Exception) -> str:
@@ -219,9 +280,11 @@ def describe(exc: Exception) -> str:
         tuf_exc.UnsignedMetadataError: "signatures do not verify or below threshold",
         tuf_exc.LengthOrHashMismatchError: "length or hash mismatch (tampered or mix-and-match)",
         tuf_exc.DownloadLengthMismatchError: "file longer than allowed (endless data)",
+        tuf_exc.SlowRetrievalError: "download too slow (slow retrieval attack?)",
         tuf_exc.DownloadHTTPError: "HTTP error",
         tuf_exc.DownloadError: "download failed",
         tuf_exc.RepositoryError: "invalid repository metadata",
     }
     kind = next((v for k, v in kinds.items() if isinstance(exc, k)), type(exc).__name__)
-    return f"{kind}: {exc}"
+    cause = f" ({exc.__cause__})" if exc.__cause__ else ""
+    return f"{kind}: {exc}{cause}"

@@ -31,6 +31,7 @@ from tuf.api.metadata import (
 from composer.errors import InvalidPackage, UserError, VerificationError, combine
 from composer.fsutil import atomic_write, sha256_file
 from composer.package.archive import verify_package
+from composer.package.extract import check_entries
 from composer.package.lint import lint_header
 from composer.repo.index import IndexEntry, build_index, index_target_path, package_target_path
 from composer.repo.store import (
@@ -213,6 +214,7 @@ def _check_upload(store: RepoStore, targets: Targets, state: dict[str, dict[str,
                   pkg: Path) -> tuple[Path, IndexEntry, DelegatedRole]:
     verified = verify_package(pkg)           # container, schema, signature, manifest, every file hash
     header = verified.header
+    check_entries(header.manifest.entries, str(pkg))  # no path or link may escape an image root
     meta = header.metadata
     errors = [f for f in lint_header(header) if f.level == "error"]
     if errors:

@@ -12,17 +12,13 @@ SERVED = ("/metadata/", "/targets/")
 
 
 class _Handler(http.server.SimpleHTTPRequestHandler):
-    def do_GET(self) -> None:
-        if not self.path.startswith(SERVED) or ".." in self.path:
-            self.send_error(404, "not a repository file")
-            return
-        super().do_GET()
-
-    def do_HEAD(self) -> None:
-        if not self.path.startswith(SERVED):
-            self.send_error(404)
-            return
-        super().do_HEAD()
+    def translate_path(self, path: str) -> str:
+        """Confine every request (GET and HEAD, after decoding) to metadata/ and targets/."""
+        full = Path(super().translate_path(path)).resolve()
+        base = Path(self.directory).resolve()
+        if not any(full.is_relative_to(base / d.strip("/")) for d in SERVED):
+            return str(base / "metadata" / ".not-served")  # does not exist: 404
+        return str(full)
 
     def list_directory(self, path: Any) -> None:
         self.send_error(404, "no directory listings")
