@@ -228,6 +228,15 @@ def _check_upload(store: RepoStore, targets: Targets, state: dict[str, dict[str,
         raise VerificationError(f"{pkg}: key {verified.signer.keyid[:16]} is not authorised to publish "
                                 f"'{meta.name}' (delegations: {_patterns(targets)})",
                                 hint="ask the repository owner for a delegation: vcomp repo delegate")
+    # virtual names are names too: a developer may not provide a name outside their delegation
+    # (else a package could hijack 'hello' or 'driver:virtio-net' in resolution)
+    allowed = {r.name for r in roles}
+    outside = [p for p in meta.provides if not {r.name for r in authorised_roles(targets, p, verified.signer.keyid)}
+               & allowed]
+    if outside:
+        raise VerificationError(f"{pkg}: '{meta.name}' provides {', '.join(repr(p) for p in outside)}, which key "
+                                f"{verified.signer.keyid[:16]} is not delegated (delegations: {_patterns(targets)})",
+                                hint="delegation patterns cover provided names too, e.g. 'driver:*'")
     entry = IndexEntry.from_header(header, size=pkg.stat().st_size, sha256=sha256_file(pkg))
     existing = state["packages"].get(entry.path)
     if existing is not None and existing["sha256"] != entry.sha256:

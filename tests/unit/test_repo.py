@@ -261,3 +261,12 @@ def test_a_refresh_that_changes_nothing_downloads_only_the_timestamp(repo: Repo)
     again.fetched = []
     again.refresh()
     assert again.fetched == ["2.root.json", "timestamp.json"]  # a new timestamp, same snapshot
+
+
+def test_provides_outside_the_delegation_is_refused(repo: Repo) -> None:
+    rdir = write_recipe(repo.tmp / "recipes" / "bob-tool", RECIPE.format(name="bob-tool", version="1.0.0", arch="")
+                        .replace('type = "application"', 'type = "application"\n    provides = ["hello"]'),
+                        {"files/usr/share/bob/data": "b"})
+    pkg = build(rdir, "x86_64", repo.keys["bob"], repo.tmp / "bob").path
+    with pytest.raises(VerificationError, match="provides 'hello', which key .* is not delegated"):
+        add(repo.store, [pkg], [repo.keys["bob"]])
