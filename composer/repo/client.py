@@ -216,7 +216,7 @@ class RepositoryClient:
             info = self.updater.get_targetinfo(entry.path)
         except (tuf_exc.RepositoryError, tuf_exc.DownloadError) as exc:
             raise VerificationError(f"{self.urls[0]}: {entry.path}: {describe(exc)}",
-                                    hint="the developer's role metadata does not verify: do not use the package") \
+                                    hint="the developer's role metadata could not be downloaded or verified") \
                 from None
         if info is None:
             raise VerificationError(f"{entry.path}: listed in the index but not by any delegated role",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import fnmatch
+import os
 import shutil
 import tempfile
 from collections.abc import Sequence
@@ -268,6 +269,8 @@ def _store_target(store: RepoStore, pkg: Path, entry: IndexEntry) -> Path:
         dest.parent.mkdir(parents=True, exist_ok=True)
         tmp = dest.with_name(f".{dest.name}.tmp")
         shutil.copyfile(pkg, tmp)
+        with tmp.open("rb") as f:  # on disk before any metadata points at it
+            os.fsync(f.fileno())
         tmp.replace(dest)
     return dest
 
@@ -290,20 +293,29 @@ def publish(store: RepoStore) -> dict[str, int]:
         targets.signed.targets[path] = info
     targets.signed.version += 1
     targets.signed.expires = expires(days["targets"])
-    store.sign_and_write(targets, "targets", store.online_keys("targets"))
+    targets_bytes = store.sign_and_write(targets, "targets", store.online_keys("targets"))
 
+    # versions with lengths and hashes: clients download exactly these bytes (no size cap to hit,
+    # and a stale cached copy is rejected by hash without being parsed)
     snapshot = store.load("snapshot", Snapshot)
-    snapshot.signed.meta = {"targets.json": MetaFile(version=targets.signed.version)}
+    snapshot.signed.meta = {"targets.json": _metafile(targets.signed.version, targets_bytes)}
     delegations = targets.signed.delegations
     for role in sorted(delegations.roles or {}) if delegations else []:
         if store.has_role(role):
-            snapshot.signed.meta[f"{role}.json"] = MetaFile(version=store.current_version(role))
+            version = store.current_version(role)
+            data = (store.metadata_dir / f"{version}.{role}.json").read_bytes()
+            snapshot.signed.meta[f"{role}.json"] = _metafile(version, data)
     snapshot.signed.version += 1
     snapshot.signed.expires = expires(days["snapshot"])
     snap_bytes = store.sign_and_write(snapshot, "snapshot", store.online_keys("snapshot"))
     _timestamp(store, snapshot.signed.version, snap_bytes)
     return {"targets": targets.signed.version, "snapshot": snapshot.signed.version,
             "packages": len(entries)}
+
+
+def _metafile(version: int, data: bytes) -> MetaFile:
+    import hashlib
+    return MetaFile(version=version, length=len(data), hashes={"sha256": hashlib.sha256(data).hexdigest()})
 
 
 def _timestamp(store: RepoStore, snapshot_version: int, snapshot_bytes: bytes) -> None:

@@ -34,7 +34,7 @@ STATE = "state.json"
 DEFAULT_EXPIRY_DAYS: Mapping[str, int] = {"root": 365, "targets": 90, "snapshot": 7, "timestamp": 1,
                                           "delegated": 90}
 ONLINE_ROLES = ("targets", "snapshot", "timestamp")
-SERIALIZER = JSONSerializer(compact=False)
+SERIALIZER = JSONSerializer(compact=True)
 
 
 def utcnow() -> dt.datetime:
@@ -145,7 +145,7 @@ class RepoStore:
             return {"packages": {}}
 
     def write_state(self, state: Mapping[str, Any]) -> None:
-        atomic_write(self.dir / STATE, json.dumps(state, indent=1, sort_keys=True).encode())
+        atomic_write(self.dir / STATE, json.dumps(state, sort_keys=True, separators=(",", ":")).encode())
 
 
 def expires(days: int) -> dt.datetime:

@@ -408,7 +408,8 @@ def test_snapshot_naming_another_targets_version_than_served_is_refused(repo: Re
     newest = repo.meta(f"{current}.targets.json")
     good = newest.read_bytes()
     newest.write_bytes(repo.meta(f"{current - 1}.targets.json").read_bytes())
-    refresh_refused(client, f"Expected targets v{current}, got v{current - 1}",
+    # the snapshot pins each role's length and sha256, so the swap is caught by hash before parsing
+    refresh_refused(client, "length or hash mismatch",
                     advanced={"timestamp.json": repo.meta("timestamp.json").read_bytes(),
                               "snapshot.json": repo.latest("snapshot").read_bytes()})
     newest.write_bytes(good)
