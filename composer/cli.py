@@ -309,6 +309,22 @@ def cmd_fetch(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_validate(args: argparse.Namespace) -> int:
+    from composer.profile.validate import load_profile
+    failed = 0
+    for path in args.profile:
+        try:
+            prof = load_profile(Path(path))
+        except ComposerError as exc:
+            failed += 1
+            _err(exc)
+            continue
+        per_arch = ", ".join(f"{a}: {len(prof.packages_for(a))}" for a in prof.architectures)
+        _out(f"{path}: valid: profile '{prof.name}', packages requested ({per_arch}), "
+             f"{len(prof.drivers)} drivers, outputs {', '.join(o.name for o in prof.outputs)}")
+    return EXIT_ERROR if failed else EXIT_OK
+
+
 def _repo_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--repo", required=True, help="repository URL (file://, http://, https://) or directory")
     p.add_argument("--root", required=True, help="the pinned trust root (root.json)")
@@ -420,6 +436,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--port", type=int, default=8420)
     r.add_argument("--host", default="127.0.0.1")
     r.set_defaults(func=cmd_repo_serve)
+
+    v = sub.add_parser("validate", help="check profiles: schema and meaning, every error with file:line:column")
+    v.add_argument("profile", nargs="+")
+    v.set_defaults(func=cmd_validate)
 
     s = sub.add_parser("search", help="search a repository's verified index")
     s.add_argument("query")

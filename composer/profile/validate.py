@@ -1,0 +1,176 @@
+"""Profile validation: YAML with positions -> JSON Schema (every error at once) -> semantic checks.
+
+Each error names file:line:column and the JSON path, and says how to fix it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from composer import schema
+from composer.errors import ComposerError, UserError, combine
+from composer.profile.outputs import OUTPUT_TYPES
+from composer.profile.yamlpos import Located, load_yaml
+from composer.version import Requirement, VersionError
+
+SCHEMA = "profile.schema.json"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PackageRequest:
+    name: str
+    requirement: str = "*"
+    features: tuple[str, ...] = ()
+    architectures: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RepositoryRef:
+    name: str
+    url: str
+    mirrors: tuple[str, ...]
+    root: Path
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Output:
+    type: str
+    name: str
+    architectures: tuple[str, ...]
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Profile:
+    path: Path
+    name: str
+    architectures: tuple[str, ...]
+    repositories: tuple[RepositoryRef, ...]
+    packages: tuple[PackageRequest, ...]
+    drivers: tuple[str, ...]
+    capabilities: tuple[str, ...]
+    outputs: tuple[Output, ...]
+    raw: dict[str, Any]
+    digest: str          # sha256 of the profile file's bytes
+
+    def packages_for(self, arch: str) -> list[PackageRequest]:
+        return [p for p in self.packages if not p.architectures or arch in p.architectures]
+
+
+def _resolve_url(url: str, base: Path) -> str:
+    if "://" in url:
+        return url
+    return (base / url).resolve().as_uri()
+
+
+def load_profile(path: Path) -> Profile:
+    """Load and validate a profile; raise one error listing every problem (with file:line:column)."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise UserError(f"cannot read profile {path}: {exc.strerror}", hint="check the path") from None
+    doc = load_yaml(data, str(path))
+    if not isinstance(doc.value, dict):
+        raise UserError(f"{path}:1:1: a profile is a mapping (name: ..., packages: ...)",
+                        hint="see schemas/profile.schema.json")
+    errors = schema.schema_errors(doc.value, SCHEMA, origin=str(path), locate=doc.locate)
+    if errors:
+        raise combine(errors, summary=f"{path}: {len(errors)} error{'s' if len(errors) > 1 else ''}")
+    errors = semantic_errors(doc, path.parent)
+    if errors:
+        raise combine(errors, summary=f"{path}: {len(errors)} error{'s' if len(errors) > 1 else ''}")
+    return _model(doc, path, data)
+
+
+def semantic_errors(doc: Located, base: Path) -> list[ComposerError]:
+    v = doc.value
+    errors: list[ComposerError] = []
+
+    def err(path: Sequence[str | int], message: str, hint: str) -> None:
+        errors.append(UserError(f"{doc.place(path)}: {schema.json_path(path)}: {message}", hint=hint))
+
+    arches = list(v["architectures"])
+    seen: dict[str, int] = {}
+    for i, pkg in enumerate(v["packages"]):
+        name = pkg if isinstance(pkg, str) else pkg["name"]
+        if name in seen:
+            err(["packages", i], f"package '{name}' is requested twice (first at line "
+                f"{doc.locate(['packages', seen[name]])[0]})",
+                "keep one entry; put the version and features on it")
+        seen.setdefault(name, i)
+        if isinstance(pkg, dict):
+            if "version" in pkg:
+                try:
+                    Requirement.parse(pkg["version"])
+                except VersionError as exc:
+                    err(["packages", i, "version"], str(exc), "use Cargo syntax: '1.2', '^1.2.3', '~1.2', '>=1, <2'")
+            for a in pkg.get("architectures", []):
+                if a not in arches:
+                    err(["packages", i, "architectures"], f"'{a}' is not one of the profile's architectures "
+                        f"({', '.join(arches)})", "add it to architectures or remove it here")
+    names = [r["name"] for r in v["repositories"]]
+    for i, repo in enumerate(v["repositories"]):
+        if names.index(repo["name"]) != i:
+            err(["repositories", i, "name"], f"repository name '{repo['name']}' is used twice", "rename one")
+        root = base / repo["root"]
+        if not root.is_file():
+            err(["repositories", i, "root"], f"trust root file {root} does not exist",
+                "pin the repository's root.json (its owner publishes it); no trust on first use")
+    out_names: dict[str, int] = {}
+    for i, out in enumerate(v["outputs"]):
+        kind = OUTPUT_TYPES[out["type"]]
+        name = out.get("name", out["type"])
+        if name in out_names:
+            err(["outputs", i], f"output name '{name}' is used twice", "give each output a distinct name")
+        out_names.setdefault(name, i)
+        for a in out.get("architectures", arches):
+            if a not in arches:
+                err(["outputs", i, "architectures"], f"'{a}' is not one of the profile's architectures",
+                    "add it to architectures or remove it here")
+                continue
+            if a not in kind.arches:
+                err(["outputs", i, "type"], f"output type '{kind.name}' is not available on {a} "
+                    f"(available on {', '.join(sorted(kind.arches))})",
+                    f"limit it with 'architectures: [{', '.join(sorted(kind.arches & set(arches)))}]'")
+                continue
+            for fw in out.get("options", {}).get("firmware", []):
+                if fw not in kind.firmware.get(a, frozenset()):
+                    err(["outputs", i, "options", "firmware"], f"{kind.name} on {a} cannot boot with {fw} "
+                        f"(supported: {', '.join(sorted(kind.firmware.get(a, ()))) or 'none'})",
+                        "remove it, or limit the output's architectures")
+    for i, test in enumerate(v.get("boot-tests", [])):
+        for j, name in enumerate(test.get("outputs", [])):
+            if name not in out_names:
+                err(["boot-tests", i, "outputs", j], f"no output named '{name}'",
+                    f"outputs are: {', '.join(out_names)}")
+    denied = set(v.get("policy", {}).get("denied-packages", []))
+    for name in sorted(denied & set(seen)):
+        err(["packages", seen[name]], f"package '{name}' is requested but denied by policy.denied-packages",
+            "remove it from packages or from the policy")
+    if "files" in v and not (base / v["files"]).is_dir():
+        err(["files"], f"overlay directory {base / v['files']} does not exist", "create it or remove 'files'")
+    return errors
+
+
+def _model(doc: Located, path: Path, data: bytes) -> Profile:
+    v = doc.value
+    base = path.parent
+    arches = tuple(v["architectures"])
+    packages = tuple(
+        PackageRequest(name=p) if isinstance(p, str) else
+        PackageRequest(name=p["name"], requirement=p.get("version", "*"), features=tuple(p.get("features", ())),
+                       architectures=tuple(p.get("architectures", ())))
+        for p in v["packages"])
+    repos = tuple(RepositoryRef(name=r["name"], url=_resolve_url(r["url"], base),
+                                mirrors=tuple(_resolve_url(m, base) for m in r.get("mirrors", [])),
+                                root=(base / r["root"]).resolve()) for r in v["repositories"])
+    outputs = tuple(Output(type=o["type"], name=o.get("name", o["type"]),
+                           architectures=tuple(o.get("architectures", arches)), options=dict(o.get("options", {})))
+                    for o in v["outputs"])
+    return Profile(path=path, name=v["name"], architectures=arches, repositories=repos, packages=packages,
+                   drivers=tuple(v.get("drivers", [])), capabilities=tuple(v.get("capabilities", [])),
+                   outputs=outputs, raw=v, digest=hashlib.sha256(data).hexdigest())
