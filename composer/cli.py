@@ -325,6 +325,63 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return EXIT_ERROR if failed else EXIT_OK
 
 
+def cmd_lock(args: argparse.Namespace) -> int:
+    from composer.package.build import default_cache
+    from composer.profile.validate import load_profile
+    from composer.solve.lock import (
+        diff_locks,
+        kept_versions,
+        lock_path,
+        open_sources,
+        read_lock,
+        resolve_profile,
+        staleness,
+        write_lock,
+    )
+    status = EXIT_OK
+    for path in args.profile:
+        profile = load_profile(Path(path))
+        target = lock_path(Path(path))
+        old = read_lock(target)
+        sources = open_sources(profile, default_cache() / "repos")
+        if args.check:
+            if old is None:
+                _err(UserError(f"{target} does not exist", hint=f"run: vcomp lock {path}"))
+                status = EXIT_ERROR
+                continue
+            stale = staleness(profile, old, sources.fingerprints)
+            for line in stale:
+                sys.stderr.write(f"{target}: {line}\n")
+            if stale:
+                sys.stderr.write(f"  hint: run: vcomp lock {path}\n")
+                status = EXIT_ERROR
+            else:
+                _out(f"{target}: up to date with {path}")
+            continue
+        keep = {} if args.upgrade else kept_versions(old, args.update or ())
+        doc = resolve_profile(profile, sources, keep)
+        changes = diff_locks(old, doc)
+        write_lock(target, doc)
+        counts = ", ".join(f"{a}: {len(p)}" for a, p in doc["architectures"].items())
+        _out(f"{target}: {counts} packages" + ("; no change" if not changes and old else ""))
+        for line in changes:
+            _out(f"  {line}")
+    return status
+
+
+def cmd_why(args: argparse.Namespace) -> int:
+    from composer.profile.validate import load_profile
+    from composer.solve.lock import lock_path, read_lock, why
+    profile = load_profile(Path(args.profile))
+    lock = read_lock(lock_path(Path(args.profile)))
+    if lock is None:
+        raise UserError(f"{args.profile} has no lock", hint=f"run: vcomp lock {args.profile}")
+    for arch in [args.arch] if args.arch else list(profile.architectures):
+        chain = why(lock, args.package, arch)
+        _out(f"{arch}: " + "\n    <- ".join(chain))
+    return EXIT_OK
+
+
 def _repo_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--repo", required=True, help="repository URL (file://, http://, https://) or directory")
     p.add_argument("--root", required=True, help="the pinned trust root (root.json)")
@@ -440,6 +497,18 @@ def build_parser() -> argparse.ArgumentParser:
     v = sub.add_parser("validate", help="check profiles: schema and meaning, every error with file:line:column")
     v.add_argument("profile", nargs="+")
     v.set_defaults(func=cmd_validate)
+
+    lk = sub.add_parser("lock", help="resolve profiles into PROFILE.lock (per architecture, exact)")
+    lk.add_argument("profile", nargs="+")
+    lk.add_argument("--check", action="store_true", help="exit 1 when the lock no longer matches the profile")
+    lk.add_argument("--update", nargs="+", metavar="PKG", help="move only these packages")
+    lk.add_argument("--upgrade", action="store_true", help="re-resolve everything to the newest versions")
+    lk.set_defaults(func=cmd_lock)
+    w = sub.add_parser("why", help="the chain of reasons that pulls a package into a profile")
+    w.add_argument("package")
+    w.add_argument("--profile", required=True)
+    w.add_argument("--arch")
+    w.set_defaults(func=cmd_why)
 
     s = sub.add_parser("search", help="search a repository's verified index")
     s.add_argument("query")

@@ -187,6 +187,11 @@ class RepositoryClient:
             self._indexes[arch] = parse_index(data.read_bytes(), f"{self.urls[0]}: {path}")
         return self._indexes[arch]
 
+    def index_digest(self, arch: str) -> str:
+        """sha256 of the verified index of ``arch`` (from the trusted targets metadata)."""
+        info = self.updater.get_targetinfo(index_target_path(arch))
+        return str(info.hashes["sha256"]) if info else ""
+
     def search(self, query: str, arch: str) -> list[IndexEntry]:
         q = query.lower()
         return [e for e in self.index(arch)

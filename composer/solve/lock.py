@@ -1,0 +1,155 @@
+"""Locks: the exact answer to a profile, per architecture, committed beside it (PROFILE.lock).
+
+A lock is deterministic JSON (sorted keys, fixed indentation): format version, the digest of the
+profile that produced it, the fingerprints of the pinned trust roots, the digest of every verified
+index it was resolved against, and per architecture every package with name, version, arch, sha256,
+size, repository, signer key id and reason. Builds use the lock; they never re-resolve.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from composer.errors import UserError
+from composer.fsutil import atomic_write
+from composer.profile.validate import Profile
+from composer.repo.client import RepositoryClient
+from composer.repo.index import IndexEntry
+from composer.solve.resolve import Request, Resolver, check_capabilities
+
+LOCK_FORMAT = 1
+
+
+def lock_path(profile: Path) -> Path:
+    return profile.with_suffix(".lock")
+
+
+def read_lock(path: Path) -> dict[str, Any] | None:
+    try:
+        doc: dict[str, Any] = json.loads(path.read_bytes())
+    except FileNotFoundError:
+        return None
+    except ValueError as exc:
+        raise UserError(f"{path}: not a lock file ({exc})", hint="delete it and run: vcomp lock PROFILE") from None
+    if doc.get("format") != LOCK_FORMAT:
+        raise UserError(f"{path}: lock format {doc.get('format')} is not supported", hint="upgrade vcomp")
+    return doc
+
+
+def lock_bytes(doc: Mapping[str, Any]) -> bytes:
+    return (json.dumps(doc, sort_keys=True, indent=2, ensure_ascii=False) + "\n").encode()
+
+
+def requests_for(profile: Profile, arch: str) -> list[Request]:
+    raw = profile.raw
+    reqs = [Request(name=p.name, requirement=p.requirement, features=p.features) for p in profile.packages_for(arch)]
+    for role in ("kernel", "init"):
+        name = raw.get("kernel", {}).get("package") if role == "kernel" else raw.get("init")
+        if name and name not in {r.name for r in reqs}:
+            reqs.append(Request(name=name, reason=role))
+    reqs += [Request(name=f"driver:{d}", reason=f"driver for {d}") for d in profile.drivers]
+    return reqs
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Sources:
+    clients: Mapping[str, RepositoryClient]
+    fingerprints: Mapping[str, str]
+
+
+def open_sources(profile: Profile, cache: Path) -> Sources:
+    clients, fps = {}, {}
+    for repo in profile.repositories:
+        root = repo.root.read_bytes()
+        clients[repo.name] = RepositoryClient(repo.url, root, cache, mirrors=repo.mirrors)
+        fps[repo.name] = hashlib.sha256(root).hexdigest()
+    return Sources(clients=clients, fingerprints=fps)
+
+
+def resolve_profile(profile: Profile, sources: Sources, keep: Mapping[str, Mapping[str, str]] | None = None) \
+        -> dict[str, Any]:
+    """Resolve every architecture; return the lock document (nothing is written here)."""
+    arches: dict[str, list[dict[str, Any]]] = {}
+    indexes: dict[str, dict[str, str]] = {}
+    for arch in profile.architectures:
+        entries: list[IndexEntry] = []
+        origin: dict[str, str] = {}
+        for name, client in sources.clients.items():
+            for e in client.index(arch):
+                if e.nva not in origin:
+                    origin[e.nva] = name
+                    entries.append(e)
+            indexes.setdefault(name, {})[arch] = client.index_digest(arch)
+        chosen = Resolver(entries, arch).solve(requests_for(profile, arch), keep=(keep or {}).get(arch, {}))
+        check_capabilities(chosen, profile.capabilities, arch)
+        granted = set(profile.capabilities)
+        arches[arch] = [{
+            "name": c.entry.name, "version": c.entry.version, "arch": c.entry.arch, "sha256": c.entry.sha256,
+            "size": c.entry.size, "repository": origin[c.entry.nva], "signer": c.entry.signer, "reason": c.reason,
+            "capabilities": sorted({*c.entry.capabilities.get("required", []),
+                                    *(x for x in c.optional_capabilities if x in granted)}),
+        } for c in chosen]
+    return {"format": LOCK_FORMAT, "profile": profile.name, "inputs": profile.digest,
+            "trust-roots": dict(sorted(sources.fingerprints.items())), "indexes": indexes, "architectures": arches}
+
+
+def staleness(profile: Profile, lock: Mapping[str, Any], fingerprints: Mapping[str, str]) -> list[str]:
+    """Why a lock no longer matches its profile (empty when it does)."""
+    why = []
+    if lock.get("inputs") != profile.digest:
+        why.append("the profile changed since the lock was written (its digest differs)")
+    old_roots = dict(lock.get("trust-roots", {}))
+    changed = sorted(n for n in old_roots.keys() | fingerprints.keys() if old_roots.get(n) != fingerprints.get(n))
+    if changed:
+        why.append(f"the pinned trust root changed for: {', '.join(changed)}")
+    missing = set(profile.architectures) - set(lock.get("architectures", {}))
+    if missing:
+        why.append(f"architectures not locked: {', '.join(sorted(missing))}")
+    return why
+
+
+def diff_locks(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> list[str]:
+    lines = []
+    for arch in sorted(new["architectures"]):
+        before = {p["name"]: p for p in (old or {}).get("architectures", {}).get(arch, [])}
+        after = {p["name"]: p for p in new["architectures"][arch]}
+        for name in sorted(before.keys() | after.keys()):
+            a, b = before.get(name), after.get(name)
+            if a is None and b is not None:
+                lines.append(f"{arch}: + {name} {b['version']} ({b['reason']})")
+            elif b is None and a is not None:
+                lines.append(f"{arch}: - {name} {a['version']}")
+            elif a is not None and b is not None and (a["version"], a["sha256"]) != (b["version"], b["sha256"]):
+                lines.append(f"{arch}: ~ {name} {a['version']} -> {b['version']}")
+    return lines
+
+
+def kept_versions(lock: Mapping[str, Any] | None, moving: Iterable[str] = ()) -> dict[str, dict[str, str]]:
+    move = set(moving)
+    return {arch: {p["name"]: p["version"] for p in pkgs if p["name"] not in move}
+            for arch, pkgs in (lock or {}).get("architectures", {}).items()}
+
+
+def write_lock(path: Path, doc: Mapping[str, Any]) -> None:
+    atomic_write(path, lock_bytes(doc))
+
+
+def why(lock: Mapping[str, Any], name: str, arch: str) -> list[str]:
+    pkgs = {p["name"]: p for p in lock["architectures"].get(arch, [])}
+    if name not in pkgs:
+        raise UserError(f"'{name}' is not in the lock for {arch}",
+                        hint=f"locked packages: {', '.join(sorted(pkgs)) or 'none'}")
+    chain, seen = [], set()
+    while name in pkgs and name not in seen:
+        seen.add(name)
+        p = pkgs[name]
+        chain.append(f"{name} {p['version']}: {p['reason']}")
+        if not p["reason"].startswith("dependency of "):
+            break
+        name = p["reason"].removeprefix("dependency of ")
+    return chain

@@ -1,0 +1,95 @@
+"""Locks of the sample profiles against the sample repository: deterministic, checked, explained."""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+from composer.cli import main
+from composer.errors import UserError
+from composer.profile.validate import load_profile
+from composer.solve.lock import lock_path, open_sources, read_lock, resolve_profile, why
+from composer.solve.resolve import ResolveError
+from tests.conftest import REPO
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def profiles(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of profiles/ whose repository URL points at a freshly built sample repository."""
+    base = tmp_path_factory.mktemp("lock")
+    spec = importlib.util.spec_from_file_location("sample_repo", REPO / "scripts" / "sample_repo.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["sample_repo"] = module
+    spec.loader.exec_module(module)
+    module.build_sample_repo(base / "images" / "repo", base / "images" / "packages", log=lambda *a: None)
+    shutil.copytree(REPO / "profiles", base / "profiles", ignore=shutil.ignore_patterns("*.lock"))
+    return base / "profiles"
+
+
+def test_lock_twice_identical_check_passes_then_fails(profiles: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    for name in ("minimal", "server"):
+        prof = profiles / f"{name}.yaml"
+        assert main(["lock", str(prof)]) == 0
+        first = lock_path(prof).read_bytes()
+        assert main(["lock", str(prof)]) == 0
+        assert lock_path(prof).read_bytes() == first
+        assert main(["lock", "--check", str(prof)]) == 0
+    server = profiles / "server.yaml"
+    server.write_text(server.read_text().replace("hostname: server", "hostname: server2"))
+    capsys.readouterr()
+    assert main(["lock", "--check", str(server)]) == 1
+    assert "the profile changed since the lock was written" in capsys.readouterr().err
+
+
+def test_lock_content_reasons_and_why(profiles: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    prof = profiles / "minimal.yaml"
+    main(["lock", str(prof)])
+    lock = read_lock(lock_path(prof))
+    assert lock is not None and set(lock["architectures"]) == {"x86_64", "aarch64"}
+    pkgs = {p["name"]: p for p in lock["architectures"]["aarch64"]}
+    assert pkgs["linux"]["reason"] == "kernel" and pkgs["driver-virtio-blk"]["reason"] == "driver for virtio-blk"
+    assert pkgs["driver-virtio"]["reason"] == "dependency of driver-virtio-blk"
+    assert all(len(p["sha256"]) == 64 and p["repository"] == "sample" for p in pkgs.values())
+    assert list(lock["trust-roots"]) == ["sample"] and len(lock["indexes"]["sample"]["x86_64"]) == 64
+    assert why(lock, "driver-virtio", "x86_64") == [
+        f"driver-virtio {pkgs['driver-virtio']['version']}: dependency of driver-virtio-blk",
+        f"driver-virtio-blk {pkgs['driver-virtio-blk']['version']}: driver for virtio-blk"]
+    capsys.readouterr()
+    assert main(["why", "driver-virtio", "--profile", str(prof), "--arch", "aarch64"]) == 0
+    assert "<- driver-virtio-blk" in capsys.readouterr().out
+    with pytest.raises(UserError, match="'nano' is not in the lock"):
+        why(lock, "nano", "x86_64")
+
+
+def _variant(profiles: Path, name: str, old: str, new: str) -> Path:
+    p = profiles / f"{name}.yaml"
+    p.write_text((profiles / "minimal.yaml").read_text().replace(old, new))
+    return p
+
+
+def test_unknown_package_capability_and_unsatisfiable(profiles: Path, tmp_path: Path) -> None:
+    def resolve(p: Path) -> None:
+        prof = load_profile(p)
+        resolve_profile(prof, open_sources(prof, tmp_path / "cache"))
+    with pytest.raises(ResolveError, match="no package 'busybx'.*did you mean 'busybox'"):
+        resolve(_variant(profiles, "typo", "  - busybox\n", "  - busybx\n"))
+    capability = "'busybox-net' .* requires capability 'network'.*busybox-net \\(requested\\)"
+    with pytest.raises(ResolveError, match=capability):
+        resolve(_variant(profiles, "nocap", "  - busybox\n", "  - busybox\n  - busybox-net\n"))
+    with pytest.raises(ResolveError, match="no version of 'linux'.*matches '=1.0.0'"):
+        resolve(_variant(profiles, "badver", "  - init\n", "  - init\n  - name: linux\n    version: '=1.0.0'\n"))
+    with pytest.raises(ResolveError, match="no package provides driver 'floppy'"):
+        resolve(_variant(profiles, "nodrv", "drivers: [virtio-blk", "drivers: [floppy, virtio-blk"))
+
+
+def test_nothing_is_written_when_resolution_fails(profiles: Path) -> None:
+    p = _variant(profiles, "fails", "  - busybox\n", "  - busybx\n")
+    assert main(["lock", str(p)]) == 1
+    assert not lock_path(p).exists()
