@@ -34,6 +34,20 @@ $VCOMP info nano --arch aarch64 --repo "$URL" --root "$ROOT" | sed 's/^/   /'
 echo "   \$ vcomp fetch busybox --arch aarch64 --repo $URL --root $ROOT --out $OUT/fetched"
 $VCOMP fetch busybox --arch aarch64 --repo "$URL" --root "$ROOT" --out "$OUT/fetched" | sed 's/^/   /'
 
+echo "== profiles: validate, and check the committed locks against the sample repository"
+$VCOMP validate profiles/minimal.yaml profiles/server.yaml | sed 's/^/   /'
+for p in minimal server; do
+  if $VCOMP lock --check "profiles/$p.yaml" > /dev/null 2>&1; then
+    before=$(sha256sum "profiles/$p.lock" | cut -d' ' -f1)
+    $VCOMP lock "profiles/$p.yaml" | sed 's/^/   /'   # keeps locked versions; reports what moved in the repository
+    [ "$before" = "$(sha256sum "profiles/$p.lock" | cut -d' ' -f1)" ] || echo "   profiles/$p.lock moved with the repository (Debian updates): review and commit it"
+  else
+    $VCOMP lock "profiles/$p.yaml" | sed 's/^/   /'
+  fi
+done
+echo "   \$ vcomp why libtinfo6 --profile profiles/server.yaml --arch aarch64"
+$VCOMP why libtinfo6 --profile profiles/server.yaml --arch aarch64 | sed 's/^/   /'
+
 echo "== what is in the repository"
 .venv/bin/python - "$OUT/packages" <<'PY'
 import sys
