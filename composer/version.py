@@ -21,6 +21,9 @@ from typing import TypeAlias
 __all__ = ["Bounds", "Comparator", "Op", "PrecedenceKey", "Requirement", "Version", "VersionError"]
 
 
+# Longer texts are refused before parsing (Python refuses to convert numbers over ~4,300 digits).
+MAX_TEXT = 256
+
 class VersionError(ValueError):
     """A version or version requirement that does not parse (or is built from bad fields).
 
@@ -185,6 +188,9 @@ class Version:
     @classmethod
     def parse(cls, text: str) -> Version:
         """Parse ``MAJOR.MINOR.PATCH[-PRERELEASE][+BUILD]`` strictly; raise VersionError."""
+        if isinstance(text, str) and len(text) > MAX_TEXT:
+            raise VersionError(f"invalid version '{text[:40]}...': longer than {MAX_TEXT} characters",
+                               hint="versions are short, like '1.2.3'")
         return _parse_version(text)
 
     def __str__(self) -> str:
@@ -599,6 +605,9 @@ class Requirement:
         """Parse Cargo requirement syntax; raise VersionError naming the bad comparator."""
         if not isinstance(text, str):
             raise TypeError(f"version requirement must be a str, got {type(text).__name__}")
+        if len(text) > MAX_TEXT:
+            raise VersionError(f"invalid version requirement '{text[:40]}...': longer than {MAX_TEXT} characters",
+                               hint="requirements are short, like '^1.2'")
 
         def fail(problem: str, hint: str = "") -> VersionError:
             return VersionError(

@@ -933,3 +933,10 @@ def test_prop_release_versions_match_exactly_their_bounds(c: Cmp, version: str) 
     """For releases a comparator is its interval; pre-releases additionally need opt-in."""
     comparator = Comparator.parse(plain(c))
     assert comparator.matches(V(version)) == in_interval(version, interval(c))
+
+
+def test_overlong_text_is_a_version_error() -> None:
+    with pytest.raises(VersionError, match="longer than 256"):
+        Version.parse("1" * 5000 + ".0.0")
+    with pytest.raises(VersionError, match="longer than 256"):
+        Requirement.parse(">=" + "9" * 5000)
