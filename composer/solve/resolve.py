@@ -10,6 +10,7 @@ newest. Failures are explained once, at the boundary, in package terms.
 from __future__ import annotations
 
 import difflib
+import functools
 import re
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
@@ -21,6 +22,16 @@ import solv
 from composer.errors import UserError
 from composer.repo.index import IndexEntry
 from composer.version import Requirement, Version
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _version(text: str) -> Version:
+    return Version.parse(text)
+
+
+@functools.lru_cache(maxsize=1 << 14)
+def _requirement(text: str) -> Requirement:
+    return Requirement.parse(text)
 
 
 class ResolveError(UserError):
@@ -77,6 +88,8 @@ class Resolver:
         self.repo = self.pool.add_repo("index")
         self.solvable: dict[int, IndexEntry] = {}
         self.nice: dict[str, str] = {}
+        self._candidates: dict[tuple[str, str], list[IndexEntry]] = {}
+        self._deps: dict[tuple[str, str], int] = {}
         self._build()
 
     # ---- pool
@@ -84,7 +97,7 @@ class Resolver:
         pool = self.pool
         ranks: dict[tuple[str, str], int] = {}
         for name, items in self.by_name.items():
-            ordered = sorted({e.version for e in items}, key=lambda v: Version.parse(v).precedence_key())
+            ordered = sorted({e.version for e in items}, key=lambda v: _version(v).precedence_key())
             for i, v in enumerate(ordered):
                 ranks[(name, v)] = i + 1
         self.evr = {(e.name, e.version): f"{ranks[(e.name, e.version)]:08d}" for e in self.entries}
@@ -107,13 +120,22 @@ class Resolver:
         pool.createwhatprovides()
 
     def candidates(self, name: str, req: str) -> list[IndexEntry]:
-        r = Requirement.parse(req)
-        exact = [e for e in self.by_name.get(name, []) if r.matches(Version.parse(e.version))]
-        virtual = self.providers.get(name, []) if req.strip() in ("*", "") else []
-        return exact + [e for e in virtual if e not in exact]
+        key = (name, req)
+        if key not in self._candidates:
+            r = _requirement(req)
+            exact = [e for e in self.by_name.get(name, []) if r.matches(_version(e.version))]
+            virtual = self.providers.get(name, []) if req.strip() in ("*", "") else []
+            self._candidates[key] = exact + [e for e in virtual if e not in exact]
+        return self._candidates[key]
 
     def dep(self, name: str, req: str) -> int:
         """A libsolv dependency satisfied exactly by the candidates of (name, req)."""
+        key = (name, req)
+        if key not in self._deps:
+            self._deps[key] = self._make_dep(name, req)
+        return self._deps[key]
+
+    def _make_dep(self, name: str, req: str) -> int:
         pool = self.pool
         cands = self.candidates(name, req)
         if not cands:  # an unknown id: libsolv reports "nothing provides NAME REQ needed by ..."
