@@ -7,19 +7,17 @@ last, so a client reading during a publish sees either the old or the new reposi
 from __future__ import annotations
 
 import datetime as dt
-import fnmatch
+import hashlib
 import os
 import shutil
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from tuf.api.metadata import (
     DelegatedRole,
     Delegations,
-    Key,
     Metadata,
     MetaFile,
     Root,
@@ -38,22 +36,18 @@ from composer.repo.index import IndexEntry, build_index, index_target_path, pack
 from composer.repo.store import (
     CONFIG,
     ONLINE_ROLES,
-    SERIALIZER,
     RepoConfig,
     RepoStore,
     expires,
     new_snapshot,
     new_targets,
     new_timestamp,
+    write_signed,
 )
 from composer.run import run
 from composer.trust.keys import PublicKey, SigningKey
 
 TOP_ROLES = ("root", *ONLINE_ROLES)
-
-
-def _tuf_key(key: PublicKey) -> Key:
-    return key.key
 
 
 # ----------------------------------------------------------------- init
@@ -75,23 +69,23 @@ def init(directory: Path, *, root_keys: Sequence[SigningKey], root_threshold: in
     root = Root(version=1, expires=_parse_expiry(root_expires) if root_expires else expires(days["root"]),
                 consistent_snapshot=True)
     for key in root_keys:
-        root.add_key(_tuf_key(key.public), "root")
+        root.add_key(key.public.key, "root")
     root.roles["root"].threshold = root_threshold
     for role in ONLINE_ROLES:
         for key in online[role]:
-            root.add_key(_tuf_key(key.public), role)
+            root.add_key(key.public.key, role)
     (directory / "metadata").mkdir(parents=True)
     (directory / "targets").mkdir()
     atomic_write(directory / CONFIG, config.to_toml())
-    store_root = Metadata(root)
-    _write(directory, store_root, "root", root_keys)
-    _write(directory, new_targets(days["targets"]), "targets", online["targets"])
+    meta = directory / "metadata"
+    write_signed(meta, Metadata(root), "root", root_keys)
+    write_signed(meta, new_targets(days["targets"]), "targets", online["targets"])
     snapshot = new_snapshot(days["snapshot"])
     snapshot.signed.meta["targets.json"] = MetaFile(version=1)
-    _write(directory, snapshot, "snapshot", online["snapshot"])
+    write_signed(meta, snapshot, "snapshot", online["snapshot"])
     timestamp = new_timestamp(days["timestamp"])
     timestamp.signed.snapshot_meta = MetaFile(version=1)
-    _write(directory, timestamp, "timestamp", online["timestamp"])
+    write_signed(meta, timestamp, "timestamp", online["timestamp"])
     return directory / "metadata" / "root.json"
 
 
@@ -100,20 +94,6 @@ def _parse_expiry(text: str) -> dt.datetime:
         return dt.datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(dt.UTC)
     except ValueError:
         raise UserError(f"invalid expiry date '{text}'", hint="use ISO 8601, e.g. 2036-01-01T00:00:00Z") from None
-
-
-def _write(directory: Path, md: Metadata[Any], role: str, keys: Sequence[SigningKey]) -> None:
-    md.signatures.clear()
-    for key in keys:
-        md.sign(key.tuf_signer(), append=True)
-    data = md.to_bytes(SERIALIZER)
-    meta = directory / "metadata"
-    if role == "timestamp":
-        atomic_write(meta / "timestamp.json", data)
-    else:
-        atomic_write(meta / f"{md.signed.version}.{role}.json", data)
-        if role == "root":
-            atomic_write(meta / "root.json", data)
 
 
 # ----------------------------------------------------------------- delegate
@@ -132,7 +112,7 @@ def delegate(store: RepoStore, name: str, keys: Sequence[PublicKey], patterns: S
     delegations = targets.signed.delegations or Delegations(keys={}, roles={})
     assert delegations.roles is not None
     for key in keys:
-        delegations.keys[key.keyid] = _tuf_key(key)
+        delegations.keys[key.keyid] = key.key
     delegations.roles[name] = DelegatedRole(name=name, keyids=sorted(k.keyid for k in keys),
                                             threshold=threshold, terminating=True,
                                             paths=[f"packages/{p}/*" for p in patterns])
@@ -199,14 +179,16 @@ def add(store: RepoStore, packages: Sequence[Path], signers: Sequence[SigningKey
         md = store.load(role_name, Targets) if existed else Metadata(Targets(version=1, expires=expires(1)))
         for pkg, entry in items:
             new = entry.path not in md.signed.targets
-            stored = _store_target(store, pkg, entry)
-            md.signed.targets[entry.path] = TargetFile.from_file(entry.path, str(stored), ["sha256"])
+            _store_target(store, pkg, entry)
+            # the hash and size were computed during the checks: no need to read the package again
+            md.signed.targets[entry.path] = TargetFile(length=entry.size, hashes={"sha256": entry.sha256},
+                                                       path=entry.path)
             state["packages"][entry.path] = entry.to_dict()
             results.append(Added(entry=entry, role=role_name, new=new))
         if existed:
             md.signed.version += 1
         md.signed.expires = expires(store.config.expiry_days["delegated"])
-        store.sign_and_write(md, role_name, keys[: max(role.threshold, 1)] if role.threshold else keys)
+        store.sign_and_write(md, role_name, keys)
     store.write_state(state)
     return results
 
@@ -314,15 +296,12 @@ def publish(store: RepoStore) -> dict[str, int]:
 
 
 def _metafile(version: int, data: bytes) -> MetaFile:
-    import hashlib
     return MetaFile(version=version, length=len(data), hashes={"sha256": hashlib.sha256(data).hexdigest()})
 
 
 def _timestamp(store: RepoStore, snapshot_version: int, snapshot_bytes: bytes) -> None:
-    import hashlib
     ts = store.load("timestamp", Timestamp)
-    ts.signed.snapshot_meta = MetaFile(version=snapshot_version, length=len(snapshot_bytes),
-                                       hashes={"sha256": hashlib.sha256(snapshot_bytes).hexdigest()})
+    ts.signed.snapshot_meta = _metafile(snapshot_version, snapshot_bytes)
     ts.signed.version += 1
     ts.signed.expires = expires(store.config.expiry_days["timestamp"])
     store.sign_and_write(ts, "timestamp", store.online_keys("timestamp"))
@@ -336,6 +315,3 @@ def refresh(store: RepoStore) -> int:
     store.sign_and_write(ts, "timestamp", store.online_keys("timestamp"))
     return int(ts.signed.version)
 
-
-def fnmatch_any(name: str, patterns: Sequence[str]) -> bool:
-    return any(fnmatch.fnmatchcase(name, p) for p in patterns)

@@ -124,17 +124,7 @@ class RepoStore:
         return self.load("root", Root)
 
     def sign_and_write(self, md: Metadata[Any], role: str, keys: Sequence[SigningKey]) -> bytes:
-        md.signatures.clear()
-        for key in keys:
-            md.sign(key.tuf_signer(), append=True)
-        data = md.to_bytes(SERIALIZER)
-        if role == "timestamp":
-            atomic_write(self.metadata_dir / "timestamp.json", data)
-        else:
-            atomic_write(self.metadata_dir / f"{md.signed.version}.{role}.json", data)
-            if role == "root":
-                atomic_write(self.metadata_dir / "root.json", data)
-        return data
+        return write_signed(self.metadata_dir, md, role, keys)
 
     # ---- state: index entries of stored packages
     def read_state(self) -> dict[str, Any]:
@@ -146,6 +136,21 @@ class RepoStore:
 
     def write_state(self, state: Mapping[str, Any]) -> None:
         atomic_write(self.dir / STATE, json.dumps(state, sort_keys=True, separators=(",", ":")).encode())
+
+
+def write_signed(metadata_dir: Path, md: Metadata[Any], role: str, keys: Sequence[SigningKey]) -> bytes:
+    """Sign ``md`` with ``keys`` and write it under its consistent-snapshot name; return the bytes."""
+    md.signatures.clear()
+    for key in keys:
+        md.sign(key.tuf_signer(), append=True)
+    data = md.to_bytes(SERIALIZER)
+    if role == "timestamp":
+        atomic_write(metadata_dir / "timestamp.json", data)
+    else:
+        atomic_write(metadata_dir / f"{md.signed.version}.{role}.json", data)
+        if role == "root":
+            atomic_write(metadata_dir / "root.json", data)
+    return data
 
 
 def expires(days: int) -> dt.datetime:
