@@ -10,9 +10,13 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from composer import __version__
 from composer.errors import ComposerError, UserError
+
+if TYPE_CHECKING:
+    from composer.repo.client import RepositoryClient
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -262,7 +266,7 @@ def cmd_repo_mirror(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _client(args: argparse.Namespace) -> object:
+def _client(args: argparse.Namespace) -> RepositoryClient:
     from composer.package.build import default_cache
     from composer.repo.client import RepositoryClient, load_trusted_root
     return RepositoryClient(args.repo, load_trusted_root(Path(args.root)), default_cache() / "repos",
@@ -270,9 +274,7 @@ def _client(args: argparse.Namespace) -> object:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
-    from composer.repo.client import RepositoryClient
     client = _client(args)
-    assert isinstance(client, RepositoryClient)
     found = client.search(args.query, args.arch)
     for e in found:
         _out(f"{e.name:<22} {e.version:<30} {e.arch:<8} {e.type:<12} {e.description}")
@@ -282,9 +284,7 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    from composer.repo.client import RepositoryClient
     client = _client(args)
-    assert isinstance(client, RepositoryClient)
     e = client.metadata(args.name, args.arch, args.version or "")
     if args.json:
         _out(json.dumps(e.to_dict(), indent=2, sort_keys=True))
@@ -300,9 +300,7 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 def cmd_fetch(args: argparse.Namespace) -> int:
-    from composer.repo.client import RepositoryClient
     client = _client(args)
-    assert isinstance(client, RepositoryClient)
     name, _, version = args.spec.partition("=")
     entry = client.metadata(name, args.arch, version)
     _out(str(client.fetch(entry, Path(args.out))))

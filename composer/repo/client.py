@@ -25,7 +25,7 @@ from tuf.ngclient import FetcherInterface, Updater, UpdaterConfig
 from composer.errors import FetchError, UserError, VerificationError
 from composer.fsutil import CHUNK
 from composer.package.archive import Verified, verify_package
-from composer.repo.index import IndexEntry, index_target_path, parse_index
+from composer.repo.index import IndexEntry, close_names, index_target_path, parse_index
 from composer.trust.keys import PublicKey
 from composer.version import Requirement, Version, VersionError
 
@@ -201,7 +201,7 @@ class RepositoryClient:
         """The newest entry for ``name`` (matching ``version``: exact, or a Cargo requirement)."""
         entries = [e for e in self.index(arch) if e.name == name]
         if not entries:
-            close = sorted({e.name for e in self.index(arch) if name[:3] in e.name})[:5]
+            close = close_names(name, (e.name for e in self.index(arch)))
             raise UserError(f"no package '{name}' for {arch} in {self.urls[0]}",
                             hint=f"did you mean: {', '.join(close)}" if close else "try: vcomp search")
         if version:

@@ -23,6 +23,12 @@ INDEX_LEVEL = 16  # 19 was ~80 % of publish time for ~5 % smaller indexes
 MAX_INDEX_BYTES = 512 << 20  # decompressed
 
 
+def close_names(name: str, names: Iterable[str]) -> list[str]:
+    """Names close to ``name`` (for 'did you mean' hints)."""
+    import difflib
+    return difflib.get_close_matches(name, sorted(set(names)), n=3, cutoff=0.6)
+
+
 def package_target_path(name: str, version: str, arch: str) -> str:
     return f"packages/{name}/{name}-{version}-{arch}.vpk"
 

@@ -9,7 +9,6 @@ newest. Failures are explained once, at the boundary, in package terms.
 
 from __future__ import annotations
 
-import difflib
 import functools
 import re
 from collections import deque
@@ -20,7 +19,7 @@ from typing import Any
 import solv
 
 from composer.errors import UserError
-from composer.repo.index import IndexEntry
+from composer.repo.index import IndexEntry, close_names
 from composer.version import Requirement, Version
 
 
@@ -181,8 +180,7 @@ class Resolver:
             versions = ", ".join(sorted({e.version for e in self.by_name[r.name]},
                                         key=lambda v: Version.parse(v).precedence_key()))
             return f"no version of '{r.name}' for {self.arch} matches '{r.requirement}' (available: {versions})"
-        names = sorted({*self.by_name, *self.providers})
-        close = difflib.get_close_matches(r.name, names, n=3, cutoff=0.6)
+        close = close_names(r.name, [*self.by_name, *self.providers])
         hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
         return f"no package '{r.name}' for {self.arch} in the repositories ({r.reason}){hint}"
 
