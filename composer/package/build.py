@@ -16,7 +16,7 @@ from composer.arch import ELF_MACHINES, get_arch
 from composer.errors import ComposerError, UserError, combine
 from composer.fsutil import atomic_write, canonical_json, sha256_bytes, sha256_file, source_date_epoch
 from composer.package import globs
-from composer.package.archive import Staged, write_package
+from composer.package.archive import Staged, read_header, write_package
 from composer.package.debian import DebianArchive, semver_from_debian
 from composer.package.manifest import Entry, Manifest
 from composer.package.metadata import Metadata
@@ -233,20 +233,6 @@ def supports(recipe_dir: Path, arch: str) -> bool:
     return not archs or arch in archs
 
 
-def _prefetch(archive: DebianArchive, recipes_dir: Path, arch: str) -> None:
-    specs: list[tuple[str, str]] = []
-    for rdir in find_recipes(recipes_dir):
-        if not supports(rdir, arch):
-            continue
-        try:
-            recipe = load_recipe(rdir, arch)
-        except ComposerError:
-            continue  # reported by the build loop
-        specs += [(str(s["package"]), str(s.get("follow", ""))) for s in recipe.sources if s["kind"] in DEB_KINDS]
-    if specs:
-        archive.prefetch(get_arch(arch), specs)
-
-
 def build_all(recipes_dir: Path, arch: str, key: SigningKey, out_dir: Path, *, cache: Path | None = None,
               progress: Callable[[str, str], None] = lambda name, status: None) -> list[Built]:
     archive = DebianArchive(cache or default_cache())
@@ -258,19 +244,30 @@ def build_all(recipes_dir: Path, arch: str, key: SigningKey, out_dir: Path, *, c
         state = {}
     built: list[Built] = []
     errors: list[ComposerError] = []
-    _prefetch(archive, recipes_dir, arch)
+    recipes: list[tuple[Path, Recipe | ComposerError]] = []
     for rdir in find_recipes(recipes_dir):
         if not supports(rdir, arch):
             progress(rdir.name, "not for this architecture")
             continue
         try:
-            recipe = load_recipe(rdir, arch)
+            recipes.append((rdir, load_recipe(rdir, arch)))
+        except ComposerError as exc:
+            recipes.append((rdir, exc))  # reported in order below
+    # every Debian lookup of the set in two apt-cache calls instead of two per source
+    specs = [(str(s["package"]), str(s.get("follow", ""))) for _, r in recipes if isinstance(r, Recipe)
+             for s in r.sources if s["kind"] in DEB_KINDS]
+    if specs:
+        archive.prefetch(get_arch(arch), specs)
+    for rdir, loaded in recipes:
+        try:
+            if isinstance(loaded, ComposerError):
+                raise loaded
+            recipe = loaded
             digest = recipe_inputs(recipe, archive, key)
             key_name = f"{recipe.name}/{arch}"
             prev = state.get(key_name)
             if prev and prev["inputs"] == digest and (out_dir / prev["file"]).is_file() \
                     and sha256_file(out_dir / prev["file"]) == prev["sha256"]:
-                from composer.package.archive import read_header
                 header = read_header(out_dir / prev["file"])
                 built.append(Built(path=out_dir / prev["file"], metadata=header.metadata,
                                    manifest=header.manifest, skipped=True))
