@@ -13,6 +13,9 @@ from composer.trust.keys import SigningKey, generate, load_signing_key
 
 REPO = Path(__file__).resolve().parent.parent
 
+# shared fixtures of the repository tests: `pristine` (a repository built once per module), `repo` (a copy)
+pytest_plugins = ["tests.repo_fixtures"]
+
 
 @pytest.fixture(autouse=True)
 def _isolated_env(monkeypatch: pytest.MonkeyPatch) -> None:

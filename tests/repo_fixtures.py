@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pytest
 from tuf.api.metadata import Metadata, MetaFile, Root, Signed, Snapshot, TargetFile, Targets, Timestamp
 from tuf.api.serialization.json import JSONSerializer
 
@@ -420,3 +421,17 @@ def edit_json(path: Path, change: Callable[[dict[str, Any]], None]) -> None:
 def days_ago(days: int) -> str:
     """An ISO 8601 time for VCOMP_REPO_NOW."""
     return (dt.datetime.now(dt.UTC) - dt.timedelta(days=days)).replace(microsecond=0).isoformat()
+
+
+# ---------------------------------------------------------------- fixtures (import them into a test module)
+
+@pytest.fixture(scope="module")
+def pristine(tmp_path_factory: pytest.TempPathFactory) -> Pristine:
+    """The repository built once per module."""
+    return build_pristine(tmp_path_factory.mktemp("pristine"))
+
+
+@pytest.fixture()
+def repo(pristine: Pristine, tmp_path: Path) -> Repo:
+    """A private copy of it for one test."""
+    return pristine.copy(tmp_path)

@@ -22,21 +22,11 @@ import pytest
 from composer.cli import main
 from composer.errors import FetchError
 from composer.repo.serve import serve_in_thread
-from tests.repo_fixtures import ARCH, Pristine, Repo, build_pristine
+from tests.repo_fixtures import ARCH, Pristine, Repo
 
 pytestmark = pytest.mark.integration
 
 QUICK = 10.0  # seconds: a hostile server must not hold the client longer
-
-
-@pytest.fixture(scope="module")
-def pristine(tmp_path_factory: pytest.TempPathFactory) -> Pristine:
-    return build_pristine(tmp_path_factory.mktemp("pristine"))
-
-
-@pytest.fixture()
-def repo(pristine: Pristine, tmp_path: Path) -> Repo:
-    return pristine.copy(tmp_path)
 
 
 @pytest.fixture()
