@@ -16,6 +16,7 @@ import time
 import urllib.parse
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import BinaryIO
 
 import urllib3
 from tuf.api import exceptions as tuf_exc
@@ -93,9 +94,9 @@ def _http_chunks(resp: urllib3.BaseHTTPResponse, url: str) -> Iterator[bytes]:
         resp.release_conn()
 
 
-def _chunks(f: object) -> Iterator[bytes]:
-    with f:  # type: ignore[attr-defined]
-        while chunk := f.read(CHUNK):  # type: ignore[attr-defined]
+def _chunks(f: BinaryIO) -> Iterator[bytes]:
+    with f:
+        while chunk := f.read(CHUNK):
             yield chunk
 
 
