@@ -1,11 +1,13 @@
-"""Resolution at scale: our Resolver (what `vcomp lock` runs) against raw libsolv on the same synthetic index.
+"""Resolution at scale: `vcomp lock`'s resolution, cold and warm, against raw libsolv on the same synthetic index.
 
-    .venv/bin/python bench/resolve.py [--packages 100000] [--requests 100] [--repeat 3] [--json FILE] [--profile]
+    .venv/bin/python bench/resolve.py [--packages 100000] [--requests 100] [--repeat 3] [--json FILE]
 
-Each side runs in a fresh child interpreter (so peak RSS is its own): the child regenerates the same
-deterministic index, then builds the pool and solves the same job --repeat times. Run 1 is "cold"
-(first build in the process), the median of all runs is reported next to it. There is no pool cache yet,
-so "warm" is only a second build + solve in the same process. See bench/README.md.
+Every phase runs in a fresh child interpreter (so its peak RSS is its own). "gen" writes the
+deterministic index (zstd JSON, as a repository publishes it). "cold" is a lock with an empty pool
+cache: parse the index, build the libsolv pool, write the cache, solve, make the lock rows. "warm" is
+the same lock again (--repeat times, each from the cache file). "raw" translates the same index into
+plain libsolv tuples (untimed) and times pool build and solve alone: the floor. The TUF refresh and the
+interpreter start are not in these figures (see bench/README.md).
 """
 
 from __future__ import annotations
@@ -14,11 +16,13 @@ import argparse
 import contextlib
 import gc
 import json
+import os
 import random
 import resource
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from typing import Any
 
@@ -115,7 +119,8 @@ def entries_of(dicts: list[dict[str, Any]]) -> list[Any]:
 
 # ---------------------------------------------------------------- the same problem, as plain libsolv relations
 
-def raw_problem(dicts: list[dict[str, Any]]) -> tuple[list[tuple[Any, ...]], dict[str, list[tuple[int, int]]]]:
+def raw_problem(dicts: list[dict[str, Any]]) \
+        -> tuple[list[tuple[Any, ...]], dict[str, list[tuple[int, int]]], dict[tuple[str, str], str]]:
     """Solvables as (name, evr, arch, provides, conflicts, requires); requires are (name, [(lo, hi) rank runs])
     or (name, None) for a virtual name. Ranks and candidate sets come from composer.version, so libsolv gets
     exactly the problem our Resolver builds; this translation is not timed."""
@@ -156,7 +161,8 @@ def raw_problem(dicts: list[dict[str, Any]]) -> tuple[list[tuple[Any, ...]], dic
         solvables.append((d["name"], f"{rank[(d['name'], d['version'])]:08d}", d["arch"],
                           tuple(d.get("provides", ())), tuple(d.get("conflicts", ())), reqs))
     star = {name: runs(name, "*") or [] for name in by_name}
-    return solvables, star
+    version_of = {(name, f"{r:08d}"): v for (name, v), r in rank.items()}
+    return solvables, star, version_of
 
 
 class Raw:
@@ -221,123 +227,79 @@ def maxrss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
 
 
-def rss_mib() -> float:
-    """Current resident set (VmRSS), to see what a phase keeps after the setup's high-water mark."""
-    try:
-        with open("/proc/self/status") as f:
-            return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:")) / 1024
-    except (OSError, StopIteration):
-        return float("nan")
+def lock_once(index_file: str | None, cache: str, requested: list[str]) -> tuple[float, list[tuple[str, str]]]:
+    """What `vcomp lock` does per architecture after the TUF refresh: the pool (cached, or parsed and
+    built and cached), the solve, the lock rows. index_file None means the cache must answer."""
+    from pathlib import Path
 
+    from composer.repo.index import decode_index
+    from composer.solve.pool import IndexData, SolvIndex
+    from composer.solve.resolve import Request, Resolver
 
-def solv_cache(pool: Any, repo: Any, repeat: int) -> dict[str, Any]:
-    """What a pool cache would cost: repo.write() once, then a fresh Pool + add_solv + createwhatprovides."""
-    import os
-    import tempfile
+    def load() -> IndexData:
+        if index_file is None:
+            raise SystemExit("warm run: the pool cache missed")
+        with open(index_file, "rb") as f:
+            return IndexData(*decode_index(f.read(), index_file))
 
-    import solv
-    fd, path = tempfile.mkstemp(suffix=".solv")
-    os.close(fd)
-    try:
-        t = time.perf_counter()
-        f = solv.xfopen(path, "w")
-        repo.write(f)
-        f.close()
-        write_s = time.perf_counter() - t
-        loads = []
-        for _ in range(repeat):
-            t = time.perf_counter()
-            p = solv.Pool()
-            p.setarch(ARCH)
-            f = solv.xfopen(path)
-            ok = p.add_repo("index").add_solv(f)
-            f.close()
-            p.createwhatprovides()
-            loads.append(time.perf_counter() - t)
-            assert ok and len(p.solvables) > 2, "add_solv failed"
-            del p
-        return {"cache_bytes": os.path.getsize(path), "cache_write_s": write_s, "cache_load_s": loads}
-    finally:
-        os.unlink(path)
+    t = time.perf_counter()
+    index = SolvIndex.cached(Path(cache), ARCH, [("bench", "synthetic-digest", load)])
+    chosen = Resolver(index).solve([Request(name=n) for n in requested])
+    rows = [{"name": c.entry.name, "version": c.entry.version, "sha256": c.entry.sha256, "size": c.entry.size,
+             "repository": c.origin, "signer": c.entry.signer, "reason": c.reason} for c in chosen]
+    took = time.perf_counter() - t
+    return took, sorted((r["name"], r["version"]) for r in rows)
 
 
 def child(side: str, args: argparse.Namespace) -> dict[str, Any]:
-    res: dict[str, Any] = {"side": side, "rss_start_mib": maxrss_mib()}
+    res: dict[str, Any] = {"side": side}
     t = time.perf_counter()
-    if side == "ours":
-        from composer.solve.resolve import Request, Resolver
+    if side in ("cold", "warm"):
+        import composer.solve.lock  # noqa: F401  (what `vcomp lock` imports)
     else:
         import solv  # noqa: F401
     res["import_s"] = time.perf_counter() - t
-    t = time.perf_counter()
-    dicts, requested = generate(args.packages, args.requests, args.seed)
-    res["generate_s"] = time.perf_counter() - t
-    res["packages"], res["names"] = len(dicts), len({d["name"] for d in dicts})
-    res["requested"] = len(requested)
-    if side == "ours":
-        from composer.repo.index import build_index, parse_index
+    if side == "gen":
+        from composer.repo.index import build_index
+        dicts, requested = generate(args.packages, args.requests, args.seed)
         blob = build_index(ARCH, entries_of(dicts))
-        del dicts
-        gc.collect()
-        res["index_bytes"] = len(blob)
-        res["rss_after_setup_mib"] = maxrss_mib()
-        res["vmrss_before_parse_mib"] = rss_mib()
-        t = time.perf_counter()
-        entries = parse_index(blob, "bench")
-        res["parse_index_s"] = time.perf_counter() - t
-        res["rss_after_parse_mib"] = maxrss_mib()
-        res["vmrss_after_parse_mib"] = rss_mib()
-        requests = [Request(name=n) for n in requested]
+        with open(args.index_file, "wb") as f:
+            f.write(blob)
+        res.update(packages=len(dicts), names=len({d["name"] for d in dicts}), index_bytes=len(blob),
+                   requested=requested)
+        return res
+    if side == "cold":
+        res["lock_s"], res["result"] = lock_once(args.index_file, args.cache, args.requested)
+        res["cache_bytes"] = sum(os.path.getsize(os.path.join(args.cache, f)) for f in os.listdir(args.cache))
+    elif side == "warm":
+        runs = [lock_once(None, args.cache, args.requested) for _ in range(args.repeat)]
+        res["lock_s"], res["result"] = [r[0] for r in runs], runs[0][1]
     else:
+        dicts, requested = generate(args.packages, args.requests, args.seed)
         t = time.perf_counter()
-        solvables, star = raw_problem(dicts)
+        solvables, star, version_of = raw_problem(dicts)
         res["translate_s"] = time.perf_counter() - t
         del dicts
         gc.collect()
-        res["rss_after_setup_mib"] = maxrss_mib()
-        res["vmrss_before_parse_mib"] = res["vmrss_after_parse_mib"] = rss_mib()
-    builds, solves, rss_build, rss_solve = [], [], [], []
-    result: list[tuple[str, str]] = []
-    for _ in range(args.repeat):
-        gc.collect()
-        t = time.perf_counter()
-        obj: Any = Resolver(entries, ARCH) if side == "ours" else Raw(solvables)
-        builds.append(time.perf_counter() - t)
-        rss_build.append(maxrss_mib())
-        res.setdefault("vmrss_after_build_mib", rss_mib())
-        t = time.perf_counter()
-        if side == "ours":
-            chosen = obj.solve(requests)
+        builds, solves = [], []
+        for _ in range(args.repeat):
+            t = time.perf_counter()
+            raw = Raw(solvables)
+            builds.append(time.perf_counter() - t)
+            t = time.perf_counter()
+            found = raw.solve(requested, star)
             solves.append(time.perf_counter() - t)
-            result = sorted((c.entry.name, obj.evr[(c.entry.name, c.entry.version)]) for c in chosen)
-        else:
-            result = obj.solve(requested, star)
-            solves.append(time.perf_counter() - t)
-        rss_solve.append(maxrss_mib())
-        if "cache_bytes" not in res:
-            res.update(solv_cache(obj.pool, obj.repo, args.repeat))
-        del obj
-    res.update(build_s=builds, solve_s=solves, rss_after_build_mib=rss_build, rss_after_solve_mib=rss_solve,
-               installed=len(result), result=result)
-    if args.profile and side == "ours":
-        import cProfile
-        import io
-        import pstats
-        prof = cProfile.Profile()
-        prof.enable()
-        Resolver(entries, ARCH).solve(requests)
-        prof.disable()
-        buf = io.StringIO()
-        pstats.Stats(prof, stream=buf).sort_stats("tottime").print_stats(15)
-        res["profile"] = buf.getvalue()
+        res.update(build_s=builds, solve_s=solves, result=sorted((n, version_of[(n, evr)]) for n, evr in found))
+    res["peak_rss_mib"] = maxrss_mib()
     return res
 
 
-def run_child(side: str, args: argparse.Namespace) -> dict[str, Any]:
+def run_child(side: str, args: argparse.Namespace, **extra: Any) -> dict[str, Any]:
     cmd = [sys.executable, __file__, "--child", side, "--packages", str(args.packages), "--requests",
-           str(args.requests), "--repeat", str(args.repeat), "--seed", str(args.seed)]
-    if args.profile:
-        cmd.append("--profile")
+           str(args.requests), "--repeat", str(args.repeat), "--seed", str(args.seed),
+           "--index-file", args.index_file, "--cache", args.cache]
+    if "requested" in extra:
+        cmd += ["--requested", ",".join(extra["requested"])]
     t = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if proc.returncode:
@@ -349,54 +311,36 @@ def run_child(side: str, args: argparse.Namespace) -> dict[str, Any]:
 
 # ---------------------------------------------------------------- report
 
-def report(ours: dict[str, Any], raw: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
+def report(gen: dict[str, Any], cold: dict[str, Any], warm: dict[str, Any], raw: dict[str, Any],
+           args: argparse.Namespace) -> dict[str, Any]:
     med = statistics.median
-    o_b, o_s, r_b, r_s = (med(x) for x in (ours["build_s"], ours["solve_s"], raw["build_s"], raw["solve_s"]))
-    o_cold = ours["parse_index_s"] + ours["build_s"][0] + ours["solve_s"][0]
-    o_warm = med(b + s for b, s in zip(ours["build_s"][1:], ours["solve_s"][1:], strict=True)) \
-        if args.repeat > 1 else float("nan")
-    same = ours["result"] == raw["result"]
-    print(f"index: {ours['packages']} packages, {ours['names']} names, {ours['index_bytes']} bytes zstd; "
-          f"{ours['requested']} requested names -> {ours['installed']} packages installed "
-          f"(raw: {raw['installed']}; same solution: {'yes' if same else 'NO'})")
-    print(f"median of {args.repeat} runs, each side in its own child interpreter\n")
-    print(f"{'phase':34} {'ours s':>9} {'raw s':>9} {'ours/raw':>9}")
-    for label, a, b in (("pool build", o_b, r_b), ("solve", o_s, r_s), ("build + solve", o_b + o_s, r_b + r_s)):
-        print(f"{label:34} {a:9.3f} {b:9.3f} {a / b:9.1f}x")
+    r_b, r_s = med(raw["build_s"]), med(raw["solve_s"])
+    w = med(warm["lock_s"])
+    same = [tuple(x) for x in cold["result"]] == [tuple(x) for x in raw["result"]] == \
+        [tuple(x) for x in warm["result"]]
+    print(f"index: {gen['packages']} packages, {gen['names']} names, {gen['index_bytes']} bytes zstd; "
+          f"{len(gen['requested'])} requested names -> {len(cold['result'])} packages locked "
+          f"(raw libsolv: {len(raw['result'])}; same solution: {'yes' if same else 'NO'})")
+    print(f"each side in its own child interpreter; warm and raw: median of {args.repeat} runs\n")
+    print(f"{'':40} {'seconds':>9} {'vs raw solve':>13}")
+    print(f"{'raw libsolv: solve':40} {r_s:9.3f} {1.0:12.1f}x")
+    print(f"{'raw libsolv: pool build (from tuples)':40} {r_b:9.3f} {r_b / r_s:12.1f}x")
+    print(f"{'vcomp lock, warm (cached pool + solve)':40} {w:9.3f} {w / r_s:12.1f}x   (target <= 2x)")
+    print(f"{'vcomp lock, cold (parse+build+cache+solve)':40} {cold['lock_s']:9.3f} {cold['lock_s'] / r_s:12.1f}x"
+          f"   (target < 3 s)")
+    print(f"{'pool cache file':40} {cold['cache_bytes'] / 2**20:8.1f}M")
+    print(f"{'import composer.solve.lock (per process)':40} {cold['import_s']:9.3f}")
     print()
-    print(f"{'ours: import composer.solve.resolve':34} {ours['import_s']:9.3f}")
-    print(f"{'ours: parse_index (zstd + JSON)':34} {ours['parse_index_s']:9.3f}")
-    print(f"{'ours cold: parse + build + solve':34} {o_cold:9.3f}   (run 1; target < 3 s)")
-    print(f"{'ours warm: build + solve, runs 2..':34} {o_warm:9.3f}   "
-          f"{o_warm / (r_b + r_s):.1f}x raw build+solve, {o_warm / r_s:.0f}x raw solve  (no pool cache yet)")
-    print(f"{'raw: translate (untimed setup)':34} {raw['translate_s']:9.3f}")
-    o_load, r_load = med(ours["cache_load_s"]), med(raw["cache_load_s"])
-    print(f"{'pool from .solv (add_solv) load':34} {o_load:9.3f} {r_load:9.3f}   "
-          f"({ours['cache_bytes'] / 2**20:.1f} / {raw['cache_bytes'] / 2**20:.1f} MiB; "
-          f"write {ours['cache_write_s']:.3f} / {raw['cache_write_s']:.3f} s)")
-    print()
-    print(f"{'peak RSS MiB':34} {'ours':>9} {'raw':>9}")
-    for label, key in (("after setup (index in memory)", "rss_after_setup_mib"),):
-        print(f"{label:34} {ours[key]:9.0f} {raw[key]:9.0f}")
-    print(f"{'ours: after parse_index':34} {ours['rss_after_parse_mib']:9.0f}")
-    print(f"{'current RSS before build':34} {ours['vmrss_after_parse_mib']:9.0f} {raw['vmrss_after_parse_mib']:9.0f}")
-    print(f"{'current RSS after 1st build':34} {ours['vmrss_after_build_mib']:9.0f} "
-          f"{raw['vmrss_after_build_mib']:9.0f}")
-    print(f"{'after 1st build':34} {ours['rss_after_build_mib'][0]:9.0f} {raw['rss_after_build_mib'][0]:9.0f}")
-    print(f"{'peak (after last solve)':34} {ours['rss_after_solve_mib'][-1]:9.0f} "
-          f"{raw['rss_after_solve_mib'][-1]:9.0f}   (target < 1024)")
-    if ours.get("profile"):
-        print("\ncProfile of one Resolver build + solve (tottime):\n" + ours["profile"])
-    out = {"args": vars(args), "same_solution": same,
-           "ours": {k: v for k, v in ours.items() if k not in ("result",)},
-           "raw": {k: v for k, v in raw.items() if k not in ("result",)},
-           "summary": {"ours_build_s": o_b, "ours_solve_s": o_s, "raw_build_s": r_b, "raw_solve_s": r_s,
-                       "ours_cold_s": o_cold, "ours_warm_s": o_warm, "solve_ratio": o_s / r_s,
-                       "build_ratio": o_b / r_b, "total_ratio": (o_b + o_s) / (r_b + r_s),
-                       "warm_vs_raw_total": o_warm / (r_b + r_s),
-                       "ours_peak_rss_mib": ours["rss_after_solve_mib"][-1],
-                       "raw_peak_rss_mib": raw["rss_after_solve_mib"][-1],
-                       "ours_cache_load_s": o_load, "raw_cache_load_s": r_load}}
+    print(f"{'peak RSS MiB':40} {'':>9}")
+    for label, side in (("vcomp lock cold", cold), ("vcomp lock warm", warm), ("raw libsolv", raw)):
+        print(f"{label:40} {side['peak_rss_mib']:9.0f}   (target < 1024)")
+    out = {"args": {k: v for k, v in vars(args).items() if k != "requested"}, "same_solution": same,
+           "summary": {"raw_solve_s": r_s, "raw_build_s": r_b, "warm_lock_s": w, "cold_lock_s": cold["lock_s"],
+                       "warm_vs_raw_solve": w / r_s, "cache_bytes": cold["cache_bytes"],
+                       "peak_rss_mib": {"cold": cold["peak_rss_mib"], "warm": warm["peak_rss_mib"],
+                                        "raw": raw["peak_rss_mib"]}},
+           "children": {k: {x: y for x, y in v.items() if x != "result"}
+                        for k, v in (("gen", gen), ("cold", cold), ("warm", warm), ("raw", raw))}}
     with contextlib.suppress(OSError):
         out["commit"] = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
                                        cwd=__file__.rsplit("/", 2)[0], check=False).stdout.strip()
@@ -410,15 +354,22 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--json", metavar="FILE")
-    ap.add_argument("--profile", action="store_true", help="also cProfile one Resolver build + solve (top 15)")
-    ap.add_argument("--child", choices=("ours", "raw"), help=argparse.SUPPRESS)
+    ap.add_argument("--child", choices=("gen", "cold", "warm", "raw"), help=argparse.SUPPRESS)
+    ap.add_argument("--index-file", help=argparse.SUPPRESS)
+    ap.add_argument("--cache", help=argparse.SUPPRESS)
+    ap.add_argument("--requested", type=lambda s: s.split(","), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
         json.dump(child(args.child, args), sys.stdout)
         return 0
-    raw = run_child("raw", args)
-    ours = run_child("ours", args)
-    out = report(ours, raw, args)
+    with tempfile.TemporaryDirectory(prefix="vcomp-bench-resolve-") as tmp:
+        args.index_file, args.cache = os.path.join(tmp, "index.json.zst"), os.path.join(tmp, "pools")
+        os.mkdir(args.cache)
+        gen = run_child("gen", args)
+        raw = run_child("raw", args)
+        cold = run_child("cold", args, requested=gen["requested"])
+        warm = run_child("warm", args, requested=gen["requested"])
+    out = report(gen, cold, warm, raw, args)
     if args.json:
         with open(args.json, "w") as f:
             json.dump(out, f, indent=1)

@@ -54,15 +54,18 @@ def sha256_file(path: Path) -> str:
 
 
 @contextlib.contextmanager
-def atomic_output(path: Path, mode: str = "wb") -> Iterator[IO[Any]]:
-    """Write ``path`` through a temporary file beside it; rename only on success."""
+def atomic_output(path: Path, mode: str = "wb", *, durable: bool = True) -> Iterator[IO[Any]]:
+    """Write ``path`` through a temporary file beside it; rename only on success.
+
+    ``durable=False`` skips the fsync: for caches that are re-derivable and checked when read."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, mode) as f:
             yield f
             f.flush()
-            os.fsync(f.fileno())
+            if durable:
+                os.fsync(f.fileno())
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException:
@@ -71,8 +74,8 @@ def atomic_output(path: Path, mode: str = "wb") -> Iterator[IO[Any]]:
         raise
 
 
-def atomic_write(path: Path, data: bytes) -> None:
-    with atomic_output(path) as f:
+def atomic_write(path: Path, data: bytes, *, durable: bool = True) -> None:
+    with atomic_output(path, durable=durable) as f:
         f.write(data)
 
 

@@ -16,7 +16,7 @@ import time
 import urllib.parse
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import urllib3
 from tuf.api import exceptions as tuf_exc
@@ -26,7 +26,7 @@ from tuf.ngclient import FetcherInterface, Updater, UpdaterConfig
 from composer.errors import FetchError, UserError, VerificationError
 from composer.fsutil import CHUNK
 from composer.package.archive import Verified, verify_package
-from composer.repo.index import IndexEntry, close_names, index_target_path, parse_index
+from composer.repo.index import IndexEntry, close_names, decode_index, index_target_path, parse_index
 from composer.trust.keys import PublicKey
 from composer.version import Requirement, Version, VersionError
 
@@ -187,6 +187,12 @@ class RepositoryClient:
             data = self._download(path)
             self._indexes[arch] = parse_index(data.read_bytes(), f"{self.urls[0]}: {path}")
         return self._indexes[arch]
+
+    def index_documents(self, arch: str) -> tuple[bytes, list[dict[str, Any]]]:
+        """The verified index of ``arch``: its JSON and its entries as plain dicts (cheaper than
+        :meth:`index` for a pool build)."""
+        path = index_target_path(arch)
+        return decode_index(self._download(path).read_bytes(), f"{self.urls[0]}: {path}")
 
     def index_digest(self, arch: str) -> str:
         """sha256 of the verified index of ``arch`` (from the trusted targets metadata)."""

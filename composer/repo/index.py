@@ -101,14 +101,37 @@ def build_index(arch: str, entries: Iterable[IndexEntry]) -> bytes:
     return zstandard.ZstdCompressor(level=INDEX_LEVEL, write_checksum=True).compress(raw)
 
 
-def parse_index(data: bytes, origin: str) -> list[IndexEntry]:
+def index_documents(data: bytes, origin: str) -> list[dict[str, Any]]:
+    """The package dicts of an index (decompressed, format checked, every entry an object with the fields)."""
+    return decode_index(data, origin)[1]
+
+
+def decode_index(data: bytes, origin: str) -> tuple[bytes, list[dict[str, Any]]]:
+    """The decompressed JSON of an index and its checked package dicts."""
     try:
-        dctx = zstandard.ZstdDecompressor()
-        raw = dctx.decompress(data, max_output_size=MAX_INDEX_BYTES)
+        raw = zstandard.ZstdDecompressor().decompress(data, max_output_size=MAX_INDEX_BYTES)
         doc = json.loads(raw)
-        if doc.get("format") != INDEX_FORMAT:
-            raise VerificationError(f"{origin}: index format {doc.get('format')} is not supported",
-                                    hint="upgrade vcomp")
-        return [IndexEntry.from_dict(e) for e in doc["packages"]]
-    except (zstandard.ZstdError, ValueError, KeyError, TypeError) as exc:
+    except (zstandard.ZstdError, ValueError) as exc:
+        raise VerificationError(f"{origin}: malformed index ({exc})") from None
+    if not isinstance(doc, dict) or doc.get("format") != INDEX_FORMAT:
+        found = doc.get("format") if isinstance(doc, dict) else type(doc).__name__
+        raise VerificationError(f"{origin}: index format {found} is not supported", hint="upgrade vcomp")
+    packages = doc.get("packages")
+    if not isinstance(packages, list):
+        raise VerificationError(f"{origin}: malformed index (no 'packages' list)")
+    for i, e in enumerate(packages):
+        if not isinstance(e, dict) or not _FIELDS.issubset(e):
+            missing = sorted(_FIELDS - set(e)) if isinstance(e, dict) else ["(not an object)"]
+            raise VerificationError(f"{origin}: malformed index: packages[{i}] lacks {', '.join(missing)}")
+    return raw, packages
+
+
+_FIELDS = frozenset(IndexEntry.__slots__)
+
+
+def parse_index(data: bytes, origin: str) -> list[IndexEntry]:
+    docs = index_documents(data, origin)
+    try:
+        return [IndexEntry.from_dict(e) for e in docs]
+    except (ValueError, KeyError, TypeError) as exc:
         raise VerificationError(f"{origin}: malformed index ({exc})") from None

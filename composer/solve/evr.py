@@ -81,6 +81,7 @@ __all__ = [
     "evrcmp",
     "make_pool",
     "relation_dep",
+    "requirement_interval",
     "requirement_to_relations",
     "select",
     "to_evr",
@@ -239,6 +240,25 @@ def _lower_upper(a: _Bound | None, b: _Bound | None) -> _Bound | None:
     return a if a[0] < b[0] else b
 
 
+Interval: TypeAlias = tuple["_Bound | None", "_Bound | None"]
+"""(lower, upper) bounds, each ``(version, inclusive)`` or None for an unbounded side."""
+
+
+def requirement_interval(req: Requirement) -> Interval | None:
+    """The interval hull of ``req`` (see :func:`_hull`): exact for releases, a superset for
+    pre-releases; None when no version can match (``>2, <1``)."""
+    low: _Bound | None = None
+    high: _Bound | None = None
+    for comparator in req.comparators:
+        c_low, c_high = _hull(comparator)
+        low, high = _higher_lower(low, c_low), _lower_upper(high, c_high)
+    if low is not None and high is not None:
+        (lo, lo_inclusive), (hi, hi_inclusive) = low, high
+        if lo > hi or (lo.same_precedence(hi) and not (lo_inclusive and hi_inclusive)):
+            return None
+    return low, high
+
+
 def requirement_to_relations(req: Requirement) -> Relations:
     """libsolv relations selecting ``req``: exact for releases, a superset for pre-releases.
 
@@ -248,18 +268,12 @@ def requirement_to_relations(req: Requirement) -> Relations:
     that ``req`` does not opt into may be selected: exclude them with :func:`candidates` or
     :func:`admits_prerelease` (module doc).
     """
-    low: _Bound | None = None
-    high: _Bound | None = None
-    for comparator in req.comparators:
-        c_low, c_high = _hull(comparator)
-        low, high = _higher_lower(low, c_low), _lower_upper(high, c_high)
-
-    if low is not None and high is not None:
-        (lo, lo_inclusive), (hi, hi_inclusive) = low, high
-        if lo > hi:
-            return []
-        if lo.same_precedence(hi):
-            return [[Rel("=", to_evr(lo))]] if lo_inclusive and hi_inclusive else []
+    interval = requirement_interval(req)
+    if interval is None:
+        return []
+    low, high = interval
+    if low is not None and high is not None and low[0].same_precedence(high[0]):
+        return [[Rel("=", to_evr(low[0]))]]
     conjunction: list[Rel] = []
     if low is not None:
         conjunction.append(Rel(">=" if low[1] else ">", to_evr(low[0])))

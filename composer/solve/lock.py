@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,7 +19,7 @@ from composer.errors import UserError
 from composer.fsutil import atomic_write
 from composer.profile.validate import Profile
 from composer.repo.client import RepositoryClient
-from composer.repo.index import IndexEntry
+from composer.solve.pool import IndexData, SolvIndex
 from composer.solve.resolve import Request, Resolver, check_capabilities
 
 LOCK_FORMAT = 1
@@ -60,6 +60,18 @@ def requests_for(profile: Profile, arch: str) -> list[Request]:
 class Sources:
     clients: Mapping[str, RepositoryClient]
     fingerprints: Mapping[str, str]
+    pools: Path | None = None  # where libsolv pools are cached, keyed by the verified index digests
+
+    def index(self, arch: str) -> SolvIndex:
+        """The pool of every repository's verified index of ``arch``, from the cache when it has it."""
+        def loader(client: RepositoryClient) -> Callable[[], IndexData]:
+            return lambda: IndexData(*client.index_documents(arch))
+
+        return SolvIndex.cached(self.pools, arch, [(name, client.index_digest(arch), loader(client))
+                                                   for name, client in self.clients.items()])
+
+    def digests(self, arch: str) -> dict[str, str]:
+        return {name: client.index_digest(arch) for name, client in self.clients.items()}
 
 
 def open_sources(profile: Profile, cache: Path) -> Sources:
@@ -68,7 +80,7 @@ def open_sources(profile: Profile, cache: Path) -> Sources:
         root = repo.root.read_bytes()
         clients[repo.name] = RepositoryClient(repo.url, root, cache, mirrors=repo.mirrors)
         fps[repo.name] = hashlib.sha256(root).hexdigest()
-    return Sources(clients=clients, fingerprints=fps)
+    return Sources(clients=clients, fingerprints=fps, pools=cache / "pools")
 
 
 def resolve_profile(profile: Profile, sources: Sources, keep: Mapping[str, Mapping[str, str]] | None = None) \
@@ -77,20 +89,14 @@ def resolve_profile(profile: Profile, sources: Sources, keep: Mapping[str, Mappi
     arches: dict[str, list[dict[str, Any]]] = {}
     indexes: dict[str, dict[str, str]] = {}
     for arch in profile.architectures:
-        entries: list[IndexEntry] = []
-        origin: dict[str, str] = {}
-        for name, client in sources.clients.items():
-            for e in client.index(arch):
-                if e.nva not in origin:
-                    origin[e.nva] = name
-                    entries.append(e)
-            indexes.setdefault(name, {})[arch] = client.index_digest(arch)
-        chosen = Resolver(entries, arch).solve(requests_for(profile, arch), keep=(keep or {}).get(arch, {}))
+        for name, digest in sources.digests(arch).items():
+            indexes.setdefault(name, {})[arch] = digest
+        chosen = Resolver(sources.index(arch)).solve(requests_for(profile, arch), keep=(keep or {}).get(arch, {}))
         check_capabilities(chosen, profile.capabilities, arch)
         granted = set(profile.capabilities)
         arches[arch] = [{
             "name": c.entry.name, "version": c.entry.version, "arch": c.entry.arch, "sha256": c.entry.sha256,
-            "size": c.entry.size, "repository": origin[c.entry.nva], "signer": c.entry.signer, "reason": c.reason,
+            "size": c.entry.size, "repository": c.origin, "signer": c.entry.signer, "reason": c.reason,
             "capabilities": sorted({*c.entry.capabilities.get("required", []),
                                     *(x for x in c.optional_capabilities if x in granted)}),
         } for c in chosen]

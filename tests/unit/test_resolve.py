@@ -35,7 +35,7 @@ def request(r: str | dict[str, Any]) -> Request:
 @pytest.mark.parametrize("case", CASES, ids=[c.stem for c in CASES])
 def test_case(case: Path) -> None:
     data = json.loads(case.read_text())
-    resolver = Resolver([entry(e) for e in data["index"]], "x86_64")
+    resolver = Resolver.of([entry(e) for e in data["index"]], "x86_64")
     reqs = [request(r) for r in data["requested"]]
     reqs += [Request(name=f"driver:{d}", reason=f"driver for {d}") for d in data.get("drivers", [])]
     if "error" in data:
@@ -52,7 +52,7 @@ def test_case(case: Path) -> None:
 def test_unsatisfiable_pair_is_explained_with_the_chain_and_fixes() -> None:
     data = json.loads((Path(__file__).parent / "resolve_cases" / "unsatisfiable-pair.json").read_text())
     with pytest.raises(ResolveError) as info:
-        Resolver([entry(e) for e in data["index"]], "x86_64").solve([Request(name="a"), Request(name="b")])
+        Resolver.of([entry(e) for e in data["index"]], "x86_64").solve([Request(name="a"), Request(name="b")])
     msg = info.value.message
     assert "lib" in msg and "a 1.0.0" in msg and "b 1.0.0" in msg and "possible fixes:" in msg
     assert "0000" not in msg  # internal version ranks never leak into messages
@@ -62,7 +62,7 @@ def test_capability_not_granted_names_package_capability_and_who_pulled_it() -> 
     from composer.solve.resolve import check_capabilities
     index = [entry({"name": "app", "version": "1.0.0", "deps": {"net": "1"}}),
              entry({"name": "net", "version": "1.0.0", "capabilities": {"required": ["network"]}})]
-    chosen = Resolver(index, "x86_64").solve([Request(name="app")])
+    chosen = Resolver.of(index, "x86_64").solve([Request(name="app")])
     with pytest.raises(ResolveError, match=r"'net' \(x86_64\) requires capability 'network'.*net <- app \(requested\)"):
         check_capabilities(chosen, [], "x86_64")
     check_capabilities(chosen, ["network"], "x86_64")
@@ -119,7 +119,7 @@ def brute_force(index: list[dict[str, Any]], requested: list[tuple[str, str]]) -
 def test_solutions_are_valid_and_no_solution_only_when_none_exists(case: tuple[list[dict[str, Any]],
                                                                                  list[tuple[str, str]]]) -> None:
     index, requested = case
-    resolver = Resolver([entry(e) for e in index], "x86_64")
+    resolver = Resolver.of([entry(e) for e in index], "x86_64")
     try:
         chosen = resolver.solve([Request(name=n, requirement=r) for n, r in requested])
     except ResolveError:
@@ -128,3 +128,69 @@ def test_solutions_are_valid_and_no_solution_only_when_none_exists(case: tuple[l
     choice = {c.entry.name: c.entry.version for c in chosen}
     assert len(choice) == len(chosen), "two versions of one name"
     assert _ok(choice, index, requested), f"invalid solution {choice}"
+
+
+# ---------------------------------------------------------------- the pool cache
+
+def _sources(index: list[IndexEntry]) -> list[Any]:
+    return [("main", "digest-1", lambda: index)]
+
+
+def test_pool_cache_round_trip_gives_the_same_answer_and_a_tampered_cache_is_rebuilt(tmp_path: Path) -> None:
+    from composer.solve.pool import SolvIndex
+    index = [entry({"name": "app", "version": "1.0.0", "deps": {"lib": "^1.2"}, "capabilities": {"optional": ["x"]}}),
+             entry({"name": "lib", "version": "1.2.0"}), entry({"name": "lib", "version": "1.3.0-rc.1"}),
+             entry({"name": "lib", "version": "1.4.0+build.7"}), entry({"name": "lib", "version": "2.0.0"})]
+    built = Resolver(SolvIndex.cached(tmp_path, "x86_64", _sources(index))).solve([Request(name="app")])
+    (cached,) = tmp_path.glob("*.solv")
+
+    def boom() -> list[IndexEntry]:
+        raise AssertionError("the index was parsed although the pool is cached")
+
+    loaded = Resolver(SolvIndex.cached(tmp_path, "x86_64", [("main", "digest-1", boom)])).solve([Request(name="app")])
+    assert loaded == built
+    assert {c.entry.name: c.entry.version for c in loaded} == {"app": "1.0.0", "lib": "1.4.0+build.7"}
+    assert loaded[0].origin == "main" and loaded[0].optional_capabilities == ("x",)
+    blob = bytearray(cached.read_bytes())
+    blob[len(blob) // 2] ^= 0xFF
+    cached.write_bytes(bytes(blob))
+    again = Resolver(SolvIndex.cached(tmp_path, "x86_64", _sources(index))).solve([Request(name="app")])
+    assert again == built
+    assert cached.read_bytes() != bytes(blob), "the tampered cache file was not replaced"
+    other = Resolver(SolvIndex.cached(tmp_path, "x86_64", [("main", "digest-2", lambda: index[:2])]))
+    assert {c.entry.version for c in other.solve([Request(name="app")])} == {"1.0.0", "1.2.0"}
+    assert len(list(tmp_path.glob("*.solv"))) == 2, "a new index digest must not reuse the old pool"
+
+
+def test_explanations_use_our_versions_and_requirements_never_libsolv_encodings() -> None:
+    index = [entry({"name": "app", "version": "1.0.0-beta.2", "deps": {"lib": ">=2.0.0-rc.1, <3"}}),
+             entry({"name": "lib", "version": "1.0.0"}), entry({"name": "lib", "version": "2.0.0-alpha.1"})]
+    with pytest.raises(ResolveError) as info:
+        Resolver.of(index, "x86_64").solve([Request(name="app", requirement="=1.0.0-beta.2")])
+    msg = info.value.message
+    assert "nothing provides lib >=2.0.0-rc.1, <3 needed by app 1.0.0-beta.2" in msg, msg
+    assert "~" not in msg and "Ab" not in msg, msg
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(repos())
+def test_a_pool_loaded_from_the_cache_answers_like_the_one_built(case: tuple[list[dict[str, Any]],
+                                                                             list[tuple[str, str]]]) -> None:
+    import tempfile
+
+    from composer.solve.pool import SolvIndex
+    index, requested = case
+    entries = [entry(e) for e in index]
+    reqs = [Request(name=n, requirement=r) for n, r in requested]
+
+    def outcome(resolver: Resolver) -> Any:
+        try:
+            return [(c.entry, c.reason, c.origin) for c in resolver.solve(reqs)]
+        except ResolveError as exc:
+            return exc.message
+
+    with tempfile.TemporaryDirectory() as tmp:
+        built = outcome(Resolver(SolvIndex.build([("main", entries)], "x86_64")))
+        SolvIndex.cached(Path(tmp), "x86_64", [("main", "d", lambda: entries)])
+        loaded = outcome(Resolver(SolvIndex.cached(Path(tmp), "x86_64", [("main", "d", lambda: [])])))
+    assert loaded == built
