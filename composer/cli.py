@@ -330,6 +330,7 @@ def cmd_lock(args: argparse.Namespace) -> int:
         diff_locks,
         kept_versions,
         lock_path,
+        missing_packages,
         open_sources,
         read_lock,
         resolve_profile,
@@ -348,6 +349,7 @@ def cmd_lock(args: argparse.Namespace) -> int:
                 status = EXIT_ERROR
                 continue
             stale = staleness(profile, old, sources.fingerprints)
+            stale += [] if stale else missing_packages(old, sources)
             for line in stale:
                 sys.stderr.write(f"{target}: {line}\n")
             if stale:

@@ -19,7 +19,7 @@ from composer.errors import UserError
 from composer.fsutil import atomic_write
 from composer.profile.validate import Profile
 from composer.repo.client import RepositoryClient
-from composer.solve.pool import IndexData, SolvIndex
+from composer.solve.pool import IndexData, SolvIndex, parse_version
 from composer.solve.resolve import Request, Resolver, check_capabilities
 
 LOCK_FORMAT = 1
@@ -120,19 +120,46 @@ def staleness(profile: Profile, lock: Mapping[str, Any], fingerprints: Mapping[s
 
 
 def diff_locks(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> list[str]:
+    """What moved between two locks, one line per change, with why where the locks say it."""
     lines = []
+    before_idx, after_idx = (old or {}).get("indexes", {}), new.get("indexes", {})
+    for repo in sorted(after_idx):
+        for arch in sorted(after_idx[repo]):
+            a, b = before_idx.get(repo, {}).get(arch), after_idx[repo][arch]
+            if old is not None and a != b:
+                lines.append(f"{arch}: repository '{repo}' published a new index "
+                             f"({(a or 'none')[:12]} -> {b[:12]})")
     for arch in sorted(new["architectures"]):
         before = {p["name"]: p for p in (old or {}).get("architectures", {}).get(arch, [])}
         after = {p["name"]: p for p in new["architectures"][arch]}
         for name in sorted(before.keys() | after.keys()):
-            a, b = before.get(name), after.get(name)
-            if a is None and b is not None:
-                lines.append(f"{arch}: + {name} {b['version']} ({b['reason']})")
-            elif b is None and a is not None:
-                lines.append(f"{arch}: - {name} {a['version']}")
-            elif a is not None and b is not None and (a["version"], a["sha256"]) != (b["version"], b["sha256"]):
-                lines.append(f"{arch}: ~ {name} {a['version']} -> {b['version']}")
+            x, y = before.get(name), after.get(name)
+            if x is None and y is not None:
+                lines.append(f"{arch}: + {name} {y['version']} ({y['reason']})")
+            elif y is None and x is not None:
+                lines.append(f"{arch}: - {name} {x['version']} (was: {x['reason']})")
+            elif x is not None and y is not None and x["version"] != y["version"]:
+                vx, vy = parse_version(x["version"]), parse_version(y["version"])
+                direction = "upgraded" if vy > vx else "downgraded" if vy < vx else "same precedence, new build"
+                lines.append(f"{arch}: ~ {name} {x['version']} -> {y['version']} ({direction}; {y['reason']})")
+            elif x is not None and y is not None and x["sha256"] != y["sha256"]:
+                lines.append(f"{arch}: ~ {name} {y['version']} rebuilt in the repository "
+                             f"(sha256 {x['sha256'][:12]} -> {y['sha256'][:12]})")
     return lines
+
+
+def missing_packages(lock: Mapping[str, Any], sources: Sources) -> list[str]:
+    """Locked packages the repositories no longer serve with the locked digest (the repository moved)."""
+    out = []
+    for arch, pkgs in sorted(lock.get("architectures", {}).items()):
+        index = sources.index(arch)
+        for p in pkgs:
+            served = {(e.version, e.sha256) for e in (index.entry(s.id) for s in index.named(p["name"]))}
+            if (p["version"], p["sha256"]) not in served:
+                now = ", ".join(sorted(v for v, _ in served)) or "not at all"
+                out.append(f"{arch}: {p['name']} {p['version']} (sha256 {p['sha256'][:12]}) is no longer in the "
+                           f"repositories (they serve: {now})")
+    return out
 
 
 def kept_versions(lock: Mapping[str, Any] | None, moving: Iterable[str] = ()) -> dict[str, dict[str, str]]:

@@ -93,3 +93,43 @@ def test_nothing_is_written_when_resolution_fails(profiles: Path) -> None:
     p = _variant(profiles, "fails", "  - busybox\n", "  - busybx\n")
     assert main(["lock", str(p)]) == 1
     assert not lock_path(p).exists()
+
+
+def test_a_repository_that_moved_fails_check_and_relock_says_what_moved(
+        profiles: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+    prof = profiles / "minimal.yaml"
+    assert main(["lock", str(prof)]) == 0
+    target = lock_path(prof)
+    doc = json.loads(target.read_text())
+    busybox = next(p for p in doc["architectures"]["aarch64"] if p["name"] == "busybox")
+    busybox["sha256"] = "ab" * 32  # as if the repository had rebuilt busybox since the lock was written
+    doc["indexes"]["sample"]["aarch64"] = "cd" * 32
+    target.write_text(json.dumps(doc))
+    capsys.readouterr()
+    assert main(["lock", "--check", str(prof)]) == 1
+    err = capsys.readouterr().err
+    assert f"aarch64: busybox {busybox['version']} (sha256 abababababab) is no longer in the repositories" in err
+    assert main(["lock", str(prof)]) == 0
+    out = capsys.readouterr().out
+    assert "aarch64: repository 'sample' published a new index (cdcdcdcdcdcd -> " in out
+    assert f"aarch64: ~ busybox {busybox['version']} rebuilt in the repository (sha256 abababababab -> " in out
+    assert main(["lock", "--check", str(prof)]) == 0
+
+
+def test_diff_locks_names_each_kind_of_change() -> None:
+    from composer.solve.lock import diff_locks
+
+    def lock(**pkgs: tuple[str, str]) -> dict[str, object]:
+        return {"indexes": {}, "architectures": {"x86_64": [
+            {"name": n, "version": v, "sha256": h * 64, "reason": "requested"} for n, (v, h) in pkgs.items()]}}
+
+    old = lock(a=("1.0.0", "a"), b=("2.0.0", "b"), c=("1.0.0", "c"), d=("1.0.0", "d"))
+    new = lock(a=("1.1.0", "a"), b=("1.9.0", "b"), c=("1.0.0", "e"), e=("0.1.0", "f"))
+    assert diff_locks(old, new) == [
+        "x86_64: ~ a 1.0.0 -> 1.1.0 (upgraded; requested)",
+        "x86_64: ~ b 2.0.0 -> 1.9.0 (downgraded; requested)",
+        "x86_64: ~ c 1.0.0 rebuilt in the repository (sha256 cccccccccccc -> eeeeeeeeeeee)",
+        "x86_64: - d 1.0.0 (was: requested)",
+        "x86_64: + e 0.1.0 (requested)"]
+    assert diff_locks(new, new) == []
