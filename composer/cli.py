@@ -525,6 +525,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", required=True)
     _repo_args(s)
     s.set_defaults(func=cmd_fetch)
+    from composer import cli_image
+    cli_image.register(sub)
     return p
 
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import logging
 import os
+import select
 import shutil
 import subprocess
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -91,3 +93,54 @@ def run(args: Sequence[str | Path], *, cwd: Path | None = None, env: Mapping[str
         raise ToolError(f"'{' '.join(argv[:3])}{' ...' if len(argv) > 3 else ''}' failed "
                         f"(exit {proc.returncode}):\n    " + "\n    ".join(tail))
     return result
+
+
+def stream(args: Sequence[str | Path], on_line: Callable[[str], bool], *, timeout: float) -> tuple[int, bool]:
+    """Run a command and hand each line of its output (stdout and stderr merged) to ``on_line``; stop it
+    when ``on_line`` returns True or after ``timeout`` seconds. Returns (exit status, timed out)."""
+    argv = [str(a) for a in args]
+    exe = require_tool(argv[0]) if os.sep not in argv[0] else argv[0]
+    log.debug("stream: %s", " ".join(argv))
+    proc = subprocess.Popen([exe, *argv[1:]], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT)
+    assert proc.stdout is not None
+    deadline = time.monotonic() + timeout
+    timed_out, buf = False, b""
+    fd = proc.stdout.fileno()
+    try:
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                timed_out = True
+                break
+            ready, _, _ = select.select([fd], [], [], min(left, 1.0))
+            if not ready:
+                continue
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                break
+            buf += chunk
+            *lines, buf = buf.split(b"\n")
+            stop = [on_line(line.decode(errors="replace").rstrip("\r")) for line in lines]
+            if any(stop):
+                break
+        if buf:
+            on_line(buf.decode(errors="replace").rstrip("\r"))
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        proc.stdout.close()
+    return proc.returncode, timed_out
+
+
+def run_attached(args: Sequence[str | Path]) -> int:
+    """Run a command on the user's terminal (an interactive QEMU console)."""
+    argv = [str(a) for a in args]
+    exe = require_tool(argv[0]) if os.sep not in argv[0] else argv[0]
+    log.debug("attached: %s", " ".join(argv))
+    return subprocess.run([exe, *argv[1:]], check=False).returncode

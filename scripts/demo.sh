@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# `make demo`: the main job end to end, as far as the pipeline goes today:
+# `make demo`: the main job end to end:
 #   1. the sample package set built from recipes (Debian bookworm binaries + sources) for x86_64 and
 #      aarch64, signed with the committed sample developer key, verified and linted;
 #   2. published into the sample TUF repository images/repo (committed sample keys and trust root);
 #   3. served over HTTP on 127.0.0.1 and queried with search/info/fetch (everything verified);
-#   4. booted in QEMU on both architectures from packages fetched through the repository.
+#   4. the committed locks checked against the repository (relocked, saying what moved, if it moved);
+#   5. profiles/minimal.yaml built into images/minimal/{x86_64,aarch64}/ (ISO, GPT disk; manifest, SBOM,
+#      provenance), rootless and bit-for-bit, from the lock;
+#   6. its x86_64 ISO booted in QEMU (BIOS, software emulation) against the profile's boot tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VCOMP=".venv/bin/vcomp"
@@ -34,7 +37,7 @@ $VCOMP info nano --arch aarch64 --repo "$URL" --root "$ROOT" | sed 's/^/   /'
 echo "   \$ vcomp fetch busybox --arch aarch64 --repo $URL --root $ROOT --out $OUT/fetched"
 $VCOMP fetch busybox --arch aarch64 --repo "$URL" --root "$ROOT" --out "$OUT/fetched" | sed 's/^/   /'
 
-echo "== profiles: validate, and check the committed locks against the sample repository"
+echo "== 4. profiles: validate, and check the committed locks against the sample repository"
 $VCOMP validate profiles/minimal.yaml profiles/server.yaml | sed 's/^/   /'
 for p in minimal server; do
   if check=$($VCOMP lock --check "profiles/$p.yaml" 2>&1); then
@@ -70,9 +73,8 @@ for path in sorted(Path(sys.argv[1]).glob("*/*.vpk")):
 Console(width=150).print(table)
 PY
 
-for arch in x86_64 aarch64; do
-  echo "== 4. booting in QEMU ($arch, software emulation) from packages fetched through the repository"
-  rm -rf "$OUT/boot/$arch"; mkdir -p "$OUT/boot/$arch"
-  .venv/bin/python scripts/boot_preview.py --repo "$URL" --root "$ROOT" "$arch" "$DEVPUB" "$OUT/boot/$arch"
-done
-echo "== next: profiles and locks, then the full image pipeline (UKI, ISO, disks) arrive with the next issues"
+echo "== 5. building profiles/minimal.yaml from its lock (rootless, reproducible; unchanged outputs come from the cache)"
+$VCOMP build profiles/minimal.yaml --images "$OUT" | sed 's/^/   /'
+echo "== 6. booting images/minimal/x86_64/iso.iso in QEMU (BIOS, software emulation) against the profile's boot tests"
+$VCOMP boot "$OUT/minimal/x86_64/iso.iso" --firmware bios
+echo "   more: vcomp test profiles/minimal.yaml boots every output of every architecture (BIOS and UEFI) with JUnit"

@@ -8,10 +8,10 @@ TOOLS=(
   "mcopy:mtools" "mkfs.fat:dosfstools" "mke2fs:e2fsprogs" "mkfs.erofs:erofs-utils"
   "mksquashfs:squashfs-tools" "qemu-img:qemu-utils" "qemu-system-x86_64:qemu-system-x86"
   "qemu-system-aarch64:qemu-system-arm" "objcopy:binutils" "apt-get:apt" "gpgv:gpgv" "busybox:busybox"
-  "x86_64-linux-gnu-gcc:gcc" "aarch64-linux-gnu-gcc:gcc-aarch64-linux-gnu"
+  "x86_64-linux-gnu-gcc:gcc" "aarch64-linux-gnu-gcc:gcc-aarch64-linux-gnu" "sfdisk:fdisk" "debugfs:e2fsprogs"
 )
 FILES=(
-  "/usr/share/ovmf/OVMF.fd:ovmf" "/usr/share/AAVMF/AAVMF_CODE.fd:qemu-efi-aarch64"
+  "/usr/share/ovmf/OVMF.fd:ovmf" "/usr/share/OVMF/OVMF_CODE_4M.fd:ovmf" "/usr/share/AAVMF/AAVMF_CODE.fd:qemu-efi-aarch64"
   "/usr/share/keyrings/debian-archive-keyring.gpg:debian-archive-keyring"
   "/usr/lib/x86_64-linux-gnu/libc.a:libc6-dev" "/usr/aarch64-linux-gnu/lib/libc.a:libc6-dev-arm64-cross"
 )

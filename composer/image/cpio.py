@@ -68,10 +68,16 @@ def write_cpio(entries: Iterable[CpioEntry], out: IO[bytes], mtime: int) -> int:
     return written
 
 
-def entries_from_tree(root: Path, *, devices: Iterable[CpioEntry] = ()) -> list[CpioEntry]:
-    """Every file, directory and symlink under ``root`` (sorted), plus extra device entries."""
+def entries_from_tree(root: Path, *, devices: Iterable[CpioEntry] = (),
+                      exclude: Iterable[str] = ()) -> list[CpioEntry]:
+    """Every file, directory and symlink under ``root`` (sorted), plus extra device entries; ``exclude``
+    names top-level directories whose content is left out (the directory itself stays)."""
     out: list[CpioEntry] = []
+    skip = {root / name for name in exclude}
     for dirpath, dirnames, filenames in os.walk(root):
+        if Path(dirpath) in skip:
+            dirnames.clear()
+            continue
         dirnames.sort()
         for name in sorted(dirnames + filenames):
             full = Path(dirpath) / name

@@ -13,6 +13,16 @@ class OutputType:
     firmware: Mapping[str, frozenset[str]]   # arch -> firmware kinds it can boot with
     description: str
 
+    def firmware_for(self, arch: str, options: Mapping[str, object]) -> tuple[str, ...]:
+        """The firmware kinds an output of this type boots with on ``arch`` (options may narrow them)."""
+        wanted = options.get("firmware")
+        kinds = self.firmware.get(arch, frozenset())
+        return tuple(sorted(kinds & set(wanted) if isinstance(wanted, list) else kinds))
+
+
+# What each firmware needs from the lock (a provide the resolver selects a package for).
+BOOTLOADERS: Mapping[str, str] = {"uefi": "bootloader:uefi-uki", "bios": "bootloader:bios-iso"}
+
 
 _BOTH = frozenset({"x86_64", "aarch64"})
 _ALL = frozenset({"x86_64", "aarch64", "riscv64"})

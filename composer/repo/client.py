@@ -237,7 +237,7 @@ class RepositoryClient:
             raise VerificationError(f"{entry.path}: the index and the delegated role disagree on its hash or "
                                     "size (mix-and-match)", hint="the repository is inconsistent: do not use it")
         path = self._download(entry.path)
-        key = self._delegated_key(entry)
+        key = self.delegated_key(entry)
         verified: Verified = verify_package(path, key)
         if (verified.header.metadata.name, verified.header.metadata.version) != (entry.name, entry.version):
             raise VerificationError(f"{entry.path}: the package inside is {verified.header.metadata.nva}")
@@ -250,7 +250,7 @@ class RepositoryClient:
         tmp.replace(dest)
         return dest
 
-    def _delegated_key(self, entry: IndexEntry) -> PublicKey:
+    def delegated_key(self, entry: IndexEntry) -> PublicKey:
         targets = Metadata[Targets].from_bytes((self.metadata_dir / "targets.json").read_bytes()).signed
         delegations = targets.delegations
         if delegations is None or delegations.roles is None:

@@ -17,6 +17,7 @@ from typing import Any
 
 from composer.errors import UserError
 from composer.fsutil import atomic_write
+from composer.profile.outputs import BOOTLOADERS, OUTPUT_TYPES
 from composer.profile.validate import Profile
 from composer.repo.client import RepositoryClient
 from composer.solve.pool import IndexData, SolvIndex, parse_version
@@ -53,6 +54,12 @@ def requests_for(profile: Profile, arch: str) -> list[Request]:
         if name and name not in {r.name for r in reqs}:
             reqs.append(Request(name=name, reason=role))
     reqs += [Request(name=f"driver:{d}", reason=f"driver for {d}") for d in profile.drivers]
+    needed: dict[str, list[str]] = {}  # boot binaries come from the lock, never from the host
+    for out in profile.outputs:
+        if arch in out.architectures:
+            for fw in OUTPUT_TYPES[out.type].firmware_for(arch, out.options):
+                needed.setdefault(BOOTLOADERS[fw], []).append(out.name)
+    reqs += [Request(name=p, reason=f"bootloader for {', '.join(outs)}") for p, outs in sorted(needed.items())]
     return reqs
 
 

@@ -32,3 +32,30 @@ def sample_set(arch: str, sets: dict[str, tuple[Path, dict[str, Built]]], key: S
         built = build_all(REPO / "recipes", arch, key, out, cache=default_cache())
         sets[arch] = (out, {b.metadata.name: b for b in built})
     return sets[arch]
+
+
+@pytest.fixture(scope="session")
+def sample_repo_base(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A directory holding images/repo: the sample repository, freshly built (once per test session)."""
+    import importlib.util
+    import sys
+    base = tmp_path_factory.mktemp("sample-repo")
+    spec = importlib.util.spec_from_file_location("sample_repo", REPO / "scripts" / "sample_repo.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["sample_repo"] = module
+    spec.loader.exec_module(module)
+    module.build_sample_repo(base / "images" / "repo", base / "images" / "packages", log=lambda *a: None)
+    return base
+
+
+def copy_profiles(base: Path, dest: Path) -> Path:
+    """profiles/ copied under ``dest`` so that ../images/repo is the sample repository under ``base``."""
+    import shutil
+    (dest / "images").mkdir(parents=True, exist_ok=True)
+    link = dest / "images" / "repo"
+    if not link.exists():
+        link.symlink_to(base / "images" / "repo")
+    shutil.copytree(REPO / "profiles", dest / "profiles", ignore=shutil.ignore_patterns("*.lock"),
+                    dirs_exist_ok=True)
+    return dest / "profiles"

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-import shutil
-import sys
 from pathlib import Path
 
 import pytest
@@ -14,23 +11,15 @@ from composer.errors import UserError
 from composer.profile.validate import load_profile
 from composer.solve.lock import lock_path, open_sources, read_lock, resolve_profile, why
 from composer.solve.resolve import ResolveError
-from tests.conftest import REPO
+from tests.integration.conftest import copy_profiles
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def profiles(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def profiles(sample_repo_base: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A copy of profiles/ whose repository URL points at a freshly built sample repository."""
-    base = tmp_path_factory.mktemp("lock")
-    spec = importlib.util.spec_from_file_location("sample_repo", REPO / "scripts" / "sample_repo.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["sample_repo"] = module
-    spec.loader.exec_module(module)
-    module.build_sample_repo(base / "images" / "repo", base / "images" / "packages", log=lambda *a: None)
-    shutil.copytree(REPO / "profiles", base / "profiles", ignore=shutil.ignore_patterns("*.lock"))
-    return base / "profiles"
+    return copy_profiles(sample_repo_base, tmp_path_factory.mktemp("lock"))
 
 
 def test_lock_twice_identical_check_passes_then_fails(profiles: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -1,0 +1,166 @@
+"""How to boot a built output in QEMU: firmware and media by architecture and output, and a console watch.
+
+Registries, not branches: :data:`FIRMWARE` (per architecture and kind: the pflash code and variables
+files, from the host's ovmf / qemu-efi-aarch64 packages; the variables are copied per boot), and
+:data:`MEDIA` (how each kind of output is attached). Software emulation (TCG) is the default; KVM
+is used only when ``/dev/kvm`` opens and ``VCOMP_KVM=1`` is set (it does not work on every host).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from composer.arch import Arch
+from composer.errors import ToolError, UserError
+from composer.run import run_attached, stream
+
+FAILURE_MARKERS = ("VCOMP-BOOT: FAIL", "VCOMP-CHECK: FAIL", "VCOMP-MODULE: FAIL", "Kernel panic")
+DONE_MARKER = "VCOMP-BOOT: ready"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Firmware:
+    code: str
+    vars: str
+    package: str
+
+
+FIRMWARE: Mapping[tuple[str, str], Firmware] = {
+    ("x86_64", "uefi"): Firmware(code="/usr/share/OVMF/OVMF_CODE_4M.fd", vars="/usr/share/OVMF/OVMF_VARS_4M.fd",
+                                 package="ovmf"),
+    ("aarch64", "uefi"): Firmware(code="/usr/share/AAVMF/AAVMF_CODE.fd", vars="/usr/share/AAVMF/AAVMF_VARS.fd",
+                                  package="qemu-efi-aarch64"),
+}
+MEMORY: Mapping[str, str] = {"x86_64": "1G", "aarch64": "1G", "riscv64": "1G"}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Boot:
+    """One boot: the image file(s), its media kind, the firmware, and where the variables copy goes."""
+
+    arch: Arch
+    files: tuple[Path, ...]
+    media: str          # cdrom | disk | kernel
+    firmware: str       # bios | uefi | none (direct kernel boot)
+    work: Path
+    format: str = "raw"
+    cmdline: str = ""
+
+
+def firmware_args(b: Boot) -> list[str]:
+    if b.firmware in ("bios", "none"):
+        return []
+    fw = FIRMWARE.get((b.arch.name, b.firmware))
+    if fw is None:
+        raise UserError(f"{b.arch.name} cannot boot with {b.firmware} firmware here",
+                        hint="pick another --firmware")
+    for f in (fw.code, fw.vars):
+        if not Path(f).is_file():
+            raise ToolError(f"firmware file {f} is missing", hint=f"install it with: apt-get install {fw.package}")
+    b.work.mkdir(parents=True, exist_ok=True)
+    vars_copy = b.work / f"{b.arch.name}-vars.fd"
+    shutil.copyfile(fw.vars, vars_copy)
+    return ["-drive", f"if=pflash,format=raw,unit=0,readonly=on,file={fw.code}",
+            "-drive", f"if=pflash,format=raw,unit=1,file={vars_copy}"]
+
+
+def _cdrom(b: Boot) -> list[str]:
+    drive = f"if=none,id=cd0,media=cdrom,readonly=on,format=raw,file={b.files[0]}"
+    return ["-drive", drive, "-device", "virtio-scsi-pci,id=scsi0", "-device", "scsi-cd,drive=cd0,bus=scsi0.0"] \
+        if b.arch.name != "x86_64" else ["-cdrom", str(b.files[0])]
+
+
+def _disk(b: Boot) -> list[str]:
+    return ["-drive", f"if=virtio,format={b.format},file={b.files[0]}"]
+
+
+def _kernel(b: Boot) -> list[str]:
+    initrd, kernel = b.files[0], b.files[1]
+    return ["-kernel", str(kernel), "-initrd", str(initrd), "-append", b.cmdline]
+
+
+MEDIA: Mapping[str, Callable[[Boot], list[str]]] = {"cdrom": _cdrom, "disk": _disk, "kernel": _kernel}
+
+
+def kvm_usable() -> bool:
+    if os.environ.get("VCOMP_KVM") != "1":
+        return False
+    try:
+        fd = os.open("/dev/kvm", os.O_RDWR)
+    except OSError:
+        return False
+    os.close(fd)
+    return True
+
+
+def command(b: Boot, *, gdb: bool = False, network: bool = True) -> list[str]:
+    if b.media not in MEDIA:
+        raise UserError(f"cannot boot media '{b.media}'", hint=f"bootable media: {', '.join(MEDIA)}")
+    accel = ["-accel", "kvm", "-cpu", "host"] if kvm_usable() else []
+    machine = list(b.arch.qemu_machine) if not accel else [b.arch.qemu_machine[0], b.arch.qemu_machine[1]]
+    net = ["-nic", "user,model=virtio-net-pci"] if network else ["-nic", "none"]
+    return [b.arch.qemu, *machine, *accel, "-m", MEMORY[b.arch.name], "-smp", "1", "-display", "none",
+            "-monitor", "none", "-serial", "stdio", "-no-reboot", *net, *firmware_args(b), *MEDIA[b.media](b),
+            *(["-s", "-S"] if gdb else [])]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Watch:
+    log: str
+    returncode: int
+    timed_out: bool
+    seconds: float
+    missing: tuple[str, ...]
+    failures: tuple[str, ...] = field(default=())
+
+    @property
+    def passed(self) -> bool:
+        return not self.missing and not self.failures
+
+    def tail(self, n: int = 30) -> str:
+        return "\n".join(self.log.splitlines()[-n:])
+
+
+def match_in_order(lines: Sequence[str], expected: Sequence[str]) -> tuple[str, ...]:
+    at = 0
+    for i, want in enumerate(expected):
+        found = next((n for n in range(at, len(lines)) if want in lines[n]), None)
+        if found is None:
+            return tuple(expected[i:])
+        at = found + 1
+    return ()
+
+
+def watch(cmd: Sequence[str], expected: Sequence[str], *, timeout: float, log_path: Path,
+          echo: Callable[[str], None] | None = None) -> Watch:
+    """Boot, capture the console to ``log_path``, stop once every expected line appeared in order and
+    init reported ready (or failed), or at the timeout."""
+    lines: list[str] = []
+    want = [*expected, DONE_MARKER] if DONE_MARKER not in expected else list(expected)
+
+    def on_line(line: str) -> bool:
+        lines.append(line)
+        if echo is not None:
+            echo(line)
+        if line.startswith("VCOMP-BOOT: FAIL") or "Kernel panic" in line:
+            return True
+        return not match_in_order(lines, want)
+
+    start = time.monotonic()
+    rc, timed_out = stream(cmd, on_line, timeout=timeout)
+    seconds = time.monotonic() - start
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    log_path.write_text("\n".join(lines) + "\n")
+    failures = tuple(line for line in lines if line.startswith(FAILURE_MARKERS) or "Kernel panic" in line)
+    return Watch(log="\n".join(lines), returncode=rc, timed_out=timed_out, seconds=seconds,
+                 missing=match_in_order(lines, want), failures=failures)
+
+
+def interactive(cmd: Sequence[str]) -> int:
+    """The console on the user's terminal (Ctrl-A X quits QEMU)."""
+    return run_attached([c if c != "stdio" else "mon:stdio" for c in cmd])

@@ -1,0 +1,122 @@
+"""Boot tests of built outputs: which boots to run, each evaluated against the profile's boot tests, JUnit.
+
+One boot per (output, firmware); every boot test that applies to the output (``boot-tests[].outputs``,
+all outputs when absent) is checked against that boot's console log: its ``expect`` lines in order,
+init ready, and no failure marker (``VCOMP-CHECK: FAIL``, ``VCOMP-MODULE: FAIL``, ``VCOMP-BOOT: FAIL``,
+a kernel panic).
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from composer.arch import get_arch
+from composer.boot.machine import Boot, Watch, command, match_in_order, watch
+from composer.errors import UserError
+
+DEFAULT_EXPECT = ("VCOMP-BOOT: init started", "VCOMP-CHECKS: done", "VCOMP-BOOT: ready")
+DEFAULT_TIMEOUT = 300
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Case:
+    """One boot test evaluated on one boot."""
+
+    arch: str
+    output: str
+    firmware: str
+    test: str
+    expect: tuple[str, ...]
+    watch: Watch
+    missing: tuple[str, ...]
+
+    @property
+    def passed(self) -> bool:
+        return not self.missing and not self.watch.failures
+
+    @property
+    def id(self) -> str:
+        return f"{self.arch}/{self.output}/{self.firmware}/{self.test}"
+
+    def reason(self) -> str:
+        if self.watch.failures:
+            return "failure on the console: " + "; ".join(self.watch.failures[:5])
+        why = "timed out" if self.watch.timed_out else f"QEMU exited ({self.watch.returncode})"
+        return f"{why} before: {', '.join(repr(m) for m in self.missing)}"
+
+
+def tests_for(manifest: Mapping[str, Any], output: str) -> list[dict[str, Any]]:
+    tests = [t for t in manifest.get("boot-tests", []) if output in t.get("outputs", [output])]
+    return tests or [{"name": "boots", "expect": list(DEFAULT_EXPECT), "timeout": DEFAULT_TIMEOUT}]
+
+
+def product(manifest: Mapping[str, Any], name: str) -> Mapping[str, Any]:
+    for o in manifest["outputs"]:
+        if o["name"] == name:
+            return o  # type: ignore[no-any-return]
+    names = ", ".join(o["name"] for o in manifest["outputs"])
+    raise UserError(f"no output '{name}' in this image", hint=f"outputs: {names}")
+
+
+def boot_spec(manifest: Mapping[str, Any], directory: Path, output: str, firmware: str, work: Path) -> Boot:
+    o = product(manifest, output)
+    media = o["boot"].get("media", "")
+    if not media or media == "uki":
+        raise UserError(f"output '{output}' ({o['type']}) is not bootable on its own",
+                        hint="boot the iso, disk or initramfs output (an ESP/UKI goes on a disk)")
+    fw = "none" if media == "kernel" else firmware or (o["firmware"][0] if o["firmware"] else "none")
+    if media != "kernel" and fw not in o["firmware"]:
+        raise UserError(f"output '{output}' for {manifest['arch']} cannot boot with {fw} firmware",
+                        hint=f"it boots with: {', '.join(o['firmware'])}")
+    return Boot(arch=get_arch(manifest["arch"]), files=tuple(directory / f["path"] for f in o["files"]), media=media,
+                firmware=fw, work=work, format=o["boot"].get("format", "raw"), cmdline=o["boot"].get("cmdline", ""))
+
+
+def run_boot(manifest: Mapping[str, Any], directory: Path, output: str, firmware: str, *, logs: Path,
+             expect: Sequence[str] = (), timeout: float | None = None,
+             echo: Callable[[str], None] | None = None) -> list[Case]:
+    """Boot one output with one firmware and evaluate its boot tests (or ``expect`` when given)."""
+    spec = boot_spec(manifest, directory, output, firmware, logs)
+    tests: list[dict[str, Any]] = ([{"name": "expect", "expect": list(expect), "timeout": timeout or DEFAULT_TIMEOUT}]
+                                   if expect else tests_for(manifest, output))
+    wanted: list[str] = [line for t in tests for line in t["expect"]]
+    limit = timeout or max(int(t.get("timeout", DEFAULT_TIMEOUT)) for t in tests)
+    log = logs / f"{manifest['arch']}-{output}-{spec.firmware}.log"
+    w = watch(command(spec), wanted, timeout=limit, log_path=log, echo=echo)
+    lines = w.log.splitlines()
+    return [Case(arch=manifest["arch"], output=output, firmware=spec.firmware, test=t["name"],
+                 expect=tuple(t["expect"]), watch=w, missing=match_in_order(lines, t["expect"]))
+            for t in tests]
+
+
+def boots_of(manifest: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """Every (output, firmware) that can be booted."""
+    out = []
+    for o in manifest["outputs"]:
+        media = o["boot"].get("media", "")
+        if media == "kernel":
+            out.append((o["name"], "none"))
+        elif media in ("cdrom", "disk") and o["type"] != "esp":
+            out += [(o["name"], fw) for fw in o["firmware"]]
+    return out
+
+
+def junit(cases: Sequence[Case], suite: str) -> bytes:
+    root = ET.Element("testsuite", name=suite, tests=str(len(cases)),
+                      failures=str(sum(not c.passed for c in cases)),
+                      time=f"{sum(c.watch.seconds for c in cases):.1f}")
+    for c in cases:
+        tc = ET.SubElement(root, "testcase", classname=f"{suite}.{c.arch}.{c.output}.{c.firmware}", name=c.test,
+                           time=f"{c.watch.seconds:.1f}")
+        if not c.passed:
+            f = ET.SubElement(tc, "failure", message=c.reason())
+            f.text = c.watch.tail(40)
+        out = ET.SubElement(tc, "system-out")
+        out.text = c.watch.tail(200)
+    ET.indent(root)
+    text: bytes = ET.tostring(root, encoding="utf-8", xml_declaration=True)
+    return text + b"\n"

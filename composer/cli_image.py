@@ -1,0 +1,159 @@
+"""The image verbs of the CLI: build, boot, test (registered by composer.cli)."""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import sys
+from pathlib import Path
+from typing import Any
+
+from composer.errors import UserError
+
+EXIT_OK, EXIT_ERROR = 0, 1
+
+
+def _out(text: str = "") -> None:
+    sys.stdout.write(f"{text}\n")
+    sys.stdout.flush()
+
+
+def images_dir(args: argparse.Namespace, profile: Path) -> Path:
+    return Path(args.images) if args.images else Path("images")
+
+
+def _load(profile_path: Path) -> tuple[Any, dict[str, Any], str, Any]:
+    """Profile, its lock (refused when stale), the lock's digest and the repository sources."""
+    from composer.package.build import default_cache
+    from composer.profile.validate import load_profile
+    from composer.solve.lock import lock_path, open_sources, read_lock, staleness
+    profile = load_profile(profile_path)
+    target = lock_path(profile_path)
+    lock = read_lock(target)
+    if lock is None:
+        raise UserError(f"{profile_path} has no lock ({target})", hint=f"run: vcomp lock {profile_path}")
+    sources = open_sources(profile, default_cache() / "repos")
+    stale = staleness(profile, lock, sources.fingerprints)
+    if stale:
+        raise UserError(f"{target} is stale: {'; '.join(stale)}", hint=f"run: vcomp lock {profile_path}")
+    return profile, lock, hashlib.sha256(target.read_bytes()).hexdigest(), sources
+
+
+def build(args: argparse.Namespace) -> list[Any]:
+    from composer.fsutil import source_date_epoch
+    from composer.image.pipeline import build_arch
+    from composer.package.build import default_cache
+    profile_path = Path(args.profile)
+    profile, lock, lock_digest, sources = _load(profile_path)
+    arches = args.arch or list(profile.architectures)
+    for a in arches:
+        if a not in profile.architectures:
+            raise UserError(f"{a} is not an architecture of {profile_path}",
+                            hint=f"architectures: {', '.join(profile.architectures)}")
+    results = []
+    for a in arches:
+        r = build_arch(profile, lock, lock_digest, sources, a, images_dir(args, profile_path),
+                       default_cache() / "images", only=args.output or (), epoch=source_date_epoch(), say=_out)
+        for p in r.products:
+            for f in p.files:
+                _out(f"  {f}  {f.stat().st_size / 2**20:8.1f} MiB")
+        reused = f" ({len(r.cached)} of {len(r.products)} from the cache)" if r.cached else ""
+        _out(f"{a}: {len(r.products)} outputs in {r.directory}{reused}")
+        results.append(r)
+    return results
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    build(args)
+    return EXIT_OK
+
+
+def _report(cases: list[Any]) -> int:
+    for c in cases:
+        status = "PASS" if c.passed else "FAIL"
+        _out(f"{c.id}: {status} in {c.watch.seconds:.1f} s" + ("" if c.passed else f": {c.reason()}"))
+        if not c.passed:
+            _out("    " + c.watch.tail(15).replace("\n", "\n    "))
+    return EXIT_OK if all(c.passed for c in cases) else EXIT_ERROR
+
+
+def _echo(args: argparse.Namespace) -> Any:
+    def show(line: str) -> None:
+        if line.startswith("VCOMP-"):
+            _out(f"   {line}")
+    return show if getattr(args, "show", True) else None
+
+
+def cmd_boot(args: argparse.Namespace) -> int:
+    from composer.boot.machine import command, interactive
+    from composer.boot.session import boot_spec, junit, run_boot
+    from composer.image.pipeline import read_manifest
+    image = Path(args.image)
+    directory, output = (image, args.output) if image.is_dir() else (image.parent, None)
+    manifest = read_manifest(directory)
+    if args.arch and args.arch != manifest["arch"]:
+        raise UserError(f"{image} was built for {manifest['arch']}, not {args.arch}", hint="drop --arch")
+    if output is None:
+        output = next((o["name"] for o in manifest["outputs"] if any(directory / f["path"] == image
+                                                                      for f in o["files"])), None)
+    if output is None:
+        raise UserError(f"{image}: name an output with --output (or give the output file)",
+                        hint=f"outputs: {', '.join(o['name'] for o in manifest['outputs'])}")
+    logs = directory / "boot"
+    if args.interactive or args.gdb:
+        cmd = command(boot_spec(manifest, directory, output, args.firmware or "", logs), gdb=args.gdb)
+        if args.gdb:
+            _out("QEMU waits for gdb on localhost:1234: gdb -ex 'target remote :1234'")
+        _out("console attached; quit QEMU with Ctrl-A X")
+        return interactive(cmd)
+    cases = run_boot(manifest, directory, output, args.firmware or "", logs=logs, expect=args.expect or (),
+                     timeout=args.timeout, echo=_echo(args))
+    if args.junit:
+        Path(args.junit).write_bytes(junit(cases, f"vcomp.boot.{manifest['profile']}"))
+    _out(f"console log: {logs}")
+    return _report(cases)
+
+
+def cmd_test(args: argparse.Namespace) -> int:
+    from composer.boot.session import boots_of, junit, run_boot
+    results = build(args)
+    cases = []
+    for r in results:
+        for output, firmware in boots_of(r.manifest):
+            _out(f"{r.arch}: booting {output} with {firmware} firmware")
+            cases += run_boot(r.manifest, r.directory, output, firmware, logs=r.directory / "boot",
+                              echo=_echo(args) if args.verbose else None)
+    profile = results[0].manifest["profile"] if results else "profile"
+    target = Path(args.junit) if args.junit else images_dir(args, Path(args.profile)) / profile / "junit.xml"
+    target.write_bytes(junit(cases, f"vcomp.test.{profile}"))
+    code = _report(cases)
+    _out(f"{sum(c.passed for c in cases)} of {len(cases)} boot tests passed; JUnit: {target}")
+    return code
+
+
+def register(sub: Any) -> None:
+    b = sub.add_parser("build", help="build a locked profile's outputs into images/NAME/ARCH/")
+    b.add_argument("profile")
+    b.add_argument("--arch", action="append", help="only this architecture (repeatable)")
+    b.add_argument("--output", action="append", help="only this output (repeatable)")
+    b.add_argument("--images", help="output root (default: ./images)")
+    b.set_defaults(func=cmd_build)
+    t = sub.add_parser("boot", help="boot a built output in QEMU and check the console")
+    t.add_argument("image", help="an output file, or an images/NAME/ARCH directory with --output")
+    t.add_argument("--output")
+    t.add_argument("--arch")
+    t.add_argument("--firmware", choices=("bios", "uefi"))
+    t.add_argument("--expect", action="append", help="a console line to wait for, in order (repeatable)")
+    t.add_argument("--timeout", type=float)
+    t.add_argument("--junit", help="write a JUnit XML report here")
+    t.add_argument("--interactive", action="store_true", help="attach the console to this terminal")
+    t.add_argument("--gdb", action="store_true", help="open QEMU's gdb stub on :1234 and wait")
+    t.set_defaults(func=cmd_boot)
+    s = sub.add_parser("test", help="build a profile and boot every output of every architecture (JUnit)")
+    s.add_argument("profile")
+    s.add_argument("--arch", action="append")
+    s.add_argument("--output", action="append")
+    s.add_argument("--images")
+    s.add_argument("--junit", help="JUnit XML path (default: images/NAME/junit.xml)")
+    s.add_argument("--verbose", action="store_true", help="show the console markers of every boot")
+    s.set_defaults(func=cmd_test)

@@ -1,0 +1,156 @@
+"""The install engine: the locked packages of one architecture, fetched, verified and installed into a root.
+
+Every package comes through the repository client (its hash from the TUF metadata must equal the
+lock's), its signature is checked against its developer's delegated key, and it is extracted with
+the safe extractor. No maintainer scripts run. File conflicts between packages are found before
+anything is written. The package database goes to ``/var/lib/vpk/`` in the root:
+
+- ``format``: the database format number;
+- ``installed/NAME.json``: metadata, reason, repository, signer, sha256, the manifest (every path with
+  its type, mode and sha256) and the config files with their original hashes;
+- ``history.json``: the transactions, here one: ``install`` with the profile and lock digests.
+
+Everything is sorted and timestamped with SOURCE_DATE_EPOCH, so the database is deterministic.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from composer.errors import UserError, VerificationError
+from composer.fsutil import canonical_json
+from composer.package.archive import Header, read_header
+from composer.package.extract import extract_package
+from composer.trust.keys import PublicKey
+
+DB_DIR = Path("var/lib/vpk")
+DB_FORMAT = 1
+
+
+class FileConflictError(UserError):
+    """Two packages of the lock ship the same path."""
+
+
+class StaleLockError(UserError):
+    """The lock names a package the repositories do not serve (or serve with another hash)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Locked:
+    """One package row of a lock."""
+
+    name: str
+    version: str
+    arch: str
+    sha256: str
+    size: int
+    repository: str
+    signer: str
+    reason: str
+    capabilities: tuple[str, ...]
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Locked:
+        return cls(name=d["name"], version=d["version"], arch=d["arch"], sha256=d["sha256"], size=int(d["size"]),
+                   repository=d["repository"], signer=d["signer"], reason=d["reason"],
+                   capabilities=tuple(d.get("capabilities", ())))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Fetched:
+    """A locked package on disk, verified, with the key that must have signed it."""
+
+    locked: Locked
+    path: Path
+    key: PublicKey
+
+
+def locked_packages(lock: Mapping[str, Any], arch: str) -> list[Locked]:
+    if arch not in lock.get("architectures", {}):
+        raise UserError(f"the lock has no packages for {arch}", hint="run: vcomp lock PROFILE")
+    return sorted((Locked.from_dict(p) for p in lock["architectures"][arch]), key=lambda p: p.name)
+
+
+def fetch_locked(sources: Any, packages: Sequence[Locked], arch: str) -> list[Fetched]:
+    """Each locked package through its repository's verifying client (``sources``: solve.lock.Sources)."""
+    index = sources.index(arch)
+    out = []
+    for p in packages:
+        entry = next((e for e in (index.entry(s.id) for s in index.named(p.name))
+                      if e.version == p.version and e.sha256 == p.sha256), None)
+        if entry is None or p.repository not in sources.clients:
+            raise StaleLockError(f"{arch}: {p.name} {p.version} (sha256 {p.sha256[:12]}) is not served by "
+                                 f"repository '{p.repository}'", hint="the lock is stale: run vcomp lock PROFILE")
+        client = sources.clients[p.repository]
+        path = client.fetch(entry)
+        if hashlib.sha256(path.read_bytes()).hexdigest() != p.sha256:  # the client checked TUF's hash already
+            raise VerificationError(f"{p.name} {p.version}: the fetched package's sha256 differs from the lock")
+        out.append(Fetched(locked=p, path=path, key=client.delegated_key(entry)))
+    return out
+
+
+def check_conflicts(headers: Mapping[str, Header]) -> None:
+    """Refuse two packages that ship the same non-directory path (or a file where another has a directory)."""
+    owner: dict[str, tuple[str, str]] = {}
+    problems = []
+    for name in sorted(headers):
+        for e in headers[name].manifest.entries:
+            path = e.path.strip("/")
+            if path in owner:
+                other, kind = owner[path]
+                if e.type == "dir" and kind == "dir":
+                    continue
+                problems.append(f"{path}: shipped by both '{other}' and '{name}'")
+            else:
+                owner[path] = (name, e.type)
+    if problems:
+        raise FileConflictError("file conflicts between packages of the lock:\n    " + "\n    ".join(problems),
+                                hint="drop one of the packages from the profile, or fix the packages")
+
+
+def install(root: Path, fetched: Sequence[Fetched], *, profile_digest: str, lock_digest: str, epoch: int) -> None:
+    """Extract every package into ``root`` (which must be empty or absent) and write the database."""
+    headers = {f.locked.name: read_header(f.path) for f in fetched}
+    check_conflicts(headers)
+    root.mkdir(parents=True, exist_ok=True)
+    for f in fetched:
+        result = extract_package(f.path, root, trusted=f.key)
+        if result.metadata.name != f.locked.name or result.metadata.version != f.locked.version:
+            raise VerificationError(f"{f.path}: the package inside is {result.metadata.nva}, the lock says "
+                                    f"{f.locked.name} {f.locked.version}")
+    write_database(root, fetched, headers, profile_digest=profile_digest, lock_digest=lock_digest, epoch=epoch)
+
+
+def package_record(f: Fetched, header: Header) -> dict[str, Any]:
+    m = header.metadata
+    entries = [e.to_dict() for e in header.manifest.entries]
+    config = {e.path: e.sha256 for e in header.manifest.entries if e.type == "file" and e.role == "config"}
+    return {"name": m.name, "version": m.version, "arch": m.arch, "metadata": m.to_dict(),
+            "reason": f.locked.reason, "manual": not f.locked.reason.startswith("dependency of "),
+            "repository": f.locked.repository, "signer": f.locked.signer, "sha256": f.locked.sha256,
+            "size": f.locked.size, "capabilities": list(f.locked.capabilities), "files": entries, "config": config}
+
+
+def write_database(root: Path, fetched: Sequence[Fetched], headers: Mapping[str, Header], *,
+                   profile_digest: str, lock_digest: str, epoch: int) -> None:
+    db = root / DB_DIR
+    (db / "installed").mkdir(parents=True, exist_ok=True)
+    (db / "format").write_text(f"{DB_FORMAT}\n")
+    for f in fetched:
+        (db / "installed" / f"{f.locked.name}.json").write_bytes(
+            canonical_json(package_record(f, headers[f.locked.name])) + b"\n")
+    history = [{"id": 1, "time": epoch, "operation": "install", "profile": profile_digest, "lock": lock_digest,
+                "packages": [{"name": f.locked.name, "version": f.locked.version, "action": "install"}
+                             for f in fetched]}]
+    (db / "history.json").write_text(json.dumps(history, indent=1, sort_keys=True) + "\n")
+
+
+def installed(root: Path) -> dict[str, dict[str, Any]]:
+    """The package records of a root's database (name -> record)."""
+    db = root / DB_DIR / "installed"
+    return {p.stem: json.loads(p.read_bytes()) for p in sorted(db.glob("*.json"))}

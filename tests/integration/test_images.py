@@ -1,0 +1,206 @@
+"""The main job: locked profiles built into images (rootless, bit-for-bit) and booted in QEMU against their tests."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from composer.boot.session import run_boot
+from composer.cli import main
+from composer.image.install import check_conflicts, installed
+from composer.image.pipeline import read_manifest
+from composer.package.archive import read_header
+from tests.integration.conftest import copy_profiles
+
+pytestmark = pytest.mark.integration
+
+
+class Built:
+    def __init__(self, base: Path) -> None:
+        self.base = base
+        self.profiles = base / "profiles"
+        self.images = base / "images-out"
+
+    def dir(self, arch: str, profile: str = "minimal") -> Path:
+        return self.images / profile / arch
+
+    def manifest(self, arch: str, profile: str = "minimal") -> dict[str, Any]:
+        return read_manifest(self.dir(arch, profile))
+
+
+@contextlib.contextmanager
+def _with_cache(cache: Path) -> Iterator[None]:
+    old = os.environ.get("VCOMP_CACHE")
+    os.environ["VCOMP_CACHE"] = str(cache)
+    try:
+        yield
+    finally:
+        if old is None:
+            del os.environ["VCOMP_CACHE"]
+        else:
+            os.environ["VCOMP_CACHE"] = old
+
+
+def _build(base: Path, sample_repo_base: Path, cache: Path, *extra: str) -> Built:
+    copy_profiles(sample_repo_base, base)
+    b = Built(base)
+    with _with_cache(cache):
+        assert main(["lock", str(b.profiles / "minimal.yaml")]) == 0
+        assert main(["build", str(b.profiles / "minimal.yaml"), "--images", str(b.images), *extra]) == 0
+    return b
+
+
+@pytest.fixture(scope="module")
+def built(sample_repo_base: Path, tmp_path_factory: pytest.TempPathFactory) -> Built:
+    """minimal, built for x86_64 and aarch64 with a cache of its own."""
+    base = tmp_path_factory.mktemp("build-a")
+    return _build(base, sample_repo_base, base / "cache")
+
+
+def test_building_twice_in_two_directories_gives_identical_outputs(
+        built: Built, sample_repo_base: Path, tmp_path_factory: pytest.TempPathFactory) -> None:
+    other_base = tmp_path_factory.mktemp("elsewhere") / "deeper" / "dir"
+    other = _build(other_base, sample_repo_base, other_base / "cache")  # a cold cache: everything rebuilt
+    for arch in ("x86_64", "aarch64"):
+        a, b = built.manifest(arch), other.manifest(arch)
+        assert a["outputs"] == b["outputs"], f"{arch}: outputs differ between two builds"
+        assert {o["name"] for o in a["outputs"]} == {"iso", "disk"}
+        for name in ("sbom.spdx.json", "provenance.intoto.json"):
+            assert (built.dir(arch) / name).read_bytes() == (other.dir(arch) / name).read_bytes()
+
+
+def test_manifest_sbom_and_provenance(built: Built) -> None:
+    m = built.manifest("x86_64")
+    lock = json.loads((built.profiles / "minimal.lock").read_text())
+    locked = {p["name"]: p["sha256"] for p in lock["architectures"]["x86_64"]}
+    assert {"isolinux", "uki-stub", "linux", "busybox", "init"} <= set(locked)
+    for o in m["outputs"]:
+        for f in o["files"]:
+            assert (built.dir("x86_64") / f["path"]).stat().st_size == f["size"]
+    assert m["tools"]["mke2fs"].startswith("mke2fs")
+    sbom = json.loads((built.dir("x86_64") / "sbom.spdx.json").read_text())
+    assert sbom["spdxVersion"] == "SPDX-2.3"
+    assert {p["name"]: p["checksums"][0]["checksumValue"] for p in sbom["packages"][1:]} == locked
+    prov = json.loads((built.dir("x86_64") / "provenance.intoto.json").read_text())
+    assert prov["predicateType"] == "https://slsa.dev/provenance/v1"
+    deps = prov["predicate"]["buildDefinition"]["resolvedDependencies"]
+    assert {d["name"]: d["digest"]["sha256"] for d in deps} == locked
+    assert {s["name"] for s in prov["subject"]} == {"iso.iso", "disk.qcow2"}
+
+
+BOOTS = [("x86_64", "iso", "bios"), ("x86_64", "iso", "uefi"), ("x86_64", "disk", "uefi"),
+         ("aarch64", "disk", "uefi"), ("aarch64", "iso", "uefi")]
+
+
+@pytest.mark.parametrize(("arch", "output", "firmware"), BOOTS, ids=["-".join(b) for b in BOOTS])
+def test_boot(built: Built, arch: str, output: str, firmware: str, tmp_path: Path) -> None:
+    cases = run_boot(built.manifest(arch), built.dir(arch), output, firmware, logs=tmp_path)
+    log = cases[0].watch.log
+    assert all(c.passed for c in cases), f"{[c.reason() for c in cases]}\n{cases[0].watch.tail(40)}"
+    for marker in ("VCOMP-CHECK: PASS 11-arch", "VCOMP-CHECK: PASS 12-drivers", "VCOMP-CHECK: PASS 13-root-mounted",
+                   "VCOMP-MODULE: ok virtio_blk", "VCOMP-CHECKS: done pass=4 fail=0"):
+        assert marker in log, f"{marker!r} missing:\n{cases[0].watch.tail(40)}"
+    assert f"arch {arch})" in log
+    if output == "disk":
+        assert "VCOMP-BOOT: switching root to /dev/vda2 (ext4)" in log and "stage 2" in log
+
+
+def test_the_image_database_records_every_package(built: Built, tmp_path: Path) -> None:
+    import tarfile
+
+    from composer.image.fs import make_tar  # noqa: F401  (the rootfs output writer)
+    lock = json.loads((built.profiles / "minimal.lock").read_text())
+    # the root is not kept; rebuild only the rootfs output of a variant profile to look inside
+    prof = built.profiles / "minimal-rootfs.yaml"
+    prof.write_text((built.profiles / "minimal.yaml").read_text().replace(
+        "outputs:\n", "outputs:\n  - type: rootfs\n"))
+    assert main(["lock", str(prof)]) == 0
+    assert main(["build", str(prof), "--arch", "x86_64", "--output", "rootfs", "--images", str(tmp_path)]) == 0
+    with tarfile.open(tmp_path / "minimal" / "x86_64" / "rootfs.tar") as tar:
+        tar.extractall(tmp_path / "root", filter="tar")
+    records = installed(tmp_path / "root")
+    assert set(records) == {p["name"] for p in lock["architectures"]["x86_64"]}
+    busybox = records["busybox"]
+    assert busybox["sha256"] and any(f["path"] == "bin/busybox" and len(f["sha256"]) == 64 for f in busybox["files"])
+    assert records["base-files"]["config"]["etc/passwd"]
+    history = json.loads((tmp_path / "root" / "var/lib/vpk/history.json").read_text())
+    assert history[0]["operation"] == "install" and len(history[0]["lock"]) == 64
+    conf = tmp_path / "root" / "etc" / "veridian"
+    assert "virtio_blk" in (conf / "modules.load").read_text()
+    assert "[packages.busybox]" in (conf / "capabilities.toml").read_text()
+    assert (tmp_path / "root" / "etc" / "hostname").read_text() == "minimal\n"
+
+
+def test_file_conflicts_name_both_packages_and_the_path(built: Built) -> None:
+    from composer.image.install import FileConflictError
+    pkgs = sorted((built.base / "images" / "repo").resolve().parent.glob("packages/x86_64/busybox-[0-9]*.vpk"))
+    assert pkgs
+    header = read_header(pkgs[0])
+    with pytest.raises(FileConflictError, match="bin/busybox: shipped by both 'a' and 'b'"):
+        check_conflicts({"a": header, "b": header})
+
+
+def test_a_stale_lock_or_a_wrong_hash_is_refused_and_previous_outputs_stay(
+        built: Built, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    base = tmp_path / "w"
+    shutil.copytree(built.profiles, base / "profiles")
+    (base / "images").mkdir()
+    (base / "images" / "repo").symlink_to((built.base / "images" / "repo").resolve())
+    images = base / "out"
+    prof = base / "profiles" / "minimal.yaml"
+    shutil.copytree(built.images, images)
+    before = (images / "minimal" / "x86_64" / "manifest.json").read_bytes()
+    lock = json.loads((base / "profiles" / "minimal.lock").read_text())
+    busybox = next(p for p in lock["architectures"]["x86_64"] if p["name"] == "busybox")
+    busybox["sha256"] = "ee" * 32
+    (base / "profiles" / "minimal.lock").write_text(json.dumps(lock))
+    capsys.readouterr()
+    assert main(["build", str(prof), "--arch", "x86_64", "--images", str(images)]) == 1
+    assert "busybox" in capsys.readouterr().err
+    prof.write_text(prof.read_text().replace("hostname: minimal", "hostname: other"))
+    assert main(["build", str(prof), "--arch", "x86_64", "--images", str(images)]) == 1
+    err = capsys.readouterr().err
+    assert "is stale: the profile changed" in err and "vcomp lock" in err
+    assert (images / "minimal" / "x86_64" / "manifest.json").read_bytes() == before
+    assert not [p for p in (images / "minimal").iterdir() if p.name.startswith(".")], "staging left behind"
+
+
+def test_a_missing_host_tool_is_one_clear_line(built: Built, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    empty = tmp_path / "bin"
+    empty.mkdir()
+    monkeypatch.setenv("PATH", str(empty))
+    capsys.readouterr()
+    assert main(["build", str(built.profiles / "minimal.yaml"), "--arch", "x86_64", "--images", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert "host tool 'mkfs.fat' is not installed" in err and "apt-get install dosfstools" in err
+
+
+def test_a_corrupted_cache_entry_is_detected_and_rebuilt(built: Built, tmp_path: Path) -> None:
+    cache = built.base / "cache" / "images"
+    entries = [p for p in cache.iterdir() if (p / "product.json").is_file()
+               and json.loads((p / "product.json").read_text())["name"] == "iso"
+               and (p / "iso.iso").is_file()]
+    assert entries
+    iso = entries[0] / "iso.iso"
+    data = bytearray(iso.read_bytes())
+    data[40000] ^= 0xFF
+    iso.write_bytes(bytes(data))
+    with _with_cache(built.base / "cache"):
+        assert main(["build", str(built.profiles / "minimal.yaml"), "--images", str(tmp_path)]) == 0
+    for arch in ("x86_64", "aarch64"):
+        assert read_manifest(tmp_path / "minimal" / arch)["outputs"] == built.manifest(arch)["outputs"]
+
+
+def test_boot_refuses_a_firmware_the_output_cannot_use(built: Built, capsys: pytest.CaptureFixture[str]) -> None:
+    capsys.readouterr()
+    iso = built.dir("aarch64") / "iso.iso"
+    assert main(["boot", str(iso), "--firmware", "bios"]) == 1
+    assert "cannot boot with bios firmware" in capsys.readouterr().err
