@@ -23,6 +23,7 @@ import importlib
 import io
 import itertools
 import math
+import os
 import re
 import struct
 import threading
@@ -269,7 +270,7 @@ def open_source(source: Path | bytes, stack: contextlib.ExitStack) -> tuple[Bina
     if isinstance(source, bytes):
         return io.BytesIO(source), len(source), FILE_MODE
     fp = stack.enter_context(source.open("rb"))
-    st = source.stat()
+    st = os.fstat(fp.fileno())
     return fp, st.st_size, EXEC_MODE if st.st_mode & 0o111 else FILE_MODE
 
 

@@ -204,3 +204,34 @@ def test_boot_refuses_a_firmware_the_output_cannot_use(built: Built, capsys: pyt
     iso = built.dir("aarch64") / "iso.iso"
     assert main(["boot", str(iso), "--firmware", "bios"]) == 1
     assert "cannot boot with bios firmware" in capsys.readouterr().err
+
+
+def test_vcomp_test_boots_the_server_with_network_and_writes_junit(
+        built: Built, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import xml.etree.ElementTree as ET
+    prof = built.profiles / "server.yaml"
+    assert main(["lock", str(prof)]) == 0
+    junit = tmp_path / "junit.xml"
+    capsys.readouterr()
+    code = main(["test", str(prof), "--arch", "x86_64", "--output", "initramfs", "--images", str(tmp_path),
+                 "--junit", str(junit)])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "x86_64/initramfs/none/network-up: PASS" in out
+    log = (tmp_path / "server" / "x86_64" / "boot" / "x86_64-initramfs-none.log").read_text()
+    for marker in ("VCOMP-NET: eth0 up 10.0.2.15/24", "VCOMP-CHECK: PASS 14-network",
+                   "VCOMP-CHECKS: done pass=5 fail=0"):
+        assert marker in log, log[-3000:]
+    suite = ET.parse(junit).getroot()
+    assert suite.get("tests") == "1" and suite.get("failures") == "0"
+    assert suite.find("testcase").get("name") == "network-up"  # type: ignore[union-attr]
+
+
+def test_a_failing_boot_test_fails_with_the_console_tail(built: Built, tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    capsys.readouterr()
+    code = main(["boot", str(built.dir("x86_64") / "iso.iso"), "--firmware", "bios", "--expect",
+                 "VCOMP-BOOT: init started", "--expect", "this line never appears", "--timeout", "60"])
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "FAIL" in out and "'this line never appears'" in out and "VCOMP-BOOT: ready" in out

@@ -32,7 +32,6 @@ from tests.conftest import REPO
 
 pytestmark = pytest.mark.integration
 
-PACKAGES = REPO / "images" / "packages" / "x86_64"
 SAMPLE_KEY = REPO / "keys" / "sample" / "INSECURE-SAMPLE-developer.pub"
 EPOCH = 1700000000
 CMDLINE = "console=ttyS0 quiet panic=-1 vcomp.poweroff=1"
@@ -56,12 +55,11 @@ class Inputs:
 
 
 @pytest.fixture(scope="module")
-def inputs(tmp_path_factory: pytest.TempPathFactory) -> Inputs:
-    if not PACKAGES.is_dir():
-        pytest.skip(f"{PACKAGES} is missing: build the sample packages first (`make demo`)")
+def inputs(sample_repo_base: Path, tmp_path_factory: pytest.TempPathFactory) -> Inputs:
+    packages = sample_repo_base / "images" / "packages" / "x86_64"
     work = tmp_path_factory.mktemp("iso-inputs")
     key = load_public_key(SAMPLE_KEY)
-    pkgs = {read_header(p).metadata.name: p for p in sorted(PACKAGES.glob("*.vpk"))}
+    pkgs = {read_header(p).metadata.name: p for p in sorted(packages.glob("*.vpk"))}
     for name in ("isolinux", "linux"):
         (work / name).mkdir()
         extract_package(pkgs[name], work / name, trusted=key)

@@ -22,7 +22,8 @@ from composer.errors import InvalidPackage, UserError
 from composer.image.pe import InvalidPE, Section, make_uki, pe_checksum, pe_sections
 from composer.package.extract import extract_package
 from composer.run import run
-from tests.conftest import REPO
+
+pytestmark = pytest.mark.integration
 
 STUBS = {"x86_64": "linuxx64.efi.stub", "aarch64": "linuxaa64.efi.stub"}
 MACHINES = {"x86_64": 0x8664, "aarch64": 0xAA64}
@@ -114,11 +115,11 @@ def new_sections(uki: bytes, stub: bytes) -> list[Section]:
 
 
 @pytest.fixture(scope="session")
-def stubs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
-    """arch -> the EFI stub from the sample uki-stub package, for the architectures whose packages are built."""
+def stubs(sample_repo_base: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
+    """arch -> the EFI stub from the sample uki-stub package (the session's sample set)."""
     found: dict[str, bytes] = {}
     for arch, name in STUBS.items():
-        packages = sorted((REPO / "images" / "packages" / arch).glob("uki-stub-*.vpk"))
+        packages = sorted((sample_repo_base / "images" / "packages" / arch).glob("uki-stub-*.vpk"))
         if packages:
             root = tmp_path_factory.mktemp(f"stub-{arch}")
             extract_package(packages[-1], root)
