@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 Handler = Callable[[argparse.Namespace], int]
 
-EXIT_OK, EXIT_ERROR = 0, 1
+EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
 
 
 def _out(text: str = "") -> None:
@@ -352,9 +352,9 @@ def cmd_lock(args: argparse.Namespace) -> int:
             stale += [] if stale else missing_packages(old, sources)
             for line in stale:
                 sys.stderr.write(f"{target}: {line}\n")
-            if stale:
+            if stale:  # a comparison that found changes: exit 2, like plan and diff (1 is for errors)
                 sys.stderr.write(f"  hint: run: vcomp lock {path}\n")
-                status = EXIT_ERROR
+                status = EXIT_CHANGES if status == EXIT_OK else status
             else:
                 _out(f"{target}: up to date with {path}")
             continue
@@ -525,8 +525,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", required=True)
     _repo_args(s)
     s.set_defaults(func=cmd_fetch)
-    from composer import cli_image
+    from composer import cli_gitops, cli_image
     cli_image.register(sub)
+    cli_gitops.register(sub)
     return p
 
 

@@ -35,6 +35,7 @@ from composer.run import require_tool, run
 
 BUILD_REVISION = 1
 MANIFEST = "manifest.json"
+CONTENTS = "contents.json"  # every installed package with its files (for vcomp diff)
 
 # Host tools each output type runs (checked before any work), by output type and option.
 TOOLS: Mapping[str, tuple[str, ...]] = {
@@ -193,19 +194,38 @@ def build_arch(profile: Profile, lock: Mapping[str, Any], lock_digest: str, sour
     try:
         products: dict[str, Product] = {}
         cached = []
+        if only:  # the outputs not asked for stay when they were built from the same inputs, else rebuilt
+            previous = read_manifest(final) if (final / MANIFEST).is_file() else {}
+            kept = {o["name"]: o for o in previous.get("outputs", []) if previous.get("inputs") == seed}
+            for t in targets_for(profile, arch_name):
+                if t.name in only:
+                    continue
+                if t.name in kept:
+                    products[t.name] = carry(final, staging, kept[t.name])
+                else:
+                    targets.append(t)
         for t in targets:
+            if t.name in products:
+                continue
             hit = from_cache(cache, output_key(seed, t), staging)
             if hit is not None:
                 products[t.name] = hit
                 cached.append(t.name)
                 say(f"{arch_name}: {t.name} ({t.type}) unchanged: taken from the cache")
         missing = [t for t in targets if t.name not in products]
+        contents = cache / f"contents-{seed}.json"
+        if not missing and contents.is_file():
+            shutil.copyfile(contents, staging / CONTENTS)
+        elif not missing and (final / CONTENTS).is_file():
+            shutil.copyfile(final / CONTENTS, staging / CONTENTS)
         if missing:
             for p in make_products(profile, lock, lock_digest, sources, arch_name, missing, staging, seed=ids,
                                    epoch=epoch, say=say):
                 products[p.name] = p
                 to_cache(cache, output_key(seed, next(t for t in targets if t.name == p.name)), p)
-        ordered = tuple(products[t.name] for t in targets)
+            with contextlib.suppress(OSError):
+                shutil.copyfile(staging / CONTENTS, contents)
+        ordered = tuple(products[t.name] for t in targets_for(profile, arch_name) if t.name in products)
         manifest = write_records(staging, profile, lock, lock_digest, arch_name, ordered, seed=seed, tools=tools,
                                  epoch=epoch)
         swap_in(staging, final)
@@ -215,6 +235,19 @@ def build_arch(profile: Profile, lock: Mapping[str, Any], lock_digest: str, sour
     moved = tuple(Product(name=p.name, type=p.type, files=tuple(final / f.name for f in p.files),
                           firmware=p.firmware, boot=p.boot) for p in ordered)
     return ArchBuild(arch=arch_name, directory=final, products=moved, cached=tuple(cached), manifest=manifest)
+
+
+def carry(final: Path, staging: Path, output: Mapping[str, Any]) -> Product:
+    """An output of the previous build, moved into the new directory unchanged (its digest checked)."""
+    files = []
+    for f in output["files"]:
+        src, dst = final / f["path"], staging / f["path"]
+        if sha256_file(src) != f["sha256"]:
+            raise UserError(f"{src} changed since it was built", hint="rebuild every output: vcomp build PROFILE")
+        shutil.copyfile(src, dst)
+        files.append(dst)
+    return Product(name=output["name"], type=output["type"], files=tuple(files), firmware=tuple(output["firmware"]),
+                   boot=output["boot"])
 
 
 def make_products(profile: Profile, lock: Mapping[str, Any], lock_digest: str, sources: Any, arch_name: str,
@@ -230,6 +263,7 @@ def make_products(profile: Profile, lock: Mapping[str, Any], lock_digest: str, s
         say(f"{arch_name}: installing into a fresh root")
         install(root, fetched, profile_digest=profile.digest, lock_digest=lock_digest, epoch=epoch)
         records = installed(root)
+        atomic_write(out / CONTENTS, canonical_json(contents_of(records)) + b"\n")
         configure(root, profile, arch_name, records)
         kernel_pkg = profile.raw.get("kernel", {}).get("package", "linux")
         kernel = kernel_path(records, kernel_pkg, root)
@@ -240,6 +274,13 @@ def make_products(profile: Profile, lock: Mapping[str, Any], lock_digest: str, s
         for t in targets:
             say(f"{arch_name}: building {t.name} ({t.type}{', ' + '+'.join(t.firmware) if t.firmware else ''})")
         return build_products(shop, targets, out)
+
+
+def contents_of(records: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    return {name: {"version": r["version"], "size": r["size"],
+                   "files": {f["path"]: [f.get("size", 0), f.get("sha256", f.get("target", f["type"]))]
+                             for f in r["files"] if f["type"] != "dir"}}
+            for name, r in sorted(records.items())}
 
 
 def kernel_path(records: Mapping[str, Mapping[str, Any]], package: str, root: Path) -> Path:

@@ -104,6 +104,7 @@ def resolve_profile(profile: Profile, sources: Sources, keep: Mapping[str, Mappi
         arches[arch] = [{
             "name": c.entry.name, "version": c.entry.version, "arch": c.entry.arch, "sha256": c.entry.sha256,
             "size": c.entry.size, "repository": c.origin, "signer": c.entry.signer, "reason": c.reason,
+            "license": c.entry.license,
             "capabilities": sorted({*c.entry.capabilities.get("required", []),
                                     *(x for x in c.optional_capabilities if x in granted)}),
         } for c in chosen]

@@ -33,7 +33,7 @@ def test_lock_twice_identical_check_passes_then_fails(profiles: Path, capsys: py
     server = profiles / "server.yaml"
     server.write_text(server.read_text().replace("hostname: server", "hostname: server2"))
     capsys.readouterr()
-    assert main(["lock", "--check", str(server)]) == 1
+    assert main(["lock", "--check", str(server)]) == 2
     assert "the profile changed since the lock was written" in capsys.readouterr().err
 
 
@@ -96,7 +96,7 @@ def test_a_repository_that_moved_fails_check_and_relock_says_what_moved(
     doc["indexes"]["sample"]["aarch64"] = "cd" * 32
     target.write_text(json.dumps(doc))
     capsys.readouterr()
-    assert main(["lock", "--check", str(prof)]) == 1
+    assert main(["lock", "--check", str(prof)]) == 2
     err = capsys.readouterr().err
     assert f"aarch64: busybox {busybox['version']} (sha256 abababababab) is no longer in the repositories" in err
     assert main(["lock", str(prof)]) == 0

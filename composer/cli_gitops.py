@@ -1,0 +1,275 @@
+"""The GitOps verbs of the CLI: plan, apply, reconcile, diff, history (registered by composer.cli).
+
+Exit codes, the same for every verb that compares: 0 no changes, 1 error, 2 changes, 3 policy violation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from composer.errors import UserError
+from composer.gitops.plan import EXIT_CHANGES, EXIT_ERROR, EXIT_NO_CHANGES, EXIT_POLICY, PackageChange
+
+
+def _out(text: str = "") -> None:
+    sys.stdout.write(f"{text}\n")
+    sys.stdout.flush()
+
+
+def _setuid_probe(sources_for: dict[Path, Any]) -> Any:
+    """Setuid files a changed package brings (read from the package, fetched and verified through TUF)."""
+    def probe(path: Path, change: PackageChange) -> list[str]:
+        from composer.image.install import Locked, fetch_locked
+        from composer.package.archive import read_header
+        from composer.package.build import default_cache
+        from composer.profile.validate import load_profile
+        from composer.solve.lock import open_sources, read_lock
+        if path not in sources_for:
+            sources_for[path] = open_sources(load_profile(path), default_cache() / "repos")
+        lock = read_lock(path.with_suffix(".lock")) or {}
+        row = next((p for p in lock.get("architectures", {}).get(change.arch, []) if p["name"] == change.name), None)
+        if row is None:
+            return []
+        (fetched,) = fetch_locked(sources_for[path], [Locked.from_dict(row)], change.arch)
+        entries = read_header(fetched.path).manifest.entries
+        return [e.path for e in entries if e.type == "file" and e.mode & 0o6000]
+    return probe
+
+
+def _plan(args: argparse.Namespace, base: str | None) -> Any:
+    from composer.gitops.workflow import Workspace, make_plan
+    ws = Workspace.open(Path.cwd(), args.images)
+    profiles = ws.profiles(args.profile)
+    return ws, make_plan(ws, profiles, base, acknowledged=args.ack or (), setuid=_setuid_probe({}))
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    from composer.gitops import render
+    _ws, plan = _plan(args, args.base)
+    if args.out:
+        Path(args.out).write_text(render.to_json(plan))
+    if args.matrix:
+        _out(render.matrix_json(plan).rstrip("\n"))
+    else:
+        text = {"table": render.table, "json": render.to_json, "markdown": render.markdown}[args.format](plan)
+        _out(text.rstrip("\n"))
+    code: int = plan.exit_code
+    return code
+
+
+def cmd_apply(args: argparse.Namespace) -> int:
+    from composer.gitops.workflow import Workspace, stale_reasons
+    try:
+        saved = json.loads(Path(args.plan).read_bytes())
+    except (OSError, ValueError) as exc:
+        raise UserError(f"{args.plan}: not a saved plan ({exc})", hint="vcomp plan --out plan.json") from None
+    if not str(saved.get("format_version", "")).startswith("1."):
+        raise UserError(f"{args.plan}: plan format {saved.get('format_version')} is not supported", hint="replan")
+    ws = Workspace.open(Path.cwd(), args.images)
+    stale = stale_reasons(ws, saved)
+    if stale:
+        raise UserError(f"{args.plan} is stale: " + "; ".join(stale), hint="make a new plan: vcomp plan --out FILE")
+    if saved.get("exit_code") == EXIT_POLICY:
+        raise UserError(f"{args.plan} violates the policy; it is not applied", hint="fix the violations and replan")
+    from composer.image.pipeline import build_arch
+    built = 0
+    for p in saved["profiles"]:
+        jobs: dict[str, list[str]] = {}
+        for o in p["output_changes"]:
+            if o["action"] != "remove":
+                jobs.setdefault(o["arch"], []).append(o["name"])
+        if not jobs:
+            continue
+        profile, lock, lock_digest, sources = _load(ws.git.root / p["profile"])
+        for arch, outputs in sorted(jobs.items()):
+            r = build_arch(profile, lock, lock_digest, sources, arch, ws.images, _cache(), only=outputs,
+                           epoch=_epoch(), say=_out)
+            built += len(outputs)
+            _out(f"{arch}: built {', '.join(outputs)} in {r.directory}")
+    _out(f"applied {args.plan}: {built} output(s) built" if built else f"{args.plan}: nothing to build")
+    return EXIT_CHANGES if built else EXIT_NO_CHANGES
+
+
+def _load(path: Path) -> Any:
+    from composer import cli_image
+    return cli_image._load(path)
+
+
+def _cache() -> Path:
+    from composer.package.build import default_cache
+    return default_cache() / "images"
+
+
+def _epoch() -> int:
+    from composer.fsutil import source_date_epoch
+    return source_date_epoch()
+
+
+def cmd_reconcile(args: argparse.Namespace) -> int:
+    from composer.gitops.workflow import BUILT, Workspace, unchanged_since_built
+    ws = Workspace.open(Path.cwd(), args.images)
+    codes: list[int] = []
+    cases: list[Any] = []
+    for path in ws.profiles(args.profile):
+        rel = ws.git.rel(path)
+        last = unchanged_since_built(ws, path)
+        if last is not None and args.base is None:
+            _out(f"{rel}: unchanged since generation {last['generation']} (commit {last['commit'][:12]}): "
+                 "nothing to do")
+            codes.append(EXIT_NO_CHANGES)
+            continue
+        try:
+            code, found = reconcile_profile(ws, path, args.base or BUILT, args)
+        except UserError as exc:
+            sys.stderr.write(f"{rel}: error: {exc.message}\n" + (f"  hint: {exc.hint}\n" if exc.hint else ""))
+            code, found = EXIT_ERROR, []
+        codes.append(code)
+        cases += found
+    if args.junit:
+        from composer.boot.session import junit
+        Path(args.junit).write_bytes(junit(cases, "vcomp.reconcile"))
+    for bad in (EXIT_ERROR, EXIT_POLICY, EXIT_CHANGES):
+        if bad in codes:
+            return bad
+    return EXIT_NO_CHANGES
+
+
+def reconcile_profile(ws: Any, path: Path, base: str, args: argparse.Namespace) -> tuple[int, list[Any]]:
+    from composer.boot.session import boots_of, run_boot
+    from composer.gitops import generations, render
+    from composer.gitops.workflow import make_plan
+    from composer.image.pipeline import build_arch
+    from composer.solve.lock import missing_packages
+    rel = ws.git.rel(path)
+    plan = make_plan(ws, [path], base, acknowledged=args.ack or ())
+    pp = plan.profiles[0]
+    _out(render.table(plan).rstrip("\n"))
+    if pp.violations:
+        return EXIT_POLICY, []
+    profile, lock, lock_digest, sources = _load(path)
+    moved = missing_packages(lock, sources)
+    if moved:
+        raise UserError(f"{path.with_suffix('.lock').name} no longer matches the repositories: {moved[0]}",
+                        hint=f"relock and commit: vcomp lock {rel}")
+    last = generations.last(ws.images, profile.name)
+    arches = sorted({o.arch for o in pp.output_changes if o.action != "remove"} |
+                    {a for a in profile.architectures if last is None or a not in last.get("architectures", {})
+                     or not (ws.images / profile.name / a / "manifest.json").is_file()})
+    records = dict(last["architectures"]) if last else {}
+    cases: list[Any] = []
+    for arch in arches:
+        r = build_arch(profile, lock, lock_digest, sources, arch, ws.images, _cache(), epoch=_epoch(), say=_out)
+        found = []
+        for output, firmware in boots_of(r.manifest):
+            _out(f"{arch}: boot test of {output} ({firmware})")
+            found += run_boot(r.manifest, r.directory, output, firmware, logs=r.directory / "boot")
+        for c in found:
+            _out(f"  {c.id}: {'PASS' if c.passed else 'FAIL: ' + c.reason()} ({c.watch.seconds:.1f} s)")
+        cases += found
+        records[arch] = {"inputs": r.manifest["inputs"],
+                         "outputs": [{"name": o["name"], "type": o["type"], "files": o["files"]}
+                                     for o in r.manifest["outputs"]],
+                         "packages": [{k: p[k] for k in ("name", "version", "sha256", "size", "reason")}
+                                      for p in lock["architectures"][arch]],
+                         "tests": [{"id": c.id, "passed": c.passed, "seconds": round(c.watch.seconds, 1)}
+                                   for c in found]}
+    for arch in list(records):
+        if arch not in profile.architectures:
+            del records[arch]
+    head = ws.git.head() or ""
+    now = ws.current(path)
+    g = generations.record(ws.images, profile.name, {
+        "profile": rel, "commit": head, "worktree": "clean" if ws.git.worktree(rel) == ws.git.read(head, rel)
+        else "modified", "time": ws.git.commit_time(head) if head else 0,
+        "profile-digest": now.profile_digest, "lock-digest": now.lock_digest, "rebuilt": arches,
+        "architectures": records})
+    failed = [c for c in cases if not c.passed]
+    _out(f"{rel}: generation {g['generation']} recorded: rebuilt {', '.join(arches) or 'nothing'}; "
+         f"{len(cases) - len(failed)} of {len(cases)} boot tests passed")
+    return (EXIT_ERROR if failed else EXIT_CHANGES), cases
+
+
+def _human(n: int) -> str:
+    sign = "-" if n < 0 else "+"
+    n = abs(n)
+    for unit, size in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n >= size:
+            return f"{sign}{n / size:.1f} {unit}"
+    return f"{sign}{n} B"
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    from composer.gitops.workflow import Workspace, diff_sides, side
+    ws = Workspace.open(Path.cwd(), args.images)
+    profile = Path(args.profile).resolve() if args.profile else None
+    a, b = side(ws, args.a, profile), side(ws, args.b, profile)
+    packages, files = diff_sides(a, b)
+    _out(f"--- {a.label}\n+++ {b.label}")
+    for p in packages:
+        arrow = f"{p.old} -> {p.new}" if p.old and p.new else (p.new or p.old)
+        _out(f"{p.arch}: {p.symbol} {p.name} {arrow} ({_human(p.size_delta)})")
+    for arch, changes in files.items():
+        for sym, path, before, after in changes:
+            size = f"{after} B" if sym == "+" else f"{before} B" if sym == "-" else f"{before} -> {after} B"
+            _out(f"{arch}: {sym} /{path} ({size})")
+    total = sum(p.size_delta for p in packages)
+    n_files = sum(len(c) for c in files.values())
+    _out(f"{len(packages)} package change(s), {n_files} file change(s), packages {_human(total)}")
+    return EXIT_CHANGES if packages or n_files else EXIT_NO_CHANGES
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    from composer.gitops import generations
+    from composer.gitops.workflow import Workspace
+    ws = Workspace.open(Path.cwd(), args.images)
+    path = Path(args.profile).resolve()
+    name = str((ws.current(path).profile or {}).get("name", path.stem))
+    found = generations.generations(ws.images, name)
+    if not found:
+        _out(f"{name}: no generations yet (vcomp reconcile builds and records them)")
+        return EXIT_NO_CHANGES
+    for g in found:
+        tests = [t for a in g["architectures"].values() for t in a.get("tests", [])]
+        passed = sum(t["passed"] for t in tests)
+        _out(f"generation {g['generation']:>3}  commit {g['commit'][:12]}{'+' if g['worktree'] != 'clean' else ''}"
+             f"  lock {g['lock-digest'][:12]}  rebuilt {','.join(g['rebuilt']) or '-'}"
+             f"  tests {passed}/{len(tests)}")
+    return EXIT_NO_CHANGES
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("plan", help="what a change of profiles/locks does, against a base (exit 0/1/2/3)")
+    p.add_argument("profile", nargs="*", help="profiles (default: profiles/*.yaml of the git repository)")
+    p.add_argument("--base", help="git ref, or @built (the last generation built); default: the previous commit "
+                   "that touched each profile")
+    p.add_argument("--format", choices=("table", "json", "markdown"), default="table")
+    p.add_argument("--out", help="also save the plan (JSON) for vcomp apply")
+    p.add_argument("--matrix", action="store_true", help="print the (profile, arch, output) jobs as JSON")
+    p.add_argument("--ack", action="append", choices=("kernel",), help="acknowledge a change the policy gates")
+    p.add_argument("--images", help="images directory (default: images/ of the repository)")
+    p.set_defaults(func=cmd_plan)
+    a = sub.add_parser("apply", help="build exactly what a saved plan says (refused when stale)")
+    a.add_argument("plan")
+    a.add_argument("--images")
+    a.set_defaults(func=cmd_apply)
+    r = sub.add_parser("reconcile", help="rebuild and boot-test the profiles whose inputs changed; record them")
+    r.add_argument("profile", nargs="*")
+    r.add_argument("--base", help="compare with this ref instead of the last generation built")
+    r.add_argument("--junit", help="write the boot tests as JUnit XML")
+    r.add_argument("--ack", action="append", choices=("kernel",))
+    r.add_argument("--images")
+    r.set_defaults(func=cmd_reconcile)
+    d = sub.add_parser("diff", help="packages and files between two commits, generations (gen:N) or built images")
+    d.add_argument("a")
+    d.add_argument("b")
+    d.add_argument("--profile", help="the profile (for commits and generations)")
+    d.add_argument("--images")
+    d.set_defaults(func=cmd_diff)
+    h = sub.add_parser("history", help="the generations built for a profile")
+    h.add_argument("profile")
+    h.add_argument("--images")
+    h.set_defaults(func=cmd_history)

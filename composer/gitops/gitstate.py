@@ -1,0 +1,105 @@
+"""Previous desired states from git (gitpython): a profile and its lock at a base commit.
+
+The default base is the state before the last change of the profiles planned: HEAD when the working
+tree changes a profile or lock, else the parent of the last commit that touched one of them (so a
+committed change is compared with what came before it). ``@built`` is the commit of the profile's
+last generation actually built.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import git
+
+from composer.errors import UserError
+from composer.gitops.plan import State
+from composer.profile.yamlpos import load_yaml
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Base:
+    ref: str
+    commit: str | None  # None: nothing to compare with (the profile is new)
+
+
+class GitState:
+    def __init__(self, start: Path) -> None:
+        try:
+            self.repo = git.Repo(start, search_parent_directories=True)
+        except (git.InvalidGitRepositoryError, git.NoSuchPathError):
+            raise UserError(f"{start} is not inside a git repository",
+                            hint="plans compare with git history: run it in the repository of the profiles") from None
+        if self.repo.working_tree_dir is None:
+            raise UserError(f"{start}: a bare git repository has no profiles to plan")
+        self.root = Path(self.repo.working_tree_dir).resolve()
+
+    def rel(self, path: Path) -> str:
+        try:
+            return path.resolve().relative_to(self.root).as_posix()
+        except ValueError:
+            raise UserError(f"{path} is outside the git repository {self.root}") from None
+
+    def head(self) -> str | None:
+        try:
+            return self.repo.head.commit.hexsha
+        except ValueError:  # no commit yet
+            return None
+
+    def resolve(self, ref: str) -> str:
+        try:
+            return self.repo.commit(ref).hexsha
+        except (git.BadName, ValueError, git.GitCommandError):
+            raise UserError(f"base ref '{ref}' does not exist in {self.root}",
+                            hint="use a commit, branch or tag that exists (git log), or omit --base") from None
+
+    def read(self, commit: str | None, rel: str) -> bytes | None:
+        if commit is None:
+            return None
+        try:
+            blob = self.repo.commit(commit).tree / rel
+        except KeyError:
+            return None
+        data: bytes = blob.data_stream.read()
+        return data
+
+    def worktree(self, rel: str) -> bytes | None:
+        path = self.root / rel
+        return path.read_bytes() if path.is_file() else None
+
+    def default_base(self, rels: list[str]) -> Base:
+        """HEAD when the working tree changes any of ``rels``; else the parent of the last commit that
+        touched one of them (None when that commit has no parent: everything is new)."""
+        head = self.head()
+        if head is None:
+            return Base(ref="(no commits)", commit=None)
+        if any(self.worktree(r) != self.read(head, r) for r in rels):
+            return Base(ref="HEAD (the working tree changes the profiles)", commit=head)
+        last = next(iter(self.repo.iter_commits(head, paths=rels, max_count=1)), None)
+        if last is None or not last.parents:
+            return Base(ref="(none before the profiles' first commit)", commit=None)
+        return Base(ref=f"{last.hexsha[:12]}^ (before the last commit touching the profiles)",
+                    commit=last.parents[0].hexsha)
+
+    def commit_time(self, commit: str) -> int:
+        return int(self.repo.commit(commit).committed_date)
+
+
+def state_of(profile: bytes | None, lock: bytes | None, origin: str) -> State:
+    raw: Any = None
+    if profile is not None:
+        raw = load_yaml(profile, origin).value
+        if not isinstance(raw, dict):
+            raise UserError(f"{origin}: not a profile (a mapping is expected)")
+    doc: Any = None
+    if lock is not None:
+        import json
+        try:
+            doc = json.loads(lock)
+        except ValueError as exc:
+            raise UserError(f"{origin}: its lock is not JSON ({exc})", hint="relock: vcomp lock PROFILE") from None
+    return State(profile=raw, lock=doc, profile_digest=hashlib.sha256(profile).hexdigest() if profile else "",
+                 lock_digest=hashlib.sha256(lock).hexdigest() if lock else "")

@@ -1,0 +1,369 @@
+"""A plan: what a change of desired state does, in three layers, and the policy verdict. Pure: no I/O.
+
+1. the profile diff (intent): items added to or removed from lists of names (packages, drivers,
+   capabilities, architectures), other settings changed;
+2. the lock diff per architecture: packages added, removed, upgraded, downgraded or rebuilt, each with
+   its reason (requested, dependency of X, driver for Y, repository update) and whether it was asked
+   for (explicit) or pulled in;
+3. the output diff: which outputs of which architecture are rebuilt (or added, removed), why, and the
+   expected size change (the change of the packages' sizes, against the last build's size).
+
+Capability, trust-root and kernel changes are called out; the profile's ``policy`` is evaluated.
+Exit codes (:data:`EXIT_CODES`) are the same for every verb that compares.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from composer.solve.pool import parse_version
+
+PLAN_FORMAT = "1.0"  # minor versions only add fields
+EXIT_NO_CHANGES, EXIT_ERROR, EXIT_CHANGES, EXIT_POLICY = 0, 1, 2, 3
+EXIT_CODES = {"no changes": EXIT_NO_CHANGES, "error": EXIT_ERROR, "changes": EXIT_CHANGES,
+              "policy violation": EXIT_POLICY}
+NAME_LISTS = ("packages", "drivers", "capabilities", "architectures")
+NOT_IN_IMAGE = ("description", "policy", "boot-tests")  # profile keys that do not change image bytes
+SIZE_UNITS = {"": 1, "B": 1, "K": 1 << 10, "KiB": 1 << 10, "M": 1 << 20, "MiB": 1 << 20, "G": 1 << 30,
+              "GiB": 1 << 30}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ProfileChange:
+    path: str            # the profile key (or key[name] for list items)
+    action: str          # add | remove | change
+    old: Any = None
+    new: Any = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PackageChange:
+    arch: str
+    name: str
+    action: str          # add | remove | upgrade | downgrade | rebuild
+    old: str | None
+    new: str | None
+    reason: str
+    explicit: bool
+    size_delta: int
+
+    @property
+    def symbol(self) -> str:
+        return {"add": "+", "remove": "-"}.get(self.action, "~")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OutputChange:
+    arch: str
+    name: str
+    type: str
+    action: str          # add | rebuild | remove
+    reason: str
+    size_before: int | None
+    size_delta: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Callout:
+    kind: str            # capabilities | trust-root | kernel
+    message: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Violation:
+    rule: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ProfilePlan:
+    profile: str         # path relative to the repository
+    name: str
+    status: str          # new | changed | unchanged | removed
+    inputs: Mapping[str, str]
+    base: str = ""       # the commit compared with ("" when there is none: the profile is new)
+    profile_changes: tuple[ProfileChange, ...] = ()
+    package_changes: tuple[PackageChange, ...] = ()
+    output_changes: tuple[OutputChange, ...] = ()
+    callouts: tuple[Callout, ...] = ()
+    violations: tuple[Violation, ...] = ()
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.profile_changes or self.package_changes or self.output_changes or self.status != "unchanged")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Plan:
+    base: Mapping[str, str]   # ref, commit
+    head: Mapping[str, str]   # commit (or "working tree")
+    profiles: tuple[ProfilePlan, ...]
+    format: str = PLAN_FORMAT
+    acknowledged: tuple[str, ...] = field(default=())
+
+    @property
+    def exit_code(self) -> int:
+        if any(p.violations for p in self.profiles):
+            return EXIT_POLICY
+        return EXIT_CHANGES if any(p.changed for p in self.profiles) else EXIT_NO_CHANGES
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["format_version"] = out.pop("format")
+        out["summary"] = summary(self)
+        out["exit_code"] = self.exit_code
+        return out
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class State:
+    """One side of a comparison: the profile's raw mapping and its lock (None when absent)."""
+
+    profile: Mapping[str, Any] | None
+    lock: Mapping[str, Any] | None
+    profile_digest: str = ""
+    lock_digest: str = ""
+
+
+# ---------------------------------------------------------------- layer 1: the profile
+
+
+def _names(items: Sequence[Any]) -> dict[str, Any]:
+    return {(i if isinstance(i, str) else i.get("name", str(i))): i for i in items}
+
+
+def profile_diff(old: Mapping[str, Any] | None, new: Mapping[str, Any] | None) -> list[ProfileChange]:
+    old, new = old or {}, new or {}
+    out = []
+    for key in sorted(set(old) | set(new)):
+        a, b = old.get(key), new.get(key)
+        if a == b:
+            continue
+        if key in NAME_LISTS and isinstance(a or [], list) and isinstance(b or [], list):
+            na, nb = _names(a or []), _names(b or [])
+            out += [ProfileChange(path=f"{key}[{n}]", action="add", new=nb[n])
+                    for n in sorted(nb.keys() - na.keys())]
+            out += [ProfileChange(path=f"{key}[{n}]", action="remove", old=na[n])
+                    for n in sorted(na.keys() - nb.keys())]
+            out += [ProfileChange(path=f"{key}[{n}]", action="change", old=na[n], new=nb[n])
+                    for n in sorted(na.keys() & nb.keys()) if na[n] != nb[n]]
+        else:
+            out.append(ProfileChange(path=key, action="add" if a is None else "remove" if b is None else "change",
+                                     old=a, new=b))
+    return out
+
+
+# ---------------------------------------------------------------- layer 2: the lock
+
+
+def _explicit(reason: str) -> bool:
+    return not reason.startswith("dependency of")
+
+
+def lock_diff(old: Mapping[str, Any] | None, new: Mapping[str, Any] | None,
+              requested_changed: set[str]) -> list[PackageChange]:
+    out = []
+    old_arches = (old or {}).get("architectures", {})
+    new_arches = (new or {}).get("architectures", {})
+    moved_indexes = (old or {}).get("indexes") != (new or {}).get("indexes")
+    for arch in sorted(set(old_arches) | set(new_arches)):
+        before = {p["name"]: p for p in old_arches.get(arch, [])}
+        after = {p["name"]: p for p in new_arches.get(arch, [])}
+        for name in sorted(before.keys() | after.keys()):
+            a, b = before.get(name), after.get(name)
+            if a is not None and b is not None and (a["version"], a["sha256"]) == (b["version"], b["sha256"]):
+                continue
+            if b is None:
+                assert a is not None
+                out.append(PackageChange(arch=arch, name=name, action="remove", old=a["version"], new=None,
+                                         reason=f"no longer needed (was: {a['reason']})",
+                                         explicit=_explicit(a["reason"]), size_delta=-int(a["size"])))
+                continue
+            reason = b["reason"]
+            if a is None:
+                action = "add"
+            else:
+                va, vb = parse_version(a["version"]), parse_version(b["version"])
+                action = "upgrade" if vb > va else "downgrade" if vb < va else "rebuild"
+                if name not in requested_changed and moved_indexes:
+                    reason = f"repository update ({reason})"
+            out.append(PackageChange(arch=arch, name=name, action=action, old=a["version"] if a else None,
+                                     new=b["version"], reason=reason, explicit=_explicit(b["reason"]),
+                                     size_delta=int(b["size"]) - int(a["size"] if a else 0)))
+    return out
+
+
+# ---------------------------------------------------------------- layer 3: outputs
+
+
+def _outputs(profile: Mapping[str, Any] | None, arch: str) -> dict[str, Mapping[str, Any]]:
+    if not profile:
+        return {}
+    arches = profile.get("architectures", [])
+    return {o.get("name", o["type"]): o for o in profile.get("outputs", [])
+            if arch in o.get("architectures", arches)}
+
+
+def output_diff(old: State, new: State, packages: Sequence[PackageChange],
+                built: Mapping[str, Mapping[str, Any]]) -> list[OutputChange]:
+    """``built``: arch -> the manifest of the last build (for sizes and never-built outputs)."""
+    new_profile, old_profile = new.profile or {}, old.profile or {}
+    image_keys = sorted(k for k in set(old_profile) | set(new_profile)
+                        if k not in NOT_IN_IMAGE and k != "outputs" and old_profile.get(k) != new_profile.get(k))
+    out = []
+    for arch in sorted(set(new_profile.get("architectures", [])) | set(old_profile.get("architectures", []))):
+        before, after = _outputs(old.profile, arch), _outputs(new.profile, arch)
+        pkgs = [p for p in packages if p.arch == arch]
+        delta = sum(p.size_delta for p in pkgs)
+        manifest = built.get(arch, {})
+        sizes = {o["name"]: sum(f["size"] for f in o["files"]) for o in manifest.get("outputs", [])}
+        for name in sorted(before.keys() | after.keys()):
+            o = after.get(name) or before[name]
+            if name not in after:
+                out.append(OutputChange(arch=arch, name=name, type=o["type"], action="remove",
+                                        reason="removed from the profile", size_before=sizes.get(name),
+                                        size_delta=-sizes.get(name, 0)))
+                continue
+            why = []
+            if name not in before:
+                why.append("new output")
+            elif before[name] != after[name]:
+                why.append("output options changed")
+            if pkgs:
+                why.append(f"{len(pkgs)} package change{'s' if len(pkgs) > 1 else ''}")
+            if image_keys:
+                why.append(f"profile changed: {', '.join(image_keys)}")
+            if not why and name not in sizes:
+                why.append("never built")
+            if why:
+                out.append(OutputChange(arch=arch, name=name, type=o["type"],
+                                        action="add" if name not in before else "rebuild", reason="; ".join(why),
+                                        size_before=sizes.get(name), size_delta=delta))
+    return out
+
+
+# ---------------------------------------------------------------- call-outs and policy
+
+
+def callouts(old: State, new: State, packages: Sequence[PackageChange]) -> list[Callout]:
+    out = []
+    a, b = set((old.profile or {}).get("capabilities", [])), set((new.profile or {}).get("capabilities", []))
+    if a != b:
+        out.append(Callout(kind="capabilities", message="granted capabilities: " + ", ".join(
+            [*(f"+{c}" for c in sorted(b - a)), *(f"-{c}" for c in sorted(a - b))])))
+    for arch, pkgs in sorted((new.lock or {}).get("architectures", {}).items()):
+        olds = {p["name"]: set(p.get("capabilities", []))
+                for p in (old.lock or {}).get("architectures", {}).get(arch, [])}
+        for p in pkgs:
+            gained = set(p.get("capabilities", [])) - olds.get(p["name"], set())
+            if gained and p["name"] in olds:
+                out.append(Callout(kind="capabilities",
+                                   message=f"{arch}: {p['name']} now uses {', '.join(sorted(gained))}"))
+    ra, rb = (old.lock or {}).get("trust-roots", {}), (new.lock or {}).get("trust-roots", {})
+    for repo in sorted(set(ra) | set(rb)):
+        if old.lock is not None and ra.get(repo) != rb.get(repo):
+            out.append(Callout(kind="trust-root", message=f"trust root of '{repo}': "
+                               f"{(ra.get(repo) or 'none')[:12]} -> {(rb.get(repo) or 'none')[:12]}"))
+    kernel = (new.profile or {}).get("kernel", {}).get("package", "linux")
+    for p in packages:
+        if p.name == kernel and p.action != "add":
+            out.append(Callout(kind="kernel", message=f"{p.arch}: kernel {kernel} {p.old} -> {p.new or 'removed'}"))
+    ka, kb = (old.profile or {}).get("kernel"), (new.profile or {}).get("kernel")
+    if old.profile is not None and ka != kb:
+        out.append(Callout(kind="kernel", message=f"kernel settings: {ka} -> {kb}"))
+    return out
+
+
+def parse_size(text: str) -> int:
+    m = re.fullmatch(r"([0-9]+(?:\.[0-9]+)?)\s*([A-Za-z]*)", text.strip())
+    if not m or m.group(2) not in SIZE_UNITS:
+        raise ValueError(f"not a size: {text!r}")
+    return int(float(m.group(1)) * SIZE_UNITS[m.group(2)])
+
+
+def policy_violations(new: State, packages: Sequence[PackageChange], outputs: Sequence[OutputChange],
+                      calls: Sequence[Callout], *, acknowledged: Sequence[str] = (),
+                      setuid: Callable[[PackageChange], Sequence[str]] = lambda _p: ()) -> list[Violation]:
+    policy = (new.profile or {}).get("policy", {})
+    out = []
+    denied = set(policy.get("denied-packages", []))
+    allowed = policy.get("allowed-licenses")
+    for arch, pkgs in sorted((new.lock or {}).get("architectures", {}).items()):
+        for p in pkgs:
+            if p["name"] in denied:
+                out.append(Violation(rule="denied-packages", message=f"{arch}: {p['name']} is denied by policy"))
+            if allowed is not None and p.get("license") and not _license_ok(p["license"], allowed):
+                out.append(Violation(rule="allowed-licenses", message=f"{arch}: {p['name']} {p['version']} is "
+                                     f"licensed {p['license']}, not in allowed-licenses"))
+    limit = parse_size(policy["max-image-size"]) if "max-image-size" in policy else None
+    growth = float(policy["max-size-growth"].rstrip("%")) if "max-size-growth" in policy else None
+    for o in outputs:
+        if o.size_before is None or o.action == "remove":
+            continue
+        after = o.size_before + o.size_delta
+        if limit is not None and after > limit:
+            out.append(Violation(rule="max-image-size", message=f"{o.arch}/{o.name}: about {after} bytes, over "
+                                 f"{policy['max-image-size']}"))
+        if growth is not None and o.size_before and o.size_delta * 100 > growth * o.size_before:
+            out.append(Violation(rule="max-size-growth", message=f"{o.arch}/{o.name}: grows by about "
+                                 f"{o.size_delta * 100 / o.size_before:.1f}% (limit {policy['max-size-growth']})"))
+    if not policy.get("allow-setuid", False):
+        for p in packages:
+            for path in setuid(p) if p.action != "remove" else ():
+                out.append(Violation(rule="allow-setuid", message=f"{p.arch}: {p.name} {p.new} adds the setuid "
+                                     f"file /{path}"))
+    if policy.get("kernel-change-requires-ack") and "kernel" not in acknowledged:
+        for c in calls:
+            if c.kind == "kernel":
+                out.append(Violation(rule="kernel-change-requires-ack",
+                                     message=f"{c.message}: acknowledge it with --ack kernel"))
+    return out
+
+
+def _license_ok(expression: str, allowed: Sequence[str]) -> bool:
+    """An SPDX expression is allowed when every alternative of some OR branch is allowed."""
+    branches = [b.strip(" ()") for b in re.split(r"\s+OR\s+", expression)]
+    return any(all(part.strip(" ()") in allowed for part in re.split(r"\s+AND\s+", b)) for b in branches)
+
+
+# ---------------------------------------------------------------- the whole
+
+
+def plan_profile(path: str, old: State, new: State, built: Mapping[str, Mapping[str, Any]], *,
+                 base: str = "", acknowledged: Sequence[str] = (),
+                 setuid: Callable[[PackageChange], Sequence[str]] = lambda _p: ()) -> ProfilePlan:
+    name = str((new.profile or old.profile or {}).get("name", path))
+    inputs = {"profile": new.profile_digest, "lock": new.lock_digest}
+    if new.profile is None:
+        return ProfilePlan(profile=path, name=name, status="removed", inputs=inputs, base=base,
+                           profile_changes=tuple(profile_diff(old.profile, None)))
+    changes = profile_diff(old.profile, new.profile)
+    requested = {c.path.split("[", 1)[1].rstrip("]") for c in changes if c.path.startswith("packages[")}
+    packages = lock_diff(old.lock, new.lock, requested)
+    outputs = output_diff(old, new, packages, built)
+    calls = callouts(old, new, packages)
+    violations = policy_violations(new, packages, outputs, calls, acknowledged=acknowledged, setuid=setuid)
+    status = "new" if old.profile is None else "changed" if (changes or packages or outputs) else "unchanged"
+    return ProfilePlan(profile=path, name=name, status=status, inputs=inputs, base=base,
+                       profile_changes=tuple(changes),
+                       package_changes=tuple(packages), output_changes=tuple(outputs), callouts=tuple(calls),
+                       violations=tuple(violations))
+
+
+def summary(plan: Plan) -> dict[str, int]:
+    pk = [c for p in plan.profiles for c in p.package_changes]
+    return {"profiles_changed": sum(p.changed for p in plan.profiles),
+            "packages_added": sum(c.action == "add" for c in pk),
+            "packages_changed": sum(c.action in ("upgrade", "downgrade", "rebuild") for c in pk),
+            "packages_removed": sum(c.action == "remove" for c in pk),
+            "outputs_rebuilt": sum(o.action in ("add", "rebuild") for p in plan.profiles for o in p.output_changes),
+            "violations": sum(len(p.violations) for p in plan.profiles)}
+
+
+def matrix(plan: Plan) -> list[dict[str, str]]:
+    """(profile, arch, output) jobs for a CI matrix: every output to build."""
+    return [{"profile": p.profile, "arch": o.arch, "output": o.name}
+            for p in plan.profiles for o in p.output_changes if o.action != "remove"]

@@ -1,0 +1,192 @@
+"""The GitOps verbs over a repository of profiles: plan, apply, reconcile, diff, history (I/O at this edge).
+
+``plan`` compares each profile and lock in the working tree with a base (``--base REF``, by default the
+previous commit that touched them; ``@built``: the last generation built). ``reconcile`` rebuilds and
+boot-tests only the profiles whose inputs differ from their last generation, then records a new one;
+an unchanged profile costs two small file reads.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from composer.errors import UserError
+from composer.gitops import generations
+from composer.gitops.gitstate import Base, GitState, state_of
+from composer.gitops.plan import PackageChange, Plan, ProfilePlan, State, lock_diff, plan_profile
+
+BUILT = "@built"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Workspace:
+    git: GitState
+    images: Path
+
+    @classmethod
+    def open(cls, start: Path, images: str | None) -> Workspace:
+        git = GitState(start)
+        return cls(git=git, images=Path(images).resolve() if images else git.root / "images")
+
+    def profiles(self, given: Sequence[str]) -> list[Path]:
+        if given:
+            return [Path(p).resolve() for p in given]
+        found = sorted((self.git.root / "profiles").glob("*.yaml"))
+        if not found:
+            raise UserError(f"no profiles in {self.git.root / 'profiles'}", hint="name the profiles to plan")
+        return found
+
+    def current(self, path: Path) -> State:
+        lock = path.with_suffix(".lock")
+        return state_of(path.read_bytes() if path.is_file() else None,
+                        lock.read_bytes() if lock.is_file() else None, str(path))
+
+    def rels(self, paths: Sequence[Path]) -> list[str]:
+        return [r for p in paths for r in (self.git.rel(p), self.git.rel(p).removesuffix(".yaml") + ".lock")]
+
+    def base_for(self, path: Path, ref: str | None, default: Base | None = None) -> Base:
+        if ref is None:
+            return default or self.git.default_base(self.rels([path]))
+        if ref == BUILT:
+            name = str((self.current(path).profile or {}).get("name", path.stem))
+            last = generations.last(self.images, name)
+            return Base(ref=BUILT, commit=last["commit"] if last and last.get("commit") else None)
+        return Base(ref=ref, commit=self.git.resolve(ref))
+
+    def at(self, path: Path, base: Base) -> State:
+        rel = self.git.rel(path)
+        lock_rel = rel.removesuffix(".yaml") + ".lock"
+        origin = f"{rel}@{(base.commit or 'none')[:12]}"
+        return state_of(self.git.read(base.commit, rel), self.git.read(base.commit, lock_rel), origin)
+
+    def built(self, name: str) -> dict[str, Mapping[str, Any]]:
+        out = {}
+        for manifest in sorted((self.images / name).glob("*/manifest.json")):
+            try:
+                out[manifest.parent.name] = json.loads(manifest.read_bytes())
+            except ValueError:
+                continue
+        return out
+
+
+def make_plan(ws: Workspace, profiles: Sequence[Path], base_ref: str | None, *, acknowledged: Sequence[str] = (),
+              setuid: Callable[[Path, PackageChange], Sequence[str]] | None = None) -> Plan:
+    plans = []
+    default = ws.git.default_base(ws.rels(profiles)) if base_ref is None else None
+    for path in profiles:
+        base = ws.base_for(path, base_ref, default)
+        old, new = ws.at(path, base), ws.current(path)
+        name = str((new.profile or old.profile or {}).get("name", path.stem))
+
+        def probe(change: PackageChange, path: Path = path) -> Sequence[str]:
+            return setuid(path, change) if setuid is not None else ()
+
+        plans.append(plan_profile(ws.git.rel(path), old, new, ws.built(name), base=base.commit or "",
+                                  acknowledged=acknowledged, setuid=probe))
+    head = ws.git.head()
+    dirty = any(ws.git.worktree(p.profile) != ws.git.read(head, p.profile) for p in plans)
+    return Plan(base={"ref": base_ref or "", "commit": (default.commit or "") if default else "",
+                      "description": default.ref if default else base_ref or ""},
+                head={"commit": head or "", "worktree": "modified" if dirty else "clean"},
+                profiles=tuple(plans), acknowledged=tuple(acknowledged))
+
+
+def stale_reasons(ws: Workspace, saved: Mapping[str, Any]) -> list[str]:
+    """Why a saved plan no longer applies: its base, profile or lock changed since."""
+    why = []
+    paths = [ws.git.root / p["profile"] for p in saved.get("profiles", [])]
+    explicit = saved.get("base", {}).get("ref") or None  # "" when the plan used the default base
+    default = ws.git.default_base(ws.rels(paths)) if explicit is None else None
+    for p in saved.get("profiles", []):
+        path = ws.git.root / p["profile"]
+        now = ws.current(path)
+        if p["inputs"].get("profile") != now.profile_digest:
+            why.append(f"{p['profile']} changed since the plan")
+        if p["inputs"].get("lock") != now.lock_digest:
+            why.append(f"{p['profile'].removesuffix('.yaml')}.lock changed since the plan")
+        base = ws.base_for(path, explicit, default)
+        if (base.commit or "") != p.get("base", ""):
+            why.append(f"the base of {p['profile']} moved ({p.get('base', '')[:12]} -> {(base.commit or '')[:12]})")
+    return why
+
+
+def unchanged_since_built(ws: Workspace, path: Path) -> dict[str, Any] | None:
+    """The last generation when the profile's and lock's bytes are the ones it was built from."""
+    now = ws.current(path)
+    name = str((now.profile or {}).get("name", path.stem))
+    last = generations.last(ws.images, name)
+    if last is None or (last.get("profile-digest"), last.get("lock-digest")) != (now.profile_digest, now.lock_digest):
+        return None
+    for arch, record in last.get("architectures", {}).items():
+        manifest = ws.images / name / arch / "manifest.json"
+        try:
+            if json.loads(manifest.read_bytes()).get("inputs") != record.get("inputs"):
+                return None  # the images directory holds another build now
+        except (OSError, ValueError):
+            return None
+    return last
+
+
+# ---------------------------------------------------------------- diff and history
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Side:
+    label: str
+    lock: Mapping[str, Any] | None           # {"architectures": {arch: [rows]}} at least
+    contents: Mapping[str, Mapping[str, Any]]  # arch -> contents.json (built images only)
+
+
+def side(ws: Workspace, spec: str, profile: Path | None) -> Side:
+    """A commit, a generation (``gen:N``, with --profile) or a built image directory (images/NAME/ARCH)."""
+    path = Path(spec)
+    if path.is_dir() and (path / "manifest.json").is_file():
+        manifest = json.loads((path / "manifest.json").read_bytes())
+        contents = json.loads((path / "contents.json").read_bytes()) if (path / "contents.json").is_file() else {}
+        rows = [{"name": n, "version": c["version"], "sha256": "", "size": c["size"], "reason": ""}
+                for n, c in contents.items()]
+        return Side(label=str(path), lock={"architectures": {manifest["arch"]: rows}},
+                    contents={manifest["arch"]: contents})
+    if profile is None:
+        raise UserError(f"'{spec}' is not a built image directory", hint="to compare commits or generations, "
+                        "name the profile: vcomp diff A B --profile profiles/NAME.yaml")
+    if spec.startswith("gen:"):
+        name = str((ws.current(profile).profile or {}).get("name", profile.stem))
+        try:
+            number = int(spec[4:])
+        except ValueError:
+            raise UserError(f"'{spec}' is not a generation", hint="write gen:N (see vcomp history)") from None
+        g = generations.find(ws.images, name, number)
+        return Side(label=f"generation {number}", lock={"architectures": {
+            a: v["packages"] for a, v in g["architectures"].items()}}, contents={})
+    base = Base(ref=spec, commit=ws.git.resolve(spec))
+    state = ws.at(profile, base)
+    return Side(label=f"{spec} ({(base.commit or '')[:12]})", lock=state.lock, contents={})
+
+
+def file_changes(a: Mapping[str, Any], b: Mapping[str, Any]) -> list[tuple[str, str, int, int]]:
+    """(symbol, path, size before, size after) for every file added, removed or changed."""
+    fa = {p: v for pkg in a.values() for p, v in pkg["files"].items()}
+    fb = {p: v for pkg in b.values() for p, v in pkg["files"].items()}
+    out = []
+    for path in sorted(fa.keys() | fb.keys()):
+        x, y = fa.get(path), fb.get(path)
+        if x == y:
+            continue
+        out.append(("+" if x is None else "-" if y is None else "~", path, (x or [0])[0], (y or [0])[0]))
+    return out
+
+
+def diff_sides(a: Side, b: Side) -> tuple[list[PackageChange], dict[str, list[tuple[str, str, int, int]]]]:
+    packages = lock_diff(a.lock, b.lock, set())
+    files = {arch: file_changes(a.contents[arch], b.contents[arch])
+             for arch in sorted(a.contents.keys() & b.contents.keys())}
+    return packages, files
+
+
+def plans_changed(plan: Plan) -> list[ProfilePlan]:
+    return [p for p in plan.profiles if p.changed]
