@@ -98,8 +98,8 @@ class ProfilePlan:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Plan:
-    base: Mapping[str, str]   # ref, commit
-    head: Mapping[str, str]   # commit (or "working tree")
+    base: Mapping[str, str]   # ref ("" for the default), commit of the default base, description
+    head: Mapping[str, str]   # commit, worktree (clean | modified)
     profiles: tuple[ProfilePlan, ...]
     format: str = PLAN_FORMAT
     acknowledged: tuple[str, ...] = field(default=())
@@ -208,8 +208,9 @@ def _outputs(profile: Mapping[str, Any] | None, arch: str) -> dict[str, Mapping[
 
 
 def output_diff(old: State, new: State, packages: Sequence[PackageChange],
-                built: Mapping[str, Mapping[str, Any]]) -> list[OutputChange]:
-    """``built``: arch -> the manifest of the last build (for sizes and never-built outputs)."""
+                built: Mapping[str, Mapping[str, Any]], *, unbuilt: bool = False) -> list[OutputChange]:
+    """``built``: arch -> the manifest of the last build (for sizes). ``unbuilt``: also rebuild outputs
+    never built here (for reconcile; a CI runner without images/ would otherwise rebuild everything)."""
     new_profile, old_profile = new.profile or {}, old.profile or {}
     image_keys = sorted(k for k in set(old_profile) | set(new_profile)
                         if k not in NOT_IN_IMAGE and k != "outputs" and old_profile.get(k) != new_profile.get(k))
@@ -228,15 +229,17 @@ def output_diff(old: State, new: State, packages: Sequence[PackageChange],
                                         size_delta=-sizes.get(name, 0)))
                 continue
             why = []
-            if name not in before:
+            if old.profile is None:
+                why.append("new profile")
+            elif name not in before:
                 why.append("new output")
             elif before[name] != after[name]:
                 why.append("output options changed")
-            if pkgs:
+            if pkgs and old.profile is not None:
                 why.append(f"{len(pkgs)} package change{'s' if len(pkgs) > 1 else ''}")
-            if image_keys:
+            if image_keys and old.profile is not None:
                 why.append(f"profile changed: {', '.join(image_keys)}")
-            if not why and name not in sizes:
+            if not why and unbuilt and name not in sizes:
                 why.append("never built")
             if why:
                 out.append(OutputChange(arch=arch, name=name, type=o["type"],
@@ -333,7 +336,7 @@ def _license_ok(expression: str, allowed: Sequence[str]) -> bool:
 
 
 def plan_profile(path: str, old: State, new: State, built: Mapping[str, Mapping[str, Any]], *,
-                 base: str = "", acknowledged: Sequence[str] = (),
+                 base: str = "", acknowledged: Sequence[str] = (), unbuilt: bool = False,
                  setuid: Callable[[PackageChange], Sequence[str]] = lambda _p: ()) -> ProfilePlan:
     name = str((new.profile or old.profile or {}).get("name", path))
     inputs = {"profile": new.profile_digest, "lock": new.lock_digest}
@@ -343,7 +346,7 @@ def plan_profile(path: str, old: State, new: State, built: Mapping[str, Mapping[
     changes = profile_diff(old.profile, new.profile)
     requested = {c.path.split("[", 1)[1].rstrip("]") for c in changes if c.path.startswith("packages[")}
     packages = lock_diff(old.lock, new.lock, requested)
-    outputs = output_diff(old, new, packages, built)
+    outputs = output_diff(old, new, packages, built, unbuilt=unbuilt)
     calls = callouts(old, new, packages)
     violations = policy_violations(new, packages, outputs, calls, acknowledged=acknowledged, setuid=setuid)
     status = "new" if old.profile is None else "changed" if (changes or packages or outputs) else "unchanged"
@@ -356,6 +359,8 @@ def plan_profile(path: str, old: State, new: State, built: Mapping[str, Mapping[
 def summary(plan: Plan) -> dict[str, int]:
     pk = [c for p in plan.profiles for c in p.package_changes]
     return {"profiles_changed": sum(p.changed for p in plan.profiles),
+            "profiles_added": sum(p.status == "new" for p in plan.profiles),
+            "profiles_removed": sum(p.status == "removed" for p in plan.profiles),
             "packages_added": sum(c.action == "add" for c in pk),
             "packages_changed": sum(c.action in ("upgrade", "downgrade", "rebuild") for c in pk),
             "packages_removed": sum(c.action == "remove" for c in pk),

@@ -86,7 +86,7 @@ def make_plan(ws: Workspace, profiles: Sequence[Path], base_ref: str | None, *, 
             return setuid(path, change) if setuid is not None else ()
 
         plans.append(plan_profile(ws.git.rel(path), old, new, ws.built(name), base=base.commit or "",
-                                  acknowledged=acknowledged, setuid=probe))
+                                  acknowledged=acknowledged, setuid=probe, unbuilt=base_ref == BUILT))
     head = ws.git.head()
     dirty = any(ws.git.worktree(p.profile) != ws.git.read(head, p.profile) for p in plans)
     return Plan(base={"ref": base_ref or "", "commit": (default.commit or "") if default else "",
