@@ -8,6 +8,7 @@ a kernel panic).
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -105,6 +106,14 @@ def boots_of(manifest: Mapping[str, Any]) -> list[tuple[str, str]]:
     return out
 
 
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+def _xml_text(text: str) -> str:
+    """Console text as XML 1.0 allows it: control characters (ANSI escapes of firmware) become '?'."""
+    return _NOT_XML.sub("?", text)
+
+
 def junit(cases: Sequence[Case], suite: str) -> bytes:
     root = ET.Element("testsuite", name=suite, tests=str(len(cases)),
                       failures=str(sum(not c.passed for c in cases)),
@@ -113,10 +122,10 @@ def junit(cases: Sequence[Case], suite: str) -> bytes:
         tc = ET.SubElement(root, "testcase", classname=f"{suite}.{c.arch}.{c.output}.{c.firmware}", name=c.test,
                            time=f"{c.watch.seconds:.1f}")
         if not c.passed:
-            f = ET.SubElement(tc, "failure", message=c.reason())
-            f.text = c.watch.tail(40)
+            f = ET.SubElement(tc, "failure", message=_xml_text(c.reason()))
+            f.text = _xml_text(c.watch.tail(40))
         out = ET.SubElement(tc, "system-out")
-        out.text = c.watch.tail(200)
+        out.text = _xml_text(c.watch.tail(200))
     ET.indent(root)
     text: bytes = ET.tostring(root, encoding="utf-8", xml_declaration=True)
     return text + b"\n"

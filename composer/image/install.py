@@ -5,10 +5,10 @@ lock's), its signature is checked against its developer's delegated key, and it 
 the safe extractor. No maintainer scripts run. File conflicts between packages are found before
 anything is written. The package database goes to ``/var/lib/vpk/`` in the root:
 
-- ``format``: the database format number;
-- ``installed/NAME.json``: metadata, reason, repository, signer, sha256, the manifest (every path with
-  its type, mode and sha256) and the config files with their original hashes;
-- ``history.json``: the transactions, here one: ``install`` with the profile and lock digests.
+``db.json`` (every package's record: metadata, reason, manual/auto, repository, signer, sha256, the
+manifest with every path's type, mode and sha256, the config files with their original hashes) and
+``history.json`` (here one transaction: ``install`` with the profile and lock digests); see
+``composer.pkgmgr.db``.
 
 Everything is sorted and timestamped with SOURCE_DATE_EPOCH, so the database is deterministic.
 """
@@ -16,20 +16,16 @@ Everything is sorted and timestamped with SOURCE_DATE_EPOCH, so the database is 
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from composer.errors import UserError, VerificationError
-from composer.fsutil import canonical_json
 from composer.package.archive import Header, read_header
 from composer.package.extract import extract_package
+from composer.pkgmgr import db
 from composer.trust.keys import PublicKey
-
-DB_DIR = Path("var/lib/vpk")
-DB_FORMAT = 1
 
 
 class FileConflictError(UserError):
@@ -138,19 +134,14 @@ def package_record(f: Fetched, header: Header) -> dict[str, Any]:
 
 def write_database(root: Path, fetched: Sequence[Fetched], headers: Mapping[str, Header], *,
                    profile_digest: str, lock_digest: str, epoch: int) -> None:
-    db = root / DB_DIR
-    (db / "installed").mkdir(parents=True, exist_ok=True)
-    (db / "format").write_text(f"{DB_FORMAT}\n")
-    for f in fetched:
-        (db / "installed" / f"{f.locked.name}.json").write_bytes(
-            canonical_json(package_record(f, headers[f.locked.name])) + b"\n")
-    history = [{"id": 1, "time": epoch, "operation": "install", "profile": profile_digest, "lock": lock_digest,
+    packages = {f.locked.name: package_record(f, headers[f.locked.name]) for f in fetched}
+    history = [{"id": 1, "time": epoch, "operation": "install", "cause": {"profile": profile_digest,
+                                                                         "lock": lock_digest},
                 "packages": [{"name": f.locked.name, "version": f.locked.version, "action": "install"}
                              for f in fetched]}]
-    (db / "history.json").write_text(json.dumps(history, indent=1, sort_keys=True) + "\n")
+    db.save(root, packages, history, 1)
 
 
 def installed(root: Path) -> dict[str, dict[str, Any]]:
     """The package records of a root's database (name -> record)."""
-    db = root / DB_DIR / "installed"
-    return {p.stem: json.loads(p.read_bytes()) for p in sorted(db.glob("*.json"))}
+    return {k: dict(v) for k, v in db.load(root).packages.items()}

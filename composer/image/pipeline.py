@@ -29,6 +29,7 @@ from composer.image import attest
 from composer.image.artifacts import Product, Target, Workshop, build_products
 from composer.image.content import configure
 from composer.image.install import fetch_locked, install, installed, locked_packages
+from composer.pkgmgr.db import save_repositories
 from composer.profile.outputs import OUTPUT_TYPES
 from composer.profile.validate import Profile
 from composer.run import require_tool, run
@@ -263,6 +264,10 @@ def make_products(profile: Profile, lock: Mapping[str, Any], lock_digest: str, s
         say(f"{arch_name}: installing into a fresh root")
         install(root, fetched, profile_digest=profile.digest, lock_digest=lock_digest, epoch=epoch)
         records = installed(root)
+        raw_repos = {r["name"]: r for r in profile.raw["repositories"]}  # URLs as written: no build paths
+        save_repositories(root, [{"name": r.name, "url": raw_repos[r.name]["url"],
+                                  "mirrors": list(raw_repos[r.name].get("mirrors", [])),
+                                  "root": json.loads(r.root.read_bytes())} for r in profile.repositories])
         atomic_write(out / CONTENTS, canonical_json(contents_of(records)) + b"\n")
         configure(root, profile, arch_name, records)
         kernel_pkg = profile.raw.get("kernel", {}).get("package", "linux")

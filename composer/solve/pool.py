@@ -283,11 +283,13 @@ class SolvIndex:
         self._docs: dict[int, tuple[str, Document]] = {}
         self._entries: dict[int, IndexEntry] = {}
         self._rows: list[Row] = []  # what build() made, for write()
+        self.installed: Any = None  # the @installed repository (a root's packages), when there is one
         self.dep = DepMaker(pool, self.versions_of, self.virtuals_of)
 
     # ---- building and the cache
     @classmethod
-    def build(cls, sources: Sequence[tuple[str, IndexData | Sequence[IndexEntry]]], arch: str) -> SolvIndex:
+    def build(cls, sources: Sequence[tuple[str, IndexData | Sequence[IndexEntry]]], arch: str,
+              installed: Sequence[Document] = ()) -> SolvIndex:
         """A pool of the entries of ``arch`` (and noarch); the first repository listing a package wins."""
         rows: list[Row] = []
         seen: set[tuple[str, str, str]] = set()
@@ -300,25 +302,45 @@ class SolvIndex:
                     seen.add(key)
                     rows.append((origin, d, texts[i] if texts is not None else None))
         try:
-            return cls._build(rows, arch)
+            return cls._build(rows, arch, installed)
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise VerificationError(f"malformed index entry for {arch} ({type(exc).__name__}: {exc})",
                                     hint="the repository published an index this vcomp cannot read") from None
 
     @classmethod
-    def _build(cls, rows: list[Row], arch: str) -> SolvIndex:
+    def _build(cls, rows: list[Row], arch: str, installed: Sequence[Document] = ()) -> SolvIndex:
         rows.sort(key=lambda r: (r[1]["name"], precedence(r[1]["version"]), r[1]["arch"]))
         versions: dict[str, list[str]] = {}
         virtuals: dict[str, list[tuple[str, str]]] = {}
-        for _, d, _ in rows:
-            versions.setdefault(d["name"], []).append(d["version"])
+        for d in [*(r[1] for r in rows), *installed]:
+            if d["version"] not in versions.get(d["name"], []):
+                versions.setdefault(d["name"], []).append(d["version"])
             for p in d["provides"]:
                 virtuals.setdefault(p, []).append((d["name"], d["version"]))
+        for name in versions:
+            versions[name].sort(key=precedence)
         pool = solv.Pool()
         pool.setarch(arch)
         repo = pool.add_repo("index")
         self = cls(pool, repo, arch)
-        dep = self.dep = DepMaker(pool, lambda n: versions.get(n, ()), lambda n: virtuals.get(n, ()))
+        self.dep = DepMaker(pool, lambda n: versions.get(n, ()), lambda n: virtuals.get(n, ()))
+        made = self._add(repo, [d for _, d, _ in rows])
+        self.first = made[0] if made else -1
+        if installed:  # the root's packages: libsolv's installed repository (kept, upgraded, erased)
+            local = pool.add_repo("@installed")
+            for sid, d in zip(self._add(local, installed), installed, strict=True):
+                self._docs[sid] = ("@installed", d)
+            local.internalize()
+            pool.installed = local
+            self.installed = local
+        repo.internalize()
+        pool.createwhatprovides()
+        self._rows = rows
+        return self
+
+    def _add(self, repo: Any, docs: Sequence[Document]) -> list[int]:
+        """One solvable per document (in order); dependencies need only the DepMaker's maps."""
+        pool, dep = self.pool, self.dep
         provides, requires, conflicts = solv.SOLVABLE_PROVIDES, solv.SOLVABLE_REQUIRES, solv.SOLVABLE_CONFLICTS
         add_solvable, str2id, rel2id, memo, eq = repo.add_solvable, pool.str2id, pool.rel2id, dep.memo, solv.REL_EQ
         ids: dict[str, int] = {}  # str2id of EVRs and arches, which repeat
@@ -329,10 +351,10 @@ class SolvIndex:
                 got = ids[text] = str2id(text)
             return got
 
-        for i, (_, d, _) in enumerate(rows):  # one solvable per row; deps need only the maps above
+        made = []
+        for d in docs:
             s = add_solvable()
-            if i == 0:
-                self.first = s.id
+            made.append(s.id)
             nid, eid = str2id(d["name"]), sid(evr_of(d["version"]))
             s.nameid, s.evrid, s.archid = nid, eid, sid(d["arch"])
             s.add_deparray(provides, rel2id(nid, eid, eq))
@@ -344,10 +366,7 @@ class SolvIndex:
                 s.add_deparray(requires, memo.get((name, req)) or dep(name, req))
             for c in d["conflicts"]:
                 s.add_deparray(conflicts, str2id(c))
-        repo.internalize()
-        pool.createwhatprovides()
-        self._rows = rows
-        return self
+        return made
 
     @classmethod
     def load(cls, path: Path, arch: str) -> SolvIndex | None:

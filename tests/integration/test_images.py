@@ -131,7 +131,7 @@ def test_the_image_database_records_every_package(built: Built, tmp_path: Path) 
     assert busybox["sha256"] and any(f["path"] == "bin/busybox" and len(f["sha256"]) == 64 for f in busybox["files"])
     assert records["base-files"]["config"]["etc/passwd"]
     history = json.loads((tmp_path / "root" / "var/lib/vpk/history.json").read_text())
-    assert history[0]["operation"] == "install" and len(history[0]["lock"]) == 64
+    assert history[0]["operation"] == "install" and len(history[0]["cause"]["lock"]) == 64
     conf = tmp_path / "root" / "etc" / "veridian"
     assert "virtio_blk" in (conf / "modules.load").read_text()
     assert "[packages.busybox]" in (conf / "capabilities.toml").read_text()

@@ -41,3 +41,15 @@ def test_expected_lines_match_in_order_only() -> None:
     log = ["a", "VCOMP-BOOT: init started", "x", "VCOMP-BOOT: ready"]
     assert match_in_order(log, ["init started", "ready"]) == ()
     assert match_in_order(log, ["ready", "init started"]) == ("init started",)
+
+
+def test_junit_is_well_formed_even_with_control_characters_on_the_console() -> None:
+    import xml.etree.ElementTree as ET
+
+    from composer.boot.machine import Watch
+    from composer.boot.session import Case, junit
+    w = Watch(log="BdsDxe: \x1b[2J\x1b[01;01H loading\x00\nVCOMP-CHECK: FAIL x", returncode=0, timed_out=False,
+              seconds=1.0, missing=(), failures=("VCOMP-CHECK: FAIL x\x07",))
+    case = Case(arch="x86_64", output="iso", firmware="uefi", test="boots", expect=("a",), watch=w, missing=())
+    root = ET.fromstring(junit([case], "suite"))
+    assert root.get("failures") == "1" and "FAIL x" in (root.find("testcase/failure").get("message") or "")  # type: ignore[union-attr]

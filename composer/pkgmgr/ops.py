@@ -1,0 +1,222 @@
+"""Package operations on a root: install, remove, upgrade, rollback, autoremove, reconcile to a lock.
+
+Resolution uses libsolv with the root's packages as the installed repository and the verified indexes
+of the repositories recorded in the root (``var/lib/vpk/repositories.json``, written by ``vcomp
+build``: names, URLs as the profile wrote them, pinned trust roots). Relative URLs are taken from the
+current directory. Every operation is one transaction (``composer.pkgmgr.transaction``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import solv
+
+from composer.errors import UserError
+from composer.image.install import Locked, fetch_locked
+from composer.pkgmgr import db
+from composer.pkgmgr.query import orphans
+from composer.pkgmgr.transaction import Change, Outcome, TransactionError, apply, recover
+from composer.repo.client import RepositoryClient
+from composer.repo.index import IndexEntry
+from composer.solve.pool import IndexData, SolvIndex, parse_version
+from composer.solve.resolve import Request, ResolveError, Resolver
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RootSources:
+    """The root's repositories, shaped like ``composer.solve.lock.Sources`` for the install engine."""
+
+    clients: Mapping[str, RepositoryClient]
+    arch: str
+    installed: Sequence[Mapping[str, Any]]
+    granted: tuple[str, ...]
+    _pool: list[SolvIndex]
+
+    def index(self, arch: str) -> SolvIndex:
+        if not self._pool:
+            self._pool.append(SolvIndex.build(
+                [(name, IndexData(*c.index_documents(arch))) for name, c in self.clients.items()], arch,
+                installed=[installed_doc(r) for r in self.installed]))
+        return self._pool[0]
+
+
+def installed_doc(r: Mapping[str, Any]) -> dict[str, Any]:
+    m = r["metadata"]
+    p = m.get("package", {})
+    return {"name": r["name"], "version": r["version"], "arch": r["arch"], "type": p.get("type", ""),
+            "description": p.get("description", ""), "license": p.get("license", ""),
+            "dependencies": m.get("dependencies", {}), "provides": p.get("provides", []),
+            "conflicts": p.get("conflicts", []), "features": m.get("features", {}),
+            "capabilities": m.get("capabilities", {}), "driver": m.get("driver", {}), "size": r["size"],
+            "installed_size": 0, "sha256": r["sha256"], "path": "", "signer": r["signer"]}
+
+
+def open_root(root: Path, cache: Path) -> tuple[db.Database, RootSources]:
+    note = recover(root)
+    if note:
+        print(f"vcomp: {note}")
+    database = db.load(root)
+    if not database.repositories:
+        raise UserError(f"{root} records no repositories ({db.DB_DIR}/repositories.json)",
+                        hint="it was not built by vcomp build; install needs the repositories it came from")
+    clients = {}
+    for r in database.repositories:
+        url = r["url"] if "://" in r["url"] else Path(r["url"]).resolve().as_uri()
+        clients[r["name"]] = RepositoryClient(url, json.dumps(r["root"]).encode(), cache,
+                                              mirrors=list(r.get("mirrors", [])))
+    arches = {p["arch"] for p in database.packages.values()} - {"noarch"}
+    arch = next(iter(sorted(arches)), "x86_64")
+    granted = root / "etc" / "veridian" / "capabilities"
+    caps = tuple(line.strip() for line in granted.read_text().splitlines() if line.strip()) \
+        if granted.is_file() else ()
+    return database, RootSources(clients=clients, arch=arch, installed=list(database.packages.values()),
+                                 granted=caps, _pool=[])
+
+
+def _locked(entry: IndexEntry, origin: str, reason: str, granted: Sequence[str]) -> Locked:
+    caps = sorted({*entry.capabilities.get("required", []),
+                   *(c for c in entry.capabilities.get("optional", []) if c in granted)})
+    return Locked(name=entry.name, version=entry.version, arch=entry.arch, sha256=entry.sha256, size=entry.size,
+                  repository=origin, signer=entry.signer, reason=reason, capabilities=tuple(caps))
+
+
+def solve(sources: RootSources, database: db.Database, *, install: Sequence[tuple[str, str]] = (),
+          remove: Sequence[str] = (), upgrade: Sequence[str] | None = None, allow_downgrade: bool = False,
+          target: Mapping[str, str] | None = None) -> list[Change]:
+    """The changes libsolv decides for the jobs (``target``: name -> version, the exact set wanted)."""
+    index = sources.index(sources.arch)
+    pool = index.pool
+    installed = index.installed
+    for name in remove:
+        if name not in database.packages:
+            raise UserError(f"'{name}' is not installed in this root", hint="see: vcomp pkg --root DIR list")
+    jobs = []
+    requests = [Request(name=n, requirement=r) for n, r in install]
+    resolver = Resolver(index)
+    for r in requests:
+        if not resolver.candidates(r.name, r.requirement):
+            raise ResolveError(resolver._unknown(r), hint="check the package name and version")
+        jobs.append(pool.Job(solv.Job.SOLVER_INSTALL | solv.Job.SOLVER_SOLVABLE_PROVIDES,
+                             index.dep(r.name, r.requirement)))
+    for name in remove:
+        jobs.append(pool.Job(solv.Job.SOLVER_ERASE | solv.Job.SOLVER_SOLVABLE_NAME, pool.str2id(name)))
+    if upgrade is not None:
+        for name in upgrade or ():
+            jobs.append(pool.Job(solv.Job.SOLVER_UPDATE | solv.Job.SOLVER_SOLVABLE_NAME, pool.str2id(name)))
+        if not upgrade:
+            jobs.append(pool.Job(solv.Job.SOLVER_UPDATE | solv.Job.SOLVER_SOLVABLE_ALL, 0))
+    for name, version in sorted((target or {}).items()):
+        ids = [s.id for s in index.named(name) if index.entry(s.id).version == version and s.repo != installed]
+        ids = ids or [s.id for s in index.named(name) if s.repo == installed
+                      and index.entry(s.id).version == version]
+        if not ids:
+            raise UserError(f"{name} {version} is in neither the repositories nor the root",
+                            hint="the lock is stale: relock it")
+        jobs.append(pool.Job(solv.Job.SOLVER_INSTALL | solv.Job.SOLVER_SOLVABLE_ONE_OF, pool.towhatprovides(ids)))
+    if target is not None:
+        for name in sorted(set(database.packages) - set(target)):
+            jobs.append(pool.Job(solv.Job.SOLVER_ERASE | solv.Job.SOLVER_SOLVABLE_NAME, pool.str2id(name)))
+    solver = pool.Solver()
+    if allow_downgrade or target is not None:
+        solver.set_flag(solv.Solver.SOLVER_FLAG_ALLOW_DOWNGRADE, 1)
+    problems = solver.solve(jobs)
+    if problems:
+        raise ResolveError(resolver._explain(problems, requests), hint="the root is unchanged")
+    trans = solver.transaction()
+    new = {s.name: s for s in trans.newsolvables()}
+    gone = {s.name for s in trans.steps() if s.repo == installed}
+    changes = []
+    asked = {n for n, _ in install}
+    for name in sorted(gone | set(new)):
+        old = database.packages.get(name)
+        if name not in new:
+            assert old is not None
+            changes.append(Change(name=name, action="remove", old=old))
+            continue
+        s = new[name]
+        entry = index.entry(s.id)
+        if old is None:
+            action = "install"
+        else:
+            vo, vn = parse_version(old["version"]), parse_version(entry.version)
+            action = "upgrade" if vn > vo else "downgrade" if vn < vo else "reinstall"
+        if action == "downgrade" and not (allow_downgrade or target is not None):
+            raise TransactionError(f"{name} would be downgraded {old['version'] if old else ''} -> {entry.version}",
+                                   hint="pass --allow-downgrade to allow it")
+        reason = "requested" if name in asked else str((old or {}).get("reason") or _why(name, new, index))
+        changes.append(Change(name=name, action=action, old=old,
+                              manual=name in asked or bool(old and old.get("manual")),
+                              pending=Pending(entry=entry, origin=index.origin(s.id), reason=reason,
+                                              granted=sources.granted)))
+    broken = sorted(c.name for c in changes if c.action == "remove" and c.name not in remove and target is None)
+    if broken:
+        raise TransactionError(f"removing {', '.join(remove)} would also remove {', '.join(broken)}, which "
+                               "depend on it", hint="remove those too (name them), or keep the package")
+    return changes
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Pending:
+    """A package libsolv chose, to be fetched and verified before the transaction."""
+
+    entry: IndexEntry
+    origin: str
+    reason: str
+    granted: tuple[str, ...]
+
+
+def _why(name: str, new: Mapping[str, Any], index: SolvIndex) -> str:
+    """'dependency of X' for a package pulled in by another package of the transaction."""
+    names = _provides(index, name)
+    for other, s in sorted(new.items()):
+        if other != name and names & set(index.entry(s.id).dependencies):
+            return f"dependency of {other}"
+    return "dependency"
+
+
+def _provides(index: SolvIndex, name: str) -> set[str]:
+    return {name, *(p for s in index.named(name) for p in index.entry(s.id).provides)}
+
+
+def fetch_changes(sources: RootSources, changes: Sequence[Change]) -> list[Change]:
+    """Download and verify the packages of the changes (through TUF; hash and signature)."""
+    out = []
+    for ch in changes:
+        if isinstance(ch.pending, Pending):
+            p = ch.pending
+            (fetched,) = fetch_locked(sources, [_locked(p.entry, p.origin, p.reason, p.granted)], sources.arch)
+            ch = Change(name=ch.name, action=ch.action, old=ch.old, new=fetched, manual=ch.manual)
+        out.append(ch)
+    return out
+
+
+def run(root: Path, sources: RootSources, changes: Sequence[Change], *, operation: str, cause: str, epoch: int,
+        purge: bool = False) -> Outcome:
+    return apply(root, fetch_changes(sources, changes), operation=operation, cause=cause, epoch=epoch, purge=purge)
+
+
+def autoremove_changes(database: db.Database) -> list[Change]:
+    return [Change(name=row.name, action="remove", old=database.packages[row.name])
+            for row in orphans(database.packages)]
+
+
+def rollback_changes(sources: RootSources, database: db.Database, txid: int | None) -> tuple[int, list[Change]]:
+    """Changes that undo transaction ``txid`` (default: the last): its packages back to their old versions."""
+    undoable = [h for h in database.history if h["id"] > 1]  # transaction 1 built the root
+    chosen = next((h for h in reversed(undoable) if txid is None or h["id"] == txid), None)
+    if chosen is None:
+        raise UserError(f"no transaction {'' if txid is None else txid} to roll back".replace("  ", " "),
+                        hint="see: vcomp pkg --root DIR history (the build itself cannot be rolled back)")
+    target = {n: dict(r)["version"] for n, r in database.packages.items()}
+    for p in chosen["packages"]:
+        if p.get("old") is None:
+            target.pop(p["name"], None)
+        else:
+            target[p["name"]] = p["old"]
+    return chosen["id"], solve(sources, database, target=target)
+
