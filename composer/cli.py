@@ -392,6 +392,7 @@ def _repo_args(p: argparse.ArgumentParser) -> None:
 # ----------------------------------------------------------------- parser
 
 def build_parser() -> argparse.ArgumentParser:
+    from composer import cli_pkgroot
     p = argparse.ArgumentParser(prog="vcomp", description="Veridian Composer: declarative system images")
     p.add_argument("--version", action="version", version=f"vcomp {__version__}")
     p.add_argument("--debug", action="store_true", help="log commands and show tracebacks")
@@ -409,7 +410,10 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("key")
     k.set_defaults(func=cmd_key_id)
 
-    pkg = sub.add_parser("pkg", help="build and inspect packages").add_subparsers(dest="verb", required=True)
+    pkg_parser = sub.add_parser("pkg", help="build and inspect packages; with --root, manage a root's packages")
+    pkg_parser.add_argument("--root", dest="pkg_root", metavar="DIR",
+                            help="the root to manage (install, remove, upgrade, rollback, queries)")
+    pkg = pkg_parser.add_subparsers(dest="verb", required=True)
     b = pkg.add_parser("build", help="build a package from a recipe directory; prints the .vpk path")
     b.add_argument("recipe")
     b.add_argument("--arch", default="x86_64")
@@ -424,17 +428,19 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--out", default="out/packages")
     b.add_argument("--cache")
     b.set_defaults(func=cmd_pkg_build_all)
-    i = pkg.add_parser("info", help="show a package's metadata")
+    i = pkg.add_parser("info", help="show a package's metadata (with --root: an installed package)")
     i.add_argument("package")
     i.add_argument("--json", action="store_true")
-    i.set_defaults(func=cmd_pkg_info)
+    i.set_defaults(func=lambda a: cli_pkgroot.dispatch(a, cmd_pkg_info))
     c = pkg.add_parser("contents", help="list a package's files")
     c.add_argument("package")
     c.set_defaults(func=cmd_pkg_contents)
-    v = pkg.add_parser("verify", help="check signature, manifest and every file's hash")
-    v.add_argument("package", nargs="+")
+    v = pkg.add_parser("verify", help="check signature, manifest and every file's hash (with --root: the "
+                       "installed files against the database)")
+    v.add_argument("package", nargs="*")
     v.add_argument("--key", help="trusted public key (.pub) the package must be signed with")
-    v.set_defaults(func=cmd_pkg_verify)
+    v.add_argument("--json", action="store_true")
+    v.set_defaults(func=lambda a: cli_pkgroot.dispatch(a, cmd_pkg_verify))
     x = pkg.add_parser("extract", help="verify packages and extract them safely into a root directory")
     x.add_argument("package", nargs="+")
     x.add_argument("--root", required=True, help="target root directory (created if missing)")
@@ -444,6 +450,7 @@ def build_parser() -> argparse.ArgumentParser:
     lint = pkg.add_parser("lint", help="report packaging mistakes")
     lint.add_argument("package", nargs="+")
     lint.set_defaults(func=cmd_pkg_lint)
+    cli_pkgroot.register(pkg)
     repo = sub.add_parser("repo", help="signed (TUF) package repositories").add_subparsers(dest="verb", required=True)
     r = repo.add_parser("init", help="create a repository with root (k-of-n), targets, snapshot, timestamp")
     r.add_argument("dir")

@@ -266,6 +266,7 @@ def apply(root: Path, changes: Sequence[Change], *, operation: str, cause: str, 
                 after.pop(ch.name, None)
                 continue
             assert ch.new is not None
+            (stage / "new" / ch.name).mkdir(parents=True)
             extract_package(ch.new.path, stage / "new" / ch.name, trusted=ch.new.key)
             record = package_record(ch.new, read_header(ch.new.path))
             record["manual"] = ch.manual

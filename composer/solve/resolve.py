@@ -120,9 +120,10 @@ class Resolver:
             for rule in p.findallproblemrules():
                 info = rule.info()
                 for s in (info.solvable, info.othersolvable):
-                    if s is not None and s.repo == index.repo:
+                    if s is not None and s.repo in (index.repo, index.installed):
                         names[str(s)] = self._nice(s)
-                if info.solvable is not None and info.solvable.repo == index.repo and info.dep is not None:
+                if info.solvable is not None and info.solvable.repo in (index.repo, index.installed) \
+                        and info.dep is not None:
                     for n, req in dependencies(index.entry(info.solvable.id)):
                         if index.dep(n, req) == info.dep.id and req.strip() not in STAR:
                             names[str(info.dep)] = f"{n} {req}"
@@ -131,7 +132,7 @@ class Resolver:
             for sol in p.solutions():
                 for e in sol.elements(True):
                     for s in (e.solvable, e.replacement):
-                        if s is not None and s.repo == index.repo:
+                        if s is not None and s.repo in (index.repo, index.installed):
                             names[str(s)] = self._nice(s)
                 fixes.append(", ".join(str(e) for e in sol.elements(True)))
             raw.append((rules, fixes))

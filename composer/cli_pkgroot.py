@@ -1,0 +1,243 @@
+"""`vcomp pkg --root DIR VERB`: the package manager on a root (registered by composer.cli).
+
+install, remove, upgrade, rollback, autoremove change the root, each as one transaction (``--dry-run``
+prints the plan and changes nothing); history, list, info, files, owns, verify, depends, rdepends,
+orphans query it (``--json`` on each).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from composer.errors import UserError
+
+EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
+
+
+def _out(text: str = "") -> None:
+    sys.stdout.write(f"{text}\n")
+    sys.stdout.flush()
+
+
+def _root(args: argparse.Namespace) -> Path:
+    root = Path(args.pkg_root)
+    if not root.is_dir():
+        raise UserError(f"{root} is not a directory", hint="give the root file system of an image")
+    return root
+
+
+def _open(args: argparse.Namespace) -> tuple[Any, Any]:
+    from composer.package.build import default_cache
+    from composer.pkgmgr.ops import open_root
+    return open_root(_root(args), default_cache() / "repos")
+
+
+def _epoch() -> int:
+    from composer.fsutil import source_date_epoch
+    return source_date_epoch()
+
+
+def _transact(args: argparse.Namespace, sources: Any, changes: Sequence[Any], operation: str) -> int:
+    from composer.pkgmgr.ops import run
+    if not changes:
+        _out("nothing to do")
+        return EXIT_OK
+    for ch in changes:
+        _out(ch.line)
+    if args.dry_run:
+        _out(f"dry run: {len(changes)} change(s), nothing done")
+        return EXIT_CHANGES
+    cause = "vcomp pkg " + " ".join(sys.argv[1:]) if sys.argv[1:] else operation
+    outcome = run(_root(args), sources, changes, operation=operation, cause=cause, epoch=_epoch(),
+                  purge=getattr(args, "purge", False))
+    for note in outcome.notes:
+        _out(f"note: {note}")
+    _out(f"transaction {outcome.transaction}: {operation} done ({len(changes)} change(s))")
+    return EXIT_OK
+
+
+def _split(spec: str) -> tuple[str, str]:
+    name, _, req = spec.partition("=")
+    return name, req or "*"
+
+
+def cmd_install(args: argparse.Namespace) -> int:
+    from composer.pkgmgr.ops import solve
+    database, sources = _open(args)
+    changes = solve(sources, database, install=[_split(s) for s in args.names])
+    return _transact(args, sources, changes, "install")
+
+
+def cmd_remove(args: argparse.Namespace) -> int:
+    from composer.pkgmgr.ops import solve
+    database, sources = _open(args)
+    changes = solve(sources, database, remove=args.names)
+    return _transact(args, sources, changes, "remove")
+
+
+def cmd_upgrade(args: argparse.Namespace) -> int:
+    from composer.pkgmgr.ops import solve
+    database, sources = _open(args)
+    changes = solve(sources, database, upgrade=args.names, allow_downgrade=args.allow_downgrade)
+    return _transact(args, sources, changes, "upgrade")
+
+
+def cmd_rollback(args: argparse.Namespace) -> int:
+    from composer.pkgmgr.ops import rollback_changes
+    database, sources = _open(args)
+    txid, changes = rollback_changes(sources, database, args.id)
+    return _transact(args, sources, changes, f"rollback of {txid}")
+
+
+def cmd_autoremove(args: argparse.Namespace) -> int:
+    from composer.pkgmgr.ops import autoremove_changes
+    database, sources = _open(args)
+    return _transact(args, sources, autoremove_changes(database), "autoremove")
+
+
+def _records(args: argparse.Namespace) -> Any:
+    from composer.pkgmgr import db
+    from composer.pkgmgr.transaction import recover
+    note = recover(_root(args))
+    if note:
+        _out(f"vcomp: {note}")
+    return db.load(_root(args))
+
+
+def _show(args: argparse.Namespace, value: Any, lines: Sequence[str]) -> int:
+    if args.json:
+        data = value.to_dict() if hasattr(value, "to_dict") else [v.to_dict() for v in value] \
+            if isinstance(value, (list, tuple)) else value
+        _out(json.dumps(data, indent=2, sort_keys=True))
+    else:
+        for line in lines:
+            _out(line)
+    return EXIT_OK
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    database = _records(args)
+    lines = [f"{h['id']:>4}  {h['operation']:<16} " + ", ".join(
+        f"{p['name']} {p.get('old') or ''}{' -> ' if p.get('old') and p.get('new') else ''}{p.get('new') or ''}"
+        .strip() for p in h["packages"][:6]) + (" ..." if len(h["packages"]) > 6 else "")
+        for h in database.history]
+    return _show(args, list(database.history), lines)
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from composer.pkgmgr.query import list_packages
+    manual = True if args.manual else False if args.auto else None
+    rows = list_packages(_records(args).packages, manual=manual)
+    return _show(args, rows, [f"{r.name:<24} {r.version:<32} {'manual' if r.manual else 'auto':<7} {r.reason}"
+                              for r in rows])
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    from composer.pkgmgr.query import info
+    i = info(_records(args).packages, args.package)
+    d = i.to_dict()
+    return _show(args, i, [f"{k:<15} {v}" for k, v in d.items() if not isinstance(v, (list, dict))])
+
+
+def cmd_files(args: argparse.Namespace) -> int:
+    from composer.pkgmgr.query import files
+    rows = files(_records(args).packages, args.package)
+    return _show(args, rows, [f"/{r.path}{' -> ' + r.target if r.target else ''}" for r in rows])
+
+
+def cmd_owns(args: argparse.Namespace) -> int:
+    from composer.pkgmgr.query import owns
+    o = owns(_records(args).packages, args.path)
+    return _show(args, o, [f"/{o.path}: {', '.join(o.packages)}"])
+
+
+def cmd_depends(args: argparse.Namespace) -> int:
+    from composer.pkgmgr.query import depends
+    d = depends(_records(args).packages, args.package)
+    lines = [f"{n.dependency} {n.requirement}: {', '.join(n.providers)}" for n in d.resolved]
+    lines += [f"{n.dependency} {n.requirement}: NOT INSTALLED" for n in d.unresolved]
+    return _show(args, d, lines)
+
+
+def cmd_rdepends(args: argparse.Namespace) -> int:
+    from composer.pkgmgr.query import rdepends
+    r = rdepends(_records(args).packages, args.package)
+    return _show(args, r, [f"{d.package} (needs {d.dependency} {d.requirement})" for d in r.dependents])
+
+
+def cmd_orphans(args: argparse.Namespace) -> int:
+    from composer.pkgmgr.query import orphans
+    rows = orphans(_records(args).packages)
+    return _show(args, rows, [f"{r.name} {r.version} ({r.reason})" for r in rows])
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from composer.pkgmgr.query import verify
+    report = verify(_root(args), _records(args).packages, args.package)
+    lines = []
+    for p in report.packages:
+        lines += [f"{p.name}: changed /{x.path} ({x.detail})" for x in p.changed]
+        lines += [f"{p.name}: missing /{x.path}" for x in p.missing]
+        lines += [f"{p.name}: config changed /{x.path} ({x.detail})" for x in p.config_changed]
+        lines += [f"{p.name}: extra /{x}" for x in p.extra]
+    lines.append("verify: clean" if report.clean else "verify: differences found")
+    _show(args, report, lines)
+    return EXIT_OK if report.clean else EXIT_CHANGES
+
+
+ROOT_VERBS = {"info": cmd_info, "verify": cmd_verify}
+
+
+def dispatch(args: argparse.Namespace, without_root: Any) -> int:
+    """``info`` and ``verify`` look at a package file, or with --root at an installed package."""
+    if getattr(args, "pkg_root", None):
+        code: int = ROOT_VERBS[args.verb](args)
+        return code
+    code = without_root(args)
+    return code
+
+
+def register(pkg: Any) -> None:
+    def verb(name: str, func: Any, help: str, *, names: str | None = None, json_out: bool = False,
+             changes: bool = False) -> argparse.ArgumentParser:
+        p: argparse.ArgumentParser = pkg.add_parser(name, help=f"{help} (needs --root)")
+        if names == "+":
+            p.add_argument("names", nargs="+", metavar="NAME")
+        elif names == "*":
+            p.add_argument("names", nargs="*", metavar="NAME")
+        if json_out:
+            p.add_argument("--json", action="store_true")
+        if changes:
+            p.add_argument("--dry-run", action="store_true", help="print the transaction; change nothing")
+        p.set_defaults(func=lambda a, f=func: _needs_root(a, f))
+        return p
+
+    verb("install", cmd_install, "install packages (NAME or NAME=REQUIREMENT)", names="+", changes=True)
+    verb("remove", cmd_remove, "remove packages", names="+", changes=True).add_argument(
+        "--purge", action="store_true", help="also remove config files changed by the admin")
+    verb("upgrade", cmd_upgrade, "upgrade packages (all when none named)", names="*", changes=True).add_argument(
+        "--allow-downgrade", action="store_true")
+    verb("rollback", cmd_rollback, "undo a transaction (default: the last)", changes=True).add_argument(
+        "id", nargs="?", type=int)
+    verb("autoremove", cmd_autoremove, "remove orphans", changes=True)
+    verb("history", cmd_history, "the transactions", json_out=True)
+    g = verb("list", cmd_list, "installed packages", json_out=True)
+    g.add_argument("--manual", action="store_true")
+    g.add_argument("--auto", action="store_true")
+    verb("files", cmd_files, "files of a package", json_out=True).add_argument("package")
+    verb("owns", cmd_owns, "the package owning a path", json_out=True).add_argument("path")
+    verb("depends", cmd_depends, "what a package needs", json_out=True).add_argument("package")
+    verb("rdepends", cmd_rdepends, "what needs a package", json_out=True).add_argument("package")
+    verb("orphans", cmd_orphans, "auto packages no manual package needs", json_out=True)
+
+
+def _needs_root(args: argparse.Namespace, func: Any) -> int:
+    if not getattr(args, "pkg_root", None):
+        raise UserError(f"'vcomp pkg {args.verb}' works on a root", hint=f"vcomp pkg --root DIR {args.verb} ...")
+    code: int = func(args)
+    return code
