@@ -109,8 +109,43 @@ def _epoch() -> int:
     return source_date_epoch()
 
 
+def cmd_reconcile_root(args: argparse.Namespace) -> int:
+    """Apply the difference between a root's packages and a profile's lock as one transaction."""
+    from composer.image.content import configure
+    from composer.pkgmgr import db
+    from composer.pkgmgr.ops import fetch_locked_changes, reconcile_changes
+    from composer.pkgmgr.transaction import apply, recover
+    if len(args.profile) != 1:
+        raise UserError("reconcile --root takes exactly one profile", hint="vcomp reconcile --root DIR PROFILE")
+    root, path = Path(args.root), Path(args.profile[0])
+    profile, lock, lock_digest, sources = _load(path)
+    note = recover(root)
+    if note:
+        _out(f"vcomp: {note}")
+    database = db.load(root)
+    arches = {p["arch"] for p in database.packages.values()} - {"noarch"}
+    arch = next(iter(sorted(arches)), profile.architectures[0])
+    if arch not in lock["architectures"]:
+        raise UserError(f"the lock of {path} has no {arch} packages (the root's architecture)")
+    changes = reconcile_changes(database, lock["architectures"][arch])
+    if not changes:
+        _out(f"{root}: already matches {path.with_suffix('.lock').name} ({arch}): nothing to do")
+        return EXIT_NO_CHANGES
+    for ch in changes:
+        _out(ch.line)
+    outcome = apply(root, fetch_locked_changes(sources, changes, arch), operation="reconcile",
+                    cause=f"lock {lock_digest}", epoch=_epoch())
+    configure(root, profile, arch, {k: dict(v) for k, v in db.load(root).packages.items()})
+    for n in outcome.notes:
+        _out(f"note: {n}")
+    _out(f"transaction {outcome.transaction}: {len(changes)} change(s) applied; {root} matches the lock")
+    return EXIT_CHANGES
+
+
 def cmd_reconcile(args: argparse.Namespace) -> int:
     from composer.gitops.workflow import BUILT, Workspace, unchanged_since_built
+    if args.root:
+        return cmd_reconcile_root(args)
     ws = Workspace.open(Path.cwd(), args.images)
     codes: list[int] = []
     cases: list[Any] = []
@@ -262,6 +297,7 @@ def register(sub: Any) -> None:
     r.add_argument("--junit", help="write the boot tests as JUnit XML")
     r.add_argument("--ack", action="append", choices=("kernel",))
     r.add_argument("--images")
+    r.add_argument("--root", help="apply the lock to this root as one package transaction instead of building")
     r.set_defaults(func=cmd_reconcile)
     d = sub.add_parser("diff", help="packages and files between two commits, generations (gen:N) or built images")
     d.add_argument("a")

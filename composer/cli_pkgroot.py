@@ -11,6 +11,7 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -147,13 +148,13 @@ def cmd_info(args: argparse.Namespace) -> int:
 def cmd_files(args: argparse.Namespace) -> int:
     from composer.pkgmgr.query import files
     rows = files(_records(args).packages, args.package)
-    return _show(args, rows, [f"/{r.path}{' -> ' + r.target if r.target else ''}" for r in rows])
+    return _show(args, rows, [f"{r.path}{' -> ' + r.target if r.target else ''}" for r in rows])
 
 
 def cmd_owns(args: argparse.Namespace) -> int:
     from composer.pkgmgr.query import owns
     o = owns(_records(args).packages, args.path)
-    return _show(args, o, [f"/{o.path}: {', '.join(o.packages)}"])
+    return _show(args, o, [f"{o.path}: {', '.join(o.packages)}"])
 
 
 def cmd_depends(args: argparse.Namespace) -> int:
@@ -179,15 +180,25 @@ def cmd_orphans(args: argparse.Namespace) -> int:
 def cmd_verify(args: argparse.Namespace) -> int:
     from composer.pkgmgr.query import verify
     report = verify(_root(args), _records(args).packages, args.package)
+    generated = _generated(_root(args))
+    report = replace(report, packages=tuple(replace(p, extra=tuple(x for x in p.extra if x.strip("/") not in generated))
+                                            for p in report.packages))
     lines = []
     for p in report.packages:
-        lines += [f"{p.name}: changed /{x.path} ({x.detail})" for x in p.changed]
-        lines += [f"{p.name}: missing /{x.path}" for x in p.missing]
-        lines += [f"{p.name}: config changed /{x.path} ({x.detail})" for x in p.config_changed]
-        lines += [f"{p.name}: extra /{x}" for x in p.extra]
+        lines += [f"{p.name}: changed {x.path} ({x.detail})" for x in p.changed]
+        lines += [f"{p.name}: missing {x.path}" for x in p.missing]
+        lines += [f"{p.name}: config changed {x.path} ({x.detail})" for x in p.config_changed]
+        lines += [f"{p.name}: extra {x}" for x in p.extra]
     lines.append("verify: clean" if report.clean else "verify: differences found")
     _show(args, report, lines)
     return EXIT_OK if report.clean else EXIT_CHANGES
+
+
+def _generated(root: Path) -> set[str]:
+    """Paths the profile wrote at build time (not a package's, and not extra)."""
+    from composer.image.content import GENERATED
+    path = root / GENERATED
+    return set(json.loads(path.read_text())) if path.is_file() else set()
 
 
 ROOT_VERBS = {"info": cmd_info, "verify": cmd_verify}

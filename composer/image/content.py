@@ -12,6 +12,7 @@ network up when the profile grants ``network``; the profile's ``boot-tests[].che
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from collections.abc import Mapping, Sequence
@@ -59,8 +60,30 @@ ip -4 -o addr show | grep -v ' lo ' | grep -q ' inet '
 """
 
 
+GENERATED = Path("var/lib/vpk/generated.json")  # what the profile wrote (verify does not call it extra)
+
+
 def configure(root: Path, profile: Profile, arch: str, records: Mapping[str, Mapping[str, Any]]) -> None:
-    """Write the profile's configuration into ``root`` (the packages are installed already)."""
+    """Write the profile's configuration into ``root`` (the packages are installed already), and list
+    what it wrote in ``var/lib/vpk/generated.json``."""
+    before = _snapshot(root)
+    _configure(root, profile, arch, records)
+    after = _snapshot(root)
+    written = sorted(p for p, v in after.items() if before.get(p) != v)
+    listed = json.loads((root / GENERATED).read_text()) if (root / GENERATED).is_file() else []
+    (root / GENERATED).write_text(json.dumps(sorted({*listed, *written, "var/lib", "var/lib/vpk"}), indent=1) + "\n")
+
+
+def _snapshot(root: Path) -> dict[str, tuple[int, int, int]]:
+    out = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in dirnames + filenames:
+            st = os.lstat(os.path.join(dirpath, name))
+            out[os.path.relpath(os.path.join(dirpath, name), root)] = (st.st_mode, st.st_size, st.st_mtime_ns)
+    return out
+
+
+def _configure(root: Path, profile: Profile, arch: str, records: Mapping[str, Mapping[str, Any]]) -> None:
     raw = profile.raw
     if "hostname" in raw:
         (root / "etc").mkdir(exist_ok=True)
@@ -128,10 +151,13 @@ def add_users(root: Path, users: Sequence[Mapping[str, Any]]) -> None:
     next_gid = 1000
     for u in users:
         name, uid = u["name"], int(u.get("uid", 1000))
-        if any(line.split(":")[0] == name for line in passwd):
-            raise UserError(f"user '{name}' already exists in the image", hint="choose another user name")
         home, shell = u.get("home", f"/home/{name}"), u.get("shell", "/bin/sh")
-        passwd.append(f"{name}:x:{uid}:{uid}::{home}:{shell}")
+        line = f"{name}:x:{uid}:{uid}::{home}:{shell}"
+        if line in passwd:
+            continue  # configured already (a root reconciled again)
+        if any(existing.split(":")[0] == name for existing in passwd):
+            raise UserError(f"user '{name}' already exists in the image", hint="choose another user name")
+        passwd.append(line)
         shadow.append(f"{name}:{u.get('password-hash', '!')}:0::::::")
         known_groups[name] = f"{name}:x:{uid}:"
         for g in u.get("groups", []):

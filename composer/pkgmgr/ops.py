@@ -2,8 +2,9 @@
 
 Resolution uses libsolv with the root's packages as the installed repository and the verified indexes
 of the repositories recorded in the root (``var/lib/vpk/repositories.json``, written by ``vcomp
-build``: names, URLs as the profile wrote them, pinned trust roots). Relative URLs are taken from the
-current directory. Every operation is one transaction (``composer.pkgmgr.transaction``).
+build``: names, URLs as the profile wrote them, pinned trust roots). A relative URL is relative to
+the profile's directory: run the command from there (or give the profile absolute URLs). Every
+operation is one transaction (``composer.pkgmgr.transaction``).
 """
 
 from __future__ import annotations
@@ -169,6 +170,10 @@ class Pending:
     reason: str
     granted: tuple[str, ...]
 
+    @property
+    def version(self) -> str:
+        return self.entry.version
+
 
 def _why(name: str, new: Mapping[str, Any], index: SolvIndex) -> str:
     """'dependency of X' for a package pulled in by another package of the transaction."""
@@ -220,3 +225,34 @@ def rollback_changes(sources: RootSources, database: db.Database, txid: int | No
             target[p["name"]] = p["old"]
     return chosen["id"], solve(sources, database, target=target)
 
+
+
+def reconcile_changes(database: db.Database, rows: Sequence[Mapping[str, Any]]) -> list[Change]:
+    """The difference between a root's packages and a lock's rows (the lock is already the resolution)."""
+    wanted = {r["name"]: r for r in rows}
+    changes = []
+    for name in sorted(set(database.packages) | set(wanted)):
+        old, row = database.packages.get(name), wanted.get(name)
+        if row is None:
+            assert old is not None
+            changes.append(Change(name=name, action="remove", old=old))
+        elif old is None or (old["version"], old["sha256"]) != (row["version"], row["sha256"]):
+            locked = Locked.from_dict(row)
+            if old is None:
+                action = "install"
+            else:
+                vo, vn = parse_version(old["version"]), parse_version(row["version"])
+                action = "upgrade" if vn > vo else "downgrade" if vn < vo else "reinstall"
+            changes.append(Change(name=name, action=action, old=old, manual=not locked.reason.startswith("dependency"),
+                                  pending=locked))
+    return changes
+
+
+def fetch_locked_changes(sources: Any, changes: Sequence[Change], arch: str) -> list[Change]:
+    out = []
+    for ch in changes:
+        if isinstance(ch.pending, Locked):
+            (fetched,) = fetch_locked(sources, [ch.pending], arch)
+            ch = Change(name=ch.name, action=ch.action, old=ch.old, new=fetched, manual=ch.manual)
+        out.append(ch)
+    return out

@@ -51,13 +51,13 @@ class Change:
     old: Mapping[str, Any] | None = None  # the installed record
     new: Fetched | None = None
     manual: bool = False
-    pending: Any = None                   # what to fetch for ``new`` (ops.Pending), before it is fetched
+    pending: Any = None                   # what to fetch for ``new`` (has .version, .reason), before it is fetched
 
     @property
     def line(self) -> str:
         sym = {"install": "+", "remove": "-"}.get(self.action, "~")
         old = self.old["version"] if self.old else ""
-        new = self.new.locked.version if self.new else self.pending.entry.version if self.pending else ""
+        new = self.new.locked.version if self.new else self.pending.version if self.pending else ""
         arrow = f"{old} -> {new}" if old and new else (new or old)
         reason = self.new.locked.reason if self.new else self.pending.reason if self.pending else ""
         return f"{sym} {self.name} {arrow} ({self.action}{', ' + reason if reason else ''})"
