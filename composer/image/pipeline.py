@@ -195,16 +195,12 @@ def build_arch(profile: Profile, lock: Mapping[str, Any], lock_digest: str, sour
     try:
         products: dict[str, Product] = {}
         cached = []
-        if only:  # the outputs not asked for stay when they were built from the same inputs, else rebuilt
+        if only:  # the outputs not asked for stay when they were built from the same inputs (else: left out)
             previous = read_manifest(final) if (final / MANIFEST).is_file() else {}
             kept = {o["name"]: o for o in previous.get("outputs", []) if previous.get("inputs") == seed}
             for t in targets_for(profile, arch_name):
-                if t.name in only:
-                    continue
-                if t.name in kept:
+                if t.name not in only and t.name in kept:
                     products[t.name] = carry(final, staging, kept[t.name])
-                else:
-                    targets.append(t)
         for t in targets:
             if t.name in products:
                 continue
