@@ -50,7 +50,7 @@ STEP_TITLES = {
     "initramfs": ("initramfs: write_cpio + zstd -10", "find | sort | cpio -H newc | zstd -10"),
     "uki": ("UKI: pe.make_uki", "objcopy --add-section x4"),
     "esp": ("ESP: fat.make_fat", "mkfs.fat -C + mmd + mcopy"),
-    "ext4": ("ext4: fs.make_ext4", "mke2fs -t ext4 -d"),
+    "ext4": ("ext4: fs.make_ext4", "mke2fs -t ext4 -b 4096 -I 256 -i 16384 -d"),
     "iso": ("ISO: iso.make_iso (pycdlib)", "xorriso -as mkisofs"),
     "disk": ("disk: write_gpt + to_qcow2", "sfdisk + dd + qemu-img convert"),
 }
@@ -234,7 +234,7 @@ def op_step(a: dict[str, Any], phases: Phases) -> dict[str, Any]:
     elif step == "ext4":
         path = shop.root_image("ext4")
     else:
-        spec = next(t for t in p["targets"] if t["type"] == step)
+        spec = next(x for x in p["targets"] if x["type"] == step)
         target = artifacts.Target(name=spec["name"], type=spec["type"], options=spec["options"],
                                   firmware=tuple(spec["firmware"]))
         path = artifacts.BUILDERS[step](shop, target, out).files[0]
@@ -473,7 +473,9 @@ def raw_commands(p: dict[str, Any], scratch: Path) -> dict[str, Callable[[Path],
         "esp": lambda out: (f"export MTOOLS_SKIP_CHECK=1; mkfs.fat -C -F {fat.fat_bits(fat_mib)} -n ESP {q(str(out))} "
                             f"{fat_mib * 1024} > /dev/null && mmd -i {q(str(out))} ::/EFI ::/EFI/BOOT && "
                             f"mcopy -i {q(str(out))} {q(str(roles['uki']))} ::/EFI/BOOT/{p['efi_boot_name']}"),
-        "ext4": lambda out: f"mke2fs -q -t ext4 -d {q(str(root))} -F {q(str(out))} {ext4_mib}M",
+        # -b/-I/-i: the geometry ours pins; below 512 MiB mke2fs would otherwise pick its "small" type (1 KiB
+        # blocks, an inode per 4 KiB): another, slower file system
+        "ext4": lambda out: f"mke2fs -q -t ext4 -b 4096 -I 256 -i 16384 -d {q(str(root))} -F {q(str(out))} {ext4_mib}M",
         "iso": lambda out: ("xorriso -as mkisofs -quiet -iso-level 3 -R -J -V VERIDIAN -o " + q(str(out)) +
                             " -b isolinux/isolinux.bin -c isolinux/boot.cat -no-emul-boot -boot-load-size 4 "
                             "-boot-info-table -eltorito-alt-boot -e EFI/efiboot.img -no-emul-boot "
@@ -595,8 +597,10 @@ def bench(opts: argparse.Namespace, tmp: Path, launcher: Launcher) -> int:
         d = tmp / "steps" / f"raw-{step}-{next(counter)}"
         d.mkdir(parents=True)
         out = d / f"{step}{RAW_EXT[step]}"
-        res, _ = launcher.run(["bash", "-c", "set -o pipefail; " + raw[step](out)], raw_env, f"raw {step}")
-        s = Sample(seconds=res["wall"], cpu=res["cpu"], peak_kib=res["maxrss"], extra=describe_file(out))
+        command = raw[step](out)
+        res, _ = launcher.run(["bash", "-c", "set -o pipefail; " + command], raw_env, f"raw {step}")
+        s = Sample(seconds=res["wall"], cpu=res["cpu"], peak_kib=res["maxrss"],
+                   extra={**describe_file(out), "command": command})
         shutil.rmtree(d)
         return s
 
@@ -731,8 +735,11 @@ def report(opts: argparse.Namespace, tmp: Path, arches: list[str], prep: Sample,
             same = all(x == sets[0] for x in sets)
             ok &= same
             digests = ", ".join(f"{k} {v[:12]}" for k, v in sorted(sets[0].items()))
-            verdict = (f"{n_cold} cold builds (each from an empty image cache) and {len(warm.samples)} warm ones gave "
-                       f"identical sha256: {digests}") if same else "outputs DIFFER between builds: " + json.dumps(sets)
+            if same:
+                verdict = (f"{n_cold} cold build{'s' if n_cold > 1 else ''} (each from an empty image cache) and "
+                           f"{len(warm.samples)} warm gave identical sha256: {digests}")
+            else:
+                verdict = "outputs DIFFER between builds: " + json.dumps(sets)
             if n_cold < 2 and same:
                 verdict += " (only one cold build: use --repeat 2 or more to compare two)"
             print(f"reproducible, {arch}: {verdict}")
@@ -777,7 +784,7 @@ def report(opts: argparse.Namespace, tmp: Path, arches: list[str], prep: Sample,
                                         "sha256": lo["sha256"], "what": STEP_TITLES[step][0],
                                         "of_which": {k: round(v, 4) for k, v in split.items()}},
                                "raw": {**r.to_json(), "size": lr["size"], "allocated": lr["allocated"],
-                                       "sha256": lr["sha256"], "what": STEP_TITLES[step][1],
+                                       "sha256": lr["sha256"], "what": STEP_TITLES[step][1], "command": lr["command"],
                                        "depends_on": RAW_NOTES[step]} if r and lr else None}
             if o.same_bytes() is False:
                 ok = False

@@ -14,7 +14,7 @@ capabilities, files (manifest entries with hashes), config (path -> original sha
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -68,11 +68,12 @@ def _json(path: Path, default: Any) -> Any:
 
 
 def save(root: Path, packages: Mapping[str, Mapping[str, Any]], history: Sequence[Mapping[str, Any]],
-         transaction: int) -> None:
+         transaction: int, between: Callable[[], None] = lambda: None) -> None:
     """History first, then db.json: the rename of db.json commits the transaction."""
     d = db_dir(root)
     d.mkdir(parents=True, exist_ok=True)
     atomic_write(d / "history.json", json.dumps(list(history), indent=1, sort_keys=True).encode() + b"\n")
+    between()
     doc = {"format": DB_FORMAT, "transaction": transaction, "packages": dict(sorted(packages.items()))}
     atomic_write(d / "db.json", canonical_json(doc) + b"\n")
 

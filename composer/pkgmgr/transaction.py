@@ -287,7 +287,7 @@ def apply(root: Path, changes: Sequence[Change], *, operation: str, cause: str, 
     entry = {"id": txid, "time": epoch, "operation": operation, "cause": cause,
              "packages": [{"name": ch.name, "action": ch.action, "old": ch.old["version"] if ch.old else None,
                            "new": ch.new.locked.version if ch.new else None} for ch in changes]}
-    db.save(root, after, [*current.history, entry], txid)
+    db.save(root, after, [*current.history, entry], txid, between=crash.point)
     crash.point()
     shutil.rmtree(stage, ignore_errors=True)
     journal.unlink()

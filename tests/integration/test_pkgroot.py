@@ -232,18 +232,20 @@ def test_queries_and_verify(site: Site, tmp_path: Path, capsys: pytest.CaptureFi
     assert "is not a root managed by vcomp" in capsys.readouterr().err
 
 
-def test_crash_sweep_every_point_leaves_the_old_or_the_new_state(site: Site, tmp_path: Path) -> None:
+@pytest.mark.parametrize("command", [["upgrade", "motd"], ["remove", "nano"]], ids=["upgrade", "remove"])
+def test_crash_sweep_every_point_leaves_the_old_or_the_new_state(site: Site, tmp_path: Path,
+                                                                 command: list[str]) -> None:
     pristine = site.fresh_root(tmp_path / "expected-old")
     old_tree, old_recs = tree(pristine), records(pristine)
     new = site.fresh_root(tmp_path / "expected-new")
-    assert vcomp(site, "pkg", "--root", str(new), "upgrade", "motd") == 0
+    assert vcomp(site, "pkg", "--root", str(new), *command) == 0
     new_tree, new_recs = tree(new), records(new)
     outcomes = []
     point = 1
     while True:
         root = site.fresh_root(tmp_path / f"crash-{point}")
         env = {**os.environ, "VCOMP_TEST_CRASH_AT": str(point)}
-        proc = subprocess.run([sys.executable, "-m", "composer", "pkg", "--root", str(root), "upgrade", "motd"],
+        proc = subprocess.run([sys.executable, "-m", "composer", "pkg", "--root", str(root), *command],
                               cwd=site.base / "profiles", env=env, capture_output=True, text=True, check=False)
         if proc.returncode == 0:
             break
@@ -258,6 +260,8 @@ def test_crash_sweep_every_point_leaves_the_old_or_the_new_state(site: Site, tmp
         outcomes.append(state)
         shutil.rmtree(root)
         point += 1
+    print(f"crash sweep of {' '.join(command)}: {len(outcomes)} crash points, "
+          f"{outcomes.count('old')} rolled back, {outcomes.count('new')} finished")
     assert len(outcomes) >= 5 and outcomes[0] == "old" and outcomes[-1] == "new", outcomes
 
 
