@@ -104,6 +104,10 @@ class Resolver:
         hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
         return f"no package '{r.name}' for {self.arch} in the repositories ({r.reason}){hint}"
 
+    def _ours(self, s: Any) -> bool:
+        """A solvable of the index or of the installed packages (not libsolv's own system solvable)."""
+        return s.repo is not None and any(s.repo == r for r in (self.index.repo, self.index.installed) if r is not None)
+
     def _nice(self, s: Any) -> str:
         return f"{s.name} {self.index.entry(s.id).version}"
 
@@ -120,10 +124,9 @@ class Resolver:
             for rule in p.findallproblemrules():
                 info = rule.info()
                 for s in (info.solvable, info.othersolvable):
-                    if s is not None and s.repo in (index.repo, index.installed):
+                    if s is not None and self._ours(s):
                         names[str(s)] = self._nice(s)
-                if info.solvable is not None and info.solvable.repo in (index.repo, index.installed) \
-                        and info.dep is not None:
+                if info.solvable is not None and self._ours(info.solvable) and info.dep is not None:
                     for n, req in dependencies(index.entry(info.solvable.id)):
                         if index.dep(n, req) == info.dep.id and req.strip() not in STAR:
                             names[str(info.dep)] = f"{n} {req}"
@@ -132,7 +135,7 @@ class Resolver:
             for sol in p.solutions():
                 for e in sol.elements(True):
                     for s in (e.solvable, e.replacement):
-                        if s is not None and s.repo in (index.repo, index.installed):
+                        if s is not None and self._ours(s):
                             names[str(s)] = self._nice(s)
                 fixes.append(", ".join(str(e) for e in sol.elements(True)))
             raw.append((rules, fixes))
