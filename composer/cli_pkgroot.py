@@ -123,11 +123,16 @@ def _show(args: argparse.Namespace, value: Any, lines: Sequence[str]) -> int:
 
 def cmd_history(args: argparse.Namespace) -> int:
     database = _records(args)
-    lines = [f"{h['id']:>4}  {h['operation']:<16} " + ", ".join(
+    lines = [f"{h['id']:>4}  {_when(h['time'])}  {h['operation']:<16} " + ", ".join(
         f"{p['name']} {p.get('old') or ''}{' -> ' if p.get('old') and p.get('new') else ''}{p.get('new') or ''}"
         .strip() for p in h["packages"][:6]) + (" ..." if len(h["packages"]) > 6 else "")
-        for h in database.history]
+        + f"  [{h.get('cause', '')}]" for h in database.history]
     return _show(args, list(database.history), lines)
+
+
+def _when(epoch: int) -> str:
+    import datetime
+    return datetime.datetime.fromtimestamp(int(epoch), datetime.UTC).strftime("%Y-%m-%d %H:%M")
 
 
 def cmd_list(args: argparse.Namespace) -> int:

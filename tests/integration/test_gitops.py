@@ -118,7 +118,6 @@ def test_plan_reconcile_diff_history(repo: Path, capsys: pytest.CaptureFixture[s
         took = time.monotonic() - start
         out = capsys.readouterr().out
         assert "alpha.yaml: unchanged since generation 2" in out and "beta.yaml: unchanged since generation 1" in out
-        print(f"reconcile with nothing to do: {took:.3f} s")
         assert took < 2.0, f"a reconcile with nothing to do took {took:.2f} s"
 
         assert main(["history", "profiles/alpha.yaml"]) == 0

@@ -230,6 +230,11 @@ def test_queries_and_verify(site: Site, tmp_path: Path, capsys: pytest.CaptureFi
     capsys.readouterr()
     assert vcomp(site, "pkg", "--root", str(tmp_path), "list") == 1
     assert "is not a root managed by vcomp" in capsys.readouterr().err
+    doc = json.loads((root / "var/lib/vpk/db.json").read_text())
+    (root / "var/lib/vpk/db.json").write_text(json.dumps({**doc, "format": 2}))
+    assert vcomp(site, "pkg", "--root", str(root), "remove", "nano") == 1
+    assert "database format 2 is newer than this vcomp understands" in capsys.readouterr().err
+    assert (root / "bin" / "nano").exists()
 
 
 @pytest.mark.parametrize("command", [["upgrade", "motd"], ["remove", "nano"]], ids=["upgrade", "remove"])
