@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from composer.arch import Arch
+from composer.boot.machine import match_in_order
 from composer.errors import ToolError
 from composer.run import run
 
@@ -29,18 +30,6 @@ def direct_kernel_command(arch: Arch, kernel: Path, initrd: Path, append: str, *
     return [arch.qemu, *arch.qemu_machine, "-m", memory, "-display", "none", "-monitor", "none",
             "-serial", "stdio", "-no-reboot", "-kernel", str(kernel), "-initrd", str(initrd),
             "-append", f"console={arch.console} {append}".strip()]
-
-
-def match_in_order(log: str, expected: Sequence[str]) -> tuple[str, ...]:
-    """The expected substrings not found in order, each on a later line than the previous one."""
-    lines = log.splitlines()
-    at = 0
-    for i, want in enumerate(expected):
-        found = next((n for n in range(at, len(lines)) if want in lines[n]), None)
-        if found is None:
-            return tuple(expected[i:])
-        at = found + 1
-    return ()
 
 
 def boot(cmd: Sequence[str], expected: Sequence[str], *, timeout: float = 300) -> BootResult:
