@@ -6,10 +6,11 @@ usage: python scripts/sample_repo.py [REPO_DIR] [PACKAGES_DIR]
 
 from __future__ import annotations
 
+import shutil
 import sys
 from pathlib import Path
 
-from composer.errors import UserError
+from composer.errors import InvalidPackage, UserError
 from composer.package.build import build_all, default_cache
 from composer.repo.edit import add, delegate, init, publish
 from composer.repo.store import RepoStore
@@ -24,6 +25,15 @@ ARCHES = ("x86_64", "aarch64")
 
 def key(role: str) -> Path:
     return KEYS / f"INSECURE-SAMPLE-{role}.key"
+
+
+def forget_trusted_state(repo_dir: Path) -> None:
+    """Drop the clients' cached trusted metadata of a remade sample repository: its new history starts at
+    version 1 again, which a client that saw the old one rightly refuses as a rollback."""
+    from composer.repo.client import RepositoryClient
+    for url in (str(repo_dir.resolve()), repo_dir.resolve().as_uri()):
+        cache = RepositoryClient(url, TRUST_ROOT.read_bytes(), default_cache() / "repos").cache
+        shutil.rmtree(cache, ignore_errors=True)
 
 
 def build_sample_repo(repo_dir: Path, packages_dir: Path, log: object = print) -> RepoStore:
@@ -44,7 +54,17 @@ def build_sample_repo(repo_dir: Path, packages_dir: Path, log: object = print) -
         store = RepoStore(repo_dir)
         delegate(store, "sample-developer", [load_public_key(KEYS / "INSECURE-SAMPLE-developer.pub")], ["*"])
     store = RepoStore(repo_dir)
-    added = add(store, sorted(set(built)), [developer])
+    try:
+        added = add(store, sorted(set(built)), [developer])
+    except InvalidPackage as exc:
+        if "published packages are immutable" not in exc.message:
+            raise
+        # A sample recipe changed without a new version: published packages never change, so this local
+        # sample repository is made again from scratch (a real repository would need a new version).
+        log(f"   the sample recipes changed since {repo_dir} was published: making it again")  # type: ignore[operator]
+        shutil.rmtree(repo_dir)
+        forget_trusted_state(repo_dir)
+        return build_sample_repo(repo_dir, packages_dir, log)
     versions = publish(store)
     log(f"   repository {repo_dir}: {sum(a.new for a in added)} new packages, {versions['packages']} in all; "  # type: ignore[operator]
         f"targets v{versions['targets']}, snapshot v{versions['snapshot']}; trust root {TRUST_ROOT.relative_to(REPO)}")

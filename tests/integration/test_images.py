@@ -235,3 +235,21 @@ def test_a_failing_boot_test_fails_with_the_console_tail(built: Built, tmp_path:
     out = capsys.readouterr().out
     assert code == 1
     assert "FAIL" in out and "'this line never appears'" in out and "VCOMP-BOOT: ready" in out
+
+
+@pytest.mark.parametrize("filesystem", ["erofs", "squashfs"])
+def test_a_read_only_root_disk_boots(built: Built, filesystem: str, tmp_path: Path) -> None:
+    prof = built.profiles / f"minimal-{filesystem}.yaml"
+    text = (built.profiles / "minimal.yaml").read_text()
+    text = text.replace("drivers: [virtio-blk, virtio-scsi, ext4]", f"drivers: [virtio-blk, {filesystem}]")
+    text = text.replace("  - type: iso\n", "").replace("{format: qcow2, filesystem: ext4}",
+                                                        f"{{format: raw, filesystem: {filesystem}}}")
+    prof.write_text(text.replace("architectures: [x86_64, aarch64]", "architectures: [x86_64]"))
+    assert main(["lock", str(prof)]) == 0
+    assert main(["build", str(prof), "--images", str(tmp_path)]) == 0
+    directory = tmp_path / "minimal" / "x86_64"
+    cases = run_boot(read_manifest(directory), directory, "disk", "uefi", logs=tmp_path / "logs")
+    log = cases[0].watch.log
+    assert all(c.passed for c in cases), cases[0].watch.tail(40)
+    assert f"VCOMP-BOOT: switching root to /dev/vda2 ({filesystem})" in log
+    assert "VCOMP-CHECK: PASS 13-root-mounted" in log
