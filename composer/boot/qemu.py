@@ -40,4 +40,4 @@ def boot(cmd: Sequence[str], expected: Sequence[str], *, timeout: float = 300) -
             return BootResult(log="", returncode=-1, missing=tuple(expected))
         raise
     log = result.stdout.decode(errors="replace")
-    return BootResult(log=log, returncode=result.returncode, missing=match_in_order(log, expected))
+    return BootResult(log=log, returncode=result.returncode, missing=match_in_order(log.splitlines(), expected))
