@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from composer.solve.pool import parse_version
+from composer.solve.lock import lock_moves
 
 PLAN_FORMAT = "1.0"  # minor versions only add fields
 EXIT_NO_CHANGES, EXIT_ERROR, EXIT_CHANGES, EXIT_POLICY = 0, 1, 2, 3
@@ -166,33 +166,21 @@ def _explicit(reason: str) -> bool:
 def lock_diff(old: Mapping[str, Any] | None, new: Mapping[str, Any] | None,
               requested_changed: set[str]) -> list[PackageChange]:
     out = []
-    old_arches = (old or {}).get("architectures", {})
-    new_arches = (new or {}).get("architectures", {})
     moved_indexes = (old or {}).get("indexes") != (new or {}).get("indexes")
-    for arch in sorted(set(old_arches) | set(new_arches)):
-        before = {p["name"]: p for p in old_arches.get(arch, [])}
-        after = {p["name"]: p for p in new_arches.get(arch, [])}
-        for name in sorted(before.keys() | after.keys()):
-            a, b = before.get(name), after.get(name)
-            if a is not None and b is not None and (a["version"], a["sha256"]) == (b["version"], b["sha256"]):
-                continue
-            if b is None:
-                assert a is not None
-                out.append(PackageChange(arch=arch, name=name, action="remove", old=a["version"], new=None,
-                                         reason=f"no longer needed (was: {a['reason']})",
-                                         explicit=_explicit(a["reason"]), size_delta=-int(a["size"])))
-                continue
-            reason = b["reason"]
-            if a is None:
-                action = "add"
-            else:
-                va, vb = parse_version(a["version"]), parse_version(b["version"])
-                action = "upgrade" if vb > va else "downgrade" if vb < va else "rebuild"
-                if name not in requested_changed and moved_indexes:
-                    reason = f"repository update ({reason})"
-            out.append(PackageChange(arch=arch, name=name, action=action, old=a["version"] if a else None,
-                                     new=b["version"], reason=reason, explicit=_explicit(b["reason"]),
-                                     size_delta=int(b["size"]) - int(a["size"] if a else 0)))
+    for m in lock_moves(old, new):
+        a, b = m.old, m.new
+        if b is None:
+            assert a is not None
+            out.append(PackageChange(arch=m.arch, name=m.name, action="remove", old=a["version"], new=None,
+                                     reason=f"no longer needed (was: {a['reason']})",
+                                     explicit=_explicit(a["reason"]), size_delta=-int(a["size"])))
+            continue
+        reason = b["reason"]
+        if a is not None and m.name not in requested_changed and moved_indexes:
+            reason = f"repository update ({reason})"
+        out.append(PackageChange(arch=m.arch, name=m.name, action=m.action, old=a["version"] if a else None,
+                                 new=b["version"], reason=reason, explicit=_explicit(b["reason"]),
+                                 size_delta=int(b["size"]) - int(a["size"] if a else 0)))
     return out
 
 

@@ -24,8 +24,11 @@ from composer.pkgmgr.query import orphans
 from composer.pkgmgr.transaction import Change, Outcome, TransactionError, apply, recover
 from composer.repo.client import RepositoryClient
 from composer.repo.index import IndexEntry
-from composer.solve.pool import IndexData, SolvIndex, parse_version
+from composer.solve.lock import lock_moves, version_change
+from composer.solve.pool import IndexData, SolvIndex
 from composer.solve.resolve import Request, ResolveError, Resolver
+
+ACTIONS = {"add": "install", "rebuild": "reinstall", "upgrade": "upgrade", "downgrade": "downgrade"}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -141,11 +144,7 @@ def solve(sources: RootSources, database: db.Database, *, install: Sequence[tupl
             continue
         s = new[name]
         entry = index.entry(s.id)
-        if old is None:
-            action = "install"
-        else:
-            vo, vn = parse_version(old["version"]), parse_version(entry.version)
-            action = "upgrade" if vn > vo else "downgrade" if vn < vo else "reinstall"
+        action = "install" if old is None else ACTIONS[version_change(old["version"], entry.version)]
         if action == "downgrade" and not (allow_downgrade or target is not None):
             raise TransactionError(f"{name} would be downgraded {old['version'] if old else ''} -> {entry.version}",
                                    hint="pass --allow-downgrade to allow it")
@@ -226,25 +225,17 @@ def rollback_changes(sources: RootSources, database: db.Database, txid: int | No
     return chosen["id"], solve(sources, database, target=target)
 
 
-
 def reconcile_changes(database: db.Database, rows: Sequence[Mapping[str, Any]]) -> list[Change]:
     """The difference between a root's packages and a lock's rows (the lock is already the resolution)."""
-    wanted = {r["name"]: r for r in rows}
     changes = []
-    for name in sorted(set(database.packages) | set(wanted)):
-        old, row = database.packages.get(name), wanted.get(name)
-        if row is None:
-            assert old is not None
-            changes.append(Change(name=name, action="remove", old=old))
-        elif old is None or (old["version"], old["sha256"]) != (row["version"], row["sha256"]):
-            locked = Locked.from_dict(row)
-            if old is None:
-                action = "install"
-            else:
-                vo, vn = parse_version(old["version"]), parse_version(row["version"])
-                action = "upgrade" if vn > vo else "downgrade" if vn < vo else "reinstall"
-            changes.append(Change(name=name, action=action, old=old, manual=not locked.reason.startswith("dependency"),
-                                  pending=locked))
+    for m in lock_moves({"architectures": {"root": list(database.packages.values())}},
+                        {"architectures": {"root": list(rows)}}):
+        if m.new is None:
+            changes.append(Change(name=m.name, action="remove", old=m.old))
+            continue
+        locked = Locked.from_dict(m.new)
+        changes.append(Change(name=m.name, action=ACTIONS[m.action], old=m.old, pending=locked,
+                              manual=not locked.reason.startswith("dependency")))
     return changes
 
 

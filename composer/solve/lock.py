@@ -127,6 +127,44 @@ def staleness(profile: Profile, lock: Mapping[str, Any], fingerprints: Mapping[s
     return why
 
 
+def version_change(old: str, new: str) -> str:
+    """upgrade, downgrade or rebuild (equal precedence: the same version, or only build metadata differs)."""
+    vo, vn = parse_version(old), parse_version(new)
+    return "upgrade" if vn > vo else "downgrade" if vn < vo else "rebuild"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Move:
+    """One package row that differs between two locks (by version or sha256), or is only in one of them."""
+
+    arch: str
+    name: str
+    old: Mapping[str, Any] | None
+    new: Mapping[str, Any] | None
+
+    @property
+    def action(self) -> str:
+        if self.old is None:
+            return "add"
+        if self.new is None:
+            return "remove"
+        return version_change(self.old["version"], self.new["version"])
+
+
+def lock_moves(old: Mapping[str, Any] | None, new: Mapping[str, Any] | None) -> list[Move]:
+    """Every package that differs between two locks, by architecture and name (the one place that compares)."""
+    old_arches, new_arches = (old or {}).get("architectures", {}), (new or {}).get("architectures", {})
+    out = []
+    for arch in sorted(set(old_arches) | set(new_arches)):
+        before = {p["name"]: p for p in old_arches.get(arch, [])}
+        after = {p["name"]: p for p in new_arches.get(arch, [])}
+        for name in sorted(before.keys() | after.keys()):
+            a, b = before.get(name), after.get(name)
+            if a is None or b is None or (a["version"], a["sha256"]) != (b["version"], b["sha256"]):
+                out.append(Move(arch=arch, name=name, old=a, new=b))
+    return out
+
+
 def diff_locks(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> list[str]:
     """What moved between two locks, one line per change, with why where the locks say it."""
     lines = []
@@ -137,22 +175,20 @@ def diff_locks(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> list[st
             if old is not None and a != b:
                 lines.append(f"{arch}: repository '{repo}' published a new index "
                              f"({(a or 'none')[:12]} -> {b[:12]})")
-    for arch in sorted(new["architectures"]):
-        before = {p["name"]: p for p in (old or {}).get("architectures", {}).get(arch, [])}
-        after = {p["name"]: p for p in new["architectures"][arch]}
-        for name in sorted(before.keys() | after.keys()):
-            x, y = before.get(name), after.get(name)
-            if x is None and y is not None:
-                lines.append(f"{arch}: + {name} {y['version']} ({y['reason']})")
-            elif y is None and x is not None:
-                lines.append(f"{arch}: - {name} {x['version']} (was: {x['reason']})")
-            elif x is not None and y is not None and x["version"] != y["version"]:
-                vx, vy = parse_version(x["version"]), parse_version(y["version"])
-                direction = "upgraded" if vy > vx else "downgraded" if vy < vx else "same precedence, new build"
-                lines.append(f"{arch}: ~ {name} {x['version']} -> {y['version']} ({direction}; {y['reason']})")
-            elif x is not None and y is not None and x["sha256"] != y["sha256"]:
-                lines.append(f"{arch}: ~ {name} {y['version']} rebuilt in the repository "
-                             f"(sha256 {x['sha256'][:12]} -> {y['sha256'][:12]})")
+    words = {"upgrade": "upgraded", "downgrade": "downgraded", "rebuild": "same precedence, new build"}
+    for m in lock_moves(old, new):
+        x, y = m.old, m.new
+        if m.arch not in new["architectures"]:
+            continue
+        if x is None and y is not None:
+            lines.append(f"{m.arch}: + {m.name} {y['version']} ({y['reason']})")
+        elif y is None and x is not None:
+            lines.append(f"{m.arch}: - {m.name} {x['version']} (was: {x['reason']})")
+        elif x is not None and y is not None and x["version"] != y["version"]:
+            lines.append(f"{m.arch}: ~ {m.name} {x['version']} -> {y['version']} ({words[m.action]}; {y['reason']})")
+        elif x is not None and y is not None:
+            lines.append(f"{m.arch}: ~ {m.name} {y['version']} rebuilt in the repository "
+                         f"(sha256 {x['sha256'][:12]} -> {y['sha256'][:12]})")
     return lines
 
 
