@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from composer import __version__
+from composer.cli_common import EXIT_CHANGES, EXIT_ERROR, EXIT_OK
+from composer.cli_common import out as _out
 from composer.errors import ComposerError, UserError
 
 if TYPE_CHECKING:
@@ -20,11 +22,6 @@ if TYPE_CHECKING:
 
 Handler = Callable[[argparse.Namespace], int]
 
-EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
-
-
-def _out(text: str = "") -> None:
-    sys.stdout.write(text + "\n")
 
 
 # ----------------------------------------------------------------- key

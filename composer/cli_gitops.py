@@ -11,13 +11,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from composer.cli_common import EXIT_CHANGES, EXIT_ERROR, EXIT_NO_CHANGES, EXIT_POLICY, epoch, image_cache
+from composer.cli_common import out as _out
 from composer.errors import UserError
-from composer.gitops.plan import EXIT_CHANGES, EXIT_ERROR, EXIT_NO_CHANGES, EXIT_POLICY, PackageChange
-
-
-def _out(text: str = "") -> None:
-    sys.stdout.write(f"{text}\n")
-    sys.stdout.flush()
+from composer.gitops.plan import PackageChange
 
 
 def _setuid_probe(sources_for: dict[Path, Any]) -> Any:
@@ -86,8 +83,8 @@ def cmd_apply(args: argparse.Namespace) -> int:
             continue
         profile, lock, lock_digest, sources = _load(ws.git.root / p["profile"])
         for arch, outputs in sorted(jobs.items()):
-            r = build_arch(profile, lock, lock_digest, sources, arch, ws.images, _cache(), only=outputs,
-                           epoch=_epoch(), say=_out)
+            r = build_arch(profile, lock, lock_digest, sources, arch, ws.images, image_cache(), only=outputs,
+                           epoch=epoch(), say=_out)
             built += len(outputs)
             _out(f"{arch}: built {', '.join(outputs)} in {r.directory}")
     _out(f"applied {args.plan}: {built} output(s) built" if built else f"{args.plan}: nothing to build")
@@ -97,16 +94,6 @@ def cmd_apply(args: argparse.Namespace) -> int:
 def _load(path: Path) -> Any:
     from composer import cli_image
     return cli_image._load(path)
-
-
-def _cache() -> Path:
-    from composer.package.build import default_cache
-    return default_cache() / "images"
-
-
-def _epoch() -> int:
-    from composer.fsutil import source_date_epoch
-    return source_date_epoch()
 
 
 def cmd_reconcile_root(args: argparse.Namespace) -> int:
@@ -134,7 +121,7 @@ def cmd_reconcile_root(args: argparse.Namespace) -> int:
     for ch in changes:
         _out(ch.line)
     outcome = apply(root, fetch_locked_changes(sources, changes, arch), operation="reconcile",
-                    cause=f"lock {lock_digest}", epoch=_epoch())
+                    cause=f"lock {lock_digest}", epoch=epoch())
     configure(root, profile, arch, {k: dict(v) for k, v in db.load(root).packages.items()})
     for n in outcome.notes:
         _out(f"note: {n}")
@@ -197,7 +184,7 @@ def reconcile_profile(ws: Any, path: Path, base: str, args: argparse.Namespace) 
     records = dict(last["architectures"]) if last else {}
     cases: list[Any] = []
     for arch in arches:
-        r = build_arch(profile, lock, lock_digest, sources, arch, ws.images, _cache(), epoch=_epoch(), say=_out)
+        r = build_arch(profile, lock, lock_digest, sources, arch, ws.images, image_cache(), epoch=epoch(), say=_out)
         found = []
         for output, firmware in boots_of(r.manifest):
             _out(f"{arch}: boot test of {output} ({firmware})")

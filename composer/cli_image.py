@@ -4,18 +4,12 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import sys
 from pathlib import Path
 from typing import Any
 
+from composer.cli_common import EXIT_ERROR, EXIT_OK, epoch, image_cache
+from composer.cli_common import out as _out
 from composer.errors import UserError
-
-EXIT_OK, EXIT_ERROR = 0, 1
-
-
-def _out(text: str = "") -> None:
-    sys.stdout.write(f"{text}\n")
-    sys.stdout.flush()
 
 
 def images_dir(args: argparse.Namespace, profile: Path) -> Path:
@@ -40,9 +34,7 @@ def _load(profile_path: Path) -> tuple[Any, dict[str, Any], str, Any]:
 
 
 def build(args: argparse.Namespace) -> list[Any]:
-    from composer.fsutil import source_date_epoch
     from composer.image.pipeline import build_arch
-    from composer.package.build import default_cache
     profile_path = Path(args.profile)
     profile, lock, lock_digest, sources = _load(profile_path)
     arches = args.arch or list(profile.architectures)
@@ -53,7 +45,7 @@ def build(args: argparse.Namespace) -> list[Any]:
     results = []
     for a in arches:
         r = build_arch(profile, lock, lock_digest, sources, a, images_dir(args, profile_path),
-                       default_cache() / "images", only=args.output or (), epoch=source_date_epoch(), say=_out)
+                       image_cache(), only=args.output or (), epoch=epoch(), say=_out)
         for p in r.products:
             for f in p.files:
                 _out(f"  {f}  {f.stat().st_size / 2**20:8.1f} MiB")

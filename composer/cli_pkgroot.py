@@ -15,14 +15,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from composer.cli_common import EXIT_CHANGES, EXIT_OK, epoch
+from composer.cli_common import out as _out
 from composer.errors import UserError
-
-EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
-
-
-def _out(text: str = "") -> None:
-    sys.stdout.write(f"{text}\n")
-    sys.stdout.flush()
 
 
 def _root(args: argparse.Namespace) -> Path:
@@ -38,11 +33,6 @@ def _open(args: argparse.Namespace) -> tuple[Any, Any]:
     return open_root(_root(args), default_cache() / "repos")
 
 
-def _epoch() -> int:
-    from composer.fsutil import source_date_epoch
-    return source_date_epoch()
-
-
 def _transact(args: argparse.Namespace, sources: Any, changes: Sequence[Any], operation: str) -> int:
     from composer.pkgmgr.ops import run
     if not changes:
@@ -54,7 +44,7 @@ def _transact(args: argparse.Namespace, sources: Any, changes: Sequence[Any], op
         _out(f"dry run: {len(changes)} change(s), nothing done")
         return EXIT_CHANGES
     cause = "vcomp pkg " + " ".join(sys.argv[1:]) if sys.argv[1:] else operation
-    outcome = run(_root(args), sources, changes, operation=operation, cause=cause, epoch=_epoch(),
+    outcome = run(_root(args), sources, changes, operation=operation, cause=cause, epoch=epoch(),
                   purge=getattr(args, "purge", False))
     for note in outcome.notes:
         _out(f"note: {note}")

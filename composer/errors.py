@@ -4,6 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+# Exit codes, the same for every verb that compares (plan, apply, reconcile, diff, lock --check).
+EXIT_OK = EXIT_NO_CHANGES = 0
+EXIT_ERROR = 1
+EXIT_CHANGES = 2
+EXIT_POLICY = 3
+
 
 class ComposerError(Exception):
     """Root of every error the product raises on purpose.
@@ -11,7 +17,7 @@ class ComposerError(Exception):
     ``message`` states the fact and the place; ``hint`` says how to fix it.
     """
 
-    exit_code = 1
+    exit_code = EXIT_ERROR
 
     def __init__(self, message: str, *, hint: str = "") -> None:
         super().__init__(message)

@@ -19,10 +19,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from composer.errors import EXIT_CHANGES, EXIT_ERROR, EXIT_NO_CHANGES, EXIT_POLICY
 from composer.solve.lock import lock_moves
 
 PLAN_FORMAT = "1.0"  # minor versions only add fields
-EXIT_NO_CHANGES, EXIT_ERROR, EXIT_CHANGES, EXIT_POLICY = 0, 1, 2, 3
 EXIT_CODES = {"no changes": EXIT_NO_CHANGES, "error": EXIT_ERROR, "changes": EXIT_CHANGES,
               "policy violation": EXIT_POLICY}
 NAME_LISTS = ("packages", "drivers", "capabilities", "architectures")

@@ -13,10 +13,8 @@ import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
+from composer.errors import EXIT_CHANGES, EXIT_NO_CHANGES, EXIT_POLICY
 from composer.gitops.plan import (
-    EXIT_CHANGES,
-    EXIT_NO_CHANGES,
-    EXIT_POLICY,
     Callout,
     OutputChange,
     PackageChange,
