@@ -1,0 +1,60 @@
+"""The profile's content in a root: what it writes is listed; an overlay never writes through a symlink out."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from composer.errors import UserError
+from composer.image.content import GENERATED, configure
+from composer.profile.validate import load_profile
+from tests.conftest import REPO
+
+PROFILE = """name: t
+architectures: [x86_64]
+repositories: [{name: sample, url: ../repo, root: sample-root.json}]
+packages: [base-files]
+hostname: box
+users: [{name: admin, uid: 1000, groups: [wheel], ssh-keys: ["ssh-ed25519 AAAA x"]}]
+files: overlay
+outputs: [{type: rootfs}]
+"""
+
+
+def setup(tmp_path: Path) -> tuple[Path, Path]:
+    shutil.copy(REPO / "profiles" / "trust" / "sample-root.json", tmp_path)
+    (tmp_path / "overlay" / "etc").mkdir(parents=True)
+    (tmp_path / "overlay" / "etc" / "motd").write_text("hi\n")
+    (tmp_path / "t.yaml").write_text(PROFILE)
+    root = tmp_path / "root"
+    (root / "etc").mkdir(parents=True)
+    (root / "etc" / "passwd").write_text("root:x:0:0:root:/root:/bin/sh\n")
+    return tmp_path / "t.yaml", root
+
+
+def test_everything_written_is_listed_and_a_second_run_changes_nothing(tmp_path: Path) -> None:
+    profile, root = setup(tmp_path)
+    configure(root, load_profile(profile), "x86_64", {})
+    listed = set(json.loads((root / GENERATED).read_text()))
+    assert {"etc/hostname", "etc/passwd", "etc/group", "etc/shadow", "etc/motd", "home", "home/admin",
+            "home/admin/.ssh/authorized_keys", "etc/veridian/modules.load", "etc/veridian/checks.d/11-arch",
+            "var/lib/vpk"} <= listed
+    assert "etc" not in listed, "a directory that existed is not the profile's"
+    passwd = (root / "etc" / "passwd").read_text()
+    configure(root, load_profile(profile), "x86_64", {})
+    assert (root / "etc" / "passwd").read_text() == passwd
+    assert set(json.loads((root / GENERATED).read_text())) == listed
+
+
+def test_an_overlay_does_not_write_through_a_symlink_out_of_the_root(tmp_path: Path) -> None:
+    profile, root = setup(tmp_path)
+    shutil.rmtree(root / "etc")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (root / "etc").symlink_to(outside)
+    with pytest.raises(UserError, match="leads outside the root"):
+        configure(root, load_profile(profile), "x86_64", {})
+    assert not (outside / "motd").exists()
