@@ -1,0 +1,161 @@
+"""Limits on everything vcomp reads, and depth-safe parsers for JSON, TOML and YAML.
+
+Every document that comes from outside (a package's metadata and manifest, an index, a lock, a root's
+database, a profile, a recipe, repository metadata) is parsed through :func:`load_json`, :func:`load_toml`
+or :func:`load_yaml`: they refuse documents larger than ``max_document_bytes`` and nested deeper than
+``max_depth`` with one clear error naming the limit, instead of a Python ``RecursionError`` or an
+unbounded parse.
+
+Limits have sane defaults and can be changed per run with environment variables named
+``VCOMP_LIMIT_<FIELD>`` in upper case, e.g. ``VCOMP_LIMIT_MAX_DEPTH=128``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import tomllib
+from dataclasses import dataclass
+from typing import Any
+
+from composer.errors import UserError
+
+ENV_PREFIX = "VCOMP_LIMIT_"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Limits:
+    """Upper bounds on input. Sizes are bytes."""
+
+    max_depth: int = 64                      # nesting of any JSON/TOML/YAML document
+    max_document_bytes: int = 256 << 20      # one JSON/TOML/YAML document
+    max_pax_header_bytes: int = 64 << 10     # one pax extended header in a package payload
+    max_members: int = 200_000               # entries in one package
+    max_file_bytes: int = 4 << 30            # one file in a package
+    max_installed_bytes: int = 16 << 30      # the sum of a package's declared file sizes
+
+    def describe(self, field: str) -> str:
+        """``max_depth=64 (VCOMP_LIMIT_MAX_DEPTH)``: how errors name a limit and its knob."""
+        return f"{field}={getattr(self, field)} ({ENV_PREFIX}{field.upper()})"
+
+
+class LimitExceeded(UserError):
+    """An input is larger or deeper than a configured limit."""
+
+
+def current() -> Limits:
+    """The defaults, overridden by ``VCOMP_LIMIT_*`` environment variables."""
+    values: dict[str, int] = {}
+    for f in dataclasses.fields(Limits):
+        raw = os.environ.get(ENV_PREFIX + f.name.upper())
+        if raw is None or raw == "":
+            continue
+        try:
+            value = int(raw)
+        except ValueError:
+            value = -1
+        if value <= 0:
+            raise UserError(f"{ENV_PREFIX}{f.name.upper()}='{raw}' is not a positive integer",
+                            hint="unset it to use the default, or give a positive number")
+        values[f.name] = value
+    return Limits(**values)
+
+
+def exceeded(limits: Limits, field: str, origin: str, what: str) -> LimitExceeded:
+    return LimitExceeded(f"{origin}: {what}, over the limit {limits.describe(field)}",
+                         hint=f"the input is hostile or corrupt; if it is genuine, raise {ENV_PREFIX}{field.upper()}")
+
+
+def json_depth(data: bytes | str) -> int:
+    """The deepest nesting of arrays/objects in a JSON text, found without parsing (linear, no recursion)."""
+    text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
+    depth = deepest = 0
+    in_string = escaped = False
+    for ch in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch in "]}":
+            depth -= 1
+    return deepest
+
+
+def value_depth(value: Any) -> int:
+    """Nesting depth of a parsed value (containers count one level each), computed without recursion."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            deepest = max(deepest, depth)
+            stack.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, list | tuple):
+            deepest = max(deepest, depth)
+            stack.extend((v, depth + 1) for v in item)
+    return deepest
+
+
+def _check_size(data: bytes | str, origin: str, limits: Limits) -> None:
+    if len(data) > limits.max_document_bytes:
+        raise exceeded(limits, "max_document_bytes", origin, f"document of {len(data)} bytes")
+
+
+def _check_value(value: Any, origin: str, limits: Limits) -> Any:
+    depth = value_depth(value)
+    if depth > limits.max_depth:
+        raise exceeded(limits, "max_depth", origin, f"nested {depth} levels deep")
+    return value
+
+
+def load_json(data: bytes | str, origin: str, limits: Limits | None = None) -> Any:
+    """Parse JSON from an untrusted source; ``ValueError`` for malformed text, LimitExceeded for limits."""
+    limits = limits or current()
+    _check_size(data, origin, limits)
+    depth = json_depth(data)
+    if depth > limits.max_depth:
+        raise exceeded(limits, "max_depth", origin, f"nested {depth} levels deep")
+    return json.loads(data)
+
+
+def load_toml(data: bytes | str, origin: str, limits: Limits | None = None) -> dict[str, Any]:
+    """Parse TOML from an untrusted source; ``tomllib.TOMLDecodeError`` (a ValueError) for malformed text."""
+    limits = limits or current()
+    _check_size(data, origin, limits)
+    text = data.decode("utf-8") if isinstance(data, bytes) else data
+    try:
+        doc = tomllib.loads(text)
+    except RecursionError:
+        raise exceeded(limits, "max_depth", origin, "nested deeper than the parser can go") from None
+    return _check_value(doc, origin, limits)  # type: ignore[no-any-return]
+
+
+def load_yaml(data: bytes | str, origin: str, limits: Limits | None = None) -> Any:
+    """Parse YAML (safe loader) from an untrusted source; ``yaml.YAMLError`` for malformed text."""
+    import yaml
+
+    limits = limits or current()
+    _check_size(data, origin, limits)
+    try:
+        doc = yaml.safe_load(data)
+    except RecursionError:
+        raise exceeded(limits, "max_depth", origin, "nested deeper than the parser can go") from None
+    return _check_value(doc, origin, limits)
+
+
+def check_depth(value: Any, origin: str, limits: Limits | None = None) -> Any:
+    """Refuse an already-built structure nested deeper than ``max_depth`` (for custom loaders)."""
+    return _check_value(value, origin, limits or current())
+
+
+__all__ = ["LimitExceeded", "Limits", "check_depth", "current", "exceeded", "json_depth",
+           "load_json", "load_toml", "load_yaml", "value_depth"]
