@@ -15,11 +15,12 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 import tomllib
 from dataclasses import dataclass
 from typing import Any
 
-from composer.errors import UserError
+from composer.errors import UserError, VerificationError
 
 ENV_PREFIX = "VCOMP_LIMIT_"
 
@@ -44,6 +45,10 @@ class LimitExceeded(UserError):
     """An input is larger or deeper than a configured limit."""
 
 
+class PackageLimitExceeded(LimitExceeded, VerificationError):
+    """A package is larger or deeper than a configured limit (a hostile or corrupt package)."""
+
+
 def current() -> Limits:
     """The defaults, overridden by ``VCOMP_LIMIT_*`` environment variables."""
     values: dict[str, int] = {}
@@ -62,30 +67,26 @@ def current() -> Limits:
     return Limits(**values)
 
 
-def exceeded(limits: Limits, field: str, origin: str, what: str) -> LimitExceeded:
-    return LimitExceeded(f"{origin}: {what}, over the limit {limits.describe(field)}",
-                         hint=f"the input is hostile or corrupt; if it is genuine, raise {ENV_PREFIX}{field.upper()}")
+def exceeded(limits: Limits, field: str, origin: str, what: str,
+             error: type[LimitExceeded] = LimitExceeded) -> LimitExceeded:
+    return error(f"{origin}: {what}, over the limit {limits.describe(field)}",
+                 hint=f"the input is hostile or corrupt; if it is genuine, raise {ENV_PREFIX}{field.upper()}")
+
+
+# A JSON string (escapes included) or one bracket: strings are skipped whole, in C, by the regex engine.
+_JSON_TOKENS = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"?|[\[\]{}]', re.DOTALL)
 
 
 def json_depth(data: bytes | str) -> int:
     """The deepest nesting of arrays/objects in a JSON text, found without parsing (linear, no recursion)."""
-    text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
+    raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
     depth = deepest = 0
-    in_string = escaped = False
-    for ch in text:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif ch == "\\":
-                escaped = True
-            elif ch == '"':
-                in_string = False
-        elif ch == '"':
-            in_string = True
-        elif ch in "[{":
+    for match in _JSON_TOKENS.finditer(raw):
+        token = match.group()
+        if token in (b"[", b"{"):
             depth += 1
             deepest = max(deepest, depth)
-        elif ch in "]}":
+        elif token in (b"]", b"}"):
             depth -= 1
     return deepest
 
@@ -105,57 +106,68 @@ def value_depth(value: Any) -> int:
     return deepest
 
 
-def _check_size(data: bytes | str, origin: str, limits: Limits) -> None:
+def _check_size(data: bytes | str, origin: str, limits: Limits, error: type[LimitExceeded]) -> None:
     if len(data) > limits.max_document_bytes:
-        raise exceeded(limits, "max_document_bytes", origin, f"document of {len(data)} bytes")
+        raise exceeded(limits, "max_document_bytes", origin, f"document of {len(data)} bytes", error)
 
 
-def _check_value(value: Any, origin: str, limits: Limits) -> Any:
+def _check_value(value: Any, origin: str, limits: Limits, error: type[LimitExceeded]) -> Any:
     depth = value_depth(value)
     if depth > limits.max_depth:
-        raise exceeded(limits, "max_depth", origin, f"nested {depth} levels deep")
+        raise exceeded(limits, "max_depth", origin, f"nested {depth} levels deep", error)
     return value
 
 
-def load_json(data: bytes | str, origin: str, limits: Limits | None = None) -> Any:
-    """Parse JSON from an untrusted source; ``ValueError`` for malformed text, LimitExceeded for limits."""
+def load_json(data: bytes | str, origin: str, limits: Limits | None = None, *,
+              error: type[LimitExceeded] = LimitExceeded) -> Any:
+    """Parse JSON from an untrusted source; ``ValueError`` for malformed text, ``error`` for limits.
+
+    Also a ValueError: a number with more digits than Python converts (``sys.get_int_max_str_digits``).
+    """
     limits = limits or current()
-    _check_size(data, origin, limits)
+    _check_size(data, origin, limits, error)
     depth = json_depth(data)
     if depth > limits.max_depth:
-        raise exceeded(limits, "max_depth", origin, f"nested {depth} levels deep")
-    return json.loads(data)
+        raise exceeded(limits, "max_depth", origin, f"nested {depth} levels deep", error)
+    try:
+        return json.loads(data)
+    except RecursionError:  # cannot happen below max_depth; kept so no input can raise it
+        raise exceeded(limits, "max_depth", origin, "nested deeper than the parser can go", error) from None
 
 
-def load_toml(data: bytes | str, origin: str, limits: Limits | None = None) -> dict[str, Any]:
-    """Parse TOML from an untrusted source; ``tomllib.TOMLDecodeError`` (a ValueError) for malformed text."""
+def load_toml(data: bytes | str, origin: str, limits: Limits | None = None, *,
+              error: type[LimitExceeded] = LimitExceeded) -> dict[str, Any]:
+    """Parse TOML from an untrusted source; ``tomllib.TOMLDecodeError`` (a ValueError) for malformed text,
+    ``UnicodeDecodeError`` (a ValueError too) for bytes that are not UTF-8."""
     limits = limits or current()
-    _check_size(data, origin, limits)
+    _check_size(data, origin, limits, error)
     text = data.decode("utf-8") if isinstance(data, bytes) else data
     try:
         doc = tomllib.loads(text)
     except RecursionError:
-        raise exceeded(limits, "max_depth", origin, "nested deeper than the parser can go") from None
-    return _check_value(doc, origin, limits)  # type: ignore[no-any-return]
+        raise exceeded(limits, "max_depth", origin, "nested deeper than the parser can go", error) from None
+    return _check_value(doc, origin, limits, error)  # type: ignore[no-any-return]
 
 
-def load_yaml(data: bytes | str, origin: str, limits: Limits | None = None) -> Any:
+def load_yaml(data: bytes | str, origin: str, limits: Limits | None = None, *,
+              error: type[LimitExceeded] = LimitExceeded) -> Any:
     """Parse YAML (safe loader) from an untrusted source; ``yaml.YAMLError`` for malformed text."""
     import yaml
 
     limits = limits or current()
-    _check_size(data, origin, limits)
+    _check_size(data, origin, limits, error)
     try:
         doc = yaml.safe_load(data)
     except RecursionError:
-        raise exceeded(limits, "max_depth", origin, "nested deeper than the parser can go") from None
-    return _check_value(doc, origin, limits)
+        raise exceeded(limits, "max_depth", origin, "nested deeper than the parser can go", error) from None
+    return _check_value(doc, origin, limits, error)
 
 
-def check_depth(value: Any, origin: str, limits: Limits | None = None) -> Any:
+def check_depth(value: Any, origin: str, limits: Limits | None = None, *,
+                error: type[LimitExceeded] = LimitExceeded) -> Any:
     """Refuse an already-built structure nested deeper than ``max_depth`` (for custom loaders)."""
-    return _check_value(value, origin, limits or current())
+    return _check_value(value, origin, limits or current(), error)
 
 
-__all__ = ["LimitExceeded", "Limits", "check_depth", "current", "exceeded", "json_depth",
+__all__ = ["LimitExceeded", "Limits", "PackageLimitExceeded", "check_depth", "current", "exceeded", "json_depth",
            "load_json", "load_toml", "load_yaml", "value_depth"]

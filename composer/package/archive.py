@@ -12,17 +12,19 @@ from typing import IO
 
 import zstandard
 
-from composer.errors import InvalidPackage, VerificationError
+from composer import limits as limits_mod
+from composer.errors import InvalidPackage, VerificationError, combine
 from composer.fsutil import HashingReader, atomic_output, sha256_bytes
-from composer.package import container
-from composer.package.manifest import Entry, Manifest
+from composer.limits import Limits
+from composer.package import canonical, container
+from composer.package.manifest import Entry, Manifest, reserved_errors
 from composer.package.metadata import Metadata, parse_metadata
 from composer.trust.keys import PublicKey, SigningKey, public_from_crypto
 
 ZSTD_LEVEL = 9
-# Decompressed payload beyond the files themselves: tar headers, pax records, end blocks.
+# Decompressed payload beyond the files themselves: tar header, pax header and pax records per member.
 TAR_OVERHEAD_PER_MEMBER = 3 * 512
-DEFAULT_MAX_INSTALLED = 16 << 30
+DEFAULT_MAX_INSTALLED = Limits().max_installed_bytes
 
 _TAR_TYPES = {
     "file": tarfile.REGTYPE, "dir": tarfile.DIRTYPE, "symlink": tarfile.SYMTYPE, "hardlink": tarfile.LNKTYPE,
@@ -85,6 +87,7 @@ def write_package(out_path: Path, *, metadata: Metadata, staged: Sequence[Staged
         manifest = Manifest(entries=tuple(entries), payload_sha256=hashing.hash.hexdigest(),
                             payload_size=hashing.count)
         manifest_bytes = manifest.to_bytes()
+        Manifest.from_bytes(manifest_bytes, f"{out_path.name}:manifest.json")  # within the limits we read
         security = replace(metadata.security, signer=key.keyid, public_key="ed25519:" + key.public.key.keyval["public"],
                            manifest="sha256:" + sha256_bytes(manifest_bytes), signature="")
         meta = replace(metadata, security=security)
@@ -146,9 +149,14 @@ class PackageReader:
         metadata = parse_metadata(meta_bytes, origin=f"{origin}:metadata.toml")
         name, size = self.c.next_member()
         manifest_bytes = self.c.read_member(name, size)
-        self.header = Header(metadata=metadata, manifest=Manifest.from_bytes(manifest_bytes,
-                                                                           f"{origin}:manifest.json"),
-                             metadata_bytes=meta_bytes, manifest_bytes=manifest_bytes)
+        self.limits = limits_mod.current()
+        manifest = Manifest.from_bytes(manifest_bytes, f"{origin}:manifest.json")
+        reserved = reserved_errors(manifest.entries, metadata.name, f"{origin}:manifest.json")
+        if reserved:
+            raise combine(reserved, summary=f"{origin}: package '{metadata.name}' ships {len(reserved)} paths "
+                                            "reserved for vcomp")
+        self.header = Header(metadata=metadata, manifest=manifest, metadata_bytes=meta_bytes,
+                             manifest_bytes=manifest_bytes)
 
     def check_signature(self, trusted: PublicKey | None = None) -> PublicKey:
         """Check the signature and the manifest digest before anything reads the payload."""
@@ -178,15 +186,21 @@ class PackageReader:
             raise VerificationError(f"{self.origin}:payload.tar.zst: {size} bytes, the manifest says "
                                     f"{self.header.manifest.payload_size}")
         raw = self.c.stream(name, size)
-        stream = PayloadStream(self, raw, max_installed)
+        frames = canonical.FrameCheck(raw)  # type: ignore[arg-type]
+        stream = PayloadStream(self, frames, max_installed)
         yield stream
-        for _ in container.drain(raw):
+        for _ in container.drain(frames):  # type: ignore[arg-type]
             pass
         self.c.end_member(name, size)
         self.c.finish()
         if raw.hexdigest() != self.header.manifest.payload_sha256:
             raise VerificationError(f"{self.origin}:payload.tar.zst: sha256 differs from the manifest "
                                     "(payload modified)")
+        problem = frames.finish()
+        if problem:
+            raise VerificationError(f"{self.origin}:payload.tar.zst: {problem} (not canonical: the payload is "
+                                    "exactly one checksummed zstd frame)",
+                                    hint="the package is hostile or corrupt; rebuild it with 'vcomp pkg build'")
 
 
 class _Capped:
@@ -224,13 +238,13 @@ class _Guarded:
 class PayloadStream:
     """Iterate payload members, each checked against the manifest entry in the same position."""
 
-    def __init__(self, reader: PackageReader, raw: HashingReader, max_installed: int) -> None:
+    def __init__(self, reader: PackageReader, raw: canonical.FrameCheck, max_installed: int) -> None:
         self.reader, self.raw = reader, raw
         manifest = reader.header.manifest
         if manifest.installed_size > max_installed:
             raise VerificationError(f"{reader.origin}: installs {manifest.installed_size} bytes, over the limit "
                                     f"of {max_installed}", hint="raise the size limit if this is expected")
-        self.cap = manifest.installed_size + TAR_OVERHEAD_PER_MEMBER * (len(manifest.entries) + 2) + (1 << 16)
+        self.cap = payload_cap(manifest)
 
     def members(self) -> Iterator[tuple[Entry, IO[bytes] | None]]:
         origin = f"{self.reader.origin}:payload.tar.zst"
@@ -238,11 +252,16 @@ class PayloadStream:
         try:
             with dctx.stream_reader(self.raw, read_across_frames=False, closefd=False) as zr:  # type: ignore[arg-type]
                 capped = _Capped(zr, self.cap, origin)
-                with tarfile.open(fileobj=capped, mode="r|") as tar:  # type: ignore[call-overload]
+                tarinfo = canonical.tarinfo_class(self.reader.limits, origin)
+                with tarfile.open(fileobj=capped, mode="r|", tarinfo=tarinfo) as tar:  # type: ignore[call-overload]
                     expected = iter(self.reader.header.manifest.entries)
                     for ti in tar:
                         entry = next(expected, None)
                         _check_member(ti, entry, origin)
+                        problem = canonical.member_problem(ti, self.reader.c.mtime)
+                        if problem:
+                            raise VerificationError(f"{origin}: '{ti.name}' {problem} (not canonical)",
+                                                    hint="rebuild the package with 'vcomp pkg build'")
                         assert entry is not None
                         if entry.type == "file":
                             fobj = tar.extractfile(ti)
@@ -260,9 +279,21 @@ class PayloadStream:
                     if missing is not None:
                         raise VerificationError(f"{origin}: '{missing.path}' is in the manifest but not in the "
                                                 "payload")
+                    canonical.check_tar_end(tar, origin)
         except _READ_ERRORS as exc:
             raise VerificationError(f"{origin}: corrupt payload ({exc})",
                                     hint="the package was modified or truncated") from None
+
+
+def payload_cap(manifest: Manifest) -> int:
+    """The most an honest payload of ``manifest`` decompresses to: data padded to blocks, a tar header, a
+    pax header and its records per member, the end marker and a record of padding (bombs go over it)."""
+    def block(n: int) -> int:
+        return n + -n % canonical.BLOCK
+
+    per_member = sum(block(e.size) + TAR_OVERHEAD_PER_MEMBER + block(len(e.path.encode()) + len(e.target.encode()))
+                     for e in manifest.entries)
+    return per_member + 2 * canonical.BLOCK + canonical.RECORD + (1 << 16)
 
 
 def _check_member(ti: tarfile.TarInfo, entry: Entry | None, origin: str) -> None:

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-import json
 import posixpath
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from composer import limits as limits_mod
 from composer.errors import InvalidPackage
 from composer.fsutil import canonical_json
+from composer.limits import Limits, PackageLimitExceeded, exceeded
+from composer.reserved import RESERVED_HINT, is_ancestor_of_reserved, reserved_prefix
 
 MANIFEST_FORMAT = 1
 _HEX64 = re.compile(r"[0-9a-f]{64}")
@@ -97,18 +99,25 @@ class Manifest:
         })
 
     @classmethod
-    def from_bytes(cls, data: bytes, origin: str = "manifest.json") -> Manifest:
+    def from_bytes(cls, data: bytes, origin: str = "manifest.json", limits: Limits | None = None) -> Manifest:
+        """Parse and check a manifest, including the limits on members, file size and total size."""
+        limits = limits or limits_mod.current()
         try:
-            raw = json.loads(data)
+            raw = limits_mod.load_json(data, origin, limits, error=PackageLimitExceeded)
             fmt = raw["format"]
             payload = raw["payload"]
-            files = list(raw["files"])
+            files = raw["files"]
+            if not isinstance(files, list):
+                raise TypeError("$.files is not a list")
         except (ValueError, KeyError, TypeError) as exc:
             raise InvalidPackage(f"{origin}: not a manifest ({exc})") from None
-        if fmt != MANIFEST_FORMAT:
-            raise InvalidPackage(f"{origin}: manifest format {fmt} is not supported (this composer reads "
-                                 f"{MANIFEST_FORMAT})", hint="upgrade vcomp")
+        if fmt != MANIFEST_FORMAT or not isinstance(fmt, int):
+            raise InvalidPackage(f"{origin}: manifest format {str(fmt)[:32]} is not supported (this composer "
+                                 f"reads {MANIFEST_FORMAT})", hint="upgrade vcomp")
+        if len(files) > limits.max_members:
+            raise exceeded(limits, "max_members", origin, f"{len(files)} members", PackageLimitExceeded)
         entries = tuple(Entry.from_dict(f, f"{origin}: $.files[{i}]") for i, f in enumerate(files))
+        check_sizes(entries, origin, limits)
         paths = [e.path for e in entries]
         if paths != sorted(paths) or len(set(paths)) != len(paths):
             raise InvalidPackage(f"{origin}: files are not sorted by path or contain duplicates")
@@ -121,3 +130,36 @@ class Manifest:
         if not _HEX64.fullmatch(sha) or not isinstance(size, int) or size < 0:
             raise InvalidPackage(f"{origin}: $.payload needs a sha256 and a size")
         return cls(entries=entries, payload_sha256=sha, payload_size=size)
+
+
+def check_sizes(entries: Sequence[Entry], origin: str, limits: Limits) -> None:
+    """Refuse a file larger than ``max_file_bytes`` or a package larger than ``max_installed_bytes``."""
+    for e in entries:
+        if e.size > limits.max_file_bytes:
+            raise exceeded(limits, "max_file_bytes", origin, f"'{e.path}' declares {e.size} bytes",
+                           PackageLimitExceeded)
+    total = sum(e.size for e in entries)
+    if total > limits.max_installed_bytes:
+        raise exceeded(limits, "max_installed_bytes", origin, f"the files declare {total} bytes in all",
+                       PackageLimitExceeded)
+
+
+def reserved_reason(entry: Entry) -> str | None:
+    """Why a package may not ship ``entry`` (a path vcomp owns in a root), or None."""
+    prefix = reserved_prefix(entry.path)
+    if prefix is not None:
+        where = "is" if entry.path == prefix else f"is inside '{prefix}', which is"
+        return f"it {where} reserved for vcomp's own state in a root"
+    if entry.type != "dir" and is_ancestor_of_reserved(entry.path):
+        return f"it is a {entry.type} where vcomp needs a directory (it holds paths reserved for vcomp)"
+    return None
+
+
+def reserved_errors(entries: Sequence[Entry], package: str, origin: str) -> list[InvalidPackage]:
+    """One error per entry that is, or is in, a path vcomp owns in a root (see composer.reserved)."""
+    out: list[InvalidPackage] = []
+    for e in entries:
+        why = reserved_reason(e)
+        if why:
+            out.append(InvalidPackage(f"{origin}: package '{package}' ships '{e.path}': {why}", hint=RESERVED_HINT))
+    return out

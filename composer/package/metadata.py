@@ -10,7 +10,7 @@ from typing import Any
 
 import tomli_w
 
-from composer import schema, tomlpos
+from composer import limits, schema, tomlpos
 from composer.errors import ComposerError, InvalidPackage, UserError, combine
 from composer.fsutil import canonical_json
 from composer.version import Requirement, Version, VersionError
@@ -193,10 +193,14 @@ def semantic_errors(d: Mapping[str, Any], *, origin: str, text: str,
 
 
 def parse_metadata(data: bytes, *, origin: str, error_type: type[ComposerError] = InvalidPackage) -> Metadata:
-    """Parse and validate metadata TOML; every error names origin:line:column and the JSON path."""
+    """Parse and validate metadata TOML; every error names origin:line:column and the JSON path.
+
+    Documents larger or deeper than the configured limits (``composer.limits``) are refused first.
+    """
+    limit_error = limits.PackageLimitExceeded if issubclass(error_type, InvalidPackage) else limits.LimitExceeded
     try:
         text = data.decode()
-        raw = tomllib.loads(text)
+        raw = limits.load_toml(text, origin, error=limit_error)
     except UnicodeDecodeError:
         raise error_type(f"{origin}: not UTF-8 text", hint="metadata is TOML in UTF-8") from None
     except tomllib.TOMLDecodeError as exc:
