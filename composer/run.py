@@ -48,7 +48,14 @@ TOOL_PACKAGES: Mapping[str, str] = {
     "aarch64-linux-gnu-gcc": "gcc-aarch64-linux-gnu",
     "x86_64-linux-gnu-gcc": "gcc-x86-64-linux-gnu",
     "riscv64-linux-gnu-gcc": "gcc-riscv64-linux-gnu",
+    "bwrap": "bubblewrap",
 }
+
+# The sandbox for commands from recipes: the host read-only, fresh /dev, /proc and /tmp, no network,
+# no shared IPC/PID/UTS namespaces, no controlling terminal, killed with vcomp.
+SANDBOX = ("--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp",
+           "--unshare-net", "--unshare-ipc", "--unshare-pid", "--unshare-uts", "--new-session",
+           "--die-with-parent")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -67,6 +74,21 @@ def require_tool(name: str) -> str:
         raise ToolError(f"host tool '{name}' is not installed",
                         hint=f"install it with: apt-get install {pkg}")
     return path
+
+
+def confine(args: Sequence[str | Path], *, cwd: Path, writable: Sequence[Path],
+            readable: Sequence[Path] = ()) -> list[str]:
+    """``args`` wrapped to run in a bubblewrap sandbox (see SANDBOX) where only ``writable`` can be written.
+
+    ``readable`` are paths below /tmp the command needs to see (the host's /tmp is hidden). Pass the result
+    to :func:`run`. Writes elsewhere fail with EROFS ("Read-only file system"); the network is down.
+    """
+    argv = [require_tool("bwrap"), *SANDBOX]
+    for path in readable:
+        argv += ["--ro-bind", str(path), str(path)]
+    for path in writable:
+        argv += ["--bind", str(path), str(path)]
+    return [*argv, "--chdir", str(cwd), "--", *(str(a) for a in args)]
 
 
 def run(args: Sequence[str | Path], *, cwd: Path | None = None, env: Mapping[str, str] | None = None,

@@ -9,6 +9,7 @@ TOOLS=(
   "mksquashfs:squashfs-tools" "qemu-img:qemu-utils" "qemu-system-x86_64:qemu-system-x86"
   "qemu-system-aarch64:qemu-system-arm" "objcopy:binutils" "apt-get:apt" "gpgv:gpgv" "busybox:busybox"
   "x86_64-linux-gnu-gcc:gcc" "aarch64-linux-gnu-gcc:gcc-aarch64-linux-gnu" "sfdisk:fdisk" "debugfs:e2fsprogs"
+  "bwrap:bubblewrap"
 )
 FILES=(
   "/usr/share/ovmf/OVMF.fd:ovmf" "/usr/share/OVMF/OVMF_CODE_4M.fd:ovmf" "/usr/share/AAVMF/AAVMF_CODE.fd:qemu-efi-aarch64"

@@ -18,7 +18,7 @@ from composer.fsutil import atomic_write, canonical_json, sha256_bytes, sha256_f
 from composer.package import globs
 from composer.package.archive import Staged, read_header, write_package
 from composer.package.debian import DebianArchive, semver_from_debian
-from composer.package.manifest import Entry, Manifest
+from composer.package.manifest import Entry, Manifest, reserved_errors
 from composer.package.metadata import Metadata
 from composer.package.recipe import Recipe, load_recipe
 from composer.package.sources import DEB_KINDS, SOURCE_KINDS, Context, SourceResult
@@ -98,6 +98,15 @@ def scan_staging(staging: Path, rules: Mapping[str, Any]) -> list[Staged]:
         raise UserError(f"files.modes names paths that are not in the package: {', '.join(sorted(unused))}",
                         hint="fix the paths in [files.modes]")
     return sorted(out, key=lambda s: s.entry.path)
+
+
+def check_reserved(staged: Sequence[Staged], recipe: Recipe) -> None:
+    """Refuse paths vcomp owns in a root (composer.reserved) before anything is packed."""
+    errors = [UserError(e.message, hint=e.hint)
+              for e in reserved_errors([s.entry for s in staged], recipe.name, str(recipe.path))]
+    if errors:
+        raise combine(errors, summary=f"{recipe.path}: package '{recipe.name}' ships {len(errors)} paths reserved "
+                                      "for vcomp")
 
 
 def elf_machine(path: Path) -> int | None:
@@ -188,6 +197,7 @@ def build(recipe_dir: Path, arch: str, key: SigningKey, out_dir: Path, *, cache:
             results.append(SOURCE_KINDS[src["kind"]](src, ctx, i))
         meta = assemble_metadata(recipe, results, epoch)
         staged = scan_staging(staging, recipe.data.get("files", {}))
+        check_reserved(staged, recipe)
         check_binaries(staged, meta.arch, recipe, recipe.data.get("files", {}).get("foreign", ()))
         path = out_dir / output_name(meta)
         meta, manifest = write_package(path, metadata=meta, staged=staged, key=key, epoch=epoch)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from composer.package import globs
 from composer.package.archive import Header, read_header
+from composer.package.manifest import reserved_reason
 
 # Where files of a package may live (the image's filesystem layout).
 LAYOUT = ("bin/**", "sbin/**", "lib/**", "lib64/**", "usr/**", "etc/**", "boot/**", "var/**", "opt/**",
@@ -96,9 +97,19 @@ def check_boot_paths(h: Header) -> Iterator[Finding]:
                           message=f"{field} names {path}, which the package does not contain")
 
 
+def check_reserved(h: Header) -> Iterator[Finding]:
+    """Paths vcomp owns in a root (the reader refuses a package file that has them; this covers headers)."""
+    for e in h.manifest.entries:
+        why = reserved_reason(e)
+        if why:
+            yield Finding(level="error", code="reserved-path",
+                          message=f"package '{h.metadata.name}' ships '{e.path}': {why}")
+
+
 CHECKS: Mapping[str, Check] = {
     "description": check_description, "modes": check_special_modes, "config": check_config_role,
     "layout": check_layout, "devices": check_devices, "driver": check_driver, "boot": check_boot_paths,
+    "reserved": check_reserved,
 }
 
 

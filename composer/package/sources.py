@@ -6,6 +6,7 @@ A registry maps ``kind`` to a function; adding a kind is adding a row.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Callable, Mapping
@@ -14,12 +15,12 @@ from pathlib import Path
 from typing import Any
 
 from composer.arch import Arch
-from composer.errors import UserError
+from composer.errors import ComposerError, ToolError, UserError
 from composer.package import globs, kmod
 from composer.package.debian import DebianArchive, DebRef
 from composer.package.manifest import check_relpath
 from composer.package.recipe import Recipe
-from composer.run import require_tool, run
+from composer.run import Result, confine, require_tool, run
 
 # Tools every command source may use without declaring them.
 BASE_TOOLS = ("sh", "cat", "chmod", "cp", "date", "echo", "find", "grep", "head", "install", "ln", "ls",
@@ -191,16 +192,46 @@ def source_command(spec: Mapping[str, Any], ctx: Context, index: int) -> SourceR
     home = Path(tempfile.mkdtemp(dir=ctx.scratch, prefix="home-"))
     host = os.uname().machine
     env = {
-        "PATH": str(bindir), "HOME": str(home), "TMPDIR": str(ctx.scratch), "LANG": "C.UTF-8",
+        "PATH": str(bindir), "HOME": str(home), "TMPDIR": "/tmp", "LANG": "C.UTF-8",
         "LC_ALL": "C.UTF-8", "TZ": "UTC", "SOURCE_DATE_EPOCH": str(ctx.epoch), "DESTDIR": str(ctx.staging),
         "VCOMP_ARCH": ctx.arch.name, "VCOMP_DEB_ARCH": ctx.arch.deb, "TARGET_TRIPLE": ctx.arch.triple,
         "CROSS_COMPILE": "" if host == ctx.arch.name else f"{ctx.arch.triple}-",
         "CC": f"{ctx.arch.triple}-gcc",
         "PKG_NAME": ctx.recipe.name, "PKG_VERSION": str(ctx.recipe.data["package"]["version"]),
     }
-    run(["/bin/sh", "-ec", spec["run"]], cwd=work, env=env, clean_env=True,
-        timeout=float(spec.get("timeout", 3600)), umask=0o022)
+    argv = confine(["/bin/sh", "-ec", spec["run"]], cwd=work, writable=[work, ctx.staging, home],
+                   readable=[bindir])
+    result = run(argv, cwd=work, env=env, clean_env=True, timeout=float(spec.get("timeout", 3600)), umask=0o022,
+                 check=False)
+    if result.returncode != 0:
+        raise command_failed(ctx, index, result)
     return SourceResult(provenance=[{"kind": "command", "path": str(spec.get("workdir", "."))}])
+
+
+# What a confined command prints when it tries to leave the sandbox, and what that means.
+ESCAPES = (("Read-only file system", "tried to write outside its build directory"),
+           ("Network is unreachable", "tried to use the network"),
+           ("Temporary failure in name resolution", "tried to use the network"),
+           ("Could not resolve host", "tried to use the network"))
+_QUOTED = re.compile("['\"\u2018\u201c](/[^'\"\u2019\u201d]*)['\"\u2019\u201d]|(?<![\\w.])(/[^\\s:'\"]+)")
+
+
+def command_failed(ctx: Context, index: int, result: Result) -> ComposerError:
+    """One line naming the recipe, the step and, for a sandbox refusal, the path it tried to write."""
+    where = f"{ctx.recipe.place('source', index)}: recipe '{ctx.recipe.name}', step {index + 1} (command)"
+    lines = (result.stderr + result.stdout).decode(errors="replace").strip().splitlines()
+    for line in lines:
+        for needle, what in ESCAPES:
+            if needle in line:
+                found = _QUOTED.search(line)
+                target = next((g for g in found.groups() if g), line) if found else line.strip()
+                return UserError(f"{where} {what}: {target}" if what.endswith("directory") else f"{where} {what}",
+                                 hint="build steps run confined: they may write only to their working directory, "
+                                      "\"$DESTDIR\" and \"$TMPDIR\", and have no network (fetch sources with a "
+                                      "deb or tree source)")
+    tail = lines[-12:]
+    return ToolError(f"{where} failed (exit {result.returncode}):\n    " + "\n    ".join(tail),
+                     hint="see the command's output above; run it by hand in the recipe folder to debug")
 
 
 SOURCE_KINDS: Mapping[str, Callable[[Mapping[str, Any], Context, int], SourceResult]] = {
