@@ -222,3 +222,21 @@ def snapshot(base: Path) -> dict[str, tuple[Any, ...]]:
 
 def tree_without_times(snap: Mapping[str, tuple[Any, ...]]) -> dict[str, tuple[Any, ...]]:
     return {k: v[:3] + v[4:] for k, v in snap.items()}
+
+
+def write_raw_vpk(path: Path, *, metadata_bytes: bytes, manifest_bytes: bytes, payload: bytes = b"",
+                  epoch: int = EPOCH) -> Path:
+    """A package container of exactly these member bytes (no signing, no checking): for reader limits."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("wb") as f:
+        for name, data in (("vpk-format", container.MAGIC), ("metadata.toml", metadata_bytes),
+                           ("manifest.json", manifest_bytes), ("payload.tar.zst", payload)):
+            container.write_member(f, name, data, len(data), epoch)
+        f.write(container.TRAILER)
+    return path
+
+
+def raw_member(ti: tarfile.TarInfo, data: bytes = b"", fmt: int = tarfile.PAX_FORMAT) -> bytes:
+    """One tar member exactly as ``ti`` says (owner, names, times, pax records are kept as given)."""
+    ti.size = len(data) if ti.type in (tarfile.REGTYPE, tarfile.AREGTYPE) else ti.size
+    return ti.tobuf(fmt, "utf-8", "surrogateescape") + data + b"\0" * (-len(data) % BLOCK)

@@ -198,17 +198,20 @@ class PackageReader:
                                     "(payload modified)")
         problem = frames.finish()
         if problem:
-            raise VerificationError(f"{self.origin}:payload.tar.zst: {problem} (not canonical: the payload is "
-                                    "exactly one checksummed zstd frame)",
-                                    hint="the package is hostile or corrupt; rebuild it with 'vcomp pkg build'")
+            raise canonical.frame_error(f"{self.origin}:payload.tar.zst", problem)
 
 
 class _Capped:
+    """The decompressed payload, capped; it ends for good at the end of the first zstd frame."""
+
     def __init__(self, raw: IO[bytes], cap: int, origin: str) -> None:
-        self.raw, self.cap, self.count, self.origin = raw, cap, 0, origin
+        self.raw, self.cap, self.count, self.origin, self.ended = raw, cap, 0, origin, False
 
     def read(self, n: int = -1) -> bytes:
+        if self.ended:
+            return b""
         data = self.raw.read(n)
+        self.ended = not data and n != 0
         self.count += len(data)
         if self.count > self.cap:
             raise VerificationError(f"{self.origin}: decompresses to more than {self.cap} bytes "
@@ -281,6 +284,8 @@ class PayloadStream:
                                                 "payload")
                     canonical.check_tar_end(tar, origin)
         except _READ_ERRORS as exc:
+            if self.raw.problem:  # the decompressor went past the frame: say why, not how it choked
+                raise canonical.frame_error(origin, self.raw.problem) from None
             raise VerificationError(f"{origin}: corrupt payload ({exc})",
                                     hint="the package was modified or truncated") from None
 

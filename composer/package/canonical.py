@@ -89,6 +89,11 @@ def check_tar_end(tar: tarfile.TarFile, origin: str) -> None:
                                 hint="rebuild the package with 'vcomp pkg build'")
 
 
+def frame_error(origin: str, problem: str) -> VerificationError:
+    return VerificationError(f"{origin}: {problem} (not canonical: the payload is exactly one checksummed zstd "
+                             "frame)", hint="the package is hostile or corrupt; rebuild it with 'vcomp pkg build'")
+
+
 class FrameCheck:
     """A reader that walks zstd frame structure over the compressed bytes passing through it.
 

@@ -158,8 +158,10 @@ def reserved_reason(entry: Entry) -> str | None:
 def reserved_errors(entries: Sequence[Entry], package: str, origin: str) -> list[InvalidPackage]:
     """One error per entry that is, or is in, a path vcomp owns in a root (see composer.reserved)."""
     out: list[InvalidPackage] = []
-    for e in entries:
+    reported: list[str] = []
+    for e in entries:  # sorted by path: a reserved directory comes before what it holds
         why = reserved_reason(e)
-        if why:
+        if why and not any(e.path.startswith(r + "/") for r in reported):
+            reported.append(e.path)
             out.append(InvalidPackage(f"{origin}: package '{package}' ships '{e.path}': {why}", hint=RESERVED_HINT))
     return out
