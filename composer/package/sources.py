@@ -213,22 +213,32 @@ ESCAPES = (("Read-only file system", "tried to write outside its build directory
            ("Network is unreachable", "tried to use the network"),
            ("Temporary failure in name resolution", "tried to use the network"),
            ("Could not resolve host", "tried to use the network"))
-_QUOTED = re.compile("['\"\u2018\u201c](/[^'\"\u2019\u201d]*)['\"\u2019\u201d]|(?<![\\w.])(/[^\\s:'\"]+)")
+_QUOTED = re.compile("['\"\u2018\u201c](/[^'\"\u2019\u201d]*)['\"\u2019\u201d]")
+
+
+def _named_path(line: str, needle: str) -> str:
+    """The path a tool's error line names: the first quoted absolute path, else the one before the error."""
+    found = _QUOTED.search(line) or re.search(r"(/[^\s:'\"]+):\s*" + re.escape(needle), line)
+    if not found:
+        return line.strip()
+    path = found.group(1)
+    if os.path.islink(path):  # a link the step made in DESTDIR to reach outside: name both
+        return f"{path} -> {os.path.realpath(path)}"
+    return path
 
 
 def command_failed(ctx: Context, index: int, result: Result) -> ComposerError:
     """One line naming the recipe, the step and, for a sandbox refusal, the path it tried to write."""
     where = f"{ctx.recipe.place('source', index)}: recipe '{ctx.recipe.name}', step {index + 1} (command)"
     lines = (result.stderr + result.stdout).decode(errors="replace").strip().splitlines()
+    hint = ("build steps run confined: they may write only to their working directory, \"$DESTDIR\" and "
+            "\"$TMPDIR\", and have no network (fetch sources with a deb or tree source)")
     for line in lines:
         for needle, what in ESCAPES:
             if needle in line:
-                found = _QUOTED.search(line)
-                target = next((g for g in found.groups() if g), line) if found else line.strip()
-                return UserError(f"{where} {what}: {target}" if what.endswith("directory") else f"{where} {what}",
-                                 hint="build steps run confined: they may write only to their working directory, "
-                                      "\"$DESTDIR\" and \"$TMPDIR\", and have no network (fetch sources with a "
-                                      "deb or tree source)")
+                if what.endswith("directory"):
+                    return UserError(f"{where} {what}: {_named_path(line, needle)}", hint=hint)
+                return UserError(f"{where} {what}", hint=hint)
     tail = lines[-12:]
     return ToolError(f"{where} failed (exit {result.returncode}):\n    " + "\n    ".join(tail),
                      hint="see the command's output above; run it by hand in the recipe folder to debug")
