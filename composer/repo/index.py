@@ -6,13 +6,13 @@ root -> timestamp -> snapshot -> targets -> index -> package (sha256 in each ent
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import zstandard
 
+from composer import limits
 from composer.errors import VerificationError
 from composer.fsutil import canonical_json
 from composer.package.archive import Header
@@ -110,7 +110,7 @@ def decode_index(data: bytes, origin: str) -> tuple[bytes, list[dict[str, Any]]]
     """The decompressed JSON of an index and its checked package dicts."""
     try:
         raw = zstandard.ZstdDecompressor().decompress(data, max_output_size=MAX_INDEX_BYTES)
-        doc = json.loads(raw)
+        doc = limits.load_json(raw, origin, error=limits.PackageLimitExceeded)
     except (zstandard.ZstdError, ValueError) as exc:
         raise VerificationError(f"{origin}: malformed index ({exc})") from None
     if not isinstance(doc, dict) or doc.get("format") != INDEX_FORMAT:

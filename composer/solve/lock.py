@@ -17,6 +17,7 @@ from typing import Any
 
 from composer.errors import UserError
 from composer.fsutil import atomic_write
+from composer.limits import load_json
 from composer.profile.outputs import BOOTLOADERS, OUTPUT_TYPES
 from composer.profile.validate import Profile
 from composer.repo.client import RepositoryClient
@@ -32,13 +33,14 @@ def lock_path(profile: Path) -> Path:
 
 def read_lock(path: Path) -> dict[str, Any] | None:
     try:
-        doc: dict[str, Any] = json.loads(path.read_bytes())
+        doc: dict[str, Any] = load_json(path.read_bytes(), str(path))
     except FileNotFoundError:
         return None
     except ValueError as exc:
         raise UserError(f"{path}: not a lock file ({exc})", hint="delete it and run: vcomp lock PROFILE") from None
-    if doc.get("format") != LOCK_FORMAT:
-        raise UserError(f"{path}: lock format {doc.get('format')} is not supported", hint="upgrade vcomp")
+    if not isinstance(doc, dict) or doc.get("format") != LOCK_FORMAT:
+        found = doc.get("format") if isinstance(doc, dict) else type(doc).__name__
+        raise UserError(f"{path}: lock format {str(found)[:32]} is not supported", hint="upgrade vcomp")
     return doc
 
 

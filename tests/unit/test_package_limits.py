@@ -6,6 +6,7 @@ checks, not from a broken signature or digest.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import tarfile
 import time
@@ -149,7 +150,7 @@ def _ti(name: str = "a", **attrs: object) -> tarfile.TarInfo:
 
 
 END = b"\0" * 1024
-ENTRY_A = Entry(path="a", type="file", mode=0o644, size=1, sha256=hostile.hashlib.sha256(b"x").hexdigest())
+ENTRY_A = Entry(path="a", type="file", mode=0o644, size=1, sha256=hashlib.sha256(b"x").hexdigest())
 
 
 def _vpk(tmp_path: Path, payload: bytes, entries: tuple[Entry, ...] = (ENTRY_A,)) -> Path:
