@@ -261,7 +261,12 @@ RESERVED_CASES = {
     "the-dir-itself": ([directory("var/lib/vpk")], "var/lib/vpk", "it is reserved"),
     "etc-veridian": ([file("etc/veridian/capabilities", b"all")], "etc/veridian/capabilities",
                      "is inside 'etc/veridian'"),
-    "etc-veridian-symlink": ([symlink("etc/veridian", "/tmp")], "etc/veridian", "it is reserved"),
+    "etc-veridian-symlink": ([symlink("etc/veridian", "/tmp")], "etc/veridian",
+                             "it is a symlink where vcomp needs a directory"),
+    "capability-policy": ([directory("etc"), directory("etc/veridian"), file("etc/veridian/capabilities.toml", b"")],
+                          "etc/veridian/capabilities.toml", "is inside 'etc/veridian'"),
+    "checks-symlink": ([symlink("etc/veridian/checks.d", "/etc")], "etc/veridian/checks.d",
+                       "it is a symlink where vcomp needs a directory"),
     "var-lib-symlink": ([directory("var"), symlink("var/lib", "/tmp")], "var/lib",
                         "it is a symlink where vcomp needs a directory"),
     "etc-file": ([file("etc", b"x")], "etc", "it is a file where vcomp needs a directory"),
@@ -278,8 +283,10 @@ def test_reserved_paths_fail_verification_and_lint(tmp_path: Path, case: str) ->
 
 
 def test_ancestors_of_reserved_paths_are_fine_as_directories(tmp_path: Path) -> None:
-    members = [directory("etc"), file("etc/hosts", b"x"), directory("var"), directory("var/lib"),
-               directory("var/lib/other"), file("var/lib/vpkx", b"x")]
+    """... and boot checks in etc/veridian/checks.d are open to packages (the sample init ships one)."""
+    members = [directory("etc"), file("etc/hosts", b"x"), directory("etc/veridian"),
+               directory("etc/veridian/checks.d"), file("etc/veridian/checks.d/50-mine", b"#!/bin/sh\n", 0o755),
+               directory("var"), directory("var/lib"), directory("var/lib/other"), file("var/lib/vpkx", b"x")]
     pkg = hostile.hostile_package(tmp_path / "ok.vpk", members)
     assert verify_package(pkg).files == len(members)
 
@@ -308,7 +315,7 @@ path = "files"
 
 @pytest.mark.parametrize(("files", "links", "words"), [
     ({"files/var/lib/vpk/db.json": "{}"}, "", "ships 'var/lib/vpk'"),
-    ({"files/etc/veridian/capabilities": "all"}, "", "ships 'etc/veridian'"),
+    ({"files/etc/veridian/capabilities": "all"}, "", "ships 'etc/veridian/capabilities'"),
     ({"files/etc/x": "x"}, '"etc/veridian" = "/tmp"', "ships 'etc/veridian'"),
 ], ids=["db", "etc-veridian", "symlink"])
 def test_build_refuses_reserved_paths(tmp_path: Path, dev_key: SigningKey, files: dict[str, str], links: str,
