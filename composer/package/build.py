@@ -235,11 +235,12 @@ def find_recipes(recipes_dir: Path) -> list[Path]:
 
 
 def supports(recipe_dir: Path, arch: str) -> bool:
-    import tomllib
+    from composer.limits import load_toml
     try:
-        archs = tomllib.loads((recipe_dir / "recipe.toml").read_text()).get("build", {}).get("architectures")
-    except tomllib.TOMLDecodeError:
-        return True  # let the build report the syntax error
+        doc = load_toml((recipe_dir / "recipe.toml").read_bytes(), "recipe.toml")
+        archs = doc.get("build", {}).get("architectures")
+    except (ValueError, ComposerError, OSError, AttributeError):
+        return True  # let the build report the error
     return not archs or arch in archs
 
 

@@ -73,7 +73,7 @@ class Entry:
         role = str(d.get("role", "asset"))
         if role not in ROLES:
             raise InvalidPackage(f"{where}: '{path}' has unknown role '{role}'")
-        if typ == "file" and (not isinstance(size, int) or size < 0 or not _HEX64.fullmatch(sha)):
+        if typ == "file" and (type(size) is not int or size < 0 or not _HEX64.fullmatch(sha)):
             raise InvalidPackage(f"{where}: file '{path}' needs a size and a sha256")
         return cls(path=path, type=typ, mode=mode, size=int(size), sha256=sha, target=str(d.get("target", "")),
                    role=role, device=device)
@@ -111,7 +111,7 @@ class Manifest:
                 raise TypeError("$.files is not a list")
         except (ValueError, KeyError, TypeError) as exc:
             raise InvalidPackage(f"{origin}: not a manifest ({exc})") from None
-        if fmt != MANIFEST_FORMAT or not isinstance(fmt, int):
+        if type(fmt) is not int or fmt != MANIFEST_FORMAT:
             raise InvalidPackage(f"{origin}: manifest format {str(fmt)[:32]} is not supported (this composer "
                                  f"reads {MANIFEST_FORMAT})", hint="upgrade vcomp")
         if len(files) > limits.max_members:
@@ -127,7 +127,7 @@ class Manifest:
             raise InvalidPackage(f"{origin}: $.payload is malformed ({exc!r})") from None
         if compression != "zstd":
             raise InvalidPackage(f"{origin}: unsupported payload compression {compression!r}")
-        if not _HEX64.fullmatch(sha) or not isinstance(size, int) or size < 0:
+        if not _HEX64.fullmatch(sha) or type(size) is not int or size < 0:
             raise InvalidPackage(f"{origin}: $.payload needs a sha256 and a size")
         return cls(entries=entries, payload_sha256=sha, payload_size=size)
 

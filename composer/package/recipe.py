@@ -13,6 +13,7 @@ from composer import schema, tomlpos
 from composer.arch import Arch, get_arch
 from composer.errors import UserError
 from composer.fsutil import sha256_bytes
+from composer.limits import load_toml
 from composer.package.metadata import validate_dict
 
 SCHEMA = "recipe.schema.json"
@@ -90,7 +91,7 @@ def load_recipe(directory: Path, arch_name: str) -> Recipe:
     except UnicodeDecodeError:
         raise UserError(f"{path}: not UTF-8 text") from None
     try:
-        raw = tomllib.loads(text)
+        raw = load_toml(text, str(path))
     except tomllib.TOMLDecodeError as exc:
         raise UserError(f"{path}: invalid TOML: {exc}", hint="fix the TOML syntax at that line") from None
     schema.check(raw, SCHEMA, origin=str(path), locate=lambda p: tomlpos.locate(text, p))

@@ -334,3 +334,10 @@ def test_repo_add_refuses_reserved_paths_through_verification(repo: Repo, tmp_pa
     refused(lambda: edit.add(repo.store, [pkg], [repo.keys.alice]), InvalidPackage, "package 'libevil'",
             "'var/lib/vpk/repositories.toml'", "reserved")
     assert {str(p): p.read_bytes() for p in sorted(repo.dir.rglob("*")) if p.is_file()} == before
+
+
+def test_a_deeply_nested_recipe_is_one_clear_error(tmp_path: Path, dev_key: SigningKey) -> None:
+    deep = "[" * 5000 + "]" * 5000
+    recipe = write_recipe(tmp_path / "r", RECIPE + f"\n[build]\nx = {deep}\n", {"files/etc/x": "x"})
+    refused(lambda: build(recipe, "x86_64", dev_key, tmp_path / "out"), LimitExceeded, "recipe.toml",
+            "max_depth=64")
