@@ -29,25 +29,43 @@ ZSTD_MAGIC = 0xFD2FB528
 
 
 def tarinfo_class(limits: Limits, origin: str) -> type[tarfile.TarInfo]:
-    """A TarInfo that refuses an oversized or non-pax extended header before its data is read.
+    """A TarInfo that refuses an oversized or non-canonical extended header before its data is read.
 
     ``tarfile`` parses a member's 512-byte header, then calls ``_proc_member``, which for a pax or GNU
-    long-name header reads the whole announced size into memory in one go: the check goes in between.
+    long-name header reads the whole announced size into memory in one go: the checks go in between.
+    Sparse files (whose maps tarfile reads into lists as long as the data goes on) and an extended
+    header after another (tarfile recurses once per header) are refused before tarfile starts on them.
     """
+    nested = [0]
+
+    def refuse(what: str) -> VerificationError:
+        return VerificationError(f"{origin}: {what} (not canonical: only one per-member pax 'x' header, no "
+                                 "sparse files)", hint="rebuild the package with 'vcomp pkg build'")
 
     class BoundedTarInfo(tarfile.TarInfo):
         def _proc_member(self, tarfile_: tarfile.TarFile) -> Any:
-            if self.type in EXTENDED_TYPES:
-                if self.size > limits.max_pax_header_bytes:
-                    raise exceeded(limits, "max_pax_header_bytes", origin,
-                                   f"an extended header announces {self.size} bytes (decompression bomb)",
-                                   PackageLimitExceeded)
-                if self.type != tarfile.XHDTYPE:
-                    kind = self.type.decode("ascii", "replace")
-                    raise VerificationError(f"{origin}: extended header of type '{kind}' (not canonical: only "
-                                            "per-member pax 'x' headers are allowed)",
-                                            hint="rebuild the package with 'vcomp pkg build'")
-            return super()._proc_member(tarfile_)  # type: ignore[misc]
+            if self.type == tarfile.GNUTYPE_SPARSE:
+                raise refuse(f"'{self.name}' is a GNU sparse file")
+            if self.type not in EXTENDED_TYPES:
+                return super()._proc_member(tarfile_)  # type: ignore[misc]
+            if self.size > limits.max_pax_header_bytes:
+                raise exceeded(limits, "max_pax_header_bytes", origin,
+                               f"an extended header announces {self.size} bytes (decompression bomb)",
+                               PackageLimitExceeded)
+            if self.type != tarfile.XHDTYPE:
+                raise refuse(f"extended header of type '{self.type.decode('ascii', 'replace')}'")
+            if nested[0]:
+                raise refuse("an extended header follows another")
+            nested[0] += 1
+            try:
+                return super()._proc_member(tarfile_)  # type: ignore[misc]
+            finally:
+                nested[0] -= 1
+
+        def _proc_gnusparse_00(self, *args: Any) -> None:
+            raise refuse("pax records of a GNU sparse file")
+
+        _proc_gnusparse_01 = _proc_gnusparse_10 = _proc_gnusparse_00
 
     return BoundedTarInfo
 

@@ -188,6 +188,42 @@ def test_gnu_long_name_is_refused(tmp_path: Path) -> None:
     refused(lambda: verify_package(pkg), VerificationError, "extended header of type 'L'")
 
 
+def test_chained_extended_headers_are_refused(tmp_path: Path) -> None:
+    """tarfile recurses once per extended header: a chain of them would end in RecursionError."""
+    first_pax = _ti("p" * 200).tobuf(tarfile.PAX_FORMAT)[:1024]  # a pax header and its one block of records
+    chain = first_pax * 3000 + hostile.raw_member(_ti(), b"x") + END
+    pkg = _vpk(tmp_path, hostile.compress(chain))
+    with_big_file = (Entry(path="a", type="file", mode=0o644, size=1 << 30, sha256=ENTRY_A.sha256),)
+    big = hostile.write_vpk(tmp_path / "big.vpk", entries=with_big_file, payload=hostile.compress(chain))
+    for p in (pkg, big):  # the small cap stops the first; the second would get to the recursion
+        refused(lambda: verify_package(p), VerificationError, "payload.tar.zst")  # noqa: B023
+    refused(lambda: verify_package(big), VerificationError, "an extended header follows another")
+
+
+SPARSE = {
+    "pax-1.0": {"GNU.sparse.major": "1", "GNU.sparse.minor": "0", "GNU.sparse.name": "a", "GNU.sparse.realsize": "1"},
+    "pax-0.1": {"GNU.sparse.map": "0,1", "GNU.sparse.size": "1"},
+    "pax-0.0": {"GNU.sparse.size": "1", "GNU.sparse.numblocks": "1", "GNU.sparse.offset": "0",
+                "GNU.sparse.numbytes": "1"},
+}
+
+
+@pytest.mark.parametrize("case", sorted(SPARSE))
+def test_sparse_files_are_refused_before_their_map_is_read(tmp_path: Path, case: str) -> None:
+    pkg = _vpk(tmp_path, hostile.compress(hostile.raw_member(_ti(pax_headers=SPARSE[case]), b"x") + END))
+    refused(lambda: verify_package(pkg), VerificationError, "GNU sparse file", "not canonical")
+
+
+def test_old_gnu_sparse_member_is_refused(tmp_path: Path) -> None:
+    ti = _ti(type=tarfile.GNUTYPE_SPARSE)
+    raw = bytearray(ti.tobuf(tarfile.GNU_FORMAT))
+    raw[482] = 1  # isextended: tarfile would read extension blocks for as long as they say so
+    raw[148:156] = b" " * 8
+    raw[148:155] = b"%06o\0" % (sum(raw) & 0o777777)
+    pkg = _vpk(tmp_path, hostile.compress(bytes(raw) + b"\1" * 512 * 64 + END))
+    refused(lambda: verify_package(pkg), VerificationError, "'a' is a GNU sparse file")
+
+
 TAR_A = hostile.raw_member(_ti(), b"x")
 TAIL_CASES = {
     "data-after-end": (TAR_A + END + b"junk" + b"\0" * 508, "data after the tar end marker"),
