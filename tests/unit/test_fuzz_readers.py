@@ -154,6 +154,52 @@ def _mutated_bytes(draw: st.DrawFn, blob: bytes) -> bytes:
     return blob[:at] + chunk + blob[at + (len(chunk) if kind == "overwrite" else 0):]
 
 
+@st.composite
+def _tar_pieces(draw: st.DrawFn) -> bytes:
+    """A tar stream made of real member headers (some mutated), random blocks and end blocks."""
+    blocks = []
+    for _ in range(draw(st.integers(1, 6))):
+        kind = draw(st.sampled_from(["member", "mutated", "random", "zeros", "pax"]))
+        member = hostile.raw_member(_tarinfo(draw(st.sampled_from(["usr", "usr/a", "usr/b", "x" * 120]))), b"hello\n")
+        if kind == "member":
+            blocks.append(member)
+        elif kind == "mutated":
+            at = draw(st.integers(0, 511))
+            blocks.append(member[:at] + draw(st.binary(min_size=1, max_size=16)) + member[at + 16:])
+        elif kind == "random":
+            blocks.append(draw(st.binary(min_size=512, max_size=512)))
+        elif kind == "zeros":
+            blocks.append(b"\0" * 512 * draw(st.integers(1, 30)))
+        else:
+            records = draw(st.dictionaries(st.sampled_from(["path", "linkpath", "size", "uid", "mtime", "comment",
+                                                            "GNU.sparse.map", "GNU.sparse.size", "hdrcharset"]),
+                                           st.text(max_size=20) | st.sampled_from(["9" * 30, "-1", "1e9"]),
+                                           max_size=3))
+            blocks.append(hostile.raw_member(_tarinfo("usr/a", pax_headers=records), b"hello\n"))
+    return b"".join(blocks)
+
+
+def _tarinfo(name: str, **attrs: Any) -> Any:
+    import tarfile
+    ti = tarfile.TarInfo(name)
+    ti.mtime, ti.mode = hostile.EPOCH, 0o644
+    for k, v in attrs.items():
+        setattr(ti, k, v)
+    return ti
+
+
+@FUZZ
+@given(tar=_tar_pieces(), split=st.booleans())
+def test_vpk_signed_random_payloads(tmp_path: Path, tar: bytes, split: bool) -> None:
+    """Payloads that pass every digest (the attacker signs them) exercise the tar and zstd checks."""
+    entries = (Entry(path="usr/a", type="file", mode=0o644, size=6,
+                     sha256="5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03"),)
+    half = len(tar) // 2
+    payload = (hostile.compress(tar[:half]) + hostile.compress(tar[half:])) if split else hostile.compress(tar)
+    path = hostile.write_vpk(tmp_path / "s.vpk", entries=entries, payload=payload)
+    within_contract(lambda: _read_all(path))
+
+
 REAL_MANIFEST = json.loads(Manifest(entries=(Entry(path="usr/a", type="file", mode=0o644, size=1,
                                                                    sha256="0" * 64),),
                                             payload_sha256="0" * 64, payload_size=0).to_bytes())
