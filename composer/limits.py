@@ -146,6 +146,10 @@ def load_toml(data: bytes | str, origin: str, limits: Limits | None = None, *,
         doc = tomllib.loads(text)
     except RecursionError:
         raise exceeded(limits, "max_depth", origin, "nested deeper than the parser can go", error) from None
+    except tomllib.TOMLDecodeError:
+        raise
+    except ValueError as exc:  # e.g. an integer of more digits than Python converts
+        raise tomllib.TOMLDecodeError(str(exc)) from None
     return _check_value(doc, origin, limits, error)  # type: ignore[no-any-return]
 
 
@@ -160,6 +164,8 @@ def load_yaml(data: bytes | str, origin: str, limits: Limits | None = None, *,
         doc = yaml.safe_load(data)
     except RecursionError:
         raise exceeded(limits, "max_depth", origin, "nested deeper than the parser can go", error) from None
+    except ValueError as exc:  # e.g. an integer of more digits than Python converts
+        raise yaml.YAMLError(str(exc)) from None
     return _check_value(doc, origin, limits, error)
 
 

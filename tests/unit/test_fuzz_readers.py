@@ -217,6 +217,8 @@ def test_vpk_manifest_structures(tmp_path: Path, manifest: bytes) -> None:
 
 
 @FUZZ
+@example(meta=b"[package]\nname = " + b"9" * 5000 + b"\n")
+@example(meta=b"a = " + b"[" * 5000 + b"]" * 5000 + b"\n")
 @given(meta=mutations(REAL_METADATA) | st.builds(render, values, st.just(3), st.just(5)))
 def test_vpk_metadata_structures(tmp_path: Path, meta: bytes) -> None:
     """Metadata is TOML: the mutated structure is written as TOML when it can be, else as raw text."""

@@ -377,3 +377,12 @@ def test_a_deeply_nested_recipe_is_one_clear_error(tmp_path: Path, dev_key: Sign
     recipe = write_recipe(tmp_path / "r", RECIPE + f"\n[build]\nx = {deep}\n", {"files/etc/x": "x"})
     refused(lambda: build(recipe, "x86_64", dev_key, tmp_path / "out"), LimitExceeded, "recipe.toml",
             "max_depth=64")
+
+
+def test_a_number_too_long_to_convert_is_a_clear_error(tmp_path: Path, dev_key: SigningKey) -> None:
+    huge = "9" * 5000
+    meta = hostile.metadata().to_toml() + f"\n[provenance]\nn = {huge}\n".encode()
+    pkg = hostile.write_raw_vpk(tmp_path / "n.vpk", metadata_bytes=meta, manifest_bytes=_depth_manifest(1))
+    refused(lambda: read_header(pkg), InvalidPackage, "metadata.toml: invalid TOML", "4300 digits")
+    recipe = write_recipe(tmp_path / "r", RECIPE + f"\n[build]\nn = {huge}\n", {"files/etc/x": "x"})
+    refused(lambda: build(recipe, "x86_64", dev_key, tmp_path / "out"), UserError, "recipe.toml: invalid TOML")
