@@ -233,6 +233,11 @@ def command_failed(ctx: Context, index: int, result: Result) -> ComposerError:
     lines = (result.stderr + result.stdout).decode(errors="replace").strip().splitlines()
     hint = ("build steps run confined: they may write only to their working directory, \"$DESTDIR\" and "
             "\"$TMPDIR\", and have no network (fetch sources with a deb or tree source)")
+    setup = next((line for line in lines if line.startswith("bwrap: ")), None)
+    if setup is not None and result.returncode == 1:
+        return ToolError(f"{where}: the build sandbox could not start ({setup})",
+                         hint="bubblewrap needs root or unprivileged user namespaces "
+                              "(sysctl kernel.unprivileged_userns_clone=1); in a container, allow mount namespaces")
     for line in lines:
         for needle, what in ESCAPES:
             if needle in line:

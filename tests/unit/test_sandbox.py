@@ -191,3 +191,19 @@ def test_the_sample_hello_recipe_builds_confined_and_deterministically(tmp_path:
     assert first.path.read_bytes() == second.path.read_bytes()
     entries = {e.path: e for e in verify_package(first.path).header.manifest.entries}
     assert entries["usr/bin/hello"].size > 10_000
+
+
+def test_a_sandbox_that_cannot_start_says_so(tmp_path: Path) -> None:
+    from composer.errors import ToolError
+    from composer.package.recipe import load_recipe
+    from composer.package.sources import Context, command_failed
+    from composer.run import Result
+
+    recipe = load_recipe(command_recipe(tmp_path, "true"), "x86_64")
+    ctx = Context(recipe=recipe, staging=tmp_path, epoch=0, archive=None, scratch=tmp_path)  # type: ignore[arg-type]
+    result = Result(args=("bwrap",), returncode=1, stdout=b"",
+                    stderr=b"bwrap: Creating new namespace failed: Operation not permitted\n")
+    error = command_failed(ctx, 1, result)
+    assert isinstance(error, ToolError)
+    assert "recipe 'demo', step 2 (command): the build sandbox could not start (bwrap: Creating new namespace" \
+        in error.message and "user namespaces" in error.hint
