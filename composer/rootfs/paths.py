@@ -1,0 +1,51 @@
+"""The one check for a path handed to the confined layer or read from a root's state files.
+
+A root-relative path is a non-empty string of ``/``-separated names: no leading ``/``, no empty, ``.``
+or ``..`` component, no NUL, no backslash, valid UTF-8, each name at most NAME_MAX bytes and the whole at
+most PATH_MAX bytes. Such a path can only name something inside the directory it is resolved from.
+"""
+
+from __future__ import annotations
+
+NAME_MAX = 255
+PATH_MAX = 4095
+
+
+def path_problem(path: object) -> str | None:
+    """Why ``path`` is not a relative, normalised path inside a root, or None when it is."""
+    if not isinstance(path, str):
+        return f"is a {type(path).__name__}, not a string"
+    if not path:
+        return "is empty"
+    if "\x00" in path:
+        return "contains a NUL byte"
+    if "\\" in path:
+        return "contains a backslash"
+    if path.startswith("/"):
+        return "is absolute"
+    parts = path.split("/")
+    if "" in parts:
+        return "has an empty component"
+    if ".." in parts:
+        return "has a '..' component"
+    if "." in parts:
+        return "has a '.' component"
+    try:
+        encoded = path.encode("utf-8")
+    except UnicodeEncodeError:
+        return "is not valid UTF-8"
+    if len(encoded) > PATH_MAX:
+        return f"is longer than {PATH_MAX} bytes"
+    if any(len(p.encode()) > NAME_MAX for p in parts):
+        return f"has a name longer than {NAME_MAX} bytes"
+    return None
+
+
+def show(path: object) -> str:
+    """``path`` quoted for a message, control characters escaped."""
+    text = path if isinstance(path, str) else repr(path)
+    return "'" + "".join(c if c.isprintable() else repr(c)[1:-1] for c in text) + "'"
+
+
+def split(path: str) -> tuple[str, ...]:
+    return tuple(path.split("/"))
