@@ -35,9 +35,9 @@ def path_problem(path: object) -> str | None:
     except UnicodeEncodeError:
         return "is not valid UTF-8"
     if len(encoded) > PATH_MAX:
-        return f"is longer than {PATH_MAX} bytes"
+        return f"is too long (over {PATH_MAX} bytes)"
     if any(len(p.encode()) > NAME_MAX for p in parts):
-        return f"has a name longer than {NAME_MAX} bytes"
+        return f"is too long (a name over {NAME_MAX} bytes)"
     return None
 
 
