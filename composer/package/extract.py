@@ -111,7 +111,8 @@ def extract_package(pkg_path: Path, root: Path | Root, *, trusted: PublicKey | N
             root_st = os.stat(root_fd)
             stage_name, stage_fd = _make_staging(root_fd)
             stager = _Stager(origin, stage_fd, epoch)
-            committer = _Committer(origin=origin, root=root if isinstance(root, Path) else Path(root.shown), root_fd=root_fd, stage_fd=stage_fd, epoch=epoch,
+            shown = root if isinstance(root, Path) else Path(root.shown)
+            committer = _Committer(origin=origin, root=shown, root_fd=root_fd, stage_fd=stage_fd, epoch=epoch,
                                    overwrite=overwrite, root_times=_times(root_st))
             try:
                 try:
