@@ -49,9 +49,8 @@ from composer.fsutil import CHUNK
 from composer.package import archive
 from composer.package.manifest import TYPES, Entry, Manifest, check_relpath
 from composer.package.metadata import Metadata
-from composer.reserved import RESERVED_HINT, is_ancestor_of_reserved, reserved_prefix
 from composer.rootfs import Root
-from composer.rootfs.paths import PATH_MAX
+from composer.rootfs.paths import PATH_MAX, reserved_problem
 from composer.rootfs.paths import path_problem as rootfs_path_problem
 from composer.rootfs.walk import (
     DIR_FLAGS,
@@ -155,16 +154,6 @@ def path_problem(path: str) -> str | None:
     if any(p.startswith(RESERVED_PREFIXES) for p in path.split("/")):
         return "uses a name reserved for extraction (.vpk-staging-, .vpk-old-, .vpk-new-)"
     return check_relpath(path)
-
-
-def reserved_problem(path: str, kind: str) -> str | None:
-    """Why a package may not ship ``path`` (a ``kind`` entry): it is vcomp's own (``composer.reserved``)."""
-    prefix = reserved_prefix(path)
-    if prefix:
-        return f"is at or below /{prefix}, which belongs to vcomp ({RESERVED_HINT})"
-    if kind != "dir" and is_ancestor_of_reserved(path):
-        return f"is a {kind} where vcomp needs the directory /{path}"
-    return None
 
 
 def symlink_problem(link: str, target: str, lookup: Callable[[str], str | None]) -> str | None:

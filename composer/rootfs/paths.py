@@ -7,8 +7,13 @@ most PATH_MAX bytes. Such a path can only name something inside the directory it
 
 from __future__ import annotations
 
+from composer.reserved import is_ancestor_of_reserved, reserved_prefix
+
 NAME_MAX = 255
 PATH_MAX = 4095
+# Inside the reserved etc/veridian, the one drop-in directory packages may add to: boot checks (the init
+# package ships etc/veridian/checks.d/10-rootfs). Everything else there and under var/lib/vpk is vcomp's.
+DROP_IN = "etc/veridian/checks.d"
 
 
 def path_problem(path: object) -> str | None:
@@ -49,3 +54,17 @@ def show(path: object) -> str:
 
 def split(path: str) -> tuple[str, ...]:
     return tuple(path.split("/"))
+
+
+def reserved_problem(path: str, kind: str) -> str | None:
+    """Why a package may not ship ``path`` (a ``kind`` entry): it belongs to vcomp (``composer.reserved``)."""
+    if path.startswith(DROP_IN + "/") and "/" not in path[len(DROP_IN) + 1:] and kind in ("file", "symlink"):
+        return None
+    if kind == "dir" and (path == DROP_IN or DROP_IN.startswith(path + "/")):
+        return None
+    prefix = reserved_prefix(path)
+    if prefix:
+        return f"is at or below /{prefix}, which belongs to vcomp (database, trust roots, profile settings)"
+    if kind != "dir" and is_ancestor_of_reserved(path):
+        return f"is a {kind} where vcomp needs the directory /{path}"
+    return None
