@@ -33,7 +33,13 @@ SYMLINK_HINT = ("vcomp never follows a symlink inside a root, image or staging t
 
 
 class UnsafePath(UserError):
-    """A path inside a root cannot be reached without following a symlink, or is not a path inside it."""
+    """A path inside a root cannot be reached without following a symlink, or is not a path inside it.
+
+    ``component`` is the root-relative component that stopped the walk, ``kind`` what it is (symlink, notdir,
+    badname), for callers that report it in their own words (``vcomp pkg verify``)."""
+
+    component: str = ""
+    kind: str = ""
 
 
 class Root:
@@ -96,6 +102,11 @@ class Root:
         return rel
 
     def _blocked(self, rel: str, exc: Blocked) -> UnsafePath:
+        error = self._blocked_error(rel, exc)
+        error.component, error.kind = "/".join(exc.parts) or rel, exc.kind
+        return error
+
+    def _blocked_error(self, rel: str, exc: Blocked) -> UnsafePath:
         prefix = "/".join(exc.parts) or rel
         if exc.kind == "symlink":
             target = self._peek_link(exc.parts)
