@@ -95,11 +95,15 @@ def tool_versions() -> dict[str, str]:
 
 
 def tree_digest(path: Path) -> str:
-    """sha256 over the relative paths, modes and contents of a directory (the profile's overlay)."""
+    """sha256 over the relative paths, modes and contents of a directory (the profile's overlay).
+
+    Never follows a symlink: os.walk does not descend into one, and a symlink (to a file or a directory) is
+    hashed as its target text, as the overlay copy writes it."""
     h = hashlib.sha256()
     for dirpath, dirnames, filenames in os.walk(path):
         dirnames.sort()
-        for name in sorted(filenames):
+        links = [d for d in dirnames if (Path(dirpath) / d).is_symlink()]
+        for name in sorted([*filenames, *links]):
             full = Path(dirpath) / name
             rel = full.relative_to(path).as_posix()
             body = os.readlink(full).encode() if full.is_symlink() else full.read_bytes()

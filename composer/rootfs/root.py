@@ -28,6 +28,7 @@ from composer.rootfs.walk import DIR_FLAGS, NEW_FILE_FLAGS, READ_FLAGS, Blocked,
 
 CHUNK = 1 << 20
 TMP_PREFIX = ".vpk-tmp-"
+MAX_SYMLINKS = 40  # the kernel's limit for one path lookup
 SYMLINK_HINT = ("vcomp never follows a symlink inside a root, image or staging tree; replace the symlink by a real "
                 "directory (or remove it) and run the command again")
 
@@ -214,6 +215,40 @@ class Root:
             return sorted(os.listdir(fd))
         finally:
             os.close(fd)
+
+    def resolve(self, rel: str) -> str:
+        """``rel`` with its symlinks resolved as if the root were ``/`` (``openat2``'s RESOLVE_IN_ROOT): an
+        absolute target starts again at the root, ``..`` stops at the root. The result names no symlink."""
+        todo = list(reversed(split(self.check(rel))))
+        cur: list[str] = []
+        hops = 0
+        while todo:
+            comp = todo.pop()
+            if comp in ("", "."):
+                continue
+            if comp == "..":
+                if cur:
+                    cur.pop()
+                continue
+            candidate = "/".join([*cur, comp])
+            st = self.lstat(candidate)
+            if st is None or not stat.S_ISLNK(st.st_mode):
+                cur.append(comp)
+                continue
+            hops += 1
+            if hops > MAX_SYMLINKS:
+                raise UnsafePath(f"{self.where(rel)} is part of a symlink loop", hint="fix the symlinks in the tree")
+            target = self.readlink(candidate)
+            if target.startswith("/"):
+                cur = []
+            todo.extend(reversed(target.split("/")))
+        if not cur:
+            raise UnsafePath(f"{self.where(rel)} resolves to the root directory itself", hint="name a file")
+        return "/".join(cur)
+
+    def read_in_root(self, rel: str, limit: int | None = None) -> bytes:
+        """The bytes of the regular file ``rel`` names, its symlinks resolved inside the root (never outside)."""
+        return self.read_bytes(self.resolve(rel), limit)
 
     # ---------------------------------------------------------------- writing
 
