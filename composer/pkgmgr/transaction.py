@@ -158,6 +158,10 @@ def plan_operations(root: Root, changes: Sequence[Change], before: Mapping[str, 
                 if st is None or not root.is_dir(path):
                     mkdirs.append({"op": "mkdir", "path": path, "mode": e["mode"]})
                 continue
+            if st is not None and stat.S_ISDIR(st.st_mode):
+                raise TransactionError(f"{ch.name}: {root.where(path)} is a directory in the root where the package "
+                                       f"has a {e['type']}; vcomp does not replace a directory by a file",
+                                       hint="move the directory away (it is not a package's) and run the command again")
             place = {"op": "place", "path": path, "package": ch.name, "source": path}
             if e.get("role") == "config" and path in old_config:
                 current = root.sha256(path)
