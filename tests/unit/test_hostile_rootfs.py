@@ -488,3 +488,27 @@ def test_the_database_records_the_signer_that_was_verified(world: World) -> None
                     path=f.path, key=f.key)
     install(world.tmp / "fresh", [lying], profile_digest="p", lock_digest="l", epoch=EPOCH)
     assert db.load(world.tmp / "fresh").packages["signed"]["signer"] == world.key.keyid
+
+
+# ---------------------------------------------------------------- the disk and ISO builders
+
+
+@pytest.mark.parametrize(("rel", "link"), [
+    ("boot/stub.efi", "/etc/hostname"), ("boot/stub.efi", "../../../../etc/hostname"),
+    ("../../../../etc/hostname", None), ("/etc/hostname", None)])
+def test_a_boot_file_never_reads_a_host_file(world: World, rel: str, link: str | None) -> None:
+    from composer.arch import get_arch
+    from composer.image.artifacts import MissingBootFile, Workshop
+    (world.root / "boot").mkdir()
+    if link is not None:
+        (world.root / rel).symlink_to(link)
+    shop = Workshop(root=world.root, arch=get_arch("x86_64"), work=world.tmp / "work", epoch=EPOCH, seed="s",
+                    cmdline="", boot_files={"uki-stub": rel}, kernel=world.root / "boot" / "vmlinuz")
+    (world.root / "etc" / "hostname").write_text("in the root\n")
+    try:
+        copy = shop.boot_file("uki-stub", "disk")
+    except MissingBootFile:
+        assert ".." in rel  # a path that is not inside the root is refused, not resolved on the host
+        return
+    assert copy.read_bytes() == b"in the root\n"
+    assert copy.is_relative_to(world.tmp / "work")
