@@ -397,6 +397,17 @@ def test_every_root_operation_refuses_a_symlinked_component(world: World) -> Non
                 call(r)
 
 
+def test_a_rename_never_replaces_a_directory_by_a_file(world: World) -> None:
+    with Root.open(world.root) as r:
+        with pytest.raises(UnsafePath, match="'usr/share' is a directory"):
+            r.rename("etc/app.conf", "usr/share")
+        with pytest.raises(UnsafePath, match="not a relative path inside the root"):
+            r.rename("etc/app.conf", "../sentinel/a")
+        with pytest.raises(UnsafePath, match="not a relative path inside the root"):
+            r.link("../sentinel/a", "etc/stolen")
+    assert (world.root / "usr/share/app/a").read_text() == "one\n"
+
+
 def test_resolve_in_root_never_leaves_the_root(world: World) -> None:
     (world.root / "etc/abs").symlink_to("/etc/app.conf")
     (world.root / "etc/up").symlink_to("../../../../../../etc/app.conf")
