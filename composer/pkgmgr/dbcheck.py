@@ -20,6 +20,7 @@ from composer.rootfs.paths import path_problem, reserved_problem, show
 NAME = re.compile(r"[a-z0-9][a-z0-9._+-]{0,63}")
 HEX64 = re.compile(r"[0-9a-f]{64}")
 MODE = re.compile(r"[0-7]{3,4}")
+METADATA_TABLES = ("package", "dependencies", "features", "capabilities", "driver", "security", "boot")
 HINT = ("the root's package database is corrupt or was tampered with; vcomp changed nothing: restore "
         "var/lib/vpk from a backup, or rebuild the root with vcomp build")
 
@@ -100,7 +101,13 @@ def record(key: str, r: Any, origin: str, where: str) -> Mapping[str, Any]:
         want(r.get(field, ""), str, origin, f"{where}.{field}")
     want(r.get("manual", False), bool, origin, f"{where}.manual")
     natural(r.get("size", 0), origin, f"{where}.size")
-    want(r.get("metadata", {}), dict, origin, f"{where}.metadata")
+    meta = want(r.get("metadata", {}), dict, origin, f"{where}.metadata")
+    for table in METADATA_TABLES:
+        want(meta.get(table, {}), dict, origin, f"{where}.metadata.{table}")
+    for field in ("provides", "conflicts"):
+        for i, item in enumerate(want(meta.get("package", {}).get(field, []), list, origin,
+                                      f"{where}.metadata.package.{field}")):
+            want(item, str, origin, f"{where}.metadata.package.{field}[{i}]")
     for i, cap in enumerate(want(r.get("capabilities", []), list, origin, f"{where}.capabilities")):
         want(cap, str, origin, f"{where}.capabilities[{i}]")
     for field in ("features",):

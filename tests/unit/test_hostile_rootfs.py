@@ -257,6 +257,8 @@ def test_a_crafted_database_path_is_one_error_naming_file_and_entry(world: World
     (lambda d: d["packages"]["app"]["files"][0].update(mode="rwx"), "packages.app.files[0].mode"),
     (lambda d: d["packages"]["app"]["config"].update({"../x": "0" * 64}), "packages.app.config key '../x'"),
     (lambda d: d["packages"].update({"../x": d["packages"]["app"]}), "packages key '../x' is not a package name"),
+    (lambda d: d["packages"]["app"]["metadata"].update(dependencies=["x"]), "packages.app.metadata.dependencies"),
+    (lambda d: d["packages"]["app"].update(manual="yes"), "packages.app.manual is str, not a bool"),
     (lambda d: d["packages"]["app"]["files"].append({"path": "usr/h", "type": "hardlink", "mode": "0644",
                                                      "target": "/etc/shadow"}), "packages.app.files[7].target"),
 ])
