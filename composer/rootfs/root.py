@@ -350,7 +350,13 @@ class Root:
             self._metadata_target(pfd, name, rel, "chmod")
             fd = os.open(name, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=pfd)
             try:
-                os.chmod(f"/proc/self/fd/{fd}", mode)  # the inode opened above: nothing is resolved again
+                if stat.S_ISLNK(os.fstat(fd).st_mode):  # swapped for a symlink since the check above
+                    raise UnsafePath(f"{self.where(rel)} is a symlink: vcomp does not chmod through it",
+                                     hint=SYMLINK_HINT)
+                try:
+                    os.chmod(f"/proc/self/fd/{fd}", mode)  # the inode opened above: nothing is resolved again
+                except FileNotFoundError:  # no /proc: the name, checked above not to be a symlink
+                    os.chmod(name, mode, dir_fd=pfd)
             finally:
                 os.close(fd)
 
