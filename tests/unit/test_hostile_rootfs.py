@@ -399,6 +399,27 @@ def test_every_root_operation_refuses_a_symlinked_component(world: World) -> Non
                 call(r)
 
 
+def test_the_layer_works_on_plain_paths_and_rmtree_never_follows(world: World) -> None:
+    with Root.open(world.root) as r:
+        assert r.makedirs("opt/x/y", 0o750) == ["opt", "opt/x", "opt/x/y"]
+        r.write_bytes("opt/x/y/f", b"data", mode=0o600)
+        assert (r.read_bytes("opt/x/y/f"), r.sha256("opt/x/y/f")) == (b"data", hashlib.sha256(b"data").hexdigest())
+        assert stat.S_IMODE(r.lstat("opt/x/y/f").st_mode) == 0o600  # type: ignore[union-attr]
+        r.chmod("opt/x/y/f", 0o644)
+        r.utime("opt/x/y/f", (EPOCH * 10**9, EPOCH * 10**9))
+        assert (world.root / "opt/x/y/f").stat().st_mtime == EPOCH
+        r.symlink(str(world.sentinel), "opt/x/y/out")
+        r.symlink(str(world.sentinel / "a"), "opt/x/file-out")
+        assert r.listdir("opt/x") == ["file-out", "y"]
+        assert r.readlink("opt/x/y/out") == str(world.sentinel)
+        r.link("opt/x/y/f", "opt/f2")
+        r.rename("opt/f2", "opt/f3")
+        r.rmtree("opt/x")  # the links inside are unlinked, their targets are untouched
+        assert r.listdir("opt") == ["f3"]
+        with pytest.raises(UnsafePath, match="is not a regular file"):
+            r.read_bytes("opt")
+
+
 def test_a_rename_never_replaces_a_directory_by_a_file(world: World) -> None:
     with Root.open(world.root) as r:
         with pytest.raises(UnsafePath, match="'usr/share' is a directory"):
