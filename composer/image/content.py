@@ -91,10 +91,14 @@ def _mkdir(root: Root, rel: str, written: list[str]) -> None:
     written += root.makedirs(rel)
 
 
-def _write(root: Root, rel: str, text: str, written: list[str], mode: int = 0o644) -> None:
+def _write(root: Root, rel: str, text: str, written: list[str], mode: int | None = None, default: int = 0o644) -> None:
+    """Replace ``rel`` atomically; ``mode`` or else the replaced file's mode (``default`` for a new file)."""
     parent = rel.rpartition("/")[0]
     if parent:
         _mkdir(root, parent, written)
+    if mode is None:
+        st = root.lstat(rel)
+        mode = stat.S_IMODE(st.st_mode) if st is not None and stat.S_ISREG(st.st_mode) else default
     root.write_text(rel, text, mode=mode)
     written.append(rel)
 
@@ -207,7 +211,7 @@ def add_users(root: Root, users: Sequence[Mapping[str, Any]], written: list[str]
             _write(root, f"{home_rel}/.ssh/authorized_keys", "".join(f"{k}\n" for k in keys), written)
     _write(root, "etc/passwd", "".join(f"{line}\n" for line in passwd), written)
     _write(root, "etc/group", "".join(f"{line}\n" for line in known_groups.values()), written)
-    _write(root, "etc/shadow", "".join(f"{line}\n" for line in shadow), written, 0o640)
+    _write(root, "etc/shadow", "".join(f"{line}\n" for line in shadow), written, default=0o640)
 
 
 def _home(root: Root, home: str, where: str) -> str:
