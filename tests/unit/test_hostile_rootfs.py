@@ -546,3 +546,28 @@ def test_a_boot_file_never_reads_a_host_file(world: World, rel: str, link: str |
         return
     assert copy.read_bytes() == b"in the root\n"
     assert copy.is_relative_to(world.tmp / "work")
+
+
+@pytest.mark.parametrize(("members", "refused"), [
+    ([directory("var"), directory("var/lib"), directory("var/lib/vpk"), file("var/lib/vpk/db.json", b"{}")], True),
+    ([directory("etc"), directory("etc/veridian"), file("etc/veridian/capabilities", b"all\n")], True),
+    ([directory("etc"), symlink("etc/veridian", "/tmp")], True),
+    ([file("var", b"not a directory")], True),
+    ([directory("etc"), directory("etc/veridian"), directory("etc/veridian/checks.d"),
+      file("etc/veridian/checks.d/20-mine", b"#!/bin/sh\n", mode=0o755)], False),
+])
+def test_reserved_paths_at_extraction_and_at_upload(tmp_path: Path, members: list[Any], refused: bool) -> None:
+    from composer.package.extract import check_entries, extract_package
+    key = new_key()
+    pkg = hostile_package(tmp_path / "p.vpk", members, key=key)
+    (tmp_path / "root").mkdir()
+    entries = [m.entry() for m in members]
+    if refused:
+        with pytest.raises(UnsafeArchive, match="vcomp"):
+            extract_package(pkg, tmp_path / "root", trusted=key.public)
+        with pytest.raises(UnsafeArchive, match="vcomp"):
+            check_entries(entries, "p.vpk")
+        assert os.listdir(tmp_path / "root") == []
+    else:
+        extract_package(pkg, tmp_path / "root", trusted=key.public)
+        check_entries(entries, "p.vpk")
