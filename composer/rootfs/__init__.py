@@ -5,6 +5,6 @@ See ``docs/security/rootfs.md``.
 """
 
 from composer.rootfs.paths import NAME_MAX, PATH_MAX, path_problem, show
-from composer.rootfs.root import Root, UnsafePath, move
+from composer.rootfs.root import Root, RootOSError, UnsafePath, move
 
-__all__ = ["NAME_MAX", "PATH_MAX", "Root", "UnsafePath", "move", "path_problem", "show"]
+__all__ = ["NAME_MAX", "PATH_MAX", "Root", "RootOSError", "UnsafePath", "move", "path_problem", "show"]

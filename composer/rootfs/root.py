@@ -43,6 +43,20 @@ class UnsafePath(UserError):
     kind: str = ""
 
 
+class RootOSError(UserError, OSError):
+    """A system call inside a root failed (missing file, directory not empty, no space, ...).
+
+    It is an ``OSError`` (``errno`` is the system's) so callers can still catch it as one, and a UserError
+    whose message names the root and the root-relative path, so it reaches the user as one clear line."""
+
+
+def _wrapped(where: str, exc: OSError) -> RootOSError:
+    error = RootOSError(f"{where}: {exc.strerror or exc}",
+                        hint="check what stands at that path in the root, then run the command again")
+    error.errno, error.strerror = exc.errno, exc.strerror
+    return error
+
+
 class Root:
     """A directory opened once (``O_DIRECTORY|O_NOFOLLOW``); the descriptor is kept until :meth:`close`."""
 
@@ -132,7 +146,14 @@ class Root:
                 pfd = walker.open(parts[:-1], create=create)
             except Blocked as exc:
                 raise self._blocked(rel, exc) from None
-            yield pfd, parts[-1]
+            except OSError as exc:
+                raise _wrapped(self.where(rel), exc) from None
+            try:
+                yield pfd, parts[-1]
+            except OSError as exc:
+                if isinstance(exc, UserError):
+                    raise
+                raise _wrapped(self.where(rel), exc) from None
 
     def _fd_of(self, rel: str) -> int:
         """A new descriptor for the directory ``rel`` ('' for the root itself)."""
@@ -154,8 +175,10 @@ class Root:
         try:
             with self._at(rel) as (pfd, name):
                 return lstat_at(pfd, name)
-        except FileNotFoundError:
-            return None
+        except RootOSError as exc:
+            if exc.errno == errno.ENOENT:  # a missing parent directory
+                return None
+            raise
 
     def exists(self, rel: str) -> bool:
         return self.lstat(rel) is not None
@@ -297,6 +320,8 @@ class Root:
                     os.fchmod(walker.open(p), mode)
             except Blocked as exc:
                 raise self._blocked(rel, exc) from None
+            except OSError as exc:
+                raise _wrapped(self.where(rel), exc) from None
         return ["/".join(p) for p in made]
 
     def symlink(self, target: str, rel: str) -> None:

@@ -439,8 +439,9 @@ def test_resolve_in_root_never_leaves_the_root(world: World) -> None:
         assert r.resolve("etc/abs") == "etc/app.conf"
         assert r.read_in_root("etc/up") == b"conf\n"
         assert r.resolve("etc/out") == str(world.sentinel / "a").lstrip("/")  # inside the root, not the host's
-        with pytest.raises(FileNotFoundError):
+        with pytest.raises(UserError, match="No such file or directory") as info:
             r.read_in_root("etc/out")
+        assert isinstance(info.value, FileNotFoundError) or getattr(info.value, "errno", None) == 2
 
 
 # ---------------------------------------------------------------- profile content
@@ -571,3 +572,20 @@ def test_reserved_paths_at_extraction_and_at_upload(tmp_path: Path, members: lis
     else:
         extract_package(pkg, tmp_path / "root", trusted=key.public)
         check_entries(entries, "p.vpk")
+
+
+@pytest.mark.parametrize("name", ["history.json", "repositories.json"])
+def test_a_state_file_that_is_a_directory_or_a_symlink_is_one_clear_error(world: World, name: str,
+                                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    path = world.root / "var/lib/vpk" / name
+    if path.exists():
+        path.unlink()
+    path.mkdir()
+    assert main(["pkg", "--root", str(world.root), "list"]) != 0
+    err = capsys.readouterr().err
+    assert f"'var/lib/vpk/{name}' is not a regular file" in err.splitlines()[0] and "internal error" not in err
+    path.rmdir()
+    path.symlink_to(world.sentinel / "a")
+    assert main(["pkg", "--root", str(world.root), "list"]) != 0
+    err = capsys.readouterr().err
+    assert f"'var/lib/vpk/{name}' is a symlink" in err.splitlines()[0] and "internal error" not in err
