@@ -24,10 +24,11 @@ and the new one written as ``PATH.vpk-new``; on removal a modified file is kept 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import stat
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,8 +43,7 @@ from composer.rootfs import Root, UnsafePath, move, show
 JOURNAL = "journal.json"
 JOURNAL_REL = f"{db.DB_REL}/{JOURNAL}"
 CRASH_ENV = "VCOMP_TEST_CRASH_AT"  # test hook: os._exit at the Nth crash point (a kill -9 stand-in)
-OPS = ("mkdir", "rmdir", "save", "delete", "place")  # the operation kinds a journal may hold
-WITH_MODE = ("mkdir", "rmdir")
+
 
 class TransactionError(UserError):
     """The transaction cannot be applied (conflicts, broken dependencies); the root is unchanged."""
@@ -211,63 +211,128 @@ def check_journal(doc: Any, origin: str) -> tuple[int, list[dict[str, Any]]]:
         if kind not in OPS:
             raise dbcheck.fail(origin, f"{where}.op", f"{show(kind)} is not one of {', '.join(OPS)}")
         op: dict[str, Any] = {"op": kind, "path": dbcheck.rel_path(o.get("path"), origin, f"{where}.path")}
-        if kind in WITH_MODE:
-            mode = dbcheck.want(o.get("mode"), str, origin, f"{where}.mode")
-            if not dbcheck.MODE.fullmatch(mode):
-                raise dbcheck.fail(origin, f"{where}.mode", f"{show(mode)} is not an octal mode")
-            op["mode"] = mode
-        if kind == "place":
-            op["package"] = dbcheck.name(o.get("package"), origin, f"{where}.package")
-            op["source"] = dbcheck.rel_path(o.get("source"), origin, f"{where}.source")
+        for name in KINDS[kind].fields:
+            op[name] = FIELDS[name](o.get(name), origin, f"{where}.{name}")
         ops.append(op)
     return txid, ops
+
+
+def _mode(value: Any, origin: str, where: str) -> str:
+    mode = str(dbcheck.want(value, str, origin, where))
+    if not dbcheck.MODE.fullmatch(mode):
+        raise dbcheck.fail(origin, where, f"{show(mode)} is not an octal mode")
+    return mode
+
+
+FIELDS: Mapping[str, Callable[[Any, str, str], str]] = {
+    "mode": _mode, "package": dbcheck.name, "source": dbcheck.rel_path}
 
 
 # ---------------------------------------------------------------- doing and undoing
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _At:
+    """One journal operation in context: the root, the staging tree, the op's index (its backup) and fields."""
+
+    root: Root
+    stage: Root
+    index: int
+    op: Mapping[str, Any]
+    crash: _Crash | None = None
+
+    @property
+    def path(self) -> str:
+        return str(self.op["path"])
+
+    @property
+    def backup(self) -> str:
+        return _backup(self.index)
+
+    @property
+    def mode(self) -> int:
+        return int(self.op["mode"], 8)
+
+    def point(self) -> None:
+        if self.crash is not None:
+            self.crash.point()
+
+
+def _do_mkdir(at: _At) -> None:
+    at.root.mkdir(at.path, at.mode)
+
+
+def _undo_mkdir(at: _At) -> None:
+    if at.root.is_dir(at.path) and not at.root.listdir(at.path):
+        at.root.rmdir(at.path)
+
+
+def _do_rmdir(at: _At) -> None:
+    with contextlib.suppress(OSError):  # not empty: something not owned by a package lives there; keep it
+        at.root.rmdir(at.path)
+
+
+def _undo_rmdir(at: _At) -> None:
+    if not at.root.exists(at.path):
+        at.root.mkdir(at.path, at.mode)
+
+
+def _do_save(at: _At) -> None:
+    at.root.rename(at.path, f"{at.path}.vpk-save")
+
+
+def _undo_save(at: _At) -> None:
+    if at.root.exists(f"{at.path}.vpk-save") and not at.root.exists(at.path):
+        at.root.rename(f"{at.path}.vpk-save", at.path)
+
+
+def _do_delete(at: _At) -> None:
+    move(at.root, at.path, at.stage, at.backup)
+
+
+def _undo_delete(at: _At) -> None:
+    if at.stage.exists(at.backup):
+        move(at.stage, at.backup, at.root, at.path)
+
+
+def _do_place(at: _At) -> None:
+    if at.root.exists(at.path):
+        move(at.root, at.path, at.stage, at.backup)
+        at.point()
+    move(at.stage, _source(at.op), at.root, at.path)
+
+
+def _undo_place(at: _At) -> None:
+    if not at.stage.exists(_source(at.op)) and at.root.exists(at.path):  # it was placed: take it out again
+        at.root.rmtree(at.path)
+    _undo_delete(at)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Kind:
+    do: Callable[[_At], None]
+    undo: Callable[[_At], None]   # idempotent: recovery may run it twice
+    fields: tuple[str, ...] = ()  # what a journal entry of this kind carries besides op and path
+
+
+KINDS: Mapping[str, _Kind] = {
+    "mkdir": _Kind(do=_do_mkdir, undo=_undo_mkdir, fields=("mode",)),
+    "rmdir": _Kind(do=_do_rmdir, undo=_undo_rmdir, fields=("mode",)),
+    "save": _Kind(do=_do_save, undo=_undo_save),
+    "delete": _Kind(do=_do_delete, undo=_undo_delete),
+    "place": _Kind(do=_do_place, undo=_undo_place, fields=("package", "source")),
+}
+OPS = tuple(KINDS)  # the operation kinds a journal may hold
+
+
 def _do(root: Root, stage: Root, i: int, o: Mapping[str, Any], crash: _Crash) -> None:
-    path, backup = o["path"], _backup(i)
-    kind = o["op"]
-    if kind == "mkdir":
-        root.mkdir(path, int(o["mode"], 8))
-    elif kind == "rmdir":
-        try:
-            root.rmdir(path)
-        except OSError:
-            return  # not empty: something not owned by a package lives there; keep it
-    elif kind == "save":
-        root.rename(path, f"{path}.vpk-save")
-    elif kind == "delete":
-        move(root, path, stage, backup)
-    elif kind == "place":
-        if root.exists(path):
-            move(root, path, stage, backup)
-            crash.point()
-        move(stage, _source(o), root, path)
-    crash.point()
+    at = _At(root=root, stage=stage, index=i, op=o, crash=crash)
+    KINDS[o["op"]].do(at)
+    at.point()
 
 
 def _undo(root: Root, stage: Root, i: int, o: Mapping[str, Any]) -> None:
-    path, backup = o["path"], _backup(i)
-    kind = o["op"]
-    if kind == "mkdir":
-        if root.is_dir(path) and not root.listdir(path):
-            root.rmdir(path)
-    elif kind == "rmdir":
-        if not root.exists(path):
-            root.mkdir(path, int(o["mode"], 8))
-    elif kind == "save":
-        if root.exists(f"{path}.vpk-save") and not root.exists(path):
-            root.rename(f"{path}.vpk-save", path)
-    elif kind == "delete":
-        if stage.exists(backup):
-            move(stage, backup, root, path)
-    elif kind == "place":
-        if not stage.exists(_source(o)) and root.exists(path):  # it was placed: take it out again
-            root.rmtree(path)
-        if stage.exists(backup):
-            move(stage, backup, root, path)
+    KINDS[o["op"]].undo(_At(root=root, stage=stage, index=i, op=o))
 
 
 def _open_stage(parent: Root, name: str, *, fresh: bool) -> Root:
