@@ -191,9 +191,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 def _generated(root: Path) -> set[str]:
     """Paths the profile wrote at build time (not a package's, and not extra)."""
-    from composer.image.content import GENERATED
-    path = root / GENERATED
-    return set(json.loads(path.read_text())) if path.is_file() else set()
+    from composer.image.content import read_generated
+    return set(read_generated(root))
 
 
 ROOT_VERBS = {"info": cmd_info, "verify": cmd_verify}

@@ -22,10 +22,11 @@ import zstandard
 
 from composer.arch import Arch
 from composer.errors import UserError
-from composer.fsutil import atomic_output
+from composer.fsutil import atomic_output, atomic_write
 from composer.image import fat, fs, gpt, iso, pe
 from composer.image.cpio import entries_from_tree, write_cpio
 from composer.image.initramfs import DEVICES
+from composer.rootfs import Root, UnsafePath
 
 ROOT_PARTITION = 2  # the disk's root file system is the second GPT partition (vda2 on virtio)
 COMPRESSORS: Mapping[str, tuple[str, Callable[[bytes, int], bytes]]] = {
@@ -77,12 +78,30 @@ class Workshop:
         return uuid.uuid5(uuid.NAMESPACE_URL, f"vcomp:{self.seed}:{label}")
 
     def boot_file(self, role: str, output: str) -> Path:
+        """A copy, in the work directory, of the root's file for ``role``: read through the confined layer with
+        its symlinks resolved inside the root, so a package's boot table or symlink never reads a host file."""
         rel = self.boot_files.get(role)
-        if rel is None or not (self.root / rel).is_file():
+        data = None
+        if isinstance(rel, str):
+            with Root.open(self.root) as tree:
+                try:
+                    data = tree.read_in_root(rel.lstrip("/"))
+                except (UnsafePath, OSError):
+                    data = None
+        if data is None:
             raise MissingBootFile(f"output '{output}' for {self.arch.name} needs the boot file '{role}', which no "
                                   "package in the lock provides",
                                   hint="relock (vcomp lock PROFILE): the lock then includes the bootloader packages")
-        return self.root / rel
+        path = self.work / "boot-files" / role
+        atomic_write(path, data, durable=False)
+        return path
+
+    def os_release(self) -> str:
+        with Root.open(self.root) as tree:
+            try:
+                return tree.read_in_root("etc/os-release", 1 << 20).decode("utf-8", "replace")
+            except (UnsafePath, OSError):
+                return ""
 
     def once(self, key: str, make: Callable[[Path], None], filename: str) -> Path:
         if key not in self._made:
@@ -105,7 +124,7 @@ class Workshop:
 
     def uki(self, cmdline: str, output: str) -> Path:
         stub = self.boot_file("uki-stub", output)
-        osrel = (self.root / "etc" / "os-release").read_text() if (self.root / "etc/os-release").is_file() else ""
+        osrel = self.os_release()
         key = hashlib.sha256(cmdline.encode()).hexdigest()[:12]
 
         def make(path: Path) -> None:
@@ -181,7 +200,7 @@ def build_iso(w: Workshop, t: Target, out: Path) -> Product:
     if "bios" in t.firmware:
         bios = iso.BiosBoot(isolinux_bin=w.boot_file("isolinux", t.name), ldlinux_c32=w.boot_file("ldlinux", t.name),
                             config=ISOLINUX_CFG.format(cmdline=w.cmdline),
-                            isohdpfx=w.root / w.boot_files["isohdpfx"] if "isohdpfx" in w.boot_files else None)
+                            isohdpfx=w.boot_file("isohdpfx", t.name) if "isohdpfx" in w.boot_files else None)
     efi = w.esp(w.cmdline, t.name) if "uefi" in t.firmware else None
     files = {"/boot/vmlinuz": w.kernel, "/boot/initrd.img": w.initramfs()} if bios else {}
     hybrid = bool(t.options.get("hybrid", bios is not None)) and bios is not None

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
+import stat
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -22,7 +22,9 @@ from typing import Any
 import tomli_w
 
 from composer.errors import UserError
+from composer.pkgmgr import db, dbcheck
 from composer.profile.validate import Profile
+from composer.rootfs import Root, path_problem, show
 
 CONF = Path("etc/veridian")
 
@@ -61,50 +63,78 @@ ip -4 -o addr show | grep -v ' lo ' | grep -q ' inet '
 
 
 GENERATED = Path("var/lib/vpk/generated.json")  # what the profile wrote (verify does not call it extra)
+GENERATED_NAME = GENERATED.name
+CONF_REL = CONF.as_posix()
+PASSWD_UNSAFE = frozenset(":\n\r\x00")  # would end or split a line of /etc/passwd, group or shadow
 
 
 def configure(root: Path, profile: Profile, arch: str, records: Mapping[str, Mapping[str, Any]]) -> None:
     """Write the profile's configuration into ``root`` (the packages are installed already), and list
-    what it wrote in ``var/lib/vpk/generated.json``."""
-    written = _configure(root, profile, arch, records)
-    listed = json.loads((root / GENERATED).read_text()) if (root / GENERATED).is_file() else []
-    paths = {p.relative_to(root).as_posix() for p in written} | {"var/lib", "var/lib/vpk"}
-    (root / GENERATED).parent.mkdir(parents=True, exist_ok=True)
-    (root / GENERATED).write_text(json.dumps(sorted({*listed, *paths}), indent=1) + "\n")
+    what it wrote in ``var/lib/vpk/generated.json``. Every write goes through ``composer.rootfs.Root``:
+    nothing is written through a symlink inside the root."""
+    with Root.open(root) as r:
+        written = _configure(r, profile, arch, records)
+        listed = read_generated(r)
+        paths = {*written, "var/lib", "var/lib/vpk"}
+        r.makedirs(db.DB_REL)
+        r.write_text(GENERATED.as_posix(), json.dumps(sorted({*listed, *paths}), indent=1) + "\n")
 
 
-def _mkdir(path: Path, written: list[Path]) -> None:
-    """Create ``path`` and its missing parents, recording the ones made."""
-    missing = [p for p in (path, *path.parents) if not p.exists()]
-    path.mkdir(parents=True, exist_ok=True)
-    written += missing
+def read_generated(root: Path | Root) -> list[str]:
+    """The paths listed in ``var/lib/vpk/generated.json`` (validated: relative paths inside the root)."""
+    with db.opened(root) as r:
+        return dbcheck.paths(*db.read_document(r, GENERATED_NAME, []))
 
 
-def _write(path: Path, text: str, written: list[Path], mode: int | None = None) -> None:
-    _mkdir(path.parent, written)
-    path.write_text(text)
-    if mode is not None:
-        path.chmod(mode)
-    written.append(path)
+def _mkdir(root: Root, rel: str, written: list[str]) -> None:
+    """Create ``rel`` and its missing parents, recording the ones made."""
+    written += root.makedirs(rel)
 
 
-def _configure(root: Path, profile: Profile, arch: str, records: Mapping[str, Mapping[str, Any]]) -> list[Path]:
-    """Write the configuration; return every path written or created."""
+def _write(root: Root, rel: str, text: str, written: list[str], mode: int | None = None, default: int = 0o644) -> None:
+    """Replace ``rel`` atomically; ``mode`` or else the replaced file's mode (``default`` for a new file)."""
+    parent = rel.rpartition("/")[0]
+    if parent:
+        _mkdir(root, parent, written)
+    if mode is None:
+        st = root.lstat(rel)
+        mode = stat.S_IMODE(st.st_mode) if st is not None and stat.S_ISREG(st.st_mode) else default
+    root.write_text(rel, text, mode=mode)
+    written.append(rel)
+
+
+def _configure(root: Root, profile: Profile, arch: str, records: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """Write the configuration; return every path written or created (root-relative)."""
     raw = profile.raw
-    written: list[Path] = []
+    written: list[str] = []
     if "hostname" in raw:
-        _write(root / "etc" / "hostname", f"{raw['hostname']}\n", written)
+        _write(root, "etc/hostname", f"{_field(str(raw['hostname']), 'hostname')}\n", written)
     add_users(root, raw.get("users", []), written)
     if raw.get("files"):
         copy_overlay(profile.path.parent / raw["files"], root, written)
-    conf = root / CONF
-    _mkdir(conf / "checks.d", written)
-    _write(conf / "modules.load", "".join(f"{m}\n" for m in module_order(records)), written)
-    _write(conf / "capabilities", "".join(f"{c}\n" for c in sorted(profile.capabilities)), written)
-    _write(conf / "capabilities.toml", capability_policy(records, profile.capabilities), written)
+    _mkdir(root, f"{CONF_REL}/checks.d", written)
+    _write(root, f"{CONF_REL}/modules.load", "".join(f"{m}\n" for m in module_order(records)), written)
+    _write(root, f"{CONF_REL}/capabilities", "".join(f"{c}\n" for c in sorted(profile.capabilities)), written)
+    _write(root, f"{CONF_REL}/capabilities.toml", capability_policy(records, profile.capabilities), written)
     for name, body in sorted(boot_checks(profile, arch).items()):
-        _write(conf / "checks.d" / name, body, written, 0o755)
+        _write(root, f"{CONF_REL}/checks.d/{root.check(name)}", body, written, 0o755)
     return written
+
+
+def _line(value: str, where: str) -> str:
+    """A profile value written as one line of a file: no newline or control character."""
+    if not value.isprintable():
+        raise UserError(f"profile: {where} {show(value)} contains a newline or a control character",
+                        hint="the value is written as one line of a file in the image")
+    return value
+
+
+def _field(value: str, where: str) -> str:
+    """A profile value that ends up in a line-based file: no ':', newline or control character."""
+    if any(c in PASSWD_UNSAFE or not c.isprintable() for c in value):
+        raise UserError(f"profile: {where} {show(value)} contains ':', a newline or a control character",
+                        hint="these values are written into /etc/passwd, /etc/shadow or /etc/hostname lines")
+    return value
 
 
 def boot_checks(profile: Profile, arch: str) -> dict[str, str]:
@@ -146,65 +176,91 @@ def capability_policy(records: Mapping[str, Mapping[str, Any]], granted: Sequenc
     return "# generated by vcomp: capabilities granted to each installed package\n" + tomli_w.dumps(doc)
 
 
-def add_users(root: Path, users: Sequence[Mapping[str, Any]], written: list[Path]) -> None:
+def add_users(root: Root, users: Sequence[Mapping[str, Any]], written: list[str]) -> None:
     if not users:
         return
-    etc = root / "etc"
-    passwd, group, shadow = (_lines(etc / f) for f in ("passwd", "group", "shadow"))
+    passwd, group, shadow = (_lines(root, f"etc/{f}") for f in ("passwd", "group", "shadow"))
     known_groups = {g.split(":")[0]: g for g in group}
     next_gid = 1000
-    for u in users:
-        name, uid = u["name"], int(u.get("uid", 1000))
-        home, shell = u.get("home", f"/home/{name}"), u.get("shell", "/bin/sh")
+    for i, u in enumerate(users):
+        name, uid = _field(str(u["name"]), f"users[{i}].name"), int(u.get("uid", 1000))
+        home = _field(str(u.get("home", f"/home/{name}")), f"users[{i}].home")
+        shell = _field(str(u.get("shell", "/bin/sh")), f"users[{i}].shell")
         line = f"{name}:x:{uid}:{uid}::{home}:{shell}"
         if line in passwd:
             continue  # configured already (a root reconciled again)
         if any(existing.split(":")[0] == name for existing in passwd):
             raise UserError(f"user '{name}' already exists in the image", hint="choose another user name")
         passwd.append(line)
-        shadow.append(f"{name}:{u.get('password-hash', '!')}:0::::::")
+        shadow.append(f"{name}:{_field(str(u.get('password-hash', '!')), f'users[{i}].password-hash')}:0::::::")
         known_groups[name] = f"{name}:x:{uid}:"
         for g in u.get("groups", []):
+            g = _field(str(g), f"users[{i}].groups")
             if g not in known_groups:
                 while any(line.split(":")[2] == str(next_gid) for line in known_groups.values()):
                     next_gid += 1
                 known_groups[g] = f"{g}:x:{next_gid}:"
             head, _, members = known_groups[g].rpartition(":")
             known_groups[g] = f"{head}:{','.join(filter(None, [*members.split(','), name]))}"
-        home_dir = root / home.lstrip("/")
-        _mkdir(home_dir, written)
+        home_rel = _home(root, home, f"users[{i}].home")
+        _mkdir(root, home_rel, written)
         if os.geteuid() == 0:
-            os.chown(home_dir, uid, uid)
-        keys = u.get("ssh-keys", [])
+            root.chown(home_rel, uid, uid)
+        keys = [_line(str(k), f"users[{i}].ssh-keys[{j}]") for j, k in enumerate(u.get("ssh-keys", []))]
         if keys:
-            _write(home_dir / ".ssh" / "authorized_keys", "".join(f"{k}\n" for k in keys), written)
-    _write(etc / "passwd", "".join(f"{line}\n" for line in passwd), written)
-    _write(etc / "group", "".join(f"{line}\n" for line in known_groups.values()), written)
-    _write(etc / "shadow", "".join(f"{line}\n" for line in shadow), written)
+            _write(root, f"{home_rel}/.ssh/authorized_keys", "".join(f"{k}\n" for k in keys), written)
+    _write(root, "etc/passwd", "".join(f"{line}\n" for line in passwd), written)
+    _write(root, "etc/group", "".join(f"{line}\n" for line in known_groups.values()), written)
+    _write(root, "etc/shadow", "".join(f"{line}\n" for line in shadow), written, default=0o640)
 
 
-def _lines(path: Path) -> list[str]:
-    return [line for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
+def _home(root: Root, home: str, where: str) -> str:
+    """The root-relative directory of an absolute, normalised home (``/home/../../x`` never leaves the root)."""
+    rel = home[1:] if home.startswith("/") else ""
+    if path_problem(rel):
+        raise UserError(f"profile: {where} {show(home)} is not an absolute, normalised path inside the image "
+                        f"({'it is relative' if not home.startswith('/') else path_problem(rel)})",
+                        hint="give an absolute path such as /home/NAME, without '..' or '//'")
+    return root.check(rel)
 
 
-def copy_overlay(src: Path, root: Path, written: list[Path]) -> None:
-    """Copy the overlay directory over the root (symlinks kept as links; nothing outside the root)."""
-    if not src.is_dir():
-        raise UserError(f"overlay directory {src} does not exist", hint="fix 'files:' in the profile")
-    real_root = root.resolve()
-    for dirpath, dirnames, filenames in os.walk(src):
-        dirnames.sort()
-        rel = Path(dirpath).relative_to(src)
-        if not Path(os.path.realpath(root / rel)).is_relative_to(real_root):
-            raise UserError(f"overlay {src / rel}: /{rel} in the image is a symlink that leads outside the root",
-                            hint="the overlay cannot write through it; put the files at the link's target")
-        _mkdir(root / rel, written)
-        for f in sorted(filenames):
-            s, d = Path(dirpath) / f, root / rel / f
-            if d.is_symlink() or d.exists():
-                d.unlink()
-            if s.is_symlink():
-                d.symlink_to(os.readlink(s))
-            else:
-                shutil.copy2(s, d)
-            written.append(d)
+def _lines(root: Root, rel: str) -> list[str]:
+    if not root.is_file(rel):
+        return []
+    return [line for line in root.read_text(rel).splitlines() if line.strip()]
+
+
+def copy_overlay(src: Path, root: Root, written: list[str]) -> None:
+    """Copy the overlay directory over the root: the source is walked without following any symlink (symlinks
+    are copied as symlinks), and every write goes through the root's confined layer."""
+    if not src.is_dir() or src.is_symlink():
+        raise UserError(f"overlay directory {src} does not exist (or is a symlink)", hint="fix 'files:' in the profile")
+    with Root.open(src) as source:
+        _copy_tree(source, "", root, written)
+
+
+def _copy_tree(source: Root, rel: str, root: Root, written: list[str]) -> None:
+    if rel:
+        _mkdir(root, rel, written)
+    for name in source.listdir(rel):
+        path = f"{rel}/{name}" if rel else name
+        st = source.lstat(path)
+        assert st is not None
+        if stat.S_ISDIR(st.st_mode):
+            _copy_tree(source, path, root, written)
+            continue
+        current = root.lstat(path)
+        if current is not None and stat.S_ISDIR(current.st_mode):
+            raise UserError(f"overlay {source.where(path)}: /{path} is a directory in the image",
+                            hint="the overlay cannot replace a directory by a file")
+        if stat.S_ISLNK(st.st_mode):
+            if current is not None:
+                root.unlink(path)
+            root.symlink(source.readlink(path), path)
+        elif stat.S_ISREG(st.st_mode):
+            root.write_bytes(path, source.read_bytes(path), mode=stat.S_IMODE(st.st_mode))
+            root.utime(path, (st.st_atime_ns, st.st_mtime_ns))
+        else:
+            raise UserError(f"overlay {source.where(path)} is not a file, directory or symlink",
+                            hint="an overlay holds regular files, directories and symlinks only")
+        written.append(path)

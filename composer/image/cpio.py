@@ -55,7 +55,7 @@ def write_cpio(entries: Iterable[CpioEntry], out: IO[bytes], mtime: int) -> int:
         if stat.S_ISLNK(e.mode):
             out.write(data)
         elif stat.S_ISREG(e.mode) and e.source is not None:
-            with e.source.open("rb") as f:
+            with os.fdopen(os.open(e.source, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC), "rb") as f:
                 while chunk := f.read(CHUNK):
                     out.write(chunk)
         written += size

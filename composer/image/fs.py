@@ -294,7 +294,7 @@ def make_tar(root: Path, out: Path, *, epoch: int) -> None:
         for node in nodes:
             info = _tar_info(node, epoch, first)
             if info.type == tarfile.REGTYPE:
-                with node.path.open("rb") as data:
+                with os.fdopen(os.open(node.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC), "rb") as data:
                     tar.addfile(info, data)
             else:
                 tar.addfile(info)

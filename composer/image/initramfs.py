@@ -15,6 +15,7 @@ from composer.fsutil import atomic_output
 from composer.image.cpio import CpioEntry, entries_from_tree, write_cpio
 from composer.package.archive import read_header
 from composer.package.extract import extract_package
+from composer.rootfs import Root
 from composer.trust.keys import PublicKey
 
 DEVICES = (CpioEntry(path="dev/console", mode=stat.S_IFCHR | 0o600, rdev=(5, 1)),
@@ -24,19 +25,16 @@ DEVICES = (CpioEntry(path="dev/console", mode=stat.S_IFCHR | 0o600, rdev=(5, 1))
 def assemble_root(packages: Sequence[Path], root: Path, *, trusted: PublicKey | None,
                   checks: Mapping[str, str] = {}, capabilities: Sequence[str] = ()) -> None:
     """Extract ``packages`` into ``root`` and write init's configuration (modules from driver packages)."""
-    root.mkdir(parents=True, exist_ok=True)
     modules: list[str] = []
-    for pkg in packages:
-        extract_package(pkg, root, trusted=trusted)
-        modules += read_header(pkg).metadata.driver.get("modules", [])
-    conf = root / "etc" / "veridian"
-    (conf / "checks.d").mkdir(parents=True, exist_ok=True)
-    (conf / "modules.load").write_text("".join(f"{m}\n" for m in modules))
-    (conf / "capabilities").write_text("".join(f"{c}\n" for c in sorted(capabilities)))
-    for name, body in sorted(checks.items()):
-        p = conf / "checks.d" / name
-        p.write_text(body)
-        p.chmod(0o755)
+    with Root.open(root, create=True) as tree:
+        for pkg in packages:
+            extract_package(pkg, tree, trusted=trusted)
+            modules += read_header(pkg).metadata.driver.get("modules", [])
+        tree.makedirs("etc/veridian/checks.d")
+        tree.write_text("etc/veridian/modules.load", "".join(f"{m}\n" for m in modules))
+        tree.write_text("etc/veridian/capabilities", "".join(f"{c}\n" for c in sorted(capabilities)))
+        for name, body in sorted(checks.items()):
+            tree.write_text(f"etc/veridian/checks.d/{name}", body, mode=0o755)
 
 
 def write_initramfs(root: Path, out: Path, *, epoch: int) -> int:

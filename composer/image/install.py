@@ -25,6 +25,7 @@ from composer.errors import UserError, VerificationError
 from composer.package.archive import Header, read_header
 from composer.package.extract import extract_package
 from composer.pkgmgr import db
+from composer.rootfs import Root
 from composer.trust.keys import PublicKey
 
 
@@ -110,31 +111,40 @@ def check_conflicts(headers: Mapping[str, Header]) -> None:
 
 
 def install(root: Path, fetched: Sequence[Fetched], *, profile_digest: str, lock_digest: str, epoch: int) -> None:
-    """Extract every package into ``root`` (which must be empty or absent) and write the database."""
+    """Extract every package into ``root`` (which must be empty or absent) and write the database.
+
+    The root is opened once (``composer.rootfs.Root``) and every write goes through it; the database records
+    the key each package's signature was verified with."""
     headers = {f.locked.name: read_header(f.path) for f in fetched}
     check_conflicts(headers)
-    root.mkdir(parents=True, exist_ok=True)
-    for f in fetched:
-        result = extract_package(f.path, root, trusted=f.key)
-        if result.metadata.name != f.locked.name or result.metadata.version != f.locked.version:
-            raise VerificationError(f"{f.path}: the package inside is {result.metadata.nva}, the lock says "
-                                    f"{f.locked.name} {f.locked.version}")
-    write_database(root, fetched, headers, profile_digest=profile_digest, lock_digest=lock_digest, epoch=epoch)
+    signers: dict[str, str] = {}
+    with Root.open(root, create=True) as r:
+        for f in fetched:
+            result = extract_package(f.path, r, trusted=f.key)
+            if result.metadata.name != f.locked.name or result.metadata.version != f.locked.version:
+                raise VerificationError(f"{f.path}: the package inside is {result.metadata.nva}, the lock says "
+                                        f"{f.locked.name} {f.locked.version}")
+            signers[f.locked.name] = result.signer.keyid
+        write_database(r, fetched, headers, signers=signers, profile_digest=profile_digest, lock_digest=lock_digest,
+                       epoch=epoch)
 
 
-def package_record(f: Fetched, header: Header) -> dict[str, Any]:
+def package_record(f: Fetched, header: Header, *, signer: str) -> dict[str, Any]:
+    """The database record of a package; ``signer`` is the key id extraction verified (not the lock's claim)."""
     m = header.metadata
     entries = [e.to_dict() for e in header.manifest.entries]
     config = {e.path: e.sha256 for e in header.manifest.entries if e.type == "file" and e.role == "config"}
     return {"name": m.name, "version": m.version, "arch": m.arch, "metadata": m.to_dict(),
             "reason": f.locked.reason, "manual": not f.locked.reason.startswith("dependency of "),
-            "repository": f.locked.repository, "signer": f.locked.signer, "sha256": f.locked.sha256,
+            "repository": f.locked.repository, "signer": signer, "sha256": f.locked.sha256,
             "size": f.locked.size, "capabilities": list(f.locked.capabilities), "files": entries, "config": config}
 
 
-def write_database(root: Path, fetched: Sequence[Fetched], headers: Mapping[str, Header], *,
-                   profile_digest: str, lock_digest: str, epoch: int) -> None:
-    packages = {f.locked.name: package_record(f, headers[f.locked.name]) for f in fetched}
+def write_database(root: Path | Root, fetched: Sequence[Fetched], headers: Mapping[str, Header], *,
+                   signers: Mapping[str, str], profile_digest: str, lock_digest: str, epoch: int) -> None:
+    """``signers``: package name -> the key id its extraction verified."""
+    packages = {f.locked.name: package_record(f, headers[f.locked.name], signer=signers[f.locked.name])
+                for f in fetched}
     history = [{"id": 1, "time": epoch, "operation": "install", "cause": {"profile": profile_digest,
                                                                          "lock": lock_digest},
                 "packages": [{"name": f.locked.name, "version": f.locked.version, "action": "install"}

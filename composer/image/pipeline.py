@@ -32,6 +32,7 @@ from composer.image.install import fetch_locked, install, installed, locked_pack
 from composer.pkgmgr.db import save_repositories
 from composer.profile.outputs import OUTPUT_TYPES
 from composer.profile.validate import Profile
+from composer.rootfs import Root
 from composer.run import require_tool, run
 
 BUILD_REVISION = 1
@@ -95,11 +96,15 @@ def tool_versions() -> dict[str, str]:
 
 
 def tree_digest(path: Path) -> str:
-    """sha256 over the relative paths, modes and contents of a directory (the profile's overlay)."""
+    """sha256 over the relative paths, modes and contents of a directory (the profile's overlay).
+
+    Never follows a symlink: os.walk does not descend into one, and a symlink (to a file or a directory) is
+    hashed as its target text, as the overlay copy writes it."""
     h = hashlib.sha256()
     for dirpath, dirnames, filenames in os.walk(path):
         dirnames.sort()
-        for name in sorted(filenames):
+        links = [d for d in dirnames if (Path(dirpath) / d).is_symlink()]
+        for name in sorted([*filenames, *links]):
             full = Path(dirpath) / name
             rel = full.relative_to(path).as_posix()
             body = os.readlink(full).encode() if full.is_symlink() else full.read_bytes()
@@ -267,7 +272,7 @@ def make_products(profile: Profile, lock: Mapping[str, Any], lock_digest: str, s
         atomic_write(out / CONTENTS, canonical_json(contents_of(records)) + b"\n")
         configure(root, profile, arch_name, records)
         kernel_pkg = profile.raw.get("kernel", {}).get("package", "linux")
-        kernel = kernel_path(records, kernel_pkg, root)
+        kernel = kernel_path(records, kernel_pkg, root, work / "boot-files" / "kernel")
         boot_files = {role: rel for r in records.values() for role, rel in r["metadata"].get("boot", {}).items()}
         cmdline = f"console={arch.console} {profile.raw.get('kernel', {}).get('cmdline', '')}".strip()
         shop = Workshop(root=root, arch=arch, work=work, epoch=epoch, seed=seed, cmdline=cmdline,
@@ -284,14 +289,18 @@ def contents_of(records: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
             for name, r in sorted(records.items())}
 
 
-def kernel_path(records: Mapping[str, Mapping[str, Any]], package: str, root: Path) -> Path:
+def kernel_path(records: Mapping[str, Mapping[str, Any]], package: str, root: Path, copy: Path) -> Path:
+    """A copy (at ``copy``) of the kernel package's ``boot/vmlinu*``, read through the confined layer (no
+    symlink followed), so the image builders never read a host file through the root."""
     record = records.get(package)
     files = [f["path"] for f in (record or {}).get("files", []) if f["type"] == "file"
              and f["path"].startswith("boot/vmlinu")]
     if not files:
         raise UserError(f"the kernel package '{package}' is not in the lock or has no boot/vmlinuz",
                         hint="set kernel.package in the profile to a kernel package and relock")
-    return root / str(files[0])
+    with Root.open(root) as tree:
+        atomic_write(copy, tree.read_bytes(str(files[0])), durable=False)
+    return copy
 
 
 def write_records(staging: Path, profile: Profile, lock: Mapping[str, Any], lock_digest: str, arch: str,

@@ -49,6 +49,18 @@ from composer.fsutil import CHUNK
 from composer.package import archive
 from composer.package.manifest import TYPES, Entry, Manifest, check_relpath
 from composer.package.metadata import Metadata
+from composer.rootfs import Root
+from composer.rootfs.paths import PATH_MAX, reserved_problem
+from composer.rootfs.paths import path_problem as rootfs_path_problem
+from composer.rootfs.walk import (
+    DIR_FLAGS,
+    NEW_FILE_FLAGS,
+    Blocked,
+    Walker,
+    lstat_at,
+    readlink_in,
+    safe_name,
+)
 from composer.trust.keys import PublicKey
 
 STAGING_PREFIX = ".vpk-staging-"
@@ -57,13 +69,9 @@ COPY_PREFIX = ".vpk-new-"
 RESERVED_PREFIXES = (STAGING_PREFIX, BACKUP_PREFIX, COPY_PREFIX)
 NOT_CREATED = ("chardev", "blockdev", "fifo")
 MAX_SYMLINKS = 40  # the kernel's limit for one path lookup
-NAME_MAX = 255
-PATH_MAX = 4095
 HOSTILE_HINT = "the package is hostile or corrupt: do not install it and report it to its publisher"
 CONFLICT_HINT = "another package or the user owns that path: remove it first, or extract with overwrite"
 
-_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
-_NEW_FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 
 Parts = tuple[str, ...]
 
@@ -85,7 +93,7 @@ class ExtractResult:
     bytes_written: int              # bytes of regular-file data
 
 
-def extract_package(pkg_path: Path, root: Path, *, trusted: PublicKey | None = None,
+def extract_package(pkg_path: Path, root: Path | Root, *, trusted: PublicKey | None = None,
                     max_installed: int = archive.DEFAULT_MAX_INSTALLED,
                     overwrite: bool = False) -> ExtractResult:
     """Verify ``pkg_path`` and install its files under ``root``; on any error leave ``root`` as it was."""
@@ -102,7 +110,8 @@ def extract_package(pkg_path: Path, root: Path, *, trusted: PublicKey | None = N
             root_st = os.stat(root_fd)
             stage_name, stage_fd = _make_staging(root_fd)
             stager = _Stager(origin, stage_fd, epoch)
-            committer = _Committer(origin=origin, root=root, root_fd=root_fd, stage_fd=stage_fd, epoch=epoch,
+            shown = root if isinstance(root, Path) else Path(root.shown)
+            committer = _Committer(origin=origin, root=shown, root_fd=root_fd, stage_fd=stage_fd, epoch=epoch,
                                    overwrite=overwrite, root_times=_times(root_st))
             try:
                 try:
@@ -139,28 +148,10 @@ def show(path: str) -> str:
 
 def path_problem(path: str) -> str | None:
     """Why ``path`` is not a safe package-relative path, or None when it is."""
-    if not path:
-        return "is empty"
-    if "\x00" in path:
-        return "contains a NUL byte"
-    if "\\" in path:
-        return "contains a backslash"
-    if path.startswith("/"):
-        return "is absolute"
-    parts = path.split("/")
-    if "" in parts:
-        return "has an empty component"
-    if ".." in parts:
-        return "has a '..' component"
-    if "." in parts:
-        return "has a '.' component"
-    try:
-        encoded = path.encode("utf-8")
-    except UnicodeEncodeError:
-        return "is not valid UTF-8"
-    if len(encoded) > PATH_MAX or any(len(p.encode()) > NAME_MAX for p in parts):
-        return "is too long"
-    if any(p.startswith(RESERVED_PREFIXES) for p in parts):
+    why = rootfs_path_problem(path)
+    if why:
+        return why
+    if any(p.startswith(RESERVED_PREFIXES) for p in path.split("/")):
         return "uses a name reserved for extraction (.vpk-staging-, .vpk-old-, .vpk-new-)"
     return check_relpath(path)
 
@@ -222,7 +213,7 @@ def _unsafe(origin: str, path: str, reason: str) -> UnsafeArchive:
     return UnsafeArchive(f"{origin}: {show(path)} {reason}", hint=HOSTILE_HINT)
 
 
-def _blocked(origin: str, path: str, exc: _Blocked, where: str) -> UnsafeArchive:
+def _blocked(origin: str, path: str, exc: Blocked, where: str) -> UnsafeArchive:
     prefix = show("/".join(exc.parts))
     if exc.kind == "symlink":
         return _unsafe(origin, path, f"would be written through a symlink ({prefix} in {where}, never followed)")
@@ -250,6 +241,9 @@ class _Tracker:
             raise _unsafe(origin, path, why)
         if entry.type not in TYPES:
             raise _unsafe(origin, path, f"has an unknown type {entry.type!r}")
+        why = reserved_problem(path, entry.type)
+        if why:
+            raise _unsafe(origin, path, why)
         if not 0 <= entry.mode <= 0o7777:
             raise _unsafe(origin, path, f"has an invalid mode {entry.mode:o}")
         parts = path.split("/")
@@ -296,7 +290,7 @@ def _preflight(entries: Sequence[Entry], origin: str, root_fd: int) -> None:
         if path in package_paths:  # the package's own entry (or implied directory) wins
             return links.get(path)
         if path not in in_root:
-            in_root[path] = _readlink_in(root_fd, tuple(path.split("/")))
+            in_root[path] = readlink_in(root_fd, tuple(path.split("/")))
         return in_root[path]
 
     tracker = _Tracker(origin)
@@ -307,119 +301,17 @@ def _preflight(entries: Sequence[Entry], origin: str, root_fd: int) -> None:
 # ---------------------------------------------------------------- walking without following symlinks
 
 
-class _Blocked(Exception):
-    """A path component is a symlink, not a directory, or not a plain name (``kind``: symlink, notdir, badname)."""
-
-    def __init__(self, kind: str) -> None:
-        super().__init__(kind)
-        self.kind = kind
-        self.parts: Parts = ()
-
-
-class _Walker:
-    """Open directories below ``base_fd`` one component at a time with O_NOFOLLOW.
-
-    Keeps the last chain of directories open, so walking a sorted manifest costs few system calls.
-    ``before_mkdir(parent_parts, parent_fd)`` and ``made(parts)`` are told about every directory
-    it creates.
-    """
-
-    def __init__(self, base_fd: int, *, before_mkdir: Callable[[Parts, int], None] | None = None,
-                 made: Callable[[Parts], None] | None = None) -> None:
-        self.base_fd = base_fd
-        self.before_mkdir, self.made = before_mkdir, made
-        self.names: list[str] = []
-        self.fds: list[int] = []
-
-    def __enter__(self) -> _Walker:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def open(self, parts: Sequence[str], *, create: bool = False) -> int:
-        n = 0
-        while n < min(len(self.names), len(parts)) and self.names[n] == parts[n]:
-            n += 1
-        self._truncate(n)
-        for i in range(n, len(parts)):
-            parent = self.fds[-1] if self.fds else self.base_fd
-            try:
-                fd = self._child(parent, tuple(parts[:i]), parts[i], create)
-            except _Blocked as exc:
-                exc.parts = tuple(parts[:i + 1])
-                raise
-            self.names.append(parts[i])
-            self.fds.append(fd)
-        return self.fds[-1] if self.fds else self.base_fd
-
-    def _child(self, parent_fd: int, parent: Parts, name: str, create: bool) -> int:
-        if not _safe_name(name):
-            raise _Blocked("badname")
-        try:
-            return _open_dir_at(parent_fd, name)
-        except FileNotFoundError:
-            if not create:
-                raise
-        if self.before_mkdir is not None:
-            self.before_mkdir(parent, parent_fd)
-        try:
-            os.mkdir(name, 0o700, dir_fd=parent_fd)
-        except FileExistsError:  # a dangling symlink, or made meanwhile: open it without following
-            return _open_dir_at(parent_fd, name)
-        if self.made is not None:
-            self.made((*parent, name))
-        return _open_dir_at(parent_fd, name)
-
-    def _truncate(self, n: int) -> None:
-        while len(self.fds) > n:
-            os.close(self.fds.pop())
-            self.names.pop()
-
-    def close(self) -> None:
-        self._truncate(0)
-
-
-def _open_dir_at(parent_fd: int, name: str) -> int:
-    """Open the directory ``name`` in ``parent_fd``; a symlink or a non-directory raises _Blocked."""
-    try:
-        return os.open(name, _DIR_FLAGS, dir_fd=parent_fd)
-    except OSError as exc:
-        if exc.errno not in (errno.ENOTDIR, errno.ELOOP):
-            raise
-        st = os.stat(name, dir_fd=parent_fd, follow_symlinks=False)
-        raise _Blocked("symlink" if stat.S_ISLNK(st.st_mode) else "notdir") from None
-
-
-def _safe_name(name: str) -> bool:
-    """One path component that cannot lead anywhere but into its directory."""
-    return name not in ("", ".", "..") and "/" not in name and "\x00" not in name
-
-
-def _readlink_in(base_fd: int, parts: Parts) -> str | None:
-    """The target of ``parts`` below ``base_fd`` if it is a symlink reached without following one."""
-    try:
-        with _Walker(base_fd) as walker:
-            fd = walker.open(parts[:-1])
-            if stat.S_ISLNK(os.stat(parts[-1], dir_fd=fd, follow_symlinks=False).st_mode):
-                return os.readlink(parts[-1], dir_fd=fd)
-    except (OSError, _Blocked):
-        pass
-    return None
-
-
-def _lstat(fd: int, name: str) -> os.stat_result | None:
-    try:
-        return os.stat(name, dir_fd=fd, follow_symlinks=False)
-    except FileNotFoundError:
-        return None
+# The confined walk is composer.rootfs.walk's (Walker, Blocked, open_dir_at, ...), shared with every
+# other operation on a root.
 
 
 def _times(st: os.stat_result) -> tuple[int, int]:
     return st.st_atime_ns, st.st_mtime_ns
 
 
-def _open_root(root: Path) -> int:
+def _open_root(root: Path | Root) -> int:
+    if isinstance(root, Root):  # already opened without following its last component
+        return os.dup(root.fd)
     try:
         return os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     except OSError as exc:
@@ -434,7 +326,7 @@ def _make_staging(root_fd: int) -> tuple[str, int]:
             os.mkdir(name, 0o700, dir_fd=root_fd)
         except FileExistsError:
             continue
-        return name, os.open(name, _DIR_FLAGS, dir_fd=root_fd)
+        return name, os.open(name, DIR_FLAGS, dir_fd=root_fd)
     raise OSError(errno.EEXIST, "cannot create a staging directory")  # pragma: no cover
 
 
@@ -454,7 +346,7 @@ class _Stager:
         self.origin, self.stage_fd = origin, stage_fd
         self.stamp = (epoch * 1_000_000_000, epoch * 1_000_000_000)  # atime, mtime in ns
         self.tracker = _Tracker(origin)
-        self.walker = _Walker(stage_fd)
+        self.walker = Walker(stage_fd)
         self.placed: list[Entry] = []
         self.devices: list[Entry] = []
         self.bytes_written = 0
@@ -462,7 +354,7 @@ class _Stager:
     def close(self) -> None:
         self.walker.close()
 
-    def blocked(self, path: str, exc: _Blocked, where: str) -> UnsafeArchive:
+    def blocked(self, path: str, exc: Blocked, where: str) -> UnsafeArchive:
         return _blocked(self.origin, path, exc, where)
 
     def add(self, entry: Entry, fobj: IO[bytes] | None) -> None:
@@ -471,22 +363,22 @@ class _Stager:
             self.devices.append(entry)
             return
         parts = entry.path.split("/")
-        if not all(map(_safe_name, parts)):  # last line of defence, whatever the checks above said
+        if not all(map(safe_name, parts)):  # last line of defence, whatever the checks above said
             raise _unsafe(self.origin, entry.path, "has an empty, '.' or '..' component or is absolute")
         try:
             pfd = self.walker.open(parts[:-1], create=True)
-        except _Blocked as exc:
+        except Blocked as exc:
             raise self.blocked(entry.path, exc, "the staging tree") from None
         name = parts[-1]
         if entry.type == "dir":
             try:
                 os.mkdir(name, 0o700, dir_fd=pfd)
             except FileExistsError:
-                st = _lstat(pfd, name)
+                st = lstat_at(pfd, name)
                 if st is None or not stat.S_ISDIR(st.st_mode):
                     raise _unsafe(self.origin, entry.path, "appears twice in the package (duplicate member)") \
                         from None
-        elif _lstat(pfd, name) is not None:  # O_EXCL, symlink() and link() would refuse too
+        elif lstat_at(pfd, name) is not None:  # O_EXCL, symlink() and link() would refuse too
             raise _unsafe(self.origin, entry.path, "appears twice in the package (duplicate member)")
         elif entry.type == "file":
             self._write(pfd, name, entry, fobj)
@@ -501,7 +393,7 @@ class _Stager:
         if fobj is None:
             raise VerificationError(f"{self.origin}: {show(entry.path)} has no data in the payload")
         try:
-            fd = os.open(name, _NEW_FILE_FLAGS, 0o600, dir_fd=pfd)
+            fd = os.open(name, NEW_FILE_FLAGS, 0o600, dir_fd=pfd)
         except FileExistsError:
             raise _unsafe(self.origin, entry.path, "appears twice in the package (duplicate member)") from None
         written = 0
@@ -534,13 +426,13 @@ class _Stager:
     def _hardlink(self, pfd: int, name: str, entry: Entry) -> None:
         # The target is looked up in the staging tree only: a hard link never reaches outside it.
         tparts = entry.target.split("/")
-        with _Walker(self.stage_fd) as walker:
+        with Walker(self.stage_fd) as walker:
             try:
-                if not all(map(_safe_name, tparts)):
-                    raise _Blocked("badname")
+                if not all(map(safe_name, tparts)):
+                    raise Blocked("badname")
                 tfd = walker.open(tparts[:-1])
-                st = _lstat(tfd, tparts[-1])
-            except (_Blocked, FileNotFoundError, NotADirectoryError):
+                st = lstat_at(tfd, tparts[-1])
+            except (Blocked, FileNotFoundError, NotADirectoryError):
                 st = None
             if st is None or not stat.S_ISREG(st.st_mode):
                 raise _unsafe(self.origin, entry.path, f"is a hard link to {show(entry.target)}, which is not a "
@@ -600,12 +492,12 @@ class _Committer:
     def commit(self, entries: Sequence[Entry]) -> None:
         replace = self._plan(entries)
         try:
-            with _Walker(self.root_fd, before_mkdir=self._remember, made=self._made) as walker, \
-                    _Walker(self.stage_fd) as source:
+            with Walker(self.root_fd, before_mkdir=self._remember, made=self._made) as walker, \
+                    Walker(self.stage_fd) as source:
                 for entry in entries:
                     self._apply(entry, walker, source, entry.path in replace)
                 self._finalize(entries, walker)
-        except _Blocked as exc:  # a directory swapped for a symlink under us, say
+        except Blocked as exc:  # a directory swapped for a symlink under us, say
             error = _blocked(self.origin, "/".join(exc.parts), exc, str(self.root))
             for problem in self._rollback():
                 error.add_note(f"rollback: {problem}")
@@ -624,7 +516,7 @@ class _Committer:
     def _plan(self, entries: Sequence[Entry]) -> set[str]:
         state: dict[Parts, str] = {}  # "dir" | "missing" | "symlink" | "other"
         replace: set[str] = set()
-        with _Walker(self.root_fd) as walker:
+        with Walker(self.root_fd) as walker:
 
             def probe(parts: Parts, path: str) -> str:
                 if parts in state:
@@ -633,10 +525,10 @@ class _Committer:
                     kind = "missing"
                 else:
                     try:
-                        if not _safe_name(parts[-1]):
-                            raise _Blocked("badname")
-                        st = _lstat(walker.open(parts[:-1]), parts[-1])
-                    except _Blocked as exc:
+                        if not safe_name(parts[-1]):
+                            raise Blocked("badname")
+                        st = lstat_at(walker.open(parts[:-1]), parts[-1])
+                    except Blocked as exc:
                         exc.parts = exc.parts or parts
                         raise _blocked(self.origin, path, exc, str(self.root)) from None
                     kind = ("missing" if st is None else "symlink" if stat.S_ISLNK(st.st_mode)
@@ -673,17 +565,17 @@ class _Committer:
 
     # -- apply
 
-    def _apply(self, entry: Entry, walker: _Walker, source: _Walker, replace: bool) -> None:
+    def _apply(self, entry: Entry, walker: Walker, source: Walker, replace: bool) -> None:
         path, parts = entry.path, tuple(entry.path.split("/"))
         parent, name = parts[:-1], parts[-1]
-        if not all(map(_safe_name, parts)):
+        if not all(map(safe_name, parts)):
             raise _unsafe(self.origin, path, "has an empty, '.' or '..' component or is absolute")
         try:
             pfd = walker.open(parent, create=True)
-        except _Blocked as exc:
+        except Blocked as exc:
             raise _blocked(self.origin, path, exc, str(self.root)) from None
         if entry.type == "dir":
-            st = _lstat(pfd, name)
+            st = lstat_at(pfd, name)
             if st is not None and stat.S_ISDIR(st.st_mode):
                 return
             if st is not None and stat.S_ISLNK(st.st_mode):
@@ -694,7 +586,7 @@ class _Committer:
             walker.open(parts, create=True)  # creates it through before_mkdir/made
             return
         self._remember(parent, pfd)
-        current = _lstat(pfd, name)
+        current = lstat_at(pfd, name)
         if current is not None and (not replace or stat.S_ISDIR(current.st_mode)):
             raise self._conflict(path, "would overwrite an existing file (it appeared during extraction)")
         sfd = source.open(parent)
@@ -713,7 +605,7 @@ class _Committer:
         try:
             if self.backup_fd is None:
                 os.mkdir(BACKUP_PREFIX + "dir", 0o700, dir_fd=self.stage_fd)
-                self.backup_fd = os.open(BACKUP_PREFIX + "dir", _DIR_FLAGS, dir_fd=self.stage_fd)
+                self.backup_fd = os.open(BACKUP_PREFIX + "dir", DIR_FLAGS, dir_fd=self.stage_fd)
             os.link(name, bname, src_dir_fd=pfd, dst_dir_fd=self.backup_fd, follow_symlinks=False)
             return ("stage", bname)
         except OSError:  # another file system, or no hard links: keep it beside, under a reserved name
@@ -734,7 +626,7 @@ class _Committer:
             if entry.type == "file":
                 src = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=sfd)
                 with os.fdopen(src, "rb") as fin, \
-                        os.fdopen(os.open(tmp, _NEW_FILE_FLAGS, 0o600, dir_fd=pfd), "wb") as fout:
+                        os.fdopen(os.open(tmp, NEW_FILE_FLAGS, 0o600, dir_fd=pfd), "wb") as fout:
                     shutil.copyfileobj(fin, fout, CHUNK)
                     fout.flush()
                     os.fchmod(fout.fileno(), entry.mode)
@@ -744,9 +636,9 @@ class _Committer:
                 os.utime(tmp, ns=self.stamp, dir_fd=pfd, follow_symlinks=False)
             else:  # a hard link: link to the target already placed in the root
                 tparts = entry.target.split("/")
-                with _Walker(self.root_fd) as walker:
+                with Walker(self.root_fd) as walker:
                     tfd = walker.open(tparts[:-1])
-                    st = _lstat(tfd, tparts[-1])
+                    st = lstat_at(tfd, tparts[-1])
                     if st is None or not stat.S_ISREG(st.st_mode):
                         raise _unsafe(self.origin, entry.path, f"is a hard link to {show(entry.target)}, which is "
                                       f"not a regular file in {self.root}")
@@ -757,7 +649,7 @@ class _Committer:
                 os.unlink(tmp, dir_fd=pfd)
             raise
 
-    def _finalize(self, entries: Sequence[Entry], walker: _Walker) -> None:
+    def _finalize(self, entries: Sequence[Entry], walker: Walker) -> None:
         """Directory modes and times, once nothing more is written into them."""
         modes = {tuple(e.path.split("/")): e.mode for e in entries if e.type == "dir"}
         self.chmodded = True
@@ -781,24 +673,24 @@ class _Committer:
             os.close(self.backup_fd)
             self.backup_fd = None
         restamp: set[Parts] = set()
-        with _Walker(self.root_fd) as walker:
+        with Walker(self.root_fd) as walker:
             for item in self.journal:
                 if isinstance(item, _Placed) and item.backup and item.backup[0] == "beside":
-                    with contextlib.suppress(OSError, _Blocked):
+                    with contextlib.suppress(OSError, Blocked):
                         os.unlink(item.backup[1], dir_fd=walker.open(item.parent))
                         restamp.add(item.parent)
             for parts in restamp & self.stamped:
-                with contextlib.suppress(OSError, _Blocked):
+                with contextlib.suppress(OSError, Blocked):
                     os.utime(walker.open(parts), ns=self.stamp)
 
     # -- rollback
 
     def _rollback(self) -> list[str]:
         problems: list[str] = []
-        with _Walker(self.root_fd) as walker:
+        with Walker(self.root_fd) as walker:
             if self.chmodded:  # directories we made may no longer be writable
                 for parts in self.created:
-                    with contextlib.suppress(OSError, _Blocked):
+                    with contextlib.suppress(OSError, Blocked):
                         os.fchmod(walker.open(parts), 0o700)
             for item in reversed(self.journal):
                 try:
@@ -813,11 +705,11 @@ class _Committer:
                             os.replace(item.backup[1], item.name, src_dir_fd=self.backup_fd, dst_dir_fd=fd)
                     else:
                         os.rmdir(item[-1], dir_fd=walker.open(item[:-1]))
-                except (OSError, _Blocked) as exc:
+                except (OSError, Blocked) as exc:
                     what = "/".join((*item.parent, item.name) if isinstance(item, _Placed) else item)
                     problems.append(f"could not undo {show(what)}: {exc}")
             for parts, ns in sorted(self.times.items(), key=lambda kv: -len(kv[0])):
-                with contextlib.suppress(OSError, _Blocked):
+                with contextlib.suppress(OSError, Blocked):
                     os.utime(walker.open(parts), ns=ns)
         if self.backup_fd is not None:
             os.close(self.backup_fd)

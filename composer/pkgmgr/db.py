@@ -13,17 +13,24 @@ capabilities, files (manifest entries with hashes), config (path -> original sha
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from composer.errors import UserError
-from composer.fsutil import atomic_write, canonical_json
+from composer.fsutil import canonical_json
+from composer.limits import LimitExceeded, current, load_json
+from composer.pkgmgr import dbcheck
+from composer.rootfs import Root
 
 DB_DIR = Path("var/lib/vpk")
+DB_REL = DB_DIR.as_posix()
 DB_FORMAT = 1
+
+RootLike = Path | Root
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -38,46 +45,63 @@ def db_dir(root: Path) -> Path:
     return root / DB_DIR
 
 
-def load(root: Path) -> Database:
-    path = db_dir(root) / "db.json"
-    if not path.is_file():
-        raise UserError(f"{root} is not a root managed by vcomp (no {DB_DIR}/db.json)",
-                        hint="give the root of an image built by vcomp build (its rootfs output, extracted)")
+@contextlib.contextmanager
+def opened(root: RootLike) -> Iterator[Root]:
+    """``root`` as a Root: opened here (and closed after) when given as a host path."""
+    if isinstance(root, Root):
+        yield root
+        return
+    with Root.open(root) as r:
+        yield r
+
+
+def read_document(root: Root, name: str, default: Any = None) -> tuple[Any, str]:
+    """(parsed JSON of ``var/lib/vpk/NAME`` or ``default`` when absent, its name for messages)."""
+    rel = f"{DB_REL}/{name}"
+    origin = f"{root.shown}/{rel}"
+    if not root.exists(rel):
+        return default, origin
     try:
-        doc = json.loads(path.read_bytes())
-        fmt = int(doc.get("format", 0))
-    except (ValueError, TypeError, AttributeError) as exc:
-        raise UserError(f"{path}: corrupt package database ({exc})") from None
+        return load_json(root.read_bytes(rel, current().max_document_bytes), origin), origin
+    except LimitExceeded:
+        raise
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise dbcheck.DatabaseError(f"{origin}: corrupt ({exc})", hint=dbcheck.HINT) from None
+
+
+def load(root: RootLike) -> Database:
+    with opened(root) as r:
+        return _load(r)
+
+
+def _load(root: Root) -> Database:
+    if not root.is_file(f"{DB_REL}/db.json"):
+        raise UserError(f"{root.shown} is not a root managed by vcomp (no {DB_DIR}/db.json)",
+                        hint="give the root of an image built by vcomp build (its rootfs output, extracted)")
+    doc, origin = read_document(root, "db.json")
+    fmt, n, packages = dbcheck.database(doc, origin)
     if fmt > DB_FORMAT:
-        raise UserError(f"{path}: database format {fmt} is newer than this vcomp understands ({DB_FORMAT})",
+        raise UserError(f"{origin}: database format {fmt} is newer than this vcomp understands ({DB_FORMAT})",
                         hint="upgrade vcomp; it never rewrites a database it does not understand")
-    history = _json(db_dir(root) / "history.json", [])
-    repos = _json(db_dir(root) / "repositories.json", [])
-    n = int(doc.get("transaction", 0))
-    return Database(packages=doc["packages"], history=[h for h in history if int(h["id"]) <= n], transaction=n,
+    history = dbcheck.history(*read_document(root, "history.json", []))
+    repos = dbcheck.repositories(*read_document(root, "repositories.json", []))
+    return Database(packages=packages, history=[h for h in history if int(h["id"]) <= n], transaction=n,
                     repositories=repos)
 
 
-def _json(path: Path, default: Any) -> Any:
-    try:
-        return json.loads(path.read_bytes())
-    except FileNotFoundError:
-        return default
-    except ValueError as exc:
-        raise UserError(f"{path}: corrupt ({exc})") from None
-
-
-def save(root: Path, packages: Mapping[str, Mapping[str, Any]], history: Sequence[Mapping[str, Any]],
+def save(root: RootLike, packages: Mapping[str, Mapping[str, Any]], history: Sequence[Mapping[str, Any]],
          transaction: int, between: Callable[[], None] = lambda: None) -> None:
     """History first, then db.json: the rename of db.json commits the transaction."""
-    d = db_dir(root)
-    d.mkdir(parents=True, exist_ok=True)
-    atomic_write(d / "history.json", json.dumps(list(history), indent=1, sort_keys=True).encode() + b"\n")
-    between()
-    doc = {"format": DB_FORMAT, "transaction": transaction, "packages": dict(sorted(packages.items()))}
-    atomic_write(d / "db.json", canonical_json(doc) + b"\n")
+    with opened(root) as r:
+        r.makedirs(DB_REL)
+        r.write_bytes(f"{DB_REL}/history.json", json.dumps(list(history), indent=1, sort_keys=True).encode() + b"\n")
+        between()
+        doc = {"format": DB_FORMAT, "transaction": transaction, "packages": dict(sorted(packages.items()))}
+        r.write_bytes(f"{DB_REL}/db.json", canonical_json(doc) + b"\n")
 
 
-def save_repositories(root: Path, repositories: Sequence[Mapping[str, Any]]) -> None:
-    atomic_write(db_dir(root) / "repositories.json",
-                 json.dumps(list(repositories), indent=1, sort_keys=True).encode() + b"\n")
+def save_repositories(root: RootLike, repositories: Sequence[Mapping[str, Any]]) -> None:
+    with opened(root) as r:
+        r.makedirs(DB_REL)
+        r.write_bytes(f"{DB_REL}/repositories.json",
+                      json.dumps(list(repositories), indent=1, sort_keys=True).encode() + b"\n")

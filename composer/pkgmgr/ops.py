@@ -24,10 +24,12 @@ from composer.pkgmgr.query import orphans
 from composer.pkgmgr.transaction import Change, Outcome, TransactionError, apply, recover
 from composer.repo.client import RepositoryClient
 from composer.repo.index import IndexEntry
+from composer.rootfs import Root
 from composer.solve.lock import lock_moves, version_change
 from composer.solve.pool import IndexData, SolvIndex
 from composer.solve.resolve import Request, ResolveError, Resolver
 
+GRANTED = "etc/veridian/capabilities"  # the profile's granted capabilities, one per line
 ACTIONS = {"add": "install", "rebuild": "reinstall", "upgrade": "upgrade", "downgrade": "downgrade"}
 
 
@@ -75,9 +77,9 @@ def open_root(root: Path, cache: Path) -> tuple[db.Database, RootSources]:
                                               mirrors=list(r.get("mirrors", [])))
     arches = {p["arch"] for p in database.packages.values()} - {"noarch"}
     arch = next(iter(sorted(arches)), "x86_64")
-    granted = root / "etc" / "veridian" / "capabilities"
-    caps = tuple(line.strip() for line in granted.read_text().splitlines() if line.strip()) \
-        if granted.is_file() else ()
+    with Root.open(root) as tree:
+        text = tree.read_bytes(GRANTED, 1 << 20).decode("utf-8", "replace") if tree.is_file(GRANTED) else ""
+    caps = tuple(line.strip() for line in text.splitlines() if line.strip())
     return database, RootSources(clients=clients, arch=arch, installed=list(database.packages.values()),
                                  granted=caps, _pool=[])
 

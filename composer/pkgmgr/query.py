@@ -8,9 +8,10 @@ Dependencies in force are the required ones plus the optional ones that an enabl
 may list its enabled features under ``features`` (none when absent). A dependency is satisfied by an installed
 package of that name or one that provides it; versions are not compared (the lock already chose them).
 
-``verify`` never follows a symlink: every parent directory is opened with ``O_NOFOLLOW`` from the root's
-descriptor, and files are opened with ``O_NOFOLLOW`` too, so a planted ``etc -> /`` cannot make it read outside
-the root. Device nodes and FIFOs are skipped: the installer does not create them.
+``verify`` never follows a symlink: it reads the root through ``composer.rootfs.Root`` (every parent directory
+opened with ``O_NOFOLLOW`` from the root's descriptor, files opened with ``O_NOFOLLOW``), so a planted
+``etc -> /`` cannot make it read outside the root. Device nodes and FIFOs are skipped: the installer does not
+create them.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from composer.errors import UserError
 from composer.fsutil import CHUNK
 from composer.package.metadata import Dependency
 from composer.repo.index import close_names
+from composer.rootfs import Root, UnsafePath
 
 Record = Mapping[str, Any]
 Records = Mapping[str, Record]
@@ -339,15 +341,13 @@ def orphans(records: Records) -> tuple[PackageRow, ...]:
 # ---------------------------------------------------------------- verify: reading the root without following links
 
 
-_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
-_FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 _KINDS: tuple[tuple[Callable[[int], bool], str], ...] = (
     (stat.S_ISREG, "file"), (stat.S_ISDIR, "dir"), (stat.S_ISLNK, "symlink"), (stat.S_ISCHR, "chardev"),
     (stat.S_ISBLK, "blockdev"), (stat.S_ISFIFO, "fifo"), (stat.S_ISSOCK, "socket"))
 
 
 class _Unreachable(Exception):
-    """A parent component is missing, a symlink or not a directory: the path cannot be reached safely."""
+    """A parent component is a symlink or not a directory: the path cannot be reached safely."""
 
 
 def _kind(st: os.stat_result) -> str:
@@ -355,51 +355,34 @@ def _kind(st: os.stat_result) -> str:
 
 
 @contextlib.contextmanager
-def _parent(root_fd: int, rel: str) -> Iterator[tuple[int, str]]:
-    """(descriptor of the parent directory, last component) of ``rel``, every directory opened with O_NOFOLLOW."""
-    *dirs, name = rel.split("/")
-    fds: list[int] = []
+def _reach(root: Root) -> Iterator[None]:
+    """Turn the layer's refusal into verify's own words (``/etc is a symlink, not a directory``)."""
     try:
-        for i, part in enumerate(dirs):
-            fds.append(_open_dir(fds[-1] if fds else root_fd, part, "/".join(dirs[:i + 1])))
-        yield (fds[-1] if fds else root_fd), name
-    finally:
-        for fd in reversed(fds):
-            os.close(fd)
+        yield
+    except UnsafePath as exc:
+        what = {"symlink": "a symlink", "notdir": "not a directory"}.get(exc.kind, "")
+        if exc.kind == "symlink":
+            raise _Unreachable(f"{_show(exc.component)} is a symlink, not a directory (not followed)") from None
+        if what:
+            raise _Unreachable(f"{_show(exc.component)} is {what}") from None
+        raise _Unreachable(exc.message.removeprefix(f"{root.shown}: ")) from None
 
 
-def _open_dir(parent_fd: int, name: str, shown: str) -> int:
-    try:
-        return os.open(name, _DIR_FLAGS, dir_fd=parent_fd)
-    except FileNotFoundError:
-        raise _Unreachable(f"{_show(shown)} is missing") from None
-    except OSError as exc:
-        if exc.errno not in (errno.ELOOP, errno.ENOTDIR):
-            raise _Unreachable(f"{_show(shown)} cannot be opened ({exc.strerror})") from None
-        kind = _kind(os.stat(name, dir_fd=parent_fd, follow_symlinks=False))
-        raise _Unreachable(f"{_show(shown)} is a {kind}, not a directory (not followed)") from None
+def _lstat(root: Root, rel: str) -> os.stat_result | None:
+    with _reach(root):
+        return root.lstat(rel)
 
 
-def _lstat(root_fd: int, rel: str) -> os.stat_result | None:
-    with _parent(root_fd, rel) as (fd, name):
-        try:
-            return os.stat(name, dir_fd=fd, follow_symlinks=False)
-        except FileNotFoundError:
-            return None
+def _readlink(root: Root, rel: str) -> str:
+    with _reach(root):
+        return root.readlink(rel)
 
 
-def _readlink(root_fd: int, rel: str) -> str:
-    with _parent(root_fd, rel) as (fd, name):
-        return os.readlink(name, dir_fd=fd)
-
-
-def _sha256(root_fd: int, rel: str, st: os.stat_result) -> str:
+def _sha256(root: Root, rel: str, st: os.stat_result) -> str:
     """The hash of the regular file ``rel`` (the one ``st`` describes), never through a symlink."""
-    with _parent(root_fd, rel) as (pfd, name):
-        fd = os.open(name, _FILE_FLAGS, dir_fd=pfd)
-    with os.fdopen(fd, "rb") as f:
+    with _reach(root), root.open_read(rel) as f:
         now = os.fstat(f.fileno())
-        if not stat.S_ISREG(now.st_mode) or (now.st_dev, now.st_ino) != (st.st_dev, st.st_ino):
+        if (now.st_dev, now.st_ino) != (st.st_dev, st.st_ino):
             raise OSError(errno.ESTALE, "replaced while verifying")
         h = hashlib.sha256()
         while chunk := f.read(CHUNK):
@@ -407,13 +390,9 @@ def _sha256(root_fd: int, rel: str, st: os.stat_result) -> str:
     return h.hexdigest()
 
 
-def _listdir(root_fd: int, rel: str) -> list[str]:
-    with _parent(root_fd, rel) as (pfd, name):
-        fd = os.open(name, _DIR_FLAGS, dir_fd=pfd)
-    try:
-        return os.listdir(fd)
-    finally:
-        os.close(fd)
+def _listdir(root: Root, rel: str) -> list[str]:
+    with _reach(root):
+        return root.listdir(rel)
 
 
 # ---------------------------------------------------------------- verify: comparing entries
@@ -424,30 +403,30 @@ def _mode_problems(entry: Mapping[str, Any], st: os.stat_result) -> list[str]:
     return [] if want == have else [f"mode {have:04o}, expected {want:04o}"]
 
 
-def _check_file(root_fd: int, entry: Mapping[str, Any], st: os.stat_result, digest: str) -> list[str]:
+def _check_file(root: Root, entry: Mapping[str, Any], st: os.stat_result, digest: str) -> list[str]:
     out = _mode_problems(entry, st)
     if st.st_size != int(entry.get("size", 0)):
         return [*out, f"size {st.st_size}, expected {entry.get('size', 0)}"]
     try:
-        if _sha256(root_fd, entry["path"], st) != digest:
+        if _sha256(root, entry["path"], st) != digest:
             out.append("sha256 differs")
     except (OSError, _Unreachable) as exc:
         out.append(f"cannot be read ({exc})")
     return out
 
 
-def _check_dir(_root_fd: int, entry: Mapping[str, Any], st: os.stat_result, _digest: str) -> list[str]:
+def _check_dir(_root: Root, entry: Mapping[str, Any], st: os.stat_result, _digest: str) -> list[str]:
     return _mode_problems(entry, st)
 
 
-def _check_symlink(root_fd: int, entry: Mapping[str, Any], _st: os.stat_result, _digest: str) -> list[str]:
-    target = _readlink(root_fd, entry["path"])
+def _check_symlink(root: Root, entry: Mapping[str, Any], _st: os.stat_result, _digest: str) -> list[str]:
+    target = _readlink(root, entry["path"])
     return [] if target == entry.get("target", "") else [f"points to {target}, expected {entry.get('target', '')}"]
 
 
-def _check_hardlink(root_fd: int, entry: Mapping[str, Any], st: os.stat_result, _digest: str) -> list[str]:
+def _check_hardlink(root: Root, entry: Mapping[str, Any], st: os.stat_result, _digest: str) -> list[str]:
     try:
-        other = _lstat(root_fd, entry["target"])
+        other = _lstat(root, entry["target"])
     except _Unreachable:
         other = None
     if other is None or (other.st_dev, other.st_ino) != (st.st_dev, st.st_ino):
@@ -455,17 +434,17 @@ def _check_hardlink(root_fd: int, entry: Mapping[str, Any], st: os.stat_result, 
     return []
 
 
-_Check = Callable[[int, Mapping[str, Any], os.stat_result, str], list[str]]
+_Check = Callable[[Root, Mapping[str, Any], os.stat_result, str], list[str]]
 _CHECKS: dict[str, _Check] = {"file": _check_file, "dir": _check_dir, "symlink": _check_symlink,
                               "hardlink": _check_hardlink}
 _DISK_KIND = {"hardlink": "file"}  # what each entry type looks like on disk, when not itself
 
 
-def _check_entry(root_fd: int, entry: Mapping[str, Any], digest: str) -> tuple[str, Problem] | None:
+def _check_entry(root: Root, entry: Mapping[str, Any], digest: str) -> tuple[str, Problem] | None:
     """("missing" | "changed", problem) for one manifest entry, or None when it matches."""
     path = entry["path"]
     try:
-        st = _lstat(root_fd, path)
+        st = _lstat(root, path)
     except _Unreachable as exc:
         return "missing", Problem(path=_show(path), detail=f"not reachable: {exc}")
     except OSError as exc:
@@ -476,22 +455,22 @@ def _check_entry(root_fd: int, entry: Mapping[str, Any], digest: str) -> tuple[s
     if want != have:
         return "changed", Problem(path=_show(path), detail=f"is a {have}, expected a {want}")
     try:
-        details = _CHECKS[entry["type"]](root_fd, entry, st, digest)
+        details = _CHECKS[entry["type"]](root, entry, st, digest)
     except (OSError, _Unreachable) as exc:
         details = [f"cannot be read ({exc})"]
     return ("changed", Problem(path=_show(path), detail="; ".join(details))) if details else None
 
 
-def _extra(root_fd: int, directory: str, owned: Mapping[str, tuple[str, ...]]) -> list[str]:
+def _extra(root: Root, directory: str, owned: Mapping[str, tuple[str, ...]]) -> list[str]:
     """The members of ``directory`` no package owns (none when it cannot be listed safely)."""
     try:
-        names = _listdir(root_fd, directory)
+        names = _listdir(root, directory)
     except (OSError, _Unreachable):
         return []
     return [_show(f"{directory}/{n}") for n in names if f"{directory}/{n}" not in owned]
 
 
-def _verify_package(root_fd: int, name: str, record: Record, owned: Mapping[str, tuple[str, ...]]) -> PackageCheck:
+def _verify_package(root: Root, name: str, record: Record, owned: Mapping[str, tuple[str, ...]]) -> PackageCheck:
     config: Mapping[str, str] = record.get("config") or {}
     found: dict[str, list[Problem]] = {"changed": [], "missing": [], "config_changed": []}
     extra: list[str] = []
@@ -499,11 +478,11 @@ def _verify_package(root_fd: int, name: str, record: Record, owned: Mapping[str,
         if entry["type"] in NOT_CREATED:
             continue
         path = entry["path"]
-        result = _check_entry(root_fd, entry, config.get(path, entry.get("sha256", "")))
+        result = _check_entry(root, entry, config.get(path, entry.get("sha256", "")))
         if result is not None:
             found["config_changed" if path in config else result[0]].append(result[1])
         if entry["type"] == "dir" and owned.get(path) == (name,) and (result is None or result[0] != "missing"):
-            extra += _extra(root_fd, path, owned)
+            extra += _extra(root, path, owned)
     return PackageCheck(name=name, changed=_sorted(found["changed"]), missing=_sorted(found["missing"]),
                         config_changed=_sorted(found["config_changed"]), extra=tuple(sorted(extra)))
 
@@ -519,14 +498,7 @@ def verify(root: Path, records: Records, names: Sequence[str] = ()) -> VerifyRep
         close = sorted({c for n in unknown for c in close_names(n, records)})
         raise UserError(f"not installed in this root: {', '.join(unknown)}",
                         hint=f"did you mean {' or '.join(close)}?" if close else "list the installed packages")
-    try:
-        root_fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    except OSError as exc:
-        raise UserError(f"{root}: cannot open the root ({exc.strerror})",
-                        hint="give the directory of an installed root") from None
     owned = _owners(records)
-    try:
-        checks = [_verify_package(root_fd, n, records[n], owned) for n in sorted(set(names) or records)]
-    finally:
-        os.close(root_fd)
+    with Root.open(root) as tree:
+        checks = [_verify_package(tree, n, records[n], owned) for n in sorted(set(names) or records)]
     return VerifyReport(packages=tuple(checks))

@@ -1,10 +1,15 @@
 """Atomic transactions on a root: stage beside it, journal, rename into place, commit the database last.
 
 1. every new package is verified and extracted into a staging directory beside the root
-   (``.NAME.vpk-tx/new/PKG/``), file conflicts are checked against the final set of packages;
+   (``.NAME.vpk-tx/new/PKG/``), file conflicts are checked against the final set of packages, and every
+   target path is probed in the root without following a symlink (a symlinked component refuses the
+   transaction before anything changed);
 2. the journal (``var/lib/vpk/journal.json``) lists every operation (mkdir, place, delete, keep-config,
-   rmdir) before the first one runs;
+   rmdir) before the first one runs. It holds root-relative paths only: the staging locations (the new
+   file ``new/PKG/SOURCE``, the backup ``backup/INDEX``) are derived by vcomp, never read from it, and
+   every field is validated before recovery uses it (:func:`check_journal`);
 3. each operation moves what it replaces into ``.NAME.vpk-tx/backup/`` and renames the new file in;
+   every operation goes through :class:`composer.rootfs.Root` (directory descriptors, no symlink followed);
 4. ``db.json`` is replaced (the commit point), then the staging directory and the journal are removed.
 
 A crash at any point leaves either the old state or the new one once :func:`recover` ran (every
@@ -19,24 +24,24 @@ and the new one written as ``PATH.vpk-new``; on removal a modified file is kept 
 
 from __future__ import annotations
 
-import hashlib
+import contextlib
 import json
 import os
-import shutil
 import stat
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from composer.errors import UserError
-from composer.fsutil import atomic_write
 from composer.image.install import Fetched, package_record
 from composer.package.archive import read_header
 from composer.package.extract import extract_package
-from composer.pkgmgr import db
+from composer.pkgmgr import db, dbcheck
+from composer.rootfs import Root, UnsafePath, move, show
 
 JOURNAL = "journal.json"
+JOURNAL_REL = f"{db.DB_REL}/{JOURNAL}"
 CRASH_ENV = "VCOMP_TEST_CRASH_AT"  # test hook: os._exit at the Nth crash point (a kill -9 stand-in)
 
 
@@ -87,17 +92,13 @@ def stage_dir(root: Path) -> Path:
     return root.parent / f".{root.name}.vpk-tx"
 
 
-def _sha256(path: Path) -> str | None:
-    try:
-        if not stat.S_ISREG(path.lstat().st_mode):
-            return None
-    except FileNotFoundError:
-        return None
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+def _backup(index: int) -> str:
+    return f"backup/{index}"
+
+
+def _source(o: Mapping[str, Any]) -> str:
+    """Where a ``place`` operation's new file waits in the staging tree: derived, never read from the journal."""
+    return f"new/{o['package']}/{o['source']}"
 
 
 def _entries(record: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
@@ -127,10 +128,23 @@ def _conflicts(final: Mapping[str, Mapping[str, Any]]) -> list[str]:
     return out
 
 
-def plan_operations(root: Path, stage: Path, changes: Sequence[Change], before: Mapping[str, Mapping[str, Any]],
+def _probe(root: Root, path: str, package: str, kind: str) -> os.stat_result | None:
+    """``path`` in the root, reached without following a symlink; a symlink where the package puts a directory,
+    or above anything it puts, refuses the transaction."""
+    try:
+        st = root.lstat(path)
+    except UnsafePath as exc:
+        raise TransactionError(f"{package}: {exc.message}", hint=exc.hint) from None
+    if kind == "dir" and st is not None and stat.S_ISLNK(st.st_mode):
+        raise TransactionError(f"{package}: {root.where(path)} is a symlink where the package has a directory; "
+                               "vcomp never follows a symlink inside a root",
+                               hint="replace the symlink by a real directory (or remove it) and run the command again")
+    return st
+
+
+def plan_operations(root: Root, changes: Sequence[Change], before: Mapping[str, Mapping[str, Any]],
                     after: Mapping[str, Mapping[str, Any]], *, purge: bool) -> tuple[list[dict[str, Any]], list[str]]:
     """The journal's operations and the notes for the user (kept or new config files)."""
-    ops: list[dict[str, Any]] = []
     notes: list[str] = []
     owners_after = _owners(after)
     mkdirs, places, deletes, rmdirs = [], [], [], []
@@ -139,156 +153,259 @@ def plan_operations(root: Path, stage: Path, changes: Sequence[Change], before: 
         new = _entries(after[ch.name]) if ch.new else {}
         old_config = dict(ch.old["config"]) if ch.old else {}
         for path, e in sorted(new.items()):
+            st = _probe(root, path, ch.name, e["type"])
             if e["type"] == "dir":
-                if not (root / path).is_dir():
+                if st is None or not root.is_dir(path):
                     mkdirs.append({"op": "mkdir", "path": path, "mode": e["mode"]})
                 continue
-            src = str(stage / "new" / ch.name / path)
+            if st is not None and stat.S_ISDIR(st.st_mode):
+                raise TransactionError(f"{ch.name}: {root.where(path)} is a directory in the root where the package "
+                                       f"has a {e['type']}; vcomp does not replace a directory by a file",
+                                       hint="move the directory away (it is not a package's) and run the command again")
+            place = {"op": "place", "path": path, "package": ch.name, "source": path}
             if e.get("role") == "config" and path in old_config:
-                current = _sha256(root / path)
+                current = root.sha256(path)
                 if current == old_config[path]:
-                    places.append({"op": "place", "path": path, "src": src})
+                    places.append(place)
                 elif e.get("sha256") == old_config[path]:
                     notes.append(f"kept /{path} (changed by the admin, unchanged in {ch.name})")
-                elif current is None and not os.path.lexists(root / path):
+                elif current is None and st is None:
                     notes.append(f"/{path} stays deleted (removed by the admin)")
                 else:
-                    places.append({"op": "place", "path": f"{path}.vpk-new", "src": src})
+                    places.append({**place, "path": root.check(f"{path}.vpk-new")})
                     notes.append(f"kept /{path} (changed by the admin); the new version is /{path}.vpk-new")
                 continue
-            places.append({"op": "place", "path": path, "src": src})
+            places.append(place)
         for path, e in sorted(old.items(), reverse=True):
             if path in new or owners_after.get(path, set()) - {ch.name}:
                 continue
+            st = _probe(root, path, ch.name, "")
             if e["type"] == "dir":
                 rmdirs.append({"op": "rmdir", "path": path, "mode": e["mode"]})
-            elif e.get("role") == "config" and not purge and _sha256(root / path) not in (None, old_config.get(path)):
+            elif e.get("role") == "config" and not purge and root.sha256(path) not in (None, old_config.get(path)):
                 deletes.append({"op": "save", "path": path})
                 notes.append(f"kept /{path} as /{path}.vpk-save (changed by the admin; --purge removes it)")
-            elif os.path.lexists(root / path):
+            elif st is not None:
                 deletes.append({"op": "delete", "path": path})
         if purge and ch.action == "remove":
             for path in sorted(old_config):
-                if os.path.lexists(root / f"{path}.vpk-save"):
+                if _probe(root, root.check(f"{path}.vpk-save"), ch.name, "") is not None:
                     deletes.append({"op": "delete", "path": f"{path}.vpk-save"})
     ops = [*sorted(mkdirs, key=lambda o: o["path"]), *deletes, *places,
            *sorted(rmdirs, key=lambda o: o["path"], reverse=True)]
-    for i, o in enumerate(ops):
-        o["backup"] = str(stage / "backup" / str(i))
     return ops, notes
+
+
+# ---------------------------------------------------------------- the journal
+
+
+def check_journal(doc: Any, origin: str) -> tuple[int, list[dict[str, Any]]]:
+    """(transaction, operations) of a journal, every field validated; DatabaseError naming the entry otherwise."""
+    dbcheck.want(doc, dict, origin, "the document")
+    txid = dbcheck.natural(doc.get("transaction"), origin, "transaction")
+    ops: list[dict[str, Any]] = []
+    for i, o in enumerate(dbcheck.want(doc.get("ops"), list, origin, "ops")):
+        where = f"ops[{i}]"
+        dbcheck.want(o, dict, origin, where)
+        kind = dbcheck.want(o.get("op"), str, origin, f"{where}.op")
+        if kind not in OPS:
+            raise dbcheck.fail(origin, f"{where}.op", f"{show(kind)} is not one of {', '.join(OPS)}")
+        op: dict[str, Any] = {"op": kind, "path": dbcheck.rel_path(o.get("path"), origin, f"{where}.path")}
+        for name in KINDS[kind].fields:
+            op[name] = FIELDS[name](o.get(name), origin, f"{where}.{name}")
+        ops.append(op)
+    return txid, ops
+
+
+def _mode(value: Any, origin: str, where: str) -> str:
+    mode = str(dbcheck.want(value, str, origin, where))
+    if not dbcheck.MODE.fullmatch(mode):
+        raise dbcheck.fail(origin, where, f"{show(mode)} is not an octal mode")
+    return mode
+
+
+FIELDS: Mapping[str, Callable[[Any, str, str], str]] = {
+    "mode": _mode, "package": dbcheck.name, "source": dbcheck.rel_path}
 
 
 # ---------------------------------------------------------------- doing and undoing
 
 
-def _do(root: Path, o: Mapping[str, Any], crash: _Crash) -> None:
-    path, backup = root / o["path"], Path(o["backup"])
-    kind = o["op"]
-    if kind == "mkdir":
-        path.mkdir()
-        path.chmod(int(o["mode"], 8))
-    elif kind == "rmdir":
-        try:
-            path.rmdir()
-        except OSError:
-            return  # not empty: something not owned by a package lives there; keep it
-    elif kind == "save":
-        os.rename(path, f"{path}.vpk-save")
-    elif kind == "delete":
-        os.rename(path, backup)
-    elif kind == "place":
-        if os.path.lexists(path):
-            os.rename(path, backup)
-            crash.point()
-        os.rename(o["src"], path)
-    crash.point()
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _At:
+    """One journal operation in context: the root, the staging tree, the op's index (its backup) and fields."""
+
+    root: Root
+    stage: Root
+    index: int
+    op: Mapping[str, Any]
+    crash: _Crash | None = None
+
+    @property
+    def path(self) -> str:
+        return str(self.op["path"])
+
+    @property
+    def backup(self) -> str:
+        return _backup(self.index)
+
+    @property
+    def mode(self) -> int:
+        return int(self.op["mode"], 8)
+
+    def point(self) -> None:
+        if self.crash is not None:
+            self.crash.point()
 
 
-def _undo(root: Path, o: Mapping[str, Any]) -> None:
-    path, backup = root / o["path"], Path(o["backup"])
-    kind = o["op"]
-    if kind == "mkdir":
-        if path.is_dir() and not any(path.iterdir()):
-            path.rmdir()
-    elif kind == "rmdir":
-        if not path.exists():
-            path.mkdir()
-            path.chmod(int(o["mode"], 8))
-    elif kind == "save":
-        if os.path.lexists(f"{path}.vpk-save") and not os.path.lexists(path):
-            os.rename(f"{path}.vpk-save", path)
-    elif kind == "delete":
-        if os.path.lexists(backup):
-            os.rename(backup, path)
-    elif kind == "place":
-        if not os.path.lexists(o["src"]) and os.path.lexists(path):  # it was placed: take it out again
-            if path.is_dir() and not path.is_symlink():
-                shutil.rmtree(path)
-            else:
-                path.unlink()
-        if os.path.lexists(backup):
-            os.rename(backup, path)
+def _do_mkdir(at: _At) -> None:
+    at.root.mkdir(at.path, at.mode)
+
+
+def _undo_mkdir(at: _At) -> None:
+    if at.root.is_dir(at.path) and not at.root.listdir(at.path):
+        at.root.rmdir(at.path)
+
+
+def _do_rmdir(at: _At) -> None:
+    with contextlib.suppress(OSError):  # not empty: something not owned by a package lives there; keep it
+        at.root.rmdir(at.path)
+
+
+def _undo_rmdir(at: _At) -> None:
+    if not at.root.exists(at.path):
+        at.root.mkdir(at.path, at.mode)
+
+
+def _do_save(at: _At) -> None:
+    at.root.rename(at.path, f"{at.path}.vpk-save")
+
+
+def _undo_save(at: _At) -> None:
+    if at.root.exists(f"{at.path}.vpk-save") and not at.root.exists(at.path):
+        at.root.rename(f"{at.path}.vpk-save", at.path)
+
+
+def _do_delete(at: _At) -> None:
+    move(at.root, at.path, at.stage, at.backup)
+
+
+def _undo_delete(at: _At) -> None:
+    if at.stage.exists(at.backup):
+        move(at.stage, at.backup, at.root, at.path)
+
+
+def _do_place(at: _At) -> None:
+    if at.root.exists(at.path):
+        move(at.root, at.path, at.stage, at.backup)
+        at.point()
+    move(at.stage, _source(at.op), at.root, at.path)
+
+
+def _undo_place(at: _At) -> None:
+    if not at.stage.exists(_source(at.op)) and at.root.exists(at.path):  # it was placed: take it out again
+        at.root.rmtree(at.path)
+    _undo_delete(at)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Kind:
+    do: Callable[[_At], None]
+    undo: Callable[[_At], None]   # idempotent: recovery may run it twice
+    fields: tuple[str, ...] = ()  # what a journal entry of this kind carries besides op and path
+
+
+KINDS: Mapping[str, _Kind] = {
+    "mkdir": _Kind(do=_do_mkdir, undo=_undo_mkdir, fields=("mode",)),
+    "rmdir": _Kind(do=_do_rmdir, undo=_undo_rmdir, fields=("mode",)),
+    "save": _Kind(do=_do_save, undo=_undo_save),
+    "delete": _Kind(do=_do_delete, undo=_undo_delete),
+    "place": _Kind(do=_do_place, undo=_undo_place, fields=("package", "source")),
+}
+OPS = tuple(KINDS)  # the operation kinds a journal may hold
+
+
+def _do(root: Root, stage: Root, i: int, o: Mapping[str, Any], crash: _Crash) -> None:
+    at = _At(root=root, stage=stage, index=i, op=o, crash=crash)
+    KINDS[o["op"]].do(at)
+    at.point()
+
+
+def _undo(root: Root, stage: Root, i: int, o: Mapping[str, Any]) -> None:
+    KINDS[o["op"]].undo(_At(root=root, stage=stage, index=i, op=o))
+
+
+def _open_stage(parent: Root, name: str, *, fresh: bool) -> Root:
+    if fresh:
+        parent.rmtree(name)
+    if not parent.exists(name):
+        parent.mkdir(name, 0o700)
+    return parent.subdir(name)
 
 
 def recover(root: Path) -> str | None:
     """Finish or roll back an interrupted transaction; returns what was done (None: nothing to do)."""
-    journal = db.db_dir(root) / JOURNAL
-    if not journal.is_file():
-        return None
-    try:
-        j = json.loads(journal.read_bytes())
-    except ValueError:
-        j = None
-    committed = j is not None and db.load(root).transaction >= int(j["transaction"])
-    if j is not None and not committed:
-        for o in reversed(j["ops"]):
-            _undo(root, o)
-    shutil.rmtree(stage_dir(root), ignore_errors=True)
-    journal.unlink()
-    tx = j["transaction"] if j else "?"
-    return f"transaction {tx} was interrupted: " + ("finished (it had committed)" if committed else "rolled back")
+    stage_path = stage_dir(root)
+    with Root.open(root) as r:
+        if not r.exists(JOURNAL_REL):
+            return None
+        doc, origin = db.read_document(r, JOURNAL)
+        txid, ops = check_journal(doc, origin)  # a journal failing validation: one error, nothing done
+        committed = db.load(r).transaction >= txid
+        with Root.open(stage_path.parent) as parent:
+            if not committed:
+                with _open_stage(parent, stage_path.name, fresh=False) as stage:
+                    for i in reversed(range(len(ops))):
+                        _undo(r, stage, i, ops[i])
+            parent.rmtree(stage_path.name)
+        r.unlink(JOURNAL_REL)
+    return f"transaction {txid} was interrupted: " + ("finished (it had committed)" if committed else "rolled back")
 
 
 def apply(root: Path, changes: Sequence[Change], *, operation: str, cause: str, epoch: int,
           purge: bool = False) -> Outcome:
     recover(root)
-    current = db.load(root)
-    before = {k: dict(v) for k, v in current.packages.items()}
-    after = dict(before)
-    txid = current.transaction + 1
-    stage = stage_dir(root)
-    shutil.rmtree(stage, ignore_errors=True)
-    (stage / "backup").mkdir(parents=True)
-    crash = _Crash()
-    try:
-        for ch in changes:
-            if ch.action == "remove":
-                after.pop(ch.name, None)
-                continue
-            assert ch.new is not None
-            (stage / "new" / ch.name).mkdir(parents=True)
-            extract_package(ch.new.path, stage / "new" / ch.name, trusted=ch.new.key)
-            record = package_record(ch.new, read_header(ch.new.path))
-            record["manual"] = ch.manual
-            after[ch.name] = record
-        problems = _conflicts(after)
-        if problems:
-            raise TransactionError("file conflicts:\n    " + "\n    ".join(problems),
-                                   hint="the root is unchanged; remove one of the packages first")
-        ops, notes = plan_operations(root, stage, changes, before, after, purge=purge)
-    except BaseException:
-        shutil.rmtree(stage, ignore_errors=True)
-        raise
-    journal = db.db_dir(root) / JOURNAL
-    atomic_write(journal, json.dumps({"transaction": txid, "ops": ops}).encode())
-    crash.point()
-    for o in ops:
-        _do(root, o, crash)
-    entry = {"id": txid, "time": epoch, "operation": operation, "cause": cause,
-             "packages": [{"name": ch.name, "action": ch.action, "old": ch.old["version"] if ch.old else None,
-                           "new": ch.new.locked.version if ch.new else None} for ch in changes]}
-    db.save(root, after, [*current.history, entry], txid, between=crash.point)
-    crash.point()
-    shutil.rmtree(stage, ignore_errors=True)
-    journal.unlink()
+    stage_path = stage_dir(root)
+    with Root.open(root) as r, Root.open(stage_path.parent) as parent:
+        current = db.load(r)
+        before = {k: dict(v) for k, v in current.packages.items()}
+        after = dict(before)
+        txid = current.transaction + 1
+        crash = _Crash()
+        with _open_stage(parent, stage_path.name, fresh=True) as stage:
+            try:
+                stage.mkdir("backup", 0o700)
+                stage.mkdir("new", 0o700)
+                for ch in changes:
+                    if ch.action == "remove":
+                        after.pop(ch.name, None)
+                        continue
+                    assert ch.new is not None
+                    stage.mkdir(f"new/{ch.name}", 0o700)
+                    with stage.subdir(f"new/{ch.name}") as dest:
+                        result = extract_package(ch.new.path, dest, trusted=ch.new.key)
+                    record = package_record(ch.new, read_header(ch.new.path), signer=result.signer.keyid)
+                    record["manual"] = ch.manual
+                    after[ch.name] = record
+                problems = _conflicts(after)
+                if problems:
+                    raise TransactionError("file conflicts:\n    " + "\n    ".join(problems),
+                                           hint="the root is unchanged; remove one of the packages first")
+                ops, notes = plan_operations(r, changes, before, after, purge=purge)
+            except BaseException:
+                parent.rmtree(stage_path.name)
+                raise
+            r.makedirs(db.DB_REL)
+            r.write_bytes(JOURNAL_REL, json.dumps({"transaction": txid, "ops": ops}, sort_keys=True).encode())
+            crash.point()
+            for i, o in enumerate(ops):
+                _do(r, stage, i, o, crash)
+        entry = {"id": txid, "time": epoch, "operation": operation, "cause": cause,
+                 "packages": [{"name": ch.name, "action": ch.action, "old": ch.old["version"] if ch.old else None,
+                               "new": ch.new.locked.version if ch.new else None} for ch in changes]}
+        db.save(r, after, [*current.history, entry], txid, between=crash.point)
+        crash.point()
+        parent.rmtree(stage_path.name)
+        r.unlink(JOURNAL_REL)
     return Outcome(transaction=txid, changes=tuple(changes), notes=notes)
+

@@ -156,6 +156,25 @@ def test_remove_then_install_gives_the_same_root(site: Site, tmp_path: Path) -> 
     assert tree(root) == before and records(root) == recs
 
 
+def test_install_below_a_planted_symlink_writes_nothing_outside_the_root(site: Site, tmp_path: Path,
+                                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue 11, finding 1: ``ln -s /somewhere R/usr/share/nano`` then ``install nano`` wrote 43 files there."""
+    root = site.fresh_root(tmp_path / "root")
+    assert vcomp(site, "pkg", "--root", str(root), "remove", "nano") == 0
+    somewhere = tmp_path / "somewhere"
+    somewhere.mkdir()
+    (somewhere / "keep").write_text("mine\n")
+    (root / "usr" / "share" / "nano").symlink_to(somewhere)
+    before, recs, outside = tree(root), records(root), tree(somewhere)
+    capsys.readouterr()
+    assert vcomp(site, "pkg", "--root", str(root), "install", "nano") == 1
+    err = capsys.readouterr().err
+    assert "'usr/share/nano' is a symlink" in err.splitlines()[0] and "Traceback" not in err
+    assert tree(somewhere) == outside and sorted(p.name for p in somewhere.iterdir()) == ["keep"]
+    assert tree(root) == before and records(root) == recs
+    assert not (root.parent / f".{root.name}.vpk-tx").exists()
+
+
 def test_a_transaction_that_would_break_a_dependency_is_refused(site: Site, tmp_path: Path,
                                                                 capsys: pytest.CaptureFixture[str]) -> None:
     root = site.fresh_root(tmp_path / "root")

@@ -383,5 +383,5 @@ def test_verify_does_not_read_through_etc_pointing_at_slash(tmp_path: Path, monk
 
 
 def test_verify_unopenable_root_is_a_user_error(tmp_path: Path) -> None:
-    with pytest.raises(UserError, match="cannot open the root"):
+    with pytest.raises(UserError, match="cannot open the directory"):
         query.verify(tmp_path / "nope", {})
