@@ -17,6 +17,7 @@ from typing import Any
 
 from composer.errors import UserError
 from composer.fsutil import atomic_write
+from composer.limits import load_json
 from composer.profile.outputs import BOOTLOADERS, OUTPUT_TYPES
 from composer.profile.validate import Profile
 from composer.repo.client import RepositoryClient
@@ -32,11 +33,13 @@ def lock_path(profile: Path) -> Path:
 
 def read_lock(path: Path) -> dict[str, Any] | None:
     try:
-        doc: dict[str, Any] = json.loads(path.read_bytes())
+        doc = load_json(path.read_bytes(), str(path))
     except FileNotFoundError:
         return None
     except ValueError as exc:
         raise UserError(f"{path}: not a lock file ({exc})", hint="delete it and run: vcomp lock PROFILE") from None
+    if not isinstance(doc, dict):
+        raise UserError(f"{path}: not a lock file (a JSON object is expected)", hint="run: vcomp lock PROFILE")
     if doc.get("format") != LOCK_FORMAT:
         raise UserError(f"{path}: lock format {doc.get('format')} is not supported", hint="upgrade vcomp")
     return doc
