@@ -94,23 +94,30 @@ def consider(index: SolvIndex, excluded: Mapping[int, str]) -> None:
 
 
 def confusions(index: SolvIndex, policy: RepoPolicy, excluded: Mapping[int, str], chosen: Sequence[int],
-               needed: Mapping[str, str]) -> list[str]:
-    """Names the answer needed (name -> why) that it could have taken from more than one repository."""
+               needed: Mapping[str, str]) -> tuple[list[str], dict[int, str]]:
+    """Names the answer needed (name -> why) that it could have taken from more than one repository:
+    the errors (no priority decides), and the providers to exclude when a priority decides but the
+    answer took a lower-priority provider (solve again without them)."""
     origins = index.origins()
     picked = set(chosen)
-    problems = []
+    problems: list[str] = []
+    more: dict[int, str] = {}
     for name, why in sorted(needed.items()):
         providers = [s.id for s in index.providers(name) if s.id in origins and s.id not in excluded]
         repos = sorted({origins[sid] for sid in providers})
         if len(repos) < 2:
             continue
         top = policy.top(repos)
-        used = sorted({origins[sid] for sid in providers if sid in picked})
-        if len(top) > 1 or any(r not in top for r in used):
+        if len(top) > 1:
             both = " and ".join(f"'{r}'" for r in repos)
             problems.append(f"'{name}' ({why}) is served by repositories {both}; vcomp does not choose between "
                             f"them silently")
-    return problems
+        elif any(origins[sid] not in top for sid in providers if sid in picked):
+            for sid in providers:
+                if origins[sid] not in top:
+                    more[sid] = (f"'{name}' comes from repository '{top[0]}' (priority {policy.priority(top[0])} "
+                                 f"over '{origins[sid]}' {policy.priority(origins[sid])})")
+    return problems, more
 
 
 CONFUSION_HINT = ("pin the name to the repository it must come from (repositories[].packages: ['NAME'] or a glob), "

@@ -89,17 +89,19 @@ class Resolver:
             for s in index.named(name):
                 if index.entry(s.id).version == version:
                     jobs.append(pool.Job(solv.Job.SOLVER_FAVOR | solv.Job.SOLVER_SOLVABLE, s.id))
-        solver = pool.Solver()
-        problems = solver.solve(jobs)
-        if problems:
-            raise ResolveError(self._explain(problems, requests),
-                               hint="apply one of the suggested fixes to the profile")
-        chosen = [s.id for s in solver.transaction().newsolvables()]
-        self.check_origins(chosen, requests)
-        return self._reasons(chosen, requests)
+        while True:
+            solver = pool.Solver()
+            problems = solver.solve(jobs)
+            if problems:
+                raise ResolveError(self._explain(problems, requests),
+                                   hint="apply one of the suggested fixes to the profile")
+            chosen = [s.id for s in solver.transaction().newsolvables()]
+            if not self.check_origins(chosen, requests):
+                return self._reasons(chosen, requests)
 
-    def check_origins(self, chosen: Sequence[int], requests: Sequence[Request]) -> None:
-        """Refuse an answer that took a name two repositories serve without a pin or priority saying which."""
+    def check_origins(self, chosen: Sequence[int], requests: Sequence[Request]) -> bool:
+        """Refuse an answer that took a name two repositories serve without a pin or priority saying which;
+        True when a priority excluded more providers (solve again), False when the answer stands."""
         index = self.index
         needed = {r.name: r.reason for r in requests}
         features = {r.name: r.features for r in requests}
@@ -107,9 +109,13 @@ class Resolver:
             e = index.entry(sid)
             for name, _ in dependencies(e, features.get(e.name, ())):
                 needed.setdefault(name, f"dependency of {e.name}")
-        problems = confusions(index, self.policy, self.excluded, chosen, needed)
+        problems, more = confusions(index, self.policy, self.excluded, chosen, needed)
         if problems:
             raise ResolveError("\n".join(f"{self.arch}: {p}" for p in problems), hint=CONFUSION_HINT)
+        if more:  # finite: every round excludes solvables that were not excluded before
+            self.excluded.update(more)
+            consider(index, self.excluded)
+        return bool(more)
 
     def _unknown(self, r: Request) -> str:
         hidden = sorted({why for s in self.index.providers(r.name) if (why := self.excluded.get(s.id))})
