@@ -89,27 +89,34 @@ def fields(doc: Mapping[str, Any]) -> Iterator[Field]:
         if isinstance(value, str):
             yield path, value, grammar
 
+    def dicts(values: Any) -> list[tuple[int, Mapping[str, Any]]]:
+        return [(i, v) for i, v in enumerate(values if isinstance(values, list) else []) if isinstance(v, dict)]
+
+    def obj(value: Any) -> Mapping[str, Any]:
+        return value if isinstance(value, dict) else {}
+
     yield from one(("name",), doc.get("name"), "name")
     yield from one(("description",), doc.get("description"), "text")
     yield from one(("hostname",), doc.get("hostname"), "hostname")
     yield from one(("init",), doc.get("init"), "name")
     yield from one(("files",), doc.get("files"), "relative")
-    kernel = doc.get("kernel", {})
+    kernel = obj(doc.get("kernel"))
     yield from one(("kernel", "package"), kernel.get("package"), "name")
     yield from one(("kernel", "cmdline"), kernel.get("cmdline"), "cmdline")
     yield from each(("drivers",), doc.get("drivers"), "name")
-    for i, r in enumerate(doc.get("repositories", [])):
+    for i, r in dicts(doc.get("repositories")):
         yield from one(("repositories", i, "name"), r.get("name"), "name")
         yield from one(("repositories", i, "url"), r.get("url"), "url")
         yield from each(("repositories", i, "mirrors"), r.get("mirrors"), "url")
         yield from one(("repositories", i, "root"), r.get("root"), "relative")
         yield from each(("repositories", i, "packages"), r.get("packages"), "pattern")
-    for i, p in enumerate(doc.get("packages", [])):
+    packages = doc.get("packages")
+    for i, p in enumerate(packages if isinstance(packages, list) else []):
         yield from one(("packages", i), p, "name")
         if isinstance(p, dict):
             yield from one(("packages", i, "name"), p.get("name"), "name")
             yield from each(("packages", i, "features"), p.get("features"), "name")
-    for i, u in enumerate(doc.get("users", [])):
+    for i, u in dicts(doc.get("users")):
         yield from one(("users", i, "name"), u.get("name"), "account")
         yield from each(("users", i, "groups"), u.get("groups"), "account")
         yield from one(("users", i, "shell"), u.get("shell"), "path")
@@ -117,16 +124,16 @@ def fields(doc: Mapping[str, Any]) -> Iterator[Field]:
         yield from one(("users", i, "gecos"), u.get("gecos"), "gecos")
         yield from one(("users", i, "password-hash"), u.get("password-hash"), "password-hash")
         yield from each(("users", i, "ssh-keys"), u.get("ssh-keys"), "ssh-key")
-    for i, o in enumerate(doc.get("outputs", [])):
+    for i, o in dicts(doc.get("outputs")):
         yield from one(("outputs", i, "name"), o.get("name"), "name")
-    for i, t in enumerate(doc.get("boot-tests", [])):
+    for i, t in dicts(doc.get("boot-tests")):
         yield from one(("boot-tests", i, "name"), t.get("name"), "name")
         yield from each(("boot-tests", i, "outputs"), t.get("outputs"), "name")
         yield from each(("boot-tests", i, "expect"), t.get("expect"), "line")
-        for name, body in sorted((t.get("checks") or {}).items()):
+        for name, body in sorted(obj(t.get("checks")).items()):
             yield from one(("boot-tests", i, "checks", name), name, "check-name")
             yield from one(("boot-tests", i, "checks", name), body, "script")
-    policy = doc.get("policy", {})
+    policy = obj(doc.get("policy"))
     yield from each(("policy", "denied-packages"), policy.get("denied-packages"), "name")
     yield from each(("policy", "allowed-licenses"), policy.get("allowed-licenses"), "license")
 
@@ -144,7 +151,8 @@ def grammar_errors(doc: Mapping[str, Any], report: Report) -> None:
             problem = ssh_key_problem(value)
             if problem:
                 report(path, f"{_show(value)}: {problem}", "paste the whole line of the .pub file")
-    account_errors(doc.get("users", []), report)
+    users = doc.get("users")
+    account_errors([u if isinstance(u, dict) else {} for u in users] if isinstance(users, list) else [], report)
 
 
 def _show(value: str, limit: int = 60) -> str:

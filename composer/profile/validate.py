@@ -13,7 +13,7 @@ from typing import Any
 
 from composer import schema
 from composer.errors import ComposerError, UserError, combine
-from composer.profile.grammar import grammar_errors
+from composer.profile.grammar import Report, grammar_errors
 from composer.profile.outputs import OUTPUT_TYPES
 from composer.profile.overlay import confined, overlay_digest, work_tree
 from composer.profile.pins import pin_errors
@@ -84,7 +84,15 @@ def load_profile(path: Path) -> Profile:
         raise UserError(f"{path}:1:1: a profile is a mapping (name: ..., packages: ...)",
                         hint="see schemas/profile.schema.json")
     errors = schema.schema_errors(doc.value, SCHEMA, origin=str(path), locate=doc.locate)
-    if errors:
+    if errors:  # with the grammar errors the schema did not already report: every error at once
+        said = "\n".join(e.message for e in errors)
+
+        def more(where: Sequence[str | int], message: str, hint: str) -> None:
+            if f": {schema.json_path(where)}: " not in said:
+                errors.append(UserError(f"{doc.place(where)}: {schema.json_path(where)}: {message}", hint=hint))
+
+        grammar_errors(doc.value, more)
+        boundary_errors(doc.value, path.parent, more)
         raise combine(errors, summary=f"{path}: {len(errors)} error{'s' if len(errors) > 1 else ''}")
     errors = semantic_errors(doc, path.parent)
     if errors:
@@ -101,7 +109,6 @@ def semantic_errors(doc: Located, base: Path) -> list[ComposerError]:
 
     grammar_errors(v, err)
     pin_errors(v.get("repositories", []), err)
-    tree = work_tree(base)
 
     arches = list(v["architectures"])
     seen: dict[str, int] = {}
@@ -126,13 +133,6 @@ def semantic_errors(doc: Located, base: Path) -> list[ComposerError]:
     for i, repo in enumerate(v["repositories"]):
         if names.index(repo["name"]) != i:
             err(["repositories", i, "name"], f"repository name '{repo['name']}' is used twice", "rename one")
-        root, problem = confined(tree, base, repo["root"])
-        if problem:
-            err(["repositories", i, "root"], f"trust root {repo['root']!r} {problem}",
-                f"keep the pinned root.json inside {tree}")
-        elif not root.is_file():
-            err(["repositories", i, "root"], f"trust root file {root} does not exist",
-                "pin the repository's root.json (its owner publishes it); no trust on first use")
     out_names: dict[str, int] = {}
     for i, out in enumerate(v["outputs"]):
         kind = OUTPUT_TYPES[out["type"]]
@@ -164,14 +164,32 @@ def semantic_errors(doc: Located, base: Path) -> list[ComposerError]:
     for name in sorted(denied & set(seen)):
         err(["packages", seen[name]], f"package '{name}' is requested but denied by policy.denied-packages",
             "remove it from packages or from the policy")
-    if "files" in v:
-        overlay, problem = confined(tree, base, v["files"])
+    boundary_errors(v, base, err)
+    return errors
+
+
+def boundary_errors(v: Any, base: Path, err: Report) -> None:
+    """The host paths a profile names (trust roots, overlay) lie inside its git work tree and exist."""
+    tree = work_tree(base)
+    repos = v.get("repositories") if isinstance(v, dict) else None
+    for i, repo in enumerate(repos if isinstance(repos, list) else []):
+        if not isinstance(repo, dict) or not isinstance(repo.get("root"), str):
+            continue
+        root, problem = confined(tree, base, repo["root"])
         if problem:
-            err(["files"], f"overlay directory {v['files']!r} {problem}",
+            err(["repositories", i, "root"], f"trust root {repo['root']!r} {problem}",
+                f"keep the pinned root.json inside {tree}")
+        elif not root.is_file():
+            err(["repositories", i, "root"], f"trust root file {root} does not exist",
+                "pin the repository's root.json (its owner publishes it); no trust on first use")
+    files = v.get("files") if isinstance(v, dict) else None
+    if isinstance(files, str):
+        overlay, problem = confined(tree, base, files)
+        if problem:
+            err(["files"], f"overlay directory {files!r} {problem}",
                 f"put the overlay inside {tree} (the work tree that holds the profile)")
         elif not overlay.is_dir():
             err(["files"], f"overlay directory {overlay} does not exist", "create it or remove 'files'")
-    return errors
 
 
 def _model(doc: Located, path: Path, data: bytes) -> Profile:
