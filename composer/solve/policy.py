@@ -39,6 +39,21 @@ class RepoPolicy:
         return cls(priorities={r.name: r.priority for r in repos},
                    pins={r.name: tuple(r.packages) for r in repos if r.packages})
 
+    @classmethod
+    def of_records(cls, records: Iterable[Mapping[str, Any]]) -> RepoPolicy:
+        """From a root's ``repositories.json`` (as ``vcomp build`` records a profile's repositories);
+        values of the wrong type count as absent (the database reader validates the file)."""
+        prios: dict[str, int] = {}
+        pins: dict[str, tuple[str, ...]] = {}
+        for r in records:
+            name, prio, pats = r.get("name"), r.get("priority", 0), r.get("packages", [])
+            if not isinstance(name, str):
+                continue
+            prios[name] = prio if isinstance(prio, int) and not isinstance(prio, bool) else 0
+            if isinstance(pats, list) and pats:
+                pins[name] = tuple(p for p in pats if isinstance(p, str))
+        return cls(priorities=prios, pins=pins)
+
     def pinned(self, name: str) -> list[str]:
         """The repositories ``name`` is pinned to (one, normally; none when it is not pinned)."""
         return sorted(repo for repo, patterns in self.pins.items()
