@@ -156,7 +156,7 @@ def add_users(root: Path, users: Sequence[Mapping[str, Any]], written: list[Path
     for u in users:
         name, uid = u["name"], int(u.get("uid", 1000))
         home, shell = u.get("home", f"/home/{name}"), u.get("shell", "/bin/sh")
-        line = f"{name}:x:{uid}:{uid}::{home}:{shell}"
+        line = f"{name}:x:{uid}:{uid}:{u.get('gecos', '')}:{home}:{shell}"
         if line in passwd:
             continue  # configured already (a root reconciled again)
         if any(existing.split(":")[0] == name for existing in passwd):
