@@ -11,8 +11,11 @@ the previous lock although the repository now offers newer ones. The check resol
 those, so a held row must still be served, satisfy the profile and be older than the fresh answer.
 
 When a repository no longer serves the index the lock was resolved against (its digest in
-``indexes`` differs), the lock cannot be recomputed: the build is refused and ``vcomp lock PROFILE``
-re-resolves against the served index (keeping the locked versions that are still served).
+``indexes`` differs), vcomp has no copy of the old index: the lock is compared with the resolution
+against the served index instead, every field but ``indexes``. If the packages are still exactly
+what the profile resolves to, the build goes on; if anything differs (a newer version the lock does
+not hold, a package gone), it is refused with the differences and the index move, and
+``vcomp lock PROFILE`` re-resolves (keeping, and marking held, the locked versions still served).
 """
 
 from __future__ import annotations
@@ -112,22 +115,29 @@ def _short(value: Any) -> str:
     return text if len(text) <= 80 else text[:76] + "...'"
 
 
-def check_lock(profile: Profile, lock: Mapping[str, Any], sources: Sources, path: Path) -> None:
-    """Refuse a lock that is not exactly the profile's resolution against the locked indexes."""
+def lock_problems(profile: Profile, lock: Mapping[str, Any], sources: Sources) -> tuple[list[str], list[str]]:
+    """(index moves, differences): how the repositories moved since the lock, and every place where the
+    lock differs from resolving the profile against the served indexes (holding the lock's held rows).
+    When an index moved, the lock's ``indexes`` are not compared: the packages still are, exactly."""
     served: dict[str, dict[str, str]] = {}
     for arch in profile.architectures:
         for repo, digest in sources.digests(arch).items():
             served.setdefault(repo, {})[arch] = digest
     moved = index_changes(lock, served)
-    if moved:
-        raise UserError(f"{path}: the repositories no longer serve the indexes it was resolved against, so it "
-                        f"cannot be checked:\n" + "\n".join(f"  {path}: {m}" for m in moved),
-                        hint=f"re-resolve against the served indexes: vcomp lock {profile.path} (locked versions "
-                             f"are kept where still served); review the diff it prints")
     expected = resolve_profile(profile, sources, held_of(lock) or None)
-    found = differences(expected, lock)
+    if moved:
+        expected = {**expected, "indexes": lock.get("indexes")}
+    return moved, differences(expected, lock)
+
+
+def check_lock(profile: Profile, lock: Mapping[str, Any], sources: Sources, path: Path) -> None:
+    """Refuse a lock that is not exactly the profile's resolution against the indexes."""
+    moved, found = lock_problems(profile, lock, sources)
     if found:
+        why = (" (the repositories moved since it was written: " + "; ".join(moved) + ")") if moved else \
+            "; was it edited by hand?"
         raise LockMismatch(f"{path} is not what resolving {profile.path} gives ({len(found)} difference"
-                           f"{'s' if len(found) > 1 else ''}; was it edited by hand?):\n"
+                           f"{'s' if len(found) > 1 else ''}{why}):\n"
                            + "\n".join(f"  {path}: {d}" for d in found),
-                           hint=f"nothing was built; re-create the lock with: vcomp lock {profile.path}")
+                           hint=f"nothing was built; re-create the lock with: vcomp lock {profile.path} "
+                                f"(it keeps locked versions that are still served) and review what it says moved")

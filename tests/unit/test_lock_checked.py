@@ -15,7 +15,6 @@ import pytest
 
 from composer.cli import main
 from composer.cli_image import _load
-from composer.errors import UserError
 from composer.profile.validate import load_profile
 from composer.solve.lock import kept_versions, lock_bytes, lock_path, open_sources, resolve_profile
 from composer.solve.lockcheck import LockMismatch, check_lock, differences
@@ -110,16 +109,20 @@ def test_a_missing_package_and_a_bad_shape_are_refused(repo: Repo, tmp_path: Pat
         "$.profile: is 'other', resolving the profile gives 'checked'"]
 
 
-def test_kept_versions_are_held_rows_and_a_served_index_change_asks_for_a_relock(repo: Repo, tmp_path: Path) -> None:
+def test_kept_versions_are_held_rows_and_a_moved_index_is_checked_against_what_is_served(repo: Repo,
+                                                                                         tmp_path: Path) -> None:
     repo.serve(repo.old())
     p, first = locked(tmp_path, repo)
+    _, tool = locked(tmp_path / "tool", repo, "[evil-tool]")
     assert row(first, "hello")[1]["version"] == "1.0.0"
     repo.serve(repo.dir)  # the repository publishes hello 1.1.0 and libfoo 1.1.0
     prof = load_profile(p)
     sources = open_sources(prof, tmp_path / "cache")
-    with pytest.raises(UserError, match="no longer serve the indexes it was resolved against") as info:
+    with pytest.raises(LockMismatch) as info:
         check_lock(prof, first, sources, lock_path(p))
-    assert "$.indexes.main.x86_64" in info.value.message and "vcomp lock" in info.value.hint
+    msg = info.value.message
+    assert "the repositories moved since it was written: $.indexes.main.x86_64" in msg, msg
+    assert "'hello' has '1.0.0', resolving the profile gives '1.1.0'" in msg and "vcomp lock" in info.value.hint
     relocked = resolve_profile(prof, sources, kept_versions(first))  # what `vcomp lock` writes: versions kept
     assert {(r["name"], r["version"], r.get("held")) for r in relocked["architectures"]["x86_64"]} == {
         ("hello", "1.0.0", True), ("libfoo", "1.0.0", True)}
@@ -127,6 +130,26 @@ def test_kept_versions_are_held_rows_and_a_served_index_change_asks_for_a_relock
     unmarked = copy.deepcopy(relocked)
     del row(unmarked, "hello")[1]["held"]  # a downgrade dressed as an ordinary row
     assert "'hello' has '1.0.0', resolving the profile gives '1.1.0'" in refused(p, tmp_path, unmarked)
+    # the index moved but what this profile resolves to did not: the lock still checks out
+    tool_profile = tmp_path / "tool" / "profile" / "p.yaml"
+    tp = load_profile(tool_profile)
+    check_lock(tp, tool, open_sources(tp, tmp_path / "tool-cache"), lock_path(tool_profile))
+    tool["architectures"]["x86_64"][0]["sha256"] = "1" * 64
+    with pytest.raises(LockMismatch, match="sha256: 'evil-tool' has '1111"):
+        check_lock(tp, tool, open_sources(tp, tmp_path / "tool-cache"), lock_path(tool_profile))
+
+
+def test_lock_check_reports_a_hand_edited_lock_with_exit_2(repo: Repo, tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture[str],
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VCOMP_CACHE", str(tmp_path / "vcache"))
+    p, doc = locked(tmp_path, repo)
+    assert main(["lock", "--check", str(p)]) == 0
+    row(doc, "hello")[1]["reason"] = "dependency of libfoo"
+    lock_path(p).write_bytes(lock_bytes(doc))
+    capsys.readouterr()
+    assert main(["lock", "--check", str(p)]) == 2
+    assert "'hello' has 'dependency of libfoo'" in capsys.readouterr().err
 
 
 def test_build_refuses_a_hand_edited_lock_before_any_work(repo: Repo, tmp_path: Path,
