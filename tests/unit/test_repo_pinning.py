@@ -131,3 +131,14 @@ def test_the_same_glob_pinned_to_two_repositories_is_a_profile_error(repo: Repo,
     path = profile(tmp_path, repo, two(a=", packages: ['hel*']", b=", packages: [hello]"))
     with pytest.raises(UserError, match="'hello' \\(pinned to 'public'\\) also matches a pattern of 'internal'"):
         load_profile(path)
+
+
+def test_a_roots_recorded_policy_is_read_defensively() -> None:
+    """repositories.json comes from a root (attacker-controlled bytes): wrong types count as absent."""
+    policy = RepoPolicy.of_records([
+        {"name": "internal", "priority": 10, "packages": ["myapp", 7, "lib*"]},
+        {"name": "public", "priority": "999", "packages": "myapp"},
+        {"name": 3, "priority": 1000}, {"name": "flag", "priority": True}])
+    assert policy.priorities == {"internal": 10, "public": 0, "flag": 0}
+    assert policy.pins == {"internal": ("myapp", "lib*")}
+    assert policy.pinned("libx") == ["internal"] and policy.top(["public", "internal"]) == ["internal"]
