@@ -42,6 +42,8 @@ def _g(name: str, body: str, max_length: int, says: str) -> Grammar:
 GRAMMARS: Mapping[str, Grammar] = {g.name: g for g in (
     _g("name", r"[a-z0-9][a-z0-9._+-]{0,63}", 64,
        "lower-case letters, digits and . _ + -, starting with a letter or digit, at most 64"),
+    _g("capability", r"[a-z][a-z0-9_-]{0,63}", 64,
+       "a capability: lower-case letters, digits, _ and -, starting with a letter, at most 64"),
     _g("account", r"[a-z_][a-z0-9_-]{0,31}", 32,
        "a POSIX portable user or group name: [a-z_][a-z0-9_-]*, at most 32 characters"),
     _g("path", f"(?:{_SEGMENT})+", 4095,
@@ -104,6 +106,7 @@ def fields(doc: Mapping[str, Any]) -> Iterator[Field]:
     yield from one(("kernel", "package"), kernel.get("package"), "name")
     yield from one(("kernel", "cmdline"), kernel.get("cmdline"), "cmdline")
     yield from each(("drivers",), doc.get("drivers"), "name")
+    yield from each(("capabilities",), doc.get("capabilities"), "capability")
     for i, r in dicts(doc.get("repositories")):
         yield from one(("repositories", i, "name"), r.get("name"), "name")
         yield from one(("repositories", i, "url"), r.get("url"), "url")
