@@ -75,9 +75,9 @@ def bare_provides(s: Any) -> list[str]:
 
 def exclusions(index: SolvIndex, policy: RepoPolicy) -> dict[int, str]:
     """Solvables the policy forbids, with why (empty when one repository serves everything)."""
-    origins = index.origins()
-    if len(set(origins.values())) < 2:
+    if len(index.origin_names()) < 2:
         return {}
+    origins = index.origins()
     pool = index.pool
     out: dict[int, str] = {}
     serving: dict[str, set[str]] = {}
@@ -113,6 +113,8 @@ def confusions(index: SolvIndex, policy: RepoPolicy, excluded: Mapping[int, str]
     """Names the answer needed (name -> why) that it could have taken from more than one repository:
     the errors (no priority decides), and the providers to exclude when a priority decides but the
     answer took a lower-priority provider (solve again without them)."""
+    if len(index.origin_names()) < 2:
+        return [], {}
     origins = index.origins()
     picked = set(chosen)
     problems: list[str] = []

@@ -466,6 +466,12 @@ class SolvIndex:
     def origin(self, sid: int) -> str:
         return self._doc(sid)[0]
 
+    def origin_names(self) -> set[str]:
+        """The repositories the index was built from (cheap: no per-solvable work)."""
+        if self._rows:
+            return {r[0] for r in self._rows}
+        return set(self.store.origins) if self.store is not None else set()
+
     def origins(self) -> dict[int, str]:
         """The repository of every solvable of the index (not of the installed packages), by id."""
         if self._rows:
