@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from composer.errors import UserError
 from composer.limits import value_depth
@@ -262,3 +264,70 @@ def test_the_overlay_is_part_of_the_profile_digest(tmp_path: Path) -> None:
     os.mkfifo(ov / "etc" / "fifo")
     with pytest.raises(UserError, match="fifo"):
         load_profile(path)
+
+
+# ---------------------------------------------------------------- properties and fuzzing
+
+CONTROL = st.characters(min_codepoint=0, max_codepoint=31) | st.sampled_from(["\x7f", "\x85", "\x9b"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=40), CONTROL, st.text(max_size=40))
+def test_no_grammar_of_a_line_accepts_a_control_character(before: str, bad: str, after: str) -> None:
+    value = before + bad + after
+    for name in ("account", "path", "gecos", "password-hash", "ssh-key", "hostname", "cmdline", "check-name",
+                 "name", "line", "url", "relative", "pattern", "capability"):
+        assert not GRAMMARS[name].matches(value), (name, value)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=40), st.text(max_size=40))
+def test_fields_of_colon_separated_files_never_accept_a_colon(before: str, after: str) -> None:
+    for name in ("account", "path", "gecos", "password-hash"):
+        assert not GRAMMARS[name].matches(before + ":" + after), name
+
+
+JSONISH = st.recursive(st.none() | st.booleans() | st.integers(-2**40, 2**40) | st.text(max_size=20),
+                       lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner,
+                                                                                    max_size=4), max_leaves=20)
+KEYS = ["name", "architectures", "repositories", "packages", "outputs", "users", "hostname", "kernel", "files",
+        "boot-tests", "policy", "capabilities", "drivers", "description", "init"]
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.sampled_from(KEYS), JSONISH, st.sampled_from(KEYS), JSONISH)
+def test_a_mangled_profile_is_a_user_error_never_a_crash(tmp_path: Path, k1: str, v1: Any, k2: str,
+                                                         v2: Any) -> None:
+    import yaml
+    doc = yaml.safe_load(BASE)
+    doc["users"] = [{"name": "alice", "uid": 1000, "shell": "/bin/sh"}]
+    doc[k1] = v1
+    doc[k2] = v2
+    (tmp_path / "root.json").write_text("{}")
+    p = tmp_path / "fuzz.yaml"
+    p.write_text(yaml.safe_dump(doc))
+    try:
+        load_profile(p)
+    except UserError as exc:
+        assert exc.message and "Traceback" not in exc.message
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.binary(max_size=200) | JSONISH.map(lambda v: json.dumps(v).encode())
+       | st.tuples(JSONISH, JSONISH).map(lambda t: json.dumps({"format": 1, "architectures": t[0],
+                                                              "indexes": t[1]}).encode())
+       | JSONISH.map(lambda v: json.dumps({"format": 1, "architectures": {"x86_64": [v, {"name": "a"}]}}).encode()))
+def test_a_random_lock_is_a_user_error_never_a_crash(tmp_path: Path, data: bytes) -> None:
+    from composer.solve.lock import read_lock
+    from composer.solve.lockcheck import differences, held_of, index_changes
+    path = tmp_path / "x.lock"
+    path.write_bytes(data)
+    try:
+        doc = read_lock(path)
+    except UserError:
+        return
+    assert doc is not None
+    index_changes(doc, {"main": {"x86_64": "d"}})
+    held_of(doc)
+    differences({"format": 1, "architectures": {"x86_64": [{"name": "a", "version": "1.0.0", "reason": "r"}]}},
+                doc)
