@@ -167,3 +167,21 @@ def test_build_refuses_a_hand_edited_lock_before_any_work(repo: Repo, tmp_path: 
     err = capsys.readouterr().err
     assert "is not what resolving" in err and "'libfoo' has '1.0.0'" in err, err
     assert not images.exists()
+
+
+def test_changing_an_overlay_file_makes_the_lock_stale(repo: Repo, tmp_path: Path,
+                                                       capsys: pytest.CaptureFixture[str],
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VCOMP_CACHE", str(tmp_path / "vcache"))
+    p = write_profile(tmp_path, repo)
+    (p.parent / "overlay" / "etc").mkdir(parents=True)
+    (p.parent / "overlay" / "etc" / "motd").write_text("welcome\n")
+    p.write_text(p.read_text() + "files: overlay\n")
+    assert main(["lock", str(p)]) == 0
+    assert main(["lock", "--check", str(p)]) == 0
+    (p.parent / "overlay" / "etc" / "motd").write_text("welcome, mallory\n")
+    capsys.readouterr()
+    assert main(["lock", "--check", str(p)]) == 2
+    assert "the profile changed since the lock was written" in capsys.readouterr().err
+    assert main(["build", str(p), "--images", str(tmp_path / "images")]) == 1
+    assert "is stale" in capsys.readouterr().err and not (tmp_path / "images").exists()
