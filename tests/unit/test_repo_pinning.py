@@ -142,3 +142,26 @@ def test_a_roots_recorded_policy_is_read_defensively() -> None:
     assert policy.priorities == {"internal": 10, "public": 0, "flag": 0}
     assert policy.pins == {"internal": ("myapp", "lib*")}
     assert policy.pinned("libx") == ["internal"] and policy.top(["public", "internal"]) == ["internal"]
+
+
+def test_the_package_manager_on_a_root_applies_the_same_rules(repo: Repo, tmp_path: Path) -> None:
+    """pkgmgr/ops.py resolves an install against the root's repositories with the recorded policy."""
+    from composer.pkgmgr.db import Database
+    from composer.pkgmgr.ops import RootSources, solve
+    from composer.repo.client import RepositoryClient
+
+    clients = {"internal": RepositoryClient(repo.old().as_uri(), repo.root_bytes, tmp_path / "c1"),
+               "public": RepositoryClient(repo.url, repo.root_bytes, tmp_path / "c2")}
+
+    def install(records: list[dict[str, object]]) -> dict[str, str]:
+        database = Database(packages={}, history=[], transaction=0, repositories=records)
+        sources = RootSources(clients=clients, arch="x86_64", installed=[], granted=(), _pool=[],
+                              policy=RepoPolicy.of_records(records))
+        return {c.name: f"{c.pending.version}@{c.pending.origin}"
+                for c in solve(sources, database, install=[("hello", "*")])}
+
+    with pytest.raises(ResolveError, match="'hello' \\(requested\\) is served by repositories 'internal' and"):
+        install([{"name": "internal"}, {"name": "public"}])
+    assert install([{"name": "internal", "packages": ["hello"]}, {"name": "public"}]) == {
+        "hello": "1.0.0@internal"}
+    assert install([{"name": "internal"}, {"name": "public", "priority": 5}]) == {"hello": "1.1.0@public"}
