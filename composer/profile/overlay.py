@@ -42,6 +42,10 @@ def confined(boundary: Path, base: Path, rel: str) -> tuple[Path, str]:
     return real, ""
 
 
+def _nofollow(path: str, flags: int) -> int:
+    return os.open(path, flags | os.O_NOFOLLOW)
+
+
 _KINDS = ((stat.S_ISDIR, "dir"), (stat.S_ISREG, "file"), (stat.S_ISLNK, "symlink"))
 
 
@@ -66,6 +70,7 @@ def overlay_digest(top: Path) -> str:
             elif kind == "symlink":
                 body = os.readlink(e.path).encode()
             else:
-                body = hashlib.sha256(Path(e.path).read_bytes()).digest()
+                with open(e.path, "rb", opener=_nofollow) as f:  # streamed: an overlay file may be large
+                    body = hashlib.file_digest(f, "sha256").digest()
             h.update(f"{path}\0{kind}\0{stat.S_IMODE(st.st_mode):o}\0{len(body)}\0".encode() + body)
     return h.hexdigest()
