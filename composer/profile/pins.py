@@ -14,14 +14,6 @@ from typing import Any
 Report = Callable[[Sequence[str | int], str, str], None]
 
 
-def pinned_repository(pins: Mapping[str, Sequence[str]], name: str) -> str | None:
-    """The repository ``name`` is pinned to, or None (pins are checked unambiguous at load)."""
-    for repo, patterns in sorted(pins.items()):
-        if any(fnmatch.fnmatchcase(name, p) for p in patterns):
-            return repo
-    return None
-
-
 def pin_errors(repositories: Sequence[Mapping[str, Any]], report: Report) -> None:
     """Two repositories may not pin the same pattern; a plain name pinned twice is an error too."""
     owner: dict[str, tuple[str, int]] = {}
