@@ -334,6 +334,7 @@ def cmd_lock(args: argparse.Namespace) -> int:
         staleness,
         write_lock,
     )
+    from composer.solve.lockcheck import lock_problems
     status = EXIT_OK
     for path in args.profile:
         profile = load_profile(Path(path))
@@ -347,6 +348,7 @@ def cmd_lock(args: argparse.Namespace) -> int:
                 continue
             stale = staleness(profile, old, sources.fingerprints)
             stale += [] if stale else missing_packages(old, sources)
+            stale += [] if stale else lock_problems(profile, old, sources)[1]  # what build's check refuses
             for line in stale:
                 sys.stderr.write(f"{target}: {line}\n")
             if stale:  # a comparison that found changes: exit 2, like plan and diff (1 is for errors)

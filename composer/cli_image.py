@@ -21,6 +21,7 @@ def _load(profile_path: Path) -> tuple[Any, dict[str, Any], str, Any]:
     from composer.package.build import default_cache
     from composer.profile.validate import load_profile
     from composer.solve.lock import lock_path, open_sources, read_lock, staleness
+    from composer.solve.lockcheck import check_lock
     profile = load_profile(profile_path)
     target = lock_path(profile_path)
     lock = read_lock(target)
@@ -30,6 +31,7 @@ def _load(profile_path: Path) -> tuple[Any, dict[str, Any], str, Any]:
     stale = staleness(profile, lock, sources.fingerprints)
     if stale:
         raise UserError(f"{target} is stale: {'; '.join(stale)}", hint=f"run: vcomp lock {profile_path}")
+    check_lock(profile, lock, sources, target)  # checked, not trusted: exactly the profile's resolution
     return profile, lock, hashlib.sha256(target.read_bytes()).hexdigest(), sources
 
 

@@ -31,13 +31,20 @@ def json_path(path: Sequence[str | int]) -> str:
     return out
 
 
+def _shown(value: Any, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit - 4] + "...'"
+
+
 def _describe(err: Any) -> str:
     if err.validator == "additionalProperties":
         return str(err.message).replace("Additional properties are not allowed", "unknown field(s):")
     if err.validator == "required":
         return f"missing required field {err.message.split(' ')[0]}"
+    if err.validator in ("pattern", "maxLength") and isinstance(err.schema, dict) and err.schema.get("description"):
+        return f"{_shown(err.instance)} is not valid: expected {err.schema['description']}"
     if err.validator == "pattern":
-        return f"{err.instance!r} does not match the expected form"
+        return f"{_shown(err.instance)} does not match the expected form"
     if err.validator == "enum":
         return f"{err.instance!r} is not one of {', '.join(map(str, err.validator_value))}"
     return str(err.message)

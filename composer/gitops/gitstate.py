@@ -96,9 +96,9 @@ def state_of(profile: bytes | None, lock: bytes | None, origin: str) -> State:
             raise UserError(f"{origin}: not a profile (a mapping is expected)")
     doc: Any = None
     if lock is not None:
-        import json
+        from composer.limits import load_json
         try:
-            doc = json.loads(lock)
+            doc = load_json(lock, origin)
         except ValueError as exc:
             raise UserError(f"{origin}: its lock is not JSON ({exc})", hint="relock: vcomp lock PROFILE") from None
     return State(profile=raw, lock=doc, profile_digest=hashlib.sha256(profile).hexdigest() if profile else "",

@@ -186,7 +186,8 @@ def add_users(root: Root, users: Sequence[Mapping[str, Any]], written: list[str]
         name, uid = _field(str(u["name"]), f"users[{i}].name"), int(u.get("uid", 1000))
         home = _field(str(u.get("home", f"/home/{name}")), f"users[{i}].home")
         shell = _field(str(u.get("shell", "/bin/sh")), f"users[{i}].shell")
-        line = f"{name}:x:{uid}:{uid}::{home}:{shell}"
+        gecos = _field(str(u.get("gecos", "")), f"users[{i}].gecos")
+        line = f"{name}:x:{uid}:{uid}:{gecos}:{home}:{shell}"
         if line in passwd:
             continue  # configured already (a root reconciled again)
         if any(existing.split(":")[0] == name for existing in passwd):

@@ -268,7 +268,10 @@ def make_products(profile: Profile, lock: Mapping[str, Any], lock_digest: str, s
         raw_repos = {r["name"]: r for r in profile.raw["repositories"]}  # URLs as written: no build paths
         save_repositories(root, [{"name": r.name, "url": raw_repos[r.name]["url"],
                                   "mirrors": list(raw_repos[r.name].get("mirrors", [])),
-                                  "root": json.loads(r.root.read_bytes())} for r in profile.repositories])
+                                  "root": json.loads(r.root.read_bytes()),
+                                  **({"priority": r.priority} if r.priority else {}),
+                                  **({"packages": list(r.packages)} if r.packages else {})}
+                                 for r in profile.repositories])
         atomic_write(out / CONTENTS, canonical_json(contents_of(records)) + b"\n")
         configure(root, profile, arch_name, records)
         kernel_pkg = profile.raw.get("kernel", {}).get("package", "linux")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ from composer.repo.client import RepositoryClient
 from composer.repo.index import IndexEntry
 from composer.rootfs import Root
 from composer.solve.lock import lock_moves, version_change
+from composer.solve.policy import RepoPolicy
 from composer.solve.pool import IndexData, SolvIndex
 from composer.solve.resolve import Request, ResolveError, Resolver
 
@@ -42,6 +43,7 @@ class RootSources:
     installed: Sequence[Mapping[str, Any]]
     granted: tuple[str, ...]
     _pool: list[SolvIndex]
+    policy: RepoPolicy = field(default_factory=RepoPolicy)  # pins and priorities, as the root records them
 
     def index(self, arch: str) -> SolvIndex:
         if not self._pool:
@@ -81,7 +83,7 @@ def open_root(root: Path, cache: Path) -> tuple[db.Database, RootSources]:
         text = tree.read_bytes(GRANTED, 1 << 20).decode("utf-8", "replace") if tree.is_file(GRANTED) else ""
     caps = tuple(line.strip() for line in text.splitlines() if line.strip())
     return database, RootSources(clients=clients, arch=arch, installed=list(database.packages.values()),
-                                 granted=caps, _pool=[])
+                                 granted=caps, _pool=[], policy=RepoPolicy.of_records(database.repositories))
 
 
 def _locked(entry: IndexEntry, origin: str, reason: str, granted: Sequence[str]) -> Locked:
@@ -103,7 +105,7 @@ def solve(sources: RootSources, database: db.Database, *, install: Sequence[tupl
             raise UserError(f"'{name}' is not installed in this root", hint="see: vcomp pkg --root DIR list")
     jobs = []
     requests = [Request(name=n, requirement=r) for n, r in install]
-    resolver = Resolver(index)
+    resolver = Resolver(index, sources.policy)
     for r in requests:
         if not resolver.candidates(r.name, r.requirement):
             raise ResolveError(resolver._unknown(r), hint="check the package name and version")
@@ -127,13 +129,16 @@ def solve(sources: RootSources, database: db.Database, *, install: Sequence[tupl
     if target is not None:
         for name in sorted(set(database.packages) - set(target)):
             jobs.append(pool.Job(solv.Job.SOLVER_ERASE | solv.Job.SOLVER_SOLVABLE_NAME, pool.str2id(name)))
-    solver = pool.Solver()
-    if allow_downgrade or target is not None:
-        solver.set_flag(solv.Solver.SOLVER_FLAG_ALLOW_DOWNGRADE, 1)
-    problems = solver.solve(jobs)
-    if problems:
-        raise ResolveError(resolver._explain(problems, requests), hint="the root is unchanged")
-    trans = solver.transaction()
+    while True:  # again when a repository priority excluded a provider the answer took
+        solver = pool.Solver()
+        if allow_downgrade or target is not None:
+            solver.set_flag(solv.Solver.SOLVER_FLAG_ALLOW_DOWNGRADE, 1)
+        problems = solver.solve(jobs)
+        if problems:
+            raise ResolveError(resolver._explain(problems, requests), hint="the root is unchanged")
+        trans = solver.transaction()
+        if not resolver.check_origins([s.id for s in trans.newsolvables()], requests):
+            break
     new = {s.name: s for s in trans.newsolvables()}
     gone = {s.name for s in trans.steps() if s.repo == installed}
     changes = []

@@ -13,7 +13,10 @@ from typing import Any
 
 from composer import schema
 from composer.errors import ComposerError, UserError, combine
+from composer.profile.grammar import Report, grammar_errors
 from composer.profile.outputs import OUTPUT_TYPES
+from composer.profile.overlay import confined, overlay_digest, work_tree
+from composer.profile.pins import pin_errors
 from composer.profile.yamlpos import Located, load_yaml
 from composer.version import Requirement, VersionError
 
@@ -34,6 +37,8 @@ class RepositoryRef:
     url: str
     mirrors: tuple[str, ...]
     root: Path
+    priority: int = 0
+    packages: tuple[str, ...] = ()   # names and globs pinned to this repository
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -55,7 +60,8 @@ class Profile:
     capabilities: tuple[str, ...]
     outputs: tuple[Output, ...]
     raw: dict[str, Any]
-    digest: str          # sha256 of the profile file's bytes
+    digest: str          # sha256 of the profile's bytes; with an overlay, of them and the overlay tree's digest
+    overlay: Path | None = None   # the checked overlay directory (inside the profile's work tree)
 
     def packages_for(self, arch: str) -> list[PackageRequest]:
         return [p for p in self.packages if not p.architectures or arch in p.architectures]
@@ -78,7 +84,15 @@ def load_profile(path: Path) -> Profile:
         raise UserError(f"{path}:1:1: a profile is a mapping (name: ..., packages: ...)",
                         hint="see schemas/profile.schema.json")
     errors = schema.schema_errors(doc.value, SCHEMA, origin=str(path), locate=doc.locate)
-    if errors:
+    if errors:  # with the grammar errors the schema did not already report: every error at once
+        said = "\n".join(e.message for e in errors)
+
+        def more(where: Sequence[str | int], message: str, hint: str) -> None:
+            if f": {schema.json_path(where)}: " not in said:
+                errors.append(UserError(f"{doc.place(where)}: {schema.json_path(where)}: {message}", hint=hint))
+
+        grammar_errors(doc.value, more)
+        boundary_errors(doc.value, path.parent, more)
         raise combine(errors, summary=f"{path}: {len(errors)} error{'s' if len(errors) > 1 else ''}")
     errors = semantic_errors(doc, path.parent)
     if errors:
@@ -92,6 +106,9 @@ def semantic_errors(doc: Located, base: Path) -> list[ComposerError]:
 
     def err(path: Sequence[str | int], message: str, hint: str) -> None:
         errors.append(UserError(f"{doc.place(path)}: {schema.json_path(path)}: {message}", hint=hint))
+
+    grammar_errors(v, err)
+    pin_errors(v.get("repositories", []), err)
 
     arches = list(v["architectures"])
     seen: dict[str, int] = {}
@@ -116,10 +133,6 @@ def semantic_errors(doc: Located, base: Path) -> list[ComposerError]:
     for i, repo in enumerate(v["repositories"]):
         if names.index(repo["name"]) != i:
             err(["repositories", i, "name"], f"repository name '{repo['name']}' is used twice", "rename one")
-        root = base / repo["root"]
-        if not root.is_file():
-            err(["repositories", i, "root"], f"trust root file {root} does not exist",
-                "pin the repository's root.json (its owner publishes it); no trust on first use")
     out_names: dict[str, int] = {}
     for i, out in enumerate(v["outputs"]):
         kind = OUTPUT_TYPES[out["type"]]
@@ -151,14 +164,41 @@ def semantic_errors(doc: Located, base: Path) -> list[ComposerError]:
     for name in sorted(denied & set(seen)):
         err(["packages", seen[name]], f"package '{name}' is requested but denied by policy.denied-packages",
             "remove it from packages or from the policy")
-    if "files" in v and not (base / v["files"]).is_dir():
-        err(["files"], f"overlay directory {base / v['files']} does not exist", "create it or remove 'files'")
+    boundary_errors(v, base, err)
     return errors
+
+
+def boundary_errors(v: Any, base: Path, err: Report) -> None:
+    """The host paths a profile names (trust roots, overlay) lie inside its git work tree and exist."""
+    tree = work_tree(base)
+    repos = v.get("repositories") if isinstance(v, dict) else None
+    for i, repo in enumerate(repos if isinstance(repos, list) else []):
+        if not isinstance(repo, dict) or not isinstance(repo.get("root"), str):
+            continue
+        root, problem = confined(tree, base, repo["root"])
+        if problem:
+            err(["repositories", i, "root"], f"trust root {repo['root']!r} {problem}",
+                f"keep the pinned root.json inside {tree}")
+        elif not root.is_file():
+            err(["repositories", i, "root"], f"trust root file {root} does not exist",
+                "pin the repository's root.json (its owner publishes it); no trust on first use")
+    files = v.get("files") if isinstance(v, dict) else None
+    if isinstance(files, str):
+        overlay, problem = confined(tree, base, files)
+        if problem:
+            err(["files"], f"overlay directory {files!r} {problem}",
+                f"put the overlay inside {tree} (the work tree that holds the profile)")
+        elif not overlay.is_dir():
+            err(["files"], f"overlay directory {overlay} does not exist", "create it or remove 'files'")
 
 
 def _model(doc: Located, path: Path, data: bytes) -> Profile:
     v = doc.value
     base = path.parent
+    overlay = confined(work_tree(base), base, v["files"])[0] if v.get("files") else None
+    digest = hashlib.sha256(data).hexdigest()
+    if overlay is not None:  # the overlay is an input like the profile's text: changing a file makes the lock stale
+        digest = hashlib.sha256(f"profile\0{digest}\0overlay\0{overlay_digest(overlay)}".encode()).hexdigest()
     arches = tuple(v["architectures"])
     packages = tuple(
         PackageRequest(name=p) if isinstance(p, str) else
@@ -167,10 +207,11 @@ def _model(doc: Located, path: Path, data: bytes) -> Profile:
         for p in v["packages"])
     repos = tuple(RepositoryRef(name=r["name"], url=_resolve_url(r["url"], base),
                                 mirrors=tuple(_resolve_url(m, base) for m in r.get("mirrors", [])),
-                                root=(base / r["root"]).resolve()) for r in v["repositories"])
+                                root=(base / r["root"]).resolve(), priority=int(r.get("priority", 0)),
+                                packages=tuple(r.get("packages", ()))) for r in v["repositories"])
     outputs = tuple(Output(type=o["type"], name=o.get("name", o["type"]),
                            architectures=tuple(o.get("architectures", arches)), options=dict(o.get("options", {})))
                     for o in v["outputs"])
     return Profile(path=path, name=v["name"], architectures=arches, repositories=repos, packages=packages,
                    drivers=tuple(v.get("drivers", [])), capabilities=tuple(v.get("capabilities", [])),
-                   outputs=outputs, raw=v, digest=hashlib.sha256(data).hexdigest())
+                   outputs=outputs, raw=v, digest=digest, overlay=overlay)

@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from composer import limits
 from composer.errors import UserError
 
 MAX_BYTES = 1 << 20
@@ -48,8 +49,11 @@ def load_yaml(data: bytes, origin: str) -> Located:
         text = data.decode()
     except UnicodeDecodeError as exc:
         raise UserError(f"{origin}: not UTF-8 text (byte {exc.start})") from None
+    bounds = limits.current()
     try:
         docs = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
+    except RecursionError:
+        raise limits.exceeded(bounds, "max_depth", origin, "nested deeper than the YAML parser can go") from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         where = f"{origin}:{mark.line + 1}:{mark.column + 1}" if mark else origin
@@ -59,14 +63,15 @@ def load_yaml(data: bytes, origin: str) -> Located:
     if len(docs) != 1 or docs[0] is None:
         raise UserError(f"{origin}: expected exactly one YAML document, found {len([d for d in docs if d])}",
                         hint="remove extra '---' separators")
-    builder = _Builder(origin)
+    builder = _Builder(origin, bounds)
     value = builder.build(docs[0], ())
     return Located(value=value, positions=builder.positions, origin=origin)
 
 
 class _Builder:
-    def __init__(self, origin: str) -> None:
+    def __init__(self, origin: str, bounds: limits.Limits) -> None:
         self.origin = origin
+        self.bounds = bounds
         self.positions: dict[Path_, tuple[int, int]] = {}
         self.count = 0
         self.constructor = yaml.SafeLoader("")
@@ -76,6 +81,9 @@ class _Builder:
         if self.count > MAX_NODES:
             raise UserError(f"{self.origin}: more than {MAX_NODES} YAML nodes (an alias bomb?)",
                             hint="profiles do not need that many values; avoid deeply nested aliases")
+        if len(path) >= self.bounds.max_depth:
+            place = f"{self.origin}:{node.start_mark.line + 1}:{node.start_mark.column + 1}"
+            raise limits.exceeded(self.bounds, "max_depth", place, f"nested more than {len(path)} levels deep")
         self.positions.setdefault(path, (node.start_mark.line + 1, node.start_mark.column + 1))
         if isinstance(node, yaml.MappingNode):
             out: dict[str, Any] = {}

@@ -21,6 +21,7 @@ from composer.limits import load_json
 from composer.profile.outputs import BOOTLOADERS, OUTPUT_TYPES
 from composer.profile.validate import Profile
 from composer.repo.client import RepositoryClient
+from composer.solve.policy import RepoPolicy
 from composer.solve.pool import IndexData, SolvIndex, parse_version
 from composer.solve.resolve import Request, Resolver, check_capabilities
 
@@ -33,14 +34,15 @@ def lock_path(profile: Path) -> Path:
 
 def read_lock(path: Path) -> dict[str, Any] | None:
     try:
-        doc: dict[str, Any] = load_json(path.read_bytes(), str(path))
+        doc = load_json(path.read_bytes(), str(path))
     except FileNotFoundError:
         return None
     except ValueError as exc:
         raise UserError(f"{path}: not a lock file ({exc})", hint="delete it and run: vcomp lock PROFILE") from None
-    if not isinstance(doc, dict) or doc.get("format") != LOCK_FORMAT:
-        found = doc.get("format") if isinstance(doc, dict) else type(doc).__name__
-        raise UserError(f"{path}: lock format {str(found)[:32]} is not supported", hint="upgrade vcomp")
+    if not isinstance(doc, dict):
+        raise UserError(f"{path}: not a lock file (a JSON object is expected)", hint="run: vcomp lock PROFILE")
+    if doc.get("format") != LOCK_FORMAT:
+        raise UserError(f"{path}: lock format {str(doc.get('format'))[:32]} is not supported", hint="upgrade vcomp")
     return doc
 
 
@@ -94,13 +96,51 @@ def open_sources(profile: Profile, cache: Path) -> Sources:
 
 def resolve_profile(profile: Profile, sources: Sources, keep: Mapping[str, Mapping[str, str]] | None = None) \
         -> dict[str, Any]:
-    """Resolve every architecture; return the lock document (nothing is written here)."""
+    """Resolve every architecture; return the lock document (nothing is written here).
+
+    ``keep`` (arch -> name -> version, from the previous lock) are versions to stay at when the
+    repositories now offer newer ones, as Cargo keeps a lock. A package kept below what a fresh
+    resolution picks is marked ``"held": true`` in the lock, and the lock is the resolution that
+    holds exactly those: so :func:`composer.solve.lockcheck.check_lock` can recompute it from the
+    profile, the indexes and the held rows alone (a hand-edited version without the mark is refused).
+    """
+    fresh = _resolve(profile, sources, {})
+    if not keep:
+        return fresh
+    kept = _resolve(profile, sources, keep)
+    held = held_versions(fresh, kept)
+    if not any(held.values()):
+        return fresh
+    doc = _resolve(profile, sources, held)
+    mark_held(doc, fresh)
+    return doc
+
+
+def held_versions(fresh: Mapping[str, Any], doc: Mapping[str, Any]) -> dict[str, dict[str, str]]:
+    """arch -> name -> version of the rows of ``doc`` whose version differs from the fresh resolution."""
+    out: dict[str, dict[str, str]] = {}
+    for arch, rows in doc["architectures"].items():
+        now = {p["name"]: p["version"] for p in fresh["architectures"].get(arch, [])}
+        out[arch] = {p["name"]: p["version"] for p in rows if p["name"] in now and now[p["name"]] != p["version"]}
+    return out
+
+
+def mark_held(doc: dict[str, Any], fresh: Mapping[str, Any]) -> None:
+    held = held_versions(fresh, doc)
+    for arch, rows in doc["architectures"].items():
+        for p in rows:
+            if p["name"] in held.get(arch, {}):
+                p["held"] = True
+
+
+def _resolve(profile: Profile, sources: Sources, keep: Mapping[str, Mapping[str, str]]) -> dict[str, Any]:
     arches: dict[str, list[dict[str, Any]]] = {}
     indexes: dict[str, dict[str, str]] = {}
+    policy = RepoPolicy.of(profile.repositories)
     for arch in profile.architectures:
         for name, digest in sources.digests(arch).items():
             indexes.setdefault(name, {})[arch] = digest
-        chosen = Resolver(sources.index(arch)).solve(requests_for(profile, arch), keep=(keep or {}).get(arch, {}))
+        chosen = Resolver(sources.index(arch), policy).solve(requests_for(profile, arch), keep=keep.get(arch, {}))
         check_capabilities(chosen, profile.capabilities, arch)
         granted = set(profile.capabilities)
         arches[arch] = [{

@@ -37,7 +37,7 @@ from composer.repo.index import IndexEntry
 from composer.solve.evr import requirement_interval, to_evr
 from composer.version import Requirement, Version
 
-POOL_REVISION = 2  # bump when the encoding of solvables changes: older cache files are then never read
+POOL_REVISION = 3  # bump when the encoding of solvables changes: older cache files are then never read
 SOLV_VERSION = importlib.metadata.version("solv")  # the .solv format belongs to the libsolv that wrote it
 STAR = ("*", "")
 _HEAD = struct.Struct("<QQ")  # entry count, length of the origins JSON
@@ -255,6 +255,15 @@ class EntryStore:
         except (ValueError, IndexError):
             return None
 
+    def origin_list(self) -> list[str]:
+        """The origin of every entry, in pool order, from the table alone (no entry is read)."""
+        f = self._file
+        if f is None:
+            return []
+        f.seek(self._table)
+        table = f.read(self.count * _ROW.size)
+        return [self.origins[o] for _, o, _ in _ROW.iter_unpack(table)]
+
     @staticmethod
     def write(path: Path, rows: Sequence[Row]) -> None:
         origins = sorted({r[0] for r in rows})
@@ -290,14 +299,16 @@ class SolvIndex:
     @classmethod
     def build(cls, sources: Sequence[tuple[str, IndexData | Sequence[IndexEntry]]], arch: str,
               installed: Sequence[Document] = ()) -> SolvIndex:
-        """A pool of the entries of ``arch`` (and noarch); the first repository listing a package wins."""
+        """A pool of the entries of ``arch`` (and noarch). A package listed by two repositories is there
+        twice, once per origin: which one may be used is the repository policy's decision
+        (``composer.solve.policy``), never the order of the repositories."""
         rows: list[Row] = []
-        seen: set[tuple[str, str, str]] = set()
+        seen: set[tuple[str, str, str, str]] = set()
         for origin, items in sources:
             data = items if isinstance(items, IndexData) else IndexData(None, [e.to_dict() for e in items])
             texts = data.texts()
             for i, d in enumerate(data.docs):
-                key = (d["name"], d["version"], d["arch"])
+                key = (origin, d["name"], d["version"], d["arch"])
                 if d["arch"] in (arch, "noarch") and key not in seen:
                     seen.add(key)
                     rows.append((origin, d, texts[i] if texts is not None else None))
@@ -309,7 +320,7 @@ class SolvIndex:
 
     @classmethod
     def _build(cls, rows: list[Row], arch: str, installed: Sequence[Document] = ()) -> SolvIndex:
-        rows.sort(key=lambda r: (r[1]["name"], precedence(r[1]["version"]), r[1]["arch"]))
+        rows.sort(key=lambda r: (r[1]["name"], precedence(r[1]["version"]), r[1]["arch"], r[0]))
         versions: dict[str, list[str]] = {}
         virtuals: dict[str, list[tuple[str, str]]] = {}
         for d in [*(r[1] for r in rows), *installed]:
@@ -454,6 +465,20 @@ class SolvIndex:
 
     def origin(self, sid: int) -> str:
         return self._doc(sid)[0]
+
+    def origin_names(self) -> set[str]:
+        """The repositories the index was built from (cheap: no per-solvable work)."""
+        if self._rows:
+            return {r[0] for r in self._rows}
+        return set(self.store.origins) if self.store is not None else set()
+
+    def origins(self) -> dict[int, str]:
+        """The repository of every solvable of the index (not of the installed packages), by id."""
+        if self._rows:
+            return {self.first + i: r[0] for i, r in enumerate(self._rows)}
+        if self.store is not None:
+            return {self.first + i: o for i, o in enumerate(self.store.origin_list())}
+        return {}
 
     def providers(self, name: str) -> list[Any]:
         """Solvables that are called ``name`` or provide it (pool order: by name, then version)."""

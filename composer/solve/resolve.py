@@ -18,6 +18,7 @@ import solv
 
 from composer.errors import UserError
 from composer.repo.index import IndexEntry, close_names
+from composer.solve.policy import CONFUSION_HINT, RepoPolicy, confusions, consider, exclusions
 from composer.solve.pool import STAR, SolvIndex, dependencies, parse_requirement, parse_version
 
 
@@ -46,10 +47,15 @@ _EDGE_AFTER = r"(?![A-Za-z0-9_+:~-]|\.[A-Za-z0-9])"
 
 
 class Resolver:
-    def __init__(self, index: SolvIndex) -> None:
+    def __init__(self, index: SolvIndex, policy: RepoPolicy | None = None) -> None:
+        """``policy``: pins and priorities of several repositories (none: every repository is equal,
+        and a name two of them serve is still an error when the answer needs it)."""
         self.index = index
         self.pool = index.pool
         self.arch = index.arch
+        self.policy = policy or RepoPolicy()
+        self.excluded = exclusions(index, self.policy)
+        consider(index, self.excluded)
 
     @classmethod
     def of(cls, entries: Sequence[IndexEntry], arch: str, origin: str = "index") -> Resolver:
@@ -60,8 +66,8 @@ class Resolver:
         """The solvables that satisfy (name, req): versions that match, and virtual providers for '*'."""
         r = parse_requirement(req.strip() or "*")
         star = req.strip() in STAR
-        return [s for s in self.index.providers(name)
-                if (r.matches(parse_version(self.index.entry(s.id).version)) if s.name == name else star)]
+        return [s for s in self.index.providers(name) if s.id not in self.excluded
+                and (r.matches(parse_version(self.index.entry(s.id).version)) if s.name == name else star)]
 
     # ---- solving
     def solve(self, requests: Sequence[Request], *, keep: Mapping[str, str] = {}) -> list[Chosen]:
@@ -83,15 +89,39 @@ class Resolver:
             for s in index.named(name):
                 if index.entry(s.id).version == version:
                     jobs.append(pool.Job(solv.Job.SOLVER_FAVOR | solv.Job.SOLVER_SOLVABLE, s.id))
-        solver = pool.Solver()
-        problems = solver.solve(jobs)
+        while True:
+            solver = pool.Solver()
+            problems = solver.solve(jobs)
+            if problems:
+                raise ResolveError(self._explain(problems, requests),
+                                   hint="apply one of the suggested fixes to the profile")
+            chosen = [s.id for s in solver.transaction().newsolvables()]
+            if not self.check_origins(chosen, requests):
+                return self._reasons(chosen, requests)
+
+    def check_origins(self, chosen: Sequence[int], requests: Sequence[Request]) -> bool:
+        """Refuse an answer that took a name two repositories serve without a pin or priority saying which;
+        True when a priority excluded more providers (solve again), False when the answer stands."""
+        index = self.index
+        needed = {r.name: r.reason for r in requests}
+        features = {r.name: r.features for r in requests}
+        for sid in chosen:
+            e = index.entry(sid)
+            for name, _ in dependencies(e, features.get(e.name, ())):
+                needed.setdefault(name, f"dependency of {e.name}")
+        problems, more = confusions(index, self.policy, self.excluded, chosen, needed)
         if problems:
-            raise ResolveError(self._explain(problems, requests),
-                               hint="apply one of the suggested fixes to the profile")
-        chosen = [s.id for s in solver.transaction().newsolvables()]
-        return self._reasons(chosen, requests)
+            raise ResolveError("\n".join(f"{self.arch}: {p}" for p in problems), hint=CONFUSION_HINT)
+        if more:  # finite: every round excludes solvables that were not excluded before
+            self.excluded.update(more)
+            consider(index, self.excluded)
+        return bool(more)
 
     def _unknown(self, r: Request) -> str:
+        hidden = sorted({why for s in self.index.providers(r.name) if (why := self.excluded.get(s.id))})
+        if hidden and not self.candidates(r.name, r.requirement):
+            return (f"'{r.name}' ({r.reason}) for {self.arch} is only served by repositories the profile excludes "
+                    f"for it: {'; '.join(hidden)}")
         if r.name.startswith("driver:"):
             drivers = sorted(p.removeprefix("driver:") for p in self.index.names() if p.startswith("driver:"))
             return (f"no package provides driver '{r.name.removeprefix('driver:')}' for {self.arch} "

@@ -122,3 +122,30 @@ def test_diff_locks_names_each_kind_of_change() -> None:
         "x86_64: - d 1.0.0 (was: requested)",
         "x86_64: + e 0.1.0 (requested)"]
     assert diff_locks(new, new) == []
+
+
+def test_committed_locks_match_their_profiles_and_a_relock_passes_the_build_check(sample_repo_base: Path,
+                                                                                  tmp_path: Path) -> None:
+    """profiles/*.lock are current for their profiles (the profile digest); the sample repository is rebuilt
+    from a moving Debian archive, so `vcomp lock` (as `make demo` does) relocks, and the result passes the
+    check `vcomp build` makes; a hand edit after that does not."""
+    import shutil
+
+    from composer.solve.lock import lock_bytes
+    from composer.solve.lockcheck import LockMismatch, check_lock
+    from tests.conftest import REPO
+    profiles = copy_profiles(sample_repo_base, tmp_path)
+    for name in ("minimal", "server"):
+        shutil.copy(REPO / "profiles" / f"{name}.lock", profiles / f"{name}.lock")
+        prof = load_profile(profiles / f"{name}.yaml")
+        committed = read_lock(lock_path(prof.path))
+        assert committed is not None and committed["inputs"] == prof.digest, f"relock profiles/{name}.yaml"
+        assert main(["lock", str(prof.path)]) == 0
+        lock = read_lock(lock_path(prof.path))
+        assert lock is not None
+        sources = open_sources(prof, tmp_path / "cache")
+        check_lock(prof, lock, sources, lock_path(prof.path))
+        lock["architectures"]["x86_64"][0]["reason"] = "dependency of busybox"
+        lock_path(prof.path).write_bytes(lock_bytes(lock))
+        with pytest.raises(LockMismatch, match=r"\$\.architectures\.x86_64\[0\]\.reason"):
+            check_lock(prof, lock, sources, lock_path(prof.path))

@@ -18,7 +18,8 @@ architectures: [x86_64]
 repositories: [{name: sample, url: ../repo, root: sample-root.json}]
 packages: [base-files]
 hostname: box
-users: [{name: admin, uid: 1000, groups: [wheel], ssh-keys: ["ssh-ed25519 AAAA x"]}]
+users: [{name: admin, uid: 1000, groups: [wheel],
+         ssh-keys: ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGJqyXMLUCVyQD/bK8iUi9E1vjdIcowRm0l9x4ZZqxxT x"]}]
 files: overlay
 outputs: [{type: rootfs}]
 """
