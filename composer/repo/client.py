@@ -67,6 +67,7 @@ class RepositoryClient:
         self.targets_dir = self.cache / "targets"
         self._updater: Updater | None = None
         self._indexes: dict[str, list[IndexEntry]] = {}
+        self._answered = ""  # the source that gave the trusted metadata: targets are asked from it first
 
     # ---- trust
     def _new_updater(self, base: str) -> Updater:
@@ -95,6 +96,7 @@ class RepositoryClient:
                 continue
             self._updater = updater
             self._indexes.clear()
+            self._answered = base
             return
         source = "the repository" if len(self.urls) == 1 else f"all {len(self.urls)} sources"
         raise FetchError(f"cannot get trusted metadata from {source}:\n    " + "\n    ".join(problems),
@@ -203,7 +205,7 @@ class RepositoryClient:
         if cached:
             return Path(cached)
         problems = []
-        for base in self.urls:
+        for base in sorted(self.urls, key=lambda u: u != self._answered):  # a stalled primary costs one deadline
             try:
                 return Path(self.updater.download_target(info, target_base_url=f"{base}/targets/"))
             except (tuf_exc.RepositoryError, tuf_exc.DownloadError) as exc:
