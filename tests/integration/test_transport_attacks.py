@@ -185,6 +185,19 @@ def test_a_slow_source_fails_within_its_deadline(behaviour: Behaviour, limit: fl
     assert limit - 0.1 < seconds < limit + SLACK
 
 
+def test_a_tls_handshake_that_never_completes_is_bounded_by_the_header_deadline() -> None:
+    """https://: the watchdog holds the socket from before the handshake, so a silent server fails too."""
+    def silent(c: Conn) -> None:
+        c.hold()
+
+    with raw_server(silent) as bad:
+        url = bad.url.replace("http://", "https://") + "/metadata/timestamp.json"
+        error, seconds = timed(lambda: fetch(url))
+    assert isinstance(error, tuf_exc.SlowRetrievalError), error
+    assert "no response headers within 1 s" in str(error)
+    assert seconds < FAST.header_seconds + SLACK
+
+
 def test_the_absolute_cap_stops_a_source_that_keeps_just_above_the_rate() -> None:
     limits = TransportLimits(header_seconds=1.0, window_seconds=0.5, min_rate=1024, max_seconds=2.0)
     with raw_server(fed_at_the_minimum) as bad:
