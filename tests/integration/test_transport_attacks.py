@@ -575,3 +575,28 @@ def test_a_redirecting_source_is_refused_and_the_mirror_used(repo: Repo, good_ur
         client = repo.client(url=bad.url, mirrors=[good_url])
         client.refresh()
         assert client.metadata("hello", ARCH).version == "1.1.0"
+
+
+# ----------------------------------------------------------------- the CLI
+
+@pytest.mark.usefixtures("fast_env")
+def test_cli_over_a_slowloris_primary_with_a_mirror_and_without(repo: Repo, good_url: str, tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    from composer.cli import main
+    monkeypatch.setenv("VCOMP_CACHE", str(tmp_path / "vcache"))
+    with raw_server(header_slowloris) as bad:
+        where = ["--repo", bad.url, "--root", str(repo.meta("1.root.json"))]
+        error, seconds = timed(lambda: main(["search", "hello", *where, "--mirror", good_url]))
+        assert error is None and seconds < 1.0 + 1.5
+        assert [line.split()[:2] for line in capsys.readouterr().out.splitlines()] == [
+            ["hello", "1.0.0"], ["hello", "1.1.0"]]
+        assert main(["search", "hello", "--repo", bad.url, "--root", str(repo.meta("1.root.json"))]) == 1
+        err = capsys.readouterr().err
+        assert err.startswith("error: cannot get trusted metadata from the repository")
+        assert f"{bad.url}/metadata/2.root.json: no response headers within 1 s (VCOMP_HTTP_HEADER_SECONDS)" in err
+        assert "hint:" in err and "Traceback" not in err
+    monkeypatch.setenv("VCOMP_HTTP_MIN_RATE", "fast")
+    assert main(["search", "hello", "--repo", good_url, "--root", str(repo.meta("1.root.json"))]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: VCOMP_HTTP_MIN_RATE='fast' is not a positive number") and "hint:" in err
