@@ -224,7 +224,7 @@ class FileFetcher(FetcherInterface):
         finally:
             _CURRENT.reset(token)
         if resp.status != 200:
-            self._discard(resp, deadline, url)
+            self._discard(resp, deadline)
             raise tuf_exc.DownloadHTTPError(f"{url}: HTTP {resp.status}{_redirect_note(resp)}", resp.status)
         return self._body(resp, deadline, url, start=start)
 
@@ -267,7 +267,7 @@ class FileFetcher(FetcherInterface):
             else:
                 resp.close()          # unread bytes or a dead socket: never reused
 
-    def _discard(self, resp: urllib3.BaseHTTPResponse, deadline: _Deadline, url: str) -> None:
+    def _discard(self, resp: urllib3.BaseHTTPResponse, deadline: _Deadline) -> None:
         """Read a small error body so the connection can be reused; close it otherwise."""
         left = self.limits.drain_bytes
         complete = False
@@ -293,17 +293,23 @@ def _fail(deadline: _Deadline, url: str, exc: BaseException) -> NoReturn:
     if fired:
         raise tuf_exc.SlowRetrievalError(f"{url}: {fired}") from None
     if isinstance(exc, urllib3.exceptions.NewConnectionError):  # (a subclass of ConnectTimeoutError)
-        raise tuf_exc.DownloadError(f"{url}: cannot connect ({exc})") from None
+        raise tuf_exc.DownloadError(f"{url}: cannot connect ({_shown(str(exc))})") from None
     if isinstance(exc, (urllib3.exceptions.TimeoutError, TimeoutError)):
-        raise tuf_exc.SlowRetrievalError(f"{url}: no data within the per-read timeout ({exc})") from None
-    raise tuf_exc.DownloadError(f"{url}: connection broken ({exc})") from None
+        raise tuf_exc.SlowRetrievalError(f"{url}: no data within the per-read timeout ({_shown(str(exc))})") \
+            from None
+    raise tuf_exc.DownloadError(f"{url}: connection broken ({_shown(str(exc))})") from None
+
+
+def _shown(text: str, limit: int = 240) -> str:
+    """Server-controlled text (a bad status line, a Location) as one short printable line."""
+    clean = "".join(c if c.isprintable() else "?" for c in text)
+    return clean if len(clean) <= limit else f"{clean[:limit]}... ({len(clean)} characters)"
 
 
 def _redirect_note(resp: urllib3.BaseHTTPResponse) -> str:
     if not 300 <= resp.status < 400:
         return ""
-    location = resp.headers.get("Location", "")
-    shown = "".join(c if c.isprintable() else "?" for c in location[:200])
+    shown = _shown(resp.headers.get("Location", ""))
     return (f": redirect to '{shown}' refused (vcomp follows no redirects: "
             "give the final URL as the repository or mirror)")
 

@@ -303,6 +303,17 @@ def test_a_reset_mid_body_is_a_broken_download() -> None:
     assert type(error) is tuf_exc.DownloadError and "connection broken" in str(error), error
 
 
+def test_a_garbage_status_line_is_a_short_one_line_error() -> None:
+    def garbage(c: Conn) -> None:
+        if c.request():
+            c.send(b"EVIL\x1b[2J\x00" + b"A" * 60_000 + b"\r\n\r\n")
+
+    with raw_server(garbage) as bad:
+        error, _ = timed(lambda: fetch(f"{bad.url}/metadata/timestamp.json"))
+    assert type(error) is tuf_exc.DownloadError and "connection broken" in str(error), error
+    assert len(str(error)) < 500 and str(error).isprintable()
+
+
 def test_nothing_listening_is_a_download_error_not_a_slow_one() -> None:
     with socket.create_server(("127.0.0.1", 0)) as s:
         port = s.getsockname()[1]
