@@ -570,6 +570,19 @@ def test_the_client_over_the_keep_alive_sample_server_reuses_its_connection(repo
         server.server_close()
 
 
+def test_the_keep_alive_sample_server_answers_small_requests_without_a_delayed_ack_stall(repo: Repo,
+                                                                                         good_url: str) -> None:
+    """Headers and body are two writes: without TCP_NODELAY each small response waits ~40 ms for the
+    client's delayed ACK on a kept-alive connection (50 requests: ~2 s instead of a few ms each)."""
+    fetcher = FileFetcher(FAST)
+    url = f"{good_url}/metadata/timestamp.json"
+    fetcher.download_bytes(url, 100_000)
+    start = time.monotonic()
+    for _ in range(50):
+        fetcher.download_bytes(url, 100_000)
+    assert time.monotonic() - start < 1.0
+
+
 @pytest.mark.usefixtures("fast_env")
 def test_a_redirecting_source_is_refused_and_the_mirror_used(repo: Repo, good_url: str) -> None:
     def redirect(c: Conn) -> None:
