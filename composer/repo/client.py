@@ -12,92 +12,20 @@ from __future__ import annotations
 
 import hashlib
 import shutil
-import time
-import urllib.parse
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
-import urllib3
 from tuf.api import exceptions as tuf_exc
 from tuf.api.metadata import Metadata, Root, Targets
 from tuf.ngclient import FetcherInterface, Updater, UpdaterConfig
 
 from composer.errors import FetchError, UserError, VerificationError
-from composer.fsutil import CHUNK
 from composer.package.archive import Verified, verify_package
 from composer.repo.index import IndexEntry, close_names, decode_index, index_target_path, parse_index
+from composer.repo.transport import FileFetcher as FileFetcher  # re-exported: mirror.py, conformance, bench
 from composer.trust.keys import PublicKey
 from composer.version import Requirement, Version, VersionError
-
-# A server slower than this (after a grace period) is treated as an attack (slow retrieval).
-MIN_BYTES_PER_SECOND = 1024
-SLOW_GRACE_SECONDS = 5.0
-READ_TIMEOUT = 10.0
-
-
-class FileFetcher(FetcherInterface):
-    """file:// URLs, and http(s):// through urllib3; a missing file is a 404 as ngclient expects.
-
-    Every transport failure surfaces as a python-tuf DownloadError (so the client fails over to the
-    next mirror); a transfer slower than MIN_BYTES_PER_SECOND after SLOW_GRACE_SECONDS is refused.
-    """
-
-    def __init__(self) -> None:
-        self._pool = urllib3.PoolManager(headers={"User-Agent": "vcomp"},
-                                         timeout=urllib3.Timeout(connect=READ_TIMEOUT, read=READ_TIMEOUT))
-
-    def _fetch(self, url: str) -> Iterator[bytes]:
-        parsed = urllib.parse.urlparse(url)
-        if parsed.scheme in ("http", "https"):
-            return self._http(url)
-        if parsed.scheme != "file":
-            raise tuf_exc.DownloadError(f"unsupported URL scheme in {url}")
-        path = Path(urllib.parse.unquote(parsed.path))
-        try:
-            f = path.open("rb")
-        except FileNotFoundError:
-            raise tuf_exc.DownloadHTTPError(f"{url}: not found", 404) from None
-        except OSError as exc:
-            raise tuf_exc.DownloadError(f"{url}: {exc.strerror}") from None
-        return _chunks(f)
-
-
-    def _http(self, url: str) -> Iterator[bytes]:
-        try:
-            resp = self._pool.request("GET", url, preload_content=False, retries=False)
-        except urllib3.exceptions.HTTPError as exc:
-            raise tuf_exc.DownloadError(f"{url}: {exc}") from None
-        if resp.status != 200:
-            resp.release_conn()
-            raise tuf_exc.DownloadHTTPError(f"{url}: HTTP {resp.status}", resp.status)
-        return _http_chunks(resp, url)
-
-
-def _http_chunks(resp: urllib3.BaseHTTPResponse, url: str) -> Iterator[bytes]:
-    start, total = time.monotonic(), 0
-    try:
-        while True:
-            data = resp.read1(CHUNK)
-            if not data:
-                return
-            total += len(data)
-            yield data
-            elapsed = time.monotonic() - start
-            if elapsed > SLOW_GRACE_SECONDS and total / elapsed < MIN_BYTES_PER_SECOND:
-                raise tuf_exc.SlowRetrievalError(f"{url}: {total} bytes in {elapsed:.0f} s (slow retrieval)")
-    except tuf_exc.DownloadError:
-        raise
-    except Exception as exc:  # urllib3 ProtocolError, timeouts, resets: a broken source
-        raise tuf_exc.DownloadError(f"{url}: connection broken ({exc})") from None
-    finally:
-        resp.release_conn()
-
-
-def _chunks(f: BinaryIO) -> Iterator[bytes]:
-    with f:
-        while chunk := f.read(CHUNK):
-            yield chunk
 
 
 def normalise_url(url: str) -> str:
@@ -139,6 +67,7 @@ class RepositoryClient:
         self.targets_dir = self.cache / "targets"
         self._updater: Updater | None = None
         self._indexes: dict[str, list[IndexEntry]] = {}
+        self._answered = ""  # the source that gave the trusted metadata: targets are asked from it first
 
     # ---- trust
     def _new_updater(self, base: str) -> Updater:
@@ -167,6 +96,7 @@ class RepositoryClient:
                 continue
             self._updater = updater
             self._indexes.clear()
+            self._answered = base
             return
         source = "the repository" if len(self.urls) == 1 else f"all {len(self.urls)} sources"
         raise FetchError(f"cannot get trusted metadata from {source}:\n    " + "\n    ".join(problems),
@@ -275,7 +205,7 @@ class RepositoryClient:
         if cached:
             return Path(cached)
         problems = []
-        for base in self.urls:
+        for base in sorted(self.urls, key=lambda u: u != self._answered):  # a stalled primary costs one deadline
             try:
                 return Path(self.updater.download_target(info, target_base_url=f"{base}/targets/"))
             except (tuf_exc.RepositoryError, tuf_exc.DownloadError) as exc:

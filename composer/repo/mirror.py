@@ -11,11 +11,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tuf.api.metadata import Metadata, Root
+from tuf.ngclient import UpdaterConfig
 
 from composer.errors import VerificationError
 from composer.fsutil import atomic_write, sha256_file
 from composer.repo.client import FileFetcher, RepositoryClient, describe
 from composer.repo.index import index_target_path
+
+ROOT_MAX_LENGTH = UpdaterConfig().root_max_length  # a root is bounded like ngclient bounds it
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -85,7 +88,7 @@ def _root_chain(client: RepositoryClient) -> list[tuple[int, bytes]]:
     fetcher = FileFetcher()
     for version in range(trusted.signed.version + 1, current.signed.version + 1):
         raw = current_raw if version == current.signed.version else \
-            b"".join(fetcher.fetch(f"{client.urls[0]}/metadata/{version}.root.json"))
+            fetcher.download_bytes(f"{client.urls[0]}/metadata/{version}.root.json", ROOT_MAX_LENGTH)
         md = Metadata[Root].from_bytes(raw)
         prev.verify_delegate("root", md)  # a threshold of the previous root's keys
         md.verify_delegate("root", md)    # and of its own

@@ -1,4 +1,8 @@
-"""Static HTTP for a repository: serves metadata/ and targets/ only, on 127.0.0.1 by default."""
+"""Static HTTP for a repository: serves metadata/ and targets/ only, on 127.0.0.1 by default.
+
+HTTP/1.1 with keep-alive (every response, errors included, carries its Content-Length); an idle or
+stalled client connection is closed after IDLE_SECONDS.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +13,14 @@ from pathlib import Path
 from typing import Any
 
 SERVED = ("/metadata/", "/targets/")
+IDLE_SECONDS = 30.0
 
 
 class _Handler(http.server.SimpleHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    timeout = IDLE_SECONDS  # per socket operation on the client's connection: idle keep-alives end
+    disable_nagle_algorithm = True  # headers and body are separate writes: no 40 ms delayed-ACK stall each
+
     def translate_path(self, path: str) -> str:
         """Confine every request (GET and HEAD, after decoding) to metadata/ and targets/."""
         full = Path(super().translate_path(path)).resolve()
@@ -19,6 +28,20 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
         if not any(full.is_relative_to(base / d.strip("/")) for d in SERVED):
             return str(base / "metadata" / ".not-served")  # does not exist: 404
         return str(full)
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """http.server's, except that a 404 keeps the connection open (ngclient's probe for the next root
+        version is a 404 on every refresh): a short body with its Content-Length, no 'Connection: close'."""
+        if code != 404:
+            super().send_error(code, message, explain)
+            return
+        body = b"not found\n"
+        self.send_response(404)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
 
     def list_directory(self, path: Any) -> None:
         self.send_error(404, "no directory listings")
