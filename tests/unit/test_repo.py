@@ -20,6 +20,7 @@ from composer.repo.store import RepoStore
 from composer.trust.keys import SigningKey, generate, load_public_key, load_signing_key
 from tests.conftest import write_recipe
 
+ONLINE = ("index", "snapshot", "timestamp")
 RECIPE = """
     [package]
     name = "{name}"
@@ -66,7 +67,7 @@ def make_pkg(tmp: Path, key: SigningKey, name: str, version: str = "1.0.0", cont
 @pytest.fixture(scope="module")
 def keys(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, SigningKey]]:
     d = tmp_path_factory.mktemp("repo-keys")
-    names = ("root1", "root2", "root3", "targets", "snapshot", "timestamp", "alice", "bob")
+    names = ("root1", "root2", "root3", "targets", "index", "snapshot", "timestamp", "alice", "bob")
     for n in names:
         generate(n, d)
     return d, {n: load_signing_key(d / f"{n}.key") for n in names}
@@ -75,12 +76,12 @@ def keys(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Sign
 @pytest.fixture()
 def repo(tmp_path: Path, keys: tuple[Path, dict[str, SigningKey]]) -> Repo:
     keydir, k = keys
-    online = {r: [k[r]] for r in ("targets", "snapshot", "timestamp")}
-    init(tmp_path / "repo", root_keys=[k["root1"], k["root2"]], root_threshold=2, online=online,
-         online_paths={r: [str(keydir / f"{r}.key")] for r in online})
+    online = {r: [k[r]] for r in ONLINE}
+    init(tmp_path / "repo", root_keys=[k["root1"], k["root2"]], root_threshold=2, targets_keys=[k["targets"]],
+         online=online, online_paths={r: [str(keydir / f"{r}.key")] for r in online})
     store = RepoStore(tmp_path / "repo")
-    delegate(store, "alice", [k["alice"].public], ["hello", "lib*"])
-    delegate(store, "bob", [k["bob"].public], ["bob-*"])
+    delegate(store, "alice", [k["alice"].public], ["hello", "lib*"], targets_keys=[k["targets"]])
+    delegate(store, "bob", [k["bob"].public], ["bob-*"], targets_keys=[k["targets"]])
     pkgs = {"hello": make_pkg(tmp_path, k["alice"], "hello"),
             "hello2": make_pkg(tmp_path, k["alice"], "hello", "1.1.0", "y"),
             "libz": make_pkg(tmp_path, k["alice"], "libz", noarch=True)}
@@ -94,7 +95,8 @@ def test_init_root_threshold_and_layout(repo: Repo) -> None:
     assert root["signed"]["roles"]["root"]["threshold"] == 2 and len(root["signatures"]) == 2
     assert root["signed"]["consistent_snapshot"] is True
     assert (repo.dir / "metadata" / "timestamp.json").exists() and (repo.dir / "repo.toml").exists()
-    assert not any("root1" in line for line in (repo.dir / "repo.toml").read_text().splitlines())
+    config = (repo.dir / "repo.toml").read_text()
+    assert "root1" not in config and "targets.key" not in config and "index.key" in config
 
 
 def test_search_metadata_fetch_and_noarch_in_every_index(repo: Repo, tmp_path: Path) -> None:
@@ -163,7 +165,7 @@ def test_refresh_bumps_timestamp_only(repo: Repo) -> None:
 
 def test_root_rotation_is_followed_from_the_pinned_root(repo: Repo) -> None:
     k = repo.keys
-    with pytest.raises(UserError, match="needs 2 of the current root keys"):
+    with pytest.raises(UserError, match="needs 2 of the offline root keys; 1 given"):
         rotate(repo.store, "root", add=[k["root3"]], remove=[k["root1"].public], root_keys=[k["root1"]])
     rotate(repo.store, "root", add=[k["root3"]], remove=[k["root1"].public], root_keys=[k["root1"], k["root2"]])
     c = repo.client("after-rotation")
@@ -197,14 +199,15 @@ def test_mirror_is_verified_incremental_and_servable(repo: Repo) -> None:
 def test_not_a_repository_and_bad_roots(repo: Repo, tmp_path: Path) -> None:
     with pytest.raises(UserError, match="is not a repository"):
         RepoStore(tmp_path)
+    online = {r: [repo.keys[r]] for r in ONLINE}
     with pytest.raises(UserError, match="already a repository"):
-        init(repo.dir, root_keys=[repo.keys["root1"]], root_threshold=1,
-             online={r: [repo.keys[r]] for r in ("targets", "snapshot", "timestamp")}, online_paths={})
+        init(repo.dir, root_keys=[repo.keys["root1"]], root_threshold=1, targets_keys=[repo.keys["targets"]],
+             online=online, online_paths={})
     with pytest.raises(UserError, match="root threshold 3 needs between 1 and 2"):
         init(tmp_path / "x", root_keys=[repo.keys["root1"], repo.keys["root2"]], root_threshold=3,
-             online={r: [repo.keys[r]] for r in ("targets", "snapshot", "timestamp")}, online_paths={})
+             targets_keys=[repo.keys["targets"]], online=online, online_paths={})
     with pytest.raises(UserError, match="invalid package pattern"):
-        delegate(repo.store, "x", [repo.keys["bob"].public], ["a/b"])
+        delegate(repo.store, "x", [repo.keys["bob"].public], ["a/b"], targets_keys=[repo.keys["targets"]])
 
 
 def test_cli_repo_flow_and_errors(repo: Repo, capsys: pytest.CaptureFixture[str]) -> None:
@@ -218,11 +221,15 @@ def test_cli_repo_flow_and_errors(repo: Repo, capsys: pytest.CaptureFixture[str]
     assert (out / "hello-1.0.0-x86_64.vpk").exists()
     capsys.readouterr()
     assert main(["repo", "init", str(repo.tmp / "new")]) == 1
-    assert "needs --root-key" in capsys.readouterr().err
+    assert "needs --root-key, --targets-key, --index-key" in capsys.readouterr().err
     assert main(["search", "x", "--repo", str(repo.tmp), "--root", str(repo.tmp / "nope.json")]) == 1
     assert "trust root" in capsys.readouterr().err
     pub = str(repo.keydir / "bob.pub")
-    assert main(["repo", "delegate", str(repo.dir), "carol", "--key", pub, "--packages", "carol-*"]) == 0
+    assert main(["repo", "delegate", str(repo.dir), "carol", "--key", pub, "--packages", "carol-*",
+                 "--targets-key", str(repo.keydir / "index.key")]) == 1
+    assert "needs 1 of the offline targets keys; 0 given" in capsys.readouterr().err
+    assert main(["repo", "delegate", str(repo.dir), "carol", "--key", pub, "--packages", "carol-*",
+                 "--targets-key", str(repo.keydir / "targets.key")]) == 0
 
 
 def test_errors_are_composer_errors_with_hints(repo: Repo) -> None:
