@@ -204,6 +204,17 @@ def cmd_repo_delegate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_repo_sign_targets(args: argparse.Namespace) -> int:
+    from composer.repo.edit import publish, resign_targets
+    from composer.repo.store import RepoStore
+    from composer.trust.keys import load_signing_key
+    keys = [load_signing_key(Path(k)) for k in args.targets_key]
+    version = resign_targets(RepoStore(Path(args.dir)), targets_keys=keys)
+    published = "" if args.no_publish else f"; published (snapshot v{publish(RepoStore(Path(args.dir)))['snapshot']})"
+    _out(f"top-level targets v{version} signed with a new expiry{published}")
+    return EXIT_OK
+
+
 def cmd_repo_migrate(args: argparse.Namespace) -> int:
     from composer.repo.edit import migrate
     from composer.trust.keys import load_signing_key
@@ -489,6 +500,12 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--targets-key", action="append", required=True,
                    help="the offline top-level targets private key (.key) that signs the delegation")
     r.set_defaults(func=cmd_repo_delegate)
+    r = repo.add_parser("sign-targets", help="re-sign the offline top-level targets with a new expiry")
+    r.add_argument("dir")
+    r.add_argument("--targets-key", action="append", required=True, help="the offline targets private key (.key)")
+    r.add_argument("--no-publish", action="store_true",
+                   help="only write N.targets.json (offline machine); the next 'repo publish' lists it")
+    r.set_defaults(func=cmd_repo_sign_targets)
     r = repo.add_parser("migrate", help="move a repository whose repo.toml lists the targets key to the "
                                         "offline-targets layout")
     r.add_argument("dir")

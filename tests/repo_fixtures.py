@@ -9,7 +9,8 @@ attack is a file on disk that differs from what the repository wrote.
 each test its own copy in a few milliseconds:
 
     keys      root1, root2 (root threshold 2), targets (offline: never in repo.toml), index, snapshot,
-              timestamp (online, in repo.toml), timestamp2 and root3 (spares for rotations), alice (delegated 'hello' and 'lib*'), mallory (delegated 'evil*')
+              timestamp (online, in repo.toml), timestamp2 and root3 (spares for rotations), alice
+              (delegated 'hello' and 'lib*'), mallory (delegated 'evil*')
     packages  published twice: first hello 1.0.0 (x86_64), libfoo 1.0.0 (noarch), evil-tool 1.0.0
               (noarch, by mallory); then hello 1.1.0 and libfoo 1.1.0. ``Repo.old()`` is the repository
               as it was after the first publish (to replay it). Built but not published (``SPARE``):

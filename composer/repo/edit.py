@@ -224,6 +224,20 @@ def delegate(store: RepoStore, name: str, keys: Sequence[PublicKey], patterns: S
     store.sign_and_write(targets, "targets", signers)
 
 
+def resign_targets(store: RepoStore, *, targets_keys: Sequence[SigningKey], within_days: int | None = None) -> int:
+    """Re-sign the offline top-level targets metadata with a new expiry (it changes only on delegate and
+    rotate, so it must be renewed before it expires); return its version. With ``within_days``, only if
+    it expires within that many days. The next ``publish`` makes it visible."""
+    md = store.load("targets", Targets)
+    if within_days is not None and md.signed.expires > expires(within_days):
+        return int(md.signed.version)
+    signers = store.offline_signers("targets", targets_keys, option="--targets-key")
+    md.signed.version += 1
+    md.signed.expires = expires(store.config.expiry_days["targets"])
+    store.sign_and_write(md, "targets", signers)
+    return int(md.signed.version)
+
+
 def authorised_roles(targets: Targets, name: str, keyid: str) -> list[DelegatedRole]:
     """Delegated roles that let ``keyid`` publish package ``name``."""
     if targets.delegations is None or targets.delegations.roles is None:

@@ -657,6 +657,6 @@ def test_delegations_recorded_by_the_repository(repo: Repo) -> None:
     assert roles == {"index": (["index/*"], [repo.keys.index.keyid], True),
                      "alice": (["packages/hello/*", "packages/lib*/*"], [repo.keys.alice.keyid], True),
                      "mallory": (["packages/evil*/*"], [repo.keys.mallory.keyid], True)}
-    assert list(targets.delegations.roles)[0] == "index"
+    assert next(iter(targets.delegations.roles)) == "index"
     assert not targets.targets, "the offline top-level targets lists no target itself"
     assert json.loads(repo.root_bytes)["signed"]["roles"]["root"]["threshold"] == 2
