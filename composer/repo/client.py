@@ -239,7 +239,8 @@ class RepositoryClient:
             self._indexes.clear()
             return
         source = "the repository" if len(self.urls) == 1 else f"all {len(self.urls)} sources"
-        raise FetchError(f"cannot get trusted metadata from {source}:\n    " + "\n    ".join(problems),
+        sep = " " if len(problems) == 1 else "\n    "   # one source: one line
+        raise FetchError(f"cannot get trusted metadata from {source}:{sep}" + sep.join(problems),
                          hint="the local cache keeps its last trusted state; check the URL, the mirrors and "
                               "that the repository's timestamp is refreshed")
 

@@ -159,7 +159,7 @@ def migrate(directory: Path, *, index_key: SigningKey, index_path: str,
         raise UserError(f"{directory}: already in the current layout (no targets key in {CONFIG})",
                         hint="nothing to migrate")
     legacy_paths = store.config.keys.pop("targets")
-    signers = store.offline_signers("targets", [*targets_keys, *store.online_keys("targets")],
+    signers = store.offline_signers("targets", [*targets_keys, *store.key_files(legacy_paths)],
                                     option="--targets-key")
     if index_key.keyid in store.offline_keyids():
         raise UserError(f"the index key {index_key.keyid[:16]} is an offline key",

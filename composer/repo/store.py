@@ -106,10 +106,7 @@ class RepoStore:
     # ---- keys
     def online_keys(self, role: str) -> list[SigningKey]:
         """The keys repo.toml gives ``role``; an offline key (root, top-level targets) there is refused."""
-        keys = []
-        for p in self.config.keys[role]:
-            path = Path(p) if Path(p).is_absolute() else self.dir / p
-            keys.append(load_signing_key(path))
+        keys = self.key_files(self.config.keys[role])
         offline = self.offline_keyids()
         for key, p in zip(keys, self.config.keys[role], strict=True):
             if key.keyid in offline:
@@ -118,6 +115,10 @@ class RepoStore:
                                 hint=f"give the {role} role its own key: vcomp repo rotate {self.dir} --role {role} "
                                      "... and keep the offline key off this machine")
         return keys
+
+    def key_files(self, paths: Sequence[str]) -> list[SigningKey]:
+        """Private keys from files named in repo.toml (relative to the repository directory)."""
+        return [load_signing_key(Path(p) if Path(p).is_absolute() else self.dir / p) for p in paths]
 
     def offline_keyids(self) -> dict[str, str]:
         """keyid -> role of every offline key (root, top-level targets) the current root lists."""
