@@ -256,7 +256,7 @@ def cmd_repo_refresh(args: argparse.Namespace) -> int:
 def cmd_repo_serve(args: argparse.Namespace) -> int:
     from composer.repo.serve import make_server
     from composer.repo.store import RepoStore
-    RepoStore(Path(args.dir))  # refuse a directory that is not a repository
+    RepoStore(Path(args.dir), legacy=True)  # refuse a directory that is not a repository (any layout)
     server = make_server(Path(args.dir), args.port, args.host)
     host, port = server.server_address[:2]
     _out(f"serving {args.dir} at http://{host!s}:{port}/ (Ctrl-C to stop)")

@@ -277,3 +277,48 @@ def test_provides_outside_the_delegation_is_refused(repo: Repo) -> None:
     pkg = build(rdir, "x86_64", repo.keys["bob"], repo.tmp / "bob").path
     with pytest.raises(VerificationError, match="provides 'hello', which key .* is not delegated"):
         add(repo.store, [pkg], [repo.keys["bob"]])
+
+
+def test_init_refuses_an_offline_key_as_an_online_key(repo: Repo, tmp_path: Path) -> None:
+    k = repo.keys
+    for role, offline in (("index", "targets"), ("snapshot", "root1"), ("timestamp", "targets")):
+        online = {r: [k[r]] for r in ONLINE} | {role: [k[offline]]}
+        with pytest.raises(UserError, match=f"the {role} key .* is also the offline"):
+            init(tmp_path / f"x-{role}", root_keys=[k["root1"]], root_threshold=1, targets_keys=[k["targets"]],
+                 online=online, online_paths={})
+        assert not (tmp_path / f"x-{role}").exists()
+    with pytest.raises(UserError, match="needs the offline top-level targets key"):
+        init(tmp_path / "y", root_keys=[k["root1"]], root_threshold=1, targets_keys=[], online={}, online_paths={})
+
+
+def test_sign_targets_renews_the_offline_role_and_clients_follow(repo: Repo,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    c = repo.client()
+    c.refresh()
+    version = repo.store.current_version("targets")
+    assert main(["repo", "sign-targets", str(repo.dir), "--targets-key", str(repo.keydir / "index.key")]) == 1
+    assert "needs 1 of the offline targets keys; 0 given" in capsys.readouterr().err
+    assert main(["repo", "sign-targets", str(repo.dir), "--targets-key", str(repo.keydir / "targets.key")]) == 0
+    assert f"top-level targets v{version + 1} signed" in capsys.readouterr().out
+    c.refresh()
+    assert c.metadata("hello", "x86_64").version == "1.1.0"
+    assert json.loads((c.metadata_dir / "targets.json").read_bytes())["signed"]["version"] == version + 1
+    from composer.repo.edit import resign_targets
+    assert resign_targets(repo.store, targets_keys=[], within_days=30) == version + 1  # not due: no key needed
+
+
+def test_developer_rotation_needs_the_offline_targets_key(repo: Repo) -> None:
+    k = repo.keys
+    with pytest.raises(UserError, match="needs 1 of the offline targets keys"):
+        rotate(repo.store, "bob", add=[k["alice"].public], remove=[k["bob"].public],
+               targets_keys=[k["index"], k["snapshot"], k["timestamp"]])
+    assert "delegation 'bob' has 1 key(s)" in rotate(repo.store, "bob", add=[k["alice"].public],
+                                                     remove=[k["bob"].public], targets_keys=[k["targets"]])
+
+
+def test_publish_never_changes_the_offline_targets_metadata(repo: Repo) -> None:
+    before = repo.store.current_version("targets")
+    publish(repo.store)
+    refresh(repo.store)
+    assert repo.store.current_version("targets") == before
+    assert repo.store.current_version("index") >= 2
