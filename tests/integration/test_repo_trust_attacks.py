@@ -28,6 +28,7 @@ from tuf.api.metadata import DelegatedRole, Delegations, Metadata, Root, TargetF
 from composer.cli import main
 from composer.errors import FetchError, UserError, VerificationError
 from composer.package.archive import read_header
+from composer.package.build import build
 from composer.repo import edit
 from composer.repo.client import CHECKED_FIELDS, RepositoryClient
 from composer.repo.index import IndexEntry, decode_index, index_target_path
@@ -43,6 +44,7 @@ from tests.repo_fixtures import (
     assert_kept,
     cache_state,
     load,
+    package_recipe,
     sign,
     write_role,
     write_snapshot,
@@ -516,3 +518,22 @@ def test_root_rotations_walk_forward_from_the_pin_through_the_cache(repo: Repo, 
     evil_pin = Metadata[Root].from_bytes(repo.root_bytes)
     evil_pin.signed.version = 1
     assert RepositoryClient(client.urls[0], sign(evil_pin, [k.root3]), client.cache.parent).cache != again.cache
+
+
+def test_developer_key_rotation_then_publish_with_the_new_key(repo: Repo, client: RepositoryClient,
+                                                              tmp_path: Path) -> None:
+    """A planned rotation: alice's new key is added with the offline targets key, signs her next upload
+    (and her role), and clients fetch both her old and her new packages."""
+    generate("alice2", tmp_path)
+    alice2 = load_signing_key(tmp_path / "alice2.key")
+    recipe = package_recipe(tmp_path / "recipes", "libnew", "1.0.0", ARCH)
+    pkg = build(recipe, ARCH, alice2, tmp_path / "built", cache=tmp_path / "build-cache").path
+    refused(lambda: edit.add(repo.store, [pkg], [alice2]), VerificationError, "is not authorised to publish 'libnew'")
+    rotate(repo.store, "alice", add=[alice2.public], remove=[], targets_keys=[repo.keys.targets])
+    edit.add(repo.store, [pkg], [alice2])
+    repo.publish()
+    works(client)
+    entry = client.metadata("libnew", ARCH)
+    assert entry.signer == alice2.keyid
+    assert client.fetch(entry).read_bytes() == pkg.read_bytes()
+    assert client.delegated_key(client.metadata("hello", ARCH)).keyid == repo.keys.alice.keyid
