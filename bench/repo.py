@@ -298,14 +298,17 @@ def run_round(tmp: Path, r: int, corpus: Corpus, keys: dict[str, Path], timer: T
               expected_hits: int, baselines: bool) -> dict[str, Any]:
     """One repository from scratch through every measured operation; returns what was downloaded and sizes."""
     repo_dir, cache = tmp / f"repo{r}", tmp / f"cache{r}"
-    online = {role: [load_signing_key(keys[role])] for role in ("targets", "snapshot", "timestamp")}
+    online = {role: [load_signing_key(keys[role])] for role in ("index", "snapshot", "timestamp")}
+    offline = [load_signing_key(keys["targets"])]
     dev = load_signing_key(keys["dev"])
     fetched: dict[str, list[Fetch]] = {}
 
     with timer(INIT):
-        root_json = edit.init(repo_dir, root_keys=[load_signing_key(keys["root"])], root_threshold=1, online=online,
+        root_json = edit.init(repo_dir, root_keys=[load_signing_key(keys["root"])], root_threshold=1,
+                              targets_keys=offline, online=online,
                               online_paths={role: [str(keys[role])] for role in online}, architectures=ARCHES)
-        edit.delegate(RepoStore(repo_dir), DEV_ROLE, [load_public_key(keys["dev.pub"])], list(DEV_PATTERNS))
+        edit.delegate(RepoStore(repo_dir), DEV_ROLE, [load_public_key(keys["dev.pub"])], list(DEV_PATTERNS),
+                      targets_keys=offline)
     root_bytes = root_json.read_bytes()
 
     with timer(ADD):
@@ -399,7 +402,7 @@ def run_round(tmp: Path, r: int, corpus: Corpus, keys: dict[str, Path], timer: T
 def published_indexes(repo_dir: Path) -> dict[str, tuple[bytes, int]]:
     """arch -> (raw JSON, compressed size) of the indexes the current targets metadata lists: exactly the bytes
     publish compressed (older index versions stay in targets/index/, content-addressed)."""
-    targets = RepoStore(repo_dir).load("targets", Targets).signed
+    targets = RepoStore(repo_dir).load("index", Targets).signed
     dctx = zstandard.ZstdDecompressor()
     out = {}
     for arch in ARCHES:
@@ -452,7 +455,7 @@ def repo_sizes(repo_dir: Path, indexes: dict[str, tuple[bytes, int]]) -> dict[st
     meta = repo_dir / "metadata"
     store = RepoStore(repo_dir)
     out: dict[str, Any] = {"timestamp.json": (meta / "timestamp.json").stat().st_size}
-    for role in ("snapshot", "targets", DEV_ROLE):
+    for role in ("snapshot", "targets", "index", DEV_ROLE):
         v = store.current_version(role)
         out[f"{role}.json (v{v})"] = (meta / f"{v}.{role}.json").stat().st_size
     for arch, (raw, zst) in indexes.items():
@@ -533,7 +536,7 @@ def bench(opts: argparse.Namespace, tmp: Path) -> int:
     t_start = time.perf_counter()
     n = opts.packages
     keys: dict[str, Path] = {}
-    for name in ("root", "targets", "snapshot", "timestamp", "dev"):
+    for name in ("root", "targets", "index", "snapshot", "timestamp", "dev"):
         keys[name], pub, _ = generate(name, tmp / "keys")
         keys[f"{name}.pub"] = pub
     dev = load_signing_key(keys["dev"])

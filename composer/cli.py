@@ -172,29 +172,57 @@ def cmd_pkg_lint(args: argparse.Namespace) -> int:
 def cmd_repo_init(args: argparse.Namespace) -> int:
     from composer.repo.edit import init
     from composer.trust.keys import load_signing_key
-    online = {"targets": args.targets_key, "snapshot": args.snapshot_key, "timestamp": args.timestamp_key}
-    missing = [f"--{role}-key" for role, paths in online.items() if not paths]
-    if missing or not args.root_key:
-        raise UserError(f"repo init needs {', '.join((['--root-key'] if not args.root_key else []) + missing)}",
-                        hint="make keys with 'vcomp key generate NAME' (root keys should live offline)")
+    online = {"index": args.index_key, "snapshot": args.snapshot_key, "timestamp": args.timestamp_key}
+    needed = {"--root-key": args.root_key, "--targets-key": args.targets_key,
+              **{f"--{role}-key": paths for role, paths in online.items()}}
+    missing = [option for option, paths in needed.items() if not paths]
+    if missing:
+        raise UserError(f"repo init needs {', '.join(missing)}",
+                        hint="make keys with 'vcomp key generate NAME'; the root and targets keys stay offline "
+                             "(they are not recorded), the index, snapshot and timestamp keys are online")
     directory = Path(args.dir)
     paths = {role: [str(Path(p).resolve()) for p in ps] for role, ps in online.items()}
     root = init(directory, root_keys=[load_signing_key(Path(p)) for p in args.root_key],
                 root_threshold=args.root_threshold,
+                targets_keys=[load_signing_key(Path(p)) for p in args.targets_key],
                 online={role: [load_signing_key(Path(p)) for p in ps] for role, ps in online.items()},
                 online_paths=paths, architectures=args.arch or ["x86_64", "aarch64"],
                 root_expires=args.root_expires or "")
-    _out(f"repository created in {directory}; clients pin {root}")
+    _out(f"repository created in {directory}; clients pin {root}; keep the root and targets keys offline")
     return EXIT_OK
 
 
 def cmd_repo_delegate(args: argparse.Namespace) -> int:
     from composer.repo.edit import delegate
     from composer.repo.store import RepoStore
-    from composer.trust.keys import load_public_key
+    from composer.trust.keys import load_public_key, load_signing_key
     keys = [load_public_key(Path(k)) for k in args.key]
-    delegate(RepoStore(Path(args.dir)), args.name, keys, args.packages, args.threshold)
-    _out(f"delegated {', '.join(args.packages)} to '{args.name}' ({len(keys)} key(s), threshold {args.threshold})")
+    delegate(RepoStore(Path(args.dir)), args.name, keys, args.packages, args.threshold,
+             targets_keys=[load_signing_key(Path(k)) for k in args.targets_key])
+    _out(f"delegated {', '.join(args.packages)} to '{args.name}' ({len(keys)} key(s), threshold {args.threshold}); "
+         "run 'vcomp repo publish' to make it visible")
+    return EXIT_OK
+
+
+def cmd_repo_sign_targets(args: argparse.Namespace) -> int:
+    from composer.repo.edit import publish, resign_targets
+    from composer.repo.store import RepoStore
+    from composer.trust.keys import load_signing_key
+    keys = [load_signing_key(Path(k)) for k in args.targets_key]
+    version = resign_targets(RepoStore(Path(args.dir)), targets_keys=keys)
+    published = "" if args.no_publish else f"; published (snapshot v{publish(RepoStore(Path(args.dir)))['snapshot']})"
+    _out(f"top-level targets v{version} signed with a new expiry{published}")
+    return EXIT_OK
+
+
+def cmd_repo_migrate(args: argparse.Namespace) -> int:
+    from composer.repo.edit import migrate
+    from composer.trust.keys import load_signing_key
+    moved = migrate(Path(args.dir), index_key=load_signing_key(Path(args.index_key)),
+                    index_path=str(Path(args.index_key).resolve()),
+                    targets_keys=[load_signing_key(Path(k)) for k in args.targets_key])
+    _out(f"{args.dir}: the indexes are now signed by the online index role; repo.toml no longer lists the "
+         f"targets key: move {', '.join(moved)} offline")
     return EXIT_OK
 
 
@@ -228,7 +256,7 @@ def cmd_repo_refresh(args: argparse.Namespace) -> int:
 def cmd_repo_serve(args: argparse.Namespace) -> int:
     from composer.repo.serve import make_server
     from composer.repo.store import RepoStore
-    RepoStore(Path(args.dir))  # refuse a directory that is not a repository
+    RepoStore(Path(args.dir), legacy=True)  # refuse a directory that is not a repository (any layout)
     server = make_server(Path(args.dir), args.port, args.host)
     host, port = server.server_address[:2]
     _out(f"serving {args.dir} at http://{host!s}:{port}/ (Ctrl-C to stop)")
@@ -246,7 +274,8 @@ def cmd_repo_rotate(args: argparse.Namespace) -> int:
                                          for k in args.add_key]
     summary = rotate(RepoStore(Path(args.dir)), args.role, add=add,
                      remove=[load_public_key(Path(k)) for k in args.remove_key],
-                     root_keys=[load_signing_key(Path(k)) for k in args.root_key], threshold=args.threshold,
+                     root_keys=[load_signing_key(Path(k)) for k in args.root_key],
+                     targets_keys=[load_signing_key(Path(k)) for k in args.targets_key], threshold=args.threshold,
                      add_paths=[str(Path(k).resolve()) for k in args.add_key if k.endswith(".key")])
     _out(summary)
     return EXIT_OK
@@ -451,13 +480,16 @@ def build_parser() -> argparse.ArgumentParser:
     lint.set_defaults(func=cmd_pkg_lint)
     cli_pkgroot.register(pkg)
     repo = sub.add_parser("repo", help="signed (TUF) package repositories").add_subparsers(dest="verb", required=True)
-    r = repo.add_parser("init", help="create a repository with root (k-of-n), targets, snapshot, timestamp")
+    r = repo.add_parser("init", help="create a repository: root (k-of-n) and targets offline; index, snapshot and "
+                                     "timestamp online")
     r.add_argument("dir")
-    r.add_argument("--root-key", action="append", default=[], help="a root private key (repeat for k-of-n)")
+    r.add_argument("--root-key", action="append", default=[], help="an offline root private key (repeat for k-of-n)")
     r.add_argument("--root-threshold", type=int, default=1)
-    r.add_argument("--targets-key", action="append", default=[])
-    r.add_argument("--snapshot-key", action="append", default=[])
-    r.add_argument("--timestamp-key", action="append", default=[])
+    r.add_argument("--targets-key", action="append", default=[],
+                   help="the offline top-level targets private key (signs delegations; not recorded)")
+    r.add_argument("--index-key", action="append", default=[], help="online key of the index role (repo.toml)")
+    r.add_argument("--snapshot-key", action="append", default=[], help="online snapshot key (repo.toml)")
+    r.add_argument("--timestamp-key", action="append", default=[], help="online timestamp key (repo.toml)")
     r.add_argument("--arch", action="append", help="architectures served (default: x86_64 and aarch64)")
     r.add_argument("--root-expires", help="root expiry as ISO 8601 (default: one year from now)")
     r.set_defaults(func=cmd_repo_init)
@@ -467,7 +499,22 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--key", action="append", required=True, help="developer public key (.pub); repeatable")
     r.add_argument("--packages", nargs="+", required=True, metavar="PATTERN")
     r.add_argument("--threshold", type=int, default=1)
+    r.add_argument("--targets-key", action="append", required=True,
+                   help="the offline top-level targets private key (.key) that signs the delegation")
     r.set_defaults(func=cmd_repo_delegate)
+    r = repo.add_parser("sign-targets", help="re-sign the offline top-level targets with a new expiry")
+    r.add_argument("dir")
+    r.add_argument("--targets-key", action="append", required=True, help="the offline targets private key (.key)")
+    r.add_argument("--no-publish", action="store_true",
+                   help="only write N.targets.json (offline machine); the next 'repo publish' lists it")
+    r.set_defaults(func=cmd_repo_sign_targets)
+    r = repo.add_parser("migrate", help="move a repository whose repo.toml lists the targets key to the "
+                                        "offline-targets layout")
+    r.add_argument("dir")
+    r.add_argument("--index-key", required=True, help="a new private key (.key) for the online index role")
+    r.add_argument("--targets-key", action="append", default=[],
+                   help="targets private key(s) (default: the ones repo.toml still lists)")
+    r.set_defaults(func=cmd_repo_migrate)
     r = repo.add_parser("add", help="verify packages and store them (published by 'repo publish')")
     r.add_argument("dir")
     r.add_argument("package", nargs="+")
@@ -482,10 +529,15 @@ def build_parser() -> argparse.ArgumentParser:
     r.set_defaults(func=cmd_repo_refresh)
     r = repo.add_parser("rotate", help="change a role's keys (root: signed by the old and the new threshold)")
     r.add_argument("dir")
-    r.add_argument("--role", required=True, help="root, targets, snapshot, timestamp or a delegation name")
-    r.add_argument("--add-key", action="append", default=[], help="key to add (.key for root and online roles)")
+    r.add_argument("--role", required=True,
+                   help="root, targets, snapshot, timestamp, index or a developer delegation name")
+    r.add_argument("--add-key", action="append", default=[],
+                   help="key to add (.key for root, targets and the online roles index, snapshot, timestamp)")
     r.add_argument("--remove-key", action="append", default=[], help="public key (.pub) to remove")
-    r.add_argument("--root-key", action="append", default=[], help="current root private key(s) to sign with")
+    r.add_argument("--root-key", action="append", default=[],
+                   help="current root private key(s) (for root, targets, snapshot, timestamp)")
+    r.add_argument("--targets-key", action="append", default=[],
+                   help="offline targets private key(s) (for index and developer roles; the new ones for targets)")
     r.add_argument("--threshold", type=int)
     r.set_defaults(func=cmd_repo_rotate)
     r = repo.add_parser("mirror", help="verifying, incremental copy of a repository (itself servable)")

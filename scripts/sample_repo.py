@@ -12,8 +12,8 @@ from pathlib import Path
 
 from composer.errors import InvalidPackage, UserError
 from composer.package.build import build_all, default_cache
-from composer.repo.edit import add, delegate, init, publish
-from composer.repo.store import RepoStore
+from composer.repo.edit import add, delegate, init, migrate, publish, resign_targets
+from composer.repo.store import ONLINE_ROLES, RepoConfig, RepoStore
 from composer.trust.keys import load_public_key, load_signing_key
 
 REPO = Path(__file__).resolve().parent.parent
@@ -43,17 +43,24 @@ def build_sample_repo(repo_dir: Path, packages_dir: Path, log: object = print) -
         results = build_all(REPO / "recipes", arch, developer, packages_dir / arch, cache=default_cache())
         built += [r.path for r in results]
         log(f"   {arch}: {len(results)} packages ({sum(not r.skipped for r in results)} built)")  # type: ignore[operator]
+    # The sample keeps its "offline" keys (root, targets) beside the online ones so that anyone can rebuild
+    # it; repo.toml still lists only the online ones (index, snapshot, timestamp).
+    targets_keys = [load_signing_key(key("targets"))]
     if not (repo_dir / "repo.toml").exists():
-        online = {r: [load_signing_key(key(r))] for r in ("targets", "snapshot", "timestamp")}
+        online = {r: [load_signing_key(key(r))] for r in ONLINE_ROLES}
         init(repo_dir, root_keys=[load_signing_key(key("root-1")), load_signing_key(key("root-2"))],
-             root_threshold=2, online=online, online_paths={r: [str(key(r))] for r in online},
-             architectures=ARCHES, root_expires=ROOT_EXPIRES)
+             root_threshold=2, targets_keys=targets_keys, online=online,
+             online_paths={r: [str(key(r))] for r in online}, architectures=ARCHES, root_expires=ROOT_EXPIRES)
         if (repo_dir / "metadata" / "1.root.json").read_bytes() != TRUST_ROOT.read_bytes():
             raise UserError(f"{repo_dir}: the new root differs from the committed {TRUST_ROOT}",
                             hint="the sample keys or the root expiry changed: regenerate the committed root")
-        store = RepoStore(repo_dir)
-        delegate(store, "sample-developer", [load_public_key(KEYS / "INSECURE-SAMPLE-developer.pub")], ["*"])
+        delegate(RepoStore(repo_dir), "sample-developer", [load_public_key(KEYS / "INSECURE-SAMPLE-developer.pub")],
+                 ["*"], targets_keys=targets_keys)
+    elif RepoConfig.from_toml((repo_dir / "repo.toml").read_bytes(), "repo.toml", legacy=True).legacy:
+        log(f"   {repo_dir} lists its targets key online (older layout): migrating it")  # type: ignore[operator]
+        migrate(repo_dir, index_key=load_signing_key(key("index")), index_path=str(key("index")))
     store = RepoStore(repo_dir)
+    resign_targets(store, targets_keys=targets_keys, within_days=30)  # the offline role's expiry
     try:
         added = add(store, sorted(set(built)), [developer])
     except InvalidPackage as exc:

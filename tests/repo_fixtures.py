@@ -8,8 +8,9 @@ attack is a file on disk that differs from what the repository wrote.
 ``build_pristine(base)`` builds it once (a module-scoped fixture); ``Pristine.copy(tmp_path)`` gives
 each test its own copy in a few milliseconds:
 
-    keys      root1, root2 (root threshold 2), targets, snapshot, timestamp, timestamp2 and root3
-              (spares for rotations), alice (delegated 'hello' and 'lib*'), mallory (delegated 'evil*')
+    keys      root1, root2 (root threshold 2), targets (offline: never in repo.toml), index, snapshot,
+              timestamp (online, in repo.toml), timestamp2 and root3 (spares for rotations), alice
+              (delegated 'hello' and 'lib*'), mallory (delegated 'evil*')
     packages  published twice: first hello 1.0.0 (x86_64), libfoo 1.0.0 (noarch), evil-tool 1.0.0
               (noarch, by mallory); then hello 1.1.0 and libfoo 1.1.0. ``Repo.old()`` is the repository
               as it was after the first publish (to replay it). Built but not published (``SPARE``):
@@ -51,7 +52,8 @@ from composer.trust.keys import SigningKey, generate, load_signing_key
 from tests.conftest import write_recipe
 
 ARCH = "x86_64"
-KEY_NAMES = ("root1", "root2", "root3", "targets", "snapshot", "timestamp", "timestamp2", "alice", "mallory")
+ONLINE = ("index", "snapshot", "timestamp")   # the keys in repo.toml (what a server compromise yields)
+KEY_NAMES = ("root1", "root2", "root3", "targets", "index", "snapshot", "timestamp", "timestamp2", "alice", "mallory")
 SERIALIZER = JSONSerializer(compact=False)
 
 RECIPE = """
@@ -143,12 +145,12 @@ def build_pristine(base: Path) -> Pristine:
     keys = make_keys(base / "keys")
     packages = {spec: build_package(base, spec, keys) for spec in (*FIRST, *SECOND, *SPARE)}
     repo = base / "repo"
-    online = {role: [keys.by_name[role]] for role in ("targets", "snapshot", "timestamp")}
-    edit.init(repo, root_keys=[keys.root1, keys.root2], root_threshold=2, online=online,
-              online_paths={role: [str(keys.path(role))] for role in online}, architectures=[ARCH])
+    online = {role: [keys.by_name[role]] for role in ONLINE}
+    edit.init(repo, root_keys=[keys.root1, keys.root2], root_threshold=2, targets_keys=[keys.targets],
+              online=online, online_paths={role: [str(keys.path(role))] for role in online}, architectures=[ARCH])
     store = RepoStore(repo)
-    edit.delegate(store, "alice", [keys.alice.public], ["hello", "lib*"])
-    edit.delegate(store, "mallory", [keys.mallory.public], ["evil*"])
+    edit.delegate(store, "alice", [keys.alice.public], ["hello", "lib*"], targets_keys=[keys.targets])
+    edit.delegate(store, "mallory", [keys.mallory.public], ["evil*"], targets_keys=[keys.targets])
     for batch in (FIRST, SECOND):
         for developer in ("alice", "mallory"):
             mine = [packages[s] for s in batch if s[3] == developer]

@@ -1,17 +1,25 @@
 """The repository client: python-tuf's ngclient over file:// and http(s)://, with mirrors and a cache.
 
-Trust starts from a pinned root given by the user or the profile (no trust on first use). Every
+Trust starts from a pinned root given by the user or the profile (no trust on first use), every time:
+the updater is always bootstrapped from the pin and walks forward (a cached root.json is never the
+trust anchor), and a cache directory that another user could change is refused. Every
 metadata file is verified by ngclient (signatures and thresholds, versions, expiry, hashes and
 lengths, root rotation); the index is a TUF target; a package must match its index entry, its TUF
 target info from the developer's delegated role, and carry the signature of a key that delegation
-authorises for its name. Mirrors are untrusted: a mirror that fails or serves bad metadata is
-skipped, and the local cache keeps its last trusted state (ngclient only stores verified files).
+authorises for its name; every field of the index entry that resolution used (path, arch, version,
+dependencies, provides, conflicts, features, capabilities, ...) must equal the signed package header,
+so the online index key cannot relabel a developer's package. Mirrors are untrusted: a mirror that fails
+or serves bad metadata is skipped, and the local cache keeps its last trusted state (ngclient only stores
+verified files).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import os
 import shutil
+import stat
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -21,7 +29,7 @@ from tuf.api.metadata import Metadata, Root, Targets
 from tuf.ngclient import FetcherInterface, Updater, UpdaterConfig
 
 from composer.errors import FetchError, UserError, VerificationError
-from composer.package.archive import Verified, verify_package
+from composer.package.archive import Header, Verified, verify_package
 from composer.repo.index import IndexEntry, close_names, decode_index, index_target_path, parse_index
 from composer.repo.transport import FileFetcher as FileFetcher  # re-exported: mirror.py, conformance, bench
 from composer.trust.keys import PublicKey
@@ -54,6 +62,73 @@ def root_fingerprint(root: bytes) -> str:
     return hashlib.sha256(root).hexdigest()
 
 
+# ----------------------------------------------------------------- trusted state on disk
+
+def ensure_private_dir(path: Path) -> None:
+    """Create ``path`` owner-only (0700) if missing; refuse one that is a symlink, not a directory, not
+    owned by the current user, or writable by group or others (anyone else could plant trusted state)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(FileExistsError):
+        path.mkdir(mode=0o700)
+    st = path.lstat()
+    problem = ("is a symlink" if stat.S_ISLNK(st.st_mode) else
+               "is not a directory" if not stat.S_ISDIR(st.st_mode) else
+               f"is owned by uid {st.st_uid}, not by you (uid {os.geteuid()})" if st.st_uid != os.geteuid() else
+               f"is writable by {'others' if st.st_mode & 0o002 else 'its group'} "
+               f"(mode {stat.S_IMODE(st.st_mode):04o})" if st.st_mode & 0o022 else "")
+    if problem:
+        raise UserError(f"repository cache {path} {problem}: refusing to trust metadata stored there",
+                        hint=f"remove it (rm -rf '{path}'); vcomp recreates it owner-only (0700) and "
+                             "verifies everything again from the pinned root")
+
+
+def make_updater(*, metadata_dir: Path, metadata_url: str, targets_url: str | None, root: bytes,
+                 fetcher: FetcherInterface | None = None, target_dir: Path | None = None) -> Updater:
+    """A python-tuf Updater that always starts from ``root``, the pinned trust root, and walks forward.
+
+    The cache (``metadata_dir``, ``target_dir``) must be private to the user (see ensure_private_dir).
+    A root.json found there is never the anchor: only newer roots in root_history/ that verify from
+    the pin are used (python-tuf checks each against its predecessor).
+    """
+    ensure_private_dir(metadata_dir)
+    ensure_private_dir(metadata_dir / "root_history")
+    if target_dir is not None:
+        ensure_private_dir(target_dir)
+    return Updater(metadata_dir=str(metadata_dir), metadata_base_url=metadata_url,
+                   target_dir=str(target_dir) if target_dir is not None else None, target_base_url=targets_url,
+                   fetcher=fetcher if fetcher is not None else FileFetcher(), config=UpdaterConfig(),
+                   bootstrap=root)
+
+
+# ----------------------------------------------------------------- index entries against package headers
+
+# (field, what the signed header says): every field an index entry carries except the ones TUF checks
+# (size, sha256) is compared with the package the developer signed.
+CHECKED_FIELDS = ("path", "name", "version", "arch", "type", "dependencies", "provides", "conflicts", "features",
+                  "capabilities", "driver", "installed_size", "signer", "description", "license")
+
+
+def entry_mismatches(entry: IndexEntry, header: Header) -> list[str]:
+    """The fields in which ``entry`` differs from the signed ``header`` (none: the entry is honest)."""
+    signed = IndexEntry.from_header(header, size=entry.size, sha256=entry.sha256).to_dict()
+    given = entry.to_dict()
+    return [f for f in CHECKED_FIELDS if signed[f] != given[f]]
+
+
+def check_entry(entry: IndexEntry, header: Header) -> None:
+    """Refuse an index entry that says something else than the signed package it names."""
+    wrong = entry_mismatches(entry, header)
+    if wrong:
+        signed = IndexEntry.from_header(header, size=entry.size, sha256=entry.sha256).to_dict()
+        first = wrong[0]
+        raise VerificationError(
+            f"{entry.path}: the index entry of '{entry.name}' differs from the signed package in "
+            f"{', '.join(wrong)} ({first}: index says {entry.to_dict()[first]!r}, the package "
+            f"{signed[first]!r})",
+            hint="the index was altered after the developer signed the package (a compromised online index key "
+                 "or mirror): do not use this repository until its owner republishes it")
+
+
 class RepositoryClient:
     """search / metadata / fetch over a verified repository (shaped like the spec's ``Repository``)."""
 
@@ -71,15 +146,10 @@ class RepositoryClient:
 
     # ---- trust
     def _new_updater(self, base: str) -> Updater:
-        self.metadata_dir.mkdir(parents=True, exist_ok=True)
-        self.targets_dir.mkdir(parents=True, exist_ok=True)
-        # The pinned root starts an empty cache; afterwards the cache's root.json, which ngclient wrote
-        # only after verifying the chain from the pin (the cache is keyed by the pin), is the start.
-        cached = self.metadata_dir / "root.json"
-        return Updater(metadata_dir=str(self.metadata_dir), metadata_base_url=f"{base}/metadata/",
-                       target_dir=str(self.targets_dir), target_base_url=f"{base}/targets/",
-                       fetcher=self._fetcher(), config=UpdaterConfig(),
-                       bootstrap=None if cached.is_file() else self.trusted_root)
+        ensure_private_dir(self.cache)
+        return make_updater(metadata_dir=self.metadata_dir, metadata_url=f"{base}/metadata/",
+                            targets_url=f"{base}/targets/", root=self.trusted_root, fetcher=self._fetcher(),
+                            target_dir=self.targets_dir)
 
     def _fetcher(self) -> FetcherInterface:
         return FileFetcher()
@@ -99,7 +169,8 @@ class RepositoryClient:
             self._answered = base
             return
         source = "the repository" if len(self.urls) == 1 else f"all {len(self.urls)} sources"
-        raise FetchError(f"cannot get trusted metadata from {source}:\n    " + "\n    ".join(problems),
+        sep = " " if len(problems) == 1 else "\n    "   # one source: one line
+        raise FetchError(f"cannot get trusted metadata from {source}:{sep}" + sep.join(problems),
                          hint="the local cache keeps its last trusted state; check the URL, the mirrors and "
                               "that the repository's timestamp is refreshed")
 
@@ -169,8 +240,7 @@ class RepositoryClient:
         path = self._download(entry.path)
         key = self.delegated_key(entry)
         verified: Verified = verify_package(path, key)
-        if (verified.header.metadata.name, verified.header.metadata.version) != (entry.name, entry.version):
-            raise VerificationError(f"{entry.path}: the package inside is {verified.header.metadata.nva}")
+        check_entry(entry, verified.header)
         if out_dir is None:
             return path
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -181,7 +251,8 @@ class RepositoryClient:
         return dest
 
     def delegated_key(self, entry: IndexEntry) -> PublicKey:
-        targets = Metadata[Targets].from_bytes((self.metadata_dir / "targets.json").read_bytes()).signed
+        # the top-level targets the updater verified in this session (not a file of the cache)
+        targets: Targets = self.updater._trusted_set.targets
         delegations = targets.delegations
         if delegations is None or delegations.roles is None:
             raise VerificationError(f"{entry.path}: the repository delegates no package names")

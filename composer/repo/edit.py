@@ -1,4 +1,8 @@
-"""Repository operations: init, delegate, add (with upload verification), publish, refresh.
+"""Repository operations: init, delegate, add (with upload verification), publish, refresh, migrate.
+
+init, delegate and migrate need the offline top-level targets key (passed in, never stored); add,
+publish and refresh use only the online keys of repo.toml (index, snapshot, timestamp) and the
+developers' keys.
 
 Each writes new metadata versions beside the old ones (consistent snapshots), and ``timestamp.json``
 last, so a client reading during a publish sees either the old or the new repository.
@@ -35,6 +39,10 @@ from composer.package.lint import lint_header
 from composer.repo.index import IndexEntry, build_index, index_target_path, package_target_path
 from composer.repo.store import (
     CONFIG,
+    DEFAULT_EXPIRY_DAYS,
+    INDEX_PATHS,
+    INDEX_ROLE,
+    MIGRATE_HINT,
     ONLINE_ROLES,
     RepoConfig,
     RepoStore,
@@ -47,22 +55,32 @@ from composer.repo.store import (
 from composer.run import run
 from composer.trust.keys import PublicKey, SigningKey
 
-TOP_ROLES = ("root", *ONLINE_ROLES)
+TOP_ROLES = ("root", "targets", "snapshot", "timestamp")
 
 
 # ----------------------------------------------------------------- init
 
 def init(directory: Path, *, root_keys: Sequence[SigningKey], root_threshold: int,
-         online: dict[str, Sequence[SigningKey]], online_paths: dict[str, list[str]],
-         expiry_days: dict[str, int] | None = None, architectures: Sequence[str] = ("x86_64", "aarch64"),
-         root_expires: str = "") -> Path:
-    """Create a repository: root (k-of-n), targets, snapshot and timestamp; return the root.json path."""
+         targets_keys: Sequence[SigningKey], online: dict[str, Sequence[SigningKey]],
+         online_paths: dict[str, list[str]], expiry_days: dict[str, int] | None = None,
+         architectures: Sequence[str] = ("x86_64", "aarch64"), root_expires: str = "") -> Path:
+    """Create a repository; return the root.json path.
+
+    root (k-of-n) and the top-level targets role are offline: their keys sign now and are not recorded.
+    targets delegates index/* to the online ``index`` role; ``online`` holds the index, snapshot and
+    timestamp keys, whose files ``online_paths`` records in repo.toml.
+    """
     if (directory / CONFIG).exists():
         raise UserError(f"{directory} is already a repository", hint="pick another directory")
     if not 1 <= root_threshold <= len(root_keys):
         raise UserError(f"root threshold {root_threshold} needs between 1 and {len(root_keys)} root keys",
                         hint="pass --root-key once per key and --root-threshold K with K <= that number")
-    config = RepoConfig(keys=online_paths, architectures=list(architectures))
+    if not targets_keys:
+        raise UserError("repo init needs the offline top-level targets key",
+                        hint="pass --targets-key (it signs the delegations and is not stored in repo.toml)")
+    _refuse_offline_online(root_keys, targets_keys, online)
+    config = RepoConfig(keys={role: list(online_paths.get(role, [])) for role in ONLINE_ROLES},
+                        architectures=list(architectures))
     if expiry_days:
         config.expiry_days.update(expiry_days)
     days = config.expiry_days
@@ -71,7 +89,9 @@ def init(directory: Path, *, root_keys: Sequence[SigningKey], root_threshold: in
     for key in root_keys:
         root.add_key(key.public.key, "root")
     root.roles["root"].threshold = root_threshold
-    for role in ONLINE_ROLES:
+    for key in targets_keys:
+        root.add_key(key.public.key, "targets")
+    for role in ("snapshot", "timestamp"):
         for key in online[role]:
             root.add_key(key.public.key, role)
     (directory / "metadata").mkdir(parents=True)
@@ -79,14 +99,85 @@ def init(directory: Path, *, root_keys: Sequence[SigningKey], root_threshold: in
     atomic_write(directory / CONFIG, config.to_toml())
     meta = directory / "metadata"
     write_signed(meta, Metadata(root), "root", root_keys)
-    write_signed(meta, new_targets(days["targets"]), "targets", online["targets"])
+    targets = new_targets(days["targets"])
+    targets.signed.delegations = Delegations(keys={}, roles={})
+    _delegate_index(targets.signed, [k.public for k in online[INDEX_ROLE]])
+    targets_bytes = write_signed(meta, targets, "targets", targets_keys)
+    index_bytes = write_signed(meta, Metadata(Targets(version=1, expires=expires(days["index"]))), INDEX_ROLE,
+                               online[INDEX_ROLE])
     snapshot = new_snapshot(days["snapshot"])
-    snapshot.signed.meta["targets.json"] = MetaFile(version=1)
-    write_signed(meta, snapshot, "snapshot", online["snapshot"])
+    snapshot.signed.meta = {"targets.json": _metafile(1, targets_bytes),
+                            f"{INDEX_ROLE}.json": _metafile(1, index_bytes)}
+    snap_bytes = write_signed(meta, snapshot, "snapshot", online["snapshot"])
     timestamp = new_timestamp(days["timestamp"])
-    timestamp.signed.snapshot_meta = MetaFile(version=1)
+    timestamp.signed.snapshot_meta = _metafile(1, snap_bytes)
     write_signed(meta, timestamp, "timestamp", online["timestamp"])
     return directory / "metadata" / "root.json"
+
+
+def _refuse_offline_online(root_keys: Sequence[SigningKey], targets_keys: Sequence[SigningKey],
+                           online: dict[str, Sequence[SigningKey]]) -> None:
+    offline = {**{k.keyid: "targets" for k in targets_keys}, **{k.keyid: "root" for k in root_keys}}
+    for role in ONLINE_ROLES:
+        if not online.get(role):
+            raise UserError(f"repo init needs a {role} key", hint=f"pass --{role}-key (make one with: vcomp key "
+                                                                  f"generate {role})")
+        for key in online[role]:
+            if key.keyid in offline:
+                raise UserError(f"the {role} key {key.keyid[:16]} is also the offline {offline[key.keyid]} key",
+                                hint=f"give {role} its own key: an online key must never be an offline one")
+
+
+def _delegate_index(targets: Targets, keys: Sequence[PublicKey], threshold: int = 1) -> None:
+    """Delegate index/* (and nothing else) to the online index role, first in the delegation order."""
+    delegations = targets.delegations or Delegations(keys={}, roles={})
+    roles = dict(delegations.roles or {})
+    for key in keys:
+        delegations.keys[key.keyid] = key.key
+    role = DelegatedRole(name=INDEX_ROLE, keyids=sorted(k.keyid for k in keys), threshold=threshold,
+                         terminating=True, paths=list(INDEX_PATHS))
+    delegations.roles = {INDEX_ROLE: role, **{n: r for n, r in roles.items() if n != INDEX_ROLE}}
+    _drop_unused_keys(delegations)
+    targets.delegations = delegations
+
+
+def _drop_unused_keys(delegations: Delegations) -> None:
+    used = {k for r in (delegations.roles or {}).values() for k in r.keyids}
+    delegations.keys = {k: v for k, v in delegations.keys.items() if k in used}
+
+
+def migrate(directory: Path, *, index_key: SigningKey, index_path: str,
+            targets_keys: Sequence[SigningKey] = ()) -> list[str]:
+    """Move a repository whose repo.toml lists the top-level targets key to the current layout.
+
+    The top-level targets delegates index/* to a new online ``index`` role (``index_key``) and lists no
+    target itself; repo.toml then records the index key instead of the targets key, and the repository
+    is published. Return the targets key files that must now be moved offline.
+    """
+    store = RepoStore(directory, legacy=True)
+    if not store.config.legacy:
+        raise UserError(f"{directory}: already in the current layout (no targets key in {CONFIG})",
+                        hint="nothing to migrate")
+    legacy_paths = store.config.keys.pop("targets")
+    signers = store.offline_signers("targets", [*targets_keys, *store.key_files(legacy_paths)],
+                                    option="--targets-key")
+    if index_key.keyid in store.offline_keyids():
+        raise UserError(f"the index key {index_key.keyid[:16]} is an offline key",
+                        hint="make a new key for the index role: vcomp key generate index")
+    md = store.load("targets", Targets)
+    md.signed.targets = {}  # the indexes move to the index role
+    _delegate_index(md.signed, [index_key.public])
+    md.signed.version += 1
+    md.signed.expires = expires(store.config.expiry_days["targets"])
+    store.sign_and_write(md, "targets", signers)
+    if not store.has_role(INDEX_ROLE):
+        store.sign_and_write(Metadata(Targets(version=1, expires=expires(1))), INDEX_ROLE, [index_key])
+    store.config = RepoConfig(keys={**store.config.keys, INDEX_ROLE: [index_path]},
+                              expiry_days={**store.config.expiry_days, "targets": DEFAULT_EXPIRY_DAYS["targets"]},
+                              architectures=store.config.architectures, scanner=store.config.scanner)
+    atomic_write(directory / CONFIG, store.config.to_toml())
+    publish(RepoStore(directory))
+    return legacy_paths
 
 
 def _parse_expiry(text: str) -> dt.datetime:
@@ -99,15 +190,25 @@ def _parse_expiry(text: str) -> dt.datetime:
 # ----------------------------------------------------------------- delegate
 
 def delegate(store: RepoStore, name: str, keys: Sequence[PublicKey], patterns: Sequence[str],
-             threshold: int = 1) -> None:
-    """Delegate package names matching ``patterns`` to developer ``keys`` (a delegated targets role)."""
-    if name in (*TOP_ROLES, "index") or not name.replace("-", "").replace("_", "").isalnum():
+             threshold: int = 1, *, targets_keys: Sequence[SigningKey]) -> None:
+    """Delegate package names matching ``patterns`` to developer ``keys`` (a delegated targets role).
+
+    Signed with the offline top-level targets keys (``targets_keys``): the online keys cannot do it.
+    The next ``publish`` makes it visible.
+    """
+    if name in (*TOP_ROLES, INDEX_ROLE) or not name.replace("-", "").replace("_", "").isalnum():
         raise UserError(f"invalid role name '{name}'", hint="use a plain name such as 'alice' or 'kernel-team'")
     if not 1 <= threshold <= len(keys):
         raise UserError(f"threshold {threshold} needs between 1 and {len(keys)} keys")
     for p in patterns:
         if "/" in p or not p:
             raise UserError(f"invalid package pattern '{p}'", hint="patterns match package names, e.g. 'lib*'")
+    offline = store.offline_keyids()
+    for key in keys:
+        if key.keyid in offline:
+            raise UserError(f"key {key.keyid[:16]} is the offline {offline[key.keyid]} key, not a developer key",
+                            hint="delegate to the developer's own key (vcomp key generate NAME)")
+    signers = store.offline_signers("targets", targets_keys, option="--targets-key")
     targets = store.load("targets", Targets)
     delegations = targets.signed.delegations or Delegations(keys={}, roles={})
     assert delegations.roles is not None
@@ -116,10 +217,25 @@ def delegate(store: RepoStore, name: str, keys: Sequence[PublicKey], patterns: S
     delegations.roles[name] = DelegatedRole(name=name, keyids=sorted(k.keyid for k in keys),
                                             threshold=threshold, terminating=True,
                                             paths=[f"packages/{p}/*" for p in patterns])
+    _drop_unused_keys(delegations)
     targets.signed.delegations = delegations
     targets.signed.version += 1
     targets.signed.expires = expires(store.config.expiry_days["targets"])
-    store.sign_and_write(targets, "targets", store.online_keys("targets"))
+    store.sign_and_write(targets, "targets", signers)
+
+
+def resign_targets(store: RepoStore, *, targets_keys: Sequence[SigningKey], within_days: int | None = None) -> int:
+    """Re-sign the offline top-level targets metadata with a new expiry (it changes only on delegate and
+    rotate, so it must be renewed before it expires); return its version. With ``within_days``, only if
+    it expires within that many days. The next ``publish`` makes it visible."""
+    md = store.load("targets", Targets)
+    if within_days is not None and md.signed.expires > expires(within_days):
+        return int(md.signed.version)
+    signers = store.offline_signers("targets", targets_keys, option="--targets-key")
+    md.signed.version += 1
+    md.signed.expires = expires(store.config.expiry_days["targets"])
+    store.sign_and_write(md, "targets", signers)
+    return int(md.signed.version)
 
 
 def authorised_roles(targets: Targets, name: str, keyid: str) -> list[DelegatedRole]:
@@ -135,7 +251,7 @@ def _patterns(targets: Targets) -> str:
     if targets.delegations is None or targets.delegations.roles is None:
         return "none"
     return "; ".join(f"{r.name}: {', '.join(p.split('/')[1] for p in (r.paths or []))}"
-                     for r in targets.delegations.roles.values())
+                     for r in targets.delegations.roles.values() if r.name != INDEX_ROLE) or "none"
 
 
 # ----------------------------------------------------------------- add
@@ -154,6 +270,12 @@ def add(store: RepoStore, packages: Sequence[Path], signers: Sequence[SigningKey
     lint errors, architecture, the delegation authorising its signer for its name, immutability of
     name-version-arch, and the repository's scanner. One failure rejects the whole upload.
     """
+    offline = store.offline_keyids()
+    for key in signers:
+        if key.keyid in offline:
+            raise UserError(f"key {key.keyid[:16]} is the offline {offline[key.keyid]} key: 'repo add' signs only "
+                            "with developer keys", hint="keep the offline keys off the publishing machine; pass the "
+                                                        "developer's key with --key")
     targets = store.load("targets", Targets).signed
     state = store.read_state()
     accepted: list[tuple[Path, IndexEntry, DelegatedRole]] = []
@@ -260,11 +382,17 @@ def _store_target(store: RepoStore, pkg: Path, entry: IndexEntry) -> Path:
 # ----------------------------------------------------------------- publish / refresh
 
 def publish(store: RepoStore) -> dict[str, int]:
-    """Write the indexes, then targets, snapshot and timestamp (timestamp last)."""
+    """Write the indexes (signed by the online index role), then snapshot and timestamp (timestamp last).
+
+    The top-level targets metadata is offline: publish only lists its current version in the snapshot.
+    """
     state = store.read_state()
     entries = [IndexEntry.from_dict(e) for e in state["packages"].values()]
     targets = store.load("targets", Targets)
+    index_keys = _index_signers(store, targets.signed)
     days = store.config.expiry_days
+    index = store.load(INDEX_ROLE, Targets)
+    index.signed.targets = {}
     for arch in store.config.architectures:
         data = build_index(arch, entries)
         path = index_target_path(arch)
@@ -272,27 +400,46 @@ def publish(store: RepoStore) -> dict[str, int]:
         info = TargetFile.from_data(path, data, ["sha256"])
         digest = info.hashes["sha256"]
         atomic_write(store.targets_dir / directory / f"{digest}.{base}", data)
-        targets.signed.targets[path] = info
-    targets.signed.version += 1
-    targets.signed.expires = expires(days["targets"])
-    targets_bytes = store.sign_and_write(targets, "targets", store.online_keys("targets"))
+        index.signed.targets[path] = info
+    index.signed.version += 1
+    index.signed.expires = expires(days["index"])
+    store.sign_and_write(index, INDEX_ROLE, index_keys)
 
     # versions with lengths and hashes: clients download exactly these bytes (no size cap to hit,
     # and a stale cached copy is rejected by hash without being parsed)
     snapshot = store.load("snapshot", Snapshot)
-    snapshot.signed.meta = {"targets.json": _metafile(targets.signed.version, targets_bytes)}
+    version = store.current_version("targets")
+    snapshot.signed.meta = {"targets.json": _metafile(version, _role_bytes(store, "targets", version))}
     delegations = targets.signed.delegations
     for role in sorted(delegations.roles or {}) if delegations else []:
         if store.has_role(role):
             version = store.current_version(role)
-            data = (store.metadata_dir / f"{version}.{role}.json").read_bytes()
-            snapshot.signed.meta[f"{role}.json"] = _metafile(version, data)
+            snapshot.signed.meta[f"{role}.json"] = _metafile(version, _role_bytes(store, role, version))
     snapshot.signed.version += 1
     snapshot.signed.expires = expires(days["snapshot"])
     snap_bytes = store.sign_and_write(snapshot, "snapshot", store.online_keys("snapshot"))
     _timestamp(store, snapshot.signed.version, snap_bytes)
-    return {"targets": targets.signed.version, "snapshot": snapshot.signed.version,
+    return {"targets": targets.signed.version, "index": index.signed.version, "snapshot": snapshot.signed.version,
             "packages": len(entries)}
+
+
+def _role_bytes(store: RepoStore, role: str, version: int) -> bytes:
+    return (store.metadata_dir / f"{version}.{role}.json").read_bytes()
+
+
+def _index_signers(store: RepoStore, targets: Targets) -> list[SigningKey]:
+    """repo.toml's index keys, checked against the index delegation the offline targets role signed."""
+    role = (targets.delegations.roles or {}).get(INDEX_ROLE) if targets.delegations else None
+    if role is None:
+        raise UserError(f"{store.dir}: the top-level targets metadata delegates no '{INDEX_ROLE}' role",
+                        hint=MIGRATE_HINT)
+    keys = [k for k in store.online_keys(INDEX_ROLE) if k.keyid in role.keyids]
+    if len(keys) < role.threshold:
+        raise UserError(f"{store.dir / CONFIG}: the index key(s) are not the {role.threshold} key(s) the targets "
+                        f"metadata delegates index/* to ({', '.join(k[:16] for k in role.keyids)})",
+                        hint=f"rotate the index key with the offline targets key: vcomp repo rotate {store.dir} "
+                             "--role index --add-key NEW.key --remove-key OLD.pub --targets-key TARGETS.key")
+    return keys
 
 
 def _metafile(version: int, data: bytes) -> MetaFile:

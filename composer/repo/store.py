@@ -1,13 +1,16 @@
 """A repository directory: its configuration and its TUF metadata files (python-tuf Metadata API).
 
-    DIR/repo.toml        configuration: online role key files, expiry, architectures, scanner
+    DIR/repo.toml        configuration: ONLINE role key files (index, snapshot, timestamp), expiry,
+                         architectures, scanner
     DIR/state.json       index entries of every stored package (a cache; rebuilt from targets)
     DIR/metadata/        TUF metadata, consistent snapshots: N.root.json, N.targets.json, N.<role>.json,
                          N.snapshot.json, timestamp.json (+ root.json, the latest root, for pinning)
     DIR/targets/         content-addressed targets: packages/NAME/<sha256>.NAME-VERSION-ARCH.vpk,
                          index/<sha256>.ARCH.json.zst
 
-Only metadata/ and targets/ are served. Root keys never appear in repo.toml: they stay offline.
+Only metadata/ and targets/ are served. Root keys and the top-level targets keys never appear in
+repo.toml: they stay offline (see docs/security/trust-model.md). The top-level targets role only
+delegates: the per-architecture indexes to the online ``index`` role, package names to developers.
 """
 
 from __future__ import annotations
@@ -31,9 +34,14 @@ from composer.trust.keys import SigningKey, load_signing_key
 
 CONFIG = "repo.toml"
 STATE = "state.json"
-DEFAULT_EXPIRY_DAYS: Mapping[str, int] = {"root": 365, "targets": 90, "snapshot": 7, "timestamp": 1,
-                                          "delegated": 90}
-ONLINE_ROLES = ("targets", "snapshot", "timestamp")
+DEFAULT_EXPIRY_DAYS: Mapping[str, int] = {"root": 365, "targets": 365, "index": 90, "snapshot": 7,
+                                          "timestamp": 1, "delegated": 90}
+INDEX_ROLE = "index"                 # the online delegated role that signs index/* (what changes on publish)
+INDEX_PATHS = ("index/*",)
+ONLINE_ROLES = (INDEX_ROLE, "snapshot", "timestamp")   # their keys are in repo.toml
+OFFLINE_ROLES = ("root", "targets")                    # their keys never are
+MIGRATE_HINT = ("move to the current layout: vcomp repo migrate DIR --index-key NEW-INDEX.key "
+                "(then keep the targets key offline; see docs/security/trust-model.md)")
 SERIALIZER = JSONSerializer(compact=True)
 
 
@@ -51,6 +59,7 @@ class RepoConfig:
     expiry_days: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_EXPIRY_DAYS))
     architectures: list[str] = field(default_factory=lambda: ["x86_64", "aarch64"])
     scanner: list[str] = field(default_factory=list)
+    legacy: bool = False   # read from a repo.toml that still lists the top-level targets key
 
     def to_toml(self) -> bytes:
         doc: dict[str, Any] = {"architectures": self.architectures, "keys": self.keys,
@@ -60,14 +69,23 @@ class RepoConfig:
         return tomli_w.dumps(doc).encode()
 
     @classmethod
-    def from_toml(cls, data: bytes, origin: str) -> RepoConfig:
+    def from_toml(cls, data: bytes, origin: str, *, legacy: bool = False) -> RepoConfig:
+        """The configuration; a legacy one (the top-level targets key online, no index key) is refused
+        unless ``legacy`` (for 'repo migrate', which reads its targets key one last time)."""
         try:
             raw = tomllib.loads(data.decode())
-            keys = {role: [str(p) for p in raw["keys"][role]] for role in ONLINE_ROLES}
+            listed = raw["keys"]
+            is_legacy = "targets" in listed or INDEX_ROLE not in listed
+            if is_legacy and not legacy:
+                raise UserError(f"{origin}: lists the top-level targets key as an online key; the targets key "
+                                "must stay offline (an online targets key lets whoever holds the server "
+                                "change every developer's delegation)", hint=MIGRATE_HINT)
+            roles = ("targets", "snapshot", "timestamp") if is_legacy else ONLINE_ROLES
+            keys = {role: [str(p) for p in listed[role]] for role in roles}
         except (tomllib.TOMLDecodeError, UnicodeDecodeError, KeyError, TypeError) as exc:
             raise UserError(f"{origin}: not a valid repository configuration ({exc})",
                             hint="repo.toml is written by 'vcomp repo init'") from None
-        return cls(keys=keys, expiry_days={**DEFAULT_EXPIRY_DAYS, **raw.get("expiry-days", {})},
+        return cls(keys=keys, legacy=is_legacy, expiry_days={**DEFAULT_EXPIRY_DAYS, **raw.get("expiry-days", {})},
                    architectures=list(raw.get("architectures", ["x86_64", "aarch64"])),
                    scanner=list(raw.get("scanner", {}).get("command", [])))
 
@@ -75,7 +93,7 @@ class RepoConfig:
 class RepoStore:
     """Read and write one repository directory."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, *, legacy: bool = False) -> None:
         self.dir = directory
         self.metadata_dir = directory / "metadata"
         self.targets_dir = directory / "targets"
@@ -83,14 +101,37 @@ class RepoStore:
         if not config.is_file() or not (self.metadata_dir / "timestamp.json").is_file():
             raise UserError(f"{directory} is not a repository (no {CONFIG} or metadata/timestamp.json)",
                             hint="create one with: vcomp repo init DIR --root-key ... ")
-        self.config = RepoConfig.from_toml(config.read_bytes(), str(config))
+        self.config = RepoConfig.from_toml(config.read_bytes(), str(config), legacy=legacy)
 
     # ---- keys
     def online_keys(self, role: str) -> list[SigningKey]:
-        keys = []
-        for p in self.config.keys[role]:
-            path = Path(p) if Path(p).is_absolute() else self.dir / p
-            keys.append(load_signing_key(path))
+        """The keys repo.toml gives ``role``; an offline key (root, top-level targets) there is refused."""
+        keys = self.key_files(self.config.keys[role])
+        offline = self.offline_keyids()
+        for key, p in zip(keys, self.config.keys[role], strict=True):
+            if key.keyid in offline:
+                raise UserError(f"{self.dir / CONFIG}: the {role} key {p} is the offline {offline[key.keyid]} key "
+                                f"({key.keyid[:16]}); it must never be online",
+                                hint=f"give the {role} role its own key: vcomp repo rotate {self.dir} --role {role} "
+                                     "... and keep the offline key off this machine")
+        return keys
+
+    def key_files(self, paths: Sequence[str]) -> list[SigningKey]:
+        """Private keys from files named in repo.toml (relative to the repository directory)."""
+        return [load_signing_key(Path(p) if Path(p).is_absolute() else self.dir / p) for p in paths]
+
+    def offline_keyids(self) -> dict[str, str]:
+        """keyid -> role of every offline key (root, top-level targets) the current root lists."""
+        root = self.root().signed
+        return {k: role for role in reversed(OFFLINE_ROLES) for k in root.roles[role].keyids}
+
+    def offline_signers(self, role: str, given: Sequence[SigningKey], *, option: str) -> list[SigningKey]:
+        """A threshold of ``role``'s (root or targets) keys among ``given``, or a clear error."""
+        spec = self.root().signed.roles[role]
+        keys = list({k.keyid: k for k in given if k.keyid in spec.keyids}.values())
+        if len(keys) < spec.threshold:
+            raise UserError(f"{self.dir}: this needs {spec.threshold} of the offline {role} keys; {len(keys)} given",
+                            hint=f"pass the offline {role} private key(s) with {option} (they are not in repo.toml)")
         return keys
 
     # ---- metadata files

@@ -20,6 +20,7 @@ from composer.repo.store import RepoStore
 from composer.trust.keys import SigningKey, generate, load_public_key, load_signing_key
 from tests.conftest import write_recipe
 
+ONLINE = ("index", "snapshot", "timestamp")
 RECIPE = """
     [package]
     name = "{name}"
@@ -66,7 +67,7 @@ def make_pkg(tmp: Path, key: SigningKey, name: str, version: str = "1.0.0", cont
 @pytest.fixture(scope="module")
 def keys(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, SigningKey]]:
     d = tmp_path_factory.mktemp("repo-keys")
-    names = ("root1", "root2", "root3", "targets", "snapshot", "timestamp", "alice", "bob")
+    names = ("root1", "root2", "root3", "targets", "index", "snapshot", "timestamp", "alice", "bob")
     for n in names:
         generate(n, d)
     return d, {n: load_signing_key(d / f"{n}.key") for n in names}
@@ -75,12 +76,12 @@ def keys(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Sign
 @pytest.fixture()
 def repo(tmp_path: Path, keys: tuple[Path, dict[str, SigningKey]]) -> Repo:
     keydir, k = keys
-    online = {r: [k[r]] for r in ("targets", "snapshot", "timestamp")}
-    init(tmp_path / "repo", root_keys=[k["root1"], k["root2"]], root_threshold=2, online=online,
-         online_paths={r: [str(keydir / f"{r}.key")] for r in online})
+    online = {r: [k[r]] for r in ONLINE}
+    init(tmp_path / "repo", root_keys=[k["root1"], k["root2"]], root_threshold=2, targets_keys=[k["targets"]],
+         online=online, online_paths={r: [str(keydir / f"{r}.key")] for r in online})
     store = RepoStore(tmp_path / "repo")
-    delegate(store, "alice", [k["alice"].public], ["hello", "lib*"])
-    delegate(store, "bob", [k["bob"].public], ["bob-*"])
+    delegate(store, "alice", [k["alice"].public], ["hello", "lib*"], targets_keys=[k["targets"]])
+    delegate(store, "bob", [k["bob"].public], ["bob-*"], targets_keys=[k["targets"]])
     pkgs = {"hello": make_pkg(tmp_path, k["alice"], "hello"),
             "hello2": make_pkg(tmp_path, k["alice"], "hello", "1.1.0", "y"),
             "libz": make_pkg(tmp_path, k["alice"], "libz", noarch=True)}
@@ -94,7 +95,8 @@ def test_init_root_threshold_and_layout(repo: Repo) -> None:
     assert root["signed"]["roles"]["root"]["threshold"] == 2 and len(root["signatures"]) == 2
     assert root["signed"]["consistent_snapshot"] is True
     assert (repo.dir / "metadata" / "timestamp.json").exists() and (repo.dir / "repo.toml").exists()
-    assert not any("root1" in line for line in (repo.dir / "repo.toml").read_text().splitlines())
+    config = (repo.dir / "repo.toml").read_text()
+    assert "root1" not in config and "targets.key" not in config and "index.key" in config
 
 
 def test_search_metadata_fetch_and_noarch_in_every_index(repo: Repo, tmp_path: Path) -> None:
@@ -163,7 +165,7 @@ def test_refresh_bumps_timestamp_only(repo: Repo) -> None:
 
 def test_root_rotation_is_followed_from_the_pinned_root(repo: Repo) -> None:
     k = repo.keys
-    with pytest.raises(UserError, match="needs 2 of the current root keys"):
+    with pytest.raises(UserError, match="needs 2 of the offline root keys; 1 given"):
         rotate(repo.store, "root", add=[k["root3"]], remove=[k["root1"].public], root_keys=[k["root1"]])
     rotate(repo.store, "root", add=[k["root3"]], remove=[k["root1"].public], root_keys=[k["root1"], k["root2"]])
     c = repo.client("after-rotation")
@@ -197,14 +199,15 @@ def test_mirror_is_verified_incremental_and_servable(repo: Repo) -> None:
 def test_not_a_repository_and_bad_roots(repo: Repo, tmp_path: Path) -> None:
     with pytest.raises(UserError, match="is not a repository"):
         RepoStore(tmp_path)
+    online = {r: [repo.keys[r]] for r in ONLINE}
     with pytest.raises(UserError, match="already a repository"):
-        init(repo.dir, root_keys=[repo.keys["root1"]], root_threshold=1,
-             online={r: [repo.keys[r]] for r in ("targets", "snapshot", "timestamp")}, online_paths={})
+        init(repo.dir, root_keys=[repo.keys["root1"]], root_threshold=1, targets_keys=[repo.keys["targets"]],
+             online=online, online_paths={})
     with pytest.raises(UserError, match="root threshold 3 needs between 1 and 2"):
         init(tmp_path / "x", root_keys=[repo.keys["root1"], repo.keys["root2"]], root_threshold=3,
-             online={r: [repo.keys[r]] for r in ("targets", "snapshot", "timestamp")}, online_paths={})
+             targets_keys=[repo.keys["targets"]], online=online, online_paths={})
     with pytest.raises(UserError, match="invalid package pattern"):
-        delegate(repo.store, "x", [repo.keys["bob"].public], ["a/b"])
+        delegate(repo.store, "x", [repo.keys["bob"].public], ["a/b"], targets_keys=[repo.keys["targets"]])
 
 
 def test_cli_repo_flow_and_errors(repo: Repo, capsys: pytest.CaptureFixture[str]) -> None:
@@ -218,11 +221,15 @@ def test_cli_repo_flow_and_errors(repo: Repo, capsys: pytest.CaptureFixture[str]
     assert (out / "hello-1.0.0-x86_64.vpk").exists()
     capsys.readouterr()
     assert main(["repo", "init", str(repo.tmp / "new")]) == 1
-    assert "needs --root-key" in capsys.readouterr().err
+    assert "needs --root-key, --targets-key, --index-key" in capsys.readouterr().err
     assert main(["search", "x", "--repo", str(repo.tmp), "--root", str(repo.tmp / "nope.json")]) == 1
     assert "trust root" in capsys.readouterr().err
     pub = str(repo.keydir / "bob.pub")
-    assert main(["repo", "delegate", str(repo.dir), "carol", "--key", pub, "--packages", "carol-*"]) == 0
+    assert main(["repo", "delegate", str(repo.dir), "carol", "--key", pub, "--packages", "carol-*",
+                 "--targets-key", str(repo.keydir / "index.key")]) == 1
+    assert "needs 1 of the offline targets keys; 0 given" in capsys.readouterr().err
+    assert main(["repo", "delegate", str(repo.dir), "carol", "--key", pub, "--packages", "carol-*",
+                 "--targets-key", str(repo.keydir / "targets.key")]) == 0
 
 
 def test_errors_are_composer_errors_with_hints(repo: Repo) -> None:
@@ -270,3 +277,48 @@ def test_provides_outside_the_delegation_is_refused(repo: Repo) -> None:
     pkg = build(rdir, "x86_64", repo.keys["bob"], repo.tmp / "bob").path
     with pytest.raises(VerificationError, match="provides 'hello', which key .* is not delegated"):
         add(repo.store, [pkg], [repo.keys["bob"]])
+
+
+def test_init_refuses_an_offline_key_as_an_online_key(repo: Repo, tmp_path: Path) -> None:
+    k = repo.keys
+    for role, offline in (("index", "targets"), ("snapshot", "root1"), ("timestamp", "targets")):
+        online = {r: [k[r]] for r in ONLINE} | {role: [k[offline]]}
+        with pytest.raises(UserError, match=f"the {role} key .* is also the offline"):
+            init(tmp_path / f"x-{role}", root_keys=[k["root1"]], root_threshold=1, targets_keys=[k["targets"]],
+                 online=online, online_paths={})
+        assert not (tmp_path / f"x-{role}").exists()
+    with pytest.raises(UserError, match="needs the offline top-level targets key"):
+        init(tmp_path / "y", root_keys=[k["root1"]], root_threshold=1, targets_keys=[], online={}, online_paths={})
+
+
+def test_sign_targets_renews_the_offline_role_and_clients_follow(repo: Repo,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    c = repo.client()
+    c.refresh()
+    version = repo.store.current_version("targets")
+    assert main(["repo", "sign-targets", str(repo.dir), "--targets-key", str(repo.keydir / "index.key")]) == 1
+    assert "needs 1 of the offline targets keys; 0 given" in capsys.readouterr().err
+    assert main(["repo", "sign-targets", str(repo.dir), "--targets-key", str(repo.keydir / "targets.key")]) == 0
+    assert f"top-level targets v{version + 1} signed" in capsys.readouterr().out
+    c.refresh()
+    assert c.metadata("hello", "x86_64").version == "1.1.0"
+    assert json.loads((c.metadata_dir / "targets.json").read_bytes())["signed"]["version"] == version + 1
+    from composer.repo.edit import resign_targets
+    assert resign_targets(repo.store, targets_keys=[], within_days=30) == version + 1  # not due: no key needed
+
+
+def test_developer_rotation_needs_the_offline_targets_key(repo: Repo) -> None:
+    k = repo.keys
+    with pytest.raises(UserError, match="needs 1 of the offline targets keys"):
+        rotate(repo.store, "bob", add=[k["alice"].public], remove=[k["bob"].public],
+               targets_keys=[k["index"], k["snapshot"], k["timestamp"]])
+    assert "delegation 'bob' has 1 key(s)" in rotate(repo.store, "bob", add=[k["alice"].public],
+                                                     remove=[k["bob"].public], targets_keys=[k["targets"]])
+
+
+def test_publish_never_changes_the_offline_targets_metadata(repo: Repo) -> None:
+    before = repo.store.current_version("targets")
+    publish(repo.store)
+    refresh(repo.store)
+    assert repo.store.current_version("targets") == before
+    assert repo.store.current_version("index") >= 2

@@ -377,20 +377,23 @@ def test_package_inside_must_be_the_one_its_index_entry_names(repo: Repo, client
     force_package(repo, repo.package("hello", "1.0.0"), "alice", [repo.keys.alice],
                   entry={"path": "packages/hello/hello-1.2.0-x86_64.vpk", "version": "1.2.0"})
     warm(client)
-    fetch_refused(client, "hello", tmp_path / "out", "the package inside is hello-1.0.0-x86_64", version="1.2.0")
+    fetch_refused(client, "hello", tmp_path / "out", "differs from the signed package in path, version",
+                  "hello-1.0.0-x86_64", version="1.2.0")
 
 
-def test_snapshot_naming_another_targets_version_than_served_is_refused(repo: Repo,
-                                                                        client: RepositoryClient) -> None:
+def test_snapshot_naming_another_index_version_than_served_is_refused(repo: Repo,
+                                                                      client: RepositoryClient) -> None:
+    """The online index role is what every publish changes (the top-level targets is offline)."""
     repo.publish()
-    current = repo.store.current_version("targets")
-    newest = repo.meta(f"{current}.targets.json")
+    current = repo.store.current_version("index")
+    newest = repo.meta(f"{current}.index.json")
     good = newest.read_bytes()
-    newest.write_bytes(repo.meta(f"{current - 1}.targets.json").read_bytes())
+    newest.write_bytes(repo.meta(f"{current - 1}.index.json").read_bytes())
+    client.refresh()                            # timestamp and snapshot are genuine
+    before = cache_state(client)
     # the snapshot pins each role's length and sha256, so the swap is caught by hash before parsing
-    refresh_refused(client, "length or hash mismatch",
-                    advanced={"timestamp.json": repo.meta("timestamp.json").read_bytes(),
-                              "snapshot.json": repo.latest("snapshot").read_bytes()})
+    refused(lambda: client.index(ARCH), VerificationError, "index/x86_64.json.zst", "length or hash mismatch")
+    assert_kept(before, cache_state(client))
     newest.write_bytes(good)
     works(client)
 
@@ -416,7 +419,7 @@ def test_target_longer_than_declared_is_refused(repo: Repo, client: RepositoryCl
         client.refresh()
         before = cache_state(client)
         refused(lambda: client.index(ARCH), VerificationError, target, "file longer than allowed")
-        assert_kept(before, cache_state(client))
+        assert_kept(before, cache_state(client), {"index.json": repo.latest("index").read_bytes()})
     else:
         fetch_refused(client, "hello", tmp_path / "out", target, "file longer than allowed")
     stored.write_bytes(good)
@@ -578,8 +581,9 @@ def test_directory_that_is_not_a_repository(repo: Repo, tmp_path: Path) -> None:
 
 
 def test_root_of_another_repository_is_refused(repo: Repo, tmp_path: Path) -> None:
-    online = {role: [hostile.new_key()] for role in ("targets", "snapshot", "timestamp")}
-    other = edit.init(tmp_path / "other", root_keys=[hostile.new_key()], root_threshold=1, online=online,
+    online = {role: [hostile.new_key()] for role in ("index", "snapshot", "timestamp")}
+    other = edit.init(tmp_path / "other", root_keys=[hostile.new_key()], root_threshold=1,
+                      targets_keys=[hostile.new_key()], online=online,
                       online_paths={role: ["unused.key"] for role in online})
     client = repo.client(root=other.read_bytes())
     refresh_refused(client, "signatures do not verify", "timestamp was signed by 0/1 keys",
@@ -650,6 +654,9 @@ def test_delegations_recorded_by_the_repository(repo: Repo) -> None:
     targets: Targets = load(repo.latest("targets")).signed
     assert targets.delegations is not None and targets.delegations.roles is not None
     roles = {name: (r.paths, r.keyids, r.terminating) for name, r in targets.delegations.roles.items()}
-    assert roles == {"alice": (["packages/hello/*", "packages/lib*/*"], [repo.keys.alice.keyid], True),
+    assert roles == {"index": (["index/*"], [repo.keys.index.keyid], True),
+                     "alice": (["packages/hello/*", "packages/lib*/*"], [repo.keys.alice.keyid], True),
                      "mallory": (["packages/evil*/*"], [repo.keys.mallory.keyid], True)}
+    assert next(iter(targets.delegations.roles)) == "index"
+    assert not targets.targets, "the offline top-level targets lists no target itself"
     assert json.loads(repo.root_bytes)["signed"]["roles"]["root"]["threshold"] == 2
