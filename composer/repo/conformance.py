@@ -91,7 +91,6 @@ def check_private_dir(path: Path, what: str) -> None:
 
 
 def write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(mode=0o700, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
         with os.fdopen(fd, "wb") as f:
@@ -105,6 +104,8 @@ def write_atomic(path: Path, data: bytes) -> None:
 def pinned_root(metadata_dir: Path) -> bytes:
     """The root the user pinned with ``init`` (re-checked: it is a file in the cache, like any other)."""
     path = metadata_dir / PINNED_ROOT
+    if path.parent.is_dir():
+        check_private_dir(path.parent, "pinned-root directory")
     if not path.is_file() or path.is_symlink():
         raise UserError(f"{path}: no pinned trust root", hint=f"run '{PROG} --metadata-dir {metadata_dir} init "
                                                               "ROOT.json' first with the repository's root")
@@ -114,8 +115,10 @@ def pinned_root(metadata_dir: Path) -> bytes:
 def init(req: Request) -> str:
     """Pin the trusted root; no request goes to the repository."""
     assert req.trusted_root is not None
+    root = load_trusted_root(req.trusted_root)
     check_private_dir(req.metadata_dir, "metadata directory")
-    write_atomic(req.metadata_dir / PINNED_ROOT, load_trusted_root(req.trusted_root))
+    check_private_dir((req.metadata_dir / PINNED_ROOT).parent, "pinned-root directory")
+    write_atomic(req.metadata_dir / PINNED_ROOT, root)
     return f"pinned {req.trusted_root} as the trust root of {req.metadata_dir}"
 
 

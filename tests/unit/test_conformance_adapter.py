@@ -210,6 +210,19 @@ def test_unsafe_metadata_dir_is_refused(repo: Repo, tmp_path: Path, attack: str,
     assert "hint: use a private directory" in err
 
 
+def test_pinned_root_in_a_symlinked_directory_is_refused(repo: Repo, client_dirs: tuple[Path, Path],
+                                                         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    metadata, _ = client_dirs
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir(mode=0o700)
+    (elsewhere / "root.json").write_bytes(repo.root)
+    (metadata / "pinned").symlink_to(elsewhere)
+    assert refresh(metadata, repo.metadata_url) == 1
+    assert f"pinned-root directory {metadata / 'pinned'} is a symlink" in capsys.readouterr().err
+    assert init(metadata, repo.root, tmp_path) == 1
+    assert sorted(p.name for p in metadata.iterdir()) == ["pinned"]
+
+
 def test_refresh_without_init_and_bad_root_are_clear_errors(repo: Repo, client_dirs: tuple[Path, Path],
                                                             tmp_path: Path,
                                                             capsys: pytest.CaptureFixture[str]) -> None:
