@@ -205,9 +205,10 @@ def test_unsafe_metadata_dir_is_refused(repo: Repo, tmp_path: Path, attack: str,
     assert init(metadata, repo.root, tmp_path) == 1
     err = capsys.readouterr().err
     assert list(real.iterdir()) == []
-    assert err.startswith(f"vcomp-tuf-client: init: metadata directory {metadata} ")
-    assert ("is a symlink" if attack == "symlink" else "writable by group or others") in err
-    assert "hint: use a private directory" in err
+    line, hint = err.splitlines()  # one line naming the directory and what is wrong, one hint
+    assert line.startswith("vcomp-tuf-client: init: ") and f"{metadata} " in line
+    assert ("is a symlink" if attack == "symlink" else "writable by") in line
+    assert hint.startswith("  hint: ")
 
 
 def test_pinned_root_in_a_symlinked_directory_is_refused(repo: Repo, client_dirs: tuple[Path, Path],
@@ -218,7 +219,7 @@ def test_pinned_root_in_a_symlinked_directory_is_refused(repo: Repo, client_dirs
     (elsewhere / "root.json").write_bytes(repo.root)
     (metadata / "pinned").symlink_to(elsewhere)
     assert refresh(metadata, repo.metadata_url) == 1
-    assert f"pinned-root directory {metadata / 'pinned'} is a symlink" in capsys.readouterr().err
+    assert f"{metadata / 'pinned'} is a symlink" in capsys.readouterr().err
     assert init(metadata, repo.root, tmp_path) == 1
     assert sorted(p.name for p in metadata.iterdir()) == ["pinned"]
 
