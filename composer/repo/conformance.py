@@ -38,8 +38,6 @@ from composer.repo.client import FileFetcher, describe, load_trusted_root
 PROG = "vcomp-tuf-client"
 PINNED_ROOT = Path("pinned") / "root.json"
 
-log = logging.getLogger(__name__)
-
 
 @dataclass(frozen=True, kw_only=True)
 class Request:
@@ -54,8 +52,9 @@ class Request:
     target_dir: Path | None = None
 
 
-# LEAD: switch to composer.repo.client.make_updater (same signature, from the repotrust branch) once it
-# is merged, and delete this private copy.
+# LEAD: when the repotrust branch is merged, import make_updater from composer.repo.client (same signature),
+# call it in updater_for() and delete this private copy (tried on a trial merge with repotrust and transport:
+# the unit tests and the whole suite pass). check_private_dir may then become client.ensure_private_dir.
 def _make_updater(*, metadata_dir: Path, metadata_url: str, targets_url: str | None, root: bytes,
                   fetcher: FetcherInterface | None = None, target_dir: Path | None = None) -> Updater:
     """An ngclient Updater that always starts from the pinned ``root`` (never from a cached root.json)."""
