@@ -1,5 +1,5 @@
 # The two commands of the quickstart: `make demo` and `make test`. Each does its own set-up.
-.PHONY: setup demo test unit integration lint bench clean
+.PHONY: setup demo test unit integration lint bench clean conformance
 
 setup:
 	@bash scripts/setup.sh
@@ -15,6 +15,10 @@ unit: setup
 
 integration: setup
 	.venv/bin/python -m pytest tests/integration
+
+# The public TUF conformance suite against vcomp's TUF client (not part of `make test`).
+conformance: setup
+	bash scripts/conformance.sh
 
 bench: setup
 	.venv/bin/python bench/package.py
