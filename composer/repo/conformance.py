@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import stat
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -30,10 +29,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tuf.api import exceptions as tuf_exc
-from tuf.ngclient import FetcherInterface, Updater, UpdaterConfig
+from tuf.ngclient import Updater
 
 from composer.errors import EXIT_ERROR, EXIT_OK, ComposerError, FetchError, UserError
-from composer.repo.client import FileFetcher, describe, load_trusted_root
+from composer.repo.client import describe, ensure_private_dir, load_trusted_root, make_updater
 
 PROG = "vcomp-tuf-client"
 PINNED_ROOT = Path("pinned") / "root.json"
@@ -52,41 +51,10 @@ class Request:
     target_dir: Path | None = None
 
 
-# LEAD: when the repotrust branch is merged, import make_updater from composer.repo.client (same signature),
-# call it in updater_for() and delete this private copy (tried on a trial merge with repotrust and transport:
-# the unit tests and the whole suite pass). check_private_dir may then become client.ensure_private_dir.
-def _make_updater(*, metadata_dir: Path, metadata_url: str, targets_url: str | None, root: bytes,
-                  fetcher: FetcherInterface | None = None, target_dir: Path | None = None) -> Updater:
-    """An ngclient Updater that always starts from the pinned ``root`` (never from a cached root.json)."""
-    return Updater(metadata_dir=str(metadata_dir), metadata_base_url=metadata_url,
-                   target_dir=None if target_dir is None else str(target_dir), target_base_url=targets_url,
-                   fetcher=fetcher if fetcher is not None else FileFetcher(), config=UpdaterConfig(),
-                   bootstrap=root)
-
-
 def check_private_dir(path: Path, what: str) -> None:
-    """Refuse a cache directory that someone else could have prepared: vcomp's cache directory rules.
-
-    It must be a real directory (not a symlink), owned by the user running the client, and not
-    writable by group or others. A missing directory is created with mode 0700.
-    """
-    try:
-        st = path.lstat()
-    except FileNotFoundError:
-        path.mkdir(mode=0o700, parents=True)
-        st = path.lstat()
-    problem = ""
-    if stat.S_ISLNK(st.st_mode):
-        problem = "is a symlink"
-    elif not stat.S_ISDIR(st.st_mode):
-        problem = "is not a directory"
-    elif st.st_uid != os.geteuid():
-        problem = f"is owned by uid {st.st_uid}, not by the user running the client (uid {os.geteuid()})"
-    elif st.st_mode & 0o022:
-        problem = f"is writable by group or others (mode {stat.S_IMODE(st.st_mode):04o})"
-    if problem:
-        raise UserError(f"{what} {path} {problem}; its trusted state could have been planted",
-                        hint=f"use a private directory: remove {path} and let the client create it")
+    """vcomp's cache directory rules (client.ensure_private_dir): private, real, the user's own."""
+    del what  # the client's message names the directory and the fix
+    ensure_private_dir(path)
 
 
 def write_atomic(path: Path, data: bytes) -> None:
@@ -127,9 +95,9 @@ def updater_for(req: Request) -> Updater:
     check_private_dir(req.metadata_dir, "metadata directory")
     if req.target_dir is not None:
         check_private_dir(req.target_dir, "target directory")
-    return _make_updater(metadata_dir=req.metadata_dir, metadata_url=req.metadata_url,
+    return make_updater(metadata_dir=req.metadata_dir, metadata_url=req.metadata_url,
                          targets_url=req.target_base_url or None, root=pinned_root(req.metadata_dir),
-                         fetcher=FileFetcher(), target_dir=req.target_dir)
+                         target_dir=req.target_dir)
 
 
 def refresh(req: Request) -> str:
