@@ -180,7 +180,10 @@ class PackageReader:
         return signer
 
     @contextlib.contextmanager
-    def payload(self, max_installed: int = DEFAULT_MAX_INSTALLED) -> Iterator[PayloadStream]:
+    def payload(self, max_installed: int | None = None) -> Iterator[PayloadStream]:
+        """The payload's members; ``max_installed`` defaults to the configured max_installed_bytes."""
+        if max_installed is None:
+            max_installed = limits_mod.current().max_installed_bytes
         name, size = self.c.next_member()
         if size != self.header.manifest.payload_size:
             raise VerificationError(f"{self.origin}:payload.tar.zst: {size} bytes, the manifest says "

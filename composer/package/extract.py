@@ -94,7 +94,7 @@ class ExtractResult:
 
 
 def extract_package(pkg_path: Path, root: Path | Root, *, trusted: PublicKey | None = None,
-                    max_installed: int = archive.DEFAULT_MAX_INSTALLED,
+                    max_installed: int | None = None,
                     overwrite: bool = False) -> ExtractResult:
     """Verify ``pkg_path`` and install its files under ``root``; on any error leave ``root`` as it was."""
     origin = str(pkg_path)

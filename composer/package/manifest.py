@@ -9,10 +9,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from composer import limits as limits_mod
-from composer.errors import InvalidPackage
+from composer.errors import InvalidPackage, UnsafeArchive
 from composer.fsutil import canonical_json
 from composer.limits import Limits, PackageLimitExceeded, exceeded
-from composer.reserved import RESERVED_HINT, is_ancestor_of_reserved, reserved_prefix
+from composer.reserved import RESERVED_HINT
+from composer.rootfs.paths import reserved_problem
 
 MANIFEST_FORMAT = 1
 _HEX64 = re.compile(r"[0-9a-f]{64}")
@@ -145,14 +146,9 @@ def check_sizes(entries: Sequence[Entry], origin: str, limits: Limits) -> None:
 
 
 def reserved_reason(entry: Entry) -> str | None:
-    """Why a package may not ship ``entry`` (a path vcomp owns in a root), or None."""
-    prefix = reserved_prefix(entry.path)
-    if prefix is not None:
-        where = "is" if entry.path == prefix else f"is inside '{prefix}', which is"
-        return f"it {where} reserved for vcomp's own state in a root"
-    if entry.type != "dir" and is_ancestor_of_reserved(entry.path):
-        return f"it is a {entry.type} where vcomp needs a directory (it holds paths reserved for vcomp)"
-    return None
+    """Why a package may not ship ``entry`` (a path vcomp owns in a root), or None: the one rule the
+    extractor applies too (composer.rootfs.paths.reserved_problem)."""
+    return reserved_problem(entry.path, entry.type)
 
 
 def reserved_errors(entries: Sequence[Entry], package: str, origin: str) -> list[InvalidPackage]:
@@ -163,5 +159,5 @@ def reserved_errors(entries: Sequence[Entry], package: str, origin: str) -> list
         why = reserved_reason(e)
         if why and not any(e.path.startswith(r + "/") for r in reported):
             reported.append(e.path)
-            out.append(InvalidPackage(f"{origin}: package '{package}' ships '{e.path}': {why}", hint=RESERVED_HINT))
+            out.append(UnsafeArchive(f"{origin}: package '{package}' ships '{e.path}': it {why}", hint=RESERVED_HINT))
     return out

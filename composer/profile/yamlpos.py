@@ -50,6 +50,7 @@ def load_yaml(data: bytes, origin: str) -> Located:
     except UnicodeDecodeError as exc:
         raise UserError(f"{origin}: not UTF-8 text (byte {exc.start})") from None
     bounds = limits.current()
+    _check_depth(text, origin, bounds)
     try:
         docs = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
     except RecursionError:
@@ -66,6 +67,33 @@ def load_yaml(data: bytes, origin: str) -> Located:
     builder = _Builder(origin, bounds)
     value = builder.build(docs[0], ())
     return Located(value=value, positions=builder.positions, origin=origin)
+
+
+_OPEN = (yaml.FlowSequenceStartToken, yaml.FlowMappingStartToken,
+         yaml.BlockSequenceStartToken, yaml.BlockMappingStartToken)
+_CLOSE = (yaml.FlowSequenceEndToken, yaml.FlowMappingEndToken, yaml.BlockEndToken)
+
+
+def _check_depth(text: str, origin: str, bounds: limits.Limits) -> None:
+    """Refuse nesting beyond ``max_depth`` while scanning, before the parser sees it.
+
+    PyYAML's scanner does work proportional to the open flow level for every token, so thousands
+    of unclosed ``[`` cost minutes; counting tokens lazily stops at the limit. Syntax errors are
+    left for the composer, which reports them with their position.
+    """
+    depth = 0
+    try:
+        for token in yaml.scan(text, Loader=yaml.SafeLoader):
+            if isinstance(token, _OPEN):
+                depth += 1
+                if depth > bounds.max_depth:
+                    mark = token.start_mark
+                    raise limits.exceeded(bounds, "max_depth", f"{origin}:{mark.line + 1}:{mark.column + 1}",
+                                          f"nested more than {bounds.max_depth} levels deep")
+            elif isinstance(token, _CLOSE):
+                depth -= 1
+    except yaml.YAMLError:
+        return
 
 
 class _Builder:
@@ -88,7 +116,7 @@ class _Builder:
         if isinstance(node, yaml.MappingNode):
             out: dict[str, Any] = {}
             for key_node, value_node in node.value:
-                key = self.constructor.construct_object(key_node, deep=True)
+                key = self._scalar(key_node)
                 if not isinstance(key, str):
                     raise UserError(f"{self.origin}:{key_node.start_mark.line + 1}:{key_node.start_mark.column + 1}: "
                                     f"keys must be strings, not {key!r}", hint="quote the key")
@@ -100,4 +128,18 @@ class _Builder:
             return out
         if isinstance(node, yaml.SequenceNode):
             return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
-        return self.constructor.construct_object(node, deep=True)
+        return self._scalar(node)
+
+    def _scalar(self, node: yaml.Node) -> Any:
+        """A plain value; an unknown tag or a number Python will not convert is an error at its place."""
+        place = f"{self.origin}:{node.start_mark.line + 1}:{node.start_mark.column + 1}"
+        if isinstance(node, yaml.MappingNode | yaml.SequenceNode):
+            raise UserError(f"{place}: a key must be a plain value, not a mapping or a list", hint="quote the key")
+        try:
+            return self.constructor.construct_object(node, deep=True)
+        except yaml.YAMLError as exc:
+            problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+            raise UserError(f"{place}: {problem}", hint="profiles use plain YAML values: remove the tag") from None
+        except ValueError as exc:
+            raise UserError(f"{place}: {str(exc).split(';')[0]}",
+                            hint="numbers this long are not meaningful in a profile; quote it if it is text") from None

@@ -209,7 +209,15 @@ class Root:
 
     def read_bytes(self, rel: str, limit: int | None = None) -> bytes:
         with self.open_read(rel) as f:
-            data = f.read() if limit is None else f.read(limit + 1)
+            if limit is None:
+                data = f.read()
+            else:  # never allocate the limit up front: read what is there, in chunks, up to limit + 1
+                parts: list[bytes] = []
+                got = 0
+                while got <= limit and (chunk := f.read(min(CHUNK, limit + 1 - got))):
+                    parts.append(chunk)
+                    got += len(chunk)
+                data = b"".join(parts)
         if limit is not None and len(data) > limit:
             raise UserError(f"{self.where(rel)} is larger than {limit} bytes", hint="the file is hostile or corrupt")
         return data

@@ -272,10 +272,7 @@ REAL_DB = {"format": 1, "transaction": 1, "packages": {"hello": {
     "files": {"usr/bin/hello": {"type": "file", "mode": "0755", "sha256": "0" * 64, "role": "binary"}}}}}
 
 
-@pytest.mark.xfail(strict=True, reason="composer/pkgmgr/db.load (rootfs helper's slice): KeyError/TypeError on "
-                   "missing fields or wrong types in db.json/history.json, RecursionError on deep nesting, "
-                   "ValueError on numbers over 4300 digits")
-@KNOWN_BAD
+@FUZZ
 @example(doc=b"[" * 5000, history=b"[]")
 @given(doc=documents(REAL_DB), history=documents([{"id": 1, "action": "install", "packages": ["hello"]}]))
 def test_root_database_reader(tmp_path: Path, doc: bytes, history: bytes) -> None:
@@ -299,10 +296,7 @@ ALIAS_BOMB = (b"a: &a [1, 2]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\nc: &c 
               b"d: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c]\ne: [*d, *d, *d, *d, *d, *d, *d, *d, *d]\n")
 
 
-@pytest.mark.xfail(strict=True, reason="composer/profile/yamlpos.load_yaml (profile helper's slice): an unknown tag "
-                   "gives yaml ConstructorError, deep nesting RecursionError (compose and build are recursive), a "
-                   "number over 4300 digits ValueError; none is a ComposerError")
-@KNOWN_BAD
+@FUZZ
 @example(doc=b"a: !unknown 1\n")
 @given(doc=documents(_real_profile()) | st.sampled_from([
     ALIAS_BOMB, b"name: x\n" + b"- " * 3000 + b"1\n", b"!!python/object:os.system 'id'\n", b"--- 1\n--- 2\n"]))
@@ -312,8 +306,6 @@ def test_profile_loader(tmp_path: Path, doc: bytes) -> None:
     within_contract(lambda: load_profile(path))
 
 
-@pytest.mark.xfail(strict=True, reason="composer/profile/yamlpos.load_yaml (profile helper's slice): RecursionError "
-                   "on deep nesting, ValueError on a number over 4300 digits")
 @pytest.mark.parametrize("doc", [b"[" * 5000 + b"]" * 5000, b"name: " + b"9" * 5000 + b"\n"], ids=["deep", "huge"])
 def test_profile_loader_deep_or_huge(tmp_path: Path, doc: bytes) -> None:
     path = tmp_path / "profile.yaml"

@@ -486,7 +486,8 @@ def test_a_newline_or_colon_in_a_passwd_field_is_refused(world: World, field: st
 def test_a_symlinked_home_parent_is_refused(world: World) -> None:
     (world.root / "home").symlink_to(world.sentinel)
     with pytest.raises(UnsafePath, match="'home' is a symlink"):
-        _configure(world, "users: [{name: eve, uid: 1000, ssh-keys: ['ssh-ed25519 AAAA e']}]\n")
+        _configure(world, "users: [{name: eve, uid: 1000, ssh-keys: ['ssh-ed25519 "
+                          "AAAAC3NzaC1lZDI1NTE5AAAAIGJqyXMLUCVyQD/bK8iUi9E1vjdIcowRm0l9x4ZZqxxT e']}]\n")
 
 
 def test_hostname_and_etc_veridian_through_a_symlinked_etc_are_refused(world: World) -> None:

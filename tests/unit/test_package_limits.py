@@ -291,21 +291,21 @@ def test_the_builder_writes_canonical_packages(tmp_path: Path, dev_key: SigningK
 
 RESERVED_CASES = {
     "db-file": ([directory("var"), directory("var/lib"), directory("var/lib/vpk"),
-                 file("var/lib/vpk/db.json", b"{}")], "var/lib/vpk", "reserved for vcomp's own state"),
+                 file("var/lib/vpk/db.json", b"{}")], "var/lib/vpk", "which belongs to vcomp"),
     "repositories": ([file("var/lib/vpk/repositories.toml", b"")], "var/lib/vpk/repositories.toml",
-                     "is inside 'var/lib/vpk'"),
-    "the-dir-itself": ([directory("var/lib/vpk")], "var/lib/vpk", "it is reserved"),
+                     "is at or below /var/lib/vpk"),
+    "the-dir-itself": ([directory("var/lib/vpk")], "var/lib/vpk", "which belongs to vcomp"),
     "etc-veridian": ([file("etc/veridian/capabilities", b"all")], "etc/veridian/capabilities",
-                     "is inside 'etc/veridian'"),
+                     "is at or below /etc/veridian"),
     "etc-veridian-symlink": ([symlink("etc/veridian", "/tmp")], "etc/veridian",
-                             "it is a symlink where vcomp needs a directory"),
+                             "it is a symlink where vcomp needs the directory"),
     "capability-policy": ([directory("etc"), directory("etc/veridian"), file("etc/veridian/capabilities.toml", b"")],
-                          "etc/veridian/capabilities.toml", "is inside 'etc/veridian'"),
+                          "etc/veridian/capabilities.toml", "is at or below /etc/veridian"),
     "checks-symlink": ([symlink("etc/veridian/checks.d", "/etc")], "etc/veridian/checks.d",
-                       "it is a symlink where vcomp needs a directory"),
+                       "it is a symlink where vcomp needs the directory"),
     "var-lib-symlink": ([directory("var"), symlink("var/lib", "/tmp")], "var/lib",
-                        "it is a symlink where vcomp needs a directory"),
-    "etc-file": ([file("etc", b"x")], "etc", "it is a file where vcomp needs a directory"),
+                        "it is a symlink where vcomp needs the directory"),
+    "etc-file": ([file("etc", b"x")], "etc", "it is a file where vcomp needs the directory"),
 }
 
 
