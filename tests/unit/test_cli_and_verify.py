@@ -82,3 +82,24 @@ def test_forged_package_fails_with_the_trusted_key(tmp_path: Path, keydir: Path)
     with pytest.raises(VerificationError, match="not by the trusted key"):  # ... which nobody trusts
         verify_package(pkg, load_public_key(keydir / "dev.pub"))
     assert read_header(pkg).metadata.name == "hostile"
+
+
+def test_a_reader_that_leaves_early_is_not_an_internal_error() -> None:
+    """`vcomp info x | head -1`: the closed pipe ends the command quietly (exit 141), never 'internal error'."""
+    import subprocess
+    import sys
+    code = ("import sys\n"
+            "from composer import cli\n"
+            "def flood(args):\n"
+            "    for i in range(200000):\n"
+            "        print('line', i)\n"
+            "    return 0\n"
+            "cli.cmd_validate = flood\n"
+            "sys.exit(cli.main(['validate', 'x.yaml']))\n")
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.readline()
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 141, err
+    assert "internal error" not in err and "Traceback" not in err
