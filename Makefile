@@ -1,5 +1,5 @@
 # The two commands of the quickstart: `make demo` and `make test`. Each does its own set-up.
-.PHONY: setup demo test unit integration lint bench clean conformance
+.PHONY: setup demo test unit integration lint bench clean conformance reliability
 
 setup:
 	@bash scripts/setup.sh
@@ -19,6 +19,11 @@ integration: setup
 # The public TUF conformance suite against vcomp's TUF client (not part of `make test`).
 conformance: setup
 	bash scripts/conformance.sh
+
+# The long kill sweeps (RELIABILITY_FULL=1: ten times the kill points of `make test`) and their table.
+reliability: setup
+	RELIABILITY_FULL=1 .venv/bin/python -m pytest -n 2 tests/reliability
+	.venv/bin/python bench/reliability.py --kills 40
 
 bench: setup
 	.venv/bin/python bench/package.py

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from composer import __version__
+from composer import __version__, lockfile, oserrors
 from composer.cli_common import EXIT_CHANGES, EXIT_ERROR, EXIT_OK
 from composer.cli_common import out as _out
 from composer.errors import ComposerError, UserError
@@ -424,6 +424,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="vcomp", description="Veridian Composer: declarative system images")
     p.add_argument("--version", action="version", version=f"vcomp {__version__}")
     p.add_argument("--debug", action="store_true", help="log commands and show tracebacks")
+    p.add_argument("--no-wait", action="store_true",
+                   help="fail at once when another vcomp process holds a lock (default: wait, saying for whom)")
     sub = p.add_subparsers(dest="command", required=True)
 
     key = sub.add_parser("key", help="developer and repository keys").add_subparsers(dest="verb", required=True)
@@ -598,6 +600,7 @@ def _err(exc: ComposerError, prefix: str = "error: ") -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING, format="%(name)s: %(message)s")
+    lockfile.configure(wait=not getattr(args, "no_wait", False))
     try:
         code: int = args.func(args)
         return code
@@ -613,6 +616,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 141
+    except OSError as exc:  # the machine refused: disk full, read-only, permissions; one line, not a bug
+        if args.debug:
+            raise
+        _err(oserrors.describe(exc))
+        return EXIT_ERROR
     except Exception as exc:  # a bug: say so in one line, the traceback only with --debug
         if args.debug:
             raise

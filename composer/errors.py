@@ -65,3 +65,11 @@ def combine(errors: Sequence[ComposerError], *, summary: str) -> ComposerError:
                    hint=next((e.hint for e in errors if e.hint), ""))
     combined.errors = list(errors)  # type: ignore[attr-defined]
     return combined
+
+
+class SystemFault(ComposerError):
+    """The machine refused an operation (disk full, read-only, permissions): nobody's bug, one clear line."""
+
+
+class LockBusy(ComposerError):
+    """Another vcomp process holds the lock and the caller asked not to wait."""

@@ -1,0 +1,73 @@
+"""Operating-system faults as one clear line: the path, what failed and what to do.
+
+A registry from errno to (what happened, how to fix it). The CLI turns every ``OSError`` that
+escapes a command into a :class:`SystemFault` through :func:`describe`; inner code that knows
+*which operation* failed wraps with :func:`fault` to add it (``writing the package cache``).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+from dataclasses import dataclass
+
+from composer.errors import SystemFault
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Advice:
+    what: str
+    hint: str
+
+
+ADVICE: dict[int, Advice] = {
+    errno.ENOSPC: Advice(what="no space left on the device",
+                         hint="free space on that file system (or set VCOMP_CACHE / choose another output directory) "
+                              "and run again; the previous state is intact"),
+    errno.EDQUOT: Advice(what="disk quota exceeded", hint="free space within your quota and run again"),
+    errno.EROFS: Advice(what="the file system is read-only",
+                        hint="remount it read-write or choose a writable directory"),
+    errno.EACCES: Advice(what="permission denied",
+                         hint="check the owner and mode of that path, or run as a user who may write there"),
+    errno.EPERM: Advice(what="operation not permitted",
+                        hint="check the owner, mode and attributes (chattr) of that path, or run as root"),
+    errno.EXDEV: Advice(what="it is on another file system than its destination",
+                        hint="keep the working directory, cache and output on one file system"),
+    errno.ENOTDIR: Advice(what="a component of the path is a file where a directory is needed",
+                          hint="move that file out of the way and run again"),
+    errno.EISDIR: Advice(what="it is a directory where a file is needed",
+                         hint="move that directory out of the way and run again"),
+    errno.ENOENT: Advice(what="no such file or directory", hint="check the path; create it or fix the setting"),
+    errno.EEXIST: Advice(what="it already exists", hint="move it out of the way and run again"),
+    errno.ENOTEMPTY: Advice(what="the directory is not empty", hint="empty or move it and run again"),
+    errno.EMFILE: Advice(what="too many open files in this process",
+                         hint="raise the limit (ulimit -n 4096) and run again"),
+    errno.ENFILE: Advice(what="too many open files on the system", hint="close other programs and run again"),
+    errno.ELOOP: Advice(what="a symbolic link stands where vcomp refuses to follow one",
+                        hint="replace the symlink with a real directory or file"),
+    errno.ENAMETOOLONG: Advice(what="the path is too long", hint="use a shorter directory"),
+    errno.EIO: Advice(what="input/output error from the device", hint="check the disk (dmesg) and run again"),
+    errno.ENOMEM: Advice(what="out of memory", hint="close other programs or lower the VCOMP_LIMIT_* limits"),
+    errno.ETXTBSY: Advice(what="the file is being executed", hint="stop the program that runs it and run again"),
+    errno.EBUSY: Advice(what="the device or resource is busy", hint="unmount or stop what uses it and run again"),
+}
+
+
+def place(exc: OSError) -> str:
+    names = [str(n) for n in (exc.filename, exc.filename2) if n is not None]
+    return " -> ".join(os.fsdecode(n) for n in names)
+
+
+def describe(exc: OSError, doing: str = "") -> SystemFault:
+    """One line for ``exc``: ``PATH: DOING: WHAT (strerror)`` with the hint from the registry."""
+    advice = ADVICE.get(exc.errno or 0)
+    what = advice.what if advice else (exc.strerror or type(exc).__name__).lower()
+    detail = f" [{errno.errorcode.get(exc.errno or 0, exc.errno)}]" if exc.errno else ""
+    where = place(exc)
+    parts = [p for p in (where, doing, f"{what}{detail}") if p]
+    return SystemFault(": ".join(parts), hint=advice.hint if advice else "check the path and run again")
+
+
+def fault(exc: OSError, doing: str) -> SystemFault:
+    """For ``raise fault(exc, "writing the image") from None`` where the operation is known."""
+    return describe(exc, doing)
