@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import json
 import logging
 import os
@@ -620,6 +621,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.debug:
             raise
         _err(oserrors.describe(exc))
+        return EXIT_ERROR
+    except MemoryError:
+        if args.debug:
+            raise
+        _err(oserrors.describe(OSError(errno.ENOMEM, "out of memory")))
         return EXIT_ERROR
     except Exception as exc:  # a bug: say so in one line, the traceback only with --debug
         if args.debug:

@@ -19,7 +19,8 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from composer.errors import LockBusy
+from composer import oserrors
+from composer.errors import LockBusy, UserError
 
 NO_WAIT_ENV = "VCOMP_NO_WAIT"
 TIMEOUT_ENV = "VCOMP_LOCK_TIMEOUT"     # seconds to wait before giving up; unset = wait forever
@@ -54,11 +55,17 @@ def _holder(fd: int) -> str:
 
 
 def _timeout() -> float | None:
-    raw = os.environ.get(TIMEOUT_ENV, "")
-    try:
-        return float(raw) if raw else None
-    except ValueError:
+    raw = os.environ.get(TIMEOUT_ENV, "").strip()
+    if not raw:
         return None
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not value >= 0 or value == float("inf"):  # also refuses nan
+        raise UserError(f"{TIMEOUT_ENV}='{raw}' is not a number of seconds",
+                        hint=f"set it to seconds to wait for a lock (e.g. {TIMEOUT_ENV}=30) or unset it to wait")
+    return value
 
 
 def _try(fd: int) -> bool:
@@ -88,13 +95,31 @@ def hold(fd: int, what: str, *, say: Callable[[str], None] | None = None) -> Ite
                                hint=f"wait for it to finish or raise {TIMEOUT_ENV}")
             time.sleep(_POLL)
     try:
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()} {command_line()}\n".encode(), 0)
+        _note_holder(fd)
         yield
     finally:
         with contextlib.suppress(OSError):
             os.ftruncate(fd, 0)
         fcntl.flock(fd, fcntl.LOCK_UN)
+
+
+def _note_holder(fd: int) -> None:
+    """Write ``PID command`` for the next waiter; only informative (the flock is the lock), so a full or
+    quota-limited disk does not stop the operation here: it fails where it writes its data, if at all."""
+    with contextlib.suppress(OSError):
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()} {command_line()}\n".encode(), 0)
+
+
+def _open(path: str | Path, what: str, dir_fd: int | None = None) -> int:
+    """The lock file, opened without following a symlink; a refusal as one line naming it."""
+    try:
+        return os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644, dir_fd=dir_fd)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise UserError(f"{path}: the lock file of {what} is a symbolic link; vcomp refuses to follow it",
+                           hint=f"remove the symlink {path} (vcomp recreates the lock file) and run again") from None
+        raise oserrors.fault(exc, f"opening the lock file of {what}") from None
 
 
 def _stderr(line: str) -> None:
@@ -106,7 +131,7 @@ def _stderr(line: str) -> None:
 def exclusive_at(dir_fd: int, name: str, what: str, *,
                  say: Callable[[str], None] | None = None) -> Iterator[None]:
     """The lock file ``name`` inside the directory ``dir_fd`` (a symlink there is refused)."""
-    fd = os.open(name, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644, dir_fd=dir_fd)
+    fd = _open(name, what, dir_fd)
     try:
         with hold(fd, what, say=say):
             yield
@@ -117,8 +142,14 @@ def exclusive_at(dir_fd: int, name: str, what: str, *,
 @contextlib.contextmanager
 def exclusive(path: Path, what: str, *, say: Callable[[str], None] | None = None) -> Iterator[None]:
     """The lock file ``path`` (its directory is created; a symlinked lock file is refused)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:  # a file where the directory should be
+        raise oserrors.fault(OSError(errno.ENOTDIR, "Not a directory", str(path.parent)),
+                             f"creating the directory of the lock file of {what}") from None
+    except OSError as exc:
+        raise oserrors.fault(exc, f"creating the directory of the lock file of {what}") from None
+    fd = _open(path, what)
     try:
         with hold(fd, what, say=say):
             yield

@@ -53,15 +53,29 @@ ADVICE: dict[int, Advice] = {
 }
 
 
+def printable(name: object) -> str:
+    """A path as text on one line: undecodable bytes and control characters escaped."""
+    text = os.fsdecode(name) if isinstance(name, (str, bytes)) else str(name)
+    return "".join(c if c.isprintable() else c.encode("unicode_escape", "backslashreplace").decode()
+                   for c in text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace"))
+
+
 def place(exc: OSError) -> str:
-    names = [str(n) for n in (exc.filename, exc.filename2) if n is not None]
-    return " -> ".join(os.fsdecode(n) for n in names)
+    return " -> ".join(printable(n) for n in (exc.filename, exc.filename2) if n is not None)
+
+
+def _plain(exc: OSError) -> str:
+    """What happened, for an errno outside the registry or an OSError raised with only a message."""
+    if exc.strerror:
+        return exc.strerror[:1].lower() + exc.strerror[1:]
+    text = " ".join(str(a) for a in exc.args) if exc.args else ""
+    return " ".join(text.split())[:300] or type(exc).__name__
 
 
 def describe(exc: OSError, doing: str = "") -> SystemFault:
     """One line for ``exc``: ``PATH: DOING: WHAT (strerror)`` with the hint from the registry."""
     advice = ADVICE.get(exc.errno or 0)
-    what = advice.what if advice else (exc.strerror or type(exc).__name__).lower()
+    what = advice.what if advice else _plain(exc)
     detail = f" [{errno.errorcode.get(exc.errno or 0, exc.errno)}]" if exc.errno else ""
     where = place(exc)
     parts = [p for p in (where, doing, f"{what}{detail}") if p]
