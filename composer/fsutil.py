@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
@@ -19,7 +20,9 @@ class Readable(Protocol):
 
 
 CHUNK = 1 << 20
-DEFAULT_EPOCH = 1700000000  # used when neither the recipe nor SOURCE_DATE_EPOCH gives one
+DEFAULT_EPOCH = 1700000000
+# Errors only a write raises: a file object's write or fsync does not name its file, atomic_output names it.
+WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})  # used when neither the recipe nor SOURCE_DATE_EPOCH gives one
 
 
 def source_date_epoch(default: int = DEFAULT_EPOCH) -> int:
@@ -53,13 +56,30 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
+def ensure_dir(path: Path) -> None:
+    """``mkdir -p``, where a file standing in for a directory is ENOTDIR naming that file (``mkdir`` alone
+    says EEXIST, "it already exists", which hides what is wrong)."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        for part in reversed((path, *path.parents)):
+            if part.exists() and not part.is_dir():
+                raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(part)) from None
+        raise
+
+
 @contextlib.contextmanager
 def atomic_output(path: Path, mode: str = "wb", *, durable: bool = True) -> Iterator[IO[Any]]:
     """Write ``path`` through a temporary file beside it; rename only on success.
 
     ``durable=False`` skips the fsync: for caches that are re-derivable and checked when read."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    ensure_dir(path.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        if exc.errno and exc.filename is not None and os.path.dirname(os.fsdecode(exc.filename)) == str(path.parent):
+            raise type(exc)(exc.errno, exc.strerror, str(path)) from exc
+        raise
     try:
         with os.fdopen(fd, mode) as f:
             yield f
@@ -68,10 +88,18 @@ def atomic_output(path: Path, mode: str = "wb", *, durable: bool = True) -> Iter
                 os.fsync(f.fileno())
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        if isinstance(exc, OSError) and _ours(exc, tmp):  # name the file being written, not its temporary
+            raise type(exc)(exc.errno, exc.strerror, str(path)) from exc
         raise
+
+
+def _ours(exc: OSError, tmp: str) -> bool:
+    if exc.filename is None:
+        return exc.errno in WRITE_ERRNOS
+    return bool(exc.errno) and os.fsdecode(exc.filename) == tmp and exc.filename2 is None
 
 
 def atomic_write(path: Path, data: bytes, *, durable: bool = True) -> None:

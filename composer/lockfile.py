@@ -21,6 +21,7 @@ from pathlib import Path
 
 from composer import oserrors
 from composer.errors import LockBusy, UserError
+from composer.fsutil import ensure_dir
 
 NO_WAIT_ENV = "VCOMP_NO_WAIT"
 TIMEOUT_ENV = "VCOMP_LOCK_TIMEOUT"     # seconds to wait before giving up; unset = wait forever
@@ -143,10 +144,7 @@ def exclusive_at(dir_fd: int, name: str, what: str, *,
 def exclusive(path: Path, what: str, *, say: Callable[[str], None] | None = None) -> Iterator[None]:
     """The lock file ``path`` (its directory is created; a symlinked lock file is refused)."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except FileExistsError:  # a file where the directory should be
-        raise oserrors.fault(OSError(errno.ENOTDIR, "Not a directory", str(path.parent)),
-                             f"creating the directory of the lock file of {what}") from None
+        ensure_dir(path.parent)
     except OSError as exc:
         raise oserrors.fault(exc, f"creating the directory of the lock file of {what}") from None
     fd = _open(path, what)
