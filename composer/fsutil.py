@@ -20,9 +20,9 @@ class Readable(Protocol):
 
 
 CHUNK = 1 << 20
-DEFAULT_EPOCH = 1700000000
+DEFAULT_EPOCH = 1700000000  # used when neither the recipe nor SOURCE_DATE_EPOCH gives one
 # Errors only a write raises: a file object's write or fsync does not name its file, atomic_output names it.
-WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})  # used when neither the recipe nor SOURCE_DATE_EPOCH gives one
+WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
 
 
 def source_date_epoch(default: int = DEFAULT_EPOCH) -> int:
@@ -77,7 +77,8 @@ def atomic_output(path: Path, mode: str = "wb", *, durable: bool = True) -> Iter
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     except OSError as exc:
-        if exc.errno and exc.filename is not None and os.path.dirname(os.fsdecode(exc.filename)) == str(path.parent):
+        if exc.errno and exc.filename is not None and os.path.basename(os.fsdecode(exc.filename)).startswith(
+                f".{path.name}."):  # the temporary's name: say which file it was for
             raise type(exc)(exc.errno, exc.strerror, str(path)) from exc
         raise
     try:

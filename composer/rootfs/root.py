@@ -22,11 +22,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
+from composer import oserrors
 from composer.errors import UserError
 from composer.rootfs.paths import path_problem, show, split
 from composer.rootfs.walk import DIR_FLAGS, NEW_FILE_FLAGS, READ_FLAGS, Blocked, Walker, lstat_at, open_dir_at
 
 CHUNK = 1 << 20
+# what stands in the root explains these; the others (no space, read-only, permissions...) are the machine's
+CONTENT_ERRNOS = frozenset({errno.ENOENT, errno.EEXIST, errno.ENOTEMPTY, errno.EISDIR, errno.ENOTDIR, errno.ELOOP})
 TMP_PREFIX = ".vpk-tmp-"
 MAX_SYMLINKS = 40  # the kernel's limit for one path lookup
 SYMLINK_HINT = ("vcomp never follows a symlink inside a root, image or staging tree; replace the symlink by a real "
@@ -51,8 +54,10 @@ class RootOSError(UserError, OSError):
 
 
 def _wrapped(where: str, exc: OSError) -> RootOSError:
-    error = RootOSError(f"{where}: {exc.strerror or exc}",
-                        hint="check what stands at that path in the root, then run the command again")
+    machine = oserrors.ADVICE.get(exc.errno or 0) if exc.errno not in CONTENT_ERRNOS else None
+    error = RootOSError(f"{where}: {machine.what} [{errno.errorcode[exc.errno or 0]}]", hint=machine.hint) \
+        if machine else RootOSError(f"{where}: {exc.strerror or exc}",
+                                    hint="check what stands at that path in the root, then run the command again")
     error.errno, error.strerror = exc.errno, exc.strerror
     return error
 
