@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from composer import oserrors
 from composer.errors import ToolError
 
 log = logging.getLogger("composer.run")
@@ -19,6 +20,7 @@ log = logging.getLogger("composer.run")
 # Which Debian package provides each host tool we call.
 TOOL_PACKAGES: Mapping[str, str] = {
     "apt-get": "apt",
+    "apt-cache": "apt",
     "dpkg-deb": "dpkg",
     "mke2fs": "e2fsprogs",
     "debugfs": "e2fsprogs",
@@ -49,6 +51,14 @@ TOOL_PACKAGES: Mapping[str, str] = {
     "x86_64-linux-gnu-gcc": "gcc-x86-64-linux-gnu",
     "riscv64-linux-gnu-gcc": "gcc-riscv64-linux-gnu",
     "bwrap": "bubblewrap",
+    # what recipes' build commands get by default (composer.package.sources.BASE_TOOLS)
+    **{tool: "coreutils" for tool in ("cat", "chmod", "cp", "date", "echo", "head", "install", "ln", "ls", "mkdir",
+                                      "mv", "printf", "rm", "sort", "tail", "touch", "tr", "true", "false", "test",
+                                      "uname", "wc", "env", "basename", "dirname")},
+    "find": "findutils",
+    "xargs": "findutils",
+    "grep": "grep",
+    "sed": "sed",
 }
 
 # The sandbox for commands from recipes: the host read-only, fresh /dev, /proc and /tmp, no network,
@@ -70,10 +80,17 @@ def require_tool(name: str) -> str:
     """Return the absolute path of a host tool or raise naming the Debian package."""
     path = shutil.which(name)
     if path is None:
-        pkg = TOOL_PACKAGES.get(name, name)
-        raise ToolError(f"host tool '{name}' is not installed",
-                        hint=f"install it with: apt-get install {pkg}")
+        raise ToolError(f"host tool '{name}' is not installed (not found in PATH)", hint=install_hint(name))
     return path
+
+
+def install_hint(name: str) -> str:
+    """How to get ``name``: the Debian package from the table, or how to find the package for an unknown tool."""
+    pkg = TOOL_PACKAGES.get(name)
+    if pkg:
+        return f"install it with: apt-get install {pkg} (or put it in PATH)"
+    return f"find the package that provides it (apt-file search --regexp 'bin/{name}$'), apt-get install it, " \
+           "or put the tool in PATH"
 
 
 def confine(args: Sequence[str | Path], *, cwd: Path, writable: Sequence[Path],
@@ -107,8 +124,9 @@ def run(args: Sequence[str | Path], *, cwd: Path | None = None, env: Mapping[str
     except subprocess.TimeoutExpired as exc:
         raise ToolError(f"'{argv[0]}' did not finish within {timeout} s",
                         hint="see the command with --debug") from exc
-    except OSError as exc:
-        raise ToolError(f"cannot run '{argv[0]}': {exc}") from exc
+    except OSError as exc:  # found a moment ago, but not executable (permissions, wrong architecture, ETXTBSY...)
+        raise ToolError(f"cannot run '{argv[0]}' ({exe}): {oserrors.describe(exc).message}",
+                        hint=f"check that {exe} is an executable for this machine; {install_hint(argv[0])}") from exc
     result = Result(args=tuple(argv), returncode=proc.returncode, stdout=proc.stdout, stderr=proc.stderr)
     if check and proc.returncode != 0:
         tail = (proc.stderr or proc.stdout).decode(errors="replace").strip().splitlines()[-12:]
