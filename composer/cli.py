@@ -11,7 +11,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 from composer import __version__, lockfile, oserrors
 from composer.cli_common import EXIT_CHANGES, EXIT_ERROR, EXIT_OK
@@ -420,9 +420,18 @@ def _repo_args(p: argparse.ArgumentParser) -> None:
 
 # ----------------------------------------------------------------- parser
 
+class Parser(argparse.ArgumentParser):
+    """argparse with vcomp's error format and exit code: a usage error is an error (1), not argparse's 2, which
+    vcomp reserves for "changes found" (plan, diff, lock --check, verify, --dry-run)."""
+
+    def error(self, message: str) -> NoReturn:
+        _err(UserError(f"{self.prog}: {message}", hint=f"see: {self.prog} --help"))
+        sys.exit(EXIT_ERROR)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from composer import cli_pkgroot
-    p = argparse.ArgumentParser(prog="vcomp", description="Veridian Composer: declarative system images")
+    p = Parser(prog="vcomp", description="Veridian Composer: declarative system images")
     p.add_argument("--version", action="version", version=f"vcomp {__version__}")
     p.add_argument("--debug", action="store_true", help="log commands and show tracebacks")
     p.add_argument("--no-wait", action="store_true",

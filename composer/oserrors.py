@@ -50,6 +50,11 @@ ADVICE: dict[int, Advice] = {
     errno.ENOMEM: Advice(what="out of memory", hint="close other programs or lower the VCOMP_LIMIT_* limits"),
     errno.ETXTBSY: Advice(what="the file is being executed", hint="stop the program that runs it and run again"),
     errno.EBUSY: Advice(what="the device or resource is busy", hint="unmount or stop what uses it and run again"),
+    errno.EFBIG: Advice(what="the file is larger than this file system or RLIMIT_FSIZE allows",
+                        hint="choose a file system that holds large files (not FAT) or raise the limit (ulimit -f)"),
+    errno.ENOEXEC: Advice(what="it is not an executable for this machine",
+                          hint="reinstall that program (its package), or fix PATH to find the right one"),
+    errno.ESTALE: Advice(what="a stale network file handle", hint="remount the network file system and run again"),
 }
 
 
