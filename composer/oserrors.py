@@ -66,7 +66,24 @@ def printable(name: object) -> str:
 
 
 def place(exc: OSError) -> str:
-    return " -> ".join(printable(n) for n in (exc.filename, exc.filename2) if n is not None)
+    names = [n for n in (exc.filename, exc.filename2) if n is not None]
+    if exc.errno == errno.ENOTDIR and len(names) == 1 and isinstance(names[0], (str, bytes)):
+        names = [_file_in_the_way(os.fsdecode(names[0]))]
+    return " -> ".join(printable(n) for n in names)
+
+
+def _file_in_the_way(path: str) -> str:
+    """For ENOTDIR the kernel names the whole path; name the component that is a file instead (the cache
+    directory that is a regular file, not the cache entry below it)."""
+    parts = path.split(os.sep)
+    for i in range(1, len(parts)):
+        prefix = os.sep.join(parts[:i]) or os.sep
+        try:
+            if not os.path.isdir(prefix) and os.path.lexists(prefix):
+                return prefix
+        except (OSError, ValueError):
+            break
+    return path
 
 
 def _plain(exc: OSError) -> str:
@@ -84,7 +101,10 @@ def describe(exc: OSError, doing: str = "") -> SystemFault:
     detail = f" [{errno.errorcode.get(exc.errno or 0, exc.errno)}]" if exc.errno else ""
     where = place(exc)
     parts = [p for p in (where, doing, f"{what}{detail}") if p]
-    return SystemFault(": ".join(parts), hint=advice.hint if advice else "check the path and run again")
+    hint = advice.hint if advice else "check the path and run again"
+    if not where:  # a bare write() or a library that dropped the name: say how to find out
+        hint += " (the system did not say which file: rerun with --debug to see where)"
+    return SystemFault(": ".join(parts), hint=hint)
 
 
 def fault(exc: OSError, doing: str) -> SystemFault:

@@ -9,7 +9,8 @@ error`` or ``Traceback``, and the previous state intact (a digest of what the co
 
 The world (keys, packages, a signed repository, a locked profile, its built images and root, a warm cache) is
 built once per module at a fixed path and copied back before each row, so absolute URLs stay valid.
-``FAULTS_FULL=1`` adds every corruption kind to every state file (the default runs a sample of them).
+``FAULTS_FULL=1`` adds every corruption kind to every state file (the default runs a sample of them),
+``FAULTS_SHOW=1`` (with ``-s``) prints every row's command and output, ``FAULTS_DEBUG=1`` adds ``--debug``.
 Rows that fail because of code another slice owns are ``xfail(strict=True)`` naming the owner.
 """
 
@@ -628,6 +629,8 @@ def check(row: Row, world: World) -> None:
     finally:
         setup.clear(keep=False)
     shown = _shown(r)
+    if os.environ.get("FAULTS_SHOW"):  # pytest -s: every row's command and output, for reading the lines
+        print(f"\n[{row.name}]\n{shown}")
     assert r.returncode in row.codes, shown
     for stream in (r.stdout, r.stderr):
         assert "internal error" not in stream and "Traceback" not in stream, shown

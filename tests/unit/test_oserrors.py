@@ -55,6 +55,19 @@ def test_two_paths_an_unknown_errno_and_a_bare_message() -> None:
     assert bare.message == "stream exceeds its declared size of 5 bytes"
 
 
+def test_enotdir_names_the_file_in_the_way(tmp_path: Path) -> None:
+    (tmp_path / "cache").write_text("a file")
+    exc = _caught(lambda: os.mkdir(tmp_path / "cache" / "repos" / "x"))
+    assert exc.errno == errno.ENOTDIR and exc.filename == str(tmp_path / "cache" / "repos" / "x")
+    assert oserrors.describe(exc).message.startswith(f"{tmp_path / 'cache'}: a component of the path is a file")
+
+
+def test_a_fault_without_a_path_says_how_to_find_it() -> None:
+    fault = oserrors.describe(OSError(errno.ENOSPC, "No space left on device"))
+    assert fault.message == "no space left on the device [ENOSPC]"
+    assert fault.hint.endswith("(the system did not say which file: rerun with --debug to see where)")
+
+
 def test_a_hostile_path_stays_on_one_line() -> None:
     fault = oserrors.describe(OSError(errno.ENOSPC, "No space left on device", b"/tmp/a\xff\nb\x1b[31m"))
     assert "\n" not in fault.message and "\x1b" not in fault.message
