@@ -252,7 +252,7 @@ def erofs(rel: str) -> Fault:
 def exdev_mountpoint(rel: str) -> Fault:
     def fault(world: World, setup: Setup) -> None:
         _mount_tmpfs(world / rel, setup, size="64m")
-    fault.__name__ = f"EXDEV({rel} is a mount point)"
+    fault.__name__ = f"EXDEV({rel} is a mount point)"  # on its own file system: renames from elsewhere fail
     return fault
 
 
@@ -454,6 +454,15 @@ def _rows() -> list[Row]:
         Row(name="install/EACCES-root", argv=INSTALL, fault=eacces(), watch=ROOT_STATE, names=("{w}/root",)),
         Row(name="install/EXDEV-root-is-a-mount-point", argv=INSTALL, fault=exdev_mountpoint("root"),
             watch=(), names=(), codes=(0,)),
+        # EXDEV: a directory on another file system than the cache, the packages and the working directory works
+        Row(name="build/EXDEV-images-elsewhere", argv=BUILD, fault=exdev_mountpoint(IMAGES), watch=(), names=(),
+            codes=(0,)),
+        Row(name="build/EXDEV-cache-elsewhere", argv=BUILD, fault=exdev_mountpoint("cache"), watch=(), names=(),
+            codes=(0,)),
+        Row(name="repo-add/EXDEV-repo-elsewhere", argv=REPO_ADD, fault=exdev_mountpoint("repo"), watch=(), names=(),
+            codes=(0,)),
+        Row(name="pkg-build/EXDEV-out-elsewhere", argv=PKG_BUILD, fault=exdev_mountpoint("out"), watch=(),
+            names=(), codes=(0,)),
         Row(name="install/ENOTDIR-root", argv=INSTALL, fault=enotdir("root"), watch=ROOT_STATE,
             names=("{w}/root",)),
         Row(name="install/ENOTDIR-cache", argv=INSTALL, fault=enotdir("cache"), watch=("cache", *ROOT_STATE),
