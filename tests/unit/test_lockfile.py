@@ -3,6 +3,7 @@ once, a SIGKILLed holder's lock is taken over, VCOMP_LOCK_TIMEOUT bounds the wai
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -193,3 +194,34 @@ def test_locks_are_per_file(tmp_path: Path) -> None:
             pass
     finally:
         lockfile.configure(wait=True)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="mounts need root")
+def test_a_lock_on_a_read_only_file_system_is_one_line(tmp_path: Path) -> None:
+    mnt = tmp_path / "ro"
+    mnt.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k,ro", "tmpfs", str(mnt)], check=True)
+    try:
+        with pytest.raises(SystemFault) as caught, lockfile.exclusive(mnt / "r.lock", "root 'r'"):
+            pass
+        assert caught.value.message == f"{mnt / 'r.lock'}: opening the lock file of root 'r': " \
+                                       "the file system is read-only [EROFS]"
+        assert "remount" in caught.value.hint
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="mounts need root")
+def test_a_lock_on_a_full_file_system_still_locks(tmp_path: Path) -> None:
+    """The holder note is informative: a full disk does not stop the lock (the operation fails where it writes)."""
+    mnt = tmp_path / "full"
+    mnt.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mnt)], check=True)
+    try:
+        with (mnt / "filler").open("wb", buffering=0) as f, contextlib.suppress(OSError):
+            while True:
+                f.write(b"\0" * 4096)
+        with lockfile.exclusive(mnt / "r.lock", "root 'r'"):
+            assert (mnt / "r.lock").exists()
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], check=False)
