@@ -50,8 +50,9 @@ def _holder(fd: int) -> str:
     except OSError:
         return "another process"
     pid, _, cmd = raw.partition(" ")
-    if not pid.isdigit():
+    if not (pid.isascii() and pid.isdigit()):
         return "another process"
+    cmd = oserrors.printable(cmd)[:200]  # another process wrote it: no escape sequences onto our terminal
     return f"PID {pid} ({cmd})" if cmd else f"PID {pid}"
 
 

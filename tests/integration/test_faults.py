@@ -471,6 +471,8 @@ def _rows() -> list[Row]:
         # readers of a read-only root work (they write nothing, so they need no writable lock or journal)
         Row(name="list/EROFS-root", argv=LIST, fault=erofs("root"), watch=ROOT_STATE, names=(), codes=(0,)),
         Row(name="verify/EROFS-root", argv=VERIFY, fault=erofs("root"), watch=ROOT_STATE, names=(), codes=(0,)),
+        Row(name="list/EACCES-root", argv=LIST, fault=eacces(), watch=ROOT_STATE, names=(), codes=(0,)),
+        Row(name="verify/EACCES-root", argv=VERIFY, fault=eacces(), watch=ROOT_STATE, names=(), codes=(0,)),
         Row(name="history/EROFS-root", argv=HISTORY, fault=erofs("root"), watch=ROOT_STATE, names=(), codes=(0,)),
         Row(name="remove/EROFS-root", argv=REMOVE, fault=erofs("root"), watch=ROOT_STATE, names=("{w}/root",)),
         Row(name="remove/ENOSPC-root", argv=REMOVE, fault=enospc("root", "2m"), watch=ROOT_STATE,

@@ -225,3 +225,12 @@ def test_a_lock_on_a_full_file_system_still_locks(tmp_path: Path) -> None:
             assert (mnt / "r.lock").exists()
     finally:
         subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+def test_a_hostile_holder_note_is_shown_escaped(tmp_path: Path) -> None:
+    fd = os.open(tmp_path / "r.lock", os.O_RDWR | os.O_CREAT)
+    try:
+        os.write(fd, b"42 vcomp \x1b[2J\x07 evil\n")
+        assert lockfile._holder(fd) == "PID 42 (vcomp \\x1b[2J\\x07 evil)"
+    finally:
+        os.close(fd)
