@@ -445,6 +445,8 @@ def _rows() -> list[Row]:
         Row(name="build/ENOSPC-cache", argv=BUILD, fault=enospc("cache", "64k", cold=True), watch=("cache", IMAGES),
             names=("{w}/cache",)),
         Row(name="build/EMFILE", argv=BUILD, fault=emfile(8, cold=True), watch=(IMAGES,), names=()),
+        Row(name="build/EMFILE-while-writing-the-pool", argv=BUILD, fault=emfile(5, cold=True), watch=(IMAGES,),
+            names=()),
         Row(name="build/missing-tool", argv=("build", "profiles/esp.yaml", "--images", "{w}/site/images"),
             fault=missing_tool(), watch=(IMAGES,), names=("mkfs.fat", "apt-get install dosfstools")),
         # ---- pkg --root: transactions
@@ -567,6 +569,9 @@ XFAIL: dict[str, str] = {
                        "package: ValueError -> internal error",
     r"diff/.*": f"{IMAGES_HELPER}: gitops/workflow.py:148-149 json.loads of a built directory's manifest.json and "
                 "contents.json, not limits.load_json: JSONDecodeError/RecursionError -> internal error",
+    r"build/EMFILE-while-writing-the-pool": f"{REPO_HELPER}: solve/pool.py:415 solv.xfopen_fd() returns None when "
+                                            "its dup() fails (EMFILE) and repo.write(None) kills vcomp with SIGSEGV "
+                                            "(exit -11); check f is None (and repo.write's result)",
     r"repo-init/ENOSPC": f"{REPO_HELPER}: edit.py init() leaves metadata/ and targets/ behind and the rerun, space "
                          "freed, fails: 'newrepo/metadata: it already exists' (mkdir without exist_ok)",
 }
