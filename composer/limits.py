@@ -118,11 +118,23 @@ def _check_value(value: Any, origin: str, limits: Limits, error: type[LimitExcee
     return value
 
 
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise ValueError(f"the number {text[:40]} is too large for a float")
+    return value
+
+
 def load_json(data: bytes | str, origin: str, limits: Limits | None = None, *,
               error: type[LimitExceeded] = LimitExceeded) -> Any:
     """Parse JSON from an untrusted source; ``ValueError`` for malformed text, ``error`` for limits.
 
-    Also a ValueError: a number with more digits than Python converts (``sys.get_int_max_str_digits``).
+    Also a ValueError: a number with more digits than Python converts (``sys.get_int_max_str_digits``),
+    ``NaN``/``Infinity`` (not JSON, though Python's parser takes them) and a float that overflows to infinity.
     """
     limits = limits or current()
     _check_size(data, origin, limits, error)
@@ -130,7 +142,7 @@ def load_json(data: bytes | str, origin: str, limits: Limits | None = None, *,
     if depth > limits.max_depth:
         raise exceeded(limits, "max_depth", origin, f"nested {depth} levels deep", error)
     try:
-        return json.loads(data)
+        return json.loads(data, parse_constant=_no_constant, parse_float=_finite)
     except RecursionError:  # cannot happen below max_depth; kept so no input can raise it
         raise exceeded(limits, "max_depth", origin, "nested deeper than the parser can go", error) from None
 

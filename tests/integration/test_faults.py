@@ -532,6 +532,9 @@ def _corrupt_rows() -> list[Row]:
     rows += [
         Row(name="list/db-without-packages", argv=LIST, fault=corrupt(f"{DB}/db.json", "", b'{"format": 1}'),
             watch=(DB,), names=("{w}/root/var/lib/vpk/db.json",)),
+        Row(name="list/db-nan", argv=LIST, fault=corrupt(f"{DB}/db.json", "", b'{"format": 1, "transaction": NaN, '
+                                                                          b'"packages": {}}'),
+            watch=(DB,), names=("{w}/root/var/lib/vpk/db.json", "NaN")),
         Row(name="install/db-packages-a-list", argv=INSTALL,
             fault=corrupt(f"{DB}/db.json", "", b'{"format": 1, "transaction": 1, "packages": []}'),
             watch=(DB,), names=("{w}/root/var/lib/vpk/db.json",)),
