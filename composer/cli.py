@@ -602,9 +602,23 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _err(exc: ComposerError, prefix: str = "error: ") -> None:
-    sys.stderr.write(f"{prefix}{exc.message}\n")
+    sys.stderr.write(f"{prefix}{_safe(exc.message)}\n")
     if exc.hint:
-        sys.stderr.write(f"  hint: {exc.hint}\n")
+        sys.stderr.write(f"  hint: {_safe(exc.hint)}\n")
+
+
+def _safe(text: str) -> str:
+    """Control characters escaped (a hostile name must not drive the terminal nor forge an ``error:`` line);
+    the indented lines of an error that lists several problems are kept."""
+    if text.isprintable():
+        return text
+    lines: list[str] = []
+    for part in text.split("\n"):
+        if lines and not part.startswith((" ", "\t")):
+            lines[-1] += "\\n" + oserrors.printable(part)
+        else:
+            lines.append(oserrors.printable(part))
+    return "\n".join(lines)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -84,3 +84,13 @@ def test_the_doc_lists_exactly_the_registry() -> None:
     begin, end = "<!-- errno-table:begin -->\n", "\n<!-- errno-table:end -->"
     documented = doc[doc.index(begin) + len(begin):doc.index(end)]
     assert documented == errno_table(), f"paste this into docs/reliability/faults.md:\n{errno_table()}"
+
+
+def test_an_error_cannot_drive_the_terminal(tmp_path: Path) -> None:
+    """A file name with an escape sequence and a line break, in a message another module built."""
+    hostile = tmp_path / "evil\x1b[2J\nerror: forged"
+    r = _vcomp("pkg", "info", str(hostile))
+    assert r.returncode == errors.EXIT_ERROR
+    assert "\x1b" not in r.stderr
+    assert [line for line in r.stderr.splitlines() if line.startswith("error: ")] == \
+           [r.stderr.splitlines()[0]]
