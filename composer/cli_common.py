@@ -12,7 +12,12 @@ __all__ = ["EXIT_CHANGES", "EXIT_ERROR", "EXIT_NO_CHANGES", "EXIT_OK", "EXIT_POL
 
 
 def out(text: str = "") -> None:
-    sys.stdout.write(f"{text}\n")
+    line = f"{text}\n"
+    try:
+        sys.stdout.write(line)
+    except UnicodeEncodeError:  # a name that is not valid UTF-8 (surrogate-escaped bytes): shown escaped
+        encoding = sys.stdout.encoding or "utf-8"
+        sys.stdout.write(line.encode(encoding, "backslashreplace").decode(encoding))
     sys.stdout.flush()
 
 

@@ -94,3 +94,15 @@ def test_an_error_cannot_drive_the_terminal(tmp_path: Path) -> None:
     assert "\x1b" not in r.stderr
     assert [line for line in r.stderr.splitlines() if line.startswith("error: ")] == \
            [r.stderr.splitlines()[0]]
+
+
+def test_a_name_that_is_not_utf8_is_printed_escaped(tmp_path: Path) -> None:
+    """stdout in strict UTF-8 (PYTHONIOENCODING): a directory named with a byte that is not UTF-8 is printed
+    escaped, not an internal error."""
+    where = os.fsencode(tmp_path) + b"/keys-\xff"
+    r = subprocess.run([sys.executable, "-m", "composer", "key", "generate", "k", "--dir", os.fsdecode(where)],
+                       check=False, capture_output=True,
+                       env={**os.environ, "PYTHONPATH": str(REPO), "PYTHONIOENCODING": "utf-8:strict"})
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines()[0] == os.fsencode(tmp_path) + b"/keys-\\udcff/k.key"
+    assert os.path.exists(where + b"/k.key")
