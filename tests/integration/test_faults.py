@@ -9,7 +9,8 @@ error`` or ``Traceback``, and the previous state intact (a digest of what the co
 
 The world (keys, packages, a signed repository, a locked profile, its built images and root, a warm cache) is
 built once per module at a fixed path and copied back before each row, so absolute URLs stay valid.
-``FAULTS_FULL=1`` adds every corruption kind to every state file (the default runs a sample of them),
+``FAULTS_FULL=1`` adds every corruption kind to every state file (the default runs a sample of them) and the
+rows marked ``full`` (a code path a default row covers already),
 ``FAULTS_SHOW=1`` (with ``-s``) prints every row's command and output, ``FAULTS_DEBUG=1`` adds ``--debug``.
 Rows that fail because of code another slice owns are ``xfail(strict=True)`` naming the owner.
 """
@@ -349,6 +350,7 @@ class Row:
     watch: tuple[str, ...]         # what must be unchanged afterwards (relative to the world)
     names: tuple[str, ...]         # what the error line must name ({w} expanded)
     codes: tuple[int, ...] = (1,)
+    full: bool = False             # only with FAULTS_FULL=1 (the same code path as a row of the default run)
 
     def param(self) -> object:
         reason = next((why for pattern, why in XFAIL.items() if re.fullmatch(pattern, self.name)), "")
@@ -396,14 +398,15 @@ def _rows() -> list[Row]:
         Row(name="key-generate/ENOSPC", argv=KEYGEN, fault=enospc("spool", "64k"), watch=("spool",),
             names=("{w}/spool/keys",)),
         Row(name="key-generate/EROFS", argv=KEYGEN, fault=erofs("spool"), watch=("spool",),
-            names=("{w}/spool",)),
-        Row(name="key-generate/EACCES", argv=KEYGEN, fault=eacces(), watch=("spool",), names=("{w}/spool",)),
+            names=("{w}/spool",), full=True),
+        Row(name="key-generate/EACCES", argv=KEYGEN, fault=eacces(), watch=("spool",), names=("{w}/spool",), full=True),
         Row(name="key-generate/ENOTDIR", argv=KEYGEN, fault=enotdir("spool/keys"), watch=("spool",),
             names=("{w}/spool/keys",)),
         # ---- pkg build
         Row(name="pkg-build/ENOSPC-out", argv=PKG_BUILD, fault=enospc("out"), watch=("out",),
             names=("{w}/out",)),
-        Row(name="pkg-build/EROFS-out", argv=PKG_BUILD, fault=erofs("out"), watch=("out",), names=("{w}/out",)),
+        Row(name="pkg-build/EROFS-out", argv=PKG_BUILD, fault=erofs("out"), watch=("out",), names=("{w}/out",),
+            full=True),
         Row(name="pkg-build/EACCES-out", argv=PKG_BUILD, fault=eacces(), watch=("out",), names=("{w}/out",)),
         Row(name="pkg-build/ENOTDIR-out", argv=PKG_BUILD, fault=enotdir("out"), watch=("out",),
             names=("{w}/out",)),
@@ -411,8 +414,8 @@ def _rows() -> list[Row]:
         Row(name="repo-init/ENOSPC", argv=REPO_INIT, fault=enospc("spool", "256k"), watch=("spool",),
             names=("{w}/spool/newrepo",)),
         Row(name="repo-init/EROFS", argv=REPO_INIT, fault=erofs("spool"), watch=("spool",),
-            names=("{w}/spool",)),
-        Row(name="repo-init/EACCES", argv=REPO_INIT, fault=eacces(), watch=("spool",), names=("{w}/spool",)),
+            names=("{w}/spool",), full=True),
+        Row(name="repo-init/EACCES", argv=REPO_INIT, fault=eacces(), watch=("spool",), names=("{w}/spool",), full=True),
         # ---- repo add / publish
         Row(name="repo-add/ENOSPC", argv=REPO_ADD, fault=enospc("repo"), watch=REPO_STATE, names=("{w}/repo",)),
         Row(name="repo-add/EROFS", argv=REPO_ADD, fault=erofs("repo"), watch=REPO_STATE, names=("{w}/repo",)),
@@ -422,7 +425,7 @@ def _rows() -> list[Row]:
         Row(name="repo-publish/ENOSPC", argv=REPO_PUBLISH, fault=enospc("repo"), watch=REPO_STATE,
             names=("{w}/repo",)),
         Row(name="repo-publish/EROFS", argv=REPO_PUBLISH, fault=erofs("repo"), watch=REPO_STATE,
-            names=("{w}/repo",)),
+            names=("{w}/repo",), full=True),
         # ---- lock
         Row(name="lock/EROFS-profiles", argv=LOCK, fault=erofs("site/profiles"), watch=("site/profiles",),
             names=("profiles/box.lock",)),
@@ -460,11 +463,11 @@ def _rows() -> list[Row]:
         Row(name="build/EXDEV-images-elsewhere", argv=BUILD, fault=exdev_mountpoint(IMAGES), watch=(), names=(),
             codes=(0,)),
         Row(name="build/EXDEV-cache-elsewhere", argv=BUILD, fault=exdev_mountpoint("cache"), watch=(), names=(),
-            codes=(0,)),
+            codes=(0,), full=True),
         Row(name="repo-add/EXDEV-repo-elsewhere", argv=REPO_ADD, fault=exdev_mountpoint("repo"), watch=(), names=(),
             codes=(0,)),
         Row(name="pkg-build/EXDEV-out-elsewhere", argv=PKG_BUILD, fault=exdev_mountpoint("out"), watch=(),
-            names=(), codes=(0,)),
+            names=(), codes=(0,), full=True),
         Row(name="install/ENOTDIR-root", argv=INSTALL, fault=enotdir("root"), watch=ROOT_STATE,
             names=("{w}/root",)),
         Row(name="install/ENOTDIR-cache", argv=INSTALL, fault=enotdir("cache"), watch=("cache", *ROOT_STATE),
@@ -474,18 +477,19 @@ def _rows() -> list[Row]:
         Row(name="list/EROFS-root", argv=LIST, fault=erofs("root"), watch=ROOT_STATE, names=(), codes=(0,)),
         Row(name="verify/EROFS-root", argv=VERIFY, fault=erofs("root"), watch=ROOT_STATE, names=(), codes=(0,)),
         Row(name="list/EACCES-root", argv=LIST, fault=eacces(), watch=ROOT_STATE, names=(), codes=(0,)),
-        Row(name="verify/EACCES-root", argv=VERIFY, fault=eacces(), watch=ROOT_STATE, names=(), codes=(0,)),
-        Row(name="history/EROFS-root", argv=HISTORY, fault=erofs("root"), watch=ROOT_STATE, names=(), codes=(0,)),
+        Row(name="verify/EACCES-root", argv=VERIFY, fault=eacces(), watch=ROOT_STATE, names=(), codes=(0,), full=True),
+        Row(name="history/EROFS-root", argv=HISTORY, fault=erofs("root"), watch=ROOT_STATE, names=(), codes=(0,),
+            full=True),
         Row(name="remove/EROFS-root", argv=REMOVE, fault=erofs("root"), watch=ROOT_STATE, names=("{w}/root",)),
         Row(name="remove/ENOSPC-root", argv=REMOVE, fault=enospc("root", "2m"), watch=ROOT_STATE,
-            names=("{w}/root",)),
+            names=("{w}/root",), full=True),
         # ---- repository readers
         Row(name="search/ENOTDIR-cache", argv=SEARCH, fault=enotdir("cache"), watch=("cache",),
             names=("{w}/cache",)),
         Row(name="info/EROFS-cache", argv=INFO, fault=erofs("cache"), watch=("cache",), names=("{w}/cache",)),
         Row(name="fetch/EROFS-out", argv=FETCH, fault=erofs("dl"), watch=("dl",), names=("{w}/dl",)),
         Row(name="fetch/ENOSPC-out", argv=FETCH, fault=enospc("dl", "64k"), watch=("dl",), names=("{w}/dl",)),
-        Row(name="fetch/ENOTDIR-out", argv=FETCH, fault=enotdir("dl"), watch=("dl",), names=("{w}/dl",)),
+        Row(name="fetch/ENOTDIR-out", argv=FETCH, fault=enotdir("dl"), watch=("dl",), names=("{w}/dl",), full=True),
         Row(name="lock/empty-index", argv=LOCK, fault=empty_index(), watch=("site/profiles",), names=("hello",)),
         Row(name="install/empty-index", argv=INSTALL, fault=empty_index(), watch=ROOT_STATE, names=("tool",)),
         Row(name="plan/garbage-box.lock", argv=PLAN, fault=corrupt("site/profiles/box.lock", "garbage"),
@@ -578,7 +582,7 @@ XFAIL: dict[str, str] = {
     r"repo-init/ENOSPC": f"{REPO_HELPER}: edit.py init() leaves metadata/ and targets/ behind and the rerun, space "
                          "freed, fails: 'newrepo/metadata: it already exists' (mkdir without exist_ok)",
 }
-ROWS = _rows()
+ROWS = [r for r in _rows() if FULL or not r.full]
 
 
 # ----------------------------------------------------------------- the check
