@@ -200,7 +200,9 @@ def test_locks_are_per_file(tmp_path: Path) -> None:
 def test_a_lock_on_a_read_only_file_system_is_one_line(tmp_path: Path) -> None:
     mnt = tmp_path / "ro"
     mnt.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k,ro", "tmpfs", str(mnt)], check=True)
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k,ro", "tmpfs", str(mnt)], capture_output=True,
+                      check=False).returncode != 0:
+        pytest.skip("needs mounts (root with CAP_SYS_ADMIN)")
     try:
         with pytest.raises(SystemFault) as caught, lockfile.exclusive(mnt / "r.lock", "root 'r'"):
             pass
@@ -216,7 +218,9 @@ def test_a_lock_on_a_full_file_system_still_locks(tmp_path: Path) -> None:
     """The holder note is informative: a full disk does not stop the lock (the operation fails where it writes)."""
     mnt = tmp_path / "full"
     mnt.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mnt)], check=True)
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mnt)], capture_output=True,
+                      check=False).returncode != 0:
+        pytest.skip("needs mounts (root with CAP_SYS_ADMIN)")
     try:
         with (mnt / "filler").open("wb", buffering=0) as f, contextlib.suppress(OSError):
             while True:

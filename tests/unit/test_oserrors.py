@@ -80,7 +80,9 @@ def test_a_hostile_path_stays_on_one_line() -> None:
 def tmpfs(tmp_path: Path) -> Iterator[Path]:
     mnt = tmp_path / "mnt"
     mnt.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mnt)], check=True)
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mnt)], capture_output=True,
+                      check=False).returncode != 0:
+        pytest.skip("needs mounts (root with CAP_SYS_ADMIN)")
     try:
         yield mnt
     finally:
