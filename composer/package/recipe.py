@@ -89,7 +89,7 @@ def load_recipe(directory: Path, arch_name: str) -> Recipe:
     except FileNotFoundError:
         raise UserError(f"{directory}: no recipe.toml", hint="a recipe directory holds recipe.toml") from None
     except UnicodeDecodeError:
-        raise UserError(f"{path}: not UTF-8 text") from None
+        raise UserError(f"{path}: not UTF-8 text", hint="a recipe is TOML in UTF-8: save it as UTF-8") from None
     try:
         raw = load_toml(text, str(path))
     except tomllib.TOMLDecodeError as exc:

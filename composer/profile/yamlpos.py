@@ -48,7 +48,8 @@ def load_yaml(data: bytes, origin: str) -> Located:
     try:
         text = data.decode()
     except UnicodeDecodeError as exc:
-        raise UserError(f"{origin}: not UTF-8 text (byte {exc.start})") from None
+        raise UserError(f"{origin}: not UTF-8 text (byte {exc.start})",
+                        hint="a profile is YAML in UTF-8: save it as UTF-8 (or restore it from git)") from None
     bounds = limits.current()
     _check_depth(text, origin, bounds)
     try:

@@ -522,6 +522,8 @@ STATE_FILES: dict[str, tuple[tuple[tuple[str, ...], ...], tuple[str, ...]]] = {
     "repo/state.json": ((REPO_ADD, REPO_PUBLISH), ("{w}/repo/state.json",)),
     "repo/metadata/1.dev.json": ((REPO_ADD,), ("dev",)),
     "site/profiles/box.lock": ((BUILD, LOCK), ("box.lock",)),
+    "site/profiles/box.yaml": ((LOCK, BUILD), ("box.yaml",)),
+    "site/profiles/trust/root.json": ((LOCK, SEARCH), ("root.json",)),
 }
 
 
@@ -586,6 +588,9 @@ XFAIL: dict[str, str] = {
     r"build/EMFILE-while-writing-the-pool": f"{REPO_HELPER}: solve/pool.py:415 solv.xfopen_fd() returns None when "
                                             "its dup() fails (EMFILE) and repo.write(None) kills vcomp with SIGSEGV "
                                             "(exit -11); check f is None (and repo.write's result)",
+    r"lock/.*-root\.json": f"{REPO_HELPER}: solve/lock.py open_sources hands the profile's pinned trust root to the "
+                          "client unchecked (not through repo.client.load_trusted_root): a corrupt trust/root.json "
+                          "is blamed on the repository ('invalid repository metadata') and not named",
     r"repo-init/ENOSPC": f"{REPO_HELPER}: edit.py init() leaves metadata/ and targets/ behind and the rerun, space "
                          "freed, fails: 'newrepo/metadata: it already exists' (mkdir without exist_ok)",
 }
@@ -668,10 +673,11 @@ def check(row: Row, world: World) -> None:
         lines = r.stderr.rstrip("\n").splitlines()
         errors = [i for i, line in enumerate(lines) if line.startswith("error: ")]
         assert len(errors) == 1, shown
-        block = lines[errors[0]:]
-        assert len(block) == 2 and block[1].startswith("  hint: ") and len(block[1]) > len("  hint: "), shown
+        block = lines[errors[0]:]  # the error, its indented details when it lists several problems, the hint
+        assert block[-1].startswith("  hint: ") and len(block[-1]) > len("  hint: "), shown
+        assert all(line.startswith("  ") and not line.startswith("  hint:") for line in block[1:-1]), shown
         for name in _expand(row.names, world.w):
-            assert name in block[0] or name in block[1], f"the error does not name {name!r}\n{shown}"
+            assert any(name in line for line in block), f"the error does not name {name!r}\n{shown}"
     assert after == before, f"the previous state changed\n{shown}"
     if clearable:
         again = run_row(row, world, setup)
