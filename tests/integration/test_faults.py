@@ -564,35 +564,49 @@ def _corrupt_rows() -> list[Row]:
 # Rows that fail because of code another slice owns (pattern over row names -> "<owner>: <what fails>").
 TXN, REPO_HELPER, IMAGES_HELPER = "txn (composer/pkgmgr)", "repo (composer/repo)", "images (composer/gitops)"
 XFAIL: dict[str, str] = {
-    r"install/EXDEV-root-is-a-mount-point": f"{TXN}: staging beside the root, so a root that is a mount point "
-                                            "fails with EXDEV (issue 12 finding 3)",
-    r"install/EACCES-root": f"{TXN}: staging '.root.vpk-tx' is made beside the root, in its parent: the error "
-                            "names the parent, not the root",
-    r".*journal.*": f"{TXN}: a corrupt journal's hint must give the repair command (pkg --root R recover "
-                    "--abort|--retry), it says 'restore var/lib/vpk from a backup'",
-    r"repo-add/ENOSPC": f"{REPO_HELPER}: edit.py _store_target copies to '.NAME.tmp' with shutil.copyfile and leaves "
-                        "it behind on ENOSPC; the error names the temporary",
-    r"fetch/ENOSPC-out": f"{REPO_HELPER}: client.py fetch copies to '.NAME.tmp' with shutil.copyfile and leaves it "
-                         "behind on ENOSPC; the error names the temporary",
-    r"build/ENOSPC-cache": f"{REPO_HELPER}: client.py python-tuf's Updater persists metadata in the cache with a "
-                           "bare write(): ENOSPC without a path",
-    r"repo-.*/deep-repo\.toml": f"{REPO_HELPER}: store.py RepoConfig.from_toml parses with tomllib.loads, not "
-                                 "limits.load_toml: RecursionError -> internal error",
-    r"repo-.*-state\.json": f"{REPO_HELPER}: store.py read_state parses with json.loads, not limits.load_json: "
-                            "JSONDecodeError/RecursionError -> internal error",
-    r"repo-.*-1\.dev\.json": f"{REPO_HELPER}: store.py load(): 'unreadable metadata' has no hint (what to do)",
-    r".*/empty-index": f"{REPO_HELPER}: solve/pool.py:199 zip(starts, ends, strict=True) on an index with no "
-                       "package: ValueError -> internal error",
-    r"diff/.*": f"{IMAGES_HELPER}: gitops/workflow.py:148-149 json.loads of a built directory's manifest.json and "
-                "contents.json, not limits.load_json: JSONDecodeError/RecursionError -> internal error",
-    r"build/EMFILE-while-writing-the-pool": f"{REPO_HELPER}: solve/pool.py:415 solv.xfopen_fd() returns None when "
-                                            "its dup() fails (EMFILE) and repo.write(None) kills vcomp with SIGSEGV "
-                                            "(exit -11); check f is None (and repo.write's result)",
-    r"lock/.*-root\.json": f"{REPO_HELPER}: solve/lock.py open_sources hands the profile's pinned trust root to the "
-                          "client unchecked (not through repo.client.load_trusted_root): a corrupt trust/root.json "
-                          "is blamed on the repository ('invalid repository metadata') and not named",
-    r"repo-init/ENOSPC": f"{REPO_HELPER}: edit.py init() leaves metadata/ and targets/ behind and the rerun, space "
-                         "freed, fails: 'newrepo/metadata: it already exists' (mkdir without exist_ok)",
+    # the transactions slice (composer/pkgmgr)
+    r"install/EXDEV-root-is-a-mount-point":
+        f"{TXN}: staging beside the root, so a root that is a mount point fails with EXDEV (finding 3)",
+    r"install/EACCES-root":
+        f"{TXN}: staging '.root.vpk-tx' is made beside the root, in its parent: the error names the parent",
+    r".*journal.*":
+        f"{TXN}: a corrupt journal's hint must give the repair command (pkg --root R recover --abort|--retry); "
+        "it says 'restore var/lib/vpk from a backup'",
+    # the repository slice (composer/repo, solve/pool.py, solve/lock.py)
+    r"repo-add/ENOSPC":
+        f"{REPO_HELPER}: repo/edit.py:374 _store_target copies to '.NAME.tmp' with shutil.copyfile and leaves it "
+        "behind on ENOSPC; the error names the temporary",
+    r"fetch/ENOSPC-out":
+        f"{REPO_HELPER}: repo/client.py:248 fetch copies to '.NAME.tmp' with shutil.copyfile and leaves it behind "
+        "on ENOSPC; the error names the temporary",
+    r"build/ENOSPC-cache":
+        f"{REPO_HELPER}: repo/client.py:150-162 python-tuf's Updater persists metadata in the cache with a bare "
+        "write(): ENOSPC without a path (wrap it in oserrors.fault naming the metadata cache)",
+    r"repo-.*/deep-repo\.toml":
+        f"{REPO_HELPER}: repo/store.py:76 RepoConfig.from_toml parses with tomllib.loads, not limits.load_toml: "
+        "RecursionError -> internal error",
+    r"repo-.*-state\.json":
+        f"{REPO_HELPER}: repo/store.py:173 read_state parses with json.loads, not limits.load_json: "
+        "JSONDecodeError/RecursionError -> internal error",
+    r"repo-.*-1\.dev\.json":
+        f"{REPO_HELPER}: repo/store.py:149 load(): 'unreadable metadata' has no hint (what to do)",
+    r"repo-init/ENOSPC":
+        f"{REPO_HELPER}: repo/edit.py:97-98 init() leaves metadata/ and targets/ behind; the rerun, space freed, "
+        "fails: 'newrepo/metadata: it already exists' (mkdir without exist_ok)",
+    r".*/empty-index":
+        f"{REPO_HELPER}: solve/pool.py:199 zip(starts, ends, strict=True) on an index with no package: "
+        "ValueError -> internal error",
+    r"build/EMFILE-while-writing-the-pool":
+        f"{REPO_HELPER}: solve/pool.py:415 solv.xfopen_fd() returns None when its dup() fails (EMFILE) and "
+        "repo.write(None) kills vcomp with SIGSEGV (exit -11); check f is None (and repo.write's result)",
+    r"lock/.*-root\.json":
+        f"{REPO_HELPER}: solve/lock.py open_sources hands the profile's pinned trust root to the client unchecked "
+        "(not through repo.client.load_trusted_root): a corrupt trust/root.json is blamed on the repository "
+        "('invalid repository metadata') and not named",
+    # the images slice (composer/gitops)
+    r"diff/.*":
+        f"{IMAGES_HELPER}: gitops/workflow.py:148-149 json.loads of a built directory's manifest.json and "
+        "contents.json, not limits.load_json: JSONDecodeError/RecursionError -> internal error",
 }
 ROWS = [r for r in _rows() if FULL or not r.full]
 
