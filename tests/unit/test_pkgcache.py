@@ -106,3 +106,32 @@ def test_concurrent_writers_write_once_and_readers_never_see_a_partial_entry(tmp
     assert marker.read_text() == "w"          # one writer downloaded; the others found it done
     assert store.get(DIGEST, len(DATA)) is not None
     assert not list(store.path(DIGEST).parent.glob(".*.tmp"))
+
+
+_HOLD = """
+import sys, time
+from pathlib import Path
+from composer.package import debian
+with debian._locked(Path(sys.argv[1])):
+    print("held", flush=True)
+    time.sleep(30)
+"""
+
+
+def test_the_debian_cache_lock_names_its_holder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from composer.errors import LockBusy
+    from composer.package import debian
+    lock = tmp_path / "debian" / ".lock-amd64"
+    holder = subprocess.Popen([sys.executable, "-c", _HOLD, str(lock)], stdout=subprocess.PIPE, text=True,
+                              env={**os.environ, "PYTHONPATH": str(SOURCE)})
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        monkeypatch.setenv("VCOMP_NO_WAIT", "1")
+        with pytest.raises(LockBusy, match=rf"the Debian package cache .* is locked by PID {holder.pid}"), \
+                debian._locked(lock):
+            pass
+    finally:
+        holder.kill()
+        holder.wait()
+    with debian._locked(lock):   # a dead holder's lock is free
+        pass
