@@ -379,8 +379,10 @@ class RepositoryClient:
                 return
             except (tuf_exc.RepositoryError, tuf_exc.DownloadError) as exc:
                 problems.append(f"{base}: {describe(exc)}")
-        raise VerificationError(f"{target_path}: no source gave a verified copy:\n    " + "\n    ".join(problems),
-                                hint="the file was tampered with or the mirrors are broken")
+        sep = " " if len(problems) == 1 else "\n    "   # one source: one line
+        raise VerificationError(f"{target_path}: no source gave a verified copy:{sep}" + sep.join(problems),
+                                hint="the file was tampered with, the mirrors are broken or the server went "
+                                     "away: run again")
 
 
 def is_unreachable(exc: Exception) -> bool:

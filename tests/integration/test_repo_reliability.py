@@ -9,9 +9,13 @@ role, and a fresh client must refresh and fetch each one. Before the repository 
 from __future__ import annotations
 
 import contextlib
+import functools
+import http.server
 import os
+import socket
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -219,3 +223,67 @@ def test_repo_add_on_a_missing_directory_creates_nothing(extra: list[Path], tmp_
     r = run("repo", "add", str(tmp_path / "nope"), str(extra[0]), "--key", "x.key")
     assert r.returncode == 1 and "not a repository" in r.stderr, r.stderr
     assert not (tmp_path / "nope").exists()
+
+
+# ----------------------------------------------------------------- repo mirror against a dead server
+
+class _Dying(http.server.SimpleHTTPRequestHandler):
+    """Serves the repository until the first package is asked for; then the server goes away."""
+
+    dead = threading.Event()
+
+    def do_GET(self) -> None:
+        if self.path.startswith("/targets/packages/") or self.dead.is_set():
+            self.dead.set()
+            self.close_connection = True
+            self.connection.shutdown(socket.SHUT_RDWR)
+            threading.Thread(target=self.server.shutdown, daemon=True).start()
+            return
+        super().do_GET()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def dying_server(directory: Path) -> tuple[http.server.ThreadingHTTPServer, str]:
+    _Dying.dead.clear()
+    handler = functools.partial(_Dying, directory=str(directory))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    host, port = server.server_address[:2]
+    return server, f"http://{host!s}:{port}"
+
+
+def test_repo_mirror_from_a_dead_server_is_one_line_and_keeps_the_mirror(pristine: Pristine, extra: list[Path],
+                                                                        tmp_path: Path) -> None:
+    repo = pristine.copy(tmp_path)
+    dest, root = tmp_path / "mirror", str(repo.meta("1.root.json"))
+    cache = {"VCOMP_CACHE": str(tmp_path / "cache")}
+    r = run("repo", "mirror", repo.url, str(dest), "--root", root, "--arch", ARCH, env=cache)
+    assert r.returncode == 0, r.stderr
+    before = tree_digest(dest / "metadata")
+    edit.add(repo.store, [extra[0]], [repo.keys.alice])
+    edit.publish(repo.store)
+    server, url = dying_server(repo.dir)
+    try:
+        r = run("repo", "mirror", url, str(dest), "--root", root, "--arch", ARCH, env=cache)
+    finally:
+        server.server_close()
+    assert r.returncode == 1, r.stderr
+    assert "internal error" not in r.stderr and "Traceback" not in r.stderr, r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 2 and "libcc0" in lines[0] and lines[1].startswith("  hint:"), r.stderr
+    # targets may have gained verified files; the metadata clients read is untouched
+    assert tree_digest(dest / "metadata") == before
+    client = repo.client(url=dest.as_uri())
+    client.refresh()
+    assert {e.name for e in client.index(ARCH)} == {"hello", "libfoo", "evil-tool"}   # the old mirror, whole
+    r = run("repo", "mirror", f"http://127.0.0.1:{free_port()}", str(tmp_path / "m2"), "--root", root, env=cache)
+    assert r.returncode == 1 and "cannot get trusted metadata" in r.stderr and "internal error" not in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 2, r.stderr
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
