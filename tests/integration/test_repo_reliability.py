@@ -287,3 +287,57 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+# ----------------------------------------------------------------- every write step of add + publish
+
+class Killed(BaseException):
+    """Stands for SIGKILL at one rename (the kill sweeps in tests/reliability do it from outside)."""
+
+
+def view(repo: Repo) -> list[tuple[str, str]]:
+    client = repo.client()
+    client.refresh()
+    entries = client.index(ARCH)
+    for e in entries:
+        client.fetch(e)
+    return sorted((e.path, e.sha256) for e in entries)
+
+
+def test_a_crash_at_every_rename_of_add_and_publish_recovers(pristine: Pristine, extra: list[Path], tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    real = os.replace
+    calls: list[tuple[str, str]] = []
+
+    def counting(a: str, b: str, **kw: object) -> None:
+        calls.append((str(a), str(b)))
+        if len(calls) == crash_at:
+            raise Killed
+        real(a, b)
+
+    def add_and_publish(repo: Repo) -> None:
+        edit.add(repo.store, [extra[0]], [repo.keys.alice])
+        edit.publish(repo.store)
+
+    crash_at = 0
+    first = pristine.copy(tmp_path / "uncut")
+    old = view(first)
+    monkeypatch.setattr(os, "replace", counting)
+    add_and_publish(first)
+    monkeypatch.setattr(os, "replace", real)
+    new, steps = view(first), len(calls)
+    assert steps >= 7 and old != new
+    outcomes = []
+    for crash_at in range(1, steps + 1):
+        calls.clear()
+        repo = pristine.copy(tmp_path / f"crash{crash_at}")
+        monkeypatch.setattr(os, "replace", counting)
+        with pytest.raises(Killed):
+            add_and_publish(repo)
+        monkeypatch.setattr(os, "replace", real)
+        assert view(repo) in (old, new), f"a client sees a mix after a crash at rename {crash_at}"
+        edit.publish(repo.store)                     # the user's retry
+        after = view(repo)
+        assert after in (old, new), f"crash at rename {crash_at}: neither old nor new after the retry"
+        outcomes.append("new" if after == new else "old")
+    assert "new" in outcomes and "old" in outcomes

@@ -13,6 +13,6 @@ from tests.reliability.scenarios_repo import SCENARIOS
 
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.name for s in SCENARIOS])
 def test_a_killed_repository_command_leaves_old_or_new(scenario: Scenario, tmp_path: Path) -> None:
-    result = sweep(scenario, tmp_path, kills=kills_wanted(3))
+    result = sweep(scenario, tmp_path, kills=kills_wanted(2))
     assert result.lost == 0, "\n".join(result.failures)
-    assert result.kills == kills_wanted(3)
+    assert result.kills == kills_wanted(2)
