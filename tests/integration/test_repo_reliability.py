@@ -341,3 +341,23 @@ def test_a_crash_at_every_rename_of_add_and_publish_recovers(pristine: Pristine,
         assert after in (old, new), f"crash at rename {crash_at}: neither old nor new after the retry"
         outcomes.append("new" if after == new else "old")
     assert "new" in outcomes and "old" in outcomes
+
+
+@pytest.mark.parametrize("leave", [0, 8192])
+def test_a_full_package_cache_is_one_line_and_leaves_no_partial_entry(pristine: Pristine, small_fs: Path,
+                                                                      tmp_path: Path, leave: int) -> None:
+    repo = pristine.copy(tmp_path)
+    cache = small_fs / "cache"
+    argv = ("fetch", "hello", "--repo", repo.url, "--root", str(repo.meta("1.root.json")), "--out",
+            str(tmp_path / "out"))
+    filler = fill(small_fs, leave)
+    r = run(*argv, env={"VCOMP_CACHE": str(cache)})
+    assert r.returncode == 1 or leave, "a full file system must refuse the download"
+    if r.returncode:
+        assert "no space left on the device" in r.stderr and "internal error" not in r.stderr, r.stderr
+        assert len(r.stderr.strip().splitlines()) == 2, r.stderr
+    assert not [p for p in cache.rglob("*") if p.name.endswith(".tmp")]
+    filler.unlink()
+    r = run(*argv, env={"VCOMP_CACHE": str(cache)})
+    assert r.returncode == 0, r.stderr
+    assert Path(r.stdout.strip()).read_bytes() == repo.package("hello", "1.1.0").read_bytes()
