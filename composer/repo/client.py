@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
 import shutil
 import stat
@@ -30,6 +31,7 @@ from tuf.api.metadata import Metadata, Root, TargetFile, Targets
 from tuf.ngclient import FetcherInterface, Updater, UpdaterConfig
 
 from composer.errors import FetchError, UserError, VerificationError
+from composer.fsutil import canonical_json
 from composer.package.archive import Header, Verified, verify_package
 from composer.repo.index import IndexEntry, close_names, decode_index, index_target_path, parse_index
 from composer.repo.offline import OfflineView
@@ -79,6 +81,14 @@ def load_trusted_root(path: Path) -> bytes:
         raise UserError(f"{path} is TUF {md.signed.type} metadata, not a root",
                         hint="pass the repository's root.json (metadata/1.root.json or root.json)")
     return data
+
+
+def root_identity(root: bytes) -> bytes:
+    """The canonical JSON of a root document (its raw bytes when it is not JSON: refused later)."""
+    try:
+        return canonical_json(json.loads(root))
+    except (ValueError, RecursionError):
+        return root
 
 
 def root_fingerprint(root: bytes) -> str:
@@ -163,8 +173,9 @@ class RepositoryClient:
         ``say``) instead of failing; see :mod:`composer.repo.offline` for what is then checked."""
         self.urls = [normalise_url(url), *(normalise_url(m) for m in mirrors)]
         self.trusted_root = trusted_root
-        # one cache per (repository, pinned root): a different trust root never reuses trusted state
-        key = hashlib.sha256(self.urls[0].encode() + b"\0" + trusted_root).hexdigest()[:24]
+        # one cache per (repository, pinned root): a different trust root never reuses trusted state; the
+        # root's canonical JSON, so a root recorded re-serialised (a root's repositories.json) shares it
+        key = hashlib.sha256(self.urls[0].encode() + b"\0" + root_identity(trusted_root)).hexdigest()[:24]
         self.cache = cache / key
         self.metadata_dir = self.cache / "metadata"
         self.objects = ObjectStore(objects_dir(cache))   # downloaded targets, shared, content-addressed

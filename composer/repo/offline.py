@@ -103,8 +103,8 @@ class OfflineView:
                 continue
             try:
                 info = self.role(role.name).signed.targets.get(path)
-            except FetchError:
-                info = None
+            except FetchError as exc:
+                raise FetchError(f"{path} cannot be checked offline: {exc.message}", hint=exc.hint) from None
             if info is not None:
                 return info
             if role.terminating:

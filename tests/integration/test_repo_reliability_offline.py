@@ -163,3 +163,29 @@ def _digest_of(lock: str, name: str) -> str:
     import json
     rows = json.loads(lock)["architectures"]["x86_64"]
     return next(str(p["sha256"]) for p in rows if p["name"] == name)
+
+
+def test_pkg_root_reinstalls_from_the_cache_with_the_repository_gone(site: Site, warm: tuple[Path, dict[str, str]],
+                                                                     tmp_path: Path) -> None:
+    """The package manager's client is the same RepositoryClient: it falls back to the cache too."""
+    import tarfile
+    cache = tmp_path / "cache"
+    shutil.copytree(warm[0], cache, symlinks=True)
+    r = site.run("build", "box.yaml", "--images", str(tmp_path / "images"), cache=cache)
+    assert r.returncode == 0, r.stderr
+    root = tmp_path / "root"
+    with tarfile.open(tmp_path / "images" / "box" / "x86_64" / "rootfs.tar") as tar:
+        tar.extractall(root, filter="fully_trusted")  # our own tar: keep the sticky bits
+    assert site.run("pkg", "--root", str(root), "remove", "nano", cache=cache).returncode == 0
+    assert not (root / "bin" / "nano").exists()
+    gone = site.repo.with_name("repo.gone")
+    site.repo.rename(gone)
+    try:
+        r = site.run("pkg", "--root", str(root), "install", "nano", cache=cache)
+        assert r.returncode == 0, r.stderr
+        assert "working offline" in r.stderr
+        assert (root / "bin" / "nano").exists()
+        r = site.run("--offline", "pkg", "--root", str(root), "list", cache=cache)
+        assert r.returncode == 0 and "nano" in r.stdout, r.stderr
+    finally:
+        gone.rename(site.repo)

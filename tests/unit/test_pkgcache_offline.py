@@ -115,3 +115,26 @@ def test_a_developer_role_cannot_list_paths_outside_its_delegation_offline(repo:
     fresh = OfflineView(client.metadata_dir, repo.root_bytes, repo.url)
     with pytest.raises(VerificationError):
         fresh.get_targetinfo("packages/evil-tool/evil-tool-1.0.0-noarch.vpk")
+
+
+def test_offline_without_the_developer_role_cached_says_so(repo: Repo, tmp_path: Path) -> None:
+    client = RepositoryClient(repo.url, repo.root_bytes, tmp_path / "cache")
+    client.refresh()
+    client.index(ARCH)                               # the index only: alice's role was never needed
+    cold = offline(repo, tmp_path / "cache", offline=True)
+    with pytest.raises(FetchError, match=r"packages/hello/hello-1\.1\.0-x86_64\.vpk cannot be checked offline: "
+                                         r".*no cached 'alice' metadata") as info:
+        cold.fetch(cold.metadata("hello", ARCH))
+    assert info.value.hint and "online" in info.value.hint
+
+
+def test_a_re_serialised_root_shares_the_trusted_cache(repo: Repo, tmp_path: Path) -> None:
+    """A root's repositories.json keeps the root as JSON, not as the file's bytes: same cache."""
+    again = json.dumps(json.loads(repo.root_bytes), indent=4).encode()
+    assert again != repo.root_bytes
+    a = RepositoryClient(repo.url, repo.root_bytes, tmp_path / "cache")
+    b = RepositoryClient(repo.url, again, tmp_path / "cache")
+    assert a.cache == b.cache
+    doc = json.loads(repo.root_bytes)
+    doc["signed"]["expires"] = "2099-01-01T00:00:00Z"      # another root: never the same trusted state
+    assert RepositoryClient(repo.url, json.dumps(doc).encode(), tmp_path / "cache").cache != a.cache
