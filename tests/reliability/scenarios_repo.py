@@ -6,6 +6,8 @@ the index with their digests, each one fetched and verified, plus two repository
 (``state.json`` agrees with the signed developer roles; no temporary file is left). The raw metadata
 tree is not compared: a retried publish legitimately signs new versions with new expiry dates.
 
+* ``repo init``    killed, no follow-up: there is no repository (``repo.toml`` is written last, so
+                   init can simply run again) or a complete one a client can use.
 * ``repo add``     ``repo add P && repo publish`` killed; follow-up ``repo publish`` (the user's retry):
                    the package is published, or it is not, and the repository is consistent.
 * ``repo publish`` an added package is published; follow-up ``repo refresh`` (the timer): a client
@@ -91,6 +93,24 @@ def _refresh(work: Path) -> Run:
                observe=lambda: repo_view(repo, root, work.parent / "views"))
 
 
+def _init(work: Path) -> Run:
+    pristine = build_pristine(work / "base")
+    repo = work / "new-repo"
+    argv = [*VCOMP, "repo", "init", str(repo), "--root-key", str(pristine.keys.path("root1")), "--arch", ARCH]
+    for role in ("targets", "index", "snapshot", "timestamp"):
+        argv += [f"--{role}-key", str(pristine.keys.path(role))]
+
+    def observe() -> str:
+        try:
+            RepoStore(repo)
+        except ComposerError:
+            leftovers = sorted(p.name for p in repo.iterdir()) if repo.is_dir() else []
+            return f"no repository (left: {leftovers})" if set(leftovers) - {".lock", "metadata", "targets"} \
+                else "no repository"
+        return repo_view(repo, (repo / "metadata" / "1.root.json").read_bytes(), work.parent / "views")
+    return Run(argv=argv, observe=observe)
+
+
 PROFILE = """name: p
 architectures: [x86_64]
 repositories:
@@ -125,6 +145,7 @@ def _lock(work: Path) -> Run:
 
 
 SCENARIOS = [
+    Scenario(name="repo init", prepare=_init),
     Scenario(name="repo add", prepare=_add),
     Scenario(name="repo publish", prepare=_publish),
     Scenario(name="repo refresh", prepare=_refresh),
