@@ -38,7 +38,7 @@ from composer.fsutil import atomic_write, sha256_file
 from composer.package.archive import verify_package
 from composer.package.extract import check_entries
 from composer.package.lint import lint_header
-from composer.repo.guard import LOCK, locked, locked_directory, repair
+from composer.repo.guard import LOCK, locked, locked_directory, remove_temporaries, repair
 from composer.repo.index import IndexEntry, build_index, index_target_path, package_target_path
 from composer.repo.store import (
     CONFIG,
@@ -91,6 +91,7 @@ def create(directory: Path, *, root_keys: Sequence[SigningKey], root_threshold: 
     """
     if (directory / CONFIG).exists():
         raise UserError(f"{directory} is already a repository", hint="pick another directory")
+    remove_temporaries(directory)   # what a killed init left (it wrote no repo.toml: not a repository yet)
     if not 1 <= root_threshold <= len(root_keys):
         raise UserError(f"root threshold {root_threshold} needs between 1 and {len(root_keys)} root keys",
                         hint="pass --root-key once per key and --root-threshold K with K <= that number")

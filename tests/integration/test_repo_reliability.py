@@ -23,6 +23,7 @@ import pytest
 from tuf.api.metadata import Targets
 
 from composer.repo import edit, guard
+from composer.repo.client import RepositoryClient
 from composer.repo.store import RepoStore
 from tests.reliability.killsweep import REPO as SOURCE
 from tests.reliability.killsweep import kills_wanted, tree_digest
@@ -361,3 +362,19 @@ def test_a_full_package_cache_is_one_line_and_leaves_no_partial_entry(pristine: 
     r = run(*argv, env={"VCOMP_CACHE": str(cache)})
     assert r.returncode == 0, r.stderr
     assert Path(r.stdout.strip()).read_bytes() == repo.package("hello", "1.1.0").read_bytes()
+
+
+def test_init_runs_again_after_a_killed_init(pristine: Pristine, tmp_path: Path) -> None:
+    keys = pristine.keys
+    directory = tmp_path / "new"
+    (directory / "metadata").mkdir(parents=True)
+    (directory / "metadata" / "1.root.json").write_bytes(b"{half")      # what a kill can leave: no repo.toml
+    (directory / ".repo.toml.abc123.tmp").write_bytes(b"[keys")
+    online = {role: [keys.by_name[role]] for role in ("index", "snapshot", "timestamp")}
+    edit.init(directory, root_keys=[keys.root1], root_threshold=1, targets_keys=[keys.targets], online=online,
+              online_paths={role: [str(keys.path(role))] for role in online}, architectures=[ARCH])
+    assert sorted(p.name for p in directory.iterdir()) == [".lock", "metadata", "repo.toml", "targets"]
+    edit.publish(RepoStore(directory))
+    client = RepositoryClient(directory.as_uri(), (directory / "metadata" / "1.root.json").read_bytes(),
+                              tmp_path / "cache")
+    assert client.index(ARCH) == []

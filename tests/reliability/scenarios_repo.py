@@ -7,7 +7,7 @@ the index with their digests, each one fetched and verified, plus two repository
 tree is not compared: a retried publish legitimately signs new versions with new expiry dates.
 
 * ``repo init``    killed, no follow-up: there is no repository (``repo.toml`` is written last, so
-                   init can simply run again) or a complete one a client can use.
+                   init can simply run again, and removes the leftovers) or a complete one.
 * ``repo add``     ``repo add P && repo publish`` killed; follow-up ``repo publish`` (the user's retry):
                    the package is published, or it is not, and the repository is consistent.
 * ``repo publish`` an added package is published; follow-up ``repo refresh`` (the timer): a client
@@ -104,9 +104,7 @@ def _init(work: Path) -> Run:
         try:
             RepoStore(repo)
         except ComposerError:
-            leftovers = sorted(p.name for p in repo.iterdir()) if repo.is_dir() else []
-            return f"no repository (left: {leftovers})" if set(leftovers) - {".lock", "metadata", "targets"} \
-                else "no repository"
+            return "no repository"    # no repo.toml: what a killed init left is not a repository yet
         return repo_view(repo, (repo / "metadata" / "1.root.json").read_bytes(), work.parent / "views")
     return Run(argv=argv, observe=observe)
 
