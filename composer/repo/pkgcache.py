@@ -108,6 +108,8 @@ class ObjectStore:
             hit = self.get(digest, length) if path.exists() else None
             if hit is not None:
                 return hit
+            for stale in path.parent.glob(f".{digest}.*.tmp"):   # a killed writer's (writers hold this lock)
+                stale.unlink(missing_ok=True)
             tmp = path.with_name(f".{digest}.{os.getpid()}.tmp")
             try:
                 write(tmp)

@@ -135,3 +135,13 @@ def test_the_debian_cache_lock_names_its_holder(tmp_path: Path, monkeypatch: pyt
         holder.wait()
     with debian._locked(lock):   # a dead holder's lock is free
         pass
+
+
+def test_a_killed_writers_temporary_is_removed_by_the_next_writer(tmp_path: Path) -> None:
+    store = store_at(tmp_path)
+    store.path(DIGEST).parent.mkdir(parents=True)
+    stale = store.path(DIGEST).with_name(f".{DIGEST}.99999.tmp")
+    stale.write_bytes(DATA[:1000])
+    assert PACKAGES.entries(tmp_path) == []            # a temporary is never an entry
+    store.put(DIGEST, len(DATA), write_data)
+    assert not stale.exists() and store.get(DIGEST, len(DATA)) is not None
