@@ -429,6 +429,10 @@ class Parser(argparse.ArgumentParser):
         sys.exit(EXIT_ERROR)
 
 
+OFFLINE_HELP = ("never use the network: answer from the last verified repository metadata and the package cache "
+                "(a package that is not cached is an error naming it)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from composer import cli_pkgroot
     p = Parser(prog="vcomp", description="Veridian Composer: declarative system images")
@@ -436,6 +440,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--debug", action="store_true", help="log commands and show tracebacks")
     p.add_argument("--no-wait", action="store_true",
                    help="fail at once when another vcomp process holds a lock (default: wait, saying for whom)")
+    p.add_argument("--offline", action="store_true", help=OFFLINE_HELP)
     sub = p.add_subparsers(dest="command", required=True)
 
     key = sub.add_parser("key", help="developer and repository keys").add_subparsers(dest="verb", required=True)
@@ -571,6 +576,7 @@ def build_parser() -> argparse.ArgumentParser:
     lk = sub.add_parser("lock", help="resolve profiles into PROFILE.lock (per architecture, exact)")
     lk.add_argument("profile", nargs="+")
     lk.add_argument("--check", action="store_true", help="exit 1 when the lock no longer matches the profile")
+    lk.add_argument("--offline", action="store_true", default=argparse.SUPPRESS, help=OFFLINE_HELP)
     lk.add_argument("--update", nargs="+", metavar="PKG", help="move only these packages")
     lk.add_argument("--upgrade", action="store_true", help="re-resolve everything to the newest versions")
     lk.set_defaults(func=cmd_lock)
@@ -625,6 +631,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING, format="%(name)s: %(message)s")
     lockfile.configure(wait=not getattr(args, "no_wait", False))
+    offline = bool(getattr(args, "offline", False))
+    if offline or "composer.repo.client" in sys.modules:
+        from composer.repo import client as repo_client
+        repo_client.configure(offline=offline)
     try:
         code: int = args.func(args)
         return code

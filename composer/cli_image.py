@@ -131,6 +131,8 @@ def register(sub: Any) -> None:
     b.add_argument("--arch", action="append", help="only this architecture (repeatable)")
     b.add_argument("--output", action="append", help="only this output (repeatable)")
     b.add_argument("--images", help="output root (default: ./images)")
+    b.add_argument("--offline", action="store_true", default=argparse.SUPPRESS,
+                   help="never use the network: the locked packages must all be in the package cache")
     b.set_defaults(func=cmd_build)
     t = sub.add_parser("boot", help="boot a built output in QEMU and check the console")
     t.add_argument("image", help="an output file, or an images/NAME/ARCH directory with --output")

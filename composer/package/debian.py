@@ -8,7 +8,6 @@ apt checks the archive's signatures (Release -> Packages -> .deb hash) with Debi
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import fnmatch
 import os
 import re
@@ -19,6 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from composer import lockfile
 from composer.arch import Arch
 from composer.errors import FetchError, ToolError
 from composer.fsutil import atomic_write, sha256_file
@@ -45,14 +45,10 @@ class DebRef:
 
 @contextlib.contextmanager
 def _locked(path: Path) -> Iterator[None]:
-    """An exclusive lock shared by every vcomp process using this cache (apt runs unlocked)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
+    """An exclusive lock shared by every vcomp process using this cache (apt runs unlocked): a second
+    process says whom it waits for, ``--no-wait`` fails at once (``composer.lockfile``)."""
+    with lockfile.exclusive(path, f"the Debian package cache {path.parent}"):
+        yield
 
 
 def _sources() -> str:
@@ -204,6 +200,8 @@ class DebianArchive:
                 if len(debs) != 1 or debs[0].stem.rsplit("_", 1)[-1] not in (arch.deb, "all"):
                     raise FetchError(f"apt-get download {ref.name} for {arch.deb} produced "
                                      f"{[d.name for d in debs]}, not one {arch.deb} or all package")
+                with debs[0].open("rb") as f:   # on disk before its name says it is complete
+                    os.fsync(f.fileno())
                 os.replace(debs[0], pool / debs[0].name)
                 found = [pool / debs[0].name]
         return found[0]

@@ -17,23 +17,48 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
 import shutil
 import stat
-from collections.abc import Sequence
+import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from tuf.api import exceptions as tuf_exc
-from tuf.api.metadata import Metadata, Root, Targets
+from tuf.api.metadata import Metadata, Root, TargetFile, Targets
 from tuf.ngclient import FetcherInterface, Updater, UpdaterConfig
 
 from composer.errors import FetchError, UserError, VerificationError
+from composer.fsutil import canonical_json
 from composer.package.archive import Header, Verified, verify_package
 from composer.repo.index import IndexEntry, close_names, decode_index, index_target_path, parse_index
+from composer.repo.offline import OfflineView
+from composer.repo.pkgcache import ObjectStore, objects_dir
 from composer.repo.transport import FileFetcher as FileFetcher  # re-exported: mirror.py, conformance, bench
 from composer.trust.keys import PublicKey
 from composer.version import Requirement, Version, VersionError
+
+OFFLINE_ENV = "VCOMP_OFFLINE"
+_settings = {"offline": False}
+
+
+def configure(*, offline: bool) -> None:
+    """Set by the CLI from ``--offline``: every client then works from its cache only."""
+    _settings["offline"] = offline
+
+
+def offline_forced() -> bool:
+    return _settings["offline"] or os.environ.get(OFFLINE_ENV, "") in ("1", "true", "yes")
+
+
+def _stderr(line: str) -> None:
+    sys.stderr.write(line + "\n")
+    sys.stderr.flush()
+
+
+OFFLINE_HINT = "run the command once online (without --offline / VCOMP_OFFLINE) so it is downloaded and cached"
 
 
 def normalise_url(url: str) -> str:
@@ -56,6 +81,14 @@ def load_trusted_root(path: Path) -> bytes:
         raise UserError(f"{path} is TUF {md.signed.type} metadata, not a root",
                         hint="pass the repository's root.json (metadata/1.root.json or root.json)")
     return data
+
+
+def root_identity(root: bytes) -> bytes:
+    """The canonical JSON of a root document (its raw bytes when it is not JSON: refused later)."""
+    try:
+        return canonical_json(json.loads(root))
+    except (ValueError, RecursionError):
+        return root
 
 
 def root_fingerprint(root: bytes) -> str:
@@ -132,15 +165,27 @@ def check_entry(entry: IndexEntry, header: Header) -> None:
 class RepositoryClient:
     """search / metadata / fetch over a verified repository (shaped like the spec's ``Repository``)."""
 
-    def __init__(self, url: str, trusted_root: bytes, cache: Path, *, mirrors: Sequence[str] = ()) -> None:
+    def __init__(self, url: str, trusted_root: bytes, cache: Path, *, mirrors: Sequence[str] = (),
+                 offline: bool | None = None, fallback: bool = True,
+                 say: Callable[[str], None] | None = None) -> None:
+        """``offline``: never use the network (default: the ``--offline`` setting). ``fallback``: when every
+        source is unreachable, answer from the last verified state in the cache (with a warning via
+        ``say``) instead of failing; see :mod:`composer.repo.offline` for what is then checked."""
         self.urls = [normalise_url(url), *(normalise_url(m) for m in mirrors)]
         self.trusted_root = trusted_root
-        # one cache per (repository, pinned root): a different trust root never reuses trusted state
-        key = hashlib.sha256(self.urls[0].encode() + b"\0" + trusted_root).hexdigest()[:24]
+        # one cache per (repository, pinned root): a different trust root never reuses trusted state; the
+        # root's canonical JSON, so a root recorded re-serialised (a root's repositories.json) shares it
+        key = hashlib.sha256(self.urls[0].encode() + b"\0" + root_identity(trusted_root)).hexdigest()[:24]
         self.cache = cache / key
         self.metadata_dir = self.cache / "metadata"
-        self.targets_dir = self.cache / "targets"
+        self.objects = ObjectStore(objects_dir(cache))   # downloaded targets, shared, content-addressed
+        self.targets_dir = self.objects.dir
+        self.offline = offline_forced() if offline is None else offline
+        self.fallback = fallback
+        self._say = say or _stderr
         self._updater: Updater | None = None
+        self._view: OfflineView | None = None      # set when answering from the cache without the network
+        self.offline_reason = ""
         self._indexes: dict[str, list[IndexEntry]] = {}
         self._answered = ""  # the source that gave the trusted metadata: targets are asked from it first
 
@@ -149,37 +194,82 @@ class RepositoryClient:
         ensure_private_dir(self.cache)
         return make_updater(metadata_dir=self.metadata_dir, metadata_url=f"{base}/metadata/",
                             targets_url=f"{base}/targets/", root=self.trusted_root, fetcher=self._fetcher(),
-                            target_dir=self.targets_dir)
+                            target_dir=self.objects.dir)
 
     def _fetcher(self) -> FetcherInterface:
         return FileFetcher()
 
     def refresh(self) -> None:
-        """Update the trusted metadata from the first source that gives valid metadata."""
+        """Update the trusted metadata from the first source that gives valid metadata; when none can be
+        reached (or offline), use the last verified state of the cache (see ``fallback``)."""
+        if self.offline:
+            self._go_offline("--offline forbids the network")
+            return
         problems = []
+        unreachable = True
         for base in self.urls:
             try:
                 updater = self._new_updater(base)
                 updater.refresh()
             except (tuf_exc.RepositoryError, tuf_exc.DownloadError) as exc:
                 problems.append(f"{base}: {describe(exc)}")
+                unreachable = unreachable and is_unreachable(exc)
                 continue
             self._updater = updater
+            self._view = None
             self._indexes.clear()
             self._answered = base
             return
         source = "the repository" if len(self.urls) == 1 else f"all {len(self.urls)} sources"
         sep = " " if len(problems) == 1 else "\n    "   # one source: one line
+        if unreachable and self.fallback and self.metadata_dir.is_dir():
+            with contextlib.suppress(FetchError, VerificationError):
+                self._go_offline(f"{source} cannot be reached")
+                self._say(f"warning: {self.urls[0]}: {source} cannot be reached ({problems[0]}); working offline "
+                          "from the last verified metadata and the package cache")
+                return
         raise FetchError(f"cannot get trusted metadata from {source}:{sep}" + sep.join(problems),
                          hint="the local cache keeps its last trusted state; check the URL, the mirrors and "
                               "that the repository's timestamp is refreshed")
 
+    def _go_offline(self, reason: str) -> None:
+        ensure_private_dir(self.cache)
+        ensure_private_dir(self.objects.dir)
+        self._view = OfflineView(self.metadata_dir, self.trusted_root, self.urls[0])
+        self._updater = None
+        self._indexes.clear()
+        self.offline_reason = reason
+
+    @property
+    def is_offline(self) -> bool:
+        """Whether this client answers from its cache (after :meth:`refresh`)."""
+        return self._view is not None
+
     @property
     def updater(self) -> Updater:
-        if self._updater is None:
+        """The online updater (refreshing first); an offline client has none."""
+        if self._updater is None and self._view is None:
             self.refresh()
-        assert self._updater is not None
+        if self._updater is None:
+            raise FetchError(f"{self.urls[0]}: this needs the repository, and {self.offline_reason}",
+                             hint=OFFLINE_HINT)
         return self._updater
+
+    def _targetinfo(self, target_path: str) -> TargetFile | None:
+        if self._updater is None and self._view is None:
+            self.refresh()
+        if self._view is not None:
+            return self._view.get_targetinfo(target_path)
+        return self.updater.get_targetinfo(target_path)
+
+    def _top_targets(self) -> Targets:
+        if self._updater is None and self._view is None:
+            self.refresh()
+        if self._view is not None:
+            return self._view.targets.signed
+        # the top-level targets the updater verified in this session (not a file of the cache)
+        targets: Targets = self.updater._trusted_set.targets
+        return targets
 
     # ---- index and queries
     def index(self, arch: str) -> list[IndexEntry]:
@@ -197,8 +287,12 @@ class RepositoryClient:
 
     def index_digest(self, arch: str) -> str:
         """sha256 of the verified index of ``arch`` (from the trusted targets metadata)."""
-        info = self.updater.get_targetinfo(index_target_path(arch))
-        return str(info.hashes["sha256"]) if info else ""
+        try:
+            info = self._targetinfo(index_target_path(arch))
+        except (tuf_exc.RepositoryError, tuf_exc.DownloadError) as exc:
+            raise VerificationError(f"{self.urls[0]}: {index_target_path(arch)}: {describe(exc)}",
+                                    hint="the repository metadata does not verify") from None
+        return str(info.hashes.get("sha256", "")) if info else ""
 
     def search(self, query: str, arch: str) -> list[IndexEntry]:
         q = query.lower()
@@ -226,7 +320,7 @@ class RepositoryClient:
     def fetch(self, entry: IndexEntry, out_dir: Path | None = None) -> Path:
         """Download, check against the index and the delegated role, verify the package, return its path."""
         try:
-            info = self.updater.get_targetinfo(entry.path)
+            info = self._targetinfo(entry.path)
         except (tuf_exc.RepositoryError, tuf_exc.DownloadError) as exc:
             raise VerificationError(f"{self.urls[0]}: {entry.path}: {describe(exc)}",
                                     hint="the developer's role metadata could not be downloaded or verified") \
@@ -251,9 +345,7 @@ class RepositoryClient:
         return dest
 
     def delegated_key(self, entry: IndexEntry) -> PublicKey:
-        # the top-level targets the updater verified in this session (not a file of the cache)
-        targets: Targets = self.updater._trusted_set.targets
-        delegations = targets.delegations
+        delegations = self._top_targets().delegations
         if delegations is None or delegations.roles is None:
             raise VerificationError(f"{entry.path}: the repository delegates no package names")
         for role in delegations.roles.values():
@@ -262,27 +354,54 @@ class RepositoryClient:
         raise VerificationError(f"{entry.path}: signed by key {entry.signer[:16]}, which no delegation authorises "
                                 f"for '{entry.name}'", hint="the package was not published by its developer")
 
+    def download(self, target_path: str) -> Path:
+        """A verified target (a package or an index), from the package cache or the repository."""
+        return self._download(target_path)
+
     def _download(self, target_path: str) -> Path:
-        """A verified target (length and hash from trusted metadata), from the first source that has it."""
+        """A verified target (length and hash from trusted metadata): from the package cache (checked on
+        every read), else from the first source that has it, written into the cache under the entry's lock."""
         try:
-            info = self.updater.get_targetinfo(target_path)
+            info = self._targetinfo(target_path)
         except (tuf_exc.RepositoryError, tuf_exc.DownloadError) as exc:
             raise VerificationError(f"{self.urls[0]}: {target_path}: {describe(exc)}",
                                     hint="the repository metadata does not verify") from None
         if info is None:
             raise FetchError(f"{self.urls[0]}: no target '{target_path}'",
                              hint="the repository does not serve this architecture or package")
-        cached = self.updater.find_cached_target(info)
-        if cached:
-            return Path(cached)
+        digest = info.hashes.get("sha256")
+        if digest is None:
+            raise VerificationError(f"{self.urls[0]}: {target_path}: the metadata gives no sha256",
+                                    hint="the repository is not one vcomp published")
+        ensure_private_dir(self.objects.dir)
+        cached = self.objects.get(digest, info.length)
+        if cached is not None:
+            return cached
+        if self._view is not None:
+            raise FetchError(f"{target_path} is not in the package cache and {self.offline_reason} "
+                             f"({self.urls[0]})", hint=OFFLINE_HINT)
+        return self.objects.put(digest, info.length, lambda tmp: self._download_into(info, target_path, tmp))
+
+    def _download_into(self, info: TargetFile, target_path: str, tmp: Path) -> None:
         problems = []
         for base in sorted(self.urls, key=lambda u: u != self._answered):  # a stalled primary costs one deadline
             try:
-                return Path(self.updater.download_target(info, target_base_url=f"{base}/targets/"))
+                self.updater.download_target(info, filepath=str(tmp), target_base_url=f"{base}/targets/")
+                return
             except (tuf_exc.RepositoryError, tuf_exc.DownloadError) as exc:
                 problems.append(f"{base}: {describe(exc)}")
-        raise VerificationError(f"{target_path}: no source gave a verified copy:\n    " + "\n    ".join(problems),
-                                hint="the file was tampered with or the mirrors are broken")
+        sep = " " if len(problems) == 1 else "\n    "   # one source: one line
+        raise VerificationError(f"{target_path}: no source gave a verified copy:{sep}" + sep.join(problems),
+                                hint="the file was tampered with, the mirrors are broken or the server went "
+                                     "away: run again")
+
+
+def is_unreachable(exc: Exception) -> bool:
+    """A source that could not be reached (connection refused or broken, HTTP error, missing file), as opposed
+    to one that served something that does not verify, too much, or at a trickle (signs of an attack on
+    the transport, which are never a reason to work offline)."""
+    hostile = (tuf_exc.DownloadLengthMismatchError, tuf_exc.SlowRetrievalError)
+    return isinstance(exc, tuf_exc.DownloadError) and not isinstance(exc, hostile)
 
 
 def describe(exc: Exception) -> str:

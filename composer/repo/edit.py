@@ -10,6 +10,7 @@ last, so a client reading during a publish sees either the old or the new reposi
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import os
@@ -18,6 +19,7 @@ import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from tuf.api.metadata import (
     DelegatedRole,
@@ -36,6 +38,7 @@ from composer.fsutil import atomic_write, sha256_file
 from composer.package.archive import verify_package
 from composer.package.extract import check_entries
 from composer.package.lint import lint_header
+from composer.repo.guard import LOCK, locked, locked_directory, remove_temporaries, repair
 from composer.repo.index import IndexEntry, build_index, index_target_path, package_target_path
 from composer.repo.store import (
     CONFIG,
@@ -60,7 +63,23 @@ TOP_ROLES = ("root", "targets", "snapshot", "timestamp")
 
 # ----------------------------------------------------------------- init
 
-def init(directory: Path, *, root_keys: Sequence[SigningKey], root_threshold: int,
+def init(directory: Path, **kwargs: Any) -> Path:
+    """Create a repository (the directory too) under its lock: see :func:`create`. A refused init leaves
+    no directory behind."""
+    made = not directory.exists()
+    directory.mkdir(parents=True, exist_ok=True)
+    try:
+        return create(directory, **kwargs)
+    except BaseException:
+        if made and {p.name for p in directory.iterdir()} <= {LOCK}:
+            with contextlib.suppress(OSError):
+                (directory / LOCK).unlink(missing_ok=True)
+                directory.rmdir()
+        raise
+
+
+@locked_directory
+def create(directory: Path, *, root_keys: Sequence[SigningKey], root_threshold: int,
          targets_keys: Sequence[SigningKey], online: dict[str, Sequence[SigningKey]],
          online_paths: dict[str, list[str]], expiry_days: dict[str, int] | None = None,
          architectures: Sequence[str] = ("x86_64", "aarch64"), root_expires: str = "") -> Path:
@@ -72,6 +91,7 @@ def init(directory: Path, *, root_keys: Sequence[SigningKey], root_threshold: in
     """
     if (directory / CONFIG).exists():
         raise UserError(f"{directory} is already a repository", hint="pick another directory")
+    remove_temporaries(directory)   # what a killed init left (it wrote no repo.toml: not a repository yet)
     if not 1 <= root_threshold <= len(root_keys):
         raise UserError(f"root threshold {root_threshold} needs between 1 and {len(root_keys)} root keys",
                         hint="pass --root-key once per key and --root-threshold K with K <= that number")
@@ -94,9 +114,9 @@ def init(directory: Path, *, root_keys: Sequence[SigningKey], root_threshold: in
     for role in ("snapshot", "timestamp"):
         for key in online[role]:
             root.add_key(key.public.key, role)
-    (directory / "metadata").mkdir(parents=True)
-    (directory / "targets").mkdir()
-    atomic_write(directory / CONFIG, config.to_toml())
+    # repo.toml is written last: a killed init leaves no repository (and may simply be run again)
+    (directory / "metadata").mkdir(parents=True, exist_ok=True)
+    (directory / "targets").mkdir(exist_ok=True)
     meta = directory / "metadata"
     write_signed(meta, Metadata(root), "root", root_keys)
     targets = new_targets(days["targets"])
@@ -112,6 +132,7 @@ def init(directory: Path, *, root_keys: Sequence[SigningKey], root_threshold: in
     timestamp = new_timestamp(days["timestamp"])
     timestamp.signed.snapshot_meta = _metafile(1, snap_bytes)
     write_signed(meta, timestamp, "timestamp", online["timestamp"])
+    atomic_write(directory / CONFIG, config.to_toml())
     return directory / "metadata" / "root.json"
 
 
@@ -146,6 +167,7 @@ def _drop_unused_keys(delegations: Delegations) -> None:
     delegations.keys = {k: v for k, v in delegations.keys.items() if k in used}
 
 
+@locked_directory
 def migrate(directory: Path, *, index_key: SigningKey, index_path: str,
             targets_keys: Sequence[SigningKey] = ()) -> list[str]:
     """Move a repository whose repo.toml lists the top-level targets key to the current layout.
@@ -155,6 +177,7 @@ def migrate(directory: Path, *, index_key: SigningKey, index_path: str,
     is published. Return the targets key files that must now be moved offline.
     """
     store = RepoStore(directory, legacy=True)
+    repair(store)
     if not store.config.legacy:
         raise UserError(f"{directory}: already in the current layout (no targets key in {CONFIG})",
                         hint="nothing to migrate")
@@ -176,7 +199,7 @@ def migrate(directory: Path, *, index_key: SigningKey, index_path: str,
                               expiry_days={**store.config.expiry_days, "targets": DEFAULT_EXPIRY_DAYS["targets"]},
                               architectures=store.config.architectures, scanner=store.config.scanner)
     atomic_write(directory / CONFIG, store.config.to_toml())
-    publish(RepoStore(directory))
+    publish_unlocked(RepoStore(directory))
     return legacy_paths
 
 
@@ -189,6 +212,7 @@ def _parse_expiry(text: str) -> dt.datetime:
 
 # ----------------------------------------------------------------- delegate
 
+@locked
 def delegate(store: RepoStore, name: str, keys: Sequence[PublicKey], patterns: Sequence[str],
              threshold: int = 1, *, targets_keys: Sequence[SigningKey]) -> None:
     """Delegate package names matching ``patterns`` to developer ``keys`` (a delegated targets role).
@@ -224,6 +248,7 @@ def delegate(store: RepoStore, name: str, keys: Sequence[PublicKey], patterns: S
     store.sign_and_write(targets, "targets", signers)
 
 
+@locked
 def resign_targets(store: RepoStore, *, targets_keys: Sequence[SigningKey], within_days: int | None = None) -> int:
     """Re-sign the offline top-level targets metadata with a new expiry (it changes only on delegate and
     rotate, so it must be renewed before it expires); return its version. With ``within_days``, only if
@@ -263,6 +288,7 @@ class Added:
     new: bool
 
 
+@locked
 def add(store: RepoStore, packages: Sequence[Path], signers: Sequence[SigningKey]) -> list[Added]:
     """Verify and store packages; update the developers' delegated role metadata (signed with ``signers``).
 
@@ -381,7 +407,13 @@ def _store_target(store: RepoStore, pkg: Path, entry: IndexEntry) -> Path:
 
 # ----------------------------------------------------------------- publish / refresh
 
+@locked
 def publish(store: RepoStore) -> dict[str, int]:
+    """Publish under the repository's lock (see :func:`publish_unlocked`)."""
+    return publish_unlocked(store)
+
+
+def publish_unlocked(store: RepoStore) -> dict[str, int]:
     """Write the indexes (signed by the online index role), then snapshot and timestamp (timestamp last).
 
     The top-level targets metadata is offline: publish only lists its current version in the snapshot.
@@ -454,6 +486,7 @@ def _timestamp(store: RepoStore, snapshot_version: int, snapshot_bytes: bytes) -
     store.sign_and_write(ts, "timestamp", store.online_keys("timestamp"))
 
 
+@locked
 def refresh(store: RepoStore) -> int:
     """Re-sign the timestamp only, with a new expiry (run it from a timer)."""
     ts = store.load("timestamp", Timestamp)

@@ -10,6 +10,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from tuf.api import exceptions as tuf_exc
 from tuf.api.metadata import Metadata, Root
 from tuf.ngclient import UpdaterConfig
 
@@ -29,6 +30,19 @@ class MirrorResult:
 
 
 def mirror(client: RepositoryClient, dest: Path, arches: list[str]) -> MirrorResult:
+    """Copy the repository's current verified state into ``dest``: targets first, then the metadata, with
+    timestamp.json last (a client of ``dest`` sees the old or the new mirror). Needs the repository:
+    a mirror is never made from a cache."""
+    client.fallback = False
+    try:
+        return _mirror(client, dest, arches)
+    except (tuf_exc.RepositoryError, tuf_exc.DownloadError) as exc:
+        raise VerificationError(f"mirror of {client.urls[0]}: {describe(exc)}",
+                                hint="check that the repository is reachable and run again; the mirror "
+                                     "directory keeps its previous state") from None
+
+
+def _mirror(client: RepositoryClient, dest: Path, arches: list[str]) -> MirrorResult:
     client.refresh()
     updater = client.updater
     meta = dest / "metadata"
@@ -47,24 +61,18 @@ def mirror(client: RepositoryClient, dest: Path, arches: list[str]) -> MirrorRes
         if out.exists() and sha256_file(out) == info.hashes["sha256"]:
             skipped += 1
             return
-        src = updater.find_cached_target(info) or updater.download_target(info)  # verified length + hash
+        src = client.download(path)  # verified length + hash, through the package cache
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = out.with_name(f".{out.name}.tmp")
         shutil.copyfile(src, tmp)
         tmp.replace(out)
         downloaded += 1
 
-    try:
-        for arch in arches:
-            copy_target(index_target_path(arch))
-            for entry in client.index(arch):
-                copy_target(entry.path)
-                packages += 1
-    except Exception as exc:
-        from tuf.api import exceptions as tuf_exc
-        if isinstance(exc, (tuf_exc.RepositoryError, tuf_exc.DownloadError)):
-            raise VerificationError(f"mirror of {client.urls[0]}: {describe(exc)}") from None
-        raise
+    for arch in arches:
+        copy_target(index_target_path(arch))
+        for entry in client.index(arch):
+            copy_target(entry.path)
+            packages += 1
     for version, raw in _root_chain(client):
         atomic_write(meta / f"{version}.root.json", raw)
     atomic_write(meta / "root.json", (client.metadata_dir / "root.json").read_bytes())

@@ -18,13 +18,15 @@ from tuf.api.metadata import Root, Targets
 
 from composer.errors import UserError
 from composer.fsutil import atomic_write
-from composer.repo.edit import publish
+from composer.repo.edit import publish_unlocked
+from composer.repo.guard import locked
 from composer.repo.store import CONFIG, INDEX_ROLE, ONLINE_ROLES, RepoStore, expires
 from composer.trust.keys import PublicKey, SigningKey, load_signing_key
 
 ROOT_LISTED = ("root", "targets", "snapshot", "timestamp")
 
 
+@locked
 def rotate(store: RepoStore, role: str, *, add: Sequence[SigningKey | PublicKey], remove: Sequence[PublicKey],
            root_keys: Sequence[SigningKey] = (), targets_keys: Sequence[SigningKey] = (),
            threshold: int | None = None, add_paths: Sequence[str] = ()) -> str:
@@ -40,7 +42,7 @@ def rotate(store: RepoStore, role: str, *, add: Sequence[SigningKey | PublicKey]
         summary = _rotate_delegation(store, role, add, remove, targets_keys, threshold)
     if role in ONLINE_ROLES and add_paths:
         _record_online_keys(store, role, remove, add_paths)
-    publish(RepoStore(store.dir))
+    publish_unlocked(RepoStore(store.dir))
     return summary
 
 

@@ -30,6 +30,7 @@ from tuf.api.serialization.json import JSONSerializer
 
 from composer.errors import UserError, VerificationError
 from composer.fsutil import atomic_write
+from composer.oserrors import fault
 from composer.trust.keys import SigningKey, load_signing_key
 
 CONFIG = "repo.toml"
@@ -81,13 +82,25 @@ class RepoConfig:
                                 "must stay offline (an online targets key lets whoever holds the server "
                                 "change every developer's delegation)", hint=MIGRATE_HINT)
             roles = ("targets", "snapshot", "timestamp") if is_legacy else ONLINE_ROLES
-            keys = {role: [str(p) for p in listed[role]] for role in roles}
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError, KeyError, TypeError) as exc:
-            raise UserError(f"{origin}: not a valid repository configuration ({exc})",
-                            hint="repo.toml is written by 'vcomp repo init'") from None
-        return cls(keys=keys, legacy=is_legacy, expiry_days={**DEFAULT_EXPIRY_DAYS, **raw.get("expiry-days", {})},
-                   architectures=list(raw.get("architectures", ["x86_64", "aarch64"])),
-                   scanner=list(raw.get("scanner", {}).get("command", [])))
+            keys = {role: _strings(listed[role], f"keys.{role}") for role in roles}
+            days = raw.get("expiry-days", {})
+            if not isinstance(days, dict) or not all(isinstance(v, int) and v > 0 for v in days.values()):
+                raise TypeError("'expiry-days' must map roles to positive whole numbers of days")
+            arches = _strings(raw.get("architectures", ["x86_64", "aarch64"]), "architectures")
+            scanner = raw.get("scanner", {})
+            command = _strings(scanner.get("command", []) if isinstance(scanner, dict) else None, "scanner.command")
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError, KeyError, TypeError, AttributeError) as exc:
+            what = f"missing {exc}" if isinstance(exc, KeyError) else str(exc)
+            raise UserError(f"{origin}: not a valid repository configuration ({what})",
+                            hint="repo.toml is written by 'vcomp repo init'; restore it from a backup") from None
+        return cls(keys=keys, legacy=is_legacy, expiry_days={**DEFAULT_EXPIRY_DAYS, **days},
+                   architectures=arches, scanner=command)
+
+
+def _strings(value: Any, where: str) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise TypeError(f"'{where}' must be a list of strings")
+    return list(value)
 
 
 class RepoStore:
@@ -95,13 +108,18 @@ class RepoStore:
 
     def __init__(self, directory: Path, *, legacy: bool = False) -> None:
         self.dir = directory
+        self.legacy_ok = legacy
         self.metadata_dir = directory / "metadata"
         self.targets_dir = directory / "targets"
         config = directory / CONFIG
         if not config.is_file() or not (self.metadata_dir / "timestamp.json").is_file():
             raise UserError(f"{directory} is not a repository (no {CONFIG} or metadata/timestamp.json)",
                             hint="create one with: vcomp repo init DIR --root-key ... ")
-        self.config = RepoConfig.from_toml(config.read_bytes(), str(config), legacy=legacy)
+        try:
+            data = config.read_bytes()
+        except OSError as exc:
+            raise fault(exc, "reading the repository configuration") from None
+        self.config = RepoConfig.from_toml(data, str(config), legacy=legacy)
 
     # ---- keys
     def online_keys(self, role: str) -> list[SigningKey]:
@@ -170,10 +188,12 @@ class RepoStore:
     # ---- state: index entries of stored packages
     def read_state(self) -> dict[str, Any]:
         try:
-            state: dict[str, Any] = json.loads((self.dir / STATE).read_bytes())
-            return state
-        except FileNotFoundError:
+            state = json.loads((self.dir / STATE).read_bytes())
+        except (FileNotFoundError, ValueError):
+            return {"packages": {}}   # a cache: the repair under the lock rebuilds it from the roles
+        if not isinstance(state, dict) or not isinstance(state.get("packages"), dict):
             return {"packages": {}}
+        return state
 
     def write_state(self, state: Mapping[str, Any]) -> None:
         atomic_write(self.dir / STATE, json.dumps(state, sort_keys=True, separators=(",", ":")).encode())

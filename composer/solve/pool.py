@@ -195,6 +195,8 @@ class IndexData:
             i = raw.find(_ENTRY_START, i + 1)
         if len(starts) != len(self.docs):
             return None
+        if not starts:
+            return []   # an empty index: no entry texts
         ends = [j - 1 for j in starts[1:]] + [len(raw) - 2]
         return [raw[a:b] for a, b in zip(starts, ends, strict=True)]
 

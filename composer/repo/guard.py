@@ -1,0 +1,127 @@
+"""One writer at a time on a repository, and the repair every writer runs first.
+
+Every command that writes a repository (init, add, publish, refresh, rotate, delegate, sign-targets,
+migrate) holds ``REPO/.lock`` (``composer.lockfile``: a second writer waits, ``--no-wait`` fails at
+once, a dead holder's lock is released by the kernel). The lock file is not under ``metadata/`` or
+``targets/``, so it is never served.
+
+Writes are ordered so that a kill leaves the repository readable by clients (``timestamp.json`` is
+replaced last; every file goes through a temporary name, fsync and rename). What a kill can leave
+behind is repaired by the next writer, under the lock, before it does anything else:
+
+* temporary files of an interrupted write (``.NAME.*.tmp``) are removed;
+* ``state.json`` (the index entries of stored packages, a cache) is reconciled with the developers'
+  signed role metadata, which is written first: a package a killed ``repo add`` already listed in
+  its role gets its entry back from the stored target, so the next ``publish`` indexes it, and an
+  entry no role lists any more is dropped (the index and the roles never disagree).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, Concatenate, ParamSpec, TypeVar
+
+from tuf.api.metadata import Targets
+
+from composer import lockfile
+from composer.errors import InvalidPackage, UserError
+from composer.package.archive import read_header
+from composer.repo.index import IndexEntry
+from composer.repo.store import INDEX_ROLE, RepoStore
+
+LOCK = ".lock"
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+@contextlib.contextmanager
+def repo_lock(directory: Path) -> Iterator[None]:
+    """Hold the repository's lock (``directory`` must exist: a typo is not created)."""
+    if not directory.is_dir():
+        raise UserError(f"{directory} is not a repository (no such directory)",
+                        hint="create one with: vcomp repo init DIR --root-key ...")
+    with lockfile.exclusive(directory / LOCK, f"repository '{directory}'"):
+        yield
+
+
+def locked(fn: Callable[Concatenate[RepoStore, P], T]) -> Callable[Concatenate[RepoStore, P], T]:
+    """Run ``fn`` under the repository's lock, on a store re-read under the lock and repaired."""
+    @functools.wraps(fn)
+    def wrapper(store: RepoStore, /, *args: P.args, **kwargs: P.kwargs) -> T:
+        with repo_lock(store.dir):
+            fresh = RepoStore(store.dir, legacy=store.legacy_ok)   # what another writer changed meanwhile
+            repair(fresh)
+            return fn(fresh, *args, **kwargs)
+    return wrapper
+
+
+def locked_directory(fn: Callable[Concatenate[Path, P], T]) -> Callable[Concatenate[Path, P], T]:
+    """Run ``fn(directory, ...)`` under the lock of ``directory`` (for init and migrate, which open it)."""
+    @functools.wraps(fn)
+    def wrapper(directory: Path, /, *args: P.args, **kwargs: P.kwargs) -> T:
+        with repo_lock(directory):
+            return fn(directory, *args, **kwargs)
+    return wrapper
+
+
+def repair(store: RepoStore) -> None:
+    """Undo what a killed writer left half done (see the module docstring). Under the lock."""
+    remove_temporaries(store.dir)
+    if store.config.legacy:
+        return
+    state = store.read_state()
+    fixed = reconcile_state(store, state)
+    if fixed != state:
+        store.write_state(fixed)
+
+
+def remove_temporaries(directory: Path) -> None:
+    """Delete ``.NAME.*.tmp`` files an interrupted write left (repository top, metadata/, targets/**)."""
+    tops = [(directory, False), (directory / "metadata", False), (directory / "targets", True)]
+    for top, deep in tops:
+        if not top.is_dir():
+            continue
+        walked = os.walk(top) if deep else [(str(top), [], os.listdir(top))]
+        for dirpath, _, names in walked:
+            for name in names:
+                if name.startswith(".") and name.endswith(".tmp"):
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(Path(dirpath) / name)
+
+
+def listed_targets(store: RepoStore) -> dict[str, tuple[int, str]]:
+    """path -> (length, sha256) of every package the current developer role metadata lists."""
+    targets = store.load("targets", Targets).signed
+    roles = (targets.delegations.roles or {}) if targets.delegations else {}
+    out: dict[str, tuple[int, str]] = {}
+    for name in sorted(roles):
+        if name == INDEX_ROLE or not store.has_role(name):
+            continue
+        for path, info in store.load(name, Targets).signed.targets.items():
+            out.setdefault(path, (info.length, str(info.hashes.get("sha256", ""))))
+    return out
+
+
+def reconcile_state(store: RepoStore, state: dict[str, Any]) -> dict[str, Any]:
+    """``state`` made to list exactly the packages the developer roles list (entries rebuilt from targets)."""
+    listed = listed_targets(store)
+    packages: dict[str, Any] = {}
+    for path, (length, digest) in sorted(listed.items()):
+        known = state.get("packages", {}).get(path)
+        if isinstance(known, dict) and known.get("sha256") == digest:
+            packages[path] = known
+            continue
+        directory, base = path.rsplit("/", 1)
+        stored = store.targets_dir / directory / f"{digest}.{base}"
+        try:
+            header = read_header(stored)
+        except (OSError, InvalidPackage) as exc:
+            raise UserError(f"{store.dir}: {path} is listed by its developer role but its stored target {stored} "
+                            f"is unreadable ({exc})",
+                            hint="restore targets/ from a backup, or re-add the package: vcomp repo add") from None
+        packages[path] = IndexEntry.from_header(header, size=length, sha256=digest).to_dict()
+    return {**state, "packages": packages}
