@@ -98,12 +98,18 @@ def _load(path: Path) -> Any:
 
 def cmd_reconcile_root(args: argparse.Namespace) -> int:
     """Apply the difference between a root's packages and a profile's lock as one transaction."""
+    from composer.pkgmgr.transaction import locked
+    if len(args.profile) != 1:
+        raise UserError("reconcile --root takes exactly one profile", hint="vcomp reconcile --root DIR PROFILE")
+    with locked(Path(args.root)):  # the root's lock from reading its database to the commit
+        return _reconcile_root(args)
+
+
+def _reconcile_root(args: argparse.Namespace) -> int:
     from composer.image.content import configure
     from composer.pkgmgr import db
     from composer.pkgmgr.ops import fetch_locked_changes, reconcile_changes
     from composer.pkgmgr.transaction import apply, recover
-    if len(args.profile) != 1:
-        raise UserError("reconcile --root takes exactly one profile", hint="vcomp reconcile --root DIR PROFILE")
     root, path = Path(args.root), Path(args.profile[0])
     profile, lock, lock_digest, sources = _load(path)
     note = recover(root)
