@@ -60,7 +60,7 @@ def _transact(args: argparse.Namespace, sources: Any, changes: Sequence[Any], op
     if args.dry_run:
         _out(f"dry run: {len(changes)} change(s), nothing done")
         return EXIT_CHANGES
-    cause = "vcomp pkg " + " ".join(sys.argv[1:]) if sys.argv[1:] else operation
+    cause = "vcomp " + " ".join(sys.argv[1:]) if sys.argv[1:] else operation
     outcome = run(_root(args), sources, changes, operation=operation, cause=cause, epoch=epoch(),
                   purge=getattr(args, "purge", False))
     for note in outcome.notes:

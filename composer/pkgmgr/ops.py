@@ -136,9 +136,9 @@ def solve(sources: RootSources, database: db.Database, *, install: Sequence[tupl
         if not upgrade:
             jobs.append(pool.Job(solv.Job.SOLVER_UPDATE | solv.Job.SOLVER_SOLVABLE_ALL, 0))
     for name, version in sorted((target or {}).items()):
-        ids = [s.id for s in index.named(name) if index.entry(s.id).version == version and s.repo != installed]
-        ids = ids or [s.id for s in index.named(name) if s.repo == installed
-                      and index.entry(s.id).version == version]
+        # the installed package when it already has the version (no needless reinstall), else the repositories'
+        ids = [s.id for s in index.named(name) if s.repo == installed and index.entry(s.id).version == version]
+        ids = ids or [s.id for s in index.named(name) if index.entry(s.id).version == version and s.repo != installed]
         if not ids:
             raise UserError(f"{name} {version} is in neither the repositories nor the root",
                             hint="the lock is stale: relock it")
