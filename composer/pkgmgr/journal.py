@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from composer import lockfile
+from composer import lockfile, oserrors
 from composer.errors import UserError
 from composer.pkgmgr import db, dbcheck
 from composer.pkgmgr.steps import KINDS, OPS, Crash, do, undo
@@ -66,8 +66,14 @@ def locked(root: Path) -> Iterator[None]:
         if key in _held:
             yield
             return
-        r.makedirs(db.DB_REL)
-        with r.subdir(db.DB_REL) as d, lockfile.exclusive_at(d.fd, LOCK, f"root {root}"):
+        with contextlib.ExitStack() as stack:
+            try:
+                r.makedirs(db.DB_REL)
+                d = stack.enter_context(r.subdir(db.DB_REL))
+                stack.enter_context(lockfile.exclusive_at(d.fd, LOCK, f"root {root}"))
+            except OSError as exc:  # a read-only root, a full one...: one line naming the lock file
+                exc.filename = f"{root}/{db.DB_REL}/{LOCK}"
+                raise oserrors.fault(exc, "taking the root's lock") from None
             _held.add(key)
             try:
                 yield

@@ -86,7 +86,7 @@ def open_root(root: Path, cache: Path, *, offline: bool = False) -> tuple[db.Dat
     if not database.repositories and not offline:
         raise UserError(f"{root} records no repositories ({db.DB_DIR}/repositories.json)",
                         hint="it was not built by vcomp build; install needs the repositories it came from")
-    for i, r in enumerate(database.repositories):
+    for i, r in enumerate(() if offline else database.repositories):
         for where, url in [("url", r["url"]), *((f"mirrors[{j}]", m) for j, m in enumerate(r.get("mirrors", [])))]:
             if "://" not in url:
                 raise UserError(f"{origin}: [{i}].{where} {url!r} is a relative path; vcomp never resolves it "

@@ -281,10 +281,10 @@ def _apply(r: Root, root: Path, changes: Sequence[Change], *, operation: str, ca
             stage.write_bytes("history.json", staged.history, durable=False)
             stage.write_bytes("db.json", staged.database, durable=False)
         sync_root(r)  # the staged files and the database to commit are durable before the journal names them
+        write_journal(r, txid, ops)  # durable (fsync of the file and of its directory) before the first operation
     except BaseException:
         r.rmtree(STAGING_REL)
         raise
-    write_journal(r, txid, ops)  # durable (fsync of the file and of its directory) before the first operation
     crash.point()
     try:
         with stage_of(r, create=False) as stage:
