@@ -139,7 +139,7 @@ def test_commands_that_need_no_package_never_touch_the_network(root: Path, tmp_p
     shutil.rmtree(tmp_path / "cache", ignore_errors=True)  # nothing cached either
     for args in (["list"], ["info", "alpha"], ["files", "alpha"], ["owns", "/etc/alpha.conf"], ["verify"],
                  ["history"], ["orphans"], ["depends", "alpha"], ["remove", "beta"], ["autoremove"]):
-        code, out, err = vcomp(capsys, "pkg", "--root", str(root), *args)
+        code, _out, err = vcomp(capsys, "pkg", "--root", str(root), *args)
         assert code == 0, (args, err)
     assert not (root / "opt/beta").exists()
     code, _, err = vcomp(capsys, "pkg", "--root", str(root), "install", "beta")
@@ -173,9 +173,8 @@ def tmpfs(where: Path, size: str) -> Iterator[Path]:
 def _fill(root: Path, leave: int) -> None:
     st = os.statvfs(root)
     free = st.f_bavail * st.f_frsize
-    with open(root / "filler", "wb") as f:
-        with contextlib.suppress(OSError):
-            f.write(b"\0" * max(0, free - leave))
+    with open(root / "filler", "wb") as f, contextlib.suppress(OSError):
+        f.write(b"\0" * max(0, free - leave))
 
 
 def test_a_root_on_its_own_file_system_full_or_read_only(tmp_path: Path, capsys: pytest.CaptureFixture[str],
