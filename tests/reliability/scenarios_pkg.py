@@ -169,6 +169,32 @@ def _rollback(work: Path) -> Run:
     return _run(work, root, pkg(root, "rollback"))
 
 
+PROFILE = """name: box
+architectures: [x86_64]
+repositories:
+  - name: test
+    url: {url}
+    root: trust/root.json
+packages: [alpha, beta]
+outputs:
+  - type: rootfs
+"""
+
+
+def _reconcile(work: Path) -> Run:
+    """``vcomp reconcile --root R PROFILE``: the root (alpha 1.0.0) to the profile's lock (alpha 1.1.0, beta)."""
+    w = world()
+    root = prepared(work, ["install", "alpha==1.0.0"])
+    (work / "profile" / "trust").mkdir(parents=True)
+    (work / "profile" / "trust" / "root.json").write_bytes(w.root_json)
+    profile = work / "profile" / "box.yaml"
+    profile.write_text(PROFILE.format(url=w.repo.as_uri()))
+    _must([*VCOMP, "lock", str(profile)], work)
+    # reconcile exits 2 when it changed the root: the shell turns that into the 0 the harness expects
+    return _run(work, root, ["sh", "-c", '"$@"; [ $? -eq 2 ]', "sh",
+                             *VCOMP, "reconcile", "--root", str(root), str(profile)])
+
+
 def _recovery(work: Path) -> Run:
     """The command killed IS the recovery of a journal left by an in-process crash in the middle of an upgrade."""
     root = prepared(work, ["install", "alpha==1.0.0", "beta"])
@@ -192,6 +218,7 @@ SCENARIOS = [
     Scenario(name="pkg upgrade", prepare=_upgrade),
     Scenario(name="pkg remove", prepare=_remove),
     Scenario(name="pkg rollback", prepare=_rollback),
+    Scenario(name="pkg reconcile --root", prepare=_reconcile),
     Scenario(name="pkg recover", prepare=_recovery),
     Scenario(name="pkg recover --retry", prepare=_recovery_retry),
 ]
