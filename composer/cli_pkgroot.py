@@ -116,6 +116,16 @@ def cmd_recover(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_repo_url(args: argparse.Namespace) -> int:
+    """Record a repository's absolute URL in the root (a directory is resolved against the current one, now)."""
+    from composer.pkgmgr.ops import set_repository_url
+    from composer.pkgmgr.transaction import locked
+    with locked(_root(args)):
+        url = set_repository_url(_root(args), args.name, args.location, cwd=Path.cwd())
+    _out(f"{_root(args)}: repository '{args.name}' is {url}")
+    return EXIT_OK
+
+
 def _records(args: argparse.Namespace) -> Any:
     """The committed database, read without a lock (db.json is only ever replaced atomically); a pending
     journal is reported, never resolved here (that needs the lock: see ``recover``)."""
@@ -266,6 +276,9 @@ def register(pkg: Any) -> None:
     verb("rollback", cmd_rollback, "undo a transaction (default: the last)", changes=True).add_argument(
         "id", nargs="?", type=int)
     verb("autoremove", cmd_autoremove, "remove orphans", changes=True)
+    u = verb("repo-url", cmd_repo_url, "record a repository's absolute URL (a directory: resolved now)")
+    u.add_argument("name")
+    u.add_argument("location", metavar="URL-OR-DIRECTORY")
     rec = verb("recover", cmd_recover, "finish or roll back an interrupted transaction").add_mutually_exclusive_group()
     rec.add_argument("--abort", action="store_true", help="roll it back (an unreadable journal: drop it)")
     rec.add_argument("--retry", action="store_true", help="finish it (redo its steps, commit its database)")

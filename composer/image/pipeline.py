@@ -265,9 +265,9 @@ def make_products(profile: Profile, lock: Mapping[str, Any], lock_digest: str, s
         say(f"{arch_name}: installing into a fresh root")
         install(root, fetched, profile_digest=profile.digest, lock_digest=lock_digest, epoch=epoch)
         records = installed(root)
-        # absolute URLs (a relative directory resolved against the profile's): a root's package manager
-        # never resolves a URL against the caller's current directory
-        save_repositories(root, [{"name": r.name, "url": r.url, "mirrors": list(r.mirrors),
+        raw_repos = {r["name"]: r for r in profile.raw["repositories"]}  # URLs as written: no build paths
+        save_repositories(root, [{"name": r.name, "url": raw_repos[r.name]["url"],
+                                  "mirrors": list(raw_repos[r.name].get("mirrors", [])),
                                   "root": json.loads(r.root.read_bytes()),
                                   **({"priority": r.priority} if r.priority else {}),
                                   **({"packages": list(r.packages)} if r.packages else {})}

@@ -91,8 +91,8 @@ def open_root(root: Path, cache: Path, *, offline: bool = False) -> tuple[db.Dat
             if "://" not in url:
                 raise UserError(f"{origin}: [{i}].{where} {url!r} is a relative path; vcomp never resolves it "
                                 "against the current directory",
-                                hint="give the repository's absolute URL (file:///DIR or https://...) in that file, "
-                                     "or rebuild the root with this vcomp (it records absolute URLs)")
+                                hint=f"record the repository's absolute location once: vcomp pkg --root {root} "
+                                     f"repo-url {r['name']} URL-OR-DIRECTORY")
     arches = {p["arch"] for p in database.packages.values()} - {"noarch"}
     arch = next(iter(sorted(arches)), "x86_64")
     with Root.open(root) as tree:
@@ -271,3 +271,22 @@ def fetch_locked_changes(sources: Any, changes: Sequence[Change], arch: str) -> 
             ch = Change(name=ch.name, action=ch.action, old=ch.old, new=fetched, manual=ch.manual)
         out.append(ch)
     return out
+
+
+def set_repository_url(root: Path, name: str, location: str, *, cwd: Path) -> str:
+    """Record ``location`` as the URL of the root's repository ``name`` (the caller holds the lock); a directory
+    is recorded as an absolute ``file://`` URL, resolved here, once; mirrors given as relative paths likewise."""
+    database = db.load(root)
+    if name not in {r["name"] for r in database.repositories}:
+        known = ", ".join(sorted(r["name"] for r in database.repositories)) or "none"
+        raise UserError(f"{root} records no repository '{name}' (it records: {known})",
+                        hint=f"see {root}/{db.DB_REL}/repositories.json")
+    url = _absolute(location, cwd)
+    records = [{**r, "url": url, "mirrors": [_absolute(m, cwd) for m in r.get("mirrors", [])]}
+               if r["name"] == name else dict(r) for r in database.repositories]
+    db.save_repositories(root, records)
+    return url
+
+
+def _absolute(location: str, cwd: Path) -> str:
+    return location if "://" in location else (cwd / location).resolve().as_uri()

@@ -133,6 +133,9 @@ def site(sample_repo_base: Path, tmp_path_factory: pytest.TempPathFactory) -> Si
         os.chdir(old)
     with tarfile.open(base / "out" / "box" / "x86_64" / "rootfs.tar") as tar:
         tar.extractall(s.pristine, filter="fully_trusted")  # our own tar: keep the sticky bits
+    # the build records the profile's relative URL (reproducible images); the root's package manager never
+    # resolves it against the current directory: record the absolute location once
+    assert main(["pkg", "--root", str(s.pristine), "repo-url", "sample", str(s.repo)]) == 0
     # the next version: /etc/motd changes, /etc/motd.d/keep does not, a new file appears
     publish_packages(s.repo, [make_motd(base / "work", "1.1.0", "hello from 1.1\n", extra="new in 1.1\n")])
     return s

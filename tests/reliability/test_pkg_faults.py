@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from composer.cli import main
-from tests.reliability.scenarios_pkg import EPOCH, env_for, observe_root, prepared
+from tests.reliability.scenarios_pkg import EPOCH, env_for, observe_root, prepared, world
 
 JOURNAL = "var/lib/vpk/journal.json"
 
@@ -146,12 +146,19 @@ def test_commands_that_need_no_package_never_touch_the_network(root: Path, tmp_p
     assert code == 1 and "127.0.0.1" in one_error(err)
 
 
-def test_a_relative_repository_url_is_refused_naming_the_file(root: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_relative_repository_url_is_refused_naming_the_file(root: Path, capsys: pytest.CaptureFixture[str],
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
     path = root / "var/lib/vpk/repositories.json"
     path.write_text(json.dumps([{**r, "url": "../repo"} for r in json.loads(path.read_text())]))
     code, _, err = vcomp(capsys, "pkg", "--root", str(root), "install", "beta")
     assert code == 1 and f"{path}: [0].url '../repo' is a relative path" in one_error(err)
+    assert f"vcomp pkg --root {root} repo-url test URL-OR-DIRECTORY" in err
     assert vcomp(capsys, "pkg", "--root", str(root), "remove", "beta")[0] == 0  # needs no repository
+    monkeypatch.chdir(world().repo.parent)
+    code, out, _ = vcomp(capsys, "pkg", "--root", str(root), "repo-url", "test", "repo")
+    assert code == 0 and world().repo.as_uri() in out
+    assert json.loads(path.read_text())[0]["url"] == world().repo.as_uri()
+    assert vcomp(capsys, "pkg", "--root", str(root), "install", "beta")[0] == 0
 
 
 # ---------------------------------------------------------------- a root that is a mount point
