@@ -226,8 +226,11 @@ def cmd_verify(args: argparse.Namespace) -> int:
     clean = report.clean and not waiting
     if waiting:
         lines.append(f"pending: {waiting}")
-    lines.append("verify: clean" if clean else "verify: differences found" if not report.clean
-                 else "verify: a transaction is pending (files may be half-changed)")
+    configs = sum(len(p.config_changed) for p in report.packages)
+    lines.append("verify: differences found" if not report.clean
+                 else "verify: a transaction is pending (files may be half-changed)" if waiting
+                 else f"verify: no damage; {configs} config file(s) changed by the admin" if configs
+                 else "verify: clean")  # "clean" only when nothing at all was listed
     if args.json:
         _out(json.dumps({**report.to_dict(), "clean": clean, "pending": waiting}, indent=2, sort_keys=True))
     else:

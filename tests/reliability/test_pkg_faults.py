@@ -76,6 +76,13 @@ def test_a_pending_journal_makes_verify_say_so(root: Path, capsys: pytest.Captur
     assert vcomp(capsys, "pkg", "--root", str(root), "verify")[0] == 0
 
 
+def test_verify_says_clean_only_when_nothing_differs(root: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (root / "etc/alpha.conf").write_text("mine\n")
+    code, out, _ = vcomp(capsys, "pkg", "--root", str(root), "verify")
+    assert code == 0 and "alpha: config changed /etc/alpha.conf" in out and "clean" not in out
+    assert "verify: no damage; 1 config file(s) changed by the admin" in out
+
+
 def test_verify_never_calls_a_root_with_a_missing_config_file_clean(root: Path,
                                                                     capsys: pytest.CaptureFixture[str]) -> None:
     (root / "etc/alpha.conf").unlink()
