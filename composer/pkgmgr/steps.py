@@ -146,7 +146,9 @@ def _do_place(at: At) -> None:
 
 
 def _undo_place(at: At) -> None:
-    if not at.stage.exists(source(at.op)) and at.root.lstat(at.path) is not None:
+    # the staged file gone (while its package's staging directory is there) is the evidence it was placed
+    there = at.root.lstat(at.path) is not None  # first: a path through a planted symlink is refused here
+    if there and at.stage.is_dir(f"new/{at.op['package']}") and not at.stage.exists(source(at.op)):
         at.stage.makedirs(source(at.op).rpartition("/")[0], 0o700)
         move(at.root, at.path, at.stage, source(at.op))  # it was placed: back to where it waited
         at.point()

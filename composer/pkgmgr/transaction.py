@@ -283,6 +283,8 @@ def _apply(r: Root, root: Path, changes: Sequence[Change], *, operation: str, ca
         sync_root(r)  # the staged files and the database to commit are durable before the journal names them
         write_journal(r, txid, ops)  # durable (fsync of the file and of its directory) before the first operation
     except BaseException:
+        if r.exists(JOURNAL_REL):  # written, then a failure (its directory's fsync): nothing ran; the journal
+            r.unlink(JOURNAL_REL)  # goes first, the staging tree it names after it
         r.rmtree(STAGING_REL)
         raise
     crash.point()
