@@ -66,9 +66,10 @@ def locked(root: Path) -> Iterator[None]:
         if key in _held:
             yield
             return
+        if not r.is_file(f"{db.DB_REL}/db.json"):
+            db.load(r)  # not a root managed by vcomp: that error, and no lock file left in the directory
         with contextlib.ExitStack() as stack:
             try:
-                r.makedirs(db.DB_REL)
                 d = stack.enter_context(r.subdir(db.DB_REL))
                 stack.enter_context(lockfile.exclusive_at(d.fd, LOCK, f"root {root}"))
             except OSError as exc:  # a read-only root, a full one...: one line naming the lock file

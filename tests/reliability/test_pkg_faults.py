@@ -223,3 +223,11 @@ def test_a_root_on_its_own_file_system_full_or_read_only(tmp_path: Path, capsys:
             subprocess.run(["mount", "-o", "remount,rw", str(root)], check=True)
         assert observe_root(root) == before
     assert EPOCH
+
+
+def test_a_directory_that_is_not_a_root_is_left_untouched(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "plain").mkdir()
+    for args in (["remove", "x"], ["recover"], ["list"]):
+        code, _, err = vcomp(capsys, "pkg", "--root", str(tmp_path / "plain"), *args)
+        assert code == 1 and "is not a root managed by vcomp" in one_error(err)
+    assert list((tmp_path / "plain").iterdir()) == []
