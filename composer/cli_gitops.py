@@ -121,7 +121,8 @@ def _reconcile_root(args: argparse.Namespace) -> int:
     if arch not in lock["architectures"]:
         raise UserError(f"the lock of {path} has no {arch} packages (the root's architecture)")
     changes = reconcile_changes(database, lock["architectures"][arch])
-    if not changes:
+    if not changes:  # configure again (idempotent): finishes a reconcile killed after its commit
+        configure(root, profile, arch, {k: dict(v) for k, v in database.packages.items()})
         _out(f"{root}: already matches {path.with_suffix('.lock').name} ({arch}): nothing to do")
         return EXIT_NO_CHANGES
     for ch in changes:

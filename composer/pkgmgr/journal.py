@@ -33,6 +33,7 @@ from composer.errors import UserError
 from composer.pkgmgr import db, dbcheck
 from composer.pkgmgr.steps import KINDS, OPS, Crash, do, undo
 from composer.rootfs import Root, show
+from composer.rootfs.root import TMP_PREFIX
 
 JOURNAL = "journal.json"
 JOURNAL_REL = f"{db.DB_REL}/{JOURNAL}"
@@ -222,6 +223,14 @@ def resolve(root: Root, shown: Path | str, txid: int, ops: list[dict[str, Any]],
     finish(root)
 
 
+def _sweep_temporary(root: Root) -> None:
+    """Temporary files of an atomic replace killed before its rename (``var/lib/vpk/.vpk-tmp-*``): never data."""
+    if root.is_dir(db.DB_REL):
+        for name in root.listdir(db.DB_REL):
+            if name.startswith(TMP_PREFIX):
+                root.rmtree(f"{db.DB_REL}/{name}")
+
+
 def recover(root: Path, mode: str = "auto") -> str | None:
     """Finish or roll back an interrupted transaction (the caller holds the lock); what was done, or None.
 
@@ -229,6 +238,7 @@ def recover(root: Path, mode: str = "auto") -> str | None:
     files are all in place); ``retry`` finishes it. A journal that cannot be read is a JournalError, except
     for ``abort``, which drops it and leaves the committed database (run verify afterwards)."""
     with Root.open(root) as r:
+        _sweep_temporary(r)
         if not r.exists(JOURNAL_REL):
             if r.lstat(STAGING_REL) is not None:
                 r.rmtree(STAGING_REL)  # left by a kill before the journal was written: nothing was changed

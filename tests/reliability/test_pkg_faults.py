@@ -231,3 +231,11 @@ def test_a_directory_that_is_not_a_root_is_left_untouched(tmp_path: Path, capsys
         code, _, err = vcomp(capsys, "pkg", "--root", str(tmp_path / "plain"), *args)
         assert code == 1 and "is not a root managed by vcomp" in one_error(err)
     assert list((tmp_path / "plain").iterdir()) == []
+
+
+def test_recovery_sweeps_temporary_files_of_a_killed_atomic_write(root: Path,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    before = observe_root(root)
+    (root / "var/lib/vpk/.vpk-tmp-0123456789abcdef").write_text('{"half": ')
+    assert vcomp(capsys, "pkg", "--root", str(root), "recover")[0] == 0
+    assert observe_root(root) == before
