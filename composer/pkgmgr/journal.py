@@ -24,6 +24,7 @@ import contextlib
 import ctypes
 import json
 import os
+import re
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -223,12 +224,19 @@ def resolve(root: Root, shown: Path | str, txid: int, ops: list[dict[str, Any]],
     finish(root)
 
 
+# where vcomp replaces files atomically outside a transaction: the database, and the profile's settings
+# (``composer.image.content.configure``, run by ``reconcile --root`` after its commit)
+TEMPORARY_DIRS = (db.DB_REL, "etc", "etc/veridian", "etc/veridian/checks.d")
+_TEMPORARY = re.compile(re.escape(TMP_PREFIX) + "[0-9a-f]{16}")
+
+
 def _sweep_temporary(root: Root) -> None:
-    """Temporary files of an atomic replace killed before its rename (``var/lib/vpk/.vpk-tmp-*``): never data."""
-    if root.is_dir(db.DB_REL):
-        for name in root.listdir(db.DB_REL):
-            if name.startswith(TMP_PREFIX):
-                root.rmtree(f"{db.DB_REL}/{name}")
+    """Temporary files of an atomic replace killed before its rename (``.vpk-tmp-`` + 16 hex): never data."""
+    for directory in TEMPORARY_DIRS:
+        if root.is_dir(directory):
+            for name in root.listdir(directory):
+                if _TEMPORARY.fullmatch(name) and root.is_file(f"{directory}/{name}"):
+                    root.unlink(f"{directory}/{name}")
 
 
 def recover(root: Path, mode: str = "auto") -> str | None:
