@@ -7,7 +7,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from tests.reliability.killsweep import REPO, kills_wanted
@@ -18,7 +17,9 @@ HOLD = ("import sys, time\n"
         "from composer.pkgmgr.transaction import locked\n"
         "with locked(Path(sys.argv[1])):\n"
         "    print('held', flush=True)\n"
-        "    time.sleep(float(sys.argv[2]))\n")
+        "    deadline = time.monotonic() + 300\n"
+        "    while not Path(sys.argv[2]).exists() and time.monotonic() < deadline:\n"
+        "        time.sleep(0.05)\n")
 
 
 def _start(argv: list[str], work: Path) -> subprocess.Popen[str]:
@@ -26,8 +27,9 @@ def _start(argv: list[str], work: Path) -> subprocess.Popen[str]:
     return subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def _holder(root: Path, work: Path, seconds: float) -> subprocess.Popen[str]:
-    proc = _start([sys.executable, "-c", HOLD, str(root), str(seconds)], work)
+def _holder(root: Path, work: Path, release: Path) -> subprocess.Popen[str]:
+    """A process holding the root's lock until ``release`` exists."""
+    proc = _start([sys.executable, "-c", HOLD, str(root), str(release)], work)
     assert proc.stdout is not None and proc.stdout.readline().strip() == "held"
     return proc
 
@@ -55,28 +57,34 @@ def test_two_transactions_at_once_both_succeed_in_order(tmp_path: Path) -> None:
 def test_the_second_writer_waits_with_a_message_or_fails_at_once_with_no_wait(tmp_path: Path) -> None:
     root = prepared(tmp_path, ["install", "alpha==1.0.0"])
     before = observe_root(root)
-    holder = _holder(root, tmp_path, 3.0)
+    release = tmp_path / "release"
+    holder = _holder(root, tmp_path, release)
+    install = pkg(root, "install", "beta")
     try:
-        start = time.monotonic()
-        busy = run_ok([*pkg(root, "install", "beta")[:3], "--no-wait", *pkg(root, "install", "beta")[3:]], tmp_path)
-        assert time.monotonic() - start < 2.5
+        busy = run_ok([*install[:3], "--no-wait", *install[3:]], tmp_path)
+        assert holder.poll() is None, "the holder let go: the test proves nothing"
         assert busy.returncode == 1 and "internal error" not in busy.stderr
         assert f"root {root} is locked by PID {holder.pid}" in busy.stderr.splitlines()[0], busy.stderr
         assert observe_root(root) == before
         listing = run_ok(pkg(root, "list"), tmp_path)  # a reader never waits for the lock
-        assert listing.returncode == 0 and "alpha" in listing.stdout and time.monotonic() - start < 2.8
-        waited = run_ok(pkg(root, "install", "beta"), tmp_path)  # waits for the holder, then runs
-        assert waited.returncode == 0, waited.stderr
-        assert f"waiting for the lock on root {root} held by PID {holder.pid}" in waited.stderr
+        assert listing.returncode == 0 and "alpha" in listing.stdout and holder.poll() is None
+        waiter = _start(install, tmp_path)  # waits for the holder, then runs on the new state
+        assert waiter.stderr is not None
+        line = waiter.stderr.readline()
+        assert f"waiting for the lock on root {root} held by PID {holder.pid}" in line, line
+        assert observe_root(root) == before
+        release.touch()
+        _, err = waiter.communicate(timeout=300)
+        assert waiter.returncode == 0, err
         assert _versions(root) == {"alpha": "1.0.0", "beta": "1.0.0"}
     finally:
-        holder.kill()
-        holder.wait()
+        release.touch()
+        holder.wait(timeout=60)
 
 
 def test_a_dead_holder_does_not_block_the_root(tmp_path: Path) -> None:
     root = prepared(tmp_path, ["install", "alpha==1.0.0"])
-    holder = _holder(root, tmp_path, 60.0)
+    holder = _holder(root, tmp_path, tmp_path / "never")
     holder.kill()
     holder.wait()
     proc = run_ok([*pkg(root, "install", "beta")[:3], "--no-wait", *pkg(root, "install", "beta")[3:]], tmp_path)
