@@ -239,3 +239,21 @@ def test_recovery_sweeps_temporary_files_of_a_killed_atomic_write(root: Path,
     (root / "var/lib/vpk/.vpk-tmp-0123456789abcdef").write_text('{"half": ')
     assert vcomp(capsys, "pkg", "--root", str(root), "recover")[0] == 0
     assert observe_root(root) == before
+
+
+def test_a_fault_at_the_commit_rolls_back_at_once(root: Path, capsys: pytest.CaptureFixture[str],
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """ENOSPC while the database is written (after every file was placed): rolled back in the same process."""
+    import errno
+
+    from composer.pkgmgr import db
+
+    def full(*_args: object, **_kwargs: object) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(root / "var/lib/vpk/db.json"))
+
+    before = observe_root(root)
+    monkeypatch.setattr(db, "save", full)
+    code, _, err = vcomp(capsys, "pkg", "--root", str(root), "upgrade", "alpha")
+    assert code == 1 and "db.json" in one_error(err) and "ENOSPC" in one_error(err), err
+    assert observe_root(root) == before
+    assert not (root / JOURNAL).exists() and not (root / "var/lib/vpk/staging").exists()
