@@ -49,8 +49,8 @@ class JournalError(UserError):
 
 
 def repair_hint(root: Path | str) -> str:
-    return (f"vcomp pkg --root {root} recover --abort (drop the interrupted transaction: the database stays as "
-            f"committed; then run verify) or recover --retry (finish it)")
+    return (f"vcomp pkg --root {root} recover --abort drops it and keeps the committed database (then run "
+            f"verify); an unreadable journal cannot be finished with recover --retry: restore the file to do that")
 
 
 # ---------------------------------------------------------------- the lock
