@@ -15,6 +15,7 @@ SOURCE_DATE_EPOCH, so the database must be byte-for-byte the old or the new one.
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import shutil
@@ -98,6 +99,7 @@ def world() -> World:
     """The repository, built once per process (in a temporary directory kept until the process ends)."""
     if "w" not in _WORLDS:
         base = Path(tempfile.mkdtemp(prefix="vcomp-pkgworld-"))
+        atexit.register(shutil.rmtree, base, True)
         _WORLDS["w"] = _build_world(base)
     return _WORLDS["w"]
 
