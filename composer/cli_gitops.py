@@ -98,12 +98,18 @@ def _load(path: Path) -> Any:
 
 def cmd_reconcile_root(args: argparse.Namespace) -> int:
     """Apply the difference between a root's packages and a profile's lock as one transaction."""
+    from composer.pkgmgr.transaction import locked
+    if len(args.profile) != 1:
+        raise UserError("reconcile --root takes exactly one profile", hint="vcomp reconcile --root DIR PROFILE")
+    with locked(Path(args.root)):  # the root's lock from reading its database to the commit
+        return _reconcile_root(args)
+
+
+def _reconcile_root(args: argparse.Namespace) -> int:
     from composer.image.content import configure
     from composer.pkgmgr import db
     from composer.pkgmgr.ops import fetch_locked_changes, reconcile_changes
     from composer.pkgmgr.transaction import apply, recover
-    if len(args.profile) != 1:
-        raise UserError("reconcile --root takes exactly one profile", hint="vcomp reconcile --root DIR PROFILE")
     root, path = Path(args.root), Path(args.profile[0])
     profile, lock, lock_digest, sources = _load(path)
     note = recover(root)
@@ -115,7 +121,8 @@ def cmd_reconcile_root(args: argparse.Namespace) -> int:
     if arch not in lock["architectures"]:
         raise UserError(f"the lock of {path} has no {arch} packages (the root's architecture)")
     changes = reconcile_changes(database, lock["architectures"][arch])
-    if not changes:
+    if not changes:  # configure again (idempotent): finishes a reconcile killed after its commit
+        configure(root, profile, arch, {k: dict(v) for k, v in database.packages.items()})
         _out(f"{root}: already matches {path.with_suffix('.lock').name} ({arch}): nothing to do")
         return EXIT_NO_CHANGES
     for ch in changes:

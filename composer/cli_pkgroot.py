@@ -27,10 +27,27 @@ def _root(args: argparse.Namespace) -> Path:
     return root
 
 
-def _open(args: argparse.Namespace) -> tuple[Any, Any]:
+def _open(args: argparse.Namespace, *, offline: bool = False) -> tuple[Any, Any]:
+    """Recover an interrupted transaction, then the database and the (lazily opened) repositories.
+
+    Called with the root's lock held (:func:`_write`)."""
     from composer.package.build import default_cache
     from composer.pkgmgr.ops import open_root
-    return open_root(_root(args), default_cache() / "repos")
+    from composer.pkgmgr.transaction import recover
+    note = recover(_root(args))
+    if note:
+        _out(f"vcomp: {note}")
+    return open_root(_root(args), default_cache() / "repos", offline=offline)
+
+
+def _write(args: argparse.Namespace, plan: Any, *, offline: bool = False) -> int:
+    """A changing verb: under the root's lock from reading the database to the commit, so a second command
+    waits (or fails at once with --no-wait) and then plans on the new state."""
+    from composer.pkgmgr.transaction import locked
+    with locked(_root(args)):
+        database, sources = _open(args, offline=offline)
+        changes, operation = plan(database, sources)
+        return _transact(args, sources, changes, operation)
 
 
 def _transact(args: argparse.Namespace, sources: Any, changes: Sequence[Any], operation: str) -> int:
@@ -43,7 +60,7 @@ def _transact(args: argparse.Namespace, sources: Any, changes: Sequence[Any], op
     if args.dry_run:
         _out(f"dry run: {len(changes)} change(s), nothing done")
         return EXIT_CHANGES
-    cause = "vcomp pkg " + " ".join(sys.argv[1:]) if sys.argv[1:] else operation
+    cause = "vcomp " + " ".join(sys.argv[1:]) if sys.argv[1:] else operation
     outcome = run(_root(args), sources, changes, operation=operation, cause=cause, epoch=epoch(),
                   purge=getattr(args, "purge", False))
     for note in outcome.notes:
@@ -59,44 +76,64 @@ def _split(spec: str) -> tuple[str, str]:
 
 def cmd_install(args: argparse.Namespace) -> int:
     from composer.pkgmgr.ops import solve
-    database, sources = _open(args)
-    changes = solve(sources, database, install=[_split(s) for s in args.names])
-    return _transact(args, sources, changes, "install")
+    return _write(args, lambda database, sources: (
+        solve(sources, database, install=[_split(s) for s in args.names]), "install"))
 
 
 def cmd_remove(args: argparse.Namespace) -> int:
     from composer.pkgmgr.ops import solve
-    database, sources = _open(args)
-    changes = solve(sources, database, remove=args.names)
-    return _transact(args, sources, changes, "remove")
+    return _write(args, lambda database, sources: (solve(sources, database, remove=args.names), "remove"),
+                  offline=True)
 
 
 def cmd_upgrade(args: argparse.Namespace) -> int:
     from composer.pkgmgr.ops import solve
-    database, sources = _open(args)
-    changes = solve(sources, database, upgrade=args.names, allow_downgrade=args.allow_downgrade)
-    return _transact(args, sources, changes, "upgrade")
+    return _write(args, lambda database, sources: (
+        solve(sources, database, upgrade=args.names, allow_downgrade=args.allow_downgrade), "upgrade"))
 
 
 def cmd_rollback(args: argparse.Namespace) -> int:
     from composer.pkgmgr.ops import rollback_changes
-    database, sources = _open(args)
-    txid, changes = rollback_changes(sources, database, args.id)
-    return _transact(args, sources, changes, f"rollback of {txid}")
+
+    def plan(database: Any, sources: Any) -> tuple[Any, str]:
+        txid, changes = rollback_changes(sources, database, args.id)
+        return changes, f"rollback of {txid}"
+    return _write(args, plan)
 
 
 def cmd_autoremove(args: argparse.Namespace) -> int:
     from composer.pkgmgr.ops import autoremove_changes
-    database, sources = _open(args)
-    return _transact(args, sources, autoremove_changes(database), "autoremove")
+    return _write(args, lambda database, sources: (autoremove_changes(database), "autoremove"), offline=True)
+
+
+def cmd_recover(args: argparse.Namespace) -> int:
+    """Resolve an interrupted transaction: by its commit point, or explicitly (--abort / --retry)."""
+    from composer.pkgmgr.transaction import locked, recover
+    mode = "abort" if args.abort else "retry" if args.retry else "auto"
+    with locked(_root(args)):
+        note = recover(_root(args), mode)
+    _out(f"vcomp: {note}" if note else f"{_root(args)}: no interrupted transaction; nothing to do")
+    return EXIT_OK
+
+
+def cmd_repo_url(args: argparse.Namespace) -> int:
+    """Record a repository's absolute URL in the root (a directory is resolved against the current one, now)."""
+    from composer.pkgmgr.ops import set_repository_url
+    from composer.pkgmgr.transaction import locked
+    with locked(_root(args)):
+        url = set_repository_url(_root(args), args.name, args.location, cwd=Path.cwd())
+    _out(f"{_root(args)}: repository '{args.name}' is {url}")
+    return EXIT_OK
 
 
 def _records(args: argparse.Namespace) -> Any:
+    """The committed database, read without a lock (db.json is only ever replaced atomically); a pending
+    journal is reported, never resolved here (that needs the lock: see ``recover``)."""
     from composer.pkgmgr import db
-    from composer.pkgmgr.transaction import recover
-    note = recover(_root(args))
-    if note:
-        _out(f"vcomp: {note}")
+    from composer.pkgmgr.journal import pending
+    waiting = pending(_root(args))
+    if waiting:
+        sys.stderr.write(f"vcomp: note: {waiting}\n")
     return db.load(_root(args))
 
 
@@ -184,9 +221,21 @@ def cmd_verify(args: argparse.Namespace) -> int:
         lines += [f"{p.name}: missing {x.path}" for x in p.missing]
         lines += [f"{p.name}: config changed {x.path} ({x.detail})" for x in p.config_changed]
         lines += [f"{p.name}: extra {x}" for x in p.extra]
-    lines.append("verify: clean" if report.clean else "verify: differences found")
-    _show(args, report, lines)
-    return EXIT_OK if report.clean else EXIT_CHANGES
+    from composer.pkgmgr.journal import pending
+    waiting = pending(_root(args))
+    clean = report.clean and not waiting
+    if waiting:
+        lines.append(f"pending: {waiting}")
+    configs = sum(len(p.config_changed) for p in report.packages)
+    lines.append("verify: differences found" if not report.clean
+                 else "verify: a transaction is pending (files may be half-changed)" if waiting
+                 else f"verify: no damage; {configs} config file(s) changed by the admin" if configs
+                 else "verify: clean")  # "clean" only when nothing at all was listed
+    if args.json:
+        _out(json.dumps({**report.to_dict(), "clean": clean, "pending": waiting}, indent=2, sort_keys=True))
+    else:
+        _show(args, report, lines)
+    return EXIT_OK if clean else EXIT_CHANGES
 
 
 def _generated(root: Path) -> set[str]:
@@ -230,6 +279,12 @@ def register(pkg: Any) -> None:
     verb("rollback", cmd_rollback, "undo a transaction (default: the last)", changes=True).add_argument(
         "id", nargs="?", type=int)
     verb("autoremove", cmd_autoremove, "remove orphans", changes=True)
+    u = verb("repo-url", cmd_repo_url, "record a repository's absolute URL (a directory: resolved now)")
+    u.add_argument("name")
+    u.add_argument("location", metavar="URL-OR-DIRECTORY")
+    rec = verb("recover", cmd_recover, "finish or roll back an interrupted transaction").add_mutually_exclusive_group()
+    rec.add_argument("--abort", action="store_true", help="roll it back (an unreadable journal: drop it)")
+    rec.add_argument("--retry", action="store_true", help="finish it (redo its steps, commit its database)")
     verb("history", cmd_history, "the transactions", json_out=True)
     g = verb("list", cmd_list, "installed packages", json_out=True)
     g.add_argument("--manual", action="store_true")

@@ -89,15 +89,29 @@ def _load(root: Root) -> Database:
                     repositories=repos)
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Serialised:
+    database: bytes
+    history: bytes
+
+
+def serialise(packages: Mapping[str, Mapping[str, Any]], history: Sequence[Mapping[str, Any]],
+              transaction: int) -> Serialised:
+    doc = {"format": DB_FORMAT, "transaction": transaction, "packages": dict(sorted(packages.items()))}
+    return Serialised(database=canonical_json(doc) + b"\n",
+                      history=json.dumps(list(history), indent=1, sort_keys=True).encode() + b"\n")
+
+
 def save(root: RootLike, packages: Mapping[str, Mapping[str, Any]], history: Sequence[Mapping[str, Any]],
          transaction: int, between: Callable[[], None] = lambda: None) -> None:
-    """History first, then db.json: the rename of db.json commits the transaction."""
+    """History first, then db.json (each replaced atomically: readers never see half a file): the rename of
+    db.json commits the transaction."""
+    data = serialise(packages, history, transaction)
     with opened(root) as r:
         r.makedirs(DB_REL)
-        r.write_bytes(f"{DB_REL}/history.json", json.dumps(list(history), indent=1, sort_keys=True).encode() + b"\n")
+        r.write_bytes(f"{DB_REL}/history.json", data.history)
         between()
-        doc = {"format": DB_FORMAT, "transaction": transaction, "packages": dict(sorted(packages.items()))}
-        r.write_bytes(f"{DB_REL}/db.json", canonical_json(doc) + b"\n")
+        r.write_bytes(f"{DB_REL}/db.json", data.database)
 
 
 def save_repositories(root: RootLike, repositories: Sequence[Mapping[str, Any]]) -> None:

@@ -2,9 +2,10 @@
 
 Resolution uses libsolv with the root's packages as the installed repository and the verified indexes
 of the repositories recorded in the root (``var/lib/vpk/repositories.json``, written by ``vcomp
-build``: names, URLs as the profile wrote them, pinned trust roots). A relative URL is relative to
-the profile's directory: run the command from there (or give the profile absolute URLs). Every
-operation is one transaction (``composer.pkgmgr.transaction``).
+build``: names, absolute URLs, pinned trust roots; a relative URL is refused, never resolved against
+the caller's directory). The repositories are opened only when an operation needs packages: ``remove``
+and ``autoremove`` resolve against the installed packages alone and never touch the network. Every
+operation is one transaction (``composer.pkgmgr.transaction``), run under the root's lock.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from composer.errors import UserError
 from composer.image.install import Locked, fetch_locked
 from composer.pkgmgr import db
 from composer.pkgmgr.query import orphans
-from composer.pkgmgr.transaction import Change, Outcome, TransactionError, apply, recover
+from composer.pkgmgr.transaction import Change, Outcome, TransactionError, apply
 from composer.repo.client import RepositoryClient
 from composer.repo.index import IndexEntry
 from composer.rootfs import Root
@@ -36,14 +37,28 @@ ACTIONS = {"add": "install", "rebuild": "reinstall", "upgrade": "upgrade", "down
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RootSources:
-    """The root's repositories, shaped like ``composer.solve.lock.Sources`` for the install engine."""
+    """The root's repositories, shaped like ``composer.solve.lock.Sources`` for the install engine.
 
-    clients: Mapping[str, RepositoryClient]
+    The repository clients are made on first use only (an operation that needs no package, such as
+    ``remove``, never touches the network); ``offline`` resolves against the installed packages alone."""
+
+    repositories: Sequence[Mapping[str, Any]]
+    cache: Path
     arch: str
     installed: Sequence[Mapping[str, Any]]
     granted: tuple[str, ...]
     _pool: list[SolvIndex]
     policy: RepoPolicy = field(default_factory=RepoPolicy)  # pins and priorities, as the root records them
+    offline: bool = False
+    _clients: dict[str, RepositoryClient] = field(default_factory=dict)
+
+    @property
+    def clients(self) -> Mapping[str, RepositoryClient]:
+        if not self._clients and not self.offline:
+            for r in self.repositories:
+                self._clients[r["name"]] = RepositoryClient(r["url"], json.dumps(r["root"]).encode(), self.cache,
+                                                            mirrors=list(r.get("mirrors", [])))
+        return self._clients
 
     def index(self, arch: str) -> SolvIndex:
         if not self._pool:
@@ -64,26 +79,28 @@ def installed_doc(r: Mapping[str, Any]) -> dict[str, Any]:
             "installed_size": 0, "sha256": r["sha256"], "path": "", "signer": r["signer"]}
 
 
-def open_root(root: Path, cache: Path) -> tuple[db.Database, RootSources]:
-    note = recover(root)
-    if note:
-        print(f"vcomp: {note}")
+def open_root(root: Path, cache: Path, *, offline: bool = False) -> tuple[db.Database, RootSources]:
+    """The database and the repositories of a root (the caller holds its lock and recovered it)."""
     database = db.load(root)
-    if not database.repositories:
+    origin = f"{root}/{db.DB_REL}/repositories.json"
+    if not database.repositories and not offline:
         raise UserError(f"{root} records no repositories ({db.DB_DIR}/repositories.json)",
                         hint="it was not built by vcomp build; install needs the repositories it came from")
-    clients = {}
-    for r in database.repositories:
-        url = r["url"] if "://" in r["url"] else Path(r["url"]).resolve().as_uri()
-        clients[r["name"]] = RepositoryClient(url, json.dumps(r["root"]).encode(), cache,
-                                              mirrors=list(r.get("mirrors", [])))
+    for i, r in enumerate(() if offline else database.repositories):
+        for where, url in [("url", r["url"]), *((f"mirrors[{j}]", m) for j, m in enumerate(r.get("mirrors", [])))]:
+            if "://" not in url:
+                raise UserError(f"{origin}: [{i}].{where} {url!r} is a relative path; vcomp never resolves it "
+                                "against the current directory",
+                                hint=f"record the repository's absolute location once: vcomp pkg --root {root} "
+                                     f"repo-url {r['name']} URL-OR-DIRECTORY")
     arches = {p["arch"] for p in database.packages.values()} - {"noarch"}
     arch = next(iter(sorted(arches)), "x86_64")
     with Root.open(root) as tree:
         text = tree.read_bytes(GRANTED, 1 << 20).decode("utf-8", "replace") if tree.is_file(GRANTED) else ""
     caps = tuple(line.strip() for line in text.splitlines() if line.strip())
-    return database, RootSources(clients=clients, arch=arch, installed=list(database.packages.values()),
-                                 granted=caps, _pool=[], policy=RepoPolicy.of_records(database.repositories))
+    return database, RootSources(repositories=database.repositories, cache=cache, arch=arch,
+                                 installed=list(database.packages.values()), granted=caps, _pool=[],
+                                 policy=RepoPolicy.of_records(database.repositories), offline=offline)
 
 
 def _locked(entry: IndexEntry, origin: str, reason: str, granted: Sequence[str]) -> Locked:
@@ -119,9 +136,9 @@ def solve(sources: RootSources, database: db.Database, *, install: Sequence[tupl
         if not upgrade:
             jobs.append(pool.Job(solv.Job.SOLVER_UPDATE | solv.Job.SOLVER_SOLVABLE_ALL, 0))
     for name, version in sorted((target or {}).items()):
-        ids = [s.id for s in index.named(name) if index.entry(s.id).version == version and s.repo != installed]
-        ids = ids or [s.id for s in index.named(name) if s.repo == installed
-                      and index.entry(s.id).version == version]
+        # the installed package when it already has the version (no needless reinstall), else the repositories'
+        ids = [s.id for s in index.named(name) if s.repo == installed and index.entry(s.id).version == version]
+        ids = ids or [s.id for s in index.named(name) if index.entry(s.id).version == version and s.repo != installed]
         if not ids:
             raise UserError(f"{name} {version} is in neither the repositories nor the root",
                             hint="the lock is stale: relock it")
@@ -254,3 +271,22 @@ def fetch_locked_changes(sources: Any, changes: Sequence[Change], arch: str) -> 
             ch = Change(name=ch.name, action=ch.action, old=ch.old, new=fetched, manual=ch.manual)
         out.append(ch)
     return out
+
+
+def set_repository_url(root: Path, name: str, location: str, *, cwd: Path) -> str:
+    """Record ``location`` as the URL of the root's repository ``name`` (the caller holds the lock); a directory
+    is recorded as an absolute ``file://`` URL, resolved here, once; mirrors given as relative paths likewise."""
+    database = db.load(root)
+    if name not in {r["name"] for r in database.repositories}:
+        known = ", ".join(sorted(r["name"] for r in database.repositories)) or "none"
+        raise UserError(f"{root} records no repository '{name}' (it records: {known})",
+                        hint=f"see {root}/{db.DB_REL}/repositories.json")
+    url = _absolute(location, cwd)
+    records = [{**r, "url": url, "mirrors": [_absolute(m, cwd) for m in r.get("mirrors", [])]}
+               if r["name"] == name else dict(r) for r in database.repositories]
+    db.save_repositories(root, records)
+    return url
+
+
+def _absolute(location: str, cwd: Path) -> str:
+    return location if "://" in location else (cwd / location).resolve().as_uri()

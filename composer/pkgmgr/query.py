@@ -149,7 +149,8 @@ class Problem(_Plain):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PackageCheck(_Plain):
-    """What differs from a package's record. Changed config files are listed but leave the package clean."""
+    """What differs from a package's record. Changed config files are listed but leave the package clean;
+    a missing one (config or not) does not."""
 
     name: str
     changed: tuple[Problem, ...] = ()
@@ -480,7 +481,7 @@ def _verify_package(root: Root, name: str, record: Record, owned: Mapping[str, t
         path = entry["path"]
         result = _check_entry(root, entry, config.get(path, entry.get("sha256", "")))
         if result is not None:
-            found["config_changed" if path in config else result[0]].append(result[1])
+            found["config_changed" if path in config and result[0] == "changed" else result[0]].append(result[1])
         if entry["type"] == "dir" and owned.get(path) == (name,) and (result is None or result[0] != "missing"):
             extra += _extra(root, path, owned)
     return PackageCheck(name=name, changed=_sorted(found["changed"]), missing=_sorted(found["missing"]),

@@ -1,20 +1,22 @@
-"""Atomic transactions on a root: stage beside it, journal, rename into place, commit the database last.
+"""Atomic transactions on a root: stage inside it, journal, rename into place, commit the database last.
 
-1. every new package is verified and extracted into a staging directory beside the root
-   (``.NAME.vpk-tx/new/PKG/``), file conflicts are checked against the final set of packages, and every
+1. under the root's lock (``var/lib/vpk/lock``), any interrupted transaction is recovered first;
+2. every new package is verified and extracted into the staging tree inside the root
+   (``var/lib/vpk/staging/new/PKG/``: the same file system, so every move is a ``rename(2)``, even when the
+   root is a mount point), file conflicts are checked against the final set of packages, and every
    target path is probed in the root without following a symlink (a symlinked component refuses the
    transaction before anything changed);
-2. the journal (``var/lib/vpk/journal.json``) lists every operation (mkdir, place, delete, keep-config,
-   rmdir) before the first one runs. It holds root-relative paths only: the staging locations (the new
-   file ``new/PKG/SOURCE``, the backup ``backup/INDEX``) are derived by vcomp, never read from it, and
-   every field is validated before recovery uses it (:func:`check_journal`);
-3. each operation moves what it replaces into ``.NAME.vpk-tx/backup/`` and renames the new file in;
-   every operation goes through :class:`composer.rootfs.Root` (directory descriptors, no symlink followed);
-4. ``db.json`` is replaced (the commit point), then the staging directory and the journal are removed.
+3. the database the transaction will commit is staged too, the staging tree is made durable, and the
+   journal (``var/lib/vpk/journal.json``) lists every operation (mkdir, place, delete, save, rmdir)
+   before the first one runs (see ``composer.pkgmgr.journal`` for the protocol and the recovery,
+   ``composer.pkgmgr.steps`` for the idempotent do/undo of each operation);
+4. the operations run, the root is made durable, ``history.json`` then ``db.json`` are replaced (the
+   commit point), then the journal is removed and the staging tree after it.
 
-A crash at any point leaves either the old state or the new one once :func:`recover` ran (every
-command runs it first): when ``db.json`` already carries the transaction it only cleans up, else it
-undoes the operations in reverse (each undo step is idempotent) and the old database stays.
+Directories are reference-counted through the database: every package whose manifest lists a directory
+owns it; it is made once however many packages of a transaction bring it (and parents a manifest only
+implies are made too and recorded as the package's), and removed only when its last owner goes and it
+is empty. A failure while the operations run (ENOSPC, EROFS...) rolls back at once.
 
 Config files follow dpkg's rules without prompting: on upgrade an unmodified file is replaced, a
 modified file whose package version did not change is kept, and when both changed the admin's is kept
@@ -25,10 +27,9 @@ and the new one written as ``PATH.vpk-new``; on removal a modified file is kept 
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import stat
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,12 +38,25 @@ from composer.errors import UserError
 from composer.image.install import Fetched, package_record
 from composer.package.archive import read_header
 from composer.package.extract import extract_package
-from composer.pkgmgr import db, dbcheck
-from composer.rootfs import Root, UnsafePath, move, show
+from composer.pkgmgr import db
+from composer.pkgmgr.journal import (
+    JOURNAL,
+    JOURNAL_REL,
+    STAGING_REL,
+    check_journal,
+    finish,
+    locked,
+    recover,
+    resolve,
+    stage_of,
+    sync_root,
+    write_journal,
+)
+from composer.pkgmgr.steps import CRASH_ENV, KINDS, OPS, Crash, do
+from composer.rootfs import Root, UnsafePath
 
-JOURNAL = "journal.json"
-JOURNAL_REL = f"{db.DB_REL}/{JOURNAL}"
-CRASH_ENV = "VCOMP_TEST_CRASH_AT"  # test hook: os._exit at the Nth crash point (a kill -9 stand-in)
+__all__ = ["CRASH_ENV", "JOURNAL", "JOURNAL_REL", "KINDS", "OPS", "Change", "Outcome", "TransactionError", "apply",
+           "check_journal", "locked", "plan_operations", "recover", "stage_dir"]
 
 
 class TransactionError(UserError):
@@ -75,30 +89,9 @@ class Outcome:
     notes: list[str] = field(default_factory=list)
 
 
-class _Crash:
-    def __init__(self) -> None:
-        at = os.environ.get(CRASH_ENV, "")
-        self.at = int(at) if at.isdigit() else 0
-        self.count = 0
-
-    def point(self) -> None:
-        self.count += 1
-        if self.count == self.at:
-            os._exit(137)
-
-
 def stage_dir(root: Path) -> Path:
-    root = root.resolve()
-    return root.parent / f".{root.name}.vpk-tx"
-
-
-def _backup(index: int) -> str:
-    return f"backup/{index}"
-
-
-def _source(o: Mapping[str, Any]) -> str:
-    """Where a ``place`` operation's new file waits in the staging tree: derived, never read from the journal."""
-    return f"new/{o['package']}/{o['source']}"
+    """Where the staging tree of ``root`` lives (inside it)."""
+    return root / STAGING_REL
 
 
 def _entries(record: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
@@ -147,7 +140,9 @@ def plan_operations(root: Root, changes: Sequence[Change], before: Mapping[str, 
     """The journal's operations and the notes for the user (kept or new config files)."""
     notes: list[str] = []
     owners_after = _owners(after)
-    mkdirs, places, deletes, rmdirs = [], [], [], []
+    mkdirs: dict[str, dict[str, Any]] = {}  # one mkdir per directory, however many packages bring it
+    rmdirs: dict[str, dict[str, Any]] = {}
+    places, deletes = [], []
     for ch in changes:
         old = _entries(ch.old) if ch.old else {}
         new = _entries(after[ch.name]) if ch.new else {}
@@ -155,8 +150,12 @@ def plan_operations(root: Root, changes: Sequence[Change], before: Mapping[str, 
         for path, e in sorted(new.items()):
             st = _probe(root, path, ch.name, e["type"])
             if e["type"] == "dir":
-                if st is None or not root.is_dir(path):
-                    mkdirs.append({"op": "mkdir", "path": path, "mode": e["mode"]})
+                if st is not None and not stat.S_ISDIR(st.st_mode):
+                    raise TransactionError(f"{ch.name}: {root.where(path)} is a {_kind(st)} in the root where the "
+                                           "package has a directory; vcomp does not replace it",
+                                           hint="move it away (it is not a package's) and run the command again")
+                if st is None:
+                    mkdirs.setdefault(path, {"op": "mkdir", "path": path, "mode": e["mode"]})
                 continue
             if st is not None and stat.S_ISDIR(st.st_mode):
                 raise TransactionError(f"{ch.name}: {root.where(path)} is a directory in the root where the package "
@@ -181,7 +180,7 @@ def plan_operations(root: Root, changes: Sequence[Change], before: Mapping[str, 
                 continue
             st = _probe(root, path, ch.name, "")
             if e["type"] == "dir":
-                rmdirs.append({"op": "rmdir", "path": path, "mode": e["mode"]})
+                rmdirs.setdefault(path, {"op": "rmdir", "path": path, "mode": e["mode"]})
             elif e.get("role") == "config" and not purge and root.sha256(path) not in (None, old_config.get(path)):
                 deletes.append({"op": "save", "path": path})
                 notes.append(f"kept /{path} as /{path}.vpk-save (changed by the admin; --purge removes it)")
@@ -191,221 +190,115 @@ def plan_operations(root: Root, changes: Sequence[Change], before: Mapping[str, 
             for path in sorted(old_config):
                 if _probe(root, root.check(f"{path}.vpk-save"), ch.name, "") is not None:
                     deletes.append({"op": "delete", "path": f"{path}.vpk-save"})
-    ops = [*sorted(mkdirs, key=lambda o: o["path"]), *deletes, *places,
-           *sorted(rmdirs, key=lambda o: o["path"], reverse=True)]
+    ops = [*(mkdirs[p] for p in sorted(mkdirs)), *deletes, *places,
+           *(rmdirs[p] for p in sorted(rmdirs, reverse=True) if p not in mkdirs)]
     return ops, notes
 
 
-# ---------------------------------------------------------------- the journal
+def _kind(st: object) -> str:
+    mode = getattr(st, "st_mode", 0)
+    return "symlink" if stat.S_ISLNK(mode) else "file" if stat.S_ISREG(mode) else "special file"
 
 
-def check_journal(doc: Any, origin: str) -> tuple[int, list[dict[str, Any]]]:
-    """(transaction, operations) of a journal, every field validated; DatabaseError naming the entry otherwise."""
-    dbcheck.want(doc, dict, origin, "the document")
-    txid = dbcheck.natural(doc.get("transaction"), origin, "transaction")
-    ops: list[dict[str, Any]] = []
-    for i, o in enumerate(dbcheck.want(doc.get("ops"), list, origin, "ops")):
-        where = f"ops[{i}]"
-        dbcheck.want(o, dict, origin, where)
-        kind = dbcheck.want(o.get("op"), str, origin, f"{where}.op")
-        if kind not in OPS:
-            raise dbcheck.fail(origin, f"{where}.op", f"{show(kind)} is not one of {', '.join(OPS)}")
-        op: dict[str, Any] = {"op": kind, "path": dbcheck.rel_path(o.get("path"), origin, f"{where}.path")}
-        for name in KINDS[kind].fields:
-            op[name] = FIELDS[name](o.get(name), origin, f"{where}.{name}")
-        ops.append(op)
-    return txid, ops
+def add_implied_dirs(root: Root, record: dict[str, Any], final: Mapping[str, Mapping[str, Any]]) -> None:
+    """Parents a manifest only implies (no ``dir`` entry, missing in the root, owned by no package of the
+    final set): recorded as the package's own directories (0755), so they are made and later removed."""
+    listed = {e["path"] for r in final.values() for e in r["files"]}
+    implied: set[str] = set()
+    for e in record["files"]:
+        parts = e["path"].split("/")[:-1]
+        for depth in range(1, len(parts) + 1):
+            parent = "/".join(parts[:depth])
+            if parent not in listed and parent not in implied and root.lstat(parent) is None:
+                implied.add(parent)
+    record["files"] = [*record["files"],
+                       *({"path": p, "type": "dir", "mode": "0755"} for p in sorted(implied))]
 
 
-def _mode(value: Any, origin: str, where: str) -> str:
-    mode = str(dbcheck.want(value, str, origin, where))
-    if not dbcheck.MODE.fullmatch(mode):
-        raise dbcheck.fail(origin, where, f"{show(mode)} is not an octal mode")
-    return mode
 
 
-FIELDS: Mapping[str, Callable[[Any, str, str], str]] = {
-    "mode": _mode, "package": dbcheck.name, "source": dbcheck.rel_path}
+# ---------------------------------------------------------------- applying
 
 
-# ---------------------------------------------------------------- doing and undoing
+def _stage_packages(root: Root, stage: Root, changes: Sequence[Change],
+                    before: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Extract every new package into the staging tree; the final set of records."""
+    after = {k: dict(v) for k, v in before.items()}
+    stage.mkdir("backup", 0o700)
+    stage.mkdir("new", 0o700)
+    for ch in changes:
+        if ch.action == "remove":
+            after.pop(ch.name, None)
+            continue
+        assert ch.new is not None
+        stage.mkdir(f"new/{ch.name}", 0o700)
+        with stage.subdir(f"new/{ch.name}") as dest:
+            result = extract_package(ch.new.path, dest, trusted=ch.new.key)
+        record = package_record(ch.new, read_header(ch.new.path), signer=result.signer.keyid)
+        record["manual"] = ch.manual
+        after[ch.name] = record
+    for ch in changes:
+        if ch.new is not None:
+            add_implied_dirs(root, after[ch.name], after)
+    return after
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class _At:
-    """One journal operation in context: the root, the staging tree, the op's index (its backup) and fields."""
-
-    root: Root
-    stage: Root
-    index: int
-    op: Mapping[str, Any]
-    crash: _Crash | None = None
-
-    @property
-    def path(self) -> str:
-        return str(self.op["path"])
-
-    @property
-    def backup(self) -> str:
-        return _backup(self.index)
-
-    @property
-    def mode(self) -> int:
-        return int(self.op["mode"], 8)
-
-    def point(self) -> None:
-        if self.crash is not None:
-            self.crash.point()
-
-
-def _do_mkdir(at: _At) -> None:
-    at.root.mkdir(at.path, at.mode)
-
-
-def _undo_mkdir(at: _At) -> None:
-    if at.root.is_dir(at.path) and not at.root.listdir(at.path):
-        at.root.rmdir(at.path)
-
-
-def _do_rmdir(at: _At) -> None:
-    with contextlib.suppress(OSError):  # not empty: something not owned by a package lives there; keep it
-        at.root.rmdir(at.path)
-
-
-def _undo_rmdir(at: _At) -> None:
-    if not at.root.exists(at.path):
-        at.root.mkdir(at.path, at.mode)
-
-
-def _do_save(at: _At) -> None:
-    at.root.rename(at.path, f"{at.path}.vpk-save")
-
-
-def _undo_save(at: _At) -> None:
-    if at.root.exists(f"{at.path}.vpk-save") and not at.root.exists(at.path):
-        at.root.rename(f"{at.path}.vpk-save", at.path)
-
-
-def _do_delete(at: _At) -> None:
-    move(at.root, at.path, at.stage, at.backup)
-
-
-def _undo_delete(at: _At) -> None:
-    if at.stage.exists(at.backup):
-        move(at.stage, at.backup, at.root, at.path)
-
-
-def _do_place(at: _At) -> None:
-    if at.root.exists(at.path):
-        move(at.root, at.path, at.stage, at.backup)
-        at.point()
-    move(at.stage, _source(at.op), at.root, at.path)
-
-
-def _undo_place(at: _At) -> None:
-    if not at.stage.exists(_source(at.op)) and at.root.exists(at.path):  # it was placed: take it out again
-        at.root.rmtree(at.path)
-    _undo_delete(at)
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class _Kind:
-    do: Callable[[_At], None]
-    undo: Callable[[_At], None]   # idempotent: recovery may run it twice
-    fields: tuple[str, ...] = ()  # what a journal entry of this kind carries besides op and path
-
-
-KINDS: Mapping[str, _Kind] = {
-    "mkdir": _Kind(do=_do_mkdir, undo=_undo_mkdir, fields=("mode",)),
-    "rmdir": _Kind(do=_do_rmdir, undo=_undo_rmdir, fields=("mode",)),
-    "save": _Kind(do=_do_save, undo=_undo_save),
-    "delete": _Kind(do=_do_delete, undo=_undo_delete),
-    "place": _Kind(do=_do_place, undo=_undo_place, fields=("package", "source")),
-}
-OPS = tuple(KINDS)  # the operation kinds a journal may hold
-
-
-def _do(root: Root, stage: Root, i: int, o: Mapping[str, Any], crash: _Crash) -> None:
-    at = _At(root=root, stage=stage, index=i, op=o, crash=crash)
-    KINDS[o["op"]].do(at)
-    at.point()
-
-
-def _undo(root: Root, stage: Root, i: int, o: Mapping[str, Any]) -> None:
-    KINDS[o["op"]].undo(_At(root=root, stage=stage, index=i, op=o))
-
-
-def _open_stage(parent: Root, name: str, *, fresh: bool) -> Root:
-    if fresh:
-        parent.rmtree(name)
-    if not parent.exists(name):
-        parent.mkdir(name, 0o700)
-    return parent.subdir(name)
-
-
-def recover(root: Path) -> str | None:
-    """Finish or roll back an interrupted transaction; returns what was done (None: nothing to do)."""
-    stage_path = stage_dir(root)
-    with Root.open(root) as r:
-        if not r.exists(JOURNAL_REL):
-            return None
-        doc, origin = db.read_document(r, JOURNAL)
-        txid, ops = check_journal(doc, origin)  # a journal failing validation: one error, nothing done
-        committed = db.load(r).transaction >= txid
-        with Root.open(stage_path.parent) as parent:
-            if not committed:
-                with _open_stage(parent, stage_path.name, fresh=False) as stage:
-                    for i in reversed(range(len(ops))):
-                        _undo(r, stage, i, ops[i])
-            parent.rmtree(stage_path.name)
-        r.unlink(JOURNAL_REL)
-    return f"transaction {txid} was interrupted: " + ("finished (it had committed)" if committed else "rolled back")
+def _history_entry(txid: int, changes: Sequence[Change], *, operation: str, cause: str,
+                   epoch: int) -> dict[str, Any]:
+    return {"id": txid, "time": epoch, "operation": operation, "cause": cause,
+            "packages": [{"name": ch.name, "action": ch.action, "old": ch.old["version"] if ch.old else None,
+                          "new": ch.new.locked.version if ch.new else None} for ch in changes]}
 
 
 def apply(root: Path, changes: Sequence[Change], *, operation: str, cause: str, epoch: int,
           purge: bool = False) -> Outcome:
-    recover(root)
-    stage_path = stage_dir(root)
-    with Root.open(root) as r, Root.open(stage_path.parent) as parent:
-        current = db.load(r)
-        before = {k: dict(v) for k, v in current.packages.items()}
-        after = dict(before)
-        txid = current.transaction + 1
-        crash = _Crash()
-        with _open_stage(parent, stage_path.name, fresh=True) as stage:
-            try:
-                stage.mkdir("backup", 0o700)
-                stage.mkdir("new", 0o700)
-                for ch in changes:
-                    if ch.action == "remove":
-                        after.pop(ch.name, None)
-                        continue
-                    assert ch.new is not None
-                    stage.mkdir(f"new/{ch.name}", 0o700)
-                    with stage.subdir(f"new/{ch.name}") as dest:
-                        result = extract_package(ch.new.path, dest, trusted=ch.new.key)
-                    record = package_record(ch.new, read_header(ch.new.path), signer=result.signer.keyid)
-                    record["manual"] = ch.manual
-                    after[ch.name] = record
-                problems = _conflicts(after)
-                if problems:
-                    raise TransactionError("file conflicts:\n    " + "\n    ".join(problems),
-                                           hint="the root is unchanged; remove one of the packages first")
-                ops, notes = plan_operations(r, changes, before, after, purge=purge)
-            except BaseException:
-                parent.rmtree(stage_path.name)
-                raise
-            r.makedirs(db.DB_REL)
-            r.write_bytes(JOURNAL_REL, json.dumps({"transaction": txid, "ops": ops}, sort_keys=True).encode())
-            crash.point()
-            for i, o in enumerate(ops):
-                _do(r, stage, i, o, crash)
-        entry = {"id": txid, "time": epoch, "operation": operation, "cause": cause,
-                 "packages": [{"name": ch.name, "action": ch.action, "old": ch.old["version"] if ch.old else None,
-                               "new": ch.new.locked.version if ch.new else None} for ch in changes]}
-        db.save(r, after, [*current.history, entry], txid, between=crash.point)
-        crash.point()
-        parent.rmtree(stage_path.name)
-        r.unlink(JOURNAL_REL)
-    return Outcome(transaction=txid, changes=tuple(changes), notes=notes)
+    """Apply ``changes`` as one transaction (taking the root's lock unless this process holds it)."""
+    with locked(root):
+        note = recover(root)
+        with Root.open(root) as r:
+            return _apply(r, root, changes, operation=operation, cause=cause, epoch=epoch, purge=purge,
+                          notes=[note] if note else [])
 
+
+def _apply(r: Root, root: Path, changes: Sequence[Change], *, operation: str, cause: str, epoch: int,
+           purge: bool, notes: list[str]) -> Outcome:
+    current = db.load(r)
+    before = {k: dict(v) for k, v in current.packages.items()}
+    txid = current.transaction + 1
+    crash = Crash()
+    r.rmtree(STAGING_REL)
+    try:
+        with stage_of(r, create=True) as stage:
+            after = _stage_packages(r, stage, changes, before)
+            problems = _conflicts(after)
+            if problems:
+                raise TransactionError("file conflicts:\n    " + "\n    ".join(problems),
+                                       hint="the root is unchanged; remove one of the packages first")
+            ops, more = plan_operations(r, changes, before, after, purge=purge)
+            history = [*current.history, _history_entry(txid, changes, operation=operation, cause=cause,
+                                                        epoch=epoch)]
+            staged = db.serialise(after, history, txid)
+            stage.write_bytes("history.json", staged.history, durable=False)
+            stage.write_bytes("db.json", staged.database, durable=False)
+        sync_root(r)  # the staged files and the database to commit are durable before the journal names them
+        write_journal(r, txid, ops)  # durable (fsync of the file and of its directory) before the first operation
+    except BaseException:
+        if r.exists(JOURNAL_REL):  # written, then a failure (its directory's fsync): nothing ran; the journal
+            r.unlink(JOURNAL_REL)  # goes first, the staging tree it names after it
+        r.rmtree(STAGING_REL)
+        raise
+    crash.point()
+    try:
+        with stage_of(r, create=False) as stage:
+            for i, o in enumerate(ops):
+                do(r, stage, i, o, crash)
+        sync_root(r)  # every rename durable before the commit point
+        db.save(r, after, history, txid, between=crash.point)
+    except Exception:
+        if db.load(r).transaction < txid:  # not committed: roll back now (a kill here leaves it to recovery)
+            with contextlib.suppress(Exception):  # cannot roll back either: the journal stays for recovery
+                resolve(r, root, txid, ops, forward=False)
+        raise
+    crash.point()
+    finish(r)
+    return Outcome(transaction=txid, changes=tuple(changes), notes=[*notes, *more])

@@ -133,11 +133,11 @@ def test_the_scan_allows_the_layer_and_reads(line: str) -> None:
 
 
 def test_a_reintroduced_rename_by_path_in_the_transaction_engine_is_caught() -> None:
-    path = REPO / "composer" / "pkgmgr" / "transaction.py"
+    path = REPO / "composer" / "pkgmgr" / "steps.py"  # the transaction engine's operations (issue 12)
     source = path.read_text()
-    marker = "def _do("
+    marker = "def do("
     assert marker in source
     broken = source.replace(marker, "def _rename_by_path(root, p, backup):\n    os.rename(root / p, backup)\n\n\n"
                             + marker, 1)
-    found = scan(broken, "composer/pkgmgr/transaction.py")
+    found = scan(broken, "composer/pkgmgr/steps.py")
     assert any("os.rename() by path: os.rename(root / p, backup)" in f for f in found), found
