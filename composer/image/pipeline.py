@@ -3,29 +3,31 @@
 Steps per architecture: refuse a stale lock; derive the build's seed (sha256 of the canonical inputs:
 builder revision, architecture, profile bytes, overlay files, locked packages, outputs, epoch, tool
 versions); take every output whose key is in the content-addressed cache (files checked against their
-recorded sha256; a damaged entry is rebuilt); for the rest fetch and verify the locked packages,
-install them into a fresh root, configure it from the profile and build the outputs; write the
-manifest, the SPDX SBOM and the in-toto provenance; swap the new directory in. A failure leaves the
-previous images/NAME/ARCH/ untouched.
+recorded sha256 while copied; a damaged entry is removed and rebuilt); for the rest fetch and
+verify the locked packages, install them into a fresh root, configure it from the profile and build
+the outputs; write the manifest, the SPDX SBOM and the in-toto provenance. Every architecture is
+built into one new generation (composer.image.layout) that becomes current with one rename, under
+the images directory's lock; a failure or a kill leaves the previous images/NAME/ARCH/ untouched.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
 import shutil
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from composer import oserrors
 from composer.arch import get_arch
+from composer.cache import store
 from composer.errors import ToolError, UserError
 from composer.fsutil import atomic_write, canonical_json, sha256_file
-from composer.image import attest
+from composer.image import attest, layout
 from composer.image.artifacts import Product, Target, Workshop, build_products
 from composer.image.content import configure
 from composer.image.install import fetch_locked, install, installed, locked_packages
@@ -36,7 +38,7 @@ from composer.rootfs import Root
 from composer.run import require_tool, run
 
 BUILD_REVISION = 1
-MANIFEST = "manifest.json"
+MANIFEST = layout.MANIFEST
 CONTENTS = "contents.json"  # every installed package with its files (for vcomp diff)
 
 # Host tools each output type runs (checked before any work), by output type and option.
@@ -60,6 +62,7 @@ class ArchBuild:
     products: tuple[Product, ...]
     cached: tuple[str, ...]      # outputs taken from the cache
     manifest: Mapping[str, Any]
+    stale: tuple[str, ...] = ()  # outputs kept from an earlier build of other inputs (build --output)
 
 
 def targets_for(profile: Profile, arch: str, only: Sequence[str] = ()) -> list[Target]:
@@ -140,36 +143,30 @@ def output_key(seed: str, t: Target) -> str:
 # ---------------------------------------------------------------- the cache
 
 
-def from_cache(cache: Path, key: str, out: Path) -> Product | None:
-    """The cached product of ``key`` copied into ``out``, or None (missing or damaged: rebuild)."""
-    entry = cache / key
-    try:
-        meta = json.loads((entry / "product.json").read_bytes())
-    except (OSError, ValueError):
+def from_cache(cache: Path, key: str, out: Path, say: Callable[[str], None]) -> Product | None:
+    """The cached product of ``key`` copied into ``out`` with the ``contents.json`` of its root (every
+    file checked against the entry's record while copied), or None: missing or damaged, rebuild."""
+    record = store.read(cache, key, out, say=say)
+    if record is None:
         return None
-    files = []
-    for f in meta["files"]:
-        src = entry / f["path"]
-        if not src.is_file() or src.stat().st_size != f["size"] or sha256_file(src) != f["sha256"]:
-            return None
-        files.append(out / f["path"])
-        shutil.copyfile(src, files[-1])
-    return Product(name=meta["name"], type=meta["type"], files=tuple(files), firmware=tuple(meta["firmware"]),
-                   boot=meta["boot"])
-
-
-def to_cache(cache: Path, key: str, product: Product) -> None:
-    entry = cache / key
-    tmp = Path(tempfile.mkdtemp(prefix=f".{key[:12]}.", dir=cache))
     try:
-        for f in product.files:
-            shutil.copyfile(f, tmp / f.name)
-        (tmp / "product.json").write_bytes(canonical_json(describe(product)))
-        if entry.exists():
-            shutil.rmtree(entry)
-        tmp.rename(entry)
-    except OSError:
-        shutil.rmtree(tmp, ignore_errors=True)  # a cache that cannot be written is not an error
+        return Product(name=str(record["name"]), type=str(record["type"]),
+                       files=tuple(out / f["path"] for f in record["files"] if f["path"] != CONTENTS),
+                       firmware=tuple(map(str, record["firmware"])), boot={str(k): str(v) for k, v in
+                                                                            dict(record["boot"]).items()})
+    except (KeyError, TypeError, ValueError):
+        say(f"warning: cache entry {cache / key}: its record is malformed; rebuilding")
+        return None
+
+
+def to_cache(cache: Path, key: str, product: Product, contents: Path, say: Callable[[str], None]) -> None:
+    """Store a product (and its root's contents.json); a cache that cannot be written is a warning."""
+    meta = {"name": product.name, "type": product.type, "firmware": list(product.firmware),
+            "boot": dict(product.boot)}
+    try:
+        store.write(cache, key, [*product.files, contents], meta)
+    except OSError as exc:
+        say(f"warning: {oserrors.describe(exc, 'writing the image cache').message}; the output is not cached")
 
 
 def describe(product: Product) -> dict[str, Any]:
@@ -181,75 +178,121 @@ def describe(product: Product) -> dict[str, Any]:
 # ---------------------------------------------------------------- the build
 
 
+def build_profile(top: Path, profile: Profile, lock: Mapping[str, Any], lock_digest: str, sources: Any,
+                  jobs: Mapping[str, Sequence[str]], cache: Path, *, epoch: int,
+                  say: Callable[[str], None] = lambda _m: None) -> list[ArchBuild]:
+    """Build ``jobs`` (architecture -> outputs, empty: all) into a new generation of ``top`` (images/NAME,
+    whose lock the caller holds: :func:`composer.image.layout.locked`) and switch to it in one step.
+    The architectures not built are carried over unchanged; a failure leaves the previous outputs."""
+    for arch in jobs:
+        get_arch(arch)  # an unknown architecture is a clear error before any work
+        if not targets_for(profile, arch, jobs[arch]):
+            raise UserError(f"no outputs for {arch} in {profile.path}", hint="add one under 'outputs:'")
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise oserrors.fault(exc, "creating the image cache") from None
+    gen = layout.new_generation(top)
+    try:
+        built = [build_arch(profile, lock, lock_digest, sources, arch, top / arch, gen / arch, cache,
+                            only=jobs[arch], epoch=epoch, say=say) for arch in jobs]
+        for arch in layout.built_arches(top):
+            if arch not in jobs:
+                layout.carry_tree(top / arch, gen / arch)
+        layout.switch(top, gen)
+    except BaseException:
+        shutil.rmtree(gen, ignore_errors=True)
+        raise
+    return [replace(b, directory=top / b.arch,
+                    products=tuple(replace(p, files=tuple(top / b.arch / f.name for f in p.files))
+                                   for p in b.products)) for b in built]
+
+
 def build_arch(profile: Profile, lock: Mapping[str, Any], lock_digest: str, sources: Any, arch_name: str,
-               images: Path, cache: Path, *, only: Sequence[str] = (), epoch: int,
+               previous: Path, staging: Path, cache: Path, *, only: Sequence[str] = (), epoch: int,
                say: Callable[[str], None] = lambda _m: None) -> ArchBuild:
-    get_arch(arch_name)  # an unknown architecture is a clear error before any work
+    """One architecture into ``staging`` (inside the new generation); ``previous`` is its current directory."""
     targets = targets_for(profile, arch_name, only)
-    if not targets:
-        raise UserError(f"no outputs for {arch_name} in {profile.path}", hint="add one under 'outputs:'")
     check_tools(targets)
     tools = tool_versions()
     seed = build_seed(profile, lock, arch_name, epoch, tools)  # keys the cache
     ids = build_seed(profile, lock, arch_name, epoch)  # derives UUIDs and volume ids
-    final = images / profile.name / arch_name
-    final.parent.mkdir(parents=True, exist_ok=True)
-    cache.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{arch_name}.staging-", dir=final.parent))
+    staging.mkdir(parents=True)
     staging.chmod(0o755)
+    current = {"inputs": seed, "profile-digest": profile.digest, "lock-digest": lock_digest}
+    products: dict[str, Product] = {}
+    origin: dict[str, dict[str, Any]] = {}
+    if only:  # --output X replaces only X: the other outputs stay, marked stale when built from other inputs
+        for name, (product, record) in carry_outputs(previous, staging, [t.name for t in targets], say).items():
+            products[name], origin[name] = product, record
+    cached = []
+    for t in targets:
+        hit = from_cache(cache, output_key(seed, t), staging, say)
+        if hit is not None:
+            products[t.name] = hit
+            cached.append(t.name)
+            say(f"{arch_name}: {t.name} ({t.type}) unchanged: taken from the cache")
+    missing = [t for t in targets if t.name not in cached]
+    if not missing and not (staging / CONTENTS).is_file():
+        missing, cached = list(targets), []  # an entry of the first cache format: no contents.json
+    if missing:
+        for p in make_products(profile, lock, lock_digest, sources, arch_name, missing, staging, seed=ids,
+                               epoch=epoch, say=say):
+            products[p.name] = p
+            to_cache(cache, output_key(seed, next(t for t in targets if t.name == p.name)), p, staging / CONTENTS,
+                     say)
+    for t in targets:
+        origin[t.name] = dict(current)
+    order = [t.name for t in targets_for(profile, arch_name)]
+    ordered = tuple(products[n] for n in [*order, *sorted(set(products) - set(order))] if n in products)
+    manifest = write_records(staging, profile, lock, lock_digest, arch_name, ordered, seed=seed, tools=tools,
+                             epoch=epoch, origin=origin)
+    stale = tuple(o["name"] for o in manifest["outputs"] if o["stale"])
+    return ArchBuild(arch=arch_name, directory=staging, products=ordered, cached=tuple(cached), manifest=manifest,
+                     stale=stale)
+
+
+def carry_outputs(previous: Path, staging: Path, rebuilt: Sequence[str],
+                  say: Callable[[str], None]) -> dict[str, tuple[Product, dict[str, Any]]]:
+    """The previous build's outputs not being rebuilt, linked into the new directory with their boot logs,
+    each with the inputs it was built from (a file changed on disk since is kept and marked so)."""
+    if not (previous / MANIFEST).is_file():
+        return {}
     try:
-        products: dict[str, Product] = {}
-        cached = []
-        if only:  # the outputs not asked for stay when they were built from the same inputs (else: left out)
-            previous = read_manifest(final) if (final / MANIFEST).is_file() else {}
-            kept = {o["name"]: o for o in previous.get("outputs", []) if previous.get("inputs") == seed}
-            for t in targets_for(profile, arch_name):
-                if t.name not in only and t.name in kept:
-                    products[t.name] = carry(final, staging, kept[t.name])
-        for t in targets:
-            if t.name in products:
-                continue
-            hit = from_cache(cache, output_key(seed, t), staging)
-            if hit is not None:
-                products[t.name] = hit
-                cached.append(t.name)
-                say(f"{arch_name}: {t.name} ({t.type}) unchanged: taken from the cache")
-        missing = [t for t in targets if t.name not in products]
-        contents = cache / f"contents-{seed}.json"
-        if not missing and contents.is_file():
-            shutil.copyfile(contents, staging / CONTENTS)
-        elif not missing and (final / CONTENTS).is_file():
-            shutil.copyfile(final / CONTENTS, staging / CONTENTS)
-        if missing:
-            for p in make_products(profile, lock, lock_digest, sources, arch_name, missing, staging, seed=ids,
-                                   epoch=epoch, say=say):
-                products[p.name] = p
-                to_cache(cache, output_key(seed, next(t for t in targets if t.name == p.name)), p)
-            with contextlib.suppress(OSError):
-                shutil.copyfile(staging / CONTENTS, contents)
-        ordered = tuple(products[t.name] for t in targets_for(profile, arch_name) if t.name in products)
-        manifest = write_records(staging, profile, lock, lock_digest, arch_name, ordered, seed=seed, tools=tools,
-                                 epoch=epoch)
-        swap_in(staging, final)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    moved = tuple(Product(name=p.name, type=p.type, files=tuple(final / f.name for f in p.files),
-                          firmware=p.firmware, boot=p.boot) for p in ordered)
-    return ArchBuild(arch=arch_name, directory=final, products=moved, cached=tuple(cached), manifest=manifest)
-
-
-def carry(final: Path, staging: Path, output: Mapping[str, Any]) -> Product:
-    """An output of the previous build, moved into the new directory unchanged (its digest checked)."""
-    files = []
-    for f in output["files"]:
-        src, dst = final / f["path"], staging / f["path"]
-        if sha256_file(src) != f["sha256"]:
-            raise UserError(f"{src} changed since it was built", hint="rebuild every output: vcomp build PROFILE")
-        shutil.copyfile(src, dst)
-        files.append(dst)
-    return Product(name=output["name"], type=output["type"], files=tuple(files), firmware=tuple(output["firmware"]),
-                   boot=output["boot"])
+        before = read_manifest(previous)
+        outputs = [o for o in before["outputs"] if o["name"] not in rebuilt]
+        base = {k: before.get(k) for k in ("inputs", "profile-digest", "lock-digest")}
+    except (UserError, KeyError, TypeError) as exc:
+        say(f"warning: {previous / MANIFEST} is unreadable ({exc}); its other outputs are not kept")
+        return {}
+    kept = {}
+    for o in outputs:
+        files = []
+        changed = False
+        for f in o["files"]:
+            src, dst = previous / f["path"], staging / f["path"]
+            if not src.is_file():
+                break
+            changed |= sha256_file(src) != f["sha256"]
+            try:
+                os.link(src, dst)
+            except OSError:
+                shutil.copyfile(src, dst)
+            files.append(dst)
+        else:
+            record = {k: o.get(k, base[k]) for k in ("inputs", "profile-digest", "lock-digest")}
+            if changed:
+                record["note"] = "changed on disk since it was built"
+            kept[o["name"]] = (Product(name=o["name"], type=o["type"], files=tuple(files),
+                                       firmware=tuple(o["firmware"]), boot=o["boot"]), record)
+            for log in sorted((previous / "boot").glob(f"*-{o['name']}-*.log")):
+                (staging / "boot").mkdir(exist_ok=True)
+                shutil.copy2(log, staging / "boot" / log.name)
+            continue
+        say(f"warning: {previous}: output '{o['name']}' lost a file; it is not kept")
+        for dst in files:
+            dst.unlink(missing_ok=True)
+    return kept
 
 
 def make_products(profile: Profile, lock: Mapping[str, Any], lock_digest: str, sources: Any, arch_name: str,
@@ -307,8 +350,12 @@ def kernel_path(records: Mapping[str, Mapping[str, Any]], package: str, root: Pa
 
 
 def write_records(staging: Path, profile: Profile, lock: Mapping[str, Any], lock_digest: str, arch: str,
-                  products: Sequence[Product], *, seed: str, tools: Mapping[str, str], epoch: int) -> dict[str, Any]:
-    outputs = [describe(p) for p in products]
+                  products: Sequence[Product], *, seed: str, tools: Mapping[str, str], epoch: int,
+                  origin: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """manifest.json (each output with the inputs it was built from and ``stale`` when they are not this
+    build's), the SPDX SBOM and the in-toto provenance."""
+    outputs = [{**describe(p), **origin[p.name], "stale": origin[p.name]["inputs"] != seed
+                or "note" in origin[p.name]} for p in products]
     manifest = {"format": 1, "profile": profile.name, "arch": arch, "profile-digest": profile.digest,
                 "lock-digest": lock_digest, "inputs": seed, "epoch": epoch, "tools": dict(tools), "outputs": outputs,
                 "boot-tests": profile.raw.get("boot-tests", [])}
@@ -319,21 +366,6 @@ def write_records(staging: Path, profile: Profile, lock: Mapping[str, Any], lock
     prov = attest.provenance(profile, arch, packages, outputs, seed=seed, lock_digest=lock_digest, epoch=epoch)
     atomic_write(staging / "provenance.intoto.json", json.dumps(prov, indent=2, sort_keys=True).encode() + b"\n")
     return manifest
-
-
-def swap_in(staging: Path, final: Path) -> None:
-    """Replace ``final`` by ``staging`` with two renames; the old directory is removed last."""
-    old = final.with_name(f".{final.name}.old-{os.getpid()}")
-    if final.exists():
-        final.rename(old)
-    try:
-        staging.rename(final)
-    except OSError:
-        if old.exists():
-            old.rename(final)
-        raise
-    with contextlib.suppress(OSError):
-        shutil.rmtree(old)
 
 
 def read_manifest(directory: Path) -> dict[str, Any]:
