@@ -16,6 +16,7 @@ import hashlib
 import json
 import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -143,10 +144,16 @@ def output_key(seed: str, t: Target) -> str:
 # ---------------------------------------------------------------- the cache
 
 
-def from_cache(cache: Path, key: str, out: Path, say: Callable[[str], None]) -> Product | None:
+def warn(line: str) -> None:
+    """Warnings go to stderr, once each (a damaged cache entry, a cache that cannot be written)."""
+    sys.stderr.write(line + "\n")
+    sys.stderr.flush()
+
+
+def from_cache(cache: Path, key: str, out: Path) -> Product | None:
     """The cached product of ``key`` copied into ``out`` with the ``contents.json`` of its root (every
     file checked against the entry's record while copied), or None: missing or damaged, rebuild."""
-    record = store.read(cache, key, out, say=say)
+    record = store.read(cache, key, out, say=warn)
     if record is None:
         return None
     try:
@@ -155,18 +162,18 @@ def from_cache(cache: Path, key: str, out: Path, say: Callable[[str], None]) -> 
                        firmware=tuple(map(str, record["firmware"])), boot={str(k): str(v) for k, v in
                                                                             dict(record["boot"]).items()})
     except (KeyError, TypeError, ValueError):
-        say(f"warning: cache entry {cache / key}: its record is malformed; rebuilding")
+        warn(f"warning: cache entry {cache / key}: its record is malformed; rebuilding")
         return None
 
 
-def to_cache(cache: Path, key: str, product: Product, contents: Path, say: Callable[[str], None]) -> None:
+def to_cache(cache: Path, key: str, product: Product, contents: Path) -> None:
     """Store a product (and its root's contents.json); a cache that cannot be written is a warning."""
     meta = {"name": product.name, "type": product.type, "firmware": list(product.firmware),
             "boot": dict(product.boot)}
     try:
         store.write(cache, key, [*product.files, contents], meta)
     except OSError as exc:
-        say(f"warning: {oserrors.describe(exc, 'writing the image cache').message}; the output is not cached")
+        warn(f"warning: {oserrors.describe(exc, 'writing the image cache').message}; the output is not cached")
 
 
 def describe(product: Product) -> dict[str, Any]:
@@ -223,11 +230,11 @@ def build_arch(profile: Profile, lock: Mapping[str, Any], lock_digest: str, sour
     products: dict[str, Product] = {}
     origin: dict[str, dict[str, Any]] = {}
     if only:  # --output X replaces only X: the other outputs stay, marked stale when built from other inputs
-        for name, (product, record) in carry_outputs(previous, staging, [t.name for t in targets], say).items():
+        for name, (product, record) in carry_outputs(previous, staging, [t.name for t in targets]).items():
             products[name], origin[name] = product, record
     cached = []
     for t in targets:
-        hit = from_cache(cache, output_key(seed, t), staging, say)
+        hit = from_cache(cache, output_key(seed, t), staging)
         if hit is not None:
             products[t.name] = hit
             cached.append(t.name)
@@ -239,8 +246,7 @@ def build_arch(profile: Profile, lock: Mapping[str, Any], lock_digest: str, sour
         for p in make_products(profile, lock, lock_digest, sources, arch_name, missing, staging, seed=ids,
                                epoch=epoch, say=say):
             products[p.name] = p
-            to_cache(cache, output_key(seed, next(t for t in targets if t.name == p.name)), p, staging / CONTENTS,
-                     say)
+            to_cache(cache, output_key(seed, next(t for t in targets if t.name == p.name)), p, staging / CONTENTS)
     for t in targets:
         origin[t.name] = dict(current)
     order = [t.name for t in targets_for(profile, arch_name)]
@@ -252,8 +258,7 @@ def build_arch(profile: Profile, lock: Mapping[str, Any], lock_digest: str, sour
                      stale=stale)
 
 
-def carry_outputs(previous: Path, staging: Path, rebuilt: Sequence[str],
-                  say: Callable[[str], None]) -> dict[str, tuple[Product, dict[str, Any]]]:
+def carry_outputs(previous: Path, staging: Path, rebuilt: Sequence[str]) -> dict[str, tuple[Product, dict[str, Any]]]:
     """The previous build's outputs not being rebuilt, linked into the new directory with their boot logs,
     each with the inputs it was built from (a file changed on disk since is kept and marked so)."""
     if not (previous / MANIFEST).is_file():
@@ -263,7 +268,7 @@ def carry_outputs(previous: Path, staging: Path, rebuilt: Sequence[str],
         outputs = [o for o in before["outputs"] if o["name"] not in rebuilt]
         base = {k: before.get(k) for k in ("inputs", "profile-digest", "lock-digest")}
     except (UserError, KeyError, TypeError) as exc:
-        say(f"warning: {previous / MANIFEST} is unreadable ({exc}); its other outputs are not kept")
+        warn(f"warning: {previous / MANIFEST} is unreadable ({exc}); its other outputs are not kept")
         return {}
     kept = {}
     for o in outputs:
@@ -289,7 +294,7 @@ def carry_outputs(previous: Path, staging: Path, rebuilt: Sequence[str],
                 (staging / "boot").mkdir(exist_ok=True)
                 shutil.copy2(log, staging / "boot" / log.name)
             continue
-        say(f"warning: {previous}: output '{o['name']}' lost a file; it is not kept")
+        warn(f"warning: {previous}: output '{o['name']}' lost a file; it is not kept")
         for dst in files:
             dst.unlink(missing_ok=True)
     return kept
