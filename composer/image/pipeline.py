@@ -173,7 +173,9 @@ def to_cache(cache: Path, key: str, product: Product, contents: Path) -> None:
     try:
         store.write(cache, key, [*product.files, contents], meta)
     except OSError as exc:
-        warn(f"warning: {oserrors.describe(exc, 'writing the image cache').message}; the output is not cached")
+        where = "" if exc.filename is not None else f"{cache}: "
+        warn(f"warning: {where}{oserrors.describe(exc, 'writing the image cache').message}; the output is not "
+             "cached")
 
 
 def describe(product: Product) -> dict[str, Any]:
@@ -207,8 +209,10 @@ def build_profile(top: Path, profile: Profile, lock: Mapping[str, Any], lock_dig
             if arch not in jobs:
                 layout.carry_tree(top / arch, gen / arch)
         layout.switch(top, gen)
-    except BaseException:
+    except BaseException as exc:
         shutil.rmtree(gen, ignore_errors=True)
+        if isinstance(exc, OSError) and exc.filename is None:  # a write() that names no file: say where
+            raise oserrors.fault(exc, f"building {top} (work files in {tempfile.gettempdir()})") from None
         raise
     return [replace(b, directory=top / b.arch,
                     products=tuple(replace(p, files=tuple(top / b.arch / f.name for f in p.files))
