@@ -57,20 +57,7 @@ def build(args: argparse.Namespace, top: Path, profile: Any, lock: dict[str, Any
                  f"--output {name})")
         reused = f" ({len(r.cached)} of {len(r.products)} from the cache)" if r.cached else ""
         _out(f"{r.arch}: {len(r.products)} outputs in {r.directory}{reused}")
-    cap_cache()
     return results
-
-
-def cap_cache() -> None:
-    """The automatic size cap (VCOMP_CACHE_MAX), least recently used entries first."""
-    from composer.cache import ops, policy
-    from composer.cache.registry import KINDS
-    from composer.package.build import default_cache
-    done = ops.collect(KINDS, default_cache(), max_size=ops.cap_from_env())
-    if done.removed:
-        size = policy.human(sum(e.size for e in done.removed))
-        _out(f"cache: evicted {len(done.removed)} least recently used entries ({size}) to stay under "
-             f"{ops.MAX_ENV}")
 
 
 @contextlib.contextmanager

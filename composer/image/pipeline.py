@@ -197,6 +197,8 @@ def build_profile(top: Path, profile: Profile, lock: Mapping[str, Any], lock_dig
         get_arch(arch)  # an unknown architecture is a clear error before any work
         if not targets_for(profile, arch, jobs[arch]):
             raise UserError(f"no outputs for {arch} in {profile.path}", hint="add one under 'outputs:'")
+    from composer.cache.ops import cap_from_env
+    cap_from_env()  # a bad VCOMP_CACHE_MAX is an error before any work
     try:
         cache.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -214,9 +216,21 @@ def build_profile(top: Path, profile: Profile, lock: Mapping[str, Any], lock_dig
         if isinstance(exc, OSError) and exc.filename is None:  # a write() that names no file: say where
             raise oserrors.fault(exc, f"building {top} (work files in {tempfile.gettempdir()})") from None
         raise
+    cap_caches(cache.parent, say)
     return [replace(b, directory=top / b.arch,
                     products=tuple(replace(p, files=tuple(top / b.arch / f.name for f in p.files))
                                    for p in b.products)) for b in built]
+
+
+def cap_caches(cache_root: Path, say: Callable[[str], None]) -> None:
+    """The automatic size cap after a build (VCOMP_CACHE_MAX), least recently used entries first, over every
+    cache kind."""
+    from composer.cache import ops, policy
+    from composer.cache.registry import KINDS
+    done = ops.collect(KINDS, cache_root, max_size=ops.cap_from_env())
+    if done.removed:
+        size = policy.human(sum(e.size for e in done.removed))
+        say(f"cache: evicted {len(done.removed)} least recently used entries ({size}) to stay under {ops.MAX_ENV}")
 
 
 def build_arch(profile: Profile, lock: Mapping[str, Any], lock_digest: str, sources: Any, arch_name: str,
