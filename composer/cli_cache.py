@@ -1,4 +1,4 @@
-"""`vcomp cache list|du|verify|gc` over every cache kind (composer.cache.registry), registered by composer.cli."""
+"""`vcomp cache list|du|verify|gc` over every cache kind (composer.caches.registry); registered by composer.cli."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ def _root() -> Path:
 
 
 def _kinds() -> Any:
-    from composer.cache.registry import KINDS
+    from composer.caches.registry import KINDS
     return KINDS
 
 
@@ -26,7 +26,7 @@ def _row(e: Any) -> dict[str, Any]:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from composer.cache import ops, policy
+    from composer.caches import ops, policy
     pairs = sorted(ops.all_entries(_kinds(), _root()), key=lambda p: (p[1].kind, -p[1].last_used, p[1].key))
     if args.json:
         _out(json.dumps([_row(e) for _k, e in pairs], indent=1))
@@ -37,7 +37,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_du(args: argparse.Namespace) -> int:
-    from composer.cache import ops, policy
+    from composer.caches import ops, policy
     root = _root()
     totals = {k.name: [0, 0] for k in _kinds()}
     for _k, e in ops.all_entries(_kinds(), root):
@@ -56,7 +56,7 @@ def cmd_du(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from composer.cache import ops
+    from composer.caches import ops
     checked, bad = ops.verify(_kinds(), _root())
     if args.json:
         _out(json.dumps({"checked": checked, "problems": bad}, indent=1))
@@ -69,7 +69,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_gc(args: argparse.Namespace) -> int:
-    from composer.cache import ops, policy
+    from composer.caches import ops, policy
     root, kinds = _root(), _kinds()
     bad = 0
     if args.bad:

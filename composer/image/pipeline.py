@@ -25,7 +25,7 @@ from typing import Any
 
 from composer import oserrors
 from composer.arch import get_arch
-from composer.cache import store
+from composer.caches import store
 from composer.errors import ToolError, UserError
 from composer.fsutil import atomic_write, canonical_json, sha256_file
 from composer.image import attest, layout
@@ -197,7 +197,7 @@ def build_profile(top: Path, profile: Profile, lock: Mapping[str, Any], lock_dig
         get_arch(arch)  # an unknown architecture is a clear error before any work
         if not targets_for(profile, arch, jobs[arch]):
             raise UserError(f"no outputs for {arch} in {profile.path}", hint="add one under 'outputs:'")
-    from composer.cache.ops import cap_from_env
+    from composer.caches.ops import cap_from_env
     cap_from_env()  # a bad VCOMP_CACHE_MAX is an error before any work
     try:
         cache.mkdir(parents=True, exist_ok=True)
@@ -225,8 +225,8 @@ def build_profile(top: Path, profile: Profile, lock: Mapping[str, Any], lock_dig
 def cap_caches(cache_root: Path, say: Callable[[str], None]) -> None:
     """The automatic size cap after a build (VCOMP_CACHE_MAX), least recently used entries first, over every
     cache kind."""
-    from composer.cache import ops, policy
-    from composer.cache.registry import KINDS
+    from composer.caches import ops, policy
+    from composer.caches.registry import KINDS
     done = ops.collect(KINDS, cache_root, max_size=ops.cap_from_env())
     if done.removed:
         size = policy.human(sum(e.size for e in done.removed))

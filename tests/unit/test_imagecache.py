@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from composer.cache import ops, policy, store
-from composer.cache.images import ImageOutputs, kind_dir
-from composer.cache.registry import KINDS
 from composer.cachekinds import CacheKind, Entry
+from composer.caches import ops, policy, store
+from composer.caches.images import ImageOutputs, kind_dir
+from composer.caches.registry import KINDS
 from composer.cli import main
 from composer.errors import LockBusy, UserError
 from composer.image import layout
@@ -113,7 +113,7 @@ def test_a_second_writer_of_the_same_entry_waits_for_the_first(tmp_path: Path,
     d = kind_dir(tmp_path / "cache")
     d.mkdir(parents=True)
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time\nfrom pathlib import Path\nfrom composer.cache import store\n"
+        [sys.executable, "-c", "import sys, time\nfrom pathlib import Path\nfrom composer.caches import store\n"
          f"with store.entry_lock(Path({str(d)!r}), {KEY_A!r}):\n    print('held', flush=True)\n    time.sleep(1.5)\n"],
         stdout=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parents[2])
     assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
