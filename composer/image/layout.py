@@ -11,8 +11,9 @@
 A killed build leaves at most a generation that ``current`` does not name; the next build (under the
 lock) removes it, along with the ``.ARCH.staging-*`` / ``.ARCH.old-*`` directories of the format
 before generations (an ``.ARCH.old-*`` whose ``ARCH`` is missing is renamed back first). An
-``ARCH`` (or ``current``) that is still a real directory is swapped for its symlink with
-``renameat2(RENAME_EXCHANGE)``, so it is never missing.
+``ARCH`` (or ``current``) that is still a real directory is first adopted into a generation of the
+same outputs, each name swapped for its symlink with ``renameat2(RENAME_EXCHANGE)``: never missing,
+never mixed.
 """
 
 from __future__ import annotations
@@ -64,13 +65,39 @@ def current_generation(top: Path) -> Path | None:
     return top / GENS / gid
 
 
-def new_generation(top: Path) -> Path:
-    """Clean what killed builds left, then make an empty generation directory."""
-    recover(top)
-    gen = top / GENS / f"{time.time_ns():016x}-{os.getpid()}"
+def _make_generation(top: Path, suffix: str = "") -> Path:
+    gen = top / GENS / f"{time.time_ns():016x}-{os.getpid()}{suffix}"
     gen.mkdir(parents=True)
     gen.chmod(0o755)
     return gen
+
+
+def new_generation(top: Path) -> Path:
+    """Clean what killed builds left, adopt an old layout, then make an empty generation directory."""
+    recover(top)
+    adopt(top)
+    return _make_generation(top)
+
+
+def adopt(top: Path) -> None:
+    """Turn the layout before generations (real ``ARCH`` or ``current`` directories) into a generation of
+    the *same* outputs, one name at a time: each step shows the same content, so a kill in between is
+    harmless, and the build's own switch stays one rename for every architecture."""
+    arches = built_arches(top)
+    real = [a for a in arches if not (top / a).is_symlink()]
+    if not real and current_generation(top) is not None:
+        return
+    if not arches:
+        return
+    adopted = _make_generation(top, "-adopted")
+    for arch in arches:
+        carry_tree(top / arch, adopted / arch)
+    sync_tree(adopted)
+    point(top, CURRENT, f"{GENS}/{adopted.name}")
+    for arch in arches:
+        if not (top / arch).is_symlink() or os.readlink(top / arch) != f"{CURRENT}/{arch}":
+            point(top, arch, f"{CURRENT}/{arch}")
+    recover(top)
 
 
 def carry_tree(src: Path, dst: Path) -> None:

@@ -6,7 +6,8 @@ world through a symlink), a small profile ``tiny`` (the minimal profile with two
 tar and a gzip initramfs, for x86_64 and aarch64) already built into ``out/`` from one hostname, then
 changed and relocked: the command rebuilds both architectures. ``cold``: the cache is empty (packages
 fetched, every output built). ``warm``: the cache already holds the new outputs (the build copies them
-from it). The follow-up is ``vcomp cache verify`` (exit 0: every entry intact).
+from it). ``old layout``: warm, with images/tiny/ARCH real directories as before generations. The
+follow-up is ``vcomp cache verify`` (exit 0: every entry intact).
 """
 
 from __future__ import annotations
@@ -142,6 +143,21 @@ def _warm(work: Path) -> Run:
     return build_run(work)
 
 
+def _old_layout(work: Path) -> Run:
+    """images/tiny/ARCH as real directories (the layout before generations, or a tree copied with cp -r):
+    the build swaps them for symlinks with RENAME_EXCHANGE."""
+    world(work, warm=True)
+    top = work / "out" / "tiny"
+    for arch in ARCHES:
+        real = (top / arch).resolve()
+        (top / arch).unlink()
+        shutil.copytree(real, top / arch)
+    (top / "current").unlink()
+    shutil.rmtree(top / ".gen")
+    return build_run(work)
+
+
 COLD = Scenario(name="build (cold cache)", prepare=_cold)
 WARM = Scenario(name="build (warm cache)", prepare=_warm)
-SCENARIOS = [COLD, WARM]
+OLD_LAYOUT = Scenario(name="build (old layout)", prepare=_old_layout)
+SCENARIOS = [COLD, WARM, OLD_LAYOUT]

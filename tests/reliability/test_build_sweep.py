@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.reliability.killsweep import REPO, VCOMP, kills_wanted, sweep
-from tests.reliability.scenarios_build import COLD, PROFILE, WARM, env_for, observe_images, vcomp, world
+from tests.reliability.scenarios_build import COLD, OLD_LAYOUT, PROFILE, WARM, env_for, observe_images, vcomp, world
 
 pytestmark = pytest.mark.integration
 
@@ -46,6 +46,11 @@ def test_a_killed_cold_build_leaves_the_old_or_the_new_outputs(tmp_path: Path) -
 
 def test_a_killed_warm_build_leaves_the_old_or_the_new_outputs(tmp_path: Path) -> None:
     result = sweep(WARM, tmp_path, kills=kills_wanted(2))
+    assert result.lost == 0, result.failures
+
+
+def test_a_killed_build_over_the_old_layout_leaves_the_old_or_the_new_outputs(tmp_path: Path) -> None:
+    result = sweep(OLD_LAYOUT, tmp_path, kills=kills_wanted(2))
     assert result.lost == 0, result.failures
 
 

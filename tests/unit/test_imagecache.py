@@ -264,6 +264,22 @@ def test_a_directory_of_the_old_layout_is_replaced_without_a_moment_missing(tmp_
     assert sorted(p.name for p in top.iterdir()) == [".gen", "current", "x86_64"]
 
 
+def test_the_old_layout_is_adopted_with_the_same_outputs_before_the_one_step_switch(tmp_path: Path) -> None:
+    top = tmp_path / "p"
+    for arch in ("x86_64", "aarch64"):
+        (top / arch).mkdir(parents=True)
+        (top / arch / layout.MANIFEST).write_bytes(f"old {arch}".encode())
+    before = _seen(top)
+    layout.adopt(top)
+    assert _seen(top) == before, "adopting changes no content"
+    assert all(os.readlink(top / a) == f"current/{a}" for a in ("x86_64", "aarch64"))
+    assert len(list((top / layout.GENS).iterdir())) == 1
+    gen = _gen(top, x86_64=b"new x", aarch64=b"new a")
+    assert _seen(top) == before
+    layout.switch(top, gen)
+    assert _seen(top) == {"x86_64": b"new x", "aarch64": b"new a"}
+
+
 def test_exchange_swaps_two_names(tmp_path: Path) -> None:
     (tmp_path / "a").mkdir()
     (tmp_path / "b").symlink_to("a")
