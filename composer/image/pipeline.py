@@ -12,6 +12,7 @@ the images directory's lock; a failure or a kill leaves the previous images/NAME
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import json
 import os
@@ -26,6 +27,7 @@ from typing import Any
 from composer import oserrors
 from composer.arch import get_arch
 from composer.caches import store
+from composer.caches.images import KIND
 from composer.errors import ToolError, UserError
 from composer.fsutil import atomic_write, canonical_json, sha256_file
 from composer.image import attest, layout
@@ -216,7 +218,8 @@ def build_profile(top: Path, profile: Profile, lock: Mapping[str, Any], lock_dig
         if isinstance(exc, OSError) and exc.filename is None:  # a write() that names no file: say where
             raise oserrors.fault(exc, f"building {top} (work files in {tempfile.gettempdir()})") from None
         raise
-    cap_caches(cache.parent, say)
+    if cache.name == KIND:  # the image kind of a cache root (as the CLI passes it): cap that root
+        cap_caches(cache.parent, say)
     return [replace(b, directory=top / b.arch,
                     products=tuple(replace(p, files=tuple(top / b.arch / f.name for f in p.files))
                                    for p in b.products)) for b in built]
@@ -290,32 +293,35 @@ def carry_outputs(previous: Path, staging: Path, rebuilt: Sequence[str]) -> dict
         return {}
     kept = {}
     for o in outputs:
-        files = []
-        changed = False
-        for f in o["files"]:
-            src, dst = previous / f["path"], staging / f["path"]
-            if not src.is_file():
-                break
-            changed |= sha256_file(src) != f["sha256"]
-            try:
-                os.link(src, dst)
-            except OSError:
-                shutil.copyfile(src, dst)
-            files.append(dst)
-        else:
-            record = {k: o.get(k, base[k]) for k in ("inputs", "profile-digest", "lock-digest")}
-            if changed:
-                record["note"] = "changed on disk since it was built"
-            kept[o["name"]] = (Product(name=o["name"], type=o["type"], files=tuple(files),
-                                       firmware=tuple(o["firmware"]), boot=o["boot"]), record)
-            for log in sorted((previous / "boot").glob(f"*-{o['name']}-*.log")):
-                (staging / "boot").mkdir(exist_ok=True)
-                shutil.copy2(log, staging / "boot" / log.name)
-            continue
-        warn(f"warning: {previous}: output '{o['name']}' lost a file; it is not kept")
-        for dst in files:
-            dst.unlink(missing_ok=True)
+        try:
+            kept[o["name"]] = carry_one(previous, staging, o, base)
+        except (KeyError, TypeError, ValueError) as exc:
+            warn(f"warning: {previous}: output '{o.get('name', '?')}' cannot be kept ({exc})")
     return kept
+
+
+def carry_one(previous: Path, staging: Path, o: Mapping[str, Any],
+              base: Mapping[str, Any]) -> tuple[Product, dict[str, Any]]:
+    names = [str(f["path"]) for f in o["files"]]
+    if not names or any("/" in n or n in ("", ".", "..") for n in names):
+        raise ValueError("its manifest entry names no file or a path outside its directory")
+    missing = [n for n in names if not (previous / n).is_file()]
+    if missing:
+        raise ValueError(f"{missing[0]} is missing")
+    changed = any(sha256_file(previous / n) != f["sha256"] for n, f in zip(names, o["files"], strict=True))
+    for n in names:
+        try:
+            os.link(previous / n, staging / n)
+        except OSError:
+            shutil.copyfile(previous / n, staging / n)
+    record = {k: o.get(k, base[k]) for k in ("inputs", "profile-digest", "lock-digest")}
+    if changed:
+        record["note"] = "changed on disk since it was built"
+    for log in sorted((previous / "boot").glob(f"*-{glob.escape(str(o['name']))}-*.log")):
+        (staging / "boot").mkdir(exist_ok=True)
+        shutil.copy2(log, staging / "boot" / log.name)
+    return (Product(name=str(o["name"]), type=str(o["type"]), files=tuple(staging / n for n in names),
+                    firmware=tuple(o["firmware"]), boot=dict(o["boot"])), record)
 
 
 def make_products(profile: Profile, lock: Mapping[str, Any], lock_digest: str, sources: Any, arch_name: str,
