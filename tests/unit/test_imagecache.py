@@ -305,3 +305,46 @@ def test_two_holders_of_the_images_lock_take_turns(tmp_path: Path, capfd: pytest
         holder.wait()
     with layout.locked(images, "p") as top:               # a dead holder's lock is simply taken over
         assert top == images / "p"
+
+
+# ---------------------------------------------------------------- build --output: the outputs kept
+
+
+def _manifest(previous: Path, outputs: list[dict[str, object]]) -> None:
+    previous.mkdir(parents=True, exist_ok=True)
+    (previous / "manifest.json").write_text(json.dumps({"inputs": "i1", "profile-digest": "p1", "lock-digest": "l1",
+                                                        "outputs": outputs}))
+
+
+def test_the_outputs_not_rebuilt_are_kept_with_their_inputs_and_boot_logs(tmp_path: Path) -> None:
+    from composer.fsutil import sha256_bytes
+    from composer.image.pipeline import carry_outputs
+    previous, staging = tmp_path / "prev", tmp_path / "new"
+    staging.mkdir()
+    _manifest(previous, [{"name": "iso", "type": "iso", "firmware": ["bios"], "boot": {"media": "cdrom"},
+                          "files": [{"path": "iso.iso", "sha256": sha256_bytes(b"ISO"), "size": 3}]},
+                         {"name": "disk", "type": "disk", "firmware": [], "boot": {},
+                          "files": [{"path": "disk.qcow2", "sha256": sha256_bytes(b"DISK"), "size": 4}]}])
+    (previous / "iso.iso").write_bytes(b"ISO")
+    (previous / "disk.qcow2").write_bytes(b"DISK, booted since")
+    (previous / "boot").mkdir()
+    (previous / "boot" / "x86_64-iso-bios.log").write_text("ready")
+    (previous / "boot" / "x86_64-disk-uefi.log").write_text("other")
+    kept = carry_outputs(previous, staging, ["rootfs"])
+    assert kept["iso"][1] == {"inputs": "i1", "profile-digest": "p1", "lock-digest": "l1"}
+    assert kept["disk"][1]["note"] == "changed on disk since it was built"
+    assert (staging / "iso.iso").read_bytes() == b"ISO" and (staging / "boot" / "x86_64-iso-bios.log").is_file()
+    assert carry_outputs(previous, tmp_path / "other", ["iso", "disk"]) == {}
+
+
+@pytest.mark.parametrize("files", [[{"path": "../../etc/passwd", "sha256": "0" * 64}], [], "x",
+                                   [{"path": "gone.iso", "sha256": "0" * 64}], [{"nopath": 1}]])
+def test_a_malformed_previous_manifest_keeps_nothing_and_says_so(tmp_path: Path, files: object,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    from composer.image.pipeline import carry_outputs
+    previous, staging = tmp_path / "prev", tmp_path / "new"
+    staging.mkdir()
+    _manifest(previous, [{"name": "iso", "type": "iso", "firmware": [], "boot": {}, "files": files}])
+    assert carry_outputs(previous, staging, ["rootfs"]) == {}
+    assert "output 'iso' cannot be kept" in capsys.readouterr().err
+    assert list(staging.iterdir()) == []
