@@ -104,10 +104,11 @@ def make_world(work: Path) -> None:
 _TEMPLATES: dict[str, Path] = {}
 
 
-def world(work: Path, *, warm: bool = False) -> None:
+def world(work: Path, *, warm: bool = False, packages: bool = False) -> None:
     """:func:`make_world` into ``work``, made once per process and copied (``warm``: the new outputs are
-    already in the cache; otherwise the cache is empty)."""
-    kind = "warm" if warm else "cold"
+    already in the cache; ``packages``: only the repository and package caches are kept; otherwise the
+    cache is empty)."""
+    kind = "warm" if warm else "packages" if packages else "cold"
     if kind not in _TEMPLATES:
         template = Path(tempfile.mkdtemp(prefix=f"vcomp-build-world-{kind}-"))
         atexit.register(shutil.rmtree, template, True)
@@ -116,7 +117,7 @@ def world(work: Path, *, warm: bool = False) -> None:
             vcomp(template, "build", PROFILE, "--images", "scratch")   # the new outputs are now in the cache
             shutil.rmtree(template / "scratch")
         else:
-            shutil.rmtree(template / "cache")
+            shutil.rmtree(template / "cache" / "images") if packages else shutil.rmtree(template / "cache")
         _TEMPLATES[kind] = template
     work.mkdir(parents=True, exist_ok=True)
     subprocess.run(["cp", "-a", f"{_TEMPLATES[kind]}/.", str(work)], check=True)
