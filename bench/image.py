@@ -113,10 +113,11 @@ class Phases:
 def instrument(phases: Phases) -> None:
     """Wrap the pipeline's steps so a build reports where its time went. The product steps do not nest:
     each builder computes the intermediates it needs before it calls its maker."""
-    from composer.image import artifacts, fat, fs, gpt, iso, pe, pipeline
+    from composer.image import artifacts, fat, fs, gpt, iso, layout, pe, pipeline
     for name in ("tool_versions", "from_cache", "fetch_locked", "install", "configure", "to_cache",
-                 "write_records", "swap_in"):
+                 "write_records"):
         phases.wrap(pipeline, name)
+    phases.wrap(layout, "switch", "swap_in")
     phases.wrap(artifacts.Workshop, "initramfs")
     phases.wrap(artifacts, "entries_from_tree", "scan tree")
     phases.wrap(artifacts, "write_cpio")
@@ -155,14 +156,16 @@ def op_build(a: dict[str, Any], phases: Phases) -> dict[str, Any]:
     """What `vcomp build PROFILE --arch A` does after its imports: load (profile, lock, repositories,
     staleness) and build_arch, with the image cache given."""
     from composer.cli_image import _load
-    from composer.image.pipeline import build_arch
+    from composer.image.layout import locked
+    from composer.image.pipeline import build_profile
     t = time.perf_counter()
     profile, lock, lock_digest, sources = _load(Path(a["profile"]))
     phases.add("load profile+lock+repos", time.perf_counter() - t)
     t = time.perf_counter()
     said: list[str] = []
-    r = build_arch(profile, lock, lock_digest, sources, a["arch"], Path(a["images"]), Path(a["cache"]),
-                   epoch=a["epoch"], say=said.append)
+    with locked(Path(a["images"]), profile.name) as top:
+        (r,) = build_profile(top, profile, lock, lock_digest, sources, {a["arch"]: ()}, Path(a["cache"]),
+                             epoch=a["epoch"], say=said.append)
     phases.add("build_arch", time.perf_counter() - t)
     files = {f["path"]: {"sha256": f["sha256"], "size": f["size"]} for o in r.manifest["outputs"] for f in o["files"]}
     return {"cached": list(r.cached), "outputs": [p.name for p in r.products], "files": files}

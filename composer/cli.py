@@ -604,6 +604,8 @@ def build_parser() -> argparse.ArgumentParser:
     from composer import cli_gitops, cli_image
     cli_image.register(sub)
     cli_gitops.register(sub)
+    from composer import cli_cache
+    cli_cache.register(sub)
     return p
 
 

@@ -72,7 +72,8 @@ def cmd_apply(args: argparse.Namespace) -> int:
         raise UserError(f"{args.plan} is stale: " + "; ".join(stale), hint="make a new plan: vcomp plan --out FILE")
     if saved.get("exit_code") == EXIT_POLICY:
         raise UserError(f"{args.plan} violates the policy; it is not applied", hint="fix the violations and replan")
-    from composer.image.pipeline import build_arch
+    from composer.image.layout import locked
+    from composer.image.pipeline import build_profile
     built = 0
     for p in saved["profiles"]:
         jobs: dict[str, list[str]] = {}
@@ -82,11 +83,11 @@ def cmd_apply(args: argparse.Namespace) -> int:
         if not jobs:
             continue
         profile, lock, lock_digest, sources = _load(ws.git.root / p["profile"])
-        for arch, outputs in sorted(jobs.items()):
-            r = build_arch(profile, lock, lock_digest, sources, arch, ws.images, image_cache(), only=outputs,
-                           epoch=epoch(), say=_out)
-            built += len(outputs)
-            _out(f"{arch}: built {', '.join(outputs)} in {r.directory}")
+        with locked(ws.images, profile.name) as top:
+            for r in build_profile(top, profile, lock, lock_digest, sources, dict(sorted(jobs.items())),
+                                   image_cache(), epoch=epoch(), say=_out):
+                built += len(jobs[r.arch])
+                _out(f"{r.arch}: built {', '.join(jobs[r.arch])} in {r.directory}")
     _out(f"applied {args.plan}: {built} output(s) built" if built else f"{args.plan}: nothing to build")
     return EXIT_CHANGES if built else EXIT_NO_CHANGES
 
@@ -168,10 +169,9 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
 
 
 def reconcile_profile(ws: Any, path: Path, base: str, args: argparse.Namespace) -> tuple[int, list[Any]]:
-    from composer.boot.session import boots_of, run_boot
-    from composer.gitops import generations, render
+    from composer.gitops import render
     from composer.gitops.workflow import make_plan
-    from composer.image.pipeline import build_arch
+    from composer.image.layout import locked
     from composer.solve.lock import missing_packages
     rel = ws.git.rel(path)
     plan = make_plan(ws, [path], base, acknowledged=args.ack or ())
@@ -184,14 +184,25 @@ def reconcile_profile(ws: Any, path: Path, base: str, args: argparse.Namespace) 
     if moved:
         raise UserError(f"{path.with_suffix('.lock').name} no longer matches the repositories: {moved[0]}",
                         hint=f"relock and commit: vcomp lock {rel}")
+    with locked(ws.images, profile.name):
+        return _reconcile_locked(ws, path, rel, profile, lock, lock_digest, sources, pp)
+
+
+def _reconcile_locked(ws: Any, path: Path, rel: str, profile: Any, lock: Any, lock_digest: str, sources: Any,
+                      pp: Any) -> tuple[int, list[Any]]:
+    from composer.boot.session import boots_of, run_boot
+    from composer.gitops import generations
+    from composer.image.pipeline import build_profile
     last = generations.last(ws.images, profile.name)
     arches = sorted({o.arch for o in pp.output_changes if o.action != "remove"} |
                     {a for a in profile.architectures if last is None or a not in last.get("architectures", {})
                      or not (ws.images / profile.name / a / "manifest.json").is_file()})
     records = dict(last["architectures"]) if last else {}
     cases: list[Any] = []
-    for arch in arches:
-        r = build_arch(profile, lock, lock_digest, sources, arch, ws.images, image_cache(), epoch=epoch(), say=_out)
+    built = build_profile(ws.images / profile.name, profile, lock, lock_digest, sources, {a: () for a in arches},
+                          image_cache(), epoch=epoch(), say=_out) if arches else []
+    for r in built:
+        arch = r.arch
         found = []
         for output, firmware in boots_of(r.manifest):
             _out(f"{arch}: boot test of {output} ({firmware})")

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -35,31 +37,43 @@ def _load(profile_path: Path) -> tuple[Any, dict[str, Any], str, Any]:
     return profile, lock, hashlib.sha256(target.read_bytes()).hexdigest(), sources
 
 
-def build(args: argparse.Namespace) -> list[Any]:
-    from composer.image.pipeline import build_arch
-    profile_path = Path(args.profile)
-    profile, lock, lock_digest, sources = _load(profile_path)
+def build(args: argparse.Namespace, top: Path, profile: Any, lock: dict[str, Any], lock_digest: str,
+          sources: Any) -> list[Any]:
+    """Build the asked architectures and outputs into ``top`` (images/NAME, its lock held by the caller)."""
+    from composer.image.pipeline import build_profile
     arches = args.arch or list(profile.architectures)
     for a in arches:
         if a not in profile.architectures:
-            raise UserError(f"{a} is not an architecture of {profile_path}",
+            raise UserError(f"{a} is not an architecture of {args.profile}",
                             hint=f"architectures: {', '.join(profile.architectures)}")
-    results = []
-    for a in arches:
-        r = build_arch(profile, lock, lock_digest, sources, a, images_dir(args, profile_path),
-                       image_cache(), only=args.output or (), epoch=epoch(), say=_out)
+    jobs = {a: tuple(args.output or ()) for a in dict.fromkeys(arches)}
+    results = build_profile(top, profile, lock, lock_digest, sources, jobs, image_cache(), epoch=epoch(), say=_out)
+    for r in results:
         for p in r.products:
             for f in p.files:
                 _out(f"  {f}  {f.stat().st_size / 2**20:8.1f} MiB")
+        for name in r.stale:
+            _out(f"  {name}: stale (built from other inputs; kept, not rebuilt: vcomp build {args.profile} "
+                 f"--output {name})")
         reused = f" ({len(r.cached)} of {len(r.products)} from the cache)" if r.cached else ""
-        _out(f"{a}: {len(r.products)} outputs in {r.directory}{reused}")
-        results.append(r)
+        _out(f"{r.arch}: {len(r.products)} outputs in {r.directory}{reused}")
     return results
 
 
+@contextlib.contextmanager
+def locked_build(args: argparse.Namespace) -> Iterator[tuple[Path, list[Any]]]:
+    """Load the profile, take the lock of its images directory and build; the lock is held until the end
+    of the ``with`` block (``vcomp test`` boots under it)."""
+    from composer.image.layout import locked
+    profile_path = Path(args.profile)
+    loaded = _load(profile_path)
+    with locked(images_dir(args, profile_path), loaded[0].name) as top:
+        yield top, build(args, top, *loaded)
+
+
 def cmd_build(args: argparse.Namespace) -> int:
-    build(args)
-    return EXIT_OK
+    with locked_build(args):
+        return EXIT_OK
 
 
 def _report(cases: list[Any]) -> int:
@@ -110,16 +124,16 @@ def cmd_boot(args: argparse.Namespace) -> int:
 
 def cmd_test(args: argparse.Namespace) -> int:
     from composer.boot.session import boots_of, junit, run_boot
-    results = build(args)
-    cases = []
-    for r in results:
-        for output, firmware in boots_of(r.manifest):
-            _out(f"{r.arch}: booting {output} with {firmware} firmware")
-            cases += run_boot(r.manifest, r.directory, output, firmware, logs=r.directory / "boot",
-                              echo=_echo(args) if args.verbose else None)
-    profile = results[0].manifest["profile"] if results else "profile"
-    target = Path(args.junit) if args.junit else images_dir(args, Path(args.profile)) / profile / "junit.xml"
-    target.write_bytes(junit(cases, f"vcomp.test.{profile}"))
+    with locked_build(args) as (top, results):
+        cases = []
+        for r in results:
+            for output, firmware in boots_of(r.manifest):
+                _out(f"{r.arch}: booting {output} with {firmware} firmware")
+                cases += run_boot(r.manifest, r.directory, output, firmware, logs=r.directory / "boot",
+                                  echo=_echo(args) if args.verbose else None)
+        profile = results[0].manifest["profile"] if results else "profile"
+        target = Path(args.junit) if args.junit else top / "junit.xml"
+        target.write_bytes(junit(cases, f"vcomp.test.{profile}"))
     code = _report(cases)
     _out(f"{sum(c.passed for c in cases)} of {len(cases)} boot tests passed; JUnit: {target}")
     return code

@@ -3,29 +3,34 @@
 Steps per architecture: refuse a stale lock; derive the build's seed (sha256 of the canonical inputs:
 builder revision, architecture, profile bytes, overlay files, locked packages, outputs, epoch, tool
 versions); take every output whose key is in the content-addressed cache (files checked against their
-recorded sha256; a damaged entry is rebuilt); for the rest fetch and verify the locked packages,
-install them into a fresh root, configure it from the profile and build the outputs; write the
-manifest, the SPDX SBOM and the in-toto provenance; swap the new directory in. A failure leaves the
-previous images/NAME/ARCH/ untouched.
+recorded sha256 while copied; a damaged entry is removed and rebuilt); for the rest fetch and
+verify the locked packages, install them into a fresh root, configure it from the profile and build
+the outputs; write the manifest, the SPDX SBOM and the in-toto provenance. Every architecture is
+built into one new generation (composer.image.layout) that becomes current with one rename, under
+the images directory's lock; a failure or a kill leaves the previous images/NAME/ARCH/ untouched.
 """
 
 from __future__ import annotations
 
-import contextlib
+import glob
 import hashlib
 import json
 import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from composer import oserrors
 from composer.arch import get_arch
+from composer.caches import store
+from composer.caches.images import KIND
 from composer.errors import ToolError, UserError
 from composer.fsutil import atomic_write, canonical_json, sha256_file
-from composer.image import attest
+from composer.image import attest, layout
 from composer.image.artifacts import Product, Target, Workshop, build_products
 from composer.image.content import configure
 from composer.image.install import fetch_locked, install, installed, locked_packages
@@ -36,7 +41,7 @@ from composer.rootfs import Root
 from composer.run import require_tool, run
 
 BUILD_REVISION = 1
-MANIFEST = "manifest.json"
+MANIFEST = layout.MANIFEST
 CONTENTS = "contents.json"  # every installed package with its files (for vcomp diff)
 
 # Host tools each output type runs (checked before any work), by output type and option.
@@ -60,6 +65,7 @@ class ArchBuild:
     products: tuple[Product, ...]
     cached: tuple[str, ...]      # outputs taken from the cache
     manifest: Mapping[str, Any]
+    stale: tuple[str, ...] = ()  # outputs kept from an earlier build of other inputs (build --output)
 
 
 def targets_for(profile: Profile, arch: str, only: Sequence[str] = ()) -> list[Target]:
@@ -140,36 +146,38 @@ def output_key(seed: str, t: Target) -> str:
 # ---------------------------------------------------------------- the cache
 
 
+def warn(line: str) -> None:
+    """Warnings go to stderr, once each (a damaged cache entry, a cache that cannot be written)."""
+    sys.stderr.write(line + "\n")
+    sys.stderr.flush()
+
+
 def from_cache(cache: Path, key: str, out: Path) -> Product | None:
-    """The cached product of ``key`` copied into ``out``, or None (missing or damaged: rebuild)."""
-    entry = cache / key
-    try:
-        meta = json.loads((entry / "product.json").read_bytes())
-    except (OSError, ValueError):
+    """The cached product of ``key`` copied into ``out`` with the ``contents.json`` of its root (every
+    file checked against the entry's record while copied), or None: missing or damaged, rebuild."""
+    record = store.read(cache, key, out, say=warn)
+    if record is None:
         return None
-    files = []
-    for f in meta["files"]:
-        src = entry / f["path"]
-        if not src.is_file() or src.stat().st_size != f["size"] or sha256_file(src) != f["sha256"]:
-            return None
-        files.append(out / f["path"])
-        shutil.copyfile(src, files[-1])
-    return Product(name=meta["name"], type=meta["type"], files=tuple(files), firmware=tuple(meta["firmware"]),
-                   boot=meta["boot"])
-
-
-def to_cache(cache: Path, key: str, product: Product) -> None:
-    entry = cache / key
-    tmp = Path(tempfile.mkdtemp(prefix=f".{key[:12]}.", dir=cache))
     try:
-        for f in product.files:
-            shutil.copyfile(f, tmp / f.name)
-        (tmp / "product.json").write_bytes(canonical_json(describe(product)))
-        if entry.exists():
-            shutil.rmtree(entry)
-        tmp.rename(entry)
-    except OSError:
-        shutil.rmtree(tmp, ignore_errors=True)  # a cache that cannot be written is not an error
+        return Product(name=str(record["name"]), type=str(record["type"]),
+                       files=tuple(out / f["path"] for f in record["files"] if f["path"] != CONTENTS),
+                       firmware=tuple(map(str, record["firmware"])), boot={str(k): str(v) for k, v in
+                                                                            dict(record["boot"]).items()})
+    except (KeyError, TypeError, ValueError):
+        warn(f"warning: cache entry {cache / key}: its record is malformed; rebuilding")
+        return None
+
+
+def to_cache(cache: Path, key: str, product: Product, contents: Path) -> None:
+    """Store a product (and its root's contents.json); a cache that cannot be written is a warning."""
+    meta = {"name": product.name, "type": product.type, "firmware": list(product.firmware),
+            "boot": dict(product.boot)}
+    try:
+        store.write(cache, key, [*product.files, contents], meta)
+    except OSError as exc:
+        where = "" if exc.filename is not None else f"{cache}: "
+        warn(f"warning: {where}{oserrors.describe(exc, 'writing the image cache').message}; the output is not "
+             "cached")
 
 
 def describe(product: Product) -> dict[str, Any]:
@@ -181,75 +189,139 @@ def describe(product: Product) -> dict[str, Any]:
 # ---------------------------------------------------------------- the build
 
 
+def build_profile(top: Path, profile: Profile, lock: Mapping[str, Any], lock_digest: str, sources: Any,
+                  jobs: Mapping[str, Sequence[str]], cache: Path, *, epoch: int,
+                  say: Callable[[str], None] = lambda _m: None) -> list[ArchBuild]:
+    """Build ``jobs`` (architecture -> outputs, empty: all) into a new generation of ``top`` (images/NAME,
+    whose lock the caller holds: :func:`composer.image.layout.locked`) and switch to it in one step.
+    The architectures not built are carried over unchanged; a failure leaves the previous outputs."""
+    for arch in jobs:
+        get_arch(arch)  # an unknown architecture is a clear error before any work
+        if not targets_for(profile, arch, jobs[arch]):
+            raise UserError(f"no outputs for {arch} in {profile.path}", hint="add one under 'outputs:'")
+    from composer.caches.ops import cap_from_env
+    cap_from_env()  # a bad VCOMP_CACHE_MAX is an error before any work
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise oserrors.fault(exc, "creating the image cache") from None
+    gen = layout.new_generation(top)
+    try:
+        built = [build_arch(profile, lock, lock_digest, sources, arch, top / arch, gen / arch, cache,
+                            only=jobs[arch], epoch=epoch, say=say) for arch in jobs]
+        for arch in layout.built_arches(top):
+            if arch not in jobs:
+                layout.carry_tree(top / arch, gen / arch)
+        layout.switch(top, gen)
+    except BaseException as exc:
+        shutil.rmtree(gen, ignore_errors=True)
+        if isinstance(exc, OSError) and exc.filename is None:  # a write() that names no file: say where
+            raise oserrors.fault(exc, f"building {top} (work files in {tempfile.gettempdir()})") from None
+        raise
+    if cache.name == KIND:  # the image kind of a cache root (as the CLI passes it): cap that root
+        cap_caches(cache.parent, say)
+    return [replace(b, directory=top / b.arch,
+                    products=tuple(replace(p, files=tuple(top / b.arch / f.name for f in p.files))
+                                   for p in b.products)) for b in built]
+
+
+def cap_caches(cache_root: Path, say: Callable[[str], None]) -> None:
+    """The automatic size cap after a build (VCOMP_CACHE_MAX), least recently used entries first, over every
+    cache kind."""
+    from composer.caches import ops, policy
+    from composer.caches.registry import KINDS
+    done = ops.collect(KINDS, cache_root, max_size=ops.cap_from_env())
+    if done.removed:
+        size = policy.human(sum(e.size for e in done.removed))
+        say(f"cache: evicted {len(done.removed)} least recently used entries ({size}) to stay under {ops.MAX_ENV}")
+
+
 def build_arch(profile: Profile, lock: Mapping[str, Any], lock_digest: str, sources: Any, arch_name: str,
-               images: Path, cache: Path, *, only: Sequence[str] = (), epoch: int,
+               previous: Path, staging: Path, cache: Path, *, only: Sequence[str] = (), epoch: int,
                say: Callable[[str], None] = lambda _m: None) -> ArchBuild:
-    get_arch(arch_name)  # an unknown architecture is a clear error before any work
+    """One architecture into ``staging`` (inside the new generation); ``previous`` is its current directory."""
     targets = targets_for(profile, arch_name, only)
-    if not targets:
-        raise UserError(f"no outputs for {arch_name} in {profile.path}", hint="add one under 'outputs:'")
     check_tools(targets)
     tools = tool_versions()
     seed = build_seed(profile, lock, arch_name, epoch, tools)  # keys the cache
     ids = build_seed(profile, lock, arch_name, epoch)  # derives UUIDs and volume ids
-    final = images / profile.name / arch_name
-    final.parent.mkdir(parents=True, exist_ok=True)
-    cache.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{arch_name}.staging-", dir=final.parent))
+    staging.mkdir(parents=True)
     staging.chmod(0o755)
+    current = {"inputs": seed, "profile-digest": profile.digest, "lock-digest": lock_digest}
+    products: dict[str, Product] = {}
+    origin: dict[str, dict[str, Any]] = {}
+    if only:  # --output X replaces only X: the other outputs stay, marked stale when built from other inputs
+        for name, (product, record) in carry_outputs(previous, staging, [t.name for t in targets]).items():
+            products[name], origin[name] = product, record
+    cached = []
+    for t in targets:
+        hit = from_cache(cache, output_key(seed, t), staging)
+        if hit is not None:
+            products[t.name] = hit
+            cached.append(t.name)
+            say(f"{arch_name}: {t.name} ({t.type}) unchanged: taken from the cache")
+    missing = [t for t in targets if t.name not in cached]
+    if not missing and not (staging / CONTENTS).is_file():
+        missing, cached = list(targets), []  # an entry of the first cache format: no contents.json
+    if missing:
+        for p in make_products(profile, lock, lock_digest, sources, arch_name, missing, staging, seed=ids,
+                               epoch=epoch, say=say):
+            products[p.name] = p
+            to_cache(cache, output_key(seed, next(t for t in targets if t.name == p.name)), p, staging / CONTENTS)
+    for t in targets:
+        origin[t.name] = dict(current)
+    order = [t.name for t in targets_for(profile, arch_name)]
+    ordered = tuple(products[n] for n in [*order, *sorted(set(products) - set(order))] if n in products)
+    manifest = write_records(staging, profile, lock, lock_digest, arch_name, ordered, seed=seed, tools=tools,
+                             epoch=epoch, origin=origin)
+    stale = tuple(o["name"] for o in manifest["outputs"] if o["stale"])
+    return ArchBuild(arch=arch_name, directory=staging, products=ordered, cached=tuple(cached), manifest=manifest,
+                     stale=stale)
+
+
+def carry_outputs(previous: Path, staging: Path, rebuilt: Sequence[str]) -> dict[str, tuple[Product, dict[str, Any]]]:
+    """The previous build's outputs not being rebuilt, linked into the new directory with their boot logs,
+    each with the inputs it was built from (a file changed on disk since is kept and marked so)."""
+    if not (previous / MANIFEST).is_file():
+        return {}
     try:
-        products: dict[str, Product] = {}
-        cached = []
-        if only:  # the outputs not asked for stay when they were built from the same inputs (else: left out)
-            previous = read_manifest(final) if (final / MANIFEST).is_file() else {}
-            kept = {o["name"]: o for o in previous.get("outputs", []) if previous.get("inputs") == seed}
-            for t in targets_for(profile, arch_name):
-                if t.name not in only and t.name in kept:
-                    products[t.name] = carry(final, staging, kept[t.name])
-        for t in targets:
-            if t.name in products:
-                continue
-            hit = from_cache(cache, output_key(seed, t), staging)
-            if hit is not None:
-                products[t.name] = hit
-                cached.append(t.name)
-                say(f"{arch_name}: {t.name} ({t.type}) unchanged: taken from the cache")
-        missing = [t for t in targets if t.name not in products]
-        contents = cache / f"contents-{seed}.json"
-        if not missing and contents.is_file():
-            shutil.copyfile(contents, staging / CONTENTS)
-        elif not missing and (final / CONTENTS).is_file():
-            shutil.copyfile(final / CONTENTS, staging / CONTENTS)
-        if missing:
-            for p in make_products(profile, lock, lock_digest, sources, arch_name, missing, staging, seed=ids,
-                                   epoch=epoch, say=say):
-                products[p.name] = p
-                to_cache(cache, output_key(seed, next(t for t in targets if t.name == p.name)), p)
-            with contextlib.suppress(OSError):
-                shutil.copyfile(staging / CONTENTS, contents)
-        ordered = tuple(products[t.name] for t in targets_for(profile, arch_name) if t.name in products)
-        manifest = write_records(staging, profile, lock, lock_digest, arch_name, ordered, seed=seed, tools=tools,
-                                 epoch=epoch)
-        swap_in(staging, final)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    moved = tuple(Product(name=p.name, type=p.type, files=tuple(final / f.name for f in p.files),
-                          firmware=p.firmware, boot=p.boot) for p in ordered)
-    return ArchBuild(arch=arch_name, directory=final, products=moved, cached=tuple(cached), manifest=manifest)
+        before = read_manifest(previous)
+        outputs = [o for o in before["outputs"] if o["name"] not in rebuilt]
+        base = {k: before.get(k) for k in ("inputs", "profile-digest", "lock-digest")}
+    except (UserError, KeyError, TypeError) as exc:
+        warn(f"warning: {previous / MANIFEST} is unreadable ({exc}); its other outputs are not kept")
+        return {}
+    kept = {}
+    for o in outputs:
+        try:
+            kept[o["name"]] = carry_one(previous, staging, o, base)
+        except (KeyError, TypeError, ValueError) as exc:
+            warn(f"warning: {previous}: output '{o.get('name', '?')}' cannot be kept ({exc})")
+    return kept
 
 
-def carry(final: Path, staging: Path, output: Mapping[str, Any]) -> Product:
-    """An output of the previous build, moved into the new directory unchanged (its digest checked)."""
-    files = []
-    for f in output["files"]:
-        src, dst = final / f["path"], staging / f["path"]
-        if sha256_file(src) != f["sha256"]:
-            raise UserError(f"{src} changed since it was built", hint="rebuild every output: vcomp build PROFILE")
-        shutil.copyfile(src, dst)
-        files.append(dst)
-    return Product(name=output["name"], type=output["type"], files=tuple(files), firmware=tuple(output["firmware"]),
-                   boot=output["boot"])
+def carry_one(previous: Path, staging: Path, o: Mapping[str, Any],
+              base: Mapping[str, Any]) -> tuple[Product, dict[str, Any]]:
+    names = [str(f["path"]) for f in o["files"]]
+    if not names or any("/" in n or n in ("", ".", "..") for n in names):
+        raise ValueError("its manifest entry names no file or a path outside its directory")
+    missing = [n for n in names if not (previous / n).is_file()]
+    if missing:
+        raise ValueError(f"{missing[0]} is missing")
+    changed = any(sha256_file(previous / n) != f["sha256"] for n, f in zip(names, o["files"], strict=True))
+    for n in names:
+        try:
+            os.link(previous / n, staging / n)
+        except OSError:
+            shutil.copyfile(previous / n, staging / n)
+    record = {k: o.get(k, base[k]) for k in ("inputs", "profile-digest", "lock-digest")}
+    if changed:
+        record["note"] = "changed on disk since it was built"
+    for log in sorted((previous / "boot").glob(f"*-{glob.escape(str(o['name']))}-*.log")):
+        (staging / "boot").mkdir(exist_ok=True)
+        shutil.copy2(log, staging / "boot" / log.name)
+    return (Product(name=str(o["name"]), type=str(o["type"]), files=tuple(staging / n for n in names),
+                    firmware=tuple(o["firmware"]), boot=dict(o["boot"])), record)
 
 
 def make_products(profile: Profile, lock: Mapping[str, Any], lock_digest: str, sources: Any, arch_name: str,
@@ -307,8 +379,12 @@ def kernel_path(records: Mapping[str, Mapping[str, Any]], package: str, root: Pa
 
 
 def write_records(staging: Path, profile: Profile, lock: Mapping[str, Any], lock_digest: str, arch: str,
-                  products: Sequence[Product], *, seed: str, tools: Mapping[str, str], epoch: int) -> dict[str, Any]:
-    outputs = [describe(p) for p in products]
+                  products: Sequence[Product], *, seed: str, tools: Mapping[str, str], epoch: int,
+                  origin: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """manifest.json (each output with the inputs it was built from and ``stale`` when they are not this
+    build's), the SPDX SBOM and the in-toto provenance."""
+    outputs = [{**describe(p), **origin[p.name], "stale": origin[p.name]["inputs"] != seed
+                or "note" in origin[p.name]} for p in products]
     manifest = {"format": 1, "profile": profile.name, "arch": arch, "profile-digest": profile.digest,
                 "lock-digest": lock_digest, "inputs": seed, "epoch": epoch, "tools": dict(tools), "outputs": outputs,
                 "boot-tests": profile.raw.get("boot-tests", [])}
@@ -319,21 +395,6 @@ def write_records(staging: Path, profile: Profile, lock: Mapping[str, Any], lock
     prov = attest.provenance(profile, arch, packages, outputs, seed=seed, lock_digest=lock_digest, epoch=epoch)
     atomic_write(staging / "provenance.intoto.json", json.dumps(prov, indent=2, sort_keys=True).encode() + b"\n")
     return manifest
-
-
-def swap_in(staging: Path, final: Path) -> None:
-    """Replace ``final`` by ``staging`` with two renames; the old directory is removed last."""
-    old = final.with_name(f".{final.name}.old-{os.getpid()}")
-    if final.exists():
-        final.rename(old)
-    try:
-        staging.rename(final)
-    except OSError:
-        if old.exists():
-            old.rename(final)
-        raise
-    with contextlib.suppress(OSError):
-        shutil.rmtree(old)
 
 
 def read_manifest(directory: Path) -> dict[str, Any]:
