@@ -60,6 +60,13 @@ def build(args: argparse.Namespace, top: Path, profile: Any, lock: dict[str, Any
     return results
 
 
+def _check_tools_first(args: argparse.Namespace, profile: Any) -> None:
+    """A missing host tool is said before anything is created (not even the images directory)."""
+    from composer.image.pipeline import check_tools, targets_for
+    arches = [a for a in (args.arch or profile.architectures) if a in profile.architectures]
+    check_tools([t for a in dict.fromkeys(arches) for t in targets_for(profile, a, tuple(args.output or ()))])
+
+
 @contextlib.contextmanager
 def locked_build(args: argparse.Namespace) -> Iterator[tuple[Path, list[Any]]]:
     """Load the profile, take the lock of its images directory and build; the lock is held until the end
@@ -67,6 +74,7 @@ def locked_build(args: argparse.Namespace) -> Iterator[tuple[Path, list[Any]]]:
     from composer.image.layout import locked
     profile_path = Path(args.profile)
     loaded = _load(profile_path)
+    _check_tools_first(args, loaded[0])
     with locked(images_dir(args, profile_path), loaded[0].name) as top:
         yield top, build(args, top, *loaded)
 

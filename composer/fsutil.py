@@ -7,6 +7,7 @@ import errno
 import hashlib
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -130,3 +131,9 @@ class HashingReader:
 
     def hexdigest(self) -> str:
         return self.hash.hexdigest()
+
+
+def atomic_copy(src: Path, dest: Path, *, durable: bool = True) -> None:
+    """Copy ``src`` to ``dest`` through a temporary beside it: on any failure (ENOSPC) nothing is left behind."""
+    with src.open("rb") as f, atomic_output(dest, durable=durable) as out:
+        shutil.copyfileobj(f, out, CHUNK)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from composer.cachekinds import CacheKind
 from composer.caches.images import ImageOutputs
+from composer.repo.pkgcache import PACKAGES
 
 KINDS: tuple[CacheKind, ...] = (
     ImageOutputs(),
+    PACKAGES,
 )

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from composer import limits
 from composer.errors import UserError
 from composer.gitops import generations
 from composer.gitops.gitstate import Base, GitState, state_of
@@ -141,12 +142,35 @@ class Side:
     contents: Mapping[str, Mapping[str, Any]]  # arch -> contents.json (built images only)
 
 
+def _built_records(path: Path) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """A built directory's manifest.json and contents.json, checked before use (they are files on disk)."""
+    hint = f"rebuild it with 'vcomp build' (the directory {path} is damaged)"
+
+    def load(name: str) -> Any:
+        origin = str(path / name)
+        try:
+            return limits.load_json((path / name).read_bytes(), origin)
+        except ValueError as exc:
+            raise UserError(f"{origin}: not valid JSON ({exc})", hint=hint) from None
+
+    manifest = load("manifest.json")
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("arch"), str):
+        raise UserError(f"{path / 'manifest.json'}: expected an object with a string 'arch'", hint=hint)
+    contents = load("contents.json") if (path / "contents.json").is_file() else {}
+    ok = isinstance(contents, dict) and all(
+        isinstance(c, dict) and isinstance(c.get("version"), str) and isinstance(c.get("size"), int)
+        for c in contents.values())
+    if not ok:
+        raise UserError(f"{path / 'contents.json'}: expected an object of packages with 'version' and 'size'",
+                        hint=hint)
+    return manifest, contents
+
+
 def side(ws: Workspace, spec: str, profile: Path | None) -> Side:
     """A commit, a generation (``gen:N``, with --profile) or a built image directory (images/NAME/ARCH)."""
     path = Path(spec)
     if path.is_dir() and (path / "manifest.json").is_file():
-        manifest = json.loads((path / "manifest.json").read_bytes())
-        contents = json.loads((path / "contents.json").read_bytes()) if (path / "contents.json").is_file() else {}
+        manifest, contents = _built_records(path)
         rows = [{"name": n, "version": c["version"], "sha256": "", "size": c["size"], "reason": ""}
                 for n, c in contents.items()]
         return Side(label=str(path), lock={"architectures": {manifest["arch"]: rows}},

@@ -12,6 +12,8 @@ the images directory's lock; a failure or a kill leaves the previous images/NAME
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import glob
 import hashlib
 import json
@@ -19,7 +21,7 @@ import os
 import shutil
 import sys
 import tempfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -324,12 +326,26 @@ def carry_one(previous: Path, staging: Path, o: Mapping[str, Any],
                     firmware=tuple(o["firmware"]), boot=dict(o["boot"])), record)
 
 
+@contextlib.contextmanager
+def work_directory(prefix: str) -> Iterator[str]:
+    """A temporary directory that is removed even when the failure was running out of descriptors: the
+    removal is retried at exit, once the failed step's open files are closed."""
+    tmp = tempfile.mkdtemp(prefix=prefix)
+    try:
+        yield tmp
+    finally:
+        try:
+            shutil.rmtree(tmp)
+        except OSError:
+            atexit.register(shutil.rmtree, tmp, True)
+
+
 def make_products(profile: Profile, lock: Mapping[str, Any], lock_digest: str, sources: Any, arch_name: str,
                   targets: Sequence[Target], out: Path, *, seed: str, epoch: int,
                   say: Callable[[str], None]) -> list[Product]:
     arch = get_arch(arch_name)
     packages = locked_packages(lock, arch_name)
-    with tempfile.TemporaryDirectory(prefix=f"vcomp-build-{arch_name}-") as tmp:
+    with work_directory(f"vcomp-build-{arch_name}-") as tmp:
         work = Path(tmp)
         root = work / "root"
         say(f"{arch_name}: fetching and verifying {len(packages)} locked packages")

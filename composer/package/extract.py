@@ -44,6 +44,7 @@ from typing import IO
 
 import zstandard
 
+from composer import oserrors
 from composer.errors import InvalidPackage, UnsafeArchive, UserError, VerificationError
 from composer.fsutil import CHUNK
 from composer.package import archive
@@ -121,6 +122,15 @@ def extract_package(pkg_path: Path, root: Path | Root, *, trusted: PublicKey | N
                 finally:
                     stager.close()
                 committer.commit(stager.placed)
+            except OSError as exc:
+                with contextlib.suppress(OSError):
+                    _remove_staging(root_fd, stage_name, stage_fd)
+                with contextlib.suppress(OSError):
+                    os.utime(root_fd, ns=_times(root_st))
+                if exc.filename is not None:
+                    raise
+                # fd-relative writes carry no path: name the tree being written and the package
+                raise oserrors.fault(OSError(exc.errno, exc.strerror, str(shown)), f"installing {origin}") from None
             except BaseException:
                 with contextlib.suppress(OSError):
                     _remove_staging(root_fd, stage_name, stage_fd)

@@ -19,7 +19,6 @@ import contextlib
 import hashlib
 import json
 import os
-import shutil
 import stat
 import sys
 from collections.abc import Callable, Sequence
@@ -30,8 +29,9 @@ from tuf.api import exceptions as tuf_exc
 from tuf.api.metadata import Metadata, Root, TargetFile, Targets
 from tuf.ngclient import FetcherInterface, Updater, UpdaterConfig
 
+from composer import oserrors
 from composer.errors import FetchError, UserError, VerificationError
-from composer.fsutil import canonical_json
+from composer.fsutil import atomic_copy, canonical_json
 from composer.package.archive import Header, Verified, verify_package
 from composer.repo.index import IndexEntry, close_names, decode_index, index_target_path, parse_index
 from composer.repo.offline import OfflineView
@@ -215,6 +215,11 @@ class RepositoryClient:
                 problems.append(f"{base}: {describe(exc)}")
                 unreachable = unreachable and is_unreachable(exc)
                 continue
+            except OSError as exc:  # python-tuf persists metadata with bare writes: name the cache
+                if exc.filename is not None:
+                    raise
+                raise oserrors.fault(OSError(exc.errno, exc.strerror, str(self.metadata_dir)),
+                                     "saving verified repository metadata") from None
             self._updater = updater
             self._view = None
             self._indexes.clear()
@@ -337,11 +342,8 @@ class RepositoryClient:
         check_entry(entry, verified.header)
         if out_dir is None:
             return path
-        out_dir.mkdir(parents=True, exist_ok=True)
         dest = out_dir / entry.path.rsplit("/", 1)[-1]
-        tmp = dest.with_name(f".{dest.name}.tmp")
-        shutil.copyfile(path, tmp)
-        tmp.replace(dest)
+        atomic_copy(path, dest)
         return dest
 
     def delegated_key(self, entry: IndexEntry) -> PublicKey:

@@ -10,10 +10,8 @@ last, so a client reading during a publish sees either the old or the new reposi
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import hashlib
-import os
 import shutil
 import tempfile
 from collections.abc import Sequence
@@ -34,11 +32,11 @@ from tuf.api.metadata import (
 )
 
 from composer.errors import InvalidPackage, UserError, VerificationError, combine
-from composer.fsutil import atomic_write, sha256_file
+from composer.fsutil import atomic_copy, atomic_write, sha256_file
 from composer.package.archive import verify_package
 from composer.package.extract import check_entries
 from composer.package.lint import lint_header
-from composer.repo.guard import LOCK, locked, locked_directory, remove_temporaries, repair
+from composer.repo.guard import locked, locked_directory, remove_temporaries, repair
 from composer.repo.index import IndexEntry, build_index, index_target_path, package_target_path
 from composer.repo.store import (
     CONFIG,
@@ -71,10 +69,8 @@ def init(directory: Path, **kwargs: Any) -> Path:
     try:
         return create(directory, **kwargs)
     except BaseException:
-        if made and {p.name for p in directory.iterdir()} <= {LOCK}:
-            with contextlib.suppress(OSError):
-                (directory / LOCK).unlink(missing_ok=True)
-                directory.rmdir()
+        if made and not (directory / CONFIG).exists():  # we made it and it is no repository: nothing to keep
+            shutil.rmtree(directory, ignore_errors=True)
         raise
 
 
@@ -396,12 +392,7 @@ def _store_target(store: RepoStore, pkg: Path, entry: IndexEntry) -> Path:
     directory, base = entry.path.rsplit("/", 1)
     dest = store.targets_dir / directory / f"{entry.sha256}.{base}"
     if not dest.exists():
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dest.with_name(f".{dest.name}.tmp")
-        shutil.copyfile(pkg, tmp)
-        with tmp.open("rb") as f:  # on disk before any metadata points at it
-            os.fsync(f.fileno())
-        tmp.replace(dest)
+        atomic_copy(pkg, dest)  # durable before any metadata points at it; nothing left behind on failure
     return dest
 
 

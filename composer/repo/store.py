@@ -164,7 +164,10 @@ class RepoStore:
         except FileNotFoundError:
             raise UserError(f"{path} is missing", hint="the repository is incomplete") from None
         except Exception as exc:  # python-tuf raises several deserialization errors
-            raise VerificationError(f"{path}: unreadable metadata ({exc})") from None
+            raise VerificationError(f"{path}: unreadable metadata ({exc})",
+                                    hint="restore the file from a backup or a mirror of the repository; the "
+                                         "repository's signing keys can re-create a developer role with "
+                                         "'vcomp repo delegate'") from None
         if not isinstance(md.signed, cls):
             raise VerificationError(f"{path}: expected {cls.type} metadata, found {md.signed.type}")
         return md

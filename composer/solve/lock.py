@@ -20,7 +20,7 @@ from composer.fsutil import atomic_write
 from composer.limits import load_json
 from composer.profile.outputs import BOOTLOADERS, OUTPUT_TYPES
 from composer.profile.validate import Profile
-from composer.repo.client import RepositoryClient
+from composer.repo.client import RepositoryClient, load_trusted_root
 from composer.solve.policy import RepoPolicy
 from composer.solve.pool import IndexData, SolvIndex, parse_version
 from composer.solve.resolve import Request, Resolver, check_capabilities
@@ -88,7 +88,7 @@ class Sources:
 def open_sources(profile: Profile, cache: Path) -> Sources:
     clients, fps = {}, {}
     for repo in profile.repositories:
-        root = repo.root.read_bytes()
+        root = load_trusted_root(repo.root)
         clients[repo.name] = RepositoryClient(repo.url, root, cache, mirrors=repo.mirrors)
         fps[repo.name] = hashlib.sha256(root).hexdigest()
     return Sources(clients=clients, fingerprints=fps, pools=cache / "pools")

@@ -90,9 +90,6 @@ def test_two_builds_with_a_cold_image_cache_sharing_it_both_succeed(tmp_path: Pa
     _two_builds_sharing_a_cache(tmp_path / "w")
 
 
-@pytest.mark.xfail(strict=False, reason="two processes downloading one package into the repository cache can "
-                   "read it half-written (corrupt payload): the packages cache is the repository slice's "
-                   "(r12-repo); drop this marker once it is merged")
 def test_two_cold_builds_sharing_a_cache_both_succeed(tmp_path: Path) -> None:
     world(tmp_path / "w")
     _two_builds_sharing_a_cache(tmp_path / "w")
