@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import random
 import subprocess
 import sys
 import time
@@ -15,7 +16,7 @@ from composer.errors import VerificationError
 from composer.repo.pkgcache import PACKAGES, ObjectStore, objects_dir
 from tests.reliability.killsweep import REPO as SOURCE
 
-DATA = os.urandom(3 << 20)
+DATA = random.Random(1).randbytes(3 << 20)   # fixed: xdist workers must collect the same ids
 DIGEST = hashlib.sha256(DATA).hexdigest()
 
 
