@@ -113,11 +113,13 @@ def _note_holder(fd: int) -> None:
         os.pwrite(fd, f"{os.getpid()} {command_line()}\n".encode(), 0)
 
 
-def _open(path: str | Path, what: str, dir_fd: int | None = None) -> int:
+def _open(path: str | Path, what: str, dir_fd: int | None = None, *, shown: str | None = None) -> int:
     """The lock file, opened without following a symlink; a refusal as one line naming it."""
     try:
         return os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644, dir_fd=dir_fd)
     except OSError as exc:
+        if shown is not None:
+            exc.filename, path = shown, shown
         if exc.errno == errno.ELOOP:
             raise UserError(f"{path}: the lock file of {what} is a symbolic link; vcomp refuses to follow it",
                            hint=f"remove the symlink {path} (vcomp recreates the lock file) and run again") from None
@@ -130,10 +132,11 @@ def _stderr(line: str) -> None:
 
 
 @contextlib.contextmanager
-def exclusive_at(dir_fd: int, name: str, what: str, *,
-                 say: Callable[[str], None] | None = None) -> Iterator[None]:
-    """The lock file ``name`` inside the directory ``dir_fd`` (a symlink there is refused)."""
-    fd = _open(name, what, dir_fd)
+def exclusive_at(dir_fd: int, name: str, what: str, *, say: Callable[[str], None] | None = None,
+                 shown: str | None = None) -> Iterator[None]:
+    """The lock file ``name`` inside the directory ``dir_fd`` (a symlink there is refused); ``shown`` is the
+    path errors name (default ``name``)."""
+    fd = _open(name, what, dir_fd, shown=shown)
     try:
         with hold(fd, what, say=say):
             yield

@@ -44,7 +44,6 @@ from typing import IO
 
 import zstandard
 
-from composer import oserrors
 from composer.errors import InvalidPackage, UnsafeArchive, UserError, VerificationError
 from composer.fsutil import CHUNK
 from composer.package import archive
@@ -129,8 +128,8 @@ def extract_package(pkg_path: Path, root: Path | Root, *, trusted: PublicKey | N
                     os.utime(root_fd, ns=_times(root_st))
                 if exc.filename is not None:
                     raise
-                # fd-relative writes carry no path: name the tree being written and the package
-                raise oserrors.fault(OSError(exc.errno, exc.strerror, str(shown)), f"installing {origin}") from None
+                # fd-relative writes carry no path: name the tree being written
+                raise OSError(exc.errno, exc.strerror, str(shown)) from exc
             except BaseException:
                 with contextlib.suppress(OSError):
                     _remove_staging(root_fd, stage_name, stage_fd)

@@ -73,7 +73,8 @@ def locked(root: Path) -> Iterator[None]:
         with contextlib.ExitStack() as stack:
             try:
                 d = stack.enter_context(r.subdir(db.DB_REL))
-                stack.enter_context(lockfile.exclusive_at(d.fd, LOCK, f"root {root}"))
+                stack.enter_context(lockfile.exclusive_at(d.fd, LOCK, f"root {root}",
+                                                          shown=f"{root}/{db.DB_REL}/{LOCK}"))
             except OSError as exc:  # a read-only root, a full one...: one line naming the lock file
                 exc.filename = f"{root}/{db.DB_REL}/{LOCK}"
                 raise oserrors.fault(exc, "taking the root's lock") from None

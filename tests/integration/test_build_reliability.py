@@ -109,7 +109,9 @@ def test_a_damaged_cache_entry_is_said_once_and_rebuilt(work: Path) -> None:
     assert proc.stderr.count("does not match its recorded sha256 and size") == 1, proc.stderr
     assert observe_images(work / "again").split("|")[0] == observe_images(work / "out").split("|")[0]
     verify = run(work, "cache", "verify")
-    assert verify.returncode == 0 and "2 cache entries checked: all intact" in verify.stdout
+    assert verify.returncode == 0 and "cache entries checked: all intact" in verify.stdout, verify.stdout
+    images = json.loads(run(work, "cache", "list", "--json").stdout)
+    assert len([e for e in images if e.get("kind") == "images"]) == 2, images
 
 
 def test_the_automatic_cap_evicts_the_least_recently_used(work: Path) -> None:

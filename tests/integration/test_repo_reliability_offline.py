@@ -178,6 +178,8 @@ def test_pkg_root_reinstalls_from_the_cache_with_the_repository_gone(site: Site,
         tar.extractall(root, filter="fully_trusted")  # our own tar: keep the sticky bits
     assert site.run("pkg", "--root", str(root), "remove", "nano", cache=cache).returncode == 0
     assert not (root / "bin" / "nano").exists()
+    r = site.run("pkg", "--root", str(root), "repo-url", "sample", str(site.repo), cache=cache)  # built: relative
+    assert r.returncode == 0, r.stderr
     gone = site.repo.with_name("repo.gone")
     site.repo.rename(gone)
     try:

@@ -125,7 +125,7 @@ def test_a_damaged_database_is_one_line_for_every_command(root: Path, capsys: py
 def test_a_history_id_that_is_not_a_number_on_the_command_line(root: Path, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as info:
         main(["pkg", "--root", str(root), "rollback", "two"])
-    assert info.value.code == 2 and "invalid int value: 'two'" in capsys.readouterr().err
+    assert info.value.code == 1 and "invalid int value: 'two'" in capsys.readouterr().err   # usage errors exit 1
 
 
 # ---------------------------------------------------------------- offline

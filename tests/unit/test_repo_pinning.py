@@ -155,8 +155,9 @@ def test_the_package_manager_on_a_root_applies_the_same_rules(repo: Repo, tmp_pa
 
     def install(records: list[dict[str, object]]) -> dict[str, str]:
         database = Database(packages={}, history=[], transaction=0, repositories=records)
-        sources = RootSources(clients=clients, arch="x86_64", installed=[], granted=(), _pool=[],
-                              policy=RepoPolicy.of_records(records))
+        sources = RootSources(repositories=records, cache=tmp_path / "unused", arch="x86_64", installed=[],
+                              granted=(), _pool=[], policy=RepoPolicy.of_records(records),
+                              _clients={r["name"]: clients[str(r["name"])] for r in records})
         return {c.name: f"{c.pending.version}@{c.pending.origin}"
                 for c in solve(sources, database, install=[("hello", "*")])}
 
