@@ -120,11 +120,23 @@ def tree_digest(path: Path) -> str:
     return h.hexdigest()
 
 
+COMPOSER = Path(__file__).resolve().parents[1]
+
+
+def code_files() -> list[Path]:
+    """Every source of the composer package (and the schemas beside it when installed from a checkout):
+    the extractor, the database writer, ``arch.py``... all change outputs, not only ``image/``."""
+    files = sorted(COMPOSER.rglob("*.py"))
+    schemas = COMPOSER.parent / "schemas"
+    return files + (sorted(schemas.glob("*.json")) if schemas.is_dir() else [])
+
+
 def code_digest() -> str:
-    """sha256 of this package's own sources: a change to how images are made invalidates the cache."""
+    """sha256 of vcomp's own sources: any change to the code that makes images invalidates the cache (the
+    ids inside images do not depend on it: outputs stay bit-identical across versions that make them so)."""
     h = hashlib.sha256()
-    for path in sorted(Path(__file__).parent.glob("*.py")):
-        h.update(path.name.encode() + b"\0" + path.read_bytes())
+    for path in code_files():
+        h.update(path.relative_to(COMPOSER.parent).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
     return h.hexdigest()
 
 
