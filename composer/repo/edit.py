@@ -11,7 +11,9 @@ last, so a client reading during a publish sees either the old or the new reposi
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import hashlib
+import os
 import shutil
 import tempfile
 from collections.abc import Sequence
@@ -298,14 +300,40 @@ def add(store: RepoStore, packages: Sequence[Path], signers: Sequence[SigningKey
             raise UserError(f"key {key.keyid[:16]} is the offline {offline[key.keyid]} key: 'repo add' signs only "
                             "with developer keys", hint="keep the offline keys off the publishing machine; pass the "
                                                         "developer's key with --key")
+    area = Path(tempfile.mkdtemp(prefix=UPLOAD_PREFIX, dir=store.dir))
+    try:
+        return _add_copies(store, packages, signers, area)
+    finally:
+        shutil.rmtree(area, ignore_errors=True)
+
+
+UPLOAD_PREFIX = ".upload-"   # REPO/.upload-*/: private copies of an upload in progress (never served)
+
+
+def _copy_in(pkg: Path, copy: Path) -> None:
+    """Read the upload once, into the repository's private area: what is verified is what is stored."""
+    try:
+        atomic_copy(pkg, copy, durable=False)
+    except FileNotFoundError:
+        raise UserError(f"{pkg}: no such file", hint="pass the path of a built .vpk") from None
+    except IsADirectoryError:
+        raise UserError(f"{pkg}: is a directory, not a package", hint="pass the path of a built .vpk") from None
+
+
+def _add_copies(store: RepoStore, packages: Sequence[Path], signers: Sequence[SigningKey],
+                area: Path) -> list[Added]:
     targets = store.load("targets", Targets).signed
     state = store.read_state()
     accepted: list[tuple[Path, IndexEntry, DelegatedRole]] = []
     errors = []
-    for pkg in packages:
+    for i, pkg in enumerate(packages):
+        copy = area / f"{i}.vpk"
         try:
-            accepted.append(_check_upload(store, targets, state, pkg))
+            _copy_in(pkg, copy)
+            accepted.append(_check_upload(store, targets, state, copy))
         except (InvalidPackage, UserError) as exc:
+            exc.message = exc.message.replace(str(copy), str(pkg))   # name the user's file, not our copy
+            exc.args = (exc.message,)
             errors.append(exc)
     if errors:
         raise combine(errors, summary=f"upload refused: {len(errors)} of {len(packages)} packages failed checks")
@@ -391,8 +419,21 @@ def _store_target(store: RepoStore, pkg: Path, entry: IndexEntry) -> Path:
     """Content-addressed: targets/packages/NAME/<sha256>.NAME-VERSION-ARCH.vpk (TUF consistent snapshot)."""
     directory, base = entry.path.rsplit("/", 1)
     dest = store.targets_dir / directory / f"{entry.sha256}.{base}"
-    if not dest.exists():
-        atomic_copy(pkg, dest)  # durable before any metadata points at it; nothing left behind on failure
+    if not dest.exists():  # the verified copy itself is moved into place (same file system: the repository)
+        with pkg.open("rb") as f:
+            os.fsync(f.fileno())    # durable before any metadata points at it
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.replace(pkg, dest)
+        except OSError as exc:
+            if exc.errno != errno.EXDEV:
+                raise
+            atomic_copy(pkg, dest)   # targets/ on another file system: copy the verified bytes
+        fd = os.open(dest.parent, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
     return dest
 
 

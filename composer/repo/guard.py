@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, TypeVar
@@ -80,7 +81,12 @@ def repair(store: RepoStore) -> None:
 
 
 def remove_temporaries(directory: Path) -> None:
-    """Delete ``.NAME.*.tmp`` files an interrupted write left (repository top, metadata/, targets/**)."""
+    """Delete ``.NAME.*.tmp`` files an interrupted write left (repository top, metadata/, targets/**) and
+    the private upload copies (``.upload-*/``) of an interrupted ``repo add``."""
+    if directory.is_dir():
+        for upload in directory.glob(".upload-*"):
+            if upload.is_dir() and not upload.is_symlink():
+                shutil.rmtree(upload, ignore_errors=True)
     tops = [(directory, False), (directory / "metadata", False), (directory / "targets", True)]
     for top, deep in tops:
         if not top.is_dir():
