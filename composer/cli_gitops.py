@@ -20,9 +20,9 @@ from composer.gitops.plan import PackageChange
 def _setuid_probe(sources_for: dict[Path, Any]) -> Any:
     """Setuid files a changed package brings (read from the package, fetched and verified through TUF)."""
     def probe(path: Path, change: PackageChange) -> list[str]:
-        from composer.image.install import Locked, fetch_locked
         from composer.package.archive import read_header
         from composer.package.build import default_cache
+        from composer.pkgmgr.install import Locked, fetch_locked
         from composer.profile.validate import load_profile
         from composer.solve.lock import open_sources, read_lock
         if path not in sources_for:

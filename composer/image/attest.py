@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from composer import __version__
-from composer.image.install import Locked
+from composer.pkgmgr.install import Locked
 from composer.profile.validate import Profile
 
 BUILD_TYPE = "https://veridian-composer.dev/vcomp/build/v1"

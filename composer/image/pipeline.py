@@ -35,8 +35,8 @@ from composer.fsutil import atomic_write, canonical_json, sha256_file
 from composer.image import attest, layout
 from composer.image.artifacts import Product, Target, Workshop, build_products
 from composer.image.content import configure
-from composer.image.install import fetch_locked, install, installed, locked_packages
 from composer.pkgmgr.db import save_repositories
+from composer.pkgmgr.install import fetch_locked, install, installed, locked_packages
 from composer.profile.outputs import OUTPUT_TYPES
 from composer.profile.validate import Profile
 from composer.rootfs import Root

@@ -19,8 +19,8 @@ from typing import Any
 import solv
 
 from composer.errors import UserError
-from composer.image.install import Locked, fetch_locked
 from composer.pkgmgr import db
+from composer.pkgmgr.install import Locked, fetch_locked
 from composer.pkgmgr.query import orphans
 from composer.pkgmgr.transaction import Change, Outcome, TransactionError, apply
 from composer.repo.client import RepositoryClient

@@ -1,6 +1,6 @@
 """Queries over a root's package database: list, info, files, owns, depends, rdepends, orphans, verify.
 
-Every function takes the records (name -> record, as ``composer.image.install.package_record`` writes them)
+Every function takes the records (name -> record, as ``composer.pkgmgr.install.package_record`` writes them)
 and returns frozen values with ``to_dict()`` for ``--json``; only ``verify`` reads the root. Output is sorted,
 and paths are shown absolute (``/usr/bin/x``) although records store them relative.
 

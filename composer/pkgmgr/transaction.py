@@ -35,10 +35,10 @@ from pathlib import Path
 from typing import Any
 
 from composer.errors import UserError
-from composer.image.install import Fetched, package_record
 from composer.package.archive import read_header
 from composer.package.extract import extract_package
 from composer.pkgmgr import db
+from composer.pkgmgr.install import Fetched, package_record
 from composer.pkgmgr.journal import (
     JOURNAL,
     JOURNAL_REL,

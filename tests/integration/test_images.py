@@ -14,9 +14,9 @@ import pytest
 
 from composer.boot.session import run_boot
 from composer.cli import main
-from composer.image.install import check_conflicts, installed
 from composer.image.pipeline import read_manifest
 from composer.package.archive import read_header
+from composer.pkgmgr.install import check_conflicts, installed
 from tests.integration.conftest import copy_profiles
 
 pytestmark = pytest.mark.integration
@@ -139,7 +139,7 @@ def test_the_image_database_records_every_package(built: Built, tmp_path: Path) 
 
 
 def test_file_conflicts_name_both_packages_and_the_path(built: Built) -> None:
-    from composer.image.install import FileConflictError
+    from composer.pkgmgr.install import FileConflictError
     pkgs = sorted((built.base / "images" / "repo").resolve().parent.glob("packages/x86_64/busybox-[0-9]*.vpk"))
     assert pkgs
     header = read_header(pkgs[0])

@@ -21,8 +21,8 @@ import pytest
 from composer.cli import main
 from composer.errors import ComposerError, UnsafeArchive, UserError
 from composer.image.content import configure
-from composer.image.install import Fetched, Locked, install
 from composer.pkgmgr import db
+from composer.pkgmgr.install import Fetched, Locked, install
 from composer.pkgmgr.transaction import Change, TransactionError, apply, recover, stage_dir
 from composer.profile.validate import load_profile
 from composer.rootfs import Root, UnsafePath, path_problem

@@ -16,7 +16,7 @@ import pytest
 from tests.conftest import REPO
 
 SCANNED = sorted({*(REPO / "composer" / "pkgmgr").glob("*.py"), REPO / "composer" / "cli_pkgroot.py",
-                  REPO / "composer" / "image" / "install.py", REPO / "composer" / "image" / "content.py",
+                  REPO / "composer" / "pkgmgr" / "install.py", REPO / "composer" / "image" / "content.py",
                   REPO / "composer" / "image" / "initramfs.py", REPO / "composer" / "package" / "extract.py"})
 OS_MUTATING = {"rename", "replace", "unlink", "remove", "rmdir", "removedirs", "mkdir", "makedirs", "chmod",
                "lchmod", "chown", "lchown", "symlink", "link", "truncate", "mknod", "mkfifo", "utime"}

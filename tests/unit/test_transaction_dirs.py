@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from composer.image.install import Fetched, Locked, install
 from composer.pkgmgr import db
+from composer.pkgmgr.install import Fetched, Locked, install
 from composer.pkgmgr.transaction import Change, TransactionError, apply, stage_dir
 from composer.trust.keys import SigningKey
 from tests.hostile import directory, file, hostile_package, metadata, new_key
