@@ -38,6 +38,8 @@ ARCHES: Mapping[str, Arch] = {
 
 ELF_MACHINES: Mapping[int, str] = {a.elf_machine: a.name for a in ARCHES.values()} | {3: "i386", 40: "arm"}
 NOARCH = "noarch"
+DEFAULT_ARCHES: tuple[str, ...] = ("x86_64", "aarch64")   # what a new repository serves, unless told
+
 PACKAGE_ARCHES = (*ARCHES, NOARCH)
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 from composer import __version__, lockfile, oserrors
+from composer.arch import DEFAULT_ARCHES
 from composer.cli_common import EXIT_CHANGES, EXIT_ERROR, EXIT_OK
 from composer.cli_common import out as _out
 from composer.errors import ComposerError, UserError
@@ -187,7 +188,7 @@ def cmd_repo_init(args: argparse.Namespace) -> int:
                 root_threshold=args.root_threshold,
                 targets_keys=[load_signing_key(Path(p)) for p in args.targets_key],
                 online={role: [load_signing_key(Path(p)) for p in ps] for role, ps in online.items()},
-                online_paths=paths, architectures=args.arch or ["x86_64", "aarch64"],
+                online_paths=paths, architectures=args.arch or list(DEFAULT_ARCHES),
                 root_expires=args.root_expires or "")
     _out(f"repository created in {directory}; clients pin {root}; keep the root and targets keys offline")
     return EXIT_OK
@@ -287,7 +288,7 @@ def cmd_repo_mirror(args: argparse.Namespace) -> int:
     from composer.repo.client import RepositoryClient, load_trusted_root
     from composer.repo.mirror import mirror
     client = RepositoryClient(args.url, load_trusted_root(Path(args.root)), default_cache() / "repos")
-    r = mirror(client, Path(args.dest), args.arch or ["x86_64", "aarch64"])
+    r = mirror(client, Path(args.dest), args.arch or list(DEFAULT_ARCHES))
     _out(f"mirrored {r.packages} package entries into {args.dest}: {r.downloaded} files downloaded and verified, "
          f"{r.skipped} already present")
     return EXIT_OK

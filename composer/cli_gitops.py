@@ -94,7 +94,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
 
 def _load(path: Path) -> Any:
     from composer import cli_image
-    return cli_image._load(path)
+    return cli_image.load_inputs(path)
 
 
 def cmd_reconcile_root(args: argparse.Namespace) -> int:

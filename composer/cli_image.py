@@ -18,7 +18,7 @@ def images_dir(args: argparse.Namespace, profile: Path) -> Path:
     return Path(args.images) if args.images else Path("images")
 
 
-def _load(profile_path: Path) -> tuple[Any, dict[str, Any], str, Any]:
+def load_inputs(profile_path: Path) -> tuple[Any, dict[str, Any], str, Any]:
     """Profile, its lock (refused when stale), the lock's digest and the repository sources."""
     from composer.package.build import default_cache
     from composer.profile.validate import load_profile
@@ -73,7 +73,7 @@ def locked_build(args: argparse.Namespace) -> Iterator[tuple[Path, list[Any]]]:
     of the ``with`` block (``vcomp test`` boots under it)."""
     from composer.image.layout import locked
     profile_path = Path(args.profile)
-    loaded = _load(profile_path)
+    loaded = load_inputs(profile_path)
     _check_tools_first(args, loaded[0])
     with locked(images_dir(args, profile_path), loaded[0].name) as top:
         yield top, build(args, top, *loaded)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from composer.arch import ARCHES, DEFAULT_ARCHES
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class OutputType:
@@ -24,8 +26,8 @@ class OutputType:
 BOOTLOADERS: Mapping[str, str] = {"uefi": "bootloader:uefi-uki", "bios": "bootloader:bios-iso"}
 
 
-_BOTH = frozenset({"x86_64", "aarch64"})
-_ALL = frozenset({"x86_64", "aarch64", "riscv64"})
+_BOTH = frozenset(DEFAULT_ARCHES)
+_ALL = frozenset(ARCHES)
 
 OUTPUT_TYPES: Mapping[str, OutputType] = {t.name: t for t in (
     OutputType(name="rootfs", arches=_ALL, firmware={}, description="the root filesystem as a tar"),

@@ -33,6 +33,7 @@ from tuf.api.metadata import (
     Timestamp,
 )
 
+from composer.arch import DEFAULT_ARCHES
 from composer.errors import InvalidPackage, UserError, VerificationError, combine
 from composer.fsutil import atomic_copy, atomic_write, sha256_file
 from composer.package.archive import verify_package
@@ -80,7 +81,7 @@ def init(directory: Path, **kwargs: Any) -> Path:
 def create(directory: Path, *, root_keys: Sequence[SigningKey], root_threshold: int,
          targets_keys: Sequence[SigningKey], online: dict[str, Sequence[SigningKey]],
          online_paths: dict[str, list[str]], expiry_days: dict[str, int] | None = None,
-         architectures: Sequence[str] = ("x86_64", "aarch64"), root_expires: str = "") -> Path:
+         architectures: Sequence[str] = DEFAULT_ARCHES, root_expires: str = "") -> Path:
     """Create a repository; return the root.json path.
 
     root (k-of-n) and the top-level targets role are offline: their keys sign now and are not recorded.

@@ -28,6 +28,7 @@ import tomli_w
 from tuf.api.metadata import Metadata, Root, Signed, Snapshot, Targets, Timestamp
 from tuf.api.serialization.json import JSONSerializer
 
+from composer.arch import DEFAULT_ARCHES
 from composer.errors import UserError, VerificationError
 from composer.fsutil import atomic_write
 from composer.oserrors import fault
@@ -58,7 +59,7 @@ def utcnow() -> dt.datetime:
 class RepoConfig:
     keys: dict[str, list[str]]
     expiry_days: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_EXPIRY_DAYS))
-    architectures: list[str] = field(default_factory=lambda: ["x86_64", "aarch64"])
+    architectures: list[str] = field(default_factory=lambda: list(DEFAULT_ARCHES))
     scanner: list[str] = field(default_factory=list)
     legacy: bool = False   # read from a repo.toml that still lists the top-level targets key
 
@@ -86,7 +87,7 @@ class RepoConfig:
             days = raw.get("expiry-days", {})
             if not isinstance(days, dict) or not all(isinstance(v, int) and v > 0 for v in days.values()):
                 raise TypeError("'expiry-days' must map roles to positive whole numbers of days")
-            arches = _strings(raw.get("architectures", ["x86_64", "aarch64"]), "architectures")
+            arches = _strings(raw.get("architectures", list(DEFAULT_ARCHES)), "architectures")
             scanner = raw.get("scanner", {})
             command = _strings(scanner.get("command", []) if isinstance(scanner, dict) else None, "scanner.command")
         except (tomllib.TOMLDecodeError, UnicodeDecodeError, KeyError, TypeError, AttributeError) as exc:

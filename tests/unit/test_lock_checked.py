@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from composer.cli import main
-from composer.cli_image import _load
+from composer.cli_image import load_inputs as _load
 from composer.profile.validate import load_profile
 from composer.solve.lock import kept_versions, lock_bytes, lock_path, open_sources, resolve_profile
 from composer.solve.lockcheck import LockMismatch, check_lock, differences
