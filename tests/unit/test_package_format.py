@@ -111,7 +111,12 @@ def test_truncated_package(hello_pkg: Built, tmp_path: Path) -> None:
 
 def test_copy_verifies(hello_pkg: Built, tmp_path: Path) -> None:
     shutil.copy(hello_pkg.path, tmp_path / "copy.vpk")
-    verify_package(tmp_path / "copy.vpk")
+    verified = verify_package(tmp_path / "copy.vpk")
+    assert verified.header.metadata.name == hello_pkg.metadata.name
+    assert verified.header.metadata.version == hello_pkg.metadata.version
+    entries = hello_pkg.manifest.entries    # every member read back; every regular file's bytes hashed
+    assert verified.files == len(entries) and verified.bytes == sum(e.size for e in entries if e.type == "file")
+    assert verified.signer.keyid == verify_package(hello_pkg.path).signer.keyid
 
 
 def test_corrupt_large_member_is_a_verification_error(tmp_path: Path, dev_key: SigningKey) -> None:

@@ -456,7 +456,12 @@ def test_delegated_role_listing_names_outside_its_patterns_is_ignored(repo: Repo
 
 def test_stale_mirror_behind_a_good_primary_is_not_used(repo: Repo) -> None:
     client = repo.client(mirrors=[repo.old().as_uri()])
-    works(client)
+    works(client)                                  # the primary answers first
+    trusted = cached_version(client, "timestamp")
+    repo.serve(repo.tmp / "gone")                  # now only the stale mirror answers: a rollback, refused
+    with pytest.raises(FetchError, match="cannot get trusted metadata"):
+        client.refresh()
+    assert cached_version(client, "timestamp") == trusted
 
 
 def test_unreachable_primary_fails_over_to_a_good_mirror(repo: Repo) -> None:
