@@ -19,6 +19,7 @@ from composer.errors import UserError
 from composer.gitops import generations
 from composer.gitops.gitstate import Base, GitState, state_of
 from composer.gitops.plan import PackageChange, Plan, ProfilePlan, State, lock_diff, plan_profile
+from composer.profile.validate import load_profile
 
 BUILT = "@built"
 
@@ -42,7 +43,11 @@ class Workspace:
         return found
 
     def current(self, path: Path) -> State:
+        """The working tree's side; its profile is validated first (a plan of an invalid profile is that error,
+        with file:line:column, as `vcomp validate` gives it)."""
         lock = path.with_suffix(".lock")
+        if path.is_file():
+            load_profile(path)
         return state_of(path.read_bytes() if path.is_file() else None,
                         lock.read_bytes() if lock.is_file() else None, str(path))
 
