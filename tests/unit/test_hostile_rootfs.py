@@ -28,7 +28,7 @@ from composer.profile.validate import load_profile
 from composer.rootfs import Root, UnsafePath, path_problem
 from composer.trust.keys import SigningKey
 from tests.conftest import REPO
-from tests.hostile import directory, file, hostile_package, metadata, new_key, symlink
+from tests.hostile import directory, fetched, file, hostile_package, new_key, symlink
 
 EPOCH = 1_700_000_000
 Snapshot = dict[str, tuple[Any, ...]]
@@ -66,13 +66,7 @@ class World:
     key: SigningKey
 
     def package(self, name: str, version: str, members: list[Any]) -> Fetched:
-        members = sorted(members, key=lambda m: m.path)
-        path = hostile_package(self.tmp / "pkgs" / f"{name}-{version}.vpk", members, key=self.key,
-                               meta=metadata(name, version))
-        locked = Locked(name=name, version=version, arch="x86_64", sha256=hashlib.sha256(path.read_bytes()).hexdigest(),
-                        size=path.stat().st_size, repository="test", signer=self.key.keyid, reason="requested",
-                        capabilities=())
-        return Fetched(locked=locked, path=path, key=self.key.public)
+        return fetched(self.tmp / "pkgs", self.key, name, version, members)
 
     def records(self) -> dict[str, Any]:
         return {k: dict(v) for k, v in db.load(self.root).packages.items()}

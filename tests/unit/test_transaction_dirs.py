@@ -3,7 +3,6 @@ before, parents a manifest only implies, and removal only when the last owner go
 
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 from typing import Any
@@ -11,10 +10,10 @@ from typing import Any
 import pytest
 
 from composer.pkgmgr import db
-from composer.pkgmgr.install import Fetched, Locked, install
+from composer.pkgmgr.install import Fetched, install
 from composer.pkgmgr.transaction import Change, TransactionError, apply, stage_dir
 from composer.trust.keys import SigningKey
-from tests.hostile import directory, file, hostile_package, metadata, new_key
+from tests.hostile import directory, fetched, file, new_key
 
 EPOCH = 1_700_000_000
 
@@ -28,13 +27,7 @@ class World:
                 profile_digest="p", lock_digest="l", epoch=EPOCH)
 
     def package(self, name: str, version: str, members: list[Any]) -> Fetched:
-        members = sorted(members, key=lambda m: m.path)
-        path = hostile_package(self.tmp / "pkgs" / f"{name}-{version}.vpk", members, key=self.key,
-                               meta=metadata(name, version))
-        locked = Locked(name=name, version=version, arch="x86_64", sha256=hashlib.sha256(path.read_bytes()).hexdigest(),
-                        size=path.stat().st_size, repository="test", signer=self.key.keyid, reason="requested",
-                        capabilities=())
-        return Fetched(locked=locked, path=path, key=self.key.public)
+        return fetched(self.tmp / "pkgs", self.key, name, version, members)
 
     def records(self) -> dict[str, Any]:
         return {k: dict(v) for k, v in db.load(self.root).packages.items()}
