@@ -41,12 +41,7 @@ def build(args: argparse.Namespace, top: Path, profile: Any, lock: dict[str, Any
           sources: Any) -> list[Any]:
     """Build the asked architectures and outputs into ``top`` (images/NAME, its lock held by the caller)."""
     from composer.image.pipeline import build_profile
-    arches = args.arch or list(profile.architectures)
-    for a in arches:
-        if a not in profile.architectures:
-            raise UserError(f"{a} is not an architecture of {args.profile}",
-                            hint=f"architectures: {', '.join(profile.architectures)}")
-    jobs = {a: tuple(args.output or ()) for a in dict.fromkeys(arches)}
+    jobs = {a: tuple(args.output or ()) for a in asked_arches(args, profile)}
     results = build_profile(top, profile, lock, lock_digest, sources, jobs, image_cache(), epoch=epoch(), say=_out)
     for r in results:
         for p in r.products:
@@ -63,8 +58,18 @@ def build(args: argparse.Namespace, top: Path, profile: Any, lock: dict[str, Any
 def _check_tools_first(args: argparse.Namespace, profile: Any) -> None:
     """A missing host tool is said before anything is created (not even the images directory)."""
     from composer.image.pipeline import check_tools, targets_for
-    arches = [a for a in (args.arch or profile.architectures) if a in profile.architectures]
-    check_tools([t for a in dict.fromkeys(arches) for t in targets_for(profile, a, tuple(args.output or ()))])
+    check_tools([t for a in asked_arches(args, profile) for t in targets_for(profile, a, tuple(args.output or ()))])
+
+
+def asked_arches(args: argparse.Namespace, profile: Any) -> list[str]:
+    """The architectures ``--arch`` asks for (default: the profile's), each once; one outside the profile is
+    an error."""
+    arches = list(dict.fromkeys(args.arch or profile.architectures))
+    for a in arches:
+        if a not in profile.architectures:
+            raise UserError(f"{a} is not an architecture of {args.profile}",
+                            hint=f"architectures: {', '.join(profile.architectures)}")
+    return arches
 
 
 @contextlib.contextmanager

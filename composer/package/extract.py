@@ -121,20 +121,14 @@ def extract_package(pkg_path: Path, root: Path | Root, *, trusted: PublicKey | N
                 finally:
                     stager.close()
                 committer.commit(stager.placed)
-            except OSError as exc:
+            except BaseException as exc:
                 with contextlib.suppress(OSError):
                     _remove_staging(root_fd, stage_name, stage_fd)
                 with contextlib.suppress(OSError):
                     os.utime(root_fd, ns=_times(root_st))
-                if exc.filename is not None:
-                    raise
-                # fd-relative writes carry no path: name the tree being written
-                raise OSError(exc.errno, exc.strerror, str(shown)) from exc
-            except BaseException:
-                with contextlib.suppress(OSError):
-                    _remove_staging(root_fd, stage_name, stage_fd)
-                with contextlib.suppress(OSError):
-                    os.utime(root_fd, ns=_times(root_st))
+                if isinstance(exc, OSError) and exc.filename is None:
+                    # fd-relative writes carry no path: name the tree being written
+                    raise OSError(exc.errno, exc.strerror, str(shown)) from exc
                 raise
             _remove_staging(root_fd, stage_name, stage_fd)
             if not committer.changed_root:  # only the staging directory came and went
