@@ -41,7 +41,7 @@ PROJECT = Path(__file__).resolve().parent.parent
 PROFILE = PROJECT / "profiles" / "minimal.yaml"
 SAMPLE_REPO = PROJECT / "images" / "repo"
 STEP_ARCH = "x86_64"           # the per-step comparison (objcopy's VMAs and isolinux are x86_64 things)
-ZSTD_LEVEL = 10                # composer.image.artifacts.COMPRESSORS["zstd"]
+ZSTD_LEVEL = 10                # composer.image.workshop.COMPRESSORS["zstd"]
 UKI_VMAS = ((".osrel", 0x20000), (".cmdline", 0x30000), (".linux", 0x2000000), (".initrd", 0x3000000))
 # step -> the Workshop intermediate it makes (None: a builder that only assembles ready-made intermediates)
 STEPS: dict[str, str | None] = {"initramfs": "initramfs", "uki": "uki", "esp": "esp", "ext4": "ext4",
@@ -113,7 +113,10 @@ class Phases:
 def instrument(phases: Phases) -> None:
     """Wrap the pipeline's steps so a build reports where its time went. The product steps do not nest:
     each builder computes the intermediates it needs before it calls its maker."""
-    from composer.image import artifacts, fat, fs, gpt, iso, layout, pe, pipeline
+    from composer.compose import build as pipeline
+    from composer.compose import layout
+    from composer.image import workshop as artifacts
+    from composer.image.formats import fat, fs, gpt, iso, pe
     for name in ("tool_versions", "from_cache", "fetch_locked", "install", "configure", "to_cache",
                  "write_records"):
         phases.wrap(pipeline, name)
@@ -155,9 +158,9 @@ def add_extra(root: Path, megabytes: float, seed: int) -> int:
 def op_build(a: dict[str, Any], phases: Phases) -> dict[str, Any]:
     """What `vcomp build PROFILE --arch A` does after its imports: load (profile, lock, repositories,
     staleness) and build_arch, with the image cache given."""
-    from composer.cli_image import _load
-    from composer.image.layout import locked
-    from composer.image.pipeline import build_profile
+    from composer.cli.image import _load
+    from composer.compose.build import build_profile
+    from composer.compose.layout import locked
     t = time.perf_counter()
     profile, lock, lock_digest, sources = _load(Path(a["profile"]))
     phases.add("load profile+lock+repos", time.perf_counter() - t)
@@ -175,7 +178,7 @@ def op_prepare(a: dict[str, Any], phases: Phases) -> dict[str, Any]:
     """A cold build of STEP_ARCH (this also fills the repository cache) that keeps its installed, configured
     root and every intermediate the Workshop made (initramfs, UKIs, ESPs, ext4) for the per-step runs."""
     from composer.arch import get_arch
-    from composer.image import pipeline
+    from composer.compose import build as pipeline
     keep = Path(a["keep"])
     real = pipeline.build_products
     params: dict[str, Any] = {}
@@ -218,7 +221,7 @@ def op_step(a: dict[str, Any], phases: Phases) -> dict[str, Any]:
     """One product step over the prepared root, with the pipeline's own code: a Workshop whose cache holds
     every intermediate the prepare build made except the one this step makes."""
     from composer.arch import get_arch
-    from composer.image import artifacts
+    from composer.image import workshop as artifacts
     p = json.loads(Path(a["params"]).read_text())
     step, work, out = a["step"], Path(a["work"]), Path(a["out"])
     root = Path(p["root"])
@@ -256,9 +259,9 @@ def child_main(op: str, a: dict[str, Any]) -> int:
         return s.ru_utime + s.ru_stime + c.ru_utime + c.ru_stime
 
     # Everything `vcomp build` imports, before the clock starts.
-    import composer.cli_image
-    import composer.image.artifacts
-    import composer.image.pipeline
+    import composer.cli.image
+    import composer.compose.build
+    import composer.image.workshop
     import composer.package.build
     import composer.profile.validate
     import composer.solve.lock  # noqa: F401
@@ -437,7 +440,8 @@ def fs_of(path: Path) -> str:
 def raw_commands(p: dict[str, Any], scratch: Path) -> dict[str, Callable[[Path], str]]:
     """For each step a function of the output path giving a bash command doing the step with the raw tools,
     on the same inputs as ours (sizes and layouts copied from ours; files prepared here, untimed)."""
-    from composer.image import artifacts, fat, gpt
+    from composer.image import workshop as artifacts
+    from composer.image.formats import fat, gpt
     q = shlex.quote
     root, roles = Path(p["root"]), {k: Path(v) for k, v in p["roles"].items()}
     kernel = root / p["kernel"]

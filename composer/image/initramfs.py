@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from composer.fsutil import atomic_output
-from composer.image.cpio import CpioEntry, entries_from_tree, write_cpio
+from composer.image.formats.cpio import CpioEntry, entries_from_tree, write_cpio
 from composer.package.archive import read_header
 from composer.package.extract import extract_package
 from composer.rootfs import Root

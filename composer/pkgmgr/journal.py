@@ -226,7 +226,7 @@ def resolve(root: Root, shown: Path | str, txid: int, ops: list[dict[str, Any]],
 
 
 # where vcomp replaces files atomically outside a transaction: the database, and the profile's settings
-# (``composer.image.content.configure``, run by ``reconcile --root`` after its commit)
+# (``composer.pkgmgr.configure.configure``, run by ``reconcile --root`` after its commit)
 TEMPORARY_DIRS = (db.DB_REL, "etc", "etc/veridian", "etc/veridian/checks.d")
 _TEMPORARY = re.compile(re.escape(TMP_PREFIX) + "[0-9a-f]{16}")
 

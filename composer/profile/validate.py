@@ -13,8 +13,8 @@ from typing import Any
 
 from composer import schema
 from composer.errors import ComposerError, UserError, combine
+from composer.image.outputs import OUTPUT_TYPES
 from composer.profile.grammar import Report, grammar_errors
-from composer.profile.outputs import OUTPUT_TYPES
 from composer.profile.overlay import confined, overlay_digest, work_tree
 from composer.profile.pins import pin_errors
 from composer.profile.yamlpos import Located, load_yaml

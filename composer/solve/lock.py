@@ -17,8 +17,8 @@ from typing import Any
 
 from composer.errors import UserError
 from composer.fsutil import atomic_write
+from composer.image.outputs import BOOTLOADERS, OUTPUT_TYPES
 from composer.limits import load_json
-from composer.profile.outputs import BOOTLOADERS, OUTPUT_TYPES
 from composer.profile.validate import Profile
 from composer.repo.client import RepositoryClient, load_trusted_root
 from composer.solve.policy import RepoPolicy

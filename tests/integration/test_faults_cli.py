@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from composer import errors, lockfile, oserrors
-from composer.cli import main
+from composer.cli.main import main
 from composer.trust.keys import generate
 from tests.conftest import REPO
 

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from composer import arch, run
+from composer.compose import build as pipeline
 from composer.errors import ToolError
-from composer.image import pipeline
 from composer.package import sources
 from tests.conftest import REPO
 

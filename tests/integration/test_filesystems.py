@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from composer.errors import UserError
-from composer.image import fat, fs, gpt
+from composer.image.formats import fat, fs, gpt
 from composer.run import run
 
 pytestmark = pytest.mark.integration

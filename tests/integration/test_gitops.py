@@ -11,7 +11,7 @@ import git
 import jsonschema
 import pytest
 
-from composer.cli import main
+from composer.cli.main import main
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.integration

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from composer.boot.session import run_boot
-from composer.cli import main
-from composer.image.pipeline import read_manifest
+from composer.cli.main import main
+from composer.compose.build import read_manifest
 from composer.package.archive import read_header
 from composer.pkgmgr.install import check_conflicts, installed
 from tests.integration.conftest import copy_profiles
@@ -115,7 +115,7 @@ def test_boot(built: Built, arch: str, output: str, firmware: str, tmp_path: Pat
 def test_the_image_database_records_every_package(built: Built, tmp_path: Path) -> None:
     import tarfile
 
-    from composer.image.fs import make_tar  # noqa: F401  (the rootfs output writer)
+    from composer.image.formats.fs import make_tar  # noqa: F401  (the rootfs output writer)
     lock = json.loads((built.profiles / "minimal.lock").read_text())
     # the root is not kept; rebuild only the rootfs output of a variant profile to look inside
     prof = built.profiles / "minimal-rootfs.yaml"

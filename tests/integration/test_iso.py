@@ -22,7 +22,7 @@ import pytest
 
 from composer.boot.qemu import boot
 from composer.errors import UserError
-from composer.image import iso
+from composer.image.formats import iso
 from composer.image.initramfs import assemble_root, write_initramfs
 from composer.package.archive import read_header
 from composer.package.extract import extract_package

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from composer.cli import main
+from composer.cli.main import main
 from composer.errors import UserError
 from composer.profile.validate import load_profile
 from composer.solve.lock import lock_path, open_sources, read_lock, resolve_profile, why

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from composer.cli import main
+from composer.cli.main import main
 from composer.package.build import build
 from composer.repo.edit import add, publish
 from composer.repo.store import RepoStore

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from composer.cli import main
+from composer.cli.main import main
 from composer.errors import FetchError
 from composer.repo.serve import serve_in_thread
 from tests.repo_fixtures import ARCH, Pristine, Repo

@@ -25,7 +25,7 @@ import tomli_w
 import zstandard
 from tuf.api.metadata import DelegatedRole, Delegations, Metadata, Root, TargetFile, Targets
 
-from composer.cli import main
+from composer.cli.main import main
 from composer.errors import FetchError, UserError, VerificationError
 from composer.package.archive import read_header
 from composer.package.build import build

@@ -12,7 +12,7 @@ from types import ModuleType
 
 import pytest
 
-from composer.cli import main
+from composer.cli.main import main
 from composer.package.archive import verify_package
 from composer.repo.client import RepositoryClient
 from composer.trust.keys import load_public_key

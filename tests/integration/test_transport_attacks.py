@@ -607,7 +607,7 @@ def test_a_redirecting_source_is_refused_and_the_mirror_used(repo: Repo, good_ur
 def test_cli_over_a_slowloris_primary_with_a_mirror_and_without(repo: Repo, good_url: str, tmp_path: Path,
                                                                  monkeypatch: pytest.MonkeyPatch,
                                                                  capsys: pytest.CaptureFixture[str]) -> None:
-    from composer.cli import main
+    from composer.cli.main import main
     monkeypatch.setenv("VCOMP_CACHE", str(tmp_path / "vcache"))
     with raw_server(header_slowloris) as bad:
         where = ["--repo", bad.url, "--root", str(repo.meta("1.root.json"))]

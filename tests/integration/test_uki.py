@@ -1,6 +1,6 @@
 """Unified kernel images from the real systemd EFI stubs of the sample packages.
 
-The headers are read back here with their own small struct reads (not through composer.image.pe), the
+The headers are read back here with their own small struct reads (not through composer.image.formats.pe), the
 checksum is compared with a plain word-by-word implementation and with the one binutils wrote into the
 x86_64 stub, and objdump must list the new sections. Booting a UKI is an integration matter (QEMU).
 """
@@ -19,7 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from composer.errors import InvalidPackage, UserError
-from composer.image.pe import InvalidPE, Section, make_uki, pe_checksum, pe_sections
+from composer.image.formats.pe import InvalidPE, Section, make_uki, pe_checksum, pe_sections
 from composer.package.extract import extract_package
 from composer.run import run
 

@@ -99,7 +99,7 @@ def test_a_second_build_on_one_images_directory_waits_or_fails_with_no_wait(tmp_
     work = tmp_path / "w"
     world(work)
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import time\nfrom pathlib import Path\nfrom composer.image import layout\n"
+        [sys.executable, "-c", "import time\nfrom pathlib import Path\nfrom composer.compose import layout\n"
          "with layout.locked(Path('out'), 'tiny'):\n    print('held', flush=True)\n    time.sleep(60)\n"],
         cwd=work, env=_env(work), stdout=subprocess.PIPE, text=True, start_new_session=True)
     assert holder.stdout is not None and holder.stdout.readline().strip() == "held"

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from composer.cli import main
+from composer.cli.main import main
 from tests.reliability.scenarios_pkg import EPOCH, env_for, observe_root, prepared, world
 
 JOURNAL = "var/lib/vpk/journal.json"

@@ -6,13 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from composer.image import pipeline
+from composer.compose import build as pipeline
 
 
 def test_the_code_digest_covers_the_whole_package() -> None:
     names = {p.relative_to(pipeline.COMPOSER.parent).as_posix() for p in pipeline.code_files()}
     for module in ("composer/package/extract.py", "composer/pkgmgr/install.py", "composer/arch.py",
-                   "composer/pkgmgr/db.py", "composer/image/pipeline.py", "composer/rootfs/root.py"):
+                   "composer/pkgmgr/db.py", "composer/compose/build.py", "composer/rootfs/root.py"):
         assert module in names
 
 

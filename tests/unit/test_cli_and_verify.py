@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from composer.cli import main
+from composer.cli.main import main
 from composer.errors import VerificationError
 from composer.package.archive import read_header, verify_package
 from composer.package.build import Built
@@ -89,7 +89,7 @@ def test_a_reader_that_leaves_early_is_not_an_internal_error() -> None:
     import subprocess
     import sys
     code = ("import sys\n"
-            "from composer import cli\n"
+            "from composer.cli import main as cli\n"
             "def flood(args):\n"
             "    for i in range(200000):\n"
             "        print('line', i)\n"

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from composer.errors import UserError
-from composer.image.content import GENERATED, configure
+from composer.pkgmgr.configure import GENERATED, configure
 from composer.profile.validate import load_profile
 from tests.conftest import REPO
 

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from composer.errors import UserError
-from composer.image import gpt
+from composer.image.formats import gpt
 from composer.run import run
 
 MIB = 1 << 20

@@ -18,10 +18,10 @@ from typing import Any
 
 import pytest
 
-from composer.cli import main
+from composer.cli.main import main
 from composer.errors import ComposerError, UnsafeArchive, UserError
-from composer.image.content import configure
 from composer.pkgmgr import db
+from composer.pkgmgr.configure import configure
 from composer.pkgmgr.install import Fetched, Locked, install
 from composer.pkgmgr.transaction import Change, TransactionError, apply, recover, stage_dir
 from composer.profile.validate import load_profile
@@ -466,14 +466,14 @@ def _configure(w: World, extra: str) -> None:
 @pytest.mark.parametrize(("home", "why"), [("/home/../../x", "'..' component"), ("home/x", "relative"),
                                            ("/home//x", "empty component")])
 def test_a_home_outside_the_root_is_refused(world: World, home: str, why: str) -> None:
-    from composer.image import content
+    from composer.pkgmgr import configure as content
     with Root.open(world.root) as r, pytest.raises(UserError, match=why):
         content.add_users(r, [{"name": "eve", "home": home, "ssh-keys": ["ssh-ed25519 AAAA e"]}], [])
 
 
 @pytest.mark.parametrize("field", ["shell", "password-hash", "name", "home"])
 def test_a_newline_or_colon_in_a_passwd_field_is_refused(world: World, field: str) -> None:
-    from composer.image import content
+    from composer.pkgmgr import configure as content
     user = {"name": "eve", field: "x\nroot2::0:0::/:/bin/sh"}
     with Root.open(world.root) as r, pytest.raises(UserError, match=f"users\\[0\\].{field}"):
         content.add_users(r, [user], [])
@@ -531,7 +531,7 @@ def test_the_database_records_the_signer_that_was_verified(world: World) -> None
     ("../../../../etc/hostname", None), ("/etc/hostname", None)])
 def test_a_boot_file_never_reads_a_host_file(world: World, rel: str, link: str | None) -> None:
     from composer.arch import get_arch
-    from composer.image.artifacts import MissingBootFile, Workshop
+    from composer.image.workshop import MissingBootFile, Workshop
     (world.root / "boot").mkdir()
     if link is not None:
         (world.root / rel).symlink_to(link)

@@ -17,9 +17,9 @@ from composer.cachekinds import CacheKind, Entry
 from composer.caches import ops, policy, store
 from composer.caches.images import ImageOutputs, kind_dir
 from composer.caches.registry import KINDS
-from composer.cli import main
+from composer.cli.main import main
+from composer.compose import layout
 from composer.errors import LockBusy, UserError
-from composer.image import layout
 
 KEY_A, KEY_B, KEY_C = "a" * 64, "b" * 64, "c" * 64
 
@@ -291,7 +291,7 @@ def test_two_holders_of_the_images_lock_take_turns(tmp_path: Path, capfd: pytest
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     images = tmp_path / "images"
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time\nfrom pathlib import Path\nfrom composer.image import layout\n"
+        [sys.executable, "-c", "import sys, time\nfrom pathlib import Path\nfrom composer.compose import layout\n"
          f"with layout.locked(Path({str(images)!r}), 'p'):\n    print('held', flush=True)\n    time.sleep(30)\n"],
         stdout=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parents[2])
     try:
@@ -317,8 +317,8 @@ def _manifest(previous: Path, outputs: list[dict[str, object]]) -> None:
 
 
 def test_the_outputs_not_rebuilt_are_kept_with_their_inputs_and_boot_logs(tmp_path: Path) -> None:
+    from composer.compose.build import carry_outputs
     from composer.fsutil import sha256_bytes
-    from composer.image.pipeline import carry_outputs
     previous, staging = tmp_path / "prev", tmp_path / "new"
     staging.mkdir()
     _manifest(previous, [{"name": "iso", "type": "iso", "firmware": ["bios"], "boot": {"media": "cdrom"},
@@ -341,7 +341,7 @@ def test_the_outputs_not_rebuilt_are_kept_with_their_inputs_and_boot_logs(tmp_pa
                                    [{"path": "gone.iso", "sha256": "0" * 64}], [{"nopath": 1}]])
 def test_a_malformed_previous_manifest_keeps_nothing_and_says_so(tmp_path: Path, files: object,
                                                                 capsys: pytest.CaptureFixture[str]) -> None:
-    from composer.image.pipeline import carry_outputs
+    from composer.compose.build import carry_outputs
     previous, staging = tmp_path / "prev", tmp_path / "new"
     staging.mkdir()
     _manifest(previous, [{"name": "iso", "type": "iso", "firmware": [], "boot": {}, "files": files}])

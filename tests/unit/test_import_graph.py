@@ -110,4 +110,4 @@ def test_the_check_finds_a_cycle() -> None:
 def test_the_graph_sees_the_imports() -> None:
     edges = _graph()
     assert "composer.pkgmgr.install" in edges["composer.pkgmgr.transaction"]
-    assert "composer.image.content" in edges["composer.image.pipeline"]
+    assert "composer.pkgmgr.configure" in edges["composer.compose.build"]

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from composer.cli import main
+from composer.cli.main import main
 from composer.errors import UserError
 from composer.trust.keys import generate, load_public_key, load_signing_key
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from composer.cli import main
+from composer.cli.main import main
 from composer.package.build import build
 from composer.package.lint import lint_package
 from composer.trust.keys import SigningKey

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from composer.cli import main
-from composer.cli_image import load_inputs as _load
+from composer.cli.image import load_inputs as _load
+from composer.cli.main import main
 from composer.profile.validate import load_profile
 from composer.solve.lock import kept_versions, lock_bytes, lock_path, open_sources, resolve_profile
 from composer.solve.lockcheck import LockMismatch, check_lock, differences

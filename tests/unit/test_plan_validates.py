@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from composer.cli import main
+from composer.cli.main import main
 from tests.conftest import REPO
 
 

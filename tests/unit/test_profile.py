@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from composer.cli import main
+from composer.cli.main import main
 from composer.errors import UserError
 from composer.profile.validate import load_profile
 from composer.profile.yamlpos import MAX_BYTES, load_yaml

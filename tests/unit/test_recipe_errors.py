@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from composer.cli import main
+from composer.cli.main import main
 from composer.errors import ComposerError, ToolError, UserError
 from composer.package.build import build
 from composer.trust.keys import SigningKey

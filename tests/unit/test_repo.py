@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from composer.cli import main
+from composer.cli.main import main
 from composer.errors import ComposerError, InvalidPackage, UserError, VerificationError
 from composer.package.build import build
 from composer.repo.client import RepositoryClient

@@ -15,8 +15,8 @@ import pytest
 
 from tests.conftest import REPO
 
-SCANNED = sorted({*(REPO / "composer" / "pkgmgr").glob("*.py"), REPO / "composer" / "cli_pkgroot.py",
-                  REPO / "composer" / "pkgmgr" / "install.py", REPO / "composer" / "image" / "content.py",
+SCANNED = sorted({*(REPO / "composer" / "pkgmgr").glob("*.py"), REPO / "composer" / "cli" / "pkgroot.py",
+                  REPO / "composer" / "pkgmgr" / "install.py", REPO / "composer" / "pkgmgr" / "configure.py",
                   REPO / "composer" / "image" / "initramfs.py", REPO / "composer" / "package" / "extract.py"})
 OS_MUTATING = {"rename", "replace", "unlink", "remove", "rmdir", "removedirs", "mkdir", "makedirs", "chmod",
                "lchmod", "chown", "lchown", "symlink", "link", "truncate", "mknod", "mkfifo", "utime"}

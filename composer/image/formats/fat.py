@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 
 from composer.errors import ComposerError, UserError, combine
-from composer.image.fs import TOOL_ENV, atomic_path, check_epoch
+from composer.image.formats.fs import TOOL_ENV, atomic_path, check_epoch
 from composer.run import run
 
 MIB = 1 << 20

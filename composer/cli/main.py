@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, NoReturn
 
 from composer import __version__, lockfile, oserrors
 from composer.arch import DEFAULT_ARCHES
-from composer.cli_common import EXIT_CHANGES, EXIT_ERROR, EXIT_OK
-from composer.cli_common import out as _out
+from composer.cli.common import EXIT_CHANGES, EXIT_ERROR, EXIT_OK
+from composer.cli.common import out as _out
 from composer.errors import ComposerError, UserError
 
 if TYPE_CHECKING:
@@ -435,7 +435,7 @@ OFFLINE_HELP = ("never use the network: answer from the last verified repository
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from composer import cli_pkgroot
+    from composer.cli import pkgroot
     p = Parser(prog="vcomp", description="Veridian Composer: declarative system images")
     p.add_argument("--version", action="version", version=f"vcomp {__version__}")
     p.add_argument("--debug", action="store_true", help="log commands and show tracebacks")
@@ -477,7 +477,7 @@ def build_parser() -> argparse.ArgumentParser:
     i = pkg.add_parser("info", help="show a package's metadata (with --root: an installed package)")
     i.add_argument("package")
     i.add_argument("--json", action="store_true")
-    i.set_defaults(func=lambda a: cli_pkgroot.dispatch(a, cmd_pkg_info))
+    i.set_defaults(func=lambda a: pkgroot.dispatch(a, cmd_pkg_info))
     c = pkg.add_parser("contents", help="list a package's files")
     c.add_argument("package")
     c.set_defaults(func=cmd_pkg_contents)
@@ -486,7 +486,7 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("package", nargs="*")
     v.add_argument("--key", help="trusted public key (.pub) the package must be signed with")
     v.add_argument("--json", action="store_true")
-    v.set_defaults(func=lambda a: cli_pkgroot.dispatch(a, cmd_pkg_verify))
+    v.set_defaults(func=lambda a: pkgroot.dispatch(a, cmd_pkg_verify))
     x = pkg.add_parser("extract", help="verify packages and extract them safely into a root directory")
     x.add_argument("package", nargs="+")
     x.add_argument("--root", required=True, help="target root directory (created if missing)")
@@ -496,7 +496,7 @@ def build_parser() -> argparse.ArgumentParser:
     lint = pkg.add_parser("lint", help="report packaging mistakes")
     lint.add_argument("package", nargs="+")
     lint.set_defaults(func=cmd_pkg_lint)
-    cli_pkgroot.register(pkg)
+    pkgroot.register(pkg)
     repo = sub.add_parser("repo", help="signed (TUF) package repositories").add_subparsers(dest="verb", required=True)
     r = repo.add_parser("init", help="create a repository: root (k-of-n) and targets offline; index, snapshot and "
                                      "timestamp online")
@@ -602,11 +602,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", required=True)
     _repo_args(s)
     s.set_defaults(func=cmd_fetch)
-    from composer import cli_gitops, cli_image
-    cli_image.register(sub)
-    cli_gitops.register(sub)
-    from composer import cli_cache
-    cli_cache.register(sub)
+    from composer.cli import gitops, image
+    image.register(sub)
+    gitops.register(sub)
+    from composer.cli import cache
+    cache.register(sub)
     return p
 
 

@@ -1,4 +1,4 @@
-"""The GitOps verbs of the CLI: plan, apply, reconcile, diff, history (registered by composer.cli).
+"""The GitOps verbs of the CLI: plan, apply, reconcile, diff, history (registered by composer.cli.main).
 
 Exit codes, the same for every verb that compares: 0 no changes, 1 error, 2 changes, 3 policy violation.
 """
@@ -11,8 +11,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from composer.cli_common import EXIT_CHANGES, EXIT_ERROR, EXIT_NO_CHANGES, EXIT_POLICY, epoch, image_cache
-from composer.cli_common import out as _out
+from composer.cli.common import EXIT_CHANGES, EXIT_ERROR, EXIT_NO_CHANGES, EXIT_POLICY, epoch, image_cache
+from composer.cli.common import out as _out
 from composer.errors import UserError
 from composer.gitops.plan import PackageChange
 
@@ -38,7 +38,7 @@ def _setuid_probe(sources_for: dict[Path, Any]) -> Any:
 
 
 def _plan(args: argparse.Namespace, base: str | None) -> Any:
-    from composer.gitops.workflow import Workspace, make_plan
+    from composer.gitops.workspace import Workspace, make_plan
     ws = Workspace.open(Path.cwd(), args.images)
     profiles = ws.profiles(args.profile)
     return ws, make_plan(ws, profiles, base, acknowledged=args.ack or (), setuid=_setuid_probe({}))
@@ -59,7 +59,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 
 def cmd_apply(args: argparse.Namespace) -> int:
-    from composer.gitops.workflow import Workspace, stale_reasons
+    from composer.gitops.workspace import Workspace, stale_reasons
     try:
         saved = json.loads(Path(args.plan).read_bytes())
     except (OSError, ValueError) as exc:
@@ -72,8 +72,8 @@ def cmd_apply(args: argparse.Namespace) -> int:
         raise UserError(f"{args.plan} is stale: " + "; ".join(stale), hint="make a new plan: vcomp plan --out FILE")
     if saved.get("exit_code") == EXIT_POLICY:
         raise UserError(f"{args.plan} violates the policy; it is not applied", hint="fix the violations and replan")
-    from composer.image.layout import locked
-    from composer.image.pipeline import build_profile
+    from composer.compose.build import build_profile
+    from composer.compose.layout import locked
     built = 0
     for p in saved["profiles"]:
         jobs: dict[str, list[str]] = {}
@@ -93,8 +93,8 @@ def cmd_apply(args: argparse.Namespace) -> int:
 
 
 def _load(path: Path) -> Any:
-    from composer import cli_image
-    return cli_image.load_inputs(path)
+    from composer.cli import image
+    return image.load_inputs(path)
 
 
 def cmd_reconcile_root(args: argparse.Namespace) -> int:
@@ -107,8 +107,8 @@ def cmd_reconcile_root(args: argparse.Namespace) -> int:
 
 
 def _reconcile_root(args: argparse.Namespace) -> int:
-    from composer.image.content import configure
     from composer.pkgmgr import db
+    from composer.pkgmgr.configure import configure
     from composer.pkgmgr.ops import fetch_locked_changes, reconcile_changes
     from composer.pkgmgr.transaction import apply, recover
     root, path = Path(args.root), Path(args.profile[0])
@@ -138,7 +138,7 @@ def _reconcile_root(args: argparse.Namespace) -> int:
 
 
 def cmd_reconcile(args: argparse.Namespace) -> int:
-    from composer.gitops.workflow import BUILT, Workspace, unchanged_since_built
+    from composer.gitops.workspace import BUILT, Workspace, unchanged_since_built
     if args.root:
         return cmd_reconcile_root(args)
     ws = Workspace.open(Path.cwd(), args.images)
@@ -169,9 +169,9 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
 
 
 def reconcile_profile(ws: Any, path: Path, base: str, args: argparse.Namespace) -> tuple[int, list[Any]]:
+    from composer.compose.layout import locked
     from composer.gitops import render
-    from composer.gitops.workflow import make_plan
-    from composer.image.layout import locked
+    from composer.gitops.workspace import make_plan
     from composer.solve.lock import missing_packages
     rel = ws.git.rel(path)
     plan = make_plan(ws, [path], base, acknowledged=args.ack or ())
@@ -191,8 +191,8 @@ def reconcile_profile(ws: Any, path: Path, base: str, args: argparse.Namespace) 
 def _reconcile_locked(ws: Any, path: Path, rel: str, profile: Any, lock: Any, lock_digest: str, sources: Any,
                       pp: Any) -> tuple[int, list[Any]]:
     from composer.boot.session import boots_of, run_boot
+    from composer.compose.build import build_profile
     from composer.gitops import generations
-    from composer.image.pipeline import build_profile
     last = generations.last(ws.images, profile.name)
     arches = sorted({o.arch for o in pp.output_changes if o.action != "remove"} |
                     {a for a in profile.architectures if last is None or a not in last.get("architectures", {})
@@ -243,7 +243,7 @@ def _human(n: int) -> str:
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
-    from composer.gitops.workflow import Workspace, diff_sides, side
+    from composer.gitops.workspace import Workspace, diff_sides, side
     ws = Workspace.open(Path.cwd(), args.images)
     profile = Path(args.profile).resolve() if args.profile else None
     a, b = side(ws, args.a, profile), side(ws, args.b, profile)
@@ -264,7 +264,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
 
 def cmd_history(args: argparse.Namespace) -> int:
     from composer.gitops import generations
-    from composer.gitops.workflow import Workspace
+    from composer.gitops.workspace import Workspace
     ws = Workspace.open(Path.cwd(), args.images)
     path = Path(args.profile).resolve()
     name = str((ws.current(path).profile or {}).get("name", path.stem))

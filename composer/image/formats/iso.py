@@ -359,7 +359,7 @@ def _pycdlib_errors(out: Path) -> Iterator[None]:
             from exc
     except pycdlibexception.PyCdlibException as exc:
         raise InternalError(f"pycdlib failed building ISO {out}: {exc}",
-                            hint="a bug in composer/image/iso.py or pycdlib; rerun with --debug") from exc
+                            hint="a bug in composer/image/formats/iso.py or pycdlib; rerun with --debug") from exc
 
 
 # -- pinning pycdlib's clock ---------------------------------------------------------------------------------------

@@ -23,8 +23,8 @@ import zstandard
 from composer.arch import Arch
 from composer.errors import UserError
 from composer.fsutil import atomic_output, atomic_write
-from composer.image import fat, fs, gpt, iso, pe
-from composer.image.cpio import entries_from_tree, write_cpio
+from composer.image.formats import fat, fs, gpt, iso, pe
+from composer.image.formats.cpio import entries_from_tree, write_cpio
 from composer.image.initramfs import DEVICES
 from composer.rootfs import Root, UnsafePath
 

@@ -1,4 +1,4 @@
-"""`vcomp pkg --root DIR VERB`: the package manager on a root (registered by composer.cli).
+"""`vcomp pkg --root DIR VERB`: the package manager on a root (registered by composer.cli.main).
 
 install, remove, upgrade, rollback, autoremove change the root, each as one transaction (``--dry-run``
 prints the plan and changes nothing); history, list, info, files, owns, verify, depends, rdepends,
@@ -15,8 +15,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from composer.cli_common import EXIT_CHANGES, EXIT_OK, epoch
-from composer.cli_common import out as _out
+from composer.cli.common import EXIT_CHANGES, EXIT_OK, epoch
+from composer.cli.common import out as _out
 from composer.errors import UserError
 
 
@@ -240,7 +240,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 def _generated(root: Path) -> set[str]:
     """Paths the profile wrote at build time (not a package's, and not extra)."""
-    from composer.image.content import read_generated
+    from composer.pkgmgr.configure import read_generated
     return set(read_generated(root))
 
 

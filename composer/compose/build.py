@@ -6,7 +6,7 @@ versions); take every output whose key is in the content-addressed cache (files 
 recorded sha256 while copied; a damaged entry is removed and rebuilt); for the rest fetch and
 verify the locked packages, install them into a fresh root, configure it from the profile and build
 the outputs; write the manifest, the SPDX SBOM and the in-toto provenance. Every architecture is
-built into one new generation (composer.image.layout) that becomes current with one rename, under
+built into one new generation (composer.compose.layout) that becomes current with one rename, under
 the images directory's lock; a failure or a kill leaves the previous images/NAME/ARCH/ untouched.
 """
 
@@ -30,15 +30,16 @@ from composer import oserrors
 from composer.arch import get_arch
 from composer.caches import store
 from composer.caches.images import KIND
+from composer.compose import layout
 from composer.errors import ToolError, UserError
 from composer.fsutil import atomic_write, canonical_json, sha256_file
-from composer.image import attest, layout
-from composer.image.artifacts import Product, Target, Workshop, build_products
-from composer.image.content import configure
+from composer.image.outputs import OUTPUT_TYPES
+from composer.image.workshop import Product, Target, Workshop, build_products
+from composer.pkgmgr.configure import configure
 from composer.pkgmgr.db import save_repositories
 from composer.pkgmgr.install import fetch_locked, install, installed, locked_packages
-from composer.profile.outputs import OUTPUT_TYPES
 from composer.profile.validate import Profile
+from composer.report import attest
 from composer.rootfs import Root
 from composer.run import require_tool, run
 
@@ -207,7 +208,7 @@ def build_profile(top: Path, profile: Profile, lock: Mapping[str, Any], lock_dig
                   jobs: Mapping[str, Sequence[str]], cache: Path, *, epoch: int,
                   say: Callable[[str], None] = lambda _m: None) -> list[ArchBuild]:
     """Build ``jobs`` (architecture -> outputs, empty: all) into a new generation of ``top`` (images/NAME,
-    whose lock the caller holds: :func:`composer.image.layout.locked`) and switch to it in one step.
+    whose lock the caller holds: :func:`composer.compose.layout.locked`) and switch to it in one step.
     The architectures not built are carried over unchanged; a failure leaves the previous outputs."""
     for arch in jobs:
         get_arch(arch)  # an unknown architecture is a clear error before any work

@@ -1,4 +1,4 @@
-"""The image verbs of the CLI: build, boot, test (registered by composer.cli)."""
+"""The image verbs of the CLI: build, boot, test (registered by composer.cli.main)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from composer.cli_common import EXIT_ERROR, EXIT_OK, epoch, image_cache
-from composer.cli_common import out as _out
+from composer.cli.common import EXIT_ERROR, EXIT_OK, epoch, image_cache
+from composer.cli.common import out as _out
 from composer.errors import UserError
 
 
@@ -40,7 +40,7 @@ def load_inputs(profile_path: Path) -> tuple[Any, dict[str, Any], str, Any]:
 def build(args: argparse.Namespace, top: Path, profile: Any, lock: dict[str, Any], lock_digest: str,
           sources: Any) -> list[Any]:
     """Build the asked architectures and outputs into ``top`` (images/NAME, its lock held by the caller)."""
-    from composer.image.pipeline import build_profile
+    from composer.compose.build import build_profile
     jobs = {a: tuple(args.output or ()) for a in asked_arches(args, profile)}
     results = build_profile(top, profile, lock, lock_digest, sources, jobs, image_cache(), epoch=epoch(), say=_out)
     for r in results:
@@ -57,7 +57,7 @@ def build(args: argparse.Namespace, top: Path, profile: Any, lock: dict[str, Any
 
 def _check_tools_first(args: argparse.Namespace, profile: Any) -> None:
     """A missing host tool is said before anything is created (not even the images directory)."""
-    from composer.image.pipeline import check_tools, targets_for
+    from composer.compose.build import check_tools, targets_for
     check_tools([t for a in asked_arches(args, profile) for t in targets_for(profile, a, tuple(args.output or ()))])
 
 
@@ -76,7 +76,7 @@ def asked_arches(args: argparse.Namespace, profile: Any) -> list[str]:
 def locked_build(args: argparse.Namespace) -> Iterator[tuple[Path, list[Any]]]:
     """Load the profile, take the lock of its images directory and build; the lock is held until the end
     of the ``with`` block (``vcomp test`` boots under it)."""
-    from composer.image.layout import locked
+    from composer.compose.layout import locked
     profile_path = Path(args.profile)
     loaded = load_inputs(profile_path)
     _check_tools_first(args, loaded[0])
@@ -108,7 +108,7 @@ def _echo(args: argparse.Namespace) -> Any:
 def cmd_boot(args: argparse.Namespace) -> int:
     from composer.boot.machine import command, interactive
     from composer.boot.session import boot_spec, junit, run_boot
-    from composer.image.pipeline import read_manifest
+    from composer.compose.build import read_manifest
     image = Path(args.image)
     directory, output = (image, args.output) if image.is_dir() else (image.parent, None)
     manifest = read_manifest(directory)

@@ -1,4 +1,4 @@
-"""`vcomp cache list|du|verify|gc` over every cache kind (composer.caches.registry); registered by composer.cli."""
+"""`vcomp cache list|du|verify|gc` over every cache kind (composer.caches.registry); registered by composer.cli.main."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from composer.cli_common import EXIT_ERROR, EXIT_OK
-from composer.cli_common import out as _out
+from composer.cli.common import EXIT_ERROR, EXIT_OK
+from composer.cli.common import out as _out
 
 
 def _root() -> Path:
