@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from composer.cli.common import EXIT_ERROR, EXIT_OK
+from composer.cli.common import EXIT_ERROR, EXIT_OK, Subparsers
 from composer.cli.common import out as _out
 
 
@@ -100,7 +100,7 @@ def _keep_last(text: str) -> int:
     return int(text)
 
 
-def register(sub: Any) -> None:
+def register(sub: Subparsers) -> None:
     cache = sub.add_parser("cache", help="the local caches: list, du, verify, gc (VCOMP_CACHE)")
     verbs = cache.add_subparsers(dest="verb", required=True)
     c = verbs.add_parser("list", help="every cache entry with its size")

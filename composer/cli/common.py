@@ -3,12 +3,22 @@ composer.errors, 0 no changes, 1 error, 2 changes, 3 policy violation; only the 
 
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
+from typing import NoReturn, TypeAlias
 
-from composer.errors import EXIT_CHANGES, EXIT_ERROR, EXIT_NO_CHANGES, EXIT_OK, EXIT_POLICY
+from composer import oserrors
+from composer.errors import EXIT_CHANGES, EXIT_ERROR, EXIT_NO_CHANGES, EXIT_OK, EXIT_POLICY, ComposerError, UserError
 
-__all__ = ["EXIT_CHANGES", "EXIT_ERROR", "EXIT_NO_CHANGES", "EXIT_OK", "EXIT_POLICY", "epoch", "image_cache", "out"]
+__all__ = ["EXIT_CHANGES", "EXIT_ERROR", "EXIT_NO_CHANGES", "EXIT_OK", "EXIT_POLICY", "OFFLINE_HELP", "Parser",
+           "Subparsers", "epoch", "err", "image_cache", "out", "safe"]
+
+Subparsers: TypeAlias = "argparse._SubParsersAction[Parser]"
+"""What a verb group's ``register(sub)`` adds its subcommands to (``vcomp GROUP ...``)."""
+
+OFFLINE_HELP = ("never use the network: answer from the last verified repository metadata and the package cache "
+                "(a package that is not cached is an error naming it)")
 
 
 def out(text: str = "") -> None:
@@ -19,6 +29,36 @@ def out(text: str = "") -> None:
         encoding = sys.stdout.encoding or "utf-8"
         sys.stdout.write(line.encode(encoding, "backslashreplace").decode(encoding))
     sys.stdout.flush()
+
+
+def err(exc: ComposerError, prefix: str = "error: ") -> None:
+    """An error as ``error: MESSAGE`` and ``  hint: HINT`` on stderr."""
+    sys.stderr.write(f"{prefix}{safe(exc.message)}\n")
+    if exc.hint:
+        sys.stderr.write(f"  hint: {safe(exc.hint)}\n")
+
+
+def safe(text: str) -> str:
+    """Control characters escaped (a hostile name must not drive the terminal nor forge an ``error:`` line);
+    the indented lines of an error that lists several problems are kept."""
+    if text.isprintable():
+        return text
+    lines: list[str] = []
+    for part in text.split("\n"):
+        if lines and not part.startswith((" ", "\t")):
+            lines[-1] += "\\n" + oserrors.printable(part)
+        else:
+            lines.append(oserrors.printable(part))
+    return "\n".join(lines)
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with vcomp's error format and exit code: a usage error is an error (1), not argparse's 2, which
+    vcomp reserves for "changes found" (plan, diff, lock --check, verify, --dry-run)."""
+
+    def error(self, message: str) -> NoReturn:
+        err(UserError(f"{self.prog}: {message}", hint=f"see: {self.prog} --help"))
+        sys.exit(EXIT_ERROR)
 
 
 def epoch() -> int:

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from composer.cli.common import EXIT_CHANGES, EXIT_ERROR, EXIT_NO_CHANGES, EXIT_POLICY, epoch, image_cache
+from composer.cli.common import EXIT_CHANGES, EXIT_ERROR, EXIT_NO_CHANGES, EXIT_POLICY, Subparsers, epoch, image_cache
 from composer.cli.common import out as _out
 from composer.errors import UserError
 from composer.gitops.plan import PackageChange
@@ -281,7 +281,7 @@ def cmd_history(args: argparse.Namespace) -> int:
     return EXIT_NO_CHANGES
 
 
-def register(sub: Any) -> None:
+def register(sub: Subparsers) -> None:
     p = sub.add_parser("plan", help="what a change of profiles/locks does, against a base (exit 0/1/2/3)")
     p.add_argument("profile", nargs="*", help="profiles (default: profiles/*.yaml of the git repository)")
     p.add_argument("--base", help="git ref, or @built (the last generation built); default: the previous commit "

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from composer.cli.common import EXIT_ERROR, EXIT_OK, epoch, image_cache
+from composer.cli.common import EXIT_ERROR, EXIT_OK, Subparsers, epoch, image_cache
 from composer.cli.common import out as _out
 from composer.errors import UserError
 
@@ -152,7 +152,7 @@ def cmd_test(args: argparse.Namespace) -> int:
     return code
 
 
-def register(sub: Any) -> None:
+def register(sub: Subparsers) -> None:
     b = sub.add_parser("build", help="build a locked profile's outputs into images/NAME/ARCH/")
     b.add_argument("profile")
     b.add_argument("--arch", action="append", help="only this architecture (repeatable)")

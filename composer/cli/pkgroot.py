@@ -15,7 +15,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from composer.cli.common import EXIT_CHANGES, EXIT_OK, epoch
+from composer.cli.common import EXIT_CHANGES, EXIT_OK, Subparsers, epoch
 from composer.cli.common import out as _out
 from composer.errors import UserError
 
@@ -256,7 +256,7 @@ def dispatch(args: argparse.Namespace, without_root: Any) -> int:
     return code
 
 
-def register(pkg: Any) -> None:
+def register(pkg: Subparsers) -> None:
     def verb(name: str, func: Any, help: str, *, names: str | None = None, json_out: bool = False,
              changes: bool = False) -> argparse.ArgumentParser:
         p: argparse.ArgumentParser = pkg.add_parser(name, help=f"{help} (needs --root)")

@@ -89,12 +89,12 @@ def test_a_reader_that_leaves_early_is_not_an_internal_error() -> None:
     import subprocess
     import sys
     code = ("import sys\n"
-            "from composer.cli import main as cli\n"
+            "from composer.cli import lock, main as cli\n"
             "def flood(args):\n"
             "    for i in range(200000):\n"
             "        print('line', i)\n"
             "    return 0\n"
-            "cli.cmd_validate = flood\n"
+            "lock.cmd_validate = flood\n"
             "sys.exit(cli.main(['validate', 'x.yaml']))\n")
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     assert proc.stdout is not None and proc.stderr is not None

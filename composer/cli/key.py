@@ -1,0 +1,40 @@
+"""`vcomp key generate|id`: developer and repository keys (registered by composer.cli.main)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from composer.cli.common import EXIT_OK, Subparsers
+from composer.cli.common import out as _out
+
+
+def cmd_key_generate(args: argparse.Namespace) -> int:
+    from composer.trust.keys import PASSPHRASE_ENV, generate
+    passphrase = os.environ.get(args.passphrase_env or PASSPHRASE_ENV) if args.passphrase_env else None
+    key, pub, keyid = generate(args.name, Path(args.dir), passphrase=passphrase, force=args.force)
+    _out(f"{key}\n{pub}\nkey id {keyid}")
+    return EXIT_OK
+
+
+def cmd_key_id(args: argparse.Namespace) -> int:
+    from composer.trust.keys import load_public_key, load_signing_key
+    path = Path(args.key)
+    key = load_signing_key(path).public if path.suffix == ".key" else load_public_key(path)
+    _out(key.keyid)
+    return EXIT_OK
+
+
+def register(sub: Subparsers) -> None:
+    key = sub.add_parser("key", help="developer and repository keys").add_subparsers(dest="verb", required=True)
+    k = key.add_parser("generate", help="write NAME.key (ed25519, PEM) and NAME.pub")
+    k.add_argument("name")
+    k.add_argument("--dir", default=".")
+    k.add_argument("--passphrase-env", metavar="VAR",
+                   help="encrypt the private key with the passphrase in this environment variable")
+    k.add_argument("--force", action="store_true", help="replace existing files")
+    k.set_defaults(func=cmd_key_generate)
+    k = key.add_parser("id", help="print the key id (TUF style) of a .pub or .key file")
+    k.add_argument("key")
+    k.set_defaults(func=cmd_key_id)

@@ -1,0 +1,108 @@
+"""`vcomp validate|lock|why`: profiles and their locks (registered by composer.cli.main)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from composer.cli.common import EXIT_CHANGES, EXIT_ERROR, EXIT_OK, OFFLINE_HELP, Subparsers
+from composer.cli.common import err as _err
+from composer.cli.common import out as _out
+from composer.errors import ComposerError, UserError
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from composer.profile.validate import load_profile
+    failed = 0
+    for path in args.profile:
+        try:
+            prof = load_profile(Path(path))
+        except ComposerError as exc:
+            failed += 1
+            _err(exc)
+            continue
+        per_arch = ", ".join(f"{a}: {len(prof.packages_for(a))}" for a in prof.architectures)
+        _out(f"{path}: valid: profile '{prof.name}', packages requested ({per_arch}), "
+             f"{len(prof.drivers)} drivers, outputs {', '.join(o.name for o in prof.outputs)}")
+    return EXIT_ERROR if failed else EXIT_OK
+
+
+def cmd_lock(args: argparse.Namespace) -> int:
+    from composer.package.build import default_cache
+    from composer.profile.validate import load_profile
+    from composer.solve.lock import (
+        diff_locks,
+        kept_versions,
+        lock_path,
+        missing_packages,
+        open_sources,
+        read_lock,
+        resolve_profile,
+        staleness,
+        write_lock,
+    )
+    from composer.solve.lockcheck import lock_problems
+    status = EXIT_OK
+    for path in args.profile:
+        profile = load_profile(Path(path))
+        target = lock_path(Path(path))
+        old = read_lock(target)
+        sources = open_sources(profile, default_cache() / "repos")
+        if args.check:
+            if old is None:
+                _err(UserError(f"{target} does not exist", hint=f"run: vcomp lock {path}"))
+                status = EXIT_ERROR
+                continue
+            stale = staleness(profile, old, sources.fingerprints)
+            stale += [] if stale else missing_packages(old, sources)
+            stale += [] if stale else lock_problems(profile, old, sources)[1]  # what build's check refuses
+            for line in stale:
+                sys.stderr.write(f"{target}: {line}\n")
+            if stale:  # a comparison that found changes: exit 2, like plan and diff (1 is for errors)
+                sys.stderr.write(f"  hint: run: vcomp lock {path}\n")
+                status = EXIT_CHANGES if status == EXIT_OK else status
+            else:
+                _out(f"{target}: up to date with {path}")
+            continue
+        keep = {} if args.upgrade else kept_versions(old, args.update or ())
+        doc = resolve_profile(profile, sources, keep)
+        changes = diff_locks(old, doc)
+        write_lock(target, doc)
+        counts = ", ".join(f"{a}: {len(p)}" for a, p in doc["architectures"].items())
+        _out(f"{target}: {counts} packages" + ("; no change" if not changes and old else ""))
+        for line in changes:
+            _out(f"  {line}")
+    return status
+
+
+def cmd_why(args: argparse.Namespace) -> int:
+    from composer.profile.validate import load_profile
+    from composer.solve.lock import lock_path, read_lock, why
+    profile = load_profile(Path(args.profile))
+    lock = read_lock(lock_path(Path(args.profile)))
+    if lock is None:
+        raise UserError(f"{args.profile} has no lock", hint=f"run: vcomp lock {args.profile}")
+    for arch in [args.arch] if args.arch else list(profile.architectures):
+        chain = why(lock, args.package, arch)
+        _out(f"{arch}: " + "\n    <- ".join(chain))
+    return EXIT_OK
+
+
+def register(sub: Subparsers) -> None:
+    v = sub.add_parser("validate", help="check profiles: schema and meaning, every error with file:line:column")
+    v.add_argument("profile", nargs="+")
+    v.set_defaults(func=cmd_validate)
+
+    lk = sub.add_parser("lock", help="resolve profiles into PROFILE.lock (per architecture, exact)")
+    lk.add_argument("profile", nargs="+")
+    lk.add_argument("--check", action="store_true", help="exit 1 when the lock no longer matches the profile")
+    lk.add_argument("--offline", action="store_true", default=argparse.SUPPRESS, help=OFFLINE_HELP)
+    lk.add_argument("--update", nargs="+", metavar="PKG", help="move only these packages")
+    lk.add_argument("--upgrade", action="store_true", help="re-resolve everything to the newest versions")
+    lk.set_defaults(func=cmd_lock)
+    w = sub.add_parser("why", help="the chain of reasons that pulls a package into a profile")
+    w.add_argument("package")
+    w.add_argument("--profile", required=True)
+    w.add_argument("--arch")
+    w.set_defaults(func=cmd_why)

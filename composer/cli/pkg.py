@@ -1,0 +1,180 @@
+"""`vcomp pkg VERB`: build and inspect package files; with ``--root`` the package manager (composer.cli.pkgroot)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from composer.cli import pkgroot
+from composer.cli.common import EXIT_ERROR, EXIT_OK, Subparsers
+from composer.cli.common import err as _err
+from composer.cli.common import out as _out
+from composer.errors import ComposerError
+
+
+def cmd_pkg_build(args: argparse.Namespace) -> int:
+    from composer.package.build import build
+    from composer.trust.keys import load_signing_key
+    key = load_signing_key(Path(args.key))
+    result = build(Path(args.recipe), args.arch, key, Path(args.out),
+                   cache=Path(args.cache) if args.cache else None)
+    _out(str(result.path))
+    return EXIT_OK
+
+
+def cmd_pkg_build_all(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from composer.package.build import build_all
+    from composer.trust.keys import load_signing_key
+    key = load_signing_key(Path(args.key))
+    console = Console(stderr=True, highlight=False)
+    status = console.status(f"building {args.recipes} for {args.arch}")
+    status.start()
+
+    def progress(name: str, what: str) -> None:
+        status.update(f"{name}: {what}")
+        if what != "building":
+            console.print(f"  {name:<24} {what}")
+
+    try:
+        results = build_all(Path(args.recipes), args.arch, key, Path(args.out),
+                            cache=Path(args.cache) if args.cache else None, progress=progress)
+    finally:
+        status.stop()
+    built = sum(1 for r in results if not r.skipped)
+    console.print(f"{len(results)} packages for {args.arch} in {args.out}: {built} built, "
+                  f"{len(results) - built} unchanged")
+    for r in results:
+        _out(str(r.path))
+    return EXIT_OK
+
+
+def cmd_pkg_info(args: argparse.Namespace) -> int:
+    from composer.package.archive import read_header
+    header = read_header(Path(args.package))
+    meta = header.metadata
+    if args.json:
+        _out(json.dumps({"metadata": meta.to_dict(), "files": len(header.manifest.entries),
+                         "installed_size": header.manifest.installed_size,
+                         "payload": {"sha256": header.manifest.payload_sha256,
+                                     "size": header.manifest.payload_size}}, indent=2, sort_keys=True))
+        return EXIT_OK
+    rows = [("name", meta.name), ("version", meta.version), ("arch", meta.arch), ("type", meta.type),
+            ("description", meta.description), ("license", meta.license), ("authors", ", ".join(meta.authors)),
+            ("provides", ", ".join(meta.provides)), ("conflicts", ", ".join(meta.conflicts)),
+            ("depends", ", ".join(f"{d.name} {d.requirement}" for d in meta.dependencies)),
+            ("capabilities", ", ".join(meta.capabilities_required) +
+             (f" (optional: {', '.join(meta.capabilities_optional)})" if meta.capabilities_optional else "")),
+            ("context", meta.security.context), ("signer", meta.security.signer),
+            ("files", str(len(header.manifest.entries))),
+            ("installed size", str(header.manifest.installed_size))]
+    if meta.driver:
+        rows.append(("modules", " ".join(meta.driver.get("modules", []))))
+    if meta.kernel:
+        rows.append(("kernel", f"{meta.kernel['release']} ({meta.kernel['image']})"))
+    for src in meta.provenance.get("sources", []):
+        if src.get("kind") == "deb":
+            rows.append(("from", f"{src['name']} {src['version']} {src['arch']} sha256:{src['sha256'][:16]}"))
+    for k, v in rows:
+        if v:
+            _out(f"{k:<15} {v}")
+    return EXIT_OK
+
+
+def cmd_pkg_contents(args: argparse.Namespace) -> int:
+    from composer.package.archive import read_header
+    for e in read_header(Path(args.package)).manifest.entries:
+        extra = f" -> {e.target}" if e.target else ""
+        size = str(e.size) if e.type == "file" else "-"
+        _out(f"{e.type:<8} {e.mode:04o} {size:>10} {e.role if e.type == 'file' else '':<7} {e.path}{extra}")
+    return EXIT_OK
+
+
+def cmd_pkg_verify(args: argparse.Namespace) -> int:
+    from composer.package.archive import verify_package
+    from composer.trust.keys import load_public_key
+    trusted = load_public_key(Path(args.key)) if args.key else None
+    failed = 0
+    for pkg in args.package:
+        try:
+            v = verify_package(Path(pkg), trusted)
+        except ComposerError as exc:
+            failed += 1
+            _err(exc, prefix="FAIL ")
+            continue
+        who = "the given key" if trusted else "its embedded key (pass --key PUB to check who signed it)"
+        _out(f"OK   {pkg}: {v.header.metadata.nva}, {v.files} entries, {v.bytes} bytes; signature by "
+             f"{v.signer.keyid[:16]} verified with {who}")
+    return EXIT_ERROR if failed else EXIT_OK
+
+
+def cmd_pkg_extract(args: argparse.Namespace) -> int:
+    from composer.package.extract import extract_package
+    from composer.trust.keys import load_public_key
+    trusted = load_public_key(Path(args.key)) if args.key else None
+    root = Path(args.root)
+    root.mkdir(parents=True, exist_ok=True)
+    for pkg in args.package:
+        r = extract_package(Path(pkg), root, trusted=trusted, overwrite=args.overwrite)
+        devices = f", {len(r.devices)} device nodes recorded (not created)" if r.devices else ""
+        _out(f"{r.metadata.nva}: {len(r.files)} entries, {r.bytes_written} bytes into {root}{devices}")
+    return EXIT_OK
+
+
+def cmd_pkg_lint(args: argparse.Namespace) -> int:
+    from composer.package.lint import lint_package
+    worst = 0
+    for pkg in args.package:
+        findings = lint_package(Path(pkg))
+        for f in findings:
+            _out(f"{pkg}: {f.level}: {f.code}: {f.message}")
+            worst = max(worst, 1 if f.level == "error" else 0)
+        if not findings:
+            _out(f"{pkg}: clean")
+    return worst
+
+
+def register(sub: Subparsers) -> None:
+    pkg_parser = sub.add_parser("pkg", help="build and inspect packages; with --root, manage a root's packages")
+    pkg_parser.add_argument("--root", dest="pkg_root", metavar="DIR",
+                            help="the root to manage (install, remove, upgrade, rollback, queries)")
+    pkg = pkg_parser.add_subparsers(dest="verb", required=True)
+    b = pkg.add_parser("build", help="build a package from a recipe directory; prints the .vpk path")
+    b.add_argument("recipe")
+    b.add_argument("--arch", default="x86_64")
+    b.add_argument("--key", required=True, help="developer private key (.key)")
+    b.add_argument("--out", default="out/packages")
+    b.add_argument("--cache", help="download cache (default: $VCOMP_CACHE or ~/.cache/vcomp)")
+    b.set_defaults(func=cmd_pkg_build)
+    b = pkg.add_parser("build-all", help="build every recipe in a folder, skipping unchanged ones")
+    b.add_argument("recipes")
+    b.add_argument("--arch", default="x86_64")
+    b.add_argument("--key", required=True)
+    b.add_argument("--out", default="out/packages")
+    b.add_argument("--cache")
+    b.set_defaults(func=cmd_pkg_build_all)
+    i = pkg.add_parser("info", help="show a package's metadata (with --root: an installed package)")
+    i.add_argument("package")
+    i.add_argument("--json", action="store_true")
+    i.set_defaults(func=lambda a: pkgroot.dispatch(a, cmd_pkg_info))
+    c = pkg.add_parser("contents", help="list a package's files")
+    c.add_argument("package")
+    c.set_defaults(func=cmd_pkg_contents)
+    v = pkg.add_parser("verify", help="check signature, manifest and every file's hash (with --root: the "
+                       "installed files against the database)")
+    v.add_argument("package", nargs="*")
+    v.add_argument("--key", help="trusted public key (.pub) the package must be signed with")
+    v.add_argument("--json", action="store_true")
+    v.set_defaults(func=lambda a: pkgroot.dispatch(a, cmd_pkg_verify))
+    x = pkg.add_parser("extract", help="verify packages and extract them safely into a root directory")
+    x.add_argument("package", nargs="+")
+    x.add_argument("--root", required=True, help="target root directory (created if missing)")
+    x.add_argument("--key", help="trusted public key (.pub) the packages must be signed with")
+    x.add_argument("--overwrite", action="store_true", help="replace files that already exist in the root")
+    x.set_defaults(func=cmd_pkg_extract)
+    lint = pkg.add_parser("lint", help="report packaging mistakes")
+    lint.add_argument("package", nargs="+")
+    lint.set_defaults(func=cmd_pkg_lint)
+    pkgroot.register(pkg)

@@ -1,0 +1,211 @@
+"""`vcomp repo VERB`: signed (TUF) package repositories (registered by composer.cli.main)."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import sys
+from pathlib import Path
+
+from composer.arch import DEFAULT_ARCHES
+from composer.cli.common import EXIT_OK, Subparsers
+from composer.cli.common import out as _out
+from composer.errors import UserError
+
+
+def cmd_repo_init(args: argparse.Namespace) -> int:
+    from composer.repo.edit import init
+    from composer.trust.keys import load_signing_key
+    online = {"index": args.index_key, "snapshot": args.snapshot_key, "timestamp": args.timestamp_key}
+    needed = {"--root-key": args.root_key, "--targets-key": args.targets_key,
+              **{f"--{role}-key": paths for role, paths in online.items()}}
+    missing = [option for option, paths in needed.items() if not paths]
+    if missing:
+        raise UserError(f"repo init needs {', '.join(missing)}",
+                        hint="make keys with 'vcomp key generate NAME'; the root and targets keys stay offline "
+                             "(they are not recorded), the index, snapshot and timestamp keys are online")
+    directory = Path(args.dir)
+    paths = {role: [str(Path(p).resolve()) for p in ps] for role, ps in online.items()}
+    root = init(directory, root_keys=[load_signing_key(Path(p)) for p in args.root_key],
+                root_threshold=args.root_threshold,
+                targets_keys=[load_signing_key(Path(p)) for p in args.targets_key],
+                online={role: [load_signing_key(Path(p)) for p in ps] for role, ps in online.items()},
+                online_paths=paths, architectures=args.arch or list(DEFAULT_ARCHES),
+                root_expires=args.root_expires or "")
+    _out(f"repository created in {directory}; clients pin {root}; keep the root and targets keys offline")
+    return EXIT_OK
+
+
+def cmd_repo_delegate(args: argparse.Namespace) -> int:
+    from composer.repo.edit import delegate
+    from composer.repo.store import RepoStore
+    from composer.trust.keys import load_public_key, load_signing_key
+    keys = [load_public_key(Path(k)) for k in args.key]
+    delegate(RepoStore(Path(args.dir)), args.name, keys, args.packages, args.threshold,
+             targets_keys=[load_signing_key(Path(k)) for k in args.targets_key])
+    _out(f"delegated {', '.join(args.packages)} to '{args.name}' ({len(keys)} key(s), threshold {args.threshold}); "
+         "run 'vcomp repo publish' to make it visible")
+    return EXIT_OK
+
+
+def cmd_repo_sign_targets(args: argparse.Namespace) -> int:
+    from composer.repo.edit import publish, resign_targets
+    from composer.repo.store import RepoStore
+    from composer.trust.keys import load_signing_key
+    keys = [load_signing_key(Path(k)) for k in args.targets_key]
+    version = resign_targets(RepoStore(Path(args.dir)), targets_keys=keys)
+    published = "" if args.no_publish else f"; published (snapshot v{publish(RepoStore(Path(args.dir)))['snapshot']})"
+    _out(f"top-level targets v{version} signed with a new expiry{published}")
+    return EXIT_OK
+
+
+def cmd_repo_migrate(args: argparse.Namespace) -> int:
+    from composer.repo.edit import migrate
+    from composer.trust.keys import load_signing_key
+    moved = migrate(Path(args.dir), index_key=load_signing_key(Path(args.index_key)),
+                    index_path=str(Path(args.index_key).resolve()),
+                    targets_keys=[load_signing_key(Path(k)) for k in args.targets_key])
+    _out(f"{args.dir}: the indexes are now signed by the online index role; repo.toml no longer lists the "
+         f"targets key: move {', '.join(moved)} offline")
+    return EXIT_OK
+
+
+def cmd_repo_add(args: argparse.Namespace) -> int:
+    from composer.repo.edit import add
+    from composer.repo.store import RepoStore
+    from composer.trust.keys import load_signing_key
+    results = add(RepoStore(Path(args.dir)), [Path(p) for p in args.package],
+                  [load_signing_key(Path(k)) for k in args.key])
+    for r in results:
+        _out(f"{'added' if r.new else 'unchanged'} {r.entry.nva} (role {r.role}, sha256 {r.entry.sha256[:16]})")
+    _out("run 'vcomp repo publish' to make them visible")
+    return EXIT_OK
+
+
+def cmd_repo_publish(args: argparse.Namespace) -> int:
+    from composer.repo.edit import publish
+    from composer.repo.store import RepoStore
+    v = publish(RepoStore(Path(args.dir)))
+    _out(f"published {v['packages']} packages: targets v{v['targets']}, snapshot v{v['snapshot']}")
+    return EXIT_OK
+
+
+def cmd_repo_refresh(args: argparse.Namespace) -> int:
+    from composer.repo.edit import refresh
+    from composer.repo.store import RepoStore
+    _out(f"timestamp v{refresh(RepoStore(Path(args.dir)))}")
+    return EXIT_OK
+
+
+def cmd_repo_serve(args: argparse.Namespace) -> int:
+    from composer.repo.serve import make_server
+    from composer.repo.store import RepoStore
+    RepoStore(Path(args.dir), legacy=True)  # refuse a directory that is not a repository (any layout)
+    server = make_server(Path(args.dir), args.port, args.host)
+    host, port = server.server_address[:2]
+    _out(f"serving {args.dir} at http://{host!s}:{port}/ (Ctrl-C to stop)")
+    sys.stdout.flush()
+    with contextlib.suppress(KeyboardInterrupt):
+        server.serve_forever()
+    return EXIT_OK
+
+
+def cmd_repo_rotate(args: argparse.Namespace) -> int:
+    from composer.repo.rotate import rotate
+    from composer.repo.store import RepoStore
+    from composer.trust.keys import PublicKey, SigningKey, load_public_key, load_signing_key
+    add: list[SigningKey | PublicKey] = [load_signing_key(Path(k)) if k.endswith(".key") else load_public_key(Path(k))
+                                         for k in args.add_key]
+    summary = rotate(RepoStore(Path(args.dir)), args.role, add=add,
+                     remove=[load_public_key(Path(k)) for k in args.remove_key],
+                     root_keys=[load_signing_key(Path(k)) for k in args.root_key],
+                     targets_keys=[load_signing_key(Path(k)) for k in args.targets_key], threshold=args.threshold,
+                     add_paths=[str(Path(k).resolve()) for k in args.add_key if k.endswith(".key")])
+    _out(summary)
+    return EXIT_OK
+
+
+def cmd_repo_mirror(args: argparse.Namespace) -> int:
+    from composer.package.build import default_cache
+    from composer.repo.client import RepositoryClient, load_trusted_root
+    from composer.repo.mirror import mirror
+    client = RepositoryClient(args.url, load_trusted_root(Path(args.root)), default_cache() / "repos")
+    r = mirror(client, Path(args.dest), args.arch or list(DEFAULT_ARCHES))
+    _out(f"mirrored {r.packages} package entries into {args.dest}: {r.downloaded} files downloaded and verified, "
+         f"{r.skipped} already present")
+    return EXIT_OK
+
+
+def register(sub: Subparsers) -> None:
+    repo = sub.add_parser("repo", help="signed (TUF) package repositories").add_subparsers(dest="verb", required=True)
+    r = repo.add_parser("init", help="create a repository: root (k-of-n) and targets offline; index, snapshot and "
+                                     "timestamp online")
+    r.add_argument("dir")
+    r.add_argument("--root-key", action="append", default=[], help="an offline root private key (repeat for k-of-n)")
+    r.add_argument("--root-threshold", type=int, default=1)
+    r.add_argument("--targets-key", action="append", default=[],
+                   help="the offline top-level targets private key (signs delegations; not recorded)")
+    r.add_argument("--index-key", action="append", default=[], help="online key of the index role (repo.toml)")
+    r.add_argument("--snapshot-key", action="append", default=[], help="online snapshot key (repo.toml)")
+    r.add_argument("--timestamp-key", action="append", default=[], help="online timestamp key (repo.toml)")
+    r.add_argument("--arch", action="append", help="architectures served (default: x86_64 and aarch64)")
+    r.add_argument("--root-expires", help="root expiry as ISO 8601 (default: one year from now)")
+    r.set_defaults(func=cmd_repo_init)
+    r = repo.add_parser("delegate", help="let a developer key publish package names matching patterns")
+    r.add_argument("dir")
+    r.add_argument("name", help="the delegated role's name")
+    r.add_argument("--key", action="append", required=True, help="developer public key (.pub); repeatable")
+    r.add_argument("--packages", nargs="+", required=True, metavar="PATTERN")
+    r.add_argument("--threshold", type=int, default=1)
+    r.add_argument("--targets-key", action="append", required=True,
+                   help="the offline top-level targets private key (.key) that signs the delegation")
+    r.set_defaults(func=cmd_repo_delegate)
+    r = repo.add_parser("sign-targets", help="re-sign the offline top-level targets with a new expiry")
+    r.add_argument("dir")
+    r.add_argument("--targets-key", action="append", required=True, help="the offline targets private key (.key)")
+    r.add_argument("--no-publish", action="store_true",
+                   help="only write N.targets.json (offline machine); the next 'repo publish' lists it")
+    r.set_defaults(func=cmd_repo_sign_targets)
+    r = repo.add_parser("migrate", help="move a repository whose repo.toml lists the targets key to the "
+                                        "offline-targets layout")
+    r.add_argument("dir")
+    r.add_argument("--index-key", required=True, help="a new private key (.key) for the online index role")
+    r.add_argument("--targets-key", action="append", default=[],
+                   help="targets private key(s) (default: the ones repo.toml still lists)")
+    r.set_defaults(func=cmd_repo_migrate)
+    r = repo.add_parser("add", help="verify packages and store them (published by 'repo publish')")
+    r.add_argument("dir")
+    r.add_argument("package", nargs="+")
+    r.add_argument("--key", action="append", required=True,
+                   help="developer private key(s) that sign the delegated role's metadata")
+    r.set_defaults(func=cmd_repo_add)
+    r = repo.add_parser("publish", help="write indexes, targets, snapshot and timestamp")
+    r.add_argument("dir")
+    r.set_defaults(func=cmd_repo_publish)
+    r = repo.add_parser("refresh", help="re-sign the timestamp with a new expiry (for a timer)")
+    r.add_argument("dir")
+    r.set_defaults(func=cmd_repo_refresh)
+    r = repo.add_parser("rotate", help="change a role's keys (root: signed by the old and the new threshold)")
+    r.add_argument("dir")
+    r.add_argument("--role", required=True,
+                   help="root, targets, snapshot, timestamp, index or a developer delegation name")
+    r.add_argument("--add-key", action="append", default=[],
+                   help="key to add (.key for root, targets and the online roles index, snapshot, timestamp)")
+    r.add_argument("--remove-key", action="append", default=[], help="public key (.pub) to remove")
+    r.add_argument("--root-key", action="append", default=[],
+                   help="current root private key(s) (for root, targets, snapshot, timestamp)")
+    r.add_argument("--targets-key", action="append", default=[],
+                   help="offline targets private key(s) (for index and developer roles; the new ones for targets)")
+    r.add_argument("--threshold", type=int)
+    r.set_defaults(func=cmd_repo_rotate)
+    r = repo.add_parser("mirror", help="verifying, incremental copy of a repository (itself servable)")
+    r.add_argument("url")
+    r.add_argument("dest")
+    r.add_argument("--root", required=True, help="the pinned trust root (root.json)")
+    r.add_argument("--arch", action="append")
+    r.set_defaults(func=cmd_repo_mirror)
+    r = repo.add_parser("serve", help="static HTTP for a repository (127.0.0.1 by default)")
+    r.add_argument("dir")
+    r.add_argument("--port", type=int, default=8420)
+    r.add_argument("--host", default="127.0.0.1")
+    r.set_defaults(func=cmd_repo_serve)
