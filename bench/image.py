@@ -158,9 +158,9 @@ def add_extra(root: Path, megabytes: float, seed: int) -> int:
 def op_build(a: dict[str, Any], phases: Phases) -> dict[str, Any]:
     """What `vcomp build PROFILE --arch A` does after its imports: load (profile, lock, repositories,
     staleness) and build_arch, with the image cache given."""
-    from composer.cli.image import _load
     from composer.compose.build import build_profile
     from composer.compose.layout import locked
+    from composer.solve.relock import load_locked as _load
     t = time.perf_counter()
     profile, lock, lock_digest, sources = _load(Path(a["profile"]))
     phases.add("load profile+lock+repos", time.perf_counter() - t)

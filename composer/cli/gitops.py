@@ -9,39 +9,24 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from composer.cli.common import EXIT_CHANGES, EXIT_ERROR, EXIT_NO_CHANGES, EXIT_POLICY, Subparsers, epoch, image_cache
 from composer.cli.common import out as _out
 from composer.errors import UserError
-from composer.gitops.plan import PackageChange
+
+if TYPE_CHECKING:
+    from composer.boot.session import Case
+    from composer.gitops.plan import Plan
+    from composer.gitops.workspace import Workspace
 
 
-def _setuid_probe(sources_for: dict[Path, Any]) -> Any:
-    """Setuid files a changed package brings (read from the package, fetched and verified through TUF)."""
-    def probe(path: Path, change: PackageChange) -> list[str]:
-        from composer.package.archive import read_header
-        from composer.package.build import default_cache
-        from composer.pkgmgr.install import Locked, fetch_locked
-        from composer.profile.validate import load_profile
-        from composer.solve.lock import open_sources, read_lock
-        if path not in sources_for:
-            sources_for[path] = open_sources(load_profile(path), default_cache() / "repos")
-        lock = read_lock(path.with_suffix(".lock")) or {}
-        row = next((p for p in lock.get("architectures", {}).get(change.arch, []) if p["name"] == change.name), None)
-        if row is None:
-            return []
-        (fetched,) = fetch_locked(sources_for[path], [Locked.from_dict(row)], change.arch)
-        entries = read_header(fetched.path).manifest.entries
-        return [e.path for e in entries if e.type == "file" and e.mode & 0o6000]
-    return probe
-
-
-def _plan(args: argparse.Namespace, base: str | None) -> Any:
+def _plan(args: argparse.Namespace, base: str | None) -> tuple[Workspace, Plan]:
     from composer.gitops.workspace import Workspace, make_plan
+    from composer.pkgmgr.setuid import SetuidProbe
     ws = Workspace.open(Path.cwd(), args.images)
     profiles = ws.profiles(args.profile)
-    return ws, make_plan(ws, profiles, base, acknowledged=args.ack or (), setuid=_setuid_probe({}))
+    return ws, make_plan(ws, profiles, base, acknowledged=args.ack or (), setuid=SetuidProbe())
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
@@ -72,68 +57,24 @@ def cmd_apply(args: argparse.Namespace) -> int:
         raise UserError(f"{args.plan} is stale: " + "; ".join(stale), hint="make a new plan: vcomp plan --out FILE")
     if saved.get("exit_code") == EXIT_POLICY:
         raise UserError(f"{args.plan} violates the policy; it is not applied", hint="fix the violations and replan")
-    from composer.compose.build import build_profile
-    from composer.compose.layout import locked
-    built = 0
-    for p in saved["profiles"]:
-        jobs: dict[str, list[str]] = {}
-        for o in p["output_changes"]:
-            if o["action"] != "remove":
-                jobs.setdefault(o["arch"], []).append(o["name"])
-        if not jobs:
-            continue
-        profile, lock, lock_digest, sources = _load(ws.git.root / p["profile"])
-        with locked(ws.images, profile.name) as top:
-            for r in build_profile(top, profile, lock, lock_digest, sources, dict(sorted(jobs.items())),
-                                   image_cache(), epoch=epoch(), say=_out):
-                built += len(jobs[r.arch])
-                _out(f"{r.arch}: built {', '.join(jobs[r.arch])} in {r.directory}")
+    from composer.gitops.reconcile import apply_saved
+    built = apply_saved(ws, saved, image_cache=image_cache(), epoch=epoch(), say=_out)
     _out(f"applied {args.plan}: {built} output(s) built" if built else f"{args.plan}: nothing to build")
     return EXIT_CHANGES if built else EXIT_NO_CHANGES
 
 
-def _load(path: Path) -> Any:
-    from composer.cli import image
-    return image.load_inputs(path)
-
-
 def cmd_reconcile_root(args: argparse.Namespace) -> int:
     """Apply the difference between a root's packages and a profile's lock as one transaction."""
-    from composer.pkgmgr.transaction import locked
+    from composer.pkgmgr.reconcile import reconcile_root
     if len(args.profile) != 1:
         raise UserError("reconcile --root takes exactly one profile", hint="vcomp reconcile --root DIR PROFILE")
-    with locked(Path(args.root)):  # the root's lock from reading its database to the commit
-        return _reconcile_root(args)
-
-
-def _reconcile_root(args: argparse.Namespace) -> int:
-    from composer.pkgmgr import db
-    from composer.pkgmgr.configure import configure
-    from composer.pkgmgr.ops import fetch_locked_changes, reconcile_changes
-    from composer.pkgmgr.transaction import apply, recover
-    root, path = Path(args.root), Path(args.profile[0])
-    profile, lock, lock_digest, sources = _load(path)
-    note = recover(root)
-    if note:
-        _out(f"vcomp: {note}")
-    database = db.load(root)
-    arches = {p["arch"] for p in database.packages.values()} - {"noarch"}
-    arch = next(iter(sorted(arches)), profile.architectures[0])
-    if arch not in lock["architectures"]:
-        raise UserError(f"the lock of {path} has no {arch} packages (the root's architecture)")
-    changes = reconcile_changes(database, lock["architectures"][arch])
-    if not changes:  # configure again (idempotent): finishes a reconcile killed after its commit
-        configure(root, profile, arch, {k: dict(v) for k, v in database.packages.items()})
-        _out(f"{root}: already matches {path.with_suffix('.lock').name} ({arch}): nothing to do")
+    done = reconcile_root(Path(args.root), Path(args.profile[0]), epoch=epoch(), say=_out)
+    if not done.changes:
+        _out(f"{done.root}: already matches {done.lock_name} ({done.arch}): nothing to do")
         return EXIT_NO_CHANGES
-    for ch in changes:
-        _out(ch.line)
-    outcome = apply(root, fetch_locked_changes(sources, changes, arch), operation="reconcile",
-                    cause=f"lock {lock_digest}", epoch=epoch())
-    configure(root, profile, arch, {k: dict(v) for k, v in db.load(root).packages.items()})
-    for n in outcome.notes:
+    for n in done.notes:
         _out(f"note: {n}")
-    _out(f"transaction {outcome.transaction}: {len(changes)} change(s) applied; {root} matches the lock")
+    _out(f"transaction {done.transaction}: {done.changes} change(s) applied; {done.root} matches the lock")
     return EXIT_CHANGES
 
 
@@ -143,7 +84,7 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
         return cmd_reconcile_root(args)
     ws = Workspace.open(Path.cwd(), args.images)
     codes: list[int] = []
-    cases: list[Any] = []
+    cases: list[Case] = []
     for path in ws.profiles(args.profile):
         rel = ws.git.rel(path)
         last = unchanged_since_built(ws, path)
@@ -153,7 +94,7 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
             codes.append(EXIT_NO_CHANGES)
             continue
         try:
-            code, found = reconcile_profile(ws, path, args.base or BUILT, args)
+            code, found = _reconcile_one(ws, path, args.base or BUILT, args)
         except UserError as exc:
             sys.stderr.write(f"{rel}: error: {exc.message}\n" + (f"  hint: {exc.hint}\n" if exc.hint else ""))
             code, found = EXIT_ERROR, []
@@ -168,69 +109,13 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
     return EXIT_NO_CHANGES
 
 
-def reconcile_profile(ws: Any, path: Path, base: str, args: argparse.Namespace) -> tuple[int, list[Any]]:
-    from composer.compose.layout import locked
-    from composer.gitops import render
-    from composer.gitops.workspace import make_plan
-    from composer.solve.lock import missing_packages
-    rel = ws.git.rel(path)
-    plan = make_plan(ws, [path], base, acknowledged=args.ack or ())
-    pp = plan.profiles[0]
-    _out(render.table(plan).rstrip("\n"))
-    if pp.violations:
+def _reconcile_one(ws: Workspace, path: Path, base: str, args: argparse.Namespace) -> tuple[int, list[Case]]:
+    from composer.gitops.reconcile import reconcile_profile
+    done = reconcile_profile(ws, path, base, acknowledged=args.ack or (), image_cache=image_cache(), epoch=epoch(),
+                             say=_out)
+    if done.violations:
         return EXIT_POLICY, []
-    profile, lock, lock_digest, sources = _load(path)
-    moved = missing_packages(lock, sources)
-    if moved:
-        raise UserError(f"{path.with_suffix('.lock').name} no longer matches the repositories: {moved[0]}",
-                        hint=f"relock and commit: vcomp lock {rel}")
-    with locked(ws.images, profile.name):
-        return _reconcile_locked(ws, path, rel, profile, lock, lock_digest, sources, pp)
-
-
-def _reconcile_locked(ws: Any, path: Path, rel: str, profile: Any, lock: Any, lock_digest: str, sources: Any,
-                      pp: Any) -> tuple[int, list[Any]]:
-    from composer.boot.session import boots_of, run_boot
-    from composer.compose.build import build_profile
-    from composer.gitops import generations
-    last = generations.last(ws.images, profile.name)
-    arches = sorted({o.arch for o in pp.output_changes if o.action != "remove"} |
-                    {a for a in profile.architectures if last is None or a not in last.get("architectures", {})
-                     or not (ws.images / profile.name / a / "manifest.json").is_file()})
-    records = dict(last["architectures"]) if last else {}
-    cases: list[Any] = []
-    built = build_profile(ws.images / profile.name, profile, lock, lock_digest, sources, {a: () for a in arches},
-                          image_cache(), epoch=epoch(), say=_out) if arches else []
-    for r in built:
-        arch = r.arch
-        found = []
-        for output, firmware in boots_of(r.manifest):
-            _out(f"{arch}: boot test of {output} ({firmware})")
-            found += run_boot(r.manifest, r.directory, output, firmware, logs=r.directory / "boot")
-        for c in found:
-            _out(f"  {c.id}: {'PASS' if c.passed else 'FAIL: ' + c.reason()} ({c.watch.seconds:.1f} s)")
-        cases += found
-        records[arch] = {"inputs": r.manifest["inputs"],
-                         "outputs": [{"name": o["name"], "type": o["type"], "files": o["files"]}
-                                     for o in r.manifest["outputs"]],
-                         "packages": [{k: p[k] for k in ("name", "version", "sha256", "size", "reason")}
-                                      for p in lock["architectures"][arch]],
-                         "tests": [{"id": c.id, "passed": c.passed, "seconds": round(c.watch.seconds, 1)}
-                                   for c in found]}
-    for arch in list(records):
-        if arch not in profile.architectures:
-            del records[arch]
-    head = ws.git.head() or ""
-    now = ws.current(path)
-    g = generations.record(ws.images, profile.name, {
-        "profile": rel, "commit": head, "worktree": "clean" if ws.git.worktree(rel) == ws.git.read(head, rel)
-        else "modified", "time": ws.git.commit_time(head) if head else 0,
-        "profile-digest": now.profile_digest, "lock-digest": now.lock_digest, "rebuilt": arches,
-        "architectures": records})
-    failed = [c for c in cases if not c.passed]
-    _out(f"{rel}: generation {g['generation']} recorded: rebuilt {', '.join(arches) or 'nothing'}; "
-         f"{len(cases) - len(failed)} of {len(cases)} boot tests passed")
-    return (EXIT_ERROR if failed else EXIT_CHANGES), cases
+    return (EXIT_ERROR if done.failed else EXIT_CHANGES), list(done.cases)
 
 
 def _human(n: int) -> str:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import hashlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,25 +15,6 @@ from composer.errors import UserError
 
 def images_dir(args: argparse.Namespace, profile: Path) -> Path:
     return Path(args.images) if args.images else Path("images")
-
-
-def load_inputs(profile_path: Path) -> tuple[Any, dict[str, Any], str, Any]:
-    """Profile, its lock (refused when stale), the lock's digest and the repository sources."""
-    from composer.package.build import default_cache
-    from composer.profile.validate import load_profile
-    from composer.solve.lock import lock_path, open_sources, read_lock, staleness
-    from composer.solve.lockcheck import check_lock
-    profile = load_profile(profile_path)
-    target = lock_path(profile_path)
-    lock = read_lock(target)
-    if lock is None:
-        raise UserError(f"{profile_path} has no lock ({target})", hint=f"run: vcomp lock {profile_path}")
-    sources = open_sources(profile, default_cache() / "repos")
-    stale = staleness(profile, lock, sources.fingerprints)
-    if stale:
-        raise UserError(f"{target} is stale: {'; '.join(stale)}", hint=f"run: vcomp lock {profile_path}")
-    check_lock(profile, lock, sources, target)  # checked, not trusted: exactly the profile's resolution
-    return profile, lock, hashlib.sha256(target.read_bytes()).hexdigest(), sources
 
 
 def build(args: argparse.Namespace, top: Path, profile: Any, lock: dict[str, Any], lock_digest: str,
@@ -78,7 +58,8 @@ def locked_build(args: argparse.Namespace) -> Iterator[tuple[Path, list[Any]]]:
     of the ``with`` block (``vcomp test`` boots under it)."""
     from composer.compose.layout import locked
     profile_path = Path(args.profile)
-    loaded = load_inputs(profile_path)
+    from composer.solve.relock import load_locked
+    loaded = load_locked(profile_path)
     _check_tools_first(args, loaded[0])
     with locked(images_dir(args, profile_path), loaded[0].name) as top:
         yield top, build(args, top, *loaded)

@@ -29,49 +29,27 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_lock(args: argparse.Namespace) -> int:
-    from composer.package.build import default_cache
-    from composer.profile.validate import load_profile
-    from composer.solve.lock import (
-        diff_locks,
-        kept_versions,
-        lock_path,
-        missing_packages,
-        open_sources,
-        read_lock,
-        resolve_profile,
-        staleness,
-        write_lock,
-    )
-    from composer.solve.lockcheck import lock_problems
+    from composer.solve.relock import check, relock
     status = EXIT_OK
     for path in args.profile:
-        profile = load_profile(Path(path))
-        target = lock_path(Path(path))
-        old = read_lock(target)
-        sources = open_sources(profile, default_cache() / "repos")
         if args.check:
-            if old is None:
-                _err(UserError(f"{target} does not exist", hint=f"run: vcomp lock {path}"))
+            found = check(Path(path))
+            if not found.exists:
+                _err(UserError(f"{found.target} does not exist", hint=f"run: vcomp lock {path}"))
                 status = EXIT_ERROR
                 continue
-            stale = staleness(profile, old, sources.fingerprints)
-            stale += [] if stale else missing_packages(old, sources)
-            stale += [] if stale else lock_problems(profile, old, sources)[1]  # what build's check refuses
-            for line in stale:
-                sys.stderr.write(f"{target}: {line}\n")
-            if stale:  # a comparison that found changes: exit 2, like plan and diff (1 is for errors)
+            for line in found.problems:
+                sys.stderr.write(f"{found.target}: {line}\n")
+            if found.problems:  # a comparison that found changes: exit 2, like plan and diff (1 is for errors)
                 sys.stderr.write(f"  hint: run: vcomp lock {path}\n")
                 status = EXIT_CHANGES if status == EXIT_OK else status
             else:
-                _out(f"{target}: up to date with {path}")
+                _out(f"{found.target}: up to date with {path}")
             continue
-        keep = {} if args.upgrade else kept_versions(old, args.update or ())
-        doc = resolve_profile(profile, sources, keep)
-        changes = diff_locks(old, doc)
-        write_lock(target, doc)
-        counts = ", ".join(f"{a}: {len(p)}" for a, p in doc["architectures"].items())
-        _out(f"{target}: {counts} packages" + ("; no change" if not changes and old else ""))
-        for line in changes:
+        done = relock(Path(path), upgrade=args.upgrade, update=args.update or ())
+        counts = ", ".join(f"{a}: {len(p)}" for a, p in done.doc["architectures"].items())
+        _out(f"{done.target}: {counts} packages" + ("; no change" if not done.changes and done.was_locked else ""))
+        for line in done.changes:
             _out(f"  {line}")
     return status
 

@@ -13,11 +13,11 @@ from typing import Any
 
 import pytest
 
-from composer.cli.image import load_inputs as _load
 from composer.cli.main import main
 from composer.profile.validate import load_profile
 from composer.solve.lock import kept_versions, lock_bytes, lock_path, open_sources, resolve_profile
 from composer.solve.lockcheck import LockMismatch, check_lock, differences
+from composer.solve.relock import load_locked as _load
 from tests.repo_fixtures import Repo
 
 

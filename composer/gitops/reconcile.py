@@ -1,0 +1,122 @@
+"""Make the built images match the repository: ``vcomp reconcile`` (plan, build what changed, boot-test it,
+record a generation) and ``vcomp apply`` (build exactly what a saved plan lists).
+
+Progress lines go to ``say``; the results are returned as data (the CLI maps them to exit codes).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from composer.boot.session import Case, boots_of, run_boot
+from composer.compose.build import build_profile
+from composer.compose.layout import locked
+from composer.errors import UserError
+from composer.gitops import generations, render
+from composer.gitops.plan import ProfilePlan
+from composer.gitops.workspace import Workspace, make_plan
+from composer.profile.validate import Profile
+from composer.solve.lock import Sources, missing_packages
+from composer.solve.relock import load_locked
+
+Say = Callable[[str], None]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Reconciled:
+    """One profile reconciled: refused by the policy, or built, boot-tested and recorded as a generation."""
+
+    profile: str                    # its path relative to the repository
+    violations: bool                # the plan violates the policy: nothing was built
+    cases: tuple[Case, ...] = ()    # the boot tests run
+    generation: int | None = None   # the generation recorded
+
+    @property
+    def failed(self) -> bool:
+        return any(not c.passed for c in self.cases)
+
+
+def reconcile_profile(ws: Workspace, path: Path, base: str, *, acknowledged: Sequence[str], image_cache: Path,
+                      epoch: int, say: Say) -> Reconciled:
+    """Plan the profile against ``base``; unless the policy refuses it, rebuild the architectures whose
+    outputs change (or that were never built), boot-test them and record a generation."""
+    rel = ws.git.rel(path)
+    plan = make_plan(ws, [path], base, acknowledged=acknowledged)
+    pp = plan.profiles[0]
+    say(render.table(plan).rstrip("\n"))
+    if pp.violations:
+        return Reconciled(profile=rel, violations=True)
+    profile, lock, lock_digest, sources = load_locked(path)
+    moved = missing_packages(lock, sources)
+    if moved:
+        raise UserError(f"{path.with_suffix('.lock').name} no longer matches the repositories: {moved[0]}",
+                        hint=f"relock and commit: vcomp lock {rel}")
+    with locked(ws.images, profile.name):
+        cases, g = _reconcile_locked(ws, path, rel, profile, lock, lock_digest, sources, pp,
+                                     image_cache=image_cache, epoch=epoch, say=say)
+    return Reconciled(profile=rel, violations=False, cases=tuple(cases), generation=g)
+
+
+def _reconcile_locked(ws: Workspace, path: Path, rel: str, profile: Profile, lock: Mapping[str, Any],
+                      lock_digest: str, sources: Sources, pp: ProfilePlan, *, image_cache: Path, epoch: int,
+                      say: Say) -> tuple[list[Case], int]:
+    last = generations.last(ws.images, profile.name)
+    arches = sorted({o.arch for o in pp.output_changes if o.action != "remove"} |
+                    {a for a in profile.architectures if last is None or a not in last.get("architectures", {})
+                     or not (ws.images / profile.name / a / "manifest.json").is_file()})
+    records = dict(last["architectures"]) if last else {}
+    cases: list[Case] = []
+    built = build_profile(ws.images / profile.name, profile, lock, lock_digest, sources, {a: () for a in arches},
+                          image_cache, epoch=epoch, say=say) if arches else []
+    for r in built:
+        arch = r.arch
+        found = []
+        for output, firmware in boots_of(r.manifest):
+            say(f"{arch}: boot test of {output} ({firmware})")
+            found += run_boot(r.manifest, r.directory, output, firmware, logs=r.directory / "boot")
+        for c in found:
+            say(f"  {c.id}: {'PASS' if c.passed else 'FAIL: ' + c.reason()} ({c.watch.seconds:.1f} s)")
+        cases += found
+        records[arch] = {"inputs": r.manifest["inputs"],
+                         "outputs": [{"name": o["name"], "type": o["type"], "files": o["files"]}
+                                     for o in r.manifest["outputs"]],
+                         "packages": [{k: p[k] for k in ("name", "version", "sha256", "size", "reason")}
+                                      for p in lock["architectures"][arch]],
+                         "tests": [{"id": c.id, "passed": c.passed, "seconds": round(c.watch.seconds, 1)}
+                                   for c in found]}
+    for arch in list(records):
+        if arch not in profile.architectures:
+            del records[arch]
+    head = ws.git.head() or ""
+    now = ws.current(path)
+    g = generations.record(ws.images, profile.name, {
+        "profile": rel, "commit": head, "worktree": "clean" if ws.git.worktree(rel) == ws.git.read(head, rel)
+        else "modified", "time": ws.git.commit_time(head) if head else 0,
+        "profile-digest": now.profile_digest, "lock-digest": now.lock_digest, "rebuilt": arches,
+        "architectures": records})
+    failed = [c for c in cases if not c.passed]
+    say(f"{rel}: generation {g['generation']} recorded: rebuilt {', '.join(arches) or 'nothing'}; "
+        f"{len(cases) - len(failed)} of {len(cases)} boot tests passed")
+    return cases, int(g["generation"])
+
+
+def apply_saved(ws: Workspace, saved: Mapping[str, Any], *, image_cache: Path, epoch: int, say: Say) -> int:
+    """Build the outputs a saved plan adds or rebuilds, profile by profile; the number of outputs built."""
+    built = 0
+    for p in saved["profiles"]:
+        jobs: dict[str, list[str]] = {}
+        for o in p["output_changes"]:
+            if o["action"] != "remove":
+                jobs.setdefault(o["arch"], []).append(o["name"])
+        if not jobs:
+            continue
+        profile, lock, lock_digest, sources = load_locked(ws.git.root / p["profile"])
+        with locked(ws.images, profile.name) as top:
+            for r in build_profile(top, profile, lock, lock_digest, sources, dict(sorted(jobs.items())),
+                                   image_cache, epoch=epoch, say=say):
+                built += len(jobs[r.arch])
+                say(f"{r.arch}: built {', '.join(jobs[r.arch])} in {r.directory}")
+    return built

@@ -1,0 +1,104 @@
+"""A profile's lock against the profile and its repositories: the check of ``vcomp lock --check``, the relock
+of ``vcomp lock``, and the checked inputs every builder starts from (:func:`load_locked`).
+
+Returns data and raises :class:`~composer.errors.UserError`; never prints (the CLI says what it found and
+chooses the exit code).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from composer.errors import UserError
+from composer.package.build import default_cache
+from composer.profile.validate import Profile, load_profile
+from composer.solve.lock import (
+    Sources,
+    diff_locks,
+    kept_versions,
+    lock_path,
+    missing_packages,
+    open_sources,
+    read_lock,
+    resolve_profile,
+    staleness,
+    write_lock,
+)
+from composer.solve.lockcheck import check_lock, lock_problems
+
+
+def repos_cache() -> Path:
+    """Where verified repository metadata is cached (under ``$VCOMP_CACHE``)."""
+    return default_cache() / "repos"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LockStatus:
+    """What ``vcomp lock --check`` found for one profile."""
+
+    target: Path                   # PROFILE.lock
+    exists: bool
+    problems: tuple[str, ...] = ()  # why the lock no longer matches (empty: up to date)
+
+    @property
+    def up_to_date(self) -> bool:
+        return self.exists and not self.problems
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Relocked:
+    """What ``vcomp lock`` wrote for one profile."""
+
+    target: Path
+    doc: dict[str, Any]            # the lock written
+    changes: tuple[str, ...]       # the lines of the difference with the previous lock
+    was_locked: bool               # a previous lock existed
+
+
+def check(profile_path: Path, cache: Path | None = None) -> LockStatus:
+    """The staleness, the packages gone from the repositories, and what the build's check refuses (each
+    checked only when the previous found nothing)."""
+    profile = load_profile(profile_path)
+    target = lock_path(profile_path)
+    old = read_lock(target)
+    sources = open_sources(profile, cache or repos_cache())
+    if old is None:
+        return LockStatus(target=target, exists=False)
+    stale = staleness(profile, old, sources.fingerprints)
+    stale += [] if stale else missing_packages(old, sources)
+    stale += [] if stale else lock_problems(profile, old, sources)[1]  # what build's check refuses
+    return LockStatus(target=target, exists=True, problems=tuple(stale))
+
+
+def relock(profile_path: Path, *, upgrade: bool = False, update: Sequence[str] = (),
+           cache: Path | None = None) -> Relocked:
+    """Resolve the profile and write its lock: the previous versions kept, except ``update`` (or all with
+    ``upgrade``)."""
+    profile = load_profile(profile_path)
+    target = lock_path(profile_path)
+    old = read_lock(target)
+    sources = open_sources(profile, cache or repos_cache())
+    keep = {} if upgrade else kept_versions(old, update)
+    doc = resolve_profile(profile, sources, keep)
+    changes = diff_locks(old, doc)
+    write_lock(target, doc)
+    return Relocked(target=target, doc=doc, changes=tuple(changes), was_locked=bool(old))
+
+
+def load_locked(profile_path: Path, cache: Path | None = None) -> tuple[Profile, dict[str, Any], str, Sources]:
+    """Profile, its lock (refused when stale), the lock's digest and the repository sources."""
+    profile = load_profile(profile_path)
+    target = lock_path(profile_path)
+    lock = read_lock(target)
+    if lock is None:
+        raise UserError(f"{profile_path} has no lock ({target})", hint=f"run: vcomp lock {profile_path}")
+    sources = open_sources(profile, cache or repos_cache())
+    stale = staleness(profile, lock, sources.fingerprints)
+    if stale:
+        raise UserError(f"{target} is stale: {'; '.join(stale)}", hint=f"run: vcomp lock {profile_path}")
+    check_lock(profile, lock, sources, target)  # checked, not trusted: exactly the profile's resolution
+    return profile, lock, hashlib.sha256(target.read_bytes()).hexdigest(), sources
