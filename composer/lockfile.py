@@ -22,6 +22,7 @@ from pathlib import Path
 from composer import oserrors
 from composer.errors import LockBusy, UserError
 from composer.fsutil import ensure_dir
+from composer.notices import notice
 
 NO_WAIT_ENV = "VCOMP_NO_WAIT"
 TIMEOUT_ENV = "VCOMP_LOCK_TIMEOUT"     # seconds to wait before giving up; unset = wait forever
@@ -88,7 +89,7 @@ def hold(fd: int, what: str, *, say: Callable[[str], None] | None = None) -> Ite
         if not waiting_allowed():
             raise LockBusy(f"{what} is locked by {holder}",
                            hint="wait for it to finish, or run again without --no-wait to wait for it")
-        (say or _stderr)(f"waiting for the lock on {what} held by {holder}")
+        (say or notice)(f"waiting for the lock on {what} held by {holder}")
         deadline = _timeout()
         start = time.monotonic()
         while not _try(fd):
@@ -124,11 +125,6 @@ def _open(path: str | Path, what: str, dir_fd: int | None = None, *, shown: str 
             raise UserError(f"{path}: the lock file of {what} is a symbolic link; vcomp refuses to follow it",
                            hint=f"remove the symlink {path} (vcomp recreates the lock file) and run again") from None
         raise oserrors.fault(exc, f"opening the lock file of {what}") from None
-
-
-def _stderr(line: str) -> None:
-    sys.stderr.write(line + "\n")
-    sys.stderr.flush()
 
 
 @contextlib.contextmanager

@@ -12,7 +12,7 @@ from composer import oserrors
 from composer.errors import EXIT_CHANGES, EXIT_ERROR, EXIT_NO_CHANGES, EXIT_OK, EXIT_POLICY, ComposerError, UserError
 
 __all__ = ["EXIT_CHANGES", "EXIT_ERROR", "EXIT_NO_CHANGES", "EXIT_OK", "EXIT_POLICY", "OFFLINE_HELP", "Parser",
-           "Subparsers", "epoch", "err", "image_cache", "out", "safe"]
+           "Subparsers", "epoch", "err", "image_cache", "out", "safe", "warn"]
 
 Subparsers: TypeAlias = "argparse._SubParsersAction[Parser]"
 """What a verb group's ``register(sub)`` adds its subcommands to (``vcomp GROUP ...``)."""
@@ -29,6 +29,12 @@ def out(text: str = "") -> None:
         encoding = sys.stdout.encoding or "utf-8"
         sys.stdout.write(line.encode(encoding, "backslashreplace").decode(encoding))
     sys.stdout.flush()
+
+
+def warn(line: str) -> None:
+    """A notice of library code (a wait for a lock, a damaged cache entry): one line on stderr."""
+    sys.stderr.write(line + "\n")
+    sys.stderr.flush()
 
 
 def err(exc: ComposerError, prefix: str = "error: ") -> None:

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from composer.cli.common import EXIT_ERROR, EXIT_OK, Subparsers, epoch, image_cache
+from composer.cli.common import EXIT_ERROR, EXIT_OK, Subparsers, epoch, image_cache, warn
 from composer.cli.common import out as _out
 from composer.errors import UserError
 
@@ -22,7 +22,8 @@ def build(args: argparse.Namespace, top: Path, profile: Any, lock: dict[str, Any
     """Build the asked architectures and outputs into ``top`` (images/NAME, its lock held by the caller)."""
     from composer.compose.build import build_profile
     jobs = {a: tuple(args.output or ()) for a in asked_arches(args, profile)}
-    results = build_profile(top, profile, lock, lock_digest, sources, jobs, image_cache(), epoch=epoch(), say=_out)
+    results = build_profile(top, profile, lock, lock_digest, sources, jobs, image_cache(), epoch=epoch(), say=_out,
+                            warn=warn)
     for r in results:
         for p in r.products:
             for f in p.files:

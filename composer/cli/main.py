@@ -13,10 +13,11 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
-from composer import __version__, lockfile, oserrors
+from composer import __version__, lockfile, notices, oserrors
 from composer.cli import cache, gitops, image, key, lock, pkg, query, repo
 from composer.cli.common import EXIT_ERROR, OFFLINE_HELP, Parser, Subparsers
 from composer.cli.common import err as _err
+from composer.cli.common import warn as _warn
 from composer.errors import ComposerError
 
 Handler = Callable[[argparse.Namespace], int]
@@ -50,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING, format="%(name)s: %(message)s")
+    notices.use(_warn)  # library notices (lock waits, damaged cache entries) reach stderr through the CLI
     lockfile.configure(wait=not getattr(args, "no_wait", False))
     offline = bool(getattr(args, "offline", False))
     if offline or "composer.repo.client" in sys.modules:

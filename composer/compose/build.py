@@ -19,7 +19,6 @@ import hashlib
 import json
 import os
 import shutil
-import sys
 import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -35,6 +34,7 @@ from composer.errors import ToolError, UserError
 from composer.fsutil import atomic_write, canonical_json, sha256_file
 from composer.image.outputs import OUTPUT_TYPES
 from composer.image.workshop import Product, Target, Workshop, build_products
+from composer.notices import Say, notice
 from composer.pkgmgr.configure import configure
 from composer.pkgmgr.db import save_repositories
 from composer.pkgmgr.install import fetch_locked, install, installed, locked_packages
@@ -161,13 +161,7 @@ def output_key(seed: str, t: Target) -> str:
 # ---------------------------------------------------------------- the cache
 
 
-def warn(line: str) -> None:
-    """Warnings go to stderr, once each (a damaged cache entry, a cache that cannot be written)."""
-    sys.stderr.write(line + "\n")
-    sys.stderr.flush()
-
-
-def from_cache(cache: Path, key: str, out: Path) -> Product | None:
+def from_cache(cache: Path, key: str, out: Path, *, warn: Say = notice) -> Product | None:
     """The cached product of ``key`` copied into ``out`` with the ``contents.json`` of its root (every
     file checked against the entry's record while copied), or None: missing or damaged, rebuild."""
     record = store.read(cache, key, out, say=warn)
@@ -183,7 +177,7 @@ def from_cache(cache: Path, key: str, out: Path) -> Product | None:
         return None
 
 
-def to_cache(cache: Path, key: str, product: Product, contents: Path) -> None:
+def to_cache(cache: Path, key: str, product: Product, contents: Path, *, warn: Say = notice) -> None:
     """Store a product (and its root's contents.json); a cache that cannot be written is a warning."""
     meta = {"name": product.name, "type": product.type, "firmware": list(product.firmware),
             "boot": dict(product.boot)}
@@ -206,7 +200,7 @@ def describe(product: Product) -> dict[str, Any]:
 
 def build_profile(top: Path, profile: Profile, lock: Mapping[str, Any], lock_digest: str, sources: Any,
                   jobs: Mapping[str, Sequence[str]], cache: Path, *, epoch: int,
-                  say: Callable[[str], None] = lambda _m: None) -> list[ArchBuild]:
+                  say: Callable[[str], None] = lambda _m: None, warn: Say = notice) -> list[ArchBuild]:
     """Build ``jobs`` (architecture -> outputs, empty: all) into a new generation of ``top`` (images/NAME,
     whose lock the caller holds: :func:`composer.compose.layout.locked`) and switch to it in one step.
     The architectures not built are carried over unchanged; a failure leaves the previous outputs."""
@@ -223,7 +217,7 @@ def build_profile(top: Path, profile: Profile, lock: Mapping[str, Any], lock_dig
     gen = layout.new_generation(top)
     try:
         built = [build_arch(profile, lock, lock_digest, sources, arch, top / arch, gen / arch, cache,
-                            only=jobs[arch], epoch=epoch, say=say) for arch in jobs]
+                            only=jobs[arch], epoch=epoch, say=say, warn=warn) for arch in jobs]
         for arch in layout.built_arches(top):
             if arch not in jobs:
                 layout.carry_tree(top / arch, gen / arch)
@@ -253,7 +247,7 @@ def cap_caches(cache_root: Path, say: Callable[[str], None]) -> None:
 
 def build_arch(profile: Profile, lock: Mapping[str, Any], lock_digest: str, sources: Any, arch_name: str,
                previous: Path, staging: Path, cache: Path, *, only: Sequence[str] = (), epoch: int,
-               say: Callable[[str], None] = lambda _m: None) -> ArchBuild:
+               say: Callable[[str], None] = lambda _m: None, warn: Say = notice) -> ArchBuild:
     """One architecture into ``staging`` (inside the new generation); ``previous`` is its current directory."""
     targets = targets_for(profile, arch_name, only)
     check_tools(targets)
@@ -266,11 +260,12 @@ def build_arch(profile: Profile, lock: Mapping[str, Any], lock_digest: str, sour
     products: dict[str, Product] = {}
     origin: dict[str, dict[str, Any]] = {}
     if only:  # --output X replaces only X: the other outputs stay, marked stale when built from other inputs
-        for name, (product, record) in carry_outputs(previous, staging, [t.name for t in targets]).items():
+        for name, (product, record) in carry_outputs(previous, staging, [t.name for t in targets],
+                                                          warn=warn).items():
             products[name], origin[name] = product, record
     cached = []
     for t in targets:
-        hit = from_cache(cache, output_key(seed, t), staging)
+        hit = from_cache(cache, output_key(seed, t), staging, warn=warn)
         if hit is not None:
             products[t.name] = hit
             cached.append(t.name)
@@ -282,7 +277,8 @@ def build_arch(profile: Profile, lock: Mapping[str, Any], lock_digest: str, sour
         for p in make_products(profile, lock, lock_digest, sources, arch_name, missing, staging, seed=ids,
                                epoch=epoch, say=say):
             products[p.name] = p
-            to_cache(cache, output_key(seed, next(t for t in targets if t.name == p.name)), p, staging / CONTENTS)
+            to_cache(cache, output_key(seed, next(t for t in targets if t.name == p.name)), p, staging / CONTENTS,
+                     warn=warn)
     for t in targets:
         origin[t.name] = dict(current)
     order = [t.name for t in targets_for(profile, arch_name)]
@@ -294,7 +290,8 @@ def build_arch(profile: Profile, lock: Mapping[str, Any], lock_digest: str, sour
                      stale=stale)
 
 
-def carry_outputs(previous: Path, staging: Path, rebuilt: Sequence[str]) -> dict[str, tuple[Product, dict[str, Any]]]:
+def carry_outputs(previous: Path, staging: Path, rebuilt: Sequence[str], *,
+                  warn: Say = notice) -> dict[str, tuple[Product, dict[str, Any]]]:
     """The previous build's outputs not being rebuilt, linked into the new directory with their boot logs,
     each with the inputs it was built from (a file changed on disk since is kept and marked so)."""
     if not (previous / MANIFEST).is_file():

@@ -20,7 +20,6 @@ import hashlib
 import json
 import os
 import stat
-import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -32,6 +31,7 @@ from tuf.ngclient import FetcherInterface, Updater, UpdaterConfig
 from composer import oserrors
 from composer.errors import FetchError, UserError, VerificationError
 from composer.fsutil import atomic_copy, canonical_json
+from composer.notices import notice
 from composer.package.archive import Header, Verified, verify_package
 from composer.repo.index import IndexEntry, close_names, decode_index, index_target_path, parse_index
 from composer.repo.offline import OfflineView
@@ -51,11 +51,6 @@ def configure(*, offline: bool) -> None:
 
 def offline_forced() -> bool:
     return _settings["offline"] or os.environ.get(OFFLINE_ENV, "") in ("1", "true", "yes")
-
-
-def _stderr(line: str) -> None:
-    sys.stderr.write(line + "\n")
-    sys.stderr.flush()
 
 
 OFFLINE_HINT = "run the command once online (without --offline / VCOMP_OFFLINE) so it is downloaded and cached"
@@ -182,7 +177,7 @@ class RepositoryClient:
         self.targets_dir = self.objects.dir
         self.offline = offline_forced() if offline is None else offline
         self.fallback = fallback
-        self._say = say or _stderr
+        self._say = say or notice
         self._updater: Updater | None = None
         self._view: OfflineView | None = None      # set when answering from the cache without the network
         self.offline_reason = ""
