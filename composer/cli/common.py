@@ -11,14 +11,18 @@ from typing import NoReturn, TypeAlias
 from composer import oserrors
 from composer.errors import EXIT_CHANGES, EXIT_ERROR, EXIT_NO_CHANGES, EXIT_OK, EXIT_POLICY, ComposerError, UserError
 
-__all__ = ["EXIT_CHANGES", "EXIT_ERROR", "EXIT_NO_CHANGES", "EXIT_OK", "EXIT_POLICY", "OFFLINE_HELP", "Parser",
-           "Subparsers", "epoch", "err", "image_cache", "out", "safe", "warn"]
+__all__ = ["EXIT_CHANGES", "EXIT_ERROR", "EXIT_NO_CHANGES", "EXIT_OK", "EXIT_POLICY", "OFFLINE_HELP", "PLAN_EXIT",
+           "Parser", "Subparsers", "epoch", "err", "image_cache", "out", "safe", "warn"]
 
 Subparsers: TypeAlias = "argparse._SubParsersAction[Parser]"
 """What a verb group's ``register(sub)`` adds its subcommands to (``vcomp GROUP ...``)."""
 
 OFFLINE_HELP = ("never use the network: answer from the last verified repository metadata and the package cache "
                 "(a package that is not cached is an error naming it)")
+
+
+PLAN_EXIT = {"no changes": EXIT_NO_CHANGES, "changes": EXIT_CHANGES, "policy violation": EXIT_POLICY}
+"""The exit code of a plan's verdict (composer.gitops.plan.Plan.verdict): plan, reconcile."""
 
 
 def out(text: str = "") -> None:

@@ -11,7 +11,16 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from composer.cli.common import EXIT_CHANGES, EXIT_ERROR, EXIT_NO_CHANGES, EXIT_POLICY, Subparsers, epoch, image_cache
+from composer.cli.common import (
+    EXIT_CHANGES,
+    EXIT_ERROR,
+    EXIT_NO_CHANGES,
+    EXIT_POLICY,
+    PLAN_EXIT,
+    Subparsers,
+    epoch,
+    image_cache,
+)
 from composer.cli.common import out as _out
 from composer.errors import UserError
 
@@ -39,8 +48,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     else:
         text = {"table": render.table, "json": render.to_json, "markdown": render.markdown}[args.format](plan)
         _out(text.rstrip("\n"))
-    code: int = plan.exit_code
-    return code
+    return PLAN_EXIT[plan.verdict]
 
 
 def cmd_apply(args: argparse.Namespace) -> int:

@@ -9,7 +9,8 @@
    expected size change (the change of the packages' sizes, against the last build's size).
 
 Capability, trust-root and kernel changes are called out; the profile's ``policy`` is evaluated.
-Exit codes (:data:`EXIT_CODES`) are the same for every verb that compares.
+The plan's verdict (:attr:`Plan.verdict`) is data; the CLI maps it to an exit code. The saved JSON records
+the code of the verdict (:data:`EXIT_CODES`, the plan format's table: the codes the CLI exits with).
 """
 
 from __future__ import annotations
@@ -105,16 +106,23 @@ class Plan:
     acknowledged: tuple[str, ...] = field(default=())
 
     @property
-    def exit_code(self) -> int:
-        if any(p.violations for p in self.profiles):
-            return EXIT_POLICY
-        return EXIT_CHANGES if any(p.changed for p in self.profiles) else EXIT_NO_CHANGES
+    def has_violations(self) -> bool:
+        return any(p.violations for p in self.profiles)
+
+    @property
+    def has_changes(self) -> bool:
+        return any(p.changed for p in self.profiles)
+
+    @property
+    def verdict(self) -> str:
+        """``policy violation``, ``changes`` or ``no changes`` (a key of :data:`EXIT_CODES`)."""
+        return "policy violation" if self.has_violations else "changes" if self.has_changes else "no changes"
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out["format_version"] = out.pop("format")
         out["summary"] = summary(self)
-        out["exit_code"] = self.exit_code
+        out["exit_code"] = EXIT_CODES[self.verdict]  # the plan format records the code of its verdict
         return out
 
 

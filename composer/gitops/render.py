@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
-from composer.errors import EXIT_CHANGES, EXIT_NO_CHANGES, EXIT_POLICY
+from composer.errors import EXIT_POLICY
 from composer.gitops.plan import (
     Callout,
     OutputChange,
@@ -31,7 +31,7 @@ ANSI = {"+": "32", "~": "33", "-": "31", "!": "35", "x": "1;31"}
 UNITS = ("B", "KiB", "MiB", "GiB", "TiB")
 VALUE_WIDTH = 80                               # profile values longer than this are shortened in the table
 NO_CHANGES = "No changes. The images match the desired state."
-VERDICTS = {EXIT_NO_CHANGES: "no changes", EXIT_CHANGES: "changes to apply", EXIT_POLICY: "policy violations"}
+VERDICTS = {"no changes": "no changes", "changes": "changes to apply", "policy violation": "policy violations"}
 MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|])")
 
 Line = Callable[[str, str], str]               # (symbol, text) -> one rendered line
@@ -62,7 +62,7 @@ def _plural(count: int, noun: str) -> str:
 
 def summary_line(plan: Plan) -> str:
     """Terraform's last line: what the plan does, or that there is nothing to do."""
-    if plan.exit_code == EXIT_NO_CHANGES:
+    if plan.verdict == "no changes":
         return NO_CHANGES
     s = summary(plan)
     return (f"Plan: {_plural(s['packages_added'], 'package')} to add, {s['packages_changed']} to change, "
@@ -257,7 +257,7 @@ def md_profile(p: ProfilePlan) -> list[str]:
 
 def markdown(plan: Plan) -> str:
     """GitHub-flavoured markdown for ``$GITHUB_STEP_SUMMARY`` and pull-request comments."""
-    out = [f"## vcomp plan: {VERDICTS.get(plan.exit_code, 'error')}", "", f"**{md_text(summary_line(plan))}**", ""]
+    out = [f"## vcomp plan: {VERDICTS.get(plan.verdict, 'error')}", "", f"**{md_text(summary_line(plan))}**", ""]
     head = plan.head.get("commit", "")
     out += [f"Base: {md_text(plan.base.get('ref', ''))}; head: {md_code(head[:12] or 'none')}"
             + (f" (working tree {md_text(plan.head['worktree'])})" if plan.head.get("worktree") else ""), ""]

@@ -125,3 +125,10 @@ def test_every_verb_group_registers_itself(group: str) -> None:
     from composer.cli import main
     module = importlib.import_module(f"composer.cli.{group}")
     assert [g for g in main.GROUPS if g is module.register] == [module.register]
+
+
+def test_the_cli_maps_a_plans_verdict_to_the_code_the_plan_format_records() -> None:
+    """The plan gives a verdict (data); the CLI chooses the exit code, the same the saved plan records."""
+    from composer.cli.common import PLAN_EXIT
+    from composer.gitops.plan import EXIT_CODES
+    assert {k: v for k, v in EXIT_CODES.items() if k != "error"} == PLAN_EXIT

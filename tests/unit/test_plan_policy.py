@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from composer.gitops.plan import EXIT_CHANGES, EXIT_POLICY, PackageChange, State, plan_profile
+from composer.gitops.plan import EXIT_CHANGES, EXIT_CODES, EXIT_POLICY, PackageChange, State, plan_profile
 from tests.unit.test_plan_render import BASE_ROWS, BUILT, MIB, lock, old_state, plan_of, profile, row, state
 
 
@@ -19,7 +19,7 @@ def test_size_growth_and_image_size_limits() -> None:
     p = plan_profile("p.yaml", old_state(), new, BUILT)
     assert [v.rule for v in p.violations] == ["max-size-growth", "max-size-growth"]
     assert "x86_64/disk: grows by about" in p.violations[0].message
-    assert plan_of(p).exit_code == EXIT_POLICY
+    assert EXIT_CODES[plan_of(p).verdict] == EXIT_POLICY
     new, _ = _with(big, **{"max-image-size": "25M"})
     p = plan_profile("p.yaml", old_state(), new, BUILT)
     assert {v.message.split(":")[0] for v in p.violations} == {"x86_64/iso", "x86_64/disk"}
@@ -51,4 +51,4 @@ def test_a_kernel_change_needs_an_acknowledgement() -> None:
     assert [v.rule for v in p.violations] == ["kernel-change-requires-ack"]
     assert "--ack kernel" in p.violations[0].message
     acked = plan_profile("p.yaml", old_state(), new, BUILT, acknowledged=("kernel",))
-    assert acked.violations == () and plan_of(acked).exit_code == EXIT_CHANGES
+    assert acked.violations == () and EXIT_CODES[plan_of(acked).verdict] == EXIT_CHANGES

@@ -155,7 +155,7 @@ def test_table_summary_line_counts(nano_plan: Plan) -> None:
 
 def test_identical_states_have_no_changes() -> None:
     plan = make_plan(old_state(), old_state())
-    assert plan.exit_code == EXIT_NO_CHANGES
+    assert plan.verdict == "no changes"
     header = "profiles/minimal.yaml (minimal): unchanged, base 1234567"
     assert render.table(plan) == f"{header}\n\n{render.NO_CHANGES}\n"
     assert render.summary_line(plan) == "No changes. The images match the desired state."
@@ -264,7 +264,7 @@ def test_json_validates_against_the_schema(case: str, validator: Draft202012Vali
     doc = json.loads(text)
     errors = [f"{e.json_path}: {e.message}" for e in validator.iter_errors(doc)]
     assert errors == []
-    assert doc["exit_code"] == plan.exit_code and doc["format_version"] == plan.format
+    assert doc["exit_code"] == EXIT_CODES[plan.verdict] and doc["format_version"] == plan.format
 
 
 def test_schema_rejects_what_is_not_a_plan(nano_plan: Plan, validator: Draft202012Validator) -> None:
@@ -305,10 +305,10 @@ def test_matrix_json_lists_the_outputs_to_rebuild(nano_plan: Plan) -> None:
 def test_exit_codes_match_the_situation() -> None:
     assert EXIT_CODES == {"no changes": 0, "error": 1, "changes": 2, "policy violation": 3}
     assert EXIT_ERROR == 1                          # the CLI's own, for errors; a plan never has it
-    assert PLANS["unchanged"]().exit_code == EXIT_NO_CHANGES == 0
-    assert PLANS["changed"]().exit_code == EXIT_CHANGES == 2
-    assert PLANS["violation"]().exit_code == EXIT_POLICY == 3
-    assert PLANS["acknowledged"]().exit_code == EXIT_CHANGES      # the kernel change was acknowledged
-    assert make_plan(old_state(), state(profile(kernel={"package": "linux", "cmdline": ""},
-                                                policy={"kernel-change-requires-ack": True}),
-                                        lock(BASE_ROWS))).exit_code == EXIT_POLICY
+    assert EXIT_CODES[PLANS["unchanged"]().verdict] == EXIT_NO_CHANGES == 0
+    assert EXIT_CODES[PLANS["changed"]().verdict] == EXIT_CHANGES == 2
+    assert EXIT_CODES[PLANS["violation"]().verdict] == EXIT_POLICY == 3
+    assert EXIT_CODES[PLANS["acknowledged"]().verdict] == EXIT_CHANGES      # the kernel change was acknowledged
+    assert EXIT_CODES[make_plan(old_state(), state(profile(kernel={"package": "linux", "cmdline": ""},
+                                                           policy={"kernel-change-requires-ack": True}),
+                                                   lock(BASE_ROWS))).verdict] == EXIT_POLICY
