@@ -36,7 +36,8 @@ def _shown(value: Any, limit: int = 60) -> str:
     return text if len(text) <= limit else text[:limit - 4] + "...'"
 
 
-def _describe(err: Any) -> str:
+def describe(err: Any) -> str:
+    """A jsonschema error as one line a user reads."""
     if err.validator == "additionalProperties":
         return str(err.message).replace("Additional properties are not allowed", "unknown field(s):")
     if err.validator == "required":
@@ -61,7 +62,7 @@ def schema_errors(instance: Any, schema: str, *, origin: str, locate: Locator,
             extra = sorted(k for k in err.instance if k not in allowed)
             place = [*path, extra[0]] if extra else path  # point at the unknown key itself
         line, col = locate(place)
-        errors.append(error_type(f"{origin}:{line}:{col}: {json_path(path)}: {_describe(err)}",
+        errors.append(error_type(f"{origin}:{line}:{col}: {json_path(path)}: {describe(err)}",
                                  hint=f"see schemas/{schema}"))
     return errors
 

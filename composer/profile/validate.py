@@ -92,6 +92,7 @@ def load_profile(path: Path) -> Profile:
                 errors.append(UserError(f"{doc.place(where)}: {schema.json_path(where)}: {message}", hint=hint))
 
         grammar_errors(doc.value, more)
+        option_errors(doc.value, more)
         boundary_errors(doc.value, path.parent, more)
         raise combine(errors, summary=f"{path}: {len(errors)} error{'s' if len(errors) > 1 else ''}")
     errors = semantic_errors(doc, path.parent)
@@ -108,6 +109,7 @@ def semantic_errors(doc: Located, base: Path) -> list[ComposerError]:
         errors.append(UserError(f"{doc.place(path)}: {schema.json_path(path)}: {message}", hint=hint))
 
     grammar_errors(v, err)
+    option_errors(v, err)
     pin_errors(v.get("repositories", []), err)
 
     arches = list(v["architectures"])
@@ -166,6 +168,19 @@ def semantic_errors(doc: Located, base: Path) -> list[ComposerError]:
             "remove it from packages or from the policy")
     boundary_errors(v, base, err)
     return errors
+
+
+def option_errors(v: Any, err: Report) -> None:
+    """Each output's options against its type's schema fragment (composer.image.outputs): an option the type
+    does not read is refused, naming it and listing the type's options."""
+    outputs = v.get("outputs") if isinstance(v, dict) else None
+    for i, out in enumerate(outputs if isinstance(outputs, list) else []):
+        if not isinstance(out, dict) or not isinstance(out.get("type"), str) or "options" not in out:
+            continue
+        kind = OUTPUT_TYPES.get(str(out["type"]))
+        if kind is not None:
+            for where, message, hint in kind.option_problems(out["options"]):
+                err(["outputs", i, "options", *where], message, hint)
 
 
 def boundary_errors(v: Any, base: Path, err: Report) -> None:
