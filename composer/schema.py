@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +17,15 @@ SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
 Locator = Callable[[Sequence[str | int]], tuple[int, int]]
 
 
+def load(name: str) -> dict[str, Any]:
+    """A schema of schemas/ as a fresh document (a caller may complete it from a registry)."""
+    schema: dict[str, Any] = json.loads((SCHEMA_DIR / name).read_text())
+    return schema
+
+
 @functools.cache
 def validator(name: str) -> Draft202012Validator:
-    schema = json.loads((SCHEMA_DIR / name).read_text())
+    schema = load(name)
     Draft202012Validator.check_schema(schema)
     return Draft202012Validator(schema)
 
@@ -52,9 +58,13 @@ def describe(err: Any) -> str:
 
 
 def schema_errors(instance: Any, schema: str, *, origin: str, locate: Locator,
-                  error_type: type[ComposerError] = UserError) -> list[ComposerError]:
+                  error_type: type[ComposerError] = UserError,
+                  document: Mapping[str, Any] | None = None) -> list[ComposerError]:
+    """Every error of ``instance`` against schemas/``schema`` (or ``document``, that schema as completed by
+    its caller)."""
     errors: list[ComposerError] = []
-    for err in sorted(validator(schema).iter_errors(instance), key=lambda e: [str(p) for p in e.absolute_path]):
+    checker = validator(schema) if document is None else Draft202012Validator(document)
+    for err in sorted(checker.iter_errors(instance), key=lambda e: [str(p) for p in e.absolute_path]):
         path = list(err.absolute_path)
         place = path
         if err.validator == "additionalProperties" and isinstance(err.instance, dict):

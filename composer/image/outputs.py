@@ -10,6 +10,7 @@ build's tool check and the boot sweep read the row; a new output type is a new r
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -120,14 +121,26 @@ OUTPUT_TYPES: Mapping[str, OutputType] = {t.name: t for t in (
 
 
 def every_option() -> dict[str, Any]:
-    """Every option some type reads -> its value schema: the ``options`` of schemas/profile.schema.json (for
-    editors and the value checks; which type reads which option is checked from the rows)."""
-    union: dict[str, Any] = {}
+    """Every option some type reads -> its value schema (the schemas of the types that read it, when they
+    differ): the ``options`` of schemas/profile.schema.json, for editors and the value checks; which type
+    reads which option is checked from the rows (:meth:`OutputType.option_problems`)."""
+    by_name: dict[str, list[dict[str, Any]]] = {}
     for kind in OUTPUT_TYPES.values():
         for name, fragment in kind.options.items():
-            if union.setdefault(name, dict(fragment)) != dict(fragment):
-                raise ValueError(f"option '{name}' has two schemas (output type '{kind.name}')")
-    return dict(sorted(union.items()))
+            if dict(fragment) not in by_name.setdefault(name, []):
+                by_name[name].append(dict(fragment))
+    return {name: fragments[0] if len(fragments) == 1 else {"anyOf": fragments}
+            for name, fragments in sorted(by_name.items())}
+
+
+def profile_schema(document: Mapping[str, Any]) -> dict[str, Any]:
+    """The profile schema completed from the registry: the output types and their options as registered now
+    (the committed schemas/profile.schema.json is this, for editors; a test keeps them equal)."""
+    doc = copy.deepcopy(dict(document))
+    output = doc["$defs"]["output"]["properties"]
+    output["type"]["enum"] = list(OUTPUT_TYPES)
+    output["options"]["properties"] = every_option()
+    return doc
 
 
 def get_output_type(name: str) -> OutputType:

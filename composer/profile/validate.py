@@ -13,7 +13,7 @@ from typing import Any
 
 from composer import schema
 from composer.errors import ComposerError, UserError, combine
-from composer.image.outputs import OUTPUT_TYPES
+from composer.image.outputs import OUTPUT_TYPES, profile_schema
 from composer.profile.grammar import Report, grammar_errors
 from composer.profile.overlay import confined, overlay_digest, work_tree
 from composer.profile.pins import pin_errors
@@ -83,7 +83,8 @@ def load_profile(path: Path) -> Profile:
     if not isinstance(doc.value, dict):
         raise UserError(f"{path}:1:1: a profile is a mapping (name: ..., packages: ...)",
                         hint="see schemas/profile.schema.json")
-    errors = schema.schema_errors(doc.value, SCHEMA, origin=str(path), locate=doc.locate)
+    errors = schema.schema_errors(doc.value, SCHEMA, origin=str(path), locate=doc.locate,
+                                  document=profile_schema(schema.load(SCHEMA)))
     if errors:  # with the grammar errors the schema did not already report: every error at once
         said = "\n".join(e.message for e in errors)
 
