@@ -90,6 +90,7 @@ _FAT_TOOLS = ("mkfs.fat", "mcopy", "mmd")
 _BOTH = frozenset(DEFAULT_ARCHES)
 _ALL = frozenset(ARCHES)
 _UEFI = {a: frozenset({"uefi"}) for a in DEFAULT_ARCHES}
+_EVERY_FIRMWARE = {a: frozenset(ARCHES[a].firmware) for a in DEFAULT_ARCHES}
 
 OUTPUT_TYPES: Mapping[str, OutputType] = {t.name: t for t in (
     OutputType(name="rootfs", arches=_ALL, firmware={}, description="the root filesystem as a tar",
@@ -103,8 +104,8 @@ OUTPUT_TYPES: Mapping[str, OutputType] = {t.name: t for t in (
                options={"firmware": FIRMWARE_OPTION}, tools=_FAT_TOOLS, builder=esp.build, extension=esp.EXTENSION,
                media="disk"),
     OutputType(name="iso", arches=_BOTH,
-               firmware={"x86_64": frozenset({"bios", "uefi"}), "aarch64": frozenset({"uefi"})},
-               description="bootable ISO 9660 (x86_64: BIOS via isolinux and UEFI, hybrid; aarch64: UEFI)",
+               firmware=_EVERY_FIRMWARE,  # BIOS (isolinux, hybrid) where the architecture has it, and UEFI
+               description="bootable ISO 9660 (BIOS via isolinux, hybrid, where the architecture has BIOS; UEFI)",
                options={"firmware": FIRMWARE_OPTION,
                         "hybrid": {"type": "boolean", "description": "also bootable as a disk (BIOS only)"}},
                tools=_FAT_TOOLS, builder=iso.build, extension=iso.EXTENSION, media="cdrom", tested=True),
