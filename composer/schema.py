@@ -30,6 +30,11 @@ def validator(name: str) -> Draft202012Validator:
     return Draft202012Validator(schema)
 
 
+@functools.lru_cache(maxsize=8)
+def _validator_of(document: str) -> Draft202012Validator:
+    return Draft202012Validator(json.loads(document))
+
+
 def json_path(path: Sequence[str | int]) -> str:
     out = "$"
     for p in path:
@@ -63,7 +68,7 @@ def schema_errors(instance: Any, schema: str, *, origin: str, locate: Locator,
     """Every error of ``instance`` against schemas/``schema`` (or ``document``, that schema as completed by
     its caller)."""
     errors: list[ComposerError] = []
-    checker = validator(schema) if document is None else Draft202012Validator(document)
+    checker = validator(schema) if document is None else _validator_of(json.dumps(document, sort_keys=True))
     for err in sorted(checker.iter_errors(instance), key=lambda e: [str(p) for p in e.absolute_path]):
         path = list(err.absolute_path)
         place = path

@@ -67,7 +67,7 @@ def product(manifest: Mapping[str, Any], name: str) -> Mapping[str, Any]:
 def boot_spec(manifest: Mapping[str, Any], directory: Path, output: str, firmware: str, work: Path) -> Boot:
     o = product(manifest, output)
     media = o["boot"].get("media", "")
-    if not media or media == "uki":
+    if media not in MEDIA:  # a UKI or a root tar is a part of an image, not a medium
         raise UserError(f"output '{output}' ({o['type']}) is not bootable on its own",
                         hint="boot the iso, disk or initramfs output (an ESP/UKI goes on a disk)")
     fw = "none" if media == "kernel" else firmware or (o["firmware"][0] if o["firmware"] else "none")

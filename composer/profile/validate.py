@@ -5,6 +5,7 @@ Each error names file:line:column and the JSON path, and says how to fix it.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -84,7 +85,7 @@ def load_profile(path: Path) -> Profile:
         raise UserError(f"{path}:1:1: a profile is a mapping (name: ..., packages: ...)",
                         hint="see schemas/profile.schema.json")
     errors = schema.schema_errors(doc.value, SCHEMA, origin=str(path), locate=doc.locate,
-                                  document=profile_schema(schema.load(SCHEMA)))
+                                  document=_profile_schema(repr(sorted(OUTPUT_TYPES.items()))))
     if errors:  # with the grammar errors the schema did not already report: every error at once
         said = "\n".join(e.message for e in errors)
 
@@ -100,6 +101,12 @@ def load_profile(path: Path) -> Profile:
     if errors:
         raise combine(errors, summary=f"{path}: {len(errors)} error{'s' if len(errors) > 1 else ''}")
     return _model(doc, path, data)
+
+
+@functools.lru_cache(maxsize=4)
+def _profile_schema(registry: str) -> dict[str, Any]:
+    """The profile schema completed from the output registry, once per state of the registry (``registry``)."""
+    return profile_schema(schema.load(SCHEMA))
 
 
 def semantic_errors(doc: Located, base: Path) -> list[ComposerError]:
