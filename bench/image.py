@@ -222,6 +222,7 @@ def op_step(a: dict[str, Any], phases: Phases) -> dict[str, Any]:
     every intermediate the prepare build made except the one this step makes."""
     from composer.arch import get_arch
     from composer.image import workshop as artifacts
+    from composer.image.outputs import OUTPUT_TYPES
     p = json.loads(Path(a["params"]).read_text())
     step, work, out = a["step"], Path(a["work"]), Path(a["out"])
     root = Path(p["root"])
@@ -243,7 +244,7 @@ def op_step(a: dict[str, Any], phases: Phases) -> dict[str, Any]:
         spec = next(x for x in p["targets"] if x["type"] == step)
         target = artifacts.Target(name=spec["name"], type=spec["type"], options=spec["options"],
                                   firmware=tuple(spec["firmware"]))
-        path = artifacts.BUILDERS[step](shop, target, out).files[0]
+        path = OUTPUT_TYPES[step].builder(shop, target, out).files[0]
     phases.add(step, time.perf_counter() - t)
     if set(shop._made) - before != ({own} if own else set()):
         raise SystemExit(f"bench: step {step} made {sorted(set(shop._made) - before)}, expected only {own}: the "

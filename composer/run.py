@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from composer import oserrors
+from composer.arch import TOOL_PACKAGES as ARCH_TOOL_PACKAGES
 from composer.errors import ToolError
 
 log = logging.getLogger("composer.run")
@@ -38,19 +39,14 @@ TOOL_PACKAGES: Mapping[str, str] = {
     "mkfs.erofs": "erofs-utils",
     "mksquashfs": "squashfs-tools",
     "qemu-img": "qemu-utils",
-    "qemu-system-x86_64": "qemu-system-x86",
-    "qemu-system-aarch64": "qemu-system-arm",
-    "qemu-system-riscv64": "qemu-system-misc",
     "objcopy": "binutils",
     "tar": "tar",
     "zstd": "zstd",
     "gcc": "gcc",
     "make": "make",
     "sh": "dash",
-    "aarch64-linux-gnu-gcc": "gcc-aarch64-linux-gnu",
-    "x86_64-linux-gnu-gcc": "gcc-x86-64-linux-gnu",
-    "riscv64-linux-gnu-gcc": "gcc-riscv64-linux-gnu",
     "bwrap": "bubblewrap",
+    **ARCH_TOOL_PACKAGES,  # each architecture's emulator and cross compiler
     # what recipes' build commands get by default (composer.package.sources.BASE_TOOLS)
     **{tool: "coreutils" for tool in ("cat", "chmod", "cp", "date", "echo", "head", "install", "ln", "ls", "mkdir",
                                       "mv", "printf", "rm", "sort", "tail", "touch", "tr", "true", "false", "test",

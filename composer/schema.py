@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,11 +17,22 @@ SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
 Locator = Callable[[Sequence[str | int]], tuple[int, int]]
 
 
+def load(name: str) -> dict[str, Any]:
+    """A schema of schemas/ as a fresh document (a caller may complete it from a registry)."""
+    schema: dict[str, Any] = json.loads((SCHEMA_DIR / name).read_text())
+    return schema
+
+
 @functools.cache
 def validator(name: str) -> Draft202012Validator:
-    schema = json.loads((SCHEMA_DIR / name).read_text())
+    schema = load(name)
     Draft202012Validator.check_schema(schema)
     return Draft202012Validator(schema)
+
+
+@functools.lru_cache(maxsize=8)
+def _validator_of(document: str) -> Draft202012Validator:
+    return Draft202012Validator(json.loads(document))
 
 
 def json_path(path: Sequence[str | int]) -> str:
@@ -36,7 +47,8 @@ def _shown(value: Any, limit: int = 60) -> str:
     return text if len(text) <= limit else text[:limit - 4] + "...'"
 
 
-def _describe(err: Any) -> str:
+def describe(err: Any) -> str:
+    """A jsonschema error as one line a user reads."""
     if err.validator == "additionalProperties":
         return str(err.message).replace("Additional properties are not allowed", "unknown field(s):")
     if err.validator == "required":
@@ -51,9 +63,13 @@ def _describe(err: Any) -> str:
 
 
 def schema_errors(instance: Any, schema: str, *, origin: str, locate: Locator,
-                  error_type: type[ComposerError] = UserError) -> list[ComposerError]:
+                  error_type: type[ComposerError] = UserError,
+                  document: Mapping[str, Any] | None = None) -> list[ComposerError]:
+    """Every error of ``instance`` against schemas/``schema`` (or ``document``, that schema as completed by
+    its caller)."""
     errors: list[ComposerError] = []
-    for err in sorted(validator(schema).iter_errors(instance), key=lambda e: [str(p) for p in e.absolute_path]):
+    checker = validator(schema) if document is None else _validator_of(json.dumps(document, sort_keys=True))
+    for err in sorted(checker.iter_errors(instance), key=lambda e: [str(p) for p in e.absolute_path]):
         path = list(err.absolute_path)
         place = path
         if err.validator == "additionalProperties" and isinstance(err.instance, dict):
@@ -61,7 +77,7 @@ def schema_errors(instance: Any, schema: str, *, origin: str, locate: Locator,
             extra = sorted(k for k in err.instance if k not in allowed)
             place = [*path, extra[0]] if extra else path  # point at the unknown key itself
         line, col = locate(place)
-        errors.append(error_type(f"{origin}:{line}:{col}: {json_path(path)}: {_describe(err)}",
+        errors.append(error_type(f"{origin}:{line}:{col}: {json_path(path)}: {describe(err)}",
                                  hint=f"see schemas/{schema}"))
     return errors
 

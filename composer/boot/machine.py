@@ -1,9 +1,11 @@
 """How to boot a built output in QEMU: firmware and media by architecture and output, and a console watch.
 
-Registries, not branches: :data:`FIRMWARE` (per architecture and kind: the pflash code and variables
-files, from the host's ovmf / qemu-efi-aarch64 packages; the variables are copied per boot), and
-:data:`MEDIA` (how each kind of output is attached). Software emulation (TCG) is the default; KVM
-is used only when ``/dev/kvm`` opens and ``VCOMP_KVM=1`` is set (it does not work on every host).
+Registries, not branches: the firmware, memory and CD attachment of each architecture are its row in
+:mod:`composer.arch` (the pflash variables are copied per boot), and :data:`MEDIA` says how each kind of
+output is attached (an output type's row in :mod:`composer.image.outputs` names its medium). Software
+emulation (TCG) is the default; KVM is used only when ``/dev/kvm`` opens and ``VCOMP_KVM=1`` is set (it
+does not work on every host). The one way to build a QEMU command (:func:`command`) and to watch its
+console (:func:`watch`).
 """
 
 from __future__ import annotations
@@ -24,22 +26,6 @@ DONE_MARKER = "VCOMP-BOOT: ready"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Firmware:
-    code: str
-    vars: str
-    package: str
-
-
-FIRMWARE: Mapping[tuple[str, str], Firmware] = {
-    ("x86_64", "uefi"): Firmware(code="/usr/share/OVMF/OVMF_CODE_4M.fd", vars="/usr/share/OVMF/OVMF_VARS_4M.fd",
-                                 package="ovmf"),
-    ("aarch64", "uefi"): Firmware(code="/usr/share/AAVMF/AAVMF_CODE.fd", vars="/usr/share/AAVMF/AAVMF_VARS.fd",
-                                  package="qemu-efi-aarch64"),
-}
-MEMORY: Mapping[str, str] = {"x86_64": "1G", "aarch64": "1G", "riscv64": "1G"}
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
 class Boot:
     """One boot: the image file(s), its media kind, the firmware, and where the variables copy goes."""
 
@@ -53,10 +39,10 @@ class Boot:
 
 
 def firmware_args(b: Boot) -> list[str]:
-    if b.firmware in ("bios", "none"):
+    if b.firmware in ("bios", "none"):  # SeaBIOS is QEMU's default; "none" is a direct kernel boot
         return []
-    fw = FIRMWARE.get((b.arch.name, b.firmware))
-    if fw is None:
+    fw = b.arch.firmware.get(b.firmware)
+    if fw is None or fw.builtin:
         raise UserError(f"{b.arch.name} cannot boot with {b.firmware} firmware here",
                         hint="pick another --firmware")
     for f in (fw.code, fw.vars):
@@ -69,10 +55,20 @@ def firmware_args(b: Boot) -> list[str]:
             "-drive", f"if=pflash,format=raw,unit=1,file={vars_copy}"]
 
 
+def _ide_cdrom(image: Path) -> list[str]:
+    return ["-cdrom", str(image)]
+
+
+def _scsi_cdrom(image: Path) -> list[str]:
+    drive = f"if=none,id=cd0,media=cdrom,readonly=on,format=raw,file={image}"
+    return ["-drive", drive, "-device", "virtio-scsi-pci,id=scsi0", "-device", "scsi-cd,drive=cd0,bus=scsi0.0"]
+
+
+CDROMS: Mapping[str, Callable[[Path], list[str]]] = {"ide": _ide_cdrom, "virtio-scsi": _scsi_cdrom}  # Arch.qemu_cdrom
+
+
 def _cdrom(b: Boot) -> list[str]:
-    drive = f"if=none,id=cd0,media=cdrom,readonly=on,format=raw,file={b.files[0]}"
-    return ["-drive", drive, "-device", "virtio-scsi-pci,id=scsi0", "-device", "scsi-cd,drive=cd0,bus=scsi0.0"] \
-        if b.arch.name != "x86_64" else ["-cdrom", str(b.files[0])]
+    return CDROMS[b.arch.qemu_cdrom](b.files[0])
 
 
 def _disk(b: Boot) -> list[str]:
@@ -104,7 +100,7 @@ def command(b: Boot, *, gdb: bool = False, network: bool = True) -> list[str]:
     accel = ["-accel", "kvm", "-cpu", "host"] if kvm_usable() else []
     machine = list(b.arch.qemu_machine) if not accel else [b.arch.qemu_machine[0], b.arch.qemu_machine[1]]
     net = ["-nic", "user,model=virtio-net-pci"] if network else ["-nic", "none"]
-    return [b.arch.qemu, *machine, *accel, "-m", MEMORY[b.arch.name], "-smp", "1", "-display", "none",
+    return [b.arch.qemu, *machine, *accel, "-m", b.arch.qemu_memory, "-smp", "1", "-display", "none",
             "-monitor", "none", "-serial", "stdio", "-no-reboot", *net, *firmware_args(b), *MEDIA[b.media](b),
             *(["-s", "-S"] if gdb else [])]
 

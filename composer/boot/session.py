@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from composer.arch import get_arch
-from composer.boot.machine import Boot, Watch, command, match_in_order, watch
+from composer.boot.machine import MEDIA, Boot, Watch, command, match_in_order, watch
 from composer.errors import UserError
+from composer.image.outputs import OUTPUT_TYPES
 
 DEFAULT_EXPECT = ("VCOMP-BOOT: init started", "VCOMP-CHECKS: done", "VCOMP-BOOT: ready")
 DEFAULT_TIMEOUT = 300
@@ -66,7 +67,7 @@ def product(manifest: Mapping[str, Any], name: str) -> Mapping[str, Any]:
 def boot_spec(manifest: Mapping[str, Any], directory: Path, output: str, firmware: str, work: Path) -> Boot:
     o = product(manifest, output)
     media = o["boot"].get("media", "")
-    if not media or media == "uki":
+    if media not in MEDIA:  # a UKI or a root tar is a part of an image, not a medium
         raise UserError(f"output '{output}' ({o['type']}) is not bootable on its own",
                         hint="boot the iso, disk or initramfs output (an ESP/UKI goes on a disk)")
     fw = "none" if media == "kernel" else firmware or (o["firmware"][0] if o["firmware"] else "none")
@@ -95,13 +96,17 @@ def run_boot(manifest: Mapping[str, Any], directory: Path, output: str, firmware
 
 
 def boots_of(manifest: Mapping[str, Any]) -> list[tuple[str, str]]:
-    """Every (output, firmware) that can be booted."""
+    """Every (output, firmware) that `vcomp test` boots: the outputs whose type's registry row says it is
+    booted on its own (a direct kernel boot has no firmware: "none")."""
     out = []
     for o in manifest["outputs"]:
+        kind = OUTPUT_TYPES.get(o["type"])
+        if kind is None or not kind.tested:
+            continue
         media = o["boot"].get("media", "")
         if media == "kernel":
             out.append((o["name"], "none"))
-        elif media in ("cdrom", "disk") and o["type"] != "esp":
+        elif media in MEDIA:
             out += [(o["name"], fw) for fw in o["firmware"]]
     return out
 

@@ -33,7 +33,7 @@ from composer.compose import layout
 from composer.errors import ToolError, UserError
 from composer.fsutil import atomic_write, canonical_json, sha256_file
 from composer.image.outputs import OUTPUT_TYPES
-from composer.image.workshop import Product, Target, Workshop, build_products
+from composer.image.workshop import Product, Target, Workshop
 from composer.notices import Say, notice
 from composer.pkgmgr.configure import configure
 from composer.pkgmgr.db import save_repositories
@@ -47,13 +47,6 @@ BUILD_REVISION = 1
 MANIFEST = layout.MANIFEST
 CONTENTS = "contents.json"  # every installed package with its files (for vcomp diff)
 
-# Host tools each output type runs (checked before any work), by output type and option.
-TOOLS: Mapping[str, tuple[str, ...]] = {
-    "rootfs": (), "initramfs": (), "uki": (), "esp": ("mkfs.fat", "mcopy", "mmd"),
-    "iso": ("mkfs.fat", "mcopy", "mmd"), "disk": ("mkfs.fat", "mcopy", "mmd", "qemu-img"),
-}
-FS_TOOLS: Mapping[str, tuple[str, ...]] = {"ext4": ("mke2fs", "debugfs"), "erofs": ("mkfs.erofs",),
-                                           "squashfs": ("mksquashfs",)}
 VERSION_COMMANDS: Mapping[str, tuple[str, ...]] = {
     "mke2fs": ("mke2fs", "-V"), "mkfs.fat": ("mkfs.fat", "--help"), "mtools": ("mcopy", "--version"),
     "qemu-img": ("qemu-img", "--version"), "mkfs.erofs": ("mkfs.erofs", "--help"),
@@ -82,8 +75,9 @@ def targets_for(profile: Profile, arch: str, only: Sequence[str] = ()) -> list[T
 
 
 def check_tools(targets: Sequence[Target]) -> None:
+    """Every host tool the outputs' builders run (their registry rows say which) is there, before any work."""
     for t in targets:
-        for tool in (*TOOLS[t.type], *(FS_TOOLS[str(t.options.get("filesystem", "ext4"))] if t.type == "disk" else ())):
+        for tool in OUTPUT_TYPES[t.type].tools_for(t.options):
             require_tool(tool)
 
 
@@ -381,6 +375,11 @@ def make_products(profile: Profile, lock: Mapping[str, Any], lock_digest: str, s
         for t in targets:
             say(f"{arch_name}: building {t.name} ({t.type}{', ' + '+'.join(t.firmware) if t.firmware else ''})")
         return build_products(shop, targets, out)
+
+
+def build_products(shop: Workshop, targets: Sequence[Target], out: Path) -> list[Product]:
+    """Each target made by its output type's builder (the registry row), in the profile's order."""
+    return [OUTPUT_TYPES[t.type].builder(shop, t, out) for t in targets]
 
 
 def contents_of(records: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:

@@ -1,19 +1,47 @@
-"""Output types and where they are available (a registry; the image stage adds the builders)."""
+"""The output registry: ONE row per output type holding everything about it.
+
+A row says what the type is (name, description, file extension), where it exists (architectures and the
+firmware kinds it boots with on each), which options a profile may give it (its JSON schema fragment,
+osbuild-style: an option is accepted only by the types that read it), the host tools its builder runs,
+the builder itself (a function in its own module under :mod:`composer.image.types`) and how ``vcomp
+boot``/``vcomp test`` boot it (its medium). The profile validation, the lock's bootloader requests, the
+build's tool check and the boot sweep read the row; a new output type is a new row and a new module.
+"""
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
+
+from jsonschema import Draft202012Validator
 
 from composer.arch import ARCHES, DEFAULT_ARCHES
+from composer.errors import UserError
+from composer.image.types import disk, esp, initramfs, iso, rootfs, uki
+from composer.image.workshop import Builder
+from composer.schema import describe
+
+# What each firmware needs from the lock (a provide the resolver selects a package for).
+BOOTLOADERS: Mapping[str, str] = {"uefi": "bootloader:uefi-uki", "bios": "bootloader:bios-iso"}
+
+Problem = tuple[tuple[str | int, ...], str, str]  # (JSON path inside options, message, hint)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class OutputType:
     name: str
+    description: str
     arches: frozenset[str]
     firmware: Mapping[str, frozenset[str]]   # arch -> firmware kinds it can boot with
-    description: str
+    options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # option -> JSON schema of its value
+    tools: tuple[str, ...] = ()              # host tools the builder always runs
+    option_tools: Mapping[str, Mapping[str, tuple[str, ...]]] = field(default_factory=dict)  # option -> value -> tools
+    builder: Builder
+    extension: str                           # of its (first) file, with the default options
+    media: str = ""      # how it boots on its own: kernel (direct), cdrom, disk; "" when it does not
+    tested: bool = False  # booted by `vcomp test` (an ESP is a disk medium, but only a part of a disk)
 
     def firmware_for(self, arch: str, options: Mapping[str, object]) -> tuple[str, ...]:
         """The firmware kinds an output of this type boots with on ``arch`` (options may narrow them)."""
@@ -21,24 +49,103 @@ class OutputType:
         kinds = self.firmware.get(arch, frozenset())
         return tuple(sorted(kinds & set(wanted) if isinstance(wanted, list) else kinds))
 
+    def options_schema(self) -> dict[str, Any]:
+        """The JSON schema of this type's ``options`` mapping."""
+        return {"type": "object", "additionalProperties": False,
+                "properties": {k: dict(v) for k, v in sorted(self.options.items())}}
 
-# What each firmware needs from the lock (a provide the resolver selects a package for).
-BOOTLOADERS: Mapping[str, str] = {"uefi": "bootloader:uefi-uki", "bios": "bootloader:bios-iso"}
+    def tools_for(self, options: Mapping[str, object]) -> tuple[str, ...]:
+        """The host tools building an output with ``options`` runs (checked before any work)."""
+        extra = [tool for option, by_value in sorted(self.option_tools.items())
+                 for tool in by_value.get(str(options.get(option, self.options[option].get("default"))), ())]
+        return (*self.tools, *extra)
+
+    def every_tool(self) -> frozenset[str]:
+        """Every host tool the builder may run, whatever the options."""
+        return frozenset({*self.tools, *(t for by_value in self.option_tools.values() for ts in by_value.values()
+                                         for t in ts)})
+
+    def option_problems(self, options: object) -> list[Problem]:
+        """Every problem of a profile's ``options`` for this type: an option it does not read, a wrong value."""
+        if not isinstance(options, dict):
+            return []  # the profile schema reports a non-mapping
+        problems: list[Problem] = []
+        names = ", ".join(sorted(self.options))
+        hint = f"options of {self.name}: {names}" if names else f"output type '{self.name}' takes no options"
+        for key in sorted(k for k in options if k not in self.options):
+            problems.append(((str(key),), f"output type '{self.name}' has no option '{key}'", hint))
+        validator = Draft202012Validator(self.options_schema())
+        for err in sorted(validator.iter_errors(options), key=lambda e: [str(p) for p in e.absolute_path]):
+            if err.validator != "additionalProperties":
+                problems.append((tuple(err.absolute_path), describe(err), hint))
+        return problems
 
 
+# Option schema fragments (the value of each option), shared by the types that read them.
+FIRMWARE_OPTION: Mapping[str, Any] = {
+    "type": "array", "items": {"enum": sorted({k for a in ARCHES.values() for k in a.firmware})},
+    "minItems": 1, "uniqueItems": True,
+    "description": "the firmware kinds to support (default: every kind the type boots with on the architecture)"}
+_FAT_TOOLS = ("mkfs.fat", "mcopy", "mmd")
 _BOTH = frozenset(DEFAULT_ARCHES)
 _ALL = frozenset(ARCHES)
+_UEFI = {a: frozenset({"uefi"}) for a in DEFAULT_ARCHES}
+_EVERY_FIRMWARE = {a: frozenset(ARCHES[a].firmware) for a in DEFAULT_ARCHES}
 
 OUTPUT_TYPES: Mapping[str, OutputType] = {t.name: t for t in (
-    OutputType(name="rootfs", arches=_ALL, firmware={}, description="the root filesystem as a tar"),
-    OutputType(name="initramfs", arches=_ALL, firmware={}, description="newc cpio (gzip/zstd)"),
-    OutputType(name="uki", arches=_BOTH, firmware={"x86_64": frozenset({"uefi"}), "aarch64": frozenset({"uefi"})},
-               description="Unified Kernel Image on the systemd EFI stub"),
-    OutputType(name="esp", arches=_BOTH, firmware={"x86_64": frozenset({"uefi"}), "aarch64": frozenset({"uefi"})},
-               description="an EFI system partition image (FAT)"),
+    OutputType(name="rootfs", arches=_ALL, firmware={}, description="the root filesystem as a tar",
+               builder=rootfs.build, extension=rootfs.EXTENSION),
+    OutputType(name="initramfs", arches=_ALL, firmware={}, description="newc cpio (gzip/zstd)",
+               options={"compression": {"enum": ["gzip", "zstd", "none"], "default": "zstd"}},
+               builder=initramfs.build, extension=initramfs.EXTENSION, media="kernel", tested=True),
+    OutputType(name="uki", arches=_BOTH, firmware=_UEFI, description="Unified Kernel Image on the systemd EFI stub",
+               options={"firmware": FIRMWARE_OPTION}, builder=uki.build, extension=uki.EXTENSION),
+    OutputType(name="esp", arches=_BOTH, firmware=_UEFI, description="an EFI system partition image (FAT)",
+               options={"firmware": FIRMWARE_OPTION}, tools=_FAT_TOOLS, builder=esp.build, extension=esp.EXTENSION,
+               media="disk"),
     OutputType(name="iso", arches=_BOTH,
-               firmware={"x86_64": frozenset({"bios", "uefi"}), "aarch64": frozenset({"uefi"})},
-               description="bootable ISO 9660 (x86_64: BIOS via isolinux and UEFI, hybrid; aarch64: UEFI)"),
-    OutputType(name="disk", arches=_BOTH, firmware={"x86_64": frozenset({"uefi"}), "aarch64": frozenset({"uefi"})},
-               description="GPT disk (ESP + ext4/erofs/squashfs root), raw or qcow2"),
+               firmware=_EVERY_FIRMWARE,  # BIOS (isolinux, hybrid) where the architecture has it, and UEFI
+               description="bootable ISO 9660 (BIOS via isolinux, hybrid, where the architecture has BIOS; UEFI)",
+               options={"firmware": FIRMWARE_OPTION,
+                        "hybrid": {"type": "boolean", "description": "also bootable as a disk (BIOS only)"}},
+               tools=_FAT_TOOLS, builder=iso.build, extension=iso.EXTENSION, media="cdrom", tested=True),
+    OutputType(name="disk", arches=_BOTH, firmware=_UEFI,
+               description="GPT disk (ESP + ext4/erofs/squashfs root), raw or qcow2",
+               options={"firmware": FIRMWARE_OPTION,
+                        "format": {"enum": ["raw", "qcow2"], "default": "qcow2"},
+                        "filesystem": {"enum": ["ext4", "erofs", "squashfs"], "default": "ext4"}},
+               tools=(*_FAT_TOOLS, "qemu-img"),
+               option_tools={"filesystem": {"ext4": ("mke2fs", "debugfs"), "erofs": ("mkfs.erofs",),
+                                            "squashfs": ("mksquashfs",)}},
+               builder=disk.build, extension=disk.EXTENSION, media="disk", tested=True),
 )}
+
+
+def every_option() -> dict[str, Any]:
+    """Every option some type reads -> its value schema (the schemas of the types that read it, when they
+    differ): the ``options`` of schemas/profile.schema.json, for editors and the value checks; which type
+    reads which option is checked from the rows (:meth:`OutputType.option_problems`)."""
+    by_name: dict[str, list[dict[str, Any]]] = {}
+    for kind in OUTPUT_TYPES.values():
+        for name, fragment in kind.options.items():
+            if dict(fragment) not in by_name.setdefault(name, []):
+                by_name[name].append(dict(fragment))
+    return {name: fragments[0] if len(fragments) == 1 else {"anyOf": fragments}
+            for name, fragments in sorted(by_name.items())}
+
+
+def profile_schema(document: Mapping[str, Any]) -> dict[str, Any]:
+    """The profile schema completed from the registry: the output types and their options as registered now
+    (the committed schemas/profile.schema.json is this, for editors; a test keeps them equal)."""
+    doc = copy.deepcopy(dict(document))
+    output = doc["$defs"]["output"]["properties"]
+    output["type"]["enum"] = list(OUTPUT_TYPES)
+    output["options"]["properties"] = every_option()
+    return doc
+
+
+def get_output_type(name: str) -> OutputType:
+    try:
+        return OUTPUT_TYPES[name]
+    except KeyError:
+        raise UserError(f"unknown output type '{name}'", hint=f"output types: {', '.join(OUTPUT_TYPES)}") from None

@@ -1,7 +1,8 @@
-"""Output builders (a registry by output type) over one installed and configured root.
+"""The workshop the output builders share: one installed and configured root, its intermediate products.
 
 A :class:`Workshop` makes each intermediate product once per build (the initramfs, a UKI for a
-command line, an ESP, a root file system image) in its work directory; the builders combine them.
+command line, an ESP, a root file system image) in its work directory; the builders (one module per
+output type in :mod:`composer.image.types`, registered in :mod:`composer.image.outputs`) combine them.
 Boot binaries come from the installed packages' ``[boot]`` tables (``uki-stub``, ``isolinux``,
 ``ldlinux``), the kernel from the kernel package: never from the host. Every id (file system
 UUIDs, partition GUIDs, volume ids) is derived from the build's seed, itself a digest of the inputs.
@@ -11,9 +12,9 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import shutil
+import stat
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,18 +24,18 @@ import zstandard
 from composer.arch import Arch
 from composer.errors import UserError
 from composer.fsutil import atomic_output, atomic_write
-from composer.image.formats import fat, fs, gpt, iso, pe
-from composer.image.formats.cpio import entries_from_tree, write_cpio
-from composer.image.initramfs import DEVICES
+from composer.image.formats import fat, fs, pe
+from composer.image.formats.cpio import CpioEntry, entries_from_tree, write_cpio
 from composer.rootfs import Root, UnsafePath
 
-ROOT_PARTITION = 2  # the disk's root file system is the second GPT partition (vda2 on virtio)
 COMPRESSORS: Mapping[str, tuple[str, Callable[[bytes, int], bytes]]] = {
     "zstd": (".cpio.zst", lambda data, _e: zstandard.ZstdCompressor(level=10).compress(data)),
     "gzip": (".cpio.gz", lambda data, e: gzip.compress(data, compresslevel=6, mtime=e)),
     "none": (".cpio", lambda data, _e: data),
 }
-EXTENSIONS: Mapping[str, str] = {"rootfs": ".tar", "uki": ".efi", "esp": ".fat", "iso": ".iso"}
+# The device nodes an initramfs carries (the kernel opens the console before init runs).
+DEVICES = (CpioEntry(path="dev/console", mode=stat.S_IFCHR | 0o600, rdev=(5, 1)),
+           CpioEntry(path="dev/null", mode=stat.S_IFCHR | 0o666, rdev=(1, 3)))
 
 
 class MissingBootFile(UserError):
@@ -152,84 +153,5 @@ class Workshop:
         return self.once(f"root-{filesystem}", makers[filesystem], f"root.{filesystem}")
 
 
-# ---------------------------------------------------------------- builders
-
-
-def build_rootfs(w: Workshop, t: Target, out: Path) -> Product:
-    path = out / f"{t.name}.tar"
-    fs.make_tar(w.root, path, epoch=w.epoch)
-    return Product(name=t.name, type=t.type, files=(path,), firmware=())
-
-
-def build_initramfs(w: Workshop, t: Target, out: Path) -> Product:
-    compression = str(t.options.get("compression", "zstd"))
-    path = out / f"{t.name}{COMPRESSORS[compression][0]}"
-    shutil.copyfile(w.initramfs(compression), path)
-    kernel = out / f"{t.name}.vmlinuz"  # beside it, so it boots directly (-kernel -initrd)
-    shutil.copyfile(w.kernel, kernel)
-    return Product(name=t.name, type=t.type, files=(path, kernel), firmware=(),
-                   boot={"media": "kernel", "cmdline": w.cmdline})
-
-
-def build_uki(w: Workshop, t: Target, out: Path) -> Product:
-    path = out / f"{t.name}.efi"
-    shutil.copyfile(w.uki(w.cmdline, t.name), path)
-    return Product(name=t.name, type=t.type, files=(path,), firmware=("uefi",), boot={"media": "uki"})
-
-
-def build_esp(w: Workshop, t: Target, out: Path) -> Product:
-    path = out / f"{t.name}.fat"
-    shutil.copyfile(w.esp(w.cmdline, t.name), path)
-    return Product(name=t.name, type=t.type, files=(path,), firmware=("uefi",), boot={"media": "disk", "format": "raw"})
-
-
-ISOLINUX_CFG = """SERIAL 0 115200
-DEFAULT veridian
-PROMPT 0
-TIMEOUT 0
-LABEL veridian
-  KERNEL /boot/vmlinuz
-  INITRD /boot/initrd.img
-  APPEND {cmdline}
-"""
-
-
-def build_iso(w: Workshop, t: Target, out: Path) -> Product:
-    path = out / f"{t.name}.iso"
-    bios = None
-    if "bios" in t.firmware:
-        bios = iso.BiosBoot(isolinux_bin=w.boot_file("isolinux", t.name), ldlinux_c32=w.boot_file("ldlinux", t.name),
-                            config=ISOLINUX_CFG.format(cmdline=w.cmdline),
-                            isohdpfx=w.boot_file("isohdpfx", t.name) if "isohdpfx" in w.boot_files else None)
-    efi = w.esp(w.cmdline, t.name) if "uefi" in t.firmware else None
-    files = {"/boot/vmlinuz": w.kernel, "/boot/initrd.img": w.initramfs()} if bios else {}
-    hybrid = bool(t.options.get("hybrid", bios is not None)) and bios is not None
-    iso.make_iso(path, files=files, volume_id="VERIDIAN", epoch=w.epoch, bios=bios, efi_image=efi, hybrid=hybrid)
-    return Product(name=t.name, type=t.type, files=(path,), firmware=t.firmware, boot={"media": "cdrom"})
-
-
-def build_disk(w: Workshop, t: Target, out: Path) -> Product:
-    filesystem = str(t.options.get("filesystem", "ext4"))
-    fmt = str(t.options.get("format", "qcow2"))
-    cmdline = f"{w.cmdline} vcomp.root=/dev/vda{ROOT_PARTITION} vcomp.rootfstype={filesystem}"
-    parts = [gpt.Partition(name="ESP", type_guid=gpt.ESP_TYPE, guid=w.uuid("esp-part"), image=w.esp(cmdline, t.name)),
-             gpt.Partition(name="root", type_guid=gpt.ROOT_TYPES[w.arch.name], guid=w.uuid("root-part"),
-                           image=w.root_image(filesystem))]
-    raw = w.work / f"{t.name}.raw"
-    gpt.write_gpt(raw, parts, disk_guid=w.uuid("disk"))
-    path = out / f"{t.name}.{fmt}"
-    if fmt == "qcow2":
-        fs.to_qcow2(raw, path)
-    else:
-        shutil.copyfile(raw, path)
-    return Product(name=t.name, type=t.type, files=(path,), firmware=t.firmware, boot={"media": "disk", "format": fmt})
-
-
-BUILDERS: Mapping[str, Callable[[Workshop, Target, Path], Product]] = {
-    "rootfs": build_rootfs, "initramfs": build_initramfs, "uki": build_uki, "esp": build_esp,
-    "iso": build_iso, "disk": build_disk,
-}
-
-
-def build_products(w: Workshop, targets: Sequence[Target], out: Path) -> list[Product]:
-    return [BUILDERS[t.type](w, t, out) for t in targets]
+Builder = Callable[[Workshop, Target, Path], Product]
+"""How an output type is made: from the workshop, one target, into the output directory."""

@@ -133,9 +133,6 @@ def source_deb(spec: Mapping[str, Any], ctx: Context, index: int) -> SourceResul
     return SourceResult(provenance=[ref.to_provenance()])
 
 
-KERNEL_FORMATS = {"x86_64": "bzImage", "aarch64": "Image", "riscv64": "Image"}
-
-
 def source_kernel(spec: Mapping[str, Any], ctx: Context, index: int) -> SourceResult:
     ref, root = _fetch(spec, ctx)
     tree = kmod.ModuleTree.scan(root)
@@ -152,7 +149,7 @@ def source_kernel(spec: Mapping[str, Any], ctx: Context, index: int) -> SourceRe
             copy_entry(root / src, _dest(ctx, spec, index, dst))
     return SourceResult(provenance=[ref.to_provenance()],
                         metadata={"kernel": {"release": rel, "image": "boot/vmlinuz",
-                                             "format": KERNEL_FORMATS[ctx.arch.name]}})
+                                             "format": ctx.arch.kernel_format}})
 
 
 def source_kmod(spec: Mapping[str, Any], ctx: Context, index: int) -> SourceResult:

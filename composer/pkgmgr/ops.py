@@ -18,6 +18,7 @@ from typing import Any
 
 import solv
 
+from composer.arch import DEFAULT_ARCHES
 from composer.errors import UserError
 from composer.pkgmgr import db
 from composer.pkgmgr.install import Locked, fetch_locked
@@ -94,7 +95,7 @@ def open_root(root: Path, cache: Path, *, offline: bool = False) -> tuple[db.Dat
                                 hint=f"record the repository's absolute location once: vcomp pkg --root {root} "
                                      f"repo-url {r['name']} URL-OR-DIRECTORY")
     arches = {p["arch"] for p in database.packages.values()} - {"noarch"}
-    arch = next(iter(sorted(arches)), "x86_64")
+    arch = next(iter(sorted(arches)), DEFAULT_ARCHES[0])
     with Root.open(root) as tree:
         text = tree.read_bytes(GRANTED, 1 << 20).decode("utf-8", "replace") if tree.is_file(GRANTED) else ""
     caps = tuple(line.strip() for line in text.splitlines() if line.strip())

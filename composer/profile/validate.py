@@ -5,6 +5,7 @@ Each error names file:line:column and the JSON path, and says how to fix it.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -13,7 +14,7 @@ from typing import Any
 
 from composer import schema
 from composer.errors import ComposerError, UserError, combine
-from composer.image.outputs import OUTPUT_TYPES
+from composer.image.outputs import OUTPUT_TYPES, profile_schema
 from composer.profile.grammar import Report, grammar_errors
 from composer.profile.overlay import confined, overlay_digest, work_tree
 from composer.profile.pins import pin_errors
@@ -83,7 +84,8 @@ def load_profile(path: Path) -> Profile:
     if not isinstance(doc.value, dict):
         raise UserError(f"{path}:1:1: a profile is a mapping (name: ..., packages: ...)",
                         hint="see schemas/profile.schema.json")
-    errors = schema.schema_errors(doc.value, SCHEMA, origin=str(path), locate=doc.locate)
+    errors = schema.schema_errors(doc.value, SCHEMA, origin=str(path), locate=doc.locate,
+                                  document=_profile_schema(repr(sorted(OUTPUT_TYPES.items()))))
     if errors:  # with the grammar errors the schema did not already report: every error at once
         said = "\n".join(e.message for e in errors)
 
@@ -92,12 +94,19 @@ def load_profile(path: Path) -> Profile:
                 errors.append(UserError(f"{doc.place(where)}: {schema.json_path(where)}: {message}", hint=hint))
 
         grammar_errors(doc.value, more)
+        option_errors(doc.value, more)
         boundary_errors(doc.value, path.parent, more)
         raise combine(errors, summary=f"{path}: {len(errors)} error{'s' if len(errors) > 1 else ''}")
     errors = semantic_errors(doc, path.parent)
     if errors:
         raise combine(errors, summary=f"{path}: {len(errors)} error{'s' if len(errors) > 1 else ''}")
     return _model(doc, path, data)
+
+
+@functools.lru_cache(maxsize=4)
+def _profile_schema(registry: str) -> dict[str, Any]:
+    """The profile schema completed from the output registry, once per state of the registry (``registry``)."""
+    return profile_schema(schema.load(SCHEMA))
 
 
 def semantic_errors(doc: Located, base: Path) -> list[ComposerError]:
@@ -108,6 +117,7 @@ def semantic_errors(doc: Located, base: Path) -> list[ComposerError]:
         errors.append(UserError(f"{doc.place(path)}: {schema.json_path(path)}: {message}", hint=hint))
 
     grammar_errors(v, err)
+    option_errors(v, err)
     pin_errors(v.get("repositories", []), err)
 
     arches = list(v["architectures"])
@@ -166,6 +176,19 @@ def semantic_errors(doc: Located, base: Path) -> list[ComposerError]:
             "remove it from packages or from the policy")
     boundary_errors(v, base, err)
     return errors
+
+
+def option_errors(v: Any, err: Report) -> None:
+    """Each output's options against its type's schema fragment (composer.image.outputs): an option the type
+    does not read is refused, naming it and listing the type's options."""
+    outputs = v.get("outputs") if isinstance(v, dict) else None
+    for i, out in enumerate(outputs if isinstance(outputs, list) else []):
+        if not isinstance(out, dict) or not isinstance(out.get("type"), str) or "options" not in out:
+            continue
+        kind = OUTPUT_TYPES.get(str(out["type"]))
+        if kind is not None:
+            for where, message, hint in kind.option_problems(out["options"]):
+                err(["outputs", i, "options", *where], message, hint)
 
 
 def boundary_errors(v: Any, base: Path, err: Report) -> None:

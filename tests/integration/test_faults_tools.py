@@ -17,6 +17,7 @@ import pytest
 from composer import arch, run
 from composer.compose import build as pipeline
 from composer.errors import ToolError
+from composer.image.outputs import OUTPUT_TYPES
 from composer.package import sources
 from tests.conftest import REPO
 
@@ -43,7 +44,7 @@ def literal_tools() -> set[str]:
 
 
 def every_tool() -> set[str]:
-    tables = {t for ts in pipeline.TOOLS.values() for t in ts} | {t for ts in pipeline.FS_TOOLS.values() for t in ts}
+    tables = {t for row in OUTPUT_TYPES.values() for t in row.every_tool()}
     versions = {cmd[0] for cmd in pipeline.VERSION_COMMANDS.values()}
     qemus = {a.qemu for a in arch.ARCHES.values()}
     return literal_tools() | tables | versions | set(sources.BASE_TOOLS) | qemus

@@ -20,12 +20,15 @@ from typing import Any
 import pycdlib
 import pytest
 
-from composer.boot.qemu import boot
+from composer.boot.machine import watch
 from composer.errors import UserError
+from composer.fsutil import atomic_output
 from composer.image.formats import iso
-from composer.image.initramfs import assemble_root, write_initramfs
+from composer.image.formats.cpio import entries_from_tree, write_cpio
+from composer.image.workshop import DEVICES
 from composer.package.archive import read_header
 from composer.package.extract import extract_package
+from composer.rootfs import Root
 from composer.run import run
 from composer.trust.keys import load_public_key
 from tests.conftest import REPO
@@ -63,8 +66,14 @@ def inputs(sample_repo_base: Path, tmp_path_factory: pytest.TempPathFactory) -> 
     for name in ("isolinux", "linux"):
         (work / name).mkdir()
         extract_package(pkgs[name], work / name, trusted=key)
-    assemble_root([pkgs[n] for n in ("base-files", "busybox", "init")], work / "root", trusted=key)
-    write_initramfs(work / "root", work / "initrd.img", epoch=EPOCH)
+    with Root.open(work / "root", create=True) as tree:  # a bare root: the packages and init's empty lists
+        for name in ("base-files", "busybox", "init"):
+            extract_package(pkgs[name], tree, trusted=key)
+        tree.makedirs("etc/veridian/checks.d")
+        tree.write_text("etc/veridian/modules.load", "")
+        tree.write_text("etc/veridian/capabilities", "")
+    with atomic_output(work / "initrd.img") as f:
+        write_cpio(entries_from_tree(work / "root", devices=DEVICES), f, EPOCH)
     lib = work / "isolinux" / "usr" / "lib"
     bios = iso.BiosBoot(isolinux_bin=lib / "ISOLINUX" / "isolinux.bin",
                         ldlinux_c32=lib / "syslinux" / "modules" / "bios" / "ldlinux.c32",
@@ -234,8 +243,8 @@ def test_bios_iso_boots_in_qemu(medium: str, bios_iso: tuple[Path, Path], tmp_pa
         pytest.fail("qemu-system-x86_64 is missing: run scripts/setup.sh")
     a, _ = bios_iso
     drive = ["-cdrom", str(a)] if medium == "cdrom" else ["-drive", f"file={a},format=raw,if=ide,snapshot=on"]
-    result = boot([*QEMU, *drive], ["VCOMP-BOOT: init started", "VCOMP-BOOT: ready"], timeout=60)
-    (tmp_path / "console.log").write_text(result.log)
+    result = watch([*QEMU, *drive], ["VCOMP-BOOT: init started", "VCOMP-BOOT: ready"], timeout=60,
+                   log_path=tmp_path / "console.log")
     assert result.passed, f"missing {result.missing}; console tail:\n{result.tail()}"
 
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+from composer.arch import ARCHES
 from composer.errors import ComposerError, InvalidPackage, UserError, combine
 from composer.fsutil import CHUNK, atomic_output
 
@@ -38,12 +39,8 @@ MBR_PART = struct.Struct("<B3sB3sII")  # 16 bytes
 ZERO_GUID = uuid.UUID(int=0)
 
 ESP_TYPE = uuid.UUID("C12A7328-F81F-11D2-BA4B-00A0C93EC93B")
-# Discoverable Partitions Specification: the root file system type per architecture.
-ROOT_TYPES: Mapping[str, uuid.UUID] = types.MappingProxyType({
-    "x86_64": uuid.UUID("4F68BCE3-E8CD-4DB1-96E7-FBCAF984B709"),
-    "aarch64": uuid.UUID("B921B045-1DF0-41C3-AF44-4C6F280D3FAE"),
-    "riscv64": uuid.UUID("72EC70A6-CF74-40E6-BD49-4BDA08E8F224"),
-})
+# Discoverable Partitions Specification: the root file system type per architecture (composer.arch).
+ROOT_TYPES: Mapping[str, uuid.UUID] = types.MappingProxyType({a.name: a.gpt_root_type for a in ARCHES.values()})
 
 
 class InvalidDiskImage(InvalidPackage):

@@ -15,9 +15,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from composer.arch import PE_MACHINES
 from composer.errors import InvalidPackage, UserError
 
-MACHINES: Mapping[int, str] = {0x8664: "x86_64", 0xAA64: "aarch64"}
+MACHINES: Mapping[int, str] = PE_MACHINES  # machine -> architecture (composer.arch)
 
 _DOS_MAGIC = b"MZ"
 _PE_SIGNATURE = b"PE\0\0"

@@ -1,0 +1,29 @@
+"""The ``disk`` output: a GPT disk (ESP + ext4/erofs/squashfs root), raw or qcow2."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from composer.image.formats import fs, gpt
+from composer.image.workshop import Product, Target, Workshop
+
+EXTENSION = ".qcow2"  # with the default format
+ROOT_PARTITION = 2  # the disk's root file system is the second GPT partition (vda2 on virtio)
+
+
+def build(w: Workshop, t: Target, out: Path) -> Product:
+    filesystem = str(t.options.get("filesystem", "ext4"))
+    fmt = str(t.options.get("format", "qcow2"))
+    cmdline = f"{w.cmdline} vcomp.root=/dev/vda{ROOT_PARTITION} vcomp.rootfstype={filesystem}"
+    parts = [gpt.Partition(name="ESP", type_guid=gpt.ESP_TYPE, guid=w.uuid("esp-part"), image=w.esp(cmdline, t.name)),
+             gpt.Partition(name="root", type_guid=w.arch.gpt_root_type, guid=w.uuid("root-part"),
+                           image=w.root_image(filesystem))]
+    raw = w.work / f"{t.name}.raw"
+    gpt.write_gpt(raw, parts, disk_guid=w.uuid("disk"))
+    path = out / f"{t.name}.{fmt}"
+    if fmt == "qcow2":
+        fs.to_qcow2(raw, path)
+    else:
+        shutil.copyfile(raw, path)
+    return Product(name=t.name, type=t.type, files=(path,), firmware=t.firmware, boot={"media": "disk", "format": fmt})

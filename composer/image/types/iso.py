@@ -1,0 +1,34 @@
+"""The ``iso`` output: a bootable ISO 9660 (BIOS via isolinux, hybrid; UEFI via an El Torito ESP)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from composer.image.formats import iso
+from composer.image.workshop import Product, Target, Workshop
+
+EXTENSION = ".iso"
+
+ISOLINUX_CFG = """SERIAL 0 115200
+DEFAULT veridian
+PROMPT 0
+TIMEOUT 0
+LABEL veridian
+  KERNEL /boot/vmlinuz
+  INITRD /boot/initrd.img
+  APPEND {cmdline}
+"""
+
+
+def build(w: Workshop, t: Target, out: Path) -> Product:
+    path = out / f"{t.name}{EXTENSION}"
+    bios = None
+    if "bios" in t.firmware:
+        bios = iso.BiosBoot(isolinux_bin=w.boot_file("isolinux", t.name), ldlinux_c32=w.boot_file("ldlinux", t.name),
+                            config=ISOLINUX_CFG.format(cmdline=w.cmdline),
+                            isohdpfx=w.boot_file("isohdpfx", t.name) if "isohdpfx" in w.boot_files else None)
+    efi = w.esp(w.cmdline, t.name) if "uefi" in t.firmware else None
+    files = {"/boot/vmlinuz": w.kernel, "/boot/initrd.img": w.initramfs()} if bios else {}
+    hybrid = bool(t.options.get("hybrid", bios is not None)) and bios is not None
+    iso.make_iso(path, files=files, volume_id="VERIDIAN", epoch=w.epoch, bios=bios, efi_image=efi, hybrid=hybrid)
+    return Product(name=t.name, type=t.type, files=(path,), firmware=t.firmware, boot={"media": "cdrom"})

@@ -1,0 +1,16 @@
+"""The ``uki`` output: a Unified Kernel Image (kernel, initramfs, command line on the systemd EFI stub)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from composer.image.workshop import Product, Target, Workshop
+
+EXTENSION = ".efi"
+
+
+def build(w: Workshop, t: Target, out: Path) -> Product:
+    path = out / f"{t.name}{EXTENSION}"
+    shutil.copyfile(w.uki(w.cmdline, t.name), path)
+    return Product(name=t.name, type=t.type, files=(path,), firmware=("uefi",), boot={"media": "uki"})
