@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any, Protocol
 
-from composer.errors import UserError
+from composer import settings
 
 
 class Readable(Protocol):
@@ -27,17 +27,8 @@ WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
 
 
 def source_date_epoch(default: int = DEFAULT_EPOCH) -> int:
-    raw = os.environ.get("SOURCE_DATE_EPOCH")
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise UserError(f"SOURCE_DATE_EPOCH='{raw}' is not an integer",
-                        hint="set it to seconds since 1970, e.g. SOURCE_DATE_EPOCH=1700000000") from None
-    if value < 0:
-        raise UserError(f"SOURCE_DATE_EPOCH={value} is negative", hint="use a positive number of seconds")
-    return value
+    value = settings.SOURCE_DATE_EPOCH.get()
+    return default if value is None else value
 
 
 def canonical_json(obj: Any) -> bytes:

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
-from composer import __version__, lockfile, oserrors
+from composer import __version__, lockfile, oserrors, settings
 from composer.arch import DEFAULT_ARCHES
 from composer.cli.common import EXIT_CHANGES, EXIT_ERROR, EXIT_OK
 from composer.cli.common import out as _out
@@ -29,8 +29,8 @@ Handler = Callable[[argparse.Namespace], int]
 # ----------------------------------------------------------------- key
 
 def cmd_key_generate(args: argparse.Namespace) -> int:
-    from composer.trust.keys import PASSPHRASE_ENV, generate
-    passphrase = os.environ.get(args.passphrase_env or PASSPHRASE_ENV) if args.passphrase_env else None
+    from composer.trust.keys import generate
+    passphrase = settings.passphrase(args.passphrase_env) if args.passphrase_env else None
     key, pub, keyid = generate(args.name, Path(args.dir), passphrase=passphrase, force=args.force)
     _out(f"{key}\n{pub}\nkey id {keyid}")
     return EXIT_OK

@@ -29,7 +29,7 @@ from tuf.api import exceptions as tuf_exc
 from tuf.api.metadata import Metadata, Root, TargetFile, Targets
 from tuf.ngclient import FetcherInterface, Updater, UpdaterConfig
 
-from composer import oserrors
+from composer import oserrors, settings
 from composer.errors import FetchError, UserError, VerificationError
 from composer.fsutil import atomic_copy, canonical_json
 from composer.package.archive import Header, Verified, verify_package
@@ -40,7 +40,7 @@ from composer.repo.transport import FileFetcher as FileFetcher  # re-exported: m
 from composer.trust.keys import PublicKey
 from composer.version import Requirement, Version, VersionError
 
-OFFLINE_ENV = "VCOMP_OFFLINE"
+OFFLINE_ENV = settings.OFFLINE.name
 _settings = {"offline": False}
 
 
@@ -50,7 +50,7 @@ def configure(*, offline: bool) -> None:
 
 
 def offline_forced() -> bool:
-    return _settings["offline"] or os.environ.get(OFFLINE_ENV, "") in ("1", "true", "yes")
+    return _settings["offline"] or settings.OFFLINE.get()
 
 
 def _stderr(line: str) -> None:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -28,6 +27,7 @@ import tomli_w
 from tuf.api.metadata import Metadata, Root, Signed, Snapshot, Targets, Timestamp
 from tuf.api.serialization.json import JSONSerializer
 
+from composer import settings
 from composer.arch import DEFAULT_ARCHES
 from composer.errors import UserError, VerificationError
 from composer.fsutil import atomic_write
@@ -49,9 +49,9 @@ SERIALIZER = JSONSerializer(compact=True)
 
 def utcnow() -> dt.datetime:
     """Now, for expiry dates (VCOMP_REPO_NOW=ISO-8601 overrides it for tests and reproducible roots)."""
-    raw = os.environ.get("VCOMP_REPO_NOW")
-    if raw:
-        return dt.datetime.fromisoformat(raw.replace("Z", "+00:00")).astimezone(dt.UTC)
+    fixed = settings.REPO_NOW.get()
+    if fixed is not None:
+        return fixed
     return dt.datetime.now(dt.UTC).replace(microsecond=0)
 
 
