@@ -1,4 +1,4 @@
-"""The repository client: python-tuf's ngclient over file:// and http(s)://, with mirrors and a cache.
+"""The repository client: python-tuf's ngclient over the transports of repo/transports.py, with mirrors and a cache.
 
 Trust starts from a pinned root given by the user or the profile (no trust on first use), every time:
 the updater is always bootstrapped from the pin and walks forward (a cached root.json is never the
@@ -36,7 +36,7 @@ from composer.package.archive import Header, Verified, verify_package
 from composer.repo.index import IndexEntry, close_names, decode_index, index_target_path, parse_index
 from composer.repo.offline import OfflineView
 from composer.repo.pkgcache import ObjectStore, objects_dir
-from composer.repo.transport import FileFetcher as FileFetcher  # re-exported: mirror.py, conformance, bench
+from composer.repo.transports import UrlFetcher
 from composer.trust.keys import PublicKey
 from composer.version import Requirement, Version, VersionError
 
@@ -129,7 +129,7 @@ def make_updater(*, metadata_dir: Path, metadata_url: str, targets_url: str | No
         ensure_private_dir(target_dir)
     return Updater(metadata_dir=str(metadata_dir), metadata_base_url=metadata_url,
                    target_dir=str(target_dir) if target_dir is not None else None, target_base_url=targets_url,
-                   fetcher=fetcher if fetcher is not None else FileFetcher(), config=UpdaterConfig(),
+                   fetcher=fetcher if fetcher is not None else UrlFetcher(), config=UpdaterConfig(),
                    bootstrap=root)
 
 
@@ -197,7 +197,7 @@ class RepositoryClient:
                             target_dir=self.objects.dir)
 
     def _fetcher(self) -> FetcherInterface:
-        return FileFetcher()
+        return UrlFetcher()
 
     def refresh(self) -> None:
         """Update the trusted metadata from the first source that gives valid metadata; when none can be

@@ -9,7 +9,7 @@ The suite (theupdateframework/tuf-conformance, ``CLIENT-CLI.md``) runs a client 
 
 and judges it by its exit code (0 or 1), the metadata it keeps in DIR (non-versioned names:
 ``root.json``, ``timestamp.json``, ...), the files it writes in the target directory and the requests
-it makes. What runs is what ``vcomp`` runs: the same fetcher (``composer.repo.client.FileFetcher``,
+it makes. What runs is what ``vcomp`` runs: the same fetcher (``composer.repo.transports.UrlFetcher``,
 with its deadlines and slow-retrieval rule), the same python-tuf ``Updater`` set-up, and the same trust
 rules: ``init`` pins the root the user gave (``pinned/root.json`` in the metadata directory, a name
 the suite does not read as a role) and every later run bootstraps from that pin and walks forward

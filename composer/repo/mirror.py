@@ -16,8 +16,9 @@ from tuf.ngclient import UpdaterConfig
 
 from composer.errors import VerificationError
 from composer.fsutil import atomic_write, sha256_file
-from composer.repo.client import FileFetcher, RepositoryClient, describe
+from composer.repo.client import RepositoryClient, describe
 from composer.repo.index import index_target_path
+from composer.repo.transports import UrlFetcher
 
 ROOT_MAX_LENGTH = UpdaterConfig().root_max_length  # a root is bounded like ngclient bounds it
 
@@ -93,7 +94,7 @@ def _root_chain(client: RepositoryClient) -> list[tuple[int, bytes]]:
     current = Metadata[Root].from_bytes(current_raw)
     chain = [(trusted.signed.version, client.trusted_root)]
     prev = trusted
-    fetcher = FileFetcher()
+    fetcher = UrlFetcher()
     for version in range(trusted.signed.version + 1, current.signed.version + 1):
         raw = current_raw if version == current.signed.version else \
             fetcher.download_bytes(f"{client.urls[0]}/metadata/{version}.root.json", ROOT_MAX_LENGTH)
