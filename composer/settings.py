@@ -211,9 +211,9 @@ LIMIT = Setting(
     malformed="VCOMP_LIMIT_MAX_DEPTH='TEXT' is not a positive integer")
 HTTP = Setting(
     name="VCOMP_HTTP_", parse=_positive_number,
-    family="a field of composer.repo.transports.TransportLimits, in upper case",
+    family="a field of composer.repo.deadlines.TransportLimits, in upper case",
     meaning="a deadline or rate of one repository download (see docs/security/transport.md)",
-    default="composer/repo/transports.py", accepts="a positive number",
+    default="composer/repo/deadlines.py", accepts="a positive number",
     malformed="VCOMP_HTTP_MIN_RATE='TEXT' is not a positive number")
 TEST_CRASH_AT = Setting(
     name="VCOMP_TEST_CRASH_AT", parse=_crash_point,
