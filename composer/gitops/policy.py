@@ -13,11 +13,10 @@ whose properties are closed); see docs/architecture/seams.md.
 
 from __future__ import annotations
 
-import functools
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol, TypeVar
+from typing import Protocol, TypeVar, cast
 
 SIZE_UNITS = {"": 1, "B": 1, "K": 1 << 10, "KiB": 1 << 10, "M": 1 << 20, "MiB": 1 << 20, "G": 1 << 30,
               "GiB": 1 << 30}
@@ -79,17 +78,12 @@ class CalloutItem(Protocol):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Changed:
-    """A package change and, read only when a gate asks, the setuid files its new version adds."""
-
-    change: ChangeItem
-    setuid_files: Callable[[], Sequence[str]]
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
 class Context:
-    policy: Mapping[str, object]       # the profile's policy: mapping
-    acknowledged: Sequence[str]        # vcomp plan --ack ...
+    """What every gate may read besides the item it is asked about."""
+
+    policy: Mapping[str, object]                          # the profile's policy: mapping
+    acknowledged: Sequence[str]                           # vcomp plan --ack ...
+    setuid_files: Callable[[ChangeItem], Sequence[str]]   # the setuid files a change's new version adds (I/O)
 
 
 Messages = Iterable[str]
@@ -105,7 +99,7 @@ class Gate:
     active: Callable[[Context], bool]              # whether the policy turns it on
     locked: Callable[[Context, Locked], Messages] | None = None
     output: Callable[[Context, OutputItem], Messages] | None = None
-    change: Callable[[Context, Changed], Messages] | None = None
+    change: Callable[[Context, ChangeItem], Messages] | None = None
     callout: Callable[[Context, CalloutItem], Messages] | None = None
 
 
@@ -143,9 +137,9 @@ def _growth(ctx: Context, o: OutputItem) -> Messages:
         yield f"{o.arch}/{o.name}: grows by about {o.size_delta * 100 / o.size_before:.1f}% (limit {text})"
 
 
-def _setuid(_ctx: Context, c: Changed) -> Messages:
-    for path in c.setuid_files() if c.change.action != "remove" else ():
-        yield f"{c.change.arch}: {c.change.name} {c.change.new} adds the setuid file /{path}"
+def _setuid(ctx: Context, c: ChangeItem) -> Messages:
+    for path in ctx.setuid_files(c) if c.action != "remove" else ():
+        yield f"{c.arch}: {c.name} {c.new} adds the setuid file /{path}"
 
 
 def _kernel_ack(_ctx: Context, c: CalloutItem) -> Messages:
@@ -187,14 +181,14 @@ def evaluate(policy: Mapping[str, object], *, locked: Iterable[Locked], outputs:
     """The violations of ``policy`` by a plan, in a stable order (see the module doc).
 
     ``gates``: the table (default :data:`GATES`, looked up at the call). ``setuid``: the setuid files a
-    changed package's new version adds (I/O: called only when a gate asks)."""
-    ctx = Context(policy=policy, acknowledged=tuple(acknowledged))
+    changed package's new version adds (I/O: called only when a gate asks, through ``Context.setuid_files``)."""
+    # the gates are only ever handed the changes given here, so each is a C again
+    ctx = Context(policy=policy, acknowledged=tuple(acknowledged), setuid_files=lambda c: setuid(cast(C, c)))
     on = [g for g in (GATES if gates is None else gates) if g.active(ctx)]
     sized = [o for o in outputs if o.size_before is not None and o.action != "remove"]
-    changed = [Changed(change=c, setuid_files=functools.partial(setuid, c)) for c in changes]
     out = [Violation(rule=g.rule, message=m) for p in locked for g in on if g.locked for m in g.locked(ctx, p)]
     out += [Violation(rule=g.rule, message=m) for o in sized for g in on if g.output for m in g.output(ctx, o)]
-    out += [Violation(rule=g.rule, message=m) for c in changed for g in on if g.change for m in g.change(ctx, c)]
+    out += [Violation(rule=g.rule, message=m) for c in changes for g in on if g.change for m in g.change(ctx, c)]
     out += [Violation(rule=g.rule, message=m) for k in callouts for g in on if g.callout for m in g.callout(ctx, k)]
     return out
 
