@@ -45,9 +45,10 @@ from composer.package.archive import Staged, read_header, verify_package, write_
 from composer.package.manifest import Entry
 from composer.package.metadata import Dependency, Metadata, Security
 from composer.repo import edit
-from composer.repo.client import FileFetcher, RepositoryClient
+from composer.repo.client import RepositoryClient
 from composer.repo.index import INDEX_LEVEL, index_target_path
 from composer.repo.store import RepoStore
+from composer.repo.transports import UrlFetcher
 from composer.trust.keys import SIGNATURE_PREFIX, SigningKey, generate, load_public_key, load_signing_key
 
 EPOCH = 1_700_000_000          # SOURCE_DATE_EPOCH of every package
@@ -146,7 +147,7 @@ class Fetch:
     bytes: int = 0
 
 
-class CountingFetcher(FileFetcher):
+class CountingFetcher(UrlFetcher):
     """The client's own fetcher, recording every URL it is asked for, the status and the bytes handed over."""
 
     def __init__(self, log: list[Fetch]) -> None:

@@ -1,4 +1,15 @@
-"""Filesystem helpers: atomic writes, canonical JSON, streaming hashes, deterministic time."""
+"""Filesystem helpers: atomic writes, canonical JSON, streaming hashes, deterministic time.
+
+The atomic-write family: every file vcomp writes appears whole under its name or not at all. Each goes
+through a temporary beside the destination (``.NAME.*.tmp``, so a cleaner can recognise what a killed
+writer left), is synced unless ``durable=False`` (caches, re-derivable and checked when read), made 0644
+and renamed into place.
+
+* :func:`atomic_output` -- a file object to write into (the others are built on it);
+* :func:`atomic_write` -- bytes;
+* :func:`atomic_copy` -- a copy of a file;
+* :func:`atomic_path` -- a path for an external tool to create (mkfs, mtools, ...).
+"""
 
 from __future__ import annotations
 
@@ -13,7 +24,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any, Protocol
 
-from composer.errors import UserError
+from composer import settings
+from composer.errors import ToolError
 
 
 class Readable(Protocol):
@@ -27,17 +39,8 @@ WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
 
 
 def source_date_epoch(default: int = DEFAULT_EPOCH) -> int:
-    raw = os.environ.get("SOURCE_DATE_EPOCH")
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise UserError(f"SOURCE_DATE_EPOCH='{raw}' is not an integer",
-                        hint="set it to seconds since 1970, e.g. SOURCE_DATE_EPOCH=1700000000") from None
-    if value < 0:
-        raise UserError(f"SOURCE_DATE_EPOCH={value} is negative", hint="use a positive number of seconds")
-    return value
+    value = settings.SOURCE_DATE_EPOCH.get()
+    return default if value is None else value
 
 
 def canonical_json(obj: Any) -> bytes:
@@ -107,6 +110,26 @@ def _ours(exc: OSError, tmp: str) -> bool:
 def atomic_write(path: Path, data: bytes, *, durable: bool = True) -> None:
     with atomic_output(path, durable=durable) as f:
         f.write(data)
+
+
+@contextlib.contextmanager
+def atomic_path(path: Path, *, durable: bool = True) -> Iterator[Path]:
+    """A path for a tool to create, in a private temporary directory beside ``path``; moved to ``path``
+    (0644, synced) only if the block succeeds and the tool created the file."""
+    ensure_dir(path.parent)
+    tmpdir = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    try:
+        tmp = tmpdir / path.name
+        yield tmp
+        if not tmp.is_file():
+            raise ToolError(f"the tool did not create {path.name}", hint="see the command with --debug")
+        os.chmod(tmp, 0o644)
+        if durable:
+            with tmp.open("rb") as f:
+                os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        shutil.rmtree(tmpdir, ignore_errors=True)
 
 
 class HashingReader:

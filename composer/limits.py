@@ -14,15 +14,15 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import re
 import tomllib
 from dataclasses import dataclass
 from typing import Any
 
+from composer import settings
 from composer.errors import UserError, VerificationError
 
-ENV_PREFIX = "VCOMP_LIMIT_"
+ENV_PREFIX = settings.LIMIT.name
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -53,17 +53,9 @@ def current() -> Limits:
     """The defaults, overridden by ``VCOMP_LIMIT_*`` environment variables."""
     values: dict[str, int] = {}
     for f in dataclasses.fields(Limits):
-        raw = os.environ.get(ENV_PREFIX + f.name.upper())
-        if raw is None or raw == "":
-            continue
-        try:
-            value = int(raw)
-        except ValueError:
-            value = -1
-        if value <= 0:
-            raise UserError(f"{ENV_PREFIX}{f.name.upper()}='{raw}' is not a positive integer",
-                            hint="unset it to use the default, or give a positive number")
-        values[f.name] = value
+        value = settings.LIMIT.get(f.name.upper())
+        if value is not None:
+            values[f.name] = value
     return Limits(**values)
 
 

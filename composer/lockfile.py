@@ -19,13 +19,13 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from composer import oserrors
+from composer import oserrors, settings
 from composer.errors import LockBusy, UserError
 from composer.fsutil import ensure_dir
 from composer.notices import notice
 
-NO_WAIT_ENV = "VCOMP_NO_WAIT"
-TIMEOUT_ENV = "VCOMP_LOCK_TIMEOUT"     # seconds to wait before giving up; unset = wait forever
+NO_WAIT_ENV = settings.NO_WAIT.name
+TIMEOUT_ENV = settings.LOCK_TIMEOUT.name     # seconds to wait before giving up; unset = wait forever
 _POLL = 0.1
 
 _settings = {"wait": True}
@@ -37,7 +37,7 @@ def configure(*, wait: bool) -> None:
 
 
 def waiting_allowed() -> bool:
-    return _settings["wait"] and os.environ.get(NO_WAIT_ENV, "") not in ("1", "true", "yes")
+    return _settings["wait"] and not settings.NO_WAIT.get()
 
 
 def command_line() -> str:
@@ -58,17 +58,7 @@ def _holder(fd: int) -> str:
 
 
 def _timeout() -> float | None:
-    raw = os.environ.get(TIMEOUT_ENV, "").strip()
-    if not raw:
-        return None
-    try:
-        value = float(raw)
-    except ValueError:
-        value = -1.0
-    if not value >= 0 or value == float("inf"):  # also refuses nan
-        raise UserError(f"{TIMEOUT_ENV}='{raw}' is not a number of seconds",
-                        hint=f"set it to seconds to wait for a lock (e.g. {TIMEOUT_ENV}=30) or unset it to wait")
-    return value
+    return settings.LOCK_TIMEOUT.get()
 
 
 def _try(fd: int) -> bool:

@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from composer import settings
 from composer.arch import Arch
 from composer.errors import ToolError, UserError
 from composer.run import run_attached, stream
@@ -84,7 +85,7 @@ MEDIA: Mapping[str, Callable[[Boot], list[str]]] = {"cdrom": _cdrom, "disk": _di
 
 
 def kvm_usable() -> bool:
-    if os.environ.get("VCOMP_KVM") != "1":
+    if not settings.KVM.get():
         return False
     try:
         fd = os.open("/dev/kvm", os.O_RDWR)

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
+from composer import settings
 from composer.cachekinds import CacheKind, Entry
 from composer.caches import policy
 
-MAX_ENV = "VCOMP_CACHE_MAX"
-DEFAULT_MAX = "20G"
+MAX_ENV = settings.CACHE_MAX.name
 
 
 @runtime_checkable
@@ -41,7 +40,7 @@ def verify(kinds: Sequence[CacheKind], root: Path) -> tuple[int, list[str]]:
 
 
 def cap_from_env() -> int:
-    return policy.parse_size(os.environ.get(MAX_ENV) or DEFAULT_MAX, where=MAX_ENV)
+    return policy.parse_size(settings.CACHE_MAX.get(), where=MAX_ENV)
 
 
 def collect(kinds: Sequence[CacheKind], root: Path, *, keep_last: int | None = None,

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
+from composer import settings
 from composer.cli.common import EXIT_OK, Subparsers
 from composer.cli.common import out as _out
 
 
 def cmd_key_generate(args: argparse.Namespace) -> int:
-    from composer.trust.keys import PASSPHRASE_ENV, generate
-    passphrase = os.environ.get(args.passphrase_env or PASSPHRASE_ENV) if args.passphrase_env else None
+    from composer.trust.keys import generate
+    passphrase = settings.passphrase(args.passphrase_env) if args.passphrase_env else None
     key, pub, keyid = generate(args.name, Path(args.dir), passphrase=passphrase, force=args.force)
     _out(f"{key}\n{pub}\nkey id {keyid}")
     return EXIT_OK

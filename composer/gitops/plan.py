@@ -15,12 +15,13 @@ the code of the verdict (:data:`EXIT_CODES`, the plan format's table: the codes 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from composer.errors import EXIT_CHANGES, EXIT_ERROR, EXIT_NO_CHANGES, EXIT_POLICY
+from composer.gitops import policy
+from composer.gitops.policy import Violation
 from composer.solve.lock import lock_moves
 
 PLAN_FORMAT = "1.0"  # minor versions only add fields
@@ -28,8 +29,6 @@ EXIT_CODES = {"no changes": EXIT_NO_CHANGES, "error": EXIT_ERROR, "changes": EXI
               "policy violation": EXIT_POLICY}
 NAME_LISTS = ("packages", "drivers", "capabilities", "architectures")
 NOT_IN_IMAGE = ("description", "policy", "boot-tests")  # profile keys that do not change image bytes
-SIZE_UNITS = {"": 1, "B": 1, "K": 1 << 10, "KiB": 1 << 10, "M": 1 << 20, "MiB": 1 << 20, "G": 1 << 30,
-              "GiB": 1 << 30}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -70,12 +69,6 @@ class OutputChange:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Callout:
     kind: str            # capabilities | trust-root | kernel
-    message: str
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Violation:
-    rule: str
     message: str
 
 
@@ -276,56 +269,14 @@ def callouts(old: State, new: State, packages: Sequence[PackageChange]) -> list[
     return out
 
 
-def parse_size(text: str) -> int:
-    m = re.fullmatch(r"([0-9]+(?:\.[0-9]+)?)\s*([A-Za-z]*)", text.strip())
-    if not m or m.group(2) not in SIZE_UNITS:
-        raise ValueError(f"not a size: {text!r}")
-    return int(float(m.group(1)) * SIZE_UNITS[m.group(2)])
-
-
 def policy_violations(new: State, packages: Sequence[PackageChange], outputs: Sequence[OutputChange],
                       calls: Sequence[Callout], *, acknowledged: Sequence[str] = (),
-                      setuid: Callable[[PackageChange], Sequence[str]] = lambda _p: ()) -> list[Violation]:
-    policy = (new.profile or {}).get("policy", {})
-    out = []
-    denied = set(policy.get("denied-packages", []))
-    allowed = policy.get("allowed-licenses")
-    for arch, pkgs in sorted((new.lock or {}).get("architectures", {}).items()):
-        for p in pkgs:
-            if p["name"] in denied:
-                out.append(Violation(rule="denied-packages", message=f"{arch}: {p['name']} is denied by policy"))
-            if allowed is not None and p.get("license") and not _license_ok(p["license"], allowed):
-                out.append(Violation(rule="allowed-licenses", message=f"{arch}: {p['name']} {p['version']} is "
-                                     f"licensed {p['license']}, not in allowed-licenses"))
-    limit = parse_size(policy["max-image-size"]) if "max-image-size" in policy else None
-    growth = float(policy["max-size-growth"].rstrip("%")) if "max-size-growth" in policy else None
-    for o in outputs:
-        if o.size_before is None or o.action == "remove":
-            continue
-        after = o.size_before + o.size_delta
-        if limit is not None and after > limit:
-            out.append(Violation(rule="max-image-size", message=f"{o.arch}/{o.name}: about {after} bytes, over "
-                                 f"{policy['max-image-size']}"))
-        if growth is not None and o.size_before and o.size_delta * 100 > growth * o.size_before:
-            out.append(Violation(rule="max-size-growth", message=f"{o.arch}/{o.name}: grows by about "
-                                 f"{o.size_delta * 100 / o.size_before:.1f}% (limit {policy['max-size-growth']})"))
-    if not policy.get("allow-setuid", False):
-        for p in packages:
-            for path in setuid(p) if p.action != "remove" else ():
-                out.append(Violation(rule="allow-setuid", message=f"{p.arch}: {p.name} {p.new} adds the setuid "
-                                     f"file /{path}"))
-    if policy.get("kernel-change-requires-ack") and "kernel" not in acknowledged:
-        for c in calls:
-            if c.kind == "kernel":
-                out.append(Violation(rule="kernel-change-requires-ack",
-                                     message=f"{c.message}: acknowledge it with --ack kernel"))
-    return out
-
-
-def _license_ok(expression: str, allowed: Sequence[str]) -> bool:
-    """An SPDX expression is allowed when every alternative of some OR branch is allowed."""
-    branches = [b.strip(" ()") for b in re.split(r"\s+OR\s+", expression)]
-    return any(all(part.strip(" ()") in allowed for part in re.split(r"\s+AND\s+", b)) for b in branches)
+                      setuid: Callable[[PackageChange], Sequence[str]] = lambda _p: (),
+                      gates: Sequence[policy.Gate] | None = None) -> list[Violation]:
+    """The profile's policy against the new state: the gates of :data:`composer.gitops.policy.GATES`."""
+    return policy.evaluate((new.profile or {}).get("policy", {}), locked=policy.locked_packages(new.lock),
+                           outputs=outputs, changes=packages, callouts=calls, acknowledged=acknowledged,
+                           setuid=setuid, gates=gates)
 
 
 # ---------------------------------------------------------------- the whole

@@ -21,10 +21,10 @@ from composer.gitops.plan import (
     Plan,
     ProfileChange,
     ProfilePlan,
-    Violation,
     matrix,
     summary,
 )
+from composer.gitops.policy import Violation
 
 SYMBOLS = {"add": "+", "remove": "-"}          # every other action (change, upgrade, rebuild, ...) is "~"
 ANSI = {"+": "32", "~": "33", "-": "31", "!": "35", "x": "1;31"}

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import composer
+from composer import settings
 from composer.arch import ELF_MACHINES, get_arch
 from composer.errors import ComposerError, UserError, combine
 from composer.fsutil import atomic_write, canonical_json, sha256_bytes, sha256_file, source_date_epoch
@@ -37,10 +38,7 @@ BUILDER_REVISION = 2
 
 
 def default_cache() -> Path:
-    env = os.environ.get("VCOMP_CACHE")
-    if env:
-        return Path(env)
-    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "vcomp"
+    return settings.cache_dir()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -56,8 +54,7 @@ class Built:
 
 
 def epoch_for(recipe: Recipe) -> int:
-    env = os.environ.get("SOURCE_DATE_EPOCH")
-    if env:
+    if settings.SOURCE_DATE_EPOCH.get() is not None:
         return source_date_epoch()
     return int(recipe.data.get("build", {}).get("source-date-epoch", source_date_epoch()))
 

@@ -18,14 +18,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from composer import lockfile
+from composer import lockfile, settings
 from composer.arch import Arch
 from composer.errors import FetchError, ToolError
 from composer.fsutil import atomic_write, sha256_file
 from composer.run import run
 
-MIRROR_ENV = "VCOMP_DEBIAN_MIRROR"
-SECURITY_MIRROR_ENV = "VCOMP_DEBIAN_SECURITY_MIRROR"
+MIRROR_ENV = settings.DEBIAN_MIRROR.name
+SECURITY_MIRROR_ENV = settings.DEBIAN_SECURITY_MIRROR.name
 SUITE = "bookworm"
 KEYRING = "/usr/share/keyrings/debian-archive-keyring.gpg"
 LISTS_MAX_AGE = 6 * 3600
@@ -52,8 +52,8 @@ def _locked(path: Path) -> Iterator[None]:
 
 
 def _sources() -> str:
-    mirror = os.environ.get(MIRROR_ENV, "http://deb.debian.org/debian")
-    security = os.environ.get(SECURITY_MIRROR_ENV, "http://deb.debian.org/debian-security")
+    mirror = settings.DEBIAN_MIRROR.get()
+    security = settings.DEBIAN_SECURITY_MIRROR.get()
     opt = f"[signed-by={KEYRING}]"
     return (f"deb {opt} {mirror} {SUITE} main\n"
             f"deb {opt} {mirror} {SUITE}-updates main\n"

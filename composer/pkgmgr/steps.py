@@ -26,17 +26,17 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from composer import settings
 from composer.rootfs import Root, move
 
-CRASH_ENV = "VCOMP_TEST_CRASH_AT"  # test hook: os._exit at the Nth crash point (a kill -9 stand-in)
+CRASH_ENV = settings.TEST_CRASH_AT.name  # test hook: os._exit at the Nth crash point (a kill -9 stand-in)
 
 
 class Crash:
     """The in-process crash hook: ``os._exit(137)`` at the Nth :meth:`point` when the variable is set."""
 
     def __init__(self) -> None:
-        at = os.environ.get(CRASH_ENV, "")
-        self.at = int(at) if at.isdigit() else 0
+        self.at = settings.TEST_CRASH_AT.get()
         self.count = 0
 
     def point(self) -> None:

@@ -1,4 +1,4 @@
-"""The repository client: python-tuf's ngclient over file:// and http(s)://, with mirrors and a cache.
+"""The repository client: python-tuf's ngclient over the transports of repo/transports.py, with mirrors and a cache.
 
 Trust starts from a pinned root given by the user or the profile (no trust on first use), every time:
 the updater is always bootstrapped from the pin and walks forward (a cached root.json is never the
@@ -28,7 +28,7 @@ from tuf.api import exceptions as tuf_exc
 from tuf.api.metadata import Metadata, Root, TargetFile, Targets
 from tuf.ngclient import FetcherInterface, Updater, UpdaterConfig
 
-from composer import oserrors
+from composer import oserrors, settings
 from composer.errors import FetchError, UserError, VerificationError
 from composer.fsutil import atomic_copy, canonical_json
 from composer.notices import notice
@@ -36,11 +36,11 @@ from composer.package.archive import Header, Verified, verify_package
 from composer.repo.index import IndexEntry, close_names, decode_index, index_target_path, parse_index
 from composer.repo.offline import OfflineView
 from composer.repo.pkgcache import ObjectStore, objects_dir
-from composer.repo.transport import FileFetcher as FileFetcher  # re-exported: mirror.py, conformance, bench
+from composer.repo.transports import UrlFetcher
 from composer.trust.keys import PublicKey
 from composer.version import Requirement, Version, VersionError
 
-OFFLINE_ENV = "VCOMP_OFFLINE"
+OFFLINE_ENV = settings.OFFLINE.name
 _settings = {"offline": False}
 
 
@@ -50,7 +50,7 @@ def configure(*, offline: bool) -> None:
 
 
 def offline_forced() -> bool:
-    return _settings["offline"] or os.environ.get(OFFLINE_ENV, "") in ("1", "true", "yes")
+    return _settings["offline"] or settings.OFFLINE.get()
 
 
 OFFLINE_HINT = "run the command once online (without --offline / VCOMP_OFFLINE) so it is downloaded and cached"
@@ -124,7 +124,7 @@ def make_updater(*, metadata_dir: Path, metadata_url: str, targets_url: str | No
         ensure_private_dir(target_dir)
     return Updater(metadata_dir=str(metadata_dir), metadata_base_url=metadata_url,
                    target_dir=str(target_dir) if target_dir is not None else None, target_base_url=targets_url,
-                   fetcher=fetcher if fetcher is not None else FileFetcher(), config=UpdaterConfig(),
+                   fetcher=fetcher if fetcher is not None else UrlFetcher(), config=UpdaterConfig(),
                    bootstrap=root)
 
 
@@ -192,7 +192,7 @@ class RepositoryClient:
                             target_dir=self.objects.dir)
 
     def _fetcher(self) -> FetcherInterface:
-        return FileFetcher()
+        return UrlFetcher()
 
     def refresh(self) -> None:
         """Update the trusted metadata from the first source that gives valid metadata; when none can be

@@ -9,7 +9,7 @@ The suite (theupdateframework/tuf-conformance, ``CLIENT-CLI.md``) runs a client 
 
 and judges it by its exit code (0 or 1), the metadata it keeps in DIR (non-versioned names:
 ``root.json``, ``timestamp.json``, ...), the files it writes in the target directory and the requests
-it makes. What runs is what ``vcomp`` runs: the same fetcher (``composer.repo.client.FileFetcher``,
+it makes. What runs is what ``vcomp`` runs: the same fetcher (``composer.repo.transports.UrlFetcher``,
 with its deadlines and slow-retrieval rule), the same python-tuf ``Updater`` set-up, and the same trust
 rules: ``init`` pins the root the user gave (``pinned/root.json`` in the metadata directory, a name
 the suite does not read as a role) and every later run bootstraps from that pin and walks forward
@@ -21,9 +21,7 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +30,7 @@ from tuf.api import exceptions as tuf_exc
 from tuf.ngclient import Updater
 
 from composer.errors import EXIT_ERROR, EXIT_OK, ComposerError, FetchError, UserError
+from composer.fsutil import atomic_write
 from composer.repo.client import describe, ensure_private_dir, load_trusted_root, make_updater
 
 PROG = "vcomp-tuf-client"
@@ -57,17 +56,6 @@ def check_private_dir(path: Path, what: str) -> None:
     ensure_private_dir(path)
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def pinned_root(metadata_dir: Path) -> bytes:
     """The root the user pinned with ``init`` (re-checked: it is a file in the cache, like any other)."""
     path = metadata_dir / PINNED_ROOT
@@ -85,7 +73,7 @@ def init(req: Request) -> str:
     root = load_trusted_root(req.trusted_root)
     check_private_dir(req.metadata_dir, "metadata directory")
     check_private_dir((req.metadata_dir / PINNED_ROOT).parent, "pinned-root directory")
-    write_atomic(req.metadata_dir / PINNED_ROOT, root)
+    atomic_write(req.metadata_dir / PINNED_ROOT, root, durable=False)
     return f"pinned {req.trusted_root} as the trust root of {req.metadata_dir}"
 
 

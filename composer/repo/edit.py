@@ -11,9 +11,7 @@ last, so a client reading during a publish sees either the old or the new reposi
 from __future__ import annotations
 
 import datetime as dt
-import errno
 import hashlib
-import os
 import shutil
 import tempfile
 from collections.abc import Sequence
@@ -41,6 +39,7 @@ from composer.package.extract import check_entries
 from composer.package.lint import lint_header
 from composer.repo.guard import locked, locked_directory, remove_temporaries, repair
 from composer.repo.index import IndexEntry, build_index, index_target_path, package_target_path
+from composer.repo.publish import LocalDirectory, stored_target
 from composer.repo.store import (
     CONFIG,
     DEFAULT_EXPIRY_DAYS,
@@ -116,7 +115,7 @@ def create(directory: Path, *, root_keys: Sequence[SigningKey], root_threshold: 
     # repo.toml is written last: a killed init leaves no repository (and may simply be run again)
     (directory / "metadata").mkdir(parents=True, exist_ok=True)
     (directory / "targets").mkdir(exist_ok=True)
-    meta = directory / "metadata"
+    meta = LocalDirectory(root=directory)
     write_signed(meta, Metadata(root), "root", root_keys)
     targets = new_targets(days["targets"])
     targets.signed.delegations = Delegations(keys={}, roles={})
@@ -198,7 +197,7 @@ def migrate(directory: Path, *, index_key: SigningKey, index_path: str,
                               expiry_days={**store.config.expiry_days, "targets": DEFAULT_EXPIRY_DAYS["targets"]},
                               architectures=store.config.architectures, scanner=store.config.scanner)
     atomic_write(directory / CONFIG, store.config.to_toml())
-    publish_unlocked(RepoStore(directory))
+    publish_unlocked(RepoStore(directory, publisher=store.publisher))
     return legacy_paths
 
 
@@ -416,26 +415,10 @@ def _scan(store: RepoStore, pkg: Path, entry: IndexEntry) -> None:
                                  hint="see the scanner's message above") from None
 
 
-def _store_target(store: RepoStore, pkg: Path, entry: IndexEntry) -> Path:
-    """Content-addressed: targets/packages/NAME/<sha256>.NAME-VERSION-ARCH.vpk (TUF consistent snapshot)."""
-    directory, base = entry.path.rsplit("/", 1)
-    dest = store.targets_dir / directory / f"{entry.sha256}.{base}"
-    if not dest.exists():  # the verified copy itself is moved into place (same file system: the repository)
-        with pkg.open("rb") as f:
-            os.fsync(f.fileno())    # durable before any metadata points at it
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            os.replace(pkg, dest)
-        except OSError as exc:
-            if exc.errno != errno.EXDEV:
-                raise
-            atomic_copy(pkg, dest)   # targets/ on another file system: copy the verified bytes
-        fd = os.open(dest.parent, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-    return dest
+def _store_target(store: RepoStore, pkg: Path, entry: IndexEntry) -> None:
+    """Content-addressed: targets/packages/NAME/<sha256>.NAME-VERSION-ARCH.vpk (TUF consistent snapshot); the
+    verified copy itself is handed to the publisher (the local directory moves it into place)."""
+    store.publisher.put_target_file(stored_target(entry.path, entry.sha256), pkg)
 
 
 # ----------------------------------------------------------------- publish / refresh
@@ -461,10 +444,8 @@ def publish_unlocked(store: RepoStore) -> dict[str, int]:
     for arch in store.config.architectures:
         data = build_index(arch, entries)
         path = index_target_path(arch)
-        directory, base = path.rsplit("/", 1)
         info = TargetFile.from_data(path, data, ["sha256"])
-        digest = info.hashes["sha256"]
-        atomic_write(store.targets_dir / directory / f"{digest}.{base}", data)
+        store.publisher.put_target(stored_target(path, info.hashes["sha256"]), data)
         index.signed.targets[path] = info
     index.signed.version += 1
     index.signed.expires = expires(days["index"])

@@ -32,6 +32,7 @@ from composer import lockfile
 from composer.errors import InvalidPackage, UserError
 from composer.package.archive import read_header
 from composer.repo.index import IndexEntry
+from composer.repo.publish import stored_target
 from composer.repo.store import INDEX_ROLE, RepoStore
 
 LOCK = ".lock"
@@ -54,7 +55,8 @@ def locked(fn: Callable[Concatenate[RepoStore, P], T]) -> Callable[Concatenate[R
     @functools.wraps(fn)
     def wrapper(store: RepoStore, /, *args: P.args, **kwargs: P.kwargs) -> T:
         with repo_lock(store.dir):
-            fresh = RepoStore(store.dir, legacy=store.legacy_ok)   # what another writer changed meanwhile
+            # what another writer changed meanwhile
+            fresh = RepoStore(store.dir, legacy=store.legacy_ok, publisher=store.publisher)
             repair(fresh)
             return fn(fresh, *args, **kwargs)
     return wrapper
@@ -121,8 +123,7 @@ def reconcile_state(store: RepoStore, state: dict[str, Any]) -> dict[str, Any]:
         if isinstance(known, dict) and known.get("sha256") == digest:
             packages[path] = known
             continue
-        directory, base = path.rsplit("/", 1)
-        stored = store.targets_dir / directory / f"{digest}.{base}"
+        stored = store.targets_dir / stored_target(path, digest)
         try:
             header = read_header(stored)
         except (OSError, InvalidPackage) as exc:

@@ -6,7 +6,6 @@ targets already present are not downloaded again; timestamp.json is written last
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,9 +14,11 @@ from tuf.api.metadata import Metadata, Root
 from tuf.ngclient import UpdaterConfig
 
 from composer.errors import VerificationError
-from composer.fsutil import atomic_write, sha256_file
-from composer.repo.client import FileFetcher, RepositoryClient, describe
+from composer.fsutil import atomic_copy, atomic_write, sha256_file
+from composer.repo.client import RepositoryClient, describe
 from composer.repo.index import index_target_path
+from composer.repo.publish import stored_target
+from composer.repo.transports import UrlFetcher
 
 ROOT_MAX_LENGTH = UpdaterConfig().root_max_length  # a root is bounded like ngclient bounds it
 
@@ -56,16 +57,12 @@ def _mirror(client: RepositoryClient, dest: Path, arches: list[str]) -> MirrorRe
         info = updater.get_targetinfo(path)
         if info is None:
             raise VerificationError(f"{path}: not a target of the repository")
-        directory, _, base = path.rpartition("/")
-        out = targets / directory / f"{info.hashes['sha256']}.{base}"
+        out = targets / stored_target(path, info.hashes["sha256"])
         if out.exists() and sha256_file(out) == info.hashes["sha256"]:
             skipped += 1
             return
         src = client.download(path)  # verified length + hash, through the package cache
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_name(f".{out.name}.tmp")
-        shutil.copyfile(src, tmp)
-        tmp.replace(out)
+        atomic_copy(src, out)
         downloaded += 1
 
     for arch in arches:
@@ -93,7 +90,7 @@ def _root_chain(client: RepositoryClient) -> list[tuple[int, bytes]]:
     current = Metadata[Root].from_bytes(current_raw)
     chain = [(trusted.signed.version, client.trusted_root)]
     prev = trusted
-    fetcher = FileFetcher()
+    fetcher = UrlFetcher()
     for version in range(trusted.signed.version + 1, current.signed.version + 1):
         raw = current_raw if version == current.signed.version else \
             fetcher.download_bytes(f"{client.urls[0]}/metadata/{version}.root.json", ROOT_MAX_LENGTH)

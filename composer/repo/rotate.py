@@ -42,7 +42,7 @@ def rotate(store: RepoStore, role: str, *, add: Sequence[SigningKey | PublicKey]
         summary = _rotate_delegation(store, role, add, remove, targets_keys, threshold)
     if role in ONLINE_ROLES and add_paths:
         _record_online_keys(store, role, remove, add_paths)
-    publish_unlocked(RepoStore(store.dir))
+    publish_unlocked(RepoStore(store.dir, publisher=store.publisher))
     return summary
 
 

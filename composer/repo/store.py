@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -28,10 +27,12 @@ import tomli_w
 from tuf.api.metadata import Metadata, Root, Signed, Snapshot, Targets, Timestamp
 from tuf.api.serialization.json import JSONSerializer
 
+from composer import settings
 from composer.arch import DEFAULT_ARCHES
 from composer.errors import UserError, VerificationError
 from composer.fsutil import atomic_write
 from composer.oserrors import fault
+from composer.repo.publish import LocalDirectory, Publisher
 from composer.trust.keys import SigningKey, load_signing_key
 
 CONFIG = "repo.toml"
@@ -49,9 +50,9 @@ SERIALIZER = JSONSerializer(compact=True)
 
 def utcnow() -> dt.datetime:
     """Now, for expiry dates (VCOMP_REPO_NOW=ISO-8601 overrides it for tests and reproducible roots)."""
-    raw = os.environ.get("VCOMP_REPO_NOW")
-    if raw:
-        return dt.datetime.fromisoformat(raw.replace("Z", "+00:00")).astimezone(dt.UTC)
+    fixed = settings.REPO_NOW.get()
+    if fixed is not None:
+        return fixed
     return dt.datetime.now(dt.UTC).replace(microsecond=0)
 
 
@@ -107,8 +108,9 @@ def _strings(value: Any, where: str) -> list[str]:
 class RepoStore:
     """Read and write one repository directory."""
 
-    def __init__(self, directory: Path, *, legacy: bool = False) -> None:
+    def __init__(self, directory: Path, *, legacy: bool = False, publisher: Publisher | None = None) -> None:
         self.dir = directory
+        self.publisher: Publisher = LocalDirectory(root=directory) if publisher is None else publisher
         self.legacy_ok = legacy
         self.metadata_dir = directory / "metadata"
         self.targets_dir = directory / "targets"
@@ -187,7 +189,7 @@ class RepoStore:
         return self.load("root", Root)
 
     def sign_and_write(self, md: Metadata[Any], role: str, keys: Sequence[SigningKey]) -> bytes:
-        return write_signed(self.metadata_dir, md, role, keys)
+        return write_signed(self.publisher, md, role, keys)
 
     # ---- state: index entries of stored packages
     def read_state(self) -> dict[str, Any]:
@@ -203,18 +205,18 @@ class RepoStore:
         atomic_write(self.dir / STATE, json.dumps(state, sort_keys=True, separators=(",", ":")).encode())
 
 
-def write_signed(metadata_dir: Path, md: Metadata[Any], role: str, keys: Sequence[SigningKey]) -> bytes:
-    """Sign ``md`` with ``keys`` and write it under its consistent-snapshot name; return the bytes."""
+def write_signed(publisher: Publisher, md: Metadata[Any], role: str, keys: Sequence[SigningKey]) -> bytes:
+    """Sign ``md`` with ``keys`` and publish it under its consistent-snapshot name; return the bytes."""
     md.signatures.clear()
     for key in keys:
         md.sign(key.tuf_signer(), append=True)
     data = md.to_bytes(SERIALIZER)
     if role == "timestamp":
-        atomic_write(metadata_dir / "timestamp.json", data)
+        publisher.put_metadata("timestamp.json", data)
     else:
-        atomic_write(metadata_dir / f"{md.signed.version}.{role}.json", data)
+        publisher.put_metadata(f"{md.signed.version}.{role}.json", data)
         if role == "root":
-            atomic_write(metadata_dir / "root.json", data)
+            publisher.put_metadata("root.json", data)
     return data
 
 

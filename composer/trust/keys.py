@@ -17,10 +17,11 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from securesystemslib.signer import CryptoSigner, SSlibKey
 
+from composer import settings
 from composer.errors import UserError, VerificationError
 from composer.fsutil import atomic_write
 
-PASSPHRASE_ENV = "VCOMP_KEY_PASSPHRASE"
+PASSPHRASE_ENV = settings.KEY_PASSPHRASE.name
 SIGNATURE_PREFIX = "ed25519:"
 
 
@@ -101,7 +102,7 @@ def _read(path: Path, what: str) -> bytes:
 
 def load_signing_key(path: Path, *, passphrase_env: str = PASSPHRASE_ENV) -> SigningKey:
     data = _read(path, "private key")
-    passphrase = os.environ.get(passphrase_env)
+    passphrase = settings.passphrase(passphrase_env)
     try:
         key = serialization.load_pem_private_key(data, password=passphrase.encode() if passphrase else None)
     except TypeError:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from composer import fsutil
 from composer.errors import UserError
 from composer.image.formats import fat, fs, gpt
 from composer.run import run
@@ -247,6 +248,6 @@ def test_failures_leave_the_destination_alone(tmp_path: Path) -> None:
     _fails_cleanly(tmp_path, lambda p: fs.make_squashfs(root, p, epoch=EPOCH), "special file")
     with pytest.raises(UserError, match="outside the range"):
         fat.make_fat(tmp_path / "x.fat", {}, epoch=0, volume_id=1)
-    with fs.atomic_path(tmp_path / "out" / "image") as p:
+    with fsutil.atomic_path(tmp_path / "out" / "image") as p:
         p.write_bytes(b"new")
     assert (tmp_path / "out" / "image").read_bytes() == b"new"

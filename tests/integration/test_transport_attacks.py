@@ -26,9 +26,9 @@ import pytest
 from tuf.api import exceptions as tuf_exc
 
 from composer.errors import FetchError, UserError, VerificationError
-from composer.repo.client import FileFetcher as ReexportedFetcher
+from composer.repo.deadlines import TransportLimits
 from composer.repo.serve import serve_in_thread
-from composer.repo.transport import FileFetcher, TransportLimits
+from composer.repo.transports import UrlFetcher
 from tests.repo_fixtures import ARCH, Repo, assert_kept, cache_state
 
 pytestmark = pytest.mark.integration
@@ -166,7 +166,7 @@ def timed(call: Callable[[], object]) -> tuple[BaseException | None, float]:
 
 
 def fetch(url: str, limits: TransportLimits = FAST, max_length: int = 10_000_000) -> bytes:
-    return FileFetcher(limits).download_bytes(url, max_length)
+    return UrlFetcher(limits).download_bytes(url, max_length)
 
 
 # ----------------------------------------------------------------- deadlines
@@ -248,7 +248,7 @@ def test_bytes_beyond_the_declared_length_are_not_read_and_never_reach_the_next_
                 c.send(response(b"second"))
 
     with raw_server(lying) as bad:
-        fetcher = FileFetcher(FAST)
+        fetcher = UrlFetcher(FAST)
         assert fetcher.download_bytes(f"{bad.url}/first", 100) == b"first"
         time.sleep(0.1)  # the junk has arrived
         assert fetcher.download_bytes(f"{bad.url}/second", 100) == b"second"   # not b"EVIL!"
@@ -330,7 +330,7 @@ def test_a_chunked_response_is_read_whole_and_its_connection_reused() -> None:
             c.send(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + body)
 
     with raw_server(chunked) as good:
-        fetcher = FileFetcher(FAST)
+        fetcher = UrlFetcher(FAST)
         for _ in range(3):
             assert fetcher.download_bytes(f"{good.url}/metadata/timestamp.json", 100_000) == b"".join(chunks)
         assert good.accepted == 1
@@ -416,7 +416,7 @@ def test_keep_alive_404s_with_bodies_then_200s_on_one_connection(missing_body: b
                                                                  expected_connections: int) -> None:
     files = {"/metadata/timestamp.json": b'{"ts": 1}', "/metadata/1.snapshot.json": b'{"snap": 1}' * 500}
     with keep_alive_server(files, missing_body) as (url, connections):
-        fetcher = FileFetcher(FAST)
+        fetcher = UrlFetcher(FAST)
         for _ in range(4):
             with pytest.raises(tuf_exc.DownloadHTTPError, match="HTTP 404"):
                 fetcher.download_bytes(f"{url}/metadata/2.root.json", 10_000)
@@ -432,7 +432,7 @@ def test_a_pooled_connection_outlives_the_deadline_of_the_request_that_used_it()
     files = {"/metadata/timestamp.json": b'{"ts": 1}'}
     quick = TransportLimits(header_seconds=0.3, window_seconds=0.3)
     with keep_alive_server(files, b"") as (url, connections):
-        fetcher = FileFetcher(quick)
+        fetcher = UrlFetcher(quick)
         for _ in range(3):
             assert fetcher.download_bytes(f"{url}/metadata/timestamp.json", 100) == b'{"ts": 1}'
             time.sleep(0.4)  # past the deadline each request had
@@ -445,8 +445,7 @@ def test_file_urls(tmp_path: Path) -> None:
     (tmp_path / "f.json").write_bytes(b"{}")
     os.mkfifo(tmp_path / "fifo.json")
     (tmp_path / "dir.json").mkdir()
-    fetcher = ReexportedFetcher()
-    assert fetcher is not None and ReexportedFetcher is FileFetcher
+    fetcher = UrlFetcher()
     assert fetcher.download_bytes((tmp_path / "f.json").as_uri(), 10) == b"{}"
     with pytest.raises(tuf_exc.DownloadHTTPError, match="not found"):
         fetcher.download_bytes((tmp_path / "none.json").as_uri(), 10)
@@ -574,7 +573,7 @@ def test_the_keep_alive_sample_server_answers_small_requests_without_a_delayed_a
                                                                                          good_url: str) -> None:
     """Headers and body are two writes: without TCP_NODELAY each small response waits ~40 ms for the
     client's delayed ACK on a kept-alive connection (50 requests: ~2 s instead of a few ms each)."""
-    fetcher = FileFetcher(FAST)
+    fetcher = UrlFetcher(FAST)
     url = f"{good_url}/metadata/timestamp.json"
     fetcher.download_bytes(url, 100_000)
     start = time.monotonic()

@@ -1,7 +1,7 @@
 """The TUF conformance client CLI (composer.repo.conformance) against real, small TUF repositories.
 
 Each repository is made with python-tuf's Metadata API and a real ed25519 key, served over file://
-or a real HTTP server on 127.0.0.1; the client is vcomp's (FileFetcher, pinned-root bootstrap,
+or a real HTTP server on 127.0.0.1; the client is vcomp's (UrlFetcher, pinned-root bootstrap,
 cache directory rules). The full public suite runs with `make conformance` (not part of `make test`).
 """
 

@@ -244,10 +244,10 @@ class CountingClient(RepositoryClient):
     fetched: list[str]
 
     def _fetcher(self):  # type: ignore[no-untyped-def]
-        from composer.repo.client import FileFetcher
+        from composer.repo.transports import UrlFetcher
         owner = self
 
-        class Counting(FileFetcher):
+        class Counting(UrlFetcher):
             def _fetch(self, url: str):  # type: ignore[no-untyped-def]
                 owner.fetched.append(url.rsplit("/", 1)[-1])
                 return super()._fetch(url)

@@ -23,7 +23,8 @@ from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 
 from composer.errors import ComposerError, UserError, combine
-from composer.image.formats.fs import TOOL_ENV, atomic_path, check_epoch
+from composer.fsutil import atomic_path
+from composer.image.formats.fs import TOOL_ENV, check_epoch
 from composer.run import run
 
 MIB = 1 << 20

@@ -19,20 +19,18 @@ per 16 KiB and the tree's entries plus 30 %. An explicit ``size_mib`` below the 
 
 from __future__ import annotations
 
-import contextlib
 import math
 import os
-import shutil
 import stat
 import tarfile
 import tempfile
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from composer.errors import ToolError, UserError
-from composer.fsutil import atomic_output
+from composer.fsutil import atomic_output, atomic_path
 from composer.run import run
 
 MIB = 1 << 20
@@ -87,24 +85,6 @@ def check_epoch(epoch: int, *, low: int = 0, high: int = MAX_EPOCH, what: str = 
     if not low <= epoch <= high:
         raise UserError(f"epoch {epoch} is outside the range {low}..{high} that {what} can store",
                         hint="set SOURCE_DATE_EPOCH (or the recipe's epoch) to a time in that range")
-
-
-@contextlib.contextmanager
-def atomic_path(out: Path) -> Iterator[Path]:
-    """A path for a tool to create; moved to ``out`` (mode 0644, synced) only if the block succeeds."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmpdir = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
-    try:
-        tmp = tmpdir / out.name
-        yield tmp
-        if not tmp.is_file():
-            raise ToolError(f"the tool did not create {out.name}", hint="see the command with --debug")
-        os.chmod(tmp, 0o644)
-        with tmp.open("rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, out)
-    finally:
-        shutil.rmtree(tmpdir, ignore_errors=True)
 
 
 def scan(root: Path) -> list[Node]:

@@ -1,4 +1,4 @@
-"""The repository transport: a python-tuf fetcher for file:// and http(s):// where every request has a deadline.
+"""The http:// and https:// rows of :data:`composer.repo.transports.TRANSPORTS`: every request has a deadline.
 
 urllib3's timeouts bound one socket operation each, so a server that sends its headers one byte every
 few seconds, or a body at a few bytes a second, never trips them. Here each HTTP request is watched by
@@ -19,67 +19,27 @@ Every failure is a python-tuf ``DownloadError`` (``SlowRetrievalError`` for a de
 any response whose body was not read to its end. Redirects are refused (the URL of a repository or a
 mirror is the URL that serves it). Content-Encoding is never decoded: the bytes hashed are the bytes sent.
 
-The limits have defaults and are changed per run by ``VCOMP_HTTP_<FIELD>`` environment variables
-(``VCOMP_HTTP_HEADER_SECONDS=30``); see docs/security/transport.md.
+The limits (:class:`~composer.repo.deadlines.TransportLimits`) have defaults and are changed per run by
+``VCOMP_HTTP_<FIELD>`` environment variables (``VCOMP_HTTP_HEADER_SECONDS=30``); see docs/security/transport.md.
 """
 
 from __future__ import annotations
 
 import contextlib
 import contextvars
-import dataclasses
-import os
 import socket
-import stat
 import threading
 import time
-import urllib.parse
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
 from typing import Any, NoReturn
 
 import urllib3
 from tuf.api import exceptions as tuf_exc
-from tuf.ngclient import FetcherInterface
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
-from composer.errors import UserError
 from composer.fsutil import CHUNK
-
-ENV_PREFIX = "VCOMP_HTTP_"
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class TransportLimits:
-    """Deadlines and rates of one HTTP request (seconds, bytes, bytes per second)."""
-
-    header_seconds: float = 10.0     # connect + send the request + receive the status line and headers
-    window_seconds: float = 5.0      # the body must bring min_rate * window_seconds bytes in every window
-    min_rate: float = 1024.0         # bytes per second, measured over windows of window_seconds
-    max_seconds: float = 3600.0      # absolute cap on one request, headers and body
-    drain_bytes: int = 64 << 10      # an error response body up to this size is read to keep the connection
-
-    @classmethod
-    def from_env(cls, environ: dict[str, str] | None = None) -> TransportLimits:
-        """The defaults, overridden by ``VCOMP_HTTP_<FIELD>`` environment variables."""
-        env = os.environ if environ is None else environ
-        values: dict[str, Any] = {}
-        for f in dataclasses.fields(cls):
-            name = ENV_PREFIX + f.name.upper()
-            raw = env.get(name, "")
-            if raw == "":
-                continue
-            try:
-                value = float(raw)
-            except ValueError:
-                value = -1.0
-            if not 0 < value < float("inf"):
-                raise UserError(f"{name}='{raw}' is not a positive number",
-                                hint="unset it to use the default, or give a positive number")
-            values[f.name] = int(value) if f.type in ("int", int) else value
-        return cls(**values)
-
+from composer.repo.deadlines import ENV_PREFIX, TransportLimits
 
 # ----------------------------------------------------------------- the deadline of one request
 
@@ -183,32 +143,29 @@ class _WatchedHTTPSPool(HTTPSConnectionPool):
     ConnectionCls = _WatchedHTTPSConnection
 
 
-# ----------------------------------------------------------------- the fetcher
+# ----------------------------------------------------------------- the transport
 
-class FileFetcher(FetcherInterface):
-    """file:// URLs, and http(s):// through urllib3 with a deadline on every request (see the module doc).
+def open_http(limits: TransportLimits) -> Callable[[str], Iterator[bytes]]:
+    """The fetch function of the http and https rows (one connection pool for both)."""
+    return HttpTransport(limits).fetch
+
+
+class HttpTransport:
+    """http(s):// through urllib3 with a deadline on every request (see the module doc).
 
     A missing file is a 404 as ngclient expects; every other failure is a python-tuf DownloadError, so
     the client fails over to the next mirror.
     """
 
-    def __init__(self, limits: TransportLimits | None = None) -> None:
-        self.limits = TransportLimits.from_env() if limits is None else limits
+    def __init__(self, limits: TransportLimits) -> None:
+        self.limits = limits
         per_read = max(self.limits.header_seconds, self.limits.window_seconds)
         self._pool = urllib3.PoolManager(headers={"User-Agent": "vcomp"},
                                          timeout=urllib3.Timeout(connect=self.limits.header_seconds, read=per_read))
         self._pool.pool_classes_by_scheme = {"http": _WatchedHTTPPool, "https": _WatchedHTTPSPool}
 
-    def _fetch(self, url: str) -> Iterator[bytes]:
-        parsed = urllib.parse.urlparse(url)
-        if parsed.scheme in ("http", "https"):
-            return self._http(url)
-        if parsed.scheme != "file":
-            raise tuf_exc.DownloadError(f"unsupported URL scheme in {url}")
-        return _file_chunks(url, urllib.parse.unquote(parsed.path))
-
-    # ---- http(s)
-    def _http(self, url: str) -> Iterator[bytes]:
+    def fetch(self, url: str) -> Iterator[bytes]:
+        """The body of ``url`` in chunks, watched by a deadline from the first byte sent to the last read."""
         limits = self.limits
         start = time.monotonic()
         cap = start + limits.max_seconds
@@ -312,26 +269,3 @@ def _redirect_note(resp: urllib3.BaseHTTPResponse) -> str:
     shown = _shown(resp.headers.get("Location", ""))
     return (f": redirect to '{shown}' refused (vcomp follows no redirects: "
             "give the final URL as the repository or mirror)")
-
-
-# ----------------------------------------------------------------- file://
-
-def _file_chunks(url: str, path: str) -> Iterator[bytes]:
-    """A regular file, opened at once (a missing one is a 404); a FIFO or device is refused, not read."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-    except (FileNotFoundError, NotADirectoryError):
-        raise tuf_exc.DownloadHTTPError(f"{url}: not found", 404) from None
-    except OSError as exc:
-        raise tuf_exc.DownloadError(f"{url}: {exc.strerror}") from None
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
-        os.close(fd)
-        raise tuf_exc.DownloadError(f"{url}: not a regular file")
-    os.set_blocking(fd, True)
-    return _read_fd(fd)
-
-
-def _read_fd(fd: int) -> Iterator[bytes]:
-    with os.fdopen(fd, "rb") as f:
-        while chunk := f.read(CHUNK):
-            yield chunk

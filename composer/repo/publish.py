@@ -1,0 +1,87 @@
+"""Where a repository's signed files go: the :class:`Publisher` seam.
+
+A repository has a working directory, the one ``vcomp repo`` commands are given: repo.toml, state.json, the
+upload area, and the metadata it reads back to sign the next versions (:class:`~composer.repo.store.RepoStore`).
+What clients download are the *served* files, under two names:
+
+    metadata/NAME    N.root.json, N.targets.json, N.<role>.json, N.snapshot.json, root.json, timestamp.json
+    targets/NAME     content-addressed (consistent snapshots): see :func:`stored_target`
+
+Every write of a served file goes through a publisher, in the order a client can follow at any moment:
+targets before the metadata that lists them, the metadata of a version before the snapshot naming it,
+and ``timestamp.json`` last. A publisher makes each file appear whole (never a partial file under its
+final name) and durable before it returns, so a client sees the old or the new repository and a crash
+leaves a repository that ``repair`` (repo/guard.py) recognises.
+
+:class:`LocalDirectory` (the working directory itself, written in place and atomically) is the one
+implementation. A remote publisher (S3, docs/architecture/seams.md) wraps it: it must keep the working
+directory current, since the next command reads the metadata back from there, and then upload each file
+under the same name, keeping the order above (``timestamp.json`` uploaded last, after every file it
+reaches); content-addressed targets never change, so one that is already there is not sent again.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from composer.fsutil import atomic_copy, atomic_write
+
+METADATA = "metadata"
+TARGETS = "targets"
+
+
+class Publisher(Protocol):
+    """The served files of one repository: each put makes one file appear whole and durable."""
+
+    def put_metadata(self, name: str, data: bytes) -> None:
+        """metadata/``name`` (a signed TUF document), replacing an older one of the same name."""
+
+    def put_target(self, name: str, data: bytes) -> None:
+        """targets/``name``, a small content-addressed target (an index)."""
+
+    def put_target_file(self, name: str, source: Path) -> None:
+        """targets/``name``, the verified file at ``source`` (a package), handed over: the publisher may
+        move it. A target already stored under ``name`` is kept (the name holds its hash)."""
+
+
+def stored_target(path: str, sha256: str) -> str:
+    """The name under targets/ of target ``path`` with that hash: ``packages/hello/<sha256>.hello-1.0.0-x86_64.vpk``
+    (TUF consistent snapshots: a client asks for exactly the bytes its metadata names)."""
+    directory, _, base = path.rpartition("/")
+    return f"{directory}/{sha256}.{base}" if directory else f"{sha256}.{base}"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LocalDirectory:
+    """The repository's own directory: ``root``/metadata and ``root``/targets, written atomically in place."""
+
+    root: Path
+
+    def put_metadata(self, name: str, data: bytes) -> None:
+        atomic_write(self.root / METADATA / name, data)
+
+    def put_target(self, name: str, data: bytes) -> None:
+        atomic_write(self.root / TARGETS / name, data)
+
+    def put_target_file(self, name: str, source: Path) -> None:
+        dest = self.root / TARGETS / name
+        if dest.exists():
+            return
+        with source.open("rb") as f:
+            os.fsync(f.fileno())    # durable before any metadata points at it
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.replace(source, dest)   # the verified copy itself (same file system: the repository)
+        except OSError as exc:
+            if exc.errno != errno.EXDEV:
+                raise
+            atomic_copy(source, dest)   # targets/ on another file system: copy the verified bytes
+        fd = os.open(dest.parent, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
