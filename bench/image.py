@@ -531,7 +531,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def bench(opts: argparse.Namespace, tmp: Path, launcher: Launcher) -> int:
-    from composer.profile.validate import load_profile
+    from composer.profile.load import load_profile
     arches = opts.arch or list(load_profile(PROFILE).architectures)
     (tmp / "t").mkdir()
     base = {k: v for k, v in os.environ.items() if k not in ("SOURCE_DATE_EPOCH", "VCOMP_CACHE")}

@@ -22,16 +22,16 @@ def _setuid_probe(sources_for: dict[Path, Any]) -> Any:
     def probe(path: Path, change: PackageChange) -> list[str]:
         from composer.package.archive import read_header
         from composer.package.build import default_cache
-        from composer.pkgmgr.install import Locked, fetch_locked
-        from composer.profile.validate import load_profile
+        from composer.pkgmgr.install import fetch_locked
+        from composer.profile.load import load_profile
         from composer.solve.lock import open_sources, read_lock
         if path not in sources_for:
             sources_for[path] = open_sources(load_profile(path), default_cache() / "repos")
-        lock = read_lock(path.with_suffix(".lock")) or {}
-        row = next((p for p in lock.get("architectures", {}).get(change.arch, []) if p["name"] == change.name), None)
+        lock = read_lock(path.with_suffix(".lock"))
+        row = lock.package(change.arch, change.name) if lock else None
         if row is None:
             return []
-        (fetched,) = fetch_locked(sources_for[path], [Locked.from_dict(row)], change.arch)
+        (fetched,) = fetch_locked(sources_for[path], [row], change.arch)
         entries = read_header(fetched.path).manifest.entries
         return [e.path for e in entries if e.type == "file" and e.mode & 0o6000]
     return probe
@@ -119,9 +119,9 @@ def _reconcile_root(args: argparse.Namespace) -> int:
     database = db.load(root)
     arches = {p["arch"] for p in database.packages.values()} - {"noarch"}
     arch = next(iter(sorted(arches)), profile.architectures[0])
-    if arch not in lock["architectures"]:
+    if arch not in lock.architectures:
         raise UserError(f"the lock of {path} has no {arch} packages (the root's architecture)")
-    changes = reconcile_changes(database, lock["architectures"][arch])
+    changes = reconcile_changes(database, lock.architectures[arch])
     if not changes:  # configure again (idempotent): finishes a reconcile killed after its commit
         configure(root, profile, arch, {k: dict(v) for k, v in database.packages.items()})
         _out(f"{root}: already matches {path.with_suffix('.lock').name} ({arch}): nothing to do")
@@ -213,8 +213,8 @@ def _reconcile_locked(ws: Any, path: Path, rel: str, profile: Any, lock: Any, lo
         records[arch] = {"inputs": r.manifest["inputs"],
                          "outputs": [{"name": o["name"], "type": o["type"], "files": o["files"]}
                                      for o in r.manifest["outputs"]],
-                         "packages": [{k: p[k] for k in ("name", "version", "sha256", "size", "reason")}
-                                      for p in lock["architectures"][arch]],
+                         "packages": [{"name": p.name, "version": p.version, "sha256": p.sha256, "size": p.size,
+                                       "reason": p.reason.text} for p in lock.packages(arch)],
                          "tests": [{"id": c.id, "passed": c.passed, "seconds": round(c.watch.seconds, 1)}
                                    for c in found]}
     for arch in list(records):
@@ -267,7 +267,8 @@ def cmd_history(args: argparse.Namespace) -> int:
     from composer.gitops.workspace import Workspace
     ws = Workspace.open(Path.cwd(), args.images)
     path = Path(args.profile).resolve()
-    name = str((ws.current(path).profile or {}).get("name", path.stem))
+    current = ws.current(path).profile
+    name = current.name if current else path.stem
     found = generations.generations(ws.images, name)
     if not found:
         _out(f"{name}: no generations yet (vcomp reconcile builds and records them)")

@@ -7,21 +7,26 @@ import contextlib
 import hashlib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from composer.cli.common import EXIT_ERROR, EXIT_OK, epoch, image_cache
 from composer.cli.common import out as _out
 from composer.errors import UserError
+
+if TYPE_CHECKING:
+    from composer.profile.model import Profile
+    from composer.solve.lock import RepositorySources
+    from composer.solve.lockmodel import Lock
 
 
 def images_dir(args: argparse.Namespace, profile: Path) -> Path:
     return Path(args.images) if args.images else Path("images")
 
 
-def load_inputs(profile_path: Path) -> tuple[Any, dict[str, Any], str, Any]:
+def load_inputs(profile_path: Path) -> tuple[Profile, Lock, str, RepositorySources]:
     """Profile, its lock (refused when stale), the lock's digest and the repository sources."""
     from composer.package.build import default_cache
-    from composer.profile.validate import load_profile
+    from composer.profile.load import load_profile
     from composer.solve.lock import lock_path, open_sources, read_lock, staleness
     from composer.solve.lockcheck import check_lock
     profile = load_profile(profile_path)
@@ -37,8 +42,8 @@ def load_inputs(profile_path: Path) -> tuple[Any, dict[str, Any], str, Any]:
     return profile, lock, hashlib.sha256(target.read_bytes()).hexdigest(), sources
 
 
-def build(args: argparse.Namespace, top: Path, profile: Any, lock: dict[str, Any], lock_digest: str,
-          sources: Any) -> list[Any]:
+def build(args: argparse.Namespace, top: Path, profile: Profile, lock: Lock, lock_digest: str,
+          sources: RepositorySources) -> list[Any]:
     """Build the asked architectures and outputs into ``top`` (images/NAME, its lock held by the caller)."""
     from composer.compose.build import build_profile
     jobs = {a: tuple(args.output or ()) for a in asked_arches(args, profile)}

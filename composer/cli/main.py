@@ -336,7 +336,7 @@ def cmd_fetch(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from composer.profile.validate import load_profile
+    from composer.profile.load import load_profile
     failed = 0
     for path in args.profile:
         try:
@@ -353,7 +353,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def cmd_lock(args: argparse.Namespace) -> int:
     from composer.package.build import default_cache
-    from composer.profile.validate import load_profile
+    from composer.profile.load import load_profile
     from composer.solve.lock import (
         diff_locks,
         kept_versions,
@@ -392,7 +392,7 @@ def cmd_lock(args: argparse.Namespace) -> int:
         doc = resolve_profile(profile, sources, keep)
         changes = diff_locks(old, doc)
         write_lock(target, doc)
-        counts = ", ".join(f"{a}: {len(p)}" for a, p in doc["architectures"].items())
+        counts = ", ".join(f"{a}: {len(p)}" for a, p in doc.architectures.items())
         _out(f"{target}: {counts} packages" + ("; no change" if not changes and old else ""))
         for line in changes:
             _out(f"  {line}")
@@ -400,7 +400,7 @@ def cmd_lock(args: argparse.Namespace) -> int:
 
 
 def cmd_why(args: argparse.Namespace) -> int:
-    from composer.profile.validate import load_profile
+    from composer.profile.load import load_profile
     from composer.solve.lock import lock_path, read_lock, why
     profile = load_profile(Path(args.profile))
     lock = read_lock(lock_path(Path(args.profile)))
