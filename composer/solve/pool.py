@@ -34,7 +34,7 @@ import solv
 from composer.errors import VerificationError
 from composer.fsutil import atomic_output, atomic_write
 from composer.repo.index import IndexEntry
-from composer.solve.evr import requirement_interval, to_evr
+from composer.solve.evr import Solvable, requirement_interval, to_evr
 from composer.version import Requirement, Version
 
 POOL_REVISION = 3  # bump when the encoding of solvables changes: older cache files are then never read
@@ -482,11 +482,11 @@ class SolvIndex:
             return {self.first + i: o for i, o in enumerate(self.store.origin_list())}
         return {}
 
-    def providers(self, name: str) -> list[Any]:
+    def providers(self, name: str) -> list[Solvable]:
         """Solvables that are called ``name`` or provide it (pool order: by name, then version)."""
         return list(self.pool.whatprovides(self.pool.str2id(name)))
 
-    def named(self, name: str) -> list[Any]:
+    def named(self, name: str) -> list[Solvable]:
         return [s for s in self.providers(name) if s.name == name]
 
     def versions_of(self, name: str) -> list[str]:

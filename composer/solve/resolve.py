@@ -12,12 +12,12 @@ import re
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import solv
 
 from composer.errors import UserError
 from composer.repo.index import IndexEntry, close_names
+from composer.solve.evr import Solvable, SolvProblem
 from composer.solve.lockmodel import REQUESTED, Reason
 from composer.solve.policy import CONFUSION_HINT, RepoPolicy, confusions, consider, exclusions
 from composer.solve.pool import STAR, SolvIndex, dependencies, parse_requirement, parse_version
@@ -63,7 +63,7 @@ class Resolver:
         """A resolver over in-memory entries (no cache)."""
         return cls(SolvIndex.build([(origin, entries)], arch))
 
-    def candidates(self, name: str, req: str) -> list[Any]:
+    def candidates(self, name: str, req: str) -> list[Solvable]:
         """The solvables that satisfy (name, req): versions that match, and virtual providers for '*'."""
         r = parse_requirement(req.strip() or "*")
         star = req.strip() in STAR
@@ -135,14 +135,14 @@ class Resolver:
         hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
         return f"no package '{r.name}' for {self.arch} in the repositories ({r.reason}){hint}"
 
-    def _ours(self, s: Any) -> bool:
+    def _ours(self, s: Solvable) -> bool:
         """A solvable of the index or of the installed packages (not libsolv's own system solvable)."""
         return s.repo is not None and any(s.repo == r for r in (self.index.repo, self.index.installed) if r is not None)
 
-    def _nice(self, s: Any) -> str:
+    def _nice(self, s: Solvable) -> str:
         return f"{s.name} {self.index.entry(s.id).version}"
 
-    def _explain(self, problems: Sequence[Any], requests: Sequence[Request]) -> str:
+    def _explain(self, problems: Sequence[SolvProblem], requests: Sequence[Request]) -> str:
         """libsolv's problem rules and solutions, with our names: 'name version', 'name requirement'."""
         index = self.index
         names: dict[str, str] = {}
