@@ -170,3 +170,14 @@ def test_a_summary_lock_is_what_diff_compares() -> None:
     lock = summary_lock({"x86_64": [{"name": "a", "version": "1.0.0", "size": 3}]})
     (row,) = lock.packages("x86_64")
     assert (row.name, row.version, row.size, row.sha256, row.reason.text) == ("a", "1.0.0", 3, "", "")
+
+
+def test_no_consumer_indexes_a_lock_document() -> None:
+    """Locks are read once (Lock.from_dict, the only reader of the document); nothing else in composer/ indexes
+    a lock mapping by key any more (the code before the types had 10 such lines)."""
+    import re
+    pattern = re.compile(r"""\b(lock|old|new|doc|fresh|relocked)\w*(\.lock)?\[\s*["'](architectures|indexes|"""
+                         r"""trust-roots|inputs|profile|format)["']""")
+    found = [f"{p.relative_to(REPO)}:{i}" for p in sorted((REPO / "composer").rglob("*.py")) if p.name != "lockmodel.py"
+             for i, line in enumerate(p.read_text().splitlines(), 1) if pattern.search(line)]
+    assert found == []
