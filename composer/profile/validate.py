@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from composer import schema
 from composer.errors import ComposerError, UserError
@@ -19,8 +20,9 @@ from composer.version import Requirement, VersionError
 
 
 def semantic_errors(doc: Located, base: Path, *, files: bool = True) -> list[ComposerError]:
-    """``files=False``: the host paths are not checked (a profile read from a git commit)."""
-    v = doc.value
+    """The checks of a schema-valid profile the schema cannot say. ``files=False``: the host paths are not
+    checked (a profile read from a git commit)."""
+    v: Any = doc.value  # schema-valid: its keys and types are the schema's
     errors: list[ComposerError] = []
 
     def err(path: Sequence[str | int], message: str, hint: str) -> None:
