@@ -263,7 +263,7 @@ def child_main(op: str, a: dict[str, Any]) -> int:
     import composer.compose.build
     import composer.image.workshop
     import composer.package.build
-    import composer.profile.validate
+    import composer.profile.load
     import composer.solve.lock  # noqa: F401
     from composer.errors import ComposerError
     import_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
