@@ -264,7 +264,7 @@ def child_main(op: str, a: dict[str, Any]) -> int:
     import composer.compose.build
     import composer.image.workshop
     import composer.package.build
-    import composer.profile.validate
+    import composer.profile.load
     import composer.solve.lock  # noqa: F401
     from composer.errors import ComposerError
     import_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -532,7 +532,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def bench(opts: argparse.Namespace, tmp: Path, launcher: Launcher) -> int:
-    from composer.profile.validate import load_profile
+    from composer.profile.load import load_profile
     arches = opts.arch or list(load_profile(PROFILE).architectures)
     (tmp / "t").mkdir()
     base = {k: v for k, v in os.environ.items() if k not in ("SOURCE_DATE_EPOCH", "VCOMP_CACHE")}

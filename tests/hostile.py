@@ -244,10 +244,11 @@ def raw_member(ti: tarfile.TarInfo, data: bytes = b"", fmt: int = tarfile.PAX_FO
 
 def fetched(pkgs: Path, key: SigningKey, name: str, version: str, members: list[Member]) -> Any:
     """A signed package of ``members`` written under ``pkgs``, as the install engine receives it (``Fetched``)."""
-    from composer.pkgmgr.install import Fetched, Locked
+    from composer.pkgmgr.install import Fetched
+    from composer.solve.lockmodel import LockedPackage, Reason
     path = hostile_package(pkgs / f"{name}-{version}.vpk", sorted(members, key=lambda m: m.path), key=key,
                            meta=metadata(name, version))
-    locked = Locked(name=name, version=version, arch="x86_64", sha256=hashlib.sha256(path.read_bytes()).hexdigest(),
-                    size=path.stat().st_size, repository="test", signer=key.keyid, reason="requested",
-                    capabilities=())
+    locked = LockedPackage(name=name, version=version, arch="x86_64",
+                           sha256=hashlib.sha256(path.read_bytes()).hexdigest(), size=path.stat().st_size,
+                           repository="test", signer=key.keyid, reason=Reason.parse("requested"), capabilities=())
     return Fetched(locked=locked, path=path, key=key.public)

@@ -160,7 +160,8 @@ def cmd_history(args: argparse.Namespace) -> int:
     from composer.gitops.workspace import Workspace
     ws = Workspace.open(Path.cwd(), args.images)
     path = Path(args.profile).resolve()
-    name = str((ws.current(path).profile or {}).get("name", path.stem))
+    current = ws.current(path).profile
+    name = current.name if current else path.stem
     found = generations.generations(ws.images, name)
     if not found:
         _out(f"{name}: no generations yet (vcomp reconcile builds and records them)")

@@ -6,19 +6,24 @@ import argparse
 import contextlib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from composer.cli.common import EXIT_ERROR, EXIT_OK, Subparsers, epoch, image_cache, warn
 from composer.cli.common import out as _out
 from composer.errors import UserError
+
+if TYPE_CHECKING:
+    from composer.profile.model import Profile
+    from composer.solve.lock import RepositorySources
+    from composer.solve.lockmodel import Lock
 
 
 def images_dir(args: argparse.Namespace, profile: Path) -> Path:
     return Path(args.images) if args.images else Path("images")
 
 
-def build(args: argparse.Namespace, top: Path, profile: Any, lock: dict[str, Any], lock_digest: str,
-          sources: Any) -> list[Any]:
+def build(args: argparse.Namespace, top: Path, profile: Profile, lock: Lock, lock_digest: str,
+          sources: RepositorySources) -> list[Any]:
     """Build the asked architectures and outputs into ``top`` (images/NAME, its lock held by the caller)."""
     from composer.compose.build import build_profile
     jobs = {a: tuple(args.output or ()) for a in asked_arches(args, profile)}

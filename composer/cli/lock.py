@@ -13,7 +13,7 @@ from composer.errors import ComposerError, UserError
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from composer.profile.validate import load_profile
+    from composer.profile.load import load_profile
     failed = 0
     for path in args.profile:
         try:
@@ -47,7 +47,7 @@ def cmd_lock(args: argparse.Namespace) -> int:
                 _out(f"{found.target}: up to date with {path}")
             continue
         done = relock(Path(path), upgrade=args.upgrade, update=args.update or ())
-        counts = ", ".join(f"{a}: {len(p)}" for a, p in done.doc["architectures"].items())
+        counts = ", ".join(f"{a}: {len(p)}" for a, p in done.doc.architectures.items())
         _out(f"{done.target}: {counts} packages" + ("; no change" if not done.changes and done.was_locked else ""))
         for line in done.changes:
             _out(f"  {line}")
@@ -55,7 +55,7 @@ def cmd_lock(args: argparse.Namespace) -> int:
 
 
 def cmd_why(args: argparse.Namespace) -> int:
-    from composer.profile.validate import load_profile
+    from composer.profile.load import load_profile
     from composer.solve.lock import lock_path, read_lock, why
     profile = load_profile(Path(args.profile))
     lock = read_lock(lock_path(Path(args.profile)))

@@ -38,10 +38,12 @@ from composer.notices import Say, notice
 from composer.pkgmgr.configure import configure
 from composer.pkgmgr.db import save_repositories
 from composer.pkgmgr.install import fetch_locked, install, installed, locked_packages
-from composer.profile.validate import Profile
+from composer.profile.model import Profile
 from composer.report import attest
 from composer.rootfs import Root
 from composer.run import require_tool, run
+from composer.solve.lockmodel import Lock
+from composer.solve.sources import Sources
 
 BUILD_REVISION = 1
 MANIFEST = layout.MANIFEST
@@ -135,11 +137,11 @@ def code_digest() -> str:
     return h.hexdigest()
 
 
-def build_seed(profile: Profile, lock: Mapping[str, Any], arch: str, epoch: int,
+def build_seed(profile: Profile, lock: Lock, arch: str, epoch: int,
                tools: Mapping[str, str] | None = None) -> str:
     """The digest of a build's inputs. Without ``tools`` it is the id seed (UUIDs, volume ids: they
     follow the content only); with them, and this package's code, it keys the cache."""
-    overlay = profile.raw.get("files")
+    overlay = profile.files
     inputs = {"revision": BUILD_REVISION, "arch": arch, "profile": profile.digest, "epoch": epoch,
               "tools": None if tools is None else {**tools, "vcomp-image-code": code_digest()},
               "overlay": tree_digest(profile.path.parent / overlay) if overlay else None,
@@ -192,7 +194,7 @@ def describe(product: Product) -> dict[str, Any]:
 # ---------------------------------------------------------------- the build
 
 
-def build_profile(top: Path, profile: Profile, lock: Mapping[str, Any], lock_digest: str, sources: Any,
+def build_profile(top: Path, profile: Profile, lock: Lock, lock_digest: str, sources: Sources,
                   jobs: Mapping[str, Sequence[str]], cache: Path, *, epoch: int,
                   say: Callable[[str], None] = lambda _m: None, warn: Say = notice) -> list[ArchBuild]:
     """Build ``jobs`` (architecture -> outputs, empty: all) into a new generation of ``top`` (images/NAME,
@@ -239,7 +241,7 @@ def cap_caches(cache_root: Path, say: Callable[[str], None]) -> None:
         say(f"cache: evicted {len(done.removed)} least recently used entries ({size}) to stay under {ops.MAX_ENV}")
 
 
-def build_arch(profile: Profile, lock: Mapping[str, Any], lock_digest: str, sources: Any, arch_name: str,
+def build_arch(profile: Profile, lock: Lock, lock_digest: str, sources: Sources, arch_name: str,
                previous: Path, staging: Path, cache: Path, *, only: Sequence[str] = (), epoch: int,
                say: Callable[[str], None] = lambda _m: None, warn: Say = notice) -> ArchBuild:
     """One architecture into ``staging`` (inside the new generation); ``previous`` is its current directory."""
@@ -344,7 +346,7 @@ def work_directory(prefix: str) -> Iterator[str]:
             atexit.register(shutil.rmtree, tmp, True)
 
 
-def make_products(profile: Profile, lock: Mapping[str, Any], lock_digest: str, sources: Any, arch_name: str,
+def make_products(profile: Profile, lock: Lock, lock_digest: str, sources: Sources, arch_name: str,
                   targets: Sequence[Target], out: Path, *, seed: str, epoch: int,
                   say: Callable[[str], None]) -> list[Product]:
     arch = get_arch(arch_name)
@@ -357,19 +359,18 @@ def make_products(profile: Profile, lock: Mapping[str, Any], lock_digest: str, s
         say(f"{arch_name}: installing into a fresh root")
         install(root, fetched, profile_digest=profile.digest, lock_digest=lock_digest, epoch=epoch)
         records = installed(root)
-        raw_repos = {r["name"]: r for r in profile.raw["repositories"]}  # URLs as written: no build paths
-        save_repositories(root, [{"name": r.name, "url": raw_repos[r.name]["url"],
-                                  "mirrors": list(raw_repos[r.name].get("mirrors", [])),
+        save_repositories(root, [{"name": r.name, "url": r.written_url,  # URLs as written: no build paths
+                                  "mirrors": list(r.written_mirrors),
                                   "root": json.loads(r.root.read_bytes()),
                                   **({"priority": r.priority} if r.priority else {}),
                                   **({"packages": list(r.packages)} if r.packages else {})}
                                  for r in profile.repositories])
         atomic_write(out / CONTENTS, canonical_json(contents_of(records)) + b"\n")
         configure(root, profile, arch_name, records)
-        kernel_pkg = profile.raw.get("kernel", {}).get("package", "linux")
+        kernel_pkg = profile.kernel.package_name
         kernel = kernel_path(records, kernel_pkg, root, work / "boot-files" / "kernel")
         boot_files = {role: rel for r in records.values() for role, rel in r["metadata"].get("boot", {}).items()}
-        cmdline = f"console={arch.console} {profile.raw.get('kernel', {}).get('cmdline', '')}".strip()
+        cmdline = f"console={arch.console} {profile.kernel.cmdline or ''}".strip()
         shop = Workshop(root=root, arch=arch, work=work, epoch=epoch, seed=seed, cmdline=cmdline,
                         boot_files=boot_files, kernel=kernel)
         for t in targets:
@@ -403,7 +404,7 @@ def kernel_path(records: Mapping[str, Mapping[str, Any]], package: str, root: Pa
     return copy
 
 
-def write_records(staging: Path, profile: Profile, lock: Mapping[str, Any], lock_digest: str, arch: str,
+def write_records(staging: Path, profile: Profile, lock: Lock, lock_digest: str, arch: str,
                   products: Sequence[Product], *, seed: str, tools: Mapping[str, str], epoch: int,
                   origin: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
     """manifest.json (each output with the inputs it was built from and ``stale`` when they are not this
@@ -412,7 +413,7 @@ def write_records(staging: Path, profile: Profile, lock: Mapping[str, Any], lock
                 or "note" in origin[p.name]} for p in products]
     manifest = {"format": 1, "profile": profile.name, "arch": arch, "profile-digest": profile.digest,
                 "lock-digest": lock_digest, "inputs": seed, "epoch": epoch, "tools": dict(tools), "outputs": outputs,
-                "boot-tests": profile.raw.get("boot-tests", [])}
+                "boot-tests": [t.to_dict() for t in profile.boot_tests]}
     atomic_write(staging / MANIFEST, json.dumps(manifest, indent=2, sort_keys=True).encode() + b"\n")
     packages = locked_packages(lock, arch)
     sbom = attest.spdx(profile.name, arch, packages, outputs, seed=seed, epoch=epoch)

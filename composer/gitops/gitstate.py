@@ -11,13 +11,15 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import git
 
 from composer.errors import UserError
 from composer.gitops.plan import State
-from composer.profile.yamlpos import load_yaml
+from composer.limits import load_json
+from composer.profile.load import profile_of
+from composer.profile.model import Profile
+from composer.solve.lockmodel import Lock
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -88,18 +90,19 @@ class GitState:
         return int(self.repo.commit(commit).committed_date)
 
 
-def state_of(profile: bytes | None, lock: bytes | None, origin: str) -> State:
-    raw: Any = None
+def state_of(profile: bytes | None, lock: bytes | None, origin: str, path: Path) -> State:
+    """One side of a plan: the profile's bytes (of ``path``, maybe at a commit: ``origin`` names it in errors)
+    validated as ``vcomp validate`` does, but for the files it names (those of that commit are not on disk),
+    and its lock, read as ``vcomp build`` reads it."""
+    model: Profile | None = None
     if profile is not None:
-        raw = load_yaml(profile, origin).value
-        if not isinstance(raw, dict):
-            raise UserError(f"{origin}: not a profile (a mapping is expected)")
-    doc: Any = None
+        model = profile_of(profile, path, origin=origin, files=False)
+    doc: Lock | None = None
     if lock is not None:
-        from composer.limits import load_json
         try:
-            doc = load_json(lock, origin)
+            data = load_json(lock, origin)
         except ValueError as exc:
             raise UserError(f"{origin}: its lock is not JSON ({exc})", hint="relock: vcomp lock PROFILE") from None
-    return State(profile=raw, lock=doc, profile_digest=hashlib.sha256(profile).hexdigest() if profile else "",
+        doc = Lock.from_dict(data, origin.replace(path.name, path.with_suffix(".lock").name, 1))
+    return State(profile=model, lock=doc, profile_digest=hashlib.sha256(profile).hexdigest() if profile else "",
                  lock_digest=hashlib.sha256(lock).hexdigest() if lock else "")

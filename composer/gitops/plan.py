@@ -22,7 +22,9 @@ from typing import Any
 from composer.errors import EXIT_CHANGES, EXIT_ERROR, EXIT_NO_CHANGES, EXIT_POLICY
 from composer.gitops import policy
 from composer.gitops.policy import Violation
+from composer.profile.model import Output, Profile
 from composer.solve.lock import lock_moves
+from composer.solve.lockmodel import Lock
 
 PLAN_FORMAT = "1.0"  # minor versions only add fields
 EXIT_CODES = {"no changes": EXIT_NO_CHANGES, "error": EXIT_ERROR, "changes": EXIT_CHANGES,
@@ -35,8 +37,8 @@ NOT_IN_IMAGE = ("description", "policy", "boot-tests")  # profile keys that do n
 class ProfileChange:
     path: str            # the profile key (or key[name] for list items)
     action: str          # add | remove | change
-    old: Any = None
-    new: Any = None
+    old: object = None
+    new: object = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -121,10 +123,10 @@ class Plan:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class State:
-    """One side of a comparison: the profile's raw mapping and its lock (None when absent)."""
+    """One side of a comparison: the validated profile and its lock (None when absent)."""
 
-    profile: Mapping[str, Any] | None
-    lock: Mapping[str, Any] | None
+    profile: Profile | None
+    lock: Lock | None
     profile_digest: str = ""
     lock_digest: str = ""
 
@@ -132,19 +134,25 @@ class State:
 # ---------------------------------------------------------------- layer 1: the profile
 
 
-def _names(items: Sequence[Any]) -> dict[str, Any]:
-    return {(i if isinstance(i, str) else i.get("name", str(i))): i for i in items}
+def _names(items: Sequence[object]) -> dict[str, object]:
+    return {(i if isinstance(i, str) else str(i.get("name", str(i))) if isinstance(i, dict) else str(i)): i
+            for i in items}
 
 
-def profile_diff(old: Mapping[str, Any] | None, new: Mapping[str, Any] | None) -> list[ProfileChange]:
-    old, new = old or {}, new or {}
-    out = []
+def _doc(profile: Profile | None) -> dict[str, object]:
+    """The profile as written (what the intent layer compares)."""
+    return profile.to_dict() if profile is not None else {}
+
+
+def profile_diff(old_profile: Profile | None, new_profile: Profile | None) -> list[ProfileChange]:
+    old, new = _doc(old_profile), _doc(new_profile)
+    out: list[ProfileChange] = []
     for key in sorted(set(old) | set(new)):
         a, b = old.get(key), new.get(key)
         if a == b:
             continue
         if key in NAME_LISTS and isinstance(a or [], list) and isinstance(b or [], list):
-            na, nb = _names(a or []), _names(b or [])
+            na, nb = _names(a if isinstance(a, list) else []), _names(b if isinstance(b, list) else [])
             out += [ProfileChange(path=f"{key}[{n}]", action="add", new=nb[n])
                     for n in sorted(nb.keys() - na.keys())]
             out += [ProfileChange(path=f"{key}[{n}]", action="remove", old=na[n])
@@ -160,51 +168,45 @@ def profile_diff(old: Mapping[str, Any] | None, new: Mapping[str, Any] | None) -
 # ---------------------------------------------------------------- layer 2: the lock
 
 
-def _explicit(reason: str) -> bool:
-    return not reason.startswith("dependency of")
-
-
-def lock_diff(old: Mapping[str, Any] | None, new: Mapping[str, Any] | None,
-              requested_changed: set[str]) -> list[PackageChange]:
+def lock_diff(old: Lock | None, new: Lock | None, requested_changed: set[str]) -> list[PackageChange]:
     out = []
-    moved_indexes = (old or {}).get("indexes") != (new or {}).get("indexes")
+    moved_indexes = (old.indexes if old else None) != (new.indexes if new else None)
     for m in lock_moves(old, new):
         a, b = m.old, m.new
         if b is None:
             assert a is not None
-            out.append(PackageChange(arch=m.arch, name=m.name, action="remove", old=a["version"], new=None,
-                                     reason=f"no longer needed (was: {a['reason']})",
-                                     explicit=_explicit(a["reason"]), size_delta=-int(a["size"])))
+            out.append(PackageChange(arch=m.arch, name=m.name, action="remove", old=a.version, new=None,
+                                     reason=f"no longer needed (was: {a.reason})",
+                                     explicit=a.reason.explicit, size_delta=-a.size))
             continue
-        reason = b["reason"]
+        reason = b.reason.text
         if a is not None and m.name not in requested_changed and moved_indexes:
             reason = f"repository update ({reason})"
-        out.append(PackageChange(arch=m.arch, name=m.name, action=m.action, old=a["version"] if a else None,
-                                 new=b["version"], reason=reason, explicit=_explicit(b["reason"]),
-                                 size_delta=int(b["size"]) - int(a["size"] if a else 0)))
+        out.append(PackageChange(arch=m.arch, name=m.name, action=m.action, old=a.version if a else None,
+                                 new=b.version, reason=reason, explicit=b.reason.explicit,
+                                 size_delta=b.size - (a.size if a else 0)))
     return out
 
 
 # ---------------------------------------------------------------- layer 3: outputs
 
 
-def _outputs(profile: Mapping[str, Any] | None, arch: str) -> dict[str, Mapping[str, Any]]:
+def _outputs(profile: Profile | None, arch: str) -> dict[str, Output]:
     if not profile:
         return {}
-    arches = profile.get("architectures", [])
-    return {o.get("name", o["type"]): o for o in profile.get("outputs", [])
-            if arch in o.get("architectures", arches)}
+    return {o.name: o for o in profile.outputs if arch in o.architectures}
 
 
 def output_diff(old: State, new: State, packages: Sequence[PackageChange],
                 built: Mapping[str, Mapping[str, Any]], *, unbuilt: bool = False) -> list[OutputChange]:
     """``built``: arch -> the manifest of the last build (for sizes). ``unbuilt``: also rebuild outputs
     never built here (for reconcile; a CI runner without images/ would otherwise rebuild everything)."""
-    new_profile, old_profile = new.profile or {}, old.profile or {}
+    new_profile, old_profile = _doc(new.profile), _doc(old.profile)
     image_keys = sorted(k for k in set(old_profile) | set(new_profile)
                         if k not in NOT_IN_IMAGE and k != "outputs" and old_profile.get(k) != new_profile.get(k))
     out = []
-    for arch in sorted(set(new_profile.get("architectures", [])) | set(old_profile.get("architectures", []))):
+    for arch in sorted({*(new.profile.architectures if new.profile else ()),
+                        *(old.profile.architectures if old.profile else ())}):
         before, after = _outputs(old.profile, arch), _outputs(new.profile, arch)
         pkgs = [p for p in packages if p.arch == arch]
         delta = sum(p.size_delta for p in pkgs)
@@ -213,7 +215,7 @@ def output_diff(old: State, new: State, packages: Sequence[PackageChange],
         for name in sorted(before.keys() | after.keys()):
             o = after.get(name) or before[name]
             if name not in after:
-                out.append(OutputChange(arch=arch, name=name, type=o["type"], action="remove",
+                out.append(OutputChange(arch=arch, name=name, type=o.type, action="remove",
                                         reason="removed from the profile", size_before=sizes.get(name),
                                         size_delta=-sizes.get(name, 0)))
                 continue
@@ -222,7 +224,7 @@ def output_diff(old: State, new: State, packages: Sequence[PackageChange],
                 why.append("new profile")
             elif name not in before:
                 why.append("new output")
-            elif before[name] != after[name]:
+            elif before[name].to_dict() != after[name].to_dict():
                 why.append("output options changed")
             if pkgs and old.profile is not None:
                 why.append(f"{len(pkgs)} package change{'s' if len(pkgs) > 1 else ''}")
@@ -231,7 +233,7 @@ def output_diff(old: State, new: State, packages: Sequence[PackageChange],
             if not why and unbuilt and name not in sizes:
                 why.append("never built")
             if why:
-                out.append(OutputChange(arch=arch, name=name, type=o["type"],
+                out.append(OutputChange(arch=arch, name=name, type=o.type,
                                         action="add" if name not in before else "rebuild", reason="; ".join(why),
                                         size_before=sizes.get(name), size_delta=delta))
     return out
@@ -242,28 +244,29 @@ def output_diff(old: State, new: State, packages: Sequence[PackageChange],
 
 def callouts(old: State, new: State, packages: Sequence[PackageChange]) -> list[Callout]:
     out = []
-    a, b = set((old.profile or {}).get("capabilities", [])), set((new.profile or {}).get("capabilities", []))
+    a = set(old.profile.capabilities if old.profile else ())
+    b = set(new.profile.capabilities if new.profile else ())
     if a != b:
         out.append(Callout(kind="capabilities", message="granted capabilities: " + ", ".join(
             [*(f"+{c}" for c in sorted(b - a)), *(f"-{c}" for c in sorted(a - b))])))
-    for arch, pkgs in sorted((new.lock or {}).get("architectures", {}).items()):
-        olds = {p["name"]: set(p.get("capabilities", []))
-                for p in (old.lock or {}).get("architectures", {}).get(arch, [])}
-        for p in pkgs:
-            gained = set(p.get("capabilities", [])) - olds.get(p["name"], set())
-            if gained and p["name"] in olds:
+    for arch, pkgs in sorted((new.lock.architectures if new.lock else {}).items()):
+        olds = {p.name: set(p.capabilities) for p in (old.lock.packages(arch) if old.lock else ())}
+        for row in pkgs:
+            gained = set(row.capabilities) - olds.get(row.name, set())
+            if gained and row.name in olds:
                 out.append(Callout(kind="capabilities",
-                                   message=f"{arch}: {p['name']} now uses {', '.join(sorted(gained))}"))
-    ra, rb = (old.lock or {}).get("trust-roots", {}), (new.lock or {}).get("trust-roots", {})
+                                   message=f"{arch}: {row.name} now uses {', '.join(sorted(gained))}"))
+    ra = old.lock.trust_roots if old.lock else {}
+    rb = new.lock.trust_roots if new.lock else {}
     for repo in sorted(set(ra) | set(rb)):
         if old.lock is not None and ra.get(repo) != rb.get(repo):
             out.append(Callout(kind="trust-root", message=f"trust root of '{repo}': "
                                f"{(ra.get(repo) or 'none')[:12]} -> {(rb.get(repo) or 'none')[:12]}"))
-    kernel = (new.profile or {}).get("kernel", {}).get("package", "linux")
+    kernel = new.profile.kernel.package_name if new.profile else "linux"
     for p in packages:
         if p.name == kernel and p.action != "add":
             out.append(Callout(kind="kernel", message=f"{p.arch}: kernel {kernel} {p.old} -> {p.new or 'removed'}"))
-    ka, kb = (old.profile or {}).get("kernel"), (new.profile or {}).get("kernel")
+    ka, kb = _doc(old.profile).get("kernel"), _doc(new.profile).get("kernel")
     if old.profile is not None and ka != kb:
         out.append(Callout(kind="kernel", message=f"kernel settings: {ka} -> {kb}"))
     return out
@@ -274,7 +277,7 @@ def policy_violations(new: State, packages: Sequence[PackageChange], outputs: Se
                       setuid: Callable[[PackageChange], Sequence[str]] = lambda _p: (),
                       gates: Sequence[policy.Gate] | None = None) -> list[Violation]:
     """The profile's policy against the new state: the gates of :data:`composer.gitops.policy.GATES`."""
-    return policy.evaluate((new.profile or {}).get("policy", {}), locked=policy.locked_packages(new.lock),
+    return policy.evaluate(new.profile.policy.to_dict() if new.profile else {}, locked=policy.locked_packages(new.lock),
                            outputs=outputs, changes=packages, callouts=calls, acknowledged=acknowledged,
                            setuid=setuid, gates=gates)
 
@@ -285,7 +288,8 @@ def policy_violations(new: State, packages: Sequence[PackageChange], outputs: Se
 def plan_profile(path: str, old: State, new: State, built: Mapping[str, Mapping[str, Any]], *,
                  base: str = "", acknowledged: Sequence[str] = (), unbuilt: bool = False,
                  setuid: Callable[[PackageChange], Sequence[str]] = lambda _p: ()) -> ProfilePlan:
-    name = str((new.profile or old.profile or {}).get("name", path))
+    either = new.profile or old.profile
+    name = either.name if either is not None else path
     inputs = {"profile": new.profile_digest, "lock": new.lock_digest}
     if new.profile is None:
         return ProfilePlan(profile=path, name=name, status="removed", inputs=inputs, base=base,

@@ -16,7 +16,10 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol, TypeVar, cast
+from typing import TYPE_CHECKING, Protocol, TypeVar, cast
+
+if TYPE_CHECKING:
+    from composer.solve.lockmodel import Lock
 
 SIZE_UNITS = {"": 1, "B": 1, "K": 1 << 10, "KiB": 1 << 10, "M": 1 << 20, "MiB": 1 << 20, "G": 1 << 30,
               "GiB": 1 << 30}
@@ -193,12 +196,11 @@ def evaluate(policy: Mapping[str, object], *, locked: Iterable[Locked], outputs:
     return out
 
 
-def locked_packages(lock: Mapping[str, object] | None) -> Iterator[Locked]:
-    """The packages of a lock document, architectures in order."""
-    arches = (lock or {}).get("architectures", {})
-    for arch, pkgs in sorted(arches.items()) if isinstance(arches, Mapping) else ():
+def locked_packages(lock: Lock | None) -> Iterator[Locked]:
+    """The packages of a lock, architectures in order."""
+    for arch, pkgs in sorted(lock.architectures.items()) if lock else ():
         for p in pkgs:
-            yield Locked(arch=arch, name=p["name"], version=p["version"], license=p.get("license") or "")
+            yield Locked(arch=arch, name=p.name, version=p.version, license=p.license or "")
 
 
 def parse_size(text: str) -> int:

@@ -18,8 +18,9 @@ from composer.errors import UserError
 from composer.gitops import generations, render
 from composer.gitops.plan import ProfilePlan
 from composer.gitops.workspace import Workspace, make_plan
-from composer.profile.validate import Profile
-from composer.solve.lock import Sources, missing_packages
+from composer.profile.model import Profile
+from composer.solve.lock import RepositorySources, missing_packages
+from composer.solve.lockmodel import Lock
 from composer.solve.relock import load_locked
 
 Say = Callable[[str], None]
@@ -60,8 +61,8 @@ def reconcile_profile(ws: Workspace, path: Path, base: str, *, acknowledged: Seq
     return Reconciled(profile=rel, violations=False, cases=tuple(cases), generation=g)
 
 
-def _reconcile_locked(ws: Workspace, path: Path, rel: str, profile: Profile, lock: Mapping[str, Any],
-                      lock_digest: str, sources: Sources, pp: ProfilePlan, *, image_cache: Path, epoch: int,
+def _reconcile_locked(ws: Workspace, path: Path, rel: str, profile: Profile, lock: Lock,
+                      lock_digest: str, sources: RepositorySources, pp: ProfilePlan, *, image_cache: Path, epoch: int,
                       say: Say) -> tuple[list[Case], int]:
     last = generations.last(ws.images, profile.name)
     arches = sorted({o.arch for o in pp.output_changes if o.action != "remove"} |
@@ -83,8 +84,8 @@ def _reconcile_locked(ws: Workspace, path: Path, rel: str, profile: Profile, loc
         records[arch] = {"inputs": r.manifest["inputs"],
                          "outputs": [{"name": o["name"], "type": o["type"], "files": o["files"]}
                                      for o in r.manifest["outputs"]],
-                         "packages": [{k: p[k] for k in ("name", "version", "sha256", "size", "reason")}
-                                      for p in lock["architectures"][arch]],
+                         "packages": [{"name": p.name, "version": p.version, "sha256": p.sha256, "size": p.size,
+                                       "reason": p.reason.text} for p in lock.packages(arch)],
                          "tests": [{"id": c.id, "passed": c.passed, "seconds": round(c.watch.seconds, 1)}
                                    for c in found]}
     for arch in list(records):

@@ -19,9 +19,15 @@ from composer.errors import UserError
 from composer.gitops import generations
 from composer.gitops.gitstate import Base, GitState, state_of
 from composer.gitops.plan import PackageChange, Plan, ProfilePlan, State, lock_diff, plan_profile
-from composer.profile.validate import load_profile
+from composer.profile.load import load_profile
+from composer.profile.model import Profile
+from composer.solve.lockmodel import Lock, summary_lock
 
 BUILT = "@built"
+
+
+def _name(profile: Profile | None, default: str) -> str:
+    return profile.name if profile is not None else default
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -49,7 +55,7 @@ class Workspace:
         if path.is_file():
             load_profile(path)
         return state_of(path.read_bytes() if path.is_file() else None,
-                        lock.read_bytes() if lock.is_file() else None, str(path))
+                        lock.read_bytes() if lock.is_file() else None, str(path), path)
 
     def rels(self, paths: Sequence[Path]) -> list[str]:
         return [r for p in paths for r in (self.git.rel(p), self.git.rel(p).removesuffix(".yaml") + ".lock")]
@@ -58,7 +64,7 @@ class Workspace:
         if ref is None:
             return default or self.git.default_base(self.rels([path]))
         if ref == BUILT:
-            name = str((self.current(path).profile or {}).get("name", path.stem))
+            name = _name(self.current(path).profile, path.stem)
             last = generations.last(self.images, name)
             return Base(ref=BUILT, commit=last["commit"] if last and last.get("commit") else None)
         return Base(ref=ref, commit=self.git.resolve(ref))
@@ -67,7 +73,7 @@ class Workspace:
         rel = self.git.rel(path)
         lock_rel = rel.removesuffix(".yaml") + ".lock"
         origin = f"{rel}@{(base.commit or 'none')[:12]}"
-        return state_of(self.git.read(base.commit, rel), self.git.read(base.commit, lock_rel), origin)
+        return state_of(self.git.read(base.commit, rel), self.git.read(base.commit, lock_rel), origin, path)
 
     def built(self, name: str) -> dict[str, Mapping[str, Any]]:
         out = {}
@@ -86,7 +92,7 @@ def make_plan(ws: Workspace, profiles: Sequence[Path], base_ref: str | None, *, 
     for path in profiles:
         base = ws.base_for(path, base_ref, default)
         old, new = ws.at(path, base), ws.current(path)
-        name = str((new.profile or old.profile or {}).get("name", path.stem))
+        name = _name(new.profile or old.profile, path.stem)
 
         def probe(change: PackageChange, path: Path = path) -> Sequence[str]:
             return setuid(path, change) if setuid is not None else ()
@@ -123,7 +129,7 @@ def stale_reasons(ws: Workspace, saved: Mapping[str, Any]) -> list[str]:
 def unchanged_since_built(ws: Workspace, path: Path) -> dict[str, Any] | None:
     """The last generation when the profile's and lock's bytes are the ones it was built from."""
     now = ws.current(path)
-    name = str((now.profile or {}).get("name", path.stem))
+    name = _name(now.profile, path.stem)
     last = generations.last(ws.images, name)
     if last is None or (last.get("profile-digest"), last.get("lock-digest")) != (now.profile_digest, now.lock_digest):
         return None
@@ -143,7 +149,7 @@ def unchanged_since_built(ws: Workspace, path: Path) -> dict[str, Any] | None:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Side:
     label: str
-    lock: Mapping[str, Any] | None           # {"architectures": {arch: [rows]}} at least
+    lock: Lock | None                        # of a built image or a generation: name, version, size (sha256, reason)
     contents: Mapping[str, Mapping[str, Any]]  # arch -> contents.json (built images only)
 
 
@@ -178,20 +184,20 @@ def side(ws: Workspace, spec: str, profile: Path | None) -> Side:
         manifest, contents = _built_records(path)
         rows = [{"name": n, "version": c["version"], "sha256": "", "size": c["size"], "reason": ""}
                 for n, c in contents.items()]
-        return Side(label=str(path), lock={"architectures": {manifest["arch"]: rows}},
+        return Side(label=str(path), lock=summary_lock({manifest["arch"]: rows}),
                     contents={manifest["arch"]: contents})
     if profile is None:
         raise UserError(f"'{spec}' is not a built image directory", hint="to compare commits or generations, "
                         "name the profile: vcomp diff A B --profile profiles/NAME.yaml")
     if spec.startswith("gen:"):
-        name = str((ws.current(profile).profile or {}).get("name", profile.stem))
+        name = _name(ws.current(profile).profile, profile.stem)
         try:
             number = int(spec[4:])
         except ValueError:
             raise UserError(f"'{spec}' is not a generation", hint="write gen:N (see vcomp history)") from None
         g = generations.find(ws.images, name, number)
-        return Side(label=f"generation {number}", lock={"architectures": {
-            a: v["packages"] for a, v in g["architectures"].items()}}, contents={})
+        return Side(label=f"generation {number}", lock=summary_lock({
+            a: v["packages"] for a, v in g["architectures"].items()}), contents={})
     base = Base(ref=spec, commit=ws.git.resolve(spec))
     state = ws.at(profile, base)
     return Side(label=f"{spec} ({(base.commit or '')[:12]})", lock=state.lock, contents={})

@@ -23,7 +23,7 @@ import tomli_w
 
 from composer.errors import UserError
 from composer.pkgmgr import db, dbcheck
-from composer.profile.validate import Profile
+from composer.profile.model import Profile
 from composer.rootfs import Root, path_problem, show
 
 CONF = Path("etc/veridian")
@@ -105,13 +105,12 @@ def _write(root: Root, rel: str, text: str, written: list[str], mode: int | None
 
 def _configure(root: Root, profile: Profile, arch: str, records: Mapping[str, Mapping[str, Any]]) -> list[str]:
     """Write the configuration; return every path written or created (root-relative)."""
-    raw = profile.raw
     written: list[str] = []
-    if "hostname" in raw:
-        _write(root, "etc/hostname", f"{_field(str(raw['hostname']), 'hostname')}\n", written)
-    add_users(root, raw.get("users", []), written)
-    if raw.get("files"):
-        copy_overlay(profile.path.parent / raw["files"], root, written)
+    if profile.hostname is not None:
+        _write(root, "etc/hostname", f"{_field(profile.hostname, 'hostname')}\n", written)
+    add_users(root, [u.to_dict() for u in profile.users], written)
+    if profile.files:
+        copy_overlay(profile.path.parent / profile.files, root, written)
     _mkdir(root, f"{CONF_REL}/checks.d", written)
     _write(root, f"{CONF_REL}/modules.load", "".join(f"{m}\n" for m in module_order(records)), written)
     _write(root, f"{CONF_REL}/capabilities", "".join(f"{c}\n" for c in sorted(profile.capabilities)), written)
@@ -141,8 +140,8 @@ def boot_checks(profile: Profile, arch: str) -> dict[str, str]:
     checks = {"11-arch": CHECK_ARCH.format(arch=arch), "12-drivers": CHECK_MODULES, "13-root-mounted": CHECK_ROOT}
     if "network" in profile.capabilities:
         checks["14-network"] = CHECK_NETWORK
-    for test in profile.raw.get("boot-tests", []):
-        for name, body in sorted(test.get("checks", {}).items()):
+    for test in profile.boot_tests:
+        for name, body in sorted((test.checks or {}).items()):
             checks[f"50-{name}"] = body if body.startswith("#!") else f"#!/bin/sh\n{body}\n"
     return checks
 

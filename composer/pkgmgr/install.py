@@ -26,6 +26,8 @@ from composer.package.archive import Header, read_header
 from composer.package.extract import extract_package
 from composer.pkgmgr import db
 from composer.rootfs import Root
+from composer.solve.lockmodel import Lock, LockedPackage
+from composer.solve.sources import Sources
 from composer.trust.keys import PublicKey
 
 
@@ -38,43 +40,22 @@ class StaleLockError(UserError):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Locked:
-    """One package row of a lock."""
-
-    name: str
-    version: str
-    arch: str
-    sha256: str
-    size: int
-    repository: str
-    signer: str
-    reason: str
-    capabilities: tuple[str, ...]
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> Locked:
-        return cls(name=d["name"], version=d["version"], arch=d["arch"], sha256=d["sha256"], size=int(d["size"]),
-                   repository=d["repository"], signer=d["signer"], reason=d["reason"],
-                   capabilities=tuple(d.get("capabilities", ())))
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
 class Fetched:
     """A locked package on disk, verified, with the key that must have signed it."""
 
-    locked: Locked
+    locked: LockedPackage
     path: Path
     key: PublicKey
 
 
-def locked_packages(lock: Mapping[str, Any], arch: str) -> list[Locked]:
-    if arch not in lock.get("architectures", {}):
+def locked_packages(lock: Lock, arch: str) -> list[LockedPackage]:
+    if arch not in lock.architectures:
         raise UserError(f"the lock has no packages for {arch}", hint="run: vcomp lock PROFILE")
-    return sorted((Locked.from_dict(p) for p in lock["architectures"][arch]), key=lambda p: p.name)
+    return sorted(lock.architectures[arch], key=lambda p: p.name)
 
 
-def fetch_locked(sources: Any, packages: Sequence[Locked], arch: str) -> list[Fetched]:
-    """Each locked package through its repository's verifying client (``sources``: solve.lock.Sources)."""
+def fetch_locked(sources: Sources, packages: Sequence[LockedPackage], arch: str) -> list[Fetched]:
+    """Each locked package through its repository's verifying client."""
     index = sources.index(arch)
     out = []
     for p in packages:
@@ -135,7 +116,7 @@ def package_record(f: Fetched, header: Header, *, signer: str) -> dict[str, Any]
     entries = [e.to_dict() for e in header.manifest.entries]
     config = {e.path: e.sha256 for e in header.manifest.entries if e.type == "file" and e.role == "config"}
     return {"name": m.name, "version": m.version, "arch": m.arch, "metadata": m.to_dict(),
-            "reason": f.locked.reason, "manual": not f.locked.reason.startswith("dependency of "),
+            "reason": f.locked.reason.text, "manual": f.locked.reason.explicit,
             "repository": f.locked.repository, "signer": signer, "sha256": f.locked.sha256,
             "size": f.locked.size, "capabilities": list(f.locked.capabilities), "files": entries, "config": config}
 

@@ -21,13 +21,14 @@ import solv
 from composer.arch import DEFAULT_ARCHES
 from composer.errors import UserError
 from composer.pkgmgr import db
-from composer.pkgmgr.install import Locked, fetch_locked
+from composer.pkgmgr.install import fetch_locked
 from composer.pkgmgr.query import orphans
 from composer.pkgmgr.transaction import Change, Outcome, TransactionError, apply
 from composer.repo.client import RepositoryClient
 from composer.repo.index import IndexEntry
 from composer.rootfs import Root
-from composer.solve.lock import lock_moves, version_change
+from composer.solve.lock import row_moves, version_change
+from composer.solve.lockmodel import LockedPackage, Reason
 from composer.solve.policy import RepoPolicy
 from composer.solve.pool import IndexData, SolvIndex
 from composer.solve.resolve import Request, ResolveError, Resolver
@@ -104,11 +105,12 @@ def open_root(root: Path, cache: Path, *, offline: bool = False) -> tuple[db.Dat
                                  policy=RepoPolicy.of_records(database.repositories), offline=offline)
 
 
-def _locked(entry: IndexEntry, origin: str, reason: str, granted: Sequence[str]) -> Locked:
+def _locked(entry: IndexEntry, origin: str, reason: str, granted: Sequence[str]) -> LockedPackage:
     caps = sorted({*entry.capabilities.get("required", []),
                    *(c for c in entry.capabilities.get("optional", []) if c in granted)})
-    return Locked(name=entry.name, version=entry.version, arch=entry.arch, sha256=entry.sha256, size=entry.size,
-                  repository=origin, signer=entry.signer, reason=reason, capabilities=tuple(caps))
+    return LockedPackage(name=entry.name, version=entry.version, arch=entry.arch, sha256=entry.sha256,
+                         size=entry.size, repository=origin, signer=entry.signer, reason=Reason.parse(reason),
+                         license=entry.license, capabilities=tuple(caps))
 
 
 def solve(sources: RootSources, database: db.Database, *, install: Sequence[tuple[str, str]] = (),
@@ -204,7 +206,7 @@ def _why(name: str, new: Mapping[str, Any], index: SolvIndex) -> str:
     names = _provides(index, name)
     for other, s in sorted(new.items()):
         if other != name and names & set(index.entry(s.id).dependencies):
-            return f"dependency of {other}"
+            return Reason.dependency_of(other).text
     return "dependency"
 
 
@@ -250,24 +252,26 @@ def rollback_changes(sources: RootSources, database: db.Database, txid: int | No
     return chosen["id"], solve(sources, database, target=target)
 
 
-def reconcile_changes(database: db.Database, rows: Sequence[Mapping[str, Any]]) -> list[Change]:
+def reconcile_changes(database: db.Database, rows: Sequence[LockedPackage]) -> list[Change]:
     """The difference between a root's packages and a lock's rows (the lock is already the resolution)."""
     changes = []
-    for m in lock_moves({"architectures": {"root": list(database.packages.values())}},
-                        {"architectures": {"root": list(rows)}}):
-        if m.new is None:
-            changes.append(Change(name=m.name, action="remove", old=m.old))
+    have = {n: (str(r["version"]), str(r["sha256"])) for n, r in database.packages.items()}
+    want = {p.name: p for p in rows}
+    for name, action in row_moves(have, {n: (p.version, p.sha256) for n, p in want.items()}):
+        old = database.packages.get(name)
+        if action == "remove":
+            changes.append(Change(name=name, action="remove", old=old))
             continue
-        locked = Locked.from_dict(m.new)
-        changes.append(Change(name=m.name, action=ACTIONS[m.action], old=m.old, pending=locked,
-                              manual=not locked.reason.startswith("dependency")))
+        locked = want[name]
+        changes.append(Change(name=name, action=ACTIONS[action], old=old, pending=locked,
+                              manual=not locked.reason.is_dependency))
     return changes
 
 
 def fetch_locked_changes(sources: Any, changes: Sequence[Change], arch: str) -> list[Change]:
     out = []
     for ch in changes:
-        if isinstance(ch.pending, Locked):
+        if isinstance(ch.pending, LockedPackage):
             (fetched,) = fetch_locked(sources, [ch.pending], arch)
             ch = Change(name=ch.name, action=ch.action, old=ch.old, new=fetched, manual=ch.manual)
         out.append(ch)

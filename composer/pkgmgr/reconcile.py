@@ -44,10 +44,10 @@ def _reconcile_root(root: Path, path: Path, *, epoch: int, say: Callable[[str], 
     database = db.load(root)
     arches = {p["arch"] for p in database.packages.values()} - {"noarch"}
     arch = next(iter(sorted(arches)), profile.architectures[0])
-    if arch not in lock["architectures"]:
+    if arch not in lock.architectures:
         raise UserError(f"the lock of {path} has no {arch} packages (the root's architecture)")
     lock_name = path.with_suffix(".lock").name
-    changes = reconcile_changes(database, lock["architectures"][arch])
+    changes = reconcile_changes(database, lock.architectures[arch])
     if not changes:  # configure again (idempotent): finishes a reconcile killed after its commit
         configure(root, profile, arch, {k: dict(v) for k, v in database.packages.items()})
         return RootReconciled(root=root, lock_name=lock_name, arch=arch, changes=0)

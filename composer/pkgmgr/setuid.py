@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Protocol
 
 from composer.package.archive import read_header
-from composer.pkgmgr.install import Locked, fetch_locked
-from composer.profile.validate import load_profile
-from composer.solve.lock import Sources, open_sources, read_lock
+from composer.pkgmgr.install import fetch_locked
+from composer.profile.load import load_profile
+from composer.solve.lock import RepositorySources, open_sources, read_lock
 from composer.solve.relock import repos_cache
 
 
@@ -30,15 +30,15 @@ class SetuidProbe:
     profile's repositories opened once."""
 
     cache: Path = field(default_factory=repos_cache)
-    _sources: dict[Path, Sources] = field(default_factory=dict)
+    _sources: dict[Path, RepositorySources] = field(default_factory=dict)
 
     def __call__(self, path: Path, change: Named) -> list[str]:
         if path not in self._sources:
             self._sources[path] = open_sources(load_profile(path), self.cache)
-        lock = read_lock(path.with_suffix(".lock")) or {}
-        row = next((p for p in lock.get("architectures", {}).get(change.arch, []) if p["name"] == change.name), None)
+        lock = read_lock(path.with_suffix(".lock"))
+        row = lock.package(change.arch, change.name) if lock else None
         if row is None:
             return []
-        (fetched,) = fetch_locked(self._sources[path], [Locked.from_dict(row)], change.arch)
+        (fetched,) = fetch_locked(self._sources[path], [row], change.arch)
         entries = read_header(fetched.path).manifest.entries
         return [e.path for e in entries if e.type == "file" and e.mode & 0o6000]

@@ -78,7 +78,7 @@ class Change:
         old = self.old["version"] if self.old else ""
         new = self.new.locked.version if self.new else self.pending.version if self.pending else ""
         arrow = f"{old} -> {new}" if old and new else (new or old)
-        reason = self.new.locked.reason if self.new else self.pending.reason if self.pending else ""
+        reason = str(self.new.locked.reason if self.new else self.pending.reason if self.pending else "")
         return f"{sym} {self.name} {arrow} ({self.action}{', ' + reason if reason else ''})"
 
 

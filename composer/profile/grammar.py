@@ -15,7 +15,6 @@ import re
 import struct
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 END = r"(?![\s\S])"  # end of the text (no final-newline exception)
 _SEGMENT = r"/(?!\.\.?(?:/|(?![\s\S])))[A-Za-z0-9._+@-]+"  # one path segment, never '.' or '..'
@@ -80,21 +79,21 @@ GRAMMARS: Mapping[str, Grammar] = {g.name: g for g in (
 Field = tuple[tuple[str | int, ...], str, str]  # JSON path, value, grammar name
 
 
-def fields(doc: Mapping[str, Any]) -> Iterator[Field]:
+def fields(doc: Mapping[str, object]) -> Iterator[Field]:
     """Every string of a (schema-valid) profile that reaches a file, a file name or a command line."""
-    def each(path: tuple[str | int, ...], values: Any, grammar: str) -> Iterator[Field]:
+    def each(path: tuple[str | int, ...], values: object, grammar: str) -> Iterator[Field]:
         for i, v in enumerate(values if isinstance(values, list) else []):
             if isinstance(v, str):
                 yield (*path, i), v, grammar
 
-    def one(path: tuple[str | int, ...], value: Any, grammar: str) -> Iterator[Field]:
+    def one(path: tuple[str | int, ...], value: object, grammar: str) -> Iterator[Field]:
         if isinstance(value, str):
             yield path, value, grammar
 
-    def dicts(values: Any) -> list[tuple[int, Mapping[str, Any]]]:
+    def dicts(values: object) -> list[tuple[int, Mapping[str, object]]]:
         return [(i, v) for i, v in enumerate(values if isinstance(values, list) else []) if isinstance(v, dict)]
 
-    def obj(value: Any) -> Mapping[str, Any]:
+    def obj(value: object) -> Mapping[str, object]:
         return value if isinstance(value, dict) else {}
 
     yield from one(("name",), doc.get("name"), "name")
@@ -144,7 +143,7 @@ def fields(doc: Mapping[str, Any]) -> Iterator[Field]:
 Report = Callable[[Sequence[str | int], str, str], None]  # (JSON path, message, hint)
 
 
-def grammar_errors(doc: Mapping[str, Any], report: Report) -> None:
+def grammar_errors(doc: Mapping[str, object], report: Report) -> None:
     """Check every string against its grammar, then the rules a pattern cannot say (ids, ssh key bodies)."""
     for path, value, name in fields(doc):
         g = GRAMMARS[name]
@@ -167,7 +166,7 @@ def _show(value: str, limit: int = 60) -> str:
 UID_MAX = 60000  # 60001-65535 are reserved (nobody is 65534); 0 is root's alone
 
 
-def account_errors(users: Sequence[Mapping[str, Any]], report: Report) -> None:
+def account_errors(users: Sequence[Mapping[str, object]], report: Report) -> None:
     """uid 0 only for root; uids in 0..UID_MAX; no user name or uid twice."""
     names: dict[str, int] = {}
     uids: dict[int, int] = {}

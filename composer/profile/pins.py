@@ -9,16 +9,15 @@ from __future__ import annotations
 
 import fnmatch
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
 
 Report = Callable[[Sequence[str | int], str, str], None]
 
 
-def pin_errors(repositories: Sequence[Mapping[str, Any]], report: Report) -> None:
+def pin_errors(repositories: Sequence[Mapping[str, object]], report: Report) -> None:
     """Two repositories may not pin the same pattern; a plain name pinned twice is an error too."""
     owner: dict[str, tuple[str, int]] = {}
     for i, r in enumerate(repositories):
-        for j, pattern in enumerate(r.get("packages", [])):
+        for j, pattern in enumerate(_listed(r.get("packages"))):
             if not isinstance(pattern, str):
                 continue
             first = owner.get(pattern)
@@ -31,8 +30,12 @@ def pin_errors(repositories: Sequence[Mapping[str, Any]], report: Report) -> Non
         if any(ch in pattern for ch in "*?["):
             continue
         for i, r in enumerate(repositories):
-            if r.get("name") != repo and any(fnmatch.fnmatchcase(pattern, p) for p in r.get("packages", [])
+            if r.get("name") != repo and any(fnmatch.fnmatchcase(pattern, p) for p in _listed(r.get("packages"))
                                              if isinstance(p, str)):
                 report(("repositories", i, "packages"),
                        f"'{pattern}' (pinned to '{repo}') also matches a pattern of '{r.get('name')}'",
                        "make the globs disjoint so each name has one repository")
+
+
+def _listed(value: object) -> list[object]:
+    return list(value) if isinstance(value, list) else []

@@ -1,106 +1,25 @@
-"""Profile validation: YAML with positions -> JSON Schema (every error at once) -> semantic checks.
-
-Each error names file:line:column and the JSON path, and says how to fix it.
+"""Profile checks beyond the schema: semantics (names used twice, architectures, pins, policy) and the host
+paths a profile names (trust roots, overlay). ``composer.profile.load`` runs them; each error names
+file:line:column and the JSON path, and says how to fix it.
 """
 
 from __future__ import annotations
 
 import functools
-import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from composer import schema
-from composer.errors import ComposerError, UserError, combine
+from composer.errors import ComposerError, UserError
 from composer.image.outputs import OUTPUT_TYPES, profile_schema
 from composer.profile.grammar import Report, grammar_errors
-from composer.profile.overlay import confined, overlay_digest, work_tree
+from composer.profile.overlay import confined, work_tree
 from composer.profile.pins import pin_errors
-from composer.profile.yamlpos import Located, load_yaml
+from composer.profile.yamlpos import Located
 from composer.version import Requirement, VersionError
 
 SCHEMA = "profile.schema.json"
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class PackageRequest:
-    name: str
-    requirement: str = "*"
-    features: tuple[str, ...] = ()
-    architectures: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class RepositoryRef:
-    name: str
-    url: str
-    mirrors: tuple[str, ...]
-    root: Path
-    priority: int = 0
-    packages: tuple[str, ...] = ()   # names and globs pinned to this repository
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Output:
-    type: str
-    name: str
-    architectures: tuple[str, ...]
-    options: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Profile:
-    path: Path
-    name: str
-    architectures: tuple[str, ...]
-    repositories: tuple[RepositoryRef, ...]
-    packages: tuple[PackageRequest, ...]
-    drivers: tuple[str, ...]
-    capabilities: tuple[str, ...]
-    outputs: tuple[Output, ...]
-    raw: dict[str, Any]
-    digest: str          # sha256 of the profile's bytes; with an overlay, of them and the overlay tree's digest
-    overlay: Path | None = None   # the checked overlay directory (inside the profile's work tree)
-
-    def packages_for(self, arch: str) -> list[PackageRequest]:
-        return [p for p in self.packages if not p.architectures or arch in p.architectures]
-
-
-def _resolve_url(url: str, base: Path) -> str:
-    if "://" in url:
-        return url
-    return (base / url).resolve().as_uri()
-
-
-def load_profile(path: Path) -> Profile:
-    """Load and validate a profile; raise one error listing every problem (with file:line:column)."""
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise UserError(f"cannot read profile {path}: {exc.strerror}", hint="check the path") from None
-    doc = load_yaml(data, str(path))
-    if not isinstance(doc.value, dict):
-        raise UserError(f"{path}:1:1: a profile is a mapping (name: ..., packages: ...)",
-                        hint="see schemas/profile.schema.json")
-    errors = schema.schema_errors(doc.value, SCHEMA, origin=str(path), locate=doc.locate,
-                                  document=_profile_schema(repr(sorted(OUTPUT_TYPES.items()))))
-    if errors:  # with the grammar errors the schema did not already report: every error at once
-        said = "\n".join(e.message for e in errors)
-
-        def more(where: Sequence[str | int], message: str, hint: str) -> None:
-            if f": {schema.json_path(where)}: " not in said:
-                errors.append(UserError(f"{doc.place(where)}: {schema.json_path(where)}: {message}", hint=hint))
-
-        grammar_errors(doc.value, more)
-        option_errors(doc.value, more)
-        boundary_errors(doc.value, path.parent, more)
-        raise combine(errors, summary=f"{path}: {len(errors)} error{'s' if len(errors) > 1 else ''}")
-    errors = semantic_errors(doc, path.parent)
-    if errors:
-        raise combine(errors, summary=f"{path}: {len(errors)} error{'s' if len(errors) > 1 else ''}")
-    return _model(doc, path, data)
 
 
 @functools.lru_cache(maxsize=4)
@@ -109,15 +28,34 @@ def _profile_schema(registry: str) -> dict[str, Any]:
     return profile_schema(schema.load(SCHEMA))
 
 
-def semantic_errors(doc: Located, base: Path) -> list[ComposerError]:
-    v = doc.value
+def profile_schema_now() -> dict[str, Any]:
+    """The profile schema for the output registry as it is now (a row added at run time validates too)."""
+    return _profile_schema(repr(sorted(OUTPUT_TYPES.items())))
+
+
+def option_errors(v: Any, err: Report) -> None:
+    """Each output's options against its type's schema fragment (composer.image.outputs): an option the type
+    does not read is refused, naming it and listing the type's options."""
+    outputs = v.get("outputs") if isinstance(v, dict) else None
+    for i, out in enumerate(outputs if isinstance(outputs, list) else []):
+        if not isinstance(out, dict) or not isinstance(out.get("type"), str) or "options" not in out:
+            continue
+        kind = OUTPUT_TYPES.get(str(out["type"]))
+        if kind is not None:
+            for where, message, hint in kind.option_problems(out["options"]):
+                err(["outputs", i, "options", *where], message, hint)
+
+
+def semantic_errors(doc: Located, base: Path, *, files: bool = True) -> list[ComposerError]:
+    """The checks of a schema-valid profile the schema cannot say. ``files=False``: the host paths are not
+    checked (a profile read from a git commit)."""
+    v: Any = doc.value  # schema-valid: its keys and types are the schema's
     errors: list[ComposerError] = []
 
     def err(path: Sequence[str | int], message: str, hint: str) -> None:
         errors.append(UserError(f"{doc.place(path)}: {schema.json_path(path)}: {message}", hint=hint))
 
     grammar_errors(v, err)
-    option_errors(v, err)
     pin_errors(v.get("repositories", []), err)
 
     arches = list(v["architectures"])
@@ -174,24 +112,12 @@ def semantic_errors(doc: Located, base: Path) -> list[ComposerError]:
     for name in sorted(denied & set(seen)):
         err(["packages", seen[name]], f"package '{name}' is requested but denied by policy.denied-packages",
             "remove it from packages or from the policy")
-    boundary_errors(v, base, err)
+    if files:
+        boundary_errors(v, base, err)
     return errors
 
 
-def option_errors(v: Any, err: Report) -> None:
-    """Each output's options against its type's schema fragment (composer.image.outputs): an option the type
-    does not read is refused, naming it and listing the type's options."""
-    outputs = v.get("outputs") if isinstance(v, dict) else None
-    for i, out in enumerate(outputs if isinstance(outputs, list) else []):
-        if not isinstance(out, dict) or not isinstance(out.get("type"), str) or "options" not in out:
-            continue
-        kind = OUTPUT_TYPES.get(str(out["type"]))
-        if kind is not None:
-            for where, message, hint in kind.option_problems(out["options"]):
-                err(["outputs", i, "options", *where], message, hint)
-
-
-def boundary_errors(v: Any, base: Path, err: Report) -> None:
+def boundary_errors(v: object, base: Path, err: Report) -> None:
     """The host paths a profile names (trust roots, overlay) lie inside its git work tree and exist."""
     tree = work_tree(base)
     repos = v.get("repositories") if isinstance(v, dict) else None
@@ -213,28 +139,3 @@ def boundary_errors(v: Any, base: Path, err: Report) -> None:
                 f"put the overlay inside {tree} (the work tree that holds the profile)")
         elif not overlay.is_dir():
             err(["files"], f"overlay directory {overlay} does not exist", "create it or remove 'files'")
-
-
-def _model(doc: Located, path: Path, data: bytes) -> Profile:
-    v = doc.value
-    base = path.parent
-    overlay = confined(work_tree(base), base, v["files"])[0] if v.get("files") else None
-    digest = hashlib.sha256(data).hexdigest()
-    if overlay is not None:  # the overlay is an input like the profile's text: changing a file makes the lock stale
-        digest = hashlib.sha256(f"profile\0{digest}\0overlay\0{overlay_digest(overlay)}".encode()).hexdigest()
-    arches = tuple(v["architectures"])
-    packages = tuple(
-        PackageRequest(name=p) if isinstance(p, str) else
-        PackageRequest(name=p["name"], requirement=p.get("version", "*"), features=tuple(p.get("features", ())),
-                       architectures=tuple(p.get("architectures", ())))
-        for p in v["packages"])
-    repos = tuple(RepositoryRef(name=r["name"], url=_resolve_url(r["url"], base),
-                                mirrors=tuple(_resolve_url(m, base) for m in r.get("mirrors", [])),
-                                root=(base / r["root"]).resolve(), priority=int(r.get("priority", 0)),
-                                packages=tuple(r.get("packages", ()))) for r in v["repositories"])
-    outputs = tuple(Output(type=o["type"], name=o.get("name", o["type"]),
-                           architectures=tuple(o.get("architectures", arches)), options=dict(o.get("options", {})))
-                    for o in v["outputs"])
-    return Profile(path=path, name=v["name"], architectures=arches, repositories=repos, packages=packages,
-                   drivers=tuple(v.get("drivers", [])), capabilities=tuple(v.get("capabilities", [])),
-                   outputs=outputs, raw=v, digest=digest, overlay=overlay)

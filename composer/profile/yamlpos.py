@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import yaml
 
@@ -25,7 +24,7 @@ Path_ = tuple[str | int, ...]
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Located:
-    value: Any
+    value: object  # the YAML document, not yet validated
     positions: dict[Path_, tuple[int, int]]
     origin: str
 
@@ -105,7 +104,7 @@ class _Builder:
         self.count = 0
         self.constructor = yaml.SafeLoader("")
 
-    def build(self, node: yaml.Node, path: Path_) -> Any:
+    def build(self, node: yaml.Node, path: Path_) -> object:
         self.count += 1
         if self.count > MAX_NODES:
             raise UserError(f"{self.origin}: more than {MAX_NODES} YAML nodes (an alias bomb?)",
@@ -115,7 +114,7 @@ class _Builder:
             raise limits.exceeded(self.bounds, "max_depth", place, f"nested more than {len(path)} levels deep")
         self.positions.setdefault(path, (node.start_mark.line + 1, node.start_mark.column + 1))
         if isinstance(node, yaml.MappingNode):
-            out: dict[str, Any] = {}
+            out: dict[str, object] = {}
             for key_node, value_node in node.value:
                 key = self._scalar(key_node)
                 if not isinstance(key, str):
@@ -131,7 +130,7 @@ class _Builder:
             return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
         return self._scalar(node)
 
-    def _scalar(self, node: yaml.Node) -> Any:
+    def _scalar(self, node: yaml.Node) -> object:
         """A plain value; an unknown tag or a number Python will not convert is an error at its place."""
         place = f"{self.origin}:{node.start_mark.line + 1}:{node.start_mark.column + 1}"
         if isinstance(node, yaml.MappingNode | yaml.SequenceNode):

@@ -12,8 +12,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from composer import __version__
-from composer.pkgmgr.install import Locked
-from composer.profile.validate import Profile
+from composer.profile.model import Profile
+from composer.solve.lockmodel import LockedPackage
 
 BUILD_TYPE = "https://veridian-composer.dev/vcomp/build/v1"
 BUILDER_ID = f"https://veridian-composer.dev/vcomp@{__version__}"
@@ -27,7 +27,7 @@ def _spdx_id(kind: str, name: str) -> str:
     return f"SPDXRef-{kind}-" + "".join(c if c.isalnum() or c in ".-" else "-" for c in name)
 
 
-def spdx(profile: str, arch: str, packages: Sequence[Locked], outputs: Sequence[Mapping[str, Any]], *,
+def spdx(profile: str, arch: str, packages: Sequence[LockedPackage], outputs: Sequence[Mapping[str, Any]], *,
          seed: str, epoch: int) -> dict[str, Any]:
     """SPDX 2.3 JSON: one package per locked package, one file per output file; the image contains them."""
     image_id = _spdx_id("Image", f"{profile}-{arch}")
@@ -56,7 +56,7 @@ def spdx(profile: str, arch: str, packages: Sequence[Locked], outputs: Sequence[
             "packages": pkgs, "files": files, "relationships": rels}
 
 
-def provenance(profile: Profile, arch: str, packages: Sequence[Locked], outputs: Sequence[Mapping[str, Any]], *,
+def provenance(profile: Profile, arch: str, packages: Sequence[LockedPackage], outputs: Sequence[Mapping[str, Any]], *,
                seed: str, lock_digest: str, epoch: int) -> dict[str, Any]:
     """An in-toto v1 statement: subjects are the output files, the predicate SLSA provenance v1."""
     subjects = [{"name": f["path"], "digest": {"sha256": f["sha256"]}} for o in outputs for f in o["files"]]

@@ -94,6 +94,7 @@ RelOp: TypeAlias = Literal[">=", ">", "<", "<=", "="]
 SolvPool: TypeAlias = Any  # solv.Pool -- the bindings carry no type information
 SolvRepo: TypeAlias = Any  # solv.XRepo
 Solvable: TypeAlias = Any  # solv.XSolvable
+SolvProblem: TypeAlias = Any  # solv.Problem
 
 DEFAULT_NAME: Final = "p"
 """Package name used by :func:`make_pool` and :func:`select` unless told otherwise."""

@@ -9,66 +9,55 @@ size, repository, signer key id and reason. Builds use the lock; they never re-r
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 
 from composer.errors import UserError
 from composer.fsutil import atomic_write
 from composer.image.outputs import BOOTLOADERS, OUTPUT_TYPES
 from composer.limits import load_json
-from composer.profile.validate import Profile
+from composer.profile.model import Profile
 from composer.repo.client import RepositoryClient, load_trusted_root
+from composer.solve.lockmodel import LOCK_FORMAT, Lock, LockedPackage, Reason, lock_bytes
 from composer.solve.policy import RepoPolicy
 from composer.solve.pool import IndexData, SolvIndex, parse_version
 from composer.solve.resolve import Request, Resolver, check_capabilities
-
-LOCK_FORMAT = 1
 
 
 def lock_path(profile: Path) -> Path:
     return profile.with_suffix(".lock")
 
 
-def read_lock(path: Path) -> dict[str, Any] | None:
+def read_lock(path: Path) -> Lock | None:
     try:
         doc = load_json(path.read_bytes(), str(path))
     except FileNotFoundError:
         return None
     except ValueError as exc:
         raise UserError(f"{path}: not a lock file ({exc})", hint="delete it and run: vcomp lock PROFILE") from None
-    if not isinstance(doc, dict):
-        raise UserError(f"{path}: not a lock file (a JSON object is expected)", hint="run: vcomp lock PROFILE")
-    if doc.get("format") != LOCK_FORMAT:
-        raise UserError(f"{path}: lock format {str(doc.get('format'))[:32]} is not supported", hint="upgrade vcomp")
-    return doc
-
-
-def lock_bytes(doc: Mapping[str, Any]) -> bytes:
-    return (json.dumps(doc, sort_keys=True, indent=2, ensure_ascii=False) + "\n").encode()
+    return Lock.from_dict(doc, str(path))
 
 
 def requests_for(profile: Profile, arch: str) -> list[Request]:
-    raw = profile.raw
     reqs = [Request(name=p.name, requirement=p.requirement, features=p.features) for p in profile.packages_for(arch)]
-    for role in ("kernel", "init"):
-        name = raw.get("kernel", {}).get("package") if role == "kernel" else raw.get("init")
+    for role, name in (("kernel", profile.kernel.package), ("init", profile.init)):
         if name and name not in {r.name for r in reqs}:
-            reqs.append(Request(name=name, reason=role))
-    reqs += [Request(name=f"driver:{d}", reason=f"driver for {d}") for d in profile.drivers]
+            reqs.append(Request(name=name, reason=Reason(kind=role)))
+    reqs += [Request(name=f"driver:{d}", reason=Reason.driver_for(d)) for d in profile.drivers]
     needed: dict[str, list[str]] = {}  # boot binaries come from the lock, never from the host
     for out in profile.outputs:
         if arch in out.architectures:
             for fw in OUTPUT_TYPES[out.type].firmware_for(arch, out.options):
                 needed.setdefault(BOOTLOADERS[fw], []).append(out.name)
-    reqs += [Request(name=p, reason=f"bootloader for {', '.join(outs)}") for p, outs in sorted(needed.items())]
+    reqs += [Request(name=p, reason=Reason.bootloader_for(outs)) for p, outs in sorted(needed.items())]
     return reqs
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Sources:
+class RepositorySources:
+    """A profile's repositories (implements :class:`composer.solve.sources.Sources`)."""
+
     clients: Mapping[str, RepositoryClient]
     fingerprints: Mapping[str, str]
     pools: Path | None = None  # where libsolv pools are cached, keyed by the verified index digests
@@ -85,18 +74,20 @@ class Sources:
         return {name: client.index_digest(arch) for name, client in self.clients.items()}
 
 
-def open_sources(profile: Profile, cache: Path) -> Sources:
+def open_sources(profile: Profile, cache: Path) -> RepositorySources:
     clients, fps = {}, {}
     for repo in profile.repositories:
         root = load_trusted_root(repo.root)
         clients[repo.name] = RepositoryClient(repo.url, root, cache, mirrors=repo.mirrors)
         fps[repo.name] = hashlib.sha256(root).hexdigest()
-    return Sources(clients=clients, fingerprints=fps, pools=cache / "pools")
+    return RepositorySources(clients=clients, fingerprints=fps, pools=cache / "pools")
 
 
-def resolve_profile(profile: Profile, sources: Sources, keep: Mapping[str, Mapping[str, str]] | None = None) \
-        -> dict[str, Any]:
-    """Resolve every architecture; return the lock document (nothing is written here).
+Kept = Mapping[str, Mapping[str, str]]  # arch -> package name -> version
+
+
+def resolve_profile(profile: Profile, sources: RepositorySources, keep: Kept | None = None) -> Lock:
+    """Resolve every architecture; return the lock (nothing is written here).
 
     ``keep`` (arch -> name -> version, from the previous lock) are versions to stay at when the
     repositories now offer newer ones, as Cargo keeps a lock. A package kept below what a fresh
@@ -111,30 +102,27 @@ def resolve_profile(profile: Profile, sources: Sources, keep: Mapping[str, Mappi
     held = held_versions(fresh, kept)
     if not any(held.values()):
         return fresh
-    doc = _resolve(profile, sources, held)
-    mark_held(doc, fresh)
-    return doc
+    return mark_held(_resolve(profile, sources, held), fresh)
 
 
-def held_versions(fresh: Mapping[str, Any], doc: Mapping[str, Any]) -> dict[str, dict[str, str]]:
-    """arch -> name -> version of the rows of ``doc`` whose version differs from the fresh resolution."""
+def held_versions(fresh: Lock, lock: Lock) -> dict[str, dict[str, str]]:
+    """arch -> name -> version of the rows of ``lock`` whose version differs from the fresh resolution."""
     out: dict[str, dict[str, str]] = {}
-    for arch, rows in doc["architectures"].items():
-        now = {p["name"]: p["version"] for p in fresh["architectures"].get(arch, [])}
-        out[arch] = {p["name"]: p["version"] for p in rows if p["name"] in now and now[p["name"]] != p["version"]}
+    for arch, rows in lock.architectures.items():
+        now = {p.name: p.version for p in fresh.packages(arch)}
+        out[arch] = {p.name: p.version for p in rows if p.name in now and now[p.name] != p.version}
     return out
 
 
-def mark_held(doc: dict[str, Any], fresh: Mapping[str, Any]) -> None:
-    held = held_versions(fresh, doc)
-    for arch, rows in doc["architectures"].items():
-        for p in rows:
-            if p["name"] in held.get(arch, {}):
-                p["held"] = True
+def mark_held(lock: Lock, fresh: Lock) -> Lock:
+    held = held_versions(fresh, lock)
+    return replace(lock, architectures={
+        arch: tuple(replace(p, held=True) if p.name in held.get(arch, {}) else p for p in rows)
+        for arch, rows in lock.architectures.items()})
 
 
-def _resolve(profile: Profile, sources: Sources, keep: Mapping[str, Mapping[str, str]]) -> dict[str, Any]:
-    arches: dict[str, list[dict[str, Any]]] = {}
+def _resolve(profile: Profile, sources: RepositorySources, keep: Kept) -> Lock:
+    arches: dict[str, tuple[LockedPackage, ...]] = {}
     indexes: dict[str, dict[str, str]] = {}
     policy = RepoPolicy.of(profile.repositories)
     for arch in profile.architectures:
@@ -143,27 +131,26 @@ def _resolve(profile: Profile, sources: Sources, keep: Mapping[str, Mapping[str,
         chosen = Resolver(sources.index(arch), policy).solve(requests_for(profile, arch), keep=keep.get(arch, {}))
         check_capabilities(chosen, profile.capabilities, arch)
         granted = set(profile.capabilities)
-        arches[arch] = [{
-            "name": c.entry.name, "version": c.entry.version, "arch": c.entry.arch, "sha256": c.entry.sha256,
-            "size": c.entry.size, "repository": c.origin, "signer": c.entry.signer, "reason": c.reason,
-            "license": c.entry.license,
-            "capabilities": sorted({*c.entry.capabilities.get("required", []),
-                                    *(x for x in c.optional_capabilities if x in granted)}),
-        } for c in chosen]
-    return {"format": LOCK_FORMAT, "profile": profile.name, "inputs": profile.digest,
-            "trust-roots": dict(sorted(sources.fingerprints.items())), "indexes": indexes, "architectures": arches}
+        arches[arch] = tuple(LockedPackage(
+            name=c.entry.name, version=c.entry.version, arch=c.entry.arch, sha256=c.entry.sha256,
+            size=c.entry.size, repository=c.origin, signer=c.entry.signer, reason=c.reason,
+            license=c.entry.license,
+            capabilities=tuple(sorted({*c.entry.capabilities.get("required", []),
+                                       *(x for x in c.optional_capabilities if x in granted)}))) for c in chosen)
+    return Lock(format=LOCK_FORMAT, profile=profile.name, inputs=profile.digest,
+                trust_roots=dict(sorted(sources.fingerprints.items())), indexes=indexes, architectures=arches)
 
 
-def staleness(profile: Profile, lock: Mapping[str, Any], fingerprints: Mapping[str, str]) -> list[str]:
+def staleness(profile: Profile, lock: Lock, fingerprints: Mapping[str, str]) -> list[str]:
     """Why a lock no longer matches its profile (empty when it does)."""
     why = []
-    if lock.get("inputs") != profile.digest:
+    if lock.inputs != profile.digest:
         why.append("the profile changed since the lock was written (its digest differs)")
-    old_roots = dict(lock.get("trust-roots", {}))
+    old_roots = dict(lock.trust_roots)
     changed = sorted(n for n in old_roots.keys() | fingerprints.keys() if old_roots.get(n) != fingerprints.get(n))
     if changed:
         why.append(f"the pinned trust root changed for: {', '.join(changed)}")
-    missing = set(profile.architectures) - set(lock.get("architectures", {}))
+    missing = set(profile.architectures) - set(lock.architectures)
     if missing:
         why.append(f"architectures not locked: {', '.join(sorted(missing))}")
     return why
@@ -175,42 +162,46 @@ def version_change(old: str, new: str) -> str:
     return "upgrade" if vn > vo else "downgrade" if vn < vo else "rebuild"
 
 
+def row_moves(before: Mapping[str, tuple[str, str]], after: Mapping[str, tuple[str, str]]) -> list[tuple[str, str]]:
+    """(name, action) of every name whose (version, sha256) differs between two sets of rows (the one place
+    that compares): add, remove, upgrade, downgrade or rebuild."""
+    out = []
+    for name in sorted(before.keys() | after.keys()):
+        a, b = before.get(name), after.get(name)
+        if a is None or b is None or a != b:
+            out.append((name, "add" if a is None else "remove" if b is None else version_change(a[0], b[0])))
+    return out
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Move:
     """One package row that differs between two locks (by version or sha256), or is only in one of them."""
 
     arch: str
     name: str
-    old: Mapping[str, Any] | None
-    new: Mapping[str, Any] | None
-
-    @property
-    def action(self) -> str:
-        if self.old is None:
-            return "add"
-        if self.new is None:
-            return "remove"
-        return version_change(self.old["version"], self.new["version"])
+    action: str   # add | remove | upgrade | downgrade | rebuild
+    old: LockedPackage | None
+    new: LockedPackage | None
 
 
-def lock_moves(old: Mapping[str, Any] | None, new: Mapping[str, Any] | None) -> list[Move]:
-    """Every package that differs between two locks, by architecture and name (the one place that compares)."""
-    old_arches, new_arches = (old or {}).get("architectures", {}), (new or {}).get("architectures", {})
+def lock_moves(old: Lock | None, new: Lock | None) -> list[Move]:
+    """Every package that differs between two locks, by architecture and name."""
+    old_arches = old.architectures if old else {}
+    new_arches = new.architectures if new else {}
     out = []
     for arch in sorted(set(old_arches) | set(new_arches)):
-        before = {p["name"]: p for p in old_arches.get(arch, [])}
-        after = {p["name"]: p for p in new_arches.get(arch, [])}
-        for name in sorted(before.keys() | after.keys()):
-            a, b = before.get(name), after.get(name)
-            if a is None or b is None or (a["version"], a["sha256"]) != (b["version"], b["sha256"]):
-                out.append(Move(arch=arch, name=name, old=a, new=b))
+        before = {p.name: p for p in old_arches.get(arch, ())}
+        after = {p.name: p for p in new_arches.get(arch, ())}
+        for name, action in row_moves({n: (p.version, p.sha256) for n, p in before.items()},
+                                      {n: (p.version, p.sha256) for n, p in after.items()}):
+            out.append(Move(arch=arch, name=name, action=action, old=before.get(name), new=after.get(name)))
     return out
 
 
-def diff_locks(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> list[str]:
+def diff_locks(old: Lock | None, new: Lock) -> list[str]:
     """What moved between two locks, one line per change, with why where the locks say it."""
     lines = []
-    before_idx, after_idx = (old or {}).get("indexes", {}), new.get("indexes", {})
+    before_idx, after_idx = (old.indexes if old else {}), new.indexes
     for repo in sorted(after_idx):
         for arch in sorted(after_idx[repo]):
             a, b = before_idx.get(repo, {}).get(arch), after_idx[repo][arch]
@@ -220,55 +211,54 @@ def diff_locks(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> list[st
     words = {"upgrade": "upgraded", "downgrade": "downgraded", "rebuild": "same precedence, new build"}
     for m in lock_moves(old, new):
         x, y = m.old, m.new
-        if m.arch not in new["architectures"]:
+        if m.arch not in new.architectures:
             continue
         if x is None and y is not None:
-            lines.append(f"{m.arch}: + {m.name} {y['version']} ({y['reason']})")
+            lines.append(f"{m.arch}: + {m.name} {y.version} ({y.reason})")
         elif y is None and x is not None:
-            lines.append(f"{m.arch}: - {m.name} {x['version']} (was: {x['reason']})")
-        elif x is not None and y is not None and x["version"] != y["version"]:
-            lines.append(f"{m.arch}: ~ {m.name} {x['version']} -> {y['version']} ({words[m.action]}; {y['reason']})")
+            lines.append(f"{m.arch}: - {m.name} {x.version} (was: {x.reason})")
+        elif x is not None and y is not None and x.version != y.version:
+            lines.append(f"{m.arch}: ~ {m.name} {x.version} -> {y.version} ({words[m.action]}; {y.reason})")
         elif x is not None and y is not None:
-            lines.append(f"{m.arch}: ~ {m.name} {y['version']} rebuilt in the repository "
-                         f"(sha256 {x['sha256'][:12]} -> {y['sha256'][:12]})")
+            lines.append(f"{m.arch}: ~ {m.name} {y.version} rebuilt in the repository "
+                         f"(sha256 {x.sha256[:12]} -> {y.sha256[:12]})")
     return lines
 
 
-def missing_packages(lock: Mapping[str, Any], sources: Sources) -> list[str]:
+def missing_packages(lock: Lock, sources: RepositorySources) -> list[str]:
     """Locked packages the repositories no longer serve with the locked digest (the repository moved)."""
     out = []
-    for arch, pkgs in sorted(lock.get("architectures", {}).items()):
+    for arch, pkgs in sorted(lock.architectures.items()):
         index = sources.index(arch)
         for p in pkgs:
-            served = {(e.version, e.sha256) for e in (index.entry(s.id) for s in index.named(p["name"]))}
-            if (p["version"], p["sha256"]) not in served:
+            served = {(e.version, e.sha256) for e in (index.entry(s.id) for s in index.named(p.name))}
+            if (p.version, p.sha256) not in served:
                 now = ", ".join(sorted(v for v, _ in served)) or "not at all"
-                out.append(f"{arch}: {p['name']} {p['version']} (sha256 {p['sha256'][:12]}) is no longer in the "
+                out.append(f"{arch}: {p.name} {p.version} (sha256 {p.sha256[:12]}) is no longer in the "
                            f"repositories (they serve: {now})")
     return out
 
 
-def kept_versions(lock: Mapping[str, Any] | None, moving: Iterable[str] = ()) -> dict[str, dict[str, str]]:
+def kept_versions(lock: Lock | None, moving: Iterable[str] = ()) -> dict[str, dict[str, str]]:
     move = set(moving)
-    return {arch: {p["name"]: p["version"] for p in pkgs if p["name"] not in move}
-            for arch, pkgs in (lock or {}).get("architectures", {}).items()}
+    return {arch: {p.name: p.version for p in pkgs if p.name not in move}
+            for arch, pkgs in (lock.architectures if lock else {}).items()}
 
 
-def write_lock(path: Path, doc: Mapping[str, Any]) -> None:
-    atomic_write(path, lock_bytes(doc))
+def write_lock(path: Path, lock: Lock) -> None:
+    atomic_write(path, lock_bytes(lock))
 
 
-def why(lock: Mapping[str, Any], name: str, arch: str) -> list[str]:
-    pkgs = {p["name"]: p for p in lock["architectures"].get(arch, [])}
+def why(lock: Lock, name: str, arch: str) -> list[str]:
+    pkgs = {p.name: p for p in lock.packages(arch)}
     if name not in pkgs:
         raise UserError(f"'{name}' is not in the lock for {arch}",
                         hint=f"locked packages: {', '.join(sorted(pkgs)) or 'none'}")
     chain, seen = [], set()
-    while name in pkgs and name not in seen:
-        seen.add(name)
-        p = pkgs[name]
-        chain.append(f"{name} {p['version']}: {p['reason']}")
-        if not p["reason"].startswith("dependency of "):
-            break
-        name = p["reason"].removeprefix("dependency of ")
+    parent: str | None = name
+    while parent is not None and parent in pkgs and parent not in seen:
+        seen.add(parent)
+        p = pkgs[parent]
+        chain.append(f"{parent} {p.version}: {p.reason}")
+        parent = p.reason.parent
     return chain

@@ -21,13 +21,14 @@ not hold, a package gone), it is refused with the differences and the index move
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 from composer.errors import UserError
-from composer.profile.validate import Profile
+from composer.profile.model import Profile
 from composer.schema import json_path
-from composer.solve.lock import Sources, resolve_profile
+from composer.solve.lock import RepositorySources, resolve_profile
+from composer.solve.lockmodel import Lock
 
 ROW_FIELDS = ("name", "version", "arch", "sha256", "size", "repository", "signer", "reason", "license",
               "capabilities", "held")
@@ -37,14 +38,11 @@ class LockMismatch(UserError):
     """The lock is not what its profile resolves to (hand-edited or written by something else)."""
 
 
-def index_changes(lock: Mapping[str, Any], served: Mapping[str, Mapping[str, str]]) -> list[str]:
+def index_changes(lock: Lock, served: Mapping[str, Mapping[str, str]]) -> list[str]:
     """Repositories whose served index (repo -> arch -> digest) is not the locked one."""
-    locked = lock.get("indexes")
-    locked = locked if isinstance(locked, dict) else {}
     out = []
-    for repo in sorted(set(locked) | set(served)):
-        was, now = locked.get(repo), served.get(repo, {})
-        was = was if isinstance(was, dict) else {}
+    for repo in sorted(set(lock.indexes) | set(served)):
+        was, now = lock.indexes.get(repo, {}), served.get(repo, {})
         for arch in sorted(set(was) | set(now)):
             if was.get(arch) != now.get(arch):
                 out.append(f"$.indexes.{repo}.{arch}: the lock was resolved against index "
@@ -53,56 +51,45 @@ def index_changes(lock: Mapping[str, Any], served: Mapping[str, Mapping[str, str
     return out
 
 
-def held_of(lock: Mapping[str, Any]) -> dict[str, dict[str, str]]:
-    """arch -> name -> version of the lock's held rows (whatever their shape; the comparison judges them)."""
-    arches = lock.get("architectures")
+def held_of(lock: Lock) -> dict[str, dict[str, str]]:
+    """arch -> name -> version of the lock's held rows."""
     out: dict[str, dict[str, str]] = {}
-    for arch, rows in (arches.items() if isinstance(arches, dict) else []):
-        for p in rows if isinstance(rows, list) else []:
-            if isinstance(p, dict) and p.get("held") is True and isinstance(p.get("name"), str) \
-                    and isinstance(p.get("version"), str):
-                out.setdefault(str(arch), {})[p["name"]] = p["version"]
+    for arch, rows in lock.architectures.items():
+        for p in rows:
+            if p.held:
+                out.setdefault(arch, {})[p.name] = p.version
     return out
 
 
-def differences(expected: Mapping[str, Any], lock: Mapping[str, Any]) -> list[str]:
+def differences(expected: Lock, lock: Lock) -> list[str]:
     """Every place where ``lock`` differs from ``expected`` (pure), as 'JSON path: what differs'."""
     out = []
-    for key in sorted(set(expected) | set(lock)):
-        if key != "architectures" and expected.get(key) != lock.get(key):
-            out.append(f"{json_path([key])}: is {_short(lock.get(key))}, resolving the profile gives "
-                       f"{_short(expected.get(key))}")
-    want, have = expected.get("architectures", {}), lock.get("architectures")
-    if not isinstance(have, dict):
-        return [*out, "$.architectures: is not a mapping of architecture -> packages"]
+    want_doc, have_doc = expected.to_dict(), lock.to_dict()
+    for key in sorted(set(want_doc) | set(have_doc)):
+        if key != "architectures" and want_doc.get(key) != have_doc.get(key):
+            out.append(f"{json_path([key])}: is {_short(have_doc.get(key))}, resolving the profile gives "
+                       f"{_short(want_doc.get(key))}")
+    want, have = expected.architectures, lock.architectures
     for arch in sorted(set(want) | set(have)):
-        rows = have.get(arch)
         if arch not in want:
             out.append(f"{json_path(['architectures', arch])}: the profile does not build {arch}")
             continue
-        if not isinstance(rows, list):
+        if arch not in have:
             out.append(f"{json_path(['architectures', arch])}: missing or not a list of packages")
             continue
-        wanted = {p["name"]: p for p in want[arch]}
+        wanted = {p.name: p.to_dict() for p in want[arch]}
         seen: set[str] = set()
-        for i, p in enumerate(rows):
-            place = json_path(["architectures", arch, i])
-            name = p.get("name") if isinstance(p, dict) else None
-            if not isinstance(p, dict) or not isinstance(name, str):
-                out.append(f"{place}: not a package entry")
-                continue
-            if name in seen:
-                out.append(f"{place}: package '{name}' is listed twice")
-                continue
-            seen.add(name)
-            w = wanted.get(name)
+        for i, row in enumerate(have[arch]):
+            p = row.to_dict()
+            seen.add(row.name)
+            w = wanted.get(row.name)
             if w is None:
-                out.append(f"{place}: package '{name}' {p.get('version', '')} is not part of the profile's "
-                           f"resolution (nobody asked for it)")
+                out.append(f"{json_path(['architectures', arch, i])}: package '{row.name}' {row.version} is not "
+                           f"part of the profile's resolution (nobody asked for it)")
                 continue
             for f in sorted(set(ROW_FIELDS) | set(p) | set(w)):
                 if p.get(f) != w.get(f):
-                    out.append(f"{json_path(['architectures', arch, i, f])}: '{name}' has {_short(p.get(f))}, "
+                    out.append(f"{json_path(['architectures', arch, i, f])}: '{row.name}' has {_short(p.get(f))}, "
                                f"resolving the profile gives {_short(w.get(f))}")
         for name in sorted(set(wanted) - seen):
             out.append(f"{json_path(['architectures', arch])}: package '{name}' {wanted[name]['version']} "
@@ -110,12 +97,12 @@ def differences(expected: Mapping[str, Any], lock: Mapping[str, Any]) -> list[st
     return out
 
 
-def _short(value: Any) -> str:
+def _short(value: object) -> str:
     text = repr(value)
     return text if len(text) <= 80 else text[:76] + "...'"
 
 
-def lock_problems(profile: Profile, lock: Mapping[str, Any], sources: Sources) -> tuple[list[str], list[str]]:
+def lock_problems(profile: Profile, lock: Lock, sources: RepositorySources) -> tuple[list[str], list[str]]:
     """(index moves, differences): how the repositories moved since the lock, and every place where the
     lock differs from resolving the profile against the served indexes (holding the lock's held rows).
     When an index moved, the lock's ``indexes`` are not compared: the packages still are, exactly."""
@@ -126,11 +113,11 @@ def lock_problems(profile: Profile, lock: Mapping[str, Any], sources: Sources) -
     moved = index_changes(lock, served)
     expected = resolve_profile(profile, sources, held_of(lock) or None)
     if moved:
-        expected = {**expected, "indexes": lock.get("indexes")}
+        expected = replace(expected, indexes=lock.indexes)
     return moved, differences(expected, lock)
 
 
-def check_lock(profile: Profile, lock: Mapping[str, Any], sources: Sources, path: Path) -> None:
+def check_lock(profile: Profile, lock: Lock, sources: RepositorySources, path: Path) -> None:
     """Refuse a lock that is not exactly the profile's resolution against the indexes."""
     moved, found = lock_problems(profile, lock, sources)
     if found:

@@ -20,10 +20,11 @@ from __future__ import annotations
 import fnmatch
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import solv
 
+from composer.profile.model import RepositoryRef
+from composer.solve.evr import Solvable
 from composer.solve.pool import SolvIndex
 
 
@@ -33,14 +34,14 @@ class RepoPolicy:
     pins: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # repository -> names and globs
 
     @classmethod
-    def of(cls, repositories: Iterable[Any]) -> RepoPolicy:
-        """From a profile's ``RepositoryRef``s (anything with name, priority and packages)."""
+    def of(cls, repositories: Iterable[RepositoryRef]) -> RepoPolicy:
+        """From a profile's repositories."""
         repos = list(repositories)
         return cls(priorities={r.name: r.priority for r in repos},
                    pins={r.name: tuple(r.packages) for r in repos if r.packages})
 
     @classmethod
-    def of_records(cls, records: Iterable[Mapping[str, Any]]) -> RepoPolicy:
+    def of_records(cls, records: Iterable[Mapping[str, object]]) -> RepoPolicy:
         """From a root's ``repositories.json`` (as ``vcomp build`` records a profile's repositories);
         values of the wrong type count as absent (the database reader validates the file)."""
         prios: dict[str, int] = {}
@@ -69,7 +70,7 @@ class RepoPolicy:
         return [r for r in repos if self.priority(r) == best]
 
 
-def bare_provides(s: Any) -> list[str]:
+def bare_provides(s: Solvable) -> list[str]:
     return [str(d) for d in s.lookup_deparray(solv.SOLVABLE_PROVIDES) if " " not in str(d)]
 
 

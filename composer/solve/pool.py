@@ -34,8 +34,8 @@ import solv
 from composer.errors import VerificationError
 from composer.fsutil import atomic_output, atomic_write
 from composer.repo.index import IndexEntry
-from composer.solve.evr import requirement_interval, to_evr
-from composer.version import Requirement, Version
+from composer.solve.evr import Solvable, SolvPool, SolvRepo, requirement_interval, to_evr
+from composer.version import PrecedenceKey, Requirement, Version
 
 POOL_REVISION = 3  # bump when the encoding of solvables changes: older cache files are then never read
 SOLV_VERSION = importlib.metadata.version("solv")  # the .solv format belongs to the libsolv that wrote it
@@ -58,7 +58,7 @@ def parse_requirement(text: str) -> Requirement:
 
 
 @functools.lru_cache(maxsize=1 << 14)
-def interval(text: str) -> tuple[tuple[Any, bool], tuple[Any, bool]] | None:
+def interval(text: str) -> tuple[tuple[PrecedenceKey | None, bool], tuple[PrecedenceKey | None, bool]] | None:
     """The requirement's interval hull as (precedence key or None, inclusive) pairs; None when empty."""
     hull = requirement_interval(parse_requirement(text))
     if hull is None:
@@ -69,7 +69,7 @@ def interval(text: str) -> tuple[tuple[Any, bool], tuple[Any, bool]] | None:
 
 
 @functools.lru_cache(maxsize=1 << 16)
-def precedence(text: str) -> Any:
+def precedence(text: str) -> PrecedenceKey:
     return parse_version(text).precedence_key()
 
 
@@ -123,13 +123,13 @@ class DepMaker:
     checking the pre-releases inside it with ``composer.version``.
     """
 
-    def __init__(self, pool: Any, versions_of: Callable[[str], Sequence[str]],
+    def __init__(self, pool: SolvPool, versions_of: Callable[[str], Sequence[str]],
                  virtuals_of: Callable[[str], Sequence[tuple[str, str]]]) -> None:
         self.pool = pool
         self.versions_of = versions_of  # version texts of the packages called name, in precedence order
         self.virtuals_of = virtuals_of  # (name, version) of the other packages that provide name
         self.memo: dict[tuple[str, str], int] = {}
-        self.keys: dict[str, list[Any]] = {}
+        self.keys: dict[str, list[PrecedenceKey]] = {}
 
     def __call__(self, name: str, req: str) -> int:
         key = (name, req)
@@ -287,14 +287,14 @@ class EntryStore:
 class SolvIndex:
     """The pool, its one repository, and lazy access to the entry behind each solvable."""
 
-    def __init__(self, pool: Any, repo: Any, arch: str, store: EntryStore | None = None) -> None:
+    def __init__(self, pool: SolvPool, repo: SolvRepo, arch: str, store: EntryStore | None = None) -> None:
         self.pool, self.repo, self.arch = pool, repo, arch
         self.store = store
         self.first = -1  # id of the first solvable (solvables are contiguous, in entry order)
         self._docs: dict[int, tuple[str, Document]] = {}
         self._entries: dict[int, IndexEntry] = {}
         self._rows: list[Row] = []  # what build() made, for write()
-        self.installed: Any = None  # the @installed repository (a root's packages), when there is one
+        self.installed: SolvRepo | None = None  # the @installed repository (a root's packages), when there is one
         self.dep = DepMaker(pool, self.versions_of, self.virtuals_of)
 
     # ---- building and the cache
@@ -351,7 +351,7 @@ class SolvIndex:
         self._rows = rows
         return self
 
-    def _add(self, repo: Any, docs: Sequence[Document]) -> list[int]:
+    def _add(self, repo: SolvRepo, docs: Sequence[Document]) -> list[int]:
         """One solvable per document (in order); dependencies need only the DepMaker's maps."""
         pool, dep = self.pool, self.dep
         provides, requires, conflicts = solv.SOLVABLE_PROVIDES, solv.SOLVABLE_REQUIRES, solv.SOLVABLE_CONFLICTS
@@ -482,11 +482,11 @@ class SolvIndex:
             return {self.first + i: o for i, o in enumerate(self.store.origin_list())}
         return {}
 
-    def providers(self, name: str) -> list[Any]:
+    def providers(self, name: str) -> list[Solvable]:
         """Solvables that are called ``name`` or provide it (pool order: by name, then version)."""
         return list(self.pool.whatprovides(self.pool.str2id(name)))
 
-    def named(self, name: str) -> list[Any]:
+    def named(self, name: str) -> list[Solvable]:
         return [s for s in self.providers(name) if s.name == name]
 
     def versions_of(self, name: str) -> list[str]:

@@ -11,13 +11,13 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from composer.errors import UserError
 from composer.package.build import default_cache
-from composer.profile.validate import Profile, load_profile
+from composer.profile.load import load_profile
+from composer.profile.model import Profile
 from composer.solve.lock import (
-    Sources,
+    RepositorySources,
     diff_locks,
     kept_versions,
     lock_path,
@@ -29,6 +29,7 @@ from composer.solve.lock import (
     write_lock,
 )
 from composer.solve.lockcheck import check_lock, lock_problems
+from composer.solve.lockmodel import Lock
 
 
 def repos_cache() -> Path:
@@ -54,7 +55,7 @@ class Relocked:
     """What ``vcomp lock`` wrote for one profile."""
 
     target: Path
-    doc: dict[str, Any]            # the lock written
+    doc: Lock                      # the lock written
     changes: tuple[str, ...]       # the lines of the difference with the previous lock
     was_locked: bool               # a previous lock existed
 
@@ -89,7 +90,7 @@ def relock(profile_path: Path, *, upgrade: bool = False, update: Sequence[str] =
     return Relocked(target=target, doc=doc, changes=tuple(changes), was_locked=bool(old))
 
 
-def load_locked(profile_path: Path, cache: Path | None = None) -> tuple[Profile, dict[str, Any], str, Sources]:
+def load_locked(profile_path: Path, cache: Path | None = None) -> tuple[Profile, Lock, str, RepositorySources]:
     """Profile, its lock (refused when stale), the lock's digest and the repository sources."""
     profile = load_profile(profile_path)
     target = lock_path(profile_path)

@@ -12,12 +12,13 @@ import re
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import solv
 
 from composer.errors import UserError
 from composer.repo.index import IndexEntry, close_names
+from composer.solve.evr import Solvable, SolvProblem
+from composer.solve.lockmodel import REQUESTED, Reason
 from composer.solve.policy import CONFUSION_HINT, RepoPolicy, confusions, consider, exclusions
 from composer.solve.pool import STAR, SolvIndex, dependencies, parse_requirement, parse_version
 
@@ -31,13 +32,13 @@ class Request:
     name: str
     requirement: str = "*"
     features: tuple[str, ...] = ()
-    reason: str = "requested"
+    reason: Reason = REQUESTED
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Chosen:
     entry: IndexEntry
-    reason: str
+    reason: Reason
     origin: str = ""
     optional_capabilities: tuple[str, ...] = ()
 
@@ -62,7 +63,7 @@ class Resolver:
         """A resolver over in-memory entries (no cache)."""
         return cls(SolvIndex.build([(origin, entries)], arch))
 
-    def candidates(self, name: str, req: str) -> list[Any]:
+    def candidates(self, name: str, req: str) -> list[Solvable]:
         """The solvables that satisfy (name, req): versions that match, and virtual providers for '*'."""
         r = parse_requirement(req.strip() or "*")
         star = req.strip() in STAR
@@ -103,12 +104,12 @@ class Resolver:
         """Refuse an answer that took a name two repositories serve without a pin or priority saying which;
         True when a priority excluded more providers (solve again), False when the answer stands."""
         index = self.index
-        needed = {r.name: r.reason for r in requests}
+        needed = {r.name: r.reason.text for r in requests}
         features = {r.name: r.features for r in requests}
         for sid in chosen:
             e = index.entry(sid)
             for name, _ in dependencies(e, features.get(e.name, ())):
-                needed.setdefault(name, f"dependency of {e.name}")
+                needed.setdefault(name, Reason.dependency_of(e.name).text)
         problems, more = confusions(index, self.policy, self.excluded, chosen, needed)
         if problems:
             raise ResolveError("\n".join(f"{self.arch}: {p}" for p in problems), hint=CONFUSION_HINT)
@@ -134,14 +135,14 @@ class Resolver:
         hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
         return f"no package '{r.name}' for {self.arch} in the repositories ({r.reason}){hint}"
 
-    def _ours(self, s: Any) -> bool:
+    def _ours(self, s: Solvable) -> bool:
         """A solvable of the index or of the installed packages (not libsolv's own system solvable)."""
         return s.repo is not None and any(s.repo == r for r in (self.index.repo, self.index.installed) if r is not None)
 
-    def _nice(self, s: Any) -> str:
+    def _nice(self, s: Solvable) -> str:
         return f"{s.name} {self.index.entry(s.id).version}"
 
-    def _explain(self, problems: Sequence[Any], requests: Sequence[Request]) -> str:
+    def _explain(self, problems: Sequence[SolvProblem], requests: Sequence[Request]) -> str:
         """libsolv's problem rules and solutions, with our names: 'name version', 'name requirement'."""
         index = self.index
         names: dict[str, str] = {}
@@ -192,7 +193,7 @@ class Resolver:
         for e in entries.values():
             for p in (e.name, *e.provides):
                 provided.setdefault(p, []).append(e)
-        reason: dict[str, str] = {}
+        reason: dict[str, Reason] = {}
         queue: deque[IndexEntry] = deque()
         features: dict[str, tuple[str, ...]] = {r.name: r.features for r in requests}
         for r in requests:
@@ -205,9 +206,9 @@ class Resolver:
             for name, _req in dependencies(e, features.get(e.name, ())):
                 for dep in sorted(provided.get(name, []), key=lambda x: x.name):
                     if dep.name not in reason:
-                        reason[dep.name] = f"dependency of {e.name}"
+                        reason[dep.name] = Reason.dependency_of(e.name)
                         queue.append(dep)
-        return [Chosen(entry=entries[n], reason=reason.get(n, "dependency"), origin=origins[n],
+        return [Chosen(entry=entries[n], reason=reason.get(n, Reason(kind="dependency")), origin=origins[n],
                        optional_capabilities=tuple(entries[n].capabilities.get("optional", [])))
                 for n in sorted(entries)]
 
@@ -221,9 +222,11 @@ def check_capabilities(chosen: Sequence[Chosen], granted: Iterable[str], arch: s
         for cap in c.entry.capabilities.get("required", []):
             if cap not in allowed:
                 chain = [c.entry.name]
-                while reasons.get(chain[-1], "").startswith("dependency of "):
-                    chain.append(reasons[chain[-1]].removeprefix("dependency of "))
-                why = " <- ".join(chain) + f" ({reasons.get(chain[-1], 'requested')})"
+                parent = reasons[chain[-1]].parent if chain[-1] in reasons else None
+                while parent is not None:
+                    chain.append(parent)
+                    parent = reasons[parent].parent if parent in reasons else None
+                why = " <- ".join(chain) + f" ({reasons.get(chain[-1], REQUESTED)})"
                 problems.append(f"package '{c.entry.name}' ({arch}) requires capability '{cap}', which the profile "
                                 f"does not grant; it is pulled in by: {why}")
     if problems:

@@ -8,7 +8,7 @@ import pytest
 
 from composer.cli.main import main
 from composer.errors import UserError
-from composer.profile.validate import load_profile
+from composer.profile.load import load_profile
 from composer.solve.lock import lock_path, open_sources, read_lock, resolve_profile, why
 from composer.solve.resolve import ResolveError
 from tests.integration.conftest import copy_profiles
@@ -41,15 +41,15 @@ def test_lock_content_reasons_and_why(profiles: Path, capsys: pytest.CaptureFixt
     prof = profiles / "minimal.yaml"
     main(["lock", str(prof)])
     lock = read_lock(lock_path(prof))
-    assert lock is not None and set(lock["architectures"]) == {"x86_64", "aarch64"}
-    pkgs = {p["name"]: p for p in lock["architectures"]["aarch64"]}
-    assert pkgs["linux"]["reason"] == "kernel" and pkgs["driver-virtio-blk"]["reason"] == "driver for virtio-blk"
-    assert pkgs["driver-virtio"]["reason"] == "dependency of driver-virtio-blk"
-    assert all(len(p["sha256"]) == 64 and p["repository"] == "sample" for p in pkgs.values())
-    assert list(lock["trust-roots"]) == ["sample"] and len(lock["indexes"]["sample"]["x86_64"]) == 64
+    assert lock is not None and set(lock.architectures) == {"x86_64", "aarch64"}
+    pkgs = {p.name: p for p in lock.packages("aarch64")}
+    assert pkgs["linux"].reason.text == "kernel" and pkgs["driver-virtio-blk"].reason.text == "driver for virtio-blk"
+    assert pkgs["driver-virtio"].reason.text == "dependency of driver-virtio-blk"
+    assert all(len(p.sha256) == 64 and p.repository == "sample" for p in pkgs.values())
+    assert list(lock.trust_roots) == ["sample"] and len(lock.indexes["sample"]["x86_64"]) == 64
     assert why(lock, "driver-virtio", "x86_64") == [
-        f"driver-virtio {pkgs['driver-virtio']['version']}: dependency of driver-virtio-blk",
-        f"driver-virtio-blk {pkgs['driver-virtio-blk']['version']}: driver for virtio-blk"]
+        f"driver-virtio {pkgs['driver-virtio'].version}: dependency of driver-virtio-blk",
+        f"driver-virtio-blk {pkgs['driver-virtio-blk'].version}: driver for virtio-blk"]
     capsys.readouterr()
     assert main(["why", "driver-virtio", "--profile", str(prof), "--arch", "aarch64"]) == 0
     assert "<- driver-virtio-blk" in capsys.readouterr().out
@@ -108,10 +108,14 @@ def test_a_repository_that_moved_fails_check_and_relock_says_what_moved(
 
 def test_diff_locks_names_each_kind_of_change() -> None:
     from composer.solve.lock import diff_locks
+    from composer.solve.lockmodel import Lock
 
-    def lock(**pkgs: tuple[str, str]) -> dict[str, object]:
-        return {"indexes": {}, "architectures": {"x86_64": [
-            {"name": n, "version": v, "sha256": h * 64, "reason": "requested"} for n, (v, h) in pkgs.items()]}}
+    def lock(**pkgs: tuple[str, str]) -> Lock:
+        return Lock.from_dict({"format": 1, "profile": "p", "inputs": "", "trust-roots": {}, "indexes": {},
+                               "architectures": {"x86_64": [
+                                   {"name": n, "version": v, "arch": "x86_64", "sha256": h * 64, "size": 1,
+                                    "repository": "r", "signer": "s", "reason": "requested", "license": "MIT",
+                                    "capabilities": []} for n, (v, h) in pkgs.items()]}}, "test.lock")
 
     old = lock(a=("1.0.0", "a"), b=("2.0.0", "b"), c=("1.0.0", "c"), d=("1.0.0", "d"))
     new = lock(a=("1.1.0", "a"), b=("1.9.0", "b"), c=("1.0.0", "e"), e=("0.1.0", "f"))
@@ -130,22 +134,25 @@ def test_committed_locks_match_their_profiles_and_a_relock_passes_the_build_chec
     from a moving Debian archive, so `vcomp lock` (as `make demo` does) relocks, and the result passes the
     check `vcomp build` makes; a hand edit after that does not."""
     import shutil
+    from dataclasses import replace
 
-    from composer.solve.lock import lock_bytes
     from composer.solve.lockcheck import LockMismatch, check_lock
+    from composer.solve.lockmodel import Reason, lock_bytes
     from tests.conftest import REPO
     profiles = copy_profiles(sample_repo_base, tmp_path)
     for name in ("minimal", "server"):
         shutil.copy(REPO / "profiles" / f"{name}.lock", profiles / f"{name}.lock")
         prof = load_profile(profiles / f"{name}.yaml")
         committed = read_lock(lock_path(prof.path))
-        assert committed is not None and committed["inputs"] == prof.digest, f"relock profiles/{name}.yaml"
+        assert committed is not None and committed.inputs == prof.digest, f"relock profiles/{name}.yaml"
         assert main(["lock", str(prof.path)]) == 0
         lock = read_lock(lock_path(prof.path))
         assert lock is not None
         sources = open_sources(prof, tmp_path / "cache")
         check_lock(prof, lock, sources, lock_path(prof.path))
-        lock["architectures"]["x86_64"][0]["reason"] = "dependency of busybox"
+        rows = lock.packages("x86_64")
+        lock = replace(lock, architectures={**lock.architectures, "x86_64": (
+            replace(rows[0], reason=Reason.dependency_of("busybox")), *rows[1:])})
         lock_path(prof.path).write_bytes(lock_bytes(lock))
         with pytest.raises(LockMismatch, match=r"\$\.architectures\.x86_64\[0\]\.reason"):
             check_lock(prof, lock, sources, lock_path(prof.path))

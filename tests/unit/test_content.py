@@ -10,7 +10,7 @@ import pytest
 
 from composer.errors import UserError
 from composer.pkgmgr.configure import GENERATED, configure
-from composer.profile.validate import load_profile
+from composer.profile.load import load_profile
 from tests.conftest import REPO
 
 PROFILE = """name: t

@@ -26,7 +26,7 @@ from composer.errors import ComposerError
 from composer.package.archive import open_package, read_header, verify_package
 from composer.package.manifest import Entry, Manifest
 from composer.pkgmgr import db
-from composer.profile.validate import load_profile
+from composer.profile.load import load_profile
 from composer.repo.index import parse_index
 from composer.solve.lock import read_lock
 from tests import hostile

@@ -12,7 +12,7 @@ import json
 import os
 import stat
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +22,9 @@ from composer.cli.main import main
 from composer.errors import ComposerError, UnsafeArchive, UserError
 from composer.pkgmgr import db
 from composer.pkgmgr.configure import configure
-from composer.pkgmgr.install import Fetched, Locked, install
+from composer.pkgmgr.install import Fetched, install
 from composer.pkgmgr.transaction import Change, TransactionError, apply, recover, stage_dir
-from composer.profile.validate import load_profile
+from composer.profile.load import load_profile
 from composer.rootfs import Root, UnsafePath, path_problem
 from composer.trust.keys import SigningKey
 from tests.conftest import REPO
@@ -517,8 +517,7 @@ def test_an_overlay_through_a_symlinked_directory_in_the_root_is_refused(world: 
 def test_the_database_records_the_signer_that_was_verified(world: World) -> None:
     other = new_key()
     f = world.package("signed", "1.0.0", [directory("opt"), file("opt/s", b"s")])
-    lying = Fetched(locked=Locked(**{**{k: getattr(f.locked, k) for k in f.locked.__slots__}, "signer": other.keyid}),
-                    path=f.path, key=f.key)
+    lying = Fetched(locked=replace(f.locked, signer=other.keyid), path=f.path, key=f.key)
     install(world.tmp / "fresh", [lying], profile_digest="p", lock_digest="l", epoch=EPOCH)
     assert db.load(world.tmp / "fresh").packages["signed"]["signer"] == world.key.keyid
 

@@ -14,9 +14,11 @@ from typing import Any
 import pytest
 
 from composer.cli.main import main
-from composer.profile.validate import load_profile
-from composer.solve.lock import kept_versions, lock_bytes, lock_path, open_sources, resolve_profile
+from composer.errors import UserError
+from composer.profile.load import load_profile
+from composer.solve.lock import kept_versions, lock_path, open_sources, read_lock, resolve_profile
 from composer.solve.lockcheck import LockMismatch, check_lock, differences
+from composer.solve.lockmodel import Lock, lock_bytes
 from composer.solve.relock import load_locked as _load
 from tests.repo_fixtures import Repo
 
@@ -36,16 +38,27 @@ def locked(tmp_path: Path, repo: Repo, packages: str = "[hello, libfoo]",
            keep: dict[str, dict[str, str]] | None = None) -> tuple[Path, dict[str, Any]]:
     p = write_profile(tmp_path, repo, packages)
     prof = load_profile(p)
-    doc = resolve_profile(prof, open_sources(prof, tmp_path / "cache"), keep)
-    lock_path(p).write_bytes(lock_bytes(doc))
-    return p, doc
+    lock = resolve_profile(prof, open_sources(prof, tmp_path / "cache"), keep)
+    lock_path(p).write_bytes(lock_bytes(lock))
+    return p, lock.to_dict()
+
+
+def dump(doc: dict[str, Any]) -> bytes:
+    """A lock document's bytes, however it was edited (as a hand edit leaves the file)."""
+    return (json.dumps(doc, sort_keys=True, indent=2, ensure_ascii=False) + "\n").encode()
+
+
+def typed(doc: dict[str, Any]) -> Lock:
+    return Lock.from_dict(doc, "p.lock")
 
 
 def refused(p: Path, tmp_path: Path, doc: dict[str, Any]) -> str:
-    lock_path(p).write_bytes(lock_bytes(doc))
+    lock_path(p).write_bytes(dump(doc))
     prof = load_profile(p)
+    lock = read_lock(lock_path(p))
+    assert lock is not None
     with pytest.raises(LockMismatch) as info:
-        check_lock(prof, doc, open_sources(prof, tmp_path / "cache"), lock_path(p))
+        check_lock(prof, lock, open_sources(prof, tmp_path / "cache"), lock_path(p))
     assert "nothing was built" in info.value.hint
     return info.value.message
 
@@ -59,7 +72,7 @@ def row(doc: dict[str, Any], name: str) -> tuple[int, dict[str, Any]]:
 def test_an_honest_lock_passes(repo: Repo, tmp_path: Path) -> None:
     p, doc = locked(tmp_path, repo)
     prof = load_profile(p)
-    check_lock(prof, doc, open_sources(prof, tmp_path / "cache"), lock_path(p))
+    check_lock(prof, typed(doc), open_sources(prof, tmp_path / "cache"), lock_path(p))
     assert {r["name"]: r["version"] for r in doc["architectures"]["x86_64"]} == {"hello": "1.1.0", "libfoo": "1.1.0"}
 
 
@@ -101,11 +114,12 @@ def test_a_missing_package_and_a_bad_shape_are_refused(repo: Repo, tmp_path: Pat
     bad = copy.deepcopy(doc)
     bad["architectures"]["x86_64"] = [r for r in bad["architectures"]["x86_64"] if r["name"] != "libfoo"]
     assert "$.architectures.x86_64: package 'libfoo' 1.1.0 (requested) is missing" in refused(p, tmp_path, bad)
-    assert differences(doc, {**doc, "architectures": {"x86_64": "nope"}}) == [
-        "$.architectures.x86_64: missing or not a list of packages"]
-    assert differences(doc, {**doc, "architectures": {"x86_64": [7, *doc["architectures"]["x86_64"]]}})[0] == \
-        "$.architectures.x86_64[0]: not a package entry"
-    assert differences(doc, {**doc, "profile": "other"}) == [
+    # a malformed lock is refused when it is read, with the same words and its JSON path
+    with pytest.raises(UserError, match=r"^p.lock: \$.architectures.x86_64: missing or not a list of packages$"):
+        typed({**doc, "architectures": {"x86_64": "nope"}})
+    with pytest.raises(UserError, match=r"^p.lock: \$.architectures.x86_64\[0\]: not a package entry$"):
+        typed({**doc, "architectures": {"x86_64": [7, *doc["architectures"]["x86_64"]]}})
+    assert differences(typed(doc), typed({**doc, "profile": "other"})) == [
         "$.profile: is 'other', resolving the profile gives 'checked'"]
 
 
@@ -119,24 +133,24 @@ def test_kept_versions_are_held_rows_and_a_moved_index_is_checked_against_what_i
     prof = load_profile(p)
     sources = open_sources(prof, tmp_path / "cache")
     with pytest.raises(LockMismatch) as info:
-        check_lock(prof, first, sources, lock_path(p))
+        check_lock(prof, typed(first), sources, lock_path(p))
     msg = info.value.message
     assert "the repositories moved since it was written: $.indexes.main.x86_64" in msg, msg
     assert "'hello' has '1.0.0', resolving the profile gives '1.1.0'" in msg and "vcomp lock" in info.value.hint
-    relocked = resolve_profile(prof, sources, kept_versions(first))  # what `vcomp lock` writes: versions kept
-    assert {(r["name"], r["version"], r.get("held")) for r in relocked["architectures"]["x86_64"]} == {
+    relocked = resolve_profile(prof, sources, kept_versions(typed(first)))  # what `vcomp lock` writes: kept
+    assert {(r.name, r.version, r.held) for r in relocked.packages("x86_64")} == {
         ("hello", "1.0.0", True), ("libfoo", "1.0.0", True)}
     check_lock(prof, relocked, sources, lock_path(p))
-    unmarked = copy.deepcopy(relocked)
+    unmarked = relocked.to_dict()
     del row(unmarked, "hello")[1]["held"]  # a downgrade dressed as an ordinary row
     assert "'hello' has '1.0.0', resolving the profile gives '1.1.0'" in refused(p, tmp_path, unmarked)
     # the index moved but what this profile resolves to did not: the lock still checks out
     tool_profile = tmp_path / "tool" / "profile" / "p.yaml"
     tp = load_profile(tool_profile)
-    check_lock(tp, tool, open_sources(tp, tmp_path / "tool-cache"), lock_path(tool_profile))
+    check_lock(tp, typed(tool), open_sources(tp, tmp_path / "tool-cache"), lock_path(tool_profile))
     tool["architectures"]["x86_64"][0]["sha256"] = "1" * 64
     with pytest.raises(LockMismatch, match="sha256: 'evil-tool' has '1111"):
-        check_lock(tp, tool, open_sources(tp, tmp_path / "tool-cache"), lock_path(tool_profile))
+        check_lock(tp, typed(tool), open_sources(tp, tmp_path / "tool-cache"), lock_path(tool_profile))
 
 
 def test_lock_check_reports_a_hand_edited_lock_with_exit_2(repo: Repo, tmp_path: Path,
@@ -146,7 +160,7 @@ def test_lock_check_reports_a_hand_edited_lock_with_exit_2(repo: Repo, tmp_path:
     p, doc = locked(tmp_path, repo)
     assert main(["lock", "--check", str(p)]) == 0
     row(doc, "hello")[1]["reason"] = "dependency of libfoo"
-    lock_path(p).write_bytes(lock_bytes(doc))
+    lock_path(p).write_bytes(dump(doc))
     capsys.readouterr()
     assert main(["lock", "--check", str(p)]) == 2
     assert "'hello' has 'dependency of libfoo'" in capsys.readouterr().err
@@ -157,10 +171,10 @@ def test_build_refuses_a_hand_edited_lock_before_any_work(repo: Repo, tmp_path: 
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("VCOMP_CACHE", str(tmp_path / "vcache"))
     p, doc = locked(tmp_path, repo)
-    assert _load(p)[1] == doc
-    bad = json.loads(lock_bytes(doc))
+    assert _load(p)[1].to_dict() == doc
+    bad = copy.deepcopy(doc)
     row(bad, "libfoo")[1]["version"] = "1.0.0"
-    lock_path(p).write_bytes(lock_bytes(bad))
+    lock_path(p).write_bytes(dump(bad))
     images = tmp_path / "images"
     capsys.readouterr()
     assert main(["build", str(p), "--images", str(images)]) != 0

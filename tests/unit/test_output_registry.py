@@ -28,7 +28,7 @@ from composer.image import outputs
 from composer.image.outputs import OUTPUT_TYPES, OutputType, profile_schema
 from composer.image.workshop import Product, Target, Workshop
 from composer.package.build import build
-from composer.profile.validate import load_profile
+from composer.profile.load import load_profile
 from composer.repo import edit
 from composer.run import TOOL_PACKAGES
 from composer.solve.lock import lock_bytes, lock_path, open_sources, resolve_profile

@@ -9,7 +9,7 @@ import pytest
 
 from composer.cli.main import main
 from composer.errors import UserError
-from composer.profile.validate import load_profile
+from composer.profile.load import load_profile
 from composer.profile.yamlpos import MAX_BYTES, load_yaml
 from tests.conftest import REPO
 

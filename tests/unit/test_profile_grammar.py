@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from composer.errors import UserError
 from composer.limits import value_depth
 from composer.profile.grammar import GRAMMARS, grammar_errors
-from composer.profile.validate import load_profile
+from composer.profile.load import load_profile
 from composer.profile.yamlpos import load_yaml
 from composer.schema import SCHEMA_DIR
 
@@ -172,7 +172,7 @@ def test_uid_zero_is_root_only_and_ids_are_unique(tmp_path: Path) -> None:
 def test_good_users_load(tmp_path: Path) -> None:
     extra = user(uid=1000, shell="/bin/sh", home="/home/alice", gecos="Alice,,,", groups=["wheel"],
                  **{"password-hash": "$6$salt$hash", "ssh-keys": [ED25519]})
-    assert load_profile(write(tmp_path, extra)).raw["users"][0]["gecos"] == "Alice,,,"
+    assert load_profile(write(tmp_path, extra)).users[0].gecos == "Alice,,,"
 
 
 def test_deep_nesting_is_a_clear_limit_error_not_a_recursion_error(tmp_path: Path) -> None:
@@ -320,6 +320,7 @@ def test_a_mangled_profile_is_a_user_error_never_a_crash(tmp_path: Path, k1: str
 def test_a_random_lock_is_a_user_error_never_a_crash(tmp_path: Path, data: bytes) -> None:
     from composer.solve.lock import read_lock
     from composer.solve.lockcheck import differences, held_of, index_changes
+    from composer.solve.lockmodel import Lock, LockedPackage, Reason
     path = tmp_path / "x.lock"
     path.write_bytes(data)
     try:
@@ -329,5 +330,6 @@ def test_a_random_lock_is_a_user_error_never_a_crash(tmp_path: Path, data: bytes
     assert doc is not None
     index_changes(doc, {"main": {"x86_64": "d"}})
     held_of(doc)
-    differences({"format": 1, "architectures": {"x86_64": [{"name": "a", "version": "1.0.0", "reason": "r"}]}},
-                doc)
+    differences(Lock(profile="p", inputs="", architectures={"x86_64": (LockedPackage(
+        name="a", version="1.0.0", arch="x86_64", sha256="", size=0, repository="", signer="",
+        reason=Reason.parse("r")),)}), doc)

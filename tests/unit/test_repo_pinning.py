@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from composer.errors import UserError
-from composer.profile.validate import load_profile
+from composer.profile.load import load_profile
 from composer.solve.lock import open_sources, resolve_profile
 from composer.solve.policy import RepoPolicy
 from composer.solve.resolve import Request, ResolveError, Resolver
@@ -43,8 +43,7 @@ def two(a: str = "", b: str = "") -> str:
 def lock_of(path: Path, tmp_path: Path) -> dict[str, dict[str, str]]:
     prof = load_profile(path)
     doc = resolve_profile(prof, open_sources(prof, tmp_path / "cache"))
-    return {p["name"]: {"version": p["version"], "repository": p["repository"]}
-            for p in doc["architectures"]["x86_64"]}
+    return {p.name: {"version": p.version, "repository": p.repository} for p in doc.packages("x86_64")}
 
 
 def test_a_name_served_by_two_repositories_is_an_error_naming_both(repo: Repo, tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from composer.repo.index import IndexEntry
+from composer.solve.lockmodel import Reason
 from composer.solve.resolve import Request, ResolveError, Resolver
 from composer.version import Requirement, Version
 
@@ -37,7 +38,7 @@ def test_case(case: Path) -> None:
     data = json.loads(case.read_text())
     resolver = Resolver.of([entry(e) for e in data["index"]], "x86_64")
     reqs = [request(r) for r in data["requested"]]
-    reqs += [Request(name=f"driver:{d}", reason=f"driver for {d}") for d in data.get("drivers", [])]
+    reqs += [Request(name=f"driver:{d}", reason=Reason.driver_for(d)) for d in data.get("drivers", [])]
     if "error" in data:
         with pytest.raises(ResolveError) as info:
             resolver.solve(reqs)
@@ -46,7 +47,7 @@ def test_case(case: Path) -> None:
     chosen = resolver.solve(reqs)
     assert {c.entry.name: c.entry.version for c in chosen} == data["resolved"]
     for name, reason in data.get("reasons", {}).items():
-        assert next(c.reason for c in chosen if c.entry.name == name) == reason
+        assert next(c.reason.text for c in chosen if c.entry.name == name) == reason
 
 
 def test_unsatisfiable_pair_is_explained_with_the_chain_and_fixes() -> None:

@@ -1,0 +1,173 @@
+"""The profile as a type: every field of a validated profile, typed and frozen (made by ``profile.load``).
+
+Defaults are resolved here (an output's name is its type, its architectures the profile's); ``written``
+sets keep which optional keys the file spelled out, so :meth:`Profile.to_dict` gives back the document
+as written (what ``vcomp plan`` compares), and nothing outside ``profile/`` reads the YAML.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+OptionValue = str | int | bool | list[str]   # an output option as written (firmware is a list of names)
+
+
+def _some(written: frozenset[str], pairs: Mapping[str, object]) -> dict[str, object]:
+    return {k: v for k, v in pairs.items() if k in written}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PackageRequest:
+    name: str
+    requirement: str = "*"
+    features: tuple[str, ...] = ()
+    architectures: tuple[str, ...] = ()
+    written: frozenset[str] | None = None   # None: written as a bare name
+
+    def to_dict(self) -> object:
+        if self.written is None:
+            return self.name
+        return {"name": self.name, **_some(self.written, {"version": self.requirement,
+                                                          "features": list(self.features),
+                                                          "architectures": list(self.architectures)})}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RepositoryRef:
+    name: str
+    url: str                        # resolved: a relative directory becomes a file:// URL
+    mirrors: tuple[str, ...]        # resolved likewise
+    root: Path                      # the pinned trust root file
+    priority: int = 0
+    packages: tuple[str, ...] = ()  # names and globs pinned to this repository
+    written_url: str = ""           # as written in the profile (what a built root records)
+    written_mirrors: tuple[str, ...] = ()
+    written_root: str = ""
+    written: frozenset[str] = frozenset()
+
+    def to_dict(self) -> dict[str, object]:
+        return {"name": self.name, "url": self.written_url, "root": self.written_root,
+                **_some(self.written, {"mirrors": list(self.written_mirrors), "priority": self.priority,
+                                       "packages": list(self.packages)})}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Output:
+    type: str
+    name: str
+    architectures: tuple[str, ...]
+    options: Mapping[str, OptionValue] = field(default_factory=dict)
+    written: frozenset[str] = frozenset({"name", "architectures", "options"})
+
+    def to_dict(self) -> dict[str, object]:
+        return {"type": self.type, **_some(self.written, {"name": self.name,
+                                                          "architectures": list(self.architectures),
+                                                          "options": dict(self.options)})}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Kernel:
+    package: str | None = None   # None: not written (the build uses 'linux' and nothing is requested for it)
+    cmdline: str | None = None
+
+    @property
+    def package_name(self) -> str:
+        return self.package or "linux"
+
+    def to_dict(self) -> dict[str, object]:
+        return {k: v for k, v in (("package", self.package), ("cmdline", self.cmdline)) if v is not None}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class User:
+    name: str
+    uid: int | None = None
+    groups: tuple[str, ...] | None = None
+    shell: str | None = None
+    home: str | None = None
+    password_hash: str | None = None
+    ssh_keys: tuple[str, ...] | None = None
+    gecos: str | None = None
+
+    def to_dict(self) -> dict[str, object]:
+        pairs: dict[str, object | None] = {
+            "name": self.name, "uid": self.uid, "groups": None if self.groups is None else list(self.groups),
+            "shell": self.shell, "home": self.home, "password-hash": self.password_hash,
+            "ssh-keys": None if self.ssh_keys is None else list(self.ssh_keys), "gecos": self.gecos}
+        return {k: v for k, v in pairs.items() if v is not None}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BootTest:
+    name: str
+    expect: tuple[str, ...]
+    outputs: tuple[str, ...] | None = None
+    checks: Mapping[str, str] | None = None     # file name under etc/veridian/checks.d -> script
+    timeout: int | None = None
+
+    def to_dict(self) -> dict[str, object]:
+        pairs: dict[str, object | None] = {
+            "name": self.name, "outputs": None if self.outputs is None else list(self.outputs),
+            "expect": list(self.expect), "checks": None if self.checks is None else dict(self.checks),
+            "timeout": self.timeout}
+        return {k: v for k, v in pairs.items() if v is not None}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Policy:
+    denied_packages: tuple[str, ...] | None = None
+    allowed_licenses: tuple[str, ...] | None = None
+    max_image_size: str | None = None
+    max_size_growth: str | None = None   # "N%"
+    allow_setuid: bool | None = None
+    kernel_change_requires_ack: bool | None = None
+
+    def to_dict(self) -> dict[str, object]:
+        pairs: dict[str, object | None] = {
+            "denied-packages": None if self.denied_packages is None else list(self.denied_packages),
+            "allowed-licenses": None if self.allowed_licenses is None else list(self.allowed_licenses),
+            "max-image-size": self.max_image_size, "max-size-growth": self.max_size_growth,
+            "allow-setuid": self.allow_setuid, "kernel-change-requires-ack": self.kernel_change_requires_ack}
+        return {k: v for k, v in pairs.items() if v is not None}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Profile:
+    path: Path
+    name: str
+    architectures: tuple[str, ...]
+    repositories: tuple[RepositoryRef, ...]
+    packages: tuple[PackageRequest, ...]
+    outputs: tuple[Output, ...]
+    digest: str          # sha256 of the profile's bytes; with an overlay, of them and the overlay tree's digest
+    drivers: tuple[str, ...] = ()
+    capabilities: tuple[str, ...] = ()
+    description: str | None = None
+    kernel: Kernel = Kernel()
+    init: str | None = None
+    hostname: str | None = None
+    users: tuple[User, ...] = ()
+    files: str | None = None          # the overlay directory as written (relative to the profile)
+    overlay: Path | None = None       # the checked overlay directory (inside the profile's work tree)
+    boot_tests: tuple[BootTest, ...] = ()
+    policy: Policy = Policy()
+    written: frozenset[str] = frozenset()   # the optional top-level keys the file spells out
+
+    def packages_for(self, arch: str) -> list[PackageRequest]:
+        return [p for p in self.packages if not p.architectures or arch in p.architectures]
+
+    def to_dict(self) -> dict[str, object]:
+        """The profile document as written (the keys it spells out, in schema order)."""
+        return {"name": self.name, **_some(self.written, {"description": self.description}),
+                "architectures": list(self.architectures),
+                "repositories": [r.to_dict() for r in self.repositories],
+                "packages": [p.to_dict() for p in self.packages],
+                **_some(self.written, {
+                    "drivers": list(self.drivers), "capabilities": list(self.capabilities),
+                    "kernel": self.kernel.to_dict(), "init": self.init, "hostname": self.hostname,
+                    "users": [u.to_dict() for u in self.users], "files": self.files}),
+                "outputs": [o.to_dict() for o in self.outputs],
+                **_some(self.written, {"boot-tests": [t.to_dict() for t in self.boot_tests],
+                                       "policy": self.policy.to_dict()})}
