@@ -56,6 +56,7 @@ def semantic_errors(doc: Located, base: Path, *, files: bool = True) -> list[Com
         errors.append(UserError(f"{doc.place(path)}: {schema.json_path(path)}: {message}", hint=hint))
 
     grammar_errors(v, err)
+    option_errors(v, err)
     pin_errors(v.get("repositories", []), err)
 
     arches = list(v["architectures"])

@@ -29,7 +29,7 @@ def test_check_and_relock_return_what_they_found(repo: Repo, tmp_path: Path,
     assert not missing.exists and not missing.up_to_date and missing.target == lock_path(p)
     first = relock(p, cache=cache)
     assert first.target == lock_path(p) and not first.was_locked and first.changes
-    assert {r["name"] for r in first.doc["architectures"]["x86_64"]} == {"hello", "libfoo"}
+    assert {r.name for r in first.doc.packages("x86_64")} == {"hello", "libfoo"}
     assert check(p, cache).up_to_date
     again = relock(p, cache=cache)
     assert again.was_locked and again.changes == () and again.doc == first.doc
