@@ -59,7 +59,7 @@ outputs:
     name: cd
     architectures: [x86_64]
   - type: disk
-    options: {format: qcow2, filesystem: ext4, size: 1G}
+    options: {format: qcow2, filesystem: ext4}
 boot-tests:
   - name: boots
     outputs: [cd]
@@ -130,7 +130,7 @@ def test_every_field_of_a_full_profile(tmp_path: Path) -> None:
     assert prof.files == "overlay" and prof.overlay == (tmp_path / "overlay").resolve()
     cd, disk = prof.outputs
     assert (cd.type, cd.name, cd.architectures) == ("iso", "cd", ("x86_64",))
-    assert (disk.name, disk.architectures, disk.options["size"]) == ("disk", ("x86_64", "aarch64"), "1G")
+    assert (disk.name, disk.architectures, disk.options["filesystem"]) == ("disk", ("x86_64", "aarch64"), "ext4")
     (test,) = prof.boot_tests
     assert test.outputs == ("cd",) and test.checks == {"hello": "echo hi"} and test.timeout == 60
     assert prof.policy == model.Policy(denied_packages=("telnetd",), allowed_licenses=("MIT",),
