@@ -53,3 +53,7 @@ def copy_profiles(base: Path, dest: Path) -> Path:
     shutil.copytree(REPO / "profiles", dest / "profiles", ignore=shutil.ignore_patterns("*.lock"),
                     dirs_exist_ok=True)
     return dest / "profiles"
+
+
+# The built images shared by the boot tests (imported here so that every integration module can use them).
+from tests.integration.images_fixture import minimal_built, variants_built  # noqa: E402, F401
