@@ -25,8 +25,8 @@ from composer.cli.main import main
 from composer.compose.build import read_manifest
 
 IMAGES = pytest.mark.xdist_group("minimal-images")
-# Measured (docs/architecture/suite-timing.md): a boot of minimal took 24-57 s alone and at most 70 s while the
-# whole suite ran on 2 shared cores (TCG); the small BIOS ISO of test_iso.py 10-31 s.
+# Measured (docs/architecture/suite-timing.md): a boot of minimal took 11-32 s on a quiet machine and at most
+# 70 s while whole suites ran on the 2 shared cores (TCG); the small BIOS ISO of test_iso.py 7-31 s.
 BOOT_TIMEOUT = 120  # seconds, was the profile's 180
 ISO_BOOT_TIMEOUT = 60  # seconds
 READ_ONLY = ("erofs", "squashfs")
