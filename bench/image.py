@@ -30,9 +30,11 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+import harness
+from harness import Launcher, Sample, fs_of, table, write_json
 
 MB = 1_000_000
 MIB = 1 << 20
@@ -160,9 +162,9 @@ def op_build(a: dict[str, Any], phases: Phases) -> dict[str, Any]:
     staleness) and build_arch, with the image cache given."""
     from composer.compose.build import build_profile
     from composer.compose.layout import locked
-    from composer.solve.relock import load_locked as _load
+    from composer.solve.relock import load_locked
     t = time.perf_counter()
-    profile, lock, lock_digest, sources = _load(Path(a["profile"]))
+    profile, lock, lock_digest, sources = load_locked(Path(a["profile"]))
     phases.add("load profile+lock+repos", time.perf_counter() - t)
     t = time.perf_counter()
     said: list[str] = []
@@ -192,6 +194,8 @@ def op_prepare(a: dict[str, Any], phases: Phases) -> dict[str, Any]:
                  "esp": shop.esp(shop.cmdline, "bench"), "ext4": shop.root_image("ext4")}
         root = keep / "root"
         shutil.move(str(shop.root), root)
+        kernel = keep / "kernel"  # a copy beside the root (the build reads it from the root, confined)
+        shutil.copyfile(shop.kernel, kernel)
         (keep / "made").mkdir()
         made: dict[str, str] = {}
         for key, path in shop._made.items():
@@ -199,7 +203,7 @@ def op_prepare(a: dict[str, Any], phases: Phases) -> dict[str, Any]:
             shutil.move(str(path), made[key])
         by_path = {v: k for k, v in shop._made.items()}
         params.update(
-            arch=shop.arch.name, root=str(root), kernel=str(shop.kernel.relative_to(shop.root)), epoch=shop.epoch,
+            arch=shop.arch.name, root=str(root), kernel=str(kernel), epoch=shop.epoch,
             seed=shop.seed, cmdline=shop.cmdline, boot_files=dict(shop.boot_files), made=made,
             role_keys={role: by_path[path] for role, path in roles.items()},
             roles={role: made[by_path[path]] for role, path in roles.items()},
@@ -227,7 +231,7 @@ def op_step(a: dict[str, Any], phases: Phases) -> dict[str, Any]:
     step, work, out = a["step"], Path(a["work"]), Path(a["out"])
     root = Path(p["root"])
     shop = artifacts.Workshop(root=root, arch=get_arch(p["arch"]), work=work, epoch=p["epoch"], seed=p["seed"],
-                              cmdline=p["cmdline"], boot_files=p["boot_files"], kernel=root / p["kernel"])
+                              cmdline=p["cmdline"], boot_files=p["boot_files"], kernel=Path(p["kernel"]))
     own = p["role_keys"].get(STEPS[step] or "")
     shop._made.update({k: Path(v) for k, v in p["made"].items() if k != own})
     before = set(shop._made)
@@ -288,82 +292,7 @@ def child_main(op: str, a: dict[str, Any]) -> int:
 
 # ================================================================= measuring (parent side)
 
-@dataclass
-class Sample:
-    seconds: float       # wall time of the operation (ours: inside the child, after its imports)
-    cpu: float           # user+sys CPU of the operation and every process it waited for
-    peak_kib: int = 0    # ours: the child interpreter's own ru_maxrss; raw: wait4()'s (largest process)
-    extra: dict[str, Any] = field(default_factory=dict)
-
-
-# Measured processes are forked by a small launcher started first, never by this process: execve() keeps
-# the pre-exec high-water RSS in the new program's ru_maxrss and subprocess uses vfork(), so a child of a
-# large parent would report the parent's RSS (see bench/README.md, package.py).
-LAUNCHER = r"""
-import json, os, sys, time
-for line in sys.stdin:
-    req = json.loads(line)
-    t0 = time.perf_counter()
-    pid = os.fork()
-    if pid == 0:
-        try:
-            os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
-            os.dup2(os.open(req["stdout"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), 1)
-            os.dup2(os.open(req["stderr"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), 2)
-            os.execvpe(req["argv"][0], req["argv"], req["env"])
-        finally:
-            os._exit(127)
-    _, status, ru = os.wait4(pid, 0)
-    print(json.dumps({"rc": os.waitstatus_to_exitcode(status), "wall": time.perf_counter() - t0,
-                      "cpu": ru.ru_utime + ru.ru_stime, "maxrss": ru.ru_maxrss}), flush=True)
-"""
-
-
-class Launcher:
-    def __init__(self, scratch: Path) -> None:
-        self.scratch = scratch
-        self.proc = subprocess.Popen([sys.executable, "-S", "-I", "-c", LAUNCHER], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, text=True)
-
-    def run(self, argv: Sequence[str], env: dict[str, str], what: str) -> tuple[dict[str, Any], str]:
-        assert self.proc.stdin is not None and self.proc.stdout is not None
-        out, err = self.scratch / "launcher.out", self.scratch / "launcher.err"
-        self.proc.stdin.write(json.dumps({"argv": list(argv), "env": env, "stdout": str(out),
-                                          "stderr": str(err)}) + "\n")
-        self.proc.stdin.flush()
-        res: dict[str, Any] = json.loads(self.proc.stdout.readline())
-        text, errors = out.read_text(), err.read_text(errors="replace")
-        if res["rc"]:
-            raise SystemExit(f"bench: {what} failed (exit {res['rc']}):\n{errors.strip()[-3000:]}\n"
-                             f"command: {shlex.join(argv)[:500]}")
-        return res, text
-
-    def close(self) -> None:
-        if self.proc.stdin:
-            self.proc.stdin.close()
-        self.proc.wait()
-
-
-@dataclass
-class Result:
-    name: str
-    samples: list[Sample] = field(default_factory=list)
-
-    @property
-    def seconds(self) -> float:
-        return statistics.median(s.seconds for s in self.samples)
-
-    @property
-    def cpu(self) -> float:
-        return statistics.median(s.cpu for s in self.samples)
-
-    @property
-    def peak_mib(self) -> float:
-        return max(s.peak_kib for s in self.samples) / 1024
-
-    def median_extra(self, key: str) -> float:
-        return statistics.median(float(s.extra[key]) for s in self.samples)
-
+class Result(harness.Result):
     def digests(self) -> list[str]:
         return [s.extra["sha256"] for s in self.samples if "sha256" in s.extra]
 
@@ -383,15 +312,13 @@ class Result:
                 "same_bytes": self.same_bytes()}
 
 
+def _process_note(last: Sample) -> str:
+    return f"  (process {last.extra['process_wall']:.3f} s)" if "process_wall" in last.extra else ""
+
+
 def measure(ops: dict[str, Callable[[], Sample]], repeat: int) -> dict[str, Result]:
     """Every op ``repeat`` times, round-robin (drift of the machine hits all ops alike)."""
-    results = {name: Result(name) for name in ops}
-    for r in range(repeat):
-        for name, fn in ops.items():
-            results[name].samples.append(fn())
-            last = results[name].samples[-1]
-            process = f"  (process {last.extra['process_wall']:.3f} s)" if "process_wall" in last.extra else ""
-            print(f"  [{r + 1}/{repeat}] {name:<34} {last.seconds:8.3f} s{process}", flush=True)
+    results: dict[str, Result] = harness.measure(ops, repeat, result=Result, note=_process_note)
     return results
 
 
@@ -405,16 +332,6 @@ def describe_file(path: Path) -> dict[str, Any]:
     return {"sha256": sha256_of(path), "size": st.st_size, "allocated": st.st_blocks * 512}
 
 
-def table(rows: Sequence[Sequence[str]], header: Sequence[str], left: int = 1) -> str:
-    """Plain text table: the first ``left`` columns left-aligned, the others right-aligned."""
-    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-
-    def fmt(r: Sequence[str]) -> str:
-        return "  ".join(str(c).ljust(w) if i < left else str(c).rjust(w)
-                         for i, (c, w) in enumerate(zip(r, widths, strict=True))).rstrip()
-    return "\n".join([fmt(header), "  ".join("-" * w for w in widths), *(fmt(r) for r in rows)])
-
-
 def tool_version(argv: Sequence[str]) -> str:
     try:
         r = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=10)
@@ -423,20 +340,6 @@ def tool_version(argv: Sequence[str]) -> str:
     lines = [ln.strip() for ln in (r.stdout + r.stderr).splitlines() if any(c.isdigit() for c in ln)]
     return lines[0] if lines else "?"
 
-
-def fs_of(path: Path) -> str:
-    best, fstype = "", "?"
-    try:
-        for line in Path("/proc/mounts").read_text().splitlines():
-            _, mnt, typ, *_ = line.split()
-            if str(path.resolve()).startswith(mnt.rstrip("/") + "/") and len(mnt) >= len(best):
-                best, fstype = mnt, typ
-    except OSError:
-        pass
-    return f"{fstype} ({path.parent})"
-
-
-# ================================================================= the raw tools' commands
 
 def raw_commands(p: dict[str, Any], scratch: Path) -> dict[str, Callable[[Path], str]]:
     """For each step a function of the output path giving a bash command doing the step with the raw tools,
@@ -501,8 +404,8 @@ RAW_EXT = {"initramfs": ".cpio.zst", "uki": ".efi", "esp": ".fat", "ext4": ".ext
 # ================================================================= the benchmark
 
 def main(argv: Sequence[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
-    ap.add_argument("--repeat", type=int, default=3, help="runs per measurement; the median is reported")
+    ap = harness.parser(__doc__)
+    harness.add_repeat(ap)
     ap.add_argument("--arch", action="append", help="end to end: only this architecture (repeatable; default: all "
                                                      "of the profile's, as `vcomp build` does)")
     ap.add_argument("--extra-mb", type=float, default=0,
@@ -511,8 +414,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=20240601, help="seed of the --extra-mb files")
     ap.add_argument("--no-e2e", action="store_true", help="skip the end-to-end builds")
     ap.add_argument("--no-steps", action="store_true", help="skip the per-step comparison")
-    ap.add_argument("--json", type=Path, help="also write every number to this JSON file")
-    ap.add_argument("--tmpdir", type=Path, help="where the temporary folder goes (default $TMPDIR or /tmp)")
+    harness.add_json(ap, "also write every number to this JSON file")
+    harness.add_tmpdir(ap)
     ap.add_argument("--child", nargs=2, metavar=("OP", "ARGS"), help=argparse.SUPPRESS)
     opts = ap.parse_args(argv)
     if opts.child:
@@ -821,10 +724,9 @@ def report(opts: argparse.Namespace, tmp: Path, arches: list[str], prep: Sample,
             doc["build_vs_raw"] = build_vs_raw(cold, res)
     for n in notes:
         print(f"note: {n}")
-    doc["samples"] = {name: [asdict(s) for s in r.samples] for name, r in res.items()}
+    doc["samples"] = {name: [s.to_dict() for s in r.samples] for name, r in res.items()}
     if opts.json:
-        opts.json.write_text(json.dumps(doc, indent=1) + "\n")
-        print(f"\nwrote {opts.json}")
+        write_json(opts.json, doc, indent=1)
     return 0 if ok else 1
 
 

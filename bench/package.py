@@ -19,15 +19,17 @@ import os
 import platform
 import random
 import shlex
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import harness
+from harness import Launcher, Sample, fs_of, ratio_table, table, write_json
 
 MB = 1_000_000          # throughput and sizes: decimal megabytes
 MIB = 1 << 20           # memory: mebibytes (ru_maxrss is in KiB on Linux)
@@ -208,7 +210,7 @@ def generate_payload(root: Path, size_mb: float, seed: int) -> Payload:
     while budget > 0:
         size = min(budget, rng.randint(1024, 20 * 1024))
         top = rng.choice(["usr/share/doc/veridian", "usr/share/veridian/data", "usr/share/veridian/locale",
-                          "usr/share/man/man1", "etc/veridian"])
+                          "usr/share/man/man1", "etc/xdg/veridian"])  # /etc/veridian is reserved
         parts = [rng.choice(WORDS[:5]) for _ in range(rng.randint(0, 3))]
         ext = rng.choice([".txt", ".conf", ".json", ".md", ".1", ".po"])
         pay.add("/".join([top, *parts, f"{rng.choice(WORDS)}{i}{ext}"]), text_blob(rng, size), "text")
@@ -219,66 +221,6 @@ def generate_payload(root: Path, size_mb: float, seed: int) -> Payload:
 
 
 # ---------------------------------------------------------------- measuring
-
-@dataclass
-class Sample:
-    seconds: float      # wall time of the operation
-    cpu: float          # user+sys CPU seconds of the operation (all processes of a pipeline)
-    peak_kib: int = 0   # peak RSS (the largest process of a pipeline, or the Python child)
-    extra: dict[str, Any] = field(default_factory=dict)
-
-
-# Measured processes are started by a small launcher process forked off at the very start, never by
-# this (large) process: on Linux execve() keeps the pre-exec high-water RSS in the new program's
-# ru_maxrss, and subprocess uses vfork(), so the pre-exec memory is the *parent's*. A child started
-# with subprocess from a 300 MB parent reports >= 300 MB even through RUSAGE_SELF. fork() from a small
-# launcher resets that, leaving a floor of the launcher's own RSS (measured and reported: "spawn floor").
-LAUNCHER = r"""
-import json, os, sys, time
-for line in sys.stdin:
-    req = json.loads(line)
-    t0 = time.perf_counter()
-    pid = os.fork()
-    if pid == 0:
-        try:
-            os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
-            os.dup2(os.open(req["stdout"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), 1)
-            os.execvpe(req["argv"][0], req["argv"], req["env"])
-        finally:
-            os._exit(127)
-    _, status, ru = os.wait4(pid, 0)
-    wall = time.perf_counter() - t0
-    print(json.dumps({"rc": os.waitstatus_to_exitcode(status), "wall": wall, "cpu": ru.ru_utime + ru.ru_stime,
-                      "maxrss": ru.ru_maxrss}), flush=True)
-"""
-
-
-class Launcher:
-    """Runs commands from a small, early process; reports wall, CPU and peak RSS from wait4() (which
-    covers the command and every process it waited for, e.g. all stages of a shell pipeline)."""
-
-    def __init__(self, scratch: Path) -> None:
-        self.scratch = scratch
-        self.proc = subprocess.Popen([sys.executable, "-S", "-I", "-c", LAUNCHER], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, text=True)
-
-    def run(self, argv: Sequence[str], env: dict[str, str]) -> tuple[dict[str, Any], str]:
-        assert self.proc.stdin is not None and self.proc.stdout is not None
-        out = self.scratch / "launcher.out"
-        self.proc.stdin.write(json.dumps({"argv": list(argv), "env": env, "stdout": str(out)}) + "\n")
-        self.proc.stdin.flush()
-        res: dict[str, Any] = json.loads(self.proc.stdout.readline())
-        text = out.read_text()
-        out.unlink()
-        if res["rc"]:
-            raise SystemExit(f"bench: command failed ({res['rc']}): {shlex.join(argv)}")
-        return res, text
-
-    def close(self) -> None:
-        if self.proc.stdin:
-            self.proc.stdin.close()
-        self.proc.wait()
-
 
 def run_cmd(launcher: Launcher, cmd: str, env: dict[str, str]) -> Sample:
     """A bash pipeline with pipefail."""
@@ -308,28 +250,8 @@ def hashlib_all(files: Sequence[Path]) -> Sample:
     return Sample(seconds=time.perf_counter() - t0, cpu=time.process_time() - c0)
 
 
-@dataclass
-class Result:
+class Result(harness.Result):
     """Median of the samples of one operation."""
-
-    name: str
-    samples: list[Sample]
-
-    @property
-    def seconds(self) -> float:
-        return statistics.median(s.seconds for s in self.samples)
-
-    @property
-    def cpu(self) -> float:
-        return statistics.median(s.cpu for s in self.samples)
-
-    @property
-    def peak_mib(self) -> float:
-        return max(s.peak_kib for s in self.samples) / 1024
-
-    @property
-    def import_mib(self) -> float:
-        return max(s.extra.get("import_kib", 0) for s in self.samples) / 1024
 
     def to_json(self, payload_bytes: int) -> dict[str, Any]:
         return {
@@ -342,11 +264,7 @@ class Result:
 
 def measure(ops: dict[str, Callable[[], Sample]], repeat: int) -> dict[str, Result]:
     """Run every op ``repeat`` times, round-robin (so drift in the machine hits all ops alike)."""
-    results = {name: Result(name, []) for name in ops}
-    for r in range(repeat):
-        for name, fn in ops.items():
-            results[name].samples.append(fn())
-            print(f"  [{r + 1}/{repeat}] {name:<34} {results[name].samples[-1].seconds:8.3f} s", flush=True)
+    results: dict[str, Result] = harness.measure(ops, repeat, result=Result)
     return results
 
 
@@ -358,35 +276,14 @@ def print_profile(path: Path, title: str, top: int = 15) -> None:
     pstats.Stats(str(path), stream=sys.stdout).sort_stats("tottime").print_stats(top)
 
 
-def table(rows: Sequence[Sequence[str]], header: Sequence[str]) -> str:
-    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    def fmt(r: Sequence[str]) -> str:
-        return "  ".join(str(c).ljust(w) if i == 0 else str(c).rjust(w) for i, (c, w) in enumerate(zip(r, widths,
-                                                                                                          strict=True)))
-    return "\n".join([fmt(header), "  ".join("-" * w for w in widths), *(fmt(r) for r in rows)])
-
-
-def fs_of(path: Path) -> str:
-    """File system type of ``path`` (from /proc/mounts; the longest matching mount point)."""
-    best, fstype = "", "?"
-    try:
-        for line in Path("/proc/mounts").read_text().splitlines():
-            _, mnt, typ, *_ = line.split()
-            if str(path.resolve()).startswith(mnt.rstrip("/") + "/") and len(mnt) >= len(best):
-                best, fstype = mnt, typ
-    except OSError:
-        pass
-    return f"{fstype} ({path.parent})"
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    ap = harness.parser(__doc__)
     ap.add_argument("--size-mb", type=float, default=100, help="payload size in MB (default 100)")
     ap.add_argument("--small-mb", type=float, default=None,
                     help="second payload size for the memory check (default size/4)")
-    ap.add_argument("--repeat", type=int, default=3, help="runs per measurement; the median is reported")
+    harness.add_repeat(ap)
     ap.add_argument("--seed", type=int, default=20240601)
-    ap.add_argument("--json", type=Path, help="also write the numbers to this JSON file")
+    harness.add_json(ap)
     ap.add_argument("--profile", action="store_true", help="also print a cProfile of one build and one verify")
     ap.add_argument("--many-files", type=int, default=0, metavar="N",
                     help="also build+verify a package of N 512-byte files once, to show how peak RSS grows with "
@@ -399,7 +296,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     with tempfile.TemporaryDirectory(prefix="vcomp-bench-", dir=opts.tmpdir) as tmp_s:
         tmp = Path(tmp_s)
-        launcher = Launcher(tmp)
+        launcher = Launcher(tmp, capture_stderr=False)
         try:
             return bench(opts, small_mb, tmp, launcher)
         finally:
@@ -520,7 +417,7 @@ def bench(opts: argparse.Namespace, small_mb: float, tmp: Path, launcher: Launch
         "verify / C2 (cpu)": verify_r.cpu / c2.cpu,
     }
     print()
-    print(table([[k, f"{v:.2f}x"] for k, v in ratios.items()], ["ratio", "value"]))
+    print(ratio_table(ratios, 2))
     print(f"\nsizes: .vpk {vpk_size} bytes, .tar.zst {tarzst_size} bytes: vpk/tar.zst = {vpk_size / tarzst_size:.3f}; "
           f"payload/vpk = {b / vpk_size:.2f}x compression")
     print(f"pack-only output byte-identical to build() output: {reproducible}")
@@ -579,10 +476,9 @@ def bench(opts: argparse.Namespace, small_mb: float, tmp: Path, launcher: Launch
             },
             "many_files": {"files": opts.many_files, "kib_per_entry": {k: round(v, 3) for k, v in per_file.items()},
                            **{name: r.to_json(opts.many_files * 512) for name, r in many.items()}} if many else None,
-            "samples": {name.strip(): [asdict(s) for s in r.samples] for name, r in {**res, **small, **many}.items()},
+            "samples": {name.strip(): [s.to_dict() for s in r.samples] for name, r in {**res, **small, **many}.items()},
         }
-        opts.json.write_text(json.dumps(doc, indent=2) + "\n")
-        print(f"\nwrote {opts.json}")
+        write_json(opts.json, doc, indent=2)
     return 0
 
 

@@ -13,19 +13,19 @@ operation lost data.
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import harness
+
 from tests.reliability.killsweep import Result, all_scenarios, sweep
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = harness.parser(__doc__, raw=True)
     ap.add_argument("--kills", type=int, default=20, help="kills per operation (default 20)")
     ap.add_argument("--only", action="append", default=[], help="run only operations whose name contains this")
     ap.add_argument("--json", type=Path, help="also write the results as JSON")
@@ -43,8 +43,7 @@ def main() -> int:
               flush=True)
         for failure in r.failures:
             print(f"    {failure}")
-    if args.json:
-        args.json.write_text(json.dumps([r.to_dict() for r in results], indent=2) + "\n")
+    harness.write_json(args.json, [r.to_dict() for r in results], indent=2, say=False)
     return 1 if any(r.lost for r in results) else 0
 
 

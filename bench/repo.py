@@ -18,24 +18,24 @@ import argparse
 import cProfile
 import gc
 import hashlib
-import json
 import os
 import platform
 import pstats
 import random
 import resource
 import shutil
-import statistics
 import sys
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import harness
 import zstandard
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from harness import Sample, fs_of, ratio_table, table, write_json
 from tuf.api import exceptions as tuf_exc
 from tuf.api.metadata import Targets
 from tuf.ngclient import FetcherInterface
@@ -198,30 +198,7 @@ def describe_fetches(fetches: Sequence[Fetch]) -> str:
 
 # ---------------------------------------------------------------- measuring
 
-@dataclass
-class Sample:
-    seconds: float      # wall
-    cpu: float          # user + system CPU of this process
-    sys: float = float("nan")  # of which system (kernel) CPU
-
-
-@dataclass
-class Result:
-    name: str
-    samples: list[Sample] = field(default_factory=list)
-
-    @property
-    def seconds(self) -> float:
-        return statistics.median(s.seconds for s in self.samples)
-
-    @property
-    def cpu(self) -> float:
-        return statistics.median(s.cpu for s in self.samples)
-
-    @property
-    def sys(self) -> float:
-        return statistics.median(s.sys for s in self.samples)
-
+class Result(harness.Result):
     def to_json(self, per: int | None = None) -> dict[str, Any]:
         out: dict[str, Any] = {"seconds": round(self.seconds, 5), "cpu_seconds": _num(self.cpu, 5),
                                "sys_seconds": _num(self.sys, 5), "samples": [round(s.seconds, 5) for s in self.samples],
@@ -232,8 +209,7 @@ class Result:
         return out
 
 
-def _num(x: float, digits: int) -> float | None:
-    return None if x != x else round(x, digits)  # NaN (not measured) -> null
+_num = harness.rounded  # NaN (not measured) -> null
 
 
 class Timer:
@@ -269,7 +245,7 @@ class _Timing:
         if self.prof is not None:
             self.prof.disable()
         self.timer.results.setdefault(self.name, Result(self.name)).samples.append(
-            Sample(seconds, cpu, sys_cpu))
+            Sample(seconds=seconds, cpu=cpu, sys=sys_cpu))
 
 
 # Row names, in report order.
@@ -335,7 +311,7 @@ def run_round(tmp: Path, r: int, corpus: Corpus, keys: dict[str, Path], timer: T
         hits = client.search(QUERY, QUERY_ARCH)
         t3 = time.perf_counter()
     for name, s in ((COLD_REFRESH, t1 - t0), (COLD_INDEX, t2 - t1), (COLD_SEARCH, t3 - t2)):
-        timer.results.setdefault(name, Result(name)).samples.append(Sample(s, float("nan"), float("nan")))
+        timer.results.setdefault(name, Result(name)).samples.append(Sample(seconds=s, cpu=float("nan")))
     fetched[COLD] = client.take()
     del client
     if len(hits) != expected_hits:
@@ -467,27 +443,6 @@ def repo_sizes(repo_dir: Path, indexes: dict[str, tuple[bytes, int]]) -> dict[st
 
 # ---------------------------------------------------------------- reporting
 
-def table(rows: Sequence[Sequence[str]], header: Sequence[str]) -> str:
-    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-
-    def fmt(r: Sequence[str]) -> str:
-        return "  ".join(str(c).ljust(w) if i == 0 else str(c).rjust(w)
-                         for i, (c, w) in enumerate(zip(r, widths, strict=True)))
-    return "\n".join([fmt(header), "  ".join("-" * w for w in widths), *(fmt(r) for r in rows)])
-
-
-def fs_of(path: Path) -> str:
-    best, fstype = "", "?"
-    try:
-        for line in Path("/proc/mounts").read_text().splitlines():
-            _, mnt, typ, *_ = line.split()
-            if str(path.resolve()).startswith(mnt.rstrip("/") + "/") and len(mnt) >= len(best):
-                best, fstype = mnt, typ
-    except OSError:
-        pass
-    return f"{fstype} ({path.parent})"
-
-
 def print_profiles(profiles: dict[str, cProfile.Profile], top: int, min_seconds: float = 0.05) -> None:
     """Each profiled operation that took at least ``min_seconds`` (under the profiler): top functions by own
     time, then by cumulative time."""
@@ -515,11 +470,11 @@ def claim_check(fetches: Sequence[Fetch]) -> tuple[bool, bool, str]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    ap = harness.parser(__doc__)
     ap.add_argument("--packages", type=int, default=10_000, help="number of synthetic packages (default 10000)")
-    ap.add_argument("--repeat", type=int, default=3, help="rounds per measurement; the median is reported")
+    harness.add_repeat(ap, "rounds")
     ap.add_argument("--seed", type=int, default=20240601)
-    ap.add_argument("--json", type=Path, help="also write the numbers to this JSON file")
+    harness.add_json(ap)
     ap.add_argument("--profile", action="store_true",
                     help="after the measured rounds, run one more under cProfile and print where the time goes")
     ap.add_argument("--profile-top", type=int, default=15, help="rows per cProfile listing (default 15)")
@@ -615,7 +570,7 @@ def bench(opts: argparse.Namespace, tmp: Path) -> int:
     print(f"\nper package (ms): add {add_pp * 1000:.3f} = verify_package {ver_pp * 1000:.3f} + the rest "
           f"{(add_pp - ver_pp) * 1000:.3f};  baselines: ed25519 verify {ed_pp * 1000:.4f} + sha256 "
           f"{sha_pp * 1000:.4f} = {(ed_pp + sha_pp) * 1000:.4f};  read_header {hdr_pp * 1000:.3f}")
-    print(table([[k, f"{v:.1f}x"] for k, v in ratios.items()], ["ratio", "value"]))
+    print(ratio_table(ratios, 1))
 
     levels = zstd_levels(rounds[-1]["index_json"])
     print(f"index JSON ({sum(len(r) for r in rounds[-1]['index_json'])} B, both arches) at other zstd levels: "
@@ -664,8 +619,7 @@ def bench(opts: argparse.Namespace, tmp: Path) -> int:
             "peak_rss_mib": round(rss, 1),
             "run_seconds": round(total, 1),
         }
-        opts.json.write_text(json.dumps(doc, indent=2) + "\n")
-        print(f"\nwrote {opts.json}")
+        write_json(opts.json, doc, indent=2)
     if not content:
         print(f"bench: the claim '{CLAIM}' does not hold", file=sys.stderr)
         return 1

@@ -24,7 +24,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 from typing import Any
+
+import harness
 
 ARCH = "x86_64"
 
@@ -348,7 +351,7 @@ def report(gen: dict[str, Any], cold: dict[str, Any], warm: dict[str, Any], raw:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = harness.parser(__doc__, raw=True)
     ap.add_argument("--packages", type=int, default=100_000)
     ap.add_argument("--requests", type=int, default=100)
     ap.add_argument("--repeat", type=int, default=3)
@@ -370,9 +373,7 @@ def main() -> int:
         cold = run_child("cold", args, requested=gen["requested"])
         warm = run_child("warm", args, requested=gen["requested"])
     out = report(gen, cold, warm, raw, args)
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(out, f, indent=1)
+    harness.write_json(Path(args.json) if args.json else None, out, indent=1, say=False)
     return 0 if out["same_solution"] else 1
 
 

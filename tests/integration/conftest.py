@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from composer.package.build import Built, build_all, default_cache
+from composer.repo.sample import SampleCheckout, build_sample_repo
 from composer.trust.keys import SigningKey, generate, load_signing_key
 from tests.conftest import REPO
 
@@ -37,15 +38,8 @@ def sample_set(arch: str, sets: dict[str, tuple[Path, dict[str, Built]]], key: S
 @pytest.fixture(scope="session")
 def sample_repo_base(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A directory holding images/repo: the sample repository, freshly built (once per test session)."""
-    import importlib.util
-    import sys
     base = tmp_path_factory.mktemp("sample-repo")
-    spec = importlib.util.spec_from_file_location("sample_repo", REPO / "scripts" / "sample_repo.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["sample_repo"] = module
-    spec.loader.exec_module(module)
-    module.build_sample_repo(base / "images" / "repo", base / "images" / "packages", log=lambda *a: None)
+    build_sample_repo(base / "images" / "repo", base / "images" / "packages", checkout=SampleCheckout(root=REPO))
     return base
 
 
@@ -59,3 +53,7 @@ def copy_profiles(base: Path, dest: Path) -> Path:
     shutil.copytree(REPO / "profiles", dest / "profiles", ignore=shutil.ignore_patterns("*.lock"),
                     dirs_exist_ok=True)
     return dest / "profiles"
+
+
+# The built images shared by the boot tests (imported here so that every integration module can use them).
+from tests.integration.images_fixture import minimal_built, variants_built  # noqa: E402, F401

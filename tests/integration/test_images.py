@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -17,57 +13,21 @@ from composer.cli.main import main
 from composer.compose.build import read_manifest
 from composer.package.archive import read_header
 from composer.pkgmgr.install import check_conflicts, installed
-from tests.integration.conftest import copy_profiles
+from tests.integration.images_fixture import BOOT_TIMEOUT, IMAGES, READ_ONLY, Built, build_minimal, with_cache
 
-pytestmark = pytest.mark.integration
-
-
-class Built:
-    def __init__(self, base: Path) -> None:
-        self.base = base
-        self.profiles = base / "profiles"
-        self.images = base / "images-out"
-
-    def dir(self, arch: str, profile: str = "minimal") -> Path:
-        return self.images / profile / arch
-
-    def manifest(self, arch: str, profile: str = "minimal") -> dict[str, Any]:
-        return read_manifest(self.dir(arch, profile))
+pytestmark = [pytest.mark.integration, IMAGES]
 
 
-@contextlib.contextmanager
-def _with_cache(cache: Path) -> Iterator[None]:
-    old = os.environ.get("VCOMP_CACHE")
-    os.environ["VCOMP_CACHE"] = str(cache)
-    try:
-        yield
-    finally:
-        if old is None:
-            del os.environ["VCOMP_CACHE"]
-        else:
-            os.environ["VCOMP_CACHE"] = old
-
-
-def _build(base: Path, sample_repo_base: Path, cache: Path, *extra: str) -> Built:
-    copy_profiles(sample_repo_base, base)
-    b = Built(base)
-    with _with_cache(cache):
-        assert main(["lock", str(b.profiles / "minimal.yaml")]) == 0
-        assert main(["build", str(b.profiles / "minimal.yaml"), "--images", str(b.images), *extra]) == 0
-    return b
-
-
-@pytest.fixture(scope="module")
-def built(sample_repo_base: Path, tmp_path_factory: pytest.TempPathFactory) -> Built:
-    """minimal, built for x86_64 and aarch64 with a cache of its own."""
-    base = tmp_path_factory.mktemp("build-a")
-    return _build(base, sample_repo_base, base / "cache")
+@pytest.fixture
+def built(minimal_built: Built) -> Built:
+    """minimal, built once per session for x86_64 and aarch64 (tests.integration.images_fixture)."""
+    return minimal_built
 
 
 def test_building_twice_in_two_directories_gives_identical_outputs(
         built: Built, sample_repo_base: Path, tmp_path_factory: pytest.TempPathFactory) -> None:
     other_base = tmp_path_factory.mktemp("elsewhere") / "deeper" / "dir"
-    other = _build(other_base, sample_repo_base, other_base / "cache")  # a cold cache: everything rebuilt
+    other = build_minimal(other_base, sample_repo_base, other_base / "cache")  # a cold cache: everything rebuilt
     for arch in ("x86_64", "aarch64"):
         a, b = built.manifest(arch), other.manifest(arch)
         assert a["outputs"] == b["outputs"], f"{arch}: outputs differ between two builds"
@@ -101,7 +61,7 @@ BOOTS = [("x86_64", "iso", "bios"), ("x86_64", "iso", "uefi"), ("x86_64", "disk"
 
 @pytest.mark.parametrize(("arch", "output", "firmware"), BOOTS, ids=["-".join(b) for b in BOOTS])
 def test_boot(built: Built, arch: str, output: str, firmware: str, tmp_path: Path) -> None:
-    cases = run_boot(built.manifest(arch), built.dir(arch), output, firmware, logs=tmp_path)
+    cases = run_boot(built.manifest(arch), built.dir(arch), output, firmware, logs=tmp_path, timeout=BOOT_TIMEOUT)
     log = cases[0].watch.log
     assert all(c.passed for c in cases), f"{[c.reason() for c in cases]}\n{cases[0].watch.tail(40)}"
     for marker in ("VCOMP-CHECK: PASS 11-arch", "VCOMP-CHECK: PASS 12-drivers", "VCOMP-CHECK: PASS 13-root-mounted",
@@ -112,18 +72,14 @@ def test_boot(built: Built, arch: str, output: str, firmware: str, tmp_path: Pat
         assert "VCOMP-BOOT: switching root to /dev/vda2 (ext4)" in log and "stage 2" in log
 
 
-def test_the_image_database_records_every_package(built: Built, tmp_path: Path) -> None:
+def test_the_image_database_records_every_package(variants_built: tuple[Path, Path], tmp_path: Path) -> None:
     import tarfile
 
     from composer.image.formats.fs import make_tar  # noqa: F401  (the rootfs output writer)
-    lock = json.loads((built.profiles / "minimal.lock").read_text())
-    # the root is not kept; rebuild only the rootfs output of a variant profile to look inside
-    prof = built.profiles / "minimal-rootfs.yaml"
-    prof.write_text((built.profiles / "minimal.yaml").read_text().replace(
-        "outputs:\n", "outputs:\n  - type: rootfs\n"))
-    assert main(["lock", str(prof)]) == 0
-    assert main(["build", str(prof), "--arch", "x86_64", "--output", "rootfs", "--images", str(tmp_path)]) == 0
-    with tarfile.open(tmp_path / "minimal" / "x86_64" / "rootfs.tar") as tar:
+    # the root is not kept: the variant profile's rootfs output is the root to look inside
+    prof, directory = variants_built
+    lock = json.loads(prof.with_suffix(".lock").read_text())
+    with tarfile.open(directory / "rootfs.tar") as tar:
         tar.extractall(tmp_path / "root", filter="tar")
     records = installed(tmp_path / "root")
     assert set(records) == {p["name"] for p in lock["architectures"]["x86_64"]}
@@ -194,7 +150,7 @@ def test_a_corrupted_cache_entry_is_detected_and_rebuilt(built: Built, tmp_path:
     data = bytearray(iso.read_bytes())
     data[40000] ^= 0xFF
     iso.write_bytes(bytes(data))
-    with _with_cache(built.base / "cache"):
+    with with_cache(built.base / "cache"):
         assert main(["build", str(built.profiles / "minimal.yaml"), "--images", str(tmp_path)]) == 0
     for arch in ("x86_64", "aarch64"):
         assert read_manifest(tmp_path / "minimal" / arch)["outputs"] == built.manifest(arch)["outputs"]
@@ -238,18 +194,11 @@ def test_a_failing_boot_test_fails_with_the_console_tail(built: Built, tmp_path:
     assert "FAIL" in out and "'this line never appears'" in out and "VCOMP-BOOT: ready" in out
 
 
-@pytest.mark.parametrize("filesystem", ["erofs", "squashfs"])
-def test_a_read_only_root_disk_boots(built: Built, filesystem: str, tmp_path: Path) -> None:
-    prof = built.profiles / f"minimal-{filesystem}.yaml"
-    text = (built.profiles / "minimal.yaml").read_text()
-    text = text.replace("drivers: [virtio-blk, virtio-scsi, ext4]", f"drivers: [virtio-blk, {filesystem}]")
-    text = text.replace("  - type: iso\n", "").replace("{format: qcow2, filesystem: ext4}",
-                                                        f"{{format: raw, filesystem: {filesystem}}}")
-    prof.write_text(text.replace("architectures: [x86_64, aarch64]", "architectures: [x86_64]"))
-    assert main(["lock", str(prof)]) == 0
-    assert main(["build", str(prof), "--images", str(tmp_path)]) == 0
-    directory = tmp_path / "minimal" / "x86_64"
-    cases = run_boot(read_manifest(directory), directory, "disk", "uefi", logs=tmp_path / "logs")
+@pytest.mark.parametrize("filesystem", READ_ONLY)
+def test_a_read_only_root_disk_boots(variants_built: tuple[Path, Path], filesystem: str, tmp_path: Path) -> None:
+    _, directory = variants_built
+    cases = run_boot(read_manifest(directory), directory, f"disk-{filesystem}", "uefi", logs=tmp_path / "logs",
+                     timeout=BOOT_TIMEOUT)
     log = cases[0].watch.log
     assert all(c.passed for c in cases), cases[0].watch.tail(40)
     assert f"VCOMP-BOOT: switching root to /dev/vda2 ({filesystem})" in log

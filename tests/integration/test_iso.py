@@ -32,6 +32,7 @@ from composer.rootfs import Root
 from composer.run import run
 from composer.trust.keys import load_public_key
 from tests.conftest import REPO
+from tests.integration.images_fixture import ISO_BOOT_TIMEOUT
 
 pytestmark = pytest.mark.integration
 
@@ -243,9 +244,9 @@ def test_bios_iso_boots_in_qemu(medium: str, bios_iso: tuple[Path, Path], tmp_pa
         pytest.fail("qemu-system-x86_64 is missing: run scripts/setup.sh")
     a, _ = bios_iso
     drive = ["-cdrom", str(a)] if medium == "cdrom" else ["-drive", f"file={a},format=raw,if=ide,snapshot=on"]
-    result = watch([*QEMU, *drive], ["VCOMP-BOOT: init started", "VCOMP-BOOT: ready"], timeout=60,
-                   log_path=tmp_path / "console.log")
-    assert result.passed, f"missing {result.missing}; console tail:\n{result.tail()}"
+    result = watch([*QEMU, *drive], ["VCOMP-BOOT: init started", "VCOMP-BOOT: ready"], timeout=ISO_BOOT_TIMEOUT,
+                   log_path=tmp_path / "console.log")  # the console watcher of `vcomp boot`
+    assert result.passed and not result.timed_out, f"missing {result.missing}; console tail:\n{result.tail()}"
 
 
 @pytest.mark.parametrize("esp", ["small", "big"])

@@ -3,18 +3,17 @@ and fetch return verified packages over file:// and over http://127.0.0.1 from t
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 import sys
 import time
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
 from composer.cli.main import main
 from composer.package.archive import verify_package
 from composer.repo.client import RepositoryClient
+from composer.repo.sample import SampleCheckout, build_sample_repo
 from composer.trust.keys import load_public_key
 from tests.conftest import REPO
 
@@ -22,19 +21,10 @@ pytestmark = pytest.mark.integration
 TRUST_ROOT = REPO / "profiles" / "trust" / "sample-root.json"
 
 
-def _load(name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(name, REPO / "scripts" / f"{name}.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="module")
 def sample_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     base = tmp_path_factory.mktemp("sample")
-    _load("sample_repo").build_sample_repo(base / "repo", base / "packages", log=lambda *a: None)
+    build_sample_repo(base / "repo", base / "packages", checkout=SampleCheckout(root=REPO))
     return base / "repo"
 
 

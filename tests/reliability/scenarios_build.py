@@ -14,16 +14,15 @@ from __future__ import annotations
 
 import atexit
 import hashlib
-import importlib.util
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
 from composer import lockfile
+from composer.repo.sample import SampleCheckout, build_sample_repo
 from tests.reliability.killsweep import REPO, VCOMP, Run, Scenario, tree_digest
 
 ARCHES = ("x86_64", "aarch64")
@@ -38,7 +37,7 @@ OUTPUTS = """outputs:
 def _stamp() -> str:
     """Digest of what the sample repository is made from (names, sizes, times: cheap)."""
     h = hashlib.sha256()
-    for top in (REPO / "recipes", REPO / "scripts" / "sample_repo.py", REPO / "keys" / "sample"):
+    for top in SampleCheckout(root=REPO).inputs:
         for path in sorted([top] if top.is_file() else top.rglob("*")):
             st = path.stat()
             h.update(f"{path.relative_to(REPO)}\0{st.st_size}\0{st.st_mtime_ns}\0".encode())
@@ -53,13 +52,8 @@ def sample_repo() -> Path:
         return target / "repo"
     with lockfile.exclusive(base / f"{target.name}.lock", "the sample repository of the build sweeps"):
         if not (target / "ready").is_file():
-            spec = importlib.util.spec_from_file_location("sample_repo", REPO / "scripts" / "sample_repo.py")
-            assert spec and spec.loader
-            module = importlib.util.module_from_spec(spec)
-            sys.modules["sample_repo"] = module
-            spec.loader.exec_module(module)
             tmp = Path(tempfile.mkdtemp(prefix=f"{target.name}.", dir=base))
-            module.build_sample_repo(tmp / "repo", tmp / "packages", log=lambda *a: None)
+            build_sample_repo(tmp / "repo", tmp / "packages", checkout=SampleCheckout(root=REPO))
             (tmp / "ready").touch()
             shutil.rmtree(target, ignore_errors=True)
             tmp.rename(target)

@@ -3,8 +3,9 @@
 Random bytes, random JSON-like structures, deep nesting, huge numbers, wrong types, unicode and NUL,
 and random mutations of real documents are fed to the ``.vpk`` reader, the index reader, the profile
 loader, the lock reader and the root database reader. Each must either succeed or raise a
-ComposerError subclass (never another exception, never RecursionError), within a time budget
-(hypothesis ``deadline``) and a memory budget (tracemalloc peak).
+ComposerError subclass (never another exception, never RecursionError), within a memory budget
+(tracemalloc peak). No wall-clock budget (a hypothesis ``deadline`` flakes on a loaded 2-core machine): the
+work a reader may do is bounded by its counted limits (sizes, depth, YAML nodes), tested on their own.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from composer.solve.lock import read_lock
 from tests import hostile
 
 MEMORY = 64 << 20  # bytes of Python allocations one read may peak at
-FUZZ = settings(max_examples=150, deadline=3000, derandomize=True,
+FUZZ = settings(max_examples=150, deadline=None, derandomize=True,
                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 # For readers with a known bug (xfail, strict): fail on the first bad example, without shrinking it.
 KNOWN_BAD = settings(FUZZ, max_examples=40, phases=[Phase.explicit, Phase.generate], report_multiple_bugs=False)

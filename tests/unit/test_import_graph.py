@@ -1,9 +1,15 @@
-"""The import graph of ``composer`` has no cycles between its packages (issue 13).
+"""The import graph of ``composer`` has no cycles and no upward imports (issue 13).
 
 Nodes are the first level under ``composer/`` (a package such as ``image`` or ``pkgmgr``, or a top-level
-module such as ``arch`` or ``cli``); an edge is any import, at module level or inside a function, from a
-module of one node to another node. Tarjan's strongly connected components must all be single nodes.
-A module-level cycle check inside each package runs on the same data.
+module such as ``arch``); an edge is any import, at module level, inside a function or under
+``TYPE_CHECKING``, from a module of one node to another node. Tarjan's strongly connected components must
+all be single nodes, between packages and between modules.
+
+The layering contract (:data:`RANKS`): a package imports only packages of a LOWER rank; the base modules
+(rank 0) import only base modules (and each other, without cycles). A new package or top-level module
+must be given a rank here (the test says so). Why a small AST check rather than import-linter's "layers"
+contract: the graph is already built here (also for the cycle checks), the failure names both ranks, and
+the contract needs no new dependency; see docs/architecture/tests.md.
 """
 
 from __future__ import annotations
@@ -50,6 +56,29 @@ def _graph() -> dict[str, set[str]]:
             if target in modules and target != module:
                 edges[module].add(target)
     return edges
+
+
+# rank -> the nodes of that rank (the table of docs/architecture/tests.md and the common brief of issue 13)
+LAYERS: tuple[tuple[str, ...], ...] = (
+    ("composer", "errors", "oserrors", "limits", "fsutil", "run", "lockfile", "schema", "tomlpos", "reserved",
+     "cachekinds", "version", "arch", "settings"),
+    ("trust", "rootfs"),
+    ("package",),
+    ("image", "repo"),
+    ("profile", "caches", "boot"),
+    ("solve",),
+    ("pkgmgr",),
+    ("report",),
+    ("compose",),
+    ("gitops",),
+    ("cli",),
+    ("__main__",),
+)
+RANKS: dict[str, int] = {node: rank for rank, nodes in enumerate(LAYERS) for node in nodes}
+
+# Upward imports known on main and being removed by another slice of issue 13: (importing module, imported
+# module). Empty it as they are fixed; the test fails when an entry no longer occurs, so the set only shrinks.
+KNOWN: frozenset[tuple[str, str]] = frozenset()
 
 
 def _node(module: str) -> str:
@@ -111,3 +140,52 @@ def test_the_graph_sees_the_imports() -> None:
     edges = _graph()
     assert "composer.pkgmgr.install" in edges["composer.pkgmgr.transaction"]
     assert "composer.pkgmgr.configure" in edges["composer.compose.build"]
+
+
+def _upward(edges: dict[str, set[str]], ranks: dict[str, int]) -> list[str]:
+    """One line per import that breaks the layering: the importing module, the imported one, both ranks."""
+    found = []
+    for source, targets in sorted(edges.items()):
+        for target in sorted(targets):
+            a, b = _node(source), _node(target)
+            if a == b or (source, target) in KNOWN:
+                continue
+            if ranks[b] >= ranks[a] and not ranks[a] == ranks[b] == 0:
+                found.append(f"{source} (package {a}, rank {ranks[a]}) imports {target} (package {b}, rank "
+                             f"{ranks[b]}): a package may import only packages of a lower rank")
+    return found
+
+
+def test_every_package_has_a_rank() -> None:
+    nodes = {_node(m) for m in (_module(p) for p in COMPOSER.rglob("*.py"))}
+    missing = sorted(nodes - set(RANKS))
+    assert missing == [], f"give {missing} a rank in LAYERS of {__file__} (docs/architecture/tests.md)"
+
+
+def test_no_upward_imports() -> None:
+    violations = _upward(_graph(), RANKS)
+    assert violations == [], "upward imports:\n" + "\n".join(violations)
+
+
+def test_known_upward_imports_still_occur() -> None:
+    edges = _graph()
+    gone = sorted(edge for edge in KNOWN if edge[1] not in edges.get(edge[0], set()))
+    assert gone == [], f"fixed, remove from KNOWN: {gone}"
+
+
+def test_no_cycles_between_modules() -> None:
+    """Also the base modules (rank 0), which may import each other, never in a circle."""
+    assert _cycles(_graph()) == []
+
+
+def test_the_rank_check_finds_an_upward_import() -> None:
+    edges = {"composer.image.build": {"composer.solve.lock", "composer.errors"},
+             "composer.errors": {"composer.trust.keys"}, "composer.solve.lock": {"composer.image.outputs"}}
+    assert _upward(edges, RANKS) == [
+        "composer.errors (package errors, rank 0) imports composer.trust.keys (package trust, rank 1): a package "
+        "may import only packages of a lower rank",
+        "composer.image.build (package image, rank 3) imports composer.solve.lock (package solve, rank 5): a "
+        "package may import only packages of a lower rank",
+    ]
+    same_rank = {"composer.image.x": {"composer.repo.y"}, "composer.fsutil": {"composer.errors"}}
+    assert len(_upward(same_rank, RANKS)) == 1
