@@ -246,7 +246,7 @@ def op_step(a: dict[str, Any], phases: Phases) -> dict[str, Any]:
         path = shop.root_image("ext4")
     else:
         spec = next(x for x in p["targets"] if x["type"] == step)
-        target = artifacts.Target(name=spec["name"], type=spec["type"], options=spec["options"],
+        target = artifacts.OutputJob(name=spec["name"], type=spec["type"], options=spec["options"],
                                   firmware=tuple(spec["firmware"]))
         path = OUTPUT_TYPES[step].builder(shop, target, out).files[0]
     phases.add(step, time.perf_counter() - t)

@@ -15,7 +15,6 @@ from __future__ import annotations
 import atexit
 import contextlib
 import glob
-import hashlib
 import json
 import os
 import shutil
@@ -27,168 +26,54 @@ from typing import Any
 
 from composer import oserrors
 from composer.arch import get_arch
-from composer.caches import store
 from composer.caches.images import KIND
 from composer.compose import layout
-from composer.errors import ToolError, UserError
+from composer.compose.cache import cap_caches, describe, from_cache, to_cache
+from composer.compose.seed import build_seed, output_key, tool_versions
+from composer.errors import UserError
 from composer.fsutil import atomic_write, canonical_json, sha256_file
 from composer.image.outputs import OUTPUT_TYPES
-from composer.image.workshop import Product, Target, Workshop
+from composer.image.workshop import BuiltOutput, OutputJob, Workshop
 from composer.notices import Say, notice
 from composer.pkgmgr.configure import configure
 from composer.pkgmgr.db import save_repositories
 from composer.pkgmgr.install import fetch_locked, install, installed, locked_packages
 from composer.profile.model import Profile
-from composer.report import attest
+from composer.report.provenance import provenance
+from composer.report.sbom import spdx
 from composer.rootfs import Root
-from composer.run import require_tool, run
+from composer.run import require_tool
 from composer.solve.lockmodel import Lock
 from composer.solve.sources import Sources
 
-BUILD_REVISION = 1
 MANIFEST = layout.MANIFEST
-CONTENTS = "contents.json"  # every installed package with its files (for vcomp diff)
-
-VERSION_COMMANDS: Mapping[str, tuple[str, ...]] = {
-    "mke2fs": ("mke2fs", "-V"), "mkfs.fat": ("mkfs.fat", "--help"), "mtools": ("mcopy", "--version"),
-    "qemu-img": ("qemu-img", "--version"), "mkfs.erofs": ("mkfs.erofs", "--help"),
-    "mksquashfs": ("mksquashfs", "-version"),
-}
-
+CONTENTS = layout.CONTENTS
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ArchBuild:
     arch: str
     directory: Path
-    products: tuple[Product, ...]
+    products: tuple[BuiltOutput, ...]
     cached: tuple[str, ...]      # outputs taken from the cache
     manifest: Mapping[str, Any]
     stale: tuple[str, ...] = ()  # outputs kept from an earlier build of other inputs (build --output)
 
 
-def targets_for(profile: Profile, arch: str, only: Sequence[str] = ()) -> list[Target]:
+def targets_for(profile: Profile, arch: str, only: Sequence[str] = ()) -> list[OutputJob]:
     names = [o.name for o in profile.outputs]
     unknown = sorted(set(only) - set(names))
     if unknown:
         raise UserError(f"no output named {', '.join(unknown)} in {profile.path}", hint=f"outputs: {', '.join(names)}")
-    return [Target(name=o.name, type=o.type, options=o.options,
+    return [OutputJob(name=o.name, type=o.type, options=o.options,
                    firmware=OUTPUT_TYPES[o.type].firmware_for(arch, o.options))
             for o in profile.outputs if arch in o.architectures and (not only or o.name in only)]
 
 
-def check_tools(targets: Sequence[Target]) -> None:
+def check_tools(targets: Sequence[OutputJob]) -> None:
     """Every host tool the outputs' builders run (their registry rows say which) is there, before any work."""
     for t in targets:
         for tool in OUTPUT_TYPES[t.type].tools_for(t.options):
             require_tool(tool)
-
-
-def tool_versions() -> dict[str, str]:
-    out = {}
-    for name, cmd in sorted(VERSION_COMMANDS.items()):
-        try:
-            r = run(cmd, check=False)
-        except ToolError:
-            out[name] = "missing"
-            continue
-        text = (r.stdout + r.stderr).decode(errors="replace").strip().splitlines()
-        out[name] = next((line.strip() for line in text if any(c.isdigit() for c in line)), "unknown")
-    from importlib.metadata import version
-
-    import pycdlib  # noqa: F401  (its version decides ISO bytes too)
-    out["pycdlib"] = version("pycdlib")
-    return out
-
-
-def tree_digest(path: Path) -> str:
-    """sha256 over the relative paths, modes and contents of a directory (the profile's overlay).
-
-    Never follows a symlink: os.walk does not descend into one, and a symlink (to a file or a directory) is
-    hashed as its target text, as the overlay copy writes it."""
-    h = hashlib.sha256()
-    for dirpath, dirnames, filenames in os.walk(path):
-        dirnames.sort()
-        links = [d for d in dirnames if (Path(dirpath) / d).is_symlink()]
-        for name in sorted([*filenames, *links]):
-            full = Path(dirpath) / name
-            rel = full.relative_to(path).as_posix()
-            body = os.readlink(full).encode() if full.is_symlink() else full.read_bytes()
-            h.update(f"{rel}\0{full.lstat().st_mode:o}\0{len(body)}\0".encode() + body)
-    return h.hexdigest()
-
-
-COMPOSER = Path(__file__).resolve().parents[1]
-
-
-def code_files() -> list[Path]:
-    """Every source of the composer package (and the schemas beside it when installed from a checkout):
-    the extractor, the database writer, ``arch.py``... all change outputs, not only ``image/``."""
-    files = sorted(COMPOSER.rglob("*.py"))
-    schemas = COMPOSER.parent / "schemas"
-    return files + (sorted(schemas.glob("*.json")) if schemas.is_dir() else [])
-
-
-def code_digest() -> str:
-    """sha256 of vcomp's own sources: any change to the code that makes images invalidates the cache (the
-    ids inside images do not depend on it: outputs stay bit-identical across versions that make them so)."""
-    h = hashlib.sha256()
-    for path in code_files():
-        h.update(path.relative_to(COMPOSER.parent).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
-    return h.hexdigest()
-
-
-def build_seed(profile: Profile, lock: Lock, arch: str, epoch: int,
-               tools: Mapping[str, str] | None = None) -> str:
-    """The digest of a build's inputs. Without ``tools`` it is the id seed (UUIDs, volume ids: they
-    follow the content only); with them, and this package's code, it keys the cache."""
-    overlay = profile.files
-    inputs = {"revision": BUILD_REVISION, "arch": arch, "profile": profile.digest, "epoch": epoch,
-              "tools": None if tools is None else {**tools, "vcomp-image-code": code_digest()},
-              "overlay": tree_digest(profile.path.parent / overlay) if overlay else None,
-              "packages": [[p.name, p.version, p.sha256] for p in locked_packages(lock, arch)]}
-    return hashlib.sha256(canonical_json(inputs)).hexdigest()
-
-
-def output_key(seed: str, t: Target) -> str:
-    spec = {"seed": seed, "name": t.name, "type": t.type, "options": dict(t.options), "firmware": list(t.firmware)}
-    return hashlib.sha256(canonical_json(spec)).hexdigest()
-
-
-# ---------------------------------------------------------------- the cache
-
-
-def from_cache(cache: Path, key: str, out: Path, *, warn: Say = notice) -> Product | None:
-    """The cached product of ``key`` copied into ``out`` with the ``contents.json`` of its root (every
-    file checked against the entry's record while copied), or None: missing or damaged, rebuild."""
-    record = store.read(cache, key, out, say=warn)
-    if record is None:
-        return None
-    try:
-        return Product(name=str(record["name"]), type=str(record["type"]),
-                       files=tuple(out / f["path"] for f in record["files"] if f["path"] != CONTENTS),
-                       firmware=tuple(map(str, record["firmware"])), boot={str(k): str(v) for k, v in
-                                                                            dict(record["boot"]).items()})
-    except (KeyError, TypeError, ValueError):
-        warn(f"warning: cache entry {cache / key}: its record is malformed; rebuilding")
-        return None
-
-
-def to_cache(cache: Path, key: str, product: Product, contents: Path, *, warn: Say = notice) -> None:
-    """Store a product (and its root's contents.json); a cache that cannot be written is a warning."""
-    meta = {"name": product.name, "type": product.type, "firmware": list(product.firmware),
-            "boot": dict(product.boot)}
-    try:
-        store.write(cache, key, [*product.files, contents], meta)
-    except OSError as exc:
-        where = "" if exc.filename is not None else f"{cache}: "
-        warn(f"warning: {where}{oserrors.describe(exc, 'writing the image cache').message}; the output is not "
-             "cached")
-
-
-def describe(product: Product) -> dict[str, Any]:
-    return {"name": product.name, "type": product.type, "firmware": list(product.firmware),
-            "boot": dict(product.boot),
-            "files": [{"path": f.name, "sha256": sha256_file(f), "size": f.stat().st_size} for f in product.files]}
 
 
 # ---------------------------------------------------------------- the build
@@ -230,17 +115,6 @@ def build_profile(top: Path, profile: Profile, lock: Lock, lock_digest: str, sou
                                    for p in b.products)) for b in built]
 
 
-def cap_caches(cache_root: Path, say: Callable[[str], None]) -> None:
-    """The automatic size cap after a build (VCOMP_CACHE_MAX), least recently used entries first, over every
-    cache kind."""
-    from composer.caches import ops, policy
-    from composer.caches.registry import KINDS
-    done = ops.collect(KINDS, cache_root, max_size=ops.cap_from_env())
-    if done.removed:
-        size = policy.human(sum(e.size for e in done.removed))
-        say(f"cache: evicted {len(done.removed)} least recently used entries ({size}) to stay under {ops.MAX_ENV}")
-
-
 def build_arch(profile: Profile, lock: Lock, lock_digest: str, sources: Sources, arch_name: str,
                previous: Path, staging: Path, cache: Path, *, only: Sequence[str] = (), epoch: int,
                say: Callable[[str], None] = lambda _m: None, warn: Say = notice) -> ArchBuild:
@@ -253,7 +127,7 @@ def build_arch(profile: Profile, lock: Lock, lock_digest: str, sources: Sources,
     staging.mkdir(parents=True)
     staging.chmod(0o755)
     current = {"inputs": seed, "profile-digest": profile.digest, "lock-digest": lock_digest}
-    products: dict[str, Product] = {}
+    products: dict[str, BuiltOutput] = {}
     origin: dict[str, dict[str, Any]] = {}
     if only:  # --output X replaces only X: the other outputs stay, marked stale when built from other inputs
         for name, (product, record) in carry_outputs(previous, staging, [t.name for t in targets],
@@ -287,7 +161,7 @@ def build_arch(profile: Profile, lock: Lock, lock_digest: str, sources: Sources,
 
 
 def carry_outputs(previous: Path, staging: Path, rebuilt: Sequence[str], *,
-                  warn: Say = notice) -> dict[str, tuple[Product, dict[str, Any]]]:
+                  warn: Say = notice) -> dict[str, tuple[BuiltOutput, dict[str, Any]]]:
     """The previous build's outputs not being rebuilt, linked into the new directory with their boot logs,
     each with the inputs it was built from (a file changed on disk since is kept and marked so)."""
     if not (previous / MANIFEST).is_file():
@@ -309,7 +183,7 @@ def carry_outputs(previous: Path, staging: Path, rebuilt: Sequence[str], *,
 
 
 def carry_one(previous: Path, staging: Path, o: Mapping[str, Any],
-              base: Mapping[str, Any]) -> tuple[Product, dict[str, Any]]:
+              base: Mapping[str, Any]) -> tuple[BuiltOutput, dict[str, Any]]:
     names = [str(f["path"]) for f in o["files"]]
     if not names or any("/" in n or n in ("", ".", "..") for n in names):
         raise ValueError("its manifest entry names no file or a path outside its directory")
@@ -328,7 +202,7 @@ def carry_one(previous: Path, staging: Path, o: Mapping[str, Any],
     for log in sorted((previous / "boot").glob(f"*-{glob.escape(str(o['name']))}-*.log")):
         (staging / "boot").mkdir(exist_ok=True)
         shutil.copy2(log, staging / "boot" / log.name)
-    return (Product(name=str(o["name"]), type=str(o["type"]), files=tuple(staging / n for n in names),
+    return (BuiltOutput(name=str(o["name"]), type=str(o["type"]), files=tuple(staging / n for n in names),
                     firmware=tuple(o["firmware"]), boot=dict(o["boot"])), record)
 
 
@@ -347,8 +221,8 @@ def work_directory(prefix: str) -> Iterator[str]:
 
 
 def make_products(profile: Profile, lock: Lock, lock_digest: str, sources: Sources, arch_name: str,
-                  targets: Sequence[Target], out: Path, *, seed: str, epoch: int,
-                  say: Callable[[str], None]) -> list[Product]:
+                  targets: Sequence[OutputJob], out: Path, *, seed: str, epoch: int,
+                  say: Callable[[str], None]) -> list[BuiltOutput]:
     arch = get_arch(arch_name)
     packages = locked_packages(lock, arch_name)
     with work_directory(f"vcomp-build-{arch_name}-") as tmp:
@@ -378,7 +252,7 @@ def make_products(profile: Profile, lock: Lock, lock_digest: str, sources: Sourc
         return build_products(shop, targets, out)
 
 
-def build_products(shop: Workshop, targets: Sequence[Target], out: Path) -> list[Product]:
+def build_products(shop: Workshop, targets: Sequence[OutputJob], out: Path) -> list[BuiltOutput]:
     """Each target made by its output type's builder (the registry row), in the profile's order."""
     return [OUTPUT_TYPES[t.type].builder(shop, t, out) for t in targets]
 
@@ -405,7 +279,7 @@ def kernel_path(records: Mapping[str, Mapping[str, Any]], package: str, root: Pa
 
 
 def write_records(staging: Path, profile: Profile, lock: Lock, lock_digest: str, arch: str,
-                  products: Sequence[Product], *, seed: str, tools: Mapping[str, str], epoch: int,
+                  products: Sequence[BuiltOutput], *, seed: str, tools: Mapping[str, str], epoch: int,
                   origin: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
     """manifest.json (each output with the inputs it was built from and ``stale`` when they are not this
     build's), the SPDX SBOM and the in-toto provenance."""
@@ -416,9 +290,9 @@ def write_records(staging: Path, profile: Profile, lock: Lock, lock_digest: str,
                 "boot-tests": [t.to_dict() for t in profile.boot_tests]}
     atomic_write(staging / MANIFEST, json.dumps(manifest, indent=2, sort_keys=True).encode() + b"\n")
     packages = locked_packages(lock, arch)
-    sbom = attest.spdx(profile.name, arch, packages, outputs, seed=seed, epoch=epoch)
+    sbom = spdx(profile.name, arch, packages, outputs, seed=seed, epoch=epoch)
     atomic_write(staging / "sbom.spdx.json", json.dumps(sbom, indent=2, sort_keys=True).encode() + b"\n")
-    prov = attest.provenance(profile, arch, packages, outputs, seed=seed, lock_digest=lock_digest, epoch=epoch)
+    prov = provenance(profile, arch, packages, outputs, seed=seed, lock_digest=lock_digest, epoch=epoch)
     atomic_write(staging / "provenance.intoto.json", json.dumps(prov, indent=2, sort_keys=True).encode() + b"\n")
     return manifest
 

@@ -33,6 +33,7 @@ LOCK = ".lock"
 GENS = ".gen"
 CURRENT = "current"
 MANIFEST = "manifest.json"
+CONTENTS = "contents.json"  # every installed package with its files (for vcomp diff)
 NOT_ARCHES = frozenset({CURRENT, "generations", "junit.xml"})
 _RENAME_EXCHANGE = 2
 _AT_FDCWD = -100

@@ -43,7 +43,7 @@ class MissingBootFile(UserError):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Target:
+class OutputJob:
     """One output of the profile for this architecture."""
 
     name: str
@@ -53,7 +53,7 @@ class Target:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Product:
+class BuiltOutput:
     """A built output: its files (the first is the bootable one) and how it boots."""
 
     name: str
@@ -153,5 +153,5 @@ class Workshop:
         return self.once(f"root-{filesystem}", makers[filesystem], f"root.{filesystem}")
 
 
-Builder = Callable[[Workshop, Target, Path], Product]
+Builder = Callable[[Workshop, OutputJob, Path], BuiltOutput]
 """How an output type is made: from the workshop, one target, into the output directory."""

@@ -23,7 +23,7 @@ from composer.errors import UserError
 from composer.pkgmgr import db
 from composer.pkgmgr.install import fetch_locked
 from composer.pkgmgr.query import orphans
-from composer.pkgmgr.transaction import Change, Outcome, TransactionError, apply
+from composer.pkgmgr.transaction import Outcome, Pending, RootChange, TransactionError, apply
 from composer.repo.client import RepositoryClient
 from composer.repo.index import IndexEntry
 from composer.rootfs import Root
@@ -115,7 +115,7 @@ def _locked(entry: IndexEntry, origin: str, reason: str, granted: Sequence[str])
 
 def solve(sources: RootSources, database: db.Database, *, install: Sequence[tuple[str, str]] = (),
           remove: Sequence[str] = (), upgrade: Sequence[str] | None = None, allow_downgrade: bool = False,
-          target: Mapping[str, str] | None = None) -> list[Change]:
+          target: Mapping[str, str] | None = None) -> list[RootChange]:
     """The changes libsolv decides for the jobs (``target``: name -> version, the exact set wanted)."""
     index = sources.index(sources.arch)
     pool = index.pool
@@ -167,7 +167,7 @@ def solve(sources: RootSources, database: db.Database, *, install: Sequence[tupl
         old = database.packages.get(name)
         if name not in new:
             assert old is not None
-            changes.append(Change(name=name, action="remove", old=old))
+            changes.append(RootChange(name=name, action="remove", old=old))
             continue
         s = new[name]
         entry = index.entry(s.id)
@@ -176,7 +176,7 @@ def solve(sources: RootSources, database: db.Database, *, install: Sequence[tupl
             raise TransactionError(f"{name} would be downgraded {old['version'] if old else ''} -> {entry.version}",
                                    hint="pass --allow-downgrade to allow it")
         reason = "requested" if name in asked else str((old or {}).get("reason") or _why(name, new, index))
-        changes.append(Change(name=name, action=action, old=old,
+        changes.append(RootChange(name=name, action=action, old=old,
                               manual=name in asked or bool(old and old.get("manual")),
                               pending=Pending(entry=entry, origin=index.origin(s.id), reason=reason,
                                               granted=sources.granted)))
@@ -185,20 +185,6 @@ def solve(sources: RootSources, database: db.Database, *, install: Sequence[tupl
         raise TransactionError(f"removing {', '.join(remove)} would also remove {', '.join(broken)}, which "
                                "depend on it", hint="remove those too (name them), or keep the package")
     return changes
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Pending:
-    """A package libsolv chose, to be fetched and verified before the transaction."""
-
-    entry: IndexEntry
-    origin: str
-    reason: str
-    granted: tuple[str, ...]
-
-    @property
-    def version(self) -> str:
-        return self.entry.version
 
 
 def _why(name: str, new: Mapping[str, Any], index: SolvIndex) -> str:
@@ -214,29 +200,29 @@ def _provides(index: SolvIndex, name: str) -> set[str]:
     return {name, *(p for s in index.named(name) for p in index.entry(s.id).provides)}
 
 
-def fetch_changes(sources: RootSources, changes: Sequence[Change]) -> list[Change]:
+def fetch_changes(sources: RootSources, changes: Sequence[RootChange]) -> list[RootChange]:
     """Download and verify the packages of the changes (through TUF; hash and signature)."""
     out = []
     for ch in changes:
         if isinstance(ch.pending, Pending):
             p = ch.pending
             (fetched,) = fetch_locked(sources, [_locked(p.entry, p.origin, p.reason, p.granted)], sources.arch)
-            ch = Change(name=ch.name, action=ch.action, old=ch.old, new=fetched, manual=ch.manual)
+            ch = RootChange(name=ch.name, action=ch.action, old=ch.old, new=fetched, manual=ch.manual)
         out.append(ch)
     return out
 
 
-def run(root: Path, sources: RootSources, changes: Sequence[Change], *, operation: str, cause: str, epoch: int,
+def run(root: Path, sources: RootSources, changes: Sequence[RootChange], *, operation: str, cause: str, epoch: int,
         purge: bool = False) -> Outcome:
     return apply(root, fetch_changes(sources, changes), operation=operation, cause=cause, epoch=epoch, purge=purge)
 
 
-def autoremove_changes(database: db.Database) -> list[Change]:
-    return [Change(name=row.name, action="remove", old=database.packages[row.name])
+def autoremove_changes(database: db.Database) -> list[RootChange]:
+    return [RootChange(name=row.name, action="remove", old=database.packages[row.name])
             for row in orphans(database.packages)]
 
 
-def rollback_changes(sources: RootSources, database: db.Database, txid: int | None) -> tuple[int, list[Change]]:
+def rollback_changes(sources: RootSources, database: db.Database, txid: int | None) -> tuple[int, list[RootChange]]:
     """Changes that undo transaction ``txid`` (default: the last): its packages back to their old versions."""
     undoable = [h for h in database.history if h["id"] > 1]  # transaction 1 built the root
     chosen = next((h for h in reversed(undoable) if txid is None or h["id"] == txid), None)
@@ -252,7 +238,7 @@ def rollback_changes(sources: RootSources, database: db.Database, txid: int | No
     return chosen["id"], solve(sources, database, target=target)
 
 
-def reconcile_changes(database: db.Database, rows: Sequence[LockedPackage]) -> list[Change]:
+def reconcile_changes(database: db.Database, rows: Sequence[LockedPackage]) -> list[RootChange]:
     """The difference between a root's packages and a lock's rows (the lock is already the resolution)."""
     changes = []
     have = {n: (str(r["version"]), str(r["sha256"])) for n, r in database.packages.items()}
@@ -260,20 +246,20 @@ def reconcile_changes(database: db.Database, rows: Sequence[LockedPackage]) -> l
     for name, action in row_moves(have, {n: (p.version, p.sha256) for n, p in want.items()}):
         old = database.packages.get(name)
         if action == "remove":
-            changes.append(Change(name=name, action="remove", old=old))
+            changes.append(RootChange(name=name, action="remove", old=old))
             continue
         locked = want[name]
-        changes.append(Change(name=name, action=ACTIONS[action], old=old, pending=locked,
+        changes.append(RootChange(name=name, action=ACTIONS[action], old=old, pending=locked,
                               manual=not locked.reason.is_dependency))
     return changes
 
 
-def fetch_locked_changes(sources: Any, changes: Sequence[Change], arch: str) -> list[Change]:
+def fetch_locked_changes(sources: Any, changes: Sequence[RootChange], arch: str) -> list[RootChange]:
     out = []
     for ch in changes:
         if isinstance(ch.pending, LockedPackage):
             (fetched,) = fetch_locked(sources, [ch.pending], arch)
-            ch = Change(name=ch.name, action=ch.action, old=ch.old, new=fetched, manual=ch.manual)
+            ch = RootChange(name=ch.name, action=ch.action, old=ch.old, new=fetched, manual=ch.manual)
         out.append(ch)
     return out
 

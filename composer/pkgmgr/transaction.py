@@ -53,10 +53,26 @@ from composer.pkgmgr.journal import (
     write_journal,
 )
 from composer.pkgmgr.steps import CRASH_ENV, KINDS, OPS, Crash, do
+from composer.repo.index import IndexEntry
 from composer.rootfs import Root, UnsafePath
+from composer.solve.lockmodel import LockedPackage
 
-__all__ = ["CRASH_ENV", "JOURNAL", "JOURNAL_REL", "KINDS", "OPS", "Change", "Outcome", "TransactionError", "apply",
-           "check_journal", "locked", "plan_operations", "recover", "stage_dir"]
+__all__ = [
+    "CRASH_ENV",
+    "JOURNAL",
+    "JOURNAL_REL",
+    "KINDS",
+    "OPS",
+    "Outcome",
+    "RootChange",
+    "TransactionError",
+    "apply",
+    "check_journal",
+    "locked",
+    "plan_operations",
+    "recover",
+    "stage_dir",
+]
 
 
 class TransactionError(UserError):
@@ -64,13 +80,27 @@ class TransactionError(UserError):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Change:
+class Pending:
+    """A package libsolv chose, to be fetched and verified before the transaction."""
+
+    entry: IndexEntry
+    origin: str
+    reason: str
+    granted: tuple[str, ...]
+
+    @property
+    def version(self) -> str:
+        return self.entry.version
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RootChange:
     name: str
     action: str                           # install | remove | upgrade | downgrade | reinstall
     old: Mapping[str, Any] | None = None  # the installed record
     new: Fetched | None = None
     manual: bool = False
-    pending: Any = None                   # what to fetch for ``new`` (has .version, .reason), before it is fetched
+    pending: Pending | LockedPackage | None = None  # what to fetch for ``new``, before it is fetched
 
     @property
     def line(self) -> str:
@@ -85,7 +115,7 @@ class Change:
 @dataclass(kw_only=True)
 class Outcome:
     transaction: int
-    changes: tuple[Change, ...]
+    changes: tuple[RootChange, ...]
     notes: list[str] = field(default_factory=list)
 
 
@@ -135,7 +165,7 @@ def _probe(root: Root, path: str, package: str, kind: str) -> os.stat_result | N
     return st
 
 
-def plan_operations(root: Root, changes: Sequence[Change], before: Mapping[str, Mapping[str, Any]],
+def plan_operations(root: Root, changes: Sequence[RootChange], before: Mapping[str, Mapping[str, Any]],
                     after: Mapping[str, Mapping[str, Any]], *, purge: bool) -> tuple[list[dict[str, Any]], list[str]]:
     """The journal's operations and the notes for the user (kept or new config files)."""
     notes: list[str] = []
@@ -220,7 +250,7 @@ def add_implied_dirs(root: Root, record: dict[str, Any], final: Mapping[str, Map
 # ---------------------------------------------------------------- applying
 
 
-def _stage_packages(root: Root, stage: Root, changes: Sequence[Change],
+def _stage_packages(root: Root, stage: Root, changes: Sequence[RootChange],
                     before: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
     """Extract every new package into the staging tree; the final set of records."""
     after = {k: dict(v) for k, v in before.items()}
@@ -243,14 +273,14 @@ def _stage_packages(root: Root, stage: Root, changes: Sequence[Change],
     return after
 
 
-def _history_entry(txid: int, changes: Sequence[Change], *, operation: str, cause: str,
+def _history_entry(txid: int, changes: Sequence[RootChange], *, operation: str, cause: str,
                    epoch: int) -> dict[str, Any]:
     return {"id": txid, "time": epoch, "operation": operation, "cause": cause,
             "packages": [{"name": ch.name, "action": ch.action, "old": ch.old["version"] if ch.old else None,
                           "new": ch.new.locked.version if ch.new else None} for ch in changes]}
 
 
-def apply(root: Path, changes: Sequence[Change], *, operation: str, cause: str, epoch: int,
+def apply(root: Path, changes: Sequence[RootChange], *, operation: str, cause: str, epoch: int,
           purge: bool = False) -> Outcome:
     """Apply ``changes`` as one transaction (taking the root's lock unless this process holds it)."""
     with locked(root):
@@ -260,7 +290,7 @@ def apply(root: Path, changes: Sequence[Change], *, operation: str, cause: str, 
                           notes=[note] if note else [])
 
 
-def _apply(r: Root, root: Path, changes: Sequence[Change], *, operation: str, cause: str, epoch: int,
+def _apply(r: Root, root: Path, changes: Sequence[RootChange], *, operation: str, cause: str, epoch: int,
            purge: bool, notes: list[str]) -> Outcome:
     current = db.load(r)
     before = {k: dict(v) for k, v in current.packages.items()}

@@ -174,7 +174,7 @@ def row_moves(before: Mapping[str, tuple[str, str]], after: Mapping[str, tuple[s
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Move:
+class LockChange:
     """One package row that differs between two locks (by version or sha256), or is only in one of them."""
 
     arch: str
@@ -184,7 +184,7 @@ class Move:
     new: LockedPackage | None
 
 
-def lock_moves(old: Lock | None, new: Lock | None) -> list[Move]:
+def lock_moves(old: Lock | None, new: Lock | None) -> list[LockChange]:
     """Every package that differs between two locks, by architecture and name."""
     old_arches = old.architectures if old else {}
     new_arches = new.architectures if new else {}
@@ -194,7 +194,7 @@ def lock_moves(old: Lock | None, new: Lock | None) -> list[Move]:
         after = {p.name: p for p in new_arches.get(arch, ())}
         for name, action in row_moves({n: (p.version, p.sha256) for n, p in before.items()},
                                       {n: (p.version, p.sha256) for n, p in after.items()}):
-            out.append(Move(arch=arch, name=name, action=action, old=before.get(name), new=after.get(name)))
+            out.append(LockChange(arch=arch, name=name, action=action, old=before.get(name), new=after.get(name)))
     return out
 
 

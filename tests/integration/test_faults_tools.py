@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from composer import arch, run
-from composer.compose import build as pipeline
+from composer.compose import seed
 from composer.errors import ToolError
 from composer.image.outputs import OUTPUT_TYPES
 from composer.package import sources
@@ -45,7 +45,7 @@ def literal_tools() -> set[str]:
 
 def every_tool() -> set[str]:
     tables = {t for row in OUTPUT_TYPES.values() for t in row.every_tool()}
-    versions = {cmd[0] for cmd in pipeline.VERSION_COMMANDS.values()}
+    versions = {cmd[0] for cmd in seed.VERSION_COMMANDS.values()}
     qemus = {a.qemu for a in arch.ARCHES.values()}
     return literal_tools() | tables | versions | set(sources.BASE_TOOLS) | qemus
 

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from composer.compose import build as pipeline
+from composer.compose import seed
 
 
 def test_the_code_digest_covers_the_whole_package() -> None:
-    names = {p.relative_to(pipeline.COMPOSER.parent).as_posix() for p in pipeline.code_files()}
+    names = {p.relative_to(seed.COMPOSER.parent).as_posix() for p in seed.code_files()}
     for module in ("composer/package/extract.py", "composer/pkgmgr/install.py", "composer/arch.py",
                    "composer/pkgmgr/db.py", "composer/compose/build.py", "composer/rootfs/root.py"):
         assert module in names
@@ -20,7 +20,7 @@ def test_a_change_outside_image_changes_the_key(tmp_path: Path, monkeypatch: pyt
     tree = tmp_path / "composer"
     (tree / "package").mkdir(parents=True)
     (tree / "package" / "extract.py").write_text("A = 1\n")
-    monkeypatch.setattr(pipeline, "COMPOSER", tree)
-    before = pipeline.code_digest()
+    monkeypatch.setattr(seed, "COMPOSER", tree)
+    before = seed.code_digest()
     (tree / "package" / "extract.py").write_text("A = 2\n")
-    assert pipeline.code_digest() != before
+    assert seed.code_digest() != before

@@ -23,7 +23,7 @@ from composer.errors import ComposerError, UnsafeArchive, UserError
 from composer.pkgmgr import db
 from composer.pkgmgr.configure import configure
 from composer.pkgmgr.install import Fetched, install
-from composer.pkgmgr.transaction import Change, TransactionError, apply, recover, stage_dir
+from composer.pkgmgr.transaction import RootChange, TransactionError, apply, recover, stage_dir
 from composer.profile.load import load_profile
 from composer.rootfs import Root, UnsafePath, path_problem
 from composer.trust.keys import SigningKey
@@ -71,7 +71,7 @@ class World:
     def records(self) -> dict[str, Any]:
         return {k: dict(v) for k, v in db.load(self.root).packages.items()}
 
-    def apply(self, *changes: Change) -> None:
+    def apply(self, *changes: RootChange) -> None:
         apply(self.root, changes, operation="test", cause="test", epoch=EPOCH)
 
 
@@ -133,7 +133,7 @@ def test_upgrade_through_a_symlinked_component_is_refused(world: World, rel: str
     before = world.records()
     new = world.package("app", "2.0.0", APP_V2)
     with pytest.raises(ComposerError, match="is a symlink") as info:
-        world.apply(Change(name="app", action="upgrade", old=before["app"], new=new))
+        world.apply(RootChange(name="app", action="upgrade", old=before["app"], new=new))
     assert f"'{rel}'" in _one_line(info.value)
     assert world.records() == before
     assert not stage_dir(world.root).exists()
@@ -144,7 +144,7 @@ def test_remove_through_a_symlinked_component_is_refused(world: World, rel: str,
     _replace_by_link(world, rel, _target(world, rel, how))
     before = world.records()
     with pytest.raises(ComposerError, match="is a symlink"):
-        world.apply(Change(name="app", action="remove", old=before["app"]))
+        world.apply(RootChange(name="app", action="remove", old=before["app"]))
     assert world.records() == before
 
 
@@ -154,25 +154,25 @@ def test_install_of_a_new_package_below_a_planted_symlink_is_refused(world: Worl
     nano = world.package("nano", "8.0.0", [directory("usr"), directory("usr/share"), directory("usr/share/nano"),
                                          *(file(f"usr/share/nano/{i}.nanorc", b"x") for i in range(43))])
     with pytest.raises(TransactionError, match="'usr/share/nano' is a symlink where the package has a directory"):
-        world.apply(Change(name="nano", action="install", new=nano, manual=True))
+        world.apply(RootChange(name="nano", action="install", new=nano, manual=True))
     assert "nano" not in world.records()
 
 
 def test_a_file_that_is_a_symlink_to_outside_is_replaced_not_written_through(world: World) -> None:
     _replace_by_link(world, "usr/share/app/a", str(world.sentinel / "a"))
     before = world.records()
-    world.apply(Change(name="app", action="upgrade", old=before["app"], new=world.package("app", "2.0.0", APP_V2)))
+    world.apply(RootChange(name="app", action="upgrade", old=before["app"], new=world.package("app", "2.0.0", APP_V2)))
     assert (world.root / "usr/share/app/a").read_text() == "two\n"
     assert not (world.root / "usr/share/app/a").is_symlink()
 
 
 def test_a_downgrade_as_rollback_runs_it_through_a_symlink_is_refused(world: World) -> None:
     records = world.records()
-    world.apply(Change(name="app", action="upgrade", old=records["app"], new=world.package("app", "2.0.0", APP_V2)))
+    world.apply(RootChange(name="app", action="upgrade", old=records["app"], new=world.package("app", "2.0.0", APP_V2)))
     _replace_by_link(world, "usr/share", str(world.sentinel))
     after = world.records()
     with pytest.raises(ComposerError, match="is a symlink"):
-        world.apply(Change(name="app", action="downgrade", old=after["app"],
+        world.apply(RootChange(name="app", action="downgrade", old=after["app"],
                            new=world.package("app", "1.0.0", APP_V1)))
     assert world.records() == after
 
@@ -182,7 +182,8 @@ def test_a_directory_where_a_package_has_a_file_is_not_replaced(world: World) ->
     (world.root / "usr/share/app/c/admin-data").write_text("mine\n")
     before = world.records()
     with pytest.raises(TransactionError, match="'usr/share/app/c' is a directory in the root"):
-        world.apply(Change(name="app", action="upgrade", old=before["app"], new=world.package("app", "2.0.0", APP_V2)))
+        world.apply(RootChange(name="app", action="upgrade", old=before["app"],
+                               new=world.package("app", "2.0.0", APP_V2)))
     assert (world.root / "usr/share/app/c/admin-data").read_text() == "mine\n"
 
 
@@ -190,7 +191,7 @@ def test_a_hard_link_to_an_outside_file_is_replaced_not_written_through(world: W
     (world.root / "usr/share/app/a").unlink()
     os.link(world.sentinel / "a", world.root / "usr/share/app/a")
     before = world.records()
-    world.apply(Change(name="app", action="upgrade", old=before["app"], new=world.package("app", "2.0.0", APP_V2)))
+    world.apply(RootChange(name="app", action="upgrade", old=before["app"], new=world.package("app", "2.0.0", APP_V2)))
     assert (world.sentinel / "a").read_text() == "precious\n"
     assert (world.root / "usr/share/app/a").read_text() == "two\n"
 
@@ -206,7 +207,7 @@ def test_a_package_shipping_a_reserved_path_is_refused(world: World, path: str) 
     evil = world.package("evil", "1.0.0", members)
     before = snapshot(world.root)
     with pytest.raises(UnsafeArchive, match="belongs to vcomp"):
-        world.apply(Change(name="evil", action="install", new=evil, manual=True))
+        world.apply(RootChange(name="evil", action="install", new=evil, manual=True))
     assert snapshot(world.root) == before
     with pytest.raises(UnsafeArchive, match="belongs to vcomp"):
         install(world.tmp / "fresh", [evil], profile_digest="p", lock_digest="l", epoch=EPOCH)
@@ -215,7 +216,7 @@ def test_a_package_shipping_a_reserved_path_is_refused(world: World, path: str) 
 def test_a_package_replacing_var_lib_by_a_symlink_is_refused(world: World) -> None:
     evil = world.package("evil", "1.0.0", [directory("var"), symlink("var/lib", str(world.sentinel))])
     with pytest.raises(UnsafeArchive, match="where vcomp needs the directory /var/lib"):
-        world.apply(Change(name="evil", action="install", new=evil, manual=True))
+        world.apply(RootChange(name="evil", action="install", new=evil, manual=True))
 
 
 # ---------------------------------------------------------------- crafted state files

@@ -26,7 +26,7 @@ from composer.compose.build import read_manifest
 from composer.errors import UserError
 from composer.image import outputs
 from composer.image.outputs import OUTPUT_TYPES, OutputType, profile_schema
-from composer.image.workshop import Product, Target, Workshop
+from composer.image.workshop import BuiltOutput, OutputJob, Workshop
 from composer.package.build import build
 from composer.profile.load import load_profile
 from composer.repo import edit
@@ -38,12 +38,12 @@ from tests.repo_fixtures import ARCH, Repo
 # ---------------------------------------------------------------- the toy output type: its module
 
 
-def build_raw_root(w: Workshop, t: Target, out: Path) -> Product:
+def build_raw_root(w: Workshop, t: OutputJob, out: Path) -> BuiltOutput:
     """The root file system image alone (what a board's flasher writes to its root partition)."""
     filesystem = str(t.options.get("filesystem", "ext4"))
     path = out / f"{t.name}.{filesystem}"
     shutil.copyfile(w.root_image(filesystem), path)
-    return Product(name=t.name, type=t.type, files=(path,), firmware=())
+    return BuiltOutput(name=t.name, type=t.type, files=(path,), firmware=())
 
 
 RAW_ROOT = OutputType(

@@ -11,7 +11,7 @@ import pytest
 
 from composer.pkgmgr import db
 from composer.pkgmgr.install import Fetched, install
-from composer.pkgmgr.transaction import Change, TransactionError, apply, stage_dir
+from composer.pkgmgr.transaction import RootChange, TransactionError, apply, stage_dir
 from composer.trust.keys import SigningKey
 from tests.hostile import directory, fetched, file, new_key
 
@@ -33,12 +33,12 @@ class World:
         return {k: dict(v) for k, v in db.load(self.root).packages.items()}
 
     def install(self, *fetched: Fetched) -> None:
-        apply(self.root, [Change(name=f.locked.name, action="install", new=f, manual=True) for f in fetched],
+        apply(self.root, [RootChange(name=f.locked.name, action="install", new=f, manual=True) for f in fetched],
               operation="install", cause="test", epoch=EPOCH)
 
     def remove(self, *names: str) -> None:
         records = self.records()
-        apply(self.root, [Change(name=n, action="remove", old=records[n]) for n in names], operation="remove",
+        apply(self.root, [RootChange(name=n, action="remove", old=records[n]) for n in names], operation="remove",
               cause="test", epoch=EPOCH)
 
 

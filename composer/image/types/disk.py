@@ -6,13 +6,13 @@ import shutil
 from pathlib import Path
 
 from composer.image.formats import fs, gpt
-from composer.image.workshop import Product, Target, Workshop
+from composer.image.workshop import BuiltOutput, OutputJob, Workshop
 
 EXTENSION = ".qcow2"  # with the default format
 ROOT_PARTITION = 2  # the disk's root file system is the second GPT partition (vda2 on virtio)
 
 
-def build(w: Workshop, t: Target, out: Path) -> Product:
+def build(w: Workshop, t: OutputJob, out: Path) -> BuiltOutput:
     filesystem = str(t.options.get("filesystem", "ext4"))
     fmt = str(t.options.get("format", "qcow2"))
     cmdline = f"{w.cmdline} vcomp.root=/dev/vda{ROOT_PARTITION} vcomp.rootfstype={filesystem}"
@@ -26,4 +26,5 @@ def build(w: Workshop, t: Target, out: Path) -> Product:
         fs.to_qcow2(raw, path)
     else:
         shutil.copyfile(raw, path)
-    return Product(name=t.name, type=t.type, files=(path,), firmware=t.firmware, boot={"media": "disk", "format": fmt})
+    return BuiltOutput(name=t.name, type=t.type, files=(path,), firmware=t.firmware,
+                       boot={"media": "disk", "format": fmt})

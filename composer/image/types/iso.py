@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from composer.image.formats import iso
-from composer.image.workshop import Product, Target, Workshop
+from composer.image.workshop import BuiltOutput, OutputJob, Workshop
 
 EXTENSION = ".iso"
 
@@ -20,7 +20,7 @@ LABEL veridian
 """
 
 
-def build(w: Workshop, t: Target, out: Path) -> Product:
+def build(w: Workshop, t: OutputJob, out: Path) -> BuiltOutput:
     path = out / f"{t.name}{EXTENSION}"
     bios = None
     if "bios" in t.firmware:
@@ -31,4 +31,4 @@ def build(w: Workshop, t: Target, out: Path) -> Product:
     files = {"/boot/vmlinuz": w.kernel, "/boot/initrd.img": w.initramfs()} if bios else {}
     hybrid = bool(t.options.get("hybrid", bios is not None)) and bios is not None
     iso.make_iso(path, files=files, volume_id="VERIDIAN", epoch=w.epoch, bios=bios, efi_image=efi, hybrid=hybrid)
-    return Product(name=t.name, type=t.type, files=(path,), firmware=t.firmware, boot={"media": "cdrom"})
+    return BuiltOutput(name=t.name, type=t.type, files=(path,), firmware=t.firmware, boot={"media": "cdrom"})

@@ -5,12 +5,12 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from composer.image.workshop import Product, Target, Workshop
+from composer.image.workshop import BuiltOutput, OutputJob, Workshop
 
 EXTENSION = ".efi"
 
 
-def build(w: Workshop, t: Target, out: Path) -> Product:
+def build(w: Workshop, t: OutputJob, out: Path) -> BuiltOutput:
     path = out / f"{t.name}{EXTENSION}"
     shutil.copyfile(w.uki(w.cmdline, t.name), path)
-    return Product(name=t.name, type=t.type, files=(path,), firmware=("uefi",), boot={"media": "uki"})
+    return BuiltOutput(name=t.name, type=t.type, files=(path,), firmware=("uefi",), boot={"media": "uki"})

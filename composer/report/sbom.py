@@ -1,26 +1,17 @@
-"""What a build states about itself: an SPDX 2.3 SBOM and an in-toto statement with a SLSA v1 predicate.
+"""The SBOM of a build: SPDX 2.3 JSON, one package per locked package and one file per output file.
 
-Both are deterministic: the document namespace and invocation id derive from the build's seed, the
-only time is SOURCE_DATE_EPOCH. Resolved dependencies are exactly the lock's packages.
+Deterministic: the document namespace derives from the build's seed, the only time is SOURCE_DATE_EPOCH.
 """
 
 from __future__ import annotations
 
-import datetime
 import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from composer import __version__
-from composer.profile.model import Profile
+from composer.report.stamps import iso_time
 from composer.solve.lockmodel import LockedPackage
-
-BUILD_TYPE = "https://veridian-composer.dev/vcomp/build/v1"
-BUILDER_ID = f"https://veridian-composer.dev/vcomp@{__version__}"
-
-
-def _time(epoch: int) -> str:
-    return datetime.datetime.fromtimestamp(epoch, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _spdx_id(kind: str, name: str) -> str:
@@ -52,25 +43,5 @@ def spdx(profile: str, arch: str, packages: Sequence[LockedPackage], outputs: Se
     return {"spdxVersion": "SPDX-2.3", "dataLicense": "CC0-1.0", "SPDXID": "SPDXRef-DOCUMENT",
             "name": f"{profile}-{arch}",
             "documentNamespace": f"https://veridian-composer.dev/spdx/{uuid.uuid5(uuid.NAMESPACE_URL, seed)}",
-            "creationInfo": {"created": _time(epoch), "creators": [f"Tool: vcomp-{__version__}"]},
+            "creationInfo": {"created": iso_time(epoch), "creators": [f"Tool: vcomp-{__version__}"]},
             "packages": pkgs, "files": files, "relationships": rels}
-
-
-def provenance(profile: Profile, arch: str, packages: Sequence[LockedPackage], outputs: Sequence[Mapping[str, Any]], *,
-               seed: str, lock_digest: str, epoch: int) -> dict[str, Any]:
-    """An in-toto v1 statement: subjects are the output files, the predicate SLSA provenance v1."""
-    subjects = [{"name": f["path"], "digest": {"sha256": f["sha256"]}} for o in outputs for f in o["files"]]
-    deps = [{"name": p.name, "uri": f"vpk:{p.repository}/{p.name}@{p.version}?arch={p.arch}",
-             "digest": {"sha256": p.sha256}} for p in packages]
-    return {"_type": "https://in-toto.io/Statement/v1", "subject": subjects,
-            "predicateType": "https://slsa.dev/provenance/v1",
-            "predicate": {
-                "buildDefinition": {
-                    "buildType": BUILD_TYPE,
-                    "externalParameters": {"profile": profile.path.name, "profileDigest": profile.digest,
-                                           "arch": arch, "outputs": [o["name"] for o in outputs]},
-                    "internalParameters": {"sourceDateEpoch": epoch, "lockDigest": lock_digest},
-                    "resolvedDependencies": deps},
-                "runDetails": {"builder": {"id": BUILDER_ID},
-                               "metadata": {"invocationId": seed, "startedOn": _time(epoch),
-                                            "finishedOn": _time(epoch)}}}}

@@ -1,0 +1,60 @@
+"""The image cache as the build uses it: a built output stored and found again by its key (entries are
+verified and atomic: :mod:`composer.caches.store`), and the size cap applied after a build."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from composer import oserrors
+from composer.caches import store
+from composer.compose.layout import CONTENTS
+from composer.fsutil import sha256_file
+from composer.image.workshop import BuiltOutput
+from composer.notices import Say, notice
+
+
+def from_cache(cache: Path, key: str, out: Path, *, warn: Say = notice) -> BuiltOutput | None:
+    """The cached product of ``key`` copied into ``out`` with the ``contents.json`` of its root (every
+    file checked against the entry's record while copied), or None: missing or damaged, rebuild."""
+    record = store.read(cache, key, out, say=warn)
+    if record is None:
+        return None
+    try:
+        return BuiltOutput(name=str(record["name"]), type=str(record["type"]),
+                       files=tuple(out / f["path"] for f in record["files"] if f["path"] != CONTENTS),
+                       firmware=tuple(map(str, record["firmware"])), boot={str(k): str(v) for k, v in
+                                                                            dict(record["boot"]).items()})
+    except (KeyError, TypeError, ValueError):
+        warn(f"warning: cache entry {cache / key}: its record is malformed; rebuilding")
+        return None
+
+
+def to_cache(cache: Path, key: str, product: BuiltOutput, contents: Path, *, warn: Say = notice) -> None:
+    """Store a product (and its root's contents.json); a cache that cannot be written is a warning."""
+    meta = {"name": product.name, "type": product.type, "firmware": list(product.firmware),
+            "boot": dict(product.boot)}
+    try:
+        store.write(cache, key, [*product.files, contents], meta)
+    except OSError as exc:
+        where = "" if exc.filename is not None else f"{cache}: "
+        warn(f"warning: {where}{oserrors.describe(exc, 'writing the image cache').message}; the output is not "
+             "cached")
+
+
+def describe(product: BuiltOutput) -> dict[str, Any]:
+    return {"name": product.name, "type": product.type, "firmware": list(product.firmware),
+            "boot": dict(product.boot),
+            "files": [{"path": f.name, "sha256": sha256_file(f), "size": f.stat().st_size} for f in product.files]}
+
+
+def cap_caches(cache_root: Path, say: Callable[[str], None]) -> None:
+    """The automatic size cap after a build (VCOMP_CACHE_MAX), least recently used entries first, over every
+    cache kind."""
+    from composer.caches import ops, policy
+    from composer.caches.registry import KINDS
+    done = ops.collect(KINDS, cache_root, max_size=ops.cap_from_env())
+    if done.removed:
+        size = policy.human(sum(e.size for e in done.removed))
+        say(f"cache: evicted {len(done.removed)} least recently used entries ({size}) to stay under {ops.MAX_ENV}")
