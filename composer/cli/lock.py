@@ -74,7 +74,8 @@ def register(sub: Subparsers) -> None:
 
     lk = sub.add_parser("lock", help="resolve profiles into PROFILE.lock (per architecture, exact)")
     lk.add_argument("profile", nargs="+")
-    lk.add_argument("--check", action="store_true", help="exit 2 when the lock no longer matches the profile (1: an error)")
+    lk.add_argument("--check", action="store_true",
+                    help="exit 2 when the lock no longer matches the profile (1: an error)")
     lk.add_argument("--offline", action="store_true", default=argparse.SUPPRESS, help=OFFLINE_HELP)
     lk.add_argument("--update", nargs="+", metavar="PKG", help="move only these packages")
     lk.add_argument("--upgrade", action="store_true", help="re-resolve everything to the newest versions")
