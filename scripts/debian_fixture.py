@@ -40,8 +40,9 @@ def main(argv: list[str]) -> int:
         packages, inrelease = fx.archive_packages(DebianArchive(settings.cache_dir()), arch)
     fixture = fx.build_fixture(packages.decode())
     print(f"{fixture.source_packages} stanzas -> {fixture.packages} kept ({len(fixture.text.encode())} bytes)")
+    source = fx.provenance(packages, inrelease, arch)
     with tempfile.TemporaryDirectory(prefix="vcomp-aptsim-") as tmp:
-        expected = fx.record_expected(fixture, Path(tmp) / "apt", arch)
+        expected = fx.record_expected(fixture, Path(tmp) / "apt", arch, source=source)
     compressed = fx.compress(fixture.text)
     apt_version = run(["apt-get", "--version"]).stdout.decode().splitlines()[0]
     now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
@@ -49,7 +50,7 @@ def main(argv: list[str]) -> int:
     (args.out / "Packages.zst").write_bytes(compressed)
     (args.out / "expected.json").write_text(fx.expected_json(expected))
     (args.out / "PROVENANCE.md").write_text(fx.provenance_markdown(
-        fx.provenance(packages, inrelease, arch), fixture, expected, recorded=now, apt_version=apt_version,
+        source, fixture, expected, recorded=now, apt_version=apt_version,
         compressed_bytes=len(compressed)))
     requests = expected["requests"]
     assert isinstance(requests, dict)

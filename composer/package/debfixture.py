@@ -199,16 +199,25 @@ def answer_record(request: Request, names: tuple[str, ...], answer: AptAnswer) -
     return record
 
 
-def record_expected(fixture: Fixture, workdir: Path, arch: Arch,
+def record_expected(fixture: Fixture, workdir: Path, arch: Arch, *, source: Provenance | None = None,
                     requests: Sequence[Request] = REQUESTS) -> dict[str, object]:
-    """Run apt on the trimmed file itself (``file:`` source) for every request: expected.json's content."""
+    """Run apt on the trimmed file itself (``file:`` source) for every request: expected.json's content.
+
+    ``source`` names the index the fixture was cut from (its sha256 lets the archive test know whether
+    today's suite is still that one)."""
     sim = AptSimulator.for_packages(fixture.text.encode(), workdir, arch)
     answers: dict[str, object] = {}
     for request in requests:
         names = request.all_names(fixture.essential)
         answers[request.label] = answer_record(request, names, sim.install(names))
-    return {"format": EXPECTED_FORMAT, "apt-options": [*SIMULATE_OPTS, "install", "--no-install-recommends"],
-            "essential": list(fixture.essential), "packages": fixture.packages, "requests": answers}
+    expected: dict[str, object] = {"format": EXPECTED_FORMAT}
+    if source is not None:
+        expected["source"] = {"suite": source.suite, "date": source.release_date,
+                              "inrelease-sha256": source.inrelease_sha256,
+                              "packages-sha256": source.packages_sha256}
+    expected.update({"apt-options": [*SIMULATE_OPTS, "install", "--no-install-recommends"],
+                     "essential": list(fixture.essential), "packages": fixture.packages, "requests": answers})
+    return expected
 
 
 _ROW = re.compile(r'\{\n\s+("name": "[^"]*"),\n\s+("version": "[^"]*"),\n\s+("arch": "[^"]*")\n\s+\}')
