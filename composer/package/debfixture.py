@@ -54,7 +54,7 @@ class Request:
     why: str = ""
 
     def all_names(self, essential: Sequence[str]) -> tuple[str, ...]:
-        """The names given to apt: the request's, then the Essential set when asked (sorted, no repeats)."""
+        """The names given to apt: the request's, then the Essential names it does not already have."""
         extra = [n for n in essential if n not in self.names] if self.with_essential else []
         return (*self.names, *extra)
 

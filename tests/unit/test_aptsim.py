@@ -161,7 +161,7 @@ def test_apt_state_is_private(tiny: AptSimulator) -> None:
     assert Path(status.split("=", 1)[1]).read_bytes() == b""
 
 
-def test_no_names_is_a_user_error(tmp_path: Path) -> None:
+def test_no_names_is_a_user_error() -> None:
     sim = AptSimulator(opts=[], arch=get_arch("x86_64"))
     with pytest.raises(UserError, match="no package names"):
         sim.install(())

@@ -294,3 +294,74 @@ def test_the_version_port_agrees_with_dpkg_on_the_pairs_checked(expected: dict[s
         dpkg = run(["dpkg", "--compare-versions", version, op, wanted], check=False).returncode == 0
         assert dpkg == satisfies(version, op, wanted), (version, op, wanted)
     assert len(sample) >= 40
+
+
+TOY = """Package: app
+Version: 1.0
+Architecture: amd64
+Depends: lib1 (>= 1) | lib2, virt, base:any
+Recommends: extra
+Suggests: nowhere
+Conflicts: enemy
+Tag: junk::field,
+ continued::here
+
+Package: lib1
+Version: 1
+Architecture: amd64
+
+Package: lib2
+Version: 1
+Architecture: amd64
+Pre-Depends: deep
+
+Package: deep
+Version: 1
+Architecture: all
+
+Package: provider
+Version: 1
+Architecture: all
+Provides: virt (= 1)
+
+Package: base
+Version: 2
+Architecture: amd64
+Essential: yes
+
+Package: extra
+Version: 1
+Architecture: all
+
+Package: enemy
+Version: 1
+Architecture: all
+
+Package: unrelated
+Version: 1
+Architecture: all
+"""
+
+
+def test_the_closure_follows_every_alternative_provider_and_recommends_but_not_conflicts() -> None:
+    stanzas = fx.read_stanzas(TOY)
+    assert fx.relation_names("lib1 (>= 1) | lib2, virt, base:any") == ["lib1", "lib2", "virt", "base"]
+    assert fx.closure(stanzas, ["app"]) == {"app", "lib1", "lib2", "deep", "provider", "base", "extra"}
+    assert fx.closure(stanzas, ["app"], fields=("Depends",)) == {"app", "lib1", "lib2", "provider", "base"}
+    assert fx.essential_names(stanzas) == ["base"]
+
+
+def test_the_trim_keeps_only_the_mapped_fields_in_order() -> None:
+    fixture = fx.build_fixture(TOY, [fx.Request(label="x", names=("app",))])
+    assert fixture.packages == 7 and fixture.source_packages == 9 and fixture.essential == ("base",)
+    first = fixture.text.split("\n\n")[0]
+    assert first.splitlines()[0] == "Package: app" and "Tag:" not in fixture.text
+    assert [line.split(":")[0] for line in first.splitlines()] == \
+        ["Package", "Version", "Architecture", "Depends", "Recommends", "Suggests", "Conflicts"]
+
+
+def test_a_file_that_is_not_deb822_is_refused() -> None:
+    with pytest.raises(UserError, match="Packages:2: not a 'Field: value' line"):
+        fx.read_stanzas("Package: a\nnonsense\n")
+    with pytest.raises(UserError, match="without Package/Version"):
+        fx.read_stanzas("Package: a\n")
