@@ -1,5 +1,5 @@
 # The two commands of the quickstart: `make demo` and `make test`. Each does its own set-up.
-.PHONY: setup demo test unit integration lint bench clean conformance reliability
+.PHONY: setup demo test unit integration lint bench clean conformance reliability debian-fixture
 
 setup:
 	@bash scripts/setup.sh
@@ -24,6 +24,10 @@ conformance: setup
 reliability: setup
 	RELIABILITY_FULL=1 .venv/bin/python -m pytest -n 2 tests/reliability
 	.venv/bin/python bench/reliability.py --kills 40
+
+# Regenerate tests/data/debian-bookworm-amd64/ (the trimmed bookworm fixture and apt's answers; network).
+debian-fixture: setup
+	.venv/bin/python scripts/debian_fixture.py
 
 bench: setup
 	.venv/bin/python bench/package.py
