@@ -117,12 +117,12 @@ class DebMetadata:
     source: DebSource
 
     def to_dict(self) -> dict[str, object]:
-        """The ``[package]``, ``[relations]`` and ``[provenance]`` tables (the projection ``version`` is not
-        here: it belongs to the version model)."""
+        """The ``[package]``, ``[relations]``, ``[security]`` and ``[provenance]`` tables (the projection
+        ``version`` is not here: it belongs to the version model)."""
         package: dict[str, object] = {
             "name": self.name, "epoch": self.epoch, "revision": self.revision,
             "upstream-version": self.upstream_version, "version-scheme": "deb", "description": self.description,
-            "license": self.license, "type": self.type, "arch": self.arch, "context": self.context,
+            "license": self.license, "type": self.type, "arch": self.arch,
             "essential": self.essential, "multi-arch": self.multi_arch,
         }
         if self.priority:
@@ -133,7 +133,7 @@ class DebMetadata:
             package["authors"] = list(self.authors)
         if self.provides:
             package["provides"] = list(self.provides)
-        return {"package": package, "relations": self.relations.to_dict(),
+        return {"package": package, "relations": self.relations.to_dict(), "security": {"context": self.context},
                 "provenance": {"sources": [self.source.to_dict()]}}
 
 
@@ -222,6 +222,13 @@ def _provide(clause: Clause, where: str, findings: list[str]) -> str:
     return alt.name + (f" = {alt.version}" if alt.op else "")
 
 
+def _context(name: str) -> str:
+    """``libstdc++6`` -> ``libstdc__6_t``; a name starting with a digit gets ``deb_`` (``0ad`` -> ``deb_0ad_t``):
+    the schema's context pattern starts with a letter."""
+    context = name.translate(_CONTEXT_CHARS) + "_t"
+    return context if context[0].isalpha() else "deb_" + context
+
+
 def _package_type(section: str, essential: bool, priority: str | None) -> str:
     if essential or priority in SYSTEM_PRIORITIES:
         return "system"
@@ -295,7 +302,7 @@ def map_stanza(stanza: Stanza) -> tuple[DebMetadata | None, tuple[str, ...]]:
         description=_description(stanza, findings), homepage=stanza.fields.get("Homepage") or None,
         authors=(stanza.fields["Maintainer"],) if stanza.fields.get("Maintainer") else (),
         type=_package_type(stanza.fields.get("Section", ""), essential, priority), license=LICENSE,
-        context=name.translate(_CONTEXT_CHARS) + "_t", provides=provides, relations=relations, source=source)
+        context=_context(name), provides=provides, relations=relations, source=source)
     return meta, tuple(findings)
 
 
