@@ -13,7 +13,7 @@ the stanza, the field and the clause.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from composer.errors import InvalidPackage
@@ -43,6 +43,10 @@ class Stanza:
     line: int
     fields: Mapping[str, str]
     lines: Mapping[str, int]
+
+    def place(self, field: str) -> Callable[[], str]:
+        """:meth:`where`, built only when an error needs it."""
+        return lambda: self.where(field)
 
     def where(self, field: str | None = None) -> str:
         """``Packages:120 (bash) Depends``: how errors and reports name a place."""
@@ -174,20 +178,25 @@ class Alternative:
 
 
 Clause = tuple[Alternative, ...]
+Where = str | Callable[[], str]   # the place for errors; a callable builds it only when there is an error
+
+
+def where_text(where: Where) -> str:
+    return where if isinstance(where, str) else where()
 
 
 def clause_text(clause: Clause) -> str:
     return " | ".join(a.text() for a in clause)
 
 
-def _alternative(text: str, where: str, clause: str) -> Alternative:
+def _alternative(text: str, where: Where, clause: str) -> Alternative:
     m = _ALT.fullmatch(text)
     if not m:
-        raise Deb822Error(f"{where}: clause '{clause.strip()}': '{text.strip()}' is not "
+        raise Deb822Error(f"{where_text(where)}: clause '{clause.strip()}': '{text.strip()}' is not "
                           "NAME[:ARCH] [(OP VERSION)] [[ARCH ...]] [<PROFILE ...>]",
                           hint="a Debian relation is 'name', 'name (>= 1.0)', 'name:any', alternatives with '|'")
     if m["op"] in ("<", ">"):
-        raise Deb822Error(f"{where}: clause '{clause.strip()}': obsolete operator '{m['op']}'",
+        raise Deb822Error(f"{where_text(where)}: clause '{clause.strip()}': obsolete operator '{m['op']}'",
                           hint="dpkg reads '<' as '<=' and '>' as '>='; the package should say '<<', '<=', '>=' "
                                "or '>>'")
     return Alternative(name=m["name"], arch=m["arch"], op=m["op"], version=m["version"],
@@ -195,14 +204,14 @@ def _alternative(text: str, where: str, clause: str) -> Alternative:
                        profiles=tuple(tuple(p.split()) for p in _PROFILE.findall(m["profiles"])))
 
 
-def parse_relations(text: str, where: str) -> tuple[Clause, ...]:
+def parse_relations(text: str, where: Where) -> tuple[Clause, ...]:
     """The clauses of a relation field; ``where`` names the stanza and field (see :meth:`Stanza.where`)."""
     clauses: list[Clause] = []
     if not text.strip():
         return ()
     for number, clause in enumerate(text.split(","), 1):
         if not clause.strip():
-            raise Deb822Error(f"{where}: clause {number} is empty",
+            raise Deb822Error(f"{where_text(where)}: clause {number} is empty",
                               hint="clauses are separated by exactly one ','")
         clauses.append(tuple(_alternative(alt, where, clause) for alt in clause.split("|")))
     return tuple(clauses)

@@ -15,7 +15,16 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from composer.arch import ARCHES, NOARCH
-from composer.package.deb822 import Alternative, Clause, Deb822Error, Stanza, clause_text, parse_relations
+from composer.package.deb822 import (
+    Alternative,
+    Clause,
+    Deb822Error,
+    Stanza,
+    Where,
+    clause_text,
+    parse_relations,
+    where_text,
+)
 
 # Debian architecture -> ours (the ARCHES registry names both); "all" is noarch.
 ARCH_FROM_DEB: Mapping[str, str] = {**{a.deb: a.name for a in ARCHES.values()}, "all": NOARCH}
@@ -159,7 +168,7 @@ class Imported:
     report: Report
 
 
-def split_version(version: str, where: str) -> tuple[int, str, str]:
+def split_version(version: str, where: Where) -> tuple[int, str, str]:
     """``1:2.36-9+deb12u7`` -> ``(1, "2.36", "9+deb12u7")``: dpkg's split (the last ``-`` starts the revision)."""
     epoch, colon, rest = version.partition(":")
     if not colon:
@@ -168,7 +177,7 @@ def split_version(version: str, where: str) -> tuple[int, str, str]:
     if not dash:
         upstream, revision = rest, ""
     if not _EPOCH.fullmatch(epoch) or not upstream or (dash and not revision) or any(c.isspace() for c in version):
-        raise Deb822Error(f"{where}: '{version}' is not a Debian version [EPOCH:]UPSTREAM[-REVISION]",
+        raise Deb822Error(f"{where_text(where)}: '{version}' is not a Debian version [EPOCH:]UPSTREAM[-REVISION]",
                           hint="the index is corrupt")
     return int(epoch), upstream, revision
 
@@ -204,7 +213,10 @@ def _relations(stanza: Stanza, findings: list[str]) -> Relations:
     own = stanza.fields["Architecture"]
     values: dict[str, tuple[str, ...]] = {}
     for deb_field, key in RELATION_KEYS.items():
-        clauses = parse_relations(stanza.fields.get(deb_field, ""), stanza.where(deb_field))
+        text = stanza.fields.get(deb_field)
+        if text is None:
+            continue
+        clauses = parse_relations(text, stanza.place(deb_field))
         for clause in clauses:
             for alt in clause:
                 findings.extend(_alternative_findings(alt, own))
@@ -212,10 +224,10 @@ def _relations(stanza: Stanza, findings: list[str]) -> Relations:
     return Relations(**values)
 
 
-def _provide(clause: Clause, where: str, findings: list[str]) -> str:
+def _provide(clause: Clause, where: Where, findings: list[str]) -> str:
     alt = clause[0]
     if len(clause) > 1 or alt.arch or alt.archs or alt.profiles or alt.op not in (None, "="):
-        raise Deb822Error(f"{where}: '{clause_text(clause)}' is not NAME or NAME (= VERSION)",
+        raise Deb822Error(f"{where_text(where)}: '{clause_text(clause)}' is not NAME or NAME (= VERSION)",
                           hint="a Debian Provides clause has one name and at most an exact version")
     if len(alt.name) > MAX_NAME:
         findings.append(f"provide name over {MAX_NAME} characters")
@@ -277,13 +289,13 @@ def map_stanza(stanza: Stanza) -> tuple[DebMetadata | None, tuple[str, ...]]:
     if not _DEB_NAME.fullmatch(name):
         raise Deb822Error(f"{stanza.where('Package')}: '{name}' is not a Debian package name",
                           hint="Debian names are lower-case letters, digits and '.+-', at least 2 characters")
-    epoch, upstream, revision = split_version(version, stanza.where("Version"))
+    epoch, upstream, revision = split_version(version, stanza.place("Version"))
     sha256 = stanza.fields["SHA256"]
     if not _SHA256.fullmatch(sha256):
         raise Deb822Error(f"{stanza.where('SHA256')}: not a sha256 digest", hint="the index is corrupt")
     relations = _relations(stanza, findings)
-    provides = tuple(_provide(c, stanza.where("Provides"), findings)
-                     for c in parse_relations(stanza.fields.get("Provides", ""), stanza.where("Provides")))
+    provides = tuple(_provide(c, stanza.place("Provides"), findings)
+                     for c in parse_relations(stanza.fields.get("Provides", ""), stanza.place("Provides")))
     arch = ARCH_FROM_DEB.get(deb_arch)
     if arch is None:
         return None, (*findings, f"architecture {deb_arch} not mapped (skipped)")
@@ -340,7 +352,7 @@ def _providers(stanzas: Iterable[Stanza]) -> dict[str, list[str]]:
     for stanza in stanzas:
         name = stanza.fields["Package"]
         real[name].append(name)
-        for clause in parse_relations(stanza.fields.get("Provides", ""), stanza.where("Provides")):
+        for clause in parse_relations(stanza.fields.get("Provides", ""), stanza.place("Provides")):
             virtual[clause[0].name].append(name)
     return {n: list(dict.fromkeys(real.get(n, []) + virtual.get(n, []))) for n in {*real, *virtual}}
 
@@ -366,6 +378,6 @@ def closure(stanzas: Sequence[Stanza], names: Iterable[str], *, recommends: bool
             seen.add(package)
             for stanza in by_name[package]:
                 for deb_field in fields:
-                    for clause in parse_relations(stanza.fields.get(deb_field, ""), stanza.where(deb_field)):
+                    for clause in parse_relations(stanza.fields.get(deb_field, ""), stanza.place(deb_field)):
                         todo.extend(alt.name for alt in clause)
     return Closure(names=tuple(sorted(seen)), missing=tuple(sorted(missing)))
