@@ -52,7 +52,13 @@ class Stanza:
         """``Packages:120 (bash) Depends``: how errors and reports name a place."""
         line = self.lines.get(field, self.line) if field else self.line
         name = self.fields.get("Package")
-        return f"{self.origin}:{line}" + (f" ({name})" if name else "") + (f" {field}" if field else "")
+        return f"{self.origin}:{line}" + (f" ({one_line(name, 64)})" if name else "") + (f" {field}" if field else "")
+
+
+def one_line(text: str, limit: int = 80) -> str:
+    """Input text for an error or report line: white space collapsed (no newline), at most ``limit`` characters."""
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 _FIELD_NAME = re.compile(r"[!-9;-~][!-9;-~]*")   # deb822: printable US-ASCII except ':' and space
@@ -192,11 +198,11 @@ def clause_text(clause: Clause) -> str:
 def _alternative(text: str, where: Where, clause: str) -> Alternative:
     m = _ALT.fullmatch(text)
     if not m:
-        raise Deb822Error(f"{where_text(where)}: clause '{clause.strip()}': '{text.strip()}' is not "
+        raise Deb822Error(f"{where_text(where)}: clause '{one_line(clause)}': '{one_line(text)}' is not "
                           "NAME[:ARCH] [(OP VERSION)] [[ARCH ...]] [<PROFILE ...>]",
                           hint="a Debian relation is 'name', 'name (>= 1.0)', 'name:any', alternatives with '|'")
     if m["op"] in ("<", ">"):
-        raise Deb822Error(f"{where_text(where)}: clause '{clause.strip()}': obsolete operator '{m['op']}'",
+        raise Deb822Error(f"{where_text(where)}: clause '{one_line(clause)}': obsolete operator '{m['op']}'",
                           hint="dpkg reads '<' as '<=' and '>' as '>='; the package should say '<<', '<=', '>=' "
                                "or '>>'")
     return Alternative(name=m["name"], arch=m["arch"], op=m["op"], version=m["version"],

@@ -22,6 +22,7 @@ from composer.package.deb822 import (
     Stanza,
     Where,
     clause_text,
+    one_line,
     parse_relations,
     where_text,
 )
@@ -177,8 +178,8 @@ def split_version(version: str, where: Where) -> tuple[int, str, str]:
     if not dash:
         upstream, revision = rest, ""
     if not _EPOCH.fullmatch(epoch) or not upstream or (dash and not revision) or any(c.isspace() for c in version):
-        raise Deb822Error(f"{where_text(where)}: '{version}' is not a Debian version [EPOCH:]UPSTREAM[-REVISION]",
-                          hint="the index is corrupt")
+        raise Deb822Error(f"{where_text(where)}: '{one_line(version)}' is not a Debian version "
+                          "[EPOCH:]UPSTREAM[-REVISION]", hint="the index is corrupt")
     return int(epoch), upstream, revision
 
 
@@ -194,7 +195,7 @@ def _require(stanza: Stanza, name: str) -> str:
 def _int(stanza: Stanza, name: str) -> int:
     value = stanza.fields[name]
     if not _DIGITS.fullmatch(value):
-        raise Deb822Error(f"{stanza.where(name)}: '{value}' is not a number", hint="the index is corrupt")
+        raise Deb822Error(f"{stanza.where(name)}: '{one_line(value)}' is not a number", hint="the index is corrupt")
     return int(value)
 
 
@@ -264,7 +265,7 @@ def _choice(stanza: Stanza, name: str, allowed: frozenset[str], default: str | N
     if value is None:
         return default
     if value not in allowed:
-        findings.append(f"{name} '{value}' not mapped")
+        findings.append(f"{name} '{one_line(value)}' not mapped")
         return default
     return value
 
@@ -272,7 +273,8 @@ def _choice(stanza: Stanza, name: str, allowed: frozenset[str], default: str | N
 def _essential(stanza: Stanza) -> bool:
     value = stanza.fields.get("Essential", "no")
     if value not in ("yes", "no"):
-        raise Deb822Error(f"{stanza.where('Essential')}: '{value}' is not yes or no", hint="the index is corrupt")
+        raise Deb822Error(f"{stanza.where('Essential')}: '{one_line(value)}' is not yes or no",
+                          hint="the index is corrupt")
     return value == "yes"
 
 
@@ -287,7 +289,7 @@ def map_stanza(stanza: Stanza) -> tuple[DebMetadata | None, tuple[str, ...]]:
     findings = [f"unmapped field {f}" for f in stanza.fields if f not in MAPPED_FIELDS]
     name, version, deb_arch = stanza.fields["Package"], stanza.fields["Version"], stanza.fields["Architecture"]
     if not _DEB_NAME.fullmatch(name):
-        raise Deb822Error(f"{stanza.where('Package')}: '{name}' is not a Debian package name",
+        raise Deb822Error(f"{stanza.where('Package')}: '{one_line(name)}' is not a Debian package name",
                           hint="Debian names are lower-case letters, digits and '.+-', at least 2 characters")
     epoch, upstream, revision = split_version(version, stanza.place("Version"))
     sha256 = stanza.fields["SHA256"]
@@ -298,7 +300,7 @@ def map_stanza(stanza: Stanza) -> tuple[DebMetadata | None, tuple[str, ...]]:
                      for c in parse_relations(stanza.fields.get("Provides", ""), stanza.place("Provides")))
     arch = ARCH_FROM_DEB.get(deb_arch)
     if arch is None:
-        return None, (*findings, f"architecture {deb_arch} not mapped (skipped)")
+        return None, (*findings, f"architecture {one_line(deb_arch)} not mapped (skipped)")
     if len(name) > MAX_NAME:
         return None, (*findings, f"package name over {MAX_NAME} characters (skipped)")
     essential = _essential(stanza)
@@ -350,7 +352,7 @@ def _providers(stanzas: Iterable[Stanza]) -> dict[str, list[str]]:
     real: dict[str, list[str]] = collections.defaultdict(list)
     virtual: dict[str, list[str]] = collections.defaultdict(list)
     for stanza in stanzas:
-        name = stanza.fields["Package"]
+        name = _require(stanza, "Package")
         real[name].append(name)
         for clause in parse_relations(stanza.fields.get("Provides", ""), stanza.place("Provides")):
             virtual[clause[0].name].append(name)
@@ -363,7 +365,7 @@ def closure(stanzas: Sequence[Stanza], names: Iterable[str], *, recommends: bool
     fields = (*CLOSURE_FIELDS, "Recommends") if recommends else CLOSURE_FIELDS
     by_name: dict[str, list[Stanza]] = collections.defaultdict(list)
     for stanza in stanzas:
-        by_name[stanza.fields["Package"]].append(stanza)
+        by_name[_require(stanza, "Package")].append(stanza)
     providers = _providers(stanzas)
     seen: set[str] = set()
     missing: set[str] = set()

@@ -14,6 +14,8 @@ import time
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from composer.errors import InvalidPackage
 from composer.package.deb822 import (
@@ -292,6 +294,55 @@ def test_not_utf8() -> None:
 ])
 def test_malformed_stanzas(text: str, message: str) -> None:
     assert _error(text.encode()) == message
+
+
+FUZZ = settings(max_examples=150, deadline=None, derandomize=True)
+_LINE = st.one_of(st.sampled_from(["", " .", "\tx", "Package: aa", "Version: 1:2-3", "Depends: a | b (>= 1)",
+                                   "Provides: v (= 1)", "Architecture: all", "Essential: yes", "Size: 1",
+                                   "SHA256: " + "a" * 64, "Filename: f", "Depends: a (", "X: y"]),
+                  st.text(max_size=30))
+
+
+def _read_all(data: bytes) -> None:
+    """Parse, map and close; only a one-line Deb822Error naming the file may come out, and one-line findings."""
+    try:
+        stanzas = parse_stanzas(data, "P")
+        findings = [f for s in stanzas for f in map_stanza(s)[1]]
+        closure(stanzas, ["aa"])
+    except Deb822Error as e:
+        assert e.message.startswith("P:") and "\n" not in e.message
+    else:
+        assert not any("\n" in f for f in findings)
+
+
+@FUZZ
+@given(st.binary(max_size=300))
+def test_random_bytes_either_parse_or_raise_one_deb822_error(data: bytes) -> None:
+    _read_all(data)
+
+
+@FUZZ
+@given(st.lists(_LINE, max_size=30))
+def test_random_stanzas_either_map_or_raise_one_deb822_error(lines: list[str]) -> None:
+    _read_all("\n".join(lines).encode())
+
+
+@pytest.mark.parametrize("text", [
+    GOOD + "Depends: a (\n x\n", GOOD.replace("1.0-1", "1.0\n -1 x"), GOOD.replace("Package: aa", "Package: a\n b"),
+    GOOD + "Essential: a\n b\n", GOOD.replace("Size: 10", "Size: 1\n 0"), GOOD + "Priority: a\n b\n",
+])
+def test_continued_values_give_one_line(text: str) -> None:
+    _read_all(text.encode())
+
+
+def test_a_stanza_without_package_is_refused_by_the_closure_too() -> None:
+    with pytest.raises(Deb822Error, match=r"^P:1: no Package field$"):
+        closure(parse_stanzas(b"Version: 1\n", "P"), ["a"])
+
+
+def test_the_report_as_a_dict() -> None:
+    imported = map_stanzas(parse_stanzas((GOOD + "\n" + GOOD.replace("aa", "bb") + "Tag: x\n").encode(), "P"))
+    assert imported.report.to_dict() == {"stanzas": 2, "mapped": 2, "counts": {"unmapped field Tag": 1}}
 
 
 def test_unknown_values_are_counted_not_fatal() -> None:
