@@ -46,6 +46,7 @@ SYSTEM_PRIORITIES = frozenset({"required"})   # Essential packages and these are
 PRIORITIES = frozenset({"required", "important", "standard", "optional", "extra"})
 MULTI_ARCH = frozenset({"same", "foreign", "allowed", "no"})
 NATIVE_QUALIFIERS = frozenset({"any", "native"})
+NO_ALTERNATIVES = frozenset({"Conflicts", "Breaks", "Replaces"})   # as dpkg: a clause here is one name
 
 MAPPED_FIELDS = frozenset({
     "Package", "Version", "Architecture", "Provides", "Essential", "Priority", "Multi-Arch", "Description",
@@ -219,6 +220,9 @@ def _relations(stanza: Stanza, findings: list[str]) -> Relations:
             continue
         clauses = parse_relations(text, stanza.place(deb_field))
         for clause in clauses:
+            if len(clause) > 1 and deb_field in NO_ALTERNATIVES:
+                raise Deb822Error(f"{stanza.where(deb_field)}: '{clause_text(clause)}': alternatives in {deb_field}",
+                                  hint=f"dpkg refuses '|' in {deb_field}; each clause names one package")
             for alt in clause:
                 findings.extend(_alternative_findings(alt, own))
         values[key.replace("-", "_")] = tuple(clause_text(c) for c in clauses)

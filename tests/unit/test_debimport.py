@@ -289,6 +289,7 @@ def test_not_utf8() -> None:
     (GOOD + "Depends: b,\n c (>> 1\n", "Packages:8 (aa) Depends: clause 'c (>> 1': 'c (>> 1' is not "
                                         "NAME[:ARCH] [(OP VERSION)] [[ARCH ...]] [<PROFILE ...>]"),
     (GOOD + "Provides: v (>= 1)\n", "Packages:8 (aa) Provides: 'v (>= 1)' is not NAME or NAME (= VERSION)"),
+    (GOOD + "Breaks: v | w\n", "Packages:8 (aa) Breaks: 'v | w': alternatives in Breaks"),
     (GOOD + "Provides: v | w\n", "Packages:8 (aa) Provides: 'v | w' is not NAME or NAME (= VERSION)"),
     (GOOD.replace("Package: aa", "Package: A_a"), "Packages:1 (A_a) Package: 'A_a' is not a Debian package name"),
 ])
