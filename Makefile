@@ -1,5 +1,5 @@
 # The two commands of the quickstart: `make demo` and `make test`. Each does its own set-up.
-.PHONY: setup demo test unit integration lint bench clean conformance reliability debian-fixture
+.PHONY: setup demo test unit integration lint bench clean conformance reliability debian-fixture test-archive
 
 setup:
 	@bash scripts/setup.sh
@@ -8,10 +8,10 @@ demo: setup
 	@bash scripts/demo.sh
 
 test: setup
-	.venv/bin/python -m pytest -n 2 tests
+	.venv/bin/python -m pytest -n 2 -m "not archive" tests
 
 unit: setup
-	.venv/bin/python -m pytest -n 2 tests/unit
+	.venv/bin/python -m pytest -n 2 -m "not archive" tests/unit
 
 integration: setup
 	.venv/bin/python -m pytest tests/integration
@@ -34,3 +34,7 @@ bench: setup
 
 clean:
 	rm -rf images out .vcomp-cache
+
+# The real Debian archive (network, apt on the whole suite, minutes; not part of `make test`).
+test-archive: setup
+	.venv/bin/python -m pytest -m archive -s tests

@@ -109,3 +109,19 @@ def hello_recipe(base: Path) -> Path:
 def hello_pkg(tmp_path: Path, dev_key: SigningKey) -> Built:
     return build(hello_recipe(tmp_path / "recipes"), "x86_64", dev_key, tmp_path / "out",
                  cache=tmp_path / "cache")
+
+
+def _archive_asked_for(config: pytest.Config) -> bool:
+    expression = str(config.getoption("markexpr", "") or "")
+    return "archive" in expression and "not archive" not in expression
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked ``archive`` (the whole Debian archive, apt on it, minutes) run only when asked for
+    (``make test-archive``: ``pytest -m archive``); ``make test`` deselects them, any other run skips them."""
+    if _archive_asked_for(config):
+        return
+    skip = pytest.mark.skip(reason="archive test: run it with make test-archive (pytest -m archive)")
+    for item in items:
+        if item.get_closest_marker("archive") is not None:
+            item.add_marker(skip)

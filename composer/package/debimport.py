@@ -1,0 +1,389 @@
+"""A Debian ``Packages`` stanza as ``.vpk`` metadata (design14 §2.1, §4.2), what cannot be expressed, and closures.
+
+Pure: :class:`~composer.package.deb822.Stanza` values in, frozen :class:`DebMetadata` values and a
+:class:`Report` out. The version is split into epoch, upstream and revision as plain text; ordering versions is
+the job of :mod:`composer.version`, not of this module. What the ``.vpk`` model cannot say (foreign-architecture
+qualifiers, ``[arch]``/``<profile>`` restrictions, fields without a place, names over the name pattern's length)
+is counted in the report, never silently dropped.
+"""
+
+from __future__ import annotations
+
+import collections
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from composer.arch import ARCHES, NOARCH
+from composer.package.deb822 import (
+    Alternative,
+    Clause,
+    Deb822Error,
+    Stanza,
+    Where,
+    clause_text,
+    one_line,
+    parse_relations,
+    where_text,
+)
+
+# Debian architecture -> ours (the ARCHES registry names both); "all" is noarch.
+ARCH_FROM_DEB: Mapping[str, str] = {**{a.deb: a.name for a in ARCHES.values()}, "all": NOARCH}
+
+# Debian relation field -> the key under [relations] (design14 §2.1). Provides is separate: it is not clauses.
+RELATION_KEYS: Mapping[str, str] = {
+    "Depends": "requires", "Pre-Depends": "pre-requires", "Recommends": "recommends", "Suggests": "suggests",
+    "Conflicts": "conflicts", "Breaks": "breaks", "Replaces": "replaces", "Enhances": "enhances",
+}
+
+# Section (without its "contrib/" or "non-free/" area) -> package type; every other section is an application.
+SECTION_TYPES: Mapping[str, str] = {
+    "libs": "library", "oldlibs": "library", "kernel": "system", "devel": "development", "libdevel": "development",
+}
+DEFAULT_TYPE = "application"
+SYSTEM_PRIORITIES = frozenset({"required"})   # Essential packages and these are "system"
+
+PRIORITIES = frozenset({"required", "important", "standard", "optional", "extra"})
+MULTI_ARCH = frozenset({"same", "foreign", "allowed", "no"})
+NATIVE_QUALIFIERS = frozenset({"any", "native"})
+NO_ALTERNATIVES = frozenset({"Conflicts", "Breaks", "Replaces"})   # as dpkg: a clause here is one name
+
+MAPPED_FIELDS = frozenset({
+    "Package", "Version", "Architecture", "Provides", "Essential", "Priority", "Multi-Arch", "Description",
+    "Homepage", "Maintainer", "Section", "SHA256", "Size", "Filename", "Installed-Size", *RELATION_KEYS,
+})
+REQUIRED_FIELDS = ("Package", "Version", "Architecture", "Filename", "SHA256", "Size")
+
+LICENSE = "LicenseRef-Debian-copyright"   # metadata-only: the real license is in the .deb's copyright file
+MAX_NAME = 64                             # schemas/package.schema.json: name and provide patterns
+MAX_DESCRIPTION = 1000
+
+_DEB_NAME = re.compile(r"[a-z0-9][a-z0-9.+-]+")
+_EPOCH = re.compile(r"[0-9]+")
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+_DIGITS = re.compile(r"[0-9]+")
+_CONTEXT_CHARS = str.maketrans({"-": "_", ".": "_", "+": "_"})
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DebSource:
+    """Where the package's ``.deb`` is: the provenance of an imported package (from the signed index)."""
+
+    name: str
+    version: str
+    arch: str               # the Debian architecture, as in the index
+    sha256: str
+    path: str               # Filename, relative to the mirror
+    size: int
+    installed_size: int | None = None   # KiB, as Debian counts
+
+    def to_dict(self) -> dict[str, object]:
+        out: dict[str, object] = {"kind": "deb", "name": self.name, "version": self.version, "arch": self.arch,
+                                  "sha256": self.sha256, "path": self.path, "size": self.size}
+        if self.installed_size is not None:
+            out["installed-size"] = self.installed_size
+        return out
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Relations:
+    """The ``[relations]`` table: ordered clauses, each normalized text ``ALT ( | ALT )*``."""
+
+    requires: tuple[str, ...] = ()
+    pre_requires: tuple[str, ...] = ()
+    recommends: tuple[str, ...] = ()
+    suggests: tuple[str, ...] = ()
+    conflicts: tuple[str, ...] = ()
+    breaks: tuple[str, ...] = ()
+    replaces: tuple[str, ...] = ()
+    enhances: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, list[str]]:
+        """Non-empty keys only, in the order of the table."""
+        return {key: list(getattr(self, key.replace("-", "_")))
+                for key in RELATION_KEYS.values() if getattr(self, key.replace("-", "_"))}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DebMetadata:
+    """The metadata of design14 §2.1 for one Debian binary package."""
+
+    name: str
+    arch: str
+    upstream_version: str     # the Debian Version, verbatim: the identity and (through composer.version) the order
+    epoch: int
+    upstream: str             # the part between the epoch and the revision
+    revision: str             # "" when the version has no "-"
+    essential: bool
+    priority: str | None
+    multi_arch: str
+    description: str
+    homepage: str | None
+    authors: tuple[str, ...]
+    type: str
+    license: str
+    context: str
+    provides: tuple[str, ...]
+    relations: Relations
+    source: DebSource
+
+    def to_dict(self) -> dict[str, object]:
+        """The ``[package]``, ``[relations]``, ``[security]`` and ``[provenance]`` tables (the projection
+        ``version`` is not here: it belongs to the version model)."""
+        package: dict[str, object] = {
+            "name": self.name, "epoch": self.epoch, "revision": self.revision,
+            "upstream-version": self.upstream_version, "version-scheme": "deb", "description": self.description,
+            "license": self.license, "type": self.type, "arch": self.arch,
+            "essential": self.essential, "multi-arch": self.multi_arch,
+        }
+        if self.priority:
+            package["priority"] = self.priority
+        if self.homepage:
+            package["homepage"] = self.homepage
+        if self.authors:
+            package["authors"] = list(self.authors)
+        if self.provides:
+            package["provides"] = list(self.provides)
+        return {"package": package, "relations": self.relations.to_dict(), "security": {"context": self.context},
+                "provenance": {"sources": [self.source.to_dict()]}}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Report:
+    """What could not be expressed, counted by kind (``unmapped field Source``, ``foreign arch qualifier``...)."""
+
+    stanzas: int = 0
+    mapped: int = 0
+    counts: Mapping[str, int] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, object]:
+        return {"stanzas": self.stanzas, "mapped": self.mapped, "counts": dict(sorted(self.counts.items()))}
+
+    def lines(self) -> tuple[str, ...]:
+        """One line per kind, sorted: ``   4,059  unmapped field Source``."""
+        return tuple(f"{n:>8,}  {kind}" for kind, n in sorted(self.counts.items()))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Imported:
+    packages: tuple[DebMetadata, ...]
+    report: Report
+
+
+def split_version(version: str, where: Where) -> tuple[int, str, str]:
+    """``1:2.36-9+deb12u7`` -> ``(1, "2.36", "9+deb12u7")``: dpkg's split (the last ``-`` starts the revision)."""
+    epoch, colon, rest = version.partition(":")
+    if not colon:
+        epoch, rest = "0", version
+    upstream, dash, revision = rest.rpartition("-")
+    if not dash:
+        upstream, revision = rest, ""
+    if not _EPOCH.fullmatch(epoch) or not upstream or (dash and not revision) or any(c.isspace() for c in version):
+        raise Deb822Error(f"{where_text(where)}: '{one_line(version)}' is not a Debian version "
+                          "[EPOCH:]UPSTREAM[-REVISION]", hint="the index is corrupt")
+    return int(epoch), upstream, revision
+
+
+def _require(stanza: Stanza, name: str) -> str:
+    value = stanza.fields.get(name, "")
+    if not value:
+        raise Deb822Error(f"{stanza.where()}: no {name} field",
+                          hint="every stanza of a Packages file has Package, Version, Architecture, Filename, "
+                               "SHA256 and Size")
+    return value
+
+
+def _int(stanza: Stanza, name: str) -> int:
+    value = stanza.fields[name]
+    if not _DIGITS.fullmatch(value):
+        raise Deb822Error(f"{stanza.where(name)}: '{one_line(value)}' is not a number", hint="the index is corrupt")
+    return int(value)
+
+
+def _alternative_findings(alt: Alternative, own_arch: str) -> Iterable[str]:
+    if alt.arch and alt.arch not in NATIVE_QUALIFIERS and alt.arch != own_arch:
+        yield "foreign arch qualifier"
+    if alt.archs:
+        yield "[arch] restriction"
+    if alt.profiles:
+        yield "<profile> restriction"
+    if len(alt.name) > MAX_NAME:
+        yield f"relation name over {MAX_NAME} characters"
+
+
+def _relations(stanza: Stanza, findings: list[str]) -> Relations:
+    own = stanza.fields["Architecture"]
+    values: dict[str, tuple[str, ...]] = {}
+    for deb_field, key in RELATION_KEYS.items():
+        text = stanza.fields.get(deb_field)
+        if text is None:
+            continue
+        clauses = parse_relations(text, stanza.place(deb_field))
+        for clause in clauses:
+            if len(clause) > 1 and deb_field in NO_ALTERNATIVES:
+                raise Deb822Error(f"{stanza.where(deb_field)}: '{clause_text(clause)}': alternatives in {deb_field}",
+                                  hint=f"dpkg refuses '|' in {deb_field}; each clause names one package")
+            for alt in clause:
+                findings.extend(_alternative_findings(alt, own))
+        values[key.replace("-", "_")] = tuple(clause_text(c) for c in clauses)
+    return Relations(**values)
+
+
+def _provide(clause: Clause, where: Where, findings: list[str]) -> str:
+    alt = clause[0]
+    if len(clause) > 1 or alt.arch or alt.archs or alt.profiles or alt.op not in (None, "="):
+        raise Deb822Error(f"{where_text(where)}: '{clause_text(clause)}' is not NAME or NAME (= VERSION)",
+                          hint="a Debian Provides clause has one name and at most an exact version")
+    if len(alt.name) > MAX_NAME:
+        findings.append(f"provide name over {MAX_NAME} characters")
+    return alt.name + (f" = {alt.version}" if alt.op else "")
+
+
+def _context(name: str) -> str:
+    """``libstdc++6`` -> ``libstdc__6_t``; a name starting with a digit gets ``deb_`` (``0ad`` -> ``deb_0ad_t``):
+    the schema's context pattern starts with a letter."""
+    context = name.translate(_CONTEXT_CHARS) + "_t"
+    return context if context[0].isalpha() else "deb_" + context
+
+
+def _package_type(section: str, essential: bool, priority: str | None) -> str:
+    if essential or priority in SYSTEM_PRIORITIES:
+        return "system"
+    return SECTION_TYPES.get(section.rpartition("/")[2], DEFAULT_TYPE)
+
+
+def _description(stanza: Stanza, findings: list[str]) -> str:
+    first = stanza.fields.get("Description", "").partition("\n")[0].strip()
+    if not first:
+        findings.append("no Description (the name is used)")
+        return stanza.fields["Package"]
+    if len(first) > MAX_DESCRIPTION:
+        findings.append(f"description over {MAX_DESCRIPTION} characters (cut)")
+        return first[:MAX_DESCRIPTION]
+    return first
+
+
+def _choice(stanza: Stanza, name: str, allowed: frozenset[str], default: str | None,
+            findings: list[str]) -> str | None:
+    value = stanza.fields.get(name)
+    if value is None:
+        return default
+    if value not in allowed:
+        findings.append(f"{name} '{one_line(value)}' not mapped")
+        return default
+    return value
+
+
+def _essential(stanza: Stanza) -> bool:
+    value = stanza.fields.get("Essential", "no")
+    if value not in ("yes", "no"):
+        raise Deb822Error(f"{stanza.where('Essential')}: '{one_line(value)}' is not yes or no",
+                          hint="the index is corrupt")
+    return value == "yes"
+
+
+def map_stanza(stanza: Stanza) -> tuple[DebMetadata | None, tuple[str, ...]]:
+    """The metadata of one stanza (``None`` when it cannot be a package at all) and what was not expressed.
+
+    Malformed input (a missing required field, a bad version or relation) raises one :class:`Deb822Error`
+    naming the file, line, stanza and field.
+    """
+    for name in REQUIRED_FIELDS:
+        _require(stanza, name)
+    findings = [f"unmapped field {f}" for f in stanza.fields if f not in MAPPED_FIELDS]
+    name, version, deb_arch = stanza.fields["Package"], stanza.fields["Version"], stanza.fields["Architecture"]
+    if not _DEB_NAME.fullmatch(name):
+        raise Deb822Error(f"{stanza.where('Package')}: '{one_line(name)}' is not a Debian package name",
+                          hint="Debian names are lower-case letters, digits and '.+-', at least 2 characters")
+    epoch, upstream, revision = split_version(version, stanza.place("Version"))
+    sha256 = stanza.fields["SHA256"]
+    if not _SHA256.fullmatch(sha256):
+        raise Deb822Error(f"{stanza.where('SHA256')}: not a sha256 digest", hint="the index is corrupt")
+    relations = _relations(stanza, findings)
+    provides = tuple(_provide(c, stanza.place("Provides"), findings)
+                     for c in parse_relations(stanza.fields.get("Provides", ""), stanza.place("Provides")))
+    arch = ARCH_FROM_DEB.get(deb_arch)
+    if arch is None:
+        return None, (*findings, f"architecture {one_line(deb_arch)} not mapped (skipped)")
+    if len(name) > MAX_NAME:
+        return None, (*findings, f"package name over {MAX_NAME} characters (skipped)")
+    essential = _essential(stanza)
+    priority = _choice(stanza, "Priority", PRIORITIES, None, findings)
+    installed = stanza.fields.get("Installed-Size")
+    source = DebSource(name=name, version=version, arch=deb_arch, sha256=sha256, path=stanza.fields["Filename"],
+                       size=_int(stanza, "Size"),
+                       installed_size=_int(stanza, "Installed-Size") if installed is not None else None)
+    meta = DebMetadata(
+        name=name, arch=arch, upstream_version=version, epoch=epoch, upstream=upstream, revision=revision,
+        essential=essential, priority=priority,
+        multi_arch=_choice(stanza, "Multi-Arch", MULTI_ARCH, "no", findings) or "no",
+        description=_description(stanza, findings), homepage=stanza.fields.get("Homepage") or None,
+        authors=(stanza.fields["Maintainer"],) if stanza.fields.get("Maintainer") else (),
+        type=_package_type(stanza.fields.get("Section", ""), essential, priority), license=LICENSE,
+        context=_context(name), provides=provides, relations=relations, source=source)
+    return meta, tuple(findings)
+
+
+def map_stanzas(stanzas: Sequence[Stanza]) -> Imported:
+    """Every stanza that can be a package, in index order, and the counts of what could not be expressed."""
+    counts: collections.Counter[str] = collections.Counter()
+    packages: list[DebMetadata] = []
+    for stanza in stanzas:
+        meta, findings = map_stanza(stanza)
+        counts.update(findings)
+        if meta is not None:
+            packages.append(meta)
+    return Imported(packages=tuple(packages),
+                    report=Report(stanzas=len(stanzas), mapped=len(packages), counts=dict(counts)))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Closure
+
+CLOSURE_FIELDS = ("Pre-Depends", "Depends")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Closure:
+    """The packages reachable from a request (sorted), and the names reached that nothing has or provides."""
+
+    names: tuple[str, ...]
+    missing: tuple[str, ...]
+
+
+def _providers(stanzas: Iterable[Stanza]) -> dict[str, list[str]]:
+    """Relation name -> the packages that are it or provide it, real package first, then index order."""
+    real: dict[str, list[str]] = collections.defaultdict(list)
+    virtual: dict[str, list[str]] = collections.defaultdict(list)
+    for stanza in stanzas:
+        name = _require(stanza, "Package")
+        real[name].append(name)
+        for clause in parse_relations(stanza.fields.get("Provides", ""), stanza.place("Provides")):
+            virtual[clause[0].name].append(name)
+    return {n: list(dict.fromkeys(real.get(n, []) + virtual.get(n, []))) for n in {*real, *virtual}}
+
+
+def closure(stanzas: Sequence[Stanza], names: Iterable[str], *, recommends: bool = False) -> Closure:
+    """Everything reachable from ``names`` through Pre-Depends and Depends (and Recommends if asked), taking
+    every alternative of a clause and every provider of a name, over all versions of a package."""
+    fields = (*CLOSURE_FIELDS, "Recommends") if recommends else CLOSURE_FIELDS
+    by_name: dict[str, list[Stanza]] = collections.defaultdict(list)
+    for stanza in stanzas:
+        by_name[_require(stanza, "Package")].append(stanza)
+    providers = _providers(stanzas)
+    seen: set[str] = set()
+    missing: set[str] = set()
+    todo = list(names)
+    while todo:
+        wanted = todo.pop()
+        if wanted not in providers:
+            missing.add(wanted)
+        for package in providers.get(wanted, ()):
+            if package in seen:
+                continue
+            seen.add(package)
+            for stanza in by_name[package]:
+                for deb_field in fields:
+                    for clause in parse_relations(stanza.fields.get(deb_field, ""), stanza.place(deb_field)):
+                        todo.extend(alt.name for alt in clause)
+    return Closure(names=tuple(sorted(seen)), missing=tuple(sorted(missing)))
