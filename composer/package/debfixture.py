@@ -5,8 +5,9 @@ and every provider, keep only the fields the importer maps (design14 §4.2), wri
 of the apt agreement (design14 §5.2) are :data:`REQUESTS`; ``scripts/debian_fixture.py`` records apt's
 answer for each of them on the trimmed file (:mod:`composer.package.aptsim`).
 
-The reader is deliberately small (one field per line, continuation lines dropped: none of the kept fields
-has any in a binary Packages file); the importer of issue 14 has its own full deb822 reader.
+Stanzas and relations are read by the importer's bounded reader (:mod:`composer.package.deb822`) and the
+closure is the importer's (:func:`composer.package.debimport.closure`); a kept field keeps its first line (none
+of them has continuation lines in a binary Packages file).
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +24,7 @@ import zstandard
 from composer import settings
 from composer.arch import Arch
 from composer.errors import UserError
+from composer.package import deb822, debimport
 from composer.package.aptsim import SIMULATE_OPTS, AptAnswer, AptSimulator
 from composer.package.debian import SUITE, DebianArchive
 from composer.run import run
@@ -41,7 +42,6 @@ CLOSURE_FIELDS: tuple[str, ...] = ("Depends", "Pre-Depends", "Recommends")
 
 Stanza = Mapping[str, str]
 
-_NAME = re.compile(r"\s*([^\s(:|,\[<]+)")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -78,41 +78,27 @@ REQUESTS: tuple[Request, ...] = (
 )
 
 
-def read_stanzas(text: str, *, origin: str = "Packages") -> list[dict[str, str]]:
-    """Parse deb822 paragraphs: ``Field: value`` lines, continuation lines dropped, blank-line separated."""
-    stanzas: list[dict[str, str]] = []
-    current: dict[str, str] = {}
-    for number, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            if current:
-                stanzas.append(current)
-                current = {}
-            continue
-        if line[0] in " \t":
-            continue
-        field, sep, value = line.partition(":")
-        if not sep or not field:
-            raise UserError(f"{origin}:{number}: not a 'Field: value' line: {line[:80]!r}",
-                            hint="give a Debian Packages file (deb822 paragraphs)")
-        current[field] = value.strip()
-    if current:
-        stanzas.append(current)
+def _parsed(text: str, origin: str) -> tuple[deb822.Stanza, ...]:
+    stanzas = deb822.parse_stanzas(text.encode(), origin)
     for s in stanzas:
-        if "Package" not in s or "Version" not in s:
-            raise UserError(f"{origin}: a paragraph without Package/Version ({sorted(s)[:4]})",
+        if "Package" not in s.fields or "Version" not in s.fields:
+            raise UserError(f"{s.where()}: a paragraph without Package/Version ({sorted(s.fields)[:4]})",
                             hint="give a Debian Packages file (deb822 paragraphs)")
     return stanzas
 
 
+def _view(stanza: deb822.Stanza) -> dict[str, str]:
+    return {k: v.split("\n", 1)[0].strip() for k, v in stanza.fields.items()}
+
+
+def read_stanzas(text: str, *, origin: str = "Packages") -> list[dict[str, str]]:
+    """The stanzas of a Packages file as field -> first line of the value (deb822's bounded reader)."""
+    return [_view(s) for s in _parsed(text, origin)]
+
+
 def relation_names(value: str) -> list[str]:
     """Every package name a relation field mentions, over all clauses and alternatives, in order."""
-    names = []
-    for clause in value.split(","):
-        for alternative in clause.split("|"):
-            m = _NAME.match(alternative)
-            if m:
-                names.append(m.group(1))
-    return names
+    return [alt.name for clause in deb822.parse_relations(value, "relation") for alt in clause]
 
 
 def provide_names(stanza: Stanza) -> list[str]:
@@ -127,25 +113,9 @@ def essential_names(stanzas: Iterable[Stanza]) -> list[str]:
 def closure(stanzas: Sequence[Stanza], roots: Iterable[str],
             fields: Sequence[str] = CLOSURE_FIELDS) -> set[str]:
     """Package names reachable from ``roots`` through ``fields``: every alternative, and for each name both
-    its real package(s) and every package that provides it."""
-    real: dict[str, list[Stanza]] = defaultdict(list)
-    providers: dict[str, list[str]] = defaultdict(list)
-    for s in stanzas:
-        real[s["Package"]].append(s)
-        for name in provide_names(s):
-            providers[name].append(s["Package"])
-    seen: set[str] = set()
-    todo = list(roots)
-    while todo:
-        name = todo.pop()
-        for package in ([name] if name in real else []) + providers.get(name, []):
-            if package in seen:
-                continue
-            seen.add(package)
-            for s in real[package]:
-                for field in fields:
-                    todo.extend(relation_names(s.get(field, "")))
-    return seen
+    its real package(s) and every package that provides it (:func:`composer.package.debimport.closure`)."""
+    parsed = tuple(deb822.Stanza(origin="Packages", line=0, fields=s, lines={}) for s in stanzas)
+    return set(debimport.closure(parsed, roots, fields=fields).names)
 
 
 def trim(stanza: Stanza) -> dict[str, str]:

@@ -363,10 +363,13 @@ def _providers(stanzas: Iterable[Stanza]) -> dict[str, list[str]]:
     return {n: list(dict.fromkeys(real.get(n, []) + virtual.get(n, []))) for n in {*real, *virtual}}
 
 
-def closure(stanzas: Sequence[Stanza], names: Iterable[str], *, recommends: bool = False) -> Closure:
-    """Everything reachable from ``names`` through Pre-Depends and Depends (and Recommends if asked), taking
-    every alternative of a clause and every provider of a name, over all versions of a package."""
-    fields = (*CLOSURE_FIELDS, "Recommends") if recommends else CLOSURE_FIELDS
+def closure(stanzas: Sequence[Stanza], names: Iterable[str], *, recommends: bool = False,
+            fields: Sequence[str] | None = None) -> Closure:
+    """Everything reachable from ``names`` through Pre-Depends and Depends (and Recommends if asked; or exactly
+    ``fields``), taking every alternative of a clause and every provider of a name, over all versions of a
+    package."""
+    if fields is None:
+        fields = (*CLOSURE_FIELDS, "Recommends") if recommends else CLOSURE_FIELDS
     by_name: dict[str, list[Stanza]] = collections.defaultdict(list)
     for stanza in stanzas:
         by_name[_require(stanza, "Package")].append(stanza)

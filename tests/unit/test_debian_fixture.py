@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from composer.errors import UserError
+from composer.errors import ComposerError, UserError
 from composer.package import debfixture as fx
 from composer.run import run
 from tests.conftest import REPO
@@ -361,7 +361,7 @@ def test_the_trim_keeps_only_the_mapped_fields_in_order() -> None:
 
 
 def test_a_file_that_is_not_deb822_is_refused() -> None:
-    with pytest.raises(UserError, match="Packages:2: not a 'Field: value' line"):
+    with pytest.raises(ComposerError, match="Packages:2: not a field line"):
         fx.read_stanzas("Package: a\nnonsense\n")
     with pytest.raises(UserError, match="without Package/Version"):
         fx.read_stanzas("Package: a\n")
