@@ -186,11 +186,13 @@ def _deb_problem(text: str) -> str | None:
         return "version string is empty"
     if len(text) > MAX_DEB_TEXT:
         return f"version string is longer than {MAX_DEB_TEXT} characters"
+    if text != text.strip():
+        return "version string has leading or trailing blanks (dpkg trims them; write the version alone)"
     if any(c.isspace() for c in text):
         return "version string has embedded spaces"
     head, colon, rest = text.partition(":")
     if colon:
-        if not head:
+        if not head or head[0] not in _DIGITS:
             return "epoch in version is empty"
         if not all(c in _DIGITS for c in head):
             return "epoch in version is not number"
@@ -202,7 +204,7 @@ def _deb_problem(text: str) -> str | None:
         rest = text
     upstream, dash, revision = rest.rpartition("-")
     if not dash:
-        upstream = rest
+        upstream, revision = rest, ""
     elif not revision:
         return "revision number is empty"
     if not upstream:
@@ -223,7 +225,8 @@ class DebVersion:
     Equality is textual (``1.0`` != ``1.0-0``); the order operators are dpkg's (``1.0`` and ``1.0-0`` are
     neither < nor > each other). dpkg's ``parseversion`` warnings (upstream not starting with a digit,
     characters outside ``[0-9A-Za-z.+~:-]`` / ``[0-9A-Za-z.+~]``) are errors here, as Debian policy says.
-    One deliberate strictness: the epoch is ASCII digits only (dpkg's ``strtol`` would also take ``+1``).
+    Deliberate strictness: the epoch is ASCII digits only (dpkg's ``strtol`` would also take `` +1``), and
+    leading or trailing blanks are refused (dpkg trims them).
     """
 
     text: str
