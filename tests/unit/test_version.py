@@ -1160,3 +1160,46 @@ def test_prop_projection_escape_is_injective(rest: str) -> None:
     """The rest after the leading numbers comes back from the build metadata (so the escape is injective)."""
     projected = semver_projection("1.2.3x" + rest)
     assert _unescape(projected.build) == "x" + rest
+
+
+def _deb_witnesses(*bounds: DebVersion | None) -> list[str]:
+    """Versions at and just around the bounds (``v+~`` lies just above ``v``, ``v~`` just below)."""
+    out: list[str] = []
+    for bound in bounds:
+        if bound is None:
+            continue
+        text = bound.text
+        out += [text, *(text + s for s in ["+~", ".~", "~", "0~", "+~~", "+~~~", ".~~", "a~", "~~"])]
+        if "-" not in text.partition(":")[2]:
+            out += [text + "-~", text + "-0~", text + "-~~"]
+    return out
+
+
+_DEB_TEXTS = st.builds(
+    lambda up, rev, epoch: epoch + up + ("-" + rev if rev else ""),
+    st.from_regex(r"[0-9][019.~+a]{0,4}", fullmatch=True),
+    st.one_of(st.just(""), st.from_regex(r"[019~+.a]{1,3}", fullmatch=True)),
+    st.sampled_from(["", "", "", "1:"]),
+)
+
+
+@settings(max_examples=500)
+@given(_DEB_TEXTS, st.one_of(_DEB_TEXTS, st.sampled_from(["", "0", "~", "+", ".0", "a", "~~", "0~"])),
+       st.sampled_from([">>", ">=", "="]), st.sampled_from(["<<", "<=", "="]))
+def test_prop_deb_range_emptiness_is_exact(low: str, high: str, low_op: str, high_op: str) -> None:
+    """is_empty() exactly when no version satisfies both: a witness near the bounds exists otherwise (density)."""
+    if len(high) < 3 and not high[:1].isdigit():
+        high = low + high
+    relations = [DebRelation.parse(f"({low_op} {low})"), DebRelation.parse(f"({high_op} {high})")]
+    both = DebRelation.intersect(relations)
+    candidates = _deb_witnesses(both.lower, both.upper)
+    valid = [c for c in candidates if _valid_deb(c)]
+    assert both.is_empty() == (not any(all(r.matches(c) for r in relations) for c in valid))
+
+
+def _valid_deb(text: str) -> bool:
+    try:
+        DebVersion(text=text)
+    except VersionError:
+        return False
+    return True
