@@ -657,6 +657,16 @@ class Requirement:
             return True
         return any(_pre_opt_in(c, version) for c in self.comparators)
 
+    def matches_full(self, version: FullVersion) -> bool:
+        """Whether a :class:`FullVersion` satisfies the requirement (design14 section 1.2).
+
+        Today's comparators carry no epoch and no revision, so they ignore both (rpm's rule: a Cargo range is
+        written for one upstream series): a ``semver`` version is judged by its SemVer, a ``deb`` one by its
+        :func:`semver_projection`. Comparators with ``E:`` / ``-rN`` are a later step.
+        """
+        upstream = version.upstream
+        return self.matches(upstream if isinstance(upstream, Version) else semver_projection(upstream))
+
     def is_empty(self) -> bool:
         """True when no version at all (release or pre-release) satisfies the requirement.
 

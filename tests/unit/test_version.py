@@ -1203,3 +1203,12 @@ def _valid_deb(text: str) -> bool:
     except VersionError:
         return False
     return True
+
+
+@pytest.mark.parametrize(("requirement", "version", "scheme", "expected"), [
+    ("=1.2.3", "1.2.3-r4", "semver", True), (">1.2.3", "1.2.3-r4", "semver", False),
+    ("<=1.2.3", "1:1.2.3-r4", "semver", True), ("^2.36", "1:2.36-9+deb12u7", "deb", True),
+    ("*", "1.0~rc1-1", "deb", True), ("<2.36", "2.36~rc1-1", "deb", False), (">=2", "1.9.9-1", "deb", False),
+])
+def test_cargo_requirement_on_full_versions(requirement: str, version: str, scheme: str, expected: bool) -> None:
+    assert Requirement.parse(requirement).matches_full(FullVersion.parse(version, scheme)) is expected
