@@ -265,15 +265,23 @@ class DebVersion:
         return dpkg_compare(self.text, other.text)
 
     def __lt__(self, other: DebVersion) -> bool:
+        if not isinstance(other, DebVersion):
+            return NotImplemented
         return self.compare(other) < 0
 
     def __le__(self, other: DebVersion) -> bool:
+        if not isinstance(other, DebVersion):
+            return NotImplemented
         return self.compare(other) <= 0
 
     def __gt__(self, other: DebVersion) -> bool:
+        if not isinstance(other, DebVersion):
+            return NotImplemented
         return self.compare(other) > 0
 
     def __ge__(self, other: DebVersion) -> bool:
+        if not isinstance(other, DebVersion):
+            return NotImplemented
         return self.compare(other) >= 0
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import enum
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TypeAlias
 
@@ -861,7 +861,7 @@ class _Scheme:
     revision_starts_with_digit: bool
 
 
-SCHEMES: dict[str, _Scheme] = {
+SCHEMES: Mapping[str, _Scheme] = {
     "semver": _Scheme(parse=_parse_semver_full, check_upstream=_check_semver_upstream, upstream_key=_semver_key,
                       revision_mark="-r", revision_starts_with_digit=True),
     "deb": _Scheme(parse=_parse_deb_full, check_upstream=_check_deb_upstream, upstream_key=_deb_key,
@@ -929,15 +929,23 @@ class FullVersion:
         return (self.epoch, SCHEMES[self.scheme].upstream_key(self.upstream), dpkg_key(self.revision))
 
     def __lt__(self, other: FullVersion) -> bool:
+        if not isinstance(other, FullVersion):
+            return NotImplemented
         return self.order_key() < other.order_key()
 
     def __le__(self, other: FullVersion) -> bool:
+        if not isinstance(other, FullVersion):
+            return NotImplemented
         return self.order_key() <= other.order_key()
 
     def __gt__(self, other: FullVersion) -> bool:
+        if not isinstance(other, FullVersion):
+            return NotImplemented
         return self.order_key() > other.order_key()
 
     def __ge__(self, other: FullVersion) -> bool:
+        if not isinstance(other, FullVersion):
+            return NotImplemented
         return self.order_key() >= other.order_key()
 
 

@@ -1212,3 +1212,9 @@ def _valid_deb(text: str) -> bool:
 ])
 def test_cargo_requirement_on_full_versions(requirement: str, version: str, scheme: str, expected: bool) -> None:
     assert Requirement.parse(requirement).matches_full(FullVersion.parse(version, scheme)) is expected
+
+
+def test_new_version_types_refuse_foreign_comparisons() -> None:
+    for value in (DebVersion(text="1.0"), FullVersion.parse("1.0.0")):
+        with pytest.raises(TypeError):
+            _ = value < "1.0"  # type: ignore[operator]
