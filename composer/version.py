@@ -15,30 +15,44 @@ Pure data and arithmetic: no I/O, no global state.
 from __future__ import annotations
 
 import enum
+import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TypeAlias
 
-__all__ = ["Bounds", "Comparator", "Op", "PrecedenceKey", "Requirement", "Version", "VersionError"]
+from composer.debversion import (
+    DebRange,
+    DebRelation,
+    DebVersion,
+    RelationOp,
+    VersionError,
+    dpkg_compare,
+    dpkg_key,
+    verrevcmp,
+)
+
+__all__ = [
+    "Bounds",
+    "Comparator",
+    "DebRange",
+    "DebRelation",
+    "DebVersion",
+    "FullVersion",
+    "Op",
+    "PrecedenceKey",
+    "RelationOp",
+    "Requirement",
+    "Version",
+    "VersionError",
+    "dpkg_compare",
+    "dpkg_key",
+    "semver_projection",
+    "verrevcmp",
+]
 
 
 # Longer texts are refused before parsing (Python refuses to convert numbers over ~4,300 digits).
 MAX_TEXT = 256
-
-class VersionError(ValueError):
-    """A version or version requirement that does not parse (or is built from bad fields).
-
-    ``message`` says what was given, what is wrong and the expected form; ``hint`` (possibly
-    empty) suggests a concrete fix.
-    """
-
-    def __init__(self, message: str, *, hint: str = "") -> None:
-        super().__init__(message)
-        self.message = message
-        self.hint = hint
-
-    def __str__(self) -> str:
-        return self.message
-
 
 PreReleaseId: TypeAlias = str | int
 """One pre-release identifier: ``int`` when purely numeric, else a non-numeric ``str``."""
@@ -643,6 +657,47 @@ class Requirement:
             return True
         return any(_pre_opt_in(c, version) for c in self.comparators)
 
+    def matches_full(self, version: FullVersion) -> bool:
+        """Whether a :class:`FullVersion` satisfies the requirement (design14 section 1.2).
+
+        Today's comparators carry no epoch and no revision, so they ignore both (rpm's rule: a Cargo range is
+        written for one upstream series): a ``semver`` version is judged by its SemVer, a ``deb`` one by its
+        :func:`semver_projection`. Comparators with ``E:`` / ``-rN`` are a later step.
+        """
+        upstream = version.upstream
+        return self.matches(upstream if isinstance(upstream, Version) else semver_projection(upstream))
+
+    def is_empty(self) -> bool:
+        """True when no version at all (release or pre-release) satisfies the requirement.
+
+        Exact, by testing the few versions that can be the least match: for releases, the least release
+        at or above each comparator's lower bound (release matching is the intersection of
+        :meth:`Comparator.bounds`, so if any release matches, the least one above the highest lower
+        bound does); for pre-releases (only those on a MAJOR.MINOR.PATCH some comparator opts in to can
+        match), ``T-0`` and each comparator's pre-release and its immediate successor (``alpha`` ->
+        ``alpha.0``). ``>2.39.5, <2.39.5``, ``>2, <1`` and ``=1.0.0, =2.0.0`` are empty; ``>=1, <2`` is not.
+        """
+        return not any(self.matches(v) for v in self._least_candidates())
+
+    def _least_candidates(self) -> list[Version]:
+        found = [_plain(0)]
+        for comparator in self.comparators:
+            lower, inclusive, _, _ = comparator.bounds()
+            if lower is not None:
+                found.append(_least_release_from(lower, inclusive))
+            if comparator.pre:
+                triple = (comparator.major, comparator.minor or 0, comparator.patch or 0)
+                for pre in ((0,), comparator.pre, (*comparator.pre, 0)):
+                    found.append(Version(major=triple[0], minor=triple[1], patch=triple[2], pre=pre))
+        return found
+
+
+def _least_release_from(lower: Version, inclusive: bool) -> Version:
+    """The least release version at (``inclusive``) or above ``lower``."""
+    if lower.pre:
+        return _plain(lower.major, lower.minor, lower.patch)
+    return lower if inclusive else _plain(lower.major, lower.minor, lower.patch + 1)
+
 
 # --------------------------------------------------------------------------- matching
 #
@@ -735,3 +790,187 @@ def _matches_caret(c: Comparator, v: Version) -> bool:
     elif v.minor != c.minor or v.patch != c.patch:
         return False
     return _pre_key(v.pre) >= _pre_key(c.pre)
+
+
+# --------------------------------------------------------------------------- full versions
+#
+# design14 section 1.1: (epoch, upstream, revision) with a scheme saying how the upstream is ordered.
+
+OrderKey: TypeAlias = "tuple[int, PrecedenceKey | str, str]"
+"""Sort key of :meth:`FullVersion.order_key`; keys of different schemes do not compare."""
+
+_EPOCH_MAX = 2**31 - 1
+_NATIVE_REVISION = re.compile(r"^(?P<rest>.*)-r(?P<revision>[0-9][0-9A-Za-z.+~]*)$")
+_REVISION_START = re.compile(r"-r[0-9]")
+_REVISION_CHARS = frozenset("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz.+~")
+
+
+def _parse_semver_full(text: str) -> tuple[int, Version | str, str]:
+    epoch, rest = 0, text
+    head, colon, tail = text.partition(":")
+    if colon:
+        if not _is_number(head):
+            raise VersionError(f"invalid version {text!r}: the epoch {head!r} before ':' is not a number; "
+                               "expected [EPOCH:]SEMVER[-rREVISION] like '1:1.2.3-r4'")
+        epoch, rest = int(head), tail
+    revision = ""
+    match = _NATIVE_REVISION.match(rest)
+    if match is not None:
+        rest, revision = match["rest"], match["revision"]
+    return epoch, Version.parse(rest), revision
+
+
+def _parse_deb_full(text: str) -> tuple[int, Version | str, str]:
+    deb = DebVersion(text=text)
+    return deb.epoch, deb.upstream, deb.revision
+
+
+def _check_semver_upstream(upstream: Version | str, revision: str) -> None:
+    if not isinstance(upstream, Version):
+        raise TypeError(f"a 'semver' upstream must be a Version, got {type(upstream).__name__}")
+    if _REVISION_START.search(str(upstream)):
+        raise VersionError(f"invalid version {str(upstream)!r}: a pre-release or build identifier after '-' "
+                           "starts with 'r' and a digit, which the text form reads as a revision",
+                           hint="rename the identifier (e.g. 'rel2' or 'p2'), or give the revision separately")
+
+
+def _check_deb_upstream(upstream: Version | str, revision: str) -> None:
+    if not isinstance(upstream, str):
+        raise TypeError(f"a 'deb' upstream must be a str, got {type(upstream).__name__}")
+    if "-" in upstream and not revision:
+        raise VersionError(f"invalid Debian upstream version {upstream!r}: it contains '-' but there is no "
+                           "revision (dpkg would split it there)", hint=f"write '{upstream}-0' or drop the '-'")
+    DebVersion(text=f"0:{upstream}-0")
+
+
+def _semver_key(upstream: Version | str) -> PrecedenceKey | str:
+    assert isinstance(upstream, Version)
+    return upstream.precedence_key()
+
+
+def _deb_key(upstream: Version | str) -> PrecedenceKey | str:
+    return dpkg_key(str(upstream))
+
+
+@dataclass(frozen=True, slots=True)
+class _Scheme:
+    parse: Callable[[str], tuple[int, Version | str, str]]
+    check_upstream: Callable[[Version | str, str], None]
+    upstream_key: Callable[[Version | str], PrecedenceKey | str]
+    revision_mark: str  # what separates upstream and revision in the text form
+    revision_starts_with_digit: bool
+
+
+SCHEMES: Mapping[str, _Scheme] = {
+    "semver": _Scheme(parse=_parse_semver_full, check_upstream=_check_semver_upstream, upstream_key=_semver_key,
+                      revision_mark="-r", revision_starts_with_digit=True),
+    "deb": _Scheme(parse=_parse_deb_full, check_upstream=_check_deb_upstream, upstream_key=_deb_key,
+                   revision_mark="-", revision_starts_with_digit=False),
+}
+"""Version schemes by name: how the upstream parses, orders and prints (registry; later apk, rpm, arch)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True, order=False)
+class FullVersion:
+    """A package version ``(epoch, upstream, revision)`` of a ``scheme`` (design14 section 1.1).
+
+    Order (:meth:`order_key` and ``<``/``<=``/``>``/``>=``): epoch, then the upstream (SemVer precedence
+    for ``semver``, dpkg's ``verrevcmp`` for ``deb``), then the revision by dpkg's ``verrevcmp`` (no
+    revision = ``0``; ``1 < 1+b1 < 1+deb12u2 < 1+deb12u5 < 2``). For ``deb`` this is exactly dpkg's order.
+    ``==`` and ``hash`` compare fields (so ``1.0.0+a`` and ``1.0.0+b`` differ but tie in order, as
+    :class:`Version`). Text form (``str``): ``semver`` ``[EPOCH:]SEMVER[-rREVISION]`` (``1:1.2.3-r4``);
+    ``deb`` ``[EPOCH:]UPSTREAM[-REVISION]`` (dpkg's form; an epoch 0 is not written).
+    """
+
+    epoch: int = 0
+    upstream: Version | str
+    revision: str = ""
+    scheme: str = "semver"
+
+    def __post_init__(self) -> None:
+        scheme = SCHEMES.get(self.scheme)
+        if scheme is None:
+            raise VersionError(f"unknown version scheme {self.scheme!r}",
+                               hint="use one of: " + ", ".join(sorted(SCHEMES)))
+        epoch = _check_field_number(self.epoch, "epoch")
+        if epoch > _EPOCH_MAX:
+            raise VersionError(f"invalid epoch {epoch}: larger than {_EPOCH_MAX}")
+        if not isinstance(self.revision, str):
+            raise TypeError(f"revision must be a str, got {type(self.revision).__name__}")
+        scheme.check_upstream(self.upstream, self.revision)
+        bad = next((c for c in self.revision if c not in _REVISION_CHARS), None)
+        if bad is not None:
+            raise VersionError(f"invalid revision {self.revision!r}: it contains {bad!r}; a revision uses "
+                               "[0-9A-Za-z.+~]", hint="Debian revisions look like '9+deb12u7', Alpine 'r4' is '4'")
+        if self.revision and scheme.revision_starts_with_digit and self.revision[0] not in _DIGITS:
+            raise VersionError(f"invalid revision {self.revision!r}: a {self.scheme!r} revision starts with a digit",
+                               hint="write the number only, e.g. '4' for 'r4'")
+
+    @classmethod
+    def parse(cls, text: str, scheme: str = "semver") -> FullVersion:
+        """Parse the text form of ``scheme``; raise VersionError naming the problem."""
+        if not isinstance(text, str):
+            raise TypeError(f"version must be a str, got {type(text).__name__}")
+        if len(text) > MAX_TEXT:
+            raise VersionError(f"invalid version '{text[:40]}...': longer than {MAX_TEXT} characters")
+        known = SCHEMES.get(scheme)
+        if known is None:
+            raise VersionError(f"unknown version scheme {scheme!r}", hint="use one of: " + ", ".join(sorted(SCHEMES)))
+        epoch, upstream, revision = known.parse(text)
+        return cls(epoch=epoch, upstream=upstream, revision=revision, scheme=scheme)
+
+    def __str__(self) -> str:
+        upstream = str(self.upstream)
+        text = f"{self.epoch}:{upstream}" if self.epoch or ":" in upstream else upstream
+        return text + SCHEMES[self.scheme].revision_mark + self.revision if self.revision else text
+
+    def order_key(self) -> OrderKey:
+        """A key whose natural order is the version order; equal keys = equal in order."""
+        return (self.epoch, SCHEMES[self.scheme].upstream_key(self.upstream), dpkg_key(self.revision))
+
+    def __lt__(self, other: FullVersion) -> bool:
+        if not isinstance(other, FullVersion):
+            return NotImplemented
+        return self.order_key() < other.order_key()
+
+    def __le__(self, other: FullVersion) -> bool:
+        if not isinstance(other, FullVersion):
+            return NotImplemented
+        return self.order_key() <= other.order_key()
+
+    def __gt__(self, other: FullVersion) -> bool:
+        if not isinstance(other, FullVersion):
+            return NotImplemented
+        return self.order_key() > other.order_key()
+
+    def __ge__(self, other: FullVersion) -> bool:
+        if not isinstance(other, FullVersion):
+            return NotImplemented
+        return self.order_key() >= other.order_key()
+
+
+# --------------------------------------------------------------------------- SemVer projection of deb versions
+
+_LEADING_NUMBERS = re.compile(r"^([0-9]+)(?:\.([0-9]+))?(?:\.([0-9]+))?")
+_ESCAPES = {"~": "-7e", "+": "-2b", "-": "-2d", ":": "-3a"}
+
+
+def _escape_piece(piece: str) -> str:
+    return "".join(_ESCAPES.get(c, c) for c in piece) if piece else "-"
+
+
+def semver_projection(upstream: str) -> Version:
+    """The SemVer stored for a ``deb`` upstream (design14 section 1.1): only for native Cargo requirements.
+
+    The leading ``N(.N){0,2}`` padded with ``.0``, no pre-release (so ``*`` matches ``1.0~rc1``); when the
+    upstream has more, build metadata ``deb.<rest>`` with ``~ + - :`` escaped as ``-7e -2b -2d -3a`` and an
+    empty ``.``-piece written ``-``: the escaping of the rest is injective (a piece is ``-`` only when empty;
+    otherwise every ``-`` starts a 3-character escape). The padding is not (``1.0`` and ``1.0.0`` both give
+    ``1.0.0``), which is why the original text is kept beside it. Monotone in dpkg order except when the first
+    or second ``.`` is followed by a non-digit (``0.11.dfsg1``) or the upstream does not start with a digit.
+    """
+    match = _LEADING_NUMBERS.match(upstream)
+    numbers = [int(g) if g else 0 for g in match.groups()] if match else [0, 0, 0]
+    rest = upstream[match.end():] if match else upstream
+    build = ("deb", *(_escape_piece(p) for p in rest.split("."))) if rest else ()
+    return Version(major=numbers[0], minor=numbers[1], patch=numbers[2], build=build)

@@ -69,7 +69,16 @@ from typing import Any, Final, Literal, TypeAlias, get_args
 
 import solv
 
-from composer.version import Comparator, Op, PreReleaseId, Requirement, Version
+from composer.debversion import num_key, split_deb
+from composer.version import (
+    Comparator,
+    FullVersion,
+    Op,
+    PreReleaseId,
+    Requirement,
+    Version,
+    dpkg_key,
+)
 
 __all__ = [
     "DEFAULT_NAME",
@@ -78,8 +87,10 @@ __all__ = [
     "Relations",
     "admits_prerelease",
     "candidates",
+    "deb_evr",
     "evrcmp",
     "make_pool",
+    "native_evr",
     "relation_dep",
     "requirement_interval",
     "requirement_to_relations",
@@ -148,6 +159,61 @@ def to_evr(version: Version) -> str:
     if not version.pre:
         return core
     return core + "~" + ".".join(_encode_identifier(ident) for ident in version.pre)
+
+
+# --------------------------------------------------------------------------- letters-only EVRs (design14 1.3)
+#
+# One EVR per version made of letters only: rpmvercmp compares a single alphabetic segment with strcmp, so
+# libsolv's order of these EVRs is the plain string order of the codes, built to equal the version order.
+# ``num_key``/``dpkg_key`` live in composer.debversion (rank 0) because FullVersion.order_key uses them too.
+
+_PRE_RELEASE_END: Final = "A"
+_RELEASE: Final = "Z"
+_PRE_RELEASE: Final = "P"
+_NATIVE_CHAR_CODES: Final[Mapping[str, str]] = {
+    "-": "B",
+    **{d: "C" + d.translate(_DIGIT_LETTERS) for d in "0123456789"},
+    **{u: "D" + u for u in "ABCDEFGHIJKLMNOPQRSTUVWXYZ"},
+    **{lo: "E" + lo for lo in "abcdefghijklmnopqrstuvwxyz"},
+}
+
+
+def deb_evr(text: str) -> str:
+    """The letters-only EVR of a Debian version string: ``num(epoch) + key(upstream) + key(revision)``.
+
+    libsolv's ``evrcmp`` of two such EVRs has the sign of ``dpkg --compare-versions`` (dpkg-equal versions
+    such as ``1.0``/``1.0-0``/``1.00`` get the same EVR). ``text`` must be a valid Debian version
+    (:class:`composer.version.DebVersion`); a character dpkg refuses raises ``KeyError``.
+    """
+    epoch, upstream, revision = split_deb(text)
+    return num_key(epoch) + dpkg_key(upstream) + dpkg_key(revision)
+
+
+def _native_identifier(ident: PreReleaseId) -> str:
+    if isinstance(ident, int):
+        return "B" + num_key(ident)
+    return "C" + "".join(_NATIVE_CHAR_CODES[c] for c in ident) + "A"
+
+
+def native_evr(version: FullVersion) -> str:
+    """The letters-only EVR of a version: epoch, MAJOR, MINOR, PATCH, pre-release, revision (design14 1.3).
+
+    ``PRE`` is ``Z`` for a release and ``P`` + ``B<ident>``... + ``A`` for a pre-release (a numeric ident
+    ``B`` + number, an alphanumeric one ``C`` + its characters + ``A``): end of pre-release ``A`` sorts below
+    a next identifier ``B``, numeric below alphanumeric, a proper prefix first (SemVer 11.4). libsolv's
+    ``evrcmp`` of two such EVRs has the sign of the :class:`FullVersion` order; build metadata is ignored.
+    A ``deb`` version gets :func:`deb_evr` of its text.
+    """
+    if version.scheme == "deb":
+        return deb_evr(str(version))
+    upstream = version.upstream
+    if not isinstance(upstream, Version):
+        raise TypeError(f"native_evr needs a SemVer upstream, got {type(upstream).__name__}")
+    pre = _RELEASE
+    if upstream.pre:
+        pre = _PRE_RELEASE + "".join("B" + _native_identifier(i) for i in upstream.pre) + _PRE_RELEASE_END
+    numbers = num_key(version.epoch) + num_key(upstream.major) + num_key(upstream.minor) + num_key(upstream.patch)
+    return numbers + pre + dpkg_key(version.revision)
 
 
 # --------------------------------------------------------------------------- requirements

@@ -21,15 +21,17 @@ from composer.solve.evr import (
     Rel,
     admits_prerelease,
     candidates,
+    deb_evr,
     evrcmp,
     make_pool,
+    native_evr,
     relation_dep,
     requirement_to_relations,
     select,
     to_evr,
     version_text,
 )
-from composer.version import Comparator, Op, PreReleaseId, Requirement, Version
+from composer.version import Comparator, FullVersion, Op, PreReleaseId, Requirement, Version
 
 V = Version.parse
 R = Requirement.parse
@@ -488,3 +490,42 @@ def test_libsolv_selection_of_releases_is_the_oracle(case: tuple[Requirement, li
     req, vs = case
     pool, _repo, _ = make_pool(vs)
     assert select(pool, req) == {str(v) for v in candidates(req, vs)}
+
+
+# --------------------------------------------------------------------------- letters-only EVRs (design14 1.3)
+# The big oracles (dpkg CLI, real Debian versions, hypothesis) are in test_dpkg_order.py.
+
+
+def test_deb_evr_pinned_form() -> None:
+    """The exact bytes: num(epoch) + part(upstream) + part(revision); a change means POOL_REVISION must move."""
+    assert deb_evr("1:2.36-9+deb12u7") == "bb" + "BbcEcBcdgBbaB" + "BbjEaDdDeDbBcbcDuBbhBbaB"
+    assert deb_evr("1.0~rc1-1") == "ba" + "BbbEcBbaADrDcBbbBbaB" + "BbbBbaB"
+    assert deb_evr("1.0") == deb_evr("1.0-0") == deb_evr("1.00") == deb_evr("0:1.0")
+
+
+@pytest.mark.parametrize("chain", [
+    ["1.0~~", "1.0~", "1.0~rc1", "1.0", "1.0-0.1", "1.0-1", "1.0-1+b1", "1.0a", "1.0+", "1.0.1", "1:0"],
+    ["2.36-9", "2.36-9+deb12u2", "2.36-9+deb12u5", "2.36-10", "2.36.1-1", "2.37~rc1"],
+    ["183-0~", "183-0", "183-0+", "183-0.0.1"],
+])
+def test_deb_evr_chains_in_libsolv(chain: list[str]) -> None:
+    evrs = [deb_evr(v) for v in chain]
+    assert all(e.isascii() and e.isalpha() for e in evrs)  # no ':' or '-': no rpm epoch/release rules
+    for (i, a), (j, b) in itertools.product(enumerate(evrs), repeat=2):
+        assert evrcmp(a, b) == (i > j) - (i < j), (chain[i], chain[j])
+
+
+def test_native_evr_pinned_form_and_order() -> None:
+    assert native_evr(FullVersion.parse("1:1.2.3-rc.1-r4")) == "bb" + "bbbcbd" + "PBCErEcABBbbA" + "BbeBbaB"
+    chain = ["1.0.0-alpha", "1.0.0-alpha.1", "1.0.0-alpha.beta", "1.0.0-beta", "1.0.0-beta.2", "1.0.0-beta.11",
+             "1.0.0-rc.1", "1.0.0", "1.0.0-r0.1", "1.0.0-r1", "1.0.0-r1+b1", "1.0.0-r2", "1.0.1", "1:0.0.0"]
+    evrs = [native_evr(FullVersion.parse(t)) for t in chain]
+    for (i, a), (j, b) in itertools.product(enumerate(evrs), repeat=2):
+        assert evrcmp(a, b) == (i > j) - (i < j), (chain[i], chain[j])
+    assert native_evr(FullVersion.parse("1.0.0+a")) == native_evr(FullVersion.parse("1.0.0+b"))
+    assert native_evr(FullVersion.parse("1:2.36-9", "deb")) == deb_evr("1:2.36-9")
+
+
+def test_to_evr_is_unchanged() -> None:
+    assert to_evr(V("1.2.3")) == "1.2.3"
+    assert to_evr(V("1.0.0-alpha.7")) == "1.0.0~alpha.Abh"

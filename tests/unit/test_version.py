@@ -18,7 +18,20 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from composer.version import Comparator, Op, Requirement, Version, VersionError
+from composer.version import (
+    Comparator,
+    DebRange,
+    DebRelation,
+    DebVersion,
+    FullVersion,
+    Op,
+    RelationOp,
+    Requirement,
+    Version,
+    VersionError,
+    dpkg_compare,
+    semver_projection,
+)
 
 # --------------------------------------------------------------------------- references
 
@@ -940,3 +953,268 @@ def test_overlong_text_is_a_version_error() -> None:
         Version.parse("1" * 5000 + ".0.0")
     with pytest.raises(VersionError, match="longer than 256"):
         Requirement.parse(">=" + "9" * 5000)
+
+
+# --------------------------------------------------------------------------- empty requirements (design14 3)
+
+
+@pytest.mark.parametrize("text", [">2.39.5, <2.39.5", ">2, <1", "=1.0.0, =2.0.0", ">1.0.0, <1.0.1",
+                                  ">=1.0.0-rc.1, <1.0.0-rc.1", ">1.0.0-alpha, <1.0.0-alpha.0", "<0.0.0",
+                                  "^1.2, ^2", "~1.2.3, >=1.3", ">2.39.4, <2.39.5"])
+def test_empty_requirements(text: str) -> None:
+    assert Requirement.parse(text).is_empty()
+
+
+@pytest.mark.parametrize("text", [">=1, <2", "*", "=1.0.0", ">1.0.0-alpha, <1.0.0-beta", "<=0.0.0-0",
+                                  ">=1.0.0, <1.0.1-rc.1", ">2.39.4, <2.39.5-rc.1", "^0.0.3, >=0.0.3"])
+def test_non_empty_requirements(text: str) -> None:
+    assert not Requirement.parse(text).is_empty()
+
+
+_EMPTY_PRES: list[tuple[str | int, ...]] = [(), (0,), ("alpha",), ("alpha", 0), ("alpha", 1), ("alpha", 1, 0),
+                                            ("beta",), ("beta", 0)]
+_UNIVERSE = [Version(major=a, minor=b, patch=c, pre=p)
+             for a in range(5) for b in range(5) for c in range(5) for p in _EMPTY_PRES]
+_EMPTY_COMPARATORS = st.builds(
+    lambda op, core, pre: f"{op}{core}{'-' + pre if pre and core.count('.') == 2 else ''}",
+    st.sampled_from(["", "=", ">", ">=", "<", "<=", "~", "^"]),
+    st.sampled_from(["0", "1", "0.0", "1.2", "0.0.0", "0.0.3", "1.2.3", "2.0.0", "3.3.3"]),
+    st.sampled_from(["", "", "alpha", "alpha.1", "beta"]),
+)
+
+
+@settings(max_examples=300)
+@given(st.lists(_EMPTY_COMPARATORS, min_size=1, max_size=3))
+def test_prop_is_empty_means_nothing_matches(comparators: list[str]) -> None:
+    """Every witness lies in the finite universe (numbers <= 4, the pre-releases the comparators use, .0)."""
+    req = Requirement.parse(", ".join(comparators))
+    assert req.is_empty() == (not any(req.matches(v) for v in _UNIVERSE))
+
+
+# --------------------------------------------------------------------------- Debian versions and relations
+
+
+@pytest.mark.parametrize(("lower", "higher"), [
+    ("2.36-9+deb12u2", "2.36-9+deb12u5"), ("1", "1+b1"), ("1+b1", "1+deb12u2"), ("1+deb12u5", "2"),
+    ("1.0~rc1", "1.0"), ("1.0~~", "1.0~"), ("2.36", "2.36-9"), ("9.9", "1:0.1"), ("1:2.36-9", "2:0"),
+    ("1.0", "1.0a"), ("1.0a", "1.0+"), ("1.0+", "1.0."), ("0.9", "0.10"), ("1.0-1", "1.0-1.1"),
+])
+def test_dpkg_order_pairs(lower: str, higher: str) -> None:
+    assert dpkg_compare(lower, higher) == -1
+    assert dpkg_compare(higher, lower) == 1
+    assert DebVersion(text=lower) < DebVersion(text=higher)
+
+
+@pytest.mark.parametrize(("a", "b"), [("1.0", "1.0-0"), ("0.1-2", "0.01-2"), ("1a", "1a0"), ("0:1", "1")])
+def test_dpkg_equal_but_different_text(a: str, b: str) -> None:
+    assert dpkg_compare(a, b) == 0
+    assert DebVersion(text=a) != DebVersion(text=b)
+    assert not DebVersion(text=a) < DebVersion(text=b)
+
+
+@pytest.mark.parametrize(("text", "rule"), [
+    ("", "version string is empty"), ("1.0-", "revision number is empty"), ("a1", "does not start with digit"),
+    ("1.0_1", "invalid character in version number"), ("1-a_b", "invalid character in revision number"),
+    (":1", "epoch in version is empty"), ("x:1", "epoch in version is empty"), ("1x:1", "epoch in version is not"),
+    ("1:", "nothing after colon"), ("1 2", "embedded spaces"), ("99999999999:1", "epoch in version is too big"),
+    (" 1", "leading or trailing blanks"), ("1:-1", "version number is empty"),
+])
+def test_deb_version_validity_names_the_dpkg_rule(text: str, rule: str) -> None:
+    with pytest.raises(VersionError, match=rule) as info:
+        DebVersion(text=text)
+    assert info.value.hint
+
+
+def test_deb_version_parts() -> None:
+    v = DebVersion.parse("1:2.36-9+deb12u7")
+    assert (v.epoch, v.upstream, v.revision, str(v)) == (1, "2.36", "9+deb12u7", "1:2.36-9+deb12u7")
+    w = DebVersion.parse("0:1.2-3:4-5")  # ':' and '-' inside the upstream, as dpkg allows
+    assert (w.epoch, w.upstream, w.revision) == (0, "1.2-3:4", "5")
+
+
+@pytest.mark.parametrize(("relation", "good", "bad"), [
+    ("(>> 2.36)", ["2.36-9", "2.36.1", "1:0"], ["2.36", "2.36-0", "2.36~rc1-1"]),
+    ("(>= 2.36-9+deb12u5)", ["2.36-9+deb12u5", "2.36-9+deb12u7", "2.37"], ["2.36-9+deb12u2", "2.36-9"]),
+    ("(= 2.39.5-0+deb12u1)", ["2.39.5-0+deb12u1", "0:2.39.5-0+deb12u1"], ["2.39.5-0", "2.39.5-0+deb12u2"]),
+    ("(<< 5.36.0~)", ["5.34.0-1", "5.36.0~~"], ["5.36.0", "5.36.0~", "5.36.0~rc1", "1:1.0"]),
+    ("(<= 1:1.0)", ["1:1.0", "1:0.9", "9.9"], ["1:1.0-1", "2:0"]),
+    ("(< 1.0)", ["1.0", "0.9"], ["1.0-1"]),
+    ("(> 1.0)", ["1.0", "1.0-1"], ["0.9"]),
+])
+def test_deb_relation_matches(relation: str, good: list[str], bad: list[str]) -> None:
+    rel = DebRelation.parse(relation)
+    assert all(rel.matches(v) for v in good), relation
+    assert not any(rel.matches(v) for v in bad), relation
+    assert all(rel.as_range().contains(v) for v in good)
+    assert not any(rel.as_range().contains(DebVersion(text=v)) for v in bad)
+
+
+def test_deb_relation_parse_and_print() -> None:
+    assert DebRelation.parse("(>>2.36)") == DebRelation(op=RelationOp.LATER, version=DebVersion(text="2.36"))
+    assert str(DebRelation.parse("( >=  1:2.0-1 )")) == "(>= 1:2.0-1)"
+    old = DebRelation.parse("(< 1.0)")
+    assert (old.op, old.deprecated, str(old)) == (RelationOp.EARLIER_EQ, True, "(<= 1.0)")
+    for text in ["(>>> 1)", ">= 1", "(>= )", "(>= a1)", "(== 1)"]:
+        with pytest.raises(VersionError):
+            DebRelation.parse(text)
+
+
+@pytest.mark.parametrize(("relations", "empty"), [
+    (["(>> 2.39.5)", "(<< 2.39.5)"], True),
+    (["(>= 2)", "(<< 1)"], True),
+    (["(= 1.0)", "(= 1.0-0)"], False),  # dpkg-equal
+    (["(= 1.0)", "(>> 1.0)"], True),
+    (["(>= 1.0)", "(<= 1.0)"], False),
+    (["(>> 1.0)", "(<< 1.0+)"], False),  # 1.0+~ lies between
+    (["(>= 1:0)", "(<< 9.9)"], True),
+    (["(<< 0~)"], False),
+    ([], False),
+])
+def test_deb_relation_intersection(relations: list[str], empty: bool) -> None:
+    assert DebRelation.intersect(DebRelation.parse(r) for r in relations).is_empty() is empty
+
+
+def test_deb_range_keeps_the_tighter_bound() -> None:
+    both = DebRelation.intersect([DebRelation.parse("(>= 1.0)"), DebRelation.parse("(>> 1.0-0)")])
+    assert both == DebRange(lower=DebVersion(text="1.0"), lower_inclusive=False)
+    assert not both.contains("1.0") and both.contains("1.0-1")
+
+
+# --------------------------------------------------------------------------- full versions (design14 1.1)
+
+
+@pytest.mark.parametrize(("text", "scheme", "epoch", "upstream", "revision"), [
+    ("1:1.2.3-r4", "semver", 1, "1.2.3", "4"),
+    ("1.2.3-rc.1+b5-r2", "semver", 0, "1.2.3-rc.1+b5", "2"),
+    ("1.2.3-rc.1", "semver", 0, "1.2.3-rc.1", ""),
+    ("6.1.192-r2", "semver", 0, "6.1.192", "2"),
+    ("1:2.36-9+deb12u7", "deb", 1, "2.36", "9+deb12u7"),
+    ("1.0~rc1-1", "deb", 0, "1.0~rc1", "1"),
+    ("0:1.2-3:4-5", "deb", 0, "1.2-3:4", "5"),
+])
+def test_full_version_parse_and_text(text: str, scheme: str, epoch: int, upstream: str, revision: str) -> None:
+    v = FullVersion.parse(text, scheme)
+    assert (v.epoch, str(v.upstream), v.revision, v.scheme) == (epoch, upstream, revision, scheme)
+    assert str(v) == text
+    assert FullVersion.parse(str(v), scheme) == v
+
+
+def test_full_version_order() -> None:
+    chain = ["1.0.0-alpha", "1.0.0", "1.0.0-r1", "1.0.0-r1+b1", "1.0.0-r2", "1.0.1-rc.1", "1.0.1", "1:0.0.1"]
+    parsed = [FullVersion.parse(t) for t in chain]
+    assert sorted(reversed(parsed)) == parsed
+    assert [a < b for a, b in itertools.pairwise(parsed)] == [True] * (len(chain) - 1)
+    assert FullVersion.parse("6.1.192-r3") > FullVersion.parse("6.1.192-r2")  # an upgrade, not a rebuild
+    a, b = FullVersion.parse("1.0.0+a"), FullVersion.parse("1.0.0+b")
+    assert a != b and a.order_key() == b.order_key() and not a < b
+    deb = [FullVersion.parse(t, "deb") for t in ["2.36-9", "2.36-9+deb12u2", "2.36-9+deb12u5", "1:2.0"]]
+    assert sorted(reversed(deb)) == deb
+    assert FullVersion.parse("1.0", "deb").order_key() == FullVersion.parse("1.0-0", "deb").order_key()
+    with pytest.raises(TypeError):
+        _ = FullVersion.parse("1.0.0") < FullVersion.parse("1.0", "deb")
+
+
+@pytest.mark.parametrize(("kwargs", "fragment"), [
+    ({"upstream": V("1.0.0-r2")}, "reads as a revision"),
+    ({"upstream": V("1.0.0"), "revision": "a1"}, "starts with a digit"),
+    ({"upstream": V("1.0.0"), "revision": "1-2"}, "contains '-'"),
+    ({"upstream": "1.0", "scheme": "rpm"}, "unknown version scheme"),
+    ({"upstream": "1-0", "scheme": "deb"}, "no revision"),
+    ({"upstream": "a1", "scheme": "deb"}, "does not start with digit"),
+    ({"upstream": V("1.0.0"), "epoch": 2**31}, "larger than"),
+])
+def test_full_version_refusals(kwargs: dict[str, object], fragment: str) -> None:
+    with pytest.raises(VersionError, match=fragment):
+        FullVersion(**kwargs)  # type: ignore[arg-type]
+
+
+def test_full_version_parse_refusals() -> None:
+    for text, fragment in [("x:1.0.0", "epoch"), ("1.0", "missing"), ("1.0.0-r2-x", "reads as a revision")]:
+        with pytest.raises(VersionError, match=fragment):
+            FullVersion.parse(text)
+    with pytest.raises(VersionError, match="unknown version scheme"):
+        FullVersion.parse("1.0", "apk")
+    with pytest.raises(TypeError):
+        FullVersion(upstream="1.0.0")
+
+
+@pytest.mark.parametrize(("upstream", "projection"), [
+    ("2.36", "2.36.0"), ("1.0~rc1", "1.0.0+deb.-7erc1"), ("0.11.dfsg1", "0.11.0+deb.-.dfsg1"),
+    ("1.2.3.4+ds-x", "1.2.3+deb.-.4-2bds-2dx"), ("1:2", "1.0.0+deb.-3a2"), ("007", "7.0.0"),
+    ("1.2.3", "1.2.3"), ("1.2.", "1.2.0+deb.-.-"),
+])
+def test_semver_projection(upstream: str, projection: str) -> None:
+    assert str(semver_projection(upstream)) == projection
+    assert Requirement.parse("*").matches(semver_projection(upstream))
+
+
+def _unescape(build: tuple[str, ...]) -> str:
+    pieces = ["" if p == "-" else re.sub("-(7e|2b|2d|3a)", lambda m: bytes.fromhex(m[1]).decode(), p)
+              for p in build[1:]]
+    return ".".join(pieces)
+
+
+@settings(max_examples=300)
+@given(st.text("0123456789.ab~+-:", min_size=1, max_size=10))
+def test_prop_projection_escape_is_injective(rest: str) -> None:
+    """The rest after the leading numbers comes back from the build metadata (so the escape is injective)."""
+    projected = semver_projection("1.2.3x" + rest)
+    assert _unescape(projected.build) == "x" + rest
+
+
+def _deb_witnesses(*bounds: DebVersion | None) -> list[str]:
+    """Versions at and just around the bounds (``v+~`` lies just above ``v``, ``v~`` just below)."""
+    out: list[str] = []
+    for bound in bounds:
+        if bound is None:
+            continue
+        text = bound.text
+        out += [text, *(text + s for s in ["+~", ".~", "~", "0~", "+~~", "+~~~", ".~~", "a~", "~~"])]
+        if "-" not in text.partition(":")[2]:
+            out += [text + "-~", text + "-0~", text + "-~~"]
+    return out
+
+
+_DEB_TEXTS = st.builds(
+    lambda up, rev, epoch: epoch + up + ("-" + rev if rev else ""),
+    st.from_regex(r"[0-9][019.~+a]{0,4}", fullmatch=True),
+    st.one_of(st.just(""), st.from_regex(r"[019~+.a]{1,3}", fullmatch=True)),
+    st.sampled_from(["", "", "", "1:"]),
+)
+
+
+@settings(max_examples=500)
+@given(_DEB_TEXTS, st.one_of(_DEB_TEXTS, st.sampled_from(["", "0", "~", "+", ".0", "a", "~~", "0~"])),
+       st.sampled_from([">>", ">=", "="]), st.sampled_from(["<<", "<=", "="]))
+def test_prop_deb_range_emptiness_is_exact(low: str, high: str, low_op: str, high_op: str) -> None:
+    """is_empty() exactly when no version satisfies both: a witness near the bounds exists otherwise (density)."""
+    if len(high) < 3 and not high[:1].isdigit():
+        high = low + high
+    relations = [DebRelation.parse(f"({low_op} {low})"), DebRelation.parse(f"({high_op} {high})")]
+    both = DebRelation.intersect(relations)
+    candidates = _deb_witnesses(both.lower, both.upper)
+    valid = [c for c in candidates if _valid_deb(c)]
+    assert both.is_empty() == (not any(all(r.matches(c) for r in relations) for c in valid))
+
+
+def _valid_deb(text: str) -> bool:
+    try:
+        DebVersion(text=text)
+    except VersionError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize(("requirement", "version", "scheme", "expected"), [
+    ("=1.2.3", "1.2.3-r4", "semver", True), (">1.2.3", "1.2.3-r4", "semver", False),
+    ("<=1.2.3", "1:1.2.3-r4", "semver", True), ("^2.36", "1:2.36-9+deb12u7", "deb", True),
+    ("*", "1.0~rc1-1", "deb", True), ("<2.36", "2.36~rc1-1", "deb", False), (">=2", "1.9.9-1", "deb", False),
+])
+def test_cargo_requirement_on_full_versions(requirement: str, version: str, scheme: str, expected: bool) -> None:
+    assert Requirement.parse(requirement).matches_full(FullVersion.parse(version, scheme)) is expected
+
+
+def test_new_version_types_refuse_foreign_comparisons() -> None:
+    for value in (DebVersion(text="1.0"), FullVersion.parse("1.0.0")):
+        with pytest.raises(TypeError):
+            _ = value < "1.0"  # type: ignore[operator]
