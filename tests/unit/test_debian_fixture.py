@@ -11,7 +11,6 @@ Regenerating expected.json with apt is tests/archive/test_fixture_apt.py (marker
 from __future__ import annotations
 
 import json
-import re
 import shutil
 from collections import defaultdict
 from dataclasses import dataclass
@@ -21,7 +20,9 @@ import pytest
 
 from composer.errors import ComposerError, UserError
 from composer.package import debfixture as fx
+from composer.package.deb822 import parse_relations
 from composer.run import run
+from composer.version import dpkg_compare
 from tests.conftest import REPO
 
 FIXTURE = REPO / "tests" / "data" / "debian-bookworm-amd64"
@@ -29,65 +30,8 @@ MAX_COMPRESSED = 600 * 1024
 MAX_TEXT = 4 * 1024 * 1024
 
 
-# --- dpkg's version order. TODO(issue 14, slice "versions"): use composer.version.dpkg_compare when it lands;
-# this is the port of design14-ref/debver.py (lib/dpkg/version.c), checked against the dpkg CLI below.
-def _order(c: str) -> int:
-    if c.isdigit():
-        return 0
-    if c.isalpha():
-        return ord(c)
-    if c == "~":
-        return -1
-    return ord(c) + 256 if c else 0
-
-
-def _verrevcmp(a: str, b: str) -> int:
-    i = j = 0
-    while i < len(a) or j < len(b):
-        first_diff = 0
-        while (i < len(a) and not a[i].isdigit()) or (j < len(b) and not b[j].isdigit()):
-            ac = _order(a[i]) if i < len(a) else 0
-            bc = _order(b[j]) if j < len(b) else 0
-            if ac != bc:
-                return ac - bc
-            i += 1
-            j += 1
-        while i < len(a) and a[i] == "0":
-            i += 1
-        while j < len(b) and b[j] == "0":
-            j += 1
-        while i < len(a) and a[i].isdigit() and j < len(b) and b[j].isdigit():
-            if not first_diff:
-                first_diff = ord(a[i]) - ord(b[j])
-            i += 1
-            j += 1
-        if i < len(a) and a[i].isdigit():
-            return 1
-        if j < len(b) and b[j].isdigit():
-            return -1
-        if first_diff:
-            return first_diff
-    return 0
-
-
-def _split(v: str) -> tuple[int, str, str]:
-    e, sep, rest = v.partition(":")
-    if not sep:
-        e, rest = "0", v
-    up, sep, rev = rest.rpartition("-")
-    if not sep:
-        up, rev = rest, ""
-    return int(e), up, rev
-
-
-def dpkg_compare(a: str, b: str) -> int:
-    (ea, ua, ra), (eb, ub, rb) = _split(a), _split(b)
-    if ea != eb:
-        return (ea > eb) - (ea < eb)
-    r = _verrevcmp(ua, ub) or _verrevcmp(ra, rb)
-    return (r > 0) - (r < 0)
-
-
+# --- dpkg's version order: composer.version.dpkg_compare (checked against the dpkg CLI below and in
+# tests/unit/test_dpkg_order.py)
 OPS = {"<<": lambda c: c < 0, "<=": lambda c: c <= 0, "=": lambda c: c == 0, ">=": lambda c: c >= 0,
        ">>": lambda c: c > 0, "<": lambda c: c <= 0, ">": lambda c: c >= 0}
 CHECKED: list[tuple[str, str, str]] = []      # (version, op, wanted) pairs evaluated, for the dpkg CLI check
@@ -98,10 +42,7 @@ def satisfies(version: str, op: str, wanted: str) -> bool:
     return bool(OPS[op](dpkg_compare(version, wanted)))
 
 
-# --- relations
-ALT = re.compile(r"^\s*([a-z0-9][a-z0-9+.-]*)(?::([a-z0-9-]+))?\s*(?:\(\s*(<<|<=|>=|>>|=|<|>)\s*([^\s)]+)\s*\))?\s*$")
-
-
+# --- relations: the importer's parser (composer.package.deb822)
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Alt:
     name: str
@@ -111,15 +52,8 @@ class Alt:
 
 
 def clauses(value: str) -> list[list[Alt]]:
-    out = []
-    for clause in filter(None, (c.strip() for c in value.split(","))):
-        alts = []
-        for text in clause.split("|"):
-            m = ALT.match(text)
-            assert m, f"relation not understood: {text!r}"
-            alts.append(Alt(name=m.group(1), archq=m.group(2) or "", op=m.group(3) or "", version=m.group(4) or ""))
-        out.append(alts)
-    return out
+    return [[Alt(name=a.name, archq=a.arch or "", op=a.op or "", version=a.version or "") for a in clause]
+            for clause in parse_relations(value, "fixture")]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
