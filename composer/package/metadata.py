@@ -170,17 +170,24 @@ def _thaw(value: Any) -> Any:
 
 def semantic_errors(d: Mapping[str, Any], *, origin: str, text: str,
                     error_type: type[ComposerError]) -> list[ComposerError]:
-    """Checks the schema cannot express: requirement syntax, features naming real dependencies."""
+    """Checks the schema cannot express: requirement syntax, requirements no version can satisfy, features
+    naming real dependencies."""
     errors: list[ComposerError] = []
     deps = d.get("dependencies", {})
     for name, value in deps.items():
         req = value if isinstance(value, str) else value.get("version", "")
         try:
-            Requirement.parse(req)
+            parsed = Requirement.parse(req)
         except VersionError as exc:
             line, col = tomlpos.locate(text, ["dependencies", name])
             errors.append(error_type(f"{origin}:{line}:{col}: $.dependencies.{name}: {exc}",
                                      hint="use Cargo syntax, e.g. \"1.2\", \"^1.2.3\", \"~1.2\", \">=1, <2\""))
+            continue
+        if parsed.is_empty():
+            line, col = tomlpos.locate(text, ["dependencies", name])
+            errors.append(error_type(f"{origin}:{line}:{col}: $.dependencies.{name}: '{req}' matches no version "
+                                     "at all (its bounds exclude each other)",
+                                     hint="widen the range (e.g. \">=2.39.5, <2.40\") or drop a bound"))
     for feat, items in d.get("features", {}).items():
         for item in items:
             dep = item.split("/", 1)[0]

@@ -71,7 +71,9 @@ def semantic_errors(doc: Located, base: Path, *, files: bool = True) -> list[Com
         if isinstance(pkg, dict):
             if "version" in pkg:
                 try:
-                    Requirement.parse(pkg["version"])
+                    if Requirement.parse(pkg["version"]).is_empty():
+                        err(["packages", i, "version"], f"'{pkg['version']}' matches no version at all (its bounds "
+                            "exclude each other)", "widen the range (e.g. '>=2.39.5, <2.40') or drop a bound")
                 except VersionError as exc:
                     err(["packages", i, "version"], str(exc), "use Cargo syntax: '1.2', '^1.2.3', '~1.2', '>=1, <2'")
             for a in pkg.get("architectures", []):
