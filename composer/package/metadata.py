@@ -13,7 +13,8 @@ import tomli_w
 from composer import limits, schema, tomlpos
 from composer.errors import ComposerError, InvalidPackage, UserError, combine
 from composer.fsutil import canonical_json
-from composer.version import Requirement, Version, VersionError
+from composer.package.deb822 import parse_relations
+from composer.version import DebRelation, FullVersion, Requirement, Version, VersionError
 
 SCHEMA = "package.schema.json"
 FORMAT = "vpk/1"
@@ -87,6 +88,23 @@ class Metadata:
     kernel: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     boot: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     provenance: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    # issue 14: the version beyond SemVer, Debian-style relations and the base set (all optional: a package
+    # without them reads and writes exactly as before)
+    epoch: int = 0
+    revision: str = ""
+    upstream_version: str = ""           # an imported package's original version (version_scheme says how)
+    version_scheme: str = "semver"
+    essential: bool = False
+    priority: str = ""
+    multi_arch: str = ""
+    relations: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: MappingProxyType({}))
+
+    @property
+    def full_version(self) -> FullVersion:
+        """(epoch, upstream, revision) in the package's scheme: what orders its builds and versions."""
+        if self.version_scheme == "deb":
+            return FullVersion.parse(self.upstream_version, "deb")
+        return FullVersion(epoch=self.epoch, upstream=self.semver, revision=self.revision)
 
     @property
     def semver(self) -> Version:
@@ -114,6 +132,11 @@ class Metadata:
                               signature=sec.get("signature", "")),
             driver=_frozen(d.get("driver")), kernel=_frozen(d.get("kernel")), boot=_frozen(d.get("boot")),
             provenance=_frozen(d.get("provenance")),
+            epoch=int(p.get("epoch", 0)), revision=p.get("revision", ""),
+            upstream_version=p.get("upstream-version", ""), version_scheme=p.get("version-scheme", "semver"),
+            essential=bool(p.get("essential", False)), priority=p.get("priority", ""),
+            multi_arch=p.get("multi-arch", ""),
+            relations=MappingProxyType({k: tuple(v) for k, v in d.get("relations", {}).items()}),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -128,9 +151,16 @@ class Metadata:
             pkg["provides"] = list(self.provides)
         if self.conflicts:
             pkg["conflicts"] = list(self.conflicts)
+        extra: dict[str, Any] = {"epoch": self.epoch, "revision": self.revision,
+                                 "upstream-version": self.upstream_version,
+                                 "version-scheme": "" if self.version_scheme == "semver" else self.version_scheme,
+                                 "essential": self.essential, "priority": self.priority, "multi-arch": self.multi_arch}
+        pkg.update({k: v for k, v in extra.items() if v})
         out: dict[str, Any] = {"package": pkg}
         if self.dependencies:
             out["dependencies"] = {dep.name: dep.to_value() for dep in self.dependencies}
+        if self.relations:
+            out["relations"] = {k: list(v) for k, v in self.relations.items()}
         if self.features:
             out["features"] = {k: list(v) for k, v in self.features.items()}
         caps: dict[str, Any] = {}
@@ -188,6 +218,8 @@ def semantic_errors(d: Mapping[str, Any], *, origin: str, text: str,
             errors.append(error_type(f"{origin}:{line}:{col}: $.dependencies.{name}: '{req}' matches no version "
                                      "at all (its bounds exclude each other)",
                                      hint="widen the range (e.g. \">=2.39.5, <2.40\") or drop a bound"))
+    errors += _version_errors(d.get("package", {}), origin=origin, text=text, error_type=error_type)
+    errors += _relation_errors(d.get("relations", {}), origin=origin, text=text, error_type=error_type)
     for feat, items in d.get("features", {}).items():
         for item in items:
             dep = item.split("/", 1)[0]
@@ -196,6 +228,63 @@ def semantic_errors(d: Mapping[str, Any], *, origin: str, text: str,
                 errors.append(error_type(
                     f"{origin}:{line}:{col}: $.features.{feat}: '{item}' names no dependency or feature",
                     hint="a feature lists dependency names, 'dep/feature' or other features"))
+    return errors
+
+
+def _version_errors(p: Mapping[str, Any], *, origin: str, text: str,
+                    error_type: type[ComposerError]) -> list[ComposerError]:
+    """``version-scheme = "deb"`` needs the original version (a valid Debian version whose epoch and revision
+    are the package's); the SemVer scheme has none."""
+    def err(key: str, message: str, hint: str) -> ComposerError:
+        line, col = tomlpos.locate(text, ["package", key])
+        return error_type(f"{origin}:{line}:{col}: $.package.{key}: {message}", hint=hint)
+
+    upstream = p.get("upstream-version")
+    if p.get("version-scheme", "semver") != "deb":
+        return [] if upstream is None else [err("upstream-version", "only a package of version-scheme 'deb' has an "
+                                                "original version", "add version-scheme = \"deb\" or remove it")]
+    if upstream is None:
+        return [err("version-scheme", "a 'deb' version needs upstream-version (the original Debian version)",
+                    "add upstream-version = \"1:2.36-9+deb12u7\" (as the archive spells it)")]
+    try:
+        full = FullVersion.parse(upstream, "deb")
+    except VersionError as exc:
+        return [err("upstream-version", str(exc), exc.hint or "write the version as dpkg spells it")]
+    if (full.epoch, full.revision) != (p.get("epoch", 0), p.get("revision", "")):
+        return [err("upstream-version", f"'{upstream}' has epoch {full.epoch} and revision '{full.revision}', the "
+                    f"package says epoch {p.get('epoch', 0)} and revision '{p.get('revision', '')}'",
+                    "make epoch and revision those of upstream-version")]
+    return []
+
+
+def _relation_errors(relations: Mapping[str, Any], *, origin: str, text: str,
+                     error_type: type[ComposerError]) -> list[ComposerError]:
+    """Every clause parses (``NAME[:ARCH] [(OP VERSION)] | ...``, versions valid for dpkg), and the plain
+    clauses of requires/pre-requires on one name leave some version (``foo (>= 2), foo (<< 1)`` is refused)."""
+    errors: list[ComposerError] = []
+    for kind, clauses in relations.items():
+        on_name: dict[tuple[str, str], list[tuple[int, str, DebRelation]]] = {}
+        for i, clause in enumerate(clauses):
+            line, col = tomlpos.locate(text, ["relations", kind])
+            place = f"{origin}:{line}:{col}: $.relations.{kind}[{i}]"
+            try:
+                parsed = parse_relations(clause, place)
+                if len(parsed) != 1:
+                    raise VersionError(f"holds {len(parsed)} clauses", hint="one clause per item (no ',')")
+                for alt in parsed[0]:
+                    relation = DebRelation.parse(f"({alt.op} {alt.version})") if alt.op else None
+                    if relation is not None and len(parsed[0]) == 1 and kind in ("requires", "pre-requires"):
+                        on_name.setdefault((alt.name, alt.arch or ""), []).append((i, clause, relation))
+            except (VersionError, InvalidPackage) as exc:
+                message = exc.message if isinstance(exc, InvalidPackage) else f"{place}: '{clause}': {exc}"
+                errors.append(error_type(message, hint=exc.hint or "write NAME [(OP VERSION)] [| NAME ...]"))
+        for (name, _arch), found in sorted(on_name.items()):
+            if len(found) > 1 and DebRelation.intersect(r for _i, _c, r in found).is_empty():
+                line, col = tomlpos.locate(text, ["relations", kind])
+                listed = ", ".join(f"'{c}'" for _i, c, _r in found)
+                errors.append(error_type(
+                    f"{origin}:{line}:{col}: $.relations.{kind}[{found[-1][0]}]: {listed}: no version of {name} can "
+                    "satisfy all of them", hint="widen one of the ranges or remove one"))
     return errors
 
 
