@@ -137,10 +137,11 @@ class Fixture:
 
 def build_fixture(source_text: str, requests: Sequence[Request] = REQUESTS) -> Fixture:
     """The closure of every request's names and the Essential set, trimmed, sorted by (name, version text)."""
-    stanzas = read_stanzas(source_text)
+    parsed = _parsed(source_text, "Packages")
+    stanzas = [_view(s) for s in parsed]
     essential = essential_names(stanzas)
     roots = {n for r in requests for n in r.names} | set(essential)
-    keep = closure(stanzas, sorted(roots))
+    keep = set(debimport.closure(parsed, sorted(roots), fields=CLOSURE_FIELDS).names)
     chosen = sorted((trim(s) for s in stanzas if s["Package"] in keep),
                     key=lambda s: (s["Package"], s["Version"], s.get("Architecture", "")))
     return Fixture(text=write_stanzas(chosen), packages=len(chosen), source_packages=len(stanzas),

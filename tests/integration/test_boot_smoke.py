@@ -8,10 +8,7 @@ capabilities and boot checks), the initramfs builder, the direct kernel boot and
 
 from __future__ import annotations
 
-import contextlib
-import os
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,6 +18,7 @@ from composer.boot.session import boots_of, run_boot
 from composer.cli.main import main
 from composer.compose.build import read_manifest
 from tests.integration.conftest import copy_profiles
+from tests.integration.images_fixture import with_cache
 
 pytestmark = pytest.mark.integration
 
@@ -70,24 +68,11 @@ boot-tests:
 """
 
 
-@contextlib.contextmanager
-def _cache(path: Path) -> Iterator[None]:
-    old = os.environ.get("VCOMP_CACHE")
-    os.environ["VCOMP_CACHE"] = str(path)
-    try:
-        yield
-    finally:
-        if old is None:
-            del os.environ["VCOMP_CACHE"]
-        else:
-            os.environ["VCOMP_CACHE"] = old
-
-
 def _build(sample_repo_base: Path, base: Path) -> Path:
     """profiles/smoke.yaml locked and built (a cold cache of its own) as `vcomp lock` and `vcomp build` do."""
     profiles = copy_profiles(sample_repo_base, base)
     (profiles / "smoke.yaml").write_text(PROFILE)
-    with _cache(base / "cache"):
+    with with_cache(base / "cache"):
         assert main(["lock", str(profiles / "smoke.yaml")]) == 0
         assert main(["build", str(profiles / "smoke.yaml"), "--images", str(base / "images-out")]) == 0
     return base / "images-out" / "smoke"
