@@ -27,6 +27,7 @@ from composer.pkgmgr.transaction import Outcome, Pending, RootChange, Transactio
 from composer.repo.client import RepositoryClient
 from composer.repo.index import IndexEntry
 from composer.rootfs import Root
+from composer.solve.explain import explain
 from composer.solve.lock import row_moves, version_change
 from composer.solve.lockmodel import LockedPackage, Reason
 from composer.solve.policy import RepoPolicy
@@ -155,7 +156,8 @@ def solve(sources: RootSources, database: db.Database, *, install: Sequence[tupl
             solver.set_flag(solv.Solver.SOLVER_FLAG_ALLOW_DOWNGRADE, 1)
         problems = solver.solve(jobs)
         if problems:
-            raise ResolveError(resolver._explain(problems, requests), hint="the root is unchanged")
+            raise ResolveError(explain(resolver.index, problems, [(r.name, r.requirement) for r in requests]),
+                               hint="the root is unchanged")
         trans = solver.transaction()
         if not resolver.check_origins([s.id for s in trans.newsolvables()], requests):
             break

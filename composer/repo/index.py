@@ -7,7 +7,8 @@ root -> timestamp -> snapshot -> targets -> index -> package (sha256 in each ent
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 import zstandard
@@ -16,9 +17,11 @@ from composer import limits
 from composer.errors import VerificationError
 from composer.fsutil import canonical_json
 from composer.package.archive import Header
-from composer.version import Version
+from composer.package.metadata import Metadata
+from composer.version import FullVersion, OrderKey, Version
 
-INDEX_FORMAT = 1
+INDEX_FORMAT = 2  # 2: entries carry epoch, revision, the original version and its scheme, relations, the base set
+READABLE_FORMATS = frozenset({1, 2})  # a format-1 entry reads with the defaults of the new fields
 INDEX_LEVEL = 16  # 19 was ~80 % of publish time for ~5 % smaller indexes
 MAX_INDEX_BYTES = 512 << 20  # decompressed
 
@@ -30,7 +33,9 @@ def close_names(name: str, names: Iterable[str]) -> list[str]:
 
 
 def package_target_path(name: str, version: str, arch: str) -> str:
-    return f"packages/{name}/{name}-{version}-{arch}.vpk"
+    """Where a package lives in the repository; ``version`` is its text form (an epoch's ':' is written
+    '%3a', as Debian's pool names .debs, so the path is one URL segment on every file system)."""
+    return f"packages/{name}/{name}-{version.replace(':', '%3a')}-{arch}.vpk"
 
 
 def index_target_path(arch: str) -> str:
@@ -56,16 +61,34 @@ class IndexEntry:
     sha256: str
     path: str
     signer: str
+    # format 2 (issue 14): see docs/vpk-format.md; the defaults are a format-1 entry's values
+    epoch: int = 0
+    revision: str = ""
+    upstream_version: str = ""      # the original version of an imported package (version_scheme says how)
+    version_scheme: str = "semver"
+    essential: bool = False
+    priority: str = ""
+    multi_arch: str = ""
+    relations: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: MappingProxyType({}))
 
     @classmethod
     def from_header(cls, header: Header, *, size: int, sha256: str) -> IndexEntry:
-        m = header.metadata
+        return cls.from_metadata(header.metadata, size=size, installed_size=header.manifest.installed_size,
+                                 sha256=sha256)
+
+    @classmethod
+    def from_metadata(cls, m: Metadata, *, size: int, installed_size: int, sha256: str) -> IndexEntry:
+        """The entry of a package with metadata ``m`` (also for in-memory indexes of imported metadata)."""
         d = m.to_dict()
+        text = str(m.full_version)
         return cls(name=m.name, version=m.version, arch=m.arch, type=m.type, description=m.description,
                    license=m.license, dependencies=d.get("dependencies", {}), provides=m.provides,
                    conflicts=m.conflicts, features=d.get("features", {}), capabilities=d.get("capabilities", {}),
-                   driver=d.get("driver", {}), size=size, installed_size=header.manifest.installed_size,
-                   sha256=sha256, path=package_target_path(m.name, m.version, m.arch), signer=m.security.signer)
+                   driver=d.get("driver", {}), size=size, installed_size=installed_size,
+                   sha256=sha256, path=package_target_path(m.name, text, m.arch), signer=m.security.signer,
+                   epoch=m.epoch, revision=m.revision, upstream_version=m.upstream_version,
+                   version_scheme=m.version_scheme, essential=m.essential, priority=m.priority,
+                   multi_arch=m.multi_arch, relations=m.relations)
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "version": self.version, "arch": self.arch, "type": self.type,
@@ -74,7 +97,10 @@ class IndexEntry:
                 "conflicts": list(self.conflicts), "features": dict(self.features),
                 "capabilities": dict(self.capabilities), "driver": dict(self.driver), "size": self.size,
                 "installed_size": self.installed_size, "sha256": self.sha256, "path": self.path,
-                "signer": self.signer}
+                "signer": self.signer, "epoch": self.epoch, "revision": self.revision,
+                "upstream_version": self.upstream_version, "version_scheme": self.version_scheme,
+                "essential": self.essential, "priority": self.priority, "multi_arch": self.multi_arch,
+                "relations": {k: list(v) for k, v in sorted(self.relations.items())}}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> IndexEntry:
@@ -83,15 +109,40 @@ class IndexEntry:
                    provides=tuple(d["provides"]), conflicts=tuple(d["conflicts"]), features=d["features"],
                    capabilities=d["capabilities"], driver=d["driver"], size=int(d["size"]),
                    installed_size=int(d["installed_size"]), sha256=d["sha256"], path=d["path"],
-                   signer=d["signer"])
+                   signer=d["signer"], epoch=int(d.get("epoch", 0)), revision=str(d.get("revision", "")),
+                   upstream_version=str(d.get("upstream_version", "")),
+                   version_scheme=str(d.get("version_scheme", "semver")), essential=bool(d.get("essential", False)),
+                   priority=str(d.get("priority", "")), multi_arch=str(d.get("multi_arch", "")),
+                   relations=MappingProxyType({str(k): tuple(str(c) for c in v)
+                                               for k, v in dict(d.get("relations", {})).items()}))
+
+    @property
+    def full_version(self) -> FullVersion:
+        """(epoch, upstream, revision) in the entry's scheme: the order of its versions."""
+        if self.version_scheme == "deb":
+            return FullVersion.parse(self.upstream_version, "deb")
+        return FullVersion(epoch=self.epoch, upstream=Version.parse(self.version), revision=self.revision)
+
+    @property
+    def version_text(self) -> str:
+        """The version as people and locks write it: ``1:2.36-9+deb12u7`` (deb), ``1:1.2.3-r4`` (native)."""
+        if self.version_scheme == "deb":
+            return self.upstream_version
+        if not (self.epoch or self.revision):
+            return self.version
+        return str(self.full_version)
+
+    def order_key(self) -> tuple[str, OrderKey]:
+        """Sort key among the versions of one name: the scheme, then the full order."""
+        return (self.version_scheme, self.full_version.order_key())
 
     @property
     def nva(self) -> str:
-        return f"{self.name}-{self.version}-{self.arch}"
+        return f"{self.name}-{self.version_text}-{self.arch}"
 
 
-def _order(e: IndexEntry) -> tuple[str, Any, str]:
-    return (e.name, Version.parse(e.version).precedence_key(), e.arch)
+def _order(e: IndexEntry) -> tuple[str, tuple[str, OrderKey], str]:
+    return (e.name, e.order_key(), e.arch)
 
 
 def build_index(arch: str, entries: Iterable[IndexEntry]) -> bytes:
@@ -113,7 +164,7 @@ def decode_index(data: bytes, origin: str) -> tuple[bytes, list[dict[str, Any]]]
         doc = limits.load_json(raw, origin, error=limits.PackageLimitExceeded)
     except (zstandard.ZstdError, ValueError) as exc:
         raise VerificationError(f"{origin}: malformed index ({exc})") from None
-    if not isinstance(doc, dict) or doc.get("format") != INDEX_FORMAT:
+    if not isinstance(doc, dict) or doc.get("format") not in READABLE_FORMATS:
         found = doc.get("format") if isinstance(doc, dict) else type(doc).__name__
         raise VerificationError(f"{origin}: index format {found} is not supported", hint="upgrade vcomp")
     packages = doc.get("packages")
@@ -126,7 +177,8 @@ def decode_index(data: bytes, origin: str) -> tuple[bytes, list[dict[str, Any]]]
     return raw, packages
 
 
-_FIELDS = frozenset(IndexEntry.__slots__)
+_FIELDS = frozenset(IndexEntry.__slots__) - {"epoch", "revision", "upstream_version", "version_scheme", "essential",
+                                             "priority", "multi_arch", "relations"}  # absent in format 1
 
 
 def parse_index(data: bytes, origin: str) -> list[IndexEntry]:

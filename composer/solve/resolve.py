@@ -8,7 +8,6 @@ interval), so libsolv's "newest" is SemVer's newest and every candidate it may p
 
 from __future__ import annotations
 
-import re
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -17,7 +16,8 @@ import solv
 
 from composer.errors import UserError
 from composer.repo.index import IndexEntry, close_names
-from composer.solve.evr import Solvable, SolvProblem
+from composer.solve.evr import Solvable
+from composer.solve.explain import explain
 from composer.solve.lockmodel import REQUESTED, Reason
 from composer.solve.policy import CONFUSION_HINT, RepoPolicy, confusions, consider, exclusions
 from composer.solve.pool import STAR, SolvIndex, dependencies, parse_requirement, parse_version
@@ -41,10 +41,6 @@ class Chosen:
     reason: Reason
     origin: str = ""
     optional_capabilities: tuple[str, ...] = ()
-
-
-_EDGE_BEFORE = r"(?<![A-Za-z0-9._+:~-])"  # a replaced name or solvable is a whole token
-_EDGE_AFTER = r"(?![A-Za-z0-9_+:~-]|\.[A-Za-z0-9])"
 
 
 class Resolver:
@@ -94,7 +90,7 @@ class Resolver:
             solver = pool.Solver()
             problems = solver.solve(jobs)
             if problems:
-                raise ResolveError(self._explain(problems, requests),
+                raise ResolveError(explain(index, problems, [(r.name, r.requirement) for r in requests]),
                                    hint="apply one of the suggested fixes to the profile")
             chosen = [s.id for s in solver.transaction().newsolvables()]
             if not self.check_origins(chosen, requests):
@@ -134,55 +130,6 @@ class Resolver:
         close = close_names(r.name, sorted(self.index.names()))
         hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
         return f"no package '{r.name}' for {self.arch} in the repositories ({r.reason}){hint}"
-
-    def _ours(self, s: Solvable) -> bool:
-        """A solvable of the index or of the installed packages (not libsolv's own system solvable)."""
-        return s.repo is not None and any(s.repo == r for r in (self.index.repo, self.index.installed) if r is not None)
-
-    def _nice(self, s: Solvable) -> str:
-        return f"{s.name} {self.index.entry(s.id).version}"
-
-    def _explain(self, problems: Sequence[SolvProblem], requests: Sequence[Request]) -> str:
-        """libsolv's problem rules and solutions, with our names: 'name version', 'name requirement'."""
-        index = self.index
-        names: dict[str, str] = {}
-        for r in requests:
-            if r.requirement.strip() not in STAR:
-                names[str(solv.Dep(self.pool, index.dep(r.name, r.requirement)))] = f"{r.name} {r.requirement}"
-        raw: list[tuple[list[str], list[str]]] = []
-        for p in problems:
-            rules = []
-            for rule in p.findallproblemrules():
-                info = rule.info()
-                for s in (info.solvable, info.othersolvable):
-                    if s is not None and self._ours(s):
-                        names[str(s)] = self._nice(s)
-                if info.solvable is not None and self._ours(info.solvable) and info.dep is not None:
-                    for n, req in dependencies(index.entry(info.solvable.id)):
-                        if index.dep(n, req) == info.dep.id and req.strip() not in STAR:
-                            names[str(info.dep)] = f"{n} {req}"
-                rules.append(info.problemstr())
-            fixes = []
-            for sol in p.solutions():
-                for e in sol.elements(True):
-                    for s in (e.solvable, e.replacement):
-                        if s is not None and self._ours(s):
-                            names[str(s)] = self._nice(s)
-                fixes.append(", ".join(str(e) for e in sol.elements(True)))
-            raw.append((rules, fixes))
-        keys = "|".join(re.escape(k) for k in sorted(names, key=len, reverse=True))
-        pattern = re.compile(f"{_EDGE_BEFORE}({keys}){_EDGE_AFTER}")
-
-        def pretty(text: str) -> str:
-            return pattern.sub(lambda m: names[m.group(1)], text) if names else text
-
-        lines = [f"cannot resolve the profile for {self.arch}:"]
-        for i, (rules, fixes) in enumerate(raw, 1):
-            lines.append(f"  problem {i}:")
-            lines += [f"    - {pretty(t)}" for t in rules]
-            if fixes:
-                lines.append("    possible fixes: " + " | ".join(pretty(f) for f in fixes[:4]))
-        return "\n".join(lines)
 
     def _reasons(self, chosen: Sequence[int], requests: Sequence[Request]) -> list[Chosen]:
         """Why each package is there: requested / driver for X / dependency of Y (first path, BFS)."""
