@@ -20,7 +20,8 @@ from composer.errors import UserError
 from composer.schema import json_path
 
 LOCK_FORMAT = 1
-_PHRASES = {"dependency": "dependency of ", "driver": "driver for ", "bootloader": "bootloader for "}
+_PHRASES = {"dependency": "dependency of ", "driver": "driver for ", "bootloader": "bootloader for ",
+            "recommended": "recommended by ", "suggested": "suggested by "}
 _TOP = ("format", "profile", "inputs", "trust-roots", "indexes", "architectures")
 _ROW = ("name", "version", "arch", "sha256", "size", "repository", "signer", "reason", "license", "capabilities",
         "held")
@@ -48,6 +49,15 @@ class Reason:
         return cls(kind="dependency", subject=name)
 
     @classmethod
+    def recommended_by(cls, name: str) -> Reason:
+        """Pulled in by ``name``'s recommends (weak dependencies turned on in the profile)."""
+        return cls(kind="recommended", subject=name)
+
+    @classmethod
+    def suggested_by(cls, name: str) -> Reason:
+        return cls(kind="suggested", subject=name)
+
+    @classmethod
     def driver_for(cls, driver: str) -> Reason:
         return cls(kind="driver", subject=driver)
 
@@ -62,12 +72,12 @@ class Reason:
     @property
     def parent(self) -> str | None:
         """The package that pulled this one in (X of 'dependency of X'), else None."""
-        return self.subject if self.kind == "dependency" and self.subject else None
+        return self.subject if self.kind in _PULLED and self.subject else None
 
     @property
     def is_dependency(self) -> bool:
         """Pulled in by another package ('dependency of X', or a bare 'dependency')."""
-        return self.kind == "dependency"
+        return self.kind in _PULLED
 
     @property
     def explicit(self) -> bool:
@@ -79,6 +89,8 @@ class Reason:
 
 
 REQUESTED = Reason(kind="requested")
+ESSENTIAL = Reason(kind="essential")  # the profile's base set (essential packages), not named by it
+_PULLED = frozenset({"dependency", "recommended", "suggested"})  # kinds whose subject is the package that pulled
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -495,6 +495,14 @@ class SolvIndex:
     def virtuals_of(self, name: str) -> list[tuple[str, str]]:
         return [(s.name, self._doc(s.id)[1]["version"]) for s in self.providers(name) if s.name != name]
 
+    def describe_dep(self, dep: int) -> str | None:
+        """The requirement a dependency id was made for, as the package wrote it ('nano ^7',
+        'libc6 (>= 2.36)'), or None when the id was not made by this index's DepMaker."""
+        for (name, req), made in self.dep.memo.items():
+            if made == dep:
+                return name if req.strip() in STAR else f"{name} {req}"
+        return None
+
     def names(self) -> set[str]:
         """Every package name and provide (slow at scale: for error hints only)."""
         out: set[str] = set()
