@@ -133,7 +133,8 @@ def make_updater(*, metadata_dir: Path, metadata_url: str, targets_url: str | No
 # (field, what the signed header says): every field an index entry carries except the ones TUF checks
 # (size, sha256) is compared with the package the developer signed.
 CHECKED_FIELDS = ("path", "name", "version", "arch", "type", "dependencies", "provides", "conflicts", "features",
-                  "capabilities", "driver", "installed_size", "signer", "description", "license")
+                  "capabilities", "driver", "installed_size", "signer", "description", "license", "epoch", "revision",
+                  "upstream_version", "version_scheme", "essential", "priority", "multi_arch", "relations")
 
 
 def entry_mismatches(entry: IndexEntry, header: Header) -> list[str]:

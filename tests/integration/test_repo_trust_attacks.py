@@ -237,6 +237,12 @@ RELABELS = {
     "version": "1.1.1",
     "features": {"backdoor": True},
     "signer": "0" * 64,
+    "relations": {"requires": ["evil-tool | sshd"]},
+    "essential": True,
+    "epoch": 1,
+    "revision": "9",
+    "priority": "required",
+    "multi_arch": "foreign",
 }
 
 
