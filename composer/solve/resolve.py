@@ -167,7 +167,7 @@ class Resolver:
             chosen = [s.id for s in solver.transaction().newsolvables()]
             if self.check_origins(chosen, requests):
                 continue
-            more = [j for j in self._weak_jobs(chosen, weak) if j not in asked]
+            more = [j for j in self._weak_jobs(chosen, weak, {r.name for r in requests}) if j not in asked]
             if not more or rounds >= MAX_EXTRA_ROUNDS:
                 return self._reasons(chosen, requests)
             rounds += 1
@@ -217,11 +217,14 @@ class Resolver:
                  for a in _last_of_each(first)]
         return jobs
 
-    def _weak_jobs(self, chosen: Sequence[int], weak: WeakDeps) -> list[tuple[str, int | str]]:
+    def _weak_jobs(self, chosen: Sequence[int], weak: WeakDeps, requested: set[str]) -> list[tuple[str, int | str]]:
         """What the next round adds as weak installs: real packages a provider stood in for (apt installs the
-        real one), and the weak dependencies turned on for the chosen packages."""
+        real one, unless a requested package provides it: apt marks what is asked for before any dependency),
+        and the weak dependencies turned on for the chosen packages."""
         index, table = self.index, self.index.table
-        names = {str(self.pool.id2solvable(sid).name) for sid in chosen}
+        names = {sid: str(self.pool.id2solvable(sid).name) for sid in chosen}
+        asked = {sid for sid, n in names.items() if n in requested}
+        asked_provides = {split_provide(p)[0] for sid in asked for p in index.entry(sid).provides}
         out: list[tuple[str, int | str]] = []
         for sid in chosen:
             row = index.row_clauses(sid)
@@ -231,9 +234,12 @@ class Resolver:
                 alts = table.clauses[c]
                 if len(alts) == 1:
                     alt = table.alts[alts[0]]
-                    if alt.mixed and alt.name not in names and self._real_satisfies(alt.name, alt.cands):
+                    if (alt.mixed and alt.name not in requested and alt.name not in names.values()
+                            and self._real_satisfies(alt.name, alt.cands)
+                            and not (alt.name in asked_provides and (alt.cands is None or any(
+                                index.first + k in asked for k in alt.cands)))):
                         out.append(("name", alt.name))
-            for kind in weak.kinds(str(self.pool.id2solvable(sid).name)):
+            for kind in weak.kinds(names[sid]):
                 out += [("clause", c) for c in row.weak(kind)]
         return list(dict.fromkeys(out))
 
