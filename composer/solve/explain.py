@@ -422,39 +422,58 @@ def _fixes(w: Words, problem: SolvProblem, requests: Sequence[tuple[str, str]]) 
 
 # ---------------------------------------------------------------- the explanation
 
-def explain(index: SolvIndex, problems: Sequence[SolvProblem], requests: Sequence[tuple[str, str]]) -> str:
-    """'cannot resolve the profile for ARCH:' and, per problem, its causes (shallowest first, each rule
-    once, with the chain that leads to it) and the fixes that help. ``requests``: (name, requirement)
-    of the requested packages, in the order of their install jobs (the first jobs of the solve)."""
-    w = Words(index)
-    rules = [[Rule.of(r.info()) for r in p.findallproblemrules()] for p in problems]
-    graph = Graph.of(w, _roots(w, requests, [r for rs in rules for r in rs]), [r for rs in rules for r in rs])
-    printed: set[str] = set()
-    sections: list[list[str]] = []
-    for problem, problem_rules in zip(problems, rules, strict=True):
-        lines = sorted(_lines(w, problem_rules), key=lambda ln: (graph.of_line(ln), ln.text))
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Problem:
+    """One libsolv problem: its causes in print order, the graph that orders them, its fixes."""
+
+    causes: tuple[Line, ...]
+    graph: Graph
+    fixes: tuple[str, ...]
+
+    @classmethod
+    def of(cls, w: Words, problem: SolvProblem, requests: Sequence[tuple[str, str]]) -> Problem:
+        rules = [Rule.of(r.info()) for r in problem.findallproblemrules()]
+        graph = Graph.of(w, _roots(w, requests, rules), rules)
+        lines = sorted(_lines(w, rules), key=lambda ln: (graph.of_line(ln), ln.text))
         causes = [ln for ln in lines if ln.kind not in CHAIN]
-        # a "requires" rule is part of a chain, printed as one when no request leads to it or nothing else explains
+        # "requires" rules are the chain; one is printed on its own only when no request leads to it,
+        # or when nothing else explains the problem
         causes += [ln for ln in lines if ln.kind in CHAIN and (not causes or graph.of_line(ln) == UNREACHED)]
+        return cls(causes=tuple(causes), graph=graph, fixes=tuple(_fixes(w, problem, requests)))
+
+    @property
+    def depth(self) -> int:
+        return min((self.graph.of_line(ln) for ln in self.causes), default=UNREACHED)
+
+
+def explain(index: SolvIndex, problems: Sequence[SolvProblem], requests: Sequence[tuple[str, str]]) -> str:
+    """'cannot resolve the profile for ARCH:' and, per problem (shallowest first), its causes (shallowest
+    first, each rule once, with the chain that leads to it) and the fixes that help. ``requests``:
+    (name, requirement) of the requested packages, in the order of their install jobs (the first jobs of
+    the solve: a fix that drops job i < len(requests) is "remove requests[i] from packages")."""
+    w = Words(index)
+    found = sorted((Problem.of(w, p, requests) for p in problems), key=lambda p: p.depth)
+    printed: dict[str, int] = {}  # line -> the problem that printed it
+    sections: list[list[str]] = []
+    for number, problem in enumerate(found, 1):
         out: list[str] = []
-        for ln in causes:
+        for ln in problem.causes:
             if ln.text not in printed:
-                printed.add(ln.text)
+                printed[ln.text] = number
                 out.append(f"- {ln.text}")
-            for chain in _chains(w, graph, ln):
+            elif f"- the same cause as problem {printed[ln.text]}" not in out:
+                out.append(f"- the same cause as problem {printed[ln.text]}")
+            for chain in _chains(w, problem.graph, ln):
                 if chain not in printed:
-                    printed.add(chain)
+                    printed[chain] = number
                     out.append(f"    chain: {chain}")
-        if not out:
-            out.append("- the same cause as above")
-        fixes = _fixes(w, problem, requests)
-        if fixes:
-            out.append("possible fixes: " + " | ".join(fixes))
+        if problem.fixes:
+            out.append("possible fixes: " + " | ".join(problem.fixes))
         sections.append(out)
     head = [f"cannot resolve the profile for {index.arch}:"]
     if len(sections) == 1:
         return "\n".join(head + [f"  {t}" for t in sections[0]])
-    for i, out in enumerate(sections, 1):
-        head.append(f"  problem {i}:")
+    for number, out in enumerate(sections, 1):
+        head.append(f"  problem {number}:")
         head += [f"    {t}" for t in out]
     return "\n".join(head)
