@@ -101,12 +101,27 @@ class Words:
         return f"{self.name(sids[0])} {', '.join(dict.fromkeys(self._version(s) for s in sids))}"
 
     def dep(self, dep: int) -> str:
+        """The requirement ``dep`` was made for; a candidate set made elsewhere as its candidates
+        (never as EVRs); a plain string id as itself."""
         if dep == 0:
             return "?"
         text = self._deps.get(dep)
         if text is None:
-            text = self._deps[dep] = self.index.describe_dep(dep) or str(self.pool.dep2str(dep))
+            text = self.index.describe_dep(dep)
+            if text is None:
+                text = self._candidates(dep) if dep < 0 else str(self.pool.id2str(dep))
+            self._deps[dep] = text
         return text
+
+    def _candidates(self, dep: int) -> str:
+        """'name (= V1 | = V2)' or 'n1 V1 | n2 V2': a relation's providers in their own terms."""
+        found = [s for s in self.pool.whatprovides(dep) if self.ours(s)]
+        if not found:
+            return str(self.pool.dep2str(dep))  # libsolv's own form: no solvable of ours behind it
+        names = {s.name for s in found}
+        if len(names) == 1:
+            return f"{found[0].name} (= {' | = '.join(dict.fromkeys(self.version(s.id) for s in found))})"
+        return " | ".join(dict.fromkeys(self.solvable(s.id) for s in found))
 
     def available(self, dep: int) -> str:
         """' (available: V1, V2)': the versions of the one name a requirement names, newest first."""
@@ -114,6 +129,8 @@ class Words:
         if "|" in text:
             return ""
         name = text.partition(" ")[0].partition("(")[0].partition(":")[0]
+        if not name or not self.pool.str2id(name, False):  # never intern a new name (whatprovides is built)
+            return ""
         named = sorted((s for s in self.index.named(name) if self.ours(s) and not self.installed(s.id)),
                        key=lambda s: self.index.entry(s.id).order_key(), reverse=True)
         shown = list(dict.fromkeys(self.version(s.id) for s in named))
@@ -332,14 +349,16 @@ FixText = Callable[[Words, solv.Solutionelement, Sequence[tuple[str, str]]], Fix
 
 
 def _job_fix(w: Words, e: solv.Solutionelement, requests: Sequence[tuple[str, str]]) -> Fix:
-    """Dropping a job: the request it was made for (the callers put one install job per request
-    first, in order; checked against the job's dependency), else libsolv's words."""
+    """Dropping a job: the request it was made for, else libsolv's words. libsolv names the job by its
+    dependency ('... providing DEP'): the request at the job's index when its dependency is that one
+    (both callers put the requests' install jobs first, in order), else the request whose dependency it is."""
+    said = str(e.str())
     i = int(e.jobidx)
-    if 0 <= i < len(requests):
-        name, requirement = requests[i]
-        if str(e.str()).endswith(str(w.pool.dep2str(w.index.dep(name, requirement)))):
+    order = [requests[i]] if 0 <= i < len(requests) else []
+    for name, requirement in [*order, *requests]:
+        if said.endswith(" " + str(w.pool.dep2str(w.index.dep(name, requirement)))):
             return Fix(text=f"remove {name} from packages", dropped=(name,))
-    return Fix(text=str(e.str()))
+    return Fix(text=said)
 
 
 def _replace_fix(w: Words, e: solv.Solutionelement, requests: Sequence[tuple[str, str]]) -> Fix:

@@ -238,3 +238,29 @@ def test_explain_takes_any_problems_and_requests() -> None:
     problems = solver.solve(jobs)
     assert explain(index, problems, requests) == explain(index, problems, requests)  # deterministic
     assert explain(index, problems, []).count("- ") == 1  # without requests: the same cause, libsolv's fixes
+
+
+def test_a_dropped_job_is_named_by_its_request_whatever_the_job_order() -> None:
+    index = Resolver.of(mtas(), ARCH).index
+    pool = index.pool
+    requests = [("postfix", "*"), ("exim4-daemon-light", "*")]
+    jobs = [pool.Job(solv.Job.SOLVER_INSTALL | solv.Job.SOLVER_SOLVABLE_PROVIDES, index.dep(n, r)) for n, r in requests]
+    solver = pool.Solver()
+    problems = solver.solve(jobs)
+    assert sorted(fixes(explain(index, problems, requests[::-1]))) == [
+        "remove exim4-daemon-light from packages", "remove postfix from packages"]
+
+
+def test_a_candidate_set_made_elsewhere_prints_as_its_candidates_never_as_evrs() -> None:
+    index = Resolver.of([*mtas(), entry("postfix", "3.7.10-0+deb12u1", deb=True)], ARCH).index
+    pool = index.pool
+    sets = {}
+    for s in index.repo.solvables_iter():
+        one = pool.rel2id(pool.str2id(s.name), s.evrid, solv.REL_EQ)
+        sets[s.name] = one if s.name not in sets else pool.rel2id(sets[s.name], one, solv.REL_OR)
+    words = explain_mod.Words(index)
+    assert words.dep(sets["postfix"]) == "postfix (= 3.7.10-0+deb12u1 | = 3.7.11-0+deb12u1)"
+    both = pool.rel2id(sets["postfix"], sets["exim4-daemon-light"], solv.REL_OR)
+    assert words.dep(both) == ("exim4-daemon-light 4.96-15+deb12u6 | postfix 3.7.10-0+deb12u1 | "
+                               "postfix 3.7.11-0+deb12u1")  # pool order
+    assert words.available(pool.str2id("nothing-called-so")) == ""
