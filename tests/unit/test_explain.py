@@ -254,7 +254,7 @@ def test_a_dropped_job_is_named_by_its_request_whatever_the_job_order() -> None:
 def test_a_candidate_set_made_elsewhere_prints_as_its_candidates_never_as_evrs() -> None:
     index = Resolver.of([*mtas(), entry("postfix", "3.7.10-0+deb12u1", deb=True)], ARCH).index
     pool = index.pool
-    sets = {}
+    sets: dict[str, int] = {}
     for s in index.repo.solvables_iter():
         one = pool.rel2id(pool.str2id(s.name), s.evrid, solv.REL_EQ)
         sets[s.name] = one if s.name not in sets else pool.rel2id(sets[s.name], one, solv.REL_OR)
