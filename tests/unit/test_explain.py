@@ -264,3 +264,23 @@ def test_a_candidate_set_made_elsewhere_prints_as_its_candidates_never_as_evrs()
     assert words.dep(both) == ("exim4-daemon-light 4.96-15+deb12u6 | postfix 3.7.10-0+deb12u1 | "
                                "postfix 3.7.11-0+deb12u1")  # pool order
     assert words.available(pool.str2id("nothing-called-so")) == ""
+
+
+def test_the_examples_in_the_documentation_are_what_the_code_prints(tmp_path: Path) -> None:
+    doc = (Path(__file__).parents[2] / "docs" / "packages" / "errors.md").read_text()
+    blocks = [b.split("```", 1)[0].strip("\n") for b in doc.split("```\ncannot resolve")[1:]]
+    shown = ["cannot resolve" + b for b in blocks if not b.startswith(" the profile for ARCH")]
+    lib2 = entry("lib", "2.0.0")
+    made = [
+        failure([entry("app", "1.0.0", deps={"libmid": "^1"}),
+                 entry("libmid", "1.0.0", deps={"libdeep": "^1"}), entry("libmid", "1.1.0", deps={"libdeep": "^1"}),
+                 entry("libdeep", "1.0.0", deps={"libgone": "^3"}),
+                 entry("libdeep", "1.2.0", deps={"libgone": "^3"}), entry("libgone", "2.0.0")], Request(name="app")),
+        failure(mtas(), Request(name="postfix"), Request(name="exim4-daemon-light")),
+        failure([entry("app", "1.0.0", deps={"lib": "^1"}), entry("app", "2.0.0", deps={"lib": "^2"}),
+                 entry("app", "3.0.0", deps={"lib": "^3"}), entry("lib", "2.1.0")],
+                Request(name="app", requirement="=1.0.0")),
+        pkg_solve(tmp_path, [entry("app", "1.0.0", deps={"lib": "^1"}), entry("lib", "1.0.0"), lib2], [lib2],
+                  install=[("app", "*")]),
+    ]
+    assert shown == made
