@@ -26,7 +26,8 @@ from dataclasses import dataclass
 import solv
 
 from composer.solve.evr import Solvable, SolvProblem
-from composer.solve.pool import STAR, SolvIndex
+from composer.solve.pool import STAR, SolvIndex, dependencies
+from composer.solve.relations import CONFLICT_KEYS, REQUIRE_KEYS
 
 MAX_FIXES = 4
 MAX_SHOWN = 5  # versions listed after "nothing provides"
@@ -68,7 +69,8 @@ class Words:
     def __init__(self, index: SolvIndex) -> None:
         self.index = index
         self.pool = index.pool
-        self._deps: dict[int, str] = {}  # describe_dep scans the DepMaker's memo: once per id
+        self._deps: dict[int, str] = {}
+        self._written: dict[tuple[int, int, bool], str] = {}
 
     def ours(self, s: Solvable) -> bool:
         """A solvable of the index or of the installed packages (not libsolv's own system solvable)."""
@@ -113,6 +115,32 @@ class Words:
             self._deps[dep] = text
         return text
 
+    def written(self, sid: int, dep: int, *, conflict: bool = False) -> str:
+        """The clause package ``sid`` wrote that made ``dep`` (a requirement, or with ``conflict`` a
+        conflict or break), in its own words: several texts may share one id ('libmid ^1' and 'libmid'
+        when every libmid satisfies both), and the package's own is the one to show."""
+        key = (sid, dep, conflict)
+        text = self._written.get(key)
+        if text is None:
+            text = self._written[key] = self._own(sid, dep, conflict) or self.dep(dep)
+        return text
+
+    def _own(self, sid: int, dep: int, conflict: bool) -> str | None:
+        if not (sid and self.ours(self.pool.id2solvable(sid))):
+            return None
+        entry = self.index.entry(sid)
+        keys = CONFLICT_KEYS if conflict else REQUIRE_KEYS
+        for key in keys:
+            for text in entry.relations.get(key, ()):
+                if self.index.relation_dep(text) == dep:
+                    return text
+        if conflict:
+            return next((c for c in entry.conflicts if self.pool.str2id(c, False) == dep), None)
+        for name, requirement in dependencies(entry):
+            if self.index.dep(name, requirement) == dep:
+                return name if requirement.strip() in STAR else f"{name} {requirement}"
+        return None
+
     def _candidates(self, dep: int) -> str:
         """'name (= V1 | = V2)' or 'n1 V1 | n2 V2': a relation's providers in their own terms."""
         found = [s for s in self.pool.whatprovides(dep) if self.ours(s)]
@@ -123,9 +151,9 @@ class Words:
             return f"{found[0].name} (= {' | = '.join(dict.fromkeys(self.version(s.id) for s in found))})"
         return " | ".join(dict.fromkeys(self.solvable(s.id) for s in found))
 
-    def available(self, dep: int) -> str:
+    def available(self, sid: int, dep: int) -> str:
         """' (available: V1, V2)': the versions of the one name a requirement names, newest first."""
-        text = self.dep(dep)
+        text = self.written(sid, dep)
         if "|" in text:
             return ""
         name = text.partition(" ")[0].partition("(")[0].partition(":")[0]
@@ -149,19 +177,19 @@ RuleText = Callable[[Words, Sequence[int], int, int], str]  # (words, solvables 
 
 
 def _requires(w: Words, ss: Sequence[int], other: int, dep: int) -> str:
-    return f"{w.group(ss)} requires {w.dep(dep)}, but none of the providers can be installed"
+    return f"{w.group(ss)} requires {w.written(ss[0], dep)}, but none of the providers can be installed"
 
 
 def _nothing(w: Words, ss: Sequence[int], other: int, dep: int) -> str:
-    return f"nothing provides {w.dep(dep)} needed by {w.group(ss)}{w.available(dep)}"
+    return f"nothing provides {w.written(ss[0], dep)} needed by {w.group(ss)}{w.available(ss[0], dep)}"
 
 
 def _conflicts(w: Words, ss: Sequence[int], other: int, dep: int) -> str:
-    return f"{w.group(ss)} conflicts with {w.dep(dep)} provided by {w.solvable(other)}"
+    return f"{w.group(ss)} conflicts with {w.written(ss[0], dep, conflict=True)} provided by {w.solvable(other)}"
 
 
 def _self_conflict(w: Words, ss: Sequence[int], other: int, dep: int) -> str:
-    return f"{w.group(ss)} conflicts with {w.dep(dep)}, which it provides itself"
+    return f"{w.group(ss)} conflicts with {w.written(ss[0], dep, conflict=True)}, which it provides itself"
 
 
 def _same_name(w: Words, ss: Sequence[int], other: int, dep: int) -> str:
@@ -311,7 +339,7 @@ class Graph:
             if sid in seen:
                 break
             seen.add(sid)
-            deps.append(w.dep(dep))
+            deps.append(w.written(sid, dep))
         return [w.solvable(sid), *reversed(deps)] if deps else []
 
 
@@ -337,7 +365,7 @@ def _chains(w: Words, graph: Graph, line: Line) -> list[str]:
             continue
         chain = graph.chain(w, sid)
         if line.kind == _S.SOLVER_RULE_PKG_NOTHING_PROVIDES_DEP:
-            chain.append(w.dep(line.dep))
+            chain.append(w.written(sid, line.dep))
         if chain:
             out.append(ARROW.join(chain))
     return list(dict.fromkeys(out))

@@ -263,7 +263,7 @@ def test_a_candidate_set_made_elsewhere_prints_as_its_candidates_never_as_evrs()
     both = pool.rel2id(sets["postfix"], sets["exim4-daemon-light"], solv.REL_OR)
     assert words.dep(both) == ("exim4-daemon-light 4.96-15+deb12u6 | postfix 3.7.10-0+deb12u1 | "
                                "postfix 3.7.11-0+deb12u1")  # pool order
-    assert words.available(pool.str2id("nothing-called-so")) == ""
+    assert words.available(0, pool.str2id("nothing-called-so")) == ""
 
 
 def test_the_examples_in_the_documentation_are_what_the_code_prints(tmp_path: Path) -> None:
