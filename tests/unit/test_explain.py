@@ -4,6 +4,7 @@ profile terms; the lock path (Resolver.solve) and the package-manager path (pkgm
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,9 @@ from typing import Any
 import pytest
 import solv
 
+from composer.package import deb822
+from composer.package import debfixture as fx
+from composer.package.debimport import map_stanza
 from composer.pkgmgr import db, ops
 from composer.repo.index import IndexEntry
 from composer.solve import explain as explain_mod
@@ -24,13 +28,14 @@ ARCH = "x86_64"
 
 def entry(name: str, version: str, *, deps: Mapping[str, str] | None = None, provides: Sequence[str] = (),
           conflicts: Sequence[str] = (), deb: bool = False,
-          relations: Mapping[str, Sequence[str]] | None = None) -> IndexEntry:
-    """A native entry, or with ``deb`` one with a Debian version (``version`` is then the Debian text)."""
-    scheme: dict[str, Any] = {}
+          relations: Mapping[str, Sequence[str]] | None = None, **more: Any) -> IndexEntry:
+    """A native entry, or with ``deb`` one with a Debian version (``version`` is then the Debian text);
+    ``more``: other IndexEntry fields (multi_arch, priority, essential)."""
+    scheme: dict[str, Any] = dict(more)
     if deb:
         full = FullVersion.parse(version, "deb")
-        scheme = {"epoch": full.epoch, "revision": full.revision, "upstream_version": version,
-                  "version_scheme": "deb"}
+        scheme |= {"epoch": full.epoch, "revision": full.revision, "upstream_version": version,
+                   "version_scheme": "deb"}
         version = str(semver_projection(str(full.upstream)))
     return IndexEntry(name=name, version=version, arch=ARCH, type="application", description=name, license="MIT",
                       dependencies=dict(deps or {}), provides=tuple(provides), conflicts=tuple(conflicts),
@@ -158,6 +163,60 @@ def test_a_deep_missing_debian_library() -> None:
     assert lines[1] == "chain: app 1.0-1 → libmid1 (>= 1.0) → libdeep2 | libdeep3 → libgone0 (>= 0.9~)", lines
 
 
+# ---------------------------------------------------------------- the real bookworm fixture (3,692 packages)
+
+FIXTURE = Path(__file__).parents[1] / "data" / "debian-bookworm-amd64" / "Packages.zst"
+
+
+@functools.cache
+def bookworm() -> tuple[IndexEntry, ...]:
+    """The trimmed real index as entries (relations, provides, Debian versions), as the importer maps it."""
+    text = fx.decompress(FIXTURE.read_bytes(), limit=1 << 26)
+    out = []
+    for stanza in deb822.parse_stanzas(text.encode(), FIXTURE.name):
+        m, _ = map_stanza(stanza)
+        if m is not None:
+            out.append(entry(m.name, m.upstream_version, deb=True, provides=m.provides,
+                             relations=m.relations.to_dict(), multi_arch=m.multi_arch, priority=m.priority or "",
+                             essential=m.essential))
+    return tuple(out)
+
+
+def bookworm_failure(*names: str, without: str = "", add: Sequence[IndexEntry] = ()) -> str:
+    entries = [e for e in bookworm() if e.name != without] + list(add)
+    return failure(entries, *(Request(name=n) for n in names))
+
+
+@needs_relations
+def test_bookworm_two_mtas() -> None:
+    msg = bookworm_failure("postfix", "exim4-daemon-light")
+    assert body(msg) == [
+        "- postfix 3.7.11-0+deb12u1 conflicts with mail-transport-agent provided by exim4-daemon-light "
+        "4.96-15+deb12u10",
+        "possible fixes: remove exim4-daemon-light from packages | remove postfix from packages"], msg
+
+
+@needs_relations
+def test_bookworm_git_with_an_older_git_man_shows_the_original_versions() -> None:
+    old = entry("git-man", "1:2.39.2-1.1", deb=True)
+    msg = bookworm_failure("git", without="git-man", add=[old])
+    assert body(msg)[0] == ("- nothing provides git-man (>> 1:2.39.5) needed by git 1:2.39.5-0+deb12u3 "
+                            "(available: 1:2.39.2-1.1)"), msg
+
+
+@needs_relations
+def test_bookworm_a_library_missing_three_levels_down() -> None:
+    msg = bookworm_failure("git", without="libgmp10")
+    lines = body(msg)
+    assert lines[0].startswith("- nothing provides libgmp10 needed by "), msg
+    chains = [ln for ln in lines if ln.startswith("chain: ")]
+    assert chains and all(c.startswith("chain: git 1:2.39.5-0+deb12u3 → ") and c.endswith(" → libgmp10")
+                          for c in chains), msg
+    assert min(c.count("→") for c in chains) == 3, msg  # git → libcurl3-gnutls → librtmp1 → libgmp10
+    assert "none of the providers" not in msg
+    no_line_twice(msg)
+
+
 # ---------------------------------------------------------------- fixes
 
 def test_an_impossible_pin_suggests_the_version_that_works_not_removing_the_package() -> None:
@@ -266,17 +325,16 @@ def test_a_candidate_set_made_elsewhere_prints_as_its_candidates_never_as_evrs()
     assert words.available(0, pool.str2id("nothing-called-so")) == ""
 
 
+@needs_relations
 def test_the_examples_in_the_documentation_are_what_the_code_prints(tmp_path: Path) -> None:
     doc = (Path(__file__).parents[2] / "docs" / "packages" / "errors.md").read_text()
     blocks = [b.split("```", 1)[0].strip("\n") for b in doc.split("```\ncannot resolve")[1:]]
     shown = ["cannot resolve" + b for b in blocks if not b.startswith(" the profile for ARCH")]
     lib2 = entry("lib", "2.0.0")
     made = [
-        failure([entry("app", "1.0.0", deps={"libmid": "^1"}),
-                 entry("libmid", "1.0.0", deps={"libdeep": "^1"}), entry("libmid", "1.1.0", deps={"libdeep": "^1"}),
-                 entry("libdeep", "1.0.0", deps={"libgone": "^3"}),
-                 entry("libdeep", "1.2.0", deps={"libgone": "^3"}), entry("libgone", "2.0.0")], Request(name="app")),
-        failure(mtas(), Request(name="postfix"), Request(name="exim4-daemon-light")),
+        bookworm_failure("git", without="libgmp10"),
+        bookworm_failure("postfix", "exim4-daemon-light"),
+        bookworm_failure("git", without="git-man", add=[entry("git-man", "1:2.39.2-1.1", deb=True)]),
         failure([entry("app", "1.0.0", deps={"lib": "^1"}), entry("app", "2.0.0", deps={"lib": "^2"}),
                  entry("app", "3.0.0", deps={"lib": "^3"}), entry("lib", "2.1.0")],
                 Request(name="app", requirement="=1.0.0")),
