@@ -19,6 +19,7 @@ from composer.pkgmgr import db, ops
 from composer.repo.index import IndexEntry
 from composer.solve import explain as explain_mod
 from composer.solve.explain import MAX_FIXES, explain
+from composer.solve.policy import RepoPolicy
 from composer.solve.pool import SolvIndex
 from composer.solve.resolve import Request, ResolveError, Resolver
 from composer.version import FullVersion, semver_projection
@@ -125,6 +126,16 @@ def test_two_versions_of_one_library_show_who_needs_which() -> None:
     lines = body(failure(index, Request(name="a"), Request(name="b")))
     assert lines[:3] == ["- cannot install both lib 1.4.0 and lib 2.1.0 (one version of a name)",
                          "chain: a 1.0.0 → lib ^1", "chain: b 1.0.0 → lib ^2"]
+
+
+def test_a_dependency_the_repository_pins_exclude_is_the_cause() -> None:
+    index = SolvIndex.build([("internal", [entry("app", "1.0.0", deps={"libcorp": "^1"})]),
+                             ("public", [entry("libcorp", "1.0.0")])], ARCH)
+    with pytest.raises(ResolveError) as info:
+        Resolver(index, RepoPolicy(pins={"internal": ("app", "libcorp")})).solve([Request(name="app")])
+    assert body(info.value.message)[:2] == [
+        "- libcorp 1.0.0 cannot be installed (excluded by the repositories' pins or priorities, or its arch)",
+        "chain: app 1.0.0 → libcorp ^1"], info.value.message
 
 
 # ---------------------------------------------------------------- the two MTAs, Debian versions
