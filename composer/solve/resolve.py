@@ -38,7 +38,6 @@ from composer.solve.relations import REQUIRE_KEYS, WEAK_KEYS, clause_names, spli
 
 BASE_MODES = ("essential", "required", "none")
 MAX_EXTRA_ROUNDS = 3
-_REQUIRED_RANK = 3   # relations.PRIORITY_RANK["required"]
 
 
 class ResolveError(UserError):
@@ -94,10 +93,8 @@ def base_requests(index: SolvIndex, mode: str) -> list[Request]:
         raise UserError(f"unknown base set {mode!r}", hint=f"use one of: {', '.join(BASE_MODES)}")
     if mode == "none":
         return []
-    names = set()
-    for k, row in enumerate(index.table.rows):
-        if row.essential or (mode == "required" and row.priority == _REQUIRED_RANK):
-            names.add(str(index.pool.id2solvable(index.first + k).name))
+    names = {str(index.pool.id2solvable(index.first + k).name)
+             for k in index.table.essential_rows(required=mode == "required")}
     return [Request(name=n, reason=ESSENTIAL) for n in sorted(names)]
 
 
@@ -181,8 +178,8 @@ class Resolver:
         """apt's preferences as favor jobs, weakest first (module doc): Priority, real package over providers,
         first alternatives; breadth-first from ``names`` over the clause table."""
         pool, index, table = self.pool, self.index, self.index.table
-        ranked = sorted((row.priority, k) for k, row in enumerate(table.rows) if row.priority)
-        jobs = [pool.Job(solv.Job.SOLVER_FAVOR | solv.Job.SOLVER_SOLVABLE, index.first + k) for _, k in ranked]
+        jobs = [pool.Job(solv.Job.SOLVER_FAVOR | solv.Job.SOLVER_SOLVABLE, index.first + k)
+                for _, k in table.ranked()]
         real: list[tuple[int, str]] = []
         first: list[tuple[int, int]] = []
         seen_names: set[str] = set()
@@ -201,13 +198,13 @@ class Resolver:
                 if row is None:
                     continue
                 for c in row.requires:
-                    alts = table.clauses[c]
+                    alts = table.clause(c)
                     if len(alts) > 1:
-                        a = next((a for a in alts if table.alts[a].satisfiable), None)
+                        a = next((a for a in alts if table.alt(a).satisfiable), None)
                         if a is not None:
                             first.append((depth, a))
                     for a in alts:
-                        alt = table.alts[a]
+                        alt = table.alt(a)
                         queue.append((alt.name, depth + 1))
                         if alt.mixed:
                             real.append((depth, alt.name))
@@ -231,9 +228,9 @@ class Resolver:
             if row is None:
                 continue
             for c in row.requires:
-                alts = table.clauses[c]
+                alts = table.clause(c)
                 if len(alts) == 1:
-                    alt = table.alts[alts[0]]
+                    alt = table.alt(alts[0])
                     if (alt.mixed and alt.name not in requested and alt.name not in names.values()
                             and self._real_satisfies(alt.name, alt.cands)
                             and not (alt.name in asked_provides and (alt.cands is None or any(
