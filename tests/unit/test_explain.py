@@ -353,3 +353,18 @@ def test_the_examples_in_the_documentation_are_what_the_code_prints(tmp_path: Pa
                   install=[("app", "*")]),
     ]
     assert shown == made
+
+
+def test_a_pool_loaded_from_the_cache_explains_the_same(tmp_path: Path) -> None:
+    entries = [entry("app", "1.0.0", deps={"libmid": "^1"}), entry("libmid", "1.0.0", deps={"libgone": "^3"}),
+               *mtas(), entry("git", "1:2.39.5-0+deb12u1", deb=True,
+                              relations={"requires": ["git-man (= 1:2.39.5-0+deb12u1)"]}),
+               entry("git-man", "1:2.39.2-1.1", deb=True)]
+    requests = [Request(name="app"), Request(name="postfix"), Request(name="exim4-daemon-light"), Request(name="git")]
+    fresh = failure(entries, *requests)
+    SolvIndex.cached(tmp_path, ARCH, [("index", "d1", lambda: entries)])
+    loaded = SolvIndex.cached(tmp_path, ARCH, [("index", "d1", lambda: pytest.fail("not from the cache"))])
+    with pytest.raises(ResolveError) as info:
+        Resolver(loaded).solve(requests)
+    assert info.value.message == fresh
+    assert "git-man (= 1:2.39.5-0+deb12u1)" in fresh and "libmid ^1" in fresh, fresh
