@@ -248,12 +248,13 @@ class SolvIndex:
         twice, once per origin: which one may be used is the repository policy's decision
         (``composer.solve.policy``), never the order of the repositories."""
         rows: list[Row] = []
-        seen: set[tuple[str, str, str, str]] = set()
+        seen: set[tuple[object, ...]] = set()
         for origin, items in sources:
             data = items if isinstance(items, IndexData) else IndexData(None, [e.to_dict() for e in items])
             texts = data.texts()
             for i, d in enumerate(data.docs):
-                key = (origin, d["name"], d.get("upstream_version") or d["version"], d["arch"])
+                key = (origin, d["name"], d["version"], d.get("epoch", 0), d.get("revision", ""),
+                       d.get("upstream_version", ""), d["arch"])
                 if d["arch"] in (arch, "noarch") and key not in seen:
                     seen.add(key)
                     rows.append((origin, d, texts[i] if texts is not None else None))

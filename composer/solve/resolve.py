@@ -151,7 +151,7 @@ class Resolver:
                 if version in (index.entry(s.id).version, index.entry(s.id).version_text):
                     jobs.append(pool.Job(solv.Job.SOLVER_FAVOR | solv.Job.SOLVER_SOLVABLE, s.id))
         extra: list[Any] = []
-        asked: set[tuple[str, int]] = set()
+        asked: set[tuple[str, int | str]] = set()
         rounds = 0
         while True:
             solver = pool.Solver()
