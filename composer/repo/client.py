@@ -38,7 +38,7 @@ from composer.repo.offline import OfflineView
 from composer.repo.pkgcache import ObjectStore, objects_dir
 from composer.repo.transports import UrlFetcher
 from composer.trust.keys import PublicKey
-from composer.version import Requirement, Version, VersionError
+from composer.version import Requirement, VersionError
 
 OFFLINE_ENV = settings.OFFLINE.name
 _settings = {"offline": False}
@@ -307,14 +307,18 @@ class RepositoryClient:
             raise UserError(f"no package '{name}' for {arch} in {self.urls[0]}",
                             hint=f"did you mean: {', '.join(close)}" if close else "try: vcomp search")
         if version:
-            try:
-                req = Requirement.parse(version if version[0] in "=<>^~*" else f"={version}")
-            except VersionError as exc:
-                raise UserError(f"invalid version '{version}': {exc}") from None
-            entries = [e for e in entries if req.matches(Version.parse(e.version))]
+            exact = [e for e in entries if e.version_text == version]  # the text form: 1:2.36-9+deb12u7
+            if exact:
+                entries = exact
+            else:
+                try:
+                    req = Requirement.parse(version if version[0] in "=<>^~*" else f"={version}")
+                except VersionError as exc:
+                    raise UserError(f"invalid version '{version}': {exc}") from None
+                entries = [e for e in entries if req.matches_full(e.full_version)]
             if not entries:
                 raise UserError(f"no version of '{name}' for {arch} matches '{version}'")
-        return max(entries, key=lambda e: Version.parse(e.version).precedence_key())
+        return max(entries, key=lambda e: e.order_key())
 
     # ---- packages
     def fetch(self, entry: IndexEntry, out_dir: Path | None = None) -> Path:
