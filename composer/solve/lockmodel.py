@@ -200,14 +200,14 @@ class _Reader:
             raise UserError(f"{self.origin}: not a lock file (a JSON object is expected)",
                             hint="run: vcomp lock PROFILE")
         fmt = doc.get("format")
-        if fmt not in READABLE_FORMATS or isinstance(fmt, bool):
+        if not isinstance(fmt, int) or isinstance(fmt, bool) or fmt not in READABLE_FORMATS:
             raise UserError(f"{self.origin}: lock format {str(doc.get('format'))[:32]} is not supported",
                             hint="upgrade vcomp")
         self.keys(doc, [], _TOP, _TOP)
         arches = doc["architectures"]
         if not isinstance(arches, dict):
             raise self.fail(["architectures"], "is not a mapping of architecture -> packages")
-        self.format = int(str(fmt))
+        self.format = fmt
         return Lock(format=self.format, profile=self.text(doc["profile"], ["profile"]),
                     inputs=self.text(doc["inputs"], ["inputs"]),
                     trust_roots=self.texts(doc["trust-roots"], ["trust-roots"]),
