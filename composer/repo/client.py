@@ -23,6 +23,7 @@ import stat
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from tuf.api import exceptions as tuf_exc
 from tuf.api.metadata import Metadata, Root, TargetFile, Targets
@@ -384,10 +385,13 @@ class RepositoryClient:
         return self.objects.put(digest, info.length, lambda tmp: self._download_into(info, target_path, tmp))
 
     def _download_into(self, info: TargetFile, target_path: str, tmp: Path) -> None:
+        # A target path is a name, a URL is percent-encoded: python-tuf joins the path as it is, so an epoch's
+        # '%3a' (three characters of the file's name on the server) is sent as '%253a'; '+' and '~' stay.
+        at_url = TargetFile(length=info.length, hashes=dict(info.hashes), path=quote(info.path, safe="/+~"))
         problems = []
         for base in sorted(self.urls, key=lambda u: u != self._answered):  # a stalled primary costs one deadline
             try:
-                self.updater.download_target(info, filepath=str(tmp), target_base_url=f"{base}/targets/")
+                self.updater.download_target(at_url, filepath=str(tmp), target_base_url=f"{base}/targets/")
                 return
             except (tuf_exc.RepositoryError, tuf_exc.DownloadError) as exc:
                 problems.append(f"{base}: {describe(exc)}")
