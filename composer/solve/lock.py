@@ -256,7 +256,10 @@ def diff_locks(old: Lock | None, new: Lock) -> list[str]:
         elif y is None and x is not None:
             lines.append(f"{m.arch}: - {m.name} {x.version} (was: {x.reason})")
         elif x is not None and y is not None and x.version != y.version:
-            lines.append(f"{m.arch}: ~ {m.name} {x.version} -> {y.version} ({words[m.action]}; {y.reason})")
+            word = words[m.action]
+            if m.action == "rebuild" and x.version_scheme != y.version_scheme:
+                word = f"the same {y.version_scheme} version, written in full"  # a format-1 row's successor
+            lines.append(f"{m.arch}: ~ {m.name} {x.version} -> {y.version} ({word}; {y.reason})")
         elif x is not None and y is not None:
             lines.append(f"{m.arch}: ~ {m.name} {y.version} rebuilt in the repository "
                          f"(sha256 {x.sha256[:12]} -> {y.sha256[:12]})")
@@ -279,6 +282,10 @@ def missing_packages(lock: Lock, sources: RepositorySources) -> list[str]:
 
 
 def kept_versions(lock: Lock | None, moving: Iterable[str] = ()) -> dict[str, dict[str, str]]:
+    """arch -> name -> locked version to keep (all but ``moving``); none from a format-1 lock, whose versions
+    are SemVer projections, not text forms a repository serves."""
+    if lock is not None and lock.outdated_format:
+        return {}
     move = set(moving)
     return {arch: {p.name: p.version for p in pkgs if p.name not in move}
             for arch, pkgs in (lock.architectures if lock else {}).items()}

@@ -84,7 +84,7 @@ class Resolver:
                                          index.dep(name, req)))
         for name, version in sorted(keep.items()):  # prefer the locked versions (--update moves the others)
             for s in index.named(name):
-                if index.entry(s.id).version == version:
+                if index.entry(s.id).version_text == version:  # a lock row's version is the text form
                     jobs.append(pool.Job(solv.Job.SOLVER_FAVOR | solv.Job.SOLVER_SOLVABLE, s.id))
         while True:
             solver = pool.Solver()

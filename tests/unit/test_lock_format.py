@@ -10,7 +10,7 @@ import pytest
 
 from composer.errors import UserError
 from composer.profile.load import load_profile
-from composer.solve.lock import diff_locks, lock_moves, staleness, version_change
+from composer.solve.lock import diff_locks, lock_moves, read_lock, staleness, version_change
 from composer.solve.lockmodel import (
     FORMAT_1_STALE,
     LOCK_FORMAT,
@@ -103,7 +103,7 @@ def test_a_relock_from_format_1_says_so() -> None:
     new = _lock(_row("linux", "6.1.192-3", "deb", sha="b"), _row("nano", "7.2-1+deb12u1", "deb", sha="c"))
     lines = diff_locks(old, new)
     assert lines[0].startswith("lock format 1 -> 2: versions are now written in full")
-    assert "x86_64: ~ linux 6.1.192+deb.3 -> 6.1.192-3 (same precedence, new build; requested)" in lines
+    assert "x86_64: ~ linux 6.1.192+deb.3 -> 6.1.192-3 (the same deb version, written in full; requested)" in lines
 
 
 @pytest.mark.parametrize(("old", "new", "scheme", "action"), [
@@ -135,3 +135,21 @@ def test_a_revision_move_reads_upgraded_in_the_diff() -> None:
     new = _lock(_row("linux", "6.1.192-3", "deb", sha="b", reason=Reason(kind="kernel")))
     assert [m.action for m in lock_moves(old, new)] == ["upgrade"]
     assert "x86_64: ~ linux 6.1.192-2 -> 6.1.192-3 (upgraded; kernel)" in diff_locks(old, new)
+
+
+def test_the_sample_relock_from_format_1() -> None:
+    """The committed minimal.lock as issue 13 left it (format 1) against the relocked one (format 2)."""
+    old = read_lock(REPO / "tests" / "data" / "locks" / "minimal-format1.lock")
+    new = read_lock(REPO / "profiles" / "minimal.lock")
+    assert old is not None and new is not None and (old.format, new.format) == (1, 2)
+    profile = load_profile(REPO / "profiles" / "minimal.yaml")
+    assert staleness(profile, old, {}) == [FORMAT_1_STALE]
+    assert not new.outdated_format
+    lines = diff_locks(old, new)
+    assert lines[0].startswith("lock format 1 -> 2")
+    for arch in ("x86_64", "aarch64"):
+        assert f"{arch}: ~ linux 6.1.192+deb.3 -> 6.1.192-3 (the same deb version, written in full; kernel)" in lines
+        assert new.package(arch, "linux").version_scheme == "deb"  # type: ignore[union-attr]
+        assert new.package(arch, "busybox").version == "1:1.35.0-4+deb12u1+b1"  # type: ignore[union-attr]
+    assert not any("downgraded" in line for line in lines)
+    assert {m.name for m in lock_moves(old, new)} == {p.name for p in new.packages("x86_64")} - {"init"}
