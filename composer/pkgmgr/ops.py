@@ -211,7 +211,7 @@ def _why(name: str, new: Mapping[str, Any], index: SolvIndex) -> str:
     """'dependency of X' for a package pulled in by another package of the transaction."""
     names = _provides(index, name)
     for other, s in sorted(new.items()):
-        if other != name and names & required_names(index.entry(s.id)):
+        if other != name and names & set(required_names(index.entry(s.id))):
             return Reason.dependency_of(other).text
     return "dependency"
 

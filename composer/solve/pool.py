@@ -44,6 +44,7 @@ from composer.solve.relations import (
     WEAK_KEYS,
     Catalog,
     ClauseTable,
+    RowClauses,
     Selector,
     TableMaker,
     doc_evr,
@@ -247,12 +248,13 @@ class SolvIndex:
         twice, once per origin: which one may be used is the repository policy's decision
         (``composer.solve.policy``), never the order of the repositories."""
         rows: list[Row] = []
-        seen: set[tuple[str, str, str, str]] = set()
+        seen: set[tuple[object, ...]] = set()
         for origin, items in sources:
             data = items if isinstance(items, IndexData) else IndexData(None, [e.to_dict() for e in items])
             texts = data.texts()
             for i, d in enumerate(data.docs):
-                key = (origin, d["name"], d.get("upstream_version") or d["version"], d["arch"])
+                key = (origin, d["name"], d["version"], d.get("epoch", 0), d.get("revision", ""),
+                       d.get("upstream_version", ""), d["arch"])
                 if d["arch"] in (arch, "noarch") and key not in seen:
                     seen.add(key)
                     rows.append((origin, d, texts[i] if texts is not None else None))
@@ -280,8 +282,8 @@ class SolvIndex:
             catalog.add(k, member_of(d), d["provides"])
         maker = self.maker
         for d in docs:
-            self.table.rows.append(maker.row(d.get("relations", {}), _in_force(d), priority=str(d.get("priority", "")),
-                                             essential=bool(d.get("essential", False))))
+            self.table.add_row(maker.row(d.get("relations", {}), _in_force(d), priority=str(d.get("priority", "")),
+                                         essential=bool(d.get("essential", False))))
         made = self._add(repo, docs, 0)
         self.first = made[0] if made else -1
         if installed:  # the root's packages: libsolv's installed repository (kept, upgraded, erased)
@@ -323,8 +325,7 @@ class SolvIndex:
                 name, version = split_provide(p)
                 evr = evr_in(m.scheme, version) if version is not None else None
                 s.add_deparray(provides, rel2id(str2id(name), sid(evr), eq) if evr is not None else str2id(name))
-            row = table.rows[base + i] if base + i < len(table.rows) else \
-                maker.row(d.get("relations", {}), _in_force(d))
+            row = table.row(base + i) if base + i < table.n_rows else maker.row(d.get("relations", {}), _in_force(d))
             for c in row.requires:
                 s.add_deparray(requires, self.clause_dep(c))
             for kind in WEAK_KEYS:
@@ -342,12 +343,12 @@ class SolvIndex:
         """The libsolv dependency of alternative ``a`` of the clause table (memoized)."""
         dep = self._alt_deps.get(a)
         if dep is None:
-            alt = self.table.alts[a]
+            alt = self.table.alt(a)
             pool = self.pool
             if alt.cands is None:
                 dep = int(pool.str2id(alt.name))
             elif not alt.cands:
-                dep = int(pool.str2id(alt.none))   # libsolv reports "nothing provides <text>"
+                dep = int(pool.str2id(self.table.none(a)))   # libsolv reports "nothing provides <text>"
             else:
                 rel2id = pool.rel2id
                 dep = 0
@@ -356,7 +357,7 @@ class SolvIndex:
                     dep = one if dep == 0 else rel2id(dep, one, solv.REL_OR)
                 dep = int(dep)
             self._alt_deps[a] = dep
-            self._described.setdefault(dep, alt.name if alt.cands is None else alt.text)
+            self._described.setdefault(dep, alt.name if alt.cands is None else self.table.text(a))
         return dep
 
     def _pair(self, k: int) -> tuple[int, int]:
@@ -371,7 +372,7 @@ class SolvIndex:
         """The dependency of clause ``c``: the REL_OR of its alternatives, in clause order."""
         dep = self._clause_deps.get(c)
         if dep is None:
-            alts = self.table.clauses[c]
+            alts = self.table.clause(c)
             dep = self.alt_dep(alts[0])
             for a in alts[1:]:
                 dep = int(self.pool.rel2id(dep, self.alt_dep(a), solv.REL_OR))
@@ -392,9 +393,9 @@ class SolvIndex:
         'default-mta | mail-transport-agent'), or None when the id was not made for a relation of this index.
         Two texts with the same candidates share one id: the first one made names it."""
         got = self._described.get(dep)
-        if got is None and not self._described_all and self.table.clauses:
+        if got is None and not self._described_all and self.table.n_clauses:
             self._described_all = True   # a pool loaded from the cache: make every clause's id once
-            for c in range(len(self.table.clauses)):
+            for c in range(self.table.n_clauses):
                 self.clause_dep(c)
             got = self._described.get(dep)
         return got
@@ -413,10 +414,10 @@ class SolvIndex:
             return None
         return sid - self.first
 
-    def row_clauses(self, sid: int) -> Any:
+    def row_clauses(self, sid: int) -> RowClauses | None:
         """The clause table row of an index solvable (None for an installed package)."""
         k = self.member_number(sid)
-        return self.table.rows[k] if k is not None and 0 <= k < len(self.table.rows) else None
+        return self.table.row(k) if k is not None and 0 <= k < self.table.n_rows else None
 
     @classmethod
     def load(cls, path: Path, arch: str) -> SolvIndex | None:
@@ -430,8 +431,8 @@ class SolvIndex:
         if expected != [hashlib.sha256(blob).hexdigest(), hashlib.sha256(clauses).hexdigest()]:
             return None
         try:
-            table = ClauseTable.from_json(clauses)
-        except (ValueError, KeyError, TypeError, IndexError):
+            table = ClauseTable.from_bytes(clauses)
+        except (ValueError, KeyError, TypeError, IndexError, struct.error):
             return None
         store = EntryStore(path.with_suffix(".entries"))
         if not store.open():
@@ -444,7 +445,7 @@ class SolvIndex:
         if f is not None:
             f.close()
         first = 2  # ids 0 and 1 are libsolv's own; one repository in a fresh pool starts at 2
-        if (not ok or repo.nsolvables != store.count or len(table.rows) != store.count
+        if (not ok or repo.nsolvables != store.count or table.n_rows != store.count
                 or (store.count and pool.id2solvable(first).repo != repo)):
             store.close()
             return None
@@ -457,7 +458,7 @@ class SolvIndex:
         """Store the pool in libsolv's format with its entries and clauses, atomically; .sha256 is written last."""
         path.parent.mkdir(parents=True, exist_ok=True)
         EntryStore.write(path.with_suffix(".entries"), self._rows)
-        clauses = self.table.to_json()
+        clauses = self.table.to_bytes()
         atomic_write(path.with_suffix(".clauses"), clauses, durable=False)
         with atomic_output(path, durable=False) as out:
             f = solv.xfopen_fd(str(path), out.fileno(), "w")

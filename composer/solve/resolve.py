@@ -38,7 +38,6 @@ from composer.solve.relations import REQUIRE_KEYS, WEAK_KEYS, clause_names, spli
 
 BASE_MODES = ("essential", "required", "none")
 MAX_EXTRA_ROUNDS = 3
-_REQUIRED_RANK = 3   # relations.PRIORITY_RANK["required"]
 
 
 class ResolveError(UserError):
@@ -94,10 +93,8 @@ def base_requests(index: SolvIndex, mode: str) -> list[Request]:
         raise UserError(f"unknown base set {mode!r}", hint=f"use one of: {', '.join(BASE_MODES)}")
     if mode == "none":
         return []
-    names = set()
-    for k, row in enumerate(index.table.rows):
-        if row.essential or (mode == "required" and row.priority == _REQUIRED_RANK):
-            names.add(str(index.pool.id2solvable(index.first + k).name))
+    names = {str(index.pool.id2solvable(index.first + k).name)
+             for k in index.table.essential_rows(required=mode == "required")}
     return [Request(name=n, reason=ESSENTIAL) for n in sorted(names)]
 
 
@@ -154,7 +151,7 @@ class Resolver:
                 if version in (index.entry(s.id).version, index.entry(s.id).version_text):
                     jobs.append(pool.Job(solv.Job.SOLVER_FAVOR | solv.Job.SOLVER_SOLVABLE, s.id))
         extra: list[Any] = []
-        asked: set[tuple[str, int]] = set()
+        asked: set[tuple[str, int | str]] = set()
         rounds = 0
         while True:
             solver = pool.Solver()
@@ -167,7 +164,7 @@ class Resolver:
             chosen = [s.id for s in solver.transaction().newsolvables()]
             if self.check_origins(chosen, requests):
                 continue
-            more = [j for j in self._weak_jobs(chosen, weak) if j not in asked]
+            more = [j for j in self._weak_jobs(chosen, weak, {r.name for r in requests}) if j not in asked]
             if not more or rounds >= MAX_EXTRA_ROUNDS:
                 return self._reasons(chosen, requests)
             rounds += 1
@@ -181,8 +178,8 @@ class Resolver:
         """apt's preferences as favor jobs, weakest first (module doc): Priority, real package over providers,
         first alternatives; breadth-first from ``names`` over the clause table."""
         pool, index, table = self.pool, self.index, self.index.table
-        ranked = sorted((row.priority, k) for k, row in enumerate(table.rows) if row.priority)
-        jobs = [pool.Job(solv.Job.SOLVER_FAVOR | solv.Job.SOLVER_SOLVABLE, index.first + k) for _, k in ranked]
+        jobs = [pool.Job(solv.Job.SOLVER_FAVOR | solv.Job.SOLVER_SOLVABLE, index.first + k)
+                for _, k in table.ranked()]
         real: list[tuple[int, str]] = []
         first: list[tuple[int, int]] = []
         seen_names: set[str] = set()
@@ -201,13 +198,13 @@ class Resolver:
                 if row is None:
                     continue
                 for c in row.requires:
-                    alts = table.clauses[c]
+                    alts = table.clause(c)
                     if len(alts) > 1:
-                        a = next((a for a in alts if table.alts[a].satisfiable), None)
+                        a = next((a for a in alts if table.alt(a).satisfiable), None)
                         if a is not None:
                             first.append((depth, a))
                     for a in alts:
-                        alt = table.alts[a]
+                        alt = table.alt(a)
                         queue.append((alt.name, depth + 1))
                         if alt.mixed:
                             real.append((depth, alt.name))
@@ -217,23 +214,29 @@ class Resolver:
                  for a in _last_of_each(first)]
         return jobs
 
-    def _weak_jobs(self, chosen: Sequence[int], weak: WeakDeps) -> list[tuple[str, int | str]]:
+    def _weak_jobs(self, chosen: Sequence[int], weak: WeakDeps, requested: set[str]) -> list[tuple[str, int | str]]:
         """What the next round adds as weak installs: real packages a provider stood in for (apt installs the
-        real one), and the weak dependencies turned on for the chosen packages."""
+        real one, unless a requested package provides it: apt marks what is asked for before any dependency),
+        and the weak dependencies turned on for the chosen packages."""
         index, table = self.index, self.index.table
-        names = {str(self.pool.id2solvable(sid).name) for sid in chosen}
+        names = {sid: str(self.pool.id2solvable(sid).name) for sid in chosen}
+        asked = {sid for sid, n in names.items() if n in requested}
+        asked_provides = {split_provide(p)[0] for sid in asked for p in index.entry(sid).provides}
         out: list[tuple[str, int | str]] = []
         for sid in chosen:
             row = index.row_clauses(sid)
             if row is None:
                 continue
             for c in row.requires:
-                alts = table.clauses[c]
+                alts = table.clause(c)
                 if len(alts) == 1:
-                    alt = table.alts[alts[0]]
-                    if alt.mixed and alt.name not in names and self._real_satisfies(alt.name, alt.cands):
+                    alt = table.alt(alts[0])
+                    if (alt.mixed and alt.name not in requested and alt.name not in names.values()
+                            and self._real_satisfies(alt.name, alt.cands)
+                            and not (alt.name in asked_provides and (alt.cands is None or any(
+                                index.first + k in asked for k in alt.cands)))):
                         out.append(("name", alt.name))
-            for kind in weak.kinds(str(self.pool.id2solvable(sid).name)):
+            for kind in weak.kinds(names[sid]):
                 out += [("clause", c) for c in row.weak(kind)]
         return list(dict.fromkeys(out))
 
