@@ -52,6 +52,36 @@ for p in minimal server; do
     echo "   relocked profiles/$p.lock: review the changes above and commit it"
   fi
 done
+# The sample repository serves two Debian builds of the kernel and its drivers (revisions 2 and 3 of 6.1.192,
+# composer/repo/sample.py): they order as dpkg orders them, so a lock that held the older build moves up.
+.venv/bin/python - <<'PY' | sed 's/^/   /'
+from pathlib import Path
+from composer.profile.load import load_profile
+from composer.solve.lock import diff_locks, lock_path, open_sources, read_lock, resolve_profile
+from composer.solve.relock import repos_cache
+
+path = Path("profiles/minimal.yaml")
+profile, lock = load_profile(path), read_lock(lock_path(path))
+assert lock is not None
+sources = open_sources(profile, repos_cache())
+keep: dict[str, dict[str, str]] = {}
+for arch in profile.architectures:
+    kernel = lock.package(arch, "linux")
+    index = sources.index(arch)
+    older = [e for e in (index.entry(s.id) for s in index.named("linux"))
+             if e.name == "linux" and kernel is not None and e.full_version < kernel.full_version]
+    if kernel is not None and older:
+        previous = max(older, key=lambda e: e.order_key()).version_text
+        keep[arch] = {p.name: previous for p in lock.packages(arch) if p.version == kernel.version}
+if keep:
+    moved = sorted({n for k in keep.values() for n in k})
+    print(f"$ vcomp lock --update {' '.join(moved)} profiles/minimal.yaml   # from a lock that held "
+          f"{sorted({v for k in keep.values() for v in k.values()})[0]}")
+    for line in diff_locks(resolve_profile(profile, sources, keep), lock):
+        print(line)
+else:
+    print("(the repository serves one kernel build only: no older revision to move from)")
+PY
 echo "   \$ vcomp why libtinfo6 --profile profiles/server.yaml --arch aarch64"
 $VCOMP why libtinfo6 --profile profiles/server.yaml --arch aarch64 | sed 's/^/   /'
 
@@ -64,11 +94,11 @@ from rich.table import Table
 from composer.package.archive import read_header
 
 table = Table("package", "version", "arch", "type", "files", "installed", ".vpk", "needs / provides")
-for path in sorted(Path(sys.argv[1]).glob("*/*.vpk")):
+for path in sorted(Path(sys.argv[1]).glob("*/*.vpk")):  # the previous kernel build (previous-kernel/) is not listed
     h = read_header(path)
     m = h.metadata
     extra = ", ".join([*(f"cap:{c}" for c in m.capabilities_required), *m.provides])
-    table.add_row(m.name, m.version.split("+")[0], m.arch, m.type, str(len(h.manifest.entries)),
+    table.add_row(m.name, str(m.full_version), m.arch, m.type, str(len(h.manifest.entries)),
                   f"{h.manifest.installed_size / 1e6:.1f} MB", f"{path.stat().st_size / 1e6:.2f} MB", extra)
 Console(width=150).print(table)
 PY

@@ -61,7 +61,7 @@ def cmd_pkg_info(args: argparse.Namespace) -> int:
                          "payload": {"sha256": header.manifest.payload_sha256,
                                      "size": header.manifest.payload_size}}, indent=2, sort_keys=True))
         return EXIT_OK
-    rows = [("name", meta.name), ("version", meta.version), ("arch", meta.arch), ("type", meta.type),
+    rows = [("name", meta.name), ("version", str(meta.full_version)), ("arch", meta.arch), ("type", meta.type),
             ("description", meta.description), ("license", meta.license), ("authors", ", ".join(meta.authors)),
             ("provides", ", ".join(meta.provides)), ("conflicts", ", ".join(meta.conflicts)),
             ("depends", ", ".join(f"{d.name} {d.requirement}" for d in meta.dependencies)),

@@ -25,7 +25,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     client = _client(args)
     found = client.search(args.query, args.arch)
     for e in found:
-        _out(f"{e.name:<22} {e.version:<30} {e.arch:<8} {e.type:<12} {e.description}")
+        _out(f"{e.name:<22} {e.version_text:<30} {e.arch:<8} {e.type:<12} {e.description}")
     if not found:
         _out(f"no package matches '{args.query}' for {args.arch}")
     return EXIT_OK
@@ -38,7 +38,7 @@ def cmd_info(args: argparse.Namespace) -> int:
         _out(json.dumps(e.to_dict(), indent=2, sort_keys=True))
         return EXIT_OK
     deps = ", ".join(f"{k} {v if isinstance(v, str) else v.get('version')}" for k, v in e.dependencies.items())
-    for k, v in [("name", e.name), ("version", e.version), ("arch", e.arch), ("type", e.type),
+    for k, v in [("name", e.name), ("version", e.version_text), ("arch", e.arch), ("type", e.type),
                  ("description", e.description), ("license", e.license), ("depends", deps),
                  ("provides", ", ".join(e.provides)), ("size", str(e.size)), ("sha256", e.sha256),
                  ("signer", e.signer), ("path", e.path)]:

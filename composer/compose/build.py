@@ -258,7 +258,12 @@ def build_products(shop: Workshop, targets: Sequence[OutputJob], out: Path) -> l
 
 
 def contents_of(records: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
-    return {name: {"version": r["version"], "size": r["size"],
+    """name -> version (text form; ``version-scheme`` beside it when not semver), size and files."""
+    def scheme(r: Mapping[str, Any]) -> dict[str, str]:
+        s = str(r.get("metadata", {}).get("package", {}).get("version-scheme", "semver"))
+        return {} if s == "semver" else {"version-scheme": s}
+
+    return {name: {"version": r["version"], **scheme(r), "size": r["size"],
                    "files": {f["path"]: [f.get("size", 0), f.get("sha256", f.get("target", f["type"]))]
                              for f in r["files"] if f["type"] != "dir"}}
             for name, r in sorted(records.items())}

@@ -85,7 +85,10 @@ def _reconcile_locked(ws: Workspace, path: Path, rel: str, profile: Profile, loc
                          "outputs": [{"name": o["name"], "type": o["type"], "files": o["files"]}
                                      for o in r.manifest["outputs"]],
                          "packages": [{"name": p.name, "version": p.version, "sha256": p.sha256, "size": p.size,
-                                       "reason": p.reason.text} for p in lock.packages(arch)],
+                                       "reason": p.reason.text,
+                                       **({} if p.version_scheme == "semver" else
+                                          {"version-scheme": p.version_scheme})}
+                                      for p in lock.packages(arch)],
                          "tests": [{"id": c.id, "passed": c.passed, "seconds": round(c.watch.seconds, 1)}
                                    for c in found]}
     for arch in list(records):

@@ -182,8 +182,8 @@ def side(ws: Workspace, spec: str, profile: Path | None) -> Side:
     path = Path(spec)
     if path.is_dir() and (path / "manifest.json").is_file():
         manifest, contents = _built_records(path)
-        rows = [{"name": n, "version": c["version"], "sha256": "", "size": c["size"], "reason": ""}
-                for n, c in contents.items()]
+        rows = [{"name": n, "version": c["version"], "version-scheme": str(c.get("version-scheme", "semver")),
+                 "sha256": "", "size": c["size"], "reason": ""} for n, c in contents.items()]
         return Side(label=str(path), lock=summary_lock({manifest["arch"]: rows}),
                     contents={manifest["arch"]: contents})
     if profile is None:

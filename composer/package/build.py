@@ -18,12 +18,13 @@ from composer.errors import ComposerError, UserError, combine
 from composer.fsutil import atomic_write, canonical_json, sha256_bytes, sha256_file, source_date_epoch
 from composer.package import globs
 from composer.package.archive import Staged, read_header, write_package
-from composer.package.debian import DebianArchive, semver_from_debian
+from composer.package.debian import DebianArchive
 from composer.package.manifest import Entry, Manifest, reserved_errors
 from composer.package.metadata import Metadata
 from composer.package.recipe import Recipe, load_recipe
 from composer.package.sources import DEB_KINDS, SOURCE_KINDS, Context, SourceResult
 from composer.trust.keys import SigningKey
+from composer.version import DebVersion, Version, VersionError, semver_projection
 
 DEFAULT_ROLES: Sequence[tuple[str, Sequence[str]]] = (
     ("config", ("etc/**",)),
@@ -136,8 +137,8 @@ def check_binaries(staged: Sequence[Staged], arch: str, recipe: Recipe, foreign:
 
 def assemble_metadata(recipe: Recipe, results: Sequence[SourceResult], epoch: int) -> Metadata:
     d = recipe.data
-    meta: dict[str, Any] = {k: d[k] for k in ("package", "dependencies", "features", "capabilities", "security",
-                                              "boot") if k in d}
+    meta: dict[str, Any] = {k: d[k] for k in ("package", "dependencies", "relations", "features", "capabilities",
+                                              "security", "boot") if k in d}
     meta["package"] = {**meta["package"], "arch": meta["package"].get("arch", recipe.arch.name)}
     meta.setdefault("security", {"context": "system_t"})
     extra: dict[str, dict[str, Any]] = {}
@@ -158,6 +159,13 @@ def assemble_metadata(recipe: Recipe, results: Sequence[SourceResult], epoch: in
 
 
 def _fill_deb_versions(meta: dict[str, Any], results: Sequence[SourceResult], recipe: Recipe) -> dict[str, Any]:
+    """Fill the Debian placeholders from the first .deb's version (design14 section 7).
+
+    ``version = "{deb_version}"`` in ``[package]`` becomes the Debian version in full: ``version`` its SemVer
+    projection, ``epoch``, ``revision``, ``upstream-version`` the original and ``version-scheme = "deb"``, so
+    the package orders as dpkg orders (a revision 2 -> 3 is an upgrade). Elsewhere (``[relations]`` clauses)
+    ``{deb_version}`` is the original text (``linux (= 6.1.192-3)``); ``{deb_release}`` is the projection
+    without build metadata, for native Cargo requirements (``={deb_release}``: any build of that upstream)."""
     text = json.dumps(meta)
     if "{deb_version}" not in text and "{deb_release}" not in text:
         return meta
@@ -165,8 +173,23 @@ def _fill_deb_versions(meta: dict[str, Any], results: Sequence[SourceResult], re
     if not debs:
         raise UserError(f"{recipe.place('package', 'version')}: {{deb_version}} needs a Debian source",
                         hint="add a [[source]] of kind deb, kernel or kmod, or write the version out")
-    full, release = semver_from_debian(debs[0]["version"])
-    filled: dict[str, Any] = json.loads(text.replace("{deb_version}", full).replace("{deb_release}", release))
+    original = str(debs[0]["version"])
+    try:
+        deb = DebVersion(text=original)
+    except VersionError as exc:
+        raise UserError(f"{recipe.place('package', 'version')}: the Debian source's version {original!r} is not "
+                        f"a Debian version ({exc.message})", hint="set [package].version in the recipe") from None
+    projection = semver_projection(deb.upstream)
+    release = str(Version(major=projection.major, minor=projection.minor, patch=projection.patch))
+    full_version = meta.get("package", {}).get("version") == "{deb_version}"
+    filled: dict[str, Any] = json.loads(text.replace("{deb_version}", original).replace("{deb_release}", release))
+    if full_version:
+        package = {k: v for k, v in filled["package"].items()
+                   if k not in ("epoch", "revision", "upstream-version", "version-scheme")}
+        package.update({"version": str(projection), "upstream-version": original, "version-scheme": "deb"})
+        package.update({"epoch": deb.epoch} if deb.epoch else {})
+        package.update({"revision": deb.revision} if deb.revision else {})
+        filled["package"] = package
     return filled
 
 

@@ -228,36 +228,3 @@ class DebianArchive:
     def fetch(self, arch: Arch, name: str, *, version: str = "", follow: str = "") -> tuple[DebRef, Path]:
         ref, deb = self.download(arch, self.resolve(arch, name, version=version, follow=follow))
         return ref, self.unpack(deb, ref.sha256)
-
-
-def semver_from_debian(version: str) -> tuple[str, str]:
-    """Map a Debian version onto SemVer: (full version with build metadata, release without it).
-
-    ``1:1.35.0-4+deb12u1+b1`` -> (``1.35.0+deb.4.deb12u1.b1``, ``1.35.0``); ``7.2-1`` -> ``7.2.0+deb.1``;
-    a ``~`` suffix (Debian's "sorts before") becomes a SemVer pre-release. Numeric parts lose leading
-    zeros; a fourth numeric part moves into the build metadata.
-    """
-    v = version.split(":", 1)[-1]
-    upstream, _, revision = v.rpartition("-") if "-" in v else (v, "", "")
-    m = re.match(r"^(\d+(?:\.\d+)*)(.*)$", upstream)
-    if not m:
-        raise FetchError(f"Debian version '{version}' has no numeric upstream part",
-                         hint="set [package].version in the recipe instead of {deb_version}")
-    nums = [str(int(n)) for n in m.group(1).split(".")]
-    core, extra_nums = [*nums, "0", "0"][:3], nums[3:]
-    rest = m.group(2)
-    pre = ""
-    build_parts = [*extra_nums]
-
-    def clean(s: str) -> list[str]:
-        return [p for p in re.split(r"[^0-9A-Za-z-]+", s) if p]
-
-    if rest.startswith("~"):
-        pre_text, _, tail = rest[1:].partition("+")
-        pre = ".".join(str(int(p)) if p.isdigit() else p for p in clean(pre_text))
-        build_parts += clean(tail)
-    else:
-        build_parts += clean(rest)
-    release = ".".join(core) + (f"-{pre}" if pre else "")
-    build = ["deb", *build_parts, *clean(revision)] if (build_parts or revision) else []
-    return release + ("+" + ".".join(build) if build else ""), release

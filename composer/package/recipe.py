@@ -76,6 +76,8 @@ def _dummy_versions(value: Any) -> Any:
         for k, v in DEB_PLACEHOLDERS.items():
             value = value.replace(k, v)
         return value
+    if isinstance(value, list):
+        return [_dummy_versions(v) for v in value]
     if isinstance(value, dict):
         return {k: _dummy_versions(v) for k, v in value.items()}
     return value
@@ -104,7 +106,8 @@ def load_recipe(directory: Path, arch_name: str) -> Recipe:
     base = {k: copy.deepcopy(v) for k, v in raw.items() if k != "arch"}
     merged = _merge(base, raw.get("arch", {}).get(arch.name, {}))
     merged = _expand(merged, arch)
-    sections = ("package", "dependencies", "features", "capabilities", "security", "driver", "kernel", "boot")
+    sections = ("package", "dependencies", "relations", "features", "capabilities", "security", "driver", "kernel",
+                "boot")
     meta_view = {k: _dummy_versions(merged[k]) for k in sections if k in merged}
     meta_view["package"] = {**meta_view["package"], "arch": meta_view["package"].get("arch", arch.name)}
     meta_view.setdefault("security", {"context": "system_t"})

@@ -60,7 +60,7 @@ def fetch_locked(sources: Sources, packages: Sequence[LockedPackage], arch: str)
     out = []
     for p in packages:
         entry = next((e for e in (index.entry(s.id) for s in index.named(p.name))
-                      if e.version == p.version and e.sha256 == p.sha256), None)
+                      if e.name == p.name and e.version_text == p.version and e.sha256 == p.sha256), None)
         if entry is None or p.repository not in sources.clients:
             raise StaleLockError(f"{arch}: {p.name} {p.version} (sha256 {p.sha256[:12]}) is not served by "
                                  f"repository '{p.repository}'", hint="the lock is stale: run vcomp lock PROFILE")
@@ -102,7 +102,7 @@ def install(root: Path, fetched: Sequence[Fetched], *, profile_digest: str, lock
     with Root.open(root, create=True) as r:
         for f in fetched:
             result = extract_package(f.path, r, trusted=f.key)
-            if result.metadata.name != f.locked.name or result.metadata.version != f.locked.version:
+            if result.metadata.name != f.locked.name or str(result.metadata.full_version) != f.locked.version:
                 raise VerificationError(f"{f.path}: the package inside is {result.metadata.nva}, the lock says "
                                         f"{f.locked.name} {f.locked.version}")
             signers[f.locked.name] = result.signer.keyid
@@ -115,7 +115,7 @@ def package_record(f: Fetched, header: Header, *, signer: str) -> dict[str, Any]
     m = header.metadata
     entries = [e.to_dict() for e in header.manifest.entries]
     config = {e.path: e.sha256 for e in header.manifest.entries if e.type == "file" and e.role == "config"}
-    return {"name": m.name, "version": m.version, "arch": m.arch, "metadata": m.to_dict(),
+    return {"name": m.name, "version": str(m.full_version), "arch": m.arch, "metadata": m.to_dict(),
             "reason": f.locked.reason.text, "manual": f.locked.reason.explicit,
             "repository": f.locked.repository, "signer": signer, "sha256": f.locked.sha256,
             "size": f.locked.size, "capabilities": list(f.locked.capabilities), "files": entries, "config": config}

@@ -28,7 +28,7 @@ from composer.repo.client import RepositoryClient
 from composer.repo.index import IndexEntry
 from composer.rootfs import Root
 from composer.solve.explain import explain
-from composer.solve.lock import row_moves, version_change
+from composer.solve.lock import RowKey, row_key, row_moves, version_change
 from composer.solve.lockmodel import LockedPackage, Reason
 from composer.solve.policy import RepoPolicy
 from composer.solve.pool import IndexData, SolvIndex
@@ -73,6 +73,8 @@ class RootSources:
 
 
 def installed_doc(r: Mapping[str, Any]) -> dict[str, Any]:
+    """The index entry (as a dict) of an installed record: its version fields come from the package's
+    metadata (the record's ``version`` is the text form, the pool's ``version`` is the SemVer)."""
     m = r["metadata"]
     p = m.get("package", {})
     return {"name": r["name"], "version": p.get("version", r["version"]), "arch": r["arch"],
@@ -85,6 +87,13 @@ def installed_doc(r: Mapping[str, Any]) -> dict[str, Any]:
             "upstream_version": p.get("upstream-version", ""), "version_scheme": p.get("version-scheme", "semver"),
             "essential": p.get("essential", False), "priority": p.get("priority", ""),
             "multi_arch": p.get("multi-arch", ""), "relations": m.get("relations", {})}
+
+
+def record_key(r: Mapping[str, Any]) -> RowKey:
+    """(version text, sha256, scheme) of an installed record, read from its metadata (a root written before
+    lock format 2 recorded the SemVer projection as its ``version``: this is the text form either way)."""
+    entry = IndexEntry.from_dict(installed_doc(r))
+    return (entry.version_text, str(r["sha256"]), entry.version_scheme)
 
 
 def open_root(root: Path, cache: Path, *, offline: bool = False) -> tuple[db.Database, RootSources]:
@@ -114,7 +123,8 @@ def open_root(root: Path, cache: Path, *, offline: bool = False) -> tuple[db.Dat
 def _locked(entry: IndexEntry, origin: str, reason: str, granted: Sequence[str]) -> LockedPackage:
     caps = sorted({*entry.capabilities.get("required", []),
                    *(c for c in entry.capabilities.get("optional", []) if c in granted)})
-    return LockedPackage(name=entry.name, version=entry.version, arch=entry.arch, sha256=entry.sha256,
+    return LockedPackage(name=entry.name, version=entry.version_text, version_scheme=entry.version_scheme,
+                         arch=entry.arch, sha256=entry.sha256,
                          size=entry.size, repository=origin, signer=entry.signer, reason=Reason.parse(reason),
                          license=entry.license, capabilities=tuple(caps))
 
@@ -146,8 +156,9 @@ def solve(sources: RootSources, database: db.Database, *, install: Sequence[tupl
             jobs.append(pool.Job(solv.Job.SOLVER_UPDATE | solv.Job.SOLVER_SOLVABLE_ALL, 0))
     for name, version in sorted((target or {}).items()):
         # the installed package when it already has the version (no needless reinstall), else the repositories'
-        ids = [s.id for s in index.named(name) if s.repo == installed and index.entry(s.id).version == version]
-        ids = ids or [s.id for s in index.named(name) if index.entry(s.id).version == version and s.repo != installed]
+        ids = [s.id for s in index.named(name) if s.repo == installed and index.entry(s.id).version_text == version]
+        ids = ids or [s.id for s in index.named(name)
+                      if index.entry(s.id).version_text == version and s.repo != installed]
         if not ids:
             raise UserError(f"{name} {version} is in neither the repositories nor the root",
                             hint="the lock is stale: relock it")
@@ -178,9 +189,11 @@ def solve(sources: RootSources, database: db.Database, *, install: Sequence[tupl
             continue
         s = new[name]
         entry = index.entry(s.id)
-        action = "install" if old is None else ACTIONS[version_change(old["version"], entry.version)]
+        was = record_key(old) if old is not None else None
+        action = "install" if was is None else \
+            ACTIONS[version_change(was[0], entry.version_text, entry.version_scheme, was[2])]
         if action == "downgrade" and not (allow_downgrade or target is not None):
-            raise TransactionError(f"{name} would be downgraded {old['version'] if old else ''} -> {entry.version}",
+            raise TransactionError(f"{name} would be downgraded {was[0] if was else ''} -> {entry.version_text}",
                                    hint="pass --allow-downgrade to allow it")
         reason = "requested" if name in asked else str((old or {}).get("reason") or _why(name, new, index))
         changes.append(RootChange(name=name, action=action, old=old,
@@ -236,7 +249,7 @@ def rollback_changes(sources: RootSources, database: db.Database, txid: int | No
     if chosen is None:
         raise UserError(f"no transaction {'' if txid is None else txid} to roll back".replace("  ", " "),
                         hint="see: vcomp pkg --root DIR history (the build itself cannot be rolled back)")
-    target = {n: dict(r)["version"] for n, r in database.packages.items()}
+    target = {n: record_key(r)[0] for n, r in database.packages.items()}
     for p in chosen["packages"]:
         if p.get("old") is None:
             target.pop(p["name"], None)
@@ -248,9 +261,9 @@ def rollback_changes(sources: RootSources, database: db.Database, txid: int | No
 def reconcile_changes(database: db.Database, rows: Sequence[LockedPackage]) -> list[RootChange]:
     """The difference between a root's packages and a lock's rows (the lock is already the resolution)."""
     changes = []
-    have = {n: (str(r["version"]), str(r["sha256"])) for n, r in database.packages.items()}
+    have = {n: record_key(r) for n, r in database.packages.items()}
     want = {p.name: p for p in rows}
-    for name, action in row_moves(have, {n: (p.version, p.sha256) for n, p in want.items()}):
+    for name, action in row_moves(have, {n: row_key(p) for n, p in want.items()}):
         old = database.packages.get(name)
         if action == "remove":
             changes.append(RootChange(name=name, action="remove", old=old))

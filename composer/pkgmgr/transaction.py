@@ -90,7 +90,7 @@ class Pending:
 
     @property
     def version(self) -> str:
-        return self.entry.version
+        return self.entry.version_text
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -23,6 +23,7 @@ import stat
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from tuf.api import exceptions as tuf_exc
 from tuf.api.metadata import Metadata, Root, TargetFile, Targets
@@ -38,7 +39,7 @@ from composer.repo.offline import OfflineView
 from composer.repo.pkgcache import ObjectStore, objects_dir
 from composer.repo.transports import UrlFetcher
 from composer.trust.keys import PublicKey
-from composer.version import Requirement, Version, VersionError
+from composer.version import Requirement, VersionError
 
 OFFLINE_ENV = settings.OFFLINE.name
 _settings = {"offline": False}
@@ -308,14 +309,18 @@ class RepositoryClient:
             raise UserError(f"no package '{name}' for {arch} in {self.urls[0]}",
                             hint=f"did you mean: {', '.join(close)}" if close else "try: vcomp search")
         if version:
-            try:
-                req = Requirement.parse(version if version[0] in "=<>^~*" else f"={version}")
-            except VersionError as exc:
-                raise UserError(f"invalid version '{version}': {exc}") from None
-            entries = [e for e in entries if req.matches(Version.parse(e.version))]
+            exact = [e for e in entries if e.version_text == version]  # the text form: 1:2.36-9+deb12u7
+            if exact:
+                entries = exact
+            else:
+                try:
+                    req = Requirement.parse(version if version[0] in "=<>^~*" else f"={version}")
+                except VersionError as exc:
+                    raise UserError(f"invalid version '{version}': {exc}") from None
+                entries = [e for e in entries if req.matches_full(e.full_version)]
             if not entries:
                 raise UserError(f"no version of '{name}' for {arch} matches '{version}'")
-        return max(entries, key=lambda e: Version.parse(e.version).precedence_key())
+        return max(entries, key=lambda e: e.order_key())
 
     # ---- packages
     def fetch(self, entry: IndexEntry, out_dir: Path | None = None) -> Path:
@@ -381,10 +386,13 @@ class RepositoryClient:
         return self.objects.put(digest, info.length, lambda tmp: self._download_into(info, target_path, tmp))
 
     def _download_into(self, info: TargetFile, target_path: str, tmp: Path) -> None:
+        # A target path is a name, a URL is percent-encoded: python-tuf joins the path as it is, so an epoch's
+        # '%3a' (three characters of the file's name on the server) is sent as '%253a'; '+' and '~' stay.
+        at_url = TargetFile(length=info.length, hashes=dict(info.hashes), path=quote(info.path, safe="/+~"))
         problems = []
         for base in sorted(self.urls, key=lambda u: u != self._answered):  # a stalled primary costs one deadline
             try:
-                self.updater.download_target(info, filepath=str(tmp), target_base_url=f"{base}/targets/")
+                self.updater.download_target(at_url, filepath=str(tmp), target_base_url=f"{base}/targets/")
                 return
             except (tuf_exc.RepositoryError, tuf_exc.DownloadError) as exc:
                 problems.append(f"{base}: {describe(exc)}")

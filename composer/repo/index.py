@@ -164,8 +164,9 @@ def decode_index(data: bytes, origin: str) -> tuple[bytes, list[dict[str, Any]]]
         doc = limits.load_json(raw, origin, error=limits.PackageLimitExceeded)
     except (zstandard.ZstdError, ValueError) as exc:
         raise VerificationError(f"{origin}: malformed index ({exc})") from None
-    found = doc.get("format") if isinstance(doc, dict) else type(doc).__name__
-    if not isinstance(found, int) or found not in READABLE_FORMATS:
+    fmt = doc.get("format") if isinstance(doc, dict) else None
+    if not isinstance(fmt, int) or isinstance(fmt, bool) or fmt not in READABLE_FORMATS:
+        found = doc.get("format") if isinstance(doc, dict) else type(doc).__name__
         raise VerificationError(f"{origin}: index format {found} is not supported", hint="upgrade vcomp")
     packages = doc.get("packages")
     if not isinstance(packages, list):

@@ -7,13 +7,17 @@ library prints nothing: progress lines go to the ``say`` callback.
 
 from __future__ import annotations
 
+import re
 import shutil
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from composer.errors import InvalidPackage, UserError
+from composer.arch import get_arch
+from composer.errors import FetchError, InvalidPackage, UserError
 from composer.package.build import build_all, default_cache
+from composer.package.debian import DebianArchive
 from composer.repo.edit import add, delegate, init, migrate, publish, resign_targets
 from composer.repo.store import ONLINE_ROLES, RepoConfig, RepoStore
 from composer.trust.keys import load_public_key, load_signing_key
@@ -21,6 +25,9 @@ from composer.trust.keys import load_public_key, load_signing_key
 ROOT_EXPIRES = "2036-01-01T00:00:00Z"
 ARCHES = ("x86_64", "aarch64")
 IMMUTABLE = "published packages are immutable"
+KERNEL_META = "linux-image-{deb_arch}"   # the kernel recipes' Debian source: the metapackage ...
+KERNEL_FOLLOW = "linux-image-*"          # ... followed to the kernel build it depends on
+_KERNEL_ABI = re.compile(r"^(linux-image-\d+\.\d+\.\d+-)(\d+)(-.+)$")
 
 
 def _quiet(line: str) -> None:
@@ -81,6 +88,55 @@ def _create(repo_dir: Path, checkout: SampleCheckout) -> None:
     delegate(RepoStore(repo_dir), "sample-developer", [developer], ["*"], targets_keys=targets_keys)
 
 
+def previous_kernel(archive: DebianArchive, arch: str) -> str | None:
+    """The Debian kernel package of the build before the one ``linux-image-ARCH`` follows (the ABI number one
+    lower: ``linux-image-6.1.0-56-amd64`` before ``-57-``), or None when the archive no longer has it."""
+    a = get_arch(arch)
+    current = archive.resolve(a, KERNEL_META.format(deb_arch=a.deb), follow=KERNEL_FOLLOW).name
+    m = _KERNEL_ABI.match(current)
+    if m is None or int(m[2]) == 0:
+        return None
+    name = f"{m[1]}{int(m[2]) - 1}{m[3]}"
+    try:
+        archive.resolve(a, name)
+    except FetchError:
+        return None
+    return name
+
+
+def previous_kernel_recipes(recipes: Path, dest: Path, package: str) -> list[Path]:
+    """Copies into ``dest`` of the recipes built from the kernel metapackage (the kernel and its drivers),
+    pinned to the Debian kernel package ``package``: the same recipes, an older build."""
+    out = []
+    source = f'package = "{KERNEL_META}"\nfollow = "{KERNEL_FOLLOW}"\n'
+    for recipe in sorted(recipes.glob("*/recipe.toml")):
+        text = recipe.read_text()
+        if source in text:
+            (dest / recipe.parent.name).mkdir(parents=True)
+            (dest / recipe.parent.name / "recipe.toml").write_text(text.replace(source, f'package = "{package}"\n'))
+            out.append(dest / recipe.parent.name)
+    return out
+
+
+def build_previous_kernel(checkout: SampleCheckout, arch: str, packages_dir: Path,
+                          say: Callable[[str], None] = _quiet) -> list[Path]:
+    """The kernel and its drivers built once more from the previous Debian kernel build (when the archive still
+    has it): the sample repository serves two revisions of one kernel (``6.1.192-2`` and ``6.1.192-3``),
+    which order as dpkg orders them, so a lock moves to the newer one as an upgrade."""
+    archive = DebianArchive(default_cache())
+    package = previous_kernel(archive, arch)
+    if package is None:
+        say(f"   {arch}: the archive has no previous kernel build: one kernel revision only")
+        return []
+    with tempfile.TemporaryDirectory(prefix="vcomp-previous-kernel-") as tmp:
+        previous_kernel_recipes(checkout.recipes, Path(tmp), package)
+        results = build_all(Path(tmp), arch, load_signing_key(checkout.key("developer")),
+                            packages_dir / "previous-kernel" / arch, cache=default_cache())
+    versions = sorted({str(r.metadata.full_version) for r in results})
+    say(f"   {arch}: {len(results)} packages of the previous kernel build {package} ({', '.join(versions)})")
+    return [r.path for r in results]
+
+
 def build_sample_repo(repo_dir: Path, packages_dir: Path, *, checkout: SampleCheckout | None = None,
                       say: Callable[[str], None] = _quiet) -> RepoStore:
     """Build the sample package set for every sample architecture into ``packages_dir/ARCH`` and publish it
@@ -93,6 +149,7 @@ def build_sample_repo(repo_dir: Path, packages_dir: Path, *, checkout: SampleChe
         results = build_all(checkout.recipes, arch, developer, packages_dir / arch, cache=default_cache())
         built += [r.path for r in results]
         say(f"   {arch}: {len(results)} packages ({sum(not r.skipped for r in results)} built)")
+        built += build_previous_kernel(checkout, arch, packages_dir, say)
     # The sample keeps its "offline" keys (root, targets) beside the online ones so that anyone can rebuild
     # it; repo.toml still lists only the online ones (index, snapshot, timestamp).
     targets_keys = [load_signing_key(checkout.key("targets"))]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from typing import Any
+from urllib.parse import quote
 
 from composer import __version__
 from composer.profile.model import Profile
@@ -21,7 +22,7 @@ def provenance(profile: Profile, arch: str, packages: Sequence[LockedPackage], o
                seed: str, lock_digest: str, epoch: int) -> dict[str, Any]:
     """An in-toto v1 statement: subjects are the output files, the predicate SLSA provenance v1."""
     subjects = [{"name": f["path"], "digest": {"sha256": f["sha256"]}} for o in outputs for f in o["files"]]
-    deps = [{"name": p.name, "uri": f"vpk:{p.repository}/{p.name}@{p.version}?arch={p.arch}",
+    deps = [{"name": p.name, "uri": f"vpk:{p.repository}/{p.name}@{quote(p.version, safe='+~')}?arch={p.arch}",
              "digest": {"sha256": p.sha256}} for p in packages]
     return {"_type": "https://in-toto.io/Statement/v1", "subject": subjects,
             "predicateType": "https://slsa.dev/provenance/v1",

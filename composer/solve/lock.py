@@ -21,8 +21,9 @@ from composer.profile.model import Profile
 from composer.repo.client import RepositoryClient, load_trusted_root
 from composer.solve.lockmodel import LOCK_FORMAT, Lock, LockedPackage, Reason, lock_bytes
 from composer.solve.policy import RepoPolicy
-from composer.solve.pool import IndexData, SolvIndex, parse_version
+from composer.solve.pool import IndexData, SolvIndex
 from composer.solve.resolve import Request, Resolver, WeakDeps, base_requests, check_capabilities
+from composer.version import FullVersion, PrecedenceKey, Version, VersionError, semver_projection
 
 
 def lock_path(profile: Path) -> Path:
@@ -144,7 +145,8 @@ def _resolve(profile: Profile, sources: RepositorySources, keep: Kept) -> Lock:
         check_capabilities(chosen, profile.capabilities, arch)
         granted = set(profile.capabilities)
         arches[arch] = tuple(LockedPackage(
-            name=c.entry.name, version=c.entry.version, arch=c.entry.arch, sha256=c.entry.sha256,
+            name=c.entry.name, version=c.entry.version_text, version_scheme=c.entry.version_scheme,
+            arch=c.entry.arch, sha256=c.entry.sha256,
             size=c.entry.size, repository=c.origin, signer=c.entry.signer, reason=c.reason,
             license=c.entry.license,
             capabilities=tuple(sorted({*c.entry.capabilities.get("required", []),
@@ -156,6 +158,8 @@ def _resolve(profile: Profile, sources: RepositorySources, keep: Kept) -> Lock:
 def staleness(profile: Profile, lock: Lock, fingerprints: Mapping[str, str]) -> list[str]:
     """Why a lock no longer matches its profile (empty when it does)."""
     why = []
+    if lock.outdated_format:
+        return [lock.outdated_format]  # every other comparison would read versions without revisions
     if lock.inputs != profile.digest:
         why.append("the profile changed since the lock was written (its digest differs)")
     old_roots = dict(lock.trust_roots)
@@ -168,21 +172,51 @@ def staleness(profile: Profile, lock: Lock, fingerprints: Mapping[str, str]) -> 
     return why
 
 
-def version_change(old: str, new: str) -> str:
-    """upgrade, downgrade or rebuild (equal precedence: the same version, or only build metadata differs)."""
-    vo, vn = parse_version(old), parse_version(new)
-    return "upgrade" if vn > vo else "downgrade" if vn < vo else "rebuild"
+def version_change(old: str, new: str, scheme: str = "semver", old_scheme: str | None = None) -> str:
+    """upgrade, downgrade or rebuild (equal in order: the same version, or only SemVer build metadata differs),
+    by the full order of the scheme (epoch, upstream, revision: ``6.1.192-2 -> 6.1.192-3`` is an upgrade).
+
+    ``old_scheme`` (default ``scheme``) is the old row's: across schemes (a format-1 row, a package that
+    changed scheme) the two SemVer projections are compared, the only order the schemes share."""
+    was = scheme if old_scheme is None else old_scheme
+    if was == scheme:
+        try:
+            ko, kn = FullVersion.parse(old, was).order_key(), FullVersion.parse(new, scheme).order_key()
+        except VersionError:
+            pass
+        else:
+            return "upgrade" if kn > ko else "downgrade" if kn < ko else "rebuild"
+    po, pn = _projection(old, was), _projection(new, scheme)
+    return "upgrade" if pn > po else "downgrade" if pn < po else "rebuild"
 
 
-def row_moves(before: Mapping[str, tuple[str, str]], after: Mapping[str, tuple[str, str]]) -> list[tuple[str, str]]:
+def _projection(text: str, scheme: str) -> PrecedenceKey:
+    """The SemVer precedence of a version text (a deb version's projection; a text no scheme parses: lowest)."""
+    try:
+        v = FullVersion.parse(text, scheme)
+    except VersionError:
+        return Version.parse("0.0.0-0").precedence_key()
+    upstream = v.upstream if isinstance(v.upstream, Version) else semver_projection(v.upstream)
+    return upstream.precedence_key()
+
+
+RowKey = tuple[str, str, str]  # (version text, sha256, version scheme) of one row
+
+
+def row_moves(before: Mapping[str, RowKey], after: Mapping[str, RowKey]) -> list[tuple[str, str]]:
     """(name, action) of every name whose (version, sha256) differs between two sets of rows (the one place
     that compares): add, remove, upgrade, downgrade or rebuild."""
     out = []
     for name in sorted(before.keys() | after.keys()):
         a, b = before.get(name), after.get(name)
-        if a is None or b is None or a != b:
-            out.append((name, "add" if a is None else "remove" if b is None else version_change(a[0], b[0])))
+        if a is None or b is None or a[:2] != b[:2]:
+            out.append((name, "add" if a is None else "remove" if b is None else
+                        version_change(a[0], b[0], b[2], a[2])))
     return out
+
+
+def row_key(p: LockedPackage) -> RowKey:
+    return (p.version, p.sha256, p.version_scheme)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -204,8 +238,8 @@ def lock_moves(old: Lock | None, new: Lock | None) -> list[LockChange]:
     for arch in sorted(set(old_arches) | set(new_arches)):
         before = {p.name: p for p in old_arches.get(arch, ())}
         after = {p.name: p for p in new_arches.get(arch, ())}
-        for name, action in row_moves({n: (p.version, p.sha256) for n, p in before.items()},
-                                      {n: (p.version, p.sha256) for n, p in after.items()}):
+        for name, action in row_moves({n: row_key(p) for n, p in before.items()},
+                                      {n: row_key(p) for n, p in after.items()}):
             out.append(LockChange(arch=arch, name=name, action=action, old=before.get(name), new=after.get(name)))
     return out
 
@@ -213,6 +247,10 @@ def lock_moves(old: Lock | None, new: Lock | None) -> list[LockChange]:
 def diff_locks(old: Lock | None, new: Lock) -> list[str]:
     """What moved between two locks, one line per change, with why where the locks say it."""
     lines = []
+    if old is not None and old.format != new.format:
+        lines.append(f"lock format {old.format} -> {new.format}" + (
+            ": versions are now written in full (epoch, revision; Debian packages as Debian writes them)"
+            if old.format == 1 else ""))
     before_idx, after_idx = (old.indexes if old else {}), new.indexes
     for repo in sorted(after_idx):
         for arch in sorted(after_idx[repo]):
@@ -230,7 +268,10 @@ def diff_locks(old: Lock | None, new: Lock) -> list[str]:
         elif y is None and x is not None:
             lines.append(f"{m.arch}: - {m.name} {x.version} (was: {x.reason})")
         elif x is not None and y is not None and x.version != y.version:
-            lines.append(f"{m.arch}: ~ {m.name} {x.version} -> {y.version} ({words[m.action]}; {y.reason})")
+            word = words[m.action]
+            if m.action == "rebuild" and x.version_scheme != y.version_scheme:
+                word = f"the same {y.version_scheme} version, written in full"  # a format-1 row's successor
+            lines.append(f"{m.arch}: ~ {m.name} {x.version} -> {y.version} ({word}; {y.reason})")
         elif x is not None and y is not None:
             lines.append(f"{m.arch}: ~ {m.name} {y.version} rebuilt in the repository "
                          f"(sha256 {x.sha256[:12]} -> {y.sha256[:12]})")
@@ -243,7 +284,8 @@ def missing_packages(lock: Lock, sources: RepositorySources) -> list[str]:
     for arch, pkgs in sorted(lock.architectures.items()):
         index = sources.index(arch)
         for p in pkgs:
-            served = {(e.version, e.sha256) for e in (index.entry(s.id) for s in index.named(p.name))}
+            served = {(e.version_text, e.sha256) for e in (index.entry(s.id) for s in index.named(p.name))
+                      if e.name == p.name}
             if (p.version, p.sha256) not in served:
                 now = ", ".join(sorted(v for v, _ in served)) or "not at all"
                 out.append(f"{arch}: {p.name} {p.version} (sha256 {p.sha256[:12]}) is no longer in the "
@@ -252,6 +294,10 @@ def missing_packages(lock: Lock, sources: RepositorySources) -> list[str]:
 
 
 def kept_versions(lock: Lock | None, moving: Iterable[str] = ()) -> dict[str, dict[str, str]]:
+    """arch -> name -> locked version to keep (all but ``moving``); none from a format-1 lock, whose versions
+    are SemVer projections, not text forms a repository serves."""
+    if lock is not None and lock.outdated_format:
+        return {}
     move = set(moving)
     return {arch: {p.name: p.version for p in pkgs if p.name not in move}
             for arch, pkgs in (lock.architectures if lock else {}).items()}

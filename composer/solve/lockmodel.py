@@ -6,6 +6,12 @@ lock file and the JSON path (``profiles/x.lock: $.architectures.x86_64[3].size: 
 ``Lock.to_dict`` is the one writer, and :func:`lock_bytes` gives the canonical bytes (a committed lock
 read and written again is byte-identical). After ``from_dict`` nothing re-checks a lock's shape.
 
+Lock format 2 (issue 14) writes a row's ``version`` as the version's text form
+(:attr:`composer.repo.index.IndexEntry.version_text`: ``1:2.36-9+deb12u7`` for a Debian-scheme package,
+``1.2.3`` or ``1:1.2.3-r4`` native) and adds ``version-scheme`` when the scheme is not ``semver``: the text
+form and the scheme are the whole version (epoch and revision parse back from it, exactly), so no other key is
+written. Format 1 (versions without revisions: SemVer projections) is still read, to be reported stale.
+
 A package's *reason* is a small grammar (``requested``, ``kernel``, ``init``, ``dependency of X``,
 ``driver for X``, ``bootloader for A, B``); :class:`Reason` is the only place that writes or parses it.
 """
@@ -18,13 +24,17 @@ from dataclasses import dataclass, field
 
 from composer.errors import UserError
 from composer.schema import json_path
+from composer.version import SCHEMES, FullVersion, VersionError
 
-LOCK_FORMAT = 1
+LOCK_FORMAT = 2  # 2: versions in their text form (epoch, revision; Debian originals), version-scheme when not semver
+READABLE_FORMATS = frozenset({1, 2})  # format 1 is read so that `vcomp lock --check` can call it stale
+FORMAT_1_STALE = "written by lock format 1: versions without revisions; run vcomp lock"
 _PHRASES = {"dependency": "dependency of ", "driver": "driver for ", "bootloader": "bootloader for ",
             "recommended": "recommended by ", "suggested": "suggested by "}
 _TOP = ("format", "profile", "inputs", "trust-roots", "indexes", "architectures")
 _ROW = ("name", "version", "arch", "sha256", "size", "repository", "signer", "reason", "license", "capabilities",
-        "held")
+        "held", "version-scheme")
+_ROW_REQUIRED = _ROW[:-2]
 
 Path_ = Sequence[str | int]
 
@@ -108,6 +118,12 @@ class LockedPackage:
     license: str = ""
     capabilities: tuple[str, ...] = ()
     held: bool = False   # a version `vcomp lock` kept although a newer one is served
+    version_scheme: str = "semver"  # how ``version`` parses and orders (composer.version.SCHEMES)
+
+    @property
+    def full_version(self) -> FullVersion:
+        """The row's version (raises VersionError for a text its scheme does not parse: a format-1 oddity)."""
+        return FullVersion.parse(self.version, self.version_scheme)
 
     def to_dict(self) -> dict[str, object]:
         out: dict[str, object] = {
@@ -116,6 +132,8 @@ class LockedPackage:
             "license": self.license, "capabilities": list(self.capabilities)}
         if self.held:
             out["held"] = True
+        if self.version_scheme != "semver":
+            out["version-scheme"] = self.version_scheme
         return out
 
 
@@ -129,6 +147,11 @@ class Lock:
     indexes: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # repository -> arch -> index digest
     architectures: Mapping[str, tuple[LockedPackage, ...]] = field(default_factory=dict)
     format: int = LOCK_FORMAT
+
+    @property
+    def outdated_format(self) -> str:
+        """Why the lock must be rewritten for its format ('' when it is of the current format)."""
+        return FORMAT_1_STALE if self.format == 1 else ""
 
     def packages(self, arch: str) -> tuple[LockedPackage, ...]:
         return self.architectures.get(arch, ())
@@ -153,7 +176,8 @@ def summary_lock(architectures: Mapping[str, Sequence[Mapping[str, object]]]) ->
     return Lock(profile="", inputs="", architectures={arch: tuple(
         LockedPackage(name=str(r["name"]), version=str(r["version"]), arch=arch, sha256=str(r.get("sha256", "")),
                       size=int(str(r.get("size", 0))), repository="", signer="",
-                      reason=Reason.parse(str(r.get("reason", ""))))
+                      reason=Reason.parse(str(r.get("reason", ""))),
+                      version_scheme=str(r.get("version-scheme", "semver")))
         for r in rows) for arch, rows in architectures.items()})
 
 
@@ -165,6 +189,7 @@ def lock_bytes(lock: Lock) -> bytes:
 class _Reader:
     def __init__(self, origin: str) -> None:
         self.origin = origin
+        self.format = LOCK_FORMAT
 
     def fail(self, where: Path_, message: str) -> UserError:
         return UserError(f"{self.origin}: {json_path(where)}: {message}",
@@ -174,14 +199,17 @@ class _Reader:
         if not isinstance(doc, dict):
             raise UserError(f"{self.origin}: not a lock file (a JSON object is expected)",
                             hint="run: vcomp lock PROFILE")
-        if doc.get("format") != LOCK_FORMAT:
+        fmt = doc.get("format")
+        if not isinstance(fmt, int) or isinstance(fmt, bool) or fmt not in READABLE_FORMATS:
             raise UserError(f"{self.origin}: lock format {str(doc.get('format'))[:32]} is not supported",
                             hint="upgrade vcomp")
         self.keys(doc, [], _TOP, _TOP)
         arches = doc["architectures"]
         if not isinstance(arches, dict):
             raise self.fail(["architectures"], "is not a mapping of architecture -> packages")
-        return Lock(profile=self.text(doc["profile"], ["profile"]), inputs=self.text(doc["inputs"], ["inputs"]),
+        self.format = fmt
+        return Lock(format=self.format, profile=self.text(doc["profile"], ["profile"]),
+                    inputs=self.text(doc["inputs"], ["inputs"]),
                     trust_roots=self.texts(doc["trust-roots"], ["trust-roots"]),
                     indexes={str(r): self.texts(v, ["indexes", str(r)])
                              for r, v in self.mapping(doc["indexes"], ["indexes"]).items()},
@@ -201,7 +229,7 @@ class _Reader:
         return tuple(out)
 
     def row(self, p: dict[str, object], where: list[str | int]) -> LockedPackage:
-        self.keys(p, where, _ROW[:-1], _ROW)
+        self.keys(p, where, _ROW_REQUIRED, _ROW if self.format >= 2 else _ROW[:-1])
         s: Callable[[str], str] = lambda k: self.text(p[k], [*where, k])  # noqa: E731
         size = p["size"]
         if not isinstance(size, int) or isinstance(size, bool) or size < 0:
@@ -210,9 +238,20 @@ class _Reader:
         if "held" in p and held is not True:
             raise self.fail([*where, "held"], f"{_short(held)}: only 'true' marks a held row")
         caps = self.listed(p["capabilities"], [*where, "capabilities"])
-        return LockedPackage(name=s("name"), version=s("version"), arch=s("arch"), sha256=s("sha256"), size=size,
+        scheme = self.text(p.get("version-scheme", "semver"), [*where, "version-scheme"])
+        if scheme not in SCHEMES:
+            raise self.fail([*where, "version-scheme"], f"{_short(scheme)} is not a version scheme "
+                                                         f"({', '.join(sorted(SCHEMES))})")
+        version = s("version")
+        if self.format >= 2:  # format 1 held SemVer projections: read as written, reported stale
+            try:
+                FullVersion.parse(version, scheme)
+            except VersionError as exc:
+                raise self.fail([*where, "version"], f"{_short(version)} is not a {scheme} version ({exc.message})") \
+                    from None
+        return LockedPackage(name=s("name"), version=version, arch=s("arch"), sha256=s("sha256"), size=size,
                              repository=s("repository"), signer=s("signer"), reason=Reason.parse(s("reason")),
-                             license=s("license"), capabilities=caps, held=held is True)
+                             license=s("license"), capabilities=caps, held=held is True, version_scheme=scheme)
 
     def keys(self, d: dict[str, object], where: Path_, required: Sequence[str], known: Sequence[str]) -> None:
         for k in d:

@@ -383,7 +383,11 @@ class SolvIndex:
         return dep
 
     def dep(self, name: str, req: str) -> int:
-        """The dependency id of a Cargo requirement on ``name`` (requests, ``[dependencies]``)."""
+        """The dependency id of a requirement on ``name`` (requests, ``[dependencies]``): Cargo (``^1.2``), or a
+        Debian relation ``(OP VERSION)`` (a profile pinning a Debian package: ``(= 1:2.36-9+deb12u7)``)."""
+        text = req.strip()
+        if text.startswith("("):
+            return self.relation_dep(f"{name} {text}")
         return self.alt_dep(self.maker.cargo_alt(name, req))
 
     def relation_dep(self, text: str) -> int:

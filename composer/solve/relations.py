@@ -335,11 +335,14 @@ class ClauseTable:
         self._arrays: dict[str, array[int]] | None = None
         self._names: list[str] = []
         self.n_alts = self.n_clauses = self.n_rows = 0
+        self.choices = False   # some clause has alternatives, or some name a real package and providers
+        self._info: dict[int, tuple[int | None, tuple[str, ...], tuple[str, ...]]] = {}
 
     # ---- building
     def add_alt(self, alt: Alt, text: str, none: str) -> int:
         a = self.n_alts
         self._alts[a] = alt
+        self.choices = self.choices or alt.mixed
         if self._texts is None:   # a loaded table: keep its texts undecoded
             self._extra_texts[a] = text
         else:
@@ -351,6 +354,7 @@ class ClauseTable:
 
     def add_clause(self, alts: tuple[int, ...]) -> int:
         self._clauses[self.n_clauses] = alts
+        self.choices = self.choices or len(alts) > 1
         self.n_clauses += 1
         return self.n_clauses - 1
 
@@ -405,6 +409,25 @@ class ClauseTable:
                                              essential=bool(prio & 0x80))
         return got
 
+    def requires(self, k: int) -> tuple[int, ...]:
+        """The requires clauses of row ``k`` (without decoding the rest of the row)."""
+        got = self._rows.get(k)
+        if got is not None:
+            return got.requires
+        arr = self._loaded()
+        return tuple(arr["req"][arr["row_req"][k]:arr["row_req"][k + 1]])
+
+    def clause_info(self, c: int) -> tuple[int | None, tuple[str, ...], tuple[str, ...]]:
+        """What the favor search needs of clause ``c``: its first satisfiable alternative when it has several
+        (else None), its alternatives' names, and those names that have a real package and providers."""
+        got = self._info.get(c)
+        if got is None:
+            alts = self.clause(c)
+            first = next((a for a in alts if self.alt(a).satisfiable), None) if len(alts) > 1 else None
+            names = tuple(self.alt(a).name for a in alts)
+            got = self._info[c] = (first, names, tuple(self.alt(a).name for a in alts if self.alt(a).mixed))
+        return got
+
     def ranked(self) -> list[tuple[int, int]]:
         """(priority rank, row) of the rows with a Priority apt prefers, weakest first."""
         if self._arrays is not None:
@@ -451,7 +474,8 @@ class ClauseTable:
                 out[start].append(len(out[items]))
             out["row_prio"].append(r.priority | (0x80 if r.essential else 0))
         head = json.dumps({"names": list(names), "nones": {str(k): v for k, v in self._nones.items()},
-                           "counts": [self.n_alts, self.n_clauses, self.n_rows]}, separators=(",", ":")).encode()
+                           "counts": [self.n_alts, self.n_clauses, self.n_rows], "choices": self.choices},
+                          separators=(",", ":")).encode()
         texts = json.dumps(self.texts(), separators=(",", ":")).encode()
         parts = [head, texts, *(out[k].tobytes() for k in _ARRAYS)]
         return _MAGIC + b"".join(_LEN.pack(len(p)) + p for p in parts)
@@ -472,6 +496,7 @@ class ClauseTable:
         self._names = [str(n) for n in head["names"]]
         self._nones = {int(k): str(v) for k, v in head["nones"].items()}
         self.n_alts, self.n_clauses, self.n_rows = (int(x) for x in head["counts"])
+        self.choices = bool(head["choices"])
         self._texts, self._texts_blob = None, parts[1]
         arrays: dict[str, array[int]] = {}
         for name, raw in zip(_ARRAYS, parts[2:], strict=True):

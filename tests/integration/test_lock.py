@@ -156,3 +156,33 @@ def test_committed_locks_match_their_profiles_and_a_relock_passes_the_build_chec
         lock_path(prof.path).write_bytes(lock_bytes(lock))
         with pytest.raises(LockMismatch, match=r"\$\.architectures\.x86_64\[0\]\.reason"):
             check_lock(prof, lock, sources, lock_path(prof.path))
+
+
+def test_the_sample_kernel_revisions_order_and_a_held_older_build_moves_up(profiles: Path, tmp_path: Path) -> None:
+    """The sample repository serves two Debian builds of the kernel and its drivers (composer/repo/sample.py):
+    the lock takes the newer revision, and a lock that held the older one moves up as an upgrade (make demo)."""
+    from composer.solve.lock import diff_locks
+    from composer.version import FullVersion
+
+    prof = load_profile(profiles / "minimal.yaml")
+    sources = open_sources(prof, tmp_path / "cache")
+    fresh = resolve_profile(prof, sources)
+    keep: dict[str, dict[str, str]] = {}
+    for arch in prof.architectures:
+        index = sources.index(arch)
+        texts = {e.version_text for e in (index.entry(s.id) for s in index.named("linux")) if e.name == "linux"}
+        served = sorted(texts, key=lambda v: FullVersion.parse(v, "deb"))
+        if len(served) < 2:
+            pytest.skip("the Debian archive no longer has the previous kernel build: one revision served")
+        linux = fresh.package(arch, "linux")
+        assert linux is not None and linux.version == served[-1] and linux.version_scheme == "deb"
+        keep[arch] = {p.name: served[-2] for p in fresh.packages(arch) if p.version == linux.version}
+        assert {"linux", "driver-virtio", "driver-virtio-blk"} <= set(keep[arch])
+    held = resolve_profile(prof, sources, keep)
+    for arch, kept in keep.items():
+        rows = {p.name: p for p in held.packages(arch)}
+        assert all(rows[n].version == v and rows[n].held for n, v in kept.items())  # every driver with its kernel
+    lines = diff_locks(held, fresh)
+    older, newer = keep["x86_64"]["linux"], fresh.package("x86_64", "linux").version  # type: ignore[union-attr]
+    assert f"x86_64: ~ linux {older} -> {newer} (upgraded; kernel)" in lines
+    assert not any("same precedence" in line or "downgraded" in line for line in lines)

@@ -76,6 +76,9 @@ def test_kernel_and_driver_metadata(sample: tuple[str, Path, dict[str, Built]]) 
         assert m.driver["kernel"] == release
         assert any(d.name == "linux" and d.requirement == f"={linux.metadata.semver.major}."
                    f"{linux.metadata.semver.minor}.{linux.metadata.semver.patch}" for d in m.dependencies)
+        assert linux.metadata.version_scheme == "deb" == m.version_scheme
+        assert m.full_version == linux.metadata.full_version
+        assert f"linux (= {linux.metadata.upstream_version})" in m.relations["requires"]  # exactly this build
     ext4 = [p.rsplit("/", 1)[-1] for p in read_header(pkgs["driver-ext4"].path).metadata.driver["modules"]]
     assert ext4[0] == "crc32c_generic.ko" and ext4[-1] == "ext4.ko"
     assert ext4.index("jbd2.ko") < ext4.index("ext4.ko") and ext4.index("mbcache.ko") < ext4.index("ext4.ko")

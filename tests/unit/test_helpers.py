@@ -6,10 +6,8 @@ import pytest
 
 from composer.errors import UserError
 from composer.package import kmod
-from composer.package.debian import semver_from_debian
 from composer.package.globs import match_exact, matches
 from composer.tomlpos import locate
-from composer.version import Version
 
 
 @pytest.mark.parametrize(("path", "pattern", "expected"), [
@@ -33,26 +31,6 @@ def test_toml_locate() -> None:
     assert locate(text, ["source", 0]) == (5, 1)
     assert locate(text, ["arch", "aarch64", "foo"]) == (12, 1)
     assert locate(text, ["nothing"]) == (1, 1)
-
-
-@pytest.mark.parametrize(("deb", "full", "release"), [
-    ("1:1.35.0-4+deb12u1+b1", "1.35.0+deb.4.deb12u1.b1", "1.35.0"),
-    ("7.2-1+deb12u1", "7.2.0+deb.1.deb12u1", "7.2.0"),
-    ("6.1.192-2", "6.1.192+deb.2", "6.1.192"),
-    ("2.36", "2.36.0", "2.36.0"),
-    ("3:6.04~git20190206.bf6db5b4+dfsg1-3", "6.4.0-git20190206.bf6db5b4+deb.dfsg1.3", "6.4.0-git20190206.bf6db5b4"),
-    ("1.2.3.4-1", "1.2.3+deb.4.1", "1.2.3"),
-])
-def test_semver_from_debian(deb: str, full: str, release: str) -> None:
-    assert semver_from_debian(deb) == (full, release)
-    assert str(Version.parse(full)) == full
-
-
-def test_debian_order_is_kept_for_upstream_versions() -> None:
-    a, b = Version.parse(semver_from_debian("6.1.158-1")[0]), Version.parse(semver_from_debian("6.1.192-2")[0])
-    assert a < b
-    pre, rel = Version.parse(semver_from_debian("2.0~rc1-1")[0]), Version.parse(semver_from_debian("2.0-1")[0])
-    assert pre < rel  # Debian's "~" sorts before, like a SemVer pre-release
 
 
 def _fake_tree(deps: dict[str, list[str]], builtin: tuple[str, ...] = ()) -> kmod.ModuleTree:

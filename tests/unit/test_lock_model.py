@@ -70,7 +70,7 @@ def _twice(doc: dict[str, Any]) -> dict[str, Any]:
 ROW = ["architectures", "x86_64", 0]
 HOSTILE: list[tuple[str, Callable[[dict[str, Any]], Any], str]] = [
     ("a list", lambda d: [d], "not a lock file (a JSON object is expected)"),
-    ("format 2", _set(["format"], 2), "lock format 2 is not supported"),
+    ("format 3", _set(["format"], 3), "lock format 3 is not supported"),
     ("missing inputs", _delete(["inputs"]), "$.inputs: is missing"),
     ("an unknown key", _set(["x-evil"], 1), "$.x-evil: is not a field of a lock"),
     ("profile not text", _set(["profile"], 3), "$.profile: 3 is not a string"),

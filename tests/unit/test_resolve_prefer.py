@@ -202,3 +202,14 @@ def test_profile_key_mistakes_name_the_place(tmp_path: Path) -> None:
     msg = info.value.message
     assert f"{tmp_path}/p.yaml:8:1: $.base: 'minimal' is not one of essential, required, none" in msg, msg
     assert f"{tmp_path}/p.yaml:12:13: $.weak-dependencies.packages.nginx[0]: 'enhances'" in msg, msg
+
+
+def test_a_profile_may_pin_a_debian_package_with_a_debian_relation(tmp_path: Path) -> None:
+    pinned = 'packages:\n  - {name: libc6, version: "(= 1:2.36-9+deb12u7)"}'
+    prof = load_profile(write(tmp_path, PROFILE.replace("packages: [nginx]", pinned)))
+    assert prof.packages[0].requirement == "(= 1:2.36-9+deb12u7)"
+    bad = PROFILE.replace("packages: [nginx]", 'packages:\n  - {name: libc6, version: "(= 1:2.36-9+deb12u7"}\n'
+                                               '  - {name: nano, version: "(== 7)"}')
+    with pytest.raises(UserError) as info:
+        load_profile(write(tmp_path, bad))
+    assert "$.packages[0].version" in info.value.message and "$.packages[1].version" in info.value.message
