@@ -376,3 +376,13 @@ def dpkg_cli_mismatches(pairs: Sequence[tuple[str, str]], sample: int, seed: int
     bad = [f"{a} vs {b}: dpkg {c}, ours {_sign(dpkg_compare(a, b))}"
            for (a, b), c in zip(chosen, answers, strict=True) if int(c) != _sign(dpkg_compare(a, b))]
     return len(chosen), bad
+
+
+def recorded_outcome(record: Mapping[str, object]) -> Outcome:
+    """An answer of the committed fixture's expected.json (apt's, recorded by scripts/debian_fixture.py) as an
+    :class:`Outcome`, to compare our resolver on the trimmed fixture with :func:`row` (no apt run)."""
+    installed = record.get("installed", [])
+    providers = record.get("providers", [])
+    assert isinstance(installed, list) and isinstance(providers, list)
+    return Outcome(ok=record.get("exit") == 0, packages={str(i["name"]): str(i["version"]) for i in installed},
+                   message=str(record.get("message", "")), providers=tuple(str(p) for p in providers))
