@@ -386,7 +386,8 @@ def _check_upload(store: RepoStore, targets: Targets, state: dict[str, dict[str,
     # virtual names are names too: a developer may not provide a name outside their delegation
     # (else a package could hijack 'hello' or 'driver:virtio-net' in resolution)
     allowed = {r.name for r in roles}
-    outside = [p for p in meta.provides if not {r.name for r in authorised_roles(targets, p, verified.signer.keyid)}
+    outside = [p for p in meta.provides
+               if not {r.name for r in authorised_roles(targets, p.partition(" = ")[0], verified.signer.keyid)}
                & allowed]
     if outside:
         raise VerificationError(f"{pkg}: '{meta.name}' provides {', '.join(repr(p) for p in outside)}, which key "
