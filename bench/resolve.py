@@ -578,7 +578,8 @@ def archive_raw(args: argparse.Namespace, requests: list[tuple[str, list[Any]]])
         builds.append(time.perf_counter() - t)
         for label, reqs in requests:
             names = [r.name for r in reqs]
-            jobs = [pool.Job(solv.Job.SOLVER_INSTALL | solv.Job.SOLVER_SOLVABLE_NAME, pool.str2id(n)) for n in names]
+            jobs = [pool.Job(solv.Job.SOLVER_INSTALL | solv.Job.SOLVER_SOLVABLE_PROVIDES, pool.str2id(n))
+                    for n in names]
             jobs += favors(pool, alt_dep, names)   # untimed: part of the problem, not of libsolv's work
             t = time.perf_counter()
             solver = pool.Solver()

@@ -39,7 +39,7 @@ from composer.run import run
 from composer.solve.evr import deb_evr
 from composer.solve.lockmodel import ESSENTIAL, REQUESTED
 from composer.solve.resolve import Request, Resolver
-from composer.version import FullVersion, dpkg_compare, semver_projection
+from composer.version import FullVersion, dpkg_compare
 
 ARCH: Arch = get_arch("x86_64")
 SUITES: tuple[str, ...] = (SUITE, f"{SUITE}-updates", f"{SUITE}-security")
@@ -90,12 +90,9 @@ def read_suites(packages: Mapping[str, bytes]) -> Suites:
 
 
 def metadata_of(meta: debimport.DebMetadata) -> Metadata:
-    """The package metadata of an imported stanza: the importer's tables plus the SemVer projection as
-    ``version`` (design14 §1.1)."""
-    d = meta.to_dict()
-    package = dict(d["package"])  # type: ignore[call-overload]
-    package["version"] = str(semver_projection(meta.upstream))
-    return Metadata.from_dict({**d, "package": package})
+    """The package metadata of an imported stanza (the importer's document, with the SemVer projection as
+    ``version``): what ``vcomp import debian --metadata-only`` signs."""
+    return Metadata.from_dict(meta.metadata_dict())
 
 
 def entry_of(meta: debimport.DebMetadata) -> IndexEntry:
@@ -108,15 +105,20 @@ def entry_of(meta: debimport.DebMetadata) -> IndexEntry:
 class Entries:
     entries: tuple[IndexEntry, ...]
     report: debimport.Report
+    selection: Mapping[str, int]     # what the importer's version selection left out, counted
     seconds: float
 
 
 def entries_of(stanzas: Sequence[deb822.Stanza]) -> Entries:
-    """Every stanza that can be a package as an index entry, and the importer's "cannot express" report."""
+    """Every stanza that can be a package as an index entry, chosen across suites as the importer publishes them
+    (``debimport.select_versions``: one per name-arch-version, dpkg-equal duplicates left out), and the
+    importer's "cannot express" report."""
     t = time.perf_counter()
     imported = debimport.map_stanzas(stanzas)
-    entries = tuple(entry_of(m) for m in imported.packages)
-    return Entries(entries=entries, report=imported.report, seconds=time.perf_counter() - t)
+    selection = debimport.select_versions(imported.packages)
+    entries = tuple(entry_of(m) for m in selection.packages)
+    return Entries(entries=entries, report=imported.report, selection=selection.counts,
+                   seconds=time.perf_counter() - t)
 
 
 def essential_names(stanzas: Iterable[deb822.Stanza]) -> tuple[str, ...]:
