@@ -540,6 +540,17 @@ def archive_raw(args: argparse.Namespace, requests: list[tuple[str, list[Any]]])
         return pool, repo, alt_dep
 
     prio = {"required": 4, "important": 3, "standard": 2}
+    # Priority favors name the NEWEST version of a name only: favoring every version (the prototype, one suite)
+    # lets an older bookworm-security build listed later win over main's newer point release (libc-bin
+    # 2.36-9+deb12u7 instead of +deb12u14: the later favor wins).
+    newest: dict[str, int] = {}
+    for name, versions in real.items():
+        best = versions[0]
+        for v in versions[1:]:
+            if dpkg_compare(v[0], best[0]) > 0:
+                best = v
+        newest[name] = best[1]
+    prioritized = sorted((prio[st[i]["Priority"]], i) for i in newest.values() if st[i].get("Priority") in prio)
 
     def favors(pool: Any, alt_dep: Any, names: list[str]) -> list[Any]:
         order: list[tuple[int, Any]] = []
@@ -562,7 +573,7 @@ def archive_raw(args: argparse.Namespace, requests: list[tuple[str, list[Any]]])
                             if a.name in real and a.name in prov:
                                 realfav.append((depth, a.name))
         jobs = [pool.Job(solv.Job.SOLVER_FAVOR | solv.Job.SOLVER_SOLVABLE, i + 2)
-                for _, i in sorted((prio[s["Priority"]], i) for i, s in enumerate(st) if s.get("Priority") in prio)]
+                for _, i in prioritized]
         jobs += [pool.Job(solv.Job.SOLVER_FAVOR | solv.Job.SOLVER_SOLVABLE_NAME, pool.str2id(n))
                  for _, n in sorted(realfav, key=lambda t: -t[0])]
         jobs += [pool.Job(solv.Job.SOLVER_FAVOR | solv.Job.SOLVER_SOLVABLE_PROVIDES, alt_dep(a))
@@ -654,6 +665,9 @@ def archive_report(gen: dict[str, Any], cold: dict[str, Any], warm: dict[str, An
                        "cold_s": cold["per_request_s"][label], "apt_s": a, "ours_vs_apt": w / a,
                        "same_as_apt": same_apt, "raw_packages": rn,
                        "raw_same_as_apt": raw_apt}
+    if apt:
+        print("\ndifferences with apt (ours: explained by tests/archive/test_apt_agreement.py; raw: the prototype):")
+        print(_differences("ours", warm, apt) + (_differences("raw", raw, apt) if raw else ""))
     print()
     print(f"{'vcomp lock, cold (parse+build+cache+first solve)':52} {cold['first_lock_s']:8.2f} s   (goal < 3 s)")
     print(f"{'vcomp lock, cold, all requests':52} {cold['lock_s']:8.2f} s")
@@ -674,6 +688,27 @@ def archive_report(gen: dict[str, Any], cold: dict[str, Any], warm: dict[str, An
                                                                             ("warm", warm), ("raw", raw)) if v}},
             "children": {k: {x: y for x, y in v.items() if x != "result"}
                          for k, v in (("gen", gen), ("cold", cold), ("warm", warm), ("raw", raw), ("apt", apt)) if v}}
+
+
+def _outcome(result: list[list[str]]) -> Any:
+    ag = _support()
+    pairs = [tuple(x) for x in result]
+    if pairs == [("(fails)", "")]:
+        return ag.Outcome(ok=False)
+    return ag.Outcome(ok=True, packages=dict(pairs))
+
+
+def _differences(side: str, mine: dict[str, Any], apt: dict[str, Any], limit: int = 8) -> str:
+    """The (name, version) differences of one side with apt, per request (at most ``limit`` each)."""
+    ag = _support()
+    lines = []
+    for label, result in mine["result"].items():
+        diffs = ag.compare(label, _outcome(result), _outcome(apt["result"][label]))
+        diffs = [d for d in diffs if d.package != ag.MESSAGE]   # messages are not kept by the children
+        if diffs:
+            more = f" (+{len(diffs) - limit} more)" if len(diffs) > limit else ""
+            lines.append(f"  {side} {label}: " + "; ".join(str(d) for d in diffs[:limit]) + more)
+    return "\n".join(lines) + ("\n" if lines else "")
 
 
 def archive_main(args: argparse.Namespace) -> int:
