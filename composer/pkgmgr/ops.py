@@ -32,7 +32,8 @@ from composer.solve.lock import row_moves, version_change
 from composer.solve.lockmodel import LockedPackage, Reason
 from composer.solve.policy import RepoPolicy
 from composer.solve.pool import IndexData, SolvIndex
-from composer.solve.resolve import Request, ResolveError, Resolver
+from composer.solve.relations import split_provide
+from composer.solve.resolve import Request, ResolveError, Resolver, required_names
 
 GRANTED = "etc/veridian/capabilities"  # the profile's granted capabilities, one per line
 ACTIONS = {"add": "install", "rebuild": "reinstall", "upgrade": "upgrade", "downgrade": "downgrade"}
@@ -74,12 +75,16 @@ class RootSources:
 def installed_doc(r: Mapping[str, Any]) -> dict[str, Any]:
     m = r["metadata"]
     p = m.get("package", {})
-    return {"name": r["name"], "version": r["version"], "arch": r["arch"], "type": p.get("type", ""),
-            "description": p.get("description", ""), "license": p.get("license", ""),
+    return {"name": r["name"], "version": p.get("version", r["version"]), "arch": r["arch"],
+            "type": p.get("type", ""), "description": p.get("description", ""), "license": p.get("license", ""),
             "dependencies": m.get("dependencies", {}), "provides": p.get("provides", []),
             "conflicts": p.get("conflicts", []), "features": m.get("features", {}),
             "capabilities": m.get("capabilities", {}), "driver": m.get("driver", {}), "size": r["size"],
-            "installed_size": 0, "sha256": r["sha256"], "path": "", "signer": r["signer"]}
+            "installed_size": 0, "sha256": r["sha256"], "path": "", "signer": r["signer"],
+            "epoch": p.get("epoch", 0), "revision": p.get("revision", ""),
+            "upstream_version": p.get("upstream-version", ""), "version_scheme": p.get("version-scheme", "semver"),
+            "essential": p.get("essential", False), "priority": p.get("priority", ""),
+            "multi_arch": p.get("multi-arch", ""), "relations": m.get("relations", {})}
 
 
 def open_root(root: Path, cache: Path, *, offline: bool = False) -> tuple[db.Database, RootSources]:
@@ -193,13 +198,13 @@ def _why(name: str, new: Mapping[str, Any], index: SolvIndex) -> str:
     """'dependency of X' for a package pulled in by another package of the transaction."""
     names = _provides(index, name)
     for other, s in sorted(new.items()):
-        if other != name and names & set(index.entry(s.id).dependencies):
+        if other != name and names & set(required_names(index.entry(s.id))):
             return Reason.dependency_of(other).text
     return "dependency"
 
 
 def _provides(index: SolvIndex, name: str) -> set[str]:
-    return {name, *(p for s in index.named(name) for p in index.entry(s.id).provides)}
+    return {name, *(split_provide(p)[0] for s in index.named(name) for p in index.entry(s.id).provides)}
 
 
 def fetch_changes(sources: RootSources, changes: Sequence[RootChange]) -> list[RootChange]:

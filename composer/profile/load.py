@@ -15,6 +15,7 @@ from composer import schema
 from composer.errors import UserError, combine
 from composer.profile.grammar import grammar_errors
 from composer.profile.model import (
+    BASE_DEFAULT,
     BootTest,
     Kernel,
     OptionValue,
@@ -24,6 +25,7 @@ from composer.profile.model import (
     Profile,
     RepositoryRef,
     User,
+    WeakDependencies,
 )
 from composer.profile.overlay import confined, overlay_digest, work_tree
 from composer.profile.validate import SCHEMA, boundary_errors, option_errors, profile_schema_now, semantic_errors
@@ -141,6 +143,12 @@ def _policy(p: Doc) -> Policy:
                   kernel_change_requires_ack=_opt_bool(p, "kernel-change-requires-ack"))
 
 
+def _weak(w: Doc) -> WeakDependencies:
+    return WeakDependencies(recommends=bool(w.get("recommends", False)), suggests=bool(w.get("suggests", False)),
+                            packages={str(n): _strs(k) for n, k in cast(Doc, w.get("packages", {})).items()},
+                            written=frozenset(w))
+
+
 def _list(v: Doc, key: str) -> list[Doc]:
     return cast(list[Doc], v.get(key, []))
 
@@ -166,4 +174,6 @@ def _model(doc: Located, path: Path, data: bytes, *, files: bool) -> Profile:
                    users=tuple(_user(u) for u in _list(v, "users")), files=written, overlay=overlay,
                    boot_tests=tuple(_boot_test(t) for t in _list(v, "boot-tests")),
                    policy=_policy(cast(Doc, v.get("policy", {}))),
+                   base=cast(str, v.get("base", BASE_DEFAULT)),
+                   weak_dependencies=_weak(cast(Doc, v.get("weak-dependencies", {}))),
                    written=frozenset(v) - {"name", "architectures", "repositories", "packages", "outputs"})

@@ -134,6 +134,24 @@ class Policy:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class WeakDependencies:
+    """Which weak dependencies the lock installs (design14 §2.4): every package's recommends, every package's
+    suggests, and per package name its own ('recommends', 'suggests'). Default: none."""
+
+    recommends: bool = False
+    suggests: bool = False
+    packages: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    written: frozenset[str] = frozenset()
+
+    def to_dict(self) -> dict[str, object]:
+        return _some(self.written, {"recommends": self.recommends, "suggests": self.suggests,
+                                    "packages": {n: list(k) for n, k in self.packages.items()}})
+
+
+BASE_DEFAULT = "essential"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Profile:
     path: Path
     name: str
@@ -153,6 +171,8 @@ class Profile:
     overlay: Path | None = None       # the checked overlay directory (inside the profile's work tree)
     boot_tests: tuple[BootTest, ...] = ()
     policy: Policy = Policy()
+    base: str = BASE_DEFAULT                # essential | required | none (design14 §2.5)
+    weak_dependencies: WeakDependencies = WeakDependencies()
     written: frozenset[str] = frozenset()   # the optional top-level keys the file spells out
 
     def packages_for(self, arch: str) -> list[PackageRequest]:
@@ -165,8 +185,9 @@ class Profile:
                 "repositories": [r.to_dict() for r in self.repositories],
                 "packages": [p.to_dict() for p in self.packages],
                 **_some(self.written, {
-                    "drivers": list(self.drivers), "capabilities": list(self.capabilities),
-                    "kernel": self.kernel.to_dict(), "init": self.init, "hostname": self.hostname,
+                    "drivers": list(self.drivers), "capabilities": list(self.capabilities), "base": self.base,
+                    "weak-dependencies": self.weak_dependencies.to_dict(), "kernel": self.kernel.to_dict(),
+                    "init": self.init, "hostname": self.hostname,
                     "users": [u.to_dict() for u in self.users], "files": self.files}),
                 "outputs": [o.to_dict() for o in self.outputs],
                 **_some(self.written, {"boot-tests": [t.to_dict() for t in self.boot_tests],

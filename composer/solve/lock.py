@@ -22,7 +22,7 @@ from composer.repo.client import RepositoryClient, load_trusted_root
 from composer.solve.lockmodel import LOCK_FORMAT, Lock, LockedPackage, Reason, lock_bytes
 from composer.solve.policy import RepoPolicy
 from composer.solve.pool import IndexData, SolvIndex, parse_version
-from composer.solve.resolve import Request, Resolver, check_capabilities
+from composer.solve.resolve import Request, Resolver, WeakDeps, base_requests, check_capabilities
 
 
 def lock_path(profile: Path) -> Path:
@@ -39,7 +39,14 @@ def read_lock(path: Path) -> Lock | None:
     return Lock.from_dict(doc, str(path))
 
 
-def requests_for(profile: Profile, arch: str) -> list[Request]:
+def weak_deps(profile: Profile) -> WeakDeps:
+    w = profile.weak_dependencies
+    return WeakDeps(recommends=w.recommends, suggests=w.suggests, packages=dict(w.packages))
+
+
+def requests_for(profile: Profile, arch: str, index: SolvIndex | None = None) -> list[Request]:
+    """What a profile asks for on ``arch``: its packages, kernel, init, drivers, boot loaders, then (given the
+    index) the base set of ``profile.base`` for the names not already asked for (a request outranks it)."""
     reqs = [Request(name=p.name, requirement=p.requirement, features=p.features) for p in profile.packages_for(arch)]
     for role, name in (("kernel", profile.kernel.package), ("init", profile.init)):
         if name and name not in {r.name for r in reqs}:
@@ -51,6 +58,9 @@ def requests_for(profile: Profile, arch: str) -> list[Request]:
             for fw in OUTPUT_TYPES[out.type].firmware_for(arch, out.options):
                 needed.setdefault(BOOTLOADERS[fw], []).append(out.name)
     reqs += [Request(name=p, reason=Reason.bootloader_for(outs)) for p, outs in sorted(needed.items())]
+    if index is not None:
+        asked = {r.name for r in reqs}
+        reqs += [r for r in base_requests(index, profile.base) if r.name not in asked]
     return reqs
 
 
@@ -128,7 +138,9 @@ def _resolve(profile: Profile, sources: RepositorySources, keep: Kept) -> Lock:
     for arch in profile.architectures:
         for name, digest in sources.digests(arch).items():
             indexes.setdefault(name, {})[arch] = digest
-        chosen = Resolver(sources.index(arch), policy).solve(requests_for(profile, arch), keep=keep.get(arch, {}))
+        index = sources.index(arch)
+        chosen = Resolver(index, policy).solve(requests_for(profile, arch, index), keep=keep.get(arch, {}),
+                                               weak=weak_deps(profile))
         check_capabilities(chosen, profile.capabilities, arch)
         granted = set(profile.capabilities)
         arches[arch] = tuple(LockedPackage(

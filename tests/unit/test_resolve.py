@@ -14,23 +14,37 @@ from hypothesis import strategies as st
 from composer.repo.index import IndexEntry
 from composer.solve.lockmodel import Reason
 from composer.solve.resolve import Request, ResolveError, Resolver
-from composer.version import Requirement, Version
+from composer.version import FullVersion, Requirement, Version, semver_projection
 
 CASES = sorted((Path(__file__).parent / "resolve_cases").glob("*.json"))
 
 
 def entry(d: dict[str, Any], arch: str = "x86_64") -> IndexEntry:
-    return IndexEntry(name=d["name"], version=d["version"], arch=d.get("arch", arch), type="application",
+    """An index entry of a case: ``version`` (SemVer, with optional ``epoch``/``revision``) or ``deb`` (a Debian
+    version: the entry is a ``deb``-scheme one with its projection), ``deps`` (Cargo), ``relations``, ``provides``
+    (``NAME`` or ``NAME = VERSION``), ``priority``, ``essential``, ``multi_arch``."""
+    version, scheme, epoch, revision, upstream = d.get("version", ""), "semver", d.get("epoch", 0), \
+        d.get("revision", ""), ""
+    if "deb" in d:
+        full = FullVersion.parse(d["deb"], "deb")
+        version, scheme, epoch, revision, upstream = str(semver_projection(str(full.upstream))), "deb", full.epoch, \
+            full.revision, d["deb"]
+    return IndexEntry(name=d["name"], version=version, arch=d.get("arch", arch), type="application",
                       description=d["name"], license="MIT", dependencies=d.get("deps", {}),
                       provides=tuple(d.get("provides", ())), conflicts=tuple(d.get("conflicts", ())),
                       features=d.get("features", {}), capabilities=d.get("capabilities", {}), driver={}, size=1,
-                      installed_size=1, sha256="0" * 64, path=f"packages/{d['name']}/x.vpk", signer="k")
+                      installed_size=1, sha256="0" * 64, path=f"packages/{d['name']}/x.vpk", signer="k",
+                      epoch=epoch, revision=revision, upstream_version=upstream, version_scheme=scheme,
+                      essential=d.get("essential", False), priority=d.get("priority", ""),
+                      multi_arch=d.get("multi_arch", ""),
+                      relations={k: tuple(v) for k, v in d.get("relations", {}).items()})
 
 
 def request(r: str | dict[str, Any]) -> Request:
     if isinstance(r, str):
         return Request(name=r)
-    return Request(name=r["name"], requirement=r.get("version", "*"), features=tuple(r.get("features", ())))
+    return Request(name=r["name"], requirement=r.get("version", "*"), features=tuple(r.get("features", ())),
+                   reason=Reason.parse(r.get("reason", "requested")))
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.stem for c in CASES])
@@ -45,7 +59,7 @@ def test_case(case: Path) -> None:
         assert data["error"] in info.value.message, info.value.message
         return
     chosen = resolver.solve(reqs)
-    assert {c.entry.name: c.entry.version for c in chosen} == data["resolved"]
+    assert {c.entry.name: c.entry.version_text for c in chosen} == data["resolved"]
     for name, reason in data.get("reasons", {}).items():
         assert next(c.reason.text for c in chosen if c.entry.name == name) == reason
 
