@@ -29,7 +29,7 @@ from composer.errors import UserError
 from composer.package import debfixture
 from composer.package.aptsim import AptSimulator
 from composer.package.debian import DebianArchive
-from composer.solve.resolve import Request, Resolver
+from composer.solve.resolve import Request, Resolver, base_requests
 from composer.version import dpkg_compare
 from tests.support import aptagree as ag
 
@@ -60,6 +60,8 @@ def world() -> Iterator[World]:
 
 
 def test_agrees_with_apt(world: World) -> None:
+    # the base set the profile key `base: essential` adds is the Essential names apt is given
+    assert tuple(r.name for r in base_requests(world.resolver.index, "essential")) == world.essential
     sim = AptSimulator.for_archive(world.archive, ag.ARCH)
     sim.install(("bash",))  # warm-up: apt builds its pkgcache.bin once, not inside the first request's time
     known = ag.read_known()
@@ -85,7 +87,7 @@ def test_security_updates_win(world: World) -> None:
              or dpkg_compare(newest[n], v) < 0}
     assert not older, f"our newest version is older than bookworm-security's for {len(older)} names: " \
         f"{sorted(older.items())[:10]}"
-    picked_security = later_in_main = refused = 0
+    picked_security = later_in_main = refused = stuck = 0
     wrong = []
     for name, version in sorted(security.items()):
         try:
@@ -93,15 +95,29 @@ def test_security_updates_win(world: World) -> None:
         except UserError:
             refused += 1    # not installable alone (a conflict, a missing dependency): nothing to pick
             continue
-        if chosen.get(name) != newest[name]:
-            wrong.append(f"{name}: locked {chosen.get(name)}, newest {newest[name]} (security {version})")
+        if chosen.get(name) != newest[name] and not _installable(world.resolver, name, newest[name]):
+            stuck += 1      # the newest build cannot be installed (apt fails there: it never falls back)
+        elif chosen.get(name) != newest[name]:
+            wrong.append(f"{name}: locked {chosen.get(name) or 'a provider, not the package'}, newest "
+                         f"{newest[name]} (security {version})")
         elif newest[name] == version:
             picked_security += 1
         else:
             later_in_main += 1   # a point release folded the fix in with a newer revision (+deb12u2 > +deb12u1)
     print(f"\n{len(security)} names in {ag.SECURITY}: the security version locked for {picked_security}, a newer "
-          f"point-release version for {later_in_main}, not installable alone {refused}")
+          f"point-release version for {later_in_main}, not installable alone {refused}, an older build because the "
+          f"newest cannot be installed {stuck}")
     assert not wrong, f"{len(wrong)} names not locked at their newest version:\n" + "\n".join(wrong[:20])
+
+
+def _installable(resolver: Resolver, name: str, version: str) -> bool:
+    """Whether that exact build can be installed at all (libsolv on the resolver's pool, one install job)."""
+    import solv
+
+    pool, index = resolver.pool, resolver.index
+    sids = [s.id for s in index.named(name) if index.entry(s.id).version_text == version]
+    return any(not pool.Solver().solve([pool.Job(solv.Job.SOLVER_INSTALL | solv.Job.SOLVER_SOLVABLE, sid)])
+               for sid in sids)
 
 
 def test_dpkg_order_on_the_whole_index(world: World) -> None:
