@@ -17,7 +17,7 @@ from composer.profile.grammar import Report, grammar_errors
 from composer.profile.overlay import confined, work_tree
 from composer.profile.pins import pin_errors
 from composer.profile.yamlpos import Located
-from composer.version import Requirement, VersionError
+from composer.version import DebRelation, Requirement, VersionError
 
 SCHEMA = "profile.schema.json"
 
@@ -69,7 +69,13 @@ def semantic_errors(doc: Located, base: Path, *, files: bool = True) -> list[Com
                 "keep one entry; put the version and features on it")
         seen.setdefault(name, i)
         if isinstance(pkg, dict):
-            if "version" in pkg:
+            if "version" in pkg and pkg["version"].startswith("("):
+                try:
+                    DebRelation.parse(pkg["version"])
+                except VersionError as exc:
+                    err(["packages", i, "version"], str(exc), "a Debian relation is '(OP VERSION)', OP one of "
+                        "<< <= = >= >>, e.g. '(= 1:2.36-9+deb12u7)'")
+            elif "version" in pkg:
                 try:
                     if Requirement.parse(pkg["version"]).is_empty():
                         err(["packages", i, "version"], f"'{pkg['version']}' matches no version at all (its bounds "

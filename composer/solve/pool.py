@@ -41,7 +41,6 @@ from composer.solve.evr import Solvable, SolvPool, SolvRepo
 from composer.solve.relations import (
     CONFLICT_KEYS,
     STAR,
-    WEAK_KEYS,
     Catalog,
     ClauseTable,
     RowClauses,
@@ -267,10 +266,11 @@ class SolvIndex:
 
     @classmethod
     def _build(cls, rows: list[Row], arch: str, installed: Sequence[Document] = ()) -> SolvIndex:
-        keyed = [(r[1]["name"], str(r[1].get("version_scheme", "semver")), doc_evr(r[1]), r[1]["arch"], r[0], i)
-                 for i, r in enumerate(rows)]
-        keyed.sort()
+        unsorted = [member_of(r[1]) for r in rows]
+        keyed = sorted((m.name, m.scheme, m.evr, r[1]["arch"], r[0], i)
+                       for i, (m, r) in enumerate(zip(unsorted, rows, strict=True)))
         rows[:] = [rows[k[-1]] for k in keyed]
+        members = [unsorted[k[-1]] for k in keyed]
         pool = solv.Pool()
         pool.setarch(arch)
         repo = pool.add_repo("index")
@@ -278,8 +278,9 @@ class SolvIndex:
         self.catalog = catalog = Catalog()
         self.maker = TableMaker(Selector(catalog, _deb_arch(arch)), self.table)
         docs = [d for _, d, _ in rows]
-        for k, d in enumerate([*docs, *installed]):
-            catalog.add(k, member_of(d), d["provides"])
+        for k, (m, d) in enumerate(zip([*members, *(member_of(d) for d in installed)], [*docs, *installed],
+                                       strict=True)):
+            catalog.add(k, m, d["provides"])
         maker = self.maker
         for d in docs:
             self.table.add_row(maker.row(d.get("relations", {}), _in_force(d), priority=str(d.get("priority", "")),
@@ -302,9 +303,9 @@ class SolvIndex:
         """One solvable per document (in order); member numbers start at ``base``."""
         pool, table, maker = self.pool, self.table, self.maker
         provides, requires, conflicts = solv.SOLVABLE_PROVIDES, solv.SOLVABLE_REQUIRES, solv.SOLVABLE_CONFLICTS
-        weak = {"recommends": solv.SOLVABLE_RECOMMENDS, "suggests": solv.SOLVABLE_SUGGESTS}
         add_solvable, str2id, rel2id, eq = repo.add_solvable, pool.str2id, pool.rel2id, solv.REL_EQ
-        members = self.catalog.members
+        members, cdeps, clause_dep, clause = self.catalog.members, self._clause_deps, self.clause_dep, maker.clause
+        recommends, suggests = solv.SOLVABLE_RECOMMENDS, solv.SOLVABLE_SUGGESTS
         ids: dict[str, int] = {}  # str2id of EVRs and arches, which repeat
 
         def sid(text: str) -> int:
@@ -325,17 +326,20 @@ class SolvIndex:
                 name, version = split_provide(p)
                 evr = evr_in(m.scheme, version) if version is not None else None
                 s.add_deparray(provides, rel2id(str2id(name), sid(evr), eq) if evr is not None else str2id(name))
-            row = table.row(base + i) if base + i < table.n_rows else maker.row(d.get("relations", {}), _in_force(d))
+            relations = d.get("relations") or {}
+            row = table.row(base + i) if base + i < table.n_rows else maker.row(relations, _in_force(d))
             for c in row.requires:
-                s.add_deparray(requires, self.clause_dep(c))
-            for kind in WEAK_KEYS:
-                for c in row.weak(kind):
-                    s.add_deparray(weak[kind], self.clause_dep(c))
+                s.add_deparray(requires, cdeps.get(c) or clause_dep(c))
+            for c in row.recommends:
+                s.add_deparray(recommends, cdeps.get(c) or clause_dep(c))
+            for c in row.suggests:
+                s.add_deparray(suggests, cdeps.get(c) or clause_dep(c))
             for c in d["conflicts"]:
                 s.add_deparray(conflicts, str2id(c))
-            for key in CONFLICT_KEYS:
-                for text in d.get("relations", {}).get(key, ()):
-                    s.add_deparray(conflicts, self.clause_dep(maker.clause(text)))
+            if relations:
+                for key in CONFLICT_KEYS:
+                    for text in relations.get(key, ()):
+                        s.add_deparray(conflicts, clause_dep(clause(text)))
         return made
 
     # ---- dependency ids
@@ -381,7 +385,11 @@ class SolvIndex:
         return dep
 
     def dep(self, name: str, req: str) -> int:
-        """The dependency id of a Cargo requirement on ``name`` (requests, ``[dependencies]``)."""
+        """The dependency id of a requirement on ``name`` (requests, ``[dependencies]``): Cargo (``^1.2``), or a
+        Debian relation ``(OP VERSION)`` (a profile pinning a Debian package: ``(= 1:2.36-9+deb12u7)``)."""
+        text = req.strip()
+        if text.startswith("("):
+            return self.relation_dep(f"{name} {text}")
         return self.alt_dep(self.maker.cargo_alt(name, req))
 
     def relation_dep(self, text: str) -> int:

@@ -180,6 +180,8 @@ class Resolver:
         pool, index, table = self.pool, self.index, self.index.table
         jobs = [pool.Job(solv.Job.SOLVER_FAVOR | solv.Job.SOLVER_SOLVABLE, index.first + k)
                 for _, k in table.ranked()]
+        if not table.choices:   # no clause with alternatives, no name with a real package and providers
+            return jobs
         real: list[tuple[int, str]] = []
         first: list[tuple[int, int]] = []
         seen_names: set[str] = set()
@@ -191,23 +193,16 @@ class Resolver:
                 continue
             seen_names.add(name)
             for s in pool.whatprovides(pool.str2id(name)):
-                if s.id in seen:
+                k = index.member_number(s.id)
+                if s.id in seen or k is None or not 0 <= k < table.n_rows:
                     continue
                 seen.add(s.id)
-                row = index.row_clauses(s.id)
-                if row is None:
-                    continue
-                for c in row.requires:
-                    alts = table.clause(c)
-                    if len(alts) > 1:
-                        a = next((a for a in alts if table.alt(a).satisfiable), None)
-                        if a is not None:
-                            first.append((depth, a))
-                    for a in alts:
-                        alt = table.alt(a)
-                        queue.append((alt.name, depth + 1))
-                        if alt.mixed:
-                            real.append((depth, alt.name))
+                for c in table.requires(k):
+                    a, alt_names, mixed = table.clause_info(c)
+                    if a is not None:
+                        first.append((depth, a))
+                    queue.extend((n, depth + 1) for n in alt_names if n not in seen_names)
+                    real.extend((depth, n) for n in mixed)
         jobs += [pool.Job(solv.Job.SOLVER_FAVOR | solv.Job.SOLVER_SOLVABLE_NAME, pool.str2id(n))
                  for n in _last_of_each(real)]
         jobs += [pool.Job(solv.Job.SOLVER_FAVOR | solv.Job.SOLVER_SOLVABLE_PROVIDES, index.alt_dep(a))
