@@ -1,5 +1,6 @@
 # The two commands of the quickstart: `make demo` and `make test`. Each does its own set-up.
-.PHONY: setup demo test unit integration lint bench clean conformance reliability debian-fixture test-archive
+.PHONY: setup demo test unit integration lint bench clean conformance reliability debian-fixture test-archive \
+	bench-archive
 
 setup:
 	@bash scripts/setup.sh
@@ -35,6 +36,12 @@ bench: setup
 clean:
 	rm -rf images out .vcomp-cache
 
-# The real Debian archive (network, apt on the whole suite, minutes; not part of `make test`).
+# The real Debian archive (network, apt on the whole suite, minutes; not part of `make test`): apt's answers on
+# the fixture, the importer on the whole suite, and our resolver against apt on bookworm + -updates + -security
+# (tests/archive/test_apt_agreement.py prints the table).
 test-archive: setup
 	.venv/bin/python -m pytest -m archive -s tests
+
+# Resolution on the real archive against raw libsolv and apt in the same run (bench/README.md, `resolve.py`).
+bench-archive: setup
+	.venv/bin/python bench/resolve.py --archive

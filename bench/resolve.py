@@ -1,6 +1,7 @@
 """Resolution at scale: `vcomp lock`'s resolution, cold and warm, against raw libsolv on the same synthetic index.
 
     .venv/bin/python bench/resolve.py [--packages 100000] [--requests 100] [--repeat 3] [--json FILE]
+    .venv/bin/python bench/resolve.py --archive [--repeat 3] [--phases raw,apt] [--json FILE]
 
 Every phase runs in a fresh child interpreter (so its peak RSS is its own). "gen" writes the
 deterministic index (zstd JSON, as a repository publishes it). "cold" is a lock with an empty pool
@@ -8,6 +9,11 @@ cache: parse the index, build the libsolv pool, write the cache, solve, make the
 the same lock again (--repeat times, each from the cache file). "raw" translates the same index into
 plain libsolv tuples (untimed) and times pool build and solve alone: the floor. The TUF refresh and the
 interpreter start are not in these figures (see bench/README.md).
+
+--archive runs the same phases on the real Debian archive (bookworm + -updates + -security, amd64, read
+from DebianArchive's private apt state; network on the first run) for the requests of design14 §5.2, plus
+"apt" (apt-get -s per request after a warm-up): per request warm/raw ratio, cold, apt time and ours/apt,
+and peak RSS per phase, all in the same run (ratios: the machine is shared).
 """
 
 from __future__ import annotations
@@ -303,6 +309,8 @@ def run_child(side: str, args: argparse.Namespace, **extra: Any) -> dict[str, An
            "--index-file", args.index_file, "--cache", args.cache]
     if "requested" in extra:
         cmd += ["--requested", ",".join(extra["requested"])]
+    if args.archive:
+        cmd += ["--archive", "--plan", args.plan]
     t = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if proc.returncode:
@@ -350,6 +358,384 @@ def report(gen: dict[str, Any], cold: dict[str, Any], warm: dict[str, Any], raw:
     return out
 
 
+# ================================================================ --archive: the real Debian archive (design14 §6)
+#
+# Phases, each in its own child interpreter: "agen" (bookworm + -updates + -security from DebianArchive's state,
+# mapped through the importer into index entries, written as a repository publishes its index: untimed set-up),
+# "cold" (empty pool cache: index parse, pool build, cache write, then every request solved), "warm" (each
+# request as its own lock from the cache, --repeat times), "raw" (plain libsolv: the same stanzas translated
+# into tuples untimed, then pool build and each solve timed), "apt" (apt-get -s per request after a warm-up).
+
+def _support() -> Any:
+    """tests/support/aptagree.py: the harness shared with the archive test."""
+    root = str(Path(__file__).resolve().parents[1])
+    if root not in sys.path:
+        sys.path.insert(0, root)
+    from tests.support import aptagree
+    return aptagree
+
+
+def _archive_requests(essential: list[str]) -> list[tuple[str, list[Any]]]:
+    from composer.package.debfixture import REQUESTS
+    ag = _support()
+    return [(r.label, ag.our_requests(r, essential)) for r in REQUESTS]
+
+
+def archive_gen(args: argparse.Namespace) -> dict[str, Any]:
+    from composer import settings
+    from composer.package.debian import DebianArchive
+    from composer.repo.index import build_index
+    ag = _support()
+    t = time.perf_counter()
+    suites = ag.read_suites(ag.suite_packages(DebianArchive(settings.cache_dir())))
+    read_s = time.perf_counter() - t
+    entries = ag.entries_of(suites.stanzas)
+    t = time.perf_counter()
+    blob = build_index(ARCH, entries.entries)
+    index_s = time.perf_counter() - t
+    with open(args.index_file, "wb") as f:
+        f.write(blob)
+    essential = list(ag.essential_names(suites.stanzas))
+    with open(args.plan, "w") as f:
+        json.dump({"essential": essential}, f)
+    return {"stanzas": dict(suites.counts), "entries": len(entries.entries), "index_bytes": len(blob),
+            "read_s": read_s, "map_s": entries.seconds, "index_build_s": index_s,
+            "map_ms_per_package": 1000 * entries.seconds / max(1, len(entries.entries))}
+
+
+def _archive_lock(index_file: str | None, cache: str, requests: list[Any]) -> tuple[float, list[tuple[str, str]]]:
+    """One `vcomp lock` of one request's names (after the TUF refresh): the pool from the cache (or parsed,
+    built and cached), the solve; a refusal is an answer too (its time counts)."""
+    from composer.errors import UserError
+    from composer.repo.index import decode_index
+    from composer.solve.pool import IndexData, SolvIndex
+    from composer.solve.resolve import Resolver
+
+    def load() -> IndexData:
+        if index_file is None:
+            raise SystemExit("warm run: the pool cache missed")
+        with open(index_file, "rb") as f:
+            return IndexData(*decode_index(f.read(), index_file))
+
+    t = time.perf_counter()
+    index = SolvIndex.cached(Path(cache), ARCH, [("debian", "archive-digest", load)])
+    LOADS.append(time.perf_counter() - t)
+    try:
+        chosen = Resolver(index).solve(requests)
+        result = sorted((c.entry.name, c.entry.version_text) for c in chosen)
+    except UserError:
+        result = [("(fails)", "")]
+    return time.perf_counter() - t, result
+
+
+LOADS: list[float] = []   # the pool part (cache load, or parse + build + cache) of each _archive_lock
+
+
+def archive_child(side: str, args: argparse.Namespace) -> dict[str, Any]:
+    res: dict[str, Any] = {"side": side}
+    if side == "agen":
+        res.update(archive_gen(args))
+        res["peak_rss_mib"] = maxrss_mib()
+        return res
+    with open(args.plan) as f:
+        essential = json.load(f)["essential"]
+    requests = _archive_requests(essential)
+    if side == "cold":
+        t = time.perf_counter()
+        first, result = _archive_lock(args.index_file, args.cache, requests[0][1])
+        res["first_lock_s"] = first
+        per, results = {requests[0][0]: first}, {requests[0][0]: result}
+        for label, reqs in requests[1:]:
+            per[label], results[label] = _archive_lock(None, args.cache, reqs)
+        res.update(lock_s=time.perf_counter() - t, per_request_s=per, result=results,
+                   cache_bytes=sum(os.path.getsize(os.path.join(args.cache, f)) for f in os.listdir(args.cache)))
+    elif side == "warm":
+        runs: dict[str, list[float]] = {label: [] for label, _ in requests}
+        results = {}
+        for _ in range(args.repeat):
+            for label, reqs in requests:
+                took, results[label] = _archive_lock(None, args.cache, reqs)
+                runs[label].append(took)
+        res.update(per_request_s=runs, result=results, load_s=statistics.median(LOADS))
+    else:
+        res.update(archive_raw(args, requests))
+    res["peak_rss_mib"] = maxrss_mib()
+    return res
+
+
+# ---------------------------------------------------------------- raw libsolv on the archive
+
+def archive_raw(args: argparse.Namespace, requests: list[tuple[str, list[Any]]]) -> dict[str, Any]:
+    """design14 §2.2-2.3's encoding in plain libsolv (the prototype design14-ref/rawsolv2.py, on the importer's
+    parsed relations): letters-only EVRs, every versioned alternative an explicit OR of exact candidates,
+    favors for first alternatives by BFS depth, Priority and real-over-provider. Translation, favors and the
+    stanza reading are not timed; pool build and each solve are."""
+    import solv
+
+    from composer import settings
+    from composer.package import deb822
+    from composer.package.debian import DebianArchive
+    from composer.solve.evr import deb_evr
+    from composer.version import dpkg_compare
+    ag = _support()
+    t = time.perf_counter()
+    suites = ag.read_suites(ag.suite_packages(DebianArchive(settings.cache_dir())))
+    st = [s.fields for s in suites.stanzas if s.fields["Architecture"] in ("amd64", "all")]
+    ok = {"<<": lambda c: c < 0, "<=": lambda c: c <= 0, "=": lambda c: c == 0, ">=": lambda c: c >= 0,
+          ">>": lambda c: c > 0}
+    real: dict[str, list[tuple[str, int]]] = {}
+    prov: dict[str, list[tuple[int, str | None]]] = {}
+    rels: list[dict[str, list[list[Any]]]] = []
+    provides: list[list[Any]] = []
+    for i, s in enumerate(st):
+        real.setdefault(s["Package"], []).append((s["Version"], i))
+        p = [c[0] for c in deb822.parse_relations(s.get("Provides", ""), "Provides")]
+        provides.append(p)
+        for a in p:
+            prov.setdefault(a.name, []).append((i, a.version))
+        rels.append({f: deb822.parse_relations(s.get(f, ""), f)
+                     for f in ("Depends", "Pre-Depends", "Conflicts", "Breaks") if f in s})
+    translate_s = time.perf_counter() - t
+
+    def build() -> tuple[Any, Any, Any]:
+        pool = solv.Pool()
+        pool.setarch(ARCH)
+        repo = pool.add_repo("debian")
+        s2i = pool.str2id
+        exact = [pool.rel2id(s2i(s["Package"]), s2i(deb_evr(s["Version"])), solv.REL_EQ) for s in st]
+        memo: dict[Any, int] = {}
+
+        def alt_dep(a: Any) -> int:
+            key = (a.name, a.arch, a.op, a.version)
+            if key in memo:
+                return memo[key]
+            if a.arch and a.arch not in ("any", "amd64", "native"):
+                d = s2i(f"{a.name}:{a.arch}")
+            elif not a.op:
+                d = s2i(a.name)
+            else:
+                op = {"<": "<=", ">": ">="}.get(a.op, a.op)
+                cands = [i for v, i in real.get(a.name, ()) if ok[op](dpkg_compare(v, a.version))]
+                cands += [i for i, pv in prov.get(a.name, ()) if pv and ok[op](dpkg_compare(pv, a.version))]
+                d = s2i(f"{a.name} ({a.op} {a.version})") if not cands else exact[cands[0]]
+                for i in cands[1:]:
+                    d = pool.rel2id(d, exact[i], solv.REL_OR)
+            memo[key] = d
+            return d
+
+        keys = {"Depends": solv.SOLVABLE_REQUIRES, "Pre-Depends": solv.SOLVABLE_REQUIRES,
+                "Conflicts": solv.SOLVABLE_CONFLICTS, "Breaks": solv.SOLVABLE_CONFLICTS}
+        for i, s in enumerate(st):
+            x = repo.add_solvable()
+            x.name, x.evr, x.arch = s["Package"], deb_evr(s["Version"]), ARCH if s["Architecture"] == "amd64" \
+                else "noarch"
+            x.add_deparray(solv.SOLVABLE_PROVIDES, exact[i])
+            for a in provides[i]:
+                x.add_deparray(solv.SOLVABLE_PROVIDES, pool.rel2id(s2i(a.name), s2i(deb_evr(a.version)), solv.REL_EQ)
+                               if a.version else s2i(a.name))
+            for f, clauses in rels[i].items():
+                for clause in clauses:
+                    d = alt_dep(clause[0])
+                    for a in clause[1:]:
+                        d = pool.rel2id(d, alt_dep(a), solv.REL_OR)
+                    x.add_deparray(keys[f], d)
+        repo.internalize()
+        pool.createwhatprovides()
+        return pool, repo, alt_dep
+
+    prio = {"required": 4, "important": 3, "standard": 2}
+    # Priority favors name the NEWEST version of a name only: favoring every version (the prototype, one suite)
+    # lets an older bookworm-security build listed later win over main's newer point release (libc-bin
+    # 2.36-9+deb12u7 instead of +deb12u14: the later favor wins).
+    newest: dict[str, int] = {}
+    for name, versions in real.items():
+        best = versions[0]
+        for v in versions[1:]:
+            if dpkg_compare(v[0], best[0]) > 0:
+                best = v
+        newest[name] = best[1]
+    prioritized = sorted((prio[st[i]["Priority"]], i) for i in newest.values() if st[i].get("Priority") in prio)
+
+    def favors(pool: Any, alt_dep: Any, names: list[str]) -> list[Any]:
+        order: list[tuple[int, Any]] = []
+        realfav: list[tuple[int, str]] = []
+        seen: set[int] = set()
+        queue = [(n, 0) for n in names]
+        while queue:
+            n, depth = queue.pop(0)
+            for i in [i for _, i in real.get(n, ())] + [i for i, _ in prov.get(n, ())]:
+                if i in seen:
+                    continue
+                seen.add(i)
+                for f in ("Depends", "Pre-Depends"):
+                    for clause in rels[i].get(f, ()):
+                        first = next((a for a in clause if a.name in real or a.name in prov), None)
+                        if len(clause) > 1 and first is not None:
+                            order.append((depth, first))
+                        for a in clause:
+                            queue.append((a.name, depth + 1))
+                            if a.name in real and a.name in prov:
+                                realfav.append((depth, a.name))
+        jobs = [pool.Job(solv.Job.SOLVER_FAVOR | solv.Job.SOLVER_SOLVABLE, i + 2)
+                for _, i in prioritized]
+        jobs += [pool.Job(solv.Job.SOLVER_FAVOR | solv.Job.SOLVER_SOLVABLE_NAME, pool.str2id(n))
+                 for _, n in sorted(realfav, key=lambda t: -t[0])]
+        jobs += [pool.Job(solv.Job.SOLVER_FAVOR | solv.Job.SOLVER_SOLVABLE_PROVIDES, alt_dep(a))
+                 for _, a in sorted(order, key=lambda t: -t[0])]
+        return jobs
+
+    builds, solves = [], {label: [] for label, _ in requests}
+    results: dict[str, list[tuple[str, str]]] = {}
+    for _ in range(args.repeat):
+        gc.collect()
+        t = time.perf_counter()
+        pool, _repo, alt_dep = build()
+        builds.append(time.perf_counter() - t)
+        for label, reqs in requests:
+            names = [r.name for r in reqs]
+            jobs = [pool.Job(solv.Job.SOLVER_INSTALL | solv.Job.SOLVER_SOLVABLE_PROVIDES, pool.str2id(n))
+                    for n in names]
+            jobs += favors(pool, alt_dep, names)   # untimed: part of the problem, not of libsolv's work
+            t = time.perf_counter()
+            solver = pool.Solver()
+            solver.set_flag(solv.Solver.SOLVER_FLAG_IGNORE_RECOMMENDED, 1)
+            solver.set_flag(solv.Solver.SOLVER_FLAG_FOCUS_BEST, 1)
+            problems = solver.solve(jobs)
+            new = [] if problems else solver.transaction().newsolvables()
+            solves[label].append(time.perf_counter() - t)
+            results[label] = ([("(fails)", "")] if problems else
+                              sorted((s.name, st[s.id - 2]["Version"]) for s in new))
+        del pool
+    return {"translate_s": translate_s, "build_s": builds, "solve_s": solves, "result": results,
+            "solvables": len(st)}
+
+
+# ---------------------------------------------------------------- apt, and the report
+
+def archive_apt(args: argparse.Namespace) -> dict[str, Any]:
+    from composer import settings
+    from composer.package.aptsim import AptSimulator
+    from composer.package.debfixture import REQUESTS
+    from composer.package.debian import DebianArchive
+    with open(args.plan) as f:
+        essential = json.load(f)["essential"]
+    sim = AptSimulator.for_archive(DebianArchive(settings.cache_dir()), _support().ARCH)
+    t = time.perf_counter()
+    sim.install(("bash",))
+    warmup = time.perf_counter() - t
+    per: dict[str, float] = {}
+    results: dict[str, list[tuple[str, str]]] = {}
+    for r in REQUESTS:
+        t = time.perf_counter()
+        answer = sim.install(r.all_names(essential))
+        per[r.label] = time.perf_counter() - t
+        results[r.label] = (sorted(answer.versions().items()) if answer.ok else [("(fails)", "")])
+    return {"warmup_s": warmup, "per_request_s": per, "result": results}
+
+
+def _load_average() -> str:
+    try:
+        with open("/proc/loadavg") as f:
+            return " ".join(f.read().split()[:3])
+    except OSError:
+        return "unknown"
+
+
+def archive_report(gen: dict[str, Any], cold: dict[str, Any], warm: dict[str, Any], raw: dict[str, Any] | None,
+                   apt: dict[str, Any] | None, args: argparse.Namespace, loads: list[str]) -> dict[str, Any]:
+    med = statistics.median
+    print(f"index: {sum(gen['stanzas'].values())} stanzas {gen['stanzas']}, {gen['entries']} entries "
+          f"({gen['map_ms_per_package']:.3f} ms/package to map), index {gen['index_bytes'] / 2**20:.1f} MiB zstd")
+    print(f"load average (1/5/15 min) at the start, middle and end: {' | '.join(loads)}; "
+          f"warm and raw: median of {args.repeat}\n")
+    head = (f"{'request':20} {'pkgs':>5} {'warm s':>8} {'raw s':>8} {'warm/raw':>9} {'cold s':>8} "
+            f"{'apt s':>7} {'ours/apt':>9} {'=apt':>5} {'raw pkgs':>8} {'raw=apt':>8}")
+    print(head)
+    rows = {}
+    for label, times in warm["per_request_s"].items():
+        w = med(times)
+        r = med(raw["solve_s"][label]) if raw else float("nan")
+        a = apt["per_request_s"][label] if apt else float("nan")
+        ours_set = [tuple(x) for x in warm["result"][label]]
+        same_apt = "" if apt is None else ("yes" if ours_set == [tuple(x) for x in apt["result"][label]] else "NO")
+        raw_apt = "" if apt is None or raw is None else \
+            ("yes" if [tuple(x) for x in raw["result"][label]] == [tuple(x) for x in apt["result"][label]] else "NO")
+        n = "fail" if ours_set == [("(fails)", "")] else str(len(ours_set))
+        raw_set = [tuple(x) for x in raw["result"][label]] if raw else []
+        rn = "" if raw is None else "fail" if raw_set == [("(fails)", "")] else str(len(raw_set))
+        print(f"{label:20} {n:>5} {w:8.3f} {r:8.4f} {w / r:9.1f} {cold['per_request_s'][label]:8.3f} "
+              f"{a:7.2f} {w / a:9.3f} {same_apt:>5} {rn:>8} {raw_apt:>8}")
+        rows[label] = {"packages": n, "warm_s": w, "raw_solve_s": r, "warm_vs_raw": w / r,
+                       "cold_s": cold["per_request_s"][label], "apt_s": a, "ours_vs_apt": w / a,
+                       "same_as_apt": same_apt, "raw_packages": rn,
+                       "raw_same_as_apt": raw_apt}
+    if apt:
+        print("\ndifferences with apt (ours: explained by tests/archive/test_apt_agreement.py; raw: the prototype):")
+        print(_differences("ours", warm, apt) + (_differences("raw", raw, apt) if raw else ""))
+    print()
+    print(f"{'vcomp lock, cold (parse+build+cache+first solve)':52} {cold['first_lock_s']:8.2f} s   (goal < 3 s)")
+    print(f"{'vcomp lock, cold, all requests':52} {cold['lock_s']:8.2f} s")
+    print(f"{'vcomp lock, warm: the pool from the cache (median)':52} {warm['load_s']:8.3f} s   (in every warm lock)")
+    if raw:
+        print(f"{'raw libsolv: pool build from tuples (median)':52} {med(raw['build_s']):8.2f} s")
+    print(f"{'pool cache file':52} {cold['cache_bytes'] / 2**20:8.1f} MiB")
+    if apt:
+        print(f"{'apt-get -s warm-up (pkgcache.bin build)':52} {apt['warmup_s']:8.2f} s")
+    print()
+    for label, side in (("gen (read + map, set-up)", gen), ("vcomp lock cold", cold), ("vcomp lock warm", warm),
+                        ("raw libsolv", raw)):
+        if side:
+            print(f"peak RSS {label:40} {side['peak_rss_mib']:8.0f} MiB")
+    return {"mode": "archive", "load_average": loads, "requests": rows,
+            "summary": {"cold_first_lock_s": cold["first_lock_s"], "cold_all_s": cold["lock_s"],
+                        "warm_pool_load_s": warm["load_s"],
+                        "raw_build_s": med(raw["build_s"]) if raw else None, "cache_bytes": cold["cache_bytes"],
+                        "peak_rss_mib": {k: v["peak_rss_mib"] for k, v in (("gen", gen), ("cold", cold),
+                                                                            ("warm", warm), ("raw", raw)) if v}},
+            "children": {k: {x: y for x, y in v.items() if x != "result"}
+                         for k, v in (("gen", gen), ("cold", cold), ("warm", warm), ("raw", raw), ("apt", apt)) if v}}
+
+
+def _outcome(result: list[list[str]]) -> Any:
+    ag = _support()
+    pairs = [tuple(x) for x in result]
+    if pairs == [("(fails)", "")]:
+        return ag.Outcome(ok=False)
+    return ag.Outcome(ok=True, packages=dict(pairs))
+
+
+def _differences(side: str, mine: dict[str, Any], apt: dict[str, Any], limit: int = 8) -> str:
+    """The (name, version) differences of one side with apt, per request (at most ``limit`` each)."""
+    ag = _support()
+    lines = []
+    for label, result in mine["result"].items():
+        diffs = ag.compare(label, _outcome(result), _outcome(apt["result"][label]))
+        diffs = [d for d in diffs if d.package != ag.MESSAGE]   # messages are not kept by the children
+        if diffs:
+            more = f" (+{len(diffs) - limit} more)" if len(diffs) > limit else ""
+            lines.append(f"  {side} {label}: " + "; ".join(str(d) for d in diffs[:limit]) + more)
+    return "\n".join(lines) + ("\n" if lines else "")
+
+
+def archive_main(args: argparse.Namespace) -> int:
+    phases = set(args.phases.split(","))
+    with tempfile.TemporaryDirectory(prefix="vcomp-bench-archive-") as tmp:
+        args.index_file, args.cache = os.path.join(tmp, "index.json.zst"), os.path.join(tmp, "pools")
+        args.plan = os.path.join(tmp, "plan.json")
+        os.mkdir(args.cache)
+        loads = [_load_average()]
+        gen = run_child("agen", args)
+        raw = run_child("raw", args) if "raw" in phases else None
+        cold = run_child("cold", args)
+        loads.append(_load_average())
+        warm = run_child("warm", args)
+        apt = archive_apt(args) if "apt" in phases else None
+        loads.append(_load_average())
+    out = archive_report(gen, cold, warm, raw, apt, args, loads)
+    harness.write_json(Path(args.json) if args.json else None, out, indent=1, say=False)
+    return 0
+
+
 def main() -> int:
     ap = harness.parser(__doc__, raw=True)
     ap.add_argument("--packages", type=int, default=100_000)
@@ -357,14 +743,20 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--json", metavar="FILE")
-    ap.add_argument("--child", choices=("gen", "cold", "warm", "raw"), help=argparse.SUPPRESS)
+    ap.add_argument("--archive", action="store_true",
+                    help="the real Debian archive (bookworm + -updates + -security, amd64) and apt, not synthetic")
+    ap.add_argument("--phases", default="raw,apt", help="with --archive: optional phases to run (raw, apt)")
+    ap.add_argument("--child", choices=("gen", "agen", "cold", "warm", "raw"), help=argparse.SUPPRESS)
+    ap.add_argument("--plan", help=argparse.SUPPRESS)
     ap.add_argument("--index-file", help=argparse.SUPPRESS)
     ap.add_argument("--cache", help=argparse.SUPPRESS)
     ap.add_argument("--requested", type=lambda s: s.split(","), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
-        json.dump(child(args.child, args), sys.stdout)
+        json.dump(archive_child(args.child, args) if args.archive else child(args.child, args), sys.stdout)
         return 0
+    if args.archive:
+        return archive_main(args)
     with tempfile.TemporaryDirectory(prefix="vcomp-bench-resolve-") as tmp:
         args.index_file, args.cache = os.path.join(tmp, "index.json.zst"), os.path.join(tmp, "pools")
         os.mkdir(args.cache)

@@ -26,6 +26,7 @@ from composer.package.deb822 import (
     parse_relations,
     where_text,
 )
+from composer.version import FullVersion, OrderKey, semver_projection
 
 # Debian architecture -> ours (the ARCHES registry names both); "all" is noarch.
 ARCH_FROM_DEB: Mapping[str, str] = {**{a.deb: a.name for a in ARCHES.values()}, "all": NOARCH}
@@ -146,6 +147,26 @@ class DebMetadata:
             package["provides"] = list(self.provides)
         return {"package": package, "relations": self.relations.to_dict(), "security": {"context": self.context},
                 "provenance": {"sources": [self.source.to_dict()]}}
+
+    def metadata_dict(self) -> dict[str, object]:
+        """The whole metadata document (``Metadata.from_dict`` reads it): :meth:`to_dict` plus ``version``, the
+        SemVer projection of the upstream (design14 §1.1; only native Cargo requirements use it)."""
+        d = self.to_dict()
+        package = d["package"]
+        assert isinstance(package, dict)
+        d["package"] = {"name": self.name, "version": str(semver_projection(self.upstream)),
+                        **{k: v for k, v in package.items() if k != "revision" or v}}   # the schema: no ""
+        if not d["relations"]:
+            del d["relations"]
+        return d
+
+    def full_version(self) -> FullVersion:
+        return FullVersion.parse(self.upstream_version, "deb")
+
+    @property
+    def text(self) -> str:
+        """``name version arch`` as reports show it."""
+        return f"{self.name} {self.upstream_version} {self.arch}"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -335,6 +356,77 @@ def map_stanzas(stanzas: Sequence[Stanza]) -> Imported:
             packages.append(meta)
     return Imported(packages=tuple(packages),
                     report=Report(stanzas=len(stanzas), mapped=len(packages), counts=dict(counts)))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Versions: which of the stanzas of several suites become packages
+
+_LEADING = re.compile(r"[0-9]+(?:\.[0-9]+){0,2}")
+
+
+def projection_monotone(upstream: str) -> bool:
+    """Whether the SemVer projection of ``upstream`` keeps dpkg's order against every other version
+    (design14 §1.1): not when it does not start with a digit, nor when fewer than three leading numbers are
+    followed by ``.`` and a non-digit (``0.11.dfsg1`` sorts after ``0.11.1`` for dpkg, its projection
+    ``0.11.0`` before ``0.11.1``)."""
+    match = _LEADING.match(upstream)
+    if match is None:
+        return False
+    rest = upstream[match.end():]
+    return not (match.group().count(".") < 2 and rest.startswith(".") and not rest[1:2].isdigit())
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Selection:
+    """The packages to build, sorted by (name, arch, version order), and what was left out, counted."""
+
+    packages: tuple[DebMetadata, ...]
+    counts: Mapping[str, int]
+    skipped: tuple[str, ...] = ()    # "name version arch: why" of each dpkg-equal duplicate left out
+
+
+def select_versions(packages: Iterable[DebMetadata], *, newest_only: bool = False) -> Selection:
+    """One package per (name, arch, version) across suites (apt's candidate rule orders them: the newest version
+    wins, a security update by the version order alone). The same version text twice (a package in two suites)
+    is kept once; a version that ties in dpkg order with another of its name-arch under a different text
+    (``1.0`` and ``1.0-0``) is skipped and counted, since ``repo add`` refuses ties (design14 §3).
+    ``newest_only`` keeps only the newest version of each name-arch."""
+    counts: collections.Counter[str] = collections.Counter()
+    groups: dict[tuple[str, str], dict[OrderKey, DebMetadata]] = {}
+    skipped: list[str] = []
+    for meta in packages:
+        versions = groups.setdefault((meta.name, meta.arch), {})
+        key = meta.full_version().order_key()
+        kept = versions.get(key)
+        if kept is None:
+            versions[key] = meta
+        elif kept.upstream_version == meta.upstream_version:
+            counts["same version in several suites (kept once)"] += 1
+            if kept.source.sha256 != meta.source.sha256:
+                counts["same version, different .deb in another suite (first kept)"] += 1
+        else:
+            counts["dpkg-equal duplicate version (skipped)"] += 1
+            skipped.append(f"{meta.text}: ties in dpkg order with {kept.upstream_version}")
+    chosen: list[DebMetadata] = []
+    for (_name, _arch), versions in sorted(groups.items()):
+        ordered = [versions[k] for k in sorted(versions)]
+        if newest_only:
+            counts["older version left out (--newest-only)"] += len(ordered) - 1
+            ordered = ordered[-1:]
+        chosen.extend(ordered)
+    for meta in chosen:
+        if not projection_monotone(meta.upstream):
+            counts["SemVer projection not monotone (native requirements may misjudge)"] += 1
+    return Selection(packages=tuple(chosen), counts=dict(counts), skipped=tuple(skipped))
+
+
+def equal_version_classes(packages: Iterable[DebMetadata]) -> int:
+    """How many dpkg-order classes hold more than one version text over all names (``0.1-2`` = ``0.01-2``): each
+    keeps its own text and gets one order (design14 §0: 631 in bookworm main amd64)."""
+    texts: dict[OrderKey, set[str]] = collections.defaultdict(set)
+    for meta in packages:
+        texts[meta.full_version().order_key()].add(meta.upstream_version)
+    return sum(1 for t in texts.values() if len(t) > 1)
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import multiprocessing
 import shutil
 import tempfile
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,14 +33,14 @@ from tuf.api.metadata import (
 )
 
 from composer.arch import DEFAULT_ARCHES
-from composer.errors import InvalidPackage, UserError, VerificationError, combine
+from composer.errors import ComposerError, InvalidPackage, UserError, VerificationError, combine
 from composer.fsutil import atomic_copy, atomic_write, sha256_file
 from composer.package.archive import verify_package
 from composer.package.extract import check_entries
 from composer.package.lint import lint_header
 from composer.repo.guard import locked, locked_directory, remove_temporaries, repair
 from composer.repo.index import IndexEntry, build_index, index_target_path, package_target_path
-from composer.repo.publish import LocalDirectory, stored_target
+from composer.repo.publish import LocalDirectory, put_target_files, stored_target
 from composer.repo.store import (
     CONFIG,
     DEFAULT_EXPIRY_DAYS,
@@ -286,25 +287,59 @@ class Added:
     new: bool
 
 
+ADD_CHUNK = 5000   # packages per role signature and state write in add_many (design14 §4.4)
+Progress = Callable[[int, int], None]
+
+
 @locked
 def add(store: RepoStore, packages: Sequence[Path], signers: Sequence[SigningKey]) -> list[Added]:
     """Verify and store packages; update the developers' delegated role metadata (signed with ``signers``).
 
     Every package is checked before anything is written: container, schema, signature, every hash,
     lint errors, architecture, the delegation authorising its signer for its name, immutability of
-    name-version-arch, and the repository's scanner. One failure rejects the whole upload.
+    name-version-arch, no tie in version order with a published version of its name-arch and no change of
+    version scheme, and the repository's scanner. One failure rejects the whole upload.
     """
+    return _add_chunks(store, packages, signers, chunk=max(1, len(packages)), jobs=1, progress=None)
+
+
+@locked
+def add_many(store: RepoStore, packages: Sequence[Path], signers: Sequence[SigningKey], *, jobs: int = 2,
+             chunk: int = ADD_CHUNK, progress: Progress | None = None) -> list[Added]:
+    """:func:`add` for many packages (an archive import): in chunks of ``chunk`` packages, each verified in
+    ``jobs`` worker processes (a pure function of the bytes; this process keeps the order and every write),
+    then stored with one signature of each role it touches, one sync and one ``state.json`` write. A failure
+    rejects its chunk; the chunks before it stay added (a crash leaves whole chunks). ``progress(done, total)``
+    after each chunk."""
+    return _add_chunks(store, packages, signers, chunk=chunk, jobs=jobs, progress=progress)
+
+
+def _add_chunks(store: RepoStore, packages: Sequence[Path], signers: Sequence[SigningKey], *, chunk: int,
+                jobs: int, progress: Progress | None) -> list[Added]:
     offline = store.offline_keyids()
     for key in signers:
         if key.keyid in offline:
             raise UserError(f"key {key.keyid[:16]} is the offline {offline[key.keyid]} key: 'repo add' signs only "
                             "with developer keys", hint="keep the offline keys off the publishing machine; pass the "
                                                         "developer's key with --key")
-    area = Path(tempfile.mkdtemp(prefix=UPLOAD_PREFIX, dir=store.dir))
+    upload = _Upload(store=store, signers=signers, targets=store.load("targets", Targets).signed,
+                     state=store.read_state())
+    results: list[Added] = []
+    pool = multiprocessing.get_context("fork").Pool(jobs) if jobs > 1 and len(packages) > 1 else None
     try:
-        return _add_copies(store, packages, signers, area)
+        for start in range(0, len(packages), chunk):
+            area = Path(tempfile.mkdtemp(prefix=UPLOAD_PREFIX, dir=store.dir))
+            try:
+                results.extend(upload.chunk(packages[start:start + chunk], area, pool))
+            finally:
+                shutil.rmtree(area, ignore_errors=True)
+            if progress is not None:
+                progress(len(results), len(packages))
     finally:
-        shutil.rmtree(area, ignore_errors=True)
+        if pool is not None:
+            pool.close()
+            pool.join()
+    return results
 
 
 UPLOAD_PREFIX = ".upload-"   # REPO/.upload-*/: private copies of an upload in progress (never served)
@@ -320,87 +355,177 @@ def _copy_in(pkg: Path, copy: Path) -> None:
         raise UserError(f"{pkg}: is a directory, not a package", hint="pass the path of a built .vpk") from None
 
 
-def _add_copies(store: RepoStore, packages: Sequence[Path], signers: Sequence[SigningKey],
-                area: Path) -> list[Added]:
-    targets = store.load("targets", Targets).signed
-    state = store.read_state()
-    accepted: list[tuple[Path, IndexEntry, DelegatedRole]] = []
-    errors = []
-    for i, pkg in enumerate(packages):
-        copy = area / f"{i}.vpk"
-        try:
-            _copy_in(pkg, copy)
-            accepted.append(_check_upload(store, targets, state, copy))
-        except (InvalidPackage, UserError) as exc:
-            exc.message = exc.message.replace(str(copy), str(pkg))   # name the user's file, not our copy
-            exc.args = (exc.message,)
-            errors.append(exc)
-    if errors:
-        raise combine(errors, summary=f"upload refused: {len(errors)} of {len(packages)} packages failed checks")
-    results = []
-    by_role: dict[str, list[tuple[Path, IndexEntry]]] = {}
-    for pkg, entry, role in accepted:
-        by_role.setdefault(role.name, []).append((pkg, entry))
-    for role_name, items in sorted(by_role.items()):
-        role = next(r for _, _, r in accepted if r.name == role_name)
-        keys = [k for k in signers if k.keyid in role.keyids]
-        if len(keys) < role.threshold:
-            raise UserError(f"role '{role_name}' needs {role.threshold} of its keys to sign its metadata; "
-                            f"{len(keys)} given", hint="pass the developer's private key(s) with --key")
-        existed = store.has_role(role_name)
-        md = store.load(role_name, Targets) if existed else Metadata(Targets(version=1, expires=expires(1)))
-        for pkg, entry in items:
-            new = entry.path not in md.signed.targets
-            _store_target(store, pkg, entry)
-            # the hash and size were computed during the checks: no need to read the package again
-            md.signed.targets[entry.path] = TargetFile(length=entry.size, hashes={"sha256": entry.sha256},
-                                                       path=entry.path)
-            state["packages"][entry.path] = entry.to_dict()
-            results.append(Added(entry=entry, role=role_name, new=new))
-        if existed:
-            md.signed.version += 1
-        md.signed.expires = expires(store.config.expiry_days["delegated"])
-        store.sign_and_write(md, role_name, keys)
-    store.write_state(state)
-    return results
+# (entry, signer, provides), or the error as (its class, message, hint): classes cross processes by name
+_Verified = tuple[dict[str, Any], str, tuple[str, ...]] | tuple[type[ComposerError], str, str]
 
 
-def _check_upload(store: RepoStore, targets: Targets, state: dict[str, dict[str, dict[str, object]]],
-                  pkg: Path) -> tuple[Path, IndexEntry, DelegatedRole]:
-    verified = verify_package(pkg)           # container, schema, signature, manifest, every file hash
-    header = verified.header
-    check_entries(header.manifest.entries, str(pkg))  # no path or link may escape an image root
-    meta = header.metadata
-    errors = [f for f in lint_header(header) if f.level == "error"]
-    if errors:
-        raise InvalidPackage(f"{pkg}: lint errors: " + "; ".join(f"{f.code}: {f.message}" for f in errors),
-                             hint="fix the recipe and rebuild (see vcomp pkg lint)")
-    if meta.arch != "noarch" and meta.arch not in store.config.architectures:
-        raise InvalidPackage(f"{pkg}: architecture {meta.arch} is not served by this repository "
-                             f"({', '.join(store.config.architectures)})", hint="add it to repo.toml")
-    roles = authorised_roles(targets, meta.name, verified.signer.keyid)
-    if not roles:
-        raise VerificationError(f"{pkg}: key {verified.signer.keyid[:16]} is not authorised to publish "
-                                f"'{meta.name}' (delegations: {_patterns(targets)})",
-                                hint="ask the repository owner for a delegation: vcomp repo delegate")
-    # virtual names are names too: a developer may not provide a name outside their delegation
-    # (else a package could hijack 'hello' or 'driver:virtio-net' in resolution)
-    allowed = {r.name for r in roles}
-    outside = [p for p in meta.provides if not {r.name for r in authorised_roles(targets, p, verified.signer.keyid)}
-               & allowed]
-    if outside:
-        raise VerificationError(f"{pkg}: '{meta.name}' provides {', '.join(repr(p) for p in outside)}, which key "
-                                f"{verified.signer.keyid[:16]} is not delegated (delegations: {_patterns(targets)})",
-                                hint="delegation patterns cover provided names too, e.g. 'driver:*'")
-    entry = IndexEntry.from_header(header, size=pkg.stat().st_size, sha256=sha256_file(pkg))
-    existing = state["packages"].get(entry.path)
-    if existing is not None and existing["sha256"] != entry.sha256:
-        raise InvalidPackage(f"{pkg}: {entry.nva} is already published with different content "
-                             f"(sha256 {str(existing['sha256'])[:16]}...); published packages are immutable",
-                             hint="bump the version to publish a change")
-    if store.config.scanner:
-        _scan(store, pkg, entry)
-    return pkg, entry, roles[0]
+def _verify_copy(copy: Path) -> _Verified:
+    """The checks that depend on the package's bytes alone (a worker runs them): container, schema, signature,
+    every hash, safe paths, lint errors; the index entry, the signer and the provided names."""
+    try:
+        verified = verify_package(copy)           # container, schema, signature, manifest, every file hash
+        header = verified.header
+        check_entries(header.manifest.entries, str(copy))  # no path or link may escape an image root
+        errors = [f for f in lint_header(header) if f.level == "error"]
+        if errors:
+            raise InvalidPackage(f"{copy}: lint errors: " + "; ".join(f"{f.code}: {f.message}" for f in errors),
+                                 hint="fix the recipe and rebuild (see vcomp pkg lint)")
+        entry = IndexEntry.from_header(header, size=copy.stat().st_size, sha256=sha256_file(copy))
+        return entry.to_dict(), verified.signer.keyid, header.metadata.provides
+    except (InvalidPackage, UserError) as exc:
+        return type(exc), exc.message, exc.hint
+
+
+def _verify_all(copies: Sequence[Path], pool: Any) -> list[_Verified]:
+    if pool is None:
+        return [_verify_copy(c) for c in copies]
+    return list(pool.imap(_verify_copy, copies, chunksize=max(1, len(copies) // 16)))
+
+
+def version_conflict(entry: IndexEntry, published: Sequence[IndexEntry]) -> str:
+    """Why ``entry`` cannot join ``published`` (the other versions of its name-arch), or ``""``: a different
+    version scheme, or a version that ties in order with a published one under another text (``1.0-0`` after
+    ``1.0``: the resolver could not tell them apart). design14 §3."""
+    for other in published:
+        if other.path == entry.path:
+            continue
+        if other.version_scheme != entry.version_scheme:
+            return (f"{entry.nva} is version scheme '{entry.version_scheme}' but {other.nva} is published with "
+                    f"'{other.version_scheme}'; a name-arch keeps one scheme")
+        if other.order_key() == entry.order_key():
+            return (f"{entry.nva}: version {entry.version_text} ties in version order with the published "
+                    f"{other.version_text} (a different text for the same version)")
+    return ""
+
+
+@dataclass(slots=True, kw_only=True)
+class _Upload:
+    """One add: the repository's targets and state, the role metadata being updated, the versions per name-arch."""
+
+    store: RepoStore
+    signers: Sequence[SigningKey]
+    targets: Targets
+    state: dict[str, Any]
+    roles: dict[str, Metadata[Targets]] = field(default_factory=dict)
+    by_name: dict[tuple[str, str], list[str]] | None = None
+
+    def versions(self, name: str, arch: str) -> list[IndexEntry]:
+        if self.by_name is None:
+            self.by_name = {}
+            for path, e in self.state["packages"].items():
+                self.by_name.setdefault((e["name"], e["arch"]), []).append(path)
+        return [IndexEntry.from_dict(self.state["packages"][p]) for p in self.by_name.get((name, arch), ())]
+
+    def chunk(self, packages: Sequence[Path], area: Path, pool: Any) -> list[Added]:
+        copies = [area / f"{i}.vpk" for i in range(len(packages))]
+        errors: list[ComposerError] = []
+        for pkg, copy in zip(packages, copies, strict=True):
+            try:
+                _copy_in(pkg, copy)
+            except UserError as exc:
+                errors.append(exc)
+        if errors:
+            raise combine(errors, summary=f"upload refused: {len(errors)} of {len(packages)} packages failed checks")
+        accepted: list[tuple[Path, IndexEntry, DelegatedRole]] = []
+        pending: dict[tuple[str, str], list[IndexEntry]] = {}
+        for pkg, copy, verified in zip(packages, copies, _verify_all(copies, pool), strict=True):
+            try:
+                accepted.append(self.check(copy, verified, pending))
+            except (InvalidPackage, UserError) as exc:
+                exc.message = exc.message.replace(str(copy), str(pkg))   # name the user's file, not our copy
+                exc.args = (exc.message,)
+                errors.append(exc)
+        if errors:
+            raise combine(errors, summary=f"upload refused: {len(errors)} of {len(packages)} packages failed checks")
+        return self.store_all(accepted)
+
+    def check(self, pkg: Path, verified: _Verified, pending: dict[tuple[str, str], list[IndexEntry]],
+              ) -> tuple[Path, IndexEntry, DelegatedRole]:
+        if isinstance(verified[0], type):
+            kind, message, hint = verified
+            assert isinstance(message, str) and isinstance(hint, str)
+            raise kind(message, hint=hint)
+        doc, keyid, provides = verified
+        assert isinstance(keyid, str) and isinstance(provides, tuple)
+        entry = IndexEntry.from_dict(doc)
+        store, targets = self.store, self.targets
+        if entry.arch != "noarch" and entry.arch not in store.config.architectures:
+            raise InvalidPackage(f"{pkg}: architecture {entry.arch} is not served by this repository "
+                                 f"({', '.join(store.config.architectures)})", hint="add it to repo.toml")
+        roles = authorised_roles(targets, entry.name, keyid)
+        if not roles:
+            raise VerificationError(f"{pkg}: key {keyid[:16]} is not authorised to publish "
+                                    f"'{entry.name}' (delegations: {_patterns(targets)})",
+                                    hint="ask the repository owner for a delegation: vcomp repo delegate")
+        # virtual names are names too: a developer may not provide a name outside their delegation
+        # (else a package could hijack 'hello' or 'driver:virtio-net' in resolution)
+        allowed = {r.name for r in roles}
+        outside = [p for p in provides
+                   if not {r.name for r in authorised_roles(targets, p.partition(" = ")[0], keyid)} & allowed]
+        if outside:
+            raise VerificationError(f"{pkg}: '{entry.name}' provides {', '.join(repr(p) for p in outside)}, which "
+                                    f"key {keyid[:16]} is not delegated (delegations: {_patterns(targets)})",
+                                    hint="delegation patterns cover provided names too, e.g. 'driver:*'")
+        existing = self.state["packages"].get(entry.path)
+        if existing is not None and existing["sha256"] != entry.sha256:
+            raise InvalidPackage(f"{pkg}: {entry.nva} is already published with different content "
+                                 f"(sha256 {str(existing['sha256'])[:16]}...); published packages are immutable",
+                                 hint="bump the version to publish a change")
+        same = pending.setdefault((entry.name, entry.arch), self.versions(entry.name, entry.arch))
+        conflict = version_conflict(entry, same)
+        if conflict:
+            raise InvalidPackage(f"{pkg}: {conflict}",
+                                 hint="publish a version that orders differently (a new revision), or keep the "
+                                      "published one")
+        same.append(entry)
+        if store.config.scanner:
+            _scan(store, pkg, entry)
+        return pkg, entry, roles[0]
+
+    def store_all(self, accepted: Sequence[tuple[Path, IndexEntry, DelegatedRole]]) -> list[Added]:
+        results: list[Added] = []
+        by_role: dict[str, list[tuple[Path, IndexEntry]]] = {}
+        for pkg, entry, role in accepted:
+            by_role.setdefault(role.name, []).append((pkg, entry))
+        for role_name, items in sorted(by_role.items()):
+            role = next(r for _, _, r in accepted if r.name == role_name)
+            keys = [k for k in self.signers if k.keyid in role.keyids]
+            if len(keys) < role.threshold:
+                raise UserError(f"role '{role_name}' needs {role.threshold} of its keys to sign its metadata; "
+                                f"{len(keys)} given", hint="pass the developer's private key(s) with --key")
+            md = self.role(role_name)
+            new = [entry.path not in md.signed.targets for _, entry in items]
+            put_target_files(self.store.publisher,
+                             [(stored_target(entry.path, entry.sha256), pkg) for pkg, entry in items])
+            for (_pkg, entry), fresh in zip(items, new, strict=True):
+                # the hash and size were computed during the checks: no need to read the package again
+                md.signed.targets[entry.path] = TargetFile(length=entry.size, hashes={"sha256": entry.sha256},
+                                                           path=entry.path)
+                self.state["packages"][entry.path] = entry.to_dict()
+                self.by_name = None if self.by_name is None else self._index(entry)
+                results.append(Added(entry=entry, role=role_name, new=fresh))
+            md.signed.expires = expires(self.store.config.expiry_days["delegated"])
+            self.store.sign_and_write(md, role_name, keys)
+            md.signed.version += 1   # the next chunk writes the next version
+        self.store.write_state(self.state)
+        return results
+
+    def _index(self, entry: IndexEntry) -> dict[tuple[str, str], list[str]]:
+        assert self.by_name is not None
+        paths = self.by_name.setdefault((entry.name, entry.arch), [])
+        if entry.path not in paths:
+            paths.append(entry.path)
+        return self.by_name
+
+    def role(self, name: str) -> Metadata[Targets]:
+        if name not in self.roles:
+            if self.store.has_role(name):
+                md = self.store.load(name, Targets)
+                md.signed.version += 1
+            else:
+                md = Metadata(Targets(version=1, expires=expires(1)))
+            self.roles[name] = md
+        return self.roles[name]
 
 
 def _scan(store: RepoStore, pkg: Path, entry: IndexEntry) -> None:
@@ -413,12 +538,6 @@ def _scan(store: RepoStore, pkg: Path, entry: IndexEntry) -> None:
         except ToolError as exc:
             raise InvalidPackage(f"{pkg}: rejected by the repository scanner: {exc.message}",
                                  hint="see the scanner's message above") from None
-
-
-def _store_target(store: RepoStore, pkg: Path, entry: IndexEntry) -> None:
-    """Content-addressed: targets/packages/NAME/<sha256>.NAME-VERSION-ARCH.vpk (TUF consistent snapshot); the
-    verified copy itself is handed to the publisher (the local directory moves it into place)."""
-    store.publisher.put_target_file(stored_target(entry.path, entry.sha256), pkg)
 
 
 # ----------------------------------------------------------------- publish / refresh

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import errno
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -80,8 +81,40 @@ class LocalDirectory:
             if exc.errno != errno.EXDEV:
                 raise
             atomic_copy(source, dest)   # targets/ on another file system: copy the verified bytes
-        fd = os.open(dest.parent, os.O_RDONLY | os.O_DIRECTORY)
+        _fsync_dir(dest.parent)
+
+
+def put_target_files(publisher: Publisher, items: Sequence[tuple[str, Path]]) -> None:
+    """Hand many verified packages over (``(name, source)`` pairs, as :meth:`Publisher.put_target_file`).
+
+    The local directory moves them all and makes them durable with one ``os.sync()`` and one fsync per
+    directory, instead of two fsyncs per file (an archive import adds tens of thousands); another publisher
+    gets them one by one."""
+    if not isinstance(publisher, LocalDirectory):
+        for name, source in items:
+            publisher.put_target_file(name, source)
+        return
+    directories: set[Path] = set()
+    for name, source in items:
+        dest = publisher.root / TARGETS / name
+        if dest.exists():
+            continue
+        dest.parent.mkdir(parents=True, exist_ok=True)
         try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+            os.replace(source, dest)
+        except OSError as exc:
+            if exc.errno != errno.EXDEV:
+                raise
+            atomic_copy(source, dest, durable=False)
+        directories.add(dest.parent)
+    os.sync()   # every moved file's data and name, before any metadata points at them
+    for directory in sorted(directories):
+        _fsync_dir(directory)
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

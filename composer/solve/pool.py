@@ -266,10 +266,11 @@ class SolvIndex:
 
     @classmethod
     def _build(cls, rows: list[Row], arch: str, installed: Sequence[Document] = ()) -> SolvIndex:
-        keyed = [(r[1]["name"], str(r[1].get("version_scheme", "semver")), doc_evr(r[1]), r[1]["arch"], r[0], i)
-                 for i, r in enumerate(rows)]
-        keyed.sort()
+        unsorted = [member_of(r[1]) for r in rows]
+        keyed = sorted((m.name, m.scheme, m.evr, r[1]["arch"], r[0], i)
+                       for i, (m, r) in enumerate(zip(unsorted, rows, strict=True)))
         rows[:] = [rows[k[-1]] for k in keyed]
+        members = [unsorted[k[-1]] for k in keyed]
         pool = solv.Pool()
         pool.setarch(arch)
         repo = pool.add_repo("index")
@@ -277,8 +278,9 @@ class SolvIndex:
         self.catalog = catalog = Catalog()
         self.maker = TableMaker(Selector(catalog, _deb_arch(arch)), self.table)
         docs = [d for _, d, _ in rows]
-        for k, d in enumerate([*docs, *installed]):
-            catalog.add(k, member_of(d), d["provides"])
+        for k, (m, d) in enumerate(zip([*members, *(member_of(d) for d in installed)], [*docs, *installed],
+                                       strict=True)):
+            catalog.add(k, m, d["provides"])
         maker = self.maker
         for d in docs:
             self.table.add_row(maker.row(d.get("relations", {}), _in_force(d), priority=str(d.get("priority", "")),

@@ -21,6 +21,7 @@ beside the pool cache (``KEY.clauses``) so a cached pool answers the same.
 
 from __future__ import annotations
 
+import bisect
 import functools
 import json
 import struct
@@ -30,8 +31,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from composer.package.deb822 import Alternative, parse_relations
-from composer.solve.evr import deb_evr, native_evr
-from composer.version import FullVersion, Requirement, Version, VersionError, dpkg_compare
+from composer.solve.evr import deb_evr, native_evr, requirement_interval
+from composer.version import FullVersion, PrecedenceKey, Requirement, Version, VersionError, dpkg_compare
 
 STAR = ("*", "")
 Candidates = tuple[int, ...] | None   # None: the bare name; (): nothing satisfies it
@@ -145,6 +146,7 @@ class Catalog:
         self.provided: dict[str, list[Provide]] = {}
         self._fill = fill
         self._filled: set[str] = set()
+        self._pre: dict[str, bool] = {}
 
     def add(self, k: int, member: Member, provides: Iterable[str]) -> None:
         if k in self.members:
@@ -173,7 +175,15 @@ class Catalog:
 
     def mixed(self, name: str) -> bool:
         """A package called ``name`` and another package providing it (apt installs the real one)."""
-        return bool(self.reals(name)) and any(self.members[p.member].name != name for p in self.provs(name))
+        provs = self.provs(name)
+        return bool(provs) and bool(self.reals(name)) and any(self.members[p.member].name != name for p in provs)
+
+    def prerelease(self, name: str) -> bool:
+        """Some package called ``name`` has a pre-release SemVer (Cargo's ``*`` does not match it)."""
+        got = self._pre.get(name)
+        if got is None:
+            got = self._pre[name] = any("-" in self.members[k].semver.partition("+")[0] for k in self.reals(name))
+        return got
 
 
 def _cmp(a: str, b: str) -> int:
@@ -234,8 +244,7 @@ class Selector:
     def _cargo(self, name: str, req: str) -> Candidates:
         cat = self.catalog
         reals, provs = cat.reals(name), cat.provs(name)
-        pre = any("-" in cat.members[k].semver.partition("+")[0] for k in reals)
-        if req == "*" and not pre:
+        if req == "*" and not cat.prerelease(name):
             return None if reals or provs else ()
         exact = self.matching(name, req)
         if req == "*":
@@ -249,30 +258,42 @@ class Selector:
         return tuple(sorted({*exact, *virtual}))
 
     def matching(self, name: str, req: str) -> list[int]:
-        """The members called ``name`` that the Cargo requirement matches (bisecting their SemVer order)."""
-        import bisect
-
-        from composer.solve.evr import requirement_interval
+        """The members called ``name`` that the Cargo requirement matches (bisecting their SemVer order with the
+        requirement's interval, exact for releases; pre-releases inside it checked with ``composer.version``)."""
         keys = self._keys.get(name)
         if keys is None:
-            keys = self._keys[name] = sorted((parse_version(self.catalog.members[k].semver).precedence_key(), k)
+            keys = self._keys[name] = sorted((precedence(self.catalog.members[k].semver), k)
                                              for k in self.catalog.reals(name))
-        r = parse_requirement(req)
-        hull = requirement_interval(r)
-        if hull is None or not keys:
+        bounds = interval(req)
+        if bounds is None or not keys:
             return []
-        low, high = hull
+        (low, low_in), (high, high_in) = bounds
         only = [key for key, _ in keys]
-        lo = 0 if low is None else (bisect.bisect_left if low[1] else bisect.bisect_right)(
-            only, low[0].precedence_key())
-        hi = len(only) if high is None else (bisect.bisect_right if high[1] else bisect.bisect_left)(
-            only, high[0].precedence_key())
+        lo = 0 if low is None else (bisect.bisect_left if low_in else bisect.bisect_right)(only, low)
+        hi = len(only) if high is None else (bisect.bisect_right if high_in else bisect.bisect_left)(only, high)
+        r = parse_requirement(req)
         out = []
         for _, k in keys[lo:hi]:
             v = self.catalog.members[k].semver
             if "-" not in v.partition("+")[0] or r.matches(parse_version(v)):
                 out.append(k)
         return sorted(out)
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def precedence(text: str) -> PrecedenceKey:
+    return parse_version(text).precedence_key()
+
+
+@functools.lru_cache(maxsize=1 << 14)
+def interval(text: str) -> tuple[tuple[PrecedenceKey | None, bool], tuple[PrecedenceKey | None, bool]] | None:
+    """The requirement's interval hull as (precedence key or None, inclusive) pairs; None when empty."""
+    hull = requirement_interval(parse_requirement(text))
+    if hull is None:
+        return None
+    low, high = hull
+    return ((None, True) if low is None else (low[0].precedence_key(), low[1]),
+            (None, True) if high is None else (high[0].precedence_key(), high[1]))
 
 
 def _cargo_provide(r: Requirement, text: str, scheme: str) -> bool:
