@@ -37,13 +37,12 @@ from composer.arch import ARCHES
 from composer.errors import ComposerError, VerificationError
 from composer.fsutil import atomic_output, atomic_write
 from composer.repo.index import IndexEntry
+from composer.solve.clausetable import ClauseTable, RowClauses
 from composer.solve.evr import Solvable, SolvPool, SolvRepo
 from composer.solve.relations import (
     CONFLICT_KEYS,
     STAR,
     Catalog,
-    ClauseTable,
-    RowClauses,
     Selector,
     TableMaker,
     doc_evr,
