@@ -145,8 +145,7 @@ def solve(sources: RootSources, database: db.Database, *, install: Sequence[tupl
     for r in requests:
         if not resolver.candidates(r.name, r.requirement):
             raise ResolveError(resolver._unknown(r), hint="check the package name and version")
-        jobs.append(pool.Job(solv.Job.SOLVER_INSTALL | solv.Job.SOLVER_SOLVABLE_PROVIDES,
-                             index.dep(r.name, r.requirement)))
+        jobs.append(index.request_job(r.name, r.requirement))
     for name in remove:
         jobs.append(pool.Job(solv.Job.SOLVER_ERASE | solv.Job.SOLVER_SOLVABLE_NAME, pool.str2id(name)))
     if upgrade is not None:

@@ -384,7 +384,8 @@ def _job_fix(w: Words, e: solv.Solutionelement, requests: Sequence[tuple[str, st
     i = int(e.jobidx)
     order = [requests[i]] if 0 <= i < len(requests) else []
     for name, requirement in [*order, *requests]:
-        if said.endswith(" " + str(w.pool.dep2str(w.index.dep(name, requirement)))):
+        if said.endswith(" " + str(w.pool.dep2str(w.index.dep(name, requirement)))) or (
+                order and (name, requirement) == order[0] and " one of " in f" {said} "):  # a request_job of solvables
             return Fix(text=f"remove {name} from packages", dropped=(name,))
     return Fix(text=said)
 

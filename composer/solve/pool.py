@@ -391,6 +391,18 @@ class SolvIndex:
             return self.relation_dep(f"{name} {text}")
         return self.alt_dep(self.maker.cargo_alt(name, req))
 
+    def request_job(self, name: str, req: str) -> Any:
+        """The libsolv job that installs a request for ``name``: like a dependency on it (:meth:`dep`), but when
+        real packages called ``name`` satisfy it, one of those only (apt installs the real package a user names,
+        never one of its providers: ``apt-transport-https``, not ``apt`` which provides it). An explicit set of
+        solvables, because under libsolv's RPM rules an unversioned provide satisfies even ``NAME = EVR``."""
+        dep = self.dep(name, req)
+        found = list(self.pool.whatprovides(dep))
+        real = [s.id for s in found if s.name == name]
+        if not real or len(real) == len(found):
+            return self.pool.Job(solv.Job.SOLVER_INSTALL | solv.Job.SOLVER_SOLVABLE_PROVIDES, dep)
+        return self.pool.Job(solv.Job.SOLVER_INSTALL | solv.Job.SOLVER_SOLVABLE_ONE_OF, self.pool.towhatprovides(real))
+
     def relation_dep(self, text: str) -> int:
         """The dependency id of a Debian relation clause (``libc6 (>= 2.36) | libc6-udeb``)."""
         return self.clause_dep(self.maker.clause(text))

@@ -136,8 +136,7 @@ class Resolver:
         errors += [e for r, c in zip(requests, cands, strict=True) if c and (e := self._virtual(r, c))]
         if errors:
             raise ResolveError("\n".join(errors), hint="check the names and versions in the profile")
-        jobs = [pool.Job(solv.Job.SOLVER_INSTALL | solv.Job.SOLVER_SOLVABLE_PROVIDES,
-                         index.dep(r.name, r.requirement)) for r in requests]
+        jobs = [index.request_job(r.name, r.requirement) for r in requests]
         for r, c in zip(requests, cands, strict=True):  # features enable optional deps of the newest candidate
             if r.features:
                 named = [index.entry(s.id) for s in c if s.name == r.name] or [index.entry(s.id) for s in c]

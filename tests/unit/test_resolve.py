@@ -209,3 +209,15 @@ def test_a_pool_loaded_from_the_cache_answers_like_the_one_built(case: tuple[lis
         SolvIndex.cached(Path(tmp), "x86_64", [("main", "d", lambda: entries)])
         loaded = outcome(Resolver(SolvIndex.cached(Path(tmp), "x86_64", [("main", "d", lambda: [])])))
     assert loaded == built
+
+
+def test_a_requested_real_package_is_never_replaced_by_a_provider_even_when_it_fails() -> None:
+    """apt installs the package a user names: when it cannot be installed the request fails (and the fix is to
+    drop it), libsolv does not quietly take a package that merely provides the name."""
+    index = [entry({"name": "aa-compat", "version": "1.0.0", "provides": ["imagemagick"]}),
+             entry({"name": "imagemagick", "version": "6.9.11", "relations": {"requires": ["libmissing"]}}),
+             entry({"name": "other", "version": "1.0.0"})]
+    with pytest.raises(ResolveError) as info:
+        Resolver.of(index, "x86_64").solve([request("imagemagick"), request("other")])
+    assert info.value.message.splitlines()[1:] == ["  - nothing provides libmissing needed by imagemagick 6.9.11",
+                                                   "  possible fixes: remove imagemagick from packages"]
