@@ -112,7 +112,8 @@ class Metadata:
 
     @property
     def nva(self) -> str:
-        return f"{self.name}-{self.version}-{self.arch}"
+        """name-version-arch with the version's text form (``nano-7.2-1+deb12u1-x86_64``), as locks write it."""
+        return f"{self.name}-{self.full_version}-{self.arch}"
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Metadata:
