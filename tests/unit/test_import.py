@@ -268,3 +268,81 @@ def test_cli_refuses_an_unknown_suite_and_packages_with_payload(keys: Keys, tmp_
     assert "suite trixie is not in the private apt state" in capsys.readouterr().err
     assert main([*base, "--packages", str(FIXTURE)]) == 1
     assert "--packages FILE is for --metadata-only imports" in capsys.readouterr().err
+
+
+# --- with payload, offline: a .deb made here by dpkg-deb ----------------------------------------------------------
+
+def _make_deb(tmp: Path) -> Path:
+    import os
+    import shutil
+    import subprocess
+    if shutil.which("dpkg-deb") is None:
+        pytest.skip("dpkg-deb is not installed")
+    root = tmp / "tree"
+    for d in ("DEBIAN", "etc", "usr/bin", "usr/share/doc/vtool"):
+        (root / d).mkdir(parents=True)
+    (root / "DEBIAN" / "control").write_text(
+        "Package: vtool\nVersion: 1:2.0-3\nArchitecture: amd64\nMaintainer: T <t@example.org>\n"
+        "Description: a tool\n")
+    (root / "DEBIAN" / "conffiles").write_text("/etc/vtool.conf\n")
+    (root / "etc" / "vtool.conf").write_text("x = 1\n")
+    (root / "etc" / "vtool.state").write_text("not a conffile\n")
+    (root / "usr/bin/vtool").write_text("#!/bin/sh\n")
+    (root / "usr/bin/vtool").chmod(0o755)
+    (root / "usr/bin/vtool-helper").write_text("#!/bin/sh\n")
+    (root / "usr/bin/vtool-helper").chmod(0o4755)
+    os.symlink("vtool", root / "usr/bin/vt")
+    (root / "usr/share/doc/vtool/copyright").write_text("GPL\n")
+    deb = tmp / "vtool_2.0-3_amd64.deb"
+    subprocess.run(["dpkg-deb", "--root-owner-group", "-Zgzip", "--build", str(root), str(deb)], check=True,
+                   capture_output=True)
+    return deb
+
+
+def _deb_stanza(deb: Path, sha256: str) -> DebMetadata:
+    from composer.package.debimport import map_stanza
+    fields = {"Package": "vtool", "Version": "1:2.0-3", "Architecture": "amd64", "Maintainer": "T <t@example.org>",
+              "Description": "a tool", "Filename": "pool/main/v/vtool/" + deb.name, "Size": str(deb.stat().st_size),
+              "SHA256": sha256, "Installed-Size": "4"}
+    meta, _ = map_stanza(Stanza(origin="Packages", line=1, fields=fields, lines={}))
+    assert meta is not None
+    return meta
+
+
+def test_with_payload_conffiles_modes_and_provenance(keys: Keys, tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    from composer.arch import get_arch
+    from composer.package.archive import verify_package
+    from composer.package.debian import DebianArchive, DebRef
+    deb = _make_deb(tmp_path)
+    sha = sha256_bytes(deb.read_bytes())
+    archive = DebianArchive(tmp_path / "cache")
+    monkeypatch.setattr(archive, "download", lambda arch, ref: (DebRef(name=ref.name, version=ref.version,
+                                                                       arch="amd64", sha256=sha), deb))
+    built = importer.build_with_payload(_deb_stanza(deb, sha), archive=archive, arch=get_arch(ARCH),
+                                        key=keys.alice, epoch=EPOCH, out_dir=tmp_path / "out")
+    assert built.name == "vtool-1%3a2.0-3-x86_64.vpk"
+    verified = verify_package(tmp_path / "out" / built.name)
+    entries = {e.path: e for e in verified.header.manifest.entries}
+    assert entries["etc/vtool.conf"].role == "config" and entries["etc/vtool.state"].role == "config"
+    assert entries["usr/bin/vtool"].role == "binary" and entries["usr/bin/vtool-helper"].mode == 0o4755
+    assert entries["usr/bin/vt"].type == "symlink" and entries["usr/share/doc/vtool/copyright"].role == "doc"
+    assert importer.conffiles(deb) == frozenset({"etc/vtool.conf"})
+    meta = verified.header.metadata
+    assert (meta.upstream_version, meta.epoch, meta.revision, meta.version) == ("1:2.0-3", 1, "3", "2.0.0")
+    (source,) = meta.provenance["sources"]
+    assert source["sha256"] == sha and source["path"] == "pool/main/v/vtool/vtool_2.0-3_amd64.deb"
+
+
+def test_a_deb_whose_sha256_differs_from_the_index_is_refused(keys: Keys, tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    from composer.arch import get_arch
+    from composer.errors import VerificationError
+    from composer.package.debian import DebianArchive, DebRef
+    deb = _make_deb(tmp_path)
+    archive = DebianArchive(tmp_path / "cache")
+    monkeypatch.setattr(archive, "download", lambda arch, ref: (DebRef(name=ref.name, version=ref.version,
+                                                                       arch="amd64", sha256="1" * 64), deb))
+    with pytest.raises(VerificationError, match="differs from the index's"):
+        importer.build_with_payload(_deb_stanza(deb, "2" * 64), archive=archive, arch=get_arch(ARCH),
+                                    key=keys.alice, epoch=EPOCH, out_dir=tmp_path / "out")
