@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from composer import __version__, lockfile, notices, oserrors
-from composer.cli import cache, gitops, image, key, lock, pkg, query, repo
+from composer.cli import cache, gitops, image, importer, key, lock, pkg, query, repo
 from composer.cli.common import EXIT_ERROR, OFFLINE_HELP, Parser, Subparsers
 from composer.cli.common import err as _err
 from composer.cli.common import warn as _warn
@@ -31,6 +31,7 @@ GROUPS: tuple[Callable[[Subparsers], None], ...] = (
     image.register,    # build, boot, test
     gitops.register,   # plan, apply, reconcile, diff, history
     cache.register,    # cache list|du|verify|gc
+    importer.register,  # import debian
 )
 """The verb groups, in the order ``vcomp --help`` lists them: a new group is one module and one row here."""
 

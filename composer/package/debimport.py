@@ -250,13 +250,16 @@ def _relations(stanza: Stanza, findings: list[str]) -> Relations:
     return Relations(**values)
 
 
-def _provide(clause: Clause, where: Where, findings: list[str]) -> str:
+def _provide(clause: Clause, where: Where, findings: list[str]) -> str | None:
+    """``NAME`` or ``NAME = VERSION``; ``None`` (dropped, counted) for a name over the provide pattern's 64
+    characters: the metadata could not carry it."""
     alt = clause[0]
     if len(clause) > 1 or alt.arch or alt.archs or alt.profiles or alt.op not in (None, "="):
         raise Deb822Error(f"{where_text(where)}: '{clause_text(clause)}' is not NAME or NAME (= VERSION)",
                           hint="a Debian Provides clause has one name and at most an exact version")
     if len(alt.name) > MAX_NAME:
-        findings.append(f"provide name over {MAX_NAME} characters")
+        findings.append(f"provide name over {MAX_NAME} characters (dropped)")
+        return None
     return alt.name + (f" = {alt.version}" if alt.op else "")
 
 
@@ -321,8 +324,8 @@ def map_stanza(stanza: Stanza) -> tuple[DebMetadata | None, tuple[str, ...]]:
     if not _SHA256.fullmatch(sha256):
         raise Deb822Error(f"{stanza.where('SHA256')}: not a sha256 digest", hint="the index is corrupt")
     relations = _relations(stanza, findings)
-    provides = tuple(_provide(c, stanza.place("Provides"), findings)
-                     for c in parse_relations(stanza.fields.get("Provides", ""), stanza.place("Provides")))
+    provides = tuple(p for c in parse_relations(stanza.fields.get("Provides", ""), stanza.place("Provides"))
+                     if (p := _provide(c, stanza.place("Provides"), findings)) is not None)
     arch = ARCH_FROM_DEB.get(deb_arch)
     if arch is None:
         return None, (*findings, f"architecture {one_line(deb_arch)} not mapped (skipped)")

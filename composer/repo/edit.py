@@ -365,7 +365,8 @@ def _verify_copy(copy: Path) -> _Verified:
     try:
         verified = verify_package(copy)           # container, schema, signature, manifest, every file hash
         header = verified.header
-        check_entries(header.manifest.entries, str(copy))  # no path or link may escape an image root
+        if header.manifest.entries:   # (a metadata-only package has nothing to check)
+            check_entries(header.manifest.entries, str(copy))  # no path or link may escape an image root
         errors = [f for f in lint_header(header) if f.level == "error"]
         if errors:
             raise InvalidPackage(f"{copy}: lint errors: " + "; ".join(f"{f.code}: {f.message}" for f in errors),

@@ -172,7 +172,7 @@ def test_the_report_of_the_sample(stanzas: tuple[Stanza, ...]) -> None:
     counts = imported.report.counts
     assert counts["foreign arch qualifier"] == 13
     assert counts["package name over 64 characters (skipped)"] == 1
-    assert counts["provide name over 64 characters"] == 19
+    assert counts["provide name over 64 characters (dropped)"] == 19
     assert counts["relation name over 64 characters"] == 1
     assert counts["unmapped field MD5sum"] == counts["unmapped field Description-md5"] == 300
     assert counts["unmapped field Source"] == 221 and counts["unmapped field Tag"] == 178

@@ -1,0 +1,201 @@
+"""``vcomp import debian``: Debian binary packages of one or more suites as signed ``.vpk`` files (design14 §4).
+
+The steps, each a function the CLI times and reports (``docs/packages/import.md``):
+
+1. :func:`suite_stanzas`: the ``Packages`` stanzas of the asked suites from the private apt state of
+   :class:`~composer.package.debian.DebianArchive` (apt checked the signed ``InRelease``), or
+   :func:`file_stanzas` from local ``Packages`` files (offline studies, tests);
+2. :func:`plan`: which packages: the names, their closure, or everything; every version of them across the
+   suites (:func:`composer.package.debimport.select_versions`), mapped to metadata, with what could not be
+   expressed counted;
+3. :func:`build_metadata_only` (:mod:`composer.package.bulk`) or :func:`build_with_payload` (each ``.deb``
+   downloaded, its sha256 checked against the signed index, unpacked, conffiles as role ``config``).
+"""
+
+from __future__ import annotations
+
+import collections
+import difflib
+import os
+import stat
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from composer.arch import Arch
+from composer.errors import UserError, VerificationError, combine
+from composer.fsutil import sha256_bytes
+from composer.package import debimport
+from composer.package.archive import Staged, write_package
+from composer.package.bulk import BuiltFile, build_many, file_name
+from composer.package.deb822 import Stanza, parse_stanzas
+from composer.package.debian import SUITE, DebianArchive, DebRef
+from composer.package.debimport import DebMetadata
+from composer.package.manifest import Entry, reserved_errors
+from composer.package.metadata import Metadata
+from composer.run import run
+from composer.trust.keys import SigningKey
+
+SUITES = (SUITE, f"{SUITE}-updates", f"{SUITE}-security")   # what DebianArchive's sources.list holds
+MAX_FILE_BYTES = 512 << 20   # a local Packages file (decompressed)
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Request:
+    """What to import: ``names`` (with their ``closure``, Recommends too with ``recommends``) or ``everything``."""
+
+    names: tuple[str, ...] = ()
+    closure: bool = False
+    recommends: bool = False
+    everything: bool = False
+    newest_only: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Plan:
+    """The packages to build (sorted by name, arch, version order) and what could not be expressed."""
+
+    packages: tuple[DebMetadata, ...]
+    stanzas: int
+    counts: dict[str, int] = field(default_factory=dict)
+    skipped: tuple[str, ...] = ()
+    missing: tuple[str, ...] = ()      # names the closure reached that no stanza has or provides
+
+
+# ----------------------------------------------------------------- 1. the index
+
+def suite_stanzas(archive: DebianArchive, arch: Arch, suites: Sequence[str]) -> tuple[Stanza, ...]:
+    """The stanzas of ``suites`` (main, ``arch``) in the order given, from apt's lists (updated first)."""
+    from composer.package.debfixture import archive_packages
+    unknown = [s for s in suites if s not in SUITES]
+    if unknown:
+        raise UserError(f"suite {', '.join(unknown)} is not in the private apt state ({', '.join(SUITES)})",
+                        hint="import from these suites, or from a local Packages file with --packages FILE")
+    out: list[Stanza] = []
+    for suite in dict.fromkeys(suites):
+        packages, _inrelease = archive_packages(archive, arch, suite=suite)
+        out.extend(parse_stanzas(packages, f"{suite}/main/binary-{arch.deb}/Packages"))
+    return tuple(out)
+
+
+def file_stanzas(paths: Sequence[Path]) -> tuple[Stanza, ...]:
+    """The stanzas of local Packages files (plain or ``.zst``), in the order given."""
+    from composer.package.debfixture import decompress
+    out: list[Stanza] = []
+    for path in paths:
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise UserError(f"{path}: cannot read the Packages file ({exc.strerror})",
+                            hint="pass a Debian Packages file (plain or .zst)") from None
+        if path.suffix == ".zst":
+            data = decompress(data, limit=MAX_FILE_BYTES).encode()
+        out.extend(parse_stanzas(data, path.name))
+    return tuple(out)
+
+
+# ----------------------------------------------------------------- 2. what to import
+
+def _wanted(stanzas: Sequence[Stanza], request: Request) -> tuple[tuple[Stanza, ...], tuple[str, ...]]:
+    if request.everything:
+        return tuple(stanzas), ()
+    if request.closure:
+        reached = debimport.closure(stanzas, request.names, recommends=request.recommends)
+        names = set(reached.names)
+        return tuple(s for s in stanzas if s.fields.get("Package") in names), reached.missing
+    names = set(request.names)
+    found = {s.fields.get("Package") for s in stanzas}
+    unknown = sorted(names - found)
+    if unknown:
+        near = difflib.get_close_matches(unknown[0], sorted(n for n in found if n), n=3, cutoff=0.6)
+        raise UserError(f"no package {', '.join(unknown)} in the suites' index",
+                        hint=(f"did you mean {', '.join(near)}? " if near else "")
+                        + "a virtual name is imported with --closure (it brings its providers)")
+    return tuple(s for s in stanzas if s.fields.get("Package") in names), ()
+
+
+def plan(stanzas: Sequence[Stanza], request: Request) -> Plan:
+    """The packages to import for ``request`` and the counts of what could not be expressed (pure)."""
+    wanted, missing = _wanted(stanzas, request)
+    mapped = debimport.map_stanzas(wanted)
+    chosen = debimport.select_versions(mapped.packages, newest_only=request.newest_only)
+    counts = collections.Counter(mapped.report.counts)
+    counts.update(chosen.counts)
+    if missing:
+        counts["relation target no stanza has or provides (closure)"] += len(missing)
+    equal = debimport.equal_version_classes(chosen.packages)
+    if equal:
+        counts["dpkg-equal version texts across names (one order, each keeps its text)"] += equal
+    return Plan(packages=chosen.packages, stanzas=len(stanzas), counts=dict(counts), skipped=chosen.skipped,
+                missing=missing)
+
+
+# ----------------------------------------------------------------- 3. building
+
+def build_metadata_only(packages: Sequence[DebMetadata], *, key: SigningKey, epoch: int, out_dir: Path,
+                        jobs: int = 1, progress: Progress | None = None) -> list[BuiltFile]:
+    """Metadata-only packages (empty payload) in bulk, in ``packages`` order."""
+    docs = [m.metadata_dict() for m in packages]
+    return build_many(docs, key=key, epoch=epoch, out_dir=out_dir, jobs=jobs,
+                      progress=progress or (lambda done, total: None))
+
+
+def conffiles(deb: Path) -> frozenset[str]:
+    """The paths (without the leading ``/``) the ``.deb``'s control ``conffiles`` lists (``remove-on-upgrade``
+    entries are not conffiles of the installed package)."""
+    result = run(["dpkg-deb", "--info", str(deb), "conffiles"], check=False, timeout=300)
+    if result.returncode != 0:
+        return frozenset()
+    out = set()
+    for line in result.stdout.decode(errors="surrogateescape").splitlines():
+        path, _, flags = line.strip().partition(" ")
+        if path.startswith("/") and "remove-on-upgrade" not in flags:
+            out.add(path.lstrip("/"))
+    return frozenset(out)
+
+
+def scan_unpacked(root: Path, config: frozenset[str]) -> list[Staged]:
+    """Manifest entries of an unpacked ``.deb`` with its own modes (setuid bits included), sorted by path;
+    conffiles (and every file under ``etc/``) get role ``config``, the others the builder's default roles."""
+    from composer.package.build import role_of
+    out: list[Staged] = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames.sort()
+        for name in sorted(dirnames + filenames):
+            full = Path(dirpath) / name
+            rel = str(full.relative_to(root))
+            st = full.lstat()
+            mode = stat.S_IMODE(st.st_mode)
+            if stat.S_ISLNK(st.st_mode):
+                out.append(Staged(entry=Entry(path=rel, type="symlink", mode=0o777, target=os.readlink(full))))
+            elif stat.S_ISDIR(st.st_mode):
+                out.append(Staged(entry=Entry(path=rel, type="dir", mode=mode)))
+            elif stat.S_ISREG(st.st_mode):
+                role = "config" if rel in config or rel.startswith("etc/") else role_of(rel, mode, {})
+                out.append(Staged(entry=Entry(path=rel, type="file", mode=mode, role=role), source=full))
+            else:
+                raise UserError(f"{rel}: a special file in a .deb cannot be packaged",
+                                hint="import this package metadata-only (--metadata-only)")
+    return sorted(out, key=lambda s: s.entry.path)
+
+
+def build_with_payload(meta: DebMetadata, *, archive: DebianArchive, arch: Arch, key: SigningKey, epoch: int,
+                       out_dir: Path) -> BuiltFile:
+    """Download the ``.deb`` (apt checks it against the signed index; its sha256 is checked again against the
+    stanza's), unpack it and build the full package: payload, conffiles as config, provenance."""
+    ref, deb = archive.download(arch, DebRef(name=meta.name, version=meta.upstream_version, arch=meta.source.arch))
+    if ref.sha256 != meta.source.sha256:
+        raise VerificationError(f"{deb}: sha256 {ref.sha256[:16]}... differs from the index's "
+                                f"{meta.source.sha256[:16]}... for {meta.text}",
+                                hint="the download is corrupt or the lists are stale: run the import again")
+    staged = scan_unpacked(archive.unpack(deb, ref.sha256), conffiles(deb))
+    reserved = reserved_errors([s.entry for s in staged], meta.name, str(deb))
+    if reserved:
+        raise combine([UserError(e.message, hint=e.hint) for e in reserved],
+                      summary=f"{deb}: ships {len(reserved)} paths reserved for vcomp")
+    metadata = Metadata.from_dict(meta.metadata_dict())
+    path = out_dir / file_name(metadata)
+    write_package(path, metadata=metadata, staged=staged, key=key, epoch=epoch)
+    data = path.read_bytes()
+    return BuiltFile(name=path.name, sha256=sha256_bytes(data), size=len(data))
