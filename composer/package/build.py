@@ -194,7 +194,7 @@ def _fill_deb_versions(meta: dict[str, Any], results: Sequence[SourceResult], re
 
 
 def output_name(meta: Metadata) -> str:
-    return f"{meta.name}-{meta.version}-{meta.arch}.vpk"
+    return meta.file_name
 
 
 def build(recipe_dir: Path, arch: str, key: SigningKey, out_dir: Path, *, cache: Path | None = None,

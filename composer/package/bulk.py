@@ -60,9 +60,7 @@ def empty_payload() -> tuple[bytes, bytes]:
 
 
 def file_name(meta: Metadata) -> str:
-    """``NAME-TEXT-ARCH.vpk`` with the version's text form (an epoch's ``:`` written ``%3a``, as package paths in
-    a repository): two versions of one name never share a file, even when their SemVer projections do."""
-    return f"{meta.name}-{str(meta.full_version).replace(':', '%3a')}-{meta.arch}.vpk"
+    return meta.file_name
 
 
 def package_bytes(doc: Document, key: SigningKey, epoch: int, *, origin: str) -> tuple[Metadata, bytes]:

@@ -115,6 +115,12 @@ class Metadata:
         """name-version-arch with the version's text form (``nano-7.2-1+deb12u1-x86_64``), as locks write it."""
         return f"{self.name}-{self.full_version}-{self.arch}"
 
+    @property
+    def file_name(self) -> str:
+        """``NAME-TEXT-ARCH.vpk`` with the version's text form (an epoch's ``:`` written ``%3a``, as package paths
+        in a repository): two builds of one name never share a file, even when their SemVer projections do."""
+        return f"{self.name}-{str(self.full_version).replace(':', '%3a')}-{self.arch}.vpk"
+
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Metadata:
         p = d["package"]
