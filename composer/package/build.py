@@ -6,7 +6,7 @@ import json
 import os
 import stat
 import tempfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -70,27 +70,31 @@ def role_of(rel: str, mode: int, rules: Mapping[str, Sequence[str]]) -> str:
     return "binary" if mode & 0o111 else "asset"
 
 
+def walk_tree(root: Path) -> Iterator[tuple[str, Path, os.stat_result]]:
+    """(path relative to ``root``, full path, lstat) of everything below ``root``, directories in sorted order."""
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames.sort()
+        for name in sorted(dirnames + filenames):
+            full = Path(dirpath) / name
+            yield str(full.relative_to(root)), full, full.lstat()
+
+
 def scan_staging(staging: Path, rules: Mapping[str, Any]) -> list[Staged]:
     """Manifest entries for the staging tree: normalised modes, roles, sorted by path."""
     modes = {k.strip("/"): int(v, 8) for k, v in rules.get("modes", {}).items()}
     out: list[Staged] = []
-    for dirpath, dirnames, filenames in os.walk(staging):
-        dirnames.sort()
-        for name in sorted(dirnames + filenames):
-            full = Path(dirpath) / name
-            rel = str(full.relative_to(staging))
-            st = full.lstat()
-            if stat.S_ISLNK(st.st_mode):
-                out.append(Staged(entry=Entry(path=rel, type="symlink", mode=0o777, target=os.readlink(full))))
-            elif stat.S_ISDIR(st.st_mode):
-                out.append(Staged(entry=Entry(path=rel, type="dir", mode=modes.get(rel, 0o755))))
-            elif stat.S_ISREG(st.st_mode):
-                default = 0o755 if st.st_mode & 0o111 else 0o644
-                mode = modes.get(rel, default)
-                out.append(Staged(entry=Entry(path=rel, type="file", mode=mode, role=role_of(rel, mode, rules)),
-                                  source=full))
-            else:
-                raise UserError(f"{rel}: special files cannot be packaged", hint="remove it from the sources")
+    for rel, full, st in walk_tree(staging):
+        if stat.S_ISLNK(st.st_mode):
+            out.append(Staged(entry=Entry(path=rel, type="symlink", mode=0o777, target=os.readlink(full))))
+        elif stat.S_ISDIR(st.st_mode):
+            out.append(Staged(entry=Entry(path=rel, type="dir", mode=modes.get(rel, 0o755))))
+        elif stat.S_ISREG(st.st_mode):
+            default = 0o755 if st.st_mode & 0o111 else 0o644
+            mode = modes.get(rel, default)
+            out.append(Staged(entry=Entry(path=rel, type="file", mode=mode, role=role_of(rel, mode, rules)),
+                              source=full))
+        else:
+            raise UserError(f"{rel}: special files cannot be packaged", hint="remove it from the sources")
     unused = set(modes) - {s.entry.path for s in out}
     if unused:
         raise UserError(f"files.modes names paths that are not in the package: {', '.join(sorted(unused))}",

@@ -158,25 +158,20 @@ def conffiles(deb: Path) -> frozenset[str]:
 def scan_unpacked(root: Path, config: frozenset[str]) -> list[Staged]:
     """Manifest entries of an unpacked ``.deb`` with its own modes (setuid bits included), sorted by path;
     conffiles (and every file under ``etc/``) get role ``config``, the others the builder's default roles."""
-    from composer.package.build import role_of
+    from composer.package.build import role_of, walk_tree
     out: list[Staged] = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames.sort()
-        for name in sorted(dirnames + filenames):
-            full = Path(dirpath) / name
-            rel = str(full.relative_to(root))
-            st = full.lstat()
-            mode = stat.S_IMODE(st.st_mode)
-            if stat.S_ISLNK(st.st_mode):
-                out.append(Staged(entry=Entry(path=rel, type="symlink", mode=0o777, target=os.readlink(full))))
-            elif stat.S_ISDIR(st.st_mode):
-                out.append(Staged(entry=Entry(path=rel, type="dir", mode=mode)))
-            elif stat.S_ISREG(st.st_mode):
-                role = "config" if rel in config or rel.startswith("etc/") else role_of(rel, mode, {})
-                out.append(Staged(entry=Entry(path=rel, type="file", mode=mode, role=role), source=full))
-            else:
-                raise UserError(f"{rel}: a special file in a .deb cannot be packaged",
-                                hint="import this package metadata-only (--metadata-only)")
+    for rel, full, st in walk_tree(root):
+        mode = stat.S_IMODE(st.st_mode)
+        if stat.S_ISLNK(st.st_mode):
+            out.append(Staged(entry=Entry(path=rel, type="symlink", mode=0o777, target=os.readlink(full))))
+        elif stat.S_ISDIR(st.st_mode):
+            out.append(Staged(entry=Entry(path=rel, type="dir", mode=mode)))
+        elif stat.S_ISREG(st.st_mode):
+            role = "config" if rel in config or rel.startswith("etc/") else role_of(rel, mode, {})
+            out.append(Staged(entry=Entry(path=rel, type="file", mode=mode, role=role), source=full))
+        else:
+            raise UserError(f"{rel}: a special file in a .deb cannot be packaged",
+                            hint="import this package metadata-only (--metadata-only)")
     return sorted(out, key=lambda s: s.entry.path)
 
 
