@@ -26,7 +26,7 @@ from composer.package.deb822 import (
     parse_relations,
     where_text,
 )
-from composer.version import FullVersion, OrderKey, semver_projection
+from composer.version import FullVersion, OrderKey, VersionError, semver_projection
 
 # Debian architecture -> ours (the ARCHES registry names both); "all" is noarch.
 ARCH_FROM_DEB: Mapping[str, str] = {**{a.deb: a.name for a in ARCHES.values()}, "all": NOARCH}
@@ -260,6 +260,12 @@ def _provide(clause: Clause, where: Where, findings: list[str]) -> str | None:
     if len(alt.name) > MAX_NAME:
         findings.append(f"provide name over {MAX_NAME} characters (dropped)")
         return None
+    if alt.op:
+        try:
+            FullVersion.parse(alt.version or "", "deb")
+        except VersionError as exc:
+            raise Deb822Error(f"{where_text(where)}: '{clause_text(clause)}': {exc}",
+                              hint="a versioned Provides carries a valid Debian version") from None
     return alt.name + (f" = {alt.version}" if alt.op else "")
 
 

@@ -227,6 +227,7 @@ def semantic_errors(d: Mapping[str, Any], *, origin: str, text: str,
                                      hint="widen the range (e.g. \">=2.39.5, <2.40\") or drop a bound"))
     errors += _version_errors(d.get("package", {}), origin=origin, text=text, error_type=error_type)
     errors += _relation_errors(d.get("relations", {}), origin=origin, text=text, error_type=error_type)
+    errors += _provide_errors(d.get("package", {}), origin=origin, text=text, error_type=error_type)
     for feat, items in d.get("features", {}).items():
         for item in items:
             dep = item.split("/", 1)[0]
@@ -269,6 +270,26 @@ def _clause_place(origin: str, text: str, kind: str, i: int) -> Callable[[], str
         line, col = tomlpos.locate(text, ["relations", kind])
         return f"{origin}:{line}:{col}: $.relations.{kind}[{i}]"
     return place
+
+
+def _provide_errors(p: Mapping[str, Any], *, origin: str, text: str,
+                    error_type: type[ComposerError]) -> list[ComposerError]:
+    """A versioned provide ``NAME = VERSION`` must carry a valid version of the package's scheme (relations
+    compare it in that order: a version that does not parse would match by accident)."""
+    scheme = p.get("version-scheme", "semver")
+    errors: list[ComposerError] = []
+    for i, item in enumerate(p.get("provides", [])):
+        name, eq, version = str(item).partition(" = ")
+        if not eq:
+            continue
+        try:
+            FullVersion.parse(version.strip(), scheme if scheme in ("semver", "deb") else "semver")
+        except VersionError as exc:
+            line, col = tomlpos.locate(text, ["package", "provides"])
+            errors.append(error_type(f"{origin}:{line}:{col}: $.package.provides[{i}]: '{item}': the version of "
+                                     f"'{name}' is not a valid {scheme} version ({exc})",
+                                     hint="write NAME = VERSION in the package's own version syntax"))
+    return errors
 
 
 def _relation_errors(relations: Mapping[str, Any], *, origin: str, text: str,

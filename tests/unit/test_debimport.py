@@ -291,6 +291,9 @@ def test_not_utf8() -> None:
     (GOOD + "Provides: v (>= 1)\n", "Packages:8 (aa) Provides: 'v (>= 1)' is not NAME or NAME (= VERSION)"),
     (GOOD + "Breaks: v | w\n", "Packages:8 (aa) Breaks: 'v | w': alternatives in Breaks"),
     (GOOD + "Provides: v | w\n", "Packages:8 (aa) Provides: 'v | w' is not NAME or NAME (= VERSION)"),
+    (GOOD + "Provides: v (= 1:)\n", "Packages:8 (aa) Provides: 'v (= 1:)': invalid Debian version '1:': nothing "
+                                     "after colon in version number; expected [EPOCH:]UPSTREAM[-REVISION] like "
+                                     "'1:2.36-9+deb12u7'"),
     (GOOD.replace("Package: aa", "Package: A_a"), "Packages:1 (A_a) Package: 'A_a' is not a Debian package name"),
 ])
 def test_malformed_stanzas(text: str, message: str) -> None:

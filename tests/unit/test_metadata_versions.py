@@ -79,6 +79,8 @@ def test_a_package_without_the_new_keys_writes_what_it_wrote_before() -> None:
      "$.relations.requires[1]: 'git-man (>> 2.39.5)', 'git-man (<< 2.39.5)': no version of git-man can satisfy"),
     ('[relations]\nrequires = ["foo (>= 2)", "foo (<< 1)"]\n', "no version of foo can satisfy all of them"),
     ('[relations]\nwants = ["foo"]\n', "$.relations"),
+    ('provides = ["zz = 1:"]\n', "$.package.provides[0]: 'zz = 1:': the version of 'zz' is not a valid semver"),
+    ('provides = ["zz = 1.0.0", "yy = banana"]\n', "$.package.provides[1]: 'yy = banana'"),
 ])
 def test_a_bad_version_or_relation_is_one_line_with_its_place(extra: str, wanted: str) -> None:
     with pytest.raises(InvalidPackage) as info:
