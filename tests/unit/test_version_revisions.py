@@ -135,8 +135,8 @@ def _key(version: FullVersion, *, epoch: bool, revision: bool) -> tuple[object, 
 def _oracle(op: str, epoch: int | None, semver: str, revision: str | None, target: FullVersion) -> bool:
     c_version, v = Version.parse(semver), target.upstream
     assert isinstance(v, Version)
-    if v.pre and (v.major, v.minor, v.patch, v.pre) != (c_version.major, c_version.minor, c_version.patch,
-                                                       v.pre) or (v.pre and not c_version.pre):
+    if v.pre and (not c_version.pre or (v.major, v.minor, v.patch) != (c_version.major, c_version.minor,
+                                                                         c_version.patch)):
         return False                                  # Cargo's opt-in: only a comparator on the same triple
     mine = FullVersion(epoch=epoch or 0, upstream=c_version, revision=revision or "")
     parts = {"epoch": epoch is not None, "revision": revision is not None}
