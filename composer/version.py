@@ -658,6 +658,13 @@ class Requirement:
     For release versions the comparators are exactly the intervals of
     :meth:`Comparator.bounds`.
 
+    Epochs and revisions (design14 section 1.2, :meth:`matches_full`): a comparator may write
+    ``E:`` before its version and ``-rN...`` after a full one (``=6.1.192-r3``,
+    ``>=1:1.2.3-r4, <2``, ``^1.2.3-r4`` = ``>=1.2.3-r4, <2.0.0``). A part that is not
+    written is ignored (``=1.2.3`` matches every revision of 1.2.3); a written one is
+    compared in :meth:`FullVersion.order_key` order. A plain :class:`Version` has epoch 0 and
+    no revision.
+
     Syntax details (as the crate): whitespace is allowed around operators and commas; ``x``
     and ``X`` are accepted as wildcards and printed as ``*``; build metadata on a comparator
     (``=1.2.3+b``) is accepted and ignored; an operator with a wildcard (``>=1.*``) means the
