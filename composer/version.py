@@ -584,6 +584,11 @@ def _parse_comparator(text: str) -> tuple[str, Comparator | None]:
         return f"unexpected {trailing!r} after the version", None
     if revision is not None:
         problem = _revision_problem(revision, full=patch is not None, op=op)
+        if problem and patch is None:
+            spelled = op.value if explicit else ""
+            epoch_text = "" if epoch is None else f"{epoch}:"
+            problem += (" (a wildcard admits every build already)" if wildcard else
+                        f": write '{spelled}{epoch_text}{major}.{minor or 0}.0-r{revision}'")
         if problem:
             return problem, None
     return "", Comparator(op=op, major=major, minor=minor, patch=patch, pre=pre, epoch=epoch, revision=revision)
@@ -597,7 +602,7 @@ def _revision_problem(revision: str, *, full: bool, op: Op | None = None) -> str
     if not revision or revision[0] not in _DIGITS or bad is not None:
         return f"the revision {revision!r} must start with a digit and use [0-9A-Za-z.+~]"
     if not full:
-        return "a revision ('-rN') needs a full MAJOR.MINOR.PATCH version (like '=1.2.0-r4')"
+        return "a revision ('-rN') needs a full MAJOR.MINOR.PATCH version"
     if op is Op.WILDCARD:
         return "a wildcard cannot carry a revision"
     return ""
