@@ -14,6 +14,7 @@ Pure data and arithmetic: no I/O, no global state.
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import re
 from collections.abc import Callable, Mapping
@@ -354,6 +355,10 @@ class Comparator:
     requirement is accepted by :meth:`parse` but ignored (as Cargo does), so it is not stored.
     ``Op.WILDCARD`` needs a partial version (``1.*``, ``1.2.*``); the lone ``*`` requirement
     is a :class:`Requirement` with no comparators.
+
+    ``epoch`` and ``revision`` (design14 section 1.2) are None when not written (``E:`` / ``-rN``): a
+    comparator without them ignores the version's epoch / revision. A revision needs a full
+    MAJOR.MINOR.PATCH and one of ``= > >= < <= ^ ~`` (``^1.2.3-r4`` is ``>=1.2.3-r4, <2.0.0``).
     """
 
     op: Op
@@ -361,6 +366,8 @@ class Comparator:
     minor: int | None = None
     patch: int | None = None
     pre: tuple[PreReleaseId, ...] = ()
+    epoch: int | None = None
+    revision: str | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.op, Op):
@@ -377,6 +384,17 @@ class Comparator:
             raise VersionError("invalid comparator: a pre-release tag needs a full MAJOR.MINOR.PATCH")
         if self.op is Op.WILDCARD and self.patch is not None:
             raise VersionError("invalid comparator: a wildcard needs a partial version like '1.*' or '1.2.*'")
+        if self.epoch is not None and _check_field_number(self.epoch, "epoch") > _EPOCH_MAX:
+            raise VersionError(f"invalid comparator: epoch {self.epoch} is larger than {_EPOCH_MAX}")
+        if self.revision is not None:
+            problem = _revision_problem(self.revision, full=self.patch is not None)
+            if problem:
+                raise VersionError(f"invalid comparator: {problem}")
+
+    @property
+    def plain(self) -> bool:
+        """True when the comparator names no epoch and no revision (Cargo's own comparators)."""
+        return self.epoch is None and self.revision is None
 
     @classmethod
     def parse(cls, text: str) -> Comparator:
@@ -395,7 +413,8 @@ class Comparator:
         return comparator
 
     def __str__(self) -> str:
-        text = ("" if self.op is Op.WILDCARD else self.op.value) + str(self.major)
+        text = ("" if self.op is Op.WILDCARD else self.op.value)
+        text += ("" if self.epoch is None else f"{self.epoch}:") + str(self.major)
         if self.minor is None:
             return text + (".*" if self.op is Op.WILDCARD else "")
         text += f".{self.minor}"
@@ -404,11 +423,11 @@ class Comparator:
         text += f".{self.patch}"
         if self.pre:
             text += "-" + _pre_text(self.pre)
-        return text
+        return text if self.revision is None else f"{text}-r{self.revision}"
 
     def matches(self, version: Version) -> bool:
         """This comparator alone as a requirement (pre-release rule included)."""
-        return _admits(self, version) and (not version.pre or _pre_opt_in(self, version))
+        return _admits_full(self, 0, version, "") and (not version.pre or _pre_opt_in(self, version))
 
     def bounds(self) -> Bounds:
         """The comparator as an interval ``(lower, lower_inclusive, upper, upper_inclusive)``.
@@ -423,8 +442,16 @@ class Comparator:
         (``^1.2.3`` rejects ``2.0.0-alpha``, ``>1.2`` admits ``1.3.0-alpha``), partial
         comparators other than caret reject pre-releases inside the partial version, and the
         requirement must opt in. See :class:`Requirement` for these rules.
+
+        With an epoch or a revision the interval is the SemVer hull of what the comparator admits (at any
+        epoch and revision): ``>1.2.3-r4`` is ``[1.2.3, inf)``, ``<1.2.3-r4`` ``(-inf, 1.2.3]``, and a range
+        operator with an epoch (``>=1:1.0.0``: ``2:0.1.0`` is admitted) is unbounded.
         """
         major, minor, patch, op = self.major, self.minor, self.patch, self.op
+        if self.epoch is not None and op in _RANGE_OPS:
+            return (None, False, None, False)
+        if self.revision is not None:
+            op = _RELAXED.get(op, op)
         exact = Version(major=major, minor=minor or 0, patch=patch or 0, pre=self.pre)
         # The half-open span a partial version covers: 1 -> [1.0.0, 2.0.0), 1.2 -> [1.2.0, 1.3.0).
         if minor is None:
@@ -488,6 +515,21 @@ def _parse_comparator(text: str) -> tuple[str, Comparator | None]:
             break
     if not rest:
         return "an operator needs a version after it", None
+    epoch: int | None = None
+    epoch_match = _COMPARATOR_EPOCH.match(rest)
+    if epoch_match is not None:
+        epoch, rest = int(epoch_match["epoch"]), rest[epoch_match.end():]
+        if epoch > _EPOCH_MAX:
+            return f"the epoch {epoch} is larger than {_EPOCH_MAX}", None
+        if not rest:
+            return "an epoch needs a version after it", None
+    revision: str | None = None
+    revision_match = _NATIVE_REVISION.match(rest)
+    if revision_match is not None:
+        rest, revision = revision_match["rest"], revision_match["revision"]
+        if _REVISION_START.search(rest):
+            return (f"a pre-release or build identifier of {rest!r} starts with 'r' and a digit, which reads as a "
+                    "revision; only the last '-rN' is the revision"), None
     if _wildcard_at(rest, 0):
         return f"{rest[0]!r} cannot be the major part; a lone '*' must be the whole requirement", None
 
@@ -540,7 +582,30 @@ def _parse_comparator(text: str) -> tuple[str, Comparator | None]:
         if trailing[0].isspace():
             return f"{trailing.strip()!r} follows the version; separate comparators with ','", None
         return f"unexpected {trailing!r} after the version", None
-    return "", Comparator(op=op, major=major, minor=minor, patch=patch, pre=pre)
+    if revision is not None:
+        problem = _revision_problem(revision, full=patch is not None, op=op)
+        if problem and patch is None:
+            spelled = op.value if explicit else ""
+            epoch_text = "" if epoch is None else f"{epoch}:"
+            problem += (" (a wildcard admits every build already)" if wildcard else
+                        f": write '{spelled}{epoch_text}{major}.{minor or 0}.0-r{revision}'")
+        if problem:
+            return problem, None
+    return "", Comparator(op=op, major=major, minor=minor, patch=patch, pre=pre, epoch=epoch, revision=revision)
+
+
+def _revision_problem(revision: str, *, full: bool, op: Op | None = None) -> str:
+    """What is wrong with a comparator's revision, or "" (design14 section 1.2)."""
+    if not isinstance(revision, str):
+        raise TypeError(f"revision must be a str, got {type(revision).__name__}")
+    bad = next((c for c in revision if c not in _REVISION_CHARS), None)
+    if not revision or revision[0] not in _DIGITS or bad is not None:
+        return f"the revision {revision!r} must start with a digit and use [0-9A-Za-z.+~]"
+    if not full:
+        return "a revision ('-rN') needs a full MAJOR.MINOR.PATCH version"
+    if op is Op.WILDCARD:
+        return "a wildcard cannot carry a revision"
+    return ""
 
 
 def _wildcard_at(text: str, pos: int) -> bool:
@@ -598,6 +663,13 @@ class Requirement:
     For release versions the comparators are exactly the intervals of
     :meth:`Comparator.bounds`.
 
+    Epochs and revisions (design14 section 1.2, :meth:`matches_full`): a comparator may write
+    ``E:`` before its version and ``-rN...`` after a full one (``=6.1.192-r3``,
+    ``>=1:1.2.3-r4, <2``, ``^1.2.3-r4`` = ``>=1.2.3-r4, <2.0.0``). A part that is not
+    written is ignored (``=1.2.3`` matches every revision of 1.2.3); a written one is
+    compared in :meth:`FullVersion.order_key` order. A plain :class:`Version` has epoch 0 and
+    no revision.
+
     Syntax details (as the crate): whitespace is allowed around operators and commas; ``x``
     and ``X`` are accepted as wildcards and printed as ``*``; build metadata on a comparator
     (``=1.2.3+b``) is accepted and ignored; an operator with a wildcard (``>=1.*``) means the
@@ -649,23 +721,37 @@ class Requirement:
     def __str__(self) -> str:
         return ", ".join(str(c) for c in self.comparators) if self.comparators else "*"
 
+    @property
+    def plain(self) -> bool:
+        """True when no comparator names an epoch or a revision (the SemVer-only fast paths apply)."""
+        return all(c.plain for c in self.comparators)
+
     def matches(self, version: Version) -> bool:
-        """Whether ``version`` satisfies every comparator (pre-release rules in the class doc)."""
-        if not all(_admits(c, version) for c in self.comparators):
-            return False
-        if not version.pre:
-            return True
-        return any(_pre_opt_in(c, version) for c in self.comparators)
+        """Whether ``version`` satisfies every comparator (pre-release rules in the class doc).
+
+        A plain :class:`Version` has epoch 0 and no revision (``>=1:1.0.0`` matches none)."""
+        return self._matches(0, version, "")
 
     def matches_full(self, version: FullVersion) -> bool:
         """Whether a :class:`FullVersion` satisfies the requirement (design14 section 1.2).
 
-        Today's comparators carry no epoch and no revision, so they ignore both (rpm's rule: a Cargo range is
-        written for one upstream series): a ``semver`` version is judged by its SemVer, a ``deb`` one by its
-        :func:`semver_projection`. Comparators with ``E:`` / ``-rN`` are a later step.
+        A comparator without a revision ignores the version's revision (``=1.2.3`` matches every revision of
+        1.2.3, ``>1.2.3`` none of them, ``<=1.2.3`` all of them); with one it compares (SemVer, revision) in
+        :meth:`FullVersion.order_key` order (``>=1.2.3-r4`` admits ``1.2.3-r5`` and ``1.2.4``). A comparator
+        without an epoch ignores the epoch (rpm's rule: a Cargo range is written for one upstream series); with
+        ``E:`` it compares the epoch first. A ``deb`` version is seen as (epoch, :func:`semver_projection`,
+        revision). The pre-release opt-in rule is Cargo's, on the SemVer.
         """
         upstream = version.upstream
-        return self.matches(upstream if isinstance(upstream, Version) else semver_projection(upstream))
+        semver = upstream if isinstance(upstream, Version) else semver_projection(upstream)
+        return self._matches(version.epoch, semver, version.revision)
+
+    def _matches(self, epoch: int, version: Version, revision: str) -> bool:
+        if not all(_admits_full(c, epoch, version, revision) for c in self.comparators):
+            return False
+        if not version.pre:
+            return True
+        return any(_pre_opt_in(c, version) for c in self.comparators)
 
     def is_empty(self) -> bool:
         """True when no version at all (release or pre-release) satisfies the requirement.
@@ -677,7 +763,10 @@ class Requirement:
         match), ``T-0`` and each comparator's pre-release and its immediate successor (``alpha`` ->
         ``alpha.0``). ``>2.39.5, <2.39.5``, ``>2, <1`` and ``=1.0.0, =2.0.0`` are empty; ``>=1, <2`` is not.
         """
-        return not any(self.matches(v) for v in self._least_candidates())
+        if self.plain:
+            return not any(self.matches(v) for v in self._least_candidates())
+        epochs = {0} | {e for c in self.comparators if c.epoch is not None for e in (c.epoch, c.epoch + 1)}
+        return not any(self._revisions_meet(e, v) for e in sorted(epochs) for v in self._least_candidates())
 
     def _least_candidates(self) -> list[Version]:
         found = [_plain(0)]
@@ -685,11 +774,53 @@ class Requirement:
             lower, inclusive, _, _ = comparator.bounds()
             if lower is not None:
                 found.append(_least_release_from(lower, inclusive))
+            if comparator.epoch is not None:
+                # at the comparator's own epoch its version bounds apply
+                lower, inclusive, _, _ = dataclasses.replace(comparator, epoch=None).bounds()
+                if lower is not None:
+                    found.append(_least_release_from(lower, inclusive))
+            if not comparator.plain:
+                # the comparator's own release (and the next one): its epoch or revision may rule it out
+                own = _plain(comparator.major, comparator.minor or 0, comparator.patch or 0)
+                found += [own, _least_release_from(own, False)]
             if comparator.pre:
                 triple = (comparator.major, comparator.minor or 0, comparator.patch or 0)
                 for pre in ((0,), comparator.pre, (*comparator.pre, 0)):
                     found.append(Version(major=triple[0], minor=triple[1], patch=triple[2], pre=pre))
         return found
+
+    def _revisions_meet(self, epoch: int, version: Version) -> bool:
+        """Whether some revision makes (epoch, version, revision) match: each comparator admits all revisions,
+        none, or (on its own version) an interval of them; revisions (digit first, ``[0-9A-Za-z.+~]``) are
+        dense in dpkg order and have no least element (``0 > 0~ > 0~~``), so the intervals meet unless their
+        bounds cross, or touch without both being inclusive."""
+        if version.pre and not any(_pre_opt_in(c, version) for c in self.comparators):
+            return False
+        low: tuple[str, bool] | None = None
+        high: tuple[str, bool] | None = None
+        for c in self.comparators:
+            if c.revision is None or (c.epoch is not None and c.epoch != epoch) or _compare_parts(c, version):
+                if not _admits_full(c, epoch, version, "0"):   # the revision does not matter here
+                    return False
+                continue
+            if c.op in _LOWER_OPS or c.op is Op.EXACT:
+                low = _tighter(low, (c.revision, c.op is not Op.GREATER), 1)
+            if c.op in _UPPER_OPS or c.op is Op.EXACT:
+                high = _tighter(high, (c.revision, c.op is not Op.LESS), -1)
+        if low is None or high is None:
+            return True
+        order = verrevcmp(low[0], high[0])
+        return order < 0 or (order == 0 and low[1] and high[1])
+
+
+def _tighter(a: tuple[str, bool] | None, b: tuple[str, bool], sign: int) -> tuple[str, bool]:
+    """Of two revision bounds, the tighter (``sign`` 1: lower bounds, -1: upper bounds)."""
+    if a is None:
+        return b
+    order = verrevcmp(a[0], b[0]) * sign
+    if order == 0:
+        return (a[0], a[1] and b[1])
+    return a if order > 0 else b
 
 
 def _least_release_from(lower: Version, inclusive: bool) -> Version:
@@ -707,6 +838,34 @@ def _least_release_from(lower: Version, inclusive: bool) -> Version:
 
 def _pre_opt_in(c: Comparator, v: Version) -> bool:
     return bool(c.pre) and c.major == v.major and c.minor == v.minor and c.patch == v.patch
+
+
+_RANGE_OPS = frozenset({Op.GREATER, Op.GREATER_EQ, Op.LESS, Op.LESS_EQ})
+_LOWER_OPS = frozenset({Op.GREATER, Op.GREATER_EQ, Op.CARET, Op.TILDE})
+_UPPER_OPS = frozenset({Op.LESS, Op.LESS_EQ})
+_RELAXED = {Op.GREATER: Op.GREATER_EQ, Op.LESS: Op.LESS_EQ}
+_SIGN_OK: Mapping[Op, Callable[[int], bool]] = {
+    Op.EXACT: lambda s: s == 0, Op.GREATER: lambda s: s > 0, Op.GREATER_EQ: lambda s: s >= 0,
+    Op.LESS: lambda s: s < 0, Op.LESS_EQ: lambda s: s <= 0, Op.CARET: lambda s: s >= 0, Op.TILDE: lambda s: s >= 0}
+
+
+def _admits_full(c: Comparator, epoch: int, v: Version, revision: str) -> bool:
+    """Comparator ``c`` on (epoch, SemVer, revision), design14 section 1.2 (pre-release opt-in aside).
+
+    Without epoch or revision this is Cargo's :func:`_admits`. With ``E:`` a different epoch decides alone
+    (a range operator admits every version of a higher / lower epoch; ``= ^ ~ *`` none). With a revision
+    (full comparators only) the (SemVer, revision) order decides, and ``^``/``~`` keep their upper bound.
+    """
+    if c.epoch is not None and epoch != c.epoch:
+        if c.op in (Op.GREATER, Op.GREATER_EQ):
+            return epoch > c.epoch
+        if c.op in (Op.LESS, Op.LESS_EQ):
+            return epoch < c.epoch
+        return False
+    if c.revision is None:
+        return _admits(c, v)
+    sign = _compare_parts(c, v) or verrevcmp(revision, c.revision)
+    return _SIGN_OK[c.op](sign) and (c.op not in (Op.CARET, Op.TILDE) or _admits(c, v))
 
 
 def _admits(c: Comparator, v: Version) -> bool:
@@ -800,6 +959,7 @@ OrderKey: TypeAlias = "tuple[int, PrecedenceKey | str, str]"
 """Sort key of :meth:`FullVersion.order_key`; keys of different schemes do not compare."""
 
 _EPOCH_MAX = 2**31 - 1
+_COMPARATOR_EPOCH = re.compile(r"^(?P<epoch>[0-9]+):")
 _NATIVE_REVISION = re.compile(r"^(?P<rest>.*)-r(?P<revision>[0-9][0-9A-Za-z.+~]*)$")
 _REVISION_START = re.compile(r"-r[0-9]")
 _REVISION_CHARS = frozenset("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz.+~")

@@ -7,7 +7,9 @@ Every alternative of a clause is resolved here, in Python, to the exact solvable
   packages whose *versioned* provide of NAME satisfies it. An unversioned provide never satisfies a versioned
   relation (dependency or conflict): libsolv's RPM rules would let it, Debian's do not.
 * Cargo ``NAME REQ`` (``[dependencies]``, profile requests): ``Requirement.matches`` on the SemVer (the
-  projection of a ``deb`` version), providers only through a versioned provide (any provider for ``*``).
+  projection of a ``deb`` version); a requirement naming an epoch or a revision (``=6.1.192-r3``, ``>=1:1.2.3``)
+  uses ``Requirement.matches_full`` on the full version. Providers only through a versioned provide (any provider
+  for ``*``).
 * an unversioned name: the bare name (every package called so and every provider; Debian and RPM agree).
 * ``NAME:any`` / ``NAME:native``: as NAME (``:any`` needs a real target with ``multi-arch = "allowed"``); any
   other architecture qualifier: no candidate (images are single-architecture).
@@ -254,7 +256,13 @@ class Selector:
 
     def matching(self, name: str, req: str) -> list[int]:
         """The members called ``name`` that the Cargo requirement matches (bisecting their SemVer order with the
-        requirement's interval, exact for releases; pre-releases inside it checked with ``composer.version``)."""
+        requirement's interval, exact for releases; pre-releases inside it checked with ``composer.version``).
+        A requirement with an epoch or a revision is checked on every member's full version."""
+        r = parse_requirement(req)
+        if not r.plain:
+            members = self.catalog.members
+            return sorted(k for k in self.catalog.reals(name)
+                          if r.matches_full(full_version(members[k].text, members[k].scheme)))
         keys = self._keys.get(name)
         if keys is None:
             keys = self._keys[name] = sorted((precedence(self.catalog.members[k].semver), k)
@@ -266,13 +274,17 @@ class Selector:
         only = [key for key, _ in keys]
         lo = 0 if low is None else (bisect.bisect_left if low_in else bisect.bisect_right)(only, low)
         hi = len(only) if high is None else (bisect.bisect_right if high_in else bisect.bisect_left)(only, high)
-        r = parse_requirement(req)
         out = []
         for _, k in keys[lo:hi]:
             v = self.catalog.members[k].semver
             if "-" not in v.partition("+")[0] or r.matches(parse_version(v)):
                 out.append(k)
         return sorted(out)
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def full_version(text: str, scheme: str) -> FullVersion:
+    return FullVersion.parse(text, scheme)
 
 
 @functools.lru_cache(maxsize=1 << 16)
