@@ -24,7 +24,7 @@ class _Phases:
         self.seconds: dict[str, float] = {}
         self.quiet = quiet
 
-    def run(self, name: str, fn: Callable[[], T], what: Callable[[T], str]) -> T:
+    def timed(self, name: str, fn: Callable[[], T], what: Callable[[T], str]) -> T:
         start = time.monotonic()
         result = fn()
         self.seconds[name] = round(time.monotonic() - start, 3)
@@ -85,10 +85,10 @@ def _build(args: argparse.Namespace, plan: Any, key: Any, arch: Any, phases: _Ph
 def _publish(args: argparse.Namespace, paths: list[Path], key: Any, phases: _Phases) -> dict[str, Any]:
     from composer.repo.edit import add_many, publish
     from composer.repo.store import RepoStore
-    added = phases.run("add", lambda: add_many(RepoStore(Path(args.repo)), paths, [key], jobs=args.jobs,
+    added = phases.timed("add", lambda: add_many(RepoStore(Path(args.repo)), paths, [key], jobs=args.jobs,
                                                progress=phases.progress("add")),
                        lambda r: f"{sum(1 for a in r if a.new):,} new of {len(r):,}")
-    versions = phases.run("publish", lambda: publish(RepoStore(Path(args.repo))),
+    versions = phases.timed("publish", lambda: publish(RepoStore(Path(args.repo))),
                           lambda v: f"{v['packages']:,} packages, snapshot v{v['snapshot']}")
     return {"added": sum(1 for a in added if a.new), "unchanged": sum(1 for a in added if not a.new),
             "snapshot": versions["snapshot"], "published": versions["packages"]}
@@ -103,9 +103,9 @@ def cmd_import_debian(args: argparse.Namespace) -> int:
     phases = _Phases(quiet=args.json)
     request = importer.Request(names=tuple(args.name), closure=args.closure, recommends=args.with_recommends,
                                everything=args.all, newest_only=args.newest_only)
-    stanzas = phases.run("parse", lambda: _stanzas(args, arch), lambda s: f"{len(s):,} stanzas")
-    plan = phases.run("map", lambda: importer.plan(stanzas, request), lambda p: f"{len(p.packages):,} packages")
-    built = phases.run("build", lambda: _build(args, plan, key, arch, phases), lambda b: f"{len(b):,} .vpk")
+    stanzas = phases.timed("parse", lambda: _stanzas(args, arch), lambda s: f"{len(s):,} stanzas")
+    plan = phases.timed("map", lambda: importer.plan(stanzas, request), lambda p: f"{len(p.packages):,} packages")
+    built = phases.timed("build", lambda: _build(args, plan, key, arch, phases), lambda b: f"{len(b):,} .vpk")
     repo = _publish(args, [Path(args.out) / b.name for b in built], key, phases) if args.repo else {}
     summary = _summary(args, plan, built, phases.seconds, repo)
     if args.report:
