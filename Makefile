@@ -1,6 +1,6 @@
 # The two commands of the quickstart: `make demo` and `make test`. Each does its own set-up.
 .PHONY: setup demo test unit integration lint bench clean conformance reliability debian-fixture test-archive \
-	bench-archive
+	bench-archive test-archive-e2e
 
 setup:
 	@bash scripts/setup.sh
@@ -41,6 +41,12 @@ clean:
 # (tests/archive/test_apt_agreement.py prints the table).
 test-archive: setup
 	.venv/bin/python -m pytest -m archive -s tests
+
+# The real archive through the product (~15 min: `vcomp import debian --all --metadata-only` of the three suites,
+# then `vcomp lock` per request against apt; tests/archive/test_archive_e2e.py). Reuse an imported repository with
+# VCOMP_E2E_PREPARED=DIR [VCOMP_E2E_PACKAGES=FILE] (see the test's docstring).
+test-archive-e2e: setup
+	.venv/bin/python -m pytest -m archive -s tests/archive/test_archive_e2e.py
 
 # Resolution on the real archive against raw libsolv and apt in the same run (bench/README.md, `resolve.py`).
 bench-archive: setup
