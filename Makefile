@@ -38,9 +38,9 @@ clean:
 
 # The real Debian archive (network, apt on the whole suite, minutes; not part of `make test`): apt's answers on
 # the fixture, the importer on the whole suite, and our resolver against apt on bookworm + -updates + -security
-# (tests/archive/test_apt_agreement.py prints the table).
+# (tests/archive/test_apt_agreement.py prints the table). The product path has its own target (below).
 test-archive: setup
-	.venv/bin/python -m pytest -m archive -s tests
+	.venv/bin/python -m pytest -m archive -s tests --deselect tests/archive/test_archive_e2e.py
 
 # The real archive through the product (~15 min: `vcomp import debian --all --metadata-only` of the three suites,
 # then `vcomp lock` per request against apt; tests/archive/test_archive_e2e.py). Reuse an imported repository with
