@@ -348,6 +348,9 @@ class TableMaker:
 
     def row(self, relations: Mapping[str, Sequence[str]], cargo: Sequence[tuple[str, str]], *,
             priority: str = "", essential: bool = False) -> RowClauses:
+        if not relations:   # a native entry: its [dependencies] only
+            return RowClauses(requires=tuple([self.cargo_clause(n, r) for n, r in cargo]), recommends=(),
+                              suggests=(), priority=PRIORITY_RANK.get(priority, 0), essential=essential)
         requires = [self.clause(t) for key in REQUIRE_KEYS for t in relations.get(key, ())]
         requires += [self.cargo_clause(n, r) for n, r in cargo]
         return RowClauses(requires=tuple(requires),
