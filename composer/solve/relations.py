@@ -195,8 +195,9 @@ class Selector:
         self.cargo: dict[tuple[str, str], Candidates] = {}
         self._keys: dict[str, list[tuple[Any, int]]] = {}
 
-    def debian(self, alt: Alternative) -> Candidates:
-        text = alt.text()
+    def debian(self, alt: Alternative, text: str | None = None) -> Candidates:
+        """``text``: ``alt.text()`` when the caller has it already."""
+        text = alt.text() if text is None else text
         got = self.deb.get(text, False)
         if got is False:
             got = self.deb[text] = self._debian(alt)
@@ -314,7 +315,7 @@ class TableMaker:
         text = a.text()
         got = self._alt_deb.get(text)
         if got is None:
-            cands = self.selector.debian(a)
+            cands = self.selector.debian(a, text)
             got = self._alt_deb[text] = self.table.add_alt(
                 Alt(name=a.name, cands=cands, mixed=self.selector.catalog.mixed(a.name)),
                 text, a.name if not a.op and not a.arch else text)
