@@ -78,8 +78,8 @@ def json_depth(data: bytes | str) -> int:
     instead of 3.2 s token by token). Past 64 passes, or when brackets do not pair, the brackets left are
     counted one by one."""
     raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
-    if b"\\" in raw:   # no escaped quote is left: "\\" pairs first, left to right, as a parser reads them
-        raw = raw.replace(b"\\\\", b"").replace(b'\\"', b"")
+    if b"\\" in raw:   # no escaped quote is left
+        raw = _drop_escapes(raw)
     # Quotes and brackets only; two adjacent quotes close one string and open the next (or make an empty one),
     # so dropping them keeps every other bracket inside or outside its string; the few strings left hold
     # brackets and go whole.
@@ -94,6 +94,27 @@ def json_depth(data: bytes | str) -> int:
     if not brackets:
         return passes
     return _count_depth(brackets, passes)
+
+
+_ESCAPE = re.compile(rb"\\.", re.DOTALL)
+
+
+def _drop_escapes(raw: bytes) -> bytes:
+    """``raw`` without its escapes (a backslash and the byte after it), read left to right as a parser does:
+    split at the backslashes (few in an index) and joined, else one regex pass."""
+    parts = raw.split(b"\\")
+    if len(parts) > 10_000:
+        return _ESCAPE.sub(b"", raw)
+    out, starts = [parts[0]], True   # whether the backslash before the part starts an escape
+    for part in parts[1:]:
+        if not starts:      # that backslash was the escaped byte: the part is plain text
+            out.append(part)
+            starts = True
+        elif part:          # the part's first byte is the escaped one
+            out.append(part[1:])
+        else:               # the escaped byte is the next backslash
+            starts = False
+    return b"".join(out) + (b"" if starts else b"\\")   # a last backslash escapes nothing: kept
 
 
 def _count_depth(brackets: bytes, base: int) -> int:

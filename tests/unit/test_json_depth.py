@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from composer.limits import json_depth
+from composer.limits import _drop_escapes, json_depth
 
 _TOKENS = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"?|[\[\]{}]', re.DOTALL)
 
@@ -76,3 +76,13 @@ def test_unbalanced_and_unterminated_texts_still_report_their_depth() -> None:
     assert json_depth(b"[" * 5000) == 5000
     assert json_depth(b"[" * 100 + b"]") == 100
     assert json_depth(b'[["]]]') == 2
+
+
+def test_escapes_are_dropped_as_a_parser_reads_them() -> None:
+    escape = re.compile(rb"\\.", re.DOTALL)
+    rng = random.Random(5)
+    for _ in range(20000):
+        text = bytes(rng.choice(b'\\a"[') for _ in range(rng.randint(0, 12)))
+        assert _drop_escapes(text) == escape.sub(b"", text), text
+    many = b'"\\n"' * 20000   # past the split path: one regex pass
+    assert _drop_escapes(many) == b'""' * 20000
