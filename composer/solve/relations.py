@@ -352,9 +352,13 @@ class TableMaker:
         if not relations:   # a native entry: its [dependencies] only
             return RowClauses(requires=tuple([self.cargo_clause(n, r) for n, r in cargo]), recommends=(),
                               suggests=(), priority=PRIORITY_RANK.get(priority, 0), essential=essential)
-        requires = [self.clause(t) for key in REQUIRE_KEYS for t in relations.get(key, ())]
+        known, clause = self._clause, self.clause   # most texts were seen before: one dict lookup each
+
+        def clauses(key: str) -> list[int]:
+            return [c if (c := known.get(t)) is not None else clause(t) for t in relations.get(key, ())]
+
+        requires = [c for key in REQUIRE_KEYS for c in clauses(key)]
         requires += [self.cargo_clause(n, r) for n, r in cargo]
-        return RowClauses(requires=tuple(requires),
-                          recommends=tuple(self.clause(t) for t in relations.get("recommends", ())),
-                          suggests=tuple(self.clause(t) for t in relations.get("suggests", ())),
-                          priority=PRIORITY_RANK.get(priority, 0), essential=essential)
+        return RowClauses(requires=tuple(requires), recommends=tuple(clauses("recommends")),
+                          suggests=tuple(clauses("suggests")), priority=PRIORITY_RANK.get(priority, 0),
+                          essential=essential)
