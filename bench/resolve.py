@@ -232,6 +232,29 @@ class Raw:
 
 # ---------------------------------------------------------------- children
 
+def plain_load_s(cache: str, repeat: int) -> float:
+    """Median time plain libsolv takes to open the pool cache's ``.solv`` (``add_solv`` + ``createwhatprovides``,
+    no checks, no clause table, no entries): the floor under the pool part of a warm lock."""
+    import glob
+
+    import solv
+
+    (path,) = glob.glob(os.path.join(cache, "*.solv"))
+    times = []
+    for _ in range(max(1, repeat)):
+        t = time.perf_counter()
+        pool = solv.Pool()
+        pool.setarch(ARCH)
+        repo = pool.add_repo("index")
+        f = solv.xfopen(path)
+        repo.add_solv(f)
+        f.close()
+        pool.createwhatprovides()
+        times.append(time.perf_counter() - t)
+        del repo, pool
+    return statistics.median(times)
+
+
 def maxrss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
 
@@ -283,6 +306,7 @@ def child(side: str, args: argparse.Namespace) -> dict[str, Any]:
     elif side == "warm":
         runs = [lock_once(None, args.cache, args.requested) for _ in range(args.repeat)]
         res["lock_s"], res["result"] = [r[0] for r in runs], runs[0][1]
+        res["plain_load_s"] = plain_load_s(args.cache, args.repeat)
     else:
         dicts, requested = generate(args.packages, args.requests, args.seed)
         t = time.perf_counter()
@@ -336,7 +360,11 @@ def report(gen: dict[str, Any], cold: dict[str, Any], warm: dict[str, Any], raw:
     print(f"{'':40} {'seconds':>9} {'vs raw solve':>13}")
     print(f"{'raw libsolv: solve':40} {r_s:9.3f} {1.0:12.1f}x")
     print(f"{'raw libsolv: pool build (from tuples)':40} {r_b:9.3f} {r_b / r_s:12.1f}x")
-    print(f"{'vcomp lock, warm (cached pool + solve)':40} {w:9.3f} {w / r_s:12.1f}x   (target <= 2x)")
+    pl = warm["plain_load_s"]
+    print(f"{'raw libsolv: load the same .solv':40} {pl:9.3f}")
+    print(f"{'raw libsolv: load .solv + solve':40} {pl + r_s:9.3f} {(pl + r_s) / r_s:12.1f}x")
+    print(f"{'vcomp lock, warm (cached pool + solve)':40} {w:9.3f} {w / r_s:12.1f}x   (target <= 2x; "
+          f"{w / (pl + r_s):.2f}x load+solve)")
     print(f"{'vcomp lock, cold (parse+build+cache+solve)':40} {cold['lock_s']:9.3f} {cold['lock_s'] / r_s:12.1f}x"
           f"   (target < 3 s)")
     print(f"{'pool cache file':40} {cold['cache_bytes'] / 2**20:8.1f}M")
@@ -347,7 +375,8 @@ def report(gen: dict[str, Any], cold: dict[str, Any], warm: dict[str, Any], raw:
         print(f"{label:40} {side['peak_rss_mib']:9.0f}   (target < 1024)")
     out = {"args": {k: v for k, v in vars(args).items() if k != "requested"}, "same_solution": same,
            "summary": {"raw_solve_s": r_s, "raw_build_s": r_b, "warm_lock_s": w, "cold_lock_s": cold["lock_s"],
-                       "warm_vs_raw_solve": w / r_s, "cache_bytes": cold["cache_bytes"],
+                       "warm_vs_raw_solve": w / r_s, "plain_load_s": pl, "warm_vs_load_solve": w / (pl + r_s),
+                       "cache_bytes": cold["cache_bytes"],
                        "peak_rss_mib": {"cold": cold["peak_rss_mib"], "warm": warm["peak_rss_mib"],
                                         "raw": raw["peak_rss_mib"]}},
            "children": {k: {x: y for x, y in v.items() if x != "result"}
@@ -456,7 +485,8 @@ def archive_child(side: str, args: argparse.Namespace) -> dict[str, Any]:
             for label, reqs in requests:
                 took, results[label] = _archive_lock(None, args.cache, reqs)
                 runs[label].append(took)
-        res.update(per_request_s=runs, result=results, load_s=statistics.median(LOADS))
+        res.update(per_request_s=runs, result=results, load_s=statistics.median(LOADS),
+                   plain_load_s=plain_load_s(args.cache, args.repeat))
     else:
         res.update(archive_raw(args, requests))
     res["peak_rss_mib"] = maxrss_mib()
@@ -648,7 +678,9 @@ def archive_report(gen: dict[str, Any], cold: dict[str, Any], warm: dict[str, An
           f"({gen['map_ms_per_package']:.3f} ms/package to map), index {gen['index_bytes'] / 2**20:.1f} MiB zstd")
     print(f"load average (1/5/15 min) at the start, middle and end: {' | '.join(loads)}; "
           f"warm and raw: median of {args.repeat}\n")
-    head = (f"{'request':20} {'pkgs':>5} {'warm s':>8} {'raw s':>8} {'warm/raw':>9} {'cold s':>8} "
+    pl = warm["plain_load_s"]
+    head = (f"{'request':20} {'pkgs':>5} {'warm s':>8} {'raw s':>8} {'warm/raw':>9} {'ld+raw s':>8} "
+            f"{'warm/ld+raw':>11} {'cold s':>8} "
             f"{'apt s':>7} {'ours/apt':>9} {'=apt':>5} {'raw pkgs':>8} {'raw=apt':>8}")
     print(head)
     rows = {}
@@ -663,9 +695,11 @@ def archive_report(gen: dict[str, Any], cold: dict[str, Any], warm: dict[str, An
         n = "fail" if ours_set == [("(fails)", "")] else str(len(ours_set))
         raw_set = [tuple(x) for x in raw["result"][label]] if raw else []
         rn = "" if raw is None else "fail" if raw_set == [("(fails)", "")] else str(len(raw_set))
-        print(f"{label:20} {n:>5} {w:8.3f} {r:8.4f} {w / r:9.1f} {cold['per_request_s'][label]:8.3f} "
+        print(f"{label:20} {n:>5} {w:8.3f} {r:8.4f} {w / r:9.1f} {pl + r:8.4f} {w / (pl + r):11.2f} "
+              f"{cold['per_request_s'][label]:8.3f} "
               f"{a:7.2f} {w / a:9.3f} {same_apt:>5} {rn:>8} {raw_apt:>8}")
         rows[label] = {"packages": n, "warm_s": w, "raw_solve_s": r, "warm_vs_raw": w / r,
+                       "load_raw_s": pl + r, "warm_vs_load_raw": w / (pl + r),
                        "cold_s": cold["per_request_s"][label], "apt_s": a, "ours_vs_apt": w / a,
                        "same_as_apt": same_apt, "raw_packages": rn,
                        "raw_same_as_apt": raw_apt}
@@ -676,6 +710,7 @@ def archive_report(gen: dict[str, Any], cold: dict[str, Any], warm: dict[str, An
     print(f"{'vcomp lock, cold (parse+build+cache+first solve)':52} {cold['first_lock_s']:8.2f} s   (goal < 3 s)")
     print(f"{'vcomp lock, cold, all requests':52} {cold['lock_s']:8.2f} s")
     print(f"{'vcomp lock, warm: the pool from the cache (median)':52} {warm['load_s']:8.3f} s   (in every warm lock)")
+    print(f"{'raw libsolv: add_solv + createwhatprovides, same .solv':52} {pl:8.3f} s   (ld in ld+raw)")
     if raw:
         print(f"{'raw libsolv: pool build from tuples (median)':52} {med(raw['build_s']):8.2f} s")
     print(f"{'pool cache file':52} {cold['cache_bytes'] / 2**20:8.1f} MiB")
@@ -688,7 +723,7 @@ def archive_report(gen: dict[str, Any], cold: dict[str, Any], warm: dict[str, An
             print(f"peak RSS {label:40} {side['peak_rss_mib']:8.0f} MiB")
     return {"mode": "archive", "load_average": loads, "requests": rows,
             "summary": {"cold_first_lock_s": cold["first_lock_s"], "cold_all_s": cold["lock_s"],
-                        "warm_pool_load_s": warm["load_s"],
+                        "warm_pool_load_s": warm["load_s"], "plain_load_s": pl,
                         "raw_build_s": med(raw["build_s"]) if raw else None, "cache_bytes": cold["cache_bytes"],
                         "peak_rss_mib": {k: v["peak_rss_mib"] for k, v in (("gen", gen), ("cold", cold),
                                                                             ("warm", warm), ("raw", raw)) if v}},

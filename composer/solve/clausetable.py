@@ -9,9 +9,12 @@ archive opens in milliseconds).
 from __future__ import annotations
 
 import json
+import re
 import struct
 from array import array
+from collections.abc import Iterable
 from dataclasses import dataclass
+from itertools import accumulate, chain
 
 Candidates = tuple[int, ...] | None   # member numbers; None: the bare name; (): nothing satisfies it
 REQUIRED_RANK = 3   # composer.solve.relations.PRIORITY_RANK["required"]
@@ -65,6 +68,7 @@ class ClauseTable:
         self._texts_blob = b""
         self._extra_texts: dict[int, str] = {}
         self._nones: dict[int, str] = {}
+        self._nones_raw: dict[str, str] = {}   # a loaded table's, as stored (keys: alternative numbers as text)
         self._arrays: dict[str, array[int]] | None = None
         self._names: list[str] = []
         self.n_alts = self.n_clauses = self.n_rows = 0
@@ -107,7 +111,7 @@ class ClauseTable:
 
     def none(self, a: int) -> str:
         """The id text of an alternative nothing satisfies (libsolv says "nothing provides <it>")."""
-        return self._nones.get(a) or self.text(a)
+        return self._nones.get(a) or self._nones_raw.get(str(a)) or self.text(a)
 
     def clause_text(self, c: int) -> str:
         return " | ".join(self.text(a) for a in self.clause(c))
@@ -118,7 +122,8 @@ class ClauseTable:
             arr = self._loaded()
             flags = arr["alt_flags"][a]
             cands = None if flags & _BARE else tuple(arr["cands"][arr["alt_cands"][a]:arr["alt_cands"][a + 1]])
-            got = self._alts[a] = Alt(name=self._names[arr["alt_name"][a]], cands=cands, mixed=bool(flags & _MIXED))
+            got = self._alts[a] = Alt(name=str(self._names[arr["alt_name"][a]]), cands=cands,
+                                      mixed=bool(flags & _MIXED))
         return got
 
     def clause(self, c: int) -> tuple[int, ...]:
@@ -165,15 +170,18 @@ class ClauseTable:
         """(priority rank, row) of the rows with a Priority apt prefers, weakest first."""
         if self._arrays is not None:
             prios = self._arrays["row_prio"]
-            return sorted((p & 0x7F, k) for k, p in enumerate(prios) if p & 0x7F)
+            return sorted((prios[k] & 0x7F, k) for k in _nonzero(prios) if prios[k] & 0x7F)
         return sorted((self.row(k).priority, k) for k in range(self.n_rows) if self.row(k).priority)
 
     def essential_rows(self, *, required: bool) -> list[int]:
         if self._arrays is not None:
             prios = self._arrays["row_prio"]
-            return [k for k, p in enumerate(prios) if p & 0x80 or (required and p & 0x7F == REQUIRED_RANK)]
+            return [k for k in _nonzero(prios) if prios[k] & 0x80 or (required and prios[k] & 0x7F == REQUIRED_RANK)]
         return [k for k in range(self.n_rows)
                 if self.row(k).essential or (required and self.row(k).priority == REQUIRED_RANK)]
+
+    def _nones_map(self) -> dict[int, str]:
+        return {**{int(k): str(v) for k, v in self._nones_raw.items()}, **self._nones}
 
     def _loaded(self) -> dict[str, array[int]]:
         if self._arrays is None:
@@ -182,36 +190,31 @@ class ClauseTable:
 
     # ---- storing
     def to_bytes(self) -> bytes:
+        """The table as bytes: a JSON head, the texts, then the int arrays (each built in one pass)."""
+        alt, clause, row = self.alt, self.clause, self.row
+        alts = [self._alts.get(a) or alt(a) for a in range(self.n_alts)]
+        clauses = [self._clauses.get(c) or clause(c) for c in range(self.n_clauses)]
+        rows = [self._rows.get(k) or row(k) for k in range(self.n_rows)]
         names: dict[str, int] = {}
-        out: dict[str, array[int]] = {k: array("i") for k in _ARRAYS}
-        out["alt_flags"] = array("b")
-        out["row_prio"] = array("B")
-        out["alt_cands"].append(0)
-        for a in range(self.n_alts):
-            alt = self.alt(a)
-            out["alt_name"].append(names.setdefault(alt.name, len(names)))
-            out["alt_flags"].append((_BARE if alt.cands is None else 0) | (_MIXED if alt.mixed else 0))
-            out["cands"].extend(alt.cands or ())
-            out["alt_cands"].append(len(out["cands"]))
-        out["clause_start"].append(0)
-        for c in range(self.n_clauses):
-            out["clause_alts"].extend(self.clause(c))
-            out["clause_start"].append(len(out["clause_alts"]))
-        for start in ("row_req", "row_rec", "row_sug"):
-            out[start].append(0)
-        for k in range(self.n_rows):
-            r = self.row(k)
-            for start, items, values in (("row_req", "req", r.requires), ("row_rec", "rec", r.recommends),
-                                         ("row_sug", "sug", r.suggests)):
-                out[items].extend(values)
-                out[start].append(len(out[items]))
-            out["row_prio"].append(r.priority | (0x80 if r.essential else 0))
-        head = json.dumps({"names": list(names), "nones": {str(k): v for k, v in self._nones.items()},
+        out: dict[str, array[int]] = {
+            "alt_name": array("i", [names.setdefault(x.name, len(names)) for x in alts]),
+            "alt_flags": array("b", [(_BARE if x.cands is None else 0) | (_MIXED if x.mixed else 0) for x in alts]),
+            "alt_cands": _starts(len(x.cands or ()) for x in alts),
+            "cands": array("i", chain.from_iterable(x.cands or () for x in alts)),
+            "clause_start": _starts(map(len, clauses)),
+            "clause_alts": array("i", chain.from_iterable(clauses)),
+            "row_prio": array("B", [r.priority | (0x80 if r.essential else 0) for r in rows])}
+        for start, items, field in (("row_req", "req", "requires"), ("row_rec", "rec", "recommends"),
+                                    ("row_sug", "sug", "suggests")):
+            parts = [getattr(r, field) for r in rows]
+            out[start] = _starts(map(len, parts))
+            out[items] = array("i", chain.from_iterable(parts))
+        head = json.dumps({"names": list(names), "nones": {str(k): v for k, v in self._nones_map().items()},
                            "counts": [self.n_alts, self.n_clauses, self.n_rows], "choices": self.choices},
                           separators=(",", ":")).encode()
         texts = json.dumps(self.texts(), separators=(",", ":")).encode()
-        parts = [head, texts, *(out[k].tobytes() for k in _ARRAYS)]
-        return _MAGIC + b"".join(_LEN.pack(len(p)) + p for p in parts)
+        parts_ = [head, texts, *(out[k].tobytes() for k in _ARRAYS)]
+        return _MAGIC + b"".join(_LEN.pack(len(p)) + p for p in parts_)
 
     @classmethod
     def from_bytes(cls, blob: bytes) -> ClauseTable:
@@ -226,8 +229,7 @@ class ClauseTable:
             raise ValueError("truncated clause table")
         head = json.loads(parts[0])
         self = cls()
-        self._names = [str(n) for n in head["names"]]
-        self._nones = {int(k): str(v) for k, v in head["nones"].items()}
+        self._names, self._nones_raw = head["names"], head["nones"]   # read as they are, on use
         self.n_alts, self.n_clauses, self.n_rows = (int(x) for x in head["counts"])
         self.choices = bool(head["choices"])
         self._texts, self._texts_blob = None, parts[1]
@@ -241,3 +243,16 @@ class ClauseTable:
             raise ValueError("inconsistent clause table")
         self._arrays = arrays
         return self
+
+
+def _starts(lengths: Iterable[int]) -> array[int]:
+    """Offsets of consecutive slices of the given lengths, with the end: [0, l0, l0 + l1, ...]."""
+    return array("i", accumulate(lengths, initial=0))
+
+
+_NONZERO = re.compile(rb"[^\x00]")
+
+
+def _nonzero(values: array[int]) -> list[int]:
+    """The positions of the non-zero bytes of a byte array, found in C (most rows have no Priority)."""
+    return [m.start() for m in _NONZERO.finditer(values.tobytes())]

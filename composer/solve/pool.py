@@ -235,7 +235,10 @@ class SolvIndex:
         self.maker = TableMaker(Selector(self.catalog, _deb_arch(arch)), self.table)
         self._alt_deps: dict[int, int] = {}
         self._clause_deps: dict[int, int] = {}
-        self._described: dict[int, str] = {}   # dep id -> the alternative or clause text it was made for
+        self._described: dict[int, tuple[bool, int]] = {}   # dep id -> (is a clause, its number): the text on use
+        # (name id, EVR id) per member while building, made on first use (the order libsolv ids are made in
+        # is kept as it was: the .solv file, and any tie libsolv breaks by id, stay the same)
+        self._pairs: list[tuple[int, int] | None] = []
         self._described_all = False
 
     # ---- building and the cache
@@ -277,9 +280,10 @@ class SolvIndex:
         self.catalog = catalog = Catalog()
         self.maker = TableMaker(Selector(catalog, _deb_arch(arch)), self.table)
         docs = [d for _, d, _ in rows]
-        for k, (m, d) in enumerate(zip([*members, *(member_of(d) for d in installed)], [*docs, *installed],
-                                       strict=True)):
+        everyone = [*members, *(member_of(d) for d in installed)]
+        for k, (m, d) in enumerate(zip(everyone, [*docs, *installed], strict=True)):
             catalog.add(k, m, d["provides"])
+        self._pairs = [None] * len(everyone)
         maker = self.maker
         for d in docs:
             self.table.add_row(maker.row(d.get("relations", {}), _in_force(d), priority=str(d.get("priority", "")),
@@ -305,6 +309,7 @@ class SolvIndex:
         add_solvable, str2id, rel2id, eq = repo.add_solvable, pool.str2id, pool.rel2id, solv.REL_EQ
         members, cdeps, clause_dep, clause = self.catalog.members, self._clause_deps, self.clause_dep, maker.clause
         recommends, suggests = solv.SOLVABLE_RECOMMENDS, solv.SOLVABLE_SUGGESTS
+        pairs = self._pairs
         ids: dict[str, int] = {}  # str2id of EVRs and arches, which repeat
 
         def sid(text: str) -> int:
@@ -318,7 +323,10 @@ class SolvIndex:
             m = members[base + i]
             s = add_solvable()
             made.append(s.id)
-            nid, eid = str2id(m.name), sid(m.evr)
+            pair = pairs[base + i]
+            if pair is None:
+                pair = pairs[base + i] = (str2id(m.name), sid(m.evr))
+            nid, eid = pair
             s.nameid, s.evrid, s.archid = nid, eid, sid(d["arch"])
             s.add_deparray(provides, rel2id(nid, eid, eq))
             for p in d["provides"]:
@@ -360,14 +368,20 @@ class SolvIndex:
                     dep = one if dep == 0 else rel2id(dep, one, solv.REL_OR)
                 dep = int(dep)
             self._alt_deps[a] = dep
-            self._described.setdefault(dep, alt.name if alt.cands is None else self.table.text(a))
+            self._described.setdefault(dep, (False, a))
         return dep
 
     def _pair(self, k: int) -> tuple[int, int]:
-        """(name id, EVR id) of member ``k``: from the catalog while building, from libsolv in a loaded pool."""
+        """(name id, EVR id) of member ``k``: made once per member while building, from libsolv in a loaded pool."""
+        pair = self._pairs[k] if k < len(self._pairs) else None
+        if pair is not None:
+            return pair
         m = self.catalog.members.get(k)
         if m is not None:
-            return int(self.pool.str2id(m.name)), int(self.pool.str2id(m.evr))
+            pair = int(self.pool.str2id(m.name)), int(self.pool.str2id(m.evr))
+            if k < len(self._pairs):
+                self._pairs[k] = pair
+            return pair
         s = self.pool.id2solvable(self.first + k)
         return int(s.nameid), int(s.evrid)
 
@@ -380,7 +394,7 @@ class SolvIndex:
             for a in alts[1:]:
                 dep = int(self.pool.rel2id(dep, self.alt_dep(a), solv.REL_OR))
             self._clause_deps[c] = dep
-            self._described.setdefault(dep, self.table.clause_text(c))
+            self._described.setdefault(dep, (True, c))
         return dep
 
     def dep(self, name: str, req: str) -> int:
@@ -417,7 +431,13 @@ class SolvIndex:
             for c in range(self.table.n_clauses):
                 self.clause_dep(c)
             got = self._described.get(dep)
-        return got
+        if got is None:
+            return None
+        clause, number = got
+        if clause:
+            return self.table.clause_text(number)
+        alt = self.table.alt(number)
+        return alt.name if alt.cands is None else self.table.text(number)
 
     def _fill(self, catalog: Catalog, name: str) -> None:
         """Add the members calling or providing ``name`` (a pool loaded from the cache: libsolv and the entries)."""

@@ -197,8 +197,9 @@ class Selector:
         self.cargo: dict[tuple[str, str], Candidates] = {}
         self._keys: dict[str, list[tuple[Any, int]]] = {}
 
-    def debian(self, alt: Alternative) -> Candidates:
-        text = alt.text()
+    def debian(self, alt: Alternative, text: str | None = None) -> Candidates:
+        """``text``: ``alt.text()`` when the caller has it already."""
+        text = alt.text() if text is None else text
         got = self.deb.get(text, False)
         if got is False:
             got = self.deb[text] = self._debian(alt)
@@ -326,7 +327,7 @@ class TableMaker:
         text = a.text()
         got = self._alt_deb.get(text)
         if got is None:
-            cands = self.selector.debian(a)
+            cands = self.selector.debian(a, text)
             got = self._alt_deb[text] = self.table.add_alt(
                 Alt(name=a.name, cands=cands, mixed=self.selector.catalog.mixed(a.name)),
                 text, a.name if not a.op and not a.arch else text)
@@ -360,9 +361,16 @@ class TableMaker:
 
     def row(self, relations: Mapping[str, Sequence[str]], cargo: Sequence[tuple[str, str]], *,
             priority: str = "", essential: bool = False) -> RowClauses:
-        requires = [self.clause(t) for key in REQUIRE_KEYS for t in relations.get(key, ())]
+        if not relations:   # a native entry: its [dependencies] only
+            return RowClauses(requires=tuple([self.cargo_clause(n, r) for n, r in cargo]), recommends=(),
+                              suggests=(), priority=PRIORITY_RANK.get(priority, 0), essential=essential)
+        known, clause = self._clause, self.clause   # most texts were seen before: one dict lookup each
+
+        def clauses(key: str) -> list[int]:
+            return [c if (c := known.get(t)) is not None else clause(t) for t in relations.get(key, ())]
+
+        requires = [c for key in REQUIRE_KEYS for c in clauses(key)]
         requires += [self.cargo_clause(n, r) for n, r in cargo]
-        return RowClauses(requires=tuple(requires),
-                          recommends=tuple(self.clause(t) for t in relations.get("recommends", ())),
-                          suggests=tuple(self.clause(t) for t in relations.get("suggests", ())),
-                          priority=PRIORITY_RANK.get(priority, 0), essential=essential)
+        return RowClauses(requires=tuple(requires), recommends=tuple(clauses("recommends")),
+                          suggests=tuple(clauses("suggests")), priority=PRIORITY_RANK.get(priority, 0),
+                          essential=essential)
