@@ -56,7 +56,7 @@ from composer.solve.relations import (
 __all__ = ["POOL_REVISION", "STAR", "IndexData", "SolvIndex", "dependencies", "gc_paused", "parse_requirement",
            "parse_version"]
 
-POOL_REVISION = 4  # bump when the encoding of solvables changes: older cache files are then never read
+POOL_REVISION = 5  # bump when the encoding changes (5: Cargo requirements naming a revision); old caches unread
 SOLV_VERSION = importlib.metadata.version("solv")  # the .solv format belongs to the libsolv that wrote it
 _HEAD = struct.Struct("<QQ")  # entry count, length of the origins JSON
 _ROW = struct.Struct("<QH8s")  # offset of the entry text, origin number, blake2b-64 of the text
