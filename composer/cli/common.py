@@ -4,7 +4,10 @@ composer.errors, 0 no changes, 1 error, 2 changes, 3 policy violation; only the 
 from __future__ import annotations
 
 import argparse
+import difflib
+import re
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn, TypeAlias
 
@@ -67,8 +70,38 @@ class Parser(argparse.ArgumentParser):
     vcomp reserves for "changes found" (plan, diff, lock --check, verify, --dry-run)."""
 
     def error(self, message: str) -> NoReturn:
-        err(UserError(f"{self.prog}: {message}", hint=f"see: {self.prog} --help"))
+        err(UserError(f"{self.prog}: {message}{self.suggestion(message)}", hint=f"see: {self.prog} --help"))
         sys.exit(EXIT_ERROR)
+
+    def suggestion(self, message: str) -> str:
+        """'; did you mean ...?' for a mistyped verb, choice or option (difflib over what this parser knows)."""
+        choice = _INVALID_CHOICE.search(message)
+        if choice is not None:
+            return did_you_mean(choice["given"], _QUOTED.findall(choice["choices"]))
+        unknown = _UNRECOGNIZED.search(message)
+        if unknown is not None:
+            words = [w for w in unknown["args"].split() if w.startswith("-")]
+            return did_you_mean(words[0], sorted(self.option_strings())) if words else ""
+        return ""
+
+    def option_strings(self) -> set[str]:
+        """Every option this parser and its subcommands accept."""
+        found = set(self._option_string_actions)
+        for action in self._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for sub in action.choices.values():
+                    found |= sub.option_strings() if isinstance(sub, Parser) else set(sub._option_string_actions)
+        return found
+
+
+_INVALID_CHOICE = re.compile(r"invalid choice: '(?P<given>[^']*)' \(choose from (?P<choices>.*)\)")
+_QUOTED = re.compile(r"'([^']*)'")
+_UNRECOGNIZED = re.compile(r"unrecognized arguments: (?P<args>.*)")
+
+
+def did_you_mean(given: str, known: Sequence[str]) -> str:
+    close = difflib.get_close_matches(given, list(known), n=3, cutoff=0.6)
+    return f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
 
 
 def epoch() -> int:

@@ -46,7 +46,17 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     for register in GROUPS:
         register(sub)
+    h = sub.add_parser("help", help="the help of a verb (vcomp help lock, vcomp help pkg build)")
+    h.add_argument("topic", nargs="*", help="a verb, and a subverb for pkg, repo, key, cache, import")
+    h.set_defaults(func=_help)
     return p
+
+
+def _help(args: argparse.Namespace) -> int:
+    """``vcomp help VERB [SUBVERB]`` is ``vcomp VERB [SUBVERB] --help`` (argparse prints it and exits 0); an
+    unknown verb is a usage error with 'did you mean'."""
+    build_parser().parse_args([*args.topic, "--help"])
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:

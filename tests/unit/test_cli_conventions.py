@@ -1,0 +1,45 @@
+"""CLI conventions of issue 15 item 4 that live in the parser: 'did you mean' for verbs, choices and options, and
+``vcomp help VERB``."""
+
+from __future__ import annotations
+
+import pytest
+
+from composer.cli.main import main
+from composer.errors import EXIT_ERROR
+
+
+@pytest.mark.parametrize(("argv", "wanted"), [
+    (["lok", "p.yaml"], "did you mean 'lock'?"),
+    (["pkg", "biuld"], "did you mean 'build'?"),
+    (["reconcil"], "did you mean 'reconcile'?"),
+    (["key", "id", "--jsn", "x"], "did you mean '--json'"),
+    (["help", "histroy"], "did you mean 'history'?"),
+])
+def test_a_mistyped_word_gets_a_suggestion_on_the_error_line(argv: list[str], wanted: str,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == EXIT_ERROR
+    first, hint = capsys.readouterr().err.splitlines()
+    assert first.startswith("error: vcomp") and wanted in first and first.endswith("?"), first
+    assert hint.startswith("  hint: see: vcomp") and hint.endswith("--help")
+
+
+def test_nothing_close_means_no_suggestion(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["zzzzzz"])
+    assert "did you mean" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("topic", "usage"), [
+    (["lock"], "usage: vcomp lock "),
+    (["pkg", "build"], "usage: vcomp pkg build "),
+    ([], "usage: vcomp "),
+])
+def test_help_verb_prints_the_verbs_help_and_exits_0(topic: list[str], usage: str,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["help", *topic])
+    assert info.value.code == 0
+    assert capsys.readouterr().out.startswith(usage)
