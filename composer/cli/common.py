@@ -88,9 +88,9 @@ class Parser(argparse.ArgumentParser):
         """Every option this parser and its subcommands accept."""
         found = set(self._option_string_actions)
         for action in self._actions:
-            if isinstance(action, argparse._SubParsersAction):
+            if isinstance(action.choices, dict):   # the subcommands: name -> parser (a Parser: add_subparsers)
                 for sub in action.choices.values():
-                    found |= sub.option_strings() if isinstance(sub, Parser) else set(sub._option_string_actions)
+                    found |= sub.option_strings() if isinstance(sub, Parser) else set()
         return found
 
 
