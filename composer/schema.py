@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import difflib
 import functools
 import json
+import re
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -50,7 +52,12 @@ def _shown(value: Any, limit: int = 60) -> str:
 def describe(err: Any) -> str:
     """A jsonschema error as one line a user reads."""
     if err.validator == "additionalProperties":
-        return str(err.message).replace("Additional properties are not allowed", "unknown field(s):")
+        extra = unknown_keys(err)
+        if not extra:
+            return str(err.message).replace("Additional properties are not allowed", "unknown field(s):")
+        known = sorted(err.schema.get("properties", {})) if isinstance(err.schema, dict) else []
+        shown = ", ".join(f"{k!r}{_close(k, known)}" for k in extra)
+        return f"unknown field{'s' if len(extra) > 1 else ''} {shown}"
     if err.validator == "required":
         return f"missing required field {err.message.split(' ')[0]}"
     if err.validator in ("pattern", "maxLength") and isinstance(err.schema, dict) and err.schema.get("description"):
@@ -60,6 +67,20 @@ def describe(err: Any) -> str:
     if err.validator == "enum":
         return f"{err.instance!r} is not one of {', '.join(map(str, err.validator_value))}"
     return str(err.message)
+
+
+def unknown_keys(err: Any) -> list[str]:
+    """The keys of an additionalProperties error that neither ``properties`` nor ``patternProperties`` allow."""
+    if not (isinstance(err.instance, dict) and isinstance(err.schema, dict)):
+        return []
+    allowed = set(err.schema.get("properties", {}))
+    patterns = [re.compile(p) for p in err.schema.get("patternProperties", {})]
+    return sorted(k for k in err.instance if k not in allowed and not any(p.search(k) for p in patterns))
+
+
+def _close(key: str, known: list[str]) -> str:
+    close = difflib.get_close_matches(key, known, n=2, cutoff=0.6)
+    return f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""
 
 
 def schema_errors(instance: Any, schema: str, *, origin: str, locate: Locator,
@@ -72,9 +93,8 @@ def schema_errors(instance: Any, schema: str, *, origin: str, locate: Locator,
     for err in sorted(checker.iter_errors(instance), key=lambda e: [str(p) for p in e.absolute_path]):
         path = list(err.absolute_path)
         place = path
-        if err.validator == "additionalProperties" and isinstance(err.instance, dict):
-            allowed = set(err.schema.get("properties", {}))
-            extra = sorted(k for k in err.instance if k not in allowed)
+        if err.validator == "additionalProperties":
+            extra = unknown_keys(err)
             place = [*path, extra[0]] if extra else path  # point at the unknown key itself
         line, col = locate(place)
         errors.append(error_type(f"{origin}:{line}:{col}: {json_path(path)}: {describe(err)}",

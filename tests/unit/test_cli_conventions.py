@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from composer.cli.main import main
@@ -43,3 +45,12 @@ def test_help_verb_prints_the_verbs_help_and_exits_0(topic: list[str], usage: st
         main(["help", *topic])
     assert info.value.code == 0
     assert capsys.readouterr().out.startswith(usage)
+
+
+def test_a_mistyped_yaml_key_gets_a_suggestion_at_its_place(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    profile = tmp_path / "p.yaml"
+    profile.write_text("name: x\narchitectures: [x86_64]\npakages: [nano]\noutputs:\n  - {type: rootfs, optoins: {}}\n")
+    assert main(["validate", str(profile)]) == EXIT_ERROR
+    err = capsys.readouterr().err
+    assert f"{profile}:3:1: $: unknown field 'pakages' (did you mean 'packages'?)" in err
+    assert f"{profile}:5:20: $.outputs[0]: unknown field 'optoins' (did you mean 'options'?)" in err
