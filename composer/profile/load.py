@@ -43,6 +43,9 @@ def load_profile(path: Path) -> Profile:
     return profile_of(data, path)
 
 
+_LOCK_KEYS = frozenset({"format", "architectures", "trust-roots", "indexes"})  # what every lock has
+
+
 def profile_of(data: bytes, path: Path, *, origin: str | None = None, files: bool = True) -> Profile:
     """The profile of ``data`` (the bytes of ``path``; errors name ``origin``, by default the path).
     ``files=False`` (a profile read from a git commit): the trust roots and the overlay it names are not
@@ -52,6 +55,9 @@ def profile_of(data: bytes, path: Path, *, origin: str | None = None, files: boo
     if not isinstance(doc.value, dict):
         raise UserError(f"{where}:1:1: a profile is a mapping (name: ..., packages: ...)",
                         hint="see schemas/profile.schema.json")
+    if set(doc.value) >= _LOCK_KEYS and "packages" not in doc.value:
+        raise UserError(f"{where}: this is a lock (written by vcomp lock), not a profile",
+                        hint=f"pass the profile it locks, e.g. {path.with_suffix('.yaml')}")
     errors = schema.schema_errors(doc.value, SCHEMA, origin=where, locate=doc.locate,
                                   document=profile_schema_now())
     if errors:  # with the grammar errors the schema did not already report: every error at once

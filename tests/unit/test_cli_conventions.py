@@ -54,3 +54,13 @@ def test_a_mistyped_yaml_key_gets_a_suggestion_at_its_place(tmp_path: Path, caps
     err = capsys.readouterr().err
     assert f"{profile}:3:1: $: unknown field 'pakages' (did you mean 'packages'?)" in err
     assert f"{profile}:5:20: $.outputs[0]: unknown field 'optoins' (did you mean 'options'?)" in err
+
+
+@pytest.mark.parametrize("verb", ["validate", "lock", "build"])
+def test_a_lock_given_for_a_profile_is_one_line(verb: str, capsys: pytest.CaptureFixture[str]) -> None:
+    from tests.conftest import REPO
+    lock = REPO / "profiles" / "minimal.lock"
+    assert main([verb, str(lock)]) == EXIT_ERROR
+    err = capsys.readouterr().err.splitlines()
+    assert err == [f"error: {lock}: this is a lock (written by vcomp lock), not a profile",
+                   f"  hint: pass the profile it locks, e.g. {lock.with_suffix('.yaml')}"]
