@@ -94,8 +94,8 @@ def _echo(args: argparse.Namespace) -> Any:
     def show(seen: Seen) -> None:
         if not seen.notable:
             return
-        mark = f"[{seen.index}/{seen.total}]" if seen.expected else "!" if seen.failure else " "
-        _out(f"   {mark} {plain_text(seen.line)}")
+        mark = f"[{seen.index}/{seen.total}]" if seen.expected else "!" if seen.failure else ""
+        _out(f"   {mark:<{len(str(seen.total)) * 2 + 3}} {plain_text(seen.line)}")
     return show if getattr(args, "show", True) else None
 
 

@@ -147,8 +147,9 @@ def test_the_boot_progress_prints_expected_lines_and_failures(capsys: pytest.Cap
     v = Verdict.of([["listening"]])
     for line in ["noise", "my app: \x1b[1;32mlistening\x1b[0m", "VCOMP-CHECK: FAIL x (exit 1)", "VCOMP-NET: up"]:
         show(v.feed(line, 0.0))
-    assert capsys.readouterr().out.splitlines() == ["   [1/2] my app: listening", "   ! VCOMP-CHECK: FAIL x (exit 1)",
-                                                    "     VCOMP-NET: up"]
+    assert capsys.readouterr().out.splitlines() == ["   [1/2] my app: listening",
+                                                    "   !     VCOMP-CHECK: FAIL x (exit 1)",
+                                                    "         VCOMP-NET: up"]
 
 
 CONSOLE = ("BdsDxe: loading Boot0001 \x1b[2J\x1b[01;01H\x1b[=3h\x1b[2J\x1b[01;01HBooting\x00\r\n"
