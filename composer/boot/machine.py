@@ -19,7 +19,7 @@ from pathlib import Path
 
 from composer import settings
 from composer.arch import Arch
-from composer.boot.verdict import GRACE, Seen, Verdict
+from composer.boot.verdict import GRACE, Expected, Seen, Verdict
 from composer.errors import ToolError, UserError
 from composer.run import run_attached, stream
 
@@ -131,12 +131,12 @@ def match_in_order(lines: Sequence[str], expected: Sequence[str]) -> tuple[str, 
     return ()
 
 
-def watch(cmd: Sequence[str], expected: Sequence[Sequence[str]], *, timeout: float, log_path: Path,
+def watch(cmd: Sequence[str], expected: Expected, *, timeout: float, log_path: Path,
           echo: Callable[[Seen], None] | None = None, grace: float = GRACE) -> Watch:
-    """Boot, capture the console to ``log_path``, stop once every test's expected lines (``expected``: one
-    group per test, each in order) appeared and init reported ready, as soon as a failure is certain (after
-    ``grace`` seconds of quiet for late lines: :mod:`composer.boot.verdict`), or at the timeout. ``echo``
-    gets every console line with what it meant (:attr:`Seen.notable` lines are the ones to show)."""
+    """Boot, capture the console to ``log_path``; stop once every test's expected lines (``expected``: one
+    group per test, each in order, or one plain list) appeared and init reported ready, soon after a failure
+    is certain (after ``grace`` seconds of quiet for late lines: :mod:`composer.boot.verdict`), or at the
+    timeout. ``echo`` gets every console line with what it meant (:attr:`Seen.notable` ones are to show)."""
     lines: list[str] = []
     verdict = Verdict.of(expected, grace=grace)
 

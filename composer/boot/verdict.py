@@ -31,6 +31,16 @@ GRACE = 5.0       # seconds of console silence after a certain failure before th
 GRACE_CAP = 30.0  # the longest the watch lingers after a certain failure, however chatty the console
 
 
+Expected = Sequence[str] | Sequence[Sequence[str]]
+
+
+def groups_of(expected: Expected) -> tuple[tuple[str, ...], ...]:
+    """A plain list of lines is one test's; a list of lists is one group per test."""
+    if all(isinstance(e, str) for e in expected):
+        return (tuple(str(e) for e in expected),)
+    return tuple((g,) if isinstance(g, str) else tuple(g) for g in expected)
+
+
 def is_failure(line: str) -> bool:
     """A failure marker: init's, a check's, a module's, or the kernel's."""
     return line.startswith(FAILURE_PREFIXES) or any(t in line for t in FATAL_TEXT)
@@ -69,9 +79,9 @@ class Verdict:
     silent: bool = False
 
     @classmethod
-    def of(cls, expected: Sequence[Sequence[str]], *, grace: float = GRACE, grace_cap: float = GRACE_CAP
-           ) -> Verdict:
-        groups = tuple(tuple(g) for g in expected)
+    def of(cls, expected: Expected, *, grace: float = GRACE, grace_cap: float = GRACE_CAP) -> Verdict:
+        """``expected``: one group of lines per test, or a plain list of lines (one test)."""
+        groups = groups_of(expected)
         if not any(READY in line for g in groups for line in g):
             groups = (*groups, (READY,))
         return cls(groups=groups, grace=grace, grace_cap=grace_cap, at=[0] * len(groups))

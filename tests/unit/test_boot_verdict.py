@@ -109,6 +109,12 @@ def test_each_test_is_matched_in_its_own_order() -> None:
     assert w.missing() == ("A",)
 
 
+def test_a_plain_list_is_one_test() -> None:
+    v = Verdict.of(["B", "A"])
+    feed(v, ["A", "B", "VCOMP-BOOT: ready"])
+    assert v.groups == (("B", "A"), ("VCOMP-BOOT: ready",)) and v.missing() == ("A",)
+
+
 def test_what_a_line_meant_is_what_the_progress_shows() -> None:
     v = Verdict.of([["hello from my service", "CHECKS: done"]])
     my, noise, marker, fail = (v.feed(s, 0.0) for s in ["my: hello from my service", "random kernel line",
