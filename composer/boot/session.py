@@ -17,7 +17,7 @@ from typing import Any
 
 from composer.arch import get_arch
 from composer.boot.machine import MEDIA, Boot, Watch, command, match_in_order, watch
-from composer.boot.verdict import Seen
+from composer.boot.verdict import READY, Seen
 from composer.errors import UserError
 from composer.image.outputs import OUTPUT_TYPES
 
@@ -48,8 +48,12 @@ class Case:
     def reason(self) -> str:
         if self.watch.failures:
             return "failure on the console: " + "; ".join(self.watch.failures[:5])
-        why = "timed out" if self.watch.timed_out else f"QEMU exited ({self.watch.returncode})"
-        return f"{why} before: {', '.join(repr(m) for m in self.missing)}"
+        missing = ", ".join(repr(m) for m in self.missing)
+        if self.watch.timed_out:
+            return f"timed out before: {missing}"
+        if any(READY in line for line in self.watch.log.splitlines()):
+            return f"init was ready without: {missing}"
+        return f"QEMU exited ({self.watch.returncode}) before: {missing}"
 
 
 def tests_for(manifest: Mapping[str, Any], output: str) -> list[dict[str, Any]]:

@@ -180,3 +180,14 @@ def test_junit_strips_escape_sequences_and_control_characters() -> None:
 def test_plain_text_keeps_text_tabs_and_newlines() -> None:
     assert plain_text("a\tb\nc \u00e9\u2713") == "a\tb\nc \u00e9\u2713"
     assert plain_text("\x1b]8;;http://x\x1b\\link\x1b]8;;\x1b\\ end\nnext") == "link end\nnext"
+
+
+@pytest.mark.parametrize(("log", "timed_out", "reason"), [
+    ("VCOMP-BOOT: init started\nVCOMP-BOOT: ready", False, "init was ready without: 'NEVER'"),
+    ("VCOMP-BOOT: init started", True, "timed out before: 'NEVER'"),
+    ("VCOMP-BOOT: init started", False, "QEMU exited (0) before: 'NEVER'")])
+def test_a_failure_says_why(log: str, timed_out: bool, reason: str) -> None:
+    w = Watch(log=log, returncode=0, timed_out=timed_out, seconds=1.0, missing=("NEVER",))
+    case = Case(arch="x86_64", output="iso", firmware="uefi", test="t", expect=("NEVER",), watch=w,
+                missing=("NEVER",))
+    assert case.reason() == reason
