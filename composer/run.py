@@ -131,9 +131,11 @@ def run(args: Sequence[str | Path], *, cwd: Path | None = None, env: Mapping[str
     return result
 
 
-def stream(args: Sequence[str | Path], on_line: Callable[[str], bool], *, timeout: float) -> tuple[int, bool]:
+def stream(args: Sequence[str | Path], on_line: Callable[[str], bool], *, timeout: float,
+           idle: Callable[[], bool] | None = None) -> tuple[int, bool]:
     """Run a command and hand each line of its output (stdout and stderr merged) to ``on_line``; stop it
-    when ``on_line`` returns True or after ``timeout`` seconds. Returns (exit status, timed out)."""
+    when ``on_line`` returns True, when ``idle`` (asked at least once a second, output or not) returns True,
+    or after ``timeout`` seconds. Returns (exit status, timed out)."""
     argv = [str(a) for a in args]
     exe = require_tool(argv[0]) if os.sep not in argv[0] else argv[0]
     log.debug("stream: %s", " ".join(argv))
@@ -151,6 +153,8 @@ def stream(args: Sequence[str | Path], on_line: Callable[[str], bool], *, timeou
                 break
             ready, _, _ = select.select([fd], [], [], min(left, 1.0))
             if not ready:
+                if idle is not None and idle():
+                    break
                 continue
             chunk = os.read(fd, 65536)
             if not chunk:
@@ -158,7 +162,7 @@ def stream(args: Sequence[str | Path], on_line: Callable[[str], bool], *, timeou
             buf += chunk
             *lines, buf = buf.split(b"\n")
             stop = [on_line(line.decode(errors="replace").rstrip("\r")) for line in lines]
-            if any(stop):
+            if any(stop) or (idle is not None and idle()):
                 break
         if buf:
             on_line(buf.decode(errors="replace").rstrip("\r"))

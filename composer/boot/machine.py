@@ -19,11 +19,9 @@ from pathlib import Path
 
 from composer import settings
 from composer.arch import Arch
+from composer.boot.verdict import GRACE, Expected, Seen, Verdict
 from composer.errors import ToolError, UserError
 from composer.run import run_attached, stream
-
-FAILURE_MARKERS = ("VCOMP-BOOT: FAIL", "VCOMP-CHECK: FAIL", "VCOMP-MODULE: FAIL", "Kernel panic")
-DONE_MARKER = "VCOMP-BOOT: ready"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -133,29 +131,29 @@ def match_in_order(lines: Sequence[str], expected: Sequence[str]) -> tuple[str, 
     return ()
 
 
-def watch(cmd: Sequence[str], expected: Sequence[str], *, timeout: float, log_path: Path,
-          echo: Callable[[str], None] | None = None) -> Watch:
-    """Boot, capture the console to ``log_path``, stop once every expected line appeared in order and
-    init reported ready (or failed), or at the timeout."""
+def watch(cmd: Sequence[str], expected: Expected, *, timeout: float, log_path: Path,
+          echo: Callable[[Seen], None] | None = None, grace: float = GRACE) -> Watch:
+    """Boot, capture the console to ``log_path``; stop once every test's expected lines (``expected``: one
+    group per test, each in order, or one plain list) appeared and init reported ready, soon after a failure
+    is certain (after ``grace`` seconds of quiet for late lines: :mod:`composer.boot.verdict`), or at the
+    timeout. ``echo`` gets every console line with what it meant (:attr:`Seen.notable` ones are to show)."""
     lines: list[str] = []
-    want = [*expected, DONE_MARKER] if DONE_MARKER not in expected else list(expected)
+    verdict = Verdict.of(expected, grace=grace)
 
     def on_line(line: str) -> bool:
         lines.append(line)
+        seen = verdict.feed(line, time.monotonic())
         if echo is not None:
-            echo(line)
-        if line.startswith("VCOMP-BOOT: FAIL") or "Kernel panic" in line:
-            return True
-        return not match_in_order(lines, want)
+            echo(seen)
+        return verdict.done(time.monotonic())
 
     start = time.monotonic()
-    rc, timed_out = stream(cmd, on_line, timeout=timeout)
+    rc, timed_out = stream(cmd, on_line, timeout=timeout, idle=lambda: verdict.done(time.monotonic()))
     seconds = time.monotonic() - start
     log_path.parent.mkdir(parents=True, exist_ok=True)
     log_path.write_text("\n".join(lines) + "\n")
-    failures = tuple(line for line in lines if line.startswith(FAILURE_MARKERS) or "Kernel panic" in line)
     return Watch(log="\n".join(lines), returncode=rc, timed_out=timed_out, seconds=seconds,
-                 missing=match_in_order(lines, want), failures=failures)
+                 missing=verdict.missing(), failures=tuple(verdict.failures))
 
 
 def interactive(cmd: Sequence[str]) -> int:

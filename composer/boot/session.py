@@ -17,6 +17,7 @@ from typing import Any
 
 from composer.arch import get_arch
 from composer.boot.machine import MEDIA, Boot, Watch, command, match_in_order, watch
+from composer.boot.verdict import READY, Seen
 from composer.errors import UserError
 from composer.image.outputs import OUTPUT_TYPES
 
@@ -47,8 +48,12 @@ class Case:
     def reason(self) -> str:
         if self.watch.failures:
             return "failure on the console: " + "; ".join(self.watch.failures[:5])
-        why = "timed out" if self.watch.timed_out else f"QEMU exited ({self.watch.returncode})"
-        return f"{why} before: {', '.join(repr(m) for m in self.missing)}"
+        missing = ", ".join(repr(m) for m in self.missing)
+        if self.watch.timed_out:
+            return f"timed out before: {missing}"
+        if any(READY in line for line in self.watch.log.splitlines()):
+            return f"init was ready without: {missing}"
+        return f"QEMU exited ({self.watch.returncode}) before: {missing}"
 
 
 def tests_for(manifest: Mapping[str, Any], output: str) -> list[dict[str, Any]]:
@@ -80,12 +85,13 @@ def boot_spec(manifest: Mapping[str, Any], directory: Path, output: str, firmwar
 
 def run_boot(manifest: Mapping[str, Any], directory: Path, output: str, firmware: str, *, logs: Path,
              expect: Sequence[str] = (), timeout: float | None = None,
-             echo: Callable[[str], None] | None = None) -> list[Case]:
-    """Boot one output with one firmware and evaluate its boot tests (or ``expect`` when given)."""
+             echo: Callable[[Seen], None] | None = None) -> list[Case]:
+    """Boot one output with one firmware and evaluate its boot tests (or ``expect`` when given); ``echo``
+    sees each console line as it comes (:class:`composer.boot.verdict.Seen`)."""
     spec = boot_spec(manifest, directory, output, firmware, logs)
     tests: list[dict[str, Any]] = ([{"name": "expect", "expect": list(expect), "timeout": timeout or DEFAULT_TIMEOUT}]
                                    if expect else tests_for(manifest, output))
-    wanted: list[str] = [line for t in tests for line in t["expect"]]
+    wanted = [tuple(t["expect"]) for t in tests]
     limit = timeout or max(int(t.get("timeout", DEFAULT_TIMEOUT)) for t in tests)
     log = logs / f"{manifest['arch']}-{output}-{spec.firmware}.log"
     w = watch(command(spec), wanted, timeout=limit, log_path=log, echo=echo)
@@ -111,12 +117,22 @@ def boots_of(manifest: Mapping[str, Any]) -> list[tuple[str, str]]:
     return out
 
 
-_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+# ANSI/VT escape sequences (firmware clears the screen, moves the cursor, sets colours): CSI (ESC [ or the
+# 8-bit CSI), OSC/DCS/SOS/PM/APC strings ended by BEL or ST, and the two- and three-byte ESC forms.
+_ESCAPES = re.compile(
+    r"(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]"              # CSI ... final byte: colours, cursor, erase
+    r"|(?:\x1b[\]PX^_]|[\x90\x98\x9d-\x9f])[^\x07\x1b\x9c\n]*(?:\x07|\x1b\\|\x9c)?"  # OSC/DCS/... strings
+    r"|\x1b[ -/]*[0-~]"                               # ESC ( B, ESC 7, ESC c, ...
+    r"|\x1b")                                         # a lone ESC at the end of a line
+# What is left that XML 1.0 forbids or a report should not carry: C0 controls but tab and newline, DEL, C1
+# controls, non-characters.
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ufffe\uffff]")
 
 
-def _xml_text(text: str) -> str:
-    """Console text as XML 1.0 allows it: control characters (ANSI escapes of firmware) become '?'."""
-    return _NOT_XML.sub("?", text)
+def plain_text(text: str) -> str:
+    """Console text as a report shows it: escape sequences stripped (not replaced), other control
+    characters removed (a carriage return ends nothing: it is dropped); valid XML 1.0 character data."""
+    return _CONTROL.sub("", _ESCAPES.sub("", text))
 
 
 def junit(cases: Sequence[Case], suite: str) -> bytes:
@@ -127,10 +143,10 @@ def junit(cases: Sequence[Case], suite: str) -> bytes:
         tc = ET.SubElement(root, "testcase", classname=f"{suite}.{c.arch}.{c.output}.{c.firmware}", name=c.test,
                            time=f"{c.watch.seconds:.1f}")
         if not c.passed:
-            f = ET.SubElement(tc, "failure", message=_xml_text(c.reason()))
-            f.text = _xml_text(c.watch.tail(40))
+            f = ET.SubElement(tc, "failure", message=plain_text(c.reason()))
+            f.text = plain_text(c.watch.tail(40))
         out = ET.SubElement(tc, "system-out")
-        out.text = _xml_text(c.watch.tail(200))
+        out.text = plain_text(c.watch.tail(200))
     ET.indent(root)
     text: bytes = ET.tostring(root, encoding="utf-8", xml_declaration=True)
     return text + b"\n"

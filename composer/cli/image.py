@@ -13,6 +13,7 @@ from composer.cli.common import out as _out
 from composer.errors import UserError
 
 if TYPE_CHECKING:
+    from composer.boot.verdict import Seen
     from composer.profile.model import Profile
     from composer.solve.lock import RepositorySources
     from composer.solve.lockmodel import Lock
@@ -86,9 +87,15 @@ def _report(cases: list[Any]) -> int:
 
 
 def _echo(args: argparse.Namespace) -> Any:
-    def show(line: str) -> None:
-        if line.startswith("VCOMP-"):
-            _out(f"   {line}")
+    """Progress while booting: the test's expected lines as they appear (``[n/total]``), failures (``!``)
+    and init's other markers; the full console is in the log."""
+    from composer.boot.session import plain_text
+
+    def show(seen: Seen) -> None:
+        if not seen.notable:
+            return
+        mark = f"[{seen.index}/{seen.total}]" if seen.expected else "!" if seen.failure else ""
+        _out(f"   {mark:<{len(str(seen.total)) * 2 + 3}} {plain_text(seen.line)}")
     return show if getattr(args, "show", True) else None
 
 
@@ -165,5 +172,6 @@ def register(sub: Subparsers) -> None:
     s.add_argument("--output", action="append")
     s.add_argument("--images")
     s.add_argument("--junit", help="JUnit XML path (default: images/NAME/junit.xml)")
-    s.add_argument("--verbose", action="store_true", help="show the console markers of every boot")
+    s.add_argument("--verbose", action="store_true",
+                   help="show the expected lines, failures and init's markers of every boot as they appear")
     s.set_defaults(func=cmd_test)

@@ -8,6 +8,7 @@ capabilities and boot checks), the initramfs builder, the direct kernel boot and
 
 from __future__ import annotations
 
+import copy
 import shutil
 from pathlib import Path
 
@@ -104,6 +105,19 @@ def test_a_missing_marker_fails_the_boot(smoke: Path, tmp_path: Path) -> None:
                       expect=["VCOMP-BOOT: init started", "VCOMP-BOOT: powering off", "NEVER PRINTED"], timeout=240)
     assert not case.passed and case.missing == ("NEVER PRINTED",)
     assert not case.watch.timed_out, "the image powers off: the watch ends with QEMU, not at the timeout"
+
+
+def test_a_missing_line_after_ready_fails_in_seconds_not_at_the_timeout(smoke: Path, tmp_path: Path) -> None:
+    """Without vcomp.poweroff=1 init starts its shell after ready and QEMU runs on: the watch stops there
+    (the verdict is certain), not at the 240 s timeout."""
+    manifest = copy.deepcopy(read_manifest(smoke / "x86_64"))
+    for o in manifest["outputs"]:
+        o["boot"]["cmdline"] = o["boot"].get("cmdline", "").replace("vcomp.poweroff=1", "")
+    [case] = run_boot(manifest, smoke / "x86_64", "initramfs", "", logs=tmp_path,
+                      expect=["VCOMP-BOOT: init started", "NEVER PRINTED"], timeout=240)
+    assert not case.passed and case.missing == ("NEVER PRINTED",)
+    assert not case.watch.timed_out and case.watch.seconds < 200, case.watch.seconds
+    assert case.watch.log.splitlines()[-1].startswith("VCOMP-BOOT: starting shell"), case.watch.tail(5)
 
 
 def test_the_initramfs_is_reproducible(smoke: Path, sample_repo_base: Path,
