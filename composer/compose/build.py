@@ -15,6 +15,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import glob
+import hashlib
 import json
 import os
 import shutil
@@ -295,11 +296,17 @@ def write_records(staging: Path, profile: Profile, lock: Lock, lock_digest: str,
                 "boot-tests": [t.to_dict() for t in profile.boot_tests]}
     atomic_write(staging / MANIFEST, json.dumps(manifest, indent=2, sort_keys=True).encode() + b"\n")
     packages = locked_packages(lock, arch)
-    sbom = spdx(profile.name, arch, packages, outputs, seed=seed, epoch=epoch)
+    sha1 = {f.name: sha1_file(f) for p in products for f in p.files}  # SPDX requires SHA1 for files
+    sbom = spdx(profile.name, arch, packages, outputs, seed=seed, epoch=epoch, sha1=sha1)
     atomic_write(staging / "sbom.spdx.json", json.dumps(sbom, indent=2, sort_keys=True).encode() + b"\n")
     prov = provenance(profile, arch, packages, outputs, seed=seed, lock_digest=lock_digest, epoch=epoch)
     atomic_write(staging / "provenance.intoto.json", json.dumps(prov, indent=2, sort_keys=True).encode() + b"\n")
     return manifest
+
+
+def sha1_file(path: Path) -> str:
+    with path.open("rb") as f:
+        return hashlib.file_digest(f, "sha1").hexdigest()
 
 
 def read_manifest(directory: Path) -> dict[str, Any]:
