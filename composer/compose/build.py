@@ -40,6 +40,7 @@ from composer.pkgmgr.configure import configure
 from composer.pkgmgr.db import save_repositories
 from composer.pkgmgr.install import fetch_locked, install, installed, locked_packages
 from composer.profile.model import Profile
+from composer.report.cyclonedx import cyclonedx
 from composer.report.provenance import provenance
 from composer.report.sbom import spdx
 from composer.rootfs import Root
@@ -288,7 +289,7 @@ def write_records(staging: Path, profile: Profile, lock: Lock, lock_digest: str,
                   products: Sequence[BuiltOutput], *, seed: str, tools: Mapping[str, str], epoch: int,
                   origin: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
     """manifest.json (each output with the inputs it was built from and ``stale`` when they are not this
-    build's), the SPDX SBOM and the in-toto provenance."""
+    build's), the SPDX and CycloneDX SBOMs and the in-toto provenance."""
     outputs = [{**describe(p), **origin[p.name], "stale": origin[p.name]["inputs"] != seed
                 or "note" in origin[p.name]} for p in products]
     manifest = {"format": 1, "profile": profile.name, "arch": arch, "profile-digest": profile.digest,
@@ -299,6 +300,8 @@ def write_records(staging: Path, profile: Profile, lock: Lock, lock_digest: str,
     sha1 = {f.name: sha1_file(f) for p in products for f in p.files}  # SPDX requires SHA1 for files
     sbom = spdx(profile.name, arch, packages, outputs, seed=seed, epoch=epoch, sha1=sha1)
     atomic_write(staging / "sbom.spdx.json", json.dumps(sbom, indent=2, sort_keys=True).encode() + b"\n")
+    cdx = cyclonedx(profile.name, arch, packages, outputs, seed=seed, epoch=epoch, sha1=sha1)
+    atomic_write(staging / "sbom.cdx.json", json.dumps(cdx, indent=2, sort_keys=True).encode() + b"\n")
     prov = provenance(profile, arch, packages, outputs, seed=seed, lock_digest=lock_digest, epoch=epoch)
     atomic_write(staging / "provenance.intoto.json", json.dumps(prov, indent=2, sort_keys=True).encode() + b"\n")
     return manifest

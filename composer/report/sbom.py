@@ -11,20 +11,16 @@ Deterministic: the document namespace derives from the build's seed, the only ti
 
 from __future__ import annotations
 
-import re
 import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from composer import __version__
+from composer.report import licenses
 from composer.report.purl import debian_origin, purl
 from composer.report.stamps import iso_time
 from composer.solve.lockmodel import LockedPackage
 
-# An SPDX license expression as the profile grammar accepts it: ids joined by AND / OR / WITH, parentheses
-_TOKEN = r"\(*[A-Za-z0-9.+-]+\)*"
-_EXPRESSION = re.compile(rf"{_TOKEN}(?: (?:AND|OR|WITH) {_TOKEN})*")
-_REF = re.compile(r"LicenseRef-[A-Za-z0-9.-]+")
 PULLED_IN = frozenset({"dependency", "recommended", "suggested"})  # reason kinds naming who pulled a package in
 
 
@@ -40,13 +36,13 @@ def declared_license(text: str) -> tuple[str, dict[str, str]]:
     """The ``licenseDeclared`` of a lock's licence text and the ``LicenseRef-`` ids it needs extracted
     (id -> the text to record): an SPDX expression as is, an empty text NOASSERTION, any other text a
     ``LicenseRef-`` of its own."""
-    text = text.strip()
-    if not text or text.upper() in ("NOASSERTION", "NONE", "UNKNOWN"):
+    if licenses.unstated(text):
         return "NOASSERTION", {}
-    if _EXPRESSION.fullmatch(text) and text.count("(") == text.count(")"):
-        return text, {ref: f"{ref}: see the package's own licence files" for ref in _REF.findall(text)}
-    ref = f"LicenseRef-vcomp-{_safe(text)}"
-    return ref, {ref: text}
+    known = licenses.expression(text)
+    if known:
+        return known, {ref: f"{ref}: see the package's own licence files" for ref in licenses.refs(known)}
+    ref = f"LicenseRef-vcomp-{_safe(text.strip())}"
+    return ref, {ref: text.strip()}
 
 
 def _package(p: LockedPackage, license_: str) -> dict[str, Any]:
