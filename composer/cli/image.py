@@ -28,8 +28,9 @@ def build(args: argparse.Namespace, top: Path, profile: Profile, lock: Lock, loc
     """Build the asked architectures and outputs into ``top`` (images/NAME, its lock held by the caller)."""
     from composer.compose.build import build_profile
     jobs = {a: tuple(args.output or ()) for a in asked_arches(args, profile)}
+    key = getattr(args, "sign_key", None)
     results = build_profile(top, profile, lock, lock_digest, sources, jobs, image_cache(), epoch=epoch(), say=_out,
-                            warn=warn)
+                            warn=warn, sign_key=_signing_key(key) if key else None)
     for r in results:
         for p in r.products:
             for f in p.files:
@@ -40,6 +41,35 @@ def build(args: argparse.Namespace, top: Path, profile: Profile, lock: Lock, loc
         reused = f" ({len(r.cached)} of {len(r.products)} from the cache)" if r.cached else ""
         _out(f"{r.arch}: {len(r.products)} outputs in {r.directory}{reused}")
     return results
+
+
+def _signing_key(path: str) -> Any:
+    from composer.trust.keys import load_signing_key
+    return load_signing_key(Path(path))
+
+
+def cmd_verify_attestation(args: argparse.Namespace) -> int:
+    """Verify a DSSE-signed provenance with a public key; print what it attests."""
+    import json
+
+    from composer.report.dsse import verify
+    from composer.trust.keys import load_public_key
+    path = Path(args.file)
+    try:
+        envelope = json.loads(path.read_bytes())
+    except OSError as exc:
+        raise UserError(f"cannot read {path}: {exc.strerror}",
+                        hint="pass images/NAME/ARCH/provenance.intoto.dsse.json (vcomp build --sign-key)") from None
+    except ValueError:
+        raise UserError(f"{path}: not JSON", hint="pass the DSSE envelope written by vcomp build --sign-key") from None
+    if not isinstance(envelope, dict):
+        raise UserError(f"{path}: not a DSSE envelope", hint="pass the file written by vcomp build --sign-key")
+    key = load_public_key(Path(args.key))
+    statement = verify(envelope, key, where=str(path))
+    _out(f"{path}: signature by {key.keyid[:16]} verifies ({statement.get('predicateType', '?')})")
+    for s in statement.get("subject", []):
+        _out(f"  {s.get('name')}  sha256:{s.get('digest', {}).get('sha256', '?')}")
+    return EXIT_OK
 
 
 def _check_tools_first(args: argparse.Namespace, profile: Any) -> None:
@@ -154,7 +184,13 @@ def register(sub: Subparsers) -> None:
     b.add_argument("--images", help="output root (default: ./images)")
     b.add_argument("--offline", action="store_true", default=argparse.SUPPRESS,
                    help="never use the network: the locked packages must all be in the package cache")
+    b.add_argument("--sign-key", metavar="KEY",
+                   help="sign the provenance with this ed25519 key (vcomp key generate): provenance.intoto.dsse.json")
     b.set_defaults(func=cmd_build)
+    v = sub.add_parser("verify-attestation", help="verify a signed provenance (DSSE envelope) with a public key")
+    v.add_argument("file", help="images/NAME/ARCH/provenance.intoto.dsse.json")
+    v.add_argument("--key", required=True, help="the public key (.pub) of the build key")
+    v.set_defaults(func=cmd_verify_attestation)
     t = sub.add_parser("boot", help="boot a built output in QEMU and check the console")
     t.add_argument("image", help="an output file, or an images/NAME/ARCH directory with --output")
     t.add_argument("--output")

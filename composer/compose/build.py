@@ -15,6 +15,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import glob
+import hashlib
 import json
 import os
 import shutil
@@ -29,6 +30,7 @@ from composer.arch import get_arch
 from composer.caches.images import KIND
 from composer.compose import layout
 from composer.compose.cache import cap_caches, describe, from_cache, to_cache
+from composer.compose.gitsource import profile_source
 from composer.compose.seed import build_seed, output_key, tool_versions
 from composer.errors import UserError
 from composer.fsutil import atomic_write, canonical_json, sha256_file
@@ -39,15 +41,28 @@ from composer.pkgmgr.configure import configure
 from composer.pkgmgr.db import save_repositories
 from composer.pkgmgr.install import fetch_locked, install, installed, locked_packages
 from composer.profile.model import Profile
+from composer.report import dsse
+from composer.report.cyclonedx import cyclonedx
 from composer.report.provenance import provenance
 from composer.report.sbom import spdx
 from composer.rootfs import Root
 from composer.run import require_tool
 from composer.solve.lockmodel import Lock
 from composer.solve.sources import Sources
+from composer.trust.keys import SigningKey
 
 MANIFEST = layout.MANIFEST
 CONTENTS = layout.CONTENTS
+SIGNED_PROVENANCE = "provenance.intoto.dsse.json"  # the provenance in a DSSE envelope (vcomp build --sign-key)
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Attest:
+    """How the provenance is attested: signed with ``sign_key`` (a DSSE envelope beside it) and naming
+    ``source``, the git commit of the profile's repository (composer.compose.gitsource)."""
+
+    sign_key: SigningKey | None = None
+    source: Mapping[str, object] | None = None
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ArchBuild:
@@ -81,10 +96,12 @@ def check_tools(targets: Sequence[OutputJob]) -> None:
 
 def build_profile(top: Path, profile: Profile, lock: Lock, lock_digest: str, sources: Sources,
                   jobs: Mapping[str, Sequence[str]], cache: Path, *, epoch: int,
-                  say: Callable[[str], None] = lambda _m: None, warn: Say = notice) -> list[ArchBuild]:
+                  say: Callable[[str], None] = lambda _m: None, warn: Say = notice,
+                  sign_key: SigningKey | None = None) -> list[ArchBuild]:
     """Build ``jobs`` (architecture -> outputs, empty: all) into a new generation of ``top`` (images/NAME,
     whose lock the caller holds: :func:`composer.compose.layout.locked`) and switch to it in one step.
-    The architectures not built are carried over unchanged; a failure leaves the previous outputs."""
+    The architectures not built are carried over unchanged; a failure leaves the previous outputs.
+    ``sign_key``: also write the provenance signed in a DSSE envelope."""
     for arch in jobs:
         get_arch(arch)  # an unknown architecture is a clear error before any work
         if not targets_for(profile, arch, jobs[arch]):
@@ -95,10 +112,12 @@ def build_profile(top: Path, profile: Profile, lock: Lock, lock_digest: str, sou
         cache.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise oserrors.fault(exc, "creating the image cache") from None
+    source = profile_source(profile.path)
     gen = layout.new_generation(top)
     try:
         built = [build_arch(profile, lock, lock_digest, sources, arch, top / arch, gen / arch, cache,
-                            only=jobs[arch], epoch=epoch, say=say, warn=warn) for arch in jobs]
+                            only=jobs[arch], epoch=epoch, say=say, warn=warn,
+                            attest=Attest(sign_key=sign_key, source=source)) for arch in jobs]
         for arch in layout.built_arches(top):
             if arch not in jobs:
                 layout.carry_tree(top / arch, gen / arch)
@@ -117,7 +136,8 @@ def build_profile(top: Path, profile: Profile, lock: Lock, lock_digest: str, sou
 
 def build_arch(profile: Profile, lock: Lock, lock_digest: str, sources: Sources, arch_name: str,
                previous: Path, staging: Path, cache: Path, *, only: Sequence[str] = (), epoch: int,
-               say: Callable[[str], None] = lambda _m: None, warn: Say = notice) -> ArchBuild:
+               say: Callable[[str], None] = lambda _m: None, warn: Say = notice,
+               attest: Attest = Attest()) -> ArchBuild:
     """One architecture into ``staging`` (inside the new generation); ``previous`` is its current directory."""
     targets = targets_for(profile, arch_name, only)
     check_tools(targets)
@@ -154,7 +174,7 @@ def build_arch(profile: Profile, lock: Lock, lock_digest: str, sources: Sources,
     order = [t.name for t in targets_for(profile, arch_name)]
     ordered = tuple(products[n] for n in [*order, *sorted(set(products) - set(order))] if n in products)
     manifest = write_records(staging, profile, lock, lock_digest, arch_name, ordered, seed=seed, tools=tools,
-                             epoch=epoch, origin=origin)
+                             epoch=epoch, origin=origin, attest=attest)
     stale = tuple(o["name"] for o in manifest["outputs"] if o["stale"])
     return ArchBuild(arch=arch_name, directory=staging, products=ordered, cached=tuple(cached), manifest=manifest,
                      stale=stale)
@@ -285,9 +305,9 @@ def kernel_path(records: Mapping[str, Mapping[str, Any]], package: str, root: Pa
 
 def write_records(staging: Path, profile: Profile, lock: Lock, lock_digest: str, arch: str,
                   products: Sequence[BuiltOutput], *, seed: str, tools: Mapping[str, str], epoch: int,
-                  origin: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+                  origin: Mapping[str, Mapping[str, Any]], attest: Attest = Attest()) -> dict[str, Any]:
     """manifest.json (each output with the inputs it was built from and ``stale`` when they are not this
-    build's), the SPDX SBOM and the in-toto provenance."""
+    build's), the SPDX and CycloneDX SBOMs and the in-toto provenance."""
     outputs = [{**describe(p), **origin[p.name], "stale": origin[p.name]["inputs"] != seed
                 or "note" in origin[p.name]} for p in products]
     manifest = {"format": 1, "profile": profile.name, "arch": arch, "profile-digest": profile.digest,
@@ -295,11 +315,24 @@ def write_records(staging: Path, profile: Profile, lock: Lock, lock_digest: str,
                 "boot-tests": [t.to_dict() for t in profile.boot_tests]}
     atomic_write(staging / MANIFEST, json.dumps(manifest, indent=2, sort_keys=True).encode() + b"\n")
     packages = locked_packages(lock, arch)
-    sbom = spdx(profile.name, arch, packages, outputs, seed=seed, epoch=epoch)
+    sha1 = {f.name: sha1_file(f) for p in products for f in p.files}  # SPDX requires SHA1 for files
+    sbom = spdx(profile.name, arch, packages, outputs, seed=seed, epoch=epoch, sha1=sha1)
     atomic_write(staging / "sbom.spdx.json", json.dumps(sbom, indent=2, sort_keys=True).encode() + b"\n")
-    prov = provenance(profile, arch, packages, outputs, seed=seed, lock_digest=lock_digest, epoch=epoch)
-    atomic_write(staging / "provenance.intoto.json", json.dumps(prov, indent=2, sort_keys=True).encode() + b"\n")
+    cdx = cyclonedx(profile.name, arch, packages, outputs, seed=seed, epoch=epoch, sha1=sha1)
+    atomic_write(staging / "sbom.cdx.json", json.dumps(cdx, indent=2, sort_keys=True).encode() + b"\n")
+    prov = provenance(profile, arch, packages, outputs, seed=seed, lock_digest=lock_digest, epoch=epoch,
+                      source=attest.source)
+    statement = json.dumps(prov, indent=2, sort_keys=True).encode() + b"\n"
+    atomic_write(staging / "provenance.intoto.json", statement)
+    if attest.sign_key is not None:
+        envelope = dsse.sign(statement, attest.sign_key)
+        atomic_write(staging / SIGNED_PROVENANCE, json.dumps(envelope, indent=2, sort_keys=True).encode() + b"\n")
     return manifest
+
+
+def sha1_file(path: Path) -> str:
+    with path.open("rb") as f:
+        return hashlib.file_digest(f, "sha1").hexdigest()
 
 
 def read_manifest(directory: Path) -> dict[str, Any]:

@@ -19,11 +19,15 @@ BUILDER_ID = f"https://veridian-composer.dev/vcomp@{__version__}"
 
 
 def provenance(profile: Profile, arch: str, packages: Sequence[LockedPackage], outputs: Sequence[Mapping[str, Any]], *,
-               seed: str, lock_digest: str, epoch: int) -> dict[str, Any]:
-    """An in-toto v1 statement: subjects are the output files, the predicate SLSA provenance v1."""
+               seed: str, lock_digest: str, epoch: int, source: Mapping[str, object] | None = None) -> dict[str, Any]:
+    """An in-toto v1 statement: subjects are the output files, the predicate SLSA provenance v1; ``source`` (the
+    git commit of the profile's repository, a SLSA resource descriptor) is the first resolved dependency."""
     subjects = [{"name": f["path"], "digest": {"sha256": f["sha256"]}} for o in outputs for f in o["files"]]
-    deps = [{"name": p.name, "uri": f"vpk:{p.repository}/{p.name}@{quote(p.version, safe='+~')}?arch={p.arch}",
-             "digest": {"sha256": p.sha256}} for p in packages]
+    deps: list[dict[str, Any]] = [
+        {"name": p.name, "uri": f"vpk:{p.repository}/{p.name}@{quote(p.version, safe='+~')}?arch={p.arch}",
+         "digest": {"sha256": p.sha256}} for p in packages]
+    if source:
+        deps.insert(0, dict(source))
     return {"_type": "https://in-toto.io/Statement/v1", "subject": subjects,
             "predicateType": "https://slsa.dev/provenance/v1",
             "predicate": {
