@@ -15,8 +15,8 @@ from composer.errors import ComposerError
 
 def cmd_pkg_build(args: argparse.Namespace) -> int:
     from composer.package.build import build
-    from composer.trust.keys import load_signing_key
-    key = load_signing_key(Path(args.key))
+    from composer.trust.keys import load_key_spec
+    key = load_key_spec(args.key)
     result = build(Path(args.recipe), args.arch, key, Path(args.out),
                    cache=Path(args.cache) if args.cache else None)
     _out(str(result.path))
@@ -27,8 +27,8 @@ def cmd_pkg_build_all(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from composer.package.build import build_all
-    from composer.trust.keys import load_signing_key
-    key = load_signing_key(Path(args.key))
+    from composer.trust.keys import load_key_spec
+    key = load_key_spec(args.key)
     console = Console(stderr=True, highlight=False)
     status = console.status(f"building {args.recipes} for {args.arch}")
     status.start()

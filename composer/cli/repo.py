@@ -15,7 +15,8 @@ from composer.errors import UserError
 
 def cmd_repo_init(args: argparse.Namespace) -> int:
     from composer.repo.edit import init
-    from composer.trust.keys import load_signing_key
+    from composer.repo.store import config_key_path
+    from composer.trust.keys import load_key_spec
     online = {"index": args.index_key, "snapshot": args.snapshot_key, "timestamp": args.timestamp_key}
     needed = {"--root-key": args.root_key, "--targets-key": args.targets_key,
               **{f"--{role}-key": paths for role, paths in online.items()}}
@@ -25,11 +26,11 @@ def cmd_repo_init(args: argparse.Namespace) -> int:
                         hint="make keys with 'vcomp key generate NAME'; the root and targets keys stay offline "
                              "(they are not recorded), the index, snapshot and timestamp keys are online")
     directory = Path(args.dir)
-    paths = {role: [str(Path(p).resolve()) for p in ps] for role, ps in online.items()}
-    root = init(directory, root_keys=[load_signing_key(Path(p)) for p in args.root_key],
+    paths = {role: [config_key_path(directory, p) for p in ps] for role, ps in online.items()}
+    root = init(directory, root_keys=[load_key_spec(p) for p in args.root_key],
                 root_threshold=args.root_threshold,
-                targets_keys=[load_signing_key(Path(p)) for p in args.targets_key],
-                online={role: [load_signing_key(Path(p)) for p in ps] for role, ps in online.items()},
+                targets_keys=[load_key_spec(p) for p in args.targets_key],
+                online={role: [load_key_spec(p) for p in ps] for role, ps in online.items()},
                 online_paths=paths, architectures=args.arch or list(DEFAULT_ARCHES),
                 root_expires=args.root_expires or "")
     _out(f"repository created in {directory}; clients pin {root}; keep the root and targets keys offline")
@@ -39,10 +40,10 @@ def cmd_repo_init(args: argparse.Namespace) -> int:
 def cmd_repo_delegate(args: argparse.Namespace) -> int:
     from composer.repo.edit import delegate
     from composer.repo.store import RepoStore
-    from composer.trust.keys import load_public_key, load_signing_key
+    from composer.trust.keys import load_key_spec, load_public_key
     keys = [load_public_key(Path(k)) for k in args.key]
     delegate(RepoStore(Path(args.dir)), args.name, keys, args.packages, args.threshold,
-             targets_keys=[load_signing_key(Path(k)) for k in args.targets_key])
+             targets_keys=[load_key_spec(k) for k in args.targets_key])
     _out(f"delegated {', '.join(args.packages)} to '{args.name}' ({len(keys)} key(s), threshold {args.threshold}); "
          "run 'vcomp repo publish' to make it visible")
     return EXIT_OK
@@ -51,8 +52,8 @@ def cmd_repo_delegate(args: argparse.Namespace) -> int:
 def cmd_repo_sign_targets(args: argparse.Namespace) -> int:
     from composer.repo.edit import publish, resign_targets
     from composer.repo.store import RepoStore
-    from composer.trust.keys import load_signing_key
-    keys = [load_signing_key(Path(k)) for k in args.targets_key]
+    from composer.trust.keys import load_key_spec
+    keys = [load_key_spec(k) for k in args.targets_key]
     version = resign_targets(RepoStore(Path(args.dir)), targets_keys=keys)
     published = "" if args.no_publish else f"; published (snapshot v{publish(RepoStore(Path(args.dir)))['snapshot']})"
     _out(f"top-level targets v{version} signed with a new expiry{published}")
@@ -61,10 +62,11 @@ def cmd_repo_sign_targets(args: argparse.Namespace) -> int:
 
 def cmd_repo_migrate(args: argparse.Namespace) -> int:
     from composer.repo.edit import migrate
-    from composer.trust.keys import load_signing_key
-    moved = migrate(Path(args.dir), index_key=load_signing_key(Path(args.index_key)),
-                    index_path=str(Path(args.index_key).resolve()),
-                    targets_keys=[load_signing_key(Path(k)) for k in args.targets_key])
+    from composer.repo.store import config_key_path
+    from composer.trust.keys import load_key_spec
+    moved = migrate(Path(args.dir), index_key=load_key_spec(args.index_key),
+                    index_path=config_key_path(Path(args.dir), args.index_key),
+                    targets_keys=[load_key_spec(k) for k in args.targets_key])
     _out(f"{args.dir}: the indexes are now signed by the online index role; repo.toml no longer lists the "
          f"targets key: move {', '.join(moved)} offline")
     return EXIT_OK
@@ -73,9 +75,9 @@ def cmd_repo_migrate(args: argparse.Namespace) -> int:
 def cmd_repo_add(args: argparse.Namespace) -> int:
     from composer.repo.edit import add
     from composer.repo.store import RepoStore
-    from composer.trust.keys import load_signing_key
+    from composer.trust.keys import load_key_spec
     results = add(RepoStore(Path(args.dir)), [Path(p) for p in args.package],
-                  [load_signing_key(Path(k)) for k in args.key])
+                  [load_key_spec(k) for k in args.key])
     for r in results:
         _out(f"{'added' if r.new else 'unchanged'} {r.entry.nva} (role {r.role}, sha256 {r.entry.sha256[:16]})")
     _out("run 'vcomp repo publish' to make them visible")
@@ -112,15 +114,15 @@ def cmd_repo_serve(args: argparse.Namespace) -> int:
 
 def cmd_repo_rotate(args: argparse.Namespace) -> int:
     from composer.repo.rotate import rotate
-    from composer.repo.store import RepoStore
-    from composer.trust.keys import PublicKey, SigningKey, load_public_key, load_signing_key
-    add: list[SigningKey | PublicKey] = [load_signing_key(Path(k)) if k.endswith(".key") else load_public_key(Path(k))
+    from composer.repo.store import RepoStore, config_key_path
+    from composer.trust.keys import PublicKey, SigningKey, load_key_spec, load_public_key
+    add: list[SigningKey | PublicKey] = [load_key_spec(k) if _private(k) else load_public_key(Path(k))
                                          for k in args.add_key]
     summary = rotate(RepoStore(Path(args.dir)), args.role, add=add,
                      remove=[load_public_key(Path(k)) for k in args.remove_key],
-                     root_keys=[load_signing_key(Path(k)) for k in args.root_key],
-                     targets_keys=[load_signing_key(Path(k)) for k in args.targets_key], threshold=args.threshold,
-                     add_paths=[str(Path(k).resolve()) for k in args.add_key if k.endswith(".key")])
+                     root_keys=[load_key_spec(k) for k in args.root_key],
+                     targets_keys=[load_key_spec(k) for k in args.targets_key], threshold=args.threshold,
+                     add_paths=[config_key_path(Path(args.dir), k) for k in args.add_key if _private(k)])
     _out(summary)
     return EXIT_OK
 
@@ -134,6 +136,12 @@ def cmd_repo_mirror(args: argparse.Namespace) -> int:
     _out(f"mirrored {r.packages} package entries into {args.dest}: {r.downloaded} files downloaded and verified, "
          f"{r.skipped} already present")
     return EXIT_OK
+
+
+def _private(spec: str) -> bool:
+    """A private key file (NAME.key, or NAME.key:VAR naming its passphrase variable)."""
+    from composer.trust.keys import parse_key_spec
+    return parse_key_spec(spec).path.suffix == ".key"
 
 
 def register(sub: Subparsers) -> None:

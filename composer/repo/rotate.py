@@ -12,7 +12,6 @@ Who must sign what (docs/security/trust-model.md):
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
 from tuf.api.metadata import Root, Targets
 
@@ -21,7 +20,7 @@ from composer.fsutil import atomic_write
 from composer.repo.edit import publish_unlocked
 from composer.repo.guard import locked
 from composer.repo.store import CONFIG, INDEX_ROLE, ONLINE_ROLES, RepoStore, expires
-from composer.trust.keys import PublicKey, SigningKey, load_signing_key
+from composer.trust.keys import PublicKey, SigningKey, load_key_spec
 
 ROOT_LISTED = ("root", "targets", "snapshot", "timestamp")
 
@@ -157,8 +156,7 @@ def _record_online_keys(store: RepoStore, role: str, remove: Sequence[PublicKey]
 
 
 def _keyid(store: RepoStore, path: str) -> str:
-    p = Path(path) if Path(path).is_absolute() else store.dir / path
     try:
-        return load_signing_key(p).keyid
+        return load_key_spec(path, base=store.dir, ask=lambda _: None).keyid
     except UserError:
         return ""
