@@ -6,11 +6,15 @@ import argparse
 import contextlib
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from composer.arch import DEFAULT_ARCHES
 from composer.cli.common import EXIT_OK, Subparsers
 from composer.cli.common import out as _out
 from composer.errors import UserError
+
+if TYPE_CHECKING:
+    from composer.trust.keys import PublicKey, SigningKey
 
 
 def cmd_repo_init(args: argparse.Namespace) -> int:
@@ -115,15 +119,46 @@ def cmd_repo_serve(args: argparse.Namespace) -> int:
 def cmd_repo_rotate(args: argparse.Namespace) -> int:
     from composer.repo.rotate import rotate
     from composer.repo.store import RepoStore, config_key_path
-    from composer.trust.keys import PublicKey, SigningKey, load_key_spec, load_public_key
+    from composer.trust.keys import load_key_spec, load_public_key
     add: list[SigningKey | PublicKey] = [load_key_spec(k) if _private(k) else load_public_key(Path(k))
                                          for k in args.add_key]
+    if args.stage:
+        return _stage_root(args, add)
     summary = rotate(RepoStore(Path(args.dir)), args.role, add=add,
                      remove=[load_public_key(Path(k)) for k in args.remove_key],
                      root_keys=[load_key_spec(k) for k in args.root_key],
                      targets_keys=[load_key_spec(k) for k in args.targets_key], threshold=args.threshold,
                      add_paths=[config_key_path(Path(args.dir), k) for k in args.add_key if _private(k)])
     _out(summary)
+    return EXIT_OK
+
+
+def _stage_root(args: argparse.Namespace, add: list[SigningKey | PublicKey]) -> int:
+    from composer.repo.ceremony import stage_root
+    from composer.repo.store import RepoStore
+    from composer.trust.keys import SigningKey, load_key_spec, load_public_key
+    if args.role != "root" or args.targets_key:
+        raise UserError("--stage stages a new root: it needs --role root and no --targets-key",
+                        hint="the other roles change with one command: vcomp repo rotate DIR --role ROLE ...")
+    signers = [*[load_key_spec(k) for k in args.root_key], *[k for k in add if isinstance(k, SigningKey)]]
+    status = stage_root(RepoStore(Path(args.dir)), add=[k.public if isinstance(k, SigningKey) else k for k in add],
+                        remove=[load_public_key(Path(k)) for k in args.remove_key], threshold=args.threshold,
+                        keys=signers, staged=Path(args.staged) if args.staged else None)
+    _out(status.summary())
+    return EXIT_OK
+
+
+def cmd_repo_sign_root(args: argparse.Namespace) -> int:
+    from composer.repo.ceremony import sign_root
+    from composer.repo.store import RepoStore
+    from composer.trust.keys import load_key_spec
+    if not args.key and not args.merge:
+        raise UserError("repo sign-root needs --key (your root key) or --merge (signed copies)",
+                        hint="vcomp repo sign-root DIR --key KEYFILE[:VAR] [--staged FILE]")
+    status = sign_root(RepoStore(Path(args.dir)), keys=[load_key_spec(k) for k in args.key],
+                       merge=[Path(m) for m in args.merge], staged=Path(args.staged) if args.staged else None,
+                       publish=not args.no_publish)
+    _out(status.summary())
     return EXIT_OK
 
 
@@ -205,7 +240,22 @@ def register(sub: Subparsers) -> None:
     r.add_argument("--targets-key", action="append", default=[],
                    help="offline targets private key(s) (for index and developer roles; the new ones for targets)")
     r.add_argument("--threshold", type=int)
+    r.add_argument("--stage", action="store_true",
+                   help="root only: write the new root to a staged file for its holders to sign with "
+                        "'repo sign-root' (published when both thresholds are met)")
+    r.add_argument("--staged", metavar="FILE", help="the staged root file (default: DIR/staged-root.json)")
     r.set_defaults(func=cmd_repo_rotate)
+    r = repo.add_parser("sign-root", help="add your signature to a staged root, or merge signed copies; "
+                                          "publishes it when the thresholds are met")
+    r.add_argument("dir")
+    r.add_argument("--key", action="append", default=[], metavar="KEYFILE[:VAR]",
+                   help="a root private key of the current or the new root (repeatable)")
+    r.add_argument("--merge", action="append", default=[], metavar="FILE",
+                   help="a copy of the staged root signed by another holder (repeatable)")
+    r.add_argument("--staged", metavar="FILE", help="the staged root file (default: DIR/staged-root.json)")
+    r.add_argument("--no-publish", action="store_true",
+                   help="only sign (on a holder's machine), even when the thresholds are met")
+    r.set_defaults(func=cmd_repo_sign_root)
     r = repo.add_parser("mirror", help="verifying, incremental copy of a repository (itself servable)")
     r.add_argument("url")
     r.add_argument("dest")
