@@ -83,8 +83,8 @@ def sign_root(store: RepoStore, *, keys: Sequence[SigningKey] = (), merge: Seque
     md = _load(path)
     current = store.root().signed
     if md.signed.version != current.version + 1:
-        raise UserError(f"{path}: stages root v{md.signed.version} but the repository is at root "
-                        f"v{current.version}", hint="the staged root is stale: delete it and stage the change again")
+        raise UserError(f"{path}: stale: it stages root v{md.signed.version} but the repository is at "
+                        f"root v{current.version}", hint="delete it and stage the change again")
     allowed = {**_root_keys(current), **_root_keys(md.signed)}
     for copy in merge:
         other = _load(copy)
