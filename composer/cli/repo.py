@@ -16,6 +16,8 @@ from composer.errors import UserError
 if TYPE_CHECKING:
     from composer.trust.keys import PublicKey, SigningKey
 
+KEYSPEC = "KEYFILE[:VAR]"   # a private key; VAR holds its passphrase (docs/keys.md)
+
 
 def cmd_repo_init(args: argparse.Namespace) -> int:
     from composer.repo.edit import init
@@ -184,13 +186,17 @@ def register(sub: Subparsers) -> None:
     r = repo.add_parser("init", help="create a repository: root (k-of-n) and targets offline; index, snapshot and "
                                      "timestamp online")
     r.add_argument("dir")
-    r.add_argument("--root-key", action="append", default=[], help="an offline root private key (repeat for k-of-n)")
+    r.add_argument("--root-key", action="append", default=[], metavar=KEYSPEC,
+                   help="an offline root private key (repeat for k-of-n)")
     r.add_argument("--root-threshold", type=int, default=1)
-    r.add_argument("--targets-key", action="append", default=[],
+    r.add_argument("--targets-key", action="append", default=[], metavar=KEYSPEC,
                    help="the offline top-level targets private key (signs delegations; not recorded)")
-    r.add_argument("--index-key", action="append", default=[], help="online key of the index role (repo.toml)")
-    r.add_argument("--snapshot-key", action="append", default=[], help="online snapshot key (repo.toml)")
-    r.add_argument("--timestamp-key", action="append", default=[], help="online timestamp key (repo.toml)")
+    r.add_argument("--index-key", action="append", default=[], metavar=KEYSPEC,
+                   help="online key of the index role (repo.toml)")
+    r.add_argument("--snapshot-key", action="append", default=[], metavar=KEYSPEC,
+                   help="online snapshot key (repo.toml)")
+    r.add_argument("--timestamp-key", action="append", default=[], metavar=KEYSPEC,
+                   help="online timestamp key (repo.toml)")
     r.add_argument("--arch", action="append", help="architectures served (default: x86_64 and aarch64)")
     r.add_argument("--root-expires", help="root expiry as ISO 8601 (default: one year from now)")
     r.set_defaults(func=cmd_repo_init)
@@ -200,26 +206,28 @@ def register(sub: Subparsers) -> None:
     r.add_argument("--key", action="append", required=True, help="developer public key (.pub); repeatable")
     r.add_argument("--packages", nargs="+", required=True, metavar="PATTERN")
     r.add_argument("--threshold", type=int, default=1)
-    r.add_argument("--targets-key", action="append", required=True,
+    r.add_argument("--targets-key", action="append", required=True, metavar=KEYSPEC,
                    help="the offline top-level targets private key (.key) that signs the delegation")
     r.set_defaults(func=cmd_repo_delegate)
     r = repo.add_parser("sign-targets", help="re-sign the offline top-level targets with a new expiry")
     r.add_argument("dir")
-    r.add_argument("--targets-key", action="append", required=True, help="the offline targets private key (.key)")
+    r.add_argument("--targets-key", action="append", required=True, metavar=KEYSPEC,
+                   help="the offline targets private key (.key)")
     r.add_argument("--no-publish", action="store_true",
                    help="only write N.targets.json (offline machine); the next 'repo publish' lists it")
     r.set_defaults(func=cmd_repo_sign_targets)
     r = repo.add_parser("migrate", help="move a repository whose repo.toml lists the targets key to the "
                                         "offline-targets layout")
     r.add_argument("dir")
-    r.add_argument("--index-key", required=True, help="a new private key (.key) for the online index role")
-    r.add_argument("--targets-key", action="append", default=[],
+    r.add_argument("--index-key", required=True, metavar=KEYSPEC,
+                   help="a new private key (.key) for the online index role")
+    r.add_argument("--targets-key", action="append", default=[], metavar=KEYSPEC,
                    help="targets private key(s) (default: the ones repo.toml still lists)")
     r.set_defaults(func=cmd_repo_migrate)
     r = repo.add_parser("add", help="verify packages and store them (published by 'repo publish')")
     r.add_argument("dir")
     r.add_argument("package", nargs="+")
-    r.add_argument("--key", action="append", required=True,
+    r.add_argument("--key", action="append", required=True, metavar=KEYSPEC,
                    help="developer private key(s) that sign the delegated role's metadata")
     r.set_defaults(func=cmd_repo_add)
     r = repo.add_parser("publish", help="write indexes, targets, snapshot and timestamp")
@@ -232,12 +240,12 @@ def register(sub: Subparsers) -> None:
     r.add_argument("dir")
     r.add_argument("--role", required=True,
                    help="root, targets, snapshot, timestamp, index or a developer delegation name")
-    r.add_argument("--add-key", action="append", default=[],
+    r.add_argument("--add-key", action="append", default=[], metavar="KEY.pub|KEYFILE[:VAR]",
                    help="key to add (.key for root, targets and the online roles index, snapshot, timestamp)")
     r.add_argument("--remove-key", action="append", default=[], help="public key (.pub) to remove")
-    r.add_argument("--root-key", action="append", default=[],
+    r.add_argument("--root-key", action="append", default=[], metavar=KEYSPEC,
                    help="current root private key(s) (for root, targets, snapshot, timestamp)")
-    r.add_argument("--targets-key", action="append", default=[],
+    r.add_argument("--targets-key", action="append", default=[], metavar=KEYSPEC,
                    help="offline targets private key(s) (for index and developer roles; the new ones for targets)")
     r.add_argument("--threshold", type=int)
     r.add_argument("--stage", action="store_true",
