@@ -123,12 +123,16 @@ def test_two_of_three_root_rotation_signed_separately_merged_published_and_follo
                  "--remove-key", str(keydir / "r1.pub")]) == 0
     assert "0 of 2 current root signatures, 0 of 2 new" in capsys.readouterr().out
     staged = repo / "staged-root.json"
-    # two holders sign their own copies on their own machines
+    # two holders sign their own copies on their own machines (a clone of the repository each, no online keys)
     copies = {who: tmp_path / f"{who}-copy.json" for who in ("r2", "r3")}
     for who, copy in copies.items():
+        clone = tmp_path / f"machine-{who}" / "repo"
+        shutil.copytree(repo, clone)
         shutil.copy(staged, copy)
-        assert main(["repo", "sign-root", str(repo), "--key", spec(keydir, who), "--staged", str(copy)]) == 0
+        assert main(["repo", "sign-root", str(clone), "--key", spec(keydir, who), "--staged", str(copy),
+                     "--no-publish"]) == 0
         assert "1 of 2 current root signatures, 1 of 2 new" in capsys.readouterr().out
+        assert not (clone / "metadata" / "2.root.json").exists()
     assert not (repo / "metadata" / "2.root.json").exists()
     # a key that is in neither root is refused; a tampered copy is refused
     generate("stranger", keydir)
