@@ -9,7 +9,8 @@ turns the text into a typed value or raises that :class:`~composer.errors.UserEr
 ``Setting.get`` reads the environment at the time of the call (the CLI and tests change it), so nothing is
 cached. A *family* row is one variable per field of a dataclass that lives elsewhere
 (``VCOMP_LIMIT_<FIELD>`` for :class:`composer.limits.Limits`): ``get("MAX_DEPTH")`` reads one of them.
-``--passphrase-env NAME`` names the variable that holds a key's passphrase; :func:`passphrase` reads it.
+A private key named ``KEYFILE:VAR`` (or ``key generate --passphrase-env VAR``) has its passphrase in ``VAR``;
+:func:`passphrase` reads it (docs/keys.md).
 
 The table in docs/architecture/settings.md is generated from the rows by :func:`markdown_table`
 (regenerate it with ``.venv/bin/python -m tests.unit.test_settings``; a test keeps it current).
@@ -202,7 +203,8 @@ DEBIAN_SECURITY_MIRROR = Setting(
     default="http://deb.debian.org/debian-security", accepts="an apt URL")
 KEY_PASSPHRASE = Setting(
     name="VCOMP_KEY_PASSPHRASE", parse=_text,
-    meaning="the passphrase of an encrypted private key (--passphrase-env NAME reads NAME instead)",
+    meaning="the passphrase of every encrypted private key named without its own variable (KEYFILE:VAR reads "
+            "VAR instead; without either, vcomp asks on a terminal; see docs/keys.md)",
     default="none (the key is not encrypted)", accepts="any text")
 LIMIT = Setting(
     name="VCOMP_LIMIT_", parse=_positive_int, family="a field of composer.limits.Limits, in upper case",

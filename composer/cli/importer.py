@@ -97,9 +97,9 @@ def _publish(args: argparse.Namespace, paths: list[Path], key: Any, phases: _Pha
 def cmd_import_debian(args: argparse.Namespace) -> int:
     from composer.arch import get_arch
     from composer.package import importer
-    from composer.trust.keys import load_signing_key
+    from composer.trust.keys import load_key_spec
     _check_usage(args)
-    arch, key = get_arch(args.arch), load_signing_key(Path(args.key))
+    arch, key = get_arch(args.arch), load_key_spec(args.key)
     phases = _Phases(quiet=args.json)
     request = importer.Request(names=tuple(args.name), closure=args.closure, recommends=args.with_recommends,
                                everything=args.all, newest_only=args.newest_only)

@@ -19,9 +19,9 @@ def cmd_key_generate(args: argparse.Namespace) -> int:
 
 
 def cmd_key_id(args: argparse.Namespace) -> int:
-    from composer.trust.keys import load_public_key, load_signing_key
-    path = Path(args.key)
-    key = load_signing_key(path).public if path.suffix == ".key" else load_public_key(path)
+    from composer.trust.keys import load_key_spec, load_public_key, parse_key_spec
+    path = parse_key_spec(args.key).path
+    key = load_key_spec(args.key).public if path.suffix == ".key" else load_public_key(path)
     _out(key.keyid)
     return EXIT_OK
 

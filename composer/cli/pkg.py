@@ -15,8 +15,8 @@ from composer.errors import ComposerError
 
 def cmd_pkg_build(args: argparse.Namespace) -> int:
     from composer.package.build import build
-    from composer.trust.keys import load_signing_key
-    key = load_signing_key(Path(args.key))
+    from composer.trust.keys import load_key_spec
+    key = load_key_spec(args.key)
     result = build(Path(args.recipe), args.arch, key, Path(args.out),
                    cache=Path(args.cache) if args.cache else None)
     _out(str(result.path))
@@ -27,8 +27,8 @@ def cmd_pkg_build_all(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from composer.package.build import build_all
-    from composer.trust.keys import load_signing_key
-    key = load_signing_key(Path(args.key))
+    from composer.trust.keys import load_key_spec
+    key = load_key_spec(args.key)
     console = Console(stderr=True, highlight=False)
     status = console.status(f"building {args.recipes} for {args.arch}")
     status.start()
@@ -144,14 +144,15 @@ def register(sub: Subparsers) -> None:
     b = pkg.add_parser("build", help="build a package from a recipe directory; prints the .vpk path")
     b.add_argument("recipe")
     b.add_argument("--arch", default="x86_64")
-    b.add_argument("--key", required=True, help="developer private key (.key)")
+    b.add_argument("--key", required=True, metavar="KEYFILE[:VAR]",
+                   help="developer private key (.key; VAR holds its passphrase)")
     b.add_argument("--out", default="out/packages")
     b.add_argument("--cache", help="download cache (default: $VCOMP_CACHE or ~/.cache/vcomp)")
     b.set_defaults(func=cmd_pkg_build)
     b = pkg.add_parser("build-all", help="build every recipe in a folder, skipping unchanged ones")
     b.add_argument("recipes")
     b.add_argument("--arch", default="x86_64")
-    b.add_argument("--key", required=True)
+    b.add_argument("--key", required=True, metavar="KEYFILE[:VAR]")
     b.add_argument("--out", default="out/packages")
     b.add_argument("--cache")
     b.set_defaults(func=cmd_pkg_build_all)

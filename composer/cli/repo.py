@@ -6,16 +6,23 @@ import argparse
 import contextlib
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from composer.arch import DEFAULT_ARCHES
 from composer.cli.common import EXIT_OK, Subparsers
 from composer.cli.common import out as _out
 from composer.errors import UserError
 
+if TYPE_CHECKING:
+    from composer.trust.keys import PublicKey, SigningKey
+
+KEYSPEC = "KEYFILE[:VAR]"   # a private key; VAR holds its passphrase (docs/keys.md)
+
 
 def cmd_repo_init(args: argparse.Namespace) -> int:
     from composer.repo.edit import init
-    from composer.trust.keys import load_signing_key
+    from composer.repo.store import config_key_path
+    from composer.trust.keys import load_key_spec
     online = {"index": args.index_key, "snapshot": args.snapshot_key, "timestamp": args.timestamp_key}
     needed = {"--root-key": args.root_key, "--targets-key": args.targets_key,
               **{f"--{role}-key": paths for role, paths in online.items()}}
@@ -25,11 +32,11 @@ def cmd_repo_init(args: argparse.Namespace) -> int:
                         hint="make keys with 'vcomp key generate NAME'; the root and targets keys stay offline "
                              "(they are not recorded), the index, snapshot and timestamp keys are online")
     directory = Path(args.dir)
-    paths = {role: [str(Path(p).resolve()) for p in ps] for role, ps in online.items()}
-    root = init(directory, root_keys=[load_signing_key(Path(p)) for p in args.root_key],
+    paths = {role: [config_key_path(directory, p) for p in ps] for role, ps in online.items()}
+    root = init(directory, root_keys=[load_key_spec(p) for p in args.root_key],
                 root_threshold=args.root_threshold,
-                targets_keys=[load_signing_key(Path(p)) for p in args.targets_key],
-                online={role: [load_signing_key(Path(p)) for p in ps] for role, ps in online.items()},
+                targets_keys=[load_key_spec(p) for p in args.targets_key],
+                online={role: [load_key_spec(p) for p in ps] for role, ps in online.items()},
                 online_paths=paths, architectures=args.arch or list(DEFAULT_ARCHES),
                 root_expires=args.root_expires or "")
     _out(f"repository created in {directory}; clients pin {root}; keep the root and targets keys offline")
@@ -39,10 +46,10 @@ def cmd_repo_init(args: argparse.Namespace) -> int:
 def cmd_repo_delegate(args: argparse.Namespace) -> int:
     from composer.repo.edit import delegate
     from composer.repo.store import RepoStore
-    from composer.trust.keys import load_public_key, load_signing_key
+    from composer.trust.keys import load_key_spec, load_public_key
     keys = [load_public_key(Path(k)) for k in args.key]
     delegate(RepoStore(Path(args.dir)), args.name, keys, args.packages, args.threshold,
-             targets_keys=[load_signing_key(Path(k)) for k in args.targets_key])
+             targets_keys=[load_key_spec(k) for k in args.targets_key])
     _out(f"delegated {', '.join(args.packages)} to '{args.name}' ({len(keys)} key(s), threshold {args.threshold}); "
          "run 'vcomp repo publish' to make it visible")
     return EXIT_OK
@@ -51,8 +58,8 @@ def cmd_repo_delegate(args: argparse.Namespace) -> int:
 def cmd_repo_sign_targets(args: argparse.Namespace) -> int:
     from composer.repo.edit import publish, resign_targets
     from composer.repo.store import RepoStore
-    from composer.trust.keys import load_signing_key
-    keys = [load_signing_key(Path(k)) for k in args.targets_key]
+    from composer.trust.keys import load_key_spec
+    keys = [load_key_spec(k) for k in args.targets_key]
     version = resign_targets(RepoStore(Path(args.dir)), targets_keys=keys)
     published = "" if args.no_publish else f"; published (snapshot v{publish(RepoStore(Path(args.dir)))['snapshot']})"
     _out(f"top-level targets v{version} signed with a new expiry{published}")
@@ -61,10 +68,11 @@ def cmd_repo_sign_targets(args: argparse.Namespace) -> int:
 
 def cmd_repo_migrate(args: argparse.Namespace) -> int:
     from composer.repo.edit import migrate
-    from composer.trust.keys import load_signing_key
-    moved = migrate(Path(args.dir), index_key=load_signing_key(Path(args.index_key)),
-                    index_path=str(Path(args.index_key).resolve()),
-                    targets_keys=[load_signing_key(Path(k)) for k in args.targets_key])
+    from composer.repo.store import config_key_path
+    from composer.trust.keys import load_key_spec
+    moved = migrate(Path(args.dir), index_key=load_key_spec(args.index_key),
+                    index_path=config_key_path(Path(args.dir), args.index_key),
+                    targets_keys=[load_key_spec(k) for k in args.targets_key])
     _out(f"{args.dir}: the indexes are now signed by the online index role; repo.toml no longer lists the "
          f"targets key: move {', '.join(moved)} offline")
     return EXIT_OK
@@ -73,9 +81,9 @@ def cmd_repo_migrate(args: argparse.Namespace) -> int:
 def cmd_repo_add(args: argparse.Namespace) -> int:
     from composer.repo.edit import add
     from composer.repo.store import RepoStore
-    from composer.trust.keys import load_signing_key
+    from composer.trust.keys import load_key_spec
     results = add(RepoStore(Path(args.dir)), [Path(p) for p in args.package],
-                  [load_signing_key(Path(k)) for k in args.key])
+                  [load_key_spec(k) for k in args.key])
     for r in results:
         _out(f"{'added' if r.new else 'unchanged'} {r.entry.nva} (role {r.role}, sha256 {r.entry.sha256[:16]})")
     _out("run 'vcomp repo publish' to make them visible")
@@ -112,16 +120,47 @@ def cmd_repo_serve(args: argparse.Namespace) -> int:
 
 def cmd_repo_rotate(args: argparse.Namespace) -> int:
     from composer.repo.rotate import rotate
-    from composer.repo.store import RepoStore
-    from composer.trust.keys import PublicKey, SigningKey, load_public_key, load_signing_key
-    add: list[SigningKey | PublicKey] = [load_signing_key(Path(k)) if k.endswith(".key") else load_public_key(Path(k))
+    from composer.repo.store import RepoStore, config_key_path
+    from composer.trust.keys import load_key_spec, load_public_key
+    add: list[SigningKey | PublicKey] = [load_key_spec(k) if _private(k) else load_public_key(Path(k))
                                          for k in args.add_key]
+    if args.stage:
+        return _stage_root(args, add)
     summary = rotate(RepoStore(Path(args.dir)), args.role, add=add,
                      remove=[load_public_key(Path(k)) for k in args.remove_key],
-                     root_keys=[load_signing_key(Path(k)) for k in args.root_key],
-                     targets_keys=[load_signing_key(Path(k)) for k in args.targets_key], threshold=args.threshold,
-                     add_paths=[str(Path(k).resolve()) for k in args.add_key if k.endswith(".key")])
+                     root_keys=[load_key_spec(k) for k in args.root_key],
+                     targets_keys=[load_key_spec(k) for k in args.targets_key], threshold=args.threshold,
+                     add_paths=[config_key_path(Path(args.dir), k) for k in args.add_key if _private(k)])
     _out(summary)
+    return EXIT_OK
+
+
+def _stage_root(args: argparse.Namespace, add: list[SigningKey | PublicKey]) -> int:
+    from composer.repo.ceremony import stage_root
+    from composer.repo.store import RepoStore
+    from composer.trust.keys import SigningKey, load_key_spec, load_public_key
+    if args.role != "root" or args.targets_key:
+        raise UserError("--stage stages a new root: it needs --role root and no --targets-key",
+                        hint="the other roles change with one command: vcomp repo rotate DIR --role ROLE ...")
+    signers = [*[load_key_spec(k) for k in args.root_key], *[k for k in add if isinstance(k, SigningKey)]]
+    status = stage_root(RepoStore(Path(args.dir)), add=[k.public if isinstance(k, SigningKey) else k for k in add],
+                        remove=[load_public_key(Path(k)) for k in args.remove_key], threshold=args.threshold,
+                        keys=signers, staged=Path(args.staged) if args.staged else None)
+    _out(status.summary())
+    return EXIT_OK
+
+
+def cmd_repo_sign_root(args: argparse.Namespace) -> int:
+    from composer.repo.ceremony import sign_root
+    from composer.repo.store import RepoStore
+    from composer.trust.keys import load_key_spec
+    if not args.key and not args.merge:
+        raise UserError("repo sign-root needs --key (your root key) or --merge (signed copies)",
+                        hint="vcomp repo sign-root DIR --key KEYFILE[:VAR] [--staged FILE]")
+    status = sign_root(RepoStore(Path(args.dir)), keys=[load_key_spec(k) for k in args.key],
+                       merge=[Path(m) for m in args.merge], staged=Path(args.staged) if args.staged else None,
+                       publish=not args.no_publish)
+    _out(status.summary())
     return EXIT_OK
 
 
@@ -136,18 +175,28 @@ def cmd_repo_mirror(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _private(spec: str) -> bool:
+    """A private key file (NAME.key, or NAME.key:VAR naming its passphrase variable)."""
+    from composer.trust.keys import parse_key_spec
+    return parse_key_spec(spec).path.suffix == ".key"
+
+
 def register(sub: Subparsers) -> None:
     repo = sub.add_parser("repo", help="signed (TUF) package repositories").add_subparsers(dest="verb", required=True)
     r = repo.add_parser("init", help="create a repository: root (k-of-n) and targets offline; index, snapshot and "
                                      "timestamp online")
     r.add_argument("dir")
-    r.add_argument("--root-key", action="append", default=[], help="an offline root private key (repeat for k-of-n)")
+    r.add_argument("--root-key", action="append", default=[], metavar=KEYSPEC,
+                   help="an offline root private key (repeat for k-of-n)")
     r.add_argument("--root-threshold", type=int, default=1)
-    r.add_argument("--targets-key", action="append", default=[],
+    r.add_argument("--targets-key", action="append", default=[], metavar=KEYSPEC,
                    help="the offline top-level targets private key (signs delegations; not recorded)")
-    r.add_argument("--index-key", action="append", default=[], help="online key of the index role (repo.toml)")
-    r.add_argument("--snapshot-key", action="append", default=[], help="online snapshot key (repo.toml)")
-    r.add_argument("--timestamp-key", action="append", default=[], help="online timestamp key (repo.toml)")
+    r.add_argument("--index-key", action="append", default=[], metavar=KEYSPEC,
+                   help="online key of the index role (repo.toml)")
+    r.add_argument("--snapshot-key", action="append", default=[], metavar=KEYSPEC,
+                   help="online snapshot key (repo.toml)")
+    r.add_argument("--timestamp-key", action="append", default=[], metavar=KEYSPEC,
+                   help="online timestamp key (repo.toml)")
     r.add_argument("--arch", action="append", help="architectures served (default: x86_64 and aarch64)")
     r.add_argument("--root-expires", help="root expiry as ISO 8601 (default: one year from now)")
     r.set_defaults(func=cmd_repo_init)
@@ -157,26 +206,28 @@ def register(sub: Subparsers) -> None:
     r.add_argument("--key", action="append", required=True, help="developer public key (.pub); repeatable")
     r.add_argument("--packages", nargs="+", required=True, metavar="PATTERN")
     r.add_argument("--threshold", type=int, default=1)
-    r.add_argument("--targets-key", action="append", required=True,
+    r.add_argument("--targets-key", action="append", required=True, metavar=KEYSPEC,
                    help="the offline top-level targets private key (.key) that signs the delegation")
     r.set_defaults(func=cmd_repo_delegate)
     r = repo.add_parser("sign-targets", help="re-sign the offline top-level targets with a new expiry")
     r.add_argument("dir")
-    r.add_argument("--targets-key", action="append", required=True, help="the offline targets private key (.key)")
+    r.add_argument("--targets-key", action="append", required=True, metavar=KEYSPEC,
+                   help="the offline targets private key (.key)")
     r.add_argument("--no-publish", action="store_true",
                    help="only write N.targets.json (offline machine); the next 'repo publish' lists it")
     r.set_defaults(func=cmd_repo_sign_targets)
     r = repo.add_parser("migrate", help="move a repository whose repo.toml lists the targets key to the "
                                         "offline-targets layout")
     r.add_argument("dir")
-    r.add_argument("--index-key", required=True, help="a new private key (.key) for the online index role")
-    r.add_argument("--targets-key", action="append", default=[],
+    r.add_argument("--index-key", required=True, metavar=KEYSPEC,
+                   help="a new private key (.key) for the online index role")
+    r.add_argument("--targets-key", action="append", default=[], metavar=KEYSPEC,
                    help="targets private key(s) (default: the ones repo.toml still lists)")
     r.set_defaults(func=cmd_repo_migrate)
     r = repo.add_parser("add", help="verify packages and store them (published by 'repo publish')")
     r.add_argument("dir")
     r.add_argument("package", nargs="+")
-    r.add_argument("--key", action="append", required=True,
+    r.add_argument("--key", action="append", required=True, metavar=KEYSPEC,
                    help="developer private key(s) that sign the delegated role's metadata")
     r.set_defaults(func=cmd_repo_add)
     r = repo.add_parser("publish", help="write indexes, targets, snapshot and timestamp")
@@ -189,15 +240,30 @@ def register(sub: Subparsers) -> None:
     r.add_argument("dir")
     r.add_argument("--role", required=True,
                    help="root, targets, snapshot, timestamp, index or a developer delegation name")
-    r.add_argument("--add-key", action="append", default=[],
+    r.add_argument("--add-key", action="append", default=[], metavar="KEY.pub|KEYFILE[:VAR]",
                    help="key to add (.key for root, targets and the online roles index, snapshot, timestamp)")
     r.add_argument("--remove-key", action="append", default=[], help="public key (.pub) to remove")
-    r.add_argument("--root-key", action="append", default=[],
+    r.add_argument("--root-key", action="append", default=[], metavar=KEYSPEC,
                    help="current root private key(s) (for root, targets, snapshot, timestamp)")
-    r.add_argument("--targets-key", action="append", default=[],
+    r.add_argument("--targets-key", action="append", default=[], metavar=KEYSPEC,
                    help="offline targets private key(s) (for index and developer roles; the new ones for targets)")
     r.add_argument("--threshold", type=int)
+    r.add_argument("--stage", action="store_true",
+                   help="root only: write the new root to a staged file for its holders to sign with "
+                        "'repo sign-root' (published when both thresholds are met)")
+    r.add_argument("--staged", metavar="FILE", help="the staged root file (default: DIR/staged-root.json)")
     r.set_defaults(func=cmd_repo_rotate)
+    r = repo.add_parser("sign-root", help="add your signature to a staged root, or merge signed copies; "
+                                          "publishes it when the thresholds are met")
+    r.add_argument("dir")
+    r.add_argument("--key", action="append", default=[], metavar="KEYFILE[:VAR]",
+                   help="a root private key of the current or the new root (repeatable)")
+    r.add_argument("--merge", action="append", default=[], metavar="FILE",
+                   help="a copy of the staged root signed by another holder (repeatable)")
+    r.add_argument("--staged", metavar="FILE", help="the staged root file (default: DIR/staged-root.json)")
+    r.add_argument("--no-publish", action="store_true",
+                   help="only sign (on a holder's machine), even when the thresholds are met")
+    r.set_defaults(func=cmd_repo_sign_root)
     r = repo.add_parser("mirror", help="verifying, incremental copy of a repository (itself servable)")
     r.add_argument("url")
     r.add_argument("dest")

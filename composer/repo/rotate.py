@@ -12,16 +12,15 @@ Who must sign what (docs/security/trust-model.md):
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
-from tuf.api.metadata import Root, Targets
+from tuf.api.metadata import Metadata, Root, Targets
 
 from composer.errors import UserError
 from composer.fsutil import atomic_write
 from composer.repo.edit import publish_unlocked
 from composer.repo.guard import locked
 from composer.repo.store import CONFIG, INDEX_ROLE, ONLINE_ROLES, RepoStore, expires
-from composer.trust.keys import PublicKey, SigningKey, load_signing_key
+from composer.trust.keys import PublicKey, SigningKey, load_key_spec
 
 ROOT_LISTED = ("root", "targets", "snapshot", "timestamp")
 
@@ -56,21 +55,9 @@ def _signing(keys: Sequence[SigningKey | PublicKey]) -> list[SigningKey]:
 
 def _rotate_top(store: RepoStore, role: str, add: Sequence[SigningKey | PublicKey], remove: Sequence[PublicKey],
                 root_keys: Sequence[SigningKey], targets_keys: Sequence[SigningKey], threshold: int | None) -> str:
-    md = store.root()
-    root: Root = md.signed
     signing_old = store.offline_signers("root", root_keys, option="--root-key")
-    _refuse_offline_as_online(store, role, add)
-    for key in add:
-        root.add_key(_public(key).key, role)
-    for key in remove:
-        if key.keyid not in root.roles[role].keyids:
-            raise UserError(f"key {key.keyid[:16]} is not a '{role}' key", hint="check the --remove-key file")
-        root.revoke_key(key.keyid, role)
-    if threshold is not None:
-        root.roles[role].threshold = threshold
-    _check_threshold(role, len(root.roles[role].keyids), root.roles[role].threshold)
-    root.version += 1
-    root.expires = expires(store.config.expiry_days["root"])
+    md = changed_root(store, role, add=[_public(k) for k in add], remove=remove, threshold=threshold)
+    root: Root = md.signed
     signers = list(signing_old)
     if role == "root":
         new_ids = set(root.roles["root"].keyids)
@@ -93,6 +80,27 @@ def _rotate_top(store: RepoStore, role: str, add: Sequence[SigningKey | PublicKe
         store.sign_and_write(targets, "targets", new_targets)
     return f"root v{root.version}: '{role}' has {len(root.roles[role].keyids)} key(s), threshold " \
            f"{root.roles[role].threshold}"
+
+
+def changed_root(store: RepoStore, role: str, *, add: Sequence[PublicKey], remove: Sequence[PublicKey],
+                 threshold: int | None) -> Metadata[Root]:
+    """The next root version with ``role``'s keys changed (not signed yet)."""
+    md = store.root()
+    root: Root = md.signed
+    _refuse_offline_as_online(store, role, add)
+    for key in add:
+        root.add_key(key.key, role)
+    for key in remove:
+        if key.keyid not in root.roles[role].keyids:
+            raise UserError(f"key {key.keyid[:16]} is not a '{role}' key", hint="check the --remove-key file")
+        root.revoke_key(key.keyid, role)
+    if threshold is not None:
+        root.roles[role].threshold = threshold
+    _check_threshold(role, len(root.roles[role].keyids), root.roles[role].threshold)
+    root.version += 1
+    root.expires = expires(store.config.expiry_days["root"])
+    md.signatures.clear()
+    return md
 
 
 def _rotate_delegation(store: RepoStore, role: str, add: Sequence[SigningKey | PublicKey],
@@ -157,8 +165,7 @@ def _record_online_keys(store: RepoStore, role: str, remove: Sequence[PublicKey]
 
 
 def _keyid(store: RepoStore, path: str) -> str:
-    p = Path(path) if Path(path).is_absolute() else store.dir / path
     try:
-        return load_signing_key(p).keyid
+        return load_key_spec(path, base=store.dir, ask=lambda _: None).keyid
     except UserError:
         return ""

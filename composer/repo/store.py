@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -33,7 +34,7 @@ from composer.errors import UserError, VerificationError
 from composer.fsutil import atomic_write
 from composer.oserrors import fault
 from composer.repo.publish import LocalDirectory, Publisher
-from composer.trust.keys import SigningKey, load_signing_key
+from composer.trust.keys import SigningKey, load_key_spec, parse_key_spec
 
 CONFIG = "repo.toml"
 STATE = "state.json"
@@ -99,6 +100,16 @@ class RepoConfig:
                    architectures=arches, scanner=command)
 
 
+def config_key_path(repo_dir: Path, spec: str) -> str:
+    """How repo.toml names the key ``spec`` (``KEYFILE`` or ``KEYFILE:VAR``, as given on the command line):
+    relative to repo.toml when the file is inside the repository directory or beside it (under its parent),
+    so a moved or cloned checkout still finds it; absolute otherwise."""
+    parsed = parse_key_spec(spec)
+    key, home = parsed.path.resolve(), repo_dir.resolve()
+    shown = os.path.relpath(key, home) if key.is_relative_to(home.parent) else str(key)
+    return f"{shown}:{parsed.passphrase_env}" if parsed.passphrase_env else shown
+
+
 def _strings(value: Any, where: str) -> list[str]:
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise TypeError(f"'{where}' must be a list of strings")
@@ -138,8 +149,8 @@ class RepoStore:
         return keys
 
     def key_files(self, paths: Sequence[str]) -> list[SigningKey]:
-        """Private keys from files named in repo.toml (relative to the repository directory)."""
-        return [load_signing_key(Path(p) if Path(p).is_absolute() else self.dir / p) for p in paths]
+        """Private keys from files named in repo.toml (``KEYFILE`` or ``KEYFILE:VAR``, relative to repo.toml)."""
+        return [load_key_spec(p, base=self.dir) for p in paths]
 
     def offline_keyids(self) -> dict[str, str]:
         """keyid -> role of every offline key (root, top-level targets) the current root lists."""

@@ -8,13 +8,18 @@ securesystemslib so repository metadata and packages name keys the same way.
 from __future__ import annotations
 
 import base64
+import getpass
 import os
+import re
+import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from securesystemslib.signer import CryptoSigner, SSlibKey
 
 from composer import settings
@@ -100,20 +105,98 @@ def _read(path: Path, what: str) -> bytes:
                         hint="generate one with: vcomp key generate NAME") from None
 
 
-def load_signing_key(path: Path, *, passphrase_env: str = PASSPHRASE_ENV) -> SigningKey:
-    data = _read(path, "private key")
-    passphrase = settings.passphrase(passphrase_env)
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+Ask = Callable[[Path], str | None]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class KeySpec:
+    """A private key file and, optionally, the environment variable holding its passphrase
+    (written ``KEYFILE:VAR`` on the command line and in repo.toml)."""
+    path: Path
+    passphrase_env: str | None = None
+
+
+def parse_key_spec(text: str, *, base: Path | None = None) -> KeySpec:
+    """``KEYFILE`` or ``KEYFILE:VAR``; a relative KEYFILE is taken relative to ``base`` when given.
+
+    The suffix is a variable only when it is a valid variable name and the whole text is not an existing file.
+    """
+    path_text, env = text, None
+    head, sep, tail = text.rpartition(":")
+    if sep and head and _ENV_NAME.fullmatch(tail) and not Path(text).exists():
+        path_text, env = head, tail
+    path = Path(path_text)
+    if base is not None and not path.is_absolute():
+        path = base / path
+    return KeySpec(path=path, passphrase_env=env)
+
+
+def tty_prompt(path: Path) -> str | None:
+    """Ask for the passphrase of ``path`` on the terminal (getpass); None when stdin is not a terminal."""
+    if not sys.stdin.isatty():
+        return None
     try:
-        key = serialization.load_pem_private_key(data, password=passphrase.encode() if passphrase else None)
-    except TypeError:
-        raise UserError(f"{path}: the private key is encrypted",
-                        hint=f"set {passphrase_env} to its passphrase") from None
-    except ValueError:
-        raise UserError(f"{path}: not a PEM private key, or the passphrase in {passphrase_env} is wrong",
-                        hint="pass the .key file written by 'vcomp key generate'") from None
+        return getpass.getpass(f"passphrase for {path}: ")
+    except (EOFError, KeyboardInterrupt):
+        return None
+
+
+def load_key_spec(text: str, *, base: Path | None = None, ask: Ask = tty_prompt) -> SigningKey:
+    """The private key named by ``KEYFILE`` or ``KEYFILE:VAR`` (see :func:`parse_key_spec`)."""
+    spec = parse_key_spec(text, base=base)
+    return load_signing_key(spec.path, passphrase_env=spec.passphrase_env, ask=ask)
+
+
+def load_signing_key(path: Path, *, passphrase_env: str | None = None, ask: Ask = tty_prompt) -> SigningKey:
+    """A private key; an encrypted one's passphrase comes from ``passphrase_env`` when named, else from
+    $VCOMP_KEY_PASSPHRASE when set, else from ``ask`` (a getpass prompt on a terminal)."""
+    data = _read(path, "private key")
+    key = _decrypt(path, data, None, "")
+    if key is None:
+        source, passphrase = _passphrase(path, passphrase_env, ask)
+        key = _decrypt(path, data, passphrase.encode(), source)
+        if key is None:  # pragma: no cover - a password was given, so cryptography never asks for one
+            raise UserError(f"{path}: cannot decrypt the private key", hint="check the passphrase")
     if not isinstance(key, Ed25519PrivateKey):
         raise UserError(f"{path}: not an ed25519 key", hint="generate one with: vcomp key generate NAME")
     return SigningKey(private=key, public=public_from_crypto(key.public_key()))
+
+
+def _decrypt(path: Path, data: bytes, password: bytes | None, source: str) -> PrivateKeyTypes | None:
+    """The key, or None when it is encrypted and no password was given."""
+    try:
+        return serialization.load_pem_private_key(data, password=password)
+    except TypeError:
+        return None
+    except ValueError:
+        if source:
+            raise UserError(f"{path}: wrong passphrase (from {source})",
+                            hint="check the passphrase of this key; each key can have its own: KEYFILE:VAR") \
+                from None
+        raise UserError(f"{path}: not a PEM private key",
+                        hint="pass the .key file written by 'vcomp key generate'") from None
+
+
+def _passphrase(path: Path, passphrase_env: str | None, ask: Ask) -> tuple[str, str]:
+    """(where it came from, the passphrase) for the encrypted key ``path``."""
+    if passphrase_env:
+        value = settings.passphrase(passphrase_env)
+        if value is None:
+            raise UserError(f"{path}: the private key is encrypted and ${passphrase_env} is not set",
+                            hint=f"export {passphrase_env} with its passphrase, or name the key without "
+                                 f"':{passphrase_env}' to be asked on a terminal")
+        return f"${passphrase_env}", value
+    shared = settings.passphrase()
+    if shared is not None:
+        return f"${PASSPHRASE_ENV}", shared
+    asked = ask(path)
+    if asked is None:
+        raise UserError(f"{path}: the private key is encrypted and no passphrase was given (stdin is not a "
+                        "terminal, so vcomp cannot ask)",
+                        hint=f"name the variable that holds its passphrase after the file: {path}:VAR "
+                             f"(e.g. --root-key {path}:ALICE_PASSPHRASE), or run it on a terminal")
+    return "the prompt", asked
 
 
 def load_public_key(path: Path) -> PublicKey:
