@@ -60,7 +60,9 @@ def _help(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    typed = tuple(sys.argv[1:] if argv is None else argv)  # as the user typed it (recorded by root transactions)
     args = build_parser().parse_args(argv)
+    args.argv = typed
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING, format="%(name)s: %(message)s")
     notices.use(_warn)  # library notices (lock waits, damaged cache entries) reach stderr through the CLI
     lockfile.configure(wait=not getattr(args, "no_wait", False))

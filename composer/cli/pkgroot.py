@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
+import time
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from composer.cli.common import EXIT_CHANGES, EXIT_OK, Subparsers, epoch
+from composer.cli.common import EXIT_CHANGES, EXIT_OK, Subparsers
 from composer.cli.common import out as _out
 from composer.errors import UserError
 
@@ -60,13 +62,23 @@ def _transact(args: argparse.Namespace, sources: Any, changes: Sequence[Any], op
     if args.dry_run:
         _out(f"dry run: {len(changes)} change(s), nothing done")
         return EXIT_CHANGES
-    cause = "vcomp " + " ".join(sys.argv[1:]) if sys.argv[1:] else operation
-    outcome = run(_root(args), sources, changes, operation=operation, cause=cause, epoch=epoch(),
+    outcome = run(_root(args), sources, changes, operation=operation, command=command_line(args), epoch=now(),
                   purge=getattr(args, "purge", False))
     for note in outcome.notes:
         _out(f"note: {note}")
     _out(f"transaction {outcome.transaction}: {operation} done ({len(changes)} change(s))")
     return EXIT_OK
+
+
+def now() -> int:
+    """The wall clock, in whole seconds: the time a root transaction records (an admin's history shows when
+    it ran; image builds and ``reconcile`` pass SOURCE_DATE_EPOCH instead, so their roots stay reproducible)."""
+    return int(time.time())
+
+
+def command_line(args: argparse.Namespace) -> str:
+    """The command as typed (``vcomp`` and the argv main() parsed), shell-quoted so it can be run again."""
+    return shlex.join(["vcomp", *getattr(args, "argv", sys.argv[1:])])
 
 
 def _split(spec: str) -> tuple[str, str]:
@@ -149,17 +161,13 @@ def _show(args: argparse.Namespace, value: Any, lines: Sequence[str]) -> int:
 
 
 def cmd_history(args: argparse.Namespace) -> int:
-    database = _records(args)
-    lines = [f"{h['id']:>4}  {_when(h['time'])}  {h['operation']:<16} " + ", ".join(
-        f"{p['name']} {p.get('old') or ''}{' -> ' if p.get('old') and p.get('new') else ''}{p.get('new') or ''}"
-        .strip() for p in h["packages"][:6]) + (" ..." if len(h["packages"]) > 6 else "")
-        + f"  [{h.get('cause', '')}]" for h in database.history]
-    return _show(args, list(database.history), lines)
-
-
-def _when(epoch: int) -> str:
-    import datetime
-    return datetime.datetime.fromtimestamp(int(epoch), datetime.UTC).strftime("%Y-%m-%d %H:%M")
+    """One line per transaction (``--json``: schemas/history.schema.json)."""
+    from composer.pkgmgr import history
+    records = _records(args).history
+    if args.json:
+        _out(json.dumps(history.document(records), indent=2, sort_keys=True))
+        return EXIT_OK
+    return _show(args, [], history.lines(records) or ["no transactions"])
 
 
 def cmd_list(args: argparse.Namespace) -> int:

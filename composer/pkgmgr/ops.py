@@ -231,9 +231,10 @@ def fetch_changes(sources: RootSources, changes: Sequence[RootChange]) -> list[R
     return out
 
 
-def run(root: Path, sources: RootSources, changes: Sequence[RootChange], *, operation: str, cause: str, epoch: int,
-        purge: bool = False) -> Outcome:
-    return apply(root, fetch_changes(sources, changes), operation=operation, cause=cause, epoch=epoch, purge=purge)
+def run(root: Path, sources: RootSources, changes: Sequence[RootChange], *, operation: str, epoch: int,
+        cause: str = "", command: str = "", purge: bool = False) -> Outcome:
+    return apply(root, fetch_changes(sources, changes), operation=operation, cause=cause, command=command,
+                 epoch=epoch, purge=purge)
 
 
 def autoremove_changes(database: db.Database) -> list[RootChange]:
@@ -254,7 +255,20 @@ def rollback_changes(sources: RootSources, database: db.Database, txid: int | No
             target.pop(p["name"], None)
         else:
             target[p["name"]] = p["old"]
-    return chosen["id"], solve(sources, database, target=target)
+    touched = {str(p["name"]) for p in chosen["packages"]}
+    return chosen["id"], only_touched(int(chosen["id"]), solve(sources, database, target=target), touched)
+
+
+def only_touched(txid: int, changes: Sequence[RootChange], touched: set[str]) -> list[RootChange]:
+    """A rollback changes only the packages its transaction changed. The solver, asked for the exact set of
+    packages, may propose to reinstall others at the version installed (the repositories hold a rebuild with
+    another digest): those are dropped. Any other change outside the transaction is refused, not done."""
+    outside = sorted(f"{c.name} ({c.action})" for c in changes if c.name not in touched and c.action != "reinstall")
+    if outside:
+        raise TransactionError(f"rolling back transaction {txid} would also change {', '.join(outside)}",
+                               hint="the root is unchanged; roll back the later transactions first "
+                                    "(see: vcomp pkg --root DIR history)")
+    return [c for c in changes if c.name in touched]
 
 
 def reconcile_changes(database: db.Database, rows: Sequence[LockedPackage]) -> list[RootChange]:

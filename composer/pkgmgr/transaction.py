@@ -273,25 +273,32 @@ def _stage_packages(root: Root, stage: Root, changes: Sequence[RootChange],
     return after
 
 
-def _history_entry(txid: int, changes: Sequence[RootChange], *, operation: str, cause: str,
+def _history_entry(txid: int, changes: Sequence[RootChange], *, operation: str, cause: str, command: str,
                    epoch: int) -> dict[str, Any]:
-    return {"id": txid, "time": epoch, "operation": operation, "cause": cause,
+    """One ``history.json`` entry (read back by ``composer.pkgmgr.history``): ``command`` and ``cause`` only
+    when given, so an entry without them stays byte-identical to the ones written before they existed."""
+    return {"id": txid, "time": epoch, "operation": operation,
+            **({"cause": cause} if cause else {}), **({"command": command} if command else {}),
             "packages": [{"name": ch.name, "action": ch.action, "old": ch.old["version"] if ch.old else None,
                           "new": ch.new.locked.version if ch.new else None} for ch in changes]}
 
 
-def apply(root: Path, changes: Sequence[RootChange], *, operation: str, cause: str, epoch: int,
-          purge: bool = False) -> Outcome:
-    """Apply ``changes`` as one transaction (taking the root's lock unless this process holds it)."""
+def apply(root: Path, changes: Sequence[RootChange], *, operation: str, epoch: int, cause: str = "",
+          command: str = "", purge: bool = False) -> Outcome:
+    """Apply ``changes`` as one transaction (taking the root's lock unless this process holds it).
+
+    ``epoch`` is the time its history entry records, passed in by the caller: the wall clock for the package
+    manager on a root (read by the CLI), SOURCE_DATE_EPOCH for a reproducible reconcile; ``command`` is the
+    command line as typed (shell-quoted), ``cause`` why it ran when no one typed it (``lock DIGEST``)."""
     with locked(root):
         note = recover(root)
         with Root.open(root) as r:
-            return _apply(r, root, changes, operation=operation, cause=cause, epoch=epoch, purge=purge,
-                          notes=[note] if note else [])
+            return _apply(r, root, changes, operation=operation, cause=cause, command=command, epoch=epoch,
+                          purge=purge, notes=[note] if note else [])
 
 
-def _apply(r: Root, root: Path, changes: Sequence[RootChange], *, operation: str, cause: str, epoch: int,
-           purge: bool, notes: list[str]) -> Outcome:
+def _apply(r: Root, root: Path, changes: Sequence[RootChange], *, operation: str, cause: str, command: str,
+           epoch: int, purge: bool, notes: list[str]) -> Outcome:
     current = db.load(r)
     before = {k: dict(v) for k, v in current.packages.items()}
     txid = current.transaction + 1
@@ -306,7 +313,7 @@ def _apply(r: Root, root: Path, changes: Sequence[RootChange], *, operation: str
                                        hint="the root is unchanged; remove one of the packages first")
             ops, more = plan_operations(r, changes, before, after, purge=purge)
             history = [*current.history, _history_entry(txid, changes, operation=operation, cause=cause,
-                                                        epoch=epoch)]
+                                                        command=command, epoch=epoch)]
             staged = db.serialise(after, history, txid)
             stage.write_bytes("history.json", staged.history, durable=False)
             stage.write_bytes("db.json", staged.database, durable=False)

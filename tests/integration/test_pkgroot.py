@@ -191,22 +191,32 @@ def test_a_transaction_that_would_break_a_dependency_is_refused(site: Site, tmp_
     assert tree(root) == before
 
 
-def test_upgrade_and_rollback_return_to_identical_states(site: Site, tmp_path: Path) -> None:
+def test_upgrade_and_rollback_return_to_identical_states(site: Site, tmp_path: Path,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
     root = site.fresh_root(tmp_path / "root")
     before, recs = tree(root), records(root)
     assert vcomp(site, "pkg", "--root", str(root), "upgrade", "--dry-run", "motd") == 2
     assert tree(root) == before
     assert vcomp(site, "pkg", "--root", str(root), "upgrade", "motd") == 0
+    capsys.readouterr()
     upgraded, upgraded_recs = tree(root), records(root)
     assert records(root)["motd"]["version"] == "1.1.0"
     assert (root / "etc" / "motd").read_text() == "hello from 1.1\n"  # unchanged by the admin: replaced
     assert (root / "usr/share/motd/extra").is_file()
     assert vcomp(site, "pkg", "--root", str(root), "rollback") == 0
     assert tree(root) == before and records(root) == recs
+    shown = capsys.readouterr().out.splitlines()  # a one-package upgrade rolled back: that package alone
+    changed = [line for line in shown if line[:2] in ("+ ", "- ", "~ ")]
+    assert changed == ["~ motd 1.1.0 -> 1.0.0 (downgrade, requested)"]
     assert vcomp(site, "pkg", "--root", str(root), "rollback") == 0  # the rollback itself is undone
     assert tree(root) == upgraded and records(root) == upgraded_recs
     history = json.loads((root / "var/lib/vpk/history.json").read_text())
     assert [h["operation"] for h in history] == ["install", "upgrade", "rollback of 2", "rollback of 3"]
+    assert [len(h["packages"]) for h in history[1:]] == [1, 1, 1]
+    typed = f"vcomp pkg --root {root}"
+    assert [h.get("command") for h in history] == [None, f"{typed} upgrade motd", f"{typed} rollback",
+                                                   f"{typed} rollback"]
+    assert history[0]["time"] < 1_750_000_000 < min(h["time"] for h in history[1:])  # build: SOURCE_DATE_EPOCH
 
 
 def test_config_files_follow_the_dpkg_rules(site: Site, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
