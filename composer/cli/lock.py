@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from composer.cli.common import EXIT_CHANGES, EXIT_ERROR, EXIT_OK, OFFLINE_HELP, Subparsers
 from composer.cli.common import err as _err
 from composer.cli.common import out as _out
 from composer.errors import ComposerError, UserError
+
+if TYPE_CHECKING:
+    from composer.solve.relock import Outdated
+
+OUTDATED_FORMAT = "1.0"  # of `vcomp outdated --json` (schemas/outdated.schema.json); minor versions only add fields
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -69,6 +76,9 @@ def cmd_lock(args: argparse.Namespace) -> int:
             if found.problems:  # a comparison that found changes: exit 2, like plan and diff (1 is for errors)
                 sys.stderr.write(f"  hint: run: vcomp lock {path}\n")
                 status = EXIT_CHANGES if status == EXIT_OK else status
+            elif found.newer:
+                _out(f"{found.target}: up to date with {path}, {found.newer} newer version"
+                     f"{'s' if found.newer > 1 else ''} available (vcomp outdated {path})")
             else:
                 _out(f"{found.target}: up to date with {path}")
             continue
@@ -78,6 +88,58 @@ def cmd_lock(args: argparse.Namespace) -> int:
         for line in done.changes:
             _out(f"  {line}")
     return status
+
+
+def default_profiles(where: Path) -> list[str]:
+    """The profiles ``vcomp outdated`` looks at when none is named: every PROFILE.yaml/.yml with a PROFILE.lock
+    beside it, in ``where`` and ``where/profiles`` (sorted)."""
+    found = [p for d in (where, where / "profiles") for suffix in PROFILE_SUFFIXES for p in d.glob(f"*{suffix}")
+             if p.with_suffix(".lock").is_file()]
+    return sorted(str(p.relative_to(where)) for p in found)
+
+
+def cmd_outdated(args: argparse.Namespace) -> int:
+    from composer.solve.outdated import upgrade_command
+    from composer.solve.relock import outdated
+    profiles = args.profile or default_profiles(Path.cwd())
+    if not profiles:
+        raise UserError("vcomp outdated: no profile given and no locked profile (PROFILE.yaml beside PROFILE.lock) "
+                        "in . or ./profiles", hint="name the profile: vcomp outdated PROFILE.yaml")
+    found = [outdated(Path(path)) for path in profiles]
+    if args.json:
+        _out(json.dumps({"format": OUTDATED_FORMAT, "profiles": [
+            {"profile": str(f.profile), "lock": str(f.target), "stale": list(f.stale),
+             "packages": [p.to_dict(str(f.profile)) for p in f.packages],
+             "command": upgrade_command([p.name for p in f.packages if p.upgradable], str(f.profile))
+             if any(p.upgradable for p in f.packages) else None} for f in found]}, indent=2, sort_keys=True))
+        return EXIT_OK
+    for f in found:
+        for line in outdated_lines(f):
+            _out(line)
+    return EXIT_OK
+
+
+def outdated_lines(found: Outdated) -> list[str]:
+    """The table of ``vcomp outdated`` for one profile (pure)."""
+    from composer.solve.outdated import upgrade_command
+    path = str(found.profile)
+    lines = [f"{path}: the lock is stale ({'; '.join(found.stale)}); run: vcomp lock {path}"] if found.stale else []
+    if not found.packages:
+        return [*lines, f"{found.target}: nothing outdated: every locked package is the newest the repositories serve"]
+    lines.append(f"{found.target}: {len(found.packages)} package{'s' if len(found.packages) > 1 else ''} with "
+                 f"newer versions")
+    head = ("ARCH", "NAME", "LOCKED", "ALLOWED", "NEWEST")
+    rows = [head, *((p.arch, p.name, p.locked, p.allowed, p.newest) for p in found.packages)]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
+    lines += ["  " + "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+    moving = [p.name for p in found.packages if p.upgradable]
+    if moving:
+        lines.append(f"  upgrade: {upgrade_command(moving, path)}")
+    held = sorted({p.name for p in found.packages if p.newest != p.allowed})
+    if held:
+        lines.append(f"  newest not allowed by the profile's requirements: {', '.join(held)} "
+                     f"(change the requirement in {path}, then run the upgrade)")
+    return lines
 
 
 def cmd_why(args: argparse.Namespace) -> int:
@@ -109,6 +171,12 @@ def register(sub: Subparsers) -> None:
                          ".yaml/.yml is a profile)")
     lk.add_argument("--upgrade", action="store_true", help="re-resolve everything to the newest versions")
     lk.set_defaults(func=cmd_lock)
+    o = sub.add_parser("outdated", help="locked packages the repositories serve newer versions of, and the "
+                                        "command that upgrades them (exit 0 whether or not any is outdated)")
+    o.add_argument("profile", nargs="*", help="profiles (default: every PROFILE.yaml with a PROFILE.lock beside it "
+                                              "in . and ./profiles)")
+    o.add_argument("--json", action="store_true", help="the answer as JSON (schemas/outdated.schema.json)")
+    o.set_defaults(func=cmd_outdated)
     w = sub.add_parser("why", help="the chain of reasons that pulls a package into a profile")
     w.add_argument("package")
     w.add_argument("--profile", required=True)

@@ -30,6 +30,7 @@ from composer.solve.lock import (
 )
 from composer.solve.lockcheck import check_lock, lock_problems
 from composer.solve.lockmodel import Lock
+from composer.solve.outdated import OutdatedPackage, Served, outdated_packages
 
 
 def repos_cache() -> Path:
@@ -44,6 +45,7 @@ class LockStatus:
     target: Path                   # PROFILE.lock
     exists: bool
     problems: tuple[str, ...] = ()  # why the lock no longer matches (empty: up to date)
+    newer: int = 0                  # locked packages the repositories serve a newer version of (when up to date)
 
     @property
     def up_to_date(self) -> bool:
@@ -72,7 +74,45 @@ def check(profile_path: Path, cache: Path | None = None) -> LockStatus:
     stale = staleness(profile, old, sources.fingerprints)
     stale += [] if stale else missing_packages(old, sources)
     stale += [] if stale else lock_problems(profile, old, sources)[1]  # what build's check refuses
-    return LockStatus(target=target, exists=True, problems=tuple(stale))
+    newer = 0 if stale else len(outdated_packages(old, resolve_profile(profile, sources),
+                                                  served_versions(old, sources)))
+    return LockStatus(target=target, exists=True, problems=tuple(stale), newer=newer)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Outdated:
+    """What ``vcomp outdated`` found for one profile."""
+
+    profile: Path
+    target: Path                            # PROFILE.lock
+    packages: tuple[OutdatedPackage, ...]   # by architecture, then name
+    stale: tuple[str, ...] = ()             # why the lock no longer matches its profile (empty: it does)
+
+
+def served_versions(lock: Lock, sources: RepositorySources) -> Served:
+    """arch -> name -> (version text, scheme) of every version the repositories serve of the locked names."""
+    out: dict[str, dict[str, list[tuple[str, str]]]] = {}
+    for arch, rows in lock.architectures.items():
+        index = sources.index(arch)
+        for p in rows:
+            entries = (index.entry(s.id) for s in index.named(p.name))
+            out.setdefault(arch, {})[p.name] = [(e.version_text, e.version_scheme) for e in entries
+                                                if e.name == p.name]
+    return out
+
+
+def outdated(profile_path: Path, cache: Path | None = None) -> Outdated:
+    """The locked packages of a profile that the repositories serve newer versions of: the newest the profile
+    allows (a fresh resolution, repository priorities and pins included) and the newest served at all."""
+    profile = load_profile(profile_path)
+    target = lock_path(profile_path)
+    lock = read_lock(target)
+    if lock is None:
+        raise UserError(f"{profile_path} has no lock ({target})", hint=f"run: vcomp lock {profile_path}")
+    sources = open_sources(profile, cache or repos_cache())
+    found = outdated_packages(lock, resolve_profile(profile, sources), served_versions(lock, sources))
+    return Outdated(profile=profile_path, target=target, packages=tuple(found),
+                    stale=tuple(staleness(profile, lock, sources.fingerprints)))
 
 
 def relock(profile_path: Path, *, upgrade: bool = False, update: Sequence[str] = (),
