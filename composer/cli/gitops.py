@@ -1,6 +1,7 @@
 """The GitOps verbs of the CLI: plan, apply, reconcile, diff, history (registered by composer.cli.main).
 
-Exit codes, the same for every verb that compares: 0 no changes, 1 error, 2 changes, 3 policy violation.
+Exit codes, the same for every verb that compares: 0 no changes, 1 error, 2 changes, 3 policy violation;
+``plan`` also 4: a profile's lock is stale (nothing planned, ``--out`` writes nothing; fix: ``vcomp lock``).
 """
 
 from __future__ import annotations
@@ -31,10 +32,11 @@ if TYPE_CHECKING:
 
 
 def _plan(args: argparse.Namespace, base: str | None) -> tuple[Workspace, Plan]:
-    from composer.gitops.workspace import Workspace, make_plan
+    from composer.gitops.workspace import Workspace, make_plan, refuse_stale_locks
     from composer.pkgmgr.setuid import SetuidProbe
     ws = Workspace.open(Path.cwd(), args.images)
     profiles = ws.profiles(args.profile)
+    refuse_stale_locks(ws, profiles)  # exit 4 before anything is planned or written (--out included)
     return ws, make_plan(ws, profiles, base, acknowledged=args.ack or (), setuid=SetuidProbe())
 
 
@@ -176,7 +178,8 @@ def cmd_history(args: argparse.Namespace) -> int:
 
 
 def register(sub: Subparsers) -> None:
-    p = sub.add_parser("plan", help="what a change of profiles/locks does, against a base (exit 0/1/2/3)")
+    p = sub.add_parser("plan", help="what a change of profiles/locks does, against a base (exit 0 no changes, "
+                                    "1 error, 2 changes, 3 policy violation, 4 a lock is stale: run vcomp lock)")
     p.add_argument("profile", nargs="*", help="profiles (default: profiles/*.yaml of the git repository)")
     p.add_argument("--base", help="git ref, or @built (the last generation built); default: the previous commit "
                    "that touched each profile")

@@ -16,6 +16,7 @@ from composer.errors import UserError
 from composer.package.build import default_cache
 from composer.profile.load import load_profile
 from composer.profile.model import Profile
+from composer.repo.client import load_trusted_root
 from composer.solve.lock import (
     RepositorySources,
     diff_locks,
@@ -128,6 +129,17 @@ def relock(profile_path: Path, *, upgrade: bool = False, update: Sequence[str] =
     changes = diff_locks(old, doc)
     write_lock(target, doc)
     return Relocked(target=target, doc=doc, changes=tuple(changes), was_locked=bool(old))
+
+
+def lock_staleness(profile_path: Path) -> list[str]:
+    """Why a profile's lock no longer matches it, without the network (the profile's digest, the pinned trust
+    roots, the architectures; a missing lock): what ``vcomp plan`` refuses before planning."""
+    profile = load_profile(profile_path)
+    lock = read_lock(lock_path(profile_path))
+    if lock is None:
+        return [f"there is no lock ({lock_path(profile_path).name} does not exist)"]
+    fingerprints = {r.name: hashlib.sha256(load_trusted_root(r.root)).hexdigest() for r in profile.repositories}
+    return staleness(profile, lock, fingerprints)
 
 
 def load_locked(profile_path: Path, cache: Path | None = None) -> tuple[Profile, Lock, str, RepositorySources]:
