@@ -68,9 +68,18 @@ def cmd_apply(args: argparse.Namespace) -> int:
     if saved.get("exit_code") == EXIT_POLICY:
         raise UserError(f"{args.plan} violates the policy; it is not applied", hint="fix the violations and replan")
     from composer.gitops.reconcile import apply_saved
-    built = apply_saved(ws, saved, image_cache=image_cache(), epoch=epoch(), say=_out)
-    _out(f"applied {args.plan}: {built} output(s) built" if built else f"{args.plan}: nothing to build")
-    return EXIT_CHANGES if built else EXIT_NO_CHANGES
+    done = apply_saved(ws, saved, image_cache=image_cache(), epoch=epoch(), say=_out)
+    cases = [c for d in done for c in d.cases]
+    if args.junit:
+        from composer.boot.session import junit
+        Path(args.junit).write_bytes(junit(cases, "vcomp.apply"))
+    if not done:
+        _out(f"{args.plan}: nothing to apply (no new or changed profile)")
+        return EXIT_NO_CHANGES
+    recorded = ", ".join(f"{d.profile} generation {d.generation}" for d in done)
+    failed = sum(not c.passed for c in cases)
+    _out(f"applied {args.plan}: {recorded}; {len(cases) - failed} of {len(cases)} boot tests passed")
+    return EXIT_ERROR if failed else EXIT_CHANGES
 
 
 def cmd_reconcile_root(args: argparse.Namespace) -> int:
@@ -189,9 +198,12 @@ def register(sub: Subparsers) -> None:
     p.add_argument("--ack", action="append", choices=("kernel",), help="acknowledge a change the policy gates")
     p.add_argument("--images", help="images directory (default: images/ of the repository)")
     p.set_defaults(func=cmd_plan)
-    a = sub.add_parser("apply", help="build exactly what a saved plan says (refused when stale)")
+    a = sub.add_parser("apply", help="do what reconcile does for the profiles a saved plan changes: build, "
+                                     "boot-test, record a generation (refused when stale; exit 1 when a boot "
+                                     "test fails)")
     a.add_argument("plan")
     a.add_argument("--images")
+    a.add_argument("--junit", help="write the boot tests as JUnit XML")
     a.set_defaults(func=cmd_apply)
     r = sub.add_parser("reconcile", help="rebuild and boot-test the profiles whose inputs changed; record them")
     r.add_argument("profile", nargs="*")
