@@ -9,6 +9,7 @@ EXIT_OK = EXIT_NO_CHANGES = 0
 EXIT_ERROR = 1
 EXIT_CHANGES = 2
 EXIT_POLICY = 3
+EXIT_STALE_LOCK = 4  # vcomp plan: a lock no longer matches its profile (fix: vcomp lock PROFILE); nothing planned
 
 
 class ComposerError(Exception):

@@ -1,6 +1,7 @@
 """The GitOps verbs of the CLI: plan, apply, reconcile, diff, history (registered by composer.cli.main).
 
-Exit codes, the same for every verb that compares: 0 no changes, 1 error, 2 changes, 3 policy violation.
+Exit codes, the same for every verb that compares: 0 no changes, 1 error, 2 changes, 3 policy violation;
+``plan`` also 4: a profile's lock is stale (nothing planned, ``--out`` writes nothing; fix: ``vcomp lock``).
 """
 
 from __future__ import annotations
@@ -31,10 +32,11 @@ if TYPE_CHECKING:
 
 
 def _plan(args: argparse.Namespace, base: str | None) -> tuple[Workspace, Plan]:
-    from composer.gitops.workspace import Workspace, make_plan
+    from composer.gitops.workspace import Workspace, make_plan, refuse_stale_locks
     from composer.pkgmgr.setuid import SetuidProbe
     ws = Workspace.open(Path.cwd(), args.images)
     profiles = ws.profiles(args.profile)
+    refuse_stale_locks(ws, profiles)  # exit 4 before anything is planned or written (--out included)
     return ws, make_plan(ws, profiles, base, acknowledged=args.ack or (), setuid=SetuidProbe())
 
 
@@ -66,9 +68,18 @@ def cmd_apply(args: argparse.Namespace) -> int:
     if saved.get("exit_code") == EXIT_POLICY:
         raise UserError(f"{args.plan} violates the policy; it is not applied", hint="fix the violations and replan")
     from composer.gitops.reconcile import apply_saved
-    built = apply_saved(ws, saved, image_cache=image_cache(), epoch=epoch(), say=_out)
-    _out(f"applied {args.plan}: {built} output(s) built" if built else f"{args.plan}: nothing to build")
-    return EXIT_CHANGES if built else EXIT_NO_CHANGES
+    done = apply_saved(ws, saved, image_cache=image_cache(), epoch=epoch(), say=_out)
+    cases = [c for d in done for c in d.cases]
+    if args.junit:
+        from composer.boot.session import junit
+        Path(args.junit).write_bytes(junit(cases, "vcomp.apply"))
+    if not done:
+        _out(f"{args.plan}: nothing to apply (no new or changed profile)")
+        return EXIT_NO_CHANGES
+    recorded = ", ".join(f"{d.profile} generation {d.generation}" for d in done)
+    failed = sum(not c.passed for c in cases)
+    _out(f"applied {args.plan}: {recorded}; {len(cases) - failed} of {len(cases)} boot tests passed")
+    return EXIT_ERROR if failed else EXIT_CHANGES
 
 
 def cmd_reconcile_root(args: argparse.Namespace) -> int:
@@ -176,7 +187,8 @@ def cmd_history(args: argparse.Namespace) -> int:
 
 
 def register(sub: Subparsers) -> None:
-    p = sub.add_parser("plan", help="what a change of profiles/locks does, against a base (exit 0/1/2/3)")
+    p = sub.add_parser("plan", help="what a change of profiles/locks does, against a base (exit 0 no changes, "
+                                    "1 error, 2 changes, 3 policy violation, 4 a lock is stale: run vcomp lock)")
     p.add_argument("profile", nargs="*", help="profiles (default: profiles/*.yaml of the git repository)")
     p.add_argument("--base", help="git ref, or @built (the last generation built); default: the previous commit "
                    "that touched each profile")
@@ -186,9 +198,12 @@ def register(sub: Subparsers) -> None:
     p.add_argument("--ack", action="append", choices=("kernel",), help="acknowledge a change the policy gates")
     p.add_argument("--images", help="images directory (default: images/ of the repository)")
     p.set_defaults(func=cmd_plan)
-    a = sub.add_parser("apply", help="build exactly what a saved plan says (refused when stale)")
+    a = sub.add_parser("apply", help="do what reconcile does for the profiles a saved plan changes: build, "
+                                     "boot-test, record a generation (refused when stale; exit 1 when a boot "
+                                     "test fails)")
     a.add_argument("plan")
     a.add_argument("--images")
+    a.add_argument("--junit", help="write the boot tests as JUnit XML")
     a.set_defaults(func=cmd_apply)
     r = sub.add_parser("reconcile", help="rebuild and boot-test the profiles whose inputs changed; record them")
     r.add_argument("profile", nargs="*")

@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from composer.cli.common import EXIT_CHANGES, EXIT_ERROR, EXIT_OK, OFFLINE_HELP, Subparsers
 from composer.cli.common import err as _err
 from composer.cli.common import out as _out
 from composer.errors import ComposerError, UserError
+
+if TYPE_CHECKING:
+    from composer.solve.relock import Outdated
+
+OUTDATED_FORMAT = "1.0"  # of `vcomp outdated --json` (schemas/outdated.schema.json); minor versions only add fields
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -28,10 +36,35 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return EXIT_ERROR if failed else EXIT_OK
 
 
+PROFILE_SUFFIXES = (".yaml", ".yml")
+
+
+def looks_like_profile(word: str) -> bool:
+    """A profile path, not a package name: package names never contain a '/' nor end in .yaml/.yml."""
+    return "/" in word or word.endswith(PROFILE_SUFFIXES)
+
+
+def split_update(update: Sequence[str], profiles: Sequence[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(package names, profiles) of ``lock --update NAME... PROFILE...``: ``--update`` takes one or more names
+    and stops at the first word that is a profile path, so ``--update nano profiles/server.yaml`` works as the
+    profile-first order and ``--update a --update b PROFILE`` does (pure)."""
+    names = tuple(w for w in update if not looks_like_profile(w))
+    moved = tuple(w for w in update if looks_like_profile(w))
+    return names, moved + tuple(profiles)
+
+
 def cmd_lock(args: argparse.Namespace) -> int:
     from composer.solve.relock import check, relock
+    names, profiles = split_update(args.update or (), args.profile)
+    if not profiles:
+        raise UserError("vcomp lock: no profile given",
+                        hint="name the profile: vcomp lock [--update NAME...] PROFILE.yaml")
+    if names and (args.check or args.upgrade):
+        raise UserError("vcomp lock: --update NAME cannot be combined with "
+                        + ("--check" if args.check else "--upgrade"),
+                        hint="--update moves only the named packages; --upgrade moves all; --check writes nothing")
     status = EXIT_OK
-    for path in args.profile:
+    for path in profiles:
         if args.check:
             found = check(Path(path))
             if not found.exists:
@@ -43,15 +76,70 @@ def cmd_lock(args: argparse.Namespace) -> int:
             if found.problems:  # a comparison that found changes: exit 2, like plan and diff (1 is for errors)
                 sys.stderr.write(f"  hint: run: vcomp lock {path}\n")
                 status = EXIT_CHANGES if status == EXIT_OK else status
+            elif found.newer:
+                _out(f"{found.target}: up to date with {path}, {found.newer} newer version"
+                     f"{'s' if found.newer > 1 else ''} available (vcomp outdated {path})")
             else:
                 _out(f"{found.target}: up to date with {path}")
             continue
-        done = relock(Path(path), upgrade=args.upgrade, update=args.update or ())
+        done = relock(Path(path), upgrade=args.upgrade, update=names)
         counts = ", ".join(f"{a}: {len(p)}" for a, p in done.doc.architectures.items())
         _out(f"{done.target}: {counts} packages" + ("; no change" if not done.changes and done.was_locked else ""))
         for line in done.changes:
             _out(f"  {line}")
     return status
+
+
+def default_profiles(where: Path) -> list[str]:
+    """The profiles ``vcomp outdated`` looks at when none is named: every PROFILE.yaml/.yml with a PROFILE.lock
+    beside it, in ``where`` and ``where/profiles`` (sorted)."""
+    found = [p for d in (where, where / "profiles") for suffix in PROFILE_SUFFIXES for p in d.glob(f"*{suffix}")
+             if p.with_suffix(".lock").is_file()]
+    return sorted(str(p.relative_to(where)) for p in found)
+
+
+def cmd_outdated(args: argparse.Namespace) -> int:
+    from composer.solve.outdated import upgrade_command
+    from composer.solve.relock import outdated
+    profiles = args.profile or default_profiles(Path.cwd())
+    if not profiles:
+        raise UserError("vcomp outdated: no profile given and no locked profile (PROFILE.yaml beside PROFILE.lock) "
+                        "in . or ./profiles", hint="name the profile: vcomp outdated PROFILE.yaml")
+    found = [outdated(Path(path)) for path in profiles]
+    if args.json:
+        _out(json.dumps({"format": OUTDATED_FORMAT, "profiles": [
+            {"profile": str(f.profile), "lock": str(f.target), "stale": list(f.stale),
+             "packages": [p.to_dict(str(f.profile)) for p in f.packages],
+             "command": upgrade_command([p.name for p in f.packages if p.upgradable], str(f.profile))
+             if any(p.upgradable for p in f.packages) else None} for f in found]}, indent=2, sort_keys=True))
+        return EXIT_OK
+    for f in found:
+        for line in outdated_lines(f):
+            _out(line)
+    return EXIT_OK
+
+
+def outdated_lines(found: Outdated) -> list[str]:
+    """The table of ``vcomp outdated`` for one profile (pure)."""
+    from composer.solve.outdated import upgrade_command
+    path = str(found.profile)
+    lines = [f"{path}: the lock is stale ({'; '.join(found.stale)}); run: vcomp lock {path}"] if found.stale else []
+    if not found.packages:
+        return [*lines, f"{found.target}: nothing outdated: every locked package is the newest the repositories serve"]
+    lines.append(f"{found.target}: {len(found.packages)} package{'s' if len(found.packages) > 1 else ''} with "
+                 f"newer versions")
+    head = ("ARCH", "NAME", "LOCKED", "ALLOWED", "NEWEST")
+    rows = [head, *((p.arch, p.name, p.locked, p.allowed, p.newest) for p in found.packages)]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
+    lines += ["  " + "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+    moving = [p.name for p in found.packages if p.upgradable]
+    if moving:
+        lines.append(f"  upgrade: {upgrade_command(moving, path)}")
+    held = sorted({p.name for p in found.packages if p.newest != p.allowed})
+    if held:
+        lines.append(f"  newest not allowed by the profile's requirements: {', '.join(held)} "
+                     f"(change the requirement in {path}, then run the upgrade)")
+    return lines
 
 
 def cmd_why(args: argparse.Namespace) -> int:
@@ -73,13 +161,22 @@ def register(sub: Subparsers) -> None:
     v.set_defaults(func=cmd_validate)
 
     lk = sub.add_parser("lock", help="resolve profiles into PROFILE.lock (per architecture, exact)")
-    lk.add_argument("profile", nargs="+")
+    lk.add_argument("profile", nargs="*", help="profile files (PROFILE.yaml; the lock is PROFILE.lock)")
     lk.add_argument("--check", action="store_true",
                     help="exit 2 when the lock no longer matches the profile (1: an error)")
     lk.add_argument("--offline", action="store_true", default=argparse.SUPPRESS, help=OFFLINE_HELP)
-    lk.add_argument("--update", nargs="+", metavar="PKG", help="move only these packages")
+    lk.add_argument("--update", nargs="+", action="extend", metavar="NAME",
+                    help="move only these packages to the newest versions the profile allows, keep the rest "
+                         "(repeatable; the profile may come before or after: a word with '/' or ending in "
+                         ".yaml/.yml is a profile)")
     lk.add_argument("--upgrade", action="store_true", help="re-resolve everything to the newest versions")
     lk.set_defaults(func=cmd_lock)
+    o = sub.add_parser("outdated", help="locked packages the repositories serve newer versions of, and the "
+                                        "command that upgrades them (exit 0 whether or not any is outdated)")
+    o.add_argument("profile", nargs="*", help="profiles (default: every PROFILE.yaml with a PROFILE.lock beside it "
+                                              "in . and ./profiles)")
+    o.add_argument("--json", action="store_true", help="the answer as JSON (schemas/outdated.schema.json)")
+    o.set_defaults(func=cmd_outdated)
     w = sub.add_parser("why", help="the chain of reasons that pulls a package into a profile")
     w.add_argument("package")
     w.add_argument("--profile", required=True)

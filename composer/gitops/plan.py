@@ -1,6 +1,6 @@
 """A plan: what a change of desired state does, in three layers, and the policy verdict. Pure: no I/O.
 
-1. the profile diff (intent): items added to or removed from lists of names (packages, drivers,
+1. the profile diff (intent): items added to or removed from lists (packages, drivers, policy lists,
    capabilities, architectures), other settings changed;
 2. the lock diff per architecture: packages added, removed, upgraded, downgraded or rebuilt, each with
    its reason (requested, dependency of X, driver for Y, repository update) and whether it was asked
@@ -29,7 +29,6 @@ from composer.solve.lockmodel import Lock
 PLAN_FORMAT = "1.0"  # minor versions only add fields
 EXIT_CODES = {"no changes": EXIT_NO_CHANGES, "error": EXIT_ERROR, "changes": EXIT_CHANGES,
               "policy violation": EXIT_POLICY}
-NAME_LISTS = ("packages", "drivers", "capabilities", "architectures")
 NOT_IN_IMAGE = ("description", "policy", "boot-tests")  # profile keys that do not change image bytes
 
 
@@ -145,24 +144,39 @@ def _doc(profile: Profile | None) -> dict[str, object]:
 
 
 def profile_diff(old_profile: Profile | None, new_profile: Profile | None) -> list[ProfileChange]:
+    """Every key, list item and nested key added, removed or changed (a real diff, never a whole structure
+    when a part of it changed): ``packages[nano]``, ``policy.allowed-licenses[MIT]``, ``kernel.cmdline``."""
     old, new = _doc(old_profile), _doc(new_profile)
-    out: list[ProfileChange] = []
-    for key in sorted(set(old) | set(new)):
-        a, b = old.get(key), new.get(key)
-        if a == b:
-            continue
-        if key in NAME_LISTS and isinstance(a or [], list) and isinstance(b or [], list):
-            na, nb = _names(a if isinstance(a, list) else []), _names(b if isinstance(b, list) else [])
-            out += [ProfileChange(path=f"{key}[{n}]", action="add", new=nb[n])
-                    for n in sorted(nb.keys() - na.keys())]
-            out += [ProfileChange(path=f"{key}[{n}]", action="remove", old=na[n])
-                    for n in sorted(na.keys() - nb.keys())]
-            out += [ProfileChange(path=f"{key}[{n}]", action="change", old=na[n], new=nb[n])
-                    for n in sorted(na.keys() & nb.keys()) if na[n] != nb[n]]
-        else:
-            out.append(ProfileChange(path=key, action="add" if a is None else "remove" if b is None else "change",
-                                     old=a, new=b))
-    return out
+    return [c for key in sorted(set(old) | set(new)) for c in value_diff(key, old.get(key), new.get(key))]
+
+
+def value_diff(path: str, a: object, b: object) -> list[ProfileChange]:
+    """The changes between two YAML values at ``path`` (pure): mappings key by key (``path.key``), lists item
+    by item (``path[item]``, an item named by itself or its ``name``), anything else as one change."""
+    if a == b:
+        return []
+    if isinstance(a or {}, dict) and isinstance(b or {}, dict):
+        da: dict[object, object] = dict(a) if isinstance(a, dict) else {}
+        db: dict[object, object] = dict(b) if isinstance(b, dict) else {}
+        return [c for k in sorted(set(da) | set(db), key=str) for c in value_diff(f"{path}.{k}", da.get(k), db.get(k))]
+    na, nb = _items(a), _items(b)
+    if na is not None and nb is not None and "[" not in path:
+        return ([ProfileChange(path=f"{path}[{n}]", action="add", new=nb[n]) for n in sorted(nb.keys() - na.keys())]
+                + [ProfileChange(path=f"{path}[{n}]", action="remove", old=na[n])
+                   for n in sorted(na.keys() - nb.keys())]
+                + [ProfileChange(path=f"{path}[{n}]", action="change", old=na[n], new=nb[n])
+                   for n in sorted(na.keys() & nb.keys()) if na[n] != nb[n]])
+    return [ProfileChange(path=path, action="add" if a is None else "remove" if b is None else "change", old=a, new=b)]
+
+
+def _items(value: object) -> dict[str, object] | None:
+    """A list (or nothing) as name -> item when every item has its own name; else None (compared whole)."""
+    if value is None:
+        return {}
+    if not isinstance(value, list):
+        return None
+    named = _names(value)
+    return named if len(named) == len(value) and all("]" not in n for n in named) else None
 
 
 # ---------------------------------------------------------------- layer 2: the lock

@@ -1,12 +1,12 @@
 """Make the built images match the repository: ``vcomp reconcile`` (plan, build what changed, boot-test it,
-record a generation) and ``vcomp apply`` (build exactly what a saved plan lists).
+record a generation) and ``vcomp apply`` (the same for what a saved plan lists, once it is checked not stale).
 
 Progress lines go to ``say``; the results are returned as data (the CLI maps them to exit codes).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,7 +16,6 @@ from composer.compose.build import build_profile
 from composer.compose.layout import locked
 from composer.errors import UserError
 from composer.gitops import generations, render
-from composer.gitops.plan import ProfilePlan
 from composer.gitops.workspace import Workspace, make_plan
 from composer.profile.model import Profile
 from composer.solve.lock import RepositorySources, missing_packages
@@ -50,22 +49,32 @@ def reconcile_profile(ws: Workspace, path: Path, base: str, *, acknowledged: Seq
     say(render.table(plan).rstrip("\n"))
     if pp.violations:
         return Reconciled(profile=rel, violations=True)
+    return build_and_record(ws, path, {o.arch for o in pp.output_changes if o.action != "remove"},
+                            image_cache=image_cache, epoch=epoch, say=say)
+
+
+def build_and_record(ws: Workspace, path: Path, changed: Iterable[str], *, image_cache: Path, epoch: int,
+                     say: Say) -> Reconciled:
+    """Rebuild the architectures whose outputs change (``changed``) or that were never built, boot-test them
+    and record a generation: what ``reconcile`` does once its plan passed the policy, and ``apply`` for each
+    profile of a saved plan."""
+    rel = ws.git.rel(path)
     profile, lock, lock_digest, sources = load_locked(path)
     moved = missing_packages(lock, sources)
     if moved:
         raise UserError(f"{path.with_suffix('.lock').name} no longer matches the repositories: {moved[0]}",
                         hint=f"relock and commit: vcomp lock {rel}")
     with locked(ws.images, profile.name):
-        cases, g = _reconcile_locked(ws, path, rel, profile, lock, lock_digest, sources, pp,
+        cases, g = _reconcile_locked(ws, path, rel, profile, lock, lock_digest, sources, set(changed),
                                      image_cache=image_cache, epoch=epoch, say=say)
     return Reconciled(profile=rel, violations=False, cases=tuple(cases), generation=g)
 
 
 def _reconcile_locked(ws: Workspace, path: Path, rel: str, profile: Profile, lock: Lock,
-                      lock_digest: str, sources: RepositorySources, pp: ProfilePlan, *, image_cache: Path, epoch: int,
-                      say: Say) -> tuple[list[Case], int]:
+                      lock_digest: str, sources: RepositorySources, changed: set[str], *, image_cache: Path,
+                      epoch: int, say: Say) -> tuple[list[Case], int]:
     last = generations.last(ws.images, profile.name)
-    arches = sorted({o.arch for o in pp.output_changes if o.action != "remove"} |
+    arches = sorted(changed |
                     {a for a in profile.architectures if last is None or a not in last.get("architectures", {})
                      or not (ws.images / profile.name / a / "manifest.json").is_file()})
     records = dict(last["architectures"]) if last else {}
@@ -74,6 +83,7 @@ def _reconcile_locked(ws: Workspace, path: Path, rel: str, profile: Profile, loc
                           image_cache, epoch=epoch, say=say) if arches else []
     for r in built:
         arch = r.arch
+        say(f"{arch}: built {', '.join(str(o['name']) for o in r.manifest['outputs'])} in {r.directory}")
         found = []
         for output, firmware in boots_of(r.manifest):
             say(f"{arch}: boot test of {output} ({firmware})")
@@ -107,20 +117,16 @@ def _reconcile_locked(ws: Workspace, path: Path, rel: str, profile: Profile, loc
     return cases, int(g["generation"])
 
 
-def apply_saved(ws: Workspace, saved: Mapping[str, Any], *, image_cache: Path, epoch: int, say: Say) -> int:
-    """Build the outputs a saved plan adds or rebuilds, profile by profile; the number of outputs built."""
-    built = 0
+def apply_saved(ws: Workspace, saved: Mapping[str, Any], *, image_cache: Path, epoch: int,
+                say: Say) -> list[Reconciled]:
+    """Do for each new or changed profile of a saved plan what ``reconcile`` does for it: rebuild the
+    architectures whose outputs the plan adds or rebuilds (and any never built), boot-test them and record a
+    generation. Unchanged and removed profiles are left alone."""
+    done = []
     for p in saved["profiles"]:
-        jobs: dict[str, list[str]] = {}
-        for o in p["output_changes"]:
-            if o["action"] != "remove":
-                jobs.setdefault(o["arch"], []).append(o["name"])
-        if not jobs:
+        if p.get("status") not in ("new", "changed"):
             continue
-        profile, lock, lock_digest, sources = load_locked(ws.git.root / p["profile"])
-        with locked(ws.images, profile.name) as top:
-            for r in build_profile(top, profile, lock, lock_digest, sources, dict(sorted(jobs.items())),
-                                   image_cache, epoch=epoch, say=say):
-                built += len(jobs[r.arch])
-                say(f"{r.arch}: built {', '.join(jobs[r.arch])} in {r.directory}")
-    return built
+        changed = {str(o["arch"]) for o in p["output_changes"] if o["action"] != "remove"}
+        done.append(build_and_record(ws, ws.git.root / p["profile"], changed, image_cache=image_cache, epoch=epoch,
+                                     say=say))
+    return done

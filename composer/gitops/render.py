@@ -29,7 +29,6 @@ from composer.gitops.policy import Violation
 SYMBOLS = {"add": "+", "remove": "-"}          # every other action (change, upgrade, rebuild, ...) is "~"
 ANSI = {"+": "32", "~": "33", "-": "31", "!": "35", "x": "1;31"}
 UNITS = ("B", "KiB", "MiB", "GiB", "TiB")
-VALUE_WIDTH = 80                               # profile values longer than this are shortened in the table
 NO_CHANGES = "No changes. The images match the desired state."
 VERDICTS = {"no changes": "no changes", "changes": "changes to apply", "policy violation": "policy violations"}
 MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|])")
@@ -71,8 +70,8 @@ def summary_line(plan: Plan) -> str:
 
 
 def _value(value: Any) -> str:
-    text = value if isinstance(value, str) else json.dumps(_jsonable(value), sort_keys=True, ensure_ascii=False)
-    return text if len(text) <= VALUE_WIDTH else text[:VALUE_WIDTH - 3] + "..."
+    """A profile value in full (never shortened: a structure's parts are diffed, see plan.value_diff)."""
+    return value if isinstance(value, str) else json.dumps(_jsonable(value), sort_keys=True, ensure_ascii=False)
 
 
 def profile_change_text(c: ProfileChange) -> str:
@@ -112,9 +111,14 @@ def header_text(p: ProfilePlan) -> str:
     return f"{p.profile} ({p.name}): {p.status}{base_text(p)}"
 
 
+def top_key(path: str) -> str:
+    """The profile key of a change's path: ``policy`` of ``policy.allowed-licenses[MIT]``."""
+    return re.split(r"[.\[]", path, maxsplit=1)[0]
+
+
 def whole_profile_text(p: ProfilePlan) -> str | None:
     """A new or removed profile is one line, not one line per setting."""
-    settings = _plural(len({c.path.split("[", 1)[0] for c in p.profile_changes}), "setting")
+    settings = _plural(len({top_key(c.path) for c in p.profile_changes}), "setting")
     if p.status == "new":
         return f"new profile ({settings})"
     if p.status == "removed":
@@ -255,11 +259,22 @@ def md_profile(p: ProfilePlan) -> list[str]:
     return out
 
 
+def md_base(base: Mapping[str, str]) -> str:
+    """What the plan compared with, never empty: the ``--base`` ref, the default base's description and
+    commit, or that there is no previous commit (every profile is new)."""
+    ref, commit, about = base.get("ref", ""), base.get("commit", ""), base.get("description", "")
+    if ref:
+        return md_code(ref)
+    if commit:
+        return md_text(about or "the previous commit") + f" (commit {md_code(commit[:12])})"
+    return "no previous commit" + (f" ({md_text(about.strip('()'))})" if about else "") + ": every profile is new"
+
+
 def markdown(plan: Plan) -> str:
     """GitHub-flavoured markdown for ``$GITHUB_STEP_SUMMARY`` and pull-request comments."""
     out = [f"## vcomp plan: {VERDICTS.get(plan.verdict, 'error')}", "", f"**{md_text(summary_line(plan))}**", ""]
     head = plan.head.get("commit", "")
-    out += [f"Base: {md_text(plan.base.get('ref', ''))}; head: {md_code(head[:12] or 'none')}"
+    out += [f"Base: {md_base(plan.base)}; head: {md_code(head[:12] or 'none')}"
             + (f" (working tree {md_text(plan.head['worktree'])})" if plan.head.get("worktree") else ""), ""]
     if plan.acknowledged:
         out += [f"Acknowledged: {', '.join(md_code(a) for a in plan.acknowledged)}", ""]

@@ -15,13 +15,14 @@ from pathlib import Path
 from typing import Any
 
 from composer import limits
-from composer.errors import UserError
+from composer.errors import EXIT_STALE_LOCK, UserError
 from composer.gitops import generations
 from composer.gitops.gitstate import Base, GitState, state_of
 from composer.gitops.plan import PackageChange, Plan, ProfilePlan, State, lock_diff, plan_profile
 from composer.profile.load import load_profile
 from composer.profile.model import Profile
 from composer.solve.lockmodel import Lock, summary_lock
+from composer.solve.relock import lock_staleness
 
 BUILT = "@built"
 
@@ -83,6 +84,23 @@ class Workspace:
             except ValueError:
                 continue
         return out
+
+
+class StaleLock(UserError):
+    """A profile's lock no longer matches it: a plan of it would show what no build can make (exit 4)."""
+
+    exit_code = EXIT_STALE_LOCK
+
+
+def refuse_stale_locks(ws: Workspace, profiles: Sequence[Path]) -> None:
+    """Raise :class:`StaleLock` naming every profile of the working tree whose lock is stale or missing, and
+    why (a profile deleted from the working tree has no lock to check)."""
+    found = [(ws.git.rel(p), why) for p in profiles if p.is_file() for why in [lock_staleness(p)] if why]
+    if found:
+        rels = " ".join(rel for rel, _ in found)
+        raise StaleLock("no plan: the lock of " + ", ".join(rel for rel, _ in found) + " is stale:\n"
+                        + "\n".join(f"  {rel}: {'; '.join(why)}" for rel, why in found),
+                        hint=f"run: vcomp lock {rels}, commit the lock with the profile, then plan again")
 
 
 def make_plan(ws: Workspace, profiles: Sequence[Path], base_ref: str | None, *, acknowledged: Sequence[str] = (),

@@ -16,6 +16,7 @@ from composer.errors import UserError
 from composer.package.build import default_cache
 from composer.profile.load import load_profile
 from composer.profile.model import Profile
+from composer.repo.client import load_trusted_root
 from composer.solve.lock import (
     RepositorySources,
     diff_locks,
@@ -30,6 +31,7 @@ from composer.solve.lock import (
 )
 from composer.solve.lockcheck import check_lock, lock_problems
 from composer.solve.lockmodel import Lock
+from composer.solve.outdated import OutdatedPackage, Served, outdated_packages
 
 
 def repos_cache() -> Path:
@@ -44,6 +46,7 @@ class LockStatus:
     target: Path                   # PROFILE.lock
     exists: bool
     problems: tuple[str, ...] = ()  # why the lock no longer matches (empty: up to date)
+    newer: int = 0                  # locked packages the repositories serve a newer version of (when up to date)
 
     @property
     def up_to_date(self) -> bool:
@@ -72,7 +75,45 @@ def check(profile_path: Path, cache: Path | None = None) -> LockStatus:
     stale = staleness(profile, old, sources.fingerprints)
     stale += [] if stale else missing_packages(old, sources)
     stale += [] if stale else lock_problems(profile, old, sources)[1]  # what build's check refuses
-    return LockStatus(target=target, exists=True, problems=tuple(stale))
+    newer = 0 if stale else len(outdated_packages(old, resolve_profile(profile, sources),
+                                                  served_versions(old, sources)))
+    return LockStatus(target=target, exists=True, problems=tuple(stale), newer=newer)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Outdated:
+    """What ``vcomp outdated`` found for one profile."""
+
+    profile: Path
+    target: Path                            # PROFILE.lock
+    packages: tuple[OutdatedPackage, ...]   # by architecture, then name
+    stale: tuple[str, ...] = ()             # why the lock no longer matches its profile (empty: it does)
+
+
+def served_versions(lock: Lock, sources: RepositorySources) -> Served:
+    """arch -> name -> (version text, scheme) of every version the repositories serve of the locked names."""
+    out: dict[str, dict[str, list[tuple[str, str]]]] = {}
+    for arch, rows in lock.architectures.items():
+        index = sources.index(arch)
+        for p in rows:
+            entries = (index.entry(s.id) for s in index.named(p.name))
+            out.setdefault(arch, {})[p.name] = [(e.version_text, e.version_scheme) for e in entries
+                                                if e.name == p.name]
+    return out
+
+
+def outdated(profile_path: Path, cache: Path | None = None) -> Outdated:
+    """The locked packages of a profile that the repositories serve newer versions of: the newest the profile
+    allows (a fresh resolution, repository priorities and pins included) and the newest served at all."""
+    profile = load_profile(profile_path)
+    target = lock_path(profile_path)
+    lock = read_lock(target)
+    if lock is None:
+        raise UserError(f"{profile_path} has no lock ({target})", hint=f"run: vcomp lock {profile_path}")
+    sources = open_sources(profile, cache or repos_cache())
+    found = outdated_packages(lock, resolve_profile(profile, sources), served_versions(lock, sources))
+    return Outdated(profile=profile_path, target=target, packages=tuple(found),
+                    stale=tuple(staleness(profile, lock, sources.fingerprints)))
 
 
 def relock(profile_path: Path, *, upgrade: bool = False, update: Sequence[str] = (),
@@ -88,6 +129,17 @@ def relock(profile_path: Path, *, upgrade: bool = False, update: Sequence[str] =
     changes = diff_locks(old, doc)
     write_lock(target, doc)
     return Relocked(target=target, doc=doc, changes=tuple(changes), was_locked=bool(old))
+
+
+def lock_staleness(profile_path: Path) -> list[str]:
+    """Why a profile's lock no longer matches it, without the network (the profile's digest, the pinned trust
+    roots, the architectures; a missing lock): what ``vcomp plan`` refuses before planning."""
+    profile = load_profile(profile_path)
+    lock = read_lock(lock_path(profile_path))
+    if lock is None:
+        return [f"there is no lock ({lock_path(profile_path).name} does not exist)"]
+    fingerprints = {r.name: hashlib.sha256(load_trusted_root(r.root)).hexdigest() for r in profile.repositories}
+    return staleness(profile, lock, fingerprints)
 
 
 def load_locked(profile_path: Path, cache: Path | None = None) -> tuple[Profile, Lock, str, RepositorySources]:

@@ -155,8 +155,16 @@ def test_saved_plan_applies_and_is_refused_when_stale(repo: Path, tmp_path: Path
             assert main(["lock", "profiles/beta.yaml"]) == 0
             assert main(["plan", "profiles/beta.yaml", "--out", str(tmp_path / "plan.json"), "--images", images]) == 2
             capsys.readouterr()
-            assert main(["apply", str(tmp_path / "plan.json"), "--images", images]) == 2
-            assert "x86_64: built initramfs" in capsys.readouterr().out
+            junit = tmp_path / "apply.xml"
+            assert main(["apply", str(tmp_path / "plan.json"), "--images", images, "--junit", str(junit)]) == 2
+            out = capsys.readouterr().out
+            assert "x86_64: built initramfs" in out
+            # what reconcile does (issue 15): boot-tested and recorded as a generation
+            assert "profiles/beta.yaml: generation 1 recorded: rebuilt x86_64; 1 of 1 boot tests passed" in out, out
+            assert "applied " in out and "profiles/beta.yaml generation 1; 1 of 1 boot tests passed" in out
+            assert "<testcase" in junit.read_text()
+            assert main(["history", "profiles/beta.yaml", "--images", images]) == 0
+            assert "tests 1/1" in capsys.readouterr().out
             write_profile(repo, "beta", extra=", hello", policy="policy: {denied-packages: [telnetd]}\n")
             assert main(["apply", str(tmp_path / "plan.json"), "--images", images]) == 1
             err = capsys.readouterr().err

@@ -16,6 +16,7 @@ from composer.gitops.gitstate import state_of
 from composer.profile.model import Profile
 from composer.solve.lockmodel import Lock
 from tests.conftest import REPO
+from tests.unit.test_plan_stale_lock import relocked
 
 GIT = ["git", "-c", "user.email=t@example.com", "-c", "user.name=t"]
 
@@ -48,6 +49,7 @@ def test_a_setting_changed_since_a_valid_base(workspace: Path, capsys: pytest.Ca
     commit(workspace, "base")
     profile = workspace / "profiles" / "minimal.yaml"
     profile.write_text(profile.read_text().replace("hostname: minimal", "hostname: box", 1))
+    relocked(profile)  # a lock of the changed profile (a stale lock is refused: tests/unit/test_plan_stale_lock.py)
     assert main(["plan", "profiles/minimal.yaml"]) == 2
     assert "hostname: minimal -> box" in capsys.readouterr().out
 
