@@ -67,7 +67,7 @@ def safe(text: str) -> str:
 
 class Parser(argparse.ArgumentParser):
     """argparse with vcomp's error format and exit code: a usage error is an error (1), not argparse's 2, which
-    vcomp reserves for "changes found" (plan, diff, lock --check, verify, --dry-run)."""
+    vcomp reserves for "changes found" (plan, diff, lock --check, verify)."""
 
     def error(self, message: str) -> NoReturn:
         err(UserError(f"{self.prog}: {message}{self.suggestion(message)}", hint=f"see: {self.prog} --help"))

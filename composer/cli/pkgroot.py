@@ -59,9 +59,9 @@ def _transact(args: argparse.Namespace, sources: Any, changes: Sequence[Any], op
         return EXIT_OK
     for ch in changes:
         _out(ch.line)
-    if args.dry_run:
+    if args.dry_run:   # a dry run that could compute its answer succeeded: 0, as apt-get -s and terraform plan
         _out(f"dry run: {len(changes)} change(s), nothing done")
-        return EXIT_CHANGES
+        return EXIT_OK
     outcome = run(_root(args), sources, changes, operation=operation, command=command_line(args), epoch=now(),
                   purge=getattr(args, "purge", False))
     for note in outcome.notes:
