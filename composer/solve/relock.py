@@ -105,12 +105,7 @@ def served_versions(lock: Lock, sources: RepositorySources) -> Served:
 def outdated(profile_path: Path, cache: Path | None = None) -> Outdated:
     """The locked packages of a profile that the repositories serve newer versions of: the newest the profile
     allows (a fresh resolution, repository priorities and pins included) and the newest served at all."""
-    profile = load_profile(profile_path)
-    target = lock_path(profile_path)
-    lock = read_lock(target)
-    if lock is None:
-        raise UserError(f"{profile_path} has no lock ({target})", hint=f"run: vcomp lock {profile_path}")
-    sources = open_sources(profile, cache or repos_cache())
+    profile, target, lock, sources = _opened(profile_path, cache)
     found = outdated_packages(lock, resolve_profile(profile, sources), served_versions(lock, sources))
     return Outdated(profile=profile_path, target=target, packages=tuple(found),
                     stale=tuple(staleness(profile, lock, sources.fingerprints)))
@@ -142,14 +137,19 @@ def lock_staleness(profile_path: Path) -> list[str]:
     return staleness(profile, lock, fingerprints)
 
 
-def load_locked(profile_path: Path, cache: Path | None = None) -> tuple[Profile, Lock, str, RepositorySources]:
-    """Profile, its lock (refused when stale), the lock's digest and the repository sources."""
+def _opened(profile_path: Path, cache: Path | None) -> tuple[Profile, Path, Lock, RepositorySources]:
+    """The profile, its lock's path, the lock (refused when missing) and the repository sources."""
     profile = load_profile(profile_path)
     target = lock_path(profile_path)
     lock = read_lock(target)
     if lock is None:
         raise UserError(f"{profile_path} has no lock ({target})", hint=f"run: vcomp lock {profile_path}")
-    sources = open_sources(profile, cache or repos_cache())
+    return profile, target, lock, open_sources(profile, cache or repos_cache())
+
+
+def load_locked(profile_path: Path, cache: Path | None = None) -> tuple[Profile, Lock, str, RepositorySources]:
+    """Profile, its lock (refused when stale), the lock's digest and the repository sources."""
+    profile, target, lock, sources = _opened(profile_path, cache)
     stale = staleness(profile, lock, sources.fingerprints)
     if stale:
         raise UserError(f"{target} is stale: {'; '.join(stale)}", hint=f"run: vcomp lock {profile_path}")
