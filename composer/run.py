@@ -21,6 +21,7 @@ log = logging.getLogger("composer.run")
 # Which Debian package provides each host tool we call.
 TOOL_PACKAGES: Mapping[str, str] = {
     "apt-get": "apt",
+    "git": "git",
     "apt-cache": "apt",
     "dpkg-deb": "dpkg",
     "mke2fs": "e2fsprogs",

@@ -9,13 +9,15 @@ built by the real builder, and a root whose database starts empty and is filled 
     beta 1.0.0            usr/share/common/beta/data, opt/beta/lib/x (parents only implied by the manifest)
 
 Each scenario's follow-up is ``recover`` then ``verify`` (which must say clean); the state observed is the
-whole root (every path, mode, content) except the lock file. History timestamps are fixed with
-SOURCE_DATE_EPOCH, so the database must be byte-for-byte the old or the new one.
+whole root (every path, mode, content) except the lock file, with the history's times left out: a root's
+history records the wall clock (issue 15), which differs between the reference run and the killed one; the rest
+of the database must be byte-for-byte the old or the new one.
 """
 
 from __future__ import annotations
 
 import atexit
+import hashlib
 import json
 import os
 import shutil
@@ -31,6 +33,7 @@ from tests.reliability.killsweep import VCOMP, Run, Scenario, tree_digest
 ARCH = "x86_64"
 EPOCH = "1700000000"
 VOLATILE = frozenset({"var/lib/vpk/lock"})
+HISTORY = "var/lib/vpk/history.json"
 RECIPE = """
 [package]
 name = "{name}"
@@ -136,7 +139,15 @@ def _must(argv: Sequence[str], work: Path, extra: dict[str, str] | None = None) 
 
 
 def observe_root(root: Path) -> str:
-    return tree_digest(root, exclude=lambda rel: rel in VOLATILE)
+    """The root's digest: every file except the lock, and the history without its (wall-clock) times."""
+    tree = tree_digest(root, exclude=lambda rel: rel in VOLATILE or rel == HISTORY)
+    history = root / HISTORY
+    if not history.exists():
+        return tree
+    entries = json.loads(history.read_bytes())
+    timeless = [{k: v for k, v in e.items() if k != "time"} if isinstance(e, dict) else e for e in entries] \
+        if isinstance(entries, list) else entries
+    return hashlib.sha256((tree + json.dumps(timeless, sort_keys=True)).encode()).hexdigest()
 
 
 def _run(work: Path, root: Path, argv: Sequence[str]) -> Run:
