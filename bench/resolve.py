@@ -40,6 +40,19 @@ ARCH = "x86_64"
 
 # ---------------------------------------------------------------- synthetic index
 
+
+def index_loader(index_file: str | None) -> Any:
+    """Loads the index for SolvIndex.cached; None: a warm run, where the pool cache must answer."""
+    from composer.repo.index import decode_index
+    from composer.solve.pool import IndexData
+
+    def load() -> IndexData:
+        if index_file is None:
+            raise SystemExit("warm run: the pool cache missed")
+        with open(index_file, "rb") as f:
+            return IndexData(*decode_index(f.read(), index_file))
+    return load
+
 def _version(rng: random.Random, used: set[str]) -> str:
     while True:
         v = f"{rng.choice((0, 0, 1, 1, 1, 2, 2, 3))}.{rng.randrange(10)}.{rng.randrange(10)}"
@@ -264,15 +277,10 @@ def lock_once(index_file: str | None, cache: str, requested: list[str]) -> tuple
     built and cached), the solve, the lock rows. index_file None means the cache must answer."""
     from pathlib import Path
 
-    from composer.repo.index import decode_index
-    from composer.solve.pool import IndexData, SolvIndex
+    from composer.solve.pool import SolvIndex
     from composer.solve.resolve import Request, Resolver
 
-    def load() -> IndexData:
-        if index_file is None:
-            raise SystemExit("warm run: the pool cache missed")
-        with open(index_file, "rb") as f:
-            return IndexData(*decode_index(f.read(), index_file))
+    load = index_loader(index_file)
 
     t = time.perf_counter()
     index = SolvIndex.cached(Path(cache), ARCH, [("bench", "synthetic-digest", load)])
@@ -436,15 +444,10 @@ def _archive_lock(index_file: str | None, cache: str, requests: list[Any]) -> tu
     """One `vcomp lock` of one request's names (after the TUF refresh): the pool from the cache (or parsed,
     built and cached), the solve; a refusal is an answer too (its time counts)."""
     from composer.errors import UserError
-    from composer.repo.index import decode_index
-    from composer.solve.pool import IndexData, SolvIndex
+    from composer.solve.pool import SolvIndex
     from composer.solve.resolve import Resolver
 
-    def load() -> IndexData:
-        if index_file is None:
-            raise SystemExit("warm run: the pool cache missed")
-        with open(index_file, "rb") as f:
-            return IndexData(*decode_index(f.read(), index_file))
+    load = index_loader(index_file)
 
     t = time.perf_counter()
     index = SolvIndex.cached(Path(cache), ARCH, [("debian", "archive-digest", load)])

@@ -1134,3 +1134,12 @@ def semver_projection(upstream: str) -> Version:
     rest = upstream[match.end():] if match else upstream
     build = ("deb", *(_escape_piece(p) for p in rest.split("."))) if rest else ()
     return Version(major=numbers[0], minor=numbers[1], patch=numbers[2], build=build)
+
+
+def package_version(*, version: str, epoch: int = 0, revision: str = "", upstream_version: str = "",
+                    scheme: str = "semver") -> FullVersion:
+    """The full version of a package as its metadata (or index entry) stores it: a ``deb`` package by its
+    original ``upstream-version``, a native one by its SemVer ``version`` with ``epoch`` and ``revision``."""
+    if scheme == "deb":
+        return FullVersion.parse(upstream_version, "deb")
+    return FullVersion(epoch=epoch, upstream=Version.parse(version), revision=revision)

@@ -14,7 +14,7 @@ from composer import limits, schema, tomlpos
 from composer.errors import ComposerError, InvalidPackage, UserError, combine
 from composer.fsutil import canonical_json
 from composer.package.deb822 import parse_relations
-from composer.version import DebRelation, FullVersion, Requirement, Version, VersionError
+from composer.version import DebRelation, FullVersion, Requirement, Version, VersionError, package_version
 
 SCHEMA = "package.schema.json"
 FORMAT = "vpk/1"
@@ -102,9 +102,8 @@ class Metadata:
     @property
     def full_version(self) -> FullVersion:
         """(epoch, upstream, revision) in the package's scheme: what orders its builds and versions."""
-        if self.version_scheme == "deb":
-            return FullVersion.parse(self.upstream_version, "deb")
-        return FullVersion(epoch=self.epoch, upstream=self.semver, revision=self.revision)
+        return package_version(version=self.version, epoch=self.epoch, revision=self.revision,
+                               upstream_version=self.upstream_version, scheme=self.version_scheme)
 
     @property
     def semver(self) -> Version:

@@ -18,7 +18,7 @@ from composer.errors import VerificationError
 from composer.fsutil import canonical_json
 from composer.package.archive import Header
 from composer.package.metadata import Metadata
-from composer.version import FullVersion, OrderKey, Version
+from composer.version import FullVersion, OrderKey, package_version
 
 INDEX_FORMAT = 2  # 2: entries carry epoch, revision, the original version and its scheme, relations, the base set
 READABLE_FORMATS = frozenset({1, 2})  # a format-1 entry reads with the defaults of the new fields
@@ -121,9 +121,8 @@ class IndexEntry:
     @property
     def full_version(self) -> FullVersion:
         """(epoch, upstream, revision) in the entry's scheme: the order of its versions."""
-        if self.version_scheme == "deb":
-            return FullVersion.parse(self.upstream_version, "deb")
-        return FullVersion(epoch=self.epoch, upstream=Version.parse(self.version), revision=self.revision)
+        return package_version(version=self.version, epoch=self.epoch, revision=self.revision,
+                               upstream_version=self.upstream_version, scheme=self.version_scheme)
 
     @property
     def version_text(self) -> str:
