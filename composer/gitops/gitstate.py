@@ -73,18 +73,20 @@ class GitState:
         return path.read_bytes() if path.is_file() else None
 
     def default_base(self, rels: list[str]) -> Base:
-        """HEAD when the working tree changes any of ``rels``; else the parent of the last commit that
-        touched one of them (None when that commit has no parent: everything is new)."""
+        """HEAD when the working tree changes any of ``rels``; else HEAD's parent: the plan shows what the last
+        commit did to the profiles (nothing, when it touched only other files: a commit of the repository or the
+        docs re-shows no older profile change). None when HEAD has no parent: everything is new."""
         head = self.head()
         if head is None:
             return Base(ref="(no commits)", commit=None)
         if any(self.worktree(r) != self.read(head, r) for r in rels):
             return Base(ref="HEAD (the working tree changes the profiles)", commit=head)
-        last = next(iter(self.repo.iter_commits(head, paths=rels, max_count=1)), None)
-        if last is None or not last.parents:
-            return Base(ref="(none before the profiles' first commit)", commit=None)
-        return Base(ref=f"{last.hexsha[:12]}^ (before the last commit touching the profiles)",
-                    commit=last.parents[0].hexsha)
+        parents = self.repo.commit(head).parents
+        if not parents:
+            return Base(ref="(none before the first commit)", commit=None)
+        touched = any(self.read(parents[0].hexsha, r) != self.read(head, r) for r in rels)
+        why = "the last commit" if touched else "the last commit, which does not change the profiles"
+        return Base(ref=f"HEAD^ ({why})", commit=parents[0].hexsha)
 
     def commit_time(self, commit: str) -> int:
         return int(self.repo.commit(commit).committed_date)

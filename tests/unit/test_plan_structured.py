@@ -65,8 +65,8 @@ def test_a_long_value_is_never_shortened() -> None:
 
 @pytest.mark.parametrize(("base", "shown"), [
     ({"ref": "origin/main"}, "Base: `origin/main`;"),
-    ({"ref": "", "commit": "a" * 40, "description": "abc^ (before the last commit touching the profiles)"},
-     "Base: abc^ (before the last commit touching the profiles) (commit `aaaaaaaaaaaa`);"),
+    ({"ref": "", "commit": "a" * 40, "description": "HEAD^ (the last commit)"},
+     "Base: HEAD^ (the last commit) (commit `aaaaaaaaaaaa`);"),
     ({"ref": "", "commit": "", "description": "(none before the profiles' first commit)"},
      "Base: no previous commit (none before the profiles' first commit): every profile is new;"),
     ({"ref": "", "commit": "", "description": ""}, "Base: no previous commit: every profile is new;"),

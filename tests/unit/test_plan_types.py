@@ -74,3 +74,21 @@ def test_a_malformed_lock_at_the_base_names_the_commit(workspace: Path, capsys: 
     assert main(["plan", "profiles/minimal.yaml"]) == 1
     err = capsys.readouterr().err
     assert f"profiles/minimal.lock@{sha[:12]}: $.architectures." in err and "is not a size in bytes" in err, err
+
+
+def test_the_default_base_is_the_last_commit(workspace: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Clean tree: the plan shows what HEAD did to the profiles; after a commit of other files (the repository,
+    the docs), nothing: an older profile change is never shown again (issue 15)."""
+    commit(workspace, "base")
+    profile = workspace / "profiles" / "minimal.yaml"
+    profile.write_text(profile.read_text().replace("hostname: minimal", "hostname: box", 1))
+    relocked(profile)
+    commit(workspace, "minimal: hostname box")
+    assert main(["plan", "profiles/minimal.yaml", "--format", "markdown"]) == 2
+    out = capsys.readouterr().out
+    assert "hostname: minimal -> box" in out and "HEAD^ (the last commit)" in out, out
+    (workspace / "NOTES.md").write_text("a commit that does not touch the profiles\n")
+    commit(workspace, "notes")
+    assert main(["plan", "profiles/minimal.yaml", "--format", "markdown"]) == 0
+    out = capsys.readouterr().out
+    assert "hostname" not in out and "does not change the profiles" in out, out
