@@ -1,8 +1,7 @@
 """Previous desired states from git (gitpython): a profile and its lock at a base commit.
 
-The default base is the state before the last change of the profiles planned: HEAD when the working
-tree changes a profile or lock, else the parent of the last commit that touched one of them (so a
-committed change is compared with what came before it). ``@built`` is the commit of the profile's
+The default base is HEAD when the working tree changes a planned profile or lock, else HEAD's parent (a
+clean tree plans what the last commit did; a commit of other files plans as no changes). ``@built`` is the commit of the profile's
 last generation actually built.
 """
 

@@ -1,7 +1,7 @@
 """The GitOps verbs over a repository of profiles: plan, apply, reconcile, diff, history (I/O at this edge).
 
-``plan`` compares each profile and lock in the working tree with a base (``--base REF``, by default the
-previous commit that touched them; ``@built``: the last generation built). ``reconcile`` rebuilds and
+``plan`` compares each profile and lock in the working tree with a base (``--base REF``, by default HEAD
+for a changed working tree, else HEAD's parent; ``@built``: the last generation built). ``reconcile`` rebuilds and
 boot-tests only the profiles whose inputs differ from their last generation, then records a new one;
 an unchanged profile costs two small file reads.
 """
