@@ -8,11 +8,17 @@ from pathlib import Path
 from composer import settings
 from composer.cli.common import EXIT_OK, Subparsers
 from composer.cli.common import out as _out
+from composer.errors import UserError
 
 
 def cmd_key_generate(args: argparse.Namespace) -> int:
-    from composer.trust.keys import generate
+    from composer.trust.keys import ask_new_passphrase, generate
     passphrase = settings.passphrase(args.passphrase_env) if args.passphrase_env else None
+    if args.passphrase_env and passphrase is None:
+        raise UserError(f"--passphrase-env {args.passphrase_env}: the variable is unset or empty; no key written",
+                        hint=f"export {args.passphrase_env}=..., or use --passphrase to type it")
+    if args.passphrase:
+        passphrase = ask_new_passphrase(Path(args.dir) / f"{args.name}.key")
     key, pub, keyid = generate(args.name, Path(args.dir), passphrase=passphrase, force=args.force)
     _out(f"{key}\n{pub}\nkey id {keyid}")
     return EXIT_OK
@@ -31,8 +37,11 @@ def register(sub: Subparsers) -> None:
     k = key.add_parser("generate", help="write NAME.key (ed25519, PEM) and NAME.pub")
     k.add_argument("name")
     k.add_argument("--dir", default=".")
-    k.add_argument("--passphrase-env", metavar="VAR",
-                   help="encrypt the private key with the passphrase in this environment variable")
+    secret = k.add_mutually_exclusive_group()
+    secret.add_argument("--passphrase", action="store_true",
+                        help="encrypt the private key with a passphrase typed twice on the terminal")
+    secret.add_argument("--passphrase-env", metavar="VAR",
+                        help="encrypt the private key with the passphrase in this environment variable")
     k.add_argument("--force", action="store_true", help="replace existing files")
     k.set_defaults(func=cmd_key_generate)
     k = key.add_parser("id", help="print the key id (TUF style) of a .pub or .key file")

@@ -1,8 +1,8 @@
 """Previous desired states from git (gitpython): a profile and its lock at a base commit.
 
 The default base is HEAD when the working tree changes a planned profile or lock, else HEAD's parent (a
-clean tree plans what the last commit did; a commit of other files plans as no changes). ``@built`` is the commit of the profile's
-last generation actually built.
+clean tree plans what the last commit did; a commit of other files plans as no changes). ``@built`` is the
+commit of the profile's last generation actually built.
 """
 
 from __future__ import annotations

@@ -142,6 +142,24 @@ def tty_prompt(path: Path) -> str | None:
         return None
 
 
+def ask_new_passphrase(path: Path) -> str:
+    """A new passphrase for ``path``, typed twice on the terminal (getpass; never echoed nor logged)."""
+    if not sys.stdin.isatty():
+        raise UserError(f"{path}: no terminal to ask a passphrase on",
+                        hint="pass --passphrase-env VAR with the passphrase in the environment variable VAR")
+    try:
+        first = getpass.getpass(f"new passphrase for {path}: ")
+        second = getpass.getpass("the same passphrase again: ")
+    except (EOFError, KeyboardInterrupt):
+        raise UserError(f"{path}: no passphrase given; no key written", hint="run it again") from None
+    if not first:
+        raise UserError(f"{path}: an empty passphrase; no key written",
+                        hint="type a passphrase, or leave out --passphrase for an unencrypted key")
+    if first != second:
+        raise UserError(f"{path}: the two passphrases differ; no key written", hint="run it again")
+    return first
+
+
 def load_key_spec(text: str, *, base: Path | None = None, ask: Ask = tty_prompt) -> SigningKey:
     """The private key named by ``KEYFILE`` or ``KEYFILE:VAR`` (see :func:`parse_key_spec`)."""
     spec = parse_key_spec(text, base=base)

@@ -70,3 +70,29 @@ def test_key_id_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
     _, pub, keyid = generate("c", tmp_path)
     assert main(["key", "id", str(pub)]) == 0
     assert capsys.readouterr().out.strip() == keyid
+
+
+def test_passphrase_typed_twice_on_a_terminal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    """`key generate --passphrase` asks twice (getpass); different answers, an empty one or no terminal write no
+    key; an unset --passphrase-env variable is an error, never an unencrypted key."""
+    import getpass
+    import sys
+    answers: list[str] = []
+    monkeypatch.setattr(getpass, "getpass", lambda prompt="": answers.pop(0))
+    monkeypatch.setattr(sys.stdin, "isatty", lambda: True)
+    answers[:] = ["s3cret", "s3cret"]
+    assert main(["key", "generate", "typed", "--dir", str(tmp_path), "--passphrase"]) == 0
+    monkeypatch.setenv("TYPED", "s3cret")
+    assert load_signing_key(tmp_path / "typed.key", passphrase_env="TYPED").keyid
+    for given, why in ((["a", "b"], "the two passphrases differ"), (["", ""], "an empty passphrase")):
+        answers[:] = given
+        assert main(["key", "generate", "other", "--dir", str(tmp_path), "--passphrase"]) == 1
+        assert why in capsys.readouterr().err
+        assert not (tmp_path / "other.key").exists()
+    monkeypatch.setattr(sys.stdin, "isatty", lambda: False)
+    assert main(["key", "generate", "other", "--dir", str(tmp_path), "--passphrase"]) == 1
+    assert "no terminal" in capsys.readouterr().err and not (tmp_path / "other.key").exists()
+    monkeypatch.delenv("UNSET_PASS", raising=False)
+    assert main(["key", "generate", "other", "--dir", str(tmp_path), "--passphrase-env", "UNSET_PASS"]) == 1
+    assert "unset or empty" in capsys.readouterr().err and not (tmp_path / "other.key").exists()
