@@ -8,7 +8,7 @@ offline targets key: no upstream private key is read (the key loader is watched)
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
@@ -16,10 +16,12 @@ from tuf.api.metadata import Targets
 
 from composer.cli.main import main
 from composer.errors import ComposerError, FetchError, UserError, VerificationError
+from composer.package.metadata import Dependency
 from composer.profile.load import load_profile
 from composer.repo import edit
 from composer.repo.client import RepositoryClient
 from composer.repo.index import IndexEntry
+from composer.repo.rotate import rotate
 from composer.repo.serve import serve_in_thread
 from composer.repo.store import RepoStore
 from composer.repo.vendor import Vendored, VendorRequest, dependency_closure, vendor
@@ -27,6 +29,7 @@ from composer.repo.vendored import read_vendored
 from composer.solve.lock import open_sources, resolve_profile
 from composer.trust import keys as trust_keys
 from composer.trust.keys import SigningKey, generate, load_signing_key
+from tests import hostile
 from tests.repo_fixtures import ARCH, Repo, copy_tree, flip_byte, load
 
 OUR_KEYS = ("root", "targets", "index", "snapshot", "timestamp", "bob")
@@ -221,8 +224,28 @@ def test_dependencies_are_closed_over_names_and_provides() -> None:
 
 
 def test_with_dependencies_vendors_what_the_asked_names_need(repo: Repo, ours: Ours) -> None:
-    done = run_vendor(ours, repo, "hello", with_dependencies=True)   # hello depends on nothing upstream
-    assert {e.name for e in done.packages} == {"hello"}
+    meta = replace(hostile.metadata("hello", "1.3.0"), dependencies=(Dependency(name="libfoo", requirement="1"),))
+    pkg = hostile.hostile_package(repo.tmp / "hello-1.3.0.vpk", [hostile.file("usr/lib/hello/VERSION", b"1.3\n")],
+                                  key=repo.keys.alice, meta=meta)
+    edit.add(repo.store, [pkg], [repo.keys.alice])
+    repo.publish()
+    assert {e.name for e in run_vendor(ours, repo, "hello").packages} == {"hello"}
+    done = run_vendor(ours, repo, "hello", cache="deps", with_dependencies=True)
+    assert {e.name for e in done.packages} == {"hello", "libfoo"}
+    assert done.roles[0].names == ("hello", "libfoo")
+
+
+def test_the_number_of_packages_is_bounded(repo: Repo, ours: Ours, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VCOMP_LIMIT_MAX_VENDORED_PACKAGES", "1")
+    with pytest.raises(UserError, match="2 packages to vendor, over the limit max_vendored_packages=1"):
+        run_vendor(ours, repo, "hello")
+    assert read_vendored(ours.dir) == {}
+
+
+def test_a_vendored_role_keeps_the_upstream_keys(repo: Repo, ours: Ours) -> None:
+    run_vendor(ours, repo, "hello")
+    with pytest.raises(UserError, match="role 'alice' is vendored from .*: its keys are the upstream developer's"):
+        rotate(ours.store, "alice", add=[ours.keys["bob"].public], remove=[], targets_keys=[ours.keys["targets"]])
 
 
 # ----------------------------------------------------------------- the CLI
