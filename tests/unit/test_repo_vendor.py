@@ -248,6 +248,32 @@ def test_a_vendored_role_keeps_the_upstream_keys(repo: Repo, ours: Ours) -> None
         rotate(ours.store, "alice", add=[ours.keys["bob"].public], remove=[], targets_keys=[ours.keys["targets"]])
 
 
+def two_repositories(tmp_path: Path, ours: Ours, upstream: Repo, extra: str = "") -> Path:
+    """The profile of docs/upstream.md, way (a): your repository and the upstream one."""
+    d = tmp_path / "two"
+    d.mkdir(parents=True)
+    (d / "ours-root.json").write_bytes((ours.dir / "metadata" / "1.root.json").read_bytes())
+    (d / "upstream-root.json").write_bytes(upstream.root_bytes)
+    (d / "p.yaml").write_text(f"name: two\narchitectures: [{ARCH}]\nrepositories:\n"
+                              f"  - {{name: ours, url: '{ours.dir}', root: ours-root.json{extra}}}\n"
+                              f"  - {{name: upstream, url: '{upstream.dir}', root: upstream-root.json}}\n"
+                              "packages: [hello, libfoo]\noutputs:\n  - type: rootfs\n")
+    return d / "p.yaml"
+
+
+def test_a_profile_using_both_repositories_must_say_which_one_serves_a_name(repo: Repo, ours: Ours,
+                                                                            tmp_path: Path) -> None:
+    run_vendor(ours, repo, "hello")
+    edit.publish(ours.store)
+    prof = load_profile(two_repositories(tmp_path, ours, repo))
+    with pytest.raises(ComposerError, match=f"{ARCH}: 'hello' \\(requested\\) is served by repositories 'ours' "
+                                            "and 'upstream'; vcomp does not choose between them silently"):
+        resolve_profile(prof, open_sources(prof, tmp_path / "cache"))
+    pinned = load_profile(two_repositories(tmp_path / "pinned", ours, repo, ", packages: [hello]"))
+    lock = resolve_profile(pinned, open_sources(pinned, tmp_path / "cache"))
+    assert {(p.name, p.repository) for p in lock.architectures[ARCH]} == {("hello", "ours"), ("libfoo", "upstream")}
+
+
 # ----------------------------------------------------------------- the CLI
 
 def vcomp(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
