@@ -53,6 +53,7 @@ from composer.repo.vendored import VendoredRole, read_vendored, write_vendored
 from composer.trust.keys import PublicKey, SigningKey
 
 SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+:@-]*")   # a name that is no glob and no path in a delegation
+ROLE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")         # as 'repo delegate' names roles (N.ROLE.json)
 UPSTREAM_HINT = "the copy in your repository is unchanged; check the upstream URL and its root, and run again"
 
 
@@ -296,7 +297,7 @@ def checked_record(store: RepoStore, client: RepositoryClient,
 def _clashes(store: RepoStore, client: RepositoryClient, role: UpstreamRole, own: Mapping[str, DelegatedRole],
              record: Mapping[str, VendoredRole]) -> list[ComposerError]:
     name = role.name
-    if name in (*TOP_ROLES, INDEX_ROLE) or not SAFE_NAME.fullmatch(name):
+    if name in (*TOP_ROLES, INDEX_ROLE) or not ROLE_NAME.fullmatch(name):
         return [VerificationError(f"upstream role name '{name}' cannot be a delegation here", hint=UPSTREAM_HINT)]
     if name in own:
         return [UserError(f"upstream role '{name}' has the name of your own role '{name}'",

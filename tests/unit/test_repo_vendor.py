@@ -211,6 +211,20 @@ def test_publish_and_repair_index_only_the_vendored_targets_of_the_role(repo: Re
     assert sorted(e.path for e in ours.client(tmp_path / "c").index(ARCH)) == hellos
 
 
+def test_a_vendor_killed_before_the_delegation_leaves_a_repository_that_publishes_and_vendors_again(
+        repo: Repo, ours: Ours, monkeypatch: pytest.MonkeyPatch) -> None:
+    def killed(*args: object, **kwargs: object) -> bytes:
+        raise KeyboardInterrupt   # after the targets, the record and the role, before the delegation
+    monkeypatch.setattr(RepoStore, "sign_and_write", killed)
+    with pytest.raises(KeyboardInterrupt):
+        run_vendor(ours, repo, "hello")
+    monkeypatch.undo()
+    assert (ours.dir / "metadata" / repo.latest("alice").name).is_file()
+    assert edit.publish(ours.store)["packages"] == 0   # an undelegated role is nobody's: nothing indexed
+    assert run_vendor(ours, repo, "hello").copied == 0  # the stored targets are kept
+    assert edit.publish(ours.store)["packages"] == 2
+
+
 def test_dependencies_are_closed_over_names_and_provides() -> None:
     def entry(name: str, deps: dict[str, str], provides: tuple[str, ...] = ()) -> IndexEntry:
         return IndexEntry(name=name, version="1.0.0", arch=ARCH, type="application", description="", license="MIT",
@@ -233,6 +247,13 @@ def test_with_dependencies_vendors_what_the_asked_names_need(repo: Repo, ours: O
     done = run_vendor(ours, repo, "hello", cache="deps", with_dependencies=True)
     assert {e.name for e in done.packages} == {"hello", "libfoo"}
     assert done.roles[0].names == ("hello", "libfoo")
+
+
+def test_an_architecture_your_repository_does_not_serve_is_refused(repo: Repo, ours: Ours) -> None:
+    client = RepositoryClient(str(repo.dir), repo.root_bytes, repo.tmp / "cache-arch")
+    with pytest.raises(UserError, match=f"does not serve aarch64 \\(it serves {ARCH}\\)"):
+        vendor(ours.store, client, VendorRequest(patterns=("hello",), arches=("aarch64",)),
+               targets_keys=[ours.keys["targets"]])
 
 
 def test_the_number_of_packages_is_bounded(repo: Repo, ours: Ours, monkeypatch: pytest.MonkeyPatch) -> None:
