@@ -140,6 +140,8 @@ def read_upstream(client: RepositoryClient, store: RepoStore, request: VendorReq
     """The upstream roles and packages ``request`` names, each verified through the pinned upstream root."""
     client.refresh()
     arches = _arches(store, request.arches)
+    if not request.arches:   # by default, those of your architectures the upstream serves
+        arches = [a for a in arches if client.index_digest(a)]
     entries = {e.path: e for arch in arches for e in client.index(arch)}
     available = {e.name for e in entries.values()}
     ours = read_vendored(store.dir)

@@ -256,6 +256,13 @@ def test_an_architecture_your_repository_does_not_serve_is_refused(repo: Repo, o
                targets_keys=[ours.keys["targets"]])
 
 
+def test_by_default_the_architectures_the_upstream_serves_too(repo: Repo, ours: Ours) -> None:
+    (ours.dir / "repo.toml").write_text((ours.dir / "repo.toml").read_text().replace(
+        f'architectures = [\n    "{ARCH}",\n]', f'architectures = [\n    "{ARCH}",\n    "aarch64",\n]'))
+    assert ours.store.config.architectures == [ARCH, "aarch64"]   # the upstream serves x86_64 only
+    assert len(run_vendor(ours, repo, "libfoo").packages) == 2     # noarch, from the x86_64 index
+
+
 def test_the_number_of_packages_is_bounded(repo: Repo, ours: Ours, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("VCOMP_LIMIT_MAX_VENDORED_PACKAGES", "1")
     with pytest.raises(UserError, match="2 packages to vendor, over the limit max_vendored_packages=1"):
