@@ -35,6 +35,7 @@ class Limits:
     max_members: int = 200_000               # entries in one package
     max_file_bytes: int = 4 << 30            # one file in a package
     max_installed_bytes: int = 16 << 30      # the sum of a package's declared file sizes
+    max_vendored_packages: int = 10_000      # packages one 'repo vendor' copies from an upstream
 
     def describe(self, field: str) -> str:
         """``max_depth=64 (VCOMP_LIMIT_MAX_DEPTH)``: how errors name a limit and its knob."""

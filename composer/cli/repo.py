@@ -175,6 +175,29 @@ def cmd_repo_mirror(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_repo_vendor(args: argparse.Namespace) -> int:
+    from composer.package.build import default_cache
+    from composer.repo.client import RepositoryClient, load_trusted_root
+    from composer.repo.store import RepoStore
+    from composer.repo.vendor import VendorRequest, vendor
+    from composer.trust.keys import load_key_spec
+    client = RepositoryClient(args.source, load_trusted_root(Path(args.from_root)), default_cache() / "repos")
+    request = VendorRequest(patterns=tuple(args.names), arches=tuple(args.arch or ()),
+                            with_dependencies=args.with_dependencies)
+    done = vendor(RepoStore(Path(args.dir)), client, request,
+                  targets_keys=[load_key_spec(k) for k in args.targets_key])
+    for role in done.roles:
+        was = f"was v{role.previous}" if role.previous else "new"
+        _out(f"role {role.name} v{role.version} ({was}), signed upstream; delegated here: {', '.join(role.names)}")
+    for entry in done.packages:
+        _out(f"vendored {entry.nva} (signer {entry.signer[:16]}, sha256 {entry.sha256[:16]})")
+    signed = f"top-level targets v{done.targets_version} signed" if done.delegation_changed else \
+        "delegations unchanged"
+    _out(f"{len(done.packages)} packages, {done.copied} copied; {signed}; run 'vcomp repo publish' to make them "
+         "visible")
+    return EXIT_OK
+
+
 def _private(spec: str) -> bool:
     """A private key file (NAME.key, or NAME.key:VAR naming its passphrase variable)."""
     from composer.trust.keys import parse_key_spec
@@ -270,6 +293,19 @@ def register(sub: Subparsers) -> None:
     r.add_argument("--root", required=True, help="the pinned trust root (root.json)")
     r.add_argument("--arch", action="append")
     r.set_defaults(func=cmd_repo_mirror)
+    r = repo.add_parser("vendor", help="copy upstream packages into the repository, verified by their upstream "
+                                       "developers' signatures (docs/upstream.md)")
+    r.add_argument("dir")
+    r.add_argument("names", nargs="*", metavar="NAME-OR-GLOB",
+                   help="upstream package names or globs (none: refresh what was vendored from this upstream)")
+    r.add_argument("--from", dest="source", required=True, metavar="URL-OR-DIR", help="the upstream repository")
+    r.add_argument("--from-root", required=True, metavar="ROOT.json", help="the upstream's pinned trust root")
+    r.add_argument("--targets-key", action="append", default=[], metavar=KEYSPEC,
+                   help="your offline top-level targets private key (needed when a delegation changes)")
+    r.add_argument("--arch", action="append", help="architectures to vendor (default: those the repository serves)")
+    r.add_argument("--with-dependencies", action="store_true",
+                   help="also vendor the upstream packages the named ones depend on")
+    r.set_defaults(func=cmd_repo_vendor)
     r = repo.add_parser("serve", help="static HTTP for a repository (127.0.0.1 by default)")
     r.add_argument("dir")
     r.add_argument("--port", type=int, default=8420)

@@ -273,6 +273,26 @@ class RepositoryClient:
         targets: Targets = self.updater._trusted_set.targets
         return targets
 
+    def top_targets(self) -> Targets:
+        """The verified top-level targets metadata (the delegations) of this session."""
+        return self._top_targets()
+
+    def delegated_role(self, role: str) -> bytes:
+        """The bytes of delegated targets role ``role`` exactly as the repository serves them, verified in this
+        session (through :meth:`fetch` of one of its targets): for copying it verbatim (``repo vendor``)."""
+        trusted = self.updater._trusted_set
+        listed = trusted.snapshot.meta.get(f"{role}.json")
+        try:
+            signed = trusted[role]
+            data = (self.metadata_dir / f"{quote(role, safe='')}.json").read_bytes()
+            if listed is None or Metadata.from_bytes(data).signed != signed:
+                raise ValueError("not the metadata verified in this session")
+            listed.verify_length_and_hashes(data)
+        except (KeyError, OSError, ValueError, tuf_exc.RepositoryError) as exc:
+            raise VerificationError(f"{self.urls[0]}: role '{role}': no verified metadata ({exc})",
+                                    hint="run again: the repository changed while it was read") from None
+        return data
+
     # ---- index and queries
     def index(self, arch: str) -> list[IndexEntry]:
         if arch not in self._indexes:

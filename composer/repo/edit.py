@@ -15,11 +15,12 @@ import hashlib
 import multiprocessing
 import shutil
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from securesystemslib.signer import Key
 from tuf.api.metadata import (
     DelegatedRole,
     Delegations,
@@ -56,6 +57,7 @@ from composer.repo.store import (
     new_timestamp,
     write_signed,
 )
+from composer.repo.vendored import read_vendored
 from composer.run import run
 from composer.trust.keys import PublicKey, SigningKey
 
@@ -232,19 +234,38 @@ def delegate(store: RepoStore, name: str, keys: Sequence[PublicKey], patterns: S
             raise UserError(f"key {key.keyid[:16]} is the offline {offline[key.keyid]} key, not a developer key",
                             hint="delegate to the developer's own key (vcomp key generate NAME)")
     signers = store.offline_signers("targets", targets_keys, option="--targets-key")
+    role = DelegatedRole(name=name, keyids=sorted(k.keyid for k in keys), threshold=threshold, terminating=True,
+                         paths=[f"packages/{p}/*" for p in patterns])
+    _refuse_vendored(store, role)
     targets = store.load("targets", Targets)
-    delegations = targets.signed.delegations or Delegations(keys={}, roles={})
-    assert delegations.roles is not None
-    for key in keys:
-        delegations.keys[key.keyid] = key.key
-    delegations.roles[name] = DelegatedRole(name=name, keyids=sorted(k.keyid for k in keys),
-                                            threshold=threshold, terminating=True,
-                                            paths=[f"packages/{p}/*" for p in patterns])
-    _drop_unused_keys(delegations)
-    targets.signed.delegations = delegations
+    set_delegation(targets.signed, role, {k.keyid: k.key for k in keys})
     targets.signed.version += 1
     targets.signed.expires = expires(store.config.expiry_days["targets"])
     store.sign_and_write(targets, "targets", signers)
+
+
+def set_delegation(targets: Targets, role: DelegatedRole, keys: Mapping[str, Key]) -> None:
+    """Delegate ``role`` (replacing one of the same name) to ``keys`` (keyid -> key) in ``targets``."""
+    delegations = targets.delegations or Delegations(keys={}, roles={})
+    assert delegations.roles is not None
+    delegations.keys.update({k: keys[k] for k in role.keyids})
+    delegations.roles[role.name] = role
+    _drop_unused_keys(delegations)
+    targets.delegations = delegations
+
+
+def _refuse_vendored(store: RepoStore, role: DelegatedRole) -> None:
+    """Your developers' names stay theirs, a vendored role's names its upstream developer's (docs/upstream.md)."""
+    for name, record in read_vendored(store.dir).items():
+        if name == role.name:
+            raise UserError(f"role '{name}' is vendored from {record.upstream}: its delegation follows the "
+                            "upstream developer's keys", hint="pick another role name; the vendored role changes "
+                                                              "with: vcomp repo vendor")
+        taken = [n for n in record.names if role.is_delegated_path(package_target_path(n, "0", "x"))]
+        if taken:
+            raise UserError(f"the patterns {', '.join(role.paths or [])} of '{role.name}' match "
+                            f"{', '.join(taken)}, vendored from {record.upstream} (role '{name}')",
+                            hint="one key owns a name: pick patterns that leave the vendored names out")
 
 
 @locked
@@ -359,20 +380,26 @@ def _copy_in(pkg: Path, copy: Path) -> None:
 _Verified = tuple[dict[str, Any], str, tuple[str, ...]] | tuple[type[ComposerError], str, str]
 
 
+def check_package(copy: Path, key: PublicKey | None = None) -> tuple[IndexEntry, str, tuple[str, ...]]:
+    """The checks that depend on the package's bytes alone: container, schema, signature (by ``key`` when
+    given), every hash, safe paths, lint errors; return the index entry, the signer and the provided names."""
+    verified = verify_package(copy, key)       # container, schema, signature, manifest, every file hash
+    header = verified.header
+    if header.manifest.entries:   # (a metadata-only package has nothing to check)
+        check_entries(header.manifest.entries, str(copy))  # no path or link may escape an image root
+    errors = [f for f in lint_header(header) if f.level == "error"]
+    if errors:
+        raise InvalidPackage(f"{copy}: lint errors: " + "; ".join(f"{f.code}: {f.message}" for f in errors),
+                             hint="fix the recipe and rebuild (see vcomp pkg lint)")
+    entry = IndexEntry.from_header(header, size=copy.stat().st_size, sha256=sha256_file(copy))
+    return entry, verified.signer.keyid, header.metadata.provides
+
+
 def _verify_copy(copy: Path) -> _Verified:
-    """The checks that depend on the package's bytes alone (a worker runs them): container, schema, signature,
-    every hash, safe paths, lint errors; the index entry, the signer and the provided names."""
+    """:func:`check_package` in a worker: its answer, or its error as (class, message, hint)."""
     try:
-        verified = verify_package(copy)           # container, schema, signature, manifest, every file hash
-        header = verified.header
-        if header.manifest.entries:   # (a metadata-only package has nothing to check)
-            check_entries(header.manifest.entries, str(copy))  # no path or link may escape an image root
-        errors = [f for f in lint_header(header) if f.level == "error"]
-        if errors:
-            raise InvalidPackage(f"{copy}: lint errors: " + "; ".join(f"{f.code}: {f.message}" for f in errors),
-                                 hint="fix the recipe and rebuild (see vcomp pkg lint)")
-        entry = IndexEntry.from_header(header, size=copy.stat().st_size, sha256=sha256_file(copy))
-        return entry.to_dict(), verified.signer.keyid, header.metadata.provides
+        entry, keyid, provides = check_package(copy)
+        return entry.to_dict(), keyid, provides
     except (InvalidPackage, UserError) as exc:
         return type(exc), exc.message, exc.hint
 

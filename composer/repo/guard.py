@@ -34,6 +34,7 @@ from composer.package.archive import read_header
 from composer.repo.index import IndexEntry
 from composer.repo.publish import stored_target
 from composer.repo.store import INDEX_ROLE, RepoStore
+from composer.repo.vendored import read_vendored
 
 LOCK = ".lock"
 P = ParamSpec("P")
@@ -102,15 +103,24 @@ def remove_temporaries(directory: Path) -> None:
 
 
 def listed_targets(store: RepoStore) -> dict[str, tuple[int, str]]:
-    """path -> (length, sha256) of every package the current developer role metadata lists."""
+    """path -> (length, sha256) of every package the current developer role metadata lists.
+
+    A vendored role (repo/vendored.py) is an upstream developer's metadata, copied as it is: it lists every
+    package of that developer, of which this repository holds the ones it vendored (the delegated names, the
+    stored targets)."""
     targets = store.load("targets", Targets).signed
     roles = (targets.delegations.roles or {}) if targets.delegations else {}
+    vendored = read_vendored(store.dir)
     out: dict[str, tuple[int, str]] = {}
     for name in sorted(roles):
         if name == INDEX_ROLE or not store.has_role(name):
             continue
         for path, info in store.load(name, Targets).signed.targets.items():
-            out.setdefault(path, (info.length, str(info.hashes.get("sha256", ""))))
+            digest = str(info.hashes.get("sha256", ""))
+            if name in vendored and not (roles[name].is_delegated_path(path)
+                                         and (store.targets_dir / stored_target(path, digest)).is_file()):
+                continue
+            out.setdefault(path, (info.length, digest))
     return out
 
 

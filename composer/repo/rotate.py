@@ -20,6 +20,7 @@ from composer.fsutil import atomic_write
 from composer.repo.edit import publish_unlocked
 from composer.repo.guard import locked
 from composer.repo.store import CONFIG, INDEX_ROLE, ONLINE_ROLES, RepoStore, expires
+from composer.repo.vendored import read_vendored
 from composer.trust.keys import PublicKey, SigningKey, load_key_spec
 
 ROOT_LISTED = ("root", "targets", "snapshot", "timestamp")
@@ -114,6 +115,10 @@ def _rotate_delegation(store: RepoStore, role: str, add: Sequence[SigningKey | P
                         hint="roles are root, targets, snapshot, timestamp, index or a delegation name")
     if role == INDEX_ROLE:
         _refuse_offline_as_online(store, role, add)
+    vendored = read_vendored(store.dir).get(role)
+    if vendored is not None:
+        raise UserError(f"role '{role}' is vendored from {vendored.upstream}: its keys are the upstream developer's",
+                        hint="vcomp repo vendor takes the upstream's current keys for it (docs/upstream.md)")
     drole = delegations.roles[role]
     for key in add:
         pub = _public(key)
