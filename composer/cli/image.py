@@ -8,7 +8,18 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from composer.cli.common import EXIT_ERROR, EXIT_OK, Subparsers, current, epoch, image_cache, info, progress, warn
+from composer.cli.common import (
+    EXIT_ERROR,
+    EXIT_OK,
+    Subparsers,
+    current,
+    epoch,
+    image_cache,
+    info,
+    progress,
+    table,
+    warn,
+)
 from composer.cli.common import out as _out
 from composer.errors import UserError
 
@@ -32,9 +43,9 @@ def build(args: argparse.Namespace, top: Path, profile: Profile, lock: Lock, loc
     results = build_profile(top, profile, lock, lock_digest, sources, jobs, image_cache(), epoch=epoch(), say=progress,
                             warn=warn, sign_key=_signing_key(key) if key else None)
     for r in results:
-        for p in r.products:
-            for f in p.files:
-                _out(f"  {f}  {f.stat().st_size / 2**20:8.1f} MiB")
+        for line in table([(f"  {f}", f"{f.stat().st_size / 2**20:.1f} MiB") for p in r.products for f in p.files],
+                          right={1}):
+            _out(line)
         for name in r.stale:
             _out(f"  {name}: stale (built from other inputs; kept, not rebuilt: vcomp build {args.profile} "
                  f"--output {name})")

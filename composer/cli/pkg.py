@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from composer.cli import pkgroot
-from composer.cli.common import EXIT_ERROR, EXIT_OK, Subparsers, current
+from composer.cli.common import EXIT_ERROR, EXIT_OK, Subparsers, current, table
 from composer.cli.common import err as _err
 from composer.cli.common import out as _out
 from composer.errors import ComposerError
@@ -85,10 +85,11 @@ def cmd_pkg_info(args: argparse.Namespace) -> int:
 
 def cmd_pkg_contents(args: argparse.Namespace) -> int:
     from composer.package.archive import read_header
-    for e in read_header(Path(args.package)).manifest.entries:
-        extra = f" -> {e.target}" if e.target else ""
-        size = str(e.size) if e.type == "file" else "-"
-        _out(f"{e.type:<8} {e.mode:04o} {size:>10} {e.role if e.type == 'file' else '':<7} {e.path}{extra}")
+    entries = read_header(Path(args.package)).manifest.entries
+    rows = [(e.type, f"{e.mode:04o}", str(e.size) if e.type == "file" else "-", e.role if e.type == "file" else "",
+             e.path + (f" -> {e.target}" if e.target else "")) for e in entries]
+    for line in table(rows, right={2}):
+        _out(line)
     return EXIT_OK
 
 

@@ -17,7 +17,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from composer.cli.common import EXIT_CHANGES, EXIT_OK, Subparsers, marked
+from composer.cli.common import EXIT_CHANGES, EXIT_OK, Subparsers, marked, table
 from composer.cli.common import out as _out
 from composer.errors import UserError
 
@@ -174,8 +174,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     from composer.pkgmgr.query import list_packages
     manual = True if args.manual else False if args.auto else None
     rows = list_packages(_records(args).packages, manual=manual)
-    return _show(args, rows, [f"{r.name:<24} {r.version:<32} {'manual' if r.manual else 'auto':<7} {r.reason}"
-                              for r in rows])
+    return _show(args, rows, table([(r.name, r.version, "manual" if r.manual else "auto", r.reason) for r in rows]))
 
 
 def cmd_info(args: argparse.Namespace) -> int:

@@ -197,3 +197,31 @@ def test_an_error_of_a_verb_in_colour_and_not(tmp_path: Path, capsys: pytest.Cap
     assert capsys.readouterr().err.startswith("\x1b[1;31merror:\x1b[0m ")
     assert main(["validate", missing]) == EXIT_ERROR   # captured: not a terminal
     assert capsys.readouterr().err.startswith("error: ")
+
+
+# ---------------------------------------------------------------- aligned columns
+
+def test_table_aligns_columns_from_the_data() -> None:
+    rows = [("a-very-long-package-name-that-stays-whole", 7, "12.5 MiB", "manual"),
+            ("b", 1234, "800 B", "auto")]
+    assert common.table(rows, right={2}) == [
+        "a-very-long-package-name-that-stays-whole     7  12.5 MiB  manual",
+        "b                                          1234     800 B  auto",
+    ]
+
+
+def test_table_edge_cases() -> None:
+    assert common.table([]) == []
+    assert common.table([("x", "")]) == ["x"]                       # no trailing blanks
+    assert common.table([("a", 1), ("bb", "-")], right={1}) == ["a   1", "bb  -"]
+    assert common.table([("k", 1)], gap=" ") == ["k 1"]
+
+
+def test_cache_du_sizes_line_up(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("VCOMP_CACHE", str(tmp_path / "cache"))
+    assert main(["cache", "du"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) >= 3 and lines[-1].startswith("total ")
+    ends = {line.index(" B") for line in lines}           # every size "0 B" ends in the same column
+    assert len(ends) == 1, lines
