@@ -251,6 +251,30 @@ class Parser(argparse.ArgumentParser):
                 found.update((id(p), p) for p in action.choices.values() if isinstance(p, Parser))
         return list(found.values())
 
+    def own_actions(self) -> list[argparse.Action]:
+        """This parser's arguments, in the order they were added."""
+        return list(self._actions)
+
+    def option(self, flag: str) -> argparse.Action:
+        """The argument of an option string (``--color``)."""
+        return self._option_string_actions[flag]
+
+    def verbs(self) -> list[tuple[str, str, Parser]]:
+        """(name, help, parser) of each subcommand, in the order ``--help`` lists them."""
+        found = []
+        for action in self._actions:
+            if isinstance(action.choices, dict):
+                helps = {str(c.dest): str(c.help or "") for c in getattr(action, "_choices_actions", ())}
+                found += [(n, helps.get(n, ""), p) for n, p in action.choices.items() if isinstance(p, Parser)]
+        return found
+
+    def actions_below(self) -> list[argparse.Action]:
+        """Every argument of this parser and of its subcommands (completion and the man page walk them)."""
+        found = list(self._actions)
+        for sub in self.subcommands():
+            found += sub.actions_below()
+        return found
+
     def option_strings(self) -> set[str]:
         """Every option this parser and its subcommands accept."""
         found = set(self._option_string_actions)

@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from composer import __version__, lockfile, notices, oserrors, settings
-from composer.cli import cache, common, gitops, image, importer, key, lock, pkg, query, repo
+from composer.cli import cache, common, completion, gitops, image, importer, key, lock, pkg, query, repo
 from composer.cli.common import EXIT_ERROR, GLOBAL_OPTIONS, Output, Parser, Subparsers, wants_color
 from composer.cli.common import err as _err
 from composer.cli.common import warn as _warn
@@ -32,6 +32,7 @@ GROUPS: tuple[Callable[[Subparsers], None], ...] = (
     gitops.register,   # plan, apply, reconcile, diff, history
     cache.register,    # cache list|du|verify|gc
     importer.register,  # import debian
+    completion.register,  # completion bash|zsh|fish|tcsh
 )
 """The verb groups, in the order ``vcomp --help`` lists them: a new group is one module and one row here."""
 
