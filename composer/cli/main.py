@@ -32,7 +32,6 @@ GROUPS: tuple[Callable[[Subparsers], None], ...] = (
     gitops.register,   # plan, apply, reconcile, diff, history
     cache.register,    # cache list|du|verify|gc
     importer.register,  # import debian
-    completion.register,  # completion bash|zsh|fish|tcsh
 )
 """The verb groups, in the order ``vcomp --help`` lists them: a new group is one module and one row here."""
 
@@ -46,6 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     h = sub.add_parser("help", help="the help of a verb (vcomp help lock, vcomp help pkg build)")
     h.add_argument("topic", nargs="*", help="a verb, and a subverb for pkg, repo, key, cache, import")
     h.set_defaults(func=_help)
+    completion.add_verb(sub, build_parser)   # needs the whole parser, as help does
     p.add_global_options(GLOBAL_OPTIONS, top=True)   # --debug -q -v --color ... before or after any verb
     return p
 
