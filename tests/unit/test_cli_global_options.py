@@ -14,6 +14,7 @@ from composer.cli import common
 from composer.cli.common import GLOBAL_OPTIONS, Output, Parser, configure, wants_color
 from composer.cli.main import build_parser, main, output_of
 from composer.errors import EXIT_ERROR, UserError
+from tests.conftest import hello_recipe
 
 FLAGS = [f for o in GLOBAL_OPTIONS for f in o.flags]
 
@@ -122,6 +123,19 @@ def test_verbosity_decides_which_lines_are_printed(verbosity: int, shown: list[s
     captured = capsys.readouterr()
     assert captured.out.splitlines() == shown
     assert captured.err == "warning: stays\n"
+
+
+@pytest.mark.parametrize(("quiet", "progress"), [([], True), (["-q"], False)])
+def test_quiet_build_all_prints_only_the_paths(quiet: list[str], progress: bool, keydir: Path, tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    hello_recipe(tmp_path / "recipes")
+    argv = ["pkg", "build-all", str(tmp_path / "recipes"), "--key", str(keydir / "dev.key"),
+            "--out", str(tmp_path / "out"), "--cache", str(tmp_path / "cache")]
+    assert main([*argv, *quiet]) == 0
+    captured = capsys.readouterr()
+    assert [Path(line).name for line in captured.out.splitlines()] == ["hello-1.2.3-x86_64.vpk"]
+    assert ("1 packages for x86_64" in captured.err) is progress, captured.err
+    assert (captured.err == "") is not progress
 
 
 @pytest.mark.parametrize(("argv", "verbosity"), [
