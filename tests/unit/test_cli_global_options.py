@@ -50,6 +50,31 @@ def test_every_verb_takes_every_global_option_after_it() -> None:
             assert own or action.default is argparse.SUPPRESS, f"vcomp {' '.join(path)} {flag}"
 
 
+def minimal(parser: Parser) -> list[str]:
+    """The fewest words a verb's parser accepts: each required positional and option with a value."""
+    words: list[str] = []
+    for a in parser._actions:
+        value = str(next(iter(a.choices))) if a.choices else "1"
+        if not a.option_strings and a.nargs not in ("?", "*"):
+            words.append(value)
+        elif a.option_strings and a.required:
+            words += [a.option_strings[0], value]
+    return words
+
+
+def test_every_verb_parses_the_global_options_before_and_after_it() -> None:
+    top = build_parser()
+    assert isinstance(top, Parser)
+    for path, parser in leaves(top):
+        verb = [*path, *minimal(parser)]
+        for argv in (["--debug", "--no-wait", "-q", "--color=never", *verb],
+                     [*verb, "--debug", "--no-wait", "-q", "--color=never"]):
+            args = top.parse_args(argv)
+            assert (args.debug, args.no_wait, args.quiet, args.color) == (True, True, 1, "never"), argv
+        assert top.parse_args([*verb, "--offline"]).offline is True
+        assert top.parse_args([*verb, "-vv"]).verbose == 2
+
+
 @pytest.mark.parametrize("argv", [
     ["--debug", "--no-wait", "--offline", "-q", "lock", "p.yaml"],
     ["lock", "--debug", "--no-wait", "--offline", "-q", "p.yaml"],
