@@ -217,6 +217,10 @@ HTTP = Setting(
     meaning="a deadline or rate of one repository download (see docs/security/transport.md)",
     default="composer/repo/deadlines.py", accepts="a positive number",
     malformed="VCOMP_HTTP_MIN_RATE='TEXT' is not a positive number")
+NO_COLOR = Setting(
+    name="NO_COLOR", parse=lambda _variable, raw: raw != "",
+    meaning="no colour on a terminal (no-color.org); --color=always still colours",
+    default="colour on a terminal (--color=auto)", accepts="any non-empty value turns colour off")
 TEST_CRASH_AT = Setting(
     name="VCOMP_TEST_CRASH_AT", parse=_crash_point,
     meaning="test hook: a transaction exits (status 137) at its Nth crash point, a kill -9 stand-in",
@@ -224,7 +228,7 @@ TEST_CRASH_AT = Setting(
 
 ROWS: tuple[Setting[object], ...] = (
     CACHE, XDG_CACHE_HOME, CACHE_MAX, SOURCE_DATE_EPOCH, KVM, NO_WAIT, LOCK_TIMEOUT, OFFLINE, REPO_NOW,
-    DEBIAN_MIRROR, DEBIAN_SECURITY_MIRROR, KEY_PASSPHRASE, LIMIT, HTTP, TEST_CRASH_AT,
+    DEBIAN_MIRROR, DEBIAN_SECURITY_MIRROR, KEY_PASSPHRASE, LIMIT, HTTP, NO_COLOR, TEST_CRASH_AT,
 )
 
 

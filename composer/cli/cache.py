@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from composer.cli.common import EXIT_ERROR, EXIT_OK, Subparsers
+from composer.cli.common import EXIT_ERROR, EXIT_OK, Subparsers, table
 from composer.cli.common import out as _out
 
 
@@ -31,8 +31,8 @@ def cmd_list(args: argparse.Namespace) -> int:
     if args.json:
         _out(json.dumps([_row(e) for _k, e in pairs], indent=1))
         return EXIT_OK
-    for _k, e in pairs:
-        _out(f"{e.kind:10} {e.key[:24]:24} {policy.human(e.size):>10}")
+    for line in table([(e.kind, e.key, policy.human(e.size)) for _k, e in pairs], right={2}):
+        _out(line)
     return EXIT_OK
 
 
@@ -47,11 +47,13 @@ def cmd_du(args: argparse.Namespace) -> int:
         _out(json.dumps({"root": str(root), "kinds": {n: {"entries": c, "size": s} for n, (c, s) in totals.items()},
                          "size": sum(s for _c, s in totals.values()), "cap": ops.cap_from_env()}, indent=1))
         return EXIT_OK
-    for name, (count, size) in totals.items():
-        _out(f"{name:10} {count:6} entries {policy.human(size):>10}")
-    _out(f"{'total':10} {sum(c for c, _s in totals.values()):6} entries "
-         f"{policy.human(sum(s for _c, s in totals.values())):>10}  in {root} (cap {policy.human(ops.cap_from_env())}"
-         f", {ops.MAX_ENV})")
+    rows: list[tuple[str | int, ...]] = [(name, count, "entries", policy.human(size))
+                                         for name, (count, size) in totals.items()]
+    rows.append(("total", sum(c for c, _s in totals.values()), "entries",
+                 policy.human(sum(s for _c, s in totals.values())),
+                 f"in {root} (cap {policy.human(ops.cap_from_env())}, {ops.MAX_ENV})"))
+    for line in table(rows, right={3}):
+        _out(line)
     return EXIT_OK
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -19,8 +18,11 @@ from composer.cli.common import (
     EXIT_POLICY,
     PLAN_EXIT,
     Subparsers,
+    current,
     epoch,
     image_cache,
+    marked,
+    report,
 )
 from composer.cli.common import out as _out
 from composer.errors import UserError
@@ -48,7 +50,9 @@ def cmd_plan(args: argparse.Namespace) -> int:
     if args.matrix:
         _out(render.matrix_json(plan).rstrip("\n"))
     else:
-        text = {"table": render.table, "json": render.to_json, "markdown": render.markdown}[args.format](plan)
+        table = {"table": lambda p: render.table(p, color=current().color_out), "json": render.to_json,
+                 "markdown": render.markdown}
+        text = table[args.format](plan)
         _out(text.rstrip("\n"))
     return PLAN_EXIT[plan.verdict]
 
@@ -87,7 +91,7 @@ def cmd_reconcile_root(args: argparse.Namespace) -> int:
     from composer.pkgmgr.reconcile import reconcile_root
     if len(args.profile) != 1:
         raise UserError("reconcile --root takes exactly one profile", hint="vcomp reconcile --root DIR PROFILE")
-    done = reconcile_root(Path(args.root), Path(args.profile[0]), epoch=epoch(), say=_out)
+    done = reconcile_root(Path(args.root), Path(args.profile[0]), epoch=epoch(), say=lambda line: _out(marked(line)))
     if not done.changes:
         _out(f"{done.root}: already matches {done.lock_name} ({done.arch}): nothing to do")
         return EXIT_NO_CHANGES
@@ -115,7 +119,7 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
         try:
             code, found = _reconcile_one(ws, path, args.base or BUILT, args)
         except UserError as exc:
-            sys.stderr.write(f"{rel}: error: {exc.message}\n" + (f"  hint: {exc.hint}\n" if exc.hint else ""))
+            report(exc.message, exc.hint, prefix=f"{rel}: error: ")
             code, found = EXIT_ERROR, []
         codes.append(code)
         cases += found
@@ -155,11 +159,11 @@ def cmd_diff(args: argparse.Namespace) -> int:
     _out(f"--- {a.label}\n+++ {b.label}")
     for p in packages:
         arrow = f"{p.old} -> {p.new}" if p.old and p.new else (p.new or p.old)
-        _out(f"{p.arch}: {p.symbol} {p.name} {arrow} ({_human(p.size_delta)})")
+        _out(marked(f"{p.arch}: {p.symbol} {p.name} {arrow} ({_human(p.size_delta)})"))
     for arch, changes in files.items():
         for sym, path, before, after in changes:
             size = f"{after} B" if sym == "+" else f"{before} B" if sym == "-" else f"{before} -> {after} B"
-            _out(f"{arch}: {sym} /{path} ({size})")
+            _out(marked(f"{arch}: {sym} /{path} ({size})"))
     total = sum(p.size_delta for p in packages)
     n_files = sum(len(c) for c in files.values())
     _out(f"{len(packages)} package change(s), {n_files} file change(s), packages {_human(total)}")

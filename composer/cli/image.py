@@ -8,7 +8,18 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from composer.cli.common import EXIT_ERROR, EXIT_OK, Subparsers, epoch, image_cache, warn
+from composer.cli.common import (
+    EXIT_ERROR,
+    EXIT_OK,
+    Subparsers,
+    current,
+    epoch,
+    image_cache,
+    info,
+    progress,
+    table,
+    warn,
+)
 from composer.cli.common import out as _out
 from composer.errors import UserError
 
@@ -29,17 +40,17 @@ def build(args: argparse.Namespace, top: Path, profile: Profile, lock: Lock, loc
     from composer.compose.build import build_profile
     jobs = {a: tuple(args.output or ()) for a in asked_arches(args, profile)}
     key = getattr(args, "sign_key", None)
-    results = build_profile(top, profile, lock, lock_digest, sources, jobs, image_cache(), epoch=epoch(), say=_out,
+    results = build_profile(top, profile, lock, lock_digest, sources, jobs, image_cache(), epoch=epoch(), say=progress,
                             warn=warn, sign_key=_signing_key(key) if key else None)
     for r in results:
-        for p in r.products:
-            for f in p.files:
-                _out(f"  {f}  {f.stat().st_size / 2**20:8.1f} MiB")
+        for line in table([(f"  {f}", f"{f.stat().st_size / 2**20:.1f} MiB") for p in r.products for f in p.files],
+                          right={1}):
+            _out(line)
         for name in r.stale:
             _out(f"  {name}: stale (built from other inputs; kept, not rebuilt: vcomp build {args.profile} "
                  f"--output {name})")
         reused = f" ({len(r.cached)} of {len(r.products)} from the cache)" if r.cached else ""
-        _out(f"{r.arch}: {len(r.products)} outputs in {r.directory}{reused}")
+        info(f"{r.arch}: {len(r.products)} outputs in {r.directory}{reused}")
     return results
 
 
@@ -125,7 +136,7 @@ def _echo(args: argparse.Namespace) -> Any:
         if not seen.notable:
             return
         mark = f"[{seen.index}/{seen.total}]" if seen.expected else "!" if seen.failure else ""
-        _out(f"   {mark:<{len(str(seen.total)) * 2 + 3}} {plain_text(seen.line)}")
+        progress(f"   {mark:<{len(str(seen.total)) * 2 + 3}} {plain_text(seen.line)}")
     return show if getattr(args, "show", True) else None
 
 
@@ -155,7 +166,7 @@ def cmd_boot(args: argparse.Namespace) -> int:
                      timeout=args.timeout, echo=_echo(args))
     if args.junit:
         Path(args.junit).write_bytes(junit(cases, f"vcomp.boot.{manifest['profile']}"))
-    _out(f"console log: {logs}")
+    info(f"console log: {logs}")
     return _report(cases)
 
 
@@ -165,9 +176,9 @@ def cmd_test(args: argparse.Namespace) -> int:
         cases = []
         for r in results:
             for output, firmware in boots_of(r.manifest):
-                _out(f"{r.arch}: booting {output} with {firmware} firmware")
+                progress(f"{r.arch}: booting {output} with {firmware} firmware")
                 cases += run_boot(r.manifest, r.directory, output, firmware, logs=r.directory / "boot",
-                                  echo=_echo(args) if args.verbose else None)
+                                  echo=_echo(args) if current().verbosity >= 1 else None)
         profile = results[0].manifest["profile"] if results else "profile"
         target = Path(args.junit) if args.junit else top / "junit.xml"
         target.write_bytes(junit(cases, f"vcomp.test.{profile}"))
@@ -208,6 +219,4 @@ def register(sub: Subparsers) -> None:
     s.add_argument("--output", action="append")
     s.add_argument("--images")
     s.add_argument("--junit", help="JUnit XML path (default: images/NAME/junit.xml)")
-    s.add_argument("--verbose", action="store_true",
-                   help="show the expected lines, failures and init's markers of every boot as they appear")
     s.set_defaults(func=cmd_test)

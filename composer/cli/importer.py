@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from composer.cli.common import EXIT_OK, Subparsers, warn
+from composer.cli.common import EXIT_OK, Subparsers, current, warn
 from composer.cli.common import out as _out
 from composer.errors import UserError
 
@@ -100,7 +100,7 @@ def cmd_import_debian(args: argparse.Namespace) -> int:
     from composer.trust.keys import load_key_spec
     _check_usage(args)
     arch, key = get_arch(args.arch), load_key_spec(args.key)
-    phases = _Phases(quiet=args.json)
+    phases = _Phases(quiet=args.json or current().verbosity < 0)
     request = importer.Request(names=tuple(args.name), closure=args.closure, recommends=args.with_recommends,
                                everything=args.all, newest_only=args.newest_only)
     stanzas = phases.timed("parse", lambda: _stanzas(args, arch), lambda s: f"{len(s):,} stanzas")

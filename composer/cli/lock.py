@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from composer.cli.common import EXIT_CHANGES, EXIT_ERROR, EXIT_OK, OFFLINE_HELP, Subparsers
+from composer.cli.common import EXIT_CHANGES, EXIT_ERROR, EXIT_OK, OFFLINE_HELP, Subparsers, marked, say_hint
 from composer.cli.common import err as _err
 from composer.cli.common import out as _out
 from composer.errors import ComposerError, UserError
@@ -74,7 +74,7 @@ def cmd_lock(args: argparse.Namespace) -> int:
             for line in found.problems:
                 sys.stderr.write(f"{found.target}: {line}\n")
             if found.problems:  # a comparison that found changes: exit 2, like plan and diff (1 is for errors)
-                sys.stderr.write(f"  hint: run: vcomp lock {path}\n")
+                say_hint(f"run: vcomp lock {path}")
                 status = EXIT_CHANGES if status == EXIT_OK else status
             elif found.newer:
                 _out(f"{found.target}: up to date with {path}, {found.newer} newer version"
@@ -86,7 +86,7 @@ def cmd_lock(args: argparse.Namespace) -> int:
         counts = ", ".join(f"{a}: {len(p)}" for a, p in done.doc.architectures.items())
         _out(f"{done.target}: {counts} packages" + ("; no change" if not done.changes and done.was_locked else ""))
         for line in done.changes:
-            _out(f"  {line}")
+            _out(marked(f"  {line}"))
     return status
 
 

@@ -13,9 +13,9 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
-from composer import __version__, lockfile, notices, oserrors
-from composer.cli import cache, gitops, image, importer, key, lock, pkg, query, repo
-from composer.cli.common import EXIT_ERROR, OFFLINE_HELP, Parser, Subparsers
+from composer import __version__, lockfile, notices, oserrors, settings
+from composer.cli import cache, common, completion, gitops, image, importer, key, lock, pkg, query, repo
+from composer.cli.common import EXIT_ERROR, GLOBAL_OPTIONS, Output, Parser, Subparsers, wants_color
 from composer.cli.common import err as _err
 from composer.cli.common import warn as _warn
 from composer.errors import ComposerError
@@ -39,16 +39,14 @@ GROUPS: tuple[Callable[[Subparsers], None], ...] = (
 def build_parser() -> argparse.ArgumentParser:
     p = Parser(prog="vcomp", description="Veridian Composer: declarative system images")
     p.add_argument("--version", action="version", version=f"vcomp {__version__}")
-    p.add_argument("--debug", action="store_true", help="log commands and show tracebacks")
-    p.add_argument("--no-wait", action="store_true",
-                   help="fail at once when another vcomp process holds a lock (default: wait, saying for whom)")
-    p.add_argument("--offline", action="store_true", help=OFFLINE_HELP)
     sub = p.add_subparsers(dest="command", required=True)
     for register in GROUPS:
         register(sub)
     h = sub.add_parser("help", help="the help of a verb (vcomp help lock, vcomp help pkg build)")
     h.add_argument("topic", nargs="*", help="a verb, and a subverb for pkg, repo, key, cache, import")
     h.set_defaults(func=_help)
+    completion.add_verb(sub, build_parser)   # needs the whole parser, as help does
+    p.add_global_options(GLOBAL_OPTIONS, top=True)   # --debug -q -v --color ... before or after any verb
     return p
 
 
@@ -59,10 +57,27 @@ def _help(args: argparse.Namespace) -> int:
     return 0
 
 
+def output_of(args: argparse.Namespace) -> Output:
+    """Verbosity and colour from the global options, NO_COLOR and the terminals (never colour in JSON)."""
+    json_data = bool(getattr(args, "json", False) or getattr(args, "matrix", False)
+                     or getattr(args, "format", None) == "json")
+    no_color = settings.NO_COLOR.get()
+    return Output(verbosity=args.verbose - args.quiet,
+                  color_out=not json_data and wants_color(args.color, tty=sys.stdout.isatty(), no_color=no_color),
+                  color_err=wants_color(args.color, tty=sys.stderr.isatty(), no_color=no_color))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     typed = tuple(sys.argv[1:] if argv is None else argv)  # as the user typed it (recorded by root transactions)
     args = build_parser().parse_args(argv)
     args.argv = typed
+    configure(args)
+    return run(args)
+
+
+def configure(args: argparse.Namespace) -> None:
+    """The process-wide settings of the global options: output, logging, notices, lock waits, offline."""
+    common.configure(output_of(args))
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING, format="%(name)s: %(message)s")
     notices.use(_warn)  # library notices (lock waits, damaged cache entries) reach stderr through the CLI
     lockfile.configure(wait=not getattr(args, "no_wait", False))
@@ -70,6 +85,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if offline or "composer.repo.client" in sys.modules:
         from composer.repo import client as repo_client
         repo_client.configure(offline=offline)
+
+
+def run(args: argparse.Namespace) -> int:
+    """The verb, and its outcome as an exit code (the table in docs/architecture/cli.md)."""
     try:
         code: int = args.func(args)
         return code
@@ -98,5 +117,5 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # a bug: say so in one line, the traceback only with --debug
         if args.debug:
             raise
-        sys.stderr.write(f"internal error: {type(exc).__name__}: {exc}\n  hint: rerun with --debug and report it\n")
+        common.report(f"{type(exc).__name__}: {exc}", "rerun with --debug and report it", prefix="internal error: ")
         return EXIT_ERROR

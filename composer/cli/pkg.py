@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from composer.cli import pkgroot
-from composer.cli.common import EXIT_ERROR, EXIT_OK, Subparsers
+from composer.cli.common import EXIT_ERROR, EXIT_OK, Subparsers, current, table
 from composer.cli.common import err as _err
 from composer.cli.common import out as _out
 from composer.errors import ComposerError
@@ -29,7 +29,7 @@ def cmd_pkg_build_all(args: argparse.Namespace) -> int:
     from composer.package.build import build_all
     from composer.trust.keys import load_key_spec
     key = load_key_spec(args.key)
-    console = Console(stderr=True, highlight=False)
+    console = Console(stderr=True, highlight=False, quiet=current().verbosity < 0)   # -q: no progress
     status = console.status(f"building {args.recipes} for {args.arch}")
     status.start()
 
@@ -85,10 +85,11 @@ def cmd_pkg_info(args: argparse.Namespace) -> int:
 
 def cmd_pkg_contents(args: argparse.Namespace) -> int:
     from composer.package.archive import read_header
-    for e in read_header(Path(args.package)).manifest.entries:
-        extra = f" -> {e.target}" if e.target else ""
-        size = str(e.size) if e.type == "file" else "-"
-        _out(f"{e.type:<8} {e.mode:04o} {size:>10} {e.role if e.type == 'file' else '':<7} {e.path}{extra}")
+    entries = read_header(Path(args.package)).manifest.entries
+    rows = [(e.type, f"{e.mode:04o}", str(e.size) if e.type == "file" else "-", e.role if e.type == "file" else "",
+             e.path + (f" -> {e.target}" if e.target else "")) for e in entries]
+    for line in table(rows, right={2}):
+        _out(line)
     return EXIT_OK
 
 
@@ -138,8 +139,7 @@ def cmd_pkg_lint(args: argparse.Namespace) -> int:
 
 def register(sub: Subparsers) -> None:
     pkg_parser = sub.add_parser("pkg", help="build and inspect packages; with --root, manage a root's packages")
-    pkg_parser.add_argument("--root", dest="pkg_root", metavar="DIR",
-                            help="the root to manage (install, remove, upgrade, rollback, queries)")
+    pkg_parser.add_argument("--root", dest="pkg_root", metavar="DIR", help=pkgroot.ROOT_HELP)
     pkg = pkg_parser.add_subparsers(dest="verb", required=True)
     b = pkg.add_parser("build", help="build a package from a recipe directory; prints the .vpk path")
     b.add_argument("recipe")
@@ -159,6 +159,7 @@ def register(sub: Subparsers) -> None:
     i = pkg.add_parser("info", help="show a package's metadata (with --root: an installed package)")
     i.add_argument("package")
     i.add_argument("--json", action="store_true")
+    pkgroot.add_root(i)
     i.set_defaults(func=lambda a: pkgroot.dispatch(a, cmd_pkg_info))
     c = pkg.add_parser("contents", help="list a package's files")
     c.add_argument("package")
@@ -168,6 +169,7 @@ def register(sub: Subparsers) -> None:
     v.add_argument("package", nargs="*")
     v.add_argument("--key", help="trusted public key (.pub) the package must be signed with")
     v.add_argument("--json", action="store_true")
+    pkgroot.add_root(v)
     v.set_defaults(func=lambda a: pkgroot.dispatch(a, cmd_pkg_verify))
     x = pkg.add_parser("extract", help="verify packages and extract them safely into a root directory")
     x.add_argument("package", nargs="+")

@@ -17,7 +17,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from composer.cli.common import EXIT_CHANGES, EXIT_OK, Subparsers
+from composer.cli.common import EXIT_CHANGES, EXIT_OK, Subparsers, marked, table
 from composer.cli.common import out as _out
 from composer.errors import UserError
 
@@ -58,7 +58,7 @@ def _transact(args: argparse.Namespace, sources: Any, changes: Sequence[Any], op
         _out("nothing to do")
         return EXIT_OK
     for ch in changes:
-        _out(ch.line)
+        _out(marked(ch.line))
     if args.dry_run:   # a dry run that could compute its answer succeeded: 0, as apt-get -s and terraform plan
         _out(f"dry run: {len(changes)} change(s), nothing done")
         return EXIT_OK
@@ -174,8 +174,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     from composer.pkgmgr.query import list_packages
     manual = True if args.manual else False if args.auto else None
     rows = list_packages(_records(args).packages, manual=manual)
-    return _show(args, rows, [f"{r.name:<24} {r.version:<32} {'manual' if r.manual else 'auto':<7} {r.reason}"
-                              for r in rows])
+    return _show(args, rows, table([(r.name, r.version, "manual" if r.manual else "auto", r.reason) for r in rows]))
 
 
 def cmd_info(args: argparse.Namespace) -> int:
@@ -264,10 +263,20 @@ def dispatch(args: argparse.Namespace, without_root: Any) -> int:
     return code
 
 
+ROOT_HELP = "the root to manage (install, remove, upgrade, rollback, queries)"
+
+
+def add_root(p: argparse.ArgumentParser) -> None:
+    """``--root DIR`` after the subverb too (``vcomp pkg install --root R nano`` = ``vcomp pkg --root R install
+    nano``); no default, so it does not reset the one given before the subverb."""
+    p.add_argument("--root", dest="pkg_root", metavar="DIR", default=argparse.SUPPRESS, help=ROOT_HELP)
+
+
 def register(pkg: Subparsers) -> None:
     def verb(name: str, func: Any, help: str, *, names: str | None = None, json_out: bool = False,
              changes: bool = False) -> argparse.ArgumentParser:
         p: argparse.ArgumentParser = pkg.add_parser(name, help=f"{help} (needs --root)")
+        add_root(p)
         if names == "+":
             p.add_argument("names", nargs="+", metavar="NAME")
         elif names == "*":

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from composer.cli.common import EXIT_OK, Subparsers
+from composer.cli.common import EXIT_OK, Subparsers, table
 from composer.cli.common import out as _out
 
 if TYPE_CHECKING:
@@ -24,8 +24,8 @@ def _client(args: argparse.Namespace) -> RepositoryClient:
 def cmd_search(args: argparse.Namespace) -> int:
     client = _client(args)
     found = client.search(args.query, args.arch)
-    for e in found:
-        _out(f"{e.name:<22} {e.version_text:<30} {e.arch:<8} {e.type:<12} {e.description}")
+    for line in table([(e.name, e.version_text, e.arch, e.type, e.description) for e in found]):
+        _out(line)
     if not found:
         _out(f"no package matches '{args.query}' for {args.arch}")
     return EXIT_OK

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from composer.arch import DEFAULT_ARCHES
-from composer.cli.common import EXIT_OK, Subparsers
+from composer.cli.common import EXIT_OK, Subparsers, info
 from composer.cli.common import out as _out
 from composer.errors import UserError
 
@@ -86,7 +86,7 @@ def cmd_repo_add(args: argparse.Namespace) -> int:
                   [load_key_spec(k) for k in args.key])
     for r in results:
         _out(f"{'added' if r.new else 'unchanged'} {r.entry.nva} (role {r.role}, sha256 {r.entry.sha256[:16]})")
-    _out("run 'vcomp repo publish' to make them visible")
+    info("run 'vcomp repo publish' to make them visible")
     return EXIT_OK
 
 

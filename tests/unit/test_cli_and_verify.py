@@ -25,7 +25,7 @@ def test_info_contents_verify_extract(hello_pkg: Built, keydir: Path, tmp_path: 
     info = json.loads(capsys.readouterr().out)
     assert info["metadata"]["package"]["version"] == "1.2.3" and info["files"] == len(hello_pkg.manifest.entries)
     assert main(["pkg", "contents", pkg]) == 0
-    assert "file     0755         21 binary  usr/bin/hello" in capsys.readouterr().out
+    assert "file     0755  21  binary  usr/bin/hello" in capsys.readouterr().out  # aligned: widths from the data
     assert main(["pkg", "verify", pkg, "--key", str(keydir / "dev.pub")]) == 0
     assert "OK   " in capsys.readouterr().out
     assert main(["pkg", "verify", pkg, "--key", str(keydir / "other.pub")]) == 1
