@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from composer.cli import jsonout
 from composer.cli.common import EXIT_ERROR, EXIT_OK, Subparsers
 from composer.cli.common import out as _out
 
@@ -104,17 +105,17 @@ def register(sub: Subparsers) -> None:
     cache = sub.add_parser("cache", help="the local caches: list, du, verify, gc (VCOMP_CACHE)")
     verbs = cache.add_subparsers(dest="verb", required=True)
     c = verbs.add_parser("list", help="every cache entry with its size")
-    c.add_argument("--json", action="store_true")
+    jsonout.add_json(c, "cache list")
     c.set_defaults(func=cmd_list)
     c = verbs.add_parser("du", help="entries and bytes per cache kind")
-    c.add_argument("--json", action="store_true")
+    jsonout.add_json(c, "cache du")
     c.set_defaults(func=cmd_du)
     c = verbs.add_parser("verify", help="check every entry against its recorded digests (exit 1 if any is bad)")
-    c.add_argument("--json", action="store_true")
+    jsonout.add_json(c, "cache verify")
     c.set_defaults(func=cmd_verify)
     c = verbs.add_parser("gc", help="evict least recently used entries (default: down to VCOMP_CACHE_MAX)")
     c.add_argument("--keep-last", type=_keep_last, metavar="N", help="keep the N most recently used entries per kind")
     c.add_argument("--max-size", metavar="SIZE", help="evict until the caches fit in SIZE (500M, 2G)")
     c.add_argument("--bad", action="store_true", help="also remove every entry that fails verification")
-    c.add_argument("--json", action="store_true")
+    jsonout.add_json(c, "cache gc")
     c.set_defaults(func=cmd_gc)

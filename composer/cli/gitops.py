@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from composer.cli import jsonout
 from composer.cli.common import (
     EXIT_CHANGES,
     EXIT_ERROR,
@@ -152,6 +153,15 @@ def cmd_diff(args: argparse.Namespace) -> int:
     profile = Path(args.profile).resolve() if args.profile else None
     a, b = side(ws, args.a, profile), side(ws, args.b, profile)
     packages, files = diff_sides(a, b)
+    n_files = sum(len(c) for c in files.values())
+    code = EXIT_CHANGES if packages or n_files else EXIT_NO_CHANGES
+    if jsonout.wanted(args):
+        jsonout.emit({"a": a.label, "b": b.label, "packages": [p.to_dict() for p in packages],
+                      "files": {arch: [{"change": sym, "path": f"/{path}", "size_before": None if sym == "+" else
+                                        before, "size_after": None if sym == "-" else after}
+                                       for sym, path, before, after in changes] for arch, changes in files.items()},
+                      "size_delta": sum(p.size_delta for p in packages), "differences": code == EXIT_CHANGES})
+        return code
     _out(f"--- {a.label}\n+++ {b.label}")
     for p in packages:
         arrow = f"{p.old} -> {p.new}" if p.old and p.new else (p.new or p.old)
@@ -161,9 +171,8 @@ def cmd_diff(args: argparse.Namespace) -> int:
             size = f"{after} B" if sym == "+" else f"{before} B" if sym == "-" else f"{before} -> {after} B"
             _out(f"{arch}: {sym} /{path} ({size})")
     total = sum(p.size_delta for p in packages)
-    n_files = sum(len(c) for c in files.values())
     _out(f"{len(packages)} package change(s), {n_files} file change(s), packages {_human(total)}")
-    return EXIT_CHANGES if packages or n_files else EXIT_NO_CHANGES
+    return code
 
 
 def cmd_history(args: argparse.Namespace) -> int:
@@ -174,6 +183,10 @@ def cmd_history(args: argparse.Namespace) -> int:
     current = ws.current(path).profile
     name = current.name if current else path.stem
     found = generations.generations(ws.images, name)
+    if jsonout.wanted(args):
+        jsonout.emit({"profile": args.profile, "name": name,
+                      "generations": [generations.summary(g) for g in found]})
+        return EXIT_NO_CHANGES
     if not found:
         _out(f"{name}: no generations yet (vcomp reconcile builds and records them)")
         return EXIT_NO_CHANGES
@@ -218,8 +231,10 @@ def register(sub: Subparsers) -> None:
     d.add_argument("b")
     d.add_argument("--profile", help="the profile (for commits and generations)")
     d.add_argument("--images")
+    jsonout.add_json(d, "diff")
     d.set_defaults(func=cmd_diff)
     h = sub.add_parser("history", help="the generations built for a profile")
     h.add_argument("profile")
     h.add_argument("--images")
+    jsonout.add_json(h, "history")
     h.set_defaults(func=cmd_history)

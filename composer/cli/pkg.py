@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from composer.cli import pkgroot
+from composer.cli import jsonout, pkgroot
 from composer.cli.common import EXIT_ERROR, EXIT_OK, Subparsers
 from composer.cli.common import err as _err
 from composer.cli.common import out as _out
@@ -85,7 +85,12 @@ def cmd_pkg_info(args: argparse.Namespace) -> int:
 
 def cmd_pkg_contents(args: argparse.Namespace) -> int:
     from composer.package.archive import read_header
-    for e in read_header(Path(args.package)).manifest.entries:
+    header = read_header(Path(args.package))
+    if jsonout.wanted(args):
+        jsonout.emit({"package": args.package, "nva": header.metadata.nva,
+                      "entries": [e.to_dict() for e in header.manifest.entries]})
+        return EXIT_OK
+    for e in header.manifest.entries:
         extra = f" -> {e.target}" if e.target else ""
         size = str(e.size) if e.type == "file" else "-"
         _out(f"{e.type:<8} {e.mode:04o} {size:>10} {e.role if e.type == 'file' else '':<7} {e.path}{extra}")
@@ -125,12 +130,15 @@ def cmd_pkg_extract(args: argparse.Namespace) -> int:
 
 def cmd_pkg_lint(args: argparse.Namespace) -> int:
     from composer.package.lint import lint_package
-    worst = 0
-    for pkg in args.package:
-        findings = lint_package(Path(pkg))
+    found = {pkg: lint_package(Path(pkg)) for pkg in args.package}
+    worst = EXIT_ERROR if any(f.level == "error" for fs in found.values() for f in fs) else EXIT_OK
+    if jsonout.wanted(args):
+        jsonout.emit({"packages": [{"package": pkg, "findings": [
+            {"level": f.level, "code": f.code, "message": f.message} for f in fs]} for pkg, fs in found.items()]})
+        return worst
+    for pkg, findings in found.items():
         for f in findings:
             _out(f"{pkg}: {f.level}: {f.code}: {f.message}")
-            worst = max(worst, 1 if f.level == "error" else 0)
         if not findings:
             _out(f"{pkg}: clean")
     return worst
@@ -158,16 +166,17 @@ def register(sub: Subparsers) -> None:
     b.set_defaults(func=cmd_pkg_build_all)
     i = pkg.add_parser("info", help="show a package's metadata (with --root: an installed package)")
     i.add_argument("package")
-    i.add_argument("--json", action="store_true")
+    jsonout.add_json(i, "pkg info")
     i.set_defaults(func=lambda a: pkgroot.dispatch(a, cmd_pkg_info))
     c = pkg.add_parser("contents", help="list a package's files")
     c.add_argument("package")
+    jsonout.add_json(c, "pkg contents")
     c.set_defaults(func=cmd_pkg_contents)
     v = pkg.add_parser("verify", help="check signature, manifest and every file's hash (with --root: the "
                        "installed files against the database)")
     v.add_argument("package", nargs="*")
     v.add_argument("--key", help="trusted public key (.pub) the package must be signed with")
-    v.add_argument("--json", action="store_true")
+    jsonout.add_json(v, "pkg verify")
     v.set_defaults(func=lambda a: pkgroot.dispatch(a, cmd_pkg_verify))
     x = pkg.add_parser("extract", help="verify packages and extract them safely into a root directory")
     x.add_argument("package", nargs="+")
@@ -177,5 +186,6 @@ def register(sub: Subparsers) -> None:
     x.set_defaults(func=cmd_pkg_extract)
     lint = pkg.add_parser("lint", help="report packaging mistakes")
     lint.add_argument("package", nargs="+")
+    jsonout.add_json(lint, "pkg lint")
     lint.set_defaults(func=cmd_pkg_lint)
     pkgroot.register(pkg)

@@ -17,6 +17,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from composer.cli import jsonout
 from composer.cli.common import EXIT_CHANGES, EXIT_OK, Subparsers
 from composer.cli.common import out as _out
 from composer.errors import UserError
@@ -273,7 +274,7 @@ def register(pkg: Subparsers) -> None:
         elif names == "*":
             p.add_argument("names", nargs="*", metavar="NAME")
         if json_out:
-            p.add_argument("--json", action="store_true")
+            jsonout.add_json(p, f"pkg {name}")
         if changes:
             p.add_argument("--dry-run", action="store_true", help="print the transaction; change nothing")
         p.set_defaults(func=lambda a, f=func: _needs_root(a, f))

@@ -1,0 +1,91 @@
+"""``--json``: the data verbs' one JSON document on stdout, and the table of which verb writes which schema.
+
+The rules (docs/json-output.md): with ``--json`` a verb prints ONE JSON document on stdout and nothing else
+(progress goes to stderr), keys sorted, indented, deterministic; the exit code is the text form's. Errors are
+unchanged: ``error: ...`` and ``hint: ...`` on stderr, and an error that stops the verb prints no document. A
+verb that reports a failure per item and goes on (``validate``, ``pkg verify``, ``pkg lint``) records each in
+the document too. Every document of a new verb carries ``format_version`` (``1.x``: minor versions only add
+fields; a breaking change is a new major version and a new schema) and is described by
+``schemas/NAME.schema.json`` (JSON Schema draft 2020-12).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Callable, Mapping
+
+from composer.cli.common import out, warn
+
+FORMAT_VERSION = "1.0"
+"""Of every document written through :func:`emit`; minor versions only add fields."""
+
+SCHEMAS: Mapping[str, str] = {
+    # verb (as typed after `vcomp`) -> its schema, schemas/NAME.schema.json
+    "validate": "validate",
+    "lock": "lock",
+    "outdated": "outdated",
+    "why": "why",
+    "search": "search",
+    "info": "index-entry",
+    "fetch": "fetch",
+    "build": "build",
+    "boot": "boot",
+    "test": "test",
+    "plan": "plan",
+    "diff": "diff",
+    "history": "generations",
+    "key id": "key-id",
+    "pkg contents": "contents",
+    "pkg history": "history",
+    "pkg lint": "lint",
+}
+"""The data verbs and the schema of their ``--json`` document (tests/unit/test_json_output.py walks the parser:
+every verb is either here, in :data:`WITHOUT_SCHEMA`, or in :data:`NO_DATA`)."""
+
+WITHOUT_SCHEMA: Mapping[str, str] = {
+    "pkg info": "had --json before schemas (issue 15); the package metadata part follows schemas/package.schema.json",
+    "pkg verify": "had --json before schemas (issue 15)",
+    "pkg list": "had --json before schemas (issue 15)",
+    "pkg files": "had --json before schemas (issue 15)",
+    "pkg owns": "had --json before schemas (issue 15)",
+    "pkg depends": "had --json before schemas (issue 15)",
+    "pkg rdepends": "had --json before schemas (issue 15)",
+    "pkg orphans": "had --json before schemas (issue 15)",
+    "cache list": "had --json before schemas (issue 15)",
+    "cache du": "had --json before schemas (issue 15)",
+    "cache verify": "had --json before schemas (issue 15)",
+    "cache gc": "had --json before schemas (issue 15)",
+    "import debian": "had --json before schemas (issue 15): the import summary",
+}
+"""Verbs with ``--json`` whose document has no schema file yet (the next step: one each)."""
+
+
+def add_json(parser: argparse.ArgumentParser, verb: str) -> None:
+    """The ``--json`` option of a data verb (``verb`` as typed: its row of :data:`SCHEMAS` names the schema)."""
+    schema = f" (schemas/{SCHEMAS[verb]}.schema.json)" if verb in SCHEMAS else ""
+    parser.add_argument("--json", action="store_true", help=f"print one JSON document on stdout{schema}")
+
+
+def wanted(args: argparse.Namespace) -> bool:
+    return bool(getattr(args, "json", False))
+
+
+def say(args: argparse.Namespace) -> Callable[[str], None]:
+    """Where progress lines go: stdout for the text form, stderr with ``--json`` (stdout holds the document)."""
+    return warn if wanted(args) else out
+
+
+def dumps(doc: Mapping[str, object]) -> str:
+    """A document as printed: keys sorted, indented by 2 (pure)."""
+    return json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False)
+
+
+def document(doc: Mapping[str, object]) -> dict[str, object]:
+    """``doc`` with its ``format_version`` (pure)."""
+    return {"format_version": FORMAT_VERSION, **doc}
+
+
+def emit(doc: Mapping[str, object]) -> None:
+    """Print the one JSON document of a verb."""
+    out(dumps(document(doc)))
