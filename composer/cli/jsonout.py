@@ -39,6 +39,11 @@ SCHEMAS: Mapping[str, str] = {
     "pkg contents": "contents",
     "pkg history": "history",
     "pkg lint": "lint",
+    "pkg install": "transaction",
+    "pkg remove": "transaction",
+    "pkg upgrade": "transaction",
+    "pkg rollback": "transaction",
+    "pkg autoremove": "transaction",
 }
 """The data verbs and the schema of their ``--json`` document (tests/unit/test_json_output.py walks the parser:
 every verb is either here, in :data:`WITHOUT_SCHEMA`, or in :data:`NO_DATA`)."""

@@ -39,7 +39,7 @@ def _open(args: argparse.Namespace, *, offline: bool = False) -> tuple[Any, Any]
     from composer.pkgmgr.transaction import recover
     note = recover(_root(args))
     if note:
-        _out(f"vcomp: {note}")
+        jsonout.say(args)(f"vcomp: {note}")
     return open_root(_root(args), default_cache() / "repos", offline=offline)
 
 
@@ -54,20 +54,25 @@ def _write(args: argparse.Namespace, plan: Any, *, offline: bool = False) -> int
 
 
 def _transact(args: argparse.Namespace, sources: Any, changes: Sequence[Any], operation: str) -> int:
+    """Run the changes as one transaction (``--dry-run``: only show them); ``--json``: the lines go to stderr
+    and the document (schemas/transaction.schema.json) to stdout."""
     from composer.pkgmgr.ops import run
-    if not changes:
-        _out("nothing to do")
-        return EXIT_OK
-    for ch in changes:
-        _out(ch.line)
-    if args.dry_run:   # a dry run that could compute its answer succeeded: 0, as apt-get -s and terraform plan
-        _out(f"dry run: {len(changes)} change(s), nothing done")
-        return EXIT_OK
-    outcome = run(_root(args), sources, changes, operation=operation, command=command_line(args), epoch=now(),
-                  purge=getattr(args, "purge", False))
-    for note in outcome.notes:
-        _out(f"note: {note}")
-    _out(f"transaction {outcome.transaction}: {operation} done ({len(changes)} change(s))")
+    say = jsonout.say(args)
+    for line in [ch.line for ch in changes] or ["nothing to do"]:
+        say(line)
+    outcome = None
+    if changes and args.dry_run:  # a dry run that computed its answer succeeded: 0, as apt-get -s, terraform plan
+        say(f"dry run: {len(changes)} change(s), nothing done")
+    elif changes:
+        outcome = run(_root(args), sources, changes, operation=operation, command=command_line(args), epoch=now(),
+                      purge=getattr(args, "purge", False))
+        for note in outcome.notes:
+            say(f"note: {note}")
+        say(f"transaction {outcome.transaction}: {operation} done ({len(changes)} change(s))")
+    if jsonout.wanted(args):
+        jsonout.emit({"root": str(_root(args)), "operation": operation, "dry_run": bool(args.dry_run),
+                      "changes": [ch.to_dict() for ch in changes], "notes": list(outcome.notes) if outcome else [],
+                      "transaction": outcome.transaction if outcome else None})
     return EXIT_OK
 
 
@@ -277,6 +282,7 @@ def register(pkg: Subparsers) -> None:
             jsonout.add_json(p, f"pkg {name}")
         if changes:
             p.add_argument("--dry-run", action="store_true", help="print the transaction; change nothing")
+            jsonout.add_json(p, f"pkg {name}")
         p.set_defaults(func=lambda a, f=func: _needs_root(a, f))
         return p
 

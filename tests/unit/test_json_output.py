@@ -34,6 +34,7 @@ from composer.package.build import Built
 from tests.conftest import REPO
 from tests.repo_fixtures import Repo
 from tests.unit.test_lock_checked import locked, write_profile
+from tests.unit.test_pkg_history import make_root
 
 SCHEMAS = REPO / "schemas"
 
@@ -41,8 +42,7 @@ NO_JSON = {
     # verbs that print no data (an action's outcome, a path, a console), with the reason
     "key generate": "writes two files and prints their paths",
     "pkg build": "prints the path of the package built", "pkg build-all": "prints the paths built",
-    "pkg extract": "an action", "pkg install": "a transaction", "pkg remove": "a transaction",
-    "pkg upgrade": "a transaction", "pkg rollback": "a transaction", "pkg autoremove": "a transaction",
+    "pkg extract": "an action",
     "pkg repo-url": "an action", "pkg recover": "an action",
     "repo init": "an action", "repo delegate": "an action", "repo sign-targets": "an action",
     "repo migrate": "an action", "repo add": "an action", "repo publish": "an action", "repo refresh": "an action",
@@ -173,6 +173,19 @@ def test_key_id_contents_lint(hello_pkg: Built, keydir: Path, capsys: pytest.Cap
         e["path"] for e in doc["entries"]}
     doc = check(run(["pkg", "lint", str(hello_pkg.path), "--json"], capsys), "lint")
     assert doc["packages"][0]["package"] == str(hello_pkg.path)
+
+
+def test_root_transactions_and_their_dry_runs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    root = make_root(tmp_path)
+    at = ["pkg", "--root", str(root)]
+    doc = check(run([*at, "remove", "app", "--dry-run", "--json"], capsys), "transaction")
+    assert (doc["dry_run"], doc["transaction"], doc["changes"]) == (True, None, [
+        {"name": "app", "action": "remove", "old": "1.0.0", "new": None, "reason": None}])
+    doc = check(run([*at, "remove", "app", "--json"], capsys), "transaction")
+    assert (doc["operation"], doc["transaction"]) == ("remove", 2)
+    doc = check(run([*at, "autoremove", "--json"], capsys), "transaction")
+    assert (doc["changes"], doc["transaction"]) == ([], None)
+    assert check(run([*at, "history", "--json"], capsys), "history")["transactions"][-1]["id"] == 2
 
 
 def built_dir(base: Path, version: str, files: dict[str, list[int]]) -> Path:
