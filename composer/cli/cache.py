@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +29,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     from composer.caches import ops, policy
     pairs = sorted(ops.all_entries(_kinds(), _root()), key=lambda p: (p[1].kind, -p[1].last_used, p[1].key))
     if args.json:
-        _out(json.dumps([_row(e) for _k, e in pairs], indent=1))
+        _out(jsonout.dumps([_row(e) for _k, e in pairs]))  # a list, as before schemas: no format_version
         return EXIT_OK
     for _k, e in pairs:
         _out(f"{e.kind:10} {e.key[:24]:24} {policy.human(e.size):>10}")
@@ -45,8 +44,8 @@ def cmd_du(args: argparse.Namespace) -> int:
         totals[e.kind][0] += 1
         totals[e.kind][1] += e.size
     if args.json:
-        _out(json.dumps({"root": str(root), "kinds": {n: {"entries": c, "size": s} for n, (c, s) in totals.items()},
-                         "size": sum(s for _c, s in totals.values()), "cap": ops.cap_from_env()}, indent=1))
+        jsonout.emit({"root": str(root), "kinds": {n: {"entries": c, "size": s} for n, (c, s) in totals.items()},
+                      "size": sum(s for _c, s in totals.values()), "cap": ops.cap_from_env()})
         return EXIT_OK
     for name, (count, size) in totals.items():
         _out(f"{name:10} {count:6} entries {policy.human(size):>10}")
@@ -60,7 +59,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     from composer.caches import ops
     checked, bad = ops.verify(_kinds(), _root())
     if args.json:
-        _out(json.dumps({"checked": checked, "problems": bad}, indent=1))
+        jsonout.emit({"checked": checked, "problems": bad})
     else:
         for line in bad:
             _out(line)
@@ -85,8 +84,8 @@ def cmd_gc(args: argparse.Namespace) -> int:
     freed = sum(e.size for e in done.removed)
     kept = sum(e.size for e in done.kept)
     if args.json:
-        _out(json.dumps({"removed": [_row(e) for e in done.removed], "removed_size": freed, "bad_removed": bad,
-                         "kept": len(done.kept), "kept_size": kept, "leftovers": done.leftovers}, indent=1))
+        jsonout.emit({"removed": [_row(e) for e in done.removed], "removed_size": freed, "bad_removed": bad,
+                      "kept": len(done.kept), "kept_size": kept, "leftovers": done.leftovers})
     else:
         _out(f"removed {len(done.removed)} entries ({policy.human(freed)})"
              + (f" and {bad} damaged one(s)" if bad else "")

@@ -16,6 +16,7 @@ import json
 from collections.abc import Callable, Mapping
 
 from composer.cli.common import out, warn
+from composer.errors import ComposerError
 
 FORMAT_VERSION = "1.0"
 """Of every document written through :func:`emit`; minor versions only add fields."""
@@ -44,24 +45,24 @@ SCHEMAS: Mapping[str, str] = {
     "pkg upgrade": "transaction",
     "pkg rollback": "transaction",
     "pkg autoremove": "transaction",
+    "pkg info": "pkg-info",
+    "pkg verify": "pkg-verify",
+    "pkg list": "pkg-list",
+    "pkg files": "pkg-files",
+    "pkg owns": "pkg-owns",
+    "pkg depends": "pkg-depends",
+    "pkg rdepends": "pkg-rdepends",
+    "pkg orphans": "pkg-list",
+    "cache list": "cache-list",
+    "cache du": "cache-du",
+    "cache verify": "cache-verify",
+    "cache gc": "cache-gc",
 }
 """The data verbs and the schema of their ``--json`` document (tests/unit/test_json_output.py walks the parser:
-every verb is either here, in :data:`WITHOUT_SCHEMA`, or in :data:`NO_DATA`)."""
+every verb is either here, in :data:`WITHOUT_SCHEMA`, or in its list of verbs that print no data)."""
 
 WITHOUT_SCHEMA: Mapping[str, str] = {
-    "pkg info": "had --json before schemas (issue 15); the package metadata part follows schemas/package.schema.json",
-    "pkg verify": "had --json before schemas (issue 15)",
-    "pkg list": "had --json before schemas (issue 15)",
-    "pkg files": "had --json before schemas (issue 15)",
-    "pkg owns": "had --json before schemas (issue 15)",
-    "pkg depends": "had --json before schemas (issue 15)",
-    "pkg rdepends": "had --json before schemas (issue 15)",
-    "pkg orphans": "had --json before schemas (issue 15)",
-    "cache list": "had --json before schemas (issue 15)",
-    "cache du": "had --json before schemas (issue 15)",
-    "cache verify": "had --json before schemas (issue 15)",
-    "cache gc": "had --json before schemas (issue 15)",
-    "import debian": "had --json before schemas (issue 15): the import summary",
+    "import debian": "had --json before schemas (issue 15): the import summary, with timings (not deterministic)",
 }
 """Verbs with ``--json`` whose document has no schema file yet (the next step: one each)."""
 
@@ -70,6 +71,11 @@ def add_json(parser: argparse.ArgumentParser, verb: str) -> None:
     """The ``--json`` option of a data verb (``verb`` as typed: its row of :data:`SCHEMAS` names the schema)."""
     schema = f" (schemas/{SCHEMAS[verb]}.schema.json)" if verb in SCHEMAS else ""
     parser.add_argument("--json", action="store_true", help=f"print one JSON document on stdout{schema}")
+
+
+def error_dict(exc: ComposerError) -> dict[str, str | None]:
+    """An error a verb reports for one item and goes on (also on stderr), as its document records it (pure)."""
+    return {"message": exc.message, "hint": exc.hint or None}
 
 
 def wanted(args: argparse.Namespace) -> bool:

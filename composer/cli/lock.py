@@ -29,7 +29,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
             prof = load_profile(Path(path))
         except ComposerError as exc:
             _err(exc)
-            found.append({"profile": path, "valid": False, "error": error_dict(exc)})
+            found.append({"profile": path, "valid": False, "error": jsonout.error_dict(exc)})
             continue
         per_arch = {a: len(prof.packages_for(a)) for a in prof.architectures}
         found.append({"profile": path, "valid": True, "name": prof.name, "requested": per_arch,
@@ -41,11 +41,6 @@ def cmd_validate(args: argparse.Namespace) -> int:
     if jsonout.wanted(args):
         jsonout.emit({"profiles": found})
     return EXIT_ERROR if any(not f["valid"] for f in found) else EXIT_OK
-
-
-def error_dict(exc: ComposerError) -> dict[str, str | None]:
-    """An error as the JSON documents record it: its message and hint (pure)."""
-    return {"message": exc.message, "hint": exc.hint or None}
 
 
 PROFILE_SUFFIXES = (".yaml", ".yml")

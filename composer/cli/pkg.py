@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 from composer.cli import jsonout, pkgroot
@@ -56,10 +55,9 @@ def cmd_pkg_info(args: argparse.Namespace) -> int:
     header = read_header(Path(args.package))
     meta = header.metadata
     if args.json:
-        _out(json.dumps({"metadata": meta.to_dict(), "files": len(header.manifest.entries),
-                         "installed_size": header.manifest.installed_size,
-                         "payload": {"sha256": header.manifest.payload_sha256,
-                                     "size": header.manifest.payload_size}}, indent=2, sort_keys=True))
+        jsonout.emit({"metadata": meta.to_dict(), "files": len(header.manifest.entries),
+                      "installed_size": header.manifest.installed_size,
+                      "payload": {"sha256": header.manifest.payload_sha256, "size": header.manifest.payload_size}})
         return EXIT_OK
     rows = [("name", meta.name), ("version", str(meta.full_version)), ("arch", meta.arch), ("type", meta.type),
             ("description", meta.description), ("license", meta.license), ("authors", ", ".join(meta.authors)),
@@ -101,18 +99,23 @@ def cmd_pkg_verify(args: argparse.Namespace) -> int:
     from composer.package.archive import verify_package
     from composer.trust.keys import load_public_key
     trusted = load_public_key(Path(args.key)) if args.key else None
-    failed = 0
+    found: list[dict[str, object]] = []
     for pkg in args.package:
         try:
             v = verify_package(Path(pkg), trusted)
         except ComposerError as exc:
-            failed += 1
             _err(exc, prefix="FAIL ")
+            found.append({"package": pkg, "verified": False, "error": jsonout.error_dict(exc)})
             continue
+        found.append({"package": pkg, "verified": True, "nva": v.header.metadata.nva, "entries": v.files,
+                      "bytes": v.bytes, "signer": v.signer.keyid, "key": "given" if trusted else "embedded"})
         who = "the given key" if trusted else "its embedded key (pass --key PUB to check who signed it)"
-        _out(f"OK   {pkg}: {v.header.metadata.nva}, {v.files} entries, {v.bytes} bytes; signature by "
-             f"{v.signer.keyid[:16]} verified with {who}")
-    return EXIT_ERROR if failed else EXIT_OK
+        if not jsonout.wanted(args):
+            _out(f"OK   {pkg}: {v.header.metadata.nva}, {v.files} entries, {v.bytes} bytes; signature by "
+                 f"{v.signer.keyid[:16]} verified with {who}")
+    if jsonout.wanted(args):
+        jsonout.emit({"packages": found})
+    return EXIT_ERROR if any(not f["verified"] for f in found) else EXIT_OK
 
 
 def cmd_pkg_extract(args: argparse.Namespace) -> int:

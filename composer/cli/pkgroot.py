@@ -8,7 +8,6 @@ orphans query it (``--json`` on each).
 from __future__ import annotations
 
 import argparse
-import json
 import shlex
 import sys
 import time
@@ -156,10 +155,11 @@ def _records(args: argparse.Namespace) -> Any:
 
 
 def _show(args: argparse.Namespace, value: Any, lines: Sequence[str]) -> int:
-    if args.json:
-        data = value.to_dict() if hasattr(value, "to_dict") else [v.to_dict() for v in value] \
-            if isinstance(value, (list, tuple)) else value
-        _out(json.dumps(data, indent=2, sort_keys=True))
+    if args.json:  # an object gets its format_version; a list (list, files, orphans) is printed as it is
+        if hasattr(value, "to_dict"):
+            jsonout.emit(value.to_dict())
+        else:
+            _out(jsonout.dumps([v.to_dict() for v in value]))
     else:
         for line in lines:
             _out(line)
@@ -171,7 +171,7 @@ def cmd_history(args: argparse.Namespace) -> int:
     from composer.pkgmgr import history
     records = _records(args).history
     if args.json:
-        _out(json.dumps(history.document(records), indent=2, sort_keys=True))
+        _out(jsonout.dumps(history.document(records)))
         return EXIT_OK
     return _show(args, [], history.lines(records) or ["no transactions"])
 
@@ -246,7 +246,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
                  else f"verify: no damage; {configs} config file(s) changed by the admin" if configs
                  else "verify: clean")  # "clean" only when nothing at all was listed
     if args.json:
-        _out(json.dumps({**report.to_dict(), "clean": clean, "pending": waiting}, indent=2, sort_keys=True))
+        jsonout.emit({**report.to_dict(), "clean": clean, "pending": waiting})
     else:
         _show(args, report, lines)
     return EXIT_OK if clean else EXIT_CHANGES

@@ -163,6 +163,15 @@ def test_search_info_fetch(repo: Repo, tmp_path: Path, monkeypatch: pytest.Monke
     assert check(run(["info", "hello", *where, "--json"], capsys), "index-entry")["version"] == "1.1.0"
     doc = check(run(["fetch", "hello=1.0.0", "--out", str(tmp_path / "got"), *where, "--json"], capsys), "fetch")
     assert Path(doc["path"]).is_file() and doc["package"]["version"] == "1.0.0"
+    assert check_cache_verbs(capsys), "the fetch filled the cache"
+
+
+def check_cache_verbs(capsys: pytest.CaptureFixture[str]) -> list[Any]:
+    rows: list[Any] = check(run(["cache", "list", "--json"], capsys), "cache-list")
+    check(run(["cache", "du", "--json"], capsys), "cache-du")
+    check(run(["cache", "verify", "--json"], capsys), "cache-verify")
+    check(run(["cache", "gc", "--keep-last", "0", "--json"], capsys), "cache-gc")
+    return rows
 
 
 def test_key_id_contents_lint(hello_pkg: Built, keydir: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -186,6 +195,35 @@ def test_root_transactions_and_their_dry_runs(tmp_path: Path, capsys: pytest.Cap
     doc = check(run([*at, "autoremove", "--json"], capsys), "transaction")
     assert (doc["changes"], doc["transaction"]) == ([], None)
     assert check(run([*at, "history", "--json"], capsys), "history")["transactions"][-1]["id"] == 2
+
+
+def test_root_queries(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    at = ["pkg", "--root", str(make_root(tmp_path))]
+    rows = check(run([*at, "list", "--json"], capsys), "pkg-list")
+    assert {r["name"] for r in rows} == {"base", "app"}
+    check(run([*at, "orphans", "--json"], capsys), "pkg-list")
+    assert check(run([*at, "info", "app", "--json"], capsys), "pkg-info")["name"] == "app"
+    files = check(run([*at, "files", "app", "--json"], capsys), "pkg-files")
+    path = next(f["path"] for f in files if f["type"] == "file")
+    assert check(run([*at, "owns", path, "--json"], capsys), "pkg-owns")["packages"] == ["app"]
+    check(run([*at, "depends", "app", "--json"], capsys), "pkg-depends")
+    check(run([*at, "rdepends", "base", "--json"], capsys), "pkg-rdepends")
+    assert check(run([*at, "verify", "--json"], capsys), "pkg-verify")["clean"] is True
+
+
+def test_package_file_info_and_verify(hello_pkg: Built, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    doc = check(run(["pkg", "info", str(hello_pkg.path), "--json"], capsys), "pkg-info")
+    assert doc["metadata"]["package"]["name"] == "hello"
+    bad = tmp_path / "bad.vpk"
+    bad.write_bytes(b"not a package")
+    doc = check(run(["pkg", "verify", str(hello_pkg.path), str(bad), "--json"], capsys, code=1), "pkg-verify")
+    assert [(p["package"], p["verified"]) for p in doc["packages"]] == [(str(hello_pkg.path), True), (str(bad), False)]
+
+
+def test_cache_verbs_on_an_empty_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                       capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("VCOMP_CACHE", str(tmp_path / "cache"))
+    assert check_cache_verbs(capsys) == []
 
 
 def built_dir(base: Path, version: str, files: dict[str, list[int]]) -> Path:
