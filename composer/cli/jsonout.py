@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 
 from composer.cli.common import out, warn
 from composer.errors import ComposerError
@@ -87,8 +87,9 @@ def say(args: argparse.Namespace) -> Callable[[str], None]:
     return warn if wanted(args) else out
 
 
-def dumps(doc: Mapping[str, object]) -> str:
-    """A document as printed: keys sorted, indented by 2 (pure)."""
+def dumps(doc: Mapping[str, object] | Sequence[object]) -> str:
+    """A document as printed: keys sorted, indented by 2 (pure; a list for the verbs that printed one before
+    documents were versioned: cache list, pkg list/files/orphans)."""
     return json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False)
 
 
