@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,7 +17,7 @@ from composer.errors import ComposerError, UserError
 if TYPE_CHECKING:
     from composer.solve.relock import Outdated
 
-OUTDATED_FORMAT = "1.0"  # of `vcomp outdated --json` (schemas/outdated.schema.json); minor versions only add fields
+OUTDATED_FORMAT = "1.0"  # `format` of `vcomp outdated --json` (schemas/outdated.schema.json): format_version's value
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -130,11 +129,11 @@ def cmd_outdated(args: argparse.Namespace) -> int:
                         "in . or ./profiles", hint="name the profile: vcomp outdated PROFILE.yaml")
     found = [outdated(Path(path)) for path in profiles]
     if args.json:
-        _out(json.dumps({"format": OUTDATED_FORMAT, "profiles": [
+        jsonout.emit({"format": OUTDATED_FORMAT, "profiles": [
             {"profile": str(f.profile), "lock": str(f.target), "stale": list(f.stale),
              "packages": [p.to_dict(str(f.profile)) for p in f.packages],
              "command": upgrade_command([p.name for p in f.packages if p.upgradable], str(f.profile))
-             if any(p.upgradable for p in f.packages) else None} for f in found]}, indent=2, sort_keys=True))
+             if any(p.upgradable for p in f.packages) else None} for f in found]})
         return EXIT_OK
     for f in found:
         for line in outdated_lines(f):

@@ -145,6 +145,12 @@ def test_lock_check_and_why(repo: Repo, tmp_path: Path, monkeypatch: pytest.Monk
     assert doc["profiles"][0]["exists"] is False
 
 
+def test_outdated_has_format_version_too(repo: Repo, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    p, _doc = locked(tmp_path, repo)
+    doc = check(run(["outdated", str(p), "--json"], capsys), "outdated")
+    assert doc["format"] == doc["format_version"] == "1.0"
+
+
 def test_why(repo: Repo, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     p, _doc = locked(tmp_path, repo)
     doc = check(run(["why", "hello", "--profile", str(p), "--json"], capsys), "why")
