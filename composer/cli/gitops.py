@@ -49,7 +49,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
     if args.matrix:
         _out(render.matrix_json(plan).rstrip("\n"))
     else:
-        text = {"table": render.table, "json": render.to_json, "markdown": render.markdown}[args.format](plan)
+        fmt = "json" if args.json else args.format
+        text = {"table": render.table, "json": render.to_json, "markdown": render.markdown}[fmt](plan)
         _out(text.rstrip("\n"))
     return PLAN_EXIT[plan.verdict]
 
@@ -206,6 +207,7 @@ def register(sub: Subparsers) -> None:
     p.add_argument("--base", help="git ref, or @built (the last generation built); default: the previous commit "
                    "that touched each profile")
     p.add_argument("--format", choices=("table", "json", "markdown"), default="table")
+    jsonout.add_json(p, "plan")
     p.add_argument("--out", help="also save the plan (JSON) for vcomp apply")
     p.add_argument("--matrix", action="store_true", help="print the (profile, arch, output) jobs as JSON")
     p.add_argument("--ack", action="append", choices=("kernel",), help="acknowledge a change the policy gates")
