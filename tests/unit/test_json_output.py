@@ -34,6 +34,7 @@ from composer.package.build import Built
 from tests.conftest import REPO
 from tests.repo_fixtures import Repo
 from tests.unit.test_lock_checked import locked, write_profile
+from tests.unit.test_output_registry import tiny_profile
 from tests.unit.test_pkg_history import make_root
 
 SCHEMAS = REPO / "schemas"
@@ -269,6 +270,33 @@ def test_history_of_generations(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     doc = check(run(["history", "profiles/minimal.yaml", "--json"], capsys), "generations")
     [g] = doc["generations"]
     assert (g["generation"], g["architectures"]["x86_64"]["packages"]) == (1, 1)
+
+
+def test_a_real_build(repo: Repo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                      capsys: pytest.CaptureFixture[str]) -> None:
+    """`vcomp build --json` of a tiny profile (hello and a stand-in kernel, a rootfs output): the progress on
+    stderr, the document on stdout; built again, the output comes from the cache."""
+    monkeypatch.setenv("VCOMP_CACHE", str(tmp_path / "vcache"))
+    p = tiny_profile(repo, tmp_path, "  - type: rootfs\n")
+    assert main(["lock", str(p)]) == 0
+    capsys.readouterr()
+    argv = ["build", str(p), "--images", str(tmp_path / "images"), "--json"]
+    assert main(argv) == 0
+    got = capsys.readouterr()
+    doc = check(json.loads(got.out), "build")
+    assert "x86_64: 1 outputs in" in got.err
+    [arch] = doc["architectures"]
+    [out] = arch["outputs"]
+    assert Path(out["files"][0]["path"]).is_file() and out["cached"] is False
+    assert check(run(argv, capsys), "build")["architectures"][0]["outputs"][0]["cached"] is True
+    # `vcomp test`: a rootfs is not booted on its own, so a real run with no boot tests
+    doc = check(run(["test", str(p), "--images", str(tmp_path / "images"), "--json"], capsys), "test")
+    assert (doc["total"], doc["cases"], Path(doc["junit"]).is_file()) == (0, [], True)
+    # `vcomp boot` of the built output, QEMU replaced by the verdicts of two real boot Cases (one failed): exit 1
+    monkeypatch.setattr("composer.boot.session.run_boot", lambda *_a, **_k: cases())
+    directory = Path(arch["directory"])
+    doc = check(run(["boot", str(directory), "--output", out["name"], "--json"], capsys, code=1), "boot")
+    assert (doc["passed"], doc["total"], doc["log"]) == (1, 2, str(directory / "boot"))
 
 
 def arch_build(tmp_path: Path) -> ArchBuild:
