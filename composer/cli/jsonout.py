@@ -57,6 +57,8 @@ SCHEMAS: Mapping[str, str] = {
     "cache du": "cache-du",
     "cache verify": "cache-verify",
     "cache gc": "cache-gc",
+    "repo add": "repo-add",
+    "repo publish": "repo-publish",
 }
 """The data verbs and the schema of their ``--json`` document (tests/unit/test_json_output.py walks the parser:
 every verb is either here, in :data:`WITHOUT_SCHEMA`, or in its list of verbs that print no data)."""

@@ -46,7 +46,7 @@ NO_JSON = {
     "pkg extract": "an action",
     "pkg repo-url": "an action", "pkg recover": "an action",
     "repo init": "an action", "repo delegate": "an action", "repo sign-targets": "an action",
-    "repo migrate": "an action", "repo add": "an action", "repo publish": "an action", "repo refresh": "an action",
+    "repo migrate": "an action", "repo refresh": "an action",
     "repo rotate": "an action", "repo sign-root": "an action", "repo mirror": "an action",
     "repo serve": "a server", "verify-attestation": "a verdict line", "apply": "an action",
     "reconcile": "an action", "help": "help text",
@@ -231,6 +231,15 @@ def test_cache_verbs_on_an_empty_cache(tmp_path: Path, monkeypatch: pytest.Monke
                                        capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setenv("VCOMP_CACHE", str(tmp_path / "cache"))
     assert check_cache_verbs(capsys) == []
+
+
+def test_repo_add_and_publish(repo: Repo, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    vpk, alice = str(repo.package("hello", "1.2.0")), str(repo.keys.path("alice"))
+    doc = check(run(["repo", "add", str(repo.dir), vpk, "--key", alice, "--json"], capsys), "repo-add")
+    [added] = doc["packages"]
+    assert (added["name"], added["new"], added["role"]) == ("hello", True, "alice")
+    doc = check(run(["repo", "publish", str(repo.dir), "--json"], capsys), "repo-publish")
+    assert doc["packages"] >= 1 and doc["versions"]["snapshot"] >= 2
 
 
 def built_dir(base: Path, version: str, files: dict[str, list[int]]) -> Path:
