@@ -59,15 +59,10 @@ SCHEMAS: Mapping[str, str] = {
     "cache gc": "cache-gc",
     "repo add": "repo-add",
     "repo publish": "repo-publish",
+    "import debian": "import-debian",
 }
 """The data verbs and the schema of their ``--json`` document (tests/unit/test_json_output.py walks the parser:
-every verb is either here, in :data:`WITHOUT_SCHEMA`, or in its list of verbs that print no data)."""
-
-WITHOUT_SCHEMA: Mapping[str, str] = {
-    "import debian": "had --json before schemas (issue 15): the import summary, with timings (not deterministic)",
-}
-"""Verbs with ``--json`` whose document has no schema file yet (the next step: one each)."""
-
+every verb is either here or in its list of verbs that print no data)."""
 
 def add_json(parser: argparse.ArgumentParser, verb: str) -> None:
     """The ``--json`` option of a data verb (``verb`` as typed: its row of :data:`SCHEMAS` names the schema)."""
