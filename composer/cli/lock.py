@@ -91,8 +91,10 @@ def _check_locks(args: argparse.Namespace, profiles: Sequence[str]) -> int:
     """``lock --check``: 0 up to date, 2 a lock no longer matches (a comparison that found changes, like plan
     and diff), 1 a lock missing (the worst wins: 1 before 2)."""
     from composer.solve.relock import check
-    found = [(path, check(Path(path))) for path in profiles]
-    for path, status in found:
+    found = []
+    for path in profiles:  # each said as it is checked (a later error leaves the earlier lines)
+        status = check(Path(path))
+        found.append((path, status))
         if not status.exists:
             _err(UserError(f"{status.target} does not exist", hint=f"run: vcomp lock {path}"))
         for line in status.problems:

@@ -133,17 +133,20 @@ def cmd_pkg_extract(args: argparse.Namespace) -> int:
 
 def cmd_pkg_lint(args: argparse.Namespace) -> int:
     from composer.package.lint import lint_package
-    found = {pkg: lint_package(Path(pkg)) for pkg in args.package}
-    worst = EXIT_ERROR if any(f.level == "error" for fs in found.values() for f in fs) else EXIT_OK
+    found: list[dict[str, object]] = []
+    worst = EXIT_OK
+    for pkg in args.package:
+        findings = lint_package(Path(pkg))
+        found.append({"package": pkg, "findings": [{"level": f.level, "code": f.code, "message": f.message}
+                                                   for f in findings]})
+        worst = max([worst, *(EXIT_ERROR if f.level == "error" else EXIT_OK for f in findings)])
+        if not jsonout.wanted(args):
+            for f in findings:
+                _out(f"{pkg}: {f.level}: {f.code}: {f.message}")
+            if not findings:
+                _out(f"{pkg}: clean")
     if jsonout.wanted(args):
-        jsonout.emit({"packages": [{"package": pkg, "findings": [
-            {"level": f.level, "code": f.code, "message": f.message} for f in fs]} for pkg, fs in found.items()]})
-        return worst
-    for pkg, findings in found.items():
-        for f in findings:
-            _out(f"{pkg}: {f.level}: {f.code}: {f.message}")
-        if not findings:
-            _out(f"{pkg}: clean")
+        jsonout.emit({"packages": found})
     return worst
 
 
