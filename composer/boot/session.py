@@ -55,6 +55,14 @@ class Case:
             return f"init was ready without: {missing}"
         return f"QEMU exited ({self.watch.returncode}) before: {missing}"
 
+    def to_dict(self) -> dict[str, Any]:
+        """What ``vcomp boot|test --json`` reports of one boot test (pure; the console is in the log file)."""
+        return {"id": self.id, "arch": self.arch, "output": self.output, "firmware": self.firmware,
+                "test": self.test, "expect": list(self.expect), "passed": self.passed,
+                "reason": None if self.passed else self.reason(), "missing": list(self.missing),
+                "failures": list(self.watch.failures), "timed_out": self.watch.timed_out,
+                "seconds": round(self.watch.seconds, 1)}
+
 
 def tests_for(manifest: Mapping[str, Any], output: str) -> list[dict[str, Any]]:
     tests = [t for t in manifest.get("boot-tests", []) if output in t.get("outputs", [output])]

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any
 
+from composer.cli import jsonout
 from composer.cli.common import EXIT_ERROR, EXIT_OK, Subparsers, table
 from composer.cli.common import out as _out
 
@@ -29,7 +29,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     from composer.caches import ops, policy
     pairs = sorted(ops.all_entries(_kinds(), _root()), key=lambda p: (p[1].kind, -p[1].last_used, p[1].key))
     if args.json:
-        _out(json.dumps([_row(e) for _k, e in pairs], indent=1))
+        _out(jsonout.dumps([_row(e) for _k, e in pairs]))  # a list, as before schemas: no format_version
         return EXIT_OK
     for line in table([(e.kind, e.key, policy.human(e.size)) for _k, e in pairs], right={2}):
         _out(line)
@@ -44,8 +44,8 @@ def cmd_du(args: argparse.Namespace) -> int:
         totals[e.kind][0] += 1
         totals[e.kind][1] += e.size
     if args.json:
-        _out(json.dumps({"root": str(root), "kinds": {n: {"entries": c, "size": s} for n, (c, s) in totals.items()},
-                         "size": sum(s for _c, s in totals.values()), "cap": ops.cap_from_env()}, indent=1))
+        jsonout.emit({"root": str(root), "kinds": {n: {"entries": c, "size": s} for n, (c, s) in totals.items()},
+                      "size": sum(s for _c, s in totals.values()), "cap": ops.cap_from_env()})
         return EXIT_OK
     rows: list[tuple[str | int, ...]] = [(name, count, "entries", policy.human(size))
                                          for name, (count, size) in totals.items()]
@@ -61,7 +61,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     from composer.caches import ops
     checked, bad = ops.verify(_kinds(), _root())
     if args.json:
-        _out(json.dumps({"checked": checked, "problems": bad}, indent=1))
+        jsonout.emit({"checked": checked, "problems": bad})
     else:
         for line in bad:
             _out(line)
@@ -86,8 +86,8 @@ def cmd_gc(args: argparse.Namespace) -> int:
     freed = sum(e.size for e in done.removed)
     kept = sum(e.size for e in done.kept)
     if args.json:
-        _out(json.dumps({"removed": [_row(e) for e in done.removed], "removed_size": freed, "bad_removed": bad,
-                         "kept": len(done.kept), "kept_size": kept, "leftovers": done.leftovers}, indent=1))
+        jsonout.emit({"removed": [_row(e) for e in done.removed], "removed_size": freed, "bad_removed": bad,
+                      "kept": len(done.kept), "kept_size": kept, "leftovers": done.leftovers})
     else:
         _out(f"removed {len(done.removed)} entries ({policy.human(freed)})"
              + (f" and {bad} damaged one(s)" if bad else "")
@@ -106,17 +106,17 @@ def register(sub: Subparsers) -> None:
     cache = sub.add_parser("cache", help="the local caches: list, du, verify, gc (VCOMP_CACHE)")
     verbs = cache.add_subparsers(dest="verb", required=True)
     c = verbs.add_parser("list", help="every cache entry with its size")
-    c.add_argument("--json", action="store_true")
+    jsonout.add_json(c, "cache list")
     c.set_defaults(func=cmd_list)
     c = verbs.add_parser("du", help="entries and bytes per cache kind")
-    c.add_argument("--json", action="store_true")
+    jsonout.add_json(c, "cache du")
     c.set_defaults(func=cmd_du)
     c = verbs.add_parser("verify", help="check every entry against its recorded digests (exit 1 if any is bad)")
-    c.add_argument("--json", action="store_true")
+    jsonout.add_json(c, "cache verify")
     c.set_defaults(func=cmd_verify)
     c = verbs.add_parser("gc", help="evict least recently used entries (default: down to VCOMP_CACHE_MAX)")
     c.add_argument("--keep-last", type=_keep_last, metavar="N", help="keep the N most recently used entries per kind")
     c.add_argument("--max-size", metavar="SIZE", help="evict until the caches fit in SIZE (500M, 2G)")
     c.add_argument("--bad", action="store_true", help="also remove every entry that fails verification")
-    c.add_argument("--json", action="store_true")
+    jsonout.add_json(c, "cache gc")
     c.set_defaults(func=cmd_gc)

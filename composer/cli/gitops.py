@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from composer.cli import jsonout
 from composer.cli.common import (
     EXIT_CHANGES,
     EXIT_ERROR,
@@ -50,9 +51,9 @@ def cmd_plan(args: argparse.Namespace) -> int:
     if args.matrix:
         _out(render.matrix_json(plan).rstrip("\n"))
     else:
-        table = {"table": lambda p: render.table(p, color=current().color_out), "json": render.to_json,
-                 "markdown": render.markdown}
-        text = table[args.format](plan)
+        fmt = "json" if args.json else args.format
+        text = {"table": lambda p: render.table(p, color=current().color_out), "json": render.to_json,
+                "markdown": render.markdown}[fmt](plan)
         _out(text.rstrip("\n"))
     return PLAN_EXIT[plan.verdict]
 
@@ -156,6 +157,15 @@ def cmd_diff(args: argparse.Namespace) -> int:
     profile = Path(args.profile).resolve() if args.profile else None
     a, b = side(ws, args.a, profile), side(ws, args.b, profile)
     packages, files = diff_sides(a, b)
+    n_files = sum(len(c) for c in files.values())
+    code = EXIT_CHANGES if packages or n_files else EXIT_NO_CHANGES
+    if jsonout.wanted(args):
+        jsonout.emit({"a": a.label, "b": b.label, "packages": [p.to_dict() for p in packages],
+                      "files": {arch: [{"change": sym, "path": f"/{path}", "size_before": None if sym == "+" else
+                                        before, "size_after": None if sym == "-" else after}
+                                       for sym, path, before, after in changes] for arch, changes in files.items()},
+                      "size_delta": sum(p.size_delta for p in packages), "differences": code == EXIT_CHANGES})
+        return code
     _out(f"--- {a.label}\n+++ {b.label}")
     for p in packages:
         arrow = f"{p.old} -> {p.new}" if p.old and p.new else (p.new or p.old)
@@ -165,9 +175,8 @@ def cmd_diff(args: argparse.Namespace) -> int:
             size = f"{after} B" if sym == "+" else f"{before} B" if sym == "-" else f"{before} -> {after} B"
             _out(marked(f"{arch}: {sym} /{path} ({size})"))
     total = sum(p.size_delta for p in packages)
-    n_files = sum(len(c) for c in files.values())
     _out(f"{len(packages)} package change(s), {n_files} file change(s), packages {_human(total)}")
-    return EXIT_CHANGES if packages or n_files else EXIT_NO_CHANGES
+    return code
 
 
 def cmd_history(args: argparse.Namespace) -> int:
@@ -178,6 +187,10 @@ def cmd_history(args: argparse.Namespace) -> int:
     current = ws.current(path).profile
     name = current.name if current else path.stem
     found = generations.generations(ws.images, name)
+    if jsonout.wanted(args):
+        jsonout.emit({"profile": args.profile, "name": name,
+                      "generations": [generations.summary(g) for g in found]})
+        return EXIT_NO_CHANGES
     if not found:
         _out(f"{name}: no generations yet (vcomp reconcile builds and records them)")
         return EXIT_NO_CHANGES
@@ -197,6 +210,7 @@ def register(sub: Subparsers) -> None:
     p.add_argument("--base", help="git ref, or @built (the last generation built); default: the previous commit "
                    "that touched each profile")
     p.add_argument("--format", choices=("table", "json", "markdown"), default="table")
+    jsonout.add_json(p, "plan")
     p.add_argument("--out", help="also save the plan (JSON) for vcomp apply")
     p.add_argument("--matrix", action="store_true", help="print the (profile, arch, output) jobs as JSON")
     p.add_argument("--ack", action="append", choices=("kernel",), help="acknowledge a change the policy gates")
@@ -222,8 +236,10 @@ def register(sub: Subparsers) -> None:
     d.add_argument("b")
     d.add_argument("--profile", help="the profile (for commits and generations)")
     d.add_argument("--images")
+    jsonout.add_json(d, "diff")
     d.set_defaults(func=cmd_diff)
     h = sub.add_parser("history", help="the generations built for a profile")
     h.add_argument("profile")
     h.add_argument("--images")
+    jsonout.add_json(h, "history")
     h.set_defaults(func=cmd_history)

@@ -8,18 +8,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from composer.cli.common import (
-    EXIT_ERROR,
-    EXIT_OK,
-    Subparsers,
-    current,
-    epoch,
-    image_cache,
-    info,
-    progress,
-    table,
-    warn,
-)
+from composer.cli import jsonout
+from composer.cli.common import EXIT_ERROR, EXIT_OK, Subparsers, current, epoch, image_cache, table, warn
 from composer.cli.common import out as _out
 from composer.errors import UserError
 
@@ -40,17 +30,18 @@ def build(args: argparse.Namespace, top: Path, profile: Profile, lock: Lock, loc
     from composer.compose.build import build_profile
     jobs = {a: tuple(args.output or ()) for a in asked_arches(args, profile)}
     key = getattr(args, "sign_key", None)
-    results = build_profile(top, profile, lock, lock_digest, sources, jobs, image_cache(), epoch=epoch(), say=progress,
+    say = jsonout.say(args)
+    results = build_profile(top, profile, lock, lock_digest, sources, jobs, image_cache(), epoch=epoch(), say=say,
                             warn=warn, sign_key=_signing_key(key) if key else None)
     for r in results:
         for line in table([(f"  {f}", f"{f.stat().st_size / 2**20:.1f} MiB") for p in r.products for f in p.files],
                           right={1}):
-            _out(line)
+            say(line)
         for name in r.stale:
-            _out(f"  {name}: stale (built from other inputs; kept, not rebuilt: vcomp build {args.profile} "
-                 f"--output {name})")
+            say(f"  {name}: stale (built from other inputs; kept, not rebuilt: vcomp build {args.profile} "
+                f"--output {name})")
         reused = f" ({len(r.cached)} of {len(r.products)} from the cache)" if r.cached else ""
-        info(f"{r.arch}: {len(r.products)} outputs in {r.directory}{reused}")
+        say(f"{r.arch}: {len(r.products)} outputs in {r.directory}{reused}")
     return results
 
 
@@ -114,17 +105,26 @@ def locked_build(args: argparse.Namespace) -> Iterator[tuple[Path, list[Any]]]:
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    with locked_build(args):
+    with locked_build(args) as (_top, results):
+        if jsonout.wanted(args):
+            jsonout.emit({"profile": args.profile, "architectures": [r.to_dict() for r in results]})
         return EXIT_OK
 
 
-def _report(cases: list[Any]) -> int:
+def _report(args: argparse.Namespace, cases: list[Any], **doc: object) -> int:
+    """Each boot test's verdict (the tail of a failed boot's console), or with ``--json`` the document of
+    ``boot`` and ``test`` (``doc`` and the cases); 0 when every test passed, else 1."""
+    code = EXIT_OK if all(c.passed for c in cases) else EXIT_ERROR
+    if jsonout.wanted(args):
+        jsonout.emit({**doc, "cases": [c.to_dict() for c in cases], "passed": sum(c.passed for c in cases),
+                      "total": len(cases)})
+        return code
     for c in cases:
         status = "PASS" if c.passed else "FAIL"
         _out(f"{c.id}: {status} in {c.watch.seconds:.1f} s" + ("" if c.passed else f": {c.reason()}"))
         if not c.passed:
             _out("    " + c.watch.tail(15).replace("\n", "\n    "))
-    return EXIT_OK if all(c.passed for c in cases) else EXIT_ERROR
+    return code
 
 
 def _echo(args: argparse.Namespace) -> Any:
@@ -132,11 +132,13 @@ def _echo(args: argparse.Namespace) -> Any:
     and init's other markers; the full console is in the log."""
     from composer.boot.session import plain_text
 
+    say = jsonout.say(args)
+
     def show(seen: Seen) -> None:
         if not seen.notable:
             return
         mark = f"[{seen.index}/{seen.total}]" if seen.expected else "!" if seen.failure else ""
-        progress(f"   {mark:<{len(str(seen.total)) * 2 + 3}} {plain_text(seen.line)}")
+        say(f"   {mark:<{len(str(seen.total)) * 2 + 3}} {plain_text(seen.line)}")
     return show if getattr(args, "show", True) else None
 
 
@@ -157,6 +159,9 @@ def cmd_boot(args: argparse.Namespace) -> int:
                         hint=f"outputs: {', '.join(o['name'] for o in manifest['outputs'])}")
     logs = directory / "boot"
     if args.interactive or args.gdb:
+        if jsonout.wanted(args):
+            raise UserError("vcomp boot: --json cannot be combined with --interactive or --gdb",
+                            hint="an attached console prints no document; drop --json")
         cmd = command(boot_spec(manifest, directory, output, args.firmware or "", logs), gdb=args.gdb)
         if args.gdb:
             _out("QEMU waits for gdb on localhost:1234: gdb -ex 'target remote :1234'")
@@ -166,8 +171,8 @@ def cmd_boot(args: argparse.Namespace) -> int:
                      timeout=args.timeout, echo=_echo(args))
     if args.junit:
         Path(args.junit).write_bytes(junit(cases, f"vcomp.boot.{manifest['profile']}"))
-    info(f"console log: {logs}")
-    return _report(cases)
+    jsonout.say(args)(f"console log: {logs}")
+    return _report(args, cases, image=args.image, log=str(logs))
 
 
 def cmd_test(args: argparse.Namespace) -> int:
@@ -176,14 +181,15 @@ def cmd_test(args: argparse.Namespace) -> int:
         cases = []
         for r in results:
             for output, firmware in boots_of(r.manifest):
-                progress(f"{r.arch}: booting {output} with {firmware} firmware")
+                jsonout.say(args)(f"{r.arch}: booting {output} with {firmware} firmware")
                 cases += run_boot(r.manifest, r.directory, output, firmware, logs=r.directory / "boot",
                                   echo=_echo(args) if current().verbosity >= 1 else None)
         profile = results[0].manifest["profile"] if results else "profile"
         target = Path(args.junit) if args.junit else top / "junit.xml"
         target.write_bytes(junit(cases, f"vcomp.test.{profile}"))
-    code = _report(cases)
-    _out(f"{sum(c.passed for c in cases)} of {len(cases)} boot tests passed; JUnit: {target}")
+    code = _report(args, cases, profile=args.profile, junit=str(target),
+                   architectures=[r.to_dict() for r in results])
+    jsonout.say(args)(f"{sum(c.passed for c in cases)} of {len(cases)} boot tests passed; JUnit: {target}")
     return code
 
 
@@ -197,6 +203,7 @@ def register(sub: Subparsers) -> None:
                    help="never use the network: the locked packages must all be in the package cache")
     b.add_argument("--sign-key", metavar="KEY",
                    help="sign the provenance with this ed25519 key (vcomp key generate): provenance.intoto.dsse.json")
+    jsonout.add_json(b, "build")
     b.set_defaults(func=cmd_build)
     v = sub.add_parser("verify-attestation", help="verify a signed provenance (DSSE envelope) with a public key")
     v.add_argument("file", help="images/NAME/ARCH/provenance.intoto.dsse.json")
@@ -212,6 +219,7 @@ def register(sub: Subparsers) -> None:
     t.add_argument("--junit", help="write a JUnit XML report here")
     t.add_argument("--interactive", action="store_true", help="attach the console to this terminal")
     t.add_argument("--gdb", action="store_true", help="open QEMU's gdb stub on :1234 and wait")
+    jsonout.add_json(t, "boot")
     t.set_defaults(func=cmd_boot)
     s = sub.add_parser("test", help="build a profile and boot every output of every architecture (JUnit)")
     s.add_argument("profile")
@@ -219,4 +227,5 @@ def register(sub: Subparsers) -> None:
     s.add_argument("--output", action="append")
     s.add_argument("--images")
     s.add_argument("--junit", help="JUnit XML path (default: images/NAME/junit.xml)")
+    jsonout.add_json(s, "test")
     s.set_defaults(func=cmd_test)

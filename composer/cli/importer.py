@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+from composer.cli import jsonout
 from composer.cli.common import EXIT_OK, Subparsers, current, warn
 from composer.cli.common import out as _out
 from composer.errors import UserError
@@ -111,7 +112,7 @@ def cmd_import_debian(args: argparse.Namespace) -> int:
     if args.report:
         Path(args.report).write_text(json.dumps(summary, indent=1, sort_keys=True) + "\n")
     if args.json:
-        _out(json.dumps(summary, sort_keys=True))
+        _out(jsonout.dumps(summary))
         return EXIT_OK
     for kind, n in sorted(plan.counts.items()):
         _out(f"{n:>8,}  {kind}")
@@ -124,13 +125,13 @@ def _summary(args: argparse.Namespace, plan: Any, built: list[Any], seconds: dic
              repo: dict[str, Any]) -> dict[str, Any]:
     total = sum(seconds.values())
     n = max(1, len(built))
-    return {"stanzas": plan.stanzas, "packages": len(built), "metadata-only": bool(args.metadata_only),
+    return jsonout.document({"stanzas": plan.stanzas, "packages": len(built), "metadata-only": bool(args.metadata_only),
             "suites": args.suite or (["(--packages)"] if args.packages else ["bookworm"]),
             "bytes": sum(b.size for b in built), "cannot-express": dict(sorted(plan.counts.items())),
             "skipped": list(plan.skipped), "missing": list(plan.missing), "seconds": seconds,
             "ms-per-package": round(total * 1000 / n, 3),
             "ms-per-package-by-phase": {k: round(v * 1000 / n, 3) for k, v in seconds.items()},
-            "repository": repo}
+            "repository": repo})
 
 
 def register(sub: Subparsers) -> None:
@@ -160,5 +161,5 @@ def register(sub: Subparsers) -> None:
     d.add_argument("--repo", help="add the packages to this local repository and publish it")
     d.add_argument("--report", help="write a JSON report: counts of what cannot be expressed, time per phase")
     d.add_argument("--jobs", type=int, default=2, help="worker processes for building and verifying (default 2)")
-    d.add_argument("--json", action="store_true", help="print the summary as JSON (no progress lines)")
+    jsonout.add_json(d, "import debian")
     d.set_defaults(func=cmd_import_debian)

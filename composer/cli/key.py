@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from composer import settings
+from composer.cli import jsonout
 from composer.cli.common import EXIT_OK, Subparsers
 from composer.cli.common import out as _out
 from composer.errors import UserError
@@ -28,6 +29,9 @@ def cmd_key_id(args: argparse.Namespace) -> int:
     from composer.trust.keys import load_key_spec, load_public_key, parse_key_spec
     path = parse_key_spec(args.key).path
     key = load_key_spec(args.key).public if path.suffix == ".key" else load_public_key(path)
+    if jsonout.wanted(args):
+        jsonout.emit({"key": args.key, "keyid": key.keyid})
+        return EXIT_OK
     _out(key.keyid)
     return EXIT_OK
 
@@ -46,4 +50,5 @@ def register(sub: Subparsers) -> None:
     k.set_defaults(func=cmd_key_generate)
     k = key.add_parser("id", help="print the key id (TUF style) of a .pub or .key file")
     k.add_argument("key")
+    jsonout.add_json(k, "key id")
     k.set_defaults(func=cmd_key_id)

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from composer.cli import jsonout
 from composer.cli.common import EXIT_CHANGES, EXIT_ERROR, EXIT_OK, OFFLINE_HELP, Subparsers, marked, say_hint
 from composer.cli.common import err as _err
 from composer.cli.common import out as _out
@@ -17,23 +17,29 @@ from composer.errors import ComposerError, UserError
 if TYPE_CHECKING:
     from composer.solve.relock import Outdated
 
-OUTDATED_FORMAT = "1.0"  # of `vcomp outdated --json` (schemas/outdated.schema.json); minor versions only add fields
+OUTDATED_FORMAT = "1.0"  # `format` of `vcomp outdated --json` (schemas/outdated.schema.json): format_version's value
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
     from composer.profile.load import load_profile
-    failed = 0
+    found: list[dict[str, object]] = []
     for path in args.profile:
         try:
             prof = load_profile(Path(path))
         except ComposerError as exc:
-            failed += 1
             _err(exc)
+            found.append({"profile": path, "valid": False, "error": jsonout.error_dict(exc)})
             continue
-        per_arch = ", ".join(f"{a}: {len(prof.packages_for(a))}" for a in prof.architectures)
-        _out(f"{path}: valid: profile '{prof.name}', packages requested ({per_arch}), "
-             f"{len(prof.drivers)} drivers, outputs {', '.join(o.name for o in prof.outputs)}")
-    return EXIT_ERROR if failed else EXIT_OK
+        per_arch = {a: len(prof.packages_for(a)) for a in prof.architectures}
+        found.append({"profile": path, "valid": True, "name": prof.name, "requested": per_arch,
+                      "drivers": len(prof.drivers), "outputs": [o.name for o in prof.outputs]})
+        if not jsonout.wanted(args):
+            _out(f"{path}: valid: profile '{prof.name}', packages requested "
+                 f"({', '.join(f'{a}: {n}' for a, n in per_arch.items())}), {len(prof.drivers)} drivers, "
+                 f"outputs {', '.join(o.name for o in prof.outputs)}")
+    if jsonout.wanted(args):
+        jsonout.emit({"profiles": found})
+    return EXIT_ERROR if any(not f["valid"] for f in found) else EXIT_OK
 
 
 PROFILE_SUFFIXES = (".yaml", ".yml")
@@ -54,7 +60,7 @@ def split_update(update: Sequence[str], profiles: Sequence[str]) -> tuple[tuple[
 
 
 def cmd_lock(args: argparse.Namespace) -> int:
-    from composer.solve.relock import check, relock
+    from composer.solve.relock import relock
     names, profiles = split_update(args.update or (), args.profile)
     if not profiles:
         raise UserError("vcomp lock: no profile given",
@@ -63,31 +69,49 @@ def cmd_lock(args: argparse.Namespace) -> int:
         raise UserError("vcomp lock: --update NAME cannot be combined with "
                         + ("--check" if args.check else "--upgrade"),
                         hint="--update moves only the named packages; --upgrade moves all; --check writes nothing")
-    status = EXIT_OK
+    if args.check:
+        return _check_locks(args, profiles)
+    found: list[dict[str, object]] = []
     for path in profiles:
-        if args.check:
-            found = check(Path(path))
-            if not found.exists:
-                _err(UserError(f"{found.target} does not exist", hint=f"run: vcomp lock {path}"))
-                status = EXIT_ERROR
-                continue
-            for line in found.problems:
-                sys.stderr.write(f"{found.target}: {line}\n")
-            if found.problems:  # a comparison that found changes: exit 2, like plan and diff (1 is for errors)
-                say_hint(f"run: vcomp lock {path}")
-                status = EXIT_CHANGES if status == EXIT_OK else status
-            elif found.newer:
-                _out(f"{found.target}: up to date with {path}, {found.newer} newer version"
-                     f"{'s' if found.newer > 1 else ''} available (vcomp outdated {path})")
-            else:
-                _out(f"{found.target}: up to date with {path}")
-            continue
         done = relock(Path(path), upgrade=args.upgrade, update=names)
-        counts = ", ".join(f"{a}: {len(p)}" for a, p in done.doc.architectures.items())
-        _out(f"{done.target}: {counts} packages" + ("; no change" if not done.changes and done.was_locked else ""))
-        for line in done.changes:
-            _out(marked(f"  {line}"))
-    return status
+        counts = {a: len(p) for a, p in done.doc.architectures.items()}
+        found.append({"profile": path, "lock": str(done.target), "packages": counts, "changes": list(done.changes),
+                      "previous": done.was_locked})
+        if not jsonout.wanted(args):
+            _out(f"{done.target}: {', '.join(f'{a}: {n}' for a, n in counts.items())} packages"
+                 + ("; no change" if not done.changes and done.was_locked else ""))
+            for line in done.changes:
+                _out(marked(f"  {line}"))
+    if jsonout.wanted(args):
+        jsonout.emit({"check": False, "profiles": found})
+    return EXIT_OK
+
+
+def _check_locks(args: argparse.Namespace, profiles: Sequence[str]) -> int:
+    """``lock --check``: 0 up to date, 2 a lock no longer matches (a comparison that found changes, like plan
+    and diff), 1 a lock missing (the worst wins: 1 before 2)."""
+    from composer.solve.relock import check
+    found = []
+    for path in profiles:  # each said as it is checked (a later error leaves the earlier lines)
+        status = check(Path(path))
+        found.append((path, status))
+        if not status.exists:
+            _err(UserError(f"{status.target} does not exist", hint=f"run: vcomp lock {path}"))
+        for line in status.problems:
+            sys.stderr.write(f"{status.target}: {line}\n")
+        if status.problems:
+            say_hint(f"run: vcomp lock {path}")
+        elif status.exists and not jsonout.wanted(args):
+            _out(f"{status.target}: up to date with {path}" + (
+                f", {status.newer} newer version{'s' if status.newer > 1 else ''} available (vcomp outdated {path})"
+                if status.newer else ""))
+    if jsonout.wanted(args):
+        jsonout.emit({"check": True, "profiles": [
+            {"profile": path, "lock": str(s.target), "exists": s.exists, "up_to_date": s.up_to_date,
+             "problems": list(s.problems), "newer": s.newer} for path, s in found]})
+    if any(not s.exists for _p, s in found):
+        return EXIT_ERROR
+    return EXIT_CHANGES if any(s.problems for _p, s in found) else EXIT_OK
 
 
 def default_profiles(where: Path) -> list[str]:
@@ -107,11 +131,11 @@ def cmd_outdated(args: argparse.Namespace) -> int:
                         "in . or ./profiles", hint="name the profile: vcomp outdated PROFILE.yaml")
     found = [outdated(Path(path)) for path in profiles]
     if args.json:
-        _out(json.dumps({"format": OUTDATED_FORMAT, "profiles": [
+        jsonout.emit({"format": OUTDATED_FORMAT, "profiles": [
             {"profile": str(f.profile), "lock": str(f.target), "stale": list(f.stale),
              "packages": [p.to_dict(str(f.profile)) for p in f.packages],
              "command": upgrade_command([p.name for p in f.packages if p.upgradable], str(f.profile))
-             if any(p.upgradable for p in f.packages) else None} for f in found]}, indent=2, sort_keys=True))
+             if any(p.upgradable for p in f.packages) else None} for f in found]})
         return EXIT_OK
     for f in found:
         for line in outdated_lines(f):
@@ -144,20 +168,27 @@ def outdated_lines(found: Outdated) -> list[str]:
 
 def cmd_why(args: argparse.Namespace) -> int:
     from composer.profile.load import load_profile
-    from composer.solve.lock import lock_path, read_lock, why
+    from composer.solve.lock import lock_path, read_lock, why_chain
     profile = load_profile(Path(args.profile))
     lock = read_lock(lock_path(Path(args.profile)))
     if lock is None:
         raise UserError(f"{args.profile} has no lock", hint=f"run: vcomp lock {args.profile}")
-    for arch in [args.arch] if args.arch else list(profile.architectures):
-        chain = why(lock, args.package, arch)
-        _out(f"{arch}: " + "\n    <- ".join(chain))
+    chains = {arch: why_chain(lock, args.package, arch)
+              for arch in ([args.arch] if args.arch else list(profile.architectures))}
+    if jsonout.wanted(args):
+        jsonout.emit({"package": args.package, "profile": args.profile, "architectures": {
+            arch: [{"name": p.name, "version": p.version, "reason": p.reason.text, "kind": p.reason.kind,
+                    "pulled_by": p.reason.parent} for p in chain] for arch, chain in chains.items()}})
+        return EXIT_OK
+    for arch, chain in chains.items():
+        _out(f"{arch}: " + "\n    <- ".join(f"{p.name} {p.version}: {p.reason}" for p in chain))
     return EXIT_OK
 
 
 def register(sub: Subparsers) -> None:
     v = sub.add_parser("validate", help="check profiles: schema and meaning, every error with file:line:column")
     v.add_argument("profile", nargs="+")
+    jsonout.add_json(v, "validate")
     v.set_defaults(func=cmd_validate)
 
     lk = sub.add_parser("lock", help="resolve profiles into PROFILE.lock (per architecture, exact)")
@@ -170,15 +201,17 @@ def register(sub: Subparsers) -> None:
                          "(repeatable; the profile may come before or after: a word with '/' or ending in "
                          ".yaml/.yml is a profile)")
     lk.add_argument("--upgrade", action="store_true", help="re-resolve everything to the newest versions")
+    jsonout.add_json(lk, "lock")
     lk.set_defaults(func=cmd_lock)
     o = sub.add_parser("outdated", help="locked packages the repositories serve newer versions of, and the "
                                         "command that upgrades them (exit 0 whether or not any is outdated)")
     o.add_argument("profile", nargs="*", help="profiles (default: every PROFILE.yaml with a PROFILE.lock beside it "
                                               "in . and ./profiles)")
-    o.add_argument("--json", action="store_true", help="the answer as JSON (schemas/outdated.schema.json)")
+    jsonout.add_json(o, "outdated")
     o.set_defaults(func=cmd_outdated)
     w = sub.add_parser("why", help="the chain of reasons that pulls a package into a profile")
     w.add_argument("package")
     w.add_argument("--profile", required=True)
     w.add_argument("--arch")
+    jsonout.add_json(w, "why")
     w.set_defaults(func=cmd_why)

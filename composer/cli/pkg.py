@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
-from composer.cli import pkgroot
+from composer.cli import jsonout, pkgroot
 from composer.cli.common import EXIT_ERROR, EXIT_OK, Subparsers, current, table
 from composer.cli.common import err as _err
 from composer.cli.common import out as _out
@@ -56,10 +55,9 @@ def cmd_pkg_info(args: argparse.Namespace) -> int:
     header = read_header(Path(args.package))
     meta = header.metadata
     if args.json:
-        _out(json.dumps({"metadata": meta.to_dict(), "files": len(header.manifest.entries),
-                         "installed_size": header.manifest.installed_size,
-                         "payload": {"sha256": header.manifest.payload_sha256,
-                                     "size": header.manifest.payload_size}}, indent=2, sort_keys=True))
+        jsonout.emit({"metadata": meta.to_dict(), "files": len(header.manifest.entries),
+                      "installed_size": header.manifest.installed_size,
+                      "payload": {"sha256": header.manifest.payload_sha256, "size": header.manifest.payload_size}})
         return EXIT_OK
     rows = [("name", meta.name), ("version", str(meta.full_version)), ("arch", meta.arch), ("type", meta.type),
             ("description", meta.description), ("license", meta.license), ("authors", ", ".join(meta.authors)),
@@ -85,9 +83,13 @@ def cmd_pkg_info(args: argparse.Namespace) -> int:
 
 def cmd_pkg_contents(args: argparse.Namespace) -> int:
     from composer.package.archive import read_header
-    entries = read_header(Path(args.package)).manifest.entries
+    header = read_header(Path(args.package))
+    if jsonout.wanted(args):
+        jsonout.emit({"package": args.package, "nva": header.metadata.nva,
+                      "entries": [e.to_dict() for e in header.manifest.entries]})
+        return EXIT_OK
     rows = [(e.type, f"{e.mode:04o}", str(e.size) if e.type == "file" else "-", e.role if e.type == "file" else "",
-             e.path + (f" -> {e.target}" if e.target else "")) for e in entries]
+             e.path + (f" -> {e.target}" if e.target else "")) for e in header.manifest.entries]
     for line in table(rows, right={2}):
         _out(line)
     return EXIT_OK
@@ -97,18 +99,23 @@ def cmd_pkg_verify(args: argparse.Namespace) -> int:
     from composer.package.archive import verify_package
     from composer.trust.keys import load_public_key
     trusted = load_public_key(Path(args.key)) if args.key else None
-    failed = 0
+    found: list[dict[str, object]] = []
     for pkg in args.package:
         try:
             v = verify_package(Path(pkg), trusted)
         except ComposerError as exc:
-            failed += 1
             _err(exc, prefix="FAIL ")
+            found.append({"package": pkg, "verified": False, "error": jsonout.error_dict(exc)})
             continue
+        found.append({"package": pkg, "verified": True, "nva": v.header.metadata.nva, "entries": v.files,
+                      "bytes": v.bytes, "signer": v.signer.keyid, "key": "given" if trusted else "embedded"})
         who = "the given key" if trusted else "its embedded key (pass --key PUB to check who signed it)"
-        _out(f"OK   {pkg}: {v.header.metadata.nva}, {v.files} entries, {v.bytes} bytes; signature by "
-             f"{v.signer.keyid[:16]} verified with {who}")
-    return EXIT_ERROR if failed else EXIT_OK
+        if not jsonout.wanted(args):
+            _out(f"OK   {pkg}: {v.header.metadata.nva}, {v.files} entries, {v.bytes} bytes; signature by "
+                 f"{v.signer.keyid[:16]} verified with {who}")
+    if jsonout.wanted(args):
+        jsonout.emit({"packages": found})
+    return EXIT_ERROR if any(not f["verified"] for f in found) else EXIT_OK
 
 
 def cmd_pkg_extract(args: argparse.Namespace) -> int:
@@ -126,14 +133,20 @@ def cmd_pkg_extract(args: argparse.Namespace) -> int:
 
 def cmd_pkg_lint(args: argparse.Namespace) -> int:
     from composer.package.lint import lint_package
-    worst = 0
+    found: list[dict[str, object]] = []
+    worst = EXIT_OK
     for pkg in args.package:
         findings = lint_package(Path(pkg))
-        for f in findings:
-            _out(f"{pkg}: {f.level}: {f.code}: {f.message}")
-            worst = max(worst, 1 if f.level == "error" else 0)
-        if not findings:
-            _out(f"{pkg}: clean")
+        found.append({"package": pkg, "findings": [{"level": f.level, "code": f.code, "message": f.message}
+                                                   for f in findings]})
+        worst = max([worst, *(EXIT_ERROR if f.level == "error" else EXIT_OK for f in findings)])
+        if not jsonout.wanted(args):
+            for f in findings:
+                _out(f"{pkg}: {f.level}: {f.code}: {f.message}")
+            if not findings:
+                _out(f"{pkg}: clean")
+    if jsonout.wanted(args):
+        jsonout.emit({"packages": found})
     return worst
 
 
@@ -158,17 +171,18 @@ def register(sub: Subparsers) -> None:
     b.set_defaults(func=cmd_pkg_build_all)
     i = pkg.add_parser("info", help="show a package's metadata (with --root: an installed package)")
     i.add_argument("package")
-    i.add_argument("--json", action="store_true")
+    jsonout.add_json(i, "pkg info")
     pkgroot.add_root(i)
     i.set_defaults(func=lambda a: pkgroot.dispatch(a, cmd_pkg_info))
     c = pkg.add_parser("contents", help="list a package's files")
     c.add_argument("package")
+    jsonout.add_json(c, "pkg contents")
     c.set_defaults(func=cmd_pkg_contents)
     v = pkg.add_parser("verify", help="check signature, manifest and every file's hash (with --root: the "
                        "installed files against the database)")
     v.add_argument("package", nargs="*")
     v.add_argument("--key", help="trusted public key (.pub) the package must be signed with")
-    v.add_argument("--json", action="store_true")
+    jsonout.add_json(v, "pkg verify")
     pkgroot.add_root(v)
     v.set_defaults(func=lambda a: pkgroot.dispatch(a, cmd_pkg_verify))
     x = pkg.add_parser("extract", help="verify packages and extract them safely into a root directory")
@@ -179,5 +193,6 @@ def register(sub: Subparsers) -> None:
     x.set_defaults(func=cmd_pkg_extract)
     lint = pkg.add_parser("lint", help="report packaging mistakes")
     lint.add_argument("package", nargs="+")
+    jsonout.add_json(lint, "pkg lint")
     lint.set_defaults(func=cmd_pkg_lint)
     pkgroot.register(pkg)

@@ -8,7 +8,6 @@ orphans query it (``--json`` on each).
 from __future__ import annotations
 
 import argparse
-import json
 import shlex
 import sys
 import time
@@ -17,6 +16,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from composer.cli import jsonout
 from composer.cli.common import EXIT_CHANGES, EXIT_OK, Subparsers, marked, table
 from composer.cli.common import out as _out
 from composer.errors import UserError
@@ -38,7 +38,7 @@ def _open(args: argparse.Namespace, *, offline: bool = False) -> tuple[Any, Any]
     from composer.pkgmgr.transaction import recover
     note = recover(_root(args))
     if note:
-        _out(f"vcomp: {note}")
+        jsonout.say(args)(f"vcomp: {note}")
     return open_root(_root(args), default_cache() / "repos", offline=offline)
 
 
@@ -53,20 +53,25 @@ def _write(args: argparse.Namespace, plan: Any, *, offline: bool = False) -> int
 
 
 def _transact(args: argparse.Namespace, sources: Any, changes: Sequence[Any], operation: str) -> int:
+    """Run the changes as one transaction (``--dry-run``: only show them); ``--json``: the lines go to stderr
+    and the document (schemas/transaction.schema.json) to stdout."""
     from composer.pkgmgr.ops import run
-    if not changes:
-        _out("nothing to do")
-        return EXIT_OK
-    for ch in changes:
-        _out(marked(ch.line))
-    if args.dry_run:   # a dry run that could compute its answer succeeded: 0, as apt-get -s and terraform plan
-        _out(f"dry run: {len(changes)} change(s), nothing done")
-        return EXIT_OK
-    outcome = run(_root(args), sources, changes, operation=operation, command=command_line(args), epoch=now(),
-                  purge=getattr(args, "purge", False))
-    for note in outcome.notes:
-        _out(f"note: {note}")
-    _out(f"transaction {outcome.transaction}: {operation} done ({len(changes)} change(s))")
+    say = jsonout.say(args)
+    for line in [marked(ch.line) for ch in changes] or ["nothing to do"]:
+        say(line)
+    outcome = None
+    if changes and args.dry_run:  # a dry run that computed its answer succeeded: 0, as apt-get -s, terraform plan
+        say(f"dry run: {len(changes)} change(s), nothing done")
+    elif changes:
+        outcome = run(_root(args), sources, changes, operation=operation, command=command_line(args), epoch=now(),
+                      purge=getattr(args, "purge", False))
+        for note in outcome.notes:
+            say(f"note: {note}")
+        say(f"transaction {outcome.transaction}: {operation} done ({len(changes)} change(s))")
+    if jsonout.wanted(args):
+        jsonout.emit({"root": str(_root(args)), "operation": operation, "dry_run": bool(args.dry_run),
+                      "changes": [ch.to_dict() for ch in changes], "notes": list(outcome.notes) if outcome else [],
+                      "transaction": outcome.transaction if outcome else None})
     return EXIT_OK
 
 
@@ -150,10 +155,11 @@ def _records(args: argparse.Namespace) -> Any:
 
 
 def _show(args: argparse.Namespace, value: Any, lines: Sequence[str]) -> int:
-    if args.json:
-        data = value.to_dict() if hasattr(value, "to_dict") else [v.to_dict() for v in value] \
-            if isinstance(value, (list, tuple)) else value
-        _out(json.dumps(data, indent=2, sort_keys=True))
+    if args.json:  # an object gets its format_version; a list (list, files, orphans) is printed as it is
+        if hasattr(value, "to_dict"):
+            jsonout.emit(value.to_dict())
+        else:
+            _out(jsonout.dumps([v.to_dict() for v in value]))
     else:
         for line in lines:
             _out(line)
@@ -165,7 +171,7 @@ def cmd_history(args: argparse.Namespace) -> int:
     from composer.pkgmgr import history
     records = _records(args).history
     if args.json:
-        _out(json.dumps(history.document(records), indent=2, sort_keys=True))
+        _out(jsonout.dumps(history.document(records)))
         return EXIT_OK
     return _show(args, [], history.lines(records) or ["no transactions"])
 
@@ -239,7 +245,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
                  else f"verify: no damage; {configs} config file(s) changed by the admin" if configs
                  else "verify: clean")  # "clean" only when nothing at all was listed
     if args.json:
-        _out(json.dumps({**report.to_dict(), "clean": clean, "pending": waiting}, indent=2, sort_keys=True))
+        jsonout.emit({**report.to_dict(), "clean": clean, "pending": waiting})
     else:
         _show(args, report, lines)
     return EXIT_OK if clean else EXIT_CHANGES
@@ -282,9 +288,10 @@ def register(pkg: Subparsers) -> None:
         elif names == "*":
             p.add_argument("names", nargs="*", metavar="NAME")
         if json_out:
-            p.add_argument("--json", action="store_true")
+            jsonout.add_json(p, f"pkg {name}")
         if changes:
             p.add_argument("--dry-run", action="store_true", help="print the transaction; change nothing")
+            jsonout.add_json(p, f"pkg {name}")
         p.set_defaults(func=lambda a, f=func: _needs_root(a, f))
         return p
 

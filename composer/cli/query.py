@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from composer.cli import jsonout
 from composer.cli.common import EXIT_OK, Subparsers, table
 from composer.cli.common import out as _out
 
@@ -24,6 +24,9 @@ def _client(args: argparse.Namespace) -> RepositoryClient:
 def cmd_search(args: argparse.Namespace) -> int:
     client = _client(args)
     found = client.search(args.query, args.arch)
+    if jsonout.wanted(args):
+        jsonout.emit({"query": args.query, "arch": args.arch, "packages": [e.to_dict() for e in found]})
+        return EXIT_OK
     for line in table([(e.name, e.version_text, e.arch, e.type, e.description) for e in found]):
         _out(line)
     if not found:
@@ -34,8 +37,8 @@ def cmd_search(args: argparse.Namespace) -> int:
 def cmd_info(args: argparse.Namespace) -> int:
     client = _client(args)
     e = client.metadata(args.name, args.arch, args.version or "")
-    if args.json:
-        _out(json.dumps(e.to_dict(), indent=2, sort_keys=True))
+    if jsonout.wanted(args):
+        jsonout.emit(e.to_dict())
         return EXIT_OK
     deps = ", ".join(f"{k} {v if isinstance(v, str) else v.get('version')}" for k, v in e.dependencies.items())
     for k, v in [("name", e.name), ("version", e.version_text), ("arch", e.arch), ("type", e.type),
@@ -51,7 +54,11 @@ def cmd_fetch(args: argparse.Namespace) -> int:
     client = _client(args)
     name, _, version = args.spec.partition("=")
     entry = client.metadata(name, args.arch, version)
-    _out(str(client.fetch(entry, Path(args.out))))
+    path = client.fetch(entry, Path(args.out))
+    if jsonout.wanted(args):
+        jsonout.emit({"path": str(path), "package": entry.to_dict()})
+        return EXIT_OK
+    _out(str(path))
     return EXIT_OK
 
 
@@ -65,16 +72,18 @@ def _repo_args(p: argparse.ArgumentParser) -> None:
 def register(sub: Subparsers) -> None:
     s = sub.add_parser("search", help="search a repository's verified index")
     s.add_argument("query")
+    jsonout.add_json(s, "search")
     _repo_args(s)
     s.set_defaults(func=cmd_search)
     s = sub.add_parser("info", help="show a package from a repository's verified index")
     s.add_argument("name")
     s.add_argument("--version")
-    s.add_argument("--json", action="store_true")
+    jsonout.add_json(s, "info")
     _repo_args(s)
     s.set_defaults(func=cmd_info)
     s = sub.add_parser("fetch", help="download and verify a package")
     s.add_argument("spec", metavar="NAME[=VERSION]")
     s.add_argument("--out", required=True)
+    jsonout.add_json(s, "fetch")
     _repo_args(s)
     s.set_defaults(func=cmd_fetch)

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from composer.arch import DEFAULT_ARCHES
+from composer.cli import jsonout
 from composer.cli.common import EXIT_OK, Subparsers, info
 from composer.cli.common import out as _out
 from composer.errors import UserError
@@ -84,6 +85,11 @@ def cmd_repo_add(args: argparse.Namespace) -> int:
     from composer.trust.keys import load_key_spec
     results = add(RepoStore(Path(args.dir)), [Path(p) for p in args.package],
                   [load_key_spec(k) for k in args.key])
+    if jsonout.wanted(args):
+        jsonout.emit({"repository": args.dir, "packages": [
+            {"name": r.entry.name, "version": r.entry.version, "arch": r.entry.arch, "path": r.entry.path,
+             "sha256": r.entry.sha256, "role": r.role, "new": r.new} for r in results]})
+        return EXIT_OK
     for r in results:
         _out(f"{'added' if r.new else 'unchanged'} {r.entry.nva} (role {r.role}, sha256 {r.entry.sha256[:16]})")
     info("run 'vcomp repo publish' to make them visible")
@@ -94,6 +100,10 @@ def cmd_repo_publish(args: argparse.Namespace) -> int:
     from composer.repo.edit import publish
     from composer.repo.store import RepoStore
     v = publish(RepoStore(Path(args.dir)))
+    if jsonout.wanted(args):
+        jsonout.emit({"repository": args.dir, "packages": v["packages"],
+                      "versions": {k: n for k, n in v.items() if k != "packages"}})
+        return EXIT_OK
     _out(f"published {v['packages']} packages: targets v{v['targets']}, snapshot v{v['snapshot']}")
     return EXIT_OK
 
@@ -186,6 +196,14 @@ def cmd_repo_vendor(args: argparse.Namespace) -> int:
                             with_dependencies=args.with_dependencies)
     done = vendor(RepoStore(Path(args.dir)), client, request,
                   targets_keys=[load_key_spec(k) for k in args.targets_key])
+    if jsonout.wanted(args):
+        jsonout.emit({"repository": args.dir, "upstream": args.source, "copied": done.copied,
+                      "targets_version": done.targets_version, "delegation_changed": done.delegation_changed,
+                      "roles": [{"name": r.name, "version": r.version, "previous": r.previous, "names": list(r.names)}
+                                for r in done.roles],
+                      "packages": [{"name": e.name, "version": e.version_text, "arch": e.arch, "path": e.path,
+                                    "sha256": e.sha256, "signer": e.signer} for e in done.packages]})
+        return EXIT_OK
     for role in done.roles:
         was = f"was v{role.previous}" if role.previous else "new"
         _out(f"role {role.name} v{role.version} ({was}), signed upstream; delegated here: {', '.join(role.names)}")
@@ -193,8 +211,8 @@ def cmd_repo_vendor(args: argparse.Namespace) -> int:
         _out(f"vendored {entry.nva} (signer {entry.signer[:16]}, sha256 {entry.sha256[:16]})")
     signed = f"top-level targets v{done.targets_version} signed" if done.delegation_changed else \
         "delegations unchanged"
-    _out(f"{len(done.packages)} packages, {done.copied} copied; {signed}; run 'vcomp repo publish' to make them "
-         "visible")
+    _out(f"{len(done.packages)} packages, {done.copied} copied; {signed}")
+    info("run 'vcomp repo publish' to make them visible")
     return EXIT_OK
 
 
@@ -252,9 +270,11 @@ def register(sub: Subparsers) -> None:
     r.add_argument("package", nargs="+")
     r.add_argument("--key", action="append", required=True, metavar=KEYSPEC,
                    help="developer private key(s) that sign the delegated role's metadata")
+    jsonout.add_json(r, "repo add")
     r.set_defaults(func=cmd_repo_add)
     r = repo.add_parser("publish", help="write indexes, targets, snapshot and timestamp")
     r.add_argument("dir")
+    jsonout.add_json(r, "repo publish")
     r.set_defaults(func=cmd_repo_publish)
     r = repo.add_parser("refresh", help="re-sign the timestamp with a new expiry (for a timer)")
     r.add_argument("dir")
@@ -305,6 +325,7 @@ def register(sub: Subparsers) -> None:
     r.add_argument("--arch", action="append", help="architectures to vendor (default: those the repository serves)")
     r.add_argument("--with-dependencies", action="store_true",
                    help="also vendor the upstream packages the named ones depend on")
+    jsonout.add_json(r, "repo vendor")
     r.set_defaults(func=cmd_repo_vendor)
     r = repo.add_parser("serve", help="static HTTP for a repository (127.0.0.1 by default)")
     r.add_argument("dir")

@@ -73,6 +73,16 @@ class ArchBuild:
     manifest: Mapping[str, Any]
     stale: tuple[str, ...] = ()  # outputs kept from an earlier build of other inputs (build --output)
 
+    def to_dict(self) -> dict[str, Any]:
+        """What ``vcomp build --json`` reports of one architecture, from its manifest (pure)."""
+        return {"arch": self.arch, "directory": str(self.directory), "profile": self.manifest["profile"],
+                "lock_digest": self.manifest["lock-digest"], "inputs": self.manifest["inputs"],
+                "outputs": [{"name": o["name"], "type": o["type"], "firmware": list(o["firmware"]),
+                             "files": [{"path": str(self.directory / f["path"]), "sha256": f["sha256"],
+                                        "size": f["size"]} for f in o["files"]],
+                             "cached": o["name"] in self.cached, "stale": bool(o.get("stale", False))}
+                            for o in self.manifest["outputs"]]}
+
 
 def targets_for(profile: Profile, arch: str, only: Sequence[str] = ()) -> list[OutputJob]:
     names = [o.name for o in profile.outputs]

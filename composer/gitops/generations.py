@@ -57,3 +57,16 @@ def record(images: Path, name: str, entry: Mapping[str, Any]) -> dict[str, Any]:
     atomic_write(directory(images, name) / f"{number:06d}.json",
                  json.dumps(doc, indent=1, sort_keys=True).encode() + b"\n")
     return doc
+
+
+def summary(g: Mapping[str, Any]) -> dict[str, Any]:
+    """A generation record as ``vcomp history --json`` shows it (schemas/generations.schema.json; pure): what was
+    built from which commit, and each architecture's outputs, package count and boot tests."""
+    return {"generation": g["generation"], "commit": g.get("commit", ""), "worktree": g.get("worktree", "clean"),
+            "time": g.get("time", 0), "profile_digest": g.get("profile-digest", ""),
+            "lock_digest": g.get("lock-digest", ""), "rebuilt": list(g.get("rebuilt", [])),
+            "architectures": {arch: {"outputs": [o["name"] for o in a.get("outputs", [])],
+                                     "packages": len(a.get("packages", [])),
+                                     "tests": [{"id": t["id"], "passed": t["passed"], "seconds": t["seconds"]}
+                                               for t in a.get("tests", [])]}
+                              for arch, a in sorted(g.get("architectures", {}).items())}}

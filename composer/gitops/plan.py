@@ -55,6 +55,9 @@ class PackageChange:
     def symbol(self) -> str:
         return {"add": "+", "remove": "-"}.get(self.action, "~")
 
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class OutputChange:

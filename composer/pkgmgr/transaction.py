@@ -111,6 +111,13 @@ class RootChange:
         reason = str(self.new.locked.reason if self.new else self.pending.reason if self.pending else "")
         return f"{sym} {self.name} {arrow} ({self.action}{', ' + reason if reason else ''})"
 
+    def to_dict(self) -> dict[str, Any]:
+        """The change as ``vcomp pkg --root DIR install|remove|... --json`` reports it (pure)."""
+        new = self.new.locked.version if self.new else self.pending.version if self.pending else None
+        reason = str(self.new.locked.reason if self.new else self.pending.reason if self.pending else "")
+        return {"name": self.name, "action": self.action, "old": self.old["version"] if self.old else None,
+                "new": new, "reason": reason or None}
+
 
 @dataclass(kw_only=True)
 class Outcome:

@@ -308,15 +308,21 @@ def write_lock(path: Path, lock: Lock) -> None:
 
 
 def why(lock: Lock, name: str, arch: str) -> list[str]:
+    """The chain of reasons that pulls ``name`` into the lock for ``arch``, one line per link (pure)."""
+    return [f"{p.name} {p.version}: {p.reason}" for p in why_chain(lock, name, arch)]
+
+
+def why_chain(lock: Lock, name: str, arch: str) -> list[LockedPackage]:
+    """The locked rows from ``name`` up to what was requested, following each row's reason (pure)."""
     pkgs = {p.name: p for p in lock.packages(arch)}
     if name not in pkgs:
         raise UserError(f"'{name}' is not in the lock for {arch}",
                         hint=f"locked packages: {', '.join(sorted(pkgs)) or 'none'}")
-    chain, seen = [], set()
+    chain: list[LockedPackage] = []
+    seen: set[str] = set()
     parent: str | None = name
     while parent is not None and parent in pkgs and parent not in seen:
         seen.add(parent)
-        p = pkgs[parent]
-        chain.append(f"{parent} {p.version}: {p.reason}")
-        parent = p.reason.parent
+        chain.append(pkgs[parent])
+        parent = pkgs[parent].reason.parent
     return chain

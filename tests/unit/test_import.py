@@ -25,6 +25,7 @@ from composer.repo import edit
 from composer.repo.index import INDEX_LEVEL, LARGE_INDEX_LEVEL, IndexEntry, build_index, index_level, parse_index
 from composer.repo.store import RepoStore
 from tests.repo_fixtures import Keys, make_keys
+from tests.unit.test_json_output import check
 
 FIXTURE = Path(__file__).parent.parent / "data" / "debian-bookworm-amd64" / "Packages.zst"
 EPOCH = 1_700_000_000
@@ -240,6 +241,7 @@ def test_cli_import_add_publish_report(keys: Keys, tmp_path: Path, capsys: pytes
     summary = json.loads(capsys.readouterr().out)
     report = json.loads((tmp_path / "report.json").read_text())
     assert summary == report
+    check(summary, "import-debian")  # schemas/import-debian.schema.json (tests/unit/test_json_output.py)
     assert summary["packages"] == 28 and summary["repository"]["published"] == 28
     assert set(summary["seconds"]) == {"parse", "map", "build", "add", "publish"}
     assert summary["ms-per-package"] > 0 and summary["metadata-only"] is True

@@ -7,10 +7,12 @@ offline targets key: no upstream private key is read (the key loader is watched)
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import jsonschema
 import pytest
 from tuf.api.metadata import Targets
 
@@ -30,6 +32,7 @@ from composer.solve.lock import open_sources, resolve_profile
 from composer.trust import keys as trust_keys
 from composer.trust.keys import SigningKey, generate, load_signing_key
 from tests import hostile
+from tests.conftest import REPO
 from tests.repo_fixtures import ARCH, Repo, copy_tree, flip_byte, load
 
 OUR_KEYS = ("root", "targets", "index", "snapshot", "timestamp", "bob")
@@ -326,9 +329,16 @@ def test_cli_vendors_and_says_what_to_publish(repo: Repo, ours: Ours, vcache: Pa
     lines = out.splitlines()
     assert lines[0].startswith("role alice v") and lines[0].endswith("(new), signed upstream; delegated here: hello")
     assert lines[1].startswith(f"vendored hello-1.0.0-{ARCH} (signer {repo.keys.alice.keyid[:16]}")
-    assert lines[-1].startswith("2 packages, 2 copied; top-level targets v")
-    assert lines[-1].endswith("run 'vcomp repo publish' to make them visible")
+    assert lines[-2].startswith("2 packages, 2 copied; top-level targets v")
+    assert lines[-1] == "run 'vcomp repo publish' to make them visible"
     assert [p.name for p in keys_read] == ["targets.key"]
+    code, out, err = vcomp(capsys, "repo", "vendor", str(ours.dir), "--from", str(repo.dir), "--from-root",
+                           str(root), "--json")   # a refresh: nothing new, no offline key
+    doc = json.loads(out)
+    assert (code, err, doc["copied"], doc["delegation_changed"]) == (0, "", 0, False)
+    schema = json.loads((REPO / "schemas" / "repo-vendor.schema.json").read_text())
+    jsonschema.Draft202012Validator(schema).validate(doc)
+    assert {p["name"] for p in doc["packages"]} == {"hello"} and doc["roles"][0]["name"] == "alice"
 
 
 @pytest.mark.parametrize("case", ["dead", "unknown", "no-key"])
