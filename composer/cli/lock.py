@@ -157,7 +157,7 @@ def cmd_why(args: argparse.Namespace) -> int:
 
 def register(sub: Subparsers) -> None:
     v = sub.add_parser("validate", help="check profiles: schema and meaning, every error with file:line:column")
-    v.add_argument("profile", nargs="+")
+    v.add_argument("profile", nargs="*", help="profiles (default: [project] profile of vcomp.toml)")
     v.set_defaults(func=cmd_validate)
 
     lk = sub.add_parser("lock", help="resolve profiles into PROFILE.lock (per architecture, exact)")

@@ -12,9 +12,10 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from composer import __version__, lockfile, notices, oserrors
-from composer.cli import cache, gitops, image, importer, key, lock, pkg, query, repo
+from composer.cli import cache, defaults, gitops, image, importer, key, lock, pkg, query, repo
 from composer.cli.common import EXIT_ERROR, OFFLINE_HELP, Parser, Subparsers
 from composer.cli.common import err as _err
 from composer.cli.common import warn as _warn
@@ -43,6 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-wait", action="store_true",
                    help="fail at once when another vcomp process holds a lock (default: wait, saying for whom)")
     p.add_argument("--offline", action="store_true", help=OFFLINE_HELP)
+    p.add_argument("--config", metavar="FILE",
+                   help="the project configuration (default: VCOMP_CONFIG, else the vcomp.toml of this directory "
+                        "or its nearest parent; docs/project-config.md)")
     sub = p.add_subparsers(dest="command", required=True)
     for register in GROUPS:
         register(sub)
@@ -71,8 +75,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         from composer.repo import client as repo_client
         repo_client.configure(offline=offline)
     try:
-        code: int = args.func(args)
-        return code
+        defaults.apply(args, Path.cwd())  # vcomp.toml fills what the command line left out
+        return int(args.func(args))
     except ComposerError as exc:
         if args.debug:
             raise
