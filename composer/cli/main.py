@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from composer import __version__, lockfile, notices, oserrors
-from composer.cli import cache, defaults, gitops, image, importer, key, lock, pkg, query, repo
+from composer.cli import cache, defaults, gitops, image, importer, init, key, lock, pkg, query, repo
 from composer.cli.common import EXIT_ERROR, OFFLINE_HELP, Parser, Subparsers
 from composer.cli.common import err as _err
 from composer.cli.common import warn as _warn
@@ -24,6 +24,7 @@ from composer.errors import ComposerError
 Handler = Callable[[argparse.Namespace], int]
 
 GROUPS: tuple[Callable[[Subparsers], None], ...] = (
+    init.register,     # init: a new OS repository
     key.register,      # key generate|id
     pkg.register,      # pkg build|info|verify|...; with --root the package manager (cli/pkgroot.py)
     repo.register,     # repo init|add|publish|...

@@ -71,6 +71,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("report",),
     ("compose",),
     ("gitops",),
+    ("scaffold",),
     ("cli",),
     ("__main__",),
 )
