@@ -92,15 +92,43 @@ def _fill(args: argparse.Namespace, verb: str, found: project_config.Project, cw
         args.images = shown_path(found.images, cwd)
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Known:
+    """A repository search/info/fetch can use: one of vcomp.toml, or of a profile."""
+
+    name: str
+    url: str
+    root: str
+    mirrors: tuple[str, ...] = ()
+
+
+def known_repositories(args: argparse.Namespace, found: project_config.Project | None) -> list[Known]:
+    """vcomp.toml's repositories; when it names none, those of ``--profile P`` (default: ``[project]
+    profile``)."""
+    if found is not None and found.repositories:
+        return [Known(name=r.name, url=r.url, root=str(r.root)) for r in found.repositories]
+    path = getattr(args, "profile", None) or (found.profile if found is not None else None)
+    if not path:
+        return []
+    from composer.profile.load import load_profile
+    return [Known(name=r.name, url=r.url, root=str(r.root), mirrors=r.mirrors)
+            for r in load_profile(Path(path)).repositories]
+
+
 def _repository(args: argparse.Namespace, verb: str, found: project_config.Project | None) -> None:
-    """``--repo URL --root ROOT`` as given; ``--repo NAME`` (a configured name) or no ``--repo`` (the first
-    configured repository) take the URL and the root from the project."""
-    configured = None
-    if found is not None:
-        configured = found.repository(args.repo) if args.repo else next(iter(found.repositories), None)
-    if configured is not None:
-        args.repo = configured.url
-        args.root = args.root or str(configured.root)
+    """``--repo URL --root ROOT`` as given; ``--repo NAME`` (a known name) or no ``--repo`` (the first known
+    repository) take the URL, the root and the mirrors from vcomp.toml or the profile."""
+    known = known_repositories(args, found) if not (args.repo and args.root) else []
+    chosen = next((k for k in known if k.name == args.repo), None) if args.repo else next(iter(known), None)
+    if chosen is not None:
+        args.repo = chosen.url
+        args.root = args.root or chosen.root
+        args.mirror = args.mirror or list(chosen.mirrors)
+    if chosen is None and known and args.repo and not args.root:
+        from composer.cli.common import did_you_mean
+        names = [k.name for k in known]
+        raise UserError(f"vcomp {verb}: no repository named '{args.repo}'{did_you_mean(args.repo, names)}",
+                        hint=f"known: {', '.join(names)}; or give a URL or directory with --repo and its --root")
     missing = [option for option, value in (("--repo", args.repo), ("--root", args.root)) if not value]
     if missing:
         raise _usage(verb, ", ".join(missing))

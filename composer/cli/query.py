@@ -60,6 +60,8 @@ def _repo_args(p: argparse.ArgumentParser) -> None:
                                   "repository of vcomp.toml (default: its first repository)")
     p.add_argument("--root", help="the pinned trust root (root.json; default: the vcomp.toml repository's)")
     p.add_argument("--mirror", action="append", help="an untrusted mirror, tried in order on failure")
+    p.add_argument("--profile", help="use this profile's repositories (--repo NAME picks one; default: the first) "
+                                     "when vcomp.toml names none (default: its [project] profile)")
     p.add_argument("--arch", default="x86_64")
 
 

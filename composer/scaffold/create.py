@@ -87,7 +87,7 @@ def render(*, name: str, arches: Sequence[str], upstream_toml: str, upstream_yam
     """The text files of a new project, by relative path (pure)."""
     values = {"name": name, "offline": offline, "upstream_toml": json.dumps(upstream_toml),
               "upstream_yaml": json.dumps(upstream_yaml), "arches": ", ".join(arches),
-              }
+              "commands": "\n".join(next_commands(arches[0]))}
     quoted = {**values, "arches": ", ".join(json.dumps(a) for a in arches)}
     return {
         "vcomp.toml": templates.VCOMP_TOML.substitute(values),

@@ -180,11 +180,7 @@ only to delegate new package names (`vcomp repo delegate`) or rotate keys.
 ## Build and boot
 
 ```sh
-vcomp pkg build-all recipes --arch x86_64 --key keys/developer.key --out out/packages
-vcomp repo add repo out/packages/*.vpk --key keys/developer.key
-vcomp repo publish repo
-vcomp lock
-vcomp test --arch x86_64
+$commands
 ```
 
 `vcomp test` builds `images/$name/` and boots it in QEMU; the boot test checks that `hello` says

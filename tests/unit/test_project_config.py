@@ -199,3 +199,23 @@ def test_a_broken_config_is_an_error_of_the_verb_not_of_init(tmp_path: Path, mon
     assert main(["validate"]) == 1
     assert "unknown field 'projcet' (did you mean 'project'?)" in capsys.readouterr().err
     assert defaults.apply(build_parser().parse_args(["help"]), tmp_path) is None
+
+
+def _sample_profile(where: Path) -> Path:
+    import shutil
+
+    from tests.conftest import REPO
+    shutil.copytree(REPO / "profiles", where / "profiles", ignore=shutil.ignore_patterns("*.lock"))
+    return where / "profiles" / "minimal.yaml"
+
+
+def test_without_configured_repositories_a_profiles_repositories_serve(tmp_path: Path) -> None:
+    profile = _sample_profile(tmp_path)
+    (tmp_path / ".git").mkdir()
+    given = _args(tmp_path, "search", "x", "--profile", str(profile))
+    assert given.repo == (tmp_path / "images" / "repo").as_uri()
+    assert given.root == str(tmp_path / "profiles" / "trust" / "sample-root.json")
+    _write(tmp_path, '[project]\nprofile = "profiles/minimal.yaml"\n')
+    assert _args(tmp_path, "info", "busybox", "--repo", "sample").repo == given.repo  # the configured profile's
+    with pytest.raises(UserError, match="no repository named 'smaple'; did you mean 'sample'"):
+        _args(tmp_path, "info", "busybox", "--repo", "smaple")
