@@ -48,7 +48,7 @@ def cmd_init(args: argparse.Namespace) -> int:
     _out(f"git: first commit {done.commit[:12]}" if done.commit else f"git: {done.git_note}")
     _out("next:")
     _out(f"  cd {args.dir}")
-    commands = next_commands(opts.arches[0])
+    commands = next_commands(opts.arches)
     width = max(len(c) for c in commands)
     for command, what in commands.items():
         _out(f"  {command:<{width}}  # {what}")

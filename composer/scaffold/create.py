@@ -87,7 +87,7 @@ def render(*, name: str, arches: Sequence[str], upstream_toml: str, upstream_yam
     """The text files of a new project, by relative path (pure)."""
     values = {"name": name, "offline": offline, "upstream_toml": json.dumps(upstream_toml),
               "upstream_yaml": json.dumps(upstream_yaml), "arches": ", ".join(arches),
-              "commands": "\n".join(next_commands(arches[0]))}
+              "commands": "\n".join(next_commands(arches))}
     quoted = {**values, "arches": ", ".join(json.dumps(a) for a in arches)}
     return {
         "vcomp.toml": templates.VCOMP_TOML.substitute(values),
@@ -195,13 +195,14 @@ def commit_all(top: Path, message: str) -> tuple[str | None, str]:
     return repo.index.commit(message).hexsha, ""
 
 
-def next_commands(arch: str) -> Mapping[str, str]:
+def next_commands(arches: Sequence[str]) -> Mapping[str, str]:
     """The commands that build, publish and boot the new project (said by init, written in its README)."""
+    builds = {f"vcomp pkg build-all recipes --arch {a} --key keys/developer.key --out out/packages":
+              f"build the project's packages for {a}" for a in arches}
     return {
-        f"vcomp pkg build-all recipes --arch {arch} --key keys/developer.key --out out/packages":
-            "build the project's packages",
+        **builds,
         "vcomp repo add repo out/packages/*.vpk --key keys/developer.key": "sign them into repo/",
         "vcomp repo publish repo": "publish the repository",
         "vcomp lock": "resolve the profile into its lock",
-        f"vcomp test --arch {arch}": "build the image and boot-test it in QEMU",
+        "vcomp test": "build the image and boot-test it in QEMU (--arch A: one architecture)",
     }

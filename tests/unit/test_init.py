@@ -32,7 +32,7 @@ def test_init_makes_a_working_project(tmp_path: Path, capsys: pytest.CaptureFixt
     top = tmp_path / "My OS"
     assert _init(tmp_path, top) == 0
     said = capsys.readouterr().out
-    assert "created my-os in" in said and "vcomp test --arch x86_64" in said and "git: first commit" in said
+    assert "created my-os in" in said and "\n  vcomp test " in said and "git: first commit" in said
     for rel in ("vcomp.toml", "profiles/my-os.yaml", "recipes/hello/recipe.toml", "recipes/hello/src/hello.c",
                 ".gitignore", ".github/workflows/vcomp.yml", "README.md", "schemas/profile.schema.json",
                 "trust/upstream-root.json", "trust/my-os-root.json", "repo/repo.toml", "keys/developer.key",
@@ -133,6 +133,8 @@ def test_render_is_pure_and_fills_every_placeholder() -> None:
     assert 'architectures = ["x86_64", "aarch64"]' in files["recipes/hello/recipe.toml"]
     assert "architectures: [x86_64, aarch64]" in files["profiles/os.yaml"]
     assert all("$name" not in text and "${" not in text for text in files.values())
+    readme = files["README.md"]
+    assert "--arch x86_64 --key" in readme and "--arch aarch64 --key" in readme
 
 
 def test_init_library_refuses_before_writing(tmp_path: Path) -> None:
