@@ -221,6 +221,11 @@ NO_COLOR = Setting(
     name="NO_COLOR", parse=lambda _variable, raw: raw != "",
     meaning="no colour on a terminal (no-color.org); --color=always still colours",
     default="colour on a terminal (--color=auto)", accepts="any non-empty value turns colour off")
+CONFIG = Setting(
+    name="VCOMP_CONFIG", parse=_path,
+    meaning="the project configuration (vcomp.toml) to use, like --config (docs/project-config.md)",
+    default="the vcomp.toml of the working directory or its nearest parent (not above the git work tree)",
+    accepts="a file")
 TEST_CRASH_AT = Setting(
     name="VCOMP_TEST_CRASH_AT", parse=_crash_point,
     meaning="test hook: a transaction exits (status 137) at its Nth crash point, a kill -9 stand-in",
@@ -228,17 +233,31 @@ TEST_CRASH_AT = Setting(
 
 ROWS: tuple[Setting[object], ...] = (
     CACHE, XDG_CACHE_HOME, CACHE_MAX, SOURCE_DATE_EPOCH, KVM, NO_WAIT, LOCK_TIMEOUT, OFFLINE, REPO_NOW,
-    DEBIAN_MIRROR, DEBIAN_SECURITY_MIRROR, KEY_PASSPHRASE, LIMIT, HTTP, NO_COLOR, TEST_CRASH_AT,
+    DEBIAN_MIRROR, DEBIAN_SECURITY_MIRROR, KEY_PASSPHRASE, LIMIT, HTTP, NO_COLOR, CONFIG, TEST_CRASH_AT,
 )
 
 
 # ----------------------------------------------------------------- derived values
 
+_PROJECT_CACHE: dict[str, Path] = {}   # the cache of the project's vcomp.toml, set by the CLI (use_project_cache)
+
+
+def use_project_cache(path: Path | None) -> None:
+    """The cache directory a project configuration names (``[project] cache``; None: none): it applies when
+    VCOMP_CACHE is unset (the variable is the user's explicit choice and wins)."""
+    _PROJECT_CACHE.clear()
+    if path is not None:
+        _PROJECT_CACHE["cache"] = path
+
+
 def cache_dir() -> Path:
-    """``$VCOMP_CACHE``, else ``$XDG_CACHE_HOME/vcomp``, else ``~/.cache/vcomp``."""
+    """``$VCOMP_CACHE``, else the project's cache (vcomp.toml), else ``$XDG_CACHE_HOME/vcomp``, else
+    ``~/.cache/vcomp``."""
     explicit = CACHE.get()
     if explicit is not None:
         return explicit
+    if "cache" in _PROJECT_CACHE:
+        return _PROJECT_CACHE["cache"]
     base = XDG_CACHE_HOME.get()
     return (base if base is not None else Path.home() / ".cache") / "vcomp"
 

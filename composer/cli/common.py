@@ -182,7 +182,7 @@ class GlobalOption:
 
     flags: tuple[str, ...]
     help: str
-    default: bool | int | str = False
+    default: bool | int | str | None = False
     action: str = "store_true"
     choices: tuple[str, ...] = ()
     metavar: str | None = None
@@ -191,9 +191,9 @@ class GlobalOption:
         """On the top parser with its default; below it with none (SUPPRESS), so a later position does not
         reset what an earlier one said."""
         default = self.default if top else argparse.SUPPRESS
-        if self.choices:
+        if self.action == "store":   # an option with a value: its metavar, and its choices when it has some
             group.add_argument(*self.flags, action=self.action, help=self.help, default=default,
-                               choices=self.choices, metavar=self.metavar)
+                               choices=self.choices or None, metavar=self.metavar)
         else:
             group.add_argument(*self.flags, action=self.action, help=self.help, default=default)
 
@@ -210,6 +210,9 @@ GLOBAL_OPTIONS = (
     GlobalOption(flags=("--color",), action="store", default="auto", choices=COLOR_CHOICES, metavar="WHEN",
                  help="colour change markers and error labels: auto (on a terminal, unless NO_COLOR is set), "
                       "always, never"),
+    GlobalOption(flags=("--config",), action="store", default=None, metavar="FILE",
+                 help="the project configuration (default: VCOMP_CONFIG, else the vcomp.toml of this directory "
+                      "or its nearest parent; docs/project-config.md)"),
 )
 """The global options, in the order ``vcomp --help`` lists them (docs/cli.md)."""
 

@@ -195,7 +195,7 @@ def cmd_test(args: argparse.Namespace) -> int:
 
 def register(sub: Subparsers) -> None:
     b = sub.add_parser("build", help="build a locked profile's outputs into images/NAME/ARCH/")
-    b.add_argument("profile")
+    b.add_argument("profile", nargs="?", help="the profile (default: [project] profile of vcomp.toml)")
     b.add_argument("--arch", action="append", help="only this architecture (repeatable)")
     b.add_argument("--output", action="append", help="only this output (repeatable)")
     b.add_argument("--images", help="output root (default: ./images)")
@@ -222,7 +222,7 @@ def register(sub: Subparsers) -> None:
     jsonout.add_json(t, "boot")
     t.set_defaults(func=cmd_boot)
     s = sub.add_parser("test", help="build a profile and boot every output of every architecture (JUnit)")
-    s.add_argument("profile")
+    s.add_argument("profile", nargs="?", help="the profile (default: [project] profile of vcomp.toml)")
     s.add_argument("--arch", action="append")
     s.add_argument("--output", action="append")
     s.add_argument("--images")

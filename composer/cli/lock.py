@@ -187,7 +187,7 @@ def cmd_why(args: argparse.Namespace) -> int:
 
 def register(sub: Subparsers) -> None:
     v = sub.add_parser("validate", help="check profiles: schema and meaning, every error with file:line:column")
-    v.add_argument("profile", nargs="+")
+    v.add_argument("profile", nargs="*", help="profiles (default: [project] profile of vcomp.toml)")
     jsonout.add_json(v, "validate")
     v.set_defaults(func=cmd_validate)
 

@@ -12,9 +12,10 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from composer import __version__, lockfile, notices, oserrors, settings
-from composer.cli import cache, common, completion, gitops, image, importer, key, lock, pkg, query, repo
+from composer.cli import cache, common, completion, defaults, gitops, image, importer, init, key, lock, pkg, query, repo
 from composer.cli.common import EXIT_ERROR, GLOBAL_OPTIONS, Output, Parser, Subparsers, wants_color
 from composer.cli.common import err as _err
 from composer.cli.common import warn as _warn
@@ -23,6 +24,7 @@ from composer.errors import ComposerError
 Handler = Callable[[argparse.Namespace], int]
 
 GROUPS: tuple[Callable[[Subparsers], None], ...] = (
+    init.register,     # init: a new OS repository
     key.register,      # key generate|id
     pkg.register,      # pkg build|info|verify|...; with --root the package manager (cli/pkgroot.py)
     repo.register,     # repo init|add|publish|...
@@ -90,8 +92,8 @@ def configure(args: argparse.Namespace) -> None:
 def run(args: argparse.Namespace) -> int:
     """The verb, and its outcome as an exit code (the table in docs/architecture/cli.md)."""
     try:
-        code: int = args.func(args)
-        return code
+        defaults.apply(args, Path.cwd())  # vcomp.toml fills what the command line left out
+        return int(args.func(args))
     except ComposerError as exc:
         if args.debug:
             raise

@@ -63,9 +63,12 @@ def cmd_fetch(args: argparse.Namespace) -> int:
 
 
 def _repo_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--repo", required=True, help="repository URL (file://, http://, https://) or directory")
-    p.add_argument("--root", required=True, help="the pinned trust root (root.json)")
+    p.add_argument("--repo", help="repository URL (file://, http://, https://) or directory, or the name of a "
+                                  "repository of vcomp.toml (default: its first repository)")
+    p.add_argument("--root", help="the pinned trust root (root.json; default: the vcomp.toml repository's)")
     p.add_argument("--mirror", action="append", help="an untrusted mirror, tried in order on failure")
+    p.add_argument("--profile", help="use this profile's repositories (--repo NAME picks one; default: the first) "
+                                     "when vcomp.toml names none (default: its [project] profile)")
     p.add_argument("--arch", default="x86_64")
 
 

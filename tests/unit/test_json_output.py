@@ -49,7 +49,7 @@ NO_JSON = {
     "repo migrate": "an action", "repo refresh": "an action",
     "repo rotate": "an action", "repo sign-root": "an action", "repo mirror": "an action",
     "repo serve": "a server", "verify-attestation": "a verdict line", "apply": "an action",
-    "reconcile": "an action", "help": "help text", "completion": "a shell script",
+    "reconcile": "an action", "help": "help text", "completion": "a shell script", "init": "an action",
 }
 
 
