@@ -44,6 +44,18 @@ def test_the_script_is_the_marked_blocks_only() -> None:
     assert tutorial_script(text, {}) == "set -euo pipefail\necho a\n\necho b\n"
 
 
+def test_the_readme_tutorial_is_the_tested_one() -> None:
+    """The README's "Your first OS" runs the same commands as docs/tutorial.md (which this test runs): every
+    marked README line is a line of the tutorial's script, in the same order."""
+    readme = [line for block in _BLOCK.findall((REPO / "README.md").read_text()) for line in block.splitlines()]
+    tutorial = [line for block in _BLOCK.findall(TUTORIAL.read_text()) for line in block.splitlines()]
+    assert len(readme) >= 8, "the README lost its tutorial"
+    at = 0
+    for line in readme:
+        assert line in tutorial[at:], f"README.md runs {line!r}, which docs/tutorial.md does not run here"
+        at = tutorial.index(line, at) + 1
+
+
 def test_the_tutorial_boots_the_users_os(sample_repo_base: Path, tmp_path: Path) -> None:
     if shutil.which("qemu-system-x86_64") is None:
         pytest.skip("QEMU is not installed (make setup installs it)")
