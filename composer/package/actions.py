@@ -276,6 +276,8 @@ def _check_tmpfiles(a: Actions) -> Iterator[Problem]:
     yield from _unique("tmpfiles", [t.rel for t in a.tmpfiles], "path")
     for i, t in enumerate(a.tmpfiles):
         yield from _path_problems(f"tmpfiles[{i}].path", t.path)
+        if any(c.isspace() for c in t.path):
+            yield f"tmpfiles[{i}].path", f"'{t.path}' contains white space (init reads the boot list by words)"
         if t.type == "L" and not t.argument:
             yield f"tmpfiles[{i}].argument", "an 'L' entry needs the link target as its argument"
         if t.type == "L" and t.mode is not None:

@@ -100,7 +100,7 @@ class Metadata:
     multi_arch: str = ""
     relations: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: MappingProxyType({}))
     # issue 16: declarative actions instead of maintainer scripts (composer.package.actions)
-    actions: Actions = Actions()
+    actions: Actions = field(default_factory=Actions)
 
     @property
     def full_version(self) -> FullVersion:
@@ -363,10 +363,21 @@ def parse_metadata(data: bytes, *, origin: str, error_type: type[ComposerError] 
     return Metadata.from_dict(raw)
 
 
+def _name_package(error: ComposerError, raw: Mapping[str, Any], error_type: type[ComposerError]) -> ComposerError:
+    """An ``[actions]`` schema error names the package as well (``... $.actions.users[0].uid: package 'x': ...``)."""
+    place, sep, rest = error.message.partition(": $.actions")
+    if not sep:
+        return error
+    field, _, why = rest.partition(": ")
+    name = raw.get("package", {}).get("name", "?") if isinstance(raw.get("package"), Mapping) else "?"
+    return error_type(f"{place}: $.actions{field}: package '{name}': {why}", hint=error.hint)
+
+
 def validate_dict(raw: Mapping[str, Any], *, origin: str, text: str,
                   error_type: type[ComposerError] = UserError) -> None:
     errors = schema.schema_errors(raw, SCHEMA, origin=origin, locate=lambda p: tomlpos.locate(text, p),
                                   error_type=error_type)
+    errors = [_name_package(e, raw, error_type) for e in errors]
     if not errors:
         errors = semantic_errors(raw, origin=origin, text=text, error_type=error_type)
     if errors:
