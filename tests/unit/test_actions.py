@@ -107,7 +107,8 @@ def test_every_kind_is_in_the_schema_and_every_schema_key_is_a_kind() -> None:
 @pytest.mark.parametrize(("body", "expected"), [
     ('[[actions.tmpfiles]]\ntype = "d"\npath = "/var/../../etc"\n',
      r"ssh.toml:\d+:\d+: \$.actions.tmpfiles\[0\].path: package 'ssh': '/var/../../etc' has a '..' component"),
-    ('[[actions.tmpfiles]]\ntype = "d"\npath = "var/x"\n', r"\$.actions.tmpfiles\[0\].path: package 'ssh': 'var/x' is not valid"),
+    ('[[actions.tmpfiles]]\ntype = "d"\npath = "var/x"\n',
+     r"\$.actions.tmpfiles\[0\].path: package 'ssh': 'var/x' is not valid"),
     ('[[actions.tmpfiles]]\ntype = "f"\npath = "/var/lib/vpk/db.json"\n',
      r"tmpfiles\[0\].path: package 'ssh': '/var/lib/vpk/db.json' is at or below /var/lib/vpk"),
     ('[[actions.tmpfiles]]\ntype = "L"\npath = "/etc/x"\n', r"tmpfiles\[0\].argument: .*needs the link target"),
