@@ -20,7 +20,8 @@ changes nothing.
 from __future__ import annotations
 
 import stat
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 import tomli_w
@@ -50,6 +51,18 @@ def declared_actions(records: Mapping[str, Mapping[str, Any]]) -> list[tuple[str
         if actions:
             out.append((name, actions))
     return out
+
+
+def changed_actions(changes: Sequence[tuple[str, Mapping[str, Any] | None, Mapping[str, Any] | None]]) -> list[str]:
+    """The packages whose actions a root transaction would add, change or remove: ``(name, old record, new
+    record)`` per change (None: not installed before / removed). The package manager on a root does not
+    apply actions yet (users, tmpfiles, alternatives... are an image build's), so it refuses those; an
+    upgrade that keeps the actions identical is fine."""
+    def of(record: Mapping[str, Any] | None) -> Actions:
+        a = Actions.from_dict(record.get("metadata", {}).get("actions", {})) if record else Actions()
+        return replace(a, untranslated=())
+
+    return sorted(name for name, old, new in changes if of(old) != of(new))
 
 
 def apply_actions(root: Root, records: Mapping[str, Mapping[str, Any]]) -> list[str]:

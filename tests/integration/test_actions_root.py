@@ -15,6 +15,7 @@ from composer.package.accounts import ActionConflict
 from composer.package.build import build
 from composer.pkgmgr.configure import configure
 from composer.pkgmgr.install import Fetched, install, installed
+from composer.pkgmgr.transaction import RootChange, TransactionError, apply
 from composer.profile.load import load_profile
 from composer.solve.lockmodel import LockedPackage, Reason
 from composer.trust.keys import load_signing_key
@@ -192,3 +193,18 @@ def test_a_user_clash_between_packages_stops_the_build_naming_both(tmp_path: Pat
     clash = WEB.replace('name = "www-data"\n    home', 'name = "sshd"\n    home')
     with pytest.raises(ActionConflict, match="user 'sshd' is declared differently by packages 'ssh' .* and 'web'"):
         make_root(tmp_path, clash)
+
+
+def test_the_package_manager_on_a_root_refuses_packages_with_actions(tmp_path: Path) -> None:
+    key = load_signing_key(KEY)
+    built = {name: build(d, "x86_64", key, tmp_path / "out").path for name, d in recipes(tmp_path / "r").items()}
+    root = tmp_path / "root"
+    install(root, [fetched(built["base"], "base")], profile_digest="p", lock_digest="l", epoch=1700000000)
+    before = snapshot(root)
+    with pytest.raises(TransactionError, match=r"web: declares \[actions\] .* does not apply actions yet"):
+        apply(root, [RootChange(name="web", action="install", new=fetched(built["web"], "web"))],
+              operation="install", epoch=1700000001)
+    after = snapshot(root)
+    assert {k: v for k, v in after.items() if not k.startswith("var/lib/vpk/")} == \
+        {k: v for k, v in before.items() if not k.startswith("var/lib/vpk/")}
+    assert after["var/lib/vpk/db.json"] == before["var/lib/vpk/db.json"]
