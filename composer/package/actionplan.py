@@ -85,8 +85,8 @@ def choose_alternatives(declared: Declared, exists: Callable[[str], bool]) -> li
 
 
 def merge_services(declared: Declared) -> dict[str, tuple[str, Service]]:
-    """name -> (package, service); two packages declaring one name is a conflict, as is ``after`` naming a
-    service nobody declares."""
+    """name -> (package, service); two packages declaring one name is a conflict. ``after`` only orders (as
+    systemd's After=): naming a service the image does not have is not an error."""
     out: dict[str, tuple[str, Service]] = {}
     for package, a in declared:
         for s in a.services:
@@ -94,12 +94,6 @@ def merge_services(declared: Declared) -> dict[str, tuple[str, Service]]:
                 raise ActionConflict(f"service '{s.name}' is declared by packages '{out[s.name][0]}' and '{package}'",
                                      hint=HINT)
             out[s.name] = (package, s)
-    for name, (package, s) in sorted(out.items()):
-        missing = [x for x in s.after if x not in out]
-        if missing:
-            raise ActionConflict(f"package '{package}': service '{name}' comes after '{missing[0]}', which no "
-                                 "package of the image declares",
-                                 hint="add the package that declares it, or drop it from after")
     return dict(sorted(out.items()))
 
 

@@ -58,8 +58,9 @@ class Member:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TmpFile:
-    """tmpfiles.d ``d`` (directory), ``f`` (file with ``argument`` as content when missing) or ``L`` (symlink
-    to ``argument``); ``mode`` None = 0755 for d, 0644 for f."""
+    """tmpfiles.d ``d`` (directory), ``f`` (file with ``argument`` as content when missing), ``L`` (symlink
+    to ``argument``) or ``z`` (mode and owner of a path that exists: dpkg-statoverride); ``mode`` None = 0755
+    for d, 0644 for f."""
 
     type: str
     path: str
@@ -282,8 +283,10 @@ def _check_tmpfiles(a: Actions) -> Iterator[Problem]:
             yield f"tmpfiles[{i}].argument", "an 'L' entry needs the link target as its argument"
         if t.type == "L" and t.mode is not None:
             yield f"tmpfiles[{i}].mode", "an 'L' entry (a symlink) has no mode"
-        if t.type == "d" and t.argument:
-            yield f"tmpfiles[{i}].argument", "a 'd' entry takes no argument"
+        if t.type in ("d", "z") and t.argument:
+            yield f"tmpfiles[{i}].argument", f"a '{t.type}' entry takes no argument"
+        if t.type == "z" and t.mode is None:
+            yield f"tmpfiles[{i}].mode", "a 'z' entry needs the mode to set"
         if t.mode is not None and t.mode & 0o002 and not (t.type == "d" and t.mode & 0o1000):
             yield f"tmpfiles[{i}].mode", f"{t.mode:04o} is world-writable without the sticky bit"
 

@@ -4,9 +4,10 @@ Nothing runs: no maintainer script, no host tool, never the host's ``/etc/passwd
 
 1. users and groups: ``/etc/passwd``, ``/etc/group``, ``/etc/shadow`` rewritten from the root's own files and
    the union of the declarations (``composer.package.accounts``);
-2. tmpfiles: directories, files and links made with their mode (owners are applied by init: image files are
-   owned by 0:0); entries below /run, /tmp and the pseudo file systems only exist at run time. Every entry,
-   with numeric owners, goes to ``/etc/veridian/tmpfiles`` for init to apply at every boot;
+2. tmpfiles: directories, files and links made with their mode, the modes of existing paths set (``z``);
+   owners are applied by init (image files are owned by 0:0), and entries below /run, /tmp and the pseudo
+   file systems only exist at run time: every entry, with numeric owners, goes to ``/etc/veridian/tmpfiles``
+   for init to apply at every boot;
 3. alternatives: ``LINK -> /etc/alternatives/NAME -> PATH`` for the winner of each name;
 4. generated files (the CA bundle);
 5. services, as data: ``/etc/veridian/services.toml``;
@@ -153,6 +154,10 @@ def _make(root: Root, package: str, t: TmpFile, written: list[str]) -> None:
         if st is None or stat.S_IMODE(st.st_mode) != t.effective_mode:
             root.chmod(t.rel, t.effective_mode)
             written.append(t.rel)
+    elif t.type == "z" and st is not None and not stat.S_ISLNK(st.st_mode):
+        if stat.S_IMODE(st.st_mode) != t.effective_mode:
+            root.chmod(t.rel, t.effective_mode)
+        written.append(t.rel)
     elif t.type == "f" and st is None:
         _write(root, t.rel, t.argument.encode(), written, t.effective_mode)
     elif t.type == "L" and st is None:

@@ -476,6 +476,8 @@ def test_package_tmpfiles_and_first_boot_actions_run_before_the_network(boot: Ca
         f"d 0700 {uid} {gid} /var/lib/kept",
         "f 0640 0 0 /run/motd hello there",
         "L - 0 0 /run/link /etc/os-release",
+        "z 2755 0 5 /etc/hostname",
+        "z 2755 0 5 /usr/bin/not-there",
         "x 0 0 0 /bad",
     ]) + "\n")
     root.write("etc/veridian/firstboot.d/machine-id", "#!/bin/sh\nexit 0\n", 0o755)
@@ -485,6 +487,8 @@ def test_package_tmpfiles_and_first_boot_actions_run_before_the_network(boot: Ca
     assert "mkdir -p /run/sshd" in b.commands and "chmod 0755 /run/sshd" in b.commands
     assert "chown 0:0 /run/sshd" in b.commands
     assert not any("/var/lib/kept" in c for c in b.commands), "mode and owner already right: nothing to do"
+    assert b.commands[b.commands.index("chown 0:5 /etc/hostname") + 1] == "chmod 2755 /etc/hostname"
+    assert not any("not-there" in c for c in b.commands)
     assert "write /run/motd" in b.commands and "ln -s /etc/os-release /run/link" in b.commands
     assert f"{root.path}/etc/veridian/firstboot.d/machine-id" in b.commands
     assert in_order(b.markers(), ["VCOMP-BOOT: WARN tmpfiles: cannot apply x /bad",
