@@ -51,6 +51,18 @@ class Accounts:
         return self.gids.get(name)
 
 
+def from_masters(passwd_master: Sequence[str], group_master: Sequence[str]) -> tuple[list[str], list[str], list[str]]:
+    """``/etc/passwd``, ``/etc/group``, ``/etc/shadow`` lines from Debian's base-passwd masters
+    (``/usr/share/base-passwd/*.master``, what its postinst's update-passwd installs): password fields ``x``,
+    shadow entries locked."""
+    def shadowed(line: str) -> str:
+        fields = line.split(":")
+        return ":".join([fields[0], "x", *fields[2:]]) if len(fields) > 2 else line
+
+    passwd = [shadowed(line) for line in passwd_master]
+    return passwd, [shadowed(line) for line in group_master], [f"{line.split(':')[0]}:*:::::::" for line in passwd]
+
+
 def _ids(lines: Iterable[str], index: int) -> dict[str, int]:
     out: dict[str, int] = {}
     for line in lines:

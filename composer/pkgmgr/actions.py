@@ -2,8 +2,9 @@
 
 Nothing runs: no maintainer script, no host tool, never the host's ``/etc/passwd``. In order:
 
-1. users and groups: ``/etc/passwd``, ``/etc/group``, ``/etc/shadow`` rewritten from the root's own files and
-   the union of the declarations (``composer.package.accounts``);
+1. users and groups: ``/etc/passwd``, ``/etc/group``, ``/etc/shadow`` rewritten from the root's own files (or,
+   when there is no ``/etc/passwd``, Debian base-passwd's masters) and the union of the declarations
+   (``composer.package.accounts``);
 2. tmpfiles: directories, files and links made with their mode, the modes of existing paths set (``z``);
    owners are applied by init (image files are owned by 0:0), and entries below /run, /tmp and the pseudo
    file systems only exist at run time: every entry, with numeric owners, goes to ``/etc/veridian/tmpfiles``
@@ -30,7 +31,7 @@ import tomli_w
 from composer import limits
 from composer.errors import UserError
 from composer.package import actionplan
-from composer.package.accounts import Accounts, ActionConflict, plan_accounts
+from composer.package.accounts import Accounts, ActionConflict, from_masters, plan_accounts
 from composer.package.actions import Actions, TmpFile
 from composer.rootfs import Root
 
@@ -39,6 +40,7 @@ TMPFILES = f"{CONF}/tmpfiles"
 SERVICES = f"{CONF}/services.toml"
 FIRSTBOOT_DIR = f"{CONF}/firstboot.d"
 ALTERNATIVES_DIR = "etc/alternatives"
+BASE_PASSWD = "usr/share/base-passwd"      # Debian's base-passwd: the masters of /etc/passwd and /etc/group
 MAX_ACCOUNT_FILE = 4 << 20        # /etc/passwd, group, shadow as shipped by a package
 MAX_CERTIFICATES = 4096
 MAX_CERTIFICATE_BYTES = 1 << 20
@@ -112,8 +114,12 @@ def _lines(root: Root, rel: str) -> list[str]:
 
 def _write_accounts(root: Root, declared: actionplan.Declared, written: list[str]) -> Accounts:
     files = {name: _lines(root, f"etc/{name}") for name in ("passwd", "group", "shadow")}
+    seeded = not files["passwd"] and root.is_file(f"{BASE_PASSWD}/passwd.master")
+    if seeded:   # a Debian base: no /etc/passwd shipped, base-passwd's masters are (its postinst is not run)
+        files["passwd"], files["group"], files["shadow"] = from_masters(
+            _lines(root, f"{BASE_PASSWD}/passwd.master"), _lines(root, f"{BASE_PASSWD}/group.master"))
     accounts = plan_accounts(passwd=files["passwd"], group=files["group"], shadow=files["shadow"], declared=declared)
-    if not any(a.users or a.groups or a.members for _p, a in declared):
+    if not seeded and not any(a.users or a.groups or a.members for _p, a in declared):
         return accounts
     for name, lines, mode in (("passwd", accounts.passwd, 0o644), ("group", accounts.group, 0o644),
                               ("shadow", accounts.shadow, 0o640)):

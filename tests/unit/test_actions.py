@@ -338,3 +338,21 @@ def test_an_owner_the_image_lacks_and_a_shipped_alternative_link_are_refused(tmp
     records = {"ssh": record("ssh", SSH)}
     with Root.open(root) as r, pytest.raises(Exception, match="alternative link '/usr/bin/ssh' is a file"):
         apply_actions(r, records)
+
+
+def test_a_debian_base_without_etc_passwd_is_seeded_from_base_passwd_masters(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    masters = root / "usr" / "share" / "base-passwd"
+    masters.mkdir(parents=True)
+    (masters / "passwd.master").write_text("root:*:0:0:root:/root:/bin/bash\n"
+                                           "www-data:*:33:33:www-data:/var/www:/usr/sbin/nologin\n")
+    (masters / "group.master").write_text("root:*:0:\nadm:*:4:\nwww-data:*:33:\n")
+    body = ('[[actions.tmpfiles]]\ntype = "d"\npath = "/var/log/web"\nmode = "0750"\nuser = "www-data"\n'
+            'group = "adm"\n')
+    with Root.open(root) as r:
+        apply_actions(r, {"nginx-common": record("nginx-common", body)})
+    assert (root / "etc" / "passwd").read_text() == ("root:x:0:0:root:/root:/bin/bash\n"
+                                                     "www-data:x:33:33:www-data:/var/www:/usr/sbin/nologin\n")
+    assert (root / "etc" / "group").read_text() == "root:x:0:\nadm:x:4:\nwww-data:x:33:\n"
+    assert (root / "etc" / "shadow").read_text() == "root:*:::::::\nwww-data:*:::::::\n"
+    assert "d 0750 33 4 /var/log/web" in (root / TMPFILES).read_text()
