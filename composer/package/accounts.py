@@ -19,8 +19,9 @@ same lines and ids. The rules:
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from types import MappingProxyType
 
 from composer.errors import UserError
 from composer.package.actions import Actions, Group, User
@@ -41,8 +42,8 @@ class Accounts:
     passwd: tuple[str, ...]
     group: tuple[str, ...]
     shadow: tuple[str, ...]
-    uids: dict[str, int]
-    gids: dict[str, int]
+    uids: Mapping[str, int]
+    gids: Mapping[str, int]
 
     def uid(self, name: str) -> int | None:
         return self.uids.get(name)
@@ -175,7 +176,8 @@ def _lines(passwd: Sequence[str], group: Sequence[str], shadow: Sequence[str],
             members.setdefault(u.primary, set()).add(n)
     out_group = [_with_members(line, members) for line in group]
     out_group += [_with_members(f"{n}:x:{gids[n]}:", members) for n in sorted(new_groups)]
-    return Accounts(passwd=tuple(out_passwd), group=tuple(out_group), shadow=tuple(out_shadow), uids=uids, gids=gids)
+    return Accounts(passwd=tuple(out_passwd), group=tuple(out_group), shadow=tuple(out_shadow),
+                    uids=MappingProxyType(dict(uids)), gids=MappingProxyType(dict(gids)))
 
 
 def _with_members(line: str, members: dict[str, set[str]]) -> str:
