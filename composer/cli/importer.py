@@ -116,6 +116,9 @@ def cmd_import_debian(args: argparse.Namespace) -> int:
         return EXIT_OK
     for kind, n in sorted(plan.counts.items()):
         _out(f"{n:>8,}  {kind}")
+    if summary["untranslated"]:
+        _out(f"{len(summary['untranslated']):,} packages keep maintainer-script items not translated into [actions]"
+             " (listed in --report; vcomp pkg lint shows them)")
     _out(f"imported {len(built):,} packages into {args.out}" + (f", published in {args.repo}" if repo else "")
          + f" ({summary['ms-per-package']:.2f} ms per package)")
     return EXIT_OK
@@ -131,7 +134,8 @@ def _summary(args: argparse.Namespace, plan: Any, built: list[Any], seconds: dic
             "skipped": list(plan.skipped), "missing": list(plan.missing), "seconds": seconds,
             "ms-per-package": round(total * 1000 / n, 3),
             "ms-per-package-by-phase": {k: round(v * 1000 / n, 3) for k, v in seconds.items()},
-            "repository": repo})
+            "repository": repo,
+            "untranslated": {b.name: list(b.untranslated) for b in built if getattr(b, "untranslated", ())}})
 
 
 def register(sub: Subparsers) -> None:

@@ -142,7 +142,7 @@ def check_binaries(staged: Sequence[Staged], arch: str, recipe: Recipe, foreign:
 def assemble_metadata(recipe: Recipe, results: Sequence[SourceResult], epoch: int) -> Metadata:
     d = recipe.data
     meta: dict[str, Any] = {k: d[k] for k in ("package", "dependencies", "relations", "features", "capabilities",
-                                              "security", "boot") if k in d}
+                                              "security", "boot", "actions") if k in d}
     meta["package"] = {**meta["package"], "arch": meta["package"].get("arch", recipe.arch.name)}
     meta.setdefault("security", {"context": "system_t"})
     extra: dict[str, dict[str, Any]] = {}

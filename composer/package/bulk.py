@@ -47,6 +47,7 @@ class BuiltFile:
     name: str
     sha256: str
     size: int
+    untranslated: tuple[str, ...] = ()   # maintainer-script items an import could not translate into [actions]
 
 
 @functools.cache

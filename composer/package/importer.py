@@ -9,7 +9,9 @@ The steps, each a function the CLI times and reports (``docs/packages/import.md`
    suites (:func:`composer.package.debimport.select_versions`), mapped to metadata, with what could not be
    expressed counted;
 3. :func:`build_metadata_only` (:mod:`composer.package.bulk`) or :func:`build_with_payload` (each ``.deb``
-   downloaded, its sha256 checked against the signed index, unpacked, conffiles as role ``config``).
+   downloaded, its sha256 checked against the signed index, unpacked, conffiles as role ``config``, its
+   maintainer scripts and shipped sysusers.d/tmpfiles.d/unit files translated into ``[actions]`` with what
+   could not be translated recorded: ``composer.package.debactions``).
 """
 
 from __future__ import annotations
@@ -29,15 +31,18 @@ from composer.package import debimport
 from composer.package.archive import Staged, write_package
 from composer.package.bulk import BuiltFile, build_many, file_name
 from composer.package.deb822 import Stanza, parse_stanzas
+from composer.package.debactions import MAX_SCRIPT, SCRIPTS, SYSUSERS_DIRS, TMPFILES_DIRS, UNIT_DIRS, translate
 from composer.package.debian import SUITE, DebianArchive, DebRef
 from composer.package.debimport import DebMetadata
 from composer.package.manifest import Entry, reserved_errors
 from composer.package.metadata import Metadata
+from composer.rootfs import Root
 from composer.run import run
 from composer.trust.keys import SigningKey
 
 SUITES = (SUITE, f"{SUITE}-updates", f"{SUITE}-security")   # what DebianArchive's sources.list holds
 MAX_FILE_BYTES = 512 << 20   # a local Packages file (decompressed)
+MAX_FILES = 1000             # sysusers.d, tmpfiles.d or unit files read from one directory of a .deb
 Progress = Callable[[int, int], None]
 
 
@@ -184,13 +189,44 @@ def build_with_payload(meta: DebMetadata, *, archive: DebianArchive, arch: Arch,
         raise VerificationError(f"{deb}: sha256 {ref.sha256[:16]}... differs from the index's "
                                 f"{meta.source.sha256[:16]}... for {meta.text}",
                                 hint="the download is corrupt or the lists are stale: run the import again")
-    staged = scan_unpacked(archive.unpack(deb, ref.sha256), conffiles(deb))
+    tree = archive.unpack(deb, ref.sha256)
+    staged = scan_unpacked(tree, conffiles(deb))
     reserved = reserved_errors([s.entry for s in staged], meta.name, str(deb))
     if reserved:
         raise combine([UserError(e.message, hint=e.hint) for e in reserved],
                       summary=f"{deb}: ships {len(reserved)} paths reserved for vcomp")
-    metadata = Metadata.from_dict(meta.metadata_dict())
+    translation = translate(package=meta.name, control=control_members(deb), files=action_files(tree))
+    doc = meta.metadata_dict()
+    if translation.actions:
+        doc["actions"] = translation.actions
+    metadata = Metadata.from_dict(doc)
     path = out_dir / file_name(metadata)
     write_package(path, metadata=metadata, staged=staged, key=key, epoch=epoch)
     data = path.read_bytes()
-    return BuiltFile(name=path.name, sha256=sha256_bytes(data), size=len(data))
+    return BuiltFile(name=path.name, sha256=sha256_bytes(data), size=len(data),
+                     untranslated=translation.untranslated)
+
+
+def control_members(deb: Path) -> dict[str, bytes]:
+    """The ``.deb``'s maintainer scripts and triggers that matter to a fresh install (``debactions.SCRIPTS``)."""
+    out = {}
+    for name in (*SCRIPTS, "triggers"):
+        result = run(["dpkg-deb", "--info", str(deb), name], check=False, timeout=300)
+        if result.returncode == 0:
+            out[name] = result.stdout[:MAX_SCRIPT]
+    return out
+
+
+def action_files(tree: Path) -> dict[str, bytes]:
+    """The unpacked ``.deb``'s sysusers.d, tmpfiles.d and systemd unit files (regular files, read through the
+    confined layer, each bounded)."""
+    out: dict[str, bytes] = {}
+    with Root.open(tree) as root:
+        for directory in (*SYSUSERS_DIRS, *TMPFILES_DIRS, *UNIT_DIRS):
+            if not root.is_dir(directory):
+                continue
+            for name in root.listdir(directory)[:MAX_FILES]:
+                rel = f"{directory}/{name}"
+                if (name.endswith((".conf", ".service"))) and root.is_file(rel):
+                    out[rel] = root.read_bytes(rel, MAX_SCRIPT)
+    return out

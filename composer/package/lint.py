@@ -106,10 +106,32 @@ def check_reserved(h: Header) -> Iterator[Finding]:
                           message=f"package '{h.metadata.name}' ships '{e.path}': {why}")
 
 
+def check_actions(h: Header) -> Iterator[Finding]:
+    """``[actions]`` (checked for validity when the metadata is read): what an import left untranslated, paths
+    the package names but does not ship, tmpfiles that a shipped file would hide."""
+    a = h.metadata.actions
+    for item in a.untranslated:
+        yield Finding(level="warning", code="untranslated",
+                      message=f"not translated from the maintainer scripts: {item}; check what it did and declare "
+                              "it in [actions] if the image needs it")
+    kinds = {e.path: e.type for e in h.manifest.entries}
+    named = [(f"alternatives '{x.name}'", x.path) for x in a.alternatives]
+    named += [(f"service '{s.name}'", s.command[0]) for s in a.services]
+    for what, path in named:
+        if path.lstrip("/") not in kinds:
+            yield Finding(level="warning", code="action-path-missing",
+                          message=f"{what} names {path}, which the package does not ship (another package must)")
+    for t in a.tmpfiles:
+        if t.type in ("f", "L") and t.rel in kinds:
+            yield Finding(level="error", code="tmpfiles-shipped",
+                          message=f"tmpfiles '{t.type} {t.path}' is also shipped as a {kinds[t.rel]}: the entry "
+                                  "never applies; drop one of them")
+
+
 CHECKS: Mapping[str, Check] = {
     "description": check_description, "modes": check_special_modes, "config": check_config_role,
     "layout": check_layout, "devices": check_devices, "driver": check_driver, "boot": check_boot_paths,
-    "reserved": check_reserved,
+    "reserved": check_reserved, "actions": check_actions,
 }
 
 

@@ -13,6 +13,7 @@ import tomli_w
 from composer import limits, schema, tomlpos
 from composer.errors import ComposerError, InvalidPackage, UserError, combine
 from composer.fsutil import canonical_json
+from composer.package.actions import Actions, semantic_problems
 from composer.package.deb822 import parse_relations
 from composer.version import DebRelation, FullVersion, Requirement, Version, VersionError, package_version
 
@@ -98,6 +99,8 @@ class Metadata:
     priority: str = ""
     multi_arch: str = ""
     relations: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: MappingProxyType({}))
+    # issue 16: declarative actions instead of maintainer scripts (composer.package.actions)
+    actions: Actions = field(default_factory=Actions)
 
     @property
     def full_version(self) -> FullVersion:
@@ -143,6 +146,7 @@ class Metadata:
             essential=bool(p.get("essential", False)), priority=p.get("priority", ""),
             multi_arch=p.get("multi-arch", ""),
             relations=MappingProxyType({k: tuple(v) for k, v in d.get("relations", {}).items()}),
+            actions=Actions.from_dict(d.get("actions", {})),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -180,6 +184,9 @@ class Metadata:
             value = getattr(self, name)
             if value:
                 out[name] = _thaw(value)
+        actions = self.actions.to_dict()
+        if actions:
+            out["actions"] = actions
         out["security"] = self.security.to_dict()
         return out
 
@@ -227,6 +234,7 @@ def semantic_errors(d: Mapping[str, Any], *, origin: str, text: str,
     errors += _version_errors(d.get("package", {}), origin=origin, text=text, error_type=error_type)
     errors += _relation_errors(d.get("relations", {}), origin=origin, text=text, error_type=error_type)
     errors += _provide_errors(d.get("package", {}), origin=origin, text=text, error_type=error_type)
+    errors += _action_errors(d, origin=origin, text=text, error_type=error_type)
     for feat, items in d.get("features", {}).items():
         for item in items:
             dep = item.split("/", 1)[0]
@@ -262,6 +270,23 @@ def _version_errors(p: Mapping[str, Any], *, origin: str, text: str,
                     f"package says epoch {p.get('epoch', 0)} and revision '{p.get('revision', '')}'",
                     "make epoch and revision those of upstream-version")]
     return []
+
+
+def _action_errors(d: Mapping[str, Any], *, origin: str, text: str,
+                   error_type: type[ComposerError]) -> list[ComposerError]:
+    """``[actions]`` beyond the schema (``composer.package.actions``): paths inside the image and outside vcomp's
+    reserved directories, nothing declared twice; each error names the package and the field."""
+    name = d.get("package", {}).get("name", "?")
+    errors: list[ComposerError] = []
+    for where, message in semantic_problems(d.get("actions", {})):
+        path: list[str | int] = ["actions"]
+        for part in where.replace("]", "").split("."):
+            head, _, index = part.partition("[")
+            path += [head, int(index)] if index else [head]
+        line, col = tomlpos.locate(text, path)
+        errors.append(error_type(f"{origin}:{line}:{col}: $.actions.{where}: package '{name}': {message}",
+                                 hint="see docs/packages/actions.md"))
+    return errors
 
 
 def _clause_place(origin: str, text: str, kind: str, i: int) -> Callable[[], str]:
@@ -338,10 +363,21 @@ def parse_metadata(data: bytes, *, origin: str, error_type: type[ComposerError] 
     return Metadata.from_dict(raw)
 
 
+def _name_package(error: ComposerError, raw: Mapping[str, Any], error_type: type[ComposerError]) -> ComposerError:
+    """An ``[actions]`` schema error names the package as well (``... $.actions.users[0].uid: package 'x': ...``)."""
+    place, sep, rest = error.message.partition(": $.actions")
+    if not sep:
+        return error
+    field, _, why = rest.partition(": ")
+    name = raw.get("package", {}).get("name", "?") if isinstance(raw.get("package"), Mapping) else "?"
+    return error_type(f"{place}: $.actions{field}: package '{name}': {why}", hint=error.hint)
+
+
 def validate_dict(raw: Mapping[str, Any], *, origin: str, text: str,
                   error_type: type[ComposerError] = UserError) -> None:
     errors = schema.schema_errors(raw, SCHEMA, origin=origin, locate=lambda p: tomlpos.locate(text, p),
                                   error_type=error_type)
+    errors = [_name_package(e, raw, error_type) for e in errors]
     if not errors:
         errors = semantic_errors(raw, origin=origin, text=text, error_type=error_type)
     if errors:

@@ -107,7 +107,7 @@ def load_recipe(directory: Path, arch_name: str) -> Recipe:
     merged = _merge(base, raw.get("arch", {}).get(arch.name, {}))
     merged = _expand(merged, arch)
     sections = ("package", "dependencies", "relations", "features", "capabilities", "security", "driver", "kernel",
-                "boot")
+                "boot", "actions")
     meta_view = {k: _dummy_versions(merged[k]) for k in sections if k in merged}
     meta_view["package"] = {**meta_view["package"], "arch": meta_view["package"].get("arch", arch.name)}
     meta_view.setdefault("security", {"context": "system_t"})

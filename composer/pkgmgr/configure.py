@@ -1,4 +1,5 @@
-"""What the profile adds to an installed root: hostname, users, overlay files, init's configuration.
+"""What the profile adds to an installed root: hostname, the packages' actions (``composer.pkgmgr.actions``),
+users, overlay files, init's configuration.
 
 Init (the sample ``init`` package) reads ``/etc/veridian/``: ``modules.load`` (driver modules in
 dependency order), ``capabilities`` (granted capabilities, one per line), ``checks.d/`` (boot checks,
@@ -23,6 +24,7 @@ import tomli_w
 
 from composer.errors import UserError
 from composer.pkgmgr import db, dbcheck
+from composer.pkgmgr.actions import apply_actions
 from composer.profile.model import Profile
 from composer.rootfs import Root, path_problem, show
 
@@ -108,6 +110,7 @@ def _configure(root: Root, profile: Profile, arch: str, records: Mapping[str, Ma
     written: list[str] = []
     if profile.hostname is not None:
         _write(root, "etc/hostname", f"{_field(profile.hostname, 'hostname')}\n", written)
+    written += apply_actions(root, records)   # the packages' [actions] first: the profile's users and files win
     add_users(root, [u.to_dict() for u in profile.users], written)
     if profile.files:
         copy_overlay(profile.path.parent / profile.files, root, written)

@@ -38,6 +38,7 @@ from composer.errors import UserError
 from composer.package.archive import read_header
 from composer.package.extract import extract_package
 from composer.pkgmgr import db
+from composer.pkgmgr.actions import changed_actions
 from composer.pkgmgr.install import Fetched, package_record
 from composer.pkgmgr.journal import (
     JOURNAL,
@@ -280,6 +281,17 @@ def _stage_packages(root: Root, stage: Root, changes: Sequence[RootChange],
     return after
 
 
+def _refuse_actions(changes: Sequence[RootChange], before: Mapping[str, Mapping[str, Any]],
+                    after: Mapping[str, Mapping[str, Any]]) -> None:
+    """Packages with ``[actions]`` (users, tmpfiles, alternatives...) are applied by an image build only, for now."""
+    names = changed_actions([(ch.name, before.get(ch.name), after.get(ch.name)) for ch in changes])
+    if names:
+        raise TransactionError(f"{', '.join(names)}: declares [actions] (users, tmpfiles, alternatives, services...) "
+                               "that this transaction would add, change or remove; the package manager on a root "
+                               "does not apply actions yet", hint="build a new image with the package (vcomp build "
+                               "PROFILE); the root is unchanged")
+
+
 def _history_entry(txid: int, changes: Sequence[RootChange], *, operation: str, cause: str, command: str,
                    epoch: int) -> dict[str, Any]:
     """One ``history.json`` entry (read back by ``composer.pkgmgr.history``): ``command`` and ``cause`` only
@@ -314,6 +326,7 @@ def _apply(r: Root, root: Path, changes: Sequence[RootChange], *, operation: str
     try:
         with stage_of(r, create=True) as stage:
             after = _stage_packages(r, stage, changes, before)
+            _refuse_actions(changes, before, after)
             problems = _conflicts(after)
             if problems:
                 raise TransactionError("file conflicts:\n    " + "\n    ".join(problems),

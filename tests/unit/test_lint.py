@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from composer.cli.main import main
+from composer.errors import UserError
 from composer.package.build import build
 from composer.package.lint import lint_package
 from composer.trust.keys import SigningKey
@@ -65,3 +66,33 @@ def test_cli_exit_code(tmp_path: Path, keydir: Path, capsys: pytest.CaptureFixtu
     assert main(["pkg", "lint", pkg]) == 1
     out = capsys.readouterr().out
     assert "error: world-writable: var/lib/open" in out and "warning: setuid-file: usr/bin/su-ish" in out
+
+
+ACTIONS = """
+    [actions]
+    untranslated = ["postinst: db_get ssh/permit (debconf)"]
+    [[actions.tmpfiles]]
+    type = "f"
+    path = "/etc/asset.conf"
+    [[actions.alternatives]]
+    name = "editor"
+    link = "/usr/bin/editor"
+    path = "/usr/bin/not-here"
+"""
+
+
+def test_actions_findings(tmp_path: Path, dev_key: SigningKey) -> None:
+    values = {"description": "Something useful", "license": "MIT", "type": "application", "extra": ACTIONS}
+    rdir = write_recipe(tmp_path / "r", HEAD.format(**values), FILES)
+    findings = {f.code: f for f in lint_package(build(rdir, "x86_64", dev_key, tmp_path / "out").path)}
+    assert findings["untranslated"].level == "warning" and "db_get ssh/permit" in findings["untranslated"].message
+    assert findings["tmpfiles-shipped"].level == "error"
+    assert "/usr/bin/not-here" in findings["action-path-missing"].message
+
+
+def test_invalid_actions_stop_the_build_naming_package_and_field(tmp_path: Path, dev_key: SigningKey) -> None:
+    bad = '\n    [[actions.tmpfiles]]\n    type = "d"\n    path = "/srv/../../escape"\n'
+    values = {"description": "Something useful", "license": "MIT", "type": "application", "extra": bad}
+    rdir = write_recipe(tmp_path / "r", HEAD.format(**values), FILES)
+    with pytest.raises(UserError, match=r"\$.actions.tmpfiles\[0\].path: package 'lintme': .* has a '..' component"):
+        build(rdir, "x86_64", dev_key, tmp_path / "out")
