@@ -17,7 +17,7 @@ from typing import Any
 from composer.arch import Arch
 from composer.errors import ComposerError, ToolError, UserError
 from composer.package import globs, kmod
-from composer.package.debian import DebianArchive, DebRef
+from composer.package.debian import DEFAULT_SUITE, DebianArchive, DebRef
 from composer.package.manifest import check_relpath
 from composer.package.recipe import Recipe
 from composer.run import Result, confine, require_tool, run
@@ -105,8 +105,13 @@ def source_tree(spec: Mapping[str, Any], ctx: Context, index: int) -> SourceResu
     return SourceResult(provenance=[{"kind": "tree", "path": str(spec["path"])}])
 
 
+def archive_for(archive: DebianArchive, spec: Mapping[str, Any]) -> DebianArchive:
+    """The archive of the Debian suite a deb, kernel or kmod source names (``suite``, default trixie)."""
+    return archive.for_suite(str(spec.get("suite", DEFAULT_SUITE)))
+
+
 def _fetch(spec: Mapping[str, Any], ctx: Context) -> tuple[DebRef, Path]:
-    return ctx.archive.fetch(ctx.arch, str(spec["package"]), version=str(spec.get("version", "")),
+    return archive_for(ctx.archive, spec).fetch(ctx.arch, str(spec["package"]), version=str(spec.get("version", "")),
                              follow=str(spec.get("follow", "")))
 
 
