@@ -27,6 +27,7 @@ ARCHES = ("x86_64", "aarch64")
 IMMUTABLE = "published packages are immutable"
 KERNEL_META = "linux-image-{deb_arch}"   # the kernel recipes' Debian source: the metapackage ...
 KERNEL_FOLLOW = "linux-image-*"          # ... followed to the kernel build it depends on
+SAMPLE_SUITE = "bookworm"                # the Debian release the sample recipes name (their `suite`)
 _KERNEL_ABI = re.compile(r"^(linux-image-\d+\.\d+\.\d+-)(\d+)(-.+)$")
 
 
@@ -123,7 +124,7 @@ def build_previous_kernel(checkout: SampleCheckout, arch: str, packages_dir: Pat
     """The kernel and its drivers built once more from the previous Debian kernel build (when the archive still
     has it): the sample repository serves two revisions of one kernel (``6.1.192-2`` and ``6.1.192-3``),
     which order as dpkg orders them, so a lock moves to the newer one as an upgrade."""
-    archive = DebianArchive(default_cache())
+    archive = DebianArchive(default_cache(), suite=SAMPLE_SUITE)
     package = previous_kernel(archive, arch)
     if package is None:
         say(f"   {arch}: the archive has no previous kernel build: one kernel revision only")
