@@ -30,8 +30,8 @@ DEFAULT_ROLES: Sequence[tuple[str, Sequence[str]]] = (
     ("config", ("etc/**",)),
     ("doc", ("usr/share/doc/**", "usr/share/man/**", "usr/share/info/**", "usr/share/lintian/**")),
     ("binary", ("bin/**", "sbin/**", "usr/bin/**", "usr/sbin/**", "lib/**/*.so*", "usr/lib/**/*.so*",
-                "boot/**", "lib/modules/**/*.ko", "usr/lib/**/*.efi*", "usr/lib/ISOLINUX/**",
-                "usr/lib/syslinux/**", "init", "usr/libexec/**")),
+                "boot/**", "lib/modules/**/*.ko", "usr/lib/modules/**/*.ko*", "usr/lib/**/*.efi*",
+                "usr/lib/ISOLINUX/**", "usr/lib/syslinux/**", "init", "usr/libexec/**")),
 )
 STATE_FILE = ".vcomp-build-state.json"
 # Bumped when the builder's output for the same inputs changes (invalidates build-all states).

@@ -182,6 +182,12 @@ class DebianArchive:
             for n in todo:
                 cache.setdefault(("policy", n), "")
 
+    def names(self, arch: Arch, prefix: str) -> list[str]:
+        """The package names of the suite's index that start with ``prefix`` (``apt-cache pkgnames``), sorted."""
+        self.update(arch)
+        out = run(["apt-cache", *self._opts(arch), "pkgnames", prefix], check=False).stdout.decode()
+        return sorted(set(out.split()))
+
     def _lookup(self, arch: Arch, verb: str, name: str) -> str:
         cache = self._lookups.setdefault(arch.deb, {})
         if (verb, name) not in cache:

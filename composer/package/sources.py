@@ -138,17 +138,23 @@ def source_deb(spec: Mapping[str, Any], ctx: Context, index: int) -> SourceResul
     return SourceResult(provenance=[ref.to_provenance()])
 
 
+# The kernel image becomes boot/vmlinuz; modules keep the release's layout (lib/modules in Debian 12,
+# usr/lib/modules in Debian 13) and compression (docs/base-layout.md).
+KERNEL_IMAGES = ("vmlinuz", "vmlinux")   # boot/NAME-RELEASE in a linux-image package (riscv64: vmlinux)
+
+
 def source_kernel(spec: Mapping[str, Any], ctx: Context, index: int) -> SourceResult:
     ref, root = _fetch(spec, ctx)
     tree = kmod.ModuleTree.scan(root)
     rel = tree.release
-    image = f"boot/vmlinuz-{rel}"
-    if not (root / image).is_file():
-        raise UserError(f"{ctx.recipe.place('source', index)}: Debian package '{ref.name}' has no {image}",
-                        hint="name a linux-image package")
+    images = [f"boot/{name}-{rel}" for name in KERNEL_IMAGES]
+    image = next((i for i in images if (root / i).is_file()), None)
+    if image is None:
+        raise UserError(f"{ctx.recipe.place('source', index)}: Debian package '{ref.name}' has no "
+                        f"{' or '.join(images)}", hint="name a linux-image package")
     wanted = {image: "boot/vmlinuz", f"boot/config-{rel}": f"boot/config-{rel}"}
     for name in ("modules.order", "modules.builtin", "modules.builtin.modinfo"):
-        wanted[f"lib/modules/{rel}/{name}"] = f"lib/modules/{rel}/{name}"
+        wanted[f"{tree.base}/{rel}/{name}"] = f"{tree.base}/{rel}/{name}"
     for src, dst in wanted.items():
         if (root / src).exists():
             copy_entry(root / src, _dest(ctx, spec, index, dst))
@@ -166,7 +172,7 @@ def source_kmod(spec: Mapping[str, Any], ctx: Context, index: int) -> SourceResu
     except UserError as exc:
         raise UserError(f"{ctx.recipe.place('source', index, 'modules')}: {exc.message}", hint=exc.hint) from None
     for path in order:
-        rel = f"lib/modules/{tree.release}/{path}"
+        rel = f"{tree.base}/{tree.release}/{path}"
         copy_entry(root / rel, _dest(ctx, spec, index, rel), link=ctx.link_files)
     return SourceResult(provenance=[ref.to_provenance()],
                         metadata={"driver": {"kernel": tree.release, "modules": order, "builtin": builtin}})
