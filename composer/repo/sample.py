@@ -27,7 +27,7 @@ ARCHES = ("x86_64", "aarch64")
 IMMUTABLE = "published packages are immutable"
 KERNEL_META = "linux-image-{deb_arch}"   # the kernel recipes' Debian source: the metapackage ...
 KERNEL_FOLLOW = "linux-image-*"          # ... followed to the kernel build it depends on
-SAMPLE_SUITE = "bookworm"                # the Debian release the sample recipes name (their `suite`)
+SAMPLE_SUITE = "trixie"                  # the Debian release of the sample recipes (the default suite)
 # How Debian names one kernel build: the part that counts up between builds of one series, between the rest.
 KERNEL_BUILDS = (
     re.compile(r"^(linux-image-\d+\.\d+\.\d+-)(\d+)(-[a-z0-9-]+)$"),        # 12: linux-image-6.1.0-57-amd64 (ABI)

@@ -84,7 +84,8 @@ def test_the_image_database_records_every_package(variants_built: tuple[Path, Pa
     records = installed(tmp_path / "root")
     assert set(records) == {p["name"] for p in lock["architectures"]["x86_64"]}
     busybox = records["busybox"]
-    assert busybox["sha256"] and any(f["path"] == "bin/busybox" and len(f["sha256"]) == 64 for f in busybox["files"])
+    assert busybox["sha256"] and any(f["path"] == "usr/bin/busybox" and len(f["sha256"]) == 64
+                                     for f in busybox["files"])
     assert records["base-files"]["config"]["etc/passwd"]
     history = json.loads((tmp_path / "root" / "var/lib/vpk/history.json").read_text())
     assert history[0]["operation"] == "install" and len(history[0]["cause"]["lock"]) == 64

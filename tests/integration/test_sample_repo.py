@@ -42,7 +42,7 @@ def _check_client(url: str, cache: Path, out: Path) -> None:
         entry = client.metadata("nano", arch)
         path = client.fetch(entry, out / arch)
         assert verify_package(path, dev).header.metadata.arch == arch
-    found = client.search("virtio-net", "aarch64")  # two kernel builds: the driver of each (6.1.192-2, -3)
+    found = client.search("virtio-net", "aarch64")  # two kernel builds: the driver of each (6.12.117-1, 6.12.118-1)
     assert {e.name for e in found} == {"driver-virtio-net"} and len({e.version_text for e in found}) == len(found)
 
 
