@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `make demo`: the main job end to end:
-#   1. the sample package set built from recipes (Debian bookworm binaries + sources) for x86_64 and
+#   1. the sample package set built from recipes (Debian 13 trixie binaries + sources) for x86_64 and
 #      aarch64, signed with the committed sample developer key, verified and linted;
 #   2. published into the sample TUF repository images/repo (committed sample keys and trust root);
 #   3. served over HTTP on 127.0.0.1 and queried with search/info/fetch (everything verified);
@@ -52,8 +52,8 @@ for p in minimal server; do
     echo "   relocked profiles/$p.lock: review the changes above and commit it"
   fi
 done
-# The sample repository serves two Debian builds of the kernel and its drivers (revisions 2 and 3 of 6.1.192,
-# composer/repo/sample.py): they order as dpkg orders them, so a lock that held the older build moves up.
+# The sample repository serves two Debian builds of the kernel and its drivers (6.12.117-1 from trixie main and
+# 6.12.118-1 from trixie-security, composer/repo/sample.py): they order as dpkg orders them, so a lock that held the older build moves up.
 .venv/bin/python - <<'PY' | sed 's/^/   /'
 from pathlib import Path
 from composer.profile.load import load_profile

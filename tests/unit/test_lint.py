@@ -65,3 +65,20 @@ def test_cli_exit_code(tmp_path: Path, keydir: Path, capsys: pytest.CaptureFixtu
     assert main(["pkg", "lint", pkg]) == 1
     out = capsys.readouterr().out
     assert "error: world-writable: var/lib/open" in out and "warning: setuid-file: usr/bin/su-ish" in out
+
+
+@pytest.mark.parametrize(("path", "found"), [
+    ("usr/lib/modules/6.12.118+deb13-amd64/kernel/drivers/block/virtio_blk.ko.xz", False),   # Debian 13 layout
+    ("lib/modules/6.12.118+deb13-amd64/kernel/drivers/block/virtio_blk.ko.xz", False),       # Debian 12 layout
+    ("usr/lib/modules/6.12.118+deb13-amd64/kernel/drivers/block/virtio_blk.ko", True),
+])
+def test_driver_modules_in_either_module_directory(path: str, found: bool) -> None:
+    from types import SimpleNamespace
+
+    from composer.package.lint import check_driver
+    meta = SimpleNamespace(type="driver", provides=("driver:virtio-blk",),
+                           driver={"kernel": "6.12.118+deb13-amd64",
+                                   "modules": ["kernel/drivers/block/virtio_blk.ko.xz"]})
+    header = SimpleNamespace(metadata=meta, manifest=SimpleNamespace(entries=[SimpleNamespace(path=path)]))
+    codes = [f.code for f in check_driver(header)]  # type: ignore[arg-type]
+    assert codes == (["driver-module-missing"] if found else [])
