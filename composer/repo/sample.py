@@ -18,12 +18,12 @@ from composer.arch import get_arch
 from composer.errors import FetchError, InvalidPackage, UserError
 from composer.package.build import build_all, default_cache
 from composer.package.debian import DebianArchive
-from composer.repo.edit import add, delegate, init, migrate, publish, resign_targets
+from composer.repo.edit import add, delegate, init, migrate, publish, resign_targets, serve_architectures
 from composer.repo.store import ONLINE_ROLES, RepoConfig, RepoStore
 from composer.trust.keys import load_public_key, load_signing_key
 
 ROOT_EXPIRES = "2036-01-01T00:00:00Z"
-ARCHES = ("x86_64", "aarch64")
+ARCHES = ("x86_64", "aarch64", "riscv64")
 IMMUTABLE = "published packages are immutable"
 KERNEL_META = "linux-image-{deb_arch}"   # the kernel recipes' Debian source: the metapackage ...
 KERNEL_FOLLOW = "linux-image-*"          # ... followed to the kernel build it depends on
@@ -177,6 +177,8 @@ def build_sample_repo(repo_dir: Path, packages_dir: Path, *, checkout: SampleChe
     elif RepoConfig.from_toml((repo_dir / "repo.toml").read_bytes(), "repo.toml", legacy=True).legacy:
         say(f"   {repo_dir} lists its targets key online (older layout): migrating it")
         migrate(repo_dir, index_key=load_signing_key(checkout.key("index")), index_path=str(checkout.key("index")))
+    if added_arches := serve_architectures(repo_dir, ARCHES):   # a repository made before riscv64
+        say(f"   {repo_dir} now serves {', '.join(added_arches)} too (repo.toml)")
     store = RepoStore(repo_dir)
     resign_targets(store, targets_keys=targets_keys, within_days=30)  # the offline role's expiry
     try:

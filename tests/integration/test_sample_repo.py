@@ -35,7 +35,7 @@ def test_root_is_the_committed_trust_root(sample_repo: Path) -> None:
 def _check_client(url: str, cache: Path, out: Path) -> None:
     client = RepositoryClient(url, TRUST_ROOT.read_bytes(), cache)
     dev = load_public_key(REPO / "keys" / "sample" / "INSECURE-SAMPLE-developer.pub")
-    for arch in ("x86_64", "aarch64"):
+    for arch in ("x86_64", "aarch64", "riscv64"):
         names = {e.name for e in client.index(arch)}
         assert {"linux", "busybox", "init", "base-files", "nano", "driver-virtio-blk"} <= names
         assert ("isolinux" in names) is (arch == "x86_64")

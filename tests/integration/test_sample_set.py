@@ -1,4 +1,4 @@
-"""The sample package set, built for real from Debian trixie (13) binaries for x86_64 and aarch64."""
+"""The sample package set, built for real from Debian trixie (13) binaries for x86_64, aarch64 and riscv64."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ COMMON = {"linux", "busybox", "busybox-net", "base-files", "init", "libc6", "lib
           "ncurses-base", "nano", "uki-stub", "driver-virtio", "driver-virtio-blk", "driver-virtio-net",
           "driver-virtio-scsi", "driver-scsi", "driver-ext4", "driver-erofs", "driver-squashfs", "driver-ahci",
           "driver-isofs", "hello"}
-EXPECTED = {"x86_64": COMMON | {"isolinux", "driver-e1000"}, "aarch64": COMMON}
+EXPECTED = {"x86_64": COMMON | {"isolinux", "driver-e1000"}, "aarch64": COMMON, "riscv64": COMMON}
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +29,7 @@ def key(tmp_path_factory: pytest.TempPathFactory) -> SigningKey:
     return load_signing_key(d / "sample.key")
 
 
-@pytest.fixture(scope="module", params=["x86_64", "aarch64"])
+@pytest.fixture(scope="module", params=["x86_64", "aarch64", "riscv64"])
 def sample(request: pytest.FixtureRequest, key: SigningKey, tmp_path_factory: pytest.TempPathFactory) -> \
         tuple[str, Path, dict[str, Built]]:
     arch = str(request.param)
@@ -68,7 +68,7 @@ def test_kernel_and_driver_metadata(sample: tuple[str, Path, dict[str, Built]]) 
     arch, _, pkgs = sample
     linux = read_header(pkgs["linux"].path)
     release = linux.metadata.kernel["release"]
-    assert release.endswith({"x86_64": "-amd64", "aarch64": "-arm64"}[arch])
+    assert release.endswith({"x86_64": "-amd64", "aarch64": "-arm64", "riscv64": "-riscv64"}[arch])
     assert "boot/vmlinuz" in {e.path for e in linux.manifest.entries}
     for name in ("driver-virtio-blk", "driver-ext4", "driver-virtio"):
         m = read_header(pkgs[name].path).metadata
