@@ -111,7 +111,9 @@ def command(b: Boot, *, gdb: bool = False, network: bool = True) -> list[str]:
         raise UserError(f"cannot boot media '{b.media}'", hint=f"bootable media: {', '.join(MEDIA)}")
     accel = ["-accel", "kvm", "-cpu", "host"] if kvm_usable() else []
     machine = list(b.arch.qemu_machine) if not accel else [b.arch.qemu_machine[0], b.arch.qemu_machine[1]]
-    net = ["-nic", "user,model=virtio-net-pci"] if network else ["-nic", "none"]
+    # a user-mode netdev on an explicit virtio-net-pci device: QEMU 7.2's riscv64 virt machine creates no NIC
+    # from -nic (nor from the default NIC), so every architecture names the device
+    net = ["-netdev", "user,id=net0", "-device", "virtio-net-pci,netdev=net0"] if network else ["-nic", "none"]
     return [b.arch.qemu, *machine, *accel, "-m", b.arch.qemu_memory, "-smp", "1", "-display", "none",
             "-monitor", "none", "-serial", "stdio", "-no-reboot", *net, *firmware_args(b), *MEDIA[b.media](b),
             *(["-s", "-S"] if gdb else [])]

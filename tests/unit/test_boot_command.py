@@ -54,6 +54,9 @@ def test_riscv64_boots_opensbi_then_the_kernel_or_u_boot(tmp_path: Path, monkeyp
     cmd = command(disk)
     assert cmd[cmd.index("-bios") + 1] == "default" and cmd[cmd.index("-kernel") + 1] == loader
     assert f"if=virtio,format=raw,file={tmp_path / 'd.raw'}" in cmd and not any("pflash" in c for c in cmd)
+    # the NIC is a device of its own (riscv64's virt machine on QEMU 7.2 makes none from -nic)
+    assert cmd[cmd.index("-netdev") + 1] == "user,id=net0" and "virtio-net-pci,netdev=net0" in cmd
+    assert "-netdev" not in command(disk, network=False) and "none" in command(disk, network=False)
 
 
 def test_a_missing_loader_names_its_package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
