@@ -5,8 +5,8 @@
 #   2. published into the sample TUF repository images/repo (committed sample keys and trust root);
 #   3. served over HTTP on 127.0.0.1 and queried with search/info/fetch (everything verified);
 #   4. the committed locks checked against the repository (relocked, saying what moved, if it moved);
-#   5. profiles/minimal.yaml built into images/minimal/{x86_64,aarch64}/ (ISO, GPT disk; manifest, SBOM,
-#      provenance), rootless and bit-for-bit, from the lock;
+#   5. profiles/minimal.yaml built into images/minimal/{x86_64,aarch64,riscv64}/ (ISO or initramfs, GPT disk;
+#      manifest, SBOM, provenance), rootless and bit-for-bit, from the lock;
 #   6. its x86_64 ISO booted in QEMU (BIOS, software emulation) against the profile's boot tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,7 +18,7 @@ export SOURCE_DATE_EPOCH="${SOURCE_DATE_EPOCH:-1700000000}"
 
 echo "== 1-2. building the sample package set and publishing the sample repository ($OUT/repo)"
 .venv/bin/python scripts/sample_repo.py "$OUT/repo" "$OUT/packages"
-for arch in x86_64 aarch64; do
+for arch in x86_64 aarch64 riscv64; do
   n=$($VCOMP pkg verify --key "$DEVPUB" "$OUT/packages/$arch"/*.vpk | grep -c '^OK')
   echo "   $arch: $n packages verified against the developer key; lint: $($VCOMP pkg lint "$OUT/packages/$arch"/*.vpk | grep -vc ': clean$' || true) findings"
 done
@@ -108,3 +108,4 @@ $VCOMP build profiles/minimal.yaml --images "$OUT" | sed 's/^/   /'
 echo "== 6. booting images/minimal/x86_64/iso.iso in QEMU (BIOS, software emulation) against the profile's boot tests"
 $VCOMP boot "$OUT/minimal/x86_64/iso.iso" --firmware bios
 echo "   more: vcomp test profiles/minimal.yaml boots every output of every architecture (BIOS and UEFI) with JUnit"
+echo "   riscv64: vcomp test profiles/minimal.yaml --arch riscv64 (OpenSBI + U-Boot; docs/riscv64.md)"
