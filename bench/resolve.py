@@ -424,7 +424,7 @@ def archive_gen(args: argparse.Namespace) -> dict[str, Any]:
     from composer.repo.index import build_index
     ag = _support()
     t = time.perf_counter()
-    suites = ag.read_suites(ag.suite_packages(DebianArchive(settings.cache_dir())))
+    suites = ag.read_suites(ag.suite_packages(DebianArchive(settings.cache_dir(), suite=_support().RELEASE)))
     read_s = time.perf_counter() - t
     entries = ag.entries_of(suites.stanzas)
     t = time.perf_counter()
@@ -512,7 +512,7 @@ def archive_raw(args: argparse.Namespace, requests: list[tuple[str, list[Any]]])
     from composer.version import dpkg_compare
     ag = _support()
     t = time.perf_counter()
-    suites = ag.read_suites(ag.suite_packages(DebianArchive(settings.cache_dir())))
+    suites = ag.read_suites(ag.suite_packages(DebianArchive(settings.cache_dir(), suite=_support().RELEASE)))
     st = [s.fields for s in suites.stanzas if s.fields["Architecture"] in ("amd64", "all")]
     ok = {"<<": lambda c: c < 0, "<=": lambda c: c <= 0, "=": lambda c: c == 0, ">=": lambda c: c >= 0,
           ">>": lambda c: c > 0}
@@ -652,7 +652,7 @@ def archive_apt(args: argparse.Namespace) -> dict[str, Any]:
     from composer.package.debian import DebianArchive
     with open(args.plan) as f:
         essential = json.load(f)["essential"]
-    sim = AptSimulator.for_archive(DebianArchive(settings.cache_dir()), _support().ARCH)
+    sim = AptSimulator.for_archive(DebianArchive(settings.cache_dir(), suite=_support().RELEASE), _support().ARCH)
     t = time.perf_counter()
     sim.install(("bash",))
     warmup = time.perf_counter() - t

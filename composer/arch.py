@@ -18,15 +18,22 @@ from composer.errors import UserError
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Firmware:
     """What QEMU boots with for one firmware kind: pflash code and variables files from a host package
-    (the variables are copied per boot); ``builtin`` firmware (SeaBIOS for ``bios``) needs no file."""
+    (the variables are copied per boot), or a ``loader`` QEMU starts as its kernel (riscv64: U-Boot in
+    S-mode, which is the UEFI that boots the disk's ESP); ``builtin`` firmware (SeaBIOS for ``bios``) needs
+    no file."""
 
     code: str = ""
     vars: str = ""
+    loader: str = ""
     package: str = ""
 
     @property
     def builtin(self) -> bool:
-        return not self.code
+        return not self.code and not self.loader
+
+    @property
+    def files(self) -> tuple[str, ...]:
+        return tuple(f for f in (self.code, self.vars, self.loader) if f)
 
 
 BUILTIN = Firmware()
@@ -42,7 +49,7 @@ class Arch:
     elf_machine: int     # ELF e_machine of its binaries
     pe_machine: int | None  # PE/COFF Machine of its EFI binaries (None: the PE writer does not support it)
     gpt_root_type: uuid.UUID  # Discoverable Partitions Specification: the root file system's partition type
-    kernel_format: str   # the kernel image format of its boot/vmlinuz (bzImage, Image)
+    kernel_format: str   # the kernel image format of its boot/vmlinuz (bzImage, Image; riscv64: Image, EFI stub)
     cross_gcc_package: str  # the Debian package of <triple>-gcc
     qemu: str            # QEMU system emulator
     qemu_package: str    # the Debian package of the emulator
@@ -50,6 +57,7 @@ class Arch:
     qemu_memory: str = "1G"
     qemu_cdrom: str = "virtio-scsi"  # how a CD is attached: ide (-cdrom) or virtio-scsi
     console: str         # serial console device as the kernel names it
+    qemu_bios: str = ""  # QEMU's -bios for every boot ("" = none given; riscv64: "default", QEMU's OpenSBI)
     firmware: Mapping[str, Firmware] = field(default_factory=dict)  # kind (bios, uefi) -> how QEMU boots it
 
     @property
@@ -78,11 +86,15 @@ ARCHES: Mapping[str, Arch] = {
              firmware={"uefi": Firmware(code="/usr/share/AAVMF/AAVMF_CODE.fd", vars="/usr/share/AAVMF/AAVMF_VARS.fd",
                                         package="qemu-efi-aarch64")}),
         Arch(name="riscv64", deb="riscv64", triple="riscv64-linux-gnu", efi_boot_name="BOOTRISCV64.EFI",
-             uki_stub="linuxriscv64.efi.stub", elf_machine=243, pe_machine=None,
+             uki_stub="linuxriscv64.efi.stub", elf_machine=243, pe_machine=0x5064,
              gpt_root_type=uuid.UUID("72EC70A6-CF74-40E6-BD49-4BDA08E8F224"), kernel_format="Image",
              cross_gcc_package="gcc-riscv64-linux-gnu",
              qemu="qemu-system-riscv64", qemu_package="qemu-system-misc", qemu_machine=("-M", "virt"),
-             console="ttyS0"),
+             console="ttyS0",
+             qemu_bios="default",  # OpenSBI (M-mode) from qemu-system-data, then the kernel or U-Boot in S-mode
+             # EDK2 (qemu-efi-riscv64) is Debian 13 only and prints nothing under QEMU 7.2: U-Boot is the UEFI
+             firmware={"uefi": Firmware(loader="/usr/lib/u-boot/qemu-riscv64_smode/u-boot.bin",
+                                        package="u-boot-qemu")}),
     )
 }
 

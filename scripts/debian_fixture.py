@@ -37,7 +37,7 @@ def main(argv: list[str]) -> int:
         packages = args.packages.read_bytes()
         inrelease = args.inrelease.read_bytes() if args.inrelease else None
     else:
-        packages, inrelease = fx.archive_packages(DebianArchive(settings.cache_dir()), arch)
+        packages, inrelease = fx.archive_packages(DebianArchive(settings.cache_dir(), suite=fx.FIXTURE_SUITE), arch)
     fixture = fx.build_fixture(packages.decode())
     print(f"{fixture.source_packages} stanzas -> {fixture.packages} kept ({len(fixture.text.encode())} bytes)")
     source = fx.provenance(packages, inrelease, arch)

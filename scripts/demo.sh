@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # `make demo`: the main job end to end:
-#   1. the sample package set built from recipes (Debian bookworm binaries + sources) for x86_64 and
+#   1. the sample package set built from recipes (Debian 13 trixie binaries + sources) for x86_64 and
 #      aarch64, signed with the committed sample developer key, verified and linted;
 #   2. published into the sample TUF repository images/repo (committed sample keys and trust root);
 #   3. served over HTTP on 127.0.0.1 and queried with search/info/fetch (everything verified);
 #   4. the committed locks checked against the repository (relocked, saying what moved, if it moved);
-#   5. profiles/minimal.yaml built into images/minimal/{x86_64,aarch64}/ (ISO, GPT disk; manifest, SBOM,
-#      provenance), rootless and bit-for-bit, from the lock;
+#   5. profiles/minimal.yaml built into images/minimal/{x86_64,aarch64,riscv64}/ (ISO or initramfs, GPT disk;
+#      manifest, SBOM, provenance), rootless and bit-for-bit, from the lock;
 #   6. its x86_64 ISO booted in QEMU (BIOS, software emulation) against the profile's boot tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,7 +18,7 @@ export SOURCE_DATE_EPOCH="${SOURCE_DATE_EPOCH:-1700000000}"
 
 echo "== 1-2. building the sample package set and publishing the sample repository ($OUT/repo)"
 .venv/bin/python scripts/sample_repo.py "$OUT/repo" "$OUT/packages"
-for arch in x86_64 aarch64; do
+for arch in x86_64 aarch64 riscv64; do
   n=$($VCOMP pkg verify --key "$DEVPUB" "$OUT/packages/$arch"/*.vpk | grep -c '^OK')
   echo "   $arch: $n packages verified against the developer key; lint: $($VCOMP pkg lint "$OUT/packages/$arch"/*.vpk | grep -vc ': clean$' || true) findings"
 done
@@ -52,8 +52,8 @@ for p in minimal server; do
     echo "   relocked profiles/$p.lock: review the changes above and commit it"
   fi
 done
-# The sample repository serves two Debian builds of the kernel and its drivers (revisions 2 and 3 of 6.1.192,
-# composer/repo/sample.py): they order as dpkg orders them, so a lock that held the older build moves up.
+# The sample repository serves two Debian builds of the kernel and its drivers (6.12.117-1 from trixie main and
+# 6.12.118-1 from trixie-security, composer/repo/sample.py): they order as dpkg orders them, so a lock that held the older build moves up.
 .venv/bin/python - <<'PY' | sed 's/^/   /'
 from pathlib import Path
 from composer.profile.load import load_profile
@@ -108,3 +108,4 @@ $VCOMP build profiles/minimal.yaml --images "$OUT" | sed 's/^/   /'
 echo "== 6. booting images/minimal/x86_64/iso.iso in QEMU (BIOS, software emulation) against the profile's boot tests"
 $VCOMP boot "$OUT/minimal/x86_64/iso.iso" --firmware bios
 echo "   more: vcomp test profiles/minimal.yaml boots every output of every architecture (BIOS and UEFI) with JUnit"
+echo "   riscv64: vcomp test profiles/minimal.yaml --arch riscv64 (OpenSBI + U-Boot; docs/riscv64.md)"

@@ -7,14 +7,18 @@ cd "$(dirname "$0")/.."
 TOOLS=(
   "mcopy:mtools" "mkfs.fat:dosfstools" "mke2fs:e2fsprogs" "mkfs.erofs:erofs-utils"
   "mksquashfs:squashfs-tools" "qemu-img:qemu-utils" "qemu-system-x86_64:qemu-system-x86"
-  "qemu-system-aarch64:qemu-system-arm" "objcopy:binutils" "apt-get:apt" "gpgv:gpgv" "busybox:busybox"
-  "x86_64-linux-gnu-gcc:gcc" "aarch64-linux-gnu-gcc:gcc-aarch64-linux-gnu" "sfdisk:fdisk" "debugfs:e2fsprogs"
+  "qemu-system-aarch64:qemu-system-arm" "qemu-system-riscv64:qemu-system-misc" "objcopy:binutils" "apt-get:apt" "gpgv:gpgv" "busybox:busybox"
+  "x86_64-linux-gnu-gcc:gcc" "aarch64-linux-gnu-gcc:gcc-aarch64-linux-gnu"
+  "riscv64-linux-gnu-gcc:gcc-riscv64-linux-gnu" "sfdisk:fdisk" "debugfs:e2fsprogs"
   "bwrap:bubblewrap"
 )
 FILES=(
   "/usr/share/ovmf/OVMF.fd:ovmf" "/usr/share/OVMF/OVMF_CODE_4M.fd:ovmf" "/usr/share/AAVMF/AAVMF_CODE.fd:qemu-efi-aarch64"
+  "/usr/share/qemu/opensbi-riscv64-generic-fw_dynamic.bin:qemu-system-data"  # riscv64 -bios default
+  "/usr/lib/u-boot/qemu-riscv64_smode/u-boot.bin:u-boot-qemu"                # riscv64's UEFI (disk, ESP)
   "/usr/share/keyrings/debian-archive-keyring.gpg:debian-archive-keyring"
   "/usr/lib/x86_64-linux-gnu/libc.a:libc6-dev" "/usr/aarch64-linux-gnu/lib/libc.a:libc6-dev-arm64-cross"
+  "/usr/riscv64-linux-gnu/lib/libc.a:libc6-dev-riscv64-cross"
 )
 missing=()
 for t in "${TOOLS[@]}"; do command -v "${t%%:*}" >/dev/null 2>&1 || missing+=("${t##*:}"); done

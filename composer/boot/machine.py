@@ -1,10 +1,11 @@
 """How to boot a built output in QEMU: firmware and media by architecture and output, and a console watch.
 
 Registries, not branches: the firmware, memory and CD attachment of each architecture are its row in
-:mod:`composer.arch` (the pflash variables are copied per boot), and :data:`MEDIA` says how each kind of
-output is attached (an output type's row in :mod:`composer.image.outputs` names its medium). Software
-emulation (TCG) is the default; KVM is used only when ``/dev/kvm`` opens and ``VCOMP_KVM=1`` is set (it
-does not work on every host). The one way to build a QEMU command (:func:`command`) and to watch its
+:mod:`composer.arch` (the pflash variables are copied per boot; a loader such as riscv64's U-Boot is QEMU's
+``-kernel``; an architecture's ``-bios``, riscv64's OpenSBI, is given to every boot), and :data:`MEDIA`
+says how each kind of output is attached (an output type's row in :mod:`composer.image.outputs` names its
+medium). Software emulation (TCG) is the default; KVM is used only when ``/dev/kvm`` opens and ``VCOMP_KVM=1``
+is set (it does not work on every host). The one way to build a QEMU command (:func:`command`) and to watch its
 console (:func:`watch`).
 """
 
@@ -18,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from composer import settings
-from composer.arch import Arch
+from composer.arch import Arch, Firmware
 from composer.boot.verdict import GRACE, Expected, Seen, Verdict
 from composer.errors import ToolError, UserError
 from composer.run import run_attached, stream
@@ -38,15 +39,27 @@ class Boot:
 
 
 def firmware_args(b: Boot) -> list[str]:
+    bios = ["-bios", b.arch.qemu_bios] if b.arch.qemu_bios else []
     if b.firmware in ("bios", "none"):  # SeaBIOS is QEMU's default; "none" is a direct kernel boot
-        return []
+        return bios
     fw = b.arch.firmware.get(b.firmware)
     if fw is None or fw.builtin:
         raise UserError(f"{b.arch.name} cannot boot with {b.firmware} firmware here",
                         hint="pick another --firmware")
-    for f in (fw.code, fw.vars):
+    for f in fw.files:
         if not Path(f).is_file():
             raise ToolError(f"firmware file {f} is missing", hint=f"install it with: apt-get install {fw.package}")
+    return [*bios, *_loader(fw), *_pflash(b, fw)]
+
+
+def _loader(fw: Firmware) -> list[str]:
+    """A firmware stage QEMU starts as its kernel (riscv64: U-Boot, which boots the disk's ESP)."""
+    return ["-kernel", fw.loader] if fw.loader else []
+
+
+def _pflash(b: Boot, fw: Firmware) -> list[str]:
+    if not fw.code:
+        return []
     b.work.mkdir(parents=True, exist_ok=True)
     vars_copy = b.work / f"{b.arch.name}-vars.fd"
     shutil.copyfile(fw.vars, vars_copy)
@@ -98,7 +111,9 @@ def command(b: Boot, *, gdb: bool = False, network: bool = True) -> list[str]:
         raise UserError(f"cannot boot media '{b.media}'", hint=f"bootable media: {', '.join(MEDIA)}")
     accel = ["-accel", "kvm", "-cpu", "host"] if kvm_usable() else []
     machine = list(b.arch.qemu_machine) if not accel else [b.arch.qemu_machine[0], b.arch.qemu_machine[1]]
-    net = ["-nic", "user,model=virtio-net-pci"] if network else ["-nic", "none"]
+    # a user-mode netdev on an explicit virtio-net-pci device: QEMU 7.2's riscv64 virt machine creates no NIC
+    # from -nic (nor from the default NIC), so every architecture names the device
+    net = ["-netdev", "user,id=net0", "-device", "virtio-net-pci,netdev=net0"] if network else ["-nic", "none"]
     return [b.arch.qemu, *machine, *accel, "-m", b.arch.qemu_memory, "-smp", "1", "-display", "none",
             "-monitor", "none", "-serial", "stdio", "-no-reboot", *net, *firmware_args(b), *MEDIA[b.media](b),
             *(["-s", "-S"] if gdb else [])]

@@ -61,7 +61,12 @@ def _stanzas(args: argparse.Namespace, arch: Any) -> Any:
         return importer.file_stanzas([Path(p) for p in args.packages])
     from composer.package.build import default_cache
     from composer.package.debian import DebianArchive
-    return importer.suite_stanzas(DebianArchive(default_cache()), arch, args.suite or [importer.SUITES[0]])
+    return importer.suite_stanzas(DebianArchive(default_cache()), arch, _suites(args))
+
+
+def _suites(args: argparse.Namespace) -> list[str]:
+    from composer.package.debian import DEFAULT_SUITE
+    return list(args.suite) or [DEFAULT_SUITE]
 
 
 def _build(args: argparse.Namespace, plan: Any, key: Any, arch: Any, phases: _Phases) -> list[Any]:
@@ -73,7 +78,7 @@ def _build(args: argparse.Namespace, plan: Any, key: Any, arch: Any, phases: _Ph
                                             progress=phases.progress("build"))
     from composer.package.build import default_cache
     from composer.package.debian import DebianArchive
-    archive = DebianArchive(default_cache())
+    archive = DebianArchive(default_cache(), suite=importer.release(_suites(args)))
     out.mkdir(parents=True, exist_ok=True)
     built = []
     for i, meta in enumerate(plan.packages, 1):
@@ -129,7 +134,7 @@ def _summary(args: argparse.Namespace, plan: Any, built: list[Any], seconds: dic
     total = sum(seconds.values())
     n = max(1, len(built))
     return jsonout.document({"stanzas": plan.stanzas, "packages": len(built), "metadata-only": bool(args.metadata_only),
-            "suites": args.suite or (["(--packages)"] if args.packages else ["bookworm"]),
+            "suites": args.suite or (["(--packages)"] if args.packages else _suites(args)),
             "bytes": sum(b.size for b in built), "cannot-express": dict(sorted(plan.counts.items())),
             "skipped": list(plan.skipped), "missing": list(plan.missing), "seconds": seconds,
             "ms-per-package": round(total * 1000 / n, 3),
@@ -146,9 +151,9 @@ def register(sub: Subparsers) -> None:
                                     "(docs/packages/import.md).")
     d.add_argument("name", nargs="*", help="package names (with --closure: their dependency closure)")
     d.add_argument("--suite", action="append", default=[],
-                   help="a suite of the private apt state (bookworm, bookworm-updates, bookworm-security); "
-                        "repeat for several (the newest version of a name wins in resolution; every version is "
-                        "imported unless --newest-only); default bookworm")
+                   help="a Debian suite: trixie or bookworm, or one of their pockets (trixie-updates, "
+                        "trixie-security, ...); repeat for several of one release (the newest version of a name "
+                        "wins in resolution; every version is imported unless --newest-only); default trixie")
     d.add_argument("--arch", default="x86_64", help="architecture (default x86_64)")
     d.add_argument("--metadata-only", action="store_true", help="no payload: packages for resolution studies")
     d.add_argument("--closure", action="store_true",

@@ -87,9 +87,10 @@ FIRMWARE_OPTION: Mapping[str, Any] = {
     "minItems": 1, "uniqueItems": True,
     "description": "the firmware kinds to support (default: every kind the type boots with on the architecture)"}
 _FAT_TOOLS = ("mkfs.fat", "mcopy", "mmd")
-_BOTH = frozenset(DEFAULT_ARCHES)
 _ALL = frozenset(ARCHES)
-_UEFI = {a: frozenset({"uefi"}) for a in DEFAULT_ARCHES}
+_EFI = frozenset(a.name for a in ARCHES.values() if "uefi" in a.firmware)  # riscv64's UEFI is U-Boot
+_UEFI = {a: frozenset({"uefi"}) for a in sorted(_EFI)}
+_ISO = frozenset(DEFAULT_ARCHES)  # not tried on riscv64 (U-Boot boots its disk; docs/riscv64.md)
 _EVERY_FIRMWARE = {a: frozenset(ARCHES[a].firmware) for a in DEFAULT_ARCHES}
 
 OUTPUT_TYPES: Mapping[str, OutputType] = {t.name: t for t in (
@@ -98,18 +99,18 @@ OUTPUT_TYPES: Mapping[str, OutputType] = {t.name: t for t in (
     OutputType(name="initramfs", arches=_ALL, firmware={}, description="newc cpio (gzip/zstd)",
                options={"compression": {"enum": ["gzip", "zstd", "none"], "default": "zstd"}},
                builder=initramfs.build, extension=initramfs.EXTENSION, media="kernel", tested=True),
-    OutputType(name="uki", arches=_BOTH, firmware=_UEFI, description="Unified Kernel Image on the systemd EFI stub",
+    OutputType(name="uki", arches=_EFI, firmware=_UEFI, description="Unified Kernel Image on the systemd EFI stub",
                options={"firmware": FIRMWARE_OPTION}, builder=uki.build, extension=uki.EXTENSION),
-    OutputType(name="esp", arches=_BOTH, firmware=_UEFI, description="an EFI system partition image (FAT)",
+    OutputType(name="esp", arches=_EFI, firmware=_UEFI, description="an EFI system partition image (FAT)",
                options={"firmware": FIRMWARE_OPTION}, tools=_FAT_TOOLS, builder=esp.build, extension=esp.EXTENSION,
                media="disk"),
-    OutputType(name="iso", arches=_BOTH,
+    OutputType(name="iso", arches=_ISO,
                firmware=_EVERY_FIRMWARE,  # BIOS (isolinux, hybrid) where the architecture has it, and UEFI
                description="bootable ISO 9660 (BIOS via isolinux, hybrid, where the architecture has BIOS; UEFI)",
                options={"firmware": FIRMWARE_OPTION,
                         "hybrid": {"type": "boolean", "description": "also bootable as a disk (BIOS only)"}},
                tools=_FAT_TOOLS, builder=iso.build, extension=iso.EXTENSION, media="cdrom", tested=True),
-    OutputType(name="disk", arches=_BOTH, firmware=_UEFI,
+    OutputType(name="disk", arches=_EFI, firmware=_UEFI,
                description="GPT disk (ESP + ext4/erofs/squashfs root), raw or qcow2",
                options={"firmware": FIRMWARE_OPTION,
                         "format": {"enum": ["raw", "qcow2"], "default": "qcow2"},

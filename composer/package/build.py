@@ -22,7 +22,7 @@ from composer.package.debian import DebianArchive
 from composer.package.manifest import Entry, Manifest, reserved_errors
 from composer.package.metadata import Metadata
 from composer.package.recipe import Recipe, load_recipe
-from composer.package.sources import DEB_KINDS, SOURCE_KINDS, Context, SourceResult
+from composer.package.sources import DEB_KINDS, SOURCE_KINDS, Context, SourceResult, archive_for
 from composer.trust.keys import SigningKey
 from composer.version import DebVersion, Version, VersionError, semver_projection
 
@@ -30,8 +30,8 @@ DEFAULT_ROLES: Sequence[tuple[str, Sequence[str]]] = (
     ("config", ("etc/**",)),
     ("doc", ("usr/share/doc/**", "usr/share/man/**", "usr/share/info/**", "usr/share/lintian/**")),
     ("binary", ("bin/**", "sbin/**", "usr/bin/**", "usr/sbin/**", "lib/**/*.so*", "usr/lib/**/*.so*",
-                "boot/**", "lib/modules/**/*.ko", "usr/lib/**/*.efi*", "usr/lib/ISOLINUX/**",
-                "usr/lib/syslinux/**", "init", "usr/libexec/**")),
+                "boot/**", "lib/modules/**/*.ko", "usr/lib/modules/**/*.ko*", "usr/lib/**/*.efi*",
+                "usr/lib/ISOLINUX/**", "usr/lib/syslinux/**", "init", "usr/libexec/**")),
 )
 STATE_FILE = ".vcomp-build-state.json"
 # Bumped when the builder's output for the same inputs changes (invalidates build-all states).
@@ -241,7 +241,7 @@ def recipe_inputs(recipe: Recipe, archive: DebianArchive, key: SigningKey) -> st
     debs = []
     for src in recipe.sources:
         if src["kind"] in DEB_KINDS:
-            ref = archive.resolve(recipe.arch, src["package"], version=src.get("version", ""),
+            ref = archive_for(archive, src).resolve(recipe.arch, src["package"], version=src.get("version", ""),
                                   follow=src.get("follow", ""))
             debs.append([ref.name, ref.version])
     return sha256_bytes(canonical_json({
@@ -289,10 +289,13 @@ def build_all(recipes_dir: Path, arch: str, key: SigningKey, out_dir: Path, *, c
         except ComposerError as exc:
             recipes.append((rdir, exc))  # reported in order below
     # every Debian lookup of the set in two apt-cache calls instead of two per source
-    specs = [(str(s["package"]), str(s.get("follow", ""))) for _, r in recipes if isinstance(r, Recipe)
-             for s in r.sources if s["kind"] in DEB_KINDS]
-    if specs:
-        archive.prefetch(get_arch(arch), specs)
+    specs: dict[DebianArchive, list[tuple[str, str]]] = {}
+    for _, r in recipes:
+        for s in r.sources if isinstance(r, Recipe) else ():
+            if s["kind"] in DEB_KINDS:
+                specs.setdefault(archive_for(archive, s), []).append((str(s["package"]), str(s.get("follow", ""))))
+    for suite_archive, suite_specs in specs.items():
+        suite_archive.prefetch(get_arch(arch), suite_specs)
     for rdir, loaded in recipes:
         try:
             if isinstance(loaded, ComposerError):

@@ -26,7 +26,7 @@ from composer.arch import Arch
 from composer.errors import UserError
 from composer.package import deb822, debimport
 from composer.package.aptsim import SIMULATE_OPTS, AptAnswer, AptSimulator
-from composer.package.debian import SUITE, DebianArchive
+from composer.package.debian import DebianArchive
 from composer.run import run
 
 # The fields of design14 §4.2's table, in the order they are written. Description keeps its first line
@@ -202,11 +202,14 @@ def expected_json(expected: Mapping[str, object]) -> str:
 # ----------------------------------------------------------------- the source index and its provenance
 
 APT_HELPER = "/usr/lib/apt/apt-helper"
+FIXTURE_SUITE = "bookworm"   # the committed fixture (tests/data/debian-bookworm-amd64) stays on Debian 12
 
 
-def archive_packages(archive: DebianArchive, arch: Arch, *, suite: str = SUITE) -> tuple[bytes, bytes]:
-    """(Packages, InRelease) of ``suite`` main for ``arch`` from DebianArchive's private state (updated first;
-    apt checked the signatures). apt keeps lists compressed (lz4): ``apt-helper cat-file`` reads them."""
+def archive_packages(archive: DebianArchive, arch: Arch, *, suite: str = "") -> tuple[bytes, bytes]:
+    """(Packages, InRelease) of ``suite`` (a pocket of the archive's release; default the release itself) main
+    for ``arch`` from DebianArchive's private state (updated first; apt checked the signatures). apt keeps lists
+    compressed (lz4): ``apt-helper cat-file`` reads them."""
+    suite = suite or archive.suite
     archive.update(arch)
     lists = archive._root(arch) / "lists"
     found = sorted(lists.glob(f"*_dists_{suite}_main_binary-{arch.deb}_Packages*"))
@@ -229,13 +232,13 @@ class Provenance:
 def provenance(packages: bytes, inrelease: bytes | None, arch: Arch) -> Provenance:
     digest = hashlib.sha256(packages).hexdigest()
     if inrelease is None:
-        return Provenance(suite=f"{SUITE} main {arch.deb} (InRelease unknown)", release_date="unknown",
+        return Provenance(suite=f"{FIXTURE_SUITE} main {arch.deb} (InRelease unknown)", release_date="unknown",
                           inrelease_sha256="", packages_sha256=digest, packages_listed=False)
     text = inrelease.decode(errors="replace")
     fields = {m.group(1): m.group(2).strip() for m in re.finditer(r"^([A-Za-z-]+): ?(.*)$", text, re.M)}
     listed = re.search(rf"^ {digest}\s+{len(packages)}\s+main/binary-{arch.deb}/Packages$", text, re.M) is not None
     return Provenance(
-        suite=f"{fields.get('Codename', SUITE)} ({fields.get('Suite', '?')} {fields.get('Version', '?')}, "
+        suite=f"{fields.get('Codename', FIXTURE_SUITE)} ({fields.get('Suite', '?')} {fields.get('Version', '?')}, "
               f"main {arch.deb})",
         release_date=fields.get("Date", "unknown"), inrelease_sha256=hashlib.sha256(inrelease).hexdigest(),
         packages_sha256=digest, packages_listed=listed)

@@ -1,8 +1,10 @@
-"""Debian binary packages as a source: resolve, download and unpack .debs for any architecture.
+"""Debian binary packages as a source: resolve, download and unpack .debs for any architecture and suite.
 
-apt runs with a private state (lists, cache, status, sources) under the composer cache, so the
-host's dpkg database is never touched and foreign architectures need no ``dpkg --add-architecture``.
-apt checks the archive's signatures (Release -> Packages -> .deb hash) with Debian's keyring.
+apt runs with a private state (lists, cache, status, sources) per suite and architecture under the composer
+cache (``debian/apt/SUITE/ARCH``), so the host's dpkg database is never touched and foreign architectures need
+no ``dpkg --add-architecture``. apt checks the archive's signatures (Release -> Packages -> .deb hash) with
+Debian's keyring. The suite is data: :data:`SUITES` lists the ones known, :data:`DEFAULT_SUITE` is used when a
+recipe or ``vcomp import debian`` names none (docs/packages/debimport.md).
 """
 
 from __future__ import annotations
@@ -20,13 +22,16 @@ from pathlib import Path
 
 from composer import lockfile, settings
 from composer.arch import Arch
-from composer.errors import FetchError, ToolError
+from composer.errors import FetchError, ToolError, UserError
 from composer.fsutil import atomic_write, sha256_file
 from composer.run import run
 
 MIRROR_ENV = settings.DEBIAN_MIRROR.name
 SECURITY_MIRROR_ENV = settings.DEBIAN_SECURITY_MIRROR.name
-SUITE = "bookworm"
+# Debian releases a recipe or an import may name (codename -> release); each has the pockets of POCKETS.
+SUITES = {"bookworm": "Debian 12", "trixie": "Debian 13"}
+DEFAULT_SUITE = "trixie"
+POCKETS = ("", "-updates", "-security")   # main, then the point-release updates and the security archive
 KEYRING = "/usr/share/keyrings/debian-archive-keyring.gpg"
 LISTS_MAX_AGE = 6 * 3600
 
@@ -51,25 +56,57 @@ def _locked(path: Path) -> Iterator[None]:
         yield
 
 
-def _sources() -> str:
+def check_suite(suite: str, where: str = "suite") -> str:
+    """``suite`` when it is a known Debian release codename, else a UserError naming ``where``."""
+    if suite not in SUITES:
+        raise UserError(f"{where}: unknown Debian suite '{suite}'",
+                        hint=f"use one of {', '.join(sorted(SUITES))} (default {DEFAULT_SUITE})")
+    return suite
+
+
+def pockets(suite: str) -> tuple[str, ...]:
+    """The archive suites apt's sources.list holds for release ``suite``: main, -updates, -security."""
+    return tuple(suite + p for p in POCKETS)
+
+
+def release_of(pocket: str) -> str | None:
+    """The release codename of a pocket (``trixie-security`` -> ``trixie``), None when it is none of ours."""
+    return next((s for s in SUITES for p in POCKETS if pocket == s + p), None)
+
+
+def _sources(suite: str) -> str:
     mirror = settings.DEBIAN_MIRROR.get()
     security = settings.DEBIAN_SECURITY_MIRROR.get()
     opt = f"[signed-by={KEYRING}]"
-    return (f"deb {opt} {mirror} {SUITE} main\n"
-            f"deb {opt} {mirror} {SUITE}-updates main\n"
-            f"deb {opt} {security} {SUITE}-security main\n")
+    return (f"deb {opt} {mirror} {suite} main\n"
+            f"deb {opt} {mirror} {suite}-updates main\n"
+            f"deb {opt} {security} {suite}-security main\n")
 
 
 class DebianArchive:
-    """A private apt state per architecture inside ``cache``."""
+    """A private apt state of one Debian ``suite`` per architecture inside ``cache``; :meth:`for_suite` gives
+    the same cache's state of another suite (recipes may name their own)."""
 
-    def __init__(self, cache: Path) -> None:
+    def __init__(self, cache: Path, *, suite: str = DEFAULT_SUITE) -> None:
         self.cache = cache / "debian"
+        self.suite = check_suite(suite)
         self._updated: set[str] = set()
         self._lookups: dict[str, dict[tuple[str, str], str]] = {}
+        self._siblings: dict[str, DebianArchive] = {suite: self}
+
+    def for_suite(self, suite: str) -> DebianArchive:
+        """The archive of ``suite`` over the same cache (one object per suite, so lookups stay cached)."""
+        if suite not in self._siblings:
+            sibling = DebianArchive(self.cache.parent, suite=suite)
+            sibling._siblings = self._siblings
+            self._siblings[suite] = sibling
+        return self._siblings[suite]
 
     def _root(self, arch: Arch) -> Path:
-        return self.cache / "apt" / arch.deb
+        return self.cache / "apt" / self.suite / arch.deb
+
+    def _lock(self, arch: Arch) -> Path:
+        return self.cache / f".lock-{self.suite}-{arch.deb}"
 
     def _opts(self, arch: Arch) -> list[str]:
         root = self._root(arch)
@@ -87,7 +124,7 @@ class DebianArchive:
         if arch.deb in self._updated and not force:
             return
         root = self._root(arch)
-        with _locked(self.cache / f".lock-{arch.deb}"):
+        with _locked(self._lock(arch)):
             self._update_locked(arch, root, force)
         self._updated.add(arch.deb)
 
@@ -95,7 +132,7 @@ class DebianArchive:
         for d in ("lists/partial", "cache/archives/partial", "sources.list.d", "preferences.d"):
             (root / d).mkdir(parents=True, exist_ok=True)
         (root / "status").touch()
-        sources = _sources().encode()
+        sources = _sources(self.suite).encode()
         stamp = root / "lists" / ".updated"
         fresh = (stamp.exists() and time.time() - stamp.stat().st_mtime < LISTS_MAX_AGE
                  and (root / "sources.list").exists() and (root / "sources.list").read_bytes() == sources)
@@ -107,7 +144,7 @@ class DebianArchive:
             try:
                 run(["apt-get", *self._opts(arch), "update"], timeout=600)
             except ToolError as exc:
-                raise FetchError(f"cannot fetch Debian package lists for {arch.deb}: {exc.message}",
+                raise FetchError(f"cannot fetch Debian package lists of {self.suite} for {arch.deb}: {exc.message}",
                                  hint=f"check the network or set {MIRROR_ENV} to a reachable mirror") from None
             stamp.touch()
 
@@ -145,6 +182,12 @@ class DebianArchive:
             for n in todo:
                 cache.setdefault(("policy", n), "")
 
+    def names(self, arch: Arch, prefix: str) -> list[str]:
+        """The package names of the suite's index that start with ``prefix`` (``apt-cache pkgnames``), sorted."""
+        self.update(arch)
+        out = run(["apt-cache", *self._opts(arch), "pkgnames", prefix], check=False).stdout.decode()
+        return sorted(set(out.split()))
+
     def _lookup(self, arch: Arch, verb: str, name: str) -> str:
         cache = self._lookups.setdefault(arch.deb, {})
         if (verb, name) not in cache:
@@ -155,7 +198,7 @@ class DebianArchive:
         deps = [d for d in re.findall(r"^\s+Depends:\s*(\S+)", self._lookup(arch, "depends", name), re.M)
                 if fnmatch.fnmatch(d, follow)]
         if not deps and strict:
-            raise FetchError(f"Debian package '{name}' ({arch.deb}, {SUITE}) has no dependency matching "
+            raise FetchError(f"Debian package '{name}' ({arch.deb}, {self.suite}) has no dependency matching "
                              f"'{follow}'", hint="check the package name and the 'follow' pattern")
         return deps[:1]
 
@@ -169,11 +212,11 @@ class DebianArchive:
         candidate = cand.group(1) if cand and cand.group(1) != "(none)" else ""
         versions = re.findall(r"^\s+(?:\*\*\* )?(\S+) \d+$", text, re.M)
         if not candidate:
-            raise FetchError(f"Debian package '{name}' does not exist for {arch.deb} in {SUITE}",
+            raise FetchError(f"Debian package '{name}' does not exist for {arch.deb} in {self.suite}",
                              hint=f"look it up with: apt-cache search {name.split('-')[0]}")
         if version and version not in versions:
             raise FetchError(f"Debian package '{name}' version {version} is not available for {arch.deb} "
-                             f"(available: {', '.join(versions) or 'none'})",
+                             f"in {self.suite} (available: {', '.join(versions) or 'none'})",
                              hint="remove the version pin or update it")
         return DebRef(name=name, version=version or candidate, arch=arch.deb)
 
@@ -181,7 +224,7 @@ class DebianArchive:
         pool = self.cache / "debs" / arch.deb  # same name and version exist for every architecture
         pool.mkdir(parents=True, exist_ok=True)
         safe_version = ref.version.replace(":", "%3a")
-        with _locked(self.cache / f".lock-{arch.deb}"):
+        with _locked(self._lock(arch)):
             path = self._download_locked(arch, ref, pool, safe_version)
         deb_arch = path.stem.rsplit("_", 1)[-1]
         return DebRef(name=ref.name, version=ref.version, arch=deb_arch, sha256=sha256_file(path)), path
@@ -194,8 +237,9 @@ class DebianArchive:
                     run(["apt-get", *self._opts(arch), "download", f"{ref.name}={ref.version}"],
                         cwd=Path(tmp), timeout=1200)
                 except ToolError as exc:
-                    raise FetchError(f"cannot download Debian package {ref.name}={ref.version} ({arch.deb}): "
-                                     f"{exc.message}", hint="check the network and the package name") from None
+                    raise FetchError(f"cannot download Debian package {ref.name}={ref.version} "
+                                     f"({arch.deb}, {self.suite}): {exc.message}",
+                                     hint="check the network and the package name") from None
                 debs = list(Path(tmp).glob("*.deb"))
                 if len(debs) != 1 or debs[0].stem.rsplit("_", 1)[-1] not in (arch.deb, "all"):
                     raise FetchError(f"apt-get download {ref.name} for {arch.deb} produced "

@@ -32,7 +32,7 @@ from composer.package.archive import Staged, write_package
 from composer.package.bulk import BuiltFile, build_many, file_name
 from composer.package.deb822 import Stanza, parse_stanzas
 from composer.package.debactions import MAX_SCRIPT, SCRIPTS, SYSUSERS_DIRS, TMPFILES_DIRS, UNIT_DIRS, translate
-from composer.package.debian import SUITE, DebianArchive, DebRef
+from composer.package.debian import DEFAULT_SUITE, SUITES, DebianArchive, DebRef, pockets, release_of
 from composer.package.debimport import DebMetadata
 from composer.package.manifest import Entry, reserved_errors
 from composer.package.metadata import Metadata
@@ -40,7 +40,6 @@ from composer.rootfs import Root
 from composer.run import run
 from composer.trust.keys import SigningKey
 
-SUITES = (SUITE, f"{SUITE}-updates", f"{SUITE}-security")   # what DebianArchive's sources.list holds
 MAX_FILE_BYTES = 512 << 20   # a local Packages file (decompressed)
 MAX_FILES = 1000             # sysusers.d, tmpfiles.d or unit files read from one directory of a .deb
 Progress = Callable[[int, int], None]
@@ -70,13 +69,27 @@ class Plan:
 
 # ----------------------------------------------------------------- 1. the index
 
-def suite_stanzas(archive: DebianArchive, arch: Arch, suites: Sequence[str]) -> tuple[Stanza, ...]:
-    """The stanzas of ``suites`` (main, ``arch``) in the order given, from apt's lists (updated first)."""
-    from composer.package.debfixture import archive_packages
-    unknown = [s for s in suites if s not in SUITES]
+def release(suites: Sequence[str]) -> str:
+    """The one Debian release the archive suites (pockets) name: ``trixie`` for ``trixie``, ``trixie-updates``
+    and ``trixie-security``; :data:`DEFAULT_SUITE` for none. Pockets of two releases are refused (each release
+    has its own private apt state)."""
+    known = sorted(p for s in SUITES for p in pockets(s))
+    unknown = [s for s in suites if release_of(s) is None]
     if unknown:
-        raise UserError(f"suite {', '.join(unknown)} is not in the private apt state ({', '.join(SUITES)})",
+        raise UserError(f"suite {', '.join(unknown)} is not one vcomp knows ({', '.join(known)})",
                         hint="import from these suites, or from a local Packages file with --packages FILE")
+    releases = sorted({r for s in suites if (r := release_of(s))})
+    if len(releases) > 1:
+        raise UserError(f"suites of {len(releases)} Debian releases ({', '.join(releases)}) in one import",
+                        hint="import each release on its own (each has its own package index and versions)")
+    return releases[0] if releases else DEFAULT_SUITE
+
+
+def suite_stanzas(archive: DebianArchive, arch: Arch, suites: Sequence[str]) -> tuple[Stanza, ...]:
+    """The stanzas of ``suites`` (main, ``arch``) in the order given, from apt's lists (updated first), read
+    from the private state of their release (:func:`release`)."""
+    from composer.package.debfixture import archive_packages
+    archive = archive.for_suite(release(suites))
     out: list[Stanza] = []
     for suite in dict.fromkeys(suites):
         packages, _inrelease = archive_packages(archive, arch, suite=suite)

@@ -1,16 +1,62 @@
 """Kernel modules: read ``depends=`` from a module's ELF ``.modinfo`` and order modules for loading.
 
-Pure Python, so it works for any architecture's modules without depmod on the host.
+Pure Python, so it works for any architecture's modules without depmod on the host. A linux-image package keeps
+its modules under ``lib/modules/RELEASE`` (Debian 12) or ``usr/lib/modules/RELEASE`` (Debian 13, merged /usr),
+plain (``.ko``) or compressed (``.ko.xz`` in Debian 13; the kernel or busybox ``insmod`` loads them as they are):
+only the host-side ``.modinfo`` reader decompresses.
 """
 
 from __future__ import annotations
 
+import gzip
+import io
+import lzma
 import struct
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+import zstandard
+
 from composer.errors import UserError
+
+# Where a kernel package keeps its modules, relative to the unpacked package (the first one present wins).
+MODULE_DIRS = ("lib/modules", "usr/lib/modules")
+MAX_MODULE_BYTES = 256 << 20   # one decompressed module (the largest Debian module is ~20 MB)
+
+
+def _xz(data: bytes) -> bytes:
+    return lzma.LZMADecompressor().decompress(data, max_length=MAX_MODULE_BYTES + 1)
+
+
+def _gz(data: bytes) -> bytes:
+    with gzip.GzipFile(fileobj=io.BytesIO(data)) as f:
+        return f.read(MAX_MODULE_BYTES + 1)
+
+
+def _zst(data: bytes) -> bytes:
+    with zstandard.ZstdDecompressor().stream_reader(data) as reader:
+        return reader.read(MAX_MODULE_BYTES + 1)
+
+
+# Module file suffixes and how to get the ELF object back (the kernel's CONFIG_MODULE_COMPRESS_* choices).
+SUFFIXES: Mapping[str, Callable[[bytes], bytes]] = {".ko": bytes, ".ko.xz": _xz, ".ko.gz": _gz, ".ko.zst": _zst}
+
+
+def module_name(filename: str) -> str | None:
+    """The canonical module name of a module file name (``nvme-core.ko.xz`` -> ``nvme_core``), else None."""
+    suffix = next((s for s in SUFFIXES if filename.endswith(s)), None)
+    return canonical(filename.removesuffix(suffix)) if suffix else None
+
+
+def elf_of(filename: str, data: bytes) -> bytes:
+    """The ELF object of a module file, decompressed by its suffix (bounded by MAX_MODULE_BYTES)."""
+    suffix = next(s for s in sorted(SUFFIXES, key=len, reverse=True) if filename.endswith(s))
+    elf = SUFFIXES[suffix](data)
+    if len(elf) > MAX_MODULE_BYTES:
+        raise UserError(f"{filename}: decompresses to more than {MAX_MODULE_BYTES} bytes",
+                        hint="this is not a kernel module of a Debian linux-image package")
+    return elf
 
 
 def modinfo(elf: bytes) -> dict[str, str]:
@@ -46,27 +92,32 @@ def canonical(name: str) -> str:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ModuleTree:
     release: str
-    paths: Mapping[str, str]           # module name -> path relative to lib/modules/RELEASE
+    paths: Mapping[str, str]           # module name -> path relative to BASE/RELEASE
     builtin: frozenset[str]
+    base: str = "lib/modules"          # where the package keeps them (one of MODULE_DIRS)
 
     @classmethod
     def scan(cls, root: Path) -> ModuleTree:
-        base = root / "lib" / "modules"
-        releases = sorted(p.name for p in base.iterdir()) if base.is_dir() else []
+        base = next((d for d in MODULE_DIRS if (root / d).is_dir() and not (root / d).is_symlink()), MODULE_DIRS[0])
+        releases = sorted(p.name for p in (root / base).iterdir()) if (root / base).is_dir() else []
         if len(releases) != 1:
-            raise UserError(f"expected one kernel release under lib/modules, found {releases or 'none'}",
-                            hint="point the kmod source at a linux-image package")
-        rel = base / releases[0]
-        paths = {canonical(p.name.removesuffix(".ko")): str(p.relative_to(rel))
-                 for p in sorted(rel.rglob("*.ko"))}
+            raise UserError(f"expected one kernel release under {' or '.join(MODULE_DIRS)}, found "
+                            f"{releases or 'none'}", hint="point the kmod source at a linux-image package")
+        rel = root / base / releases[0]
+        paths: dict[str, str] = {}
+        for p in sorted(rel.rglob("*.ko*")):
+            name = module_name(p.name)
+            if name is not None and p.is_file():
+                paths.setdefault(name, str(p.relative_to(rel)))
         builtin_file = rel / "modules.builtin"
-        builtin = frozenset(canonical(Path(line).name.removesuffix(".ko"))
-                            for line in builtin_file.read_text().split()) if builtin_file.exists() else frozenset()
-        return cls(release=releases[0], paths=paths, builtin=builtin)
+        builtin = frozenset(n for line in builtin_file.read_text().split() if (n := module_name(Path(line).name))
+                            ) if builtin_file.exists() else frozenset()
+        return cls(release=releases[0], paths=paths, builtin=builtin, base=base)
 
     def depends(self, root: Path, name: str) -> list[str]:
-        data = (root / "lib" / "modules" / self.release / self.paths[name]).read_bytes()
-        return [canonical(d) for d in modinfo(data).get("depends", "").split(",") if d]
+        path = self.paths[name]
+        elf = elf_of(path, (root / self.base / self.release / path).read_bytes())
+        return [canonical(d) for d in modinfo(elf).get("depends", "").split(",") if d]
 
 
 def load_order(tree: ModuleTree, depends: Callable[[str], list[str]], wanted: Iterable[str],

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from composer.package import globs
 from composer.package.archive import Header, read_header
+from composer.package.kmod import MODULE_DIRS
 from composer.package.manifest import reserved_reason
 
 # Where files of a package may live (the image's filesystem layout).
@@ -80,10 +81,10 @@ def check_driver(h: Header) -> Iterator[Finding]:
                       message="a driver package must provide 'driver:NAME' so profiles can select it")
     paths = {e.path for e in h.manifest.entries}
     for mod in m.driver.get("modules", []):
-        full = f"lib/modules/{m.driver.get('kernel', '')}/{mod}"
-        if full not in paths:
+        full = [f"{base}/{m.driver.get('kernel', '')}/{mod}" for base in MODULE_DIRS]
+        if not paths.intersection(full):
             yield Finding(level="error", code="driver-module-missing",
-                          message=f"driver.modules lists {mod} but the package has no {full}")
+                          message=f"driver.modules lists {mod} but the package has no {' or '.join(full)}")
 
 
 def check_boot_paths(h: Header) -> Iterator[Finding]:

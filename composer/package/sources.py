@@ -17,7 +17,7 @@ from typing import Any
 from composer.arch import Arch
 from composer.errors import ComposerError, ToolError, UserError
 from composer.package import globs, kmod
-from composer.package.debian import DebianArchive, DebRef
+from composer.package.debian import DEFAULT_SUITE, DebianArchive, DebRef
 from composer.package.manifest import check_relpath
 from composer.package.recipe import Recipe
 from composer.run import Result, confine, require_tool, run
@@ -105,8 +105,13 @@ def source_tree(spec: Mapping[str, Any], ctx: Context, index: int) -> SourceResu
     return SourceResult(provenance=[{"kind": "tree", "path": str(spec["path"])}])
 
 
+def archive_for(archive: DebianArchive, spec: Mapping[str, Any]) -> DebianArchive:
+    """The archive of the Debian suite a deb, kernel or kmod source names (``suite``, default trixie)."""
+    return archive.for_suite(str(spec.get("suite", DEFAULT_SUITE)))
+
+
 def _fetch(spec: Mapping[str, Any], ctx: Context) -> tuple[DebRef, Path]:
-    return ctx.archive.fetch(ctx.arch, str(spec["package"]), version=str(spec.get("version", "")),
+    return archive_for(ctx.archive, spec).fetch(ctx.arch, str(spec["package"]), version=str(spec.get("version", "")),
                              follow=str(spec.get("follow", "")))
 
 
@@ -133,17 +138,23 @@ def source_deb(spec: Mapping[str, Any], ctx: Context, index: int) -> SourceResul
     return SourceResult(provenance=[ref.to_provenance()])
 
 
+# The kernel image becomes boot/vmlinuz; modules keep the release's layout (lib/modules in Debian 12,
+# usr/lib/modules in Debian 13) and compression (docs/base-layout.md).
+KERNEL_IMAGES = ("vmlinuz", "vmlinux")   # boot/NAME-RELEASE in a linux-image package (riscv64: vmlinux)
+
+
 def source_kernel(spec: Mapping[str, Any], ctx: Context, index: int) -> SourceResult:
     ref, root = _fetch(spec, ctx)
     tree = kmod.ModuleTree.scan(root)
     rel = tree.release
-    image = f"boot/vmlinuz-{rel}"
-    if not (root / image).is_file():
-        raise UserError(f"{ctx.recipe.place('source', index)}: Debian package '{ref.name}' has no {image}",
-                        hint="name a linux-image package")
+    images = [f"boot/{name}-{rel}" for name in KERNEL_IMAGES]
+    image = next((i for i in images if (root / i).is_file()), None)
+    if image is None:
+        raise UserError(f"{ctx.recipe.place('source', index)}: Debian package '{ref.name}' has no "
+                        f"{' or '.join(images)}", hint="name a linux-image package")
     wanted = {image: "boot/vmlinuz", f"boot/config-{rel}": f"boot/config-{rel}"}
     for name in ("modules.order", "modules.builtin", "modules.builtin.modinfo"):
-        wanted[f"lib/modules/{rel}/{name}"] = f"lib/modules/{rel}/{name}"
+        wanted[f"{tree.base}/{rel}/{name}"] = f"{tree.base}/{rel}/{name}"
     for src, dst in wanted.items():
         if (root / src).exists():
             copy_entry(root / src, _dest(ctx, spec, index, dst))
@@ -161,7 +172,7 @@ def source_kmod(spec: Mapping[str, Any], ctx: Context, index: int) -> SourceResu
     except UserError as exc:
         raise UserError(f"{ctx.recipe.place('source', index, 'modules')}: {exc.message}", hint=exc.hint) from None
     for path in order:
-        rel = f"lib/modules/{tree.release}/{path}"
+        rel = f"{tree.base}/{tree.release}/{path}"
         copy_entry(root / rel, _dest(ctx, spec, index, rel), link=ctx.link_files)
     return SourceResult(provenance=[ref.to_provenance()],
                         metadata={"driver": {"kernel": tree.release, "modules": order, "builtin": builtin}})

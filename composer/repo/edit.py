@@ -33,7 +33,7 @@ from tuf.api.metadata import (
     Timestamp,
 )
 
-from composer.arch import DEFAULT_ARCHES
+from composer.arch import DEFAULT_ARCHES, get_arch
 from composer.errors import ComposerError, InvalidPackage, UserError, VerificationError, combine
 from composer.fsutil import atomic_copy, atomic_write, sha256_file
 from composer.package.archive import verify_package
@@ -202,6 +202,21 @@ def migrate(directory: Path, *, index_key: SigningKey, index_path: str,
     atomic_write(directory / CONFIG, store.config.to_toml())
     publish_unlocked(RepoStore(directory, publisher=store.publisher))
     return legacy_paths
+
+
+@locked_directory
+def serve_architectures(directory: Path, architectures: Sequence[str]) -> list[str]:
+    """Let the repository serve ``architectures`` too: the ones repo.toml does not list yet are added (the
+    indexes of every listed architecture are published by the next publish; the signed metadata does not name
+    architectures, so no key is needed). Return the added ones, in the order given."""
+    for arch in architectures:
+        get_arch(arch)
+    store = RepoStore(directory, legacy=True)
+    added = [a for a in dict.fromkeys(architectures) if a not in store.config.architectures]
+    if added:
+        store.config.architectures = [*store.config.architectures, *added]
+        atomic_write(directory / CONFIG, store.config.to_toml())
+    return added
 
 
 def _parse_expiry(text: str) -> dt.datetime:

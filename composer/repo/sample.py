@@ -18,16 +18,21 @@ from composer.arch import get_arch
 from composer.errors import FetchError, InvalidPackage, UserError
 from composer.package.build import build_all, default_cache
 from composer.package.debian import DebianArchive
-from composer.repo.edit import add, delegate, init, migrate, publish, resign_targets
+from composer.repo.edit import add, delegate, init, migrate, publish, resign_targets, serve_architectures
 from composer.repo.store import ONLINE_ROLES, RepoConfig, RepoStore
 from composer.trust.keys import load_public_key, load_signing_key
 
 ROOT_EXPIRES = "2036-01-01T00:00:00Z"
-ARCHES = ("x86_64", "aarch64")
+ARCHES = ("x86_64", "aarch64", "riscv64")
 IMMUTABLE = "published packages are immutable"
 KERNEL_META = "linux-image-{deb_arch}"   # the kernel recipes' Debian source: the metapackage ...
 KERNEL_FOLLOW = "linux-image-*"          # ... followed to the kernel build it depends on
-_KERNEL_ABI = re.compile(r"^(linux-image-\d+\.\d+\.\d+-)(\d+)(-.+)$")
+SAMPLE_SUITE = "trixie"                  # the Debian release of the sample recipes (the default suite)
+# How Debian names one kernel build: the part that counts up between builds of one series, between the rest.
+KERNEL_BUILDS = (
+    re.compile(r"^(linux-image-\d+\.\d+\.\d+-)(\d+)(-[a-z0-9-]+)$"),        # 12: linux-image-6.1.0-57-amd64 (ABI)
+    re.compile(r"^(linux-image-\d+\.\d+\.)(\d+)(\+deb\d+-[a-z0-9-]+)$"),      # 13: linux-image-6.12.118+deb13-amd64
+)
 
 
 def _quiet(line: str) -> None:
@@ -88,15 +93,28 @@ def _create(repo_dir: Path, checkout: SampleCheckout) -> None:
     delegate(RepoStore(repo_dir), "sample-developer", [developer], ["*"], targets_keys=targets_keys)
 
 
+def previous_build(current: str, names: list[str]) -> str | None:
+    """Of ``names``, the kernel package of the same series and flavour built just before ``current`` (pure):
+    the highest ABI number below ``linux-image-6.1.0-57-amd64``'s (Debian 12), or the highest upstream point
+    release below ``linux-image-6.12.118+deb13-amd64``'s (Debian 13); None when there is none."""
+    for pattern in KERNEL_BUILDS:
+        m = pattern.match(current)
+        if m is None:
+            continue
+        older = [(int(o[2]), n) for n in names if (o := pattern.match(n)) and (o[1], o[3]) == (m[1], m[3])
+                 and int(o[2]) < int(m[2])]
+        return max(older)[1] if older else None
+    return None
+
+
 def previous_kernel(archive: DebianArchive, arch: str) -> str | None:
-    """The Debian kernel package of the build before the one ``linux-image-ARCH`` follows (the ABI number one
-    lower: ``linux-image-6.1.0-56-amd64`` before ``-57-``), or None when the archive no longer has it."""
+    """The Debian kernel package of the build before the one ``linux-image-ARCH`` follows
+    (:func:`previous_build`), or None when the archive no longer has it."""
     a = get_arch(arch)
     current = archive.resolve(a, KERNEL_META.format(deb_arch=a.deb), follow=KERNEL_FOLLOW).name
-    m = _KERNEL_ABI.match(current)
-    if m is None or int(m[2]) == 0:
+    name = previous_build(current, archive.names(a, "linux-image-"))
+    if name is None:
         return None
-    name = f"{m[1]}{int(m[2]) - 1}{m[3]}"
     try:
         archive.resolve(a, name)
     except FetchError:
@@ -121,9 +139,10 @@ def previous_kernel_recipes(recipes: Path, dest: Path, package: str) -> list[Pat
 def build_previous_kernel(checkout: SampleCheckout, arch: str, packages_dir: Path,
                           say: Callable[[str], None] = _quiet) -> list[Path]:
     """The kernel and its drivers built once more from the previous Debian kernel build (when the archive still
-    has it): the sample repository serves two revisions of one kernel (``6.1.192-2`` and ``6.1.192-3``),
-    which order as dpkg orders them, so a lock moves to the newer one as an upgrade."""
-    archive = DebianArchive(default_cache())
+    has it): the sample repository serves two kernel builds (Debian 12: ``6.1.192-2`` and ``6.1.192-3``;
+    Debian 13: ``6.12.117-1`` and ``6.12.118-1``), which order as dpkg orders them, so a lock moves to the newer
+    one as an upgrade."""
+    archive = DebianArchive(default_cache(), suite=SAMPLE_SUITE)
     package = previous_kernel(archive, arch)
     if package is None:
         say(f"   {arch}: the archive has no previous kernel build: one kernel revision only")
@@ -158,6 +177,8 @@ def build_sample_repo(repo_dir: Path, packages_dir: Path, *, checkout: SampleChe
     elif RepoConfig.from_toml((repo_dir / "repo.toml").read_bytes(), "repo.toml", legacy=True).legacy:
         say(f"   {repo_dir} lists its targets key online (older layout): migrating it")
         migrate(repo_dir, index_key=load_signing_key(checkout.key("index")), index_path=str(checkout.key("index")))
+    if added_arches := serve_architectures(repo_dir, ARCHES):   # a repository made before riscv64
+        say(f"   {repo_dir} now serves {', '.join(added_arches)} too (repo.toml)")
     store = RepoStore(repo_dir)
     resign_targets(store, targets_keys=targets_keys, within_days=30)  # the offline role's expiry
     try:

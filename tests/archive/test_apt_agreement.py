@@ -50,7 +50,7 @@ class World:
 
 @pytest.fixture(scope="module")
 def world() -> Iterator[World]:
-    archive = DebianArchive(settings.cache_dir())
+    archive = DebianArchive(settings.cache_dir(), suite=ag.RELEASE)
     suites = ag.read_suites(ag.suite_packages(archive))
     entries = ag.entries_of(suites.stanzas)
     t = time.perf_counter()

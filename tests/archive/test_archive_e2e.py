@@ -111,7 +111,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         sim = AptSimulator.for_packages(data, work / "apt", ag.ARCH)
         suites = f"{PREPARED_PACKAGES} alone"
     else:
-        archive = DebianArchive(settings.cache_dir())
+        archive = DebianArchive(settings.cache_dir(), suite=ag.RELEASE)
         stanzas = ag.read_suites(ag.suite_packages(archive)).stanzas
         sim = AptSimulator.for_archive(archive, ag.ARCH)
         suites = " + ".join(ag.SUITES)

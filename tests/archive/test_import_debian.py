@@ -50,7 +50,7 @@ def test_nano_with_payload(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     assert roles["etc/nanorc"] == "config" and roles["bin/nano"] == "binary"
     (source,) = verified.header.metadata.provenance["sources"]
     assert source["kind"] == "deb" and source["path"].startswith("pool/main/n/nano/nano_")
-    _ref, deb = DebianArchive(default_cache()).download(get_arch("x86_64"), DebRef(
+    _ref, deb = DebianArchive(default_cache(), suite="bookworm").download(get_arch("x86_64"), DebRef(
         name="nano", version=source["version"], arch=source["arch"]))
     from composer.fsutil import sha256_file
     assert sha256_file(deb) == source["sha256"]

@@ -2,8 +2,8 @@
 worker; the tests that use them carry the ``xdist_group`` mark IMAGES so that one worker builds them), and
 each boot test boots an output once and reads everything it asserts from that boot's log.
 
-- :func:`minimal_built`: profiles/minimal.yaml for x86_64 and aarch64 (ISO, qcow2 ext4 disk), with a cache
-  of its own (``built.base / "cache"``);
+- :func:`minimal_built`: profiles/minimal.yaml for x86_64 and aarch64 (ISO, qcow2 ext4 disk) and riscv64
+  (qcow2 ext4 disk, initramfs), with a cache of its own (``built.base / "cache"``);
 - :func:`variants_built`: one x86_64 variant of it with a rootfs tar and two read-only root disks (erofs and
   squashfs), one lock and one build for the three.
 
@@ -77,13 +77,14 @@ def variants_profile(minimal: str) -> str:
                     for fs in READ_ONLY)
     head, _, tail = text.partition("outputs:\n")
     tail = tail[tail.index("boot-tests:"):]
-    return (head.replace("architectures: [x86_64, aarch64]", "architectures: [x86_64]")
+    arches = next(line for line in head.splitlines() if line.startswith("architectures: "))
+    return (head.replace(arches, "architectures: [x86_64]")
             + "outputs:\n  - type: rootfs\n" + disks + tail)
 
 
 @pytest.fixture(scope="session")
 def minimal_built(sample_repo_base: Path, tmp_path_factory: pytest.TempPathFactory) -> Built:
-    """minimal, built for x86_64 and aarch64 with a cache of its own."""
+    """minimal, built for x86_64, aarch64 and riscv64 with a cache of its own."""
     base = tmp_path_factory.mktemp("build-a")
     return build_minimal(base, sample_repo_base, base / "cache")
 

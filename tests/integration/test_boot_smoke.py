@@ -26,7 +26,7 @@ pytestmark = pytest.mark.integration
 PROFILE = """\
 name: smoke
 description: The sample package set as an initramfs, booted directly (kernel + initrd), powering off.
-architectures: [x86_64, aarch64]
+architectures: [x86_64, aarch64, riscv64]
 repositories:
   - name: sample
     url: ../images/repo
@@ -84,7 +84,7 @@ def smoke(sample_repo_base: Path, tmp_path_factory: pytest.TempPathFactory) -> P
     return _build(sample_repo_base, tmp_path_factory.mktemp("smoke"))
 
 
-@pytest.mark.parametrize("arch", list(DEFAULT_ARCHES))
+@pytest.mark.parametrize("arch", [*DEFAULT_ARCHES, "riscv64"])   # riscv64: OpenSBI, then the kernel
 def test_the_sample_set_boots_in_qemu(arch: str, smoke: Path, tmp_path: Path) -> None:
     if shutil.which(get_arch(arch).qemu) is None:
         pytest.fail(f"{get_arch(arch).qemu} is missing: run scripts/setup.sh")

@@ -96,7 +96,7 @@ def test_plan_reconcile_diff_history(repo: Path, capsys: pytest.CaptureFixture[s
         capsys.readouterr()
         assert main(["plan"]) == 2
         out = capsys.readouterr().out
-        assert "+ nano 7.2-" in out and "(requested)" in out
+        assert "+ nano 8.4-" in out and "(requested)" in out
         for lib in ("libc6", "libncursesw6", "libtinfo6"):
             assert f"+ {lib} " in out, out
         assert "dependency of nano" in out
@@ -129,7 +129,7 @@ def test_plan_reconcile_diff_history(repo: Path, capsys: pytest.CaptureFixture[s
         assert len(lines) == 2 and lines[1].startswith("generation   2") and "tests 1/1" in lines[1]
         assert main(["diff", "gen:1", "gen:2", "--profile", "profiles/alpha.yaml"]) == 2
         out = capsys.readouterr().out
-        assert "x86_64: + nano 7.2-" in out and "x86_64: + libtinfo6" in out
+        assert "x86_64: + nano 8.4-" in out and "x86_64: + libtinfo6" in out
         assert main(["diff", "HEAD~1", "HEAD", "--profile", "profiles/alpha.yaml"]) == 2
         assert "x86_64: + nano" in capsys.readouterr().out
         assert main(["diff", "HEAD", "HEAD", "--profile", "profiles/alpha.yaml"]) == 0
@@ -140,7 +140,7 @@ def test_plan_reconcile_diff_history(repo: Path, capsys: pytest.CaptureFixture[s
         code = main(["diff", str(other / "beta" / "x86_64"), str(repo / "images" / "alpha" / "x86_64")])
         out = capsys.readouterr().out
         assert code == 2
-        assert "x86_64: + nano 7.2-" in out
+        assert "x86_64: + nano 8.4-" in out
         assert re.search(r"x86_64: \+ /(usr/)?bin/nano \(\d+ B\)", out), out
         shutil.rmtree(other)
 

@@ -20,7 +20,7 @@ pytestmark = [pytest.mark.integration, IMAGES]
 
 @pytest.fixture
 def built(minimal_built: Built) -> Built:
-    """minimal, built once per session for x86_64 and aarch64 (tests.integration.images_fixture)."""
+    """minimal, built once per session for x86_64, aarch64 and riscv64 (tests.integration.images_fixture)."""
     return minimal_built
 
 
@@ -56,7 +56,9 @@ def test_manifest_sbom_and_provenance(built: Built) -> None:
 
 
 BOOTS = [("x86_64", "iso", "bios"), ("x86_64", "iso", "uefi"), ("x86_64", "disk", "uefi"),
-         ("aarch64", "disk", "uefi"), ("aarch64", "iso", "uefi")]
+         ("aarch64", "disk", "uefi"), ("aarch64", "iso", "uefi"),
+         # riscv64 (docs/riscv64.md): OpenSBI -> U-Boot (S-mode, UEFI) -> the UKI; OpenSBI -> kernel + initramfs
+         ("riscv64", "disk", "uefi"), ("riscv64", "initramfs", "none")]
 
 
 @pytest.mark.parametrize(("arch", "output", "firmware"), BOOTS, ids=["-".join(b) for b in BOOTS])
@@ -84,7 +86,8 @@ def test_the_image_database_records_every_package(variants_built: tuple[Path, Pa
     records = installed(tmp_path / "root")
     assert set(records) == {p["name"] for p in lock["architectures"]["x86_64"]}
     busybox = records["busybox"]
-    assert busybox["sha256"] and any(f["path"] == "bin/busybox" and len(f["sha256"]) == 64 for f in busybox["files"])
+    assert busybox["sha256"] and any(f["path"] == "usr/bin/busybox" and len(f["sha256"]) == 64
+                                     for f in busybox["files"])
     assert records["base-files"]["config"]["etc/passwd"]
     history = json.loads((tmp_path / "root" / "var/lib/vpk/history.json").read_text())
     assert history[0]["operation"] == "install" and len(history[0]["cause"]["lock"]) == 64

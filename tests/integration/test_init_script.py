@@ -1,4 +1,4 @@
-"""The init recipe's shell script (recipes/init/files/sbin/init) and the init/base-files packages.
+"""The init recipe's shell script (recipes/init/files/usr/sbin/init) and the init/base-files packages.
 
 The real test of init is a QEMU boot. These fast tests check what can be checked on the host:
 - the syntax, under dash and (when the host has it) busybox sh;
@@ -28,7 +28,7 @@ from composer.trust.keys import SigningKey
 REPO = Path(__file__).resolve().parents[2]
 INIT_RECIPE = REPO / "recipes" / "init"
 BASE_RECIPE = REPO / "recipes" / "base-files"
-INIT = INIT_RECIPE / "files" / "sbin" / "init"
+INIT = INIT_RECIPE / "files" / "usr" / "sbin" / "init"
 DHCP_SCRIPT = INIT_RECIPE / "files" / "usr" / "share" / "udhcpc" / "default.script"
 ROOTFS_CHECK = INIT_RECIPE / "files" / "etc" / "veridian" / "checks.d" / "10-rootfs"
 OS_RELEASE = BASE_RECIPE / "files" / "etc" / "os-release"
@@ -424,9 +424,10 @@ def _entries(recipe: Path, key: SigningKey, out: Path) -> tuple[dict[str, Entry]
 def test_init_package(dev_key: SigningKey, tmp_path: Path) -> None:
     entries, path = _entries(INIT_RECIPE, dev_key, tmp_path)
     assert path.name == "init-0.2.0-noarch.vpk"
-    init = entries["sbin/init"]
+    init = entries["usr/sbin/init"]
     assert (init.type, init.mode, init.role) == ("file", 0o755, "binary")
-    assert (entries["init"].type, entries["init"].target) == ("symlink", "sbin/init")
+    assert (entries["init"].type, entries["init"].target) == ("symlink", "usr/sbin/init")
+    assert not any(p == "sbin" or p.startswith("sbin/") for p in entries), "merged /usr: nothing under sbin/"
     assert entries["usr/share/udhcpc/default.script"].mode == 0o755
     check = entries["etc/veridian/checks.d/10-rootfs"]
     assert (check.mode, check.role) == (0o755, "config")
@@ -434,14 +435,14 @@ def test_init_package(dev_key: SigningKey, tmp_path: Path) -> None:
                    for p in entries), "modules.load and capabilities belong to the image, not to init"
     meta = read_header(path).metadata
     assert meta.arch == "noarch"
-    assert {d.name: d.to_value() for d in meta.dependencies} == {"busybox": "1.35", "base-files": "12"}
+    assert {d.name: d.to_value() for d in meta.dependencies} == {"busybox": "1.37", "base-files": "13"}
     assert (meta.capabilities_required, meta.capabilities_optional) == ((), ("network",))
     assert meta.security.context == "init_t"
 
 
 def test_base_files_package(dev_key: SigningKey, tmp_path: Path) -> None:
     entries, path = _entries(BASE_RECIPE, dev_key, tmp_path / "a")
-    assert path.name == "base-files-12.4.0-noarch.vpk"
+    assert path.name == "base-files-13.0.0-noarch.vpk"
     osr = entries["etc/os-release"]
     assert (osr.type, osr.mode, osr.role) == ("file", 0o644, "config")
     assert (entries["tmp"].type, entries["tmp"].mode) == ("dir", 0o1777)
@@ -453,6 +454,9 @@ def test_base_files_package(dev_key: SigningKey, tmp_path: Path) -> None:
     for f in ("passwd", "group", "hostname", "hosts", "fstab", "profile", "issue", "shells"):
         assert entries[f"etc/{f}"].role == "config", f
     assert entries["etc/resolv.conf"].target == "../run/resolv.conf"  # DHCP writes /run/resolv.conf
+    for alias in ("bin", "sbin", "lib", "lib64"):  # merged /usr (docs/base-layout.md)
+        assert (entries[alias].type, entries[alias].target) == ("symlink", f"usr/{alias}"), alias
+        assert entries[f"usr/{alias}"].type == "dir", alias
     meta = read_header(path).metadata
     assert meta.dependencies == ()
     # os-release names the package's version; init prints it in its first marker.

@@ -41,7 +41,7 @@ def test_lock_content_reasons_and_why(profiles: Path, capsys: pytest.CaptureFixt
     prof = profiles / "minimal.yaml"
     main(["lock", str(prof)])
     lock = read_lock(lock_path(prof))
-    assert lock is not None and set(lock.architectures) == {"x86_64", "aarch64"}
+    assert lock is not None and set(lock.architectures) == {"x86_64", "aarch64", "riscv64"}
     pkgs = {p.name: p for p in lock.packages("aarch64")}
     assert pkgs["linux"].reason.text == "kernel" and pkgs["driver-virtio-blk"].reason.text == "driver for virtio-blk"
     assert pkgs["driver-virtio"].reason.text == "dependency of driver-virtio-blk"

@@ -246,8 +246,8 @@ def test_config_files_follow_the_dpkg_rules(site: Site, tmp_path: Path, capsys: 
 def test_queries_and_verify(site: Site, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     root = site.fresh_root(tmp_path / "root")
     capsys.readouterr()
-    assert vcomp(site, "pkg", "--root", str(root), "owns", "/bin/nano") == 0
-    assert "/bin/nano: nano" in capsys.readouterr().out
+    assert vcomp(site, "pkg", "--root", str(root), "owns", "/usr/bin/nano") == 0
+    assert "/usr/bin/nano: nano" in capsys.readouterr().out
     assert vcomp(site, "pkg", "--root", str(root), "owns", "/no/such") == 1
     assert "no package owns /no/such" in capsys.readouterr().err
     assert vcomp(site, "pkg", "--root", str(root), "rdepends", "libtinfo6", "--json") == 0

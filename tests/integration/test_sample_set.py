@@ -1,4 +1,4 @@
-"""The sample package set, built for real from Debian bookworm binaries for x86_64 and aarch64."""
+"""The sample package set, built for real from Debian trixie (13) binaries for x86_64, aarch64 and riscv64."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ COMMON = {"linux", "busybox", "busybox-net", "base-files", "init", "libc6", "lib
           "ncurses-base", "nano", "uki-stub", "driver-virtio", "driver-virtio-blk", "driver-virtio-net",
           "driver-virtio-scsi", "driver-scsi", "driver-ext4", "driver-erofs", "driver-squashfs", "driver-ahci",
           "driver-isofs", "hello"}
-EXPECTED = {"x86_64": COMMON | {"isolinux", "driver-e1000"}, "aarch64": COMMON}
+EXPECTED = {"x86_64": COMMON | {"isolinux", "driver-e1000"}, "aarch64": COMMON, "riscv64": COMMON}
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +29,7 @@ def key(tmp_path_factory: pytest.TempPathFactory) -> SigningKey:
     return load_signing_key(d / "sample.key")
 
 
-@pytest.fixture(scope="module", params=["x86_64", "aarch64"])
+@pytest.fixture(scope="module", params=["x86_64", "aarch64", "riscv64"])
 def sample(request: pytest.FixtureRequest, key: SigningKey, tmp_path_factory: pytest.TempPathFactory) -> \
         tuple[str, Path, dict[str, Built]]:
     arch = str(request.param)
@@ -68,7 +68,7 @@ def test_kernel_and_driver_metadata(sample: tuple[str, Path, dict[str, Built]]) 
     arch, _, pkgs = sample
     linux = read_header(pkgs["linux"].path)
     release = linux.metadata.kernel["release"]
-    assert release.endswith({"x86_64": "-amd64", "aarch64": "-arm64"}[arch])
+    assert release.endswith({"x86_64": "-amd64", "aarch64": "-arm64", "riscv64": "-riscv64"}[arch])
     assert "boot/vmlinuz" in {e.path for e in linux.manifest.entries}
     for name in ("driver-virtio-blk", "driver-ext4", "driver-virtio"):
         m = read_header(pkgs[name].path).metadata
@@ -80,15 +80,15 @@ def test_kernel_and_driver_metadata(sample: tuple[str, Path, dict[str, Built]]) 
         assert m.full_version == linux.metadata.full_version
         assert f"linux (= {linux.metadata.upstream_version})" in m.relations["requires"]  # exactly this build
     ext4 = [p.rsplit("/", 1)[-1] for p in read_header(pkgs["driver-ext4"].path).metadata.driver["modules"]]
-    assert ext4[0] == "crc32c_generic.ko" and ext4[-1] == "ext4.ko"
-    assert ext4.index("jbd2.ko") < ext4.index("ext4.ko") and ext4.index("mbcache.ko") < ext4.index("ext4.ko")
-    virtio = [p.rsplit("/", 1)[-1] for p in read_header(pkgs["driver-virtio"].path).metadata.driver["modules"]]
-    if arch == "x86_64":  # virtio_ring must come before virtio ("Unknown symbol" otherwise)
-        assert virtio.index("virtio_ring.ko") < virtio.index("virtio.ko") < virtio.index("virtio_pci.ko")
-    else:  # built into the arm64 kernel
-        assert "virtio.ko" not in virtio and "virtio_mmio.ko" in virtio
-    blk = read_header(pkgs["driver-virtio-blk"].path).metadata.driver["modules"]
-    assert blk == ["kernel/drivers/block/virtio_blk.ko"]
+    assert ext4[0] == "crc32c_generic.ko.xz" and ext4[-1] == "ext4.ko.xz"   # Debian 13: xz-compressed modules
+    assert ext4.index("jbd2.ko.xz") < ext4.index("ext4.ko.xz")
+    assert ext4.index("mbcache.ko.xz") < ext4.index("ext4.ko.xz")
+    virtio = read_header(pkgs["driver-virtio"].path).metadata.driver
+    # virtio, virtio_ring and virtio_pci are built into the trixie kernels of every architecture
+    assert virtio["builtin"] == ["virtio_pci"] and virtio["modules"] == ["kernel/drivers/virtio/virtio_mmio.ko.xz"]
+    blk = read_header(pkgs["driver-virtio-blk"].path)
+    assert blk.metadata.driver["modules"] == ["kernel/drivers/block/virtio_blk.ko.xz"]
+    assert f"usr/lib/modules/{release}/kernel/drivers/block/virtio_blk.ko.xz" in {e.path for e in blk.manifest.entries}
 
 
 def test_dependency_chain_and_capabilities(sample: tuple[str, Path, dict[str, Built]]) -> None:
@@ -114,6 +114,6 @@ def test_unknown_debian_package_is_one_clear_error(tmp_path: Path, key: SigningK
         kind = "deb"
         package = "vcomp-no-such-package"
     """)
-    with pytest.raises(FetchError, match="'vcomp-no-such-package' does not exist for arm64 in bookworm"):
+    with pytest.raises(FetchError, match="'vcomp-no-such-package' does not exist for arm64 in trixie"):
         build(rdir, "aarch64", key, tmp_path / "out", cache=default_cache())
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").glob("*.vpk"))

@@ -79,6 +79,8 @@ def write_profile(work: Path, hostname: str) -> None:
     minimal = (REPO / "profiles" / "minimal.yaml").read_text()
     head = minimal[:minimal.index("\noutputs:")].replace("hostname: minimal", f"hostname: {hostname}")
     assert f"hostname: {hostname}" in head
+    arches = next(line for line in head.splitlines() if line.startswith("architectures: "))
+    head = head.replace(arches, f"architectures: [{', '.join(ARCHES)}]")   # the sweeps' two (minimal has riscv64)
     (work / PROFILE).write_text(head.replace("name: minimal", "name: tiny") + "\n" + OUTPUTS)
 
 

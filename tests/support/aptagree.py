@@ -32,7 +32,7 @@ from composer.arch import Arch, get_arch
 from composer.errors import UserError
 from composer.package import deb822, debfixture, debimport
 from composer.package.aptsim import AptSimulator
-from composer.package.debian import SUITE, DebianArchive
+from composer.package.debian import DebianArchive, pockets
 from composer.package.metadata import Metadata
 from composer.repo.index import IndexEntry
 from composer.run import run
@@ -42,8 +42,9 @@ from composer.solve.resolve import Request, Resolver
 from composer.version import FullVersion, dpkg_compare
 
 ARCH: Arch = get_arch("x86_64")
-SUITES: tuple[str, ...] = (SUITE, f"{SUITE}-updates", f"{SUITE}-security")
-SECURITY = f"{SUITE}-security"
+RELEASE = debfixture.FIXTURE_SUITE          # the agreement study is on bookworm, as the fixture
+SUITES: tuple[str, ...] = pockets(RELEASE)
+SECURITY = f"{RELEASE}-security"
 KNOWN_DIFFERENCES = Path(__file__).resolve().parents[1] / "archive" / "known_differences.toml"
 FAILED = "(fails)"          # the "package" of a difference about the outcome itself (one side fails)
 MESSAGE = "(message)"       # the "package" of a failure message that does not name what it must
@@ -54,6 +55,7 @@ MESSAGE = "(message)"       # the "package" of a failure message that does not n
 def suite_packages(archive: DebianArchive, arch: Arch = ARCH) -> dict[str, bytes]:
     """suite -> its uncompressed main Packages, from DebianArchive's private state (updated first; apt checked
     the signatures). The same lists ``apt-get -s`` answers from."""
+    archive = archive.for_suite(RELEASE)
     return {suite: debfixture.archive_packages(archive, arch, suite=suite)[0] for suite in SUITES}
 
 

@@ -33,8 +33,38 @@ def test_cdrom_disk_and_kernel_media_per_architecture(tmp_path: Path) -> None:
 def test_unknown_media_and_firmware_are_clear_errors(tmp_path: Path) -> None:
     with pytest.raises(UserError, match="cannot boot media 'floppy'"):
         command(Boot(arch=get_arch("x86_64"), files=(tmp_path,), media="floppy", firmware="bios", work=tmp_path))
-    with pytest.raises(UserError, match="riscv64 cannot boot with uefi firmware"):
+    with pytest.raises(UserError, match="aarch64 cannot boot with coreboot firmware"):
+        command(Boot(arch=get_arch("aarch64"), files=(tmp_path,), media="disk", firmware="coreboot", work=tmp_path))
+
+
+def test_riscv64_boots_opensbi_then_the_kernel_or_u_boot(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """riscv64: QEMU's OpenSBI (-bios default) on every boot; a direct boot gives it the kernel, a disk boot
+    gives it U-Boot (S-mode) as -kernel, the UEFI that starts the ESP's BOOTRISCV64.EFI."""
+    rv = get_arch("riscv64")
+    assert rv.pe_machine == 0x5064 and rv.uki_stub == "linuxriscv64.efi.stub" and rv.console == "ttyS0"
+    kernel = Boot(arch=rv, files=(tmp_path / "i.cpio", tmp_path / "k"), media="kernel", firmware="none",
+                  work=tmp_path, cmdline="console=ttyS0")
+    cmd = command(kernel)
+    assert cmd[:3] == ["qemu-system-riscv64", "-M", "virt"] and cmd[cmd.index("-bios") + 1] == "default"
+    assert cmd[-6:-4] == ["-kernel", str(tmp_path / "k")]
+    loader = rv.firmware["uefi"].loader
+    assert loader.endswith("qemu-riscv64_smode/u-boot.bin")
+    monkeypatch.setattr("composer.boot.machine.Path.is_file", lambda p: str(p) == loader or Path.exists(p))
+    disk = Boot(arch=rv, files=(tmp_path / "d.raw",), media="disk", firmware="uefi", work=tmp_path)
+    cmd = command(disk)
+    assert cmd[cmd.index("-bios") + 1] == "default" and cmd[cmd.index("-kernel") + 1] == loader
+    assert f"if=virtio,format=raw,file={tmp_path / 'd.raw'}" in cmd and not any("pflash" in c for c in cmd)
+    # the NIC is a device of its own (riscv64's virt machine on QEMU 7.2 makes none from -nic)
+    assert cmd[cmd.index("-netdev") + 1] == "user,id=net0" and "virtio-net-pci,netdev=net0" in cmd
+    assert "-netdev" not in command(disk, network=False) and "none" in command(disk, network=False)
+
+
+def test_a_missing_loader_names_its_package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from composer.errors import ToolError
+    monkeypatch.setattr("composer.boot.machine.Path.is_file", lambda p: False)
+    with pytest.raises(ToolError, match="u-boot.bin is missing") as info:
         command(Boot(arch=get_arch("riscv64"), files=(tmp_path,), media="disk", firmware="uefi", work=tmp_path))
+    assert "apt-get install u-boot-qemu" in (info.value.hint or "")
 
 
 def test_expected_lines_match_in_order_only() -> None:

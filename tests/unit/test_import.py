@@ -266,8 +266,10 @@ def test_cli_usage_errors(args: list[str], message: str, keys: Keys, tmp_path: P
 def test_cli_refuses_an_unknown_suite_and_packages_with_payload(keys: Keys, tmp_path: Path,
                                                                capsys: pytest.CaptureFixture[str]) -> None:
     base = ["import", "debian", "--key", str(keys.path("alice")), "--out", str(tmp_path / "out"), "bash"]
-    assert main([*base, "--suite", "trixie", "--metadata-only"]) == 1
-    assert "suite trixie is not in the private apt state" in capsys.readouterr().err
+    assert main([*base, "--suite", "sid", "--metadata-only"]) == 1
+    assert "suite sid is not one vcomp knows (bookworm, bookworm-security" in capsys.readouterr().err
+    assert main([*base, "--suite", "bookworm", "--suite", "trixie-security", "--metadata-only"]) == 1
+    assert "suites of 2 Debian releases (bookworm, trixie) in one import" in capsys.readouterr().err
     assert main([*base, "--packages", str(FIXTURE)]) == 1
     assert "--packages FILE is for --metadata-only imports" in capsys.readouterr().err
 

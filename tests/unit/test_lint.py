@@ -96,3 +96,18 @@ def test_invalid_actions_stop_the_build_naming_package_and_field(tmp_path: Path,
     rdir = write_recipe(tmp_path / "r", HEAD.format(**values), FILES)
     with pytest.raises(UserError, match=r"\$.actions.tmpfiles\[0\].path: package 'lintme': .* has a '..' component"):
         build(rdir, "x86_64", dev_key, tmp_path / "out")
+@pytest.mark.parametrize(("path", "found"), [
+    ("usr/lib/modules/6.12.118+deb13-amd64/kernel/drivers/block/virtio_blk.ko.xz", False),   # Debian 13 layout
+    ("lib/modules/6.12.118+deb13-amd64/kernel/drivers/block/virtio_blk.ko.xz", False),       # Debian 12 layout
+    ("usr/lib/modules/6.12.118+deb13-amd64/kernel/drivers/block/virtio_blk.ko", True),
+])
+def test_driver_modules_in_either_module_directory(path: str, found: bool) -> None:
+    from types import SimpleNamespace
+
+    from composer.package.lint import check_driver
+    meta = SimpleNamespace(type="driver", provides=("driver:virtio-blk",),
+                           driver={"kernel": "6.12.118+deb13-amd64",
+                                   "modules": ["kernel/drivers/block/virtio_blk.ko.xz"]})
+    header = SimpleNamespace(metadata=meta, manifest=SimpleNamespace(entries=[SimpleNamespace(path=path)]))
+    codes = [f.code for f in check_driver(header)]  # type: ignore[arg-type]
+    assert codes == (["driver-module-missing"] if found else [])

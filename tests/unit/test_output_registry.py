@@ -196,5 +196,15 @@ def test_every_arch_row_is_complete() -> None:
     for a in ARCHES.values():
         assert a.qemu in TOOL_PACKAGES and a.cross_gcc in TOOL_PACKAGES
         for kind, fw in a.firmware.items():
-            assert fw.builtin or (fw.code and fw.vars and fw.package), (a.name, kind)
+            pflash_or_loader = bool(fw.code and fw.vars) != bool(fw.loader)  # one or the other, not both
+            assert fw.builtin or (pflash_or_loader and fw.package), (a.name, kind)
     assert json.dumps(sorted(ARCHES))  # a stable, printable set of names
+
+
+def test_riscv64_has_the_uefi_types_through_u_boot_and_no_iso() -> None:
+    """riscv64's firmware row is U-Boot's UEFI (a loader, not pflash): uki, esp and disk follow it; the ISO
+    stays on x86_64 and aarch64 (docs/riscv64.md)."""
+    for name in ("uki", "esp", "disk"):
+        assert OUTPUT_TYPES[name].firmware_for("riscv64", {}) == ("uefi",), name
+    assert "riscv64" not in OUTPUT_TYPES["iso"].arches
+    assert {"rootfs", "initramfs"} <= {t.name for t in OUTPUT_TYPES.values() if "riscv64" in t.arches}

@@ -322,3 +322,16 @@ def test_publish_never_changes_the_offline_targets_metadata(repo: Repo) -> None:
     refresh(repo.store)
     assert repo.store.current_version("targets") == before
     assert repo.store.current_version("index") >= 2
+
+
+def test_a_repository_serves_a_new_architecture_once_repo_toml_lists_it(repo: Repo) -> None:
+    """A repository made before riscv64 (repo.toml: x86_64, aarch64): serve_architectures adds it (no key:
+    the signed metadata names no architecture), the next publish writes its index; unknown names are refused."""
+    from composer.repo.edit import serve_architectures
+    with pytest.raises(UserError, match="unknown architecture 'sparc'"):
+        serve_architectures(repo.dir, ["sparc"])
+    assert serve_architectures(repo.dir, ["x86_64", "riscv64", "riscv64"]) == ["riscv64"]
+    assert serve_architectures(repo.dir, ["riscv64"]) == []
+    assert RepoStore(repo.dir).config.architectures == ["x86_64", "aarch64", "riscv64"]
+    publish(RepoStore(repo.dir))
+    assert {e.name for e in repo.client().index("riscv64")} == {"libz"}   # noarch, served for every arch

@@ -39,4 +39,4 @@ def test_the_sample_checkout_names_files_that_exist() -> None:
     assert checkout.trust_root.is_file()
     for role in ("developer", "targets", "root-1", "root-2", "index", "snapshot", "timestamp"):
         assert checkout.key(role).is_file(), role
-    assert ARCHES == ("x86_64", "aarch64")
+    assert ARCHES == ("x86_64", "aarch64", "riscv64")

@@ -1,6 +1,6 @@
 """Unified kernel images: systemd's EFI stub with the kernel, initrd, command line and os-release appended.
 
-A pure PE32+ writer (bytes in, bytes out, no I/O) for x86_64 and aarch64; objcopy knows no pei-aarch64.
+A pure PE32+ writer (bytes in, bytes out, no I/O) for x86_64, aarch64 and riscv64; objcopy knows no pei-aarch64.
 It does what ``ukify`` does: each payload becomes a new section after the stub's last one, its virtual
 address aligned to SectionAlignment and its raw data to FileAlignment; the headers are updated
 (NumberOfSections, SizeOfImage, SizeOfInitializedData, TimeDateStamp 0, CheckSum) and an Authenticode
@@ -48,7 +48,7 @@ _CNT_CODE = 0x00000020
 _CNT_INITIALIZED_DATA = 0x00000040
 _U32 = 0xFFFFFFFF
 
-STUB_HINT = ("use systemd's EFI stub for the architecture (linuxx64.efi.stub or linuxaa64.efi.stub from the "
+STUB_HINT = ("use systemd's EFI stub for the architecture (linuxx64, linuxaa64 or linuxriscv64.efi.stub from the "
              "uki-stub package, built from Debian's systemd-boot-efi)")
 
 
@@ -168,7 +168,7 @@ def _parse(image: bytes, what: str) -> _Headers:
 
 
 def pe_sections(image: bytes) -> list[Section]:
-    """The section table of a PE32+ image for x86_64 or aarch64, in table order."""
+    """The section table of a PE32+ image for an architecture of composer.arch.PE_MACHINES, in table order."""
     return list(_parse(image, "PE image").sections)
 
 
