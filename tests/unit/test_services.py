@@ -151,3 +151,18 @@ def test_a_service_user_the_image_lacks_is_an_error(tmp_path: Path) -> None:
     root = base_root(tmp_path)
     with Root.open(root) as r, pytest.raises(UserError, match="service 'httpd' runs as user 'www', which the image"):
         apply_services(r, {"web": record("web", WEB)})
+
+
+def test_service_strings_have_grammars_newlines_never_reach_init(tmp_path: Path) -> None:
+    errors = errors_of(write(tmp_path, GOOD + """
+services:
+  - name: "web\\nname x"
+    command: ["/bin/sh", "a\\narg evil"]
+    environment: {"A": "1\\nenv B=2", "1X": "y"}
+    readiness: "file:/run/../x"
+    working-directory: /var/../www
+"""))
+    text = "\n".join(errors)
+    for where in ("$.services[0].name", "$.services[0].command[1]", "$.services[0].environment.A",
+                  "$.services[0].environment.1X", "$.services[0].readiness", "$.services[0].working-directory"):
+        assert where in text, (where, text)
