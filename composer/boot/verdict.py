@@ -6,7 +6,8 @@ no failure marker appears. The watch stops:
 * at once when every expectation is met (a passing run stops exactly where it always did);
 * soon after the verdict is certain to be a failure: init said ``ready`` (or ``powering off``/``starting
   shell``) and an expected line is still missing, a check or module failed (``VCOMP-CHECK: FAIL``,
-  ``VCOMP-MODULE: FAIL``), init failed (``VCOMP-BOOT: FAIL``), the kernel panicked or init exited.
+  ``VCOMP-MODULE: FAIL``), a service failed (``VCOMP-SERVICE: failed``), init failed (``VCOMP-BOOT: FAIL``),
+  the kernel panicked or init exited.
 
 "Soon" is a grace period for late lines (the remaining checks, a panic's trace): the watch goes on while the
 console keeps talking and stops once it has been quiet for :data:`GRACE` seconds, once init starts its shell
@@ -23,7 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 READY = "VCOMP-BOOT: ready"
-FAILURE_PREFIXES = ("VCOMP-BOOT: FAIL", "VCOMP-CHECK: FAIL", "VCOMP-MODULE: FAIL")
+FAILURE_PREFIXES = ("VCOMP-BOOT: FAIL", "VCOMP-CHECK: FAIL", "VCOMP-MODULE: FAIL", "VCOMP-SERVICE: failed")
 FATAL_TEXT = ("Kernel panic", "Attempted to kill init")
 AFTER_READY = ("VCOMP-BOOT: powering off", "VCOMP-BOOT: starting shell")  # init's last words
 SILENT_AFTER = "VCOMP-BOOT: starting shell"  # an interactive shell: nothing more will be printed

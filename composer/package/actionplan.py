@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any
 
 from composer.package.accounts import HINT, ActionConflict
 from composer.package.actions import Actions, Alternative, Service, TmpFile
@@ -95,22 +94,6 @@ def merge_services(declared: Declared) -> dict[str, tuple[str, Service]]:
                                      hint=HINT)
             out[s.name] = (package, s)
     return dict(sorted(out.items()))
-
-
-def services_document(services: Mapping[str, tuple[str, Service]], uid: Callable[[str], int | None],
-                      gid: Callable[[str], int | None]) -> dict[str, Any]:
-    """The services file's content (``etc/veridian/services.toml``): each service with its package; its user
-    and group must exist in the image."""
-    doc: dict[str, Any] = {}
-    for name, (package, s) in services.items():
-        if uid(s.user) is None:
-            raise ActionConflict(f"package '{package}': service '{name}' runs as user '{s.user}', which the image "
-                                 "does not have", hint="declare the user in [[actions.users]]")
-        if s.group and gid(s.group) is None:
-            raise ActionConflict(f"package '{package}': service '{name}' runs in group '{s.group}', which the image "
-                                 "does not have", hint="declare the group in [[actions.groups]]")
-        doc[name] = {"package": package, **s.to_value()}
-    return doc
 
 
 # ---------------------------------------------------------------- first-boot actions

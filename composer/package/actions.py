@@ -90,7 +90,7 @@ class Alternative:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Service:
-    """A service as data (the supervisor that runs it is a later slice)."""
+    """A service as data: the profile may override it, init supervises it (``composer.pkgmgr.services``)."""
 
     name: str
     command: tuple[str, ...]

@@ -24,7 +24,7 @@ import tomli_w
 
 from composer.errors import UserError
 from composer.pkgmgr import db, dbcheck
-from composer.pkgmgr.actions import apply_actions
+from composer.pkgmgr.actions import apply_actions, apply_services
 from composer.profile.model import Profile
 from composer.rootfs import Root, path_problem, show
 
@@ -112,6 +112,7 @@ def _configure(root: Root, profile: Profile, arch: str, records: Mapping[str, Ma
         _write(root, "etc/hostname", f"{_field(profile.hostname, 'hostname')}\n", written)
     written += apply_actions(root, records)   # the packages' [actions] first: the profile's users and files win
     add_users(root, [u.to_dict() for u in profile.users], written)
+    written += apply_services(root, records, profile.services)   # after the users: a service may run as one
     if profile.files:
         copy_overlay(profile.path.parent / profile.files, root, written)
     _mkdir(root, f"{CONF_REL}/checks.d", written)

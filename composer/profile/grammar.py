@@ -74,6 +74,14 @@ GRAMMARS: Mapping[str, Grammar] = {g.name: g for g in (
     _g("license", r"[A-Za-z0-9.+()-]+(?: (?:AND|OR|WITH) [A-Za-z0-9.+()-]+)*", 256, "an SPDX license expression"),
     _g("pattern", r"[a-z0-9*?][a-z0-9._+*?:\[\]!-]{0,127}", 128,
        "a package name or a glob of names (fnmatch: * ? [...]), e.g. 'libfoo-*'"),
+    _g("service-name", r"[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}", 64,
+       "a service name as packages declare it: letters, digits and _ . @ -, at most 64"),
+    _g("env-name", r"[A-Za-z_][A-Za-z0-9_]{0,127}", 128,
+       "an environment variable name: letters, digits and _, not starting with a digit, at most 128"),
+    _g("env-value", r"[^\x00-\x1f\x7f-\x9f]{0,4096}", 4096,
+       "one line of text without control characters (init reads it line by line), at most 4096"),
+    _g("readiness", r"(?:none|notify|tcp:[0-9]{1,5}|file(?=:/)" + f":(?:{_SEGMENT})+)", 4101,
+       "none, notify, tcp:PORT (1-65535) or file:/ABSOLUTE/PATH"),
 )}
 
 Field = tuple[tuple[str | int, ...], str, str]  # JSON path, value, grammar name
@@ -135,6 +143,17 @@ def fields(doc: Mapping[str, object]) -> Iterator[Field]:
         for name, body in sorted(obj(t.get("checks")).items()):
             yield from one(("boot-tests", i, "checks", name), name, "check-name")
             yield from one(("boot-tests", i, "checks", name), body, "script")
+    for i, s in dicts(doc.get("services")):
+        yield from one(("services", i, "name"), s.get("name"), "service-name")
+        yield from each(("services", i, "command"), s.get("command"), "line")
+        for name, value in sorted(obj(s.get("environment")).items()):
+            yield from one(("services", i, "environment", name), name, "env-name")
+            yield from one(("services", i, "environment", name), value, "env-value")
+        yield from one(("services", i, "user"), s.get("user"), "account")
+        yield from one(("services", i, "group"), s.get("group"), "account")
+        yield from one(("services", i, "working-directory"), s.get("working-directory"), "path")
+        yield from one(("services", i, "readiness"), s.get("readiness"), "readiness")
+        yield from each(("services", i, "after"), s.get("after"), "service-name")
     policy = obj(doc.get("policy"))
     yield from each(("policy", "denied-packages"), policy.get("denied-packages"), "name")
     yield from each(("policy", "allowed-licenses"), policy.get("allowed-licenses"), "license")

@@ -24,6 +24,7 @@ from composer.profile.model import (
     Policy,
     Profile,
     RepositoryRef,
+    ServiceOverride,
     User,
     WeakDependencies,
 )
@@ -136,6 +137,15 @@ def _user(u: Doc) -> User:
                 ssh_keys=_opt_strs(u, "ssh-keys"), gecos=_opt_str(u, "gecos"))
 
 
+def _service(s: Doc, where: str) -> ServiceOverride:
+    env = cast(Mapping[str, str], s["environment"]) if "environment" in s else None
+    return ServiceOverride(name=cast(str, s["name"]), enable=_opt_bool(s, "enable"), command=_opt_strs(s, "command"),
+                           environment=None if env is None else dict(sorted(env.items())), user=_opt_str(s, "user"),
+                           group=_opt_str(s, "group"), working_directory=_opt_str(s, "working-directory"),
+                           restart=_opt_str(s, "restart"), readiness=_opt_str(s, "readiness"),
+                           after=_opt_strs(s, "after"), where=where)
+
+
 def _boot_test(t: Doc) -> BootTest:
     return BootTest(name=cast(str, t["name"]), expect=_strs(t["expect"]), outputs=_opt_strs(t, "outputs"),
                     checks=dict(cast(Mapping[str, str], t["checks"])) if "checks" in t else None,
@@ -178,6 +188,8 @@ def _model(doc: Located, path: Path, data: bytes, *, files: bool) -> Profile:
                    kernel=Kernel(package=_opt_str(kernel, "package"), cmdline=_opt_str(kernel, "cmdline")),
                    init=_opt_str(v, "init"), hostname=_opt_str(v, "hostname"),
                    users=tuple(_user(u) for u in _list(v, "users")), files=written, overlay=overlay,
+                   services=tuple(_service(s, f"{doc.place(['services', i])}: {schema.json_path(['services', i])}")
+                                  for i, s in enumerate(_list(v, "services"))),
                    boot_tests=tuple(_boot_test(t) for t in _list(v, "boot-tests")),
                    policy=_policy(cast(Doc, v.get("policy", {}))),
                    base=cast(str, v.get("base", BASE_DEFAULT)),

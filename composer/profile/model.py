@@ -8,8 +8,11 @@ as written (what ``vcomp plan`` compares), and nothing outside ``profile/`` read
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from types import MappingProxyType
+
+from composer.package.actions import Service
 
 OptionValue = str | int | bool | list[str]   # an output option as written (firmware is a list of names)
 
@@ -100,6 +103,45 @@ class User:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ServiceOverride:
+    """``services[]``: enable, disable or override a package's service by name (None: as the package says).
+    ``environment`` is merged over the package's; the other fields replace the package's value. ``where`` is
+    the entry's place (``file:line:column: $.services[N]``) for errors found at build, when the packages are
+    known."""
+
+    name: str
+    enable: bool | None = None
+    command: tuple[str, ...] | None = None
+    environment: Mapping[str, str] | None = None
+    user: str | None = None
+    group: str | None = None
+    working_directory: str | None = None
+    restart: str | None = None
+    readiness: str | None = None
+    after: tuple[str, ...] | None = None
+    where: str = field(default="", compare=False)
+
+    def apply(self, service: Service) -> Service:
+        """The package's service with this entry applied."""
+        changes: dict[str, object] = {k: v for k, v in (
+            ("enable", self.enable), ("command", self.command), ("user", self.user), ("group", self.group),
+            ("working_directory", self.working_directory), ("restart", self.restart),
+            ("readiness", self.readiness), ("after", self.after)) if v is not None}
+        if self.environment is not None:
+            changes["environment"] = MappingProxyType(dict(sorted({**service.environment,
+                                                                   **self.environment}.items())))
+        return replace(service, **changes)  # type: ignore[arg-type]
+
+    def to_dict(self) -> dict[str, object]:
+        pairs: dict[str, object | None] = {
+            "name": self.name, "enable": self.enable, "command": None if self.command is None else list(self.command),
+            "environment": None if self.environment is None else dict(self.environment), "user": self.user,
+            "group": self.group, "working-directory": self.working_directory, "restart": self.restart,
+            "readiness": self.readiness, "after": None if self.after is None else list(self.after)}
+        return {k: v for k, v in pairs.items() if v is not None}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class BootTest:
     name: str
     expect: tuple[str, ...]
@@ -169,6 +211,7 @@ class Profile:
     users: tuple[User, ...] = ()
     files: str | None = None          # the overlay directory as written (relative to the profile)
     overlay: Path | None = None       # the checked overlay directory (inside the profile's work tree)
+    services: tuple[ServiceOverride, ...] = ()
     boot_tests: tuple[BootTest, ...] = ()
     policy: Policy = Policy()
     base: str = BASE_DEFAULT                # essential | required | none (design14 §2.5)
@@ -190,5 +233,6 @@ class Profile:
                     "init": self.init, "hostname": self.hostname,
                     "users": [u.to_dict() for u in self.users], "files": self.files}),
                 "outputs": [o.to_dict() for o in self.outputs],
-                **_some(self.written, {"boot-tests": [t.to_dict() for t in self.boot_tests],
+                **_some(self.written, {"services": [s.to_dict() for s in self.services],
+                                       "boot-tests": [t.to_dict() for t in self.boot_tests],
                                        "policy": self.policy.to_dict()})}

@@ -17,6 +17,7 @@ from composer.profile.grammar import Report, grammar_errors
 from composer.profile.overlay import confined, work_tree
 from composer.profile.pins import pin_errors
 from composer.profile.yamlpos import Located
+from composer.rootfs import path_problem
 from composer.version import DebRelation, Requirement, VersionError
 
 SCHEMA = "profile.schema.json"
@@ -112,6 +113,7 @@ def semantic_errors(doc: Located, base: Path, *, files: bool = True) -> list[Com
                     err(["outputs", i, "options", "firmware"], f"{kind.name} on {a} cannot boot with {fw} "
                         f"(supported: {', '.join(sorted(kind.firmware.get(a, ()))) or 'none'})",
                         "remove it, or limit the output's architectures")
+    service_errors(v.get("services", []), doc, err)
     for i, test in enumerate(v.get("boot-tests", [])):
         for j, name in enumerate(test.get("outputs", [])):
             if name not in out_names:
@@ -124,6 +126,31 @@ def semantic_errors(doc: Located, base: Path, *, files: bool = True) -> list[Com
     if files:
         boundary_errors(v, base, err)
     return errors
+
+
+def service_errors(services: Sequence[Any], doc: Located, err: Report) -> None:
+    """``services[]``: one entry per name, an absolute normalised command, a port 1-65535, not after itself.
+    Whether a package provides the service is checked at build, when the packages are known."""
+    seen: dict[str, int] = {}
+    for i, s in enumerate(services):
+        if s["name"] in seen:
+            err(["services", i, "name"], f"service '{s['name']}' is listed twice (first at line "
+                f"{doc.locate(['services', seen[s['name']]])[0]})", "keep one entry per service")
+        seen.setdefault(s["name"], i)
+        if "command" in s:
+            first = s["command"][0]
+            why = path_problem(first[1:]) if first.startswith("/") and first != "/" else "is not an absolute path"
+            if why:
+                err(["services", i, "command", 0], f"'{first}' {why}",
+                    "the first word is the program's absolute, normalised path in the image, e.g. /usr/sbin/sshd")
+        ready = s.get("readiness", "")
+        if ready.startswith("tcp:") and not 0 < int(ready[4:]) < 65536:
+            err(["services", i, "readiness"], f"'{ready}': the port must be 1-65535", "e.g. tcp:80")
+        if ready.startswith("file:") and path_problem(ready[6:]):
+            err(["services", i, "readiness"], f"'{ready[5:]}' {path_problem(ready[6:])}",
+                "give an absolute, normalised path, e.g. file:/run/app.ready")
+        if s["name"] in s.get("after", []):
+            err(["services", i, "after"], f"service '{s['name']}' cannot come after itself", "remove it from after")
 
 
 def boundary_errors(v: object, base: Path, err: Report) -> None:

@@ -15,7 +15,7 @@ from composer.package import actionplan
 from composer.package.accounts import SYSTEM_IDS, ActionConflict, plan_accounts
 from composer.package.actions import KINDS, Actions, User
 from composer.package.metadata import SCHEMA, parse_metadata
-from composer.pkgmgr.actions import FIRSTBOOT_DIR, SERVICES, TMPFILES, apply_actions
+from composer.pkgmgr.actions import FIRSTBOOT_DIR, SERVICES, TMPFILES, apply_actions, apply_services
 from composer.rootfs import Root, UnsafePath
 from tests.conftest import REPO
 
@@ -285,7 +285,7 @@ def test_actions_are_applied_to_a_root_deterministically_and_a_second_run_change
     records = {"ssh": record("ssh", SSH),
                "ca": record("ca", '[actions]\ngenerate = ["ca-certificates"]\n')}
     with Root.open(root) as r:
-        written = apply_actions(r, records)
+        written = apply_actions(r, records) + apply_services(r, records)
     first = snapshot(root)
     passwd = (root / "etc" / "passwd").read_text()
     assert "sshd:x:" in passwd and passwd.startswith("root:x:0:0:")
@@ -303,10 +303,12 @@ def test_actions_are_applied_to_a_root_deterministically_and_a_second_run_change
     assert {"etc/passwd", TMPFILES, "usr/bin/ssh", "var/lib/sshd", "etc/ssl/certs/ca-certificates.crt"} <= set(written)
     with Root.open(root) as r:
         apply_actions(r, records)
+        apply_services(r, records)
     assert snapshot(root) == first
     other = base_root(tmp_path / "again")
     with Root.open(other) as r:
         apply_actions(r, records)
+        apply_services(r, records)
     assert snapshot(other) == first, "same packages, same bytes"
 
 
