@@ -138,9 +138,10 @@ def test_a_revision_move_reads_upgraded_in_the_diff() -> None:
 
 
 def test_the_sample_relock_from_format_1() -> None:
-    """The committed minimal.lock as issue 13 left it (format 1) against the relocked one (format 2)."""
+    """The committed minimal.lock as issue 13 left it (format 1) against the same bookworm set relocked in format 2
+    (kept as test data: the live sample set moved to Debian 13)."""
     old = read_lock(REPO / "tests" / "data" / "locks" / "minimal-format1.lock")
-    new = read_lock(REPO / "profiles" / "minimal.lock")
+    new = read_lock(REPO / "tests" / "data" / "locks" / "minimal-bookworm-format2.lock")
     assert old is not None and new is not None and (old.format, new.format) == (1, 2)
     profile = load_profile(REPO / "profiles" / "minimal.yaml")
     assert staleness(profile, old, {}) == [FORMAT_1_STALE]
