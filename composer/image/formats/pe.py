@@ -48,8 +48,8 @@ _CNT_CODE = 0x00000020
 _CNT_INITIALIZED_DATA = 0x00000040
 _U32 = 0xFFFFFFFF
 
-STUB_HINT = ("use systemd's EFI stub for the architecture (linuxx64, linuxaa64 or linuxriscv64.efi.stub from the "
-             "uki-stub package, built from Debian's systemd-boot-efi)")
+STUB_HINT = ("use systemd's EFI stub for the architecture (linuxx64.efi.stub, linuxaa64.efi.stub or "
+             "linuxriscv64.efi.stub from the uki-stub package, built from Debian's systemd-boot-efi)")
 
 
 class InvalidPE(InvalidPackage):
