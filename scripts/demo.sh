@@ -105,7 +105,11 @@ PY
 
 echo "== 5. building profiles/minimal.yaml from its lock (rootless, reproducible; unchanged outputs come from the cache)"
 $VCOMP build profiles/minimal.yaml --images "$OUT" | sed 's/^/   /'
-echo "== 6. booting images/minimal/x86_64/iso.iso in QEMU (BIOS, software emulation) against the profile's boot tests"
+echo "== 6. booting one output of each architecture in QEMU (software emulation) against the profile's boot tests"
+echo "   x86_64: images/minimal/x86_64/iso.iso (BIOS, isolinux)"
 $VCOMP boot "$OUT/minimal/x86_64/iso.iso" --firmware bios
+echo "   aarch64: images/minimal/aarch64/disk.qcow2 (UEFI: AAVMF, then the systemd-stub UKI on the ESP)"
+$VCOMP boot "$OUT/minimal/aarch64/disk.qcow2" --firmware uefi
+echo "   riscv64: images/minimal/riscv64/initramfs (OpenSBI, then the kernel and the initramfs directly)"
+$VCOMP boot "$OUT/minimal/riscv64" --output initramfs
 echo "   more: vcomp test profiles/minimal.yaml boots every output of every architecture (BIOS and UEFI) with JUnit"
-echo "   riscv64: vcomp test profiles/minimal.yaml --arch riscv64 (OpenSBI + U-Boot; docs/riscv64.md)"
