@@ -25,7 +25,7 @@ is recorded as untranslated too, so the result always validates.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,14 +54,20 @@ def _dash(value: str, default: str = "") -> str:
     return default if value == "-" else value
 
 
-def read_sysusers(text: str, where: str, acc: Collected) -> None:
-    """``u``, ``g``, ``m`` lines (``r`` ranges and ids taken from a path are not translated)."""
+def _entries(text: str, where: str, acc: Collected) -> Iterator[tuple[str, list[str]]]:
+    """The lines of a sysusers.d/tmpfiles.d file with their words; blank lines and comments are passed over and
+    a line whose quoting does not parse is reported as untranslated (both formats share this syntax)."""
     for line in text.splitlines():
         words = words_of(line)
-        if not words:
-            if words is None:
-                acc.skip(where, line)
-            continue
+        if words is None:
+            acc.skip(where, line)
+        elif words:
+            yield line, words
+
+
+def read_sysusers(text: str, where: str, acc: Collected) -> None:
+    """``u``, ``g``, ``m`` lines (``r`` ranges and ids taken from a path are not translated)."""
+    for line, words in _entries(text, where, acc):
         kind, rest = words[0].rstrip("!"), words[1:] + ["-"] * 5
         if kind == "u" and _sysuser(rest, acc):
             continue
@@ -94,12 +100,7 @@ NO_EFFECT_TYPES = frozenset("xXrR")   # cleaning at boot: nothing to clean in a 
 
 
 def read_tmpfiles(text: str, where: str, acc: Collected) -> None:
-    for line in text.splitlines():
-        words = words_of(line)
-        if not words:
-            if words is None:
-                acc.skip(where, line)
-            continue
+    for line, words in _entries(text, where, acc):
         kind = words[0].strip("!-=~^+")
         path, mode, user, group, _age, arg = (words[1:] + ["-"] * 6)[:6]
         if kind in NO_EFFECT_TYPES:
