@@ -16,7 +16,7 @@ checks the fields and their bounds; these frozen values are what the profile, th
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 DEFAULT_TIMEOUT = 60   # seconds a check keeps trying (connection refused, reset, no answer yet)
@@ -31,6 +31,7 @@ class HttpCheck:
     status: int = 200
     contains: str | None = None
     timeout: int = DEFAULT_TIMEOUT
+    written: frozenset[str] = field(default=frozenset(), compare=False)   # the keys the profile spells out
 
     kind = "http"
 
@@ -44,13 +45,13 @@ class HttpCheck:
     def to_dict(self) -> dict[str, object]:
         fields: dict[str, object | None] = {"port": self.port, "path": self.path, "status": self.status,
                                              "contains": self.contains, "timeout": self.timeout}
-        return {self.kind: {k: v for k, v in fields.items() if v is not None}}
+        return {self.kind: _as_written(fields, self.written)}
 
     @classmethod
     def from_fields(cls, d: Mapping[str, Any]) -> HttpCheck:
         return cls(port=int(d["port"]), path=str(d.get("path", "/")), status=int(d.get("status", 200)),
                    contains=None if d.get("contains") is None else str(d["contains"]),
-                   timeout=int(d.get("timeout", DEFAULT_TIMEOUT)))
+                   timeout=int(d.get("timeout", DEFAULT_TIMEOUT)), written=frozenset(d))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -66,6 +67,7 @@ class SshCheck:
     contains: str | None = None
     key: str | None = None
     timeout: int = DEFAULT_TIMEOUT
+    written: frozenset[str] = field(default=frozenset(), compare=False)
 
     kind = "ssh"
 
@@ -80,17 +82,23 @@ class SshCheck:
         fields: dict[str, object | None] = {"user": self.user, "port": self.port, "command": self.command,
                                              "output": self.output, "contains": self.contains, "key": self.key,
                                              "timeout": self.timeout}
-        return {self.kind: {k: v for k, v in fields.items() if v is not None}}
+        return {self.kind: _as_written(fields, self.written)}
 
     @classmethod
     def from_fields(cls, d: Mapping[str, Any]) -> SshCheck:
         def opt(k: str) -> str | None:
             return None if d.get(k) is None else str(d[k])
         return cls(user=str(d["user"]), command=str(d["command"]), port=int(d.get("port", 22)), output=opt("output"),
-                   contains=opt("contains"), key=opt("key"), timeout=int(d.get("timeout", DEFAULT_TIMEOUT)))
+                   contains=opt("contains"), key=opt("key"), timeout=int(d.get("timeout", DEFAULT_TIMEOUT)),
+                   written=frozenset(d))
 
 
 HostCheck = HttpCheck | SshCheck
+
+
+def _as_written(fields: Mapping[str, object | None], written: frozenset[str]) -> dict[str, object]:
+    """The fields the profile spells out (all that are set, for a check made in code)."""
+    return {k: v for k, v in fields.items() if v is not None and (not written or k in written)}
 
 KINDS: Mapping[str, Callable[[Mapping[str, Any]], HostCheck]] = {
     HttpCheck.kind: HttpCheck.from_fields, SshCheck.kind: SshCheck.from_fields}
