@@ -29,7 +29,7 @@ from typing import Any
 
 from composer.boot.forward import LOOPBACK, Forward
 from composer.errors import ToolError, UserError
-from composer.profile.hostchecks import HostCheck, HttpCheck, SshCheck, host_check
+from composer.hostchecks import HostCheck, HttpCheck, SshCheck, host_check
 from composer.run import require_tool, run
 
 MAX_BODY = 1 << 20          # bytes of an HTTP response read (the rest is ignored)

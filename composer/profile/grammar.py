@@ -166,7 +166,7 @@ def fields(doc: Mapping[str, object]) -> Iterator[Field]:
 Report = Callable[[Sequence[str | int], str, str], None]  # (JSON path, message, hint)
 
 
-# the strings of each kind of host check (composer.profile.hostchecks) and their grammars
+# the strings of each kind of host check (composer.hostchecks) and their grammars
 HOST_CHECK_STRINGS: Mapping[str, Mapping[str, str]] = {
     "http": {"path": "http-path", "contains": "line"},
     "ssh": {"user": "account", "command": "line", "contains": "line", "output": "text", "key": "relative"},

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
 
+from composer.hostchecks import HostCheck
 from composer.package.actions import Service
-from composer.profile.hostchecks import HostCheck
 
 OptionValue = str | int | bool | list[str]   # an output option as written (firmware is a list of names)
 

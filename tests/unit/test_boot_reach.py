@@ -20,7 +20,7 @@ from composer.boot.forward import Forward, allocate, free_port, netdev, parse_fo
 from composer.boot.machine import Boot, command, watch
 from composer.boot.session import Case
 from composer.errors import UserError
-from composer.profile.hostchecks import HttpCheck, SshCheck, host_check
+from composer.hostchecks import HttpCheck, SshCheck, host_check
 
 # ---------------------------------------------------------------- --forward
 

@@ -13,8 +13,8 @@ import pytest
 import yaml
 
 from composer.errors import UserError
+from composer.hostchecks import HttpCheck, SshCheck
 from composer.profile import model
-from composer.profile.hostchecks import HttpCheck, SshCheck
 from composer.profile.load import load_profile, profile_of
 from composer.profile.model import Profile
 from tests.conftest import REPO
