@@ -348,8 +348,11 @@ def test_hostile_host_checks_are_reported_at_once_with_their_place(tmp_path: Pat
           - ftp: {port: 21}
           - {http: {port: 80}, ssh: {user: a, command: b}}
           - http: {port: 80, timeout: 100000}
+          - ssh: {user: a, command: b, key: ../../../../../../root/.ssh/id_ed25519}
     """
     text = "\n".join(errors_of(write(tmp_path, extra)))
+    assert "$.boot-tests[0].host-checks[7].ssh.key: ssh check key '../../../../../../root/.ssh/id_ed25519' leads " \
+           "outside" in text, text
     for where in ("$.boot-tests[0].host-checks[0].http.port", "$.boot-tests[0].host-checks[1].http.path",
                   "$.boot-tests[0].host-checks[2].ssh.user", "$.boot-tests[0].host-checks[2].ssh.command",
                   "$.boot-tests[0].host-checks[2].ssh.key", "$.boot-tests[0].host-checks[3].ssh",
