@@ -187,7 +187,8 @@ def junit(cases: Sequence[Case], suite: str) -> bytes:
             f = ET.SubElement(tc, "failure", message=plain_text(c.reason()))
             f.text = plain_text(c.watch.tail(40))
         out = ET.SubElement(tc, "system-out")
-        out.text = plain_text(c.watch.tail(200))
+        checks = "".join(f"host check {o.check}: {'PASS' if o.passed else 'FAIL: ' + o.reason}\n" for o in c.checks)
+        out.text = plain_text(checks + c.watch.tail(200))
     ET.indent(root)
     text: bytes = ET.tostring(root, encoding="utf-8", xml_declaration=True)
     return text + b"\n"

@@ -180,7 +180,8 @@ def cmd_boot(args: argparse.Namespace) -> int:
     if args.junit:
         Path(args.junit).write_bytes(junit(cases, f"vcomp.boot.{manifest['profile']}"))
     jsonout.say(args)(f"console log: {logs}")
-    return _report(args, cases, image=args.image, log=str(logs))
+    return _report(args, cases, image=args.image, log=str(logs),
+                   forwards=[{"host": f.host, "guest": f.guest} for f in forwards])
 
 
 def _say_forwards(args: argparse.Namespace, forwards: Sequence[Any]) -> None:

@@ -209,3 +209,21 @@ def test_checks_of_a_test_whose_lines_never_came_fail_as_not_run(tmp_path: Path)
     failed = Case(arch="x86_64", output="o", firmware="none", test="t", expect=(), watch=w, missing=(),
                   checks=(reach.Outcome(check="http :80/", passed=False, reason="status 500, expected 200"),))
     assert failed.reason() == "host check failed: http :80/: status 500, expected 200"
+
+
+def test_junit_names_the_failed_host_check(tmp_path: Path) -> None:
+    import xml.etree.ElementTree as ET
+
+    from composer.boot.machine import Watch
+    from composer.boot.session import junit
+    w = Watch(log="VCOMP-BOOT: ready", returncode=0, timed_out=False, seconds=3.0, missing=())
+    case = Case(arch="x86_64", output="o", firmware="none", test="web", expect=("x",), watch=w, missing=(),
+                checks=(reach.Outcome(check="http :80/", passed=True),
+                        reach.Outcome(check="ssh a@:22 'true'", passed=False, reason="the guest refused the key")))
+    root = ET.fromstring(junit([case], "suite"))
+    failure = root.find("testcase/failure")
+    assert failure is not None and failure.get("message") == "host check failed: ssh a@:22 'true': the guest " \
+        "refused the key"
+    out = root.find("testcase/system-out")
+    assert out is not None and (out.text or "").startswith(
+        "host check http :80/: PASS\nhost check ssh a@:22 'true': FAIL: the guest refused the key\nVCOMP-BOOT")
