@@ -46,13 +46,18 @@ class Case:
         return not self.missing and not self.watch.failures and all(c.passed for c in self.checks)
 
     @property
+    def checks_failed_only(self) -> bool:
+        """The console said what was expected; a host check failed."""
+        return not self.missing and not self.watch.failures and not self.passed
+
+    @property
     def id(self) -> str:
         return f"{self.arch}/{self.output}/{self.firmware}/{self.test}"
 
     def reason(self) -> str:
         if self.watch.failures:
             return "failure on the console: " + "; ".join(self.watch.failures[:5])
-        if not self.missing:
+        if self.checks_failed_only:
             return "host check failed: " + "; ".join(f"{c.check}: {c.reason}" for c in self.checks if not c.passed)
         missing = ", ".join(repr(m) for m in self.missing)
         if self.watch.timed_out:

@@ -121,7 +121,8 @@ def _report(args: argparse.Namespace, cases: list[Any], **doc: object) -> int:
         return code
     for c in cases:
         status = "PASS" if c.passed else "FAIL"
-        _out(f"{c.id}: {status} in {c.watch.seconds:.1f} s" + ("" if c.passed else f": {c.reason()}"))
+        why = "host checks failed (below)" if c.checks_failed_only else c.reason()
+        _out(f"{c.id}: {status} in {c.watch.seconds:.1f} s" + ("" if c.passed else f": {why}"))
         for o in c.checks:
             _out(f"    host check {o.check}: " + (f"PASS in {o.seconds:.1f} s" if o.passed else f"FAIL: {o.reason}"))
         if not c.passed:
