@@ -125,22 +125,28 @@ def web(sample_repo_base: Path, tmp_path_factory: pytest.TempPathFactory) -> Pat
     return _build(base, "web", WEB)
 
 
-def test_http_checks_reach_the_guest_and_a_closed_port_fails_within_its_timeout(web: Path, tmp_path: Path) -> None:
+def test_http_checks_reach_the_guest_and_a_closed_port_fails_within_its_timeout(
+        web: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Through the CLI, as a user runs it: ``vcomp boot --forward 0:8080 --json`` (exit 1: one test fails)."""
     _qemu()
+    capsys.readouterr()
     started = time.monotonic()
-    cases = _by_name(run_boot(read_manifest(web), web, "initramfs", "", logs=tmp_path))
+    assert main(["boot", str(web), "--output", "initramfs", "--forward", "0:8080", "--json"]) == 1
     took = time.monotonic() - started
+    doc = json.loads(capsys.readouterr().out)
+    [forward] = doc["forwards"]
+    assert forward["guest"] == 8080 and 0 < forward["host"] < 65536
+    cases = {c["test"]: c for c in doc["cases"]}
     ok, closed = cases["web"], cases["closed"]
-    assert ok.passed, f"{ok.reason()}\n{ok.watch.tail(40)}"
-    assert [c.check for c in ok.checks] == ["http :8080/index.html", "http :8080/missing"]
-    assert not closed.passed and closed.missing == () and not closed.watch.failures
-    [http, ssh] = closed.checks
-    assert not http.passed and http.reason.startswith("no answer within 5 s (") and http.seconds < 8
-    assert not ssh.passed and ssh.reason.startswith("no answer within 5 s (") and ssh.seconds < 8
-    assert closed.reason().startswith("host check failed: http :9/: no answer within 5 s")
-    doc = closed.to_dict()
-    assert [c["passed"] for c in doc["checks"]] == [False, False] and doc["reason"] == closed.reason()
-    assert (tmp_path / "x86_64-initramfs-none.log").is_file()
+    assert ok["passed"], ok
+    assert [(c["check"], c["passed"], c["attempts"]) for c in ok["checks"]] == [
+        ("http :8080/index.html", True, 1), ("http :8080/missing", True, 1)]
+    assert not closed["passed"] and closed["missing"] == [] and closed["failures"] == []
+    [http, ssh] = closed["checks"]
+    for check in (http, ssh):
+        assert not check["passed"] and check["reason"].startswith("no answer within 5 s (") and check["seconds"] < 8
+    assert closed["reason"].startswith("host check failed: http :9/: no answer within 5 s")
+    assert (web / "boot" / "x86_64-initramfs-none.log").is_file()
     print(f"\nweb boot with its host checks: {took:.1f} s")
 
 
