@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from composer.boot.forward import LOOPBACK, Forward
+from composer.boot.forward import LOOPBACK, Forward, allocate
 from composer.errors import ToolError, UserError
 from composer.hostchecks import HostCheck, HttpCheck, SshCheck, host_check
 from composer.run import require_tool, run
@@ -264,6 +264,31 @@ class Probes:
         return tuple(done)
 
 
-def forwards_for(ports: Sequence[int]) -> tuple[Forward, ...]:
-    """A forward from a free host port (chosen by :func:`composer.boot.forward.allocate`) per guest port."""
-    return tuple(Forward(host=0, guest=p) for p in ports)
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Setup:
+    """What one boot needs to be reached: every forward (the user's, then one per guest port the checks use,
+    allocated), the probes of its tests (None without host checks) and the key copies to remove after it."""
+
+    forwards: tuple[Forward, ...]
+    probes: Probes | None
+    keys: tuple[Path, ...]
+
+    def cleanup(self) -> None:
+        for key in self.keys:
+            key.unlink(missing_ok=True)
+
+
+def setup(tests: Sequence[Sequence[HostCheck]], *, forwards: Sequence[Forward], keys: Path, ssh_key: Path | None,
+          work: Path, name: str) -> Setup:
+    """Forwards, probes and keys of a boot named ``name`` whose tests have these host checks; ``keys``: where
+    relative ``key:`` paths start; the known_hosts file ``work/NAME.known_hosts`` starts empty (a new guest,
+    a new host key)."""
+    ports = guest_ports(tests)
+    allocated = allocate([*forwards, *(Forward(host=0, guest=p) for p in ports)])
+    if not ports:
+        return Setup(forwards=allocated, probes=None, keys=())
+    copies = key_copies(tests, keys, work, ssh_key)
+    known_hosts = work / f"{name}.known_hosts"
+    known_hosts.unlink(missing_ok=True)
+    ctx = Context(ports={f.guest: f.host for f in allocated[len(forwards):]}, known_hosts=known_hosts, keys=copies)
+    return Setup(forwards=allocated, probes=Probes(tests=tests, ctx=ctx), keys=tuple(copies.values()))

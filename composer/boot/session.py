@@ -17,7 +17,7 @@ from typing import Any
 
 from composer.arch import get_arch
 from composer.boot import reach as reach_
-from composer.boot.forward import Forward, allocate
+from composer.boot.forward import Forward
 from composer.boot.machine import MEDIA, Boot, Watch, command, match_in_order, watch
 from composer.boot.reach import Outcome
 from composer.boot.verdict import READY, Seen
@@ -126,24 +126,16 @@ def run_boot(manifest: Mapping[str, Any], directory: Path, output: str, firmware
     limit = timeout or max(int(t.get("timeout", DEFAULT_TIMEOUT)) for t in tests)
     name = f"{manifest['arch']}-{output}-{spec.firmware}"
     checks = [reach_.checks_of(t) for t in tests]
-    ports = reach_.guest_ports(checks)
-    forwards = allocate([*reach.forwards, *reach_.forwards_for(ports)])
-    keys = reach_.key_copies(checks, reach.keys, logs, reach.ssh_key)
-    probes = reach_.Probes(tests=checks, ctx=reach_.Context(
-        ports={f.guest: f.host for f in forwards[len(reach.forwards):]}, known_hosts=logs / f"{name}.known_hosts",
-        keys=keys)) if ports else None
-    if probes is not None:
-        probes.ctx.known_hosts.unlink(missing_ok=True)   # a new guest, a new host key
+    ready = reach_.setup(checks, forwards=reach.forwards, keys=reach.keys, ssh_key=reach.ssh_key, work=logs, name=name)
     try:
-        w = watch(command(spec, forwards=forwards), wanted, timeout=limit, log_path=logs / f"{name}.log", echo=echo,
-                  probe=probes)
+        w = watch(command(spec, forwards=ready.forwards), wanted, timeout=limit, log_path=logs / f"{name}.log",
+                  echo=echo, probe=ready.probes)
     finally:
-        for key in keys.values():
-            key.unlink(missing_ok=True)
+        ready.cleanup()
     lines = w.log.splitlines()
     return [Case(arch=manifest["arch"], output=output, firmware=spec.firmware, test=t["name"],
                  expect=tuple(t["expect"]), watch=w, missing=match_in_order(lines, t["expect"]),
-                 checks=probes.results(i) if probes is not None else ())
+                 checks=ready.probes.results(i) if ready.probes is not None else ())
             for i, t in enumerate(tests)]
 
 

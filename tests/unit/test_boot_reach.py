@@ -227,3 +227,21 @@ def test_junit_names_the_failed_host_check(tmp_path: Path) -> None:
     out = root.find("testcase/system-out")
     assert out is not None and (out.text or "").startswith(
         "host check http :80/: PASS\nhost check ssh a@:22 'true': FAIL: the guest refused the key\nVCOMP-BOOT")
+
+
+def test_a_boots_setup_forwards_each_guest_port_once_after_the_users_and_cleans_its_keys(tmp_path: Path) -> None:
+    (tmp_path / "work").mkdir()
+    (tmp_path / "work" / "b.known_hosts").write_text("[127.0.0.1]:1 ssh-ed25519 AAAA old guest\n")
+    tests = [[HttpCheck(port=8080), SshCheck(user="a", command="true")], [HttpCheck(port=8080, path="/x")], []]
+    ready = reach.setup(tests, forwards=(Forward(host=free_port(), guest=80),), keys=tmp_path, ssh_key=None,
+                        work=tmp_path / "work", name="b")
+    assert [f.guest for f in ready.forwards] == [80, 22, 8080] and all(f.host for f in ready.forwards)
+    assert ready.probes is not None and ready.probes.ctx.ports == {f.guest: f.host for f in ready.forwards[1:]}
+    assert not (tmp_path / "work" / "b.known_hosts").exists(), "a new guest, a new known_hosts"
+    [key] = ready.keys
+    assert key.stat().st_mode & 0o777 == 0o600
+    ready.cleanup()
+    assert not key.exists()
+    bare = reach.setup([[], []], forwards=(Forward(host=0, guest=22),), keys=tmp_path, ssh_key=None,
+                       work=tmp_path / "work", name="c")
+    assert bare.probes is None and bare.keys == () and bare.forwards[0].host > 0
