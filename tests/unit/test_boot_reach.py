@@ -128,6 +128,11 @@ def test_keys_are_copied_0600_and_a_missing_key_is_one_clear_error(tmp_path: Pat
         reach.key_copies([[SshCheck(user="a", command="true", key="nope/id")]], tmp_path, tmp_path / "work")
     assert "relative to the profile" in info.value.hint
     assert reach.key_copies([[HttpCheck(port=80)]], tmp_path, tmp_path / "work") == {}
+    override = reach.key_copies(tests, tmp_path, tmp_path / "work", override=tmp_path / "k" / "id")
+    assert {k: p.read_text() for k, p in override.items()} == {None: "PRIVATE\n", "k/id": "PRIVATE\n"}  # --ssh-key
+    (tmp_path / "big").write_bytes(b"x" * (reach.MAX_KEY + 1))
+    with pytest.raises(UserError, match="larger than 65536 bytes, not a private key"):
+        reach.key_copies([[SshCheck(user="a", command="true", key="big")]], tmp_path, tmp_path / "work")
 
 
 # ---------------------------------------------------------------- checks against real sockets

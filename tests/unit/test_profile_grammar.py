@@ -368,3 +368,10 @@ def test_code_checks_the_host_checks_strings_too() -> None:
     grammar_errors(doc, lambda path, msg, hint: found.append((".".join(map(str, path)), msg)))
     assert {p for p, _ in found} == {"boot-tests.0.host-checks.0.http.path", "boot-tests.0.host-checks.1.ssh.user",
                                      "boot-tests.0.host-checks.1.ssh.command", "boot-tests.0.host-checks.1.ssh.key"}
+
+
+def test_a_user_carries_at_most_64_ssh_keys(tmp_path: Path) -> None:
+    keys = ", ".join(f'"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGJqyXMLUCVyQD/bK8iUi9E1vjdIcowRm0l9x4ZZqxxT k{i}"'
+                     for i in range(65))
+    text = "\n".join(errors_of(write(tmp_path, f"users:\n  - name: alice\n    ssh-keys: [{keys}]\n")))
+    assert "$.users[0].ssh-keys" in text and "too long" in text, text
