@@ -1,6 +1,6 @@
 # The two commands of the quickstart: `make demo` and `make test`. Each does its own set-up.
 .PHONY: setup demo test unit integration lint bench clean conformance reliability debian-fixture test-archive \
-	bench-archive test-archive-e2e
+	bench-archive test-archive-e2e test-reach
 
 setup:
 	@bash scripts/setup.sh
@@ -16,6 +16,11 @@ unit: setup
 
 integration: setup
 	.venv/bin/python -m pytest tests/integration
+
+# Images you can reach (docs/reach.md): host-side HTTP and ssh checks against booted guests, dropbear imported
+# from Debian (about 1 min; part of `make test` too).
+test-reach: setup
+	.venv/bin/python -m pytest -s tests/integration/test_boot_reach.py
 
 # The public TUF conformance suite against vcomp's TUF client (not part of `make test`).
 conformance: setup

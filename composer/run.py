@@ -47,6 +47,8 @@ TOOL_PACKAGES: Mapping[str, str] = {
     "make": "make",
     "sh": "dash",
     "bwrap": "bubblewrap",
+    "ssh": "openssh-client",          # boot tests' ssh checks (composer.boot.reach)
+    "ssh-keygen": "openssh-client",
     **ARCH_TOOL_PACKAGES,  # each architecture's emulator and cross compiler
     # what recipes' build commands get by default (composer.package.sources.BASE_TOOLS)
     **{tool: "coreutils" for tool in ("cat", "chmod", "cp", "date", "echo", "head", "install", "ln", "ls", "mkdir",

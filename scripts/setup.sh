@@ -9,7 +9,7 @@ TOOLS=(
   "mksquashfs:squashfs-tools" "qemu-img:qemu-utils" "qemu-system-x86_64:qemu-system-x86"
   "qemu-system-aarch64:qemu-system-arm" "qemu-system-riscv64:qemu-system-misc" "objcopy:binutils" "apt-get:apt" "gpgv:gpgv" "busybox:busybox"
   "x86_64-linux-gnu-gcc:gcc" "aarch64-linux-gnu-gcc:gcc-aarch64-linux-gnu"
-  "riscv64-linux-gnu-gcc:gcc-riscv64-linux-gnu" "sfdisk:fdisk" "debugfs:e2fsprogs"
+  "riscv64-linux-gnu-gcc:gcc-riscv64-linux-gnu" "sfdisk:fdisk" "debugfs:e2fsprogs" "ssh:openssh-client"
   "bwrap:bubblewrap"
 )
 FILES=(

@@ -17,9 +17,11 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from composer import settings
 from composer.arch import Arch, Firmware
+from composer.boot.forward import Forward, netdev
 from composer.boot.verdict import GRACE, Expected, Seen, Verdict
 from composer.errors import ToolError, UserError
 from composer.run import run_attached, stream
@@ -106,14 +108,18 @@ def kvm_usable() -> bool:
     return True
 
 
-def command(b: Boot, *, gdb: bool = False, network: bool = True) -> list[str]:
+def command(b: Boot, *, gdb: bool = False, network: bool = True, forwards: Sequence[Forward] = ()) -> list[str]:
+    """The QEMU command of a boot; ``forwards``: host ports of 127.0.0.1 forwarded to guest ports (allocated:
+    :func:`composer.boot.forward.allocate`)."""
     if b.media not in MEDIA:
         raise UserError(f"cannot boot media '{b.media}'", hint=f"bootable media: {', '.join(MEDIA)}")
+    if forwards and not network:
+        raise UserError("ports cannot be forwarded to a boot without network", hint="drop --forward")
     accel = ["-accel", "kvm", "-cpu", "host"] if kvm_usable() else []
     machine = list(b.arch.qemu_machine) if not accel else [b.arch.qemu_machine[0], b.arch.qemu_machine[1]]
     # a user-mode netdev on an explicit virtio-net-pci device: QEMU 7.2's riscv64 virt machine creates no NIC
     # from -nic (nor from the default NIC), so every architecture names the device
-    net = ["-netdev", "user,id=net0", "-device", "virtio-net-pci,netdev=net0"] if network else ["-nic", "none"]
+    net = ["-netdev", netdev(forwards), "-device", "virtio-net-pci,netdev=net0"] if network else ["-nic", "none"]
     return [b.arch.qemu, *machine, *accel, "-m", b.arch.qemu_memory, "-smp", "1", "-display", "none",
             "-monitor", "none", "-serial", "stdio", "-no-reboot", *net, *firmware_args(b), *MEDIA[b.media](b),
             *(["-s", "-S"] if gdb else [])]
@@ -146,24 +152,46 @@ def match_in_order(lines: Sequence[str], expected: Sequence[str]) -> tuple[str, 
     return ()
 
 
+class Probe(Protocol):
+    """Work done against the running guest once a test's expected lines were seen (host-side checks)."""
+
+    def start(self, group: int) -> None: ...
+    def busy(self) -> bool: ...
+    def stop(self) -> None: ...
+
+
 def watch(cmd: Sequence[str], expected: Expected, *, timeout: float, log_path: Path,
-          echo: Callable[[Seen], None] | None = None, grace: float = GRACE) -> Watch:
+          echo: Callable[[Seen], None] | None = None, grace: float = GRACE, probe: Probe | None = None) -> Watch:
     """Boot, capture the console to ``log_path``; stop once every test's expected lines (``expected``: one
     group per test, each in order, or one plain list) appeared and init reported ready, soon after a failure
     is certain (after ``grace`` seconds of quiet for late lines: :mod:`composer.boot.verdict`), or at the
-    timeout. ``echo`` gets every console line with what it meant (:attr:`Seen.notable` ones are to show)."""
+    timeout. ``echo`` gets every console line with what it meant (:attr:`Seen.notable` ones are to show).
+    ``probe`` is started for each test as soon as its lines are all seen; a passing boot runs until it is done
+    (a certain failure does not wait for it)."""
     lines: list[str] = []
     verdict = Verdict.of(expected, grace=grace)
+
+    def finished() -> bool:
+        if probe is not None and not verdict.certain and probe.busy():
+            return False
+        return verdict.done(time.monotonic())
 
     def on_line(line: str) -> bool:
         lines.append(line)
         seen = verdict.feed(line, time.monotonic())
         if echo is not None:
             echo(seen)
-        return verdict.done(time.monotonic())
+        if probe is not None:
+            for group in verdict.met_groups():
+                probe.start(group)
+        return finished()
 
     start = time.monotonic()
-    rc, timed_out = stream(cmd, on_line, timeout=timeout, idle=lambda: verdict.done(time.monotonic()))
+    try:
+        rc, timed_out = stream(cmd, on_line, timeout=timeout, idle=finished)
+    finally:
+        if probe is not None:
+            probe.stop()
     seconds = time.monotonic() - start
     log_path.parent.mkdir(parents=True, exist_ok=True)
     log_path.write_text("\n".join(lines) + "\n")

@@ -16,7 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from composer.arch import get_arch
+from composer.boot import reach as reach_
+from composer.boot.forward import Forward
 from composer.boot.machine import MEDIA, Boot, Watch, command, match_in_order, watch
+from composer.boot.reach import Outcome
 from composer.boot.verdict import READY, Seen
 from composer.errors import UserError
 from composer.image.outputs import OUTPUT_TYPES
@@ -36,10 +39,16 @@ class Case:
     expect: tuple[str, ...]
     watch: Watch
     missing: tuple[str, ...]
+    checks: tuple[Outcome, ...] = ()
 
     @property
     def passed(self) -> bool:
-        return not self.missing and not self.watch.failures
+        return not self.missing and not self.watch.failures and all(c.passed for c in self.checks)
+
+    @property
+    def checks_failed_only(self) -> bool:
+        """The console said what was expected; a host check failed."""
+        return not self.missing and not self.watch.failures and not self.passed
 
     @property
     def id(self) -> str:
@@ -48,6 +57,8 @@ class Case:
     def reason(self) -> str:
         if self.watch.failures:
             return "failure on the console: " + "; ".join(self.watch.failures[:5])
+        if self.checks_failed_only:
+            return "host check failed: " + "; ".join(f"{c.check}: {c.reason}" for c in self.checks if not c.passed)
         missing = ", ".join(repr(m) for m in self.missing)
         if self.watch.timed_out:
             return f"timed out before: {missing}"
@@ -61,7 +72,7 @@ class Case:
                 "test": self.test, "expect": list(self.expect), "passed": self.passed,
                 "reason": None if self.passed else self.reason(), "missing": list(self.missing),
                 "failures": list(self.watch.failures), "timed_out": self.watch.timed_out,
-                "seconds": round(self.watch.seconds, 1)}
+                "seconds": round(self.watch.seconds, 1), "checks": [c.to_dict() for c in self.checks]}
 
 
 def tests_for(manifest: Mapping[str, Any], output: str) -> list[dict[str, Any]]:
@@ -91,22 +102,41 @@ def boot_spec(manifest: Mapping[str, Any], directory: Path, output: str, firmwar
                 firmware=fw, work=work, format=o["boot"].get("format", "raw"), cmdline=o["boot"].get("cmdline", ""))
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Reach:
+    """How a boot is reached from the host: ports the user forwards (allocated: ``vcomp boot --forward``),
+    where the ssh checks' relative ``key:`` paths start (the profile's directory), and a key that replaces
+    theirs (``vcomp boot --ssh-key``)."""
+
+    forwards: tuple[Forward, ...] = ()
+    keys: Path = Path(".")
+    ssh_key: Path | None = None
+
+
 def run_boot(manifest: Mapping[str, Any], directory: Path, output: str, firmware: str, *, logs: Path,
              expect: Sequence[str] = (), timeout: float | None = None,
-             echo: Callable[[Seen], None] | None = None) -> list[Case]:
+             echo: Callable[[Seen], None] | None = None, reach: Reach = Reach()) -> list[Case]:
     """Boot one output with one firmware and evaluate its boot tests (or ``expect`` when given); ``echo``
-    sees each console line as it comes (:class:`composer.boot.verdict.Seen`)."""
+    sees each console line as it comes (:class:`composer.boot.verdict.Seen`). The tests' host checks run
+    through ports of 127.0.0.1 forwarded for them (:mod:`composer.boot.reach`)."""
     spec = boot_spec(manifest, directory, output, firmware, logs)
     tests: list[dict[str, Any]] = ([{"name": "expect", "expect": list(expect), "timeout": timeout or DEFAULT_TIMEOUT}]
                                    if expect else tests_for(manifest, output))
     wanted = [tuple(t["expect"]) for t in tests]
     limit = timeout or max(int(t.get("timeout", DEFAULT_TIMEOUT)) for t in tests)
-    log = logs / f"{manifest['arch']}-{output}-{spec.firmware}.log"
-    w = watch(command(spec), wanted, timeout=limit, log_path=log, echo=echo)
+    name = f"{manifest['arch']}-{output}-{spec.firmware}"
+    checks = [reach_.checks_of(t) for t in tests]
+    ready = reach_.setup(checks, forwards=reach.forwards, keys=reach.keys, ssh_key=reach.ssh_key, work=logs, name=name)
+    try:
+        w = watch(command(spec, forwards=ready.forwards), wanted, timeout=limit, log_path=logs / f"{name}.log",
+                  echo=echo, probe=ready.probes)
+    finally:
+        ready.cleanup()
     lines = w.log.splitlines()
     return [Case(arch=manifest["arch"], output=output, firmware=spec.firmware, test=t["name"],
-                 expect=tuple(t["expect"]), watch=w, missing=match_in_order(lines, t["expect"]))
-            for t in tests]
+                 expect=tuple(t["expect"]), watch=w, missing=match_in_order(lines, t["expect"]),
+                 checks=ready.probes.results(i) if ready.probes is not None else ())
+            for i, t in enumerate(tests)]
 
 
 def boots_of(manifest: Mapping[str, Any]) -> list[tuple[str, str]]:
@@ -154,7 +184,8 @@ def junit(cases: Sequence[Case], suite: str) -> bytes:
             f = ET.SubElement(tc, "failure", message=plain_text(c.reason()))
             f.text = plain_text(c.watch.tail(40))
         out = ET.SubElement(tc, "system-out")
-        out.text = plain_text(c.watch.tail(200))
+        checks = "".join(f"host check {o.check}: {'PASS' if o.passed else 'FAIL: ' + o.reason}\n" for o in c.checks)
+        out.text = plain_text(checks + c.watch.tail(200))
     ET.indent(root)
     text: bytes = ET.tostring(root, encoding="utf-8", xml_declaration=True)
     return text + b"\n"

@@ -95,6 +95,10 @@ class Verdict:
         """The expected lines not seen yet, each test's from the first one it still waits for."""
         return tuple(line for g, n in zip(self.groups, self.at, strict=True) for line in g[n:])
 
+    def met_groups(self) -> tuple[int, ...]:
+        """The tests (by group index) whose expected lines have all been seen."""
+        return tuple(i for i, (g, n) in enumerate(zip(self.groups, self.at, strict=True)) if n == len(g))
+
     @property
     def met(self) -> bool:
         return all(n == len(g) for g, n in zip(self.groups, self.at, strict=True))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -121,7 +121,10 @@ def _report(args: argparse.Namespace, cases: list[Any], **doc: object) -> int:
         return code
     for c in cases:
         status = "PASS" if c.passed else "FAIL"
-        _out(f"{c.id}: {status} in {c.watch.seconds:.1f} s" + ("" if c.passed else f": {c.reason()}"))
+        why = "host checks failed (below)" if c.checks_failed_only else c.reason()
+        _out(f"{c.id}: {status} in {c.watch.seconds:.1f} s" + ("" if c.passed else f": {why}"))
+        for o in c.checks:
+            _out(f"    host check {o.check}: " + (f"PASS in {o.seconds:.1f} s" if o.passed else f"FAIL: {o.reason}"))
         if not c.passed:
             _out("    " + c.watch.tail(15).replace("\n", "\n    "))
     return code
@@ -143,8 +146,10 @@ def _echo(args: argparse.Namespace) -> Any:
 
 
 def cmd_boot(args: argparse.Namespace) -> int:
+    from composer.boot.forward import allocate, parse_forwards
     from composer.boot.machine import command, interactive
-    from composer.boot.session import boot_spec, junit, run_boot
+    from composer.boot.session import Reach, boot_spec, junit, run_boot
+    forwards = allocate(parse_forwards(args.forward or ()))
     from composer.compose.build import read_manifest
     image = Path(args.image)
     directory, output = (image, args.output) if image.is_dir() else (image.parent, None)
@@ -162,28 +167,39 @@ def cmd_boot(args: argparse.Namespace) -> int:
         if jsonout.wanted(args):
             raise UserError("vcomp boot: --json cannot be combined with --interactive or --gdb",
                             hint="an attached console prints no document; drop --json")
-        cmd = command(boot_spec(manifest, directory, output, args.firmware or "", logs), gdb=args.gdb)
+        cmd = command(boot_spec(manifest, directory, output, args.firmware or "", logs), gdb=args.gdb,
+                      forwards=forwards)
+        _say_forwards(args, forwards)
         if args.gdb:
             _out("QEMU waits for gdb on localhost:1234: gdb -ex 'target remote :1234'")
         _out("console attached; quit QEMU with Ctrl-A X")
         return interactive(cmd)
+    _say_forwards(args, forwards)
+    reach = Reach(forwards=forwards, keys=Path.cwd(), ssh_key=Path(args.ssh_key) if args.ssh_key else None)
     cases = run_boot(manifest, directory, output, args.firmware or "", logs=logs, expect=args.expect or (),
-                     timeout=args.timeout, echo=_echo(args))
+                     timeout=args.timeout, echo=_echo(args), reach=reach)
     if args.junit:
         Path(args.junit).write_bytes(junit(cases, f"vcomp.boot.{manifest['profile']}"))
     jsonout.say(args)(f"console log: {logs}")
-    return _report(args, cases, image=args.image, log=str(logs))
+    return _report(args, cases, image=args.image, log=str(logs),
+                   forwards=[{"host": f.host, "guest": f.guest} for f in forwards])
+
+
+def _say_forwards(args: argparse.Namespace, forwards: Sequence[Any]) -> None:
+    for f in forwards:
+        jsonout.say(args)(f"forwarding {f}" + (f" (ssh -p {f.host} USER@127.0.0.1)" if f.guest == 22 else ""))
 
 
 def cmd_test(args: argparse.Namespace) -> int:
-    from composer.boot.session import boots_of, junit, run_boot
+    from composer.boot.session import Reach, boots_of, junit, run_boot
     with locked_build(args) as (top, results):
         cases = []
         for r in results:
             for output, firmware in boots_of(r.manifest):
                 jsonout.say(args)(f"{r.arch}: booting {output} with {firmware} firmware")
                 cases += run_boot(r.manifest, r.directory, output, firmware, logs=r.directory / "boot",
-                                  echo=_echo(args) if current().verbosity >= 1 else None)
+                                  echo=_echo(args) if current().verbosity >= 1 else None,
+                                  reach=Reach(keys=Path(args.profile).parent))
         profile = results[0].manifest["profile"] if results else "profile"
         target = Path(args.junit) if args.junit else top / "junit.xml"
         target.write_bytes(junit(cases, f"vcomp.test.{profile}"))
@@ -218,6 +234,12 @@ def register(sub: Subparsers) -> None:
     t.add_argument("--timeout", type=float)
     t.add_argument("--junit", help="write a JUnit XML report here")
     t.add_argument("--interactive", action="store_true", help="attach the console to this terminal")
+    t.add_argument("--forward", action="append", metavar="HOST:GUEST",
+                   help="forward tcp port HOST of 127.0.0.1 (0: a free one, printed) to the guest's port GUEST "
+                        "(repeatable; only 127.0.0.1 is ever bound)")
+    t.add_argument("--ssh-key", metavar="KEY",
+                   help="the private key of the boot tests' ssh checks (default: their key:, relative to the "
+                        "current directory, or the INSECURE sample key)")
     t.add_argument("--gdb", action="store_true", help="open QEMU's gdb stub on :1234 and wait")
     jsonout.add_json(t, "boot")
     t.set_defaults(func=cmd_boot)

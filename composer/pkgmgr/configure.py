@@ -24,7 +24,7 @@ import tomli_w
 
 from composer.errors import UserError
 from composer.pkgmgr import db, dbcheck
-from composer.pkgmgr.actions import apply_actions, apply_services
+from composer.pkgmgr.actions import TMPFILES, TMPFILES_HEADER, apply_actions, apply_services
 from composer.profile.model import Profile
 from composer.rootfs import Root, path_problem, show
 
@@ -185,6 +185,7 @@ def add_users(root: Root, users: Sequence[Mapping[str, Any]], written: list[str]
     passwd, group, shadow = (_lines(root, f"etc/{f}") for f in ("passwd", "group", "shadow"))
     known_groups = {g.split(":")[0]: g for g in group}
     next_gid = 1000
+    owned: list[str] = []   # tmpfiles lines: what init gives to the users at boot (image files are 0:0)
     for i, u in enumerate(users):
         name, uid = _field(str(u["name"]), f"users[{i}].name"), int(u.get("uid", 1000))
         home = _field(str(u.get("home", f"/home/{name}")), f"users[{i}].home")
@@ -212,10 +213,25 @@ def add_users(root: Root, users: Sequence[Mapping[str, Any]], written: list[str]
             root.chown(home_rel, uid, uid)
         keys = [_line(str(k), f"users[{i}].ssh-keys[{j}]") for j, k in enumerate(u.get("ssh-keys", []))]
         if keys:
-            _write(root, f"{home_rel}/.ssh/authorized_keys", "".join(f"{k}\n" for k in keys), written)
+            owned += _authorized_keys(root, home_rel, uid, keys, written)
     _write(root, "etc/passwd", "".join(f"{line}\n" for line in passwd), written)
     _write(root, "etc/group", "".join(f"{line}\n" for line in known_groups.values()), written)
     _write(root, "etc/shadow", "".join(f"{line}\n" for line in shadow), written, default=0o640)
+    if owned:
+        before = root.read_text(TMPFILES) if root.is_file(TMPFILES) else TMPFILES_HEADER
+        _write(root, TMPFILES, before + "".join(f"{line}\n" for line in owned if line not in before), written)
+
+
+def _authorized_keys(root: Root, home_rel: str, uid: int, keys: Sequence[str], written: list[str]) -> list[str]:
+    """``~/.ssh/authorized_keys`` (0600 in a 0700 ``.ssh``); returns the tmpfiles lines that make the home,
+    ``.ssh`` and the file the user's at boot (sshd refuses keys others could have written)."""
+    _mkdir(root, f"{home_rel}/.ssh", written)
+    root.chmod(f"{home_rel}/.ssh", 0o700)
+    _write(root, f"{home_rel}/.ssh/authorized_keys", "".join(f"{k}\n" for k in keys), written, mode=0o600)
+    st = root.lstat(home_rel)
+    home_mode = stat.S_IMODE(st.st_mode) if st is not None else 0o755
+    return [f"z {mode:04o} {uid} {uid} /{rel}" for mode, rel in (
+        (home_mode, home_rel), (0o700, f"{home_rel}/.ssh"), (0o600, f"{home_rel}/.ssh/authorized_keys"))]
 
 
 def _home(root: Root, home: str, where: str) -> str:

@@ -62,6 +62,8 @@ GRAMMARS: Mapping[str, Grammar] = {g.name: g for g in (
     _g("cmdline", r"[\x20-\x7e]{0,4096}", 4096,
        "printable ASCII on one line (no newline or other control characters), at most 4096 characters"),
     _g("line", r"[^\x00-\x1f\x7f-\x9f]{1,4096}", 4096, "one line of text without control characters"),
+    _g("http-path", r"/[\x21-\x7e]{0,1023}", 1024,
+       "an HTTP request path: '/' then printable ASCII without spaces, at most 1024 characters"),
     _g("text", r"[^\x00-\x08\x0b-\x1f\x7f-\x9f]{0,65536}", 65536,
        "text without control characters other than newline and tab"),
     _g("check-name", r"[a-z0-9][a-z0-9._-]{0,63}", 64,
@@ -143,6 +145,8 @@ def fields(doc: Mapping[str, object]) -> Iterator[Field]:
         for name, body in sorted(obj(t.get("checks")).items()):
             yield from one(("boot-tests", i, "checks", name), name, "check-name")
             yield from one(("boot-tests", i, "checks", name), body, "script")
+        for j, c in dicts(t.get("host-checks")):
+            yield from _host_check_fields(("boot-tests", i, "host-checks", j), c)
     for i, s in dicts(doc.get("services")):
         yield from one(("services", i, "name"), s.get("name"), "service-name")
         yield from each(("services", i, "command"), s.get("command"), "line")
@@ -160,6 +164,21 @@ def fields(doc: Mapping[str, object]) -> Iterator[Field]:
 
 
 Report = Callable[[Sequence[str | int], str, str], None]  # (JSON path, message, hint)
+
+
+# the strings of each kind of host check (composer.hostchecks) and their grammars
+HOST_CHECK_STRINGS: Mapping[str, Mapping[str, str]] = {
+    "http": {"path": "http-path", "contains": "line"},
+    "ssh": {"user": "account", "command": "line", "contains": "line", "output": "text", "key": "relative"},
+}
+
+
+def _host_check_fields(path: tuple[str | int, ...], check: Mapping[str, object]) -> Iterator[Field]:
+    for kind, body in sorted(check.items()):
+        strings = HOST_CHECK_STRINGS.get(kind, {})
+        for key, value in sorted(body.items()) if isinstance(body, dict) else ():
+            if key in strings and isinstance(value, str):
+                yield (*path, kind, key), value, strings[key]
 
 
 def grammar_errors(doc: Mapping[str, object], report: Report) -> None:

@@ -13,6 +13,7 @@ from typing import cast
 
 from composer import schema
 from composer.errors import UserError, combine
+from composer.hostchecks import host_check
 from composer.profile.grammar import grammar_errors
 from composer.profile.model import (
     BASE_DEFAULT,
@@ -149,6 +150,8 @@ def _service(s: Doc, where: str) -> ServiceOverride:
 def _boot_test(t: Doc) -> BootTest:
     return BootTest(name=cast(str, t["name"]), expect=_strs(t["expect"]), outputs=_opt_strs(t, "outputs"),
                     checks=dict(cast(Mapping[str, str], t["checks"])) if "checks" in t else None,
+                    host_checks=tuple(host_check(c) for c in cast(list[Doc], t["host-checks"]))
+                    if "host-checks" in t else None,
                     timeout=_opt_int(t, "timeout"))
 
 

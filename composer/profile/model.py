@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
 
+from composer.hostchecks import HostCheck
 from composer.package.actions import Service
 
 OptionValue = str | int | bool | list[str]   # an output option as written (firmware is a list of names)
@@ -147,12 +148,14 @@ class BootTest:
     expect: tuple[str, ...]
     outputs: tuple[str, ...] | None = None
     checks: Mapping[str, str] | None = None     # file name under etc/veridian/checks.d -> script
+    host_checks: tuple[HostCheck, ...] | None = None  # asked from the host once ``expect`` is seen
     timeout: int | None = None
 
     def to_dict(self) -> dict[str, object]:
         pairs: dict[str, object | None] = {
             "name": self.name, "outputs": None if self.outputs is None else list(self.outputs),
             "expect": list(self.expect), "checks": None if self.checks is None else dict(self.checks),
+            "host-checks": None if self.host_checks is None else [c.to_dict() for c in self.host_checks],
             "timeout": self.timeout}
         return {k: v for k, v in pairs.items() if v is not None}
 

@@ -167,6 +167,11 @@ def boundary_errors(v: object, base: Path, err: Report) -> None:
         elif not root.is_file():
             err(["repositories", i, "root"], f"trust root file {root} does not exist",
                 "pin the repository's root.json (its owner publishes it); no trust on first use")
+    for where, key in _ssh_keys(v):
+        _path, problem = confined(tree, base, key)
+        if problem:
+            err(where, f"ssh check key {key!r} {problem}",
+                f"keep the key inside {tree} (the work tree that holds the profile), or give it with --ssh-key")
     files = v.get("files") if isinstance(v, dict) else None
     if isinstance(files, str):
         overlay, problem = confined(tree, base, files)
@@ -175,3 +180,12 @@ def boundary_errors(v: object, base: Path, err: Report) -> None:
                 f"put the overlay inside {tree} (the work tree that holds the profile)")
         elif not overlay.is_dir():
             err(["files"], f"overlay directory {overlay} does not exist", "create it or remove 'files'")
+
+
+def _ssh_keys(v: object) -> list[tuple[list[str | int], str]]:
+    """The private keys the host checks name (``boot-tests[i].host-checks[j].ssh.key``), with their place."""
+    tests = v.get("boot-tests") if isinstance(v, dict) else None
+    return [(["boot-tests", i, "host-checks", j, "ssh", "key"], c["ssh"]["key"])
+            for i, t in enumerate(tests if isinstance(tests, list) else []) if isinstance(t, dict)
+            for j, c in enumerate(t.get("host-checks") or []) if isinstance(c, dict)
+            and isinstance(c.get("ssh"), dict) and isinstance(c["ssh"].get("key"), str)]

@@ -59,3 +59,18 @@ def test_an_overlay_does_not_write_through_a_symlink_out_of_the_root(tmp_path: P
     with pytest.raises(UserError, match="never follows"):
         configure(root, load_profile(profile), "x86_64", {})
     assert not (outside / "motd").exists()
+
+
+def test_authorized_keys_are_0600_in_a_0700_ssh_and_the_users_at_boot(tmp_path: Path) -> None:
+    """Image files are 0:0 (composer/image/formats): init gives the home, .ssh and authorized_keys to the
+    user at boot through tmpfiles 'z' lines; sshd refuses keys in a file others could write."""
+    profile, root = setup(tmp_path)
+    configure(root, load_profile(profile), "x86_64", {})
+    ssh = root / "home" / "admin" / ".ssh"
+    assert ssh.stat().st_mode & 0o777 == 0o700 and (ssh / "authorized_keys").stat().st_mode & 0o777 == 0o600
+    assert (ssh / "authorized_keys").read_text().startswith("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGJqyXML")
+    lines = (root / "etc" / "veridian" / "tmpfiles").read_text().splitlines()
+    assert lines[1:] == ["z 0755 1000 1000 /home/admin", "z 0700 1000 1000 /home/admin/.ssh",
+                         "z 0600 1000 1000 /home/admin/.ssh/authorized_keys"]
+    configure(root, load_profile(profile), "x86_64", {})
+    assert (root / "etc" / "veridian" / "tmpfiles").read_text().splitlines() == lines

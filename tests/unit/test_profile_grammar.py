@@ -333,3 +333,45 @@ def test_a_random_lock_is_a_user_error_never_a_crash(tmp_path: Path, data: bytes
     differences(Lock(profile="p", inputs="", architectures={"x86_64": (LockedPackage(
         name="a", version="1.0.0", arch="x86_64", sha256="", size=0, repository="", signer="",
         reason=Reason.parse("r")),)}), doc)
+
+
+def test_hostile_host_checks_are_reported_at_once_with_their_place(tmp_path: Path) -> None:
+    extra = """
+    boot-tests:
+      - name: t
+        expect: ["ok"]
+        host-checks:
+          - http: {port: 0}
+          - http: {port: 80, path: "/a b\\r\\nHost: evil"}
+          - ssh: {user: "root\\n", command: "id\\nreboot", key: /etc/shadow}
+          - ssh: {user: a}
+          - ftp: {port: 21}
+          - {http: {port: 80}, ssh: {user: a, command: b}}
+          - http: {port: 80, timeout: 100000}
+          - ssh: {user: a, command: b, key: ../../../../../../root/.ssh/id_ed25519}
+    """
+    text = "\n".join(errors_of(write(tmp_path, extra)))
+    assert "$.boot-tests[0].host-checks[7].ssh.key: ssh check key '../../../../../../root/.ssh/id_ed25519' leads " \
+           "outside" in text, text
+    for where in ("$.boot-tests[0].host-checks[0].http.port", "$.boot-tests[0].host-checks[1].http.path",
+                  "$.boot-tests[0].host-checks[2].ssh.user", "$.boot-tests[0].host-checks[2].ssh.command",
+                  "$.boot-tests[0].host-checks[2].ssh.key", "$.boot-tests[0].host-checks[3].ssh",
+                  "$.boot-tests[0].host-checks[4]", "$.boot-tests[0].host-checks[5]",
+                  "$.boot-tests[0].host-checks[6].http.timeout"):
+        assert where in text, (where, text)
+
+
+def test_code_checks_the_host_checks_strings_too() -> None:
+    found: list[tuple[str, str]] = []
+    doc = {"boot-tests": [{"name": "t", "host-checks": [{"http": {"port": 80, "path": "/\n"}},
+                                                        {"ssh": {"user": "a\n", "command": "x\ny", "key": "/k"}}]}]}
+    grammar_errors(doc, lambda path, msg, hint: found.append((".".join(map(str, path)), msg)))
+    assert {p for p, _ in found} == {"boot-tests.0.host-checks.0.http.path", "boot-tests.0.host-checks.1.ssh.user",
+                                     "boot-tests.0.host-checks.1.ssh.command", "boot-tests.0.host-checks.1.ssh.key"}
+
+
+def test_a_user_carries_at_most_64_ssh_keys(tmp_path: Path) -> None:
+    keys = ", ".join(f'"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGJqyXMLUCVyQD/bK8iUi9E1vjdIcowRm0l9x4ZZqxxT k{i}"'
+                     for i in range(65))
+    text = "\n".join(errors_of(write(tmp_path, f"users:\n  - name: alice\n    ssh-keys: [{keys}]\n")))
+    assert "$.users[0].ssh-keys" in text and "too long" in text, text

@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from composer.errors import UserError
+from composer.hostchecks import HttpCheck, SshCheck
 from composer.profile import model
 from composer.profile.load import load_profile, profile_of
 from composer.profile.model import Profile
@@ -65,6 +66,9 @@ boot-tests:
     outputs: [cd]
     expect: ["VCOMP-BOOT: ready"]
     checks: {hello: "echo hi"}
+    host-checks:
+      - http: {port: 8080, contains: hello}
+      - ssh: {user: alice, command: id -un, output: alice, key: keys/id, timeout: 30}
     timeout: 60
 policy:
   denied-packages: [telnetd]
@@ -133,6 +137,8 @@ def test_every_field_of_a_full_profile(tmp_path: Path) -> None:
     assert (disk.name, disk.architectures, disk.options["filesystem"]) == ("disk", ("x86_64", "aarch64"), "ext4")
     (test,) = prof.boot_tests
     assert test.outputs == ("cd",) and test.checks == {"hello": "echo hi"} and test.timeout == 60
+    assert test.host_checks == (HttpCheck(port=8080, contains="hello"),
+                                SshCheck(user="alice", command="id -un", output="alice", key="keys/id", timeout=30))
     assert prof.policy == model.Policy(denied_packages=("telnetd",), allowed_licenses=("MIT",),
                                        max_image_size="2G", max_size_growth="10%", allow_setuid=False,
                                        kernel_change_requires_ack=True)
