@@ -228,7 +228,8 @@ def register(sub: Subparsers) -> None:
     t.add_argument("--gdb", action="store_true", help="open QEMU's gdb stub on :1234 and wait")
     jsonout.add_json(t, "boot")
     t.set_defaults(func=cmd_boot)
-    s = sub.add_parser("test", help="build a profile and boot every cell of its boot matrix: output x medium x firmware (JUnit)")
+    s = sub.add_parser("test", help="build a profile and boot every cell of its boot matrix: output x medium x "
+                                    "firmware (JUnit)")
     s.add_argument("profile", nargs="?", help="the profile (default: [project] profile of vcomp.toml)")
     s.add_argument("--arch", action="append")
     s.add_argument("--output", action="append")
