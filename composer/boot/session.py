@@ -1,9 +1,9 @@
 """Boot tests of built outputs: which boots to run, each evaluated against the profile's boot tests, JUnit.
 
 One boot per cell (output, medium, firmware: :mod:`composer.boot.matrix`); every boot test that applies to the
-output (``boot-tests[].outputs``, all outputs when absent) is checked against that boot's console log: its ``expect`` lines in order,
-init ready, and no failure marker (``VCOMP-CHECK: FAIL``, ``VCOMP-MODULE: FAIL``, ``VCOMP-BOOT: FAIL``,
-a kernel panic).
+output (``boot-tests[].outputs``, all outputs when absent) is checked against that boot's console log: its
+``expect`` lines in order, init ready, and no failure marker (``VCOMP-CHECK: FAIL``, ``VCOMP-MODULE: FAIL``,
+``VCOMP-BOOT: FAIL``, a kernel panic).
 """
 
 from __future__ import annotations
