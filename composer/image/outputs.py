@@ -39,16 +39,18 @@ class OutputType:
     tools: tuple[str, ...] = ()              # host tools the builder always runs
     option_tools: Mapping[str, Mapping[str, tuple[str, ...]]] = field(default_factory=dict)  # option -> value -> tools
     firmware_tools: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # firmware kind -> tools
+    opt_in_firmware: frozenset[str] = frozenset()  # kinds built only when the profile's firmware option names them
     builder: Builder
     extension: str                           # of its (first) file, with the default options
     media: str = ""      # how it boots on its own: kernel (direct), cdrom, disk; "" when it does not
     tested: bool = False  # booted by `vcomp test` (an ESP is a disk medium, but only a part of a disk)
 
     def firmware_for(self, arch: str, options: Mapping[str, object]) -> tuple[str, ...]:
-        """The firmware kinds an output of this type boots with on ``arch`` (options may narrow them)."""
+        """The firmware kinds an output of this type boots with on ``arch``: those the ``firmware`` option names
+        (of the kinds the type has there), else every kind but the opt-in ones."""
         wanted = options.get("firmware")
         kinds = self.firmware.get(arch, frozenset())
-        return tuple(sorted(kinds & set(wanted) if isinstance(wanted, list) else kinds))
+        return tuple(sorted(kinds & set(wanted) if isinstance(wanted, list) else kinds - self.opt_in_firmware))
 
     def options_schema(self) -> dict[str, Any]:
         """The JSON schema of this type's ``options`` mapping."""
@@ -86,7 +88,8 @@ class OutputType:
 FIRMWARE_OPTION: Mapping[str, Any] = {
     "type": "array", "items": {"enum": sorted({k for a in ARCHES.values() for k in a.firmware})},
     "minItems": 1, "uniqueItems": True,
-    "description": "the firmware kinds to support (default: every kind the type boots with on the architecture)"}
+    "description": "the firmware kinds to support, each where the architecture has it (at least one must be; "
+                   "default: every kind the type boots with on the architecture, but BIOS for a disk, which is opt-in)"}
 _FAT_TOOLS = ("mkfs.fat", "mcopy", "mmd")
 _ALL = frozenset(ARCHES)
 _EFI = frozenset(a.name for a in ARCHES.values() if "uefi" in a.firmware)  # riscv64's UEFI is U-Boot
@@ -123,6 +126,7 @@ OUTPUT_TYPES: Mapping[str, OutputType] = {t.name: t for t in (
                option_tools={"filesystem": {"ext4": ("mke2fs", "debugfs"), "erofs": ("mkfs.erofs",),
                                             "squashfs": ("mksquashfs",)}},
                firmware_tools={"bios": ("syslinux",)},
+               opt_in_firmware=frozenset({"bios"}),  # firmware: [bios, uefi]; a profile without it stays UEFI-only
                builder=disk.build, extension=disk.EXTENSION, media="disk", tested=True),
 )}
 
