@@ -186,7 +186,7 @@ def cmd_test(args: argparse.Namespace) -> int:
         cases = []
         for cell in cells:
             r = where[cell.arch]
-            jsonout.say(args)(f"{cell.id}: booting {cell.output} as a {cell.medium} with {cell.firmware} firmware")
+            jsonout.say(args)(f"{cell.id}: booting {cell.output} ({cell.medium}, {cell.firmware} firmware)")
             cases += run_boot(r.manifest, r.directory, cell.output, cell.firmware, logs=r.directory / "boot",
                               echo=_echo(args) if current().verbosity >= 1 else None, medium=cell.medium)
         profile = results[0].manifest["profile"] if results else "profile"

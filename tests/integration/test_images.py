@@ -185,7 +185,7 @@ def test_vcomp_test_boots_the_server_with_network_and_writes_junit(
                  "--junit", str(junit)])
     out = capsys.readouterr().out
     assert code == 0, out
-    assert "x86_64/initramfs/none/network-up: PASS" in out
+    assert "x86_64/initramfs/kernel/none/network-up: PASS" in out
     log = (tmp_path / "server" / "x86_64" / "boot" / "x86_64-initramfs-none.log").read_text()
     for marker in ("VCOMP-NET: eth0 up 10.0.2.15/24", "VCOMP-CHECK: PASS 14-network",
                    "VCOMP-CHECKS: done pass=5 fail=0"):
