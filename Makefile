@@ -1,6 +1,6 @@
 # The two commands of the quickstart: `make demo` and `make test`. Each does its own set-up.
 .PHONY: setup demo test unit integration lint bench clean conformance reliability debian-fixture test-archive \
-	bench-archive test-archive-e2e test-reach
+	bench-archive test-archive-e2e test-reach test-boot-matrix
 
 setup:
 	@bash scripts/setup.sh
@@ -9,10 +9,10 @@ demo: setup
 	@bash scripts/demo.sh
 
 test: setup
-	.venv/bin/python -m pytest -n 2 -m "not archive" tests
+	.venv/bin/python -m pytest -n 2 -m "not archive and not boot_matrix" tests
 
 unit: setup
-	.venv/bin/python -m pytest -n 2 -m "not archive" tests/unit
+	.venv/bin/python -m pytest -n 2 -m "not archive and not boot_matrix" tests/unit
 
 integration: setup
 	.venv/bin/python -m pytest tests/integration
@@ -21,6 +21,12 @@ integration: setup
 # from Debian (about 1 min; part of `make test` too).
 test-reach: setup
 	.venv/bin/python -m pytest -s tests/integration/test_boot_reach.py
+# Every cell of the boot matrix (docs/boot-tests.md): profiles/minimal.yaml built once for x86_64, aarch64 and
+# riscv64, then `vcomp test` boots every cell (ARCH/OUTPUT/MEDIUM/FIRMWARE) and prints the table; its JUnit is
+# images/boot-matrix/junit.xml (VCOMP_BOOT_MATRIX_OUT=DIR to change). Not part of `make test` (minutes of QEMU).
+test-boot-matrix: setup
+	VCOMP_BOOT_MATRIX_OUT=$${VCOMP_BOOT_MATRIX_OUT:-images/boot-matrix} .venv/bin/python -m pytest -s -m boot_matrix \
+		tests/integration/test_boot_matrix.py
 
 # The public TUF conformance suite against vcomp's TUF client (not part of `make test`).
 conformance: setup

@@ -344,15 +344,14 @@ def tool_version(argv: Sequence[str]) -> str:
 def raw_commands(p: dict[str, Any], scratch: Path) -> dict[str, Callable[[Path], str]]:
     """For each step a function of the output path giving a bash command doing the step with the raw tools,
     on the same inputs as ours (sizes and layouts copied from ours; files prepared here, untimed)."""
-    from composer.image import workshop as artifacts
-    from composer.image.formats import fat, gpt
+    from composer.image.formats import fat, gpt, syslinux
     q = shlex.quote
     root, roles = Path(p["root"]), {k: Path(v) for k, v in p["roles"].items()}
     kernel = root / p["kernel"]
     boot = {k: root / v for k, v in p["boot_files"].items()}
     cmdline, cfg = scratch / "cmdline.txt", scratch / "isolinux.cfg"
     cmdline.write_text(p["cmdline"])
-    cfg.write_text(artifacts.ISOLINUX_CFG.format(cmdline=p["cmdline"]))
+    cfg.write_text(syslinux.boot_config(p["cmdline"]))
     osrel = root / "etc" / "os-release"
     fat_mib = roles["esp"].stat().st_size // MIB
     ext4_mib = roles["ext4"].stat().st_size // MIB

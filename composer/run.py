@@ -37,6 +37,7 @@ TOOL_PACKAGES: Mapping[str, str] = {
     "mkfs.fat": "dosfstools",
     "mcopy": "mtools",
     "mmd": "mtools",
+    "syslinux": "syslinux",
     "mkfs.erofs": "erofs-utils",
     "mksquashfs": "squashfs-tools",
     "qemu-img": "qemu-utils",

@@ -10,7 +10,7 @@ TOOLS=(
   "qemu-system-aarch64:qemu-system-arm" "qemu-system-riscv64:qemu-system-misc" "objcopy:binutils" "apt-get:apt" "gpgv:gpgv" "busybox:busybox"
   "x86_64-linux-gnu-gcc:gcc" "aarch64-linux-gnu-gcc:gcc-aarch64-linux-gnu"
   "riscv64-linux-gnu-gcc:gcc-riscv64-linux-gnu" "sfdisk:fdisk" "debugfs:e2fsprogs" "ssh:openssh-client"
-  "bwrap:bubblewrap"
+  "bwrap:bubblewrap" "syslinux:syslinux"
 )
 FILES=(
   "/usr/share/ovmf/OVMF.fd:ovmf" "/usr/share/OVMF/OVMF_CODE_4M.fd:ovmf" "/usr/share/AAVMF/AAVMF_CODE.fd:qemu-efi-aarch64"

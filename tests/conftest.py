@@ -111,17 +111,23 @@ def hello_pkg(tmp_path: Path, dev_key: SigningKey) -> Built:
                  cache=tmp_path / "cache")
 
 
-def _archive_asked_for(config: pytest.Config) -> bool:
+# Markers of tests that run only when asked for by name (-m MARKER): marker -> the make target that asks.
+OPT_IN_MARKERS = {"archive": "make test-archive", "boot_matrix": "make test-boot-matrix"}
+
+
+def _asked_for(config: pytest.Config, marker: str) -> bool:
     expression = str(config.getoption("markexpr", "") or "")
-    return "archive" in expression and "not archive" not in expression
+    return marker in expression and f"not {marker}" not in expression
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Tests marked ``archive`` (the whole Debian archive, apt on it, minutes) run only when asked for
-    (``make test-archive``: ``pytest -m archive``); ``make test`` deselects them, any other run skips them."""
-    if _archive_asked_for(config):
-        return
-    skip = pytest.mark.skip(reason="archive test: run it with make test-archive (pytest -m archive)")
-    for item in items:
-        if item.get_closest_marker("archive") is not None:
-            item.add_marker(skip)
+    """Tests marked ``archive`` (the whole Debian archive, apt on it, minutes) or ``boot_matrix`` (every cell of
+    the boot matrix, minutes of QEMU) run only when asked for (``make test-archive``: ``pytest -m archive``;
+    ``make test-boot-matrix``); ``make test`` deselects them, any other run skips them."""
+    for marker, target in OPT_IN_MARKERS.items():
+        if _asked_for(config, marker):
+            continue
+        skip = pytest.mark.skip(reason=f"{marker} test: run it with {target} (pytest -m {marker})")
+        for item in items:
+            if item.get_closest_marker(marker) is not None:
+                item.add_marker(skip)

@@ -1,9 +1,9 @@
 """Boot tests of built outputs: which boots to run, each evaluated against the profile's boot tests, JUnit.
 
-One boot per (output, firmware); every boot test that applies to the output (``boot-tests[].outputs``,
-all outputs when absent) is checked against that boot's console log: its ``expect`` lines in order,
-init ready, and no failure marker (``VCOMP-CHECK: FAIL``, ``VCOMP-MODULE: FAIL``, ``VCOMP-BOOT: FAIL``,
-a kernel panic).
+One boot per cell (output, medium, firmware: :mod:`composer.boot.matrix`); every boot test that applies to the
+output (``boot-tests[].outputs``, all outputs when absent) is checked against that boot's console log: its
+``expect`` lines in order, init ready, and no failure marker (``VCOMP-CHECK: FAIL``, ``VCOMP-MODULE: FAIL``,
+``VCOMP-BOOT: FAIL``, a kernel panic).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from composer.arch import get_arch
 from composer.boot import reach as reach_
 from composer.boot.forward import Forward
 from composer.boot.machine import MEDIA, Boot, Watch, command, match_in_order, watch
+from composer.boot.matrix import media_of
 from composer.boot.reach import Outcome
 from composer.boot.verdict import READY, Seen
 from composer.errors import UserError
@@ -40,6 +41,7 @@ class Case:
     watch: Watch
     missing: tuple[str, ...]
     checks: tuple[Outcome, ...] = ()
+    medium: str = ""  # cdrom | disk | kernel ("": not recorded)
 
     @property
     def passed(self) -> bool:
@@ -51,8 +53,13 @@ class Case:
         return not self.missing and not self.watch.failures and not self.passed
 
     @property
+    def cell(self) -> str:
+        """ARCH/OUTPUT/MEDIUM/FIRMWARE: the boot matrix's cell (:class:`composer.boot.matrix.Cell`)."""
+        return "/".join(p for p in (self.arch, self.output, self.medium, self.firmware) if p)
+
+    @property
     def id(self) -> str:
-        return f"{self.arch}/{self.output}/{self.firmware}/{self.test}"
+        return f"{self.cell}/{self.test}"
 
     def reason(self) -> str:
         if self.watch.failures:
@@ -68,8 +75,8 @@ class Case:
 
     def to_dict(self) -> dict[str, Any]:
         """What ``vcomp boot|test --json`` reports of one boot test (pure; the console is in the log file)."""
-        return {"id": self.id, "arch": self.arch, "output": self.output, "firmware": self.firmware,
-                "test": self.test, "expect": list(self.expect), "passed": self.passed,
+        return {"id": self.id, "cell": self.cell, "arch": self.arch, "output": self.output, "medium": self.medium,
+                "firmware": self.firmware, "test": self.test, "expect": list(self.expect), "passed": self.passed,
                 "reason": None if self.passed else self.reason(), "missing": list(self.missing),
                 "failures": list(self.watch.failures), "timed_out": self.watch.timed_out,
                 "seconds": round(self.watch.seconds, 1), "checks": [c.to_dict() for c in self.checks]}
@@ -88,12 +95,18 @@ def product(manifest: Mapping[str, Any], name: str) -> Mapping[str, Any]:
     raise UserError(f"no output '{name}' in this image", hint=f"outputs: {names}")
 
 
-def boot_spec(manifest: Mapping[str, Any], directory: Path, output: str, firmware: str, work: Path) -> Boot:
+def boot_spec(manifest: Mapping[str, Any], directory: Path, output: str, firmware: str, work: Path,
+              medium: str = "") -> Boot:
+    """How to boot ``output`` with ``firmware`` on ``medium`` ("": the output's own medium, its first)."""
     o = product(manifest, output)
     media = o["boot"].get("media", "")
     if media not in MEDIA:  # a UKI or a root tar is a part of an image, not a medium
         raise UserError(f"output '{output}' ({o['type']}) is not bootable on its own",
                         hint="boot the iso, disk or initramfs output (an ESP/UKI goes on a disk)")
+    if medium and medium not in media_of(o):
+        raise UserError(f"output '{output}' ({o['type']}) for {manifest['arch']} does not boot as a {medium}",
+                        hint=f"it boots as: {', '.join(media_of(o))} (a hybrid ISO also as a disk)")
+    media = medium or media
     fw = "none" if media == "kernel" else firmware or (o["firmware"][0] if o["firmware"] else "none")
     if media != "kernel" and fw not in o["firmware"]:
         raise UserError(f"output '{output}' for {manifest['arch']} cannot boot with {fw} firmware",
@@ -113,18 +126,25 @@ class Reach:
     ssh_key: Path | None = None
 
 
+def log_name(arch: str, output: str, medium: str, firmware: str, primary: str) -> str:
+    """A boot's console log file: ARCH-OUTPUT-FIRMWARE.log on the output's own medium (as always), with the
+    medium named on another one (ARCH-OUTPUT-MEDIUM-FIRMWARE.log: a hybrid ISO booted as a disk)."""
+    return f"{arch}-{output}-{firmware}.log" if medium == primary else f"{arch}-{output}-{medium}-{firmware}.log"
+
+
 def run_boot(manifest: Mapping[str, Any], directory: Path, output: str, firmware: str, *, logs: Path,
              expect: Sequence[str] = (), timeout: float | None = None,
-             echo: Callable[[Seen], None] | None = None, reach: Reach = Reach()) -> list[Case]:
-    """Boot one output with one firmware and evaluate its boot tests (or ``expect`` when given); ``echo``
-    sees each console line as it comes (:class:`composer.boot.verdict.Seen`). The tests' host checks run
-    through ports of 127.0.0.1 forwarded for them (:mod:`composer.boot.reach`)."""
-    spec = boot_spec(manifest, directory, output, firmware, logs)
+             echo: Callable[[Seen], None] | None = None, medium: str = "", reach: Reach = Reach()) -> list[Case]:
+    """Boot one output with one firmware on one medium ("": its own) and evaluate its boot tests (or
+    ``expect`` when given); ``echo`` sees each console line as it comes (:class:`composer.boot.verdict.Seen`).
+    The tests' host checks run through ports of 127.0.0.1 forwarded for them (:mod:`composer.boot.reach`)."""
+    spec = boot_spec(manifest, directory, output, firmware, logs, medium)
     tests: list[dict[str, Any]] = ([{"name": "expect", "expect": list(expect), "timeout": timeout or DEFAULT_TIMEOUT}]
                                    if expect else tests_for(manifest, output))
     wanted = [tuple(t["expect"]) for t in tests]
     limit = timeout or max(int(t.get("timeout", DEFAULT_TIMEOUT)) for t in tests)
-    name = f"{manifest['arch']}-{output}-{spec.firmware}"
+    primary = product(manifest, output)["boot"].get("media", "")
+    name = log_name(manifest["arch"], output, spec.media, spec.firmware, primary).removesuffix(".log")
     checks = [reach_.checks_of(t) for t in tests]
     ready = reach_.setup(checks, forwards=reach.forwards, keys=reach.keys, ssh_key=reach.ssh_key, work=logs, name=name)
     try:
@@ -133,15 +153,16 @@ def run_boot(manifest: Mapping[str, Any], directory: Path, output: str, firmware
     finally:
         ready.cleanup()
     lines = w.log.splitlines()
-    return [Case(arch=manifest["arch"], output=output, firmware=spec.firmware, test=t["name"],
+    return [Case(arch=manifest["arch"], output=output, firmware=spec.firmware, test=t["name"], medium=spec.media,
                  expect=tuple(t["expect"]), watch=w, missing=match_in_order(lines, t["expect"]),
                  checks=ready.probes.results(i) if ready.probes is not None else ())
             for i, t in enumerate(tests)]
 
 
 def boots_of(manifest: Mapping[str, Any]) -> list[tuple[str, str]]:
-    """Every (output, firmware) that `vcomp test` boots: the outputs whose type's registry row says it is
-    booted on its own (a direct kernel boot has no firmware: "none")."""
+    """Every (output, firmware) booted on the output's own medium: the outputs whose type's registry row says
+    it is booted on its own (a direct kernel boot has no firmware: "none"). `vcomp test` boots every cell
+    of the matrix (:func:`composer.boot.matrix.cells_of`), other media too."""
     out = []
     for o in manifest["outputs"]:
         kind = OUTPUT_TYPES.get(o["type"])
@@ -178,7 +199,8 @@ def junit(cases: Sequence[Case], suite: str) -> bytes:
                       failures=str(sum(not c.passed for c in cases)),
                       time=f"{sum(c.watch.seconds for c in cases):.1f}")
     for c in cases:
-        tc = ET.SubElement(root, "testcase", classname=f"{suite}.{c.arch}.{c.output}.{c.firmware}", name=c.test,
+        cell = ".".join(p for p in (c.arch, c.output, c.medium, c.firmware) if p)
+        tc = ET.SubElement(root, "testcase", classname=f"{suite}.{cell}", name=c.test,
                            time=f"{c.watch.seconds:.1f}")
         if not c.passed:
             f = ET.SubElement(tc, "failure", message=plain_text(c.reason()))

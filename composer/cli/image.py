@@ -167,8 +167,8 @@ def cmd_boot(args: argparse.Namespace) -> int:
         if jsonout.wanted(args):
             raise UserError("vcomp boot: --json cannot be combined with --interactive or --gdb",
                             hint="an attached console prints no document; drop --json")
-        cmd = command(boot_spec(manifest, directory, output, args.firmware or "", logs), gdb=args.gdb,
-                      forwards=forwards)
+        cmd = command(boot_spec(manifest, directory, output, args.firmware or "", logs, args.medium or ""),
+                      gdb=args.gdb, forwards=forwards)
         _say_forwards(args, forwards)
         if args.gdb:
             _out("QEMU waits for gdb on localhost:1234: gdb -ex 'target remote :1234'")
@@ -177,7 +177,7 @@ def cmd_boot(args: argparse.Namespace) -> int:
     _say_forwards(args, forwards)
     reach = Reach(forwards=forwards, keys=Path.cwd(), ssh_key=Path(args.ssh_key) if args.ssh_key else None)
     cases = run_boot(manifest, directory, output, args.firmware or "", logs=logs, expect=args.expect or (),
-                     timeout=args.timeout, echo=_echo(args), reach=reach)
+                     timeout=args.timeout, echo=_echo(args), reach=reach, medium=args.medium or "")
     if args.junit:
         Path(args.junit).write_bytes(junit(cases, f"vcomp.boot.{manifest['profile']}"))
     jsonout.say(args)(f"console log: {logs}")
@@ -191,15 +191,19 @@ def _say_forwards(args: argparse.Namespace, forwards: Sequence[Any]) -> None:
 
 
 def cmd_test(args: argparse.Namespace) -> int:
-    from composer.boot.session import Reach, boots_of, junit, run_boot
+    """Build, then boot every cell of the matrix the outputs support (or the ``--cell`` globs pick)."""
+    from composer.boot.matrix import cells_of, select
+    from composer.boot.session import Reach, junit, run_boot
     with locked_build(args) as (top, results):
+        cells = select([c for r in results for c in cells_of(r.manifest)], args.cell or ())
+        where = {r.arch: r for r in results}
         cases = []
-        for r in results:
-            for output, firmware in boots_of(r.manifest):
-                jsonout.say(args)(f"{r.arch}: booting {output} with {firmware} firmware")
-                cases += run_boot(r.manifest, r.directory, output, firmware, logs=r.directory / "boot",
-                                  echo=_echo(args) if current().verbosity >= 1 else None,
-                                  reach=Reach(keys=Path(args.profile).parent))
+        for cell in cells:
+            r = where[cell.arch]
+            jsonout.say(args)(f"{cell.id}: booting {cell.output} ({cell.medium}, {cell.firmware} firmware)")
+            cases += run_boot(r.manifest, r.directory, cell.output, cell.firmware, logs=r.directory / "boot",
+                              echo=_echo(args) if current().verbosity >= 1 else None, medium=cell.medium,
+                              reach=Reach(keys=Path(args.profile).parent))
         profile = results[0].manifest["profile"] if results else "profile"
         target = Path(args.junit) if args.junit else top / "junit.xml"
         target.write_bytes(junit(cases, f"vcomp.test.{profile}"))
@@ -230,6 +234,8 @@ def register(sub: Subparsers) -> None:
     t.add_argument("--output")
     t.add_argument("--arch")
     t.add_argument("--firmware", choices=("bios", "uefi"))
+    t.add_argument("--medium", choices=("cdrom", "disk", "kernel"),
+                   help="attach the output as this medium (default: its own; a hybrid ISO also boots as a disk)")
     t.add_argument("--expect", action="append", help="a console line to wait for, in order (repeatable)")
     t.add_argument("--timeout", type=float)
     t.add_argument("--junit", help="write a JUnit XML report here")
@@ -243,11 +249,15 @@ def register(sub: Subparsers) -> None:
     t.add_argument("--gdb", action="store_true", help="open QEMU's gdb stub on :1234 and wait")
     jsonout.add_json(t, "boot")
     t.set_defaults(func=cmd_boot)
-    s = sub.add_parser("test", help="build a profile and boot every output of every architecture (JUnit)")
+    s = sub.add_parser("test", help="build a profile and boot every cell of its boot matrix: output x medium x "
+                                    "firmware (JUnit)")
     s.add_argument("profile", nargs="?", help="the profile (default: [project] profile of vcomp.toml)")
     s.add_argument("--arch", action="append")
     s.add_argument("--output", action="append")
     s.add_argument("--images")
     s.add_argument("--junit", help="JUnit XML path (default: images/NAME/junit.xml)")
+    s.add_argument("--cell", action="append", metavar="GLOB",
+                   help="only the boot cells ARCH/OUTPUT/MEDIUM/FIRMWARE matching this glob, e.g. 'x86_64/*/disk/*' "
+                        "(repeatable; default: every cell)")
     jsonout.add_json(s, "test")
     s.set_defaults(func=cmd_test)

@@ -97,7 +97,7 @@ def targets_for(profile: Profile, arch: str, only: Sequence[str] = ()) -> list[O
 def check_tools(targets: Sequence[OutputJob]) -> None:
     """Every host tool the outputs' builders run (their registry rows say which) is there, before any work."""
     for t in targets:
-        for tool in OUTPUT_TYPES[t.type].tools_for(t.options):
+        for tool in OUTPUT_TYPES[t.type].tools_for(t.options, t.firmware):
             require_tool(tool)
 
 

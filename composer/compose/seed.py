@@ -25,7 +25,7 @@ BUILD_REVISION = 1
 VERSION_COMMANDS: Mapping[str, tuple[str, ...]] = {
     "mke2fs": ("mke2fs", "-V"), "mkfs.fat": ("mkfs.fat", "--help"), "mtools": ("mcopy", "--version"),
     "qemu-img": ("qemu-img", "--version"), "mkfs.erofs": ("mkfs.erofs", "--help"),
-    "mksquashfs": ("mksquashfs", "-version"),
+    "mksquashfs": ("mksquashfs", "-version"), "syslinux": ("syslinux", "--version"),
 }
 
 

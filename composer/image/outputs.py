@@ -24,7 +24,7 @@ from composer.image.workshop import Builder
 from composer.schema import describe
 
 # What each firmware needs from the lock (a provide the resolver selects a package for).
-BOOTLOADERS: Mapping[str, str] = {"uefi": "bootloader:uefi-uki", "bios": "bootloader:bios-iso"}
+BOOTLOADERS: Mapping[str, str] = {"uefi": "bootloader:uefi-uki", "bios": "bootloader:bios"}
 
 Problem = tuple[tuple[str | int, ...], str, str]  # (JSON path inside options, message, hint)
 
@@ -38,32 +38,35 @@ class OutputType:
     options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # option -> JSON schema of its value
     tools: tuple[str, ...] = ()              # host tools the builder always runs
     option_tools: Mapping[str, Mapping[str, tuple[str, ...]]] = field(default_factory=dict)  # option -> value -> tools
+    firmware_tools: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # firmware kind -> tools
+    opt_in_firmware: frozenset[str] = frozenset()  # kinds built only when the profile's firmware option names them
     builder: Builder
     extension: str                           # of its (first) file, with the default options
     media: str = ""      # how it boots on its own: kernel (direct), cdrom, disk; "" when it does not
     tested: bool = False  # booted by `vcomp test` (an ESP is a disk medium, but only a part of a disk)
 
     def firmware_for(self, arch: str, options: Mapping[str, object]) -> tuple[str, ...]:
-        """The firmware kinds an output of this type boots with on ``arch`` (options may narrow them)."""
+        """The firmware kinds an output of this type boots with on ``arch``: those the ``firmware`` option names
+        (of the kinds the type has there), else every kind but the opt-in ones."""
         wanted = options.get("firmware")
         kinds = self.firmware.get(arch, frozenset())
-        return tuple(sorted(kinds & set(wanted) if isinstance(wanted, list) else kinds))
+        return tuple(sorted(kinds & set(wanted) if isinstance(wanted, list) else kinds - self.opt_in_firmware))
 
     def options_schema(self) -> dict[str, Any]:
         """The JSON schema of this type's ``options`` mapping."""
         return {"type": "object", "additionalProperties": False,
                 "properties": {k: dict(v) for k, v in sorted(self.options.items())}}
 
-    def tools_for(self, options: Mapping[str, object]) -> tuple[str, ...]:
-        """The host tools building an output with ``options`` runs (checked before any work)."""
+    def tools_for(self, options: Mapping[str, object], firmware: tuple[str, ...] = ()) -> tuple[str, ...]:
+        """The host tools building an output with ``options`` for ``firmware`` runs (checked before any work)."""
         extra = [tool for option, by_value in sorted(self.option_tools.items())
                  for tool in by_value.get(str(options.get(option, self.options[option].get("default"))), ())]
-        return (*self.tools, *extra)
+        return (*self.tools, *extra, *(t for fw in firmware for t in self.firmware_tools.get(fw, ())))
 
     def every_tool(self) -> frozenset[str]:
         """Every host tool the builder may run, whatever the options."""
         return frozenset({*self.tools, *(t for by_value in self.option_tools.values() for ts in by_value.values()
-                                         for t in ts)})
+                                         for t in ts), *(t for ts in self.firmware_tools.values() for t in ts)})
 
     def option_problems(self, options: object) -> list[Problem]:
         """Every problem of a profile's ``options`` for this type: an option it does not read, a wrong value."""
@@ -85,13 +88,15 @@ class OutputType:
 FIRMWARE_OPTION: Mapping[str, Any] = {
     "type": "array", "items": {"enum": sorted({k for a in ARCHES.values() for k in a.firmware})},
     "minItems": 1, "uniqueItems": True,
-    "description": "the firmware kinds to support (default: every kind the type boots with on the architecture)"}
+    "description": "the firmware kinds to support, each where the architecture has it (at least one must be; "
+                   "default: every kind the type boots with on the architecture, but BIOS for a disk, which is opt-in)"}
 _FAT_TOOLS = ("mkfs.fat", "mcopy", "mmd")
 _ALL = frozenset(ARCHES)
 _EFI = frozenset(a.name for a in ARCHES.values() if "uefi" in a.firmware)  # riscv64's UEFI is U-Boot
 _UEFI = {a: frozenset({"uefi"}) for a in sorted(_EFI)}
 _ISO = frozenset(DEFAULT_ARCHES)  # not tried on riscv64 (U-Boot boots its disk; docs/riscv64.md)
 _EVERY_FIRMWARE = {a: frozenset(ARCHES[a].firmware) for a in DEFAULT_ARCHES}
+_DISK_FIRMWARE = {a: frozenset(ARCHES[a].firmware) for a in sorted(_EFI)}  # UEFI; BIOS (syslinux) on x86_64
 
 OUTPUT_TYPES: Mapping[str, OutputType] = {t.name: t for t in (
     OutputType(name="rootfs", arches=_ALL, firmware={}, description="the root filesystem as a tar",
@@ -108,16 +113,20 @@ OUTPUT_TYPES: Mapping[str, OutputType] = {t.name: t for t in (
                firmware=_EVERY_FIRMWARE,  # BIOS (isolinux, hybrid) where the architecture has it, and UEFI
                description="bootable ISO 9660 (BIOS via isolinux, hybrid, where the architecture has BIOS; UEFI)",
                options={"firmware": FIRMWARE_OPTION,
-                        "hybrid": {"type": "boolean", "description": "also bootable as a disk (BIOS only)"}},
+                        "hybrid": {"type": "boolean", "description": "also bootable as a disk (needs BIOS; as a "
+                                                                     "disk it boots BIOS and, with UEFI, UEFI)"}},
                tools=_FAT_TOOLS, builder=iso.build, extension=iso.EXTENSION, media="cdrom", tested=True),
-    OutputType(name="disk", arches=_EFI, firmware=_UEFI,
-               description="GPT disk (ESP + ext4/erofs/squashfs root), raw or qcow2",
+    OutputType(name="disk", arches=_EFI, firmware=_DISK_FIRMWARE,
+               description="GPT disk (ESP + ext4/erofs/squashfs root), raw or qcow2; UEFI, and BIOS via syslinux "
+                           "where the architecture has BIOS",
                options={"firmware": FIRMWARE_OPTION,
                         "format": {"enum": ["raw", "qcow2"], "default": "qcow2"},
                         "filesystem": {"enum": ["ext4", "erofs", "squashfs"], "default": "ext4"}},
                tools=(*_FAT_TOOLS, "qemu-img"),
                option_tools={"filesystem": {"ext4": ("mke2fs", "debugfs"), "erofs": ("mkfs.erofs",),
                                             "squashfs": ("mksquashfs",)}},
+               firmware_tools={"bios": ("syslinux",)},
+               opt_in_firmware=frozenset({"bios"}),  # firmware: [bios, uefi]; a profile without it stays UEFI-only
                builder=disk.build, extension=disk.EXTENSION, media="disk", tested=True),
 )}
 

@@ -24,7 +24,7 @@ import zstandard
 from composer.arch import Arch
 from composer.errors import UserError
 from composer.fsutil import atomic_output, atomic_write
-from composer.image.formats import fat, fs, pe
+from composer.image.formats import fat, fs, pe, syslinux
 from composer.image.formats.cpio import CpioEntry, entries_from_tree, write_cpio
 from composer.rootfs import Root, UnsafePath
 
@@ -126,7 +126,7 @@ class Workshop:
     def uki(self, cmdline: str, output: str) -> Path:
         stub = self.boot_file("uki-stub", output)
         osrel = self.os_release()
-        key = hashlib.sha256(cmdline.encode()).hexdigest()[:12]
+        key = _digest(cmdline)
 
         def make(path: Path) -> None:
             data = pe.make_uki(stub.read_bytes(), linux=self.kernel.read_bytes(),
@@ -135,13 +135,25 @@ class Workshop:
                 f.write(data)
         return self.once(f"uki-{key}", make, f"uki-{key}.efi")
 
-    def esp(self, cmdline: str, output: str) -> Path:
-        uki = self.uki(cmdline, output)
-        key = hashlib.sha256(cmdline.encode()).hexdigest()[:12]
+    def esp(self, cmdline: str, output: str, *, uefi: bool = True, bios: bool = False) -> Path:
+        """The EFI system partition booting ``cmdline``: with ``uefi`` the UKI as EFI/BOOT/BOOT*.EFI; with
+        ``bios`` also syslinux (ldlinux.sys installed, ldlinux.c32, syslinux.cfg) and the kernel and initramfs
+        it loads (:mod:`composer.image.formats.syslinux`)."""
+        files = {f"EFI/BOOT/{self.arch.efi_boot_name}": self.uki(cmdline, output)} if uefi else {}
+        if bios:
+            config = self.work / f"syslinux-{_digest(cmdline)}.cfg"
+            atomic_write(config, syslinux.boot_config(cmdline).encode(), durable=False)
+            files |= {"boot/vmlinuz": self.kernel, "boot/initrd.img": self.initramfs(),
+                      "ldlinux.c32": self.boot_file("ldlinux", output), syslinux.CONFIG: config}
+        key = _digest(cmdline) + ("" if uefi else "-no-uefi") + ("-bios" if bios else "")  # UEFI only: as before
         vol = int.from_bytes(hashlib.sha256(f"{self.seed}:esp:{key}".encode()).digest()[:4], "big")
-        return self.once(f"esp-{key}", lambda p: fat.make_fat(
-            p, {f"EFI/BOOT/{self.arch.efi_boot_name}": uki}, epoch=self.epoch, label="ESP", volume_id=vol),
-            f"esp-{key}.fat")
+
+        def make(path: Path) -> None:
+            fat.make_fat(path, files, epoch=self.epoch, label="ESP", volume_id=vol,
+                         reserve=syslinux.LDLINUX_SYS_RESERVE if bios else 0)
+            if bios:
+                syslinux.install(path, epoch=self.epoch)
+        return self.once(f"esp-{key}", make, f"esp-{key}.fat")
 
     def root_image(self, filesystem: str) -> Path:
         makers: Mapping[str, Callable[[Path], None]] = {
@@ -151,6 +163,10 @@ class Workshop:
             "squashfs": lambda p: fs.make_squashfs(self.root, p, epoch=self.epoch),
         }
         return self.once(f"root-{filesystem}", makers[filesystem], f"root.{filesystem}")
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
 Builder = Callable[[Workshop, OutputJob, Path], BuiltOutput]

@@ -108,7 +108,10 @@ def semantic_errors(doc: Located, base: Path, *, files: bool = True) -> list[Com
                     f"(available on {', '.join(sorted(kind.arches))})",
                     f"limit it with 'architectures: [{', '.join(sorted(kind.arches & set(arches)))}]'")
                 continue
-            for fw in out.get("options", {}).get("firmware", []):
+            listed = out.get("options", {}).get("firmware", [])
+            if set(listed) & kind.firmware.get(a, frozenset()):
+                continue  # a kind the architecture lacks is left out there (disk: [bios, uefi] is UEFI on aarch64)
+            for fw in listed:
                 if fw not in kind.firmware.get(a, frozenset()):
                     err(["outputs", i, "options", "firmware"], f"{kind.name} on {a} cannot boot with {fw} "
                         f"(supported: {', '.join(sorted(kind.firmware.get(a, ()))) or 'none'})",

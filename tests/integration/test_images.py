@@ -55,23 +55,31 @@ def test_manifest_sbom_and_provenance(built: Built) -> None:
     assert {s["name"] for s in prov["subject"]} == {"iso.iso", "disk.qcow2"}
 
 
-BOOTS = [("x86_64", "iso", "bios"), ("x86_64", "iso", "uefi"), ("x86_64", "disk", "uefi"),
-         ("aarch64", "disk", "uefi"), ("aarch64", "iso", "uefi"),
+# Cells of the boot matrix (ARCH/OUTPUT/MEDIUM/FIRMWARE, composer/boot/matrix.py) booted in `make test`; every
+# cell, in one `vcomp test` run, is `make test-boot-matrix` (tests/integration/test_boot_matrix.py).
+BOOTS = [("x86_64", "iso", "cdrom", "bios"), ("x86_64", "iso", "cdrom", "uefi"), ("x86_64", "disk", "disk", "uefi"),
+         ("x86_64", "disk", "disk", "bios"),  # syslinux: gptmbr.bin -> the legacy-BIOS-bootable ESP
+         ("x86_64", "iso", "disk", "bios"),   # the hybrid ISO as a disk: the isohybrid MBR -> isolinux
+         ("aarch64", "disk", "disk", "uefi"), ("aarch64", "iso", "cdrom", "uefi"),
          # riscv64 (docs/riscv64.md): OpenSBI -> U-Boot (S-mode, UEFI) -> the UKI; OpenSBI -> kernel + initramfs
-         ("riscv64", "disk", "uefi"), ("riscv64", "initramfs", "none")]
+         ("riscv64", "disk", "disk", "uefi"), ("riscv64", "initramfs", "kernel", "none")]
 
 
-@pytest.mark.parametrize(("arch", "output", "firmware"), BOOTS, ids=["-".join(b) for b in BOOTS])
-def test_boot(built: Built, arch: str, output: str, firmware: str, tmp_path: Path) -> None:
-    cases = run_boot(built.manifest(arch), built.dir(arch), output, firmware, logs=tmp_path, timeout=BOOT_TIMEOUT)
+@pytest.mark.parametrize(("arch", "output", "medium", "firmware"), BOOTS, ids=["-".join(b) for b in BOOTS])
+def test_boot(built: Built, arch: str, output: str, medium: str, firmware: str, tmp_path: Path) -> None:
+    cases = run_boot(built.manifest(arch), built.dir(arch), output, firmware, logs=tmp_path, timeout=BOOT_TIMEOUT,
+                     medium=medium)
     log = cases[0].watch.log
     assert all(c.passed for c in cases), f"{[c.reason() for c in cases]}\n{cases[0].watch.tail(40)}"
+    assert {c.cell for c in cases} == {f"{arch}/{output}/{medium}/{firmware}"}
     for marker in ("VCOMP-CHECK: PASS 11-arch", "VCOMP-CHECK: PASS 12-drivers", "VCOMP-CHECK: PASS 13-root-mounted",
                    "VCOMP-MODULE: ok virtio_blk", "VCOMP-CHECKS: done pass=4 fail=0"):
         assert marker in log, f"{marker!r} missing:\n{cases[0].watch.tail(40)}"
     assert f"arch {arch})" in log
     if output == "disk":
         assert "VCOMP-BOOT: switching root to /dev/vda2 (ext4)" in log and "stage 2" in log
+    if firmware == "bios":
+        assert ("SYSLINUX 6.04" if output == "disk" else "ISOLINUX 6.04") in log, "the lock's syslinux booted it"
 
 
 def test_the_image_database_records_every_package(variants_built: tuple[Path, Path], tmp_path: Path) -> None:
@@ -177,7 +185,7 @@ def test_vcomp_test_boots_the_server_with_network_and_writes_junit(
                  "--junit", str(junit)])
     out = capsys.readouterr().out
     assert code == 0, out
-    assert "x86_64/initramfs/none/network-up: PASS" in out
+    assert "x86_64/initramfs/kernel/none/network-up: PASS" in out
     log = (tmp_path / "server" / "x86_64" / "boot" / "x86_64-initramfs-none.log").read_text()
     for marker in ("VCOMP-NET: eth0 up 10.0.2.15/24", "VCOMP-CHECK: PASS 14-network",
                    "VCOMP-CHECKS: done pass=5 fail=0"):

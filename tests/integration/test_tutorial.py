@@ -78,7 +78,7 @@ def test_the_tutorial_boots_the_users_os(sample_repo_base: Path, tmp_path: Path)
     print(f"\ntutorial: {wall:.0f} s wall clock, {cpu:.0f} s CPU (the issue asks for under 10 minutes)")
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
     assert proc.stdout.count("1 of 1 boot tests passed") == 2, proc.stdout[-4000:]
-    assert "x86_64/disk/uefi/hello: PASS" in proc.stdout
+    assert "x86_64/disk/disk/uefi/hello: PASS" in proc.stdout
     lock = (work / "myos" / "profiles" / "myos.lock").read_text()
     assert '"repository": "myos"' in lock and '"version": "1.0.1"' in lock
     assert (home / ".config" / "vcomp" / "keys" / "myos" / "root.key").is_file()

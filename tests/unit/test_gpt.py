@@ -172,3 +172,33 @@ def test_encode_decode_round_trip(sizes: list[tuple[str, int]], align: int) -> N
     assert gpt.decode_entries(head[1024:], primary, where="primary") == table.entries
     assert gpt.decode_entries(tail[:-512], backup, where="backup") == table.entries
     assert table.sectors % (align * 2048) == 0 and all(e.first_lba % (align * 2048) == 0 for e in table.entries)
+
+
+def test_bios_boot_code_and_the_legacy_bootable_attribute_write_reopen_check(
+        tmp_path: Path, parts: list[gpt.Partition]) -> None:
+    """BIOS boot of a GPT disk (syslinux's gptmbr.bin): the code in the MBR's first 440 bytes, the partition
+    table and signature untouched, the ESP's entry carrying attribute bit 2; sfdisk reads it as LegacyBIOSBootable."""
+    code = bytes(range(256)) + bytes(range(184))  # 440 bytes
+    esp = gpt.Partition(name="ESP", type_guid=gpt.ESP_TYPE, guid=ESP_GUID, image=parts[0].image,
+                        attributes=gpt.LEGACY_BIOS_BOOTABLE)
+    disk = tmp_path / "disk.raw"
+    gpt.write_gpt(disk, [esp, parts[1]], disk_guid=DISK, boot_code=code)
+    table = gpt.read_table(disk)
+    assert table.boot_code == code and [e.attributes for e in table.entries] == [gpt.LEGACY_BIOS_BOOTABLE, 0]
+    mbr = disk.read_bytes()[:512]
+    assert mbr[:440] == code and mbr[440:446] == bytes(6) and mbr[446 + 4] == 0xEE and mbr[510:] == b"\x55\xaa"
+    plain = tmp_path / "plain.raw"
+    gpt.write_gpt(plain, parts, disk_guid=DISK)
+    assert gpt.read_table(plain).boot_code == b"" and plain.read_bytes()[:446] == bytes(446)
+    if shutil.which("sfdisk") is not None:
+        found = json.loads(run(["sfdisk", "--json", disk]).stdout)["partitiontable"]["partitions"]
+        assert "LegacyBIOSBootable" in found[0].get("attrs", "") and "attrs" not in found[1]
+
+
+def test_boot_code_and_attributes_are_bounded(tmp_path: Path, parts: list[gpt.Partition]) -> None:
+    with pytest.raises(UserError, match="MBR boot code of 441 bytes: at most 440"):
+        gpt.write_gpt(tmp_path / "d.raw", parts, disk_guid=DISK, boot_code=bytes(441))
+    bad = gpt.Partition(name="ESP", type_guid=gpt.ESP_TYPE, guid=ESP_GUID, image=parts[0].image, attributes=1 << 64)
+    with pytest.raises(UserError, match="attributes .* do not fit in 64 bits"):
+        gpt.write_gpt(tmp_path / "d.raw", [bad], disk_guid=DISK)
+    assert not (tmp_path / "d.raw").exists()

@@ -208,3 +208,25 @@ def test_riscv64_has_the_uefi_types_through_u_boot_and_no_iso() -> None:
         assert OUTPUT_TYPES[name].firmware_for("riscv64", {}) == ("uefi",), name
     assert "riscv64" not in OUTPUT_TYPES["iso"].arches
     assert {"rootfs", "initramfs"} <= {t.name for t in OUTPUT_TYPES.values() if "riscv64" in t.arches}
+
+
+def test_disk_bios_is_opt_in_where_the_architecture_has_bios(tmp_path: Path) -> None:
+    """A disk boots UEFI unless the profile asks for BIOS too (syslinux: it needs the host's syslinux and the
+    lock's bootloader:bios); ``firmware: [bios, uefi]`` gives BIOS where the architecture has it and is valid on
+    an output built for aarch64 as well; a list of kinds none of which the architecture has is refused."""
+    disk = OUTPUT_TYPES["disk"]
+    assert disk.firmware_for("x86_64", {}) == ("uefi",)
+    assert disk.firmware_for("x86_64", {"firmware": ["bios", "uefi"]}) == ("bios", "uefi")
+    assert disk.firmware_for("aarch64", {"firmware": ["bios", "uefi"]}) == ("uefi",)
+    assert "syslinux" in disk.tools_for({}, ("bios", "uefi")) and "syslinux" not in disk.tools_for({}, ("uefi",))
+    assert OUTPUT_TYPES["iso"].firmware_for("x86_64", {}) == ("bios", "uefi"), "an ISO's BIOS stays on by default"
+    root = tmp_path / "root.json"
+    root.write_text("{}")
+    p = tmp_path / "p.yaml"
+    head = "name: p\narchitectures: [x86_64, aarch64]\nrepositories:\n  - {name: r, url: 'file:///x', " \
+           "root: root.json}\npackages: [busybox]\noutputs:\n  - type: disk\n"
+    p.write_text(head + "    options: {firmware: [bios, uefi]}\n")
+    assert load_profile(p).outputs[0].options["firmware"] == ["bios", "uefi"]
+    p.write_text(head + "    options: {firmware: [bios]}\n")
+    with pytest.raises(UserError, match=r"\$.outputs\[0\].options.firmware: disk on aarch64 cannot boot with bios"):
+        load_profile(p)

@@ -97,8 +97,9 @@ def check_label(label: str) -> None:
 
 
 def make_fat(out: Path, files: Mapping[str, Path], *, epoch: int, label: str = "ESP", volume_id: int,
-             size_mib: int | None = None) -> None:
-    """A FAT image holding ``files`` (FAT path like "EFI/BOOT/BOOTX64.EFI" -> host file); directories made as needed."""
+             size_mib: int | None = None, reserve: int = 0) -> None:
+    """A FAT image holding ``files`` (FAT path like "EFI/BOOT/BOOTX64.EFI" -> host file); directories made as needed.
+    ``reserve``: bytes to leave free for a file written into the image later (syslinux's ldlinux.sys)."""
     check_epoch(epoch, low=FAT_EPOCH_MIN, high=FAT_EPOCH_MAX, what="FAT")
     check_label(label)
     if not 0 <= volume_id <= 0xFFFFFFFF:
@@ -106,7 +107,7 @@ def make_fat(out: Path, files: Mapping[str, Path], *, epoch: int, label: str = "
     paths = check_files(files)
     dirs = directories(paths)
     sizes = [files[str(p)].stat().st_size for p in paths]
-    needs = fat_needs(sizes, len(dirs))
+    needs = fat_needs(sizes, len(dirs)) + -(-reserve // CLUSTER) * CLUSTER
     if size_mib is None:
         size_mib = fat_size_mib(needs)
     elif size_mib * MIB < needs:

@@ -39,6 +39,8 @@ MBR_PART = struct.Struct("<B3sB3sII")  # 16 bytes
 ZERO_GUID = uuid.UUID(int=0)
 
 ESP_TYPE = uuid.UUID("C12A7328-F81F-11D2-BA4B-00A0C93EC93B")
+LEGACY_BIOS_BOOTABLE = 1 << 2  # entry attribute bit 2 (UEFI 2.10 §5.3.3): the partition a GPT-aware MBR boots
+MBR_CODE_SIZE = 440  # boot code in LBA 0, before the disk signature and the partition table
 # Discoverable Partitions Specification: the root file system type per architecture (composer.arch).
 ROOT_TYPES: Mapping[str, uuid.UUID] = types.MappingProxyType({a.name: a.gpt_root_type for a in ARCHES.values()})
 
@@ -55,6 +57,7 @@ class Partition:
     type_guid: uuid.UUID
     guid: uuid.UUID
     image: Path
+    attributes: int = 0  # e.g. LEGACY_BIOS_BOOTABLE
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -84,6 +87,7 @@ class Table:
     disk_guid: uuid.UUID
     sectors: int
     entries: tuple[Entry, ...]
+    boot_code: bytes = b""  # the protective MBR's boot code (<= MBR_CODE_SIZE bytes; empty: none)
 
     @property
     def first_usable(self) -> int:
@@ -113,6 +117,8 @@ def check_partitions(partitions: Sequence[Partition], *, disk_guid: uuid.UUID) -
             errors.append(UserError(f"{where}: the name contains a NUL character"))
         if p.type_guid == ZERO_GUID:
             errors.append(UserError(f"{where}: the type GUID is all zeros, which marks an unused entry"))
+        if not 0 <= p.attributes < 1 << 64:
+            errors.append(UserError(f"{where}: attributes {p.attributes} do not fit in 64 bits"))
         if p.guid in seen:
             errors.append(UserError(f"{where}: its GUID {p.guid} is already used by {seen[p.guid]}",
                                     hint="derive each partition's GUID from a different label"))
@@ -123,10 +129,15 @@ def check_partitions(partitions: Sequence[Partition], *, disk_guid: uuid.UUID) -
         raise combine(errors, summary="the partition table cannot be written:")
 
 
-def plan_table(sized: Sequence[tuple[Partition, int]], *, disk_guid: uuid.UUID, align_mib: int = 1) -> Table:
-    """Place partitions of the given byte sizes one after another, each on an ``align_mib`` boundary."""
+def plan_table(sized: Sequence[tuple[Partition, int]], *, disk_guid: uuid.UUID, align_mib: int = 1,
+               boot_code: bytes = b"") -> Table:
+    """Place partitions of the given byte sizes one after another, each on an ``align_mib`` boundary;
+    ``boot_code`` goes at the start of the protective MBR (BIOS boot: syslinux's gptmbr.bin)."""
     if align_mib < 1:
         raise UserError(f"align_mib={align_mib}: the alignment must be at least 1 MiB")
+    if len(boot_code) > MBR_CODE_SIZE:
+        raise UserError(f"MBR boot code of {len(boot_code)} bytes: at most {MBR_CODE_SIZE} fit before the "
+                        "partition table", hint="pass syslinux's gptmbr.bin (440 bytes)")
     align = align_mib * (1 << 20) // SECTOR
     check_partitions([p for p, _ in sized], disk_guid=disk_guid)
     entries: list[Entry] = []
@@ -134,9 +145,10 @@ def plan_table(sized: Sequence[tuple[Partition, int]], *, disk_guid: uuid.UUID, 
     for part, size in sized:
         sectors = max(_round_up(size, align * SECTOR) // SECTOR, align)
         entries.append(Entry(name=part.name, type_guid=part.type_guid, guid=part.guid,
-                             first_lba=lba, last_lba=lba + sectors - 1))
+                             first_lba=lba, last_lba=lba + sectors - 1, attributes=part.attributes))
         lba += sectors
-    return Table(disk_guid=disk_guid, sectors=_round_up(lba + TAIL_SECTORS, align), entries=tuple(entries))
+    return Table(disk_guid=disk_guid, sectors=_round_up(lba + TAIL_SECTORS, align), entries=tuple(entries),
+                 boot_code=boot_code)
 
 
 # ---------------------------------------------------------------- encoding (pure)
@@ -167,10 +179,11 @@ def encode_header(table: Table, entries_crc: int, *, backup: bool) -> bytes:
 
 
 def encode_mbr(table: Table) -> bytes:
-    """The protective MBR: one partition of type 0xEE covering the disk (or the first 2 TiB of it)."""
+    """The protective MBR: the table's boot code, then one partition of type 0xEE covering the disk (or the
+    first 2 TiB of it). The disk signature stays zero and the entry inactive, as the UEFI specification says."""
     size = min(table.sectors - 1, 0xFFFFFFFF)
     part = MBR_PART.pack(0x00, b"\x00\x02\x00", 0xEE, b"\xff\xff\xff", 1, size)
-    return bytes(446) + part + bytes(48) + b"\x55\xaa"
+    return table.boot_code.ljust(446, b"\0") + part + bytes(48) + b"\x55\xaa"
 
 
 def encode_head(table: Table) -> bytes:
@@ -310,10 +323,12 @@ def _image_sizes(partitions: Sequence[Partition]) -> list[tuple[Partition, int]]
     return sized
 
 
-def write_gpt(out: Path, partitions: Sequence[Partition], *, disk_guid: uuid.UUID, align_mib: int = 1) -> None:
-    """Write a GPT disk image at ``out`` (atomically) holding ``partitions`` in order."""
+def write_gpt(out: Path, partitions: Sequence[Partition], *, disk_guid: uuid.UUID, align_mib: int = 1,
+              boot_code: bytes = b"") -> None:
+    """Write a GPT disk image at ``out`` (atomically) holding ``partitions`` in order (and ``boot_code`` in
+    the protective MBR)."""
     sized = _image_sizes(partitions)
-    table = plan_table(sized, disk_guid=disk_guid, align_mib=align_mib)
+    table = plan_table(sized, disk_guid=disk_guid, align_mib=align_mib, boot_code=boot_code)
     with atomic_output(out) as f:
         f.write(encode_head(table))
         for (part, size), entry in zip(sized, table.entries, strict=True):
@@ -332,6 +347,7 @@ def read_table(path: Path) -> Table:
     with path.open("rb") as f:
         head = f.read(2 * SECTOR)
         check_mbr(head[:SECTOR])
+        code = head[:MBR_CODE_SIZE]
         primary = decode_header(head[SECTOR:], where=f"{path}: primary header (LBA 1)")
         f.seek(primary.array_lba * SECTOR)
         entries = decode_entries(f.read(primary.entry_count * ENTRY_SIZE), primary,
@@ -343,7 +359,8 @@ def read_table(path: Path) -> Table:
         if decode_entries(f.read(backup.entry_count * ENTRY_SIZE), backup,
                           where=f"{path}: backup entries") != entries:
             raise InvalidDiskImage(f"{path}: the backup entry array differs from the primary one")
-    return Table(disk_guid=primary.disk_guid, sectors=sectors, entries=entries)
+    return Table(disk_guid=primary.disk_guid, sectors=sectors, entries=entries,
+                 boot_code=code if any(code) else b"")
 
 
 def read_gpt(path: Path) -> list[Entry]:
