@@ -17,7 +17,6 @@ comes from (Debian 12 and 13 both ship 6.04~git20190206.bf6db5b4).
 
 from __future__ import annotations
 
-import os
 import tempfile
 from pathlib import Path
 
@@ -58,10 +57,13 @@ def check_gptmbr(code: bytes, *, where: str) -> bytes:
     return code
 
 
+SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"  # where mtools lives
+
+
 def install(image: Path, *, epoch: int) -> None:
     """Install syslinux's boot sector and ldlinux.sys into the FAT image file ``image`` (at the FAT root)."""
-    # syslinux runs mcopy and mattrib through the shell: it needs a PATH
-    env = {**TOOL_ENV, **MTOOLS_ENV, "SOURCE_DATE_EPOCH": str(epoch), "PATH": os.environ.get("PATH", os.defpath)}
+    # syslinux runs mcopy and mattrib through the shell: it needs a PATH (the system's, never the caller's)
+    env = {**TOOL_ENV, **MTOOLS_ENV, "SOURCE_DATE_EPOCH": str(epoch), "PATH": SYSTEM_PATH}
     with tempfile.TemporaryDirectory(prefix="vcomp-syslinux-") as tmp:
         env["HOME"] = env["TMPDIR"] = tmp  # no ~/.mtoolsrc; syslinux writes its own mtools configuration here
         run(["syslinux", "--install", str(image.absolute())], env=env, clean_env=True)
