@@ -18,7 +18,8 @@ RECIPES = REPO / "recipes"
 COMMON = {"linux", "busybox", "busybox-net", "base-files", "init", "libc6", "libtinfo6", "libncursesw6",
           "ncurses-base", "nano", "uki-stub", "driver-virtio", "driver-virtio-blk", "driver-virtio-net",
           "driver-virtio-scsi", "driver-scsi", "driver-ext4", "driver-erofs", "driver-squashfs", "driver-ahci",
-          "driver-isofs", "hello", "hello-web"}
+          "driver-isofs", "driver-nvme", "driver-virtio-gpu", "driver-virtio-input", "driver-usb-hid",
+          "driver-e1000e", "hello", "hello-web"}
 EXPECTED = {"x86_64": COMMON | {"isolinux", "driver-e1000"}, "aarch64": COMMON, "riscv64": COMMON}
 
 
