@@ -149,7 +149,7 @@ def _service(s: Doc, where: str) -> ServiceOverride:
 def _boot_test(t: Doc) -> BootTest:
     return BootTest(name=cast(str, t["name"]), expect=_strs(t["expect"]), outputs=_opt_strs(t, "outputs"),
                     checks=dict(cast(Mapping[str, str], t["checks"])) if "checks" in t else None,
-                    timeout=_opt_int(t, "timeout"))
+                    timeout=_opt_int(t, "timeout"), hardware=_opt_strs(t, "hardware"))
 
 
 def _policy(p: Doc) -> Policy:

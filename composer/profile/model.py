@@ -148,12 +148,13 @@ class BootTest:
     outputs: tuple[str, ...] | None = None
     checks: Mapping[str, str] | None = None     # file name under etc/veridian/checks.d -> script
     timeout: int | None = None
+    hardware: tuple[str, ...] | None = None     # names in composer.boot.hardware.HARDWARE
 
     def to_dict(self) -> dict[str, object]:
         pairs: dict[str, object | None] = {
             "name": self.name, "outputs": None if self.outputs is None else list(self.outputs),
             "expect": list(self.expect), "checks": None if self.checks is None else dict(self.checks),
-            "timeout": self.timeout}
+            "timeout": self.timeout, "hardware": None if self.hardware is None else list(self.hardware)}
         return {k: v for k, v in pairs.items() if v is not None}
 
 
