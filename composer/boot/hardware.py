@@ -48,9 +48,20 @@ class Hardware:
         return ["-device", self.qemu_device]
 
 
-def _nvme_disk(disk: Disk) -> list[str]:
-    return ["-drive", f"if=none,id=nvme0,format={disk.format},file={disk.path}",
+# Architectures whose firmware cannot read an NVMe disk: riscv64's U-Boot 2023.01 (Debian 12's u-boot-qemu) has
+# no NVMe driver (`nvme scan` finds nothing; boot_targets=qemu virtio0 scsi0 dhcp). There the same disk is also
+# given to the firmware read-only as virtio-blk, to load the ESP's UKI; the kernel mounts its root from NVMe
+# (the image's vcomp.root=/dev/nvme0n1p2), and a profile without driver virtio-blk does not see the copy at all.
+FIRMWARE_NEEDS_VIRTIO_VIEW = frozenset({"riscv64"})
+
+
+def _nvme_disk(disk: Disk, arch: str) -> list[str]:
+    nvme = ["-drive", f"if=none,id=nvme0,format={disk.format},file={disk.path}",
             "-device", "nvme,serial=vcomp-root,drive=nvme0"]
+    if arch not in FIRMWARE_NEEDS_VIRTIO_VIEW:
+        return nvme
+    # file.locking=off: QEMU locks an image against a second opener, even a read-only one in the same process
+    return [*nvme, "-drive", f"if=virtio,format={disk.format},file={disk.path},readonly=on,file.locking=off"]
 
 
 def _e1000e_nic(netdev: str) -> list[str]:
@@ -58,7 +69,7 @@ def _e1000e_nic(netdev: str) -> list[str]:
 
 
 # How a disk row attaches the boot disk, and how a nic row names its NIC model.
-DISK_ATTACH: Mapping[str, Callable[[Disk], list[str]]] = {"nvme-root": _nvme_disk}
+DISK_ATTACH: Mapping[str, Callable[[Disk, str], list[str]]] = {"nvme-root": _nvme_disk}
 NIC_MODEL: Mapping[str, Callable[[str], list[str]]] = {"e1000e": _e1000e_nic}
 
 _USB_KEYBOARD = ("-device", "qemu-xhci,id=xhci", "-device", "usb-kbd,bus=xhci.0")
@@ -85,7 +96,7 @@ HARDWARE: Mapping[str, Hardware] = {h.name: h for h in (
 class Attached:
     """The QEMU arguments of a boot's hardware, by slot (empty: QEMU's and the medium's defaults)."""
 
-    disk: Callable[[Disk], list[str]] | None = None
+    disk: Callable[[Disk, str], list[str]] | None = None    # (the boot disk, the architecture)
     nic: Callable[[str], list[str]] | None = None
     extra: tuple[str, ...] = ()
 

@@ -123,14 +123,14 @@ def command(b: Boot, *, gdb: bool = False, network: bool = True) -> list[str]:
             *hw.extra, *(["-s", "-S"] if gdb else [])]
 
 
-def _medium(b: Boot, disk: Callable[[Disk], list[str]] | None) -> list[str]:
+def _medium(b: Boot, disk: Callable[[Disk, str], list[str]] | None) -> list[str]:
     """The boot medium, attached by the boot's disk hardware (nvme-root) when it has one."""
     if disk is None:
         return MEDIA[b.media](b)
     if b.media != "disk":
         raise UserError(f"boot hardware {', '.join(b.hardware)} attaches a disk, but this output boots from "
                         f"{b.media}", hint="list only disk outputs in that boot test's outputs")
-    return disk(Disk(path=b.files[0], format=b.format))
+    return disk(Disk(path=b.files[0], format=b.format), b.arch.name)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
