@@ -1,6 +1,6 @@
 # The two commands of the quickstart: `make demo` and `make test`. Each does its own set-up.
 .PHONY: setup demo test unit integration lint bench clean conformance reliability debian-fixture test-archive \
-	bench-archive test-archive-e2e
+	bench-archive test-archive-e2e test-drivers
 
 setup:
 	@bash scripts/setup.sh
@@ -16,6 +16,11 @@ unit: setup
 
 integration: setup
 	.venv/bin/python -m pytest tests/integration
+
+# The driver families booted with their virtual hardware on aarch64 and riscv64 (docs/drivers.md; x86_64 is in
+# `make test`): the sample repository, the drivers profile built per architecture, one boot each (~2-4 min).
+test-drivers: setup
+	.venv/bin/python -m pytest -m drivers -s tests/integration/test_drivers.py
 
 # The public TUF conformance suite against vcomp's TUF client (not part of `make test`).
 conformance: setup

@@ -111,17 +111,24 @@ def hello_pkg(tmp_path: Path, dev_key: SigningKey) -> Built:
                  cache=tmp_path / "cache")
 
 
-def _archive_asked_for(config: pytest.Config) -> bool:
+# Markers whose tests run only when asked for with -m MARKER (minutes each), and how to ask.
+OPT_IN = {"archive": "archive test: run it with make test-archive (pytest -m archive)",
+          "drivers": "aarch64/riscv64 driver boots: run them with make test-drivers (pytest -m drivers)"}
+
+
+def _asked_for(config: pytest.Config, marker: str) -> bool:
     expression = str(config.getoption("markexpr", "") or "")
-    return "archive" in expression and "not archive" not in expression
+    return marker in expression and f"not {marker}" not in expression
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Tests marked ``archive`` (the whole Debian archive, apt on it, minutes) run only when asked for
-    (``make test-archive``: ``pytest -m archive``); ``make test`` deselects them, any other run skips them."""
-    if _archive_asked_for(config):
-        return
-    skip = pytest.mark.skip(reason="archive test: run it with make test-archive (pytest -m archive)")
-    for item in items:
-        if item.get_closest_marker("archive") is not None:
-            item.add_marker(skip)
+    """Tests marked ``archive`` (the whole Debian archive, apt on it, minutes) or ``drivers`` (boots on the
+    emulated architectures) run only when asked for (``make test-archive``: ``pytest -m archive``; ``make
+    test-drivers``); ``make test`` deselects ``archive`` and skips ``drivers``, any other run skips both."""
+    for marker, reason in OPT_IN.items():
+        if _asked_for(config, marker):
+            continue
+        skip = pytest.mark.skip(reason=reason)
+        for item in items:
+            if item.get_closest_marker(marker) is not None:
+                item.add_marker(skip)
