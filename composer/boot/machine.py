@@ -20,9 +20,9 @@ from pathlib import Path
 
 from composer import settings
 from composer.arch import Arch, Firmware
-from composer.boot.hardware import Disk, attach
 from composer.boot.verdict import GRACE, Expected, Seen, Verdict
 from composer.errors import ToolError, UserError
+from composer.hardware import Disk, attach
 from composer.run import run_attached, stream
 
 
@@ -37,7 +37,7 @@ class Boot:
     work: Path
     format: str = "raw"
     cmdline: str = ""
-    hardware: tuple[str, ...] = ()   # names in composer.boot.hardware.HARDWARE (the boot tests' hardware)
+    hardware: tuple[str, ...] = ()   # names in composer.hardware.HARDWARE (the boot tests' hardware)
 
 
 def firmware_args(b: Boot) -> list[str]:

@@ -94,7 +94,7 @@ def boot_spec(manifest: Mapping[str, Any], directory: Path, output: str, firmwar
 
 def hardware_of(manifest: Mapping[str, Any], output: str) -> tuple[str, ...]:
     """The virtual hardware one boot of ``output`` attaches: the union of its boot tests' ``hardware``
-    (composer.boot.hardware; the names are checked again when the QEMU command is made)."""
+    (composer.hardware; the names are checked again when the QEMU command is made)."""
     return tuple(sorted({str(h) for t in tests_for(manifest, output) for h in t.get("hardware", [])}))
 
 

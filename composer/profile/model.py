@@ -148,7 +148,7 @@ class BootTest:
     outputs: tuple[str, ...] | None = None
     checks: Mapping[str, str] | None = None     # file name under etc/veridian/checks.d -> script
     timeout: int | None = None
-    hardware: tuple[str, ...] | None = None     # names in composer.boot.hardware.HARDWARE
+    hardware: tuple[str, ...] | None = None     # names in composer.hardware.HARDWARE
 
     def to_dict(self) -> dict[str, object]:
         pairs: dict[str, object | None] = {

@@ -10,8 +10,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from composer import schema
-from composer.boot import hardware
+from composer import hardware, schema
 from composer.errors import ComposerError, UserError
 from composer.image.outputs import OUTPUT_TYPES, profile_schema
 from composer.profile.grammar import Report, grammar_errors

@@ -1,4 +1,4 @@
-"""Named boot hardware (composer/boot/hardware.py): the registry, the QEMU arguments per architecture, and the
+"""Named boot hardware (composer/hardware.py): the registry, the QEMU arguments per architecture, and the
 profile's ``boot-tests[].hardware`` checked at load (names only, never QEMU arguments)."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from composer import hardware
 from composer.arch import get_arch
-from composer.boot import hardware
 from composer.boot.machine import Boot, command
 from composer.boot.session import boot_spec, hardware_of
 from composer.errors import UserError

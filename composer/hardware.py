@@ -6,7 +6,8 @@ attaches on each architecture. Every row is a PCI device (the x86_64 ``pc`` mach
 default virtio-blk drive, ``nic`` is the model of the user-network NIC in place of virtio-net-pci, ``extra``
 is a device added beside them. A boot attaches the union of the hardware of the tests that apply to its output
 (one boot serves all of them). ``docs/drivers.md`` lists the rows, their driver packages and what the guest
-shows of them.
+shows of them. A pure table at the base of the layers (like :mod:`composer.arch`): the profile's validation
+and the boot's QEMU command (:func:`composer.boot.machine.command`) both read it.
 """
 
 from __future__ import annotations
