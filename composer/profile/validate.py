@@ -131,13 +131,15 @@ def semantic_errors(doc: Located, base: Path, *, files: bool = True) -> list[Com
 
 def hardware_errors(i: int, test: Mapping[str, Any], v: Mapping[str, Any], out_names: Mapping[str, int],
                     err: Report) -> None:
-    """``boot-tests[i].hardware``: known rows available on the profile's architectures, one per slot, driven by
-    a driver the profile installs; a disk row (nvme-root) only on disk outputs whose root is on that bus."""
+    """``boot-tests[i].hardware``: known rows available on the profile's architectures, one per slot, driven
+    by a driver the profile installs (in ``drivers`` or as a driver-NAME package); a disk row (nvme-root) only
+    on disk outputs whose root is on that bus."""
     names = list(test.get("hardware", []))
     where: list[str | int] = ["boot-tests", i, "hardware"]
     for problem in hardware.problems(names, v["architectures"]):
         err(where, problem, f"boot hardware: {', '.join(hardware.HARDWARE)} (docs/drivers.md)")
-    drivers = set(v.get("drivers", []))
+    drivers = set(v.get("drivers", [])) | {p.removeprefix("driver-") for p in (
+        pkg if isinstance(pkg, str) else pkg["name"] for pkg in v["packages"]) if p.startswith("driver-")}
     for j, name in enumerate(names):
         row = hardware.HARDWARE.get(name)
         if row is None:

@@ -125,6 +125,8 @@ def test_profile_hardware_errors_all_at_once(tmp_path: Path) -> None:
     text = "\n".join(errors_of(write(tmp_path, bad)))
     assert "$.boot-tests[0].hardware[2]: hardware 'usb-keyboard' needs the driver 'usb-hid'" in text
     assert "hardware 'nvme-root' attaches the boot disk, but output 'disk' is not a disk whose root is on nvme" in text
+    as_package = bad.replace("packages: [busybox]", "packages: [busybox, driver-usb-hid]")
+    assert "usb-keyboard" not in "\n".join(errors_of(write(tmp_path, as_package)))
     everywhere = PROFILE.replace("    outputs: [disk]\n", "")
     assert "the test applies to every output" in "\n".join(errors_of(write(tmp_path, everywhere)))
     raw = PROFILE.replace("[nvme-root, e1000e, virtio-gpu]", '["-device vfio-pci,host=01:00.0"]')
