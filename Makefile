@@ -1,6 +1,6 @@
 # The two commands of the quickstart: `make demo` and `make test`. Each does its own set-up.
 .PHONY: setup demo test unit integration lint bench clean conformance reliability debian-fixture test-archive \
-	bench-archive test-archive-e2e test-reach test-boot-matrix
+	bench-archive test-archive-e2e test-reach test-boot-matrix test-drivers
 
 setup:
 	@bash scripts/setup.sh
@@ -9,10 +9,10 @@ demo: setup
 	@bash scripts/demo.sh
 
 test: setup
-	.venv/bin/python -m pytest -n 2 -m "not archive and not boot_matrix" tests
+	.venv/bin/python -m pytest -n 2 -m "not archive and not boot_matrix and not drivers" tests
 
 unit: setup
-	.venv/bin/python -m pytest -n 2 -m "not archive and not boot_matrix" tests/unit
+	.venv/bin/python -m pytest -n 2 -m "not archive and not boot_matrix and not drivers" tests/unit
 
 integration: setup
 	.venv/bin/python -m pytest tests/integration
@@ -27,6 +27,10 @@ test-reach: setup
 test-boot-matrix: setup
 	VCOMP_BOOT_MATRIX_OUT=$${VCOMP_BOOT_MATRIX_OUT:-images/boot-matrix} .venv/bin/python -m pytest -s -m boot_matrix \
 		tests/integration/test_boot_matrix.py
+# The driver families booted with their virtual hardware on aarch64 and riscv64 (docs/drivers.md; x86_64 is in
+# `make test`): the sample repository, the drivers profile built per architecture, one boot each (~2-4 min).
+test-drivers: setup
+	.venv/bin/python -m pytest -m drivers -s tests/integration/test_drivers.py
 
 # The public TUF conformance suite against vcomp's TUF client (not part of `make test`).
 conformance: setup

@@ -111,8 +111,10 @@ def hello_pkg(tmp_path: Path, dev_key: SigningKey) -> Built:
                  cache=tmp_path / "cache")
 
 
-# Markers of tests that run only when asked for by name (-m MARKER): marker -> the make target that asks.
-OPT_IN_MARKERS = {"archive": "make test-archive", "boot_matrix": "make test-boot-matrix"}
+# Markers whose tests run only when asked for with -m MARKER (minutes each), and how to ask.
+OPT_IN = {"archive": "archive test: run it with make test-archive (pytest -m archive)",
+          "boot_matrix": "boot matrix test: run it with make test-boot-matrix (pytest -m boot_matrix)",
+          "drivers": "aarch64/riscv64 driver boots: run them with make test-drivers (pytest -m drivers)"}
 
 
 def _asked_for(config: pytest.Config, marker: str) -> bool:
@@ -121,13 +123,14 @@ def _asked_for(config: pytest.Config, marker: str) -> bool:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Tests marked ``archive`` (the whole Debian archive, apt on it, minutes) or ``boot_matrix`` (every cell of
-    the boot matrix, minutes of QEMU) run only when asked for (``make test-archive``: ``pytest -m archive``;
-    ``make test-boot-matrix``); ``make test`` deselects them, any other run skips them."""
-    for marker, target in OPT_IN_MARKERS.items():
+    """Tests marked ``archive`` (the whole Debian archive, apt on it, minutes), ``boot_matrix`` (every cell of
+    the boot matrix, minutes of QEMU) or ``drivers`` (boots on the emulated architectures) run only when asked
+    for (``make test-archive``: ``pytest -m archive``; ``make test-boot-matrix``; ``make test-drivers``); any
+    other run skips them."""
+    for marker, reason in OPT_IN.items():
         if _asked_for(config, marker):
             continue
-        skip = pytest.mark.skip(reason=f"{marker} test: run it with {target} (pytest -m {marker})")
+        skip = pytest.mark.skip(reason=reason)
         for item in items:
             if item.get_closest_marker(marker) is not None:
                 item.add_marker(skip)

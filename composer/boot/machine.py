@@ -24,6 +24,7 @@ from composer.arch import Arch, Firmware
 from composer.boot.forward import Forward, netdev
 from composer.boot.verdict import GRACE, Expected, Seen, Verdict
 from composer.errors import ToolError, UserError
+from composer.hardware import Disk, attach
 from composer.run import run_attached, stream
 
 
@@ -38,6 +39,7 @@ class Boot:
     work: Path
     format: str = "raw"
     cmdline: str = ""
+    hardware: tuple[str, ...] = ()   # names in composer.hardware.HARDWARE (the boot tests' hardware)
 
 
 def firmware_args(b: Boot) -> list[str]:
@@ -119,10 +121,22 @@ def command(b: Boot, *, gdb: bool = False, network: bool = True, forwards: Seque
     machine = list(b.arch.qemu_machine) if not accel else [b.arch.qemu_machine[0], b.arch.qemu_machine[1]]
     # a user-mode netdev on an explicit virtio-net-pci device: QEMU 7.2's riscv64 virt machine creates no NIC
     # from -nic (nor from the default NIC), so every architecture names the device
-    net = ["-netdev", netdev(forwards), "-device", "virtio-net-pci,netdev=net0"] if network else ["-nic", "none"]
+    hw = attach(b.arch.name, b.hardware)
+    nic = hw.nic("net0") if hw.nic else ["-device", "virtio-net-pci,netdev=net0"]
+    net = ["-netdev", netdev(forwards), *nic] if network else ["-nic", "none"]
     return [b.arch.qemu, *machine, *accel, "-m", b.arch.qemu_memory, "-smp", "1", "-display", "none",
-            "-monitor", "none", "-serial", "stdio", "-no-reboot", *net, *firmware_args(b), *MEDIA[b.media](b),
-            *(["-s", "-S"] if gdb else [])]
+            "-monitor", "none", "-serial", "stdio", "-no-reboot", *net, *firmware_args(b), *_medium(b, hw.disk),
+            *hw.extra, *(["-s", "-S"] if gdb else [])]
+
+
+def _medium(b: Boot, disk: Callable[[Disk, str], list[str]] | None) -> list[str]:
+    """The boot medium, attached by the boot's disk hardware (nvme-root) when it has one."""
+    if disk is None:
+        return MEDIA[b.media](b)
+    if b.media != "disk":
+        raise UserError(f"boot hardware {', '.join(b.hardware)} attaches a disk, but this output boots from "
+                        f"{b.media}", hint="list only disk outputs in that boot test's outputs")
+    return disk(Disk(path=b.files[0], format=b.format), b.arch.name)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -112,7 +112,14 @@ def boot_spec(manifest: Mapping[str, Any], directory: Path, output: str, firmwar
         raise UserError(f"output '{output}' for {manifest['arch']} cannot boot with {fw} firmware",
                         hint=f"it boots with: {', '.join(o['firmware'])}")
     return Boot(arch=get_arch(manifest["arch"]), files=tuple(directory / f["path"] for f in o["files"]), media=media,
-                firmware=fw, work=work, format=o["boot"].get("format", "raw"), cmdline=o["boot"].get("cmdline", ""))
+                firmware=fw, work=work, format=o["boot"].get("format", "raw"), cmdline=o["boot"].get("cmdline", ""),
+                hardware=hardware_of(manifest, output))
+
+
+def hardware_of(manifest: Mapping[str, Any], output: str) -> tuple[str, ...]:
+    """The virtual hardware one boot of ``output`` attaches: the union of its boot tests' ``hardware``
+    (composer.hardware; the names are checked again when the QEMU command is made)."""
+    return tuple(sorted({str(h) for t in tests_for(manifest, output) for h in t.get("hardware", [])}))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -121,7 +121,11 @@ OUTPUT_TYPES: Mapping[str, OutputType] = {t.name: t for t in (
                            "where the architecture has BIOS",
                options={"firmware": FIRMWARE_OPTION,
                         "format": {"enum": ["raw", "qcow2"], "default": "qcow2"},
-                        "filesystem": {"enum": ["ext4", "erofs", "squashfs"], "default": "ext4"}},
+                        "filesystem": {"enum": ["ext4", "erofs", "squashfs"], "default": "ext4"},
+                        "root-device": {"enum": list(disk.ROOT_DEVICES), "default": "virtio",
+                                        "description": "the bus the disk's root is found on at boot: virtio "
+                                                       "(/dev/vda2) or nvme (/dev/nvme0n1p2, boot hardware "
+                                                       "nvme-root)"}},
                tools=(*_FAT_TOOLS, "qemu-img"),
                option_tools={"filesystem": {"ext4": ("mke2fs", "debugfs"), "erofs": ("mkfs.erofs",),
                                             "squashfs": ("mksquashfs",)}},

@@ -152,7 +152,7 @@ def _boot_test(t: Doc) -> BootTest:
                     checks=dict(cast(Mapping[str, str], t["checks"])) if "checks" in t else None,
                     host_checks=tuple(host_check(c) for c in cast(list[Doc], t["host-checks"]))
                     if "host-checks" in t else None,
-                    timeout=_opt_int(t, "timeout"))
+                    timeout=_opt_int(t, "timeout"), hardware=_opt_strs(t, "hardware"))
 
 
 def _policy(p: Doc) -> Policy:

@@ -150,13 +150,14 @@ class BootTest:
     checks: Mapping[str, str] | None = None     # file name under etc/veridian/checks.d -> script
     host_checks: tuple[HostCheck, ...] | None = None  # asked from the host once ``expect`` is seen
     timeout: int | None = None
+    hardware: tuple[str, ...] | None = None     # names in composer.hardware.HARDWARE
 
     def to_dict(self) -> dict[str, object]:
         pairs: dict[str, object | None] = {
             "name": self.name, "outputs": None if self.outputs is None else list(self.outputs),
             "expect": list(self.expect), "checks": None if self.checks is None else dict(self.checks),
             "host-checks": None if self.host_checks is None else [c.to_dict() for c in self.host_checks],
-            "timeout": self.timeout}
+            "timeout": self.timeout, "hardware": None if self.hardware is None else list(self.hardware)}
         return {k: v for k, v in pairs.items() if v is not None}
 
 

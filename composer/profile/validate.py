@@ -6,11 +6,11 @@ file:line:column and the JSON path, and says how to fix it.
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from composer import schema
+from composer import hardware, schema
 from composer.errors import ComposerError, UserError
 from composer.image.outputs import OUTPUT_TYPES, profile_schema
 from composer.profile.grammar import Report, grammar_errors
@@ -122,6 +122,7 @@ def semantic_errors(doc: Located, base: Path, *, files: bool = True) -> list[Com
             if name not in out_names:
                 err(["boot-tests", i, "outputs", j], f"no output named '{name}'",
                     f"outputs are: {', '.join(out_names)}")
+        hardware_errors(i, test, v, out_names, err)
     denied = set(v.get("policy", {}).get("denied-packages", []))
     for name in sorted(denied & set(seen)):
         err(["packages", seen[name]], f"package '{name}' is requested but denied by policy.denied-packages",
@@ -129,6 +130,45 @@ def semantic_errors(doc: Located, base: Path, *, files: bool = True) -> list[Com
     if files:
         boundary_errors(v, base, err)
     return errors
+
+
+def hardware_errors(i: int, test: Mapping[str, Any], v: Mapping[str, Any], out_names: Mapping[str, int],
+                    err: Report) -> None:
+    """``boot-tests[i].hardware``: known rows available on the profile's architectures, one per slot, driven
+    by a driver the profile installs (in ``drivers`` or as a driver-NAME package); a disk row (nvme-root) only
+    on disk outputs whose root is on that bus."""
+    names = list(test.get("hardware", []))
+    where: list[str | int] = ["boot-tests", i, "hardware"]
+    for problem in hardware.problems(names, v["architectures"]):
+        err(where, problem, f"boot hardware: {', '.join(hardware.HARDWARE)} (docs/drivers.md)")
+    drivers = set(v.get("drivers", [])) | {p.removeprefix("driver-") for p in (
+        pkg if isinstance(pkg, str) else pkg["name"] for pkg in v["packages"]) if p.startswith("driver-")}
+    for j, name in enumerate(names):
+        row = hardware.HARDWARE.get(name)
+        if row is None:
+            continue
+        if row.driver not in drivers:
+            err([*where, j], f"hardware '{name}' needs the driver '{row.driver}', which the profile does not "
+                "install", f"add {row.driver} to drivers")
+        if row.slot == "disk":
+            disk_errors(name, test, v, out_names, [*where, j], err)
+
+
+def disk_errors(name: str, test: Mapping[str, Any], v: Mapping[str, Any], out_names: Mapping[str, int],
+                where: list[str | int], err: Report) -> None:
+    want = hardware.HARDWARE[name].root_device
+    outputs = test.get("outputs")
+    if outputs is None:
+        err(where, f"hardware '{name}' attaches the boot disk, but the test applies to every output",
+            f"list the test's outputs: disk outputs with options.root-device: {want}")
+        return
+    for out_name in outputs:
+        out = v["outputs"][out_names[out_name]] if out_name in out_names else None
+        if out is None:
+            continue
+        if out["type"] != "disk" or out.get("options", {}).get("root-device", "virtio") != want:
+            err(where, f"hardware '{name}' attaches the boot disk, but output '{out_name}' is not a disk whose "
+                f"root is on {want}", f"give output '{out_name}' options.root-device: {want}, or drop it here")
 
 
 def service_errors(services: Sequence[Any], doc: Located, err: Report) -> None:

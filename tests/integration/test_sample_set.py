@@ -18,7 +18,8 @@ RECIPES = REPO / "recipes"
 COMMON = {"linux", "busybox", "busybox-net", "base-files", "init", "libc6", "libtinfo6", "libncursesw6",
           "ncurses-base", "nano", "uki-stub", "driver-virtio", "driver-virtio-blk", "driver-virtio-net",
           "driver-virtio-scsi", "driver-scsi", "driver-ext4", "driver-erofs", "driver-squashfs", "driver-ahci",
-          "driver-isofs", "hello", "hello-web"}
+          "driver-isofs", "driver-nvme", "driver-virtio-gpu", "driver-virtio-input", "driver-usb-hid",
+          "driver-e1000e", "hello", "hello-web"}
 EXPECTED = {"x86_64": COMMON | {"isolinux", "driver-e1000"}, "aarch64": COMMON, "riscv64": COMMON}
 
 
@@ -89,6 +90,19 @@ def test_kernel_and_driver_metadata(sample: tuple[str, Path, dict[str, Built]]) 
     blk = read_header(pkgs["driver-virtio-blk"].path)
     assert blk.metadata.driver["modules"] == ["kernel/drivers/block/virtio_blk.ko.xz"]
     assert f"usr/lib/modules/{release}/kernel/drivers/block/virtio_blk.ko.xz" in {e.path for e in blk.manifest.entries}
+
+    # the drivers of issue 16 item 8 (docs/drivers.md): each module after the modules it depends on
+    def shipped(name: str) -> list[str]:
+        paths = read_header(pkgs[name].path).metadata.driver["modules"]
+        return [p.rsplit("/", 1)[-1].removesuffix(".ko.xz") for p in paths]
+
+    assert shipped("driver-nvme") == ["nvme-auth", "nvme-core", "nvme"]
+    gpu = shipped("driver-virtio-gpu")
+    assert gpu[-1] == "virtio-gpu" and {"drm", "drm_kms_helper"} <= set(gpu)
+    assert shipped("driver-virtio-input") == ["virtio_input"] and shipped("driver-e1000e") == ["e1000e"]
+    usb = shipped("driver-usb-hid")
+    assert usb.index("usbcore") < usb.index("xhci-hcd") < usb.index("xhci-pci")
+    assert usb.index("hid") < usb.index("usbhid")
 
 
 def test_dependency_chain_and_capabilities(sample: tuple[str, Path, dict[str, Built]]) -> None:

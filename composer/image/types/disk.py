@@ -13,12 +13,15 @@ from composer.image.workshop import BuiltOutput, OutputJob, Workshop
 
 EXTENSION = ".qcow2"  # with the default format
 ROOT_PARTITION = 2  # the disk's root file system is the second GPT partition (vda2 on virtio)
+# options.root-device: the bus the guest finds the disk on -> the device name its partitions follow
+ROOT_DEVICES = {"virtio": "/dev/vda", "nvme": "/dev/nvme0n1p"}
 
 
 def build(w: Workshop, t: OutputJob, out: Path) -> BuiltOutput:
     filesystem = str(t.options.get("filesystem", "ext4"))
     fmt = str(t.options.get("format", "qcow2"))
-    cmdline = f"{w.cmdline} vcomp.root=/dev/vda{ROOT_PARTITION} vcomp.rootfstype={filesystem}"
+    device = ROOT_DEVICES[str(t.options.get("root-device", "virtio"))]
+    cmdline = f"{w.cmdline} vcomp.root={device}{ROOT_PARTITION} vcomp.rootfstype={filesystem}"
     bios = "bios" in t.firmware
     esp = w.esp(cmdline, t.name, uefi="uefi" in t.firmware, bios=bios)
     parts = [gpt.Partition(name="ESP", type_guid=gpt.ESP_TYPE, guid=w.uuid("esp-part"), image=esp,
