@@ -1,0 +1,77 @@
+"""What the image's init reads, by kind of init, pure: a registry keyed by the profile's ``init:`` package.
+
+- ``init`` (the project's init, the default for any other name): ``/etc/veridian/services.d/NNN-NAME``, one
+  file per enabled service (``composer.pkgmgr.services.init_files``);
+- ``systemd`` (Debian's systemd and systemd-sysv, imported with their closure): the services as unit files
+  (``composer.pkgmgr.units``), the boot-test contract's units and script (``composer.pkgmgr.unitboot``),
+  ``/etc/machine-id`` as ``uninitialized`` (systemd makes the id at first boot) and ``/init`` pointing to
+  systemd, so that an initramfs boots it as PID 1 (``/sbin/init`` is systemd-sysv's); ``systemd-firstboot``
+  masked (it would prompt on the console at the first boot).
+
+``composer.pkgmgr.actions.apply_services`` writes what the kind returns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+from composer.pkgmgr import services, unitboot, units
+from composer.pkgmgr.services import Effective, GroupId, UserIds
+
+SYSTEMD_BINARY = "usr/lib/systemd/systemd"
+# Masked: the image is configured at build (hostname, users); systemd-firstboot would prompt on the console at the
+# first boot (the machine id is "uninitialized") and wait for a key, so an unattended boot never ends.
+MASKED = ("systemd-firstboot.service",)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InitFiles:
+    """Root-relative path -> (text, mode); link path -> target; directories whose entries are all ours
+    (emptied before writing, so a service removed from the image leaves no stale file)."""
+
+    files: Mapping[str, tuple[str, int]] = field(default_factory=lambda: MappingProxyType({}))
+    links: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    owned_dirs: tuple[str, ...] = ()
+
+
+Writer = Callable[[Sequence[Effective], Sequence[str], UserIds, GroupId], InitFiles]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InitKind:
+    name: str
+    summary: str
+    files: Writer
+
+
+def _veridian(chosen: Sequence[Effective], order: Sequence[str], user: UserIds, gid: GroupId) -> InitFiles:
+    if not chosen:
+        return InitFiles()
+    return InitFiles(files={rel: (text, 0o644) for rel, text in services.init_files(chosen, order, user, gid).items()},
+                     owned_dirs=(services.INIT_DIR,))
+
+
+def _systemd(chosen: Sequence[Effective], order: Sequence[str], user: UserIds, gid: GroupId) -> InitFiles:
+    for e in chosen:   # the same account checks as init's files: the user and group exist in the image
+        services.account_ids(e, user, gid)
+    svc, contract = units.service_units(chosen, order), unitboot.contract_units(order)
+    files = {rel: (text, 0o644) for rel, text in sorted({**svc.files, **contract.files}.items())}
+    files[unitboot.SCRIPT_REL] = (unitboot.SCRIPT, 0o755)
+    files["etc/machine-id"] = ("uninitialized\n", 0o444)
+    links = {**svc.links, **contract.links, **{f"{units.UNIT_DIR}/{name}": "/dev/null" for name in MASKED}}
+    return InitFiles(files=files, links={**dict(sorted(links.items())), "init": SYSTEMD_BINARY})
+
+
+VERIDIAN = InitKind(name="init", summary="the project's init (recipes/init): services.d", files=_veridian)
+KINDS: Mapping[str, InitKind] = MappingProxyType({
+    "init": VERIDIAN,
+    "systemd": InitKind(name="systemd", summary="Debian's systemd: unit files in /etc/systemd/system",
+                        files=_systemd),
+})
+
+
+def kind_of(init_package: str | None) -> InitKind:
+    """The kind of the profile's init package (the project's init for a name the registry does not know)."""
+    return KINDS.get(init_package or "", VERIDIAN)
