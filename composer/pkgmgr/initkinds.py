@@ -59,6 +59,7 @@ def _systemd(chosen: Sequence[Effective], order: Sequence[str], user: UserIds, g
     svc, contract = units.service_units(chosen, order), unitboot.contract_units(order)
     files = {rel: (text, 0o644) for rel, text in sorted({**svc.files, **contract.files}.items())}
     files[unitboot.SCRIPT_REL] = (unitboot.SCRIPT, 0o755)
+    files[unitboot.DHCP_SCRIPT_REL] = (unitboot.DHCP_SCRIPT, 0o755)
     files["etc/machine-id"] = ("uninitialized\n", 0o444)
     links = {**svc.links, **contract.links, **{f"{units.UNIT_DIR}/{name}": "/dev/null" for name in MASKED}}
     return InitFiles(files=files, links={**dict(sorted(links.items())), "init": SYSTEMD_BINARY})

@@ -24,6 +24,7 @@ WANTS_DIR = f"{UNIT_DIR}/multi-user.target.wants"
 HELPER = "/etc/veridian/systemd/vcomp-boot"   # the marker and probe script the units run (unitboot.SCRIPT)
 RESERVED_PREFIX = "vcomp-"                      # the contract's own units
 RESTART_BURST = 6                                # the first start and 5 restarts, as the project's init
+NETWORK_UNIT = "vcomp-network.service"          # every service starts after the network, as under the project's init
 READY_TIMEOUT = 120                              # seconds: the probe's own bound (vcomp.servicewait) fits in it
 
 SAFE_WORD = re.compile(r"[A-Za-z0-9_./:=,+@-]+")
@@ -102,8 +103,9 @@ def service_unit(e: Effective, enabled: frozenset[str]) -> str:
     where = f"package '{e.package}': service '{e.name}'"
     kind = s.readiness.partition(":")[0]
     deps = " ".join(f"{a}.service" for a in sorted(set(s.after)) if a in enabled and a != e.name)
-    unit = [f"Description={e.name} ({e.package}), a Veridian service", *(
-        [f"After={deps}", f"Wants={deps}"] if deps else []),
+    unit = [f"Description={e.name} ({e.package}), a Veridian service",
+            f"After={NETWORK_UNIT}{' ' + deps if deps else ''}",
+            *([f"Wants={deps}"] if deps else []),
         f"OnFailure=vcomp-failed@{e.name}.service", "StartLimitIntervalSec=300", f"StartLimitBurst={RESTART_BURST}"]
     service = [f"Type={TYPES[kind]}", f"ExecStart={exec_line(s.command, f'{where} command')}",
                f"ExecStartPost=+{HELPER} up {e.name} {s.readiness}",
