@@ -1,5 +1,5 @@
 # The two commands of the quickstart: `make demo` and `make test`. Each does its own set-up.
-.PHONY: setup demo test unit integration lint bench clean conformance reliability debian-fixture test-archive \
+.PHONY: setup demo test unit integration lint bench clean conformance reliability debian-fixture test-archive test-systemd \
 	bench-archive test-archive-e2e
 
 setup:
@@ -9,13 +9,18 @@ demo: setup
 	@bash scripts/demo.sh
 
 test: setup
-	.venv/bin/python -m pytest -n 2 -m "not archive" tests
+	.venv/bin/python -m pytest -n 2 -m "not archive and not systemd" tests
 
 unit: setup
 	.venv/bin/python -m pytest -n 2 -m "not archive" tests/unit
 
 integration: setup
-	.venv/bin/python -m pytest tests/integration
+	.venv/bin/python -m pytest -m "not systemd" tests/integration
+
+# init: systemd (Debian's systemd imported with its closure, PID 1 in an initramfs) booted on x86_64, aarch64 and
+# riscv64 (tests/integration/test_boot_systemd.py; the import is a minute of CPU per architecture).
+test-systemd: setup
+	.venv/bin/python -m pytest -m systemd -v tests/integration/test_boot_systemd.py
 
 # The public TUF conformance suite against vcomp's TUF client (not part of `make test`).
 conformance: setup
