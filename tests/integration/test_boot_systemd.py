@@ -83,22 +83,34 @@ def add_systemd(repo: Path, packages: Path, debs: Path, arch: str) -> None:
     assert main(["repo", "publish", str(repo)]) == 0
 
 
+class SystemdRepo:
+    """A copy of the sample repository; systemd's closure is imported into it once per architecture asked."""
+
+    def __init__(self, base: Path) -> None:
+        self.base = base
+        self.done: set[str] = set()
+
+    def with_arch(self, arch: str) -> Path:
+        if arch not in self.done:
+            add_systemd(self.base / "images" / "repo", self.base / "images" / "packages", self.base / f"debs-{arch}",
+                        arch)
+            self.done.add(arch)
+        return self.base
+
+
 @pytest.fixture(scope="module")
-def systemd_repo(sample_repo_base: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A copy of the sample repository with systemd's closure, for every architecture."""
+def systemd_repo(sample_repo_base: Path, tmp_path_factory: pytest.TempPathFactory) -> SystemdRepo:
     base = tmp_path_factory.mktemp("systemd-repo")
     shutil.copytree(sample_repo_base / "images", base / "images", symlinks=True)
-    for arch in ARCHES:
-        add_systemd(base / "images" / "repo", base / "images" / "packages", base / f"debs-{arch}", arch)
-    return base
+    return SystemdRepo(base)
 
 
 @pytest.mark.parametrize("arch", ARCHES)
-def test_systemd_runs_the_service_and_keeps_the_boot_contract(systemd_repo: Path, arch: str,
+def test_systemd_runs_the_service_and_keeps_the_boot_contract(systemd_repo: SystemdRepo, arch: str,
                                                               tmp_path: Path) -> None:
     if shutil.which(get_arch(arch).qemu) is None:
         pytest.fail(f"{get_arch(arch).qemu} is missing: run scripts/setup.sh")
-    profiles = copy_profiles(systemd_repo, tmp_path)
+    profiles = copy_profiles(systemd_repo.with_arch(arch), tmp_path)
     profile = profiles / "systemd.yaml"
     profile.write_text(PROFILE.format(arch=arch, console=get_arch(arch).console))
     with with_cache(tmp_path / "cache"):
