@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
+from composer.errors import UserError
 from composer.pkgmgr import services, unitboot, units
 from composer.pkgmgr.services import Effective, GroupId, UserIds
 
@@ -44,6 +45,7 @@ class InitKind:
     name: str
     summary: str
     files: Writer
+    unbootable: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))  # output type -> why
 
 
 def _veridian(chosen: Sequence[Effective], order: Sequence[str], user: UserIds, gid: GroupId) -> InitFiles:
@@ -69,8 +71,20 @@ VERIDIAN = InitKind(name="init", summary="the project's init (recipes/init): ser
 KINDS: Mapping[str, InitKind] = MappingProxyType({
     "init": VERIDIAN,
     "systemd": InitKind(name="systemd", summary="Debian's systemd: unit files in /etc/systemd/system",
-                        files=_systemd),
+                        files=_systemd, unbootable=MappingProxyType({
+                            "disk": "systemd would run from the disk's initramfs (the whole root) and never mount the "
+                                    "root partition: switching root needs systemd's initrd mode, which needs udev"})),
 })
+
+
+def check_outputs(init_package: str | None, outputs: Sequence[tuple[str, str]], where: str) -> None:
+    """Refuse an output (name, type) the init cannot boot, naming it and why."""
+    kind = kind_of(init_package)
+    for name, kind_of_output in outputs:
+        if kind_of_output in kind.unbootable:
+            raise UserError(f"{where}: output '{name}' ({kind_of_output}) cannot boot with init: {init_package}: "
+                            f"{kind.unbootable[kind_of_output]}",
+                            hint="use the initramfs output (or iso: its initrd is the same root) with this init")
 
 
 def kind_of(init_package: str | None) -> InitKind:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from composer.errors import UserError
 from composer.package.actions import Service
 from composer.pkgmgr import initkinds, unitboot, units
 from composer.pkgmgr.actions import SERVICES, apply_actions, apply_services
@@ -213,3 +214,10 @@ def test_systemd_parses_the_generated_units(tmp_path: Path) -> None:
 
     assert verify("t.service") == ""
     assert "quot" in verify("bad.service").lower()
+
+
+def test_an_output_the_init_cannot_boot_is_refused_naming_it() -> None:
+    initkinds.check_outputs("systemd", [("initramfs", "initramfs"), ("iso", "iso")], "p.yaml")
+    initkinds.check_outputs("init", [("disk", "disk")], "p.yaml")
+    with pytest.raises(UserError, match=r"p.yaml: output 'root' \(disk\) cannot boot with init: systemd: .*udev"):
+        initkinds.check_outputs("systemd", [("root", "disk")], "p.yaml")
