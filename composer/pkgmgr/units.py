@@ -105,8 +105,8 @@ def service_unit(e: Effective, enabled: frozenset[str]) -> str:
     deps = " ".join(f"{a}.service" for a in sorted(set(s.after)) if a in enabled and a != e.name)
     unit = [f"Description={e.name} ({e.package}), a Veridian service",
             f"After={NETWORK_UNIT}{' ' + deps if deps else ''}",
-            *([f"Wants={deps}"] if deps else []),
-        f"OnFailure=vcomp-failed@{e.name}.service", "StartLimitIntervalSec=300", f"StartLimitBurst={RESTART_BURST}"]
+            *([f"Wants={deps}"] if deps else []), f"OnFailure=vcomp-failed@{e.name}.service",
+            "StartLimitIntervalSec=300", f"StartLimitBurst={RESTART_BURST}"]
     service = [f"Type={TYPES[kind]}", f"ExecStart={exec_line(s.command, f'{where} command')}",
                f"ExecStartPost=+{HELPER} up {e.name} {s.readiness}",
                f"ExecStopPost=+{HELPER} down {e.name}", f"User={s.user}", *([f"Group={s.group}"] if s.group else []),
