@@ -1,6 +1,10 @@
 # The two commands of the quickstart: `make demo` and `make test`. Each does its own set-up.
 .PHONY: setup demo test unit integration lint bench clean conformance reliability debian-fixture test-archive \
-	bench-archive test-archive-e2e test-reach test-boot-matrix test-drivers
+	bench-archive test-archive-e2e test-reach test-boot-matrix test-drivers test-systemd
+
+# Suites that run only when asked for by their own target (minutes each; tests/conftest.py OPT_IN skips them
+# in any other run).
+NOT_OPT_IN = not archive and not boot_matrix and not drivers and not systemd
 
 setup:
 	@bash scripts/setup.sh
@@ -9,18 +13,24 @@ demo: setup
 	@bash scripts/demo.sh
 
 test: setup
-	.venv/bin/python -m pytest -n 2 -m "not archive and not boot_matrix and not drivers" tests
+	.venv/bin/python -m pytest -n 2 -m "$(NOT_OPT_IN)" tests
 
 unit: setup
-	.venv/bin/python -m pytest -n 2 -m "not archive and not boot_matrix and not drivers" tests/unit
+	.venv/bin/python -m pytest -n 2 -m "$(NOT_OPT_IN)" tests/unit
 
 integration: setup
-	.venv/bin/python -m pytest tests/integration
+	.venv/bin/python -m pytest -m "$(NOT_OPT_IN)" tests/integration
+
+# init: systemd (Debian's systemd imported with its closure, PID 1 in an initramfs) booted on x86_64, aarch64 and
+# riscv64 (tests/integration/test_boot_systemd.py; the import is a minute of CPU per architecture).
+test-systemd: setup
+	.venv/bin/python -m pytest -m systemd -v tests/integration/test_boot_systemd.py
 
 # Images you can reach (docs/reach.md): host-side HTTP and ssh checks against booted guests, dropbear imported
 # from Debian (about 1 min; part of `make test` too).
 test-reach: setup
 	.venv/bin/python -m pytest -s tests/integration/test_boot_reach.py
+
 # Every cell of the boot matrix (docs/boot-tests.md): profiles/minimal.yaml built once for x86_64, aarch64 and
 # riscv64, then `vcomp test` boots every cell (ARCH/OUTPUT/MEDIUM/FIRMWARE) and prints the table; its JUnit is
 # images/boot-matrix/junit.xml (VCOMP_BOOT_MATRIX_OUT=DIR to change). Not part of `make test` (minutes of QEMU).

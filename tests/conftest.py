@@ -114,7 +114,9 @@ def hello_pkg(tmp_path: Path, dev_key: SigningKey) -> Built:
 # Markers whose tests run only when asked for with -m MARKER (minutes each), and how to ask.
 OPT_IN = {"archive": "archive test: run it with make test-archive (pytest -m archive)",
           "boot_matrix": "boot matrix test: run it with make test-boot-matrix (pytest -m boot_matrix)",
-          "drivers": "aarch64/riscv64 driver boots: run them with make test-drivers (pytest -m drivers)"}
+          "drivers": "aarch64/riscv64 driver boots: run them with make test-drivers (pytest -m drivers)",
+          "systemd": "init: systemd boots (Debian's systemd imported): run them with make test-systemd "
+                     "(pytest -m systemd)"}
 
 
 def _asked_for(config: pytest.Config, marker: str) -> bool:

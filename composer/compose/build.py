@@ -37,6 +37,7 @@ from composer.fsutil import atomic_write, canonical_json, sha256_file
 from composer.image.outputs import OUTPUT_TYPES
 from composer.image.workshop import BuiltOutput, OutputJob, Workshop
 from composer.notices import Say, notice
+from composer.pkgmgr import initkinds
 from composer.pkgmgr.configure import configure
 from composer.pkgmgr.db import save_repositories
 from composer.pkgmgr.install import fetch_locked, install, installed, locked_packages
@@ -89,9 +90,11 @@ def targets_for(profile: Profile, arch: str, only: Sequence[str] = ()) -> list[O
     unknown = sorted(set(only) - set(names))
     if unknown:
         raise UserError(f"no output named {', '.join(unknown)} in {profile.path}", hint=f"outputs: {', '.join(names)}")
-    return [OutputJob(name=o.name, type=o.type, options=o.options,
-                   firmware=OUTPUT_TYPES[o.type].firmware_for(arch, o.options))
+    jobs = [OutputJob(name=o.name, type=o.type, options=o.options,
+                      firmware=OUTPUT_TYPES[o.type].firmware_for(arch, o.options))
             for o in profile.outputs if arch in o.architectures and (not only or o.name in only)]
+    initkinds.check_outputs(profile.init, [(t.name, t.type) for t in jobs], str(profile.path))
+    return jobs
 
 
 def check_tools(targets: Sequence[OutputJob]) -> None:

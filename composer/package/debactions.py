@@ -78,6 +78,16 @@ def read_sysusers(text: str, where: str, acc: Collected) -> None:
             acc.members.append({"user": rest[0], "group": rest[1]})
             continue
         acc.skip(where, line)
+    by_gid = {g["gid"]: g["name"] for g in acc.groups if "gid" in g}
+    for user in acc.users:   # "u NAME UID:GID": the primary group is the group that has GID (a g line names it)
+        gid = user.pop("primary-gid", None)
+        if gid is None:
+            continue
+        if gid in by_gid:
+            user["group"] = by_gid[gid]
+        else:   # no g line has that id: a group of the user's name with it
+            acc.groups.append({"name": user["name"], "gid": gid})
+            user["group"] = user["name"]
 
 
 def _sysuser(rest: list[str], acc: Collected) -> bool:
@@ -87,7 +97,7 @@ def _sysuser(rest: list[str], acc: Collected) -> bool:
         return False
     user: dict[str, Any] = {"name": name, **({"uid": int(uid)} if uid.isdigit() else {})}
     if group.isdigit():
-        acc.groups.append({"name": name, "gid": int(group)})
+        user["primary-gid"] = int(group)   # resolved once every g line of the file is read
     elif group and group != "-":
         user["group"] = group
     user.update({"gecos": _dash(gecos), "home": _dash(home, DEFAULT_HOME), "shell": _dash(shell, NOLOGIN)})

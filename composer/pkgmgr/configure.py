@@ -112,7 +112,8 @@ def _configure(root: Root, profile: Profile, arch: str, records: Mapping[str, Ma
         _write(root, "etc/hostname", f"{_field(profile.hostname, 'hostname')}\n", written)
     written += apply_actions(root, records)   # the packages' [actions] first: the profile's users and files win
     add_users(root, [u.to_dict() for u in profile.users], written)
-    written += apply_services(root, records, profile.services)   # after the users: a service may run as one
+    # after the users (a service may run as one); written for the profile's init (composer.pkgmgr.initkinds)
+    written += apply_services(root, records, profile.services, profile.init)
     if profile.files:
         copy_overlay(profile.path.parent / profile.files, root, written)
     _mkdir(root, f"{CONF_REL}/checks.d", written)

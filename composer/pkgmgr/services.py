@@ -104,7 +104,7 @@ def document(services: Sequence[Effective], order: Sequence[str], user: UserIds,
     exist in the image; its command and environment must be lines (init reads them line by line)."""
     table: dict[str, Any] = {}
     for e in services:
-        _ids(e, user, gid)
+        account_ids(e, user, gid)
         for word in (*e.service.command, *e.service.environment.values()):
             if not word.isprintable():
                 raise ActionConflict(f"package '{e.package}': service '{e.name}' has a command word or an "
@@ -114,7 +114,7 @@ def document(services: Sequence[Effective], order: Sequence[str], user: UserIds,
     return {"start-order": list(order), "services": table}
 
 
-def _ids(e: Effective, user: UserIds, gid: GroupId) -> tuple[int, int]:
+def account_ids(e: Effective, user: UserIds, gid: GroupId) -> tuple[int, int]:
     ids = user(e.service.user)
     if ids is None:
         raise ActionConflict(f"package '{e.package}': service '{e.name}' runs as user '{e.service.user}', which the "
@@ -135,7 +135,7 @@ def init_files(services: Sequence[Effective], order: Sequence[str], user: UserId
     for i, name in enumerate(order, 1):
         e = by_name[name]
         s = e.service
-        user_id, group_id = _ids(e, user, gid)
+        user_id, group_id = account_ids(e, user, gid)
         lines = [f"name {name}", f"package {e.package}", f"uid {user_id}", f"gid {group_id}", f"user {s.user}",
                  f"dir {s.working_directory}", f"restart {s.restart}", f"ready {s.readiness}",
                  *(f"env {k}={v}" for k, v in sorted(s.environment.items())), *(f"arg {w}" for w in s.command)]

@@ -219,3 +219,17 @@ def test_action_files_reads_only_regular_files_of_the_known_directories(tmp_path
     (tmp_path / "etc").mkdir()
     (tmp_path / "etc" / "other.conf").write_text("x")
     assert sorted(action_files(tmp_path)) == ["usr/lib/systemd/system/web.service", "usr/lib/sysusers.d/web.conf"]
+
+
+def test_a_numeric_primary_gid_names_the_group_that_has_it() -> None:
+    """systemd's basic.conf: ``u _apt 42:65534`` runs in the group of id 65534 (``g nogroup 65534``), not in
+    a new group '_apt' with that id; a gid no g line has makes a group of the user's name."""
+    conf = "g nogroup 65534 -\nu nobody 65534:65534 - /nonexistent\nu _apt 42:65534 - /nonexistent\n" \
+           "u games 5:60 - /usr/games\ng games 60 -\nu lone 700:701\n"
+    a = translate(package="systemd", control={}, files={"usr/lib/sysusers.d/basic.conf": conf.encode()}).actions
+    users = {u["name"]: u for u in a["users"]}
+    assert users["_apt"]["group"] == "nogroup" and users["nobody"]["group"] == "nogroup"
+    assert users["games"]["group"] == "games" and users["lone"]["group"] == "lone"
+    assert sorted((g["name"], g.get("gid")) for g in a["groups"]) == [("games", 60), ("lone", 701),
+                                                                      ("nogroup", 65534)]
+    assert all("primary-gid" not in u for u in a["users"])
