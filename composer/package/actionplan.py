@@ -13,11 +13,10 @@ from dataclasses import dataclass
 from types import MappingProxyType
 
 from composer.package.accounts import HINT, ActionConflict
-from composer.package.actions import Actions, Alternative, Service, TmpFile
+from composer.package.actions import RUNTIME, Actions, Alternative, Service, TmpFile
 
 Declared = Sequence[tuple[str, Actions]]
-# tmpfiles below these exist only at run time (tmpfs or pseudo file systems): applied by init at every boot
-RUNTIME = ("run", "tmp", "proc", "sys", "dev")
+# tmpfiles below RUNTIME exist only at run time (tmpfs or pseudo file systems): applied by init at every boot
 
 
 def is_runtime(rel: str) -> bool:

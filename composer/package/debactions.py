@@ -173,6 +173,8 @@ def unit_service(name: str, text: str, acc: Collected) -> dict[str, Any] | None:
         service["restart"] = RESTART.get(last("Restart"), "on-failure")
     if last("Type") == "notify":
         service["readiness"] = "notify"
+    if last("Type") == "forking":   # init supervises a process in the foreground: the command must not detach
+        acc.skip(where, "Type=forking (the command detaches; give the profile's services[] a foreground command)")
     caps = [c.lower().removeprefix("cap_") for v in svc.get("AmbientCapabilities", []) for c in v.split()]
     if caps:
         service["capabilities"] = sorted(set(caps))

@@ -219,3 +219,46 @@ def test_action_files_reads_only_regular_files_of_the_known_directories(tmp_path
     (tmp_path / "etc").mkdir()
     (tmp_path / "etc" / "other.conf").write_text("x")
     assert sorted(action_files(tmp_path)) == ["usr/lib/systemd/system/web.service", "usr/lib/sysusers.d/web.conf"]
+
+
+SSHD_CONFIG = """#!/bin/sh
+set -e
+create_sshdconfig() {
+\tnew_config="$(mktemp)"
+\tcp -aZ /usr/share/openssh/sshd_config "$new_config"
+\tif [ "$permit_root_login" != true ]; then
+\t\tsed -i "s/^#*PermitRootLogin .*/PermitRootLogin yes/" "$new_config"
+\tfi
+\tmkdir -p /etc/ssh
+\tucf --three-way --debconf-ok \\
+\t\t--sum-file /usr/share/openssh/sshd_config.md5sum \\
+\t\t"$new_config" /etc/ssh/sshd_config
+\tucfr openssh-server /etc/ssh/sshd_config
+\tchmod 644 /etc/ssh/sshd_config
+}
+create_sshdconfig
+cp /usr/share/nginx/html/index.html /var/www/html/index.nginx-debian.html
+cp "$tmp" /etc/unknown
+ucf --purge /etc/gone
+"""
+
+
+def test_configuration_installed_from_a_shipped_template_becomes_a_copy_entry() -> None:
+    """openssh-server's sshd_config (cp to a temporary file, then ucf) and nginx-common's index page (cp)."""
+    t = translate(package="openssh-server", control={"postinst": SSHD_CONFIG.encode()}, files={})
+    tmp = {e["path"]: e for e in t.actions["tmpfiles"]}
+    assert tmp["/etc/ssh/sshd_config"] == {"type": "C", "path": "/etc/ssh/sshd_config", "mode": "0644",
+                                           "argument": "/usr/share/openssh/sshd_config"}
+    assert tmp["/var/www/html/index.nginx-debian.html"]["argument"] == "/usr/share/nginx/html/index.html"
+    text = "\n".join(t.untranslated)
+    assert "sed -i s/^#*PermitRootLogin" in text, "the debconf-dependent edit stays for review"
+    assert "cp $tmp /etc/unknown" in text, "a copy of an unknown file is not guessed"
+    assert "ucf" not in text, "ucf, ucfr and ucf --purge are translated"
+
+
+def test_a_forking_unit_is_translated_and_flagged() -> None:
+    unit = b"[Service]\nType=forking\nExecStart=/usr/sbin/nginx -g 'daemon on; master_process on;'\n"
+    t = translate(package="nginx-common", control={"postinst": b"#!/bin/sh\ndeb-systemd-helper enable nginx\n"},
+                  files={"usr/lib/systemd/system/nginx.service": unit})
+    assert t.actions["services"][0]["command"] == ["/usr/sbin/nginx", "-g", "daemon on; master_process on;"]
+    assert any("Type=forking" in u for u in t.untranslated)

@@ -1,0 +1,99 @@
+"""profiles/server.yaml end to end: the Debian closure of openssh-server, python3 and nginx imported into the
+sample Debian repository (composer/repo/debianset.py), locked and built with the project's kernel, drivers,
+init and base, and booted in QEMU: sshd and nginx up as init's services, host keys made at the first boot,
+python3 running, the web page served.
+
+x86_64 is part of ``make test`` (the import and a disk boot, a few minutes); aarch64 and riscv64 carry the
+``server`` marker (``make test-server``: their imports and boots take longer under TCG).
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+
+from composer.arch import get_arch
+from composer.boot.session import run_boot
+from composer.cli.main import main
+from composer.compose.build import read_manifest
+from composer.repo.debianset import build_debian_repo
+from composer.repo.sample import SampleCheckout
+from tests.conftest import REPO
+from tests.integration.conftest import copy_profiles
+from tests.integration.images_fixture import with_cache
+
+pytestmark = pytest.mark.integration
+ALL = "architectures: [x86_64, aarch64, riscv64]"
+# What the profile's boot test expects, plus what this test reads from the same boot.
+MARKERS = ("VCOMP-FIRSTBOOT: ok ssh-host-keys", "VCOMP-SERVICE: up ssh", "VCOMP-SERVICE: up nginx",
+           "VCOMP-CHECK: PASS 50-python3", "VCOMP-CHECK: PASS 50-http", "VCOMP-BOOT: ready")
+BOOT_TIMEOUT = {"x86_64": 300, "aarch64": 600, "riscv64": 900}
+
+
+def server_profile(arches: tuple[str, ...]) -> str:
+    text = (REPO / "profiles" / "server.yaml").read_text()
+    assert ALL in text
+    return text.replace(ALL, f"architectures: [{', '.join(arches)}]")
+
+
+def build_server(sample_repo_base: Path, base: Path, arches: tuple[str, ...]) -> Path:
+    """The Debian closure for ``arches`` added to the session's sample Debian repository, then server.yaml
+    (restricted to ``arches``) locked and built; the directory of its images."""
+    start = time.monotonic()
+    build_debian_repo(sample_repo_base / "images" / "debian", sample_repo_base / "images" / "debian-packages",
+                      checkout=SampleCheckout(root=REPO), arches=arches)
+    print(f"import {','.join(arches)}: {time.monotonic() - start:.0f} s")
+    profiles = copy_profiles(sample_repo_base, base)
+    prof = profiles / "server.yaml"
+    prof.write_text(server_profile(arches))
+    start = time.monotonic()
+    with with_cache(base / "cache"):
+        assert main(["lock", str(prof)]) == 0
+        assert main(["build", str(prof), "--images", str(base / "images-out")]) == 0
+    print(f"lock+build {','.join(arches)}: {time.monotonic() - start:.0f} s")
+    return base / "images-out" / "server"
+
+
+def boot_server(images: Path, arch: str, logs: Path) -> str:
+    if shutil.which(get_arch(arch).qemu) is None:
+        pytest.fail(f"{get_arch(arch).qemu} is missing: run scripts/setup.sh")
+    built = images / arch
+    start = time.monotonic()
+    [case] = run_boot(read_manifest(built), built, "disk", "uefi", logs=logs, timeout=BOOT_TIMEOUT[arch])
+    print(f"boot {arch} disk (uefi): {time.monotonic() - start:.0f} s")
+    log = case.watch.log
+    missing = [m for m in MARKERS if m not in log]
+    assert not missing and case.passed, f"missing {missing or case.missing}; console tail:\n{case.watch.tail(60)}"
+    return log
+
+
+def check_server_log(log: str) -> None:
+    assert "VCOMP-SERVICE: failed" not in log
+    assert log.index("VCOMP-FIRSTBOOT: ok ssh-host-keys") < log.index("VCOMP-SERVICE: up ssh")
+    assert log.index("VCOMP-SERVICE: up nginx") < log.index("VCOMP-CHECKS: done")
+
+
+@pytest.fixture(scope="module")
+def server_x86_64(sample_repo_base: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_server(sample_repo_base, tmp_path_factory.mktemp("server-x86_64"), ("x86_64",))
+
+
+def test_the_server_boots_with_sshd_nginx_and_python3_from_debian(server_x86_64: Path, tmp_path: Path) -> None:
+    image = server_x86_64 / "x86_64"
+    manifest = read_manifest(image)
+    names = {p["name"] for p in manifest["packages"]}
+    assert {"openssh-server", "nginx", "python3", "init", "linux"} <= names
+    lock = (image.parents[2] / "profiles" / "server.lock").read_text()
+    assert 'repository = "debian"' in lock or "debian" in lock
+    check_server_log(boot_server(server_x86_64, "x86_64", tmp_path))
+
+
+@pytest.mark.server
+@pytest.mark.parametrize("arch", ["aarch64", "riscv64"])
+def test_the_server_boots_on_the_other_architectures(arch: str, sample_repo_base: Path,
+                                                      tmp_path_factory: pytest.TempPathFactory) -> None:
+    images = build_server(sample_repo_base, tmp_path_factory.mktemp(f"server-{arch}"), (arch,))
+    check_server_log(boot_server(images, arch, tmp_path_factory.mktemp(f"logs-{arch}")))
