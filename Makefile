@@ -1,6 +1,6 @@
 # The two commands of the quickstart: `make demo` and `make test`. Each does its own set-up.
 .PHONY: setup demo test unit integration lint bench clean conformance reliability debian-fixture test-archive \
-	bench-archive test-archive-e2e
+	bench-archive test-archive-e2e test-server
 
 setup:
 	@bash scripts/setup.sh
@@ -9,7 +9,12 @@ demo: setup
 	@bash scripts/demo.sh
 
 test: setup
-	.venv/bin/python -m pytest -n 2 -m "not archive" tests
+	.venv/bin/python -m pytest -n 2 -m "not archive and not server" tests
+
+# profiles/server.yaml (the imported Debian closure) built and booted on aarch64 and riscv64 (x86_64 is in
+# `make test`): tests/integration/test_boot_server.py, timings printed.
+test-server: setup
+	.venv/bin/python -m pytest -n 2 -m server -s tests/integration/test_boot_server.py
 
 unit: setup
 	.venv/bin/python -m pytest -n 2 -m "not archive" tests/unit

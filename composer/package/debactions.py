@@ -56,6 +56,11 @@ def _dash(value: str, default: str = "") -> str:
 
 def read_sysusers(text: str, where: str, acc: Collected) -> None:
     """``u``, ``g``, ``m`` lines (``r`` ranges and ids taken from a path are not translated)."""
+    groups = {}   # gid -> the name a g line of this file gives it (u NAME UID:GID names its primary group by id)
+    for line in text.splitlines():
+        words = words_of(line) or []
+        if len(words) >= 3 and words[0].rstrip("!") == "g" and words[2].isdigit():
+            groups.setdefault(words[2], words[1])
     for line in text.splitlines():
         words = words_of(line)
         if not words:
@@ -63,7 +68,7 @@ def read_sysusers(text: str, where: str, acc: Collected) -> None:
                 acc.skip(where, line)
             continue
         kind, rest = words[0].rstrip("!"), words[1:] + ["-"] * 5
-        if kind == "u" and _sysuser(rest, acc):
+        if kind == "u" and _sysuser(rest, acc, groups):
             continue
         if kind == "g" and (rest[1] == "-" or rest[1].isdigit()):
             acc.groups.append({"name": rest[0], **({"gid": int(rest[1])} if rest[1].isdigit() else {})})
@@ -74,14 +79,18 @@ def read_sysusers(text: str, where: str, acc: Collected) -> None:
         acc.skip(where, line)
 
 
-def _sysuser(rest: list[str], acc: Collected) -> bool:
+def _sysuser(rest: list[str], acc: Collected, groups: Mapping[str, str]) -> bool:
     name, ident, gecos, home, shell = rest[:5]
     uid, _, group = ident.partition(":")
     if not (uid == "-" or uid.isdigit()) or group.startswith("/"):
         return False
     user: dict[str, Any] = {"name": name, **({"uid": int(uid)} if uid.isdigit() else {})}
-    if group.isdigit():
+    if group.isdigit() and group in groups:   # u sync 4:65534: primary group nogroup (g nogroup 65534)
+        user["group"] = groups[group]
+    elif group.isdigit() and group == uid:   # u NAME 105:105: a group of its own name with that id
         acc.groups.append({"name": name, "gid": int(group)})
+    elif group.isdigit():
+        return False                        # a group id no g line names: not guessed
     elif group and group != "-":
         user["group"] = group
     user.update({"gecos": _dash(gecos), "home": _dash(home, DEFAULT_HOME), "shell": _dash(shell, NOLOGIN)})

@@ -23,11 +23,20 @@ from composer.arch import get_arch
 from composer.errors import InvalidPackage, UserError
 from composer.fsutil import source_date_epoch
 from composer.package import importer
+from composer.package.actions import Actions
+from composer.package.archive import read_header
 from composer.package.build import default_cache
 from composer.package.debian import DebianArchive
+from composer.package.translationreport import render
 from composer.repo.edit import add_many, delegate, init, publish, resign_targets
-from composer.repo.sample import (ARCHES, IMMUTABLE, ROOT_EXPIRES, SampleCheckout, checkout_of_this_package,
-                                  forget_trusted_state)
+from composer.repo.sample import (
+    ARCHES,
+    IMMUTABLE,
+    ROOT_EXPIRES,
+    SampleCheckout,
+    checkout_of_this_package,
+    forget_trusted_state,
+)
 from composer.repo.store import ONLINE_ROLES, RepoStore
 from composer.trust.keys import load_public_key, load_signing_key
 
@@ -36,6 +45,7 @@ from composer.trust.keys import load_public_key, load_signing_key
 SERVER_NAMES = ("openssh-server", "python3", "nginx")
 SUITES = ("trixie", "trixie-updates", "trixie-security")
 ROLE = "debian-developer"
+REPORT = "translation-report.md"   # in the packages directory, beside ARCH/import-report.json
 
 
 def _quiet(line: str) -> None:
@@ -108,14 +118,19 @@ def build_debian_repo(repo_dir: Path, packages_dir: Path, *, checkout: SampleChe
     checkout = checkout or checkout_of_this_package()
     developer = load_signing_key(checkout.key("developer"))
     paths: list[Path] = []
+    imported: dict[str, list[tuple[str, Actions]]] = {}
     for arch in arches:
         start = time.monotonic()
         done = import_closure(arch, packages_dir / arch, checkout=checkout, names=names, say=say)
         (packages_dir / arch / "import-report.json").write_text(json.dumps(done.report, indent=1, sort_keys=True)
                                                                 + "\n")
         paths += done.paths
+        imported[arch] = [(h.metadata.name, h.metadata.actions) for h in map(read_header, done.paths)]
         say(f"   {arch}: {len(done.paths)} Debian packages ({done.report['bytes'] / 2**20:.1f} MiB) in "
             f"{time.monotonic() - start:.0f} s, {len(done.report['untranslated'])} with untranslated items")
+    report = render(imported, title=f"Translation report: the Debian closure of {', '.join(names)}")
+    (packages_dir / REPORT).write_text(report)
+    say(f"   translation report: {packages_dir / REPORT}")
     if not (repo_dir / "repo.toml").exists():
         _create(repo_dir, checkout)
     store = RepoStore(repo_dir)

@@ -30,7 +30,7 @@ ALL = "architectures: [x86_64, aarch64, riscv64]"
 # What the profile's boot test expects, plus what this test reads from the same boot.
 MARKERS = ("VCOMP-FIRSTBOOT: ok ssh-host-keys", "VCOMP-SERVICE: up ssh", "VCOMP-SERVICE: up nginx",
            "VCOMP-CHECK: PASS 50-python3", "VCOMP-CHECK: PASS 50-http", "VCOMP-BOOT: ready")
-BOOT_TIMEOUT = {"x86_64": 300, "aarch64": 600, "riscv64": 900}
+BOOT_TIMEOUT = {"x86_64": 240, "aarch64": 600, "riscv64": 900}   # measured: x86_64 28 s on a quiet machine
 
 
 def server_profile(arches: tuple[str, ...]) -> str:
@@ -62,8 +62,8 @@ def boot_server(images: Path, arch: str, logs: Path) -> str:
         pytest.fail(f"{get_arch(arch).qemu} is missing: run scripts/setup.sh")
     built = images / arch
     start = time.monotonic()
-    [case] = run_boot(read_manifest(built), built, "disk", "uefi", logs=logs, timeout=BOOT_TIMEOUT[arch])
-    print(f"boot {arch} disk (uefi): {time.monotonic() - start:.0f} s")
+    [case] = run_boot(read_manifest(built), built, "initramfs", "", logs=logs, timeout=BOOT_TIMEOUT[arch])
+    print(f"boot {arch} initramfs: {time.monotonic() - start:.0f} s")
     log = case.watch.log
     missing = [m for m in MARKERS if m not in log]
     assert not missing and case.passed, f"missing {missing or case.missing}; console tail:\n{case.watch.tail(60)}"
@@ -97,3 +97,27 @@ def test_the_server_boots_on_the_other_architectures(arch: str, sample_repo_base
                                                       tmp_path_factory: pytest.TempPathFactory) -> None:
     images = build_server(sample_repo_base, tmp_path_factory.mktemp(f"server-{arch}"), (arch,))
     check_server_log(boot_server(images, arch, tmp_path_factory.mktemp(f"logs-{arch}")))
+
+
+def test_an_import_is_reproducible_and_records_each_debs_sha256(tmp_path: Path) -> None:
+    """nginx-common's closure (a copy entry, log files owned by www-data) imported twice: the same .vpk bytes;
+    each package's provenance names the sha256 of the .deb apt downloaded (checked against the signed index)."""
+    import hashlib
+
+    from composer.package.archive import read_header
+    from composer.package.build import default_cache
+    from composer.repo.debianset import import_closure
+    checkout = SampleCheckout(root=REPO)
+    first = import_closure("x86_64", tmp_path / "a", checkout=checkout, names=("nginx-common",))
+    second = import_closure("x86_64", tmp_path / "b", checkout=checkout, names=("nginx-common",))
+    assert first.report["files"] == second.report["files"] and len(first.paths) >= 2
+    assert [p.read_bytes() for p in first.paths] == [p.read_bytes() for p in second.paths]
+    pool = default_cache() / "debian" / "debs" / "amd64"
+    for path in first.paths:
+        meta = read_header(path).metadata
+        [source] = meta.provenance["sources"]
+        deb = pool / f"{source['name']}_{source['version'].replace(':', '%3a')}_{source['arch']}.deb"
+        assert hashlib.sha256(deb.read_bytes()).hexdigest() == source["sha256"], deb
+    nginx = next(read_header(p).metadata for p in first.paths if p.name.startswith("nginx-common-"))
+    copies = {t.path: t.argument for t in nginx.actions.tmpfiles if t.type == "C"}
+    assert copies == {"/var/www/html/index.nginx-debian.html": "/usr/share/nginx/html/index.html"}

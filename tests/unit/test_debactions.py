@@ -262,3 +262,16 @@ def test_a_forking_unit_is_translated_and_flagged() -> None:
                   files={"usr/lib/systemd/system/nginx.service": unit})
     assert t.actions["services"][0]["command"] == ["/usr/sbin/nginx", "-g", "daemon on; master_process on;"]
     assert any("Type=forking" in u for u in t.untranslated)
+
+
+def test_a_sysusers_primary_group_by_id_names_the_group_the_file_declares() -> None:
+    """systemd's basic.conf: ``u _apt 42:65534`` is _apt in nogroup, not a group '_apt' with id 65534."""
+    conf = (b"g nogroup 65534 - -\nu _apt 42:65534 - /nonexistent /usr/sbin/nologin\n"
+            b"u web 105:105 - /var/www\nu odd 106:4242\n")
+    t = translate(package="systemd", control={}, files={"usr/lib/sysusers.d/basic.conf": conf})
+    users = {u["name"]: u for u in t.actions["users"]}
+    assert users["_apt"] == {"name": "_apt", "uid": 42, "group": "nogroup", "home": "/nonexistent",
+                             "shell": "/usr/sbin/nologin"}
+    assert {"name": "web", "gid": 105} in t.actions["groups"] and "group" not in users["web"]
+    assert t.actions["groups"] == [{"name": "nogroup", "gid": 65534}, {"name": "web", "gid": 105}]
+    assert "odd" not in users and any("u odd 106:4242" in u for u in t.untranslated)
