@@ -56,11 +56,11 @@ def _dash(value: str, default: str = "") -> str:
 
 def read_sysusers(text: str, where: str, acc: Collected) -> None:
     """``u``, ``g``, ``m`` lines (``r`` ranges and ids taken from a path are not translated)."""
-    groups = {}   # gid -> the name a g line of this file gives it (u NAME UID:GID names its primary group by id)
+    groups: dict[str, str] = {}   # gid -> the name a g line gives it (u NAME UID:GID names its group by id)
     for line in text.splitlines():
-        words = words_of(line) or []
-        if len(words) >= 3 and words[0].rstrip("!") == "g" and words[2].isdigit():
-            groups.setdefault(words[2], words[1])
+        g = words_of(line) or []
+        if len(g) >= 3 and g[0].rstrip("!") == "g" and g[2].isdigit():
+            groups.setdefault(g[2], g[1])
     for line in text.splitlines():
         words = words_of(line)
         if not words:
