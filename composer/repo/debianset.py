@@ -116,7 +116,6 @@ def build_debian_repo(repo_dir: Path, packages_dir: Path, *, checkout: SampleChe
     (created when missing; made again when an import changed a published package); one report per
     architecture in ``packages_dir/ARCH/import-report.json``."""
     checkout = checkout or checkout_of_this_package()
-    developer = load_signing_key(checkout.key("developer"))
     paths: list[Path] = []
     imported: dict[str, list[tuple[str, Actions]]] = {}
     for arch in arches:
@@ -131,6 +130,13 @@ def build_debian_repo(repo_dir: Path, packages_dir: Path, *, checkout: SampleChe
     report = render(imported, title=f"Translation report: the Debian closure of {', '.join(names)}")
     (packages_dir / REPORT).write_text(report)
     say(f"   translation report: {packages_dir / REPORT}")
+    return _publish(repo_dir, paths, checkout, say)
+
+
+def _publish(repo_dir: Path, paths: Sequence[Path], checkout: SampleCheckout, say: Callable[[str], None]) -> RepoStore:
+    """Add the imported packages to ``repo_dir`` (created when missing) and publish it; made again from scratch
+    when an import changed a published package (a new translation, say: published packages never change)."""
+    developer = load_signing_key(checkout.key("developer"))
     if not (repo_dir / "repo.toml").exists():
         _create(repo_dir, checkout)
     store = RepoStore(repo_dir)
@@ -140,11 +146,10 @@ def build_debian_repo(repo_dir: Path, packages_dir: Path, *, checkout: SampleChe
     except InvalidPackage as exc:
         if IMMUTABLE not in exc.message:
             raise
-        # An import changed a published package (a new translation, say): this local repository is made again.
         say(f"   the Debian closure changed since {repo_dir} was published: making it again")
         shutil.rmtree(repo_dir)
-        forget_trusted_state(repo_dir, checkout)
-        return build_debian_repo(repo_dir, packages_dir, checkout=checkout, arches=arches, names=names, say=say)
+        forget_trusted_state(repo_dir, checkout)   # (the Debian root has the sample root's bytes: same keys)
+        return _publish(repo_dir, paths, checkout, say)
     versions = publish(store)
     say(f"   repository {repo_dir}: {sum(a.new for a in added)} new packages, {versions['packages']} in all; "
         f"trust root {trust_root(checkout).relative_to(checkout.root)}")
