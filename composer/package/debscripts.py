@@ -250,6 +250,12 @@ def _ln(args: list[str], acc: Collected) -> bool:
     return True
 
 
+def _template(path: str) -> bool:
+    """A file a package ships as a template (under /usr): what ``cp``/``ucf`` may install elsewhere. A copy of
+    anything else (``cp templates.dat templates.dat.old``, a backup of state) is not translated."""
+    return _literal(path) and path.startswith("/usr/") and not path.endswith("/")
+
+
 def _copy(acc: Collected, dest: str, source: str) -> None:
     """A configuration file installed from a file the package ships: a tmpfiles ``C`` entry (copied at image
     build when missing); a later chmod/chown folds into it."""
@@ -261,7 +267,7 @@ def _cp(args: list[str], acc: Collected) -> bool:
     """``cp [-a|-p|-Z...] SRC DEST`` of literal paths: ``C DEST SRC``; ``cp SRC $VAR`` (a temporary copy a later
     ``ucf $VAR DEST`` installs): remembered for it."""
     words = [a for a in args if not a.startswith("-")]
-    if len(words) != 2 or not _literal(words[0]) or words[0].endswith("/"):
+    if len(words) != 2 or not _template(words[0]):
         return False
     if _literal(words[1]) and not words[1].endswith("/"):
         _copy(acc, words[1], words[0])
@@ -284,7 +290,7 @@ def _ucf(args: list[str], acc: Collected) -> bool:
     if len(words) != 2 or not _literal(words[1]):
         return False
     source = acc.staged.get(words[0].strip("${}")) if words[0].startswith("$") else words[0]
-    if source is None or not _literal(source):
+    if source is None or not _template(source):
         return False
     _copy(acc, words[1], source)
     return True

@@ -275,3 +275,12 @@ def test_a_sysusers_primary_group_by_id_names_the_group_the_file_declares() -> N
     assert {"name": "web", "gid": 105} in t.actions["groups"] and "group" not in users["web"]
     assert t.actions["groups"] == [{"name": "nogroup", "gid": 65534}, {"name": "web", "gid": 105}]
     assert "odd" not in users and any("u odd 106:4242" in u for u in t.untranslated)
+
+
+def test_a_copy_of_state_that_is_no_shipped_template_stays_untranslated() -> None:
+    """cdebconf's postinst backs up its state (``cp /var/cache/debconf/templates.dat ...old``): not a template
+    under /usr, so no copy entry whose source the image would lack."""
+    script = b"#!/bin/sh\ncp /var/cache/debconf/templates.dat /var/cache/debconf/templates.dat.old\n"
+    t = translate(package="cdebconf", control={"postinst": script}, files={})
+    assert "tmpfiles" not in t.actions
+    assert t.untranslated == ("postinst: cp /var/cache/debconf/templates.dat /var/cache/debconf/templates.dat.old",)
