@@ -272,6 +272,8 @@ def _finish(package: str, acc: Collected, services: list[dict[str, Any]]) -> Tra
         table["ldconfig"] = True
     if acc.firstboot:
         table["firstboot"] = sorted(acc.firstboot)
+    if acc.generate:
+        table["generate"] = sorted(acc.generate)
     untranslated = acc.untranslated[:MAX_UNTRANSLATED]
     if len(acc.untranslated) > MAX_UNTRANSLATED:
         untranslated[-1] = f"... and {len(acc.untranslated) - MAX_UNTRANSLATED + 1} more"

@@ -31,6 +31,7 @@ class Collected:
     alternatives: list[dict[str, Any]] = field(default_factory=list)
     ldconfig: bool = False
     firstboot: set[str] = field(default_factory=set)
+    generate: set[str] = field(default_factory=set)
     enable: list[str] = field(default_factory=list)
     untranslated: list[str] = field(default_factory=list)
     debconf: list[str] = field(default_factory=list)
@@ -296,6 +297,17 @@ def _ucf(args: list[str], acc: Collected) -> bool:
     return True
 
 
+def _pam_auth_update(args: list[str], acc: Collected) -> bool:
+    """``pam-auth-update --package`` (libpam-runtime): the generated ``/etc/pam.d/common-*``; ``--remove``
+    (removal) changes nothing in a fresh image."""
+    if "--remove" in args:
+        return True
+    if "--package" in args:
+        acc.generate.add("pam-auth")
+        return True
+    return False
+
+
 def _set(flag: str) -> Callable[[list[str], Collected], bool]:
     def handler(_args: list[str], acc: Collected) -> bool:
         if flag == "ldconfig":
@@ -335,6 +347,7 @@ COMMANDS: Mapping[str, Callable[[list[str], Collected], bool]] = {
     "systemd-machine-id-setup": _set("machine-id"),
     "mkdir": _mkdir, "chown": _chown, "chgrp": lambda a, acc: _chown(a, acc, group_only=True), "chmod": _chmod,
     "touch": _touch, "ln": _ln, "cp": _cp, "ucf": _ucf, "ucfr": _nothing,
+    "pam-auth-update": _pam_auth_update,
     "sed": lambda a, acc: not any(x.startswith(("-i", "--in-place")) for x in a),
     **{f"db_{verb}": _debconf for verb in ("get", "set", "input", "go", "fset", "fget", "reset", "register",
                                            "unregister", "subst", "purge", "metaget")},

@@ -236,9 +236,10 @@ def _link(root: Root, rel: str, target: str, package: str, written: list[str]) -
 
 def _generate(root: Root, declared: actionplan.Declared, written: list[str]) -> None:
     for name in actionplan.generators(declared):
-        gen = actionplan.GENERATORS[name]
-        config = root.read_bytes(gen.config, MAX_CERTIFICATE_BYTES).decode() if root.is_file(gen.config) else None
-        _write(root, gen.output, gen.make(config, _files_below(root, gen.reads)), written)
+        for gen in actionplan.GENERATORS[name]:
+            config = (root.read_bytes(gen.config, MAX_CERTIFICATE_BYTES).decode(errors="replace")
+                      if root.is_file(gen.config) else None)
+            _write(root, gen.output, gen.make(config, _files_below(root, gen.reads)), written)
 
 
 def _files_below(root: Root, top: str) -> dict[str, bytes]:

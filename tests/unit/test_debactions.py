@@ -284,3 +284,12 @@ def test_a_copy_of_state_that_is_no_shipped_template_stays_untranslated() -> Non
     t = translate(package="cdebconf", control={"postinst": script}, files={})
     assert "tmpfiles" not in t.actions
     assert t.untranslated == ("postinst: cp /var/cache/debconf/templates.dat /var/cache/debconf/templates.dat.old",)
+
+
+def test_pam_auth_update_becomes_the_pam_auth_generator() -> None:
+    """libpam-runtime's postinst runs ``pam-auth-update --package``; libpam-modules' preinst ``--remove``."""
+    post = b'#!/bin/sh\npam-auth-update --root "$DPKG_ROOT" --package $force\n'
+    t = translate(package="libpam-runtime", control={"postinst": post}, files={})
+    assert t.actions == {"generate": ["pam-auth"]} and t.untranslated == ()
+    pre = b"#!/bin/sh\npam-auth-update --remove $profiles\n"
+    assert translate(package="libpam-modules", control={"preinst": pre}, files={}).actions == {}
