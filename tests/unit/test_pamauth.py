@@ -34,7 +34,8 @@ Session:
 \toptional\tpam_extra.so
 """
 OFF = "Name: Off\nDefault: no\nPriority: 900\nAuth-Type: Primary\nAuth:\n\trequired\tpam_off.so\n"
-AUTH = "# header\n$auth_primary\nauth\trequisite\t\t\tpam_deny.so\nauth\trequired\t\t\tpam_permit.so\n$auth_additional\n"
+AUTH = ("# header\n$auth_primary\nauth\trequisite\t\t\tpam_deny.so\nauth\trequired\t\t\tpam_permit.so\n"
+        "$auth_additional\n")
 SESSION = "$session_nonint_primary\nsession\trequisite\t\t\tpam_deny.so\n$session_nonint_additional\n"
 
 
