@@ -100,6 +100,8 @@ def _sysuser(rest: list[str], acc: Collected, groups: Mapping[str, str]) -> bool
 
 TMPFILE_TYPES = {"d": "d", "D": "d", "f": "f", "L": "L", "z": "z"}
 NO_EFFECT_TYPES = frozenset("xXrR")   # cleaning at boot: nothing to clean in a fresh image
+# Entries a later systemd unit undoes at boot, which vcomp's init has no step for: made, they would stay.
+UNDONE_AT_BOOT = {"/run/nologin": "systemd-user-sessions removes it once the system is up"}
 
 
 def read_tmpfiles(text: str, where: str, acc: Collected) -> None:
@@ -112,6 +114,9 @@ def read_tmpfiles(text: str, where: str, acc: Collected) -> None:
         kind = words[0].strip("!-=~^+")
         path, mode, user, group, _age, arg = (words[1:] + ["-"] * 6)[:6]
         if kind in NO_EFFECT_TYPES:
+            continue
+        if path in UNDONE_AT_BOOT:
+            acc.skip(where, f"{kind} {path} ({UNDONE_AT_BOOT[path]}; init has no such step: not made)")
             continue
         if kind not in TMPFILE_TYPES or "%" in path or not re.fullmatch(r"-|0?[0-7]{3,4}", mode):
             acc.skip(where, line)

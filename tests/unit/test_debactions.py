@@ -293,3 +293,12 @@ def test_pam_auth_update_becomes_the_pam_auth_generator() -> None:
     assert t.actions == {"generate": ["pam-auth"]} and t.untranslated == ()
     pre = b"#!/bin/sh\npam-auth-update --remove $profiles\n"
     assert translate(package="libpam-modules", control={"preinst": pre}, files={}).actions == {}
+
+
+def test_run_nologin_is_not_made_since_nothing_would_remove_it() -> None:
+    """systemd's tmpfiles make /run/nologin at boot and systemd-user-sessions removes it: init would leave it,
+    and pam_nologin would refuse every ssh login of a user."""
+    conf = b'F! /run/nologin 0644 - - - "System is booting up."\nf /run/other 0644 - - - x\n'
+    t = translate(package="systemd", control={}, files={"usr/lib/tmpfiles.d/systemd-nologin.conf": conf})
+    assert [e["path"] for e in t.actions["tmpfiles"]] == ["/run/other"]
+    assert any("/run/nologin (systemd-user-sessions removes it" in u for u in t.untranslated)
