@@ -30,7 +30,8 @@ pytestmark = pytest.mark.integration
 ALL = "architectures: [x86_64, aarch64, riscv64]"
 # What the profile's boot test expects, plus what this test reads from the same boot.
 MARKERS = ("VCOMP-FIRSTBOOT: ok ssh-host-keys", "VCOMP-SERVICE: up nginx", "VCOMP-SERVICE: up ssh",
-           "VCOMP-CHECK: PASS 50-http", "VCOMP-CHECK: PASS 50-python3", "VCOMP-BOOT: ready",
+           "VCOMP-CHECK: PASS 50-http", "VCOMP-CHECK: PASS 50-python3", "VCOMP-CHECK: PASS 50-ssh-login",
+           "VCOMP-BOOT: ready",
            "[ssh] Server listening on")
 BOOT_TIMEOUT = {"x86_64": 240, "aarch64": 600, "riscv64": 900}   # measured: x86_64 28 s on a quiet machine
 
