@@ -23,6 +23,11 @@ for arch in x86_64 aarch64 riscv64; do
   echo "   $arch: $n packages verified against the developer key; lint: $($VCOMP pkg lint "$OUT/packages/$arch"/*.vpk | grep -vc ': clean$' || true) findings"
 done
 
+for arch in x86_64 aarch64 riscv64; do   # the Debian closure profiles/server.yaml uses (docs/packages/closures.md)
+  n=$($VCOMP pkg verify --key "$DEVPUB" "$OUT/debian-packages/$arch"/*.vpk | grep -c '^OK')
+  echo "   $arch: $n imported Debian packages verified; lint: $($VCOMP pkg lint "$OUT/debian-packages/$arch"/*.vpk | grep -c 'untranslated' || true) untranslated maintainer-script items (report: $OUT/debian-packages/translation-report.md)"
+done
+
 echo "== 3. serving the repository on 127.0.0.1 and querying it (trust root $ROOT)"
 PORT=$(.venv/bin/python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 $VCOMP repo serve "$OUT/repo" --port "$PORT" > /dev/null 2>&1 &

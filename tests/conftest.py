@@ -116,7 +116,8 @@ OPT_IN = {"archive": "archive test: run it with make test-archive (pytest -m arc
           "boot_matrix": "boot matrix test: run it with make test-boot-matrix (pytest -m boot_matrix)",
           "drivers": "aarch64/riscv64 driver boots: run them with make test-drivers (pytest -m drivers)",
           "systemd": "init: systemd boots (Debian's systemd imported): run them with make test-systemd "
-                     "(pytest -m systemd)"}
+                     "(pytest -m systemd)",
+          "server": "server profile on aarch64/riscv64: run them with make test-server (pytest -m server)"}
 
 
 def _asked_for(config: pytest.Config, marker: str) -> bool:

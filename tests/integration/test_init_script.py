@@ -442,7 +442,7 @@ def test_init_package(dev_key: SigningKey, tmp_path: Path) -> None:
 
 def test_base_files_package(dev_key: SigningKey, tmp_path: Path) -> None:
     entries, path = _entries(BASE_RECIPE, dev_key, tmp_path / "a")
-    assert path.name == "base-files-13.0.0-noarch.vpk"
+    assert path.name == "base-files-13.8.0-noarch.vpk"
     osr = entries["etc/os-release"]
     assert (osr.type, osr.mode, osr.role) == ("file", 0o644, "config")
     assert (entries["tmp"].type, entries["tmp"].mode) == ("dir", 0o1777)
