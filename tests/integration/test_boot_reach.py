@@ -77,8 +77,8 @@ repositories:
     root: trust/sample-root.json
     priority: 1                      # libc6 is in both: the sample set's
   - name: debian
-    url: ../images/debian
-    root: trust/debian-root.json
+    url: ../images/dropbear
+    root: trust/dropbear-root.json
 packages: [base-files, busybox, busybox-net, init, hello-web, reach-sshd]
 users:
   - name: admin
@@ -162,7 +162,7 @@ def ssh_image(sample_repo_base: Path, tmp_path_factory: pytest.TempPathFactory) 
     """Debian's dropbear imported into a throwaway repository with the test service package beside it."""
     base = tmp_path_factory.mktemp("reach-ssh")
     profiles = copy_profiles(sample_repo_base, base)
-    keys, repo = base / "keys", base / "images" / "debian"
+    keys, repo = base / "keys", base / "images" / "dropbear"
     for role in ("root", "targets", "index", "snapshot", "timestamp", "debian"):
         assert main(["key", "generate", role, "--dir", str(keys)]) == 0
     assert main(["repo", "init", str(repo), "--root-key", str(keys / "root.key"),
@@ -181,7 +181,7 @@ def ssh_image(sample_repo_base: Path, tmp_path_factory: pytest.TempPathFactory) 
     assert main(["repo", "add", str(repo), str(base / "debs" / "reach-sshd-1.0.0-noarch.vpk"),
                  "--key", str(keys / "debian.key")]) == 0
     assert main(["repo", "publish", str(repo)]) == 0
-    shutil.copyfile(repo / "metadata" / "1.root.json", profiles / "trust" / "debian-root.json")
+    shutil.copyfile(repo / "metadata" / "1.root.json", profiles / "trust" / "dropbear-root.json")
     run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "not the admin's", "-f", str(profiles / "other-key")])
     return _build(base, "ssh", SSH)
 

@@ -68,7 +68,7 @@ def inputs(sample_repo_base: Path, tmp_path_factory: pytest.TempPathFactory) -> 
         (work / name).mkdir()
         extract_package(pkgs[name], work / name, trusted=key)
     with Root.open(work / "root", create=True) as tree:  # a bare root: the packages and init's empty lists
-        for name in ("base-files", "busybox", "init"):
+        for name in ("base-files", "busybox", "busybox-sysv", "init"):
             extract_package(pkgs[name], tree, trusted=key)
         tree.makedirs("etc/veridian/checks.d")
         tree.write_text("etc/veridian/modules.load", "")

@@ -15,8 +15,8 @@ from tests.conftest import REPO, write_recipe
 
 pytestmark = pytest.mark.integration
 RECIPES = REPO / "recipes"
-COMMON = {"linux", "busybox", "busybox-net", "busybox-sysv", "base-files", "init", "libc6", "libtinfo6", "libncursesw6",
-          "ncurses-base", "nano", "uki-stub", "driver-virtio", "driver-virtio-blk", "driver-virtio-net",
+COMMON = {"linux", "busybox", "busybox-net", "busybox-sysv", "busybox-lean", "base-files", "init", "libc6", "libtinfo6",
+          "libncursesw6", "ncurses-base", "nano", "uki-stub", "driver-virtio", "driver-virtio-blk", "driver-virtio-net",
           "driver-virtio-scsi", "driver-scsi", "driver-ext4", "driver-erofs", "driver-squashfs", "driver-ahci",
           "driver-isofs", "driver-nvme", "driver-virtio-gpu", "driver-virtio-input", "driver-usb-hid",
           "driver-e1000e", "hello", "hello-web"}
