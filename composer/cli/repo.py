@@ -96,6 +96,21 @@ def cmd_repo_add(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_repo_add_image(args: argparse.Namespace) -> int:
+    from composer.repo.store import RepoStore
+    from composer.update.publish import add_image
+    p = add_image(RepoStore(Path(args.dir)), Path(args.image), args.name)
+    index = p.stored.index
+    if jsonout.wanted(args):
+        jsonout.emit({"repository": args.dir, "target": p.path, "sha256": p.sha256, "length": p.length,
+                      "size": index.size, "chunks": len(index.chunks), "new-chunks": p.stored.written,
+                      "new-bytes": p.stored.written_bytes})
+        return EXIT_OK
+    _out(f"published {p.path} ({len(index.chunks)} chunks, {p.stored.written} new, {p.stored.written_bytes} "
+         "bytes compressed)")
+    return EXIT_OK
+
+
 def cmd_repo_publish(args: argparse.Namespace) -> int:
     from composer.repo.edit import publish
     from composer.repo.store import RepoStore
@@ -272,6 +287,13 @@ def register(sub: Subparsers) -> None:
                    help="developer private key(s) that sign the delegated role's metadata")
     jsonout.add_json(r, "repo add")
     r.set_defaults(func=cmd_repo_add)
+    r = repo.add_parser("add-image", help="chunk an image into the repository's chunk store and publish its "
+                                          "chunk index as a signed target (docs/updates/deltas.md)")
+    r.add_argument("dir")
+    r.add_argument("image")
+    r.add_argument("--name", required=True, help="the image's name (e.g. minimal-x86_64): index/NAME.caidx.json")
+    jsonout.add_json(r, "repo add-image")
+    r.set_defaults(func=cmd_repo_add_image)
     r = repo.add_parser("publish", help="write indexes, targets, snapshot and timestamp")
     r.add_argument("dir")
     jsonout.add_json(r, "repo publish")

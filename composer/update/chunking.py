@@ -50,8 +50,8 @@ class ChunkParams:
 
     @property
     def mask(self) -> int:
-        bits = (self.avg_size - self.min_size).bit_length() - 1 if self.avg_size > self.min_size else 1
-        bits = max(bits, 1)
+        """The top log2(avg) bits: past ``min_size``, a cut is expected every ``avg_size`` bytes."""
+        bits = self.avg_size.bit_length() - 1
         return ((1 << bits) - 1) << (64 - bits)
 
     def to_dict(self) -> dict[str, int]:

@@ -10,7 +10,7 @@ image and every version of it, and a chunk already there is never written again.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -71,8 +71,11 @@ class Stored:
     written_bytes: int    # their compressed size
 
 
-def chunk_image(image: Path, store: Path, params: ChunkParams = DEFAULT_PARAMS) -> Stored:
-    """Cut ``image`` into chunks, add the missing ones to ``store``, return its index."""
+def chunk_image(image: Path, store: Path, params: ChunkParams = DEFAULT_PARAMS, *,
+                put: Callable[[str, bytes], None] | None = None) -> Stored:
+    """Cut ``image`` into chunks, add the missing ones to ``store``, return its index. ``put(name, data)``
+    writes a new chunk (default: an atomic write below ``store``; a repository passes its publisher's)."""
+    write = put or (lambda name, data: atomic_write(store / name, data, durable=False))
     whole = hashlib.sha256()
     chunks: list[Chunk] = []
     written = written_bytes = 0
@@ -80,10 +83,9 @@ def chunk_image(image: Path, store: Path, params: ChunkParams = DEFAULT_PARAMS) 
         whole.update(data)
         digest = hashlib.sha256(data).hexdigest()
         chunks.append(Chunk(sha256=digest, size=len(data)))
-        dest = store / chunk_name(digest)
-        if not dest.exists():
+        if not (store / chunk_name(digest)).exists():
             packed = compress(data)
-            atomic_write(dest, packed, durable=False)
+            write(chunk_name(digest), packed)
             written += 1
             written_bytes += len(packed)
     index = ChunkIndex(params=params, size=sum(c.size for c in chunks), sha256=whole.hexdigest(),
