@@ -60,6 +60,7 @@ SCHEMAS: Mapping[str, str] = {
     "repo add": "repo-add",
     "repo publish": "repo-publish",
     "repo add-image": "repo-add-image",
+    "repo deltas": "repo-deltas",
     "image chunk": "image-chunk",
     "image fetch": "image-fetch",
     "repo vendor": "repo-vendor",

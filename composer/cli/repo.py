@@ -111,6 +111,24 @@ def cmd_repo_add_image(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_repo_deltas(args: argparse.Namespace) -> int:
+    from composer.repo.deltas import delta_name, write_deltas
+    from composer.repo.store import RepoStore
+    deltas = write_deltas(RepoStore(Path(args.dir)))
+    if jsonout.wanted(args):
+        jsonout.emit({"repository": args.dir, "deltas": [
+            {"name": d.new.name, "arch": d.new.arch, "from": d.old.version_text, "to": d.new.version_text,
+             "package-size": d.new.size, "size": d.size, "made": d.made,
+             "path": delta_name(d.old.sha256, d.new.sha256) if d.size else None} for d in deltas]})
+        return EXIT_OK
+    for d in deltas:
+        what = f"{d.size} bytes ({100 * d.size / d.new.size:.0f} % of the package)" if d.size else \
+            "not kept (not smaller than the package)"
+        _out(f"{'made' if d.made else 'kept'} {d.new.name} {d.old.version_text} -> {d.new.version_text} "
+             f"{d.new.arch}: {what}")
+    return EXIT_OK
+
+
 def cmd_repo_publish(args: argparse.Namespace) -> int:
     from composer.repo.edit import publish
     from composer.repo.store import RepoStore
@@ -294,6 +312,11 @@ def register(sub: Subparsers) -> None:
     r.add_argument("--name", required=True, help="the image's name (e.g. minimal-x86_64): index/NAME.caidx.json")
     jsonout.add_json(r, "repo add-image")
     r.set_defaults(func=cmd_repo_add_image)
+    r = repo.add_parser("deltas", help="binary deltas between consecutive package versions, served beside the "
+                                       "packages (docs/updates/deltas.md)")
+    r.add_argument("dir")
+    jsonout.add_json(r, "repo deltas")
+    r.set_defaults(func=cmd_repo_deltas)
     r = repo.add_parser("publish", help="write indexes, targets, snapshot and timestamp")
     r.add_argument("dir")
     jsonout.add_json(r, "repo publish")

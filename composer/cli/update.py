@@ -9,6 +9,7 @@ from pathlib import Path
 from composer.cli import jsonout
 from composer.cli.common import EXIT_OK, Subparsers
 from composer.cli.common import out as _out
+from composer.errors import UserError
 
 
 def cmd_image_chunk(args: argparse.Namespace) -> int:
@@ -46,9 +47,15 @@ def cmd_image_fetch(args: argparse.Namespace) -> int:
                 return f.read(max_bytes + 1)
         report = assemble(index, seeds, fetch, dest, origin=args.store)
     else:
-        from composer.cli.query import _client
+        from composer.package.build import default_cache
+        from composer.repo.client import RepositoryClient, load_trusted_root
         from composer.update.remote import fetch_image
-        report = fetch_image(_client(args), args.name, seeds, dest)
+        if not args.repo or not args.root:
+            raise UserError("vcomp image fetch: give the repository (--repo URL --root ROOT.json) or a local "
+                            "store (--store DIR, NAME the index file)", hint="see: vcomp image fetch --help")
+        client = RepositoryClient(args.repo, load_trusted_root(Path(args.root)), default_cache() / "repos",
+                                  mirrors=args.mirror or ())
+        report = fetch_image(client, args.name, seeds, dest)
     if jsonout.wanted(args):
         jsonout.emit({"image": args.name, "path": str(dest), **report.to_dict()})
         return EXIT_OK

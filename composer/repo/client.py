@@ -16,8 +16,10 @@ verified files).
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
+import logging
 import os
 import stat
 from collections.abc import Callable, Sequence
@@ -34,6 +36,7 @@ from composer.errors import FetchError, UserError, VerificationError
 from composer.fsutil import atomic_copy, canonical_json
 from composer.notices import notice
 from composer.package.archive import Header, Verified, verify_package
+from composer.repo.deltas import apply_delta, delta_name
 from composer.repo.index import IndexEntry, close_names, decode_index, index_target_path, parse_index
 from composer.repo.offline import OfflineView
 from composer.repo.pkgcache import ObjectStore, objects_dir
@@ -42,6 +45,7 @@ from composer.trust.keys import PublicKey
 from composer.version import Requirement, VersionError
 
 OFFLINE_ENV = settings.OFFLINE.name
+log = logging.getLogger("composer.repo.client")
 _settings = {"offline": False}
 
 
@@ -185,6 +189,8 @@ class RepositoryClient:
         self.offline_reason = ""
         self._indexes: dict[str, list[IndexEntry]] = {}
         self._answered = ""  # the source that gave the trusted metadata: targets are asked from it first
+        # what the downloads of this client transferred: full targets, packages rebuilt from deltas, fallbacks
+        self.transfers = dict.fromkeys(("full", "full-bytes", "delta", "delta-bytes", "delta-fallbacks"), 0)
 
     # ---- trust
     def _new_updater(self, base: str) -> Updater:
@@ -406,6 +412,8 @@ class RepositoryClient:
         return self.objects.put(digest, info.length, lambda tmp: self._download_into(info, target_path, tmp))
 
     def _download_into(self, info: TargetFile, target_path: str, tmp: Path) -> None:
+        if self._from_delta(info, target_path, tmp):
+            return
         # A target path is a name, a URL is percent-encoded: python-tuf joins the path as it is, so an epoch's
         # '%3a' (three characters of the file's name on the server) is sent as '%253a'; '+' and '~' stay.
         at_url = TargetFile(length=info.length, hashes=dict(info.hashes), path=quote(info.path, safe="/+~"))
@@ -413,6 +421,8 @@ class RepositoryClient:
         for base in sorted(self.urls, key=lambda u: u != self._answered):  # a stalled primary costs one deadline
             try:
                 self.updater.download_target(at_url, filepath=str(tmp), target_base_url=f"{base}/targets/")
+                self.transfers["full"] += 1
+                self.transfers["full-bytes"] += info.length
                 return
             except (tuf_exc.RepositoryError, tuf_exc.DownloadError) as exc:
                 problems.append(f"{base}: {describe(exc)}")
@@ -420,6 +430,54 @@ class RepositoryClient:
         raise VerificationError(f"{target_path}: no source gave a verified copy:{sep}" + sep.join(problems),
                                 hint="the file was tampered with, the mirrors are broken or the server went "
                                      "away: run again")
+
+
+    # ---- package deltas (composer.repo.deltas.py)
+    def _from_delta(self, info: TargetFile, target_path: str, tmp: Path) -> bool:
+        """Write the package ``target_path`` to ``tmp`` from the cached previous version and the repository's
+        delta, only when the result has the signed length and sha256; False (a full download follows) when
+        there is no previous version in the cache, no delta, or anything goes wrong."""
+        base = self._delta_base(target_path)
+        if base is None:
+            return False
+        new_sha = str(info.hashes.get("sha256", ""))
+        url = f"{self._answered or self.urls[0]}/targets/{delta_name(base[0], new_sha)}"
+        try:
+            delta = self._delta_fetcher.download_bytes(url, info.length)   # a delta as large is no gain
+            data = apply_delta(base[1].read_bytes(), delta, info.length, origin=url)
+            if hashlib.sha256(data).hexdigest() != new_sha:
+                raise VerificationError(f"{url}: the patched package does not have the signed sha256")
+            tmp.write_bytes(data)
+        except tuf_exc.DownloadHTTPError as exc:
+            if exc.status_code != 404:
+                self.transfers["delta-fallbacks"] += 1
+            return False
+        except (tuf_exc.DownloadError, VerificationError, OSError) as exc:
+            self.transfers["delta-fallbacks"] += 1
+            log.info("%s: delta not used (%s); downloading the full package", target_path, exc)
+            return False
+        self.transfers["delta"] += 1
+        self.transfers["delta-bytes"] += len(delta)
+        return True
+
+    def _delta_base(self, target_path: str) -> tuple[str, Path] | None:
+        """(sha256, cached file) of the newest older version of the package at ``target_path`` in the package
+        cache, among the indexes this client has read; None when there is none."""
+        entries = [e for index in self._indexes.values() for e in index]
+        this = next((e for e in entries if e.path == target_path), None)
+        if this is None:
+            return None
+        older = sorted((e for e in entries if e.name == this.name and e.arch == this.arch
+                        and e.order_key() < this.order_key()), key=lambda e: e.order_key(), reverse=True)
+        for entry in older:
+            cached = self.objects.get(entry.sha256, entry.size)
+            if cached is not None:
+                return entry.sha256, cached
+        return None
+
+    @functools.cached_property
+    def _delta_fetcher(self) -> UrlFetcher:
+        return UrlFetcher()
 
 
 def is_unreachable(exc: Exception) -> bool:

@@ -12,6 +12,7 @@ import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import jsonschema
 import pytest
 
 from composer.cli.main import main
@@ -22,6 +23,7 @@ from composer.update.remote import fetch_image
 from tests.repo_fixtures import Repo
 
 pytestmark = pytest.mark.integration
+SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
 
 
 def images(tmp_path: Path) -> tuple[Path, Path]:
@@ -88,6 +90,7 @@ def test_the_cli_fetches_with_json(repo: Repo, published: tuple[Path, Path], tmp
         assert main(["image", "fetch", "device-x86_64", "--repo", url, "--root", str(tmp_path / "root.json"),
                      "--seed", str(old), "--out", str(tmp_path / "out.img"), "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
+    jsonschema.validate(doc, json.loads((SCHEMAS / "image-fetch.schema.json").read_text()))
     assert doc["size"] == new.stat().st_size and doc["fetched-chunks"] >= 1
     assert (tmp_path / "out.img").read_bytes() == new.read_bytes()
 
@@ -145,6 +148,27 @@ def test_a_hostile_chunk_server_is_one_error_and_nothing_written(
         fetch_image(repo.client(url=url), "device-x86_64", [published[0]], dest)
     assert dest.read_bytes() == b"the inactive slot, untouched"
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_the_cli_publishes_an_image_with_json(repo: Repo, tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    _, new = images(tmp_path)
+    assert main(["repo", "add-image", str(repo.dir), str(new), "--name", "device-x86_64", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    jsonschema.validate(doc, json.loads((SCHEMAS / "repo-add-image.schema.json").read_text()))
+    assert doc["target"] == "index/device-x86_64.caidx.json" and doc["new-chunks"] < doc["chunks"]  # zeros: once
+    assert main(["repo", "add-image", str(repo.dir), str(new), "--name", "Bad Name"]) != 0
+    assert "image name 'Bad Name' is not valid" in capsys.readouterr().err
+
+
+def test_a_local_store_round_trip_with_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    old, new = images(tmp_path)
+    assert main(["image", "chunk", str(new), "--store", str(tmp_path / "store"), "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    jsonschema.validate(doc, json.loads((SCHEMAS / "image-chunk.schema.json").read_text()))
+    assert main(["image", "fetch", doc["index"], "--store", str(tmp_path / "store"), "--seed", str(old),
+                 "--out", str(tmp_path / "out")]) == 0
+    assert (tmp_path / "out").read_bytes() == new.read_bytes()
 
 
 def test_the_index_is_listed_again_by_every_publish(repo: Repo, published: tuple[Path, Path], tmp_path: Path) -> None:
