@@ -188,6 +188,7 @@ class RepositoryClient:
         self._view: OfflineView | None = None      # set when answering from the cache without the network
         self.offline_reason = ""
         self._indexes: dict[str, list[IndexEntry]] = {}
+        self._documents: dict[str, list[dict[str, Any]]] = {}   # index_documents' (a pool build's) entries
         self._answered = ""  # the source that gave the trusted metadata: targets are asked from it first
         # what the downloads of this client transferred: full targets, packages rebuilt from deltas, fallbacks
         self.transfers = dict.fromkeys(("full", "full-bytes", "delta", "delta-bytes", "delta-fallbacks"), 0)
@@ -226,6 +227,7 @@ class RepositoryClient:
             self._updater = updater
             self._view = None
             self._indexes.clear()
+            self._documents.clear()
             self._answered = base
             return
         source = "the repository" if len(self.urls) == 1 else f"all {len(self.urls)} sources"
@@ -246,6 +248,7 @@ class RepositoryClient:
         self._view = OfflineView(self.metadata_dir, self.trusted_root, self.urls[0])
         self._updater = None
         self._indexes.clear()
+        self._documents.clear()
         self.offline_reason = reason
 
     @property
@@ -311,7 +314,9 @@ class RepositoryClient:
         """The verified index of ``arch``: its JSON and its entries as plain dicts (cheaper than
         :meth:`index` for a pool build)."""
         path = index_target_path(arch)
-        return decode_index(self._download(path).read_bytes(), f"{self.urls[0]}: {path}")
+        data, docs = decode_index(self._download(path).read_bytes(), f"{self.urls[0]}: {path}")
+        self._documents[arch] = docs
+        return data, docs
 
     def index_digest(self, arch: str) -> str:
         """sha256 of the verified index of ``arch`` (from the trusted targets metadata)."""
@@ -463,7 +468,10 @@ class RepositoryClient:
     def _delta_base(self, target_path: str) -> tuple[str, Path] | None:
         """(sha256, cached file) of the newest older version of the package at ``target_path`` in the package
         cache, among the indexes this client has read; None when there is none."""
-        entries = [e for index in self._indexes.values() for e in index]
+        folder = target_path.rpartition("/")[0] + "/"     # packages/NAME/: every version of one name
+        entries = [e for index in self._indexes.values() for e in index if e.path.startswith(folder)]
+        entries += [IndexEntry.from_dict(d) for docs in self._documents.values() for d in docs
+                    if str(d.get("path", "")).startswith(folder)]
         this = next((e for e in entries if e.path == target_path), None)
         if this is None:
             return None

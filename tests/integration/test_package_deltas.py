@@ -12,6 +12,7 @@ import pytest
 from composer.cli.main import main
 from composer.repo.client import RepositoryClient
 from composer.repo.deltas import apply_delta, delta_name, make_delta, pairs, write_deltas
+from composer.repo.index import IndexEntry
 from composer.repo.serve import serve_in_thread
 from tests.repo_fixtures import ARCH, Repo
 
@@ -97,3 +98,16 @@ def test_pairs_and_round_trip(repo: Repo) -> None:
     assert {(a.name, a.version, b.version) for a, b in pairs(entries)} >= {("hello", "1.0.0", "1.1.0")}
     old, new = repo.package("hello", "1.0.0").read_bytes(), repo.package("hello", "1.1.0").read_bytes()
     assert apply_delta(old, make_delta(old, new), len(new), origin="t") == new
+
+
+def test_a_pool_build_index_also_finds_the_previous_version(repo: Repo) -> None:
+    """The package manager reads the index as documents (index_documents), not entries: deltas still apply."""
+    write_deltas(repo.store)
+    client = repo.client()
+    old = client.metadata("hello", ARCH, "1.0.0")
+    client.fetch(old)
+    fresh = RepositoryClient(client.urls[0], repo.root_bytes, client.cache.parent)   # same cache, no entries read
+    _, docs = fresh.index_documents(ARCH)
+    new = next(d for d in docs if d["name"] == "hello" and d["version"] == "1.1.0")
+    fresh.fetch(IndexEntry.from_dict(new))
+    assert fresh.transfers["delta"] == 1
