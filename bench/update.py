@@ -18,8 +18,8 @@ a device from the old image to the new one:
 For each, per method: bytes transferred, the server's preparation time and the device's time to write the new
 image. *full (raw)* copies the image; *full (zstd -10)* sends it compressed; *chunks (ours)* publishes the new
 image into a store that already holds the old image's chunks and assembles it over loopback HTTP, seeded from
-the old image (index + compressed missing chunks are the bytes); *zstd --patch-from* (-19) makes a patch from
-old to new; *rsync* is ``rsync --no-whole-file --ignore-times --stats`` of the new image onto a copy of the
+the old image located by its own index, kept by the device (index + compressed missing chunks are the bytes);
+*zstd --patch-from* (-19) makes a patch from old to new; *rsync* is ``rsync --no-whole-file --ignore-times --stats`` of the new image onto a copy of the
 old (bytes: its ``Literal data``, and all it sent). Needs zstd and rsync. See bench/README.md.
 """
 
@@ -47,7 +47,7 @@ sys.path.insert(0, str(PROJECT))
 
 from composer.repo.client import RepositoryClient, load_trusted_root  # noqa: E402
 from composer.repo.serve import serve_in_thread  # noqa: E402
-from composer.update.assemble import assemble  # noqa: E402
+from composer.update.assemble import Seed, assemble  # noqa: E402
 from composer.update.index import ChunkIndex  # noqa: E402
 from composer.update.remote import chunk_fetcher  # noqa: E402
 from composer.update.store import chunk_image  # noqa: E402
@@ -195,13 +195,14 @@ def full_zstd(old: Path, new: Path, tmp: Path) -> Row:
 
 def chunks(old: Path, new: Path, tmp: Path) -> Row:
     store = tmp / "repo" / "targets"
-    chunk_image(old, store)                              # published before: the device runs it
+    running = chunk_image(old, store).index              # published before: the device runs it, keeps its index
     stored, prep = timed(lambda: chunk_image(new, store))
     index_bytes = stored.index.to_bytes()
     server, url = serve_in_thread(tmp / "repo")
     try:
         index = ChunkIndex.from_bytes(index_bytes, "bench")
-        report, t = timed(lambda: assemble(index, [old], chunk_fetcher(url), tmp / "out", origin=url))
+        report, t = timed(lambda: assemble(index, [Seed(path=old, index=running)], chunk_fetcher(url), tmp / "out",
+                                           origin=url))
     finally:
         server.shutdown()
         server.server_close()

@@ -33,9 +33,13 @@ def cmd_image_chunk(args: argparse.Namespace) -> int:
 
 
 def cmd_image_fetch(args: argparse.Namespace) -> int:
-    from composer.update.assemble import assemble
+    from composer.update.assemble import Seed, assemble
     from composer.update.index import ChunkIndex
-    seeds = [Path(s) for s in args.seed]
+    if len(args.seed_index) > len(args.seed):
+        raise UserError("vcomp image fetch: more --seed-index than --seed", hint="give each --seed-index after the "
+                        "--seed whose index it is (the first index goes with the first seed)")
+    indexes = [ChunkIndex.from_bytes(Path(p).read_bytes(), p) for p in args.seed_index]
+    seeds = [Seed(path=Path(s), index=indexes[i] if i < len(indexes) else None) for i, s in enumerate(args.seed)]
     dest = Path(args.out)
     if args.store:      # a local store and index file (no TUF): for tests and air-gapped copies
         from composer.update.store import chunk_name
@@ -79,6 +83,9 @@ def register(sub: Subparsers) -> None:
                                 "the index file")
     f.add_argument("--seed", action="append", default=[], help="a file to reuse chunks from (the running slot; "
                                                               "repeatable)")
+    f.add_argument("--seed-index", action="append", default=[], metavar="INDEX",
+                   help="the chunk index of a seed (in --seed order; the running slot's, kept from its update): "
+                        "its chunks are found without cutting the seed again")
     f.add_argument("--out", required=True, help="the image to write (atomically, only when it verifies)")
     f.add_argument("--store", help="a local chunk store instead of a repository (no TUF: NAME is the index file)")
     f.add_argument("--repo", help="repository URL (file://, http://, https://) or directory")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +25,15 @@ from composer.update.store import iter_chunks, max_compressed
 
 # fetch(sha256, max_bytes) -> the compressed chunk (raises FetchError; never more than max_bytes)
 Fetch = Callable[[str, int], bytes]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Seed:
+    """A file to reuse chunks from; with its own chunk index (the running slot's, kept from its update), its
+    chunks are located from the index instead of cutting the file again (each is still verified when read)."""
+
+    path: Path
+    index: ChunkIndex | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -52,16 +61,28 @@ class Report:
                 "fetched-bytes": self.fetched_bytes, "transferred-bytes": self.transferred_bytes}
 
 
-def seed_map(index: ChunkIndex, seeds: Sequence[Path]) -> dict[str, tuple[Path, int]]:
-    """sha256 -> (seed, offset) of every chunk of ``index`` found in ``seeds`` cut with the index's sizes."""
+def seed_map(index: ChunkIndex, seeds: Sequence[Path | Seed]) -> dict[str, tuple[Path, int]]:
+    """sha256 -> (seed, offset) of every chunk of ``index`` found in ``seeds`` (located through a seed's own
+    index when it has one, else by cutting it with the index's sizes)."""
     wanted = index.unique()
     found: dict[str, tuple[Path, int]] = {}
-    for seed in seeds:
-        for offset, data in iter_chunks(seed, index.params):
-            digest = hashlib.sha256(data).hexdigest()
+    for given in seeds:
+        seed = given if isinstance(given, Seed) else Seed(path=given)
+        for offset, digest in _seed_chunks(seed, index):
             if digest in wanted and digest not in found:
-                found[digest] = (seed, offset)
+                found[digest] = (seed.path, offset)
     return found
+
+
+def _seed_chunks(seed: Seed, index: ChunkIndex) -> Iterator[tuple[int, str]]:
+    if seed.index is not None:
+        offset = 0
+        for chunk in seed.index.chunks:
+            yield offset, chunk.sha256
+            offset += chunk.size
+        return
+    for offset, data in iter_chunks(seed.path, index.params):
+        yield offset, hashlib.sha256(data).hexdigest()
 
 
 def plan(index: ChunkIndex, seeded: Mapping[str, tuple[Path, int]]) -> list[Source]:
@@ -82,7 +103,7 @@ def plan(index: ChunkIndex, seeded: Mapping[str, tuple[Path, int]]) -> list[Sour
     return out
 
 
-def assemble(index: ChunkIndex, seeds: Sequence[Path], fetch: Fetch, dest: Path, *, origin: str) -> Report:
+def assemble(index: ChunkIndex, seeds: Sequence[Path | Seed], fetch: Fetch, dest: Path, *, origin: str) -> Report:
     """Write the image ``index`` describes to ``dest`` (see the module docstring); ``origin`` names the store."""
     sources = plan(index, seed_map(index, seeds))
     whole = hashlib.sha256()

@@ -17,7 +17,7 @@ from tuf.api import exceptions as tuf_exc
 from composer.errors import FetchError
 from composer.repo.client import RepositoryClient, describe
 from composer.repo.transports import UrlFetcher
-from composer.update.assemble import Fetch, Report, assemble
+from composer.update.assemble import Fetch, Report, Seed, assemble
 from composer.update.index import ChunkIndex
 from composer.update.publish import image_target_path
 from composer.update.store import chunk_name
@@ -44,7 +44,7 @@ def fetch_index(client: RepositoryClient, name: str) -> ChunkIndex:
     return ChunkIndex.from_bytes(data, f"{client.urls[0]}: {path}")
 
 
-def fetch_image(client: RepositoryClient, name: str, seeds: Sequence[Path], dest: Path) -> Report:
+def fetch_image(client: RepositoryClient, name: str, seeds: Sequence[Path | Seed], dest: Path) -> Report:
     """Assemble image ``name`` of the repository into ``dest`` from ``seeds`` plus the chunks they lack."""
     index = fetch_index(client, name)
     return assemble(index, seeds, chunk_fetcher(client.urls[0]), dest, origin=f"{client.urls[0]}: {name}")

@@ -166,8 +166,10 @@ def test_a_local_store_round_trip_with_json(tmp_path: Path, capsys: pytest.Captu
     assert main(["image", "chunk", str(new), "--store", str(tmp_path / "store"), "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
     jsonschema.validate(doc, json.loads((SCHEMAS / "image-chunk.schema.json").read_text()))
+    assert main(["image", "chunk", str(old), "--store", str(tmp_path / "store"), "--index",
+                 str(tmp_path / "old.caidx.json")]) == 0
     assert main(["image", "fetch", doc["index"], "--store", str(tmp_path / "store"), "--seed", str(old),
-                 "--out", str(tmp_path / "out")]) == 0
+                 "--seed-index", str(tmp_path / "old.caidx.json"), "--out", str(tmp_path / "out")]) == 0
     assert (tmp_path / "out").read_bytes() == new.read_bytes()
 
 

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from composer.errors import FetchError, UserError, VerificationError
-from composer.update.assemble import assemble, plan, seed_map
+from composer.update.assemble import Seed, assemble, plan, seed_map
 from composer.update.chunking import ChunkParams, chunk_lengths
 from composer.update.index import ChunkIndex
 from composer.update.store import chunk_image, chunk_name
@@ -167,3 +167,19 @@ def test_a_seed_chunk_is_verified_when_read(tmp_path: Path) -> None:
     finally:
         mod.seed_map = original
     assert not (tmp_path / "out").exists()
+
+
+def test_a_seed_with_its_own_index_is_not_cut_again(tmp_path: Path) -> None:
+    old = noise(300_000)
+    new = old[:150_000] + b"x" + old[150_000:]
+    seed_stored = chunk_image(image(tmp_path / "old", old), tmp_path / "s", SMALL)
+    stored = chunk_image(image(tmp_path / "new", new), tmp_path / "s", SMALL)
+    from composer.update import assemble as mod
+    original = mod.iter_chunks
+    mod.iter_chunks = None  # type: ignore[assignment]   # cutting the seed would fail
+    try:
+        report = assemble(stored.index, [Seed(path=tmp_path / "old", index=seed_stored.index)],
+                          Store(tmp_path / "s"), tmp_path / "out", origin="store")
+    finally:
+        mod.iter_chunks = original
+    assert (tmp_path / "out").read_bytes() == new and report.fetched_chunks <= 3
