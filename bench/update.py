@@ -20,7 +20,8 @@ image. *full (raw)* copies the image; *full (zstd -10)* sends it compressed; *ch
 image into a store that already holds the old image's chunks and assembles it over loopback HTTP, seeded from
 the old image located by its own index, kept by the device (index + compressed missing chunks are the bytes);
 *zstd --patch-from* (-19) makes a patch from old to new; *rsync* is ``rsync --no-whole-file --ignore-times
---stats`` of the new image onto a copy of the old (bytes: its ``Literal data``, and all it sent). Needs zstd and rsync. See bench/README.md.
+--stats`` of the new image onto a copy of the old (bytes: its ``Literal data``, and all it sent). Needs zstd
+and rsync. See bench/README.md.
 """
 
 from __future__ import annotations
