@@ -47,7 +47,11 @@ PROJECT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT))
 
 from composer.repo.client import RepositoryClient, load_trusted_root  # noqa: E402
+from composer.repo.deltas import LEVEL, MAX_RATIO, apply_delta, delta_name, pairs, write_deltas  # noqa: E402
+from composer.repo.index import IndexEntry  # noqa: E402
+from composer.repo.publish import stored_target  # noqa: E402
 from composer.repo.serve import serve_in_thread  # noqa: E402
+from composer.repo.store import RepoStore  # noqa: E402
 from composer.update.assemble import Seed, assemble  # noqa: E402
 from composer.update.index import ChunkIndex  # noqa: E402
 from composer.update.remote import chunk_fetcher  # noqa: E402
@@ -241,6 +245,27 @@ def rsync(old: Path, new: Path, tmp: Path) -> Row:
 
 
 METHODS = (full_raw, full_zstd, chunks, patch_from, rsync)
+DELTA_PACKAGES = ("base-files", "driver-virtio-blk", "linux")
+
+
+def package_deltas(repo: Path) -> list[dict[str, Any]]:
+    """``vcomp repo deltas`` on the x86_64/noarch versions of DELTA_PACKAGES: sizes and times."""
+    store = RepoStore(repo)
+    entries = [IndexEntry.from_dict(e) for e in store.read_state()["packages"].values()
+               if e["name"] in DELTA_PACKAGES and e["arch"] in (ARCH, "noarch")]
+    out = []
+    for old, new in pairs(entries):
+        start = time.monotonic()
+        (delta,) = write_deltas(store, [old, new])
+        made = time.monotonic() - start
+        patch = store.targets_dir / (delta_name(old.sha256, new.sha256) + ("" if delta.size else ".none"))
+        old_bytes = (store.targets_dir / stored_target(old.path, old.sha256)).read_bytes()
+        start = time.monotonic()
+        if delta.size:
+            apply_delta(old_bytes, patch.read_bytes(), new.size, origin=str(patch))
+        out.append({"package": new.name, "from": old.version_text, "to": new.version_text, "package-bytes": new.size,
+                    "delta-bytes": delta.size, "make-s": made, "apply-s": time.monotonic() - start})
+    return out
 
 
 def main() -> int:
@@ -279,6 +304,14 @@ def main() -> int:
             print(table([[f"chunks / {r.method}", f"{ours.transferred / max(r.transferred, 1):.3f}x"]
                          for r in rows if r is not ours], ["bytes ratio", "value"]))
             doc["scenarios"][title] = {"image-bytes": size, "methods": [vars(r) for r in rows]}
+        doc["package-deltas"] = package_deltas(work / "repo")
+        print(f"\n== package deltas (vcomp repo deltas: zstd -{LEVEL} with the older .vpk as prefix; kept below "
+              f"{MAX_RATIO:.0%} of the package)")
+        print(table([[d["package"], f"{d['from']} -> {d['to']}", f"{d['package-bytes']:,}",
+                      f"{d['delta-bytes']:,}" if d["delta-bytes"] else "not kept",
+                      f"{100 * d['delta-bytes'] / d['package-bytes']:.1f} %" if d["delta-bytes"] else "-", f"{d['make-s']:.2f}",
+                      f"{d['apply-s']:.3f}"] for d in doc["package-deltas"]],
+                    ["package", "versions", ".vpk bytes", "delta bytes", "of .vpk", "make s", "apply s"]))
     write_json(args.json, doc)
     return 0
 
