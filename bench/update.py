@@ -309,7 +309,8 @@ def main() -> int:
               f"{MAX_RATIO:.0%} of the package)")
         print(table([[d["package"], f"{d['from']} -> {d['to']}", f"{d['package-bytes']:,}",
                       f"{d['delta-bytes']:,}" if d["delta-bytes"] else "not kept",
-                      f"{100 * d['delta-bytes'] / d['package-bytes']:.1f} %" if d["delta-bytes"] else "-", f"{d['make-s']:.2f}",
+                      f"{100 * d['delta-bytes'] / d['package-bytes']:.1f} %" if d["delta-bytes"] else "-",
+                      f"{d['make-s']:.2f}",
                       f"{d['apply-s']:.3f}"] for d in doc["package-deltas"]],
                     ["package", "versions", ".vpk bytes", "delta bytes", "of .vpk", "make s", "apply s"]))
     write_json(args.json, doc)
