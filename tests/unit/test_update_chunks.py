@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from composer.errors import FetchError, UserError, VerificationError
+from composer.update import assemble as assemble_module
 from composer.update.assemble import Seed, assemble, plan, seed_map
 from composer.update.chunking import ChunkParams, chunk_lengths
 from composer.update.index import ChunkIndex
@@ -150,7 +151,7 @@ def test_a_bad_chunk_is_an_error_and_nothing_is_written(tmp_path: Path, attack: 
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
 
 
-def test_a_seed_chunk_is_verified_when_read(tmp_path: Path) -> None:
+def test_a_seed_chunk_is_verified_when_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A seed that changes between planning and reading is caught, not copied."""
     data = noise(60_000)
     seed = image(tmp_path / "seed", data)
@@ -158,28 +159,18 @@ def test_a_seed_chunk_is_verified_when_read(tmp_path: Path) -> None:
     seeded = seed_map(stored.index, [seed])
     assert len(seeded) == len(stored.index.unique())
     seed.write_bytes(noise(60_000, seed=5))
-    from composer.update import assemble as mod
-    original = mod.seed_map
-    mod.seed_map = lambda index, seeds: seeded   # type: ignore[assignment]
-    try:
-        with pytest.raises(VerificationError, match="do not have the index's sha256"):
-            assemble(stored.index, [seed], Store(tmp_path / "s"), tmp_path / "out", origin="store")
-    finally:
-        mod.seed_map = original
+    monkeypatch.setattr(assemble_module, "seed_map", lambda index, seeds: seeded)
+    with pytest.raises(VerificationError, match="do not have the index's sha256"):
+        assemble(stored.index, [seed], Store(tmp_path / "s"), tmp_path / "out", origin="store")
     assert not (tmp_path / "out").exists()
 
 
-def test_a_seed_with_its_own_index_is_not_cut_again(tmp_path: Path) -> None:
+def test_a_seed_with_its_own_index_is_not_cut_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     old = noise(300_000)
     new = old[:150_000] + b"x" + old[150_000:]
     seed_stored = chunk_image(image(tmp_path / "old", old), tmp_path / "s", SMALL)
     stored = chunk_image(image(tmp_path / "new", new), tmp_path / "s", SMALL)
-    from composer.update import assemble as mod
-    original = mod.iter_chunks
-    mod.iter_chunks = None  # type: ignore[assignment]   # cutting the seed would fail
-    try:
-        report = assemble(stored.index, [Seed(path=tmp_path / "old", index=seed_stored.index)],
-                          Store(tmp_path / "s"), tmp_path / "out", origin="store")
-    finally:
-        mod.iter_chunks = original
+    monkeypatch.setattr(assemble_module, "iter_chunks", None)   # cutting the seed would fail
+    report = assemble(stored.index, [Seed(path=tmp_path / "old", index=seed_stored.index)],
+                      Store(tmp_path / "s"), tmp_path / "out", origin="store")
     assert (tmp_path / "out").read_bytes() == new and report.fetched_chunks <= 3
