@@ -463,6 +463,8 @@ class RepositoryClient:
             return False
         self.transfers["delta"] += 1
         self.transfers["delta-bytes"] += len(delta)
+        log.info("%s: rebuilt from a %d-byte delta of the cached %s (%d bytes not downloaded)", target_path,
+                 len(delta), base[0][:12], info.length - len(delta))
         return True
 
     def _delta_base(self, target_path: str) -> tuple[str, Path] | None:
