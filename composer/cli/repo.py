@@ -211,10 +211,16 @@ def cmd_repo_mirror(args: argparse.Namespace) -> int:
     from composer.package.build import default_cache
     from composer.repo.client import RepositoryClient, load_trusted_root
     from composer.repo.mirror import mirror
+    from composer.update.mirror import mirror_images
     client = RepositoryClient(args.url, load_trusted_root(Path(args.root)), default_cache() / "repos")
-    r = mirror(client, Path(args.dest), args.arch or list(DEFAULT_ARCHES))
+    arches = args.arch or list(DEFAULT_ARCHES)
+    images = mirror_images(client, Path(args.dest), arches[0])     # before the metadata that lists them
+    r = mirror(client, Path(args.dest), arches)
     _out(f"mirrored {r.packages} package entries into {args.dest}: {r.downloaded} files downloaded and verified, "
          f"{r.skipped} already present")
+    if images.images:
+        _out(f"mirrored {images.images} images: {images.chunks} chunks downloaded and verified, {images.present} "
+             "already present")
     return EXIT_OK
 
 

@@ -286,6 +286,15 @@ class RepositoryClient:
         """The verified top-level targets metadata (the delegations) of this session."""
         return self._top_targets()
 
+    def role_targets(self, role: str) -> dict[str, TargetFile]:
+        """The targets delegated role ``role`` lists, as verified in this session (empty when the session has
+        not loaded it: ask for one of its targets first, e.g. :meth:`index_digest` for the index role)."""
+        try:
+            signed = self.updater._trusted_set[role]
+        except KeyError:
+            return {}
+        return dict(signed.targets) if isinstance(signed, Targets) else {}
+
     def delegated_role(self, role: str) -> bytes:
         """The bytes of delegated targets role ``role`` exactly as the repository serves them, verified in this
         session (through :meth:`fetch` of one of its targets): for copying it verbatim (``repo vendor``)."""

@@ -179,3 +179,15 @@ def test_the_index_is_listed_again_by_every_publish(repo: Repo, published: tuple
     with serving(repo.dir) as url:
         report = fetch_image(repo.client(url=url), "device-x86_64", [published[0]], tmp_path / "out")
     assert report.fetched_chunks >= 1 and (tmp_path / "out").read_bytes() == published[1].read_bytes()
+
+
+def test_a_mirror_carries_the_images_and_serves_them(repo: Repo, published: tuple[Path, Path], tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VCOMP_CACHE", str(tmp_path / "vcache"))
+    (tmp_path / "root.json").write_bytes(repo.root_bytes)
+    with serving(repo.dir) as url:
+        assert main(["repo", "mirror", url, str(tmp_path / "mirror"), "--root", str(tmp_path / "root.json"),
+                     "--arch", "x86_64"]) == 0
+    with serving(tmp_path / "mirror") as url:
+        report = fetch_image(repo.client(url=url), "device-x86_64", [published[0]], tmp_path / "out")
+    assert (tmp_path / "out").read_bytes() == published[1].read_bytes() and report.fetched_chunks >= 1
