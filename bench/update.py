@@ -2,16 +2,16 @@
 """Benchmark image updates: bytes transferred and time for realistic changes of the minimal profile's disk
 image, by full download, our chunk store, ``zstd --patch-from`` and ``rsync``, in one run.
 
-    .venv/bin/python bench/update.py [--repo images/repo] [--repeat 1] [--json FILE] [--tmpdir DIR]
+    .venv/bin/python bench/update.py [--repo images/repo] [--json FILE] [--tmpdir DIR]
 
 Builds profiles/minimal.yaml's x86_64 disk (raw GPT, ESP with the UKI + ext4 root; UEFI only, see below) four
-times from the sample repository, from one lock edited per variant: the lock as resolved (``new``); with one
-small package a version older (``base-files``: a copy of the repository also serves 13.0.1, the recipe
-rebuilt with one more line in /etc/issue and signed with the committed sample keys); with the kernel and its
-drivers a build older (``linux`` and ``driver-*`` 6.12.117); and with another hostname. Each scenario updates
-a device from the old image to the new one:
+times from the sample repository, each from its own lock: as resolved (``new``); with one small package pinned a
+version older (``base-files``: a copy of the repository also serves it one patch version up, e.g. 13.0.0 ->
+13.0.1, the recipe rebuilt with one more line in /etc/issue and signed with the committed sample keys); with the
+kernel and its drivers pinned a build older (``linux`` and ``driver-*`` 6.12.117); and with another hostname.
+Each scenario updates a device from the old image to the new one:
 
-    small package   old: base-files 13.0.0                    new: as resolved (13.0.1)
+    small package   old: base-files X.Y.Z                     new: as resolved (X.Y.Z+1)
     kernel update   old: linux + driver-* 6.12.117           new: as resolved (6.12.118)
     hostname        old: as resolved                          new: hostname changed
 
@@ -59,8 +59,7 @@ from composer.update.store import chunk_image  # noqa: E402
 
 EPOCH = "1700000000"
 ARCH = "x86_64"
-SMALL_PACKAGE = "base-files"      # noarch, 9 KB: rebuilt as 13.0.1 with one more line in /etc/issue
-SMALL_VERSION = "13.0.1"
+SMALL_PACKAGE = "base-files"      # noarch, 9 KB: rebuilt one patch version up with one more line in /etc/issue
 KEYS = PROJECT / "keys" / "sample"
 KERNEL_PACKAGES = re.compile(r"^(linux|driver-.*)$")
 SCENARIOS = (("small package", "small-old", "new"), ("kernel update", "kernel-old", "new"),
@@ -106,7 +105,7 @@ def pinned(profile: Path, names: re.Pattern[str], index: dict[str, list[str]], l
 
 
 def small_upgrade(work: Path, repo: Path, env: dict[str, str]) -> Path:
-    """A copy of ``repo`` that also serves base-files 13.0.1 (the recipe with one line more in /etc/issue),
+    """A copy of ``repo`` that also serves base-files one patch version up (one line more in /etc/issue),
     signed with the committed sample developer key and published with the sample online keys."""
     copy = work / "repo"
     shutil.copytree(repo, copy, symlinks=True)
@@ -117,7 +116,12 @@ def small_upgrade(work: Path, repo: Path, env: dict[str, str]) -> Path:
     recipe = work / "recipes" / SMALL_PACKAGE
     shutil.copytree(PROJECT / "recipes" / SMALL_PACKAGE, recipe)
     toml = recipe / "recipe.toml"
-    toml.write_text(re.sub(r'(?m)^version = ".*"', f'version = "{SMALL_VERSION}"', toml.read_text(), count=1))
+    text = toml.read_text()
+    found = re.search(r'(?m)^version = "(.*)\.(\d+)"', text)
+    if found is None:
+        raise SystemExit(f"{toml}: no version X.Y.Z to count up")
+    version = f"{found.group(1)}.{int(found.group(2)) + 1}"       # 13.0.0 -> 13.0.1
+    toml.write_text(text[:found.start()] + f'version = "{version}"' + text[found.end():])
     issue = recipe / "files" / "etc" / "issue"
     issue.write_text(issue.read_text() + "Updated by bench/update.py\n")
     key = str(KEYS / "INSECURE-SAMPLE-developer.key")
