@@ -189,6 +189,7 @@ class RepositoryClient:
         self.offline_reason = ""
         self._indexes: dict[str, list[IndexEntry]] = {}
         self._documents: dict[str, list[dict[str, Any]]] = {}   # index_documents' (a pool build's) entries
+        self._folders: tuple[object, dict[str, list[IndexEntry]]] = (None, {})   # see _versions
         self._answered = ""  # the source that gave the trusted metadata: targets are asked from it first
         # what the downloads of this client transferred: full targets, packages rebuilt from deltas, fallbacks
         self.transfers = dict.fromkeys(("full", "full-bytes", "delta", "delta-bytes", "delta-fallbacks"), 0)
@@ -228,6 +229,7 @@ class RepositoryClient:
             self._view = None
             self._indexes.clear()
             self._documents.clear()
+            self._folders = (None, {})
             self._answered = base
             return
         source = "the repository" if len(self.urls) == 1 else f"all {len(self.urls)} sources"
@@ -249,6 +251,7 @@ class RepositoryClient:
         self._updater = None
         self._indexes.clear()
         self._documents.clear()
+        self._folders = (None, {})
         self.offline_reason = reason
 
     @property
@@ -479,10 +482,7 @@ class RepositoryClient:
     def _delta_base(self, target_path: str) -> tuple[str, Path] | None:
         """(sha256, cached file) of the newest older version of the package at ``target_path`` in the package
         cache, among the indexes this client has read; None when there is none."""
-        folder = target_path.rpartition("/")[0] + "/"     # packages/NAME/: every version of one name
-        entries = [e for index in self._indexes.values() for e in index if e.path.startswith(folder)]
-        entries += [IndexEntry.from_dict(d) for docs in self._documents.values() for d in docs
-                    if str(d.get("path", "")).startswith(folder)]
+        entries = self._versions().get(target_path.rpartition("/")[0], [])
         this = next((e for e in entries if e.path == target_path), None)
         if this is None:
             return None
@@ -493,6 +493,20 @@ class RepositoryClient:
             if cached is not None:
                 return entry.sha256, cached
         return None
+
+    def _versions(self) -> dict[str, list[IndexEntry]]:
+        """packages/NAME -> the entries of every version (the indexes read so far), made once per set of indexes."""
+        key = (tuple(self._indexes), tuple(self._documents))
+        if self._folders[0] != key:
+            folders: dict[str, list[IndexEntry]] = {}
+            for index in self._indexes.values():
+                for e in index:
+                    folders.setdefault(e.path.rpartition("/")[0], []).append(e)
+            for docs in self._documents.values():
+                for d in docs:
+                    folders.setdefault(str(d.get("path", "")).rpartition("/")[0], []).append(IndexEntry.from_dict(d))
+            self._folders = (key, folders)
+        return self._folders[1]
 
     @functools.cached_property
     def _delta_fetcher(self) -> UrlFetcher:
