@@ -59,6 +59,10 @@ SCHEMAS: Mapping[str, str] = {
     "cache gc": "cache-gc",
     "repo add": "repo-add",
     "repo publish": "repo-publish",
+    "repo add-image": "repo-add-image",
+    "repo deltas": "repo-deltas",
+    "image chunk": "image-chunk",
+    "image fetch": "image-fetch",
     "repo vendor": "repo-vendor",
     "import debian": "import-debian",
 }

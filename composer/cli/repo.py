@@ -96,6 +96,39 @@ def cmd_repo_add(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_repo_add_image(args: argparse.Namespace) -> int:
+    from composer.repo.store import RepoStore
+    from composer.update.publish import add_image
+    p = add_image(RepoStore(Path(args.dir)), Path(args.image), args.name)
+    index = p.stored.index
+    if jsonout.wanted(args):
+        jsonout.emit({"repository": args.dir, "target": p.path, "sha256": p.sha256, "length": p.length,
+                      "size": index.size, "chunks": len(index.chunks), "new-chunks": p.stored.written,
+                      "new-bytes": p.stored.written_bytes})
+        return EXIT_OK
+    _out(f"published {p.path} ({len(index.chunks)} chunks, {p.stored.written} new, {p.stored.written_bytes} "
+         "bytes compressed)")
+    return EXIT_OK
+
+
+def cmd_repo_deltas(args: argparse.Namespace) -> int:
+    from composer.repo.deltas import delta_name, write_deltas
+    from composer.repo.store import RepoStore
+    deltas = write_deltas(RepoStore(Path(args.dir)))
+    if jsonout.wanted(args):
+        jsonout.emit({"repository": args.dir, "deltas": [
+            {"name": d.new.name, "arch": d.new.arch, "from": d.old.version_text, "to": d.new.version_text,
+             "package-size": d.new.size, "size": d.size, "made": d.made,
+             "path": delta_name(d.old.sha256, d.new.sha256) if d.size else None} for d in deltas]})
+        return EXIT_OK
+    for d in deltas:
+        what = f"{d.size} bytes ({100 * d.size / d.new.size:.0f} % of the package)" if d.size else \
+            "not kept (not smaller than the package)"
+        _out(f"{'made' if d.made else 'kept'} {d.new.name} {d.old.version_text} -> {d.new.version_text} "
+             f"{d.new.arch}: {what}")
+    return EXIT_OK
+
+
 def cmd_repo_publish(args: argparse.Namespace) -> int:
     from composer.repo.edit import publish
     from composer.repo.store import RepoStore
@@ -178,10 +211,16 @@ def cmd_repo_mirror(args: argparse.Namespace) -> int:
     from composer.package.build import default_cache
     from composer.repo.client import RepositoryClient, load_trusted_root
     from composer.repo.mirror import mirror
+    from composer.update.mirror import mirror_images
     client = RepositoryClient(args.url, load_trusted_root(Path(args.root)), default_cache() / "repos")
-    r = mirror(client, Path(args.dest), args.arch or list(DEFAULT_ARCHES))
+    arches = args.arch or list(DEFAULT_ARCHES)
+    images = mirror_images(client, Path(args.dest), arches[0])     # before the metadata that lists them
+    r = mirror(client, Path(args.dest), arches)
     _out(f"mirrored {r.packages} package entries into {args.dest}: {r.downloaded} files downloaded and verified, "
          f"{r.skipped} already present")
+    if images.images:
+        _out(f"mirrored {images.images} images: {images.chunks} chunks downloaded and verified, {images.present} "
+             "already present")
     return EXIT_OK
 
 
@@ -272,6 +311,18 @@ def register(sub: Subparsers) -> None:
                    help="developer private key(s) that sign the delegated role's metadata")
     jsonout.add_json(r, "repo add")
     r.set_defaults(func=cmd_repo_add)
+    r = repo.add_parser("add-image", help="chunk an image into the repository's chunk store and publish its "
+                                          "chunk index as a signed target (docs/updates/deltas.md)")
+    r.add_argument("dir")
+    r.add_argument("image")
+    r.add_argument("--name", required=True, help="the image's name (e.g. minimal-x86_64): index/NAME.caidx.json")
+    jsonout.add_json(r, "repo add-image")
+    r.set_defaults(func=cmd_repo_add_image)
+    r = repo.add_parser("deltas", help="binary deltas between consecutive package versions, served beside the "
+                                       "packages (docs/updates/deltas.md)")
+    r.add_argument("dir")
+    jsonout.add_json(r, "repo deltas")
+    r.set_defaults(func=cmd_repo_deltas)
     r = repo.add_parser("publish", help="write indexes, targets, snapshot and timestamp")
     r.add_argument("dir")
     jsonout.add_json(r, "repo publish")

@@ -16,8 +16,10 @@ verified files).
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
+import logging
 import os
 import stat
 from collections.abc import Callable, Sequence
@@ -34,6 +36,7 @@ from composer.errors import FetchError, UserError, VerificationError
 from composer.fsutil import atomic_copy, canonical_json
 from composer.notices import notice
 from composer.package.archive import Header, Verified, verify_package
+from composer.repo.deltas import apply_delta, delta_name
 from composer.repo.index import IndexEntry, close_names, decode_index, index_target_path, parse_index
 from composer.repo.offline import OfflineView
 from composer.repo.pkgcache import ObjectStore, objects_dir
@@ -42,6 +45,7 @@ from composer.trust.keys import PublicKey
 from composer.version import Requirement, VersionError
 
 OFFLINE_ENV = settings.OFFLINE.name
+log = logging.getLogger("composer.repo.client")
 _settings = {"offline": False}
 
 
@@ -184,7 +188,11 @@ class RepositoryClient:
         self._view: OfflineView | None = None      # set when answering from the cache without the network
         self.offline_reason = ""
         self._indexes: dict[str, list[IndexEntry]] = {}
+        self._documents: dict[str, list[dict[str, Any]]] = {}   # index_documents' (a pool build's) entries
+        self._folders: tuple[object, dict[str, list[IndexEntry]]] = (None, {})   # see _versions
         self._answered = ""  # the source that gave the trusted metadata: targets are asked from it first
+        # what the downloads of this client transferred: full targets, packages rebuilt from deltas, fallbacks
+        self.transfers = dict.fromkeys(("full", "full-bytes", "delta", "delta-bytes", "delta-fallbacks"), 0)
 
     # ---- trust
     def _new_updater(self, base: str) -> Updater:
@@ -220,6 +228,8 @@ class RepositoryClient:
             self._updater = updater
             self._view = None
             self._indexes.clear()
+            self._documents.clear()
+            self._folders = (None, {})
             self._answered = base
             return
         source = "the repository" if len(self.urls) == 1 else f"all {len(self.urls)} sources"
@@ -240,6 +250,8 @@ class RepositoryClient:
         self._view = OfflineView(self.metadata_dir, self.trusted_root, self.urls[0])
         self._updater = None
         self._indexes.clear()
+        self._documents.clear()
+        self._folders = (None, {})
         self.offline_reason = reason
 
     @property
@@ -277,6 +289,15 @@ class RepositoryClient:
         """The verified top-level targets metadata (the delegations) of this session."""
         return self._top_targets()
 
+    def role_targets(self, role: str) -> dict[str, TargetFile]:
+        """The targets delegated role ``role`` lists, as verified in this session (empty when the session has
+        not loaded it: ask for one of its targets first, e.g. :meth:`index_digest` for the index role)."""
+        try:
+            signed = self.updater._trusted_set[role]
+        except KeyError:
+            return {}
+        return dict(signed.targets) if isinstance(signed, Targets) else {}
+
     def delegated_role(self, role: str) -> bytes:
         """The bytes of delegated targets role ``role`` exactly as the repository serves them, verified in this
         session (through :meth:`fetch` of one of its targets): for copying it verbatim (``repo vendor``)."""
@@ -305,7 +326,9 @@ class RepositoryClient:
         """The verified index of ``arch``: its JSON and its entries as plain dicts (cheaper than
         :meth:`index` for a pool build)."""
         path = index_target_path(arch)
-        return decode_index(self._download(path).read_bytes(), f"{self.urls[0]}: {path}")
+        data, docs = decode_index(self._download(path).read_bytes(), f"{self.urls[0]}: {path}")
+        self._documents[arch] = docs
+        return data, docs
 
     def index_digest(self, arch: str) -> str:
         """sha256 of the verified index of ``arch`` (from the trusted targets metadata)."""
@@ -406,6 +429,8 @@ class RepositoryClient:
         return self.objects.put(digest, info.length, lambda tmp: self._download_into(info, target_path, tmp))
 
     def _download_into(self, info: TargetFile, target_path: str, tmp: Path) -> None:
+        if self._from_delta(info, target_path, tmp):
+            return
         # A target path is a name, a URL is percent-encoded: python-tuf joins the path as it is, so an epoch's
         # '%3a' (three characters of the file's name on the server) is sent as '%253a'; '+' and '~' stay.
         at_url = TargetFile(length=info.length, hashes=dict(info.hashes), path=quote(info.path, safe="/+~"))
@@ -413,6 +438,8 @@ class RepositoryClient:
         for base in sorted(self.urls, key=lambda u: u != self._answered):  # a stalled primary costs one deadline
             try:
                 self.updater.download_target(at_url, filepath=str(tmp), target_base_url=f"{base}/targets/")
+                self.transfers["full"] += 1
+                self.transfers["full-bytes"] += info.length
                 return
             except (tuf_exc.RepositoryError, tuf_exc.DownloadError) as exc:
                 problems.append(f"{base}: {describe(exc)}")
@@ -420,6 +447,70 @@ class RepositoryClient:
         raise VerificationError(f"{target_path}: no source gave a verified copy:{sep}" + sep.join(problems),
                                 hint="the file was tampered with, the mirrors are broken or the server went "
                                      "away: run again")
+
+
+    # ---- package deltas (composer.repo.deltas.py)
+    def _from_delta(self, info: TargetFile, target_path: str, tmp: Path) -> bool:
+        """Write the package ``target_path`` to ``tmp`` from the cached previous version and the repository's
+        delta, only when the result has the signed length and sha256; False (a full download follows) when
+        there is no previous version in the cache, no delta, or anything goes wrong."""
+        base = self._delta_base(target_path)
+        if base is None:
+            return False
+        new_sha = str(info.hashes.get("sha256", ""))
+        url = f"{self._answered or self.urls[0]}/targets/{delta_name(base[0], new_sha)}"
+        try:
+            delta = self._delta_fetcher.download_bytes(url, info.length)   # a delta as large is no gain
+            data = apply_delta(base[1].read_bytes(), delta, info.length, origin=url)
+            if hashlib.sha256(data).hexdigest() != new_sha:
+                raise VerificationError(f"{url}: the patched package does not have the signed sha256")
+            tmp.write_bytes(data)
+        except tuf_exc.DownloadHTTPError as exc:
+            if exc.status_code != 404:
+                self.transfers["delta-fallbacks"] += 1
+            return False
+        except (tuf_exc.DownloadError, VerificationError, OSError) as exc:
+            self.transfers["delta-fallbacks"] += 1
+            log.info("%s: delta not used (%s); downloading the full package", target_path, exc)
+            return False
+        self.transfers["delta"] += 1
+        self.transfers["delta-bytes"] += len(delta)
+        log.info("%s: rebuilt from a %d-byte delta of the cached %s (%d bytes not downloaded)", target_path,
+                 len(delta), base[0][:12], info.length - len(delta))
+        return True
+
+    def _delta_base(self, target_path: str) -> tuple[str, Path] | None:
+        """(sha256, cached file) of the newest older version of the package at ``target_path`` in the package
+        cache, among the indexes this client has read; None when there is none."""
+        entries = self._versions().get(target_path.rpartition("/")[0], [])
+        this = next((e for e in entries if e.path == target_path), None)
+        if this is None:
+            return None
+        older = sorted((e for e in entries if e.name == this.name and e.arch == this.arch
+                        and e.order_key() < this.order_key()), key=lambda e: e.order_key(), reverse=True)
+        for entry in older:
+            cached = self.objects.get(entry.sha256, entry.size)
+            if cached is not None:
+                return entry.sha256, cached
+        return None
+
+    def _versions(self) -> dict[str, list[IndexEntry]]:
+        """packages/NAME -> the entries of every version (the indexes read so far), made once per set of indexes."""
+        key = (tuple(self._indexes), tuple(self._documents))
+        if self._folders[0] != key:
+            folders: dict[str, list[IndexEntry]] = {}
+            for index in self._indexes.values():
+                for e in index:
+                    folders.setdefault(e.path.rpartition("/")[0], []).append(e)
+            for docs in self._documents.values():
+                for d in docs:
+                    folders.setdefault(str(d.get("path", "")).rpartition("/")[0], []).append(IndexEntry.from_dict(d))
+            self._folders = (key, folders)
+        return self._folders[1]
+
+    @functools.cached_property
+    def _delta_fetcher(self) -> UrlFetcher:
+        return UrlFetcher()
 
 
 def is_unreachable(exc: Exception) -> bool:

@@ -609,6 +609,9 @@ def publish_unlocked(store: RepoStore) -> dict[str, int]:
         info = TargetFile.from_data(path, data, ["sha256"])
         store.publisher.put_target(stored_target(path, info.hashes["sha256"]), data)
         index.signed.targets[path] = info
+    for path, listed in sorted(state.get("images", {}).items()):   # chunk indexes (composer/update/publish.py)
+        index.signed.targets[path] = TargetFile(length=listed["length"], hashes={"sha256": listed["sha256"]},
+                                                path=path)
     index.signed.version += 1
     index.signed.expires = expires(days["index"])
     store.sign_and_write(index, INDEX_ROLE, index_keys)

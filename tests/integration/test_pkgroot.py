@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import shutil
 import subprocess
@@ -16,7 +17,10 @@ import pytest
 
 from composer.cli.main import main
 from composer.package.build import build
+from composer.repo.client import RepositoryClient
+from composer.repo.deltas import write_deltas
 from composer.repo.edit import add, publish
+from composer.repo.index import IndexEntry
 from composer.repo.store import RepoStore
 from composer.trust.keys import load_signing_key
 from tests.conftest import REPO
@@ -217,6 +221,29 @@ def test_upgrade_and_rollback_return_to_identical_states(site: Site, tmp_path: P
     assert [h.get("command") for h in history] == [None, f"{typed} upgrade motd", f"{typed} rollback",
                                                    f"{typed} rollback"]
     assert history[0]["time"] < 1_750_000_000 < min(h["time"] for h in history[1:])  # build: SOURCE_DATE_EPOCH
+
+
+def test_an_upgrade_downloads_a_package_delta_when_the_repository_has_one(
+        site: Site, tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+    """docs/updates/deltas.md: motd 1.1.0 is rebuilt from the cached 1.0.0 and the delta, verified against its
+    signed hash. A cache of its own holding motd 1.0.0 only (the session's has 1.1.0 from other tests)."""
+    monkeypatch.setenv("VCOMP_CACHE", str(tmp_path / "cache"))
+    client = RepositoryClient(str(site.repo), (site.base / "profiles" / "trust" / "sample-root.json").read_bytes(),
+                              tmp_path / "cache" / "repos")
+    client.fetch(client.metadata("motd", "x86_64", "1.0.0"))
+    store = RepoStore(site.repo)
+    motd = [e for e in (IndexEntry.from_dict(d) for d in store.read_state()["packages"].values()) if e.name == "motd"]
+    made = write_deltas(store, motd)
+    try:
+        assert [d.size > 0 for d in made] == [True]
+        root = site.fresh_root(tmp_path / "root")
+        caplog.set_level(logging.INFO, logger="composer.repo.client")
+        assert vcomp(site, "pkg", "--root", str(root), "upgrade", "motd") == 0
+        assert any("rebuilt from a" in r.getMessage() and "motd" in r.getMessage() for r in caplog.records)
+        assert records(root)["motd"]["version"] == "1.1.0"
+        assert (root / "usr/share/motd/extra").read_text() == "new in 1.1\n"
+    finally:
+        shutil.rmtree(site.repo / "targets" / "deltas")   # the other tests download in full
 
 
 def test_config_files_follow_the_dpkg_rules(site: Site, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -65,7 +65,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("trust", "rootfs"),
     ("package",),
     ("image", "repo"),
-    ("profile", "caches", "boot"),
+    ("profile", "caches", "boot", "update"),
     ("solve",),
     ("pkgmgr",),
     ("report",),
