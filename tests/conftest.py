@@ -116,7 +116,9 @@ OPT_IN = {"archive": "archive test: run it with make test-archive (pytest -m arc
           "boot_matrix": "boot matrix test: run it with make test-boot-matrix (pytest -m boot_matrix)",
           "drivers": "aarch64/riscv64 driver boots: run them with make test-drivers (pytest -m drivers)",
           "systemd": "init: systemd boots (Debian's systemd imported): run them with make test-systemd "
-                     "(pytest -m systemd)"}
+                     "(pytest -m systemd)",
+          "verified_boot": "tampered verified-boot images: run them with make test-verified-boot "
+                           "(pytest -m 'verified_boot or integration')"}
 
 
 def _asked_for(config: pytest.Config, marker: str) -> bool:

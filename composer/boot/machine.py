@@ -56,7 +56,7 @@ def firmware_of(b: Boot) -> Firmware | None:
 
 def firmware_args(b: Boot) -> list[str]:
     bios = ["-bios", b.arch.qemu_bios] if b.arch.qemu_bios else []
-    if b.firmware in ("bios", "none"):  # SeaBIOS is QEMU's default; "none" is a direct kernel boot
+    if b.secure_boot is None and b.firmware in ("bios", "none"):  # SeaBIOS is QEMU's default; "none": -kernel
         return bios
     fw = firmware_of(b)
     if fw is None or fw.builtin:

@@ -1,0 +1,121 @@
+"""The verified boot chain (docs/verified-boot.md), booted in QEMU with Secure Boot enforced: profiles/verified.yaml
+(a UKI signed with the INSECURE sample db key, an ext4 root under dm-verity) built from the sample repository.
+
+- the signed image boots, its root mapped through dm-verity (``make test``: one boot);
+- a UKI with one byte changed on the ESP, and the image booted with another key enrolled, are refused by the
+  firmware: init never starts;
+- a root with one byte changed fails verity: init cannot mount it, the boot checks never run.
+
+The last three carry the ``verified_boot`` marker (``make test-verified-boot``)."""
+
+from __future__ import annotations
+
+import shutil
+import struct
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from composer.boot.session import Case, run_boot, secure_boot_certificate
+from composer.cli.main import main
+from composer.compose.build import read_manifest
+from composer.image.secureboot import verify
+from composer.run import run
+from tests.conftest import REPO
+from tests.integration.conftest import copy_profiles
+
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("verified-images")]
+
+BOOT_TIMEOUT = 180   # a good boot takes 10-20 s (TCG); a refused one ends at the firmware's "no bootable option"
+OTHER_CERT = REPO / "keys" / "sample" / "INSECURE-SAMPLE-other-db.crt"
+UKI = "::EFI/BOOT/BOOTX64.EFI"
+SECTOR = 512
+
+
+@pytest.fixture(scope="module")
+def verified(sample_repo_base: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The x86_64 directory of profiles/verified.yaml, locked and built once."""
+    base = tmp_path_factory.mktemp("verified")
+    profiles = copy_profiles(sample_repo_base, base)
+    # the profile names the sample keys relative to itself: ../keys/sample/
+    shutil.copytree(REPO / "keys" / "sample", base / "keys" / "sample")
+    assert main(["lock", str(profiles / "verified.yaml")]) == 0
+    assert main(["build", str(profiles / "verified.yaml"), "--images", str(base / "images-out")]) == 0
+    return base / "images-out" / "verified" / "x86_64"
+
+
+def tampered(directory: Path, tmp: Path) -> Path:
+    """A copy of the built image directory to change bytes in (the shared one stays intact)."""
+    copy = tmp / "image"
+    shutil.copytree(directory, copy)
+    return copy
+
+
+def partition_start(disk: Path, number: int) -> int:
+    """The byte offset of GPT partition ``number`` (1-based): its entry's first LBA."""
+    with disk.open("rb") as f:
+        f.seek(2 * SECTOR + (number - 1) * 128 + 32)
+        (first_lba,) = struct.unpack("<Q", f.read(8))
+    return int(first_lba) * SECTOR
+
+
+def flip_byte(path: Path, offset: int) -> None:
+    with path.open("r+b") as f:
+        f.seek(offset)
+        b = f.read(1)
+        f.seek(offset)
+        f.write(bytes([b[0] ^ 0x01]))
+
+
+def boot(directory: Path, logs: Path, cert: Path | None = None) -> tuple[list[Case], str]:
+    manifest: dict[str, Any] = read_manifest(directory)
+    cases = run_boot(manifest, directory, "disk", "uefi", logs=logs, timeout=BOOT_TIMEOUT,
+                     secure_boot=secure_boot_certificate(manifest, directory, cert))
+    print(f"boot: {'passed' if all(c.passed for c in cases) else 'failed'} in {cases[0].watch.seconds:.1f} s")
+    return cases, cases[0].watch.log
+
+
+def assert_refused_by_firmware(cases: list[Case], log: str) -> None:
+    assert not any(c.passed for c in cases)
+    assert "Access Denied" in log or "Security Violation" in log, cases[0].watch.tail(20)
+    assert "VCOMP-BOOT" not in log, cases[0].watch.tail(20)
+
+
+def test_signed_image_boots_with_secure_boot_enforced(verified: Path, tmp_path: Path) -> None:
+    cases, log = boot(verified, tmp_path)
+    assert all(c.passed for c in cases), f"{[c.reason() for c in cases]}\n{cases[0].watch.tail(40)}"
+    assert "VCOMP-BOOT: verity root /dev/vda2 (hash tree /dev/vda3" in log
+    assert "VCOMP-CHECK: PASS 50-verity" in log       # dmsetup status: the verity target reports V (verified)
+
+
+@pytest.mark.verified_boot
+def test_uki_with_one_byte_changed_is_refused(verified: Path, tmp_path: Path) -> None:
+    image = tampered(verified, tmp_path)
+    disk = image / "disk.raw"
+    esp = f"{disk}@@{partition_start(disk, 1)}"
+    uki = tmp_path / "uki.efi"
+    run(["mcopy", "-n", "-i", esp, UKI, uki])
+    flip_byte(uki, uki.stat().st_size // 2)            # inside the kernel section
+    assert not verify(uki, image / "secure-boot-db.crt")
+    run(["mcopy", "-o", "-i", esp, uki, UKI])
+    cases, log = boot(image, tmp_path / "logs")
+    assert_refused_by_firmware(cases, log)
+
+
+@pytest.mark.verified_boot
+def test_uki_signed_by_another_key_is_refused(verified: Path, tmp_path: Path) -> None:
+    cases, log = boot(verified, tmp_path, cert=OTHER_CERT)   # the firmware trusts only the other key
+    assert_refused_by_firmware(cases, log)
+
+
+@pytest.mark.verified_boot
+def test_root_with_one_byte_changed_fails_verity(verified: Path, tmp_path: Path) -> None:
+    image = tampered(verified, tmp_path)
+    disk = image / "disk.raw"
+    flip_byte(disk, partition_start(disk, 2) + 1024 + 0x78)   # the ext4 superblock's volume name
+    cases, log = boot(image, tmp_path / "logs")
+    assert not any(c.passed for c in cases)
+    assert "device-mapper: verity" in log and "is corrupted" in log, cases[0].watch.tail(30)
+    assert "VCOMP-BOOT: FAIL cannot mount root /dev/vda2" in log
+    assert "VCOMP-CHECK" not in log and "stage 2" not in log
