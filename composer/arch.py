@@ -97,7 +97,8 @@ ARCHES: Mapping[str, Arch] = {
              qemu_machine=("-M", "virt", "-cpu", "cortex-a57"), console="ttyAMA0",
              firmware={"uefi": Firmware(code="/usr/share/AAVMF/AAVMF_CODE.fd", vars="/usr/share/AAVMF/AAVMF_VARS.fd",
                                         package="qemu-efi-aarch64")},
-             secure_boot=Firmware(code="/usr/share/AAVMF/AAVMF_CODE.fd", vars="/usr/share/AAVMF/AAVMF_VARS.fd",
+             # AAVMF_VARS.fd is unformatted (zeros) until a first boot: the .ms store is, its keys are replaced
+             secure_boot=Firmware(code="/usr/share/AAVMF/AAVMF_CODE.fd", vars="/usr/share/AAVMF/AAVMF_VARS.ms.fd",
                                   package="qemu-efi-aarch64")),
         Arch(name="riscv64", deb="riscv64", triple="riscv64-linux-gnu", efi_boot_name="BOOTRISCV64.EFI",
              uki_stub="linuxriscv64.efi.stub", elf_machine=243, pe_machine=0x5064,

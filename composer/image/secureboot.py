@@ -7,7 +7,9 @@ signature (RSA PKCS#1 v1.5, deterministic) and so the signed file are the same b
 is read by sbsign from where the profile names it; it is never copied into the work directory or an image.
 
 Enrolling is ``virt-fw-vars`` (the ``virt-firmware`` Python package): PK, KEK and db all hold the profile's
-certificate (owner GUID :data:`OWNER`), and the SecureBootEnable variable is set.
+certificate (owner GUID :data:`OWNER`) and only it, and the SecureBootEnable variable is set. The template must
+be a formatted variable store (Debian 12's AAVMF_VARS.fd is all zeros until the firmware's first boot: aarch64
+starts from AAVMF_VARS.ms.fd, whose Microsoft keys are deleted).
 """
 
 from __future__ import annotations
@@ -72,13 +74,14 @@ def enroll_tool() -> str:
 
 
 def enroll(template: Path, out: Path, certificate: Path) -> Path:
-    """A copy of the firmware variables ``template`` at ``out`` with ``certificate`` as PK, KEK and db and
-    Secure Boot enabled."""
+    """A copy of the firmware variables ``template`` at ``out`` with ``certificate`` as PK, KEK and db (and
+    nothing else: keys the template holds are deleted first) and Secure Boot enabled."""
     if not certificate.is_file():
         raise UserError(f"secure-boot certificate {certificate} does not exist",
                         hint="name the profile's secure-boot certificate, or pass --secure-boot-cert FILE")
     out.parent.mkdir(parents=True, exist_ok=True)
     owner = str(OWNER)
-    run([enroll_tool(), "--input", template, "--output", out, "--set-pk", owner, certificate,
+    clear = [a for var in ("PK", "KEK", "db", "dbx") for a in ("--delete", var)]  # a template's own keys go
+    run([enroll_tool(), "--input", template, "--output", out, *clear, "--set-pk", owner, certificate,
          "--add-kek", owner, certificate, "--add-db", owner, certificate, "--secure-boot"])
     return out

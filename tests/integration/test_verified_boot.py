@@ -6,7 +6,8 @@
   firmware: init never starts;
 - a root with one byte changed fails verity: init cannot mount it, the boot checks never run.
 
-The last three carry the ``verified_boot`` marker (``make test-verified-boot``)."""
+The last three, and aarch64's signed boot and refusal (AAVMF), carry the ``verified_boot`` marker
+(``make test-verified-boot``)."""
 
 from __future__ import annotations
 
@@ -34,15 +35,20 @@ SECTOR = 512
 
 
 @pytest.fixture(scope="module")
-def verified(sample_repo_base: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The x86_64 directory of profiles/verified.yaml, locked and built once."""
+def images(sample_repo_base: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The images directory of profiles/verified.yaml (x86_64 and aarch64), locked and built once."""
     base = tmp_path_factory.mktemp("verified")
     profiles = copy_profiles(sample_repo_base, base)
     # the profile names the sample keys relative to itself: ../keys/sample/
     shutil.copytree(REPO / "keys" / "sample", base / "keys" / "sample")
     assert main(["lock", str(profiles / "verified.yaml")]) == 0
     assert main(["build", str(profiles / "verified.yaml"), "--images", str(base / "images-out")]) == 0
-    return base / "images-out" / "verified" / "x86_64"
+    return base / "images-out" / "verified"
+
+
+@pytest.fixture(scope="module")
+def verified(images: Path) -> Path:
+    return images / "x86_64"
 
 
 def tampered(directory: Path, tmp: Path) -> Path:
@@ -119,3 +125,12 @@ def test_root_with_one_byte_changed_fails_verity(verified: Path, tmp_path: Path)
     assert "device-mapper: verity" in log and "is corrupted" in log, cases[0].watch.tail(30)
     assert "VCOMP-BOOT: FAIL cannot mount root /dev/vda2" in log
     assert "VCOMP-CHECK" not in log and "stage 2" not in log
+
+
+@pytest.mark.verified_boot
+def test_aarch64_signed_image_boots_and_another_key_is_refused(images: Path, tmp_path: Path) -> None:
+    cases, log = boot(images / "aarch64", tmp_path / "good")
+    assert all(c.passed for c in cases), f"{[c.reason() for c in cases]}\n{cases[0].watch.tail(40)}"
+    assert "VCOMP-CHECK: PASS 50-verity" in log
+    cases, log = boot(images / "aarch64", tmp_path / "other", cert=OTHER_CERT)
+    assert_refused_by_firmware(cases, log)
