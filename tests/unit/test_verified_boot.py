@@ -19,6 +19,7 @@ from composer.errors import UserError
 from composer.image.formats import verity
 from composer.image.secureboot import SecureBootKey, sign, verify
 from composer.profile.load import load_profile
+from composer.trust.sbkeys import generate_secure_boot
 from tests.conftest import REPO
 
 KEYS = REPO / "keys" / "sample"
@@ -107,3 +108,14 @@ def test_secure_boot_needs_uefi(tmp_path: Path) -> None:
                 work=tmp_path, secure_boot=DB.certificate)
     with pytest.raises(UserError, match="Secure Boot"):
         command(boot, network=False)
+
+
+@needs
+def test_a_generated_secure_boot_key_signs_and_its_certificate_verifies(tmp_path: Path) -> None:
+    key, crt = generate_secure_boot("db", tmp_path / "keys")
+    assert key.stat().st_mode & 0o777 == 0o600 and b"CERTIFICATE" in crt.read_bytes()
+    signed = tmp_path / "s.efi"
+    signed.write_bytes(sign(stub(), SecureBootKey(key=key, certificate=crt), epoch=0, work=tmp_path / "w"))
+    assert verify(signed, crt) and not verify(signed, DB.certificate)
+    with pytest.raises(UserError, match="already exists"):
+        generate_secure_boot("db", tmp_path / "keys")
