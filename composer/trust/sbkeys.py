@@ -30,7 +30,7 @@ def generate_secure_boot(name: str, directory: Path, *, common_name: str = "", f
             raise UserError(f"{p} already exists", hint="pick another name or pass --force to replace it")
     private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name or f"{name} Secure Boot db key")])
-    start = now or datetime.datetime.now(datetime.timezone.utc)
+    start = now or datetime.datetime.now(datetime.UTC)
     cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject)
             .public_key(private.public_key()).serial_number(x509.random_serial_number())
             .not_valid_before(start).not_valid_after(start + datetime.timedelta(days=VALID_DAYS))
