@@ -18,7 +18,7 @@ from composer.boot.machine import Boot, command
 from composer.errors import UserError
 from composer.image.formats import verity
 from composer.image.secureboot import SecureBootKey, sign, verify
-from composer.profile.load import load_profile
+from composer.profile.load import load_profile, profile_of
 from composer.trust.sbkeys import generate_secure_boot
 from tests.conftest import REPO
 
@@ -119,3 +119,12 @@ def test_a_generated_secure_boot_key_signs_and_its_certificate_verifies(tmp_path
     assert verify(signed, crt) and not verify(signed, DB.certificate)
     with pytest.raises(UserError, match="already exists"):
         generate_secure_boot("db", tmp_path / "keys")
+
+
+def test_a_verity_disk_without_the_driver_or_dmsetup_is_refused_at_validation() -> None:
+    text = (REPO / "profiles" / "verified.yaml").read_text()
+    bad = text.replace("  - dmsetup\n", "").replace("drivers: [virtio-blk, ext4, dm-verity]", "drivers: [virtio-blk]")
+    with pytest.raises(UserError) as exc:
+        profile_of(bad.encode(), REPO / "profiles" / "bad.yaml")
+    message = str(exc.value) + " ".join(str(e) for e in getattr(exc.value, "errors", ()))
+    assert "needs the dm-verity driver" in message and "needs dmsetup" in message
