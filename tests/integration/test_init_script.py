@@ -448,7 +448,7 @@ def _entries(recipe: Path, key: SigningKey, out: Path) -> tuple[dict[str, Entry]
 
 def test_init_package(dev_key: SigningKey, tmp_path: Path) -> None:
     entries, path = _entries(INIT_RECIPE, dev_key, tmp_path)
-    assert path.name == "init-0.3.0-noarch.vpk"
+    assert path.name == "init-0.3.3-noarch.vpk"
     init = entries["usr/sbin/init"]
     assert (init.type, init.mode, init.role) == ("file", 0o755, "binary")
     assert (entries["init"].type, entries["init"].target) == ("symlink", "usr/sbin/init")
@@ -460,7 +460,8 @@ def test_init_package(dev_key: SigningKey, tmp_path: Path) -> None:
                    for p in entries), "modules.load and capabilities belong to the image, not to init"
     meta = read_header(path).metadata
     assert meta.arch == "noarch"
-    assert {d.name: d.to_value() for d in meta.dependencies} == {"busybox": "1.37", "base-files": "13"}
+    assert {d.name: d.to_value() for d in meta.dependencies} == {"busybox": "1.37", "busybox-sysv": "1.37",
+                                                                      "base-files": "13"}
     assert (meta.capabilities_required, meta.capabilities_optional) == ((), ("network",))
     assert meta.security.context == "init_t"
 
