@@ -23,10 +23,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from composer.errors import ToolError, UserError
-from composer.run import run
+from composer.run import require_tool, run
 
 OWNER = uuid.uuid5(uuid.NAMESPACE_URL, "vcomp:secure-boot-owner")   # the owner GUID of the enrolled certificates
-MAX_EFI_BYTES = 512 << 20
+MAX_KEY_BYTES = 1 << 20   # a PEM key or certificate (a few KiB): a larger file is not one
 ENROLL_TOOL = "virt-fw-vars"
 ENROLL_HINT = "install it with: pip install virt-firmware (scripts/setup.sh does), or put it in PATH"
 
@@ -42,8 +42,11 @@ class SecureBootKey:
         for what, path in (("key", self.key), ("certificate", self.certificate)):
             if not path.is_file():
                 raise UserError(f"{where}: secure-boot {what} {path} does not exist",
-                                hint="create a key pair with: vcomp key generate --secure-boot DIR "
+                                hint="create a key pair with: vcomp key generate --secure-boot NAME "
                                      "(or use keys/sample/INSECURE-SAMPLE-db.* for tests)")
+            if path.stat().st_size > MAX_KEY_BYTES:
+                raise UserError(f"{where}: secure-boot {what} {path} is over {MAX_KEY_BYTES} bytes: not a PEM "
+                                f"{what}", hint="name the PEM files vcomp key generate --secure-boot wrote")
 
 
 def sign(data: bytes, key: SecureBootKey, *, epoch: int, work: Path) -> bytes:
@@ -54,8 +57,17 @@ def sign(data: bytes, key: SecureBootKey, *, epoch: int, work: Path) -> bytes:
     with tempfile.TemporaryDirectory(dir=work, prefix="sbsign-") as tmp:
         src, dst = Path(tmp) / "in.efi", Path(tmp) / "out.efi"
         src.write_bytes(data)
-        run(["faketime", "-f", stamp, "sbsign", "--key", key.key, "--cert", key.certificate,
-             "--output", dst, src], env={"TZ": "UTC"})
+        for tool in ("faketime", "sbsign"):
+            require_tool(tool)   # a missing tool keeps its own error: which package to install
+        try:
+            run(["faketime", "-f", stamp, "sbsign", "--key", key.key, "--cert", key.certificate,
+                 "--output", dst, src], env={"TZ": "UTC"})
+        except ToolError as exc:
+            raise ToolError(f"sbsign could not sign with the secure-boot key {key.key} and certificate "
+                            f"{key.certificate}: {exc.message}",
+                            hint="the key must be an unencrypted PEM private key and the certificate the PEM "
+                                 "certificate of that key (vcomp key generate --secure-boot writes such a pair)"
+                            ) from None
         return dst.read_bytes()
 
 

@@ -25,6 +25,7 @@ from composer.image.secureboot import verify
 from composer.run import run
 from tests.conftest import REPO
 from tests.integration.conftest import copy_profiles
+from tests.integration.images_fixture import with_cache
 
 pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("verified-images")]
 
@@ -35,20 +36,37 @@ SECTOR = 512
 
 
 @pytest.fixture(scope="module")
-def images(sample_repo_base: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The images directory of profiles/verified.yaml (x86_64 and aarch64), locked and built once."""
+def profile(sample_repo_base: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """profiles/verified.yaml beside the sample profiles, locked."""
     base = tmp_path_factory.mktemp("verified")
     profiles = copy_profiles(sample_repo_base, base)
     # the profile names the sample keys relative to itself: ../keys/sample/
     shutil.copytree(REPO / "keys" / "sample", base / "keys" / "sample")
     assert main(["lock", str(profiles / "verified.yaml")]) == 0
-    assert main(["build", str(profiles / "verified.yaml"), "--images", str(base / "images-out")]) == 0
-    return base / "images-out" / "verified"
+    return profiles / "verified.yaml"
+
+
+@pytest.fixture(scope="module")
+def images(profile: Path) -> Path:
+    """The images directory of profiles/verified.yaml (x86_64 and aarch64), built once."""
+    out = profile.parent.parent / "images-out"
+    assert main(["build", str(profile), "--images", str(out)]) == 0
+    return out / "verified"
 
 
 @pytest.fixture(scope="module")
 def verified(images: Path) -> Path:
     return images / "x86_64"
+
+
+def test_the_signed_verity_disk_is_the_same_bytes_when_built_again(profile: Path, verified: Path,
+                                                                    tmp_path: Path) -> None:
+    """Another build (another cache: no output reused, the UKI signed again, the hash tree made again)."""
+    with with_cache(tmp_path / "cache"):
+        assert main(["build", str(profile), "--arch", "x86_64", "--images", str(tmp_path / "again")]) == 0
+    again = tmp_path / "again" / "verified" / "x86_64"
+    assert (again / "disk.raw").read_bytes() == (verified / "disk.raw").read_bytes()
+    assert (again / "secure-boot-db.crt").read_bytes() == (REPO / "keys/sample/INSECURE-SAMPLE-db.crt").read_bytes()
 
 
 def tampered(directory: Path, tmp: Path) -> Path:

@@ -15,7 +15,7 @@ import pytest
 
 from composer.arch import get_arch
 from composer.boot.machine import Boot, command
-from composer.errors import UserError
+from composer.errors import ToolError, UserError
 from composer.image.formats import verity
 from composer.image.secureboot import SecureBootKey, sign, verify
 from composer.profile.load import load_profile, profile_of
@@ -128,3 +128,11 @@ def test_a_verity_disk_without_the_driver_or_dmsetup_is_refused_at_validation() 
         profile_of(bad.encode(), REPO / "profiles" / "bad.yaml")
     message = str(exc.value) + " ".join(str(e) for e in getattr(exc.value, "errors", ()))
     assert "needs the dm-verity driver" in message and "needs dmsetup" in message
+
+
+@needs
+def test_a_certificate_of_another_key_is_one_clear_signing_error(tmp_path: Path) -> None:
+    mismatched = SecureBootKey(key=DB.key, certificate=OTHER)
+    with pytest.raises(ToolError, match="sbsign could not sign with the secure-boot key") as exc:
+        sign(stub(), mismatched, epoch=0, work=tmp_path)
+    assert "certificate of that key" in exc.value.hint
