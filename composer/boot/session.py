@@ -116,6 +116,14 @@ def boot_spec(manifest: Mapping[str, Any], directory: Path, output: str, firmwar
                 hardware=hardware_of(manifest, output), secure_boot=secure_boot)
 
 
+def enforced_certificate(manifest: Mapping[str, Any], directory: Path, firmware: str) -> Path | None:
+    """How ``vcomp test`` and ``vcomp reconcile`` boot a build signed for Secure Boot: UEFI boots with its
+    certificate enrolled and Secure Boot enforced, where the architecture's firmware has it (else None)."""
+    if firmware != "uefi" or "secure-boot" not in manifest or get_arch(manifest["arch"]).secure_boot is None:
+        return None
+    return secure_boot_certificate(manifest, directory, None)
+
+
 def secure_boot_certificate(manifest: Mapping[str, Any], directory: Path, given: Path | None) -> Path:
     """The certificate ``vcomp boot --secure-boot`` enrolls: ``given``, else the one the build wrote beside the
     outputs (the profile's ``secure-boot.certificate``)."""

@@ -196,7 +196,7 @@ def _say_forwards(args: argparse.Namespace, forwards: Sequence[Any]) -> None:
 def cmd_test(args: argparse.Namespace) -> int:
     """Build, then boot every cell of the matrix the outputs support (or the ``--cell`` globs pick)."""
     from composer.boot.matrix import cells_of, select
-    from composer.boot.session import Reach, junit, run_boot
+    from composer.boot.session import Reach, enforced_certificate, junit, run_boot
     with locked_build(args) as (top, results):
         cells = select([c for r in results for c in cells_of(r.manifest)], args.cell or ())
         where = {r.arch: r for r in results}
@@ -206,7 +206,8 @@ def cmd_test(args: argparse.Namespace) -> int:
             jsonout.say(args)(f"{cell.id}: booting {cell.output} ({cell.medium}, {cell.firmware} firmware)")
             cases += run_boot(r.manifest, r.directory, cell.output, cell.firmware, logs=r.directory / "boot",
                               echo=_echo(args) if current().verbosity >= 1 else None, medium=cell.medium,
-                              reach=Reach(keys=Path(args.profile).parent))
+                              reach=Reach(keys=Path(args.profile).parent),
+                              secure_boot=enforced_certificate(r.manifest, r.directory, cell.firmware))
         profile = results[0].manifest["profile"] if results else "profile"
         target = Path(args.junit) if args.junit else top / "junit.xml"
         target.write_bytes(junit(cases, f"vcomp.test.{profile}"))

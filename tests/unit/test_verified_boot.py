@@ -15,6 +15,7 @@ import pytest
 
 from composer.arch import get_arch
 from composer.boot.machine import Boot, command
+from composer.boot.session import enforced_certificate, secure_boot_certificate
 from composer.errors import ToolError, UserError
 from composer.image.formats import verity
 from composer.image.secureboot import SecureBootKey, sign, verify
@@ -136,3 +137,13 @@ def test_a_certificate_of_another_key_is_one_clear_signing_error(tmp_path: Path)
     with pytest.raises(ToolError, match="sbsign could not sign with the secure-boot key") as exc:
         sign(stub(), mismatched, epoch=0, work=tmp_path)
     assert "certificate of that key" in exc.value.hint
+
+
+def test_vcomp_test_and_reconcile_enforce_secure_boot_for_a_signed_build(tmp_path: Path) -> None:
+    signed = {"arch": "x86_64", "secure-boot": {"certificate": "secure-boot-db.crt", "sha256": "0" * 64}}
+    assert enforced_certificate(signed, tmp_path, "uefi") == tmp_path / "secure-boot-db.crt"
+    assert enforced_certificate(signed, tmp_path, "bios") is None
+    assert enforced_certificate({**signed, "arch": "riscv64"}, tmp_path, "uefi") is None, "U-Boot: no Secure Boot"
+    assert enforced_certificate({"arch": "x86_64"}, tmp_path, "uefi") is None
+    with pytest.raises(UserError, match="not signed for Secure Boot"):
+        secure_boot_certificate({"arch": "x86_64"}, tmp_path, None)
