@@ -67,6 +67,8 @@ def test_the_signed_verity_disk_is_the_same_bytes_when_built_again(profile: Path
     again = tmp_path / "again" / "verified" / "x86_64"
     assert (again / "disk.raw").read_bytes() == (verified / "disk.raw").read_bytes()
     assert (again / "secure-boot-db.crt").read_bytes() == (REPO / "keys/sample/INSECURE-SAMPLE-db.crt").read_bytes()
+    key_line = (REPO / "keys/sample/INSECURE-SAMPLE-db.key").read_text().splitlines()[1].encode()
+    assert not any(key_line in f.read_bytes() for f in again.iterdir() if f.is_file()), "the key is never copied"
 
 
 def tampered(directory: Path, tmp: Path) -> Path:
