@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # `make demo`: the main job end to end:
-#   1. the sample package set built from recipes (Debian 13 trixie binaries + sources) for x86_64 and
-#      aarch64, signed with the committed sample developer key, verified and linted;
+#   1. the sample package set built from recipes (Debian 13 trixie binaries + sources) for x86_64, aarch64 and
+#      riscv64, signed with the committed sample developer key, verified and linted; the Debian closure of
+#      openssh-server, python3 and nginx imported for the three (images/debian, with its translation report);
 #   2. published into the sample TUF repository images/repo (committed sample keys and trust root);
 #   3. served over HTTP on 127.0.0.1 and queried with search/info/fetch (everything verified);
 #   4. the committed locks checked against the repository (relocked, saying what moved, if it moved);
 #   5. profiles/minimal.yaml built into images/minimal/{x86_64,aarch64,riscv64}/ (ISO or initramfs, GPT disk;
 #      manifest, SBOM, provenance), rootless and bit-for-bit, from the lock;
-#   6. its x86_64 ISO booted in QEMU (BIOS, software emulation) against the profile's boot tests.
+#   6. one output of each architecture booted in QEMU (software emulation) against the profile's boot tests;
+#   7. profiles/server.yaml (sshd, nginx, python3 from Debian) built for x86_64 and booted: its boot tests
+#      log in over ssh and fetch a page over HTTP from the host (ports of 127.0.0.1 only).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VCOMP=".venv/bin/vcomp"
@@ -21,6 +24,11 @@ echo "== 1-2. building the sample package set and publishing the sample reposito
 for arch in x86_64 aarch64 riscv64; do
   n=$($VCOMP pkg verify --key "$DEVPUB" "$OUT/packages/$arch"/*.vpk | grep -c '^OK')
   echo "   $arch: $n packages verified against the developer key; lint: $($VCOMP pkg lint "$OUT/packages/$arch"/*.vpk | grep -vc ': clean$' || true) findings"
+done
+
+for arch in x86_64 aarch64 riscv64; do   # the Debian closure profiles/server.yaml uses (docs/packages/closures.md)
+  n=$($VCOMP pkg verify --key "$DEVPUB" "$OUT/debian-packages/$arch"/*.vpk | grep -c '^OK')
+  echo "   $arch: $n imported Debian packages verified; lint: $($VCOMP pkg lint "$OUT/debian-packages/$arch"/*.vpk | grep -c 'untranslated' || true) untranslated maintainer-script items (report: $OUT/debian-packages/translation-report.md)"
 done
 
 echo "== 3. serving the repository on 127.0.0.1 and querying it (trust root $ROOT)"
@@ -113,3 +121,7 @@ $VCOMP boot "$OUT/minimal/aarch64/disk.qcow2" --firmware uefi
 echo "   riscv64: images/minimal/riscv64/initramfs (OpenSBI, then the kernel and the initramfs directly)"
 $VCOMP boot "$OUT/minimal/riscv64" --output initramfs
 echo "   more: vcomp test profiles/minimal.yaml boots every output of every architecture (BIOS and UEFI) with JUnit"
+echo "== 7. profiles/server.yaml (sshd, nginx and python3 imported from Debian 13) built for x86_64 and booted; the"
+echo "   host logs in over ssh with the profile user's key and fetches a page over HTTP (ports of 127.0.0.1 only)"
+$VCOMP test profiles/server.yaml --arch x86_64 --cell 'x86_64/initramfs/*' --images "$OUT" | sed 's/^/   /'
+echo "   more: vcomp test profiles/server.yaml (every architecture, disk and initramfs); docs/reach.md"

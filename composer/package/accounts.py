@@ -64,6 +64,24 @@ def from_masters(passwd_master: Sequence[str], group_master: Sequence[str]) -> t
     return passwd, [shadowed(line) for line in group_master], [f"{line.split(':')[0]}:*:::::::" for line in passwd]
 
 
+def merge_masters(files: Sequence[Sequence[str]], masters: Sequence[Sequence[str]]) -> tuple[list[str], ...]:
+    """The image's ``(passwd, group, shadow)`` lines plus the masters' entries (:func:`from_masters`) whose name
+    and id they do not have yet, appended in the masters' order: what base-passwd's ``update-passwd`` does on
+    a root that has its files already (a Debian package's ``www-data`` beside a base that ships only ``root``)."""
+    out: list[list[str]] = [list(lines) for lines in files]
+    for index, (have, extra) in enumerate(zip(out[:2], masters[:2], strict=True)):
+        names = {line.split(":")[0] for line in have}
+        ids = {line.split(":")[2] for line in have if line.count(":") >= 2}
+        added = [line for line in extra if line.split(":")[0] not in names and line.count(":") >= 2
+                 and line.split(":")[2] not in ids]
+        have.extend(added)
+        if index == 0:
+            shadow_names = {line.split(":")[0] for line in out[2]}
+            out[2].extend(f"{line.split(':')[0]}:*:::::::" for line in added
+                          if line.split(":")[0] not in shadow_names)
+    return out[0], out[1], out[2]
+
+
 def _ids(lines: Iterable[str], index: int) -> dict[str, int]:
     out: dict[str, int] = {}
     for line in lines:

@@ -12,12 +12,12 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 
+from composer.package import pamauth
 from composer.package.accounts import HINT, ActionConflict
-from composer.package.actions import Actions, Alternative, Service, TmpFile
+from composer.package.actions import RUNTIME, Actions, Alternative, Service, TmpFile
 
 Declared = Sequence[tuple[str, Actions]]
-# tmpfiles below these exist only at run time (tmpfs or pseudo file systems): applied by init at every boot
-RUNTIME = ("run", "tmp", "proc", "sys", "dev")
+# tmpfiles below RUNTIME exist only at run time (tmpfs or pseudo file systems): applied by init at every boot
 
 
 def is_runtime(rel: str) -> bool:
@@ -160,8 +160,20 @@ class Generator:
     make: Callable[[str | None, Mapping[str, bytes]], bytes]
 
 
-GENERATORS: Mapping[str, Generator] = MappingProxyType({
-    "ca-certificates": Generator(output=CA_BUNDLE, reads=CA_DIR, config=CA_CONF, make=ca_bundle),
+def _pam_file(name: str) -> Callable[[str | None, Mapping[str, bytes]], bytes]:
+    prefix = pamauth.FILES[name][1]
+
+    def make(template: str | None, profiles: Mapping[str, bytes]) -> bytes:
+        return pamauth.common_file(name, template or f"${prefix}_primary\n${prefix}_additional\n",
+                                   {k: v.decode(errors="replace") for k, v in profiles.items()})
+    return make
+
+
+# name -> the files it generates. pam-auth: what libpam-runtime's `pam-auth-update --package` writes.
+GENERATORS: Mapping[str, tuple[Generator, ...]] = MappingProxyType({
+    "ca-certificates": (Generator(output=CA_BUNDLE, reads=CA_DIR, config=CA_CONF, make=ca_bundle),),
+    "pam-auth": tuple(Generator(output=f"etc/pam.d/{name}", reads="usr/share/pam-configs",
+                                config=f"usr/share/pam/{name}", make=_pam_file(name)) for name in pamauth.FILES),
 })
 
 

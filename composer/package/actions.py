@@ -20,6 +20,8 @@ from typing import Any
 
 from composer.rootfs.paths import path_problem, reserved_problem
 
+RUNTIME = ("run", "tmp", "proc", "sys", "dev")   # top directories that exist only at run time
+
 ROOT_ACCOUNT = "root"
 
 
@@ -59,8 +61,9 @@ class Member:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TmpFile:
     """tmpfiles.d ``d`` (directory), ``f`` (file with ``argument`` as content when missing), ``L`` (symlink
-    to ``argument``) or ``z`` (mode and owner of a path that exists: dpkg-statoverride); ``mode`` None = 0755
-    for d, 0644 for f."""
+    to ``argument``), ``C`` (a copy of the image's file ``argument`` when missing: a configuration file a
+    maintainer script installs from a template, ``ucf``) or ``z`` (mode and owner of a path that exists:
+    dpkg-statoverride); ``mode`` None = 0755 for d, 0644 for f and C."""
 
     type: str
     path: str
@@ -283,6 +286,10 @@ def _check_tmpfiles(a: Actions) -> Iterator[Problem]:
             yield f"tmpfiles[{i}].argument", "an 'L' entry needs the link target as its argument"
         if t.type == "L" and t.mode is not None:
             yield f"tmpfiles[{i}].mode", "an 'L' entry (a symlink) has no mode"
+        if t.type == "C":
+            yield from _path_problems(f"tmpfiles[{i}].argument", t.argument)
+            if t.rel.split("/", 1)[0] in RUNTIME:
+                yield f"tmpfiles[{i}].path", f"'{t.path}' is made at run time: a 'C' entry copies at image build"
         if t.type in ("d", "z") and t.argument:
             yield f"tmpfiles[{i}].argument", f"a '{t.type}' entry takes no argument"
         if t.type == "z" and t.mode is None:
@@ -337,7 +344,7 @@ KINDS: Mapping[str, Kind] = MappingProxyType({
                     write=_tables(lambda m: {"user": m.user, "group": m.group}), check=_check_members,
                     summary="group memberships (sysusers.d m)"),
     "tmpfiles": Kind(attr="tmpfiles", read=_table(_tmpfile), write=_tables(_tmpfile_value), check=_check_tmpfiles,
-                     summary="directories, files and links with owner and mode (tmpfiles.d d, f, L)"),
+                     summary="directories, files, copies and links with owner and mode (tmpfiles.d d, f, L, C)"),
     "alternatives": Kind(attr="alternatives", read=_table(_alternative), write=_tables(_alternative_value),
                          check=_check_alternatives, summary="alternatives (highest priority wins)"),
     "ldconfig": Kind(attr="ldconfig", read=bool, write=bool, check=_no_problems,

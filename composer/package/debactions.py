@@ -107,6 +107,8 @@ def _sysuser(rest: list[str], acc: Collected) -> bool:
 
 TMPFILE_TYPES = {"d": "d", "D": "d", "f": "f", "L": "L", "z": "z"}
 NO_EFFECT_TYPES = frozenset("xXrR")   # cleaning at boot: nothing to clean in a fresh image
+# Entries a later systemd unit undoes at boot, which vcomp's init has no step for: made, they would stay.
+UNDONE_AT_BOOT = {"/run/nologin": "systemd-user-sessions removes it once the system is up"}
 
 
 def read_tmpfiles(text: str, where: str, acc: Collected) -> None:
@@ -114,6 +116,9 @@ def read_tmpfiles(text: str, where: str, acc: Collected) -> None:
         kind = words[0].strip("!-=~^+")
         path, mode, user, group, _age, arg = (words[1:] + ["-"] * 6)[:6]
         if kind in NO_EFFECT_TYPES:
+            continue
+        if path in UNDONE_AT_BOOT:
+            acc.skip(where, f"{kind} {path} ({UNDONE_AT_BOOT[path]}; init has no such step: not made)")
             continue
         if kind not in TMPFILE_TYPES or "%" in path or not re.fullmatch(r"-|0?[0-7]{3,4}", mode):
             acc.skip(where, line)
@@ -184,6 +189,8 @@ def unit_service(name: str, text: str, acc: Collected) -> dict[str, Any] | None:
         service["restart"] = RESTART.get(last("Restart"), "on-failure")
     if last("Type") == "notify":
         service["readiness"] = "notify"
+    if last("Type") == "forking":   # init supervises a process in the foreground: the command must not detach
+        acc.skip(where, "Type=forking (the command detaches; give the profile's services[] a foreground command)")
     caps = [c.lower().removeprefix("cap_") for v in svc.get("AmbientCapabilities", []) for c in v.split()]
     if caps:
         service["capabilities"] = sorted(set(caps))
@@ -272,6 +279,8 @@ def _finish(package: str, acc: Collected, services: list[dict[str, Any]]) -> Tra
         table["ldconfig"] = True
     if acc.firstboot:
         table["firstboot"] = sorted(acc.firstboot)
+    if acc.generate:
+        table["generate"] = sorted(acc.generate)
     untranslated = acc.untranslated[:MAX_UNTRANSLATED]
     if len(acc.untranslated) > MAX_UNTRANSLATED:
         untranslated[-1] = f"... and {len(acc.untranslated) - MAX_UNTRANSLATED + 1} more"

@@ -31,9 +31,11 @@ class Collected:
     alternatives: list[dict[str, Any]] = field(default_factory=list)
     ldconfig: bool = False
     firstboot: set[str] = field(default_factory=set)
+    generate: set[str] = field(default_factory=set)
     enable: list[str] = field(default_factory=list)
     untranslated: list[str] = field(default_factory=list)
     debconf: list[str] = field(default_factory=list)
+    staged: dict[str, str] = field(default_factory=dict)   # $VAR -> the literal file `cp SRC $VAR` copied
 
     def skip(self, where: str, text: str) -> None:
         entry = f"{where}: {' '.join(text.split())}"
@@ -249,6 +251,63 @@ def _ln(args: list[str], acc: Collected) -> bool:
     return True
 
 
+def _template(path: str) -> bool:
+    """A file a package ships as a template (under /usr): what ``cp``/``ucf`` may install elsewhere. A copy of
+    anything else (``cp templates.dat templates.dat.old``, a backup of state) is not translated."""
+    return _literal(path) and path.startswith("/usr/") and not path.endswith("/")
+
+
+def _copy(acc: Collected, dest: str, source: str) -> None:
+    """A configuration file installed from a file the package ships: a tmpfiles ``C`` entry (copied at image
+    build when missing); a later chmod/chown folds into it."""
+    if not any(e["path"] == dest for e in acc.tmpfiles):
+        acc.tmpfiles.append({"type": "C", "path": dest, "argument": source})
+
+
+def _cp(args: list[str], acc: Collected) -> bool:
+    """``cp [-a|-p|-Z...] SRC DEST`` of literal paths: ``C DEST SRC``; ``cp SRC $VAR`` (a temporary copy a later
+    ``ucf $VAR DEST`` installs): remembered for it."""
+    words = [a for a in args if not a.startswith("-")]
+    if len(words) != 2 or not _template(words[0]):
+        return False
+    if _literal(words[1]) and not words[1].endswith("/"):
+        _copy(acc, words[1], words[0])
+        return True
+    if re.fullmatch(r"\$\{?[A-Za-z_][A-Za-z0-9_]*\}?", words[1]):
+        acc.staged[words[1].strip("${}")] = words[0]
+        return True
+    return False
+
+
+UCF_VALUES = frozenset({"--sum-file", "--state-dir", "--src-dir"})   # the options of ucf that take a value
+
+
+def _ucf(args: list[str], acc: Collected) -> bool:
+    """``ucf [options] NEW DEST``: DEST installed from NEW (a shipped file, or the temporary copy ``cp`` made of
+    one): ``C DEST SOURCE``. ``--purge`` (removal) is not a fresh install."""
+    if "--purge" in args:
+        return True
+    _opts, words = _options(args, UCF_VALUES)
+    if len(words) != 2 or not _literal(words[1]):
+        return False
+    source = acc.staged.get(words[0].strip("${}")) if words[0].startswith("$") else words[0]
+    if source is None or not _template(source):
+        return False
+    _copy(acc, words[1], source)
+    return True
+
+
+def _pam_auth_update(args: list[str], acc: Collected) -> bool:
+    """``pam-auth-update --package`` (libpam-runtime): the generated ``/etc/pam.d/common-*``; ``--remove``
+    (removal) changes nothing in a fresh image."""
+    if "--remove" in args:
+        return True
+    if "--package" in args:
+        acc.generate.add("pam-auth")
+        return True
+    return False
+
+
 def _set(flag: str) -> Callable[[list[str], Collected], bool]:
     def handler(_args: list[str], acc: Collected) -> bool:
         if flag == "ldconfig":
@@ -287,7 +346,9 @@ COMMANDS: Mapping[str, Callable[[list[str], Collected], bool]] = {
     "ldconfig": _set("ldconfig"), "ssh-keygen": _set("ssh-host-keys"),
     "systemd-machine-id-setup": _set("machine-id"),
     "mkdir": _mkdir, "chown": _chown, "chgrp": lambda a, acc: _chown(a, acc, group_only=True), "chmod": _chmod,
-    "touch": _touch, "ln": _ln, "sed": lambda a, acc: not any(x.startswith(("-i", "--in-place")) for x in a),
+    "touch": _touch, "ln": _ln, "cp": _cp, "ucf": _ucf, "ucfr": _nothing,
+    "pam-auth-update": _pam_auth_update,
+    "sed": lambda a, acc: not any(x.startswith(("-i", "--in-place")) for x in a),
     **{f"db_{verb}": _debconf for verb in ("get", "set", "input", "go", "fset", "fget", "reset", "register",
                                            "unregister", "subst", "purge", "metaget")},
 }

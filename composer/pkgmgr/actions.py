@@ -33,7 +33,7 @@ import tomli_w
 from composer import limits
 from composer.errors import UserError
 from composer.package import actionplan
-from composer.package.accounts import Accounts, ActionConflict, from_masters, plan_accounts
+from composer.package.accounts import Accounts, ActionConflict, from_masters, merge_masters, plan_accounts
 from composer.package.actions import Actions, TmpFile
 from composer.pkgmgr import initkinds, services
 from composer.profile.model import ServiceOverride
@@ -48,6 +48,7 @@ ALTERNATIVES_DIR = "etc/alternatives"
 BASE_PASSWD = "usr/share/base-passwd"      # Debian's base-passwd: the masters of /etc/passwd and /etc/group
 MAX_ACCOUNT_FILE = 4 << 20        # /etc/passwd, group, shadow as shipped by a package
 MAX_CERTIFICATES = 4096
+MAX_COPY = 4 << 20                # a file a tmpfiles 'C' entry copies
 MAX_CERTIFICATE_BYTES = 1 << 20
 
 
@@ -163,10 +164,13 @@ def _lines(root: Root, rel: str) -> list[str]:
 
 def _write_accounts(root: Root, declared: actionplan.Declared, written: list[str]) -> Accounts:
     files = {name: _lines(root, f"etc/{name}") for name in ("passwd", "group", "shadow")}
-    seeded = not files["passwd"] and root.is_file(f"{BASE_PASSWD}/passwd.master")
-    if seeded:   # a Debian base: no /etc/passwd shipped, base-passwd's masters are (its postinst is not run)
-        files["passwd"], files["group"], files["shadow"] = from_masters(
-            _lines(root, f"{BASE_PASSWD}/passwd.master"), _lines(root, f"{BASE_PASSWD}/group.master"))
+    seeded = root.is_file(f"{BASE_PASSWD}/passwd.master")
+    if seeded:   # Debian's base-passwd: its masters (its postinst's update-passwd is not run)
+        masters = from_masters(_lines(root, f"{BASE_PASSWD}/passwd.master"),
+                               _lines(root, f"{BASE_PASSWD}/group.master"))
+        current = (files["passwd"], files["group"], files["shadow"])
+        files["passwd"], files["group"], files["shadow"] = (merge_masters(current, masters) if files["passwd"]
+                                                            else masters)
     accounts = plan_accounts(passwd=files["passwd"], group=files["group"], shadow=files["shadow"], declared=declared)
     if not seeded and not any(a.users or a.groups or a.members for _p, a in declared):
         return accounts
@@ -190,7 +194,8 @@ def _apply_tmpfiles(root: Root, entries: list[tuple[str, TmpFile]], accounts: Ac
     for package, t in entries:
         uid, gid = _owner(package, t, accounts)
         mode = "-" if t.type == "L" else f"{t.effective_mode:04o}"
-        lines.append(" ".join([t.type, mode, str(uid), str(gid), t.path, *([t.argument] if t.argument else [])])
+        kind, argument = ("z", "") if t.type == "C" else (t.type, t.argument)   # C: made here; init sets owner, mode
+        lines.append(" ".join([kind, mode, str(uid), str(gid), t.path, *([argument] if argument else [])])
                      .replace("\n", " ").rstrip())
         if not actionplan.is_runtime(t.rel):
             _make(root, package, t, written)
@@ -214,6 +219,11 @@ def _make(root: Root, package: str, t: TmpFile, written: list[str]) -> None:
         written.append(t.rel)
     elif t.type == "f" and st is None:
         _write(root, t.rel, t.argument.encode(), written, t.effective_mode)
+    elif t.type == "C" and st is None:
+        if not root.is_file(t.argument.lstrip("/")):
+            raise UserError(f"package '{package}': tmpfiles 'C {t.path}': its source {t.argument} is not a file "
+                            "in the image", hint="the package must ship the file it copies: fix its actions")
+        _write(root, t.rel, root.read_bytes(t.argument.lstrip("/"), MAX_COPY), written, t.effective_mode)
     elif t.type == "L" and st is None:
         parent = t.rel.rpartition("/")[0]
         if parent:
@@ -248,9 +258,10 @@ def _link(root: Root, rel: str, target: str, package: str, written: list[str]) -
 
 def _generate(root: Root, declared: actionplan.Declared, written: list[str]) -> None:
     for name in actionplan.generators(declared):
-        gen = actionplan.GENERATORS[name]
-        config = root.read_bytes(gen.config, MAX_CERTIFICATE_BYTES).decode() if root.is_file(gen.config) else None
-        _write(root, gen.output, gen.make(config, _files_below(root, gen.reads)), written)
+        for gen in actionplan.GENERATORS[name]:
+            config = (root.read_bytes(gen.config, MAX_CERTIFICATE_BYTES).decode(errors="replace")
+                      if root.is_file(gen.config) else None)
+            _write(root, gen.output, gen.make(config, _files_below(root, gen.reads)), written)
 
 
 def _files_below(root: Root, top: str) -> dict[str, bytes]:

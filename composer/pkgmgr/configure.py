@@ -198,7 +198,9 @@ def add_users(root: Root, users: Sequence[Mapping[str, Any]], written: list[str]
         if any(existing.split(":")[0] == name for existing in passwd):
             raise UserError(f"user '{name}' already exists in the image", hint="choose another user name")
         passwd.append(line)
-        shadow.append(f"{name}:{_field(str(u.get('password-hash', '!')), f'users[{i}].password-hash')}:0::::::")
+        # the date of the last change left empty: 0 would mean "must change the password now" (pam_unix and sshd
+        # refuse a key login then)
+        shadow.append(f"{name}:{_field(str(u.get('password-hash', '!')), f'users[{i}].password-hash')}:::::::")
         known_groups[name] = f"{name}:x:{uid}:"
         for g in u.get("groups", []):
             g = _field(str(g), f"users[{i}].groups")

@@ -47,9 +47,10 @@ def copy_profiles(base: Path, dest: Path) -> Path:
     """profiles/ copied under ``dest`` so that ../images/repo is the sample repository under ``base``."""
     import shutil
     (dest / "images").mkdir(parents=True, exist_ok=True)
-    link = dest / "images" / "repo"
-    if not link.exists():
-        link.symlink_to(base / "images" / "repo")
+    for name in ("repo", "debian"):   # debian: the imported Debian closure (test_boot_server.py makes it)
+        link = dest / "images" / name
+        if not link.exists() and not link.is_symlink():
+            link.symlink_to(base / "images" / name)
     shutil.copytree(REPO / "profiles", dest / "profiles", ignore=shutil.ignore_patterns("*.lock"),
                     dirs_exist_ok=True)
     return dest / "profiles"

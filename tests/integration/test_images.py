@@ -174,10 +174,53 @@ def test_boot_refuses_a_firmware_the_output_cannot_use(built: Built, capsys: pyt
     assert "cannot boot with bios firmware" in capsys.readouterr().err
 
 
-def test_vcomp_test_boots_the_server_with_network_and_writes_junit(
+# The sample repository's network profile (what profiles/server.yaml was before it moved to the Debian closure).
+NETWORK = """\
+name: network
+description: Minimal system plus the network capability, virtio-net, network tools and nano.
+architectures: [x86_64]
+repositories:
+  - name: sample
+    url: ../images/repo
+    root: trust/sample-root.json
+packages:
+  - base-files
+  - busybox
+  - init
+  - busybox-net
+  - name: nano
+    version: "8"
+drivers: [virtio-blk, virtio-scsi, virtio-net, ext4]
+capabilities: [network, filesystem]
+kernel:
+  package: linux
+  cmdline: quiet
+init: init
+hostname: network
+users:
+  - name: admin
+    uid: 1000
+    groups: [wheel]
+    shell: /bin/sh
+outputs:
+  - type: initramfs
+    options: {compression: zstd}
+boot-tests:
+  - name: network-up
+    expect: ["VCOMP-BOOT: init started", "VCOMP-NET: ", "VCOMP-BOOT: ready"]
+    timeout: 180
+policy:
+  denied-packages: [telnetd]
+  allowed-licenses: [GPL-2.0-only, GPL-2.0-or-later, GPL-3.0-or-later, Apache-2.0, MIT, LGPL-2.1-or-later]
+  max-size-growth: "10%"
+"""
+
+
+def test_vcomp_test_boots_the_network_profile_and_writes_junit(
         built: Built, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     import xml.etree.ElementTree as ET
-    prof = built.profiles / "server.yaml"
+    prof = built.profiles / "network.yaml"
+    prof.write_text(NETWORK)
     assert main(["lock", str(prof)]) == 0
     junit = tmp_path / "junit.xml"
     capsys.readouterr()
@@ -186,7 +229,7 @@ def test_vcomp_test_boots_the_server_with_network_and_writes_junit(
     out = capsys.readouterr().out
     assert code == 0, out
     assert "x86_64/initramfs/kernel/none/network-up: PASS" in out
-    log = (tmp_path / "server" / "x86_64" / "boot" / "x86_64-initramfs-none.log").read_text()
+    log = (tmp_path / "network" / "x86_64" / "boot" / "x86_64-initramfs-none.log").read_text()
     for marker in ("VCOMP-NET: eth0 up 10.0.2.15/24", "VCOMP-CHECK: PASS 14-network",
                    "VCOMP-CHECKS: done pass=5 fail=0"):
         assert marker in log, log[-3000:]

@@ -387,6 +387,14 @@ def test_switch_root_through_dm_verity(boot: Callable[..., Boot], root: FakeRoot
     assert "mount -t ext4 -o ro /dev/mapper/vroot /newroot" in b.commands
 
 
+def test_a_verity_root_stays_read_only_in_stage_2(boot: Callable[..., Boot], root: FakeRoot) -> None:
+    root.write("proc/cmdline", f"vcomp.root=/dev/vda2 vcomp.rootfstype=ext4 vcomp.verity=/dev/vda2,/dev/vda3,100,"
+                               f"{'ab' * 32},{'cd' * 32}\n")
+    b = boot(env={"VCOMP_INIT_STAGE": "2"})
+    assert_clean(b)
+    assert not any("remount" in c for c in b.commands) and "VCOMP-BOOT: ready" in b.markers()
+
+
 def test_a_malformed_verity_word_is_a_boot_failure(boot: Callable[..., Boot], root: FakeRoot) -> None:
     root.write("proc/cmdline", "vcomp.root=/dev/vda2 vcomp.verity=/dev/vda2,/dev/vda3,many\n")
     root.write("dev/vda2", "")
@@ -460,15 +468,14 @@ def test_init_package(dev_key: SigningKey, tmp_path: Path) -> None:
                    for p in entries), "modules.load and capabilities belong to the image, not to init"
     meta = read_header(path).metadata
     assert meta.arch == "noarch"
-    assert {d.name: d.to_value() for d in meta.dependencies} == {"busybox": "1.37", "busybox-sysv": "1.37",
-                                                                      "base-files": "13"}
+    assert {d.name: d.to_value() for d in meta.dependencies} == {"busybox": "1.37", "base-files": "13"}
     assert (meta.capabilities_required, meta.capabilities_optional) == ((), ("network",))
     assert meta.security.context == "init_t"
 
 
 def test_base_files_package(dev_key: SigningKey, tmp_path: Path) -> None:
     entries, path = _entries(BASE_RECIPE, dev_key, tmp_path / "a")
-    assert path.name == "base-files-13.0.0-noarch.vpk"
+    assert path.name == "base-files-13.8.0-noarch.vpk"
     osr = entries["etc/os-release"]
     assert (osr.type, osr.mode, osr.role) == ("file", 0o644, "config")
     assert (entries["tmp"].type, entries["tmp"].mode) == ("dir", 0o1777)

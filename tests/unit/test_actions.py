@@ -358,3 +358,55 @@ def test_a_debian_base_without_etc_passwd_is_seeded_from_base_passwd_masters(tmp
     assert (root / "etc" / "group").read_text() == "root:x:0:\nadm:x:4:\nwww-data:x:33:\n"
     assert (root / "etc" / "shadow").read_text() == "root:*:::::::\nwww-data:*:::::::\n"
     assert "d 0750 33 4 /var/log/web" in (root / TMPFILES).read_text()
+
+
+def test_a_base_with_its_own_passwd_gets_the_missing_base_passwd_accounts(tmp_path: Path) -> None:
+    """update-passwd's merge: a Veridian base ships root and nobody; Debian's base-passwd adds www-data (which
+    nginx-common's log files are owned by), never a second root or an id the base already uses."""
+    root = base_root(tmp_path)
+    masters = root / "usr" / "share" / "base-passwd"
+    masters.mkdir(parents=True)
+    (masters / "passwd.master").write_text("root:*:0:0:root:/root:/bin/bash\n"
+                                           "www-data:*:33:33:www-data:/var/www:/usr/sbin/nologin\n"
+                                           "clash:*:0:0:same uid as root:/:/usr/sbin/nologin\n")
+    (masters / "group.master").write_text("root:*:0:\nadm:*:4:\nwww-data:*:33:\n")
+    before = (root / "etc" / "passwd").read_text()
+    body = ('[[actions.tmpfiles]]\ntype = "f"\npath = "/var/log/web.log"\nmode = "0640"\nuser = "www-data"\n'
+            'group = "adm"\n')
+    with Root.open(root) as r:
+        apply_actions(r, {"nginx-common": record("nginx-common", body)})
+    passwd = (root / "etc" / "passwd").read_text()
+    assert passwd == before + "www-data:x:33:33:www-data:/var/www:/usr/sbin/nologin\n"
+    assert (root / "etc" / "group").read_text().endswith("adm:x:4:\nwww-data:x:33:\n")
+    assert (root / "etc" / "shadow").read_text().endswith("www-data:*:::::::\n")
+    assert "f 0640 33 4 /var/log/web.log" in (root / TMPFILES).read_text()
+
+
+COPY = '[[actions.tmpfiles]]\ntype = "C"\npath = "/etc/web/web.conf"\nargument = "/usr/share/web/web.conf"\n'
+
+
+def test_a_copy_entry_installs_the_shipped_template_once_and_init_only_sets_its_owner(tmp_path: Path) -> None:
+    root = base_root(tmp_path)
+    (root / "usr" / "share" / "web").mkdir(parents=True)
+    (root / "usr" / "share" / "web" / "web.conf").write_text("Port 22\n")
+    with Root.open(root) as r:
+        written = apply_actions(r, {"web": record("web", COPY)})
+    conf = root / "etc" / "web" / "web.conf"
+    assert conf.read_text() == "Port 22\n" and conf.stat().st_mode & 0o777 == 0o644
+    assert "etc/web/web.conf" in written
+    assert "z 0644 0 0 /etc/web/web.conf" in (root / TMPFILES).read_text().splitlines(), "init: owner and mode only"
+    conf.write_text("Port 2222\n")
+    with Root.open(root) as r:
+        apply_actions(r, {"web": record("web", COPY)})
+    assert conf.read_text() == "Port 2222\n", "an existing file is kept (tmpfiles C)"
+
+
+def test_a_copy_entry_is_checked_and_a_missing_source_is_one_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(InvalidPackage, match=r"tmpfiles\[0\].path.*made at run time"):
+        actions_of(COPY.replace("/etc/web/web.conf", "/run/web.conf"))
+    with pytest.raises(InvalidPackage, match=r"tmpfiles\[0\].argument.*'\.\.'"):
+        actions_of(COPY.replace("/usr/share/web/web.conf", "/usr/../etc/shadow"))
+    root = base_root(tmp_path)
+    with Root.open(root) as r, pytest.raises(Exception, match=r"package 'web': tmpfiles 'C /etc/web/web.conf': "
+                                                               r"its source /usr/share/web/web.conf is not a file"):
+        apply_actions(r, {"web": record("web", COPY)})

@@ -233,3 +233,73 @@ def test_a_numeric_primary_gid_names_the_group_that_has_it() -> None:
     assert sorted((g["name"], g.get("gid")) for g in a["groups"]) == [("games", 60), ("lone", 701),
                                                                       ("nogroup", 65534)]
     assert all("primary-gid" not in u for u in a["users"])
+
+
+SSHD_CONFIG = """#!/bin/sh
+set -e
+create_sshdconfig() {
+\tnew_config="$(mktemp)"
+\tcp -aZ /usr/share/openssh/sshd_config "$new_config"
+\tif [ "$permit_root_login" != true ]; then
+\t\tsed -i "s/^#*PermitRootLogin .*/PermitRootLogin yes/" "$new_config"
+\tfi
+\tmkdir -p /etc/ssh
+\tucf --three-way --debconf-ok \\
+\t\t--sum-file /usr/share/openssh/sshd_config.md5sum \\
+\t\t"$new_config" /etc/ssh/sshd_config
+\tucfr openssh-server /etc/ssh/sshd_config
+\tchmod 644 /etc/ssh/sshd_config
+}
+create_sshdconfig
+cp /usr/share/nginx/html/index.html /var/www/html/index.nginx-debian.html
+cp "$tmp" /etc/unknown
+ucf --purge /etc/gone
+"""
+
+
+def test_configuration_installed_from_a_shipped_template_becomes_a_copy_entry() -> None:
+    """openssh-server's sshd_config (cp to a temporary file, then ucf) and nginx-common's index page (cp)."""
+    t = translate(package="openssh-server", control={"postinst": SSHD_CONFIG.encode()}, files={})
+    tmp = {e["path"]: e for e in t.actions["tmpfiles"]}
+    assert tmp["/etc/ssh/sshd_config"] == {"type": "C", "path": "/etc/ssh/sshd_config", "mode": "0644",
+                                           "argument": "/usr/share/openssh/sshd_config"}
+    assert tmp["/var/www/html/index.nginx-debian.html"]["argument"] == "/usr/share/nginx/html/index.html"
+    text = "\n".join(t.untranslated)
+    assert "sed -i s/^#*PermitRootLogin" in text, "the debconf-dependent edit stays for review"
+    assert "cp $tmp /etc/unknown" in text, "a copy of an unknown file is not guessed"
+    assert "ucf" not in text, "ucf, ucfr and ucf --purge are translated"
+
+
+def test_a_forking_unit_is_translated_and_flagged() -> None:
+    unit = b"[Service]\nType=forking\nExecStart=/usr/sbin/nginx -g 'daemon on; master_process on;'\n"
+    t = translate(package="nginx-common", control={"postinst": b"#!/bin/sh\ndeb-systemd-helper enable nginx\n"},
+                  files={"usr/lib/systemd/system/nginx.service": unit})
+    assert t.actions["services"][0]["command"] == ["/usr/sbin/nginx", "-g", "daemon on; master_process on;"]
+    assert any("Type=forking" in u for u in t.untranslated)
+
+
+def test_a_copy_of_state_that_is_no_shipped_template_stays_untranslated() -> None:
+    """cdebconf's postinst backs up its state (``cp /var/cache/debconf/templates.dat ...old``): not a template
+    under /usr, so no copy entry whose source the image would lack."""
+    script = b"#!/bin/sh\ncp /var/cache/debconf/templates.dat /var/cache/debconf/templates.dat.old\n"
+    t = translate(package="cdebconf", control={"postinst": script}, files={})
+    assert "tmpfiles" not in t.actions
+    assert t.untranslated == ("postinst: cp /var/cache/debconf/templates.dat /var/cache/debconf/templates.dat.old",)
+
+
+def test_pam_auth_update_becomes_the_pam_auth_generator() -> None:
+    """libpam-runtime's postinst runs ``pam-auth-update --package``; libpam-modules' preinst ``--remove``."""
+    post = b'#!/bin/sh\npam-auth-update --root "$DPKG_ROOT" --package $force\n'
+    t = translate(package="libpam-runtime", control={"postinst": post}, files={})
+    assert t.actions == {"generate": ["pam-auth"]} and t.untranslated == ()
+    pre = b"#!/bin/sh\npam-auth-update --remove $profiles\n"
+    assert translate(package="libpam-modules", control={"preinst": pre}, files={}).actions == {}
+
+
+def test_run_nologin_is_not_made_since_nothing_would_remove_it() -> None:
+    """systemd's tmpfiles make /run/nologin at boot and systemd-user-sessions removes it: init would leave it,
+    and pam_nologin would refuse every ssh login of a user."""
+    conf = b'F! /run/nologin 0644 - - - "System is booting up."\nf /run/other 0644 - - - x\n'
+    t = translate(package="systemd", control={}, files={"usr/lib/tmpfiles.d/systemd-nologin.conf": conf})
+    assert [e["path"] for e in t.actions["tmpfiles"]] == ["/run/other"]
+    assert any("/run/nologin (systemd-user-sessions removes it" in u for u in t.untranslated)

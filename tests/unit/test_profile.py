@@ -53,7 +53,7 @@ def errors_of(path: Path) -> list[str]:
 
 
 def test_sample_profiles_are_valid() -> None:
-    for name, arches in (("minimal", ("x86_64", "aarch64", "riscv64")), ("server", ("x86_64", "aarch64"))):
+    for name, arches in (("minimal", ("x86_64", "aarch64", "riscv64")), ("server", ("x86_64", "aarch64", "riscv64"))):
         prof = load_profile(REPO / "profiles" / f"{name}.yaml")
         assert prof.name == name and prof.architectures == arches
         assert prof.repositories[0].root == (REPO / "profiles" / "trust" / "sample-root.json").resolve()
