@@ -1,10 +1,11 @@
 # The two commands of the quickstart: `make demo` and `make test`. Each does its own set-up.
 .PHONY: setup demo test unit integration lint bench clean conformance reliability debian-fixture test-archive \
-	bench-archive test-archive-e2e test-reach test-boot-matrix test-drivers test-systemd test-server
+	bench-archive test-archive-e2e test-reach test-boot-matrix test-drivers test-systemd test-server \
+	test-verified-boot
 
 # Suites that run only when asked for by their own target (minutes each; tests/conftest.py OPT_IN skips them
 # in any other run).
-NOT_OPT_IN = not archive and not boot_matrix and not drivers and not systemd and not server
+NOT_OPT_IN = not archive and not boot_matrix and not drivers and not systemd and not server and not verified_boot
 
 setup:
 	@bash scripts/setup.sh
@@ -28,6 +29,11 @@ integration: setup
 
 # init: systemd (Debian's systemd imported with its closure, PID 1 in an initramfs) booted on x86_64, aarch64 and
 # riscv64 (tests/integration/test_boot_systemd.py; the import is a minute of CPU per architecture).
+# The verified boot chain (docs/verified-boot.md): profiles/verified.yaml booted with Secure Boot enforced, and a UKI
+# with one byte changed, a UKI the firmware's key did not sign, a root with one byte changed refused (4 boots).
+test-verified-boot: setup
+	.venv/bin/python -m pytest -v -s -m 'verified_boot or integration' tests/integration/test_verified_boot.py
+
 test-systemd: setup
 	.venv/bin/python -m pytest -m systemd -v tests/integration/test_boot_systemd.py
 

@@ -26,6 +26,8 @@ class Firmware:
     vars: str = ""
     loader: str = ""
     package: str = ""
+    machine: tuple[str, ...] = ()   # QEMU's machine instead of the architecture's (x86_64 Secure Boot: q35 with SMM)
+    extra: tuple[str, ...] = ()     # more QEMU arguments it needs (the secure pflash)
 
     @property
     def builtin(self) -> bool:
@@ -49,6 +51,7 @@ class Arch:
     elf_machine: int     # ELF e_machine of its binaries
     pe_machine: int | None  # PE/COFF Machine of its EFI binaries (None: the PE writer does not support it)
     gpt_root_type: uuid.UUID  # Discoverable Partitions Specification: the root file system's partition type
+    gpt_root_verity_type: uuid.UUID  # ... and the type of the partition holding the root's dm-verity hash tree
     kernel_format: str   # the kernel image format of its boot/vmlinuz (bzImage, Image; riscv64: Image, EFI stub)
     cross_gcc_package: str  # the Debian package of <triple>-gcc
     qemu: str            # QEMU system emulator
@@ -59,6 +62,8 @@ class Arch:
     console: str         # serial console device as the kernel names it
     qemu_bios: str = ""  # QEMU's -bios for every boot ("" = none given; riscv64: "default", QEMU's OpenSBI)
     firmware: Mapping[str, Firmware] = field(default_factory=dict)  # kind (bios, uefi) -> how QEMU boots it
+    # UEFI that enforces Secure Boot once keys are enrolled into a copy of ``vars`` (vcomp boot --secure-boot)
+    secure_boot: Firmware | None = None
 
     @property
     def cross_gcc(self) -> str:
@@ -70,24 +75,35 @@ ARCHES: Mapping[str, Arch] = {
     for a in (
         Arch(name="x86_64", deb="amd64", triple="x86_64-linux-gnu", efi_boot_name="BOOTX64.EFI",
              uki_stub="linuxx64.efi.stub", elf_machine=62, pe_machine=0x8664,
-             gpt_root_type=uuid.UUID("4F68BCE3-E8CD-4DB1-96E7-FBCAF984B709"), kernel_format="bzImage",
+             gpt_root_type=uuid.UUID("4F68BCE3-E8CD-4DB1-96E7-FBCAF984B709"),
+             gpt_root_verity_type=uuid.UUID("2C7357ED-EBD2-46D9-AEC1-23D437EC2BF5"), kernel_format="bzImage",
              cross_gcc_package="gcc-x86-64-linux-gnu",
              qemu="qemu-system-x86_64", qemu_package="qemu-system-x86", qemu_machine=("-M", "pc", "-cpu", "max"),
              qemu_cdrom="ide", console="ttyS0",
              firmware={"bios": BUILTIN,
                        "uefi": Firmware(code="/usr/share/OVMF/OVMF_CODE_4M.fd",
-                                        vars="/usr/share/OVMF/OVMF_VARS_4M.fd", package="ovmf")}),
+                                        vars="/usr/share/OVMF/OVMF_VARS_4M.fd", package="ovmf")},
+             # the SMM build keeps the variables from the guest: it needs q35 with SMM and the secure pflash
+             secure_boot=Firmware(code="/usr/share/OVMF/OVMF_CODE_4M.secboot.fd",
+                                  vars="/usr/share/OVMF/OVMF_VARS_4M.fd", package="ovmf",
+                                  machine=("-M", "q35,smm=on"),
+                                  extra=("-global", "driver=cfi.pflash01,property=secure,value=on"))),
         Arch(name="aarch64", deb="arm64", triple="aarch64-linux-gnu", efi_boot_name="BOOTAA64.EFI",
              uki_stub="linuxaa64.efi.stub", elf_machine=183, pe_machine=0xAA64,
-             gpt_root_type=uuid.UUID("B921B045-1DF0-41C3-AF44-4C6F280D3FAE"), kernel_format="Image",
+             gpt_root_type=uuid.UUID("B921B045-1DF0-41C3-AF44-4C6F280D3FAE"),
+             gpt_root_verity_type=uuid.UUID("DF3300CE-D69F-4C92-978C-9BFB0F38D820"), kernel_format="Image",
              cross_gcc_package="gcc-aarch64-linux-gnu",
              qemu="qemu-system-aarch64", qemu_package="qemu-system-arm",
              qemu_machine=("-M", "virt", "-cpu", "cortex-a57"), console="ttyAMA0",
              firmware={"uefi": Firmware(code="/usr/share/AAVMF/AAVMF_CODE.fd", vars="/usr/share/AAVMF/AAVMF_VARS.fd",
-                                        package="qemu-efi-aarch64")}),
+                                        package="qemu-efi-aarch64")},
+             # AAVMF_VARS.fd is unformatted (zeros) until a first boot: the .ms store is, its keys are replaced
+             secure_boot=Firmware(code="/usr/share/AAVMF/AAVMF_CODE.fd", vars="/usr/share/AAVMF/AAVMF_VARS.ms.fd",
+                                  package="qemu-efi-aarch64")),
         Arch(name="riscv64", deb="riscv64", triple="riscv64-linux-gnu", efi_boot_name="BOOTRISCV64.EFI",
              uki_stub="linuxriscv64.efi.stub", elf_machine=243, pe_machine=0x5064,
-             gpt_root_type=uuid.UUID("72EC70A6-CF74-40E6-BD49-4BDA08E8F224"), kernel_format="Image",
+             gpt_root_type=uuid.UUID("72EC70A6-CF74-40E6-BD49-4BDA08E8F224"),
+             gpt_root_verity_type=uuid.UUID("B6ED5582-440B-4209-B8DA-5FF7C419EA3D"), kernel_format="Image",
              cross_gcc_package="gcc-riscv64-linux-gnu",
              qemu="qemu-system-riscv64", qemu_package="qemu-system-misc", qemu_machine=("-M", "virt"),
              console="ttyS0",

@@ -21,6 +21,10 @@ log = logging.getLogger("composer.run")
 # Which Debian package provides each host tool we call.
 TOOL_PACKAGES: Mapping[str, str] = {
     "apt-get": "apt",
+    "sbsign": "sbsigntool",
+    "sbverify": "sbsigntool",
+    "faketime": "faketime",
+    "veritysetup": "cryptsetup-bin",
     "git": "git",
     "apt-cache": "apt",
     "dpkg-deb": "dpkg",

@@ -11,9 +11,11 @@ TOOLS=(
   "x86_64-linux-gnu-gcc:gcc" "aarch64-linux-gnu-gcc:gcc-aarch64-linux-gnu"
   "riscv64-linux-gnu-gcc:gcc-riscv64-linux-gnu" "sfdisk:fdisk" "debugfs:e2fsprogs" "ssh:openssh-client"
   "bwrap:bubblewrap" "syslinux:syslinux"
+  "sbsign:sbsigntool" "sbverify:sbsigntool" "faketime:faketime" "veritysetup:cryptsetup-bin"  # docs/verified-boot.md
 )
 FILES=(
-  "/usr/share/ovmf/OVMF.fd:ovmf" "/usr/share/OVMF/OVMF_CODE_4M.fd:ovmf" "/usr/share/AAVMF/AAVMF_CODE.fd:qemu-efi-aarch64"
+  "/usr/share/ovmf/OVMF.fd:ovmf" "/usr/share/OVMF/OVMF_CODE_4M.fd:ovmf"
+  "/usr/share/OVMF/OVMF_CODE_4M.secboot.fd:ovmf" "/usr/share/AAVMF/AAVMF_CODE.fd:qemu-efi-aarch64"
   "/usr/share/qemu/opensbi-riscv64-generic-fw_dynamic.bin:qemu-system-data"  # riscv64 -bios default
   "/usr/lib/u-boot/qemu-riscv64_smode/u-boot.bin:u-boot-qemu"                # riscv64's UEFI (disk, ESP)
   "/usr/share/keyrings/debian-archive-keyring.gpg:debian-archive-keyring"

@@ -117,7 +117,9 @@ OPT_IN = {"archive": "archive test: run it with make test-archive (pytest -m arc
           "drivers": "aarch64/riscv64 driver boots: run them with make test-drivers (pytest -m drivers)",
           "systemd": "init: systemd boots (Debian's systemd imported): run them with make test-systemd "
                      "(pytest -m systemd)",
-          "server": "server profile on aarch64/riscv64: run them with make test-server (pytest -m server)"}
+          "server": "server profile on aarch64/riscv64: run them with make test-server (pytest -m server)",
+          "verified_boot": "tampered verified-boot images: run them with make test-verified-boot "
+                           "(pytest -m 'verified_boot or integration')"}
 
 
 def _asked_for(config: pytest.Config, marker: str) -> bool:

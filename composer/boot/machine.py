@@ -25,6 +25,7 @@ from composer.boot.forward import Forward, netdev
 from composer.boot.verdict import GRACE, Expected, Seen, Verdict
 from composer.errors import ToolError, UserError
 from composer.hardware import Disk, attach
+from composer.image.secureboot import enroll
 from composer.run import run_attached, stream
 
 
@@ -40,20 +41,31 @@ class Boot:
     format: str = "raw"
     cmdline: str = ""
     hardware: tuple[str, ...] = ()   # names in composer.hardware.HARDWARE (the boot tests' hardware)
+    secure_boot: Path | None = None  # a certificate enrolled as PK, KEK and db: UEFI with Secure Boot enforced
+
+
+def firmware_of(b: Boot) -> Firmware | None:
+    """The firmware row of a boot (the architecture's Secure Boot row with ``secure_boot``), None for built-in."""
+    if b.secure_boot is not None:
+        if b.firmware != "uefi" or b.arch.secure_boot is None:
+            raise UserError(f"{b.arch.name} cannot boot with Secure Boot on {b.firmware} firmware here",
+                            hint="Secure Boot needs --firmware uefi on x86_64 or aarch64")
+        return b.arch.secure_boot
+    return b.arch.firmware.get(b.firmware)
 
 
 def firmware_args(b: Boot) -> list[str]:
     bios = ["-bios", b.arch.qemu_bios] if b.arch.qemu_bios else []
-    if b.firmware in ("bios", "none"):  # SeaBIOS is QEMU's default; "none" is a direct kernel boot
+    if b.secure_boot is None and b.firmware in ("bios", "none"):  # SeaBIOS is QEMU's default; "none": -kernel
         return bios
-    fw = b.arch.firmware.get(b.firmware)
+    fw = firmware_of(b)
     if fw is None or fw.builtin:
         raise UserError(f"{b.arch.name} cannot boot with {b.firmware} firmware here",
                         hint="pick another --firmware")
     for f in fw.files:
         if not Path(f).is_file():
             raise ToolError(f"firmware file {f} is missing", hint=f"install it with: apt-get install {fw.package}")
-    return [*bios, *_loader(fw), *_pflash(b, fw)]
+    return [*bios, *_loader(fw), *_pflash(b, fw), *fw.extra]
 
 
 def _loader(fw: Firmware) -> list[str]:
@@ -66,7 +78,10 @@ def _pflash(b: Boot, fw: Firmware) -> list[str]:
         return []
     b.work.mkdir(parents=True, exist_ok=True)
     vars_copy = b.work / f"{b.arch.name}-vars.fd"
-    shutil.copyfile(fw.vars, vars_copy)
+    if b.secure_boot is not None:
+        enroll(Path(fw.vars), vars_copy, b.secure_boot)
+    else:
+        shutil.copyfile(fw.vars, vars_copy)
     return ["-drive", f"if=pflash,format=raw,unit=0,readonly=on,file={fw.code}",
             "-drive", f"if=pflash,format=raw,unit=1,file={vars_copy}"]
 
@@ -119,6 +134,9 @@ def command(b: Boot, *, gdb: bool = False, network: bool = True, forwards: Seque
         raise UserError("ports cannot be forwarded to a boot without network", hint="drop --forward")
     accel = ["-accel", "kvm", "-cpu", "host"] if kvm_usable() else []
     machine = list(b.arch.qemu_machine) if not accel else [b.arch.qemu_machine[0], b.arch.qemu_machine[1]]
+    fw = firmware_of(b) if b.firmware not in ("bios", "none") else None
+    if fw is not None and fw.machine:
+        machine = [*fw.machine, *machine[2:]]
     # a user-mode netdev on an explicit virtio-net-pci device: QEMU 7.2's riscv64 virt machine creates no NIC
     # from -nic (nor from the default NIC), so every architecture names the device
     hw = attach(b.arch.name, b.hardware)

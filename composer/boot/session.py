@@ -96,7 +96,7 @@ def product(manifest: Mapping[str, Any], name: str) -> Mapping[str, Any]:
 
 
 def boot_spec(manifest: Mapping[str, Any], directory: Path, output: str, firmware: str, work: Path,
-              medium: str = "") -> Boot:
+              medium: str = "", secure_boot: Path | None = None) -> Boot:
     """How to boot ``output`` with ``firmware`` on ``medium`` ("": the output's own medium, its first)."""
     o = product(manifest, output)
     media = o["boot"].get("media", "")
@@ -113,7 +113,28 @@ def boot_spec(manifest: Mapping[str, Any], directory: Path, output: str, firmwar
                         hint=f"it boots with: {', '.join(o['firmware'])}")
     return Boot(arch=get_arch(manifest["arch"]), files=tuple(directory / f["path"] for f in o["files"]), media=media,
                 firmware=fw, work=work, format=o["boot"].get("format", "raw"), cmdline=o["boot"].get("cmdline", ""),
-                hardware=hardware_of(manifest, output))
+                hardware=hardware_of(manifest, output), secure_boot=secure_boot)
+
+
+def enforced_certificate(manifest: Mapping[str, Any], directory: Path, firmware: str) -> Path | None:
+    """How ``vcomp test`` and ``vcomp reconcile`` boot a build signed for Secure Boot: UEFI boots with its
+    certificate enrolled and Secure Boot enforced, where the architecture's firmware has it (else None)."""
+    if firmware != "uefi" or "secure-boot" not in manifest or get_arch(manifest["arch"]).secure_boot is None:
+        return None
+    return secure_boot_certificate(manifest, directory, None)
+
+
+def secure_boot_certificate(manifest: Mapping[str, Any], directory: Path, given: Path | None) -> Path:
+    """The certificate ``vcomp boot --secure-boot`` enrolls: ``given``, else the one the build wrote beside the
+    outputs (the profile's ``secure-boot.certificate``)."""
+    if given is not None:
+        return given
+    recorded = manifest.get("secure-boot", {}).get("certificate")
+    if not isinstance(recorded, str) or "/" in recorded:
+        raise UserError(f"{directory}: this build is not signed for Secure Boot (its profile has no secure-boot key)",
+                        hint="add secure-boot: {key: ..., certificate: ...} to the profile and rebuild, or pass "
+                             "--secure-boot-cert FILE to enroll another certificate")
+    return directory / recorded
 
 
 def hardware_of(manifest: Mapping[str, Any], output: str) -> tuple[str, ...]:
@@ -141,11 +162,12 @@ def log_name(arch: str, output: str, medium: str, firmware: str, primary: str) -
 
 def run_boot(manifest: Mapping[str, Any], directory: Path, output: str, firmware: str, *, logs: Path,
              expect: Sequence[str] = (), timeout: float | None = None,
-             echo: Callable[[Seen], None] | None = None, medium: str = "", reach: Reach = Reach()) -> list[Case]:
+             echo: Callable[[Seen], None] | None = None, medium: str = "", reach: Reach = Reach(),
+             secure_boot: Path | None = None) -> list[Case]:
     """Boot one output with one firmware on one medium ("": its own) and evaluate its boot tests (or
     ``expect`` when given); ``echo`` sees each console line as it comes (:class:`composer.boot.verdict.Seen`).
     The tests' host checks run through ports of 127.0.0.1 forwarded for them (:mod:`composer.boot.reach`)."""
-    spec = boot_spec(manifest, directory, output, firmware, logs, medium)
+    spec = boot_spec(manifest, directory, output, firmware, logs, medium, secure_boot)
     tests: list[dict[str, Any]] = ([{"name": "expect", "expect": list(expect), "timeout": timeout or DEFAULT_TIMEOUT}]
                                    if expect else tests_for(manifest, output))
     wanted = [tuple(t["expect"]) for t in tests]

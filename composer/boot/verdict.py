@@ -25,7 +25,11 @@ from dataclasses import dataclass, field
 
 READY = "VCOMP-BOOT: ready"
 FAILURE_PREFIXES = ("VCOMP-BOOT: FAIL", "VCOMP-CHECK: FAIL", "VCOMP-MODULE: FAIL", "VCOMP-SERVICE: failed")
-FATAL_TEXT = ("Kernel panic", "Attempted to kill init")
+# the kernel's, and UEFI's when every boot option failed
+FATAL_TEXT = ("Kernel panic", "Attempted to kill init", "BdsDxe: No bootable option or device was found")
+# UEFI (EDK2's boot manager) refused to load or start an image: Secure Boot did not verify it
+# (docs/verified-boot.md); it would go on to network boot and never come back to the disk
+FIRMWARE_REFUSAL = ("BdsDxe: failed to ", (": Access Denied", ": Security Violation"))
 AFTER_READY = ("VCOMP-BOOT: powering off", "VCOMP-BOOT: starting shell")  # init's last words
 SILENT_AFTER = "VCOMP-BOOT: starting shell"  # an interactive shell: nothing more will be printed
 GRACE = 5.0       # seconds of console silence after a certain failure before the watch stops
@@ -43,8 +47,10 @@ def groups_of(expected: Expected) -> tuple[tuple[str, ...], ...]:
 
 
 def is_failure(line: str) -> bool:
-    """A failure marker: init's, a check's, a module's, or the kernel's."""
-    return line.startswith(FAILURE_PREFIXES) or any(t in line for t in FATAL_TEXT)
+    """A failure marker: init's, a check's, a module's, the kernel's, or the firmware's refusal."""
+    prefix, refusals = FIRMWARE_REFUSAL
+    return (line.startswith(FAILURE_PREFIXES) or any(t in line for t in FATAL_TEXT)
+            or (prefix in line and any(r in line for r in refusals)))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

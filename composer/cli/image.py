@@ -148,7 +148,7 @@ def _echo(args: argparse.Namespace) -> Any:
 def cmd_boot(args: argparse.Namespace) -> int:
     from composer.boot.forward import allocate, parse_forwards
     from composer.boot.machine import command, interactive
-    from composer.boot.session import Reach, boot_spec, junit, run_boot
+    from composer.boot.session import Reach, boot_spec, junit, run_boot, secure_boot_certificate
     forwards = allocate(parse_forwards(args.forward or ()))
     from composer.compose.build import read_manifest
     image = Path(args.image)
@@ -163,11 +163,13 @@ def cmd_boot(args: argparse.Namespace) -> int:
         raise UserError(f"{image}: name an output with --output (or give the output file)",
                         hint=f"outputs: {', '.join(o['name'] for o in manifest['outputs'])}")
     logs = directory / "boot"
+    given = Path(args.secure_boot_cert) if args.secure_boot_cert else None
+    secure = secure_boot_certificate(manifest, directory, given) if args.secure_boot or given else None
     if args.interactive or args.gdb:
         if jsonout.wanted(args):
             raise UserError("vcomp boot: --json cannot be combined with --interactive or --gdb",
                             hint="an attached console prints no document; drop --json")
-        cmd = command(boot_spec(manifest, directory, output, args.firmware or "", logs, args.medium or ""),
+        cmd = command(boot_spec(manifest, directory, output, args.firmware or "", logs, args.medium or "", secure),
                       gdb=args.gdb, forwards=forwards)
         _say_forwards(args, forwards)
         if args.gdb:
@@ -177,7 +179,8 @@ def cmd_boot(args: argparse.Namespace) -> int:
     _say_forwards(args, forwards)
     reach = Reach(forwards=forwards, keys=Path.cwd(), ssh_key=Path(args.ssh_key) if args.ssh_key else None)
     cases = run_boot(manifest, directory, output, args.firmware or "", logs=logs, expect=args.expect or (),
-                     timeout=args.timeout, echo=_echo(args), reach=reach, medium=args.medium or "")
+                     timeout=args.timeout, echo=_echo(args), reach=reach, medium=args.medium or "",
+                     secure_boot=secure)
     if args.junit:
         Path(args.junit).write_bytes(junit(cases, f"vcomp.boot.{manifest['profile']}"))
     jsonout.say(args)(f"console log: {logs}")
@@ -193,7 +196,7 @@ def _say_forwards(args: argparse.Namespace, forwards: Sequence[Any]) -> None:
 def cmd_test(args: argparse.Namespace) -> int:
     """Build, then boot every cell of the matrix the outputs support (or the ``--cell`` globs pick)."""
     from composer.boot.matrix import cells_of, select
-    from composer.boot.session import Reach, junit, run_boot
+    from composer.boot.session import Reach, enforced_certificate, junit, run_boot
     with locked_build(args) as (top, results):
         cells = select([c for r in results for c in cells_of(r.manifest)], args.cell or ())
         where = {r.arch: r for r in results}
@@ -203,7 +206,8 @@ def cmd_test(args: argparse.Namespace) -> int:
             jsonout.say(args)(f"{cell.id}: booting {cell.output} ({cell.medium}, {cell.firmware} firmware)")
             cases += run_boot(r.manifest, r.directory, cell.output, cell.firmware, logs=r.directory / "boot",
                               echo=_echo(args) if current().verbosity >= 1 else None, medium=cell.medium,
-                              reach=Reach(keys=Path(args.profile).parent))
+                              reach=Reach(keys=Path(args.profile).parent),
+                              secure_boot=enforced_certificate(r.manifest, r.directory, cell.firmware))
         profile = results[0].manifest["profile"] if results else "profile"
         target = Path(args.junit) if args.junit else top / "junit.xml"
         target.write_bytes(junit(cases, f"vcomp.test.{profile}"))
@@ -247,6 +251,12 @@ def register(sub: Subparsers) -> None:
                    help="the private key of the boot tests' ssh checks (default: their key:, relative to the "
                         "current directory, or the INSECURE sample key)")
     t.add_argument("--gdb", action="store_true", help="open QEMU's gdb stub on :1234 and wait")
+    t.add_argument("--secure-boot", action="store_true",
+                   help="UEFI with Secure Boot enforced: the build's certificate (the profile's secure-boot key) "
+                        "enrolled as PK, KEK and db into a copy of the firmware variables")
+    t.add_argument("--secure-boot-cert", metavar="CERT",
+                   help="enroll this certificate instead (implies --secure-boot; a UKI signed by another key "
+                        "is then refused)")
     jsonout.add_json(t, "boot")
     t.set_defaults(func=cmd_boot)
     s = sub.add_parser("test", help="build a profile and boot every cell of its boot matrix: output x medium x "

@@ -14,6 +14,8 @@ from composer.errors import UserError
 
 def cmd_key_generate(args: argparse.Namespace) -> int:
     from composer.trust.keys import ask_new_passphrase, generate
+    if args.secure_boot:
+        return _generate_secure_boot(args)
     passphrase = settings.passphrase(args.passphrase_env) if args.passphrase_env else None
     if args.passphrase_env and passphrase is None:
         raise UserError(f"--passphrase-env {args.passphrase_env}: the variable is unset or empty; no key written",
@@ -22,6 +24,16 @@ def cmd_key_generate(args: argparse.Namespace) -> int:
         passphrase = ask_new_passphrase(Path(args.dir) / f"{args.name}.key")
     key, pub, keyid = generate(args.name, Path(args.dir), passphrase=passphrase, force=args.force)
     _out(f"{key}\n{pub}\nkey id {keyid}")
+    return EXIT_OK
+
+
+def _generate_secure_boot(args: argparse.Namespace) -> int:
+    from composer.trust.sbkeys import generate_secure_boot
+    if args.passphrase or args.passphrase_env:
+        raise UserError("a Secure Boot key is written unencrypted (sbsign reads it without a prompt)",
+                        hint="drop --passphrase/--passphrase-env; keep the .key outside the repository and images")
+    key, crt = generate_secure_boot(args.name, Path(args.dir), force=args.force)
+    _out(f"{key}\n{crt}\nname them in the profile: secure-boot: {{key: {key}, certificate: {crt}}}")
     return EXIT_OK
 
 
@@ -47,6 +59,9 @@ def register(sub: Subparsers) -> None:
     secret.add_argument("--passphrase-env", metavar="VAR",
                         help="encrypt the private key with the passphrase in this environment variable")
     k.add_argument("--force", action="store_true", help="replace existing files")
+    k.add_argument("--secure-boot", action="store_true",
+                   help="a UEFI Secure Boot db key instead: NAME.key (RSA 2048) and NAME.crt (self-signed X.509) "
+                        "for a profile's secure-boot (docs/verified-boot.md)")
     k.set_defaults(func=cmd_key_generate)
     k = key.add_parser("id", help="print the key id (TUF style) of a .pub or .key file")
     k.add_argument("key")

@@ -35,6 +35,7 @@ from composer.compose.seed import build_seed, output_key, tool_versions
 from composer.errors import UserError
 from composer.fsutil import atomic_write, canonical_json, sha256_file
 from composer.image.outputs import OUTPUT_TYPES
+from composer.image.secureboot import SecureBootKey
 from composer.image.workshop import BuiltOutput, OutputJob, Workshop
 from composer.notices import Say, notice
 from composer.pkgmgr import initkinds
@@ -278,8 +279,12 @@ def make_products(profile: Profile, lock: Lock, lock_digest: str, sources: Sourc
         kernel = kernel_path(records, kernel_pkg, root, work / "boot-files" / "kernel")
         boot_files = {role: rel for r in records.values() for role, rel in r["metadata"].get("boot", {}).items()}
         cmdline = f"console={arch.console} {profile.kernel.cmdline or ''}".strip()
+        sb = profile.secure_boot
+        signing = SecureBootKey(key=sb.key_path, certificate=sb.certificate_path) if sb else None
+        if signing is not None:
+            signing.check(f"profile {profile.path.name}")
         shop = Workshop(root=root, arch=arch, work=work, epoch=epoch, seed=seed, cmdline=cmdline,
-                        boot_files=boot_files, kernel=kernel)
+                        boot_files=boot_files, kernel=kernel, secure_boot=signing)
         for t in targets:
             say(f"{arch_name}: building {t.name} ({t.type}{', ' + '+'.join(t.firmware) if t.firmware else ''})")
         return build_products(shop, targets, out)
@@ -326,6 +331,10 @@ def write_records(staging: Path, profile: Profile, lock: Lock, lock_digest: str,
     manifest = {"format": 1, "profile": profile.name, "arch": arch, "profile-digest": profile.digest,
                 "lock-digest": lock_digest, "inputs": seed, "epoch": epoch, "tools": dict(tools), "outputs": outputs,
                 "boot-tests": [t.to_dict() for t in profile.boot_tests]}
+    if profile.secure_boot is not None:  # the public certificate beside the outputs: vcomp boot --secure-boot
+        cert = profile.secure_boot.certificate_path.read_bytes()
+        atomic_write(staging / SECURE_BOOT_CERT, cert)
+        manifest["secure-boot"] = {"certificate": SECURE_BOOT_CERT, "sha256": hashlib.sha256(cert).hexdigest()}
     atomic_write(staging / MANIFEST, json.dumps(manifest, indent=2, sort_keys=True).encode() + b"\n")
     packages = locked_packages(lock, arch)
     sha1 = {f.name: sha1_file(f) for p in products for f in p.files}  # SPDX requires SHA1 for files
@@ -341,6 +350,9 @@ def write_records(staging: Path, profile: Profile, lock: Lock, lock_digest: str,
         envelope = dsse.sign(statement, attest.sign_key)
         atomic_write(staging / SIGNED_PROVENANCE, json.dumps(envelope, indent=2, sort_keys=True).encode() + b"\n")
     return manifest
+
+
+SECURE_BOOT_CERT = "secure-boot-db.crt"
 
 
 def sha1_file(path: Path) -> str:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from composer.boot.session import Case, Reach, boots_of, run_boot
+from composer.boot.session import Case, Reach, boots_of, enforced_certificate, run_boot
 from composer.compose.build import build_profile
 from composer.compose.layout import locked
 from composer.errors import UserError
@@ -88,7 +88,8 @@ def _reconcile_locked(ws: Workspace, path: Path, rel: str, profile: Profile, loc
         for output, firmware in boots_of(r.manifest):
             say(f"{arch}: boot test of {output} ({firmware})")
             found += run_boot(r.manifest, r.directory, output, firmware, logs=r.directory / "boot",
-                              reach=Reach(keys=profile.path.parent))
+                              reach=Reach(keys=profile.path.parent),
+                              secure_boot=enforced_certificate(r.manifest, r.directory, firmware))
         for c in found:
             say(f"  {c.id}: {'PASS' if c.passed else 'FAIL: ' + c.reason()} ({c.watch.seconds:.1f} s)")
         cases += found

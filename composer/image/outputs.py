@@ -125,7 +125,12 @@ OUTPUT_TYPES: Mapping[str, OutputType] = {t.name: t for t in (
                         "root-device": {"enum": list(disk.ROOT_DEVICES), "default": "virtio",
                                         "description": "the bus the disk's root is found on at boot: virtio "
                                                        "(/dev/vda2) or nvme (/dev/nvme0n1p2, boot hardware "
-                                                       "nvme-root)"}},
+                                                       "nvme-root)"},
+                        "verity": {"type": "boolean", "default": False,
+                                   "description": "a dm-verity hash tree of the root in a third partition, its root "
+                                                  "hash on the UKI's command line; init maps the root through "
+                                                  "dm-verity (needs drivers: [dm-verity] and package dmsetup; "
+                                                  "docs/verified-boot.md)"}},
                tools=(*_FAT_TOOLS, "qemu-img"),
                option_tools={"filesystem": {"ext4": ("mke2fs", "debugfs"), "erofs": ("mkfs.erofs",),
                                             "squashfs": ("mksquashfs",)}},

@@ -26,6 +26,7 @@ from composer.errors import UserError
 from composer.fsutil import atomic_output, atomic_write
 from composer.image.formats import fat, fs, pe, syslinux
 from composer.image.formats.cpio import CpioEntry, entries_from_tree, write_cpio
+from composer.image.secureboot import SecureBootKey, sign
 from composer.rootfs import Root, UnsafePath
 
 COMPRESSORS: Mapping[str, tuple[str, Callable[[bytes, int], bytes]]] = {
@@ -73,6 +74,7 @@ class Workshop:
     cmdline: str
     boot_files: Mapping[str, str]  # role -> root-relative path, from the packages' [boot] tables
     kernel: Path
+    secure_boot: SecureBootKey | None = None   # the profile's db key: every UKI is signed with it
     _made: dict[str, Path] = field(default_factory=dict)
 
     def uuid(self, label: str) -> uuid.UUID:
@@ -131,6 +133,8 @@ class Workshop:
         def make(path: Path) -> None:
             data = pe.make_uki(stub.read_bytes(), linux=self.kernel.read_bytes(),
                                initrd=self.initramfs().read_bytes(), cmdline=cmdline, osrel=osrel)
+            if self.secure_boot is not None:
+                data = sign(data, self.secure_boot, epoch=self.epoch, work=self.work)
             with atomic_output(path) as f:
                 f.write(data)
         return self.once(f"uki-{key}", make, f"uki-{key}.efi")

@@ -25,6 +25,7 @@ from composer.profile.model import (
     Policy,
     Profile,
     RepositoryRef,
+    SecureBoot,
     ServiceOverride,
     User,
     WeakDependencies,
@@ -168,6 +169,21 @@ def _weak(w: Doc) -> WeakDependencies:
                             written=frozenset(w))
 
 
+def _secure_boot(d: Doc | None, base: Path) -> SecureBoot | None:
+    if d is None:
+        return None
+    key, cert = cast(str, d["key"]), cast(str, d["certificate"])
+    return SecureBoot(key=key, certificate=cert, key_path=(base / key).resolve(),
+                      certificate_path=(base / cert).resolve())
+
+
+def _certificate_digest(secure_boot: SecureBoot | None) -> str:
+    """The sha256 of the signing certificate (an input of the build, as the overlay is), or '' without one."""
+    if secure_boot is None or not secure_boot.certificate_path.is_file():
+        return ""
+    return hashlib.sha256(secure_boot.certificate_path.read_bytes()[:1 << 20]).hexdigest()
+
+
 def _list(v: Doc, key: str) -> list[Doc]:
     return cast(list[Doc], v.get(key, []))
 
@@ -180,6 +196,9 @@ def _model(doc: Located, path: Path, data: bytes, *, files: bool) -> Profile:
     digest = hashlib.sha256(data).hexdigest()
     if overlay is not None:  # the overlay is an input like the profile's text: changing a file makes the lock stale
         digest = hashlib.sha256(f"profile\0{digest}\0overlay\0{overlay_digest(overlay)}".encode()).hexdigest()
+    secure_boot = _secure_boot(cast("Doc | None", v.get("secure-boot")), base)
+    if cert := _certificate_digest(secure_boot):  # another signing key: another build
+        digest = hashlib.sha256(f"profile\0{digest}\0secure-boot\0{cert}".encode()).hexdigest()
     arches = _strs(v["architectures"])
     kernel = cast(Doc, v.get("kernel", {}))
     return Profile(path=path, name=cast(str, v["name"]), architectures=arches,
@@ -189,7 +208,7 @@ def _model(doc: Located, path: Path, data: bytes, *, files: bool) -> Profile:
                    drivers=_strs(v.get("drivers", [])), capabilities=_strs(v.get("capabilities", [])),
                    description=_opt_str(v, "description"),
                    kernel=Kernel(package=_opt_str(kernel, "package"), cmdline=_opt_str(kernel, "cmdline")),
-                   init=_opt_str(v, "init"), hostname=_opt_str(v, "hostname"),
+                   secure_boot=secure_boot, init=_opt_str(v, "init"), hostname=_opt_str(v, "hostname"),
                    users=tuple(_user(u) for u in _list(v, "users")), files=written, overlay=overlay,
                    services=tuple(_service(s, f"{doc.place(['services', i])}: {schema.json_path(['services', i])}")
                                   for i, s in enumerate(_list(v, "services"))),

@@ -85,6 +85,19 @@ class Kernel:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class SecureBoot:
+    """The Secure Boot db key pair the UKIs are signed with: as written, and resolved against the profile."""
+
+    key: str
+    certificate: str
+    key_path: Path
+    certificate_path: Path
+
+    def to_dict(self) -> dict[str, object]:
+        return {"key": self.key, "certificate": self.certificate}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class User:
     name: str
     uid: int | None = None
@@ -210,6 +223,7 @@ class Profile:
     capabilities: tuple[str, ...] = ()
     description: str | None = None
     kernel: Kernel = Kernel()
+    secure_boot: SecureBoot | None = None
     init: str | None = None
     hostname: str | None = None
     users: tuple[User, ...] = ()
@@ -234,6 +248,7 @@ class Profile:
                 **_some(self.written, {
                     "drivers": list(self.drivers), "capabilities": list(self.capabilities), "base": self.base,
                     "weak-dependencies": self.weak_dependencies.to_dict(), "kernel": self.kernel.to_dict(),
+                    "secure-boot": self.secure_boot.to_dict() if self.secure_boot else None,
                     "init": self.init, "hostname": self.hostname,
                     "users": [u.to_dict() for u in self.users], "files": self.files}),
                 "outputs": [o.to_dict() for o in self.outputs],

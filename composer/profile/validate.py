@@ -116,6 +116,7 @@ def semantic_errors(doc: Located, base: Path, *, files: bool = True) -> list[Com
                     err(["outputs", i, "options", "firmware"], f"{kind.name} on {a} cannot boot with {fw} "
                         f"(supported: {', '.join(sorted(kind.firmware.get(a, ()))) or 'none'})",
                         "remove it, or limit the output's architectures")
+    verity_errors(v, set(seen), err)
     service_errors(v.get("services", []), doc, err)
     for i, test in enumerate(v.get("boot-tests", [])):
         for j, name in enumerate(test.get("outputs", [])):
@@ -130,6 +131,20 @@ def semantic_errors(doc: Located, base: Path, *, files: bool = True) -> list[Com
     if files:
         boundary_errors(v, base, err)
     return errors
+
+
+def verity_errors(v: Mapping[str, Any], requested: set[str], err: Report) -> None:
+    """A disk with ``verity: true`` boots only when init can map its root: the dm-verity driver and dmsetup are
+    installed (docs/verified-boot.md)."""
+    for i, out in enumerate(v["outputs"]):
+        if not out.get("options", {}).get("verity", False):
+            continue
+        if "dm-verity" not in v.get("drivers", []) and "driver-dm-verity" not in requested:
+            err(["outputs", i, "options", "verity"], "a verity root needs the dm-verity driver",
+                "add dm-verity to drivers")
+        if "dmsetup" not in requested:
+            err(["outputs", i, "options", "verity"], "a verity root needs dmsetup (init maps the root with it)",
+                "add dmsetup to packages")
 
 
 def hardware_errors(i: int, test: Mapping[str, Any], v: Mapping[str, Any], out_names: Mapping[str, int],

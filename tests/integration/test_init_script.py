@@ -368,6 +368,39 @@ def test_switch_root(boot: Callable[..., Boot], root: FakeRoot) -> None:
                     "mount --move /proc /newroot/proc", "mount --move /sys /newroot/sys",
                     "mount --move /dev /newroot/dev", "mount --move /run /newroot/run",
                     "umount /tmp", "switch_root /newroot /sbin/init"]
+
+
+def test_switch_root_through_dm_verity(boot: Callable[..., Boot], root: FakeRoot) -> None:
+    """vcomp.verity (docs/verified-boot.md): the root is mapped through dm-verity and the mapping is mounted."""
+    digest, salt = "ab" * 32, "cd" * 32
+    root.write("proc/cmdline", f"vcomp.root=/dev/vda2 vcomp.rootfstype=ext4 vcomp.verity=/dev/vda2,/dev/vda3,"
+                               f"100,{digest},{salt}\n")
+    root.write("dev/vda2", "")
+    root.write("dev/vda3", "")
+    b = boot()
+    assert_clean(b)
+    assert b.markers()[-2:] == ["VCOMP-BOOT: switching root to /dev/vda2 (ext4)",
+                                f"VCOMP-BOOT: verity root /dev/vda2 (hash tree /dev/vda3, root hash {digest})"]
+    table = f"0 800 verity 1 /dev/vda2 /dev/vda3 4096 4096 100 1 sha256 {digest} {salt}"
+    start = b.commands.index(f"dmsetup create vroot --readonly --noudevsync --table {table}")
+    assert b.commands[start + 1:start + 3] == ["dmsetup mknodes vroot", "mkdir -p /newroot"]
+    assert "mount -t ext4 -o ro /dev/mapper/vroot /newroot" in b.commands
+
+
+def test_a_verity_root_stays_read_only_in_stage_2(boot: Callable[..., Boot], root: FakeRoot) -> None:
+    root.write("proc/cmdline", f"vcomp.root=/dev/vda2 vcomp.rootfstype=ext4 vcomp.verity=/dev/vda2,/dev/vda3,100,"
+                               f"{'ab' * 32},{'cd' * 32}\n")
+    b = boot(env={"VCOMP_INIT_STAGE": "2"})
+    assert_clean(b)
+    assert not any("remount" in c for c in b.commands) and "VCOMP-BOOT: ready" in b.markers()
+
+
+def test_a_malformed_verity_word_is_a_boot_failure(boot: Callable[..., Boot], root: FakeRoot) -> None:
+    root.write("proc/cmdline", "vcomp.root=/dev/vda2 vcomp.verity=/dev/vda2,/dev/vda3,many\n")
+    root.write("dev/vda2", "")
+    b = boot()
+    assert "VCOMP-BOOT: FAIL cannot mount root /dev/vda2" in b.markers()
+    assert not any(c.startswith("dmsetup") for c in b.commands)
     assert "VCOMP-BOOT: ready" not in b.markers()
 
 
@@ -423,7 +456,7 @@ def _entries(recipe: Path, key: SigningKey, out: Path) -> tuple[dict[str, Entry]
 
 def test_init_package(dev_key: SigningKey, tmp_path: Path) -> None:
     entries, path = _entries(INIT_RECIPE, dev_key, tmp_path)
-    assert path.name == "init-0.3.2-noarch.vpk"
+    assert path.name == "init-0.3.3-noarch.vpk"
     init = entries["usr/sbin/init"]
     assert (init.type, init.mode, init.role) == ("file", 0o755, "binary")
     assert (entries["init"].type, entries["init"].target) == ("symlink", "usr/sbin/init")

@@ -19,7 +19,9 @@ COMMON = {"linux", "busybox", "busybox-net", "busybox-sysv", "busybox-lean", "ba
           "libncursesw6", "ncurses-base", "nano", "uki-stub", "driver-virtio", "driver-virtio-blk", "driver-virtio-net",
           "driver-virtio-scsi", "driver-scsi", "driver-ext4", "driver-erofs", "driver-squashfs", "driver-ahci",
           "driver-isofs", "driver-nvme", "driver-virtio-gpu", "driver-virtio-input", "driver-usb-hid",
-          "driver-e1000e", "hello", "hello-web"}
+          "driver-e1000e", "hello", "hello-web",
+          # the verified boot chain (docs/verified-boot.md): dm-verity and dmsetup with its closure
+          "driver-dm-verity", "dmsetup", "libdevmapper1.02.1", "libselinux1", "libpcre2-8-0", "libudev1", "libcap2"}
 EXPECTED = {"x86_64": COMMON | {"isolinux", "driver-e1000"}, "aarch64": COMMON, "riscv64": COMMON}
 
 

@@ -191,3 +191,17 @@ def test_a_failure_says_why(log: str, timed_out: bool, reason: str) -> None:
     case = Case(arch="x86_64", output="iso", firmware="uefi", test="t", expect=("NEVER",), watch=w,
                 missing=("NEVER",))
     assert case.reason() == reason
+
+
+REFUSED = ['BdsDxe: failed to load Boot0001 "UEFI QEMU DVD-ROM QM00005 " from PciRoot(0x0): Not Found',
+           'BdsDxe: loading Boot0002 "UEFI Misc Device" from PciRoot(0x0)/Pci(0x2,0x0)',
+           'BdsDxe: failed to load Boot0002 "UEFI Misc Device" from PciRoot(0x0)/Pci(0x2,0x0): Access Denied',
+           ">>Start PXE over IPv4.", "  PXE-E16: No valid offer received."]
+
+
+def test_a_secure_boot_refusal_is_a_certain_failure_that_ends_the_boot_after_the_grace() -> None:
+    v = Verdict.of([["VCOMP-BOOT: init started"]])
+    seen, at = feed(v, REFUSED)
+    assert [s.failure for s in seen] == [False, False, True, False, False], "only the refusal is a failure"
+    assert v.certain and not v.done(at)
+    assert v.done(at + GRACE), "the firmware's network boot attempts do not keep a refused boot alive"
