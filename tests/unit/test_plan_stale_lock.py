@@ -37,6 +37,7 @@ def relocked(profile: Path) -> None:
 @pytest.fixture()
 def workspace(tmp_path: Path) -> Iterator[Path]:
     shutil.copytree(REPO / "profiles", tmp_path / "profiles")
+    shutil.copytree(REPO / "keys" / "sample", tmp_path / "keys" / "sample")  # verified.yaml signs with these
     subprocess.run([*GIT, "init", "-q"], cwd=tmp_path, check=True)
     commit(tmp_path, "base")
     old = Path.cwd()
