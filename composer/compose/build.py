@@ -156,7 +156,7 @@ def build_arch(profile: Profile, lock: Lock, lock_digest: str, sources: Sources,
     targets = targets_for(profile, arch_name, only)
     check_tools(targets)
     tools = tool_versions()
-    seed = build_seed(profile, lock, arch_name, epoch, tools)  # keys the cache
+    seed = build_seed(profile, lock, arch_name, epoch, tools, lock_digest)  # keys the cache
     ids = build_seed(profile, lock, arch_name, epoch)  # derives UUIDs and volume ids
     staging.mkdir(parents=True)
     staging.chmod(0o755)

@@ -84,12 +84,14 @@ def code_digest() -> str:
 
 
 def build_seed(profile: Profile, lock: Lock, arch: str, epoch: int,
-               tools: Mapping[str, str] | None = None) -> str:
+               tools: Mapping[str, str] | None = None, lock_digest: str = "") -> str:
     """The digest of a build's inputs. Without ``tools`` it is the id seed (UUIDs, volume ids: they
-    follow the content only); with them, and this package's code, it keys the cache."""
+    follow the content only); with them, and this package's code, it keys the cache, and so does the lock
+    file's digest (``lock_digest``), which the root's package database records."""
     overlay = profile.files
     inputs = {"revision": BUILD_REVISION, "arch": arch, "profile": profile.digest, "epoch": epoch,
               "tools": None if tools is None else {**tools, "vcomp-image-code": code_digest()},
+              **({"lock": lock_digest} if lock_digest else {}),
               "overlay": tree_digest(profile.path.parent / overlay) if overlay else None,
               "packages": [[p.name, p.version, p.sha256] for p in locked_packages(lock, arch)]}
     return hashlib.sha256(canonical_json(inputs)).hexdigest()
