@@ -65,11 +65,16 @@ def boot_server(images: Path, arch: str, logs: Path) -> str:
         pytest.fail(f"{get_arch(arch).qemu} is missing: run scripts/setup.sh")
     built = images / arch
     start = time.monotonic()
-    [case] = run_boot(read_manifest(built), built, "initramfs", "", logs=logs, timeout=BOOT_TIMEOUT[arch])
+    cases = run_boot(read_manifest(built), built, "initramfs", "", logs=logs, timeout=BOOT_TIMEOUT[arch])
     print(f"boot {arch} initramfs: {time.monotonic() - start:.0f} s")
-    log = case.watch.log
+    assert [c.test for c in cases] == ["services-up", "reach-from-host"]
+    log = cases[0].watch.log
     missing = [m for m in MARKERS if m not in log]
-    assert not missing and case.passed, f"missing {missing or case.missing}; console tail:\n{case.watch.tail(60)}"
+    for case in cases:
+        assert not missing and case.passed, (f"{case.test}: missing {missing or case.missing}; "
+                                             f"{case.reason()}; console tail:\n{case.watch.tail(60)}")
+    # from the host, through ports of 127.0.0.1: nginx's page, then an ssh login with the profile user's key
+    assert [c.check.split()[0] for c in cases[1].checks] == ["http", "ssh"], cases[1].checks
     return log
 
 
