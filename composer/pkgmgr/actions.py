@@ -118,11 +118,17 @@ def apply_services(root: Root, records: Mapping[str, Mapping[str, Any]],
 
 
 def _place_link(root: Root, rel: str, target: str, written: list[str]) -> None:
-    """``rel`` -> ``target``, replacing a link (never a file or directory: that is a package's)."""
+    """``rel`` -> ``target`` for init's configuration (:func:`_set_link`)."""
+    _set_link(root, rel, target, written, UserError(
+        f"/{rel} is a file or directory in the image, where init's configuration puts a link to {target}",
+        hint="a package ships it: remove it from that package, or choose another init"))
+
+
+def _set_link(root: Root, rel: str, target: str, written: list[str], clash: UserError) -> None:
+    """``rel`` -> ``target``, replacing a link; a file or directory there is a package's: ``clash`` is raised."""
     st = root.lstat(rel)
     if st is not None and not stat.S_ISLNK(st.st_mode):
-        raise UserError(f"/{rel} is a file or directory in the image, where init's configuration puts a link "
-                        f"to {target}", hint="a package ships it: remove it from that package, or choose another init")
+        raise clash
     if st is not None:
         if root.readlink(rel) == target:
             written.append(rel)
@@ -240,20 +246,9 @@ def _apply_alternatives(root: Root, declared: actionplan.Declared, written: list
 
 
 def _link(root: Root, rel: str, target: str, package: str, written: list[str]) -> None:
-    st = root.lstat(rel)
-    if st is not None and not stat.S_ISLNK(st.st_mode):
-        raise UserError(f"package '{package}': alternative link '/{rel}' is a file or directory shipped in the "
-                        "image", hint="a package must not ship the link of an alternative; remove it from that package")
-    if st is not None:
-        if root.readlink(rel) == target:
-            written.append(rel)
-            return
-        root.unlink(rel)
-    parent = rel.rpartition("/")[0]
-    if parent:
-        _mkdirs(root, parent, written)
-    root.symlink(target, rel)
-    written.append(rel)
+    _set_link(root, rel, target, written, UserError(
+        f"package '{package}': alternative link '/{rel}' is a file or directory shipped in the image",
+        hint="a package must not ship the link of an alternative; remove it from that package"))
 
 
 def _generate(root: Root, declared: actionplan.Declared, written: list[str]) -> None:
