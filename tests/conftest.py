@@ -14,6 +14,20 @@ from composer.trust.keys import SigningKey, generate, load_signing_key
 
 REPO = Path(__file__).resolve().parent.parent
 
+def skip_unless_nobody_can_run_vcomp() -> None:
+    """The EACCES tests run vcomp as ``nobody``: it must be able to enter every directory down to this checkout
+    and its .venv. A checkout under a directory closed to other users (``mktemp -d`` makes mode 0700) cannot
+    be run by nobody at all: that is the environment, not the fault under test, so the test is skipped, naming
+    the directory."""
+    import sys
+    for top in (REPO, Path(sys.prefix)):
+        for d in (*reversed(top.parents), top):
+            mode = d.stat().st_mode
+            if not mode & 0o001:
+                pytest.skip(f"{d} (mode {mode & 0o777:04o}) is closed to other users, so nobody cannot run vcomp "
+                            "from this checkout; clone it under a directory others may enter to run this test")
+
+
 # No wall-clock assertions (issue 13): hypothesis's default 200 ms deadline per example is one, and it
 # flakes on a loaded 2-core machine. Tests that set their own settings keep them.
 settings.register_profile("vcomp", deadline=None)

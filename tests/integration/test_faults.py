@@ -38,7 +38,7 @@ from composer.package.build import build
 from composer.repo import edit
 from composer.repo.store import RepoStore
 from composer.trust.keys import generate, load_signing_key
-from tests.conftest import REPO, write_recipe
+from tests.conftest import REPO, skip_unless_nobody_can_run_vcomp, write_recipe
 
 pytestmark = [pytest.mark.integration,
               pytest.mark.skipif(os.geteuid() != 0, reason="real faults need root (mounts, setpriv)")]
@@ -275,6 +275,7 @@ def _chown(top: Path, uid: int) -> None:
 def eacces(*writable: str) -> Fault:
     """Run as nobody: root's 0755 directories refuse it; ``writable`` (and the cache and home) are its own."""
     def fault(world: World, setup: Setup) -> None:
+        skip_unless_nobody_can_run_vcomp()
         for rel in ("cache", "home", *writable):
             _chown(world / rel, NOBODY)
             setup.undo.append(lambda top=world / rel: _chown(top, 0))  # root refuses a cache owned by another

@@ -16,7 +16,7 @@ import pytest
 from composer import oserrors
 from composer.errors import SystemFault
 from composer.fsutil import atomic_write
-from tests.conftest import REPO
+from tests.conftest import REPO, skip_unless_nobody_can_run_vcomp
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="mounts need root")
 
@@ -135,6 +135,7 @@ def test_a_real_emfile(tmp_path: Path) -> None:
 import errno, resource, sys
 from pathlib import Path
 from composer import oserrors
+from tests.conftest import skip_unless_nobody_can_run_vcomp
 resource.setrlimit(resource.RLIMIT_NOFILE, (32, 32))
 held = []
 try:
@@ -166,6 +167,7 @@ def test_a_file_where_a_directory_belongs_is_enotdir_naming_the_file(tmp_path: P
 def test_a_real_eacces_as_nobody(tmp_path: Path) -> None:
     if os.geteuid() != 0:
         pytest.skip("needs root to switch to nobody")
+    skip_unless_nobody_can_run_vcomp()
     shared = Path(os.environ.get("TMPDIR", "/tmp")) / f"vcomp-eacces-{os.getpid()}"
     shared.mkdir(mode=0o755)
     try:
