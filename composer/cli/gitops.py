@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from composer.boot.session import Case
     from composer.gitops.plan import Plan
     from composer.gitops.workspace import Workspace
+    from composer.update.channel import Channel
 
 
 def _plan(args: argparse.Namespace, base: str | None) -> tuple[Workspace, Plan]:
@@ -139,7 +140,34 @@ def _reconcile_one(ws: Workspace, path: Path, base: str, args: argparse.Namespac
                              say=_out)
     if done.violations:
         return EXIT_POLICY, []
-    return (EXIT_ERROR if done.failed else EXIT_CHANGES), list(done.cases)
+    if done.failed:
+        if args.channel:
+            _out(f"{ws.git.rel(path)}: a boot test failed: generation {done.generation} is not released to "
+                 f"'{args.channel}'")
+        return EXIT_ERROR, list(done.cases)
+    if args.channel and done.generation is not None:
+        _release_generation(ws, path, done.generation, args)
+    return EXIT_CHANGES, list(done.cases)
+
+
+def _release_generation(ws: Workspace, path: Path, number: int, args: argparse.Namespace) -> None:
+    """``reconcile --channel``: publish the generation just recorded (each architecture's update bundle)."""
+    from composer.gitops import generations
+    from composer.gitops.releases import recorded_bundles, repository_dir
+    from composer.profile.load import load_profile
+    from composer.repo.store import RepoStore
+    from composer.update.release import release
+    profile = load_profile(path)
+    found = recorded_bundles(ws.images, profile.name, generations.find(ws.images, profile.name, number))
+    if not found:
+        _out(f"{ws.git.rel(path)}: generation {number} has no update bundle (no A/B disk output): not released")
+        return
+    store = RepoStore(repository_dir(args.repo, profile, str(path)))
+    for b in found:
+        done = release(store, b.directory, args.channel, b.generation, b.commit, profile=profile.name, arch=b.arch)
+        share = f"{100 * done.new_bytes / done.total_bytes:.1f} %" if done.total_bytes else "-"
+        _out(f"{ws.git.rel(path)}: released generation {number} ({b.arch}) to channel '{args.channel}' in "
+             f"{store.dir}: {done.new_bytes} new chunk bytes of {done.total_bytes} ({share})")
 
 
 def _human(n: int) -> str:
@@ -180,16 +208,23 @@ def cmd_diff(args: argparse.Namespace) -> int:
 
 
 def cmd_history(args: argparse.Namespace) -> int:
-    from composer.gitops import generations
+    from composer.gitops import generations, releases
     from composer.gitops.workspace import Workspace
     ws = Workspace.open(Path.cwd(), args.images)
     path = Path(args.profile).resolve()
     current = ws.current(path).profile
     name = current.name if current else path.stem
     found = generations.generations(ws.images, name)
+    channels = _channels(args, current, name)
+    carried = releases.carried(channels)
     if jsonout.wanted(args):
-        jsonout.emit({"profile": args.profile, "name": name,
-                      "generations": [generations.summary(g) for g in found]})
+        doc: dict[str, object] = {"profile": args.profile, "name": name,
+                                  "generations": [{**generations.summary(g),
+                                                   **({"channels": carried.get(g["generation"], [])}
+                                                      if args.repo or channels else {})} for g in found]}
+        if args.repo or channels:
+            doc["channels"] = [releases.channel_summary(c) for c in channels]
+        jsonout.emit(doc)
         return EXIT_NO_CHANGES
     if not found:
         _out(f"{name}: no generations yet (vcomp reconcile builds and records them)")
@@ -197,10 +232,21 @@ def cmd_history(args: argparse.Namespace) -> int:
     for g in found:
         tests = [t for a in g["architectures"].values() for t in a.get("tests", [])]
         passed = sum(t["passed"] for t in tests)
+        column = f"  channels {','.join(carried.get(g['generation'], [])) or '-'}" if channels else ""
         _out(f"generation {g['generation']:>3}  commit {g['commit'][:12]}{'+' if g['worktree'] != 'clean' else ''}"
              f"  lock {g['lock-digest'][:12]}  rebuilt {','.join(g['rebuilt']) or '-'}"
-             f"  tests {passed}/{len(tests)}")
+             f"  tests {passed}/{len(tests)}{column}")
     return EXIT_NO_CHANGES
+
+
+def _channels(args: argparse.Namespace, profile: object, name: str) -> list[Channel]:
+    """The profile's channels in ``--repo`` (or its updates.repository); none without a repository."""
+    from composer.gitops.releases import repository_dir
+    from composer.repo.store import RepoStore
+    from composer.update.release import channels_of
+    if not args.repo and getattr(getattr(profile, "updates", None), "repository", None) is None:
+        return []
+    return channels_of(RepoStore(repository_dir(args.repo, profile, args.profile)), name)
 
 
 def register(sub: Subparsers) -> None:
@@ -230,6 +276,10 @@ def register(sub: Subparsers) -> None:
     r.add_argument("--ack", action="append", choices=("kernel",))
     r.add_argument("--images")
     r.add_argument("--root", help="apply the lock to this root as one package transaction instead of building")
+    r.add_argument("--channel", help="publish each newly recorded generation (its A/B update bundle) to this "
+                                     "channel (docs/updates/channels.md)")
+    r.add_argument("--repo", help="with --channel: the repository directory (default: each profile's "
+                                  "updates.repository)")
     r.set_defaults(func=cmd_reconcile)
     d = sub.add_parser("diff", help="packages and files between two commits, generations (gen:N) or built images")
     d.add_argument("a")
@@ -238,8 +288,10 @@ def register(sub: Subparsers) -> None:
     d.add_argument("--images")
     jsonout.add_json(d, "diff")
     d.set_defaults(func=cmd_diff)
-    h = sub.add_parser("history", help="the generations built for a profile")
+    h = sub.add_parser("history", help="the generations built for a profile (and which channel carries which)")
     h.add_argument("profile")
     h.add_argument("--images")
+    h.add_argument("--repo", help="show which channel of this repository carries which generation (default: the "
+                                  "profile's updates.repository)")
     jsonout.add_json(h, "history")
     h.set_defaults(func=cmd_history)

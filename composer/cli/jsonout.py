@@ -36,6 +36,8 @@ SCHEMAS: Mapping[str, str] = {
     "plan": "plan",
     "diff": "diff",
     "history": "generations",
+    "release": "release",
+    "rollback-channel": "rollback-channel",
     "key id": "key-id",
     "pkg contents": "contents",
     "pkg history": "history",

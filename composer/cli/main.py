@@ -16,6 +16,7 @@ from pathlib import Path
 
 from composer import __version__, lockfile, notices, oserrors, settings
 from composer.cli import cache, common, completion, defaults, gitops, image, importer, init, key, lock, pkg, query, repo
+from composer.cli import release as releases
 from composer.cli import update as chunked
 from composer.cli.common import EXIT_ERROR, GLOBAL_OPTIONS, Output, Parser, Subparsers, wants_color
 from composer.cli.common import err as _err
@@ -34,6 +35,7 @@ GROUPS: tuple[Callable[[Subparsers], None], ...] = (
     image.register,    # build, boot, test
     chunked.register,  # image chunk|fetch
     gitops.register,   # plan, apply, reconcile, diff, history
+    releases.register,  # release, rollback-channel
     cache.register,    # cache list|du|verify|gc
     importer.register,  # import debian
 )

@@ -32,6 +32,7 @@ from composer.update.channel import (
     CHANNEL_SUFFIX,
     MAX_BUNDLE_BYTES,
     MAX_CHANNEL_BYTES,
+    MAX_GENERATION,
     Bundle,
     Channel,
     channel_from_bundle,
@@ -171,13 +172,21 @@ def release_bundle(store: RepoStore, bundle_dir: Path, channel: str, generation:
     return release(store, bundle_dir, channel, generation, commit).channel
 
 
-def release(store: RepoStore, bundle_dir: Path, channel: str, generation: int, commit: str | None) -> Release:
-    """:func:`release_bundle` with the report (new chunk bytes against the total)."""
+def release(store: RepoStore, bundle_dir: Path, channel: str, generation: int, commit: str | None, *,
+            profile: str | None = None, arch: str | None = None) -> Release:
+    """:func:`release_bundle` with the report (new chunk bytes against the total); ``profile``/``arch``: what
+    the bundle must be of (the command line's)."""
     try:
         check_name(channel, "channel")
     except ValueError as exc:
         raise UserError(str(exc), hint="e.g. --channel stable") from None
+    if not 1 <= generation <= MAX_GENERATION:
+        raise UserError(f"generation {generation} is not between 1 and {MAX_GENERATION}", hint="--generation N")
     bundle = read_bundle(bundle_dir)       # hashing big files: before taking the lock
+    for want, got, what in ((profile, bundle.profile, "profile"), (arch, bundle.arch, "architecture")):
+        if want is not None and want != got:
+            raise UserError(f"{bundle_dir / BUNDLE_JSON}: a bundle of {what} '{got}', not '{want}'",
+                            hint="release the bundle the profile's build wrote (images/NAME/ARCH/OUTPUT.bundle)")
     return _release_locked(store, bundle_dir, bundle, channel, generation, commit)
 
 

@@ -51,7 +51,7 @@ def test_bash_registers_the_completion(bash_script: Path) -> None:
 
 @pytest.mark.parametrize(("words", "wanted"), [
     (("lo",), ["lock"]),
-    (("re",), ["reconcile", "repo"]),
+    (("re",), ["reconcile", "release", "repo"]),
     (("pkg", "ins"), ["install"]),
     (("cache", "d"), ["du"]),
     (("lock", "--de"), ["--debug"]),                # a global option after the verb

@@ -37,7 +37,8 @@ COMMIT2 = "2" * 40
 PATH = channel_target_path("device", "x86_64", "stable")
 
 
-def make_bundle(directory: Path, generation: int, *, verity: bool = True) -> Path:
+def make_bundle(directory: Path, generation: int, *, verity: bool = True, profile: str = "device",
+                name: str = "") -> Path:
     """A bundle of small fake files: generation N's root differs from generation 1's in one small place, so
     most chunks are shared; the UKIs differ per generation only in a few bytes."""
     rnd = random.Random(5)
@@ -52,9 +53,9 @@ def make_bundle(directory: Path, generation: int, *, verity: bool = True) -> Pat
     order = ("root", "verity", "uki-a", "uki-b")
     entries = sorted((BundleFile(role=roles[n], path=n, sha256=hashlib.sha256(d).hexdigest(), size=len(d))
                       for n, d in files), key=lambda f: order.index(f.role))
-    bundle = Bundle(profile="device", arch="x86_64", output="disk", slot_size=2 << 20,
+    bundle = Bundle(profile=profile, arch="x86_64", output="disk", slot_size=2 << 20,
                     roothash=hashlib.sha256(verity_img).hexdigest() if verity else None, files=tuple(entries))
-    out = directory / f"g{generation}.bundle"
+    out = directory / (name or f"g{generation}.bundle")
     out.mkdir(parents=True)
     write_bundle(out, bundle, files)
     return out
