@@ -244,9 +244,13 @@ def _channels(args: argparse.Namespace, profile: object, name: str) -> list[Chan
     from composer.gitops.releases import repository_dir
     from composer.repo.store import RepoStore
     from composer.update.release import channels_of
-    if not args.repo and getattr(getattr(profile, "updates", None), "repository", None) is None:
-        return []
-    return channels_of(RepoStore(repository_dir(args.repo, profile, args.profile)), name)
+    if args.repo:
+        return channels_of(RepoStore(Path(args.repo)), name)
+    try:
+        directory = repository_dir(None, profile, args.profile)
+    except UserError:
+        return []      # no local repository to ask: no column (--repo names one)
+    return channels_of(RepoStore(directory), name) if directory.is_dir() else []
 
 
 def register(sub: Subparsers) -> None:

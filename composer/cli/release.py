@@ -40,12 +40,13 @@ def _human(n: int) -> str:
 
 
 def cmd_release(args: argparse.Namespace) -> int:
-    from composer.gitops.releases import repository_dir
+    from composer.gitops.releases import default_channel, repository_dir
     from composer.repo.store import RepoStore
     from composer.update.channel import parse_commit
     from composer.update.release import release
     say = jsonout.say(args)
     name, profile = _profile(args.profile)
+    channel = default_channel(args.channel, profile, args.profile)
     if args.bundle:
         if args.generation is None:
             raise UserError("--bundle needs --generation N (a bundle directory records no generation)",
@@ -60,7 +61,7 @@ def cmd_release(args: argparse.Namespace) -> int:
             raise UserError("--commit goes with --bundle", hint="a recorded generation names its own commit")
         bundle_dir, generation, commit = _recorded(args, name)
     store = RepoStore(repository_dir(args.repo, profile, args.profile))
-    done = release(store, bundle_dir, args.channel, generation, commit, profile=name, arch=args.arch)
+    done = release(store, bundle_dir, channel, generation, commit, profile=name, arch=args.arch)
     _report(args, store.dir, done, say)
     return EXIT_OK
 
@@ -103,13 +104,14 @@ def _report(args: argparse.Namespace, repo: Path, done: Release, say: Any) -> No
 
 
 def cmd_rollback_channel(args: argparse.Namespace) -> int:
-    from composer.gitops.releases import channel_summary, repository_dir
+    from composer.gitops.releases import channel_summary, default_channel, repository_dir
     from composer.repo.store import RepoStore
     from composer.update.release import rollback_channel
     name, profile = _profile(args.profile)
+    channel = default_channel(args.channel, profile, args.profile)
     store = RepoStore(repository_dir(args.repo, profile, args.profile))
     arch = args.arch or _only_arch(profile, args.profile)
-    done = rollback_channel(store, name, arch, args.channel, args.to)
+    done = rollback_channel(store, name, arch, channel, args.to)
     c = done.channel
     previous = done.previous.generation if done.previous else None
     if jsonout.wanted(args):
@@ -135,9 +137,11 @@ def register(sub: Subparsers) -> None:
     r = sub.add_parser("release", help="publish a built generation (its A/B update bundle) to a channel of a "
                                        "repository as signed TUF targets (docs/updates/channels.md)")
     r.add_argument("profile", help="the profile file (or, with --bundle, its name)")
-    r.add_argument("--channel", required=True, help="the channel (e.g. stable): index/P.ARCH.CHANNEL.channel.json")
+    r.add_argument("--channel", help="the channel (e.g. stable): index/P.ARCH.CHANNEL.channel.json (default: the "
+                                     "profile's updates.channel)")
     r.add_argument("--arch", help="the architecture (default: the one whose generation has an update bundle)")
-    r.add_argument("--repo", help="the repository directory (default: the profile's updates.repository)")
+    r.add_argument("--repo", help="the repository directory (default: the directory of the profile's repository "
+                                  "that updates.repository names)")
     r.add_argument("--generation", type=int, help="the recorded generation (default: the latest); with --bundle, "
                                                   "the number to publish it as")
     r.add_argument("--bundle", help="release this bundle directory (NAME.bundle/) instead of a recorded "
@@ -149,7 +153,7 @@ def register(sub: Subparsers) -> None:
     b = sub.add_parser("rollback-channel", help="point a channel back to an earlier released generation (a new "
                                                 "channel document; devices converge to it)")
     b.add_argument("profile", help="the profile file (or its name)")
-    b.add_argument("--channel", required=True)
+    b.add_argument("--channel", help="the channel (default: the profile's updates.channel)")
     b.add_argument("--to", type=int, help="the generation (default: the newest released one below the current)")
     b.add_argument("--arch", help="the architecture (default: the profile's only one)")
     b.add_argument("--repo", help="the repository directory (default: the profile's updates.repository)")

@@ -88,24 +88,36 @@ def _commit(value: Any) -> str | None:
 
 
 def repository_dir(given: str | None, profile: Any, origin: str) -> Path:
-    """The repository working directory to release to: ``--repo``, else the profile's ``updates.repository``
-    (a directory or a file:// URL: publishing signs and writes files, so it needs the working directory)."""
+    """The repository working directory to release to: ``--repo``, else the profile's ``updates.repository`` (the
+    name of one of its repositories, whose url must then be a local directory: publishing signs and writes files
+    there; a device fetches it from ``updates.url`` or that url)."""
     if given:
         return Path(given)
     updates = getattr(profile, "updates", None)
-    value = getattr(updates, "repository", None) if updates is not None else None
-    if isinstance(value, Path):
-        return value
-    if isinstance(value, str) and value:
-        parsed = urlparse(value)
-        if parsed.scheme == "file":
-            return Path(unquote(parsed.path))
-        if not parsed.scheme:
-            return (Path(origin).parent / value) if not Path(value).is_absolute() else Path(value)
-        raise UserError(f"{origin}: updates.repository is {value}, which this machine cannot write",
-                        hint="name the repository's working directory with --repo DIR (releases are signed "
-                             "and written there; serve it from that URL)")
-    raise UserError(f"{origin}: no repository to release to", hint="pass --repo DIR (a 'vcomp repo init' directory)")
+    name = getattr(updates, "repository", None)
+    if not isinstance(name, str):
+        raise UserError(f"{origin}: no repository to release to (the profile has no updates.repository)",
+                        hint="pass --repo DIR (a 'vcomp repo init' directory)")
+    ref = next((r for r in getattr(profile, "repositories", ()) if r.name == name), None)
+    parsed = urlparse(str(getattr(ref, "url", "")))
+    if parsed.scheme != "file":
+        raise UserError(f"{origin}: updates.repository '{name}' is "
+                        + (f"at {ref.url}, which this machine cannot write" if ref is not None else
+                           "not one of the profile's repositories"),
+                        hint="name the repository's working directory with --repo DIR (releases are signed and "
+                             "written there)")
+    return Path(unquote(parsed.path))
+
+
+def default_channel(given: str | None, profile: Any, origin: str) -> str:
+    """``--channel``, else the profile's ``updates.channel``."""
+    if given:
+        return given
+    channel = getattr(getattr(profile, "updates", None), "channel", None)
+    if not isinstance(channel, str):
+        raise UserError(f"{origin}: which channel? the profile names none (updates.channel)",
+                        hint="pass --channel NAME (e.g. --channel stable)")
+    return channel
 
 
 def carried(channels: Sequence[Channel]) -> dict[int, list[str]]:

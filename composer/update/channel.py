@@ -44,7 +44,7 @@ REQUIRED_ROLES = ("root", "uki-a", "uki-b")        # verity: exactly when the bu
 ACTIONS = ("release", "rollback")
 CHANNEL_SUFFIX = ".channel.json"
 
-_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,47}$")                 # profile, arch, channel
+_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")                 # profile, arch, channel
 _SEGMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")      # a bundle file's path
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 _ROOTHASH = re.compile(r"^[0-9a-f]{64}([0-9a-f]{64})?$")          # sha256 or sha512 verity root hash
@@ -56,7 +56,7 @@ _COMMIT = re.compile(r"^[0-9a-f]{40}([0-9a-f]{24})?$")            # git SHA-1 or
 def check_name(value: str, what: str) -> str:
     """``value`` if it is a valid profile, arch or channel name, else a ValueError naming ``what``."""
     if not _NAME.match(value):
-        raise ValueError(f"{what} '{value}' is not valid: use 1-48 lower-case letters, digits, '_' and '-', "
+        raise ValueError(f"{what} '{value}' is not valid: use 1-64 lower-case letters, digits, '_' and '-', "
                          "starting with a letter or digit")
     return value
 
@@ -395,7 +395,7 @@ class _Reader:
 
 
 _PATTERNS: Mapping[re.Pattern[str], str] = {
-    _NAME: "a name (1-48 of a-z 0-9 _ -)", _SEGMENT: "a file name (one path segment)",
+    _NAME: "a name (1-64 of a-z 0-9 _ -)", _SEGMENT: "a file name (one path segment)",
     _HEX64: "a sha256 hex digest", _ROOTHASH: "a verity root hash (hex)", _COMMIT: "a git commit id (hex)",
     _IMAGE: "an image name",
 }

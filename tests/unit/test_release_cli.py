@@ -107,3 +107,47 @@ def test_release_of_a_bundle_directory_without_git(tmp_path: Path, repo: Repo,
     assert "a bundle of profile 'device', not 'other'" in capsys.readouterr().err
     served = json.loads((repo.dir / "state.json").read_bytes())["images"]
     assert "index/device.x86_64.beta.channel.json" in served
+
+
+def test_reconcile_channel_releases_the_generation_just_recorded(profiles: Path, repo: Repo,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    """What `vcomp reconcile --channel stable` does once a generation is recorded and its boot tests passed."""
+    import argparse
+
+    from composer.cli.gitops import _release_generation
+    from composer.gitops.workspace import Workspace
+    ws = Workspace.open(profiles, None)
+    build_generation(profiles, 1)
+    args = argparse.Namespace(channel="stable", repo=str(repo.dir))
+    _release_generation(ws, profiles / "profiles" / "minimal.yaml", 1, args)
+    assert "released generation 1 (x86_64) to channel 'stable'" in capsys.readouterr().out
+    hist = check(run(["history", "profiles/minimal.yaml", "--repo", str(repo.dir), "--json"], capsys),
+                 "generations")
+    assert hist["generations"][0]["channels"] == ["stable"]
+    shutil.rmtree(profiles / "images" / "minimal" / "x86_64" / "disk.bundle")
+    build_generation(profiles, 2)
+    shutil.rmtree(profiles / "images" / "minimal" / "x86_64" / "disk.bundle")
+    _release_generation(ws, profiles / "profiles" / "minimal.yaml", 2, args)
+    assert "generation 2 has no update bundle (no A/B disk output): not released" in capsys.readouterr().out
+
+
+def test_the_repository_and_channel_come_from_the_profile(tmp_path: Path) -> None:
+    """``updates.repository`` names one of the profile's repositories; a local one is where releases go."""
+    from types import SimpleNamespace
+
+    from composer.errors import UserError
+    from composer.gitops.releases import default_channel, repository_dir
+    local = SimpleNamespace(name="updates", url=(tmp_path / "r").as_uri())
+    remote = SimpleNamespace(name="web", url="https://example.org/repo")
+    profile = SimpleNamespace(updates=SimpleNamespace(repository="updates", channel="stable"),
+                              repositories=(local, remote))
+    assert repository_dir(None, profile, "p.yaml") == tmp_path / "r"
+    assert repository_dir("given", profile, "p.yaml") == Path("given")
+    assert default_channel(None, profile, "p.yaml") == "stable" and default_channel("beta", profile, "p") == "beta"
+    web = SimpleNamespace(updates=SimpleNamespace(repository="web", channel="x"), repositories=(remote,))
+    with pytest.raises(UserError, match="updates.repository 'web' is at https://example.org/repo, which this"):
+        repository_dir(None, web, "p.yaml")
+    with pytest.raises(UserError, match="no repository to release to"):
+        repository_dir(None, SimpleNamespace(repositories=()), "p.yaml")
+    with pytest.raises(UserError, match="which channel"):
+        default_channel(None, SimpleNamespace(), "p.yaml")
