@@ -198,10 +198,12 @@ def _release_locked(store: RepoStore, bundle_dir: Path, bundle: Bundle, channel:
     rerun = previous is not None and (previous.generation, previous.commit, previous.images) == \
         (generation, commit, doc.images)
     if previous is not None and generation <= previous.generation and not rerun:
+        back = (f", or move the channel back to a released one with: vcomp rollback-channel {bundle.profile} "
+                f"--channel {channel} --arch {bundle.arch} --to {generation}") if generation < previous.generation \
+            else " (this one was built from other files or another commit)"
         raise UserError(f"channel '{channel}' of {bundle.profile} ({bundle.arch}) is at generation "
                         f"{previous.generation}; generation {generation} is not newer",
-                        hint=f"release a newer generation, or move the channel back with: vcomp rollback-channel "
-                             f"{bundle.profile} --channel {channel} --to {generation}")
+                        hint=f"release it as a newer generation (--generation {previous.generation + 1}){back}")
     state = store.read_state()
     listed = state.get("images", {})
     for f in bundle.files:     # a generation's images never change once published
