@@ -41,6 +41,7 @@ from composer.update.channel import (
     image_name,
     rolled_back,
 )
+from composer.update.index import ChunkIndex
 from composer.update.publish import image_target_path, list_target, put_image
 
 __all__ = ["Release", "ReleasedImage", "channels_of", "current_channel", "read_bundle", "release", "release_bundle",
@@ -230,7 +231,6 @@ def _release_locked(store: RepoStore, bundle_dir: Path, bundle: Bundle, channel:
 
 def _refuse_other_bytes(store: RepoStore, bundle: Bundle, generation: int, role: str, sha256: str, size: int,
                         listed_sha: str) -> None:
-    from composer.update.index import ChunkIndex
     path = image_target_path(image_name(bundle.profile, bundle.arch, generation, role))
     stored = store.targets_dir / stored_target(path, listed_sha)
     try:
