@@ -13,7 +13,8 @@ behind is repaired by the next writer, under the lock, before it does anything e
 * ``state.json`` (the index entries of stored packages, a cache) is reconciled with the developers'
   signed role metadata, which is written first: a package a killed ``repo add`` already listed in
   its role gets its entry back from the stored target, so the next ``publish`` indexes it, and an
-  entry no role lists any more is dropped (the index and the roles never disagree).
+  entry no role lists any more is dropped (the index and the roles never disagree); a lost list of the
+  published images and channel documents (composer/update/) is rebuilt from the index role.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from composer.repo.store import INDEX_ROLE, RepoStore
 from composer.repo.vendored import read_vendored
 
 LOCK = ".lock"
+IMAGE_SUFFIXES = (".caidx.json", ".channel.json")   # state.json "images": chunk indexes, channel documents
 P = ParamSpec("P")
 T = TypeVar("T")
 
@@ -141,4 +143,21 @@ def reconcile_state(store: RepoStore, state: dict[str, Any]) -> dict[str, Any]:
                             f"is unreadable ({exc})",
                             hint="restore targets/ from a backup, or re-add the package: vcomp repo add") from None
         packages[path] = IndexEntry.from_header(header, size=length, sha256=digest).to_dict()
-    return {**state, "packages": packages}
+    images = state.get("images")
+    if not isinstance(images, dict):
+        images = listed_images(store)
+    return {**state, "packages": packages, **({"images": images} if images else {})}
+
+
+def listed_images(store: RepoStore) -> dict[str, dict[str, Any]]:
+    """path -> length and sha256 of the image chunk indexes and channel documents (composer/update/) the current
+    index role lists and the store holds: what state.json lists of them, rebuilt when state.json was lost (else
+    the next publish would stop serving every image and channel)."""
+    if not store.has_role(INDEX_ROLE):
+        return {}
+    out = {}
+    for path, info in sorted(store.load(INDEX_ROLE, Targets).signed.targets.items()):
+        digest = str(info.hashes.get("sha256", ""))
+        if path.endswith(IMAGE_SUFFIXES) and (store.targets_dir / stored_target(path, digest)).is_file():
+            out[path] = {"length": info.length, "sha256": digest}
+    return out

@@ -207,3 +207,14 @@ def test_a_killed_release_leaves_the_old_channel_served(repo: Repo, tmp_path: Pa
     done = release(repo.store, g2, "stable", 2, None)                  # the next writer completes or redoes it
     assert served_channel(repo.client()).generation == 2
     assert [h.generation for h in done.channel.history] == [1, 2]
+
+
+def test_a_lost_state_file_keeps_the_channel_served(repo: Repo, tmp_path: Path) -> None:
+    """state.json is a cache: rebuilt under the lock, it still lists the images and channels the index role signed."""
+    first = release(repo.store, make_bundle(tmp_path, 1), "stable", 1, None)
+    (repo.dir / "state.json").unlink()
+    repo.publish()
+    assert served_channel(repo.client()) == first.channel
+    assert current_channel(repo.store, "device", "x86_64", "stable") == first.channel
+    second = release_bundle(repo.store, make_bundle(tmp_path, 2), "stable", 2, None)
+    assert served_channel(repo.client()) == second
