@@ -8,8 +8,9 @@ Exit codes: 0 published (also when the channel already carried exactly this rele
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from composer.cli import jsonout
 from composer.cli.common import EXIT_OK, Subparsers
@@ -81,7 +82,7 @@ def _recorded(args: argparse.Namespace, name: str) -> tuple[Path, int, str | Non
     return found.directory, found.generation, found.commit
 
 
-def _report(args: argparse.Namespace, repo: Path, done: Release, say: Any) -> None:
+def _report(args: argparse.Namespace, repo: Path, done: Release, say: Callable[[str], None]) -> None:
     from composer.gitops.releases import channel_summary
     c = done.channel
     if jsonout.wanted(args):
