@@ -6,6 +6,7 @@ from __future__ import annotations
 import subprocess
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -20,10 +21,12 @@ from composer.package.build import build, recipe_inputs
 from composer.package.debian import DebianArchive
 from composer.package.recipe import load_recipe
 from composer.profile.load import load_profile
+from composer.repo import client
 from composer.repo.debianset import closure_names, vpk_names
 from composer.repo.sample import SampleCheckout
 from composer.trust.keys import SigningKey
 from tests.conftest import REPO, write_recipe
+from tests.repo_fixtures import ARCH, Repo
 
 RECIPE = """
     [package]
@@ -194,3 +197,24 @@ def test_vpk_on_a_root_vcomp_did_not_build_is_one_line(tmp_path: Path, capsys: p
     assert vpk.main(["--root", str(tmp_path), "list"]) == 1
     err = capsys.readouterr().err
     assert err.startswith(f"error: {tmp_path} is not a root managed by vcomp") and "Traceback" not in err
+
+
+# ---------------------------------------------------------------- Debian 13's python-tuf 5.1 (no bootstrap)
+
+def test_a_python_tuf_without_bootstrap_still_starts_from_the_pinned_root(
+        repo: Repo, monkeypatch: pytest.MonkeyPatch) -> None:
+    real = client.Updater
+
+    def updater_5(**kw: Any) -> Any:   # python-tuf < 6: the anchor is what metadata_dir/root.json holds
+        assert "bootstrap" not in kw
+        return real(**kw, bootstrap=(Path(kw["metadata_dir"]) / "root.json").read_bytes())
+    monkeypatch.setattr(client, "BOOTSTRAP", False)
+    monkeypatch.setattr(client, "Updater", updater_5)
+    assert repo.client().index(ARCH)
+    cache = repo.tmp / "cache-1"
+    planted = sorted(cache.rglob("root.json"))
+    assert planted
+    for path in planted:   # whatever root.json the cache holds, the pin is the anchor again
+        path.write_text('{"signed": {"_type": "root"}}')
+    again = client.RepositoryClient(repo.url, repo.root_bytes, cache)
+    assert [e.name for e in again.index(ARCH)] == [e.name for e in repo.client().index(ARCH)]
