@@ -1,6 +1,6 @@
 """vpk on the device (issue 17 item 1; docs/updates/vpk-on-device.md): profiles/server.yaml built for x86_64 with
-vpk in it and booted in QEMU, its two repositories served over HTTP on 127.0.0.1 at the port of the profile's
-``device-url`` (the guest reaches the host at 10.0.2.2 through QEMU's user networking).
+vpk in it and its disk booted in QEMU (UEFI), its two repositories served over HTTP on 127.0.0.1 at the port of
+the profile's ``device-url`` (the guest reaches the host at 10.0.2.2 through QEMU's user networking).
 
 Inside the guest one boot check (the script below) runs, as root:
 
@@ -168,10 +168,10 @@ def served(sample_repo_base: Path) -> Iterator[Path]:
 
 
 def device_profile() -> str:
-    """server.yaml for x86_64, its initramfs only, the check timeout raised, one boot test: the scenario."""
+    """server.yaml for x86_64, its disk only, the check timeout raised, one boot test: the scenario."""
     doc = yaml.safe_load((REPO / "profiles" / "server.yaml").read_text())
     doc["architectures"] = ["x86_64"]
-    doc["outputs"] = [o for o in doc["outputs"] if o["type"] == "initramfs"]
+    doc["outputs"] = [o for o in doc["outputs"] if o["type"] == "disk"]   # a root that keeps /boot (see docs)
     doc["kernel"]["cmdline"] = f"{doc['kernel'].get('cmdline', '')} vcomp.checktimeout={BOOT_TIMEOUT}".strip()
     script = SCENARIO.replace("@SNAPSHOT@", SNAPSHOT.strip()).replace("@TAMPERED@", TAMPERED)
     doc["boot-tests"] = [{"name": "vpk", "checks": {"vpk": script.strip()}, "expect": EXPECT,
@@ -191,7 +191,7 @@ def test_vpk_install_then_rollback_leaves_the_root_as_it_was(served: Path, tmp_p
     print(f"lock+build: {time.monotonic() - start:.0f} s")
     built = tmp_path / "images-out" / "server" / "x86_64"
     start = time.monotonic()
-    (case,) = run_boot(read_manifest(built), built, "initramfs", "", logs=tmp_path / "logs", timeout=BOOT_TIMEOUT)
+    (case,) = run_boot(read_manifest(built), built, "disk", "uefi", logs=tmp_path / "logs", timeout=BOOT_TIMEOUT)
     print(f"boot and scenario: {time.monotonic() - start:.0f} s")
     log = case.watch.log
     print("\n".join(line for line in log.splitlines() if "VPK-TEST" in line))
