@@ -472,6 +472,13 @@ def _extra(root: Root, directory: str, owned: Mapping[str, tuple[str, ...]]) -> 
     return [_show(f"{directory}/{n}") for n in names if f"{directory}/{n}" not in owned]
 
 
+def _system_state(directory: str) -> bool:
+    """What the running system keeps there is not extra: the run-time directories (/proc, /run, /tmp...) and
+    /var (a service's data: nginx makes /var/lib/nginx/body when it starts)."""
+    top = directory.split("/", 1)[0]
+    return top in RUNTIME or top == "var"
+
+
 def declared_modes(records: Records) -> dict[str, str]:
     """The modes the packages' tmpfiles actions give existing paths (``z``, and ``d`` on a shipped directory):
     what the build applied, so what an installed file's mode is expected to be (pure)."""
@@ -499,9 +506,8 @@ def _verify_package(root: Root, name: str, record: Record, owned: Mapping[str, t
             result = None   # a mount point (/proc, /tmp...): its mode is the mounted file system's
         if result is not None:
             found["config_changed" if path in config and result[0] == "changed" else result[0]].append(result[1])
-        # what a run-time directory (/proc, /run, /tmp...) holds is the running system's, not extra
         if entry["type"] == "dir" and owned.get(path) == (name,) and (result is None or result[0] != "missing") \
-                and path.split("/", 1)[0] not in RUNTIME:
+                and not _system_state(path):
             extra += _extra(root, path, owned)
     return PackageCheck(name=name, changed=_sorted(found["changed"]), missing=_sorted(found["missing"]),
                         config_changed=_sorted(found["config_changed"]), extra=tuple(sorted(extra)))
