@@ -250,14 +250,26 @@ def use_project_cache(path: Path | None) -> None:
         _PROJECT_CACHE["cache"] = path
 
 
+_PROGRAM_CACHE: dict[str, Path] = {}   # the cache a program (vpk: /var/cache/vpk) uses instead of the user's
+
+
+def use_program_cache(path: Path | None) -> None:
+    """The cache of a program that is not run by a user at a desk (``vpk`` on a device: /var/cache/vpk): it
+    applies when neither VCOMP_CACHE nor a project's cache is given, instead of the user's XDG cache."""
+    _PROGRAM_CACHE.clear()
+    if path is not None:
+        _PROGRAM_CACHE["cache"] = path
+
+
 def cache_dir() -> Path:
-    """``$VCOMP_CACHE``, else the project's cache (vcomp.toml), else ``$XDG_CACHE_HOME/vcomp``, else
-    ``~/.cache/vcomp``."""
+    """``$VCOMP_CACHE``, else the project's cache (vcomp.toml), else the program's (vpk: /var/cache/vpk), else
+    ``$XDG_CACHE_HOME/vcomp``, else ``~/.cache/vcomp``."""
     explicit = CACHE.get()
     if explicit is not None:
         return explicit
-    if "cache" in _PROJECT_CACHE:
-        return _PROJECT_CACHE["cache"]
+    for chosen in (_PROJECT_CACHE, _PROGRAM_CACHE):
+        if "cache" in chosen:
+            return chosen["cache"]
     base = XDG_CACHE_HOME.get()
     return (base if base is not None else Path.home() / ".cache") / "vcomp"
 

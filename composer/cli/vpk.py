@@ -9,9 +9,9 @@ a change holds the root's lock. ``/usr/bin/vpk`` (recipes/vpk) runs :func:`main`
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from composer import __version__
 from composer.cli import jsonout, pkgroot
@@ -48,8 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one vpk command; the exit code follows vcomp's (docs/architecture/cli.md)."""
+    from composer import settings
     from composer.cli.main import configure, run
-    os.environ.setdefault("VCOMP_CACHE", DEVICE_CACHE)
+    settings.use_program_cache(Path(DEVICE_CACHE))   # $VCOMP_CACHE still wins
     typed = tuple(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
     args.argv = typed

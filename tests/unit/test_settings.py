@@ -135,3 +135,20 @@ def write_doc() -> None:
 
 if __name__ == "__main__":
     write_doc()
+
+
+def test_a_programs_cache_comes_after_the_variable_and_the_project(monkeypatch, tmp_path) -> None:
+    """vpk on a device caches in /var/cache/vpk, not in root's ~/.cache; VCOMP_CACHE and vcomp.toml still win."""
+    from composer import settings
+    monkeypatch.delenv("VCOMP_CACHE", raising=False)
+    try:
+        settings.use_program_cache(tmp_path / "program")
+        settings.use_project_cache(None)
+        assert settings.cache_dir() == tmp_path / "program"
+        settings.use_project_cache(tmp_path / "project")
+        assert settings.cache_dir() == tmp_path / "project"
+        monkeypatch.setenv("VCOMP_CACHE", str(tmp_path / "variable"))
+        assert settings.cache_dir() == tmp_path / "variable"
+    finally:
+        settings.use_program_cache(None)
+        settings.use_project_cache(None)
