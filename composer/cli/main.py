@@ -16,11 +16,13 @@ from pathlib import Path
 
 from composer import __version__, lockfile, notices, oserrors, settings
 from composer.cli import cache, common, completion, defaults, gitops, image, importer, init, key, lock, pkg, query, repo
+from composer.cli import plugins as plugin_verbs
 from composer.cli import update as chunked
 from composer.cli.common import EXIT_ERROR, GLOBAL_OPTIONS, Output, Parser, Subparsers, wants_color
 from composer.cli.common import err as _err
 from composer.cli.common import warn as _warn
 from composer.errors import ComposerError
+from composer.plugins import load as plugin_load
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -36,6 +38,7 @@ GROUPS: tuple[Callable[[Subparsers], None], ...] = (
     gitops.register,   # plan, apply, reconcile, diff, history
     cache.register,    # cache list|du|verify|gc
     importer.register,  # import debian
+    plugin_verbs.register,  # plugins
 )
 """The verb groups, in the order ``vcomp --help`` lists them: a new group is one module and one row here."""
 
@@ -85,6 +88,7 @@ def configure(args: argparse.Namespace) -> None:
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING, format="%(name)s: %(message)s")
     notices.use(_warn)  # library notices (lock waits, damaged cache entries) reach stderr through the CLI
     lockfile.configure(wait=not getattr(args, "no_wait", False))
+    plugin_load.disable(bool(getattr(args, "no_plugins", False)))
     offline = bool(getattr(args, "offline", False))
     if offline or "composer.repo.client" in sys.modules:
         from composer.repo import client as repo_client

@@ -8,7 +8,9 @@ gate of the table about each item in table order. So violations come out grouped
 plan (packages, then outputs, then changes, then call-outs), and the same on every run.
 
 Adding a gate is one row in :data:`GATES` (plus its key in ``schemas/profile.schema.json``'s ``policy``,
-whose properties are closed); see docs/architecture/seams.md.
+whose properties are closed); see docs/architecture/seams.md. Another distribution adds one through the
+``vcomp.policies`` entry point (docs/plugins.md): its row carries the ``schema`` of its value, which completes
+the profile schema's ``policy`` (:func:`composer.profile.validate.profile_schema_now`).
 """
 
 from __future__ import annotations
@@ -16,7 +18,12 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import SchemaError
+
+from composer.plugins.registry import Registry
 
 if TYPE_CHECKING:
     from composer.solve.lockmodel import Lock
@@ -104,6 +111,8 @@ class Gate:
     output: Callable[[Context, OutputItem], Messages] | None = None
     change: Callable[[Context, ChangeItem], Messages] | None = None
     callout: Callable[[Context, CalloutItem], Messages] | None = None
+    schema: Mapping[str, Any] | None = None        # a plugin's: the JSON schema of its value under policy: (the
+                                                   # built-ins' are in schemas/profile.schema.json)
 
 
 # ----------------------------------------------------------------- the gates
@@ -172,6 +181,32 @@ GATES: tuple[Gate, ...] = (
 )
 
 
+def plugin_problem(gate: Gate) -> str:
+    """What is wrong with a plugin's gate ("" when nothing; composer.plugins.load refuses it with that)."""
+    if not re.fullmatch(r"[a-z][a-z0-9-]{0,63}", gate.rule):
+        return f"rule '{gate.rule}' is not 1-64 of a-z, 0-9, '-' starting with a letter"
+    hooks = [h for h in (gate.locked, gate.output, gate.change, gate.callout) if h is not None]
+    if len(hooks) != 1 or not all(callable(h) for h in (*hooks, gate.active)):
+        return "set active and exactly one of the hooks locked, output, change, callout (functions)"
+    if not isinstance(gate.schema, Mapping):
+        return "schema must be the JSON schema of its value under the profile's policy:"
+    try:
+        Draft202012Validator.check_schema(dict(gate.schema))
+    except SchemaError as exc:
+        return f"its schema is not a JSON schema: {exc.message}"
+    return ""
+
+
+POLICY_GATES: Registry[Gate] = Registry(GATES, group="vcomp.policies", kind="policy gate", row_type=Gate,
+                                        name_of=lambda g: g.rule, check=plugin_problem)
+"""The gates by rule: :data:`GATES`, then the gates plugins add (``vcomp.policies``; docs/plugins.md)."""
+
+
+def every_gate() -> tuple[Gate, ...]:
+    """The gates :func:`evaluate` asks by default: :data:`GATES` (looked up now), then the plugins' gates."""
+    return (*GATES, *POLICY_GATES.plugin_rows().values())
+
+
 # ----------------------------------------------------------------- evaluation
 
 C = TypeVar("C", bound=ChangeItem)
@@ -183,11 +218,11 @@ def evaluate(policy: Mapping[str, object], *, locked: Iterable[Locked], outputs:
              gates: Sequence[Gate] | None = None) -> list[Violation]:
     """The violations of ``policy`` by a plan, in a stable order (see the module doc).
 
-    ``gates``: the table (default :data:`GATES`, looked up at the call). ``setuid``: the setuid files a
+    ``gates``: the table (default :func:`every_gate`, looked up at the call). ``setuid``: the setuid files a
     changed package's new version adds (I/O: called only when a gate asks, through ``Context.setuid_files``)."""
     # the gates are only ever handed the changes given here, so each is a C again
     ctx = Context(policy=policy, acknowledged=tuple(acknowledged), setuid_files=lambda c: setuid(cast(C, c)))
-    on = [g for g in (GATES if gates is None else gates) if g.active(ctx)]
+    on = [g for g in (every_gate() if gates is None else gates) if g.active(ctx)]
     sized = [o for o in outputs if o.size_before is not None and o.action != "remove"]
     out = [Violation(rule=g.rule, message=m) for p in locked for g in on if g.locked for m in g.locked(ctx, p)]
     out += [Violation(rule=g.rule, message=m) for o in sized for g in on if g.output for m in g.output(ctx, o)]

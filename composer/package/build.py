@@ -218,7 +218,7 @@ def build(recipe_dir: Path, arch: str, key: SigningKey, out_dir: Path, *, cache:
         for i, src in enumerate(recipe.sources):
             # a later command could edit staged files in place: only link when none follows
             ctx.link_files = not any(s["kind"] == "command" for s in recipe.sources[i + 1:])
-            results.append(SOURCE_KINDS[src["kind"]](src, ctx, i))
+            results.append(SOURCE_KINDS[src["kind"]].fill(src, ctx, i))
         meta = assemble_metadata(recipe, results, epoch)
         staged = scan_staging(staging, recipe.data.get("files", {}))
         check_reserved(staged, recipe)
