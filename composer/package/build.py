@@ -244,10 +244,13 @@ def recipe_inputs(recipe: Recipe, archive: DebianArchive, key: SigningKey) -> st
             ref = archive_for(archive, src).resolve(recipe.arch, src["package"], version=src.get("version", ""),
                                   follow=src.get("follow", ""))
             debs.append([ref.name, ref.version])
+    plugins = sorted({(o.entry_point, o.distribution, o.version) for src in recipe.sources
+                      if (o := SOURCE_KINDS.origin(str(src["kind"]))) is not None})
     return sha256_bytes(canonical_json({
         "composer": composer.__version__, "builder": BUILDER_REVISION, "arch": recipe.arch.name,
         "files": files, "debs": debs,
         "epoch": epoch_for(recipe), "key": key.keyid,
+        **({"plugins": [list(p) for p in plugins]} if plugins else {}),  # a plugin's source kind: its release
     }))
 
 

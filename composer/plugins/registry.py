@@ -49,6 +49,13 @@ class Registry(Mapping[str, R], Generic[R]):
             self._plugins = {kept.name: kept.row for kept in load.found(self.spec()).loaded}
         return self._plugins
 
+    def origin(self, name: str) -> load.Origin | None:
+        """The plugin that added row ``name`` (None: a built-in row, or no such row)."""
+        if name in self._builtin:
+            return None
+        self.plugin_rows()
+        return next((kept.origin for kept in load.found(self.spec()).loaded if kept.name == name), None)
+
     def builtin_rows(self) -> Mapping[str, R]:
         return self._builtin
 
