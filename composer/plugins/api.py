@@ -73,15 +73,10 @@ GROUPS: Mapping[str, type] = {
 """Each entry point group and the type of the row its plugins return."""
 
 __all__ = [
-    "API_VERSION", "ARCH_NAMES", "GROUPS", "Plugin",
-    # vcomp.outputs
-    "OutputType", "Builder", "Workshop", "OutputJob", "BuiltOutput",
-    # vcomp.sources
-    "SourceKind", "Fill", "SourceContext", "SourceResult",
-    # vcomp.transports
-    "Transport", "Fetch", "TransportLimits", "DownloadError", "DownloadHTTPError",
-    # vcomp.policies
-    "Gate", "PolicyContext", "Locked", "OutputItem", "ChangeItem", "CalloutItem",
-    # errors (raise them: vcomp prints one line and the hint) and helpers
-    "ComposerError", "UserError", "ToolError", "atomic_output", "run", "require_tool",
+    "API_VERSION", "ARCH_NAMES", "Builder", "BuiltOutput", "CalloutItem", "ChangeItem", "ComposerError",
+    "DownloadError", "DownloadHTTPError", "Fetch", "Fill", "GROUPS", "Gate", "Locked", "OutputItem",
+    "OutputJob", "OutputType", "Plugin", "PolicyContext", "SourceContext", "SourceKind", "SourceResult",
+    "ToolError", "Transport", "TransportLimits", "UserError", "Workshop", "atomic_output", "require_tool", "run",
 ]
+"""The names a plugin may use (by group: :data:`GROUPS`; errors to raise: vcomp prints their one line and hint;
+helpers: :func:`atomic_output` to write a file, :func:`run` / :func:`require_tool`, the one subprocess gateway)."""
