@@ -73,8 +73,8 @@ GROUPS: Mapping[str, type] = {
 """Each entry point group and the type of the row its plugins return."""
 
 __all__ = [
-    "API_VERSION", "ARCH_NAMES", "Builder", "BuiltOutput", "CalloutItem", "ChangeItem", "ComposerError",
-    "DownloadError", "DownloadHTTPError", "Fetch", "Fill", "GROUPS", "Gate", "Locked", "OutputItem",
+    "API_VERSION", "ARCH_NAMES", "GROUPS", "Builder", "BuiltOutput", "CalloutItem", "ChangeItem", "ComposerError",
+    "DownloadError", "DownloadHTTPError", "Fetch", "Fill", "Gate", "Locked", "OutputItem",
     "OutputJob", "OutputType", "Plugin", "PolicyContext", "SourceContext", "SourceKind", "SourceResult",
     "ToolError", "Transport", "TransportLimits", "UserError", "Workshop", "atomic_output", "require_tool", "run",
 ]
