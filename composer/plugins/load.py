@@ -100,7 +100,8 @@ def enabled() -> bool:
 
 
 def reset() -> None:
-    """Forget what was found (tests; a registry also forgets its plugin rows: :func:`registry.reset`)."""
+    """Forget what was found (tests; a registry also forgets its plugin rows:
+    :func:`composer.plugins.registry.reset`)."""
     _found.clear()
 
 
