@@ -17,102 +17,24 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
+from typing import TYPE_CHECKING, TypeVar, cast
 
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import SchemaError
-
-from composer.plugins.registry import Registry
+# the gate's types and the registry live under the profile layer (composer/profile/gates.py); re-exported
+from composer.profile.gates import POLICY_GATES as POLICY_GATES
+from composer.profile.gates import CalloutItem as CalloutItem
+from composer.profile.gates import ChangeItem as ChangeItem
+from composer.profile.gates import Context as Context
+from composer.profile.gates import Gate as Gate
+from composer.profile.gates import Locked as Locked
+from composer.profile.gates import Messages as Messages
+from composer.profile.gates import OutputItem as OutputItem
+from composer.profile.gates import Violation as Violation
 
 if TYPE_CHECKING:
     from composer.solve.lockmodel import Lock
 
 SIZE_UNITS = {"": 1, "B": 1, "K": 1 << 10, "KiB": 1 << 10, "M": 1 << 20, "MiB": 1 << 20, "G": 1 << 30,
               "GiB": 1 << 30}
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Violation:
-    rule: str
-    message: str
-
-
-# ----------------------------------------------------------------- what gates look at
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Locked:
-    """One package of the new lock, on one architecture."""
-
-    arch: str
-    name: str
-    version: str
-    license: str
-
-
-class OutputItem(Protocol):
-    """An output change of the plan (gitops.plan.OutputChange)."""
-
-    @property
-    def arch(self) -> str: ...
-    @property
-    def name(self) -> str: ...
-    @property
-    def action(self) -> str: ...
-    @property
-    def size_before(self) -> int | None: ...
-    @property
-    def size_delta(self) -> int: ...
-
-
-class ChangeItem(Protocol):
-    """A package change of the plan (gitops.plan.PackageChange)."""
-
-    @property
-    def arch(self) -> str: ...
-    @property
-    def name(self) -> str: ...
-    @property
-    def action(self) -> str: ...
-    @property
-    def new(self) -> str | None: ...
-
-
-class CalloutItem(Protocol):
-    """A call-out of the plan (gitops.plan.Callout)."""
-
-    @property
-    def kind(self) -> str: ...
-    @property
-    def message(self) -> str: ...
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Context:
-    """What every gate may read besides the item it is asked about."""
-
-    policy: Mapping[str, object]                          # the profile's policy: mapping
-    acknowledged: Sequence[str]                           # vcomp plan --ack ...
-    setuid_files: Callable[[ChangeItem], Sequence[str]]   # the setuid files a change's new version adds (I/O)
-
-
-Messages = Iterable[str]
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Gate:
-    """One policy gate: set exactly one of the hooks ``locked``, ``output``, ``change``, ``callout``."""
-
-    rule: str                                      # its key under policy: and the rule of its violations
-    checks: str                                    # what it checks, in words
-    reads: str                                     # how a violation reads (a sample)
-    active: Callable[[Context], bool]              # whether the policy turns it on
-    locked: Callable[[Context, Locked], Messages] | None = None
-    output: Callable[[Context, OutputItem], Messages] | None = None
-    change: Callable[[Context, ChangeItem], Messages] | None = None
-    callout: Callable[[Context, CalloutItem], Messages] | None = None
-    schema: Mapping[str, Any] | None = None        # a plugin's: the JSON schema of its value under policy: (the
-                                                   # built-ins' are in schemas/profile.schema.json)
 
 
 # ----------------------------------------------------------------- the gates
@@ -181,25 +103,8 @@ GATES: tuple[Gate, ...] = (
 )
 
 
-def plugin_problem(gate: Gate) -> str:
-    """What is wrong with a plugin's gate ("" when nothing; composer.plugins.load refuses it with that)."""
-    if not re.fullmatch(r"[a-z][a-z0-9-]{0,63}", gate.rule):
-        return f"rule '{gate.rule}' is not 1-64 of a-z, 0-9, '-' starting with a letter"
-    hooks = [h for h in (gate.locked, gate.output, gate.change, gate.callout) if h is not None]
-    if len(hooks) != 1 or not all(callable(h) for h in (*hooks, gate.active)):
-        return "set active and exactly one of the hooks locked, output, change, callout (functions)"
-    if not isinstance(gate.schema, Mapping):
-        return "schema must be the JSON schema of its value under the profile's policy:"
-    try:
-        Draft202012Validator.check_schema(dict(gate.schema))
-    except SchemaError as exc:
-        return f"its schema is not a JSON schema: {exc.message}"
-    return ""
-
-
-POLICY_GATES: Registry[Gate] = Registry(GATES, group="vcomp.policies", kind="policy gate", row_type=Gate,
-                                        name_of=lambda g: g.rule, check=plugin_problem)
-"""The gates by rule: :data:`GATES`, then the gates plugins add (``vcomp.policies``; docs/plugins.md)."""
+for _gate in GATES:   # the built-in rows of the registry (composer.profile.gates: the types and the registry)
+    POLICY_GATES[_gate.rule] = _gate
 
 
 def every_gate() -> tuple[Gate, ...]:

@@ -15,7 +15,7 @@ import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
@@ -28,18 +28,31 @@ from composer.package.manifest import check_relpath
 from composer.plugins.registry import Registry
 from composer.run import Result, confine, require_tool, run
 
-if TYPE_CHECKING:
-    from composer.package.recipe import Recipe
-
 # Tools every command source may use without declaring them.
 BASE_TOOLS = ("sh", "cat", "chmod", "cp", "date", "echo", "find", "grep", "head", "install", "ln", "ls",
               "mkdir", "mv", "printf", "rm", "sed", "sort", "tail", "touch", "tr", "true", "false", "test",
               "uname", "wc", "env", "basename", "dirname", "xargs")
 
 
+class RecipeView(Protocol):
+    """What a source kind reads of the recipe it fills (a :class:`composer.package.recipe.Recipe`)."""
+
+    @property
+    def directory(self) -> Path: ...                # the recipe's folder
+    @property
+    def data(self) -> Mapping[str, Any]: ...        # recipe.toml merged for the target architecture
+    @property
+    def arch(self) -> Arch: ...
+    @property
+    def name(self) -> str: ...
+
+    def place(self, *path: str | int) -> str:       # "recipe.toml:LINE:COL" of a key, for errors
+        ...
+
+
 @dataclass(slots=True, kw_only=True)
 class Context:
-    recipe: Recipe
+    recipe: RecipeView
     staging: Path
     epoch: int
     archive: DebianArchive

@@ -55,7 +55,7 @@ from composer.gitops.policy import Context as PolicyContext
 from composer.image.outputs import OutputType
 from composer.image.workshop import Builder, BuiltOutput, OutputJob, Workshop
 from composer.package.sources import Context as SourceContext
-from composer.package.sources import Fill, SourceKind, SourceResult
+from composer.package.sources import Fill, RecipeView, SourceKind, SourceResult
 from composer.plugins.base import API_VERSION, Plugin
 from composer.repo.deadlines import TransportLimits
 from composer.repo.transports import Fetch, Transport
@@ -75,7 +75,7 @@ GROUPS: Mapping[str, type] = {
 __all__ = [
     "API_VERSION", "ARCH_NAMES", "GROUPS", "Builder", "BuiltOutput", "CalloutItem", "ChangeItem", "ComposerError",
     "DownloadError", "DownloadHTTPError", "Fetch", "Fill", "Gate", "Locked", "OutputItem",
-    "OutputJob", "OutputType", "Plugin", "PolicyContext", "SourceContext", "SourceKind", "SourceResult",
+    "OutputJob", "OutputType", "Plugin", "PolicyContext", "RecipeView", "SourceContext", "SourceKind", "SourceResult",
     "ToolError", "Transport", "TransportLimits", "UserError", "Workshop", "atomic_output", "require_tool", "run",
 ]
 """The names a plugin may use (by group: :data:`GROUPS`; errors to raise: vcomp prints their one line and hint;

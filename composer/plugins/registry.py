@@ -9,7 +9,7 @@ changes the built-in table (tests add a run-time row with ``monkeypatch.setitem`
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from typing import Any, Generic, TypeVar
 
 from composer.plugins import load
@@ -28,7 +28,8 @@ class Registry(Mapping[str, R], Generic[R]):
     """name -> row: the built-in rows, then the plugins' rows of the entry point group ``group``."""
 
     def __init__(self, rows: Iterable[R], *, group: str, kind: str, row_type: type[R], name_of: Callable[[R], str],
-                 check: Callable[[R], str] = _no_problem) -> None:
+                 check: Callable[[R], str] = _no_problem,
+                 reserved: Callable[[], Collection[str]] = frozenset) -> None:
         self._builtin: dict[str, R] = {name_of(row): row for row in rows}
         self._plugins: dict[str, R] | None = None
         self._all: dict[str, R] | None = None
@@ -37,11 +38,12 @@ class Registry(Mapping[str, R], Generic[R]):
         self.row_type = row_type
         self.name_of = name_of
         self.check = check
+        self.reserved = reserved   # names no plugin may take besides the built-in rows' (read when plugins load)
         REGISTRIES[group] = self
 
     def spec(self) -> load.Group:
         return load.Group(name=self.group, kind=self.kind, row_type=self.row_type, name_of=self.name_of,
-                          builtins=frozenset(self._builtin), check=self.check)
+                          builtins=frozenset(self._builtin) | frozenset(self.reserved()), check=self.check)
 
     def plugin_rows(self) -> Mapping[str, R]:
         """The rows the plugins add (loaded on the first call)."""

@@ -13,8 +13,8 @@ from typing import cast
 
 from composer import schema
 from composer.errors import UserError, combine
-from composer.gitops.policy import POLICY_GATES
 from composer.hostchecks import host_check
+from composer.profile.gates import POLICY_GATES
 from composer.profile.grammar import grammar_errors
 from composer.profile.model import (
     BASE_DEFAULT,

@@ -12,8 +12,8 @@ from typing import Any
 
 from composer import hardware, schema
 from composer.errors import ComposerError, UserError
-from composer.gitops.policy import POLICY_GATES
 from composer.image.outputs import OUTPUT_TYPES, profile_schema
+from composer.profile.gates import POLICY_GATES
 from composer.profile.grammar import Report, grammar_errors
 from composer.profile.overlay import confined, work_tree
 from composer.profile.pins import pin_errors
