@@ -216,3 +216,9 @@ def test_vcomp_plugins_lists_the_loaded_and_the_refused(site: Site, capsys: pyte
     registry.reset()
     assert main(["--no-plugins", "plugins", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["plugins"] == []
+
+
+def test_the_built_in_gate_keys_are_the_profile_schemas_policy_keys() -> None:
+    """A plugin may not take a built-in gate's key: the profile layer knows them from the schema."""
+    from composer.profile.gates import builtin_keys
+    assert builtin_keys() == {g.rule for g in policy.GATES} == set(policy.POLICY_GATES.builtin_rows())
