@@ -27,7 +27,9 @@ new names may be added within a version; a plugin must not rely on a row having 
   boot it (``kernel``, ``cdrom``, ``disk``).
 * ``vcomp.sources``: :class:`SourceKind`: a recipe's ``[[source]] kind``. ``fill(table, context, index)``
   fills ``context.staging`` and returns a :class:`SourceResult`; ``schema`` is the JSON schema of its table
-  (it completes schemas/recipe.schema.json).
+  (it completes schemas/recipe.schema.json). Each provenance entry of the result is a mapping with ``kind``
+  and any of ``name``, ``version``, ``arch``, ``sha256``, ``path``, ``size``, ``installed-size`` (the
+  package schema's ``provenance.sources``).
 * ``vcomp.transports``: :class:`Transport`: a URL scheme repositories and mirrors may be served over.
   ``make(limits)`` returns a fetch function ``url -> iterator of bytes`` that keeps the contract of
   :mod:`composer.repo.transports` (a missing file raises ``DownloadHTTPError(message, 404)``, any other

@@ -15,6 +15,7 @@ import json
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from jsonschema import Draft202012Validator
@@ -222,3 +223,78 @@ def test_the_built_in_gate_keys_are_the_profile_schemas_policy_keys() -> None:
     """A plugin may not take a built-in gate's key: the profile layer knows them from the schema."""
     from composer.profile.gates import builtin_keys
     assert builtin_keys() == {g.rule for g in policy.GATES} == set(policy.POLICY_GATES.builtin_rows())
+
+
+PROFILE = """\
+name: p
+architectures: [x86_64]
+repositories:
+  - name: sample
+    url: ../repo
+    root: root.json
+packages: [busybox]
+outputs:
+  - type: blob
+    options: {size: 3}
+policy:
+  max-packages: 3
+"""
+
+GATE = HEADER + textwrap.dedent("""\
+    PLUGIN = api.Plugin(api_version=1, row=api.Gate(rule="max-packages", checks="-", reads="-",
+        active=lambda ctx: True, locked=lambda ctx, p: (), schema={"type": "integer", "minimum": 0}))
+    """)
+
+
+def test_a_profile_names_a_plugin_output_type_and_policy_key(site: Site, tmp_path: Path) -> None:
+    from composer.errors import UserError
+    from composer.profile.load import load_profile
+    (tmp_path / "root.json").write_text("{}")
+    path = tmp_path / "p.yaml"
+    path.write_text(PROFILE)
+    with pytest.raises(UserError) as without:
+        load_profile(path)
+    assert "'blob' is not one of" in without.value.message and "max-packages" in without.value.message
+    site.add("vcomp-out-a", "vcomp.outputs", "blob", output_plugin("blob"))
+    site.add("vcomp-gate", "vcomp.policies", "max-packages", GATE)
+    registry.reset()
+    profile = load_profile(path)
+    assert [(o.type, dict(o.options)) for o in profile.outputs] == [("blob", {"size": 3})]
+    assert profile.policy.to_dict() == {"max-packages": 3}, "the plan's policy evaluation sees the plugin's key"
+    path.write_text(PROFILE.replace("size: 3", "size: big").replace("max-packages: 3", "max-packages: -1"))
+    with pytest.raises(UserError) as wrong:
+        load_profile(path)
+    assert "outputs[0].options.size" in wrong.value.message and "policy.max-packages" in wrong.value.message
+
+
+def test_a_package_is_built_from_a_plugin_source_kind(site: Site, tmp_path: Path, dev_key: Any) -> None:
+    from composer.package.build import build
+    from tests.conftest import write_recipe
+    site.add("vcomp-src", "vcomp.sources", "text", HEADER + textwrap.dedent("""\
+        def fill(table, ctx, index):
+            path = ctx.staging / table["path"]
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(table["text"])
+            return api.SourceResult(provenance=[{"kind": "text", "path": table["path"], "name": ctx.recipe.name}])
+        PLUGIN = api.Plugin(api_version=1, row=api.SourceKind(name="text", fill=fill, summary="a file from text",
+            schema={"type": "object", "required": ["path", "text"],
+                    "properties": {"path": {"type": "string"}, "text": {"type": "string"}}}))
+        """))
+    recipe = write_recipe(tmp_path / "r", """\
+        [package]
+        name = "greeting"
+        version = "1.0.0"
+        description = "A file written by a plugin's source kind"
+        authors = ["Test Author"]
+        license = "MIT"
+        type = "application"
+
+        [[source]]
+        kind = "text"
+        path = "usr/share/greeting"
+        text = "hello from a plugin"
+        """)
+    built = build(recipe, "x86_64", dev_key, tmp_path / "out")
+    assert "usr/share/greeting" in [e.path for e in built.manifest.entries]
+    assert built.metadata.to_dict()["provenance"]["sources"] == \
+        [{"kind": "text", "path": "usr/share/greeting", "name": "greeting"}]
