@@ -1,5 +1,5 @@
 # The two commands of the quickstart: `make demo` and `make test`. Each does its own set-up.
-.PHONY: setup demo test unit integration lint bench clean conformance reliability debian-fixture test-archive \
+.PHONY: setup demo test unit integration lint bench clean docs conformance reliability debian-fixture test-archive \
 	bench-archive test-archive-e2e test-reach test-boot-matrix test-drivers test-systemd test-server \
 	test-verified-boot test-device
 
@@ -72,6 +72,13 @@ reliability: setup
 # Regenerate tests/data/debian-bookworm-amd64/ (the trimmed bookworm fixture and apt's answers; network).
 debian-fixture: setup
 	.venv/bin/python scripts/debian_fixture.py
+
+# The API documentation of the Python library (pdoc, reStructuredText docstrings) in build/api/ (open
+# build/api/index.html); the plugin interface is composer/plugins/api.py (docs/plugins.md). tests/unit/test_api_docs.py
+# renders composer.plugins in `make test` and fails on a warning or a broken reference.
+docs: setup
+	rm -rf build/api
+	.venv/bin/python -m pdoc --docformat restructuredtext --output-directory build/api composer
 
 bench: setup
 	.venv/bin/python bench/package.py

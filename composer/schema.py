@@ -112,7 +112,8 @@ def schema_errors(instance: Any, schema: str, *, origin: str, locate: Locator,
 
 
 def check(instance: Any, schema: str, *, origin: str, locate: Locator,
-          error_type: type[ComposerError] = UserError) -> None:
-    errors = schema_errors(instance, schema, origin=origin, locate=locate, error_type=error_type)
+          error_type: type[ComposerError] = UserError, document: Mapping[str, Any] | None = None) -> None:
+    errors = schema_errors(instance, schema, origin=origin, locate=locate, error_type=error_type,
+                           document=document)
     if errors:
         raise combine(errors, summary=f"{origin}: {len(errors)} errors")

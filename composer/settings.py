@@ -226,6 +226,11 @@ CONFIG = Setting(
     meaning="the project configuration (vcomp.toml) to use, like --config (docs/project-config.md)",
     default="the vcomp.toml of the working directory or its nearest parent (not above the git work tree)",
     accepts="a file")
+NO_PLUGINS = Setting(
+    name="VCOMP_NO_PLUGINS", parse=_flag,
+    meaning="load no plugin (entry points vcomp.outputs, .sources, .transports, .policies; like --no-plugins; "
+            "docs/plugins.md)",
+    default="plugins load", accepts="1, true or yes turn it on")
 TEST_CRASH_AT = Setting(
     name="VCOMP_TEST_CRASH_AT", parse=_crash_point,
     meaning="test hook: a transaction exits (status 137) at its Nth crash point, a kill -9 stand-in",
@@ -233,7 +238,7 @@ TEST_CRASH_AT = Setting(
 
 ROWS: tuple[Setting[object], ...] = (
     CACHE, XDG_CACHE_HOME, CACHE_MAX, SOURCE_DATE_EPOCH, KVM, NO_WAIT, LOCK_TIMEOUT, OFFLINE, REPO_NOW,
-    DEBIAN_MIRROR, DEBIAN_SECURITY_MIRROR, KEY_PASSPHRASE, LIMIT, HTTP, NO_COLOR, CONFIG, TEST_CRASH_AT,
+    DEBIAN_MIRROR, DEBIAN_SECURITY_MIRROR, KEY_PASSPHRASE, LIMIT, HTTP, NO_COLOR, CONFIG, NO_PLUGINS, TEST_CRASH_AT,
 )
 
 

@@ -203,6 +203,9 @@ GLOBAL_OPTIONS = (
     GlobalOption(flags=("--no-wait",),
                  help="fail at once when another vcomp process holds a lock (default: wait, saying for whom)"),
     GlobalOption(flags=("--offline",), help=OFFLINE_HELP),
+    GlobalOption(flags=("--no-plugins",),
+                 help="load no plugin (output types, source kinds, transports, policy gates from other "
+                      "distributions; also VCOMP_NO_PLUGINS=1; docs/plugins.md)"),
     GlobalOption(flags=("-q", "--quiet"), action="count", default=0,
                  help="print only the data and errors: no progress nor notes"),
     GlobalOption(flags=("-v", "--verbose"), action="count", default=0,

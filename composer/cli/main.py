@@ -16,12 +16,14 @@ from pathlib import Path
 
 from composer import __version__, lockfile, notices, oserrors, settings
 from composer.cli import cache, common, completion, defaults, gitops, image, importer, init, key, lock, pkg, query, repo
+from composer.cli import plugins as plugin_verbs
 from composer.cli import release as releases
 from composer.cli import update as chunked
 from composer.cli.common import EXIT_ERROR, GLOBAL_OPTIONS, Output, Parser, Subparsers, wants_color
 from composer.cli.common import err as _err
 from composer.cli.common import warn as _warn
 from composer.errors import ComposerError
+from composer.plugins import load as plugin_load
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -38,6 +40,7 @@ GROUPS: tuple[Callable[[Subparsers], None], ...] = (
     releases.register,  # release, rollback-channel
     cache.register,    # cache list|du|verify|gc
     importer.register,  # import debian
+    plugin_verbs.register,  # plugins
 )
 """The verb groups, in the order ``vcomp --help`` lists them: a new group is one module and one row here."""
 
@@ -87,6 +90,7 @@ def configure(args: argparse.Namespace) -> None:
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING, format="%(name)s: %(message)s")
     notices.use(_warn)  # library notices (lock waits, damaged cache entries) reach stderr through the CLI
     lockfile.configure(wait=not getattr(args, "no_wait", False))
+    plugin_load.disable(bool(getattr(args, "no_plugins", False)))
     offline = bool(getattr(args, "offline", False))
     if offline or "composer.repo.client" in sys.modules:
         from composer.repo import client as repo_client

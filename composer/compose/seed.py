@@ -14,6 +14,7 @@ from pathlib import Path
 
 from composer.errors import ToolError
 from composer.fsutil import canonical_json
+from composer.image.outputs import OUTPUT_TYPES
 from composer.image.workshop import OutputJob
 from composer.pkgmgr.install import locked_packages
 from composer.profile.model import Profile
@@ -98,5 +99,11 @@ def build_seed(profile: Profile, lock: Lock, arch: str, epoch: int,
 
 
 def output_key(seed: str, t: OutputJob) -> str:
-    spec = {"seed": seed, "name": t.name, "type": t.type, "options": dict(t.options), "firmware": list(t.firmware)}
+    """The cache key of one output: the build's seed and the output's job; for a plugin's output type also the
+    plugin's distribution and version (its code is not in the seed's code digest)."""
+    spec: dict[str, object] = {"seed": seed, "name": t.name, "type": t.type, "options": dict(t.options),
+                               "firmware": list(t.firmware)}
+    plugin = OUTPUT_TYPES.origin(t.type)
+    if plugin is not None:
+        spec["plugin"] = [plugin.distribution, plugin.version, plugin.target]
     return hashlib.sha256(canonical_json(spec)).hexdigest()

@@ -8,102 +8,33 @@ gate of the table about each item in table order. So violations come out grouped
 plan (packages, then outputs, then changes, then call-outs), and the same on every run.
 
 Adding a gate is one row in :data:`GATES` (plus its key in ``schemas/profile.schema.json``'s ``policy``,
-whose properties are closed); see docs/architecture/seams.md.
+whose properties are closed); see docs/architecture/seams.md. Another distribution adds one through the
+``vcomp.policies`` entry point (docs/plugins.md): its row carries the ``schema`` of its value, which completes
+the profile schema's ``policy`` (:func:`composer.profile.validate.profile_schema_now`).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol, TypeVar, cast
+from typing import TYPE_CHECKING, TypeVar, cast
+
+# the gate's types and the registry live under the profile layer (composer/profile/gates.py); re-exported
+from composer.profile.gates import POLICY_GATES as POLICY_GATES
+from composer.profile.gates import CalloutItem as CalloutItem
+from composer.profile.gates import ChangeItem as ChangeItem
+from composer.profile.gates import Context as Context
+from composer.profile.gates import Gate as Gate
+from composer.profile.gates import Locked as Locked
+from composer.profile.gates import Messages as Messages
+from composer.profile.gates import OutputItem as OutputItem
+from composer.profile.gates import Violation as Violation
 
 if TYPE_CHECKING:
     from composer.solve.lockmodel import Lock
 
 SIZE_UNITS = {"": 1, "B": 1, "K": 1 << 10, "KiB": 1 << 10, "M": 1 << 20, "MiB": 1 << 20, "G": 1 << 30,
               "GiB": 1 << 30}
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Violation:
-    rule: str
-    message: str
-
-
-# ----------------------------------------------------------------- what gates look at
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Locked:
-    """One package of the new lock, on one architecture."""
-
-    arch: str
-    name: str
-    version: str
-    license: str
-
-
-class OutputItem(Protocol):
-    """An output change of the plan (gitops.plan.OutputChange)."""
-
-    @property
-    def arch(self) -> str: ...
-    @property
-    def name(self) -> str: ...
-    @property
-    def action(self) -> str: ...
-    @property
-    def size_before(self) -> int | None: ...
-    @property
-    def size_delta(self) -> int: ...
-
-
-class ChangeItem(Protocol):
-    """A package change of the plan (gitops.plan.PackageChange)."""
-
-    @property
-    def arch(self) -> str: ...
-    @property
-    def name(self) -> str: ...
-    @property
-    def action(self) -> str: ...
-    @property
-    def new(self) -> str | None: ...
-
-
-class CalloutItem(Protocol):
-    """A call-out of the plan (gitops.plan.Callout)."""
-
-    @property
-    def kind(self) -> str: ...
-    @property
-    def message(self) -> str: ...
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Context:
-    """What every gate may read besides the item it is asked about."""
-
-    policy: Mapping[str, object]                          # the profile's policy: mapping
-    acknowledged: Sequence[str]                           # vcomp plan --ack ...
-    setuid_files: Callable[[ChangeItem], Sequence[str]]   # the setuid files a change's new version adds (I/O)
-
-
-Messages = Iterable[str]
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Gate:
-    """One policy gate: set exactly one of the hooks ``locked``, ``output``, ``change``, ``callout``."""
-
-    rule: str                                      # its key under policy: and the rule of its violations
-    checks: str                                    # what it checks, in words
-    reads: str                                     # how a violation reads (a sample)
-    active: Callable[[Context], bool]              # whether the policy turns it on
-    locked: Callable[[Context, Locked], Messages] | None = None
-    output: Callable[[Context, OutputItem], Messages] | None = None
-    change: Callable[[Context, ChangeItem], Messages] | None = None
-    callout: Callable[[Context, CalloutItem], Messages] | None = None
 
 
 # ----------------------------------------------------------------- the gates
@@ -172,6 +103,15 @@ GATES: tuple[Gate, ...] = (
 )
 
 
+for _gate in GATES:   # the built-in rows of the registry (composer.profile.gates: the types and the registry)
+    POLICY_GATES[_gate.rule] = _gate
+
+
+def every_gate() -> tuple[Gate, ...]:
+    """The gates :func:`evaluate` asks by default: :data:`GATES` (looked up now), then the plugins' gates."""
+    return (*GATES, *POLICY_GATES.plugin_rows().values())
+
+
 # ----------------------------------------------------------------- evaluation
 
 C = TypeVar("C", bound=ChangeItem)
@@ -183,11 +123,11 @@ def evaluate(policy: Mapping[str, object], *, locked: Iterable[Locked], outputs:
              gates: Sequence[Gate] | None = None) -> list[Violation]:
     """The violations of ``policy`` by a plan, in a stable order (see the module doc).
 
-    ``gates``: the table (default :data:`GATES`, looked up at the call). ``setuid``: the setuid files a
+    ``gates``: the table (default :func:`every_gate`, looked up at the call). ``setuid``: the setuid files a
     changed package's new version adds (I/O: called only when a gate asks, through ``Context.setuid_files``)."""
     # the gates are only ever handed the changes given here, so each is a C again
     ctx = Context(policy=policy, acknowledged=tuple(acknowledged), setuid_files=lambda c: setuid(cast(C, c)))
-    on = [g for g in (GATES if gates is None else gates) if g.active(ctx)]
+    on = [g for g in (every_gate() if gates is None else gates) if g.active(ctx)]
     sized = [o for o in outputs if o.size_before is not None and o.action != "remove"]
     out = [Violation(rule=g.rule, message=m) for p in locked for g in on if g.locked for m in g.locked(ctx, p)]
     out += [Violation(rule=g.rule, message=m) for o in sized for g in on if g.output for m in g.output(ctx, o)]

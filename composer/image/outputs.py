@@ -5,22 +5,26 @@ firmware kinds it boots with on each), which options a profile may give it (its 
 osbuild-style: an option is accepted only by the types that read it), the host tools its builder runs,
 the builder itself (a function in its own module under :mod:`composer.image.types`) and how ``vcomp
 boot``/``vcomp test`` boot it (its medium). The profile validation, the lock's bootloader requests, the
-build's tool check and the boot sweep read the row; a new output type is a new row and a new module.
+build's tool check and the boot sweep read the row; a new output type is a new row and a new module, or a
+row another distribution adds through the ``vcomp.outputs`` entry point (docs/plugins.md).
 """
 
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from jsonschema import Draft202012Validator
+from jsonschema.exceptions import SchemaError
 
 from composer.arch import ARCHES, DEFAULT_ARCHES
 from composer.errors import UserError
 from composer.image.types import disk, esp, initramfs, iso, rootfs, uki
 from composer.image.workshop import Builder
+from composer.plugins.registry import Registry
 from composer.schema import describe
 
 # What each firmware needs from the lock (a provide the resolver selects a package for).
@@ -98,7 +102,7 @@ _ISO = frozenset(DEFAULT_ARCHES)  # not tried on riscv64 (U-Boot boots its disk;
 _EVERY_FIRMWARE = {a: frozenset(ARCHES[a].firmware) for a in DEFAULT_ARCHES}
 _DISK_FIRMWARE = {a: frozenset(ARCHES[a].firmware) for a in sorted(_EFI)}  # UEFI; BIOS (syslinux) on x86_64
 
-OUTPUT_TYPES: Mapping[str, OutputType] = {t.name: t for t in (
+OUTPUT_TYPES: Registry[OutputType] = Registry((
     OutputType(name="rootfs", arches=_ALL, firmware={}, description="the root filesystem as a tar",
                builder=rootfs.build, extension=rootfs.EXTENSION),
     OutputType(name="initramfs", arches=_ALL, firmware={}, description="newc cpio (gzip/zstd)",
@@ -137,7 +141,31 @@ OUTPUT_TYPES: Mapping[str, OutputType] = {t.name: t for t in (
                firmware_tools={"bios": ("syslinux",)},
                opt_in_firmware=frozenset({"bios"}),  # firmware: [bios, uefi]; a profile without it stays UEFI-only
                builder=disk.build, extension=disk.EXTENSION, media="disk", tested=True),
-)}
+), group="vcomp.outputs", kind="output type", row_type=OutputType, name_of=lambda t: t.name,
+    check=lambda t: plugin_problem(t))
+
+
+MEDIA = ("", "kernel", "cdrom", "disk")   # how an output may boot on its own (composer.boot reads it)
+
+
+def plugin_problem(kind: OutputType) -> str:
+    """What is wrong with a plugin's output type ("" when nothing): the checks the built-in rows pass by
+    construction (composer.plugins.load refuses the plugin with it)."""
+    if not re.fullmatch(r"[a-z][a-z0-9-]{0,31}", kind.name):
+        return f"name '{kind.name}' is not 1-32 of a-z, 0-9, '-' starting with a letter"
+    if not kind.arches or not kind.arches <= set(ARCHES):
+        return f"arches {sorted(kind.arches)} must be some of {', '.join(ARCHES)}"
+    if not set(kind.firmware) <= kind.arches:
+        return "firmware names an architecture outside arches"
+    if kind.media not in MEDIA:
+        return f"media '{kind.media}' is not one of {', '.join(repr(m) for m in MEDIA)}"
+    if not callable(kind.builder) or not kind.extension.startswith("."):
+        return "builder must be a function and extension start with '.'"
+    try:
+        Draft202012Validator.check_schema(kind.options_schema())
+    except SchemaError as exc:
+        return f"the schema of its options is not a JSON schema: {exc.message}"
+    return ""
 
 
 def every_option() -> dict[str, Any]:
@@ -167,4 +195,5 @@ def get_output_type(name: str) -> OutputType:
     try:
         return OUTPUT_TYPES[name]
     except KeyError:
-        raise UserError(f"unknown output type '{name}'", hint=f"output types: {', '.join(OUTPUT_TYPES)}") from None
+        raise UserError(f"unknown output type '{name}'", hint=f"output types: {', '.join(OUTPUT_TYPES)} (plugins add "
+                        "more: vcomp plugins)") from None

@@ -218,7 +218,7 @@ def build(recipe_dir: Path, arch: str, key: SigningKey, out_dir: Path, *, cache:
         for i, src in enumerate(recipe.sources):
             # a later command could edit staged files in place: only link when none follows
             ctx.link_files = not any(s["kind"] == "command" for s in recipe.sources[i + 1:])
-            results.append(SOURCE_KINDS[src["kind"]](src, ctx, i))
+            results.append(SOURCE_KINDS[src["kind"]].fill(src, ctx, i))
         meta = assemble_metadata(recipe, results, epoch)
         staged = scan_staging(staging, recipe.data.get("files", {}))
         check_reserved(staged, recipe)
@@ -246,10 +246,13 @@ def recipe_inputs(recipe: Recipe, archive: DebianArchive, key: SigningKey) -> st
             debs.append([ref.name, ref.version])
     project = [projectsource.tree_id(projectsource.scan(recipe.directory, src, recipe.place("source", i, "path")))
                for i, src in enumerate(recipe.sources) if src["kind"] == "python-project"]
+    plugins = sorted({(o.entry_point, o.distribution, o.version) for src in recipe.sources
+                      if (o := SOURCE_KINDS.origin(str(src["kind"]))) is not None})
     return sha256_bytes(canonical_json({
         "composer": composer.__version__, "builder": BUILDER_REVISION, "arch": recipe.arch.name,
         "files": files, "debs": debs, **({"project": project} if project else {}),
         "epoch": epoch_for(recipe), "key": key.keyid,
+        **({"plugins": [list(p) for p in plugins]} if plugins else {}),  # a plugin's source kind: its release
     }))
 
 

@@ -15,6 +15,7 @@ from composer.errors import UserError
 from composer.fsutil import sha256_bytes
 from composer.limits import load_toml
 from composer.package.metadata import validate_dict
+from composer.package.sources import SOURCE_KINDS, recipe_schema
 
 SCHEMA = "recipe.schema.json"
 PLACEHOLDERS = ("arch", "deb_arch", "triple")
@@ -96,7 +97,8 @@ def load_recipe(directory: Path, arch_name: str) -> Recipe:
         raw = load_toml(text, str(path))
     except tomllib.TOMLDecodeError as exc:
         raise UserError(f"{path}: invalid TOML: {exc}", hint="fix the TOML syntax at that line") from None
-    schema.check(raw, SCHEMA, origin=str(path), locate=lambda p: tomlpos.locate(text, p))
+    schema.check(raw, SCHEMA, origin=str(path), locate=lambda p: tomlpos.locate(text, p),
+                 document=recipe_schema(schema.load(SCHEMA)) if SOURCE_KINDS.plugin_rows() else None)
     supported = raw.get("build", {}).get("architectures")
     if supported and arch.name not in supported:
         line, col = tomlpos.locate(text, ["build", "architectures"])

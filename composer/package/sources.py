@@ -1,10 +1,13 @@
 """Source kinds of a recipe: each fills the staging tree and reports provenance and metadata.
 
-A registry maps ``kind`` to a function; adding a kind is adding a row.
+A registry maps ``kind`` to a row holding its function; adding a kind is adding a row, or a row another
+distribution adds through the ``vcomp.sources`` entry point (docs/plugins.md): a plugin's row brings the JSON
+schema of its source table, which completes schemas/recipe.schema.json (:func:`recipe_schema`).
 """
 
 from __future__ import annotations
 
+import copy
 import os
 import re
 import shutil
@@ -12,14 +15,17 @@ import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import SchemaError
 
 from composer.arch import Arch
 from composer.errors import ComposerError, ToolError, UserError
 from composer.package import globs, kmod, projectsource
 from composer.package.debian import DEFAULT_SUITE, DebianArchive, DebRef
 from composer.package.manifest import check_relpath
-from composer.package.recipe import Recipe
+from composer.plugins.registry import Registry
 from composer.run import Result, confine, require_tool, run
 
 # Tools every command source may use without declaring them.
@@ -28,9 +34,25 @@ BASE_TOOLS = ("sh", "cat", "chmod", "cp", "date", "echo", "find", "grep", "head"
               "uname", "wc", "env", "basename", "dirname", "xargs")
 
 
+class RecipeView(Protocol):
+    """What a source kind reads of the recipe it fills (a :class:`composer.package.recipe.Recipe`)."""
+
+    @property
+    def directory(self) -> Path: ...                # the recipe's folder
+    @property
+    def data(self) -> Mapping[str, Any]: ...        # recipe.toml merged for the target architecture
+    @property
+    def arch(self) -> Arch: ...
+    @property
+    def name(self) -> str: ...
+
+    def place(self, *path: str | int) -> str:       # "recipe.toml:LINE:COL" of a key, for errors
+        ...
+
+
 @dataclass(slots=True, kw_only=True)
 class Context:
-    recipe: Recipe
+    recipe: RecipeView
     staging: Path
     epoch: int
     archive: DebianArchive
@@ -266,15 +288,63 @@ def command_failed(ctx: Context, index: int, result: Result) -> ComposerError:
                      hint="see the command's output above; run it by hand in the recipe folder to debug")
 
 
-SOURCE_KINDS: Mapping[str, Callable[[Mapping[str, Any], Context, int], SourceResult]] = {
-    "tree": source_tree,
-    "deb": source_deb,
-    "kernel": source_kernel,
-    "kmod": source_kmod,
-    "links": source_links,
-    "command": source_command,
-    "python-project": source_python_project,
-}
+Fill = Callable[[Mapping[str, Any], Context, int], SourceResult]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SourceKind:
+    """One ``kind`` of a recipe's ``[[source]]``: the function that fills the staging tree from its table."""
+
+    name: str
+    fill: Fill                                   # (the source table, the build's context, its index)
+    summary: str = ""                            # one line for docs and ``vcomp plugins``
+    schema: Mapping[str, Any] | None = None      # a plugin's: the JSON schema of its table (the built-ins' are in
+                                                 # schemas/recipe.schema.json); "kind" is added to its properties
+
+
+def plugin_problem(kind: SourceKind) -> str:
+    """What is wrong with a plugin's source kind ("" when nothing; composer.plugins.load refuses it with that)."""
+    if not re.fullmatch(r"[a-z][a-z0-9-]{0,31}", kind.name):
+        return f"name '{kind.name}' is not 1-32 of a-z, 0-9, '-' starting with a letter"
+    if not callable(kind.fill):
+        return "fill must be a function (source table, Context, index) -> SourceResult"
+    if not isinstance(kind.schema, Mapping) or kind.schema.get("type") != "object":
+        return "schema must be the JSON schema of its source table: {'type': 'object', 'properties': {...}}"
+    try:
+        Draft202012Validator.check_schema(dict(kind.schema))
+    except SchemaError as exc:
+        return f"its schema is not a JSON schema: {exc.message}"
+    return ""
+
+
+SOURCE_KINDS: Registry[SourceKind] = Registry((
+    SourceKind(name="tree", fill=source_tree, summary="a folder beside recipe.toml"),
+    SourceKind(name="deb", fill=source_deb, summary="files of a Debian package"),
+    SourceKind(name="kernel", fill=source_kernel, summary="a Debian linux-image package's kernel"),
+    SourceKind(name="kmod", fill=source_kmod, summary="kernel modules of a Debian package, in load order"),
+    SourceKind(name="links", fill=source_links, summary="symbolic links"),
+    SourceKind(name="command", fill=source_command, summary="build commands, confined"),
+    SourceKind(name="python-project", fill=source_python_project,
+               summary="a Python package directory of this project (the vpk package)"),
+), group="vcomp.sources", kind="source kind", row_type=SourceKind, name_of=lambda k: k.name, check=plugin_problem)
+
+
+def recipe_schema(document: Mapping[str, Any]) -> dict[str, Any] | None:
+    """schemas/recipe.schema.json completed with the plugins' source kinds (None when there are none: the
+    committed schema is the whole one)."""
+    added = SOURCE_KINDS.plugin_rows()
+    if not added:
+        return None
+    doc = copy.deepcopy(dict(document))
+    source = doc["$defs"]["source"]
+    source["properties"]["kind"]["enum"] = [*source["properties"]["kind"]["enum"], *added]
+    for name, kind in added.items():
+        table = copy.deepcopy(dict(kind.schema or {}))
+        table["properties"] = {"kind": True, **table.get("properties", {})}
+        table.setdefault("additionalProperties", False)
+        source["allOf"].append({"if": {"properties": {"kind": {"const": name}}}, "then": table})
+    return doc
+
 
 # Kinds whose inputs come from the Debian archive (resolved before a build to key the cache).
 DEB_KINDS = frozenset({"deb", "kernel", "kmod"})

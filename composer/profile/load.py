@@ -14,6 +14,7 @@ from typing import cast
 from composer import schema
 from composer.errors import UserError, combine
 from composer.hostchecks import host_check
+from composer.profile.gates import POLICY_GATES
 from composer.profile.grammar import grammar_errors
 from composer.profile.model import (
     BASE_DEFAULT,
@@ -161,7 +162,8 @@ def _policy(p: Doc) -> Policy:
     return Policy(denied_packages=_opt_strs(p, "denied-packages"), allowed_licenses=_opt_strs(p, "allowed-licenses"),
                   max_image_size=_opt_str(p, "max-image-size"), max_size_growth=_opt_str(p, "max-size-growth"),
                   allow_setuid=_opt_bool(p, "allow-setuid"),
-                  kernel_change_requires_ack=_opt_bool(p, "kernel-change-requires-ack"))
+                  kernel_change_requires_ack=_opt_bool(p, "kernel-change-requires-ack"),
+                  plugins={k: v for k, v in p.items() if k in POLICY_GATES.plugin_rows()})
 
 
 def _weak(w: Doc) -> WeakDependencies:

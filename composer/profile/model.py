@@ -188,13 +188,15 @@ class Policy:
     max_size_growth: str | None = None   # "N%"
     allow_setuid: bool | None = None
     kernel_change_requires_ack: bool | None = None
+    plugins: Mapping[str, object] = field(default_factory=dict)  # the keys of plugins' gates (docs/plugins.md)
 
     def to_dict(self) -> dict[str, object]:
         pairs: dict[str, object | None] = {
             "denied-packages": None if self.denied_packages is None else list(self.denied_packages),
             "allowed-licenses": None if self.allowed_licenses is None else list(self.allowed_licenses),
             "max-image-size": self.max_image_size, "max-size-growth": self.max_size_growth,
-            "allow-setuid": self.allow_setuid, "kernel-change-requires-ack": self.kernel_change_requires_ack}
+            "allow-setuid": self.allow_setuid, "kernel-change-requires-ack": self.kernel_change_requires_ack,
+            **dict(sorted(self.plugins.items()))}
         return {k: v for k, v in pairs.items() if v is not None}
 
 

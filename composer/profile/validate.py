@@ -13,6 +13,7 @@ from typing import Any
 from composer import hardware, schema
 from composer.errors import ComposerError, UserError
 from composer.image.outputs import OUTPUT_TYPES, profile_schema
+from composer.profile.gates import POLICY_GATES
 from composer.profile.grammar import Report, grammar_errors
 from composer.profile.overlay import confined, work_tree
 from composer.profile.pins import pin_errors
@@ -25,13 +26,18 @@ SCHEMA = "profile.schema.json"
 
 @functools.lru_cache(maxsize=4)
 def _profile_schema(registry: str) -> dict[str, Any]:
-    """The profile schema completed from the output registry, once per state of the registry (``registry``)."""
-    return profile_schema(schema.load(SCHEMA))
+    """The profile schema completed from the output registry and the plugins' policy gates, once per state of
+    the registries (``registry``)."""
+    doc = profile_schema(schema.load(SCHEMA))
+    policy = doc["$defs"]["policy"] if "policy" in doc["$defs"] else doc["properties"]["policy"]
+    for rule, gate in POLICY_GATES.plugin_rows().items():
+        policy["properties"][rule] = dict(gate.schema or {})
+    return doc
 
 
 def profile_schema_now() -> dict[str, Any]:
-    """The profile schema for the output registry as it is now (a row added at run time validates too)."""
-    return _profile_schema(repr(sorted(OUTPUT_TYPES.items())))
+    """The profile schema for the registries as they are now (a row added at run time validates too)."""
+    return _profile_schema(repr((sorted(OUTPUT_TYPES.items()), sorted(POLICY_GATES.plugin_rows()))))
 
 
 def option_errors(v: Any, err: Report) -> None:

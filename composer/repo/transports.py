@@ -18,11 +18,13 @@ A fetch function takes the URL and returns an iterator of byte chunks. Its contr
   deadlines (a network transport takes them from the limits its maker is given).
 
 Adding a scheme (``s3://``) is one row here and one module holding its fetch function
-(docs/architecture/seams.md says what an S3 transport would implement).
+(docs/architecture/seams.md says what an S3 transport would implement), or a row another distribution adds
+through the ``vcomp.transports`` entry point (docs/plugins.md).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -30,6 +32,7 @@ from urllib.parse import urlsplit
 from tuf.api import exceptions as tuf_exc
 from tuf.ngclient import FetcherInterface
 
+from composer.plugins.registry import Registry
 from composer.repo.deadlines import TransportLimits
 from composer.repo.file_transport import open_file
 from composer.repo.http_transport import open_http
@@ -46,11 +49,20 @@ class Transport:
     make: Callable[[TransportLimits], Fetch]        # rows sharing ``make`` share one fetch function
 
 
-TRANSPORTS: Mapping[str, Transport] = {t.scheme: t for t in (
+def plugin_problem(row: Transport) -> str:
+    """What is wrong with a plugin's transport ("" when nothing; composer.plugins.load refuses it with that)."""
+    if not re.fullmatch(r"[a-z][a-z0-9+.-]{0,31}", row.scheme):
+        return f"scheme '{row.scheme}' is not a URL scheme (RFC 3986: a letter, then letters, digits, + - .)"
+    if not callable(row.make):
+        return "make must be a function of the transport limits returning a fetch function"
+    return ""
+
+
+TRANSPORTS: Registry[Transport] = Registry((
     Transport(scheme="file", summary="a local directory (a regular file per URL; no deadlines)", make=open_file),
     Transport(scheme="http", summary="HTTP/1.1 through urllib3, a deadline on every request", make=open_http),
     Transport(scheme="https", summary="HTTPS through urllib3, a deadline on every request", make=open_http),
-)}
+), group="vcomp.transports", kind="transport", row_type=Transport, name_of=lambda t: t.scheme, check=plugin_problem)
 
 
 def schemes() -> str:

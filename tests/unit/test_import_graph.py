@@ -61,7 +61,8 @@ def _graph() -> dict[str, set[str]]:
 # rank -> the nodes of that rank (the table of docs/architecture/tests.md and the common brief of issue 13)
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("composer", "errors", "oserrors", "limits", "fsutil", "run", "lockfile", "schema", "tomlpos", "reserved",
-     "cachekinds", "version", "debversion", "arch", "hardware", "settings", "notices", "project", "hostchecks"),
+     "cachekinds", "version", "debversion", "arch", "hardware", "settings", "notices", "project", "hostchecks",
+     "plugins"),
     ("trust", "rootfs"),
     ("package",),
     ("image", "repo"),
@@ -71,7 +72,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("report",),
     ("compose",),
     ("gitops",),
-    ("scaffold",),
+    ("scaffold", "plugins.api"),
     ("cli",),
     ("__main__",),
 )
@@ -82,8 +83,18 @@ RANKS: dict[str, int] = {node: rank for rank, nodes in enumerate(LAYERS) for nod
 KNOWN: frozenset[tuple[str, str]] = frozenset()
 
 
+# Modules that are a node of their own, not part of their package's: composer.plugins.api is the facade of
+# the plugin interface, re-exporting the row types of every registry (image, package, repo, gitops), so it
+# ranks above them; the rest of composer.plugins (base, load, registry) is what those registries are built on
+# (rank 0: it imports only notices and settings).
+OWN_NODES = ("plugins.api",)
+
+
 def _node(module: str) -> str:
     parts = module.split(".")
+    own = ".".join(parts[1:3])
+    if own in OWN_NODES:
+        return own
     return parts[1] if len(parts) > 1 else parts[0]
 
 

@@ -367,3 +367,9 @@ def test_the_docs_table_lists_every_data_verb_and_plan_json_is_format_json() -> 
     for verb, name in jsonout.SCHEMAS.items():
         assert f"| `vcomp {verb}` | [{name}.schema.json](../schemas/{name}.schema.json) |" in text, verb
     assert build_parser().parse_args(["plan", "--json"]).json is True
+
+
+def test_plugins(capsys: pytest.CaptureFixture[str]) -> None:
+    """``vcomp plugins --json`` (tests/unit/test_plugins.py checks it with plugins loaded and refused)."""
+    doc = check(run(["plugins", "--json"], capsys), "plugins")
+    assert doc["plugins"] == [] and doc["refused"] == [] and doc["enabled"] is False  # the suite's VCOMP_NO_PLUGINS
