@@ -244,7 +244,7 @@ def recipe_inputs(recipe: Recipe, archive: DebianArchive, key: SigningKey) -> st
             ref = archive_for(archive, src).resolve(recipe.arch, src["package"], version=src.get("version", ""),
                                   follow=src.get("follow", ""))
             debs.append([ref.name, ref.version])
-    project = [projectsource.tree_id(projectsource.scan(recipe.directory, src, recipe.place("source", i, "path")))
+    project = [projectsource.source_id(recipe.directory, src, recipe.place("source", i, "path"))
                for i, src in enumerate(recipe.sources) if src["kind"] == "python-project"]
     plugins = sorted({(o.entry_point, o.distribution, o.version) for src in recipe.sources
                       if (o := SOURCE_KINDS.origin(str(src["kind"]))) is not None})

@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import hashlib
 import os
+import posixpath
+import re
 import stat
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -140,3 +142,110 @@ def tree_id(tree: ProjectTree) -> str:
         parent, _, name = d.rpartition("/")
         by_dir.setdefault(parent, {})[name] = ("dir", git_tree_id(by_dir.get(d, {})))
     return git_tree_id(by_dir.get("", {})).hex()
+
+
+# ---------------------------------------------------------------- a pinned tree (``tree = "<git tree id>"``)
+
+_TREE_ID = re.compile(r"^[0-9a-f]{40}$")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PinnedEntry:
+    """One entry of a pinned git tree: its path below the source directory, its kind and its bytes (a link:
+    its target)."""
+
+    rel: str
+    kind: str            # "file", "exec", "link", "dir"
+    data: bytes = b""
+
+
+def source_id(recipe_dir: Path, spec: Mapping[str, Any], place: str) -> str:
+    """The git tree id a source builds from: its pin when it has one (no file is read), else the checkout's."""
+    pin = str(spec.get("tree", ""))
+    if pin:
+        _check_pin(spec, place)
+        return pin
+    return tree_id(scan(recipe_dir, spec, place))
+
+
+def _check_pin(spec: Mapping[str, Any], place: str) -> None:
+    if not _TREE_ID.match(str(spec["tree"])):
+        raise UserError(f"{place}: tree '{spec['tree']}' is not a git tree id (40 hex digits)",
+                        hint="pin the folder as committed: git rev-parse HEAD:PATH (scripts/pin-vpk.py does it)")
+    if "include" in spec or "exclude" in spec:
+        raise UserError(f"{place}: a pinned tree takes the whole committed folder; include/exclude cannot apply",
+                        hint="drop include/exclude, or drop the pin")
+
+
+def pinned(recipe_dir: Path, spec: Mapping[str, Any], place: str) -> ProjectTree | list[PinnedEntry]:
+    """What a source with a pin builds from: the checkout's folder when its files are exactly the pinned tree
+    (no git needed: a tarball of the commit builds too), else that tree read from the project's git objects.
+
+    The pin keeps a package built from the project's source (and every lock holding it) the same while the
+    checkout moves on: the package changes when someone moves the pin, not at every commit."""
+    _check_pin(spec, place)
+    pin = str(spec["tree"])
+    project = project_root(recipe_dir)
+    if project is None:
+        raise UserError(f"{place}: the recipe is not inside a project (no {PROJECT_MARKER} above {recipe_dir})",
+                        hint="python-project sources copy a directory of the project the recipe belongs to")
+    now = ""
+    if (project / str(spec["path"])).is_dir():
+        tree = scan(recipe_dir, spec, place)
+        now = tree_id(tree)
+        if now == pin:
+            return tree
+    return read_git_tree(project, pin, place, now=now)
+
+
+def _walk(tree: Any, prefix: str, place: str, pin: str) -> Iterator[tuple[str, Any]]:
+    """(path, blob) of every file below a gitpython ``Tree``, (path, None) of every folder; parents first."""
+    import git
+    for obj in tree:
+        rel = f"{prefix}{obj.name}"
+        if isinstance(obj, git.Tree):
+            yield rel, None
+            yield from _walk(obj, rel + "/", place, pin)
+        elif isinstance(obj, git.Blob):
+            yield rel, obj
+        else:
+            raise UserError(f"{place}: tree {pin}: {rel} is a submodule", hint="pin a folder without submodules")
+
+
+def read_git_tree(project: Path, pin: str, place: str, *, now: str = "") -> list[PinnedEntry]:
+    """The entries of git tree ``pin`` in the repository holding ``project`` (bounded; links stay inside)."""
+    import git
+    seen = f"the checkout's is {now}" if now else "the folder is not in the checkout"
+    hint = ("fetch the history (a shallow clone lacks it: git fetch --unshallow), or move the pin to the "
+            "folder as committed now: scripts/pin-vpk.py")
+    try:
+        repo = git.Repo(project, search_parent_directories=True)
+        if repo.odb.info(bytes.fromhex(pin)).type != b"tree":
+            raise ValueError("not a tree")
+        items = list(_walk(git.Tree(repo, bytes.fromhex(pin), 0o040000, ""), "", place, pin))
+    except (git.InvalidGitRepositoryError, git.NoSuchPathError):
+        raise UserError(f"{place}: tree {pin} is not the checkout's ({seen}) and {project} is not a git "
+                        "repository to read it from", hint=hint) from None
+    except (ValueError, git.BadName, git.GitCommandError):
+        raise UserError(f"{place}: tree {pin} is not the checkout's ({seen}) nor in its git history",
+                        hint=hint) from None
+    entries: list[PinnedEntry] = []
+    total = 0
+    for rel, obj in items:
+        if len(entries) >= MAX_FILES or total > MAX_BYTES:
+            raise UserError(f"{place}: tree {pin} holds more than {MAX_FILES} files or {MAX_BYTES // 2**20} MiB",
+                            hint="pin a smaller folder")
+        if obj is None:
+            entries.append(PinnedEntry(rel=rel, kind="dir"))
+            continue
+        data = obj.data_stream.read()
+        total += len(data)
+        if obj.mode == 0o120000:
+            where = posixpath.normpath(posixpath.join(posixpath.dirname(rel), data.decode("utf-8", "replace")))
+            if data.startswith(b"/") or where.startswith("../") or where == "..":
+                raise UserError(f"{place}: tree {pin}: {rel} links outside the folder (to {data!r})",
+                                hint="a python-project source takes only the project's own files")
+            entries.append(PinnedEntry(rel=rel, kind="link", data=data))
+        else:
+            entries.append(PinnedEntry(rel=rel, kind="exec" if obj.mode & 0o111 else "file", data=data))
+    return sorted(entries, key=lambda e: e.rel)

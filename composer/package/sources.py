@@ -212,11 +212,35 @@ def source_links(spec: Mapping[str, Any], ctx: Context, index: int) -> SourceRes
 
 def source_python_project(spec: Mapping[str, Any], ctx: Context, index: int) -> SourceResult:
     """A directory of the project the recipe belongs to (docs/packages/recipes.md, kind python-project)."""
-    tree = projectsource.scan(ctx.recipe.directory, spec, ctx.recipe.place("source", index, "path"))
-    for e in tree.entries:
-        copy_entry(tree.directory / e.rel, _dest(ctx, spec, index, e.rel))
-    return SourceResult(provenance=[{"kind": "python-project", "path": tree.rel,
-                                     "git-tree": projectsource.tree_id(tree)}])
+    place = ctx.recipe.place("source", index, "path")
+    if "tree" not in spec:
+        tree = projectsource.scan(ctx.recipe.directory, spec, place)
+        for e in tree.entries:
+            copy_entry(tree.directory / e.rel, _dest(ctx, spec, index, e.rel))
+        return SourceResult(provenance=[{"kind": "python-project", "path": tree.rel,
+                                         "git-tree": projectsource.tree_id(tree)}])
+    found = projectsource.pinned(ctx.recipe.directory, spec, place)
+    if isinstance(found, projectsource.ProjectTree):
+        for e in found.entries:
+            copy_entry(found.directory / e.rel, _dest(ctx, spec, index, e.rel))
+    else:
+        for p in found:
+            _write_pinned(p, _dest(ctx, spec, index, p.rel))
+    return SourceResult(provenance=[{"kind": "python-project", "path": str(spec["path"]), "git-tree": spec["tree"]}])
+
+
+def _write_pinned(entry: projectsource.PinnedEntry, dst: Path) -> None:
+    """One entry of a pinned git tree into the staging tree (modes as git records them: 0755 or 0644)."""
+    if dst.is_symlink() or (dst.exists() and not dst.is_dir()):
+        dst.unlink()
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    if entry.kind == "dir":
+        dst.mkdir(mode=0o755, exist_ok=True)
+    elif entry.kind == "link":
+        os.symlink(entry.data.decode("utf-8", "surrogateescape"), dst)
+    else:
+        dst.write_bytes(entry.data)
+        dst.chmod(0o755 if entry.kind == "exec" else 0o644)
 
 
 def source_command(spec: Mapping[str, Any], ctx: Context, index: int) -> SourceResult:

@@ -218,3 +218,47 @@ def test_a_python_tuf_without_bootstrap_still_starts_from_the_pinned_root(
         path.write_text('{"signed": {"_type": "root"}}')
     again = client.RepositoryClient(repo.url, repo.root_bytes, cache)
     assert [e.name for e in again.index(ARCH)] == [e.name for e in repo.client().index(ARCH)]
+
+
+PINNED = RECIPE + '    tree = "{tree}"\n'
+
+
+def _files(built: Any) -> dict[str, tuple[int, str]]:
+    return {e.path: (e.mode, e.sha256) for e in built.manifest.entries if e.type == "file"}
+
+
+def test_a_pinned_tree_builds_the_committed_files_while_the_checkout_moves_on(
+        tmp_path: Path, dev_key: SigningKey) -> None:
+    """The package (and so every lock holding it) stays the same until the pin moves; built from the checkout
+    while it matches the pin, else from git's objects, with the same bytes either way."""
+    root = project(tmp_path)
+    pin = git_tree(root, "pkg")
+    rdir = write_recipe(root / "recipes" / "tool", PINNED.format(path="pkg", tree=pin))
+    from_checkout = build(rdir, "x86_64", dev_key, tmp_path / "a", cache=tmp_path / "c1")
+    (root / "pkg" / "a.py").write_text("A = 'moved on, not committed'\n")
+    (root / "pkg" / "new.py").write_text("N = 1\n")
+    archive = DebianArchive(tmp_path / "cache")
+    assert recipe_inputs(load_recipe(rdir, "x86_64"), archive, dev_key) == recipe_inputs(
+        load_recipe(rdir, "x86_64"), archive, dev_key)
+    from_git = build(rdir, "x86_64", dev_key, tmp_path / "b", cache=tmp_path / "c2")
+    assert from_git.path.read_bytes() == from_checkout.path.read_bytes()
+    assert _files(from_git)["usr/lib/python3/dist-packages/pkg/run"][0] == 0o755
+    (source,) = read_header(from_git.path).metadata.to_dict()["provenance"]["sources"]
+    assert source == {"kind": "python-project", "path": "pkg", "git-tree": pin}
+
+
+@pytest.mark.parametrize(("tree", "extra", "expect"), [
+    ("0" * 40, "", "is not the checkout's .* nor in its git history"),
+    ("xyz", "", r"\.tree: 'xyz' is not valid"),
+    (None, 'include = ["*.py"]\n', "include/exclude cannot apply"),
+])
+def test_a_wrong_pin_is_one_error_naming_the_recipe(tmp_path: Path, dev_key: SigningKey, tree: str | None,
+                                                    extra: str, expect: str) -> None:
+    root = project(tmp_path)
+    pin = git_tree(root, "pkg")
+    (root / "pkg" / "a.py").write_text("A = 3\n")
+    text = PINNED.format(path="pkg", tree=tree or pin) + (f"    {extra}" if extra else "")
+    rdir = write_recipe(root / "recipes" / "tool", text)
+    with pytest.raises(ComposerError, match=expect) as info:
+        build(rdir, "x86_64", dev_key, tmp_path / "out", cache=tmp_path / "cache")
+    assert "recipe.toml" in info.value.message
