@@ -62,9 +62,10 @@ class SampleCheckout:
 
     @property
     def inputs(self) -> tuple[Path, ...]:
-        """The files and folders whose change changes the sample repository: recipes and keys, and the project's
-        source (this module, and recipes/vpk packages the composer package and the schemas)."""
-        return (self.recipes, self.keys, self.root / "composer", self.root / "schemas")
+        """The files and folders whose change changes the sample repository (this module included). The
+        project's own source is not one: recipes/vpk pins the folders it packages by git tree id, so moving a
+        pin (a change of recipes/) is what changes the package."""
+        return (self.recipes, self.keys, self.root / "composer" / "repo" / "sample.py")
 
 
 def checkout_of_this_package() -> SampleCheckout:
