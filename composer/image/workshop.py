@@ -75,6 +75,7 @@ class Workshop:
     boot_files: Mapping[str, str]  # role -> root-relative path, from the packages' [boot] tables
     kernel: Path
     secure_boot: SecureBootKey | None = None   # the profile's db key: every UKI is signed with it
+    profile: str = ""                          # the profile's name (an A/B disk's update bundle records it)
     _made: dict[str, Path] = field(default_factory=dict)
 
     def uuid(self, label: str) -> uuid.UUID:
