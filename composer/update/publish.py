@@ -16,6 +16,7 @@ import hashlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from composer.errors import UserError
 from composer.repo.edit import publish_unlocked
@@ -48,13 +49,26 @@ class Published:
 @locked
 def add_image(store: RepoStore, image: Path, name: str, params: ChunkParams = DEFAULT_PARAMS) -> Published:
     """Chunk ``image`` into the repository's chunk store, list its index as a target and publish."""
+    published = put_image(store, image, name, params)
+    state = store.read_state()
+    list_target(state, published.path, published.sha256, published.length)
+    store.write_state(state)
+    publish_unlocked(store)
+    return published
+
+
+def put_image(store: RepoStore, image: Path, name: str, params: ChunkParams = DEFAULT_PARAMS) -> Published:
+    """Chunk ``image`` into the store and write its index as a stored target; list nothing, publish nothing
+    (under the caller's lock: the caller lists it in state.json with :func:`list_target` and publishes)."""
     path = image_target_path(name)
     stored = chunk_image(image, store.targets_dir, params, put=store.publisher.put_target)
     data = stored.index.to_bytes()
     sha = hashlib.sha256(data).hexdigest()
     store.publisher.put_target(stored_target(path, sha), data)
-    state = store.read_state()
-    state.setdefault("images", {})[path] = {"length": len(data), "sha256": sha}
-    store.write_state(state)
-    publish_unlocked(store)
     return Published(path=path, sha256=sha, length=len(data), stored=stored)
+
+
+def list_target(state: dict[str, Any], path: str, sha256: str, length: int) -> None:
+    """Note target ``path`` (an image's chunk index, or a channel document) in ``state``: every publish signs it
+    under the index role."""
+    state.setdefault("images", {})[path] = {"length": length, "sha256": sha256}
