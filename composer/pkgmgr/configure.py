@@ -124,8 +124,8 @@ def _configure(root: Root, profile: Profile, arch: str, records: Mapping[str, Ma
     for name, body in sorted(boot_checks(profile, arch).items()):
         _write(root, f"{CONF_REL}/checks.d/{root.check(name)}", body, written, 0o755)
     if profile.updates is not None:   # A/B image updates (docs/updates/ab-slots.md): read by init and vpk update
-        _write(root, f"{CONF_REL}/update.json", canonical_json(profile.updates.device_config()).decode() + "\n",
-               written)
+        config = canonical_json(profile.updates.device_config(profile.name, arch)).decode()
+        _write(root, f"{CONF_REL}/update.json", config + "\n", written)
         _mkdir(root, f"{CONF_REL}/health.d", written)
         for name, body in sorted(profile.updates.checks.items()):
             _write(root, f"{CONF_REL}/health.d/{root.check(name)}",

@@ -114,9 +114,10 @@ class Updates:
                 **_some(self.written, {"url": self.url, "interval": self.interval,
                                        "health": {"checks": dict(self.checks)}})}
 
-    def device_config(self) -> dict[str, object]:
+    def device_config(self, profile: str, arch: str) -> dict[str, object]:
         """etc/veridian/update.json: what vpk update and init read on the device."""
-        return {"format": "vcomp-update-config", "version": 1, "channel": self.channel,
+        return {"format": "vcomp-update-config", "version": 1, "profile": profile, "arch": arch,
+                "channel": self.channel,
                 "repository": self.repository, "url": self.url, "interval": self.interval}
 
 

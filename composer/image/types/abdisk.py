@@ -29,6 +29,7 @@ from composer.image.secureboot import sign
 from composer.image.workshop import BuiltOutput, OutputJob, Workshop
 from composer.update import slots
 from composer.update.bundle import write_bundle
+from composer.update.seeds import index_of, seed_index_name
 
 MIB = 1 << 20
 SLOT_SIZE = re.compile(r"^([1-9][0-9]{0,5})([MG])$")
@@ -95,7 +96,8 @@ def build(w: Workshop, t: OutputJob, out: Path, *, filesystem: str, fmt: str, de
         raise UserError(f"{where}: the root file system is {size} bytes, larger than slot-size {slot_size}",
                         hint=f"set options.slot-size to at least {math.ceil(size / MIB)}M")
     ukis = {s: w.uki(_cmdline(w, s, layout, device, filesystem, tree), t.name) for s in slots.SLOTS}
-    esp = _esp(w, t.name, ukis["a"], generation)
+    seeds = {"root": root, "uki": ukis["a"], **({"verity": hashes} if hashes else {})}
+    esp = _esp(w, t.name, ukis["a"], generation, seeds)
     parts = [gpt.Partition(name="ESP", type_guid=gpt.ESP_TYPE, guid=w.uuid("esp-part"), image=esp)]
     for s in slots.SLOTS:
         parts.append(gpt.Partition(name=f"root-{s}", type_guid=w.arch.gpt_root_type, guid=w.uuid(f"root-{s}-part"),
@@ -127,8 +129,9 @@ def _cmdline(w: Workshop, slot: str, layout: Layout, device: str, filesystem: st
     return line
 
 
-def _esp(w: Workshop, output: str, uki_a: Path, generation: int) -> Path:
-    """The ESP: systemd-boot (signed with the profile's key when it has one), loader.conf and slot a's entry."""
+def _esp(w: Workshop, output: str, uki_a: Path, generation: int, seeds: dict[str, Path]) -> Path:
+    """The ESP: systemd-boot (signed with the profile's key when it has one), loader.conf, slot a's entry and
+    the chunk indexes of slot a's images (an update seeds from them: composer.update.seeds)."""
     boot = w.boot_file("systemd-boot", output)
     if w.secure_boot is not None:
         signed = w.work / "systemd-boot-signed.efi"
@@ -139,7 +142,12 @@ def _esp(w: Workshop, output: str, uki_a: Path, generation: int) -> Path:
     entry = slots.Entry(generation=generation, slot="a")
     files = {f"EFI/BOOT/{w.arch.efi_boot_name}": boot, "loader/loader.conf": conf,
              f"{slots.ENTRY_DIR}/{entry.name}": uki_a}
-    size_mib = max(ESP_MIN_MIB, math.ceil((ESP_UKIS * uki_a.stat().st_size + boot.stat().st_size) / MIB) + 8)
+    for role, image in sorted(seeds.items()):
+        kept = w.work / f"seed-a-{role}.caidx.json"
+        atomic_write(kept, index_of(image).to_bytes(), durable=False)
+        files[seed_index_name("a", role)] = kept
+    size_mib = max(ESP_MIN_MIB, math.ceil((ESP_UKIS * uki_a.stat().st_size + boot.stat().st_size) / MIB) + 8
+                   + math.ceil(4 * sum(f.stat().st_size for f in files.values() if f.suffix == ".json") / MIB))
     key = hashlib.sha256(f"{w.seed}:ab-esp:{uki_a.name}:{generation}".encode()).digest()
     vol = int.from_bytes(key[:4], "big")
 
