@@ -52,7 +52,7 @@ def cmd_update(args: argparse.Namespace) -> int:
               f"transferred {outcome.transferred} bytes for {outcome.size} bytes of images ({share})", flush=True)
     else:
         print(f"VCOMP-UPDATE: nothing to do: {p.reason}", flush=True)
-    if p.action == "update" and args.reboot:
+    if p.action in ("update", "pending") and args.reboot:
         print("VCOMP-UPDATE: rebooting into the new generation", flush=True)
         run(["reboot"])
     return EXIT_OK

@@ -38,7 +38,7 @@ CONFIG = "etc/veridian/update.json"
 ESP_MOUNT = Path("/run/efi")
 CACHE = Path("/run/vcomp-update")      # tmpfs: metadata and chunk indexes of this boot (the root may be read-only)
 MAX_CONFIG = 16 * 1024
-_DEVICE = re.compile(r"^(/dev/[A-Za-z0-9/_-]*?)(p?)([0-9]+)$")
+_DEVICE = re.compile(r"^(/[A-Za-z0-9/_.-]*?[A-Za-z_.-])(p?)([0-9]+)$")   # /dev/vda1, /dev/nvme0n1p1
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,47}$")
 
 
@@ -106,6 +106,7 @@ class Device:
     cache: Path = CACHE
     say: Callable[[str], None] = print
     client: Callable[[Config, Path], RepositoryClient] | None = None   # tests: another client
+    config: Config | None = None    # tests: instead of the root's update.json and repositories.json
 
     @property
     def entries_dir(self) -> Path:
@@ -141,6 +142,8 @@ def _read(path: Path, limit: int) -> str:
 
 
 def load_config(device: Device) -> Config:
+    if device.config is not None:
+        return device.config
     origin = str(device.root / CONFIG)
     hint = "the image was built without updates: in its profile (updates: {channel, repository})"
     try:

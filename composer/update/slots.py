@@ -114,7 +114,7 @@ def running(entries: Sequence[Entry], booted: str) -> Entry:
 class Plan:
     """What ``vpk update`` does, decided from the entries and the channel (pure)."""
 
-    action: str                     # "update" | "current" | "refused"
+    action: str                     # "update" | "pending" | "current" | "refused"
     reason: str
     slot: str = ""                  # the slot to write (the inactive one)
     remove: tuple[Entry, ...] = ()  # its old entries, deleted before its partition is written
@@ -131,6 +131,11 @@ def plan_update(entries: Sequence[Entry], booted: str, channel_generation: int) 
     if channel_generation <= current.generation:
         return Plan(action="current", reason=f"generation {current.generation} is the newest (the channel has "
                                              f"{channel_generation})")
+    waiting = [e for e in slot_entries(entries, target) if e.generation == channel_generation and e.state == "trial"]
+    if waiting:
+        return Plan(action="pending", reason=f"generation {channel_generation} is in slot {target} "
+                                             f"({waiting[0].name}) and waits for its trial boot", slot=target,
+                    entry=waiting[0])
     failed = [e for e in entries if e.generation == channel_generation and e.state == "bad"]
     if failed:
         return Plan(action="refused", reason=f"generation {channel_generation} failed its trial boot on this "
