@@ -125,9 +125,11 @@ def kvm_usable() -> bool:
     return True
 
 
-def command(b: Boot, *, gdb: bool = False, network: bool = True, forwards: Sequence[Forward] = ()) -> list[str]:
+def command(b: Boot, *, gdb: bool = False, network: bool = True, forwards: Sequence[Forward] = (),
+            reboots: bool = False) -> list[str]:
     """The QEMU command of a boot; ``forwards``: host ports of 127.0.0.1 forwarded to guest ports (allocated:
-    :func:`composer.boot.forward.allocate`)."""
+    :func:`composer.boot.forward.allocate`); ``reboots``: a guest reboot restarts the machine (an A/B update
+    test) instead of ending the boot."""
     if b.media not in MEDIA:
         raise UserError(f"cannot boot media '{b.media}'", hint=f"bootable media: {', '.join(MEDIA)}")
     if forwards and not network:
@@ -143,7 +145,8 @@ def command(b: Boot, *, gdb: bool = False, network: bool = True, forwards: Seque
     nic = hw.nic("net0") if hw.nic else ["-device", "virtio-net-pci,netdev=net0"]
     net = ["-netdev", netdev(forwards), *nic] if network else ["-nic", "none"]
     return [b.arch.qemu, *machine, *accel, "-m", b.arch.qemu_memory, "-smp", "1", "-display", "none",
-            "-monitor", "none", "-serial", "stdio", "-no-reboot", *net, *firmware_args(b), *_medium(b, hw.disk),
+            "-monitor", "none", "-serial", "stdio", *([] if reboots else ["-no-reboot"]), *net, *firmware_args(b),
+            *_medium(b, hw.disk),
             *hw.extra, *(["-s", "-S"] if gdb else [])]
 
 
