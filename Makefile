@@ -1,11 +1,12 @@
 # The two commands of the quickstart: `make demo` and `make test`. Each does its own set-up.
 .PHONY: setup demo test unit integration lint bench clean conformance reliability debian-fixture test-archive \
 	bench-archive test-archive-e2e test-reach test-boot-matrix test-drivers test-systemd test-server \
-	test-verified-boot
+	test-verified-boot test-device
 
 # Suites that run only when asked for by their own target (minutes each; tests/conftest.py OPT_IN skips them
 # in any other run).
-NOT_OPT_IN = not archive and not boot_matrix and not drivers and not systemd and not server and not verified_boot
+NOT_OPT_IN = not archive and not boot_matrix and not drivers and not systemd and not server and not verified_boot \
+	and not device
 
 setup:
 	@bash scripts/setup.sh
@@ -20,6 +21,12 @@ test: setup
 # `make test`): tests/integration/test_boot_server.py, timings printed.
 test-server: setup
 	.venv/bin/python -m pytest -n 2 -m server -s tests/integration/test_boot_server.py
+
+# vpk on the device (docs/updates/vpk-on-device.md): the server profile booted on x86_64 with its repositories
+# served over HTTP on 127.0.0.1:8480; inside it vpk install nano, rollback, verify leave / as it was, and a
+# tampered package or an unreachable repository is one clear error (tests/integration/test_vpk_device.py).
+test-device: setup
+	.venv/bin/python -m pytest -m device -v -s tests/integration/test_vpk_device.py
 
 unit: setup
 	.venv/bin/python -m pytest -n 2 -m "$(NOT_OPT_IN)" tests/unit

@@ -14,7 +14,16 @@ from jsonschema import Draft202012Validator
 
 from composer.errors import ComposerError, UserError, combine
 
-SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
+INSTALLED_SCHEMAS = Path("/usr/share/vcomp/schemas")   # where the vpk package puts them (recipes/vpk)
+
+
+def _schema_dir() -> Path:
+    """schemas/ beside the package in a checkout, else the installed copy (vpk on a device)."""
+    beside = Path(__file__).resolve().parent.parent / "schemas"
+    return beside if beside.is_dir() or not INSTALLED_SCHEMAS.is_dir() else INSTALLED_SCHEMAS
+
+
+SCHEMA_DIR = _schema_dir()
 
 Locator = Callable[[Sequence[str | int]], tuple[int, int]]
 

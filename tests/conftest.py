@@ -133,7 +133,8 @@ OPT_IN = {"archive": "archive test: run it with make test-archive (pytest -m arc
                      "(pytest -m systemd)",
           "server": "server profile on aarch64/riscv64: run them with make test-server (pytest -m server)",
           "verified_boot": "tampered verified-boot images: run them with make test-verified-boot "
-                           "(pytest -m 'verified_boot or integration')"}
+                           "(pytest -m 'verified_boot or integration')",
+          "device": "vpk on a booted server image: run it with make test-device (pytest -m device)"}
 
 
 def _asked_for(config: pytest.Config, marker: str) -> bool:

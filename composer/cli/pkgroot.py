@@ -82,8 +82,9 @@ def now() -> int:
 
 
 def command_line(args: argparse.Namespace) -> str:
-    """The command as typed (``vcomp`` and the argv main() parsed), shell-quoted so it can be run again."""
-    return shlex.join(["vcomp", *getattr(args, "argv", sys.argv[1:])])
+    """The command as typed (``vcomp``, or ``vpk`` on a device, and the argv main() parsed), shell-quoted so it
+    can be run again."""
+    return shlex.join([getattr(args, "program", "vcomp"), *getattr(args, "argv", sys.argv[1:])])
 
 
 def _split(spec: str) -> tuple[str, str]:
@@ -278,10 +279,11 @@ def add_root(p: argparse.ArgumentParser) -> None:
     p.add_argument("--root", dest="pkg_root", metavar="DIR", default=argparse.SUPPRESS, help=ROOT_HELP)
 
 
-def register(pkg: Subparsers) -> None:
+def register(pkg: Subparsers, *, note: str = " (needs --root)") -> None:
+    """The root verbs under ``pkg`` (``vcomp pkg``; ``vpk``, whose root defaults to /, without the note)."""
     def verb(name: str, func: Any, help: str, *, names: str | None = None, json_out: bool = False,
              changes: bool = False) -> argparse.ArgumentParser:
-        p: argparse.ArgumentParser = pkg.add_parser(name, help=f"{help} (needs --root)")
+        p: argparse.ArgumentParser = pkg.add_parser(name, help=f"{help}{note}")
         add_root(p)
         if names == "+":
             p.add_argument("names", nargs="+", metavar="NAME")

@@ -274,8 +274,9 @@ def make_products(profile: Profile, lock: Lock, lock_digest: str, sources: Sourc
         say(f"{arch_name}: installing into a fresh root")
         install(root, fetched, profile_digest=profile.digest, lock_digest=lock_digest, epoch=epoch)
         records = installed(root)
-        save_repositories(root, [{"name": r.name, "url": r.written_url,  # URLs as written: no build paths
-                                  "mirrors": list(r.written_mirrors),
+        # where devices reach each repository (device-url), else the URLs as written: never build paths
+        save_repositories(root, [{"name": r.name, "url": r.recorded_url,
+                                  "mirrors": [] if r.device_url else list(r.written_mirrors),
                                   "root": json.loads(r.root.read_bytes()),
                                   **({"priority": r.priority} if r.priority else {}),
                                   **({"packages": list(r.packages)} if r.packages else {})}

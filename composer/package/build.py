@@ -16,7 +16,7 @@ from composer import settings
 from composer.arch import ELF_MACHINES, get_arch
 from composer.errors import ComposerError, UserError, combine
 from composer.fsutil import atomic_write, canonical_json, sha256_bytes, sha256_file, source_date_epoch
-from composer.package import globs
+from composer.package import globs, projectsource
 from composer.package.archive import Staged, read_header, write_package
 from composer.package.debian import DebianArchive
 from composer.package.manifest import Entry, Manifest, reserved_errors
@@ -244,9 +244,11 @@ def recipe_inputs(recipe: Recipe, archive: DebianArchive, key: SigningKey) -> st
             ref = archive_for(archive, src).resolve(recipe.arch, src["package"], version=src.get("version", ""),
                                   follow=src.get("follow", ""))
             debs.append([ref.name, ref.version])
+    project = [projectsource.tree_id(projectsource.scan(recipe.directory, src, recipe.place("source", i, "path")))
+               for i, src in enumerate(recipe.sources) if src["kind"] == "python-project"]
     return sha256_bytes(canonical_json({
         "composer": composer.__version__, "builder": BUILDER_REVISION, "arch": recipe.arch.name,
-        "files": files, "debs": debs,
+        "files": files, "debs": debs, **({"project": project} if project else {}),
         "epoch": epoch_for(recipe), "key": key.keyid,
     }))
 

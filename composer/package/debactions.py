@@ -25,7 +25,7 @@ is recorded as untranslated too, so the result always validates.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -206,9 +206,10 @@ def unit_service(name: str, text: str, acc: Collected) -> dict[str, Any] | None:
 # ---------------------------------------------------------------- the whole package
 
 
-def translate(*, package: str, control: Mapping[str, bytes], files: Mapping[str, bytes]) -> Translation:
+def translate(*, package: str, control: Mapping[str, bytes], files: Mapping[str, bytes],
+              shipped: Collection[str] = ()) -> Translation:
     """``control``: control members by name; ``files``: payload files by root-relative path (the edge passes the
-    sysusers.d, tmpfiles.d and unit files)."""
+    sysusers.d, tmpfiles.d and unit files); ``shipped``: every root-relative path of the payload."""
     acc = Collected()
     for rel, data in sorted(files.items()):
         text = data[:MAX_SCRIPT].decode(errors="replace")
@@ -225,6 +226,9 @@ def translate(*, package: str, control: Mapping[str, bytes], files: Mapping[str,
             acc.ldconfig = True
         elif words:
             acc.skip("triggers", " ".join(words))
+    # "create when missing" (f, L) of a path the package ships never applies: openssl's postinst links
+    # /usr/lib/ssl to /etc/ssl only when it is missing, and the package ships it as a directory
+    acc.tmpfiles[:] = [e for e in acc.tmpfiles if e["type"] not in ("f", "L") or e["path"].strip("/") not in shipped]
     services = _services(acc, files)
     return _finish(package, acc, services)
 

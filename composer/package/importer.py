@@ -208,7 +208,8 @@ def build_with_payload(meta: DebMetadata, *, archive: DebianArchive, arch: Arch,
     if reserved:
         raise combine([UserError(e.message, hint=e.hint) for e in reserved],
                       summary=f"{deb}: ships {len(reserved)} paths reserved for vcomp")
-    translation = translate(package=meta.name, control=control_members(deb), files=action_files(tree))
+    translation = translate(package=meta.name, control=control_members(deb), files=action_files(tree),
+                            shipped=frozenset(s.entry.path for s in staged))
     doc = meta.metadata_dict()
     if translation.actions:
         doc["actions"] = translation.actions

@@ -16,7 +16,7 @@ from typing import Any
 
 from composer.arch import Arch
 from composer.errors import ComposerError, ToolError, UserError
-from composer.package import globs, kmod
+from composer.package import globs, kmod, projectsource
 from composer.package.debian import DEFAULT_SUITE, DebianArchive, DebRef
 from composer.package.manifest import check_relpath
 from composer.package.recipe import Recipe
@@ -188,6 +188,15 @@ def source_links(spec: Mapping[str, Any], ctx: Context, index: int) -> SourceRes
     return SourceResult()
 
 
+def source_python_project(spec: Mapping[str, Any], ctx: Context, index: int) -> SourceResult:
+    """A directory of the project the recipe belongs to (docs/packages/recipes.md, kind python-project)."""
+    tree = projectsource.scan(ctx.recipe.directory, spec, ctx.recipe.place("source", index, "path"))
+    for e in tree.entries:
+        copy_entry(tree.directory / e.rel, _dest(ctx, spec, index, e.rel))
+    return SourceResult(provenance=[{"kind": "python-project", "path": tree.rel,
+                                     "git-tree": projectsource.tree_id(tree)}])
+
+
 def source_command(spec: Mapping[str, Any], ctx: Context, index: int) -> SourceResult:
     """Run build commands in a clean environment: declared tools only, fixed locale/time, DESTDIR."""
     tools = sorted({*BASE_TOOLS, *spec.get("tools", [])})
@@ -264,6 +273,7 @@ SOURCE_KINDS: Mapping[str, Callable[[Mapping[str, Any], Context, int], SourceRes
     "kmod": source_kmod,
     "links": source_links,
     "command": source_command,
+    "python-project": source_python_project,
 }
 
 # Kinds whose inputs come from the Debian archive (resolved before a build to key the cache).

@@ -123,6 +123,7 @@ def _repository(r: Doc, base: Path) -> RepositoryRef:
                          mirrors=tuple(_resolve_url(m, base) for m in mirrors),
                          root=(base / cast(str, r["root"])).resolve(), priority=int(cast(int, r.get("priority", 0))),
                          packages=_strs(r.get("packages", [])), written_url=url, written_mirrors=mirrors,
+                         device_url=cast(str, r.get("device-url", "")),
                          written_root=cast(str, r["root"]), written=frozenset(r) - {"name", "url", "root"})
 
 

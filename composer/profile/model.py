@@ -46,15 +46,21 @@ class RepositoryRef:
     root: Path                      # the pinned trust root file
     priority: int = 0
     packages: tuple[str, ...] = ()  # names and globs pinned to this repository
-    written_url: str = ""           # as written in the profile (what a built root records)
+    written_url: str = ""           # as written in the profile (what a built root records without device_url)
+    device_url: str = ""            # where a device reaches it (device-url; a built root records it)
     written_mirrors: tuple[str, ...] = ()
     written_root: str = ""
     written: frozenset[str] = frozenset()
 
     def to_dict(self) -> dict[str, object]:
         return {"name": self.name, "url": self.written_url, "root": self.written_root,
-                **_some(self.written, {"mirrors": list(self.written_mirrors), "priority": self.priority,
-                                       "packages": list(self.packages)})}
+                **_some(self.written, {"device-url": self.device_url, "mirrors": list(self.written_mirrors),
+                                       "priority": self.priority, "packages": list(self.packages)})}
+
+    @property
+    def recorded_url(self) -> str:
+        """The URL a built root records: where devices reach the repository, else the URL as written."""
+        return self.device_url or self.written_url
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
+import inspect
 import json
 import logging
 import os
@@ -33,7 +34,7 @@ from tuf.ngclient import FetcherInterface, Updater, UpdaterConfig
 
 from composer import oserrors, settings
 from composer.errors import FetchError, UserError, VerificationError
-from composer.fsutil import atomic_copy, canonical_json
+from composer.fsutil import atomic_copy, atomic_write, canonical_json
 from composer.notices import notice
 from composer.package.archive import Header, Verified, verify_package
 from composer.repo.deltas import apply_delta, delta_name
@@ -127,10 +128,17 @@ def make_updater(*, metadata_dir: Path, metadata_url: str, targets_url: str | No
     ensure_private_dir(metadata_dir / "root_history")
     if target_dir is not None:
         ensure_private_dir(target_dir)
+    anchor: dict[str, Any] = {"bootstrap": root}
+    if not BOOTSTRAP:   # python-tuf < 6 (Debian 13 has 5.1): the anchor is metadata_dir/root.json, so the pin
+        atomic_write(metadata_dir / "root.json", root)   # is written there each time (it walks forward again)
+        anchor = {}
     return Updater(metadata_dir=str(metadata_dir), metadata_base_url=metadata_url,
                    target_dir=str(target_dir) if target_dir is not None else None, target_base_url=targets_url,
-                   fetcher=fetcher if fetcher is not None else UrlFetcher(), config=UpdaterConfig(),
-                   bootstrap=root)
+                   fetcher=fetcher if fetcher is not None else UrlFetcher(), config=UpdaterConfig(), **anchor)
+
+
+BOOTSTRAP = "bootstrap" in inspect.signature(Updater).parameters
+"""python-tuf >= 6 takes the trusted root as ``bootstrap``; older ones read it from the metadata directory."""
 
 
 # ----------------------------------------------------------------- index entries against package headers

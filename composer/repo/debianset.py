@@ -1,5 +1,6 @@
 """The sample Debian repository: the dependency closure of the ``server`` profile's Debian packages
-(openssh-server, python3, nginx), imported with payload from Debian 13 for every sample architecture by
+(openssh-server, python3, nginx) and of what ``vpk`` requires on a device (Debian's Python libraries of the
+package manager, from recipes/vpk), imported with payload from Debian 13 for every sample architecture by
 ``vcomp import debian``'s library (:mod:`composer.package.importer`), signed with the sample developer key and
 published into a second TUF repository (``images/debian``) whose root is the committed
 ``profiles/trust/debian-root.json`` (docs/packages/closures.md).
@@ -22,6 +23,7 @@ from typing import Any
 from composer.arch import get_arch
 from composer.errors import InvalidPackage, UserError
 from composer.fsutil import source_date_epoch
+from composer.limits import load_toml
 from composer.package import importer
 from composer.package.actions import Actions
 from composer.package.archive import read_header
@@ -43,9 +45,24 @@ from composer.trust.keys import load_public_key, load_signing_key
 # What the server profile imports: an ssh server, python3 and a web server, with their closures (newest
 # version of each name across the release's pockets: one version per name keeps the repository small).
 SERVER_NAMES = ("openssh-server", "python3", "nginx")
+# ... and what vpk (recipes/vpk: the package manager on the device) requires: Debian's python3 and the Python
+# libraries the package manager imports, read from the recipe's [relations] (one list, in the recipe).
+VPK_RECIPE = Path("recipes") / "vpk" / "recipe.toml"
 SUITES = ("trixie", "trixie-updates", "trixie-security")
 ROLE = "debian-developer"
 REPORT = "translation-report.md"   # in the packages directory, beside ARCH/import-report.json
+
+
+def vpk_names(checkout: SampleCheckout) -> tuple[str, ...]:
+    """The Debian names recipes/vpk requires (its ``[relations] requires``, versions dropped), sorted."""
+    recipe = load_toml((checkout.root / VPK_RECIPE).read_bytes(), str(checkout.root / VPK_RECIPE))
+    clauses = recipe.get("relations", {}).get("requires", [])
+    return tuple(sorted({c.split("(")[0].split("|")[0].strip() for c in clauses}))
+
+
+def closure_names(checkout: SampleCheckout) -> tuple[str, ...]:
+    """What images/debian imports with its closure: the server profile's names, then vpk's."""
+    return (*SERVER_NAMES, *(n for n in vpk_names(checkout) if n not in SERVER_NAMES))
 
 
 def _quiet(line: str) -> None:
@@ -79,11 +96,12 @@ def _create(repo_dir: Path, checkout: SampleCheckout) -> None:
     delegate(RepoStore(repo_dir), ROLE, [developer], ["*"], targets_keys=targets_keys)
 
 
-def import_closure(arch: str, out_dir: Path, *, checkout: SampleCheckout, names: Sequence[str] = SERVER_NAMES,
+def import_closure(arch: str, out_dir: Path, *, checkout: SampleCheckout, names: Sequence[str] = (),
                    say: Callable[[str], None] = _quiet) -> ClosureImport:
     """The closure of ``names`` for ``arch`` as signed ``.vpk`` files in ``out_dir`` (existing files of the same
     name are rebuilt: the bytes do not change), with the import summary."""
     a = get_arch(arch)
+    names = names or closure_names(checkout)
     key = load_signing_key(checkout.key("developer"))
     archive = DebianArchive(default_cache(), suite=importer.release(SUITES))
     seconds: dict[str, float] = {}
@@ -110,12 +128,13 @@ def import_closure(arch: str, out_dir: Path, *, checkout: SampleCheckout, names:
 
 
 def build_debian_repo(repo_dir: Path, packages_dir: Path, *, checkout: SampleCheckout | None = None,
-                      arches: Sequence[str] = ARCHES, names: Sequence[str] = SERVER_NAMES,
+                      arches: Sequence[str] = ARCHES, names: Sequence[str] = (),
                       say: Callable[[str], None] = _quiet) -> RepoStore:
     """Import the closure of ``names`` for ``arches`` into ``packages_dir/ARCH`` and publish it in ``repo_dir``
     (created when missing; made again when an import changed a published package); one report per
     architecture in ``packages_dir/ARCH/import-report.json``."""
     checkout = checkout or checkout_of_this_package()
+    names = names or closure_names(checkout)
     paths: list[Path] = []
     imported: dict[str, list[tuple[str, Actions]]] = {}
     for arch in arches:

@@ -62,8 +62,9 @@ class SampleCheckout:
 
     @property
     def inputs(self) -> tuple[Path, ...]:
-        """The files and folders whose change changes the sample repository (this module included)."""
-        return (self.recipes, self.keys, self.root / "composer" / "repo" / "sample.py")
+        """The files and folders whose change changes the sample repository: recipes and keys, and the project's
+        source (this module, and recipes/vpk packages the composer package and the schemas)."""
+        return (self.recipes, self.keys, self.root / "composer", self.root / "schemas")
 
 
 def checkout_of_this_package() -> SampleCheckout:

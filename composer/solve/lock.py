@@ -15,7 +15,6 @@ from pathlib import Path
 
 from composer.errors import UserError
 from composer.fsutil import atomic_write
-from composer.image.outputs import BOOTLOADERS, OUTPUT_TYPES
 from composer.limits import load_json
 from composer.profile.model import Profile
 from composer.repo.client import RepositoryClient, load_trusted_root
@@ -53,6 +52,7 @@ def requests_for(profile: Profile, arch: str, index: SolvIndex | None = None) ->
         if name and name not in {r.name for r in reqs}:
             reqs.append(Request(name=name, reason=Reason(kind=role)))
     reqs += [Request(name=f"driver:{d}", reason=Reason.driver_for(d)) for d in profile.drivers]
+    from composer.image.outputs import BOOTLOADERS, OUTPUT_TYPES  # here: vpk on a device never builds images
     needed: dict[str, list[str]] = {}  # boot binaries come from the lock, never from the host
     for out in profile.outputs:
         if arch in out.architectures:

@@ -57,7 +57,22 @@ __all__ = ["POOL_REVISION", "STAR", "IndexData", "SolvIndex", "dependencies", "g
            "parse_version"]
 
 POOL_REVISION = 5  # bump when the encoding changes (5: Cargo requirements naming a revision); old caches unread
-SOLV_VERSION = importlib.metadata.version("solv")  # the .solv format belongs to the libsolv that wrote it
+
+
+def _solv_version() -> str:
+    """The libsolv binding's version (the .solv format belongs to the libsolv that wrote it): its package
+    metadata, else (Debian's python3-solv ships none) a digest of the binding's files."""
+    try:
+        return importlib.metadata.version("solv")
+    except importlib.metadata.PackageNotFoundError:
+        here = Path(solv.__file__).parent
+        digest = hashlib.sha256()
+        for path in sorted([Path(solv.__file__), *here.glob("_solv*")]):
+            digest.update(path.read_bytes())
+        return f"sha256:{digest.hexdigest()}"
+
+
+SOLV_VERSION = _solv_version()
 _HEAD = struct.Struct("<QQ")  # entry count, length of the origins JSON
 _ROW = struct.Struct("<QH8s")  # offset of the entry text, origin number, blake2b-64 of the text
 _ENCODE = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode

@@ -303,3 +303,14 @@ def test_run_nologin_is_not_made_since_nothing_would_remove_it() -> None:
     t = translate(package="systemd", control={}, files={"usr/lib/tmpfiles.d/systemd-nologin.conf": conf})
     assert [e["path"] for e in t.actions["tmpfiles"]] == ["/run/other"]
     assert any("/run/nologin (systemd-user-sessions removes it" in u for u in t.untranslated)
+
+
+def test_a_create_when_missing_entry_for_a_shipped_path_is_dropped() -> None:
+    """openssl's postinst links /usr/lib/ssl to /etc/ssl only when it is missing; the package ships it as a
+    directory, so the link never applies (lint would refuse the package: tmpfiles-shipped)."""
+    script = b"#!/bin/sh -e\nif [ ! -e /usr/lib/ssl ]\nthen\n  ln -sf /etc/ssl /usr/lib/ssl\nfi\n"
+    kept = translate(package="openssl", control={"postinst": script}, files={}).actions
+    assert kept["tmpfiles"] == [{"type": "L", "path": "/usr/lib/ssl", "argument": "/etc/ssl"}]
+    dropped = translate(package="openssl", control={"postinst": script}, files={},
+                        shipped=frozenset({"usr/lib/ssl", "usr/lib/ssl/misc"})).actions
+    assert "tmpfiles" not in dropped and "untranslated" not in dropped
