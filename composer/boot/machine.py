@@ -196,7 +196,8 @@ class Probe(Protocol):
 
 
 def watch(cmd: Sequence[str], expected: Expected, *, timeout: float, log_path: Path,
-          echo: Callable[[Seen], None] | None = None, grace: float = GRACE, probe: Probe | None = None) -> Watch:
+          echo: Callable[[Seen], None] | None = None, grace: float = GRACE, probe: Probe | None = None,
+          ready_ends: bool = True) -> Watch:
     """Boot, capture the console to ``log_path``; stop once every test's expected lines (``expected``: one
     group per test, each in order, or one plain list) appeared and init reported ready, soon after a failure
     is certain (after ``grace`` seconds of quiet for late lines: :mod:`composer.boot.verdict`), or at the
@@ -204,7 +205,7 @@ def watch(cmd: Sequence[str], expected: Expected, *, timeout: float, log_path: P
     ``probe`` is started for each test as soon as its lines are all seen; a passing boot runs until it is done
     (a certain failure does not wait for it)."""
     lines: list[str] = []
-    verdict = Verdict.of(expected, grace=grace)
+    verdict = Verdict.of(expected, grace=grace, ready_ends=ready_ends)
 
     def finished() -> bool:
         if probe is not None and not verdict.certain and probe.busy():

@@ -178,7 +178,7 @@ def run_boot(manifest: Mapping[str, Any], directory: Path, output: str, firmware
     ready = reach_.setup(checks, forwards=reach.forwards, keys=reach.keys, ssh_key=reach.ssh_key, work=logs, name=name)
     try:
         w = watch(command(spec, forwards=ready.forwards, reboots=reboots), wanted, timeout=limit,
-                  log_path=logs / f"{name}.log", echo=echo, probe=ready.probes)
+                  log_path=logs / f"{name}.log", echo=echo, probe=ready.probes, ready_ends=not reboots)
     finally:
         ready.cleanup()
     lines = w.log.splitlines()
