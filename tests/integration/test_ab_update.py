@@ -26,6 +26,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import ClassVar
 from urllib.parse import urlsplit
 
 import pytest
@@ -65,7 +66,7 @@ EXPECT = ["VCOMP-UPDATE: running generation 1 slot a",
 class Counting(http.server.SimpleHTTPRequestHandler):
     """Serves the images directory and counts the bytes of the chunks it sends (the update's transfer)."""
 
-    sent: dict[str, int] = {"chunks": 0, "all": 0}
+    sent: ClassVar[dict[str, int]] = {"chunks": 0, "all": 0}
 
     def log_message(self, format: str, *args: object) -> None:
         del format, args
