@@ -19,6 +19,7 @@ import hashlib
 import math
 import re
 import shutil
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -81,13 +82,16 @@ def build(w: Workshop, t: OutputJob, out: Path, *, filesystem: str, fmt: str, de
                         hint="drop bios from options.firmware (or drop slots: ab)")
     generation = int(t.options.get("generation", 1))
     layout = Layout(verity=bool(t.options.get("verity", False)))
-    root = w.root_image(filesystem)
+    # ids that stay the same from one generation to the next (not the build's seed): the root's UUID seeds ext4's
+    # metadata checksums and the verity salt every hash, so a new generation shares the chunks of what did not change
+    lineage = f"ab:{w.profile}:{w.arch.name}:{t.name}"
+    root = w.root_image(filesystem, fs_uuid=uuid.uuid5(uuid.NAMESPACE_URL, f"vcomp:{lineage}:root-fs"))
     tree: verity.VerityTree | None = None
     hashes: Path | None = None
     if layout.verity:
         data, hashes = w.work / f"{t.name}-verity-data.img", w.work / f"{t.name}-verity-hash.img"
         shutil.copyfile(root, data)
-        tree = verity.format_tree(data, hashes, seed=w.seed)
+        tree = verity.format_tree(data, hashes, seed=lineage)
         root = data
     size = root.stat().st_size
     slot_size = (parse_slot_size(t.options["slot-size"], where) if "slot-size" in t.options
