@@ -14,11 +14,11 @@ import gzip
 import hashlib
 import stat
 import uuid
-from uuid import UUID
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 import zstandard
 
