@@ -227,8 +227,10 @@ def cmd_verify(args: argparse.Namespace) -> int:
     from composer.pkgmgr.query import verify
     report = verify(_root(args), _records(args).packages, args.package)
     generated = _generated(_root(args))
-    report = replace(report, packages=tuple(replace(p, extra=tuple(x for x in p.extra if x.strip("/") not in generated))
-                                            for p in report.packages))
+    report = replace(report, packages=tuple(
+        replace(p, extra=tuple(x for x in p.extra if x.strip("/") not in generated),
+                config_changed=tuple(c for c in p.config_changed if c.path.strip("/") not in generated))
+        for p in report.packages))
     lines = []
     for p in report.packages:
         lines += [f"{p.name}: changed {x.path} ({x.detail})" for x in p.changed]

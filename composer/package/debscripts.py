@@ -308,6 +308,13 @@ def _pam_auth_update(args: list[str], acc: Collected) -> bool:
     return False
 
 
+def _update_ca_certificates(_args: list[str], acc: Collected) -> bool:
+    """``update-ca-certificates`` (ca-certificates' postinst): the generated bundle
+    ``/etc/ssl/certs/ca-certificates.crt`` (composer.package.actionplan's ``ca-certificates`` generator)."""
+    acc.generate.add("ca-certificates")
+    return True
+
+
 def _set(flag: str) -> Callable[[list[str], Collected], bool]:
     def handler(_args: list[str], acc: Collected) -> bool:
         if flag == "ldconfig":
@@ -347,7 +354,7 @@ COMMANDS: Mapping[str, Callable[[list[str], Collected], bool]] = {
     "systemd-machine-id-setup": _set("machine-id"),
     "mkdir": _mkdir, "chown": _chown, "chgrp": lambda a, acc: _chown(a, acc, group_only=True), "chmod": _chmod,
     "touch": _touch, "ln": _ln, "cp": _cp, "ucf": _ucf, "ucfr": _nothing,
-    "pam-auth-update": _pam_auth_update,
+    "pam-auth-update": _pam_auth_update, "update-ca-certificates": _update_ca_certificates,
     "sed": lambda a, acc: not any(x.startswith(("-i", "--in-place")) for x in a),
     **{f"db_{verb}": _debconf for verb in ("get", "set", "input", "go", "fset", "fget", "reset", "register",
                                            "unregister", "subst", "purge", "metaget")},

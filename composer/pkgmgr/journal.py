@@ -70,13 +70,13 @@ def locked(root: Path) -> Iterator[None]:
             return
         if not r.is_file(f"{db.DB_REL}/db.json"):
             db.load(r)  # not a root managed by vcomp: that error, and no lock file left in the directory
+        shown = str(root / db.DB_REL / LOCK)   # (no '//' for the root /: vpk on a device)
         with contextlib.ExitStack() as stack:
             try:
                 d = stack.enter_context(r.subdir(db.DB_REL))
-                stack.enter_context(lockfile.exclusive_at(d.fd, LOCK, f"root {root}",
-                                                          shown=f"{root}/{db.DB_REL}/{LOCK}"))
+                stack.enter_context(lockfile.exclusive_at(d.fd, LOCK, f"root {root}", shown=shown))
             except OSError as exc:  # a read-only root, a full one...: one line naming the lock file
-                exc.filename = f"{root}/{db.DB_REL}/{LOCK}"
+                exc.filename = shown
                 raise oserrors.fault(exc, "taking the root's lock") from None
             _held.add(key)
             try:

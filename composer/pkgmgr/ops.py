@@ -99,7 +99,7 @@ def record_key(r: Mapping[str, Any]) -> RowKey:
 def open_root(root: Path, cache: Path, *, offline: bool = False) -> tuple[db.Database, RootSources]:
     """The database and the repositories of a root (the caller holds its lock and recovered it)."""
     database = db.load(root)
-    origin = f"{root}/{db.DB_REL}/repositories.json"
+    origin = str(root / db.DB_REL / "repositories.json")
     if not database.repositories and not offline:
         raise UserError(f"{root} records no repositories ({db.DB_DIR}/repositories.json)",
                         hint="it was not built by vcomp build; install needs the repositories it came from")
@@ -304,7 +304,7 @@ def set_repository_url(root: Path, name: str, location: str, *, cwd: Path) -> st
     if name not in {r["name"] for r in database.repositories}:
         known = ", ".join(sorted(r["name"] for r in database.repositories)) or "none"
         raise UserError(f"{root} records no repository '{name}' (it records: {known})",
-                        hint=f"see {root}/{db.DB_REL}/repositories.json")
+                        hint=f"see {root / db.DB_REL / 'repositories.json'}")
     url = _absolute(location, cwd)
     records = [{**r, "url": url, "mirrors": [_absolute(m, cwd) for m in r.get("mirrors", [])]}
                if r["name"] == name else dict(r) for r in database.repositories]

@@ -30,6 +30,7 @@ from typing import Any
 
 from composer.errors import UserError
 from composer.fsutil import CHUNK
+from composer.package.actions import RUNTIME
 from composer.package.metadata import Dependency
 from composer.repo.index import close_names
 from composer.rootfs import Root, UnsafePath
@@ -471,7 +472,26 @@ def _extra(root: Root, directory: str, owned: Mapping[str, tuple[str, ...]]) -> 
     return [_show(f"{directory}/{n}") for n in names if f"{directory}/{n}" not in owned]
 
 
-def _verify_package(root: Root, name: str, record: Record, owned: Mapping[str, tuple[str, ...]]) -> PackageCheck:
+def _system_state(directory: str) -> bool:
+    """What the running system keeps there is not extra: the run-time directories (/proc, /run, /tmp...) and
+    /var (a service's data: nginx makes /var/lib/nginx/body when it starts)."""
+    top = directory.split("/", 1)[0]
+    return top in RUNTIME or top == "var"
+
+
+def declared_modes(records: Records) -> dict[str, str]:
+    """The modes the packages' tmpfiles actions give existing paths (``z``, and ``d`` on a shipped directory):
+    what the build applied, so what an installed file's mode is expected to be (pure)."""
+    modes: dict[str, str] = {}
+    for record in records.values():
+        for t in (record.get("metadata") or {}).get("actions", {}).get("tmpfiles", ()):
+            if t.get("type") in ("z", "d") and "mode" in t:
+                modes[str(t["path"]).strip("/")] = str(t["mode"])
+    return modes
+
+
+def _verify_package(root: Root, name: str, record: Record, owned: Mapping[str, tuple[str, ...]],
+                    modes: Mapping[str, str]) -> PackageCheck:
     config: Mapping[str, str] = record.get("config") or {}
     found: dict[str, list[Problem]] = {"changed": [], "missing": [], "config_changed": []}
     extra: list[str] = []
@@ -479,10 +499,15 @@ def _verify_package(root: Root, name: str, record: Record, owned: Mapping[str, t
         if entry["type"] in NOT_CREATED:
             continue
         path = entry["path"]
+        if path in modes:
+            entry = {**entry, "mode": modes[path]}
         result = _check_entry(root, entry, config.get(path, entry.get("sha256", "")))
+        if path in RUNTIME and result is not None and result[1].detail.startswith("mode "):
+            result = None   # a mount point (/proc, /tmp...): its mode is the mounted file system's
         if result is not None:
             found["config_changed" if path in config and result[0] == "changed" else result[0]].append(result[1])
-        if entry["type"] == "dir" and owned.get(path) == (name,) and (result is None or result[0] != "missing"):
+        if entry["type"] == "dir" and owned.get(path) == (name,) and (result is None or result[0] != "missing") \
+                and not _system_state(path):
             extra += _extra(root, path, owned)
     return PackageCheck(name=name, changed=_sorted(found["changed"]), missing=_sorted(found["missing"]),
                         config_changed=_sorted(found["config_changed"]), extra=tuple(sorted(extra)))
@@ -499,7 +524,7 @@ def verify(root: Path, records: Records, names: Sequence[str] = ()) -> VerifyRep
         close = sorted({c for n in unknown for c in close_names(n, records)})
         raise UserError(f"not installed in this root: {', '.join(unknown)}",
                         hint=f"did you mean {' or '.join(close)}?" if close else "list the installed packages")
-    owned = _owners(records)
+    owned, modes = _owners(records), declared_modes(records)
     with Root.open(root) as tree:
-        checks = [_verify_package(tree, n, records[n], owned) for n in sorted(set(names) or records)]
+        checks = [_verify_package(tree, n, records[n], owned, modes) for n in sorted(set(names) or records)]
     return VerifyReport(packages=tuple(checks))

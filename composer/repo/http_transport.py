@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import re
 import socket
 import threading
 import time
@@ -244,13 +245,17 @@ class HttpTransport:
             resp.close()
 
 
+_CONNECTION_OBJECT = re.compile(r"^<[^<>]{1,200}>: ")
+
+
 def _fail(deadline: _Deadline, url: str, exc: BaseException) -> NoReturn:
     """Raise the python-tuf error for a failed request: a deadline, a timeout, or a broken source."""
     fired = deadline.stop()
     if fired:
         raise tuf_exc.SlowRetrievalError(f"{url}: {fired}") from None
     if isinstance(exc, urllib3.exceptions.NewConnectionError):  # (a subclass of ConnectTimeoutError)
-        raise tuf_exc.DownloadError(f"{url}: cannot connect ({_shown(str(exc))})") from None
+        reason = _CONNECTION_OBJECT.sub("", str(exc))   # urllib3 prefixes the connection object's repr
+        raise tuf_exc.DownloadError(f"{url}: cannot connect ({_shown(reason)})") from None
     if isinstance(exc, (urllib3.exceptions.TimeoutError, TimeoutError)):
         raise tuf_exc.SlowRetrievalError(f"{url}: no data within the per-read timeout ({_shown(str(exc))})") \
             from None

@@ -1,14 +1,15 @@
 """vpk on the device (issue 17 item 1; docs/updates/vpk-on-device.md): profiles/server.yaml built for x86_64 with
-vpk in it and booted in QEMU, its two repositories served over HTTP on 127.0.0.1 at the port of the profile's
-``device-url`` (the guest reaches the host at 10.0.2.2 through QEMU's user networking).
+vpk in it and its disk booted in QEMU (UEFI), its two repositories served over HTTP on 127.0.0.1 at the port of
+the profile's ``device-url`` (the guest reaches the host at 10.0.2.2 through QEMU's user networking).
 
 Inside the guest one boot check (the script below) runs, as root:
 
 1. a snapshot of ``/`` (path, type and mode, owner, size and sha256 of every file; outside /proc /sys /dev /run
    /tmp, /var/log, vpk's cache /var/cache/vpk and its history/lock; the database by its packages);
 2. hostile: the sample repository re-pointed (``vpk repo-url``) at a path of the host's server that changes one
-   byte of every package it sends: ``vpk install nano`` fails with one error line, ``/`` is unchanged; the same
-   with a repository nobody answers at; then the URL recorded at build put back;
+   byte of every package it sends: ``vpk install nano`` fails with one error line; the same at a path that
+   serves a timestamp whose expiry was moved without its key (a bad signature), and at a port nobody answers
+   on; then the URL recorded at build put back, and ``/`` is unchanged;
 3. ``vpk install nano``, ``nano --version``, ``vpk rollback``, ``vpk verify`` (clean), a second snapshot:
    identical to the first.
 
@@ -41,6 +42,7 @@ from tests.integration.images_fixture import with_cache
 pytestmark = [pytest.mark.integration, pytest.mark.device]
 BOOT_TIMEOUT = 1500   # seconds: the boot, then six vpk runs under TCG on a loaded machine
 TAMPERED = "/tampered"  # the server's path prefix that flips one byte of every package it sends
+FORGED = "/forged"      # ... and the one that extends the timestamp's expiry without its key (a bad signature)
 
 SNAPSHOT = r'''
 import hashlib, json, os, stat, sys
@@ -88,6 +90,8 @@ start=$(date +%s)
 snap /tmp/before || exit 1
 vpk repo-url sample "${url%/repo}@TAMPERED@/repo" >/dev/null || exit 1
 fails vpk install nano || exit 1
+vpk repo-url sample "${url%/repo}@FORGED@/repo" >/dev/null || exit 1
+fails vpk install nano || exit 1
 vpk repo-url sample "http://10.0.2.2:9/repo" >/dev/null || exit 1
 fails vpk install nano || exit 1
 vpk repo-url sample "$url" >/dev/null || exit 1
@@ -107,27 +111,44 @@ say "history: $(vpk history | wc -l) transactions"
 say "done in $(( $(date +%s) - start )) s"
 '''
 EXPECT = ["VPK-TEST: sample repository: http://10.0.2.2:", "VPK-TEST: refused: error:", "VPK-TEST: refused: error:",
+          "VPK-TEST: refused: error:",
           "VPK-TEST: unchanged: /tmp/hostile", "VPK-TEST: nano: ", "VPK-TEST: rolled back:",
           "VPK-TEST: verify: exit 0", "VPK-TEST: unchanged: /tmp/after", "VCOMP-CHECK: PASS 50-vpk"]
 
 
+def tamper(path: Path, data: bytes) -> bytes:
+    """One byte of a package changed."""
+    if path.suffix != ".vpk":
+        return data
+    changed = bytearray(data)
+    changed[len(changed) // 2] ^= 0x01
+    return bytes(changed)
+
+
+def forge(path: Path, data: bytes) -> bytes:
+    """The timestamp's expiry moved on by years, its signature left as it was."""
+    return data.replace(b'"expires":"20', b'"expires":"29', 1) if path.name == "timestamp.json" else data
+
+
+ALTERED = {TAMPERED: tamper, FORGED: forge}
+
+
 class Handler(http.server.SimpleHTTPRequestHandler):
-    """Serves the images directory; under TAMPERED the same files, every package with one byte changed."""
+    """Serves the images directory; under a prefix of ALTERED the same files, altered."""
 
     def log_message(self, format: str, *args: object) -> None:
         del format, args
 
     def do_GET(self) -> None:
-        if not self.path.startswith(TAMPERED + "/"):
+        prefix = next((p for p in ALTERED if self.path.startswith(p + "/")), None)
+        if prefix is None:
             super().do_GET()
             return
-        path = Path(self.translate_path(self.path[len(TAMPERED):]))
+        path = Path(self.translate_path(self.path[len(prefix):]))
         if not path.is_file():
             self.send_error(404)
             return
-        data = bytearray(path.read_bytes())
-        if path.suffix == ".vpk":
-            data[len(data) // 2] ^= 0x01
+        data = ALTERED[prefix](path, path.read_bytes())
         self.send_response(200)
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
@@ -168,12 +189,13 @@ def served(sample_repo_base: Path) -> Iterator[Path]:
 
 
 def device_profile() -> str:
-    """server.yaml for x86_64, its initramfs only, the check timeout raised, one boot test: the scenario."""
+    """server.yaml for x86_64, its disk only, the check timeout raised, one boot test: the scenario."""
     doc = yaml.safe_load((REPO / "profiles" / "server.yaml").read_text())
     doc["architectures"] = ["x86_64"]
-    doc["outputs"] = [o for o in doc["outputs"] if o["type"] == "initramfs"]
+    doc["outputs"] = [o for o in doc["outputs"] if o["type"] == "disk"]   # a root that keeps /boot (see docs)
     doc["kernel"]["cmdline"] = f"{doc['kernel'].get('cmdline', '')} vcomp.checktimeout={BOOT_TIMEOUT}".strip()
-    script = SCENARIO.replace("@SNAPSHOT@", SNAPSHOT.strip()).replace("@TAMPERED@", TAMPERED)
+    script = SCENARIO.replace("@SNAPSHOT@", SNAPSHOT.strip()).replace("@TAMPERED@", TAMPERED).replace(
+        "@FORGED@", FORGED)
     doc["boot-tests"] = [{"name": "vpk", "checks": {"vpk": script.strip()}, "expect": EXPECT,
                           "timeout": BOOT_TIMEOUT}]
     text: str = yaml.safe_dump(doc, sort_keys=False, width=1000)
@@ -191,10 +213,12 @@ def test_vpk_install_then_rollback_leaves_the_root_as_it_was(served: Path, tmp_p
     print(f"lock+build: {time.monotonic() - start:.0f} s")
     built = tmp_path / "images-out" / "server" / "x86_64"
     start = time.monotonic()
-    (case,) = run_boot(read_manifest(built), built, "initramfs", "", logs=tmp_path / "logs", timeout=BOOT_TIMEOUT)
+    (case,) = run_boot(read_manifest(built), built, "disk", "uefi", logs=tmp_path / "logs", timeout=BOOT_TIMEOUT)
     print(f"boot and scenario: {time.monotonic() - start:.0f} s")
     log = case.watch.log
     print("\n".join(line for line in log.splitlines() if "VPK-TEST" in line))
     assert case.passed, f"{case.reason()}; console tail:\n{case.watch.tail(80)}"
-    refusals = [line for line in log.splitlines() if "VPK-TEST: refused: " in line]
-    assert len(refusals) == 2, refusals
+    tampered, forged, unreachable = [line for line in log.splitlines() if "VPK-TEST: refused: " in line]
+    assert "hash mismatch" in tampered and "nano" in tampered, tampered
+    assert "timestamp" in forged.lower(), forged
+    assert "cannot connect" in unreachable and "10.0.2.2:9" in unreachable, unreachable

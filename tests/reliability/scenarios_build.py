@@ -39,6 +39,8 @@ def _stamp() -> str:
     h = hashlib.sha256()
     for top in SampleCheckout(root=REPO).inputs:
         for path in sorted([top] if top.is_file() else top.rglob("*")):
+            if "__pycache__" in path.parts:   # (composer/ is an input: recipes/vpk packages it)
+                continue
             st = path.stat()
             h.update(f"{path.relative_to(REPO)}\0{st.st_size}\0{st.st_mtime_ns}\0".encode())
     return h.hexdigest()[:16]

@@ -314,3 +314,9 @@ def test_a_create_when_missing_entry_for_a_shipped_path_is_dropped() -> None:
     dropped = translate(package="openssl", control={"postinst": script}, files={},
                         shipped=frozenset({"usr/lib/ssl", "usr/lib/ssl/misc"})).actions
     assert "tmpfiles" not in dropped and "untranslated" not in dropped
+
+
+def test_update_ca_certificates_is_the_generated_bundle() -> None:
+    script = b"#!/bin/sh\nset -e\nif [ \"$1\" = configure ]; then\n  update-ca-certificates --hooksdir /x\nfi\n"
+    assert translate(package="ca-certificates", control={"postinst": script}, files={}).actions == \
+        {"generate": ["ca-certificates"]}

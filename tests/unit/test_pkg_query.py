@@ -385,3 +385,25 @@ def test_verify_does_not_read_through_etc_pointing_at_slash(tmp_path: Path, monk
 def test_verify_unopenable_root_is_a_user_error(tmp_path: Path) -> None:
     with pytest.raises(UserError, match="cannot open the directory"):
         query.verify(tmp_path / "nope", {})
+
+
+def test_verify_on_a_running_system(tmp_path: Path, base: dict[str, list[dict[str, Any]]]) -> None:
+    """vpk verify on /: the modes the packages' tmpfiles give are expected, what a run-time directory or /var
+    holds is not extra and a mount point's mode is its file system's (docs/updates/vpk-on-device.md)."""
+    root = tmp_path / "root"
+    base["app"] += [ent("run", "dir"), ent("tmp", "dir"), ent("var", "dir"), ent("var/lib", "dir"),
+                    ent("var/lib/app", "dir")]
+    records = make(root, base)
+    (root / "run" / "pid").write_text("1")
+    (root / "var/lib/app/state").write_text("the service's data")
+    (root / "tmp").chmod(0o1777)
+    (root / "opt/app/run").chmod(0o2755)
+    (root / "opt/app").chmod(0o700)
+    assert query.verify(root, records).packages[0].changed == (
+        query.Problem(path="/opt/app", detail="mode 0700, expected 0755"),
+        query.Problem(path="/opt/app/run", detail="mode 2755, expected 0755"))
+    records["app"]["metadata"]["actions"] = {"tmpfiles": [
+        {"type": "z", "path": "/opt/app/run", "mode": "2755", "user": "root", "group": "root"},
+        {"type": "d", "path": "/opt/app", "mode": "0700"}]}
+    report = query.verify(root, records)
+    assert report.clean, report

@@ -110,7 +110,7 @@ def test_committed_profiles_keep_their_digest_and_read_back_as_written(path: Pat
 def test_pinned_digests() -> None:
     digests = {p.stem: load_profile(p).digest for p in PROFILES}
     assert digests["minimal"] == "d71265078d4f1627939f75d1296cdf2e1c08f409fc19616aa4e57cb81689ebd7"  # disk: bios too
-    assert digests["server"] == "2cae420722d9bda24ff93ad57494222ba34e9e33354c9de5a4b0df0135b67617"  # + host checks
+    assert digests["server"] == "c12d5317a669adf74550b6c0c270efb90366287f8430eec298bd05128e3e91a7"  # + vpk, device-url
 
 
 def test_every_field_of_a_full_profile(tmp_path: Path) -> None:
