@@ -31,7 +31,7 @@ def _say(line: str) -> None:
 
 def cmd_status(args: argparse.Namespace) -> int:
     """Slots, generations, states, the booted slot and the channel (``--json``: schemas/pkg-status.schema.json)."""
-    result = ab.status(_device(args), online=not args.offline_status)
+    result = ab.status(_device(args), online=not getattr(args, "offline", False))   # the global --offline
     if jsonout.wanted(args):
         jsonout.emit(result.to_dict())
     else:
@@ -62,6 +62,5 @@ def register_verbs(verb: Callable[..., argparse.ArgumentParser]) -> None:
     """Add the verbs through pkgroot.register's ``verb(name, func, help, json_out=...)`` helper."""
     u = verb("update", cmd_update, "update this A/B device to its channel's newest generation", json_out=True)
     u.add_argument("--reboot", action="store_true", help="reboot into the new generation when one was written")
-    s = verb("status", cmd_status, "this A/B device's slots, generations and channel", json_out=True)
-    s.add_argument("--offline", dest="offline_status", action="store_true",
-                   help="do not ask the repository for the channel's newest generation")
+    verb("status", cmd_status, "this A/B device's slots, generations and channel (with --offline: without asking "
+         "the repository for the channel's newest generation)", json_out=True)
