@@ -8,11 +8,14 @@ from __future__ import annotations
 import hashlib
 import random
 from pathlib import Path
+from typing import cast
 
 import pytest
 
 from composer.errors import UserError, VerificationError
+from composer.image.types import abdisk
 from composer.image.types.abdisk import Layout, default_slot_size, parse_slot_size, verity_size
+from composer.image.workshop import OutputJob, Workshop
 from composer.update import device as ab
 from composer.update import slots
 from composer.update.bundle import write_bundle
@@ -127,6 +130,13 @@ def test_the_command_line_names_the_slot_its_partitions_and_the_esp() -> None:
         ab.parse_cmdline("console=ttyS0 vcomp.root=/dev/vda2")
     with pytest.raises(UserError, match="is not partition 1"):
         ab.parse_cmdline("vcomp.slot=a vcomp.esp=/dev/vda2")
+
+
+def test_bios_with_slots_is_refused_with_the_reason(tmp_path: Path) -> None:
+    job = OutputJob(name="disk", type="disk", options={"slots": "ab"}, firmware=("bios", "uefi"))
+    with pytest.raises(UserError, match="slots: ab boots through systemd-boot, which is UEFI only") as err:
+        abdisk.build(cast(Workshop, None), job, tmp_path, filesystem="ext4", fmt="raw", device="/dev/vda")
+    assert "drop bios" in err.value.hint
 
 
 # ---------------------------------------------------------------- the bundle
