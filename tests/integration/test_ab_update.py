@@ -180,3 +180,56 @@ def test_the_device_updates_commits_and_falls_back_on_its_own(served: Path, gene
     entries = run(["mdir", "-b", "-i", esp, "::EFI/Linux"]).stdout.decode().split()
     assert sorted(e.rsplit("/", 1)[-1] for e in entries) == ["vcomp-2-b.efi", "vcomp-3-a+0-1.efi"]
     shutil.rmtree(device)
+
+
+SIGNED_AB = """\
+name: absigned
+description: a small A/B disk signed for Secure Boot (test_ab_update.py)
+architectures: [x86_64]
+repositories:
+  - name: sample
+    url: ../images/repo
+    root: trust/sample-root.json
+packages: [base-files, busybox, init]
+drivers: [virtio-blk, ext4, vfat]
+kernel: {package: linux, cmdline: quiet}
+init: init
+hostname: absigned
+secure-boot:
+  key: ../keys/sample/INSECURE-SAMPLE-db.key
+  certificate: ../keys/sample/INSECURE-SAMPLE-db.crt
+outputs:
+  - type: disk
+    options: {format: raw, filesystem: ext4, slots: ab, slot-size: 64M, firmware: [uefi]}
+"""
+
+
+def test_a_signed_ab_disk_boots_under_secure_boot_and_another_key_refuses_it(sample_repo_base: Path,
+                                                                             tmp_path: Path) -> None:
+    """systemd-boot and each slot's UKI are signed with the profile's key: enforced Secure Boot boots slot a;
+    with only another key enrolled the firmware refuses systemd-boot."""
+    from composer.boot.session import secure_boot_certificate
+    from composer.image.secureboot import verify
+    profiles = copy_profiles(sample_repo_base, tmp_path)
+    shutil.copytree(REPO / "keys" / "sample", tmp_path / "keys" / "sample")
+    (profiles / "absigned.yaml").write_text(SIGNED_AB)
+    with with_cache(tmp_path / "cache"):
+        assert main(["lock", str(profiles / "absigned.yaml")]) == 0
+        assert main(["build", str(profiles / "absigned.yaml"), "--images", str(tmp_path / "out")]) == 0
+    built = tmp_path / "out" / "absigned" / "x86_64"
+    cert = built / "secure-boot-db.crt"
+    esp = f"{built / 'disk.raw'}@@{read_gpt(built / 'disk.raw')[0].offset}"
+    for name in ("EFI/BOOT/BOOTX64.EFI", "EFI/Linux/vcomp-1-a.efi"):
+        run(["mcopy", "-n", "-i", esp, f"::{name}", tmp_path / "copy.efi"])
+        assert verify(tmp_path / "copy.efi", cert), name
+    assert verify(built / "disk.bundle" / "uki-b.efi", cert)
+    manifest = read_manifest(built)
+    expect = ["VCOMP-UPDATE: running generation 1 slot a", "VCOMP-BOOT: ready"]
+    (good,) = run_boot(manifest, built, "disk", "uefi", logs=tmp_path / "logs", expect=expect, timeout=300,
+                       secure_boot=secure_boot_certificate(manifest, built, None))
+    assert good.passed, f"{good.reason()}\n{good.watch.tail(40)}"
+    other = REPO / "keys" / "sample" / "INSECURE-SAMPLE-other-db.crt"
+    (refused,) = run_boot(manifest, built, "disk", "uefi", logs=tmp_path / "logs-other", expect=expect, timeout=300,
+                          secure_boot=secure_boot_certificate(manifest, built, other))
+    assert not refused.passed and "Access Denied" in refused.watch.log, refused.watch.tail(20)
+    assert "VCOMP-BOOT" not in refused.watch.log
