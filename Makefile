@@ -1,12 +1,12 @@
 # The two commands of the quickstart: `make demo` and `make test`. Each does its own set-up.
 .PHONY: setup demo test unit integration lint bench clean docs conformance reliability debian-fixture test-archive \
 	bench-archive test-archive-e2e test-reach test-boot-matrix test-drivers test-systemd test-server \
-	test-verified-boot test-device
+	test-verified-boot test-device test-ab-update
 
 # Suites that run only when asked for by their own target (minutes each; tests/conftest.py OPT_IN skips them
 # in any other run).
 NOT_OPT_IN = not archive and not boot_matrix and not drivers and not systemd and not server and not verified_boot \
-	and not device
+	and not device and not ab_update
 
 setup:
 	@bash scripts/setup.sh
@@ -27,6 +27,12 @@ test-server: setup
 # tampered package or an unreachable repository is one clear error (tests/integration/test_vpk_device.py).
 test-device: setup
 	.venv/bin/python -m pytest -m device -v -s tests/integration/test_vpk_device.py
+
+# A/B image updates (docs/updates/ab-slots.md): profiles/device.yaml built as generations 1, 2 and 3, released to
+# a served repository; the device boots generation 1, updates itself to 2 and commits it, tries 3 (whose health
+# check fails) and falls back to 2 on its own, all in one QEMU run that reboots (tests/integration/test_ab_update.py).
+test-ab-update: setup
+	.venv/bin/python -m pytest -m ab_update -v -s tests/integration/test_ab_update.py
 
 unit: setup
 	.venv/bin/python -m pytest -n 2 -m "$(NOT_OPT_IN)" tests/unit

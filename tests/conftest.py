@@ -135,7 +135,8 @@ OPT_IN = {"archive": "archive test: run it with make test-archive (pytest -m arc
           "server": "server profile on aarch64/riscv64: run them with make test-server (pytest -m server)",
           "verified_boot": "tampered verified-boot images: run them with make test-verified-boot "
                            "(pytest -m 'verified_boot or integration')",
-          "device": "vpk on a booted server image: run it with make test-device (pytest -m device)"}
+          "device": "vpk on a booted server image: run it with make test-device (pytest -m device)",
+          "ab_update": "A/B updates of a booted device: run it with make test-ab-update (pytest -m ab_update)"}
 
 
 def _asked_for(config: pytest.Config, marker: str) -> bool:

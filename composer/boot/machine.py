@@ -125,9 +125,11 @@ def kvm_usable() -> bool:
     return True
 
 
-def command(b: Boot, *, gdb: bool = False, network: bool = True, forwards: Sequence[Forward] = ()) -> list[str]:
+def command(b: Boot, *, gdb: bool = False, network: bool = True, forwards: Sequence[Forward] = (),
+            reboots: bool = False) -> list[str]:
     """The QEMU command of a boot; ``forwards``: host ports of 127.0.0.1 forwarded to guest ports (allocated:
-    :func:`composer.boot.forward.allocate`)."""
+    :func:`composer.boot.forward.allocate`); ``reboots``: a guest reboot restarts the machine (an A/B update
+    test) instead of ending the boot."""
     if b.media not in MEDIA:
         raise UserError(f"cannot boot media '{b.media}'", hint=f"bootable media: {', '.join(MEDIA)}")
     if forwards and not network:
@@ -143,7 +145,8 @@ def command(b: Boot, *, gdb: bool = False, network: bool = True, forwards: Seque
     nic = hw.nic("net0") if hw.nic else ["-device", "virtio-net-pci,netdev=net0"]
     net = ["-netdev", netdev(forwards), *nic] if network else ["-nic", "none"]
     return [b.arch.qemu, *machine, *accel, "-m", b.arch.qemu_memory, "-smp", "1", "-display", "none",
-            "-monitor", "none", "-serial", "stdio", "-no-reboot", *net, *firmware_args(b), *_medium(b, hw.disk),
+            "-monitor", "none", "-serial", "stdio", *([] if reboots else ["-no-reboot"]), *net, *firmware_args(b),
+            *_medium(b, hw.disk),
             *hw.extra, *(["-s", "-S"] if gdb else [])]
 
 
@@ -193,7 +196,8 @@ class Probe(Protocol):
 
 
 def watch(cmd: Sequence[str], expected: Expected, *, timeout: float, log_path: Path,
-          echo: Callable[[Seen], None] | None = None, grace: float = GRACE, probe: Probe | None = None) -> Watch:
+          echo: Callable[[Seen], None] | None = None, grace: float = GRACE, probe: Probe | None = None,
+          ready_ends: bool = True) -> Watch:
     """Boot, capture the console to ``log_path``; stop once every test's expected lines (``expected``: one
     group per test, each in order, or one plain list) appeared and init reported ready, soon after a failure
     is certain (after ``grace`` seconds of quiet for late lines: :mod:`composer.boot.verdict`), or at the
@@ -201,7 +205,7 @@ def watch(cmd: Sequence[str], expected: Expected, *, timeout: float, log_path: P
     ``probe`` is started for each test as soon as its lines are all seen; a passing boot runs until it is done
     (a certain failure does not wait for it)."""
     lines: list[str] = []
-    verdict = Verdict.of(expected, grace=grace)
+    verdict = Verdict.of(expected, grace=grace, ready_ends=ready_ends)
 
     def finished() -> bool:
         if probe is not None and not verdict.certain and probe.busy():

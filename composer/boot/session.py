@@ -163,7 +163,7 @@ def log_name(arch: str, output: str, medium: str, firmware: str, primary: str) -
 def run_boot(manifest: Mapping[str, Any], directory: Path, output: str, firmware: str, *, logs: Path,
              expect: Sequence[str] = (), timeout: float | None = None,
              echo: Callable[[Seen], None] | None = None, medium: str = "", reach: Reach = Reach(),
-             secure_boot: Path | None = None) -> list[Case]:
+             secure_boot: Path | None = None, reboots: bool = False) -> list[Case]:
     """Boot one output with one firmware on one medium ("": its own) and evaluate its boot tests (or
     ``expect`` when given); ``echo`` sees each console line as it comes (:class:`composer.boot.verdict.Seen`).
     The tests' host checks run through ports of 127.0.0.1 forwarded for them (:mod:`composer.boot.reach`)."""
@@ -177,8 +177,8 @@ def run_boot(manifest: Mapping[str, Any], directory: Path, output: str, firmware
     checks = [reach_.checks_of(t) for t in tests]
     ready = reach_.setup(checks, forwards=reach.forwards, keys=reach.keys, ssh_key=reach.ssh_key, work=logs, name=name)
     try:
-        w = watch(command(spec, forwards=ready.forwards), wanted, timeout=limit, log_path=logs / f"{name}.log",
-                  echo=echo, probe=ready.probes)
+        w = watch(command(spec, forwards=ready.forwards, reboots=reboots), wanted, timeout=limit,
+                  log_path=logs / f"{name}.log", echo=echo, probe=ready.probes, ready_ends=not reboots)
     finally:
         ready.cleanup()
     lines = w.log.splitlines()

@@ -78,6 +78,7 @@ class Verdict:
     groups: tuple[tuple[str, ...], ...]
     grace: float = GRACE
     grace_cap: float = GRACE_CAP
+    ready_ends: bool = True   # False: a machine that reboots (A/B updates) says ready once per boot
     at: list[int] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
     ready: bool = False
@@ -86,12 +87,14 @@ class Verdict:
     silent: bool = False
 
     @classmethod
-    def of(cls, expected: Expected, *, grace: float = GRACE, grace_cap: float = GRACE_CAP) -> Verdict:
-        """``expected``: one group of lines per test, or a plain list of lines (one test)."""
+    def of(cls, expected: Expected, *, grace: float = GRACE, grace_cap: float = GRACE_CAP,
+           ready_ends: bool = True) -> Verdict:
+        """``expected``: one group of lines per test, or a plain list of lines (one test). ``ready_ends=False``:
+        init's ready line before the expected lines are all seen is not a failure (the guest reboots and goes on)."""
         groups = groups_of(expected)
-        if not any(READY in line for g in groups for line in g):
+        if ready_ends and not any(READY in line for g in groups for line in g):
             groups = (*groups, (READY,))
-        return cls(groups=groups, grace=grace, grace_cap=grace_cap, at=[0] * len(groups))
+        return cls(groups=groups, grace=grace, grace_cap=grace_cap, ready_ends=ready_ends, at=[0] * len(groups))
 
     @property
     def total(self) -> int:
@@ -130,7 +133,7 @@ class Verdict:
             self.ready = True
         if line.startswith(SILENT_AFTER):
             self.silent = True
-        if self.ready and not self.met:
+        if self.ready and not self.met and self.ready_ends:
             self._certain(now)
         done = sum(self.at)
         return Seen(line=line, expected=matched, index=done if matched else 0, total=self.total, failure=failure)

@@ -55,6 +55,8 @@ SCHEMAS: Mapping[str, str] = {
     "pkg depends": "pkg-depends",
     "pkg rdepends": "pkg-rdepends",
     "pkg orphans": "pkg-list",
+    "pkg update": "pkg-update",
+    "pkg status": "pkg-status",
     "cache list": "cache-list",
     "cache du": "cache-du",
     "cache verify": "cache-verify",

@@ -322,6 +322,8 @@ def register(pkg: Subparsers, *, note: str = " (needs --root)") -> None:
     verb("depends", cmd_depends, "what a package needs", json_out=True).add_argument("package")
     verb("rdepends", cmd_rdepends, "what needs a package", json_out=True).add_argument("package")
     verb("orphans", cmd_orphans, "auto packages no manual package needs", json_out=True)
+    from composer.cli.abupdate import register_verbs
+    register_verbs(verb)   # update, status: A/B image updates of the running system
 
 
 def _needs_root(args: argparse.Namespace, func: Any) -> int:

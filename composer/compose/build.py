@@ -169,6 +169,8 @@ def build_arch(profile: Profile, lock: Lock, lock_digest: str, sources: Sources,
             products[name], origin[name] = product, record
     cached = []
     for t in targets:
+        if not OUTPUT_TYPES[t.type].cacheable(t.options):
+            continue   # an output with a directory beside its files (an A/B disk's update bundle): made again
         hit = from_cache(cache, output_key(seed, t), staging, warn=warn)
         if hit is not None:
             products[t.name] = hit
@@ -181,6 +183,8 @@ def build_arch(profile: Profile, lock: Lock, lock_digest: str, sources: Sources,
         for p in make_products(profile, lock, lock_digest, sources, arch_name, missing, staging, seed=ids,
                                epoch=epoch, say=say):
             products[p.name] = p
+            if not OUTPUT_TYPES[p.type].cacheable(next(t for t in targets if t.name == p.name).options):
+                continue
             to_cache(cache, output_key(seed, next(t for t in targets if t.name == p.name)), p, staging / CONTENTS,
                      warn=warn)
     for t in targets:
@@ -230,6 +234,9 @@ def carry_one(previous: Path, staging: Path, o: Mapping[str, Any],
             os.link(previous / n, staging / n)
         except OSError:
             shutil.copyfile(previous / n, staging / n)
+    bundle = previous / f"{o['name']}.bundle"   # an A/B disk's update bundle (composer.update.bundle)
+    if bundle.is_dir() and not bundle.is_symlink():
+        shutil.copytree(bundle, staging / bundle.name, symlinks=True)
     record = {k: o.get(k, base[k]) for k in ("inputs", "profile-digest", "lock-digest")}
     if changed:
         record["note"] = "changed on disk since it was built"
@@ -285,7 +292,7 @@ def make_products(profile: Profile, lock: Lock, lock_digest: str, sources: Sourc
         if signing is not None:
             signing.check(f"profile {profile.path.name}")
         shop = Workshop(root=root, arch=arch, work=work, epoch=epoch, seed=seed, cmdline=cmdline,
-                        boot_files=boot_files, kernel=kernel, secure_boot=signing)
+                        boot_files=boot_files, kernel=kernel, secure_boot=signing, profile=profile.name)
         for t in targets:
             say(f"{arch_name}: building {t.name} ({t.type}{', ' + '+'.join(t.firmware) if t.firmware else ''})")
         return build_products(shop, targets, out)

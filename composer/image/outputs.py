@@ -48,6 +48,18 @@ class OutputType:
     extension: str                           # of its (first) file, with the default options
     media: str = ""      # how it boots on its own: kernel (direct), cdrom, disk; "" when it does not
     tested: bool = False  # booted by `vcomp test` (an ESP is a disk medium, but only a part of a disk)
+    # option -> value -> the boot loader provide an output with it needs from the lock (beside its firmware's)
+    option_bootloaders: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    # option -> values with which the output is not kept in the image cache (it writes a directory beside its files)
+    uncached: Mapping[str, frozenset[str]] = field(default_factory=dict)
+
+    def cacheable(self, options: Mapping[str, object]) -> bool:
+        return not any(str(options.get(o)) in values for o, values in self.uncached.items())
+
+    def bootloaders_for(self, options: Mapping[str, object]) -> tuple[str, ...]:
+        """The boot loader provides the options ask for (a disk with slots: ab boots systemd-boot)."""
+        return tuple(by_value[str(options[o])] for o, by_value in sorted(self.option_bootloaders.items())
+                     if str(options.get(o)) in by_value)
 
     def firmware_for(self, arch: str, options: Mapping[str, object]) -> tuple[str, ...]:
         """The firmware kinds an output of this type boots with on ``arch``: those the ``firmware`` option names
@@ -134,11 +146,22 @@ OUTPUT_TYPES: Registry[OutputType] = Registry((
                                    "description": "a dm-verity hash tree of the root in a third partition, its root "
                                                   "hash on the UKI's command line; init maps the root through "
                                                   "dm-verity (needs drivers: [dm-verity] and package dmsetup; "
-                                                  "docs/verified-boot.md)"}},
+                                                  "docs/verified-boot.md)"},
+                        "slots": {"enum": ["none", "ab"], "default": "none",
+                                  "description": "ab: two root slots (A/B image updates), systemd-boot with boot "
+                                                 "counting on the ESP, an update bundle beside the disk; UEFI only "
+                                                 "(docs/updates/ab-slots.md)"},
+                        "slot-size": {"type": "string", "pattern": "^[1-9][0-9]{0,5}[MG]$",
+                                      "description": "with slots: ab, the size of each root slot, e.g. 512M "
+                                                     "(default: twice the first root)"},
+                        "generation": {"type": "integer", "minimum": 1, "maximum": 999999999, "default": 1,
+                                       "description": "with slots: ab, the generation the disk's slot a holds"}},
                tools=(*_FAT_TOOLS, "qemu-img"),
                option_tools={"filesystem": {"ext4": ("mke2fs", "debugfs"), "erofs": ("mkfs.erofs",),
                                             "squashfs": ("mksquashfs",)}},
                firmware_tools={"bios": ("syslinux",)},
+               option_bootloaders={"slots": {"ab": "bootloader:systemd-boot"}},
+               uncached={"slots": frozenset({"ab"})},
                opt_in_firmware=frozenset({"bios"}),  # firmware: [bios, uefi]; a profile without it stays UEFI-only
                builder=disk.build, extension=disk.EXTENSION, media="disk", tested=True),
 ), group="vcomp.outputs", kind="output type", row_type=OutputType, name_of=lambda t: t.name,

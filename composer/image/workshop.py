@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 import zstandard
 
@@ -75,6 +76,7 @@ class Workshop:
     boot_files: Mapping[str, str]  # role -> root-relative path, from the packages' [boot] tables
     kernel: Path
     secure_boot: SecureBootKey | None = None   # the profile's db key: every UKI is signed with it
+    profile: str = ""                          # the profile's name (an A/B disk's update bundle records it)
     _made: dict[str, Path] = field(default_factory=dict)
 
     def uuid(self, label: str) -> uuid.UUID:
@@ -159,14 +161,17 @@ class Workshop:
                 syslinux.install(path, epoch=self.epoch)
         return self.once(f"esp-{key}", make, f"esp-{key}.fat")
 
-    def root_image(self, filesystem: str) -> Path:
+    def root_image(self, filesystem: str, fs_uuid: UUID | None = None) -> Path:
+        """The root file system image; its UUID derived from the build's seed, or ``fs_uuid`` (an A/B slot's,
+        the same in every generation: ext4's metadata checksums are seeded with it)."""
+        fsid = fs_uuid or self.uuid("root-fs")
         makers: Mapping[str, Callable[[Path], None]] = {
-            "ext4": lambda p: fs.make_ext4(self.root, p, epoch=self.epoch, label="veridian-root",
-                                           fs_uuid=self.uuid("root-fs")),
-            "erofs": lambda p: fs.make_erofs(self.root, p, epoch=self.epoch, fs_uuid=self.uuid("root-fs")),
+            "ext4": lambda p: fs.make_ext4(self.root, p, epoch=self.epoch, label="veridian-root", fs_uuid=fsid),
+            "erofs": lambda p: fs.make_erofs(self.root, p, epoch=self.epoch, fs_uuid=fsid),
             "squashfs": lambda p: fs.make_squashfs(self.root, p, epoch=self.epoch),
         }
-        return self.once(f"root-{filesystem}", makers[filesystem], f"root.{filesystem}")
+        key = "" if fs_uuid is None else f"-{fs_uuid}"
+        return self.once(f"root-{filesystem}{key}", makers[filesystem], f"root{key}.{filesystem}")
 
 
 def _digest(text: str) -> str:

@@ -23,6 +23,7 @@ from typing import Any
 import tomli_w
 
 from composer.errors import UserError
+from composer.fsutil import canonical_json
 from composer.pkgmgr import db, dbcheck
 from composer.pkgmgr.actions import TMPFILES, TMPFILES_HEADER, apply_actions, apply_services
 from composer.profile.model import Profile
@@ -122,6 +123,13 @@ def _configure(root: Root, profile: Profile, arch: str, records: Mapping[str, Ma
     _write(root, f"{CONF_REL}/capabilities.toml", capability_policy(records, profile.capabilities), written)
     for name, body in sorted(boot_checks(profile, arch).items()):
         _write(root, f"{CONF_REL}/checks.d/{root.check(name)}", body, written, 0o755)
+    if profile.updates is not None:   # A/B image updates (docs/updates/ab-slots.md): read by init and vpk update
+        config = canonical_json(profile.updates.device_config(profile.name, arch)).decode()
+        _write(root, f"{CONF_REL}/update.json", config + "\n", written)
+        _mkdir(root, f"{CONF_REL}/health.d", written)
+        for name, body in sorted(profile.updates.checks.items()):
+            _write(root, f"{CONF_REL}/health.d/{root.check(name)}",
+                   body if body.startswith("#!") else f"#!/bin/sh\n{body}\n", written, 0o755)
     return written
 
 

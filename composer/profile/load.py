@@ -28,6 +28,7 @@ from composer.profile.model import (
     RepositoryRef,
     SecureBoot,
     ServiceOverride,
+    Updates,
     User,
     WeakDependencies,
 )
@@ -180,6 +181,16 @@ def _secure_boot(d: Doc | None, base: Path) -> SecureBoot | None:
                       certificate_path=(base / cert).resolve())
 
 
+def _updates(d: Doc | None) -> Updates | None:
+    if d is None:
+        return None
+    health = cast(Doc, d.get("health", {}))
+    return Updates(channel=cast(str, d["channel"]), repository=cast(str, d["repository"]), url=_opt_str(d, "url"),
+                   interval=int(cast(int, d.get("interval", 3600))),
+                   checks={str(k): str(v) for k, v in sorted(cast(Doc, health.get("checks", {})).items())},
+                   written=frozenset(d))
+
+
 def _certificate_digest(secure_boot: SecureBoot | None) -> str:
     """The sha256 of the signing certificate (an input of the build, as the overlay is), or '' without one."""
     if secure_boot is None or not secure_boot.certificate_path.is_file():
@@ -219,4 +230,5 @@ def _model(doc: Located, path: Path, data: bytes, *, files: bool) -> Profile:
                    policy=_policy(cast(Doc, v.get("policy", {}))),
                    base=cast(str, v.get("base", BASE_DEFAULT)),
                    weak_dependencies=_weak(cast(Doc, v.get("weak-dependencies", {}))),
+                   updates=_updates(cast("Doc | None", v.get("updates"))),
                    written=frozenset(v) - {"name", "architectures", "repositories", "packages", "outputs"})

@@ -104,6 +104,30 @@ class SecureBoot:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Updates:
+    """A/B image updates (docs/updates/ab-slots.md): the channel and repository the device follows, how often,
+    and the health checks (file name under etc/veridian/health.d -> script) a trial boot must pass."""
+
+    channel: str
+    repository: str
+    url: str | None = None
+    interval: int = 3600
+    checks: Mapping[str, str] = field(default_factory=dict)
+    written: frozenset[str] = frozenset()
+
+    def to_dict(self) -> dict[str, object]:
+        return {"channel": self.channel, "repository": self.repository,
+                **_some(self.written, {"url": self.url, "interval": self.interval,
+                                       "health": {"checks": dict(self.checks)}})}
+
+    def device_config(self, profile: str, arch: str) -> dict[str, object]:
+        """etc/veridian/update.json: what vpk update and init read on the device."""
+        return {"format": "vcomp-update-config", "version": 1, "profile": profile, "arch": arch,
+                "channel": self.channel,
+                "repository": self.repository, "url": self.url, "interval": self.interval}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class User:
     name: str
     uid: int | None = None
@@ -242,6 +266,7 @@ class Profile:
     policy: Policy = Policy()
     base: str = BASE_DEFAULT                # essential | required | none (design14 §2.5)
     weak_dependencies: WeakDependencies = WeakDependencies()
+    updates: Updates | None = None
     written: frozenset[str] = frozenset()   # the optional top-level keys the file spells out
 
     def packages_for(self, arch: str) -> list[PackageRequest]:
@@ -262,4 +287,5 @@ class Profile:
                 "outputs": [o.to_dict() for o in self.outputs],
                 **_some(self.written, {"services": [s.to_dict() for s in self.services],
                                        "boot-tests": [t.to_dict() for t in self.boot_tests],
+                                       "updates": self.updates.to_dict() if self.updates else None,
                                        "policy": self.policy.to_dict()})}

@@ -123,6 +123,7 @@ def semantic_errors(doc: Located, base: Path, *, files: bool = True) -> list[Com
                         f"(supported: {', '.join(sorted(kind.firmware.get(a, ()))) or 'none'})",
                         "remove it, or limit the output's architectures")
     verity_errors(v, set(seen), err)
+    slots_errors(v, set(seen), err)
     service_errors(v.get("services", []), doc, err)
     for i, test in enumerate(v.get("boot-tests", [])):
         for j, name in enumerate(test.get("outputs", [])):
@@ -151,6 +152,25 @@ def verity_errors(v: Mapping[str, Any], requested: set[str], err: Report) -> Non
         if "dmsetup" not in requested:
             err(["outputs", i, "options", "verity"], "a verity root needs dmsetup (init maps the root with it)",
                 "add dmsetup to packages")
+
+
+def slots_errors(v: Mapping[str, Any], requested: set[str], err: Report) -> None:
+    """An A/B disk needs init to mount its ESP (the vfat driver) to commit or fail a trial boot; ``updates``
+    needs an A/B disk and names one of the profile's repositories (docs/updates/ab-slots.md)."""
+    ab = [i for i, out in enumerate(v["outputs"]) if out.get("options", {}).get("slots") == "ab"]
+    for i in ab:
+        if "vfat" not in v.get("drivers", []) and "driver-vfat" not in requested:
+            err(["outputs", i, "options", "slots"], "an A/B disk needs the vfat driver (init commits a trial boot "
+                "on the ESP)", "add vfat to drivers")
+    updates = v.get("updates")
+    if updates is None:
+        return
+    if not ab:
+        err(["updates"], "updates need an A/B disk output", "add an output of type disk with options: {slots: ab}")
+    names = [r.get("name") for r in v.get("repositories", [])]
+    if updates.get("repository") not in names:
+        err(["updates", "repository"], f"no repository named '{updates.get('repository')}'",
+            f"repositories are: {', '.join(map(str, names))}")
 
 
 def hardware_errors(i: int, test: Mapping[str, Any], v: Mapping[str, Any], out_names: Mapping[str, int],

@@ -56,8 +56,10 @@ def requests_for(profile: Profile, arch: str, index: SolvIndex | None = None) ->
     needed: dict[str, list[str]] = {}  # boot binaries come from the lock, never from the host
     for out in profile.outputs:
         if arch in out.architectures:
-            for fw in OUTPUT_TYPES[out.type].firmware_for(arch, out.options):
-                needed.setdefault(BOOTLOADERS[fw], []).append(out.name)
+            kind = OUTPUT_TYPES[out.type]
+            for provide in [*(BOOTLOADERS[fw] for fw in kind.firmware_for(arch, out.options)),
+                            *kind.bootloaders_for(out.options)]:
+                needed.setdefault(provide, []).append(out.name)
     reqs += [Request(name=p, reason=Reason.bootloader_for(outs)) for p, outs in sorted(needed.items())]
     if index is not None:
         asked = {r.name for r in reqs}

@@ -14,6 +14,7 @@ import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import zstandard
 
@@ -25,6 +26,7 @@ from composer.update.store import iter_chunks, max_compressed
 
 # fetch(sha256, max_bytes) -> the compressed chunk (raises FetchError; never more than max_bytes)
 Fetch = Callable[[str, int], bytes]
+READ_BACK = 8 << 20
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -105,37 +107,74 @@ def plan(index: ChunkIndex, seeded: Mapping[str, tuple[Path, int]]) -> list[Sour
 
 def assemble(index: ChunkIndex, seeds: Sequence[Path | Seed], fetch: Fetch, dest: Path, *, origin: str) -> Report:
     """Write the image ``index`` describes to ``dest`` (see the module docstring); ``origin`` names the store."""
+    try:
+        with atomic_output(dest) as out:
+            return _write(index, seeds, fetch, out, dest, origin=origin)
+    except OSError as exc:
+        raise fault(exc, f"writing {dest}") from None
+
+
+def assemble_into(index: ChunkIndex, seeds: Sequence[Path | Seed], fetch: Fetch, device: Path, *,
+                  origin: str) -> Report:
+    """Write the image into the existing file or block device ``device`` from its start, in place (an inactive
+    A/B slot: no temporary file beside a partition), then read it back and check the whole image's sha256.
+    A failure leaves the device partly written: the caller makes sure nothing boots from it until this returns."""
+    try:
+        with device.open("r+b") as out:
+            out.seek(0, os.SEEK_END)
+            if out.tell() < index.size:
+                raise VerificationError(f"{device}: {out.tell()} bytes cannot hold the {index.size}-byte image "
+                                        f"{origin}", hint="the slot is too small for this image; rebuild the disk "
+                                                          "with a larger slot-size")
+            out.seek(0)
+            report = _write(index, seeds, fetch, out, device, origin=origin)
+            out.flush()
+            os.fsync(out.fileno())
+        whole = hashlib.sha256()
+        with device.open("rb") as back:
+            left = index.size
+            while left:
+                block = back.read(min(READ_BACK, left))
+                if not block:
+                    break
+                whole.update(block)
+                left -= len(block)
+        if left or whole.hexdigest() != index.sha256:
+            raise _bad(str(device), "read back after writing, the image does not have the index's sha256")
+    except OSError as exc:
+        raise fault(exc, f"writing {device}") from None
+    return report
+
+
+def _write(index: ChunkIndex, seeds: Sequence[Path | Seed], fetch: Fetch, out: IO[bytes], dest: Path, *,
+           origin: str) -> Report:
     sources = plan(index, seed_map(index, seeds))
     whole = hashlib.sha256()
     reused = reused_bytes = fetched = fetched_bytes = transferred = 0
     decompressor = zstandard.ZstdDecompressor()
-    try:
-        with atomic_output(dest) as out:
-            for n, (chunk, source) in enumerate(zip(index.chunks, sources, strict=True)):
-                where = f"{origin}: chunk {n} ({chunk.sha256[:16]})"
-                if source.kind == "fetch":
-                    packed = fetch(chunk.sha256, max_compressed(chunk.size))
-                    transferred += len(packed)
-                    try:
-                        data = decompressor.decompress(packed, max_output_size=chunk.size)
-                    except zstandard.ZstdError as exc:
-                        raise _bad(where, f"not a zstd chunk of {chunk.size} bytes ({exc})") from None
-                    fetched += 1
-                    fetched_bytes += chunk.size
-                else:
-                    path = source.path if source.kind == "seed" else dest
-                    data = _read_at(out if source.kind == "output" else None, path, source.offset, chunk.size)
-                    reused += source.kind == "seed"
-                    reused_bytes += chunk.size if source.kind == "seed" else 0
-                if len(data) != chunk.size or hashlib.sha256(data).hexdigest() != chunk.sha256:
-                    raise _bad(where, f"the bytes ({len(data)}) do not have the index's sha256 and size "
-                                      f"({chunk.size})")
-                whole.update(data)
-                out.write(data)
-            if whole.hexdigest() != index.sha256:
-                raise _bad(origin, "the assembled image does not have the index's sha256")
-    except OSError as exc:
-        raise fault(exc, f"writing {dest}") from None
+    for n, (chunk, source) in enumerate(zip(index.chunks, sources, strict=True)):
+        where = f"{origin}: chunk {n} ({chunk.sha256[:16]})"
+        if source.kind == "fetch":
+            packed = fetch(chunk.sha256, max_compressed(chunk.size))
+            transferred += len(packed)
+            try:
+                data = decompressor.decompress(packed, max_output_size=chunk.size)
+            except zstandard.ZstdError as exc:
+                raise _bad(where, f"not a zstd chunk of {chunk.size} bytes ({exc})") from None
+            fetched += 1
+            fetched_bytes += chunk.size
+        else:
+            path = source.path if source.kind == "seed" else dest
+            data = _read_at(out if source.kind == "output" else None, path, source.offset, chunk.size)
+            reused += source.kind == "seed"
+            reused_bytes += chunk.size if source.kind == "seed" else 0
+        if len(data) != chunk.size or hashlib.sha256(data).hexdigest() != chunk.sha256:
+            raise _bad(where, f"the bytes ({len(data)}) do not have the index's sha256 and size "
+                              f"({chunk.size})")
+        whole.update(data)
+        out.write(data)
+    if whole.hexdigest() != index.sha256:
+        raise _bad(origin, "the assembled image does not have the index's sha256")
     return Report(size=index.size, chunks=len(index.chunks), reused_chunks=reused, reused_bytes=reused_bytes,
                   fetched_chunks=fetched, fetched_bytes=fetched_bytes, transferred_bytes=transferred)
 

@@ -532,3 +532,87 @@ def test_package_tmpfiles_and_first_boot_actions_run_before_the_network(boot: Ca
                                   "VCOMP-FIRSTBOOT: ok machine-id",
                                   "VCOMP-NET: disabled (capability network not granted)"])
     assert not any("notes" in m for m in b.markers())
+
+
+# --------------------------------------------------------------------------- A/B slots (docs/updates/ab-slots.md)
+# The markers of a good, a trial and a fallback boot, the rename that commits or fails a trial, the reboot after a
+# failed health check, the update timer. The real thing: tests/integration/test_ab_update.py (QEMU, systemd-boot).
+
+SLOT_CMDLINE = "console=ttyS0 vcomp.root=/dev/vda4 vcomp.rootfstype=ext4 vcomp.slot=b vcomp.esp=/dev/vda1"
+LINUX = "run/efi/EFI/Linux"
+
+
+def device(root: FakeRoot, *entries: str, health: dict[str, str] | None = None) -> None:
+    root.write("proc/cmdline", SLOT_CMDLINE + "\n")
+    root.write("dev/vda1", "")
+    for name in entries:
+        root.write(f"{LINUX}/{name}", "uki")
+    for name, body in (health or {}).items():
+        root.write(f"etc/veridian/health.d/{name}", "#!/bin/sh\n" + body + "\n", 0o755)
+
+
+def stage2(boot: Callable[..., Boot]) -> Boot:
+    return boot(env={"VCOMP_INIT_STAGE": "2"})
+
+
+def test_a_good_slot_says_so_and_mounts_the_esp(boot: Callable[..., Boot], root: FakeRoot) -> None:
+    device(root, "vcomp-1-a.efi", "vcomp-2-b.efi")
+    b = stage2(boot)
+    assert_clean(b)
+    assert "VCOMP-UPDATE: running generation 2 slot b" in b.markers()
+    assert "mount -t vfat -o rw,nosuid,nodev,noexec,flush /dev/vda1 /run/efi" in b.commands
+    assert not any(c.startswith("mv ") for c in b.commands)
+
+
+def test_a_fallback_names_the_generation_that_failed(boot: Callable[..., Boot], root: FakeRoot) -> None:
+    device(root, "vcomp-3-a+0-1.efi", "vcomp-2-b.efi")
+    b = stage2(boot)
+    assert_clean(b)
+    assert "VCOMP-UPDATE: running generation 2 slot b (fallback from 3)" in b.markers()
+
+
+def test_a_trial_whose_checks_pass_is_committed(boot: Callable[..., Boot], root: FakeRoot) -> None:
+    device(root, "vcomp-1-a.efi", "vcomp-2-b+2-1.efi", health={"ok": "exit 0"})
+    b = stage2(boot)
+    assert_clean(b)
+    markers = b.markers()
+    assert "VCOMP-UPDATE: trial boot of generation 2 slot b (tries left 2, done 1)" in markers
+    assert "VCOMP-HEALTH: PASS ok" in markers
+    assert "VCOMP-UPDATE: committed generation 2 slot b" in markers
+    efi = root.path / LINUX
+    assert f"mv {efi}/vcomp-2-b+2-1.efi {efi}/vcomp-2-b.efi" in b.commands
+    assert "reboot -f" not in b.commands
+
+
+def test_a_trial_whose_check_fails_is_marked_bad_and_reboots(boot: Callable[..., Boot], root: FakeRoot) -> None:
+    device(root, "vcomp-2-a.efi", "vcomp-3-b+2-1.efi", health={"ok": "exit 0", "web": "echo down; exit 3"})
+    b = stage2(boot)
+    assert b.stub_calls == []
+    markers = b.markers()
+    assert "VCOMP-HEALTH: FAIL web (exit 3)" in markers
+    assert "VCOMP-UPDATE: health failed (1 of 2 checks) for generation 3 slot b; falling back" in markers
+    efi = root.path / LINUX
+    assert f"mv {efi}/vcomp-3-b+2-1.efi {efi}/vcomp-3-b+0-1.efi" in b.commands
+    assert b.commands[-1] == "reboot -f"
+    assert "VCOMP-BOOT: ready" not in markers
+
+
+def test_no_entry_and_no_esp_are_one_line_each(boot: Callable[..., Boot], root: FakeRoot) -> None:
+    device(root, "vcomp-1-a.efi")
+    b = stage2(boot)
+    assert_clean(b)
+    assert "VCOMP-UPDATE: FAIL slot b has no boot entry in /run/efi/EFI/Linux" in b.markers()
+    root.write("proc/cmdline", "console=ttyS0 vcomp.slot=a\n")
+    b = stage2(boot)
+    assert "VCOMP-UPDATE: FAIL vcomp.slot=a without vcomp.esp: the slot's state is unknown" in b.markers()
+
+
+def test_the_update_timer_runs_vpk_when_an_interval_is_set(boot: Callable[..., Boot], root: FakeRoot) -> None:
+    device(root, "vcomp-1-a.efi", "vcomp-2-b.efi")
+    root.write("etc/veridian/update.json", '{"channel":"stable","interval":600}\n')
+    b = stage2(boot)
+    assert_clean(b)
+    assert "VCOMP-UPDATE: update timer every 600 s" in b.markers()
+    assert "vpk update --reboot" in b.commands
+    root.write("etc/veridian/update.json", '{"channel":"stable","interval":0}\n')
+    assert "vpk update --reboot" not in stage2(boot).commands

@@ -110,7 +110,7 @@ def test_every_root_verb_takes_root_after_it() -> None:
     assert isinstance(top, Parser)
     file_verbs = {"build", "build-all", "contents", "extract", "lint"}   # a package file, never a root
     root_verbs = [path for path, _ in leaves(top) if path[0] == "pkg" and path[1] not in file_verbs]
-    assert len(root_verbs) == 16, root_verbs
+    assert len(root_verbs) == 18, root_verbs   # update and status: A/B updates of the running system
     for path, parser in leaves(top):
         if path in root_verbs:
             assert parser._option_string_actions["--root"].dest == "pkg_root", path

@@ -51,13 +51,15 @@ class InvalidDiskImage(InvalidPackage):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Partition:
-    """A partition to write: its content is the file ``image``, rounded up to the alignment."""
+    """A partition to write: its content is the file ``image`` (None: all zeros), its size that of the image or
+    ``size`` when larger (an A/B slot: room for a later, larger root), rounded up to the alignment."""
 
     name: str  # GPT partition name (UTF-16LE, <= 36 code units)
     type_guid: uuid.UUID
     guid: uuid.UUID
-    image: Path
+    image: Path | None
     attributes: int = 0  # e.g. LEGACY_BIOS_BOOTABLE
+    size: int = 0        # the least size in bytes
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -314,10 +316,16 @@ def _image_sizes(partitions: Sequence[Partition]) -> list[tuple[Partition, int]]
     errors: list[ComposerError] = []
     sized = []
     for p in partitions:
-        if not p.image.is_file():
+        if p.image is None:
+            sized.append((p, p.size))
+        elif not p.image.is_file():
             errors.append(UserError(f"partition '{p.name}': its image {p.image} is not a file"))
+        elif p.image.stat().st_size > p.size > 0:
+            errors.append(UserError(f"partition '{p.name}': its image {p.image} ({p.image.stat().st_size} bytes) is "
+                                    f"larger than the partition's {p.size} bytes",
+                                    hint="give the partition more room (disk option slot-size)"))
         else:
-            sized.append((p, p.image.stat().st_size))
+            sized.append((p, max(p.size, p.image.stat().st_size)))
     if errors:
         raise combine(errors, summary="the disk's partition images are missing:")
     return sized
@@ -331,9 +339,10 @@ def write_gpt(out: Path, partitions: Sequence[Partition], *, disk_guid: uuid.UUI
     table = plan_table(sized, disk_guid=disk_guid, align_mib=align_mib, boot_code=boot_code)
     with atomic_output(out) as f:
         f.write(encode_head(table))
-        for (part, size), entry in zip(sized, table.entries, strict=True):
-            f.seek(entry.offset)
-            _copy_image(part.image, size, f)
+        for (part, _size), entry in zip(sized, table.entries, strict=True):
+            if part.image is not None:
+                f.seek(entry.offset)
+                _copy_image(part.image, part.image.stat().st_size, f)
         f.seek((table.sectors - TAIL_SECTORS) * SECTOR)
         f.write(encode_tail(table))
 

@@ -5,7 +5,10 @@ legacy-BIOS-bootable, ldlinux.sys installed on it (:mod:`composer.image.formats.
 
 With ``options.verity: true`` a third partition holds the root's dm-verity hash tree and the command line (in the
 UKI, signed when the profile names a secure-boot key) carries its root hash: init maps the root through dm-verity
-before mounting it (:mod:`composer.image.formats.verity`, docs/verified-boot.md)."""
+before mounting it (:mod:`composer.image.formats.verity`, docs/verified-boot.md).
+
+With ``options.slots: ab`` the disk has two root slots and boots systemd-boot (:mod:`composer.image.types.abdisk`,
+docs/updates/ab-slots.md)."""
 
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ import shutil
 from pathlib import Path
 
 from composer.image.formats import fs, gpt, syslinux, verity
+from composer.image.types import abdisk
 from composer.image.workshop import BuiltOutput, OutputJob, Workshop
 
 EXTENSION = ".qcow2"  # with the default format
@@ -26,6 +30,8 @@ def build(w: Workshop, t: OutputJob, out: Path) -> BuiltOutput:
     filesystem = str(t.options.get("filesystem", "ext4"))
     fmt = str(t.options.get("format", "qcow2"))
     device = ROOT_DEVICES[str(t.options.get("root-device", "virtio"))]
+    if t.options.get("slots", "none") == "ab":
+        return abdisk.build(w, t, out, filesystem=filesystem, fmt=fmt, device=device)
     cmdline = f"{w.cmdline} vcomp.root={device}{ROOT_PARTITION} vcomp.rootfstype={filesystem}"
     root = w.root_image(filesystem)
     verity_parts: list[gpt.Partition] = []
