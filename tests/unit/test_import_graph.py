@@ -62,14 +62,15 @@ def _graph() -> dict[str, set[str]]:
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("composer", "errors", "oserrors", "limits", "fsutil", "run", "lockfile", "schema", "tomlpos", "reserved",
      "cachekinds", "version", "debversion", "arch", "hardware", "settings", "notices", "project", "hostchecks",
-     "plugins"),
+     "plugins", "update.chunking", "update.index", "update.store", "update.seeds", "update.slots",
+     "update.channel", "update.bundle"),
     ("trust", "rootfs"),
     ("package",),
     ("image", "repo"),
     ("profile", "caches", "boot", "update"),
     ("solve",),
     ("pkgmgr",),
-    ("report",),
+    ("report", "update.device"),
     ("compose",),
     ("gitops",),
     ("scaffold", "plugins.api"),
@@ -86,8 +87,12 @@ KNOWN: frozenset[tuple[str, str]] = frozenset()
 # Modules that are a node of their own, not part of their package's: composer.plugins.api is the facade of
 # the plugin interface, re-exporting the row types of every registry (image, package, repo, gitops), so it
 # ranks above them; the rest of composer.plugins (base, load, registry) is what those registries are built on
-# (rank 0: it imports only notices and settings).
-OWN_NODES = ("plugins.api",)
+# (rank 0: it imports only notices and settings). The update formats (chunking, chunk index and store, seeds,
+# slots and entry names, the bundle and channel documents) are pure and import only base modules: rank 0, so
+# the A/B disk output (image) writes them; update.device, the device side of `vpk update`, reads the package
+# database (pkgmgr) and ranks above it.
+OWN_NODES = ("plugins.api", "update.chunking", "update.index", "update.store", "update.seeds", "update.slots",
+             "update.channel", "update.bundle", "update.device")
 
 
 def _node(module: str) -> str:

@@ -28,7 +28,7 @@ from composer.fsutil import atomic_write
 from composer.image.formats import fat, fs, gpt, verity
 from composer.image.secureboot import sign
 from composer.image.workshop import BuiltOutput, OutputJob, Workshop
-from composer.update import slots
+from composer.update.slots import ENTRY_DIR, SLOTS, Entry
 from composer.update.bundle import write_bundle
 from composer.update.seeds import index_of, seed_index_name
 
@@ -99,11 +99,11 @@ def build(w: Workshop, t: OutputJob, out: Path, *, filesystem: str, fmt: str, de
     if size > slot_size:
         raise UserError(f"{where}: the root file system is {size} bytes, larger than slot-size {slot_size}",
                         hint=f"set options.slot-size to at least {math.ceil(size / MIB)}M")
-    ukis = {s: w.uki(_cmdline(w, s, layout, device, filesystem, tree), t.name) for s in slots.SLOTS}
+    ukis = {s: w.uki(_cmdline(w, s, layout, device, filesystem, tree), t.name) for s in SLOTS}
     seeds = {"root": root, "uki": ukis["a"], **({"verity": hashes} if hashes else {})}
     esp = _esp(w, t.name, ukis["a"], generation, seeds)
     parts = [gpt.Partition(name="ESP", type_guid=gpt.ESP_TYPE, guid=w.uuid("esp-part"), image=esp)]
-    for s in slots.SLOTS:
+    for s in SLOTS:
         parts.append(gpt.Partition(name=f"root-{s}", type_guid=w.arch.gpt_root_type, guid=w.uuid(f"root-{s}-part"),
                                    image=root if s == "a" else None, size=slot_size))
         if layout.verity:
@@ -143,9 +143,9 @@ def _esp(w: Workshop, output: str, uki_a: Path, generation: int, seeds: dict[str
         boot = signed
     conf = w.work / "loader.conf"
     atomic_write(conf, LOADER_CONF.encode(), durable=False)
-    entry = slots.Entry(generation=generation, slot="a")
+    entry = Entry(generation=generation, slot="a")
     files = {f"EFI/BOOT/{w.arch.efi_boot_name}": boot, "loader/loader.conf": conf,
-             f"{slots.ENTRY_DIR}/{entry.name}": uki_a}
+             f"{ENTRY_DIR}/{entry.name}": uki_a}
     for role, image in sorted(seeds.items()):
         kept = w.work / f"seed-a-{role}.caidx.json"
         atomic_write(kept, index_of(image).to_bytes(), durable=False)
