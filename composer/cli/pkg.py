@@ -19,6 +19,8 @@ def cmd_pkg_build(args: argparse.Namespace) -> int:
     result = build(Path(args.recipe), args.arch, key, Path(args.out),
                    cache=Path(args.cache) if args.cache else None)
     _out(str(result.path))
+    for extra in result.split:
+        _out(str(extra.path))
     return EXIT_OK
 
 
@@ -47,6 +49,8 @@ def cmd_pkg_build_all(args: argparse.Namespace) -> int:
                   f"{len(results) - built} unchanged")
     for r in results:
         _out(str(r.path))
+        for extra in r.split:
+            _out(str(extra.path))
     return EXIT_OK
 
 

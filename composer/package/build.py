@@ -16,7 +16,7 @@ from composer import settings
 from composer.arch import ELF_MACHINES, get_arch
 from composer.errors import ComposerError, UserError, combine
 from composer.fsutil import atomic_write, canonical_json, sha256_bytes, sha256_file, source_date_epoch
-from composer.package import globs
+from composer.package import globs, split
 from composer.package.archive import Staged, read_header, write_package
 from composer.package.debian import DebianArchive
 from composer.package.manifest import Entry, Manifest, reserved_errors
@@ -48,6 +48,7 @@ class Built:
     metadata: Metadata
     manifest: Manifest
     skipped: bool = False
+    split: tuple[Built, ...] = ()     # NAME-dev and NAME-dbg made from [split] (composer.package.split)
 
     @property
     def sha256(self) -> str:
@@ -220,11 +221,35 @@ def build(recipe_dir: Path, arch: str, key: SigningKey, out_dir: Path, *, cache:
             ctx.link_files = not any(s["kind"] == "command" for s in recipe.sources[i + 1:])
             results.append(SOURCE_KINDS[src["kind"]](src, ctx, i))
         meta = assemble_metadata(recipe, results, epoch)
-        staged = scan_staging(staging, recipe.data.get("files", {}))
-        check_reserved(staged, recipe)
-        check_binaries(staged, meta.arch, recipe, recipe.data.get("files", {}).get("foreign", ()))
-        path = out_dir / output_name(meta)
-        meta, manifest = write_package(path, metadata=meta, staged=staged, key=key, epoch=epoch)
+        parts = split_staging(recipe, staging, Path(tmp))
+        main = _pack(recipe, meta, staging, key, out_dir, epoch)
+        subs = tuple(_pack(recipe, Metadata.from_dict(split.sub_metadata(meta.to_dict(), suffix, what)), root, key,
+                           out_dir, epoch) for suffix, what, root in parts)
+    return Built(path=main.path, metadata=main.metadata, manifest=main.manifest, split=subs)
+
+
+def split_staging(recipe: Recipe, staging: Path, tmp: Path) -> list[tuple[str, str, Path]]:
+    """Move [split] files out of ``staging``: (suffix, description, root) of each extra package, dev first."""
+    rules = split.SplitRules.from_recipe(recipe.data)
+    parts: list[tuple[str, str, Path]] = []
+    if rules.dev:
+        root = tmp / "split-dev"
+        split.move_dev(staging, root, rules.dev, recipe.place("split", "dev"))
+        parts.append((split.DEV_SUFFIX, "development files", root))
+    if rules.dbg:
+        root = tmp / "split-dbg"
+        split.split_debug(staging, root, recipe.arch, recipe.place("split", "dbg"))
+        parts.append((split.DBG_SUFFIX, "debug symbols", root))
+    return parts
+
+
+def _pack(recipe: Recipe, meta: Metadata, root: Path, key: SigningKey, out_dir: Path, epoch: int) -> Built:
+    root.mkdir(exist_ok=True)
+    staged = scan_staging(root, recipe.data.get("files", {}) if root.name == "root" else {})
+    check_reserved(staged, recipe)
+    check_binaries(staged, meta.arch, recipe, recipe.data.get("files", {}).get("foreign", ()))
+    path = out_dir / output_name(meta)
+    meta, manifest = write_package(path, metadata=meta, staged=staged, key=key, epoch=epoch)
     return Built(path=path, metadata=meta, manifest=manifest)
 
 
@@ -249,6 +274,16 @@ def recipe_inputs(recipe: Recipe, archive: DebianArchive, key: SigningKey) -> st
         "files": files, "debs": debs,
         "epoch": epoch_for(recipe), "key": key.keyid,
     }))
+
+
+def _unchanged(out_dir: Path, prev: Mapping[str, Any]) -> bool:
+    files = {prev["file"]: prev["sha256"], **prev.get("split", {})}
+    return all((out_dir / name).is_file() and sha256_file(out_dir / name) == digest for name, digest in files.items())
+
+
+def _reread(path: Path) -> Built:
+    header = read_header(path)
+    return Built(path=path, metadata=header.metadata, manifest=header.manifest, skipped=True)
 
 
 def find_recipes(recipes_dir: Path) -> list[Path]:
@@ -304,16 +339,18 @@ def build_all(recipes_dir: Path, arch: str, key: SigningKey, out_dir: Path, *, c
             digest = recipe_inputs(recipe, archive, key)
             key_name = f"{recipe.name}/{arch}"
             prev = state.get(key_name)
-            if prev and prev["inputs"] == digest and (out_dir / prev["file"]).is_file() \
-                    and sha256_file(out_dir / prev["file"]) == prev["sha256"]:
+            if prev and prev["inputs"] == digest and _unchanged(out_dir, prev):
                 header = read_header(out_dir / prev["file"])
+                subs = tuple(_reread(out_dir / name) for name in prev.get("split", ()))
                 built.append(Built(path=out_dir / prev["file"], metadata=header.metadata,
-                                   manifest=header.manifest, skipped=True))
+                                   manifest=header.manifest, skipped=True, split=subs))
                 progress(recipe.name, "unchanged")
                 continue
             progress(recipe.name, "building")
             result = build(rdir, arch, key, out_dir, archive=archive, recipe=recipe)
             state[key_name] = {"inputs": digest, "file": result.path.name, "sha256": result.sha256}
+            if result.split:
+                state[key_name]["split"] = {b.path.name: b.sha256 for b in result.split}
             atomic_write(state_path, json.dumps(state, indent=1, sort_keys=True).encode())
             built.append(result)
             progress(recipe.name, f"built {result.path.name}")
