@@ -123,7 +123,7 @@ def test_split_makes_dev_and_dbg_packages_reproducibly(tmp_path: Path, arch: str
     triple = {"x86_64": "x86_64-linux-gnu", "aarch64": "aarch64-linux-gnu"}[arch]
     assert f"usr/lib/{triple}/libgreet.so.1" in runtime
     assert not any(p.startswith("usr/include") or p.endswith((".a", ".pc", "libgreet.so")) for p in runtime)
-    assert {f"usr/include/greet.h", f"usr/lib/{triple}/libgreet.a", f"usr/lib/{triple}/libgreet.so",
+    assert {"usr/include/greet.h", f"usr/lib/{triple}/libgreet.a", f"usr/lib/{triple}/libgreet.so",
             f"usr/lib/{triple}/pkgconfig/greet.pc"} <= set(_paths(dev.path))
     debug = [p for p, t in _paths(dbg.path).items() if t == "file"]
     assert len(debug) == 1 and debug[0].startswith("usr/lib/debug/.build-id/") and debug[0].endswith(".debug")
