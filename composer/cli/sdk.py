@@ -8,8 +8,7 @@ import sys
 from pathlib import Path
 
 from composer.cli import jsonout
-from composer.cli.common import EXIT_OK, Subparsers
-from composer.cli.common import current
+from composer.cli.common import EXIT_OK, Subparsers, current
 from composer.cli.common import out as _out
 
 
