@@ -12,7 +12,7 @@ import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from composer.arch import Arch
 from composer.errors import ComposerError, ToolError, UserError
@@ -21,6 +21,9 @@ from composer.package.debian import DEFAULT_SUITE, DebianArchive, DebRef
 from composer.package.manifest import check_relpath
 from composer.package.recipe import Recipe
 from composer.run import Result, confine, require_tool, run
+
+if TYPE_CHECKING:
+    from composer.sdk.assemble import Sdk
 
 # Tools every command source may use without declaring them.
 BASE_TOOLS = ("sh", "cat", "chmod", "cp", "date", "echo", "find", "grep", "head", "install", "ln", "ls",
@@ -207,13 +210,40 @@ def source_command(spec: Mapping[str, Any], ctx: Context, index: int) -> SourceR
         "CC": f"{ctx.arch.triple}-gcc",
         "PKG_NAME": ctx.recipe.name, "PKG_VERSION": str(ctx.recipe.data["package"]["version"]),
     }
-    argv = confine(["/bin/sh", "-ec", spec["run"]], cwd=work, writable=[work, ctx.staging, home],
-                   readable=[bindir])
+    script, readable = str(spec["run"]), [bindir]
+    provenance = [{"kind": "command", "path": str(spec.get("workdir", "."))}]
+    if "sdk" in spec:
+        sdk = _sdk_for(spec, ctx, index)
+        env["VCOMP_SDK"] = str(sdk.path)
+        script = SDK_PRELUDE.format(arch=ctx.arch.name) + script
+        readable.append(sdk.path)
+        provenance.append({"kind": "sdk", "name": f"{sdk.manifest.profile}-{sdk.arch}",
+                           "sha256": sdk.manifest.tree_sha256})
+    argv = confine(["/bin/sh", "-ec", script], cwd=work, writable=[work, ctx.staging, home], readable=readable)
     result = run(argv, cwd=work, env=env, clean_env=True, timeout=float(spec.get("timeout", 3600)), umask=0o022,
                  check=False)
     if result.returncode != 0:
         raise command_failed(ctx, index, result)
-    return SourceResult(provenance=[{"kind": "command", "path": str(spec.get("workdir", "."))}])
+    return SourceResult(provenance=list(provenance))
+
+
+# A command with ``sdk = PROFILE`` runs with the SDK's environment (docs/sdk.md); paths in debug info and
+# build-ids stay the same wherever the SDK and the work directory are.
+SDK_PRELUDE = ('. "$VCOMP_SDK/environment-setup-{arch}"\n'
+               'maps="-ffile-prefix-map=$VCOMP_SDK/sysroot=/ -ffile-prefix-map=$VCOMP_SDK=/sdk '
+               '-ffile-prefix-map=$PWD=."\n'
+               'export CFLAGS="$CFLAGS $maps" CXXFLAGS="$CXXFLAGS $maps"\n')
+
+
+def _sdk_for(spec: Mapping[str, Any], ctx: Context, index: int) -> Sdk:
+    """The SDK of ``sdk = PROFILE`` (a path relative to the recipe) for the recipe's architecture: built once
+    into the cache, keyed by the lock's bytes, the architecture and the SDK code's version."""
+    from composer.sdk.assemble import cached_sdk
+    profile = (ctx.recipe.directory / str(spec["sdk"])).resolve()
+    if not profile.is_file():
+        raise UserError(f"{ctx.recipe.place('source', index, 'sdk')}: no profile {profile}",
+                        hint="sdk names a profile (YAML) relative to the recipe directory, with its lock beside it")
+    return cached_sdk(profile, ctx.arch.name, cache=ctx.archive.cache.parent)
 
 
 # What a confined command prints when it tries to leave the sandbox, and what that means.

@@ -50,16 +50,19 @@ def reverse_dev(rdepends: Sequence[str]) -> list[str]:
     return sorted({n for n in rdepends if n.endswith(DEV_SUFFIX)})
 
 
-def depends_dev(depends: str) -> list[str]:
-    """The ``-dev`` names a package's ``apt-cache depends`` section requires (first alternative only)."""
-    return sorted({n for n in re.findall(r"^\s+Depends:\s*(\S+)", depends, re.M) if n.endswith(DEV_SUFFIX)})
+def depends_names(depends: str) -> list[str]:
+    """Every name a package's ``apt-cache depends`` section requires (first alternative of each clause)."""
+    return sorted(set(re.findall(r"^\s+Depends:\s*(\S+)", depends, re.M)))
 
 
-def sysroot_plan(archive: DebianArchive, arch: Arch, libs: Sequence[LockedPackage]) -> list[DebRef]:
+def sysroot_plan(archive: DebianArchive, arch: Arch, locked: Sequence[LockedPackage]) -> list[DebRef]:
     """The .debs of the sysroot: each locked library at its locked version, the ``-dev`` packages built from the
     same source at that same version (Debian's convention: libssl-dev 3.5.9-1 requires libssl3t64 (= 3.5.9-1)),
-    and the ``-dev`` packages those need (at the suite's candidate version)."""
+    the ``-dev`` packages those need (at the suite's candidate version) and every locked package a ``-dev``
+    package requires (libssl-dev's libcrypto.so needs zlib1g's libz.so.1 to link)."""
     archive.update(arch)
+    libs = sdk_libraries(locked)
+    by_name = {p.name: p for p in locked if p.version_scheme == "deb"}
     rdeps = archive.rdepends(arch, [p.name for p in libs]) if libs else {}
     wanted: dict[str, str] = {p.name: p.version for p in libs}
     candidates = sorted({(d, p.version) for p in libs for d in reverse_dev(rdeps.get(p.name, []))})
@@ -74,7 +77,9 @@ def sysroot_plan(archive: DebianArchive, arch: Arch, libs: Sequence[LockedPackag
     todo, depth = sorted(devs), 0
     while todo and depth < MAX_DEV_DEPTH:
         sections = archive._sections(arch, "depends", todo)
-        todo = sorted({d for n in todo for d in depends_dev(sections.get(n, ""))} - set(devs) - set(wanted))
+        needed = {d for n in todo for d in depends_names(sections.get(n, ""))}
+        wanted.update({n: by_name[n].version for n in needed if n in by_name})
+        todo = sorted({d for d in needed if d.endswith(DEV_SUFFIX)} - set(devs) - set(wanted))
         for name in todo:
             devs[name] = archive.resolve(arch, name).version
         depth += 1
@@ -144,6 +149,29 @@ def link_assembler(toolchain_root: Path, triple: str, cc: str) -> None:
                         hint="the Debian toolchain packages changed: update composer/sdk/toolchain.py")
 
 
+SDK_REVISION = 2    # bumped when the same lock gives another SDK (invalidates cached SDKs)
+
+
+def cached_sdk(profile: Path, arch_name: str, *, cache: Path) -> Sdk:
+    """The SDK of ``profile`` for ``arch_name`` from ``cache/sdk/``, built there when missing."""
+    import json
+
+    from composer.fsutil import sha256_bytes
+    path = lock_path(profile)
+    try:
+        lock_bytes = path.read_bytes()
+    except FileNotFoundError:
+        raise UserError(f"{profile}: no lock ({path.name})", hint=f"run: vcomp lock {profile}") from None
+    key = sha256_bytes(canonical_json({"lock": sha256_bytes(lock_bytes), "arch": arch_name,
+                                       "revision": SDK_REVISION}))[:24]
+    out = cache / "sdk" / f"{profile.stem}-{arch_name}-{key}"
+    if (out / MANIFEST).is_file():
+        doc = json.loads((out / MANIFEST).read_text())
+        return Sdk(path=out, arch=arch_name, manifest=manifest.SdkManifest.from_dict(doc))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    return build_sdk(profile, arch_name, out, cache=cache)
+
+
 def build_sdk(profile: Path, arch_name: str, out: Path, *, cache: Path,
               progress: Callable[[str], None] = lambda what: None) -> Sdk:
     arch = get_arch(arch_name)
@@ -166,7 +194,7 @@ def build_sdk(profile: Path, arch_name: str, out: Path, *, cache: Path,
     tmp.mkdir(parents=True)
     try:
         progress("resolving the sysroot's packages")
-        plan = sysroot_plan(target_archive, arch, sdk_libraries(locked))
+        plan = sysroot_plan(target_archive, arch, locked)
         sysroot = _unpack_into(target_archive, arch, plan, tmp / "sysroot", progress)
         tool_refs = [host_archive.resolve(host, name) for name in tc.packages]
         tools = _unpack_into(host_archive, host, tool_refs, tmp / "toolchain", progress)

@@ -40,6 +40,13 @@ class SdkLayout:
                                                     "usr/share/pkgconfig"))
 
 
+def rpath_link(layout: SdkLayout, sysroot: str) -> str:
+    """``-Wl,-rpath-link`` to the sysroot's library directories: a cross ld does not read the sysroot's
+    ld.so.conf, so without it the libraries a linked library needs (libcrypto -> libz) are not found."""
+    t = layout.arch.triple
+    return f"-Wl,-rpath-link,{sysroot}/usr/lib/{t}:{sysroot}/usr/lib"
+
+
 def environment_setup(layout: SdkLayout) -> str:
     tc, t = layout.toolchain, layout.arch.triple
     tools = "\n".join(f'export {name.upper()}="{tc.tool_prefix}{name}"' for name in BINUTILS
@@ -62,7 +69,7 @@ export CPP="{tc.cc} -E --sysroot=$SDKTARGETSYSROOT"
 {tools}
 export CFLAGS="-O2 -pipe -g --sysroot=$SDKTARGETSYSROOT"
 export CXXFLAGS="-O2 -pipe -g --sysroot=$SDKTARGETSYSROOT"
-export LDFLAGS="-Wl,-O1 -Wl,--build-id --sysroot=$SDKTARGETSYSROOT"
+export LDFLAGS="-Wl,-O1 -Wl,--build-id --sysroot=$SDKTARGETSYSROOT {rpath_link(layout, "$SDKTARGETSYSROOT")}"
 export PKG_CONFIG="$VCOMP_SDK/bin/pkg-config"
 export PKG_CONFIG_SYSROOT_DIR="$SDKTARGETSYSROOT"
 export PKG_CONFIG_LIBDIR="{layout.pkg_config_libdir("$SDKTARGETSYSROOT")}"
@@ -87,8 +94,8 @@ set(CMAKE_AR "{bin_dir}/{tc.tool_prefix}ar" CACHE FILEPATH "ar")
 set(CMAKE_RANLIB "{bin_dir}/{tc.tool_prefix}ranlib" CACHE FILEPATH "ranlib")
 set(CMAKE_STRIP "{bin_dir}/{tc.tool_prefix}strip" CACHE FILEPATH "strip")
 set(CMAKE_OBJCOPY "{bin_dir}/{tc.tool_prefix}objcopy" CACHE FILEPATH "objcopy")
-set(CMAKE_EXE_LINKER_FLAGS_INIT "-Wl,--build-id")
-set(CMAKE_SHARED_LINKER_FLAGS_INIT "-Wl,--build-id")
+set(CMAKE_EXE_LINKER_FLAGS_INIT "-Wl,--build-id {rpath_link(layout, "${CMAKE_SYSROOT}")}")
+set(CMAKE_SHARED_LINKER_FLAGS_INIT "-Wl,--build-id {rpath_link(layout, "${CMAKE_SYSROOT}")}")
 set(CMAKE_FIND_ROOT_PATH "${{CMAKE_SYSROOT}}")
 set(CMAKE_FIND_ROOT_PATH_MODE_PROGRAM NEVER)
 set(CMAKE_FIND_ROOT_PATH_MODE_LIBRARY ONLY)
@@ -106,6 +113,7 @@ def meson_cross(layout: SdkLayout) -> str:
     family, endian = MESON_CPU[layout.arch.name]
     b = "sdk + '/toolchain/usr/bin/"
     sysroot = "'--sysroot=' + sdk + '/sysroot'"
+    link = "'" + rpath_link(layout, "' + sdk + '/sysroot") + "'"
     return f"""\
 # Meson cross file of the Veridian SDK for {layout.arch.name}: meson setup --cross-file <this file> build
 [constants]
@@ -120,8 +128,8 @@ objcopy = {b}{tc.tool_prefix}objcopy'
 pkg-config = sdk + '/bin/pkg-config'
 
 [built-in options]
-c_link_args = ['-Wl,--build-id']
-cpp_link_args = ['-Wl,--build-id']
+c_link_args = ['-Wl,--build-id', {link}]
+cpp_link_args = ['-Wl,--build-id', {link}]
 
 [properties]
 sys_root = sdk + '/sysroot'

@@ -37,6 +37,16 @@ class SdkManifest:
     tree_sha256: str
     generated: tuple[tuple[str, str], ...]      # (relative path, sha256) of the files composer.sdk.files wrote
 
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> SdkManifest:
+        def debs(rows: Sequence[dict[str, str]]) -> tuple[DebRef, ...]:
+            return tuple(DebRef(name=r["name"], version=r["version"], arch=r["arch"], sha256=r["sha256"])
+                         for r in rows)
+        return cls(profile=d["profile"], arch=d["arch"], host=d["host"]["arch"], suite=d["suite"],
+                   host_suite=d["host"]["suite"], sysroot=debs(d["sysroot"]), toolchain=debs(d["toolchain"]),
+                   files=int(d["files"]), tree_sha256=d["tree-sha256"],
+                   generated=tuple((g["path"], g["sha256"]) for g in d["generated"]))
+
     def to_dict(self) -> dict[str, Any]:
         def debs(refs: Sequence[DebRef]) -> list[dict[str, str]]:
             return [{"name": r.name, "version": r.version, "arch": r.arch, "sha256": r.sha256} for r in refs]
