@@ -52,7 +52,16 @@ def reverse_dev(rdepends: Sequence[str]) -> list[str]:
 
 def depends_names(depends: str) -> list[str]:
     """Every name a package's ``apt-cache depends`` section requires (first alternative of each clause)."""
-    return sorted(set(re.findall(r"^\s+Depends:\s*(\S+)", depends, re.M)))
+    names, alternative = set(), False
+    for line in depends.splitlines():
+        found = re.match(r"^\s+(\|?)Depends:\s*(\S+)", line)
+        if found is None:
+            alternative = False
+            continue
+        if not alternative:
+            names.add(found.group(2))
+        alternative = bool(found.group(1))   # "|Depends: a" then "Depends: b": b is a's alternative
+    return sorted(names)
 
 
 def sysroot_plan(archive: DebianArchive, arch: Arch, locked: Sequence[LockedPackage]) -> list[DebRef]:
