@@ -145,7 +145,8 @@ def prune(root: Path) -> None:
 
 def link_assembler(toolchain_root: Path, triple: str, cc: str) -> None:
     """Let gcc find ``as`` and ``ld`` beside cc1 (a native gcc would otherwise run the host's from PATH)."""
-    for libexec in sorted(toolchain_root.glob(f"usr/libexec/gcc*/{triple}/*")):
+    dirs = [*toolchain_root.glob(f"usr/libexec/gcc*/{triple}/*"), *toolchain_root.glob(f"usr/lib/gcc*/{triple}/*")]
+    for libexec in sorted(dirs):
         if not (libexec / "cc1").exists():
             continue
         for tool in ("as", "ld"):
@@ -158,7 +159,7 @@ def link_assembler(toolchain_root: Path, triple: str, cc: str) -> None:
                         hint="the Debian toolchain packages changed: update composer/sdk/toolchain.py")
 
 
-SDK_REVISION = 2    # bumped when the same lock gives another SDK (invalidates cached SDKs)
+SDK_REVISION = 3    # bumped when the same lock gives another SDK (invalidates cached SDKs)
 
 
 def cached_sdk(profile: Path, arch_name: str, *, cache: Path) -> Sdk:
