@@ -159,7 +159,7 @@ def link_assembler(toolchain_root: Path, triple: str, cc: str) -> None:
                         hint="the Debian toolchain packages changed: update composer/sdk/toolchain.py")
 
 
-SDK_REVISION = 3    # bumped when the same lock gives another SDK (invalidates cached SDKs)
+SDK_REVISION = 4    # bumped when the same lock gives another SDK (invalidates cached SDKs)
 
 
 def cached_sdk(profile: Path, arch_name: str, *, cache: Path) -> Sdk:

@@ -75,7 +75,10 @@ export PKG_CONFIG_SYSROOT_DIR="$SDKTARGETSYSROOT"
 export PKG_CONFIG_LIBDIR="{layout.pkg_config_libdir("$SDKTARGETSYSROOT")}"
 unset PKG_CONFIG_PATH
 export CMAKE_TOOLCHAIN_FILE="$VCOMP_SDK/{layout.cmake_file}"
-export MESON_CROSS_FILE="$VCOMP_SDK/{layout.meson_file}"
+# Meson before 1.3 does not expand @DIRNAME@ in a cross file: use a copy with the SDK's place written in
+MESON_CROSS_FILE="${{TMPDIR:-/tmp}}/vcomp-sdk-meson-{layout.arch.name}-$$.ini"
+sed "s|@DIRNAME@|$VCOMP_SDK/share/meson|g" "$VCOMP_SDK/{layout.meson_file}" >"$MESON_CROSS_FILE"
+export MESON_CROSS_FILE
 """
 
 
