@@ -277,7 +277,7 @@ def recipe_inputs(recipe: Recipe, archive: DebianArchive, key: SigningKey) -> st
 
 
 def _unchanged(out_dir: Path, prev: Mapping[str, Any]) -> bool:
-    files = {prev["file"]: prev["sha256"], **prev.get("split", {})}
+    files = {prev["file"]: prev["sha256"], **{name: digest for name, digest in prev.get("split", ())}}
     return all((out_dir / name).is_file() and sha256_file(out_dir / name) == digest for name, digest in files.items())
 
 
@@ -341,7 +341,7 @@ def build_all(recipes_dir: Path, arch: str, key: SigningKey, out_dir: Path, *, c
             prev = state.get(key_name)
             if prev and prev["inputs"] == digest and _unchanged(out_dir, prev):
                 header = read_header(out_dir / prev["file"])
-                subs = tuple(_reread(out_dir / name) for name in prev.get("split", ()))
+                subs = tuple(_reread(out_dir / name) for name, _ in prev.get("split", ()))
                 built.append(Built(path=out_dir / prev["file"], metadata=header.metadata,
                                    manifest=header.manifest, skipped=True, split=subs))
                 progress(recipe.name, "unchanged")
@@ -350,7 +350,7 @@ def build_all(recipes_dir: Path, arch: str, key: SigningKey, out_dir: Path, *, c
             result = build(rdir, arch, key, out_dir, archive=archive, recipe=recipe)
             state[key_name] = {"inputs": digest, "file": result.path.name, "sha256": result.sha256}
             if result.split:
-                state[key_name]["split"] = {b.path.name: b.sha256 for b in result.split}
+                state[key_name]["split"] = [[b.path.name, b.sha256] for b in result.split]   # in build order
             atomic_write(state_path, json.dumps(state, indent=1, sort_keys=True).encode())
             built.append(result)
             progress(recipe.name, f"built {result.path.name}")

@@ -136,3 +136,20 @@ def test_dev_globs_that_match_nothing_are_refused(tmp_path: Path) -> None:
                 .replace('"usr/lib/**/*.a", "usr/lib/**/pkgconfig/**", "usr/lib/*/libgreet.so"', ""))
     with pytest.raises(UserError, match=r"recipe.toml:\d+:\d+: \[split\].dev matches no file"):
         build(d, "x86_64", load_signing_key(KEY), tmp_path / "out")
+
+
+def test_build_all_skips_the_split_packages_as_a_unit(tmp_path: Path) -> None:
+    if shutil.which("bwrap") is None:
+        pytest.skip("bubblewrap is needed for command sources")
+    from composer.package.build import build_all
+    recipes = tmp_path / "recipes"
+    recipes.mkdir()
+    _recipe(recipes)
+    key = load_signing_key(KEY)
+    first = build_all(recipes, "x86_64", key, tmp_path / "out")
+    again = build_all(recipes, "x86_64", key, tmp_path / "out")
+    assert [b.skipped for b in again] == [True]
+    assert [s.path for s in again[0].split] == [s.path for s in first[0].split]
+    first[0].split[1].path.unlink()           # a missing extra package is rebuilt
+    third = build_all(recipes, "x86_64", key, tmp_path / "out")
+    assert [b.skipped for b in third] == [False] and third[0].split[1].path.is_file()
