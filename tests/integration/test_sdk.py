@@ -30,8 +30,10 @@ EXAMPLES = ("hello-cmake", "hello-meson")
 LINES = {"hello-cmake": r"hello-cmake: C on {arch} with OpenSSL 3\.", "hello-meson": r"hello-meson: C\+\+ on {arch} "
          r"with zlib 1\."}
 # a check's output goes to its log in the guest: tee puts the program's line on the console too
-CHECKS = """      hello-cmake: hello-cmake | tee /dev/console | grep -q '^hello-cmake: C on'
-      hello-meson: hello-meson | tee /dev/console | grep -q '^hello-meson: C++ on'
+CHECKS = """      hello-cmake: |-
+        hello-cmake | tee /dev/console | grep -q '^hello-cmake: C on'
+      hello-meson: |-
+        hello-meson | tee /dev/console | grep -q '^hello-meson: C++ on'
 """
 
 
