@@ -130,3 +130,25 @@ def test_manifest_round_trips_and_the_sbom_lists_every_deb(tmp_path: Path) -> No
     assert doc["spdxVersion"] == "SPDX-2.3"
     assert {p["name"] for p in doc["packages"][1:]} == {"libc6-dev", "gcc-12-aarch64-linux-gnu"}
     assert manifest.spdx(again) == doc
+
+
+def test_sdk_build_without_a_lock_says_how_to_make_one(tmp_path: Path) -> None:
+    from composer.errors import UserError
+    from composer.sdk.assemble import build_sdk
+    profile = tmp_path / "p.yaml"
+    profile.write_text("name: p\n")
+    with pytest.raises(UserError, match=r"p.yaml: no lock \(p.lock\)") as info:
+        build_sdk(profile, "aarch64", tmp_path / "out", cache=tmp_path / "cache")
+    assert info.value.hint == f"run: vcomp lock {profile}"
+
+
+def test_sdk_build_refuses_an_out_directory_that_is_not_an_sdk(tmp_path: Path) -> None:
+    from composer.errors import UserError
+    from composer.sdk.assemble import build_sdk
+    repo = Path(__file__).resolve().parents[2]
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "precious.txt").write_text("x")
+    with pytest.raises(UserError, match="exists and is not an SDK"):
+        build_sdk(repo / "profiles" / "server.yaml", "aarch64", out, cache=tmp_path / "cache")
+    assert (out / "precious.txt").is_file()
