@@ -269,9 +269,10 @@ def recipe_inputs(recipe: Recipe, archive: DebianArchive, key: SigningKey) -> st
             ref = archive_for(archive, src).resolve(recipe.arch, src["package"], version=src.get("version", ""),
                                   follow=src.get("follow", ""))
             debs.append([ref.name, ref.version])
+    sdks = [sdk_input(recipe, src) for src in recipe.sources if "sdk" in src]
     return sha256_bytes(canonical_json({
         "composer": composer.__version__, "builder": BUILDER_REVISION, "arch": recipe.arch.name,
-        "files": files, "debs": debs,
+        "files": files, "debs": debs, **({"sdks": sdks} if sdks else {}),
         "epoch": epoch_for(recipe), "key": key.keyid,
     }))
 
@@ -284,6 +285,16 @@ def _unchanged(out_dir: Path, prev: Mapping[str, Any]) -> bool:
 def _reread(path: Path) -> Built:
     header = read_header(path)
     return Built(path=path, metadata=header.metadata, manifest=header.manifest, skipped=True)
+
+
+def sdk_input(recipe: Recipe, src: Mapping[str, Any]) -> str:
+    """What an ``sdk = PROFILE`` source's SDK is made from: the lock's bytes and the SDK code's revision."""
+    from composer.sdk.assemble import SDK_REVISION
+    lock = (recipe.directory / str(src["sdk"])).resolve().with_suffix(".lock")
+    try:
+        return f"{sha256_file(lock)}:{SDK_REVISION}"
+    except FileNotFoundError:
+        return "no lock"        # the build reports it
 
 
 def find_recipes(recipes_dir: Path) -> list[Path]:
