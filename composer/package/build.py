@@ -22,7 +22,7 @@ from composer.package.debian import DebianArchive
 from composer.package.manifest import Entry, Manifest, reserved_errors
 from composer.package.metadata import Metadata
 from composer.package.recipe import Recipe, load_recipe
-from composer.package.sources import DEB_KINDS, SOURCE_KINDS, Context, SourceResult, archive_for
+from composer.package.sources import DEB_KINDS, SOURCE_KINDS, Context, SdkProvider, SourceResult, archive_for
 from composer.trust.keys import SigningKey
 from composer.version import DebVersion, Version, VersionError, semver_projection
 
@@ -203,7 +203,8 @@ def output_name(meta: Metadata) -> str:
 
 
 def build(recipe_dir: Path, arch: str, key: SigningKey, out_dir: Path, *, cache: Path | None = None,
-          archive: DebianArchive | None = None, recipe: Recipe | None = None) -> Built:
+          archive: DebianArchive | None = None, recipe: Recipe | None = None,
+          sdk_provider: SdkProvider | None = None) -> Built:
     recipe = recipe or load_recipe(recipe_dir, arch)
     archive = archive or DebianArchive(cache or default_cache())
     epoch = epoch_for(recipe)
@@ -214,7 +215,8 @@ def build(recipe_dir: Path, arch: str, key: SigningKey, out_dir: Path, *, cache:
         staging.mkdir()
         scratch = Path(tmp) / "scratch"
         scratch.mkdir()
-        ctx = Context(recipe=recipe, staging=staging, epoch=epoch, archive=archive, scratch=scratch)
+        ctx = Context(recipe=recipe, staging=staging, epoch=epoch, archive=archive, scratch=scratch,
+                      sdk_provider=sdk_provider)
         results = []
         for i, src in enumerate(recipe.sources):
             # a later command could edit staged files in place: only link when none follows
@@ -288,11 +290,10 @@ def _reread(path: Path) -> Built:
 
 
 def sdk_input(recipe: Recipe, src: Mapping[str, Any]) -> str:
-    """What an ``sdk = PROFILE`` source's SDK is made from: the lock's bytes and the SDK code's revision."""
-    from composer.sdk.assemble import SDK_REVISION
+    """What an ``sdk = PROFILE`` source's SDK is made from: the profile's lock."""
     lock = (recipe.directory / str(src["sdk"])).resolve().with_suffix(".lock")
     try:
-        return f"{sha256_file(lock)}:{SDK_REVISION}"
+        return sha256_file(lock)
     except FileNotFoundError:
         return "no lock"        # the build reports it
 
@@ -315,7 +316,8 @@ def supports(recipe_dir: Path, arch: str) -> bool:
 
 
 def build_all(recipes_dir: Path, arch: str, key: SigningKey, out_dir: Path, *, cache: Path | None = None,
-              progress: Callable[[str, str], None] = lambda name, status: None) -> list[Built]:
+              progress: Callable[[str, str], None] = lambda name, status: None,
+              sdk_provider: SdkProvider | None = None) -> list[Built]:
     archive = DebianArchive(cache or default_cache())
     out_dir = out_dir.resolve()
     state_path = out_dir / STATE_FILE
@@ -358,7 +360,7 @@ def build_all(recipes_dir: Path, arch: str, key: SigningKey, out_dir: Path, *, c
                 progress(recipe.name, "unchanged")
                 continue
             progress(recipe.name, "building")
-            result = build(rdir, arch, key, out_dir, archive=archive, recipe=recipe)
+            result = build(rdir, arch, key, out_dir, archive=archive, recipe=recipe, sdk_provider=sdk_provider)
             state[key_name] = {"inputs": digest, "file": result.path.name, "sha256": result.sha256}
             if result.split:
                 state[key_name]["split"] = [[b.path.name, b.sha256] for b in result.split]   # in build order

@@ -12,7 +12,7 @@ import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from composer.arch import Arch
 from composer.errors import ComposerError, ToolError, UserError
@@ -22,13 +22,26 @@ from composer.package.manifest import check_relpath
 from composer.package.recipe import Recipe
 from composer.run import Result, confine, require_tool, run
 
-if TYPE_CHECKING:
-    from composer.sdk.assemble import Sdk
-
 # Tools every command source may use without declaring them.
 BASE_TOOLS = ("sh", "cat", "chmod", "cp", "date", "echo", "find", "grep", "head", "install", "ln", "ls",
               "mkdir", "mv", "printf", "rm", "sed", "sort", "tail", "touch", "tr", "true", "false", "test",
               "uname", "wc", "env", "basename", "dirname", "xargs")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SdkRef:
+    """An SDK a command source builds with (composer.sdk makes them; the builder only uses them)."""
+
+    path: Path
+    name: str            # PROFILE-ARCH
+    tree_sha256: str     # the SDK manifest's digest of the whole tree
+
+
+class SdkProvider(Protocol):
+    """The SDK of a profile (its YAML path) for an architecture, built when missing: composer.sdk.assemble.provider
+    (passed in by the caller, so the builder does not depend on composer.sdk)."""
+
+    def __call__(self, profile: Path, arch: str) -> SdkRef: ...
 
 
 @dataclass(slots=True, kw_only=True)
@@ -39,6 +52,7 @@ class Context:
     archive: DebianArchive
     scratch: Path
     link_files: bool = False   # hard-link staged files to their sources (no later command may edit them)
+    sdk_provider: SdkProvider | None = None   # for command sources with sdk = PROFILE
 
     @property
     def arch(self) -> Arch:
@@ -217,8 +231,7 @@ def source_command(spec: Mapping[str, Any], ctx: Context, index: int) -> SourceR
         env["VCOMP_SDK"] = str(sdk.path)
         script = SDK_PRELUDE.format(arch=ctx.arch.name) + script
         readable.append(sdk.path)
-        provenance.append({"kind": "sdk", "name": f"{sdk.manifest.profile}-{sdk.arch}",
-                           "sha256": sdk.manifest.tree_sha256})
+        provenance.append({"kind": "sdk", "name": sdk.name, "sha256": sdk.tree_sha256})
     argv = confine(["/bin/sh", "-ec", script], cwd=work, writable=[work, ctx.staging, home], readable=readable)
     result = run(argv, cwd=work, env=env, clean_env=True, timeout=float(spec.get("timeout", 3600)), umask=0o022,
                  check=False)
@@ -235,15 +248,17 @@ SDK_PRELUDE = ('. "$VCOMP_SDK/environment-setup-{arch}"\n'
                'export CFLAGS="$CFLAGS $maps" CXXFLAGS="$CXXFLAGS $maps"\n')
 
 
-def _sdk_for(spec: Mapping[str, Any], ctx: Context, index: int) -> Sdk:
-    """The SDK of ``sdk = PROFILE`` (a path relative to the recipe) for the recipe's architecture: built once
-    into the cache, keyed by the lock's bytes, the architecture and the SDK code's version."""
-    from composer.sdk.assemble import cached_sdk
+def _sdk_for(spec: Mapping[str, Any], ctx: Context, index: int) -> SdkRef:
+    """The SDK of ``sdk = PROFILE`` (a path relative to the recipe) for the recipe's architecture."""
+    place = ctx.recipe.place("source", index, "sdk")
     profile = (ctx.recipe.directory / str(spec["sdk"])).resolve()
     if not profile.is_file():
-        raise UserError(f"{ctx.recipe.place('source', index, 'sdk')}: no profile {profile}",
+        raise UserError(f"{place}: no profile {profile}",
                         hint="sdk names a profile (YAML) relative to the recipe directory, with its lock beside it")
-    return cached_sdk(profile, ctx.arch.name, cache=ctx.archive.cache.parent)
+    if ctx.sdk_provider is None:
+        raise UserError(f"{place}: this build has no SDK provider",
+                        hint="build it with vcomp pkg build or build-all (they make the SDK)")
+    return ctx.sdk_provider(profile, ctx.arch.name)
 
 
 # What a confined command prints when it tries to leave the sandbox, and what that means.

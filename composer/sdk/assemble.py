@@ -18,6 +18,7 @@ from composer.arch import Arch, get_arch
 from composer.errors import ComposerError, UserError
 from composer.fsutil import atomic_write, canonical_json
 from composer.package.debian import DEFAULT_SUITE, DebianArchive, DebRef
+from composer.package.sources import SdkProvider, SdkRef
 from composer.sdk import manifest
 from composer.sdk.files import SdkLayout, generated
 from composer.sdk.toolchain import HOST_SUITE, toolchain_for
@@ -180,6 +181,14 @@ def cached_sdk(profile: Path, arch_name: str, *, cache: Path) -> Sdk:
         return Sdk(path=out, arch=arch_name, manifest=manifest.SdkManifest.from_dict(doc))
     out.parent.mkdir(parents=True, exist_ok=True)
     return build_sdk(profile, arch_name, out, cache=cache)
+
+
+def provider(cache: Path) -> SdkProvider:
+    """The builder's view of :func:`cached_sdk` (composer.package.sources.SdkProvider)."""
+    def get(profile: Path, arch: str) -> SdkRef:
+        sdk = cached_sdk(profile, arch, cache=cache)
+        return SdkRef(path=sdk.path, name=f"{sdk.manifest.profile}-{arch}", tree_sha256=sdk.manifest.tree_sha256)
+    return get
 
 
 def build_sdk(profile: Path, arch_name: str, out: Path, *, cache: Path,

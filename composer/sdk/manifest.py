@@ -21,7 +21,7 @@ from composer.package.debian import DebRef
 from composer.report.stamps import iso_time
 
 FORMAT = 1
-SKIP = frozenset({"sdk-manifest.json", "sdk.spdx.json"})
+SKIP = frozenset({"sdk-manifest.json", "sdk.spdx.json"})    # written after the digest (composer.sdk.assemble)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -78,11 +78,10 @@ def tree_entries(root: Path) -> list[list[Any]]:
 
 def make(*, profile: str, arch: str, host: str, suite: str, host_suite: str, sysroot: Sequence[DebRef],
          toolchain: Sequence[DebRef], root: Path) -> SdkManifest:
-    from composer.sdk.assemble import MANIFEST
     entries = tree_entries(root)
     gen = tuple((e[0], e[3]) for e in entries
                 if e[1] == "file" and (e[0].startswith(("share/cmake/", "share/meson/", "environment-setup-"))
-                                        or e[0] == "bin/pkg-config") and e[0] != MANIFEST)
+                                        or e[0] == "bin/pkg-config"))
     return SdkManifest(profile=profile, arch=arch, host=host, suite=suite, host_suite=host_suite,
                        sysroot=tuple(sysroot), toolchain=tuple(toolchain), files=len(entries),
                        tree_sha256=hashlib.sha256(canonical_json(entries)).hexdigest(), generated=gen)

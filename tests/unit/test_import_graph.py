@@ -69,7 +69,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("solve",),
     ("pkgmgr",),
     ("report",),
-    ("compose",),
+    ("compose", "sdk"),
     ("gitops",),
     ("scaffold",),
     ("cli",),
