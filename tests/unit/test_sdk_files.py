@@ -152,3 +152,35 @@ def test_sdk_build_refuses_an_out_directory_that_is_not_an_sdk(tmp_path: Path) -
     with pytest.raises(UserError, match="exists and is not an SDK"):
         build_sdk(repo / "profiles" / "server.yaml", "aarch64", out, cache=tmp_path / "cache")
     assert (out / "precious.txt").is_file()
+
+
+@pytest.mark.parametrize(("profile", "provider", "message"), [
+    ("missing.yaml", False, r"recipe.toml:\d+:\d+: no profile .*missing.yaml"),
+    ("p.yaml", False, r"recipe.toml:\d+:\d+: this build has no SDK provider"),
+])
+def test_a_recipe_with_sdk_needs_the_profile_and_a_provider(tmp_path: Path, profile: str, provider: bool,
+                                                            message: str) -> None:
+    from composer.errors import UserError
+    from composer.package.build import build
+    from composer.trust.keys import load_signing_key
+    (tmp_path / "p.yaml").write_text("name: p\n")
+    d = tmp_path / "r"
+    d.mkdir()
+    (d / "recipe.toml").write_text(f'''[package]
+name = "r"
+version = "1.0.0"
+description = "d"
+license = "MIT"
+type = "application"
+
+[security]
+context = "system_t"
+
+[[source]]
+kind = "command"
+sdk = "../{profile}"
+run = "true"
+''')
+    key = load_signing_key(Path(__file__).resolve().parents[2] / "keys" / "sample" / "INSECURE-SAMPLE-developer.key")
+    with pytest.raises(UserError, match=message):
+        build(d, "x86_64", key, tmp_path / "out")
