@@ -13,14 +13,18 @@ from composer.cli.common import out as _out
 from composer.errors import ComposerError
 
 if TYPE_CHECKING:
-    from composer.package.sources import SdkProvider
+    from composer.package.sources import SdkProvider, SdkRef
 
 
 def _sdks(cache: Path | None) -> SdkProvider:
-    """SDKs for recipes with ``sdk = PROFILE``, made in the cache (docs/sdk.md)."""
+    """SDKs for recipes with ``sdk = PROFILE``, made in the cache (docs/sdk.md); composer.sdk is imported only
+    when a recipe asks for one."""
     from composer.package.build import default_cache
-    from composer.sdk.assemble import provider
-    return provider(cache or default_cache())
+
+    def get(profile: Path, arch: str) -> SdkRef:
+        from composer.sdk.assemble import provider
+        return provider(cache or default_cache())(profile, arch)
+    return get
 
 
 def cmd_pkg_build(args: argparse.Namespace) -> int:
