@@ -50,6 +50,10 @@ TOOL_PACKAGES: Mapping[str, str] = {
     "zstd": "zstd",
     "gcc": "gcc",
     "make": "make",
+    "cmake": "cmake",                 # docs/sdk.md: the examples' build systems
+    "ninja": "ninja-build",
+    "meson": "meson",
+    "pkg-config": "pkgconf",
     "sh": "dash",
     "bwrap": "bubblewrap",
     "ssh": "openssh-client",          # boot tests' ssh checks (composer.boot.reach)

@@ -11,6 +11,7 @@ TOOLS=(
   "x86_64-linux-gnu-gcc:gcc" "aarch64-linux-gnu-gcc:gcc-aarch64-linux-gnu"
   "riscv64-linux-gnu-gcc:gcc-riscv64-linux-gnu" "sfdisk:fdisk" "debugfs:e2fsprogs" "ssh:openssh-client"
   "bwrap:bubblewrap" "syslinux:syslinux"
+  "cmake:cmake" "ninja:ninja-build" "meson:meson" "pkg-config:pkgconf"   # docs/sdk.md: the examples
   "sbsign:sbsigntool" "sbverify:sbsigntool" "faketime:faketime" "veritysetup:cryptsetup-bin"  # docs/verified-boot.md
 )
 FILES=(

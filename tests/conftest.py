@@ -133,6 +133,7 @@ OPT_IN = {"archive": "archive test: run it with make test-archive (pytest -m arc
           "systemd": "init: systemd boots (Debian's systemd imported): run them with make test-systemd "
                      "(pytest -m systemd)",
           "server": "server profile on aarch64/riscv64: run them with make test-server (pytest -m server)",
+          "sdk": "SDK build and the examples booted: run them with make test-sdk (pytest -m sdk)",
           "verified_boot": "tampered verified-boot images: run them with make test-verified-boot "
                            "(pytest -m 'verified_boot or integration')",
           "device": "vpk on a booted server image: run it with make test-device (pytest -m device)",

@@ -70,6 +70,7 @@ SCHEMAS: Mapping[str, str] = {
     "repo vendor": "repo-vendor",
     "import debian": "import-debian",
     "plugins": "plugins",
+    "sdk build": "sdk-build",
 }
 """The data verbs and the schema of their ``--json`` document (tests/unit/test_json_output.py walks the parser:
 every verb is either here or in its list of verbs that print no data)."""

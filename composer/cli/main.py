@@ -18,6 +18,7 @@ from composer import __version__, lockfile, notices, oserrors, settings
 from composer.cli import cache, common, completion, defaults, gitops, image, importer, init, key, lock, pkg, query, repo
 from composer.cli import plugins as plugin_verbs
 from composer.cli import release as releases
+from composer.cli import sdk as sdk_verbs
 from composer.cli import update as chunked
 from composer.cli.common import EXIT_ERROR, GLOBAL_OPTIONS, Output, Parser, Subparsers, wants_color
 from composer.cli.common import err as _err
@@ -41,6 +42,7 @@ GROUPS: tuple[Callable[[Subparsers], None], ...] = (
     cache.register,    # cache list|du|verify|gc
     importer.register,  # import debian
     plugin_verbs.register,  # plugins
+    sdk_verbs.register,  # sdk build|shell
 )
 """The verb groups, in the order ``vcomp --help`` lists them: a new group is one module and one row here."""
 

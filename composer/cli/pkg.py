@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from composer.cli import jsonout, pkgroot
 from composer.cli.common import EXIT_ERROR, EXIT_OK, Subparsers, current, table
@@ -11,14 +12,30 @@ from composer.cli.common import err as _err
 from composer.cli.common import out as _out
 from composer.errors import ComposerError
 
+if TYPE_CHECKING:
+    from composer.package.sources import SdkProvider, SdkRef
+
+
+def _sdks(cache: Path | None) -> SdkProvider:
+    """SDKs for recipes with ``sdk = PROFILE``, made in the cache (docs/sdk.md); composer.sdk is imported only
+    when a recipe asks for one."""
+    from composer.package.build import default_cache
+
+    def get(profile: Path, arch: str) -> SdkRef:
+        from composer.sdk.assemble import provider
+        return provider(cache or default_cache())(profile, arch)
+    return get
+
 
 def cmd_pkg_build(args: argparse.Namespace) -> int:
     from composer.package.build import build
     from composer.trust.keys import load_key_spec
     key = load_key_spec(args.key)
-    result = build(Path(args.recipe), args.arch, key, Path(args.out),
-                   cache=Path(args.cache) if args.cache else None)
+    cache = Path(args.cache) if args.cache else None
+    result = build(Path(args.recipe), args.arch, key, Path(args.out), cache=cache, sdk_provider=_sdks(cache))
     _out(str(result.path))
+    for extra in result.split:
+        _out(str(extra.path))
     return EXIT_OK
 
 
@@ -39,7 +56,8 @@ def cmd_pkg_build_all(args: argparse.Namespace) -> int:
 
     try:
         results = build_all(Path(args.recipes), args.arch, key, Path(args.out),
-                            cache=Path(args.cache) if args.cache else None, progress=progress)
+                            cache=Path(args.cache) if args.cache else None, progress=progress,
+                            sdk_provider=_sdks(Path(args.cache) if args.cache else None))
     finally:
         status.stop()
     built = sum(1 for r in results if not r.skipped)
@@ -47,6 +65,8 @@ def cmd_pkg_build_all(args: argparse.Namespace) -> int:
                   f"{len(results) - built} unchanged")
     for r in results:
         _out(str(r.path))
+        for extra in r.split:
+            _out(str(extra.path))
     return EXIT_OK
 
 

@@ -16,13 +16,13 @@ from composer import settings
 from composer.arch import ELF_MACHINES, get_arch
 from composer.errors import ComposerError, UserError, combine
 from composer.fsutil import atomic_write, canonical_json, sha256_bytes, sha256_file, source_date_epoch
-from composer.package import globs, projectsource
+from composer.package import globs, projectsource, split
 from composer.package.archive import Staged, read_header, write_package
 from composer.package.debian import DebianArchive
 from composer.package.manifest import Entry, Manifest, reserved_errors
 from composer.package.metadata import Metadata
 from composer.package.recipe import Recipe, load_recipe
-from composer.package.sources import DEB_KINDS, SOURCE_KINDS, Context, SourceResult, archive_for
+from composer.package.sources import DEB_KINDS, SOURCE_KINDS, Context, SdkProvider, SourceResult, archive_for
 from composer.trust.keys import SigningKey
 from composer.version import DebVersion, Version, VersionError, semver_projection
 
@@ -48,6 +48,7 @@ class Built:
     metadata: Metadata
     manifest: Manifest
     skipped: bool = False
+    split: tuple[Built, ...] = ()     # NAME-dev and NAME-dbg made from [split] (composer.package.split)
 
     @property
     def sha256(self) -> str:
@@ -202,7 +203,8 @@ def output_name(meta: Metadata) -> str:
 
 
 def build(recipe_dir: Path, arch: str, key: SigningKey, out_dir: Path, *, cache: Path | None = None,
-          archive: DebianArchive | None = None, recipe: Recipe | None = None) -> Built:
+          archive: DebianArchive | None = None, recipe: Recipe | None = None,
+          sdk_provider: SdkProvider | None = None) -> Built:
     recipe = recipe or load_recipe(recipe_dir, arch)
     archive = archive or DebianArchive(cache or default_cache())
     epoch = epoch_for(recipe)
@@ -213,18 +215,43 @@ def build(recipe_dir: Path, arch: str, key: SigningKey, out_dir: Path, *, cache:
         staging.mkdir()
         scratch = Path(tmp) / "scratch"
         scratch.mkdir()
-        ctx = Context(recipe=recipe, staging=staging, epoch=epoch, archive=archive, scratch=scratch)
+        ctx = Context(recipe=recipe, staging=staging, epoch=epoch, archive=archive, scratch=scratch,
+                      sdk_provider=sdk_provider)
         results = []
         for i, src in enumerate(recipe.sources):
             # a later command could edit staged files in place: only link when none follows
             ctx.link_files = not any(s["kind"] == "command" for s in recipe.sources[i + 1:])
             results.append(SOURCE_KINDS[src["kind"]].fill(src, ctx, i))
         meta = assemble_metadata(recipe, results, epoch)
-        staged = scan_staging(staging, recipe.data.get("files", {}))
-        check_reserved(staged, recipe)
-        check_binaries(staged, meta.arch, recipe, recipe.data.get("files", {}).get("foreign", ()))
-        path = out_dir / output_name(meta)
-        meta, manifest = write_package(path, metadata=meta, staged=staged, key=key, epoch=epoch)
+        parts = split_staging(recipe, staging, Path(tmp))
+        main = _pack(recipe, meta, staging, key, out_dir, epoch)
+        subs = tuple(_pack(recipe, Metadata.from_dict(split.sub_metadata(meta.to_dict(), suffix, what)), root, key,
+                           out_dir, epoch) for suffix, what, root in parts)
+    return Built(path=main.path, metadata=main.metadata, manifest=main.manifest, split=subs)
+
+
+def split_staging(recipe: Recipe, staging: Path, tmp: Path) -> list[tuple[str, str, Path]]:
+    """Move [split] files out of ``staging``: (suffix, description, root) of each extra package, dev first."""
+    rules = split.SplitRules.from_recipe(recipe.data)
+    parts: list[tuple[str, str, Path]] = []
+    if rules.dev:
+        root = tmp / "split-dev"
+        split.move_dev(staging, root, rules.dev, recipe.place("split", "dev"))
+        parts.append((split.DEV_SUFFIX, "development files", root))
+    if rules.dbg:
+        root = tmp / "split-dbg"
+        split.split_debug(staging, root, recipe.arch, recipe.place("split", "dbg"))
+        parts.append((split.DBG_SUFFIX, "debug symbols", root))
+    return parts
+
+
+def _pack(recipe: Recipe, meta: Metadata, root: Path, key: SigningKey, out_dir: Path, epoch: int) -> Built:
+    root.mkdir(exist_ok=True)
+    staged = scan_staging(root, recipe.data.get("files", {}) if root.name == "root" else {})
+    check_reserved(staged, recipe)
+    check_binaries(staged, meta.arch, recipe, recipe.data.get("files", {}).get("foreign", ()))
+    path = out_dir / output_name(meta)
+    meta, manifest = write_package(path, metadata=meta, staged=staged, key=key, epoch=epoch)
     return Built(path=path, metadata=meta, manifest=manifest)
 
 
@@ -248,12 +275,32 @@ def recipe_inputs(recipe: Recipe, archive: DebianArchive, key: SigningKey) -> st
                for i, src in enumerate(recipe.sources) if src["kind"] == "python-project"]
     plugins = sorted({(o.entry_point, o.distribution, o.version) for src in recipe.sources
                       if (o := SOURCE_KINDS.origin(str(src["kind"]))) is not None})
+    sdks = [sdk_input(recipe, src) for src in recipe.sources if "sdk" in src]
     return sha256_bytes(canonical_json({
         "composer": composer.__version__, "builder": BUILDER_REVISION, "arch": recipe.arch.name,
-        "files": files, "debs": debs, **({"project": project} if project else {}),
+        "files": files, "debs": debs, **({"project": project} if project else {}), **({"sdks": sdks} if sdks else {}),
         "epoch": epoch_for(recipe), "key": key.keyid,
         **({"plugins": [list(p) for p in plugins]} if plugins else {}),  # a plugin's source kind: its release
     }))
+
+
+def _unchanged(out_dir: Path, prev: Mapping[str, Any]) -> bool:
+    files = {prev["file"]: prev["sha256"], **{name: digest for name, digest in prev.get("split", ())}}
+    return all((out_dir / name).is_file() and sha256_file(out_dir / name) == digest for name, digest in files.items())
+
+
+def _reread(path: Path) -> Built:
+    header = read_header(path)
+    return Built(path=path, metadata=header.metadata, manifest=header.manifest, skipped=True)
+
+
+def sdk_input(recipe: Recipe, src: Mapping[str, Any]) -> str:
+    """What an ``sdk = PROFILE`` source's SDK is made from: the profile's lock."""
+    lock = (recipe.directory / str(src["sdk"])).resolve().with_suffix(".lock")
+    try:
+        return sha256_file(lock)
+    except FileNotFoundError:
+        return "no lock"        # the build reports it
 
 
 def find_recipes(recipes_dir: Path) -> list[Path]:
@@ -274,7 +321,8 @@ def supports(recipe_dir: Path, arch: str) -> bool:
 
 
 def build_all(recipes_dir: Path, arch: str, key: SigningKey, out_dir: Path, *, cache: Path | None = None,
-              progress: Callable[[str, str], None] = lambda name, status: None) -> list[Built]:
+              progress: Callable[[str, str], None] = lambda name, status: None,
+              sdk_provider: SdkProvider | None = None) -> list[Built]:
     archive = DebianArchive(cache or default_cache())
     out_dir = out_dir.resolve()
     state_path = out_dir / STATE_FILE
@@ -309,16 +357,18 @@ def build_all(recipes_dir: Path, arch: str, key: SigningKey, out_dir: Path, *, c
             digest = recipe_inputs(recipe, archive, key)
             key_name = f"{recipe.name}/{arch}"
             prev = state.get(key_name)
-            if prev and prev["inputs"] == digest and (out_dir / prev["file"]).is_file() \
-                    and sha256_file(out_dir / prev["file"]) == prev["sha256"]:
+            if prev and prev["inputs"] == digest and _unchanged(out_dir, prev):
                 header = read_header(out_dir / prev["file"])
+                subs = tuple(_reread(out_dir / name) for name, _ in prev.get("split", ()))
                 built.append(Built(path=out_dir / prev["file"], metadata=header.metadata,
-                                   manifest=header.manifest, skipped=True))
+                                   manifest=header.manifest, skipped=True, split=subs))
                 progress(recipe.name, "unchanged")
                 continue
             progress(recipe.name, "building")
-            result = build(rdir, arch, key, out_dir, archive=archive, recipe=recipe)
+            result = build(rdir, arch, key, out_dir, archive=archive, recipe=recipe, sdk_provider=sdk_provider)
             state[key_name] = {"inputs": digest, "file": result.path.name, "sha256": result.sha256}
+            if result.split:
+                state[key_name]["split"] = [[b.path.name, b.sha256] for b in result.split]   # in build order
             atomic_write(state_path, json.dumps(state, indent=1, sort_keys=True).encode())
             built.append(result)
             progress(recipe.name, f"built {result.path.name}")

@@ -83,6 +83,22 @@ def _sources(suite: str) -> str:
             f"deb {opt} {security} {suite}-security main\n")
 
 
+def parse_rdepends(text: str) -> dict[str, list[str]]:
+    """``apt-cache rdepends`` output: a name line, ``Reverse Depends:``, then indented (``|``-marked) names."""
+    found: dict[str, set[str]] = {}
+    current = ""
+    for line in text.splitlines():
+        if not line.strip() or line.startswith("Reverse Depends:"):
+            continue
+        if line[0].isspace():
+            if current:
+                found[current].add(line.strip().lstrip("|"))
+        else:
+            current = line.strip()
+            found.setdefault(current, set())
+    return {k: sorted(v) for k, v in found.items()}
+
+
 class DebianArchive:
     """A private apt state of one Debian ``suite`` per architecture inside ``cache``; :meth:`for_suite` gives
     the same cache's state of another suite (recipes may name their own)."""
@@ -160,6 +176,12 @@ class DebianArchive:
             elif current:
                 sections[current] += line + "\n"
         return sections
+
+    def rdepends(self, arch: Arch, names: list[str]) -> dict[str, list[str]]:
+        """``apt-cache rdepends`` of many names in one call: name -> the names depending on it (sorted)."""
+        self.update(arch)
+        out = run(["apt-cache", *self._opts(arch), "rdepends", *names], check=False).stdout.decode()
+        return parse_rdepends(out)
 
     def prefetch(self, arch: Arch, specs: list[tuple[str, str]]) -> None:
         """Look up many (name, follow) pairs with two apt-cache calls instead of two each."""

@@ -50,6 +50,22 @@ class RecipeView(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SdkRef:
+    """An SDK a command source builds with (composer.sdk makes them; the builder only uses them)."""
+
+    path: Path
+    name: str            # PROFILE-ARCH
+    tree_sha256: str     # the SDK manifest's digest of the whole tree
+
+
+class SdkProvider(Protocol):
+    """The SDK of a profile (its YAML path) for an architecture, built when missing: composer.sdk.assemble.provider
+    (passed in by the caller, so the builder does not depend on composer.sdk)."""
+
+    def __call__(self, profile: Path, arch: str) -> SdkRef: ...
+
+
 @dataclass(slots=True, kw_only=True)
 class Context:
     recipe: RecipeView
@@ -58,6 +74,7 @@ class Context:
     archive: DebianArchive
     scratch: Path
     link_files: bool = False   # hard-link staged files to their sources (no later command may edit them)
+    sdk_provider: SdkProvider | None = None   # for command sources with sdk = PROFILE
 
     @property
     def arch(self) -> Arch:
@@ -262,13 +279,41 @@ def source_command(spec: Mapping[str, Any], ctx: Context, index: int) -> SourceR
         "CC": f"{ctx.arch.triple}-gcc",
         "PKG_NAME": ctx.recipe.name, "PKG_VERSION": str(ctx.recipe.data["package"]["version"]),
     }
-    argv = confine(["/bin/sh", "-ec", spec["run"]], cwd=work, writable=[work, ctx.staging, home],
-                   readable=[bindir])
+    script, readable = str(spec["run"]), [bindir]
+    provenance = [{"kind": "command", "path": str(spec.get("workdir", "."))}]
+    if "sdk" in spec:
+        sdk = _sdk_for(spec, ctx, index)
+        env["VCOMP_SDK"] = str(sdk.path)
+        script = SDK_PRELUDE.format(arch=ctx.arch.name) + script
+        readable.append(sdk.path)
+        provenance.append({"kind": "sdk", "name": sdk.name, "sha256": sdk.tree_sha256})
+    argv = confine(["/bin/sh", "-ec", script], cwd=work, writable=[work, ctx.staging, home], readable=readable)
     result = run(argv, cwd=work, env=env, clean_env=True, timeout=float(spec.get("timeout", 3600)), umask=0o022,
                  check=False)
     if result.returncode != 0:
         raise command_failed(ctx, index, result)
-    return SourceResult(provenance=[{"kind": "command", "path": str(spec.get("workdir", "."))}])
+    return SourceResult(provenance=list(provenance))
+
+
+# A command with ``sdk = PROFILE`` runs with the SDK's environment (docs/sdk.md); paths in debug info and
+# build-ids stay the same wherever the SDK and the work directory are.
+SDK_PRELUDE = ('. "$VCOMP_SDK/environment-setup-{arch}"\n'
+               'maps="-ffile-prefix-map=$VCOMP_SDK/sysroot=/ -ffile-prefix-map=$VCOMP_SDK=/sdk '
+               '-ffile-prefix-map=$PWD=."\n'
+               'export CFLAGS="$CFLAGS $maps" CXXFLAGS="$CXXFLAGS $maps"\n')
+
+
+def _sdk_for(spec: Mapping[str, Any], ctx: Context, index: int) -> SdkRef:
+    """The SDK of ``sdk = PROFILE`` (a path relative to the recipe) for the recipe's architecture."""
+    place = ctx.recipe.place("source", index, "sdk")
+    profile = (ctx.recipe.directory / str(spec["sdk"])).resolve()
+    if not profile.is_file():
+        raise UserError(f"{place}: no profile {profile}",
+                        hint="sdk names a profile (YAML) relative to the recipe directory, with its lock beside it")
+    if ctx.sdk_provider is None:
+        raise UserError(f"{place}: this build has no SDK provider",
+                        hint="build it with vcomp pkg build or build-all (they make the SDK)")
+    return ctx.sdk_provider(profile, ctx.arch.name)
 
 
 # What a confined command prints when it tries to leave the sandbox, and what that means.

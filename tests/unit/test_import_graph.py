@@ -71,7 +71,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("solve",),
     ("pkgmgr",),
     ("report", "update.device"),
-    ("compose",),
+    ("compose", "sdk"),
     ("gitops",),
     ("scaffold", "plugins.api"),
     ("cli",),

@@ -50,6 +50,7 @@ NO_JSON = {
     "repo rotate": "an action", "repo sign-root": "an action", "repo mirror": "an action",
     "repo serve": "a server", "verify-attestation": "a verdict line", "apply": "an action",
     "reconcile": "an action", "help": "help text", "completion": "a shell script", "init": "an action",
+    "sdk shell": "an interactive shell",
 }
 
 

@@ -28,9 +28,9 @@ from composer.fsutil import atomic_write
 from composer.image.formats import fat, fs, gpt, verity
 from composer.image.secureboot import sign
 from composer.image.workshop import BuiltOutput, OutputJob, Workshop
-from composer.update.slots import ENTRY_DIR, SLOTS, Entry
 from composer.update.bundle import write_bundle
 from composer.update.seeds import index_of, seed_index_name
+from composer.update.slots import ENTRY_DIR, SLOTS, Entry
 
 MIB = 1 << 20
 SLOT_SIZE = re.compile(r"^([1-9][0-9]{0,5})([MG])$")
