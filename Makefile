@@ -1,11 +1,11 @@
 # The two commands of the quickstart: `make demo` and `make test`. Each does its own set-up.
 .PHONY: setup demo test unit integration lint bench clean conformance reliability debian-fixture test-archive \
-	bench-archive test-archive-e2e test-reach test-boot-matrix test-drivers test-systemd test-server \
+	bench-archive test-archive-e2e test-reach test-boot-matrix test-drivers test-systemd test-server test-debug \
 	test-verified-boot
 
 # Suites that run only when asked for by their own target (minutes each; tests/conftest.py OPT_IN skips them
 # in any other run).
-NOT_OPT_IN = not archive and not boot_matrix and not drivers and not systemd and not server and not verified_boot
+NOT_OPT_IN = not archive and not boot_matrix and not drivers and not systemd and not server and not verified_boot and not debug
 
 setup:
 	@bash scripts/setup.sh
@@ -20,6 +20,9 @@ test: setup
 # `make test`): tests/integration/test_boot_server.py, timings printed.
 test-server: setup
 	.venv/bin/python -m pytest -n 2 -m server -s tests/integration/test_boot_server.py
+
+test-debug: setup
+	.venv/bin/python -m pytest -m debug -s tests/integration/test_debug.py
 
 unit: setup
 	.venv/bin/python -m pytest -n 2 -m "$(NOT_OPT_IN)" tests/unit

@@ -12,6 +12,7 @@ TOOLS=(
   "riscv64-linux-gnu-gcc:gcc-riscv64-linux-gnu" "sfdisk:fdisk" "debugfs:e2fsprogs" "ssh:openssh-client"
   "bwrap:bubblewrap" "syslinux:syslinux"
   "sbsign:sbsigntool" "sbverify:sbsigntool" "faketime:faketime" "veritysetup:cryptsetup-bin"  # docs/verified-boot.md
+  "gdb-multiarch:gdb-multiarch" "debuginfod-find:debuginfod" "eu-readelf:elfutils"  # docs/debugging.md
 )
 FILES=(
   "/usr/share/ovmf/OVMF.fd:ovmf" "/usr/share/OVMF/OVMF_CODE_4M.fd:ovmf"

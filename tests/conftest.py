@@ -132,6 +132,7 @@ OPT_IN = {"archive": "archive test: run it with make test-archive (pytest -m arc
           "systemd": "init: systemd boots (Debian's systemd imported): run them with make test-systemd "
                      "(pytest -m systemd)",
           "server": "server profile on aarch64/riscv64: run them with make test-server (pytest -m server)",
+          "debug": "gdb on a booted guest and core dumps: run them with make test-debug (pytest -m debug)",
           "verified_boot": "tampered verified-boot images: run them with make test-verified-boot "
                            "(pytest -m 'verified_boot or integration')"}
 
