@@ -16,6 +16,7 @@ from pathlib import Path
 
 from composer import __version__, lockfile, notices, oserrors, settings
 from composer.cli import cache, common, completion, defaults, gitops, image, importer, init, key, lock, pkg, query, repo
+from composer.cli import debug as debugging
 from composer.cli import update as chunked
 from composer.cli.common import EXIT_ERROR, GLOBAL_OPTIONS, Output, Parser, Subparsers, wants_color
 from composer.cli.common import err as _err
@@ -36,6 +37,7 @@ GROUPS: tuple[Callable[[Subparsers], None], ...] = (
     gitops.register,   # plan, apply, reconcile, diff, history
     cache.register,    # cache list|du|verify|gc
     importer.register,  # import debian
+    debugging.register,  # debuginfod, debug core|timeline
 )
 """The verb groups, in the order ``vcomp --help`` lists them: a new group is one module and one row here."""
 

@@ -65,7 +65,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("trust", "rootfs"),
     ("package",),
     ("image", "repo"),
-    ("profile", "caches", "boot", "update"),
+    ("profile", "caches", "boot", "update", "debug"),
     ("solve",),
     ("pkgmgr",),
     ("report",),
