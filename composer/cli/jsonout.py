@@ -65,6 +65,7 @@ SCHEMAS: Mapping[str, str] = {
     "image fetch": "image-fetch",
     "repo vendor": "repo-vendor",
     "import debian": "import-debian",
+    "debug timeline": "debug-timeline",
 }
 """The data verbs and the schema of their ``--json`` document (tests/unit/test_json_output.py walks the parser:
 every verb is either here or in its list of verbs that print no data)."""
