@@ -58,6 +58,20 @@ def cmd_debuginfod(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def collect_cores(args: argparse.Namespace, log_text: str, directory: Path) -> list[Path]:
+    """The core dumps a boot's console carried, written into ``directory`` (problems said as warnings)."""
+    if "VCOMP-CORE: begin" not in log_text:
+        return []
+    from composer.cli.common import warn
+    from composer.debug.cores import extract, write_cores
+    written, problems = write_cores(extract(log_text.splitlines()), directory)
+    for p in problems:
+        warn(f"{directory}: {p}")
+    for path in written:
+        jsonout.say(args)(f"core dump: {path} (open it: vcomp debug core {path} --profile PROFILE)")
+    return written
+
+
 def write_timeline(log: Path) -> str:
     """Parse a console log; write NAME.timeline.txt, .json and .svg beside it; return the text."""
     from composer.debug.timeline import parse, render_svg, render_text
@@ -95,6 +109,51 @@ def cmd_timeline(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def core_command(args: argparse.Namespace, sysroot: Path | None) -> list[str]:
+    """gdb-multiarch on a core file: the sysroot (shared libraries), the executable when given, debuginfod."""
+    gdb = ["gdb-multiarch", "-nx", "-q"]
+    if args.debuginfod:
+        gdb += ["-iex", "set debuginfod enabled on"]
+    if args.arch:
+        from composer.arch import get_arch
+        gdb += ["-iex", f"set architecture {GDB_ARCH.get(get_arch(args.arch).name, 'auto')}"]
+    if sysroot is not None:
+        gdb += ["-iex", f"set sysroot {sysroot}", "-iex", f"set debug-file-directory {sysroot}/usr/lib/debug"]
+    exe = Path(args.exe) if args.exe else None
+    if exe is not None and sysroot is not None and not exe.is_file() and (sysroot / str(exe).lstrip("/")).is_file():
+        exe = sysroot / str(exe).lstrip("/")
+    if args.batch:
+        gdb += ["-batch", "-ex", "bt"]
+    return [*gdb, *([str(exe)] if exe is not None else []), str(args.core)]
+
+
+GDB_TIMEOUT = 300.0   # seconds for a batch backtrace (debuginfod downloads included)
+GDB_ARCH = {"x86_64": "i386:x86-64", "aarch64": "aarch64", "riscv64": "riscv:rv64"}
+
+
+def cmd_core(args: argparse.Namespace) -> int:
+    import os
+
+    from composer.package.build import default_cache
+    from composer.run import require_tool, run, run_attached
+    core = Path(args.core)
+    if not core.is_file():
+        raise UserError(f"no core file {core}", hint="vcomp boot writes the guest's cores to its log directory "
+                                                      "(images/NAME/ARCH/boot/cores/)")
+    require_tool("gdb-multiarch")
+    sysroot = Path(args.sysroot) if args.sysroot else None
+    if args.profile:
+        from composer.debug.sysroot import profile_sysroot
+        sysroot = profile_sysroot(Path(args.profile), args.arch or "x86_64", default_cache(), jsonout.say(args))
+    cmd = core_command(args, sysroot)
+    env = {**os.environ, **({"DEBUGINFOD_URLS": args.debuginfod} if args.debuginfod else {})}
+    if args.batch:
+        _out(run(cmd, env=env, timeout=GDB_TIMEOUT).stdout.decode(errors="replace").rstrip())
+        return EXIT_OK
+    os.environ.update(env)
+    return run_attached(cmd)
+
+
 def register(sub: Subparsers) -> None:
     d = sub.add_parser("debuginfod", help="serve a repository's debug files and executables by build-id "
                                           "(the debuginfod protocol: gdb, debuginfod-find)")
@@ -116,3 +175,15 @@ def register(sub: Subparsers) -> None:
     t.add_argument("--svg", metavar="FILE", help="also draw it as an SVG picture")
     jsonout.add_json(t, "debug timeline")
     t.set_defaults(func=cmd_timeline)
+    c = verbs.add_parser("core", help="open a core dump with gdb-multiarch: the profile's sysroot, the symbols "
+                                      "from debuginfod (vcomp debuginfod) or -dbg packages")
+    c.add_argument("core", help="a core file (vcomp boot collects the guest's into images/NAME/ARCH/boot/cores/)")
+    c.add_argument("--profile", help="use this profile's locked packages as the sysroot (installed once into "
+                                     "the cache)")
+    c.add_argument("--arch", help="the architecture (default x86_64 with --profile)")
+    c.add_argument("--sysroot", metavar="DIR", help="a root to take the shared libraries from instead")
+    c.add_argument("--exe", metavar="PATH", help="the crashed program (a path in the sysroot or on the host)")
+    c.add_argument("--debuginfod", metavar="URL", help="a debuginfod server (DEBUGINFOD_URLS), e.g. vcomp "
+                                                      "debuginfod's")
+    c.add_argument("--batch", action="store_true", help="print the backtrace and exit (no interactive gdb)")
+    c.set_defaults(func=cmd_core)

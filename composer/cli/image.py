@@ -173,8 +173,7 @@ def cmd_boot(args: argparse.Namespace) -> int:
     cases = run_boot(manifest, directory, output, args.firmware or "", logs=logs, expect=args.expect or (),
                      timeout=args.timeout, echo=_echo(args), reach=reach, medium=args.medium or "",
                      secure_boot=secure, cmdline=trace_args(args, make_spec))
-    if args.trace:
-        write_timelines(args, manifest, logs, cases)
+    after_boot(args, manifest, logs, cases)
     if args.junit:
         Path(args.junit).write_bytes(junit(cases, f"vcomp.boot.{manifest['profile']}"))
     jsonout.say(args)(f"console log: {logs}")
@@ -202,33 +201,33 @@ def _boot_attached(args: argparse.Namespace, make_spec: Callable[[], Any], forwa
 
 
 def trace_args(args: argparse.Namespace, make_spec: Callable[[], Any]) -> str:
-    """The kernel arguments of ``--trace`` (none without it); a boot whose command line is built in is told
-    where to put them."""
+    """The kernel arguments of ``--trace`` and ``--cores`` (none without them); a boot whose command line is
+    built in is told where to put them."""
     from composer.boot.session import cmdline_settable
     from composer.debug.timeline import KERNEL_ARGS
-    if not getattr(args, "trace", False):
+    extra = " ".join(a for flag, a in (("trace", KERNEL_ARGS), ("cores", "vcomp.cores=1"))
+                     if getattr(args, flag, False))
+    if not extra:
         return ""
     spec = make_spec()
     if not cmdline_settable(spec):
-        warn(f"--trace: a {spec.media} boot's kernel command line is built into the image; for initcall times "
-              f"and init's VCOMP-TRACE lines add '{KERNEL_ARGS}' to the profile's kernel.cmdline (or boot the "
-              "initramfs output, --medium kernel)")
-    return KERNEL_ARGS
+        warn(f"--trace/--cores: a {spec.media} boot's kernel command line is built into the image; add '{extra}' "
+             "to the profile's kernel.cmdline (or boot the initramfs output, --medium kernel)")
+    return extra
 
 
-def write_timelines(args: argparse.Namespace, manifest: Any, logs: Path, cases: Sequence[Any]) -> None:
-    """Each booted log's timeline beside it (``NAME.timeline.txt``, ``.json``, ``.svg``), the text shown."""
+def after_boot(args: argparse.Namespace, manifest: Any, logs: Path, cases: Sequence[Any]) -> None:
+    """Each booted log's core dumps into ``logs/cores/`` (init's vcomp.cores=1) and, with ``--trace``, its
+    timeline beside it (``NAME.timeline.txt``, ``.json``, ``.svg``), the text shown."""
     from composer.boot.session import log_name, product
-    from composer.cli.debug import write_timeline
-    done = set()
-    for c in cases:
-        primary = product(manifest, c.output)["boot"].get("media", "")
-        log = logs / log_name(c.arch, c.output, c.medium, c.firmware, primary)
-        if log in done:
-            continue
-        done.add(log)
-        text = write_timeline(log)
-        jsonout.say(args)(f"timeline of {log}:\n{text.rstrip()}")
+    from composer.cli.debug import collect_cores, write_timeline
+    if cases:   # one boot: its tests share the log
+        c = cases[0]
+        collect_cores(args, c.watch.log, logs / "cores")
+        if getattr(args, "trace", False):
+            primary = product(manifest, c.output)["boot"].get("media", "")
+            log = logs / log_name(c.arch, c.output, c.medium, c.firmware, primary)
+            jsonout.say(args)(f"timeline of {log}:\n{write_timeline(log).rstrip()}")
 
 
 def _say_forwards(args: argparse.Namespace, forwards: Sequence[Any]) -> None:
@@ -295,6 +294,9 @@ def register(sub: Subparsers) -> None:
                         "current directory, or the INSECURE sample key)")
     t.add_argument("--gdb", nargs="?", type=int, const=1234, metavar="PORT",
                    help="open QEMU's gdb stub on 127.0.0.1:PORT (default 1234) and wait for gdb (docs/debugging.md)")
+    t.add_argument("--cores", action="store_true",
+                   help="boot with vcomp.cores=1: the guest's core dumps come over the console into "
+                        "boot/cores/ (a direct kernel boot; a disk's command line is the profile's kernel.cmdline)")
     t.add_argument("--trace", action="store_true",
                    help="boot with initcall_debug printk.time=1 vcomp.trace=1 (a direct kernel boot; a disk's "
                         "command line is the profile's kernel.cmdline) and write the boot's timeline beside its "
