@@ -113,11 +113,24 @@ def compile_split(base: Path, arch: str, *, static: bool = False) -> tuple[Path,
     return stripped, debug, full, build_id
 
 
-def build_crasher(base: Path, arch: str, key: SigningKey, *, static: bool = False) -> Crasher:
+CRASH_CHECK = """#!/bin/sh
+# a boot check that makes a core dump (vcomp.cores=1 carries it over the console), then passes
+/usr/bin/crasher crash
+sleep 3
+exit 0
+"""
+
+
+def build_crasher(base: Path, arch: str, key: SigningKey, *, static: bool = False,
+                  crash_at_boot: bool = False) -> Crasher:
+    """``crash_at_boot``: the package also ships a boot check that runs ``crasher crash``."""
     stripped, debug, full, build_id = compile_split(base / "src", arch, static=static)
     out = base / "packages"
+    files: dict[str, str | bytes] = {"files/usr/bin/crasher": stripped.read_bytes()}
+    if crash_at_boot:
+        files["files/etc/veridian/checks.d/50-crash"] = CRASH_CHECK
     runtime = write_recipe(base / "recipes" / "crasher", RECIPE.format(name="crasher", type="application"),
-                           {"files/usr/bin/crasher": stripped.read_bytes()}, executable=("files/usr/bin/crasher",))
+                           files, executable=("files/usr/bin/crasher", "files/etc/veridian/checks.d/50-crash"))
     dbg = write_recipe(base / "recipes" / "crasher-dbg", RECIPE.format(name="crasher-dbg", type="development"),
                        {f"files/{debug_path_of(build_id)}": debug.read_bytes(),
                         "files/usr/src/debug/crasher/crasher.c": (base / "src" / "crasher.c").read_bytes()})
@@ -135,10 +148,11 @@ class DebugRepo:
     crasher: Crasher
 
 
-def make_debug_repo(base: Path, arch: str = "x86_64") -> DebugRepo:
+def make_debug_repo(base: Path, arch: str = "x86_64", *, static: bool = False,
+                    crash_at_boot: bool = False) -> DebugRepo:
     """A signed repository (alice may publish crasher*) holding crasher and crasher-dbg for ``arch``."""
     keys = make_keys(base / "keys")
-    crasher = build_crasher(base / "crasher", arch, keys.alice)
+    crasher = build_crasher(base / "crasher", arch, keys.alice, static=static, crash_at_boot=crash_at_boot)
     repo = base / "repo"
     online = {role: [keys.by_name[role]] for role in ONLINE}
     edit.init(repo, root_keys=[keys.root1], root_threshold=1, targets_keys=[keys.targets], online=online,
