@@ -298,8 +298,8 @@ def register(sub: Subparsers) -> None:
                    help="boot with vcomp.cores=1: the guest's core dumps come over the console into "
                         "boot/cores/ (a direct kernel boot; a disk's command line is the profile's kernel.cmdline)")
     t.add_argument("--trace", action="store_true",
-                   help="boot with initcall_debug printk.time=1 vcomp.trace=1 (a direct kernel boot; a disk's "
-                        "command line is the profile's kernel.cmdline) and write the boot's timeline beside its "
+                   help="boot with initcall_debug loglevel=8 printk.time=1 vcomp.trace=1 (a direct kernel boot; a "
+                        "disk's command line is the profile's kernel.cmdline) and write the boot's timeline beside its "
                         "console log (NAME.timeline.txt/.json/.svg; docs/debugging.md)")
     t.add_argument("--secure-boot", action="store_true",
                    help="UEFI with Secure Boot enforced: the build's certificate (the profile's secure-boot key) "

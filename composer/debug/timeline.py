@@ -21,7 +21,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from xml.sax.saxutils import escape
 
-KERNEL_ARGS = "initcall_debug printk.time=1 vcomp.trace=1"   # what vcomp boot --trace adds to the command line
+KERNEL_ARGS = "initcall_debug printk.time=1 loglevel=8 vcomp.trace=1"   # what vcomp boot --trace adds (loglevel:
+# initcall_debug prints at KERN_DEBUG, which a "quiet" command line hides)
 MAX_SPANS = 20000
 MAX_NAME = 120
 _STAMP = r"\[\s*(\d{1,9}\.\d{1,9})\]"

@@ -105,3 +105,22 @@ def test_the_verb_writes_its_schema(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert json.loads((tmp_path / "x86_64-disk-uefi.timeline.json").read_text())["spans"] == doc["spans"]
     assert main(["debug", "timeline", str(tmp_path / "missing.log")]) == 1
     assert "cannot read console log" in capsys.readouterr().err
+
+
+def test_the_profile_debug_block_goes_into_the_built_command_line(tmp_path: Path) -> None:
+    from composer.compose.build import kernel_cmdline
+    from composer.profile.load import load_profile
+    from tests.conftest import REPO
+    text = (REPO / "profiles" / "minimal.yaml").read_text()
+    (tmp_path / "trust").mkdir()
+    trust = REPO / "profiles" / "trust" / "sample-root.json"
+    (tmp_path / "trust" / "sample-root.json").write_bytes(trust.read_bytes())
+    plain = tmp_path / "plain.yaml"
+    plain.write_text(text)
+    assert kernel_cmdline(load_profile(plain), "ttyS0") == "console=ttyS0 quiet"
+    aided = tmp_path / "aided.yaml"
+    aided.write_text(text.replace("init: init\n", "init: init\ndebug: {cores: true, trace: true}\n"))
+    profile = load_profile(aided)
+    assert kernel_cmdline(profile, "ttyS0") == f"console=ttyS0 quiet vcomp.cores=1 {timeline.KERNEL_ARGS}"
+    assert profile.to_dict()["debug"] == {"cores": True, "trace": True}
+    assert "debug" not in load_profile(plain).to_dict()
