@@ -92,9 +92,17 @@ def _cached_rows(store: Store, entry: IndexEntry) -> list[Row] | None:
         rows = [(str(k), str(key), str(p), Located.from_dict(f)) for k, key, p, f in doc["rows"]]
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    if any(not store.object(f.sha256).is_file() for *_x, f in rows):
+    if any(not _intact(store.object(f.sha256), f.size) for *_x, f in rows):
         return None
     return rows
+
+
+def _intact(path: Path, size: int) -> bool:
+    """A stored object is there with its size (a damaged cache is re-read from the package)."""
+    try:
+        return path.stat().st_size == size
+    except OSError:
+        return False
 
 
 def scan_package(path: Path, label: str, store: Store) -> list[Row]:

@@ -14,10 +14,12 @@ from pathlib import Path
 
 import pytest
 
+from composer.cli.debug import parse_listen
 from composer.debug.buildid import debug_path_of, id_of_debug_path, is_build_id
 from composer.debug.index import Store, architectures, build_index
 from composer.debug.protocol import MAX_SOURCE_PATH, Request, parse_request
 from composer.debug.server import DebuginfodServer, serve_in_thread
+from composer.errors import UserError
 from composer.repo.client import RepositoryClient
 from tests.support.debugpkgs import DebugRepo, make_debug_repo
 
@@ -157,3 +159,25 @@ def test_gdb_symbolises_the_stripped_program_through_the_server(
                           "-ex", "bt", str(alone)], env=_client_env(server, tmp_path), capture_output=True,
                          text=True, timeout=120).stdout
     assert "veridian_crash_here" in out and "veridian_outer" in out and "main" in out, out
+
+
+def test_a_damaged_cache_is_read_again(served: tuple[DebuginfodServer, Store, list[str]], debug_repo: DebugRepo,
+                                       tmp_path: Path) -> None:
+    server, store, _said = served
+    obj = store.object(server.index.debuginfo[debug_repo.crasher.build_id].sha256)
+    obj.write_bytes(b"short")
+    client = RepositoryClient(str(debug_repo.dir), debug_repo.root.read_bytes(), tmp_path / "repos")
+    again: list[str] = []
+    build_index(client, store, ["x86_64"], again.append)
+    assert len(again) == 1 and obj.read_bytes() == debug_repo.crasher.debug.read_bytes()
+
+
+@pytest.mark.parametrize(("text", "want"), [("127.0.0.1:8002", ("127.0.0.1", 8002)), ("[::1]:0", ("::1", 0))])
+def test_listen_addresses(text: str, want: tuple[str, int]) -> None:
+    assert parse_listen(text) == want
+
+
+@pytest.mark.parametrize("text", ["8002", "localhost:8002", "127.0.0.1:70000", "127.0.0.1:x", ":8002"])
+def test_bad_listen_addresses_are_one_clear_error(text: str) -> None:
+    with pytest.raises(UserError, match="not an address and port"):
+        parse_listen(text)
