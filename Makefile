@@ -1,12 +1,12 @@
 # The two commands of the quickstart: `make demo` and `make test`. Each does its own set-up.
 .PHONY: setup demo test unit integration lint bench clean docs conformance reliability debian-fixture test-archive \
 	bench-archive test-archive-e2e test-reach test-boot-matrix test-drivers test-systemd test-server \
-	test-verified-boot test-device test-ab-update test-sdk
+	test-verified-boot test-device test-ab-update test-sdk test-debug
 
 # Suites that run only when asked for by their own target (minutes each; tests/conftest.py OPT_IN skips them
 # in any other run).
 NOT_OPT_IN = not archive and not boot_matrix and not drivers and not systemd and not server and not verified_boot \
-	and not device and not ab_update and not sdk
+	and not device and not ab_update and not sdk and not debug
 
 setup:
 	@bash scripts/setup.sh
@@ -38,6 +38,11 @@ test-ab-update: setup
 # with the server profile's SDK, installed into it and run at boot on x86_64, aarch64 and riscv64.
 test-sdk: setup
 	.venv/bin/python -m pytest -m sdk -s tests/integration/test_sdk.py
+
+# Debugging (docs/debugging.md): a guest's core dump opened with symbols from vcomp debuginfod, gdb-multiarch on
+# the guest kernel through QEMU's gdb stub (tests/integration/test_debug.py).
+test-debug: setup
+	.venv/bin/python -m pytest -m debug -s tests/integration/test_debug.py
 
 unit: setup
 	.venv/bin/python -m pytest -n 2 -m "$(NOT_OPT_IN)" tests/unit

@@ -46,6 +46,8 @@ TOOL_PACKAGES: Mapping[str, str] = {
     "mksquashfs": "squashfs-tools",
     "qemu-img": "qemu-utils",
     "objcopy": "binutils",
+    "gdb-multiarch": "gdb-multiarch",  # vcomp debug core (docs/debugging.md)
+    "debuginfod-find": "debuginfod",
     "tar": "tar",
     "zstd": "zstd",
     "gcc": "gcc",

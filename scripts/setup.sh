@@ -13,6 +13,7 @@ TOOLS=(
   "bwrap:bubblewrap" "syslinux:syslinux"
   "cmake:cmake" "ninja:ninja-build" "meson:meson" "pkg-config:pkgconf"   # docs/sdk.md: the examples
   "sbsign:sbsigntool" "sbverify:sbsigntool" "faketime:faketime" "veritysetup:cryptsetup-bin"  # docs/verified-boot.md
+  "gdb-multiarch:gdb-multiarch" "debuginfod-find:debuginfod" "eu-readelf:elfutils"  # docs/debugging.md
 )
 FILES=(
   "/usr/share/ovmf/OVMF.fd:ovmf" "/usr/share/OVMF/OVMF_CODE_4M.fd:ovmf"

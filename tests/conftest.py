@@ -134,6 +134,7 @@ OPT_IN = {"archive": "archive test: run it with make test-archive (pytest -m arc
                      "(pytest -m systemd)",
           "server": "server profile on aarch64/riscv64: run them with make test-server (pytest -m server)",
           "sdk": "SDK build and the examples booted: run them with make test-sdk (pytest -m sdk)",
+          "debug": "gdb on a booted guest and core dumps: run them with make test-debug (pytest -m debug)",
           "verified_boot": "tampered verified-boot images: run them with make test-verified-boot "
                            "(pytest -m 'verified_boot or integration')",
           "device": "vpk on a booted server image: run it with make test-device (pytest -m device)",

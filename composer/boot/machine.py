@@ -125,11 +125,23 @@ def kvm_usable() -> bool:
     return True
 
 
-def command(b: Boot, *, gdb: bool = False, network: bool = True, forwards: Sequence[Forward] = (),
-            reboots: bool = False) -> list[str]:
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GdbStub:
+    """QEMU's gdb stub, on 127.0.0.1 only (QEMU's ``-s`` listens on every address); ``wait``: the CPU stops at
+    the first instruction until gdb says ``continue`` (``-S``)."""
+
+    port: int = 1234
+    wait: bool = True
+
+    def args(self) -> list[str]:
+        return ["-gdb", f"tcp:127.0.0.1:{self.port}", *(["-S"] if self.wait else [])]
+
+
+def command(b: Boot, *, gdb: GdbStub | None = None, network: bool = True,
+            forwards: Sequence[Forward] = (), reboots: bool = False) -> list[str]:
     """The QEMU command of a boot; ``forwards``: host ports of 127.0.0.1 forwarded to guest ports (allocated:
-    :func:`composer.boot.forward.allocate`); ``reboots``: a guest reboot restarts the machine (an A/B update
-    test) instead of ending the boot."""
+    :func:`composer.boot.forward.allocate`); ``gdb``: open the gdb stub; ``reboots``: a guest reboot restarts the
+    machine (an A/B update test) instead of ending the boot."""
     if b.media not in MEDIA:
         raise UserError(f"cannot boot media '{b.media}'", hint=f"bootable media: {', '.join(MEDIA)}")
     if forwards and not network:
@@ -147,7 +159,7 @@ def command(b: Boot, *, gdb: bool = False, network: bool = True, forwards: Seque
     return [b.arch.qemu, *machine, *accel, "-m", b.arch.qemu_memory, "-smp", "1", "-display", "none",
             "-monitor", "none", "-serial", "stdio", *([] if reboots else ["-no-reboot"]), *net, *firmware_args(b),
             *_medium(b, hw.disk),
-            *hw.extra, *(["-s", "-S"] if gdb else [])]
+            *hw.extra, *(gdb.args() if gdb is not None else [])]
 
 
 def _medium(b: Boot, disk: Callable[[Disk, str], list[str]] | None) -> list[str]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -116,6 +116,19 @@ def boot_spec(manifest: Mapping[str, Any], directory: Path, output: str, firmwar
                 hardware=hardware_of(manifest, output), secure_boot=secure_boot)
 
 
+def cmdline_settable(spec: Boot) -> bool:
+    """Whether a boot gives the kernel its command line (a direct kernel boot); a disk's or an ISO's is built in
+    (the profile's ``kernel.cmdline``)."""
+    return spec.media == "kernel"
+
+
+def with_cmdline(spec: Boot, extra: str) -> Boot:
+    """``spec`` with ``extra`` appended to the kernel command line where the boot gives it, else unchanged."""
+    if not extra or not cmdline_settable(spec):
+        return spec
+    return replace(spec, cmdline=f"{spec.cmdline} {extra}".strip())
+
+
 def enforced_certificate(manifest: Mapping[str, Any], directory: Path, firmware: str) -> Path | None:
     """How ``vcomp test`` and ``vcomp reconcile`` boot a build signed for Secure Boot: UEFI boots with its
     certificate enrolled and Secure Boot enforced, where the architecture's firmware has it (else None)."""
@@ -163,11 +176,12 @@ def log_name(arch: str, output: str, medium: str, firmware: str, primary: str) -
 def run_boot(manifest: Mapping[str, Any], directory: Path, output: str, firmware: str, *, logs: Path,
              expect: Sequence[str] = (), timeout: float | None = None,
              echo: Callable[[Seen], None] | None = None, medium: str = "", reach: Reach = Reach(),
-             secure_boot: Path | None = None, reboots: bool = False) -> list[Case]:
+             secure_boot: Path | None = None, reboots: bool = False, cmdline: str = "") -> list[Case]:
     """Boot one output with one firmware on one medium ("": its own) and evaluate its boot tests (or
     ``expect`` when given); ``echo`` sees each console line as it comes (:class:`composer.boot.verdict.Seen`).
-    The tests' host checks run through ports of 127.0.0.1 forwarded for them (:mod:`composer.boot.reach`)."""
-    spec = boot_spec(manifest, directory, output, firmware, logs, medium, secure_boot)
+    The tests' host checks run through ports of 127.0.0.1 forwarded for them (:mod:`composer.boot.reach`).
+    ``cmdline``: kernel arguments added where the boot gives the command line (:func:`with_cmdline`)."""
+    spec = with_cmdline(boot_spec(manifest, directory, output, firmware, logs, medium, secure_boot), cmdline)
     tests: list[dict[str, Any]] = ([{"name": "expect", "expect": list(expect), "timeout": timeout or DEFAULT_TIMEOUT}]
                                    if expect else tests_for(manifest, output))
     wanted = [tuple(t["expect"]) for t in tests]

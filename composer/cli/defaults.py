@@ -49,7 +49,7 @@ PROFILE_SLOTS: dict[str, ProfileSlot] = {
 IMAGES_VERBS = frozenset({"build", "test", "plan", "apply", "reconcile", "diff", "history"})
 """The verbs whose ``--images`` defaults to ``[project] images``."""
 
-REPOSITORY_VERBS = frozenset({"search", "info", "fetch"})
+REPOSITORY_VERBS = frozenset({"search", "info", "fetch", "debuginfod"})
 """The verbs whose ``--repo``/``--root`` default to the project's repositories (``--repo NAME`` picks one)."""
 
 UNCONFIGURED = frozenset({"init", "help"})

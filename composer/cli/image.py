@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -147,7 +147,6 @@ def _echo(args: argparse.Namespace) -> Any:
 
 def cmd_boot(args: argparse.Namespace) -> int:
     from composer.boot.forward import allocate, parse_forwards
-    from composer.boot.machine import command, interactive
     from composer.boot.session import Reach, boot_spec, junit, run_boot, secure_boot_certificate
     forwards = allocate(parse_forwards(args.forward or ()))
     from composer.compose.build import read_manifest
@@ -165,27 +164,70 @@ def cmd_boot(args: argparse.Namespace) -> int:
     logs = directory / "boot"
     given = Path(args.secure_boot_cert) if args.secure_boot_cert else None
     secure = secure_boot_certificate(manifest, directory, given) if args.secure_boot or given else None
-    if args.interactive or args.gdb:
-        if jsonout.wanted(args):
-            raise UserError("vcomp boot: --json cannot be combined with --interactive or --gdb",
-                            hint="an attached console prints no document; drop --json")
-        cmd = command(boot_spec(manifest, directory, output, args.firmware or "", logs, args.medium or "", secure),
-                      gdb=args.gdb, forwards=forwards)
-        _say_forwards(args, forwards)
-        if args.gdb:
-            _out("QEMU waits for gdb on localhost:1234: gdb -ex 'target remote :1234'")
-        _out("console attached; quit QEMU with Ctrl-A X")
-        return interactive(cmd)
+    def make_spec() -> Any:
+        return boot_spec(manifest, directory, output, args.firmware or "", logs, args.medium or "", secure)
+    if args.interactive or args.gdb is not None:
+        return _boot_attached(args, make_spec, forwards)
     _say_forwards(args, forwards)
     reach = Reach(forwards=forwards, keys=Path.cwd(), ssh_key=Path(args.ssh_key) if args.ssh_key else None)
     cases = run_boot(manifest, directory, output, args.firmware or "", logs=logs, expect=args.expect or (),
                      timeout=args.timeout, echo=_echo(args), reach=reach, medium=args.medium or "",
-                     secure_boot=secure)
+                     secure_boot=secure, cmdline=trace_args(args, make_spec))
+    after_boot(args, manifest, logs, cases)
     if args.junit:
         Path(args.junit).write_bytes(junit(cases, f"vcomp.boot.{manifest['profile']}"))
     jsonout.say(args)(f"console log: {logs}")
     return _report(args, cases, image=args.image, log=str(logs),
                    forwards=[{"host": f.host, "guest": f.guest} for f in forwards])
+
+
+def _boot_attached(args: argparse.Namespace, make_spec: Callable[[], Any], forwards: Sequence[Any]) -> int:
+    """``--interactive`` / ``--gdb [PORT]``: the console on this terminal (QEMU's gdb stub on 127.0.0.1:PORT,
+    the CPU waiting for gdb)."""
+    from composer.boot.machine import GdbStub, command, interactive
+    from composer.boot.session import with_cmdline
+    if jsonout.wanted(args):
+        raise UserError("vcomp boot: --json cannot be combined with --interactive or --gdb",
+                        hint="an attached console prints no document; drop --json")
+    spec = make_spec()
+    stub = GdbStub(port=args.gdb) if args.gdb is not None else None
+    cmd = command(with_cmdline(spec, trace_args(args, lambda: spec)), gdb=stub, forwards=forwards)
+    _say_forwards(args, forwards)
+    if stub is not None:
+        _out(f"QEMU waits for gdb on 127.0.0.1:{stub.port}: gdb-multiarch -ex 'target remote 127.0.0.1:{stub.port}' "
+             "(docs/debugging.md)")
+    _out("console attached; quit QEMU with Ctrl-A X")
+    return interactive(cmd)
+
+
+def trace_args(args: argparse.Namespace, make_spec: Callable[[], Any]) -> str:
+    """The kernel arguments of ``--trace`` and ``--cores`` (none without them); a boot whose command line is
+    built in is told where to put them."""
+    from composer.boot.session import cmdline_settable
+    from composer.debug.timeline import KERNEL_ARGS
+    extra = " ".join(a for flag, a in (("trace", KERNEL_ARGS), ("cores", "vcomp.cores=1"))
+                     if getattr(args, flag, False))
+    if not extra:
+        return ""
+    spec = make_spec()
+    if not cmdline_settable(spec):
+        warn(f"--trace/--cores: a {spec.media} boot's kernel command line is built into the image; add '{extra}' "
+             "to the profile's kernel.cmdline (or boot the initramfs output, --medium kernel)")
+    return extra
+
+
+def after_boot(args: argparse.Namespace, manifest: Any, logs: Path, cases: Sequence[Any]) -> None:
+    """Each booted log's core dumps into ``logs/cores/`` (init's vcomp.cores=1) and, with ``--trace``, its
+    timeline beside it (``NAME.timeline.txt``, ``.json``, ``.svg``), the text shown."""
+    from composer.boot.session import log_name, product
+    from composer.cli.debug import collect_cores, write_timeline
+    if cases:   # one boot: its tests share the log
+        c = cases[0]
+        collect_cores(args, c.watch.log, logs / "cores")
+        if getattr(args, "trace", False):
+            primary = product(manifest, c.output)["boot"].get("media", "")
+            log = logs / log_name(c.arch, c.output, c.medium, c.firmware, primary)
+            jsonout.say(args)(f"timeline of {log}:\n{write_timeline(log).rstrip()}")
 
 
 def _say_forwards(args: argparse.Namespace, forwards: Sequence[Any]) -> None:
@@ -250,7 +292,15 @@ def register(sub: Subparsers) -> None:
     t.add_argument("--ssh-key", metavar="KEY",
                    help="the private key of the boot tests' ssh checks (default: their key:, relative to the "
                         "current directory, or the INSECURE sample key)")
-    t.add_argument("--gdb", action="store_true", help="open QEMU's gdb stub on :1234 and wait")
+    t.add_argument("--gdb", nargs="?", type=int, const=1234, metavar="PORT",
+                   help="open QEMU's gdb stub on 127.0.0.1:PORT (default 1234) and wait for gdb (docs/debugging.md)")
+    t.add_argument("--cores", action="store_true",
+                   help="boot with vcomp.cores=1: the guest's core dumps come over the console into "
+                        "boot/cores/ (a direct kernel boot; a disk's command line is the profile's kernel.cmdline)")
+    t.add_argument("--trace", action="store_true",
+                   help="boot with initcall_debug loglevel=8 printk.time=1 vcomp.trace=1 (a direct kernel boot; a "
+                        "disk's command line is the profile's kernel.cmdline) and write the boot's timeline beside its "
+                        "console log (NAME.timeline.txt/.json/.svg; docs/debugging.md)")
     t.add_argument("--secure-boot", action="store_true",
                    help="UEFI with Secure Boot enforced: the build's certificate (the profile's secure-boot key) "
                         "enrolled as PK, KEK and db into a copy of the firmware variables")

@@ -71,6 +71,7 @@ SCHEMAS: Mapping[str, str] = {
     "import debian": "import-debian",
     "plugins": "plugins",
     "sdk build": "sdk-build",
+    "debug timeline": "debug-timeline",
 }
 """The data verbs and the schema of their ``--json`` document (tests/unit/test_json_output.py walks the parser:
 every verb is either here or in its list of verbs that print no data)."""

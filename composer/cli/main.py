@@ -16,6 +16,7 @@ from pathlib import Path
 
 from composer import __version__, lockfile, notices, oserrors, settings
 from composer.cli import cache, common, completion, defaults, gitops, image, importer, init, key, lock, pkg, query, repo
+from composer.cli import debug as debugging
 from composer.cli import plugins as plugin_verbs
 from composer.cli import release as releases
 from composer.cli import sdk as sdk_verbs
@@ -43,6 +44,7 @@ GROUPS: tuple[Callable[[Subparsers], None], ...] = (
     importer.register,  # import debian
     plugin_verbs.register,  # plugins
     sdk_verbs.register,  # sdk build|shell
+    debugging.register,  # debuginfod, debug core|timeline
 )
 """The verb groups, in the order ``vcomp --help`` lists them: a new group is one module and one row here."""
 

@@ -286,7 +286,7 @@ def make_products(profile: Profile, lock: Lock, lock_digest: str, sources: Sourc
         kernel_pkg = profile.kernel.package_name
         kernel = kernel_path(records, kernel_pkg, root, work / "boot-files" / "kernel")
         boot_files = {role: rel for r in records.values() for role, rel in r["metadata"].get("boot", {}).items()}
-        cmdline = f"console={arch.console} {profile.kernel.cmdline or ''}".strip()
+        cmdline = kernel_cmdline(profile, arch.console)
         sb = profile.secure_boot
         signing = SecureBootKey(key=sb.key_path, certificate=sb.certificate_path) if sb else None
         if signing is not None:
@@ -296,6 +296,13 @@ def make_products(profile: Profile, lock: Lock, lock_digest: str, sources: Sourc
         for t in targets:
             say(f"{arch_name}: building {t.name} ({t.type}{', ' + '+'.join(t.firmware) if t.firmware else ''})")
         return build_products(shop, targets, out)
+
+
+def kernel_cmdline(profile: Profile, console: str) -> str:
+    """The built kernel command line: the console, the profile's ``kernel.cmdline``, its ``debug:`` aids."""
+    from composer.debug.timeline import KERNEL_ARGS
+    aids = [a for on, a in ((profile.debug.cores, "vcomp.cores=1"), (profile.debug.trace, KERNEL_ARGS)) if on]
+    return " ".join(p for p in (f"console={console}", profile.kernel.cmdline or "", *aids) if p)
 
 
 def build_products(shop: Workshop, targets: Sequence[OutputJob], out: Path) -> list[BuiltOutput]:

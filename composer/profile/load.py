@@ -19,6 +19,7 @@ from composer.profile.grammar import grammar_errors
 from composer.profile.model import (
     BASE_DEFAULT,
     BootTest,
+    Debug,
     Kernel,
     OptionValue,
     Output,
@@ -215,6 +216,7 @@ def _model(doc: Located, path: Path, data: bytes, *, files: bool) -> Profile:
         digest = hashlib.sha256(f"profile\0{digest}\0secure-boot\0{cert}".encode()).hexdigest()
     arches = _strs(v["architectures"])
     kernel = cast(Doc, v.get("kernel", {}))
+    debug = cast(Doc, v.get("debug", {}))
     return Profile(path=path, name=cast(str, v["name"]), architectures=arches,
                    repositories=tuple(_repository(r, base) for r in _list(v, "repositories")),
                    packages=tuple(_package(p) for p in cast(list[object], v["packages"])),
@@ -222,6 +224,7 @@ def _model(doc: Located, path: Path, data: bytes, *, files: bool) -> Profile:
                    drivers=_strs(v.get("drivers", [])), capabilities=_strs(v.get("capabilities", [])),
                    description=_opt_str(v, "description"),
                    kernel=Kernel(package=_opt_str(kernel, "package"), cmdline=_opt_str(kernel, "cmdline")),
+                   debug=Debug(cores=bool(debug.get("cores", False)), trace=bool(debug.get("trace", False))),
                    secure_boot=secure_boot, init=_opt_str(v, "init"), hostname=_opt_str(v, "hostname"),
                    users=tuple(_user(u) for u in _list(v, "users")), files=written, overlay=overlay,
                    services=tuple(_service(s, f"{doc.place(['services', i])}: {schema.json_path(['services', i])}")

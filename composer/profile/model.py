@@ -91,6 +91,17 @@ class Kernel:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Debug:
+    """``debug:``: aids that go into the built kernel command line (docs/debugging.md)."""
+
+    cores: bool = False
+    trace: bool = False
+
+    def to_dict(self) -> dict[str, object]:
+        return {k: v for k, v in (("cores", self.cores), ("trace", self.trace)) if v}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class SecureBoot:
     """The Secure Boot db key pair the UKIs are signed with: as written, and resolved against the profile."""
 
@@ -255,6 +266,7 @@ class Profile:
     capabilities: tuple[str, ...] = ()
     description: str | None = None
     kernel: Kernel = Kernel()
+    debug: Debug = Debug()
     secure_boot: SecureBoot | None = None
     init: str | None = None
     hostname: str | None = None
@@ -281,6 +293,7 @@ class Profile:
                 **_some(self.written, {
                     "drivers": list(self.drivers), "capabilities": list(self.capabilities), "base": self.base,
                     "weak-dependencies": self.weak_dependencies.to_dict(), "kernel": self.kernel.to_dict(),
+                    "debug": self.debug.to_dict(),
                     "secure-boot": self.secure_boot.to_dict() if self.secure_boot else None,
                     "init": self.init, "hostname": self.hostname,
                     "users": [u.to_dict() for u in self.users], "files": self.files}),

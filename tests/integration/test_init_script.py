@@ -456,7 +456,7 @@ def _entries(recipe: Path, key: SigningKey, out: Path) -> tuple[dict[str, Entry]
 
 def test_init_package(dev_key: SigningKey, tmp_path: Path) -> None:
     entries, path = _entries(INIT_RECIPE, dev_key, tmp_path)
-    assert path.name == "init-0.3.4-noarch.vpk"
+    assert path.name == "init-0.3.5-noarch.vpk"
     init = entries["usr/sbin/init"]
     assert (init.type, init.mode, init.role) == ("file", 0o755, "binary")
     assert (entries["init"].type, entries["init"].target) == ("symlink", "usr/sbin/init")

@@ -31,6 +31,7 @@ detail() { [ -n "$1" ] || return 0; printf '%s\n' "$1" | tail -n 10 | sed 's/^/ 
 have() { command -v "$1" >/dev/null 2>&1; }
 is_number() { case $1 in '' | *[!0-9]*) return 1 ;; esac; return 0; }
 run() { "$@"; }
+trace() { :; }
 """
 
 

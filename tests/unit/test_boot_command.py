@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from composer.arch import get_arch
-from composer.boot.machine import Boot, command, match_in_order
+from composer.boot.machine import Boot, GdbStub, command, match_in_order
 from composer.errors import UserError
 
 
@@ -17,8 +17,9 @@ def test_cdrom_disk_and_kernel_media_per_architecture(tmp_path: Path) -> None:
     assert cmd[0] == "qemu-system-x86_64" and ["-cdrom", str(tmp_path / "a.iso")] == cmd[-2:]
     assert not any("pflash" in c for c in cmd)
     arm = Boot(arch=get_arch("aarch64"), files=(tmp_path / "a.iso",), media="cdrom", firmware="uefi", work=tmp_path)
-    cmd = command(arm, gdb=True)
-    assert "scsi-cd,drive=cd0,bus=scsi0.0" in cmd and cmd[-2:] == ["-s", "-S"]
+    cmd = command(arm, gdb=GdbStub())
+    assert "scsi-cd,drive=cd0,bus=scsi0.0" in cmd and cmd[-3:] == ["-gdb", "tcp:127.0.0.1:1234", "-S"]
+    assert command(arm, gdb=GdbStub(port=4567, wait=False))[-2:] == ["-gdb", "tcp:127.0.0.1:4567"]
     assert any("AAVMF_CODE.fd" in c and "readonly=on" in c for c in cmd)
     assert (tmp_path / "aarch64-vars.fd").is_file(), "the UEFI variables are a per-boot copy"
     disk = Boot(arch=get_arch("x86_64"), files=(tmp_path / "d.qcow2",), media="disk", firmware="uefi",

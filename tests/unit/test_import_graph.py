@@ -70,7 +70,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("profile", "caches", "boot", "update"),
     ("solve",),
     ("pkgmgr",),
-    ("report", "update.device"),
+    ("report", "update.device", "debug"),
     ("compose", "sdk"),
     ("gitops",),
     ("scaffold", "plugins.api"),

@@ -48,7 +48,8 @@ NO_JSON = {
     "repo init": "an action", "repo delegate": "an action", "repo sign-targets": "an action",
     "repo migrate": "an action", "repo refresh": "an action",
     "repo rotate": "an action", "repo sign-root": "an action", "repo mirror": "an action",
-    "repo serve": "a server", "verify-attestation": "a verdict line", "apply": "an action",
+    "repo serve": "a server", "debuginfod": "a server", "debug core": "gdb on a core file",
+    "verify-attestation": "a verdict line", "apply": "an action",
     "reconcile": "an action", "help": "help text", "completion": "a shell script", "init": "an action",
     "sdk shell": "an interactive shell",
 }
