@@ -21,6 +21,7 @@ log = logging.getLogger("composer.run")
 # Which Debian package provides each host tool we call.
 TOOL_PACKAGES: Mapping[str, str] = {
     "apt-get": "apt",
+    "reboot": "systemd-sysv",        # vpk update --reboot on a device: BusyBox's (asks init to stop services first)
     "sbsign": "sbsigntool",
     "sbverify": "sbsigntool",
     "faketime": "faketime",
@@ -192,9 +193,9 @@ def stream(args: Sequence[str | Path], on_line: Callable[[str], bool], *, timeou
     return proc.returncode, timed_out
 
 
-def run_attached(args: Sequence[str | Path]) -> int:
-    """Run a command on the user's terminal (an interactive QEMU console)."""
+def run_attached(args: Sequence[str | Path], *, env: Mapping[str, str] | None = None) -> int:
+    """Run a command on the user's terminal (an interactive QEMU console, gdb); ``env`` added to ours."""
     argv = [str(a) for a in args]
     exe = require_tool(argv[0]) if os.sep not in argv[0] else argv[0]
     log.debug("attached: %s", " ".join(argv))
-    return subprocess.run([exe, *argv[1:]], check=False).returncode
+    return subprocess.run([exe, *argv[1:]], check=False, env={**os.environ, **(env or {})}).returncode

@@ -231,6 +231,10 @@ NO_PLUGINS = Setting(
     meaning="load no plugin (entry points vcomp.outputs, .sources, .transports, .policies; like --no-plugins; "
             "docs/plugins.md)",
     default="plugins load", accepts="1, true or yes turn it on")
+SHELL = Setting(
+    name="SHELL", parse=_text_or("/bin/sh"),
+    meaning="the shell `vcomp sdk shell` opens with the SDK's environment",
+    default="/bin/sh", accepts="a program")
 TEST_CRASH_AT = Setting(
     name="VCOMP_TEST_CRASH_AT", parse=_crash_point,
     meaning="test hook: a transaction exits (status 137) at its Nth crash point, a kill -9 stand-in",
@@ -238,7 +242,8 @@ TEST_CRASH_AT = Setting(
 
 ROWS: tuple[Setting[object], ...] = (
     CACHE, XDG_CACHE_HOME, CACHE_MAX, SOURCE_DATE_EPOCH, KVM, NO_WAIT, LOCK_TIMEOUT, OFFLINE, REPO_NOW,
-    DEBIAN_MIRROR, DEBIAN_SECURITY_MIRROR, KEY_PASSPHRASE, LIMIT, HTTP, NO_COLOR, CONFIG, NO_PLUGINS, TEST_CRASH_AT,
+    DEBIAN_MIRROR, DEBIAN_SECURITY_MIRROR, KEY_PASSPHRASE, LIMIT, HTTP, NO_COLOR, CONFIG, NO_PLUGINS, SHELL,
+    TEST_CRASH_AT,
 )
 
 

@@ -132,7 +132,6 @@ GDB_ARCH = {"x86_64": "i386:x86-64", "aarch64": "aarch64", "riscv64": "riscv:rv6
 
 
 def cmd_core(args: argparse.Namespace) -> int:
-    import os
 
     from composer.package.build import default_cache
     from composer.run import require_tool, run, run_attached
@@ -146,12 +145,11 @@ def cmd_core(args: argparse.Namespace) -> int:
         from composer.debug.sysroot import profile_sysroot
         sysroot = profile_sysroot(Path(args.profile), args.arch or "x86_64", default_cache(), jsonout.say(args))
     cmd = core_command(args, sysroot)
-    env = {**os.environ, **({"DEBUGINFOD_URLS": args.debuginfod} if args.debuginfod else {})}
+    env = {"DEBUGINFOD_URLS": args.debuginfod} if args.debuginfod else {}
     if args.batch:
         _out(run(cmd, env=env, timeout=GDB_TIMEOUT).stdout.decode(errors="replace").rstrip())
         return EXIT_OK
-    os.environ.update(env)
-    return run_attached(cmd)
+    return run_attached(cmd, env=env)
 
 
 def register(sub: Subparsers) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
@@ -46,10 +45,10 @@ def cmd_sdk_shell(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else default_out(args.profile, args.arch)
     path = out.resolve() if (out / MANIFEST).is_file() else _build(args)[0]
     script = path / f"environment-setup-{args.arch}"
-    shell = os.environ.get("SHELL") or "/bin/sh"
-    os.environ["VCOMP_SDK"] = str(path)
+    from composer import settings
+    shell = settings.SHELL.get() or "/bin/sh"
     _note(f"SDK {path} ({args.arch}); leave with exit")
-    return run_attached([shell, "-c", f'. "{script}" && exec "$0" -i', shell])
+    return run_attached([shell, "-c", f'. "{script}" && exec "$0" -i', shell], env={"VCOMP_SDK": str(path)})
 
 
 def register(sub: Subparsers) -> None:

@@ -21,8 +21,11 @@ COMMON = {"linux", "busybox", "busybox-net", "busybox-sysv", "busybox-lean", "ba
           "driver-isofs", "driver-nvme", "driver-virtio-gpu", "driver-virtio-input", "driver-usb-hid",
           "driver-e1000e", "hello", "hello-web",
           # the verified boot chain (docs/verified-boot.md): dm-verity and dmsetup with its closure
-          "driver-dm-verity", "dmsetup", "libdevmapper1.02.1", "libselinux1", "libpcre2-8-0", "libudev1", "libcap2"}
-EXPECTED = {"x86_64": COMMON | {"isolinux", "driver-e1000"}, "aarch64": COMMON, "riscv64": COMMON}
+          "driver-dm-verity", "dmsetup", "libdevmapper1.02.1", "libselinux1", "libpcre2-8-0", "libudev1", "libcap2",
+          # A/B disks (docs/updates/ab-slots.md): systemd-boot on the ESP, which init mounts (vfat)
+          "systemd-boot", "driver-vfat"}
+# vpk (docs/updates/vpk-on-device.md) is noarch, built on the x86_64 pass and served in every index
+EXPECTED = {"x86_64": COMMON | {"isolinux", "driver-e1000", "vpk"}, "aarch64": COMMON, "riscv64": COMMON}
 
 
 @pytest.fixture(scope="module")
