@@ -46,14 +46,19 @@ def test_the_repository_makes_a_delta_per_consecutive_pair(repo: Repo, capsys: p
     assert not any(d["made"] for d in json.loads(capsys.readouterr().out)["deltas"])
 
 
-def test_an_upgrade_is_rebuilt_from_the_delta(repo: Repo) -> None:
-    write_deltas(repo.store)
+def upgrade_served(repo: Repo) -> RepositoryClient:
+    """The client after upgrading hello from the repository served over HTTP on 127.0.0.1 (server stopped)."""
     server, url = serve_in_thread(repo.dir)
     try:
-        client = upgrade(repo, url)
+        return upgrade(repo, url)
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_an_upgrade_is_rebuilt_from_the_delta(repo: Repo) -> None:
+    write_deltas(repo.store)
+    client = upgrade_served(repo)
     assert client.transfers["delta"] == 1 and client.transfers["full"] == 0
     assert client.transfers["delta-bytes"] == hello_delta(repo).stat().st_size
     assert client.transfers["delta-bytes"] < repo.package("hello", "1.1.0").stat().st_size
@@ -74,12 +79,7 @@ def test_a_bad_or_missing_delta_falls_back_to_the_full_package(repo: Repo, damag
         delta.write_bytes(make_delta(old, bytes(other)))
     else:
         delta.write_bytes(b"\0" * (len(new) + 1))
-    server, url = serve_in_thread(repo.dir)
-    try:
-        client = upgrade(repo, url)
-    finally:
-        server.shutdown()
-        server.server_close()
+    client = upgrade_served(repo)
     assert client.transfers["full"] == 1 and client.transfers["delta"] == 0
     assert client.transfers["delta-fallbacks"] == (0 if damage == "missing" else 1)
 
