@@ -162,6 +162,7 @@ def _boot_test(t: Doc) -> BootTest:
 
 def _policy(p: Doc) -> Policy:
     return Policy(denied_packages=_opt_strs(p, "denied-packages"), allowed_licenses=_opt_strs(p, "allowed-licenses"),
+                  denied_licenses=_opt_strs(p, "denied-licenses"),
                   max_image_size=_opt_str(p, "max-image-size"), max_size_growth=_opt_str(p, "max-size-growth"),
                   allow_setuid=_opt_bool(p, "allow-setuid"),
                   kernel_change_requires_ack=_opt_bool(p, "kernel-change-requires-ack"),

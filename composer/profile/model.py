@@ -219,6 +219,7 @@ class BootTest:
 class Policy:
     denied_packages: tuple[str, ...] | None = None
     allowed_licenses: tuple[str, ...] | None = None
+    denied_licenses: tuple[str, ...] | None = None
     max_image_size: str | None = None
     max_size_growth: str | None = None   # "N%"
     allow_setuid: bool | None = None
@@ -229,6 +230,7 @@ class Policy:
         pairs: dict[str, object | None] = {
             "denied-packages": None if self.denied_packages is None else list(self.denied_packages),
             "allowed-licenses": None if self.allowed_licenses is None else list(self.allowed_licenses),
+            "denied-licenses": None if self.denied_licenses is None else list(self.denied_licenses),
             "max-image-size": self.max_image_size, "max-size-growth": self.max_size_growth,
             "allow-setuid": self.allow_setuid, "kernel-change-requires-ack": self.kernel_change_requires_ack,
             **dict(sorted(self.plugins.items()))}
