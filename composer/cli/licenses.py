@@ -1,6 +1,7 @@
 """``vcomp license-report PROFILE|IMAGE_DIR``: every package of an image, its licence and licence files, grouped
 by licence (composer.report.licensereport; docs/licences.md). The edges: a built image directory is read from
-its contents.json (each package's files) and sbom.spdx.json (each package's declared licence); a profile from
+its contents.json (each package's files), license-texts.json (the texts ``licenses: {texts: true}`` added) and
+sbom.spdx.json (each package's declared licence); a profile from
 its lock, each locked package fetched and verified through its repository (the headers: files and licence)."""
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 from composer.cli import jsonout
 from composer.cli.common import EXIT_OK, Subparsers
 from composer.cli.common import out as _out
+from composer.compose.layout import LICENSE_TEXTS
 from composer.errors import UserError
 from composer.fsutil import atomic_write
 from composer.report.licensereport import LicenceReport, lines, package_licence, report, to_html
@@ -45,8 +47,11 @@ def image_reports(directory: Path) -> list[LicenceReport]:
                 if isinstance(p, dict)}
     if not isinstance(contents, dict):
         raise UserError(f"{directory / 'contents.json'}: not an object", hint="rebuild the image")
+    listed = _json(directory / LICENSE_TEXTS) if (directory / LICENSE_TEXTS).is_file() else []
+    added = [p for p in listed if isinstance(p, str)] if isinstance(listed, list) else []
     rows = [package_licence(name, str(c.get("version", "")), declared.get(name, "NOASSERTION"),
-                            list(c.get("files", {}))) for name, c in sorted(contents.items()) if isinstance(c, dict)]
+                            [*c.get("files", {}), *(p for p in added if p.startswith(f"usr/share/licenses/{name}/"))])
+            for name, c in sorted(contents.items()) if isinstance(c, dict)]
     return [report(str(directory), str(manifest.get("arch", "")), rows)]
 
 

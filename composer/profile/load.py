@@ -21,6 +21,7 @@ from composer.profile.model import (
     BootTest,
     Debug,
     Kernel,
+    Licenses,
     OptionValue,
     Output,
     PackageRequest,
@@ -226,6 +227,7 @@ def _model(doc: Located, path: Path, data: bytes, *, files: bool) -> Profile:
                    description=_opt_str(v, "description"),
                    kernel=Kernel(package=_opt_str(kernel, "package"), cmdline=_opt_str(kernel, "cmdline")),
                    debug=Debug(cores=bool(debug.get("cores", False)), trace=bool(debug.get("trace", False))),
+                   licenses=Licenses(texts=bool(cast(Doc, v.get("licenses", {})).get("texts", False))),
                    secure_boot=secure_boot, init=_opt_str(v, "init"), hostname=_opt_str(v, "hostname"),
                    users=tuple(_user(u) for u in _list(v, "users")), files=written, overlay=overlay,
                    services=tuple(_service(s, f"{doc.place(['services', i])}: {schema.json_path(['services', i])}")
