@@ -11,37 +11,7 @@ from composer.cli import jsonout
 from composer.cli.common import EXIT_ERROR, EXIT_OK, table
 from composer.cli.common import out as _out
 from composer.errors import UserError
-from composer.repo.index import IndexEntry, close_names
-
-
-def published(repo_dir: Path, name: str, arch: str) -> tuple[IndexEntry, Path]:
-    """The newest package ``name`` for ``arch`` (or noarch) stored in the repository directory, and its file."""
-    from composer.repo.store import RepoStore
-    entries = [IndexEntry.from_dict(e) for e in RepoStore(repo_dir).read_state()["packages"].values()]
-    mine = [e for e in entries if e.name == name and e.arch in (arch, "noarch")]
-    if not mine:
-        near = close_names(name, {e.name for e in entries})
-        raise UserError(f"{repo_dir}: no package '{name}' for {arch}",
-                        hint=(f"did you mean {', '.join(near)}? " if near else "") + "check the name and --arch")
-    entry = max(mine, key=lambda e: e.order_key())
-    path = repo_dir / "targets" / Path(entry.path).parent / f"{entry.sha256}.{Path(entry.path).name}"
-    if not path.is_file():
-        raise UserError(f"{repo_dir}: the index lists {entry.nva} but {path} is missing",
-                        hint="the repository directory is incomplete: publish it again (vcomp repo publish)")
-    return entry, path
-
-
-def quality_of(repo_dir: Path, path: Path) -> Any:
-    """The metrics of the package file ``path`` stored in ``repo_dir`` (composer.report.quality)."""
-    from composer.fsutil import sha256_file
-    from composer.package.archive import read_header
-    from composer.package.lint import lint_header
-    from composer.package.rebuild import RebuildStore
-    from composer.report.quality import PROVIDERS, metrics
-    header = read_header(path)
-    return metrics(header, size=path.stat().st_size, findings=lint_header(header),
-                   rebuild=RebuildStore(repo_dir).get(sha256_file(path)),
-                   hardening=PROVIDERS["hardening"](path, header), advisories=PROVIDERS["advisories"](path, header))
+from composer.report.repoquality import published, quality_of
 
 
 def cmd_pkg_info_repo(args: argparse.Namespace) -> int:

@@ -19,6 +19,8 @@ import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, TypeVar, cast
 
+from composer import spdx as licenses
+
 # the gate's types and the registry live under the profile layer (composer/profile/gates.py); re-exported
 from composer.profile.gates import POLICY_GATES as POLICY_GATES
 from composer.profile.gates import CalloutItem as CalloutItem
@@ -29,7 +31,6 @@ from composer.profile.gates import Locked as Locked
 from composer.profile.gates import Messages as Messages
 from composer.profile.gates import OutputItem as OutputItem
 from composer.profile.gates import Violation as Violation
-from composer.report import licenses
 
 if TYPE_CHECKING:
     from composer.solve.lockmodel import Lock

@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-from composer.report import licenses
+from composer import spdx as licenses
 
 FREE_FORM = "LicenseRef-Debian-copyright"
 NONE = "NOASSERTION"

@@ -6,11 +6,11 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from composer import spdx as licenses
 from composer.package import globs
 from composer.package.archive import Header, read_header
 from composer.package.kmod import MODULE_DIRS
 from composer.package.manifest import reserved_reason
-from composer.report import licenses
 
 # Where files of a package may live (the image's filesystem layout).
 LAYOUT = ("bin/**", "sbin/**", "lib/**", "lib64/**", "usr/**", "etc/**", "boot/**", "var/**", "opt/**",

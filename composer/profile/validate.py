@@ -18,8 +18,8 @@ from composer.profile.grammar import Report, grammar_errors
 from composer.profile.overlay import confined, work_tree
 from composer.profile.pins import pin_errors
 from composer.profile.yamlpos import Located
-from composer.report.licenses import entry_problems
 from composer.rootfs import path_problem
+from composer.spdx import entry_problems
 from composer.version import DebRelation, Requirement, VersionError
 
 SCHEMA = "profile.schema.json"
@@ -144,7 +144,7 @@ def semantic_errors(doc: Located, base: Path, *, files: bool = True) -> list[Com
 
 def license_list_errors(policy: Any, err: Report) -> None:
     """Each entry of ``policy.allowed-licenses`` and ``policy.denied-licenses`` is one SPDX license
-    (composer.report.licenses), optionally WITH an exception."""
+    (composer.spdx), optionally WITH an exception."""
     for key in ("allowed-licenses", "denied-licenses"):
         for i, why in entry_problems([str(e) for e in policy.get(key, [])]):
             err(["policy", key, i], f"'{policy[key][i]}': {why}",

@@ -14,8 +14,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from composer import spdx as licenses
 from composer.package import globs
-from composer.report import licenses
 
 LICENCE_FILES = ("usr/share/doc/*/copyright", "usr/share/licenses/**", "usr/share/common-licenses/**",
                  "**/LICENSE*", "**/COPYING*", "LICENSE*", "COPYING*")

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from composer import spdx as licenses
 from composer.package import dep5
-from composer.report import licenses
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "dep5"
 REAL = {

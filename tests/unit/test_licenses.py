@@ -1,13 +1,13 @@
-"""SPDX expressions through license-expression (composer/report/licenses.py) and the licence gates of a
+"""SPDX expressions through license-expression (composer/spdx.py) and the licence gates of a
 profile's policy (allowed-licenses, denied-licenses: composer/gitops/policy.py)."""
 
 from __future__ import annotations
 
 import pytest
 
+from composer import spdx as licenses
 from composer.gitops import policy
 from composer.gitops.policy import Locked
-from composer.report import licenses
 from composer.report.sbom import declared_license
 
 VALID = {   # text -> normalised
