@@ -3,11 +3,14 @@ profile's policy (allowed-licenses, denied-licenses: composer/gitops/policy.py).
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from composer import spdx as licenses
 from composer.gitops import policy
 from composer.gitops.policy import Locked
+from composer.profile.load import load_profile
 from composer.report.sbom import declared_license
 
 VALID = {   # text -> normalised
@@ -100,3 +103,16 @@ def test_the_sbom_keeps_valid_expressions_and_refs_the_rest() -> None:
     assert declared_license("LicenseRef-Debian-copyright")[0] == "LicenseRef-Debian-copyright"
     assert declared_license("Public Domain") == ("LicenseRef-vcomp-Public-Domain", {
         "LicenseRef-vcomp-Public-Domain": "Public Domain"})
+
+
+def test_profile_licence_lists_name_one_valid_license_each(tmp_path: Path) -> None:
+    from tests.unit.test_profile import GOOD, errors_of, write
+    bad = GOOD.replace("drivers:", "policy: {allowed-licenses: [MIT, MIT OR ISC], denied-licenses: [Nope-1.0]}\n"
+                                   "licenses: {texts: true}\ndrivers:")
+    text = "\n".join(errors_of(write(tmp_path, bad)))
+    assert "policy.allowed-licenses[1]: 'MIT OR ISC': 'MIT OR ISC' is an expression; a list entry names one" in text
+    assert "policy.denied-licenses[0]: 'Nope-1.0': unknown license id 'Nope-1.0'" in text
+    good = GOOD.replace("drivers:", "policy: {denied-licenses: [GPL-3.0-only]}\nlicenses: {texts: true}\ndrivers:")
+    prof = load_profile(write(tmp_path, good, "ok.yaml"))
+    assert prof.policy.denied_licenses == ("GPL-3.0-only",) and prof.licenses.texts
+    assert prof.to_dict()["licenses"] == {"texts": True}
