@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from composer.cli import jsonout, pkgroot
+from composer.cli import jsonout, pkgquality, pkgroot
 from composer.cli.common import EXIT_ERROR, EXIT_OK, Subparsers, current, table
 from composer.cli.common import err as _err
 from composer.cli.common import out as _out
@@ -189,11 +189,16 @@ def register(sub: Subparsers) -> None:
     b.add_argument("--out", default="out/packages")
     b.add_argument("--cache")
     b.set_defaults(func=cmd_pkg_build_all)
-    i = pkg.add_parser("info", help="show a package's metadata (with --root: an installed package)")
-    i.add_argument("package")
+    i = pkg.add_parser("info", help="show a package's metadata (with --root: an installed package; with --repo: "
+                                    "a stored package and its quality metrics)")
+    i.add_argument("package", help="a package file, or a NAME with --root or --repo")
+    i.add_argument("--repo", metavar="DIR", help="a repository directory: show NAME's newest package there and its "
+                                                 "quality metrics (lint, hardening, reproducibility, size, "
+                                                 "dependencies, advisories)")
+    i.add_argument("--arch", default="x86_64", help="with --repo: the architecture (default x86_64)")
     jsonout.add_json(i, "pkg info")
     pkgroot.add_root(i)
-    i.set_defaults(func=lambda a: pkgroot.dispatch(a, cmd_pkg_info))
+    i.set_defaults(func=lambda a: pkgroot.dispatch(a, pkgquality.cmd_pkg_info_repo if a.repo else cmd_pkg_info))
     c = pkg.add_parser("contents", help="list a package's files")
     c.add_argument("package")
     jsonout.add_json(c, "pkg contents")
@@ -215,4 +220,5 @@ def register(sub: Subparsers) -> None:
     lint.add_argument("package", nargs="+")
     jsonout.add_json(lint, "pkg lint")
     lint.set_defaults(func=cmd_pkg_lint)
+    pkgquality.register(pkg)
     pkgroot.register(pkg)

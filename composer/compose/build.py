@@ -25,12 +25,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from composer import oserrors
+from composer import oserrors, settings
 from composer.arch import get_arch
 from composer.caches.images import KIND
 from composer.compose import layout
 from composer.compose.cache import cap_caches, describe, from_cache, to_cache
 from composer.compose.gitsource import profile_source
+from composer.compose.licensetexts import ship as ship_texts
 from composer.compose.seed import build_seed, output_key, tool_versions
 from composer.errors import UserError
 from composer.fsutil import atomic_write, canonical_json, sha256_file
@@ -38,6 +39,7 @@ from composer.image.outputs import OUTPUT_TYPES
 from composer.image.secureboot import SecureBootKey
 from composer.image.workshop import BuiltOutput, OutputJob, Workshop
 from composer.notices import Say, notice
+from composer.package.debian import DebianArchive
 from composer.pkgmgr import initkinds
 from composer.pkgmgr.configure import configure
 from composer.pkgmgr.db import save_repositories
@@ -283,6 +285,10 @@ def make_products(profile: Profile, lock: Lock, lock_digest: str, sources: Sourc
                                  for r in profile.repositories])
         atomic_write(out / CONTENTS, canonical_json(contents_of(records)) + b"\n")
         configure(root, profile, arch_name, records)
+        if profile.licenses.texts:
+            texts = ship_texts(root, records, DebianArchive(settings.cache_dir()), arch)
+            say(f"{arch_name}: {len([t for t in texts if t.endswith('/copyright')])} licence texts shipped")
+            atomic_write(out / layout.LICENSE_TEXTS, canonical_json(sorted(texts)) + b"\n")
         kernel_pkg = profile.kernel.package_name
         kernel = kernel_path(records, kernel_pkg, root, work / "boot-files" / "kernel")
         boot_files = {role: rel for r in records.values() for role, rel in r["metadata"].get("boot", {}).items()}

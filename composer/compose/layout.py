@@ -33,6 +33,7 @@ LOCK = ".lock"
 GENS = ".gen"
 CURRENT = "current"
 MANIFEST = "manifest.json"
+LICENSE_TEXTS = "license-texts.json"   # licences.texts: the licence files vcomp added (compose/licensetexts.py)
 CONTENTS = "contents.json"  # every installed package with its files (for vcomp diff)
 NOT_ARCHES = frozenset({CURRENT, "generations", "junit.xml"})
 _RENAME_EXCHANGE = 2

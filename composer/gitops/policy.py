@@ -19,6 +19,8 @@ import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, TypeVar, cast
 
+from composer import spdx as licenses
+
 # the gate's types and the registry live under the profile layer (composer/profile/gates.py); re-exported
 from composer.profile.gates import POLICY_GATES as POLICY_GATES
 from composer.profile.gates import CalloutItem as CalloutItem
@@ -54,8 +56,25 @@ def _denied(ctx: Context, p: Locked) -> Messages:
 
 
 def _licensed(ctx: Context, p: Locked) -> Messages:
-    if p.license and not license_ok(p.license, _strings(ctx, "allowed-licenses")):
+    if not p.license:
+        return
+    why = licenses.problem(p.license)
+    if why:
+        yield f"{p.arch}: {p.name} {p.version} is licensed '{p.license}', not a valid SPDX expression ({why})"
+    elif not licenses.allowed_choice(p.license, _strings(ctx, "allowed-licenses")):
         yield f"{p.arch}: {p.name} {p.version} is licensed {p.license}, not in allowed-licenses"
+
+
+def _not_denied(ctx: Context, p: Locked) -> Messages:
+    if not p.license:
+        return
+    denied = _strings(ctx, "denied-licenses")
+    why = licenses.problem(p.license)
+    if why:
+        yield f"{p.arch}: {p.name} {p.version} is licensed '{p.license}', not a valid SPDX expression ({why})"
+    elif not licenses.avoidable(p.license, denied):
+        yield (f"{p.arch}: {p.name} {p.version} is licensed {p.license}: every choice includes a denied license "
+               f"({', '.join(licenses.denied_in(p.license, denied))})")
 
 
 def _over_size(ctx: Context, o: OutputItem) -> Messages:
@@ -85,9 +104,15 @@ GATES: tuple[Gate, ...] = (
     Gate(rule="denied-packages", checks="no package of the new lock is in the list",
          reads="x86_64: telnetd is denied by policy", active=_has("denied-packages"), locked=_denied),
     Gate(rule="allowed-licenses", checks="every package of the new lock that states a license has one allowed "
-                                         "(an SPDX OR needs one allowed branch, an AND all its parts)",
+                                         "(an SPDX OR needs one allowed branch, an AND all its parts; X WITH E "
+                                         "is allowed by X or by X WITH E)",
          reads="x86_64: foo 1.0.0 is licensed GPL-3.0-only, not in allowed-licenses",
          active=lambda ctx: ctx.policy.get("allowed-licenses") is not None, locked=_licensed),
+    Gate(rule="denied-licenses", checks="every package of the new lock that states a license can be taken under "
+                                        "licenses none of which is denied (an OR branch without them)",
+         reads="x86_64: foo 1.0.0 is licensed GPL-3.0-only AND MIT: every choice includes a denied license "
+               "(GPL-3.0-only)",
+         active=lambda ctx: ctx.policy.get("denied-licenses") is not None, locked=_not_denied),
     Gate(rule="max-image-size", checks="no output built before grows beyond the size (its last size plus the "
                                        "size change of its packages)",
          reads="x86_64/disk: about 30000000 bytes, over 25M", active=_has("max-image-size"), output=_over_size),
@@ -151,6 +176,5 @@ def parse_size(text: str) -> int:
 
 
 def license_ok(expression: str, allowed: Sequence[str]) -> bool:
-    """An SPDX expression is allowed when every alternative of some OR branch is allowed."""
-    branches = [b.strip(" ()") for b in re.split(r"\s+OR\s+", expression)]
-    return any(all(part.strip(" ()") in allowed for part in re.split(r"\s+AND\s+", b)) for b in branches)
+    """An SPDX expression is allowed when every license of some OR branch is allowed (invalid: not allowed)."""
+    return not licenses.problem(expression) and licenses.allowed_choice(expression, allowed)

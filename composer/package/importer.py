@@ -27,7 +27,7 @@ from pathlib import Path
 from composer.arch import Arch
 from composer.errors import UserError, VerificationError, combine
 from composer.fsutil import sha256_bytes
-from composer.package import debimport
+from composer.package import debimport, dep5
 from composer.package.archive import Staged, write_package
 from composer.package.bulk import BuiltFile, build_many, file_name
 from composer.package.deb822 import Stanza, parse_stanzas
@@ -211,6 +211,11 @@ def build_with_payload(meta: DebMetadata, *, archive: DebianArchive, arch: Arch,
     translation = translate(package=meta.name, control=control_members(deb), files=action_files(tree),
                             shipped=frozenset(s.entry.path for s in staged))
     doc = meta.metadata_dict()
+    copyright_text = copyright_file(tree, meta.name)
+    if copyright_text is not None:   # none (a doc directory linked to another package's): the constant stays
+        package = doc["package"]
+        assert isinstance(package, dict)
+        package["license"] = dep5.to_spdx(copyright_text)
     if translation.actions:
         doc["actions"] = translation.actions
     metadata = Metadata.from_dict(doc)
@@ -219,6 +224,17 @@ def build_with_payload(meta: DebMetadata, *, archive: DebianArchive, arch: Arch,
     data = path.read_bytes()
     return BuiltFile(name=path.name, sha256=sha256_bytes(data), size=len(data),
                      untranslated=translation.untranslated)
+
+
+def copyright_file(tree: Path, name: str) -> bytes | None:
+    """The head (:data:`composer.package.dep5.MAX_BYTES`) of the unpacked ``.deb``'s
+    ``usr/share/doc/NAME/copyright``, read through the confined layer; None when it is not a regular file."""
+    rel = f"usr/share/doc/{name}/copyright"
+    with Root.open(tree) as root:
+        if not root.is_file(rel):
+            return None
+        with root.open_read(rel) as f:
+            return f.read(dep5.MAX_BYTES)
 
 
 def control_members(deb: Path) -> dict[str, bytes]:

@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from composer import spdx as licenses
 from composer.package import globs
 from composer.package.archive import Header, read_header
 from composer.package.kmod import MODULE_DIRS
@@ -32,8 +33,12 @@ def check_description(h: Header) -> Iterator[Finding]:
     if not m.description.strip() or m.description.strip().lower() == m.name:
         yield Finding(level="error", code="missing-description",
                       message="the description is empty or just the package name; say what it is for")
-    if not m.license.strip() or m.license.strip().upper() in ("UNKNOWN", "NONE", "NOASSERTION"):
+    if licenses.unstated(m.license):
         yield Finding(level="error", code="missing-license", message="no license; set an SPDX expression")
+    elif why := licenses.problem(m.license):
+        yield Finding(level="error", code="invalid-license",
+                      message=f"license '{m.license}' is not a valid SPDX expression: {why}; use ids of "
+                              "https://spdx.org/licenses/ joined by AND, OR, WITH, or LicenseRef-NAME")
     if not m.authors:
         yield Finding(level="warning", code="missing-authors", message="no authors listed")
 

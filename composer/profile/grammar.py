@@ -161,6 +161,7 @@ def fields(doc: Mapping[str, object]) -> Iterator[Field]:
     policy = obj(doc.get("policy"))
     yield from each(("policy", "denied-packages"), policy.get("denied-packages"), "name")
     yield from each(("policy", "allowed-licenses"), policy.get("allowed-licenses"), "license")
+    yield from each(("policy", "denied-licenses"), policy.get("denied-licenses"), "license")
 
 
 Report = Callable[[Sequence[str | int], str, str], None]  # (JSON path, message, hint)

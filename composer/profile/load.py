@@ -21,6 +21,7 @@ from composer.profile.model import (
     BootTest,
     Debug,
     Kernel,
+    Licenses,
     OptionValue,
     Output,
     PackageRequest,
@@ -162,6 +163,7 @@ def _boot_test(t: Doc) -> BootTest:
 
 def _policy(p: Doc) -> Policy:
     return Policy(denied_packages=_opt_strs(p, "denied-packages"), allowed_licenses=_opt_strs(p, "allowed-licenses"),
+                  denied_licenses=_opt_strs(p, "denied-licenses"),
                   max_image_size=_opt_str(p, "max-image-size"), max_size_growth=_opt_str(p, "max-size-growth"),
                   allow_setuid=_opt_bool(p, "allow-setuid"),
                   kernel_change_requires_ack=_opt_bool(p, "kernel-change-requires-ack"),
@@ -225,6 +227,7 @@ def _model(doc: Located, path: Path, data: bytes, *, files: bool) -> Profile:
                    description=_opt_str(v, "description"),
                    kernel=Kernel(package=_opt_str(kernel, "package"), cmdline=_opt_str(kernel, "cmdline")),
                    debug=Debug(cores=bool(debug.get("cores", False)), trace=bool(debug.get("trace", False))),
+                   licenses=Licenses(texts=bool(cast(Doc, v.get("licenses", {})).get("texts", False))),
                    secure_boot=secure_boot, init=_opt_str(v, "init"), hostname=_opt_str(v, "hostname"),
                    users=tuple(_user(u) for u in _list(v, "users")), files=written, overlay=overlay,
                    services=tuple(_service(s, f"{doc.place(['services', i])}: {schema.json_path(['services', i])}")

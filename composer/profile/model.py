@@ -102,6 +102,16 @@ class Debug:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Licenses:
+    """``licenses:``: licence compliance of the built root (docs/licences.md)."""
+
+    texts: bool = False     # ship the Debian copyright file of each package that has none (usr/share/licenses)
+
+    def to_dict(self) -> dict[str, object]:
+        return {"texts": True} if self.texts else {}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class SecureBoot:
     """The Secure Boot db key pair the UKIs are signed with: as written, and resolved against the profile."""
 
@@ -219,6 +229,7 @@ class BootTest:
 class Policy:
     denied_packages: tuple[str, ...] | None = None
     allowed_licenses: tuple[str, ...] | None = None
+    denied_licenses: tuple[str, ...] | None = None
     max_image_size: str | None = None
     max_size_growth: str | None = None   # "N%"
     allow_setuid: bool | None = None
@@ -229,6 +240,7 @@ class Policy:
         pairs: dict[str, object | None] = {
             "denied-packages": None if self.denied_packages is None else list(self.denied_packages),
             "allowed-licenses": None if self.allowed_licenses is None else list(self.allowed_licenses),
+            "denied-licenses": None if self.denied_licenses is None else list(self.denied_licenses),
             "max-image-size": self.max_image_size, "max-size-growth": self.max_size_growth,
             "allow-setuid": self.allow_setuid, "kernel-change-requires-ack": self.kernel_change_requires_ack,
             **dict(sorted(self.plugins.items()))}
@@ -267,6 +279,7 @@ class Profile:
     description: str | None = None
     kernel: Kernel = Kernel()
     debug: Debug = Debug()
+    licenses: Licenses = Licenses()
     secure_boot: SecureBoot | None = None
     init: str | None = None
     hostname: str | None = None
@@ -293,7 +306,7 @@ class Profile:
                 **_some(self.written, {
                     "drivers": list(self.drivers), "capabilities": list(self.capabilities), "base": self.base,
                     "weak-dependencies": self.weak_dependencies.to_dict(), "kernel": self.kernel.to_dict(),
-                    "debug": self.debug.to_dict(),
+                    "debug": self.debug.to_dict(), "licenses": self.licenses.to_dict(),
                     "secure-boot": self.secure_boot.to_dict() if self.secure_boot else None,
                     "init": self.init, "hostname": self.hostname,
                     "users": [u.to_dict() for u in self.users], "files": self.files}),

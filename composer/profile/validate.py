@@ -19,6 +19,7 @@ from composer.profile.overlay import confined, work_tree
 from composer.profile.pins import pin_errors
 from composer.profile.yamlpos import Located
 from composer.rootfs import path_problem
+from composer.spdx import entry_problems
 from composer.version import DebRelation, Requirement, VersionError
 
 SCHEMA = "profile.schema.json"
@@ -135,9 +136,19 @@ def semantic_errors(doc: Located, base: Path, *, files: bool = True) -> list[Com
     for name in sorted(denied & set(seen)):
         err(["packages", seen[name]], f"package '{name}' is requested but denied by policy.denied-packages",
             "remove it from packages or from the policy")
+    license_list_errors(v.get("policy", {}), err)
     if files:
         boundary_errors(v, base, err)
     return errors
+
+
+def license_list_errors(policy: Any, err: Report) -> None:
+    """Each entry of ``policy.allowed-licenses`` and ``policy.denied-licenses`` is one SPDX license
+    (composer.spdx), optionally WITH an exception."""
+    for key in ("allowed-licenses", "denied-licenses"):
+        for i, why in entry_problems([str(e) for e in policy.get(key, [])]):
+            err(["policy", key, i], f"'{policy[key][i]}': {why}",
+                "name one SPDX license id (https://spdx.org/licenses/) or LicenseRef-NAME per entry")
 
 
 def verity_errors(v: Mapping[str, Any], requested: set[str], err: Report) -> None:

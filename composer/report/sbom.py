@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from composer import __version__
-from composer.report import licenses
+from composer import spdx as licenses
 from composer.report.purl import debian_origin, purl
 from composer.report.stamps import iso_time
 from composer.solve.lockmodel import LockedPackage

@@ -334,6 +334,7 @@ def test_with_payload_conffiles_modes_and_provenance(keys: Keys, tmp_path: Path,
     assert importer.conffiles(deb) == frozenset({"etc/vtool.conf"})
     meta = verified.header.metadata
     assert (meta.upstream_version, meta.epoch, meta.revision, meta.version) == ("1:2.0-3", 1, "3", "2.0.0")
+    assert meta.license == "LicenseRef-Debian-copyright"          # its copyright file is free-form (dep5.py)
     (source,) = meta.provenance["sources"]
     assert source["sha256"] == sha and source["path"] == "pool/main/v/vtool/vtool_2.0-3_amd64.deb"
 

@@ -61,7 +61,7 @@ def _graph() -> dict[str, set[str]]:
 # rank -> the nodes of that rank (the table of docs/architecture/tests.md and the common brief of issue 13)
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("composer", "errors", "oserrors", "limits", "fsutil", "run", "lockfile", "schema", "tomlpos", "reserved",
-     "cachekinds", "version", "debversion", "arch", "hardware", "settings", "notices", "project", "hostchecks",
+     "cachekinds", "version", "debversion", "spdx", "arch", "hardware", "settings", "notices", "project", "hostchecks",
      "plugins", "update.chunking", "update.index", "update.store", "update.seeds", "update.slots",
      "update.channel", "update.bundle"),
     ("trust", "rootfs"),

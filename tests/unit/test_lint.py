@@ -54,6 +54,13 @@ def test_missing_description_and_license(tmp_path: Path, dev_key: SigningKey) ->
     assert {"missing-description", "missing-license"} <= codes
 
 
+def test_invalid_license_expression(tmp_path: Path, dev_key: SigningKey) -> None:
+    """The licence is checked with license-expression: an id off the SPDX list is an error (repo add refuses it)."""
+    codes = _codes(tmp_path, dev_key, license="MIT OR Apache-3.0")
+    assert "invalid-license" in codes and "missing-license" not in codes
+    assert "invalid-license" not in _codes(tmp_path / "ok", dev_key, license="MIT OR LicenseRef-Mine")
+
+
 def test_driver_without_driver_provides(tmp_path: Path, dev_key: SigningKey) -> None:
     assert "driver-provides" in _codes(tmp_path, dev_key, type="driver")
 
