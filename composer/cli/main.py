@@ -17,6 +17,7 @@ from pathlib import Path
 from composer import __version__, lockfile, notices, oserrors, settings
 from composer.cli import cache, common, completion, defaults, gitops, image, importer, init, key, lock, pkg, query, repo
 from composer.cli import debug as debugging
+from composer.cli import graph as graphs
 from composer.cli import plugins as plugin_verbs
 from composer.cli import release as releases
 from composer.cli import sdk as sdk_verbs
@@ -45,6 +46,7 @@ GROUPS: tuple[Callable[[Subparsers], None], ...] = (
     plugin_verbs.register,  # plugins
     sdk_verbs.register,  # sdk build|shell
     debugging.register,  # debuginfod, debug core|timeline
+    graphs.register,   # graph, size
 )
 """The verb groups, in the order ``vcomp --help`` lists them: a new group is one module and one row here."""
 
