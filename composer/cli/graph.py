@@ -51,7 +51,7 @@ def _graph_of(args: argparse.Namespace) -> Graph:
         if is_profile(args.subject):
             s = locked_set(args.subject, args.arch)
             if depth is None and not args.reverse:
-                return model.whole(s.universe(), title=s.title)
+                return model.whole(s.universe(), title=s.title, roots=s.requested)
             return model.graph(s.universe(), s.requested, title=s.title, reverse=args.reverse, depth=depth)
         if not args.repo:
             raise UserError(f"'{args.subject}' is a package name: which repository?",

@@ -152,8 +152,9 @@ def graph(u: Universe, roots: Sequence[str], *, title: str, reverse: bool = Fals
                  edges=tuple(sorted(edges, key=lambda e: (e.source, e.target, e.kind))))
 
 
-def whole(u: Universe, *, title: str) -> Graph:
-    """Every package of the universe and every edge among them (a lock's graph)."""
+def whole(u: Universe, *, title: str, roots: Sequence[str] = ()) -> Graph:
+    """Every package of the universe and every edge among them (a lock's graph; ``roots`` are highlighted)."""
     edges = [e for name in u.packages for e in u.edges_of(name)]
-    return Graph(title=title, arch=u.arch, roots=tuple(u.packages), nodes=tuple(_node(e) for e in u.packages.values()),
+    return Graph(title=title, arch=u.arch, roots=tuple(sorted(set(roots) & set(u.packages))),
+                 nodes=tuple(_node(e) for e in u.packages.values()),
                  edges=tuple(sorted(edges, key=lambda e: (e.source, e.target, e.kind))))

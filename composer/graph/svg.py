@@ -53,7 +53,7 @@ def bars(title: str, rows: Sequence[Bar]) -> str:
     for i, r in enumerate(rows):
         y = 24 + i * ROW
         w = max(1, r.value * span // top) if r.value else 0
-        label = r.label if len(r.label) <= 40 else r.label[:39] + "\u2026"
+        label = r.label if len(r.label) <= 40 else "\u2026" + r.label[-39:]
         out.append(f'<text x="{LABEL - 6}" y="{y + 12}" text-anchor="end">{escape(label)}</text>')
         out.append(f'<rect x="{LABEL}" y="{y + 2}" width="{w}" height="{ROW - 5}" '
                    f'fill="{PALETTE[i % len(PALETTE)]}"><title>{escape(r.label)}: {escape(r.note or str(r.value))}'
@@ -63,12 +63,12 @@ def bars(title: str, rows: Sequence[Bar]) -> str:
     return "\n".join(out) + "\n"
 
 
-def columns(title: str, rows: Sequence[Bar], height: int = 180) -> str:
+def columns(title: str, rows: Sequence[Bar], height: int = 200) -> str:
     """A column per row (e.g. downloads per day), left to right in the given order."""
     top = max((r.value for r in rows), default=0) or 1
     step = max(8, min(40, (WIDTH - 60) // max(1, len(rows))))
     width = max(WIDTH, 60 + step * len(rows))
-    plot = height - 60
+    plot = height - 90   # room below for the labels, written at 45 degrees
     out = _head(width, height, title)
     out.append(f'<text x="4" y="14" style="font-weight:bold">{escape(title)}</text>')
     out.append(f'<line x1="40" y1="{20 + plot}" x2="{width - 10}" y2="{20 + plot}" stroke="#999"/>')
