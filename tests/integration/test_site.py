@@ -175,3 +175,35 @@ def test_chromium_renders_the_pages_and_the_search_finds_a_package(site_url: str
         Path(keep).mkdir(parents=True, exist_ok=True)
         for name in shots:
             shutil.copy(tmp_path / name, Path(keep) / name)
+
+
+def test_graph_and_size_of_the_minimal_profile(sample_repo_base: Path, tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    from tests.integration.conftest import copy_profiles
+    minimal = str(copy_profiles(sample_repo_base, tmp_path) / "minimal.yaml")
+    assert main(["lock", minimal]) == 0
+    capsys.readouterr()
+    assert main(["graph", minimal, "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    names = {n["name"] for n in doc["nodes"]}
+    assert {"busybox", "init", "linux", "base-files"} <= names and "busybox" in doc["roots"]
+    assert {"from": "busybox-sysv", "to": "busybox", "kind": "depends"} in doc["edges"]
+    dots = []
+    for _ in range(2):
+        assert main(["graph", minimal, "--format", "dot"]) == 0
+        dots.append(capsys.readouterr().out)
+    assert dots[0] == dots[1] and dots[0].startswith('digraph "minimal" {')
+    assert main(["graph", minimal, "--format", "svg", "--out", str(tmp_path / "g.svg")]) == 0
+    assert (tmp_path / "g.svg").read_bytes().startswith(b"<?xml")
+    capsys.readouterr()
+    assert main(["size", minimal, "--json"]) == 0
+    sizes = json.loads(capsys.readouterr().out)
+    assert sizes["packages"][0]["name"] == "linux" and sizes["largest_files"][0]["path"] == "/boot/vmlinuz"
+    assert sizes["installed_size"] == sum(p["installed_size"] for p in sizes["packages"])
+    assert main(["size", minimal, "--format", "svg", "--out", str(tmp_path / "s.svg")]) == 0
+    assert (tmp_path / "s.svg").read_text().startswith("<svg")
+    capsys.readouterr()
+    assert main(["graph", "busybox", "--repo", str(sample_repo_base / "images" / "repo"), "--reverse",
+                 "--depth", "1", "--json"]) == 0
+    rdeps = json.loads(capsys.readouterr().out)
+    assert {"busybox-sysv", "busybox-net", "init"} <= {n["name"] for n in rdeps["nodes"]} and rdeps["reverse"]
