@@ -11,6 +11,7 @@ import datetime as dt
 import functools
 import http.server
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
@@ -23,8 +24,9 @@ IDLE_SECONDS = 30.0
 class AccessLog:
     """Lines of the Common Log Format appended to an open file, one write per request (threads share it)."""
 
-    def __init__(self, f: IO[str]) -> None:
+    def __init__(self, f: IO[str], clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)) -> None:
         self.file = f
+        self.clock = clock
         self.lock = threading.Lock()
 
     def write(self, line: str) -> None:
@@ -85,7 +87,7 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
         super().handle_one_request()
         if self.access_log is not None and self._status:
             sent = 0 if self.command == "HEAD" else self._length
-            self.access_log.write(format_line(host=str(self.client_address[0]), when=dt.datetime.now(dt.UTC),
+            self.access_log.write(format_line(host=str(self.client_address[0]), when=self.access_log.clock(),
                                               request=self.requestline, status=self._status, size=sent))
             self._status = 0
 

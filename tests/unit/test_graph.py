@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import random
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from types import MappingProxyType
 
 import pytest
@@ -95,3 +96,18 @@ def test_size_breakdown_sorts_packages_and_files() -> None:
     svg = sizes.to_svg(b)
     assert "&lt;evil&gt;" in svg and "<evil>" not in svg and svg == sizes.to_svg(b)
     assert b.to_dict()["largest_files"][0] == {"path": "/boot/vmlinuz", "package": "linux", "size": 900}
+
+
+def test_cli_errors_are_one_line_with_a_hint(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    from composer.cli.main import main
+    assert main(["graph", "nano"]) == 1
+    err = capsys.readouterr().err
+    assert "'nano' is a package name: which repository?" in err and "--repo" in err and "Traceback" not in err
+    assert main(["graph", "nano", "--repo", str(tmp_path)]) == 1
+    assert "which trust root?" in capsys.readouterr().err
+    assert main(["graph", str(tmp_path / "none.yaml"), "--depth", "-1"]) == 1
+    assert "--depth -1: must be 0 or more" in capsys.readouterr().err
+    assert main(["size", "nano"]) == 1
+    assert "a size breakdown is of a profile's lock" in capsys.readouterr().err
+    assert main(["repo", "stats", str(tmp_path / "missing.log")]) == 1
+    assert "which repository do the logs belong to?" in capsys.readouterr().err
