@@ -69,7 +69,7 @@ def _graph_of(args: argparse.Namespace) -> Graph:
 def cmd_graph(args: argparse.Namespace) -> int:
     if args.sizes:
         return cmd_size(args)
-    fmt = "json" if jsonout.wanted(args) else args.format
+    fmt = "json" if jsonout.wanted(args) else args.format or "dot"
     _emit(FORMATS[fmt](_graph_of(args)), args.out)
     return EXIT_OK
 
@@ -81,7 +81,7 @@ def cmd_size(args: argparse.Namespace) -> int:
         raise UserError(f"'{args.subject}': a size breakdown is of a profile's lock",
                         hint="vcomp size PROFILE.yaml [--arch A]")
     b = size_breakdown(locked_set(args.subject, args.arch))
-    fmt = "json" if jsonout.wanted(args) else getattr(args, "format", None) or "text"
+    fmt = "json" if jsonout.wanted(args) else args.format or "text"
     if fmt == "json":
         _emit((jsonout.dumps(jsonout.document(b.to_dict())) + "\n").encode(), args.out)
     elif fmt == "svg":
@@ -106,8 +106,9 @@ def _common(p: argparse.ArgumentParser) -> None:
 def register(sub: Subparsers) -> None:
     g = sub.add_parser("graph", help="dependency graph of a profile's lock or a repository's package (dot, svg, json)")
     _common(g)
-    g.add_argument("--format", choices=sorted(FORMATS), default="dot",
-                   help="dot (default), svg (Graphviz dot, Debian's graphviz) or json (schemas/graph.schema.json)")
+    g.add_argument("--format", choices=sorted(FORMATS),
+                   help="dot (default), svg (Graphviz dot, Debian's graphviz) or json (schemas/graph.schema.json); "
+                        "with --sizes: text (default), svg or json")
     g.add_argument("--reverse", action="store_true", help="the packages that depend on it, across the repository")
     g.add_argument("--depth", type=int, metavar="N", help="at most N edges away (default: all)")
     g.add_argument("--sizes", action="store_true", help="a profile's size breakdown instead (as 'vcomp size')")
@@ -115,6 +116,6 @@ def register(sub: Subparsers) -> None:
     g.set_defaults(func=cmd_graph)
     s = sub.add_parser("size", help="which packages and files take a profile's space (text, svg or json)")
     _common(s)
-    s.add_argument("--format", choices=("text", "svg", "json"), default="text")
+    s.add_argument("--format", choices=("text", "svg", "json"), help="text (default), svg (bar charts) or json")
     jsonout.add_json(s, "size")
     s.set_defaults(func=cmd_size)

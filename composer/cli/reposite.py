@@ -72,7 +72,8 @@ def cmd_repo_site(args: argparse.Namespace) -> int:
     catalog = load_catalog(client)
     stats = _stats(args.access_log, client) if args.access_log else empty()
     title = args.title or Path(args.repo.rstrip("/")).name or "repository"
-    written = build_site(client, catalog, stats, site_data(client), Path(args.out), title=title)
+    written = build_site(client, catalog, stats, site_data(client), Path(args.out), title=title,
+                         files=not args.no_files)
     _out(f"wrote {written.pages} pages ({written.files} files) for {len(catalog.names())} packages into "
          f"{written.out}; serve it with any static web server")
     return EXIT_OK
@@ -96,4 +97,7 @@ def register(repo: Subparsers) -> None:
     r.add_argument("--access-log", action="append", default=[], metavar="LOG",
                    help="access logs for the statistics pages (repeatable)")
     r.add_argument("--title", help="the site's name (default: the repository directory's name)")
+    r.add_argument("--no-files", action="store_true",
+                   help="list no files on the package pages (no package is downloaded: for a metadata-only "
+                        "repository, or a quick preview)")
     r.set_defaults(func=cmd_repo_site)

@@ -79,13 +79,14 @@ def charts(s: Stats) -> dict[str, bytes]:
 
 
 def build_site(client: RepositoryClient, catalog: Catalog, stats: Stats, data: SiteData, out: Path, *,
-               title: str) -> Written:
-    listed = listed_builds(catalog.entries, catalog.architectures)
+               title: str, files: bool = True) -> Written:
+    """``files``: list each package's files (its newest build is fetched and verified to read its manifest)."""
+    listed = listed_builds(catalog.entries, catalog.architectures) if files else []
     manifests: dict[str, Manifest] = {e.sha256: manifest(client, e) for e in listed}
     m = build_model(title, catalog.architectures, catalog.entries, manifests, stats, data)
-    files = render(m, catalog.entries, to_svg)
-    write_tree(out, files)
-    return Written(out=out, pages=sum(1 for k in files if k.endswith(".html")), files=len(files))
+    tree = render(m, catalog.entries, to_svg)
+    write_tree(out, tree)
+    return Written(out=out, pages=sum(1 for k in tree if k.endswith(".html")), files=len(tree))
 
 
 def write_tree(out: Path, files: dict[str, bytes]) -> None:
