@@ -61,7 +61,7 @@ def _graph_of(args: argparse.Namespace) -> Graph:
         from composer.repo.catalog import open_client
         u = package_universe(open_client(args.repo, args.root, default_cache() / "repos"), args.subject, args.arch)
         return model.graph(u, [args.subject], title=args.subject, reverse=args.reverse, depth=depth)
-    except ValueError as exc:
+    except model.GraphTooLarge as exc:
         raise UserError(f"{args.subject}: the graph is too large ({exc})",
                         hint="limit it with --depth N") from None
 

@@ -24,6 +24,10 @@ MAX_NODES = 5000   # a graph larger than this is refused: nobody reads it, and d
 _NAME = re.compile(r"^\s*([^\s(:]+)")
 
 
+class GraphTooLarge(ValueError):
+    """More than MAX_NODES packages would be drawn."""
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Node:
     name: str
@@ -144,7 +148,7 @@ def graph(u: Universe, roots: Sequence[str], *, title: str, reverse: bool = Fals
             nxt = edge.source if reverse else edge.target
             if nxt not in seen:
                 if len(seen) >= MAX_NODES:
-                    raise ValueError(f"more than {MAX_NODES} packages")
+                    raise GraphTooLarge(f"more than {MAX_NODES} packages")
                 seen[nxt] = seen[name] + 1
                 queue.append(nxt)
     return Graph(title=title, arch=u.arch, roots=tuple(sorted(seen.keys() & set(roots))), reverse=reverse,

@@ -43,7 +43,7 @@ class Written:
 def package_graph(u: graphs.Universe, name: str) -> graphs.Graph:
     try:
         g = graphs.graph(u, [name], title=name)
-    except ValueError:
+    except graphs.GraphTooLarge:
         g = graphs.graph(u, [name], title=name, depth=1)
     return g if len(g.nodes) <= GRAPH_NODES else graphs.graph(u, [name], title=name, depth=1)
 

@@ -111,3 +111,11 @@ def test_cli_errors_are_one_line_with_a_hint(capsys: pytest.CaptureFixture[str],
     assert "a size breakdown is of a profile's lock" in capsys.readouterr().err
     assert main(["repo", "stats", str(tmp_path / "missing.log")]) == 1
     assert "which repository do the logs belong to?" in capsys.readouterr().err
+
+
+def test_a_graph_too_large_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    u = model.universe(ENTRIES, "x86_64")
+    monkeypatch.setattr(model, "MAX_NODES", 2)
+    with pytest.raises(model.GraphTooLarge):
+        model.graph(u, ["app"], title="app")
+    assert len(model.graph(u, ["app"], title="app", depth=0).nodes) == 1
