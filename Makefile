@@ -1,12 +1,12 @@
 # The two commands of the quickstart: `make demo` and `make test`. Each does its own set-up.
 .PHONY: setup demo test unit integration lint bench clean docs conformance reliability debian-fixture test-archive \
 	bench-archive test-archive-e2e test-reach test-boot-matrix test-drivers test-systemd test-server \
-	test-verified-boot test-device test-ab-update test-sdk test-debug
+	test-verified-boot test-device test-ab-update test-sdk test-debug test-site
 
 # Suites that run only when asked for by their own target (minutes each; tests/conftest.py OPT_IN skips them
 # in any other run).
 NOT_OPT_IN = not archive and not boot_matrix and not drivers and not systemd and not server and not verified_boot \
-	and not device and not ab_update and not sdk and not debug
+	and not device and not ab_update and not sdk and not debug and not site
 
 setup:
 	@bash scripts/setup.sh
@@ -43,6 +43,14 @@ test-sdk: setup
 # the guest kernel through QEMU's gdb stub (tests/integration/test_debug.py).
 test-debug: setup
 	.venv/bin/python -m pytest -m debug -s tests/integration/test_debug.py
+
+# The repository web site in a real browser (docs/site.md): the sample repository served with an access log, its
+# site built by vcomp repo site and served on 127.0.0.1, every page rendered by headless Chromium (Debian's
+# chromium, installed by setup with VCOMP_SETUP_BROWSER=1), the search finding a package, screenshots kept in
+# $$VCOMP_SITE_SHOTS when set (tests/integration/test_site.py; the link crawl is in `make test` too).
+test-site:
+	@VCOMP_SETUP_BROWSER=1 bash scripts/setup.sh
+	.venv/bin/python -m pytest -m site -s tests/integration/test_site.py
 
 unit: setup
 	.venv/bin/python -m pytest -n 2 -m "$(NOT_OPT_IN)" tests/unit

@@ -70,6 +70,8 @@ TOOL_PACKAGES: Mapping[str, str] = {
     "xargs": "findutils",
     "grep": "grep",
     "sed": "sed",
+    "dot": "graphviz",                # vcomp graph, vcomp repo site (docs/stats.md)
+    "chromium": "chromium",           # the site's browser test (docs/site.md)
 }
 
 # The sandbox for commands from recipes: the host read-only, fresh /dev, /proc and /tmp, no network,

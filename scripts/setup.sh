@@ -14,7 +14,12 @@ TOOLS=(
   "cmake:cmake" "ninja:ninja-build" "meson:meson" "pkg-config:pkgconf"   # docs/sdk.md: the examples
   "sbsign:sbsigntool" "sbverify:sbsigntool" "faketime:faketime" "veritysetup:cryptsetup-bin"  # docs/verified-boot.md
   "gdb-multiarch:gdb-multiarch" "debuginfod-find:debuginfod" "eu-readelf:elfutils"  # docs/debugging.md
+  "dot:graphviz"                                             # vcomp graph, vcomp repo site (docs/site.md)
 )
+# Only for `make test-site` (VCOMP_SETUP_BROWSER=1): Debian's Chromium, headless, for the site's browser test.
+if [ "${VCOMP_SETUP_BROWSER:-}" = 1 ]; then
+  TOOLS+=("chromium:chromium")
+fi
 FILES=(
   "/usr/share/ovmf/OVMF.fd:ovmf" "/usr/share/OVMF/OVMF_CODE_4M.fd:ovmf"
   "/usr/share/OVMF/OVMF_CODE_4M.secboot.fd:ovmf" "/usr/share/AAVMF/AAVMF_CODE.fd:qemu-efi-aarch64"

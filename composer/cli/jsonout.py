@@ -74,6 +74,9 @@ SCHEMAS: Mapping[str, str] = {
     "debug timeline": "debug-timeline",
     "license-report": "license-report",
     "pkg rebuild-check": "rebuild-check",
+    "graph": "graph",
+    "size": "size",
+    "repo stats": "repo-stats",
 }
 """The data verbs and the schema of their ``--json`` document (tests/unit/test_json_output.py walks the parser:
 every verb is either here or in its list of verbs that print no data)."""

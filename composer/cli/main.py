@@ -17,6 +17,7 @@ from pathlib import Path
 from composer import __version__, lockfile, notices, oserrors, settings
 from composer.cli import cache, common, completion, defaults, gitops, image, importer, init, key, lock, pkg, query, repo
 from composer.cli import debug as debugging
+from composer.cli import graph as graphs
 from composer.cli import licenses as licence_verbs
 from composer.cli import plugins as plugin_verbs
 from composer.cli import release as releases
@@ -47,6 +48,7 @@ GROUPS: tuple[Callable[[Subparsers], None], ...] = (
     sdk_verbs.register,  # sdk build|shell
     debugging.register,  # debuginfod, debug core|timeline
     licence_verbs.register,  # license-report
+    graphs.register,   # graph, size
 )
 """The verb groups, in the order ``vcomp --help`` lists them: a new group is one module and one row here."""
 

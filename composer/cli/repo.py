@@ -149,15 +149,25 @@ def cmd_repo_refresh(args: argparse.Namespace) -> int:
 
 
 def cmd_repo_serve(args: argparse.Namespace) -> int:
-    from composer.repo.serve import make_server
+    from composer.repo.serve import AccessLog, make_server
     from composer.repo.store import RepoStore
     RepoStore(Path(args.dir), legacy=True)  # refuse a directory that is not a repository (any layout)
-    server = make_server(Path(args.dir), args.port, args.host)
-    host, port = server.server_address[:2]
-    _out(f"serving {args.dir} at http://{host!s}:{port}/ (Ctrl-C to stop)")
-    sys.stdout.flush()
-    with contextlib.suppress(KeyboardInterrupt):
-        server.serve_forever()
+    with contextlib.ExitStack() as stack:
+        log = None
+        if not args.no_access_log:
+            path = Path(args.access_log) if args.access_log else Path(args.dir) / "logs" / "access.log"
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                log = AccessLog(stack.enter_context(path.open("a", encoding="utf-8")))
+            except OSError as exc:
+                raise UserError(f"{path}: cannot write the access log ({exc.strerror})",
+                                hint="pass --access-log FILE somewhere writable, or --no-access-log") from None
+        server = make_server(Path(args.dir), args.port, args.host, access_log=log)
+        host, port = server.server_address[:2]
+        _out(f"serving {args.dir} at http://{host!s}:{port}/ (Ctrl-C to stop)")
+        sys.stdout.flush()
+        with contextlib.suppress(KeyboardInterrupt):
+            server.serve_forever()
     return EXIT_OK
 
 
@@ -382,4 +392,10 @@ def register(sub: Subparsers) -> None:
     r.add_argument("dir")
     r.add_argument("--port", type=int, default=8420)
     r.add_argument("--host", default="127.0.0.1")
+    r.add_argument("--access-log", metavar="FILE",
+                   help="append a Common Log Format line per request here (default: DIR/logs/access.log; "
+                        "read by 'vcomp repo stats')")
+    r.add_argument("--no-access-log", action="store_true", help="write no access log")
     r.set_defaults(func=cmd_repo_serve)
+    from composer.cli import reposite
+    reposite.register(repo)

@@ -63,15 +63,15 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("composer", "errors", "oserrors", "limits", "fsutil", "run", "lockfile", "schema", "tomlpos", "reserved",
      "cachekinds", "version", "debversion", "spdx", "arch", "hardware", "settings", "notices", "project", "hostchecks",
      "plugins", "update.chunking", "update.index", "update.store", "update.seeds", "update.slots",
-     "update.channel", "update.bundle"),
+     "update.channel", "update.bundle", "stats.clf"),
     ("trust", "rootfs"),
     ("package",),
     ("image", "repo"),
-    ("profile", "caches", "boot", "update"),
+    ("profile", "caches", "boot", "update", "stats"),
     ("solve",),
     ("pkgmgr",),
-    ("report", "update.device", "debug"),
-    ("compose", "sdk"),
+    ("report", "update.device", "debug", "graph"),
+    ("compose", "sdk", "site"),
     ("gitops",),
     ("scaffold", "plugins.api"),
     ("cli",),
@@ -90,9 +90,9 @@ KNOWN: frozenset[tuple[str, str]] = frozenset()
 # (rank 0: it imports only notices and settings). The update formats (chunking, chunk index and store, seeds,
 # slots and entry names, the bundle and channel documents) are pure and import only base modules: rank 0, so
 # the A/B disk output (image) writes them; update.device, the device side of `vpk update`, reads the package
-# database (pkgmgr) and ranks above it.
+# database (pkgmgr) and ranks above it. stats.clf, the Common Log Format, is pure too: `repo serve` writes it.
 OWN_NODES = ("plugins.api", "update.chunking", "update.index", "update.store", "update.seeds", "update.slots",
-             "update.channel", "update.bundle", "update.device")
+             "update.channel", "update.bundle", "update.device", "stats.clf")
 
 
 def _node(module: str) -> str:

@@ -51,7 +51,7 @@ NO_JSON = {
     "repo serve": "a server", "debuginfod": "a server", "debug core": "gdb on a core file",
     "verify-attestation": "a verdict line", "apply": "an action",
     "reconcile": "an action", "help": "help text", "completion": "a shell script", "init": "an action",
-    "sdk shell": "an interactive shell",
+    "sdk shell": "an interactive shell", "repo site": "writes a directory (a static web site)",
 }
 
 
