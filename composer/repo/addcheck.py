@@ -1,0 +1,156 @@
+"""``repo add``'s link, ABI and security checks over a whole upload (docs/elf-checks.md).
+
+Each uploaded package is scanned once (:func:`composer.package.payloadscan.scan_package`); its index entry gets
+the ``elf`` table derived from the payload when its metadata has none (a package built before issue 19). After
+every package of the upload is scanned (a library and its user may come together), each package's NEEDED sonames
+are checked against its dependency closure in the repository (by name, every version, through provides), a new
+version of a library is compared with the newest published version of its name-arch (exported symbols per
+soname; ``abidiff`` adds the detail where installed) and the repository policy judges the findings.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from composer.errors import InvalidPackage
+from composer.package.linkcheck import (
+    LinkInfo,
+    abi_breaks,
+    closure_names,
+    dependents,
+    exports_by_soname,
+    link_info,
+    link_info_of,
+    missing_needed,
+)
+from composer.package.payloadscan import PackageScan, scan_package
+from composer.package.secrets import RULES_DIR, compile_rules
+from composer.repo.elfgate import RepoPolicy, Verdict, judge
+from composer.repo.index import IndexEntry
+from composer.repo.publish import stored_target
+
+_CLAUSE_NAME = re.compile(r"\s*([a-z0-9][a-z0-9.+-]*)")
+DEP_RELATIONS = ("requires", "pre-requires")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Scanned:
+    pkg: Path
+    entry: IndexEntry
+    scan: PackageScan
+    setuid: tuple[str, ...]
+
+
+def scan_upload(pkg: Path, entry: IndexEntry, rules: Any) -> Scanned:
+    """Scan one uploaded package; its entry carries the derived ``elf`` table when the metadata had none."""
+    header, scan = scan_package(pkg, rules)
+    if not entry.elf:
+        entry = replace(entry, elf=MappingProxyType(link_info(scan.elves).to_dict()))
+    setuid = tuple(e.path for e in header.manifest.entries if e.type == "file" and e.mode & 0o6000)
+    return Scanned(pkg=pkg, entry=entry, scan=scan, setuid=setuid)
+
+
+def policy_rules(policy: RepoPolicy, repo_dir: Path) -> Any:
+    """The bundled YARA rules and the repository's own (None without yara-python)."""
+    return compile_rules(tuple(sorted(RULES_DIR.glob("*.yar"))) + tuple(repo_dir / p for p in policy.yara_rules))
+
+
+def dependency_names(e: IndexEntry) -> list[str]:
+    names = list(e.dependencies)
+    for kind in DEP_RELATIONS:
+        for clause in e.relations.get(kind, ()):
+            for alt in clause.split("|"):
+                m = _CLAUSE_NAME.match(alt)
+                if m:
+                    names.append(m.group(1))
+    return names
+
+
+@dataclass(slots=True, kw_only=True)
+class RepoView:
+    """The repository's packages of one architecture (and noarch), the upload's included."""
+
+    repo_dir: Path
+    entries: list[IndexEntry]
+    derived: dict[str, LinkInfo | None] = field(default_factory=dict)   # path -> from the stored payload
+
+    def edges(self) -> dict[str, list[str]]:
+        providers: dict[str, set[str]] = {}
+        for e in self.entries:
+            providers.setdefault(e.name, set()).add(e.name)
+            for p in e.provides:
+                providers.setdefault(p.partition(" = ")[0], set()).add(e.name)
+        out: dict[str, list[str]] = {}
+        for e in self.entries:
+            out.setdefault(e.name, []).extend(sorted({n for d in dependency_names(e) for n in providers.get(d, ())}))
+        return out
+
+    def link(self, e: IndexEntry) -> LinkInfo | None:
+        """The entry's LinkInfo: its ``elf`` table, else derived from its stored payload (None: unknown)."""
+        known = link_info_of(e.elf)
+        if known is not None:
+            return known
+        if e.path not in self.derived:
+            stored = self.repo_dir / "targets" / stored_target(e.path, e.sha256)
+            try:
+                found = scan_package(stored, content=False)[1].elves if stored.is_file() else None
+                self.derived[e.path] = None if found is None else link_info(found)
+            except InvalidPackage:
+                self.derived[e.path] = None
+        return self.derived[e.path]
+
+
+def closure_missing(view: RepoView, s: Scanned) -> list[str]:
+    """The NEEDED lines of ``s`` its dependency closure leaves unprovided (none when a member is unknown)."""
+    own = link_info_of(s.entry.elf)
+    if own is None or not own.needed:
+        return []
+    names = closure_names(s.entry.name, view.edges()) - {s.entry.name}
+    providers = [view.link(e) for e in view.entries if e.name in names]
+    if any(p is None for p in providers):
+        return []
+    shown = ", ".join(sorted(names)[:6]) + (" ..." if len(names) > 6 else "")
+    where = f"its dependency closure ({shown})" if names else "the package (it declares no dependency)"
+    return [m.message(where) for m in missing_needed({s.entry.name: own}, [p for p in providers if p])]
+
+
+def newest_published(entry: IndexEntry, published: Sequence[IndexEntry]) -> IndexEntry | None:
+    older = [e for e in published if e.name == entry.name and e.arch == entry.arch and e.path != entry.path]
+    return max(older, key=lambda e: e.order_key(), default=None)
+
+
+def abi_findings(view: RepoView, s: Scanned, published: Sequence[IndexEntry]) -> list[tuple[Any, list[str]]]:
+    """Each ABI break of ``s`` against the newest published version of its name-arch, with its dependents."""
+    old = newest_published(s.entry, published)
+    if old is None or old.order_key() > s.entry.order_key():
+        return []
+    stored = view.repo_dir / "targets" / stored_target(old.path, old.sha256)
+    if not stored.is_file():
+        return []
+    old_exports = exports_by_soname(scan_package(stored, content=False)[1].elves)
+    breaks = abi_breaks(old_exports, exports_by_soname(s.scan.elves))
+    links = {e.name: li for e in view.entries if e.name != s.entry.name and (li := view.link(e)) is not None}
+    return [(b, dependents(b.soname, links)) for b in breaks]
+
+
+def check_upload(repo_dir: Path, policy: RepoPolicy, scanned: Sequence[Scanned],
+                 state_entries: Mapping[str, Mapping[str, Any]]) -> dict[str, Verdict]:
+    """The policy's verdict on every scanned package (by index path)."""
+    published = [IndexEntry.from_dict(d) for d in state_entries.values()]
+    out: dict[str, Verdict] = {}
+    views: dict[str, RepoView] = {}
+    for s in scanned:
+        arch = s.entry.arch
+        if arch not in views:
+            fresh = {x.entry.path: x.entry for x in scanned if x.entry.arch in (arch, "noarch")}
+            entries = [e for e in published if e.arch in (arch, "noarch") and e.path not in fresh]
+            views[arch] = RepoView(repo_dir=repo_dir, entries=entries + list(fresh.values()))
+        view = views[arch]
+        out[s.entry.path] = judge(policy, nva=s.entry.nva, scan=s.scan, setuid=s.setuid,
+                                  missing=closure_missing(view, s), breaks=abi_findings(view, s, published))
+    return out
