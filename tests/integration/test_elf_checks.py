@@ -172,5 +172,5 @@ def test_pkg_lint_reports_hardening_and_secrets(world: dict[str, Path | Keys], t
     pkg = package(tmp_path, keys, "demo-leaky", "1.0.0", {"etc/ssh/id_demo": pem})
     codes = {f.code for f in lint_package(pkg)}
     assert "secret" in codes
-    codes = {f.code: f for f in lint_package(world["app"])}  # type: ignore[arg-type]
-    assert "hardening" in codes and "canary" in codes["hardening"].message
+    found = {f.code: f for f in lint_package(world["app"])}  # type: ignore[arg-type]
+    assert "hardening" in found and "canary" in found["hardening"].message
