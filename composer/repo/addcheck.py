@@ -73,22 +73,44 @@ def dependency_names(e: IndexEntry) -> list[str]:
 
 @dataclass(slots=True, kw_only=True)
 class RepoView:
-    """The repository's packages of one architecture (and noarch), the upload's included."""
+    """The repository's packages of one architecture (and noarch), the upload's included, indexed once."""
 
     repo_dir: Path
     entries: list[IndexEntry]
     derived: dict[str, LinkInfo | None] = field(default_factory=dict)   # path -> from the stored payload
+    _edges: dict[str, list[str]] | None = None
+    _reverse: dict[str, list[str]] | None = None
+    _named: dict[str, list[IndexEntry]] | None = None
+
+    def named(self, name: str) -> list[IndexEntry]:
+        if self._named is None:
+            self._named = {}
+            for e in self.entries:
+                self._named.setdefault(e.name, []).append(e)
+        return self._named.get(name, [])
 
     def edges(self) -> dict[str, list[str]]:
-        providers: dict[str, set[str]] = {}
-        for e in self.entries:
-            providers.setdefault(e.name, set()).add(e.name)
-            for p in e.provides:
-                providers.setdefault(p.partition(" = ")[0], set()).add(e.name)
-        out: dict[str, list[str]] = {}
-        for e in self.entries:
-            out.setdefault(e.name, []).extend(sorted({n for d in dependency_names(e) for n in providers.get(d, ())}))
-        return out
+        """Package name -> the names it depends on (dependencies and requires, through provides)."""
+        if self._edges is None:
+            providers: dict[str, set[str]] = {}
+            for e in self.entries:
+                providers.setdefault(e.name, set()).add(e.name)
+                for p in e.provides:
+                    providers.setdefault(p.partition(" = ")[0], set()).add(e.name)
+            edges: dict[str, set[str]] = {}
+            for e in self.entries:
+                edges.setdefault(e.name, set()).update(n for d in dependency_names(e) for n in providers.get(d, ()))
+            self._edges = {k: sorted(v) for k, v in edges.items()}
+        return self._edges
+
+    def reverse(self) -> dict[str, list[str]]:
+        if self._reverse is None:
+            rev: dict[str, list[str]] = {}
+            for name, deps in self.edges().items():
+                for d in deps:
+                    rev.setdefault(d, []).append(name)
+            self._reverse = rev
+        return self._reverse
 
     def link(self, e: IndexEntry) -> LinkInfo | None:
         """The entry's LinkInfo: its ``elf`` table, else derived from its stored payload (None: unknown)."""
@@ -111,7 +133,7 @@ def closure_missing(view: RepoView, s: Scanned) -> list[str]:
     if own is None or not own.needed:
         return []
     names = closure_names(s.entry.name, view.edges()) - {s.entry.name}
-    providers = [view.link(e) for e in view.entries if e.name in names]
+    providers = [view.link(e) for n in sorted(names) for e in view.named(n)]
     if any(p is None for p in providers):
         return []
     shown = ", ".join(sorted(names)[:6]) + (" ..." if len(names) > 6 else "")
@@ -119,22 +141,23 @@ def closure_missing(view: RepoView, s: Scanned) -> list[str]:
     return [m.message(where) for m in missing_needed({s.entry.name: own}, [p for p in providers if p])]
 
 
-def newest_published(entry: IndexEntry, published: Sequence[IndexEntry]) -> IndexEntry | None:
-    older = [e for e in published if e.name == entry.name and e.arch == entry.arch and e.path != entry.path]
-    return max(older, key=lambda e: e.order_key(), default=None)
-
-
 def abi_findings(view: RepoView, s: Scanned, published: Sequence[IndexEntry]) -> list[tuple[Any, list[str]]]:
-    """Each ABI break of ``s`` against the newest published version of its name-arch, with its dependents."""
-    old = newest_published(s.entry, published)
-    if old is None or old.order_key() > s.entry.order_key():
+    """Each ABI break of ``s`` against the newest published version of its name-arch (``published``: that
+    name-arch's published versions), with the packages depending on it (transitively) that NEED the soname."""
+    older = [e for e in published if e.path != s.entry.path and e.order_key() < s.entry.order_key()]
+    old = max(older, key=lambda e: e.order_key(), default=None)
+    known = None if old is None else link_info_of(old.elf)
+    if old is None or (known is not None and not known.sonames):   # nothing the old version provided can break
         return []
     stored = view.repo_dir / "targets" / stored_target(old.path, old.sha256)
     if not stored.is_file():
         return []
     old_exports = exports_by_soname(scan_package(stored, content=False)[1].elves)
     breaks = abi_breaks(old_exports, exports_by_soname(s.scan.elves))
-    links = {e.name: li for e in view.entries if e.name != s.entry.name and (li := view.link(e)) is not None}
+    if not breaks:
+        return []
+    users = closure_names(s.entry.name, view.reverse()) - {s.entry.name}
+    links = {n: li for n in sorted(users) for e in view.named(n) if (li := view.link(e)) is not None}
     return [(b, dependents(b.soname, links)) for b in breaks]
 
 
@@ -142,6 +165,9 @@ def check_upload(repo_dir: Path, policy: RepoPolicy, scanned: Sequence[Scanned],
                  state_entries: Mapping[str, Mapping[str, Any]]) -> dict[str, Verdict]:
     """The policy's verdict on every scanned package (by index path)."""
     published = [IndexEntry.from_dict(d) for d in state_entries.values()]
+    by_name_arch: dict[tuple[str, str], list[IndexEntry]] = {}
+    for e in published:
+        by_name_arch.setdefault((e.name, e.arch), []).append(e)
     out: dict[str, Verdict] = {}
     views: dict[str, RepoView] = {}
     for s in scanned:
@@ -152,5 +178,6 @@ def check_upload(repo_dir: Path, policy: RepoPolicy, scanned: Sequence[Scanned],
             views[arch] = RepoView(repo_dir=repo_dir, entries=entries + list(fresh.values()))
         view = views[arch]
         out[s.entry.path] = judge(policy, nva=s.entry.nva, scan=s.scan, setuid=s.setuid,
-                                  missing=closure_missing(view, s), breaks=abi_findings(view, s, published))
+                                  missing=closure_missing(view, s),
+                                  breaks=abi_findings(view, s, by_name_arch.get((s.entry.name, s.entry.arch), [])))
     return out
