@@ -3,7 +3,8 @@ decision over scanned packages. See docs/elf-checks.md.
 
 ``[policy]`` keys (all optional)::
 
-    needed = "deny"          # a NEEDED soname no package of the dependency closure provides (default deny)
+    needed = "warn"          # a NEEDED soname no package of the dependency closure provides (default warn: the
+                             # library may come from another repository of the profile; lock always refuses)
     abi-break = "warn"       # a new version drops exported symbols or a soname its dependents need (default warn)
     rpath = "warn"           # unsafe RPATH/RUNPATH (default warn)
     secrets = "warn"         # private keys and tokens shipped (default warn)
@@ -26,7 +27,7 @@ from composer.package.payloadscan import PackageScan
 
 ACTIONS = ("deny", "warn", "allow")
 RULE_KEYS = ("needed", "abi-break", "rpath", "secrets", "setuid", "yara")
-DEFAULTS = {"needed": "deny", "abi-break": "warn", "rpath": "warn", "secrets": "warn", "setuid": "warn",
+DEFAULTS = {"needed": "warn", "abi-break": "warn", "rpath": "warn", "secrets": "warn", "setuid": "warn",
             "yara": "warn"}
 
 

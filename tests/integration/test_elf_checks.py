@@ -130,20 +130,21 @@ def test_an_abi_break_is_refused_when_the_policy_denies_it(world: dict[str, Path
     assert str(world["lib2"]) in str(info.value)
 
 
-def test_repo_add_refuses_a_needed_library_outside_the_closure(world: dict[str, Path | Keys],
+def test_repo_add_refuses_a_needed_library_outside_the_closure_when_the_policy_denies(world: dict[str, Path | Keys],
                                                                 tmp_path: Path) -> None:
     keys = world["keys"]
     assert isinstance(keys, Keys)
-    store = new_repo(tmp_path, keys)
+    store = new_repo(tmp_path, keys, 'needed = "deny"')
     with pytest.raises(InvalidPackage) as info:
         edit.add(store, [world["lib1"], world["orphan"]], [keys.alice])  # type: ignore[list-item]
     assert "/usr/bin/demo needs libdemo.so.1" in str(info.value)
+    assert str(world["orphan"]) in str(info.value)
 
 
 def test_an_image_missing_a_needed_library_fails_lock(world: dict[str, Path | Keys], tmp_path: Path) -> None:
     keys = world["keys"]
     assert isinstance(keys, Keys)
-    store = new_repo(tmp_path, keys, 'needed = "warn"')
+    store = new_repo(tmp_path, keys)   # needed = "warn" by default: the library could come from another repository
     added = edit.add(store, [world["lib1"], world["app"], world["orphan"]], [keys.alice])  # type: ignore[list-item]
     assert any("demo-orphan" in w for a in added for w in a.warnings)
     edit.publish(store)
