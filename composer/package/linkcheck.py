@@ -44,6 +44,21 @@ class LinkInfo:
                    needed=MappingProxyType({str(k): tuple(v) for k, v in dict(d.get("needed", {})).items()}))
 
 
+def checked_elf(value: Any) -> dict[str, Any]:
+    """An index entry's ``elf`` table with its types checked (ValueError otherwise): the index is read from the
+    network, and the schema bounds only what a package's metadata holds."""
+    if not isinstance(value, Mapping):
+        raise ValueError("'elf' is not an object")
+    sonames, needed = value.get("sonames", []), value.get("needed", {})
+    if not isinstance(sonames, list) or not all(isinstance(x, str) for x in sonames):
+        raise ValueError("'elf.sonames' is not a list of strings")
+    if not isinstance(needed, Mapping) or not all(
+            isinstance(k, str) and isinstance(v, list) and all(isinstance(x, str) for x in v)
+            for k, v in needed.items()):
+        raise ValueError("'elf.needed' is not an object of string lists")
+    return dict(value)
+
+
 def link_info_of(elf: Mapping[str, Any]) -> LinkInfo | None:
     """The LinkInfo of a metadata's or index entry's ``elf`` table, None when absent (unknown)."""
     return LinkInfo.from_dict(elf) if elf else None

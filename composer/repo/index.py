@@ -17,6 +17,7 @@ from composer import limits
 from composer.errors import VerificationError
 from composer.fsutil import canonical_json
 from composer.package.archive import Header
+from composer.package.linkcheck import checked_elf
 from composer.package.metadata import Metadata, thaw
 from composer.version import FullVersion, OrderKey, package_version
 
@@ -121,7 +122,7 @@ class IndexEntry:
                    priority=str(d.get("priority", "")), multi_arch=str(d.get("multi_arch", "")),
                    relations=MappingProxyType({str(k): tuple(str(c) for c in v)
                                                for k, v in dict(d.get("relations", {})).items()}),
-                   elf=MappingProxyType(dict(d.get("elf", {}))))
+                   elf=MappingProxyType(checked_elf(d.get("elf", {}))))
 
     @property
     def full_version(self) -> FullVersion:
@@ -186,11 +187,17 @@ def decode_index(data: bytes, origin: str) -> tuple[bytes, list[dict[str, Any]]]
         if not isinstance(e, dict) or not _FIELDS.issubset(e):
             missing = sorted(_FIELDS - set(e)) if isinstance(e, dict) else ["(not an object)"]
             raise VerificationError(f"{origin}: malformed index: packages[{i}] lacks {', '.join(missing)}")
+        if "elf" in e:
+            try:
+                checked_elf(e["elf"])
+            except ValueError as exc:
+                raise VerificationError(f"{origin}: malformed index: packages[{i}]: {exc}") from None
     return raw, packages
 
 
 _FIELDS = frozenset(IndexEntry.__slots__) - {"epoch", "revision", "upstream_version", "version_scheme", "essential",
-                                             "priority", "multi_arch", "relations"}  # absent in format 1
+                                             "priority", "multi_arch", "relations",   # absent in format 1
+                                             "elf"}   # optional (issue 19): absent when unknown
 
 
 def parse_index(data: bytes, origin: str) -> list[IndexEntry]:

@@ -125,3 +125,21 @@ def test_the_bundled_yara_rules() -> None:
     eicar = rb"X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
     assert [m.kind for m in yara_matches(rules, eicar, "e")] == ["yara:eicar_test_file"]
     assert yara_matches(rules, b"#!/bin/sh\necho hello\n", "s") == []
+
+
+@pytest.mark.parametrize("elf", ["x", {"sonames": "libc.so.6"}, {"sonames": [1]}, {"needed": {"a": "libc.so.6"}},
+                                 {"needed": []}])
+def test_a_malformed_elf_table_in_an_index_is_refused(elf: object) -> None:
+    import json
+
+    import zstandard
+
+    from composer.errors import VerificationError
+    from composer.repo.index import decode_index
+    entry: dict[str, object] = {k: "" for k in ("name", "version", "arch", "type", "description", "license",
+                                                "sha256", "path", "signer")}
+    entry.update(dependencies={}, provides=[], conflicts=[], features={}, capabilities={}, driver={}, size=1,
+                 installed_size=1, elf=elf)
+    data = zstandard.ZstdCompressor().compress(json.dumps({"format": 2, "packages": [entry]}).encode())
+    with pytest.raises(VerificationError, match=r"malformed index: packages\[0\]: 'elf"):
+        decode_index(data, "index/x86_64.json.zst")
