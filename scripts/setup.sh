@@ -14,6 +14,7 @@ TOOLS=(
   "cmake:cmake" "ninja:ninja-build" "meson:meson" "pkg-config:pkgconf"   # docs/sdk.md: the examples
   "sbsign:sbsigntool" "sbverify:sbsigntool" "faketime:faketime" "veritysetup:cryptsetup-bin"  # docs/verified-boot.md
   "gdb-multiarch:gdb-multiarch" "debuginfod-find:debuginfod" "eu-readelf:elfutils"  # docs/debugging.md
+  "abidiff:abigail-tools"                                                            # docs/elf-checks.md
 )
 FILES=(
   "/usr/share/ovmf/OVMF.fd:ovmf" "/usr/share/OVMF/OVMF_CODE_4M.fd:ovmf"

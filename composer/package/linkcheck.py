@@ -10,6 +10,7 @@ dynamic symbols; :func:`rpath_problems` flags unsafe search paths. See docs/elf-
 from __future__ import annotations
 
 import posixpath
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -142,12 +143,29 @@ class AbiBreak:
     soname: str
     dropped: tuple[str, ...] = ()       # exported symbols of ``soname`` gone in the new version
     renamed_to: str = ""                # the soname changed (the old soname is gone)
+    detail: str = ""                    # abidiff's summary, where abigail-tools is installed
 
     def describe(self) -> str:
         if self.renamed_to:
             return f"{self.soname} is gone (the new version provides {self.renamed_to})"
         shown = ", ".join(self.dropped[:8]) + (f" and {len(self.dropped) - 8} more" if len(self.dropped) > 8 else "")
-        return f"{self.soname} drops {len(self.dropped)} exported symbols: {shown}"
+        detail = f" (abidiff: {self.detail})" if self.detail else ""
+        return f"{self.soname} drops {len(self.dropped)} exported symbols: {shown}{detail}"
+
+
+def files_by_soname(infos: Iterable[ElfInfo]) -> dict[str, str]:
+    """soname -> the package path of the shared object that provides it (the first by path)."""
+    out: dict[str, str] = {}
+    for info in sorted(infos, key=lambda i: i.path):
+        for name in provided_names(info):
+            out.setdefault(name, info.path)
+    return out
+
+
+def abidiff_summary(output: str) -> str:
+    """The non-zero lines of abidiff's change summaries ("1 Removed, 0 Added function symbol ..."), joined."""
+    lines = [line.split(":", 1)[1].strip() for line in output.splitlines()[:200] if "changes summary:" in line]
+    return "; ".join(x for x in lines if re.search(r"\b[1-9][0-9]*\b", x))
 
 
 def exports_by_soname(infos: Iterable[ElfInfo]) -> dict[str, frozenset[str]]:

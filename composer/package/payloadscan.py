@@ -68,3 +68,15 @@ def scan_package(path: Path, rules: Any = None, *, content: bool = True) -> tupl
                 c.add(entry.path, f)
         header = reader.header
     return header, c.result()
+
+
+def read_files(path: Path, wanted: set[str]) -> dict[str, bytes]:
+    """The bytes of the files ``wanted`` (package paths) of the package at ``path``, each up to MAX_ELF_BYTES."""
+    out: dict[str, bytes] = {}
+    with open_package(path) as reader, reader.payload() as stream:
+        for entry, f in stream.members():
+            if f is not None and entry.path in wanted:
+                data = f.read(MAX_ELF_BYTES + 1)
+                if len(data) <= MAX_ELF_BYTES:
+                    out[entry.path] = data
+    return out

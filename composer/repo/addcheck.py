@@ -11,28 +11,34 @@ soname; ``abidiff`` adds the detail where installed) and the repository policy j
 from __future__ import annotations
 
 import re
+import shutil
+import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from composer.errors import InvalidPackage
+from composer.errors import InvalidPackage, ToolError
 from composer.package.linkcheck import (
+    AbiBreak,
     LinkInfo,
     abi_breaks,
+    abidiff_summary,
     closure_names,
     dependents,
     exports_by_soname,
+    files_by_soname,
     link_info,
     link_info_of,
     missing_needed,
 )
-from composer.package.payloadscan import PackageScan, scan_package
+from composer.package.payloadscan import PackageScan, read_files, scan_package
 from composer.package.secrets import RULES_DIR, compile_rules
 from composer.repo.elfgate import RepoPolicy, Verdict, judge
 from composer.repo.index import IndexEntry
 from composer.repo.publish import stored_target
+from composer.run import run
 
 _CLAUSE_NAME = re.compile(r"\s*([a-z0-9][a-z0-9.+-]*)")
 DEP_RELATIONS = ("requires", "pre-requires")
@@ -141,7 +147,7 @@ def closure_missing(view: RepoView, s: Scanned) -> list[str]:
     return [m.message(where) for m in missing_needed({s.entry.name: own}, [p for p in providers if p])]
 
 
-def abi_findings(view: RepoView, s: Scanned, published: Sequence[IndexEntry]) -> list[tuple[Any, list[str]]]:
+def abi_findings(view: RepoView, s: Scanned, published: Sequence[IndexEntry]) -> list[tuple[AbiBreak, list[str]]]:
     """Each ABI break of ``s`` against the newest published version of its name-arch (``published``: that
     name-arch's published versions), with the packages depending on it (transitively) that NEED the soname."""
     older = [e for e in published if e.path != s.entry.path and e.order_key() < s.entry.order_key()]
@@ -152,13 +158,44 @@ def abi_findings(view: RepoView, s: Scanned, published: Sequence[IndexEntry]) ->
     stored = view.repo_dir / "targets" / stored_target(old.path, old.sha256)
     if not stored.is_file():
         return []
-    old_exports = exports_by_soname(scan_package(stored, content=False)[1].elves)
-    breaks = abi_breaks(old_exports, exports_by_soname(s.scan.elves))
+    old_elves = scan_package(stored, content=False)[1].elves
+    breaks = abi_breaks(exports_by_soname(old_elves), exports_by_soname(s.scan.elves))
     if not breaks:
         return []
+    if shutil.which("abidiff"):
+        breaks = with_abidiff(breaks, (stored, files_by_soname(old_elves)), (s.pkg, files_by_soname(s.scan.elves)))
     users = closure_names(s.entry.name, view.reverse()) - {s.entry.name}
     links = {n: li for n in sorted(users) for e in view.named(n) if (li := view.link(e)) is not None}
     return [(b, dependents(b.soname, links)) for b in breaks]
+
+
+ABIDIFF_TIMEOUT = 120   # seconds per library
+
+
+def with_abidiff(breaks: Sequence[AbiBreak], old: tuple[Path, Mapping[str, str]],
+                 new: tuple[Path, Mapping[str, str]]) -> list[AbiBreak]:
+    """``breaks`` with abidiff's summary of each library that is in both versions (abigail-tools)."""
+    pairs = {b.soname: (old[1][b.soname], new[1][b.soname]) for b in breaks
+             if b.soname in old[1] and b.soname in new[1]}
+    if not pairs:
+        return list(breaks)
+    old_bytes = read_files(old[0], {o for o, _n in pairs.values()})
+    new_bytes = read_files(new[0], {n for _o, n in pairs.values()})
+    out = []
+    with tempfile.TemporaryDirectory(prefix="vcomp-abidiff-") as tmp:
+        for b in breaks:
+            o, n = pairs.get(b.soname, ("", ""))
+            if o not in old_bytes or n not in new_bytes:
+                out.append(b)
+                continue
+            (Path(tmp) / "old").write_bytes(old_bytes[o])
+            (Path(tmp) / "new").write_bytes(new_bytes[n])
+            try:   # exit status: a bit field of what changed, not a failure
+                found = run(["abidiff", Path(tmp) / "old", Path(tmp) / "new"], check=False, timeout=ABIDIFF_TIMEOUT)
+                out.append(replace(b, detail=abidiff_summary(found.stdout.decode(errors="replace"))))
+            except ToolError:
+                out.append(b)
+    return out
 
 
 def check_upload(repo_dir: Path, policy: RepoPolicy, scanned: Sequence[Scanned],
