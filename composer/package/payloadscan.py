@@ -62,11 +62,14 @@ def scan_package(path: Path, rules: Any = None, *, content: bool = True) -> tupl
     """The header and the scan of the package file at ``path`` (its payload checked against the manifest);
     ``rules``: compiled YARA rules (default: the bundled ones); without ``content``, ELF files only."""
     c = _collector(rules, content)
-    with open_package(path) as reader, reader.payload() as stream:
-        for entry, f in stream.members():
-            if f is not None:
-                c.add(entry.path, f)
+    with open_package(path) as reader:
         header = reader.header
+        if not header.manifest.entries:     # a metadata-only package: nothing to read
+            return header, c.result()
+        with reader.payload() as stream:
+            for entry, f in stream.members():
+                if f is not None:
+                    c.add(entry.path, f)
     return header, c.result()
 
 

@@ -143,3 +143,33 @@ def test_a_malformed_elf_table_in_an_index_is_refused(elf: object) -> None:
     data = zstandard.ZstdCompressor().compress(json.dumps({"format": 2, "packages": [entry]}).encode())
     with pytest.raises(VerificationError, match=r"malformed index: packages\[0\]: 'elf"):
         decode_index(data, "index/x86_64.json.zst")
+
+
+@needs_gcc
+def test_mutated_real_libraries_never_raise(tmp_path: Path) -> None:
+    import random
+    src = tmp_path / "l.c"
+    src.write_text("int f(void) { return 1; }\nint g = 2;\n")
+    lib = tmp_path / "l.so"
+    subprocess.run(["gcc", "-shared", "-fPIC", "-Wl,-soname,libl.so.1", "-o", str(lib), str(src)], check=True)
+    data = lib.read_bytes()
+    rng = random.Random(19)
+    for _ in range(400):
+        mutated = bytearray(data)
+        for _ in range(rng.randint(1, 16)):
+            mutated[rng.randrange(len(mutated))] = rng.randrange(256)
+        info = read_elf(bytes(mutated), "usr/lib/l.so")
+        assert info is None or isinstance(info, ElfInfo)
+
+
+def test_the_policy_table_reports_every_problem_at_once() -> None:
+    from composer.errors import UserError
+    from composer.repo.elfgate import RepoPolicy
+    p = RepoPolicy.from_dict({"secrets": "deny", "hardening-min": 60}, "repo.toml")
+    assert p.action("secrets") == "deny" and p.action("needed") == "warn" and p.hardening_min == 60
+    assert RepoPolicy.from_dict(p.to_dict(), "x") == p
+    with pytest.raises(UserError) as info:
+        RepoPolicy.from_dict({"secrets": "block", "hardening-min": 101, "colour": 1}, "repo.toml")
+    message = info.value.message
+    assert "policy.secrets = 'block' is not one of deny, warn, allow" in message
+    assert "policy.hardening-min = 101" in message and "policy.colour is not a policy key" in message
