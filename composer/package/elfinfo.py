@@ -48,10 +48,11 @@ class Hardening:
     canary: bool
     fortify: bool
     shared: bool = False        # a shared library: PIE does not apply (it is position-independent by nature)
+    static: bool = False        # no dynamic symbols: canary and FORTIFY cannot be seen (not scored)
 
     def to_dict(self) -> dict[str, Any]:
         return {"pie": self.pie, "relro": self.relro, "nx": self.nx, "canary": self.canary,
-                "fortify": self.fortify, "shared": self.shared}
+                "fortify": self.fortify, "shared": self.shared, "static": self.static}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -149,10 +150,11 @@ def _read(elf: ELFFile, base: Mapping[str, Any]) -> ElfInfo:
     now = bind_now or bool(flags & DF_BIND_NOW) or bool(flags1 & DF_1_NOW)
     shared = base["type"] == "ET_DYN" and not flags1 & DF_1_PIE and (bool(soname) or not interp)
     pie = base["type"] == "ET_DYN"
+    symbols = imported | exported    # the C library defines what others import
     hardening = Hardening(pie=pie, relro=("full" if now else "partial") if relro else "none", nx=nx,
-                          canary=bool({"__stack_chk_fail", "__stack_chk_guard"} & imported),
+                          canary=bool({"__stack_chk_fail", "__stack_chk_guard"} & symbols),
                           fortify=any(s.startswith("__") and s.endswith("_chk") and s != "__stack_chk_fail"
-                                      for s in imported), shared=shared)
+                                      for s in symbols), shared=shared, static=not tags and not symbols)
     return ElfInfo(**base, interpreter=interp, soname=soname, needed=tuple(needed), rpath=tuple(rpath),
                    runpath=tuple(runpath), exported=frozenset(exported), imported=frozenset(imported),
                    hardening=hardening)

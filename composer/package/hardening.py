@@ -2,7 +2,8 @@
 
 Each linked ELF file scores five checks, as ``checksec`` reports them: PIE (a shared library passes: it is
 position-independent by nature), RELRO (full 1, partial 1/2, none 0), a non-executable stack, the stack
-protector (``__stack_chk_fail`` imported) and FORTIFY_SOURCE (a ``__*_chk`` function imported). The package's
+protector (``__stack_chk_fail`` imported, or defined: the C library) and FORTIFY_SOURCE (a ``__*_chk`` function);
+a static program without dynamic symbols scores the first three only. The package's
 score is the mean over its files, 0-100 (rounded down); a package without ELF files scores 100.
 """
 
@@ -31,10 +32,13 @@ class HardeningReport:
 
 
 def file_points(h: Hardening) -> dict[str, float]:
-    """Each check's points (0..1) for one file."""
-    return {"pie": 1.0 if h.pie or h.shared else 0.0,
-            "relro": {"full": 1.0, "partial": 0.5}.get(h.relro, 0.0),
-            "nx": 1.0 if h.nx else 0.0, "canary": 1.0 if h.canary else 0.0, "fortify": 1.0 if h.fortify else 0.0}
+    """Each applicable check's points (0..1) for one file (a static program's canary and FORTIFY are not
+    visible without symbols: not scored)."""
+    points = {"pie": 1.0 if h.pie or h.shared else 0.0, "relro": {"full": 1.0, "partial": 0.5}.get(h.relro, 0.0),
+              "nx": 1.0 if h.nx else 0.0}
+    if not h.static:
+        points.update(canary=1.0 if h.canary else 0.0, fortify=1.0 if h.fortify else 0.0)
+    return points
 
 
 def hardening_report(infos: Iterable[ElfInfo]) -> HardeningReport:
@@ -45,9 +49,9 @@ def hardening_report(infos: Iterable[ElfInfo]) -> HardeningReport:
         if info.hardening is None:
             continue
         points = file_points(info.hardening)
-        score = sum(points.values()) / len(CHECKS)
+        score = sum(points.values()) / len(points)
         scores.append(score)
-        missing = tuple(c for c in CHECKS if points[c] < 1.0)
+        missing = tuple(c for c in CHECKS if points.get(c, 1.0) < 1.0)
         if missing:
             findings.append(HardeningFinding(path=info.path, missing=missing, score=int(score * 100)))
     total = int(100 * sum(scores) / len(scores)) if scores else 100

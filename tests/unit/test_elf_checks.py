@@ -45,7 +45,8 @@ def test_each_hardening_flag_on_compiled_binaries(tmp_path: Path, flags: tuple[s
                                                   expected: dict[str, object]) -> None:
     h = compiled(tmp_path, *flags).hardening
     assert h is not None
-    assert {k: v for k, v in h.to_dict().items() if k != "shared"} == expected
+    assert {k: v for k, v in h.to_dict().items() if k not in ("shared", "static")} == expected
+    assert not h.static
 
 
 @needs_gcc
@@ -58,6 +59,23 @@ def test_the_score_counts_the_flags(tmp_path: Path) -> None:
     assert hardening_report([good, bad]).score == 50
     assert hardening_report([]).score == 100
     assert hardening_report([bad]).findings[0].missing == ("pie", "relro", "nx", "canary", "fortify")
+
+
+@needs_gcc
+def test_a_stripped_static_program_scores_what_can_be_seen(tmp_path: Path) -> None:
+    info = compiled(tmp_path, "-static", "-s", "-fstack-protector-all")
+    assert info.hardening is not None and info.hardening.static and not info.needed
+    report = hardening_report([info])
+    assert "canary" not in report.findings[0].missing and "pie" in report.findings[0].missing
+
+
+def test_the_c_library_defining_the_checks_has_them() -> None:
+    libc = Path("/lib/x86_64-linux-gnu/libc.so.6")
+    if not libc.exists():
+        pytest.skip("no x86_64 glibc here")
+    h = read_elf(libc.read_bytes(), "usr/lib/x86_64-linux-gnu/libc.so.6")
+    assert h is not None and h.hardening is not None
+    assert h.hardening.canary and h.hardening.fortify and h.hardening.shared and h.soname == "libc.so.6"
 
 
 @given(st.binary(max_size=512))
