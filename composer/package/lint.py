@@ -160,7 +160,7 @@ def lint_scan(scan: PackageScan, h: Header) -> list[Finding]:
         own = link_info(scan.elves)
         out += [Finding(level="warning", code="needed-undeclared", message=m.message("the package"))
                 for m in missing_needed({h.metadata.name: own}, [])]
-    out += [Finding(level="error", code="secret", message=f"/{m.path} holds a {m.kind} (at byte {m.offset}); "
+    out += [Finding(level="error", code="secret", message=f"/{m.path} holds a secret ({m.kind} at byte {m.offset}); "
                                                           "never ship private keys or tokens")
             for m in scan.secrets]
     out += [Finding(level="error", code="yara", message=f"/{m.path} matches {m.kind}") for m in scan.yara]

@@ -16,6 +16,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from composer.errors import UserError
+
 SCAN_BYTES = 1 << 20
 YARA_TIMEOUT = 10          # seconds per file
 RULES_DIR = Path(__file__).resolve().parent / "rules"
@@ -76,10 +78,19 @@ def bundled_rules() -> Any:
 
 
 def compile_rules(files: Sequence[Path]) -> Any:
+    """The compiled rules of ``files`` (None without yara-python or files); a missing or invalid rule file is a
+    UserError naming it."""
     if not yara_available() or not files:
         return None
     import yara  # type: ignore[import-not-found,unused-ignore]
-    return yara.compile(filepaths={f.stem: str(f) for f in files})
+    for f in files:
+        if not f.is_file():
+            raise UserError(f"{f}: no such YARA rule file", hint="fix policy.yara-rules in repo.toml")
+    try:
+        return yara.compile(filepaths={f"{i}-{f.stem}": str(f) for i, f in enumerate(files)})
+    except yara.Error as exc:
+        raise UserError(f"YARA rules do not compile: {exc}",
+                        hint="fix the rule file it names (policy.yara-rules in repo.toml)") from None
 
 
 def yara_matches(rules: Any, data: bytes, path: str) -> list[Match]:

@@ -103,7 +103,7 @@ def judge(policy: RepoPolicy, *, nva: str, scan: PackageScan, setuid: Sequence[s
                                 f"{', '.join(deps) or 'none in the repository'}" for b, deps in breaks],
           errors, warnings)
     _sort(policy, "rpath", [f"{nva}: {p}" for info in scan.elves for p in rpath_problems(info)], errors, warnings)
-    _sort(policy, "secrets", [f"{nva}: /{m.path} holds a {m.kind} (at byte {m.offset})" for m in scan.secrets],
+    _sort(policy, "secrets", [f"{nva}: /{m.path} holds a secret ({m.kind} at byte {m.offset})" for m in scan.secrets],
           errors, warnings)
     _sort(policy, "yara", [f"{nva}: /{m.path} matches YARA rule {m.kind.removeprefix('yara:')}" for m in scan.yara],
           errors, warnings)

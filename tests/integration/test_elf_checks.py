@@ -177,3 +177,38 @@ def test_pkg_lint_reports_hardening_and_secrets(world: dict[str, Path | Keys], t
     assert "secret" in codes
     found = {f.code: f for f in lint_package(world["app"])}  # type: ignore[arg-type]
     assert "hardening" in found and "canary" in found["hardening"].message
+
+
+def test_repo_add_cli_prints_the_abi_warning_and_json_lists_it(world: dict[str, Path | Keys], tmp_path: Path,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from composer.cli.main import main
+    keys = world["keys"]
+    assert isinstance(keys, Keys)
+    store = new_repo(tmp_path, keys)
+    key = str(keys.path("alice"))
+    assert main(["repo", "add", str(store.dir), str(world["lib1"]), str(world["app"]), "--key", key]) == 0
+    capsys.readouterr()
+    assert main(["repo", "add", str(store.dir), str(world["lib2"]), "--key", key]) == 0
+    err = capsys.readouterr().err
+    assert "ABI break: libdemo.so.1 drops 1 exported symbols: demo_b" in err and "demo-app" in err
+    store2 = new_repo(tmp_path / "again", keys)
+    assert main(["repo", "add", str(store2.dir), str(world["lib1"]), str(world["app"]), "--key", key]) == 0
+    capsys.readouterr()
+    assert main(["repo", "add", str(store2.dir), str(world["lib2"]), "--key", key, "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert "dependents to rebuild: demo-app" in doc["packages"][0]["warnings"][0]
+
+
+def test_the_policy_refuses_secrets_and_a_low_hardening_score(world: dict[str, Path | Keys], tmp_path: Path) -> None:
+    keys = world["keys"]
+    assert isinstance(keys, Keys)
+    pem = b"-----BEGIN OPENSSH PRIVATE KEY-----\n" + b"b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQ" * 2 + b"\n"
+    leaky = package(tmp_path / "leaky", keys, "demo-leaky", "1.0.0", {"usr/share/demo/id_demo": pem})
+    store = new_repo(tmp_path, keys, 'secrets = "deny"\nhardening-min = 90')
+    with pytest.raises(InvalidPackage) as info:
+        edit.add(store, [leaky, world["lib1"], world["app"]], [keys.alice])  # type: ignore[list-item]
+    message = str(info.value)
+    assert "/usr/share/demo/id_demo holds a secret (openssh-private-key at byte 0)" in message
+    assert "demo-app-1.0.0-x86_64: hardening score" in message and "below the repository's minimum 90" in message

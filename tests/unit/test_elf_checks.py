@@ -191,3 +191,20 @@ def test_the_policy_table_reports_every_problem_at_once() -> None:
     message = info.value.message
     assert "policy.secrets = 'block' is not one of deny, warn, allow" in message
     assert "policy.hardening-min = 101" in message and "policy.colour is not a policy key" in message
+
+
+def test_a_repository_rule_file_that_does_not_compile_names_itself(tmp_path: Path) -> None:
+    from composer.errors import UserError
+    from composer.package.secrets import RULES_DIR, compile_rules, yara_available
+    if not yara_available():
+        pytest.skip("yara-python is not installed")
+    bad = tmp_path / "site.yar"
+    bad.write_text("rule broken { condition: nope }\n")
+    with pytest.raises(UserError, match="site.yar"):
+        compile_rules([*sorted(RULES_DIR.glob("*.yar")), bad])
+    with pytest.raises(UserError, match="no such YARA rule file"):
+        compile_rules([tmp_path / "missing.yar"])
+    good = tmp_path / "ok.yar"
+    good.write_text('rule site_marker { strings: $a = "VCOMP-SITE-MARKER" condition: $a }\n')
+    rules = compile_rules([*sorted(RULES_DIR.glob("*.yar")), good])
+    assert [m.kind for m in yara_matches(rules, b"xx VCOMP-SITE-MARKER", "f")] == ["yara:site_marker"]
