@@ -49,6 +49,7 @@ TOOL_PACKAGES: Mapping[str, str] = {
     "objcopy": "binutils",
     "gdb-multiarch": "gdb-multiarch",  # vcomp debug core (docs/debugging.md)
     "debuginfod-find": "debuginfod",
+    "abidiff": "abigail-tools",        # repo add: ABI break detail (docs/elf-checks.md)
     "tar": "tar",
     "zstd": "zstd",
     "gcc": "gcc",

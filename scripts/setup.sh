@@ -15,6 +15,7 @@ TOOLS=(
   "sbsign:sbsigntool" "sbverify:sbsigntool" "faketime:faketime" "veritysetup:cryptsetup-bin"  # docs/verified-boot.md
   "gdb-multiarch:gdb-multiarch" "debuginfod-find:debuginfod" "eu-readelf:elfutils"  # docs/debugging.md
   "dot:graphviz"                                             # vcomp graph, vcomp repo site (docs/site.md)
+  "abidiff:abigail-tools"                                                            # docs/elf-checks.md
 )
 # Only for `make test-site` (VCOMP_SETUP_BROWSER=1): Debian's Chromium, headless, for the site's browser test.
 if [ "${VCOMP_SETUP_BROWSER:-}" = 1 ]; then

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from composer.arch import DEFAULT_ARCHES
 from composer.cli import jsonout
-from composer.cli.common import EXIT_OK, Subparsers, info
+from composer.cli.common import EXIT_OK, Subparsers, info, warn
 from composer.cli.common import out as _out
 from composer.errors import UserError
 
@@ -88,10 +88,13 @@ def cmd_repo_add(args: argparse.Namespace) -> int:
     if jsonout.wanted(args):
         jsonout.emit({"repository": args.dir, "packages": [
             {"name": r.entry.name, "version": r.entry.version, "arch": r.entry.arch, "path": r.entry.path,
-             "sha256": r.entry.sha256, "role": r.role, "new": r.new} for r in results]})
+             "sha256": r.entry.sha256, "role": r.role, "new": r.new, "warnings": list(r.warnings)}
+            for r in results]})
         return EXIT_OK
     for r in results:
         _out(f"{'added' if r.new else 'unchanged'} {r.entry.nva} (role {r.role}, sha256 {r.entry.sha256[:16]})")
+        for w in r.warnings:
+            warn(w)
     info("run 'vcomp repo publish' to make them visible")
     return EXIT_OK
 

@@ -8,6 +8,7 @@ import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from types import MappingProxyType
 from typing import IO
 
 import zstandard
@@ -17,6 +18,8 @@ from composer.errors import InvalidPackage, VerificationError, combine
 from composer.fsutil import HashingReader, atomic_output, sha256_bytes
 from composer.limits import Limits
 from composer.package import canonical, container
+from composer.package.elfinfo import MAX_ELF_BYTES, ElfInfo, is_elf, read_elf
+from composer.package.linkcheck import link_info
 from composer.package.manifest import Entry, Manifest, reserved_errors
 from composer.package.metadata import Metadata, parse_metadata
 from composer.trust.keys import PublicKey, SigningKey, public_from_crypto
@@ -77,10 +80,30 @@ def write_payload(staged: Sequence[Staged], out: IO[bytes], epoch: int) -> list[
     return entries
 
 
+def staged_elves(staged: Sequence[Staged]) -> list[ElfInfo]:
+    """The linkable ELF files of ``staged`` (each read whole up to MAX_ELF_BYTES; a larger one is skipped)."""
+    out = []
+    for item in sorted(staged, key=lambda s: s.entry.path):
+        if item.entry.type != "file" or item.source is None:
+            continue
+        with item.source.open("rb") as f:
+            head = f.read(4)
+            if not is_elf(head):
+                continue
+            data = head + f.read(MAX_ELF_BYTES)
+        info = read_elf(data, item.entry.path) if len(data) <= MAX_ELF_BYTES else None
+        if info is not None:
+            out.append(info)
+    return out
+
+
 def write_package(out_path: Path, *, metadata: Metadata, staged: Sequence[Staged], key: SigningKey,
                   epoch: int) -> tuple[Metadata, Manifest]:
-    """Build, sign and atomically write a package. No partial file is left behind on failure."""
+    """Build, sign and atomically write a package. No partial file is left behind on failure.
+
+    The metadata's ``[elf]`` table (soname provides, NEEDED lists) is derived here from the staged ELF files."""
     out_path.parent.mkdir(parents=True, exist_ok=True)
+    metadata = replace(metadata, elf=MappingProxyType(link_info(staged_elves(staged)).to_dict()))
     with tempfile.TemporaryFile(dir=out_path.parent) as payload:
         hashing = _HashingWriter(payload)
         entries = write_payload(staged, hashing, epoch)  # type: ignore[arg-type]

@@ -35,7 +35,7 @@ DEFAULT_ROLES: Sequence[tuple[str, Sequence[str]]] = (
 )
 STATE_FILE = ".vcomp-build-state.json"
 # Bumped when the builder's output for the same inputs changes (invalidates build-all states).
-BUILDER_REVISION = 3  # 3: {deb_version} fills epoch, revision, upstream-version, version-scheme (issue 14)
+BUILDER_REVISION = 4  # 4: metadata [elf] (soname provides, NEEDED lists; issue 19); 3: {deb_version} (issue 14)
 
 
 def default_cache() -> Path:

@@ -24,6 +24,7 @@ import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from cryptography.hazmat.primitives import serialization
@@ -32,10 +33,12 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from composer.fsutil import atomic_output, sha256_bytes
 from composer.package import container
 from composer.package.archive import write_payload
+from composer.package.linkcheck import LinkInfo
 from composer.package.manifest import Manifest
 from composer.package.metadata import Metadata, validate_dict
 from composer.trust.keys import SigningKey, public_from_crypto
 
+EMPTY_ELF: Mapping[str, Any] = MappingProxyType(LinkInfo().to_dict())   # what write_package records for no ELF
 CHUNK = 1000          # packages per worker task and per sync
 Document = Mapping[str, Any]   # a metadata document (``Metadata.from_dict`` reads it)
 
@@ -68,6 +71,7 @@ def package_bytes(doc: Document, key: SigningKey, epoch: int, *, origin: str) ->
     """The signed ``.vpk`` of metadata document ``doc`` with the empty payload (validated once, here)."""
     validate_dict(doc, origin=origin, text="")
     meta = Metadata.from_dict(doc)
+    meta = replace(meta, elf=EMPTY_ELF)   # no file, so no ELF file: known to need and provide no soname
     payload, manifest_bytes = empty_payload()
     security = replace(meta.security, signer=key.keyid, public_key="ed25519:" + key.public.key.keyval["public"],
                        manifest="sha256:" + sha256_bytes(manifest_bytes), signature="")

@@ -8,9 +8,12 @@ from pathlib import Path
 
 from composer import spdx as licenses
 from composer.package import globs
-from composer.package.archive import Header, read_header
+from composer.package.archive import Header
+from composer.package.hardening import hardening_report
 from composer.package.kmod import MODULE_DIRS
+from composer.package.linkcheck import link_info, missing_needed, rpath_problems
 from composer.package.manifest import reserved_reason
+from composer.package.payloadscan import PackageScan, scan_package
 
 # Where files of a package may live (the image's filesystem layout).
 LAYOUT = ("bin/**", "sbin/**", "lib/**", "lib64/**", "usr/**", "etc/**", "boot/**", "var/**", "opt/**",
@@ -145,5 +148,31 @@ def lint_header(h: Header) -> list[Finding]:
     return [f for check in CHECKS.values() for f in check(h)]
 
 
+def lint_scan(scan: PackageScan, h: Header) -> list[Finding]:
+    """The payload's findings (docs/elf-checks.md): unreadable ELF files, unsafe RPATHs, hardening, NEEDED
+    sonames a package without dependencies does not provide itself, secrets and YARA matches."""
+    out = [Finding(level="warning", code="elf-unreadable", message=f"/{i.path}: {i.problem}")
+           for i in scan.elves if i.problem]
+    out += [Finding(level="warning", code="not-scanned", message=s) for s in scan.skipped]
+    out += [Finding(level="error", code="rpath", message=p) for i in scan.elves for p in rpath_problems(i)]
+    report = hardening_report(scan.elves)
+    out += [Finding(level="warning", code="hardening",
+                    message=f"/{f.path} lacks {', '.join(f.missing)} (score {f.score})") for f in report.findings]
+    if report.findings:
+        out.append(Finding(level="warning", code="hardening-score",
+                           message=f"hardening score {report.score} of 100 over {report.files} ELF files"))
+    if not h.metadata.dependencies and not h.metadata.relations:
+        own = link_info(scan.elves)
+        out += [Finding(level="warning", code="needed-undeclared", message=m.message("the package"))
+                for m in missing_needed({h.metadata.name: own}, [])]
+    out += [Finding(level="error", code="secret", message=f"/{m.path} holds a secret ({m.kind} at byte {m.offset}); "
+                                                          "never ship private keys or tokens")
+            for m in scan.secrets]
+    out += [Finding(level="error", code="yara", message=f"/{m.path} matches {m.kind}") for m in scan.yara]
+    return out
+
+
 def lint_package(path: Path) -> list[Finding]:
-    return lint_header(read_header(path))
+    """The header's findings and the payload's (the file is read once more for ELF files, secrets, YARA)."""
+    header, scan = scan_package(path)
+    return lint_header(header) + lint_scan(scan, header)

@@ -101,6 +101,9 @@ class Metadata:
     relations: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: MappingProxyType({}))
     # issue 16: declarative actions instead of maintainer scripts (composer.package.actions)
     actions: Actions = field(default_factory=Actions)
+    # issue 19: soname provides and each ELF file's NEEDED list (composer.package.linkcheck.LinkInfo); empty in a
+    # package built before (its payload tells)
+    elf: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
 
     @property
     def full_version(self) -> FullVersion:
@@ -147,6 +150,7 @@ class Metadata:
             multi_arch=p.get("multi-arch", ""),
             relations=MappingProxyType({k: tuple(v) for k, v in d.get("relations", {}).items()}),
             actions=Actions.from_dict(d.get("actions", {})),
+            elf=_frozen(d.get("elf")),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -180,7 +184,7 @@ class Metadata:
             caps["optional"] = list(self.capabilities_optional)
         if caps:
             out["capabilities"] = caps
-        for name in ("driver", "kernel", "boot", "provenance"):
+        for name in ("driver", "kernel", "boot", "provenance", "elf"):
             value = getattr(self, name)
             if value:
                 out[name] = _thaw(value)
@@ -201,6 +205,11 @@ class Metadata:
         """
         unsigned = replace(self, security=replace(self.security, signature=""))
         return canonical_json({"format": FORMAT, "metadata": unsigned.to_dict()})
+
+
+def thaw(value: Any) -> Any:
+    """Plain dicts and lists of a frozen mapping (for TOML and JSON writers)."""
+    return _thaw(value)
 
 
 def _thaw(value: Any) -> Any:

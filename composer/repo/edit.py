@@ -321,6 +321,7 @@ class Added:
     entry: IndexEntry
     role: str
     new: bool
+    warnings: tuple[str, ...] = ()   # what the repository policy flags without refusing (ABI breaks, ...)
 
 
 ADD_CHUNK = 5000   # packages per role signature and state write in add_many (design14 §4.4)
@@ -451,6 +452,8 @@ class _Upload:
     state: dict[str, Any]
     roles: dict[str, Metadata[Targets]] = field(default_factory=dict)
     by_name: dict[tuple[str, str], list[str]] | None = None
+    rules: Any = None                    # compiled YARA rules (bundled + the repository's), on first use
+    warnings: dict[str, tuple[str, ...]] = field(default_factory=dict)   # index path -> policy warnings
 
     def versions(self, name: str, arch: str) -> list[IndexEntry]:
         if self.by_name is None:
@@ -478,9 +481,35 @@ class _Upload:
                 exc.message = exc.message.replace(str(copy), str(pkg))   # name the user's file, not our copy
                 exc.args = (exc.message,)
                 errors.append(exc)
+        if not errors:
+            accepted, errors = self.gate(accepted)
+            for refused in errors:   # name the user's files, not our copies
+                for pkg, copy in zip(packages, copies, strict=True):
+                    refused.message = refused.message.replace(str(copy), str(pkg))
+                refused.args = (refused.message,)
         if errors:
             raise combine(errors, summary=f"upload refused: {len(errors)} of {len(packages)} packages failed checks")
         return self.store_all(accepted)
+
+    def gate(self, accepted: Sequence[tuple[Path, IndexEntry, DelegatedRole]],
+             ) -> tuple[list[tuple[Path, IndexEntry, DelegatedRole]], list[ComposerError]]:
+        """The ELF and security checks of the whole upload (composer.repo.addcheck) under the repository policy;
+        each entry gets the ``elf`` table derived from its payload when its metadata has none."""
+        from composer.repo.addcheck import check_upload, policy_rules, scan_upload
+        policy = self.store.config.policy
+        if self.rules is None:
+            self.rules = policy_rules(policy, self.store.dir)
+        scanned = [scan_upload(pkg, entry, self.rules) for pkg, entry, _role in accepted]
+        verdicts = check_upload(self.store.dir, policy, scanned, self.state["packages"])
+        errors: list[ComposerError] = []
+        for s in scanned:
+            v = verdicts[s.entry.path]
+            self.warnings[s.entry.path] = v.warnings
+            if v.errors:
+                errors.append(InvalidPackage(f"{s.pkg}: refused by the repository policy: " + "; ".join(v.errors),
+                                             hint="fix the package, or change [policy] in repo.toml "
+                                                  "(docs/elf-checks.md)"))
+        return [(pkg, s.entry, role) for (pkg, _e, role), s in zip(accepted, scanned, strict=True)], errors
 
     def check(self, pkg: Path, verified: _Verified, pending: dict[tuple[str, str], list[IndexEntry]],
               ) -> tuple[Path, IndexEntry, DelegatedRole]:
@@ -546,7 +575,8 @@ class _Upload:
                                                            path=entry.path)
                 self.state["packages"][entry.path] = entry.to_dict()
                 self.by_name = None if self.by_name is None else self._index(entry)
-                results.append(Added(entry=entry, role=role_name, new=fresh))
+                results.append(Added(entry=entry, role=role_name, new=fresh,
+                                     warnings=self.warnings.get(entry.path, ())))
             md.signed.expires = expires(self.store.config.expiry_days["delegated"])
             self.store.sign_and_write(md, role_name, keys)
             md.signed.version += 1   # the next chunk writes the next version

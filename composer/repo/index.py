@@ -17,7 +17,8 @@ from composer import limits
 from composer.errors import VerificationError
 from composer.fsutil import canonical_json
 from composer.package.archive import Header
-from composer.package.metadata import Metadata
+from composer.package.linkcheck import checked_elf
+from composer.package.metadata import Metadata, thaw
 from composer.version import FullVersion, OrderKey, package_version
 
 INDEX_FORMAT = 2  # 2: entries carry epoch, revision, the original version and its scheme, relations, the base set
@@ -72,6 +73,9 @@ class IndexEntry:
     priority: str = ""
     multi_arch: str = ""
     relations: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: MappingProxyType({}))
+    # issue 19: the package's [elf] table (soname provides, NEEDED lists), or derived by 'repo add' from the
+    # payload of a package built before; empty: unknown (docs/elf-checks.md)
+    elf: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
 
     @classmethod
     def from_header(cls, header: Header, *, size: int, sha256: str) -> IndexEntry:
@@ -90,7 +94,7 @@ class IndexEntry:
                    sha256=sha256, path=package_target_path(m.name, text, m.arch), signer=m.security.signer,
                    epoch=m.epoch, revision=m.revision, upstream_version=m.upstream_version,
                    version_scheme=m.version_scheme, essential=m.essential, priority=m.priority,
-                   multi_arch=m.multi_arch, relations=m.relations)
+                   multi_arch=m.multi_arch, relations=m.relations, elf=m.elf)
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "version": self.version, "arch": self.arch, "type": self.type,
@@ -102,7 +106,8 @@ class IndexEntry:
                 "signer": self.signer, "epoch": self.epoch, "revision": self.revision,
                 "upstream_version": self.upstream_version, "version_scheme": self.version_scheme,
                 "essential": self.essential, "priority": self.priority, "multi_arch": self.multi_arch,
-                "relations": {k: list(v) for k, v in sorted(self.relations.items())}}
+                "relations": {k: list(v) for k, v in sorted(self.relations.items())},
+                **({"elf": thaw(self.elf)} if self.elf else {})}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> IndexEntry:
@@ -116,7 +121,8 @@ class IndexEntry:
                    version_scheme=str(d.get("version_scheme", "semver")), essential=bool(d.get("essential", False)),
                    priority=str(d.get("priority", "")), multi_arch=str(d.get("multi_arch", "")),
                    relations=MappingProxyType({str(k): tuple(str(c) for c in v)
-                                               for k, v in dict(d.get("relations", {})).items()}))
+                                               for k, v in dict(d.get("relations", {})).items()}),
+                   elf=MappingProxyType(checked_elf(d.get("elf", {}))))
 
     @property
     def full_version(self) -> FullVersion:
@@ -181,11 +187,17 @@ def decode_index(data: bytes, origin: str) -> tuple[bytes, list[dict[str, Any]]]
         if not isinstance(e, dict) or not _FIELDS.issubset(e):
             missing = sorted(_FIELDS - set(e)) if isinstance(e, dict) else ["(not an object)"]
             raise VerificationError(f"{origin}: malformed index: packages[{i}] lacks {', '.join(missing)}")
+        if "elf" in e:
+            try:
+                checked_elf(e["elf"])
+            except ValueError as exc:
+                raise VerificationError(f"{origin}: malformed index: packages[{i}]: {exc}") from None
     return raw, packages
 
 
 _FIELDS = frozenset(IndexEntry.__slots__) - {"epoch", "revision", "upstream_version", "version_scheme", "essential",
-                                             "priority", "multi_arch", "relations"}  # absent in format 1
+                                             "priority", "multi_arch", "relations",   # absent in format 1
+                                             "elf"}   # optional (issue 19): absent when unknown
 
 
 def parse_index(data: bytes, origin: str) -> list[IndexEntry]:

@@ -33,6 +33,7 @@ from composer.arch import DEFAULT_ARCHES
 from composer.errors import UserError, VerificationError
 from composer.fsutil import atomic_write
 from composer.oserrors import fault
+from composer.repo.elfgate import RepoPolicy
 from composer.repo.publish import LocalDirectory, Publisher
 from composer.trust.keys import SigningKey, load_key_spec, parse_key_spec
 
@@ -63,6 +64,7 @@ class RepoConfig:
     expiry_days: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_EXPIRY_DAYS))
     architectures: list[str] = field(default_factory=lambda: list(DEFAULT_ARCHES))
     scanner: list[str] = field(default_factory=list)
+    policy: RepoPolicy = field(default_factory=RepoPolicy)   # [policy]: the ELF and security gate of repo add
     legacy: bool = False   # read from a repo.toml that still lists the top-level targets key
 
     def to_toml(self) -> bytes:
@@ -70,6 +72,8 @@ class RepoConfig:
                                "expiry-days": self.expiry_days}
         if self.scanner:
             doc["scanner"] = {"command": self.scanner}
+        if self.policy.to_dict():
+            doc["policy"] = self.policy.to_dict()
         return tomli_w.dumps(doc).encode()
 
     @classmethod
@@ -92,12 +96,13 @@ class RepoConfig:
             arches = _strings(raw.get("architectures", list(DEFAULT_ARCHES)), "architectures")
             scanner = raw.get("scanner", {})
             command = _strings(scanner.get("command", []) if isinstance(scanner, dict) else None, "scanner.command")
+            policy = RepoPolicy.from_dict(raw.get("policy", {}), origin)
         except (tomllib.TOMLDecodeError, UnicodeDecodeError, KeyError, TypeError, AttributeError) as exc:
             what = f"missing {exc}" if isinstance(exc, KeyError) else str(exc)
             raise UserError(f"{origin}: not a valid repository configuration ({what})",
                             hint="repo.toml is written by 'vcomp repo init'; restore it from a backup") from None
         return cls(keys=keys, legacy=is_legacy, expiry_days={**DEFAULT_EXPIRY_DAYS, **days},
-                   architectures=arches, scanner=command)
+                   architectures=arches, scanner=command, policy=policy)
 
 
 def config_key_path(repo_dir: Path, spec: str) -> str:

@@ -9,15 +9,17 @@ size, repository, signer key id and reason. Builds use the lock; they never re-r
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from composer.errors import UserError
 from composer.fsutil import atomic_write
 from composer.limits import load_json
+from composer.package.linkcheck import link_info_of, missing_needed
 from composer.profile.model import Profile
 from composer.repo.client import RepositoryClient, load_trusted_root
+from composer.repo.index import IndexEntry
 from composer.solve.lockmodel import LOCK_FORMAT, Lock, LockedPackage, Reason, lock_bytes
 from composer.solve.policy import RepoPolicy
 from composer.solve.pool import IndexData, SolvIndex
@@ -145,6 +147,7 @@ def _resolve(profile: Profile, sources: RepositorySources, keep: Kept) -> Lock:
         chosen = Resolver(index, policy).solve(requests_for(profile, arch, index), keep=keep.get(arch, {}),
                                                weak=weak_deps(profile))
         check_capabilities(chosen, profile.capabilities, arch)
+        check_links([c.entry for c in chosen], arch, profile.name)
         granted = set(profile.capabilities)
         arches[arch] = tuple(LockedPackage(
             name=c.entry.name, version=c.entry.version_text, version_scheme=c.entry.version_scheme,
@@ -155,6 +158,23 @@ def _resolve(profile: Profile, sources: RepositorySources, keep: Kept) -> Lock:
                                        *(x for x in c.optional_capabilities if x in granted)}))) for c in chosen)
     return Lock(format=LOCK_FORMAT, profile=profile.name, inputs=profile.digest,
                 trust_roots=dict(sorted(sources.fingerprints.items())), indexes=indexes, architectures=arches)
+
+
+def check_links(entries: Sequence[IndexEntry], arch: str, profile: str) -> None:
+    """Every NEEDED soname of the image's ELF files is provided by a package of the lock (the packages'
+    ``elf`` tables; a package without one, built before issue 19, makes the check undecidable: skipped)."""
+    links = {e.name: link_info_of(e.elf) for e in entries}
+    if any(li is None for li in links.values()):
+        return
+    known = {n: li for n, li in links.items() if li is not None}
+    missing = missing_needed(known, known.values())
+    if missing:
+        shown = "; ".join(m.message(f"the {arch} image") for m in missing[:10])
+        more = f" (and {len(missing) - 10} more)" if len(missing) > 10 else ""
+        raise UserError(f"profile '{profile}' ({arch}): {len(missing)} NEEDED libraries are missing from the image: "
+                        f"{shown}{more}",
+                        hint="add the package that ships the library to the profile, or declare it as a dependency "
+                             "of the package that needs it")
 
 
 def staleness(profile: Profile, lock: Lock, fingerprints: Mapping[str, str]) -> list[str]:
