@@ -72,6 +72,8 @@ SCHEMAS: Mapping[str, str] = {
     "plugins": "plugins",
     "sdk build": "sdk-build",
     "debug timeline": "debug-timeline",
+    "advisory list": "advisory-list",
+    "audit": "audit",
 }
 """The data verbs and the schema of their ``--json`` document (tests/unit/test_json_output.py walks the parser:
 every verb is either here or in its list of verbs that print no data)."""

@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from composer import __version__, lockfile, notices, oserrors, settings
+from composer.cli import advisory as advisories
 from composer.cli import cache, common, completion, defaults, gitops, image, importer, init, key, lock, pkg, query, repo
 from composer.cli import debug as debugging
 from composer.cli import plugins as plugin_verbs
@@ -45,6 +46,7 @@ GROUPS: tuple[Callable[[Subparsers], None], ...] = (
     plugin_verbs.register,  # plugins
     sdk_verbs.register,  # sdk build|shell
     debugging.register,  # debuginfod, debug core|timeline
+    advisories.register,  # advisory delegate|add|list, audit
 )
 """The verb groups, in the order ``vcomp --help`` lists them: a new group is one module and one row here."""
 
