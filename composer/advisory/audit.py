@@ -7,17 +7,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from composer import limits
-from composer.advisory.client import feeds
 from composer.advisory.feed import Feed
-from composer.advisory.match import Finding, Package, at_or_above, audit
-from composer.advisory.osv import SEVERITIES
-from composer.errors import UserError
-from composer.solve.lockmodel import Lock
+from composer.advisory.match import Finding, Package, at_or_above, audit, lock_packages
+from composer.advisory.osv import SEVERITIES, Advisory
+from composer.errors import ComposerError, UserError
+from composer.notices import notice
 
 AUDIT_FORMAT = "1.0"
 
@@ -45,13 +44,6 @@ class Report:
                 "counts": counts, "findings": [f.to_dict() for f in self.findings]}
 
 
-def lock_packages(lock: Lock) -> list[Package]:
-    """Every locked package of every architecture (one per name, version and arch)."""
-    return sorted({Package(name=p.name, version=p.version, scheme=p.version_scheme, arch=arch)
-                   for arch, rows in lock.architectures.items() for p in rows},
-                  key=lambda p: (p.name, p.arch, p.version))
-
-
 def record_packages(records: Iterable[Mapping[str, Any]], arch: str = "") -> list[Package]:
     """Packages from an installed root's database records or a built image's contents.json rows."""
     return sorted({Package(name=str(r["name"]), version=str(r["version"]), scheme=_scheme(r),
@@ -72,6 +64,7 @@ def report(subject: str, kind: str, packages: Sequence[Package], feed: Feed, thr
 
 def profile_feed(profile_path: Path) -> Feed:
     """The feeds of every repository the profile names."""
+    from composer.advisory.client import feeds
     from composer.profile.load import load_profile
     from composer.solve.lock import open_sources
     from composer.solve.relock import repos_cache
@@ -132,6 +125,7 @@ def image_packages(image_dir: Path) -> list[Package]:
 
 def root_report(root: Path, clients: Iterable[Any], threshold: str = "") -> Report:
     """An installed root: its package database against its own repositories' feeds (vpk audit)."""
+    from composer.advisory.client import feeds
     from composer.pkgmgr import db
     records = db.load(root).packages.values()
     return report(str(root), "root", record_packages(records), feeds(clients), threshold)
@@ -139,3 +133,28 @@ def root_report(root: Path, clients: Iterable[Any], threshold: str = "") -> Repo
 
 def dumps(value: Mapping[str, Any]) -> str:
     return json.dumps(value, indent=2, sort_keys=True)
+
+
+@dataclass(slots=True, kw_only=True)
+class FeedProbe:
+    """``probe(profile_path)``: the advisories of the profile's repositories (what ``vcomp plan`` compares the
+    old and new locks against), read once per profile. A feed that cannot be read is a notice, not an error,
+    unless the profile's policy gates on advisories: then the plan cannot be judged and the error stands."""
+
+    _feeds: dict[Path, Feed] = field(default_factory=dict)
+
+    def __call__(self, path: Path) -> Sequence[Advisory]:
+        if path not in self._feeds:
+            self._feeds[path] = self._read(path)
+        return self._feeds[path].advisories
+
+    @staticmethod
+    def _read(path: Path) -> Feed:
+        from composer.profile.load import load_profile
+        try:
+            return profile_feed(path)
+        except ComposerError as exc:
+            if load_profile(path).policy.advisories is not None:
+                raise
+            notice(f"vcomp: note: {path}: advisories not checked ({exc.message})")
+            return Feed()

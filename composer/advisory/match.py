@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from composer.advisory.osv import Advisory, Affected, Event, severity_rank
+from composer.solve.lockmodel import Lock
 from composer.version import FullVersion, OrderKey, VersionError
 
 OWN_ECOSYSTEM = "Veridian"
@@ -41,11 +42,28 @@ class Finding:
     def severity(self) -> str:
         return self.advisory.severity
 
+    @property
+    def id(self) -> str:
+        return self.advisory.id
+
+    @property
+    def aliases(self) -> tuple[str, ...]:
+        return self.advisory.aliases
+
     def to_dict(self) -> dict[str, object]:
         a = self.advisory
         return {"name": self.package.name, "version": self.package.version, "arch": self.package.arch,
                 "id": a.id, "aliases": list(a.aliases), "severity": a.severity, "summary": a.title,
                 "fixed": list(self.fixed), "modified": a.modified}
+
+
+def lock_packages(lock: Lock | None) -> list[Package]:
+    """Every locked package of every architecture (one per name, version and arch)."""
+    if lock is None:
+        return []
+    return sorted({Package(name=p.name, version=p.version, scheme=p.version_scheme, arch=arch)
+                   for arch, rows in lock.architectures.items() for p in rows},
+                  key=lambda p: (p.name, p.arch, p.version))
 
 
 def applies(affected: Affected, package: Package) -> bool:
