@@ -55,6 +55,7 @@ SCHEMAS: Mapping[str, str] = {
     "pkg depends": "pkg-depends",
     "pkg rdepends": "pkg-rdepends",
     "pkg orphans": "pkg-list",
+    "pkg audit": "audit",
     "pkg update": "pkg-update",
     "pkg status": "pkg-status",
     "cache list": "cache-list",

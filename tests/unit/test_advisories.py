@@ -276,3 +276,37 @@ def test_cli_delegate_add_list(repo: tuple[Path, dict[str, SigningKey]], tmp_pat
     from composer import schema
     schema.check(doc, "advisory-list.schema.json", origin="list", locate=lambda _p: (1, 1))
     assert [(a["id"], a["severity"]) for a in doc["advisories"]] == [("VER-2026-0001", "critical")]
+
+
+def test_vpk_audit_reads_the_feed_through_the_roots_own_repositories(
+        repo: tuple[Path, dict[str, SigningKey]], tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """``vpk audit`` (= ``vcomp pkg --root R audit``): the installed versions against the feed of the repositories
+    the root records, read through their pinned roots."""
+    from composer.pkgmgr import db
+    from composer.pkgmgr.install import install
+    from tests.hostile import directory as d
+    from tests.hostile import fetched, file, new_key
+    directory, k = repo
+    delegate_advisories(RepoStore(directory), [k["security"].public], targets_keys=[k["targets"]])
+    add_advisories(RepoStore(directory), [parse(osv_doc("VER-2026-0002", name="app", fixed="1.1.0",
+                                                        ecosystem="Veridian", severity="high"))], [k["security"]])
+    key = new_key()
+    root = tmp_path / "root"
+    install(root, [fetched(tmp_path / "pkgs", key, "base", "1.0.0", [d("etc"), file("etc/base", b"b\n")]),
+                   fetched(tmp_path / "pkgs", key, "app", "1.0.0", [d("etc"), file("etc/app", b"a\n")])],
+            profile_digest="p" * 64, lock_digest="l" * 64, epoch=1700000000)
+    pinned = json.loads((directory / "metadata" / "1.root.json").read_bytes())
+    db.save_repositories(root, [{"name": "main", "url": directory.resolve().as_uri(), "root": pinned}])
+    assert main(["pkg", "--root", str(root), "audit", "--severity", "critical"]) == 0
+    out = capsys.readouterr().out
+    assert "app" in out and "VER-2026-0002" in out and "high" in out and "1.1.0" in out
+    assert "0 at or above severity critical" in out
+    assert main(["pkg", "--root", str(root), "audit", "--severity", "high", "--json"]) == 3
+    doc = json.loads(capsys.readouterr().out)
+    from composer import schema
+    schema.check(doc, "audit.schema.json", origin="audit", locate=lambda _p: (1, 1))
+    assert (doc["kind"], doc["over-threshold"], [f["name"] for f in doc["findings"]]) == ("root", 1, ["app"])
+    from composer.cli.vpk import main as vpk
+    monkeypatch.setenv("VCOMP_CACHE", str(tmp_path / "device-cache"))   # not the device's /var/cache/vpk
+    assert vpk(["--root", str(root), "audit"]) == 0 and "VER-2026-0002" in capsys.readouterr().out
