@@ -145,3 +145,13 @@ def at_or_above(findings: Iterable[Finding], level: str) -> list[Finding]:
     """The findings whose severity is ``level`` or higher (``unknown`` counts only when ``level`` is unknown)."""
     floor = severity_rank(level)
     return [f for f in findings if severity_rank(f.severity) >= floor]
+
+
+def upgrade_fixes(name: str, scheme: str, locked: str, allowed: str, advisories: Iterable[Advisory]) -> tuple[str, ...]:
+    """The ids of the advisories that cover ``locked`` and not ``allowed`` (what moving to it fixes), sorted."""
+    if locked == allowed:
+        return ()
+    listed = list(advisories)
+    before = {f.id for f in audit([Package(name=name, version=locked, scheme=scheme)], listed)}
+    after = {f.id for f in audit([Package(name=name, version=allowed, scheme=scheme)], listed)}
+    return tuple(sorted(before - after))
