@@ -16,6 +16,7 @@ from pathlib import Path
 
 from composer import __version__, lockfile, notices, oserrors, settings
 from composer.cli import advisory as advisories
+from composer.cli import bump as bumps
 from composer.cli import cache, common, completion, defaults, gitops, image, importer, init, key, lock, pkg, query, repo
 from composer.cli import debug as debugging
 from composer.cli import plugins as plugin_verbs
@@ -47,6 +48,7 @@ GROUPS: tuple[Callable[[Subparsers], None], ...] = (
     sdk_verbs.register,  # sdk build|shell
     debugging.register,  # debuginfod, debug core|timeline
     advisories.register,  # advisory delegate|add|list, audit
+    bumps.register,    # bump
 )
 """The verb groups, in the order ``vcomp --help`` lists them: a new group is one module and one row here."""
 
