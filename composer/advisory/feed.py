@@ -30,6 +30,20 @@ class Feed:
     def by_id(self) -> dict[str, Advisory]:
         return {a.id: a for a in self.advisories}
 
+    def rows(self, package: str = "") -> list[dict[str, object]]:
+        """One JSON row per advisory, sorted by id (``vcomp advisory list --json``'s ``advisories``, and what a
+        repository site shows: schemas/advisory-list.schema.json); only those naming ``package`` when given."""
+        return [row(a) for a in sorted(self.advisories, key=lambda a: a.id)
+                if not package or any(x.name == package for x in a.affected)]
+
+
+def row(a: Advisory) -> dict[str, object]:
+    """An advisory as a row of schemas/advisory-list.schema.json (pure)."""
+    return {"id": a.id, "aliases": list(a.aliases), "severity": a.severity, "summary": a.title,
+            "modified": a.modified, "withdrawn": a.withdrawn,
+            "affected": [{"ecosystem": x.ecosystem, "name": x.name, "fixed": list(x.fixed),
+                          "versions": list(x.versions)} for x in a.affected]}
+
 
 def encode(feed: Feed) -> bytes:
     """Deterministic bytes: canonical JSON sorted by id, zstd level 19 (no content size frame flag varies)."""

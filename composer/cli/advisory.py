@@ -78,27 +78,16 @@ def cmd_list(args: argparse.Namespace) -> int:
         feed = client_feed(RepositoryClient(args.dir, load_trusted_root(Path(args.trust_root)), repos_cache()))
     else:
         feed = read_feed(RepoStore(Path(args.dir)))
-    rows = sorted(feed.advisories, key=lambda a: a.id)
-    if args.package:
-        rows = [a for a in rows if any(x.name == args.package for x in a.affected)]
     if args.json:
-        jsonout.emit({"repository": args.dir, "advisories": [advisory_row(a) for a in rows]})
+        jsonout.emit({"repository": args.dir, "advisories": feed.rows(args.package or "")})
         return EXIT_OK
+    rows = [a for a in sorted(feed.advisories, key=lambda a: a.id)
+            if not args.package or any(x.name == args.package for x in a.affected)]
     for line in table([(a.id, a.severity, ", ".join(sorted({x.name for x in a.affected}))[:60], a.title[:70])
                        for a in rows]):
         _out(line)
     _out(f"{len(rows)} advisories")
     return EXIT_OK
-
-
-def advisory_row(a: object) -> dict[str, object]:
-    """One advisory as ``advisory list --json`` (and the site: docs/advisories.md) shows it."""
-    from composer.advisory.osv import Advisory
-    assert isinstance(a, Advisory)
-    return {"id": a.id, "aliases": list(a.aliases), "severity": a.severity, "summary": a.title,
-            "modified": a.modified, "withdrawn": a.withdrawn,
-            "affected": [{"ecosystem": x.ecosystem, "name": x.name, "fixed": list(x.fixed),
-                          "versions": list(x.versions)} for x in a.affected]}
 
 
 def cmd_audit(args: argparse.Namespace) -> int:

@@ -199,6 +199,8 @@ def _publish(repo_dir: Path, paths: Sequence[Path], checkout: SampleCheckout, sa
         forget_trusted_state(repo_dir, checkout)   # (the Debian root has the sample root's bytes: same keys)
         return _publish(repo_dir, paths, checkout, say, feed)
     versions = publish(store)
-    say(f"   repository {repo_dir}: {sum(a.new for a in added)} new packages, {versions['packages']} in all; "
+    publish_advisories(store, feed, checkout)
+    say(f"   repository {repo_dir}: {sum(a.new for a in added)} new packages, {versions['packages']} in all, "
+        f"{len(feed.advisories)} advisories; "
         f"trust root {trust_root(checkout).relative_to(checkout.root)}")
     return store
