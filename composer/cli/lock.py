@@ -17,7 +17,7 @@ from composer.errors import ComposerError, UserError
 if TYPE_CHECKING:
     from composer.solve.relock import Outdated
 
-OUTDATED_FORMAT = "1.1"  # `format` of `vcomp outdated --json` (schemas/outdated.schema.json): format_version's value
+OUTDATED_FORMAT = "1.0"  # `format` of `vcomp outdated --json` (schemas/outdated.schema.json): format_version's value
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
