@@ -16,6 +16,7 @@ CVEs.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import email.utils
 import re
@@ -133,13 +134,17 @@ class Source:
 
 
 def first_fixes(changelog: Changelog) -> dict[str, tuple[Entry, str]]:
-    """CVE -> the oldest upload naming it (the fix; a later mention is a follow-up) and the line."""
+    """CVE -> the upload that fixed it and the line naming it, the upload's version being the **lowest version
+    that contains the fix**: every upload above an entry in the changelog contains that entry, so the fix is
+    the dpkg-lowest version among the oldest entry naming the CVE and every newer one. (A stable backport
+    ``2.9.0-1~deb13u1`` sorts below the unstable ``2.9.0-1`` whose entry names the CVE, and has the fix.)"""
     fixes: dict[str, tuple[Entry, str]] = {}
-    for entry in changelog.entries:                      # newest first: the last one seen is the oldest
+    floor = ""
+    for entry in changelog.entries:                      # newest first: the last one naming a CVE is the oldest
+        if not floor or older(entry.version, floor):
+            floor = entry.version
         for cve, line in entry.cves:
-            old = fixes.get(cve)
-            if old is None or older(entry.version, old[0].version):
-                fixes[cve] = (entry, line)
+            fixes[cve] = (dataclasses.replace(entry, version=floor), line)
     return fixes
 
 

@@ -310,3 +310,37 @@ def test_vpk_audit_reads_the_feed_through_the_roots_own_repositories(
     from composer.cli.vpk import main as vpk
     monkeypatch.setenv("VCOMP_CACHE", str(tmp_path / "device-cache"))   # not the device's /var/cache/vpk
     assert vpk(["--root", str(root), "audit"]) == 0 and "VER-2026-0002" in capsys.readouterr().out
+
+
+def test_a_stable_backport_that_sorts_below_the_fixing_upload_is_not_affected() -> None:
+    """expat 2.9.0-1~deb13u1 (trixie) backports 2.9.0-1 (unstable), whose entry names the CVE: the fix is in
+    every version from 2.9.0-1~deb13u1 up, not from 2.9.0-1."""
+    text = b"""expat (2.9.0-1~deb13u1) trixie; urgency=medium
+
+  * Backport to trixie.
+
+ -- M <m@d.org>  Sat, 02 May 2026 12:00:00 +0000
+
+expat (2.9.0-1) unstable; urgency=medium
+
+  * New upstream release, fixes CVE-2026-77214.
+
+ -- M <m@d.org>  Fri, 01 May 2026 12:00:00 +0000
+
+expat (2.8.0-2) unstable; urgency=medium
+
+  * Fix CVE-2026-1000.
+
+ -- M <m@d.org>  Fri, 01 Apr 2026 12:00:00 +0000
+"""
+    fixes = changelog.first_fixes(changelog.parse(text))
+    assert {c: e.version for c, (e, _) in fixes.items()} == {"CVE-2026-77214": "2.9.0-1~deb13u1",
+                                                           "CVE-2026-1000": "2.8.0-2"}
+    source = changelog.Source(name="expat", changelog=changelog.parse(text),
+                              binaries=(("libexpat1", "2.9.0-1~deb13u1"),))
+    advisories = changelog.derive([source])
+    here = match.Package(name="libexpat1", version="2.9.0-1~deb13u1", scheme="deb")
+    older = match.Package(name="libexpat1", version="2.8.0-1", scheme="deb")
+    assert not match.audit([here], advisories)
+    assert [f.advisory.id for f in match.audit([older], advisories)] == ["DEBIAN-CVE-2026-1000",
+                                                                          "DEBIAN-CVE-2026-77214"]
