@@ -74,7 +74,9 @@ def test_a_locked_version_an_advisory_covers_shows_in_audit_and_plan_and_the_gat
     g.index.commit("start")
     monkeypatch.chdir(work)
     prof = profiles / "server.yaml"
-    prof.write_text(server_profile(("x86_64",)) + "policy:\n  advisories: {max-severity: high}\n")
+    text = server_profile(("x86_64",))
+    assert "\npolicy:\n" in text
+    prof.write_text(text.replace("\npolicy:\n", "\npolicy:\n  advisories: {max-severity: high}\n"))
     with with_cache(tmp_path / "cache"):
         assert main(["lock", str(prof)]) == 0
         nginx = next(r for r in json.loads(prof.with_suffix(".lock").read_text())["architectures"]["x86_64"]
