@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from composer.cli import jsonout
 from composer.cli.common import EXIT_OK, Subparsers, table
 from composer.cli.common import out as _out
 from composer.errors import EXIT_POLICY, UserError, combine
+
+if TYPE_CHECKING:
+    from composer.advisory.audit import Report
 
 KEYSPEC = "KEYFILE[:ENV]"
 AUDIT_HELP = ("exit 0: nothing at or above --severity (or no --severity given); 3: an advisory at or above it "
@@ -114,9 +118,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
     return show_audit(args, found)
 
 
-def show_audit(args: argparse.Namespace, found: object) -> int:
-    from composer.advisory.audit import Report
-    assert isinstance(found, Report)
+def show_audit(args: argparse.Namespace, found: Report) -> int:
     if args.json:
         _out(jsonout.dumps(found.to_dict()))
     else:
@@ -125,10 +127,8 @@ def show_audit(args: argparse.Namespace, found: object) -> int:
     return EXIT_POLICY if found.over else EXIT_OK
 
 
-def audit_lines(found: object) -> list[str]:
+def audit_lines(found: Report) -> list[str]:
     """The text form: one row per affected package and advisory, then a summary line (pure)."""
-    from composer.advisory.audit import Report
-    assert isinstance(found, Report)
     rows = [(f.package.name, f.package.version, f.package.arch, f.advisory.id, f.severity,
              ", ".join(f.fixed) or "no fix", f.advisory.title[:60]) for f in found.findings]
     lines = table([("PACKAGE", "VERSION", "ARCH", "ADVISORY", "SEVERITY", "FIXED IN", "SUMMARY"), *rows]) \
