@@ -92,6 +92,7 @@ def test_a_locked_version_an_advisory_covers_shows_in_audit_and_plan_and_the_gat
         capsys.readouterr()
 
         assert main(["audit", str(prof)]) == 0                       # a report: no threshold
+        assert "VER-2026-0100" in capsys.readouterr().out
         assert main(["audit", str(prof), "--severity", "high", "--json"]) == 3
         doc = json.loads(capsys.readouterr().out)
         assert doc["over-threshold"] == 1 and doc["advisories"] > 100
