@@ -60,6 +60,11 @@ for p in minimal server; do
     echo "   relocked profiles/$p.lock: review the changes above and commit it"
   fi
 done
+# The Debian import's signed advisory feed (CVEs from each package's changelog.Debian; docs/advisories.md),
+# matched against the server's lock: the imported versions are the fixed ones, so this audits clean.
+echo "   \$ vcomp advisory list $OUT/debian | tail -1; vcomp audit profiles/server.yaml | tail -1"
+$VCOMP advisory list "$OUT/debian" | tail -1 | sed 's/^/   /'
+$VCOMP audit profiles/server.yaml | tail -1 | sed 's/^/   /'
 # The sample repository serves two Debian builds of the kernel and its drivers (6.12.117-1 from trixie main and
 # 6.12.118-1 from trixie-security, composer/repo/sample.py): they order as dpkg orders them, so a lock that held the older build moves up.
 .venv/bin/python - <<'PY' | sed 's/^/   /'

@@ -36,12 +36,14 @@ if TYPE_CHECKING:
 
 
 def _plan(args: argparse.Namespace, base: str | None) -> tuple[Workspace, Plan]:
+    from composer.advisory.audit import FeedProbe
     from composer.gitops.workspace import Workspace, make_plan, refuse_stale_locks
     from composer.pkgmgr.setuid import SetuidProbe
     ws = Workspace.open(Path.cwd(), args.images)
     profiles = ws.profiles(args.profile)
     refuse_stale_locks(ws, profiles)  # exit 4 before anything is planned or written (--out included)
-    return ws, make_plan(ws, profiles, base, acknowledged=args.ack or (), setuid=SetuidProbe())
+    return ws, make_plan(ws, profiles, base, acknowledged=args.ack or (), setuid=SetuidProbe(),
+                         advisories=FeedProbe())
 
 
 def cmd_plan(args: argparse.Namespace) -> int:

@@ -55,6 +55,7 @@ SCHEMAS: Mapping[str, str] = {
     "pkg depends": "pkg-depends",
     "pkg rdepends": "pkg-rdepends",
     "pkg orphans": "pkg-list",
+    "pkg audit": "audit",
     "pkg update": "pkg-update",
     "pkg status": "pkg-status",
     "cache list": "cache-list",
@@ -77,6 +78,8 @@ SCHEMAS: Mapping[str, str] = {
     "graph": "graph",
     "size": "size",
     "repo stats": "repo-stats",
+    "advisory list": "advisory-list",
+    "audit": "audit",
 }
 """The data verbs and the schema of their ``--json`` document (tests/unit/test_json_output.py walks the parser:
 every verb is either here or in its list of verbs that print no data)."""

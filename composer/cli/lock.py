@@ -152,8 +152,10 @@ def outdated_lines(found: Outdated) -> list[str]:
         return [*lines, f"{found.target}: nothing outdated: every locked package is the newest the repositories serve"]
     lines.append(f"{found.target}: {len(found.packages)} package{'s' if len(found.packages) > 1 else ''} with "
                  f"newer versions")
-    head = ("ARCH", "NAME", "LOCKED", "ALLOWED", "NEWEST")
-    rows = [head, *((p.arch, p.name, p.locked, p.allowed, p.newest) for p in found.packages)]
+    fixes = any(p.fixes for p in found.packages)   # the column appears when an upgrade fixes an advisory
+    head = ("ARCH", "NAME", "LOCKED", "ALLOWED", "NEWEST", *(("FIXES",) if fixes else ()))
+    rows = [head, *((p.arch, p.name, p.locked, p.allowed, p.newest, *((_fixes(p.fixes),) if fixes else ()))
+                    for p in found.packages)]
     widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
     lines += ["  " + "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
     moving = [p.name for p in found.packages if p.upgradable]
@@ -164,6 +166,12 @@ def outdated_lines(found: Outdated) -> list[str]:
         lines.append(f"  newest not allowed by the profile's requirements: {', '.join(held)} "
                      f"(change the requirement in {path}, then run the upgrade)")
     return lines
+
+
+def _fixes(ids: Sequence[str]) -> str:
+    """The advisories an upgrade fixes, as a cell: a few ids, then how many more."""
+    shown = ", ".join(ids[:3])
+    return f"{shown} (+{len(ids) - 3})" if len(ids) > 3 else shown
 
 
 def cmd_why(args: argparse.Namespace) -> int:

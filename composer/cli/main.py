@@ -15,6 +15,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from composer import __version__, lockfile, notices, oserrors, settings
+from composer.cli import advisory as advisories
+from composer.cli import bump as bumps
 from composer.cli import cache, common, completion, defaults, gitops, image, importer, init, key, lock, pkg, query, repo
 from composer.cli import debug as debugging
 from composer.cli import graph as graphs
@@ -49,6 +51,8 @@ GROUPS: tuple[Callable[[Subparsers], None], ...] = (
     debugging.register,  # debuginfod, debug core|timeline
     licence_verbs.register,  # license-report
     graphs.register,   # graph, size
+    advisories.register,  # advisory delegate|add|list, audit
+    bumps.register,    # bump
 )
 """The verb groups, in the order ``vcomp --help`` lists them: a new group is one module and one row here."""
 

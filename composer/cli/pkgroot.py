@@ -223,6 +223,19 @@ def cmd_orphans(args: argparse.Namespace) -> int:
     return _show(args, rows, [f"{r.name} {r.version} ({r.reason})" for r in rows])
 
 
+def cmd_audit(args: argparse.Namespace) -> int:
+    """The root's installed packages against its repositories' advisory feeds, read through its TUF clients
+    (the pinned roots the image recorded): ``vpk audit`` on a device."""
+    from composer.advisory.audit import root_report
+    from composer.advisory.osv import parse_severity
+    from composer.cli.advisory import show_audit
+    from composer.package.build import default_cache
+    from composer.pkgmgr.ops import open_root
+    threshold = parse_severity(args.severity, "--severity") if args.severity else ""
+    _database, sources = open_root(_root(args), default_cache() / "repos")
+    return show_audit(args, root_report(_root(args), sources.clients.values(), threshold))
+
+
 def cmd_verify(args: argparse.Namespace) -> int:
     from composer.pkgmgr.query import verify
     report = verify(_root(args), _records(args).packages, args.package)
@@ -322,6 +335,9 @@ def register(pkg: Subparsers, *, note: str = " (needs --root)") -> None:
     verb("depends", cmd_depends, "what a package needs", json_out=True).add_argument("package")
     verb("rdepends", cmd_rdepends, "what needs a package", json_out=True).add_argument("package")
     verb("orphans", cmd_orphans, "auto packages no manual package needs", json_out=True)
+    verb("audit", cmd_audit, "installed packages the repositories' advisories cover (exit 3 at --severity)",
+         json_out=True).add_argument("--severity", metavar="LEVEL",
+                                     help="exit 3 when an advisory of this severity or higher applies")
     from composer.cli.abupdate import register_verbs
     register_verbs(verb)   # update, status: A/B image updates of the running system
 

@@ -19,6 +19,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from composer.advisory.match import Finding, audit, lock_packages
+from composer.advisory.osv import Advisory
 from composer.errors import EXIT_CHANGES, EXIT_ERROR, EXIT_NO_CHANGES, EXIT_POLICY
 from composer.gitops import policy
 from composer.gitops.policy import Violation
@@ -26,7 +28,7 @@ from composer.profile.model import Output, Profile
 from composer.solve.lock import lock_moves
 from composer.solve.lockmodel import Lock
 
-PLAN_FORMAT = "1.0"  # minor versions only add fields
+PLAN_FORMAT = "1.1"  # minor versions only add fields (1.1: advisories)
 EXIT_CODES = {"no changes": EXIT_NO_CHANGES, "error": EXIT_ERROR, "changes": EXIT_CHANGES,
               "policy violation": EXIT_POLICY}
 NOT_IN_IMAGE = ("description", "policy", "boot-tests")  # profile keys that do not change image bytes
@@ -77,6 +79,20 @@ class Callout:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class AdvisoryChange:
+    """An advisory the change makes apply to a locked package (``introduce``) or stop applying (``fix``)."""
+
+    action: str          # introduce | fix
+    arch: str
+    name: str
+    version: str         # the affected version (the new one for introduce, the old one for fix)
+    id: str
+    severity: str
+    summary: str
+    fixed: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ProfilePlan:
     profile: str         # path relative to the repository
     name: str
@@ -88,6 +104,8 @@ class ProfilePlan:
     output_changes: tuple[OutputChange, ...] = ()
     callouts: tuple[Callout, ...] = ()
     violations: tuple[Violation, ...] = ()
+    advisories: tuple[AdvisoryChange, ...] = ()
+    advisories_remaining: int = 0    # (package, advisory) pairs of the new lock the change leaves as they were
 
     @property
     def changed(self) -> bool:
@@ -292,11 +310,36 @@ def callouts(old: State, new: State, packages: Sequence[PackageChange]) -> list[
 def policy_violations(new: State, packages: Sequence[PackageChange], outputs: Sequence[OutputChange],
                       calls: Sequence[Callout], *, acknowledged: Sequence[str] = (),
                       setuid: Callable[[PackageChange], Sequence[str]] = lambda _p: (),
+                      findings: Sequence[Finding] = (),
                       gates: Sequence[policy.Gate] | None = None) -> list[Violation]:
     """The profile's policy against the new state: the gates of :data:`composer.gitops.policy.GATES`."""
+    by_package: dict[tuple[str, str], list[Finding]] = {}
+    for f in findings:
+        by_package.setdefault((f.package.arch, f.package.name), []).append(f)
     return policy.evaluate(new.profile.policy.to_dict() if new.profile else {}, locked=policy.locked_packages(new.lock),
                            outputs=outputs, changes=packages, callouts=calls, acknowledged=acknowledged,
-                           setuid=setuid, gates=gates)
+                           setuid=setuid, advisories=lambda p: by_package.get((p.arch, p.name), ()), gates=gates)
+
+
+def advisory_findings(lock: Lock | None, advisories: Sequence[Advisory]) -> list[Finding]:
+    return audit(lock_packages(lock), advisories) if advisories else []
+
+
+def advisory_changes(old: Sequence[Finding], new: Sequence[Finding]) -> tuple[list[AdvisoryChange], int]:
+    """The advisories the change introduces and fixes (per architecture, package and advisory id), and how many
+    pairs it leaves."""
+    def key(f: Finding) -> tuple[str, str, str]:
+        return (f.package.arch, f.package.name, f.advisory.id)
+
+    before, after = {key(f): f for f in old}, {key(f): f for f in new}
+
+    def row(action: str, f: Finding) -> AdvisoryChange:
+        return AdvisoryChange(action=action, arch=f.package.arch, name=f.package.name, version=f.package.version,
+                              id=f.advisory.id, severity=f.severity, summary=f.advisory.title, fixed=f.fixed)
+
+    rows = [row("introduce", after[k]) for k in sorted(after.keys() - before.keys())]
+    rows += [row("fix", before[k]) for k in sorted(before.keys() - after.keys())]
+    return rows, len(after.keys() & before.keys())
 
 
 # ---------------------------------------------------------------- the whole
@@ -304,7 +347,10 @@ def policy_violations(new: State, packages: Sequence[PackageChange], outputs: Se
 
 def plan_profile(path: str, old: State, new: State, built: Mapping[str, Mapping[str, Any]], *,
                  base: str = "", acknowledged: Sequence[str] = (), unbuilt: bool = False,
-                 setuid: Callable[[PackageChange], Sequence[str]] = lambda _p: ()) -> ProfilePlan:
+                 setuid: Callable[[PackageChange], Sequence[str]] = lambda _p: (),
+                 advisories: Sequence[Advisory] = ()) -> ProfilePlan:
+    """``advisories``: the feeds of the profile's repositories (the advisories the change introduces or fixes,
+    and the ``advisories`` policy gate)."""
     either = new.profile or old.profile
     name = either.name if either is not None else path
     inputs = {"profile": new.profile_digest, "lock": new.lock_digest}
@@ -316,12 +362,15 @@ def plan_profile(path: str, old: State, new: State, built: Mapping[str, Mapping[
     packages = lock_diff(old.lock, new.lock, requested)
     outputs = output_diff(old, new, packages, built, unbuilt=unbuilt)
     calls = callouts(old, new, packages)
-    violations = policy_violations(new, packages, outputs, calls, acknowledged=acknowledged, setuid=setuid)
+    findings = advisory_findings(new.lock, advisories)
+    moved, remaining = advisory_changes(advisory_findings(old.lock, advisories), findings)
+    violations = policy_violations(new, packages, outputs, calls, acknowledged=acknowledged, setuid=setuid,
+                                   findings=findings)
     status = "new" if old.profile is None else "changed" if (changes or packages or outputs) else "unchanged"
     return ProfilePlan(profile=path, name=name, status=status, inputs=inputs, base=base,
                        profile_changes=tuple(changes),
                        package_changes=tuple(packages), output_changes=tuple(outputs), callouts=tuple(calls),
-                       violations=tuple(violations))
+                       violations=tuple(violations), advisories=tuple(moved), advisories_remaining=remaining)
 
 
 def summary(plan: Plan) -> dict[str, int]:
@@ -333,7 +382,9 @@ def summary(plan: Plan) -> dict[str, int]:
             "packages_changed": sum(c.action in ("upgrade", "downgrade", "rebuild") for c in pk),
             "packages_removed": sum(c.action == "remove" for c in pk),
             "outputs_rebuilt": sum(o.action in ("add", "rebuild") for p in plan.profiles for o in p.output_changes),
-            "violations": sum(len(p.violations) for p in plan.profiles)}
+            "violations": sum(len(p.violations) for p in plan.profiles),
+            "advisories_introduced": sum(a.action == "introduce" for p in plan.profiles for a in p.advisories),
+            "advisories_fixed": sum(a.action == "fix" for p in plan.profiles for a in p.advisories)}
 
 
 def matrix(plan: Plan) -> list[dict[str, str]]:

@@ -20,9 +20,11 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, TypeVar, cast
 
 from composer import spdx as licenses
+from composer.advisory.osv import SEVERITIES
 
 # the gate's types and the registry live under the profile layer (composer/profile/gates.py); re-exported
 from composer.profile.gates import POLICY_GATES as POLICY_GATES
+from composer.profile.gates import AdvisoryItem as AdvisoryItem
 from composer.profile.gates import CalloutItem as CalloutItem
 from composer.profile.gates import ChangeItem as ChangeItem
 from composer.profile.gates import Context as Context
@@ -35,6 +37,7 @@ from composer.profile.gates import Violation as Violation
 if TYPE_CHECKING:
     from composer.solve.lockmodel import Lock
 
+ADVISORY_LEVELS = ("none", *SEVERITIES)   # max-severity: none refuses every advisory, unknown every known one
 SIZE_UNITS = {"": 1, "B": 1, "K": 1 << 10, "KiB": 1 << 10, "M": 1 << 20, "MiB": 1 << 20, "G": 1 << 30,
               "GiB": 1 << 30}
 
@@ -95,6 +98,17 @@ def _setuid(ctx: Context, c: ChangeItem) -> Messages:
         yield f"{c.arch}: {c.name} {c.new} adds the setuid file /{path}"
 
 
+def _advisories(ctx: Context, p: Locked) -> Messages:
+    rule = ctx.policy["advisories"]
+    assert isinstance(rule, Mapping)
+    allowed = ADVISORY_LEVELS.index(str(rule.get("max-severity", "high")))
+    ignore = {str(i) for i in rule.get("ignore", ())}
+    for a in ctx.advisories(p):
+        if ADVISORY_LEVELS.index(a.severity) > allowed and not ignore & {a.id, *a.aliases}:
+            fix = f"fixed in {', '.join(a.fixed)}" if a.fixed else "no fix known"
+            yield f"{p.arch}: {p.name} {p.version} is affected by {a.id} ({a.severity}; {fix})"
+
+
 def _kernel_ack(_ctx: Context, c: CalloutItem) -> Messages:
     if c.kind == "kernel":
         yield f"{c.message}: acknowledge it with --ack kernel"
@@ -125,6 +139,10 @@ GATES: tuple[Gate, ...] = (
          reads="x86_64: kernel linux 6.1.0 -> 6.1.1: acknowledge it with --ack kernel",
          active=lambda ctx: bool(ctx.policy.get("kernel-change-requires-ack")) and "kernel" not in ctx.acknowledged,
          callout=_kernel_ack),
+    Gate(rule="advisories", checks="no package of the new lock is covered by an advisory above max-severity "
+                                   "(unless its id or alias is in ignore)",
+         reads="x86_64: nginx 1.26.3-3 is affected by DEBIAN-CVE-2026-1 (critical; fixed in 1.26.3-4)",
+         active=lambda ctx: isinstance(ctx.policy.get("advisories"), Mapping), locked=_advisories),
 )
 
 
@@ -145,13 +163,15 @@ C = TypeVar("C", bound=ChangeItem)
 def evaluate(policy: Mapping[str, object], *, locked: Iterable[Locked], outputs: Sequence[OutputItem],
              changes: Sequence[C], callouts: Sequence[CalloutItem], acknowledged: Sequence[str] = (),
              setuid: Callable[[C], Sequence[str]] = lambda _c: (),
+             advisories: Callable[[Locked], Sequence[AdvisoryItem]] = lambda _p: (),
              gates: Sequence[Gate] | None = None) -> list[Violation]:
     """The violations of ``policy`` by a plan, in a stable order (see the module doc).
 
     ``gates``: the table (default :func:`every_gate`, looked up at the call). ``setuid``: the setuid files a
     changed package's new version adds (I/O: called only when a gate asks, through ``Context.setuid_files``)."""
     # the gates are only ever handed the changes given here, so each is a C again
-    ctx = Context(policy=policy, acknowledged=tuple(acknowledged), setuid_files=lambda c: setuid(cast(C, c)))
+    ctx = Context(policy=policy, acknowledged=tuple(acknowledged), setuid_files=lambda c: setuid(cast(C, c)),
+                  advisories=advisories)
     on = [g for g in (every_gate() if gates is None else gates) if g.active(ctx)]
     sized = [o for o in outputs if o.size_before is not None and o.action != "remove"]
     out = [Violation(rule=g.rule, message=m) for p in locked for g in on if g.locked for m in g.locked(ctx, p)]
@@ -165,7 +185,8 @@ def locked_packages(lock: Lock | None) -> Iterator[Locked]:
     """The packages of a lock, architectures in order."""
     for arch, pkgs in sorted(lock.architectures.items()) if lock else ():
         for p in pkgs:
-            yield Locked(arch=arch, name=p.name, version=p.version, license=p.license or "")
+            yield Locked(arch=arch, name=p.name, version=p.version, license=p.license or "",
+                         version_scheme=p.version_scheme)
 
 
 def parse_size(text: str) -> int:

@@ -15,6 +15,7 @@ from typing import Any
 
 from composer.errors import EXIT_POLICY
 from composer.gitops.plan import (
+    AdvisoryChange,
     Callout,
     OutputChange,
     PackageChange,
@@ -66,7 +67,24 @@ def summary_line(plan: Plan) -> str:
     s = summary(plan)
     return (f"Plan: {_plural(s['packages_added'], 'package')} to add, {s['packages_changed']} to change, "
             f"{s['packages_removed']} to remove; {_plural(s['outputs_rebuilt'], 'output')} to rebuild; "
-            f"{_plural(s['violations'], 'policy violation')}.")
+            f"{_plural(s['violations'], 'policy violation')}"
+            + (f"; advisories: {s['advisories_introduced']} introduced, {s['advisories_fixed']} fixed"
+               if s["advisories_introduced"] or s["advisories_fixed"] else "") + ".")
+
+
+def advisory_text(a: AdvisoryChange) -> str:
+    """``x86_64: nginx 1.26.3-3: DEBIAN-CVE-2026-1 (critical) fixed in 1.26.3-4: summary``."""
+    fix = f" fixed in {', '.join(a.fixed)}" if a.fixed and a.action == "introduce" else ""
+    return f"{a.arch}: {a.name} {a.version}: {a.id} ({a.severity}){fix}: {a.summary}"
+
+
+def advisory_lines(p: ProfilePlan, line: Line) -> list[str]:
+    rows = [line("+" if a.action == "introduce" else "-", ("introduces " if a.action == "introduce" else "fixes ")
+                 + advisory_text(a)) for a in p.advisories]
+    if rows and p.advisories_remaining:
+        rows.append(line(" ", f"({p.advisories_remaining} advisories still apply, unchanged: vcomp audit "
+                              f"{p.profile})"))
+    return rows
 
 
 def _value(value: Any) -> str:
@@ -178,6 +196,7 @@ def _profile_block(p: ProfilePlan, line: Line) -> list[str]:
         body += _arch_lines(arch, asked, deps, line)
     body += _section("outputs:", [line(symbol(o.action), output_text(o)) for o in p.output_changes])
     body += _section("call-outs:", [line("!", f"{c.kind}: {c.message}") for c in p.callouts])
+    body += _section("advisories:", advisory_lines(p, line))
     body += _section("policy:", [line("x", f"policy {v.rule}: {v.message}") for v in p.violations])
     return [header_text(p), *_indent(body, 1)]
 
@@ -256,6 +275,12 @@ def md_profile(p: ProfilePlan) -> list[str]:
                    for o in p.output_changes]
         out += ["**Outputs to rebuild**", "", *outputs, ""]
     out += md_alert("WARNING", "Call-outs: review these with care", [_callout_item(c) for c in p.callouts])
+    if p.advisories:
+        rows = [[md_text(a.action), a.arch, md_text(a.name), md_text(a.version), md_text(a.id), a.severity,
+                 md_text(", ".join(a.fixed) or "-"), md_text(a.summary)] for a in p.advisories]
+        out += ["**Advisories** (introduced by this change, or fixed by it)", "",
+                *md_table(["", "arch", "package", "version", "advisory", "severity", "fixed in", "summary"], rows),
+                ""]
     return out
 
 

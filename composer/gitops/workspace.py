@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from composer import limits
+from composer.advisory.osv import Advisory
 from composer.errors import EXIT_STALE_LOCK, UserError
 from composer.gitops import generations
 from composer.gitops.gitstate import Base, GitState, state_of
@@ -104,7 +105,9 @@ def refuse_stale_locks(ws: Workspace, profiles: Sequence[Path]) -> None:
 
 
 def make_plan(ws: Workspace, profiles: Sequence[Path], base_ref: str | None, *, acknowledged: Sequence[str] = (),
-              setuid: Callable[[Path, PackageChange], Sequence[str]] | None = None) -> Plan:
+              setuid: Callable[[Path, PackageChange], Sequence[str]] | None = None,
+              advisories: Callable[[Path], Sequence[Advisory]] | None = None) -> Plan:
+    """``advisories(profile)``: the advisory feeds of the profile's repositories (I/O; None: not read)."""
     plans = []
     default = ws.git.default_base(ws.rels(profiles)) if base_ref is None else None
     for path in profiles:
@@ -115,8 +118,10 @@ def make_plan(ws: Workspace, profiles: Sequence[Path], base_ref: str | None, *, 
         def probe(change: PackageChange, path: Path = path) -> Sequence[str]:
             return setuid(path, change) if setuid is not None else ()
 
+        feed = advisories(path) if advisories is not None and path.is_file() else ()
         plans.append(plan_profile(ws.git.rel(path), old, new, ws.built(name), base=base.commit or "",
-                                  acknowledged=acknowledged, setuid=probe, unbuilt=base_ref == BUILT))
+                                  acknowledged=acknowledged, setuid=probe, unbuilt=base_ref == BUILT,
+                                  advisories=feed))
     head = ws.git.head()
     dirty = any(ws.git.worktree(p.profile) != ws.git.read(head, p.profile) for p in plans)
     return Plan(base={"ref": base_ref or "", "commit": (default.commit or "") if default else "",

@@ -40,6 +40,24 @@ class Locked:
     name: str
     version: str
     license: str
+    version_scheme: str = "semver"
+
+
+class AdvisoryItem(Protocol):
+    """An advisory that covers a locked package (composer.advisory.match.Finding)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def aliases(self) -> tuple[str, ...]: ...
+    @property
+    def severity(self) -> str: ...
+    @property
+    def fixed(self) -> tuple[str, ...]: ...
+
+
+def _no_advisories(_p: Locked) -> Sequence[AdvisoryItem]:
+    return ()
 
 
 class OutputItem(Protocol):
@@ -86,6 +104,7 @@ class Context:
     policy: Mapping[str, object]                          # the profile's policy: mapping
     acknowledged: Sequence[str]                           # vcomp plan --ack ...
     setuid_files: Callable[[ChangeItem], Sequence[str]]   # the setuid files a change's new version adds (I/O)
+    advisories: Callable[[Locked], Sequence[AdvisoryItem]] = _no_advisories   # the advisories covering a package
 
 
 Messages = Iterable[str]

@@ -167,6 +167,7 @@ def _policy(p: Doc) -> Policy:
                   max_image_size=_opt_str(p, "max-image-size"), max_size_growth=_opt_str(p, "max-size-growth"),
                   allow_setuid=_opt_bool(p, "allow-setuid"),
                   kernel_change_requires_ack=_opt_bool(p, "kernel-change-requires-ack"),
+                  advisories=dict(cast(Mapping[str, object], p["advisories"])) if "advisories" in p else None,
                   plugins={k: v for k, v in p.items() if k in POLICY_GATES.plugin_rows()})
 
 

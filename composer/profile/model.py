@@ -234,6 +234,7 @@ class Policy:
     max_size_growth: str | None = None   # "N%"
     allow_setuid: bool | None = None
     kernel_change_requires_ack: bool | None = None
+    advisories: Mapping[str, object] | None = None   # {max-severity: LEVEL, ignore: [IDS]} (docs/advisories.md)
     plugins: Mapping[str, object] = field(default_factory=dict)  # the keys of plugins' gates (docs/plugins.md)
 
     def to_dict(self) -> dict[str, object]:
@@ -243,6 +244,7 @@ class Policy:
             "denied-licenses": None if self.denied_licenses is None else list(self.denied_licenses),
             "max-image-size": self.max_image_size, "max-size-growth": self.max_size_growth,
             "allow-setuid": self.allow_setuid, "kernel-change-requires-ack": self.kernel_change_requires_ack,
+            "advisories": None if self.advisories is None else dict(self.advisories),
             **dict(sorted(self.plugins.items()))}
         return {k: v for k, v in pairs.items() if v is not None}
 

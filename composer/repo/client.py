@@ -293,6 +293,14 @@ class RepositoryClient:
         targets: Targets = self.updater._trusted_set.targets
         return targets
 
+    def targetinfo(self, target_path: str) -> TargetFile | None:
+        """The verified target info of ``target_path`` (None: no delegated role lists it)."""
+        try:
+            return self._targetinfo(target_path)
+        except (tuf_exc.RepositoryError, tuf_exc.DownloadError) as exc:
+            raise VerificationError(f"{self.urls[0]}: {target_path}: {describe(exc)}",
+                                    hint="the repository metadata does not verify") from None
+
     def top_targets(self) -> Targets:
         """The verified top-level targets metadata (the delegations) of this session."""
         return self._top_targets()

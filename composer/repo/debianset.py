@@ -15,12 +15,15 @@ from __future__ import annotations
 import json
 import shutil
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from composer.arch import get_arch
+from composer.advisory.debian import Binary, debian_feed, source_name
+from composer.advisory.feed import Feed
+from composer.advisory.store import delegate_advisories, set_feed
+from composer.arch import Arch, get_arch
 from composer.errors import InvalidPackage, UserError
 from composer.fsutil import source_date_epoch
 from composer.limits import load_toml
@@ -28,7 +31,8 @@ from composer.package import importer
 from composer.package.actions import Actions
 from composer.package.archive import read_header
 from composer.package.build import default_cache
-from composer.package.debian import DebianArchive
+from composer.package.debian import DebianArchive, DebRef
+from composer.package.debimport import DebMetadata
 from composer.package.translationreport import render
 from composer.repo.edit import add_many, delegate, init, publish, resign_targets
 from composer.repo.sample import (
@@ -76,6 +80,7 @@ class ClosureImport:
     arch: str
     paths: tuple[Path, ...]
     report: dict[str, Any]
+    binaries: tuple[Binary, ...] = ()     # with their unpacked trees: the changelogs the advisories come from
 
 
 def trust_root(checkout: SampleCheckout) -> Path:
@@ -96,6 +101,14 @@ def _create(repo_dir: Path, checkout: SampleCheckout) -> None:
     delegate(RepoStore(repo_dir), ROLE, [developer], ["*"], targets_keys=targets_keys)
 
 
+def publish_advisories(store: RepoStore, feed: Feed, checkout: SampleCheckout) -> None:
+    """The import's advisory feed, signed by the sample developer key in the ``advisories`` role (delegated once
+    with the sample targets key); new targets and role metadata only: no package changes."""
+    developer = load_signing_key(checkout.key("developer"))
+    delegate_advisories(store, [developer.public], targets_keys=[load_signing_key(checkout.key("targets"))])
+    set_feed(store, feed, [developer])
+
+
 def import_closure(arch: str, out_dir: Path, *, checkout: SampleCheckout, names: Sequence[str] = (),
                    say: Callable[[str], None] = _quiet) -> ClosureImport:
     """The closure of ``names`` for ``arch`` as signed ``.vpk`` files in ``out_dir`` (existing files of the same
@@ -113,9 +126,12 @@ def import_closure(arch: str, out_dir: Path, *, checkout: SampleCheckout, names:
     seconds["map"] = time.monotonic() - start - seconds["parse"]
     out_dir.mkdir(parents=True, exist_ok=True)
     built = []
+    fields = {(s.fields.get("Package"), s.fields.get("Version")): s.fields for s in stanzas}
+    binaries = []
     for i, meta in enumerate(plan.packages, 1):
         built.append(importer.build_with_payload(meta, archive=archive, arch=a, key=key, epoch=source_date_epoch(),
                                                  out_dir=out_dir))
+        binaries.append(_binary(archive, a, meta, fields.get((meta.name, meta.upstream_version), {})))
         if i % 20 == 0 or i == len(plan.packages):
             say(f"   {arch}: imported {i}/{len(plan.packages)}")
     seconds["build"] = time.monotonic() - start - seconds["parse"] - seconds["map"]
@@ -124,7 +140,15 @@ def import_closure(arch: str, out_dir: Path, *, checkout: SampleCheckout, names:
               "missing": list(plan.missing), "seconds": {k: round(v, 1) for k, v in seconds.items()},
               "untranslated": {b.name: list(b.untranslated) for b in built if b.untranslated},
               "files": {b.name: b.sha256 for b in built}}
-    return ClosureImport(arch=arch, paths=tuple(out_dir / b.name for b in built), report=report)
+    return ClosureImport(arch=arch, paths=tuple(out_dir / b.name for b in built), report=report,
+                         binaries=tuple(binaries))
+
+
+def _binary(archive: DebianArchive, arch: Arch, meta: DebMetadata, fields: Mapping[str, str]) -> Binary:
+    """The imported package's name, version, Debian source and unpacked tree (both cached by the import)."""
+    ref, deb = archive.download(arch, DebRef(name=meta.name, version=meta.upstream_version, arch=meta.source.arch))
+    return Binary(name=meta.name, version=meta.upstream_version, source=source_name(fields, meta.name),
+                  tree=archive.unpack(deb, ref.sha256))
 
 
 def build_debian_repo(repo_dir: Path, packages_dir: Path, *, checkout: SampleCheckout | None = None,
@@ -136,6 +160,7 @@ def build_debian_repo(repo_dir: Path, packages_dir: Path, *, checkout: SampleChe
     checkout = checkout or checkout_of_this_package()
     names = names or closure_names(checkout)
     paths: list[Path] = []
+    binaries: list[Binary] = []
     imported: dict[str, list[tuple[str, Actions]]] = {}
     for arch in arches:
         start = time.monotonic()
@@ -143,16 +168,20 @@ def build_debian_repo(repo_dir: Path, packages_dir: Path, *, checkout: SampleChe
         (packages_dir / arch / "import-report.json").write_text(json.dumps(done.report, indent=1, sort_keys=True)
                                                                 + "\n")
         paths += done.paths
+        binaries += done.binaries
         imported[arch] = [(h.metadata.name, h.metadata.actions) for h in map(read_header, done.paths)]
         say(f"   {arch}: {len(done.paths)} Debian packages ({done.report['bytes'] / 2**20:.1f} MiB) in "
             f"{time.monotonic() - start:.0f} s, {len(done.report['untranslated'])} with untranslated items")
     report = render(imported, title=f"Translation report: the Debian closure of {', '.join(names)}")
     (packages_dir / REPORT).write_text(report)
     say(f"   translation report: {packages_dir / REPORT}")
-    return _publish(repo_dir, paths, checkout, say)
+    feed = debian_feed(binaries)
+    say(f"   advisories: {len(feed.advisories)} CVEs named by the changelogs of the imported packages")
+    return _publish(repo_dir, paths, checkout, say, feed)
 
 
-def _publish(repo_dir: Path, paths: Sequence[Path], checkout: SampleCheckout, say: Callable[[str], None]) -> RepoStore:
+def _publish(repo_dir: Path, paths: Sequence[Path], checkout: SampleCheckout, say: Callable[[str], None],
+             feed: Feed) -> RepoStore:
     """Add the imported packages to ``repo_dir`` (created when missing) and publish it; made again from scratch
     when an import changed a published package (a new translation, say: published packages never change)."""
     developer = load_signing_key(checkout.key("developer"))
@@ -168,8 +197,10 @@ def _publish(repo_dir: Path, paths: Sequence[Path], checkout: SampleCheckout, sa
         say(f"   the Debian closure changed since {repo_dir} was published: making it again")
         shutil.rmtree(repo_dir)
         forget_trusted_state(repo_dir, checkout)   # (the Debian root has the sample root's bytes: same keys)
-        return _publish(repo_dir, paths, checkout, say)
+        return _publish(repo_dir, paths, checkout, say, feed)
     versions = publish(store)
-    say(f"   repository {repo_dir}: {sum(a.new for a in added)} new packages, {versions['packages']} in all; "
+    publish_advisories(store, feed, checkout)
+    say(f"   repository {repo_dir}: {sum(a.new for a in added)} new packages, {versions['packages']} in all, "
+        f"{len(feed.advisories)} advisories; "
         f"trust root {trust_root(checkout).relative_to(checkout.root)}")
     return store

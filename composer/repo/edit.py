@@ -49,6 +49,7 @@ from composer.repo.store import (
     INDEX_ROLE,
     MIGRATE_HINT,
     ONLINE_ROLES,
+    SERVICE_ROLES,
     RepoConfig,
     RepoStore,
     expires,
@@ -236,7 +237,7 @@ def delegate(store: RepoStore, name: str, keys: Sequence[PublicKey], patterns: S
     Signed with the offline top-level targets keys (``targets_keys``): the online keys cannot do it.
     The next ``publish`` makes it visible.
     """
-    if name in (*TOP_ROLES, INDEX_ROLE) or not name.replace("-", "").replace("_", "").isalnum():
+    if name in (*TOP_ROLES, *SERVICE_ROLES) or not name.replace("-", "").replace("_", "").isalnum():
         raise UserError(f"invalid role name '{name}'", hint="use a plain name such as 'alice' or 'kernel-team'")
     if not 1 <= threshold <= len(keys):
         raise UserError(f"threshold {threshold} needs between 1 and {len(keys)} keys")
@@ -311,7 +312,7 @@ def _patterns(targets: Targets) -> str:
     if targets.delegations is None or targets.delegations.roles is None:
         return "none"
     return "; ".join(f"{r.name}: {', '.join(p.split('/')[1] for p in (r.paths or []))}"
-                     for r in targets.delegations.roles.values() if r.name != INDEX_ROLE) or "none"
+                     for r in targets.delegations.roles.values() if r.name not in SERVICE_ROLES) or "none"
 
 
 # ----------------------------------------------------------------- add

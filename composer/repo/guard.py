@@ -34,7 +34,7 @@ from composer.errors import InvalidPackage, UserError
 from composer.package.archive import read_header
 from composer.repo.index import IndexEntry
 from composer.repo.publish import stored_target
-from composer.repo.store import INDEX_ROLE, RepoStore
+from composer.repo.store import INDEX_ROLE, SERVICE_ROLES, RepoStore
 from composer.repo.vendored import read_vendored
 
 LOCK = ".lock"
@@ -115,7 +115,7 @@ def listed_targets(store: RepoStore) -> dict[str, tuple[int, str]]:
     vendored = read_vendored(store.dir)
     out: dict[str, tuple[int, str]] = {}
     for name in sorted(roles):
-        if name == INDEX_ROLE or not store.has_role(name):
+        if name in SERVICE_ROLES or not store.has_role(name):
             continue
         for path, info in store.load(name, Targets).signed.targets.items():
             digest = str(info.hashes.get("sha256", ""))

@@ -26,6 +26,7 @@ class OutdatedPackage:
     locked: str
     allowed: str    # the newest version the profile allows (``locked`` when it allows nothing newer)
     newest: str     # the newest version served at all
+    fixes: tuple[str, ...] = ()   # advisories covering ``locked`` and not ``allowed``: what the upgrade fixes
 
     @property
     def upgradable(self) -> bool:
@@ -34,7 +35,7 @@ class OutdatedPackage:
 
     def to_dict(self, profile: str) -> dict[str, object]:
         return {"arch": self.arch, "name": self.name, "locked": self.locked, "allowed": self.allowed,
-                "newest": self.newest, "upgradable": self.upgradable,
+                "newest": self.newest, "upgradable": self.upgradable, "fixes": list(self.fixes),
                 "command": upgrade_command([self.name], profile) if self.upgradable else None}
 
 

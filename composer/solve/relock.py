@@ -7,6 +7,7 @@ chooses the exit code).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -105,8 +106,14 @@ def served_versions(lock: Lock, sources: RepositorySources) -> Served:
 def outdated(profile_path: Path, cache: Path | None = None) -> Outdated:
     """The locked packages of a profile that the repositories serve newer versions of: the newest the profile
     allows (a fresh resolution, repository priorities and pins included) and the newest served at all."""
+    from composer.advisory.audit import FeedProbe
+    from composer.advisory.match import upgrade_fixes
     profile, target, lock, sources = _opened(profile_path, cache)
     found = outdated_packages(lock, resolve_profile(profile, sources), served_versions(lock, sources))
+    advisories = FeedProbe()(profile_path) if found else ()
+    schemes = {(arch, p.name): p.version_scheme for arch, rows in lock.architectures.items() for p in rows}
+    found = [dataclasses.replace(p, fixes=upgrade_fixes(p.name, schemes[(p.arch, p.name)], p.locked, p.allowed,
+                                                        advisories)) for p in found]
     return Outdated(profile=profile_path, target=target, packages=tuple(found),
                     stale=tuple(staleness(profile, lock, sources.fingerprints)))
 

@@ -52,6 +52,7 @@ NO_JSON = {
     "verify-attestation": "a verdict line", "apply": "an action",
     "reconcile": "an action", "help": "help text", "completion": "a shell script", "init": "an action",
     "sdk shell": "an interactive shell", "repo site": "writes a directory (a static web site)",
+    "advisory delegate": "an action", "advisory add": "an action", "bump": "an action (a branch and a commit)",
 }
 
 

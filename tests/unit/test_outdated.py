@@ -108,3 +108,20 @@ def test_no_profile_finds_the_locked_ones_or_says_how(repo: Repo, tmp_path: Path
     os.chdir(p.parent)
     assert main(["outdated"]) == 0
     assert "p.lock: 2 packages with newer versions" in capsys.readouterr().out
+
+
+def test_the_table_shows_the_advisories_an_upgrade_fixes() -> None:
+    from composer.advisory.match import upgrade_fixes
+    from composer.advisory.osv import Advisory
+    advisory = Advisory.from_dict({"id": "VER-2026-7", "modified": "2026-12-01T00:00:00Z", "affected": [
+        {"package": {"ecosystem": "Veridian", "name": "a"},
+         "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": "1.1.0"}]}]}]}, "t")
+    assert upgrade_fixes("a", "semver", "1.0.0", "1.2.0", [advisory]) == ("VER-2026-7",)
+    assert upgrade_fixes("a", "semver", "1.1.0", "1.2.0", [advisory]) == ()
+    found = Outdated(profile=Path("profiles/s.yaml"), target=Path("profiles/s.lock"), packages=(
+        OutdatedPackage(arch="x86_64", name="a", locked="1.0.0", allowed="1.2.0", newest="2.0.0",
+                        fixes=("VER-2026-7",)),))
+    lines = outdated_lines(found)
+    assert lines[1].split() == ["ARCH", "NAME", "LOCKED", "ALLOWED", "NEWEST", "FIXES"]
+    assert lines[2].split() == ["x86_64", "a", "1.0.0", "1.2.0", "2.0.0", "VER-2026-7"]
+    assert found.packages[0].to_dict("p.yaml")["fixes"] == ["VER-2026-7"]

@@ -53,7 +53,7 @@ def test_every_gate_in_the_order_and_words_of_before() -> None:
 
 def test_one_row_per_gate_named_by_its_policy_key() -> None:
     assert [g.rule for g in GATES] == ["denied-packages", "allowed-licenses", "denied-licenses", "max-image-size",
-                                       "max-size-growth", "allow-setuid", "kernel-change-requires-ack"]
+                                       "max-size-growth", "allow-setuid", "kernel-change-requires-ack", "advisories"]
     for g in GATES:
         hooks = [h for h in (g.locked, g.output, g.change, g.callout) if h is not None]
         assert len(hooks) == 1 and g.checks and g.reads, g.rule
