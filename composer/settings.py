@@ -18,9 +18,10 @@ The table in docs/architecture/settings.md is generated from the rows by :func:`
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Generic, TypeVar
@@ -58,6 +59,22 @@ def read(variable: str, environ: Environ | None = None) -> str:
     """The raw text of ``variable`` ("" when unset): the one place that reads the process environment."""
     env = os.environ if environ is None else environ
     return env.get(variable, "")
+
+
+@contextlib.contextmanager
+def overriding(setting: Setting[object], text: str | None) -> Iterator[None]:
+    """``setting`` set to ``text`` for this process and its children while the block runs (None: unchanged);
+    the one place that writes the environment (``vcomp pkg rebuild-check`` builds at the published epoch)."""
+    old = os.environ.get(setting.name)
+    if text is not None:
+        os.environ[setting.name] = text
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop(setting.name, None)
+        else:
+            os.environ[setting.name] = old
 
 
 # ----------------------------------------------------------------- parsers

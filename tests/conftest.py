@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -38,10 +39,16 @@ pytest_plugins = ["tests.repo_fixtures"]
 
 
 @pytest.fixture(autouse=True)
-def _isolated_env(monkeypatch: pytest.MonkeyPatch) -> None:
+def _isolated_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
     monkeypatch.delenv("VCOMP_KEY_PASSPHRASE", raising=False)
     monkeypatch.setenv("VCOMP_NO_PLUGINS", "1")  # the suite sees the built-in rows only, whatever is installed
+    yield
+    # main() of vcomp (a vcomp.toml's cache) and of vpk (/var/cache/vpk) choose the process's cache: not the
+    # next test's
+    from composer import settings
+    settings.use_project_cache(None)
+    settings.use_program_cache(None)
 
 
 @pytest.fixture(scope="session")

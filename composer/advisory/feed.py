@@ -1,5 +1,5 @@
 """The advisory feed of a repository: every OSV document, sorted by id, in one zstd-compressed canonical JSON
-target (``advisories/osv.json.zst``) that the ``advisories`` delegated role signs (composer/advisory/store.py).
+target (``advisories/osv.json.zst``) that the ``advisories`` delegated role signs (composer/repo/advisories.py).
 
 Pure: :func:`encode` and :func:`decode` turn advisories into bytes and back (bounded), :func:`merge` adds
 advisories to a feed with the refusals of ``vcomp advisory add``.

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from composer.advisory.osv import Advisory, Affected, Event, severity_rank
-from composer.solve.lockmodel import Lock
 from composer.version import FullVersion, OrderKey, VersionError
 
 OWN_ECOSYSTEM = "Veridian"
@@ -57,7 +57,25 @@ class Finding:
                 "fixed": list(self.fixed), "modified": a.modified}
 
 
-def lock_packages(lock: Lock | None) -> list[Package]:
+class _Row(Protocol):
+    """A locked package (composer.solve.lockmodel.LockedPackage): what an audit reads of it."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def version(self) -> str: ...
+    @property
+    def version_scheme(self) -> str: ...
+
+
+class _Lock(Protocol):
+    """A lock (composer.solve.lockmodel.Lock): its rows per architecture."""
+
+    @property
+    def architectures(self) -> Mapping[str, Sequence[_Row]]: ...
+
+
+def lock_packages(lock: _Lock | None) -> list[Package]:
     """Every locked package of every architecture (one per name, version and arch)."""
     if lock is None:
         return []

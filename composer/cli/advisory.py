@@ -21,7 +21,7 @@ AUDIT_HELP = ("exit 0: nothing at or above --severity (or no --severity given); 
 
 
 def cmd_delegate(args: argparse.Namespace) -> int:
-    from composer.advisory.store import delegate_advisories
+    from composer.repo.advisories import delegate_advisories
     from composer.repo.store import RepoStore
     from composer.trust.keys import load_key_spec, load_public_key
     keys = [load_public_key(Path(k)) for k in args.key]
@@ -34,7 +34,7 @@ def cmd_delegate(args: argparse.Namespace) -> int:
 
 def cmd_add(args: argparse.Namespace) -> int:
     from composer.advisory.osv import parse_advisory
-    from composer.advisory.store import add_advisories
+    from composer.repo.advisories import add_advisories
     from composer.repo.store import RepoStore
     from composer.trust.keys import load_key_spec
     advisories, errors = [], []
@@ -72,7 +72,7 @@ def _looks_like_id(stem: str) -> bool:
 
 def cmd_list(args: argparse.Namespace) -> int:
     from composer.advisory.feed import Feed
-    from composer.advisory.store import read_feed
+    from composer.repo.advisories import read_feed
     from composer.repo.store import RepoStore
     feed: Feed
     if args.trust_root:

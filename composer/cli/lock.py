@@ -123,13 +123,15 @@ def default_profiles(where: Path) -> list[str]:
 
 
 def cmd_outdated(args: argparse.Namespace) -> int:
+    from composer.advisory.audit import FeedProbe
     from composer.solve.outdated import upgrade_command
     from composer.solve.relock import outdated
     profiles = args.profile or default_profiles(Path.cwd())
     if not profiles:
         raise UserError("vcomp outdated: no profile given and no locked profile (PROFILE.yaml beside PROFILE.lock) "
                         "in . or ./profiles", hint="name the profile: vcomp outdated PROFILE.yaml")
-    found = [outdated(Path(path)) for path in profiles]
+    probe = FeedProbe()
+    found = [outdated(Path(path), probe=probe) for path in profiles]
     if args.json:
         jsonout.emit({"format": OUTDATED_FORMAT, "profiles": [
             {"profile": str(f.profile), "lock": str(f.target), "stale": list(f.stale),

@@ -11,15 +11,14 @@ differing files and metadata keys (:func:`compare`, pure), and is recorded in th
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from composer import settings
 from composer.errors import UserError
 from composer.fsutil import atomic_write
 from composer.package.archive import Header
@@ -122,21 +121,6 @@ class RebuildStore:
         atomic_write(self.path, json.dumps(doc, indent=1, sort_keys=True).encode() + b"\n")
 
 
-@contextlib.contextmanager
-def source_date_epoch(epoch: int | None) -> Iterator[None]:
-    """SOURCE_DATE_EPOCH set to the published package's for the rebuild (what its provenance records)."""
-    old = os.environ.get("SOURCE_DATE_EPOCH")
-    if epoch is not None:
-        os.environ["SOURCE_DATE_EPOCH"] = str(epoch)
-    try:
-        yield
-    finally:
-        if old is None:
-            os.environ.pop("SOURCE_DATE_EPOCH", None)
-        else:
-            os.environ["SOURCE_DATE_EPOCH"] = old
-
-
 def rebuild(recipe_dir: Path, arch: str, published: Header, *, cache: Path | None = None) -> Header:
     """Build ``recipe_dir`` for ``arch`` in a fresh temporary directory, signed with a throwaway key, at the
     published package's SOURCE_DATE_EPOCH; the rebuilt package's header."""
@@ -147,7 +131,7 @@ def rebuild(recipe_dir: Path, arch: str, published: Header, *, cache: Path | Non
     with tempfile.TemporaryDirectory(prefix="vcomp-rebuild-") as tmp:
         key_path, _pub, _keyid = generate("rebuilder", Path(tmp))
         key = load_signing_key(key_path)
-        with source_date_epoch(int(epoch) if isinstance(epoch, int) else None):
+        with settings.overriding(settings.SOURCE_DATE_EPOCH, str(epoch) if isinstance(epoch, int) else None):
             built = build(recipe_dir, arch, key, Path(tmp) / "out", cache=cache)
         names = {built.path, *(s.path for s in built.split)}
         wanted = next((p for p in names if read_header(p).metadata.name == published.metadata.name), built.path)

@@ -22,7 +22,6 @@ from typing import Any
 
 from composer.advisory.debian import Binary, debian_feed, source_name
 from composer.advisory.feed import Feed
-from composer.advisory.store import delegate_advisories, set_feed
 from composer.arch import Arch, get_arch
 from composer.errors import InvalidPackage, UserError
 from composer.fsutil import source_date_epoch
@@ -34,6 +33,7 @@ from composer.package.build import default_cache
 from composer.package.debian import DebianArchive, DebRef
 from composer.package.debimport import DebMetadata
 from composer.package.translationreport import render
+from composer.repo.advisories import delegate_advisories, set_feed
 from composer.repo.edit import add_many, delegate, init, publish, resign_targets
 from composer.repo.sample import (
     ARCHES,

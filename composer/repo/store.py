@@ -43,7 +43,7 @@ DEFAULT_EXPIRY_DAYS: Mapping[str, int] = {"root": 365, "targets": 365, "index": 
                                           "timestamp": 1, "delegated": 90}
 INDEX_ROLE = "index"                 # the online delegated role that signs index/* (what changes on publish)
 INDEX_PATHS = ("index/*",)
-ADVISORY_ROLE = "advisories"         # the delegated role that signs advisories/* (composer/advisory/store.py)
+ADVISORY_ROLE = "advisories"         # the delegated role that signs advisories/* (composer/repo/advisories.py)
 ADVISORY_PATHS = ("advisories/*",)
 SERVICE_ROLES = (INDEX_ROLE, ADVISORY_ROLE)   # delegated roles that list no package
 ONLINE_ROLES = (INDEX_ROLE, "snapshot", "timestamp")   # their keys are in repo.toml

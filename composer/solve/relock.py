@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from composer.advisory.match import upgrade_fixes
+from composer.advisory.osv import Advisory
 from composer.errors import UserError
 from composer.package.build import default_cache
 from composer.profile.load import load_profile
@@ -103,14 +105,14 @@ def served_versions(lock: Lock, sources: RepositorySources) -> Served:
     return out
 
 
-def outdated(profile_path: Path, cache: Path | None = None) -> Outdated:
+def outdated(profile_path: Path, cache: Path | None = None, *,
+             probe: Callable[[Path], Sequence[Advisory]] = lambda _path: ()) -> Outdated:
     """The locked packages of a profile that the repositories serve newer versions of: the newest the profile
-    allows (a fresh resolution, repository priorities and pins included) and the newest served at all."""
-    from composer.advisory.audit import FeedProbe
-    from composer.advisory.match import upgrade_fixes
+    allows (a fresh resolution, repository priorities and pins included) and the newest served at all, with the
+    advisories an upgrade fixes among those ``probe`` reads for the profile (composer.advisory.audit.FeedProbe)."""
     profile, target, lock, sources = _opened(profile_path, cache)
     found = outdated_packages(lock, resolve_profile(profile, sources), served_versions(lock, sources))
-    advisories = FeedProbe()(profile_path) if found else ()
+    advisories = probe(profile_path) if found else ()
     schemes = {(arch, p.name): p.version_scheme for arch, rows in lock.architectures.items() for p in rows}
     found = [dataclasses.replace(p, fixes=upgrade_fixes(p.name, schemes[(p.arch, p.name)], p.locked, p.allowed,
                                                         advisories)) for p in found]

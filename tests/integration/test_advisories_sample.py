@@ -18,8 +18,8 @@ import git
 import pytest
 
 from composer.advisory.client import client_feed
-from composer.advisory.store import read_feed
 from composer.cli.main import main
+from composer.repo.advisories import read_feed
 from composer.repo.client import RepositoryClient
 from composer.repo.debianset import build_debian_repo
 from composer.repo.sample import SampleCheckout

@@ -13,9 +13,9 @@ import pytest
 
 from composer.advisory import changelog, feed, match, osv
 from composer.advisory.client import client_feed
-from composer.advisory.store import add_advisories, delegate_advisories, read_feed
 from composer.cli.main import main
 from composer.errors import ComposerError, InvalidPackage, UserError, VerificationError
+from composer.repo.advisories import add_advisories, delegate_advisories, read_feed
 from composer.repo.client import RepositoryClient
 from composer.repo.edit import init
 from composer.repo.store import RepoStore

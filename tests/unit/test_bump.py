@@ -10,8 +10,8 @@ import git
 import pytest
 
 from composer.advisory.osv import Advisory
-from composer.advisory.store import add_advisories, delegate_advisories
 from composer.cli.main import main
+from composer.repo.advisories import add_advisories, delegate_advisories
 from tests.repo_fixtures import Repo
 from tests.unit.test_outdated import held_lock
 

@@ -108,9 +108,10 @@ def test_pkg_root_before_or_after_the_subverb(argv: list[str]) -> None:
 def test_every_root_verb_takes_root_after_it() -> None:
     top = build_parser()
     assert isinstance(top, Parser)
-    file_verbs = {"build", "build-all", "contents", "extract", "lint"}   # a package file, never a root
+    # a package file, a recipe or a repository, never a root
+    file_verbs = {"build", "build-all", "contents", "extract", "lint", "rebuild-check"}
     root_verbs = [path for path, _ in leaves(top) if path[0] == "pkg" and path[1] not in file_verbs]
-    assert len(root_verbs) == 18, root_verbs   # update and status: A/B updates of the running system
+    assert len(root_verbs) == 19, root_verbs   # update, status: A/B updates; audit: the root's advisories
     for path, parser in leaves(top):
         if path in root_verbs:
             assert parser._option_string_actions["--root"].dest == "pkg_root", path

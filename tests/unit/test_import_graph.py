@@ -63,14 +63,15 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("composer", "errors", "oserrors", "limits", "fsutil", "run", "lockfile", "schema", "tomlpos", "reserved",
      "cachekinds", "version", "debversion", "spdx", "arch", "hardware", "settings", "notices", "project", "hostchecks",
      "plugins", "update.chunking", "update.index", "update.store", "update.seeds", "update.slots",
-     "update.channel", "update.bundle", "stats.clf"),
+     "update.channel", "update.bundle", "stats.clf", "advisory.osv", "advisory.feed", "advisory.changelog",
+     "advisory.debian", "advisory.match"),
     ("trust", "rootfs"),
     ("package",),
     ("image", "repo"),
-    ("profile", "caches", "boot", "update", "stats"),
+    ("profile", "caches", "boot", "update", "stats", "advisory.client"),
     ("solve",),
     ("pkgmgr",),
-    ("report", "update.device", "debug", "graph"),
+    ("report", "update.device", "debug", "graph", "advisory"),
     ("compose", "sdk", "site"),
     ("gitops",),
     ("scaffold", "plugins.api"),
@@ -91,8 +92,13 @@ KNOWN: frozenset[tuple[str, str]] = frozenset()
 # slots and entry names, the bundle and channel documents) are pure and import only base modules: rank 0, so
 # the A/B disk output (image) writes them; update.device, the device side of `vpk update`, reads the package
 # database (pkgmgr) and ranks above it. stats.clf, the Common Log Format, is pure too: `repo serve` writes it.
+# The advisory formats and matching (OSV, the feed, changelog CVEs, the Debian feed, version ranges) are pure:
+# rank 0, so the Debian import (repo) derives a feed and `vcomp outdated` (solve) names what an upgrade fixes;
+# advisory.client reads a feed through the TUF client (repo), and the audits (advisory) read locks, roots and
+# images. Publishing a feed is a repository operation: composer/repo/advisories.py.
 OWN_NODES = ("plugins.api", "update.chunking", "update.index", "update.store", "update.seeds", "update.slots",
-             "update.channel", "update.bundle", "update.device", "stats.clf")
+             "update.channel", "update.bundle", "update.device", "stats.clf", "advisory.osv", "advisory.feed",
+             "advisory.changelog", "advisory.debian", "advisory.match", "advisory.client")
 
 
 def _node(module: str) -> str:
