@@ -64,7 +64,7 @@ def _profile(arch: str) -> str:
     text = text.replace('"driver-*"]', '"driver-*", "hello-*"]')
     text = text.replace("  - python3\n", "  - python3\n" + "".join(f"  - {n}\n" for n in EXAMPLES), 1)
     text = text.replace("    checks:\n", "    checks:\n" + CHECKS, 1)
-    passes = "".join(f'"VCOMP-CHECK: PASS 50-{n}", ' for n in EXAMPLES)
+    passes = "".join(f'"VCOMP-CHECK: PASS 50-{n}", ' for n in sorted(EXAMPLES))   # checks run in name order
     text = text.replace('"VCOMP-CHECK: PASS 50-http", ', passes + '"VCOMP-CHECK: PASS 50-http", ', 1)
     assert text.count("hello-") >= 4 * len(EXAMPLES), "profiles/server.yaml changed: update this test's edits"
     return text
