@@ -300,7 +300,8 @@ def source_command(spec: Mapping[str, Any], ctx: Context, index: int) -> SourceR
 SDK_PRELUDE = ('. "$VCOMP_SDK/environment-setup-{arch}"\n'
                'maps="-ffile-prefix-map=$VCOMP_SDK/sysroot=/ -ffile-prefix-map=$VCOMP_SDK=/sdk '
                '-ffile-prefix-map=$PWD=."\n'
-               'export CFLAGS="$CFLAGS $maps" CXXFLAGS="$CXXFLAGS $maps"\n')
+               'export CFLAGS="$CFLAGS $maps" CXXFLAGS="$CXXFLAGS $maps" CGO_CFLAGS="$CGO_CFLAGS $maps"\n'
+               'export RUSTFLAGS="$RUSTFLAGS --remap-path-prefix=$PWD=."\n')
 
 
 def _sdk_for(spec: Mapping[str, Any], ctx: Context, index: int) -> SdkRef:

@@ -20,7 +20,10 @@ from composer.fsutil import atomic_write, canonical_json
 from composer.package.debian import DEFAULT_SUITE, DebianArchive, DebRef
 from composer.package.sources import SdkProvider, SdkRef
 from composer.sdk import manifest
+from composer.sdk import toolchain as tables
 from composer.sdk.files import SdkLayout, generated
+from composer.sdk.langfiles import Langs
+from composer.sdk.langplan import go_plan, rust_host_plan, rust_target_plan
 from composer.sdk.toolchain import HOST_SUITE, toolchain_for
 from composer.solve.lock import lock_path, read_lock
 from composer.solve.lockmodel import LockedPackage
@@ -160,7 +163,21 @@ def link_assembler(toolchain_root: Path, triple: str, cc: str) -> None:
                         hint="the Debian toolchain packages changed: update composer/sdk/toolchain.py")
 
 
-SDK_REVISION = 4    # bumped when the same lock gives another SDK (invalidates cached SDKs)
+def _unpack_langs(archive: DebianArchive, arch: Arch, host: Arch, tmp: Path,
+                  progress: Callable[[str], None]) -> tuple[list[DebRef], list[DebRef]]:
+    """Rust (rustc's trixie closure for the host, the target's standard library) into rust/, Go into go/."""
+    rust_archive = archive.for_suite(tables.RUST_SUITE)
+    host_refs = rust_host_plan(rust_archive, host)
+    rust = _unpack_into(rust_archive, host, host_refs, tmp / "rust", progress)
+    if arch.name != host.name:
+        rustc = next(r.version for r in host_refs if r.name == "rustc")
+        rust += _unpack_into(rust_archive, arch, rust_target_plan(rust_archive, arch, rustc), tmp / "rust", progress)
+    go_archive = archive.for_suite(tables.GO_SUITE)
+    go = _unpack_into(go_archive, host, go_plan(go_archive, host), tmp / "go", progress)
+    return rust, go
+
+
+SDK_REVISION = 5    # bumped when the same lock gives another SDK (invalidates cached SDKs)
 
 
 def cached_sdk(profile: Path, arch_name: str, *, cache: Path) -> Sdk:
@@ -207,7 +224,9 @@ def build_sdk(profile: Path, arch_name: str, out: Path, *, cache: Path,
     target_archive = DebianArchive(cache, suite=DEFAULT_SUITE)
     host_archive = target_archive.for_suite(HOST_SUITE)
     tc = toolchain_for(arch, host)
-    layout = SdkLayout(arch=arch, toolchain=tc)
+    langs = Langs(arch=arch, toolchain=tc, rust=tables.rust_target(arch),
+                  rust_host=tables.rust_host(host), go=tables.go_target(arch))
+    layout = SdkLayout(arch=arch, toolchain=tc, langs=langs)
     tmp = out.with_name(f".{out.name}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
@@ -217,7 +236,8 @@ def build_sdk(profile: Path, arch_name: str, out: Path, *, cache: Path,
         sysroot = _unpack_into(target_archive, arch, plan, tmp / "sysroot", progress)
         tool_refs = [host_archive.resolve(host, name) for name in tc.packages]
         tools = _unpack_into(host_archive, host, tool_refs, tmp / "toolchain", progress)
-        for root in (tmp / "sysroot", tmp / "toolchain"):
+        rust, go = _unpack_langs(target_archive, arch, host, tmp, progress)
+        for root in (tmp / "sysroot", tmp / "toolchain", tmp / "rust", tmp / "go"):
             prune(root)
             merge_usr(root)
             relocate_links(root)
@@ -227,7 +247,8 @@ def build_sdk(profile: Path, arch_name: str, out: Path, *, cache: Path,
             (tmp / rel).write_text(text)
             os.chmod(tmp / rel, mode)
         doc = manifest.make(profile=lock.profile, arch=arch.name, host=host.name, suite=DEFAULT_SUITE,
-                            host_suite=HOST_SUITE, sysroot=sysroot, toolchain=tools, root=tmp)
+                            host_suite=HOST_SUITE, sysroot=sysroot, toolchain=tools, root=tmp,
+                            rust=rust, go=go)
         atomic_write(tmp / MANIFEST, canonical_json(doc.to_dict()) + b"\n")
         atomic_write(tmp / SBOM, canonical_json(manifest.spdx(doc)) + b"\n")
         if out.exists():

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from composer.arch import Arch
+from composer.sdk import langfiles
 from composer.sdk.toolchain import Toolchain
 
 BINUTILS = ("ar", "as", "ld", "nm", "objcopy", "objdump", "ranlib", "readelf", "strip")
@@ -21,6 +22,7 @@ MESON_CPU: Mapping[str, tuple[str, str]] = {     # our arch -> (cpu_family, endi
 class SdkLayout:
     arch: Arch
     toolchain: Toolchain
+    langs: langfiles.Langs | None = None      # Rust and Go (None: C and C++ only)
 
     @property
     def env_script(self) -> str:
@@ -79,7 +81,7 @@ export CMAKE_TOOLCHAIN_FILE="$VCOMP_SDK/{layout.cmake_file}"
 MESON_CROSS_FILE="${{TMPDIR:-/tmp}}/vcomp-sdk-meson-{layout.arch.name}-$$.ini"
 sed "s|@DIRNAME@|$VCOMP_SDK/share/meson|g" "$VCOMP_SDK/{layout.meson_file}" >"$MESON_CROSS_FILE"
 export MESON_CROSS_FILE
-"""
+""" + (langfiles.environment_lines(layout.langs) if layout.langs else "")
 
 
 def cmake_toolchain(layout: SdkLayout) -> str:
@@ -165,7 +167,8 @@ exit 127
 
 def generated(layout: SdkLayout) -> dict[str, tuple[str, int]]:
     """Relative path -> (text, mode) of every generated file."""
-    return {
+    langs = langfiles.generated(layout.langs) if layout.langs else {}
+    return langs | {
         layout.env_script: (environment_setup(layout), 0o644),
         layout.cmake_file: (cmake_toolchain(layout), 0o644),
         layout.meson_file: (meson_cross(layout), 0o644),

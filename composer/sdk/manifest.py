@@ -19,8 +19,11 @@ from composer import __version__
 from composer.fsutil import canonical_json, sha256_file, source_date_epoch
 from composer.package.debian import DebRef
 from composer.report.stamps import iso_time
+from composer.sdk.toolchain import GO_SUITE, RUST_SUITE
 
 FORMAT = 1
+GENERATED_DIRS = ("share/cmake/", "share/meson/", "share/cargo/", "environment-setup-")
+GENERATED_FILES = frozenset({"bin/pkg-config", "bin/rustc", "bin/cargo"})
 SKIP = frozenset({"sdk-manifest.json", "sdk.spdx.json"})    # written after the digest (composer.sdk.assemble)
 
 
@@ -33,6 +36,8 @@ class SdkManifest:
     host_suite: str
     sysroot: tuple[DebRef, ...]
     toolchain: tuple[DebRef, ...]
+    rust: tuple[DebRef, ...]                    # rustc's closure (host) and the target's standard library
+    go: tuple[DebRef, ...]
     files: int
     tree_sha256: str
     generated: tuple[tuple[str, str], ...]      # (relative path, sha256) of the files composer.sdk.files wrote
@@ -44,7 +49,8 @@ class SdkManifest:
                          for r in rows)
         return cls(profile=d["profile"], arch=d["arch"], host=d["host"]["arch"], suite=d["suite"],
                    host_suite=d["host"]["suite"], sysroot=debs(d["sysroot"]), toolchain=debs(d["toolchain"]),
-                   files=int(d["files"]), tree_sha256=d["tree-sha256"],
+                   rust=debs(d.get("rust", [])), go=debs(d.get("go", [])), files=int(d["files"]),
+                   tree_sha256=d["tree-sha256"],
                    generated=tuple((g["path"], g["sha256"]) for g in d["generated"]))
 
     def to_dict(self) -> dict[str, Any]:
@@ -53,6 +59,7 @@ class SdkManifest:
         return {"format": FORMAT, "profile": self.profile, "arch": self.arch,
                 "host": {"arch": self.host, "suite": self.host_suite}, "suite": self.suite,
                 "sysroot": debs(self.sysroot), "toolchain": debs(self.toolchain),
+                "rust": debs(self.rust), "go": debs(self.go),
                 "files": self.files, "tree-sha256": self.tree_sha256,
                 "generated": [{"path": p, "sha256": s} for p, s in self.generated]}
 
@@ -77,13 +84,14 @@ def tree_entries(root: Path) -> list[list[Any]]:
 
 
 def make(*, profile: str, arch: str, host: str, suite: str, host_suite: str, sysroot: Sequence[DebRef],
-         toolchain: Sequence[DebRef], root: Path) -> SdkManifest:
+         toolchain: Sequence[DebRef], root: Path, rust: Sequence[DebRef] = (),
+         go: Sequence[DebRef] = ()) -> SdkManifest:
     entries = tree_entries(root)
     gen = tuple((e[0], e[3]) for e in entries
-                if e[1] == "file" and (e[0].startswith(("share/cmake/", "share/meson/", "environment-setup-"))
-                                        or e[0] == "bin/pkg-config"))
+                if e[1] == "file" and (e[0].startswith(GENERATED_DIRS) or e[0] in GENERATED_FILES))
     return SdkManifest(profile=profile, arch=arch, host=host, suite=suite, host_suite=host_suite,
-                       sysroot=tuple(sysroot), toolchain=tuple(toolchain), files=len(entries),
+                       sysroot=tuple(sysroot), toolchain=tuple(toolchain), rust=tuple(rust), go=tuple(go),
+                       files=len(entries),
                        tree_sha256=hashlib.sha256(canonical_json(entries)).hexdigest(), generated=gen)
 
 
@@ -100,7 +108,8 @@ def spdx(m: SdkManifest) -> dict[str, Any]:
         "licenseConcluded": "NOASSERTION", "licenseDeclared": "NOASSERTION", "copyrightText": "NOASSERTION",
         "supplier": "NOASSERTION"}]
     rels = [{"spdxElementId": "SPDXRef-DOCUMENT", "relationshipType": "DESCRIBES", "relatedSpdxElement": sdk_id}]
-    for part, refs in (("sysroot", m.sysroot), ("toolchain", m.toolchain)):
+    suites = {"sysroot": m.suite, "toolchain": m.host_suite, "rust": RUST_SUITE, "go": GO_SUITE}
+    for part, refs in (("sysroot", m.sysroot), ("toolchain", m.toolchain), ("rust", m.rust), ("go", m.go)):
         for r in refs:
             pid = _sid("Package", f"{part}-{r.name}")
             pkgs.append({"SPDXID": pid, "name": r.name, "versionInfo": r.version, "downloadLocation": "NOASSERTION",
@@ -110,7 +119,7 @@ def spdx(m: SdkManifest) -> dict[str, Any]:
                          "copyrightText": "NOASSERTION",
                          "externalRefs": [{"referenceCategory": "PACKAGE-MANAGER", "referenceType": "purl",
                                            "referenceLocator": f"pkg:deb/debian/{r.name}@{r.version}?arch={r.arch}"}],
-                         "comment": f"{part} ({m.suite if part == 'sysroot' else m.host_suite})"})
+                         "comment": f"{part} ({suites[part]})"})
             rels.append({"spdxElementId": sdk_id, "relationshipType": "CONTAINS", "relatedSpdxElement": pid})
     return {"spdxVersion": "SPDX-2.3", "dataLicense": "CC0-1.0", "SPDXID": "SPDXRef-DOCUMENT",
             "name": f"{m.profile}-sdk-{m.arch}",

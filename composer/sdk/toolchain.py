@@ -9,9 +9,12 @@ its executable (relocatable), and knows the multiarch sysroot layout, so ``--sys
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from composer.arch import Arch
+from composer.errors import UserError
 
 HOST_SUITE = "bookworm"
 GCC = "12"
@@ -46,3 +49,98 @@ def _native(arch: Arch) -> Toolchain:
 def toolchain_for(target: Arch, host: Arch) -> Toolchain:
     """Debian ships no cross compiler to the host's own architecture: the native one is that compiler."""
     return _native(target) if target.name == host.name else _cross(target)
+
+
+# --- Rust and Go (issue 18 item 3) ---------------------------------------------------------------------------
+#
+# Rust comes from trixie, the sysroot's own release, for every target: bookworm has no riscv64 at all (its
+# rustc 1.63 has no riscv64 standard library to pair with) and each libstd-rust-dev:TARGET must be the rustc's
+# exact version. trixie's rustc needs glibc 2.38+ and the host has 2.36, so the SDK carries the rustc's whole
+# shared-library closure from trixie (libc6, libllvm19, libstdc++6, cargo's libcurl/libgit2, ...) under rust/ and
+# bin/rustc, bin/cargo run it through that closure's own ld.so (``ld.so --library-path``): nothing leaks into the
+# processes they start (the linker is the SDK's bookworm GCC, on the host's libc).
+# Go comes from bookworm (host suite): the go command is a static binary and cross-compiles by GOARCH; cgo uses
+# the SDK's cross GCC with --sysroot.
+
+RUST_SUITE = "trixie"
+RUST_ROOTS = ("cargo", "libstd-rust-dev", "rustc")    # the closure of these (lib* runtime packages) runs rustc
+RUST_STD = "libstd-rust-dev"                          # the target's rlibs, at the rustc's exact version
+GO_SUITE = HOST_SUITE
+GO = "1.19"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RustTarget:
+    triple: str                    # Rust's target triple (riscv64gc-..., not GNU's riscv64-...)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RustHost:
+    triple: str                    # Rust's triple of the build host
+    loader: str                    # the dynamic loader, relative to rust/ (ld.so --library-path runs rustc)
+    libdirs: tuple[str, ...]       # relative to rust/: where rustc's, cargo's and LLVM's libraries are
+
+
+RUST_TARGETS: Mapping[str, RustTarget] = {
+    "x86_64": RustTarget(triple="x86_64-unknown-linux-gnu"),
+    "aarch64": RustTarget(triple="aarch64-unknown-linux-gnu"),
+    "riscv64": RustTarget(triple="riscv64gc-unknown-linux-gnu"),
+}
+RUST_HOSTS: Mapping[str, RustHost] = {
+    "x86_64": RustHost(triple="x86_64-unknown-linux-gnu", loader="usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2",
+                       libdirs=("usr/lib/x86_64-linux-gnu", "usr/lib/llvm-19/lib")),
+    "aarch64": RustHost(triple="aarch64-unknown-linux-gnu", loader="usr/lib/aarch64-linux-gnu/ld-linux-aarch64.so.1",
+                        libdirs=("usr/lib/aarch64-linux-gnu", "usr/lib/llvm-19/lib")),
+}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GoTarget:
+    goarch: str
+
+
+GO_TARGETS: Mapping[str, GoTarget] = {
+    "x86_64": GoTarget(goarch="amd64"), "aarch64": GoTarget(goarch="arm64"), "riscv64": GoTarget(goarch="riscv64")}
+GO_PACKAGES = (f"golang-{GO}-go", f"golang-{GO}-src")
+GOROOT = f"go/usr/lib/go-{GO}"         # relative to the SDK
+
+
+def rust_target(arch: Arch) -> RustTarget:
+    try:
+        return RUST_TARGETS[arch.name]
+    except KeyError:
+        raise UserError(f"the SDK has no Rust target for {arch.name}",
+                        hint="add a row to RUST_TARGETS in composer/sdk/toolchain.py") from None
+
+
+def rust_host(host: Arch) -> RustHost:
+    try:
+        return RUST_HOSTS[host.name]
+    except KeyError:
+        raise UserError(f"the SDK cannot run rustc on a {host.name} build host",
+                        hint="add a row to RUST_HOSTS in composer/sdk/toolchain.py") from None
+
+
+def go_target(arch: Arch) -> GoTarget:
+    try:
+        return GO_TARGETS[arch.name]
+    except KeyError:
+        raise UserError(f"the SDK has no Go target for {arch.name}",
+                        hint="add a row to GO_TARGETS in composer/sdk/toolchain.py") from None
+
+
+def runtime_closure_step(depends: str, roots: tuple[str, ...]) -> list[str]:
+    """The names one package's ``apt-cache depends`` section needs at run time: the first alternative of each
+    (Pre)Depends clause that is a root or a runtime library (``lib*``, not ``-dev``); virtual names are skipped."""
+    names, alternative = set(), False
+    for line in depends.splitlines():
+        found = re.match(r"^\s+(\|?)(?:Pre)?Depends:\s*(\S+)", line)
+        if found is None:
+            alternative = False
+            continue
+        name = found.group(2)
+        if not alternative and not name.startswith("<") and (
+                name in roots or (name.startswith("lib") and not name.endswith("-dev"))):
+            names.add(name)
+        alternative = bool(found.group(1))
+    return sorted(names)

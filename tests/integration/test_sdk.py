@@ -1,8 +1,8 @@
 """The SDK end to end (issue 18, ``make test-sdk``, marker ``sdk``): ``vcomp sdk build`` twice gives the same
 manifest and SBOM bytes; the examples (examples/hello-cmake: C + CMake + libcrypto, examples/hello-meson: C++ +
-Meson + zlib) are built by their recipes with the server profile's SDK, added to the session's sample
-repository, installed into the server profile and run at boot on x86_64, aarch64 and riscv64, each line checked
-on the console.
+Meson + zlib, examples/hello-rust: cargo, examples/hello-go: Go + cgo + zlib) are built by their recipes with the
+server profile's SDK (hello-rust and hello-go twice: the same bytes), added to the session's sample repository,
+installed into the server profile and run at boot on x86_64, aarch64 and riscv64, each line checked on the console.
 
 Minutes: the SDK's .debs (~300 MB per architecture, once per cache), the Debian closure import and TCG boots.
 The sample repository is the session's: run this marker on its own (``make test-sdk``).
@@ -26,14 +26,20 @@ from tests.integration.test_boot_server import boot_server, server_profile
 
 pytestmark = [pytest.mark.integration, pytest.mark.sdk]
 KEY = REPO / "keys" / "sample" / "INSECURE-SAMPLE-developer.key"
-EXAMPLES = ("hello-cmake", "hello-meson")
+EXAMPLES = ("hello-cmake", "hello-meson", "hello-rust", "hello-go")
+REBUILT = ("hello-rust", "hello-go")      # the C examples' reproducibility is tests/unit/test_split.py's
 LINES = {"hello-cmake": r"hello-cmake: C on {arch} with OpenSSL 3\.", "hello-meson": r"hello-meson: C\+\+ on {arch} "
-         r"with zlib 1\."}
+         r"with zlib 1\.", "hello-rust": r"hello-rust: Rust on {arch} \(rustc 1\.",
+         "hello-go": r"hello-go: Go on {arch} with zlib 1\."}
 # a check's output goes to its log in the guest: tee puts the program's line on the console too
 CHECKS = """      hello-cmake: |-
         hello-cmake | tee /dev/console | grep -q '^hello-cmake: C on'
       hello-meson: |-
         hello-meson | tee /dev/console | grep -q '^hello-meson: C++ on'
+      hello-rust: |-
+        hello-rust | tee /dev/console | grep -q '^hello-rust: Rust on'
+      hello-go: |-
+        hello-go | tee /dev/console | grep -q '^hello-go: Go on'
 """
 
 
@@ -48,18 +54,19 @@ def test_sdk_build_twice_gives_the_same_bytes(tmp_path: Path) -> None:
         outs.append(out)
     for name in ("sdk-manifest.json", "sdk.spdx.json", "environment-setup-aarch64"):
         assert (outs[0] / name).read_bytes() == (outs[1] / name).read_bytes(), name
-    assert b"libssl-dev" in (outs[0] / "sdk-manifest.json").read_bytes()
+    for deb in (b"libssl-dev", b'"libstd-rust-dev"', b'"rustc"', b'"golang-1.19-go"'):
+        assert deb in (outs[0] / "sdk-manifest.json").read_bytes(), deb
     assert (outs[0] / "sysroot" / "usr" / "include" / "openssl" / "ssl.h").is_file()
 
 
 def _profile(arch: str) -> str:
     text = server_profile((arch,))
     text = text.replace('"driver-*"]', '"driver-*", "hello-*"]')
-    text = text.replace("  - python3\n", "  - python3\n  - hello-cmake\n  - hello-meson\n", 1)
+    text = text.replace("  - python3\n", "  - python3\n" + "".join(f"  - {n}\n" for n in EXAMPLES), 1)
     text = text.replace("    checks:\n", "    checks:\n" + CHECKS, 1)
-    text = text.replace('"VCOMP-CHECK: PASS 50-http", ', '"VCOMP-CHECK: PASS 50-hello-cmake", '
-                        '"VCOMP-CHECK: PASS 50-hello-meson", "VCOMP-CHECK: PASS 50-http", ', 1)
-    assert text.count("hello-") >= 8, "profiles/server.yaml changed: update this test's edits"
+    passes = "".join(f'"VCOMP-CHECK: PASS 50-{n}", ' for n in sorted(EXAMPLES))   # checks run in name order
+    text = text.replace('"VCOMP-CHECK: PASS 50-http", ', passes + '"VCOMP-CHECK: PASS 50-http", ', 1)
+    assert text.count("hello-") >= 4 * len(EXAMPLES), "profiles/server.yaml changed: update this test's edits"
     return text
 
 
@@ -71,6 +78,12 @@ def test_examples_built_with_the_sdk_run_at_boot(arch: str, sample_repo_base: Pa
         assert main(["pkg", "build", str(REPO / "examples" / name), "--arch", arch, "--key", str(KEY),
                      "--out", str(pkgs)]) == 0
     print(f"examples {arch}: {time.monotonic() - start:.0f} s")
+    again = tmp_path / "again"
+    for name in REBUILT:        # reproducible: another work directory, the same package bytes
+        assert main(["pkg", "build", str(REPO / "examples" / name), "--arch", arch, "--key", str(KEY),
+                     "--out", str(again)]) == 0
+    for vpk in sorted(again.glob("*.vpk")):
+        assert vpk.read_bytes() == (pkgs / vpk.name).read_bytes(), vpk.name
     runtime = sorted(str(p) for p in pkgs.glob("*.vpk") if "-dbg-" not in p.name)
     repo = sample_repo_base / "images" / "repo"
     assert main(["repo", "add", str(repo), *runtime, "--key", str(KEY)]) == 0
