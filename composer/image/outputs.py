@@ -22,7 +22,8 @@ from jsonschema.exceptions import SchemaError
 
 from composer.arch import ARCHES, DEFAULT_ARCHES
 from composer.errors import UserError
-from composer.image.types import disk, esp, initramfs, iso, rootfs, uki
+from composer.image.dib import plan as dib_plan
+from composer.image.types import dib, disk, esp, initramfs, iso, rootfs, uki
 from composer.image.workshop import Builder
 from composer.plugins.registry import Registry
 from composer.schema import describe
@@ -164,6 +165,13 @@ OUTPUT_TYPES: Registry[OutputType] = Registry((
                uncached={"slots": frozenset({"ab"})},
                opt_in_firmware=frozenset({"bios"}),  # firmware: [bios, uefi]; a profile without it stays UEFI-only
                builder=disk.build, extension=disk.EXTENSION, media="disk", tested=True),
+    OutputType(name="dib", arches=frozenset({"x86_64"}), firmware={"x86_64": frozenset({"uefi"})},
+               description="diskimage-builder (optional extra [dib], root, loop devices): GPT disk (ESP with the "
+                           "UKI + ext4 root) as qcow2, raw, vmdk, vpc and/or a tar (docs/dib.md)",
+               options=dib_plan.OPTIONS,
+               tools=(*_FAT_TOOLS, "qemu-img", "losetup", "partx", "sfdisk", "mkfs.ext4", "mount", "umount",
+                      "fstrim", "tar", "dd"),
+               builder=dib.build, extension=dib.EXTENSION, media="disk", tested=True),
 ), group="vcomp.outputs", kind="output type", row_type=OutputType, name_of=lambda t: t.name,
     check=lambda t: plugin_problem(t))
 

@@ -1,0 +1,74 @@
+"""A diskimage-builder block-device plugin: GPT partitions mapped with ``partx`` instead of ``kpartx``.
+
+DIB's own ``partitioning`` plugin writes the table with ``sgdisk`` and maps the partitions through
+device-mapper (``kpartx``, ``/dev/mapper/loopXpN``); a machine without device-mapper (no
+``/dev/mapper/control``) cannot map them. This plugin, registered for DIB's process only under the entry point
+group ``diskimage_builder.block_device.plugin`` as ``vcomp_partitioning`` (:mod:`composer.image.dib.plan`),
+keeps DIB's configuration and partition nodes and changes two steps:
+
+- the table is written by ``sfdisk`` (util-linux) from a script with fixed disk and partition GUIDs, so the
+  table is the same bytes in every build (DIB's writers take random ones);
+- the partitions are added to the loop device with ``partx -u`` (the kernel's BLKPG ioctl: ``/dev/loopXpN``)
+  and removed with ``partx -d``.
+
+It is imported by DIB's ``dib-block-device`` process, never by vcomp itself; DIB is not patched.
+"""
+
+# diskimage-builder is untyped and optional (the ``dib`` extra): this module is only imported by DIB.
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from diskimage_builder.block_device.level1.partitioning import Partitioning
+from diskimage_builder.block_device.utils import exec_sudo, parse_rel_size_spec
+
+logger = logging.getLogger(__name__)
+MIB = 1024 * 1024
+
+
+class PartxPartitioning(Partitioning):  # type: ignore[misc]
+    """DIB's GPT partitioning with the table written by sfdisk and the partitions mapped by partx."""
+
+    def __init__(self, config: dict[str, Any], default_config: dict[str, Any], state: dict[str, Any]) -> None:
+        super().__init__(config, default_config, state)
+        if self.label != "gpt":
+            raise ValueError("vcomp_partitioning writes GPT only (label: gpt)")
+        self.disk_guid = str(config.get("disk-guid", ""))
+        self.guids = {str(p["name"]): str(p.get("guid", "")) for p in config["partitions"]}
+
+    def _create_gpt(self) -> None:
+        lines = ["label: gpt", "unit: sectors"]
+        if self.disk_guid:
+            lines.append(f"label-id: {self.disk_guid}")
+        free = self.disk_size - 2 * MIB
+        start = MIB // 512
+        for number, part in enumerate(self.partitions, start=1):
+            size = parse_rel_size_spec(part.get_size(), free)[1] // MIB * MIB
+            guid = self.guids.get(part.get_name(), "")
+            fields = [f"start={start}", f"size={size // 512}", f"type={part.get_type()}",
+                      f"name={part.get_name()}", *([f"uuid={guid}"] if guid else [])]
+            lines.append(", ".join(fields))
+            self.state["blockdev"][part.get_name()] = {"device": f"{self.device_path}p{number}"}
+            start += size // 512
+            free -= size
+        script = "\n".join(lines) + "\n"
+        logger.debug("sfdisk script:\n%s", script)
+        exec_sudo(["sh", "-c", 'printf "%s" "$1" | sfdisk --no-reread --no-tell-kernel --wipe always "$2"',
+                   "sfdisk", script, self.device_path])
+
+    def create(self) -> None:
+        self.number_of_partitions += 1
+        if self.number_of_partitions > 1:
+            return
+        self.image_path = self.state["blockdev"][self.base]["image"]
+        self.device_path = self.state["blockdev"][self.base]["device"]
+        self.disk_size = self._size_of_block_dev(self.image_path)
+        self._create_gpt()
+        exec_sudo(["sync"])
+        exec_sudo(["partx", "-u", self.device_path])  # -u: adds them, or keeps those the kernel found
+
+    def umount(self) -> None:
+        self.number_of_partitions -= 1
+        if self.number_of_partitions == 0:
+            exec_sudo(["partx", "-d", self.state["blockdev"][self.base]["device"]])
