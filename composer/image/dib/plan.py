@@ -28,7 +28,7 @@ ROOT_PARTITION = 2                    # ESP first, root second: /dev/vda2, as th
 MIB = 1 << 20
 JOURNAL_MIB = 64                      # DIB's ext4 journal (mkfs -J size=64)
 
-# format -> the extension of DIB's file for it (DIB names its outputs IMAGE.EXT; vpc is VHD)
+# format -> the extension of the output's file for it (DIB writes IMAGE.FORMAT; vpc is a VHD)
 FORMATS: Mapping[str, str] = {"qcow2": ".qcow2", "raw": ".raw", "vmdk": ".vmdk", "vpc": ".vhd", "tar": ".tar"}
 BOOT_ORDER = ("qcow2", "raw", "vmdk", "vpc")  # the first of these a profile builds is the output's bootable file
 ELEMENT_NAME = r"^[a-z0-9][a-z0-9-]{0,63}$"
@@ -99,6 +99,20 @@ def elements_of(options: Mapping[str, Any], where: str) -> tuple[str, ...]:
     return elements
 
 
+def in_root_problem(phases: Mapping[str, frozenset[str]], *, has_bash: bool, where: str) -> UserError | None:
+    """Why DIB cannot run these elements on this root (None when it can): the elements (with their
+    dependencies) that run scripts inside the root need bash there, which a vcomp root has only when the profile
+    installs it."""
+    inside = {name: sorted(p) for name, p in sorted(phases.items()) if p}
+    if not inside or has_bash:
+        return None
+    named = "; ".join(f"{name} ({', '.join(p)})" for name, p in inside.items())
+    return UserError(f"{where}: DIB element{'s' if len(inside) > 1 else ''} run scripts inside the root, which has "
+                     f"no /bin/bash: {named}",
+                     hint="drop those elements, or install bash (and what their scripts call) in the profile; "
+                          "docs/dib.md lists the elements that run outside the root")
+
+
 def bootable_format(formats: Sequence[str]) -> str:
     """The format ``vcomp boot`` boots ("" when only a tar is built)."""
     return next((f for f in BOOT_ORDER if f in formats), "")
@@ -142,6 +156,9 @@ def element_files() -> dict[str, tuple[str, int]]:
     return {
         "element-provides": ("operating-system\n", 0o644),
         "README.rst": ("vcomp-root: the root of a vcomp lock (written by vcomp for one DIB run)\n", 0o644),
+        "environment.d/10-vcomp-root.bash": (
+            "# vcomp: what DIB's distribution elements would say of the operating system.\n"
+            "export DISTRO_NAME=veridian\nexport DIB_RELEASE=${DIB_RELEASE:-vcomp}\n", 0o644),
         "root.d/10-vcomp-root": (
             "#!/bin/sh\n# vcomp: unpack the lock's root (numeric owners, xattrs) into DIB's tree.\nset -eu\n"
             'tar --numeric-owner --xattrs --xattrs-include="*" -xpf "$VCOMP_ROOT_TAR" -C "$TARGET_ROOT"\n'

@@ -29,6 +29,7 @@ EXTENSION = ".qcow2"  # with the default formats
 HOST_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 TIMEOUT = 1800  # seconds for one DIB run (about a minute here for a small root)
 EXTRA = "pip install 'veridian-composer[dib]'"
+ERROR_WORDS = ("error", "failed", "no such", "unbound variable")  # lines of DIB's log that say what went wrong
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -80,20 +81,24 @@ def build(w: Workshop, t: OutputJob, out: Path) -> BuiltOutput:
                       root_type=str(w.arch.gpt_root_type).upper(),
                       guids={k: str(w.uuid(f"dib-{k}")) for k in ("disk", "esp", "root", "root-fs")},
                       epoch=w.epoch)
-    files = _run_dib(job, host_facts().dib, w.work, out)
+    files = _run_dib(job, host_facts().dib, w.work, out, has_bash=os.path.lexists(w.root / "bin" / "bash"))
     fmt = plan.bootable_format(formats)
     return BuiltOutput(name=t.name, type=t.type, files=files, firmware=t.firmware if fmt else (),
                        boot={"media": "disk", "format": fmt} if fmt else {})
 
 
-def _run_dib(job: plan.DibJob, script: str, work: Path, out: Path) -> tuple[Path, ...]:
+def _run_dib(job: plan.DibJob, script: str, work: Path, out: Path, *, has_bash: bool) -> tuple[Path, ...]:
     """Run DIB for ``job`` in a scratch directory under ``work``; its files, bootable first, moved into ``out``."""
     with tempfile.TemporaryDirectory(prefix="vcomp-dib-", dir=work) as tmp:
         scratch = Path(tmp)
         _write_inputs(scratch, job)
+        elements_path = [scratch / "elements", *_user_elements(), _dib_elements()]
+        problem = plan.in_root_problem(_phases(job, elements_path), has_bash=has_bash, where=f"output '{job.name}'")
+        if problem is not None:
+            raise problem
         env = plan.environment(job, scratch=scratch, python=sys.executable,
                                python_path=[scratch / "site", Path(composer.__file__).parent.parent],
-                               elements_path=[scratch / "elements", *_user_elements()], host_path=HOST_PATH)
+                               elements_path=elements_path[:-1], host_path=HOST_PATH)
         base = scratch / "out" / job.name
         argv = plan.command(script, job, base)
         try:
@@ -111,11 +116,11 @@ def _run_dib(job: plan.DibJob, script: str, work: Path, out: Path) -> tuple[Path
         order = [f for f in plan.BOOT_ORDER if f in job.formats] + [f for f in job.formats if f not in plan.BOOT_ORDER]
         files = []
         for fmt in order:
-            made = base.with_name(job.name + plan.FORMATS[fmt])
+            made = base.with_name(f"{job.name}.{fmt}")   # DIB names its files IMAGE.TYPE
             if not made.is_file():
                 raise ToolError(f"diskimage-builder wrote no {fmt} file for output '{job.name}'",
-                                hint=f"its log: {log}")
-            dest = out / made.name
+                                hint="rerun with --debug for its log")
+            dest = out / f"{job.name}{plan.FORMATS[fmt]}"
             shutil.move(made, dest)
             files.append(dest)
         return tuple(files)
@@ -137,6 +142,24 @@ def _write_inputs(scratch: Path, job: plan.DibJob) -> None:
         (scratch / d).mkdir(exist_ok=True)
 
 
+def _dib_elements() -> Path:
+    """DIB's own elements (disk-image-create appends them to ELEMENTS_PATH)."""
+    import diskimage_builder
+    return Path(diskimage_builder.__file__).parent / "elements"
+
+
+def _phases(job: plan.DibJob, paths: list[Path]) -> dict[str, frozenset[str]]:
+    """Each element DIB will run (the profile's and their dependencies) -> the phases it runs inside the root."""
+    from diskimage_builder import element_dependencies as deps
+    try:
+        found = deps.get_elements([plan.ELEMENT, *job.elements], ":".join(str(p) for p in paths))
+    except (deps.MissingElementException, deps.AlreadyProvidedException, deps.InvalidElementDir) as exc:
+        raise UserError(f"output '{job.name}': DIB elements {list(job.elements)}: {exc or type(exc).__name__}",
+                        hint="name elements DIB has (python -m diskimage_builder.element_dependencies lists "
+                             "them) or that are on ELEMENTS_PATH; one operating system only (vcomp-root)") from None
+    return {str(name): frozenset(p for p in plan.IN_ROOT_PHASES if Path(path, p).is_dir()) for name, path in found}
+
+
 def _user_elements() -> list[Path]:
     """Further element directories the user names (ELEMENTS_PATH, as DIB reads it)."""
     return [Path(p) for p in os.environ.get("ELEMENTS_PATH", "").split(":") if p]
@@ -146,7 +169,7 @@ def _last_error(output: bytes) -> str:
     lines = [ln.strip() for ln in output.decode("utf-8", "replace").splitlines() if ln.strip()]
     lines = [ln.split(" | ", 1)[-1].strip() for ln in lines]
     lines = [ln for ln in lines if ln]
-    found = [i for i, ln in enumerate(lines) if any(w in ln.lower() for w in ("error", "failed", "no such"))]
+    found = [i for i, ln in enumerate(lines) if any(w in ln.lower() for w in ERROR_WORDS)]
     if not found:
         return (lines or ["(no output)"])[-1][:300]
     i = found[-1]
