@@ -18,8 +18,10 @@ It is imported by DIB's ``dib-block-device`` process, never by vcomp itself; DIB
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
+from diskimage_builder.block_device.exception import BlockDeviceSetupException
 from diskimage_builder.block_device.level1.partitioning import Partitioning
 from diskimage_builder.block_device.utils import exec_sudo, parse_rel_size_spec
 
@@ -71,4 +73,18 @@ class PartxPartitioning(Partitioning):  # type: ignore[misc]
     def umount(self) -> None:
         self.number_of_partitions -= 1
         if self.number_of_partitions == 0:
-            exec_sudo(["partx", "-d", self.state["blockdev"][self.base]["device"]])
+            _remove_partitions(self.state["blockdev"][self.base]["device"])
+
+
+def _remove_partitions(device: str, tries: int = 10) -> None:
+    """``partx -d`` the loop device's partitions; a partition the kernel still holds for a moment after its
+    umount is retried, and one it keeps goes when DIB detaches the loop device (a warning, not a failure)."""
+    for attempt in range(tries):
+        try:
+            exec_sudo(["partx", "-d", device])
+            return
+        except BlockDeviceSetupException as exc:
+            if attempt == tries - 1:
+                logger.warning("partx -d %s failed (%s); detaching the loop device removes them", device, exc)
+                return
+            time.sleep(1)
