@@ -20,7 +20,7 @@ from pathlib import Path
 
 import composer
 from composer.errors import ToolError, UserError
-from composer.image.dib import plan
+from composer.image.dib import plan, tarfix
 from composer.image.formats import fs
 from composer.image.workshop import BuiltOutput, OutputJob, Workshop
 from composer.run import run
@@ -82,6 +82,8 @@ def build(w: Workshop, t: OutputJob, out: Path) -> BuiltOutput:
                       guids={k: str(w.uuid(f"dib-{k}")) for k in ("disk", "esp", "root", "root-fs")},
                       epoch=w.epoch)
     files = _run_dib(job, host_facts().dib, w.work, out, has_bash=os.path.lexists(w.root / "bin" / "bash"))
+    if "tar" in formats:
+        _normalise_tar(out / f"{t.name}{plan.FORMATS['tar']}", w.root, w.epoch)
     fmt = plan.bootable_format(formats)
     return BuiltOutput(name=t.name, type=t.type, files=files, firmware=t.firmware if fmt else (),
                        boot={"media": "disk", "format": fmt} if fmt else {})
@@ -124,6 +126,16 @@ def _run_dib(job: plan.DibJob, script: str, work: Path, out: Path, *, has_bash: 
             shutil.move(made, dest)
             files.append(dest)
         return tuple(files)
+
+
+def _normalise_tar(path: Path, root: Path, epoch: int) -> None:
+    """DIB's tar rewritten without the host's /dev and the build's times (:mod:`composer.image.dib.tarfix`)."""
+    dev = root / "dev"
+    names = sorted(str(p.relative_to(dev)) for p in dev.rglob("*")) if dev.is_dir() else []
+    tmp = path.with_name(path.name + ".new")
+    with path.open("rb") as src, tmp.open("wb") as dst:
+        tarfix.normalise(src, dst, dev=tarfix.root_dev_entries(names), epoch=epoch)
+    tmp.replace(path)
 
 
 def _write_inputs(scratch: Path, job: plan.DibJob) -> None:
