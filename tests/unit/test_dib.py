@@ -1,0 +1,167 @@
+"""The pure parts of the dib output (composer.image.dib.plan, .tarfix, the host check): options, elements, DIB's
+command line and environment, the block-device configuration, the sudo stand-in, the tar rewrite."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import tarfile
+from pathlib import Path
+
+import pytest
+import yaml
+
+from composer.errors import UserError
+from composer.image.dib import plan, tarfix
+from composer.image.outputs import OUTPUT_TYPES
+from composer.image.types.dib import HostFacts, host_problem
+
+GUIDS = {k: f"00000000-0000-5000-8000-00000000000{i}" for i, k in enumerate(("disk", "esp", "root", "root-fs"))}
+
+
+def job(**over: object) -> plan.DibJob:
+    fields: dict[str, object] = dict(name="dib", dib_arch="amd64", formats=("qcow2", "vmdk"), elements=(),
+                                     root_tar=Path("/s/root.tar"), esp_image=Path("/s/esp.fat"), esp_mib=19,
+                                     image_mib=200, root_type="4F68BCE3-E8CD-4DB1-96E7-FBCAF984B709",
+                                     guids=GUIDS, epoch=1700000000)
+    fields.update(over)
+    return plan.DibJob(**fields)  # type: ignore[arg-type]
+
+
+def problems(options: object) -> list[str]:
+    return [f"{'.'.join(map(str, p))}: {m}" for p, m, _ in OUTPUT_TYPES["dib"].option_problems(options)]
+
+
+def test_formats_and_elements_are_validated_by_the_row() -> None:
+    assert problems({"formats": ["qcow2", "vmdk", "vpc", "raw", "tar"], "elements": ["manifests"]}) == []
+    assert problems({"formats": ["vhd"]})[0].startswith("formats.0: 'vhd' is not one of")
+    assert problems({"formats": []}) and problems({"formats": ["qcow2", "qcow2"]})
+    assert problems({"elements": ["../x"]})[0].startswith("elements.0:")
+    assert problems({"elements": [f"e{i}" for i in range(plan.MAX_ELEMENTS + 1)]})
+    assert problems({"filesystem": "ext4"}) == ["filesystem: output type 'dib' has no option 'filesystem'"]
+
+
+def test_refused_elements_are_named_with_their_reasons_at_once() -> None:
+    with pytest.raises(UserError) as info:
+        plan.elements_of({"elements": ["manifests", "vm", "base"]}, "output 'dib'")
+    msg = info.value.message
+    assert msg.startswith("output 'dib': DIB elements refused: 'vm': ") and "'base': " in msg
+    assert "manifests" not in msg
+    assert plan.elements_of({"elements": ["manifests"]}, "x") == ("manifests",)
+    assert plan.elements_of({}, "x") == ()
+
+
+def test_elements_running_inside_a_root_without_bash_are_refused() -> None:
+    phases = {"vcomp-root": frozenset(), "growroot": frozenset({"post-install.d", "install.d"})}
+    err = plan.in_root_problem(phases, has_bash=False, where="output 'dib'")
+    assert err is not None
+    assert err.message.endswith("no /bin/bash: growroot (install.d, post-install.d)")
+    assert plan.in_root_problem(phases, has_bash=True, where="x") is None
+    assert plan.in_root_problem({"manifests": frozenset()}, has_bash=False, where="x") is None
+
+
+def test_the_bootable_file_is_the_first_disk_format() -> None:
+    assert plan.bootable_format(("tar", "vmdk", "qcow2")) == "qcow2"
+    assert plan.bootable_format(("vpc", "raw")) == "raw"
+    assert plan.bootable_format(("tar",)) == ""
+
+
+def test_sizes() -> None:
+    assert plan.esp_mib(1) == 1 and plan.esp_mib(plan.MIB) == 1 and plan.esp_mib(plan.MIB + 1) == 2
+    size = plan.image_mib(16 * plan.MIB, 19)
+    assert size % 4 == 0 and size >= 20 + 2 * plan.JOURNAL_MIB + 19 + 2
+
+
+def test_command_line_has_no_base_element_and_vcomp_root_first() -> None:
+    argv = plan.command("/venv/bin/disk-image-create", job(elements=("manifests",)), Path("/s/out/dib"))
+    assert argv == ["/venv/bin/disk-image-create", "-n", "-a", "amd64", "--image-size", "0.1953", "-t", "qcow2,vmdk",
+                    "--no-tmpfs", "-o", "/s/out/dib", "vcomp-root", "manifests"]
+
+
+def test_environment_is_complete_and_sudo_is_on_dibs_path_only() -> None:
+    env = plan.environment(job(), scratch=Path("/s"), python="/venv/bin/python", python_path=[Path("/s/site"),
+                           Path("/src")], elements_path=[Path("/s/elements")], host_path="/usr/sbin:/usr/bin")
+    assert env["PATH"] == "/s/bin:/usr/sbin:/usr/bin"
+    assert env["HOME"] == "/s/home" and env["TMPDIR"] == "/s/tmp"
+    assert env["PYTHONPATH"] == "/s/site:/src" and env["ELEMENTS_PATH"] == "/s/elements"
+    assert env["DIB_BLOCK_DEVICE_CONFIG"] == "file:///s/block-device.yaml"
+    assert env["VCOMP_ROOT_TAR"] == "/s/root.tar" and env["VCOMP_ESP"] == "/s/esp.fat"
+    assert env["SOURCE_DATE_EPOCH"] == env["E2FSPROGS_FAKE_TIME"] == "1700000000"
+    assert not any("proxy" in k.lower() for k in env)
+
+
+def test_block_device_config_is_vcomps_gpt_through_the_partx_plugin() -> None:
+    config = yaml.safe_load(plan.block_device_yaml(job()))
+    assert config[0] == {"local_loop": {"name": "image0"}}
+    part = config[1][plan.PLUGIN]
+    assert part["label"] == "gpt" and part["disk-guid"] == GUIDS["disk"]
+    esp, root = part["partitions"]
+    assert (esp["name"], esp["size"], esp["guid"], "mkfs" in esp) == ("ESP", "19MiB", GUIDS["esp"], False)
+    assert root["size"] == "100%" and root["mkfs"]["type"] == "ext4" and root["mkfs"]["uuid"] == GUIDS["root-fs"]
+    assert f"hash_seed={GUIDS['root-fs']}" in root["mkfs"]["opts"]
+    assert root["mkfs"]["mount"]["mount_point"] == "/"
+    assert plan.ENTRY_POINTS.splitlines() == ["[diskimage_builder.block_device.plugin]",
+                                              "vcomp_partitioning = composer.image.dib.partx:PartxPartitioning"]
+
+
+def test_the_element_provides_the_operating_system_and_unpacks_the_root() -> None:
+    files = plan.element_files()
+    assert files["element-provides"][0] == "operating-system\n"
+    text, mode = files["root.d/10-vcomp-root"]
+    assert mode == 0o755 and "--numeric-owner --xattrs" in text and '"$VCOMP_ROOT_TAR"' in text
+    assert '"${IMAGE_BLOCK_DEVICE}p1"' in files["pre-finalise.d/10-vcomp-esp"][0]
+    assert not any(p.startswith(plan.IN_ROOT_PHASES) for p in files)  # nothing of vcomp's runs inside the root
+
+
+def test_the_sudo_stand_in_drops_sudos_options(tmp_path: Path) -> None:
+    sudo = tmp_path / "sudo"
+    sudo.write_text(plan.SUDO)
+    for argv in (["-E", "echo", "a b"], ["-E", "--preserve-env=PATH", "-u", "root", "echo", "a b"],
+                 ["--", "echo", "a b"], ["echo", "a b"]):
+        out = subprocess.run(["sh", str(sudo), *argv], capture_output=True, text=True, check=True).stdout
+        assert out == "a b\n", argv
+
+
+@pytest.mark.parametrize(("facts", "start"), [
+    (HostFacts(dib="", root=True, loop=True), "output 'd' (dib) needs diskimage-builder"),
+    (HostFacts(dib="/x", root=False, loop=True), "output 'd' (dib) needs root"),
+    (HostFacts(dib="/x", root=True, loop=False), "output 'd' (dib) needs loop devices"),
+])
+def test_a_host_without_what_dib_needs_is_one_line(facts: HostFacts, start: str) -> None:
+    err = host_problem(facts, "d")
+    assert err is not None and err.message.startswith(start) and "\n" not in err.message and err.hint
+    assert host_problem(HostFacts(dib="/x", root=True, loop=True), "d") is None
+
+
+def _dib_like_tar() -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:", format=tarfile.PAX_FORMAT) as tar:
+        def add(name: str, kind: bytes = tarfile.DIRTYPE, data: bytes = b"", mtime: int = 1800000000) -> None:
+            info = tarfile.TarInfo(name)
+            info.type, info.mtime, info.size = kind, mtime, len(data)
+            info.pax_headers = {"atime": "1800000001.5", "ctime": "1800000002.25", "SCHILY.xattr.user.a": "b"}
+            tar.addfile(info, io.BytesIO(data) if data else None)
+        add("./")
+        add("./dev")
+        add("./dev/console", tarfile.CHRTYPE)
+        add("./dev/loop0", tarfile.BLKTYPE)
+        add("./dev/pts")
+        add("./etc")
+        add("./etc/hostname", tarfile.REGTYPE, b"dib\n", mtime=1600000000)
+    return buf.getvalue()
+
+
+def test_dibs_tar_loses_the_hosts_dev_and_the_build_times() -> None:
+    out = io.BytesIO()
+    dropped = tarfix.normalise(io.BytesIO(_dib_like_tar()), out, dev=tarfix.root_dev_entries(["console"]),
+                               epoch=1700000000)
+    assert dropped == 2
+    with tarfile.open(fileobj=io.BytesIO(out.getvalue())) as tar:
+        members = tar.getmembers()
+        assert [m.name for m in members] == [".", "./dev", "./dev/console", "./etc", "./etc/hostname"]
+        assert [m.mtime for m in members] == [1700000000] * 4 + [1600000000]
+        assert all(set(m.pax_headers) == {"SCHILY.xattr.user.a"} for m in members)
+        assert tar.extractfile("./etc/hostname").read() == b"dib\n"  # type: ignore[union-attr]
+    again = io.BytesIO()
+    tarfix.normalise(io.BytesIO(_dib_like_tar()), again, dev=tarfix.root_dev_entries(["console"]), epoch=1700000000)
+    assert again.getvalue() == out.getvalue()
