@@ -138,7 +138,9 @@ OPT_IN = {"archive": "archive test: run it with make test-archive (pytest -m arc
           "verified_boot": "tampered verified-boot images: run them with make test-verified-boot "
                            "(pytest -m 'verified_boot or integration')",
           "device": "vpk on a booted server image: run it with make test-device (pytest -m device)",
-          "ab_update": "A/B updates of a booted device: run it with make test-ab-update (pytest -m ab_update)"}
+          "ab_update": "A/B updates of a booted device: run it with make test-ab-update (pytest -m ab_update)",
+          "dib": "diskimage-builder disks built and booted (root, loop devices): run them with make test-dib "
+                 "(pytest -m dib)"}
 
 
 def _asked_for(config: pytest.Config, marker: str) -> bool:
