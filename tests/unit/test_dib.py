@@ -4,6 +4,7 @@ command line and environment, the block-device configuration, the sudo stand-in,
 from __future__ import annotations
 
 import io
+import json
 import subprocess
 import tarfile
 from pathlib import Path
@@ -165,3 +166,40 @@ def test_dibs_tar_loses_the_hosts_dev_and_the_build_times() -> None:
     again = io.BytesIO()
     tarfix.normalise(io.BytesIO(_dib_like_tar()), again, dev=tarfix.root_dev_entries(["console"]), epoch=1700000000)
     assert again.getvalue() == out.getvalue()
+
+
+def test_the_partx_plugin_writes_the_configured_gpt_with_sfdisk(tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """The plugin's table on an image file (no loop device: sfdisk writes files too), read back by sfdisk."""
+    pytest.importorskip("diskimage_builder", reason="the [dib] extra is not installed (pip install '.[dib]')")
+    import shutil
+
+    if shutil.which("sfdisk") is None:
+        pytest.skip("sfdisk (fdisk) is not installed")
+    from composer.image.dib import partx
+
+    def unprivileged(cmd: list[str]) -> str:
+        return subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    monkeypatch.setattr(partx, "exec_sudo", unprivileged)
+    config = yaml.safe_load(plan.block_device_yaml(job()))[1][plan.PLUGIN]
+    for part in config["partitions"]:
+        part["base"] = "image0"  # what DIB's config loader adds to each partition node
+    state: dict[str, object] = {"blockdev": {}}
+    plugin = partx.PartxPartitioning(config, {}, state)
+    image = tmp_path / "disk.raw"
+    image.write_bytes(b"")
+    with image.open("r+b") as f:
+        f.truncate(64 * plan.MIB)
+    plugin.device_path, plugin.disk_size = str(image), 64 * plan.MIB
+    plugin._create_gpt()
+    table = json.loads(subprocess.run(["sfdisk", "-J", str(image)], capture_output=True, check=True).stdout)
+    table = table["partitiontable"]
+    assert table["label"] == "gpt" and table["id"].lower() == GUIDS["disk"]
+    esp, root = table["partitions"]
+    assert (esp["start"], esp["size"], esp["uuid"].lower(), esp["name"]) == (2048, 19 * 2048, GUIDS["esp"], "ESP")
+    assert root["start"] == 2048 + 19 * 2048 and root["uuid"].lower() == GUIDS["root"]
+    assert root["type"] == "4F68BCE3-E8CD-4DB1-96E7-FBCAF984B709"
+    assert state["blockdev"] == {"ESP": {"device": f"{image}p1"}, "root": {"device": f"{image}p2"}}
+    first = image.read_bytes()
+    plugin._create_gpt()
+    assert image.read_bytes() == first  # the same table, byte for byte
