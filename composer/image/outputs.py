@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import copy
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -53,6 +53,8 @@ class OutputType:
     option_bootloaders: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     # option -> values with which the output is not kept in the image cache (it writes a directory beside its files)
     uncached: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    # what else decides its bytes, for the image cache's key (an external backend's version: dib's DIB)
+    backend: Callable[[], str] | None = None
 
     def cacheable(self, options: Mapping[str, object]) -> bool:
         return not any(str(options.get(o)) in values for o, values in self.uncached.items())
@@ -171,7 +173,7 @@ OUTPUT_TYPES: Registry[OutputType] = Registry((
                options=dib_plan.OPTIONS,
                tools=(*_FAT_TOOLS, "qemu-img", "losetup", "partx", "sfdisk", "mkfs.ext4", "mount", "umount",
                       "fstrim", "tar", "dd"),
-               builder=dib.build, extension=dib.EXTENSION, media="disk", tested=True),
+               builder=dib.build, extension=dib.EXTENSION, media="disk", tested=True, backend=dib.backend_version),
 ), group="vcomp.outputs", kind="output type", row_type=OutputType, name_of=lambda t: t.name,
     check=lambda t: plugin_problem(t))
 

@@ -203,3 +203,15 @@ def test_the_partx_plugin_writes_the_configured_gpt_with_sfdisk(tmp_path: Path,
     first = image.read_bytes()
     plugin._create_gpt()
     assert image.read_bytes() == first  # the same table, byte for byte
+
+
+def test_the_cache_key_of_a_dib_output_follows_diskimage_builders_version(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.metadata
+
+    from composer.compose.seed import output_key
+    from composer.image.workshop import OutputJob
+    t = OutputJob(name="dib", type="dib", options={"formats": ["qcow2"]}, firmware=("uefi",))
+    monkeypatch.setattr(importlib.metadata, "version", lambda name: "3.43.0")
+    first = output_key("seed", t)
+    monkeypatch.setattr(importlib.metadata, "version", lambda name: "3.44.0")
+    assert output_key("seed", t) != first

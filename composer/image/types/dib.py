@@ -49,6 +49,15 @@ def host_facts() -> HostFacts:
     return HostFacts(dib=script, root=os.geteuid() == 0, loop=Path("/dev/loop-control").exists())
 
 
+def backend_version() -> str:
+    """diskimage-builder's version (part of the image cache's key of a dib output), "missing" without it."""
+    from importlib.metadata import PackageNotFoundError, version
+    try:
+        return f"diskimage-builder {version('diskimage-builder')}"
+    except PackageNotFoundError:
+        return "missing"
+
+
 def host_problem(facts: HostFacts, output: str) -> UserError | None:
     """Why this host cannot build the output (None when it can): one line and the fix."""
     if not facts.dib:
