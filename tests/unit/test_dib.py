@@ -215,3 +215,19 @@ def test_the_cache_key_of_a_dib_output_follows_diskimage_builders_version(monkey
     first = output_key("seed", t)
     monkeypatch.setattr(importlib.metadata, "version", lambda name: "3.44.0")
     assert output_key("seed", t) != first
+
+
+def test_bash_is_looked_for_inside_the_root_never_on_the_host(tmp_path: Path) -> None:
+    import os
+
+    from composer.image.types.dib import _has_bash
+    merged = tmp_path / "merged"
+    (merged / "usr" / "bin").mkdir(parents=True)
+    os.symlink("usr/bin", merged / "bin")
+    assert not _has_bash(merged)
+    (merged / "usr" / "bin" / "bash").write_text("")
+    assert _has_bash(merged)
+    absolute = tmp_path / "absolute"
+    absolute.mkdir()
+    os.symlink("/usr/bin", absolute / "bin")   # the host's /usr/bin/bash must not count
+    assert not _has_bash(absolute)

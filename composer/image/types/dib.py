@@ -23,6 +23,7 @@ from composer.errors import ToolError, UserError
 from composer.image.dib import plan, tarfix
 from composer.image.formats import fs
 from composer.image.workshop import BuiltOutput, OutputJob, Workshop
+from composer.rootfs import Root, UnsafePath
 from composer.run import run
 
 EXTENSION = ".qcow2"  # with the default formats
@@ -77,7 +78,8 @@ def host_problem(facts: HostFacts, output: str) -> UserError | None:
 def build(w: Workshop, t: OutputJob, out: Path) -> BuiltOutput:
     formats = plan.formats_of(t.options)
     elements = plan.elements_of(t.options, f"output '{t.name}'")
-    problem = host_problem(host_facts(), t.name)
+    facts = host_facts()
+    problem = host_problem(facts, t.name)
     if problem is not None:
         raise problem
     cmdline = f"{w.cmdline} vcomp.root=/dev/vda{plan.ROOT_PARTITION} vcomp.rootfstype=ext4"
@@ -90,7 +92,7 @@ def build(w: Workshop, t: OutputJob, out: Path) -> BuiltOutput:
                       root_type=str(w.arch.gpt_root_type).upper(),
                       guids={k: str(w.uuid(f"dib-{k}")) for k in ("disk", "esp", "root", "root-fs")},
                       epoch=w.epoch)
-    files = _run_dib(job, host_facts().dib, w.work, out, has_bash=os.path.lexists(w.root / "bin" / "bash"))
+    files = _run_dib(job, facts.dib, w.work, out, has_bash=_has_bash(w.root))
     if "tar" in formats:
         _normalise_tar(out / f"{t.name}{plan.FORMATS['tar']}", w.root, w.epoch)
     fmt = plan.bootable_format(formats)
@@ -116,25 +118,38 @@ def _run_dib(job: plan.DibJob, script: str, work: Path, out: Path, *, has_bash: 
             result = run(argv, env=env, clean_env=True, check=False, timeout=TIMEOUT, cwd=scratch)
         finally:
             _undo_leftovers(scratch)
-        if result.returncode != 0:   # the log outlives the build's directories
-            fd, name = tempfile.mkstemp(prefix=f"vcomp-dib-{job.name}-", suffix=".log")
-            with os.fdopen(fd, "wb") as f:
-                f.write(result.stdout + result.stderr)
-            log = Path(name)
+        if result.returncode != 0:
             last = _last_error(result.stdout + result.stderr)
             raise ToolError(f"diskimage-builder failed for output '{job.name}' (exit {result.returncode}): {last}",
-                            hint=f"its whole log: {log}")
+                            hint=f"its whole log: {_keep_log(job.name, result.stdout + result.stderr)}")
         order = [f for f in plan.BOOT_ORDER if f in job.formats] + [f for f in job.formats if f not in plan.BOOT_ORDER]
         files = []
         for fmt in order:
             made = base.with_name(f"{job.name}.{fmt}")   # DIB names its files IMAGE.TYPE
             if not made.is_file():
                 raise ToolError(f"diskimage-builder wrote no {fmt} file for output '{job.name}'",
-                                hint="rerun with --debug for its log")
+                                hint=f"its whole log: {_keep_log(job.name, result.stdout + result.stderr)}")
             dest = out / f"{job.name}{plan.FORMATS[fmt]}"
             shutil.move(made, dest)
             files.append(dest)
         return tuple(files)
+
+
+def _keep_log(name: str, text: bytes) -> Path:
+    """DIB's log of a failed run, kept where it outlives the build's directories."""
+    fd, path = tempfile.mkstemp(prefix=f"vcomp-dib-{name}-", suffix=".log")
+    with os.fdopen(fd, "wb") as f:
+        f.write(text)
+    return Path(path)
+
+
+def _has_bash(root: Path) -> bool:
+    """Whether the root has /bin/bash (its symlinks resolved inside the root, never on the host)."""
+    with Root.open(root) as tree:
+        try:
+            return tree.is_file(tree.resolve("bin/bash"))
+        except (UnsafePath, OSError):
+            return False
 
 
 def _normalise_tar(path: Path, root: Path, epoch: int) -> None:
