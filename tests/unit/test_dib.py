@@ -96,10 +96,12 @@ def test_block_device_config_is_vcomps_gpt_through_the_partx_plugin() -> None:
     assert config[0] == {"local_loop": {"name": "image0"}}
     part = config[1][plan.PLUGIN]
     assert part["label"] == "gpt" and part["disk-guid"] == GUIDS["disk"]
+    assert part["ext4-times"] == {"partition": "root", "epoch": 1700000000}
     esp, root = part["partitions"]
     assert (esp["name"], esp["size"], esp["guid"], "mkfs" in esp) == ("ESP", "19MiB", GUIDS["esp"], False)
     assert root["size"] == "100%" and root["mkfs"]["type"] == "ext4" and root["mkfs"]["uuid"] == GUIDS["root-fs"]
     assert f"hash_seed={GUIDS['root-fs']}" in root["mkfs"]["opts"]
+    assert "lazy_itable_init=0,lazy_journal_init=0" in root["mkfs"]["opts"]
     assert root["mkfs"]["mount"]["mount_point"] == "/"
     assert plan.ENTRY_POINTS.splitlines() == ["[diskimage_builder.block_device.plugin]",
                                               "vcomp_partitioning = composer.image.dib.partx:PartxPartitioning"]
@@ -231,3 +233,26 @@ def test_bash_is_looked_for_inside_the_root_never_on_the_host(tmp_path: Path) ->
     absolute.mkdir()
     os.symlink("/usr/bin", absolute / "bin")   # the host's /usr/bin/bash must not count
     assert not _has_bash(absolute)
+
+
+DUMPE2FS = """Inode count:              24
+Inodes per group:         8
+Group 0: (Blocks 1-8192) csum 0xf9c7 [ITABLE_ZEROED]
+  Free inodes: 4, 7-8
+Group 1: (Blocks 8193-16384) csum 0x9c4d [INODE_UNINIT, ITABLE_ZEROED]
+  Free inodes: 9-16
+Group 2: (Blocks 16385-24576) csum 0x9c4d
+  Free inodes: 17-20, 22
+"""
+
+
+def test_the_inodes_in_use_are_every_groups_inodes_but_its_free_ones() -> None:
+    assert plan.used_inodes(DUMPE2FS) == [1, 2, 3, 5, 6, 21, 23, 24]
+
+
+def test_the_times_script_sets_every_inodes_times_and_the_superblocks() -> None:
+    lines = plan.times_script([2, 11], 1700000000).splitlines()
+    assert lines[:2] == ["sif <2> atime 1700000000", "sif <2> atime_extra 0"]
+    assert "sif <11> crtime 1700000000" in lines and len(lines) == 2 * 8 + 3
+    assert lines[-3:] == ["ssv mtime 1700000000", "ssv wtime 1700000000", "ssv kbytes_written 0"]
+    assert not any("generation" in line for line in lines)  # it seeds the directory blocks' checksums

@@ -18,6 +18,7 @@ It is imported by DIB's ``dib-block-device`` process, never by vcomp itself; DIB
 from __future__ import annotations
 
 import logging
+import tempfile
 import time
 from typing import Any
 
@@ -38,6 +39,7 @@ class PartxPartitioning(Partitioning):  # type: ignore[misc]
             raise ValueError("vcomp_partitioning writes GPT only (label: gpt)")
         self.disk_guid = str(config.get("disk-guid", ""))
         self.guids = {str(p["name"]): str(p.get("guid", "")) for p in config["partitions"]}
+        self.times = config.get("ext4-times")   # {partition, epoch}: the ext4 whose times to set after umount
 
     def _create_gpt(self) -> None:
         lines = ["label: gpt", "unit: sectors"]
@@ -72,8 +74,25 @@ class PartxPartitioning(Partitioning):  # type: ignore[misc]
 
     def umount(self) -> None:
         self.number_of_partitions -= 1
-        if self.number_of_partitions == 0:
+        if self.number_of_partitions == 0:   # every file system is unmounted now (DIB unmounts in reverse order)
+            if self.times:
+                _set_ext4_times(self.state["blockdev"][self.times["partition"]]["device"], int(self.times["epoch"]))
             _remove_partitions(self.state["blockdev"][self.base]["device"])
+
+
+def _set_ext4_times(device: str, epoch: int) -> None:
+    """Every inode's times and the superblock's mount/write times set to ``epoch`` with debugfs (the kernel
+    stamped them while DIB copied the tree in), then ``e2fsck -fn`` checks the file system."""
+    from composer.image.dib.plan import times_script, used_inodes
+    script = times_script(used_inodes(exec_sudo(["dumpe2fs", device])), epoch)
+    with tempfile.NamedTemporaryFile("w", prefix="vcomp-ext4-times-", suffix=".debugfs") as f:
+        f.write(script)
+        f.flush()
+        out = exec_sudo(["debugfs", "-w", "-f", f.name, device])
+    errors = [ln for ln in out.splitlines() if ln.strip() and not ln.startswith("debugfs")]  # its banner, echoes
+    if errors:
+        raise BlockDeviceSetupException("debugfs could not set the ext4 times: " + "; ".join(errors[:5]))
+    exec_sudo(["e2fsck", "-fn", device])
 
 
 def _remove_partitions(device: str, tries: int = 10) -> None:

@@ -13,6 +13,7 @@ Nothing here runs anything: the builder (:mod:`composer.image.types.dib`) writes
 from __future__ import annotations
 
 import json
+import re
 import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -134,7 +135,8 @@ def block_device_yaml(job: DibJob) -> str:
     """DIB's block-device configuration (YAML; JSON is YAML): a loop image, vcomp's GPT (ESP + root), ext4 /."""
     config: list[dict[str, Any]] = [
         {"local_loop": {"name": "image0"}},
-        {PLUGIN: {"base": "image0", "label": "gpt", "disk-guid": job.guids["disk"], "partitions": [
+        {PLUGIN: {"base": "image0", "label": "gpt", "disk-guid": job.guids["disk"],
+                  "ext4-times": {"partition": "root", "epoch": job.epoch}, "partitions": [
             {"name": "ESP", "type": "C12A7328-F81F-11D2-BA4B-00A0C93EC93B", "guid": job.guids["esp"],
              "size": f"{job.esp_mib}MiB"},
             {"name": "root", "type": job.root_type, "guid": job.guids["root"], "size": "100%",
@@ -146,8 +148,43 @@ def block_device_yaml(job: DibJob) -> str:
 
 
 def mkfs_options(job: DibJob) -> str:
-    """ext4's options: DIB's own (inode ratio, journal) and a hash seed from the build's seed (mke2fs's is random)."""
-    return f"-i 4096 -J size={JOURNAL_MIB} -E hash_seed={job.guids['root-fs']},root_owner=0:0"
+    """ext4's options: DIB's own (inode ratio, journal), a hash seed from the build's seed (mke2fs's is random),
+    and the inode tables and journal zeroed by mke2fs (the kernel's lazy init zeroes them while DIB runs, at
+    moments that differ from build to build)."""
+    return (f"-i 4096 -J size={JOURNAL_MIB} -E hash_seed={job.guids['root-fs']},root_owner=0:0,"
+            "lazy_itable_init=0,lazy_journal_init=0")
+
+
+def used_inodes(dumpe2fs: str) -> list[int]:
+    """The inodes in use, from ``dumpe2fs`` (every group's inodes but its "Free inodes" ranges)."""
+    per_group = 0
+    used: list[int] = []
+    group = -1
+    for line in dumpe2fs.splitlines():
+        text = line.strip()
+        if text.startswith("Inodes per group:"):
+            per_group = int(text.split(":", 1)[1])
+        elif re.match(r"Group [0-9]+:", text):
+            group = int(text.split()[1].rstrip(":"))
+        elif text.startswith("Free inodes:") and group >= 0 and per_group:
+            free: set[int] = set()
+            for part in (p.strip() for p in text.split(":", 1)[1].split(",")):
+                if part:
+                    low, _, high = part.partition("-")
+                    free.update(range(int(low), int(high or low) + 1))
+            first = group * per_group + 1
+            used += [i for i in range(first, first + per_group) if i not in free]
+    return used
+
+
+def times_script(inodes: Sequence[int], epoch: int) -> str:
+    """debugfs commands: every inode's four times the epoch (nanoseconds 0), the superblock's mount and write
+    times the epoch (the kernel set them while DIB copied the tree in). Not the inodes' generations (random,
+    from the kernel): ext4's metadata checksums of directory and extent blocks are seeded with them."""
+    lines = [f"sif <{i}> {f}{extra}" for i in inodes for f in ("atime", "ctime", "mtime", "crtime")
+             for extra in (f" {epoch}", "_extra 0")]
+    lines += [f"ssv mtime {epoch}", f"ssv wtime {epoch}", "ssv kbytes_written 0"]
+    return "\n".join(lines) + "\n"
 
 
 def element_files() -> dict[str, tuple[str, int]]:
