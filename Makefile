@@ -1,12 +1,12 @@
 # The two commands of the quickstart: `make demo` and `make test`. Each does its own set-up.
 .PHONY: setup demo test unit integration lint bench clean docs conformance reliability debian-fixture test-archive \
 	bench-archive test-archive-e2e test-reach test-boot-matrix test-drivers test-systemd test-server \
-	test-verified-boot test-device test-ab-update test-sdk test-debug test-site
+	test-verified-boot test-device test-ab-update test-sdk test-debug test-site test-dib
 
 # Suites that run only when asked for by their own target (minutes each; tests/conftest.py OPT_IN skips them
 # in any other run).
 NOT_OPT_IN = not archive and not boot_matrix and not drivers and not systemd and not server and not verified_boot \
-	and not device and not ab_update and not sdk and not debug and not site
+	and not device and not ab_update and not sdk and not debug and not site and not dib
 
 setup:
 	@bash scripts/setup.sh
@@ -51,6 +51,12 @@ test-debug: setup
 test-site:
 	@VCOMP_SETUP_BROWSER=1 bash scripts/setup.sh
 	.venv/bin/python -m pytest -m site -s tests/integration/test_site.py
+
+# diskimage-builder (docs/dib.md): profiles/dib.yaml's qcow2 and vmdk written by DIB (the [dib] extra; root and
+# loop devices, no device-mapper needed), both booted in QEMU, and a second build compared byte for byte
+# (tests/integration/test_dib.py).
+test-dib: setup
+	.venv/bin/python -m pytest -m dib -s tests/integration/test_dib.py
 
 unit: setup
 	.venv/bin/python -m pytest -n 2 -m "$(NOT_OPT_IN)" tests/unit

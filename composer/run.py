@@ -36,6 +36,8 @@ TOOL_PACKAGES: Mapping[str, str] = {
     "mdir": "mtools",
     "mformat": "mtools",
     "sfdisk": "fdisk",
+    **{tool: "util-linux" for tool in ("losetup", "partx", "mount", "umount", "fstrim")},  # the dib output
+    "mkfs.ext4": "e2fsprogs",
     "dump.erofs": "erofs-utils",
     "fsck.erofs": "erofs-utils",
     "unsquashfs": "squashfs-tools",
@@ -66,7 +68,7 @@ TOOL_PACKAGES: Mapping[str, str] = {
     # what recipes' build commands get by default (composer.package.sources.BASE_TOOLS)
     **{tool: "coreutils" for tool in ("cat", "chmod", "cp", "date", "echo", "head", "install", "ln", "ls", "mkdir",
                                       "mv", "printf", "rm", "sort", "tail", "touch", "tr", "true", "false", "test",
-                                      "uname", "wc", "env", "basename", "dirname")},
+                                      "uname", "wc", "env", "basename", "dirname", "dd")},
     "find": "findutils",
     "xargs": "findutils",
     "grep": "grep",

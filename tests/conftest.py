@@ -146,7 +146,9 @@ OPT_IN = {"archive": "archive test: run it with make test-archive (pytest -m arc
                            "(pytest -m 'verified_boot or integration')",
           "device": "vpk on a booted server image: run it with make test-device (pytest -m device)",
           "ab_update": "A/B updates of a booted device: run it with make test-ab-update (pytest -m ab_update)",
-          "site": "the repository site in headless Chromium: run it with make test-site (pytest -m site)"}
+          "site": "the repository site in headless Chromium: run it with make test-site (pytest -m site)",
+          "dib": "diskimage-builder disks built and booted (root, loop devices): run them with make test-dib "
+                 "(pytest -m dib)"}
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -100,10 +100,14 @@ def build_seed(profile: Profile, lock: Lock, arch: str, epoch: int,
 
 def output_key(seed: str, t: OutputJob) -> str:
     """The cache key of one output: the build's seed and the output's job; for a plugin's output type also the
-    plugin's distribution and version (its code is not in the seed's code digest)."""
+    plugin's distribution and version (its code is not in the seed's code digest); for a type with an external
+    backend its version (dib: diskimage-builder's)."""
     spec: dict[str, object] = {"seed": seed, "name": t.name, "type": t.type, "options": dict(t.options),
                                "firmware": list(t.firmware)}
     plugin = OUTPUT_TYPES.origin(t.type)
     if plugin is not None:
         spec["plugin"] = [plugin.distribution, plugin.version, plugin.target]
+    kind = OUTPUT_TYPES.get(t.type)
+    if kind is not None and kind.backend is not None:
+        spec["backend"] = kind.backend()
     return hashlib.sha256(canonical_json(spec)).hexdigest()

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import copy
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,7 +22,8 @@ from jsonschema.exceptions import SchemaError
 
 from composer.arch import ARCHES, DEFAULT_ARCHES
 from composer.errors import UserError
-from composer.image.types import disk, esp, initramfs, iso, rootfs, uki
+from composer.image.dib import plan as dib_plan
+from composer.image.types import dib, disk, esp, initramfs, iso, rootfs, uki
 from composer.image.workshop import Builder
 from composer.plugins.registry import Registry
 from composer.schema import describe
@@ -52,6 +53,8 @@ class OutputType:
     option_bootloaders: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     # option -> values with which the output is not kept in the image cache (it writes a directory beside its files)
     uncached: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    # what else decides its bytes, for the image cache's key (an external backend's version: dib's DIB)
+    backend: Callable[[], str] | None = None
 
     def cacheable(self, options: Mapping[str, object]) -> bool:
         return not any(str(options.get(o)) in values for o, values in self.uncached.items())
@@ -164,6 +167,13 @@ OUTPUT_TYPES: Registry[OutputType] = Registry((
                uncached={"slots": frozenset({"ab"})},
                opt_in_firmware=frozenset({"bios"}),  # firmware: [bios, uefi]; a profile without it stays UEFI-only
                builder=disk.build, extension=disk.EXTENSION, media="disk", tested=True),
+    OutputType(name="dib", arches=frozenset({"x86_64"}), firmware={"x86_64": frozenset({"uefi"})},
+               description="diskimage-builder (optional extra [dib], root, loop devices): GPT disk (ESP with the "
+                           "UKI + ext4 root) as qcow2, raw, vmdk, vpc and/or a tar (docs/dib.md)",
+               options=dib_plan.OPTIONS,
+               tools=(*_FAT_TOOLS, "qemu-img", "losetup", "partx", "sfdisk", "mkfs.ext4", "mount", "umount",
+                      "fstrim", "tar", "dd"),
+               builder=dib.build, extension=dib.EXTENSION, media="disk", tested=True, backend=dib.backend_version),
 ), group="vcomp.outputs", kind="output type", row_type=OutputType, name_of=lambda t: t.name,
     check=lambda t: plugin_problem(t))
 
