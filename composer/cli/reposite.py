@@ -66,7 +66,7 @@ def cmd_repo_stats(args: argparse.Namespace) -> int:
 def cmd_repo_site(args: argparse.Namespace) -> int:
     from composer.repo.catalog import load_catalog
     from composer.site.build import build_site
-    from composer.site.data import site_data
+    from composer.site.providers import site_data
     from composer.stats.downloads import empty
     client = _client(args.repo, args.root)
     catalog = load_catalog(client)

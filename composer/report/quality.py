@@ -3,32 +3,18 @@
 :func:`metrics` takes what the edges read (the package's header, its file size, its lint findings, its last
 rebuild result) and what other parts compute, as plain values: the hardening score (0-100, the ELF checks of
 issue 19 item 4) and the advisories that affect the version (their ids; item 1). Each of those is ``None`` when
-its part is not there: :data:`PROVIDERS` holds the functions the edges call for them, which return None until
-those parts are wired in (:func:`set_provider`).
+it is not known (no ELF file to score, no feed read); composer/report/repoquality.py computes them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from composer.package.archive import Header
 from composer.package.lint import Finding
 from composer.package.rebuild import RebuildResult
-
-# name -> function (package file path, header) -> its value or None: "hardening" -> int, "advisories" -> ids
-Provider = Callable[[Path, Header], Any]
-PROVIDERS: dict[str, Provider] = {"hardening": lambda _path, _header: None,
-                                  "advisories": lambda _path, _header: None}
-
-
-def set_provider(name: str, provider: Provider) -> None:
-    """Wire a metric's source (the ELF checks' hardening score, the advisory feed's matches)."""
-    if name not in PROVIDERS:
-        raise KeyError(f"no metric provider '{name}' (one of {', '.join(sorted(PROVIDERS))})")
-    PROVIDERS[name] = provider
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -3,16 +3,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
+from composer.advisory.match import Package, audit
+from composer.advisory.osv import Advisory
 from composer.errors import UserError
 from composer.fsutil import sha256_file
-from composer.package.archive import read_header
+from composer.package.hardening import hardening_report
 from composer.package.lint import lint_header
+from composer.package.payloadscan import scan_package
 from composer.package.rebuild import RebuildStore
+from composer.repo.advisories import read_feed
 from composer.repo.index import IndexEntry, close_names
 from composer.repo.store import RepoStore
-from composer.report.quality import PROVIDERS, Quality, metrics
+from composer.report.quality import Quality, metrics
 
 
 def published(repo_dir: Path, name: str, arch: str) -> tuple[IndexEntry, Path]:
@@ -31,9 +36,20 @@ def published(repo_dir: Path, name: str, arch: str) -> tuple[IndexEntry, Path]:
     return entry, path
 
 
-def quality_of(repo_dir: Path, path: Path) -> Quality:
-    """The metrics of the package file ``path`` stored in ``repo_dir`` (composer.report.quality)."""
-    header = read_header(path)
+def quality_of_file(path: Path, *, feed: Sequence[Advisory] | None, rebuilds: RebuildStore | None) -> Quality:
+    """The metrics of the package file ``path``: its lint findings, the hardening score of its ELF files
+    (composer.package.hardening), its last recorded rebuild, and the ids of the advisories of ``feed`` that
+    cover its version (None: no feed was read)."""
+    header, scan = scan_package(path, content=False)
+    m = header.metadata
+    covered = None if feed is None else [
+        f.id for f in audit([Package(name=m.name, version=m.version, scheme=m.version_scheme)], feed)]
     return metrics(header, size=path.stat().st_size, findings=lint_header(header),
-                   rebuild=RebuildStore(repo_dir).get(sha256_file(path)),
-                   hardening=PROVIDERS["hardening"](path, header), advisories=PROVIDERS["advisories"](path, header))
+                   rebuild=rebuilds.get(sha256_file(path)) if rebuilds is not None else None,
+                   hardening=hardening_report(scan.elves).score if scan.elves else None, advisories=covered)
+
+
+def quality_of(repo_dir: Path, path: Path) -> Quality:
+    """The metrics of the package file ``path`` stored in ``repo_dir``, with the repository's own feed and
+    rebuild records."""
+    return quality_of_file(path, feed=read_feed(RepoStore(repo_dir)).advisories, rebuilds=RebuildStore(repo_dir))

@@ -62,8 +62,9 @@ class NoData:
 
 
 Factory = Callable[["RepositoryClient | None"], SiteData]
-PROVIDERS: list[Factory] = [lambda client: NoData()]
-"""The providers the site asks (the advisory feed and the quality metrics will be added here)."""
+PROVIDERS: list[Factory] = []
+"""More providers the site asks (a plugin's, say), after the advisory feed and the quality metrics
+(composer/site/providers.py: ``site_data``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +78,3 @@ class Combined:
 
     def metrics(self, entry: IndexEntry) -> Sequence[Metric]:
         return tuple(m for p in self.parts for m in p.metrics(entry))
-
-
-def site_data(client: RepositoryClient | None) -> SiteData:
-    return Combined(tuple(factory(client) for factory in PROVIDERS))

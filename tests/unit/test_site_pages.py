@@ -20,6 +20,7 @@ from composer.package.manifest import Entry, Manifest
 from composer.repo.index import IndexEntry, package_target_path
 from composer.site import build, data
 from composer.site.model import build_model, listed_builds, slug
+from composer.site.providers import site_data
 from composer.stats import clf
 from composer.stats.downloads import downloads, empty, targets_of
 
@@ -142,7 +143,7 @@ def test_without_providers_the_pages_say_none_published() -> None:
     hello = files[f"packages/{slug('hello')}.html"].decode()
     assert "none published" in hello and "no metrics published" in hello
     assert "No advisories are published" in files["advisories.html"].decode()
-    assert data.site_data(None).advisories("hello") == ()
+    assert site_data(None).advisories("hello") == ()
 
 
 def test_the_same_repository_gives_the_same_bytes() -> None:
@@ -166,3 +167,22 @@ def test_an_empty_log_gives_empty_charts() -> None:
     charts = build.charts(empty())
     assert set(charts) == {"stats-day.svg", "stats-package.svg", "stats-arch.svg"}
     assert all(c.startswith(b"<svg") for c in charts.values())
+
+
+def test_the_feed_provider_names_the_served_versions_an_advisory_covers() -> None:
+    import json
+
+    from composer.advisory.feed import Feed
+    from composer.advisory.osv import parse_advisory
+    from composer.site.providers import FeedData
+    doc = {"schema_version": "1.6.0", "id": "VER-2026-0007", "modified": "2026-12-01T00:00:00Z",
+           "summary": "hello <b>flaw</b>", "references": [{"type": "WEB", "url": "https://example.org/a"}],
+           "affected": [{"package": {"ecosystem": "Veridian", "name": "hello"},
+                         "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": "1.2.0"}]}]}],
+           "database_specific": {"severity": "high"}}
+    feed = Feed(advisories=(parse_advisory(json.dumps(doc).encode(), "a.json"),))
+    served = [entry("hello", "1.0.0"), entry("hello", "1.1.0", "aarch64"), entry("hello", "1.2.0"), entry("other")]
+    (row,) = FeedData(feed=feed, served=served).advisories("hello")
+    assert (row.id, row.severity, row.affected, row.fixed, row.references) == (
+        "VER-2026-0007", "high", ("1.0.0", "1.1.0"), "1.2.0", ("https://example.org/a",))
+    assert FeedData(feed=feed, served=served).advisories("other") == []
