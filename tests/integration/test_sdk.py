@@ -27,13 +27,17 @@ from tests.integration.test_boot_server import boot_server, server_profile
 pytestmark = [pytest.mark.integration, pytest.mark.sdk]
 KEY = REPO / "keys" / "sample" / "INSECURE-SAMPLE-developer.key"
 EXAMPLES = ("hello-cmake", "hello-meson")
+PYTHON_EXAMPLES = ("hello-python",)    # the python source kind (docs/packages/python.md): noarch, no SDK
 LINES = {"hello-cmake": r"hello-cmake: C on {arch} with OpenSSL 3\.", "hello-meson": r"hello-meson: C\+\+ on {arch} "
-         r"with zlib 1\."}
+         r"with zlib 1\.",
+         "hello-python": r"hello-python: Python 3\.\d+\.\d+ on {arch} with PyYAML \d"}
 # a check's output goes to its log in the guest: tee puts the program's line on the console too
 CHECKS = """      hello-cmake: |-
         hello-cmake | tee /dev/console | grep -q '^hello-cmake: C on'
       hello-meson: |-
         hello-meson | tee /dev/console | grep -q '^hello-meson: C++ on'
+      hello-python: |-
+        hello-python get | tee /dev/console | grep -q '^hello-python: Python'
 """
 
 
@@ -55,11 +59,12 @@ def test_sdk_build_twice_gives_the_same_bytes(tmp_path: Path) -> None:
 def _profile(arch: str) -> str:
     text = server_profile((arch,))
     text = text.replace('"driver-*"]', '"driver-*", "hello-*"]')
-    text = text.replace("  - python3\n", "  - python3\n  - hello-cmake\n  - hello-meson\n", 1)
+    text = text.replace("  - python3\n", "  - python3\n  - hello-cmake\n  - hello-meson\n  - hello-python\n", 1)
     text = text.replace("    checks:\n", "    checks:\n" + CHECKS, 1)
     text = text.replace('"VCOMP-CHECK: PASS 50-http", ', '"VCOMP-CHECK: PASS 50-hello-cmake", '
-                        '"VCOMP-CHECK: PASS 50-hello-meson", "VCOMP-CHECK: PASS 50-http", ', 1)
-    assert text.count("hello-") >= 8, "profiles/server.yaml changed: update this test's edits"
+                        '"VCOMP-CHECK: PASS 50-hello-meson", "VCOMP-CHECK: PASS 50-hello-python", '
+                        '"VCOMP-CHECK: PASS 50-http", ', 1)
+    assert text.count("hello-") >= 12, "profiles/server.yaml changed: update this test's edits"
     return text
 
 
@@ -67,6 +72,9 @@ def _profile(arch: str) -> str:
 def test_examples_built_with_the_sdk_run_at_boot(arch: str, sample_repo_base: Path, tmp_path: Path) -> None:
     pkgs = tmp_path / "pkgs"
     start = time.monotonic()
+    for name in PYTHON_EXAMPLES:   # a pure-Python project's wheel: the same noarch package for every arch
+        assert main(["pkg", "build", str(REPO / "examples" / name), "--arch", arch, "--key", str(KEY),
+                     "--out", str(pkgs)]) == 0
     for name in EXAMPLES:      # with the SDK of REPO/profiles/server.yaml (its lock): no host -dev package
         assert main(["pkg", "build", str(REPO / "examples" / name), "--arch", arch, "--key", str(KEY),
                      "--out", str(pkgs)]) == 0
@@ -84,7 +92,7 @@ def test_examples_built_with_the_sdk_run_at_boot(arch: str, sample_repo_base: Pa
         assert main(["lock", str(prof)]) == 0
         assert main(["build", str(prof), "--images", str(tmp_path / "images-out")]) == 0
     log = boot_server(tmp_path / "images-out" / "server", arch, tmp_path / "logs")
-    for name in EXAMPLES:
+    for name in (*EXAMPLES, *PYTHON_EXAMPLES):
         assert f"VCOMP-CHECK: PASS 50-{name}" in log
         found = re.search(LINES[name].format(arch=arch) + ".*", log)
         assert found, f"{name}'s line is not on the console"

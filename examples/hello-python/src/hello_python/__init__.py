@@ -10,6 +10,8 @@ import argparse
 import http.server
 import platform
 import sys
+import time
+import urllib.error
 import urllib.request
 
 import yaml
@@ -36,17 +38,30 @@ class Handler(http.server.BaseHTTPRequestHandler):
         pass
 
 
+def fetch(port: int, wait: float) -> str:
+    """The greeting the running service answers (retried while it is not listening yet)."""
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=30) as answer:
+                return str(yaml.safe_load(answer.read())["greeting"])
+        except (urllib.error.URLError, ConnectionError):
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(1)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="hello-python")
     parser.add_argument("mode", nargs="?", choices=["line", "serve", "get"], default="line")
     parser.add_argument("--port", type=int, default=8081)
+    parser.add_argument("--wait", type=float, default=60, help="get: seconds to wait for the service")
     args = parser.parse_args(argv)
     if args.mode == "serve":
         print(greeting(), flush=True)
         http.server.HTTPServer(("127.0.0.1", args.port), Handler).serve_forever()
     elif args.mode == "get":
-        with urllib.request.urlopen(f"http://127.0.0.1:{args.port}/", timeout=30) as answer:
-            print(yaml.safe_load(answer.read())["greeting"])
+        print(fetch(args.port, args.wait))
     else:
         print(greeting())
     return 0
