@@ -73,9 +73,14 @@ def find_project(recipe_dir: Path, spec: Any, place: str) -> Project:
 def _copy(project: Project, work: Path, place: str) -> None:
     """The project without build leftovers, bounded (a build never writes into the recipe's folder)."""
     count = total = 0
-    for dirpath, _, filenames in os.walk(project.directory):
+    for dirpath, dirnames, filenames in os.walk(project.directory):
         count += len(filenames)
         total += sum((Path(dirpath) / f).lstat().st_size for f in filenames)
+        for name in (*dirnames, *filenames):
+            entry = Path(dirpath) / name
+            if entry.is_symlink() and not entry.resolve().is_relative_to(project.directory):
+                raise UserError(f"{place}: {entry} links outside the project (to {os.readlink(entry)})",
+                                hint="a python source builds only the project's own files: copy what it needs")
         if count > MAX_FILES or total > MAX_BYTES:
             raise UserError(f"{place}: the project holds more than {MAX_FILES} files or {MAX_BYTES // 2**20} MiB",
                             hint="point path at the project's folder only")

@@ -180,3 +180,11 @@ def test_a_failing_build_names_the_source_and_stays_offline(tmp_path: Path) -> N
         build(d, "x86_64", load_signing_key(KEY), tmp_path / "out")
     assert "recipe.toml:" in err.value.message and "python3-*" in err.value.hint
     assert stat.S_ISDIR((d / "src").stat().st_mode) and not (d / "src" / "build").exists()
+
+
+def test_a_link_out_of_the_project_is_refused(tmp_path: Path) -> None:
+    d = tmp_path / "r"
+    shutil.copytree(EXAMPLE, d)
+    (d / "src" / "hello_python" / "secret.txt").symlink_to("/etc/passwd")
+    with pytest.raises(UserError, match=r"secret.txt links outside the project \(to /etc/passwd\)"):
+        build(d, "x86_64", load_signing_key(KEY), tmp_path / "out")
