@@ -15,6 +15,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -25,7 +26,7 @@ from composer.repo.debianset import build_debian_repo
 from composer.repo.sample import SampleCheckout
 from tests.conftest import REPO
 from tests.integration.conftest import copy_profiles
-from tests.integration.test_tutorial import VCOMP, tutorial_script
+from tests.integration.test_tutorial import tutorial_script
 
 pytestmark = [pytest.mark.integration, pytest.mark.sdk]
 TUTORIAL = REPO / "docs" / "tutorial-sdk.md"
@@ -45,6 +46,8 @@ def _checkout(home: Path, sample_repo_base: Path) -> Path:
                       checkout=SampleCheckout(root=REPO), arches=ARCHES)
     clone = home / "veridian-composer"
     copy_profiles(sample_repo_base, clone)
+    (clone / "images" / "repo").unlink()      # a copy: the tutorial publishes into it
+    shutil.copytree(sample_repo_base / "images" / "repo", clone / "images" / "repo", symlinks=True)
     shutil.copytree(REPO / "examples" / "hello-cmake", clone / "examples" / "hello-cmake")
     (clone / "keys").symlink_to(REPO / "keys")
     return clone
@@ -59,8 +62,13 @@ def test_the_sdk_tutorial_builds_boots_and_debugs_on_three_architectures(sample_
     home.mkdir()
     _checkout(home, sample_repo_base)
     script = tutorial_script(TUTORIAL.read_text(), {})
-    env = {"PATH": f"{VCOMP.parent}:{os.environ.get('PATH', os.defpath)}", "HOME": str(home),
-           "VCOMP_CACHE": str(settings.cache_dir()), "SOURCE_DATE_EPOCH": "1700000000", "LANG": "C.UTF-8"}
+    bindir = tmp_path / "bin"                 # `vcomp`: the composer of the interpreter running this test
+    bindir.mkdir()
+    (bindir / "vcomp").write_text(f'#!/bin/sh\nexec "{sys.executable}" -m composer "$@"\n')
+    (bindir / "vcomp").chmod(0o755)
+    env = {"PATH": f"{bindir}:{os.environ.get('PATH', os.defpath)}", "HOME": str(home),
+           "VCOMP_CACHE": str(settings.cache_dir()), "SOURCE_DATE_EPOCH": "1700000000", "LANG": "C.UTF-8",
+           **({"PYTHONPATH": os.environ["PYTHONPATH"]} if "PYTHONPATH" in os.environ else {})}
     started = time.monotonic()
     proc = subprocess.run(["bash", "-c", script], cwd=home, env=env, capture_output=True, text=True,
                           stdin=subprocess.DEVNULL, timeout=5400, check=False)
