@@ -79,4 +79,5 @@ def test_the_sdk_tutorial_builds_boots_and_debugs_on_three_architectures(sample_
         assert line, f"no line on the {arch} console"
         print(f"console {arch}: {line.group(0).strip()}")
     assert re.search(r"ELF 64-bit.*RISC-V", proc.stdout) and re.search(r"ELF 64-bit.*aarch64", proc.stdout)
-    assert "hello.c" in proc.stdout, "gdb did not find main's source line: " + proc.stdout[-3000:]
+    assert re.search(r'Line \d+ of "\./hello\.c" starts at address', proc.stdout), \
+        "gdb did not place main in hello.c with the -dbg package's symbols: " + proc.stdout[-3000:]
