@@ -35,9 +35,10 @@ test-ab-update: setup
 	.venv/bin/python -m pytest -m ab_update -v -s tests/integration/test_ab_update.py
 
 # The SDK (docs/sdk.md): vcomp sdk build twice (same bytes), then examples/hello-cmake and hello-meson built
-# with the server profile's SDK, installed into it and run at boot on x86_64, aarch64 and riscv64.
+# with the server profile's SDK (and examples/hello-python by the python source kind), installed into it and run
+# at boot on x86_64, aarch64 and riscv64; docs/tutorial-sdk.md run as written (tests/integration/test_tutorial_sdk.py).
 test-sdk: setup
-	.venv/bin/python -m pytest -m sdk -s tests/integration/test_sdk.py
+	.venv/bin/python -m pytest -m sdk -s tests/integration/test_sdk.py tests/integration/test_tutorial_sdk.py
 
 # Debugging (docs/debugging.md): a guest's core dump opened with symbols from vcomp debuginfod, gdb-multiarch on
 # the guest kernel through QEMU's gdb stub (tests/integration/test_debug.py).

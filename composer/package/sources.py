@@ -22,7 +22,7 @@ from jsonschema.exceptions import SchemaError
 
 from composer.arch import Arch
 from composer.errors import ComposerError, ToolError, UserError
-from composer.package import globs, kmod, projectsource
+from composer.package import globs, kmod, projectsource, pythonsource, wheel
 from composer.package.debian import DEFAULT_SUITE, DebianArchive, DebRef
 from composer.package.manifest import check_relpath
 from composer.plugins.registry import Registry
@@ -246,6 +246,28 @@ def source_python_project(spec: Mapping[str, Any], ctx: Context, index: int) -> 
     return SourceResult(provenance=[{"kind": "python-project", "path": str(spec["path"]), "git-tree": spec["tree"]}])
 
 
+def source_python(spec: Mapping[str, Any], ctx: Context, index: int) -> SourceResult:
+    """A pure-Python project (pyproject.toml) built into its wheel, installed for the image's python3
+    (docs/packages/python.md)."""
+    place = ctx.recipe.place("source", index)
+    project = pythonsource.find_project(ctx.recipe.directory, spec, place)
+    work = Path(tempfile.mkdtemp(dir=ctx.scratch, prefix="python-"))
+    name, data = pythonsource.build_wheel(project, scratch=work, epoch=ctx.epoch, place=place,
+                                          timeout=float(spec.get("timeout", 1800)))
+    built = wheel.read_wheel(data, f"{place}: {name}")
+    files = wheel.install(built)
+    for f in files:
+        dst = _dest(ctx, spec, index, f.path)
+        if dst.is_symlink() or dst.exists():
+            dst.unlink()
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        dst.write_bytes(f.data)
+        dst.chmod(f.mode)
+    # sha256: of the installed RECORD, which names every installed file's hash (the wheel's zip bytes vary)
+    return SourceResult(provenance=[{"kind": "python", "path": str(spec.get("path", ".")), "name": built.name,
+                                     "version": built.version, "sha256": wheel.record_digest(files)}])
+
+
 def _write_pinned(entry: projectsource.PinnedEntry, dst: Path) -> None:
     """One entry of a pinned git tree into the staging tree (modes as git records them: 0755 or 0644)."""
     if dst.is_symlink() or (dst.exists() and not dst.is_dir()):
@@ -396,6 +418,8 @@ SOURCE_KINDS: Registry[SourceKind] = Registry((
     SourceKind(name="command", fill=source_command, summary="build commands, confined"),
     SourceKind(name="python-project", fill=source_python_project,
                summary="a Python package directory of this project (the vpk package)"),
+    SourceKind(name="python", fill=source_python,
+               summary="a pure-Python project (pyproject.toml) built into its wheel, installed for python3"),
 ), group="vcomp.sources", kind="source kind", row_type=SourceKind, name_of=lambda k: k.name, check=plugin_problem)
 
 

@@ -27,10 +27,12 @@ from tests.integration.test_boot_server import boot_server, server_profile
 pytestmark = [pytest.mark.integration, pytest.mark.sdk]
 KEY = REPO / "keys" / "sample" / "INSECURE-SAMPLE-developer.key"
 EXAMPLES = ("hello-cmake", "hello-meson", "hello-rust", "hello-go")
+PYTHON_EXAMPLES = ("hello-python",)    # the python source kind (docs/packages/python.md): noarch, no SDK
 REBUILT = ("hello-rust", "hello-go")      # the C examples' reproducibility is tests/unit/test_split.py's
 LINES = {"hello-cmake": r"hello-cmake: C on {arch} with OpenSSL 3\.", "hello-meson": r"hello-meson: C\+\+ on {arch} "
          r"with zlib 1\.", "hello-rust": r"hello-rust: Rust on {arch} \(rustc 1\.",
-         "hello-go": r"hello-go: Go on {arch} with zlib 1\."}
+         "hello-go": r"hello-go: Go on {arch} with zlib 1\.",
+         "hello-python": r"hello-python: Python 3\.\d+\.\d+ on {arch} with PyYAML \d"}
 # a check's output goes to its log in the guest: tee puts the program's line on the console too
 CHECKS = """      hello-cmake: |-
         hello-cmake | tee /dev/console | grep -q '^hello-cmake: C on'
@@ -40,6 +42,8 @@ CHECKS = """      hello-cmake: |-
         hello-rust | tee /dev/console | grep -q '^hello-rust: Rust on'
       hello-go: |-
         hello-go | tee /dev/console | grep -q '^hello-go: Go on'
+      hello-python: |-
+        hello-python get | tee /dev/console | grep -q '^hello-python: Python'
 """
 
 
@@ -62,11 +66,12 @@ def test_sdk_build_twice_gives_the_same_bytes(tmp_path: Path) -> None:
 def _profile(arch: str) -> str:
     text = server_profile((arch,))
     text = text.replace('"driver-*"]', '"driver-*", "hello-*"]')
-    text = text.replace("  - python3\n", "  - python3\n" + "".join(f"  - {n}\n" for n in EXAMPLES), 1)
+    names = (*EXAMPLES, *PYTHON_EXAMPLES)
+    text = text.replace("  - python3\n", "  - python3\n" + "".join(f"  - {n}\n" for n in names), 1)
     text = text.replace("    checks:\n", "    checks:\n" + CHECKS, 1)
-    passes = "".join(f'"VCOMP-CHECK: PASS 50-{n}", ' for n in sorted(EXAMPLES))   # checks run in name order
+    passes = "".join(f'"VCOMP-CHECK: PASS 50-{n}", ' for n in sorted(names))   # checks run in name order
     text = text.replace('"VCOMP-CHECK: PASS 50-http", ', passes + '"VCOMP-CHECK: PASS 50-http", ', 1)
-    assert text.count("hello-") >= 4 * len(EXAMPLES), "profiles/server.yaml changed: update this test's edits"
+    assert text.count("hello-") >= 4 * len(names), "profiles/server.yaml changed: update this test's edits"
     return text
 
 
@@ -74,7 +79,9 @@ def _profile(arch: str) -> str:
 def test_examples_built_with_the_sdk_run_at_boot(arch: str, sample_repo_base: Path, tmp_path: Path) -> None:
     pkgs = tmp_path / "pkgs"
     start = time.monotonic()
-    for name in EXAMPLES:      # with the SDK of REPO/profiles/server.yaml (its lock): no host -dev package
+    # the SDK examples with the SDK of REPO/profiles/server.yaml (its lock): no host -dev package; a pure-Python
+    # project's wheel: the same noarch package for every arch
+    for name in (*EXAMPLES, *PYTHON_EXAMPLES):
         assert main(["pkg", "build", str(REPO / "examples" / name), "--arch", arch, "--key", str(KEY),
                      "--out", str(pkgs)]) == 0
     print(f"examples {arch}: {time.monotonic() - start:.0f} s")
@@ -97,7 +104,7 @@ def test_examples_built_with_the_sdk_run_at_boot(arch: str, sample_repo_base: Pa
         assert main(["lock", str(prof)]) == 0
         assert main(["build", str(prof), "--images", str(tmp_path / "images-out")]) == 0
     log = boot_server(tmp_path / "images-out" / "server", arch, tmp_path / "logs")
-    for name in EXAMPLES:
+    for name in (*EXAMPLES, *PYTHON_EXAMPLES):
         assert f"VCOMP-CHECK: PASS 50-{name}" in log
         found = re.search(LINES[name].format(arch=arch) + ".*", log)
         assert found, f"{name}'s line is not on the console"
