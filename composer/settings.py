@@ -257,10 +257,15 @@ TEST_CRASH_AT = Setting(
     meaning="test hook: a transaction exits (status 137) at its Nth crash point, a kill -9 stand-in",
     default="0 (never)", accepts="a whole number; anything else is 0")
 
+ELEMENTS_PATH = Setting(
+    name="ELEMENTS_PATH", parse=_text,
+    meaning="further diskimage-builder element directories, colon-separated, as DIB reads it (docs/dib.md)",
+    default="(none)", accepts="directories separated by ':'")
+
 ROWS: tuple[Setting[object], ...] = (
     CACHE, XDG_CACHE_HOME, CACHE_MAX, SOURCE_DATE_EPOCH, KVM, NO_WAIT, LOCK_TIMEOUT, OFFLINE, REPO_NOW,
     DEBIAN_MIRROR, DEBIAN_SECURITY_MIRROR, KEY_PASSPHRASE, LIMIT, HTTP, NO_COLOR, CONFIG, NO_PLUGINS, SHELL,
-    TEST_CRASH_AT,
+    TEST_CRASH_AT, ELEMENTS_PATH,
 )
 
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import composer
+from composer import settings
 from composer.errors import ToolError, UserError
 from composer.image.dib import plan, tarfix
 from composer.image.formats import fs
@@ -198,7 +199,7 @@ def _phases(job: plan.DibJob, paths: list[Path]) -> dict[str, frozenset[str]]:
 
 def _user_elements() -> list[Path]:
     """Further element directories the user names (ELEMENTS_PATH, as DIB reads it)."""
-    return [Path(p) for p in os.environ.get("ELEMENTS_PATH", "").split(":") if p]
+    return [Path(p) for p in settings.ELEMENTS_PATH.get().split(":") if p]
 
 
 def _last_error(output: bytes) -> str:
