@@ -10,7 +10,12 @@ initramfs booted directly, so that `vcomp boot` gives the kernel command line), 
   serving the repository, shows the crashing function;
 - QEMU's gdb stub (``--gdb`` as a library call, not waiting): gdb-multiarch attaches to the running guest
   kernel and reads its program counter (by address: Debian's linux-image-*-dbg, the vmlinux with symbols, is
-  not in the sample repository; docs/debugging.md).
+  not in the sample repository; docs/debugging.md);
+- live: crasher-live (built by a recipe whose ``[split] dbg = true`` makes crasher-live-dbg) runs under Debian's
+  gdbserver (imported into a Debian repository beside the others, as images/debian has it) as a service of the
+  image; its port forwarded to the host, ``vcomp debug remote --debuginfod`` stops it in a function and prints
+  the backtrace with the program's function names: gdb gets the program from gdbserver, the symbols from
+  ``vcomp debuginfod``, no local file.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from pathlib import Path
 
 import pytest
 
+from composer.boot.forward import Forward
 from composer.boot.machine import GdbStub, command
 from composer.boot.session import boot_spec
 from composer.cli.main import main
@@ -33,8 +39,11 @@ from composer.compose.build import read_manifest
 from composer.debug.index import Store, build_index
 from composer.debug.server import serve_in_thread
 from composer.repo.client import RepositoryClient
+from composer.repo.debianset import DEBUG_NAMES, build_debian_repo
+from composer.repo.sample import SampleCheckout
+from tests.conftest import REPO
 from tests.integration.conftest import copy_profiles
-from tests.support.debugpkgs import DebugRepo, make_debug_repo
+from tests.support.debugpkgs import LIVE_PORT, DebugRepo, make_debug_repo
 
 pytestmark = [pytest.mark.debug, pytest.mark.integration]
 BOOT_TIMEOUT = 240
@@ -47,11 +56,17 @@ repositories:
   - name: sample
     url: ../images/repo
     root: trust/sample-root.json
+    packages: [base-files, "busybox*", init, linux, "driver-*"]
   - name: debug
     url: {repo}
     root: {root}
-packages: [base-files, busybox, init, crasher]
-drivers: [virtio-blk, ext4]
+  - name: debian
+    url: {debian}
+    root: trust/debian-root.json
+    priority: 10
+packages: [base-files, busybox, init, crasher, crasher-live]
+drivers: [virtio-blk, virtio-net, ext4]
+capabilities: [network]
 kernel:
   package: linux
   cmdline: quiet
@@ -72,12 +87,17 @@ policy:
 def built(sample_repo_base: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, DebugRepo]:
     """(the profile, its x86_64 image directory, the debug repository)."""
     base = tmp_path_factory.mktemp("debugging")
-    repo = make_debug_repo(base / "debugrepo", static=True, crash_at_boot=True)
+    repo = make_debug_repo(base / "debugrepo", static=True, crash_at_boot=True, live=True)
+    start = time.monotonic()
+    debian = base / "debian"
+    build_debian_repo(debian, base / "debian-packages", checkout=SampleCheckout(root=REPO), arches=("x86_64",),
+                      names=DEBUG_NAMES)
+    print(f"import {', '.join(DEBUG_NAMES)} and closure: {time.monotonic() - start:.0f} s")
     profiles = copy_profiles(sample_repo_base, base)
     profile = profiles / "debugging.yaml"
     shutil.copyfile(repo.root, profiles / "trust" / "debug-root.json")
     profile.write_text(PROFILE.format(repo=os.path.relpath(repo.dir, profiles), root="trust/debug-root.json",
-                                      timeout=BOOT_TIMEOUT))
+                                      debian=os.path.relpath(debian, profiles), timeout=BOOT_TIMEOUT))
     images = base / "images-out"
     assert main(["lock", str(profile)]) == 0
     assert main(["build", str(profile), "--images", str(images)]) == 0
@@ -148,3 +168,38 @@ def _wait_for(proc: subprocess.Popen[bytes], marker: bytes, timeout: float) -> b
             if marker in seen:
                 return True
     return False
+
+
+def test_gdb_shows_a_live_programs_backtrace_with_symbols_from_debuginfod(built: tuple[Path, Path, DebugRepo],
+                                                                        tmp_path: Path,
+                                                                        capsys: pytest.CaptureFixture[str],
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    _profile, directory, repo = built
+    port = _free_port()
+    spec = boot_spec(read_manifest(directory), directory, "initramfs", "", tmp_path)
+    qemu = subprocess.Popen(command(spec, forwards=[Forward(host=port, guest=LIVE_PORT)]),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    client = RepositoryClient(str(repo.dir), repo.root.read_bytes(), tmp_path / "repos")
+    store = Store(dir=tmp_path / "debuginfod")
+    server = serve_in_thread(build_index(client, store, ["x86_64"]), store)
+    try:
+        start = time.monotonic()
+        assert _wait_for(qemu, b"VCOMP-SERVICE: up gdbserver", BOOT_TIMEOUT)
+        up = time.monotonic() - start
+        monkeypatch.setenv("DEBUGINFOD_CACHE_PATH", str(tmp_path / "client-cache"))
+        start = time.monotonic()
+        assert main(["debug", "remote", f"127.0.0.1:{port}", "--arch", "x86_64", "--debuginfod", server.url,
+                     "--batch", "--break", "veridian_outer"]) == 0
+        took = time.monotonic() - start
+    finally:
+        server.shutdown()
+        server.server_close()
+        qemu.kill()
+        qemu.wait(timeout=30)
+    bt = capsys.readouterr().out
+    with capsys.disabled():
+        print(f"\ngdbserver up in the guest: {up:.0f} s; gdb connected, stopped, backtrace: {took:.0f} s\n{bt}")
+    # the program's own frames, by name and source line: the symbols came from crasher-live-dbg via debuginfod
+    assert "veridian_outer" in bt and "main" in bt and "crasher.c" in bt, bt
+    fetched = list((tmp_path / "client-cache").rglob("debuginfo"))
+    assert fetched, f"gdb fetched no debuginfo from {server.url}: {bt}"
