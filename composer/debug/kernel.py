@@ -4,7 +4,8 @@ The profile's kernel (recipes/linux) is Debian's ``linux-image-RELEASE``; Debian
 as ``usr/lib/debug/boot/vmlinux-RELEASE`` in ``linux-image-RELEASE-dbg`` (about 1 GB compressed for amd64:
 the vmlinux and the debug files of every module). Debian's own ``/boot/System.map`` is a stub pointing there,
 so this package is the one source of kernel symbols. It is fetched once with apt (the Debian cache of the
-composer) and only the vmlinux is kept, in ``$VCOMP_CACHE/debug-kernels/RELEASE/vmlinux``.
+composer; 40 s here) and only the vmlinux is kept, in ``$VCOMP_CACHE/debug-kernels/RELEASE/vmlinux`` (360 MB
+for 6.12.118+deb13-amd64; the .deb is removed once it is read).
 
 The release is read from the profile's sysroot (the linux package ships ``boot/config-RELEASE``).
 """
@@ -109,4 +110,6 @@ def kernel_vmlinux(sysroot: Path, arch: str, cache: Path, say: Callable[[str], N
     archive, a = DebianArchive(cache), get_arch(arch)
     _ref, deb = archive.download(a, archive.resolve(a, name))   # not unpacked: only the vmlinux is wanted
     say(f"extracting {VMLINUX.format(release=release)} from {deb.name}")
-    return extract_vmlinux(deb, release, dest)
+    found = extract_vmlinux(deb, release, dest)
+    deb.unlink()   # the modules' debug files are not used: the vmlinux alone stays (some 360 MB for amd64)
+    return found
