@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import select
 import shutil
 import socket
@@ -33,9 +34,10 @@ import pytest
 
 from composer.boot.forward import Forward
 from composer.boot.machine import GdbStub, command
-from composer.boot.session import boot_spec
+from composer.boot.session import boot_spec, with_cmdline
 from composer.cli.main import main
 from composer.compose.build import read_manifest
+from composer.debug.gdbcmd import GDB_KERNEL_ARGS
 from composer.debug.index import Store, build_index
 from composer.debug.server import serve_in_thread
 from composer.repo.client import RepositoryClient
@@ -155,6 +157,36 @@ def test_gdb_attaches_to_the_guest_kernel(built: tuple[Path, Path, DebugRepo], t
     finally:
         qemu.kill()
         qemu.wait(timeout=30)
+
+
+KERNEL_DBG = "VCOMP_TEST_KERNEL_DBG"   # opt-in: fetches Debian's linux-image-RELEASE-dbg (1 GB; 360 MB kept)
+
+
+@pytest.mark.skipif(not os.environ.get(KERNEL_DBG), reason=f"{KERNEL_DBG}=1 (make test-debug-kernel) fetches "
+                                                           "Debian's linux-image-RELEASE-dbg, about 1 GB")
+def test_gdb_names_the_guest_kernels_function_with_debians_vmlinux(built: tuple[Path, Path, DebugRepo],
+                                                                  tmp_path: Path,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    profile, directory, _repo = built
+    port = _free_port()
+    spec = with_cmdline(boot_spec(read_manifest(directory), directory, "initramfs", "", tmp_path), GDB_KERNEL_ARGS)
+    qemu = subprocess.Popen(command(spec, gdb=GdbStub(port=port, wait=False), network=False),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    try:
+        assert _wait_for(qemu, b"VCOMP-BOOT: ready", BOOT_TIMEOUT)
+        start = time.monotonic()
+        assert main(["debug", "kernel", f"127.0.0.1:{port}", "--profile", str(profile), "--arch", "x86_64",
+                     "--batch"]) == 0
+        took = time.monotonic() - start
+    finally:
+        qemu.kill()
+        qemu.wait(timeout=30)
+    out = capsys.readouterr().out
+    with capsys.disabled():
+        print(f"\nvcomp debug kernel (vmlinux fetched or cached, gdb attached): {took:.0f} s\n{out}")
+    # e.g. "pv_native_safe_halt + 6 in section .text" and a backtrace through the idle loop
+    assert re.search(r"[a-z_][a-z0-9_.]* \+ \d+ in section \.text", out), out
+    assert re.search(r"#1 +0x[0-9a-f]+ in [a-z_]", out), out
 
 
 def _wait_for(proc: subprocess.Popen[bytes], marker: bytes, timeout: float) -> bool:
