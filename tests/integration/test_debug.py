@@ -189,6 +189,83 @@ def test_gdb_names_the_guest_kernels_function_with_debians_vmlinux(built: tuple[
     assert re.search(r"#1 +0x[0-9a-f]+ in [a-z_]", out), out
 
 
+PERF = "VCOMP_TEST_PERF"   # opt-in: imports Debian's linux-perf with its closure (100 packages, 55 MB)
+PERF_PROFILE = """\
+name: perfing
+description: Debian's perf records a program in the guest (tests/integration/test_debug.py)
+architectures: [x86_64]
+repositories:
+  - name: sample
+    url: ../images/repo
+    root: trust/sample-root.json
+    packages: [base-files, "busybox*", init, linux, "driver-*"]
+  - name: debug
+    url: {repo}
+    root: trust/debug-root.json
+  - name: debian
+    url: {debian}
+    root: trust/debian-root.json
+    priority: 10
+packages: [base-files, busybox, init, crasher-live, linux-perf]
+drivers: [virtio-blk, ext4]
+kernel:
+  package: linux
+  cmdline: quiet
+init: init
+hostname: perfing
+services:
+  - name: gdbserver
+    enable: false
+outputs:
+  - type: initramfs
+boot-tests:
+  - name: perf
+    checks:
+      # TCG has no PMU: the software event cpu-clock samples; crasher-live keeps its .symtab (only its DWARF
+      # went to crasher-live-dbg), so perf names its functions without debuginfod
+      perf: |
+        perf record -e cpu-clock -F 499 -g -o /tmp/perf.data /usr/bin/crasher-live wait >/dev/null 2>&1 &
+        sleep 4; kill -INT $!; wait
+        perf report -i /tmp/perf.data --stdio --sort comm,symbol 2>&1 | grep -v '^$' | head -n 12 >/tmp/report
+        sed 's/^/VCOMP-PERF: /' /tmp/report >/dev/console
+        grep -q veridian_outer /tmp/report
+    expect: ["VCOMP-BOOT: init started", "VCOMP-CHECK: PASS 50-perf", "VCOMP-BOOT: ready"]
+    timeout: {timeout}
+policy:
+  allowed-licenses: [GPL-2.0-only, GPL-2.0-or-later, Apache-2.0, MIT, LGPL-2.1-or-later]
+"""
+
+
+@pytest.mark.skipif(not os.environ.get(PERF), reason=f"{PERF}=1 imports Debian's linux-perf (100 packages)")
+def test_perf_records_a_program_in_the_guest(built: tuple[Path, Path, DebugRepo], tmp_path: Path,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    profile, _directory, repo = built
+    profiles = profile.parent
+    start = time.monotonic()
+    debian = profiles.parent / "debian"
+    build_debian_repo(debian, profiles.parent / "debian-packages", checkout=SampleCheckout(root=REPO),
+                      arches=("x86_64",), names=(*DEBUG_NAMES, "linux-perf"))
+    imported = time.monotonic() - start
+    perf = profiles / "perfing.yaml"
+    perf.write_text(PERF_PROFILE.format(repo=os.path.relpath(repo.dir, profiles),
+                                        debian=os.path.relpath(debian, profiles), timeout=BOOT_TIMEOUT))
+    images = profiles.parent / "images-out"
+    start = time.monotonic()
+    assert main(["lock", str(perf)]) == 0
+    assert main(["build", str(perf), "--images", str(images)]) == 0
+    built_in = time.monotonic() - start
+    start = time.monotonic()
+    code = main(["boot", str(images / "perfing" / "x86_64"), "--output", "initramfs", "--timeout",
+                 str(BOOT_TIMEOUT)])
+    booted = time.monotonic() - start
+    capsys.readouterr()
+    log = next((images / "perfing" / "x86_64" / "boot").glob("*.log")).read_text(errors="replace")
+    report = "\n".join(line for line in log.splitlines() if "VCOMP-PERF: " in line)
+    with capsys.disabled():
+        print(f"\nperf: import {imported:.0f} s, lock+build {built_in:.0f} s, boot {booted:.0f} s\n{report}")
+    assert code == 0 and "veridian_outer" in report, report
+
+
 def _wait_for(proc: subprocess.Popen[bytes], marker: bytes, timeout: float) -> bool:
     assert proc.stdout is not None
     seen = b""
