@@ -87,4 +87,4 @@ def parse_remote(text: str) -> str:
     if not sep or not 1 <= number <= 65535:
         raise UserError(f"{text!r}: not HOST:PORT", hint="give the forwarded port, e.g. 127.0.0.1:2345 (vcomp boot "
                                                          "--forward 2345:2345)")
-    return f"{host}:{number}"
+    return f"[{host}]:{number}" if ":" in host else f"{host}:{number}"

@@ -42,18 +42,19 @@ from composer.debug.index import Store, build_index
 from composer.debug.server import serve_in_thread
 from composer.repo.client import RepositoryClient
 from composer.repo.debianset import DEBUG_NAMES, build_debian_repo
-from composer.repo.sample import SampleCheckout
+from composer.repo.sample import SampleCheckout, forget_trusted_state
 from tests.conftest import REPO
 from tests.integration.conftest import copy_profiles
 from tests.support.debugpkgs import LIVE_PORT, DebugRepo, make_debug_repo
 
 pytestmark = [pytest.mark.debug, pytest.mark.integration]
 BOOT_TIMEOUT = 240
+BOOT_TIMEOUTS = {"x86_64": BOOT_TIMEOUT, "aarch64": 600, "riscv64": 900}   # TCG: as test_boot_server.py
 
 PROFILE = """\
 name: debugging
 description: minimal with a program that crashes at boot (tests/integration/test_debug.py)
-architectures: [x86_64]
+architectures: [{arch}]
 repositories:
   - name: sample
     url: ../images/repo
@@ -85,25 +86,31 @@ policy:
 """
 
 
-@pytest.fixture(scope="module")
-def built(sample_repo_base: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, DebugRepo]:
-    """(the profile, its x86_64 image directory, the debug repository)."""
-    base = tmp_path_factory.mktemp("debugging")
-    repo = make_debug_repo(base / "debugrepo", static=True, crash_at_boot=True, live=True)
+def build_debugging(sample_repo_base: Path, base: Path, arch: str) -> tuple[Path, Path, DebugRepo]:
+    """(the profile, its image directory for ``arch``, the debug repository)."""
+    repo = make_debug_repo(base / "debugrepo", arch, static=True, crash_at_boot=True, live=True)
     start = time.monotonic()
     debian = base / "debian"
-    build_debian_repo(debian, base / "debian-packages", checkout=SampleCheckout(root=REPO), arches=("x86_64",),
+    forget_trusted_state(debian, SampleCheckout(root=REPO))   # a new repository where an old one may have been
+    build_debian_repo(debian, base / "debian-packages", checkout=SampleCheckout(root=REPO), arches=(arch,),
                       names=DEBUG_NAMES)
     print(f"import {', '.join(DEBUG_NAMES)} and closure: {time.monotonic() - start:.0f} s")
     profiles = copy_profiles(sample_repo_base, base)
     profile = profiles / "debugging.yaml"
     shutil.copyfile(repo.root, profiles / "trust" / "debug-root.json")
     profile.write_text(PROFILE.format(repo=os.path.relpath(repo.dir, profiles), root="trust/debug-root.json",
-                                      debian=os.path.relpath(debian, profiles), timeout=BOOT_TIMEOUT))
+                                      debian=os.path.relpath(debian, profiles), arch=arch,
+                                      timeout=BOOT_TIMEOUTS[arch]))
     images = base / "images-out"
     assert main(["lock", str(profile)]) == 0
     assert main(["build", str(profile), "--images", str(images)]) == 0
-    return profile, images / "debugging" / "x86_64", repo
+    return profile, images / "debugging" / arch, repo
+
+
+@pytest.fixture(scope="module")
+def built(sample_repo_base: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, DebugRepo]:
+    """(the profile, its x86_64 image directory, the debug repository)."""
+    return build_debugging(sample_repo_base, tmp_path_factory.mktemp("debugging"), "x86_64")
 
 
 def test_a_core_from_the_guest_opens_with_symbols_from_debuginfod(built: tuple[Path, Path, DebugRepo],
@@ -206,7 +213,7 @@ repositories:
     url: {debian}
     root: trust/debian-root.json
     priority: 10
-packages: [base-files, busybox, init, crasher-live, linux-perf]
+packages: [base-files, busybox-lean, mount, init, crasher-live, linux-perf]   # -lean: Debian's ps, tar, mount
 drivers: [virtio-blk, ext4]
 kernel:
   package: linux
@@ -244,7 +251,7 @@ def test_perf_records_a_program_in_the_guest(built: tuple[Path, Path, DebugRepo]
     start = time.monotonic()
     debian = profiles.parent / "debian"
     build_debian_repo(debian, profiles.parent / "debian-packages", checkout=SampleCheckout(root=REPO),
-                      arches=("x86_64",), names=(*DEBUG_NAMES, "linux-perf"))
+                      arches=("x86_64",), names=(*DEBUG_NAMES, "linux-perf", "mount"))
     imported = time.monotonic() - start
     perf = profiles / "perfing.yaml"
     perf.write_text(PERF_PROFILE.format(repo=os.path.relpath(repo.dir, profiles),
@@ -284,20 +291,42 @@ def test_gdb_shows_a_live_programs_backtrace_with_symbols_from_debuginfod(built:
                                                                         capsys: pytest.CaptureFixture[str],
                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     _profile, directory, repo = built
+    debug_live(directory, repo, "x86_64", tmp_path, capsys, monkeypatch)
+
+
+ARCHES = "VCOMP_TEST_DEBUG_ARCHES"   # opt-in: the live test on aarch64 and riscv64 (minutes of TCG each)
+
+
+@pytest.mark.skipif(not os.environ.get(ARCHES), reason=f"{ARCHES}=1: the live test on aarch64 and riscv64")
+@pytest.mark.parametrize("arch", ["aarch64", "riscv64"])
+def test_gdb_shows_a_live_programs_backtrace_on_the_other_architectures(
+        arch: str, sample_repo_base: Path, tmp_path_factory: pytest.TempPathFactory, tmp_path: Path,
+        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    start = time.monotonic()
+    _profile, directory, repo = build_debugging(sample_repo_base, tmp_path_factory.mktemp(f"debugging-{arch}"), arch)
+    with capsys.disabled():
+        print(f"\n{arch}: debug repository, gdbserver import, lock and build: {time.monotonic() - start:.0f} s")
+    debug_live(directory, repo, arch, tmp_path, capsys, monkeypatch)
+
+
+def debug_live(directory: Path, repo: DebugRepo, arch: str, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+               monkeypatch: pytest.MonkeyPatch) -> None:
+    """Boot ``directory``'s initramfs with gdbserver's port forwarded; vcomp debug remote stops crasher-live in
+    veridian_outer and prints its backtrace, the symbols from a debuginfod serving ``repo``."""
     port = _free_port()
     spec = boot_spec(read_manifest(directory), directory, "initramfs", "", tmp_path)
     qemu = subprocess.Popen(command(spec, forwards=[Forward(host=port, guest=LIVE_PORT)]),
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     client = RepositoryClient(str(repo.dir), repo.root.read_bytes(), tmp_path / "repos")
     store = Store(dir=tmp_path / "debuginfod")
-    server = serve_in_thread(build_index(client, store, ["x86_64"]), store)
+    server = serve_in_thread(build_index(client, store, [arch]), store)
     try:
         start = time.monotonic()
-        assert _wait_for(qemu, b"VCOMP-SERVICE: up gdbserver", BOOT_TIMEOUT)
+        assert _wait_for(qemu, b"VCOMP-SERVICE: up gdbserver", BOOT_TIMEOUTS[arch])
         up = time.monotonic() - start
         monkeypatch.setenv("DEBUGINFOD_CACHE_PATH", str(tmp_path / "client-cache"))
         start = time.monotonic()
-        assert main(["debug", "remote", f"127.0.0.1:{port}", "--arch", "x86_64", "--debuginfod", server.url,
+        assert main(["debug", "remote", f"127.0.0.1:{port}", "--arch", arch, "--debuginfod", server.url,
                      "--batch", "--break", "veridian_outer"]) == 0
         took = time.monotonic() - start
     finally:
@@ -307,7 +336,7 @@ def test_gdb_shows_a_live_programs_backtrace_with_symbols_from_debuginfod(built:
         qemu.wait(timeout=30)
     bt = capsys.readouterr().out
     with capsys.disabled():
-        print(f"\ngdbserver up in the guest: {up:.0f} s; gdb connected, stopped, backtrace: {took:.0f} s\n{bt}")
+        print(f"\n{arch}: gdbserver up in the guest: {up:.0f} s; gdb connected, stopped, backtrace: {took:.0f} s\n{bt}")
     # the program's own frames, by name and source line: the symbols came from crasher-live-dbg via debuginfod
     assert "veridian_outer" in bt and "main" in bt and "crasher.c" in bt, bt
     fetched = list((tmp_path / "client-cache").rglob("debuginfo"))

@@ -52,7 +52,7 @@ def test_backtrace_at_bounds_function_names() -> None:
 
 
 @pytest.mark.parametrize(("text", "want"), [("127.0.0.1:2345", "127.0.0.1:2345"), (":1234", "127.0.0.1:1234"),
-                                            ("localhost:1", "localhost:1"), ("[::1]:9", "::1:9")])
+                                            ("localhost:1", "localhost:1"), ("[::1]:9", "[::1]:9")])
 def test_remote_addresses(text: str, want: str) -> None:
     assert parse_remote(text) == want
 
