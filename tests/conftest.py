@@ -141,6 +141,20 @@ OPT_IN = {"archive": "archive test: run it with make test-archive (pytest -m arc
           "ab_update": "A/B updates of a booted device: run it with make test-ab-update (pytest -m ab_update)"}
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Forget the repository clients' trusted state once per run (the controller only, before any worker).
+
+    The suite builds its sample repositories afresh at the same temporary paths run after run (the sample keys
+    and metadata versions are fixed), and a TUF client keeps its trusted metadata when the remote has the same
+    version: a client cache from an earlier run of other code would keep serving that run's index."""
+    if hasattr(config, "workerinput"):
+        return
+    import shutil
+
+    from composer.package.build import default_cache
+    shutil.rmtree(default_cache() / "repos", ignore_errors=True)
+
+
 def _asked_for(config: pytest.Config, marker: str) -> bool:
     expression = str(config.getoption("markexpr", "") or "")
     return marker in expression and f"not {marker}" not in expression

@@ -72,3 +72,19 @@ def select(cells: Sequence[Cell], patterns: Sequence[str]) -> list[Cell]:
         raise UserError(f"--cell {', '.join(repr(p) for p in unmatched)} matches no boot cell of this build",
                         hint=f"cells (ARCH/OUTPUT/MEDIUM/FIRMWARE, globs allowed): {known}")
     return [c for c in cells if any(fnmatch.fnmatchcase(c.id, p) for p in patterns)]
+
+
+def precheck(pairs: Sequence[tuple[str, str]], firmware: Sequence[str], patterns: Sequence[str]) -> None:
+    """Before a build: each pattern must match a cell the profile could have, (architecture, output name) from
+    ``pairs`` on any medium with any of ``firmware`` (or none), so that a mistyped ``--cell`` fails in a second
+    and not after the build. (Which media and firmware an output really boots on is known after the build:
+    :func:`select` checks that.)"""
+    if len(patterns) > MAX_PATTERNS:
+        raise UserError(f"{len(patterns)} --cell patterns: at most {MAX_PATTERNS}", hint="use globs such as '*/disk/*'")
+    possible = [f"{arch}/{output}/{m}/{fw}" for arch, output in pairs for m in MEDIA
+                for fw in (*firmware, NO_FIRMWARE)]
+    for p in patterns:
+        if not any(fnmatch.fnmatchcase(c, p) for c in possible):
+            raise UserError(f"--cell {p!r} matches no cell this profile can have",
+                            hint="cells are ARCH/OUTPUT/MEDIUM/FIRMWARE (globs allowed); this profile builds "
+                                 + (", ".join(f"{a}/{o}/*" for a, o in pairs) or "no outputs"))

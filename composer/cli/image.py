@@ -239,8 +239,16 @@ def _say_forwards(args: argparse.Namespace, forwards: Sequence[Any]) -> None:
 
 def cmd_test(args: argparse.Namespace) -> int:
     """Build, then boot every cell of the matrix the outputs support (or the ``--cell`` globs pick)."""
-    from composer.boot.matrix import cells_of, select
+    from composer.boot.matrix import cells_of, precheck, select
     from composer.boot.session import Reach, enforced_certificate, junit, run_boot
+    if args.cell:
+        from composer.profile.load import load_profile
+        planned = load_profile(Path(args.profile))
+        from composer.arch import ARCHES
+        arches = asked_arches(args, planned)
+        precheck([(a, o.name) for a in arches for o in planned.outputs
+                  if (not o.architectures or a in o.architectures) and (not args.output or o.name in args.output)],
+                 sorted({fw for a in arches for fw in ARCHES[a].firmware}), args.cell)
     with locked_build(args) as (top, results):
         cells = select([c for r in results for c in cells_of(r.manifest)], args.cell or ())
         where = {r.arch: r for r in results}

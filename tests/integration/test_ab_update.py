@@ -18,11 +18,8 @@ Marker ``ab_update`` (``make test-ab-update``): three builds and minutes of boot
 
 from __future__ import annotations
 
-import functools
-import http.server
 import re
 import shutil
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -43,6 +40,7 @@ from composer.repo.store import RepoStore
 from composer.run import run
 from composer.update.release import release_bundle
 from tests.conftest import REPO
+from tests.httpserve import Quiet, serving
 from tests.integration.conftest import copy_profiles
 from tests.integration.images_fixture import with_cache
 
@@ -63,13 +61,10 @@ EXPECT = ["VCOMP-UPDATE: running generation 1 slot a",
           "generation 3 failed its trial boot on this device"]
 
 
-class Counting(http.server.SimpleHTTPRequestHandler):
+class Counting(Quiet):
     """Serves the images directory and counts the bytes of the chunks it sends (the update's transfer)."""
 
     sent: ClassVar[dict[str, int]] = {"chunks": 0, "all": 0}
-
-    def log_message(self, format: str, *args: object) -> None:
-        del format, args
 
     def copyfile(self, source, outputfile) -> None:  # type: ignore[no-untyped-def]
         data = source.read()
@@ -91,16 +86,8 @@ def served(sample_repo_base: Path) -> Iterator[Path]:
     """The sample repositories (with the Debian closure for x86_64) served on 127.0.0.1 at the device-url's port."""
     build_debian_repo(sample_repo_base / "images" / "debian", sample_repo_base / "images" / "debian-packages",
                       checkout=SampleCheckout(root=REPO), arches=("x86_64",))
-    handler = functools.partial(Counting, directory=str(sample_repo_base / "images"))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", device_port()), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(sample_repo_base / "images", port=device_port(), handler=Counting):
         yield sample_repo_base
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
 
 
 def generation_profile(n: int) -> str:

@@ -18,10 +18,6 @@ Marker ``device`` (``make test-device``): the import of the Debian closure and t
 
 from __future__ import annotations
 
-import errno
-import functools
-import http.server
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -36,6 +32,7 @@ from composer.compose.build import read_manifest
 from composer.repo.debianset import build_debian_repo
 from composer.repo.sample import SampleCheckout
 from tests.conftest import REPO
+from tests.httpserve import Quiet, serving
 from tests.integration.conftest import copy_profiles
 from tests.integration.images_fixture import with_cache
 
@@ -133,11 +130,8 @@ def forge(path: Path, data: bytes) -> bytes:
 ALTERED = {TAMPERED: tamper, FORGED: forge}
 
 
-class Handler(http.server.SimpleHTTPRequestHandler):
+class Handler(Quiet):
     """Serves the images directory; under a prefix of ALTERED the same files, altered."""
-
-    def log_message(self, format: str, *args: object) -> None:
-        del format, args
 
     def do_GET(self) -> None:
         prefix = next((p for p in ALTERED if self.path.startswith(p + "/")), None)
@@ -170,22 +164,8 @@ def served(sample_repo_base: Path) -> Iterator[Path]:
     build_debian_repo(sample_repo_base / "images" / "debian", sample_repo_base / "images" / "debian-packages",
                       checkout=SampleCheckout(root=REPO), arches=("x86_64",))
     print(f"import x86_64: {time.monotonic() - start:.0f} s")
-    handler = functools.partial(Handler, directory=str(sample_repo_base / "images"))
-    try:
-        server = http.server.ThreadingHTTPServer(("127.0.0.1", device_port()), handler)
-    except OSError as exc:
-        if exc.errno == errno.EADDRINUSE:
-            pytest.fail(f"127.0.0.1:{device_port()} is taken: the server profile's device-url names that port; "
-                        "stop what listens there")
-        raise
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(sample_repo_base / "images", port=device_port(), handler=Handler):
         yield sample_repo_base
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
 
 
 def device_profile() -> str:

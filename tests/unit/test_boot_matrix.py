@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from composer.boot.machine import Watch, command
-from composer.boot.matrix import Cell, cells_of, media_of, select
+from composer.boot.matrix import Cell, cells_of, media_of, precheck, select
 from composer.boot.session import Case, boot_spec, boots_of, junit, log_name
 from composer.errors import UserError
 
@@ -96,3 +96,14 @@ def test_cases_name_their_cell_in_json_and_junit() -> None:
     tc = ET.fromstring(junit([case], "vcomp.test.minimal")).find("testcase")
     assert tc is not None and (tc.get("classname"), tc.get("name")) == ("vcomp.test.minimal.x86_64.iso.disk.uefi",
                                                                         "boots")
+
+
+def test_a_cell_glob_no_cell_of_the_profile_can_match_fails_before_the_build() -> None:
+    pairs = [("x86_64", "iso"), ("x86_64", "disk"), ("riscv64", "initramfs")]
+    for ok in ("*/bios", "x86_64/*/disk/*", "riscv64/initramfs/*", "*"):
+        precheck(pairs, ["bios", "uefi"], [ok])
+    with pytest.raises(UserError, match=r"--cell 'x86_64/isoo/\*' matches no cell this profile can have") as info:
+        precheck(pairs, ["bios", "uefi"], ["x86_64/isoo/*"])
+    assert "riscv64/initramfs/*" in (info.value.hint or "")
+    with pytest.raises(UserError, match="matches no cell"):
+        precheck(pairs, ["bios", "uefi"], ["aarch64/*"])
