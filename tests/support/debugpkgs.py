@@ -104,8 +104,9 @@ def compile_split(base: Path, arch: str, *, static: bool = False) -> tuple[Path,
              f"-fdebug-prefix-map={base}={SOURCE_PLACE}", *(["-static"] if static else [])]
     subprocess.run([GCC[arch], *flags, "-o", str(full), str(src)], check=True, cwd=base)
     debug, stripped = base / "crasher.debug", base / "crasher"
-    subprocess.run(["objcopy", "--only-keep-debug", str(full), str(debug)], check=True)
-    subprocess.run(["objcopy", "--strip-debug", "--strip-unneeded", f"--add-gnu-debuglink={debug}", str(full),
+    objcopy = GCC[arch].removesuffix("gcc") + "objcopy"   # the target's own (the host's knows only its own)
+    subprocess.run([objcopy, "--only-keep-debug", str(full), str(debug)], check=True)
+    subprocess.run([objcopy, "--strip-debug", "--strip-unneeded", f"--add-gnu-debuglink={debug}", str(full),
                     str(stripped)], check=True)
     with full.open("rb") as f:
         build_id = read_build_id(f)
