@@ -138,11 +138,11 @@ def core_command(args: argparse.Namespace, sysroot: Path | None) -> list[str]:
 GDB_TIMEOUT = 300.0   # seconds for a batch backtrace (debuginfod downloads included)
 
 
-def _gdb(args: argparse.Namespace, cmd: list[str]) -> int:
+def _gdb(cmd: list[str], *, batch: bool, debuginfod: str | None) -> int:
     from composer.run import require_tool, run, run_attached
     require_tool("gdb-multiarch")
-    env = {"DEBUGINFOD_URLS": args.debuginfod} if args.debuginfod else {}
-    if args.batch:
+    env = {"DEBUGINFOD_URLS": debuginfod} if debuginfod else {}
+    if batch:
         _out(run(cmd, env=env, timeout=GDB_TIMEOUT).stdout.decode(errors="replace").rstrip())
         return EXIT_OK
     return run_attached(cmd, env=env)
@@ -153,7 +153,7 @@ def cmd_core(args: argparse.Namespace) -> int:
     if not core.is_file():
         raise UserError(f"no core file {core}", hint="vcomp boot writes the guest's cores to its log directory "
                                                       "(images/NAME/ARCH/boot/cores/)")
-    return _gdb(args, core_command(args, _sysroot(args)))
+    return _gdb(core_command(args, _sysroot(args)), batch=args.batch, debuginfod=args.debuginfod)
 
 
 def remote_command(args: argparse.Namespace, sysroot: Path | None) -> list[str]:
@@ -168,7 +168,7 @@ def remote_command(args: argparse.Namespace, sysroot: Path | None) -> list[str]:
 
 
 def cmd_remote(args: argparse.Namespace) -> int:
-    return _gdb(args, remote_command(args, _sysroot(args)))
+    return _gdb(remote_command(args, _sysroot(args)), batch=args.batch, debuginfod=args.debuginfod)
 
 
 def kernel_command(args: argparse.Namespace, vmlinux: Path | None) -> list[str]:
@@ -190,8 +190,7 @@ def cmd_kernel(args: argparse.Namespace) -> int:
         sysroot = _sysroot(args)
         assert sysroot is not None
         vmlinux = kernel_vmlinux(sysroot, args.arch or "x86_64", default_cache(), jsonout.say(args))
-    args.debuginfod = None
-    return _gdb(args, kernel_command(args, vmlinux))
+    return _gdb(kernel_command(args, vmlinux), batch=args.batch, debuginfod=None)
 
 
 def register(sub: Subparsers) -> None:
