@@ -1,7 +1,7 @@
 # The two commands of the quickstart: `make demo` and `make test`. Each does its own set-up.
 .PHONY: setup demo test unit integration lint bench clean docs conformance reliability debian-fixture test-archive \
 	bench-archive test-archive-e2e test-reach test-boot-matrix test-drivers test-systemd test-server \
-	test-verified-boot test-device test-ab-update test-sdk test-debug test-site test-dib
+	test-verified-boot test-device test-ab-update test-sdk test-debug test-debug-kernel test-site test-dib
 
 # Suites that run only when asked for by their own target (minutes each; tests/conftest.py OPT_IN skips them
 # in any other run).
@@ -44,6 +44,11 @@ test-sdk: setup
 # the guest kernel through QEMU's gdb stub (tests/integration/test_debug.py).
 test-debug: setup
 	.venv/bin/python -m pytest -m debug -s tests/integration/test_debug.py
+
+# ... and the guest kernel's function names through QEMU's gdb stub, with the vmlinux of Debian's
+# linux-image-RELEASE-dbg (fetched once: about 1 GB download, 360 MB kept in the cache).
+test-debug-kernel: setup
+	VCOMP_TEST_KERNEL_DBG=1 .venv/bin/python -m pytest -m debug -s tests/integration/test_debug.py
 
 # The repository web site in a real browser (docs/site.md): the sample repository served with an access log, its
 # site built by vcomp repo site and served on 127.0.0.1, every page rendered by headless Chromium (Debian's

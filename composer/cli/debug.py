@@ -109,47 +109,88 @@ def cmd_timeline(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def core_command(args: argparse.Namespace, sysroot: Path | None) -> list[str]:
-    """gdb-multiarch on a core file: the sysroot (shared libraries), the executable when given, debuginfod."""
-    gdb = ["gdb-multiarch", "-nx", "-q"]
-    if args.debuginfod:
-        gdb += ["-iex", "set debuginfod enabled on"]
-    if args.arch:
-        from composer.arch import get_arch
-        gdb += ["-iex", f"set architecture {GDB_ARCH.get(get_arch(args.arch).name, 'auto')}"]
-    if sysroot is not None:
-        gdb += ["-iex", f"set sysroot {sysroot}", "-iex", f"set debug-file-directory {sysroot}/usr/lib/debug"]
+def _sysroot(args: argparse.Namespace) -> Path | None:
+    """--sysroot, or the profile's locked packages installed into the cache (--profile), or None."""
+    if getattr(args, "profile", None):
+        from composer.debug.sysroot import profile_sysroot
+        from composer.package.build import default_cache
+        return profile_sysroot(Path(args.profile), args.arch or "x86_64", default_cache(), jsonout.say(args))
+    return Path(args.sysroot) if getattr(args, "sysroot", None) else None
+
+
+def _exe(args: argparse.Namespace, sysroot: Path | None) -> str:
+    """--exe as a host path: a path in the sysroot when it is one there, else as given."""
     exe = Path(args.exe) if args.exe else None
     if exe is not None and sysroot is not None and not exe.is_file() and (sysroot / str(exe).lstrip("/")).is_file():
         exe = sysroot / str(exe).lstrip("/")
-    if args.batch:
-        gdb += ["-batch", "-ex", "bt"]
-    return [*gdb, *([str(exe)] if exe is not None else []), str(args.core)]
+    return str(exe) if exe is not None else ""
+
+
+def core_command(args: argparse.Namespace, sysroot: Path | None) -> list[str]:
+    """gdb-multiarch on a core file: the sysroot (shared libraries), the executable when given, debuginfod."""
+    from composer.debug.gdbcmd import Session, command
+    return command(Session(arch=args.arch or "", sysroot=str(sysroot or ""),
+                           debug_dir=f"{sysroot}/usr/lib/debug" if sysroot is not None else "",
+                           debuginfod=bool(args.debuginfod), exe=_exe(args, sysroot), core=str(args.core),
+                           batch=("bt",) if args.batch else ()))
 
 
 GDB_TIMEOUT = 300.0   # seconds for a batch backtrace (debuginfod downloads included)
-GDB_ARCH = {"x86_64": "i386:x86-64", "aarch64": "aarch64", "riscv64": "riscv:rv64"}
+
+
+def _gdb(cmd: list[str], *, batch: bool, debuginfod: str | None) -> int:
+    from composer.run import require_tool, run, run_attached
+    require_tool("gdb-multiarch")
+    env = {"DEBUGINFOD_URLS": debuginfod} if debuginfod else {}
+    if batch:
+        _out(run(cmd, env=env, timeout=GDB_TIMEOUT).stdout.decode(errors="replace").rstrip())
+        return EXIT_OK
+    return run_attached(cmd, env=env)
 
 
 def cmd_core(args: argparse.Namespace) -> int:
-
-    from composer.package.build import default_cache
-    from composer.run import require_tool, run, run_attached
     core = Path(args.core)
     if not core.is_file():
         raise UserError(f"no core file {core}", hint="vcomp boot writes the guest's cores to its log directory "
                                                       "(images/NAME/ARCH/boot/cores/)")
-    require_tool("gdb-multiarch")
-    sysroot = Path(args.sysroot) if args.sysroot else None
-    if args.profile:
-        from composer.debug.sysroot import profile_sysroot
-        sysroot = profile_sysroot(Path(args.profile), args.arch or "x86_64", default_cache(), jsonout.say(args))
-    cmd = core_command(args, sysroot)
-    env = {"DEBUGINFOD_URLS": args.debuginfod} if args.debuginfod else {}
-    if args.batch:
-        _out(run(cmd, env=env, timeout=GDB_TIMEOUT).stdout.decode(errors="replace").rstrip())
-        return EXIT_OK
-    return run_attached(cmd, env=env)
+    return _gdb(core_command(args, _sysroot(args)), batch=args.batch, debuginfod=args.debuginfod)
+
+
+def remote_command(args: argparse.Namespace, sysroot: Path | None) -> list[str]:
+    """gdb-multiarch on a program under gdbserver: its files from gdbserver (or the sysroot), symbols from
+    debuginfod; batch: stop at --break, backtrace."""
+    from composer.debug.gdbcmd import TARGET_SYSROOT, Session, backtrace_at, command, parse_remote
+    return command(Session(arch=args.arch or "", sysroot=str(sysroot) if sysroot is not None else TARGET_SYSROOT,
+                           debug_dir=f"{sysroot}/usr/lib/debug" if sysroot is not None else "",
+                           debuginfod=bool(args.debuginfod), exe=_exe(args, sysroot),
+                           remote=parse_remote(args.address),
+                           batch=backtrace_at(tuple(args.breaks or ())) if args.batch else ()))
+
+
+def cmd_remote(args: argparse.Namespace) -> int:
+    return _gdb(remote_command(args, _sysroot(args)), batch=args.batch, debuginfod=args.debuginfod)
+
+
+def kernel_command(args: argparse.Namespace, vmlinux: Path | None) -> list[str]:
+    """gdb-multiarch on the guest kernel through QEMU's gdb stub, with the vmlinux's symbols when known."""
+    from composer.debug.gdbcmd import Session, command, parse_remote
+    batch = (("info symbol $pc", "bt 8") if vmlinux is not None else ("info registers pc", "x/i $pc"))
+    return command(Session(arch=args.arch or "", exe=str(vmlinux or ""), remote=parse_remote(args.address),
+                           batch=(*batch, "detach") if args.batch else ()))
+
+
+def cmd_kernel(args: argparse.Namespace) -> int:
+    vmlinux = Path(args.vmlinux) if args.vmlinux else None
+    if vmlinux is not None and not vmlinux.is_file():
+        raise UserError(f"no vmlinux {vmlinux}", hint="give the kernel's unstripped vmlinux, or --profile to fetch "
+                                                      "Debian's linux-image-RELEASE-dbg")
+    if vmlinux is None and args.profile:
+        from composer.debug.kernel import kernel_vmlinux
+        from composer.package.build import default_cache
+        sysroot = _sysroot(args)
+        assert sysroot is not None
+        vmlinux = kernel_vmlinux(sysroot, args.arch or "x86_64", default_cache(), jsonout.say(args))
+    return _gdb(kernel_command(args, vmlinux), batch=args.batch, debuginfod=None)
 
 
 def register(sub: Subparsers) -> None:
@@ -185,3 +226,29 @@ def register(sub: Subparsers) -> None:
                                                       "debuginfod's")
     c.add_argument("--batch", action="store_true", help="print the backtrace and exit (no interactive gdb)")
     c.set_defaults(func=cmd_core)
+    r = verbs.add_parser("remote", help="debug a program running under gdbserver in a booted guest (a forwarded "
+                                        "port): gdb-multiarch with its symbols from debuginfod")
+    r.add_argument("address", metavar="HOST:PORT", help="the gdbserver's port forwarded to this host (vcomp boot "
+                                                        "--forward HOSTPORT:GUESTPORT), e.g. 127.0.0.1:2345")
+    r.add_argument("--arch", help="the guest's architecture (default: what gdbserver says)")
+    r.add_argument("--profile", help="take the program and its libraries from this profile's locked packages "
+                                     "(default: from the guest, through gdbserver)")
+    r.add_argument("--sysroot", metavar="DIR", help="a root to take the program and libraries from instead")
+    r.add_argument("--exe", metavar="PATH", help="the program (a path in the sysroot or on the host; default: "
+                                                 "the one gdbserver runs)")
+    r.add_argument("--debuginfod", metavar="URL", help="a debuginfod server (DEBUGINFOD_URLS), e.g. vcomp "
+                                                      "debuginfod's")
+    r.add_argument("--batch", action="store_true", help="print a backtrace and exit (the program is killed)")
+    r.add_argument("--break", dest="breaks", action="append", metavar="FUNCTION",
+                   help="with --batch: continue to this function first (repeatable: the first hit)")
+    r.set_defaults(func=cmd_remote)
+    k = verbs.add_parser("kernel", help="debug the guest kernel through QEMU's gdb stub (vcomp boot --gdb) with "
+                                        "its symbols (Debian's linux-image-RELEASE-dbg)")
+    k.add_argument("address", metavar="HOST:PORT", help="QEMU's gdb stub (vcomp boot --gdb PORT), e.g. "
+                                                        "127.0.0.1:1234")
+    k.add_argument("--arch", help="the guest's architecture (default x86_64 with --profile)")
+    k.add_argument("--profile", help="fetch the vmlinux with symbols of this profile's locked kernel (Debian's "
+                                     "linux-image-RELEASE-dbg, about 1 GB for amd64, once into the cache)")
+    k.add_argument("--vmlinux", metavar="FILE", help="the kernel's unstripped vmlinux (instead of --profile)")
+    k.add_argument("--batch", action="store_true", help="print where the kernel is (symbol, backtrace) and detach")
+    k.set_defaults(func=cmd_kernel)

@@ -191,11 +191,13 @@ def _boot_attached(args: argparse.Namespace, make_spec: Callable[[], Any], forwa
                         hint="an attached console prints no document; drop --json")
     spec = make_spec()
     stub = GdbStub(port=args.gdb) if args.gdb is not None else None
-    cmd = command(with_cmdline(spec, trace_args(args, lambda: spec)), gdb=stub, forwards=forwards)
+    from composer.debug.gdbcmd import GDB_KERNEL_ARGS
+    extra = " ".join(a for a in (trace_args(args, lambda: spec), GDB_KERNEL_ARGS if stub is not None else "") if a)
+    cmd = command(with_cmdline(spec, extra), gdb=stub, forwards=forwards)
     _say_forwards(args, forwards)
     if stub is not None:
-        _out(f"QEMU waits for gdb on 127.0.0.1:{stub.port}: gdb-multiarch -ex 'target remote 127.0.0.1:{stub.port}' "
-             "(docs/debugging.md)")
+        _out(f"QEMU waits for gdb on 127.0.0.1:{stub.port}: vcomp debug kernel 127.0.0.1:{stub.port} --profile "
+             f"PROFILE, or gdb-multiarch -ex 'target remote 127.0.0.1:{stub.port}' (docs/debugging.md)")
     _out("console attached; quit QEMU with Ctrl-A X")
     return interactive(cmd)
 

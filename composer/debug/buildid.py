@@ -36,6 +36,23 @@ def read_build_id(f: IO[bytes]) -> str | None:
     return None
 
 
+MAX_SECTION_BYTES = 1 << 30
+
+
+def read_section(f: IO[bytes], name: str) -> bytes | None:
+    """The contents of the ELF file ``f``'s section ``name``; None when it is not ELF, has no such section, the
+    section has no bytes in the file (NOBITS: a debug file's .text) or is over :data:`MAX_SECTION_BYTES`."""
+    try:
+        section = ELFFile(f).get_section_by_name(name)
+        if section is None or section["sh_type"] == "SHT_NOBITS" or section["sh_size"] > MAX_SECTION_BYTES:
+            return None
+        f.seek(section["sh_offset"])
+        data = f.read(section["sh_size"])   # as stored (a compressed section stays compressed, as elfutils')
+    except (ELFError, ValueError, KeyError, EOFError, OSError, AssertionError):
+        return None
+    return data if len(data) == section["sh_size"] else None
+
+
 def _in_notes(notes: object) -> str | None:
     for note in notes:  # type: ignore[attr-defined]
         if note["n_type"] == "NT_GNU_BUILD_ID" and note["n_name"] == "GNU":

@@ -2,22 +2,25 @@
 answered from. No I/O: :mod:`composer.debug.index` builds a :class:`BuildIdIndex`, :mod:`composer.debug.server`
 answers HTTP with :func:`resolve`.
 
-A request is ``/buildid/HEX/debuginfo``, ``/buildid/HEX/executable`` or ``/buildid/HEX/source/PATH``
-(elfutils' debuginfod-client, gdb, ...). Everything else, and every hostile form (a build-id that is not
-lowercase-able hex within the bounds, a path with ``..``, a NUL or over :data:`MAX_SOURCE_PATH` bytes), is
-None: the server answers 404 without looking anything up.
+A request is ``/buildid/HEX/debuginfo``, ``/buildid/HEX/executable``, ``/buildid/HEX/source/PATH`` or
+``/buildid/HEX/section/NAME`` (one ELF section's contents, from the debug file or else the executable: gdb fetches
+``.gdb_index`` this way before it wants the whole file; elfutils' debuginfod-client, gdb, ...). Everything else,
+and every hostile form (a build-id that is not lowercase-able hex within the bounds, a path with ``..``, a NUL or
+over :data:`MAX_SOURCE_PATH` bytes), is None: the server answers 404 without looking anything up.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import urllib.parse
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from composer.debug.buildid import is_build_id
 
-KINDS = ("debuginfo", "executable", "source")
+KINDS = ("debuginfo", "executable", "source", "section")
+_SECTION = re.compile(r"[A-Za-z0-9._$-]{1,128}")   # an ELF section name (.gdb_index, .debug_info, ...)
 MAX_URL_PATH = 8192
 MAX_SOURCE_PATH = 4096
 SOURCE_DIR = "usr/src/debug/"   # where a -dbg package ships sources (gcc -fdebug-prefix-map=...=/usr/src/debug/..)
@@ -28,6 +31,7 @@ class Request:
     build_id: str
     kind: str            # one of KINDS
     source: str = ""     # kind "source": the absolute path the DWARF names, normalised
+    section: str = ""    # kind "section": the ELF section's name
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -78,6 +82,9 @@ def parse_request(url_path: str) -> Request | None:
     build_id, kind = parts[0].lower(), parts[1]
     if not is_build_id(build_id) or kind not in KINDS:
         return None
+    if kind == "section":
+        name = urllib.parse.unquote(parts[2]) if len(parts) == 3 else ""
+        return Request(build_id=build_id, kind=kind, section=name) if _SECTION.fullmatch(name) else None
     if kind != "source":
         return Request(build_id=build_id, kind=kind) if len(parts) == 2 else None
     if len(parts) != 3:
@@ -100,8 +107,18 @@ def _source_path(escaped: str) -> str | None:
     return "/" + "/".join(parts)
 
 
+def section_sources(index: BuildIdIndex, request: Request) -> tuple[Located, ...]:
+    """Where a section request's section is looked for, in order: the debug file, then the executable (a
+    section the debug file has as NOBITS, such as .text, is only in the executable)."""
+    found = (index.debuginfo.get(request.build_id), index.executable.get(request.build_id))
+    return tuple(f for f in found if f is not None)
+
+
 def resolve(index: BuildIdIndex, request: Request) -> Located | None:
-    """The file that answers ``request``, None (404) when the index has none."""
+    """The file that answers ``request``, None (404) when the index has none (a section request: the first
+    file of :func:`section_sources`)."""
+    if request.kind == "section":
+        return next(iter(section_sources(index, request)), None)
     if request.kind == "debuginfo":
         return index.debuginfo.get(request.build_id)
     if request.kind == "executable":

@@ -1,9 +1,10 @@
 """The debuginfod HTTP server: answers :func:`composer.debug.protocol.resolve` from the store's objects.
 
-GET and HEAD only; 127.0.0.1 unless told otherwise; every answer carries its Content-Length (HTTP/1.1
-keep-alive, like :mod:`composer.repo.serve`); an unknown or hostile request is 404 without a lookup.
-Headers as elfutils' server sends them: ``X-Debuginfod-Size``, ``X-Debuginfod-File`` (the path in the package)
-and ``X-Debuginfod-Archive`` (the package).
+GET and HEAD only; 127.0.0.1 unless told otherwise; every answer carries its Content-Length (HTTP/1.1 keep-alive,
+like :mod:`composer.repo.serve`); an unknown or hostile request is 404 without a lookup. A section request is
+answered with that section's bytes, read from the stored debug file (or else the executable). Headers as
+elfutils' server sends them: ``X-Debuginfod-Size``, ``X-Debuginfod-File`` (the path in the package) and
+``X-Debuginfod-Archive`` (the package).
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ import shutil
 import threading
 from typing import Any
 
+from composer.debug.buildid import read_section
 from composer.debug.index import Store
-from composer.debug.protocol import BuildIdIndex, Located, parse_request, resolve
+from composer.debug.protocol import BuildIdIndex, Located, Request, parse_request, resolve, section_sources
 
 IDLE_SECONDS = 30.0
 CHUNK = 1 << 20
@@ -34,6 +36,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     def _answer(self, *, body: bool) -> None:
         request = parse_request(self.path)
+        if request is not None and request.kind == "section":
+            self._section(request, body)
+            return
         found = resolve(self.server.index, request) if request is not None else None
         path = self.server.store.object(found.sha256) if found is not None else None
         if found is None or path is None or not path.is_file():
@@ -48,8 +53,28 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             with path.open("rb") as f:
                 shutil.copyfileobj(f, self.wfile, CHUNK)
 
-    def _debuginfod_headers(self, found: Located) -> None:
-        self.send_header("X-Debuginfod-Size", str(found.size))
+    def _section(self, request: Request, body: bool) -> None:
+        """One section of the debug file, else of the executable (read from the stored object)."""
+        for found in section_sources(self.server.index, request):
+            path = self.server.store.object(found.sha256)
+            if not path.is_file():
+                continue
+            with path.open("rb") as f:
+                data = read_section(f, request.section)
+            if data is None:
+                continue
+            self.send_response(200)
+            self.send_header("Content-Type", "application/octet-stream")
+            self.send_header("Content-Length", str(len(data)))
+            self._debuginfod_headers(found, size=len(data))
+            self.end_headers()
+            if body:
+                self.wfile.write(data)
+            return
+        self._not_found(body)
+
+    def _debuginfod_headers(self, found: Located, size: int | None = None) -> None:
+        self.send_header("X-Debuginfod-Size", str(found.size if size is None else size))
         self.send_header("X-Debuginfod-File", "/" + found.path)
         self.send_header("X-Debuginfod-Archive", found.package)
 

@@ -1,9 +1,9 @@
 """The sample Debian repository: the dependency closure of the ``server`` profile's Debian packages
-(openssh-server, python3, nginx) and of what ``vpk`` requires on a device (Debian's Python libraries of the
-package manager, from recipes/vpk), imported with payload from Debian 13 for every sample architecture by
-``vcomp import debian``'s library (:mod:`composer.package.importer`), signed with the sample developer key and
-published into a second TUF repository (``images/debian``) whose root is the committed
-``profiles/trust/debian-root.json`` (docs/packages/closures.md).
+(openssh-server, python3, nginx), of what ``vpk`` requires on a device (Debian's Python libraries of the
+package manager, from recipes/vpk) and of gdbserver (live debugging in the guest), imported with payload from
+Debian 13 for every sample architecture by ``vcomp import debian``'s library (:mod:`composer.package.importer`),
+signed with the sample developer key and published into a second TUF repository (``images/debian``) whose root
+is the committed ``profiles/trust/debian-root.json`` (docs/packages/closures.md).
 
 It sits beside the sample repository (``images/repo``, the project's own recipes): the profile says which one
 serves a name (pins and ``priority``, docs/upstream.md). ``make demo`` (``scripts/sample_repo.py``) and the
@@ -52,6 +52,9 @@ SERVER_NAMES = ("openssh-server", "python3", "nginx")
 # ... and what vpk (recipes/vpk: the package manager on the device) requires: Debian's python3 and the Python
 # libraries the package manager imports, read from the recipe's [relations] (one list, in the recipe).
 VPK_RECIPE = Path("recipes") / "vpk" / "recipe.toml"
+# ... and what debugging a program live in the guest needs: gdbserver (docs/debugging.md; its closure is libc6,
+# libgcc-s1, libstdc++6 and gcc-14-base: 5 packages, 4.8 MiB for x86_64).
+DEBUG_NAMES = ("gdbserver",)
 SUITES = ("trixie", "trixie-updates", "trixie-security")
 ROLE = "debian-developer"
 REPORT = "translation-report.md"   # in the packages directory, beside ARCH/import-report.json
@@ -65,8 +68,10 @@ def vpk_names(checkout: SampleCheckout) -> tuple[str, ...]:
 
 
 def closure_names(checkout: SampleCheckout) -> tuple[str, ...]:
-    """What images/debian imports with its closure: the server profile's names, then vpk's."""
-    return (*SERVER_NAMES, *(n for n in vpk_names(checkout) if n not in SERVER_NAMES))
+    """What images/debian imports with its closure: the server profile's names, then vpk's, then the debugging
+    tools'."""
+    names = (*SERVER_NAMES, *(n for n in vpk_names(checkout) if n not in SERVER_NAMES))
+    return (*names, *(n for n in DEBUG_NAMES if n not in names))
 
 
 def _quiet(line: str) -> None:

@@ -104,8 +104,9 @@ def compile_split(base: Path, arch: str, *, static: bool = False) -> tuple[Path,
              f"-fdebug-prefix-map={base}={SOURCE_PLACE}", *(["-static"] if static else [])]
     subprocess.run([GCC[arch], *flags, "-o", str(full), str(src)], check=True, cwd=base)
     debug, stripped = base / "crasher.debug", base / "crasher"
-    subprocess.run(["objcopy", "--only-keep-debug", str(full), str(debug)], check=True)
-    subprocess.run(["objcopy", "--strip-debug", "--strip-unneeded", f"--add-gnu-debuglink={debug}", str(full),
+    objcopy = GCC[arch].removesuffix("gcc") + "objcopy"   # the target's own (the host's knows only its own)
+    subprocess.run([objcopy, "--only-keep-debug", str(full), str(debug)], check=True)
+    subprocess.run([objcopy, "--strip-debug", "--strip-unneeded", f"--add-gnu-debuglink={debug}", str(full),
                     str(stripped)], check=True)
     with full.open("rb") as f:
         build_id = read_build_id(f)
@@ -140,27 +141,83 @@ def build_crasher(base: Path, arch: str, key: SigningKey, *, static: bool = Fals
                    dbg_package=dbg_pkg)
 
 
+# The live-debugging program: the same source built by a real recipe (a command source calling the target's
+# gcc) whose [split] dbg = true makes crasher-live-dbg (composer/package/split.py), and a service running it
+# under Debian's gdbserver on the guest's port 2345, stopped at its first instruction until gdb connects.
+LIVE_PORT = 2345
+LIVE_RECIPE = """
+    [package]
+    name = "crasher-live"
+    version = "1.0.0"
+    description = "crasher-live: the test program of the live debugging test, under gdbserver"
+    authors = ["Debug Tester"]
+    license = "MIT"
+    type = "application"
+
+    [relations]
+    requires = ["gdbserver"]
+
+    [security]
+    context = "system_t"
+
+    [build]
+    architectures = ["x86_64", "aarch64", "riscv64"]
+
+    [split]
+    dbg = true
+
+    [[source]]
+    kind = "command"
+    workdir = "src"
+    tools = ["{triple}-gcc", "as", "ld"]
+    run = '''
+    mkdir -p "$DESTDIR/usr/bin"
+    "$CC" -static -g -O1 -fno-omit-frame-pointer -Wl,--build-id=sha1 \\
+      -fdebug-prefix-map="$PWD"=/usr/src/debug/crasher-live -o "$DESTDIR/usr/bin/crasher-live" crasher.c
+    '''
+
+    [[actions.services]]
+    name = "gdbserver"
+    command = ["/usr/bin/gdbserver", "0.0.0.0:PORT", "/usr/bin/crasher-live", "wait"]
+    restart = "always"
+    readiness = "tcp:PORT"
+    after = ["network"]
+""".replace("PORT", str(LIVE_PORT))
+
+
+def build_live(base: Path, arch: str, key: SigningKey) -> tuple[Path, Path]:
+    """crasher-live and crasher-live-dbg built from :data:`LIVE_RECIPE` by the builder: their paths."""
+    recipe = write_recipe(base / "recipes" / "crasher-live", LIVE_RECIPE,
+                          {"src/crasher.c": textwrap.dedent(CRASHER)})
+    built = build(recipe, arch, key, base / "packages", cache=base / "cache")
+    [dbg] = [b.path for b in built.split if b.metadata.name == "crasher-live-dbg"]
+    return built.path, dbg
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class DebugRepo:
     dir: Path
     root: Path          # the pinned trust root
     keys: Keys
     crasher: Crasher
+    live: tuple[Path, ...] = ()   # crasher-live and crasher-live-dbg (make_debug_repo(live=True))
 
 
 def make_debug_repo(base: Path, arch: str = "x86_64", *, static: bool = False,
-                    crash_at_boot: bool = False) -> DebugRepo:
-    """A signed repository (alice may publish crasher*) holding crasher and crasher-dbg for ``arch``."""
+                    crash_at_boot: bool = False, live: bool = False) -> DebugRepo:
+    """A signed repository (alice may publish crasher*) holding crasher and crasher-dbg for ``arch`` (``live``:
+    and crasher-live, crasher-live-dbg)."""
     keys = make_keys(base / "keys")
     crasher = build_crasher(base / "crasher", arch, keys.alice, static=static, crash_at_boot=crash_at_boot)
+    live_packages = build_live(base / "live", arch, keys.alice) if live else ()
     repo = base / "repo"
     online = {role: [keys.by_name[role]] for role in ONLINE}
     edit.init(repo, root_keys=[keys.root1], root_threshold=1, targets_keys=[keys.targets], online=online,
               online_paths={role: [str(keys.path(role))] for role in online}, architectures=[arch])
     store = RepoStore(repo)
     edit.delegate(store, "alice", [keys.alice.public], ["crasher*"], targets_keys=[keys.targets])
-    edit.add(store, [crasher.package, crasher.dbg_package], [keys.alice])
+    edit.add(store, [crasher.package, crasher.dbg_package, *live_packages], [keys.alice])
     edit.publish(store)
     root = base / "root.json"
     shutil.copyfile(repo / "metadata" / "1.root.json", root)
-    return DebugRepo(dir=repo, root=root, keys=keys, crasher=crasher)
+    return DebugRepo(dir=repo, root=root, keys=keys, crasher=crasher, live=tuple(live_packages))

@@ -33,6 +33,8 @@ ID = "a85e81fab2c11bcc3d1e4c3bf0f78d89178fd6ea"
     (f"/buildid/{ID}/source/usr/src/a.c", Request(build_id=ID, kind="source", source="/usr/src/a.c")),
     (f"/buildid/{ID}/source/%2Fusr%2Fsrc%2Fa.c", Request(build_id=ID, kind="source", source="/usr/src/a.c")),
     (f"/buildid/{ID}/source//usr//src/a.c", Request(build_id=ID, kind="source", source="/usr/src/a.c")),
+    (f"/buildid/{ID}/section/.gdb_index", Request(build_id=ID, kind="section", section=".gdb_index")),
+    (f"/buildid/{ID}/section/%2Edebug_info", Request(build_id=ID, kind="section", section=".debug_info")),
 ])
 def test_well_formed_requests(path: str, want: Request) -> None:
     assert parse_request(path) == want
@@ -40,7 +42,9 @@ def test_well_formed_requests(path: str, want: Request) -> None:
 
 @pytest.mark.parametrize("path", [
     "/", "/buildid", "/buildid/", f"/buildid/{ID}", f"/buildid/{ID}/", f"/buildid/{ID}/debuginfo/extra",
-    f"/buildid/{ID}/section/.debug_info", f"/buildid/{ID}/source", f"/buildid/{ID}/source/",
+    f"/buildid/{ID}/section", f"/buildid/{ID}/section/", f"/buildid/{ID}/section/.a/b",
+    f"/buildid/{ID}/section/..%2Fx", f"/buildid/{ID}/section/" + "a" * 129, f"/buildid/{ID}/section/a%00",
+    f"/buildid/{ID}/source", f"/buildid/{ID}/source/",
     "/buildid/abc/debuginfo",                       # odd length
     "/buildid/zz/debuginfo", "/buildid/0x12/debuginfo", "/buildid/12-4/debuginfo",
     f"/buildid/{'ab' * 65}/debuginfo",               # over 128 hex digits
@@ -128,6 +132,29 @@ def test_http_answers_files_and_404s(served: tuple[DebuginfodServer, Store, list
         assert _get(server.url + path)[0] == 404, path
 
 
+def _section(path: Path, name: str, tmp_path: Path) -> bytes:
+    out = tmp_path / f"section{name}"
+    subprocess.run(["objcopy", f"--dump-section={name}={out}", str(path), str(tmp_path / "scratch")], check=True)
+    return out.read_bytes()
+
+
+def test_http_answers_sections_from_the_debug_file_else_the_executable(
+        served: tuple[DebuginfodServer, Store, list[str]], debug_repo: DebugRepo, tmp_path: Path) -> None:
+    server, _store, _said = served
+    c = debug_repo.crasher
+    status, body, headers = _get(f"{server.url}/buildid/{c.build_id}/section/.debug_info")
+    assert status == 200 and body == _section(c.debug, ".debug_info", tmp_path) and body
+    assert headers["X-Debuginfod-Archive"] == "crasher-dbg=1.0.0/x86_64"
+    assert headers["X-Debuginfod-Size"] == headers["Content-Length"] == str(len(body))
+    # .text is NOBITS in the debug file: it comes from the executable
+    status, body, headers = _get(f"{server.url}/buildid/{c.build_id}/section/.text")
+    assert status == 200 and body == _section(c.binary, ".text", tmp_path)
+    assert headers["X-Debuginfod-Archive"] == "crasher=1.0.0/x86_64"
+    assert _get(f"{server.url}/buildid/{c.build_id}/section/.debug_info", "HEAD")[1] == b""
+    for path in (f"/buildid/{c.build_id}/section/.no_such_section", f"/buildid/{'00' * 20}/section/.text"):
+        assert _get(server.url + path)[0] == 404, path
+
+
 def _client_env(server: DebuginfodServer, tmp_path: Path) -> dict[str, str]:
     return {**os.environ, "DEBUGINFOD_URLS": server.url, "DEBUGINFOD_CACHE_PATH": str(tmp_path / "client-cache"),
             "DEBUGINFOD_TIMEOUT": "20"}
@@ -144,6 +171,9 @@ def test_debuginfod_find_is_a_client(served: tuple[DebuginfodServer, Store, list
     src = subprocess.run(["debuginfod-find", "source", c.build_id, "/usr/src/debug/crasher/crasher.c"], env=env,
                          capture_output=True, text=True, check=True).stdout.strip()
     assert "veridian_outer" in Path(src).read_text()
+    section = subprocess.run(["debuginfod-find", "section", c.build_id, ".debug_line"], env=env,
+                             capture_output=True, text=True, check=True).stdout.strip()
+    assert Path(section).read_bytes() == _section(c.debug, ".debug_line", tmp_path)
     missing = subprocess.run(["debuginfod-find", "debuginfo", "00" * 20], env=env, capture_output=True, text=True)
     assert missing.returncode != 0
 
