@@ -55,3 +55,15 @@ def test_missing_and_hostile_files() -> None:
     many = head + b"".join(b"Files: f%d\nLicense: X%d\n\n" % (i, i) for i in range(10_000))
     assert dep5.to_spdx(many) == dep5.FREE_FORM                                   # bounded, too long
     assert dep5.to_spdx(head + b"Files: *\nLicense: GPL-2+ \xff\n") == "LicenseRef-Debian-GPL-2-plus"
+
+
+def test_a_doc_directory_linked_to_another_package_gives_no_copyright(tmp_path: Path) -> None:
+    """libgcc-s1's usr/share/doc/libgcc-s1 is a link to gcc-14-base: never followed, no licence read."""
+    from composer.package.importer import copyright_file
+    doc = tmp_path / "usr" / "share" / "doc"
+    (doc / "gcc-14-base").mkdir(parents=True)
+    (doc / "gcc-14-base" / "copyright").write_text("Format: x\n")
+    (doc / "libgcc-s1").symlink_to("gcc-14-base")
+    assert copyright_file(tmp_path, "libgcc-s1") is None
+    assert copyright_file(tmp_path, "gcc-14-base") == b"Format: x\n"
+    assert copyright_file(tmp_path, "absent") is None
