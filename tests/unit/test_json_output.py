@@ -49,6 +49,7 @@ NO_JSON = {
     "repo migrate": "an action", "repo refresh": "an action",
     "repo rotate": "an action", "repo sign-root": "an action", "repo mirror": "an action",
     "repo serve": "a server", "debuginfod": "a server", "debug core": "gdb on a core file",
+    "debug remote": "gdb on a program under gdbserver", "debug kernel": "gdb on the guest kernel",
     "verify-attestation": "a verdict line", "apply": "an action",
     "reconcile": "an action", "help": "help text", "completion": "a shell script", "init": "an action",
     "sdk shell": "an interactive shell", "repo site": "writes a directory (a static web site)",
