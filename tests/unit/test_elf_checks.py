@@ -208,3 +208,15 @@ def test_a_repository_rule_file_that_does_not_compile_names_itself(tmp_path: Pat
     good.write_text('rule site_marker { strings: $a = "VCOMP-SITE-MARKER" condition: $a }\n')
     rules = compile_rules([*sorted(RULES_DIR.glob("*.yar")), good])
     assert [m.kind for m in yara_matches(rules, b"xx VCOMP-SITE-MARKER", "f")] == ["yara:site_marker"]
+
+
+def test_the_bundled_rules_do_not_match_the_files_that_ship_them() -> None:
+    """vpk ships composer/ (rules included) and the whole source tree: neither may trip the bundled rules."""
+    from composer.package.secrets import RULES_DIR, bundled_rules
+    rules = bundled_rules()
+    if rules is None:
+        pytest.skip("yara-python is not installed")
+    shipped = [p for d in (RULES_DIR.parents[1],) for p in sorted(d.rglob("*")) if p.is_file()]
+    assert [str(p) for p in shipped if rules.match(data=p.read_bytes())] == []
+    assert [m.rule for m in rules.match(data=b"pool=stratum+tcp://x.example:3333 --donate-level 1")] == \
+        ["cryptominer_pool"]

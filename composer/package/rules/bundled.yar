@@ -16,10 +16,11 @@ rule cryptominer_pool
     meta:
         description = "a cryptocurrency miner's pool address (stratum protocol) and a miner's options"
     strings:
-        $stratum = "stratum+tcp://" ascii
-        $stratum_ssl = "stratum+ssl://" ascii
-        $opt1 = "--donate-level" ascii
-        $opt2 = "randomx" ascii nocase
+        // hex, so that this file (which vpk ships inside the composer package) does not match itself
+        $stratum = { 73 74 72 61 74 75 6d 2b 74 63 70 3a 2f 2f }        // the stratum protocol over TCP
+        $stratum_ssl = { 73 74 72 61 74 75 6d 2b 73 73 6c 3a 2f 2f }    // ... over TLS
+        $opt1 = { 2d 2d 64 6f 6e 61 74 65 2d 6c 65 76 65 6c }           // xmrig's donate-level option
+        $opt2 = /[Rr][Aa][Nn][Dd][Oo][Mm][Xx]/                          // the RandomX algorithm, any case
     condition:
         any of ($stratum*) and any of ($opt*)
 }
