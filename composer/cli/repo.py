@@ -136,12 +136,23 @@ def cmd_repo_publish(args: argparse.Namespace) -> int:
     from composer.repo.edit import publish
     from composer.repo.store import RepoStore
     v = publish(RepoStore(Path(args.dir)))
+    pushed = _push(Path(args.dir), args.to) if args.to else None
     if jsonout.wanted(args):
         jsonout.emit({"repository": args.dir, "packages": v["packages"],
                       "versions": {k: n for k, n in v.items() if k != "packages"}})
         return EXIT_OK
     _out(f"published {v['packages']} packages: targets v{v['targets']}, snapshot v{v['snapshot']}")
+    if pushed:
+        _out(pushed)
     return EXIT_OK
+
+
+def _push(directory: Path, url: str) -> str:
+    """Push the served files of ``directory`` to ``url`` (docs/publishing.md); one line saying what was sent."""
+    from composer.repo.push import push
+    from composer.repo.remotes import open_destination
+    r = push(directory, open_destination(url))
+    return f"pushed to {url}: {r.uploaded} files uploaded ({r.bytes} bytes), {r.skipped} already there"
 
 
 def cmd_repo_refresh(args: argparse.Namespace) -> int:
@@ -234,6 +245,8 @@ def cmd_repo_mirror(args: argparse.Namespace) -> int:
     if images.images:
         _out(f"mirrored {images.images} images: {images.chunks} chunks downloaded and verified, {images.present} "
              "already present")
+    if args.to:
+        _out(_push(Path(args.dest), args.to))
     return EXIT_OK
 
 
@@ -338,6 +351,8 @@ def register(sub: Subparsers) -> None:
     r.set_defaults(func=cmd_repo_deltas)
     r = repo.add_parser("publish", help="write indexes, targets, snapshot and timestamp")
     r.add_argument("dir")
+    r.add_argument("--to", metavar="URL", help="then push the served files to s3://BUCKET/PREFIX, "
+                   "dav+https://HOST/PATH or a directory, timestamp.json last (docs/publishing.md)")
     jsonout.add_json(r, "repo publish")
     r.set_defaults(func=cmd_repo_publish)
     r = repo.add_parser("refresh", help="re-sign the timestamp with a new expiry (for a timer)")
@@ -376,6 +391,8 @@ def register(sub: Subparsers) -> None:
     r.add_argument("dest")
     r.add_argument("--root", required=True, help="the pinned trust root (root.json)")
     r.add_argument("--arch", action="append")
+    r.add_argument("--to", metavar="URL", help="then push the mirror (DEST) to s3://BUCKET/PREFIX, "
+                   "dav+https://HOST/PATH or a directory, timestamp.json last (docs/publishing.md)")
     r.set_defaults(func=cmd_repo_mirror)
     r = repo.add_parser("vendor", help="copy upstream packages into the repository, verified by their upstream "
                                        "developers' signatures (docs/upstream.md)")
