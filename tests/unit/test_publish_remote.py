@@ -8,6 +8,7 @@ old state and a new one): each sees the old repository or the new one, never a m
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import os
@@ -221,3 +222,37 @@ def test_nothing_published_is_refused(tmp_path: Path) -> None:
         plan(tmp_path)
 
 
+
+
+class FlakyAuthDav(DavHandler):
+    """Wants the netrc login, and answers 503 to the first PUT (a retried failure)."""
+
+    failures = 1
+
+    def do_PUT(self) -> None:
+        if self.headers.get("Authorization") != "Basic " + base64.b64encode(b"ci:s3cret").decode():
+            self._answer(401)
+            return
+        if FlakyAuthDav.failures:
+            FlakyAuthDav.failures -= 1
+            self.rfile.read(int(self.headers["Content-Length"]))
+            self._answer(503)
+            return
+        super().do_PUT()
+
+
+def test_dav_credentials_come_from_netrc_and_a_5xx_is_tried_again(repo: Repo, tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    served = tmp_path / "www"
+    served.mkdir()
+    monkeypatch.setenv("HOME", str(tmp_path))
+    with serving(served, handler=FlakyAuthDav) as url:
+        with pytest.raises(UserError) as e:     # no netrc: the server wants a login
+            push(repo.dir, open_destination(f"dav+{url}/r"))
+        assert "answered 401" in str(e.value) and "~/.netrc" in e.value.hint
+        netrc_file = tmp_path / ".netrc"
+        netrc_file.write_text("machine 127.0.0.1 login ci password s3cret\n")
+        netrc_file.chmod(0o600)
+        result = push(repo.dir, open_destination(f"dav+{url}/r"))
+        assert result.uploaded == len(plan(repo.dir)) and FlakyAuthDav.failures == 0
+        assert reader(repo, f"{url}/r", tmp_path / "c").metadata("hello", ARCH).version
