@@ -42,6 +42,7 @@ HINTS = {
     507: "the server is out of space",
 }
 RESUME = "run the same command again: the push resumes, what was uploaded is kept"
+UNREACHABLE = "check the URL and that the server is up, then " + RESUME
 
 
 def _credentials(host: str) -> str | None:
@@ -117,7 +118,7 @@ class DavPublisher:
         target = self._url_path(key, absolute=absolute)
         place = f"{self.scheme}://{self.host}{':' + str(self.port) if self.port else ''}{target}"
         headers = {"Authorization": self.auth} if self.auth else {}
-        failure = ""
+        failure, hint = "", RESUME
         for attempt in range(LIMITS.attempts):
             if attempt:
                 time.sleep(LIMITS.pause * 2 ** (attempt - 1))
@@ -134,15 +135,15 @@ class DavPublisher:
             except (OSError, http.client.HTTPException) as exc:
                 conn.close()
                 self._conn = None
-                failure = f"{method} {place}: {type(exc).__name__}: {exc}"
+                failure, hint = f"{method} {place}: {type(exc).__name__}: {exc}", UNREACHABLE
                 continue
             if status in ok:
                 return status
             if status not in RETRIED:
                 raise UserError(f"{method} {place}: the server answered {status}",
                                 hint=HINTS.get(status, "check the URL and the server's WebDAV set-up"))
-            failure = f"{method} {place}: the server answered {status}"
-        raise FetchError(f"{failure} ({LIMITS.attempts} attempts)", hint=RESUME)
+            failure, hint = f"{method} {place}: the server answered {status}", RESUME
+        raise FetchError(f"{failure} ({LIMITS.attempts} attempts)", hint=hint)
 
     @staticmethod
     def _status(conn: http.client.HTTPConnection) -> int:
