@@ -15,6 +15,7 @@ from composer.cli.common import out as _out
 from composer.errors import UserError
 
 if TYPE_CHECKING:
+    from composer.repo.push import PushResult
     from composer.trust.keys import PublicKey, SigningKey
 
 KEYSPEC = "KEYFILE[:VAR]"   # a private key; VAR holds its passphrase (docs/keys.md)
@@ -138,20 +139,27 @@ def cmd_repo_publish(args: argparse.Namespace) -> int:
     v = publish(RepoStore(Path(args.dir)))
     pushed = _push(Path(args.dir), args.to) if args.to else None
     if jsonout.wanted(args):
-        jsonout.emit({"repository": args.dir, "packages": v["packages"],
-                      "versions": {k: n for k, n in v.items() if k != "packages"}})
+        doc: dict[str, object] = {"repository": args.dir, "packages": v["packages"],
+                                  "versions": {k: n for k, n in v.items() if k != "packages"}}
+        if pushed:
+            doc["pushed"] = {"to": args.to, "uploaded": pushed.uploaded, "skipped": pushed.skipped,
+                             "bytes": pushed.bytes}
+        jsonout.emit(doc)
         return EXIT_OK
     _out(f"published {v['packages']} packages: targets v{v['targets']}, snapshot v{v['snapshot']}")
     if pushed:
-        _out(pushed)
+        _out(_pushed_line(args.to, pushed))
     return EXIT_OK
 
 
-def _push(directory: Path, url: str) -> str:
-    """Push the served files of ``directory`` to ``url`` (docs/publishing.md); one line saying what was sent."""
+def _push(directory: Path, url: str) -> PushResult:
+    """Push the served files of ``directory`` to ``url`` (docs/publishing.md)."""
     from composer.repo.push import push
     from composer.repo.remotes import open_destination
-    r = push(directory, open_destination(url))
+    return push(directory, open_destination(url))
+
+
+def _pushed_line(url: str, r: PushResult) -> str:
     return f"pushed to {url}: {r.uploaded} files uploaded ({r.bytes} bytes), {r.skipped} already there"
 
 
@@ -246,7 +254,7 @@ def cmd_repo_mirror(args: argparse.Namespace) -> int:
         _out(f"mirrored {images.images} images: {images.chunks} chunks downloaded and verified, {images.present} "
              "already present")
     if args.to:
-        _out(_push(Path(args.dest), args.to))
+        _out(_pushed_line(args.to, _push(Path(args.dest), args.to)))
     return EXIT_OK
 
 

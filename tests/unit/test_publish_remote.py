@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import jsonschema
 import pytest
 
 from composer.errors import ComposerError, UserError
@@ -187,6 +188,11 @@ def test_cli_publish_and_mirror_to_s3(repo: Repo, s3: str, s3_endpoint: str, tmp
     from composer.cli.main import main
     assert main(["repo", "publish", str(repo.dir), "--to", f"s3://{s3}/main"]) == 0
     assert "pushed to s3://" in capsys.readouterr().out
+    assert main(["repo", "publish", str(repo.dir), "--to", f"s3://{s3}/main", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    schema = json.loads((Path(__file__).parents[2] / "schemas" / "repo-publish.schema.json").read_text())
+    jsonschema.validate(doc, schema)
+    assert doc["pushed"]["to"] == f"s3://{s3}/main" and doc["pushed"]["skipped"] > doc["pushed"]["uploaded"] > 0
     root = tmp_path / "root.json"
     root.write_bytes(repo.root_bytes)
     src = f"{s3_endpoint}/{s3}/main"
