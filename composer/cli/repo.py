@@ -136,19 +136,25 @@ def cmd_repo_deltas(args: argparse.Namespace) -> int:
 def cmd_repo_publish(args: argparse.Namespace) -> int:
     from composer.repo.edit import publish
     from composer.repo.store import RepoStore
+    if args.prune_after is not None and not args.to:
+        raise UserError("--prune-after prunes a destination: it needs --to URL",
+                        hint="vcomp repo publish DIR --to URL --prune-after HOURS")
     v = publish(RepoStore(Path(args.dir)))
     pushed = _push(Path(args.dir), args.to) if args.to else None
+    pruned = _prune(Path(args.dir), args.to, args.prune_after) if args.prune_after is not None else None
     if jsonout.wanted(args):
         doc: dict[str, object] = {"repository": args.dir, "packages": v["packages"],
                                   "versions": {k: n for k, n in v.items() if k != "packages"}}
         if pushed:
             doc["pushed"] = {"to": args.to, "uploaded": pushed.uploaded, "skipped": pushed.skipped,
-                             "bytes": pushed.bytes}
+                             "bytes": pushed.bytes, **({"pruned": pruned} if pruned is not None else {})}
         jsonout.emit(doc)
         return EXIT_OK
     _out(f"published {v['packages']} packages: targets v{v['targets']}, snapshot v{v['snapshot']}")
     if pushed:
         _out(_pushed_line(args.to, pushed))
+    if pruned is not None:
+        _out(f"pruned {len(pruned)} superseded metadata files (superseded for over {args.prune_after:g} h)")
     return EXIT_OK
 
 
@@ -157,6 +163,18 @@ def _push(directory: Path, url: str) -> PushResult:
     from composer.repo.push import push
     from composer.repo.remotes import open_destination
     return push(directory, open_destination(url))
+
+
+def _prune(directory: Path, url: str, hours: float) -> list[str]:
+    """Delete the destination's superseded metadata, superseded for longer than ``hours`` (docs/publishing.md)."""
+    import datetime as dt
+
+    from composer.repo.push import prune
+    from composer.repo.remotes import open_destination
+    if not 0 <= hours <= 24 * 3650:
+        raise UserError(f"--prune-after {hours:g}: not a number of hours from 0 to 87600",
+                        hint="give the grace period in hours, longer than the timestamp's expiry (e.g. 48)")
+    return prune(directory, open_destination(url), grace=dt.timedelta(hours=hours), now=dt.datetime.now(dt.UTC))
 
 
 def _pushed_line(url: str, r: PushResult) -> str:
@@ -361,6 +379,10 @@ def register(sub: Subparsers) -> None:
     r.add_argument("dir")
     r.add_argument("--to", metavar="URL", help="then push the served files to s3://BUCKET/PREFIX, "
                    "dav+https://HOST/PATH or a directory, timestamp.json last (docs/publishing.md)")
+    r.add_argument("--prune-after", type=float, metavar="HOURS",
+                   help="after the push, delete from the destination the metadata versions the current state no "
+                        "longer reaches, once superseded for HOURS (roots and targets are kept; s3:// and "
+                        "directories)")
     jsonout.add_json(r, "repo publish")
     r.set_defaults(func=cmd_repo_publish)
     r = repo.add_parser("refresh", help="re-sign the timestamp with a new expiry (for a timer)")

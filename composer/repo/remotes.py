@@ -9,7 +9,8 @@ mirror --to`` push to (the order and the rules: :mod:`composer.repo.push`).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import datetime as dt
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -31,6 +32,16 @@ class DirectoryCopy:
 
     def present(self, keys: Iterable[str]) -> frozenset[str]:
         return frozenset(k for k in keys if (self.root / k).is_file())
+
+    def listing(self, kind: str) -> Mapping[str, dt.datetime]:
+        base = self.root / kind
+        return {f"{kind}/{p.relative_to(base).as_posix()}": dt.datetime.fromtimestamp(p.stat().st_mtime, dt.UTC)
+                for p in sorted(base.rglob("*")) if p.is_file() and not p.name.startswith(".")} \
+            if base.is_dir() else {}
+
+    def delete(self, keys: Iterable[str]) -> None:
+        for key in keys:
+            (self.root / key).unlink(missing_ok=True)
 
     def put_metadata(self, name: str, data: bytes) -> None:
         atomic_write(self.root / METADATA / name, data)

@@ -14,8 +14,9 @@ read timeout and a bounded number of attempts (:data:`LIMITS`).
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -71,16 +72,33 @@ class S3Publisher:
         return f"{self.prefix}/{key}" if self.prefix else key
 
     def present(self, keys: Iterable[str]) -> frozenset[str]:
-        wanted = set(keys)
-        found: set[str] = set()
+        return frozenset(set(keys) & set(self._list(self._key(""))))
+
+    def listing(self, kind: str) -> Mapping[str, dt.datetime]:
+        return self._list(self._key(f"{kind}/"))
+
+    def delete(self, keys: Iterable[str]) -> None:
+        batch = [{"Key": self._key(k)} for k in keys]
+        for i in range(0, len(batch), 1000):    # DeleteObjects takes 1000 keys at most
+            try:
+                done = self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": batch[i:i + 1000],
+                                                                              "Quiet": True})
+            except Exception as exc:
+                raise _failure(f"{self.where} (deleting {batch[i]['Key']} ...)", exc) from None
+            for error in done.get("Errors", ()):
+                raise FetchError(f"s3://{self.bucket}/{error.get('Key')}: not deleted: {error.get('Code')}",
+                                 hint="give the credentials s3:DeleteObject on the bucket, then " + RESUME)
+
+    def _list(self, start: str) -> dict[str, dt.datetime]:
+        """key below the prefix -> LastModified, for every object whose key starts with ``start``."""
         strip = len(self.prefix) + 1 if self.prefix else 0
-        start = self._key("")
+        found: dict[str, dt.datetime] = {}
         try:
             for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=start):
-                found.update(o["Key"][strip:] for o in page.get("Contents", ()))
+                found.update((o["Key"][strip:], o["LastModified"]) for o in page.get("Contents", ()))
         except Exception as exc:    # botocore's many classes: one line, below
             raise _failure(f"{self.where} (listing {start or '/'})", exc) from None
-        return frozenset(wanted & found)
+        return found
 
     def put_metadata(self, name: str, data: bytes) -> None:
         self._put(f"{METADATA}/{name}", data, name in CHANGING)

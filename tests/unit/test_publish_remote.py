@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import datetime as dt
 import json
 import os
 import socket
@@ -23,6 +24,7 @@ import pytest
 
 from composer.errors import ComposerError, UserError
 from composer.repo import edit
+from composer.repo import push as push_mod
 from composer.repo.client import RepositoryClient
 from composer.repo.push import Upload, plan, push
 from composer.repo.remotes import open_destination
@@ -193,6 +195,8 @@ def test_cli_publish_and_mirror_to_s3(repo: Repo, s3: str, s3_endpoint: str, tmp
     schema = json.loads((Path(__file__).parents[2] / "schemas" / "repo-publish.schema.json").read_text())
     jsonschema.validate(doc, schema)
     assert doc["pushed"]["to"] == f"s3://{s3}/main" and doc["pushed"]["skipped"] > doc["pushed"]["uploaded"] > 0
+    assert main(["repo", "publish", str(repo.dir), "--to", f"s3://{s3}/main", "--prune-after", "48"]) == 0
+    assert "pruned 0 superseded metadata files" in capsys.readouterr().out
     root = tmp_path / "root.json"
     root.write_bytes(repo.root_bytes)
     src = f"{s3_endpoint}/{s3}/main"
@@ -262,3 +266,55 @@ def test_dav_credentials_come_from_netrc_and_a_5xx_is_tried_again(repo: Repo, tm
         result = push(repo.dir, open_destination(f"dav+{url}/r"))
         assert result.uploaded == len(plan(repo.dir)) and FlakyAuthDav.failures == 0
         assert reader(repo, f"{url}/r", tmp_path / "c").metadata("hello", ARCH).version
+
+
+# ---------------------------------------------------------------- pruning after a grace
+
+T0 = dt.datetime(2026, 12, 1, tzinfo=dt.UTC)
+
+
+def test_superseded_metadata_is_pruned_only_after_the_grace() -> None:
+    stored = {"metadata/1.snapshot.json": T0, "metadata/2.snapshot.json": T0 + dt.timedelta(hours=10),
+              "metadata/3.snapshot.json": T0 + dt.timedelta(hours=30), "metadata/1.root.json": T0,
+              "metadata/2.root.json": T0 + dt.timedelta(hours=30), "metadata/1.alice.json": T0,
+              "metadata/timestamp.json": T0 + dt.timedelta(hours=30), "metadata/root.json": T0}
+    current = frozenset({"3.snapshot.json", "1.alice.json"})
+    now = T0 + dt.timedelta(hours=40)
+    # 1 was superseded 30 h ago, 2 only 10 h ago; roots, unversioned names and current versions never
+    assert push_mod.superseded(stored, current, grace=dt.timedelta(hours=24), now=now) == ["metadata/1.snapshot.json"]
+    assert push_mod.superseded(stored, current, grace=dt.timedelta(hours=48), now=now) == []
+    assert push_mod.superseded(stored, current, grace=dt.timedelta(0), now=now) == \
+        ["metadata/1.snapshot.json", "metadata/2.snapshot.json"]
+
+
+def test_prune_on_s3_keeps_what_readers_need(repo: Repo, s3: str, s3_endpoint: str, tmp_path: Path) -> None:
+    url, read = f"s3://{s3}/p", f"{s3_endpoint}/{s3}/p"
+    remote = open_destination(url)
+    push(repo.dir, remote)
+    warm = tmp_path / "warm"
+    reader(repo, read, warm).metadata("hello", ARCH)
+    for _ in range(2):
+        edit.publish(repo.store)        # a new snapshot and index version each time
+        push(repo.dir, remote)
+    assert isinstance(remote, push_mod.Prunable)
+    before = set(remote.listing("metadata"))
+    now = dt.datetime.now(dt.UTC)
+    assert push_mod.prune(repo.dir, remote, grace=dt.timedelta(days=2), now=now) == []
+    pruned = push_mod.prune(repo.dir, remote, grace=dt.timedelta(0), now=now + dt.timedelta(seconds=5))
+    assert pruned and all(k.endswith((".snapshot.json", ".index.json")) for k in pruned), pruned
+    left = set(remote.listing("metadata"))
+    assert left == before - set(pruned) and {k for k in before if k.endswith("root.json")} <= left
+    assert {f"metadata/{n}" for n in push_mod.current_metadata(repo.dir)} <= left
+    assert reader(repo, read, warm).metadata("hello", ARCH).version
+    assert reader(repo, read, tmp_path / "fresh").metadata("hello", ARCH).version
+    assert push(repo.dir, remote).uploaded == 2, "a pruned version is not sent again"
+
+
+def test_a_destination_without_a_listing_is_not_pruned(repo: Repo, tmp_path: Path) -> None:
+    (tmp_path / "www").mkdir()
+    with serving(tmp_path / "www", handler=DavHandler) as url:
+        remote = open_destination(f"dav+{url}/r")
+        push(repo.dir, remote)
+        with pytest.raises(UserError, match="cannot be pruned") as e:
+            push_mod.prune(repo.dir, remote, grace=dt.timedelta(days=2), now=dt.datetime.now(dt.UTC))
+        _one_line(e.value)
