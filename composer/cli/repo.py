@@ -141,7 +141,7 @@ def cmd_repo_publish(args: argparse.Namespace) -> int:
                         hint="vcomp repo publish DIR --to URL --prune-after HOURS")
     v = publish(RepoStore(Path(args.dir)))
     pushed = _push(Path(args.dir), args.to) if args.to else None
-    pruned = _prune(Path(args.dir), args.to, args.prune_after) if args.prune_after is not None else None
+    pruned = _prune(args.to, args.prune_after) if args.prune_after is not None else None
     if jsonout.wanted(args):
         doc: dict[str, object] = {"repository": args.dir, "packages": v["packages"],
                                   "versions": {k: n for k, n in v.items() if k != "packages"}}
@@ -165,7 +165,7 @@ def _push(directory: Path, url: str) -> PushResult:
     return push(directory, open_destination(url))
 
 
-def _prune(directory: Path, url: str, hours: float) -> list[str]:
+def _prune(url: str, hours: float) -> list[str]:
     """Delete the destination's superseded metadata, superseded for longer than ``hours`` (docs/publishing.md)."""
     import datetime as dt
 
@@ -174,7 +174,7 @@ def _prune(directory: Path, url: str, hours: float) -> list[str]:
     if not 0 <= hours <= 24 * 3650:
         raise UserError(f"--prune-after {hours:g}: not a number of hours from 0 to 87600",
                         hint="give the grace period in hours, longer than the timestamp's expiry (e.g. 48)")
-    return prune(directory, open_destination(url), grace=dt.timedelta(hours=hours), now=dt.datetime.now(dt.UTC))
+    return prune(open_destination(url), grace=dt.timedelta(hours=hours), now=dt.datetime.now(dt.UTC))
 
 
 def _pushed_line(url: str, r: PushResult) -> str:
@@ -380,9 +380,8 @@ def register(sub: Subparsers) -> None:
     r.add_argument("--to", metavar="URL", help="then push the served files to s3://BUCKET/PREFIX, "
                    "dav+https://HOST/PATH or a directory, timestamp.json last (docs/publishing.md)")
     r.add_argument("--prune-after", type=float, metavar="HOURS",
-                   help="after the push, delete from the destination the metadata versions the current state no "
-                        "longer reaches, once superseded for HOURS (roots and targets are kept; s3:// and "
-                        "directories)")
+                   help="after the push, delete from the destination the metadata versions its state has not reached "
+                        "for HOURS, by its push log (roots and targets are kept; docs/publishing.md)")
     jsonout.add_json(r, "repo publish")
     r.set_defaults(func=cmd_repo_publish)
     r = repo.add_parser("refresh", help="re-sign the timestamp with a new expiry (for a timer)")

@@ -23,6 +23,7 @@ from urllib.parse import quote, urlsplit
 
 from composer.errors import FetchError, UserError
 from composer.repo.publish import METADATA, TARGETS
+from composer.repo.push import LOG, LOG_MAX_BYTES
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -71,6 +72,8 @@ class DavPublisher:
     auth: str | None
     _conn: http.client.HTTPConnection | None = field(default=None, repr=False)
     _made: set[str] = field(default_factory=set, repr=False)
+    _body_limit: int = field(default=1 << 16, repr=False)
+    _body: bytes = field(default=b"", repr=False)
 
     def present(self, keys: Iterable[str]) -> frozenset[str]:
         return frozenset(k for k in keys if self._request("HEAD", k, None, ok=(200, 404)) == 200)
@@ -85,9 +88,26 @@ class DavPublisher:
         """Uploads ``source`` (left in place)."""
         self._put(f"{TARGETS}/{name}", source)
 
-    def delete(self, key: str) -> None:
-        """Remove ``key`` (pruning, docs/publishing.md; a missing one is fine)."""
-        self._request("DELETE", key, None, ok=(200, 204, 404))
+    def get_log(self) -> bytes | None:
+        status, body = self._get(LOG)
+        return body if status == 200 else None
+
+    def put_log(self, data: bytes) -> None:
+        self._put(LOG, data)
+
+    def delete(self, keys: Iterable[str]) -> None:
+        """Remove ``keys`` (pruning, docs/publishing.md; a missing one is fine)."""
+        for key in keys:
+            self._request("DELETE", key, None, ok=(200, 204, 404))
+
+    def _get(self, key: str) -> tuple[int, bytes]:
+        """A GET of a small file (the push log), bounded; (404, b"") when there is none."""
+        self._body_limit = LOG_MAX_BYTES
+        try:
+            status = self._request("GET", key, None, ok=(200, 404))
+            return status, self._body
+        finally:
+            self._body_limit = 1 << 16
 
     def _put(self, key: str, body: bytes | Path) -> None:
         status = self._request("PUT", key, body, ok=(200, 201, 204, 409))
@@ -145,13 +165,13 @@ class DavPublisher:
             failure, hint = f"{method} {place}: the server answered {status}", RESUME
         raise FetchError(f"{failure} ({LIMITS.attempts} attempts)", hint=hint)
 
-    @staticmethod
-    def _status(conn: http.client.HTTPConnection) -> int:
+    def _status(self, conn: http.client.HTTPConnection) -> int:
         response = conn.getresponse()
-        response.read(1 << 16)      # a small body (errors, listings); the connection is reused after it
+        self._body = response.read(self._body_limit)   # bounded; the connection is reused after a whole body
         if not response.isclosed():
             response.close()
             conn.close()
+            self._conn = None
         return response.status
 
 

@@ -26,11 +26,12 @@ Roots, root.json, timestamp.json and targets are never pruned (docs/publishing.m
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Protocol
 
 from tuf.api.exceptions import RepositoryError
 from tuf.api.metadata import Metadata, Snapshot, Timestamp
@@ -40,10 +41,14 @@ from composer.repo.publish import METADATA, TARGETS, Publisher
 
 VERSIONED = re.compile(r"(?P<version>[1-9][0-9]{0,9})\.(?P<role>[^/]+)\.json")
 LAST = ("root.json", "timestamp.json")    # unversioned names, uploaded every time, timestamp.json last
+LOG = "push-log.json"                     # beside metadata/ and targets/: when each state became current
+LOG_MAX_BYTES = 64 << 20
+LOG_MAX_ENTRIES = 1000                    # older entries are dropped: what only they name is never pruned
 
 
 class RemotePublisher(Publisher, Protocol):
-    """A publisher somewhere else that can say which of the served files it already holds."""
+    """A publisher somewhere else that can say which of the served files it holds, keep the push log beside
+    them, and delete (pruning)."""
 
     @property
     def where(self) -> str:
@@ -52,13 +57,11 @@ class RemotePublisher(Publisher, Protocol):
     def present(self, keys: Iterable[str]) -> frozenset[str]:
         """Which of ``keys`` (``metadata/NAME``, ``targets/NAME``) the destination already holds."""
 
+    def get_log(self) -> bytes | None:
+        """The push log (:data:`LOG`, beside metadata/ and targets/), None when there is none."""
 
-@runtime_checkable
-class Prunable(Protocol):
-    """A destination that can list its metadata (with the time each was stored) and delete."""
-
-    def listing(self, kind: str) -> Mapping[str, dt.datetime]:
-        """``kind``/NAME -> when it was stored (UTC), for every object under ``kind`` (metadata or targets)."""
+    def put_log(self, data: bytes) -> None:
+        """Replace the push log."""
 
     def delete(self, keys: Iterable[str]) -> None:
         """Remove ``keys`` (a missing one is fine)."""
@@ -79,6 +82,42 @@ class Upload:
     @property
     def name(self) -> str:
         return self.key.partition("/")[2]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Pushed:
+    """One entry of the push log: after ``time`` (UTC), the destination's timestamp.json reached ``current``."""
+
+    time: dt.datetime
+    current: frozenset[str]
+
+    def to_dict(self) -> dict[str, object]:
+        return {"time": self.time.isoformat(), "current": sorted(self.current)}
+
+
+def parse_log(data: bytes, where: str) -> list[Pushed]:
+    """The push log's entries, oldest first (bounded; anything else is one error naming the file)."""
+    try:
+        if len(data) > LOG_MAX_BYTES:
+            raise ValueError(f"larger than {LOG_MAX_BYTES} bytes")
+        doc = json.loads(data)
+        entries = [Pushed(time=dt.datetime.fromisoformat(e["time"]).astimezone(dt.UTC),
+                          current=frozenset(str(n) for n in e["current"])) for e in doc["pushes"]]
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise UserError(f"{where}/{LOG}: not a push log ({exc})",
+                        hint=f"delete {LOG} there: pruning starts again from the next push") from None
+    return entries
+
+
+def format_log(entries: Sequence[Pushed]) -> bytes:
+    """Canonical bytes; consecutive entries naming the same state kept once (the earliest), the newest
+    :data:`LOG_MAX_ENTRIES` kept."""
+    kept: list[Pushed] = []
+    for e in entries:
+        if not kept or kept[-1].current != e.current:
+            kept.append(e)
+    doc = {"pushes": [e.to_dict() for e in kept[-LOG_MAX_ENTRIES:]]}
+    return json.dumps(doc, indent=1, sort_keys=True).encode() + b"\n"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -125,40 +164,44 @@ def current_metadata(root: Path) -> frozenset[str]:
     return frozenset({snapshot, *(f"{m.version}.{name}" for name, m in roles.items())})
 
 
-def superseded(stored: Mapping[str, dt.datetime], current: frozenset[str], *, grace: dt.timedelta,
-               now: dt.datetime) -> list[str]:
-    """The metadata keys of ``stored`` (``metadata/NAME`` -> when stored) to prune (pure): a version of a role
-    other than root that ``current`` does not name, when a later version of that role was stored more than
-    ``grace`` before ``now`` (it has been out of the current state at least that long)."""
-    versions: dict[str, list[tuple[int, str]]] = {}
-    for key in stored:
-        m = VERSIONED.fullmatch(key.removeprefix(f"{METADATA}/"))
-        if key.startswith(f"{METADATA}/") and m and m["role"] != "root":
-            versions.setdefault(m["role"], []).append((int(m["version"]), key))
-    old: list[str] = []
-    for found in versions.values():
-        found.sort()
-        for i, (_, key) in enumerate(found[:-1]):
-            successor = found[i + 1][1]
-            if key.removeprefix(f"{METADATA}/") not in current and now - stored[successor] > grace:
-                old.append(key)
-    return sorted(old)
+def superseded(log: Sequence[Pushed], *, grace: dt.timedelta, now: dt.datetime) -> list[str]:
+    """The metadata keys to prune (pure): every name an entry of ``log`` reached that the newest entry does not,
+    once the first entry without it (after the last one with it) is older than ``grace``. That entry was written
+    after the timestamp.json that stopped reaching the name landed, so the name has been out of the current
+    state at least that long. Roots are never in a log (clients walk the chain), nor are targets."""
+    if not log:
+        return []
+    latest = log[-1].current
+    last_with: dict[str, int] = {}
+    for i, entry in enumerate(log):
+        for name in entry.current:
+            last_with[name] = i
+    return sorted(f"{METADATA}/{name}" for name, i in last_with.items()
+                  if name not in latest and now - log[i + 1].time > grace)
 
 
-def prune(root: Path, remote: RemotePublisher, *, grace: dt.timedelta, now: dt.datetime) -> list[str]:
-    """Delete from ``remote`` the metadata :func:`superseded` names (after a push of ``root``); the keys."""
-    if not isinstance(remote, Prunable):
-        raise UserError(f"{remote.where}: this destination cannot list what it holds, so it cannot be pruned",
-                        hint="leave out --prune-after (old versions stay; docs/publishing.md), or prune on the server")
-    old = superseded(remote.listing(METADATA), current_metadata(root), grace=grace, now=now)
+def prune(remote: RemotePublisher, *, grace: dt.timedelta, now: dt.datetime) -> list[str]:
+    """Delete from ``remote`` the metadata :func:`superseded` names by its push log; the keys deleted."""
+    raw = remote.get_log()
+    if raw is None:
+        return []
+    log = parse_log(raw, remote.where)
+    old = superseded(log, grace=grace, now=now)
     remote.delete(old)
+    gone = frozenset(k.removeprefix(f"{METADATA}/") for k in old)
+    remote.put_log(format_log([Pushed(time=e.time, current=e.current - gone) for e in log]))
     return old
 
 
-def push(root: Path, remote: RemotePublisher, *, after: Callable[[Upload], None] = lambda u: None) -> PushResult:
-    """Upload what ``remote`` lacks of the served files under ``root``, in :func:`plan`'s order; ``after`` is
-    called after each upload (progress; the tests refresh a reader there)."""
+def push(root: Path, remote: RemotePublisher, *, after: Callable[[Upload], None] = lambda u: None,
+         clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)) -> PushResult:
+    """Upload what ``remote`` lacks of the served files under ``root``, in :func:`plan`'s order, then note the
+    state it now serves in its push log (with ``clock``'s time); ``after`` is called after each upload
+    (progress; the tests refresh a reader there)."""
     uploads = plan(root)
+    current = current_metadata(root)
+    raw = remote.get_log()
+    log = parse_log(raw, remote.where) if raw is not None else []
     have = remote.present(u.key for u in uploads if not u.always)
     sent = size = 0
     for u in uploads:
@@ -171,4 +214,6 @@ def push(root: Path, remote: RemotePublisher, *, after: Callable[[Upload], None]
         sent += 1
         size += u.path.stat().st_size
         after(u)
+    if not log or log[-1].current != current:
+        remote.put_log(format_log([*log, Pushed(time=clock(), current=current)]))
     return PushResult(uploaded=sent, skipped=len(uploads) - sent, bytes=size)

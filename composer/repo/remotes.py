@@ -9,8 +9,7 @@ mirror --to`` push to (the order and the rules: :mod:`composer.repo.push`).
 
 from __future__ import annotations
 
-import datetime as dt
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -19,7 +18,7 @@ from composer.errors import UserError
 from composer.fsutil import atomic_copy, atomic_write
 from composer.repo.dav_publisher import open_dav
 from composer.repo.publish import METADATA, TARGETS
-from composer.repo.push import RemotePublisher
+from composer.repo.push import LOG, RemotePublisher
 from composer.repo.s3_publisher import open_s3
 
 
@@ -33,11 +32,14 @@ class DirectoryCopy:
     def present(self, keys: Iterable[str]) -> frozenset[str]:
         return frozenset(k for k in keys if (self.root / k).is_file())
 
-    def listing(self, kind: str) -> Mapping[str, dt.datetime]:
-        base = self.root / kind
-        return {f"{kind}/{p.relative_to(base).as_posix()}": dt.datetime.fromtimestamp(p.stat().st_mtime, dt.UTC)
-                for p in sorted(base.rglob("*")) if p.is_file() and not p.name.startswith(".")} \
-            if base.is_dir() else {}
+    def get_log(self) -> bytes | None:
+        try:
+            return (self.root / LOG).read_bytes()
+        except FileNotFoundError:
+            return None
+
+    def put_log(self, data: bytes) -> None:
+        atomic_write(self.root / LOG, data)
 
     def delete(self, keys: Iterable[str]) -> None:
         for key in keys:

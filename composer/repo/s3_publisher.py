@@ -14,9 +14,8 @@ read timeout and a bounded number of attempts (:data:`LIMITS`).
 from __future__ import annotations
 
 import base64
-import datetime as dt
 import hashlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ from urllib.parse import urlsplit
 
 from composer.errors import FetchError, UserError
 from composer.repo.publish import METADATA, TARGETS
+from composer.repo.push import LOG
 
 CHANGING = ("root.json", "timestamp.json")
 IMMUTABLE_CACHE = "public, max-age=31536000, immutable"
@@ -72,10 +72,19 @@ class S3Publisher:
         return f"{self.prefix}/{key}" if self.prefix else key
 
     def present(self, keys: Iterable[str]) -> frozenset[str]:
-        return frozenset(set(keys) & set(self._list(self._key(""))))
+        return frozenset(set(keys) & self._list(self._key("")))
 
-    def listing(self, kind: str) -> Mapping[str, dt.datetime]:
-        return self._list(self._key(f"{kind}/"))
+    def get_log(self) -> bytes | None:
+        try:
+            body = self.client.get_object(Bucket=self.bucket, Key=self._key(LOG))["Body"]
+            return bytes(body.read())
+        except Exception as exc:
+            if getattr(exc, "response", {}).get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                return None
+            raise _failure(f"s3://{self.bucket}/{self._key(LOG)}", exc) from None
+
+    def put_log(self, data: bytes) -> None:
+        self._put(LOG, data, True)
 
     def delete(self, keys: Iterable[str]) -> None:
         batch = [{"Key": self._key(k)} for k in keys]
@@ -89,13 +98,13 @@ class S3Publisher:
                 raise FetchError(f"s3://{self.bucket}/{error.get('Key')}: not deleted: {error.get('Code')}",
                                  hint="give the credentials s3:DeleteObject on the bucket, then " + RESUME)
 
-    def _list(self, start: str) -> dict[str, dt.datetime]:
-        """key below the prefix -> LastModified, for every object whose key starts with ``start``."""
+    def _list(self, start: str) -> set[str]:
+        """Every key below the prefix that starts with ``start`` (without the prefix)."""
         strip = len(self.prefix) + 1 if self.prefix else 0
-        found: dict[str, dt.datetime] = {}
+        found: set[str] = set()
         try:
             for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=start):
-                found.update((o["Key"][strip:], o["LastModified"]) for o in page.get("Contents", ()))
+                found.update(o["Key"][strip:] for o in page.get("Contents", ()))
         except Exception as exc:    # botocore's many classes: one line, below
             raise _failure(f"{self.where} (listing {start or '/'})", exc) from None
         return found

@@ -274,47 +274,47 @@ T0 = dt.datetime(2026, 12, 1, tzinfo=dt.UTC)
 
 
 def test_superseded_metadata_is_pruned_only_after_the_grace() -> None:
-    stored = {"metadata/1.snapshot.json": T0, "metadata/2.snapshot.json": T0 + dt.timedelta(hours=10),
-              "metadata/3.snapshot.json": T0 + dt.timedelta(hours=30), "metadata/1.root.json": T0,
-              "metadata/2.root.json": T0 + dt.timedelta(hours=30), "metadata/1.alice.json": T0,
-              "metadata/timestamp.json": T0 + dt.timedelta(hours=30), "metadata/root.json": T0}
-    current = frozenset({"3.snapshot.json", "1.alice.json"})
+    def at(hours: int, *names: str) -> push_mod.Pushed:
+        return push_mod.Pushed(time=T0 + dt.timedelta(hours=hours), current=frozenset(names))
+    log = [at(0, "1.snapshot.json", "1.alice.json"), at(10, "2.snapshot.json", "1.alice.json"),
+           at(30, "3.snapshot.json", "2.alice.json"), at(31, "3.snapshot.json", "2.alice.json")]
     now = T0 + dt.timedelta(hours=40)
-    # 1 was superseded 30 h ago, 2 only 10 h ago; roots, unversioned names and current versions never
-    assert push_mod.superseded(stored, current, grace=dt.timedelta(hours=24), now=now) == ["metadata/1.snapshot.json"]
-    assert push_mod.superseded(stored, current, grace=dt.timedelta(hours=48), now=now) == []
-    assert push_mod.superseded(stored, current, grace=dt.timedelta(0), now=now) == \
-        ["metadata/1.snapshot.json", "metadata/2.snapshot.json"]
+    # 1.snapshot was left 40 h ago (at the entry of hour 10), 2.snapshot and 1.alice 10 h ago (hour 30)
+    assert push_mod.superseded(log, grace=dt.timedelta(hours=24), now=now) == ["metadata/1.snapshot.json"]
+    assert push_mod.superseded(log, grace=dt.timedelta(hours=48), now=now) == []
+    assert push_mod.superseded(log, grace=dt.timedelta(0), now=now) == \
+        ["metadata/1.alice.json", "metadata/1.snapshot.json", "metadata/2.snapshot.json"]
+    again = push_mod.parse_log(push_mod.format_log(log), "here")
+    assert again == log[:3], "the same state twice in a row is noted once, at its first time"
+    with pytest.raises(UserError, match="not a push log") as e:
+        push_mod.parse_log(b'{"pushes": [{"time": "yesterday"}]}', "s3://b/p")
+    _one_line(e.value)
 
 
-def test_prune_on_s3_keeps_what_readers_need(repo: Repo, s3: str, s3_endpoint: str, tmp_path: Path) -> None:
-    url, read = f"s3://{s3}/p", f"{s3_endpoint}/{s3}/p"
-    remote = open_destination(url)
-    push(repo.dir, remote)
-    warm = tmp_path / "warm"
-    reader(repo, read, warm).metadata("hello", ARCH)
-    for _ in range(2):
-        edit.publish(repo.store)        # a new snapshot and index version each time
-        push(repo.dir, remote)
-    assert isinstance(remote, push_mod.Prunable)
-    before = set(remote.listing("metadata"))
-    now = dt.datetime.now(dt.UTC)
-    assert push_mod.prune(repo.dir, remote, grace=dt.timedelta(days=2), now=now) == []
-    pruned = push_mod.prune(repo.dir, remote, grace=dt.timedelta(0), now=now + dt.timedelta(seconds=5))
-    assert pruned and all(k.endswith((".snapshot.json", ".index.json")) for k in pruned), pruned
-    left = set(remote.listing("metadata"))
-    assert left == before - set(pruned) and {k for k in before if k.endswith("root.json")} <= left
-    assert {f"metadata/{n}" for n in push_mod.current_metadata(repo.dir)} <= left
-    assert reader(repo, read, warm).metadata("hello", ARCH).version
-    assert reader(repo, read, tmp_path / "fresh").metadata("hello", ARCH).version
-    assert push(repo.dir, remote).uploaded == 2, "a pruned version is not sent again"
-
-
-def test_a_destination_without_a_listing_is_not_pruned(repo: Repo, tmp_path: Path) -> None:
-    (tmp_path / "www").mkdir()
-    with serving(tmp_path / "www", handler=DavHandler) as url:
-        remote = open_destination(f"dav+{url}/r")
-        push(repo.dir, remote)
-        with pytest.raises(UserError, match="cannot be pruned") as e:
-            push_mod.prune(repo.dir, remote, grace=dt.timedelta(days=2), now=dt.datetime.now(dt.UTC))
-        _one_line(e.value)
+@pytest.mark.parametrize("kind", ["s3", "dav"])
+def test_prune_keeps_what_readers_need(kind: str, repo: Repo, request: pytest.FixtureRequest,
+                                       tmp_path: Path) -> None:
+    with remote(kind, request, tmp_path) as r:
+        dest = open_destination(r.to)
+        clock = iter([T0, T0 + dt.timedelta(hours=1), T0 + dt.timedelta(hours=50)])
+        push(repo.dir, dest, clock=lambda: next(clock))
+        first = push_mod.current_metadata(repo.dir)
+        warm = tmp_path / "warm"
+        reader(repo, r.read, warm).metadata("hello", ARCH)
+        for _ in range(2):
+            edit.publish(repo.store)        # a new snapshot and index version each time
+            push(repo.dir, dest, clock=lambda: next(clock))
+        now = T0 + dt.timedelta(hours=60)
+        # the first state was left at hour 1 (59 h ago), the second at hour 50 (10 h ago)
+        assert push_mod.prune(dest, grace=dt.timedelta(hours=72), now=now) == []
+        pruned = push_mod.prune(dest, grace=dt.timedelta(hours=48), now=now)
+        current = push_mod.current_metadata(repo.dir)
+        assert pruned == sorted(f"metadata/{n}" for n in first - current), pruned
+        assert pruned and all(k.endswith((".snapshot.json", ".index.json")) for k in pruned)
+        assert not dest.present(pruned)
+        assert dest.present([f"metadata/{n}" for n in current]) == {f"metadata/{n}" for n in current}
+        assert dest.present(["metadata/1.root.json"])
+        assert push_mod.prune(dest, grace=dt.timedelta(hours=48), now=now) == [], "done once"
+        assert reader(repo, r.read, warm).metadata("hello", ARCH).version
+        assert reader(repo, r.read, tmp_path / "fresh").metadata("hello", ARCH).version
+        assert push(repo.dir, dest).uploaded == 2, "a pruned version is not sent again"
