@@ -49,6 +49,6 @@ want="$(sha256sum pyproject.toml | cut -d' ' -f1)"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "setup: installing Python packages into .venv"
   .venv/bin/python -m pip install -q --upgrade pip
-  .venv/bin/python -m pip install -q -e '.[test,dib]'   # dib: the optional dib output's tests (docs/dib.md)
+  .venv/bin/python -m pip install -q -e '.[test,dib,s3]'   # dib: the optional dib output's tests (docs/dib.md); s3: --to s3://
   echo "$want" > "$stamp"
 fi

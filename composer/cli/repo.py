@@ -15,6 +15,7 @@ from composer.cli.common import out as _out
 from composer.errors import UserError
 
 if TYPE_CHECKING:
+    from composer.repo.push import PushResult
     from composer.trust.keys import PublicKey, SigningKey
 
 KEYSPEC = "KEYFILE[:VAR]"   # a private key; VAR holds its passphrase (docs/keys.md)
@@ -135,13 +136,49 @@ def cmd_repo_deltas(args: argparse.Namespace) -> int:
 def cmd_repo_publish(args: argparse.Namespace) -> int:
     from composer.repo.edit import publish
     from composer.repo.store import RepoStore
+    if args.prune_after is not None and not args.to:
+        raise UserError("--prune-after prunes a destination: it needs --to URL",
+                        hint="vcomp repo publish DIR --to URL --prune-after HOURS")
     v = publish(RepoStore(Path(args.dir)))
+    pushed = _push(Path(args.dir), args.to) if args.to else None
+    pruned = _prune(args.to, args.prune_after) if args.prune_after is not None else None
     if jsonout.wanted(args):
-        jsonout.emit({"repository": args.dir, "packages": v["packages"],
-                      "versions": {k: n for k, n in v.items() if k != "packages"}})
+        doc: dict[str, object] = {"repository": args.dir, "packages": v["packages"],
+                                  "versions": {k: n for k, n in v.items() if k != "packages"}}
+        if pushed:
+            doc["pushed"] = {"to": args.to, "uploaded": pushed.uploaded, "skipped": pushed.skipped,
+                             "bytes": pushed.bytes, **({"pruned": pruned} if pruned is not None else {})}
+        jsonout.emit(doc)
         return EXIT_OK
     _out(f"published {v['packages']} packages: targets v{v['targets']}, snapshot v{v['snapshot']}")
+    if pushed:
+        _out(_pushed_line(args.to, pushed))
+    if pruned is not None:
+        _out(f"pruned {len(pruned)} superseded metadata files (superseded for over {args.prune_after:g} h)")
     return EXIT_OK
+
+
+def _push(directory: Path, url: str) -> PushResult:
+    """Push the served files of ``directory`` to ``url`` (docs/publishing.md)."""
+    from composer.repo.push import push
+    from composer.repo.remotes import open_destination
+    return push(directory, open_destination(url))
+
+
+def _prune(url: str, hours: float) -> list[str]:
+    """Delete the destination's superseded metadata, superseded for longer than ``hours`` (docs/publishing.md)."""
+    import datetime as dt
+
+    from composer.repo.push import prune
+    from composer.repo.remotes import open_destination
+    if not 0 <= hours <= 24 * 3650:
+        raise UserError(f"--prune-after {hours:g}: not a number of hours from 0 to 87600",
+                        hint="give the grace period in hours, longer than the timestamp's expiry (e.g. 48)")
+    return prune(open_destination(url), grace=dt.timedelta(hours=hours), now=dt.datetime.now(dt.UTC))
+
+
+def _pushed_line(url: str, r: PushResult) -> str:
+    return f"pushed to {url}: {r.uploaded} files uploaded ({r.bytes} bytes), {r.skipped} already there"
 
 
 def cmd_repo_refresh(args: argparse.Namespace) -> int:
@@ -234,6 +271,8 @@ def cmd_repo_mirror(args: argparse.Namespace) -> int:
     if images.images:
         _out(f"mirrored {images.images} images: {images.chunks} chunks downloaded and verified, {images.present} "
              "already present")
+    if args.to:
+        _out(_pushed_line(args.to, _push(Path(args.dest), args.to)))
     return EXIT_OK
 
 
@@ -338,6 +377,11 @@ def register(sub: Subparsers) -> None:
     r.set_defaults(func=cmd_repo_deltas)
     r = repo.add_parser("publish", help="write indexes, targets, snapshot and timestamp")
     r.add_argument("dir")
+    r.add_argument("--to", metavar="URL", help="then push the served files to s3://BUCKET/PREFIX, "
+                   "dav+https://HOST/PATH or a directory, timestamp.json last (docs/publishing.md)")
+    r.add_argument("--prune-after", type=float, metavar="HOURS",
+                   help="after the push, delete from the destination the metadata versions its state has not reached "
+                        "for HOURS, by its push log (roots and targets are kept; docs/publishing.md)")
     jsonout.add_json(r, "repo publish")
     r.set_defaults(func=cmd_repo_publish)
     r = repo.add_parser("refresh", help="re-sign the timestamp with a new expiry (for a timer)")
@@ -376,6 +420,8 @@ def register(sub: Subparsers) -> None:
     r.add_argument("dest")
     r.add_argument("--root", required=True, help="the pinned trust root (root.json)")
     r.add_argument("--arch", action="append")
+    r.add_argument("--to", metavar="URL", help="then push the mirror (DEST) to s3://BUCKET/PREFIX, "
+                   "dav+https://HOST/PATH or a directory, timestamp.json last (docs/publishing.md)")
     r.set_defaults(func=cmd_repo_mirror)
     r = repo.add_parser("vendor", help="copy upstream packages into the repository, verified by their upstream "
                                        "developers' signatures (docs/upstream.md)")
