@@ -54,9 +54,21 @@ def _key_from(raw: bytes) -> SigningKey:
     return SigningKey(private=private, public=public_from_crypto(private.public_key()))
 
 
+_ARCHIVES: dict[tuple[str, str], DebianArchive] = {}    # per worker process: Debian lookups made once per set
+
+
+def _archive(cache: str | None, arch: str, debs: Sequence[Mapping[str, Any]]) -> DebianArchive:
+    path = Path(cache) if cache else builder.default_cache()
+    archive = _ARCHIVES.setdefault((str(path), arch), DebianArchive(path))
+    builder.prefetch(archive, arch, debs)      # only what this process has not looked up yet
+    return archive
+
+
 def build_remote(recipe_dir: str, arch: str, key_raw: bytes, deps: Sequence[tuple[str, bytes]],
-                 cache: str | None) -> dict[str, Any]:
-    """Runs on a worker: build one recipe; {"files": [[name, bytes], ...]} (main first) or {"error": [msg, hint]}."""
+                 cache: str | None, debs: Sequence[Mapping[str, Any]] = ()) -> dict[str, Any]:
+    """Runs on a worker: build one recipe; {"files": [[name, bytes], ...]} (main first) or {"error": [msg, hint]}.
+
+    ``debs`` are the Debian sources of the whole set: the worker looks them up together on its first build."""
     from composer.package.recipe import load_recipe
     key = _key_from(key_raw)
     try:
@@ -66,7 +78,7 @@ def build_remote(recipe_dir: str, arch: str, key_raw: bytes, deps: Sequence[tupl
             for name, blob in deps:
                 (depdir / name).write_bytes(blob)
             recipe = load_recipe(Path(recipe_dir), arch)
-            archive = DebianArchive(Path(cache) if cache else builder.default_cache())
+            archive = _archive(cache, arch, debs)
             result = builder.build(Path(recipe_dir), arch, key, Path(tmp) / "out", archive=archive, recipe=recipe,
                                    deps=[depdir / name for name, _ in deps])
             return {"files": [[b.path.name, b.path.read_bytes()] for b in (result, *result.split)],
@@ -121,6 +133,8 @@ def farm_build_all(recipes_dir: Path, arch: str, key: SigningKey, out_dir: Path,
     bset = builder.load_set(recipes_dir, arch, archive, progress)
     resources = native_resources(client, arch)
     key_raw = key.private.private_bytes_raw()
+    debs = client.scatter([builder.deb_sources([r for _, r in bset.loaded.values() if isinstance(r, Recipe)])],
+                          broadcast=True)[0]
     results: dict[str, builder.Built] = {}
     failed: dict[str, ComposerError] = {}
     provided: dict[str, Path] = {}
@@ -178,7 +192,7 @@ def farm_build_all(recipes_dir: Path, arch: str, key: SigningKey, out_dir: Path,
         progress(name, "building")
         blobs = [(p.name, p.read_bytes()) for p in deps]
         future = client.submit(build_remote, str(bset.loaded[name][0].resolve()), arch, key_raw, blobs,
-                               str(cache) if cache else None, resources=resources or None, pure=False,
+                               str(cache) if cache else None, debs, resources=resources or None, pure=False,
                                key=f"vcomp-build-{name}-{digest[:16]}")
         futures[future] = name
         running.add(future)

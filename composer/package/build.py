@@ -354,17 +354,24 @@ def load_set(recipes_dir: Path, arch: str, archive: DebianArchive,
             loaded[rdir.name] = (rdir, load_recipe(rdir, arch))
         except ComposerError as exc:
             loaded[rdir.name] = (rdir, exc)  # reported in order
-    # every Debian lookup of the set in two apt-cache calls instead of two per source
-    specs: dict[DebianArchive, list[tuple[str, str]]] = {}
-    for _, r in loaded.values():
-        for s in r.sources if isinstance(r, Recipe) else ():
-            if s["kind"] in DEB_KINDS:
-                specs.setdefault(archive_for(archive, s), []).append((str(s["package"]), str(s.get("follow", ""))))
-    for suite_archive, suite_specs in specs.items():
-        suite_archive.prefetch(get_arch(arch), suite_specs)
+    prefetch(archive, arch, deb_sources([r for _, r in loaded.values() if isinstance(r, Recipe)]))
     nodes = [graph_mod.node_for(name, r.data if isinstance(r, Recipe) else {})
              for name, (_, r) in sorted(loaded.items())]
     return BuildSet(loaded=loaded, graph=graph_mod.plan(nodes))
+
+
+def deb_sources(recipes: Sequence[Recipe]) -> list[dict[str, Any]]:
+    """The Debian sources of ``recipes`` (plain data: a farm sends them to its workers)."""
+    return [dict(s) for r in recipes for s in r.sources if s["kind"] in DEB_KINDS]
+
+
+def prefetch(archive: DebianArchive, arch: str, sources: Sequence[Mapping[str, Any]]) -> None:
+    """Every Debian lookup of ``sources`` in two apt-cache calls per suite instead of two per source."""
+    specs: dict[DebianArchive, list[tuple[str, str]]] = {}
+    for s in sources:
+        specs.setdefault(archive_for(archive, s), []).append((str(s["package"]), str(s.get("follow", ""))))
+    for suite_archive, suite_specs in specs.items():
+        suite_archive.prefetch(get_arch(arch), suite_specs)
 
 
 def blocker(bset: BuildSet, name: str, failed: Mapping[str, object]) -> ComposerError | None:
