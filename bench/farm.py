@@ -54,8 +54,14 @@ def main() -> int:
             figures[label + "-startup"] = ready - start
             out = base / label
             same = all((out / n).read_bytes() == (base / "serial" / n).read_bytes() for n in names)
+            work = sum(outcome.build_seconds.values())
+            figures[label + "-work"] = work
+            slowest = sorted(outcome.build_seconds.items(), key=lambda kv: -kv[1])[:4]
             print(f"{label}: {outcome.counts['built']} built in {figures[label]:.1f} s (cluster start "
-                  f"{figures[label + '-startup']:.1f} s); bytes identical to serial: {same}", flush=True)
+                  f"{figures[label + '-startup']:.1f} s); the builds took {work:.1f} s summed over the workers "
+                  f"(parallelism {work / (figures[label] - figures[label + '-startup']):.2f}); slowest: "
+                  + ", ".join(f"{n} {t:.1f} s" for n, t in slowest)
+                  + f"; bytes identical to serial: {same}", flush=True)
             if not same:
                 return 1
     load = os.getloadavg()

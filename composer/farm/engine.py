@@ -45,6 +45,7 @@ class Outcome:
     built: list[builder.Built] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=lambda: {"built": 0, "fetched": 0, "unchanged": 0})
     seconds: float = 0.0
+    build_seconds: dict[str, float] = field(default_factory=dict)   # recipe -> time its build took on a worker
 
 
 # ------------------------------------------------------------------ the worker side
@@ -71,6 +72,7 @@ def build_remote(recipe_dir: str, arch: str, key_raw: bytes, deps: Sequence[tupl
     ``debs`` are the Debian sources of the whole set: the worker looks them up together on its first build."""
     from composer.package.recipe import load_recipe
     key = _key_from(key_raw)
+    start = time.monotonic()
     try:
         with tempfile.TemporaryDirectory(prefix="vcomp-farm-") as tmp:
             depdir = Path(tmp) / "deps"
@@ -82,7 +84,7 @@ def build_remote(recipe_dir: str, arch: str, key_raw: bytes, deps: Sequence[tupl
             result = builder.build(Path(recipe_dir), arch, key, Path(tmp) / "out", archive=archive, recipe=recipe,
                                    deps=[depdir / name for name, _ in deps])
             return {"files": [[b.path.name, b.path.read_bytes()] for b in (result, *result.split)],
-                    "host": os.uname().nodename}
+                    "host": os.uname().nodename, "seconds": time.monotonic() - start}
     except ComposerError as exc:
         return {"error": [exc.message, exc.hint]}
 
@@ -104,7 +106,7 @@ def connect(scheduler: str | None, workers: int, arch_native: str) -> Iterator[A
         with client:
             yield client
         return
-    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
+    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0",
                       resources={resource_for(arch_native): 1}, silence_logs=40) as cluster, Client(cluster) as client:
         yield client
 
@@ -223,6 +225,7 @@ def farm_build_all(recipes_dir: Path, arch: str, key: SigningKey, out_dir: Path,
             if store is not None:
                 shared.push(store, digests[name], files, key)
             finish(name, result, "built")
+            outcome.build_seconds[name] = float(answer.get("seconds", 0.0))
             progress(name, f"built {files[0][0]} on {answer.get('host', '?')} "
                            f"(sha256 {sha256_bytes(files[0][1])[:12]})")
         start_ready()
