@@ -94,12 +94,12 @@ def build_remote(recipe_dir: str, arch: str, key_raw: bytes, deps: Sequence[tupl
 @contextmanager
 def connect(scheduler: str | None, workers: int, arch_native: str) -> Iterator[Any]:
     """A Dask client: of ``scheduler`` (tcp://HOST:8786), or of an in-process LocalCluster of ``workers``."""
-    logging.getLogger("distributed").setLevel(logging.ERROR)   # its INFO lines are not ours to print
     dist: Any = importlib.import_module("distributed")   # untyped; imported only when a farm is used
+    _quiet_dask()
     Client, LocalCluster = dist.Client, dist.LocalCluster
     if scheduler:
         try:
-            client = Client(scheduler, timeout=30)
+            client = Client(scheduler, timeout=10)
         except (OSError, TimeoutError) as exc:
             raise UserError(f"--scheduler {scheduler}: cannot connect ({exc})",
                             hint="start one with `dask scheduler` and workers with `dask worker ADDRESS`") from None
@@ -109,6 +109,13 @@ def connect(scheduler: str | None, workers: int, arch_native: str) -> Iterator[A
     with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0",
                       resources={resource_for(arch_native): 1}, silence_logs=40) as cluster, Client(cluster) as client:
         yield client
+
+
+def _quiet_dask() -> None:
+    """Dask's INFO lines (scheduler and nanny start and stop) are not ours to print: errors only."""
+    for name in ["distributed", *logging.root.manager.loggerDict]:
+        if name.startswith("distributed"):
+            logging.getLogger(name).setLevel(logging.ERROR)
 
 
 def native_resources(client: Any, arch: str) -> dict[str, float]:

@@ -24,7 +24,7 @@ from composer.package import graph
 from composer.package.build import build_all
 from composer.package.extract import extract_package
 from composer.trust.keys import SigningKey, load_signing_key
-from tests.httpserve import serving
+from tests.httpserve import Quiet, serving
 
 RECIPES = Path(__file__).resolve().parents[1] / "data" / "farm"
 REPO = Path(__file__).resolve().parents[2]
@@ -157,3 +157,29 @@ def test_two_workers_build_the_graph_and_a_cold_machine_downloads_everything(
     root.mkdir()
     extract_package(tmp_path / "cold" / "greeter-1.0.0-x86_64.vpk", root, trusted=dev_key.public)
     assert (root / "usr/share/greeter/greeting").read_text() == '#define GREETING "hello from libgreet"\n'
+
+
+class PutHandler(Quiet):
+    """A static server that also accepts PUT (as a WebDAV server would) into its directory."""
+
+    def do_PUT(self) -> None:
+        target = Path(self.directory) / self.path.lstrip("/")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(self.rfile.read(int(self.headers["Content-Length"])))
+        self.send_response(201)
+        self.end_headers()
+
+
+def test_an_http_cache_is_written_by_put_and_read_by_get(tmp_path: Path, dev_key: SigningKey) -> None:
+    (tmp_path / "served").mkdir()
+    (tmp_path / "out").mkdir()
+    digest = "12" * 32
+    with serving(tmp_path / "served", handler=PutHandler) as url:
+        store = shared.open_store(url)
+        shared.push(store, digest, [("x-1.0.0-x86_64.vpk", b"bytes")], dev_key)
+        assert shared.fetch(store, digest, dev_key.public, tmp_path / "out")[1] == ""
+        shared.push(shared.open_store(url, read_only=True), "34" * 32, [("y-1.0.0-x86_64.vpk", b"y")], dev_key)
+    assert (tmp_path / "out" / "x-1.0.0-x86_64.vpk").read_bytes() == b"bytes"
+    assert not (tmp_path / "served" / "entries" / f"{'34' * 32}.json").exists()   # read-only: never written
+    with pytest.raises(UserError, match="cannot connect"):
+        shared.open_store(url).get("entries/x.json", 100)     # the server is gone: one line
