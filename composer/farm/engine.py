@@ -32,6 +32,7 @@ from composer.package.debian import DebianArchive
 from composer.package.recipe import Recipe
 from composer.trust.keys import SigningKey, public_from_crypto
 
+WORKER_WAIT = 60.0             # seconds a --scheduler may have no worker before build-all gives up
 RESOURCE_PREFIX = "arch-"      # a worker that builds aarch64 natively runs with --resources arch-aarch64=1
 
 
@@ -104,6 +105,12 @@ def connect(scheduler: str | None, workers: int, arch_native: str) -> Iterator[A
             raise UserError(f"--scheduler {scheduler}: cannot connect ({exc})",
                             hint="start one with `dask scheduler` and workers with `dask worker ADDRESS`") from None
         with client:
+            try:
+                client.wait_for_workers(1, timeout=WORKER_WAIT)
+            except (OSError, TimeoutError):
+                raise UserError(f"--scheduler {scheduler}: no dask worker joined within {WORKER_WAIT:.0f} s",
+                                hint=f"start workers: dask worker {scheduler} --nthreads 1 "
+                                     "--resources arch-ARCH=1 (docs/farm.md)") from None
             yield client
         return
     with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0",
@@ -142,8 +149,7 @@ def farm_build_all(recipes_dir: Path, arch: str, key: SigningKey, out_dir: Path,
     bset = builder.load_set(recipes_dir, arch, archive, progress)
     resources = native_resources(client, arch)
     key_raw = key.private.private_bytes_raw()
-    debs = client.scatter([builder.deb_sources([r for _, r in bset.loaded.values() if isinstance(r, Recipe)])],
-                          broadcast=True)[0]
+    debs = builder.deb_sources([r for _, r in bset.loaded.values() if isinstance(r, Recipe)])   # a few KiB
     results: dict[str, builder.Built] = {}
     failed: dict[str, ComposerError] = {}
     provided: dict[str, Path] = {}
