@@ -149,6 +149,19 @@ def test_two_workers_build_the_graph_and_a_cold_machine_downloads_everything(
         again = engine.farm_build_all(RECIPES, "x86_64", dev_key, tmp_path / "again", client=client,
                                       cache=tmp_path / "cache", store=shared.ReadOnly(shared.DirStore(tampered)))
         assert again.counts == {"built": 1, "fetched": 2, "unchanged": 0}
+        # a failing recipe: one line for it and one for what needs it; the rest is built
+        broken = tmp_path / "broken"
+        shutil.copytree(RECIPES, broken)
+        toml = broken / "libgreet" / "recipe.toml"
+        toml.write_text(toml.read_text().replace("mkdir -p", "false; mkdir -p", 1))
+        with pytest.raises(UserError) as err:
+            engine.farm_build_all(broken, "x86_64", dev_key, tmp_path / "broken-out", client=client,
+                                  cache=tmp_path / "cache")
+        lines = [line.strip() for line in err.value.message.splitlines()]
+        assert lines[0] == "2 of the recipes in " + str(broken) + " failed to build", lines
+        assert any(line.startswith("greeter: not built: it needs libgreet, which failed") for line in lines)
+        assert any(line.startswith("libgreet: ") and "(command)" in line for line in lines), lines
+        assert [p.name for p in (tmp_path / "broken-out").glob("*.vpk")] == ["motd-1.0.0-x86_64.vpk"]
     for out in ("farm", "cold", "again"):
         assert sorted(p.name for p in (tmp_path / out).glob("*.vpk")) == NAMES
         for name in NAMES:
