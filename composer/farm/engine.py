@@ -136,118 +136,155 @@ def farm_build_all(recipes_dir: Path, arch: str, key: SigningKey, out_dir: Path,
                    cache: Path | None = None, store: shared.Store | None = None,
                    progress: Callable[[str, str], None] = lambda name, status: None) -> Outcome:
     """Build every recipe of ``recipes_dir`` on the cluster behind ``client`` (see the module docstring)."""
-    as_completed: Any = importlib.import_module("distributed").as_completed
     start = time.monotonic()
     archive = DebianArchive(cache or builder.default_cache())
     out_dir = out_dir.resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
-    state_path = out_dir / builder.STATE_FILE
-    try:
-        state: dict[str, Any] = json.loads(state_path.read_text())
-    except (FileNotFoundError, ValueError):
-        state = {}
     bset = builder.load_set(recipes_dir, arch, archive, progress)
-    resources = native_resources(client, arch)
-    key_raw = key.private.private_bytes_raw()
-    debs = builder.deb_sources([r for _, r in bset.loaded.values() if isinstance(r, Recipe)])   # a few KiB
-    results: dict[str, builder.Built] = {}
-    failed: dict[str, ComposerError] = {}
-    provided: dict[str, Path] = {}
-    digests: dict[str, str] = {}
-    outcome = Outcome()
-    waiting = set(bset.graph.order)
-    running = as_completed()
-    futures: dict[Any, str] = {}
+    run = FarmRun(bset=bset, arch=arch, key=key, out_dir=out_dir, client=client, archive=archive, cache=cache,
+                  store=store, progress=progress)
+    run.start_ready()
+    for future in run.running:
+        run.collect(future)
+        run.start_ready()
+    run.outcome.built = [run.results[n] for n in bset.graph.order if n in run.results]
+    run.outcome.seconds = time.monotonic() - start
+    if run.failed:
+        errors = [UserError(f"{bset.loaded[n][0].name}: {e.message}", hint=e.hint)
+                  for n, e in sorted(run.failed.items())]
+        raise combine(errors, summary=f"{len(errors)} of the recipes in {recipes_dir} failed to build")
+    return run.outcome
 
-    def finish(name: str, result: builder.Built, how: str) -> None:
-        results[name] = result
-        provided.update(builder.provided_by(result))
-        outcome.counts[how] += 1
 
-    def fail(name: str, exc: ComposerError) -> None:
-        failed[name] = exc
-        progress(name, "FAILED")
+@dataclass(slots=True, kw_only=True)
+class FarmRun:
+    """The client's state during one farm build-all: what waits, runs, is done or failed."""
+    bset: builder.BuildSet
+    arch: str
+    key: SigningKey
+    out_dir: Path
+    client: Any
+    archive: DebianArchive
+    cache: Path | None
+    store: shared.Store | None
+    progress: Callable[[str, str], None]
+    state: dict[str, Any] = field(init=False)
+    debs: list[dict[str, Any]] = field(init=False)          # the set's Debian sources (a few KiB, to each task)
+    resources: dict[str, float] = field(init=False)
+    running: Any = field(init=False)                        # distributed.as_completed
+    waiting: set[str] = field(init=False)
+    futures: dict[Any, str] = field(default_factory=dict)   # running future -> recipe
+    digests: dict[str, str] = field(default_factory=dict)
+    results: dict[str, builder.Built] = field(default_factory=dict)
+    failed: dict[str, ComposerError] = field(default_factory=dict)
+    provided: dict[str, Path] = field(default_factory=dict)  # package name -> file (for dependents)
+    outcome: Outcome = field(default_factory=Outcome)
 
-    def start_ready() -> None:
-        for name in [n for n in bset.graph.order if n in waiting]:
-            needs = bset.graph.needs[name]
-            if any(d in waiting or d in futures.values() for d in needs) and not any(d in failed for d in needs):
+    def __post_init__(self) -> None:
+        try:
+            self.state = json.loads((self.out_dir / builder.STATE_FILE).read_text())
+        except (FileNotFoundError, ValueError):
+            self.state = {}
+        self.debs = builder.deb_sources([r for _, r in self.bset.loaded.values() if isinstance(r, Recipe)])
+        self.resources = native_resources(self.client, self.arch)
+        self.running = importlib.import_module("distributed").as_completed()
+        self.waiting = set(self.bset.graph.order)
+
+    def _finish(self, name: str, result: builder.Built, how: str) -> None:
+        self.results[name] = result
+        self.provided.update(builder.provided_by(result))
+        self.outcome.counts[how] += 1
+
+    def _fail(self, name: str, exc: ComposerError) -> None:
+        self.failed[name] = exc
+        self.progress(name, "FAILED")
+
+    def _record(self, package: str, digest: str, result: builder.Built) -> None:
+        self.state[f"{package}/{self.arch}"] = builder.record(digest, result)
+        atomic_write(self.out_dir / builder.STATE_FILE, json.dumps(self.state, indent=1, sort_keys=True).encode())
+
+    def start_ready(self) -> None:
+        """Start every waiting recipe whose dependencies are done (or failed: then it fails too)."""
+        for name in [n for n in self.bset.graph.order if n in self.waiting]:
+            needs = self.bset.graph.needs[name]
+            busy = any(d in self.waiting or d in self.futures.values() for d in needs)
+            if busy and not any(d in self.failed for d in needs):
                 continue
-            waiting.discard(name)
-            problem = builder.blocker(bset, name, failed)
-            recipe = bset.loaded[name][1]
+            self.waiting.discard(name)
+            problem = builder.blocker(self.bset, name, self.failed)
+            recipe = self.bset.loaded[name][1]
             if problem is not None or not isinstance(recipe, Recipe):
-                fail(name, problem or UserError("not loaded"))
+                self._fail(name, problem or UserError("not loaded"))
                 continue
             try:
-                _start(name, recipe)
+                self._start(name, recipe)
             except ComposerError as exc:
-                fail(name, exc)
+                self._fail(name, exc)
 
-    def _start(name: str, recipe: Recipe) -> None:
-        deps = builder.dep_files(recipe, provided)
-        digest = builder.recipe_inputs(recipe, archive, key, builder.dep_inputs(deps))
-        digests[name] = digest
-        prev = state.get(f"{recipe.name}/{arch}")
-        if prev and prev["inputs"] == digest and builder.unchanged(out_dir, prev):
-            paths = [out_dir / prev["file"], *(out_dir / n for n, _ in prev.get("split", ()))]
-            finish(name, reread(paths, skipped=True), "unchanged")
-            progress(name, "unchanged")
+    def _start(self, name: str, recipe: Recipe) -> None:
+        """Reuse the output folder's package, or the shared cache's, or submit the build."""
+        deps = builder.dep_files(recipe, self.provided)
+        digest = builder.recipe_inputs(recipe, self.archive, self.key, builder.dep_inputs(deps))
+        self.digests[name] = digest
+        prev = self.state.get(f"{recipe.name}/{self.arch}")
+        if prev and prev["inputs"] == digest and builder.unchanged(self.out_dir, prev):
+            paths = [self.out_dir / prev["file"], *(self.out_dir / n for n, _ in prev.get("split", ()))]
+            self._finish(name, reread(paths, skipped=True), "unchanged")
+            self.progress(name, "unchanged")
             return
-        if store is not None:
-            paths, why = shared.fetch(store, digest, key.public, out_dir)
-            if paths:
-                result = reread(paths, skipped=False)
-                _record(recipe.name, digest, result)
-                finish(name, result, "fetched")
-                progress(name, f"fetched {paths[0].name} from the shared cache")
-                return
-            if why != "absent":
-                progress(name, f"shared cache entry refused ({why}); building")
-        progress(name, "building")
+        if self.store is not None and self._fetch(name, recipe, digest):
+            return
+        self.progress(name, "building")
         blobs = [(p.name, p.read_bytes()) for p in deps]
-        future = client.submit(build_remote, str(bset.loaded[name][0].resolve()), arch, key_raw, blobs,
-                               str(cache) if cache else None, debs, resources=resources or None, pure=False,
-                               key=f"vcomp-build-{name}-{digest[:16]}")
-        futures[future] = name
-        running.add(future)
+        future = self.client.submit(build_remote, str(self.bset.loaded[name][0].resolve()), self.arch,
+                                    self.key.private.private_bytes_raw(), blobs,
+                                    str(self.cache) if self.cache else None, self.debs,
+                                    resources=self.resources or None, pure=False,
+                                    key=f"vcomp-build-{name}-{digest[:16]}")
+        self.futures[future] = name
+        self.running.add(future)
 
-    def _record(package: str, digest: str, result: builder.Built) -> None:
-        state[f"{package}/{arch}"] = builder.record(digest, result)
-        atomic_write(state_path, json.dumps(state, indent=1, sort_keys=True).encode())
+    def _fetch(self, name: str, recipe: Recipe, digest: str) -> bool:
+        assert self.store is not None
+        try:
+            paths, why = shared.fetch(self.store, digest, self.key.public, self.out_dir)
+        except ComposerError as exc:       # the cache is down: build instead
+            paths, why = [], exc.message
+        if not paths:
+            if why != "absent":
+                self.progress(name, f"shared cache entry not used ({why}); building")
+            return False
+        result = reread(paths, skipped=False)
+        self._record(recipe.name, digest, result)
+        self._finish(name, result, "fetched")
+        self.progress(name, f"fetched {paths[0].name} from the shared cache")
+        return True
 
-    start_ready()
-    for future in running:
-        name = futures[future]
+    def collect(self, future: Any) -> None:
+        """A finished build: write its packages, record them, push them to the shared cache."""
+        name = self.futures.pop(future)
         try:
             answer: dict[str, Any] = future.result()
         except Exception as exc:    # a worker died or the task could not run: one line
             answer = {"error": [f"the farm could not run the build ({type(exc).__name__}: {exc})",
                                 "see the dask worker's log"]}
-        del futures[future]
         if "error" in answer:
-            fail(name, UserError(answer["error"][0], hint=answer["error"][1]))
-        else:
-            files = [(str(n), bytes(b)) for n, b in answer["files"]]
-            for fname, blob in files:
-                atomic_write(out_dir / fname, blob, durable=False)
-            result = reread([out_dir / n for n, _ in files], skipped=False)
-            recipe = bset.loaded[name][1]
-            assert isinstance(recipe, Recipe)
-            _record(recipe.name, digests[name], result)
-            if store is not None:
-                shared.push(store, digests[name], files, key)
-            finish(name, result, "built")
-            outcome.build_seconds[name] = float(answer.get("seconds", 0.0))
-            progress(name, f"built {files[0][0]} on {answer.get('host', '?')} "
-                           f"(sha256 {sha256_bytes(files[0][1])[:12]})")
-        start_ready()
-    outcome.built = [results[n] for n in bset.graph.order if n in results]
-    outcome.seconds = time.monotonic() - start
-    if failed:
-        errors = [UserError(f"{bset.loaded[n][0].name}: {e.message}", hint=e.hint) for n, e in sorted(failed.items())]
-        raise combine(errors, summary=f"{len(errors)} of the recipes in {recipes_dir} failed to build")
-    return outcome
+            self._fail(name, UserError(answer["error"][0], hint=answer["error"][1]))
+            return
+        files = [(str(n), bytes(b)) for n, b in answer["files"]]
+        for fname, blob in files:
+            atomic_write(self.out_dir / fname, blob, durable=False)
+        result = reread([self.out_dir / n for n, _ in files], skipped=False)
+        self._record(result.metadata.name, self.digests[name], result)
+        self._finish(name, result, "built")
+        self.outcome.build_seconds[name] = float(answer.get("seconds", 0.0))
+        self.progress(name, f"built {files[0][0]} on {answer.get('host', '?')} "
+                            f"(sha256 {sha256_bytes(files[0][1])[:12]})")
+        if self.store is not None:
+            try:
+                shared.push(self.store, self.digests[name], files, self.key)
+            except ComposerError as exc:
+                self.progress(name, f"not stored in the shared cache: {exc.message}")
 
 
 def reread(paths: Sequence[Path], *, skipped: bool) -> builder.Built:
