@@ -124,7 +124,7 @@ def test_two_workers_build_the_graph_and_a_cold_machine_downloads_everything(
     serial = tmp_path / "serial"
     build_all(RECIPES, "x86_64", dev_key, serial, cache=tmp_path / "cache")
     lines: list[tuple[str, str]] = []
-    with Client(scheduler_file=cluster, timeout=60) as client:
+    with Client(scheduler_file=cluster, timeout=60) as client:  # type: ignore[no-untyped-call]
         client.wait_for_workers(2, timeout=60)
         assert engine.native_resources(client, "x86_64") == {"arch-x86_64": 1}
         assert engine.native_resources(client, "riscv64") == {}       # cross builds run anywhere
@@ -157,10 +157,10 @@ def test_two_workers_build_the_graph_and_a_cold_machine_downloads_everything(
         with pytest.raises(UserError) as err:
             engine.farm_build_all(broken, "x86_64", dev_key, tmp_path / "broken-out", client=client,
                                   cache=tmp_path / "cache")
-        lines = [line.strip() for line in err.value.message.splitlines()]
-        assert lines[0] == "2 of the recipes in " + str(broken) + " failed to build", lines
-        assert any(line.startswith("greeter: not built: it needs libgreet, which failed") for line in lines)
-        assert any(line.startswith("libgreet: ") and "(command)" in line for line in lines), lines
+        shown = [line.strip() for line in err.value.message.splitlines()]
+        assert shown[0] == "2 of the recipes in " + str(broken) + " failed to build", shown
+        assert any(line.startswith("greeter: not built: it needs libgreet, which failed") for line in shown)
+        assert any(line.startswith("libgreet: ") and "(command)" in line for line in shown), shown
         assert [p.name for p in (tmp_path / "broken-out").glob("*.vpk")] == ["motd-1.0.0-x86_64.vpk"]
     for out in ("farm", "cold", "again"):
         assert sorted(p.name for p in (tmp_path / out).glob("*.vpk")) == NAMES
