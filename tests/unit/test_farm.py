@@ -60,6 +60,18 @@ def test_a_requirement_no_recipe_builds_is_reported_for_that_recipe(tmp_path: Pa
     assert sorted(p.name for p in (tmp_path / "out").glob("*.vpk")) == NAMES[1:]   # the rest was built
 
 
+def test_a_cycle_in_a_recipe_folder_stops_build_all_with_one_line(tmp_path: Path, dev_key: SigningKey) -> None:
+    recipes = tmp_path / "recipes"
+    shutil.copytree(RECIPES, recipes)
+    toml = recipes / "libgreet" / "recipe.toml"
+    toml.write_text(toml.read_text().replace("source-date-epoch = 1700000000",
+                                             'source-date-epoch = 1700000000\nrequires = ["greeter"]'))
+    with pytest.raises(UserError) as err:
+        build_all(recipes, "x86_64", dev_key, tmp_path / "out", cache=tmp_path / "cache")
+    assert err.value.message == "build dependency cycle: greeter -> libgreet -> greeter"
+    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").glob("*.vpk"))
+
+
 def test_an_entry_signed_by_another_key_or_with_a_changed_blob_is_refused(tmp_path: Path, dev_key: SigningKey,
                                                                           keydir: Path) -> None:
     store = shared.DirStore(tmp_path / "shared")
