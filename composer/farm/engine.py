@@ -47,6 +47,7 @@ class Outcome:
     counts: dict[str, int] = field(default_factory=lambda: {"built": 0, "fetched": 0, "unchanged": 0})
     seconds: float = 0.0
     build_seconds: dict[str, float] = field(default_factory=dict)   # recipe -> time its build took on a worker
+    placed: dict[str, str] = field(default_factory=dict)            # recipe -> the worker (name) that built it
 
 
 # ------------------------------------------------------------------ the worker side
@@ -85,9 +86,16 @@ def build_remote(recipe_dir: str, arch: str, key_raw: bytes, deps: Sequence[tupl
             result = builder.build(Path(recipe_dir), arch, key, Path(tmp) / "out", archive=archive, recipe=recipe,
                                    deps=[depdir / name for name, _ in deps])
             return {"files": [[b.path.name, b.path.read_bytes()] for b in (result, *result.split)],
-                    "host": os.uname().nodename, "seconds": time.monotonic() - start}
+                    "host": os.uname().nodename, "seconds": time.monotonic() - start, "worker": _worker_name()}
     except ComposerError as exc:
         return {"error": [exc.message, exc.hint]}
+
+
+def _worker_name() -> str:
+    try:
+        return str(importlib.import_module("distributed").get_worker().name)
+    except ValueError:          # not on a worker (called directly)
+        return ""
 
 
 # ------------------------------------------------------------------ the client side
@@ -278,6 +286,7 @@ class FarmRun:
         self._record(result.metadata.name, self.digests[name], result)
         self._finish(name, result, "built")
         self.outcome.build_seconds[name] = float(answer.get("seconds", 0.0))
+        self.outcome.placed[name] = str(answer.get("worker", ""))
         self.progress(name, f"built {files[0][0]} on {answer.get('host', '?')} "
                             f"(sha256 {sha256_bytes(files[0][1])[:12]})")
         if self.store is not None:

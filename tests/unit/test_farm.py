@@ -28,6 +28,8 @@ from tests.httpserve import Quiet, serving
 
 RECIPES = Path(__file__).resolve().parents[1] / "data" / "farm"
 REPO = Path(__file__).resolve().parents[2]
+# w1 also builds aarch64 "natively": every aarch64 build must go there, x86_64 builds to either
+RESOURCES = ("arch-x86_64=1", "arch-x86_64=1,arch-aarch64=1")
 NAMES = ["greeter-1.0.0-x86_64.vpk", "libgreet-1.0.0-x86_64.vpk", "libgreet-dev-1.0.0-x86_64.vpk",
          "motd-1.0.0-x86_64.vpk"]
 
@@ -114,7 +116,7 @@ def cluster(tmp_path: Path) -> Iterator[str]:
             with (tmp_path / f"worker{i}.log").open("wb") as log:
                 procs.append(subprocess.Popen([dask, "worker", "--scheduler-file", sched_file, "--nthreads", "1",
                                                "--no-dashboard", "--host", "127.0.0.1", "--name", f"w{i}",
-                                               "--resources", "arch-x86_64=1"],
+                                               "--resources", RESOURCES[i]],
                                               stdout=log, stderr=subprocess.STDOUT, env=env,
                                               start_new_session=True))
         yield str(sched_file)
@@ -140,6 +142,9 @@ def test_two_workers_build_the_graph_and_a_cold_machine_downloads_everything(
         client.wait_for_workers(2, timeout=60)
         assert engine.native_resources(client, "x86_64") == {"arch-x86_64": 1}
         assert engine.native_resources(client, "riscv64") == {}       # cross builds run anywhere
+        native = engine.farm_build_all(RECIPES, "aarch64", dev_key, tmp_path / "aarch64", client=client,
+                                       cache=tmp_path / "cache")
+        assert set(native.placed.values()) == {"w1"}, native.placed
         store = shared.DirStore(tmp_path / "shared")
         first = engine.farm_build_all(RECIPES, "x86_64", dev_key, tmp_path / "farm", client=client,
                                       cache=tmp_path / "cache", store=store,
