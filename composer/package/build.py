@@ -208,6 +208,11 @@ def build(recipe_dir: Path, arch: str, key: SigningKey, out_dir: Path, *, cache:
           sdk_provider: SdkProvider | None = None, deps: Sequence[Path] = ()) -> Built:
     """Build one recipe; ``deps`` are the packages its ``[build] requires`` names, unpacked into $VCOMP_SYSROOT."""
     recipe = recipe or load_recipe(recipe_dir, arch)
+    requires = recipe.data.get("build", {}).get("requires", [])
+    if requires and not deps:
+        raise UserError(f"{recipe.place('build', 'requires')}: recipe '{recipe.name}' builds against packages of "
+                        f"other recipes ({', '.join(requires)})",
+                        hint="build the recipe folder with vcomp pkg build-all (it builds those first)")
     archive = archive or DebianArchive(cache or default_cache())
     epoch = epoch_for(recipe)
     out_dir = out_dir.resolve()

@@ -213,3 +213,11 @@ def test_an_http_cache_is_written_by_put_and_read_by_get(tmp_path: Path, dev_key
     assert not (tmp_path / "served" / "entries" / f"{'34' * 32}.json").exists()   # read-only: never written
     with pytest.raises(UserError, match="cannot connect"):
         shared.open_store(url).get("entries/x.json", 100)     # the server is gone: one line
+
+
+def test_building_one_recipe_that_needs_others_says_to_use_build_all(tmp_path: Path, dev_key: SigningKey) -> None:
+    from composer.package.build import build
+    with pytest.raises(UserError, match=r"greeter/recipe.toml:\d+:\d+: recipe 'greeter' builds against packages "
+                                        r"of other recipes \(libgreet-dev\)") as err:
+        build(RECIPES / "greeter", "x86_64", dev_key, tmp_path / "out", cache=tmp_path / "cache")
+    assert "pkg build-all" in err.value.hint
