@@ -85,7 +85,7 @@ def _farm(args: argparse.Namespace, key: SigningKey,
 
     from composer.farm import cache, engine
     store = cache.open_store(args.shared_cache, read_only=args.shared_cache_read_only) if args.shared_cache else None
-    workers = args.workers or 1
+    workers = 1 if args.workers is None else args.workers
     if workers < 1 or workers > 256:
         raise UserError(f"--workers {workers}: out of range", hint="give 1 to 256 local workers")
     with engine.connect(args.scheduler, workers, os.uname().machine) as client:
