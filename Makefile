@@ -1,7 +1,8 @@
 # The two commands of the quickstart: `make demo` and `make test`. Each does its own set-up.
 .PHONY: setup demo test unit integration lint bench clean docs conformance reliability debian-fixture test-archive \
 	bench-archive test-archive-e2e test-reach test-boot-matrix test-drivers test-systemd test-server \
-	test-verified-boot test-device test-ab-update test-sdk test-debug test-debug-kernel test-site test-dib
+	test-verified-boot test-device test-ab-update test-sdk test-debug test-debug-kernel test-site test-dib \
+	bench-farm
 
 # Suites that run only when asked for by their own target (minutes each; tests/conftest.py OPT_IN skips them
 # in any other run).
@@ -118,6 +119,10 @@ docs: setup
 
 bench: setup
 	.venv/bin/python bench/package.py
+
+# The sample set built serially, on 1 and on 2 Dask workers (docs/farm.md): wall times and the speed-up.
+bench-farm: setup
+	.venv/bin/python bench/farm.py --workers 2
 
 clean:
 	rm -rf images out .vcomp-cache

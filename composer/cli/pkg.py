@@ -10,10 +10,14 @@ from composer.cli import jsonout, pkgquality, pkgroot
 from composer.cli.common import EXIT_ERROR, EXIT_OK, Subparsers, current, table
 from composer.cli.common import err as _err
 from composer.cli.common import out as _out
-from composer.errors import ComposerError
+from composer.errors import ComposerError, UserError
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from composer.package.build import Built
     from composer.package.sources import SdkProvider, SdkRef
+    from composer.trust.keys import SigningKey
 
 
 def _sdks(cache: Path | None) -> SdkProvider:
@@ -54,20 +58,44 @@ def cmd_pkg_build_all(args: argparse.Namespace) -> int:
         if what != "building":
             console.print(f"  {name:<24} {what}")
 
+    farm = args.workers is not None or args.scheduler or args.shared_cache
     try:
-        results = build_all(Path(args.recipes), args.arch, key, Path(args.out),
-                            cache=Path(args.cache) if args.cache else None, progress=progress,
-                            sdk_provider=_sdks(Path(args.cache) if args.cache else None))
+        if farm:
+            results, summary = _farm(args, key, progress)
+        else:
+            results = build_all(Path(args.recipes), args.arch, key, Path(args.out),
+                                cache=Path(args.cache) if args.cache else None, progress=progress,
+                                sdk_provider=_sdks(Path(args.cache) if args.cache else None))
+            built = sum(1 for r in results if not r.skipped)
+            summary = f"{built} built, {len(results) - built} unchanged"
     finally:
         status.stop()
-    built = sum(1 for r in results if not r.skipped)
-    console.print(f"{len(results)} packages for {args.arch} in {args.out}: {built} built, "
-                  f"{len(results) - built} unchanged")
+    console.print(f"{len(results)} packages for {args.arch} in {args.out}: {summary}")
     for r in results:
         _out(str(r.path))
         for extra in r.split:
             _out(str(extra.path))
     return EXIT_OK
+
+
+def _farm(args: argparse.Namespace, key: SigningKey,
+          progress: Callable[[str, str], None]) -> tuple[list[Built], str]:
+    """build-all on Dask (docs/farm.md): a LocalCluster of --workers, or the cluster of --scheduler."""
+    import os
+
+    from composer.farm import cache, engine
+    store = cache.open_store(args.shared_cache, read_only=args.shared_cache_read_only) if args.shared_cache else None
+    workers = 1 if args.workers is None else args.workers
+    if workers < 1 or workers > 256:
+        raise UserError(f"--workers {workers}: out of range", hint="give 1 to 256 local workers")
+    with engine.connect(args.scheduler, workers, os.uname().machine) as client:
+        outcome = engine.farm_build_all(Path(args.recipes), args.arch, key, Path(args.out), client=client,
+                                        cache=Path(args.cache) if args.cache else None, store=store,
+                                        progress=progress)
+    counts = outcome.counts
+    results: list[Built] = outcome.built
+    return results, (f"{counts['built']} built, {counts['fetched']} fetched from the shared cache, "
+                     f"{counts['unchanged']} unchanged in {outcome.seconds:.1f} s")
 
 
 def cmd_pkg_info(args: argparse.Namespace) -> int:
@@ -182,12 +210,24 @@ def register(sub: Subparsers) -> None:
     b.add_argument("--out", default="out/packages")
     b.add_argument("--cache", help="download cache (default: $VCOMP_CACHE or ~/.cache/vcomp)")
     b.set_defaults(func=cmd_pkg_build)
-    b = pkg.add_parser("build-all", help="build every recipe in a folder, skipping unchanged ones")
+    b = pkg.add_parser("build-all", help="build every recipe in a folder in [build] requires order, skipping "
+                                         "unchanged ones; on a Dask farm with --workers/--scheduler")
     b.add_argument("recipes")
     b.add_argument("--arch", default="x86_64")
     b.add_argument("--key", required=True, metavar="KEYFILE[:VAR]")
     b.add_argument("--out", default="out/packages")
     b.add_argument("--cache")
+    b.add_argument("--workers", type=int, metavar="N",
+                   help="build on an in-process Dask LocalCluster of N workers (docs/farm.md); without it and "
+                        "without --scheduler/--shared-cache, one build at a time in this process")
+    b.add_argument("--scheduler", metavar="tcp://HOST:8786",
+                   help="build on the `dask worker`s of this Dask scheduler (workers need the recipes at the same "
+                        "path; --resources arch-ARCH=1 marks native builders)")
+    b.add_argument("--shared-cache", metavar="DIR|URL",
+                   help="a shared build cache keyed by the input digest: a directory (read/write) or an http(s) "
+                        "URL (GET; PUT to write); entries are signed with --key and verified on read")
+    b.add_argument("--shared-cache-read-only", action="store_true",
+                   help="only download from the shared cache, never upload (e.g. a static HTTP server)")
     b.set_defaults(func=cmd_pkg_build_all)
     i = pkg.add_parser("info", help="show a package's metadata (with --root: an installed package; with --repo: "
                                     "a stored package and its quality metrics)")

@@ -17,6 +17,7 @@ from composer.arch import ELF_MACHINES, get_arch
 from composer.errors import ComposerError, UserError, combine
 from composer.fsutil import atomic_write, canonical_json, sha256_bytes, sha256_file, source_date_epoch
 from composer.package import globs, projectsource, split
+from composer.package import graph as graph_mod
 from composer.package.archive import Staged, read_header, write_package
 from composer.package.debian import DebianArchive
 from composer.package.manifest import Entry, Manifest, reserved_errors
@@ -204,8 +205,14 @@ def output_name(meta: Metadata) -> str:
 
 def build(recipe_dir: Path, arch: str, key: SigningKey, out_dir: Path, *, cache: Path | None = None,
           archive: DebianArchive | None = None, recipe: Recipe | None = None,
-          sdk_provider: SdkProvider | None = None) -> Built:
+          sdk_provider: SdkProvider | None = None, deps: Sequence[Path] = ()) -> Built:
+    """Build one recipe; ``deps`` are the packages its ``[build] requires`` names, unpacked into $VCOMP_SYSROOT."""
     recipe = recipe or load_recipe(recipe_dir, arch)
+    requires = recipe.data.get("build", {}).get("requires", [])
+    if requires and not deps:
+        raise UserError(f"{recipe.place('build', 'requires')}: recipe '{recipe.name}' builds against packages of "
+                        f"other recipes ({', '.join(requires)})",
+                        hint="build the recipe folder with vcomp pkg build-all (it builds those first)")
     archive = archive or DebianArchive(cache or default_cache())
     epoch = epoch_for(recipe)
     out_dir = out_dir.resolve()
@@ -216,7 +223,7 @@ def build(recipe_dir: Path, arch: str, key: SigningKey, out_dir: Path, *, cache:
         scratch = Path(tmp) / "scratch"
         scratch.mkdir()
         ctx = Context(recipe=recipe, staging=staging, epoch=epoch, archive=archive, scratch=scratch,
-                      sdk_provider=sdk_provider)
+                      sdk_provider=sdk_provider, sysroot=_sysroot(Path(tmp), deps, key) if deps else None)
         results = []
         for i, src in enumerate(recipe.sources):
             # a later command could edit staged files in place: only link when none follows
@@ -228,6 +235,16 @@ def build(recipe_dir: Path, arch: str, key: SigningKey, out_dir: Path, *, cache:
         subs = tuple(_pack(recipe, Metadata.from_dict(split.sub_metadata(meta.to_dict(), suffix, what)), root, key,
                            out_dir, epoch) for suffix, what, root in parts)
     return Built(path=main.path, metadata=main.metadata, manifest=main.manifest, split=subs)
+
+
+def _sysroot(tmp: Path, deps: Sequence[Path], key: SigningKey) -> Path:
+    """The build dependencies unpacked into one tree (verified against the builder's own key)."""
+    from composer.package.extract import extract_package
+    root = tmp / "sysroot"
+    root.mkdir()
+    for pkg in deps:
+        extract_package(pkg, root, trusted=key.public, overwrite=True)
+    return root
 
 
 def split_staging(recipe: Recipe, staging: Path, tmp: Path) -> list[tuple[str, str, Path]]:
@@ -257,8 +274,10 @@ def _pack(recipe: Recipe, meta: Metadata, root: Path, key: SigningKey, out_dir: 
 
 # ------------------------------------------------------------------ build-all with an input cache
 
-def recipe_inputs(recipe: Recipe, archive: DebianArchive, key: SigningKey) -> str:
-    """Content digest of everything a build reads: recipe folder, resolved .debs, epoch, key, tool version."""
+def recipe_inputs(recipe: Recipe, archive: DebianArchive, key: SigningKey,
+                  deps: Sequence[tuple[str, str]] = ()) -> str:
+    """Content digest of everything a build reads: recipe folder, resolved .debs, epoch, key, tool version,
+    and the (file name, sha256) of each build dependency's package."""
     files = []
     for p in sorted(recipe.directory.rglob("*")):
         if p.is_symlink():
@@ -281,15 +300,16 @@ def recipe_inputs(recipe: Recipe, archive: DebianArchive, key: SigningKey) -> st
         "files": files, "debs": debs, **({"project": project} if project else {}), **({"sdks": sdks} if sdks else {}),
         "epoch": epoch_for(recipe), "key": key.keyid,
         **({"plugins": [list(p) for p in plugins]} if plugins else {}),  # a plugin's source kind: its release
+        **({"deps": sorted([list(d) for d in deps])} if deps else {}),   # [build] requires (issue 20)
     }))
 
 
-def _unchanged(out_dir: Path, prev: Mapping[str, Any]) -> bool:
+def unchanged(out_dir: Path, prev: Mapping[str, Any]) -> bool:
     files = {prev["file"]: prev["sha256"], **{name: digest for name, digest in prev.get("split", ())}}
     return all((out_dir / name).is_file() and sha256_file(out_dir / name) == digest for name, digest in files.items())
 
 
-def _reread(path: Path) -> Built:
+def reread(path: Path) -> Built:
     header = read_header(path)
     return Built(path=path, metadata=header.metadata, manifest=header.manifest, skipped=True)
 
@@ -320,9 +340,78 @@ def supports(recipe_dir: Path, arch: str) -> bool:
     return not archs or arch in archs
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BuildSet:
+    """The recipes of a folder for one architecture, loaded (or the error loading them) and ordered."""
+    loaded: Mapping[str, tuple[Path, Recipe | ComposerError]]   # recipe folder name -> (dir, recipe or error)
+    graph: graph_mod.Graph
+
+
+def load_set(recipes_dir: Path, arch: str, archive: DebianArchive,
+             progress: Callable[[str, str], None] = lambda name, status: None) -> BuildSet:
+    """Load every recipe for ``arch``, prefetch their Debian lookups and order them by ``[build] requires``."""
+    loaded: dict[str, tuple[Path, Recipe | ComposerError]] = {}
+    for rdir in find_recipes(recipes_dir):
+        if not supports(rdir, arch):
+            progress(rdir.name, "not for this architecture")
+            continue
+        try:
+            loaded[rdir.name] = (rdir, load_recipe(rdir, arch))
+        except ComposerError as exc:
+            loaded[rdir.name] = (rdir, exc)  # reported in order
+    prefetch(archive, arch, deb_sources([r for _, r in loaded.values() if isinstance(r, Recipe)]))
+    nodes = [graph_mod.node_for(name, r.data if isinstance(r, Recipe) else {})
+             for name, (_, r) in sorted(loaded.items())]
+    return BuildSet(loaded=loaded, graph=graph_mod.plan(nodes))
+
+
+def deb_sources(recipes: Sequence[Recipe]) -> list[dict[str, Any]]:
+    """The Debian sources of ``recipes`` (plain data: a farm sends them to its workers)."""
+    return [dict(s) for r in recipes for s in r.sources if s["kind"] in DEB_KINDS]
+
+
+def prefetch(archive: DebianArchive, arch: str, sources: Sequence[Mapping[str, Any]]) -> None:
+    """Every Debian lookup of ``sources`` in two apt-cache calls per suite instead of two per source."""
+    specs: dict[DebianArchive, list[tuple[str, str]]] = {}
+    for s in sources:
+        specs.setdefault(archive_for(archive, s), []).append((str(s["package"]), str(s.get("follow", ""))))
+    for suite_archive, suite_specs in specs.items():
+        suite_archive.prefetch(get_arch(arch), suite_specs)
+
+
+def blocker(bset: BuildSet, name: str, failed: Mapping[str, object]) -> ComposerError | None:
+    """Why recipe ``name`` cannot be built now: its recipe error, an unknown requirement or a failed one."""
+    loaded = bset.loaded[name][1]
+    if isinstance(loaded, ComposerError):
+        return loaded
+    if name in bset.graph.unknown:
+        return UserError(f"{loaded.place('build', 'requires')}: no recipe in the set builds "
+                         f"{', '.join(bset.graph.unknown[name])}",
+                         hint="name a package another recipe builds (NAME or NAME-dev with [split] dev)")
+    bad = [d for d in bset.graph.needs[name] if d in failed]
+    if bad:
+        return UserError(f"not built: it needs {', '.join(bad)}, which failed",
+                         hint="fix that recipe first; the rest of the set was built")
+    return None
+
+
+def dep_files(recipe: Recipe, provided: Mapping[str, Path]) -> list[Path]:
+    """The package files of ``recipe``'s ``[build] requires`` (``provided``: package name -> built file)."""
+    return [provided[str(n)] for n in recipe.data.get("build", {}).get("requires", ())]
+
+
+def dep_inputs(paths: Sequence[Path]) -> list[tuple[str, str]]:
+    return [(p.name, sha256_file(p)) for p in paths]
+
+
+def provided_by(result: Built) -> dict[str, Path]:
+    return {b.metadata.name: b.path for b in (result, *result.split)}
+
+
 def build_all(recipes_dir: Path, arch: str, key: SigningKey, out_dir: Path, *, cache: Path | None = None,
               progress: Callable[[str, str], None] = lambda name, status: None,
               sdk_provider: SdkProvider | None = None) -> list[Built]:
+    """Build every recipe in ``recipes_dir`` serially, in ``[build] requires`` order, skipping unchanged ones."""
     archive = DebianArchive(cache or default_cache())
     out_dir = out_dir.resolve()
     state_path = out_dir / STATE_FILE
@@ -332,49 +421,49 @@ def build_all(recipes_dir: Path, arch: str, key: SigningKey, out_dir: Path, *, c
         state = {}
     built: list[Built] = []
     errors: list[ComposerError] = []
-    recipes: list[tuple[Path, Recipe | ComposerError]] = []
-    for rdir in find_recipes(recipes_dir):
-        if not supports(rdir, arch):
-            progress(rdir.name, "not for this architecture")
-            continue
+    failed: dict[str, ComposerError] = {}
+    provided: dict[str, Path] = {}
+    bset = load_set(recipes_dir, arch, archive, progress)
+    for name in bset.graph.order:
+        rdir, loaded = bset.loaded[name]
         try:
-            recipes.append((rdir, load_recipe(rdir, arch)))
-        except ComposerError as exc:
-            recipes.append((rdir, exc))  # reported in order below
-    # every Debian lookup of the set in two apt-cache calls instead of two per source
-    specs: dict[DebianArchive, list[tuple[str, str]]] = {}
-    for _, r in recipes:
-        for s in r.sources if isinstance(r, Recipe) else ():
-            if s["kind"] in DEB_KINDS:
-                specs.setdefault(archive_for(archive, s), []).append((str(s["package"]), str(s.get("follow", ""))))
-    for suite_archive, suite_specs in specs.items():
-        suite_archive.prefetch(get_arch(arch), suite_specs)
-    for rdir, loaded in recipes:
-        try:
-            if isinstance(loaded, ComposerError):
-                raise loaded
+            problem = blocker(bset, name, failed)
+            if problem is not None or not isinstance(loaded, Recipe):
+                raise problem or UserError("not loaded")
             recipe = loaded
-            digest = recipe_inputs(recipe, archive, key)
+            deps = dep_files(recipe, provided)
+            digest = recipe_inputs(recipe, archive, key, dep_inputs(deps))
             key_name = f"{recipe.name}/{arch}"
             prev = state.get(key_name)
-            if prev and prev["inputs"] == digest and _unchanged(out_dir, prev):
+            if prev and prev["inputs"] == digest and unchanged(out_dir, prev):
                 header = read_header(out_dir / prev["file"])
-                subs = tuple(_reread(out_dir / name) for name, _ in prev.get("split", ()))
-                built.append(Built(path=out_dir / prev["file"], metadata=header.metadata,
-                                   manifest=header.manifest, skipped=True, split=subs))
+                subs = tuple(reread(out_dir / name) for name, _ in prev.get("split", ()))
+                result = Built(path=out_dir / prev["file"], metadata=header.metadata,
+                               manifest=header.manifest, skipped=True, split=subs)
+                built.append(result)
+                provided.update(provided_by(result))
                 progress(recipe.name, "unchanged")
                 continue
             progress(recipe.name, "building")
-            result = build(rdir, arch, key, out_dir, archive=archive, recipe=recipe, sdk_provider=sdk_provider)
-            state[key_name] = {"inputs": digest, "file": result.path.name, "sha256": result.sha256}
-            if result.split:
-                state[key_name]["split"] = [[b.path.name, b.sha256] for b in result.split]   # in build order
+            result = build(rdir, arch, key, out_dir, archive=archive, recipe=recipe, sdk_provider=sdk_provider,
+                           deps=deps)
+            state[key_name] = record(digest, result)
             atomic_write(state_path, json.dumps(state, indent=1, sort_keys=True).encode())
             built.append(result)
+            provided.update(provided_by(result))
             progress(recipe.name, f"built {result.path.name}")
         except ComposerError as exc:
+            failed[name] = exc
             errors.append(UserError(f"{rdir.name}: {exc.message}", hint=exc.hint))
             progress(rdir.name, "FAILED")
     if errors:
         raise combine(errors, summary=f"{len(errors)} of the recipes in {recipes_dir} failed to build")
     return built
+
+
+def record(digest: str, result: Built) -> dict[str, Any]:
+    """The build-state entry of a result (the split packages in build order)."""
+    entry: dict[str, Any] = {"inputs": digest, "file": result.path.name, "sha256": result.sha256}
+    if result.split:
+        entry["split"] = [[b.path.name, b.sha256] for b in result.split]
+    return entry

@@ -75,6 +75,7 @@ class Context:
     scratch: Path
     link_files: bool = False   # hard-link staged files to their sources (no later command may edit them)
     sdk_provider: SdkProvider | None = None   # for command sources with sdk = PROFILE
+    sysroot: Path | None = None   # the [build] requires packages, unpacked ($VCOMP_SYSROOT of command sources)
 
     @property
     def arch(self) -> Arch:
@@ -303,6 +304,9 @@ def source_command(spec: Mapping[str, Any], ctx: Context, index: int) -> SourceR
     }
     script, readable = str(spec["run"]), [bindir]
     provenance = [{"kind": "command", "path": str(spec.get("workdir", "."))}]
+    if ctx.sysroot is not None:
+        env["VCOMP_SYSROOT"] = str(ctx.sysroot)
+        readable.append(ctx.sysroot)
     if "sdk" in spec:
         sdk = _sdk_for(spec, ctx, index)
         env["VCOMP_SDK"] = str(sdk.path)

@@ -67,7 +67,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
      "advisory.debian", "advisory.match"),
     ("trust", "rootfs"),
     ("package",),
-    ("image", "repo"),
+    ("image", "repo", "farm"),
     ("profile", "caches", "boot", "update", "stats", "advisory.client"),
     ("solve",),
     ("pkgmgr",),

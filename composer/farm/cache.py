@@ -1,0 +1,191 @@
+"""A shared content-addressed build cache: a directory or an HTTP(S) location (docs/farm.md).
+
+Layout (the same on disk and over HTTP, so any static server can serve a directory for reads)::
+
+    entries/<input digest>.json   {"signed": {"digest": D, "files": [[name, sha256], ...]}, "keyid": K,
+                                   "signature": "ed25519:..."}   (main package first, then its split packages)
+    blobs/<sha256>                the package bytes
+
+The key is the build-all input digest (composer.package.build.recipe_inputs), so an entry is only ever reused
+for exactly the inputs it was built from. An entry is used only when its signature verifies with the builder's
+own key and every blob has the sha256 the signed entry names; anything else is refused and rebuilt.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from composer.errors import UserError
+from composer.fsutil import atomic_write, canonical_json, sha256_bytes
+from composer.trust.keys import PublicKey, SigningKey
+
+MAX_ENTRY = 64 * 1024                 # an entry is a few hundred bytes
+MAX_BLOB = 2 * 1024 * 1024 * 1024     # a package
+HTTP_TIMEOUT = 60.0
+HEX64 = re.compile(r"^[0-9a-f]{64}$")
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+~-]{0,250}\.vpk$")
+
+
+class Store(Protocol):
+    """Where entries and blobs live: ``get`` is None when absent; ``put`` writes (or raises UserError)."""
+
+    def get(self, rel: str, limit: int) -> bytes | None: ...
+
+    def put(self, rel: str, data: bytes) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class DirStore:
+    """A directory (local, NFS, or the one a static HTTP server serves): reads and writes."""
+    root: Path
+
+    def get(self, rel: str, limit: int) -> bytes | None:
+        path = self.root / rel
+        try:
+            if path.stat().st_size > limit:
+                return None
+            return path.read_bytes()
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+
+    def put(self, rel: str, data: bytes) -> None:
+        path = self.root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(path, data, durable=False)
+
+
+@dataclass(frozen=True, slots=True)
+class HttpStore:
+    """An HTTP(S) base URL: reads by GET (any static server), writes by PUT (WebDAV, an upload endpoint)."""
+    base: str
+    writable: bool = True
+
+    def _url(self, rel: str) -> str:
+        return self.base.rstrip("/") + "/" + rel
+
+    def get(self, rel: str, limit: int) -> bytes | None:
+        try:
+            with urllib.request.urlopen(self._url(rel), timeout=HTTP_TIMEOUT) as resp:
+                data: bytes = resp.read(limit + 1)
+        except urllib.error.HTTPError as exc:
+            if exc.code in (403, 404, 410):
+                return None
+            raise UserError(f"shared cache {self._url(rel)}: HTTP {exc.code} {exc.reason}",
+                            hint="check the --shared-cache URL and that its server is up") from None
+        except (urllib.error.URLError, OSError) as exc:
+            reason = getattr(exc, "reason", exc)
+            raise UserError(f"shared cache {self._url(rel)}: cannot connect ({reason})",
+                            hint="check the --shared-cache URL and that its server is up") from None
+        return data if len(data) <= limit else None
+
+    def put(self, rel: str, data: bytes) -> None:
+        if not self.writable:
+            return
+        req = urllib.request.Request(self._url(rel), data=data, method="PUT",
+                                     headers={"Content-Type": "application/octet-stream"})
+        try:
+            with urllib.request.urlopen(req, timeout=HTTP_TIMEOUT):
+                pass
+        except (urllib.error.URLError, OSError) as exc:
+            reason = getattr(exc, "reason", exc)
+            raise UserError(f"shared cache {self._url(rel)}: upload by PUT failed ({reason})",
+                            hint="the server must accept PUT (WebDAV); or share a directory, or use "
+                                 "--shared-cache-read-only") from None
+
+
+@dataclass(frozen=True, slots=True)
+class ReadOnly:
+    """Any store, never written (a CI job that only pulls)."""
+    inner: Store
+
+    def get(self, rel: str, limit: int) -> bytes | None:
+        return self.inner.get(rel, limit)
+
+    def put(self, rel: str, data: bytes) -> None:
+        return None
+
+
+OPENERS: Mapping[str, Callable[[str], Store]] = {
+    "http://": HttpStore, "https://": HttpStore,
+    "file://": lambda loc: DirStore(Path(loc[len("file://"):])),
+}
+
+
+def open_store(location: str, *, read_only: bool = False) -> Store:
+    """The store of ``--shared-cache LOCATION``: an http(s):// URL, a file:// URL or a directory path."""
+    opener = next((f for prefix, f in OPENERS.items() if location.startswith(prefix)), None)
+    if opener is None and "://" in location:
+        raise UserError(f"--shared-cache {location}: unsupported scheme",
+                        hint="use http://, https://, file:// or a directory path")
+    store = opener(location) if opener else DirStore(Path(location))
+    return ReadOnly(store) if read_only else store
+
+
+# ------------------------------------------------------------------ entries (pure)
+
+def make_entry(digest: str, files: Sequence[tuple[str, str]], key: SigningKey) -> bytes:
+    signed = {"digest": digest, "files": [list(f) for f in files]}
+    return canonical_json({"signed": signed, "keyid": key.keyid, "signature": key.sign(canonical_json(signed))})
+
+
+def check_entry(data: bytes, digest: str, public: PublicKey) -> tuple[list[tuple[str, str]], str]:
+    """The (name, sha256) files of a cache entry, or ([], why it is refused)."""
+    try:
+        doc = json.loads(data)
+        signed, signature = doc["signed"], doc["signature"]
+        files = [(str(n), str(h)) for n, h in signed["files"]]
+    except (ValueError, KeyError, TypeError):
+        return [], "not a cache entry"
+    if not isinstance(signature, str) or not public.verify(signature, canonical_json(signed)):
+        return [], "unsigned or signed by another key"
+    if signed.get("digest") != digest:
+        return [], "signed for other inputs"
+    if not files or not all(NAME.match(n) and HEX64.match(h) for n, h in files):
+        return [], "bad file list"
+    return files, ""
+
+
+# ------------------------------------------------------------------ fetch and push (I/O)
+
+def entry_path(digest: str) -> str:
+    return f"entries/{digest}.json"
+
+
+def fetch(store: Store, digest: str, public: PublicKey, out_dir: Path) -> tuple[list[Path], str]:
+    """Download a verified entry's packages into ``out_dir``: (paths, '') or ([], why not: 'absent' or refused)."""
+    data = store.get(entry_path(digest), MAX_ENTRY)
+    if data is None:
+        return [], "absent"
+    files, why = check_entry(data, digest, public)
+    if why:
+        return [], why
+    blobs: list[tuple[str, bytes]] = []
+    for name, sha in files:
+        blob = store.get(f"blobs/{sha}", MAX_BLOB)
+        if blob is None:
+            return [], f"blob of {name} missing"
+        if sha256_bytes(blob) != sha:
+            return [], f"{name} does not match its signed sha256"
+        blobs.append((name, blob))
+    out: list[Path] = []
+    for name, blob in blobs:
+        atomic_write(out_dir / name, blob, durable=False)
+        out.append(out_dir / name)
+    return out, ""
+
+
+def push(store: Store, digest: str, files: Sequence[tuple[str, bytes]], key: SigningKey) -> None:
+    """Store the packages built from ``digest``: blobs first, then the signed entry that names them."""
+    listed: list[tuple[str, str]] = []
+    for name, blob in files:
+        sha = sha256_bytes(blob)
+        store.put(f"blobs/{sha}", blob)
+        listed.append((name, sha))
+    store.put(entry_path(digest), make_entry(digest, listed, key))
