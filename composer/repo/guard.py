@@ -66,8 +66,11 @@ def locked(fn: Callable[Concatenate[RepoStore, P], T]) -> Callable[Concatenate[R
         with repo_lock(store.dir):
             # what another writer changed meanwhile
             fresh = RepoStore(store.dir, legacy=store.legacy_ok, publisher=store.publisher)
-            repair(fresh)
-            return fn(fresh, *args, **kwargs)
+            try:
+                repair(fresh)
+                return fn(fresh, *args, **kwargs)
+            finally:
+                fresh.close_state()
     return wrapper
 
 
@@ -201,5 +204,8 @@ def migrate_state(directory: Path, *, rebuild: bool = False) -> int:
     if rebuild:
         remove_state(directory)
     store = RepoStore(directory)
-    repair(store)   # opens (creates, imports) the database and reconciles it
-    return store.writable_state().count()
+    try:
+        repair(store)   # opens (creates, imports) the database and reconciles it
+        return store.writable_state().count()
+    finally:
+        store.close_state()

@@ -218,9 +218,16 @@ class RepoStore:
         migrated from state.json, on first use; a reader gets None when the repository has none yet."""
         db = self._state_db
         if db is None or (write and not self._state_write):
+            self.close_state()
             db = open_state(self.dir, write=write)
             self._state_db, self._state_write = db, write
         return db
+
+    def close_state(self) -> None:
+        """Close the state database (SQLite then folds its WAL into state.db and removes the WAL files)."""
+        if self._state_db is not None:
+            self._state_db.close()
+            self._state_db, self._state_write = None, False
 
     def writable_state(self) -> StateDB:
         db = self.state_db(write=True)
@@ -230,10 +237,14 @@ class RepoStore:
     def read_state(self) -> dict[str, Any]:
         """The whole state as one document (``packages``: path -> entry, plus ``images`` etc.): a
         compatibility view that loads every entry; the hot paths use :meth:`state_db` queries."""
-        db = self.state_db(write=False)
+        db = self._state_db or open_state(self.dir, write=False)
         if db is None:
             return read_legacy(self.dir / STATE)
-        return {**{k: v for k, v in db.metas().items() if k != "roles"}, "packages": db.packages()}
+        try:
+            return {**{k: v for k, v in db.metas().items() if k != "roles"}, "packages": db.packages()}
+        finally:
+            if db is not self._state_db:
+                db.close()
 
     def write_state(self, state: Mapping[str, Any]) -> None:
         """Make the state ``state`` (a :meth:`read_state` document), changing only the rows that differ."""
