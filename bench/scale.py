@@ -15,8 +15,9 @@ Measured on that copy, in one run, for every size:
 * ``refresh``      a warm client's refresh + index after that change: seconds and bytes downloaded
 * ``cold``         a new client's refresh + index: seconds and bytes
 * ``mirror``       ``vcomp repo mirror``'s verified copy of the whole repository to a new directory
-* baselines, same run: one SQLite insert into a copy of the state (``add 1``'s floor for the state part) and
-  a raw copy (``shutil.copytree``) of metadata/ and targets/ (``mirror``'s floor).
+* baselines, same run: one SQLite insert into a copy of the state (``add 1``'s floor for the state part),
+  the old per-add cost (load the whole state and rewrite it as ``state.json``, what every add did before
+  ``state.db``) and a raw copy (``shutil.copytree``) of metadata/ and targets/ (``mirror``'s floor).
 
 It prints every figure per size, the growth factor per 10x of size, and the ratios against the baselines.
 """
@@ -41,6 +42,7 @@ from typing import Any
 
 from repo import ARCHES, DEV_PATTERNS, DEV_ROLE, EPOCH, CountingClient, synthetic_metadata
 
+from composer.fsutil import atomic_write
 from composer.package.archive import write_package
 from composer.repo import edit
 from composer.repo.mirror import mirror
@@ -157,6 +159,12 @@ def measure(home: Path, work: Path, *, with_mirror: bool = True) -> Figures:
           and conn.commit())
     conn.close()
 
+    def old_state_write() -> None:   # what every add cost before state.db: load and rewrite the whole state.json
+        state = RepoStore(repo).read_state()
+        atomic_write(work / "state.json", json.dumps(state, sort_keys=True, separators=(",", ":")).encode())
+    timed("state.json rewrite", old_state_write)
+    figures.bytes["state.json"] = (work / "state.json").stat().st_size
+
     timed("add 1", lambda: edit.add(RepoStore(repo), [home / "extra.vpk"], [dev]))
     timed("publish", lambda: edit.publish(RepoStore(repo)))
     warm = CountingClient(url, root, work / "client")
@@ -175,8 +183,8 @@ def measure(home: Path, work: Path, *, with_mirror: bool = True) -> Figures:
 # ---------------------------------------------------------------- report
 
 ROWS = (("add 1", "s"), ("publish", "s"), ("refresh", "s"), ("refresh", "B"), ("cold", "s"), ("cold", "B"),
-        ("mirror", "s"), ("mirror", "B"), ("sqlite insert", "s"), ("raw copy", "s"), ("state.db", "B"),
-        ("dev role", "B"))
+        ("mirror", "s"), ("mirror", "B"), ("sqlite insert", "s"), ("state.json rewrite", "s"), ("raw copy", "s"),
+        ("state.db", "B"), ("state.json", "B"), ("dev role", "B"))
 RATIOS = (("add 1", "sqlite insert"), ("mirror", "raw copy"))
 
 
