@@ -152,6 +152,14 @@ class StateDB:
                               [(k, _dumps(v)) for k, v in sorted(meta.items())])
 
 
+def _nearly_full(directory: Path, floor: int = 1 << 20) -> bool:
+    try:
+        st = os.statvfs(directory)
+    except OSError:
+        return False
+    return st.f_bavail * st.f_frsize < floor
+
+
 def _connect(path: Path, *, write: bool) -> sqlite3.Connection:
     uri = f"{path.resolve().as_uri()}?mode={'rwc' if write else 'ro'}"
     conn = sqlite3.connect(uri, uri=True, timeout=30, isolation_level=None if not write else "DEFERRED")
@@ -209,6 +217,8 @@ def database_error(directory: Path, exc: sqlite3.DatabaseError) -> ComposerError
     path = directory / STATE_DB
     if code in SQLITE_ERRNO:
         number = SQLITE_ERRNO[code]
+        if number == errno.EIO and _nearly_full(directory):   # SQLite reports a short write as an I/O error
+            number = errno.ENOSPC
         return fault(OSError(number, os.strerror(number), str(path)), "writing the repository state")
     return UserError(f"{path}: the repository state database is unreadable ({exc})", hint=rebuild_hint(directory))
 
