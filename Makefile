@@ -1,5 +1,5 @@
 # The two commands of the quickstart: `make demo` and `make test`. Each does its own set-up.
-.PHONY: setup demo test unit integration lint bench clean docs conformance reliability debian-fixture test-archive \
+.PHONY: setup demo test unit integration lint bench clean docs conformance reliability debian-fixture test-archive bench-scale \
 	bench-archive test-archive-e2e test-reach test-boot-matrix test-drivers test-systemd test-server \
 	test-verified-boot test-device test-ab-update test-sdk test-debug test-debug-kernel test-site test-dib \
 	bench-farm
@@ -123,6 +123,11 @@ bench: setup
 # The sample set built serially, on 1 and on 2 Dask workers (docs/farm.md): wall times and the speed-up.
 bench-farm: setup
 	.venv/bin/python bench/farm.py --workers 2
+
+# The scale simulation at 10k, 100k and 1M packages (issue 20; docs/repo-scale.md): hours the first time (the
+# synthetic repositories are then cached under $$VCOMP_CACHE/bench-scale); not part of `make test`.
+bench-scale: setup
+	.venv/bin/python bench/scale.py --sizes 10000,100000,1000000 --mirror-max 100000
 
 clean:
 	rm -rf images out .vcomp-cache

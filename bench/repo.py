@@ -437,7 +437,7 @@ def repo_sizes(repo_dir: Path, indexes: dict[str, tuple[bytes, int]]) -> dict[st
         out[f"{role}.json (v{v})"] = (meta / f"{v}.{role}.json").stat().st_size
     for arch, (raw, zst) in indexes.items():
         out[f"index {arch}"] = {"json": len(raw), "zst": zst}
-    out["state.json"] = (repo_dir / "state.json").stat().st_size
+    out["state.db"] = sum(p.stat().st_size for p in repo_dir.glob("state.db*"))
     return out
 
 

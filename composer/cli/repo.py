@@ -70,8 +70,17 @@ def cmd_repo_sign_targets(args: argparse.Namespace) -> int:
 
 def cmd_repo_migrate(args: argparse.Namespace) -> int:
     from composer.repo.edit import migrate
+    from composer.repo.guard import migrate_state
     from composer.repo.store import config_key_path
     from composer.trust.keys import load_key_spec
+    if args.index_key is None:
+        if args.targets_key:
+            raise UserError("--targets-key goes with --index-key (the move to the offline-targets layout)",
+                            hint=f"vcomp repo migrate {args.dir} --index-key NEW-INDEX.key --targets-key ...")
+        count = migrate_state(Path(args.dir), rebuild=args.rebuild)
+        how = ", rebuilt from the signed roles" if args.rebuild else ""
+        _out(f"{args.dir}: state in state.db ({count} packages{how})")
+        return EXIT_OK
     moved = migrate(Path(args.dir), index_key=load_key_spec(args.index_key),
                     index_path=config_key_path(Path(args.dir), args.index_key),
                     targets_keys=[load_key_spec(k) for k in args.targets_key])
@@ -348,11 +357,14 @@ def register(sub: Subparsers) -> None:
     r.add_argument("--no-publish", action="store_true",
                    help="only write N.targets.json (offline machine); the next 'repo publish' lists it")
     r.set_defaults(func=cmd_repo_sign_targets)
-    r = repo.add_parser("migrate", help="move a repository whose repo.toml lists the targets key to the "
+    r = repo.add_parser("migrate", help="move a repository's state.json to state.db (SQLite); with --index-key, "
+                                        "move a repository whose repo.toml lists the targets key to the "
                                         "offline-targets layout")
     r.add_argument("dir")
-    r.add_argument("--index-key", required=True, metavar=KEYSPEC,
+    r.add_argument("--index-key", metavar=KEYSPEC,
                    help="a new private key (.key) for the online index role")
+    r.add_argument("--rebuild", action="store_true",
+                   help="drop a damaged state.db and rebuild it from the signed roles and stored targets")
     r.add_argument("--targets-key", action="append", default=[], metavar=KEYSPEC,
                    help="targets private key(s) (default: the ones repo.toml still lists)")
     r.set_defaults(func=cmd_repo_migrate)

@@ -39,9 +39,10 @@ from composer.fsutil import atomic_copy, atomic_write, sha256_file
 from composer.package.archive import verify_package
 from composer.package.extract import check_entries
 from composer.package.lint import lint_header
-from composer.repo.guard import locked, locked_directory, remove_temporaries, repair
+from composer.repo.guard import ROLES_KEY, locked, locked_directory, remove_temporaries, repair
 from composer.repo.index import IndexEntry, build_index, index_target_path, package_target_path
 from composer.repo.publish import LocalDirectory, put_target_files, stored_target
+from composer.repo.statedb import StateDB
 from composer.repo.store import (
     CONFIG,
     DEFAULT_EXPIRY_DAYS,
@@ -346,7 +347,7 @@ def add_many(store: RepoStore, packages: Sequence[Path], signers: Sequence[Signi
              chunk: int = ADD_CHUNK, progress: Progress | None = None) -> list[Added]:
     """:func:`add` for many packages (an archive import): in chunks of ``chunk`` packages, each verified in
     ``jobs`` worker processes (a pure function of the bytes; this process keeps the order and every write),
-    then stored with one signature of each role it touches, one sync and one ``state.json`` write. A failure
+    then stored with one signature of each role it touches, one sync and one state transaction. A failure
     rejects its chunk; the chunks before it stay added (a crash leaves whole chunks). ``progress(done, total)``
     after each chunk."""
     return _add_chunks(store, packages, signers, chunk=chunk, jobs=jobs, progress=progress)
@@ -361,7 +362,7 @@ def _add_chunks(store: RepoStore, packages: Sequence[Path], signers: Sequence[Si
                             "with developer keys", hint="keep the offline keys off the publishing machine; pass the "
                                                         "developer's key with --key")
     upload = _Upload(store=store, signers=signers, targets=store.load("targets", Targets).signed,
-                     state=store.read_state())
+                     state=store.writable_state())
     results: list[Added] = []
     pool = multiprocessing.get_context("fork").Pool(jobs) if jobs > 1 and len(packages) > 1 else None
     try:
@@ -445,23 +446,18 @@ def version_conflict(entry: IndexEntry, published: Sequence[IndexEntry]) -> str:
 
 @dataclass(slots=True, kw_only=True)
 class _Upload:
-    """One add: the repository's targets and state, the role metadata being updated, the versions per name-arch."""
+    """One add: the repository's targets and state, the role metadata being updated."""
 
     store: RepoStore
     signers: Sequence[SigningKey]
     targets: Targets
-    state: dict[str, Any]
+    state: StateDB                       # queried per package: nothing loads the whole state
     roles: dict[str, Metadata[Targets]] = field(default_factory=dict)
-    by_name: dict[tuple[str, str], list[str]] | None = None
     rules: Any = None                    # compiled YARA rules (bundled + the repository's), on first use
     warnings: dict[str, tuple[str, ...]] = field(default_factory=dict)   # index path -> policy warnings
 
     def versions(self, name: str, arch: str) -> list[IndexEntry]:
-        if self.by_name is None:
-            self.by_name = {}
-            for path, e in self.state["packages"].items():
-                self.by_name.setdefault((e["name"], e["arch"]), []).append(path)
-        return [IndexEntry.from_dict(self.state["packages"][p]) for p in self.by_name.get((name, arch), ())]
+        return [IndexEntry.from_dict(e) for e in self.state.versions(name, arch)]
 
     def chunk(self, packages: Sequence[Path], area: Path, pool: Any) -> list[Added]:
         copies = [area / f"{i}.vpk" for i in range(len(packages))]
@@ -501,7 +497,8 @@ class _Upload:
         if self.rules is None:
             self.rules = policy_rules(policy, self.store.dir)
         scanned = [scan_upload(pkg, entry, self.rules) for pkg, entry, _role in accepted]
-        verdicts = check_upload(self.store.dir, policy, scanned, self.state["packages"])
+        published = self.state.packages({s.entry.arch for s in scanned} | {"noarch"})   # what the checks read
+        verdicts = check_upload(self.store.dir, policy, scanned, published)
         errors: list[ComposerError] = []
         for s in scanned:
             v = verdicts[s.entry.path]
@@ -539,7 +536,7 @@ class _Upload:
             raise VerificationError(f"{pkg}: '{entry.name}' provides {', '.join(repr(p) for p in outside)}, which "
                                     f"key {keyid[:16]} is not delegated (delegations: {_patterns(targets)})",
                                     hint="delegation patterns cover provided names too, e.g. 'driver:*'")
-        existing = self.state["packages"].get(entry.path)
+        existing = self.state.get(entry.path)
         if existing is not None and existing["sha256"] != entry.sha256:
             raise InvalidPackage(f"{pkg}: {entry.nva} is already published with different content "
                                  f"(sha256 {str(existing['sha256'])[:16]}...); published packages are immutable",
@@ -556,10 +553,17 @@ class _Upload:
         return pkg, entry, roles[0]
 
     def store_all(self, accepted: Sequence[tuple[Path, IndexEntry, DelegatedRole]]) -> list[Added]:
+        """Store the targets, then list them in the state (one transaction), then sign each role. The state
+        records the role versions it expects (``roles``): a failure or kill before a role is signed leaves
+        them different from the roles on disk, and the next writer's repair reconciles the state with the
+        roles (the entries no role lists are dropped). The roles, what clients trust, never list more
+        than the state and the stored targets hold."""
         results: list[Added] = []
+        marker = self.state.meta(ROLES_KEY)   # the role versions the state agrees with (set by the repair)
         by_role: dict[str, list[tuple[Path, IndexEntry]]] = {}
         for pkg, entry, role in accepted:
             by_role.setdefault(role.name, []).append((pkg, entry))
+        signing: list[tuple[str, Metadata[Targets], list[SigningKey]]] = []
         for role_name, items in sorted(by_role.items()):
             role = next(r for _, _, r in accepted if r.name == role_name)
             keys = [k for k in self.signers if k.keyid in role.keyids]
@@ -574,22 +578,18 @@ class _Upload:
                 # the hash and size were computed during the checks: no need to read the package again
                 md.signed.targets[entry.path] = TargetFile(length=entry.size, hashes={"sha256": entry.sha256},
                                                            path=entry.path)
-                self.state["packages"][entry.path] = entry.to_dict()
-                self.by_name = None if self.by_name is None else self._index(entry)
                 results.append(Added(entry=entry, role=role_name, new=fresh,
                                      warnings=self.warnings.get(entry.path, ())))
             md.signed.expires = expires(self.store.config.expiry_days["delegated"])
+            signing.append((role_name, md, keys))
+            if isinstance(marker, dict):
+                marker[role_name] = md.signed.version
+        self.state.put([r.entry.to_dict() for r in results],
+                       meta={ROLES_KEY: marker} if isinstance(marker, dict) else None)
+        for role_name, md, keys in signing:
             self.store.sign_and_write(md, role_name, keys)
             md.signed.version += 1   # the next chunk writes the next version
-        self.store.write_state(self.state)
         return results
-
-    def _index(self, entry: IndexEntry) -> dict[tuple[str, str], list[str]]:
-        assert self.by_name is not None
-        paths = self.by_name.setdefault((entry.name, entry.arch), [])
-        if entry.path not in paths:
-            paths.append(entry.path)
-        return self.by_name
 
     def role(self, name: str) -> Metadata[Targets]:
         if name not in self.roles:
@@ -627,8 +627,9 @@ def publish_unlocked(store: RepoStore) -> dict[str, int]:
 
     The top-level targets metadata is offline: publish only lists its current version in the snapshot.
     """
-    state = store.read_state()
-    entries = [IndexEntry.from_dict(e) for e in state["packages"].values()]
+    db = store.writable_state()
+    entries = [IndexEntry.from_dict(e) for e in db.packages().values()]
+    images: dict[str, Any] = db.meta("images") or {}
     targets = store.load("targets", Targets)
     index_keys = _index_signers(store, targets.signed)
     days = store.config.expiry_days
@@ -640,7 +641,7 @@ def publish_unlocked(store: RepoStore) -> dict[str, int]:
         info = TargetFile.from_data(path, data, ["sha256"])
         store.publisher.put_target(stored_target(path, info.hashes["sha256"]), data)
         index.signed.targets[path] = info
-    for path, listed in sorted(state.get("images", {}).items()):   # chunk indexes (composer/update/publish.py)
+    for path, listed in sorted(images.items()):   # chunk indexes (composer/update/publish.py)
         index.signed.targets[path] = TargetFile(length=listed["length"], hashes={"sha256": listed["sha256"]},
                                                 path=path)
     index.signed.version += 1

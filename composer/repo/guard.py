@@ -10,11 +10,15 @@ replaced last; every file goes through a temporary name, fsync and rename). What
 behind is repaired by the next writer, under the lock, before it does anything else:
 
 * temporary files of an interrupted write (``.NAME.*.tmp``) are removed;
-* ``state.json`` (the index entries of stored packages, a cache) is reconciled with the developers'
-  signed role metadata, which is written first: a package a killed ``repo add`` already listed in
-  its role gets its entry back from the stored target, so the next ``publish`` indexes it, and an
+* the state database (``state.db``, composer/repo/statedb.py: the index entries of stored packages,
+  derived data) is reconciled with the developers' signed role metadata, which is written first: a
+  package a killed ``repo add`` already listed in its role gets its entry back from the stored target,
+  so the next ``publish`` indexes it, and an
   entry no role lists any more is dropped (the index and the roles never disagree); a lost list of the
-  published images and channel documents (composer/update/) is rebuilt from the index role.
+  published images and channel documents (composer/update/) is rebuilt from the index role. The database
+  records the role versions it was last reconciled with (``roles``; ``repo add`` updates it in the same
+  transaction as its entries), so when no role changed behind its back the repair reads no role at all
+  and a writer's start costs O(roles), not O(packages).
 """
 
 from __future__ import annotations
@@ -34,7 +38,9 @@ from composer.errors import InvalidPackage, UserError
 from composer.package.archive import read_header
 from composer.repo.index import IndexEntry
 from composer.repo.publish import stored_target
+from composer.repo.statedb import remove_state
 from composer.repo.store import INDEX_ROLE, SERVICE_ROLES, RepoStore
+from composer.repo.vendored import RECORD as VENDORED_RECORD
 from composer.repo.vendored import read_vendored
 
 LOCK = ".lock"
@@ -60,8 +66,11 @@ def locked(fn: Callable[Concatenate[RepoStore, P], T]) -> Callable[Concatenate[R
         with repo_lock(store.dir):
             # what another writer changed meanwhile
             fresh = RepoStore(store.dir, legacy=store.legacy_ok, publisher=store.publisher)
-            repair(fresh)
-            return fn(fresh, *args, **kwargs)
+            try:
+                repair(fresh)
+                return fn(fresh, *args, **kwargs)
+            finally:
+                fresh.close_state()
     return wrapper
 
 
@@ -79,10 +88,35 @@ def repair(store: RepoStore) -> None:
     remove_temporaries(store.dir)
     if store.config.legacy:
         return
+    db = store.writable_state()
+    versions = role_versions(store)
+    if db.meta(ROLES_KEY) == versions:
+        return   # the entries were written with these very roles: nothing to reconcile
     state = store.read_state()
     fixed = reconcile_state(store, state)
     if fixed != state:
         store.write_state(fixed)
+    db.put((), meta={ROLES_KEY: versions})
+
+
+ROLES_KEY = "roles"   # state.db meta: role -> version the packages table agrees with
+
+
+def role_versions(store: RepoStore) -> dict[str, int]:
+    """role -> current version of the top-level targets and every role in metadata/ (one directory listing),
+    plus the vendored roles' file (a change to it changes what the developer roles contribute)."""
+    out: dict[str, int] = {}
+    for entry in os.scandir(store.metadata_dir):
+        version, _, rest = entry.name.partition(".")
+        if version.isdigit() and rest.endswith(".json"):
+            role = rest[:-len(".json")]
+            out[role] = max(out.get(role, 0), int(version))
+    for role in ("root", "snapshot", *SERVICE_ROLES):   # publish's roles: they list no package
+        out.pop(role, None)
+    vendored = store.dir / VENDORED_RECORD
+    if vendored.is_file():
+        out[".vendored"] = vendored.stat().st_mtime_ns
+    return dict(sorted(out.items()))
 
 
 def remove_temporaries(directory: Path) -> None:
@@ -161,3 +195,17 @@ def listed_images(store: RepoStore) -> dict[str, dict[str, Any]]:
         if path.endswith(IMAGE_SUFFIXES) and (store.targets_dir / stored_target(path, digest)).is_file():
             out[path] = {"length": info.length, "sha256": digest}
     return out
+
+
+@locked_directory
+def migrate_state(directory: Path, *, rebuild: bool = False) -> int:
+    """Move the repository's state to ``state.db`` (importing state.json), or with ``rebuild`` drop a damaged
+    database first; then reconcile it with the signed roles. Return the number of package entries."""
+    if rebuild:
+        remove_state(directory)
+    store = RepoStore(directory)
+    try:
+        repair(store)   # opens (creates, imports) the database and reconciles it
+        return store.writable_state().count()
+    finally:
+        store.close_state()

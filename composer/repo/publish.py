@@ -1,6 +1,6 @@
 """Where a repository's signed files go: the :class:`Publisher` seam.
 
-A repository has a working directory, the one ``vcomp repo`` commands are given: repo.toml, state.json, the
+A repository has a working directory, the one ``vcomp repo`` commands are given: repo.toml, the state (state.db), the
 upload area, and the metadata it reads back to sign the next versions (:class:`~composer.repo.store.RepoStore`).
 What clients download are the *served* files, under two names:
 

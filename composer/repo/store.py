@@ -2,7 +2,8 @@
 
     DIR/repo.toml        configuration: ONLINE role key files (index, snapshot, timestamp), expiry,
                          architectures, scanner
-    DIR/state.json       index entries of every stored package (a cache; rebuilt from targets)
+    DIR/state.db         index entries of every stored package in SQLite (derived: rebuilt from the signed
+                         roles and the stored targets; composer/repo/statedb.py)
     DIR/metadata/        TUF metadata, consistent snapshots: N.root.json, N.targets.json, N.<role>.json,
                          N.snapshot.json, timestamp.json (+ root.json, the latest root, for pinning)
     DIR/targets/         content-addressed targets: packages/NAME/<sha256>.NAME-VERSION-ARCH.vpk,
@@ -16,7 +17,6 @@ delegates: the per-architecture indexes to the online ``index`` role, package na
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
 import tomllib
 from collections.abc import Mapping, Sequence
@@ -31,14 +31,14 @@ from tuf.api.serialization.json import JSONSerializer
 from composer import settings
 from composer.arch import DEFAULT_ARCHES
 from composer.errors import UserError, VerificationError
-from composer.fsutil import atomic_write
 from composer.oserrors import fault
 from composer.repo.elfgate import RepoPolicy
 from composer.repo.publish import LocalDirectory, Publisher
+from composer.repo.statedb import LEGACY_STATE, StateDB, open_state, read_legacy
 from composer.trust.keys import SigningKey, load_key_spec, parse_key_spec
 
 CONFIG = "repo.toml"
-STATE = "state.json"
+STATE = LEGACY_STATE   # the pre-SQLite state file (imported and removed by the first writer)
 DEFAULT_EXPIRY_DAYS: Mapping[str, int] = {"root": 365, "targets": 365, "index": 90, "snapshot": 7,
                                           "timestamp": 1, "delegated": 90}
 INDEX_ROLE = "index"                 # the online delegated role that signs index/* (what changes on publish)
@@ -131,6 +131,8 @@ class RepoStore:
         self.dir = directory
         self.publisher: Publisher = LocalDirectory(root=directory) if publisher is None else publisher
         self.legacy_ok = legacy
+        self._state_db: StateDB | None = None
+        self._state_write = False
         self.metadata_dir = directory / "metadata"
         self.targets_dir = directory / "targets"
         config = directory / CONFIG
@@ -210,19 +212,46 @@ class RepoStore:
     def sign_and_write(self, md: Metadata[Any], role: str, keys: Sequence[SigningKey]) -> bytes:
         return write_signed(self.publisher, md, role, keys)
 
-    # ---- state: index entries of stored packages
+    # ---- state: index entries of stored packages (composer/repo/statedb.py)
+    def state_db(self, *, write: bool = True) -> StateDB | None:
+        """The state database (opened once per store). ``write`` (under the repository lock): created, or
+        migrated from state.json, on first use; a reader gets None when the repository has none yet."""
+        db = self._state_db
+        if db is None or (write and not self._state_write):
+            self.close_state()
+            db = open_state(self.dir, write=write)
+            self._state_db, self._state_write = db, write
+        return db
+
+    def close_state(self) -> None:
+        """Close the state database (SQLite then folds its WAL into state.db and removes the WAL files)."""
+        if self._state_db is not None:
+            self._state_db.close()
+            self._state_db, self._state_write = None, False
+
+    def writable_state(self) -> StateDB:
+        db = self.state_db(write=True)
+        assert db is not None
+        return db
+
     def read_state(self) -> dict[str, Any]:
+        """The whole state as one document (``packages``: path -> entry, plus ``images`` etc.): a
+        compatibility view that loads every entry; the hot paths use :meth:`state_db` queries."""
+        db = self._state_db or open_state(self.dir, write=False)
+        if db is None:
+            return read_legacy(self.dir / STATE)
         try:
-            state = json.loads((self.dir / STATE).read_bytes())
-        except (FileNotFoundError, ValueError):
-            return {"packages": {}}   # a cache: the repair under the lock rebuilds it from the roles
-        if not isinstance(state, dict) or not isinstance(state.get("packages"), dict):
-            return {"packages": {}}
-        return state
+            return {**{k: v for k, v in db.metas().items() if k != "roles"}, "packages": db.packages()}
+        finally:
+            if db is not self._state_db:
+                db.close()
 
     def write_state(self, state: Mapping[str, Any]) -> None:
-        atomic_write(self.dir / STATE, json.dumps(state, sort_keys=True, separators=(",", ":")).encode())
-
+        """Make the state ``state`` (a :meth:`read_state` document), changing only the rows that differ."""
+        db = self.writable_state()
+        extra = {k: v for k, v in state.items() if k != "packages"}
+        stale = [k for k in db.metas() if k not in extra and k != "roles"]
+        db.replace(state.get("packages", {}), extra, drop_meta=stale)
 
 def write_signed(publisher: Publisher, md: Metadata[Any], role: str, keys: Sequence[SigningKey]) -> bytes:
     """Sign ``md`` with ``keys`` and publish it under its consistent-snapshot name; return the bytes."""

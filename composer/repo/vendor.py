@@ -13,7 +13,7 @@ repo/mirror.py reads one), and for the asked names:
   patterns: a package the upstream developer adds later gets no authority here until it is vendored, and
   your developers' names can be checked exactly. A role named like one of yours, or a name one of your
   developers' patterns covers, is refused (one key owns a name: docs/security/trust-model.md);
-* ``state.json`` lists the vendored packages, so the next ``repo publish`` (online index key) indexes them.
+* the state (``state.db``) lists the vendored packages, so the next ``repo publish`` (online index key) indexes them.
   Clients of this repository verify them against the upstream developer's signatures, unchanged.
 
 A second run is incremental: it re-vendors the names vendored before through the same upstream (so the role

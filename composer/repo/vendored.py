@@ -3,7 +3,7 @@
 A vendored role is an upstream developer's delegated targets metadata copied verbatim (``N.ROLE.json``, signed by
 the upstream developer), delegated by this repository's offline top-level targets to the upstream keys for the
 names recorded here (see composer/repo/vendor.py and docs/upstream.md). The record is not served (it is beside
-repo.toml and state.json): it tells the writers of this repository which roles are not its own developers':
+repo.toml and the state (state.db)): it tells the writers of this repository which roles are not its own developers':
 
 * ``repair`` (repo/guard.py) indexes only the targets of a vendored role that are stored (the upstream role
   lists every package of its developer; this repository holds the ones that were vendored);

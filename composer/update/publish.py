@@ -6,7 +6,7 @@
 Only the index is a target: listing every chunk in signed metadata would make the index role's metadata as
 large as the chunk list (a million entries for a large store), re-signed on every publish. It need not: the
 signed target pins the index's sha256, and the index pins every chunk's sha256 and size, so a chunk fetched
-from anywhere is verified before use (composer/update/assemble.py). ``state.json`` keeps the published
+from anywhere is verified before use (composer/update/assemble.py). The state (``state.db``) keeps the published
 images (``images``: path -> length and sha256); every ``repo publish`` lists them again in the index role.
 """
 
@@ -59,7 +59,7 @@ def add_image(store: RepoStore, image: Path, name: str, params: ChunkParams = DE
 
 def put_image(store: RepoStore, image: Path, name: str, params: ChunkParams = DEFAULT_PARAMS) -> Published:
     """Chunk ``image`` into the store and write its index as a stored target; list nothing, publish nothing
-    (under the caller's lock: the caller lists it in state.json with :func:`list_target` and publishes)."""
+    (under the caller's lock: the caller lists it in the state (state.db) with :func:`list_target` and publishes)."""
     path = image_target_path(name)
     stored = chunk_image(image, store.targets_dir, params, put=store.publisher.put_target)
     data = stored.index.to_bytes()

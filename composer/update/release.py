@@ -3,10 +3,10 @@
 ``release`` verifies a bundle (composer.update.channel.Bundle: names, sizes, the sha256 of every file), then,
 under the repository's lock: chunks each file into the chunk store as image ``P.A.gN.ROLE`` (a chunk another
 generation already stored is not written again), writes the new channel document as a stored target, lists
-them all in state.json and publishes once. Crash safety comes from the order: every target is written (and
-durable) before state.json lists it, and state.json before the publish that signs it, whose timestamp.json is
-written last. A kill at any point leaves the old timestamp, so clients keep seeing the old channel document;
-the next release (or ``repo publish``) under the lock completes or replaces the interrupted one.
+them all in the state (state.db) and publishes once. Crash safety comes from the order: every target is
+written (and durable) before the state lists it, and the state before the publish that signs it, whose
+timestamp.json is written last. A kill at any point leaves the old timestamp, so clients keep seeing the old
+channel document; the next release (or ``repo publish``) under the lock completes or replaces the interrupted one.
 
 The older documents of a channel stay in the store (targets are content-addressed and never removed), so
 ``rollback_channel`` finds the document a generation was released with and points the channel at it again.
@@ -113,7 +113,7 @@ def verify_file(path: Path, size: int, sha256: str, where: str) -> None:
 # ----------------------------------------------------------------- the channel documents of a repository
 
 def current_channel(store: RepoStore, profile: str, arch: str, channel: str) -> Channel | None:
-    """The channel document the repository lists (state.json), read back from its stored target; None if none."""
+    """The channel document the repository lists (its state), read back from its stored target; None if none."""
     path = channel_target_path(profile, arch, channel)
     listed = store.read_state().get("images", {}).get(path)
     if not isinstance(listed, dict):
@@ -143,7 +143,7 @@ def _stored_channel(store: RepoStore, path: str, sha256: str) -> Channel:
                         f"unreadable ({exc.strerror or exc})",
                         hint="restore targets/ from a backup, or release the channel again") from None
     if hashlib.sha256(data).hexdigest() != sha256:
-        raise VerificationError(f"{stored}: does not have the sha256 its name and state.json give",
+        raise VerificationError(f"{stored}: does not have the sha256 its name and the state (state.db) give",
                                 hint="restore targets/ from a backup, or release the channel again")
     return Channel.from_bytes(data, str(stored))
 

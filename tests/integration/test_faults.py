@@ -332,10 +332,11 @@ def corrupt(rel: str, how: str, replacement: bytes | None = None) -> Fault:
 
 
 def empty_index() -> Fault:
-    """The repository publishes an index with no package in it (state.json emptied, then 'repo publish')."""
+    """The repository publishes an index with no package in it (state emptied, then 'repo publish')."""
     def fault(world: World, setup: Setup) -> None:
-        (world / "repo" / "state.json").write_text('{"packages": {}}')
-        edit.publish_unlocked(RepoStore(world / "repo"))  # the locked publish would repair state.json first
+        store = RepoStore(world / "repo")
+        store.write_state({"packages": {}})
+        edit.publish_unlocked(store)  # the locked publish would repair the state first
     fault.__name__ = "empty index"
     return fault
 
@@ -521,7 +522,7 @@ STATE_FILES: dict[str, tuple[tuple[tuple[str, ...], ...], tuple[str, ...]]] = {
     f"{DB}/repositories.json": ((INSTALL,), ("{w}/root/var/lib/vpk/repositories.json",)),
     f"{DB}/journal.json": ((INSTALL,), ("{w}/root/var/lib/vpk/journal.json", "recover")),
     "repo/repo.toml": ((REPO_ADD, REPO_PUBLISH), ("{w}/repo/repo.toml",)),
-    # repo/state.json is derived: a writer rebuilds it from the signed roles (test_repo_reliability.py)
+    # repo/state.db is derived: a writer rebuilds it from the signed roles (test_repo_reliability.py)
     "repo/metadata/1.dev.json": ((REPO_ADD,), ("dev",)),
     "site/profiles/box.lock": ((BUILD, LOCK), ("box.lock",)),
     "site/profiles/box.yaml": ((LOCK, BUILD), ("box.yaml",)),

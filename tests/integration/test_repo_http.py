@@ -277,6 +277,7 @@ def _status(url: str, method: str, path: str) -> int:
 @pytest.mark.parametrize(("method", "path"), [
     ("GET", "/repo.toml"),
     ("GET", "/state.json"),
+    ("GET", "/state.db"),
     ("GET", "/keys/timestamp.key"),
     ("GET", "/metadata/../repo.toml"),
     ("GET", "/metadata/"),
@@ -284,6 +285,7 @@ def _status(url: str, method: str, path: str) -> int:
     ("HEAD", "/metadata/../repo.toml"),
     ("GET", "/metadata/%2e%2e/repo.toml"),
     ("GET", "/targets/%2E%2E/state.json"),
+    ("GET", "/targets/%2E%2E/state.db"),
     ("GET", "/metadata/%2e%2e/keys/timestamp.key"),
 ])
 def test_server_serves_only_metadata_and_targets(repo: Repo, http_url: str, method: str, path: str) -> None:

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 from tuf.api.metadata import Targets
 
-from composer.repo import edit, guard
+from composer.repo import edit, guard, statedb
 from composer.repo.client import RepositoryClient
 from composer.repo.store import RepoStore
 from tests.reliability.killsweep import REPO as SOURCE
@@ -104,19 +104,36 @@ def test_second_writer_waits_and_no_wait_fails(pristine: Pristine, extra: list[P
 
 
 def test_killed_add_is_repaired_by_the_next_publish(pristine: Pristine, extra: list[Path], tmp_path: Path) -> None:
-    """A kill after the role was signed but before state.json: the next writer restores the entry."""
+    """A kill after the role was signed but before the state transaction: the next writer restores the entry."""
     repo = pristine.copy(tmp_path)
-    before = (repo.dir / "state.json").read_bytes()
+    store = RepoStore(repo.dir)
+    guard.migrate_state(repo.dir)
+    before, marker = store.read_state(), store.writable_state().meta(guard.ROLES_KEY)
     edit.add(repo.store, [extra[0]], [repo.keys.alice])
-    (repo.dir / "state.json").write_bytes(before)            # as if killed before the state write
+    store.write_state(before)                                 # as if killed before the state transaction
+    store.writable_state().put((), meta={guard.ROLES_KEY: marker})
     (repo.dir / "metadata" / ".5.alice.json.x1.tmp").write_bytes(b"{half")  # and a torn temporary
     check_consistent(repo, ["libcc0"])
     assert not list((repo.dir / "metadata").glob(".*.tmp"))
 
 
-def test_corrupt_state_is_rebuilt_from_the_roles(pristine: Pristine, tmp_path: Path) -> None:
+def test_lost_state_is_rebuilt_from_the_roles(pristine: Pristine, tmp_path: Path) -> None:
     repo = pristine.copy(tmp_path)
-    (repo.dir / "state.json").write_bytes(b"\x00not json")
+    guard.migrate_state(repo.dir)
+    statedb.remove_state(repo.dir)
+    check_consistent(repo, ["hello", "libfoo", "evil-tool"])
+
+
+def test_corrupt_state_is_one_line_then_rebuilt(pristine: Pristine, tmp_path: Path) -> None:
+    repo = pristine.copy(tmp_path)
+    guard.migrate_state(repo.dir)
+    statedb.remove_state(repo.dir)
+    (repo.dir / "state.db").write_bytes(b"\x00not a database" * 512)
+    done = run("repo", "publish", str(repo.dir))
+    assert done.returncode != 0 and "state.db: the repository state database is unreadable" in done.stderr
+    assert f"vcomp repo migrate {repo.dir} --rebuild" in done.stderr and "Traceback" not in done.stderr
+    done = run("repo", "migrate", str(repo.dir), "--rebuild")
+    assert done.returncode == 0 and "rebuilt from the signed roles" in done.stdout, done.stderr
     check_consistent(repo, ["hello", "libfoo", "evil-tool"])
 
 

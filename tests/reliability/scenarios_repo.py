@@ -3,7 +3,7 @@
 The world is the real signed repository of ``tests/repo_fixtures.py``. What is compared is what a
 client sees, read by the real client with a fresh cache after the follow-up command: the packages of
 the index with their digests, each one fetched and verified, plus two repository invariants
-(``state.json`` agrees with the signed developer roles; no temporary file is left). The raw metadata
+(the state (``state.db``) agrees with the signed developer roles; no temporary file is left). The raw metadata
 tree is not compared: a retried publish legitimately signs new versions with new expiry dates.
 
 * ``repo init``    killed, no follow-up: there is no repository (``repo.toml`` is written last, so

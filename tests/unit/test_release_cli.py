@@ -5,7 +5,6 @@ repository; every --json document checked against its schema (closed: no field t
 from __future__ import annotations
 
 import hashlib
-import json
 import shutil
 import subprocess
 from pathlib import Path
@@ -15,6 +14,7 @@ import pytest
 
 from composer.cli.main import main
 from composer.gitops import generations
+from composer.repo.store import RepoStore
 from tests.repo_fixtures import Repo
 from tests.unit.test_json_output import check, run
 from tests.unit.test_update_release import make_bundle
@@ -105,7 +105,7 @@ def test_release_of_a_bundle_directory_without_git(tmp_path: Path, repo: Repo,
     assert main(["release", "other", "--channel", "beta", "--repo", str(repo.dir), "--bundle", str(bundle),
                  "--generation", "4"]) == 1
     assert "a bundle of profile 'device', not 'other'" in capsys.readouterr().err
-    served = json.loads((repo.dir / "state.json").read_bytes())["images"]
+    served = RepoStore(repo.dir).read_state()["images"]
     assert "index/device.x86_64.beta.channel.json" in served
 
 

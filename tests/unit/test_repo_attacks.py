@@ -116,7 +116,10 @@ def cached_version(client: RepositoryClient, role: str) -> int:
 
 
 def repo_files(repo: Repo) -> dict[str, bytes]:
-    return {str(p.relative_to(repo.dir)): p.read_bytes() for p in sorted(repo.dir.rglob("*")) if p.is_file()}
+    """Every file, and the state's content (state.db*'s bytes change with reads and the repair's bookkeeping)."""
+    files = {str(p.relative_to(repo.dir)): p.read_bytes() for p in sorted(repo.dir.rglob("*"))
+             if p.is_file() and not p.name.startswith("state.db")}
+    return {**files, "(state)": json.dumps(RepoStore(repo.dir).read_state(), sort_keys=True).encode()}
 
 
 def libevil(path: Path, members: list[hostile.Member], key: SigningKey) -> Path:

@@ -18,6 +18,7 @@ import pytest
 
 from composer.errors import UserError, VerificationError
 from composer.repo.client import RepositoryClient
+from composer.repo.statedb import remove_state
 from composer.repo.store import RepoStore
 from composer.update.channel import Bundle, BundleFile, Channel, channel_target_path
 from composer.update.release import (
@@ -210,9 +211,9 @@ def test_a_killed_release_leaves_the_old_channel_served(repo: Repo, tmp_path: Pa
 
 
 def test_a_lost_state_file_keeps_the_channel_served(repo: Repo, tmp_path: Path) -> None:
-    """state.json is a cache: rebuilt under the lock, it still lists the images and channels the index role signed."""
+    """The state is derived: rebuilt under the lock, it still lists the images and channels the index role signed."""
     first = release(repo.store, make_bundle(tmp_path, 1), "stable", 1, None)
-    (repo.dir / "state.json").unlink()
+    remove_state(repo.dir)
     repo.publish()
     assert served_channel(repo.client()) == first.channel
     assert current_channel(repo.store, "device", "x86_64", "stable") == first.channel

@@ -1,0 +1,258 @@
+"""A repository's state in SQLite: the index entries of its stored packages, keyed by target path.
+
+    REPO/state.db    (+ state.db-wal, state.db-shm while open): never served
+
+One table of packages (``path`` primary key; indexes on ``(name, arch)`` and ``arch``) holding each entry's
+canonical JSON, and a small ``meta`` table of other JSON values (``images``: the published chunk indexes
+and channel documents of composer/update/; ``roles``: the developer role versions the packages table was
+last reconciled with, see composer/repo/guard.py). Adding a package is one indexed insert in one
+transaction (O(log n)); nothing rewrites the whole state. Writers hold the repository lock (one writer);
+WAL lets readers (``repo publish`` on another checkout, reports) read while a writer writes, and a kill
+during a transaction leaves the previous state (SQLite's journal).
+
+The older layout kept all of it in ``state.json``, rewritten on every change. :func:`open_state` imports
+it on the first write under the lock (in one transaction) and removes it; readers of an unmigrated
+repository read the JSON file. ``vcomp repo migrate DIR`` does the same on demand; ``--rebuild`` drops a
+damaged database and rebuilds it from the signed roles and the stored targets.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import json
+import os
+import sqlite3
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from composer.errors import ComposerError, UserError
+from composer.oserrors import fault
+
+STATE_DB = "state.db"
+LEGACY_STATE = "state.json"
+SCHEMA_VERSION = 1
+MAX_LEGACY_BYTES = 1 << 30   # a state.json larger than this is not read (65,000 packages took 50 MB)
+_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS packages (path TEXT PRIMARY KEY, name TEXT NOT NULL, arch TEXT NOT NULL, "
+    "sha256 TEXT NOT NULL, entry TEXT NOT NULL) WITHOUT ROWID",
+    "CREATE INDEX IF NOT EXISTS packages_name_arch ON packages (name, arch)",
+    "CREATE INDEX IF NOT EXISTS packages_arch ON packages (arch)",
+    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID",
+)
+
+
+def rebuild_hint(directory: Path) -> str:
+    return (f"rebuild it from the signed roles and stored targets: vcomp repo migrate {directory} --rebuild "
+            "(nothing is lost: the state is derived)")
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+class StateDB:
+    """The open state database of one repository (``write``: under the repository lock)."""
+
+    def __init__(self, directory: Path, conn: sqlite3.Connection) -> None:
+        self.dir = directory
+        self.path = directory / STATE_DB
+        self.conn = conn
+
+    # ---- errors: one line naming the file and the fix
+    @contextlib.contextmanager
+    def _guard(self) -> Iterator[None]:
+        try:
+            yield
+        except sqlite3.DatabaseError as exc:
+            raise database_error(self.dir, exc) from None
+
+    def close(self) -> None:
+        self.conn.close()
+
+    # ---- reads (bounded: one row or one name-arch, except the explicit whole-state views)
+    def get(self, path: str) -> dict[str, Any] | None:
+        with self._guard():
+            row = self.conn.execute("SELECT entry FROM packages WHERE path = ?", (path,)).fetchone()
+        return None if row is None else self._entry(row[0])
+
+    def versions(self, name: str, arch: str) -> list[dict[str, Any]]:
+        """Every entry of ``name`` for ``arch`` (the versions a new upload must order against)."""
+        with self._guard():
+            rows = self.conn.execute("SELECT entry FROM packages WHERE name = ? AND arch = ? ORDER BY path",
+                                     (name, arch)).fetchall()
+        return [self._entry(r[0]) for r in rows]
+
+    def count(self) -> int:
+        with self._guard():
+            return int(self.conn.execute("SELECT count(*) FROM packages").fetchone()[0])
+
+    def digests(self) -> dict[str, str]:
+        """path -> sha256 of every entry (what the repair compares with the roles; no entry is parsed)."""
+        with self._guard():
+            return dict(self.conn.execute("SELECT path, sha256 FROM packages"))
+
+    def packages(self, arches: Iterable[str] | None = None) -> dict[str, dict[str, Any]]:
+        """path -> entry, of every package or of ``arches`` only, in path order."""
+        with self._guard():
+            if arches is None:
+                rows = self.conn.execute("SELECT path, entry FROM packages ORDER BY path")
+            else:
+                wanted = sorted(set(arches))
+                marks = ",".join("?" * len(wanted))
+                rows = self.conn.execute(f"SELECT path, entry FROM packages WHERE arch IN ({marks}) ORDER BY path",
+                                         wanted)
+            return {p: self._entry(e) for p, e in rows}
+
+    def meta(self, key: str) -> Any:
+        with self._guard():
+            row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else json.loads(row[0])
+
+    def metas(self) -> dict[str, Any]:
+        with self._guard():
+            return {k: json.loads(v) for k, v in self.conn.execute("SELECT key, value FROM meta ORDER BY key")}
+
+    def _entry(self, text: str) -> dict[str, Any]:
+        value = json.loads(text)
+        if not isinstance(value, dict):
+            raise UserError(f"{self.path}: a package entry is not an object", hint=rebuild_hint(self.dir))
+        return value
+
+    # ---- writes: each call is one transaction
+    def put(self, entries: Iterable[Mapping[str, Any]], *, meta: Mapping[str, Any] | None = None) -> None:
+        """Insert or replace ``entries`` (index entry dicts) and set ``meta`` keys, in one transaction."""
+        rows = [(str(e["path"]), str(e["name"]), str(e["arch"]), str(e["sha256"]), _dumps(dict(e)))
+                for e in entries]
+        with self._guard(), self.conn:
+            self.conn.executemany("INSERT OR REPLACE INTO packages (path, name, arch, sha256, entry) "
+                                  "VALUES (?, ?, ?, ?, ?)", rows)
+            self._set_meta(meta or {})
+
+    def replace(self, packages: Mapping[str, Mapping[str, Any]], meta: Mapping[str, Any],
+                drop_meta: Iterable[str] = ()) -> None:
+        """Make the packages table exactly ``packages`` (changing only the rows that differ) and set ``meta``."""
+        with self._guard():
+            current = dict(self.conn.execute("SELECT path, entry FROM packages"))
+        fresh = {p: _dumps(dict(e)) for p, e in packages.items()}
+        gone = [(p,) for p in current if p not in fresh]
+        changed = [packages[p] for p, text in fresh.items() if current.get(p) != text]
+        with self._guard(), self.conn:
+            self.conn.executemany("DELETE FROM packages WHERE path = ?", gone)
+            self.conn.executemany("INSERT OR REPLACE INTO packages (path, name, arch, sha256, entry) "
+                                  "VALUES (?, ?, ?, ?, ?)",
+                                  [(str(e["path"]), str(e["name"]), str(e["arch"]), str(e["sha256"]),
+                                    _dumps(dict(e))) for e in changed])
+            self.conn.executemany("DELETE FROM meta WHERE key = ?", [(k,) for k in drop_meta])
+            self._set_meta(meta)
+
+    def _set_meta(self, meta: Mapping[str, Any]) -> None:
+        self.conn.executemany("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
+                              [(k, _dumps(v)) for k, v in sorted(meta.items())])
+
+
+def _nearly_full(directory: Path, floor: int = 1 << 20) -> bool:
+    try:
+        st = os.statvfs(directory)
+    except OSError:
+        return False
+    return st.f_bavail * st.f_frsize < floor
+
+
+def _connect(path: Path, *, write: bool) -> sqlite3.Connection:
+    uri = f"{path.resolve().as_uri()}?mode={'rwc' if write else 'ro'}"
+    conn = sqlite3.connect(uri, uri=True, timeout=30, isolation_level=None if not write else "DEFERRED")
+    if write:
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=FULL")   # a committed add survives a power cut, as the signed role does
+    return conn
+
+
+def open_state(directory: Path, *, write: bool) -> StateDB | None:
+    """The repository's state database; None for a reader of a repository that has none yet.
+
+    A writer (under the lock) creates it, importing a legacy ``state.json`` in the same transaction and
+    then removing the JSON file (a kill before the removal leaves both; the next writer sees the database
+    and just removes the file)."""
+    path, legacy = directory / STATE_DB, directory / LEGACY_STATE
+    if not write and not path.is_file():
+        return None
+    try:
+        conn = _connect(path, write=write)
+        db = StateDB(directory, conn)
+        with db._guard():
+            if write:
+                version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+                if version > SCHEMA_VERSION:
+                    raise UserError(f"{path}: state schema {version} is newer than this vcomp's "
+                                    f"({SCHEMA_VERSION})", hint="upgrade vcomp")
+                if version < SCHEMA_VERSION:
+                    with conn:
+                        for statement in _SCHEMA:
+                            conn.execute(statement)
+                        if legacy.is_file():
+                            _import_legacy(db, legacy)
+                        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                legacy.unlink(missing_ok=True)
+            else:
+                conn.execute("SELECT 1 FROM packages LIMIT 1").fetchall()
+    except OSError as exc:
+        raise UserError(f"{path}: cannot open the repository state ({exc.strerror or exc})",
+                        hint="check the repository directory's permissions and free space") from None
+    except sqlite3.DatabaseError as exc:   # open or schema failures not raised inside _guard
+        raise database_error(directory, exc) from None
+    return db
+
+
+# SQLite's primary result codes that are the file system's fault, not the database's (sqlite.org/rescode.html)
+SQLITE_ERRNO: dict[int, int] = {13: errno.ENOSPC, 8: errno.EROFS, 3: errno.EACCES, 23: errno.EACCES,
+                                14: errno.EACCES, 10: errno.EIO}
+
+
+def database_error(directory: Path, exc: sqlite3.DatabaseError) -> ComposerError:
+    """One line for a failed database operation: a full or read-only disk as the OS fault it is; anything
+    else (a damaged file, not a database) with the rebuild command."""
+    code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
+    path = directory / STATE_DB
+    if code in SQLITE_ERRNO:
+        number = SQLITE_ERRNO[code]
+        if number == errno.EIO and _nearly_full(directory):   # SQLite reports a short write as an I/O error
+            number = errno.ENOSPC
+        return fault(OSError(number, os.strerror(number), str(path)), "writing the repository state")
+    return UserError(f"{path}: the repository state database is unreadable ({exc})", hint=rebuild_hint(directory))
+
+
+def _import_legacy(db: StateDB, legacy: Path) -> None:
+    """state.json's entries and other keys into the open transaction (a damaged file imports nothing: the
+    repair under the lock rebuilds the entries from the roles)."""
+    state = read_legacy(legacy)
+    packages = state.pop("packages", {})
+    rows = [e for e in packages.values() if isinstance(e, dict) and {"path", "name", "arch", "sha256"} <= e.keys()]
+    db.conn.executemany("INSERT OR REPLACE INTO packages (path, name, arch, sha256, entry) VALUES (?, ?, ?, ?, ?)",
+                        [(str(e["path"]), str(e["name"]), str(e["arch"]), str(e["sha256"]), _dumps(e))
+                         for e in rows])
+    db._set_meta(state)
+
+
+def read_legacy(legacy: Path) -> dict[str, Any]:
+    """The old state.json, or an empty state if it is missing, too large or not the expected shape."""
+    try:
+        if legacy.stat().st_size > MAX_LEGACY_BYTES:
+            return {"packages": {}}
+        state = json.loads(legacy.read_bytes())
+    except (OSError, ValueError):
+        return {"packages": {}}
+    if not isinstance(state, dict) or not isinstance(state.get("packages"), dict):
+        return {"packages": {}}
+    return state
+
+
+def remove_state(directory: Path) -> list[Path]:
+    """Delete the state database and its WAL files (for ``repo migrate --rebuild``); return what was removed."""
+    gone = []
+    for name in (STATE_DB, f"{STATE_DB}-wal", f"{STATE_DB}-shm"):
+        with contextlib.suppress(FileNotFoundError):
+            (directory / name).unlink()
+            gone.append(directory / name)
+    return gone
