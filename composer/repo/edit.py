@@ -42,6 +42,7 @@ from composer.package.lint import lint_header
 from composer.repo.guard import locked, locked_directory, remove_temporaries, repair
 from composer.repo.index import IndexEntry, build_index, index_target_path, package_target_path
 from composer.repo.publish import LocalDirectory, put_target_files, stored_target
+from composer.repo.sparse import base_target_path, build_sparse, sparse_target_path
 from composer.repo.store import (
     CONFIG,
     DEFAULT_EXPIRY_DAYS,
@@ -633,13 +634,17 @@ def publish_unlocked(store: RepoStore) -> dict[str, int]:
     index_keys = _index_signers(store, targets.signed)
     days = store.config.expiry_days
     index = store.load(INDEX_ROLE, Targets)
+    previous = index.signed.targets
     index.signed.targets = {}
+    sparse = publishes_sparse(targets.signed, store.config.architectures)
     for arch in store.config.architectures:
         data = build_index(arch, entries)
         path = index_target_path(arch)
         info = TargetFile.from_data(path, data, ["sha256"])
         store.publisher.put_target(stored_target(path, info.hashes["sha256"]), data)
         index.signed.targets[path] = info
+        if sparse:
+            index.signed.targets.update(_put_sparse(store, build_sparse(arch, entries), previous))
     for path, listed in sorted(state.get("images", {}).items()):   # chunk indexes (composer/update/publish.py)
         index.signed.targets[path] = TargetFile(length=listed["length"], hashes={"sha256": listed["sha256"]},
                                                 path=path)
@@ -663,6 +668,27 @@ def publish_unlocked(store: RepoStore) -> dict[str, int]:
     _timestamp(store, snapshot.signed.version, snap_bytes)
     return {"targets": targets.signed.version, "index": index.signed.version, "snapshot": snapshot.signed.version,
             "packages": len(entries)}
+
+
+def publishes_sparse(targets: Targets, architectures: Sequence[str]) -> bool:
+    """Whether the index role is delegated the sparse paths (repositories made before the sparse index are
+    not: their top-level targets key re-delegates with ``vcomp repo rotate --role index``)."""
+    role = (targets.delegations.roles or {}).get(INDEX_ROLE) if targets.delegations else None
+    return role is not None and all(role.is_delegated_path(p) for a in architectures
+                                    for p in (base_target_path(a), sparse_target_path(a, "x")))
+
+
+def _put_sparse(store: RepoStore, files: Mapping[str, bytes], previous: Mapping[str, TargetFile],
+                ) -> dict[str, TargetFile]:
+    """Store the sparse files (an unchanged one is not written again: its content-addressed name is there)."""
+    listed = {}
+    for path, data in files.items():
+        info = TargetFile.from_data(path, data, ["sha256"])
+        old = previous.get(path)
+        if old is None or old.hashes != info.hashes or old.length != info.length:
+            store.publisher.put_target(stored_target(path, info.hashes["sha256"]), data)
+        listed[path] = info
+    return listed
 
 
 def _role_bytes(store: RepoStore, role: str, version: int) -> bytes:
