@@ -30,6 +30,9 @@ from composer.repo.index import IndexEntry, _order
 SPARSE_FORMAT = 1
 SPARSE_ROOT = "index/sparse"
 SPARSE_PATHS = ("index/sparse/*/*", "index/sparse/*/*/*")   # base.json, PP/NAME.json (python-tuf: per segment)
+SPARSE_BIN_PREFIX = "index-sparse"   # the hash bins (TAP 15 succinct roles) the index role delegates them to
+FILES_PER_BIN = 256      # a bin's target count the number of bins aims at (a bin is ~40 KB of metadata)
+MAX_BIN_BITS = 14        # at most 16,384 bins (PEP 458's count for PyPI)
 MAX_NAME = 200           # characters of a name a sparse path is made for
 MAX_PROVIDERS = 100_000  # names in one file's providers list
 _SAFE = frozenset("abcdefghijklmnopqrstuvwxyz0123456789._+-")
@@ -84,6 +87,12 @@ def build_sparse(arch: str, entries: Iterable[IndexEntry]) -> dict[str, bytes]:
             "required": sorted({e.name for e in chosen if e.priority == "required"})}
     files[base_target_path(arch)] = canonical_json(base)
     return files
+
+
+def sparse_paths(arch: str, entries: Iterable[IndexEntry]) -> list[str]:
+    """The paths of every sparse file of ``arch`` a repository with ``entries`` publishes (what a mirror copies)."""
+    names = {n for e in entries if e.arch in (arch, "noarch") for n in (e.name, *map(provided_name, e.provides))}
+    return [base_target_path(arch), *sorted(sparse_target_path(arch, n) for n in names if 0 < len(n) <= MAX_NAME)]
 
 
 # ----------------------------------------------------------------- reading

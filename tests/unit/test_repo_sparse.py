@@ -12,8 +12,11 @@ import pytest
 
 from composer.errors import UserError, VerificationError
 from composer.fsutil import canonical_json
+from composer.repo import edit
+from composer.repo.client import RepositoryClient
 from composer.repo.sparse import (
     MAX_NAME,
+    SPARSE_BIN_PREFIX,
     SparseFile,
     base_target_path,
     build_sparse,
@@ -25,7 +28,7 @@ from composer.repo.sparse import (
 from composer.solve.pool import IndexData, SolvIndex
 from composer.solve.resolve import ResolveError, Resolver, base_requests
 from composer.solve.sparsepool import closure
-from tests.repo_fixtures import ARCH, Pristine, Repo, build_pristine, flip_byte
+from tests.repo_fixtures import ARCH, Pristine, Repo, build_pristine, flip_byte, load
 from tests.unit.test_resolve import CASES, entry, request
 
 # ----------------------------------------------------------------- paths
@@ -157,7 +160,6 @@ def test_sparse_files_are_cached_by_hash_only_changed_names_are_fetched(repo: Re
     assert client.transfers["full"] == 2
     client.sparse_entries(ARCH, ["hello", "libfoo"])
     assert client.transfers["full"] == 2          # from the content-addressed cache
-    from composer.repo import edit
     edit.add(repo.store, [repo.package("hello", "1.2.0")], [repo.keys.alice])
     repo.publish()
     client.refresh()
@@ -175,9 +177,51 @@ def test_a_tampered_sparse_file_is_refused(repo: Repo) -> None:
     assert client.sparse_entries(ARCH, ["libfoo"])    # the others still verify
 
 
-def _stored(repo: Repo, target_path: str) -> Path:
-    from tests.repo_fixtures import load
+def _bin_of(repo: Repo, target_path: str) -> str:
     index = load(repo.latest("index")).signed
-    info = index.targets[target_path]
+    return str(index.delegations.succinct_roles.get_role_for_target(target_path))
+
+
+def _stored(repo: Repo, target_path: str) -> Path:
+    info = load(repo.latest(_bin_of(repo, target_path))).signed.targets[target_path]
     directory, base = target_path.rsplit("/", 1)
     return repo.dir / "targets" / directory / f"{info.hashes['sha256']}.{base}"
+
+
+def _bin_versions(repo: Repo) -> dict[str, int]:
+    snapshot = load(repo.latest("snapshot")).signed
+    return {k: v.version for k, v in snapshot.meta.items() if k.startswith(SPARSE_BIN_PREFIX)}
+
+
+def test_the_sparse_files_live_in_hash_bins_and_one_upload_re_signs_one_bin(repo: Repo) -> None:
+    index = load(repo.latest("index")).signed
+    assert not any(p.startswith("index/sparse/") for p in index.targets)   # the index role stays small
+    succinct = index.delegations.succinct_roles
+    assert succinct.name_prefix == SPARSE_BIN_PREFIX and succinct.keyids == [repo.keys.index.keyid]
+    before = _bin_versions(repo)
+    assert len(before) == 2 ** succinct.bit_length
+    edit.add(repo.store, [repo.package("hello", "1.2.0")], [repo.keys.alice])
+    repo.publish()
+    after = _bin_versions(repo)
+    changed = {k for k in after if after[k] != before[k]}
+    assert changed == {_bin_of(repo, sparse_target_path(ARCH, "hello")) + ".json"}
+
+
+def test_bin_bits_grow_with_the_number_of_files() -> None:
+    assert [edit.bin_bits(n) for n in (0, 1, 512, 1_000, 100_000, 10**7)] == [1, 1, 1, 2, 9, 14]
+
+
+def test_sparse_files_are_read_offline_from_the_cache(repo: Repo) -> None:
+    client = repo.client()
+    online = client.sparse_entries(ARCH, ["hello", "libfoo"])
+    assert client.has_sparse(ARCH) and client.sparse_base(ARCH).essential == ()
+    offline = RepositoryClient(repo.url, repo.root_bytes, client.cache.parent, offline=True)
+    assert offline.has_sparse(ARCH) and offline.sparse_entries(ARCH, ["hello", "libfoo"]) == online
+    assert offline.is_offline
+
+
+def test_the_index_role_without_sparse_paths_publishes_no_sparse_index(repo: Repo) -> None:
+    targets = load(repo.latest("targets")).signed
+    assert edit.publishes_sparse(targets, [ARCH])
+    targets.delegations.roles["index"].paths = ["index/*"]
+    assert not edit.publishes_sparse(targets, [ARCH])
