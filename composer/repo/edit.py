@@ -747,9 +747,9 @@ def sign_bins(store: RepoStore, index: Targets, files: Mapping[str, TargetFile],
     return list(listed)
 
 
-def bin_bits(files: int) -> int:
-    """Hash-bin prefix bits for ``files`` sparse files: about FILES_PER_BIN per bin, 2 to 2**MAX_BIN_BITS bins."""
-    return max(1, min(MAX_BIN_BITS, math.ceil(math.log2(max(files, 1) / FILES_PER_BIN))))
+def bin_bits(files: int, per_bin: int = FILES_PER_BIN) -> int:
+    """Hash-bin prefix bits for ``files`` sparse files: about ``per_bin`` per bin, 2 to 2**MAX_BIN_BITS bins."""
+    return max(1, min(MAX_BIN_BITS, math.ceil(math.log2(max(files, 1) / per_bin))))
 
 
 def _role_bytes(store: RepoStore, role: str, version: int) -> bytes:

@@ -23,7 +23,7 @@ def profiles(sample_repo_base: Path, tmp_path_factory: pytest.TempPathFactory) -
 
 
 def _lock(profile: Path, cache: Path, mode: str) -> tuple[bytes, int]:
-    with settings.overriding(settings.INDEX, mode):   # type: ignore[arg-type]
+    with settings.overriding(settings.INDEX, mode):
         sources = open_sources(load_profile(profile), cache)
         doc = resolve_profile(load_profile(profile), sources)
     return lock_bytes(doc), sum(c.transfers["full"] for c in sources.clients.values())

@@ -148,7 +148,7 @@ def test_publish_signs_sparse_files_equal_to_the_whole_index(repo: Repo) -> None
     assert client.has_sparse(ARCH) and not client.has_sparse("aarch64")
     got = client.sparse_entries(ARCH, ["hello", "libfoo", "evil-tool", "nothing-called-so"])
     assert set(got) == {"hello", "libfoo", "evil-tool"}
-    whole = {e.name: [] for e in client.index(ARCH)}
+    whole: dict[str, list[dict[str, object]]] = {e.name: [] for e in client.index(ARCH)}
     for e in client.index(ARCH):
         whole[e.name].append(e.to_dict())
     assert {n: list(f.packages) for n, f in got.items()} == whole
