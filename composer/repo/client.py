@@ -389,6 +389,11 @@ class RepositoryClient:
         """Whether the repository publishes the sparse index of ``arch`` (its base.json is a signed target)."""
         return self._listed(base_target_path(arch)) is not None
 
+    def index_length(self, arch: str) -> int:
+        """The signed length of the whole index of ``arch`` (0: none), from the metadata (nothing downloaded)."""
+        info = self._listed(index_target_path(arch))
+        return info.length if info is not None else 0
+
     def sparse_base(self, arch: str) -> SparseBase:
         path = base_target_path(arch)
         return parse_base(self._download(path).read_bytes(), f"{self.urls[0]}: {path}", arch=arch)

@@ -53,8 +53,15 @@ def closure(roots: Iterable[str], lookup: Lookup) -> dict[str, Sequence[SparseFi
     return found
 
 
+AUTO_SPARSE_BYTES = 2 << 20
+"""auto: the sparse index only when the whole indexes of an architecture are at least this long (compressed).
+Below, the whole index costs fewer bytes than a lock's hash bins and files (docs/repo-sparse.md, measured)."""
+
+
 def sparse_wanted(clients: Mapping[str, RepositoryClient], arch: str) -> bool:
-    """Whether to resolve ``arch`` with the sparse index: VCOMP_INDEX (auto: when every repository publishes it)."""
+    """Whether to resolve ``arch`` with the sparse index: VCOMP_INDEX=sparse, or auto when every repository
+    publishes it and their whole indexes total AUTO_SPARSE_BYTES or more (their lengths come from the signed
+    metadata: deciding downloads nothing)."""
     mode = settings.INDEX.get()
     if mode == "whole" or not clients:
         return False
@@ -63,7 +70,9 @@ def sparse_wanted(clients: Mapping[str, RepositoryClient], arch: str) -> bool:
         raise UserError(f"VCOMP_INDEX=sparse: repository {', '.join(missing)} publishes no sparse index for {arch}",
                         hint="unset VCOMP_INDEX (auto falls back to the whole index), or republish the repository "
                              "with a vcomp that writes it (docs/repo-sparse.md)")
-    return not missing
+    if missing:
+        return False
+    return mode == "sparse" or sum(c.index_length(arch) for c in clients.values()) >= AUTO_SPARSE_BYTES
 
 
 def base_names(clients: Mapping[str, RepositoryClient], arch: str) -> set[str]:

@@ -225,3 +225,20 @@ def test_the_index_role_without_sparse_paths_publishes_no_sparse_index(repo: Rep
     assert edit.publishes_sparse(targets, [ARCH])
     targets.delegations.roles["index"].paths = ["index/*"]
     assert not edit.publishes_sparse(targets, [ARCH])
+
+
+def test_auto_uses_the_sparse_index_for_large_indexes_only(repo: Repo, monkeypatch: pytest.MonkeyPatch) -> None:
+    from composer.solve import sparsepool
+    clients = {"r": repo.client()}
+    assert not sparsepool.sparse_wanted(clients, ARCH)            # auto: this small index is cheaper whole
+    monkeypatch.setattr(sparsepool, "AUTO_SPARSE_BYTES", 1)
+    assert sparsepool.sparse_wanted(clients, ARCH)
+    assert not sparsepool.sparse_wanted(clients, "aarch64")       # not published for aarch64: the whole index
+    monkeypatch.setenv("VCOMP_INDEX", "whole")
+    assert not sparsepool.sparse_wanted(clients, ARCH)
+    monkeypatch.setenv("VCOMP_INDEX", "sparse")
+    with pytest.raises(UserError, match="publishes no sparse index for aarch64"):
+        sparsepool.sparse_wanted(clients, "aarch64")
+    monkeypatch.setenv("VCOMP_INDEX", "partial")
+    with pytest.raises(UserError, match="not one of auto, sparse, whole"):
+        sparsepool.sparse_wanted(clients, ARCH)
