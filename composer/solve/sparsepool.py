@@ -39,7 +39,7 @@ def closure(roots: Iterable[str], lookup: Lookup) -> dict[str, Sequence[SparseFi
     found: dict[str, Sequence[SparseFile]] = {}
     todo = {n for n in roots if n}
     while todo:
-        batch = sorted(n for n in todo if len(n) <= MAX_NAME)
+        batch = sorted(n for n in todo if 0 < len(n) <= MAX_NAME)   # no file for other names: nothing
         todo = set()
         got: Mapping[str, Sequence[SparseFile]] = lookup(batch)
         for name in batch:

@@ -242,3 +242,12 @@ def test_auto_uses_the_sparse_index_for_large_indexes_only(repo: Repo, monkeypat
     monkeypatch.setenv("VCOMP_INDEX", "partial")
     with pytest.raises(UserError, match="not one of auto, sparse, whole"):
         sparsepool.sparse_wanted(clients, ARCH)
+
+
+def test_the_closure_skips_names_that_can_have_no_file() -> None:
+    asked: list[str] = []
+
+    def lookup(names: Sequence[str]) -> dict[str, list[SparseFile]]:
+        asked.extend(names)
+        return {n: [SparseFile(name=n, packages=(), providers=("", "x" * (MAX_NAME + 1), "b"))] for n in names}
+    assert set(closure(["a", ""], lookup)) == {"a", "b"} and sorted(asked) == ["a", "b"]
