@@ -164,6 +164,13 @@ def _instant(variable: str, raw: str) -> dt.datetime | None:
                         hint=f"write e.g. {variable}=2026-01-01T00:00:00Z, or unset it to use the clock") from None
 
 
+def _index_mode(variable: str, raw: str) -> str:
+    if raw not in ("", "auto", "sparse", "whole"):
+        raise UserError(f"{variable}='{raw}' is not one of auto, sparse, whole",
+                        hint=f"unset {variable} (auto: the sparse index when the repositories publish it)")
+    return raw or "auto"
+
+
 def _crash_point(_variable: str, raw: str) -> int:
     return int(raw) if raw.isdigit() else 0
 
@@ -205,6 +212,12 @@ OFFLINE = Setting(
     name="VCOMP_OFFLINE", parse=_flag,
     meaning="never use the network: answer from the verified cache (like --offline)",
     default="online", accepts="1, true or yes turn it on")
+INDEX = Setting(
+    name="VCOMP_INDEX", parse=_index_mode,
+    meaning="which index 'lock' resolves with: the sparse per-name files (docs/repo-sparse.md) or the whole index",
+    default="auto (sparse when every repository publishes it and the whole indexes total 2 MiB or more)",
+    accepts="auto, sparse or whole",
+    malformed="VCOMP_INDEX='TEXT' is not one of auto, sparse, whole")
 REPO_NOW = Setting(
     name="VCOMP_REPO_NOW", parse=_instant,
     meaning="the time repository metadata expiry dates count from (tests, reproducible roots)",
@@ -263,7 +276,7 @@ ELEMENTS_PATH = Setting(
     default="(none)", accepts="directories separated by ':'")
 
 ROWS: tuple[Setting[object], ...] = (
-    CACHE, XDG_CACHE_HOME, CACHE_MAX, SOURCE_DATE_EPOCH, KVM, NO_WAIT, LOCK_TIMEOUT, OFFLINE, REPO_NOW,
+    CACHE, XDG_CACHE_HOME, CACHE_MAX, SOURCE_DATE_EPOCH, KVM, NO_WAIT, LOCK_TIMEOUT, OFFLINE, INDEX, REPO_NOW,
     DEBIAN_MIRROR, DEBIAN_SECURITY_MIRROR, KEY_PASSPHRASE, LIMIT, HTTP, NO_COLOR, CONFIG, NO_PLUGINS, SHELL,
     TEST_CRASH_AT, ELEMENTS_PATH,
 )

@@ -326,6 +326,11 @@ def write_snapshot(repo: Repo, keys: Iterable[SigningKey] | None = None, *,
     for role in sorted(delegations.roles or {}) if delegations else []:
         if store.has_role(role):
             meta[f"{role}.json"] = MetaFile(version=store.current_version(role))
+    # the sparse index's hash bins (docs/repo-sparse.md): every bin ever published stays listed, as a publish
+    # keeps them (a snapshot that drops a role the previous one listed is refused by the client)
+    bins = {p.name.split(".", 1)[1][:-len(".json")] for p in store.metadata_dir.glob("*.index-sparse-*.json")}
+    for role in sorted(bins):
+        meta[f"{role}.json"] = MetaFile(version=store.current_version(role))
     for name, version in (versions or {}).items():
         meta[f"{name}.json"] = MetaFile(version=version)
 

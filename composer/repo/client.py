@@ -23,7 +23,7 @@ import json
 import logging
 import os
 import stat
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -41,6 +41,7 @@ from composer.repo.deltas import apply_delta, delta_name
 from composer.repo.index import IndexEntry, close_names, decode_index, index_target_path, parse_index
 from composer.repo.offline import OfflineView
 from composer.repo.pkgcache import ObjectStore, objects_dir
+from composer.repo.sparse import SparseBase, SparseFile, base_target_path, parse_base, parse_sparse, sparse_target_path
 from composer.repo.transports import UrlFetcher
 from composer.trust.keys import PublicKey
 from composer.version import Requirement, VersionError
@@ -382,6 +383,39 @@ class RepositoryClient:
             if not entries:
                 raise UserError(f"no version of '{name}' for {arch} matches '{version}'")
         return max(entries, key=lambda e: e.order_key())
+
+    # ---- the sparse index (composer/repo/sparse.py)
+    def has_sparse(self, arch: str) -> bool:
+        """Whether the repository publishes the sparse index of ``arch`` (its base.json is a signed target)."""
+        return self._listed(base_target_path(arch)) is not None
+
+    def index_length(self, arch: str) -> int:
+        """The signed length of the whole index of ``arch`` (0: none), from the metadata (nothing downloaded)."""
+        info = self._listed(index_target_path(arch))
+        return info.length if info is not None else 0
+
+    def sparse_base(self, arch: str) -> SparseBase:
+        path = base_target_path(arch)
+        return parse_base(self._download(path).read_bytes(), f"{self.urls[0]}: {path}", arch=arch)
+
+    def sparse_entries(self, arch: str, names: Iterable[str]) -> dict[str, SparseFile]:
+        """The verified sparse files of ``names`` (a name the repository has no file for is left out). Each is
+        a TUF target read from the content-addressed cache when its sha256 is there: only changed names are
+        downloaded again."""
+        out = {}
+        for name in names:
+            path = sparse_target_path(arch, name)
+            if self._listed(path) is not None:
+                out[name] = parse_sparse(self._download(path).read_bytes(), f"{self.urls[0]}: {path}", arch=arch,
+                                         name=name)
+        return out
+
+    def _listed(self, target_path: str) -> TargetFile | None:
+        try:
+            return self._targetinfo(target_path)
+        except (tuf_exc.RepositoryError, tuf_exc.DownloadError) as exc:
+            raise VerificationError(f"{self.urls[0]}: {target_path}: {describe(exc)}",
+                                    hint="the repository metadata does not verify") from None
 
     # ---- packages
     def fetch(self, entry: IndexEntry, out_dir: Path | None = None) -> Path:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import math
 import multiprocessing
 import shutil
 import tempfile
@@ -28,6 +29,7 @@ from tuf.api.metadata import (
     MetaFile,
     Root,
     Snapshot,
+    SuccinctRoles,
     TargetFile,
     Targets,
     Timestamp,
@@ -42,6 +44,14 @@ from composer.package.lint import lint_header
 from composer.repo.guard import ROLES_KEY, locked, locked_directory, remove_temporaries, repair
 from composer.repo.index import IndexEntry, build_index, index_target_path, package_target_path
 from composer.repo.publish import LocalDirectory, put_target_files, stored_target
+from composer.repo.sparse import (
+    FILES_PER_BIN,
+    MAX_BIN_BITS,
+    SPARSE_BIN_PREFIX,
+    base_target_path,
+    build_sparse,
+    sparse_target_path,
+)
 from composer.repo.statedb import StateDB
 from composer.repo.store import (
     CONFIG,
@@ -634,13 +644,19 @@ def publish_unlocked(store: RepoStore) -> dict[str, int]:
     index_keys = _index_signers(store, targets.signed)
     days = store.config.expiry_days
     index = store.load(INDEX_ROLE, Targets)
+    previous = listed_bins(store, index.signed)
     index.signed.targets = {}
+    sparse = publishes_sparse(targets.signed, store.config.architectures)
+    sparse_files: dict[str, TargetFile] = {}
     for arch in store.config.architectures:
         data = build_index(arch, entries)
         path = index_target_path(arch)
         info = TargetFile.from_data(path, data, ["sha256"])
         store.publisher.put_target(stored_target(path, info.hashes["sha256"]), data)
         index.signed.targets[path] = info
+        if sparse:
+            sparse_files.update(_put_sparse(store, build_sparse(arch, entries), previous))
+    bins = sign_bins(store, index.signed, sparse_files, index_keys, threshold=_index_threshold(targets.signed))
     for path, listed in sorted(images.items()):   # chunk indexes (composer/update/publish.py)
         index.signed.targets[path] = TargetFile(length=listed["length"], hashes={"sha256": listed["sha256"]},
                                                 path=path)
@@ -654,7 +670,7 @@ def publish_unlocked(store: RepoStore) -> dict[str, int]:
     version = store.current_version("targets")
     snapshot.signed.meta = {"targets.json": _metafile(version, _role_bytes(store, "targets", version))}
     delegations = targets.signed.delegations
-    for role in sorted(delegations.roles or {}) if delegations else []:
+    for role in [*sorted(delegations.roles or {}), *bins] if delegations else bins:
         if store.has_role(role):
             version = store.current_version(role)
             snapshot.signed.meta[f"{role}.json"] = _metafile(version, _role_bytes(store, role, version))
@@ -664,6 +680,77 @@ def publish_unlocked(store: RepoStore) -> dict[str, int]:
     _timestamp(store, snapshot.signed.version, snap_bytes)
     return {"targets": targets.signed.version, "index": index.signed.version, "snapshot": snapshot.signed.version,
             "packages": len(entries)}
+
+
+def publishes_sparse(targets: Targets, architectures: Sequence[str]) -> bool:
+    """Whether the index role is delegated the sparse paths (repositories made before the sparse index are
+    not: their top-level targets key re-delegates with ``vcomp repo rotate --role index``)."""
+    role = (targets.delegations.roles or {}).get(INDEX_ROLE) if targets.delegations else None
+    return role is not None and all(role.is_delegated_path(p) for a in architectures
+                                    for p in (base_target_path(a), sparse_target_path(a, "x")))
+
+
+def _put_sparse(store: RepoStore, files: Mapping[str, bytes], previous: Mapping[str, TargetFile],
+                ) -> dict[str, TargetFile]:
+    """Store the sparse files (an unchanged one is not written again: its content-addressed name is there)."""
+    listed = {}
+    for path, data in files.items():
+        info = TargetFile.from_data(path, data, ["sha256"])
+        old = previous.get(path)
+        if old is None or old.hashes != info.hashes or old.length != info.length:
+            store.publisher.put_target(stored_target(path, info.hashes["sha256"]), data)
+        listed[path] = info
+    return listed
+
+
+def _index_threshold(targets: Targets) -> int:
+    role = (targets.delegations.roles or {}).get(INDEX_ROLE) if targets.delegations else None
+    return role.threshold if role is not None else 1
+
+
+def listed_bins(store: RepoStore, index: Targets) -> dict[str, TargetFile]:
+    """path -> target info of every sparse file the current hash bins of the index role list."""
+    succinct = index.delegations.succinct_roles if index.delegations else None
+    out: dict[str, TargetFile] = {}
+    for name in succinct.get_roles() if succinct else ():
+        if store.has_role(name):
+            out.update(store.load(name, Targets).signed.targets)
+    return out
+
+
+def sign_bins(store: RepoStore, index: Targets, files: Mapping[str, TargetFile], keys: Sequence[SigningKey], *,
+              threshold: int) -> list[str]:
+    """Delegate the sparse files from the index role to succinct hash bins (TAP 15) signed by the same online
+    index keys, and sign the bins whose content changed (or that would expire within half their period): one
+    upload re-signs the few bins of the names it touched. Return every bin's name (all listed in the snapshot).
+    No sparse files: no delegation."""
+    if not files:
+        index.delegations = None
+        return []
+    succinct = SuccinctRoles(keyids=sorted(k.keyid for k in keys), threshold=threshold,
+                             bit_length=bin_bits(len(files)), name_prefix=SPARSE_BIN_PREFIX)
+    index.delegations = Delegations(keys={k.keyid: k.public.key for k in keys}, succinct_roles=succinct)
+    listed: dict[str, dict[str, TargetFile]] = {name: {} for name in succinct.get_roles()}
+    for path, info in files.items():
+        listed[succinct.get_role_for_target(path)][path] = info
+    days = store.config.expiry_days["index"]
+    for name, bin_targets in listed.items():
+        if store.has_role(name):
+            md = store.load(name, Targets)
+            if md.signed.targets == bin_targets and md.signed.expires > expires(days // 2):
+                continue
+            md.signed.version += 1
+        else:
+            md = Metadata(Targets(version=1))
+        md.signed.targets = bin_targets
+        md.signed.expires = expires(days)
+        store.sign_and_write(md, name, keys)
+    return list(listed)
+
+
+def bin_bits(files: int, per_bin: int = FILES_PER_BIN) -> int:
+    """Hash-bin prefix bits for ``files`` sparse files: about ``per_bin`` per bin, 2 to 2**MAX_BIN_BITS bins."""
+    return max(1, min(MAX_BIN_BITS, math.ceil(math.log2(max(files, 1) / per_bin))))
 
 
 def _role_bytes(store: RepoStore, role: str, version: int) -> bytes:

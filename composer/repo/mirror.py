@@ -18,6 +18,7 @@ from composer.fsutil import atomic_copy, atomic_write, sha256_file
 from composer.repo.client import RepositoryClient, describe
 from composer.repo.index import index_target_path
 from composer.repo.publish import stored_target
+from composer.repo.sparse import sparse_paths
 from composer.repo.transports import UrlFetcher
 
 ROOT_MAX_LENGTH = UpdaterConfig().root_max_length  # a root is bounded like ngclient bounds it
@@ -70,6 +71,9 @@ def _mirror(client: RepositoryClient, dest: Path, arches: list[str]) -> MirrorRe
         for entry in client.index(arch):
             copy_target(entry.path)
             packages += 1
+        if client.has_sparse(arch):   # the sparse index too (its bins' metadata is then in the cache)
+            for path in sparse_paths(arch, client.index(arch)):
+                copy_target(path)
     for version, raw in _root_chain(client):
         atomic_write(meta / f"{version}.root.json", raw)
     atomic_write(meta / "root.json", (client.metadata_dir / "root.json").read_bytes())

@@ -87,12 +87,19 @@ class OfflineView:
             root = new
         return root
 
-    def role(self, name: str) -> Metadata[Targets]:
+    def role(self, name: str, delegator: Metadata[Targets] | None = None) -> Metadata[Targets]:
         if name not in self._roles:
             md: Metadata[Targets] = self._load(name)
-            self._verify(self.targets, name, md)
+            self._verify(self.targets if delegator is None else delegator, name, md)
             self._roles[name] = md
         return self._roles[name]
+
+    def _in_bin(self, delegator: Metadata[Targets], path: str) -> TargetFile | None:
+        """``path`` in the hash bin (TAP 15 succinct roles) ``delegator`` delegates it to (the sparse index)."""
+        succinct = delegator.signed.delegations.succinct_roles if delegator.signed.delegations else None
+        if succinct is None:
+            return None
+        return self.role(succinct.get_role_for_target(path), delegator).signed.targets.get(path)
 
     # ---- answers
     def get_targetinfo(self, path: str) -> TargetFile | None:
@@ -102,7 +109,8 @@ class OfflineView:
             if not role.is_delegated_path(path):
                 continue
             try:
-                info = self.role(role.name).signed.targets.get(path)
+                md = self.role(role.name)
+                info = md.signed.targets.get(path) or self._in_bin(md, path)
             except FetchError as exc:
                 raise FetchError(f"{path} cannot be checked offline: {exc.message}", hint=exc.hint) from None
             if info is not None:

@@ -19,7 +19,7 @@ from composer.errors import UserError
 from composer.fsutil import atomic_write
 from composer.repo.edit import publish_unlocked
 from composer.repo.guard import locked
-from composer.repo.store import CONFIG, INDEX_ROLE, ONLINE_ROLES, RepoStore, expires
+from composer.repo.store import CONFIG, INDEX_PATHS, INDEX_ROLE, ONLINE_ROLES, RepoStore, expires
 from composer.repo.vendored import read_vendored
 from composer.trust.keys import PublicKey, SigningKey, load_key_spec
 
@@ -130,6 +130,8 @@ def _rotate_delegation(store: RepoStore, role: str, add: Sequence[SigningKey | P
             raise UserError(f"key {key.keyid[:16]} is not a key of '{role}'", hint="check the --remove-key file")
         drole.keyids.remove(key.keyid)
     drole.keyids.sort()
+    if role == INDEX_ROLE:   # a repository made before the sparse index gets its paths (docs/repo-sparse.md)
+        drole.paths = list(dict.fromkeys([*(drole.paths or []), *INDEX_PATHS]))
     if threshold is not None:
         drole.threshold = threshold
     _check_threshold(role, len(drole.keyids), drole.threshold)

@@ -42,7 +42,7 @@ STATE = LEGACY_STATE   # the pre-SQLite state file (imported and removed by the 
 DEFAULT_EXPIRY_DAYS: Mapping[str, int] = {"root": 365, "targets": 365, "index": 90, "snapshot": 7,
                                           "timestamp": 1, "delegated": 90}
 INDEX_ROLE = "index"                 # the online delegated role that signs index/* (what changes on publish)
-INDEX_PATHS = ("index/*",)
+INDEX_PATHS = ("index/*", "index/sparse/*/*", "index/sparse/*/*/*")   # the sparse index: composer/repo/sparse.py
 ADVISORY_ROLE = "advisories"         # the delegated role that signs advisories/* (composer/repo/advisories.py)
 ADVISORY_PATHS = ("advisories/*",)
 SERVICE_ROLES = (INDEX_ROLE, ADVISORY_ROLE)   # delegated roles that list no package

@@ -69,6 +69,11 @@ def requests_for(profile: Profile, arch: str, index: SolvIndex | None = None) ->
     return reqs
 
 
+def request_roots(profile: Profile, arch: str) -> set[str]:
+    """The names a resolution of ``profile`` starts from (the base set's come from the repositories)."""
+    return {r.name for r in requests_for(profile, arch)} | set(profile.weak_dependencies.packages)
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RepositorySources:
     """A profile's repositories (implements :class:`composer.solve.sources.Sources`)."""
@@ -84,6 +89,16 @@ class RepositorySources:
 
         return SolvIndex.cached(self.pools, arch, [(name, client.index_digest(arch), loader(client))
                                                    for name, client in self.clients.items()])
+
+    def uses_sparse(self, arch: str) -> bool:
+        """Resolve ``arch`` from the sparse index (see composer/solve/sparsepool.py and VCOMP_INDEX)?"""
+        from composer.solve.sparsepool import sparse_wanted
+        return sparse_wanted(self.clients, arch)
+
+    def sparse_index(self, arch: str, roots: Iterable[str]) -> SolvIndex:
+        """The pool of only the names reachable from ``roots`` (fetched name by name, cached by hash)."""
+        from composer.solve.sparsepool import sparse_index
+        return sparse_index(self.clients, arch, roots)
 
     def digests(self, arch: str) -> dict[str, str]:
         return {name: client.index_digest(arch) for name, client in self.clients.items()}
@@ -143,7 +158,8 @@ def _resolve(profile: Profile, sources: RepositorySources, keep: Kept) -> Lock:
     for arch in profile.architectures:
         for name, digest in sources.digests(arch).items():
             indexes.setdefault(name, {})[arch] = digest
-        index = sources.index(arch)
+        index = (sources.sparse_index(arch, request_roots(profile, arch)) if sources.uses_sparse(arch)
+                 else sources.index(arch))
         chosen = Resolver(index, policy).solve(requests_for(profile, arch, index), keep=keep.get(arch, {}),
                                                weak=weak_deps(profile))
         check_capabilities(chosen, profile.capabilities, arch)

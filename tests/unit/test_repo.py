@@ -188,12 +188,15 @@ def test_timestamp_key_rotation(repo: Repo) -> None:
 
 def test_mirror_is_verified_incremental_and_servable(repo: Repo) -> None:
     m = repo.tmp / "mirror"
+    from composer.repo.sparse import sparse_paths
     first = mirror(repo.client("m1"), m, ["x86_64"])
-    assert first.downloaded == 4 and first.packages == 3  # index + 3 packages
+    sparse = len(sparse_paths("x86_64", repo.client("m0").index("x86_64")))   # base.json + one per name
+    assert first.downloaded == 4 + sparse and first.packages == 3  # index + 3 packages + the sparse index
     second = mirror(repo.client("m2"), m, ["x86_64"])
-    assert second.downloaded == 0 and second.skipped == 4
+    assert second.downloaded == 0 and second.skipped == 4 + sparse
     c = RepositoryClient(str(m), repo.root, repo.tmp / "cache-mirror")
     assert c.fetch(c.metadata("libz", "x86_64")).read_bytes() == repo.pkgs["libz"].read_bytes()
+    assert set(c.sparse_entries("x86_64", ["libz", "hello"])) == {"libz", "hello"}   # the mirror serves it too
 
 
 def test_not_a_repository_and_bad_roots(repo: Repo, tmp_path: Path) -> None:

@@ -662,7 +662,7 @@ def test_delegations_recorded_by_the_repository(repo: Repo) -> None:
     targets: Targets = load(repo.latest("targets")).signed
     assert targets.delegations is not None and targets.delegations.roles is not None
     roles = {name: (r.paths, r.keyids, r.terminating) for name, r in targets.delegations.roles.items()}
-    assert roles == {"index": (["index/*"], [repo.keys.index.keyid], True),
+    assert roles == {"index": (["index/*", "index/sparse/*/*", "index/sparse/*/*/*"], [repo.keys.index.keyid], True),
                      "alice": (["packages/hello/*", "packages/lib*/*"], [repo.keys.alice.keyid], True),
                      "mallory": (["packages/evil*/*"], [repo.keys.mallory.keyid], True)}
     assert next(iter(targets.delegations.roles)) == "index"

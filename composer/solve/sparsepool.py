@@ -1,0 +1,101 @@
+"""A pool of only the names a resolution can reach, read from the repositories' sparse indexes.
+
+From the profile's requested names and the base set's names, :func:`composer.repo.sparse.closure` follows every
+dependency, relation alternative and provider until nothing new is reached; the entries of those names are the
+pool. Packages outside that closure can never be installed (nothing reachable requires or provides them), and the
+pool sorts its rows itself, so the resolver's answer is the whole index's (tests/unit/test_repo_sparse.py and
+tests/integration/test_sparse_lock.py compare the locks).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+from composer import settings
+from composer.errors import UserError
+from composer.repo.client import RepositoryClient
+from composer.repo.sparse import MAX_NAME, SparseFile
+from composer.solve.pool import IndexData, SolvIndex
+from composer.solve.relations import REQUIRE_KEYS, WEAK_KEYS, parse_clause
+
+Lookup = Callable[[Sequence[str]], Mapping[str, Sequence[SparseFile]]]
+
+
+def reached_names(doc: Mapping[str, Any]) -> set[str]:
+    """Every name an entry can make the resolver look at: its dependencies (optional ones too) and the
+    alternatives of its requires, pre-requires, recommends and suggests (conflicts pull nothing in)."""
+    out = {str(n) for n in doc.get("dependencies", {})}
+    relations = doc.get("relations", {})
+    for key in (*REQUIRE_KEYS, *WEAK_KEYS):
+        for text in relations.get(key, ()):
+            out.update(a.name for a in parse_clause(str(text)))
+    return out
+
+
+def closure(roots: Iterable[str], lookup: Lookup) -> dict[str, Sequence[SparseFile]]:
+    """Names -> their files (one per repository), from ``roots`` following every reached name and every
+    provider until nothing new is reached. ``lookup(names)`` returns name -> files for a batch."""
+    found: dict[str, Sequence[SparseFile]] = {}
+    todo = {n for n in roots if n}
+    while todo:
+        batch = sorted(n for n in todo if 0 < len(n) <= MAX_NAME)   # no file for other names: nothing
+        todo = set()
+        got: Mapping[str, Sequence[SparseFile]] = lookup(batch)
+        for name in batch:
+            files = got.get(name, ())
+            found[name] = files
+            for f in files:
+                todo.update(f.providers)
+                for d in f.packages:
+                    todo.update(reached_names(d))
+        todo -= found.keys()
+    return found
+
+
+AUTO_SPARSE_BYTES = 2 << 20
+"""auto: the sparse index only when the whole indexes of an architecture are at least this long (compressed).
+Below, the whole index costs fewer bytes than a lock's hash bins and files (docs/repo-sparse.md, measured)."""
+
+
+def sparse_wanted(clients: Mapping[str, RepositoryClient], arch: str) -> bool:
+    """Whether to resolve ``arch`` with the sparse index: VCOMP_INDEX=sparse, or auto when every repository
+    publishes it and their whole indexes total AUTO_SPARSE_BYTES or more (their lengths come from the signed
+    metadata: deciding downloads nothing)."""
+    mode = settings.INDEX.get()
+    if mode == "whole" or not clients:
+        return False
+    missing = [name for name, c in clients.items() if not c.has_sparse(arch)]
+    if missing and mode == "sparse":
+        raise UserError(f"VCOMP_INDEX=sparse: repository {', '.join(missing)} publishes no sparse index for {arch}",
+                        hint="unset VCOMP_INDEX (auto falls back to the whole index), or republish the repository "
+                             "with a vcomp that writes it (docs/repo-sparse.md)")
+    if missing:
+        return False
+    return mode == "sparse" or sum(c.index_length(arch) for c in clients.values()) >= AUTO_SPARSE_BYTES
+
+
+def base_names(clients: Mapping[str, RepositoryClient], arch: str) -> set[str]:
+    """The names of every repository's base set (essential and required): roots of the closure."""
+    names: set[str] = set()
+    for c in clients.values():
+        base = c.sparse_base(arch)
+        names.update(base.essential, base.required)
+    return names
+
+
+def sparse_index(clients: Mapping[str, RepositoryClient], arch: str, roots: Iterable[str]) -> SolvIndex:
+    """The pool of the closure of ``roots`` (and the base set) over every repository's sparse index."""
+    per_repo: dict[str, list[SparseFile]] = {name: [] for name in clients}
+
+    def lookup(names: Sequence[str]) -> dict[str, list[SparseFile]]:
+        found: dict[str, list[SparseFile]] = {}
+        for origin, c in clients.items():
+            for name, f in c.sparse_entries(arch, names).items():
+                found.setdefault(name, []).append(f)
+                per_repo[origin].append(f)
+        return found
+
+    closure({*roots, *base_names(clients, arch)}, lookup)
+    return SolvIndex.build([(origin, IndexData(None, [d for f in files for d in f.packages]))
+                            for origin, files in per_repo.items()], arch)
