@@ -24,8 +24,8 @@ from composer.repo.publish import stored_target
 from composer.repo.store import ADVISORY_PATHS, ADVISORY_ROLE, RepoStore, expires
 from composer.trust.keys import PublicKey, SigningKey
 
-DELEGATE_HINT = ("delegate advisories/* once, with the offline targets key: vcomp repo delegate REPO advisories "
-                 "--advisories --key SIGNER.pub --targets-key TARGETS.key")
+DELEGATE_HINT = ("delegate advisories/* once, with the offline targets key: vcomp advisory delegate REPO "
+                 "--key SIGNER.pub --targets-key TARGETS.key")
 
 
 def advisory_role(keys: Sequence[PublicKey], threshold: int = 1) -> DelegatedRole:
