@@ -99,6 +99,15 @@ def merge(feed: Feed, new: Sequence[Advisory], *, replace: bool = False) -> Feed
     return Feed(advisories=tuple(sorted({**known, **{a.id: a for a in new}}.values(), key=lambda a: a.id)))
 
 
+def newer(feed: Feed, new: Sequence[Advisory]) -> list[Advisory]:
+    """The advisories of ``new`` that ``merge(feed, ..., replace=True)`` takes without a refusal: ids not in the
+    feed, and published ids whose document changed with a later 'modified' (a derived feed imported again keeps
+    the published copy of everything else, a maintainer's correction included)."""
+    known = feed.by_id()
+    return [a for a in new
+            if (old := known.get(a.id)) is None or (old.source != a.source and a.modified > old.modified)]
+
+
 def union(feeds: Iterable[Feed]) -> Feed:
     """Several repositories' feeds as one (the first repository's copy of an id wins)."""
     seen: dict[str, Advisory] = {}

@@ -100,6 +100,37 @@ def _publish(args: argparse.Namespace, paths: list[Path], key: Any, phases: _Pha
             "snapshot": versions["snapshot"], "published": versions["packages"]}
 
 
+def _advisories(args: argparse.Namespace, stanzas: Any, plan: Any, arch: Any, key: Any,
+                phases: _Phases) -> dict[str, Any]:
+    """The CVEs the imported packages' changelog.Debian files name as fixed (docs/advisories.md), merged into the
+    repository's signed feed with the import's key; a repository without an advisories role for that key keeps
+    its feed, and the line says how to delegate one."""
+    from composer.advisory.debian import debian_feed
+    from composer.advisory.feed import newer
+    from composer.package import importer
+    from composer.package.build import default_cache
+    from composer.package.debian import DebianArchive
+    from composer.repo.advisories import add_advisories, read_feed
+    from composer.repo.debianset import imported_binary
+    from composer.repo.store import RepoStore
+    archive = DebianArchive(default_cache(), suite=importer.release(_suites(args)))
+    fields = {(s.fields.get("Package"), s.fields.get("Version")): s.fields for s in stanzas}
+    feed = debian_feed(imported_binary(archive, arch, meta, fields.get((meta.name, meta.upstream_version), {}))
+                       for meta in plan.packages)
+    store = RepoStore(Path(args.repo))
+    derived = len(feed.advisories)
+    try:
+        fresh = newer(read_feed(store), feed.advisories)
+        if fresh:
+            add_advisories(store, fresh, [key], replace=True)
+    except UserError as exc:
+        phases.say(f"import: advisories: {derived:,} CVEs named by the changelogs, not published: {exc.message}"
+                   + (f" ({exc.hint})" if exc.hint else ""))
+        return {"derived": derived, "published": 0, "refused": exc.message}
+    phases.say(f"import: advisories: {derived:,} CVEs named by the changelogs, {len(fresh):,} new in the feed")
+    return {"derived": derived, "published": len(fresh)}
+
+
 def cmd_import_debian(args: argparse.Namespace) -> int:
     from composer.arch import get_arch
     from composer.package import importer
@@ -113,6 +144,8 @@ def cmd_import_debian(args: argparse.Namespace) -> int:
     plan = phases.timed("map", lambda: importer.plan(stanzas, request), lambda p: f"{len(p.packages):,} packages")
     built = phases.timed("build", lambda: _build(args, plan, key, arch, phases), lambda b: f"{len(b):,} .vpk")
     repo = _publish(args, [Path(args.out) / b.name for b in built], key, phases) if args.repo else {}
+    if args.repo and not args.metadata_only:
+        repo["advisories"] = _advisories(args, stanzas, plan, arch, key, phases)
     summary = _summary(args, plan, built, phases.seconds, repo)
     if args.report:
         Path(args.report).write_text(json.dumps(summary, indent=1, sort_keys=True) + "\n")

@@ -1,8 +1,8 @@
 """Advisories in a TUF repository (the I/O edge): the ``advisories`` delegated role and its one target, the
 feed ``advisories/osv.json.zst`` (composer/advisory/feed.py).
 
-The offline top-level targets key delegates ``advisories/*`` to the advisory signers' keys (``vcomp repo
-delegate REPO advisories --advisories --key K.pub``, or :func:`delegate_advisories`); ``vcomp advisory add``
+The offline top-level targets key delegates ``advisories/*`` to the advisory signers' keys (``vcomp advisory
+delegate REPO --key K.pub --targets-key T.key``, or :func:`delegate_advisories`); ``vcomp advisory add``
 signs a new version of the role with one of those keys, and the repository's publish lists it in the
 snapshot. A client reads the feed as it reads an index: a target whose length and hash the verified role
 gives (:func:`client_feed`).
@@ -24,8 +24,8 @@ from composer.repo.publish import stored_target
 from composer.repo.store import ADVISORY_PATHS, ADVISORY_ROLE, RepoStore, expires
 from composer.trust.keys import PublicKey, SigningKey
 
-DELEGATE_HINT = ("delegate advisories/* once, with the offline targets key: vcomp repo delegate REPO advisories "
-                 "--advisories --key SIGNER.pub --targets-key TARGETS.key")
+DELEGATE_HINT = ("delegate advisories/* once, with the offline targets key: vcomp advisory delegate REPO "
+                 "--key SIGNER.pub --targets-key TARGETS.key")
 
 
 def advisory_role(keys: Sequence[PublicKey], threshold: int = 1) -> DelegatedRole:

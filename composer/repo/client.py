@@ -157,7 +157,7 @@ def entry_mismatches(entry: IndexEntry, header: Header) -> list[str]:
     given = entry.to_dict()
     # elf: a package built before the [elf] table has none; `repo add` derives it from the payload, and only the
     # index role signs that (docs/elf-checks.md): compared whenever the developer signed one
-    return [f for f in CHECKED_FIELDS if signed[f] != given[f] and (f != "elf" or signed[f])]
+    return [f for f in CHECKED_FIELDS if signed.get(f) != given.get(f) and (f != "elf" or signed.get(f))]
 
 
 def check_entry(entry: IndexEntry, header: Header) -> None:

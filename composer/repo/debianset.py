@@ -136,7 +136,7 @@ def import_closure(arch: str, out_dir: Path, *, checkout: SampleCheckout, names:
     for i, meta in enumerate(plan.packages, 1):
         built.append(importer.build_with_payload(meta, archive=archive, arch=a, key=key, epoch=source_date_epoch(),
                                                  out_dir=out_dir))
-        binaries.append(_binary(archive, a, meta, fields.get((meta.name, meta.upstream_version), {})))
+        binaries.append(imported_binary(archive, a, meta, fields.get((meta.name, meta.upstream_version), {})))
         if i % 20 == 0 or i == len(plan.packages):
             say(f"   {arch}: imported {i}/{len(plan.packages)}")
     seconds["build"] = time.monotonic() - start - seconds["parse"] - seconds["map"]
@@ -149,7 +149,7 @@ def import_closure(arch: str, out_dir: Path, *, checkout: SampleCheckout, names:
                          binaries=tuple(binaries))
 
 
-def _binary(archive: DebianArchive, arch: Arch, meta: DebMetadata, fields: Mapping[str, str]) -> Binary:
+def imported_binary(archive: DebianArchive, arch: Arch, meta: DebMetadata, fields: Mapping[str, str]) -> Binary:
     """The imported package's name, version, Debian source and unpacked tree (both cached by the import)."""
     ref, deb = archive.download(arch, DebRef(name=meta.name, version=meta.upstream_version, arch=meta.source.arch))
     return Binary(name=meta.name, version=meta.upstream_version, source=source_name(fields, meta.name),

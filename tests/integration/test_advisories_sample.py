@@ -115,3 +115,43 @@ def test_a_locked_version_an_advisory_covers_shows_in_audit_and_plan_and_the_gat
         assert main(["plan", str(prof)]) == 3
         table = capsys.readouterr().out
         assert "introduces x86_64: nginx" in table and "policy advisories: x86_64: nginx" in table
+
+
+def test_vcomp_import_debian_publishes_the_cves_its_changelogs_name(debian: Path, tmp_path: Path,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    """`vcomp import debian --repo R` merges the CVEs the imported changelogs name into R's signed feed with the
+    import's key (the .debs are the session's cached ones); a second import adds nothing; a repository without
+    an advisories role keeps its feed and the line says how to delegate one (the import itself succeeds)."""
+    from composer import schema
+    from composer.repo import edit
+    from composer.repo.advisories import delegate_advisories
+    from tests.repo_fixtures import make_keys
+    keys = make_keys(tmp_path / "keys")
+    online = {role: [keys.by_name[role]] for role in ("index", "snapshot", "timestamp")}
+    argv = ["import", "debian", *(a for s in ("trixie", "trixie-updates", "trixie-security") for a in ("--suite", s)),
+            "openssh-client", "--key", str(keys.path("alice")), "--out", str(tmp_path / "out"), "--json"]
+    for name, with_role in (("with", True), ("without", False)):
+        repo = tmp_path / name
+        edit.init(repo, root_keys=[keys.root1], root_threshold=1, targets_keys=[keys.targets], online=online,
+                  online_paths={role: [str(keys.path(role))] for role in online}, architectures=["x86_64"])
+        edit.delegate(RepoStore(repo), "debian", [keys.alice.public], ["*"], targets_keys=[keys.targets])
+        if with_role:
+            delegate_advisories(RepoStore(repo), [keys.alice.public], targets_keys=[keys.targets])
+        assert main([*argv, "--repo", str(repo)]) == 0
+        summary = json.loads(capsys.readouterr().out)
+        schema.check(summary, "import-debian.schema.json", origin="import", locate=lambda _p: (1, 1))
+        advisories = summary["repository"]["advisories"]
+        assert advisories["derived"] > 0, "openssh's changelog names CVEs"
+        feed = read_feed(RepoStore(repo))
+        if with_role:
+            assert advisories["published"] == advisories["derived"] == len(feed.advisories)
+            assert all(any(x.name == "openssh-client" for x in a.affected) for a in feed.advisories)
+            assert main([*argv, "--repo", str(repo)]) == 0
+            assert json.loads(capsys.readouterr().out)["repository"]["advisories"]["published"] == 0
+            assert read_feed(RepoStore(repo)) == feed
+        else:
+            assert advisories["published"] == 0 and not feed.advisories
+            assert "delegates no 'advisories' role" in advisories["refused"]
+            assert main([a for a in argv if a != "--json"] + ["--repo", str(repo)]) == 0
+            err = capsys.readouterr().err
+            assert "CVEs named by the changelogs, not published" in err and "delegate advisories/*" in err

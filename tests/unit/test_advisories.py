@@ -222,6 +222,18 @@ def test_merge_refuses_duplicates_and_stale_replacements() -> None:
         feed.merge(base, [newer, newer])
 
 
+def test_newer_keeps_what_a_derived_feed_cannot_replace() -> None:
+    base = feed.merge(feed.Feed(), [parse(osv_doc()), parse(osv_doc("VER-2"))])
+    same, stale = parse(osv_doc()), parse(osv_doc("VER-2", summary="other text"))
+    later = parse(osv_doc(summary="later", modified="2026-12-02T00:00:00Z"))
+    fresh = parse(osv_doc("VER-3"))
+    assert feed.newer(base, [same, stale, fresh]) == [fresh]
+    assert feed.newer(base, [later, stale]) == [later]
+    taken = feed.merge(base, feed.newer(base, [later, stale, fresh]), replace=True)   # no refusal
+    assert {a.id: a.summary for a in taken.advisories} == {"VER-2026-0001": "later", "VER-2": "nginx flaw",
+                                                            "VER-3": "nginx flaw"}
+
+
 # ---------------------------------------------------------------- a real repository
 
 @pytest.fixture()
