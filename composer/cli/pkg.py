@@ -224,8 +224,9 @@ def register(sub: Subparsers) -> None:
                    help="build on the `dask worker`s of this Dask scheduler (workers need the recipes at the same "
                         "path; --resources arch-ARCH=1 marks native builders)")
     b.add_argument("--shared-cache", metavar="DIR|URL",
-                   help="a shared build cache keyed by the input digest: a directory (read/write) or an http(s) "
-                        "URL (GET; PUT to write); entries are signed with --key and verified on read")
+                   help="a shared build cache keyed by the input digest: a directory (read/write), an http(s) URL "
+                        "(GET; PUT to write) or s3://BUCKET/PREFIX (boto3; AWS_* credentials and endpoint); entries "
+                        "are signed with --key and verified on read")
     b.add_argument("--shared-cache-read-only", action="store_true",
                    help="only download from the shared cache, never upload (e.g. a static HTTP server)")
     b.set_defaults(func=cmd_pkg_build_all)

@@ -1,6 +1,7 @@
-"""A shared content-addressed build cache: a directory or an HTTP(S) location (docs/farm.md).
+"""A shared content-addressed build cache: a directory, an HTTP(S) location or an S3 bucket (docs/farm.md).
 
-Layout (the same on disk and over HTTP, so any static server can serve a directory for reads)::
+Layout (the same on disk, over HTTP and under an S3 prefix, so any static server can serve a directory for
+reads)::
 
     entries/<input digest>.json   {"signed": {"digest": D, "files": [[name, sha256], ...]}, "keyid": K,
                                    "signature": "ed25519:..."}   (main package first, then its split packages)
@@ -13,6 +14,8 @@ own key and every blob has the sha256 the signed entry names; anything else is r
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import re
 import urllib.error
@@ -20,8 +23,9 @@ import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
+from composer import s3client
 from composer.errors import UserError
 from composer.fsutil import atomic_write, canonical_json, sha256_bytes
 from composer.trust.keys import PublicKey, SigningKey
@@ -101,6 +105,43 @@ class HttpStore:
 
 
 @dataclass(frozen=True, slots=True)
+class S3Store:
+    """``s3://BUCKET[/PREFIX]`` (boto3, the ``[s3]`` extra; credentials and endpoint from the SDK's chain as for
+    ``repo publish --to s3://``): GetObject and PutObject (with its Content-MD5: whole or not at all)."""
+    where: s3client.Location
+    client: Any
+
+    def get(self, rel: str, limit: int) -> bytes | None:
+        key = self.where.key(rel)
+        try:
+            obj = self.client.get_object(Bucket=self.where.bucket, Key=key)
+            if int(obj.get("ContentLength", 0)) > limit:
+                return None
+            data = bytes(obj["Body"].read(limit + 1))
+        except Exception as exc:     # botocore's many classes: absent, or one line
+            if s3client.error_code(exc) in s3client.ABSENT:
+                return None
+            raise s3client.failure(f"shared cache s3://{self.where.bucket}/{key}", exc, retry=RETRY) from None
+        return data if len(data) <= limit else None
+
+    def put(self, rel: str, data: bytes) -> None:
+        key = self.where.key(rel)
+        md5 = base64.b64encode(hashlib.md5(data, usedforsecurity=False).digest()).decode()
+        try:
+            self.client.put_object(Bucket=self.where.bucket, Key=key, Body=data, ContentMD5=md5,
+                                   ContentType="application/octet-stream")
+        except Exception as exc:
+            raise s3client.failure(f"shared cache s3://{self.where.bucket}/{key}", exc, retry=RETRY) from None
+
+
+def open_s3(location: str) -> S3Store:
+    return S3Store(where=s3client.parse_url(location), client=s3client.client())
+
+
+RETRY = "check the --shared-cache URL and the store, or use --shared-cache-read-only"
+
+
+@dataclass(frozen=True, slots=True)
 class ReadOnly:
     """Any store, never written (a CI job that only pulls)."""
     inner: Store
@@ -115,15 +156,17 @@ class ReadOnly:
 OPENERS: Mapping[str, Callable[[str], Store]] = {
     "http://": HttpStore, "https://": HttpStore,
     "file://": lambda loc: DirStore(Path(loc[len("file://"):])),
+    "s3://": open_s3,
 }
 
 
 def open_store(location: str, *, read_only: bool = False) -> Store:
-    """The store of ``--shared-cache LOCATION``: an http(s):// URL, a file:// URL or a directory path."""
+    """The store of ``--shared-cache LOCATION``: an http(s):// URL, an s3:// URL, a file:// URL or a directory
+    path."""
     opener = next((f for prefix, f in OPENERS.items() if location.startswith(prefix)), None)
     if opener is None and "://" in location:
         raise UserError(f"--shared-cache {location}: unsupported scheme",
-                        hint="use http://, https://, file:// or a directory path")
+                        hint="use http://, https://, s3://, file:// or a directory path")
     store = opener(location) if opener else DirStore(Path(location))
     return ReadOnly(store) if read_only else store
 

@@ -221,3 +221,22 @@ def test_building_one_recipe_that_needs_others_says_to_use_build_all(tmp_path: P
                                         r"of other recipes \(libgreet-dev\)") as err:
         build(RECIPES / "greeter", "x86_64", dev_key, tmp_path / "out", cache=tmp_path / "cache")
     assert "pkg build-all" in err.value.hint
+
+
+def test_an_s3_cache_is_written_and_read_through_a_real_s3_server(tmp_path: Path, dev_key: SigningKey,
+                                                                 s3: str) -> None:
+    """--shared-cache s3://BUCKET/PREFIX (moto's S3 server on 127.0.0.1, boto3 as for repo publish --to s3://)."""
+    (tmp_path / "out").mkdir()
+    digest = "56" * 32
+    store = shared.open_store(f"s3://{s3}/farm/cache")
+    assert shared.fetch(store, digest, dev_key.public, tmp_path / "out")[1] == "absent"
+    shared.push(store, digest, [("x-1.0.0-x86_64.vpk", b"bytes"), ("x-dev-1.0.0-x86_64.vpk", b"dev")], dev_key)
+    assert shared.fetch(store, digest, dev_key.public, tmp_path / "out")[1] == ""
+    assert (tmp_path / "out" / "x-dev-1.0.0-x86_64.vpk").read_bytes() == b"dev"
+    shared.push(shared.open_store(f"s3://{s3}/farm/cache", read_only=True), "78" * 32,
+                [("y-1.0.0-x86_64.vpk", b"y")], dev_key)
+    assert shared.fetch(store, "78" * 32, dev_key.public, tmp_path / "out")[1] == "absent"   # never written
+    with pytest.raises(UserError, match="NoSuchBucket"):
+        shared.open_store("s3://no-such-bucket/x").put("entries/x.json", b"{}")
+    with pytest.raises(UserError, match="not an S3 URL"):
+        shared.open_store("s3:///nobucket")
