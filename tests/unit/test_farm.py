@@ -5,12 +5,7 @@ The farm test starts a real `dask scheduler` and two `dask worker`s as processes
 
 from __future__ import annotations
 
-import os
 import shutil
-import signal
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,6 +19,7 @@ from composer.package import graph
 from composer.package.build import build_all
 from composer.package.extract import extract_package
 from composer.trust.keys import SigningKey, load_signing_key
+from tests.daskcluster import dask_cluster
 from tests.httpserve import Quiet, serving
 
 RECIPES = Path(__file__).resolve().parents[1] / "data" / "farm"
@@ -91,45 +87,11 @@ def test_an_entry_signed_by_another_key_or_with_a_changed_blob_is_refused(tmp_pa
                                                                         "signed sha256"
 
 
-def _wait_for(path: Path, what: str, procs: list[subprocess.Popen[bytes]], timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while not path.exists():
-        if time.monotonic() > deadline or any(p.poll() is not None for p in procs):
-            pytest.fail(f"{what} did not start (see its log in {path.parent})")
-        time.sleep(0.2)
-
-
 @pytest.fixture()
 def cluster(tmp_path: Path) -> Iterator[str]:
     """A `dask scheduler` and two `dask worker`s (processes) on 127.0.0.1; yields the scheduler file."""
-    dask = Path(sys.executable).parent / "dask"
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    sched_file = tmp_path / "scheduler.json"
-    procs: list[subprocess.Popen[bytes]] = []
-    try:
-        with (tmp_path / "scheduler.log").open("wb") as log:
-            procs.append(subprocess.Popen([dask, "scheduler", "--host", "127.0.0.1", "--port", "0",
-                                           "--no-dashboard", "--scheduler-file", sched_file],
-                                          stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True))
-        _wait_for(sched_file, "dask scheduler", procs)
-        for i in range(2):
-            with (tmp_path / f"worker{i}.log").open("wb") as log:
-                procs.append(subprocess.Popen([dask, "worker", "--scheduler-file", sched_file, "--nthreads", "1",
-                                               "--no-dashboard", "--host", "127.0.0.1", "--name", f"w{i}",
-                                               "--resources", RESOURCES[i]],
-                                              stdout=log, stderr=subprocess.STDOUT, env=env,
-                                              start_new_session=True))
-        yield str(sched_file)
-    finally:
-        for p in procs:
-            if p.poll() is None:
-                os.killpg(p.pid, signal.SIGTERM)
-        for p in procs:
-            try:
-                p.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(p.pid, signal.SIGKILL)
-                p.wait()
+    with dask_cluster(tmp_path, RESOURCES) as scheduler_file:
+        yield scheduler_file
 
 
 def test_two_workers_build_the_graph_and_a_cold_machine_downloads_everything(
