@@ -34,7 +34,7 @@ MAX_ENTRY = 64 * 1024                 # an entry is a few hundred bytes
 MAX_BLOB = 2 * 1024 * 1024 * 1024     # a package
 HTTP_TIMEOUT = 60.0
 HEX64 = re.compile(r"^[0-9a-f]{64}$")
-NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+~-]{0,250}\.vpk$")
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+~%-]{0,250}\.vpk$")   # %3a: an epoch's colon in a file name
 
 
 class Store(Protocol):

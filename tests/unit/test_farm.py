@@ -185,6 +185,18 @@ def test_building_one_recipe_that_needs_others_says_to_use_build_all(tmp_path: P
     assert "pkg build-all" in err.value.hint
 
 
+def test_file_names_with_an_epoch_are_kept_and_paths_refused(tmp_path: Path, dev_key: SigningKey) -> None:
+    store = shared.DirStore(tmp_path / "shared")
+    epoch = "busybox-1%3a1.37.0-6+b9-x86_64.vpk"     # an epoch's colon, as package file names write it
+    shared.push(store, "ef" * 32, [(epoch, b"epoch")], dev_key)
+    assert shared.fetch(store, "ef" * 32, dev_key.public, tmp_path / "a")[1] == ""
+    assert (tmp_path / "a" / epoch).read_bytes() == b"epoch"
+    for bad in ("../x.vpk", "a/b.vpk", "x.tar", ".vpk"):
+        shared.push(store, "fe" * 32, [(bad, b"up")], dev_key)
+        assert shared.fetch(store, "fe" * 32, dev_key.public, tmp_path / "b")[1] == "bad file list", bad
+    assert not (tmp_path / "b").exists() or not any((tmp_path / "b").iterdir())
+
+
 def test_an_s3_cache_is_written_and_read_through_a_real_s3_server(tmp_path: Path, dev_key: SigningKey,
                                                                  s3: str) -> None:
     """--shared-cache s3://BUCKET/PREFIX (moto's S3 server on 127.0.0.1, boto3 as for repo publish --to s3://)."""
