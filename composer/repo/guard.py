@@ -36,6 +36,7 @@ from tuf.api.metadata import Targets
 from composer import lockfile
 from composer.errors import InvalidPackage, UserError
 from composer.package.archive import read_header
+from composer.repo.devbins import developer_targets
 from composer.repo.index import IndexEntry
 from composer.repo.publish import stored_target
 from composer.repo.statedb import remove_state
@@ -139,7 +140,8 @@ def remove_temporaries(directory: Path) -> None:
 
 
 def listed_targets(store: RepoStore) -> dict[str, tuple[int, str]]:
-    """path -> (length, sha256) of every package the current developer role metadata lists.
+    """path -> (length, sha256) of every package the current developer role metadata lists (themselves or
+    through their hash bins, composer/repo/devbins.py).
 
     A vendored role (repo/vendored.py) is an upstream developer's metadata, copied as it is: it lists every
     package of that developer, of which this repository holds the ones it vendored (the delegated names, the
@@ -151,7 +153,7 @@ def listed_targets(store: RepoStore) -> dict[str, tuple[int, str]]:
     for name in sorted(roles):
         if name in SERVICE_ROLES or not store.has_role(name):
             continue
-        for path, info in store.load(name, Targets).signed.targets.items():
+        for path, info in developer_targets(store, name, roles[name]).items():   # bins too (devbins.py)
             digest = str(info.hashes.get("sha256", ""))
             if name in vendored and not (roles[name].is_delegated_path(path)
                                          and (store.targets_dir / stored_target(path, digest)).is_file()):
