@@ -39,6 +39,7 @@ from composer.package.archive import read_header
 from composer.repo.devbins import developer_targets
 from composer.repo.index import IndexEntry
 from composer.repo.publish import stored_target
+from composer.repo.sparse import SPARSE_BIN_PREFIX
 from composer.repo.statedb import remove_state
 from composer.repo.store import INDEX_ROLE, SERVICE_ROLES, RepoStore
 from composer.repo.vendored import RECORD as VENDORED_RECORD
@@ -114,6 +115,8 @@ def role_versions(store: RepoStore) -> dict[str, int]:
             out[role] = max(out.get(role, 0), int(version))
     for role in ("root", "snapshot", *SERVICE_ROLES):   # publish's roles: they list no package
         out.pop(role, None)
+    for role in [r for r in out if r.startswith(f"{SPARSE_BIN_PREFIX}-")]:   # nor do the sparse index's bins
+        del out[role]   # (publish writes them: were they counted, every publish would force a full reconcile)
     vendored = store.dir / VENDORED_RECORD
     if vendored.is_file():
         out[".vendored"] = vendored.stat().st_mtime_ns

@@ -17,9 +17,9 @@ from composer.repo.client import RepositoryClient
 from composer.repo.guard import listed_targets
 from composer.repo.index import package_target_path
 from composer.repo.mirror import mirror
-from tests.repo_fixtures import ARCH, Pristine, Repo, build_package, force_package, load, write_role
+from tests.repo_fixtures import ARCH, Pristine, Repo, build_package, copy_tree, force_package, load, write_role
+from tests.unit.test_repo_vendor import Ours, our_pristine, run_vendor  # noqa: F401 (a fixture)
 
-pytest_plugins = ["tests.repo_fixtures"]
 
 EXTRA = (("libbin1", "1.0.0", ARCH, "alice"), ("libbin2", "1.0.0", ARCH, "alice"),
          ("evil-two", "1.0.0", ARCH, "mallory"))
@@ -221,3 +221,21 @@ def test_developer_bins_are_targets_metadata_of_their_developer(repo: Repo) -> N
         md = load(repo.latest(name))
         assert isinstance(md.signed, Targets)
         load(repo.latest("alice")).verify_delegate(name, md)
+
+
+# ----------------------------------------------------------------- vendoring a binned developer
+
+def test_vendoring_a_binned_role_copies_its_bins_verbatim(repo: Repo, our_pristine: Ours,  # noqa: F811
+                                                           tmp_path: Path) -> None:
+    _bin(repo)
+    ours = Ours(dir=copy_tree(our_pristine.dir, tmp_path / "ours"), keys=our_pristine.keys,
+                key_dir=our_pristine.key_dir)
+    done = run_vendor(ours, repo, "hello")
+    assert [e.nva for e in done.packages] == [f"hello-{v}-{ARCH}" for v in ("1.0.0", "1.1.0", "1.2.0")]
+    for name in [*_bins(repo, "alice"), "alice"]:
+        assert (ours.dir / "metadata" / repo.latest(name).name).read_bytes() == repo.latest(name).read_bytes()
+    edit.publish(ours.store)
+    client = ours.client(tmp_path / "client")
+    assert client.fetch(client.metadata("hello", ARCH)).is_file()
+    assert set(listed_targets(ours.store)) == {package_target_path("hello", v, ARCH)
+                                                       for v in ("1.0.0", "1.1.0", "1.2.0")}
