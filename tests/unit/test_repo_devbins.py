@@ -20,7 +20,6 @@ from composer.repo.mirror import mirror
 from tests.repo_fixtures import ARCH, Pristine, Repo, build_package, copy_tree, force_package, load, write_role
 from tests.unit.test_repo_vendor import Ours, our_pristine, run_vendor  # noqa: F401 (a fixture)
 
-
 EXTRA = (("libbin1", "1.0.0", ARCH, "alice"), ("libbin2", "1.0.0", ARCH, "alice"),
          ("evil-two", "1.0.0", ARCH, "mallory"))
 
