@@ -14,6 +14,8 @@ Measured on that copy, in one run, for every size:
 * ``publish``      ``repo publish`` after it (the indexes rebuilt from the state, index/snapshot/timestamp)
 * ``refresh``      a warm client's refresh + index after that change: seconds and bytes downloaded
 * ``cold``         a new client's refresh + index: seconds and bytes
+* ``dev refetch``  the developer metadata (its role, its hash bins) a client that had installed a package before
+                   the add downloads to install the added one: the whole role unbinned, one bin binned
 * ``mirror``       ``vcomp repo mirror``'s verified copy of the whole repository to a new directory
 * baselines, same run: one SQLite insert into a copy of the state (``add 1``'s floor for the state part),
   the old per-add cost (load the whole state and rewrite it as ``state.json``, what every add did before
@@ -43,7 +45,7 @@ from typing import Any
 from repo import ARCHES, DEV_PATTERNS, DEV_ROLE, EPOCH, CountingClient, synthetic_metadata
 
 from composer.fsutil import atomic_write
-from composer.package.archive import write_package
+from composer.package.archive import read_header, write_package
 from composer.repo import edit
 from composer.repo.mirror import mirror
 from composer.repo.store import RepoStore
@@ -165,11 +167,18 @@ def measure(home: Path, work: Path, *, with_mirror: bool = True) -> Figures:
     timed("state.json rewrite", old_state_write)
     figures.bytes["state.json"] = (work / "state.json").stat().st_size
 
+    warm.fetch(warm.index("x86_64")[0])   # a client that installed a package: it holds the developer metadata
+    warm.take()
     timed("add 1", lambda: edit.add(RepoStore(repo), [home / "extra.vpk"], [dev]))
     timed("publish", lambda: edit.publish(RepoStore(repo)))
     warm = CountingClient(url, root, work / "client")
     timed("refresh", lambda: (warm.refresh(), warm.index("x86_64")))
     figures.bytes["refresh"] = sum(f.bytes for f in warm.take())
+    # installing the new package: the developer metadata (role, bins) the client fetches again
+    added = read_header(home / "extra.vpk").metadata
+    warm.fetch(warm.metadata(added.name, "x86_64", added.version))
+    figures.bytes["dev refetch"] = sum(f.bytes for f in warm.take()
+                                       if f.url.startswith("metadata/") and f".{DEV_ROLE}." in f.url)
 
     if not with_mirror:
         return figures
@@ -184,7 +193,7 @@ def measure(home: Path, work: Path, *, with_mirror: bool = True) -> Figures:
 
 ROWS = (("add 1", "s"), ("publish", "s"), ("refresh", "s"), ("refresh", "B"), ("cold", "s"), ("cold", "B"),
         ("mirror", "s"), ("mirror", "B"), ("sqlite insert", "s"), ("state.json rewrite", "s"), ("raw copy", "s"),
-        ("state.db", "B"), ("state.json", "B"), ("dev role", "B"))
+        ("state.db", "B"), ("state.json", "B"), ("dev role", "B"), ("dev refetch", "B"))
 RATIOS = (("add 1", "sqlite insert"), ("mirror", "raw copy"))
 
 

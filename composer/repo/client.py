@@ -317,6 +317,24 @@ class RepositoryClient:
             return {}
         return dict(signed.targets) if isinstance(signed, Targets) else {}
 
+    def load_delegations(self, roles: Sequence[str] | None = None) -> list[str]:
+        """Verify (and cache) the delegated roles ``roles`` of the top-level targets (default: all) and every hash
+        bin each delegates to (TAP 15: a developer's bins, the sparse index's), empty bins too; return their
+        names, each role before its bins. For a mirror, which serves every role a client may walk to."""
+        updater = self.updater
+        top = self._top_targets()
+        names = sorted((top.delegations.roles or {}) if top.delegations else {}) if roles is None else roles
+        listed = updater._trusted_set.snapshot.meta   # a role delegated but never signed yet is not listed
+        out = []
+        for role in (r for r in names if f"{r}.json" in listed):
+            signed = updater._load_targets(role, "targets")
+            out.append(role)
+            succinct = signed.delegations.succinct_roles if signed.delegations else None
+            for name in (b for b in succinct.get_roles() if f"{b}.json" in listed) if succinct else ():
+                updater._load_targets(name, role)
+                out.append(name)
+        return out
+
     def delegated_role(self, role: str) -> bytes:
         """The bytes of delegated targets role ``role`` exactly as the repository serves them, verified in this
         session (through :meth:`fetch` of one of its targets): for copying it verbatim (``repo vendor``)."""

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import math
 import multiprocessing
 import shutil
 import tempfile
@@ -29,7 +28,6 @@ from tuf.api.metadata import (
     MetaFile,
     Root,
     Snapshot,
-    SuccinctRoles,
     TargetFile,
     Targets,
     Timestamp,
@@ -41,12 +39,12 @@ from composer.fsutil import atomic_copy, atomic_write, sha256_file
 from composer.package.archive import verify_package
 from composer.package.extract import check_entries
 from composer.package.lint import lint_header
+from composer.repo.devbins import DeveloperRole, snapshot_roles
 from composer.repo.guard import ROLES_KEY, locked, locked_directory, remove_temporaries, repair
+from composer.repo.hashbins import assign, bin_bits, sign_bin, succinct_delegations
 from composer.repo.index import IndexEntry, build_index, index_target_path, package_target_path
 from composer.repo.publish import LocalDirectory, put_target_files, stored_target
 from composer.repo.sparse import (
-    FILES_PER_BIN,
-    MAX_BIN_BITS,
     SPARSE_BIN_PREFIX,
     base_target_path,
     build_sparse,
@@ -462,7 +460,7 @@ class _Upload:
     signers: Sequence[SigningKey]
     targets: Targets
     state: StateDB                       # queried per package: nothing loads the whole state
-    roles: dict[str, Metadata[Targets]] = field(default_factory=dict)
+    roles: dict[str, DeveloperRole] = field(default_factory=dict)   # the developer roles being written
     rules: Any = None                    # compiled YARA rules (bundled + the repository's), on first use
     warnings: dict[str, tuple[str, ...]] = field(default_factory=dict)   # index path -> policy warnings
 
@@ -573,43 +571,40 @@ class _Upload:
         by_role: dict[str, list[tuple[Path, IndexEntry]]] = {}
         for pkg, entry, role in accepted:
             by_role.setdefault(role.name, []).append((pkg, entry))
-        signing: list[tuple[str, Metadata[Targets], list[SigningKey]]] = []
+        signing: list[tuple[DeveloperRole, list[SigningKey]]] = []
         for role_name, items in sorted(by_role.items()):
             role = next(r for _, _, r in accepted if r.name == role_name)
             keys = [k for k in self.signers if k.keyid in role.keyids]
             if len(keys) < role.threshold:
                 raise UserError(f"role '{role_name}' needs {role.threshold} of its keys to sign its metadata; "
                                 f"{len(keys)} given", hint="pass the developer's private key(s) with --key")
-            md = self.role(role_name)
-            new = [entry.path not in md.signed.targets for _, entry in items]
+            dev = self.role(role)
+            new = [not dev.lists(entry.path) for _, entry in items]
             put_target_files(self.store.publisher,
                              [(stored_target(entry.path, entry.sha256), pkg) for pkg, entry in items])
+            # the hash and size were computed during the checks: no need to read the package again
+            dev.add({entry.path: TargetFile(length=entry.size, hashes={"sha256": entry.sha256}, path=entry.path)
+                     for _, entry in items})
             for (_pkg, entry), fresh in zip(items, new, strict=True):
-                # the hash and size were computed during the checks: no need to read the package again
-                md.signed.targets[entry.path] = TargetFile(length=entry.size, hashes={"sha256": entry.sha256},
-                                                           path=entry.path)
                 results.append(Added(entry=entry, role=role_name, new=fresh,
                                      warnings=self.warnings.get(entry.path, ())))
-            md.signed.expires = expires(self.store.config.expiry_days["delegated"])
-            signing.append((role_name, md, keys))
+            signing.append((dev, keys))
             if isinstance(marker, dict):
-                marker[role_name] = md.signed.version
+                marker.update({name: md.signed.version for name, md in dev.pending()})
         self.state.put([r.entry.to_dict() for r in results],
-                       meta={ROLES_KEY: marker} if isinstance(marker, dict) else None)
-        for role_name, md, keys in signing:
-            self.store.sign_and_write(md, role_name, keys)
-            md.signed.version += 1   # the next chunk writes the next version
+                       meta={ROLES_KEY: dict(sorted(marker.items()))} if isinstance(marker, dict) else None)
+        for dev, keys in signing:   # each developer's bins first, its role last (docs/repo-devbins.md)
+            for name, md in dev.pending():
+                self.store.sign_and_write(md, name, keys)
+            dev.signed()   # the next chunk writes the next versions
         return results
 
-    def role(self, name: str) -> Metadata[Targets]:
-        if name not in self.roles:
-            if self.store.has_role(name):
-                md = self.store.load(name, Targets)
-                md.signed.version += 1
-            else:
-                md = Metadata(Targets(version=1, expires=expires(1)))
-            self.roles[name] = md
-        return self.roles[name]
+    def role(self, delegated: DelegatedRole) -> DeveloperRole:
+        if delegated.name not in self.roles:
+            keys = self.targets.delegations.keys if self.targets.delegations else {}
+            self.roles[delegated.name] = DeveloperRole.open(self.store, delegated.name, delegated, keys,
+                                                            self.store.config.expiry_days["delegated"])
+        return self.roles[delegated.name]
 
 
 def _scan(store: RepoStore, pkg: Path, entry: IndexEntry) -> None:
@@ -670,7 +665,7 @@ def publish_unlocked(store: RepoStore) -> dict[str, int]:
     version = store.current_version("targets")
     snapshot.signed.meta = {"targets.json": _metafile(version, _role_bytes(store, "targets", version))}
     delegations = targets.signed.delegations
-    for role in [*sorted(delegations.roles or {}), *bins] if delegations else bins:
+    for role in [*snapshot_roles(store, sorted(delegations.roles or {})), *bins] if delegations else bins:
         if store.has_role(role):
             version = store.current_version(role)
             snapshot.signed.meta[f"{role}.json"] = _metafile(version, _role_bytes(store, role, version))
@@ -727,30 +722,13 @@ def sign_bins(store: RepoStore, index: Targets, files: Mapping[str, TargetFile],
     if not files:
         index.delegations = None
         return []
-    succinct = SuccinctRoles(keyids=sorted(k.keyid for k in keys), threshold=threshold,
-                             bit_length=bin_bits(len(files)), name_prefix=SPARSE_BIN_PREFIX)
-    index.delegations = Delegations(keys={k.keyid: k.public.key for k in keys}, succinct_roles=succinct)
-    listed: dict[str, dict[str, TargetFile]] = {name: {} for name in succinct.get_roles()}
-    for path, info in files.items():
-        listed[succinct.get_role_for_target(path)][path] = info
-    days = store.config.expiry_days["index"]
+    index.delegations = succinct_delegations({k.keyid: k.public.key for k in keys}, threshold,
+                                             bin_bits(len(files)), SPARSE_BIN_PREFIX)
+    assert index.delegations.succinct_roles is not None
+    listed = assign(index.delegations.succinct_roles, files.items())
     for name, bin_targets in listed.items():
-        if store.has_role(name):
-            md = store.load(name, Targets)
-            if md.signed.targets == bin_targets and md.signed.expires > expires(days // 2):
-                continue
-            md.signed.version += 1
-        else:
-            md = Metadata(Targets(version=1))
-        md.signed.targets = bin_targets
-        md.signed.expires = expires(days)
-        store.sign_and_write(md, name, keys)
+        sign_bin(store, name, bin_targets, keys, days=store.config.expiry_days["index"])
     return list(listed)
-
-
-def bin_bits(files: int, per_bin: int = FILES_PER_BIN) -> int:
-    """Hash-bin prefix bits for ``files`` sparse files: about ``per_bin`` per bin, 2 to 2**MAX_BIN_BITS bins."""
-    return max(1, min(MAX_BIN_BITS, math.ceil(math.log2(max(files, 1) / per_bin))))
 
 
 def _role_bytes(store: RepoStore, role: str, version: int) -> bytes:

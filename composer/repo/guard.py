@@ -36,6 +36,7 @@ from tuf.api.metadata import Targets
 from composer import lockfile
 from composer.errors import InvalidPackage, UserError
 from composer.package.archive import read_header
+from composer.repo.devbins import developer_targets
 from composer.repo.index import IndexEntry
 from composer.repo.publish import stored_target
 from composer.repo.sparse import SPARSE_BIN_PREFIX
@@ -114,8 +115,8 @@ def role_versions(store: RepoStore) -> dict[str, int]:
             out[role] = max(out.get(role, 0), int(version))
     for role in ("root", "snapshot", *SERVICE_ROLES):   # publish's roles: they list no package
         out.pop(role, None)
-    for role in [r for r in out if r.startswith(f"{SPARSE_BIN_PREFIX}-")]:   # the sparse index's bins: publish's
-        del out[role]
+    for role in [r for r in out if r.startswith(f"{SPARSE_BIN_PREFIX}-")]:   # nor do the sparse index's bins
+        del out[role]   # (publish writes them: were they counted, every publish would force a full reconcile)
     vendored = store.dir / VENDORED_RECORD
     if vendored.is_file():
         out[".vendored"] = vendored.stat().st_mtime_ns
@@ -142,7 +143,8 @@ def remove_temporaries(directory: Path) -> None:
 
 
 def listed_targets(store: RepoStore) -> dict[str, tuple[int, str]]:
-    """path -> (length, sha256) of every package the current developer role metadata lists.
+    """path -> (length, sha256) of every package the current developer role metadata lists (themselves or
+    through their hash bins, composer/repo/devbins.py).
 
     A vendored role (repo/vendored.py) is an upstream developer's metadata, copied as it is: it lists every
     package of that developer, of which this repository holds the ones it vendored (the delegated names, the
@@ -154,7 +156,7 @@ def listed_targets(store: RepoStore) -> dict[str, tuple[int, str]]:
     for name in sorted(roles):
         if name in SERVICE_ROLES or not store.has_role(name):
             continue
-        for path, info in store.load(name, Targets).signed.targets.items():
+        for path, info in developer_targets(store, name, roles[name]).items():   # bins too (devbins.py)
             digest = str(info.hashes.get("sha256", ""))
             if name in vendored and not (roles[name].is_delegated_path(path)
                                          and (store.targets_dir / stored_target(path, digest)).is_file()):

@@ -74,6 +74,7 @@ def _mirror(client: RepositoryClient, dest: Path, arches: list[str]) -> MirrorRe
         if client.has_sparse(arch):   # the sparse index too (its bins' metadata is then in the cache)
             for path in sparse_paths(arch, client.index(arch)):
                 copy_target(path)
+    client.load_delegations()   # every role and hash bin (empty ones too: a client may walk into any of them)
     for version, raw in _root_chain(client):
         atomic_write(meta / f"{version}.root.json", raw)
     atomic_write(meta / "root.json", (client.metadata_dir / "root.json").read_bytes())

@@ -25,14 +25,13 @@ from typing import Any
 from composer import limits
 from composer.errors import UserError, VerificationError
 from composer.fsutil import canonical_json
+from composer.repo.hashbins import FILES_PER_BIN, MAX_BIN_BITS  # noqa: F401 (re-exported: bench/sparse.py)
 from composer.repo.index import IndexEntry, _order
 
 SPARSE_FORMAT = 1
 SPARSE_ROOT = "index/sparse"
 SPARSE_PATHS = ("index/sparse/*/*", "index/sparse/*/*/*")   # base.json, PP/NAME.json (python-tuf: per segment)
 SPARSE_BIN_PREFIX = "index-sparse"   # the hash bins (TAP 15 succinct roles) the index role delegates them to
-FILES_PER_BIN = 256      # a bin's target count the number of bins aims at (a bin is ~40 KB of metadata)
-MAX_BIN_BITS = 14        # at most 16,384 bins (PEP 458's count for PyPI)
 MAX_NAME = 200           # characters of a name a sparse path is made for
 MAX_PROVIDERS = 100_000  # names in one file's providers list
 _SAFE = frozenset("abcdefghijklmnopqrstuvwxyz0123456789._+-")

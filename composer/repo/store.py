@@ -197,14 +197,23 @@ class RepoStore:
         return md
 
     def current_version(self, role: str) -> int:
-        versions = [int(p.name.split(".", 1)[0]) for p in self.metadata_dir.glob(f"*.{role}.json")
-                    if p.name.split(".", 1)[0].isdigit()]
+        versions = self._versions(role)
         if not versions:
             raise UserError(f"{self.dir}: no metadata for role '{role}'", hint="publish the repository first")
         return max(versions)
 
     def has_role(self, role: str) -> bool:
-        return any(self.metadata_dir.glob(f"*.{role}.json"))
+        return bool(self._versions(role))
+
+    def _versions(self, role: str) -> list[int]:
+        """The versions ``N.ROLE.json`` in metadata/ (exactly ROLE: not ``N.OTHER.ROLE.json``, a hash bin of role
+        OTHER whose suffix looks like ROLE, composer/repo/devbins.py)."""
+        out = []
+        for p in self.metadata_dir.glob(f"*.{role}.json"):
+            version, _, rest = p.name.partition(".")
+            if version.isdigit() and rest == f"{role}.json":
+                out.append(int(version))
+        return out
 
     def root(self) -> Metadata[Root]:
         return self.load("root", Root)

@@ -6,8 +6,9 @@ repo/mirror.py reads one), and for the asked names:
 * each package is verified as any client verifies it (the upstream developer role's target info, the
   developer's signature, the index entry against the signed header) plus ``repo add``'s byte checks (safe
   paths, lint errors), then copied byte for byte to its content-addressed name under targets/;
-* the upstream developer role's metadata (``N.ROLE.json``) is copied verbatim: its signatures are the
-  upstream developer's, so no upstream private key is needed, and none is read;
+* the upstream developer role's metadata (``N.ROLE.json``, and its hash bins ``N.ROLE.binsB-XX.json`` when it
+  has them: composer/repo/devbins.py) is copied verbatim: its signatures are the upstream developer's, so no
+  upstream private key is needed, and none is read;
 * this repository's offline top-level targets delegates exactly the vendored package names (and the names
   they provide) to the upstream role's keys and threshold, under the upstream role's name. Not the upstream
   patterns: a package the upstream developer adds later gets no authority here until it is vendored, and
@@ -71,6 +72,7 @@ class UpstreamRole:
     name: str
     data: bytes                             # the signed metadata, verbatim
     version: int
+    bins: tuple[tuple[str, int, bytes], ...] = ()   # its hash bins (name, version, metadata verbatim): devbins.py
     keyids: tuple[str, ...]                 # the upstream delegation's keys and threshold
     threshold: int
     keys: Mapping[str, Key]
@@ -118,6 +120,9 @@ def vendor(store: RepoStore, client: RepositoryClient, request: VendorRequest, *
     copied = store_packages(store, upstream)
     write_vendored(store.dir, record)
     for role in upstream:
+        for bin_name, version, bin_data in role.bins:   # the bins before the role that points at them
+            if not store.has_role(bin_name) or store.current_version(bin_name) != version:
+                store.publisher.put_metadata(f"{version}.{bin_name}.json", bin_data)
         if previous[role.name] != role.version:
             store.publisher.put_metadata(f"{role.version}.{role.name}.json", role.data)
     if changed:
@@ -243,15 +248,22 @@ def _read_role(client: RepositoryClient, top: Targets, name: str, group: Sequenc
         packages.append((entry, path))
     data = client.delegated_role(name)   # after the fetches: the version they were verified against
     md = Metadata[Targets].from_bytes(data)
-    if md.signed.delegations is not None:
+    delegations = md.signed.delegations
+    if delegations is not None and (delegations.roles or delegations.succinct_roles is None):
         raise VerificationError(f"{client.urls[0]}: role '{name}' delegates further; vendoring copies developer "
-                                "roles that list their packages themselves", hint="vendor from another role")
+                                "roles that list their packages themselves or in hash bins",
+                                hint="vendor from another role")
+    bins = []
+    for bin_name in client.load_delegations([name])[1:]:   # a binned role: every bin, verified, verbatim
+        bin_data = client.delegated_role(bin_name)
+        bins.append((bin_name, int(Metadata[Targets].from_bytes(bin_data).signed.version), bin_data))
     names = sorted({e.name for e in group} | provided)
     unsafe = [n for n in names if not SAFE_NAME.fullmatch(n)]
     if unsafe:
         raise VerificationError(f"{client.urls[0]}: role '{name}' provides names that cannot be delegated: "
                                 f"{', '.join(repr(n) for n in unsafe)}", hint=UPSTREAM_HINT)
-    return UpstreamRole(name=name, data=data, version=int(md.signed.version), keyids=tuple(sorted(role.keyids)),
+    return UpstreamRole(name=name, data=data, version=int(md.signed.version), bins=tuple(bins),
+                        keyids=tuple(sorted(role.keyids)),
                         threshold=role.threshold, keys={k: top.delegations.keys[k] for k in role.keyids},
                         names=tuple(names), packages=tuple(packages))
 
@@ -307,6 +319,11 @@ def _clashes(store: RepoStore, client: RepositoryClient, role: UpstreamRole, own
     if name in record and not _same_upstream(record[name], client):
         return [UserError(f"role '{name}' is already vendored from {record[name].upstream}, not {client.urls[0]}",
                           hint="vendor each role from one upstream (its URL or its pinned root)")]
+    older = [b for b, version, _ in role.bins if store.has_role(b) and version < store.current_version(b)]
+    if older:
+        return [VerificationError(f"upstream role '{name}': hash bin {older[0]} is older than the vendored copy "
+                                  "(rollback)", hint="the upstream or its mirror serves old metadata; your copy is "
+                                                     "unchanged")]
     if not store.has_role(name):
         return []
     current = store.current_version(name)
