@@ -178,6 +178,10 @@ def open_state(directory: Path, *, write: bool) -> StateDB | None:
     path, legacy = directory / STATE_DB, directory / LEGACY_STATE
     if not write and not path.is_file():
         return None
+    if write and _nearly_full(directory):
+        # SQLite creates state.db-wal and -shm on opening and cannot fold them back on a full disk: refuse
+        # before touching anything, so the repository stays exactly as it was
+        raise fault(OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path)), "writing the repository state")
     try:
         conn = _connect(path, write=write)
         db = StateDB(directory, conn)
