@@ -52,6 +52,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+# this checkout's composer, not whichever one the shared venv's editable install points at (it may be another
+# worktree's: measuring that code is measuring another branch)
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
 from repo import ARCHES, CAPABILITIES, DEV_PATTERNS, DEV_ROLE, EPOCH, CountingClient, Fetch, synthetic_metadata
 from tuf.api.metadata import Targets
 
