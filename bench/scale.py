@@ -75,6 +75,10 @@ KEYS = ("root", "targets", "index", "snapshot", "timestamp", "dev")
 CHUNK = 2000
 DONE = "complete"
 LOCKSET = "lockset"   # marks the lock set added (add_lock_set)
+LOCK_ARCH = "x86_64"
+LOCK_LIBS, LOCK_APPS = 16, 5   # the lock set: libraries, and applications (the profile's packages)
+REPO_NAME = "synthetic"        # the profile's name for the repository
+INDEX_MODES = ("whole", "sparse")
 FORMAT = 2
 """The cached repositories' layout: bump it when what build_repository makes changes (2: the index role is
 delegated the sparse paths and the repository publishes the sparse index; 1 did not). Part of the cache path."""
@@ -213,12 +217,6 @@ def lock_names() -> list[str]:
 
 
 # ---------------------------------------------------------------- the lock profile (cold and warm locks)
-
-LOCK_ARCH = "x86_64"
-LOCK_LIBS, LOCK_APPS = 16, 5   # the lock set: libraries, and applications (the profile's packages)
-REPO_NAME = "synthetic"
-INDEX_MODES = ("whole", "sparse")
-
 
 def private_dir(path: Path) -> Path:
     """A new cache directory a client accepts (owner-only, as ``vcomp`` makes its cache)."""
