@@ -66,7 +66,7 @@ class Result:
 
     @property
     def import_mib(self) -> float:
-        return max(s.extra.get("import_kib", 0) for s in self.samples) / 1024
+        return float(max(s.extra.get("import_kib", 0) for s in self.samples)) / 1024
 
     def median_extra(self, key: str) -> float:
         return statistics.median(float(s.extra[key]) for s in self.samples)

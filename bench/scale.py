@@ -5,21 +5,32 @@
 For each size N, a synthetic repository of N metadata-only packages (``bench/repo.py``'s synthetic metadata:
 names, versions, dependencies, provides; no payload) built through the real path: every package written and
 signed by ``write_package``, added with ``edit.add_many`` (verification, delegation checks, the developer
-role signed), published. It is cached under ``$VCOMP_CACHE/bench-scale/N`` (or ``--cache``) between runs; a run
-works on a copy (targets and metadata hard-linked: they are immutable or replaced by rename; the state copied).
+role signed), published with the sparse index (the bench's ``repo init`` delegates the index role the sparse paths),
+then the lock set added (``lock_set``: 21 packages that lock together, the same in every repository). It is cached
+under ``$VCOMP_CACHE/bench-scale/vFORMAT/N`` (or ``--cache``; FORMAT changes when what is cached changes: the
+repositories of format 1 had no sparse index and are not reused) between runs; a run works on a copy (targets
+and metadata hard-linked: they are immutable or replaced by rename; the state copied).
 
 Measured on that copy, in one run, for every size:
 
 * ``add 1``        ``repo add`` of one more package (lock, repair, checks, one state transaction, role signed)
 * ``publish``      ``repo publish`` after it (the indexes rebuilt from the state, index/snapshot/timestamp)
-* ``refresh``      a warm client's refresh + index after that change: seconds and bytes downloaded
+* ``refresh``      a warm whole-index client's refresh + index after that change: seconds and bytes downloaded
+* ``refresh sparse`` a warm sparse client's refresh after that change: the metadata (timestamp, snapshot, index
+                   role, the changed hash bins) and the changed sparse files of the names it follows (the lock
+                   profile's, and the uploaded package's own and provided names)
 * ``cold``         a new client's refresh + index: seconds and bytes
 * ``dev refetch``  the developer metadata (its role, its hash bins) a client that had installed a package before
                    the add downloads to install the added one: the whole role unbinned, one bin binned
+* ``lock``         ``vcomp lock``'s resolution (``resolve_profile``) of a small profile (the lock set's 5
+                   applications, x86_64) against the repository over file://, cold (empty client cache) and
+                   warm (the same cache, nothing changed), with VCOMP_INDEX=whole and =sparse: seconds, bytes
 * ``mirror``       ``vcomp repo mirror``'s verified copy of the whole repository to a new directory
 * baselines, same run: one SQLite insert into a copy of the state (``add 1``'s floor for the state part),
   the old per-add cost (load the whole state and rewrite it as ``state.json``, what every add did before
   ``state.db``) and a raw copy (``shutil.copytree``) of metadata/ and targets/ (``mirror``'s floor).
+* sizes: ``state.db``, the old ``state.json``, the developer role, the snapshot; counts: hash bins, packages
+  stored, packages the lock chose.
 
 It prints every figure per size, the growth factor per 10x of size, and the ratios against the baselines.
 """
@@ -27,6 +38,7 @@ It prints every figure per size, the growth factor per 10x of size, and the rati
 from __future__ import annotations
 
 import argparse
+import hashlib
 import itertools
 import json
 import math
@@ -42,18 +54,36 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from repo import ARCHES, DEV_PATTERNS, DEV_ROLE, EPOCH, CountingClient, synthetic_metadata
+# this checkout's composer, not whichever one the shared venv's editable install points at (it may be another
+# worktree's: measuring that code is measuring another branch)
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from repo import ARCHES, CAPABILITIES, DEV_PATTERNS, DEV_ROLE, EPOCH, CountingClient, Fetch, synthetic_metadata
+from tuf.api.metadata import Targets
+
+from composer import settings
 from composer.fsutil import atomic_write
 from composer.package.archive import read_header, write_package
+from composer.package.metadata import Dependency, Metadata, Security
+from composer.profile.load import load_profile
 from composer.repo import edit
 from composer.repo.mirror import mirror
+from composer.repo.sparse import provided_name
 from composer.repo.store import RepoStore
+from composer.solve.lock import RepositorySources, resolve_profile
 from composer.trust.keys import generate, load_public_key, load_signing_key
 
 KEYS = ("root", "targets", "index", "snapshot", "timestamp", "dev")
 CHUNK = 2000
 DONE = "complete"
+LOCKSET = "lockset"   # marks the lock set added (add_lock_set)
+LOCK_ARCH = "x86_64"
+LOCK_LIBS, LOCK_APPS = 16, 5   # the lock set: libraries, and applications (the profile's packages)
+REPO_NAME = "synthetic"        # the profile's name for the repository
+INDEX_MODES = ("whole", "sparse")
+FORMAT = 2
+"""The cached repositories' layout: bump it when what build_repository makes changes (2: the index role is
+delegated the sparse paths and the repository publishes the sparse index; 1 did not). Part of the cache path."""
 
 
 @dataclass
@@ -63,6 +93,8 @@ class Figures:
     size: int
     seconds: dict[str, float] = field(default_factory=dict)
     bytes: dict[str, int] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)   # hash bins, packages a lock chose
+    profile: list[str] = field(default_factory=list)       # the lock profile's package names
 
 
 def default_cache() -> Path:
@@ -73,7 +105,7 @@ def default_cache() -> Path:
 
 def build_repository(cache: Path, n: int, seed: int, log: Callable[[str], None]) -> Path:
     """``cache/N``: keys/, repo/ (N packages, published) and extra.vpk (package N, not added); built once."""
-    home = cache / str(n)
+    home = cache / f"v{FORMAT}" / str(n)
     if (home / DONE).is_file():
         return home
     shutil.rmtree(home, ignore_errors=True)
@@ -103,10 +135,18 @@ def build_repository(cache: Path, n: int, seed: int, log: Callable[[str], None])
                   progress=lambda done, total: log(f"  {n}: added {done}/{total} ({time.perf_counter() - t1:.0f} s)")
                   if done % 20000 == 0 or done == total else None)
     edit.publish(RepoStore(repo))
+    check_sparse(repo)
     log(f"  {n}: repository built (add {time.perf_counter() - t1:.1f} s)")
     shutil.rmtree(pkgs)
     (home / DONE).write_text(f"{n}\n")
     return home
+
+
+def check_sparse(repo: Path) -> None:
+    """Refuse a repository that does not publish the sparse index (its index role lacks the sparse paths)."""
+    store = RepoStore(repo)
+    if not edit.publishes_sparse(store.load("targets", Targets).signed, store.config.architectures):
+        raise SystemExit(f"{repo}: the index role is not delegated the sparse paths (docs/repo-sparse.md, Trust)")
 
 
 def working_copy(home: Path, dest: Path) -> Path:
@@ -128,37 +168,141 @@ def tree_bytes(top: Path) -> int:
     return sum(p.stat().st_size for p in top.rglob("*") if p.is_file())
 
 
+# ---------------------------------------------------------------- the lock set (what the lock profile asks for)
+
+def lock_set() -> list[Metadata]:
+    """LOCK_LIBS libraries and LOCK_APPS applications that lock together, the same in every repository.
+
+    The synthetic packages cannot be locked: their requirements are drawn at random (``=1.0.3`` of a 2.x
+    package, an aarch64-only dependency of an x86_64 one), so of the first 1,000 only ``pkg-00000`` resolves.
+    The lock set is a small consistent distribution added to every repository: libraries depending on earlier
+    ones (and on ``pkg-00000``), applications on 2-4 libraries; a lock of the applications reaches ~20 names
+    whatever the repository's size, so the lock figures show what the repository around them costs."""
+    rng = random.Random(LOCK_LIBS * 100 + LOCK_APPS)
+    libs = [f"pkg-lockset-lib-{i:02d}" for i in range(LOCK_LIBS)]
+    out = [lock_package(name, "library", ["pkg-00000", *rng.sample(libs[:i], min(i, 2))], rng)
+           for i, name in enumerate(libs)]
+    out += [lock_package(f"pkg-lockset-app-{i}", "application", rng.sample(libs, rng.randint(2, 4)), rng)
+            for i in range(LOCK_APPS)]
+    return out
+
+
+def lock_package(name: str, typ: str, deps: Sequence[str], rng: random.Random) -> Metadata:
+    return Metadata(
+        name=name, version=f"1.{rng.randint(0, 9)}.0", description=f"lock set {typ} {name}", license="MIT",
+        type=typ, arch="x86_64", authors=("Bench Maintainers <bench@example.org>",),
+        homepage=f"https://example.org/{name}", provides=(f"{'cmd' if typ == 'application' else 'lib'}:{name}",),
+        dependencies=tuple(Dependency(name=d, requirement="*" if d == "pkg-00000" else "^1") for d in sorted(deps)),
+        capabilities_required=("filesystem",), security=Security(context="system_t"),
+        provenance={"source-date-epoch": EPOCH})
+
+
+def add_lock_set(home: Path, log: Callable[[str], None]) -> None:
+    """Add and publish the lock set in the cached repository ``home`` (once: marked by ``home/lockset``)."""
+    if (home / LOCKSET).is_file():
+        return
+    dev = load_signing_key(home / "keys" / "dev.key")
+    with tempfile.TemporaryDirectory(prefix="lockset-", dir=home) as tmp:
+        paths = []
+        for meta in lock_set():
+            path = Path(tmp) / f"{meta.nva}.vpk"
+            write_package(path, metadata=meta, staged=[], key=dev, epoch=EPOCH)
+            paths.append(path)
+        edit.add(RepoStore(home / "repo"), paths, [dev])
+    edit.publish(RepoStore(home / "repo"))
+    (home / LOCKSET).write_text(f"{LOCK_LIBS} {LOCK_APPS}\n")
+    log(f"  {home.name}: lock set added ({len(paths)} packages)")
+
+
+def lock_names() -> list[str]:
+    return [f"pkg-lockset-app-{i}" for i in range(LOCK_APPS)]
+
+
+# ---------------------------------------------------------------- the lock profile (cold and warm locks)
+
+def private_dir(path: Path) -> Path:
+    """A new cache directory a client accepts (owner-only, as ``vcomp`` makes its cache)."""
+    path.mkdir(mode=0o700, parents=True)
+    return path
+
+
+def sources_of(client: CountingClient, root: bytes, cache: Path) -> RepositorySources:
+    """What ``open_sources`` makes for a profile with one repository, with a client that counts its bytes."""
+    return RepositorySources(clients={REPO_NAME: client}, fingerprints={REPO_NAME: hashlib.sha256(root).hexdigest()},
+                             pools=cache / "pools")
+
+
+def write_profile(dest: Path, url: str, root: bytes, names: Sequence[str]) -> Path:
+    """A small profile: the repository over file:// (pinned root beside it), ``names``, every capability."""
+    dest.mkdir(parents=True)
+    (dest / "root.json").write_bytes(root)
+    (dest / "scale.yaml").write_text(
+        f"name: scale-lock\narchitectures: [{LOCK_ARCH}]\n"
+        f"repositories:\n  - name: {REPO_NAME}\n    url: {url}\n    root: root.json\n"
+        f"packages: [{', '.join(names)}]\ncapabilities: [{', '.join(CAPABILITIES)}]\n"
+        "outputs: [{type: rootfs}]\n")
+    return dest / "scale.yaml"
+
+
+def lock_once(profile: Path, url: str, root: bytes, cache: Path, mode: str) -> tuple[float, list[Fetch], int]:
+    """``vcomp lock``'s resolution (``resolve_profile``) of ``profile`` with VCOMP_INDEX=``mode`` and the client
+    cache ``cache``: seconds, the fetches, the packages locked."""
+    with settings.overriding(settings.INDEX, mode):
+        t0 = time.perf_counter()
+        loaded = load_profile(profile)
+        client = CountingClient(url, root, cache)
+        lock = resolve_profile(loaded, sources_of(client, root, cache))
+        seconds = time.perf_counter() - t0
+    return seconds, client.take(), len(lock.packages(LOCK_ARCH))
+
+
+def watched_names(names: Sequence[str], extra: Path) -> list[str]:
+    """What a sparse client follows: the profile's names and the names the next upload (``extra``) touches
+    (its own and those it provides), so its refresh after that upload shows what one change costs."""
+    meta = read_header(extra).metadata
+    return sorted({*names, meta.name, *(provided_name(p) for p in meta.provides)})
+
+
+def kinds(fetches: Sequence[Fetch]) -> str:
+    """``3 metadata (1.2 kB), 2 sparse files (1.9 kB)``: what a fetch list was made of."""
+    groups: dict[str, list[int]] = {}
+    for f in fetches:
+        kind = "metadata" if f.url.startswith("metadata/") else "sparse files" if "/sparse/" in f.url else "targets"
+        groups.setdefault(kind, []).append(f.bytes)
+    return ", ".join(f"{len(b)} {k} ({show(sum(b), 'B')})" for k, b in sorted(groups.items()))
+
+
 # ---------------------------------------------------------------- one size
 
-def measure(home: Path, work: Path, *, with_mirror: bool = True) -> Figures:
-    repo = working_copy(home, work / "repo")
-    keys = home / "keys"
-    dev = load_signing_key(keys / "dev.key")
-    root = (repo / "metadata" / "1.root.json").read_bytes()
-    url = repo.resolve().as_uri()
-    figures = Figures(size=RepoStore(repo).writable_state().count())
+class Timed:
+    """``timed(name, fn)``: run ``fn``, record its seconds under ``name`` in ``figures``, return its result."""
 
-    def timed(name: str, fn: Callable[[], Any]) -> Any:
+    def __init__(self, figures: Figures) -> None:
+        self.figures = figures
+
+    def __call__(self, name: str, fn: Callable[[], Any]) -> Any:
         t0 = time.perf_counter()
         out = fn()
-        figures.seconds[name] = time.perf_counter() - t0
+        self.figures.seconds[name] = time.perf_counter() - t0
         return out
 
-    warm = CountingClient(url, root, work / "client")
-    timed("cold", lambda: (warm.refresh(), warm.index("x86_64")))
-    figures.bytes["cold"] = sum(f.bytes for f in warm.take())
-    figures.bytes["state.db"] = sum(p.stat().st_size for p in repo.glob("state.db*"))
-    figures.bytes["dev role"] = max((p for p in (repo / "metadata").glob(f"*.{DEV_ROLE}.json")),
-                                    key=lambda p: int(p.name.split(".")[0])).stat().st_size
 
+def measure_baselines(figures: Figures, repo: Path, work: Path) -> None:
+    """The state's sizes, one SQLite insert and the old whole-state rewrite (see the module docstring)."""
+    timed = Timed(figures)
+    figures.bytes["state.db"] = sum(p.stat().st_size for p in repo.glob("state.db*"))
+    figures.bytes["dev role"] = latest_role(repo, DEV_ROLE).stat().st_size
     scratch = work / "insert.db"   # baseline: one row into a copy of the state, one transaction
     shutil.copy2(repo / "state.db", scratch)
     conn = sqlite3.connect(scratch)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=FULL")
     row = ("packages/zz/zz-1-x86_64.vpk", "zz", "x86_64", "0" * 64, json.dumps({"path": "x" * 400}))
-    timed("sqlite insert", lambda: conn.execute("INSERT INTO packages VALUES (?, ?, ?, ?, ?)", row)
-          and conn.commit())
+
+    def insert() -> None:
+        conn.execute("INSERT INTO packages VALUES (?, ?, ?, ?, ?)", row)
+        conn.commit()
+    timed("sqlite insert", insert)
     conn.close()
 
     def old_state_write() -> None:   # what every add cost before state.db: load and rewrite the whole state.json
@@ -167,18 +311,73 @@ def measure(home: Path, work: Path, *, with_mirror: bool = True) -> Figures:
     timed("state.json rewrite", old_state_write)
     figures.bytes["state.json"] = (work / "state.json").stat().st_size
 
-    warm.fetch(warm.index("x86_64")[0])   # a client that installed a package: it holds the developer metadata
-    warm.take()
+
+def latest_role(repo: Path, role: str) -> Path:
+    return max((repo / "metadata").glob(f"*.{role}.json"), key=lambda p: int(p.name.split(".")[0]))
+
+
+def measure_locks(figures: Figures, profile: Path, url: str, root: bytes, work: Path,
+                  log: Callable[[str], None]) -> None:
+    """Per index mode, a cold lock (empty client cache) and a warm one (the same cache, nothing changed)."""
+    for mode in INDEX_MODES:
+        cache = private_dir(work / f"lock-{mode}")
+        for state in ("cold", "warm"):
+            seconds, fetches, locked = lock_once(profile, url, root, cache, mode)
+            key = f"lock {state} {mode}"
+            figures.seconds[key], figures.bytes[key] = seconds, sum(f.bytes for f in fetches)
+            figures.counts["locked packages"] = locked
+            log(f"  {figures.size}: {key}: {locked} packages locked, {len(fetches)} files: {kinds(fetches)}")
+
+
+def whole_refresh(client: CountingClient) -> list[Fetch]:
+    """A whole-index client's refresh: the metadata, then the whole index of LOCK_ARCH (if it changed)."""
+    client.refresh()
+    client.index(LOCK_ARCH)
+    return client.take()
+
+
+def follow(client: CountingClient, names: Sequence[str]) -> list[Fetch]:
+    """A sparse client's refresh: the metadata, then the sparse files of ``names`` (only changed ones fetched)."""
+    client.refresh()
+    client.sparse_entries(LOCK_ARCH, names)
+    return client.take()
+
+
+def measure(home: Path, work: Path, *, size: int, with_mirror: bool = True,
+            log: Callable[[str], None] = print) -> Figures:
+    repo = working_copy(home, work / "repo")
+    dev = load_signing_key(home / "keys" / "dev.key")
+    root = (repo / "metadata" / "1.root.json").read_bytes()
+    url = repo.resolve().as_uri()
+    figures = Figures(size=size, counts={"packages": RepoStore(repo).writable_state().count()})
+    timed = Timed(figures)
+
+    client = CountingClient(url, root, work / "client")
+    figures.bytes["cold"] = sum(f.bytes for f in timed("cold", lambda: whole_refresh(client)))
+    client.fetch(client.index("x86_64")[0])   # a client that installed a package: it holds the developer metadata
+    client.take()
+    measure_baselines(figures, repo, work)
+
+    figures.profile = lock_names()
+    measure_locks(figures, write_profile(work / "profile", url, root, figures.profile), url, root, work, log)
+    watched = watched_names(figures.profile, home / "extra.vpk")
+    follow(CountingClient(url, root, private_dir(work / "sparse-client")), watched)
+
     timed("add 1", lambda: edit.add(RepoStore(repo), [home / "extra.vpk"], [dev]))
     timed("publish", lambda: edit.publish(RepoStore(repo)))
-    warm = CountingClient(url, root, work / "client")
-    timed("refresh", lambda: (warm.refresh(), warm.index("x86_64")))
-    figures.bytes["refresh"] = sum(f.bytes for f in warm.take())
+    client = CountingClient(url, root, work / "client")
+    figures.bytes["refresh"] = sum(f.bytes for f in timed("refresh", lambda: whole_refresh(client)))
     # installing the new package: the developer metadata (role, bins) the client fetches again
     added = read_header(home / "extra.vpk").metadata
-    warm.fetch(warm.metadata(added.name, "x86_64", added.version))
-    figures.bytes["dev refetch"] = sum(f.bytes for f in warm.take()
+    client.fetch(client.metadata(added.name, "x86_64", added.version))
+    figures.bytes["dev refetch"] = sum(f.bytes for f in client.take()
                                        if f.url.startswith("metadata/") and f".{DEV_ROLE}." in f.url)
+    sparse = CountingClient(url, root, work / "sparse-client")
+    fetched = timed("refresh sparse", lambda: follow(sparse, watched))
+    figures.bytes["refresh sparse"] = sum(f.bytes for f in fetched)
+    log(f"  {figures.size}: refresh sparse ({len(watched)} names followed): {kinds(fetched)}")
+    figures.bytes["snapshot"] = latest_role(repo, "snapshot").stat().st_size
+    figures.counts["bins"] = len({p.name.split(".")[1] for p in (repo / "metadata").glob("*.index-sparse-*.json")})
 
     if not with_mirror:
         return figures
@@ -191,14 +390,20 @@ def measure(home: Path, work: Path, *, with_mirror: bool = True) -> Figures:
 
 # ---------------------------------------------------------------- report
 
-ROWS = (("add 1", "s"), ("publish", "s"), ("refresh", "s"), ("refresh", "B"), ("cold", "s"), ("cold", "B"),
+LOCKS = tuple((f"lock {state} {mode}", unit) for mode in INDEX_MODES for state in ("cold", "warm") for unit in "sB")
+ROWS = (("add 1", "s"), ("publish", "s"), ("refresh", "s"), ("refresh", "B"), ("refresh sparse", "s"),
+        ("refresh sparse", "B"), ("cold", "s"), ("cold", "B"), *LOCKS,
         ("mirror", "s"), ("mirror", "B"), ("sqlite insert", "s"), ("state.json rewrite", "s"), ("raw copy", "s"),
-        ("state.db", "B"), ("state.json", "B"), ("dev role", "B"), ("dev refetch", "B"))
+        ("state.db", "B"), ("state.json", "B"), ("dev role", "B"), ("dev refetch", "B"), ("snapshot", "B"),
+        ("bins", "n"), ("locked packages", "n"))
+UNITS = {"s": "time", "B": "bytes", "n": "count"}
 RATIOS = (("add 1", "sqlite insert"), ("mirror", "raw copy"))
 
 
 def value(f: Figures, name: str, unit: str) -> float:
-    return f.seconds.get(name, math.nan) if unit == "s" else float(f.bytes.get(name, math.nan))
+    if unit == "s":
+        return f.seconds.get(name, math.nan)
+    return float((f.bytes if unit == "B" else f.counts).get(name, math.nan))
 
 
 def show(v: float, unit: str) -> str:
@@ -206,6 +411,8 @@ def show(v: float, unit: str) -> str:
         return "-"
     if unit == "s":
         return f"{v * 1000:.1f} ms" if v < 1 else f"{v:.2f} s"
+    if unit == "n":
+        return f"{v:,.0f}"
     return f"{v / 1e6:.2f} MB" if v >= 1e6 else f"{v / 1e3:.1f} kB"
 
 
@@ -218,7 +425,7 @@ def report(all_figures: Sequence[Figures]) -> str:
         vals = [value(f, name, unit) for f in all_figures]
         growth = [f"x{(b / a) ** (1 / math.log10(m / n)):.2f}/10x" if a and a == a and b == b and m > n else "-"
                   for (a, b), (n, m) in zip(itertools.pairwise(vals), steps, strict=True)]
-        lines.append([f"{name} ({'time' if unit == 's' else 'bytes'})", *[show(v, unit) for v in vals], *growth])
+        lines.append([f"{name} ({UNITS[unit]})", *[show(v, unit) for v in vals], *growth])
     for num, den in RATIOS:
         shares = [value(f, num, "s") / value(f, den, "s") for f in all_figures]
         lines.append([f"{num} / {den}", *[f"{r:.0f}x" if r == r else "-" for r in shares],
@@ -233,8 +440,9 @@ def run(sizes: Sequence[int], cache: Path, seed: int, log: Callable[[str], None]
     for n in sizes:
         t0 = time.perf_counter()
         home = build_repository(cache, n, seed, log)
+        add_lock_set(home, log)
         with tempfile.TemporaryDirectory(prefix="vcomp-scale-", dir=cache) as tmp:
-            out.append(measure(home, Path(tmp), with_mirror=n <= mirror_max))
+            out.append(measure(home, Path(tmp), size=n, with_mirror=n <= mirror_max, log=log))
         log(f"  {n}: measured in {time.perf_counter() - t0:.1f} s")
     return out
 
