@@ -10,7 +10,10 @@ read timeout and a bounded number of attempts (:data:`LIMITS`).
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -55,6 +58,18 @@ def parse_url(url: str) -> Location:
     if parts.scheme != "s3" or not parts.netloc or parts.query or parts.fragment:
         raise UserError(f"{url}: not an S3 URL", hint="write s3://BUCKET/PREFIX (the endpoint: AWS_ENDPOINT_URL)")
     return Location(url=url, bucket=parts.netloc, prefix=parts.path.strip("/"))
+
+
+def content_md5(body: bytes | Path) -> str:
+    """The ``Content-MD5`` of a PutObject body (the store refuses a torn upload: whole or not at all)."""
+    digest = hashlib.md5(usedforsecurity=False)
+    if isinstance(body, bytes):
+        digest.update(body)
+    else:
+        with body.open("rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                digest.update(chunk)
+    return base64.b64encode(digest.digest()).decode()
 
 
 def _boto3() -> Any:

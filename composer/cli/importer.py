@@ -111,12 +111,10 @@ def _advisories(args: argparse.Namespace, stanzas: Any, plan: Any, arch: Any, ke
     from composer.package.build import default_cache
     from composer.package.debian import DebianArchive
     from composer.repo.advisories import add_advisories, read_feed
-    from composer.repo.debianset import imported_binary
+    from composer.repo.debianset import imported_binaries
     from composer.repo.store import RepoStore
     archive = DebianArchive(default_cache(), suite=importer.release(_suites(args)))
-    fields = {(s.fields.get("Package"), s.fields.get("Version")): s.fields for s in stanzas}
-    feed = debian_feed(imported_binary(archive, arch, meta, fields.get((meta.name, meta.upstream_version), {}))
-                       for meta in plan.packages)
+    feed = debian_feed(imported_binaries(archive, arch, plan.packages, stanzas))
     store = RepoStore(Path(args.repo))
     derived = len(feed.advisories)
     try:

@@ -14,8 +14,6 @@ own key and every blob has the sha256 the signed entry names; anything else is r
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
 import re
 import urllib.error
@@ -126,9 +124,8 @@ class S3Store:
 
     def put(self, rel: str, data: bytes) -> None:
         key = self.where.key(rel)
-        md5 = base64.b64encode(hashlib.md5(data, usedforsecurity=False).digest()).decode()
         try:
-            self.client.put_object(Bucket=self.where.bucket, Key=key, Body=data, ContentMD5=md5,
+            self.client.put_object(Bucket=self.where.bucket, Key=key, Body=data, ContentMD5=s3client.content_md5(data),
                                    ContentType="application/octet-stream")
         except Exception as exc:
             raise s3client.failure(f"shared cache s3://{self.where.bucket}/{key}", exc, retry=RETRY) from None

@@ -131,12 +131,9 @@ def import_closure(arch: str, out_dir: Path, *, checkout: SampleCheckout, names:
     seconds["map"] = time.monotonic() - start - seconds["parse"]
     out_dir.mkdir(parents=True, exist_ok=True)
     built = []
-    fields = {(s.fields.get("Package"), s.fields.get("Version")): s.fields for s in stanzas}
-    binaries = []
     for i, meta in enumerate(plan.packages, 1):
         built.append(importer.build_with_payload(meta, archive=archive, arch=a, key=key, epoch=source_date_epoch(),
                                                  out_dir=out_dir))
-        binaries.append(imported_binary(archive, a, meta, fields.get((meta.name, meta.upstream_version), {})))
         if i % 20 == 0 or i == len(plan.packages):
             say(f"   {arch}: imported {i}/{len(plan.packages)}")
     seconds["build"] = time.monotonic() - start - seconds["parse"] - seconds["map"]
@@ -146,7 +143,15 @@ def import_closure(arch: str, out_dir: Path, *, checkout: SampleCheckout, names:
               "untranslated": {b.name: list(b.untranslated) for b in built if b.untranslated},
               "files": {b.name: b.sha256 for b in built}}
     return ClosureImport(arch=arch, paths=tuple(out_dir / b.name for b in built), report=report,
-                         binaries=tuple(binaries))
+                         binaries=tuple(imported_binaries(archive, a, plan.packages, stanzas)))
+
+
+def imported_binaries(archive: DebianArchive, arch: Arch, packages: Sequence[DebMetadata],
+                      stanzas: Sequence[Any]) -> list[Binary]:
+    """:func:`imported_binary` of each imported package, its Debian fields found among the parsed stanzas."""
+    fields = {(s.fields.get("Package"), s.fields.get("Version")): s.fields for s in stanzas}
+    return [imported_binary(archive, arch, meta, fields.get((meta.name, meta.upstream_version), {}))
+            for meta in packages]
 
 
 def imported_binary(archive: DebianArchive, arch: Arch, meta: DebMetadata, fields: Mapping[str, str]) -> Binary:

@@ -10,8 +10,6 @@ Credentials, the endpoint, timeouts and the one-line errors: composer/s3client.p
 
 from __future__ import annotations
 
-import base64
-import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -87,14 +85,7 @@ class S3Publisher:
         self._put(f"{TARGETS}/{name}", source, False)
 
     def _put(self, key: str, body: bytes | Path, changing: bool) -> None:
-        digest = hashlib.md5(usedforsecurity=False)
-        if isinstance(body, bytes):
-            digest.update(body)
-        else:
-            with body.open("rb") as f:
-                for chunk in iter(lambda: f.read(1 << 20), b""):
-                    digest.update(chunk)
-        md5 = base64.b64encode(digest.digest()).decode()
+        md5 = s3client.content_md5(body)
         extra = {"ContentType": "application/json" if key.endswith(".json") else "application/octet-stream",
                  "CacheControl": "no-cache" if changing else IMMUTABLE_CACHE}
         target = f"s3://{self.bucket}/{self._key(key)}"

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TypeVar
 
 from composer.arch import Arch
 from composer.errors import UserError
@@ -105,28 +106,26 @@ GO_PACKAGES = (f"golang-{GO}-go", f"golang-{GO}-src")
 GOROOT = f"go/usr/lib/go-{GO}"         # relative to the SDK
 
 
-def rust_target(arch: Arch) -> RustTarget:
+T = TypeVar("T")
+
+
+def _row(table: Mapping[str, T], table_name: str, name: str, what: str) -> T:
     try:
-        return RUST_TARGETS[arch.name]
+        return table[name]
     except KeyError:
-        raise UserError(f"the SDK has no Rust target for {arch.name}",
-                        hint="add a row to RUST_TARGETS in composer/sdk/toolchain.py") from None
+        raise UserError(what, hint=f"add a row to {table_name} in composer/sdk/toolchain.py") from None
+
+
+def rust_target(arch: Arch) -> RustTarget:
+    return _row(RUST_TARGETS, "RUST_TARGETS", arch.name, f"the SDK has no Rust target for {arch.name}")
 
 
 def rust_host(host: Arch) -> RustHost:
-    try:
-        return RUST_HOSTS[host.name]
-    except KeyError:
-        raise UserError(f"the SDK cannot run rustc on a {host.name} build host",
-                        hint="add a row to RUST_HOSTS in composer/sdk/toolchain.py") from None
+    return _row(RUST_HOSTS, "RUST_HOSTS", host.name, f"the SDK cannot run rustc on a {host.name} build host")
 
 
 def go_target(arch: Arch) -> GoTarget:
-    try:
-        return GO_TARGETS[arch.name]
-    except KeyError:
-        raise UserError(f"the SDK has no Go target for {arch.name}",
-                        hint="add a row to GO_TARGETS in composer/sdk/toolchain.py") from None
+    return _row(GO_TARGETS, "GO_TARGETS", arch.name, f"the SDK has no Go target for {arch.name}")
 
 
 def runtime_closure_step(depends: str, roots: tuple[str, ...]) -> list[str]:
