@@ -102,8 +102,10 @@ def build_wheel(project: Project, *, scratch: Path, epoch: int, place: str, time
     env = {"PATH": f"{Path(python).parent}:/usr/bin:/bin", "HOME": str(home), "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8",
            "TZ": "UTC", "SOURCE_DATE_EPOCH": str(epoch), "PYTHONHASHSEED": "0", "PYTHONDONTWRITEBYTECODE": "1",
            "PIP_NO_INDEX": "1", "PIP_NO_CACHE_DIR": "1", "PIP_DISABLE_PIP_VERSION_CHECK": "1", "TMPDIR": "/tmp"}
+    env_root = Path(python).absolute().parent.parent   # the interpreter's environment: a venv below /tmp is
+    seen = [env_root] if env_root.is_relative_to("/tmp") else []   # hidden by the sandbox's fresh /tmp otherwise
     argv = confine([python, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--no-index",
-                    "--wheel-dir", str(out), "."], cwd=work, writable=[work, out, home])
+                    "--wheel-dir", str(out), "."], cwd=work, writable=[work, out, home], readable=seen)
     result = run(argv, cwd=work, env=env, clean_env=True, timeout=timeout, umask=0o022, check=False)
     if result.returncode != 0:
         tail = (result.stderr + result.stdout).decode(errors="replace").strip().splitlines()[-12:]
