@@ -148,18 +148,20 @@ def cmd_repo_publish(args: argparse.Namespace) -> int:
     if args.prune_after is not None and not args.to:
         raise UserError("--prune-after prunes a destination: it needs --to URL",
                         hint="vcomp repo publish DIR --to URL --prune-after HOURS")
-    v = publish(RepoStore(Path(args.dir)))
+    v = publish(RepoStore(Path(args.dir)), full=args.full)
     pushed = _push(Path(args.dir), args.to) if args.to else None
     pruned = _prune(args.to, args.prune_after) if args.prune_after is not None else None
     if jsonout.wanted(args):
         doc: dict[str, object] = {"repository": args.dir, "packages": v["packages"],
-                                  "versions": {k: n for k, n in v.items() if k != "packages"}}
+                                  "incremental": bool(v["incremental"]),
+                                  "versions": {k: n for k, n in v.items() if k not in ("packages", "incremental")}}
         if pushed:
             doc["pushed"] = {"to": args.to, "uploaded": pushed.uploaded, "skipped": pushed.skipped,
                              "bytes": pushed.bytes, **({"pruned": pruned} if pruned is not None else {})}
         jsonout.emit(doc)
         return EXIT_OK
-    _out(f"published {v['packages']} packages: targets v{v['targets']}, snapshot v{v['snapshot']}")
+    how = "incremental" if v["incremental"] else "full"
+    _out(f"published {v['packages']} packages ({how}): targets v{v['targets']}, snapshot v{v['snapshot']}")
     if pushed:
         _out(_pushed_line(args.to, pushed))
     if pruned is not None:
@@ -394,6 +396,10 @@ def register(sub: Subparsers) -> None:
     r.add_argument("--prune-after", type=float, metavar="HOURS",
                    help="after the push, delete from the destination the metadata versions its state has not reached "
                         "for HOURS, by its push log (roots and targets are kept; docs/publishing.md)")
+    r.add_argument("--full", action="store_true",
+                   help="rebuild every index file and hash bin, not only what changed since the last publish (the "
+                        "whole indexes of a large repository are otherwise rebuilt every n/64 changed names; "
+                        "docs/repo-scale.md)")
     jsonout.add_json(r, "repo publish")
     r.set_defaults(func=cmd_repo_publish)
     r = repo.add_parser("refresh", help="re-sign the timestamp with a new expiry (for a timer)")

@@ -10,7 +10,6 @@ soname; ``abidiff`` adds the detail where installed) and the repository policy j
 
 from __future__ import annotations
 
-import re
 import shutil
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -37,11 +36,9 @@ from composer.package.payloadscan import PackageScan, read_files, scan_package
 from composer.package.secrets import RULES_DIR, compile_rules
 from composer.repo.elfgate import RepoPolicy, Verdict, judge
 from composer.repo.index import IndexEntry
+from composer.repo.index import dependency_names as index_dependency_names
 from composer.repo.publish import stored_target
 from composer.run import run
-
-_CLAUSE_NAME = re.compile(r"\s*([a-z0-9][a-z0-9.+-]*)")
-DEP_RELATIONS = ("requires", "pre-requires")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -67,14 +64,7 @@ def policy_rules(policy: RepoPolicy, repo_dir: Path) -> Any:
 
 
 def dependency_names(e: IndexEntry) -> list[str]:
-    names = list(e.dependencies)
-    for kind in DEP_RELATIONS:
-        for clause in e.relations.get(kind, ()):
-            for alt in clause.split("|"):
-                m = _CLAUSE_NAME.match(alt)
-                if m:
-                    names.append(m.group(1))
-    return names
+    return index_dependency_names(e.dependencies, e.relations)
 
 
 @dataclass(slots=True, kw_only=True)

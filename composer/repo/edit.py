@@ -39,6 +39,7 @@ from composer.fsutil import atomic_copy, atomic_write, sha256_file
 from composer.package.archive import verify_package
 from composer.package.extract import check_entries
 from composer.package.lint import lint_header
+from composer.repo import incremental
 from composer.repo.devbins import DeveloperRole, snapshot_roles
 from composer.repo.guard import ROLES_KEY, locked, locked_directory, remove_temporaries, repair
 from composer.repo.hashbins import assign, bin_bits, sign_bin, succinct_delegations
@@ -622,36 +623,61 @@ def _scan(store: RepoStore, pkg: Path, entry: IndexEntry) -> None:
 # ----------------------------------------------------------------- publish / refresh
 
 @locked
-def publish(store: RepoStore) -> dict[str, int]:
+def publish(store: RepoStore, *, full: bool = False) -> dict[str, int]:
     """Publish under the repository's lock (see :func:`publish_unlocked`)."""
-    return publish_unlocked(store)
+    return publish_unlocked(store, full=full)
 
 
-def publish_unlocked(store: RepoStore) -> dict[str, int]:
+def publish_unlocked(store: RepoStore, *, full: bool = False) -> dict[str, int]:
     """Write the indexes (signed by the online index role), then snapshot and timestamp (timestamp last).
 
+    Incremental when the state recorded the last publish and what changed since (composer/repo/incremental.py):
+    only the sparse files of the changed names, their bins, and the whole indexes that are small or due are
+    rebuilt; ``full`` (or no record, new architectures, a new bin count, the renewal date) rebuilds everything.
     The top-level targets metadata is offline: publish only lists its current version in the snapshot.
     """
     db = store.writable_state()
-    entries = [IndexEntry.from_dict(e) for e in db.packages().values()]
     images: dict[str, Any] = db.meta("images") or {}
     targets = store.load("targets", Targets)
     index_keys = _index_signers(store, targets.signed)
     days = store.config.expiry_days
+    arches = store.config.architectures
     index = store.load(INDEX_ROLE, Targets)
-    previous = listed_bins(store, index.signed)
+    sparse = publishes_sparse(targets.signed, arches)
+    succinct = index.signed.delegations.succinct_roles if index.signed.delegations else None
+    record = incremental.Record.from_value(db.meta(incremental.RECORD_KEY))
+    whole_paths = {a: index_target_path(a) for a in arches}
+    plan = incremental.plan(db, record, arches=arches, bits=succinct.bit_length if succinct else None,
+                            whole_bytes={a: index.signed.targets[p].length for a, p in whole_paths.items()
+                                         if p in index.signed.targets}, full=full or not sparse)
+    bins: list[str] | None = None
+    files, done_incrementally = 0, False
+    if plan.changes is not None and plan.record is not None:
+        changed = incremental.changed_files(db, plan.changes, arches)
+        found = incremental.update_bins(store, index.signed, changed, plan.record, index_keys, days=days["index"])
+        if found is not None and succinct is not None:
+            bins, files, done_incrementally = list(succinct.get_roles()), found, True
+    kept = {p: i for p, i in index.signed.targets.items() if p in whole_paths.values()} if bins is not None else {}
+    rebuilt = [a for a in arches if bins is None or a in plan.whole or whole_paths[a] not in kept]
+    entries = [IndexEntry.from_dict(e) for e in db.packages().values()] if bins is None else []
     index.signed.targets = {}
-    sparse = publishes_sparse(targets.signed, store.config.architectures)
-    sparse_files: dict[str, TargetFile] = {}
-    for arch in store.config.architectures:
-        data = build_index(arch, entries)
-        path = index_target_path(arch)
+    for arch in arches:
+        path = whole_paths[arch]
+        if arch not in rebuilt:
+            index.signed.targets[path] = kept[path]   # a large whole index not yet due: kept as it was
+            continue
+        chosen = entries if bins is None else [IndexEntry.from_dict(e) for e in db.packages([arch, "noarch"]).values()]
+        data = build_index(arch, chosen)
         info = TargetFile.from_data(path, data, ["sha256"])
         store.publisher.put_target(stored_target(path, info.hashes["sha256"]), data)
         index.signed.targets[path] = info
-        if sparse:
+    if bins is None:   # a full publish: every sparse file and bin
+        previous = listed_bins(store, index.signed)
+        sparse_files: dict[str, TargetFile] = {}
+        for arch in arches if sparse else ():
             sparse_files.update(_put_sparse(store, build_sparse(arch, entries), previous))
-    bins = sign_bins(store, index.signed, sparse_files, index_keys, threshold=_index_threshold(targets.signed))
+        bins = sign_bins(store, index.signed, sparse_files, index_keys, threshold=_index_threshold(targets.signed))
+        files = len(sparse_files)
     for path, listed in sorted(images.items()):   # chunk indexes (composer/update/publish.py)
         index.signed.targets[path] = TargetFile(length=listed["length"], hashes={"sha256": listed["sha256"]},
                                                 path=path)
@@ -662,19 +688,26 @@ def publish_unlocked(store: RepoStore) -> dict[str, int]:
     # versions with lengths and hashes: clients download exactly these bytes (no size cap to hit,
     # and a stale cached copy is rejected by hash without being parsed)
     snapshot = store.load("snapshot", Snapshot)
-    version = store.current_version("targets")
-    snapshot.signed.meta = {"targets.json": _metafile(version, _role_bytes(store, "targets", version))}
     delegations = targets.signed.delegations
-    for role in [*snapshot_roles(store, sorted(delegations.roles or {})), *bins] if delegations else bins:
-        if store.has_role(role):
-            version = store.current_version(role)
-            snapshot.signed.meta[f"{role}.json"] = _metafile(version, _role_bytes(store, role, version))
+    roles = [*snapshot_roles(store, sorted(delegations.roles or {})), *bins] if delegations else bins
+    snapshot.signed.meta = incremental.snapshot_meta(store, ["targets", *roles], snapshot.signed.meta)
     snapshot.signed.version += 1
     snapshot.signed.expires = expires(days["snapshot"])
     snap_bytes = store.sign_and_write(snapshot, "snapshot", store.online_keys("snapshot"))
     _timestamp(store, snapshot.signed.version, snap_bytes)
+    succinct = index.signed.delegations.succinct_roles if index.signed.delegations else None
+    pending = plan.record.whole_pending + len(plan.changes) if done_incrementally and plan.record and plan.changes \
+        is not None else 0
+    done = incremental.Record(bits=succinct.bit_length if succinct else 0, files=files, arches=tuple(arches),
+                              whole_pending=0 if set(rebuilt) == set(arches) else pending,
+                              renew_by=plan.record.renew_by if done_incrementally and plan.record
+                              else incremental.renew_date(days["index"]))
+    if done_incrementally and plan.changes is not None:
+        db.clear_changes(plan.changes, meta={incremental.RECORD_KEY: done.to_dict()})
+    else:
+        db.clear_all_changes(meta={incremental.RECORD_KEY: done.to_dict()})
     return {"targets": targets.signed.version, "index": index.signed.version, "snapshot": snapshot.signed.version,
-            "packages": len(entries)}
+            "packages": db.count(), "incremental": int(done_incrementally)}
 
 
 def publishes_sparse(targets: Targets, architectures: Sequence[str]) -> bool:

@@ -6,6 +6,7 @@ root -> timestamp -> snapshot -> targets -> index -> package (sha256 in each ent
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -146,6 +147,22 @@ class IndexEntry:
     @property
     def nva(self) -> str:
         return f"{self.name}-{self.version_text}-{self.arch}"
+
+
+_CLAUSE_NAME = re.compile(r"\s*([a-z0-9][a-z0-9.+-]*)")
+DEP_RELATIONS = ("requires", "pre-requires")   # the relations whose names a package needs installed
+
+
+def dependency_names(dependencies: Iterable[str], relations: Mapping[str, Iterable[str]]) -> list[str]:
+    """The names a package depends on: its dependencies' names and every alternative of its requires."""
+    names = list(dependencies)
+    for kind in DEP_RELATIONS:
+        for clause in relations.get(kind, ()):
+            for alt in str(clause).split("|"):
+                m = _CLAUSE_NAME.match(alt)
+                if m:
+                    names.append(m.group(1))
+    return names
 
 
 def _order(e: IndexEntry) -> tuple[str, tuple[str, OrderKey], str]:

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import errno
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -84,12 +84,37 @@ class LocalDirectory:
         _fsync_dir(dest.parent)
 
 
+@dataclass(frozen=True, slots=True)
+class TrackedPublisher:
+    """A store's publisher (composer/repo/store.py): every metadata file put through it is also reported to
+    ``seen`` (the store's listing of role versions)."""
+
+    inner: Publisher
+    seen: Callable[[str], None]
+
+    def put_metadata(self, name: str, data: bytes) -> None:
+        self.inner.put_metadata(name, data)
+        self.seen(name)
+
+    def put_target(self, name: str, data: bytes) -> None:
+        self.inner.put_target(name, data)
+
+    def put_target_file(self, name: str, source: Path) -> None:
+        self.inner.put_target_file(name, source)
+
+
+def untracked(publisher: Publisher) -> Publisher:
+    """The publisher itself, not a store's tracking wrapper of it."""
+    return publisher.inner if isinstance(publisher, TrackedPublisher) else publisher
+
+
 def put_target_files(publisher: Publisher, items: Sequence[tuple[str, Path]]) -> None:
     """Hand many verified packages over (``(name, source)`` pairs, as :meth:`Publisher.put_target_file`).
 
     The local directory moves them all and makes them durable with one ``os.sync()`` and one fsync per
     directory, instead of two fsyncs per file (an archive import adds tens of thousands); another publisher
     gets them one by one."""
+    publisher = untracked(publisher)
     if not isinstance(publisher, LocalDirectory):
         for name, source in items:
             publisher.put_target_file(name, source)

@@ -34,6 +34,10 @@ SPARSE_PATHS = ("index/sparse/*/*", "index/sparse/*/*/*")   # base.json, PP/NAME
 SPARSE_BIN_PREFIX = "index-sparse"   # the hash bins (TAP 15 succinct roles) the index role delegates them to
 MAX_NAME = 200           # characters of a name a sparse path is made for
 MAX_PROVIDERS = 100_000  # names in one file's providers list
+AUTO_SPARSE_BYTES = 2 << 20
+"""auto: the sparse index only when the whole indexes of an architecture are at least this long (compressed).
+Below, the whole index costs fewer bytes than a lock's hash bins and files (docs/repo-sparse.md, measured).
+A publish rebuilds a whole index this small every time (composer/repo/incremental.py)."""
 _SAFE = frozenset("abcdefghijklmnopqrstuvwxyz0123456789._+-")
 
 
@@ -66,7 +70,7 @@ def provided_name(text: str) -> str:
 
 def build_sparse(arch: str, entries: Iterable[IndexEntry]) -> dict[str, bytes]:
     """Every sparse file of ``arch`` (path -> canonical JSON bytes), base.json included."""
-    chosen = sorted((e for e in entries if e.arch in (arch, "noarch")), key=_order)
+    chosen = [e for e in entries if e.arch in (arch, "noarch")]
     named: dict[str, list[IndexEntry]] = {}
     providers: dict[str, set[str]] = {}
     for e in chosen:
@@ -75,17 +79,33 @@ def build_sparse(arch: str, entries: Iterable[IndexEntry]) -> dict[str, bytes]:
             providers.setdefault(provided_name(p), set()).add(e.name)
     files: dict[str, bytes] = {}
     for name in sorted(named.keys() | providers.keys()):
-        if not name or len(name) > MAX_NAME:
-            continue   # metadata validation refuses such names; a provide this long is never asked for
-        doc = {"format": SPARSE_FORMAT, "arch": arch, "name": name,
-               "packages": [e.to_dict() for e in named.get(name, [])],
-               "providers": sorted(providers.get(name, ()))}
-        files[sparse_target_path(arch, name)] = canonical_json(doc)
-    base = {"format": SPARSE_FORMAT, "arch": arch,
-            "essential": sorted({e.name for e in chosen if e.essential}),
-            "required": sorted({e.name for e in chosen if e.priority == "required"})}
-    files[base_target_path(arch)] = canonical_json(base)
+        data = name_file(arch, name, named.get(name, []), providers.get(name, ()))
+        if data is not None:
+            files[sparse_target_path(arch, name)] = data
+    files[base_target_path(arch)] = base_file(arch, {e.name for e in chosen if e.essential},
+                                              {e.name for e in chosen if e.priority == "required"})
     return files
+
+
+def name_file(arch: str, name: str, entries: Iterable[IndexEntry], providers: Iterable[str]) -> bytes | None:
+    """The sparse file of ``name`` for ``arch``: ``entries`` (those called ``name``, of ``arch`` or noarch) in
+    the whole index's order, and the names providing it; None when there is no such file (no entry and no
+    provider, or a name no file is made for). The one writer of a name's file: a full and an incremental
+    publish (composer/repo/incremental.py) make the same bytes."""
+    if not name or len(name) > MAX_NAME:
+        return None   # metadata validation refuses such names; a provide this long is never asked for
+    packages = sorted(entries, key=_order)
+    listed = sorted(set(providers))
+    if not packages and not listed:
+        return None
+    return canonical_json({"format": SPARSE_FORMAT, "arch": arch, "name": name,
+                           "packages": [e.to_dict() for e in packages], "providers": listed})
+
+
+def base_file(arch: str, essential: Iterable[str], required: Iterable[str]) -> bytes:
+    """``base.json`` of ``arch``: the base set's names."""
+    return canonical_json({"format": SPARSE_FORMAT, "arch": arch, "essential": sorted(set(essential)),
+                           "required": sorted(set(required))})
 
 
 def sparse_paths(arch: str, entries: Iterable[IndexEntry]) -> list[str]:

@@ -5,10 +5,20 @@
 One table of packages (``path`` primary key; indexes on ``(name, arch)`` and ``arch``) holding each entry's
 canonical JSON, and a small ``meta`` table of other JSON values (``images``: the published chunk indexes
 and channel documents of composer/update/; ``roles``: the developer role versions the packages table was
-last reconciled with, see composer/repo/guard.py). Adding a package is one indexed insert in one
-transaction (O(log n)); nothing rewrites the whole state. Writers hold the repository lock (one writer);
-WAL lets readers (``repo publish`` on another checkout, reports) read while a writer writes, and a kill
-during a transaction leaves the previous state (SQLite's journal).
+last reconciled with, see composer/repo/guard.py; ``published``: what the last publish left, see
+composer/repo/incremental.py). Two derived tables make the per-change work of ``repo add`` and
+``repo publish`` independent of the repository's size:
+
+* ``links (kind, name, path)``: the names each entry provides (``provides``), depends on (``requires``) and
+  whether it is in the base set (``essential``/``required``, its own name): "who provides NAME", "who
+  depends on NAME" and the base set are indexed lookups, not a scan of every entry;
+* ``changes (name, arch)``: the names (own and provided; ``""`` for the base set) whose sparse index files
+  a change of the packages table touched since the last publish, written in the same transaction as the
+  change, so ``repo publish`` rebuilds those files only.
+
+Adding a package is one indexed insert in one transaction (O(log n)); nothing rewrites the whole state.
+Writers hold the repository lock (one writer); WAL lets readers (``repo publish`` on another checkout,
+reports) read while a writer writes, and a kill during a transaction leaves the previous state (SQLite's journal).
 
 The older layout kept all of it in ``state.json``, rewritten on every change. :func:`open_state` imports
 it on the first write under the lock (in one transaction) and removes it; readers of an unmigrated
@@ -23,16 +33,19 @@ import errno
 import json
 import os
 import sqlite3
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from composer.errors import ComposerError, UserError
 from composer.oserrors import fault
+from composer.repo.index import dependency_names
 
 STATE_DB = "state.db"
 LEGACY_STATE = "state.json"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2      # 2: the links and changes tables (filled from the packages on the upgrade)
+INTERNAL_META = ("roles", "published")   # meta keys of the state itself, not of the read_state() document
+BASE_NAME = ""          # changes: the base set's file (no package is called "")
 MAX_LEGACY_BYTES = 1 << 30   # a state.json larger than this is not read (65,000 packages took 50 MB)
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS packages (path TEXT PRIMARY KEY, name TEXT NOT NULL, arch TEXT NOT NULL, "
@@ -40,7 +53,39 @@ _SCHEMA = (
     "CREATE INDEX IF NOT EXISTS packages_name_arch ON packages (name, arch)",
     "CREATE INDEX IF NOT EXISTS packages_arch ON packages (arch)",
     "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID",
+    "CREATE TABLE IF NOT EXISTS links (kind TEXT NOT NULL, name TEXT NOT NULL, path TEXT NOT NULL, "
+    "PRIMARY KEY (kind, name, path)) WITHOUT ROWID",
+    "CREATE INDEX IF NOT EXISTS links_path ON links (path)",
+    "CREATE TABLE IF NOT EXISTS changes (name TEXT NOT NULL, arch TEXT NOT NULL, PRIMARY KEY (name, arch)) "
+    "WITHOUT ROWID",
 )
+_INSERT = "INSERT OR REPLACE INTO packages (path, name, arch, sha256, entry) VALUES (?, ?, ?, ?, ?)"
+
+
+def entry_links(entry: Mapping[str, Any]) -> set[tuple[str, str]]:
+    """(kind, name) of every link of an entry dict (see the module docstring)."""
+    name = str(entry.get("name", ""))
+    out = {("provides", str(p).partition("=")[0].strip()) for p in entry.get("provides", ()) or ()}
+    deps = entry.get("dependencies", {}) or {}
+    relations = entry.get("relations", {}) or {}
+    if isinstance(deps, Mapping) and isinstance(relations, Mapping):
+        out |= {("requires", n) for n in dependency_names(deps, relations)}
+    if entry.get("essential"):
+        out.add(("essential", name))
+    if entry.get("priority") == "required":
+        out.add(("required", name))
+    return {(k, n) for k, n in out if n}
+
+
+def touched_names(entry: Mapping[str, Any]) -> set[tuple[str, str]]:
+    """(name, arch) of the sparse files a change of ``entry`` touches: its own name's, its provided names'
+    (their ``providers``), and the base set's when it is in it."""
+    arch = str(entry.get("arch", ""))
+    links = entry_links(entry)
+    out = {(str(entry.get("name", "")), arch)} | {(n, arch) for k, n in links if k == "provides"}
+    if any(k in ("essential", "required") for k, _ in links):
+        out.add((BASE_NAME, arch))
+    return out
 
 
 def rebuild_hint(directory: Path) -> str:
@@ -105,6 +150,52 @@ class StateDB:
                                          wanted)
             return {p: self._entry(e) for p, e in rows}
 
+    def named(self, name: str, arches: Iterable[str]) -> list[dict[str, Any]]:
+        """Every entry called ``name`` of ``arches``."""
+        wanted = sorted(set(arches))
+        with self._guard():
+            rows = self.conn.execute(f"SELECT entry FROM packages WHERE name = ? AND arch IN ({_marks(wanted)}) "
+                                     "ORDER BY path", (name, *wanted)).fetchall()
+        return [self._entry(r[0]) for r in rows]
+
+    def linked(self, kind: str, name: str, arches: Iterable[str]) -> list[str]:
+        """The names of the entries of ``arches`` with the link (kind, name): ``linked("provides", N, ...)``
+        are N's providers, ``linked("requires", N, ...)`` the packages depending on N."""
+        wanted = sorted(set(arches))
+        with self._guard():
+            rows = self.conn.execute(
+                "SELECT DISTINCT p.name FROM links l JOIN packages p ON p.path = l.path "
+                f"WHERE l.kind = ? AND l.name = ? AND p.arch IN ({_marks(wanted)}) ORDER BY p.name",
+                (kind, name, *wanted)).fetchall()
+        return [str(r[0]) for r in rows]
+
+    def base_names(self, kind: str, arches: Iterable[str]) -> list[str]:
+        """The names of the ``essential`` or ``required`` entries of ``arches``, sorted."""
+        wanted = sorted(set(arches))
+        with self._guard():
+            rows = self.conn.execute(
+                "SELECT DISTINCT l.name FROM links l JOIN packages p ON p.path = l.path "
+                f"WHERE l.kind = ? AND p.arch IN ({_marks(wanted)}) ORDER BY l.name", (kind, *wanted)).fetchall()
+        return [str(r[0]) for r in rows]
+
+    def changes(self, limit: int) -> list[tuple[str, str]] | None:
+        """The (name, arch) changed since the last :meth:`clear_changes`, or None when more than ``limit``."""
+        with self._guard():
+            rows = self.conn.execute("SELECT name, arch FROM changes ORDER BY name, arch LIMIT ?",
+                                     (limit + 1,)).fetchall()
+        return None if len(rows) > limit else [(str(n), str(a)) for n, a in rows]
+
+    def clear_changes(self, done: Iterable[tuple[str, str]], *, meta: Mapping[str, Any]) -> None:
+        """Forget the changes ``done`` (published) and set ``meta``, in one transaction."""
+        with self._guard(), self.conn:
+            self.conn.executemany("DELETE FROM changes WHERE name = ? AND arch = ?", list(done))
+            self._set_meta(meta)
+
+    def clear_all_changes(self, *, meta: Mapping[str, Any]) -> None:
+        with self._guard(), self.conn:
+            self.conn.execute("DELETE FROM changes")
+            self._set_meta(meta)
+
     def meta(self, key: str) -> Any:
         with self._guard():
             row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
@@ -123,12 +214,28 @@ class StateDB:
     # ---- writes: each call is one transaction
     def put(self, entries: Iterable[Mapping[str, Any]], *, meta: Mapping[str, Any] | None = None) -> None:
         """Insert or replace ``entries`` (index entry dicts) and set ``meta`` keys, in one transaction."""
-        rows = [(str(e["path"]), str(e["name"]), str(e["arch"]), str(e["sha256"]), _dumps(dict(e)))
-                for e in entries]
+        entries = list(entries)
         with self._guard(), self.conn:
-            self.conn.executemany("INSERT OR REPLACE INTO packages (path, name, arch, sha256, entry) "
-                                  "VALUES (?, ?, ?, ?, ?)", rows)
+            old = [self.get(str(e["path"])) for e in entries]
+            self._write_rows(entries, [o for o in old if o is not None])
             self._set_meta(meta or {})
+
+    def _write_rows(self, new: Iterable[Mapping[str, Any]], old: Iterable[Mapping[str, Any]],
+                    gone: Iterable[str] = ()) -> None:
+        """Inside a transaction: insert or replace the ``new`` entries (replacing the ``old`` ones at their
+        paths), delete the paths ``gone``, keep ``links`` in step and record the ``changes``."""
+        new, gone = list(new), list(gone)
+        touched: set[tuple[str, str]] = set()
+        for e in [*new, *old]:
+            touched |= touched_names(e)
+        stale = [(str(e["path"]),) for e in new] + [(p,) for p in gone]
+        self.conn.executemany("DELETE FROM links WHERE path = ?", stale)
+        self.conn.executemany("DELETE FROM packages WHERE path = ?", [(p,) for p in gone])
+        self.conn.executemany(_INSERT, [(str(e["path"]), str(e["name"]), str(e["arch"]), str(e["sha256"]),
+                                         _dumps(dict(e))) for e in new])
+        self.conn.executemany("INSERT OR IGNORE INTO links (kind, name, path) VALUES (?, ?, ?)",
+                              [(k, n, str(e["path"])) for e in new for k, n in sorted(entry_links(e))])
+        self.conn.executemany("INSERT OR IGNORE INTO changes (name, arch) VALUES (?, ?)", sorted(touched))
 
     def replace(self, packages: Mapping[str, Mapping[str, Any]], meta: Mapping[str, Any],
                 drop_meta: Iterable[str] = ()) -> None:
@@ -136,20 +243,21 @@ class StateDB:
         with self._guard():
             current = dict(self.conn.execute("SELECT path, entry FROM packages"))
         fresh = {p: _dumps(dict(e)) for p, e in packages.items()}
-        gone = [(p,) for p in current if p not in fresh]
-        changed = [packages[p] for p, text in fresh.items() if current.get(p) != text]
+        gone = [p for p in current if p not in fresh]
+        changed = [p for p, text in fresh.items() if current.get(p) != text]
+        old = [self._entry(current[p]) for p in [*gone, *changed] if p in current]
         with self._guard(), self.conn:
-            self.conn.executemany("DELETE FROM packages WHERE path = ?", gone)
-            self.conn.executemany("INSERT OR REPLACE INTO packages (path, name, arch, sha256, entry) "
-                                  "VALUES (?, ?, ?, ?, ?)",
-                                  [(str(e["path"]), str(e["name"]), str(e["arch"]), str(e["sha256"]),
-                                    _dumps(dict(e))) for e in changed])
+            self._write_rows([packages[p] for p in changed], old, gone)
             self.conn.executemany("DELETE FROM meta WHERE key = ?", [(k,) for k in drop_meta])
             self._set_meta(meta)
 
     def _set_meta(self, meta: Mapping[str, Any]) -> None:
         self.conn.executemany("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
                               [(k, _dumps(v)) for k, v in sorted(meta.items())])
+
+
+def _marks(values: Sequence[object]) -> str:
+    return ",".join("?" * len(values))
 
 
 def _nearly_full(directory: Path, floor: int = 1 << 20) -> bool:
@@ -197,6 +305,8 @@ def open_state(directory: Path, *, write: bool) -> StateDB | None:
                             conn.execute(statement)
                         if legacy.is_file():
                             _import_legacy(db, legacy)
+                        elif version >= 1:
+                            _fill_links(db)
                         conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
                 legacy.unlink(missing_ok=True)
             else:
@@ -233,10 +343,17 @@ def _import_legacy(db: StateDB, legacy: Path) -> None:
     state = read_legacy(legacy)
     packages = state.pop("packages", {})
     rows = [e for e in packages.values() if isinstance(e, dict) and {"path", "name", "arch", "sha256"} <= e.keys()]
-    db.conn.executemany("INSERT OR REPLACE INTO packages (path, name, arch, sha256, entry) VALUES (?, ?, ?, ?, ?)",
-                        [(str(e["path"]), str(e["name"]), str(e["arch"]), str(e["sha256"]), _dumps(e))
-                         for e in rows])
+    db._write_rows(rows, [])
     db._set_meta(state)
+
+
+def _fill_links(db: StateDB) -> None:
+    """Schema 1 -> 2, inside the open transaction: the links of every stored entry (once; O(n)). The next
+    publish is a full one (no ``published`` record of what it left)."""
+    for (text,) in db.conn.execute("SELECT entry FROM packages").fetchall():
+        e = db._entry(text)
+        db.conn.executemany("INSERT OR IGNORE INTO links (kind, name, path) VALUES (?, ?, ?)",
+                            [(k, n, str(e["path"])) for k, n in sorted(entry_links(e))])
 
 
 def read_legacy(legacy: Path) -> dict[str, Any]:

@@ -33,8 +33,8 @@ from composer.arch import DEFAULT_ARCHES
 from composer.errors import UserError, VerificationError
 from composer.oserrors import fault
 from composer.repo.elfgate import RepoPolicy
-from composer.repo.publish import LocalDirectory, Publisher
-from composer.repo.statedb import LEGACY_STATE, StateDB, open_state, read_legacy
+from composer.repo.publish import LocalDirectory, Publisher, TrackedPublisher, untracked
+from composer.repo.statedb import INTERNAL_META, LEGACY_STATE, StateDB, open_state, read_legacy
 from composer.trust.keys import SigningKey, load_key_spec, parse_key_spec
 
 CONFIG = "repo.toml"
@@ -129,7 +129,9 @@ class RepoStore:
 
     def __init__(self, directory: Path, *, legacy: bool = False, publisher: Publisher | None = None) -> None:
         self.dir = directory
-        self.publisher: Publisher = LocalDirectory(root=directory) if publisher is None else publisher
+        inner = LocalDirectory(root=directory) if publisher is None else untracked(publisher)
+        self.publisher: Publisher = TrackedPublisher(inner, self._saw_metadata)
+        self._listing: dict[str, list[int]] | None = None   # role -> versions in metadata/ (one scandir, kept)
         self.legacy_ok = legacy
         self._state_db: StateDB | None = None
         self._state_write = False
@@ -207,13 +209,29 @@ class RepoStore:
 
     def _versions(self, role: str) -> list[int]:
         """The versions ``N.ROLE.json`` in metadata/ (exactly ROLE: not ``N.OTHER.ROLE.json``, a hash bin of role
-        OTHER whose suffix looks like ROLE, composer/repo/devbins.py)."""
-        out = []
-        for p in self.metadata_dir.glob(f"*.{role}.json"):
-            version, _, rest = p.name.partition(".")
-            if version.isdigit() and rest == f"{role}.json":
-                out.append(int(version))
-        return out
+        OTHER whose suffix looks like ROLE, composer/repo/devbins.py).
+
+        metadata/ is listed once per store (a repository at a million packages holds tens of thousands of role
+        files, and publish asks for thousands of roles); what this store's publisher puts is added to the
+        listing. A store is made per command, under the lock for a writer."""
+        if self._listing is None:
+            listing: dict[str, list[int]] = {}
+            try:
+                with os.scandir(self.metadata_dir) as found:
+                    for entry in found:
+                        _record(listing, entry.name)
+            except FileNotFoundError:
+                pass
+            self._listing = listing
+        return list(self._listing.get(role, ()))
+
+    def _saw_metadata(self, name: str) -> None:
+        if self._listing is not None:
+            _record(self._listing, name)
+
+    def forget_listing(self) -> None:
+        """Drop the listing of metadata/ (after files there were written behind this store's publisher)."""
+        self._listing = None
 
     def root(self) -> Metadata[Root]:
         return self.load("root", Root)
@@ -250,7 +268,7 @@ class RepoStore:
         if db is None:
             return read_legacy(self.dir / STATE)
         try:
-            return {**{k: v for k, v in db.metas().items() if k != "roles"}, "packages": db.packages()}
+            return {**{k: v for k, v in db.metas().items() if k not in INTERNAL_META}, "packages": db.packages()}
         finally:
             if db is not self._state_db:
                 db.close()
@@ -259,8 +277,17 @@ class RepoStore:
         """Make the state ``state`` (a :meth:`read_state` document), changing only the rows that differ."""
         db = self.writable_state()
         extra = {k: v for k, v in state.items() if k != "packages"}
-        stale = [k for k in db.metas() if k not in extra and k != "roles"]
+        stale = [k for k in db.metas() if k not in extra and k not in INTERNAL_META]
         db.replace(state.get("packages", {}), extra, drop_meta=stale)
+
+def _record(listing: dict[str, list[int]], name: str) -> None:
+    """Add ``N.ROLE.json`` to a role -> versions listing (other names are not versions of a role)."""
+    version, _, rest = name.partition(".")
+    if version.isdigit() and rest.endswith(".json") and len(rest) > len(".json"):
+        versions = listing.setdefault(rest[:-len(".json")], [])
+        if int(version) not in versions:
+            versions.append(int(version))
+
 
 def write_signed(publisher: Publisher, md: Metadata[Any], role: str, keys: Sequence[SigningKey]) -> bytes:
     """Sign ``md`` with ``keys`` and publish it under its consistent-snapshot name; return the bytes."""

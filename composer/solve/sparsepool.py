@@ -15,7 +15,7 @@ from typing import Any
 from composer import settings
 from composer.errors import UserError
 from composer.repo.client import RepositoryClient
-from composer.repo.sparse import MAX_NAME, SparseFile
+from composer.repo.sparse import AUTO_SPARSE_BYTES, MAX_NAME, SparseFile
 from composer.solve.pool import IndexData, SolvIndex
 from composer.solve.relations import REQUIRE_KEYS, WEAK_KEYS, parse_clause
 
@@ -53,9 +53,6 @@ def closure(roots: Iterable[str], lookup: Lookup) -> dict[str, Sequence[SparseFi
     return found
 
 
-AUTO_SPARSE_BYTES = 2 << 20
-"""auto: the sparse index only when the whole indexes of an architecture are at least this long (compressed).
-Below, the whole index costs fewer bytes than a lock's hash bins and files (docs/repo-sparse.md, measured)."""
 
 
 def sparse_wanted(clients: Mapping[str, RepositoryClient], arch: str) -> bool:

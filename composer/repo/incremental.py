@@ -1,0 +1,191 @@
+"""Incremental publish: what ``repo publish`` costs after a change is proportional to the change.
+
+A full publish rebuilds every index file from every entry: the whole per-architecture indexes, every sparse
+per-name file, every hash bin. After a ``repo add`` of one package, what actually changes is the sparse files
+of the names that package touches (its own, the names it provides, the base set when it is in it: the state
+records them in its ``changes`` table in the add's own transaction, composer/repo/statedb.py), the hash bins
+listing those files, the index role, the snapshot and the timestamp. An incremental publish rebuilds exactly
+those, from indexed queries of the state:
+
+* the sparse files of the changed names (``name_file``/``base_file``, the same functions a full publish uses,
+  so both make the same bytes), written when their bytes changed;
+* the bins listing them (read, updated, re-signed: ~256 files each), nothing else;
+* the index role (its whole-index and image listings kept or updated) and the snapshot (the entries of the
+  roles whose version changed; the others' lengths and hashes carried over, not re-read).
+
+The **whole per-architecture indexes** (kept for mirrors, offline use and whole-index clients) are O(n) to
+build whatever changed. They are rebuilt on every publish while they are small (below
+``AUTO_SPARSE_BYTES`` in all, where whole-index clients are the default: composer/solve/sparsepool.py), and
+above that once the names changed since their last build reach ``n / WHOLE_EVERY`` (amortised: a constant
+per change), on a full publish (``vcomp repo publish --full``) and at the periodic renewal below. Between two
+builds a whole-index client sees the repository as of the last build, as an apt client sees Debian's archive
+between two dinstall runs; a sparse client (the default above that size) sees every publish.
+
+A publish is **full** when the state has no record of the last publish (a new or migrated state, or one
+written by an older vcomp), when ``--full`` is given, when the architectures changed, when more names changed
+than ``max(MAX_INCREMENTAL, n / 8)``, when the bin count must change (the number of sparse files crossed a
+power of two: ``bin_bits``), and once the ``renew_by`` date passed: every bin was signed at least half its
+validity before that date, so a full publish then re-signs the ones that would expire within half their
+period before any expires (``sign_bin``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from tuf.api.metadata import MetaFile, TargetFile, Targets
+
+from composer.repo.hashbins import bin_bits, sign_bin
+from composer.repo.index import IndexEntry
+from composer.repo.publish import stored_target
+from composer.repo.sparse import AUTO_SPARSE_BYTES, MAX_NAME, base_file, base_target_path, name_file, sparse_target_path
+from composer.repo.statedb import BASE_NAME, StateDB
+from composer.repo.store import RepoStore, utcnow
+from composer.trust.keys import SigningKey
+
+RECORD_KEY = "published"     # state.db meta: what the last publish left (Record)
+RECORD_FORMAT = 1
+WHOLE_EVERY = 64             # rebuild the large whole indexes once n / WHOLE_EVERY names changed
+MAX_INCREMENTAL = 10_000     # changed names an incremental publish takes at least (above n / 8 as well: full)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Record:
+    """What the last publish left: the sparse bins' prefix bits and file count, the architectures, the names
+    changed since the whole indexes were built, and when a full publish is due (ISO 8601, UTC)."""
+
+    bits: int
+    files: int
+    arches: tuple[str, ...]
+    whole_pending: int
+    renew_by: str
+
+    def to_dict(self) -> dict[str, object]:
+        return {"format": RECORD_FORMAT, "bits": self.bits, "files": self.files, "arches": list(self.arches),
+                "whole_pending": self.whole_pending, "renew_by": self.renew_by}
+
+    @classmethod
+    def from_value(cls, value: object) -> Record | None:
+        """The record, or None for a missing or unexpected one (the next publish is then full)."""
+        if not isinstance(value, Mapping) or value.get("format") != RECORD_FORMAT:
+            return None
+        try:
+            arches = value["arches"]
+            if not isinstance(arches, list) or not all(isinstance(a, str) for a in arches):
+                return None
+            renew = str(value["renew_by"])
+            dt.datetime.fromisoformat(renew)
+            return cls(bits=int(value["bits"]), files=int(value["files"]), arches=tuple(arches),
+                       whole_pending=int(value["whole_pending"]), renew_by=renew)
+        except (KeyError, TypeError, ValueError):
+            return None
+
+
+def renew_date(index_days: int) -> str:
+    """A full publish's renewal date: a quarter of the index validity from now (every bin then has at least a
+    quarter of its validity left, and the full publish re-signs those within half of it)."""
+    return (utcnow() + dt.timedelta(days=max(index_days, 1) / 4)).isoformat()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Plan:
+    """What this publish does: ``changes`` (None: a full publish) and the architectures whose whole index is
+    rebuilt (all of them on a full publish)."""
+
+    changes: list[tuple[str, str]] | None
+    whole: tuple[str, ...]
+    record: Record | None
+    why: str   # why a publish is full ("" when incremental)
+
+
+def plan(db: StateDB, record: Record | None, *, arches: Sequence[str], bits: int | None,
+         whole_bytes: Mapping[str, int], full: bool) -> Plan:
+    """Decide between a full and an incremental publish (see the module docstring); ``whole_bytes``: arch ->
+    the length of its current whole index."""
+    why = ("requested" if full else "no record of the last publish" if record is None
+           else "the architectures changed" if record.arches != tuple(arches)
+           else "the hash bins changed" if bits is None or bits != record.bits
+           else "the bins' renewal date passed" if dt.datetime.fromisoformat(record.renew_by) <= utcnow()
+           else "")
+    changes = None if why else db.changes(max(MAX_INCREMENTAL, db.count() // 8))
+    if changes is None:
+        return Plan(changes=None, whole=tuple(arches), record=record, why=why or "too many changes")
+    assert record is not None
+    due = record.whole_pending + len(changes) >= max(1, db.count() // WHOLE_EVERY)
+    whole = tuple(a for a in arches if due or whole_bytes.get(a, 0) < AUTO_SPARSE_BYTES)
+    return Plan(changes=changes, whole=whole, record=record, why="")
+
+
+def changed_files(db: StateDB, changes: Iterable[tuple[str, str]], arches: Sequence[str]) -> dict[str, bytes | None]:
+    """path -> new bytes (None: the file goes away) of every sparse file the ``changes`` touch."""
+    out: dict[str, bytes | None] = {}
+    for name, changed_arch in changes:
+        for arch in arches:
+            if changed_arch not in (arch, "noarch"):
+                continue
+            both = (arch, "noarch")
+            if name == BASE_NAME:
+                out[base_target_path(arch)] = base_file(arch, db.base_names("essential", both),
+                                                        db.base_names("required", both))
+            elif 0 < len(name) <= MAX_NAME:   # (no file is made for a longer name: as in a full build)
+                out[sparse_target_path(arch, name)] = name_file(
+                    arch, name, [IndexEntry.from_dict(d) for d in db.named(name, both)],
+                    db.linked("provides", name, both))
+    return out
+
+
+def update_bins(store: RepoStore, index: Targets, files: Mapping[str, bytes | None], record: Record,
+                keys: Sequence[SigningKey], *, days: int) -> int | None:
+    """Write the changed sparse files and re-sign the bins listing them; return the new file count, or None
+    (nothing written) when that count needs another number of bins (then the publish is a full one)."""
+    succinct = index.delegations.succinct_roles if index.delegations else None
+    if succinct is None:
+        return None
+    grouped: dict[str, dict[str, bytes | None]] = {}
+    for path, data in files.items():
+        grouped.setdefault(succinct.get_role_for_target(path), {})[path] = data
+    total = record.files
+    listings: dict[str, dict[str, TargetFile]] = {}
+    puts: dict[str, bytes] = {}
+    for bin_name, changed in sorted(grouped.items()):
+        listed = dict(store.load(bin_name, Targets).signed.targets) if store.has_role(bin_name) else {}
+        for path, data in sorted(changed.items()):
+            if data is None:
+                total -= path in listed
+                listed.pop(path, None)
+                continue
+            info = TargetFile.from_data(path, data, ["sha256"])
+            total += path not in listed
+            if listed.get(path) != info:
+                puts[stored_target(path, info.hashes["sha256"])] = data
+            listed[path] = info
+        listings[bin_name] = listed
+    if bin_bits(total) != succinct.bit_length:
+        return None
+    for name, data in sorted(puts.items()):
+        store.publisher.put_target(name, data)
+    for bin_name, listed in listings.items():
+        sign_bin(store, bin_name, listed, keys, days=days)
+    return total
+
+
+def snapshot_meta(store: RepoStore, roles: Iterable[str], previous: Mapping[str, MetaFile]) -> dict[str, MetaFile]:
+    """``ROLE.json`` -> version, length and hash of each of ``roles`` (that the store holds): a role whose
+    version the previous snapshot lists is carried over (a version's file never changes: consistent
+    snapshots), the others are read and hashed."""
+    out: dict[str, MetaFile] = {}
+    for role in roles:
+        if not store.has_role(role):
+            continue
+        version = store.current_version(role)
+        key = f"{role}.json"
+        known = previous.get(key)
+        if known is not None and known.version == version and known.length is not None and known.hashes:
+            out[key] = known
+            continue
+        data = (store.metadata_dir / f"{version}.{role}.json").read_bytes()
+        out[key] = MetaFile(version=version, length=len(data), hashes={"sha256": hashlib.sha256(data).hexdigest()})
+    return out
