@@ -73,13 +73,15 @@ def ensure_dir(path: Path) -> None:
 
 
 @contextlib.contextmanager
-def atomic_output(path: Path, mode: str = "wb", *, durable: bool = True) -> Iterator[IO[Any]]:
-    """Write ``path`` through a temporary file beside it; rename only on success.
+def atomic_output(path: Path, mode: str = "wb", *, durable: bool = True,
+                  tmp_dir: Path | None = None) -> Iterator[IO[Any]]:
+    """Write ``path`` through a temporary file beside it (or in ``tmp_dir``, on the same file system); rename
+    only on success.
 
     ``durable=False`` skips the fsync: for caches that are re-derivable and checked when read."""
     ensure_dir(path.parent)
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=tmp_dir or path.parent)
     except OSError as exc:
         if exc.errno and exc.filename is not None and os.path.basename(os.fsdecode(exc.filename)).startswith(
                 f".{path.name}."):  # the temporary's name: say which file it was for
@@ -107,8 +109,8 @@ def _ours(exc: OSError, tmp: str) -> bool:
     return bool(exc.errno) and os.fsdecode(exc.filename) == tmp and exc.filename2 is None
 
 
-def atomic_write(path: Path, data: bytes, *, durable: bool = True) -> None:
-    with atomic_output(path, durable=durable) as f:
+def atomic_write(path: Path, data: bytes, *, durable: bool = True, tmp_dir: Path | None = None) -> None:
+    with atomic_output(path, durable=durable, tmp_dir=tmp_dir) as f:
         f.write(data)
 
 
@@ -156,7 +158,8 @@ class HashingReader:
         return self.hash.hexdigest()
 
 
-def atomic_copy(src: Path, dest: Path, *, durable: bool = True) -> None:
-    """Copy ``src`` to ``dest`` through a temporary beside it: on any failure (ENOSPC) nothing is left behind."""
-    with src.open("rb") as f, atomic_output(dest, durable=durable) as out:
+def atomic_copy(src: Path, dest: Path, *, durable: bool = True, tmp_dir: Path | None = None) -> None:
+    """Copy ``src`` to ``dest`` through a temporary beside it (or in ``tmp_dir``): on any failure (ENOSPC)
+    nothing is left behind."""
+    with src.open("rb") as f, atomic_output(dest, durable=durable, tmp_dir=tmp_dir) as out:
         shutil.copyfileobj(f, out, CHUNK)

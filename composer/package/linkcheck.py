@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import posixpath
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
@@ -195,13 +195,13 @@ def dependents(soname: str, packages: Mapping[str, LinkInfo]) -> list[str]:
     return sorted(n for n, info in packages.items() if any(soname in s for s in info.needed.values()))
 
 
-def closure_names(start: str, edges: Mapping[str, Sequence[str]], limit: int = 100_000) -> set[str]:
-    """The names reachable from ``start`` through ``edges`` (package name -> names it depends on), itself
-    included; bounded by ``limit`` names."""
+def closure_names(start: str, step: Callable[[str], Iterable[str]], limit: int = 100_000) -> set[str]:
+    """The names reachable from ``start`` through ``step`` (name -> the names it leads to), itself included;
+    bounded by ``limit`` names."""
     seen = {start}
     todo = [start]
     while todo and len(seen) < limit:
-        for n in edges.get(todo.pop(), ()):
+        for n in step(todo.pop()):
             if n not in seen:
                 seen.add(n)
                 todo.append(n)

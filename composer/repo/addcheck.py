@@ -38,6 +38,8 @@ from composer.repo.elfgate import RepoPolicy, Verdict, judge
 from composer.repo.index import IndexEntry
 from composer.repo.index import dependency_names as index_dependency_names
 from composer.repo.publish import stored_target
+from composer.repo.sparse import provided_name
+from composer.repo.statedb import StateDB
 from composer.run import run
 
 
@@ -69,44 +71,41 @@ def dependency_names(e: IndexEntry) -> list[str]:
 
 @dataclass(slots=True, kw_only=True)
 class RepoView:
-    """The repository's packages of one architecture (and noarch), the upload's included, indexed once."""
+    """The repository's packages of one architecture (and noarch) with the upload's, looked up by name in the
+    state (composer/repo/statedb.py: indexed queries), so a check costs what the package's closure holds, not
+    what the repository holds."""
 
     repo_dir: Path
-    entries: list[IndexEntry]
+    state: StateDB
+    arches: tuple[str, ...]
+    fresh: dict[str, IndexEntry]                                         # path -> the upload's entries
     derived: dict[str, LinkInfo | None] = field(default_factory=dict)   # path -> from the stored payload
-    _edges: dict[str, list[str]] | None = None
-    _reverse: dict[str, list[str]] | None = None
-    _named: dict[str, list[IndexEntry]] | None = None
+    _named: dict[str, list[IndexEntry]] = field(default_factory=dict)
 
     def named(self, name: str) -> list[IndexEntry]:
-        if self._named is None:
-            self._named = {}
-            for e in self.entries:
-                self._named.setdefault(e.name, []).append(e)
-        return self._named.get(name, [])
+        if name not in self._named:
+            stored = [IndexEntry.from_dict(d) for d in self.state.named(name, self.arches)
+                      if d.get("path") not in self.fresh]
+            self._named[name] = stored + [e for e in self.fresh.values() if e.name == name]
+        return self._named[name]
 
-    def edges(self) -> dict[str, list[str]]:
-        """Package name -> the names it depends on (dependencies and requires, through provides)."""
-        if self._edges is None:
-            providers: dict[str, set[str]] = {}
-            for e in self.entries:
-                providers.setdefault(e.name, set()).add(e.name)
-                for p in e.provides:
-                    providers.setdefault(p.partition(" = ")[0], set()).add(e.name)
-            edges: dict[str, set[str]] = {}
-            for e in self.entries:
-                edges.setdefault(e.name, set()).update(n for d in dependency_names(e) for n in providers.get(d, ()))
-            self._edges = {k: sorted(v) for k, v in edges.items()}
-        return self._edges
+    def providers(self, name: str) -> set[str]:
+        """The package names satisfying ``name``: itself when a package is so called, and its providers."""
+        out = {name} if self.named(name) else set()
+        out |= set(self.state.linked("provides", name, self.arches))
+        out |= {e.name for e in self.fresh.values() if name in map(provided_name, e.provides)}
+        return out
 
-    def reverse(self) -> dict[str, list[str]]:
-        if self._reverse is None:
-            rev: dict[str, list[str]] = {}
-            for name, deps in self.edges().items():
-                for d in deps:
-                    rev.setdefault(d, []).append(name)
-            self._reverse = rev
-        return self._reverse
+    def edges(self, name: str) -> list[str]:
+        """The package names ``name`` depends on (dependencies and requires, through provides)."""
+        return sorted({p for e in self.named(name) for d in dependency_names(e) for p in self.providers(d)})
+
+    def reverse(self, name: str) -> list[str]:
+        """The package names depending on ``name`` (on it, or on a name it provides)."""
+        targets = {name} | {provided_name(p) for e in self.named(name) for p in e.provides}
+        users = {n for t in sorted(targets) for n in self.state.linked("requires", t, self.arches)}
+        users |= {e.name for e in self.fresh.values() if targets & set(dependency_names(e))}
+        return sorted(users)
 
     def link(self, e: IndexEntry) -> LinkInfo | None:
         """The entry's LinkInfo: its ``elf`` table, else derived from its stored payload (None: unknown)."""
@@ -128,7 +127,7 @@ def closure_missing(view: RepoView, s: Scanned) -> list[str]:
     own = link_info_of(s.entry.elf)
     if own is None or not own.needed:
         return []
-    names = closure_names(s.entry.name, view.edges()) - {s.entry.name}
+    names = closure_names(s.entry.name, view.edges) - {s.entry.name}
     providers = [view.link(e) for n in sorted(names) for e in view.named(n)]
     if any(p is None for p in providers):
         return []
@@ -154,7 +153,7 @@ def abi_findings(view: RepoView, s: Scanned, published: Sequence[IndexEntry]) ->
         return []
     if shutil.which("abidiff"):
         breaks = with_abidiff(breaks, (stored, files_by_soname(old_elves)), (s.pkg, files_by_soname(s.scan.elves)))
-    users = closure_names(s.entry.name, view.reverse()) - {s.entry.name}
+    users = closure_names(s.entry.name, view.reverse) - {s.entry.name}
     links = {n: li for n in sorted(users) for e in view.named(n) if (li := view.link(e)) is not None}
     return [(b, dependents(b.soname, links)) for b in breaks]
 
@@ -188,23 +187,18 @@ def with_abidiff(breaks: Sequence[AbiBreak], old: tuple[Path, Mapping[str, str]]
     return out
 
 
-def check_upload(repo_dir: Path, policy: RepoPolicy, scanned: Sequence[Scanned],
-                 state_entries: Mapping[str, Mapping[str, Any]]) -> dict[str, Verdict]:
-    """The policy's verdict on every scanned package (by index path)."""
-    published = [IndexEntry.from_dict(d) for d in state_entries.values()]
-    by_name_arch: dict[tuple[str, str], list[IndexEntry]] = {}
-    for e in published:
-        by_name_arch.setdefault((e.name, e.arch), []).append(e)
+def check_upload(repo_dir: Path, policy: RepoPolicy, scanned: Sequence[Scanned], state: StateDB,
+                 ) -> dict[str, Verdict]:
+    """The policy's verdict on every scanned package (by index path), the repository read from ``state``."""
     out: dict[str, Verdict] = {}
     views: dict[str, RepoView] = {}
     for s in scanned:
         arch = s.entry.arch
         if arch not in views:
             fresh = {x.entry.path: x.entry for x in scanned if x.entry.arch in (arch, "noarch")}
-            entries = [e for e in published if e.arch in (arch, "noarch") and e.path not in fresh]
-            views[arch] = RepoView(repo_dir=repo_dir, entries=entries + list(fresh.values()))
+            views[arch] = RepoView(repo_dir=repo_dir, state=state, arches=(arch, "noarch"), fresh=fresh)
         view = views[arch]
+        published = [IndexEntry.from_dict(d) for d in state.versions(s.entry.name, s.entry.arch)]
         out[s.entry.path] = judge(policy, nva=s.entry.nva, scan=s.scan, setuid=s.setuid,
-                                  missing=closure_missing(view, s),
-                                  breaks=abi_findings(view, s, by_name_arch.get((s.entry.name, s.entry.arch), [])))
+                                  missing=closure_missing(view, s), breaks=abi_findings(view, s, published))
     return out

@@ -506,8 +506,7 @@ class _Upload:
         if self.rules is None:
             self.rules = policy_rules(policy, self.store.dir)
         scanned = [scan_upload(pkg, entry, self.rules) for pkg, entry, _role in accepted]
-        published = self.state.packages({s.entry.arch for s in scanned} | {"noarch"})   # what the checks read
-        verdicts = check_upload(self.store.dir, policy, scanned, published)
+        verdicts = check_upload(self.store.dir, policy, scanned, self.state)   # by name: indexed queries
         errors: list[ComposerError] = []
         for s in scanned:
             v = verdicts[s.entry.path]

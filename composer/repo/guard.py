@@ -9,7 +9,10 @@ Writes are ordered so that a kill leaves the repository readable by clients (``t
 replaced last; every file goes through a temporary name, fsync and rename). What a kill can leave
 behind is repaired by the next writer, under the lock, before it does anything else:
 
-* temporary files of an interrupted write (``.NAME.*.tmp``) are removed;
+* temporary files of an interrupted write (``.NAME.*.tmp``) are removed: the repository's publisher makes
+  them at the top of metadata/ and targets/ only (composer/repo/publish.py), so the repair lists three
+  directories and does not walk targets/ (O(1) in the repository's size; ``vcomp repo migrate`` walks it all,
+  for what an older vcomp left deeper);
 * the state database (``state.db``, composer/repo/statedb.py: the index entries of stored packages,
   derived data) is reconciled with the developers' signed role metadata, which is written first: a
   package a killed ``repo add`` already listed in its role gets its entry back from the stored target,
@@ -85,9 +88,9 @@ def locked_directory(fn: Callable[Concatenate[Path, P], T]) -> Callable[Concaten
     return wrapper
 
 
-def repair(store: RepoStore) -> None:
+def repair(store: RepoStore, *, deep: bool = False) -> None:
     """Undo what a killed writer left half done (see the module docstring). Under the lock."""
-    remove_temporaries(store.dir)
+    remove_temporaries(store.dir, deep=deep)
     if store.config.legacy:
         return
     db = store.writable_state()
@@ -123,14 +126,15 @@ def role_versions(store: RepoStore) -> dict[str, int]:
     return dict(sorted(out.items()))
 
 
-def remove_temporaries(directory: Path) -> None:
-    """Delete ``.NAME.*.tmp`` files an interrupted write left (repository top, metadata/, targets/**) and
-    the private upload copies (``.upload-*/``) of an interrupted ``repo add``."""
+def remove_temporaries(directory: Path, *, deep: bool = False) -> None:
+    """Delete ``.NAME.*.tmp`` files an interrupted write left (repository top, metadata/, targets/; with
+    ``deep`` every directory below targets/) and the private upload copies (``.upload-*/``) of an
+    interrupted ``repo add``."""
     if directory.is_dir():
         for upload in directory.glob(".upload-*"):
             if upload.is_dir() and not upload.is_symlink():
                 shutil.rmtree(upload, ignore_errors=True)
-    tops = [(directory, False), (directory / "metadata", False), (directory / "targets", True)]
+    tops = [(directory, False), (directory / "metadata", False), (directory / "targets", deep)]
     for top, deep in tops:
         if not top.is_dir():
             continue
@@ -210,7 +214,7 @@ def migrate_state(directory: Path, *, rebuild: bool = False) -> int:
         remove_state(directory)
     store = RepoStore(directory)
     try:
-        repair(store)   # opens (creates, imports) the database and reconciles it
+        repair(store, deep=True)   # opens (creates, imports) the database and reconciles it
         return store.writable_state().count()
     finally:
         store.close_state()

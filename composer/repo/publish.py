@@ -58,7 +58,11 @@ def stored_target(path: str, sha256: str) -> str:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class LocalDirectory:
-    """The repository's own directory: ``root``/metadata and ``root``/targets, written atomically in place."""
+    """The repository's own directory: ``root``/metadata and ``root``/targets, written atomically in place.
+
+    Every temporary file is made at the top of metadata/ or targets/ (``.NAME.*.tmp``) and renamed into its
+    directory, so what a killed writer leaves is found by listing those two directories, not by walking
+    targets/ (a directory per package name: a million of them in a large repository; composer/repo/guard.py)."""
 
     root: Path
 
@@ -66,7 +70,7 @@ class LocalDirectory:
         atomic_write(self.root / METADATA / name, data)
 
     def put_target(self, name: str, data: bytes) -> None:
-        atomic_write(self.root / TARGETS / name, data)
+        atomic_write(self.root / TARGETS / name, data, tmp_dir=self.root / TARGETS)
 
     def put_target_file(self, name: str, source: Path) -> None:
         dest = self.root / TARGETS / name
@@ -80,7 +84,7 @@ class LocalDirectory:
         except OSError as exc:
             if exc.errno != errno.EXDEV:
                 raise
-            atomic_copy(source, dest)   # targets/ on another file system: copy the verified bytes
+            atomic_copy(source, dest, tmp_dir=self.root / TARGETS)   # targets/ on another file system: copy
         _fsync_dir(dest.parent)
 
 
@@ -130,7 +134,7 @@ def put_target_files(publisher: Publisher, items: Sequence[tuple[str, Path]]) ->
         except OSError as exc:
             if exc.errno != errno.EXDEV:
                 raise
-            atomic_copy(source, dest, durable=False)
+            atomic_copy(source, dest, durable=False, tmp_dir=publisher.root / TARGETS)
         directories.add(dest.parent)
     os.sync()   # every moved file's data and name, before any metadata points at them
     for directory in sorted(directories):
