@@ -14,7 +14,10 @@ and metadata hard-linked: they are immutable or replaced by rename; the state co
 Measured on that copy, in one run, for every size:
 
 * ``add 1``        ``repo add`` of one more package (lock, repair, checks, one state transaction, role signed)
-* ``publish``      ``repo publish`` after it (the indexes rebuilt from the state, index/snapshot/timestamp)
+* ``publish``      ``repo publish`` after it (incremental: the changed names' sparse files and bins, the whole
+                   indexes when small or due, index/snapshot/timestamp; composer/repo/incremental.py)
+* ``publish full`` ``repo publish --full`` (every index file and bin), and ``full / changes``: its share of one
+                   change, amortised over the n / WHOLE_EVERY changed names between two whole-index builds
 * ``refresh``      a warm whole-index client's refresh + index after that change: seconds and bytes downloaded
 * ``refresh sparse`` a warm sparse client's refresh after that change: the metadata (timestamp, snapshot, index
                    role, the changed hash bins) and the changed sparse files of the names it follows (the lock
@@ -42,6 +45,7 @@ import hashlib
 import itertools
 import json
 import math
+import multiprocessing
 import os
 import random
 import shutil
@@ -66,7 +70,7 @@ from composer.fsutil import atomic_write
 from composer.package.archive import read_header, write_package
 from composer.package.metadata import Dependency, Metadata, Security
 from composer.profile.load import load_profile
-from composer.repo import edit
+from composer.repo import edit, incremental
 from composer.repo.mirror import mirror
 from composer.repo.sparse import provided_name
 from composer.repo.store import RepoStore
@@ -114,15 +118,18 @@ def build_repository(cache: Path, n: int, seed: int, log: Callable[[str], None])
     rng = random.Random(seed)
     t0 = time.perf_counter()
     pkgs = home / "pkgs"
-    paths = []
-    for i in range(n + 1):
-        meta = synthetic_metadata(i, rng)
-        path = (home / "extra.vpk") if i == n else pkgs / f"{meta.nva}.vpk"
-        write_package(path, metadata=meta, staged=[], key=dev, epoch=EPOCH)
-        paths.append(path)
-        if (i + 1) % 10000 == 0:
-            log(f"  {n}: wrote {i + 1} packages ({time.perf_counter() - t0:.0f} s)")
-    log(f"  {n}: {n + 1} packages written and signed in {time.perf_counter() - t0:.1f} s")
+    # the metadata drawn in order from one generator (the same packages as a serial build), written and signed
+    # by every core (write_package: schema check, compression, signature, fsync)
+    metas = [synthetic_metadata(i, rng) for i in range(n + 1)]
+    paths = [pkgs / f"{m.nva}.vpk" for m in metas[:n]] + [home / "extra.vpk"]
+    jobs = max(1, min(os.cpu_count() or 1, 8))
+    _WRITER.update(metas=metas, paths=paths)   # inherited by the forked writers (Metadata does not pickle)
+    with multiprocessing.get_context("fork").Pool(jobs, initializer=_writer_init, initargs=(keys["dev"],)) as pool:
+        for done, _ in enumerate(pool.imap(_write_one, range(n + 1), chunksize=256), 1):
+            if done % 10000 == 0:
+                log(f"  {n}: wrote {done} packages ({time.perf_counter() - t0:.0f} s)")
+    _WRITER.clear()
+    log(f"  {n}: {n + 1} packages written and signed in {time.perf_counter() - t0:.1f} s ({jobs} processes)")
     online = {role: [load_signing_key(keys[role])] for role in ("index", "snapshot", "timestamp")}
     offline = [load_signing_key(keys["targets"])]
     repo = home / "repo"
@@ -131,7 +138,7 @@ def build_repository(cache: Path, n: int, seed: int, log: Callable[[str], None])
     edit.delegate(RepoStore(repo), DEV_ROLE, [load_public_key(keys["dev"].with_suffix(".pub"))],
                   list(DEV_PATTERNS), targets_keys=offline)
     t1 = time.perf_counter()
-    edit.add_many(RepoStore(repo), paths[:n], [dev], jobs=2, chunk=CHUNK,
+    edit.add_many(RepoStore(repo), paths[:n], [dev], jobs=2, chunk=max(CHUNK, n // 50),
                   progress=lambda done, total: log(f"  {n}: added {done}/{total} ({time.perf_counter() - t1:.0f} s)")
                   if done % 20000 == 0 or done == total else None)
     edit.publish(RepoStore(repo))
@@ -140,6 +147,17 @@ def build_repository(cache: Path, n: int, seed: int, log: Callable[[str], None])
     shutil.rmtree(pkgs)
     (home / DONE).write_text(f"{n}\n")
     return home
+
+
+_WRITER: dict[str, Any] = {}
+
+
+def _writer_init(dev_key: Path) -> None:
+    _WRITER["key"] = load_signing_key(dev_key)
+
+
+def _write_one(i: int) -> None:
+    write_package(_WRITER["paths"][i], metadata=_WRITER["metas"][i], staged=[], key=_WRITER["key"], epoch=EPOCH)
 
 
 def check_sparse(repo: Path) -> None:
@@ -212,6 +230,21 @@ def add_lock_set(home: Path, log: Callable[[str], None]) -> None:
     edit.publish(RepoStore(home / "repo"))
     (home / LOCKSET).write_text(f"{LOCK_LIBS} {LOCK_APPS}\n")
     log(f"  {home.name}: lock set added ({len(paths)} packages)")
+
+
+def bring_up_to_date(home: Path, log: Callable[[str], None]) -> None:
+    """The cached repository made by an older vcomp, moved to this one's state (its schema upgrade and a full
+    publish, which records what it published): once, unmeasured, so that ``add 1`` and ``publish`` measure a
+    change, not a migration."""
+    store = RepoStore(home / "repo")
+    try:
+        if incremental.Record.from_value(store.writable_state().meta(incremental.RECORD_KEY)) is not None:
+            return
+    finally:
+        store.close_state()
+    t0 = time.perf_counter()
+    edit.publish(RepoStore(home / "repo"), full=True)
+    log(f"  {home.name}: brought to this vcomp's state (schema, full publish) in {time.perf_counter() - t0:.1f} s")
 
 
 def lock_names() -> list[str]:
@@ -364,7 +397,8 @@ def measure(home: Path, work: Path, *, size: int, with_mirror: bool = True,
     follow(CountingClient(url, root, private_dir(work / "sparse-client")), watched)
 
     timed("add 1", lambda: edit.add(RepoStore(repo), [home / "extra.vpk"], [dev]))
-    timed("publish", lambda: edit.publish(RepoStore(repo)))
+    published = timed("publish", lambda: edit.publish(RepoStore(repo)))
+    figures.counts["incremental publish"] = int(published["incremental"])   # 1: only what changed was rebuilt
     client = CountingClient(url, root, work / "client")
     figures.bytes["refresh"] = sum(f.bytes for f in timed("refresh", lambda: whole_refresh(client)))
     # installing the new package: the developer metadata (role, bins) the client fetches again
@@ -378,6 +412,11 @@ def measure(home: Path, work: Path, *, size: int, with_mirror: bool = True,
     log(f"  {figures.size}: refresh sparse ({len(watched)} names followed): {kinds(fetched)}")
     figures.bytes["snapshot"] = latest_role(repo, "snapshot").stat().st_size
     figures.counts["bins"] = len({p.name.split(".")[1] for p in (repo / "metadata").glob("*.index-sparse-*.json")})
+    # the whole indexes' rebuild (every n / WHOLE_EVERY changed names on a large repository), and its share of
+    # one change: amortised over the changes between two rebuilds
+    timed("publish full", lambda: edit.publish(RepoStore(repo), full=True))
+    every = max(1, figures.counts["packages"] // incremental.WHOLE_EVERY)
+    figures.seconds["full / changes"] = figures.seconds["publish full"] / every
 
     if not with_mirror:
         return figures
@@ -391,11 +430,12 @@ def measure(home: Path, work: Path, *, size: int, with_mirror: bool = True,
 # ---------------------------------------------------------------- report
 
 LOCKS = tuple((f"lock {state} {mode}", unit) for mode in INDEX_MODES for state in ("cold", "warm") for unit in "sB")
-ROWS = (("add 1", "s"), ("publish", "s"), ("refresh", "s"), ("refresh", "B"), ("refresh sparse", "s"),
+ROWS = (("add 1", "s"), ("publish", "s"), ("publish full", "s"), ("full / changes", "s"), ("refresh", "s"),
+        ("refresh", "B"), ("refresh sparse", "s"),
         ("refresh sparse", "B"), ("cold", "s"), ("cold", "B"), *LOCKS,
         ("mirror", "s"), ("mirror", "B"), ("sqlite insert", "s"), ("state.json rewrite", "s"), ("raw copy", "s"),
         ("state.db", "B"), ("state.json", "B"), ("dev role", "B"), ("dev refetch", "B"), ("snapshot", "B"),
-        ("bins", "n"), ("locked packages", "n"))
+        ("bins", "n"), ("locked packages", "n"), ("incremental publish", "n"))
 UNITS = {"s": "time", "B": "bytes", "n": "count"}
 RATIOS = (("add 1", "sqlite insert"), ("mirror", "raw copy"))
 
@@ -441,6 +481,7 @@ def run(sizes: Sequence[int], cache: Path, seed: int, log: Callable[[str], None]
         t0 = time.perf_counter()
         home = build_repository(cache, n, seed, log)
         add_lock_set(home, log)
+        bring_up_to_date(home, log)
         with tempfile.TemporaryDirectory(prefix="vcomp-scale-", dir=cache) as tmp:
             out.append(measure(home, Path(tmp), size=n, with_mirror=n <= mirror_max, log=log))
         log(f"  {n}: measured in {time.perf_counter() - t0:.1f} s")

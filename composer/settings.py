@@ -223,6 +223,16 @@ REPO_NOW = Setting(
     meaning="the time repository metadata expiry dates count from (tests, reproducible roots)",
     default="the clock", accepts="an ISO 8601 time (Z for UTC)",
     malformed="VCOMP_REPO_NOW='TEXT' is not an ISO 8601 time")
+SHARED_CACHE = Setting(
+    name="VCOMP_SHARED_CACHE", parse=_text,
+    meaning="a shared cache of built image outputs that build, test and reconcile read before building and write "
+            "after (docs/farm.md, 'Image builds')",
+    default="(none)", accepts="a directory, an http(s):// URL (GET; PUT to write) or s3://BUCKET/PREFIX")
+SHARED_CACHE_KEY = Setting(
+    name="VCOMP_SHARED_CACHE_KEY", parse=_text,
+    meaning="the key of VCOMP_SHARED_CACHE's entries: a private key signs what this machine builds and verifies "
+            "what it reads; a .pub only verifies (read only)",
+    default="(none; needed with VCOMP_SHARED_CACHE)", accepts="KEYFILE[:VAR] or a .pub file")
 DEBIAN_MIRROR = Setting(
     name="VCOMP_DEBIAN_MIRROR", parse=_text_or("http://deb.debian.org/debian"),
     meaning="the Debian archive that Debian sources download from",
@@ -277,7 +287,8 @@ ELEMENTS_PATH = Setting(
 
 ROWS: tuple[Setting[object], ...] = (
     CACHE, XDG_CACHE_HOME, CACHE_MAX, SOURCE_DATE_EPOCH, KVM, NO_WAIT, LOCK_TIMEOUT, OFFLINE, INDEX, REPO_NOW,
-    DEBIAN_MIRROR, DEBIAN_SECURITY_MIRROR, KEY_PASSPHRASE, LIMIT, HTTP, NO_COLOR, CONFIG, NO_PLUGINS, SHELL,
+    SHARED_CACHE, SHARED_CACHE_KEY, DEBIAN_MIRROR, DEBIAN_SECURITY_MIRROR, KEY_PASSPHRASE, LIMIT, HTTP, NO_COLOR,
+    CONFIG, NO_PLUGINS, SHELL,
     TEST_CRASH_AT, ELEMENTS_PATH,
 )
 

@@ -29,11 +29,12 @@ from composer import oserrors, settings
 from composer.arch import get_arch
 from composer.caches.images import KIND
 from composer.compose import layout
-from composer.compose.cache import cap_caches, describe, from_cache, to_cache
+from composer.compose.cache import cap_caches, describe, from_cache, from_shared, to_cache, to_shared
 from composer.compose.gitsource import profile_source
 from composer.compose.licensetexts import ship as ship_texts
 from composer.compose.seed import build_seed, output_key, tool_versions
 from composer.errors import UserError
+from composer.farm import imageshare
 from composer.fsutil import atomic_write, canonical_json, sha256_file
 from composer.image.outputs import OUTPUT_TYPES
 from composer.image.secureboot import SecureBootKey
@@ -157,6 +158,7 @@ def build_arch(profile: Profile, lock: Lock, lock_digest: str, sources: Sources,
     """One architecture into ``staging`` (inside the new generation); ``previous`` is its current directory."""
     targets = targets_for(profile, arch_name, only)
     check_tools(targets)
+    shared = imageshare.from_settings()   # VCOMP_SHARED_CACHE (a bad setting is an error before any work)
     tools = tool_versions()
     seed = build_seed(profile, lock, arch_name, epoch, tools, lock_digest)  # keys the cache
     ids = build_seed(profile, lock, arch_name, epoch)  # derives UUIDs and volume ids
@@ -174,10 +176,13 @@ def build_arch(profile: Profile, lock: Lock, lock_digest: str, sources: Sources,
         if not OUTPUT_TYPES[t.type].cacheable(t.options):
             continue   # an output with a directory beside its files (an A/B disk's update bundle): made again
         hit = from_cache(cache, output_key(seed, t), staging, warn=warn)
+        where = "the cache"
+        if hit is None:
+            hit, where = from_shared(shared, cache, output_key(seed, t), staging, warn=warn), "the shared cache"
         if hit is not None:
             products[t.name] = hit
             cached.append(t.name)
-            say(f"{arch_name}: {t.name} ({t.type}) unchanged: taken from the cache")
+            say(f"{arch_name}: {t.name} ({t.type}) unchanged: taken from {where}")
     missing = [t for t in targets if t.name not in cached]
     if not missing and not (staging / CONTENTS).is_file():
         missing, cached = list(targets), []  # an entry of the first cache format: no contents.json
@@ -187,8 +192,9 @@ def build_arch(profile: Profile, lock: Lock, lock_digest: str, sources: Sources,
             products[p.name] = p
             if not OUTPUT_TYPES[p.type].cacheable(next(t for t in targets if t.name == p.name).options):
                 continue
-            to_cache(cache, output_key(seed, next(t for t in targets if t.name == p.name)), p, staging / CONTENTS,
-                     warn=warn)
+            key = output_key(seed, next(t for t in targets if t.name == p.name))
+            to_cache(cache, key, p, staging / CONTENTS, warn=warn)
+            to_shared(shared, key, p, staging / CONTENTS, warn=warn)
     for t in targets:
         origin[t.name] = dict(current)
     order = [t.name for t in targets_for(profile, arch_name)]

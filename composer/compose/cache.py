@@ -10,6 +10,8 @@ from typing import Any
 from composer import oserrors
 from composer.caches import store
 from composer.compose.layout import CONTENTS
+from composer.farm import imageshare
+from composer.farm.imageshare import SharedImages
 from composer.fsutil import sha256_file
 from composer.image.workshop import BuiltOutput
 from composer.notices import Say, notice
@@ -41,6 +43,37 @@ def to_cache(cache: Path, key: str, product: BuiltOutput, contents: Path, *, war
         where = "" if exc.filename is not None else f"{cache}: "
         warn(f"warning: {where}{oserrors.describe(exc, 'writing the image cache').message}; the output is not "
              "cached")
+
+
+def from_shared(shared: SharedImages | None, cache: Path, key: str, out: Path, *,
+                warn: Say = notice) -> BuiltOutput | None:
+    """The product of ``key`` from the shared cache (composer/farm/imageshare.py) into ``out``, also kept in the
+    local cache; None: no shared cache, absent or refused (then it is built)."""
+    if shared is None:
+        return None
+    record = imageshare.fetch(shared, key, out, warn=warn)
+    if record is None:
+        return None
+    try:
+        product = BuiltOutput(name=str(record["name"]), type=str(record["type"]),
+                              files=tuple(out / f["path"] for f in record["files"] if f["path"] != CONTENTS),
+                              firmware=tuple(map(str, record["firmware"])),
+                              boot={str(k): str(v) for k, v in dict(record["boot"]).items()})
+    except (KeyError, TypeError, ValueError):
+        warn(f"warning: shared cache entry {imageshare.entry_path(key)}: its record is malformed; building instead")
+        return None
+    if (out / CONTENTS).is_file():
+        to_cache(cache, key, product, out / CONTENTS, warn=warn)
+    return product
+
+
+def to_shared(shared: SharedImages | None, key: str, product: BuiltOutput, contents: Path, *,
+              warn: Say = notice) -> None:
+    """Share a built product (and its root's contents.json) when a shared cache with a signing key is set."""
+    if shared is not None:
+        meta = {"name": product.name, "type": product.type, "firmware": list(product.firmware),
+                "boot": dict(product.boot)}
+        imageshare.push(shared, key, meta, [*product.files, contents], warn=warn)
 
 
 def describe(product: BuiltOutput) -> dict[str, Any]:

@@ -21,11 +21,11 @@ import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, BinaryIO, Protocol
 
 from composer import s3client
 from composer.errors import UserError
-from composer.fsutil import atomic_write, canonical_json, sha256_bytes
+from composer.fsutil import atomic_copy, atomic_output, atomic_write, canonical_json, sha256_bytes
 from composer.trust.keys import PublicKey, SigningKey
 
 MAX_ENTRY = 64 * 1024                 # an entry is a few hundred bytes
@@ -36,11 +36,43 @@ NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+~%-]{0,250}\.vpk$")   # %3a: an epo
 
 
 class Store(Protocol):
-    """Where entries and blobs live: ``get`` is None when absent; ``put`` writes (or raises UserError)."""
+    """Where entries and blobs live: ``get`` is None when absent; ``put`` writes (or raises UserError).
+    ``get_file``/``put_file`` stream a large blob (an image output) to or from a file, never whole in memory:
+    ``get_file`` returns False when absent or longer than ``limit``."""
 
     def get(self, rel: str, limit: int) -> bytes | None: ...
 
     def put(self, rel: str, data: bytes) -> None: ...
+
+    def get_file(self, rel: str, dest: Path, limit: int) -> bool: ...
+
+    def put_file(self, rel: str, source: Path) -> None: ...
+
+
+STREAM_CHUNK = 1 << 20
+
+
+def _stream(src: BinaryIO, dest: Path, limit: int) -> bool:
+    """Copy ``src`` into ``dest`` (atomically); False, and nothing written, past ``limit`` bytes."""
+    n = 0
+    with atomic_output(dest, durable=False) as out:
+        while chunk := src.read(STREAM_CHUNK):
+            n += len(chunk)
+            if n > limit:
+                raise _TooLong
+            out.write(chunk)
+    return True
+
+
+class _TooLong(Exception):
+    pass
+
+
+def stream_into(src: BinaryIO, dest: Path, limit: int) -> bool:
+    try:
+        return _stream(src, dest, limit)
+    except _TooLong:
+        return False
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +94,18 @@ class DirStore:
         path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write(path, data, durable=False)
 
+    def get_file(self, rel: str, dest: Path, limit: int) -> bool:
+        try:
+            with (self.root / rel).open("rb") as f:
+                return stream_into(f, dest, limit)
+        except (FileNotFoundError, NotADirectoryError):
+            return False
+
+    def put_file(self, rel: str, source: Path) -> None:
+        path = self.root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_copy(source, path, durable=False)
+
 
 @dataclass(frozen=True, slots=True)
 class HttpStore:
@@ -73,9 +117,24 @@ class HttpStore:
         return self.base.rstrip("/") + "/" + rel
 
     def get(self, rel: str, limit: int) -> bytes | None:
+        resp = self._open(rel)
+        if resp is None:
+            return None
+        with resp:
+            data: bytes = resp.read(limit + 1)
+        return data if len(data) <= limit else None
+
+    def get_file(self, rel: str, dest: Path, limit: int) -> bool:
+        resp = self._open(rel)
+        if resp is None:
+            return False
+        with resp:
+            return stream_into(resp, dest, limit)
+
+    def _open(self, rel: str) -> Any:
+        """The response to GET ``rel`` (to close), or None when the server has no such file."""
         try:
-            with urllib.request.urlopen(self._url(rel), timeout=HTTP_TIMEOUT) as resp:
-                data: bytes = resp.read(limit + 1)
+            return urllib.request.urlopen(self._url(rel), timeout=HTTP_TIMEOUT)
         except urllib.error.HTTPError as exc:
             if exc.code in (403, 404, 410):
                 return None
@@ -85,13 +144,20 @@ class HttpStore:
             reason = getattr(exc, "reason", exc)
             raise UserError(f"shared cache {self._url(rel)}: cannot connect ({reason})",
                             hint="check the --shared-cache URL and that its server is up") from None
-        return data if len(data) <= limit else None
 
     def put(self, rel: str, data: bytes) -> None:
+        self._put(rel, data, len(data))
+
+    def put_file(self, rel: str, source: Path) -> None:
+        with source.open("rb") as f:
+            self._put(rel, f, source.stat().st_size)
+
+    def _put(self, rel: str, body: bytes | BinaryIO, length: int) -> None:
         if not self.writable:
             return
-        req = urllib.request.Request(self._url(rel), data=data, method="PUT",
-                                     headers={"Content-Type": "application/octet-stream"})
+        req = urllib.request.Request(self._url(rel), data=body, method="PUT",
+                                     headers={"Content-Type": "application/octet-stream",
+                                              "Content-Length": str(length)})
         try:
             with urllib.request.urlopen(req, timeout=HTTP_TIMEOUT):
                 pass
@@ -130,6 +196,26 @@ class S3Store:
         except Exception as exc:
             raise s3client.failure(f"shared cache s3://{self.where.bucket}/{key}", exc, retry=RETRY) from None
 
+    def get_file(self, rel: str, dest: Path, limit: int) -> bool:
+        key = self.where.key(rel)
+        try:
+            obj = self.client.get_object(Bucket=self.where.bucket, Key=key)
+            if int(obj.get("ContentLength", 0)) > limit:
+                return False
+            return stream_into(obj["Body"], dest, limit)
+        except Exception as exc:     # botocore's many classes: absent, or one line
+            if s3client.error_code(exc) in s3client.ABSENT:
+                return False
+            raise s3client.failure(f"shared cache s3://{self.where.bucket}/{key}", exc, retry=RETRY) from None
+
+    def put_file(self, rel: str, source: Path) -> None:
+        key = self.where.key(rel)
+        try:   # (the SDK's managed upload: multipart above its threshold, each part checked)
+            self.client.upload_file(str(source), self.where.bucket, key,
+                                    ExtraArgs={"ContentType": "application/octet-stream"})
+        except Exception as exc:
+            raise s3client.failure(f"shared cache s3://{self.where.bucket}/{key}", exc, retry=RETRY) from None
+
 
 def open_s3(location: str) -> S3Store:
     return S3Store(where=s3client.parse_url(location), client=s3client.client())
@@ -147,6 +233,12 @@ class ReadOnly:
         return self.inner.get(rel, limit)
 
     def put(self, rel: str, data: bytes) -> None:
+        return None
+
+    def get_file(self, rel: str, dest: Path, limit: int) -> bool:
+        return self.inner.get_file(rel, dest, limit)
+
+    def put_file(self, rel: str, source: Path) -> None:
         return None
 
 

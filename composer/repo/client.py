@@ -41,7 +41,16 @@ from composer.repo.deltas import apply_delta, delta_name
 from composer.repo.index import IndexEntry, close_names, decode_index, index_target_path, parse_index
 from composer.repo.offline import OfflineView
 from composer.repo.pkgcache import ObjectStore, objects_dir
-from composer.repo.sparse import SparseBase, SparseFile, base_target_path, parse_base, parse_sparse, sparse_target_path
+from composer.repo.sparse import (
+    AUTO_SPARSE_BYTES,
+    MAX_NAME,
+    SparseBase,
+    SparseFile,
+    base_target_path,
+    parse_base,
+    parse_sparse,
+    sparse_target_path,
+)
 from composer.repo.transports import UrlFetcher
 from composer.trust.keys import PublicKey
 from composer.version import Requirement, VersionError
@@ -382,8 +391,12 @@ class RepositoryClient:
                 if q in e.name.lower() or q in e.description.lower() or any(q in p for p in e.provides)]
 
     def metadata(self, name: str, arch: str, version: str = "") -> IndexEntry:
-        """The newest entry for ``name`` (matching ``version``: exact, or a Cargo requirement)."""
-        entries = [e for e in self.index(arch) if e.name == name]
+        """The newest entry for ``name`` (matching ``version``: exact, or a Cargo requirement).
+
+        From the name's sparse file when the repository publishes the sparse index and its whole index is large
+        (the rule ``lock`` follows: composer/solve/sparsepool.py): one small file, and current after every
+        publish, where a large whole index is rebuilt only every n/64 changes (composer/repo/incremental.py)."""
+        entries = self._named(name, arch)
         if not entries:
             close = close_names(name, (e.name for e in self.index(arch)))
             raise UserError(f"no package '{name}' for {arch} in {self.urls[0]}",
@@ -401,6 +414,12 @@ class RepositoryClient:
             if not entries:
                 raise UserError(f"no version of '{name}' for {arch} matches '{version}'")
         return max(entries, key=lambda e: e.order_key())
+
+    def _named(self, name: str, arch: str) -> list[IndexEntry]:
+        if self.has_sparse(arch) and self.index_length(arch) >= AUTO_SPARSE_BYTES:
+            found = self.sparse_entries(arch, [name]).get(name) if 0 < len(name) <= MAX_NAME else None
+            return [IndexEntry.from_dict(d) for d in found.packages] if found is not None else []
+        return [e for e in self.index(arch) if e.name == name]
 
     # ---- the sparse index (composer/repo/sparse.py)
     def has_sparse(self, arch: str) -> bool:

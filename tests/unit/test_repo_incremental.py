@@ -168,10 +168,10 @@ def test_large_whole_indexes_are_rebuilt_every_n_over_64_changes_or_with_full(
         return {a: index.targets[index_target_path(a)].hashes["sha256"] for a in ARCHES}
 
     start = whole()
-    world.add([world.package("pkg-007", "1.1.0", provides=["cmd:pkg-007"])])    # 2 names (pkg-007, cmd:pkg-007): not yet due
+    world.add([world.package("pkg-007", "1.1.0", provides=["cmd:pkg-007"])])   # 2 names: not yet due
     assert world.publish()["incremental"] == 1
     assert whole() == start                           # kept: a whole-index client sees the last build
-    world.add([world.package("pkg-008", "1.1.0", provides=["cmd:pkg-008"])])    # 4 names since the build: due
+    world.add([world.package("pkg-008", "1.1.0", provides=["cmd:pkg-008"])])   # 4 names: due
     world.publish()
     rebuilt = whole()
     assert rebuilt["x86_64"] != start["x86_64"]
@@ -229,3 +229,20 @@ def test_an_unreadable_record_means_a_full_publish() -> None:
                               renew_by="2030-01-01T00:00:00+00:00")
     assert incremental.Record.from_value(good.to_dict()) == good
 
+
+
+def test_a_client_finds_a_new_package_before_the_large_whole_index_is_rebuilt(
+        world: World, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from composer.repo import client as client_module
+    from composer.repo.client import RepositoryClient
+    monkeypatch.setattr(incremental, "AUTO_SPARSE_BYTES", 0)
+    monkeypatch.setattr(client_module, "AUTO_SPARSE_BYTES", 0)
+    monkeypatch.setattr(incremental, "WHOLE_EVERY", 1)   # 40 packages: due only after 40 changed names
+    world.publish(full=True)
+    world.add([world.package("pkg-new", "1.0.0")])
+    assert world.publish()["incremental"] == 1
+    root = (world.dir / "metadata" / "1.root.json").read_bytes()
+    client = RepositoryClient(world.dir.resolve().as_uri(), root, tmp_path / "client")
+    client.refresh()
+    assert "pkg-new" not in {e.name for e in client.index("x86_64")}   # the whole index: as of its last build
+    assert client.metadata("pkg-new", "x86_64").version == "1.0.0"     # its sparse file: current
