@@ -26,9 +26,15 @@ def images_dir(args: argparse.Namespace, profile: Path) -> Path:
 
 def build(args: argparse.Namespace, top: Path, profile: Profile, lock: Lock, lock_digest: str,
           sources: RepositorySources) -> list[Any]:
-    """Build the asked architectures and outputs into ``top`` (images/NAME, its lock held by the caller)."""
-    from composer.compose.build import build_profile
+    """Build the asked architectures and outputs into ``top`` (images/NAME, its lock held by the caller); with
+    ``--workers``/``--scheduler`` the outputs are built on the farm first and taken from the shared cache."""
+    from composer.compose.build import build_profile, targets_for
     jobs = {a: tuple(args.output or ()) for a in asked_arches(args, profile)}
+    if getattr(args, "workers", None) is not None or getattr(args, "scheduler", None):
+        from composer.farm.images import ImageJob
+        farm_jobs = [ImageJob(profile=str(profile.path.resolve()), arch=a, output=t.name)
+                     for a, only in jobs.items() for t in targets_for(profile, a, only)]
+        run_on_farm(args, farm_jobs)
     key = getattr(args, "sign_key", None)
     say = jsonout.say(args)
     results = build_profile(top, profile, lock, lock_digest, sources, jobs, image_cache(), epoch=epoch(), say=say,
@@ -43,6 +49,55 @@ def build(args: argparse.Namespace, top: Path, profile: Profile, lock: Lock, loc
         reused = f" ({len(r.cached)} of {len(r.products)} from the cache)" if r.cached else ""
         say(f"{r.arch}: {len(r.products)} outputs in {r.directory}{reused}")
     return results
+
+
+def run_on_farm(args: argparse.Namespace, jobs: Sequence[Any]) -> list[Any]:
+    """Run image jobs on a LocalCluster of ``--workers`` or on ``--scheduler``'s workers (docs/farm.md)."""
+    import os
+
+    from composer.farm import engine, images
+    images.shared_env()   # refused before a cluster starts when there is no writable shared cache
+    workers = 1 if args.workers is None else args.workers
+    if workers < 1 or workers > 256:
+        raise UserError(f"--workers {workers}: out of range", hint="give 1 to 256 local workers")
+    say = jsonout.say(args)
+    with engine.connect(args.scheduler, workers, os.uname().machine) as client:
+        results = images.farm_images(client, jobs, progress=lambda line: say(f"farm: {line}"))
+    built = sum(not r.cached for r in results)
+    say(f"farm: {len(results)} image jobs, {built} built, {len(results) - built} already built (cached)")
+    return list(results)
+
+
+def cmd_build_matrix(args: argparse.Namespace) -> int:
+    """Build the (profile, arch, output) jobs of `vcomp plan --matrix` on the farm, into the shared cache."""
+    import sys
+
+    from composer.farm.images import parse_matrix
+    data = sys.stdin.buffer.read(1 << 24) if args.matrix == "-" else _read_matrix(Path(args.matrix))
+    jobs = parse_matrix(data, "standard input" if args.matrix == "-" else args.matrix)
+    results = run_on_farm(args, jobs)
+    if jsonout.wanted(args):
+        jsonout.emit({"jobs": [{"profile": r.job.profile, "arch": r.job.arch, "output": r.job.output,
+                                "worker": r.worker, "seconds": round(r.seconds, 1), "cached": r.cached}
+                               for r in results]})
+    return EXIT_OK
+
+
+def _read_matrix(path: Path) -> bytes:
+    try:
+        with path.open("rb") as f:
+            return f.read(1 << 24)
+    except OSError as exc:
+        raise UserError(f"{path}: cannot read the build matrix ({exc.strerror or exc})",
+                        hint="write one with: vcomp plan --matrix > matrix.json") from None
+
+
+def add_farm_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--workers", type=int, metavar="N",
+                        help="build the outputs on an in-process Dask LocalCluster of N workers first, through the "
+                             "shared cache (VCOMP_SHARED_CACHE; docs/farm.md)")
+    parser.add_argument("--scheduler", metavar="tcp://HOST:8786",
+                        help="build the outputs on this Dask scheduler's workers first, through the shared cache")
 
 
 def _signing_key(path: str) -> Any:
@@ -279,6 +334,7 @@ def register(sub: Subparsers) -> None:
                    help="never use the network: the locked packages must all be in the package cache")
     b.add_argument("--sign-key", metavar="KEY",
                    help="sign the provenance with this ed25519 key (vcomp key generate): provenance.intoto.dsse.json")
+    add_farm_options(b)
     jsonout.add_json(b, "build")
     b.set_defaults(func=cmd_build)
     v = sub.add_parser("verify-attestation", help="verify a signed provenance (DSSE envelope) with a public key")
@@ -329,5 +385,12 @@ def register(sub: Subparsers) -> None:
     s.add_argument("--cell", action="append", metavar="GLOB",
                    help="only the boot cells ARCH/OUTPUT/MEDIUM/FIRMWARE matching this glob, e.g. 'x86_64/*/disk/*' "
                         "(repeatable; default: every cell)")
+    add_farm_options(s)
     jsonout.add_json(s, "test")
     s.set_defaults(func=cmd_test)
+    m = sub.add_parser("build-matrix", help="build the (profile, arch, output) jobs of `vcomp plan --matrix` on the "
+                                            "farm, into the shared cache (docs/farm.md)")
+    m.add_argument("matrix", help="the matrix document (vcomp plan --matrix > matrix.json), or - for standard input")
+    add_farm_options(m)
+    jsonout.add_json(m, "build-matrix")
+    m.set_defaults(func=cmd_build_matrix)

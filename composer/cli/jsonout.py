@@ -80,6 +80,7 @@ SCHEMAS: Mapping[str, str] = {
     "repo stats": "repo-stats",
     "advisory list": "advisory-list",
     "audit": "audit",
+    "build-matrix": "build-matrix",
 }
 """The data verbs and the schema of their ``--json`` document (tests/unit/test_json_output.py walks the parser:
 every verb is either here or in its list of verbs that print no data)."""
