@@ -38,6 +38,7 @@ from composer.fsutil import atomic_copy, atomic_write, canonical_json
 from composer.notices import notice
 from composer.package.archive import Header, Verified, verify_package
 from composer.repo.deltas import apply_delta, delta_name
+from composer.repo.incremental_marks import whole_current
 from composer.repo.index import IndexEntry, close_names, decode_index, index_target_path, parse_index
 from composer.repo.offline import OfflineView
 from composer.repo.pkgcache import ObjectStore, objects_dir
@@ -416,7 +417,7 @@ class RepositoryClient:
         return max(entries, key=lambda e: e.order_key())
 
     def _named(self, name: str, arch: str) -> list[IndexEntry]:
-        if self.has_sparse(arch) and self.index_length(arch) >= AUTO_SPARSE_BYTES:
+        if self.has_sparse(arch) and (self.index_length(arch) >= AUTO_SPARSE_BYTES or not self.index_current(arch)):
             found = self.sparse_entries(arch, [name]).get(name) if 0 < len(name) <= MAX_NAME else None
             return [IndexEntry.from_dict(d) for d in found.packages] if found is not None else []
         return [e for e in self.index(arch) if e.name == name]
@@ -430,6 +431,13 @@ class RepositoryClient:
         """The signed length of the whole index of ``arch`` (0: none), from the metadata (nothing downloaded)."""
         info = self._listed(index_target_path(arch))
         return info.length if info is not None else 0
+
+    def index_current(self, arch: str) -> bool:
+        """False when the signed metadata marks the whole index of ``arch`` as behind the sparse index (a large
+        whole index between two rebuilds: composer/repo/incremental.py); its sparse files are then the current
+        view."""
+        info = self._listed(index_target_path(arch))
+        return info is None or whole_current(info)
 
     def sparse_base(self, arch: str) -> SparseBase:
         path = base_target_path(arch)

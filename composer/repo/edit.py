@@ -43,6 +43,7 @@ from composer.repo import incremental
 from composer.repo.devbins import DeveloperRole, snapshot_roles
 from composer.repo.guard import ROLES_KEY, locked, locked_directory, remove_temporaries, repair
 from composer.repo.hashbins import assign, bin_bits, sign_bin, succinct_delegations
+from composer.repo.incremental_marks import marked_behind
 from composer.repo.index import IndexEntry, build_index, index_target_path, package_target_path
 from composer.repo.publish import LocalDirectory, put_target_files, stored_target
 from composer.repo.sparse import (
@@ -662,8 +663,8 @@ def publish_unlocked(store: RepoStore, *, full: bool = False) -> dict[str, int]:
     index.signed.targets = {}
     for arch in arches:
         path = whole_paths[arch]
-        if arch not in rebuilt:
-            index.signed.targets[path] = kept[path]   # a large whole index not yet due: kept as it was
+        if arch not in rebuilt:   # a large whole index not yet due: kept as it was, marked behind
+            index.signed.targets[path] = marked_behind(kept[path])
             continue
         chosen = entries if bins is None else [IndexEntry.from_dict(e) for e in db.packages([arch, "noarch"]).values()]
         data = build_index(arch, chosen)
@@ -688,8 +689,10 @@ def publish_unlocked(store: RepoStore, *, full: bool = False) -> dict[str, int]:
     # and a stale cached copy is rejected by hash without being parsed)
     snapshot = store.load("snapshot", Snapshot)
     delegations = targets.signed.delegations
-    roles = [*snapshot_roles(store, sorted(delegations.roles or {})), *bins] if delegations else bins
-    snapshot.signed.meta = incremental.snapshot_meta(store, ["targets", *roles], snapshot.signed.meta)
+    top = sorted(delegations.roles or {}) if delegations else []
+    roles = [*snapshot_roles(store, top), *bins] if delegations else bins
+    snapshot.signed.meta = incremental.snapshot_meta(store, ["targets", *roles], snapshot.signed.meta,
+                                                     bins=[r for r in roles if r not in top])
     snapshot.signed.version += 1
     snapshot.signed.expires = expires(days["snapshot"])
     snap_bytes = store.sign_and_write(snapshot, "snapshot", store.online_keys("snapshot"))

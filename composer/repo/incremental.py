@@ -14,12 +14,15 @@ those, from indexed queries of the state:
   roles whose version changed; the others' lengths and hashes carried over, not re-read).
 
 The **whole per-architecture indexes** (kept for mirrors, offline use and whole-index clients) are O(n) to
-build whatever changed. They are rebuilt on every publish while they are small (below
-``AUTO_SPARSE_BYTES`` in all, where whole-index clients are the default: composer/solve/sparsepool.py), and
-above that once the names changed since their last build reach ``n / WHOLE_EVERY`` (amortised: a constant
-per change), on a full publish (``vcomp repo publish --full``) and at the periodic renewal below. Between two
-builds a whole-index client sees the repository as of the last build, as an apt client sees Debian's archive
-between two dinstall runs; a sparse client (the default above that size) sees every publish.
+build whatever changed. One is rebuilt on every publish while it is small (below ``SMALL_WHOLE_BYTES``
+compressed, about 3,000 entries: cheap), and above that once the names changed since the last build reach
+``n / WHOLE_EVERY`` (amortised: a constant per change), on a full publish (``vcomp repo publish --full``) and
+at the periodic renewal below. Between two builds the index role marks it ``custom: {"current": false}``
+(composer/repo/incremental_marks.py): clients in the default ``auto`` mode then read the sparse files, which are
+current after every publish (``lock``: composer/solve/sparsepool.py; ``pkg install``'s lookup by name:
+``RepositoryClient.metadata``), and a client that insists on the whole index (``VCOMP_INDEX=whole``, a mirror,
+``search``) sees the repository as of the last build, as an apt client sees Debian's archive between two
+dinstall runs.
 
 A publish is **full** when the state has no record of the last publish (a new or migrated state, or one
 written by an older vcomp), when ``--full`` is given, when the architectures changed, when more names changed
@@ -41,7 +44,7 @@ from tuf.api.metadata import MetaFile, TargetFile, Targets
 from composer.repo.hashbins import bin_bits, sign_bin
 from composer.repo.index import IndexEntry
 from composer.repo.publish import stored_target
-from composer.repo.sparse import AUTO_SPARSE_BYTES, MAX_NAME, base_file, base_target_path, name_file, sparse_target_path
+from composer.repo.sparse import MAX_NAME, base_file, base_target_path, name_file, sparse_target_path
 from composer.repo.statedb import BASE_NAME, StateDB
 from composer.repo.store import RepoStore, utcnow
 from composer.trust.keys import SigningKey
@@ -49,6 +52,7 @@ from composer.trust.keys import SigningKey
 RECORD_KEY = "published"     # state.db meta: what the last publish left (Record)
 RECORD_FORMAT = 1
 WHOLE_EVERY = 64             # rebuild the large whole indexes once n / WHOLE_EVERY names changed
+SMALL_WHOLE_BYTES = 256 << 10   # a whole index this small (compressed) is rebuilt on every publish
 MAX_INCREMENTAL = 10_000     # changed names an incremental publish takes at least (above n / 8 as well: full)
 
 
@@ -115,7 +119,7 @@ def plan(db: StateDB, record: Record | None, *, arches: Sequence[str], bits: int
         return Plan(changes=None, whole=tuple(arches), record=record, why=why or "too many changes")
     assert record is not None
     due = record.whole_pending + len(changes) >= max(1, db.count() // WHOLE_EVERY)
-    whole = tuple(a for a in arches if due or whole_bytes.get(a, 0) < AUTO_SPARSE_BYTES)
+    whole = tuple(a for a in arches if due or whole_bytes.get(a, 0) < SMALL_WHOLE_BYTES)
     return Plan(changes=changes, whole=whole, record=record, why="")
 
 
@@ -172,16 +176,23 @@ def update_bins(store: RepoStore, index: Targets, files: Mapping[str, bytes | No
     return total
 
 
-def snapshot_meta(store: RepoStore, roles: Iterable[str], previous: Mapping[str, MetaFile]) -> dict[str, MetaFile]:
+def snapshot_meta(store: RepoStore, roles: Iterable[str], previous: Mapping[str, MetaFile], *,
+                  bins: Iterable[str] = ()) -> dict[str, MetaFile]:
     """``ROLE.json`` -> version, length and hash of each of ``roles`` (that the store holds): a role whose
     version the previous snapshot lists is carried over (a version's file never changes: consistent
-    snapshots), the others are read and hashed."""
+    snapshots), the others are read and hashed. The hash ``bins`` are listed by version only (PEP 458: a
+    snapshot of thousands of bins stays a third of the size; a bin's signature and version still bind it, and
+    a client caps its download at its targets metadata limit)."""
+    bare = set(bins)
     out: dict[str, MetaFile] = {}
     for role in roles:
         if not store.has_role(role):
             continue
         version = store.current_version(role)
         key = f"{role}.json"
+        if role in bare:
+            out[key] = MetaFile(version=version)
+            continue
         known = previous.get(key)
         if known is not None and known.version == version and known.length is not None and known.hashes:
             out[key] = known

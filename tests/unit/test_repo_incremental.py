@@ -159,7 +159,7 @@ def test_a_base_set_change_rewrites_base_json(world: World) -> None:
 
 def test_large_whole_indexes_are_rebuilt_every_n_over_64_changes_or_with_full(
         world: World, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(incremental, "AUTO_SPARSE_BYTES", 0)   # every whole index counts as large
+    monkeypatch.setattr(incremental, "SMALL_WHOLE_BYTES", 0)   # every whole index counts as large
     monkeypatch.setattr(incremental, "WHOLE_EVERY", 10)        # due after 40 / 10 = 4 changed names
     world.publish(full=True)
 
@@ -233,10 +233,9 @@ def test_an_unreadable_record_means_a_full_publish() -> None:
 
 def test_a_client_finds_a_new_package_before_the_large_whole_index_is_rebuilt(
         world: World, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    from composer.repo import client as client_module
     from composer.repo.client import RepositoryClient
-    monkeypatch.setattr(incremental, "AUTO_SPARSE_BYTES", 0)
-    monkeypatch.setattr(client_module, "AUTO_SPARSE_BYTES", 0)
+    from composer.solve.sparsepool import sparse_wanted
+    monkeypatch.setattr(incremental, "SMALL_WHOLE_BYTES", 0)
     monkeypatch.setattr(incremental, "WHOLE_EVERY", 1)   # 40 packages: due only after 40 changed names
     world.publish(full=True)
     world.add([world.package("pkg-new", "1.0.0")])
@@ -244,5 +243,11 @@ def test_a_client_finds_a_new_package_before_the_large_whole_index_is_rebuilt(
     root = (world.dir / "metadata" / "1.root.json").read_bytes()
     client = RepositoryClient(world.dir.resolve().as_uri(), root, tmp_path / "client")
     client.refresh()
+    assert not client.index_current("x86_64")                          # marked behind in the index role
+    monkeypatch.delenv("VCOMP_INDEX", raising=False)
+    assert sparse_wanted({"r": client}, "x86_64")                      # so lock (auto) reads the sparse files
     assert "pkg-new" not in {e.name for e in client.index("x86_64")}   # the whole index: as of its last build
     assert client.metadata("pkg-new", "x86_64").version == "1.0.0"     # its sparse file: current
+    world.publish(full=True)
+    client.refresh()
+    assert client.index_current("x86_64") and "pkg-new" in {e.name for e in client.index("x86_64")}
