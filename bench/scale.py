@@ -71,6 +71,7 @@ from composer.package.archive import read_header, write_package
 from composer.package.metadata import Dependency, Metadata, Security
 from composer.profile.load import load_profile
 from composer.repo import edit, incremental
+from composer.repo.index import package_target_path
 from composer.repo.mirror import mirror
 from composer.repo.sparse import provided_name
 from composer.repo.store import RepoStore
@@ -80,6 +81,7 @@ from composer.trust.keys import generate, load_public_key, load_signing_key
 KEYS = ("root", "targets", "index", "snapshot", "timestamp", "dev")
 CHUNK = 2000
 DONE = "complete"
+BUILDING = "building"   # a build in progress (n and seed): a killed build resumes
 LOCKSET = "lockset"   # marks the lock set added (add_lock_set)
 LOCK_ARCH = "x86_64"
 LOCK_LIBS, LOCK_APPS = 16, 5   # the lock set: libraries, and applications (the profile's packages)
@@ -108,12 +110,23 @@ def default_cache() -> Path:
 # ---------------------------------------------------------------- the cached synthetic repository
 
 def build_repository(cache: Path, n: int, seed: int, log: Callable[[str], None]) -> Path:
-    """``cache/N``: keys/, repo/ (N packages, published) and extra.vpk (package N, not added); built once."""
+    """``cache/N``: keys/, repo/ (N packages, published) and extra.vpk (package N, not added); built once.
+
+    Resumable: a build killed part way (a million packages take hours) goes on from where it stopped when run
+    again with the same seed (``building`` records it): packages already written (``write_package`` writes
+    atomically) are not written again, and packages the state already holds are not added again."""
     home = cache / f"v{FORMAT}" / str(n)
     if (home / DONE).is_file():
         return home
-    shutil.rmtree(home, ignore_errors=True)
-    keys = {name: generate(name, home / "keys")[0] for name in KEYS}
+    marker = home / BUILDING
+    resume = marker.is_file() and marker.read_text() == f"{n} {seed}\n"
+    if not resume:
+        shutil.rmtree(home, ignore_errors=True)
+        home.mkdir(parents=True)
+        marker.write_text(f"{n} {seed}\n")
+        for name in KEYS:
+            generate(name, home / "keys")
+    keys = {name: home / "keys" / f"{name}.key" for name in KEYS}
     dev = load_signing_key(keys["dev"])
     rng = random.Random(seed)
     t0 = time.perf_counter()
@@ -122,30 +135,41 @@ def build_repository(cache: Path, n: int, seed: int, log: Callable[[str], None])
     # by every core (write_package: schema check, compression, signature, fsync)
     metas = [synthetic_metadata(i, rng) for i in range(n + 1)]
     paths = [pkgs / f"{m.nva}.vpk" for m in metas[:n]] + [home / "extra.vpk"]
+    todo = [i for i in range(n + 1) if not paths[i].is_file()]
     jobs = max(1, min(os.cpu_count() or 1, 8))
     _WRITER.update(metas=metas, paths=paths)   # inherited by the forked writers (Metadata does not pickle)
     with multiprocessing.get_context("fork").Pool(jobs, initializer=_writer_init, initargs=(keys["dev"],)) as pool:
-        for done, _ in enumerate(pool.imap(_write_one, range(n + 1), chunksize=256), 1):
+        for done, _ in enumerate(pool.imap(_write_one, todo, chunksize=256), n + 1 - len(todo) + 1):
             if done % 10000 == 0:
                 log(f"  {n}: wrote {done} packages ({time.perf_counter() - t0:.0f} s)")
     _WRITER.clear()
-    log(f"  {n}: {n + 1} packages written and signed in {time.perf_counter() - t0:.1f} s ({jobs} processes)")
+    wanted = [(package_target_path(m.name, m.version, m.arch), p) for m, p in zip(metas[:n], paths[:n], strict=True)]
+    del metas   # (a million Metadata objects: gigabytes the add's forked workers need not share)
+    log(f"  {n}: {n + 1} packages written and signed in {time.perf_counter() - t0:.1f} s ({jobs} processes, "
+        f"{len(todo)} this run)")
     online = {role: [load_signing_key(keys[role])] for role in ("index", "snapshot", "timestamp")}
     offline = [load_signing_key(keys["targets"])]
     repo = home / "repo"
-    edit.init(repo, root_keys=[load_signing_key(keys["root"])], root_threshold=1, targets_keys=offline,
-              online=online, online_paths={role: [str(keys[role])] for role in online}, architectures=ARCHES)
-    edit.delegate(RepoStore(repo), DEV_ROLE, [load_public_key(keys["dev"].with_suffix(".pub"))],
-                  list(DEV_PATTERNS), targets_keys=offline)
+    if not (repo / "repo.toml").is_file():
+        shutil.rmtree(repo, ignore_errors=True)
+        edit.init(repo, root_keys=[load_signing_key(keys["root"])], root_threshold=1, targets_keys=offline,
+                  online=online, online_paths={role: [str(keys[role])] for role in online}, architectures=ARCHES)
+        edit.delegate(RepoStore(repo), DEV_ROLE, [load_public_key(keys["dev"].with_suffix(".pub"))],
+                      list(DEV_PATTERNS), targets_keys=offline)
+    store = RepoStore(repo)
+    stored = set(store.writable_state().digests())
+    store.close_state()
+    pending = [p for target, p in wanted if target not in stored]
     t1 = time.perf_counter()
-    edit.add_many(RepoStore(repo), paths[:n], [dev], jobs=2, chunk=max(CHUNK, n // 50),
+    edit.add_many(RepoStore(repo), pending, [dev], jobs=2, chunk=max(CHUNK, n // 50),
                   progress=lambda done, total: log(f"  {n}: added {done}/{total} ({time.perf_counter() - t1:.0f} s)")
                   if done % 20000 == 0 or done == total else None)
-    edit.publish(RepoStore(repo))
+    edit.publish(RepoStore(repo), full=True)
     check_sparse(repo)
-    log(f"  {n}: repository built (add {time.perf_counter() - t1:.1f} s)")
+    log(f"  {n}: repository built (add {time.perf_counter() - t1:.1f} s, {len(pending)} this run)")
     shutil.rmtree(pkgs)
     (home / DONE).write_text(f"{n}\n")
+    marker.unlink()
     return home
 
 
