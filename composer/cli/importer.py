@@ -89,7 +89,8 @@ def _build(args: argparse.Namespace, plan: Any, key: Any, arch: Any, phases: _Ph
 
 
 def _publish(args: argparse.Namespace, paths: list[Path], key: Any, phases: _Phases) -> dict[str, Any]:
-    from composer.repo.edit import add_many, publish
+    from composer.repo.edit import add_many
+    from composer.repo.publishing import publish
     from composer.repo.store import RepoStore
     added = phases.timed("add", lambda: add_many(RepoStore(Path(args.repo)), paths, [key], jobs=args.jobs,
                                                progress=phases.progress("add")),

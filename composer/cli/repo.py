@@ -58,7 +58,8 @@ def cmd_repo_delegate(args: argparse.Namespace) -> int:
 
 
 def cmd_repo_sign_targets(args: argparse.Namespace) -> int:
-    from composer.repo.edit import publish, resign_targets
+    from composer.repo.edit import resign_targets
+    from composer.repo.publishing import publish
     from composer.repo.store import RepoStore
     from composer.trust.keys import load_key_spec
     keys = [load_key_spec(k) for k in args.targets_key]
@@ -143,7 +144,7 @@ def cmd_repo_deltas(args: argparse.Namespace) -> int:
 
 
 def cmd_repo_publish(args: argparse.Namespace) -> int:
-    from composer.repo.edit import publish
+    from composer.repo.publishing import publish
     from composer.repo.store import RepoStore
     if args.prune_after is not None and not args.to:
         raise UserError("--prune-after prunes a destination: it needs --to URL",
@@ -193,7 +194,7 @@ def _pushed_line(url: str, r: PushResult) -> str:
 
 
 def cmd_repo_refresh(args: argparse.Namespace) -> int:
-    from composer.repo.edit import refresh
+    from composer.repo.publishing import refresh
     from composer.repo.store import RepoStore
     _out(f"timestamp v{refresh(RepoStore(Path(args.dir)))}")
     return EXIT_OK

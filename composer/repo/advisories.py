@@ -18,9 +18,10 @@ from tuf.api.metadata import DelegatedRole, Metadata, TargetFile, Targets
 from composer.advisory.feed import FEED_PATH, Feed, decode, encode, merge
 from composer.advisory.osv import Advisory
 from composer.errors import UserError, VerificationError
-from composer.repo.edit import publish_unlocked, set_delegation
+from composer.repo.edit import set_delegation
 from composer.repo.guard import locked
 from composer.repo.publish import stored_target
+from composer.repo.publishing import publish_unlocked
 from composer.repo.store import ADVISORY_PATHS, ADVISORY_ROLE, RepoStore, expires
 from composer.trust.keys import PublicKey, SigningKey
 

@@ -25,8 +25,8 @@ from tuf.api.metadata import Metadata, Root
 
 from composer.errors import UserError, VerificationError
 from composer.fsutil import atomic_write
-from composer.repo.edit import publish_unlocked
 from composer.repo.guard import locked
+from composer.repo.publishing import publish_unlocked
 from composer.repo.rotate import changed_root
 from composer.repo.store import SERIALIZER, RepoStore
 from composer.trust.keys import PublicKey, SigningKey

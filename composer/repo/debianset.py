@@ -34,7 +34,8 @@ from composer.package.debian import DebianArchive, DebRef
 from composer.package.debimport import DebMetadata
 from composer.package.translationreport import render
 from composer.repo.advisories import delegate_advisories, set_feed
-from composer.repo.edit import add_many, delegate, init, publish, resign_targets
+from composer.repo.edit import add_many, delegate, init, resign_targets
+from composer.repo.publishing import publish
 from composer.repo.sample import (
     ARCHES,
     IMMUTABLE,

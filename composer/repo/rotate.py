@@ -17,8 +17,8 @@ from tuf.api.metadata import Metadata, Root, Targets
 
 from composer.errors import UserError
 from composer.fsutil import atomic_write
-from composer.repo.edit import publish_unlocked
 from composer.repo.guard import locked
+from composer.repo.publishing import publish_unlocked
 from composer.repo.store import CONFIG, INDEX_PATHS, INDEX_ROLE, ONLINE_ROLES, RepoStore, expires
 from composer.repo.vendored import read_vendored
 from composer.trust.keys import PublicKey, SigningKey, load_key_spec

@@ -18,7 +18,8 @@ from composer.arch import get_arch
 from composer.errors import FetchError, InvalidPackage, UserError
 from composer.package.build import build_all, default_cache
 from composer.package.debian import DebianArchive
-from composer.repo.edit import add, delegate, init, migrate, publish, resign_targets, serve_architectures
+from composer.repo.edit import add, delegate, init, migrate, resign_targets, serve_architectures
+from composer.repo.publishing import publish
 from composer.repo.store import ONLINE_ROLES, RepoConfig, RepoStore
 from composer.trust.keys import load_public_key, load_signing_key
 

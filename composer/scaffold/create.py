@@ -159,7 +159,8 @@ def init_project(options: InitOptions) -> Created:
 def make_repository(top: Path, options: InitOptions) -> None:
     """The keys, repo/ (init, the project's names delegated to the developer key, published) and its root in
     trust/."""
-    from composer.repo.edit import delegate, init, publish
+    from composer.repo.edit import delegate, init
+    from composer.repo.publishing import publish
     from composer.repo.store import RepoStore, config_key_path
     from composer.trust.keys import generate, load_signing_key
     keys = top / "keys"

@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from composer.errors import UserError
-from composer.repo.edit import publish_unlocked
 from composer.repo.guard import locked
 from composer.repo.publish import stored_target
+from composer.repo.publishing import publish_unlocked
 from composer.repo.store import RepoStore
 from composer.update.chunking import DEFAULT_PARAMS, ChunkParams
 from composer.update.store import Stored, chunk_image

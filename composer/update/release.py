@@ -23,9 +23,9 @@ from typing import Any
 from composer.errors import UserError, VerificationError
 from composer.fsutil import atomic_write, sha256_file
 from composer.oserrors import fault
-from composer.repo.edit import publish_unlocked
 from composer.repo.guard import locked
 from composer.repo.publish import stored_target
+from composer.repo.publishing import publish_unlocked
 from composer.repo.store import RepoStore
 from composer.update.channel import (
     BUNDLE_JSON,

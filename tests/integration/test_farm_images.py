@@ -10,10 +10,12 @@ import json
 import os
 from pathlib import Path
 
+import jsonschema
 import pytest
 
 from composer.farm import images
 from composer.trust.keys import generate
+from tests.conftest import REPO
 from tests.daskcluster import dask_cluster
 from tests.reliability.scenarios_build import PROFILE, vcomp, world
 
@@ -41,8 +43,17 @@ def test_two_workers_build_a_profiles_outputs_and_a_cold_machine_takes_them_from
         assert [r.ok for r in results] == [True] * 4, lines
         assert not any(r.cached for r in results), lines
         assert {r.worker for r in results} == {"w0", "w1"}, f"both workers built: {lines}"
-        again = images.farm_images(client, jobs, progress=lines.append)   # a second run: nothing built
-        assert all(r.cached for r in again), lines
+        # again through the CLI, from a `vcomp plan --matrix` document: nothing built
+        matrix = tmp_path / "matrix.json"
+        matrix.write_text(json.dumps({"include": [{"profile": j.profile, "arch": j.arch, "output": j.output}
+                                                  for j in jobs]}))
+        address = json.loads(Path(scheduler_file).read_text())["address"]
+        r = vcomp(work, "build-matrix", str(matrix), "--scheduler", address, "--json",
+                  env={"VCOMP_CACHE": str(work / "cache")})
+        assert r.returncode == 0, r.stdout + r.stderr
+        doc = json.loads(r.stdout)
+        jsonschema.validate(doc, json.loads((REPO / "schemas" / "build-matrix.schema.json").read_text()))
+        assert [j["cached"] for j in doc["jobs"]] == [True] * 4, doc
     entries = sorted((shared / "images").glob("*.json"))
     assert len(entries) == 4, entries
 

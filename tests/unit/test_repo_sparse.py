@@ -14,6 +14,7 @@ from composer.errors import UserError, VerificationError
 from composer.fsutil import canonical_json
 from composer.repo import edit
 from composer.repo.client import RepositoryClient
+from composer.repo.hashbins import bin_bits
 from composer.repo.sparse import (
     MAX_NAME,
     SPARSE_BIN_PREFIX,
@@ -208,7 +209,7 @@ def test_the_sparse_files_live_in_hash_bins_and_one_upload_re_signs_one_bin(repo
 
 
 def test_bin_bits_grow_with_the_number_of_files() -> None:
-    assert [edit.bin_bits(n) for n in (0, 1, 512, 1_000, 100_000, 10**7)] == [1, 1, 1, 2, 9, 14]
+    assert [bin_bits(n) for n in (0, 1, 512, 1_000, 100_000, 10**7)] == [1, 1, 1, 2, 9, 14]
 
 
 def test_sparse_files_are_read_offline_from_the_cache(repo: Repo) -> None:
