@@ -417,9 +417,17 @@ class RepositoryClient:
         return max(entries, key=lambda e: e.order_key())
 
     def _named(self, name: str, arch: str) -> list[IndexEntry]:
-        if self.has_sparse(arch) and (self.index_length(arch) >= AUTO_SPARSE_BYTES or not self.index_current(arch)):
-            found = self.sparse_entries(arch, [name]).get(name) if 0 < len(name) <= MAX_NAME else None
-            return [IndexEntry.from_dict(d) for d in found.packages] if found is not None else []
+        """The entries called ``name``: from its sparse file when the whole index is large or behind (decided
+        from the index role alone), else, or when offline without the sparse metadata, from the whole index."""
+        large = not self.index_current(arch) or self.index_length(arch) >= AUTO_SPARSE_BYTES
+        if large and 0 < len(name) <= MAX_NAME:
+            try:
+                if self.has_sparse(arch):
+                    found = self.sparse_entries(arch, [name]).get(name)
+                    return [IndexEntry.from_dict(d) for d in found.packages] if found is not None else []
+            except FetchError:
+                if self._view is None:   # online: a real failure (offline, the bins may just not be cached)
+                    raise
         return [e for e in self.index(arch) if e.name == name]
 
     # ---- the sparse index (composer/repo/sparse.py)
