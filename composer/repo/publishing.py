@@ -49,9 +49,13 @@ def publish_unlocked(store: RepoStore, *, full: bool = False) -> dict[str, int]:
     succinct = index.signed.delegations.succinct_roles if index.signed.delegations else None
     record = incremental.Record.from_value(db.meta(incremental.RECORD_KEY))
     whole_paths = {a: index_target_path(a) for a in arches}
+    threshold = _index_threshold(targets.signed)
+    # new index keys (vcomp repo rotate --role index): every bin is signed again by them, and none by the old
+    rekey = succinct is not None and (sorted(succinct.keyids) != sorted(k.keyid for k in index_keys)
+                                      or succinct.threshold != threshold)
     plan = incremental.plan(db, record, arches=arches, bits=succinct.bit_length if succinct else None,
                             whole_bytes={a: index.signed.targets[p].length for a, p in whole_paths.items()
-                                         if p in index.signed.targets}, full=full or not sparse)
+                                         if p in index.signed.targets}, full=full or not sparse or rekey)
     bins: list[str] | None = None
     files, done_incrementally = 0, False
     if plan.changes is not None and plan.record is not None:
@@ -78,7 +82,7 @@ def publish_unlocked(store: RepoStore, *, full: bool = False) -> dict[str, int]:
         sparse_files: dict[str, TargetFile] = {}
         for arch in arches if sparse else ():
             sparse_files.update(_put_sparse(store, build_sparse(arch, entries), previous))
-        bins = sign_bins(store, index.signed, sparse_files, index_keys, threshold=_index_threshold(targets.signed))
+        bins = sign_bins(store, index.signed, sparse_files, index_keys, threshold=threshold, force=rekey)
         files = len(sparse_files)
     for path, listed in sorted(images.items()):   # chunk indexes (composer/update/publish.py)
         index.signed.targets[path] = TargetFile(length=listed["length"], hashes={"sha256": listed["sha256"]},
@@ -151,11 +155,11 @@ def listed_bins(store: RepoStore, index: Targets) -> dict[str, TargetFile]:
 
 
 def sign_bins(store: RepoStore, index: Targets, files: Mapping[str, TargetFile], keys: Sequence[SigningKey], *,
-              threshold: int) -> list[str]:
+              threshold: int, force: bool = False) -> list[str]:
     """Delegate the sparse files from the index role to succinct hash bins (TAP 15) signed by the same online
-    index keys, and sign the bins whose content changed (or that would expire within half their period): one
-    upload re-signs the few bins of the names it touched. Return every bin's name (all listed in the snapshot).
-    No sparse files: no delegation."""
+    index keys, and sign the bins whose content changed (or that would expire within half their period; every
+    bin with ``force``: new keys). Return every bin's name (all listed in the snapshot). No sparse files: no
+    delegation."""
     if not files:
         index.delegations = None
         return []
@@ -164,7 +168,7 @@ def sign_bins(store: RepoStore, index: Targets, files: Mapping[str, TargetFile],
     assert index.delegations.succinct_roles is not None
     listed = assign(index.delegations.succinct_roles, files.items())
     for name, bin_targets in listed.items():
-        sign_bin(store, name, bin_targets, keys, days=store.config.expiry_days["index"])
+        sign_bin(store, name, bin_targets, keys, days=store.config.expiry_days["index"], force=force)
     return list(listed)
 
 

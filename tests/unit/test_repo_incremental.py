@@ -251,3 +251,23 @@ def test_a_client_finds_a_new_package_before_the_large_whole_index_is_rebuilt(
     world.publish(full=True)
     client.refresh()
     assert client.index_current("x86_64") and "pkg-new" in {e.name for e in client.index("x86_64")}
+
+
+def test_new_index_keys_re_sign_every_bin(world: World, tmp_path: Path) -> None:
+    from composer.repo import rotate
+    from composer.repo.client import RepositoryClient
+    keys = world.dir.parent / "keys"
+    new, new_pub, new_id = generate("index2", keys)
+    rotate.rotate(world.store(), "index", add=[load_signing_key(new)],
+                  remove=[load_public_key(keys / "index.pub")],
+                  targets_keys=[load_signing_key(keys / "targets.key")], add_paths=[str(new)])
+    store = world.store()
+    index = store.load("index", Targets).signed
+    assert index.delegations.succinct_roles.keyids == [new_id]
+    for name in index.delegations.succinct_roles.get_roles():
+        assert list(store.load(name, Targets).signatures) == [new_id], name   # none left signed by the old key
+    root = (world.dir / "metadata" / "1.root.json").read_bytes()
+    client = RepositoryClient(world.dir.resolve().as_uri(), root, tmp_path / "client")
+    client.refresh()
+    names = [f"pkg-{i:03d}" for i in range(40)]
+    assert set(client.sparse_entries("x86_64", names)) == set(names)   # every bin verifies under the new key
