@@ -178,7 +178,8 @@ def build_arch(profile: Profile, lock: Lock, lock_digest: str, sources: Sources,
         hit = from_cache(cache, output_key(seed, t), staging, warn=warn)
         where = "the cache"
         if hit is None:
-            hit, where = from_shared(shared, cache, output_key(seed, t), staging, warn=warn), "the shared cache"
+            hit = from_shared(shared, cache, output_key(seed, t), staging, name=t.name, type_=t.type, warn=warn)
+            where = "the shared cache"
         if hit is not None:
             products[t.name] = hit
             cached.append(t.name)

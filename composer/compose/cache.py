@@ -45,13 +45,14 @@ def to_cache(cache: Path, key: str, product: BuiltOutput, contents: Path, *, war
              "cached")
 
 
-def from_shared(shared: SharedImages | None, cache: Path, key: str, out: Path, *,
+def from_shared(shared: SharedImages | None, cache: Path, key: str, out: Path, *, name: str, type_: str,
                 warn: Say = notice) -> BuiltOutput | None:
-    """The product of ``key`` from the shared cache (composer/farm/imageshare.py) into ``out``, also kept in the
-    local cache; None: no shared cache, absent or refused (then it is built)."""
+    """The product of ``key`` (the output ``name`` of type ``type_``) from the shared cache
+    (composer/farm/imageshare.py) into ``out``, also kept in the local cache; None: no shared cache, absent or
+    refused (then it is built)."""
     if shared is None:
         return None
-    record = imageshare.fetch(shared, key, out, warn=warn)
+    record = imageshare.fetch(shared, key, out, warn=warn, expect={"name": name, "type": type_})
     if record is None:
         return None
     try:
@@ -59,8 +60,7 @@ def from_shared(shared: SharedImages | None, cache: Path, key: str, out: Path, *
                               files=tuple(out / f["path"] for f in record["files"] if f["path"] != CONTENTS),
                               firmware=tuple(map(str, record["firmware"])),
                               boot={str(k): str(v) for k, v in dict(record["boot"]).items()})
-    except (KeyError, TypeError, ValueError):
-        warn(f"warning: shared cache entry {imageshare.entry_path(key)}: its record is malformed; building instead")
+    except (KeyError, TypeError, ValueError):   # (the record's fields are checked by imageshare.fetch)
         return None
     if (out / CONTENTS).is_file():
         to_cache(cache, key, product, out / CONTENTS, warn=warn)

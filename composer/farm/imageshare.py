@@ -99,9 +99,11 @@ def check_entry(data: bytes, key: str, public: PublicKey) -> tuple[dict[str, Any
 
 # ------------------------------------------------------------------ fetch and push (I/O)
 
-def fetch(shared: SharedImages, key: str, dest: Path, *, warn: Say) -> dict[str, Any] | None:
+def fetch(shared: SharedImages, key: str, dest: Path, *, warn: Say,
+          expect: Mapping[str, str] | None = None) -> dict[str, Any] | None:
     """Download the verified entry ``key`` into ``dest`` (its files, each checked before it is moved there) and
-    return its record with ``files`` (path, sha256, size), or None: absent, or refused (said on ``warn``)."""
+    return its record with ``files`` (path, sha256, size), or None: absent, or refused (said on ``warn``).
+    ``expect``: record fields the entry must have (the output's name and type) before anything is downloaded."""
     if not KEY.match(key):
         return None
     try:
@@ -109,6 +111,10 @@ def fetch(shared: SharedImages, key: str, dest: Path, *, warn: Say) -> dict[str,
         if data is None:
             return None
         record, files, why = check_entry(data, key, shared.public)
+        if not why and expect and any(record.get(k) != v for k, v in expect.items()):
+            why = f"it is for another output than {', '.join(expect.values())}"
+        if not why and not _record_ok(record):
+            why = "its record is malformed"
         if why:
             warn(f"warning: shared cache entry {entry_path(key)}: {why}; building instead")
             return None
@@ -147,6 +153,14 @@ def push(shared: SharedImages, key: str, record: Mapping[str, Any], paths: Seque
         warn(f"warning: shared cache: {getattr(exc, 'message', exc)}; the output is not shared")
         return False
     return True
+
+
+def _record_ok(record: Mapping[str, Any]) -> bool:
+    """The record's fields have the types a build reads (name, type, firmware list, boot map of strings)."""
+    firmware, boot = record.get("firmware"), record.get("boot")
+    return (isinstance(record.get("name"), str) and isinstance(record.get("type"), str)
+            and isinstance(firmware, list) and all(isinstance(f, str) for f in firmware)
+            and isinstance(boot, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in boot.items()))
 
 
 def _digest(path: Path) -> str:

@@ -163,3 +163,16 @@ def test_over_s3(tmp_path: Path, keys: tuple[Path, Path], built: list[Path], s3:
     out.mkdir()
     assert imageshare.fetch(s, KEY, out, warn=pytest.fail) is not None
     assert (out / "disk.raw").read_bytes() == built[0].read_bytes()
+
+
+def test_an_entry_for_another_output_or_with_a_malformed_record_is_refused(tmp_path: Path, keys: tuple[Path, Path],
+                                                                         built: list[Path]) -> None:
+    s = shared(tmp_path / "shared", keys[0])
+    imageshare.push(s, KEY, RECORD, built, warn=pytest.fail)
+    said: list[str] = []
+    assert imageshare.fetch(s, KEY, tmp_path, warn=said.append, expect={"name": "disk", "type": "disk"}) is None
+    assert "another output" in said[0] and not (tmp_path / "disk.raw").exists()
+    imageshare.push(s, KEY, {**RECORD, "boot": {"medium": 3}}, built, warn=pytest.fail)
+    said.clear()
+    assert imageshare.fetch(s, KEY, tmp_path, warn=said.append) is None
+    assert "malformed" in said[0]
