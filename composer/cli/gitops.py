@@ -26,6 +26,7 @@ from composer.cli.common import (
     report,
 )
 from composer.cli.common import out as _out
+from composer.cli.image import add_farm_options
 from composer.errors import UserError
 
 if TYPE_CHECKING:
@@ -137,9 +138,11 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
 
 
 def _reconcile_one(ws: Workspace, path: Path, base: str, args: argparse.Namespace) -> tuple[int, list[Case]]:
+    from composer.cli.image import run_on_farm  # (the farm: docs/farm.md)
     from composer.gitops.reconcile import reconcile_profile
+    farmed = args.workers is not None or args.scheduler
     done = reconcile_profile(ws, path, base, acknowledged=args.ack or (), image_cache=image_cache(), epoch=epoch(),
-                             say=_out)
+                             say=_out, farm=(lambda jobs: run_on_farm(args, jobs)) if farmed else None)
     if done.violations:
         return EXIT_POLICY, []
     if done.failed:
@@ -281,6 +284,7 @@ def register(sub: Subparsers) -> None:
     r.add_argument("--junit", help="write the boot tests as JUnit XML")
     r.add_argument("--ack", action="append", choices=("kernel",))
     r.add_argument("--images")
+    add_farm_options(r)
     r.add_argument("--root", help="apply the lock to this root as one package transaction instead of building")
     r.add_argument("--channel", help="publish each newly recorded generation (its A/B update bundle) to this "
                                      "channel (docs/updates/channels.md)")

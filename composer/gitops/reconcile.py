@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from composer.boot.session import Case, Reach, boots_of, enforced_certificate, run_boot
 from composer.compose.build import build_profile
@@ -21,6 +21,9 @@ from composer.profile.model import Profile
 from composer.solve.lock import RepositorySources, missing_packages
 from composer.solve.lockmodel import Lock
 from composer.solve.relock import load_locked
+
+if TYPE_CHECKING:
+    from composer.farm.images import ImageJob
 
 Say = Callable[[str], None]
 
@@ -40,15 +43,21 @@ class Reconciled:
 
 
 def reconcile_profile(ws: Workspace, path: Path, base: str, *, acknowledged: Sequence[str], image_cache: Path,
-                      epoch: int, say: Say) -> Reconciled:
+                      epoch: int, say: Say, farm: Callable[[list[ImageJob]], object] | None = None) -> Reconciled:
     """Plan the profile against ``base``; unless the policy refuses it, rebuild the architectures whose
-    outputs change (or that were never built), boot-test them and record a generation."""
+    outputs change (or that were never built), boot-test them and record a generation. ``farm``: first run
+    the plan's (arch, output) jobs on the build farm, which leaves them in the shared cache for the build here
+    (composer/farm/images.py)."""
     rel = ws.git.rel(path)
     plan = make_plan(ws, [path], base, acknowledged=acknowledged)
     pp = plan.profiles[0]
     say(render.table(plan).rstrip("\n"))
     if pp.violations:
         return Reconciled(profile=rel, violations=True)
+    if farm is not None:
+        from composer.farm.images import ImageJob
+        farm([ImageJob(profile=str(path.resolve()), arch=o.arch, output=o.name) for o in pp.output_changes
+              if o.action != "remove"])
     return build_and_record(ws, path, {o.arch for o in pp.output_changes if o.action != "remove"},
                             image_cache=image_cache, epoch=epoch, say=say)
 

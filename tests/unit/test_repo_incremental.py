@@ -257,7 +257,7 @@ def test_new_index_keys_re_sign_every_bin(world: World, tmp_path: Path) -> None:
     from composer.repo import rotate
     from composer.repo.client import RepositoryClient
     keys = world.dir.parent / "keys"
-    new, new_pub, new_id = generate("index2", keys)
+    new, _pub, new_id = generate("index2", keys)
     rotate.rotate(world.store(), "index", add=[load_signing_key(new)],
                   remove=[load_public_key(keys / "index.pub")],
                   targets_keys=[load_signing_key(keys / "targets.key")], add_paths=[str(new)])
