@@ -161,7 +161,7 @@ def build_repository(cache: Path, n: int, seed: int, log: Callable[[str], None])
     store.close_state()
     pending = [p for target, p in wanted if target not in stored]
     t1 = time.perf_counter()
-    edit.add_many(RepoStore(repo), pending, [dev], jobs=2, chunk=max(CHUNK, n // 50),
+    edit.add_many(RepoStore(repo), pending, [dev], jobs=2, chunk=max(CHUNK, n // 10),
                   progress=lambda done, total: log(f"  {n}: added {done}/{total} ({time.perf_counter() - t1:.0f} s)")
                   if done % 20000 == 0 or done == total else None)
     edit.publish(RepoStore(repo), full=True)

@@ -160,7 +160,7 @@ class Header:
 class PackageReader:
     """Open a package: read and check its header members, then stream its payload members."""
 
-    def __init__(self, f: IO[bytes], origin: str) -> None:
+    def __init__(self, f: IO[bytes], origin: str, *, validated: bool = False) -> None:
         self.origin = origin
         self.c = container.ContainerReader(f, origin)
         name, size = self.c.next_member()
@@ -169,7 +169,7 @@ class PackageReader:
                                  hint="upgrade vcomp or rebuild the package")
         name, size = self.c.next_member()
         meta_bytes = self.c.read_member(name, size)
-        metadata = parse_metadata(meta_bytes, origin=f"{origin}:metadata.toml")
+        metadata = parse_metadata(meta_bytes, origin=f"{origin}:metadata.toml", validate=not validated)
         name, size = self.c.next_member()
         manifest_bytes = self.c.read_member(name, size)
         self.limits = limits_mod.current()
@@ -351,13 +351,15 @@ def _check_member(ti: tarfile.TarInfo, entry: Entry | None, origin: str) -> None
 
 
 @contextlib.contextmanager
-def open_package(path: Path) -> Iterator[PackageReader]:
+def open_package(path: Path, *, validated: bool = False) -> Iterator[PackageReader]:
+    """The package at ``path``, its header read and checked (``validated``: its metadata was validated moments
+    ago from these very bytes, in a private copy: see :func:`composer.package.metadata.parse_metadata`)."""
     try:
         f = path.open("rb")
     except OSError as exc:
         raise InvalidPackage(f"cannot open package {path}: {exc.strerror}") from None
     with f:
-        yield PackageReader(f, str(path))
+        yield PackageReader(f, str(path), validated=validated)
 
 
 def read_header(path: Path) -> Header:

@@ -355,10 +355,13 @@ def _relation_errors(relations: Mapping[str, Any], *, origin: str, text: str,
     return errors
 
 
-def parse_metadata(data: bytes, *, origin: str, error_type: type[ComposerError] = InvalidPackage) -> Metadata:
+def parse_metadata(data: bytes, *, origin: str, error_type: type[ComposerError] = InvalidPackage,
+                   validate: bool = True) -> Metadata:
     """Parse and validate metadata TOML; every error names origin:line:column and the JSON path.
 
-    Documents larger or deeper than the configured limits (``composer.limits``) are refused first.
+    Documents larger or deeper than the configured limits (``composer.limits``) are refused first. Without
+    ``validate`` the schema and semantic checks are skipped: only for bytes this process (or its verification
+    worker) validated moments ago and that nobody else can change (a repository's private upload copy).
     """
     limit_error = limits.PackageLimitExceeded if issubclass(error_type, InvalidPackage) else limits.LimitExceeded
     try:
@@ -368,7 +371,8 @@ def parse_metadata(data: bytes, *, origin: str, error_type: type[ComposerError] 
         raise error_type(f"{origin}: not UTF-8 text", hint="metadata is TOML in UTF-8") from None
     except tomllib.TOMLDecodeError as exc:
         raise error_type(f"{origin}: invalid TOML: {exc}", hint="fix the TOML syntax at that line") from None
-    validate_dict(raw, origin=origin, text=text, error_type=error_type)
+    if validate:
+        validate_dict(raw, origin=origin, text=text, error_type=error_type)
     return Metadata.from_dict(raw)
 
 

@@ -58,11 +58,13 @@ def _collector(rules: Any, content: bool = True) -> _Collector:
                       skipped=[], content=content)
 
 
-def scan_package(path: Path, rules: Any = None, *, content: bool = True) -> tuple[Header, PackageScan]:
+def scan_package(path: Path, rules: Any = None, *, content: bool = True,
+                 validated: bool = False) -> tuple[Header, PackageScan]:
     """The header and the scan of the package file at ``path`` (its payload checked against the manifest);
-    ``rules``: compiled YARA rules (default: the bundled ones); without ``content``, ELF files only."""
+    ``rules``: compiled YARA rules (default: the bundled ones); without ``content``, ELF files only;
+    ``validated``: see :func:`composer.package.archive.open_package`."""
     c = _collector(rules, content)
-    with open_package(path) as reader:
+    with open_package(path, validated=validated) as reader:
         header = reader.header
         if not header.manifest.entries:     # a metadata-only package: nothing to read
             return header, c.result()

@@ -52,8 +52,10 @@ class Scanned:
 
 
 def scan_upload(pkg: Path, entry: IndexEntry, rules: Any) -> Scanned:
-    """Scan one uploaded package; its entry carries the derived ``elf`` table when the metadata had none."""
-    header, scan = scan_package(pkg, rules)
+    """Scan one uploaded package; its entry carries the derived ``elf`` table when the metadata had none.
+    ``pkg`` is the repository's private copy that ``verify_package`` checked moments ago (schema, signature,
+    every hash): its metadata is not validated again (a third of an archive import's time)."""
+    header, scan = scan_package(pkg, rules, validated=True)
     if not entry.elf:
         entry = replace(entry, elf=MappingProxyType(link_info(scan.elves).to_dict()))
     setuid = tuple(e.path for e in header.manifest.entries if e.type == "file" and e.mode & 0o6000)
