@@ -14,10 +14,9 @@ and metadata hard-linked: they are immutable or replaced by rename; the state co
 Measured on that copy, in one run, for every size:
 
 * ``add 1``        ``repo add`` of one more package (lock, repair, checks, one state transaction, role signed)
-* ``publish``      ``repo publish`` after it (incremental: the changed names' sparse files and bins, the whole
-                   indexes when small or due, index/snapshot/timestamp; composer/repo/incremental.py)
-* ``publish full`` ``repo publish --full`` (every index file and bin), and ``full / changes``: its share of one
-                   change, amortised over the n / WHOLE_EVERY changed names between two whole-index builds
+* ``publish``      ``repo publish`` after it (incremental: the whole indexes, the changed names' sparse files and
+                   bins, index/snapshot/timestamp; composer/repo/incremental.py)
+* ``publish full`` ``repo publish --full`` (every index file and bin)
 * ``refresh``      a warm whole-index client's refresh + index after that change: seconds and bytes downloaded
 * ``refresh sparse`` a warm sparse client's refresh after that change: the metadata (timestamp, snapshot, index
                    role, the changed hash bins) and the changed sparse files of the names it follows (the lock
@@ -436,11 +435,7 @@ def measure(home: Path, work: Path, *, size: int, with_mirror: bool = True,
     log(f"  {figures.size}: refresh sparse ({len(watched)} names followed): {kinds(fetched)}")
     figures.bytes["snapshot"] = latest_role(repo, "snapshot").stat().st_size
     figures.counts["bins"] = len({p.name.split(".")[1] for p in (repo / "metadata").glob("*.index-sparse-*.json")})
-    # the whole indexes' rebuild (every n / WHOLE_EVERY changed names on a large repository), and its share of
-    # one change: amortised over the changes between two rebuilds
-    timed("publish full", lambda: edit.publish(RepoStore(repo), full=True))
-    every = max(1, figures.counts["packages"] // incremental.WHOLE_EVERY)
-    figures.seconds["full / changes"] = figures.seconds["publish full"] / every
+    timed("publish full", lambda: edit.publish(RepoStore(repo), full=True))   # every sparse file and bin
 
     if not with_mirror:
         return figures
@@ -454,7 +449,7 @@ def measure(home: Path, work: Path, *, size: int, with_mirror: bool = True,
 # ---------------------------------------------------------------- report
 
 LOCKS = tuple((f"lock {state} {mode}", unit) for mode in INDEX_MODES for state in ("cold", "warm") for unit in "sB")
-ROWS = (("add 1", "s"), ("publish", "s"), ("publish full", "s"), ("full / changes", "s"), ("refresh", "s"),
+ROWS = (("add 1", "s"), ("publish", "s"), ("publish full", "s"), ("refresh", "s"),
         ("refresh", "B"), ("refresh sparse", "s"),
         ("refresh sparse", "B"), ("cold", "s"), ("cold", "B"), *LOCKS,
         ("mirror", "s"), ("mirror", "B"), ("sqlite insert", "s"), ("state.json rewrite", "s"), ("raw copy", "s"),

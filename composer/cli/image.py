@@ -32,8 +32,11 @@ def build(args: argparse.Namespace, top: Path, profile: Profile, lock: Lock, loc
     jobs = {a: tuple(args.output or ()) for a in asked_arches(args, profile)}
     if getattr(args, "workers", None) is not None or getattr(args, "scheduler", None):
         from composer.farm.images import ImageJob
+        from composer.image.outputs import OUTPUT_TYPES
+        # (an output the cache cannot hold, an A/B disk with its update bundle, is built here)
         farm_jobs = [ImageJob(profile=str(profile.path.resolve()), arch=a, output=t.name)
-                     for a, only in jobs.items() for t in targets_for(profile, a, only)]
+                     for a, only in jobs.items() for t in targets_for(profile, a, only)
+                     if OUTPUT_TYPES[t.type].cacheable(t.options)]
         run_on_farm(args, farm_jobs)
     key = getattr(args, "sign_key", None)
     say = jsonout.say(args)
@@ -71,10 +74,12 @@ def run_on_farm(args: argparse.Namespace, jobs: Sequence[Any]) -> list[Any]:
 def cmd_build_matrix(args: argparse.Namespace) -> int:
     """Build the (profile, arch, output) jobs of `vcomp plan --matrix` on the farm, into the shared cache."""
     import sys
+    from dataclasses import replace
 
     from composer.farm.images import parse_matrix
     data = sys.stdin.buffer.read(1 << 24) if args.matrix == "-" else _read_matrix(Path(args.matrix))
-    jobs = parse_matrix(data, "standard input" if args.matrix == "-" else args.matrix)
+    jobs = [replace(j, profile=str(Path(j.profile).resolve()))   # the workers' paths: absolute
+            for j in parse_matrix(data, "standard input" if args.matrix == "-" else args.matrix)]
     results = run_on_farm(args, jobs)
     if jsonout.wanted(args):
         jsonout.emit({"jobs": [{"profile": r.job.profile, "arch": r.job.arch, "output": r.job.output,

@@ -14,6 +14,7 @@ own key and every blob has the sha256 the signed entry names; anything else is r
 
 from __future__ import annotations
 
+import http.client
 import json
 import re
 import urllib.error
@@ -96,10 +97,14 @@ class DirStore:
 
     def get_file(self, rel: str, dest: Path, limit: int) -> bool:
         try:
-            with (self.root / rel).open("rb") as f:
-                return stream_into(f, dest, limit)
+            f = (self.root / rel).open("rb")
         except (FileNotFoundError, NotADirectoryError):
             return False
+        except OSError as exc:
+            raise UserError(f"shared cache {self.root / rel}: {exc.strerror or exc}",
+                            hint="check the shared cache directory and its permissions") from None
+        with f:
+            return stream_into(f, dest, limit)
 
     def put_file(self, rel: str, source: Path) -> None:
         path = self.root / rel
@@ -128,8 +133,12 @@ class HttpStore:
         resp = self._open(rel)
         if resp is None:
             return False
-        with resp:
-            return stream_into(resp, dest, limit)
+        try:
+            with resp:
+                return stream_into(resp, dest, limit)
+        except (http.client.HTTPException, TimeoutError, ConnectionError) as exc:
+            raise UserError(f"shared cache {self._url(rel)}: the download broke off ({exc!r})",
+                            hint="check the --shared-cache URL and that its server is up") from None
 
     def _open(self, rel: str) -> Any:
         """The response to GET ``rel`` (to close), or None when the server has no such file."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 import tempfile
 import time
@@ -26,6 +27,7 @@ from composer import settings
 from composer.errors import ComposerError, UserError, combine
 from composer.farm.engine import native_resources
 from composer.run import run
+from composer.trust.keys import parse_key_spec
 
 JOB_TIMEOUT = 4 * 3600.0     # seconds one output's build may take on a worker
 MAX_MATRIX = 10_000          # jobs in one matrix document
@@ -60,8 +62,14 @@ def shared_env() -> dict[str, str]:
         raise UserError("image builds on the farm need a writable shared cache: the workers' outputs travel "
                         "through it", hint="set VCOMP_SHARED_CACHE=DIR|URL and VCOMP_SHARED_CACHE_KEY=KEYFILE "
                                            "(docs/farm.md, 'Image builds')")
-    return {"VCOMP_SHARED_CACHE": where, "VCOMP_SHARED_CACHE_KEY": str(Path(key.partition(":")[0]).resolve())
-            + (":" + key.partition(":")[2] if ":" in key else "")}
+    spec = parse_key_spec(key)
+    env = {"VCOMP_SHARED_CACHE": where if "://" in where else str(Path(where).resolve()),
+           "VCOMP_SHARED_CACHE_KEY": str(spec.path.resolve()) + (f":{spec.passphrase_env}" if spec.passphrase_env
+                                                                  else "")}
+    epoch = settings.SOURCE_DATE_EPOCH.name
+    if settings.read(epoch):   # part of every output's key: the workers build with the client's epoch
+        env[epoch] = settings.read(epoch)
+    return env
 
 
 def parse_matrix(data: bytes, origin: str) -> list[ImageJob]:
@@ -73,16 +81,20 @@ def parse_matrix(data: bytes, origin: str) -> list[ImageJob]:
             raise TypeError(f"'include' is not a list of at most {MAX_MATRIX} jobs")
         jobs = [ImageJob(profile=_text(r, "profile"), arch=_text(r, "arch"), output=_text(r, "output"))
                 for r in rows]
-    except (ValueError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError, RecursionError) as exc:
         raise UserError(f"{origin}: not a build matrix ({exc})",
                         hint="write one with: vcomp plan --matrix > matrix.json") from None
     return jobs
 
 
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$")   # an architecture or output name
+
+
 def _text(row: Any, field: str) -> str:
     value = row[field] if isinstance(row, dict) else None
-    if not isinstance(value, str) or not value or "\n" in value or len(value) > 4096:
-        raise TypeError(f"'{field}' of a job is not a non-empty string")
+    if not isinstance(value, str) or not value or len(value) > 4096 or value.startswith("-") or \
+            any(ord(c) < 32 or ord(c) == 127 for c in value) or (field != "profile" and not _NAME.match(value)):
+        raise TypeError(f"'{field}' of a job is not a {'path' if field == 'profile' else 'name'}: {value!r:.80}")
     return value
 
 
@@ -93,8 +105,9 @@ def build_job(profile: str, arch: str, output: str, env: Mapping[str, str]) -> d
     start = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="vcomp-farm-image-") as tmp:
         try:
-            found = run([sys.executable, "-m", "composer", "build", profile, "--arch", arch, "--output", output,
-                         "--images", str(Path(tmp) / "images")], env=dict(env), check=False, timeout=JOB_TIMEOUT)
+            found = run([sys.executable, "-m", "composer", "build", "--arch", arch, "--output", output,
+                         "--images", str(Path(tmp) / "images"), "--", profile], env=dict(env), check=False,
+                        timeout=JOB_TIMEOUT)
         except ComposerError as exc:
             return {"ok": False, "message": exc.message, "seconds": time.monotonic() - start, "worker": _worker()}
     text = (found.stdout + found.stderr).decode(errors="replace")
@@ -122,7 +135,10 @@ def farm_images(client: Any, jobs: Sequence[ImageJob], *, progress: Callable[[st
                              resources=native_resources(client, j.arch) or None) for i, j in enumerate(jobs)]
     results = []
     for job, future in zip(jobs, futures, strict=True):
-        done = future.result()
+        try:
+            done = future.result()
+        except Exception as exc:   # a killed worker, a cancelled task: that job failed, the others go on
+            done = {"ok": False, "seconds": 0.0, "worker": "?", "message": f"{type(exc).__name__}: {exc}"}
         r = JobResult(job=job, ok=bool(done["ok"]), seconds=float(done["seconds"]), worker=str(done["worker"]),
                       cached=bool(done.get("cached")), message=str(done.get("message", "")))
         progress(f"{job.id}: {'failed' if not r.ok else 'cached' if r.cached else 'built'} "

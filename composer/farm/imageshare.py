@@ -79,19 +79,26 @@ def make_entry(key: str, record: Mapping[str, Any], files: Sequence[tuple[str, s
 
 
 def check_entry(data: bytes, key: str, public: PublicKey) -> tuple[dict[str, Any], list[tuple[str, str, int]], str]:
-    """(record, files, "") of a verified entry, or ({}, [], why it is refused)."""
+    """(record, files, "") of a verified entry, or ({}, [], why it is refused). Anyone who can write to the
+    store may have written ``data``: nothing here may raise."""
     try:
         doc = json.loads(data)
         signed, signature = doc["signed"], doc["signature"]
+        rows = signed["files"]
+        if not isinstance(rows, list) or len(rows) > MAX_FILES or not all(
+                isinstance(r, list) and len(r) == 3 and isinstance(r[0], str) and isinstance(r[1], str)
+                and type(r[2]) is int for r in rows):
+            return {}, [], "bad file list"
         record = dict(signed["record"])
-        files = [(str(n), str(h), int(z)) for n, h, z in signed["files"]]
-    except (ValueError, KeyError, TypeError):
+        files = [(n, h, z) for n, h, z in rows]
+        verified = isinstance(signature, str) and public.verify(signature, canonical_json(signed))
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError, UnicodeError):
         return {}, [], "not an image cache entry"
-    if not isinstance(signature, str) or not public.verify(signature, canonical_json(signed)):
+    if not verified:
         return {}, [], "unsigned or signed by another key"
     if signed.get("key") != key:
         return {}, [], "signed for other inputs"
-    if not files or len(files) > MAX_FILES or len({n for n, _h, _z in files}) != len(files) or not all(
+    if not files or len({n for n, _h, _z in files}) != len(files) or not all(
             FILE_NAME.match(n) and HEX64.match(h) and 0 <= z <= MAX_FILE for n, h, z in files):
         return {}, [], "bad file list"
     return record, files, ""
@@ -133,6 +140,9 @@ def fetch(shared: SharedImages, key: str, dest: Path, *, warn: Say,
                 (Path(tmp) / name).replace(dest / name)
     except ComposerError as exc:   # an unreachable store is a warning: the output is built here
         warn(f"warning: {exc.message}; building instead")
+        return None
+    except OSError as exc:         # a store or local file system fault, the same
+        warn(f"warning: shared cache entry {entry_path(key)}: {exc.strerror or exc}; building instead")
         return None
     return {**record, "files": [{"path": n, "sha256": h, "size": z} for n, h, z in files]}
 

@@ -38,7 +38,6 @@ from composer.fsutil import atomic_copy, atomic_write, canonical_json
 from composer.notices import notice
 from composer.package.archive import Header, Verified, verify_package
 from composer.repo.deltas import apply_delta, delta_name
-from composer.repo.incremental_marks import whole_current
 from composer.repo.index import IndexEntry, close_names, decode_index, index_target_path, parse_index
 from composer.repo.offline import OfflineView
 from composer.repo.pkgcache import ObjectStore, objects_dir
@@ -395,8 +394,7 @@ class RepositoryClient:
         """The newest entry for ``name`` (matching ``version``: exact, or a Cargo requirement).
 
         From the name's sparse file when the repository publishes the sparse index and its whole index is large
-        (the rule ``lock`` follows: composer/solve/sparsepool.py): one small file, and current after every
-        publish, where a large whole index is rebuilt only every n/64 changes (composer/repo/incremental.py)."""
+        (the rule ``lock`` follows: composer/solve/sparsepool.py): one small file instead of the whole index."""
         entries = self._named(name, arch)
         if not entries:
             close = close_names(name, (e.name for e in self.index(arch)))
@@ -417,9 +415,10 @@ class RepositoryClient:
         return max(entries, key=lambda e: e.order_key())
 
     def _named(self, name: str, arch: str) -> list[IndexEntry]:
-        """The entries called ``name``: from its sparse file when the whole index is large or behind (decided
-        from the index role alone), else, or when offline without the sparse metadata, from the whole index."""
-        large = not self.index_current(arch) or self.index_length(arch) >= AUTO_SPARSE_BYTES
+        """The entries called ``name``: from its sparse file when the whole index is large (the rule of ``lock``'s
+        auto mode, decided from the index role alone; not with VCOMP_INDEX=whole), else, or when offline
+        without the sparse metadata, from the whole index."""
+        large = settings.INDEX.get() != "whole" and self.index_length(arch) >= AUTO_SPARSE_BYTES
         if large and 0 < len(name) <= MAX_NAME:
             try:
                 if self.has_sparse(arch):
@@ -439,13 +438,6 @@ class RepositoryClient:
         """The signed length of the whole index of ``arch`` (0: none), from the metadata (nothing downloaded)."""
         info = self._listed(index_target_path(arch))
         return info.length if info is not None else 0
-
-    def index_current(self, arch: str) -> bool:
-        """False when the signed metadata marks the whole index of ``arch`` as behind the sparse index (a large
-        whole index between two rebuilds: composer/repo/incremental.py); its sparse files are then the current
-        view."""
-        info = self._listed(index_target_path(arch))
-        return info is None or whole_current(info)
 
     def sparse_base(self, arch: str) -> SparseBase:
         path = base_target_path(arch)

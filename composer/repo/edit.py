@@ -39,7 +39,7 @@ from composer.repo.devbins import DeveloperRole
 from composer.repo.guard import ROLES_KEY, locked, locked_directory, remove_temporaries, repair
 from composer.repo.index import IndexEntry, package_target_path
 from composer.repo.publish import LocalDirectory, put_target_files, stored_target
-from composer.repo.publishing import (  # noqa: F401 (publish, refresh: re-exported, part of the editing API)
+from composer.repo.publishing import (  # re-exported (__all__): publishing is part of the editing API
     _metafile,
     listed_bins,
     publish,
@@ -614,3 +614,28 @@ def _scan(store: RepoStore, pkg: Path, entry: IndexEntry) -> None:
             raise InvalidPackage(f"{pkg}: rejected by the repository scanner: {exc.message}",
                                  hint="see the scanner's message above") from None
 
+
+__all__ = [  # the editing API, publishing included (composer/repo/publishing.py)
+    "ADD_CHUNK",
+    "TOP_ROLES",
+    "UPLOAD_PREFIX",
+    "Added",
+    "add",
+    "add_many",
+    "authorised_roles",
+    "check_package",
+    "create",
+    "delegate",
+    "init",
+    "listed_bins",
+    "migrate",
+    "publish",
+    "publish_unlocked",
+    "publishes_sparse",
+    "refresh",
+    "resign_targets",
+    "serve_architectures",
+    "set_delegation",
+    "sign_bins",
+    "version_conflict",
+]

@@ -13,16 +13,10 @@ those, from indexed queries of the state:
 * the index role (its whole-index and image listings kept or updated) and the snapshot (the entries of the
   roles whose version changed; the others' lengths and hashes carried over, not re-read).
 
-The **whole per-architecture indexes** (kept for mirrors, offline use and whole-index clients) are O(n) to
-build whatever changed. One is rebuilt on every publish while it is small (below ``SMALL_WHOLE_BYTES``
-compressed, about 3,000 entries: cheap), and above that once the names changed since the last build reach
-``n / WHOLE_EVERY`` (amortised: a constant per change), on a full publish (``vcomp repo publish --full``) and
-at the periodic renewal below. Between two builds the index role marks it ``custom: {"current": false}``
-(composer/repo/incremental_marks.py): clients in the default ``auto`` mode then read the sparse files, which are
-current after every publish (``lock``: composer/solve/sparsepool.py; ``pkg install``'s lookup by name:
-``RepositoryClient.metadata``), and a client that insists on the whole index (``VCOMP_INDEX=whole``, a mirror,
-``search``) sees the repository as of the last build, as an apt client sees Debian's archive between two
-dinstall runs.
+The **whole per-architecture indexes** are rebuilt on every publish: they are O(n) to build whatever changed,
+but `vcomp build` (fetching the locked packages), device upgrades (`vpk`), `outdated`, `search`, vendoring
+and mirrors still read them, so they must stay current (a deferred whole index, tried first, left those
+consumers behind the sparse files: a new version locked from the sparse files could not be fetched).
 
 A publish is **full** when the state has no record of the last publish (a new or migrated state, or one
 written by an older vcomp), when ``--full`` is given, when the architectures changed, when more names changed
@@ -50,26 +44,23 @@ from composer.repo.store import RepoStore, utcnow
 from composer.trust.keys import SigningKey
 
 RECORD_KEY = "published"     # state.db meta: what the last publish left (Record)
-RECORD_FORMAT = 1
-WHOLE_EVERY = 64             # rebuild the large whole indexes once n / WHOLE_EVERY names changed
-SMALL_WHOLE_BYTES = 256 << 10   # a whole index this small (compressed) is rebuilt on every publish
+RECORD_FORMAT = 2   # 2: no deferred whole indexes (a record of format 1 means a full publish)
 MAX_INCREMENTAL = 10_000     # changed names an incremental publish takes at least (above n / 8 as well: full)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Record:
-    """What the last publish left: the sparse bins' prefix bits and file count, the architectures, the names
-    changed since the whole indexes were built, and when a full publish is due (ISO 8601, UTC)."""
+    """What the last publish left: the sparse bins' prefix bits and file count, the architectures, and when a
+    full publish is due (ISO 8601, UTC)."""
 
     bits: int
     files: int
     arches: tuple[str, ...]
-    whole_pending: int
     renew_by: str
 
     def to_dict(self) -> dict[str, object]:
         return {"format": RECORD_FORMAT, "bits": self.bits, "files": self.files, "arches": list(self.arches),
-                "whole_pending": self.whole_pending, "renew_by": self.renew_by}
+                "renew_by": self.renew_by}
 
     @classmethod
     def from_value(cls, value: object) -> Record | None:
@@ -82,8 +73,7 @@ class Record:
                 return None
             renew = str(value["renew_by"])
             dt.datetime.fromisoformat(renew)
-            return cls(bits=int(value["bits"]), files=int(value["files"]), arches=tuple(arches),
-                       whole_pending=int(value["whole_pending"]), renew_by=renew)
+            return cls(bits=int(value["bits"]), files=int(value["files"]), arches=tuple(arches), renew_by=renew)
         except (KeyError, TypeError, ValueError):
             return None
 
@@ -96,31 +86,27 @@ def renew_date(index_days: int) -> str:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Plan:
-    """What this publish does: ``changes`` (None: a full publish) and the architectures whose whole index is
-    rebuilt (all of them on a full publish)."""
+    """What this publish does: ``changes`` (None: a full publish), and why a publish is full."""
 
     changes: list[tuple[str, str]] | None
-    whole: tuple[str, ...]
     record: Record | None
-    why: str   # why a publish is full ("" when incremental)
+    why: str   # "" when incremental
 
 
-def plan(db: StateDB, record: Record | None, *, arches: Sequence[str], bits: int | None,
-         whole_bytes: Mapping[str, int], full: bool) -> Plan:
-    """Decide between a full and an incremental publish (see the module docstring); ``whole_bytes``: arch ->
-    the length of its current whole index."""
+def plan(db: StateDB, record: Record | None, *, arches: Sequence[str], bits: int | None, full: bool,
+         interrupted: bool) -> Plan:
+    """Decide between a full and an incremental publish (see the module docstring); ``interrupted``: the
+    metadata shows a publish that did not finish (a bin or the index role newer than the snapshot lists)."""
     why = ("requested" if full else "no record of the last publish" if record is None
+           else "the last publish did not finish" if interrupted
            else "the architectures changed" if record.arches != tuple(arches)
            else "the hash bins changed" if bits is None or bits != record.bits
            else "the bins' renewal date passed" if dt.datetime.fromisoformat(record.renew_by) <= utcnow()
            else "")
     changes = None if why else db.changes(max(MAX_INCREMENTAL, db.count() // 8))
     if changes is None:
-        return Plan(changes=None, whole=tuple(arches), record=record, why=why or "too many changes")
-    assert record is not None
-    due = record.whole_pending + len(changes) >= max(1, db.count() // WHOLE_EVERY)
-    whole = tuple(a for a in arches if due or whole_bytes.get(a, 0) < SMALL_WHOLE_BYTES)
-    return Plan(changes=changes, whole=whole, record=record, why="")
+        return Plan(changes=None, record=record, why=why or "too many changes")
+    return Plan(changes=changes, record=record, why="")
 
 
 def changed_files(db: StateDB, changes: Iterable[tuple[str, str]], arches: Sequence[str]) -> dict[str, bytes | None]:

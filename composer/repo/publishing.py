@@ -5,7 +5,7 @@ index role, then the snapshot and the timestamp (timestamp last). Incremental af
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from tuf.api.metadata import MetaFile, Snapshot, TargetFile, Targets, Timestamp
@@ -15,7 +15,6 @@ from composer.repo import incremental
 from composer.repo.devbins import snapshot_roles
 from composer.repo.guard import locked
 from composer.repo.hashbins import assign, bin_bits, sign_bin, succinct_delegations
-from composer.repo.incremental_marks import marked_behind
 from composer.repo.index import IndexEntry, build_index, index_target_path
 from composer.repo.publish import stored_target
 from composer.repo.sparse import SPARSE_BIN_PREFIX, base_target_path, build_sparse, sparse_target_path
@@ -34,9 +33,10 @@ def publish_unlocked(store: RepoStore, *, full: bool = False) -> dict[str, int]:
     """Write the indexes (signed by the online index role), then snapshot and timestamp (timestamp last).
 
     Incremental when the state recorded the last publish and what changed since (composer/repo/incremental.py):
-    only the sparse files of the changed names, their bins, and the whole indexes that are small or due are
-    rebuilt; ``full`` (or no record, new architectures, a new bin count, the renewal date) rebuilds everything.
-    The top-level targets metadata is offline: publish only lists its current version in the snapshot.
+    the whole indexes, the sparse files of the changed names and their bins are rebuilt; ``full`` (or no
+    record, new architectures, a new bin count, new index keys, an unfinished publish, the renewal date)
+    rebuilds every sparse file and bin. The top-level targets metadata is offline: publish only lists its
+    current version in the snapshot.
     """
     db = store.writable_state()
     images: dict[str, Any] = db.meta("images") or {}
@@ -45,38 +45,32 @@ def publish_unlocked(store: RepoStore, *, full: bool = False) -> dict[str, int]:
     days = store.config.expiry_days
     arches = store.config.architectures
     index = store.load(INDEX_ROLE, Targets)
+    snapshot = store.load("snapshot", Snapshot)
     sparse = publishes_sparse(targets.signed, arches)
     succinct = index.signed.delegations.succinct_roles if index.signed.delegations else None
-    record = incremental.Record.from_value(db.meta(incremental.RECORD_KEY))
-    whole_paths = {a: index_target_path(a) for a in arches}
     threshold = _index_threshold(targets.signed)
     # new index keys (vcomp repo rotate --role index): every bin is signed again by them, and none by the old
     rekey = succinct is not None and (sorted(succinct.keyids) != sorted(k.keyid for k in index_keys)
                                       or succinct.threshold != threshold)
-    plan = incremental.plan(db, record, arches=arches, bits=succinct.bit_length if succinct else None,
-                            whole_bytes={a: index.signed.targets[p].length for a, p in whole_paths.items()
-                                         if p in index.signed.targets}, full=full or not sparse or rekey)
+    plan = incremental.plan(db, incremental.Record.from_value(db.meta(incremental.RECORD_KEY)), arches=arches,
+                            bits=succinct.bit_length if succinct else None, full=full or not sparse or rekey,
+                            interrupted=_unfinished(store, snapshot.signed, succinct.get_roles() if succinct else ()))
     bins: list[str] | None = None
-    files, done_incrementally = 0, False
-    if plan.changes is not None and plan.record is not None:
+    files = 0
+    if plan.changes is not None and plan.record is not None and succinct is not None:
         changed = incremental.changed_files(db, plan.changes, arches)
         found = incremental.update_bins(store, index.signed, changed, plan.record, index_keys, days=days["index"])
-        if found is not None and succinct is not None:
-            bins, files, done_incrementally = list(succinct.get_roles()), found, True
-    kept = {p: i for p, i in index.signed.targets.items() if p in whole_paths.values()} if bins is not None else {}
-    rebuilt = [a for a in arches if bins is None or a in plan.whole or whole_paths[a] not in kept]
-    entries = [IndexEntry.from_dict(e) for e in db.packages().values()] if bins is None else []
+        if found is not None:
+            bins, files = list(succinct.get_roles()), found
+    entries = [IndexEntry.from_dict(e) for e in db.packages().values()]
     index.signed.targets = {}
-    for arch in arches:
-        path = whole_paths[arch]
-        if arch not in rebuilt:   # a large whole index not yet due: kept as it was, marked behind
-            index.signed.targets[path] = marked_behind(kept[path])
-            continue
-        chosen = entries if bins is None else [IndexEntry.from_dict(e) for e in db.packages([arch, "noarch"]).values()]
-        data = build_index(arch, chosen)
+    for arch in arches:   # the whole indexes: every publish (their readers must see every change)
+        data = build_index(arch, entries)
+        path = index_target_path(arch)
         info = TargetFile.from_data(path, data, ["sha256"])
         store.publisher.put_target(stored_target(path, info.hashes["sha256"]), data)
         index.signed.targets[path] = info
+    done_incrementally = bins is not None
     if bins is None:   # a full publish: every sparse file and bin
         previous = listed_bins(store, index.signed)
         sparse_files: dict[str, TargetFile] = {}
@@ -92,8 +86,7 @@ def publish_unlocked(store: RepoStore, *, full: bool = False) -> dict[str, int]:
     store.sign_and_write(index, INDEX_ROLE, index_keys)
 
     # versions with lengths and hashes: clients download exactly these bytes (no size cap to hit,
-    # and a stale cached copy is rejected by hash without being parsed)
-    snapshot = store.load("snapshot", Snapshot)
+    # and a stale cached copy is rejected by hash without being parsed); hash bins by version only
     delegations = targets.signed.delegations
     top = sorted(delegations.roles or {}) if delegations else []
     roles = [*snapshot_roles(store, top), *bins] if delegations else bins
@@ -103,11 +96,8 @@ def publish_unlocked(store: RepoStore, *, full: bool = False) -> dict[str, int]:
     snapshot.signed.expires = expires(days["snapshot"])
     snap_bytes = store.sign_and_write(snapshot, "snapshot", store.online_keys("snapshot"))
     _timestamp(store, snapshot.signed.version, snap_bytes)
-    succinct = index.signed.delegations.succinct_roles if index.signed.delegations else None
-    pending = plan.record.whole_pending + len(plan.changes) if done_incrementally and plan.record and plan.changes \
-        is not None else 0
-    done = incremental.Record(bits=succinct.bit_length if succinct else 0, files=files, arches=tuple(arches),
-                              whole_pending=0 if set(rebuilt) == set(arches) else pending,
+    now = index.signed.delegations.succinct_roles if index.signed.delegations else None
+    done = incremental.Record(bits=now.bit_length if now else 0, files=files, arches=tuple(arches),
                               renew_by=plan.record.renew_by if done_incrementally and plan.record
                               else incremental.renew_date(days["index"]))
     if done_incrementally and plan.changes is not None:
@@ -116,6 +106,17 @@ def publish_unlocked(store: RepoStore, *, full: bool = False) -> dict[str, int]:
         db.clear_all_changes(meta={incremental.RECORD_KEY: done.to_dict()})
     return {"targets": targets.signed.version, "index": index.signed.version, "snapshot": snapshot.signed.version,
             "packages": db.count(), "incremental": int(done_incrementally)}
+
+
+def _unfinished(store: RepoStore, snapshot: Snapshot, bins: Iterable[str]) -> bool:
+    """Whether a publish stopped after signing a bin or the index role but before the snapshot that lists them
+    (one listing of metadata/: versions only, no file read)."""
+    listed = snapshot.meta
+    for role in (INDEX_ROLE, *bins):
+        meta = listed.get(f"{role}.json")
+        if store.has_role(role) and (meta is None or store.current_version(role) != meta.version):
+            return True
+    return False
 
 
 def publishes_sparse(targets: Targets, architectures: Sequence[str]) -> bool:

@@ -350,7 +350,7 @@ def _import_legacy(db: StateDB, legacy: Path) -> None:
 def _fill_links(db: StateDB) -> None:
     """Schema 1 -> 2, inside the open transaction: the links of every stored entry (once; O(n)). The next
     publish is a full one (no ``published`` record of what it left)."""
-    for (text,) in db.conn.execute("SELECT entry FROM packages").fetchall():
+    for (text,) in db.conn.execute("SELECT entry FROM packages"):   # (row by row: a million entries)
         e = db._entry(text)
         db.conn.executemany("INSERT OR IGNORE INTO links (kind, name, path) VALUES (?, ?, ?)",
                             [(k, n, str(e["path"])) for k, n in sorted(entry_links(e))])

@@ -130,6 +130,8 @@ class RepoStore:
     def __init__(self, directory: Path, *, legacy: bool = False, publisher: Publisher | None = None) -> None:
         self.dir = directory
         inner = LocalDirectory(root=directory) if publisher is None else untracked(publisher)
+        # a store made from another's publisher: what it writes reaches both listings
+        self._outer = publisher.seen if isinstance(publisher, TrackedPublisher) else None
         self.publisher: Publisher = TrackedPublisher(inner, self._saw_metadata)
         self._listing: dict[str, list[int]] | None = None   # role -> versions in metadata/ (one scandir, kept)
         self.legacy_ok = legacy
@@ -228,6 +230,8 @@ class RepoStore:
     def _saw_metadata(self, name: str) -> None:
         if self._listing is not None:
             _record(self._listing, name)
+        if self._outer is not None:
+            self._outer(name)
 
     def forget_listing(self) -> None:
         """Drop the listing of metadata/ (after files there were written behind this store's publisher)."""

@@ -57,9 +57,8 @@ def closure(roots: Iterable[str], lookup: Lookup) -> dict[str, Sequence[SparseFi
 
 def sparse_wanted(clients: Mapping[str, RepositoryClient], arch: str) -> bool:
     """Whether to resolve ``arch`` with the sparse index: VCOMP_INDEX=sparse, or auto when every repository
-    publishes it and their whole indexes total AUTO_SPARSE_BYTES or more, or one of them is behind (a large whole
-    index is rebuilt every n/64 changes: composer/repo/incremental.py). Their lengths and states come from the
-    signed metadata: deciding downloads nothing."""
+    publishes it and their whole indexes total AUTO_SPARSE_BYTES or more (their lengths come from the signed
+    metadata: deciding downloads nothing)."""
     mode = settings.INDEX.get()
     if mode == "whole" or not clients:
         return False
@@ -70,8 +69,7 @@ def sparse_wanted(clients: Mapping[str, RepositoryClient], arch: str) -> bool:
                              "with a vcomp that writes it (docs/repo-sparse.md)")
     if missing:
         return False
-    return mode == "sparse" or sum(c.index_length(arch) for c in clients.values()) >= AUTO_SPARSE_BYTES or \
-        not all(c.index_current(arch) for c in clients.values())
+    return mode == "sparse" or sum(c.index_length(arch) for c in clients.values()) >= AUTO_SPARSE_BYTES
 
 
 def base_names(clients: Mapping[str, RepositoryClient], arch: str) -> set[str]:

@@ -176,3 +176,37 @@ def test_an_entry_for_another_output_or_with_a_malformed_record_is_refused(tmp_p
     said.clear()
     assert imageshare.fetch(s, KEY, tmp_path, warn=said.append) is None
     assert "malformed" in said[0]
+
+
+@pytest.mark.parametrize("data", [
+    b'{"signed": {"key": "k", "record": {}, "files": [["a", "' + b"0" * 64 + b'", 1e400]]}, "signature": "x"}',
+    b"[" * 100_000 + b"]" * 100_000,
+    b'{"signed": {"key": "k", "record": {"name": "\\ud800"}, "files": []}, "signature": "x"}',
+    b'{"signed": {"files": 7}, "signature": "x"}',
+    b"\xff\xfe not json",
+])
+def test_garbage_in_the_store_is_refused_never_raised(keys: tuple[Path, Path], data: bytes) -> None:
+    record, files, why = imageshare.check_entry(data, KEY, load_public_key(keys[1]))
+    assert why and not files and not record
+
+
+@pytest.mark.parametrize("job", [
+    {"profile": "-h", "arch": "x86_64", "output": "iso"},
+    {"profile": "p.yaml\x00", "arch": "x86_64", "output": "iso"},
+    {"profile": "p.yaml", "arch": "x86_64 --oops", "output": "iso"},
+    {"profile": "p.yaml", "arch": "x86_64", "output": "../iso"},
+    {"profile": "p.yaml", "arch": "x86_64"},
+    {"profile": 3, "arch": "x86_64", "output": "iso"},
+])
+def test_a_hostile_matrix_is_one_error(job: dict[str, object]) -> None:
+    from composer.farm.images import parse_matrix
+    with pytest.raises(UserError, match="not a build matrix"):
+        parse_matrix(json.dumps({"include": [job]}).encode(), "m.json")
+
+
+def test_a_deep_matrix_is_one_error() -> None:
+    from composer.farm.images import parse_matrix
+    with pytest.raises(UserError, match="not a build matrix"):
+        parse_matrix(b"[" * 100_000 + b"]" * 100_000, "m.json")
+    assert parse_matrix(b'{"include": [{"profile": "p.yaml", "arch": "x86_64", "output": "iso"}]}', "m")[0].arch \
+        == "x86_64"

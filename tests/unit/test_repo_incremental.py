@@ -20,7 +20,7 @@ from tuf.api.metadata import Snapshot, Targets
 from composer.package.archive import write_package
 from composer.package.metadata import Dependency, Metadata, Security
 from composer.repo import edit, incremental
-from composer.repo.index import IndexEntry, index_target_path
+from composer.repo.index import IndexEntry
 from composer.repo.sparse import SPARSE_BIN_PREFIX, build_sparse
 from composer.repo.statedb import BASE_NAME
 from composer.repo.store import RepoStore
@@ -157,29 +157,33 @@ def test_a_base_set_change_rewrites_base_json(world: World) -> None:
     assert served_sparse(store) == expected_sparse(store)
 
 
-def test_large_whole_indexes_are_rebuilt_every_n_over_64_changes_or_with_full(
-        world: World, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(incremental, "SMALL_WHOLE_BYTES", 0)   # every whole index counts as large
-    monkeypatch.setattr(incremental, "WHOLE_EVERY", 10)        # due after 40 / 10 = 4 changed names
-    world.publish(full=True)
-
-    def whole() -> dict[str, str]:
-        index = world.store().load("index", Targets).signed
-        return {a: index.targets[index_target_path(a)].hashes["sha256"] for a in ARCHES}
-
-    start = whole()
-    world.add([world.package("pkg-007", "1.1.0", provides=["cmd:pkg-007"])])   # 2 names: not yet due
+def test_the_whole_indexes_follow_every_publish(world: World, tmp_path: Path) -> None:
+    """vcomp build, vpk, outdated, search and mirrors read the whole index: it lists every change at once."""
+    from composer.repo.client import RepositoryClient
+    world.add([world.package("pkg-new", "1.0.0")])
     assert world.publish()["incremental"] == 1
-    assert whole() == start                           # kept: a whole-index client sees the last build
-    world.add([world.package("pkg-008", "1.1.0", provides=["cmd:pkg-008"])])   # 4 names: due
-    world.publish()
-    rebuilt = whole()
-    assert rebuilt["x86_64"] != start["x86_64"]
-    world.add([world.package("pkg-009", "1.1.0", provides=["cmd:pkg-009"])])
-    world.publish()
-    assert whole() == rebuilt
-    world.publish(full=True)
-    assert whole()["x86_64"] != rebuilt["x86_64"]
+    root = (world.dir / "metadata" / "1.root.json").read_bytes()
+    client = RepositoryClient(world.dir.resolve().as_uri(), root, tmp_path / "client")
+    client.refresh()
+    assert "pkg-new" in {e.name for e in client.index("x86_64")}
+    assert client.metadata("pkg-new", "x86_64").version == "1.0.0"
+
+
+def test_a_publish_killed_after_signing_a_bin_is_followed_by_a_full_one(world: World) -> None:
+    """The record of the last publish is written last: a publish that stopped after signing bins (a kill)
+    leaves bins newer than the snapshot lists, and the next publish rebuilds everything."""
+    from composer.repo.hashbins import sign_bin
+    store = world.store()
+    index = store.load("index", Targets).signed
+    name = next(iter(index.delegations.succinct_roles.get_roles()))
+    listed = dict(store.load(name, Targets).signed.targets)
+    sign_bin(store, name, listed, [load_signing_key(world.dir.parent / "keys" / "index.key")], days=90, force=True)
+    world.add([world.package("pkg-009", "1.1.0")])
+    assert world.publish()["incremental"] == 0
+    store = world.store()
+    assert served_sparse(store) == expected_sparse(store)
+    world.add([world.package("pkg-010", "1.1.0")])
+    assert world.publish()["incremental"] == 1   # and then incremental again
 
 
 def test_past_the_renewal_date_a_publish_is_full(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -225,32 +229,9 @@ def test_an_unreadable_record_means_a_full_publish() -> None:
     assert incremental.Record.from_value({"format": 1, "bits": "x"}) is None
     assert incremental.Record.from_value(None) is None
     assert incremental.Record.from_value({"format": 2}) is None
-    good = incremental.Record(bits=1, files=3, arches=("x86_64",), whole_pending=0,
-                              renew_by="2030-01-01T00:00:00+00:00")
+    good = incremental.Record(bits=1, files=3, arches=("x86_64",), renew_by="2030-01-01T00:00:00+00:00")
     assert incremental.Record.from_value(good.to_dict()) == good
 
-
-
-def test_a_client_finds_a_new_package_before_the_large_whole_index_is_rebuilt(
-        world: World, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    from composer.repo.client import RepositoryClient
-    from composer.solve.sparsepool import sparse_wanted
-    monkeypatch.setattr(incremental, "SMALL_WHOLE_BYTES", 0)
-    monkeypatch.setattr(incremental, "WHOLE_EVERY", 1)   # 40 packages: due only after 40 changed names
-    world.publish(full=True)
-    world.add([world.package("pkg-new", "1.0.0")])
-    assert world.publish()["incremental"] == 1
-    root = (world.dir / "metadata" / "1.root.json").read_bytes()
-    client = RepositoryClient(world.dir.resolve().as_uri(), root, tmp_path / "client")
-    client.refresh()
-    assert not client.index_current("x86_64")                          # marked behind in the index role
-    monkeypatch.delenv("VCOMP_INDEX", raising=False)
-    assert sparse_wanted({"r": client}, "x86_64")                      # so lock (auto) reads the sparse files
-    assert "pkg-new" not in {e.name for e in client.index("x86_64")}   # the whole index: as of its last build
-    assert client.metadata("pkg-new", "x86_64").version == "1.0.0"     # its sparse file: current
-    world.publish(full=True)
-    client.refresh()
-    assert client.index_current("x86_64") and "pkg-new" in {e.name for e in client.index("x86_64")}
 
 
 def test_new_index_keys_re_sign_every_bin(world: World, tmp_path: Path) -> None:
