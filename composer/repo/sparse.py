@@ -26,7 +26,7 @@ from composer import limits
 from composer.errors import UserError, VerificationError
 from composer.fsutil import canonical_json
 from composer.repo.hashbins import FILES_PER_BIN, MAX_BIN_BITS  # noqa: F401 (re-exported: bench/sparse.py)
-from composer.repo.index import IndexEntry, _order
+from composer.repo.index import IndexEntry, in_index_order
 
 SPARSE_FORMAT = 1
 SPARSE_ROOT = "index/sparse"
@@ -94,7 +94,7 @@ def name_file(arch: str, name: str, entries: Iterable[IndexEntry], providers: It
     publish (composer/repo/incremental.py) make the same bytes."""
     if not name or len(name) > MAX_NAME:
         return None   # metadata validation refuses such names; a provide this long is never asked for
-    packages = sorted(entries, key=_order)
+    packages = in_index_order(entries)
     listed = sorted(set(providers))
     if not packages and not listed:
         return None
