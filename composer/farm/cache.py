@@ -39,7 +39,8 @@ NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+~%-]{0,250}\.vpk$")   # %3a: an epo
 class Store(Protocol):
     """Where entries and blobs live: ``get`` is None when absent; ``put`` writes (or raises UserError).
     ``get_file``/``put_file`` stream a large blob (an image output) to or from a file, never whole in memory:
-    ``get_file`` returns False when absent or longer than ``limit``."""
+    ``get_file`` returns False when absent or longer than ``limit``; ``put_file`` does not upload a blob the store
+    already holds with that size (blob names are their sha256, and readers check it)."""
 
     def get(self, rel: str, limit: int) -> bytes | None: ...
 
@@ -108,6 +109,8 @@ class DirStore:
 
     def put_file(self, rel: str, source: Path) -> None:
         path = self.root / rel
+        if path.is_file() and path.stat().st_size == source.stat().st_size:
+            return
         path.parent.mkdir(parents=True, exist_ok=True)
         atomic_copy(source, path, durable=False)
 
@@ -158,8 +161,21 @@ class HttpStore:
         self._put(rel, data, len(data))
 
     def put_file(self, rel: str, source: Path) -> None:
+        size = source.stat().st_size
+        if self.writable and self._size(rel) == size:
+            return
         with source.open("rb") as f:
-            self._put(rel, f, source.stat().st_size)
+            self._put(rel, f, size)
+
+    def _size(self, rel: str) -> int | None:
+        """The length a HEAD request reports for ``rel`` (None: absent, unknown or unreachable)."""
+        try:
+            req = urllib.request.Request(self._url(rel), method="HEAD")
+            with urllib.request.urlopen(req, timeout=HTTP_TIMEOUT) as resp:
+                length = resp.headers.get("Content-Length")
+                return int(length) if length is not None and length.isdigit() else None
+        except (urllib.error.URLError, OSError, ValueError, http.client.HTTPException):
+            return None
 
     def _put(self, rel: str, body: bytes | BinaryIO, length: int) -> None:
         if not self.writable:
@@ -219,6 +235,12 @@ class S3Store:
 
     def put_file(self, rel: str, source: Path) -> None:
         key = self.where.key(rel)
+        try:
+            if int(self.client.head_object(Bucket=self.where.bucket, Key=key).get("ContentLength", -1)) == \
+                    source.stat().st_size:
+                return
+        except Exception:   # absent (or not allowed to ask): upload
+            pass
         try:   # (the SDK's managed upload: multipart above its threshold, each part checked)
             self.client.upload_file(str(source), self.where.bucket, key,
                                     ExtraArgs={"ContentType": "application/octet-stream"})

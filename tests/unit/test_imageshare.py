@@ -210,3 +210,26 @@ def test_a_deep_matrix_is_one_error() -> None:
         parse_matrix(b"[" * 100_000 + b"]" * 100_000, "m.json")
     assert parse_matrix(b'{"include": [{"profile": "p.yaml", "arch": "x86_64", "output": "iso"}]}', "m")[0].arch \
         == "x86_64"
+
+
+def test_a_blob_the_store_holds_is_not_uploaded_again(tmp_path: Path, keys: tuple[Path, Path],
+                                                      built: list[Path]) -> None:
+    s = shared(tmp_path / "shared", keys[0])
+    imageshare.push(s, KEY, RECORD, built, warn=pytest.fail)
+    blobs = {p.name: p.stat().st_ino for p in (tmp_path / "shared" / "blobs").iterdir()}
+    imageshare.push(s, "cd" * 32, RECORD, built, warn=pytest.fail)   # the same files for other inputs
+    assert {p.name: p.stat().st_ino for p in (tmp_path / "shared" / "blobs").iterdir()} == blobs
+    assert (tmp_path / "shared" / "images" / f"{'cd' * 32}.json").is_file()
+
+
+def test_over_s3_a_held_blob_is_not_uploaded_again(tmp_path: Path, keys: tuple[Path, Path], built: list[Path],
+                                                   s3: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    signer = load_signing_key(keys[0])
+    s = SharedImages(store=open_store(f"s3://{s3}/cache"), public=signer.public, signer=signer)
+    imageshare.push(s, KEY, RECORD, built, warn=pytest.fail)
+    uploads: list[str] = []
+    client = s.store.client  # type: ignore[attr-defined]
+    real = client.upload_file
+    monkeypatch.setattr(client, "upload_file", lambda *a, **k: (uploads.append(a[2]), real(*a, **k)))
+    imageshare.push(s, "cd" * 32, RECORD, built, warn=pytest.fail)
+    assert uploads == []
