@@ -37,10 +37,10 @@ from composer.package.extract import check_entries
 from composer.package.lint import lint_header
 from composer.repo.devbins import DeveloperRole
 from composer.repo.guard import ROLES_KEY, locked, locked_directory, remove_temporaries, repair
+from composer.repo.incremental import metafile
 from composer.repo.index import IndexEntry, package_target_path
 from composer.repo.publish import LocalDirectory, put_target_files, stored_target
 from composer.repo.publishing import (  # re-exported (__all__): publishing is part of the editing API
-    _metafile,
     listed_bins,
     publish,
     publish_unlocked,
@@ -134,11 +134,11 @@ def create(directory: Path, *, root_keys: Sequence[SigningKey], root_threshold: 
     index_bytes = write_signed(meta, Metadata(Targets(version=1, expires=expires(days["index"]))), INDEX_ROLE,
                                online[INDEX_ROLE])
     snapshot = new_snapshot(days["snapshot"])
-    snapshot.signed.meta = {"targets.json": _metafile(1, targets_bytes),
-                            f"{INDEX_ROLE}.json": _metafile(1, index_bytes)}
+    snapshot.signed.meta = {"targets.json": metafile(1, targets_bytes),
+                            f"{INDEX_ROLE}.json": metafile(1, index_bytes)}
     snap_bytes = write_signed(meta, snapshot, "snapshot", online["snapshot"])
     timestamp = new_timestamp(days["timestamp"])
-    timestamp.signed.snapshot_meta = _metafile(1, snap_bytes)
+    timestamp.signed.snapshot_meta = metafile(1, snap_bytes)
     write_signed(meta, timestamp, "timestamp", online["timestamp"])
     atomic_write(directory / CONFIG, config.to_toml())
     return directory / "metadata" / "root.json"

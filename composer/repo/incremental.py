@@ -162,6 +162,11 @@ def update_bins(store: RepoStore, index: Targets, files: Mapping[str, bytes | No
     return total
 
 
+def metafile(version: int, data: bytes) -> MetaFile:
+    """A snapshot or timestamp entry: the version, the length and the sha256 of ``data``."""
+    return MetaFile(version=version, length=len(data), hashes={"sha256": hashlib.sha256(data).hexdigest()})
+
+
 def snapshot_meta(store: RepoStore, roles: Iterable[str], previous: Mapping[str, MetaFile], *,
                   bins: Iterable[str] = ()) -> dict[str, MetaFile]:
     """``ROLE.json`` -> version, length and hash of each of ``roles`` (that the store holds): a role whose
@@ -184,5 +189,5 @@ def snapshot_meta(store: RepoStore, roles: Iterable[str], previous: Mapping[str,
             out[key] = known
             continue
         data = (store.metadata_dir / f"{version}.{role}.json").read_bytes()
-        out[key] = MetaFile(version=version, length=len(data), hashes={"sha256": hashlib.sha256(data).hexdigest()})
+        out[key] = metafile(version, data)
     return out

@@ -4,11 +4,10 @@ index role, then the snapshot and the timestamp (timestamp last). Incremental af
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from tuf.api.metadata import MetaFile, Snapshot, TargetFile, Targets, Timestamp
+from tuf.api.metadata import Snapshot, TargetFile, Targets, Timestamp
 
 from composer.errors import UserError
 from composer.repo import incremental
@@ -173,10 +172,6 @@ def sign_bins(store: RepoStore, index: Targets, files: Mapping[str, TargetFile],
     return list(listed)
 
 
-def _role_bytes(store: RepoStore, role: str, version: int) -> bytes:
-    return (store.metadata_dir / f"{version}.{role}.json").read_bytes()
-
-
 def _index_signers(store: RepoStore, targets: Targets) -> list[SigningKey]:
     """repo.toml's index keys, checked against the index delegation the offline targets role signed."""
     role = (targets.delegations.roles or {}).get(INDEX_ROLE) if targets.delegations else None
@@ -192,13 +187,9 @@ def _index_signers(store: RepoStore, targets: Targets) -> list[SigningKey]:
     return keys
 
 
-def _metafile(version: int, data: bytes) -> MetaFile:
-    return MetaFile(version=version, length=len(data), hashes={"sha256": hashlib.sha256(data).hexdigest()})
-
-
 def _timestamp(store: RepoStore, snapshot_version: int, snapshot_bytes: bytes) -> None:
     ts = store.load("timestamp", Timestamp)
-    ts.signed.snapshot_meta = _metafile(snapshot_version, snapshot_bytes)
+    ts.signed.snapshot_meta = incremental.metafile(snapshot_version, snapshot_bytes)
     ts.signed.version += 1
     ts.signed.expires = expires(store.config.expiry_days["timestamp"])
     store.sign_and_write(ts, "timestamp", store.online_keys("timestamp"))

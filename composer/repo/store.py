@@ -233,10 +233,6 @@ class RepoStore:
         if self._outer is not None:
             self._outer(name)
 
-    def forget_listing(self) -> None:
-        """Drop the listing of metadata/ (after files there were written behind this store's publisher)."""
-        self._listing = None
-
     def root(self) -> Metadata[Root]:
         return self.load("root", Root)
 
