@@ -14,8 +14,12 @@ and metadata hard-linked: they are immutable or replaced by rename; the state co
 Measured on that copy, in one run, for every size:
 
 * ``add 1``        ``repo add`` of one more package (lock, repair, checks, one state transaction, role signed)
-* ``publish``      ``repo publish`` after it (incremental: the whole indexes, the changed names' sparse files and
-                   bins, index/snapshot/timestamp; composer/repo/incremental.py)
+* ``publish``      ``repo publish`` after it (incremental: the changed names' sparse files and bins,
+                   index/snapshot/timestamp, and, below WHOLE_DEFER_FROM packages, the whole indexes;
+                   composer/repo/incremental.py)
+* ``whole rebuild`` rebuilding the whole indexes from the state (what a publish does every
+                   ``whole_budget(n)`` changes at scale, and every publish below that), and ``whole per change``
+                   that cost divided by the budget: the amortised share of one change
 * ``publish full`` ``repo publish --full`` (every index file and bin)
 * ``refresh``      a warm whole-index client's refresh + index after that change: seconds and bytes downloaded
 * ``refresh sparse`` a warm sparse client's refresh after that change: the metadata (timestamp, snapshot, index
@@ -70,7 +74,7 @@ from composer.package.archive import read_header, write_package
 from composer.package.metadata import Dependency, Metadata, Security
 from composer.profile.load import load_profile
 from composer.repo import edit, incremental
-from composer.repo.index import package_target_path
+from composer.repo.index import IndexEntry, build_index, package_target_path
 from composer.repo.mirror import mirror
 from composer.repo.sparse import provided_name
 from composer.repo.store import RepoStore
@@ -422,6 +426,13 @@ def measure(home: Path, work: Path, *, size: int, with_mirror: bool = True,
     timed("add 1", lambda: edit.add(RepoStore(repo), [home / "extra.vpk"], [dev]))
     published = timed("publish", lambda: edit.publish(RepoStore(repo)))
     figures.counts["incremental publish"] = int(published["incremental"])   # 1: only what changed was rebuilt
+    store = RepoStore(repo)
+    record = incremental.Record.from_value(store.writable_state().meta(incremental.RECORD_KEY))
+    figures.counts["whole behind"] = record.behind if record is not None else -1
+    rebuilt = timed("whole rebuild", lambda: whole_rebuild(store))
+    budget = incremental.whole_budget(rebuilt)
+    figures.seconds["whole per change"] = figures.seconds["whole rebuild"] / max(budget, 1)
+    store.close_state()
     client = CountingClient(url, root, work / "client")
     figures.bytes["refresh"] = sum(f.bytes for f in timed("refresh", lambda: whole_refresh(client)))
     # installing the new package: the developer metadata (role, bins) the client fetches again
@@ -446,15 +457,26 @@ def measure(home: Path, work: Path, *, size: int, with_mirror: bool = True,
     return figures
 
 
+def whole_rebuild(store: RepoStore) -> int:
+    """What rebuilding the whole indexes costs (every entry read from the state, every architecture's index
+    built and compressed, as a publish that rebuilds them does; nothing written); return the package count."""
+    db = store.writable_state()
+    entries = [IndexEntry.from_dict(e) for e in db.packages().values()]
+    for arch in store.config.architectures:
+        build_index(arch, entries)
+    return len(entries)
+
+
 # ---------------------------------------------------------------- report
 
 LOCKS = tuple((f"lock {state} {mode}", unit) for mode in INDEX_MODES for state in ("cold", "warm") for unit in "sB")
-ROWS = (("add 1", "s"), ("publish", "s"), ("publish full", "s"), ("refresh", "s"),
+ROWS = (("add 1", "s"), ("publish", "s"), ("whole per change", "s"), ("whole rebuild", "s"), ("publish full", "s"),
+        ("refresh", "s"),
         ("refresh", "B"), ("refresh sparse", "s"),
         ("refresh sparse", "B"), ("cold", "s"), ("cold", "B"), *LOCKS,
         ("mirror", "s"), ("mirror", "B"), ("sqlite insert", "s"), ("state.json rewrite", "s"), ("raw copy", "s"),
         ("state.db", "B"), ("state.json", "B"), ("dev role", "B"), ("dev refetch", "B"), ("snapshot", "B"),
-        ("bins", "n"), ("locked packages", "n"), ("incremental publish", "n"))
+        ("bins", "n"), ("locked packages", "n"), ("incremental publish", "n"), ("whole behind", "n"))
 UNITS = {"s": "time", "B": "bytes", "n": "count"}
 RATIOS = (("add 1", "sqlite insert"), ("mirror", "raw copy"))
 

@@ -56,7 +56,7 @@ def locked_packages(lock: Lock, arch: str) -> list[LockedPackage]:
 
 def fetch_locked(sources: Sources, packages: Sequence[LockedPackage], arch: str) -> list[Fetched]:
     """Each locked package through its repository's verifying client."""
-    index = sources.index(arch)
+    index = sources.lookup(arch, [p.name for p in packages])
     out = []
     for p in packages:
         entry = next((e for e in (index.entry(s.id) for s in index.named(p.name))

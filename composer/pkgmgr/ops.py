@@ -11,7 +11,7 @@ operation is one transaction (``composer.pkgmgr.transaction``), run under the ro
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,6 +34,7 @@ from composer.solve.policy import RepoPolicy
 from composer.solve.pool import IndexData, SolvIndex
 from composer.solve.relations import split_provide
 from composer.solve.resolve import Request, ResolveError, Resolver, required_names
+from composer.solve.sparsepool import named_index, prefers_sparse, sparse_index
 
 GRANTED = "etc/veridian/capabilities"  # the profile's granted capabilities, one per line
 ACTIONS = {"add": "install", "rebuild": "reinstall", "upgrade": "upgrade", "downgrade": "downgrade"}
@@ -64,12 +65,24 @@ class RootSources:
                                                             mirrors=list(r.get("mirrors", [])))
         return self._clients
 
-    def index(self, arch: str) -> SolvIndex:
+    def index(self, arch: str, roots: Iterable[str] = ()) -> SolvIndex:
+        """The pool of the installed packages and the repositories' entries: the whole indexes, or, when a
+        repository prefers its sparse files (its whole index is behind or large), the closure of the installed
+        names and ``roots`` (the names an operation asks for)."""
         if not self._pool:
-            self._pool.append(SolvIndex.build(
-                [(name, IndexData(*c.index_documents(arch))) for name, c in self.clients.items()], arch,
-                installed=[installed_doc(r) for r in self.installed]))
+            installed = [installed_doc(r) for r in self.installed]
+            if prefers_sparse(self.clients, arch):
+                self._pool.append(sparse_index(self.clients, arch, {*(str(r["name"]) for r in self.installed),
+                                                                     *roots}, installed=installed))
+            else:
+                self._pool.append(SolvIndex.build(
+                    [(name, IndexData(*c.index_documents(arch))) for name, c in self.clients.items()], arch,
+                    installed=installed))
         return self._pool[0]
+
+    def lookup(self, arch: str, names: Iterable[str]) -> SolvIndex:
+        """A pool with every entry called one of ``names`` (see ``RepositorySources.lookup``)."""
+        return named_index(self.clients, arch, names) if prefers_sparse(self.clients, arch) else self.index(arch)
 
 
 def installed_doc(r: Mapping[str, Any]) -> dict[str, Any]:
@@ -133,7 +146,7 @@ def solve(sources: RootSources, database: db.Database, *, install: Sequence[tupl
           remove: Sequence[str] = (), upgrade: Sequence[str] | None = None, allow_downgrade: bool = False,
           target: Mapping[str, str] | None = None) -> list[RootChange]:
     """The changes libsolv decides for the jobs (``target``: name -> version, the exact set wanted)."""
-    index = sources.index(sources.arch)
+    index = sources.index(sources.arch, roots=[*(n for n, _ in install), *(upgrade or ()), *(target or {})])
     pool = index.pool
     installed = index.installed
     for name in remove:

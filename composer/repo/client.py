@@ -23,7 +23,7 @@ import json
 import logging
 import os
 import stat
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -38,7 +38,14 @@ from composer.fsutil import atomic_copy, atomic_write, canonical_json
 from composer.notices import notice
 from composer.package.archive import Header, Verified, verify_package
 from composer.repo.deltas import apply_delta, delta_name
-from composer.repo.index import IndexEntry, close_names, decode_index, index_target_path, parse_index
+from composer.repo.index import (
+    IndexEntry,
+    close_names,
+    decode_index,
+    index_target_path,
+    parse_index,
+    whole_behind,
+)
 from composer.repo.offline import OfflineView
 from composer.repo.pkgcache import ObjectStore, objects_dir
 from composer.repo.sparse import (
@@ -415,13 +422,12 @@ class RepositoryClient:
         return max(entries, key=lambda e: e.order_key())
 
     def _named(self, name: str, arch: str) -> list[IndexEntry]:
-        """The entries called ``name``: from its sparse file when the whole index is large (the rule of ``lock``'s
-        auto mode, decided from the index role alone; not with VCOMP_INDEX=whole), else, or when offline
-        without the sparse metadata, from the whole index."""
-        large = settings.INDEX.get() != "whole" and self.index_length(arch) >= AUTO_SPARSE_BYTES
-        if large and 0 < len(name) <= MAX_NAME:
+        """The entries called ``name``: from its sparse file when :meth:`prefers_sparse` (the whole index is behind
+        the sparse files, or large: the rule of ``lock``'s auto mode, decided from the index role alone), else,
+        or when offline without the sparse metadata, from the whole index."""
+        if 0 < len(name) <= MAX_NAME:
             try:
-                if self.has_sparse(arch):
+                if self.prefers_sparse(arch):
                     found = self.sparse_entries(arch, [name]).get(name)
                     return [IndexEntry.from_dict(d) for d in found.packages] if found is not None else []
             except FetchError:
@@ -433,6 +439,33 @@ class RepositoryClient:
     def has_sparse(self, arch: str) -> bool:
         """Whether the repository publishes the sparse index of ``arch`` (its base.json is a signed target)."""
         return self._listed(base_target_path(arch)) is not None
+
+    def whole_behind(self, arch: str) -> int:
+        """How many names changed since the whole index of ``arch`` was built (0: it is current). At scale the
+        publisher rebuilds the whole indexes every so many changes only (composer/repo/incremental.py) and
+        says so in the signed index role; the sparse files are always current."""
+        info = self._listed(index_target_path(arch))
+        return whole_behind(info.custom) if info is not None else 0
+
+    def prefers_sparse(self, arch: str) -> bool:
+        """Whether lookups by name read the sparse files: the repository publishes them, and its whole index
+        is behind them, or large (not with VCOMP_INDEX=whole) -- decided from the signed metadata alone."""
+        if not self.whole_behind(arch) and (settings.INDEX.get() == "whole"
+                                            or self.index_length(arch) < AUTO_SPARSE_BYTES):
+            return False   # (the index role alone decides: nothing more is read for a small repository)
+        return self.has_sparse(arch)
+
+    def named_documents(self, arch: str, names: Iterable[str]) -> list[Mapping[str, Any]]:
+        """The index entries (plain dicts) of exactly ``names``: from their sparse files when
+        :meth:`prefers_sparse`, else from the whole index."""
+        wanted = set(names)
+        if self.prefers_sparse(arch):
+            found = self.sparse_entries(arch, sorted(n for n in wanted if 0 < len(n) <= MAX_NAME))
+            return [d for f in found.values() for d in f.packages]
+        docs = self._documents.get(arch)
+        if docs is None:
+            docs = self.index_documents(arch)[1]
+        return [d for d in docs if d.get("name") in wanted]
 
     def index_length(self, arch: str) -> int:
         """The signed length of the whole index of ``arch`` (0: none), from the metadata (nothing downloaded)."""

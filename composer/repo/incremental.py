@@ -13,10 +13,15 @@ those, from indexed queries of the state:
 * the index role (its whole-index and image listings kept or updated) and the snapshot (the entries of the
   roles whose version changed; the others' lengths and hashes carried over, not re-read).
 
-The **whole per-architecture indexes** are rebuilt on every publish: they are O(n) to build whatever changed,
-but `vcomp build` (fetching the locked packages), device upgrades (`vpk`), `outdated`, `search`, vendoring
-and mirrors still read them, so they must stay current (a deferred whole index, tried first, left those
-consumers behind the sparse files: a new version locked from the sparse files could not be fetched).
+The **whole per-architecture indexes** are O(n) to build whatever changed, so at scale (``WHOLE_DEFER_FROM``
+packages and more) an incremental publish rebuilds them only once ``max(WHOLE_MIN_BACKLOG, n / 64)`` changes
+accumulated since they were built (amortised: O(64) entries a change), as Debian rebuilds its Packages files
+per archive run, not per upload. Until then each whole index target keeps its file and says in the signed
+index role how many changes it is behind (``custom.behind``, composer/repo/index.py). Readers that need the
+current state read the sparse files whenever a whole index is behind (``RepositoryClient.prefers_sparse``):
+resolution, fetching the locked packages, ``outdated``, the moved-package check, device and root upgrades and
+mirrors; listings (``search``, catalogs, vendoring) read the whole index and may lag by that backlog. A full
+publish always rebuilds them.
 
 A publish is **full** when the state has no record of the last publish (a new or migrated state, or one
 written by an older vcomp), when ``--full`` is given, when the architectures changed, when more names changed
@@ -44,28 +49,32 @@ from composer.repo.store import RepoStore, utcnow
 from composer.trust.keys import SigningKey
 
 RECORD_KEY = "published"     # state.db meta: what the last publish left (Record)
-RECORD_FORMAT = 2   # 2: no deferred whole indexes (a record of format 1 means a full publish)
+RECORD_FORMAT = 3   # 3: the whole indexes' backlog (2: none; a record of format 1 means a full publish)
+READABLE_RECORDS = frozenset({2, 3})
 MAX_INCREMENTAL = 10_000     # changed names an incremental publish takes at least (above n / 8 as well: full)
+WHOLE_DEFER_FROM = 5_000     # packages from which an incremental publish may leave the whole indexes behind
+WHOLE_MIN_BACKLOG = 1_000    # changes they may be behind at least (and n / 64)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Record:
-    """What the last publish left: the sparse bins' prefix bits and file count, the architectures, and when a
-    full publish is due (ISO 8601, UTC)."""
+    """What the last publish left: the sparse bins' prefix bits and file count, the architectures, when a
+    full publish is due (ISO 8601, UTC), and how many changes the whole indexes are behind."""
 
     bits: int
     files: int
     arches: tuple[str, ...]
     renew_by: str
+    behind: int = 0
 
     def to_dict(self) -> dict[str, object]:
         return {"format": RECORD_FORMAT, "bits": self.bits, "files": self.files, "arches": list(self.arches),
-                "renew_by": self.renew_by}
+                "renew_by": self.renew_by, "behind": self.behind}
 
     @classmethod
     def from_value(cls, value: object) -> Record | None:
         """The record, or None for a missing or unexpected one (the next publish is then full)."""
-        if not isinstance(value, Mapping) or value.get("format") != RECORD_FORMAT:
+        if not isinstance(value, Mapping) or value.get("format") not in READABLE_RECORDS:
             return None
         try:
             arches = value["arches"]
@@ -73,7 +82,9 @@ class Record:
                 return None
             renew = str(value["renew_by"])
             dt.datetime.fromisoformat(renew)
-            return cls(bits=int(value["bits"]), files=int(value["files"]), arches=tuple(arches), renew_by=renew)
+            behind = int(value.get("behind", 0))
+            return cls(bits=int(value["bits"]), files=int(value["files"]), arches=tuple(arches), renew_by=renew,
+                       behind=behind if behind >= 0 else 0)
         except (KeyError, TypeError, ValueError):
             return None
 
@@ -107,6 +118,23 @@ def plan(db: StateDB, record: Record | None, *, arches: Sequence[str], bits: int
     if changes is None:
         return Plan(changes=None, record=record, why=why or "too many changes")
     return Plan(changes=changes, record=record, why="")
+
+
+def whole_backlog(record: Record | None, changes: Sequence[tuple[str, str]] | None, packages: int, *,
+                  listed: bool) -> int | None:
+    """How many changes the whole indexes are behind after this publish if it leaves them as they are, or None
+    when it must rebuild them: a full publish (``changes`` None), a small repository, a backlog past its
+    budget, or a whole index not ``listed`` in the index role."""
+    if changes is None or record is None or not listed or not whole_budget(packages):
+        return None
+    behind = record.behind + len(changes)
+    return behind if behind <= whole_budget(packages) else None
+
+
+def whole_budget(packages: int) -> int:
+    """How many changes the whole indexes of a repository of ``packages`` may be behind (0: none, it is small):
+    a rebuild every ``n / 64`` changes or more costs O(64) entries a change, amortised."""
+    return max(WHOLE_MIN_BACKLOG, packages // 64) if packages >= WHOLE_DEFER_FROM else 0
 
 
 def changed_files(db: StateDB, changes: Iterable[tuple[str, str]], arches: Sequence[str]) -> dict[str, bytes | None]:

@@ -46,6 +46,23 @@ def index_target_path(arch: str) -> str:
     return f"index/{arch}.json.zst"
 
 
+BEHIND = "behind"   # the whole index target's custom field: names changed since it was built (signed)
+
+
+def behind_custom(count: int) -> dict[str, Any]:
+    """The target's ``custom`` of a whole index ``count`` changed names behind the sparse files (none: current)."""
+    return {BEHIND: count} if count else {}
+
+
+def whole_behind(custom: object) -> int:
+    """Names changed since the whole index was built, from its target's ``custom`` (signed by the index role):
+    0 when it says nothing; a malformed value counts as behind (the sparse files are then read: always current)."""
+    if not isinstance(custom, Mapping) or BEHIND not in custom:
+        return 0
+    value = custom[BEHIND]
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 1
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class IndexEntry:
     name: str

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import unquote
 
 from tuf.api import exceptions as tuf_exc
 from tuf.api.metadata import Metadata, Root
@@ -18,7 +19,7 @@ from composer.fsutil import atomic_copy, atomic_write, sha256_file
 from composer.repo.client import RepositoryClient, describe
 from composer.repo.index import index_target_path
 from composer.repo.publish import stored_target
-from composer.repo.sparse import sparse_paths
+from composer.repo.sparse import SPARSE_ROOT, base_target_path, parse_sparse
 from composer.repo.transports import UrlFetcher
 
 ROOT_MAX_LENGTH = UpdaterConfig().root_max_length  # a root is bounded like ngclient bounds it
@@ -51,30 +52,40 @@ def _mirror(client: RepositoryClient, dest: Path, arches: list[str]) -> MirrorRe
     targets = dest / "targets"
     meta.mkdir(parents=True, exist_ok=True)
     targets.mkdir(parents=True, exist_ok=True)
-    downloaded = skipped = packages = 0
+    downloaded = skipped = 0
+    copied: set[str] = set()
 
-    def copy_target(path: str) -> None:
+    def copy_target(path: str, *, listed: bool = True) -> bool:
+        """Copy one verified target; False when it is no longer a target and ``listed`` is not required."""
         nonlocal downloaded, skipped
         info = updater.get_targetinfo(path)
         if info is None:
+            if not listed:
+                return False
             raise VerificationError(f"{path}: not a target of the repository")
         out = targets / stored_target(path, info.hashes["sha256"])
         if out.exists() and sha256_file(out) == info.hashes["sha256"]:
             skipped += 1
-            return
+            return True
         src = client.download(path)  # verified length + hash, through the package cache
         atomic_copy(src, out)
         downloaded += 1
+        return True
 
+    roles = client.load_delegations()   # every role and hash bin (empty ones too: a client may walk into any)
     for arch in arches:
         copy_target(index_target_path(arch))
+        behind = client.whole_behind(arch)   # a whole index behind the sparse files (at scale): they are current
         for entry in client.index(arch):
-            copy_target(entry.path)
-            packages += 1
-        if client.has_sparse(arch):   # the sparse index too (its bins' metadata is then in the cache)
-            for path in sparse_paths(arch, client.index(arch)):
+            if entry.path not in copied and copy_target(entry.path, listed=not behind):
+                copied.add(entry.path)
+        if client.has_sparse(arch):   # the sparse index too, as the bins list it
+            for path in sparse_listing(client, roles, arch):
+                if behind and path != base_target_path(arch):   # its packages first: the copy never lacks one
+                    for doc in _sparse_packages(client, arch, path):
+                        if doc not in copied and copy_target(doc):
+                            copied.add(doc)
                 copy_target(path)
-    client.load_delegations()   # every role and hash bin (empty ones too: a client may walk into any of them)
     for version, raw in _root_chain(client):
         atomic_write(meta / f"{version}.root.json", raw)
     atomic_write(meta / "root.json", (client.metadata_dir / "root.json").read_bytes())
@@ -86,7 +97,22 @@ def _mirror(client: RepositoryClient, dest: Path, arches: list[str]) -> MirrorRe
         version = Metadata.from_bytes(data).signed.version
         atomic_write(meta / f"{version}.{f.name}", data)
     atomic_write(meta / "timestamp.json", (client.metadata_dir / "timestamp.json").read_bytes())
-    return MirrorResult(downloaded=downloaded, skipped=skipped, packages=packages)
+    return MirrorResult(downloaded=downloaded, skipped=skipped, packages=len(copied))
+
+
+def sparse_listing(client: RepositoryClient, roles: list[str], arch: str) -> list[str]:
+    """Every sparse file of ``arch`` the loaded hash bins list, base.json first."""
+    prefix = f"{SPARSE_ROOT}/{arch}/"
+    paths = {p for role in roles for p in client.role_targets(role) if p.startswith(prefix)}
+    base = base_target_path(arch)
+    return [base, *sorted(paths - {base})] if base in paths else sorted(paths)
+
+
+def _sparse_packages(client: RepositoryClient, arch: str, path: str) -> list[str]:
+    """The package paths a verified sparse file lists (the name comes from the path it is a target at)."""
+    name = unquote(path.rsplit("/", 1)[-1].removesuffix(".json"))
+    found = parse_sparse(client.download(path).read_bytes(), f"{client.urls[0]}: {path}", arch=arch, name=name)
+    return sorted({str(d["path"]) for d in found.packages})
 
 
 def _root_chain(client: RepositoryClient) -> list[tuple[int, bytes]]:

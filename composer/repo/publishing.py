@@ -14,7 +14,7 @@ from composer.repo import incremental
 from composer.repo.devbins import snapshot_roles
 from composer.repo.guard import locked
 from composer.repo.hashbins import assign, bin_bits, sign_bin, succinct_delegations
-from composer.repo.index import IndexEntry, build_index, index_target_path
+from composer.repo.index import IndexEntry, behind_custom, build_index, index_target_path
 from composer.repo.publish import stored_target
 from composer.repo.sparse import SPARSE_BIN_PREFIX, base_target_path, build_sparse, sparse_target_path
 from composer.repo.store import CONFIG, INDEX_ROLE, MIGRATE_HINT, RepoStore, expires
@@ -32,7 +32,8 @@ def publish_unlocked(store: RepoStore, *, full: bool = False) -> dict[str, int]:
     """Write the indexes (signed by the online index role), then snapshot and timestamp (timestamp last).
 
     Incremental when the state recorded the last publish and what changed since (composer/repo/incremental.py):
-    the whole indexes, the sparse files of the changed names and their bins are rebuilt; ``full`` (or no
+    the sparse files of the changed names and their bins are rebuilt, and the whole indexes (at scale, only
+    once their backlog is past its budget); ``full`` (or no
     record, new architectures, a new bin count, new index keys, an unfinished publish, the renewal date)
     rebuilds every sparse file and bin. The top-level targets metadata is offline: publish only lists its
     current version in the snapshot.
@@ -61,15 +62,12 @@ def publish_unlocked(store: RepoStore, *, full: bool = False) -> dict[str, int]:
         found = incremental.update_bins(store, index.signed, changed, plan.record, index_keys, days=days["index"])
         if found is not None:
             bins, files = list(succinct.get_roles()), found
-    entries = [IndexEntry.from_dict(e) for e in db.packages().values()]
-    index.signed.targets = {}
-    for arch in arches:   # the whole indexes: every publish (their readers must see every change)
-        data = build_index(arch, entries)
-        path = index_target_path(arch)
-        info = TargetFile.from_data(path, data, ["sha256"])
-        store.publisher.put_target(stored_target(path, info.hashes["sha256"]), data)
-        index.signed.targets[path] = info
     done_incrementally = bins is not None
+    current = dict(index.signed.targets)
+    behind = incremental.whole_backlog(plan.record, plan.changes if done_incrementally else None, db.count(),
+                                       listed=all(index_target_path(a) in current for a in arches))
+    entries = [IndexEntry.from_dict(e) for e in db.packages().values()] if behind is None else []
+    index.signed.targets = _whole_indexes(store, arches, entries, current, behind)
     if bins is None:   # a full publish: every sparse file and bin
         previous = listed_bins(store, index.signed)
         sparse_files: dict[str, TargetFile] = {}
@@ -98,13 +96,32 @@ def publish_unlocked(store: RepoStore, *, full: bool = False) -> dict[str, int]:
     now = index.signed.delegations.succinct_roles if index.signed.delegations else None
     done = incremental.Record(bits=now.bit_length if now else 0, files=files, arches=tuple(arches),
                               renew_by=plan.record.renew_by if done_incrementally and plan.record
-                              else incremental.renew_date(days["index"]))
+                              else incremental.renew_date(days["index"]), behind=behind or 0)
     if done_incrementally and plan.changes is not None:
         db.clear_changes(plan.changes, meta={incremental.RECORD_KEY: done.to_dict()})
     else:
         db.clear_all_changes(meta={incremental.RECORD_KEY: done.to_dict()})
     return {"targets": targets.signed.version, "index": index.signed.version, "snapshot": snapshot.signed.version,
             "packages": db.count(), "incremental": int(done_incrementally)}
+
+
+def _whole_indexes(store: RepoStore, arches: Sequence[str], entries: Sequence[IndexEntry],
+                   listed: Mapping[str, TargetFile], behind: int | None) -> dict[str, TargetFile]:
+    """The whole index targets of the index role: rebuilt from ``entries`` (``behind`` None), or the listed
+    files kept and marked ``behind`` changes behind the sparse files (composer/repo/incremental.py)."""
+    out: dict[str, TargetFile] = {}
+    for arch in arches:
+        path = index_target_path(arch)
+        if behind is not None:
+            old = listed[path]
+            out[path] = TargetFile(length=old.length, hashes=dict(old.hashes), path=path,
+                                   unrecognized_fields={"custom": behind_custom(behind)} if behind else {})
+            continue
+        data = build_index(arch, entries)
+        info = TargetFile.from_data(path, data, ["sha256"])
+        store.publisher.put_target(stored_target(path, info.hashes["sha256"]), data)
+        out[path] = info
+    return out
 
 
 def _unfinished(store: RepoStore, snapshot: Snapshot, bins: Iterable[str]) -> bool:

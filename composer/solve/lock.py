@@ -100,6 +100,12 @@ class RepositorySources:
         from composer.solve.sparsepool import sparse_index
         return sparse_index(self.clients, arch, roots)
 
+    def lookup(self, arch: str, names: Iterable[str]) -> SolvIndex:
+        """A pool holding at least every entry called one of ``names``: from the sparse files when a repository
+        prefers them (its whole index is behind or large), else the whole indexes' pool."""
+        from composer.solve.sparsepool import named_index, prefers_sparse
+        return named_index(self.clients, arch, names) if prefers_sparse(self.clients, arch) else self.index(arch)
+
     def digests(self, arch: str) -> dict[str, str]:
         return {name: client.index_digest(arch) for name, client in self.clients.items()}
 
@@ -320,7 +326,7 @@ def missing_packages(lock: Lock, sources: RepositorySources) -> list[str]:
     """Locked packages the repositories no longer serve with the locked digest (the repository moved)."""
     out = []
     for arch, pkgs in sorted(lock.architectures.items()):
-        index = sources.index(arch)
+        index = sources.lookup(arch, [p.name for p in pkgs])
         for p in pkgs:
             served = {(e.version_text, e.sha256) for e in (index.entry(s.id) for s in index.named(p.name))
                       if e.name == p.name}

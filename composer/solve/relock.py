@@ -97,7 +97,7 @@ def served_versions(lock: Lock, sources: RepositorySources) -> Served:
     """arch -> name -> (version text, scheme) of every version the repositories serve of the locked names."""
     out: dict[str, dict[str, list[tuple[str, str]]]] = {}
     for arch, rows in lock.architectures.items():
-        index = sources.index(arch)
+        index = sources.lookup(arch, [p.name for p in rows])
         for p in rows:
             entries = (index.entry(s.id) for s in index.named(p.name))
             out.setdefault(arch, {})[p.name] = [(e.version_text, e.version_scheme) for e in entries

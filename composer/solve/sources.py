@@ -6,7 +6,7 @@ and ``composer.pkgmgr.ops.RootSources`` (a root's recorded repositories) impleme
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Protocol
 
 from composer.repo.client import RepositoryClient
@@ -21,4 +21,9 @@ class Sources(Protocol):
 
     def index(self, arch: str) -> SolvIndex:
         """The pool of every repository's verified index of ``arch``."""
+        ...
+
+    def lookup(self, arch: str, names: Iterable[str]) -> SolvIndex:
+        """A pool with at least every entry called one of ``names`` (read from the sparse files when a
+        repository's whole index is behind them or large)."""
         ...

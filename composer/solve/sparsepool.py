@@ -57,8 +57,8 @@ def closure(roots: Iterable[str], lookup: Lookup) -> dict[str, Sequence[SparseFi
 
 def sparse_wanted(clients: Mapping[str, RepositoryClient], arch: str) -> bool:
     """Whether to resolve ``arch`` with the sparse index: VCOMP_INDEX=sparse, or auto when every repository
-    publishes it and their whole indexes total AUTO_SPARSE_BYTES or more (their lengths come from the signed
-    metadata: deciding downloads nothing)."""
+    publishes it and their whole indexes total AUTO_SPARSE_BYTES or more, or one is behind the sparse files
+    (their lengths and backlogs come from the signed metadata: deciding downloads nothing)."""
     mode = settings.INDEX.get()
     if mode == "whole" or not clients:
         return False
@@ -69,7 +69,8 @@ def sparse_wanted(clients: Mapping[str, RepositoryClient], arch: str) -> bool:
                              "with a vcomp that writes it (docs/repo-sparse.md)")
     if missing:
         return False
-    return mode == "sparse" or sum(c.index_length(arch) for c in clients.values()) >= AUTO_SPARSE_BYTES
+    return (mode == "sparse" or any(c.whole_behind(arch) for c in clients.values())
+            or sum(c.index_length(arch) for c in clients.values()) >= AUTO_SPARSE_BYTES)
 
 
 def base_names(clients: Mapping[str, RepositoryClient], arch: str) -> set[str]:
@@ -81,8 +82,23 @@ def base_names(clients: Mapping[str, RepositoryClient], arch: str) -> set[str]:
     return names
 
 
-def sparse_index(clients: Mapping[str, RepositoryClient], arch: str, roots: Iterable[str]) -> SolvIndex:
-    """The pool of the closure of ``roots`` (and the base set) over every repository's sparse index."""
+def named_index(clients: Mapping[str, RepositoryClient], arch: str, names: Iterable[str]) -> SolvIndex:
+    """The pool of the entries called ``names`` in every repository, each read from its sparse files or its
+    whole index (``RepositoryClient.named_documents``): what looking locked or installed packages up needs."""
+    wanted = sorted(set(names))
+    return SolvIndex.build([(origin, IndexData(None, c.named_documents(arch, wanted)))
+                            for origin, c in clients.items()], arch)
+
+
+def prefers_sparse(clients: Mapping[str, RepositoryClient], arch: str) -> bool:
+    """Whether a lookup by name should read sparse files (one repository's whole index is behind or large)."""
+    return any(c.prefers_sparse(arch) for c in clients.values())
+
+
+def sparse_index(clients: Mapping[str, RepositoryClient], arch: str, roots: Iterable[str],
+                 installed: Sequence[Mapping[str, Any]] = ()) -> SolvIndex:
+    """The pool of the closure of ``roots`` (and the base set) over every repository's sparse index, with the
+    ``installed`` entries of a root when given."""
     per_repo: dict[str, list[SparseFile]] = {name: [] for name in clients}
 
     def lookup(names: Sequence[str]) -> dict[str, list[SparseFile]]:
@@ -95,4 +111,4 @@ def sparse_index(clients: Mapping[str, RepositoryClient], arch: str, roots: Iter
 
     closure({*roots, *base_names(clients, arch)}, lookup)
     return SolvIndex.build([(origin, IndexData(None, [d for f in files for d in f.packages]))
-                            for origin, files in per_repo.items()], arch)
+                            for origin, files in per_repo.items()], arch, installed=installed)

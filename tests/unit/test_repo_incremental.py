@@ -158,7 +158,8 @@ def test_a_base_set_change_rewrites_base_json(world: World) -> None:
 
 
 def test_the_whole_indexes_follow_every_publish(world: World, tmp_path: Path) -> None:
-    """vcomp build, vpk, outdated, search and mirrors read the whole index: it lists every change at once."""
+    """Below WHOLE_DEFER_FROM packages the whole index lists every change at once (search, catalogs and vendoring
+    read it; at scale it has a backlog: tests/unit/test_repo_whole_backlog.py)."""
     from composer.repo.client import RepositoryClient
     world.add([world.package("pkg-new", "1.0.0")])
     assert world.publish()["incremental"] == 1
