@@ -141,7 +141,7 @@ class HttpStore:
                 return stream_into(resp, dest, limit)
         except (http.client.HTTPException, TimeoutError, ConnectionError) as exc:
             raise UserError(f"shared cache {self._url(rel)}: the download broke off ({exc!r})",
-                            hint="check the --shared-cache URL and that its server is up") from None
+                            hint=SERVER_HINT) from None
 
     def _open(self, rel: str) -> Any:
         """The response to GET ``rel`` (to close), or None when the server has no such file."""
@@ -151,11 +151,11 @@ class HttpStore:
             if exc.code in (403, 404, 410):
                 return None
             raise UserError(f"shared cache {self._url(rel)}: HTTP {exc.code} {exc.reason}",
-                            hint="check the --shared-cache URL and that its server is up") from None
+                            hint=SERVER_HINT) from None
         except (urllib.error.URLError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
             raise UserError(f"shared cache {self._url(rel)}: cannot connect ({reason})",
-                            hint="check the --shared-cache URL and that its server is up") from None
+                            hint=SERVER_HINT) from None
 
     def put(self, rel: str, data: bytes) -> None:
         self._put(rel, data, len(data))
@@ -190,7 +190,7 @@ class HttpStore:
             reason = getattr(exc, "reason", exc)
             raise UserError(f"shared cache {self._url(rel)}: upload by PUT failed ({reason})",
                             hint="the server must accept PUT (WebDAV); or share a directory, or use "
-                                 "--shared-cache-read-only") from None
+                                 "--shared-cache-read-only (VCOMP_SHARED_CACHE_KEY=KEY.pub for image builds)") from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -252,7 +252,9 @@ def open_s3(location: str) -> S3Store:
     return S3Store(where=s3client.parse_url(location), client=s3client.client())
 
 
-RETRY = "check the --shared-cache URL and the store, or use --shared-cache-read-only"
+SERVER_HINT = "check the shared cache URL (--shared-cache or VCOMP_SHARED_CACHE) and that its server is up"
+RETRY = ("check the shared cache URL (--shared-cache or VCOMP_SHARED_CACHE) and the store, or use "
+         "--shared-cache-read-only (a .pub VCOMP_SHARED_CACHE_KEY for image builds)")
 
 
 @dataclass(frozen=True, slots=True)
