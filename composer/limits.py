@@ -19,6 +19,8 @@ import tomllib
 from dataclasses import dataclass
 from typing import Any
 
+import zstandard
+
 from composer import settings
 from composer.errors import UserError, VerificationError
 
@@ -228,3 +230,17 @@ def check_depth(value: Any, origin: str, limits: Limits | None = None, *,
 
 __all__ = ["LimitExceeded", "Limits", "PackageLimitExceeded", "check_depth", "current", "exceeded", "json_depth",
            "load_json", "load_toml", "load_yaml", "value_depth"]
+
+
+def unzstd(data: bytes, limit: int, decompressor: zstandard.ZstdDecompressor | None = None) -> bytes:
+    """One zstd frame decompressed into at most ``limit`` bytes. python-zstandard allocates the size a frame's
+    header declares and then ignores ``max_output_size``: a hostile frame declaring a terabyte would be a
+    MemoryError before any hash is checked, so the declared size is checked first. Raises ``zstandard.ZstdError``
+    (a malformed frame, or one larger than ``limit``), which each caller turns into its own error or fallback."""
+    declared = zstandard.frame_content_size(data)   # -1: not declared (then max_output_size bounds it)
+    if declared > limit:
+        raise zstandard.ZstdError(f"the frame declares {declared} bytes, more than the {limit} expected")
+    out = (decompressor or zstandard.ZstdDecompressor()).decompress(data, max_output_size=limit)
+    if len(out) > limit:
+        raise zstandard.ZstdError(f"the frame holds more than the {limit} bytes expected")
+    return out

@@ -54,7 +54,7 @@ def encode(feed: Feed) -> bytes:
 def decode(data: bytes, origin: str) -> Feed:
     """A feed from verified (or local) bytes; a malformed one is a VerificationError naming the place."""
     try:
-        raw = zstandard.ZstdDecompressor().decompress(data, max_output_size=MAX_FEED_BYTES)
+        raw = limits.unzstd(data, MAX_FEED_BYTES)
         doc = limits.load_json(raw, origin)
     except (zstandard.ZstdError, ValueError) as exc:
         raise VerificationError(f"{origin}: malformed advisory feed ({exc})",

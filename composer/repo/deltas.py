@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import zstandard
 
+from composer import limits
 from composer.errors import VerificationError
 from composer.repo.index import IndexEntry
 from composer.repo.publish import stored_target
@@ -53,8 +54,8 @@ def apply_delta(old: bytes, delta: bytes, size: int, *, origin: str) -> bytes:
     """The new package's bytes (at most ``size``): the caller checks them against the signed hash."""
     raw = zstandard.ZstdCompressionDict(old, dict_type=zstandard.DICT_TYPE_RAWCONTENT)
     try:
-        out = zstandard.ZstdDecompressor(dict_data=raw, max_window_size=1 << _window_log(len(old), size)) \
-            .decompress(delta, max_output_size=size)
+        out = limits.unzstd(delta, size, zstandard.ZstdDecompressor(
+            dict_data=raw, max_window_size=1 << _window_log(len(old), size)))
     except zstandard.ZstdError as exc:
         raise VerificationError(f"{origin}: not a zstd delta of a {size}-byte package ({exc})",
                                 hint="the delta is corrupt or hostile; the full package is downloaded instead") \

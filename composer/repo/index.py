@@ -219,7 +219,15 @@ def index_documents(data: bytes, origin: str) -> list[dict[str, Any]]:
 def decode_index(data: bytes, origin: str) -> tuple[bytes, list[dict[str, Any]]]:
     """The decompressed JSON of an index and its checked package dicts."""
     try:
-        raw = zstandard.ZstdDecompressor().decompress(data, max_output_size=MAX_INDEX_BYTES)
+        declared = zstandard.frame_content_size(data)
+    except zstandard.ZstdError as exc:
+        raise VerificationError(f"{origin}: malformed index ({exc})") from None
+    if declared > MAX_INDEX_BYTES:
+        raise limits.PackageLimitExceeded(
+            f"{origin}: the index decompresses to {declared} bytes, more than the {MAX_INDEX_BYTES} a client reads",
+            hint="at this size read the repository's sparse index (VCOMP_INDEX=auto or sparse: docs/repo-sparse.md)")
+    try:
+        raw = limits.unzstd(data, MAX_INDEX_BYTES)
         doc = limits.load_json(raw, origin, error=limits.PackageLimitExceeded)
     except (zstandard.ZstdError, ValueError) as exc:
         raise VerificationError(f"{origin}: malformed index ({exc})") from None

@@ -18,6 +18,7 @@ from typing import IO
 
 import zstandard
 
+from composer import limits
 from composer.errors import VerificationError
 from composer.fsutil import atomic_output
 from composer.oserrors import fault
@@ -158,7 +159,7 @@ def _write(index: ChunkIndex, seeds: Sequence[Path | Seed], fetch: Fetch, out: I
             packed = fetch(chunk.sha256, max_compressed(chunk.size))
             transferred += len(packed)
             try:
-                data = decompressor.decompress(packed, max_output_size=chunk.size)
+                data = limits.unzstd(packed, chunk.size, decompressor)
             except zstandard.ZstdError as exc:
                 raise _bad(where, f"not a zstd chunk of {chunk.size} bytes ({exc})") from None
             fetched += 1

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import zstandard
 
+from composer import limits
 from composer.errors import VerificationError
 from composer.fsutil import atomic_write
 from composer.repo.client import RepositoryClient
@@ -46,7 +47,7 @@ def mirror_images(client: RepositoryClient, dest: Path, arch: str) -> MirroredIm
                 continue
             packed = fetch(digest, max_compressed(size))
             try:
-                raw = zstandard.ZstdDecompressor().decompress(packed, max_output_size=size)
+                raw = limits.unzstd(packed, size)
             except zstandard.ZstdError:
                 raw = b""
             if hashlib.sha256(raw).hexdigest() != digest:

@@ -18,6 +18,7 @@ from composer.update.assemble import Seed, assemble, plan, seed_map
 from composer.update.chunking import ChunkParams, chunk_lengths
 from composer.update.index import ChunkIndex
 from composer.update.store import chunk_image, chunk_name
+from tests.unit.test_zstd_limits import lying_frame
 
 SMALL = ChunkParams(min_size=1 << 10, avg_size=4 << 10, max_size=16 << 10)
 
@@ -136,14 +137,15 @@ def test_assemble_without_a_seed_fetches_each_distinct_chunk_once(tmp_path: Path
     assert [s.kind for s in plan(stored.index, {})].count("output") == len(stored.index.chunks) - len(fetch.asked)
 
 
-@pytest.mark.parametrize("attack", ["other bytes", "not zstd", "bomb"])
+@pytest.mark.parametrize("attack", ["other bytes", "not zstd", "bomb", "lying header"])
 def test_a_bad_chunk_is_an_error_and_nothing_is_written(tmp_path: Path, attack: str) -> None:
     stored = chunk_image(image(tmp_path / "a", noise(60_000)), tmp_path / "s", SMALL)
     victim = tmp_path / "s" / chunk_name(stored.index.chunks[1].sha256)
     size = stored.index.chunks[1].size
     victim.write_bytes({"other bytes": zstandard.ZstdCompressor().compress(noise(size, seed=9)),
                         "not zstd": b"garbage" * 10,
-                        "bomb": zstandard.ZstdCompressor().compress(bytes(size * 100))}[attack])
+                        "bomb": zstandard.ZstdCompressor().compress(bytes(size * 100)),
+                        "lying header": lying_frame(noise(size), 1 << 40)}[attack])
     (tmp_path / "out").write_bytes(b"previous")
     with pytest.raises(VerificationError, match=r"store: chunk 1 \("):
         assemble(stored.index, [], Store(tmp_path / "s"), tmp_path / "out", origin="store")
