@@ -16,6 +16,7 @@ from tuf.ngclient import UpdaterConfig
 
 from composer.errors import VerificationError
 from composer.fsutil import atomic_copy, atomic_write, sha256_file
+from composer.limits import LimitExceeded
 from composer.repo.client import RepositoryClient, describe
 from composer.repo.index import index_target_path
 from composer.repo.publish import stored_target
@@ -76,7 +77,13 @@ def _mirror(client: RepositoryClient, dest: Path, arches: list[str]) -> MirrorRe
     for arch in arches:
         copy_target(index_target_path(arch))
         behind = client.whole_behind(arch)   # a whole index behind the sparse files (at scale): they are current
-        for entry in client.index(arch):
+        try:
+            entries = client.index(arch)
+        except LimitExceeded:   # past what a client reads (a million packages): copied, not read
+            if not client.has_sparse(arch):
+                raise
+            entries, behind = [], 1
+        for entry in entries:
             if entry.path not in copied and copy_target(entry.path, listed=not behind):
                 copied.add(entry.path)
         if client.has_sparse(arch):   # the sparse index too, as the bins list it

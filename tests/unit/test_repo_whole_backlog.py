@@ -164,3 +164,21 @@ def test_a_record_of_format_2_reads_with_no_backlog() -> None:
     assert record is not None and record.behind == 0
     now = incremental.Record(bits=1, files=3, arches=("x86_64",), renew_by=old["renew_by"], behind=9)
     assert incremental.Record.from_value(now.to_dict()) == now
+
+
+def test_a_whole_index_past_what_clients_read_is_a_limit_error_and_mirrors_copy_it_unread(
+        world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from composer.limits import LimitExceeded
+    from composer.repo import client as client_module
+    from composer.repo import index as index_module
+    monkeypatch.setattr(index_module, "MAX_INDEX_BYTES", 200)   # (a million packages: ~740 MB of JSON)
+    monkeypatch.setattr(client_module, "AUTO_SPARSE_BYTES", 100)   # (and so large that clients read sparse files)
+    c = client(world, tmp_path / "c")
+    with pytest.raises(LimitExceeded, match="the index decompresses to .* more than the 200 a client reads"):
+        c.index(ARCH)
+    dest = tmp_path / "mirror"
+    assert mirror(client(world, tmp_path / "m1"), dest, [ARCH]).packages == 10
+    m = RepositoryClient(dest.resolve().as_uri(), (world.dir / "metadata" / "1.root.json").read_bytes(),
+                         tmp_path / "mc")
+    m.refresh()
+    assert m.fetch(m.metadata("pkg-04", ARCH)).read_bytes() == (world.pkgs / "pkg-04-1.0.0-x86_64.vpk").read_bytes()
