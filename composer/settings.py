@@ -215,7 +215,8 @@ OFFLINE = Setting(
 INDEX = Setting(
     name="VCOMP_INDEX", parse=_index_mode,
     meaning="which index 'lock' resolves with: the sparse per-name files (docs/repo-sparse.md) or the whole index",
-    default="auto (sparse when every repository publishes it and the whole indexes total 2 MiB or more)",
+    default="auto (sparse when every repository publishes it and the whole indexes total 2 MiB or more, and "
+            "whatever the setting while a whole index is behind its sparse files)",
     accepts="auto, sparse or whole",
     malformed="VCOMP_INDEX='TEXT' is not one of auto, sparse, whole")
 REPO_NOW = Setting(

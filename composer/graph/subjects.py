@@ -53,12 +53,15 @@ def locked_set(subject: str, arch: str) -> LockedSet:
     sources = open_sources(profile, repos_cache())
     by_sha: dict[str, tuple[IndexEntry, RepositoryClient]] = {}
     for row in rows:
-        client = sources.clients.get(row.repository)
-        if client is None:
+        if row.repository not in sources.clients:
             raise UserError(f"{lock_path(profile_path)}: {row.name} comes from repository '{row.repository}', "
                             "which the profile no longer lists", hint=f"run: vcomp lock {profile_path}")
-        if row.sha256 not in by_sha:
-            by_sha.update({e.sha256: (e, client) for e in client.index(arch) if e.sha256 == row.sha256})
+    index = sources.lookup(arch, [r.name for r in rows])   # (the sparse files when a whole index is behind)
+    wanted = {(r.sha256, r.repository) for r in rows}
+    for sid in (s.id for r in rows for s in index.named(r.name)):
+        entry, origin = index.entry(sid), index.origin(sid)
+        if (entry.sha256, origin) in wanted:
+            by_sha.setdefault(entry.sha256, (entry, sources.clients[origin]))
     missing = [r.name for r in rows if r.sha256 not in by_sha]
     if missing:
         raise UserError(f"{lock_path(profile_path)}: {', '.join(missing[:5])} no longer served by the repositories",

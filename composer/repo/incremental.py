@@ -54,6 +54,7 @@ READABLE_RECORDS = frozenset({2, 3})
 MAX_INCREMENTAL = 10_000     # changed names an incremental publish takes at least (above n / 8 as well: full)
 WHOLE_DEFER_FROM = 5_000     # packages from which an incremental publish may leave the whole indexes behind
 WHOLE_MIN_BACKLOG = 1_000    # changes they may be behind at least (and n / 64)
+WHOLE_MAX_AGE = dt.timedelta(hours=6)   # and for how long at most (Debian's archive runs four times a day)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -66,10 +67,11 @@ class Record:
     arches: tuple[str, ...]
     renew_by: str
     behind: int = 0
+    behind_since: str = ""   # when the whole indexes fell behind (ISO 8601, UTC; "" when they are current)
 
     def to_dict(self) -> dict[str, object]:
         return {"format": RECORD_FORMAT, "bits": self.bits, "files": self.files, "arches": list(self.arches),
-                "renew_by": self.renew_by, "behind": self.behind}
+                "renew_by": self.renew_by, "behind": self.behind, "behind_since": self.behind_since}
 
     @classmethod
     def from_value(cls, value: object) -> Record | None:
@@ -83,8 +85,11 @@ class Record:
             renew = str(value["renew_by"])
             dt.datetime.fromisoformat(renew)
             behind = int(value.get("behind", 0))
+            since = str(value.get("behind_since", ""))
+            if since:
+                dt.datetime.fromisoformat(since)
             return cls(bits=int(value["bits"]), files=int(value["files"]), arches=tuple(arches), renew_by=renew,
-                       behind=behind if behind >= 0 else 0)
+                       behind=max(behind, 0), behind_since=since if behind > 0 else "")
         except (KeyError, TypeError, ValueError):
             return None
 
@@ -120,15 +125,26 @@ def plan(db: StateDB, record: Record | None, *, arches: Sequence[str], bits: int
     return Plan(changes=changes, record=record, why="")
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Backlog:
+    """The whole indexes left as they are: how many changes behind, since when (ISO 8601, UTC)."""
+
+    behind: int
+    since: str
+
+
 def whole_backlog(record: Record | None, changes: Sequence[tuple[str, str]] | None, packages: int, *,
-                  listed: bool) -> int | None:
-    """How many changes the whole indexes are behind after this publish if it leaves them as they are, or None
-    when it must rebuild them: a full publish (``changes`` None), a small repository, a backlog past its
-    budget, or a whole index not ``listed`` in the index role."""
+                  listed: bool) -> Backlog | None:
+    """The whole indexes' backlog after this publish if it leaves them as they are, or None when it must
+    rebuild them: a full publish (``changes`` None), a small repository, a backlog past its budget of changes
+    or older than WHOLE_MAX_AGE, or a whole index not ``listed`` in the index role."""
     if changes is None or record is None or not listed or not whole_budget(packages):
         return None
     behind = record.behind + len(changes)
-    return behind if behind <= whole_budget(packages) else None
+    since = record.behind_since if record.behind and record.behind_since else utcnow().isoformat()
+    if behind > whole_budget(packages) or dt.datetime.fromisoformat(since) + WHOLE_MAX_AGE <= utcnow():
+        return None
+    return Backlog(behind=behind, since=since if behind else "")
 
 
 def whole_budget(packages: int) -> int:

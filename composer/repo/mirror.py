@@ -73,6 +73,15 @@ def _mirror(client: RepositoryClient, dest: Path, arches: list[str]) -> MirrorRe
         downloaded += 1
         return True
 
+    def held(path: str) -> bool:
+        """Whether the copy already holds this target (then, for a sparse file, its packages too: they are
+        copied before it)."""
+        info = updater.get_targetinfo(path)
+        if info is None:
+            return False
+        out = targets / stored_target(path, info.hashes["sha256"])
+        return out.exists() and sha256_file(out) == info.hashes["sha256"]
+
     roles = client.load_delegations()   # every role and hash bin (empty ones too: a client may walk into any)
     for arch in arches:
         copy_target(index_target_path(arch))
@@ -88,7 +97,7 @@ def _mirror(client: RepositoryClient, dest: Path, arches: list[str]) -> MirrorRe
                 copied.add(entry.path)
         if client.has_sparse(arch):   # the sparse index too, as the bins list it
             for path in sparse_listing(client, roles, arch):
-                if behind and path != base_target_path(arch):   # its packages first: the copy never lacks one
+                if behind and path != base_target_path(arch) and not held(path):   # its packages first
                     for doc in _sparse_packages(client, arch, path):
                         if doc not in copied and copy_target(doc):
                             copied.add(doc)

@@ -67,7 +67,7 @@ def publish_unlocked(store: RepoStore, *, full: bool = False) -> dict[str, int]:
     behind = incremental.whole_backlog(plan.record, plan.changes if done_incrementally else None, db.count(),
                                        listed=all(index_target_path(a) in current for a in arches))
     entries = [IndexEntry.from_dict(e) for e in db.packages().values()] if behind is None else []
-    index.signed.targets = _whole_indexes(store, arches, entries, current, behind)
+    index.signed.targets = _whole_indexes(store, arches, entries, current, behind.behind if behind else None)
     if bins is None:   # a full publish: every sparse file and bin
         previous = listed_bins(store, index.signed)
         sparse_files: dict[str, TargetFile] = {}
@@ -96,7 +96,8 @@ def publish_unlocked(store: RepoStore, *, full: bool = False) -> dict[str, int]:
     now = index.signed.delegations.succinct_roles if index.signed.delegations else None
     done = incremental.Record(bits=now.bit_length if now else 0, files=files, arches=tuple(arches),
                               renew_by=plan.record.renew_by if done_incrementally and plan.record
-                              else incremental.renew_date(days["index"]), behind=behind or 0)
+                              else incremental.renew_date(days["index"]),
+                              behind=behind.behind if behind else 0, behind_since=behind.since if behind else "")
     if done_incrementally and plan.changes is not None:
         db.clear_changes(plan.changes, meta={incremental.RECORD_KEY: done.to_dict()})
     else:

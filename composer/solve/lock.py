@@ -107,7 +107,16 @@ class RepositorySources:
         return named_index(self.clients, arch, names) if prefers_sparse(self.clients, arch) else self.index(arch)
 
     def digests(self, arch: str) -> dict[str, str]:
-        return {name: client.index_digest(arch) for name, client in self.clients.items()}
+        """repository -> what its served state of ``arch`` is: the whole index's sha256, or, while the whole
+        index is behind the sparse files, the sha256 of that digest and its backlog (which grows with every
+        publish that changes anything until the whole index is rebuilt): a lock's ``indexes`` then still move
+        exactly when the repository does."""
+        return {name: served_digest(client.index_digest(arch), client.whole_behind(arch))
+                for name, client in self.clients.items()}
+
+
+def served_digest(whole: str, behind: int) -> str:
+    return hashlib.sha256(f"{whole}+behind:{behind}".encode()).hexdigest() if whole and behind else whole
 
 
 def open_sources(profile: Profile, cache: Path) -> RepositorySources:

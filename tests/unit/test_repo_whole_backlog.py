@@ -182,3 +182,19 @@ def test_a_whole_index_past_what_clients_read_is_a_limit_error_and_mirrors_copy_
                          tmp_path / "mc")
     m.refresh()
     assert m.fetch(m.metadata("pkg-04", ARCH)).read_bytes() == (world.pkgs / "pkg-04-1.0.0-x86_64.vpk").read_bytes()
+
+
+def test_a_backlog_older_than_its_age_limit_rebuilds_the_whole_indexes(
+        world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    import datetime as dt
+    before, _ = whole(world)
+    world.add([world.package("pkg-01", "2.0.0", provides=["cmd:pkg-01"])])
+    world.publish()
+    record = incremental.Record.from_value(world.store().writable_state().meta(incremental.RECORD_KEY))
+    assert record is not None and record.behind == 2 and record.behind_since
+    later = dt.datetime.fromisoformat(record.behind_since) + incremental.WHOLE_MAX_AGE + dt.timedelta(seconds=1)
+    monkeypatch.setattr(incremental, "utcnow", lambda: later)
+    world.add([world.package("pkg-02", "2.0.0", provides=["cmd:pkg-02"])])   # 4 changes: within the budget
+    assert world.publish()["incremental"] == 1
+    after, behind = whole(world)
+    assert after != before and behind == 0
