@@ -6,10 +6,10 @@ bucket, a WebDAV server, another directory: :mod:`composer.repo.remotes`) in thi
 
 1. targets/ (content-addressed: the name holds the hash, so one already there is not sent again);
 2. versioned metadata ``N.ROLE.json`` of every role but root and snapshot (the targets and the delegated roles,
-   the index): each names a version, so one already there is not sent again;
-3. ``N.snapshot.json``, then the versioned roots ``N.root.json``, then the snapshot patches
-   ``snapshot-patches/N.json`` that lead to the current snapshot (untrusted: a client verifies what they give;
-   composer/repo/snappatches.py; pruned like old metadata once out of the window), then ``root.json``;
+   the index): each names a version, so one already there is not sent again; then the snapshot patches
+   ``snapshot-patches/N.json`` that lead to the current snapshot (untrusted: a client verifies what they give,
+   composer/repo/snappatches.py; pruned like old metadata once out of the window);
+3. ``N.snapshot.json``, then the versioned roots ``N.root.json`` and ``root.json``;
 4. ``timestamp.json`` last, always.
 
 Of the versioned metadata only what the current timestamp reaches is sent (its snapshot and the role
@@ -146,10 +146,11 @@ def plan(root: Path) -> list[Upload]:
         if m and p.is_file() and (m["role"] == "root" or p.name in current):
             versioned.setdefault(m["role"], []).append((int(m["version"]), p))
     order = sorted(versioned, key=lambda role: ({"snapshot": 1, "root": 2}.get(role, 0), role))
-    for role in order:
-        uploads += [Upload(key=f"{METADATA}/{p.name}", path=p, always=False) for _, p in sorted(versioned[role])]
     patches = sorted((n for n in current if n.startswith(f"{PATCH_DIR}/")), key=lambda n: (len(n), n))
-    uploads += [Upload(key=f"{METADATA}/{n}", path=meta / n, always=False) for n in patches]
+    for role in order:
+        if role == "snapshot":   # the snapshot patches (untrusted) before the snapshots
+            uploads += [Upload(key=f"{METADATA}/{n}", path=meta / n, always=False) for n in patches]
+        uploads += [Upload(key=f"{METADATA}/{p.name}", path=p, always=False) for _, p in sorted(versioned[role])]
     uploads += [Upload(key=f"{METADATA}/{name}", path=meta / name, always=True)
                 for name in LAST if (meta / name).is_file()]
     return uploads

@@ -25,6 +25,7 @@ from tuf.api import exceptions as tuf_exc
 from tuf.ngclient import FetcherInterface
 
 from composer.errors import VerificationError
+from composer.fsutil import atomic_write
 from composer.repo.snapdiff import MAX_PATCH_BYTES, MAX_RESULT_BYTES, FileId, apply_patch, make_patch
 
 if TYPE_CHECKING:
@@ -60,6 +61,29 @@ def write_patch(store: RepoStore, version: int, data: bytes) -> None:
     for old_version in sorted(patch_versions(store.metadata_dir)):
         if old_version <= version - KEEP:
             (store.metadata_dir / patch_name(old_version)).unlink(missing_ok=True)
+
+
+def derive_patches(metadata_dir: Path) -> list[int]:
+    """Write the patches missing in ``metadata_dir`` (a mirror's: composer/repo/mirror.py) between the snapshots
+    it holds, for the last :data:`KEEP` versions up to its newest snapshot, and remove older ones; the
+    versions written. A mirror that copies every version serves every patch; one that skipped versions serves
+    those it can make (its clients download the others in full)."""
+    with os.scandir(metadata_dir) as found:
+        held = {int(m[1]) for e in found if (m := SNAPSHOT_NAME.fullmatch(e.name))}
+    newest = max(held, default=0)
+    have = set(patch_versions(metadata_dir))
+    made = []
+    for v in range(max(2, newest - KEEP + 1), newest + 1):
+        if v not in have and v in held and v - 1 in held:
+            old, new = (metadata_dir / f"{n}.snapshot.json" for n in (v - 1, v))
+            patch = make_patch(old.read_bytes(), new.read_bytes())
+            if len(patch) <= MAX_PATCH_BYTES:
+                atomic_write(metadata_dir / patch_name(v), patch, tmp_dir=metadata_dir)
+                made.append(v)
+    for v in have:
+        if v <= newest - KEEP:
+            (metadata_dir / patch_name(v)).unlink(missing_ok=True)
+    return made
 
 
 def patch_versions(metadata_dir: Path) -> list[int]:

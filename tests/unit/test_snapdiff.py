@@ -22,6 +22,7 @@ from composer.errors import VerificationError
 from composer.repo import incremental, publishing, snappatches
 from composer.repo.client import RepositoryClient
 from composer.repo.guard import role_versions
+from composer.repo.mirror import mirror
 from composer.repo.push import current_metadata, plan
 from composer.repo.snapdiff import (
     FORMAT,
@@ -34,7 +35,7 @@ from composer.repo.snapdiff import (
     segments,
 )
 from composer.repo.transports import UrlFetcher
-from tests.unit.test_repo_incremental import World
+from tests.unit.test_repo_incremental import ARCHES, World
 
 BITS = 8   # 256 bins
 
@@ -60,8 +61,9 @@ class Counting(UrlFetcher):
 
 
 class Client(RepositoryClient):
-    def __init__(self, world: World, cache: Path) -> None:
-        super().__init__(world.dir.as_uri(), (world.dir / "metadata" / "1.root.json").read_bytes(), cache)
+    def __init__(self, world: World, cache: Path, *, served: Path | None = None) -> None:
+        super().__init__((served or world.dir).as_uri(), (world.dir / "metadata" / "1.root.json").read_bytes(),
+                         cache)
         self.log: list[tuple[str, int]] = []
 
     def _fetcher(self) -> FetcherInterface:
@@ -153,8 +155,7 @@ def test_only_the_last_patches_are_kept_and_pushed(world: World, monkeypatch: py
     keys = [u.key for u in plan(world.dir)]
     assert keys[-1] == "metadata/timestamp.json"
     at = [keys.index(f"metadata/{n}") for n in names]
-    assert at == sorted(at) and max(at) < keys.index("metadata/timestamp.json")
-    assert at[0] > keys.index(f"metadata/{versions[-1]}.snapshot.json")
+    assert at == sorted(at) and max(at) < keys.index(f"metadata/{versions[-1]}.snapshot.json")
 
 
 # ----------------------------------------------------------------- the client
@@ -208,6 +209,19 @@ def test_a_timestamp_without_the_snapshot_hash_means_a_full_download(world: Worl
                                              "hashes": {"sha256": hashlib.sha256(snapshot_bytes(world, v)).hexdigest()}}
     (client.metadata_dir / "timestamp.json").write_text(json.dumps(ts))
     assert fetcher._patched(v, "x") == snapshot_bytes(world, v), "the same cache with the hash: patched"
+
+
+def test_a_mirror_serves_the_patches_between_the_snapshots_it_copied(world: World, tmp_path: Path) -> None:
+    dest = tmp_path / "mirror"
+    mirror(Client(world, tmp_path / "mirror-cache"), dest, list(ARCHES))
+    reader = Client(world, tmp_path / "cache", served=dest)
+    reader.refreshed()
+    v = change(world, 0)
+    mirror(Client(world, tmp_path / "mirror-cache"), dest, list(ARCHES))
+    assert (dest / "metadata" / snappatches.patch_name(v)).read_bytes() == patch_path(world, v).read_bytes()
+    got = reader.refreshed()
+    assert f"metadata/snapshot-patches/{v}.json" in got and f"metadata/{v}.snapshot.json" not in got
+    assert reader.trusted()["snapshot.json"] == snapshot_bytes(world, v)
 
 
 # ----------------------------------------------------------------- hostile patches
