@@ -94,21 +94,20 @@ class Patch:
             raise VerificationError(f"{origin}: a snapshot patch of {len(data)} bytes (at most {MAX_PATCH_BYTES})",
                                     hint=HINT)
         try:
-            doc = json.loads(data)
-            return cls._from_dict(doc)
+            return cls._from_dict(json.loads(data))
         except (ValueError, RecursionError, UnicodeError) as exc:
             raise VerificationError(f"{origin}: not a snapshot patch ({exc})", hint=HINT) from None
 
     @classmethod
-    def _from_dict(cls, doc: Any) -> Patch:
-        if not isinstance(doc, dict) or set(doc) != {"format", "from", "to", "ops"}:
+    def _from_dict(cls, given: Any) -> Patch:
+        if not isinstance(given, dict) or set(given) != {"format", "from", "to", "ops"}:
             raise ValueError("expected an object with exactly 'format', 'from', 'to' and 'ops'")
-        if doc["format"] != FORMAT:
-            raise ValueError(f"'format' is {str(doc['format'])[:40]!r}, not {FORMAT!r}")
-        ops = doc["ops"]
+        if given["format"] != FORMAT:
+            raise ValueError(f"'format' is {str(given['format'])[:40]!r}, not {FORMAT!r}")
+        ops = given["ops"]
         if not isinstance(ops, list) or len(ops) > MAX_OPS:
             raise ValueError(f"'ops' must be a list of at most {MAX_OPS} ranges")
-        return cls(source=FileId.from_dict(doc["from"], "from"), result=FileId.from_dict(doc["to"], "to"),
+        return cls(source=FileId.from_dict(given["from"], "from"), result=FileId.from_dict(given["to"], "to"),
                    ops=tuple(_op(op, f"ops[{i}]") for i, op in enumerate(ops)))
 
 

@@ -35,6 +35,7 @@ from composer.repo.snapdiff import (
     segments,
 )
 from composer.repo.transports import UrlFetcher
+from tests.httpserve import serving
 from tests.unit.test_repo_incremental import ARCHES, World
 
 BITS = 8   # 256 bins
@@ -61,9 +62,9 @@ class Counting(UrlFetcher):
 
 
 class Client(RepositoryClient):
-    def __init__(self, world: World, cache: Path, *, served: Path | None = None) -> None:
-        super().__init__((served or world.dir).as_uri(), (world.dir / "metadata" / "1.root.json").read_bytes(),
-                         cache)
+    def __init__(self, world: World, cache: Path, *, served: Path | None = None, url: str = "") -> None:
+        super().__init__(url or (served or world.dir).as_uri(),
+                         (world.dir / "metadata" / "1.root.json").read_bytes(), cache)
         self.log: list[tuple[str, int]] = []
 
     def _fetcher(self) -> FetcherInterface:
@@ -170,6 +171,20 @@ def test_a_refresh_after_one_change_downloads_the_patch_not_the_snapshot(world: 
     assert dict(client.log)[f"metadata/snapshot-patches/{v}.json"] == patch_path(world, v).stat().st_size
     assert_same_as_full(world, client, tmp_path)
     assert client.metadata("pkg-100", "x86_64").version == "1.0.0"
+
+
+@pytest.mark.parametrize("missing", [False, True])
+def test_patches_over_http(world: World, tmp_path: Path, missing: bool) -> None:
+    with serving(world.dir) as url:
+        client = Client(world, tmp_path / "cache", url=url)
+        client.refreshed()
+        v = change(world, 0)
+        if missing:
+            patch_path(world, v).unlink()   # a 404: the full snapshot
+        got = client.refreshed()
+        assert (f"metadata/{v}.snapshot.json" in got) == missing
+        assert client.patching.get("snapshot-patched", 0) == (not missing)
+        assert client.trusted()["snapshot.json"] == snapshot_bytes(world, v)
 
 
 def test_a_client_a_few_versions_behind_applies_the_patches_in_order(world: World, tmp_path: Path) -> None:
