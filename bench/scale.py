@@ -35,7 +35,8 @@ Measured on that copy, in one run, for every size:
 * baselines, same run: one SQLite insert into a copy of the state (``add 1``'s floor for the state part),
   the old per-add cost (load the whole state and rewrite it as ``state.json``, what every add did before
   ``state.db``) and a raw copy (``shutil.copytree``) of metadata/ and targets/ (``mirror``'s floor).
-* sizes: ``state.db``, the old ``state.json``, the developer role, the snapshot; counts: hash bins, packages
+* sizes: ``state.db``, the old ``state.json``, the developer role, the snapshot, the snapshot patch the sparse
+  client's refresh downloaded instead of it (composer/repo/snappatches.py); counts: hash bins, packages
   stored, packages the lock chose.
 
 It prints every figure per size, the growth factor per 10x of size, and the ratios against the baselines.
@@ -330,7 +331,8 @@ def kinds(fetches: Sequence[Fetch]) -> str:
     """``3 metadata (1.2 kB), 2 sparse files (1.9 kB)``: what a fetch list was made of."""
     groups: dict[str, list[int]] = {}
     for f in fetches:
-        kind = "metadata" if f.url.startswith("metadata/") else "sparse files" if "/sparse/" in f.url else "targets"
+        kind = "snapshot patches" if "/snapshot-patches/" in f.url else "metadata" if f.url.startswith("metadata/") \
+            else "sparse files" if "/sparse/" in f.url else "targets"
         groups.setdefault(kind, []).append(f.bytes)
     return ", ".join(f"{len(b)} {k} ({show(sum(b), 'B')})" for k, b in sorted(groups.items()))
 
@@ -468,6 +470,8 @@ def measure(home: Path, work: Path, *, size: int, with_mirror: bool = True,
     sparse = CountingClient(url, root, work / "sparse-client")
     fetched = timed("refresh sparse", lambda: follow(sparse, watched))
     figures.bytes["refresh sparse"] = sum(f.bytes for f in fetched)
+    # the snapshot patch it downloaded instead of the snapshot (composer/repo/snappatches.py)
+    figures.bytes["snapshot patch"] = sum(f.bytes for f in fetched if "/snapshot-patches/" in f.url)
     log(f"  {figures.size}: refresh sparse ({len(watched)} names followed): {kinds(fetched)}")
     figures.bytes["snapshot"] = latest_role(repo, "snapshot").stat().st_size
     figures.counts["bins"] = len({p.name.split(".")[1] for p in (repo / "metadata").glob("*.index-sparse-*.json")})
@@ -501,6 +505,7 @@ ROWS = (("add 1", "s"), ("publish", "s"), ("whole per change", "s"), ("whole reb
         ("refresh sparse", "B"), ("cold", "s"), ("cold", "B"), *LOCKS,
         ("mirror", "s"), ("mirror", "B"), ("sqlite insert", "s"), ("state.json rewrite", "s"), ("raw copy", "s"),
         ("state.db", "B"), ("state.json", "B"), ("dev role", "B"), ("dev refetch", "B"), ("snapshot", "B"),
+        ("snapshot patch", "B"),
         ("bins", "n"), ("locked packages", "n"), ("incremental publish", "n"), ("whole behind", "n"))
 UNITS = {"s": "time", "B": "bytes", "n": "count"}
 RATIOS = (("add 1", "sqlite insert"), ("mirror", "raw copy"))

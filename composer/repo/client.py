@@ -48,6 +48,7 @@ from composer.repo.index import (
 )
 from composer.repo.offline import OfflineView
 from composer.repo.pkgcache import ObjectStore, objects_dir
+from composer.repo.snappatches import PatchingFetcher
 from composer.repo.sparse import (
     AUTO_SPARSE_BYTES,
     MAX_NAME,
@@ -218,15 +219,23 @@ class RepositoryClient:
         self._documents: dict[str, list[dict[str, Any]]] = {}   # index_documents' (a pool build's) entries
         self._folders: tuple[object, dict[str, list[IndexEntry]]] = (None, {})   # see _versions
         self._answered = ""  # the source that gave the trusted metadata: targets are asked from it first
-        # what the downloads of this client transferred: full targets, packages rebuilt from deltas, fallbacks
-        self.transfers = dict.fromkeys(("full", "full-bytes", "delta", "delta-bytes", "delta-fallbacks"), 0)
+        # what the downloads of this client transferred: full targets, packages rebuilt from deltas, fallbacks;
+        # snapshots made from patches, the patch bytes downloaded, patches given up (composer/repo/snappatches.py)
+        self.transfers = dict.fromkeys(("full", "full-bytes", "delta", "delta-bytes", "delta-fallbacks",
+                                        "snapshot-patched", "snapshot-patch-bytes", "snapshot-patch-fallbacks"), 0)
 
     # ---- trust
     def _new_updater(self, base: str) -> Updater:
         ensure_private_dir(self.cache)
+        # the snapshot from patches when the cache holds an older one (composer/repo/snappatches.py)
+        fetcher = PatchingFetcher(self._fetcher(), metadata_url=f"{base}/metadata/", cache=self.metadata_dir,
+                                  note=self._count)
         return make_updater(metadata_dir=self.metadata_dir, metadata_url=f"{base}/metadata/",
-                            targets_url=f"{base}/targets/", root=self.trusted_root, fetcher=self._fetcher(),
+                            targets_url=f"{base}/targets/", root=self.trusted_root, fetcher=fetcher,
                             target_dir=self.objects.dir)
+
+    def _count(self, kind: str, n: int) -> None:
+        self.transfers[kind] = self.transfers.get(kind, 0) + n
 
     def _fetcher(self) -> FetcherInterface:
         return UrlFetcher()

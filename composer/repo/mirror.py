@@ -20,6 +20,7 @@ from composer.limits import LimitExceeded
 from composer.repo.client import RepositoryClient, describe
 from composer.repo.index import index_target_path
 from composer.repo.publish import stored_target
+from composer.repo.snappatches import derive_patches
 from composer.repo.sparse import SPARSE_ROOT, base_target_path, parse_sparse
 from composer.repo.transports import UrlFetcher
 
@@ -112,6 +113,7 @@ def _mirror(client: RepositoryClient, dest: Path, arches: list[str]) -> MirrorRe
         data = f.read_bytes()
         version = Metadata.from_bytes(data).signed.version
         atomic_write(meta / f"{version}.{f.name}", data)
+    derive_patches(meta)   # untrusted snapshot patches between the snapshots it holds (composer/repo/snappatches.py)
     atomic_write(meta / "timestamp.json", (client.metadata_dir / "timestamp.json").read_bytes())
     return MirrorResult(downloaded=downloaded, skipped=skipped, packages=len(copied))
 

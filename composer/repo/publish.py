@@ -66,8 +66,8 @@ class LocalDirectory:
 
     root: Path
 
-    def put_metadata(self, name: str, data: bytes) -> None:
-        atomic_write(self.root / METADATA / name, data)
+    def put_metadata(self, name: str, data: bytes) -> None:   # snapshot-patches/N.json: in a subdirectory
+        atomic_write(self.root / METADATA / name, data, tmp_dir=self.root / METADATA)
 
     def put_target(self, name: str, data: bytes) -> None:
         atomic_write(self.root / TARGETS / name, data, tmp_dir=self.root / TARGETS)

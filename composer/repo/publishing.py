@@ -16,6 +16,7 @@ from composer.repo.guard import locked
 from composer.repo.hashbins import assign, bin_bits, sign_bin, succinct_delegations
 from composer.repo.index import IndexEntry, behind_custom, build_index, index_target_path
 from composer.repo.publish import stored_target
+from composer.repo.snappatches import write_patch
 from composer.repo.sparse import SPARSE_BIN_PREFIX, base_target_path, build_sparse, sparse_target_path
 from composer.repo.store import CONFIG, INDEX_ROLE, MIGRATE_HINT, RepoStore, expires
 from composer.trust.keys import SigningKey
@@ -92,6 +93,7 @@ def publish_unlocked(store: RepoStore, *, full: bool = False) -> dict[str, int]:
     snapshot.signed.version += 1
     snapshot.signed.expires = expires(days["snapshot"])
     snap_bytes = store.sign_and_write(snapshot, "snapshot", store.online_keys("snapshot"))
+    write_patch(store, snapshot.signed.version, snap_bytes)   # untrusted, before the timestamp naming it
     _timestamp(store, snapshot.signed.version, snap_bytes)
     now = index.signed.delegations.succinct_roles if index.signed.delegations else None
     done = incremental.Record(bits=now.bit_length if now else 0, files=files, arches=tuple(arches),

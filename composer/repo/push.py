@@ -6,7 +6,9 @@ bucket, a WebDAV server, another directory: :mod:`composer.repo.remotes`) in thi
 
 1. targets/ (content-addressed: the name holds the hash, so one already there is not sent again);
 2. versioned metadata ``N.ROLE.json`` of every role but root and snapshot (the targets and the delegated roles,
-   the index): each names a version, so one already there is not sent again;
+   the index): each names a version, so one already there is not sent again; then the snapshot patches
+   ``snapshot-patches/N.json`` that lead to the current snapshot (untrusted: a client verifies what they give,
+   composer/repo/snappatches.py; pruned like old metadata once out of the window);
 3. ``N.snapshot.json``, then the versioned roots ``N.root.json`` and ``root.json``;
 4. ``timestamp.json`` last, always.
 
@@ -38,6 +40,7 @@ from tuf.api.metadata import Metadata, Snapshot, Timestamp
 
 from composer.errors import UserError
 from composer.repo.publish import METADATA, TARGETS, Publisher
+from composer.repo.snappatches import PATCH_DIR, served_patches
 
 VERSIONED = re.compile(r"(?P<version>[1-9][0-9]{0,9})\.(?P<role>[^/]+)\.json")
 LAST = ("root.json", "timestamp.json")    # unversioned names, uploaded every time, timestamp.json last
@@ -143,7 +146,10 @@ def plan(root: Path) -> list[Upload]:
         if m and p.is_file() and (m["role"] == "root" or p.name in current):
             versioned.setdefault(m["role"], []).append((int(m["version"]), p))
     order = sorted(versioned, key=lambda role: ({"snapshot": 1, "root": 2}.get(role, 0), role))
+    patches = sorted((n for n in current if n.startswith(f"{PATCH_DIR}/")), key=lambda n: (len(n), n))
     for role in order:
+        if role == "snapshot":   # the snapshot patches (untrusted) before the snapshots
+            uploads += [Upload(key=f"{METADATA}/{n}", path=meta / n, always=False) for n in patches]
         uploads += [Upload(key=f"{METADATA}/{p.name}", path=p, always=False) for _, p in sorted(versioned[role])]
     uploads += [Upload(key=f"{METADATA}/{name}", path=meta / name, always=True)
                 for name in LAST if (meta / name).is_file()]
@@ -152,7 +158,8 @@ def plan(root: Path) -> list[Upload]:
 
 def current_metadata(root: Path) -> frozenset[str]:
     """The versioned metadata names the current ``timestamp.json`` under ``root`` reaches: its snapshot and
-    the role versions the snapshot names (``7.snapshot.json``, ``3.targets.json``, ``2.alice.json``, ...)."""
+    the role versions the snapshot names (``7.snapshot.json``, ``3.targets.json``, ``2.alice.json``, ...), and
+    the patches that lead to that snapshot (``snapshot-patches/7.json``: the last KEEP there are)."""
     meta = root / METADATA
     try:
         version = Metadata[Timestamp].from_bytes((meta / "timestamp.json").read_bytes()).signed.snapshot_meta.version
@@ -161,7 +168,8 @@ def current_metadata(root: Path) -> frozenset[str]:
     except (OSError, ValueError, RepositoryError) as exc:
         raise UserError(f"{meta}: the current timestamp and snapshot cannot be read ({exc})",
                         hint="repair the repository first (vcomp repo publish DIR)") from None
-    return frozenset({snapshot, *(f"{m.version}.{name}" for name, m in roles.items())})
+    return frozenset({snapshot, *(f"{m.version}.{name}" for name, m in roles.items()),
+                      *served_patches(meta, version)})   # untrusted snapshot patches (composer/repo/snappatches.py)
 
 
 def superseded(log: Sequence[Pushed], *, grace: dt.timedelta, now: dt.datetime) -> list[str]:

@@ -1,0 +1,193 @@
+"""Snapshot patches at the edges: the publisher writes them, a client's fetcher uses them (format and checks:
+composer/repo/snapdiff.py).
+
+    metadata/snapshot-patches/N.json   the patch from ``N-1.snapshot.json`` to ``N.snapshot.json``
+
+The last :data:`KEEP` are kept. They are served but never signed: a client that holds snapshot ``v`` and is
+sent to ``N.snapshot.json`` (``0 < N - v <= KEEP``) fetches patches ``v+1 .. N``, applies them, and hands the
+result to python-tuf's ngclient as the download of ``N.snapshot.json``; ngclient verifies it exactly as a
+downloaded file (the timestamp's length and sha256, the signatures, the version). Any problem (a missing
+patch, a hostile one, a result the timestamp does not name) and the fetcher downloads the full snapshot.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import re
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tuf.api import exceptions as tuf_exc
+from tuf.ngclient import FetcherInterface
+
+from composer.errors import VerificationError
+from composer.fsutil import atomic_write
+from composer.repo.snapdiff import MAX_PATCH_BYTES, MAX_RESULT_BYTES, FileId, apply_patch, make_patch
+
+if TYPE_CHECKING:
+    from composer.repo.store import RepoStore
+
+log = logging.getLogger(__name__)
+
+PATCH_DIR = "snapshot-patches"   # under metadata/: never a role file (N.ROLE.json), never listed as one
+KEEP = 64                        # patches kept; a client further behind downloads the full snapshot
+SNAPSHOT_NAME = re.compile(r"([1-9][0-9]{0,18})\.snapshot\.json")
+PATCH_NAME = re.compile(r"([1-9][0-9]{0,18})\.json")
+
+
+def patch_name(version: int) -> str:
+    """The name under metadata/ of the patch that gives snapshot ``version``."""
+    return f"{PATCH_DIR}/{version}.json"
+
+
+# ----------------------------------------------------------------- publishing
+
+def write_patch(store: RepoStore, version: int, data: bytes) -> None:
+    """Publish the patch from the previous snapshot (read back from the store's metadata/) to ``data``, the
+    bytes of snapshot ``version``; none when the previous one is not there or the patch would be no smaller
+    than the snapshot. Patches older than the last :data:`KEEP` are removed from the working directory (a
+    remote copy prunes them with the push log: composer/repo/push.py)."""
+    try:
+        old = (store.metadata_dir / f"{version - 1}.snapshot.json").read_bytes()
+    except FileNotFoundError:
+        return
+    patch = make_patch(old, data)
+    if len(patch) < len(data) and len(patch) <= MAX_PATCH_BYTES:
+        store.publisher.put_metadata(patch_name(version), patch)
+    for old_version in sorted(patch_versions(store.metadata_dir)):
+        if old_version <= version - KEEP:
+            (store.metadata_dir / patch_name(old_version)).unlink(missing_ok=True)
+
+
+def derive_patches(metadata_dir: Path) -> list[int]:
+    """Write the patches missing in ``metadata_dir`` (a mirror's: composer/repo/mirror.py) between the snapshots
+    it holds, for the last :data:`KEEP` versions up to its newest snapshot, and remove older ones; the
+    versions written. A mirror that copies every version serves every patch; one that skipped versions serves
+    those it can make (its clients download the others in full)."""
+    with os.scandir(metadata_dir) as found:
+        held = {int(m[1]) for e in found if (m := SNAPSHOT_NAME.fullmatch(e.name))}
+    newest = max(held, default=0)
+    have = set(patch_versions(metadata_dir))
+    made = []
+    for v in range(max(2, newest - KEEP + 1), newest + 1):
+        if v not in have and v in held and v - 1 in held:
+            old, new = (metadata_dir / f"{n}.snapshot.json" for n in (v - 1, v))
+            patch = make_patch(old.read_bytes(), new.read_bytes())
+            if len(patch) <= MAX_PATCH_BYTES:
+                atomic_write(metadata_dir / patch_name(v), patch, tmp_dir=metadata_dir)
+                made.append(v)
+    for v in have:
+        if v <= newest - KEEP:
+            (metadata_dir / patch_name(v)).unlink(missing_ok=True)
+    return made
+
+
+def patch_versions(metadata_dir: Path) -> list[int]:
+    """The snapshot versions whose patch is under ``metadata_dir`` (temporary files skipped)."""
+    try:
+        with os.scandir(metadata_dir / PATCH_DIR) as found:
+            return sorted(int(m[1]) for e in found if (m := PATCH_NAME.fullmatch(e.name)))
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+
+
+def served_patches(metadata_dir: Path, snapshot_version: int) -> list[str]:
+    """The names under metadata/ of the patches a client of snapshot ``snapshot_version`` may ask for."""
+    return [patch_name(v) for v in patch_versions(metadata_dir) if snapshot_version - KEEP < v <= snapshot_version]
+
+
+# ----------------------------------------------------------------- fetching
+
+class PatchingFetcher(FetcherInterface):
+    """A client's fetcher (``inner``) that answers ``METADATA_URL/N.snapshot.json`` from patches when the
+    client's cache (``cache``: ngclient's metadata directory, nothing else is read) holds an older snapshot.
+
+    The patched bytes must have the length and sha256 the cache's timestamp gives snapshot N (ngclient
+    stores the new timestamp, verified, before it asks for the snapshot); otherwise, or on any other
+    problem, the full snapshot is downloaded. ``note(kind, n)`` counts: ``snapshot-patched`` (snapshots
+    made from patches), ``snapshot-patch-bytes`` (patch bytes downloaded, whatever came of them),
+    ``snapshot-patch-fallbacks`` (patches tried and given up)."""
+
+    def __init__(self, inner: FetcherInterface, *, metadata_url: str, cache: Path,
+                 note: Callable[[str, int], None] = lambda kind, n: None) -> None:
+        self.inner = inner
+        self.metadata_url = metadata_url if metadata_url.endswith("/") else metadata_url + "/"
+        self.cache = cache
+        self.note = note
+
+    def _fetch(self, url: str) -> Iterator[bytes]:
+        m = SNAPSHOT_NAME.fullmatch(url.removeprefix(self.metadata_url)) if url.startswith(self.metadata_url) \
+            else None
+        data = self._patched(int(m[1]), url) if m else None
+        return iter((data,)) if data is not None else self.inner.fetch(url)
+
+    def _patched(self, version: int, url: str) -> bytes | None:
+        """Snapshot ``version`` made from the cached one and patches, or None (then it is downloaded)."""
+        base = _read(self.cache / "snapshot.json")
+        wanted = _listed_snapshot(_read(self.cache / "timestamp.json"), version)
+        held = _version(base)
+        if base is None or wanted is None or held is None or not 0 < version - held <= KEEP:
+            return None
+        data, budget = base, len(base)   # more patch than a whole snapshot is no gain
+        try:
+            for v in range(held + 1, version + 1):
+                patch_url = f"{self.metadata_url}{patch_name(v)}"
+                patch = self.inner.download_bytes(patch_url, min(MAX_PATCH_BYTES, budget))
+                budget -= len(patch)
+                self.note("snapshot-patch-bytes", len(patch))
+                data = apply_patch(data, patch, origin=patch_url, max_length=wanted.length)
+            if FileId.of(data) != wanted:
+                raise VerificationError(f"{url}: the patched snapshot is not the one the timestamp names")
+        except (tuf_exc.DownloadError, VerificationError) as exc:
+            if not (isinstance(exc, tuf_exc.DownloadHTTPError) and exc.status_code == 404):
+                log.info("%s: snapshot patches not used (%s); downloading the full snapshot", url, exc)
+            self.note("snapshot-patch-fallbacks", 1)
+            return None
+        self.note("snapshot-patched", 1)
+        return data
+
+
+def _read(path: Path) -> bytes | None:
+    """A cache file's bytes (at most MAX_RESULT_BYTES), None when it is not there or larger."""
+    with contextlib.suppress(OSError), path.open("rb") as f:
+        data = f.read(MAX_RESULT_BYTES + 1)
+        return data if len(data) <= MAX_RESULT_BYTES else None
+    return None
+
+
+def _signed(data: bytes | None) -> dict[str, Any] | None:
+    if data is None:
+        return None
+    try:
+        doc = json.loads(data)
+    except (ValueError, RecursionError):
+        return None
+    signed = doc.get("signed") if isinstance(doc, dict) else None
+    return signed if isinstance(signed, dict) else None
+
+
+def _version(snapshot: bytes | None) -> int | None:
+    """The version a cached snapshot file says it is (not trusted: the patches' hashes bind the bytes)."""
+    signed = _signed(snapshot)
+    version = signed.get("version") if signed is not None else None
+    return version if type(version) is int and version > 0 else None
+
+
+def _listed_snapshot(timestamp: bytes | None, version: int) -> FileId | None:
+    """The length and sha256 the cached timestamp gives snapshot ``version`` (None: another version, or a
+    timestamp that lists no length and hash: then there is nothing to check a patched file against)."""
+    signed = _signed(timestamp)
+    meta = signed.get("meta") if signed is not None else None
+    entry = meta.get("snapshot.json") if isinstance(meta, dict) else None
+    if not isinstance(entry, dict) or entry.get("version") != version:
+        return None
+    hashes = entry.get("hashes")
+    try:
+        return FileId.from_dict({"length": entry.get("length"),
+                                 "sha256": hashes.get("sha256") if isinstance(hashes, dict) else None}, "snapshot")
+    except ValueError:
+        return None
