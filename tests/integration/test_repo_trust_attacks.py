@@ -171,7 +171,7 @@ def test_stolen_online_keys_cannot_add_a_key_to_a_developer_role(repo: Repo, cli
 
 def test_stolen_online_keys_cannot_delegate_on_the_server(repo: Repo, capsys: pytest.CaptureFixture[str]) -> None:
     """The repository tools themselves refuse: delegations need the offline targets key."""
-    before = {p: p.read_bytes() for p in sorted((repo.dir / "metadata").iterdir())}
+    before = {p: p.read_bytes() for p in sorted((repo.dir / "metadata").rglob("*")) if p.is_file()}
     pub = str(repo.keys.dir / "mallory.pub")
     with pytest.raises(SystemExit):                     # --targets-key is required
         main(["repo", "delegate", str(repo.dir), "alice", "--key", pub, "--packages", "hello"])
@@ -181,7 +181,7 @@ def test_stolen_online_keys_cannot_delegate_on_the_server(repo: Repo, capsys: py
                      "--targets-key", str(repo.keys.path(key))]) == 1
         err = capsys.readouterr().err
         assert "needs 1 of the offline targets keys; 0 given" in err and "hint: pass the offline targets" in err
-    assert {p: p.read_bytes() for p in sorted((repo.dir / "metadata").iterdir())} == before
+    assert {p: p.read_bytes() for p in sorted((repo.dir / "metadata").rglob("*")) if p.is_file()} == before
 
 
 @pytest.mark.parametrize("how", ["index-entry", "listed-by-the-index-role", "sub-delegated-by-the-index-role",
@@ -304,9 +304,9 @@ def test_an_offline_key_named_as_an_online_key_is_refused(repo: Repo) -> None:
     store = repo.store
     store.config.keys["index"] = [str(repo.keys.path("targets"))]
     (repo.dir / CONFIG).write_bytes(store.config.to_toml())
-    before = {p.name: p.read_bytes() for p in (repo.dir / "metadata").iterdir()}
+    before = {str(p): p.read_bytes() for p in (repo.dir / "metadata").rglob("*") if p.is_file()}
     refused(lambda: edit.publish(repo.store), UserError, "the index key", "is the offline targets key")
-    assert {p.name: p.read_bytes() for p in (repo.dir / "metadata").iterdir()} == before
+    assert {str(p): p.read_bytes() for p in (repo.dir / "metadata").rglob("*") if p.is_file()} == before
 
 
 def test_repo_add_refuses_the_offline_targets_key(repo: Repo) -> None:
