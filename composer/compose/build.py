@@ -185,8 +185,9 @@ def build_arch(profile: Profile, lock: Lock, lock_digest: str, sources: Sources,
             cached.append(t.name)
             say(f"{arch_name}: {t.name} ({t.type}) unchanged: taken from {where}")
     missing = [t for t in targets if t.name not in cached]
-    if not missing and not (staging / CONTENTS).is_file():
-        missing, cached = list(targets), []  # an entry of the first cache format: no contents.json
+    if not missing and (not (staging / CONTENTS).is_file()
+                        or (profile.licenses.texts and not (staging / layout.LICENSE_TEXTS).is_file())):
+        missing, cached = list(targets), []  # an entry of an older cache format: no contents.json or texts list
     if missing:
         for p in make_products(profile, lock, lock_digest, sources, arch_name, missing, staging, seed=ids,
                                epoch=epoch, say=say):

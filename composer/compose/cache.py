@@ -9,12 +9,19 @@ from typing import Any
 
 from composer import oserrors
 from composer.caches import store
-from composer.compose.layout import CONTENTS
+from composer.compose.layout import CONTENTS, LICENSE_TEXTS
 from composer.farm import imageshare
 from composer.farm.imageshare import SharedImages
 from composer.fsutil import sha256_file
 from composer.image.workshop import BuiltOutput
 from composer.notices import Say, notice
+
+ROOT_FILES = (CONTENTS, LICENSE_TEXTS)   # what the build writes of the installed root, stored with every output
+
+
+def root_files(contents: Path) -> list[Path]:
+    """The root's files beside an output (``contents.json``, and the licence texts list when they were shipped)."""
+    return [contents, *(p for p in [contents.parent / LICENSE_TEXTS] if p.is_file())]
 
 
 def from_cache(cache: Path, key: str, out: Path, *, warn: Say = notice) -> BuiltOutput | None:
@@ -25,7 +32,7 @@ def from_cache(cache: Path, key: str, out: Path, *, warn: Say = notice) -> Built
         return None
     try:
         return BuiltOutput(name=str(record["name"]), type=str(record["type"]),
-                       files=tuple(out / f["path"] for f in record["files"] if f["path"] != CONTENTS),
+                       files=tuple(out / f["path"] for f in record["files"] if f["path"] not in ROOT_FILES),
                        firmware=tuple(map(str, record["firmware"])), boot={str(k): str(v) for k, v in
                                                                             dict(record["boot"]).items()})
     except (KeyError, TypeError, ValueError):
@@ -38,7 +45,7 @@ def to_cache(cache: Path, key: str, product: BuiltOutput, contents: Path, *, war
     meta = {"name": product.name, "type": product.type, "firmware": list(product.firmware),
             "boot": dict(product.boot)}
     try:
-        store.write(cache, key, [*product.files, contents], meta)
+        store.write(cache, key, [*product.files, *root_files(contents)], meta)
     except OSError as exc:
         where = "" if exc.filename is not None else f"{cache}: "
         warn(f"warning: {where}{oserrors.describe(exc, 'writing the image cache').message}; the output is not "
@@ -57,7 +64,7 @@ def from_shared(shared: SharedImages | None, cache: Path, key: str, out: Path, *
         return None
     try:
         product = BuiltOutput(name=str(record["name"]), type=str(record["type"]),
-                              files=tuple(out / f["path"] for f in record["files"] if f["path"] != CONTENTS),
+                              files=tuple(out / f["path"] for f in record["files"] if f["path"] not in ROOT_FILES),
                               firmware=tuple(map(str, record["firmware"])),
                               boot={str(k): str(v) for k, v in dict(record["boot"]).items()})
     except (KeyError, TypeError, ValueError):   # (the record's fields are checked by imageshare.fetch)
@@ -73,7 +80,7 @@ def to_shared(shared: SharedImages | None, key: str, product: BuiltOutput, conte
     if shared is not None:
         meta = {"name": product.name, "type": product.type, "firmware": list(product.firmware),
                 "boot": dict(product.boot)}
-        imageshare.push(shared, key, meta, [*product.files, contents], warn=warn)
+        imageshare.push(shared, key, meta, [*product.files, *root_files(contents)], warn=warn)
 
 
 def describe(product: BuiltOutput) -> dict[str, Any]:
