@@ -110,7 +110,7 @@ class Plan:
 
 
 def plan(db: StateDB, record: Record | None, *, arches: Sequence[str], bits: int | None, full: bool,
-         interrupted: bool) -> Plan:
+         interrupted: bool, packages: int | None = None) -> Plan:
     """Decide between a full and an incremental publish (see the module docstring); ``interrupted``: the
     metadata shows a publish that did not finish (a bin or the index role newer than the snapshot lists)."""
     why = ("requested" if full else "no record of the last publish" if record is None
@@ -119,7 +119,7 @@ def plan(db: StateDB, record: Record | None, *, arches: Sequence[str], bits: int
            else "the hash bins changed" if bits is None or bits != record.bits
            else "the bins' renewal date passed" if dt.datetime.fromisoformat(record.renew_by) <= utcnow()
            else "")
-    changes = None if why else db.changes(max(MAX_INCREMENTAL, db.count() // 8))
+    changes = None if why else db.changes(max(MAX_INCREMENTAL, (db.count() if packages is None else packages) // 8))
     if changes is None:
         return Plan(changes=None, record=record, why=why or "too many changes")
     return Plan(changes=changes, record=record, why="")
