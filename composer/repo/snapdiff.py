@@ -127,10 +127,36 @@ def segments(data: bytes) -> list[bytes]:
 
 
 def diff(old: Sequence[bytes], new: Sequence[bytes]) -> tuple[Op, ...]:
-    """The ranges of ``old`` to replace to make ``new`` (difflib's matching, no junk heuristic)."""
-    matcher = difflib.SequenceMatcher(None, old, new, autojunk=False)
-    return tuple(Op(start=i1, end=i2, segments=tuple(new[j1:j2]))
+    """The ranges of ``old`` to replace to make ``new``. The usual publish changes bins' versions in place (as
+    many segments before as after): the differing runs, found in one pass. Otherwise difflib's matching (no junk
+    heuristic), on what lies between the common head and tail only (difflib over 20,000 segments took 0.28 s)."""
+    if len(old) == len(new):
+        return _runs(old, new)
+    head = 0
+    while head < min(len(old), len(new)) and old[head] == new[head]:
+        head += 1
+    tail = 0
+    while tail < min(len(old), len(new)) - head and old[-1 - tail] == new[-1 - tail]:
+        tail += 1
+    a, b = old[head:len(old) - tail], new[head:len(new) - tail]
+    matcher = difflib.SequenceMatcher(None, a, b, autojunk=False)
+    return tuple(Op(start=head + i1, end=head + i2, segments=tuple(b[j1:j2]))
                  for tag, i1, i2, j1, j2 in matcher.get_opcodes() if tag != "equal")
+
+
+def _runs(old: Sequence[bytes], new: Sequence[bytes]) -> tuple[Op, ...]:
+    """The runs of positions where two sequences of one length differ, as replacements."""
+    ops: list[Op] = []
+    i, n = 0, len(old)
+    while i < n:
+        if old[i] == new[i]:
+            i += 1
+            continue
+        start = i
+        while i < n and old[i] != new[i]:
+            i += 1
+        ops.append(Op(start=start, end=i, segments=tuple(new[start:i])))
+    return tuple(ops)
 
 
 def make_patch(old: bytes, new: bytes) -> bytes:
