@@ -11,7 +11,7 @@ from pathlib import Path
 from urllib.parse import unquote
 
 from tuf.api import exceptions as tuf_exc
-from tuf.api.metadata import Metadata, Root
+from tuf.api.metadata import Metadata, Root, TargetFile
 from tuf.ngclient import UpdaterConfig
 
 from composer.errors import VerificationError
@@ -65,23 +65,23 @@ def _mirror(client: RepositoryClient, dest: Path, arches: list[str]) -> MirrorRe
             if not listed:
                 return False
             raise VerificationError(f"{path}: not a target of the repository")
-        out = targets / stored_target(path, info.hashes["sha256"])
-        if out.exists() and sha256_file(out) == info.hashes["sha256"]:
+        if present(path, info):
             skipped += 1
             return True
         src = client.download(path)  # verified length + hash, through the package cache
-        atomic_copy(src, out)
+        atomic_copy(src, targets / stored_target(path, info.hashes["sha256"]))
         downloaded += 1
         return True
+
+    def present(path: str, info: TargetFile) -> bool:
+        out = targets / stored_target(path, info.hashes["sha256"])
+        return out.exists() and sha256_file(out) == info.hashes["sha256"]
 
     def held(path: str) -> bool:
         """Whether the copy already holds this target (then, for a sparse file, its packages too: they are
         copied before it)."""
         info = updater.get_targetinfo(path)
-        if info is None:
-            return False
-        out = targets / stored_target(path, info.hashes["sha256"])
-        return out.exists() and sha256_file(out) == info.hashes["sha256"]
+        return info is not None and present(path, info)
 
     roles = client.load_delegations()   # every role and hash bin (empty ones too: a client may walk into any)
     for arch in arches:
