@@ -60,6 +60,7 @@ from composer.repo.sparse import (
     sparse_target_path,
 )
 from composer.repo.transports import UrlFetcher
+from composer.trust import canonical
 from composer.trust.keys import PublicKey
 from composer.version import Requirement, VersionError
 
@@ -142,6 +143,7 @@ def make_updater(*, metadata_dir: Path, metadata_url: str, targets_url: str | No
     A root.json found there is never the anchor: only newer roots in root_history/ that verify from
     the pin are used (python-tuf checks each against its predecessor).
     """
+    canonical.install()   # ngclient verifies each role's canonical JSON: the fast encoder (same bytes)
     ensure_private_dir(metadata_dir)
     ensure_private_dir(metadata_dir / "root_history")
     if target_dir is not None:

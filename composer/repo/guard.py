@@ -110,12 +110,7 @@ ROLES_KEY = "roles"   # state.db meta: role -> version the packages table agrees
 def role_versions(store: RepoStore) -> dict[str, int]:
     """role -> current version of the top-level targets and every role in metadata/ (one directory listing),
     plus the vendored roles' file (a change to it changes what the developer roles contribute)."""
-    out: dict[str, int] = {}
-    for entry in os.scandir(store.metadata_dir):
-        version, _, rest = entry.name.partition(".")
-        if version.isdigit() and rest.endswith(".json"):
-            role = rest[:-len(".json")]
-            out[role] = max(out.get(role, 0), int(version))
+    out = dict(store.latest_versions())   # (the store's listing: publish asks it again)
     for role in ("root", "snapshot", *SERVICE_ROLES):   # publish's roles: they list no package
         out.pop(role, None)
     for role in [r for r in out if r.startswith(f"{SPARSE_BIN_PREFIX}-")]:   # nor do the sparse index's bins

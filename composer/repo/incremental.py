@@ -209,29 +209,3 @@ def update_bins(store: RepoStore, index: Targets, files: Mapping[str, bytes | No
 def metafile(version: int, data: bytes) -> MetaFile:
     """A snapshot or timestamp entry: the version, the length and the sha256 of ``data``."""
     return MetaFile(version=version, length=len(data), hashes={"sha256": hashlib.sha256(data).hexdigest()})
-
-
-def snapshot_meta(store: RepoStore, roles: Iterable[str], previous: Mapping[str, MetaFile], *,
-                  bins: Iterable[str] = ()) -> dict[str, MetaFile]:
-    """``ROLE.json`` -> version, length and hash of each of ``roles`` (that the store holds): a role whose
-    version the previous snapshot lists is carried over (a version's file never changes: consistent
-    snapshots), the others are read and hashed. The hash ``bins`` are listed by version only (PEP 458: a
-    snapshot of thousands of bins stays a third of the size; a bin's signature and version still bind it, and
-    a client caps its download at its targets metadata limit)."""
-    bare = set(bins)
-    out: dict[str, MetaFile] = {}
-    for role in roles:
-        if not store.has_role(role):
-            continue
-        version = store.current_version(role)
-        key = f"{role}.json"
-        if role in bare:
-            out[key] = MetaFile(version=version)
-            continue
-        known = previous.get(key)
-        if known is not None and known.version == version and known.length is not None and known.hashes:
-            out[key] = known
-            continue
-        data = (store.metadata_dir / f"{version}.{role}.json").read_bytes()
-        out[key] = metafile(version, data)
-    return out

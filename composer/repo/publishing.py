@@ -7,10 +7,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from tuf.api.metadata import Snapshot, TargetFile, Targets, Timestamp
+from tuf.api.metadata import TargetFile, Targets, Timestamp
 
 from composer.errors import UserError
-from composer.repo import incremental
+from composer.repo import incremental, snapshotdoc
 from composer.repo.devbins import snapshot_roles
 from composer.repo.guard import locked
 from composer.repo.hashbins import assign, bin_bits, sign_bin, succinct_delegations
@@ -46,7 +46,7 @@ def publish_unlocked(store: RepoStore, *, full: bool = False) -> dict[str, int]:
     days = store.config.expiry_days
     arches = store.config.architectures
     index = store.load(INDEX_ROLE, Targets)
-    snapshot = store.load("snapshot", Snapshot)
+    snapshot = snapshotdoc.read(store)
     sparse = publishes_sparse(targets.signed, arches)
     succinct = index.signed.delegations.succinct_roles if index.signed.delegations else None
     threshold = _index_threshold(targets.signed)
@@ -56,7 +56,7 @@ def publish_unlocked(store: RepoStore, *, full: bool = False) -> dict[str, int]:
     count = db.count()   # (a scan of the state's smallest index: 0.14 s at 1M, so once)
     plan = incremental.plan(db, incremental.Record.from_value(db.meta(incremental.RECORD_KEY)), arches=arches,
                             bits=succinct.bit_length if succinct else None, full=full or not sparse or rekey,
-                            interrupted=_unfinished(store, snapshot.signed, succinct.get_roles() if succinct else ()),
+                            interrupted=_unfinished(store, snapshot, succinct.get_roles() if succinct else ()),
                             packages=count)
     bins: list[str] | None = None
     files = 0
@@ -90,13 +90,11 @@ def publish_unlocked(store: RepoStore, *, full: bool = False) -> dict[str, int]:
     delegations = targets.signed.delegations
     top = sorted(delegations.roles or {}) if delegations else []
     roles = [*snapshot_roles(store, top), *bins] if delegations else bins
-    snapshot.signed.meta = incremental.snapshot_meta(store, ["targets", *roles], snapshot.signed.meta,
-                                                     bins=[r for r in roles if r not in top])
-    snapshot.signed.version += 1
-    snapshot.signed.expires = expires(days["snapshot"])
-    snap_bytes = store.sign_and_write(snapshot, "snapshot", store.online_keys("snapshot"))
-    write_patch(store, snapshot.signed.version, snap_bytes)   # untrusted, before the timestamp naming it
-    _timestamp(store, snapshot.signed.version, snap_bytes)
+    listing = snapshotdoc.meta(store, ["targets", *roles], snapshot, bins=[r for r in roles if r not in top])
+    snap_version, snap_bytes = snapshotdoc.sign(store, snapshot, listing, expires=expires(days["snapshot"]),
+                                                keys=store.online_keys("snapshot"))
+    write_patch(store, snap_version, snap_bytes)   # untrusted, before the timestamp naming it
+    _timestamp(store, snap_version, snap_bytes)
     now = index.signed.delegations.succinct_roles if index.signed.delegations else None
     done = incremental.Record(bits=now.bit_length if now else 0, files=files, arches=tuple(arches),
                               renew_by=plan.record.renew_by if done_incrementally and plan.record
@@ -106,7 +104,7 @@ def publish_unlocked(store: RepoStore, *, full: bool = False) -> dict[str, int]:
         db.clear_changes(plan.changes, meta={incremental.RECORD_KEY: done.to_dict()})
     else:
         db.clear_all_changes(meta={incremental.RECORD_KEY: done.to_dict()})
-    return {"targets": targets.signed.version, "index": index.signed.version, "snapshot": snapshot.signed.version,
+    return {"targets": targets.signed.version, "index": index.signed.version, "snapshot": snap_version,
             "packages": count, "incremental": int(done_incrementally)}
 
 
@@ -129,13 +127,13 @@ def _whole_indexes(store: RepoStore, arches: Sequence[str], entries: Sequence[In
     return out
 
 
-def _unfinished(store: RepoStore, snapshot: Snapshot, bins: Iterable[str]) -> bool:
+def _unfinished(store: RepoStore, snapshot: snapshotdoc.SnapshotDoc, bins: Iterable[str]) -> bool:
     """Whether a publish stopped after signing a bin or the index role but before the snapshot that lists them
     (one listing of metadata/: versions only, no file read)."""
-    listed = snapshot.meta
+    versions = store.latest_versions()
     for role in (INDEX_ROLE, *bins):
-        meta = listed.get(f"{role}.json")
-        if store.has_role(role) and (meta is None or store.current_version(role) != meta.version):
+        held = versions.get(role)
+        if held is not None and snapshot.listed_version(role) != held:
             return True
     return False
 

@@ -35,6 +35,7 @@ from composer.oserrors import fault
 from composer.repo.elfgate import RepoPolicy
 from composer.repo.publish import LocalDirectory, Publisher, TrackedPublisher, untracked
 from composer.repo.statedb import INTERNAL_META, LEGACY_STATE, StateDB, open_state, read_legacy
+from composer.trust import canonical
 from composer.trust.keys import SigningKey, load_key_spec, parse_key_spec
 
 CONFIG = "repo.toml"
@@ -133,7 +134,7 @@ class RepoStore:
         # a store made from another's publisher: what it writes reaches both listings
         self._outer = publisher.seen if isinstance(publisher, TrackedPublisher) else None
         self.publisher: Publisher = TrackedPublisher(inner, self._saw_metadata)
-        self._listing: dict[str, list[int]] | None = None   # role -> versions in metadata/ (one scandir, kept)
+        self._listing: dict[str, int] | None = None   # role -> newest version in metadata/ (one scandir, kept)
         self.legacy_ok = legacy
         self._state_db: StateDB | None = None
         self._state_write = False
@@ -201,23 +202,23 @@ class RepoStore:
         return md
 
     def current_version(self, role: str) -> int:
-        versions = self._versions(role)
-        if not versions:
+        version = self.latest_versions().get(role)
+        if version is None:
             raise UserError(f"{self.dir}: no metadata for role '{role}'", hint="publish the repository first")
-        return max(versions)
+        return version
 
     def has_role(self, role: str) -> bool:
-        return bool(self._versions(role))
+        return role in self.latest_versions()
 
-    def _versions(self, role: str) -> list[int]:
-        """The versions ``N.ROLE.json`` in metadata/ (exactly ROLE: not ``N.OTHER.ROLE.json``, a hash bin of role
-        OTHER whose suffix looks like ROLE, composer/repo/devbins.py).
+    def latest_versions(self) -> Mapping[str, int]:
+        """role -> the newest version ``N.ROLE.json`` in metadata/ (exactly ROLE: not ``N.OTHER.ROLE.json``, a
+        hash bin of role OTHER whose suffix looks like ROLE, composer/repo/devbins.py).
 
         metadata/ is listed once per store (a repository at a million packages holds tens of thousands of role
-        files, and publish asks for thousands of roles); what this store's publisher puts is added to the
-        listing. A store is made per command, under the lock for a writer."""
+        files, and publish asks for all of them); what this store's publisher puts is added to the listing. A
+        store is made per command, under the lock for a writer. Read-only: do not change the mapping."""
         if self._listing is None:
-            listing: dict[str, list[int]] = {}
+            listing: dict[str, int] = {}
             try:
                 with os.scandir(self.metadata_dir) as found:
                     for entry in found:
@@ -225,7 +226,7 @@ class RepoStore:
             except FileNotFoundError:
                 pass
             self._listing = listing
-        return list(self._listing.get(role, ()))
+        return self._listing
 
     def _saw_metadata(self, name: str) -> None:
         if self._listing is not None:
@@ -280,17 +281,18 @@ class RepoStore:
         stale = [k for k in db.metas() if k not in extra and k not in INTERNAL_META]
         db.replace(state.get("packages", {}), extra, drop_meta=stale)
 
-def _record(listing: dict[str, list[int]], name: str) -> None:
-    """Add ``N.ROLE.json`` to a role -> versions listing (other names are not versions of a role)."""
+def _record(listing: dict[str, int], name: str) -> None:
+    """Add ``N.ROLE.json`` to a role -> newest version listing (other names are not versions of a role)."""
     version, _, rest = name.partition(".")
     if version.isdigit() and rest.endswith(".json") and len(rest) > len(".json"):
-        versions = listing.setdefault(rest[:-len(".json")], [])
-        if int(version) not in versions:
-            versions.append(int(version))
+        role, number = rest[:-len(".json")], int(version)
+        if listing.get(role, 0) < number:
+            listing[role] = number
 
 
 def write_signed(publisher: Publisher, md: Metadata[Any], role: str, keys: Sequence[SigningKey]) -> bytes:
     """Sign ``md`` with ``keys`` and publish it under its consistent-snapshot name; return the bytes."""
+    canonical.install()
     md.signatures.clear()
     for key in keys:
         md.sign(key.tuf_signer(), append=True)

@@ -40,6 +40,43 @@ def test_put_get_and_bounded_queries(tmp_path: Path) -> None:
     assert reader is not None and reader.count() == 2
 
 
+def scanned(db: statedb.StateDB) -> int:
+    return int(db.conn.execute("SELECT count(*) FROM packages").fetchone()[0])
+
+
+def test_the_kept_count_follows_every_insert_replace_and_delete(tmp_path: Path) -> None:
+    db = statedb.open_state(tmp_path, write=True)
+    assert db is not None
+    db.put([entry("a", "1"), entry("a", "2"), entry("b", "1")])
+    db.put([entry("a", "2"), entry("b", "1")])                     # INSERT OR REPLACE of rows already there
+    assert db.count() == scanned(db) == 3
+    db.replace({e["path"]: e for e in (entry("a", "2"), entry("c", "1"), entry("d", "1"))}, {}, drop_meta=[])
+    assert db.count() == scanned(db) == 3
+    db.replace({}, {}, drop_meta=[])
+    assert db.count() == scanned(db) == 0
+    db.close()
+
+
+def test_a_schema_2_database_gains_the_count(tmp_path: Path) -> None:
+    db = statedb.open_state(tmp_path, write=True)
+    assert db is not None
+    db.put([entry("a", "1"), entry("b", "1")])
+    with db.conn:   # back to schema 2: no counts table, no triggers
+        for name in ("packages_counted", "packages_uncounted"):
+            db.conn.execute(f"DROP TRIGGER {name}")
+        db.conn.execute("DROP TABLE counts")
+        db.conn.execute("PRAGMA user_version = 2")
+    db.close()
+    reader = statedb.open_state(tmp_path, write=False)
+    assert reader is not None and reader.count() == 2   # (read-only: scanned)
+    reader.close()
+    db = statedb.open_state(tmp_path, write=True)
+    assert db is not None and db.count() == 2
+    db.put([entry("c", "1")])
+    assert db.count() == scanned(db) == 3
+    assert db.conn.execute("PRAGMA user_version").fetchone()[0] == statedb.SCHEMA_VERSION
+
+
 def test_a_legacy_state_json_is_imported_once_and_removed(tmp_path: Path) -> None:
     legacy = {"packages": {e["path"]: e for e in (entry("hello", "1.0"), entry("libfoo", "2"))},
               "images": {"index/c.channel.json": {"length": 1, "sha256": "cd"}}}
