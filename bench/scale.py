@@ -331,7 +331,8 @@ def kinds(fetches: Sequence[Fetch]) -> str:
     """``3 metadata (1.2 kB), 2 sparse files (1.9 kB)``: what a fetch list was made of."""
     groups: dict[str, list[int]] = {}
     for f in fetches:
-        kind = "snapshot patches" if "/snapshot-patches/" in f.url else "metadata" if f.url.startswith("metadata/") \
+        kind = ("compressed snapshot" if f.url.endswith(".zst") else "snapshot patches") \
+            if "/snapshot-patches/" in f.url else "metadata" if f.url.startswith("metadata/") \
             else "sparse files" if "/sparse/" in f.url else "targets"
         groups.setdefault(kind, []).append(f.bytes)
     return ", ".join(f"{len(b)} {k} ({show(sum(b), 'B')})" for k, b in sorted(groups.items()))
@@ -471,7 +472,8 @@ def measure(home: Path, work: Path, *, size: int, with_mirror: bool = True,
     fetched = timed("refresh sparse", lambda: follow(sparse, watched))
     figures.bytes["refresh sparse"] = sum(f.bytes for f in fetched)
     # the snapshot patch it downloaded instead of the snapshot (composer/repo/snappatches.py)
-    figures.bytes["snapshot patch"] = sum(f.bytes for f in fetched if "/snapshot-patches/" in f.url)
+    figures.bytes["snapshot patch"] = sum(f.bytes for f in fetched
+                                          if "/snapshot-patches/" in f.url and f.url.endswith(".json"))
     log(f"  {figures.size}: refresh sparse ({len(watched)} names followed): {kinds(fetched)}")
     figures.bytes["snapshot"] = latest_role(repo, "snapshot").stat().st_size
     figures.counts["bins"] = len({p.name.split(".")[1] for p in (repo / "metadata").glob("*.index-sparse-*.json")})

@@ -224,7 +224,9 @@ class RepositoryClient:
         # what the downloads of this client transferred: full targets, packages rebuilt from deltas, fallbacks;
         # snapshots made from patches, the patch bytes downloaded, patches given up (composer/repo/snappatches.py)
         self.transfers = dict.fromkeys(("full", "full-bytes", "delta", "delta-bytes", "delta-fallbacks",
-                                        "snapshot-patched", "snapshot-patch-bytes", "snapshot-patch-fallbacks"), 0)
+                                        "snapshot-patched", "snapshot-patch-bytes", "snapshot-patch-fallbacks",
+                                        "snapshot-compressed", "snapshot-compressed-bytes",
+                                        "snapshot-compressed-fallbacks"), 0)
 
     # ---- trust
     def _new_updater(self, base: str) -> Updater:

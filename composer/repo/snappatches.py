@@ -2,12 +2,16 @@
 composer/repo/snapdiff.py).
 
     metadata/snapshot-patches/N.json   the patch from ``N-1.snapshot.json`` to ``N.snapshot.json``
+    metadata/snapshot-patches/N.zst    ``N.snapshot.json`` compressed (zstd), for a client with no snapshot
 
-The last :data:`KEEP` are kept. They are served but never signed: a client that holds snapshot ``v`` and is
+The last :data:`KEEP` of each are kept. They are served but never signed: a client that holds snapshot ``v`` and is
 sent to ``N.snapshot.json`` (``0 < N - v <= KEEP``) fetches patches ``v+1 .. N``, applies them, and hands the
 result to python-tuf's ngclient as the download of ``N.snapshot.json``; ngclient verifies it exactly as a
-downloaded file (the timestamp's length and sha256, the signatures, the version). Any problem (a missing
-patch, a hostile one, a result the timestamp does not name) and the fetcher downloads the full snapshot.
+downloaded file (the timestamp's length and sha256, the signatures, the version). A client with no snapshot
+(or whose patches failed) fetches ``N.zst`` instead: the snapshot lists every hash bin by name and version,
+so it compresses about 50 times (812 kB -> 16 kB at a million packages, zstd level 3 in 1.3 ms), and the
+decompressed bytes are checked the same way. Any problem (a missing file, a hostile one, a result the
+timestamp does not name) and the fetcher downloads the full snapshot.
 """
 
 from __future__ import annotations
@@ -21,11 +25,13 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import zstandard
 from tuf.api import exceptions as tuf_exc
 from tuf.ngclient import FetcherInterface
 
 from composer.errors import VerificationError
 from composer.fsutil import atomic_write
+from composer.limits import unzstd
 from composer.repo.snapdiff import MAX_PATCH_BYTES, MAX_RESULT_BYTES, FileId, apply_patch, make_patch
 
 if TYPE_CHECKING:
@@ -37,6 +43,8 @@ PATCH_DIR = "snapshot-patches"   # under metadata/: never a role file (N.ROLE.js
 KEEP = 64                        # patches kept; a client further behind downloads the full snapshot
 SNAPSHOT_NAME = re.compile(r"([1-9][0-9]{0,18})\.snapshot\.json")
 PATCH_NAME = re.compile(r"([1-9][0-9]{0,18})\.json")
+COMPRESSED_NAME = re.compile(r"([1-9][0-9]{0,18})\.zst")
+ZSTD_LEVEL = 3   # (level 19 saves a further 30% of 16 kB and takes 0.25 s a publish at a million packages)
 
 
 def patch_name(version: int) -> str:
@@ -44,23 +52,43 @@ def patch_name(version: int) -> str:
     return f"{PATCH_DIR}/{version}.json"
 
 
+def compressed_name(version: int) -> str:
+    """The name under metadata/ of snapshot ``version`` compressed."""
+    return f"{PATCH_DIR}/{version}.zst"
+
+
+def compress(data: bytes) -> bytes:
+    """A snapshot's bytes compressed (deterministic: the same bytes for the same snapshot)."""
+    return zstandard.ZstdCompressor(level=ZSTD_LEVEL, write_content_size=True).compress(data)
+
+
 # ----------------------------------------------------------------- publishing
 
 def write_patch(store: RepoStore, version: int, data: bytes) -> None:
-    """Publish the patch from the previous snapshot (read back from the store's metadata/) to ``data``, the
-    bytes of snapshot ``version``; none when the previous one is not there or the patch would be no smaller
-    than the snapshot. Patches older than the last :data:`KEEP` are removed from the working directory (a
-    remote copy prunes them with the push log: composer/repo/push.py)."""
+    """Publish snapshot ``version`` (``data``) compressed, and the patch from the previous snapshot (read back
+    from the store's metadata/) to it; no patch when the previous one is not there or the patch would be no
+    smaller than the snapshot. Files older than the last :data:`KEEP` versions are removed from the working
+    directory (a remote copy prunes them with the push log: composer/repo/push.py)."""
+    packed = compress(data)
+    if len(packed) < len(data):
+        store.publisher.put_metadata(compressed_name(version), packed)
     try:
         old = (store.metadata_dir / f"{version - 1}.snapshot.json").read_bytes()
     except FileNotFoundError:
-        return
-    patch = make_patch(old, data)
-    if len(patch) < len(data) and len(patch) <= MAX_PATCH_BYTES:
-        store.publisher.put_metadata(patch_name(version), patch)
-    for old_version in sorted(patch_versions(store.metadata_dir)):
-        if old_version <= version - KEEP:
-            (store.metadata_dir / patch_name(old_version)).unlink(missing_ok=True)
+        old = None
+    if old is not None:
+        patch = make_patch(old, data)
+        if len(patch) < len(data) and len(patch) <= MAX_PATCH_BYTES:
+            store.publisher.put_metadata(patch_name(version), patch)
+    _prune(store.metadata_dir, version)
+
+
+def _prune(metadata_dir: Path, newest: int) -> None:
+    """Remove the patches and compressed snapshots of versions older than the last :data:`KEEP`."""
+    for name in (patch_name, compressed_name):
+        for old_version in patch_versions(metadata_dir, compressed=name is compressed_name):
+            if old_version <= newest - KEEP:
+                (metadata_dir / name(old_version)).unlink(missing_ok=True)
 
 
 def derive_patches(metadata_dir: Path) -> list[int]:
@@ -80,24 +108,32 @@ def derive_patches(metadata_dir: Path) -> list[int]:
             if len(patch) <= MAX_PATCH_BYTES:
                 atomic_write(metadata_dir / patch_name(v), patch, tmp_dir=metadata_dir)
                 made.append(v)
-    for v in have:
-        if v <= newest - KEEP:
-            (metadata_dir / patch_name(v)).unlink(missing_ok=True)
+    packed = metadata_dir / compressed_name(newest)
+    if newest and not packed.is_file():
+        data = compress((metadata_dir / f"{newest}.snapshot.json").read_bytes())
+        atomic_write(packed, data, tmp_dir=metadata_dir)
+    _prune(metadata_dir, newest)
     return made
 
 
-def patch_versions(metadata_dir: Path) -> list[int]:
-    """The snapshot versions whose patch is under ``metadata_dir`` (temporary files skipped)."""
+def patch_versions(metadata_dir: Path, *, compressed: bool = False) -> list[int]:
+    """The snapshot versions whose patch (``compressed``: compressed snapshot) is under ``metadata_dir``
+    (temporary files skipped)."""
+    pattern = COMPRESSED_NAME if compressed else PATCH_NAME
     try:
         with os.scandir(metadata_dir / PATCH_DIR) as found:
-            return sorted(int(m[1]) for e in found if (m := PATCH_NAME.fullmatch(e.name)))
+            return sorted(int(m[1]) for e in found if (m := pattern.fullmatch(e.name)))
     except (FileNotFoundError, NotADirectoryError):
         return []
 
 
 def served_patches(metadata_dir: Path, snapshot_version: int) -> list[str]:
-    """The names under metadata/ of the patches a client of snapshot ``snapshot_version`` may ask for."""
-    return [patch_name(v) for v in patch_versions(metadata_dir) if snapshot_version - KEEP < v <= snapshot_version]
+    """The names under metadata/ of the patches a client of snapshot ``snapshot_version`` may ask for, and of
+    that snapshot compressed."""
+    packed = [compressed_name(snapshot_version)] if snapshot_version in patch_versions(metadata_dir,
+                                                                                         compressed=True) else []
+    return [*(patch_name(v) for v in patch_versions(metadata_dir) if snapshot_version - KEEP < v <= snapshot_version),
+            *packed]
 
 
 # ----------------------------------------------------------------- fetching
@@ -108,9 +144,10 @@ class PatchingFetcher(FetcherInterface):
 
     The patched bytes must have the length and sha256 the cache's timestamp gives snapshot N (ngclient
     stores the new timestamp, verified, before it asks for the snapshot); otherwise, or on any other
-    problem, the full snapshot is downloaded. ``note(kind, n)`` counts: ``snapshot-patched`` (snapshots
-    made from patches), ``snapshot-patch-bytes`` (patch bytes downloaded, whatever came of them),
-    ``snapshot-patch-fallbacks`` (patches tried and given up)."""
+    problem, the compressed snapshot, and failing that the full snapshot, is downloaded. ``note(kind, n)``
+    counts: ``snapshot-patched`` (snapshots made from patches), ``snapshot-patch-bytes`` (patch bytes
+    downloaded, whatever came of them), ``snapshot-patch-fallbacks`` (patches tried and given up), and the
+    same three ``snapshot-compressed...`` for the compressed snapshot."""
 
     def __init__(self, inner: FetcherInterface, *, metadata_url: str, cache: Path,
                  note: Callable[[str, int], None] = lambda kind, n: None) -> None:
@@ -122,8 +159,31 @@ class PatchingFetcher(FetcherInterface):
     def _fetch(self, url: str) -> Iterator[bytes]:
         m = SNAPSHOT_NAME.fullmatch(url.removeprefix(self.metadata_url)) if url.startswith(self.metadata_url) \
             else None
-        data = self._patched(int(m[1]), url) if m else None
+        data = (self._patched(int(m[1]), url) or self._unpacked(int(m[1]), url)) if m else None
         return iter((data,)) if data is not None else self.inner.fetch(url)
+
+    def _unpacked(self, version: int, url: str) -> bytes | None:
+        """Snapshot ``version`` from its compressed copy, or None (then it is downloaded)."""
+        wanted = _listed_snapshot(_read(self.cache / "timestamp.json"), version)
+        if wanted is None:
+            return None
+        packed_url = f"{self.metadata_url}{compressed_name(version)}"
+        try:
+            packed = self.inner.download_bytes(packed_url, min(wanted.length, MAX_RESULT_BYTES))
+            self.note("snapshot-compressed-bytes", len(packed))
+            try:
+                data = unzstd(packed, wanted.length)
+            except zstandard.ZstdError as exc:
+                raise VerificationError(f"{packed_url}: not a compressed snapshot ({exc})") from None
+            if FileId.of(data) != wanted:
+                raise VerificationError(f"{packed_url}: not the snapshot the timestamp names")
+        except (tuf_exc.DownloadError, VerificationError) as exc:
+            if not (isinstance(exc, tuf_exc.DownloadHTTPError) and exc.status_code == 404):
+                log.info("%s: the compressed snapshot not used (%s); downloading the full snapshot", url, exc)
+            self.note("snapshot-compressed-fallbacks", 1)
+            return None
+        self.note("snapshot-compressed", 1)
+        return data
 
     def _patched(self, version: int, url: str) -> bytes | None:
         """Snapshot ``version`` made from the cached one and patches, or None (then it is downloaded)."""

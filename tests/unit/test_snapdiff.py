@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+import zstandard
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from tuf.ngclient import FetcherInterface
@@ -80,7 +81,12 @@ class Client(RepositoryClient):
     @property
     def patching(self) -> dict[str, int]:
         """The snapshot patch counts of the last refresh (those not zero)."""
-        return {k: v for k, v in self.transfers.items() if k.startswith("snapshot-") and v}
+        return {k: v for k, v in self.transfers.items() if k.startswith("snapshot-patch") and v}
+
+    @property
+    def compressed(self) -> dict[str, int]:
+        """The compressed snapshot counts of the last refresh (those not zero)."""
+        return {k: v for k, v in self.transfers.items() if k.startswith("snapshot-compressed") and v}
 
     def trusted(self) -> dict[str, bytes]:
         return {p.name: p.read_bytes() for p in sorted(self.metadata_dir.glob("*.json"))}
@@ -115,9 +121,14 @@ def change(world: World, i: int) -> int:
     return snapshot_version(world)
 
 
+def whole(got: list[str], version: int) -> bool:
+    """Whether snapshot ``version`` was downloaded whole: compressed (or, failing that, in full)."""
+    return bool({f"metadata/{version}.snapshot.json", f"metadata/snapshot-patches/{version}.zst"} & set(got))
+
+
 def assert_same_as_full(world: World, client: Client, tmp_path: Path) -> None:
     fresh = Client(world, tmp_path / "fresh-cache")
-    assert f"metadata/{snapshot_version(world)}.snapshot.json" in fresh.refreshed()
+    assert whole(fresh.refreshed(), snapshot_version(world))
     assert client.trusted() == fresh.trusted()
     assert client.trusted()["snapshot.json"] == snapshot_bytes(world, snapshot_version(world))
 
@@ -143,8 +154,9 @@ def test_patches_are_not_roles_and_leave_no_temporaries(world: World) -> None:
     store = world.store()
     assert "snapshot-patches" not in role_versions(store) and not store.has_role("snapshot-patches")
     assert sorted(p.name for p in (world.dir / "metadata").iterdir() if p.name.startswith(".")) == []
+    v = snapshot_version(world)
     assert sorted(p.name for p in (world.dir / "metadata" / "snapshot-patches").iterdir()) == \
-        [f"{snapshot_version(world)}.json"]
+        sorted([f"{v}.json", *(f"{n}.zst" for n in range(2, v + 1))])
 
 
 def test_only_the_last_patches_are_kept_and_pushed(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -163,10 +175,10 @@ def test_only_the_last_patches_are_kept_and_pushed(world: World, monkeypatch: py
 
 def test_a_refresh_after_one_change_downloads_the_patch_not_the_snapshot(world: World, tmp_path: Path) -> None:
     client = Client(world, tmp_path / "cache")
-    assert f"metadata/{snapshot_version(world)}.snapshot.json" in client.refreshed()
+    assert whole(client.refreshed(), snapshot_version(world))
     v = change(world, 0)
     got = client.refreshed()
-    assert f"metadata/snapshot-patches/{v}.json" in got and f"metadata/{v}.snapshot.json" not in got
+    assert f"metadata/snapshot-patches/{v}.json" in got and not whole(got, v)
     assert client.patching == {"snapshot-patch-bytes": patch_path(world, v).stat().st_size, "snapshot-patched": 1}
     assert dict(client.log)[f"metadata/snapshot-patches/{v}.json"] == patch_path(world, v).stat().st_size
     assert_same_as_full(world, client, tmp_path)
@@ -182,7 +194,7 @@ def test_patches_over_http(world: World, tmp_path: Path, missing: bool) -> None:
         if missing:
             patch_path(world, v).unlink()   # a 404: the full snapshot
         got = client.refreshed()
-        assert (f"metadata/{v}.snapshot.json" in got) == missing
+        assert whole(got, v) == missing
         assert client.patching.get("snapshot-patched", 0) == (not missing)
         assert client.trusted()["snapshot.json"] == snapshot_bytes(world, v)
 
@@ -205,7 +217,7 @@ def test_a_client_further_behind_than_the_window_downloads_in_full(world: World,
     client.refreshed()
     versions = [change(world, i) for i in range(3)]
     got = client.refreshed()
-    assert f"metadata/{versions[-1]}.snapshot.json" in got and not [n for n in got if "patches" in n]
+    assert whole(got, versions[-1]) and not [n for n in got if n.endswith(".json") and "patches" in n]
     assert client.patching == {}
     assert_same_as_full(world, client, tmp_path)
 
@@ -235,7 +247,87 @@ def test_a_mirror_serves_the_patches_between_the_snapshots_it_copied(world: Worl
     mirror(Client(world, tmp_path / "mirror-cache"), dest, list(ARCHES))
     assert (dest / "metadata" / snappatches.patch_name(v)).read_bytes() == patch_path(world, v).read_bytes()
     got = reader.refreshed()
-    assert f"metadata/snapshot-patches/{v}.json" in got and f"metadata/{v}.snapshot.json" not in got
+    assert f"metadata/snapshot-patches/{v}.json" in got and not whole(got, v)
+    assert reader.trusted()["snapshot.json"] == snapshot_bytes(world, v)
+
+
+# ----------------------------------------------------------------- the compressed snapshot
+
+def compressed_path(world: World, version: int) -> Path:
+    return world.dir / "metadata" / snappatches.compressed_name(version)
+
+
+def test_a_new_client_downloads_the_compressed_snapshot(world: World, tmp_path: Path) -> None:
+    v = snapshot_version(world)
+    packed = compressed_path(world, v).read_bytes()
+    assert packed == snappatches.compress(snapshot_bytes(world, v)), "deterministic"
+    assert len(packed) * 4 < len(snapshot_bytes(world, v))
+    client = Client(world, tmp_path / "cache")
+    got = client.refreshed()
+    assert f"metadata/snapshot-patches/{v}.zst" in got and f"metadata/{v}.snapshot.json" not in got
+    assert client.compressed == {"snapshot-compressed": 1, "snapshot-compressed-bytes": len(packed)}
+    assert client.trusted()["snapshot.json"] == snapshot_bytes(world, v)
+    assert client.metadata("pkg-001", "x86_64").version == "1.0.0"
+
+
+def test_the_compressed_snapshot_over_http_and_pushed_before_the_timestamp(world: World, tmp_path: Path) -> None:
+    v = change(world, 0)
+    with serving(world.dir) as url:
+        client = Client(world, tmp_path / "cache", url=url)
+        assert f"metadata/snapshot-patches/{v}.zst" in client.refreshed()
+        assert client.trusted()["snapshot.json"] == snapshot_bytes(world, v)
+    keys = [u.key for u in plan(world.dir)]
+    assert f"snapshot-patches/{v}.zst" in current_metadata(world.dir)
+    assert f"snapshot-patches/{v - 1}.zst" not in current_metadata(world.dir)   # only the current one is served
+    assert keys.index(f"metadata/snapshot-patches/{v}.zst") < keys.index("metadata/timestamp.json")
+
+
+def _bomb(data: bytes) -> bytes:
+    """A small frame declaring 50 times the snapshot (python-zstandard would allocate what it declares)."""
+    return zstandard.ZstdCompressor(write_content_size=True).compress(b"\0" * (len(data) * 50))
+
+
+def _tampered(data: bytes) -> bytes:
+    """The snapshot with one byte of its signature changed: the same length, another hash."""
+    at = data.index(b'"sig":"') + len(b'"sig":"')
+    return snappatches.compress(data[:at] + (b"0" if data[at:at + 1] != b"0" else b"1") + data[at + 1:])
+
+
+PACKED_DAMAGE: dict[str, Callable[[bytes], bytes]] = {
+    "tampered": _tampered,
+    "not zstd": lambda data: b"not a zstd frame at all",
+    "another snapshot": lambda data: snappatches.compress(data.replace(b'"version":', b'"version": ', 1)),
+    "truncated": lambda data: snappatches.compress(data)[:-9],
+    "declares too much": _bomb,
+    "larger than the snapshot": lambda data: zstandard.ZstdCompressor(level=1).compress(data) + b"x" * len(data),
+    "empty": lambda data: b"",
+}
+
+
+@pytest.mark.parametrize("damage", [*sorted(PACKED_DAMAGE), "missing"])
+def test_a_hostile_or_missing_compressed_snapshot_means_a_full_download(world: World, tmp_path: Path,
+                                                                        damage: str) -> None:
+    v = snapshot_version(world)
+    path = compressed_path(world, v)
+    if damage == "missing":
+        path.unlink()
+    else:
+        path.write_bytes(PACKED_DAMAGE[damage](snapshot_bytes(world, v)))
+    client = Client(world, tmp_path / "cache")
+    got = client.refreshed()
+    assert f"metadata/{v}.snapshot.json" in got, "the full snapshot, after the compressed one was given up"
+    assert client.compressed.get("snapshot-compressed-fallbacks") == 1 and "snapshot-compressed" not in \
+        client.compressed
+    assert client.trusted()["snapshot.json"] == snapshot_bytes(world, v)
+
+
+def test_a_mirror_serves_its_snapshot_compressed(world: World, tmp_path: Path) -> None:
+    dest = tmp_path / "mirror"
+    v = change(world, 0)
+    mirror(Client(world, tmp_path / "mirror-cache"), dest, list(ARCHES))
+    assert (dest / "metadata" / snappatches.compressed_name(v)).read_bytes() == compressed_path(world, v).read_bytes()
+    reader = Client(world, tmp_path / "cache", served=dest)
+    assert f"metadata/snapshot-patches/{v}.zst" in reader.refreshed()
     assert reader.trusted()["snapshot.json"] == snapshot_bytes(world, v)
 
 
@@ -339,7 +431,7 @@ def test_a_hostile_or_missing_patch_means_a_full_download(world: World, tmp_path
         path.write_bytes(make(old, new, path.read_bytes()))
     got = client.refreshed()
     assert f"metadata/snapshot-patches/{v}.json" in got or damage == "missing"
-    assert f"metadata/{v}.snapshot.json" in got, "the full snapshot, after the patch was given up"
+    assert whole(got, v), "the whole snapshot, after the patch was given up"
     assert client.patching.get("snapshot-patch-fallbacks") == 1 and "snapshot-patched" not in client.patching
     assert_same_as_full(world, client, tmp_path)
 
@@ -351,7 +443,7 @@ def test_a_damaged_cached_snapshot_means_a_full_download(world: World, tmp_path:
     cached = client.metadata_dir / "snapshot.json"
     cached.write_bytes(cached.read_bytes().replace(b'"version":', b'"version": ', 1))   # not the patch's base
     got = client.refreshed()
-    assert f"metadata/{v}.snapshot.json" in got and client.patching.get("snapshot-patch-fallbacks") == 1
+    assert whole(got, v) and client.patching.get("snapshot-patch-fallbacks") == 1
     assert_same_as_full(world, client, tmp_path)
 
 
