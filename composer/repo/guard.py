@@ -30,7 +30,7 @@ import contextlib
 import functools
 import os
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
@@ -90,7 +90,7 @@ def locked_directory(fn: Callable[Concatenate[Path, P], T]) -> Callable[Concaten
 
 def repair(store: RepoStore, *, deep: bool = False) -> None:
     """Undo what a killed writer left half done (see the module docstring). Under the lock."""
-    remove_temporaries(store.dir, deep=deep)
+    remove_temporaries(store.dir, deep=deep, metadata_names=store.metadata_names())
     if store.config.legacy:
         return
     db = store.writable_state()
@@ -121,19 +121,21 @@ def role_versions(store: RepoStore) -> dict[str, int]:
     return dict(sorted(out.items()))
 
 
-def remove_temporaries(directory: Path, *, deep: bool = False) -> None:
+def remove_temporaries(directory: Path, *, deep: bool = False, metadata_names: Sequence[str] | None = None) -> None:
     """Delete ``.NAME.*.tmp`` files an interrupted write left (repository top, metadata/, targets/; with
     ``deep`` every directory below targets/) and the private upload copies (``.upload-*/``) of an
-    interrupted ``repo add``."""
+    interrupted ``repo add``. ``metadata_names``: metadata/'s listing when the caller has it (tens of
+    thousands of names at a million packages: listed once)."""
     if directory.is_dir():
         for upload in directory.glob(".upload-*"):
             if upload.is_dir() and not upload.is_symlink():
                 shutil.rmtree(upload, ignore_errors=True)
-    tops = [(directory, False), (directory / "metadata", False), (directory / "targets", deep)]
-    for top, deep in tops:
+    tops = [(directory, False, None), (directory / "metadata", False, metadata_names),
+            (directory / "targets", deep, None)]
+    for top, deep, listed in tops:
         if not top.is_dir():
             continue
-        walked = os.walk(top) if deep else [(str(top), [], os.listdir(top))]
+        walked = os.walk(top) if deep else [(str(top), [], listed if listed is not None else os.listdir(top))]
         for dirpath, _, names in walked:
             for name in names:
                 if name.startswith(".") and name.endswith(".tmp"):

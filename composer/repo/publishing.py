@@ -130,12 +130,9 @@ def _whole_indexes(store: RepoStore, arches: Sequence[str], entries: Sequence[In
 def _unfinished(store: RepoStore, snapshot: snapshotdoc.SnapshotDoc, bins: Iterable[str]) -> bool:
     """Whether a publish stopped after signing a bin or the index role but before the snapshot that lists them
     (one listing of metadata/: versions only, no file read)."""
-    versions = store.latest_versions()
-    for role in (INDEX_ROLE, *bins):
-        held = versions.get(role)
-        if held is not None and snapshot.listed_version(role) != held:
-            return True
-    return False
+    versions, listed = store.latest_versions(), snapshot.listed_versions()
+    return any((held := versions.get(role)) is not None and listed.get(f"{role}.json") != held
+               for role in (INDEX_ROLE, *bins))
 
 
 def publishes_sparse(targets: Targets, architectures: Sequence[str]) -> bool:

@@ -7,8 +7,9 @@ reading and writing it costs what the JSON parser and encoder do. The bytes are 
 write for the same content (sorted compact JSON, the canonical JSON of ``signed`` signed by each key), and
 tests/unit/test_snapshotdoc.py checks them against python-tuf: parsed, re-serialised and verified.
 
-The previous snapshot is the repository's own file, but it is still checked before use (a dict of
-``ROLE.json`` -> a positive int version; a length and sha256 are carried only when well formed).
+The previous snapshot is the repository's own file, but it is still checked before use: its shape when
+read, each entry where it is used (a version that is not a positive integer is "not listed"; a length and
+sha256 are carried only when well formed).
 """
 
 from __future__ import annotations
@@ -46,19 +47,27 @@ class SnapshotDoc:
         return meta
 
     def listed_version(self, role: str) -> int | None:
+        """The version listed for ``role`` (None: not listed, or not as a positive integer)."""
         entry = self.meta.get(f"{role}.json")
-        return None if entry is None else int(entry["version"])
+        version = entry.get("version") if isinstance(entry, dict) else None
+        return version if type(version) is int and version > 0 else None
+
+    def listed_versions(self) -> dict[str, int]:
+        """``ROLE.json`` -> version of every well-formed entry (one pass, for checking thousands of bins)."""
+        return {name: v for name, entry in self.meta.items()
+                if isinstance(entry, dict) and type(v := entry.get("version")) is int and v > 0}
 
     def hashed(self, role: str) -> Entry | None:
         """``role``'s entry when it carries a well-formed length and sha256 (an entry that can be carried)."""
         entry = self.meta.get(f"{role}.json")
-        if entry is None:
+        if not isinstance(entry, dict):
             return None
         length, hashes = entry.get("length"), entry.get("hashes")
         sha = hashes.get("sha256") if isinstance(hashes, dict) else None
         if type(length) is not int or length < 0 or not isinstance(sha, str) or len(sha) != 64:
             return None
-        return {"version": entry["version"], "length": length, "hashes": {"sha256": sha}}
+        version = self.listed_version(role)
+        return None if version is None else {"version": version, "length": length, "hashes": {"sha256": sha}}
 
 
 def file_entry(version: int, data: bytes) -> Entry:
@@ -91,10 +100,8 @@ def parse(data: bytes, where: str) -> SnapshotDoc:
         raise bad("signed.version is not a positive integer")
     if not isinstance(meta, dict):
         raise bad("signed.meta is not an object")
-    for name, entry in meta.items():
-        listed = entry.get("version") if isinstance(entry, dict) else None
-        if type(listed) is not int or listed < 1 or not name.endswith(".json"):
-            raise bad(f"signed.meta.{name} is not a role's version")
+    # (entries are checked where they are used: a malformed one is "not listed", which makes the next
+    # publish a full one, and its length and hash are never carried; publish writes every entry anew)
     return SnapshotDoc(signed)
 
 

@@ -134,7 +134,8 @@ class RepoStore:
         # a store made from another's publisher: what it writes reaches both listings
         self._outer = publisher.seen if isinstance(publisher, TrackedPublisher) else None
         self.publisher: Publisher = TrackedPublisher(inner, self._saw_metadata)
-        self._listing: dict[str, int] | None = None   # role -> newest version in metadata/ (one scandir, kept)
+        self._listing: dict[str, int] | None = None   # role -> newest version in metadata/ (one listing, kept)
+        self._names: list[str] | None = None
         self.legacy_ok = legacy
         self._state_db: StateDB | None = None
         self._state_write = False
@@ -219,14 +220,20 @@ class RepoStore:
         store is made per command, under the lock for a writer. Read-only: do not change the mapping."""
         if self._listing is None:
             listing: dict[str, int] = {}
-            try:
-                with os.scandir(self.metadata_dir) as found:
-                    for entry in found:
-                        _record(listing, entry.name)
-            except FileNotFoundError:
-                pass
+            for name in self.metadata_names():
+                _record(listing, name)
             self._listing = listing
         return self._listing
+
+    def metadata_names(self) -> list[str]:
+        """The names in metadata/ when first asked (one listing per store, shared by the repair's removal of
+        temporaries and :meth:`latest_versions`; what the store writes later is not added here)."""
+        if self._names is None:
+            try:
+                self._names = os.listdir(self.metadata_dir)
+            except FileNotFoundError:
+                self._names = []
+        return self._names
 
     def _saw_metadata(self, name: str) -> None:
         if self._listing is not None:

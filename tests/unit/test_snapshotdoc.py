@@ -66,10 +66,15 @@ BAD: list[tuple[Any, str]] = [
     ({"signed": {"_type": "snapshot", "version": 0, "meta": {}}}, "version is not a positive integer"),
     ({"signed": {"_type": "snapshot", "version": True, "meta": {}}}, "version is not a positive integer"),
     ({"signed": {"_type": "snapshot", "version": 2, "meta": []}}, "meta is not an object"),
-    ({"signed": {"_type": "snapshot", "version": 2, "meta": {"a.json": {"version": "3"}}}}, "a.json"),
-    ({"signed": {"_type": "snapshot", "version": 2, "meta": {"a.json": 3}}}, "a.json"),
-    ({"signed": {"_type": "snapshot", "version": 2, "meta": {"a": {"version": 3}}}}, "signed.meta.a "),
 ]
+
+
+@pytest.mark.parametrize("entry", [{"version": "3"}, 3, {"version": 0}, {"version": True}, {}, None])
+def test_a_malformed_entry_is_not_listed(entry: Any) -> None:
+    doc = snapshotdoc.parse(json.dumps({"signed": {"_type": "snapshot", "version": 2, "meta": {
+        "a.json": entry, "b.json": {"version": 4}}}}).encode(), "s.json")
+    assert doc.listed_version("a") is None and doc.hashed("a") is None
+    assert doc.listed_versions() == {"b.json": 4} and doc.listed_version("b") == 4
 
 
 @pytest.mark.parametrize(("doc", "what"), BAD)
