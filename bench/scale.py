@@ -79,6 +79,7 @@ from composer.profile.load import load_profile
 from composer.repo import edit, incremental
 from composer.repo.index import IndexEntry, build_index, package_target_path
 from composer.repo.mirror import mirror
+from composer.repo.snappatches import derive_patches
 from composer.repo.sparse import provided_name
 from composer.repo.store import RepoStore
 from composer.solve.lock import RepositorySources, resolve_profile
@@ -265,9 +266,11 @@ def add_lock_set(home: Path, log: Callable[[str], None]) -> None:
 
 def bring_up_to_date(home: Path, log: Callable[[str], None]) -> None:
     """The cached repository made by an older vcomp, moved to this one's state (its schema upgrade and a full
-    publish, which records what it published): once, unmeasured, so that ``add 1`` and ``publish`` measure a
-    change, not a migration."""
+    publish, which records what it published; the compressed snapshot of its current snapshot): once,
+    unmeasured, so that ``add 1`` and ``publish`` measure a change, not a migration."""
     store = RepoStore(home / "repo")
+    # the compressed snapshot a new client fetches (composer/repo/snappatches.py; every publish writes it since)
+    derive_patches(store.metadata_dir)
     try:
         if incremental.Record.from_value(store.writable_state().meta(incremental.RECORD_KEY)) is not None:
             return
