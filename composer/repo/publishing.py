@@ -53,7 +53,7 @@ def publish_unlocked(store: RepoStore, *, full: bool = False) -> dict[str, int]:
     # new index keys (vcomp repo rotate --role index): every bin is signed again by them, and none by the old
     rekey = succinct is not None and (sorted(succinct.keyids) != sorted(k.keyid for k in index_keys)
                                       or succinct.threshold != threshold)
-    count = db.count()   # (a scan of the state's smallest index: 0.14 s at 1M, so once)
+    count = db.count()   # (kept by the state's triggers: composer/repo/statedb.py)
     plan = incremental.plan(db, incremental.Record.from_value(db.meta(incremental.RECORD_KEY)), arches=arches,
                             bits=succinct.bit_length if succinct else None, full=full or not sparse or rekey,
                             interrupted=_unfinished(store, snapshot, succinct.get_roles() if succinct else ()),

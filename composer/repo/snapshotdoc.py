@@ -21,6 +21,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from tuf.api.metadata import Snapshot
+
 from composer.errors import VerificationError
 from composer.trust import canonical
 from composer.trust.keys import SigningKey
@@ -64,7 +66,8 @@ class SnapshotDoc:
             return None
         length, hashes = entry.get("length"), entry.get("hashes")
         sha = hashes.get("sha256") if isinstance(hashes, dict) else None
-        if type(length) is not int or length < 0 or not isinstance(sha, str) or len(sha) != 64:
+        if type(length) is not int or length < 0 or not isinstance(sha, str) or len(sha) != 64 \
+                or sha.strip("0123456789abcdef"):
             return None
         version = self.listed_version(role)
         return None if version is None else {"version": version, "length": length, "hashes": {"sha256": sha}}
@@ -100,6 +103,10 @@ def parse(data: bytes, where: str) -> SnapshotDoc:
         raise bad("signed.version is not a positive integer")
     if not isinstance(meta, dict):
         raise bad("signed.meta is not an object")
+    try:   # the other fields are carried into the next snapshot: what python-tuf (every client) accepts
+        Snapshot.from_dict({**signed, "meta": {}})
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise bad(f"not valid snapshot metadata: {exc!r}") from None
     # (entries are checked where they are used: a malformed one is "not listed", which makes the next
     # publish a full one, and its length and hash are never carried; publish writes every entry anew)
     return SnapshotDoc(signed)

@@ -236,6 +236,8 @@ class RepoStore:
         return self._names
 
     def _saw_metadata(self, name: str) -> None:
+        if self._names is not None:
+            self._names.append(name)
         if self._listing is not None:
             _record(self._listing, name)
         if self._outer is not None:

@@ -23,38 +23,45 @@ import tuf.api.serialization.json as tuf_json
 
 _slow = securesystemslib.formats.encode_canonical
 _dumps = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"), allow_nan=False).encode
-_LEAVES = (str, int, bool, type(None))
+_NONE = type(None)
+_MAX_DEPTH = 100   # deeper values go to securesystemslib (the C encoder's recursion limit is not its)
 _MAX_NODES = 5_000_000   # a cyclic value never ends the walk: past this, securesystemslib's encoder decides
 
 
 def encode_canonical(value: Any, output_function: Any = None) -> str | None:
     """securesystemslib's ``encode_canonical``, fast for plain JSON values (see the module docstring)."""
     if output_function is None and _plain(value):
-        text = _dumps(value)
+        try:
+            text = _dumps(value)
+        except RecursionError:
+            return _slow(value, output_function)
         if "\\" not in text:   # nothing escaped: no control character, quote or backslash in any string
             return text
     return _slow(value, output_function)
 
 
 def _plain(value: Any) -> bool:
-    """Whether ``value`` holds only exact dicts with str keys, lists, tuples, strs, ints, bools and None."""
-    stack = [value]
+    """Whether ``value`` holds only exact dicts with str keys, lists, tuples, strs, ints, bools and None, at most
+    :data:`_MAX_DEPTH` deep. Types are compared by identity: a metaclass can make any type compare equal to
+    ``str``."""
+    stack = [(value, 0)]
     seen = 0
     while stack:
-        item = stack.pop()
+        item, depth = stack.pop()
         seen += 1
-        if seen > _MAX_NODES:
+        if seen > _MAX_NODES or depth > _MAX_DEPTH:
             return False
         kind = type(item)
         if kind is dict:
             for key, child in item.items():
                 if type(key) is not str:
                     return False
-                if type(child) not in _LEAVES:
-                    stack.append(child)
+                if not ((ck := type(child)) is str or ck is int or ck is bool or ck is _NONE):
+                    stack.append((child, depth + 1))
         elif kind is list or kind is tuple:
-            stack.extend(c for c in item if type(c) not in _LEAVES)
-        elif kind not in _LEAVES:
+            stack.extend((c, depth + 1) for c in item
+                         if not ((ck := type(c)) is str or ck is int or ck is bool or ck is _NONE))
+        elif not (kind is str or kind is int or kind is bool or kind is _NONE):
             return False
     return True
 

@@ -14,7 +14,7 @@ from tuf.api.metadata import Metadata, Root, Snapshot
 
 from composer.errors import VerificationError
 from composer.repo import snapshotdoc
-from composer.repo.store import SERIALIZER
+from composer.repo.store import SERIALIZER, RepoStore
 from tests.repo_fixtures import Pristine, Repo, build_pristine
 
 
@@ -71,7 +71,8 @@ BAD: list[tuple[Any, str]] = [
 
 @pytest.mark.parametrize("entry", [{"version": "3"}, 3, {"version": 0}, {"version": True}, {}, None])
 def test_a_malformed_entry_is_not_listed(entry: Any) -> None:
-    doc = snapshotdoc.parse(json.dumps({"signed": {"_type": "snapshot", "version": 2, "meta": {
+    doc = snapshotdoc.parse(json.dumps({"signed": {
+        "_type": "snapshot", "version": 2, "spec_version": "1.0.31", "expires": "2030-01-01T00:00:00Z", "meta": {
         "a.json": entry, "b.json": {"version": 4}}}}).encode(), "s.json")
     assert doc.listed_version("a") is None and doc.hashed("a") is None
     assert doc.listed_versions() == {"b.json": 4} and doc.listed_version("b") == 4
@@ -109,3 +110,39 @@ def test_only_a_well_formed_length_and_hash_is_carried(repo: Repo, entry: dict[s
     good = snapshotdoc.SnapshotDoc({"_type": "snapshot", "version": 3, "meta": {"alice.json": {
         "version": version, "length": 5, "hashes": {"sha256": "b" * 64}}}})
     assert snapshotdoc.meta(store, ["alice"], good)["alice.json"]["length"] == 5   # carried (not re-read)
+
+
+@pytest.mark.parametrize("change", [
+    lambda s: s.pop("spec_version"),                 # missing
+    lambda s: s.update(spec_version="2.0.0"),        # a spec python-tuf does not support
+    lambda s: s.update(spec_version=1),              # not a string
+    lambda s: s.update(expires="tomorrow"),
+    lambda s: s.pop("expires"),
+])
+def test_a_previous_snapshot_python_tuf_refuses_is_not_signed_again(repo: Repo, change: Any) -> None:
+    """(found by review: the other fields of the previous snapshot are carried into the next one)"""
+    path = repo.latest("snapshot")
+    doc = json.loads(path.read_bytes())
+    change(doc["signed"])
+    path.write_bytes(json.dumps(doc).encode())
+    before = sorted(p.name for p in (repo.dir / "metadata").iterdir())
+    with pytest.raises(VerificationError, match=f"{path.name}: unreadable metadata .not valid snapshot metadata"):
+        repo.publish()
+    assert sorted(p.name for p in (repo.dir / "metadata").iterdir()) == before   # nothing signed
+
+
+@pytest.mark.parametrize("digest", ["Z" * 64, "A" * 64, "\u00e9" * 64])
+def test_a_sha256_that_is_not_64_lower_case_hex_digits_is_not_carried(digest: str) -> None:
+    doc = snapshotdoc.SnapshotDoc({"_type": "snapshot", "version": 3, "meta": {
+        "alice.json": {"version": 2, "length": 10, "hashes": {"sha256": digest}}}})
+    assert doc.hashed("alice") is None
+
+
+def test_a_role_written_after_the_names_were_listed_is_in_the_listing(repo: Repo) -> None:
+    """(found by review: metadata/'s names listed first, the role listing built from them after a write)"""
+    store = RepoStore(repo.dir)
+    store.metadata_names()                                  # what repair() asks first (remove_temporaries)
+    data = repo.latest("alice").read_bytes()
+    newest = int(repo.latest("alice").name.split(".")[0]) + 1
+    store.publisher.put_metadata(f"{newest}.alice.json", data)
+    assert store.current_version("alice") == newest
