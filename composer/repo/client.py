@@ -32,7 +32,7 @@ from tuf.api import exceptions as tuf_exc
 from tuf.api.metadata import Metadata, Root, TargetFile, Targets
 from tuf.ngclient import FetcherInterface, Updater, UpdaterConfig
 
-from composer import oserrors, settings
+from composer import gcpause, oserrors, settings
 from composer.errors import FetchError, UserError, VerificationError
 from composer.fsutil import atomic_copy, atomic_write, canonical_json
 from composer.notices import notice
@@ -255,7 +255,8 @@ class RepositoryClient:
         for base in self.urls:
             try:
                 updater = self._new_updater(base)
-                updater.refresh()
+                with gcpause.paused():   # (the snapshot's 20,480 entries at 1M: composer/gcpause.py)
+                    updater.refresh()
             except (tuf_exc.RepositoryError, tuf_exc.DownloadError) as exc:
                 problems.append(f"{base}: {describe(exc)}")
                 unreachable = unreachable and is_unreachable(exc)

@@ -60,11 +60,11 @@ def _graph() -> dict[str, set[str]]:
 
 # rank -> the nodes of that rank (the table of docs/architecture/tests.md and the common brief of issue 13)
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("composer", "errors", "oserrors", "limits", "fsutil", "run", "lockfile", "schema", "tomlpos", "reserved",
-     "cachekinds", "version", "debversion", "spdx", "s3client", "arch", "hardware", "settings", "notices", "project",
-     "hostchecks", "plugins", "update.chunking", "update.index", "update.store", "update.seeds", "update.slots",
-     "update.channel", "update.bundle", "stats.clf", "advisory.osv", "advisory.feed", "advisory.changelog",
-     "advisory.debian", "advisory.match"),
+    ("composer", "errors", "oserrors", "limits", "gcpause", "fsutil", "run", "lockfile", "schema", "tomlpos",
+     "reserved", "cachekinds", "version", "debversion", "spdx", "s3client", "arch", "hardware", "settings", "notices",
+     "project", "hostchecks", "plugins", "update.chunking", "update.index", "update.store", "update.seeds",
+     "update.slots", "update.channel", "update.bundle", "stats.clf", "advisory.osv", "advisory.feed",
+     "advisory.changelog", "advisory.debian", "advisory.match"),
     ("trust", "rootfs"),
     ("package",),
     ("image", "repo", "farm"),
