@@ -25,7 +25,7 @@ _slow = securesystemslib.formats.encode_canonical
 _dumps = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"), allow_nan=False).encode
 _NONE = type(None)
 _MAX_DEPTH = 100   # deeper values go to securesystemslib (the C encoder's recursion limit is not its)
-_MAX_NODES = 5_000_000   # a cyclic value never ends the walk: past this, securesystemslib's encoder decides
+_MAX_NODES = 5_000_000   # containers walked at most (a value sharing sublists can be huge yet shallow)
 
 
 def encode_canonical(value: Any, output_function: Any = None) -> str | None:
@@ -42,28 +42,39 @@ def encode_canonical(value: Any, output_function: Any = None) -> str | None:
 
 def _plain(value: Any) -> bool:
     """Whether ``value`` holds only exact dicts with str keys, lists, tuples, strs, ints, bools and None, at most
-    :data:`_MAX_DEPTH` deep. Types are compared by identity: a metaclass can make any type compare equal to
-    ``str``."""
-    stack = [(value, 0)]
+    :data:`_MAX_DEPTH` deep and :data:`_MAX_NODES` containers (a cyclic value is too deep). Walked a level at a
+    time; types are compared by identity: a metaclass can make any type compare equal to ``str``."""
+    level: list[Any] = [value]
     seen = 0
-    while stack:
-        item, depth = stack.pop()
-        seen += 1
-        if seen > _MAX_NODES or depth > _MAX_DEPTH:
+    for _ in range(_MAX_DEPTH + 1):
+        seen += len(level)
+        if seen > _MAX_NODES:
             return False
-        kind = type(item)
-        if kind is dict:
-            for key, child in item.items():
-                if type(key) is not str:
-                    return False
-                if not ((ck := type(child)) is str or ck is int or ck is bool or ck is _NONE):
-                    stack.append((child, depth + 1))
-        elif kind is list or kind is tuple:
-            stack.extend((c, depth + 1) for c in item
-                         if not ((ck := type(c)) is str or ck is int or ck is bool or ck is _NONE))
-        elif not (kind is str or kind is int or kind is bool or kind is _NONE):
-            return False
-    return True
+        below: list[Any] = []
+        for item in level:
+            kind = type(item)
+            if kind is dict:
+                for key, child in item.items():
+                    if type(key) is not str:
+                        return False
+                    ck = type(child)
+                    if ck is dict or ck is list or ck is tuple:
+                        below.append(child)
+                    elif not (ck is str or ck is int or ck is bool or ck is _NONE):
+                        return False
+            elif kind is list or kind is tuple:
+                for child in item:
+                    ck = type(child)
+                    if ck is dict or ck is list or ck is tuple:
+                        below.append(child)
+                    elif not (ck is str or ck is int or ck is bool or ck is _NONE):
+                        return False
+            elif not (kind is str or kind is int or kind is bool or kind is _NONE):
+                return False
+        if not below:
+            return True
+        level = below
+    return False
 
 
 def install() -> None:
