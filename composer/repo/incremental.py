@@ -34,12 +34,12 @@ period before any expires (``sign_bin``).
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from tuf.api.metadata import MetaFile, TargetFile, Targets
 
+from composer.repo import snapshotdoc
 from composer.repo.hashbins import bin_bits, sign_bin
 from composer.repo.index import IndexEntry
 from composer.repo.publish import stored_target
@@ -110,7 +110,7 @@ class Plan:
 
 
 def plan(db: StateDB, record: Record | None, *, arches: Sequence[str], bits: int | None, full: bool,
-         interrupted: bool, packages: int | None = None) -> Plan:
+         interrupted: bool, packages: int) -> Plan:
     """Decide between a full and an incremental publish (see the module docstring); ``interrupted``: the
     metadata shows a publish that did not finish (a bin or the index role newer than the snapshot lists)."""
     why = ("requested" if full else "no record of the last publish" if record is None
@@ -119,7 +119,7 @@ def plan(db: StateDB, record: Record | None, *, arches: Sequence[str], bits: int
            else "the hash bins changed" if bits is None or bits != record.bits
            else "the bins' renewal date passed" if dt.datetime.fromisoformat(record.renew_by) <= utcnow()
            else "")
-    changes = None if why else db.changes(max(MAX_INCREMENTAL, (db.count() if packages is None else packages) // 8))
+    changes = None if why else db.changes(max(MAX_INCREMENTAL, packages // 8))
     if changes is None:
         return Plan(changes=None, record=record, why=why or "too many changes")
     return Plan(changes=changes, record=record, why="")
@@ -208,4 +208,4 @@ def update_bins(store: RepoStore, index: Targets, files: Mapping[str, bytes | No
 
 def metafile(version: int, data: bytes) -> MetaFile:
     """A snapshot or timestamp entry: the version, the length and the sha256 of ``data``."""
-    return MetaFile(version=version, length=len(data), hashes={"sha256": hashlib.sha256(data).hexdigest()})
+    return MetaFile.from_dict(snapshotdoc.file_entry(version, data))

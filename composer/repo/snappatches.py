@@ -159,56 +159,60 @@ class PatchingFetcher(FetcherInterface):
     def _fetch(self, url: str) -> Iterator[bytes]:
         m = SNAPSHOT_NAME.fullmatch(url.removeprefix(self.metadata_url)) if url.startswith(self.metadata_url) \
             else None
-        data = (self._patched(int(m[1]), url) or self._unpacked(int(m[1]), url)) if m else None
+        data = self._derived(int(m[1]), url) if m else None
         return iter((data,)) if data is not None else self.inner.fetch(url)
 
-    def _unpacked(self, version: int, url: str) -> bytes | None:
-        """Snapshot ``version`` from its compressed copy, or None (then it is downloaded)."""
+    def _derived(self, version: int, url: str) -> bytes | None:
+        """Snapshot ``version`` from patches of the cached one, else from its compressed copy, or None (then it
+        is downloaded). Nothing is tried when the cached timestamp gives no length and sha256 to check."""
         wanted = _listed_snapshot(_read(self.cache / "timestamp.json"), version)
         if wanted is None:
             return None
-        packed_url = f"{self.metadata_url}{compressed_name(version)}"
+        base = _read(self.cache / "snapshot.json")
+        held = _version(base)
+        if base is not None and held is not None and 0 < version - held <= KEEP:
+            data = self._verified(url, wanted, "snapshot-patch", "snapshot patches",
+                                  lambda: self._patch(base, held, version, wanted.length))
+            if data is not None:
+                return data
+        return self._verified(url, wanted, "snapshot-compressed", "the compressed snapshot",
+                              lambda: self._unpack(version, wanted.length))
+
+    def _verified(self, url: str, wanted: FileId, kind: str, what: str, make: Callable[[], bytes]) -> bytes | None:
+        """``make()``'s snapshot when it is the one the timestamp names (``wanted``), else None; counted as
+        ``kind``-patched/-compressed or ``kind``-fallbacks (a 404 falls back without a log line)."""
         try:
-            packed = self.inner.download_bytes(packed_url, min(wanted.length, MAX_RESULT_BYTES))
-            self.note("snapshot-compressed-bytes", len(packed))
-            try:
-                data = unzstd(packed, wanted.length)
-            except zstandard.ZstdError as exc:
-                raise VerificationError(f"{packed_url}: not a compressed snapshot ({exc})") from None
+            data = make()
             if FileId.of(data) != wanted:
-                raise VerificationError(f"{packed_url}: not the snapshot the timestamp names")
+                raise VerificationError(f"{url}: {what} did not give the snapshot the timestamp names")
         except (tuf_exc.DownloadError, VerificationError) as exc:
             if not (isinstance(exc, tuf_exc.DownloadHTTPError) and exc.status_code == 404):
-                log.info("%s: the compressed snapshot not used (%s); downloading the full snapshot", url, exc)
-            self.note("snapshot-compressed-fallbacks", 1)
+                log.info("%s: %s not used (%s); downloading the full snapshot", url, what, exc)
+            self.note(f"{kind}-fallbacks", 1)
             return None
-        self.note("snapshot-compressed", 1)
+        self.note("snapshot-patched" if kind == "snapshot-patch" else kind, 1)
         return data
 
-    def _patched(self, version: int, url: str) -> bytes | None:
-        """Snapshot ``version`` made from the cached one and patches, or None (then it is downloaded)."""
-        base = _read(self.cache / "snapshot.json")
-        wanted = _listed_snapshot(_read(self.cache / "timestamp.json"), version)
-        held = _version(base)
-        if base is None or wanted is None or held is None or not 0 < version - held <= KEEP:
-            return None
+    def _patch(self, base: bytes, held: int, version: int, length: int) -> bytes:
+        """Snapshot ``version`` from the cached snapshot ``held`` (``base``) and patches ``held+1 .. version``."""
         data, budget = base, len(base)   # more patch than a whole snapshot is no gain
-        try:
-            for v in range(held + 1, version + 1):
-                patch_url = f"{self.metadata_url}{patch_name(v)}"
-                patch = self.inner.download_bytes(patch_url, min(MAX_PATCH_BYTES, budget))
-                budget -= len(patch)
-                self.note("snapshot-patch-bytes", len(patch))
-                data = apply_patch(data, patch, origin=patch_url, max_length=wanted.length)
-            if FileId.of(data) != wanted:
-                raise VerificationError(f"{url}: the patched snapshot is not the one the timestamp names")
-        except (tuf_exc.DownloadError, VerificationError) as exc:
-            if not (isinstance(exc, tuf_exc.DownloadHTTPError) and exc.status_code == 404):
-                log.info("%s: snapshot patches not used (%s); downloading the full snapshot", url, exc)
-            self.note("snapshot-patch-fallbacks", 1)
-            return None
-        self.note("snapshot-patched", 1)
+        for v in range(held + 1, version + 1):
+            patch_url = f"{self.metadata_url}{patch_name(v)}"
+            patch = self.inner.download_bytes(patch_url, min(MAX_PATCH_BYTES, budget))
+            budget -= len(patch)
+            self.note("snapshot-patch-bytes", len(patch))
+            data = apply_patch(data, patch, origin=patch_url, max_length=length)
         return data
+
+    def _unpack(self, version: int, length: int) -> bytes:
+        """Snapshot ``version`` from its compressed copy (at most ``length`` bytes, compressed or not)."""
+        packed_url = f"{self.metadata_url}{compressed_name(version)}"
+        packed = self.inner.download_bytes(packed_url, min(length, MAX_RESULT_BYTES))
+        self.note("snapshot-compressed-bytes", len(packed))
+        try:
+            return unzstd(packed, length)
+        except zstandard.ZstdError as exc:
+            raise VerificationError(f"{packed_url}: not a compressed snapshot ({exc})") from None
 
 
 def _read(path: Path) -> bytes | None:

@@ -226,8 +226,8 @@ class RepoStore:
         return self._listing
 
     def metadata_names(self) -> list[str]:
-        """The names in metadata/ when first asked (one listing per store, shared by the repair's removal of
-        temporaries and :meth:`latest_versions`; what the store writes later is not added here)."""
+        """The names in metadata/ (listed once per store, shared by the repair's removal of temporaries and
+        :meth:`latest_versions`; what this store's publisher writes is added)."""
         if self._names is None:
             try:
                 self._names = os.listdir(self.metadata_dir)

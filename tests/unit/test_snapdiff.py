@@ -231,11 +231,11 @@ def test_a_timestamp_without_the_snapshot_hash_means_a_full_download(world: Worl
     ts = json.loads((world.dir / "metadata" / "timestamp.json").read_bytes())
     del ts["signed"]["meta"]["snapshot.json"]["hashes"]
     (client.metadata_dir / "timestamp.json").write_text(json.dumps(ts))
-    assert fetcher._patched(v, "x") is None
+    assert fetcher._derived(v, "x") is None
     ts["signed"]["meta"]["snapshot.json"] = {"version": v, "length": len(snapshot_bytes(world, v)),
                                              "hashes": {"sha256": hashlib.sha256(snapshot_bytes(world, v)).hexdigest()}}
     (client.metadata_dir / "timestamp.json").write_text(json.dumps(ts))
-    assert fetcher._patched(v, "x") == snapshot_bytes(world, v), "the same cache with the hash: patched"
+    assert fetcher._derived(v, "x") == snapshot_bytes(world, v), "the same cache with the hash: patched"
 
 
 def test_a_mirror_serves_the_patches_between_the_snapshots_it_copied(world: World, tmp_path: Path) -> None:
