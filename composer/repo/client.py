@@ -37,6 +37,7 @@ from composer.errors import FetchError, UserError, VerificationError
 from composer.fsutil import atomic_copy, atomic_write, canonical_json
 from composer.notices import notice
 from composer.package.archive import Header, Verified, verify_package
+from composer.repo.bucketed import BucketedUpdater
 from composer.repo.deltas import apply_delta, delta_name
 from composer.repo.index import (
     IndexEntry,
@@ -136,7 +137,7 @@ def ensure_private_dir(path: Path) -> None:
 
 
 def make_updater(*, metadata_dir: Path, metadata_url: str, targets_url: str | None, root: bytes,
-                 fetcher: FetcherInterface | None = None, target_dir: Path | None = None) -> Updater:
+                 fetcher: FetcherInterface | None = None, target_dir: Path | None = None) -> BucketedUpdater:
     """A python-tuf Updater that always starts from ``root``, the pinned trust root, and walks forward.
 
     The cache (``metadata_dir``, ``target_dir``) must be private to the user (see ensure_private_dir).
@@ -152,7 +153,7 @@ def make_updater(*, metadata_dir: Path, metadata_url: str, targets_url: str | No
     if not BOOTSTRAP:   # python-tuf < 6 (Debian 13 has 5.1): the anchor is metadata_dir/root.json, so the pin
         atomic_write(metadata_dir / "root.json", root)   # is written there each time (it walks forward again)
         anchor = {}
-    return Updater(metadata_dir=str(metadata_dir), metadata_base_url=metadata_url,
+    return BucketedUpdater(metadata_dir=str(metadata_dir), metadata_base_url=metadata_url,
                    target_dir=str(target_dir) if target_dir is not None else None, target_base_url=targets_url,
                    fetcher=fetcher if fetcher is not None else UrlFetcher(), config=UpdaterConfig(), **anchor)
 
@@ -214,7 +215,7 @@ class RepositoryClient:
         self.offline = offline_forced() if offline is None else offline
         self.fallback = fallback
         self._say = say or notice
-        self._updater: Updater | None = None
+        self._updater: BucketedUpdater | None = None
         self._view: OfflineView | None = None      # set when answering from the cache without the network
         self.offline_reason = ""
         self._indexes: dict[str, list[IndexEntry]] = {}
@@ -229,7 +230,7 @@ class RepositoryClient:
                                         "snapshot-compressed-fallbacks"), 0)
 
     # ---- trust
-    def _new_updater(self, base: str) -> Updater:
+    def _new_updater(self, base: str) -> BucketedUpdater:
         ensure_private_dir(self.cache)
         # the snapshot from patches when the cache holds an older one (composer/repo/snappatches.py)
         fetcher = PatchingFetcher(self._fetcher(), metadata_url=f"{base}/metadata/", cache=self.metadata_dir,
@@ -301,7 +302,7 @@ class RepositoryClient:
         return self._view is not None
 
     @property
-    def updater(self) -> Updater:
+    def updater(self) -> BucketedUpdater:
         """The online updater (refreshing first); an offline client has none."""
         if self._updater is None and self._view is None:
             self.refresh()
@@ -354,13 +355,13 @@ class RepositoryClient:
         updater = self.updater
         top = self._top_targets()
         names = sorted((top.delegations.roles or {}) if top.delegations else {}) if roles is None else roles
-        listed = updater._trusted_set.snapshot.meta   # a role delegated but never signed yet is not listed
+        listed = updater.listed_version   # a role delegated but never signed yet is not listed (bins: in buckets)
         out = []
-        for role in (r for r in names if f"{r}.json" in listed):
+        for role in (r for r in names if listed(r) is not None):
             signed = updater._load_targets(role, "targets")
             out.append(role)
             succinct = signed.delegations.succinct_roles if signed.delegations else None
-            for name in (b for b in succinct.get_roles() if f"{b}.json" in listed) if succinct else ():
+            for name in (b for b in succinct.get_roles() if listed(b) is not None) if succinct else ():
                 updater._load_targets(name, role)
                 out.append(name)
         return out
@@ -369,6 +370,11 @@ class RepositoryClient:
         """The bytes of delegated targets role ``role`` exactly as the repository serves them, verified in this
         session (through :meth:`fetch` of one of its targets): for copying it verbatim (``repo vendor``)."""
         trusted = self.updater._trusted_set
+        try:
+            self.updater.listed_version(role)   # (a bin listed in a bucket: its entry added to the snapshot's)
+        except (tuf_exc.RepositoryError, tuf_exc.DownloadError) as exc:
+            raise VerificationError(f"{self.urls[0]}: role '{role}': {describe(exc)}",
+                                    hint="the repository metadata does not verify") from None
         listed = trusted.snapshot.meta.get(f"{role}.json")
         try:
             signed = trusted[role]

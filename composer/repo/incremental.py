@@ -94,6 +94,20 @@ class Record:
             return None
 
 
+STARTED = "publishing"   # a key of the record while a publish runs: a kill leaves it, the next publish is full
+
+
+def started(raw: object) -> bool:
+    """Whether the stored record (``raw``, as read) is marked by a publish that started and did not finish."""
+    return isinstance(raw, Mapping) and raw.get(STARTED) is True
+
+
+def mark_started(raw: object) -> dict[str, object]:
+    """The stored record marked as a publish's start (written before it signs anything; the record it writes
+    after the timestamp replaces it)."""
+    return {**(raw if isinstance(raw, Mapping) else {}), STARTED: True}
+
+
 def renew_date(index_days: int) -> str:
     """A full publish's renewal date: a quarter of the index validity from now (every bin then has at least a
     quarter of its validity left, and the full publish re-signs those within half of it)."""
@@ -172,9 +186,10 @@ def changed_files(db: StateDB, changes: Iterable[tuple[str, str]], arches: Seque
 
 
 def update_bins(store: RepoStore, index: Targets, files: Mapping[str, bytes | None], record: Record,
-                keys: Sequence[SigningKey], *, days: int) -> int | None:
-    """Write the changed sparse files and re-sign the bins listing them; return the new file count, or None
-    (nothing written) when that count needs another number of bins (then the publish is a full one)."""
+                keys: Sequence[SigningKey], *, days: int) -> tuple[int, list[str]] | None:
+    """Write the changed sparse files and re-sign the bins listing them; return the new file count and the
+    bins signed, or None (nothing written) when that count needs another number of bins (then the publish is
+    a full one)."""
     succinct = index.delegations.succinct_roles if index.delegations else None
     if succinct is None:
         return None
@@ -201,9 +216,7 @@ def update_bins(store: RepoStore, index: Targets, files: Mapping[str, bytes | No
         return None
     for name, data in sorted(puts.items()):
         store.publisher.put_target(name, data)
-    for bin_name, listed in listings.items():
-        sign_bin(store, bin_name, listed, keys, days=days)
-    return total
+    return total, [name for name, listed in listings.items() if sign_bin(store, name, listed, keys, days=days)]
 
 
 def metafile(version: int, data: bytes) -> MetaFile:

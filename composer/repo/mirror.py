@@ -113,6 +113,8 @@ def _mirror(client: RepositoryClient, dest: Path, arches: list[str]) -> MirrorRe
         data = f.read_bytes()
         version = Metadata.from_bytes(data).signed.version
         atomic_write(meta / f"{version}.{f.name}", data)
+    for name, data in updater.buckets():   # the hash bins' buckets the snapshot names (composer/repo/snapbins.py)
+        atomic_write(meta / name, data)
     derive_patches(meta)   # untrusted snapshot patches between the snapshots it holds (composer/repo/snappatches.py)
     atomic_write(meta / "timestamp.json", (client.metadata_dir / "timestamp.json").read_bytes())
     return MirrorResult(downloaded=downloaded, skipped=skipped, packages=len(copied))

@@ -11,7 +11,7 @@ from tuf.api.metadata import TargetFile, Targets, Timestamp
 
 from composer import gcpause
 from composer.errors import UserError
-from composer.repo import incremental, snapshotdoc
+from composer.repo import incremental, snapbins, snapshotdoc
 from composer.repo.devbins import snapshot_roles
 from composer.repo.guard import locked
 from composer.repo.hashbins import assign, bin_bits, sign_bin, succinct_delegations
@@ -56,17 +56,22 @@ def publish_unlocked(store: RepoStore, *, full: bool = False) -> dict[str, int]:
     rekey = succinct is not None and (sorted(succinct.keyids) != sorted(k.keyid for k in index_keys)
                                       or succinct.threshold != threshold)
     count = db.count()   # (kept by the state's triggers: composer/repo/statedb.py)
-    plan = incremental.plan(db, incremental.Record.from_value(db.meta(incremental.RECORD_KEY)), arches=arches,
+    raw = db.meta(incremental.RECORD_KEY)
+    plan = incremental.plan(db, incremental.Record.from_value(raw), arches=arches,
                             bits=succinct.bit_length if succinct else None, full=full or not sparse or rekey,
-                            interrupted=_unfinished(store, snapshot, succinct.get_roles() if succinct else ()),
+                            interrupted=incremental.started(raw) or _unfinished(
+                                store, snapshot, succinct.get_roles() if succinct else ()),
                             packages=count)
+    # from here until the final record a kill leaves the mark: the next publish is a full one
+    db.put((), meta={incremental.RECORD_KEY: incremental.mark_started(raw)})
     bins: list[str] | None = None
+    signed_bins: list[str] = []
     files = 0
     if plan.changes is not None and plan.record is not None and succinct is not None:
         changed = incremental.changed_files(db, plan.changes, arches)
         found = incremental.update_bins(store, index.signed, changed, plan.record, index_keys, days=days["index"])
         if found is not None:
-            bins, files = list(succinct.get_roles()), found
+            bins, (files, signed_bins) = list(succinct.get_roles()), found
     done_incrementally = bins is not None
     current = dict(index.signed.targets)
     behind = incremental.whole_backlog(plan.record, plan.changes if done_incrementally else None, count,
@@ -92,9 +97,17 @@ def publish_unlocked(store: RepoStore, *, full: bool = False) -> dict[str, int]:
     delegations = targets.signed.delegations
     top = sorted(delegations.roles or {}) if delegations else []
     roles = [*snapshot_roles(store, top), *bins] if delegations else bins
-    listing = snapshotdoc.meta(store, ["targets", *roles], snapshot, bins=[r for r in roles if r not in top])
+    bare = [r for r in roles if r not in top]   # the hash bins
+    table: snapbins.Table | None = None
+    bucket_versions: dict[str, int] | None = None
+    if len(bare) >= snapbins.BUCKETS_FROM:   # listed in buckets the snapshot names (composer/repo/snapbins.py)
+        listing = snapshotdoc.meta(store, ["targets", *top], snapshot)
+        table, bucket_versions = _buckets(store, snapshot, bare, sparse_bins=set(bins), signed=signed_bins,
+                                      previous=db.meta(LISTED_KEY) if done_incrementally else None)
+    else:
+        listing = snapshotdoc.meta(store, ["targets", *roles], snapshot, bins=bare)
     snap_version, snap_bytes = snapshotdoc.sign(store, snapshot, listing, expires=expires(days["snapshot"]),
-                                                keys=store.online_keys("snapshot"))
+                                                keys=store.online_keys("snapshot"), buckets=table)
     write_patch(store, snap_version, snap_bytes)   # untrusted, before the timestamp naming it
     _timestamp(store, snap_version, snap_bytes)
     now = index.signed.delegations.succinct_roles if index.signed.delegations else None
@@ -102,10 +115,11 @@ def publish_unlocked(store: RepoStore, *, full: bool = False) -> dict[str, int]:
                               renew_by=plan.record.renew_by if done_incrementally and plan.record
                               else incremental.renew_date(days["index"]),
                               behind=behind.behind if behind else 0, behind_since=behind.since if behind else "")
+    record = {incremental.RECORD_KEY: done.to_dict(), LISTED_KEY: bucket_versions}
     if done_incrementally and plan.changes is not None:
-        db.clear_changes(plan.changes, meta={incremental.RECORD_KEY: done.to_dict()})
+        db.clear_changes(plan.changes, meta=record)
     else:
-        db.clear_all_changes(meta={incremental.RECORD_KEY: done.to_dict()})
+        db.clear_all_changes(meta=record)
     return {"targets": targets.signed.version, "index": index.signed.version, "snapshot": snap_version,
             "packages": count, "incremental": int(done_incrementally)}
 
@@ -129,12 +143,35 @@ def _whole_indexes(store: RepoStore, arches: Sequence[str], entries: Sequence[In
     return out
 
 
+LISTED_KEY = "listed_bins"   # state.db meta: ROLE.json -> version of the developer bins the buckets list
+
+
+def _buckets(store: RepoStore, snapshot: snapshotdoc.SnapshotDoc, bare: Sequence[str], *, sparse_bins: set[str],
+             signed: Sequence[str], previous: object) -> tuple[snapbins.Table, dict[str, int]]:
+    """The next snapshot's bucket table for the hash bins ``bare``, and the developer bins it lists (kept in
+    the state for the next publish). After an incremental publish the buckets rewritten are those of the
+    sparse bins it ``signed`` and of the developer bins whose version differs from ``previous`` (what the last
+    publish listed: only ``repo add`` and the other writers of developer roles sign them): O(changes)."""
+    versions = store.latest_versions()
+    now = {f"{r}.json": versions[r] for r in bare if r in versions}
+    developer = {name: v for name, v in now.items() if name[:-len(".json")] not in sparse_bins}
+    changed: dict[str, int | None] | None = None
+    if isinstance(previous, dict):
+        changed = {f"{r}.json": now[f"{r}.json"] for r in signed if f"{r}.json" in now}
+        changed.update({name: v for name, v in developer.items() if previous.get(name) != v})
+        changed.update({name: None for name in previous if name not in developer})
+    return snapshotdoc.bucket_table(store, snapshot, now, changed), developer
+
+
 def _unfinished(store: RepoStore, snapshot: snapshotdoc.SnapshotDoc, bins: Iterable[str]) -> bool:
     """Whether a publish stopped after signing a bin or the index role but before the snapshot that lists them
-    (one listing of metadata/: versions only, no file read)."""
+    (one listing of metadata/: versions only, no file read). A snapshot whose bins are in buckets lists only the
+    index role itself (a kill after the start of a publish is then known by the state's mark:
+    :func:`incremental.started`)."""
     versions, listed = store.latest_versions(), snapshot.listed_versions()
+    checked = (INDEX_ROLE,) if snapshot.buckets() is not None else (INDEX_ROLE, *bins)
     return any((held := versions.get(role)) is not None and listed.get(f"{role}.json") != held
-               for role in (INDEX_ROLE, *bins))
+               for role in checked)
 
 
 def publishes_sparse(targets: Targets, architectures: Sequence[str]) -> bool:

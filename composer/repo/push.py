@@ -6,7 +6,8 @@ bucket, a WebDAV server, another directory: :mod:`composer.repo.remotes`) in thi
 
 1. targets/ (content-addressed: the name holds the hash, so one already there is not sent again);
 2. versioned metadata ``N.ROLE.json`` of every role but root and snapshot (the targets and the delegated roles,
-   the index): each names a version, so one already there is not sent again; then the snapshot patches
+   the index): each names a version, so one already there is not sent again; then the buckets the snapshot
+   names (``snapshot-bins/<sha256>.json``, content-addressed) and the snapshot patches
    ``snapshot-patches/N.json`` that lead to the current snapshot (untrusted: a client verifies what they give,
    composer/repo/snappatches.py; pruned like old metadata once out of the window);
 3. ``N.snapshot.json``, then the versioned roots ``N.root.json`` and ``root.json``;
@@ -39,6 +40,7 @@ from tuf.api.exceptions import RepositoryError
 from tuf.api.metadata import Metadata, Snapshot, Timestamp
 
 from composer.errors import UserError
+from composer.repo import snapbins
 from composer.repo.publish import METADATA, TARGETS, Publisher
 from composer.repo.snappatches import PATCH_DIR, served_patches
 
@@ -147,9 +149,10 @@ def plan(root: Path) -> list[Upload]:
             versioned.setdefault(m["role"], []).append((int(m["version"]), p))
     order = sorted(versioned, key=lambda role: ({"snapshot": 1, "root": 2}.get(role, 0), role))
     patches = sorted((n for n in current if n.startswith(f"{PATCH_DIR}/")), key=lambda n: (len(n), n))
+    buckets = sorted(n for n in current if n.startswith(f"{snapbins.DIR}/"))
     for role in order:
-        if role == "snapshot":   # the snapshot patches (untrusted) before the snapshots
-            uploads += [Upload(key=f"{METADATA}/{n}", path=meta / n, always=False) for n in patches]
+        if role == "snapshot":   # the buckets the snapshot names and its patches (untrusted) before the snapshots
+            uploads += [Upload(key=f"{METADATA}/{n}", path=meta / n, always=False) for n in [*buckets, *patches]]
         uploads += [Upload(key=f"{METADATA}/{p.name}", path=p, always=False) for _, p in sorted(versioned[role])]
     uploads += [Upload(key=f"{METADATA}/{name}", path=meta / name, always=True)
                 for name in LAST if (meta / name).is_file()]
@@ -159,16 +162,24 @@ def plan(root: Path) -> list[Upload]:
 def current_metadata(root: Path) -> frozenset[str]:
     """The versioned metadata names the current ``timestamp.json`` under ``root`` reaches: its snapshot and
     the role versions the snapshot names (``7.snapshot.json``, ``3.targets.json``, ``2.alice.json``, ...), and
-    the patches that lead to that snapshot (``snapshot-patches/7.json``: the last KEEP there are)."""
+    the patches that lead to that snapshot (``snapshot-patches/7.json``: the last KEEP there are), and the
+    buckets it names with the bin versions they list (``snapshot-bins/<sha256>.json``, composer/repo/snapbins.py)."""
     meta = root / METADATA
     try:
         version = Metadata[Timestamp].from_bytes((meta / "timestamp.json").read_bytes()).signed.snapshot_meta.version
         snapshot = f"{version}.snapshot.json"
-        roles = Metadata[Snapshot].from_bytes((meta / snapshot).read_bytes()).signed.meta
+        signed = Metadata[Snapshot].from_bytes((meta / snapshot).read_bytes()).signed
+        roles = {name: m.version for name, m in signed.meta.items()}
+        table = snapbins.table(signed.unrecognized_fields) or {}
+        buckets = []
+        for bucket, named in sorted(table.items()):
+            buckets.append(snapbins.file_name(named["hashes"]["sha256"]))
+            with (meta / buckets[-1]).open("rb") as f:
+                roles.update(snapbins.parse(f.read(snapbins.MAX_BUCKET_BYTES + 1), bucket, named))
     except (OSError, ValueError, RepositoryError) as exc:
         raise UserError(f"{meta}: the current timestamp and snapshot cannot be read ({exc})",
                         hint="repair the repository first (vcomp repo publish DIR)") from None
-    return frozenset({snapshot, *(f"{m.version}.{name}" for name, m in roles.items()),
+    return frozenset({snapshot, *(f"{v}.{name}" for name, v in roles.items()), *buckets,
                       *served_patches(meta, version)})   # untrusted snapshot patches (composer/repo/snappatches.py)
 
 

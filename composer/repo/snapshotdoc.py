@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from tuf.api.metadata import Snapshot
 
 from composer.errors import VerificationError
+from composer.repo import snapbins
 from composer.trust import canonical
 from composer.trust.keys import SigningKey
 
@@ -47,6 +48,10 @@ class SnapshotDoc:
     def meta(self) -> Mapping[str, Entry]:
         meta: Mapping[str, Entry] = self.signed["meta"]
         return meta
+
+    def buckets(self) -> snapbins.Table | None:
+        """The hash bins' buckets this snapshot names (None: it lists every bin itself; checked by :func:`parse`)."""
+        return snapbins.table(self.signed)
 
     def listed_version(self, role: str) -> int | None:
         """The version listed for ``role`` (None: not listed, or not as a positive integer)."""
@@ -107,6 +112,10 @@ def parse(data: bytes, where: str) -> SnapshotDoc:
         Snapshot.from_dict({**signed, "meta": {}})
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise bad(f"not valid snapshot metadata: {exc!r}") from None
+    try:
+        snapbins.table(signed)
+    except ValueError as exc:
+        raise bad(str(exc)) from None
     # (entries are checked where they are used: a malformed one is "not listed", which makes the next
     # publish a full one, and its length and hash are never carried; publish writes every entry anew)
     return SnapshotDoc(signed)
@@ -149,12 +158,16 @@ def meta(store: RepoStore, roles: Iterable[str], previous: SnapshotDoc, *,
 
 
 def sign(store: RepoStore, previous: SnapshotDoc, entries: Mapping[str, Entry], *, expires: dt.datetime,
-         keys: Sequence[SigningKey]) -> tuple[int, bytes]:
+         keys: Sequence[SigningKey], buckets: snapbins.Table | None = None) -> tuple[int, bytes]:
     """Sign and publish the next snapshot (``previous``'s version + 1, its other fields kept) listing
-    ``entries``; return its version and bytes."""
+    ``entries`` and naming the hash bins' ``buckets`` (their table, composer/repo/snapbins.py; None: none,
+    every role is in ``entries``); return its version and bytes."""
     version = previous.version + 1
     signed = {**previous.signed, "version": version, "meta": dict(entries),
               "expires": _expiry(expires)}
+    signed.pop(snapbins.FIELD, None)
+    if buckets is not None:
+        signed[snapbins.FIELD] = snapbins.field(buckets)
     text = canonical.encode_canonical(signed)
     assert text is not None
     payload = text.encode("utf-8")
@@ -166,3 +179,54 @@ def sign(store: RepoStore, previous: SnapshotDoc, entries: Mapping[str, Entry], 
                       sort_keys=True).encode("utf-8")
     store.publisher.put_metadata(f"{version}.snapshot.json", data)
     return version, data
+
+
+def bucket_table(store: RepoStore, previous: SnapshotDoc, now: Mapping[str, int],
+                 changed: Mapping[str, int | None] | None) -> snapbins.Table:
+    """The bucket table of the next snapshot (composer/repo/snapbins.py), whose bucketed bins are ``now``
+    (``ROLE.json`` -> version), writing the buckets it names that the store lacks.
+
+    With ``changed`` (the entries that changed since ``previous``: a version, or None for a bin gone) only their
+    buckets are read from ``previous``'s, updated and written, and the others carried; without it, or when
+    ``previous`` names no buckets or one is missing or damaged, every bucket is built from ``now``."""
+    old = previous.buckets()
+    if changed is not None and old is not None:
+        try:
+            return _carried(store, old, changed)
+        except (OSError, ValueError):
+            pass   # a bucket of the previous snapshot is missing or damaged: build them all again
+    return {bucket: _put_bucket(store, bucket, versions) for bucket, versions in sorted(snapbins.group(now).items())}
+
+
+def _carried(store: RepoStore, old: snapbins.Table, changed: Mapping[str, int | None]) -> snapbins.Table:
+    out = dict(old)
+    touched: dict[str, list[tuple[str, int | None]]] = {}
+    for name, version in changed.items():
+        touched.setdefault(snapbins.bucket_of(name), []).append((name, version))
+    for bucket, changes in sorted(touched.items()):
+        previous: dict[str, int] = {}
+        if bucket in old:
+            path = store.metadata_dir / snapbins.file_name(old[bucket]["hashes"]["sha256"])
+            with path.open("rb") as f:
+                previous = snapbins.parse(f.read(snapbins.MAX_BUCKET_BYTES + 1), bucket, old[bucket])
+        versions = snapbins.updated(previous, changes)
+        if versions:
+            out[bucket] = _put_bucket(store, bucket, versions)
+        else:
+            out.pop(bucket, None)
+    return out
+
+
+def _put_bucket(store: RepoStore, bucket: str, versions: Mapping[str, int]) -> dict[str, Any]:
+    """Write bucket ``bucket`` listing ``versions`` unless the store holds it (its name is its hash); its entry."""
+    data = snapbins.encode(bucket, versions)
+    named = snapbins.entry(data)
+    name = snapbins.file_name(named["hashes"]["sha256"])
+    try:
+        with (store.metadata_dir / name).open("rb") as f:
+            held = f.read(len(data) + 1) == data   # (a damaged copy is written again)
+    except OSError:
+        held = False
+    if not held:
+        store.publisher.put_metadata(name, data)
+    return named

@@ -1,0 +1,184 @@
+"""The client side of snapshot buckets (composer/repo/snapbins.py): python-tuf's Updater, reading the version of a
+hash bin the snapshot does not list from the bucket the snapshot names.
+
+ngclient loads a delegated role only when the trusted snapshot lists it (``meta["ROLE.json"]``). When it walks
+into a bin that a bucketed snapshot leaves out, :meth:`BucketedUpdater._load_targets` first reads the bin's
+bucket and adds the entry it gives to the trusted snapshot's ``meta``, as if the snapshot had listed it; ngclient
+then checks the bin exactly as for a listed one (its version, its signatures by the delegating role's keys, its
+expiry). The bucket is trusted only through the snapshot: its download is capped at the length the snapshot
+names, its sha256 must match, and every entry must belong in it. A bucket is kept in the cache under its hash
+(``snapshot-bins/``) and read again only when the snapshot names another.
+
+Rollback: ngclient refuses a snapshot that lists a role at a lower version than the previous trusted snapshot
+did. For a bin listed in a bucket the same check is made against the cached copy of the bin (the newest one
+this client verified): a bucket giving a lower version is refused.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from pathlib import Path
+from typing import Any, cast
+from urllib.parse import quote
+
+from tuf.api import exceptions as tuf_exc
+from tuf.api.metadata import MetaFile, Snapshot, Targets
+from tuf.ngclient import Updater
+
+from composer.fsutil import atomic_write
+from composer.repo import snapbins
+
+MAX_CACHED_ROLE_BYTES = 64 << 20   # a cached bin read for its version (its own limit applies when loaded)
+
+
+class BucketedUpdater(Updater):
+    """An ngclient Updater that also reads snapshots whose hash bins are listed in buckets."""
+
+    _buckets_read: dict[str, dict[str, int]]
+
+    def _load_snapshot(self) -> None:
+        # ngclient refuses a new snapshot that leaves out a role the trusted one lists. The bins a plain snapshot
+        # listed and a bucketed one leaves out are checked the same way, in the new snapshot's buckets, once it
+        # verified (the one refresh when a repository's bins move into buckets: every bucket is read)
+        tset = self._trusted_set
+        original = tset.update_snapshot
+        moved: dict[str, int] = {}
+
+        def update(data: bytes, trusted: bool | None = False) -> Snapshot:
+            if not trusted:
+                moved.update(_moved_into_buckets(tset, data))
+            return original(data, trusted)
+
+        tset.update_snapshot = update   # type: ignore[method-assign]  # (this instance, this call)
+        try:
+            super()._load_snapshot()
+        finally:
+            del tset.update_snapshot
+        for name, old in sorted(moved.items()):
+            version = self.listed_version(name[:-len(".json")])
+            if version is None or version < old:
+                raise tuf_exc.BadVersionNumberError(
+                    f"the new snapshot's buckets list {name} " + ("not at all" if version is None else f"v{version}")
+                    + f", the trusted snapshot v{old} (a rollback)")
+
+    def _load_targets(self, role: str, parent_role: str) -> Targets:
+        self.listed_version(role)
+        return super()._load_targets(role, parent_role)
+
+    def listed_version(self, role: str) -> int | None:
+        """The version the trusted snapshot gives ``role`` (None: none), read from its bucket when the snapshot
+        lists it there (and then added to the trusted snapshot's ``meta``). Raises RepositoryError for a bucket
+        that does not verify or gives an older version than a cached copy of the role."""
+        snapshot = self._trusted_set.snapshot
+        name = f"{role}.json"
+        listed = snapshot.meta.get(name)
+        if listed is not None:
+            return int(listed.version)
+        try:
+            table = snapbins.table(snapshot.unrecognized_fields)
+        except ValueError as exc:
+            raise tuf_exc.RepositoryError(f"snapshot: {exc}") from None
+        bucket = snapbins.bucket_of(name)
+        if table is None or bucket not in table:
+            return None
+        version = self._bucket(bucket, table[bucket]).get(name)
+        if version is None:
+            return None
+        cached = self._cached_version(role)
+        if cached is not None and cached > version:
+            raise tuf_exc.BadVersionNumberError(
+                f"snapshot bucket {bucket} lists {role} v{version}, older than the v{cached} this client already "
+                "trusted (a rollback)")
+        snapshot.meta[name] = MetaFile(version=version)
+        return version
+
+    def buckets(self) -> list[tuple[str, bytes]]:
+        """Every bucket the trusted snapshot names, verified: (its name under metadata/, its bytes), for a
+        mirror (which serves what a client may read)."""
+        try:
+            table = snapbins.table(self._trusted_set.snapshot.unrecognized_fields) or {}
+        except ValueError as exc:
+            raise tuf_exc.RepositoryError(f"snapshot: {exc}") from None
+        out = []
+        for bucket, named in sorted(table.items()):
+            self._bucket(bucket, named)
+            name = snapbins.file_name(named["hashes"]["sha256"])
+            data = (Path(self._dir) / name).read_bytes()
+            try:
+                snapbins.parse(data, bucket, named)
+            except ValueError as exc:
+                raise tuf_exc.RepositoryError(f"snapshot {exc}") from None
+            out.append((name, data))
+        return out
+
+    def _bucket(self, bucket: str, named: dict[str, Any]) -> dict[str, int]:
+        """Bucket ``bucket``'s entries: from this session, the cache, or downloaded; verified against ``named``."""
+        sha = named["hashes"]["sha256"]
+        if not hasattr(self, "_buckets_read"):
+            self._buckets_read = {}
+        if sha in self._buckets_read:
+            return self._buckets_read[sha]
+        cache = Path(self._dir) / snapbins.DIR
+        path = cache / f"{sha}.json"
+        entries = None
+        with contextlib.suppress(OSError, ValueError), path.open("rb") as f:
+            entries = snapbins.parse(f.read(snapbins.MAX_BUCKET_BYTES + 1), bucket, named)
+        if entries is None:
+            data = self._fetcher.download_bytes(f"{self._metadata_base_url}{snapbins.file_name(sha)}",
+                                                named["length"])
+            try:
+                entries = snapbins.parse(data, bucket, named)
+            except ValueError as exc:
+                raise tuf_exc.RepositoryError(f"snapshot {exc}") from None
+            cache.mkdir(mode=0o700, exist_ok=True)
+            atomic_write(path, data)
+            self._prune(cache)
+        self._buckets_read[sha] = entries
+        return entries
+
+    def _prune(self, cache: Path) -> None:
+        """Drop the cached buckets the trusted snapshot no longer names."""
+        try:
+            table = snapbins.table(self._trusted_set.snapshot.unrecognized_fields) or {}
+        except ValueError:
+            return
+        keep = {f"{named['hashes']['sha256']}.json" for named in table.values()}
+        with contextlib.suppress(OSError), os.scandir(cache) as found:
+            for entry in found:
+                if entry.name not in keep:
+                    with contextlib.suppress(OSError):
+                        os.unlink(entry.path)
+
+    def _cached_version(self, role: str) -> int | None:
+        """The version of the cached copy of ``role`` (the newest this client verified), if any."""
+        path = Path(self._dir) / f"{quote(role, '')}.json"
+        try:
+            with path.open("rb") as f:
+                doc = json.loads(f.read(MAX_CACHED_ROLE_BYTES))
+            version = cast(dict[str, Any], doc["signed"])["version"]
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+        return version if type(version) is int else None
+
+
+def _moved_into_buckets(trusted: Any, data: bytes) -> dict[str, int]:
+    """Before ngclient checks the new snapshot ``data`` against the trusted one: when the new one names buckets,
+    the entries of the trusted snapshot it leaves out (bins moved into its buckets) are taken out of the trusted
+    snapshot's ``meta`` and returned (``ROLE.json`` -> version), to be checked in the buckets once it verified."""
+    try:
+        old = trusted.snapshot
+    except KeyError:
+        return {}
+    try:
+        signed = json.loads(data)["signed"]
+        meta = signed["meta"]
+        if snapbins.FIELD not in signed or not isinstance(meta, dict):
+            return {}
+    except (ValueError, KeyError, TypeError):
+        return {}   # (ngclient refuses it)
+    moved = {name: int(info.version) for name, info in old.meta.items() if name not in meta}
+    for name in moved:
+        del old.meta[name]
+    return moved
