@@ -203,13 +203,13 @@ def test_vpk_on_a_root_vcomp_did_not_build_is_one_line(tmp_path: Path, capsys: p
 
 def test_a_python_tuf_without_bootstrap_still_starts_from_the_pinned_root(
         repo: Repo, monkeypatch: pytest.MonkeyPatch) -> None:
-    real = client.Updater
+    real = client.BucketedUpdater
 
     def updater_5(**kw: Any) -> Any:   # python-tuf < 6: the anchor is what metadata_dir/root.json holds
         assert "bootstrap" not in kw
         return real(**kw, bootstrap=(Path(kw["metadata_dir"]) / "root.json").read_bytes())
     monkeypatch.setattr(client, "BOOTSTRAP", False)
-    monkeypatch.setattr(client, "Updater", updater_5)
+    monkeypatch.setattr(client, "BucketedUpdater", updater_5)
     assert repo.client().index(ARCH)
     cache = repo.tmp / "cache-1"
     planted = sorted(cache.rglob("root.json"))
