@@ -41,27 +41,43 @@ class BucketedUpdater(Updater):
     def _load_snapshot(self) -> None:
         # ngclient refuses a new snapshot that leaves out a role the trusted one lists. The bins a plain snapshot
         # listed and a bucketed one leaves out are checked the same way, in the new snapshot's buckets, once it
-        # verified (the one refresh when a repository's bins move into buckets: every bucket is read)
+        # verified (the one refresh when a repository's bins move into buckets: every bucket is read). Both checks
+        # run inside update_snapshot: a refused snapshot is never persisted (ngclient persists after it returns)
         tset = self._trusted_set
         original = tset.update_snapshot
-        moved: dict[str, int] = {}
 
         def update(data: bytes, trusted: bool | None = False) -> Snapshot:
-            if not trusted:
-                moved.update(_moved_into_buckets(tset, data))
-            return original(data, trusted)
+            if trusted:
+                return original(data, trusted)
+            try:
+                old = tset.snapshot
+            except KeyError:
+                old = None
+            had_buckets = old is not None and snapbins.FIELD in old.unrecognized_fields
+            moved = _moved_into_buckets(tset, data)
+            known = set(old.meta) if old is not None else set()
+            new = original(data, trusted)
+            if had_buckets:   # a bin the old snapshot listed in a bucket, the new one in meta: against the cache
+                for name, info in new.meta.items():
+                    cached = self._cached_version(name[:-len(".json")]) if name not in known else None
+                    if cached is not None and cached > info.version:
+                        raise tuf_exc.BadVersionNumberError(
+                            f"the new snapshot lists {name} v{info.version}, older than the v{cached} this client "
+                            "already trusted (a rollback)")
+            for name, version in sorted(moved.items()):
+                listed = self.listed_version(name[:-len(".json")])
+                if listed is None or listed < version:
+                    raise tuf_exc.BadVersionNumberError(
+                        f"the new snapshot's buckets list {name} " + ("not at all" if listed is None
+                                                                      else f"v{listed}")
+                        + f", the trusted snapshot v{version} (a rollback)")
+            return new
 
         tset.update_snapshot = update   # type: ignore[method-assign]  # (this instance, this call)
         try:
             super()._load_snapshot()
         finally:
             del tset.update_snapshot
-        for name, old in sorted(moved.items()):
-            version = self.listed_version(name[:-len(".json")])
-            if version is None or version < old:
-                raise tuf_exc.BadVersionNumberError(
-                    f"the new snapshot's buckets list {name} " + ("not at all" if version is None else f"v{version}")
-                    + f", the trusted snapshot v{old} (a rollback)")
 
     def _load_targets(self, role: str, parent_role: str) -> Targets:
         self.listed_version(role)
@@ -158,7 +174,7 @@ class BucketedUpdater(Updater):
             with path.open("rb") as f:
                 doc = json.loads(f.read(MAX_CACHED_ROLE_BYTES))
             version = cast(dict[str, Any], doc["signed"])["version"]
-        except (OSError, ValueError, KeyError, TypeError):
+        except (OSError, ValueError, KeyError, TypeError, RecursionError):
             return None
         return version if type(version) is int else None
 
@@ -176,7 +192,7 @@ def _moved_into_buckets(trusted: Any, data: bytes) -> dict[str, int]:
         meta = signed["meta"]
         if snapbins.FIELD not in signed or not isinstance(meta, dict):
             return {}
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, RecursionError):
         return {}   # (ngclient refuses it)
     moved = {name: int(info.version) for name, info in old.meta.items() if name not in meta}
     for name in moved:

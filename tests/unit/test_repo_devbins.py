@@ -12,11 +12,13 @@ import pytest
 from tuf.api.metadata import Targets
 
 from composer.errors import VerificationError
-from composer.repo import devbins, edit
+from composer.repo import devbins, edit, snapbins, snapshotdoc
 from composer.repo.client import RepositoryClient
+from composer.repo.devbins import snapshot_roles
 from composer.repo.guard import listed_targets
 from composer.repo.index import package_target_path
 from composer.repo.mirror import mirror
+from composer.repo.store import INDEX_ROLE
 from tests.repo_fixtures import ARCH, Pristine, Repo, build_package, copy_tree, force_package, load, write_role
 from tests.unit.test_repo_vendor import Ours, our_pristine, run_vendor  # noqa: F401 (a fixture)
 
@@ -238,3 +240,42 @@ def test_vendoring_a_binned_role_copies_its_bins_verbatim(repo: Repo, our_pristi
     assert client.fetch(client.metadata("hello", ARCH)).is_file()
     assert set(listed_targets(ours.store)) == {package_target_path("hello", v, ARCH)
                                                        for v in ("1.0.0", "1.1.0", "1.2.0")}
+
+
+def _bucket_listing(repo: Repo) -> dict[str, int]:
+    store = repo.store.__class__(repo.dir)
+    signed = snapshotdoc.read(store).signed
+    table = snapbins.table(signed)
+    assert table is not None
+    out: dict[str, int] = {}
+    for bucket, named in table.items():
+        data = (repo.dir / "metadata" / snapbins.file_name(named["hashes"]["sha256"])).read_bytes()
+        out.update(snapbins.parse(data, bucket, named))
+    return out
+
+
+def _expected_buckets(repo: Repo) -> dict[str, int]:
+    store = repo.store.__class__(repo.dir)
+    targets = store.load("targets", Targets).signed
+    top = sorted(targets.delegations.roles)
+    index = store.load(INDEX_ROLE, Targets).signed
+    bins = list(index.delegations.succinct_roles.get_roles()) if index.delegations else []
+    versions = store.latest_versions()
+    return {f"{r}.json": versions[r] for r in [*snapshot_roles(store, top), *bins] if r not in top and r in versions}
+
+
+def test_developer_bins_in_snapshot_buckets_added_to_and_re_binned(repo: Repo, extra: dict[str, Path],
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """Developer bins in snapshot buckets (composer/repo/snapbins.py): added to and re-binned, an incremental
+    publish's buckets list exactly the bins on disk."""
+    monkeypatch.setattr(snapbins, "BUCKETS_FROM", 1)
+    repo.publish()
+    _bin(repo)
+    assert _bucket_listing(repo) == _expected_buckets(repo)
+    monkeypatch.setattr(devbins, "GROW_AT", 1)
+    edit.add(repo.store, [extra["libbin1"], extra["libbin2"]], [repo.keys.alice])
+    assert repo.publish()["incremental"] == 1
+    assert _bucket_listing(repo) == _expected_buckets(repo)
+    client = repo.client()
+    for name in ("hello", "libbin1", "libbin2"):
+        assert client.fetch(client.metadata(name, ARCH)).is_file()

@@ -18,8 +18,8 @@ from hypothesis import strategies as st
 from tuf.api.metadata import Metadata, Snapshot, Targets
 from tuf.ngclient import Updater
 
-from composer.errors import VerificationError
-from composer.repo import incremental, publishing, snapbins, snapshotdoc
+from composer.errors import FetchError, VerificationError
+from composer.repo import incremental, publishing, snapbins, snappatches, snapshotdoc
 from composer.repo.mirror import mirror
 from composer.repo.push import current_metadata, plan
 from composer.repo.sparse import SPARSE_BIN_PREFIX, sparse_target_path
@@ -309,3 +309,104 @@ def test_encode_and_parse_round_trip() -> None:
         assert data == snapbins.encode(bucket, dict(reversed(list(entries.items()))))   # deterministic
         back.update(snapbins.parse(data, bucket, snapbins.entry(data)))
     assert back == versions
+
+
+# ----------------------------------------------------------------- found by review (each failed before its fix)
+
+def _sign(world: World, meta: dict, table: dict | None) -> int:
+    """What a holder of the online snapshot (and timestamp) key can publish: a snapshot listing ``meta`` and
+    naming ``table``'s buckets (None: a plain snapshot), and a timestamp naming it."""
+    store = world.store()
+    doc = snapshotdoc.read(store)
+    version, data = snapshotdoc.sign(store, doc, meta, expires=expires(7), keys=store.online_keys("snapshot"),
+                                     buckets=table)
+    publishing._timestamp(store, version, data)
+    return version
+
+
+def _not_bins(meta: dict) -> dict:
+    return {k: v for k, v in meta.items() if not k.startswith(f"{SPARSE_BIN_PREFIX}-")}
+
+
+# 1. a mirror without keys: a deeply nested snapshot body crashes the client with RecursionError
+def test_a_deeply_nested_snapshot_from_a_mirror_is_a_verification_failure(world: World, tmp_path: Path) -> None:
+    client = Client(world, tmp_path / "cache")
+    client.refreshed()                      # the client holds a trusted snapshot
+    v = change(world, 0)
+    meta = world.dir / "metadata"
+    for name in (snappatches.patch_name(v), snappatches.compressed_name(v)):   # untrusted: a mirror omits them
+        (meta / name).unlink(missing_ok=True)
+    (meta / f"{v}.snapshot.json").write_bytes(b"[" * 5000)   # shorter than the length the timestamp names
+    with pytest.raises((FetchError, VerificationError)):
+        client.refreshed()                  # plain ngclient: a DeserializationError (a RepositoryError)
+
+
+# 2. plain -> bucketed: the rollback check runs after ngclient persisted the new snapshot; a second refresh
+#    trusts the persisted snapshot as "local" and never checks the moved bins again
+def test_a_refused_plain_to_bucketed_rollback_stays_refused(world: World, tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    old_table = snapbins.table(signed_snapshot(world))          # the fixture's bucketed snapshot
+    monkeypatch.setattr(snapbins, "BUCKETS_FROM", 10_000)
+    v = change(world, 0)                                         # plain: pkg-100's bin at a new version
+    plain = signed_snapshot(world, v)
+    assert snapbins.FIELD not in plain
+    client = Client(world, tmp_path / "cache")
+    client.refreshed()                                           # trusts the plain snapshot (no bin walked)
+    # the snapshot key holder moves the bins into the old buckets (pkg-100's bin one version back)
+    _sign(world, _not_bins(plain["meta"]), old_table)
+    with pytest.raises(FetchError, match="rollback"):
+        client.refreshed()                                       # refused: good
+    with pytest.raises(FetchError, match="rollback"):
+        client.refreshed()                                       # BUG: accepted (the snapshot was persisted)
+
+
+def test_after_the_refused_rollback_the_bin_is_not_rolled_back(world: World, tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    old_table = snapbins.table(signed_snapshot(world))
+    monkeypatch.setattr(snapbins, "BUCKETS_FROM", 10_000)
+    v = change(world, 0)
+    plain = signed_snapshot(world, v)
+    client = Client(world, tmp_path / "cache")
+    client.refreshed()
+    _sign(world, _not_bins(plain["meta"]), old_table)
+    with pytest.raises(FetchError):
+        client.refreshed()
+    try:
+        client.refreshed()
+    except FetchError:
+        return                                                    # (fixed)
+    assert found(client, "pkg-100")                               # BUG: pkg-100's bin rolled back: not found
+
+
+# 3. bucketed -> plain (or a bin listed in meta next to the buckets): no check against the cached bin
+@pytest.mark.parametrize("keep_buckets", [False, True])
+def test_a_bin_listed_in_meta_cannot_roll_back_a_cached_bin(world: World, tmp_path: Path,
+                                                            keep_buckets: bool) -> None:
+    old = bucket_listing(world)                                  # bins' versions before pkg-100
+    change(world, 0)
+    client = Client(world, tmp_path / "cache")
+    client.refreshed()
+    assert found(client, "pkg-100")                              # its bin (the new version) is cached
+    current = signed_snapshot(world)
+    rolled = {**_not_bins(current["meta"]), **{name: {"version": v} for name, v in old.items()}}
+    _sign(world, rolled, snapbins.table(current) if keep_buckets else None)
+    # the same rollback through a bucket is refused (test_a_signed_bucket_rolling_a_bin_back_is_refused)
+    try:
+        client.refreshed()
+    except FetchError as exc:                                    # refused with the snapshot (the fix)
+        assert "rollback" in str(exc)
+        return
+    with pytest.raises(VerificationError, match="rollback"):     # or when the bin is read
+        found(client, "pkg-100")                                 # BUG: the old bin is accepted: not found
+
+
+# 4. a damaged cached bin (local) crashes BucketedUpdater._cached_version; plain ngclient re-downloads it
+def test_a_damaged_cached_bin_is_not_an_internal_error(world: World, tmp_path: Path) -> None:
+    client = Client(world, tmp_path / "cache")
+    client.refreshed()
+    assert found(client, "pkg-001")
+    for path in client.metadata_dir.glob(f"{SPARSE_BIN_PREFIX}-*.json"):
+        path.write_bytes(b"[" * 5000)
+    client2 = Client(world, tmp_path / "cache")
+    client2.refreshed()
+    assert found(client2, "pkg-001")
