@@ -4,10 +4,11 @@ index role, then the snapshot and the timestamp (timestamp last). Incremental af
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from tuf.api.metadata import TargetFile, Targets, Timestamp
+from tuf.api.metadata import SuccinctRoles, TargetFile, Targets, Timestamp
 
 from composer import gcpause
 from composer.errors import UserError
@@ -64,26 +65,27 @@ def publish_unlocked(store: RepoStore, *, full: bool = False) -> dict[str, int]:
                             packages=count)
     # from here until the final record a kill leaves the mark: the next publish is a full one
     db.put((), meta={incremental.RECORD_KEY: incremental.mark_started(raw)})
-    bins: list[str] | None = None
+    sparse_bins: SparseBins | None = None
     signed_bins: list[str] = []
     files = 0
     if plan.changes is not None and plan.record is not None and succinct is not None:
         changed = incremental.changed_files(db, plan.changes, arches)
         found = incremental.update_bins(store, index.signed, changed, plan.record, index_keys, days=days["index"])
         if found is not None:
-            bins, (files, signed_bins) = list(succinct.get_roles()), found
-    done_incrementally = bins is not None
+            (files, signed_bins), sparse_bins = found, SparseBins.of(succinct)
+    done_incrementally = sparse_bins is not None
     current = dict(index.signed.targets)
     behind = incremental.whole_backlog(plan.record, plan.changes if done_incrementally else None, count,
                                        listed=all(index_target_path(a) in current for a in arches))
     entries = [IndexEntry.from_dict(e) for e in db.packages().values()] if behind is None else []
     index.signed.targets = _whole_indexes(store, arches, entries, current, behind.behind if behind else None)
-    if bins is None:   # a full publish: every sparse file and bin
+    if sparse_bins is None:   # a full publish: every sparse file and bin
         previous = listed_bins(store, index.signed)
         sparse_files: dict[str, TargetFile] = {}
         for arch in arches if sparse else ():
             sparse_files.update(_put_sparse(store, build_sparse(arch, entries), previous))
-        bins = sign_bins(store, index.signed, sparse_files, index_keys, threshold=threshold, force=rekey)
+        signed = sign_bins(store, index.signed, sparse_files, index_keys, threshold=threshold, force=rekey)
+        sparse_bins = SparseBins(count=len(signed), names=lambda: signed)
         files = len(sparse_files)
     for path, listed in sorted(images.items()):   # chunk indexes (composer/update/publish.py)
         index.signed.targets[path] = TargetFile(length=listed["length"], hashes={"sha256": listed["sha256"]},
@@ -96,16 +98,17 @@ def publish_unlocked(store: RepoStore, *, full: bool = False) -> dict[str, int]:
     # and a stale cached copy is rejected by hash without being parsed); hash bins by version only
     delegations = targets.signed.delegations
     top = sorted(delegations.roles or {}) if delegations else []
-    roles = [*snapshot_roles(store, top), *bins] if delegations else bins
-    bare = [r for r in roles if r not in top]   # the hash bins
+    delegated = snapshot_roles(store, top) if delegations else []   # each developer role and its bins
+    developer_bins = [r for r in delegated if r not in set(top)]
     table: snapbins.Table | None = None
     bucket_versions: dict[str, int] | None = None
-    if len(bare) >= snapbins.BUCKETS_FROM:   # listed in buckets the snapshot names (composer/repo/snapbins.py)
+    if len(developer_bins) + sparse_bins.count >= snapbins.BUCKETS_FROM:   # in buckets (composer/repo/snapbins.py)
         listing = snapshotdoc.meta(store, ["targets", *top], snapshot)
-        table, bucket_versions = _buckets(store, snapshot, bare, sparse_bins=set(bins), signed=signed_bins,
-                                      previous=db.meta(LISTED_KEY) if done_incrementally else None)
+        table, bucket_versions = _buckets(store, snapshot, developer_bins, sparse_bins, signed=signed_bins,
+                                          previous=db.meta(LISTED_KEY) if done_incrementally else None)
     else:
-        listing = snapshotdoc.meta(store, ["targets", *roles], snapshot, bins=bare)
+        bins = sparse_bins.names()
+        listing = snapshotdoc.meta(store, ["targets", *delegated, *bins], snapshot, bins=[*developer_bins, *bins])
     snap_version, snap_bytes = snapshotdoc.sign(store, snapshot, listing, expires=expires(days["snapshot"]),
                                                 keys=store.online_keys("snapshot"), buckets=table)
     write_patch(store, snap_version, snap_bytes)   # untrusted, before the timestamp naming it
@@ -146,18 +149,36 @@ def _whole_indexes(store: RepoStore, arches: Sequence[str], entries: Sequence[In
 LISTED_KEY = "listed_bins"   # state.db meta: ROLE.json -> version of the developer bins the buckets list
 
 
-def _buckets(store: RepoStore, snapshot: snapshotdoc.SnapshotDoc, bare: Sequence[str], *, sparse_bins: set[str],
-             signed: Sequence[str], previous: object) -> tuple[snapbins.Table, dict[str, int]]:
-    """The next snapshot's bucket table for the hash bins ``bare``, and the developer bins it lists (kept in
-    the state for the next publish). After an incremental publish the buckets rewritten are those of the
-    sparse bins it ``signed`` and of the developer bins whose version differs from ``previous`` (what the last
-    publish listed: only ``repo add`` and the other writers of developer roles sign them): O(changes)."""
+@dataclass(frozen=True, slots=True)
+class SparseBins:
+    """The sparse index's hash bins: how many, and their names when needed (16,384 at a million packages:
+    an incremental publish in buckets never lists them)."""
+
+    count: int
+    names: Callable[[], list[str]]
+
+    @classmethod
+    def of(cls, succinct: SuccinctRoles) -> SparseBins:
+        return cls(count=2 ** succinct.bit_length, names=lambda: list(succinct.get_roles()))
+
+
+def _buckets(store: RepoStore, snapshot: snapshotdoc.SnapshotDoc, developer_bins: Sequence[str],
+             sparse_bins: SparseBins, *, signed: Sequence[str], previous: object,
+             ) -> tuple[snapbins.Table, dict[str, int]]:
+    """The next snapshot's bucket table for the hash bins (``developer_bins`` and ``sparse_bins``), and the
+    developer bins it lists (kept in the state for the next publish). After an incremental publish the buckets
+    rewritten are those of the sparse bins it ``signed`` and of the developer bins whose version differs from
+    ``previous`` (what the last publish listed: only ``repo add`` and the other writers of developer roles sign
+    them): O(changes) plus a comparison of the developer bins."""
     versions = store.latest_versions()
-    now = {f"{r}.json": versions[r] for r in bare if r in versions}
-    developer = {name: v for name, v in now.items() if name[:-len(".json")] not in sparse_bins}
+    developer = {f"{r}.json": versions[r] for r in developer_bins if r in versions}
+
+    def now() -> dict[str, int]:
+        return {**{f"{r}.json": versions[r] for r in sparse_bins.names() if r in versions}, **developer}
+
     changed: dict[str, int | None] | None = None
     if isinstance(previous, dict):
-        changed = {f"{r}.json": now[f"{r}.json"] for r in signed if f"{r}.json" in now}
+        changed = {f"{r}.json": versions[r] for r in signed if r in versions}
         changed.update({name: v for name, v in developer.items() if previous.get(name) != v})
         changed.update({name: None for name in previous if name not in developer})
     return snapshotdoc.bucket_table(store, snapshot, now, changed), developer

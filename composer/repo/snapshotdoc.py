@@ -17,7 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -181,10 +181,10 @@ def sign(store: RepoStore, previous: SnapshotDoc, entries: Mapping[str, Entry], 
     return version, data
 
 
-def bucket_table(store: RepoStore, previous: SnapshotDoc, now: Mapping[str, int],
+def bucket_table(store: RepoStore, previous: SnapshotDoc, now: Callable[[], Mapping[str, int]],
                  changed: Mapping[str, int | None] | None) -> snapbins.Table:
-    """The bucket table of the next snapshot (composer/repo/snapbins.py), whose bucketed bins are ``now``
-    (``ROLE.json`` -> version), writing the buckets it names that the store lacks.
+    """The bucket table of the next snapshot (composer/repo/snapbins.py), whose bucketed bins are what ``now()``
+    gives (``ROLE.json`` -> version), writing the buckets it names that the store lacks.
 
     With ``changed`` (the entries that changed since ``previous``: a version, or None for a bin gone) only their
     buckets are read from ``previous``'s, updated and written, and the others carried; without it, or when
@@ -195,7 +195,8 @@ def bucket_table(store: RepoStore, previous: SnapshotDoc, now: Mapping[str, int]
             return _carried(store, old, changed)
         except (OSError, ValueError):
             pass   # a bucket of the previous snapshot is missing or damaged: build them all again
-    return {bucket: _put_bucket(store, bucket, versions) for bucket, versions in sorted(snapbins.group(now).items())}
+    return {bucket: _put_bucket(store, bucket, versions)
+            for bucket, versions in sorted(snapbins.group(now()).items())}
 
 
 def _carried(store: RepoStore, old: snapbins.Table, changed: Mapping[str, int | None]) -> snapbins.Table:
