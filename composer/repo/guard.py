@@ -71,9 +71,15 @@ def locked(fn: Callable[Concatenate[RepoStore, P], T]) -> Callable[Concatenate[R
         with repo_lock(store.dir):
             # what another writer changed meanwhile
             fresh = RepoStore(store.dir, legacy=store.legacy_ok, publisher=store.publisher)
+            fresh.journal = not fresh.config.legacy   # metadata/'s listing kept in the state (repo/listing.py)
             try:
                 repair(fresh)
-                return fn(fresh, *args, **kwargs)
+                if fresh.journal:
+                    fresh.begin_writing()
+                out = fn(fresh, *args, **kwargs)
+                if fresh.journal:
+                    fresh.finish_writing()
+                return out
             finally:
                 fresh.close_state()
     return wrapper
@@ -90,7 +96,9 @@ def locked_directory(fn: Callable[Concatenate[Path, P], T]) -> Callable[Concaten
 
 def repair(store: RepoStore, *, deep: bool = False) -> None:
     """Undo what a killed writer left half done (see the module docstring). Under the lock."""
-    remove_temporaries(store.dir, deep=deep, metadata_names=store.metadata_names())
+    # (a state left clean by the last writer: no writer was killed since, no temporary file in metadata/)
+    remove_temporaries(store.dir, deep=deep,
+                       metadata_names=[] if store.journal and store.listed_from_state() else store.metadata_names())
     if store.config.legacy:
         return
     db = store.writable_state()
@@ -110,11 +118,11 @@ ROLES_KEY = "roles"   # state.db meta: role -> version the packages table agrees
 def role_versions(store: RepoStore) -> dict[str, int]:
     """role -> current version of the top-level targets and every role in metadata/ (one directory listing),
     plus the vendored roles' file (a change to it changes what the developer roles contribute)."""
-    out = dict(store.latest_versions())   # (the store's listing: publish asks it again)
+    # the sparse index's bins list no package (publish writes them: were they counted, every publish would
+    # force a full reconcile); (the store's listing: publish asks it again)
+    out = store.versions_except(f"{SPARSE_BIN_PREFIX}-")
     for role in ("root", "snapshot", *SERVICE_ROLES):   # publish's roles: they list no package
         out.pop(role, None)
-    for role in [r for r in out if r.startswith(f"{SPARSE_BIN_PREFIX}-")]:   # nor do the sparse index's bins
-        del out[role]   # (publish writes them: were they counted, every publish would force a full reconcile)
     vendored = store.dir / VENDORED_RECORD
     if vendored.is_file():
         out[".vendored"] = vendored.stat().st_mtime_ns

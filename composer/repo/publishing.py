@@ -171,7 +171,8 @@ def _buckets(store: RepoStore, snapshot: snapshotdoc.SnapshotDoc, developer_bins
     ``previous`` (what the last publish listed: only ``repo add`` and the other writers of developer roles sign
     them): O(changes) plus a comparison of the developer bins."""
     versions = store.latest_versions()
-    developer = {f"{r}.json": versions[r] for r in developer_bins if r in versions}
+    outside = store.versions_except(f"{SPARSE_BIN_PREFIX}-")   # (one query: the repair asked it already)
+    developer = {f"{r}.json": outside[r] for r in developer_bins if r in outside}
 
     def now() -> dict[str, int]:
         return {**{f"{r}.json": versions[r] for r in sparse_bins.names() if r in versions}, **developer}

@@ -43,8 +43,11 @@ from composer.repo.index import dependency_names
 
 STATE_DB = "state.db"
 LEGACY_STATE = "state.json"
-SCHEMA_VERSION = 3      # 2: the links and changes tables (filled from the packages on the upgrade); 3: counts
-INTERNAL_META = ("roles", "published")   # meta keys of the state itself, not of the read_state() document
+SCHEMA_VERSION = 4      # 2: the links and changes tables (filled from the packages on the upgrade); 3: counts;
+                        # 4: role_versions (the listing of metadata/ kept by the writers: composer/repo/listing.py)
+LISTING_KEY = "metadata_listing"   # meta: {"clean": bool, "mtime_ns": N}: whether role_versions is metadata/'s
+INTERNAL_META = ("roles", "published", "listed_bins", LISTING_KEY)   # meta keys of the state itself, not of
+                                                                     # the read_state() document
 BASE_NAME = ""          # changes: the base set's file (no package is called "")
 MAX_LEGACY_BYTES = 1 << 30   # a state.json larger than this is not read (65,000 packages took 50 MB)
 _SCHEMA = (
@@ -62,6 +65,8 @@ _SCHEMA = (
     # every row: 30 ms at a million packages, on every publish); an INSERT OR REPLACE's implicit delete fires
     # the delete trigger only with recursive_triggers, which every writer's connection turns on (_connect)
     "CREATE TABLE IF NOT EXISTS counts (what TEXT PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID",
+    # role -> newest version N of N.ROLE.json in metadata/, as the writers left it (composer/repo/listing.py)
+    "CREATE TABLE IF NOT EXISTS role_versions (role TEXT PRIMARY KEY, version INTEGER NOT NULL) WITHOUT ROWID",
     "CREATE TRIGGER IF NOT EXISTS packages_counted AFTER INSERT ON packages "
     "BEGIN UPDATE counts SET n = n + 1 WHERE what = 'packages'; END",
     "CREATE TRIGGER IF NOT EXISTS packages_uncounted AFTER DELETE ON packages "
@@ -265,6 +270,43 @@ class StateDB:
             self._write_rows([packages[p] for p in changed], old, gone)
             self.conn.executemany("DELETE FROM meta WHERE key = ?", [(k,) for k in drop_meta])
             self._set_meta(meta)
+
+    # ---- the listing of metadata/ (composer/repo/listing.py)
+    def role_version(self, role: str) -> int | None:
+        with self._guard():
+            row = self.conn.execute("SELECT version FROM role_versions WHERE role = ?", (role,)).fetchone()
+        return None if row is None else int(row[0])
+
+    def role_versions_except(self, prefix: str) -> dict[str, int]:
+        """role -> version of every role whose name does not start with ``prefix`` (one range scan)."""
+        end = prefix[:-1] + chr(ord(prefix[-1]) + 1)
+        with self._guard():
+            rows = self.conn.execute("SELECT role, version FROM role_versions WHERE role < ? OR role >= ?",
+                                     (prefix, end)).fetchall()
+        return {str(r): int(v) for r, v in rows}
+
+    def all_role_versions(self) -> dict[str, int]:
+        with self._guard():
+            return {str(r): int(v) for r, v in self.conn.execute("SELECT role, version FROM role_versions")}
+
+    def set_listing(self, value: Mapping[str, Any]) -> None:
+        """Set the listing's mark alone (one transaction): ``{"clean": False}`` before a writer's first write."""
+        with self._guard(), self.conn:
+            self._set_meta({LISTING_KEY: value})
+
+    def record_listing(self, versions: Mapping[str, int], *, whole: bool, mark: Mapping[str, Any]) -> None:
+        """Record role versions (``whole``: they are the whole listing, replacing the table; else the newest of
+        each is kept) and the listing's ``mark``, in one transaction."""
+        with self._guard(), self.conn:
+            if whole:
+                self.conn.execute("DELETE FROM role_versions")
+                self.conn.executemany("INSERT INTO role_versions (role, version) VALUES (?, ?)",
+                                      sorted(versions.items()))
+            else:
+                self.conn.executemany("INSERT INTO role_versions (role, version) VALUES (?, ?) ON CONFLICT(role) "
+                                      "DO UPDATE SET version = max(version, excluded.version)",
+                                      sorted(versions.items()))
+            self._set_meta({LISTING_KEY: mark})
 
     def _set_meta(self, meta: Mapping[str, Any]) -> None:
         self.conn.executemany("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",

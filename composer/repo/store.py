@@ -33,8 +33,9 @@ from composer.arch import DEFAULT_ARCHES
 from composer.errors import UserError, VerificationError
 from composer.oserrors import fault
 from composer.repo.elfgate import RepoPolicy
+from composer.repo.listing import JournalListing, parse_name
 from composer.repo.publish import LocalDirectory, Publisher, TrackedPublisher, untracked
-from composer.repo.statedb import INTERNAL_META, LEGACY_STATE, StateDB, open_state, read_legacy
+from composer.repo.statedb import INTERNAL_META, LEGACY_STATE, LISTING_KEY, StateDB, open_state, read_legacy
 from composer.trust import canonical
 from composer.trust.keys import SigningKey, load_key_spec, parse_key_spec
 
@@ -134,8 +135,11 @@ class RepoStore:
         # a store made from another's publisher: what it writes reaches both listings
         self._outer = publisher.seen if isinstance(publisher, TrackedPublisher) else None
         self.publisher: Publisher = TrackedPublisher(inner, self._saw_metadata)
-        self._listing: dict[str, int] | None = None   # role -> newest version in metadata/ (one listing, kept)
+        # role -> newest version in metadata/: one listing kept, or the state's (composer/repo/listing.py)
+        self._listing: dict[str, int] | JournalListing | None = None
         self._names: list[str] | None = None
+        self._written: dict[str, int] = {}   # role -> newest version this store's publisher wrote
+        self.journal = False   # read and keep the listing in the state (a writer under the lock: guard.locked)
         self.legacy_ok = legacy
         self._state_db: StateDB | None = None
         self._state_write = False
@@ -216,14 +220,58 @@ class RepoStore:
         hash bin of role OTHER whose suffix looks like ROLE, composer/repo/devbins.py).
 
         metadata/ is listed once per store (a repository at a million packages holds tens of thousands of role
-        files, and publish asks for all of them); what this store's publisher puts is added to the listing. A
-        store is made per command, under the lock for a writer. Read-only: do not change the mapping."""
+        files, and publish asks for all of them), or, for a writer under the lock (``journal``), read role by
+        role from the state when the last writer left it clean (composer/repo/listing.py); what this store's
+        publisher puts is added. A store is made per command, under the lock for a writer. Read-only: do not
+        change the mapping."""
         if self._listing is None:
-            listing: dict[str, int] = {}
-            for name in self.metadata_names():
-                _record(listing, name)
-            self._listing = listing
+            if self.journal and self._journal_clean():
+                journal = JournalListing(self.writable_state())
+                for role, version in self._written.items():
+                    journal.add(role, version)
+                self._listing = journal
+            else:
+                listing: dict[str, int] = {}
+                for name in self.metadata_names():
+                    _record(listing, name)
+                self._listing = listing
         return self._listing
+
+    def versions_except(self, prefix: str) -> dict[str, int]:
+        """role -> newest version of every role whose name does not start with ``prefix``."""
+        listing = self.latest_versions()
+        if isinstance(listing, JournalListing):
+            return listing.versions_except(prefix)
+        return {role: v for role, v in listing.items() if not role.startswith(prefix)}
+
+    def listed_from_state(self) -> bool:
+        """Whether this store's listing of metadata/ is the state's (no writer was killed since the last one
+        finished: there is nothing to repair in metadata/)."""
+        return isinstance(self.latest_versions(), JournalListing)
+
+    def _journal_clean(self) -> bool:
+        mark = self.writable_state().meta(LISTING_KEY)
+        try:
+            mtime = os.stat(self.metadata_dir).st_mtime_ns
+        except OSError:
+            return False
+        return isinstance(mark, dict) and mark.get("clean") is True and mark.get("mtime_ns") == mtime
+
+    def begin_writing(self) -> None:
+        """A writer's start (after the repair): the state's listing is marked not clean until
+        :meth:`finish_writing` (composer/repo/listing.py)."""
+        self.latest_versions()   # (read while the mark is still the last writer's)
+        self.writable_state().set_listing({"clean": False})
+
+    def finish_writing(self) -> None:
+        """A writer's successful end: the versions it wrote (or the whole listing, when it listed metadata/)
+        and the clean mark with metadata/'s modification time, in one transaction."""
+        listing = self.latest_versions()
+        mark = {"clean": True, "mtime_ns": os.stat(self.metadata_dir).st_mtime_ns}
+        if isinstance(listing, JournalListing):
+            self.writable_state().record_listing(self._written, whole=False, mark=mark)
+        else:
+            self.writable_state().record_listing(listing, whole=True, mark=mark)
 
     def metadata_names(self) -> list[str]:
         """The names in metadata/ (listed once per store, shared by the repair's removal of temporaries and
@@ -238,8 +286,15 @@ class RepoStore:
     def _saw_metadata(self, name: str) -> None:
         if self._names is not None:
             self._names.append(name)
-        if self._listing is not None:
-            _record(self._listing, name)
+        parsed = parse_name(name)
+        if parsed is not None:
+            role, version = parsed
+            if self._written.get(role, 0) < version:
+                self._written[role] = version
+            if isinstance(self._listing, JournalListing):
+                self._listing.add(role, version)
+            elif self._listing is not None:
+                _record(self._listing, name)
         if self._outer is not None:
             self._outer(name)
 
@@ -292,11 +347,9 @@ class RepoStore:
 
 def _record(listing: dict[str, int], name: str) -> None:
     """Add ``N.ROLE.json`` to a role -> newest version listing (other names are not versions of a role)."""
-    version, _, rest = name.partition(".")
-    if version.isdigit() and rest.endswith(".json") and len(rest) > len(".json"):
-        role, number = rest[:-len(".json")], int(version)
-        if listing.get(role, 0) < number:
-            listing[role] = number
+    parsed = parse_name(name)
+    if parsed is not None and listing.get(parsed[0], 0) < parsed[1]:
+        listing[parsed[0]] = parsed[1]
 
 
 def write_signed(publisher: Publisher, md: Metadata[Any], role: str, keys: Sequence[SigningKey]) -> bytes:

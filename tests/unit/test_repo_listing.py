@@ -1,0 +1,152 @@
+"""metadata/'s listing kept in the state (composer/repo/listing.py): a writer that finds the state clean reads
+role versions from it instead of listing metadata/; a killed writer, or a change behind vcomp's back, makes the
+next writer list metadata/ again. The repository is real (World of test_repo_incremental.py)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from composer.repo import edit, guard, snapbins
+from composer.repo.listing import parse_name
+from composer.repo.statedb import LISTING_KEY
+from composer.repo.store import RepoStore
+from tests.unit.test_repo_incremental import World
+
+
+def listed(directory: Path) -> dict[str, int]:
+    """role -> newest version, from a listing of metadata/ (what the state must say)."""
+    out: dict[str, int] = {}
+    for name in os.listdir(directory / "metadata"):
+        parsed = parse_name(name)
+        if parsed is not None and out.get(parsed[0], 0) < parsed[1]:
+            out[parsed[0]] = parsed[1]
+    return out
+
+
+def kept(world: World) -> tuple[dict[str, int], object]:
+    store = world.store()
+    try:
+        db = store.writable_state()
+        return db.all_role_versions(), db.meta(LISTING_KEY)
+    finally:
+        store.close_state()
+
+
+def assert_clean_and_exact(world: World) -> None:
+    versions, mark = kept(world)
+    assert versions == listed(world.dir)
+    assert mark == {"clean": True, "mtime_ns": os.stat(world.dir / "metadata").st_mtime_ns}
+
+
+@pytest.fixture()
+def world(tmp_path: Path) -> World:
+    w = World(tmp_path)
+    w.add([w.package(f"pkg-{i:03d}", "1.0.0") for i in range(4)])
+    w.publish()
+    return w
+
+
+class Listings:
+    """Counts the listings of metadata/ (``RepoStore.metadata_names``) and can forbid them."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.count, self.forbidden = 0, False
+        real = RepoStore.metadata_names
+
+        def counted(store: RepoStore) -> list[str]:
+            assert not self.forbidden, "metadata/ listed although the state was clean"
+            self.count += 1
+            return real(store)
+        monkeypatch.setattr(RepoStore, "metadata_names", counted)
+
+
+def test_every_writer_leaves_the_listing_exact_and_clean(world: World) -> None:
+    assert_clean_and_exact(world)
+    world.add([world.package("pkg-100", "1.0.0")])
+    assert_clean_and_exact(world)
+    world.publish()
+    assert_clean_and_exact(world)
+    world.publish(full=True)
+    assert_clean_and_exact(world)
+    edit.refresh(world.store())   # the timestamp alone
+    assert_clean_and_exact(world)
+
+
+def test_a_clean_state_is_read_not_listed(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    listings = Listings(monkeypatch)
+    listings.forbidden = True
+    world.add([world.package("pkg-100", "1.0.0")])
+    assert world.publish()["incremental"] == 1
+    assert_clean_and_exact(world)
+
+
+def test_buckets_and_the_listing_together(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(snapbins, "BUCKETS_FROM", 1)
+    world.publish()
+    Listings(monkeypatch).forbidden = True
+    world.add([world.package("pkg-100", "1.0.0")])
+    assert world.publish()["incremental"] == 1
+    assert_clean_and_exact(world)
+
+
+def test_a_killed_writer_makes_the_next_one_list(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    world.add([world.package("pkg-100", "1.0.0")])
+    real = edit.publish_unlocked
+
+    def killed(store: RepoStore, **kwargs: object) -> None:
+        real(store)   # everything written...
+        raise KeyboardInterrupt   # ...and killed before the command's end
+
+    monkeypatch.setattr("composer.repo.publishing.publish_unlocked", killed)
+    with pytest.raises(KeyboardInterrupt):
+        world.publish()
+    monkeypatch.undo()
+    versions, mark = kept(world)
+    assert mark == {"clean": False} and versions != listed(world.dir)   # the kill's writes are not in it
+    listings = Listings(monkeypatch)
+    world.publish()
+    assert listings.count >= 1
+    assert_clean_and_exact(world)
+
+
+def test_a_change_behind_vcomps_back_makes_the_next_writer_list(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    meta = world.dir / "metadata"
+    dev = max((p for p in meta.iterdir() if p.name.endswith(".dev.json")), key=lambda p: int(p.name.split(".")[0]))
+    shutil.copy(dev, meta / ".dev.json.123.tmp")   # a temporary file an outside writer left
+    listings = Listings(monkeypatch)
+    world.publish()
+    assert listings.count >= 1 and not (meta / ".dev.json.123.tmp").exists()
+    assert_clean_and_exact(world)
+
+
+def test_a_state_without_the_table_is_listed_once(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = world.store()
+    store.writable_state().set_listing({})
+    store.close_state()
+    listings = Listings(monkeypatch)
+    world.publish()
+    assert listings.count >= 1
+    assert_clean_and_exact(world)
+    listings.forbidden = True
+    world.publish()
+    assert_clean_and_exact(world)
+
+
+def test_a_failing_command_keeps_the_mark_not_clean(world: World) -> None:
+    with pytest.raises(Exception, match="no such"):
+        edit.add(world.store(), [world.dir / "no such.vpk"], [world.dev])
+    assert kept(world)[1] == {"clean": False}
+    world.publish()
+    assert_clean_and_exact(world)
+
+
+def test_readers_never_use_the_state_listing(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = RepoStore(world.dir)   # not under the lock: lists metadata/ as before
+    listings = Listings(monkeypatch)
+    assert store.current_version("snapshot") == listed(world.dir)["snapshot"]
+    assert listings.count == 1 and not store.journal
+    assert guard.role_versions(store)
