@@ -441,6 +441,9 @@ def follow(client: CountingClient, names: Sequence[str]) -> list[Fetch]:
 def measure(home: Path, work: Path, *, size: int, with_mirror: bool = True,
             log: Callable[[str], None] = print) -> Figures:
     repo = working_copy(home, work / "repo")
+    # the copy's metadata/ is a new directory: one writer lists it and keeps the listing in the state
+    # (composer/repo/listing.py), unmeasured, as the repository's own writers leave it between changes
+    edit.refresh(RepoStore(repo))
     dev = load_signing_key(home / "keys" / "dev.key")
     root = (repo / "metadata" / "1.root.json").read_bytes()
     url = repo.resolve().as_uri()

@@ -12,7 +12,8 @@ behind is repaired by the next writer, under the lock, before it does anything e
 * temporary files of an interrupted write (``.NAME.*.tmp``) are removed: the repository's publisher makes
   them at the top of metadata/ and targets/ only (composer/repo/publish.py), so the repair lists three
   directories and does not walk targets/ (O(1) in the repository's size; ``vcomp repo migrate`` walks it all,
-  for what an older vcomp left deeper);
+  for what an older vcomp left deeper); metadata/ is not listed when the last writer left the state's listing
+  of it clean (composer/repo/listing.py: no writer was killed since);
 * the state database (``state.db``, composer/repo/statedb.py: the index entries of stored packages,
   derived data) is reconciled with the developers' signed role metadata, which is written first: a
   package a killed ``repo add`` already listed in its role gets its entry back from the stored target,

@@ -91,12 +91,15 @@ class LocalDirectory:
 @dataclass(frozen=True, slots=True)
 class TrackedPublisher:
     """A store's publisher (composer/repo/store.py): every metadata file put through it is also reported to
-    ``seen`` (the store's listing of role versions)."""
+    ``seen`` (the store's listing of role versions), and ``before`` is called before it is written (the
+    store marks its state's listing of metadata/ not clean: composer/repo/listing.py)."""
 
     inner: Publisher
     seen: Callable[[str], None]
+    before: Callable[[], None] = lambda: None   # called before each metadata file is put
 
     def put_metadata(self, name: str, data: bytes) -> None:
+        self.before()
         self.inner.put_metadata(name, data)
         self.seen(name)
 

@@ -134,12 +134,14 @@ class RepoStore:
         inner = LocalDirectory(root=directory) if publisher is None else untracked(publisher)
         # a store made from another's publisher: what it writes reaches both listings
         self._outer = publisher.seen if isinstance(publisher, TrackedPublisher) else None
-        self.publisher: Publisher = TrackedPublisher(inner, self._saw_metadata)
+        self._outer_before = publisher.before if isinstance(publisher, TrackedPublisher) else None
+        self.publisher: Publisher = TrackedPublisher(inner, self._saw_metadata, self._writing_metadata)
         # role -> newest version in metadata/: one listing kept, or the state's (composer/repo/listing.py)
         self._listing: dict[str, int] | JournalListing | None = None
         self._names: list[str] | None = None
         self._written: dict[str, int] = {}   # role -> newest version this store's publisher wrote
         self.journal = False   # read and keep the listing in the state (a writer under the lock: guard.locked)
+        self._marked = False   # the state's listing is marked not clean (before this store's first write)
         self.legacy_ok = legacy
         self._state_db: StateDB | None = None
         self._state_write = False
@@ -258,15 +260,26 @@ class RepoStore:
         return isinstance(mark, dict) and mark.get("clean") is True and mark.get("mtime_ns") == mtime
 
     def begin_writing(self) -> None:
-        """A writer's start (after the repair): the state's listing is marked not clean until
-        :meth:`finish_writing` (composer/repo/listing.py)."""
-        self.latest_versions()   # (read while the mark is still the last writer's)
-        self.writable_state().set_listing({"clean": False})
+        """A writer's start (after the repair): its listing is read while the state's mark is still the last
+        writer's; the mark is set not clean before its first metadata write (:meth:`_writing_metadata`) until
+        :meth:`finish_writing` (composer/repo/listing.py). A command that writes no metadata changes nothing."""
+        self.latest_versions()
+
+    def _writing_metadata(self) -> None:
+        if self.journal and not self._marked:
+            self.latest_versions()
+            self.writable_state().set_listing({"clean": False})
+            self._marked = True
+        if self._outer_before is not None:   # (a store made from another's publisher: the other's state too)
+            self._outer_before()
 
     def finish_writing(self) -> None:
         """A writer's successful end: the versions it wrote (or the whole listing, when it listed metadata/)
-        and the clean mark with metadata/'s modification time, in one transaction."""
+        and the clean mark with metadata/'s modification time, in one transaction (nothing when it read a
+        clean listing and wrote nothing)."""
         listing = self.latest_versions()
+        if isinstance(listing, JournalListing) and not self._marked:
+            return
         mark = {"clean": True, "mtime_ns": os.stat(self.metadata_dir).st_mtime_ns}
         if isinstance(listing, JournalListing):
             self.writable_state().record_listing(self._written, whole=False, mark=mark)

@@ -12,6 +12,7 @@ import pytest
 
 from composer.repo import edit, guard, snapbins
 from composer.repo.listing import parse_name
+from composer.repo.publishing import publish_unlocked
 from composer.repo.statedb import LISTING_KEY
 from composer.repo.store import RepoStore
 from tests.unit.test_repo_incremental import World
@@ -136,11 +137,11 @@ def test_a_state_without_the_table_is_listed_once(world: World, monkeypatch: pyt
     assert_clean_and_exact(world)
 
 
-def test_a_failing_command_keeps_the_mark_not_clean(world: World) -> None:
+def test_a_command_failing_before_it_writes_changes_nothing(world: World) -> None:
+    before = {p: p.read_bytes() for p in sorted(world.dir.rglob("*")) if p.is_file()}
     with pytest.raises(Exception, match="no such"):
         edit.add(world.store(), [world.dir / "no such.vpk"], [world.dev])
-    assert kept(world)[1] == {"clean": False}
-    world.publish()
+    assert {p: p.read_bytes() for p in sorted(world.dir.rglob("*")) if p.is_file()} == before
     assert_clean_and_exact(world)
 
 
@@ -150,3 +151,18 @@ def test_readers_never_use_the_state_listing(world: World, monkeypatch: pytest.M
     assert store.current_version("snapshot") == listed(world.dir)["snapshot"]
     assert listings.count == 1 and not store.journal
     assert guard.role_versions(store)
+
+
+def test_a_store_made_from_a_writers_publisher_marks_the_writers_state(world: World) -> None:
+    """rotate and the root ceremony publish through a second store made from the writer's publisher: its
+    first write marks the state too, so a kill after it makes the next writer list."""
+    @guard.locked
+    def inner_then_fail(store: RepoStore) -> None:
+        publish_unlocked(RepoStore(store.dir, publisher=store.publisher))
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        inner_then_fail(world.store())
+    assert kept(world)[1] == {"clean": False}
+    world.publish()
+    assert_clean_and_exact(world)
