@@ -16,8 +16,10 @@ delegates: the per-architecture indexes to the online ``index`` role, package na
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
+import sqlite3
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -30,10 +32,10 @@ from tuf.api.serialization.json import JSONSerializer
 
 from composer import settings
 from composer.arch import DEFAULT_ARCHES
-from composer.errors import UserError, VerificationError
+from composer.errors import ComposerError, UserError, VerificationError
 from composer.oserrors import fault
 from composer.repo.elfgate import RepoPolicy
-from composer.repo.listing import JournalListing, parse_name
+from composer.repo.listing import JournalListing, directory_mark, parse_name
 from composer.repo.publish import LocalDirectory, Publisher, TrackedPublisher, untracked
 from composer.repo.statedb import INTERNAL_META, LEGACY_STATE, LISTING_KEY, StateDB, open_state, read_legacy
 from composer.trust import canonical
@@ -142,6 +144,7 @@ class RepoStore:
         self._written: dict[str, int] = {}   # role -> newest version this store's publisher wrote
         self.journal = False   # read and keep the listing in the state (a writer under the lock: guard.locked)
         self._marked = False   # the state's listing is marked not clean (before this store's first write)
+        self._dir_after: dict[str, int] | None = None   # metadata/'s mark after the repair or this store's last write
         self.legacy_ok = legacy
         self._state_db: StateDB | None = None
         self._state_write = False
@@ -254,16 +257,17 @@ class RepoStore:
     def _journal_clean(self) -> bool:
         mark = self.writable_state().meta(LISTING_KEY)
         try:
-            mtime = os.stat(self.metadata_dir).st_mtime_ns
+            now = directory_mark(self.metadata_dir)
         except OSError:
             return False
-        return isinstance(mark, dict) and mark.get("clean") is True and mark.get("mtime_ns") == mtime
+        return isinstance(mark, dict) and mark == {"clean": True, **now}
 
     def begin_writing(self) -> None:
         """A writer's start (after the repair): its listing is read while the state's mark is still the last
         writer's; the mark is set not clean before its first metadata write (:meth:`_writing_metadata`) until
         :meth:`finish_writing` (composer/repo/listing.py). A command that writes no metadata changes nothing."""
         self.latest_versions()
+        self._dir_after = directory_mark(self.metadata_dir)
 
     def _writing_metadata(self) -> None:
         if self.journal and not self._marked:
@@ -280,11 +284,17 @@ class RepoStore:
         listing = self.latest_versions()
         if isinstance(listing, JournalListing) and not self._marked:
             return
-        mark = {"clean": True, "mtime_ns": os.stat(self.metadata_dir).st_mtime_ns}
-        if isinstance(listing, JournalListing):
-            self.writable_state().record_listing(self._written, whole=False, mark=mark)
-        else:
-            self.writable_state().record_listing(listing, whole=True, mark=mark)
+        try:
+            now = directory_mark(self.metadata_dir)
+            db = self.writable_state()
+            if now != self._dir_after:   # something else wrote in metadata/ meanwhile: the next writer lists
+                db.set_listing({"clean": False})
+            elif isinstance(listing, JournalListing):
+                db.record_listing(self._written, whole=False, mark={"clean": True, **now})
+            else:
+                db.record_listing(listing, whole=True, mark={"clean": True, **now})
+        except (ComposerError, OSError, sqlite3.Error):
+            pass   # the command is done; the mark stays not clean (set before its first write), so the next lists
 
     def metadata_names(self) -> list[str]:
         """The names in metadata/ (listed once per store, shared by the repair's removal of temporaries and
@@ -299,6 +309,9 @@ class RepoStore:
     def _saw_metadata(self, name: str) -> None:
         if self._names is not None:
             self._names.append(name)
+        if self.journal:
+            with contextlib.suppress(OSError):
+                self._dir_after = directory_mark(self.metadata_dir)   # (after this store's own write)
         parsed = parse_name(name)
         if parsed is not None:
             role, version = parsed

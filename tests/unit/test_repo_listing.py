@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from composer.repo import edit, guard, snapbins
-from composer.repo.listing import parse_name
+from composer.repo.listing import directory_mark, parse_name
 from composer.repo.publishing import publish_unlocked
 from composer.repo.statedb import LISTING_KEY
 from composer.repo.store import RepoStore
@@ -40,7 +40,7 @@ def kept(world: World) -> tuple[dict[str, int], object]:
 def assert_clean_and_exact(world: World) -> None:
     versions, mark = kept(world)
     assert versions == listed(world.dir)
-    assert mark == {"clean": True, "mtime_ns": os.stat(world.dir / "metadata").st_mtime_ns}
+    assert mark == {"clean": True, **directory_mark(world.dir / "metadata")}
 
 
 @pytest.fixture()
@@ -166,3 +166,72 @@ def test_a_store_made_from_a_writers_publisher_marks_the_writers_state(world: Wo
     assert kept(world)[1] == {"clean": False}
     world.publish()
     assert_clean_and_exact(world)
+
+
+# ----------------------------------------------------------------- changes behind vcomp's back (from review)
+
+def seen_by_next_writer(world: World) -> dict[str, int]:
+    out: dict[str, int] = {}
+
+    @guard.locked
+    def probe(store: RepoStore) -> None:
+        out.update({r: store.current_version(r) for r in ("dev", "snapshot")})
+    probe(world.store())
+    return out
+
+
+def test_a_change_during_a_writer_makes_the_next_one_list(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    meta = world.dir / "metadata"
+    real = publish_unlocked
+
+    def with_outside_copy(store: RepoStore, **kw: bool) -> dict[str, int]:
+        out = real(store, **kw)
+        n = listed(world.dir)["dev"]   # e.g. an admin restoring a role file while a cron 'repo refresh' runs
+        shutil.copy(meta / f"{n}.dev.json", meta / f"{n + 1}.dev.json")
+        return out
+    monkeypatch.setattr("composer.repo.publishing.publish_unlocked", with_outside_copy)
+    world.publish()
+    monkeypatch.undo()
+    assert seen_by_next_writer(world)["dev"] == listed(world.dir)["dev"]
+
+
+def test_a_restore_keeping_times_makes_the_next_writer_list(world: World, tmp_path: Path) -> None:
+    backup = tmp_path / "backup"
+    shutil.copytree(world.dir, backup)            # nightly `cp -a` / `rsync -a` (keeps metadata/'s mtime)
+    world.add([world.package("pkg-100", "1.0.0")])
+    world.publish()                               # dev and snapshot move on (clients fetch them)
+    shutil.copytree(backup, world.dir, dirs_exist_ok=True)   # restore `rsync -a backup/ repo/` (no --delete)
+    assert seen_by_next_writer(world) == {r: listed(world.dir)[r] for r in ("dev", "snapshot")}
+
+
+def test_a_restore_then_add_never_re_signs_a_published_version(world: World, tmp_path: Path) -> None:
+    backup = tmp_path / "backup"
+    shutil.copytree(world.dir, backup)
+    world.add([world.package("pkg-100", "1.0.0")])
+    n = listed(world.dir)["dev"]
+    published = (world.dir / "metadata" / f"{n}.dev.json").read_bytes()
+    shutil.copytree(backup, world.dir, dirs_exist_ok=True)
+    world.add([world.package("pkg-101", "1.0.0")])
+    assert (world.dir / "metadata" / f"{n}.dev.json").read_bytes() == published, \
+        "an already published version N.dev.json was re-signed with other content"
+
+
+def test_a_touched_directory_does_not_hide_a_stray_temporary(world: World) -> None:
+    meta = world.dir / "metadata"
+    mark = kept(world)[1]
+    st = os.stat(meta)
+    (meta / ".3.dev.json.abc.tmp").write_bytes(b"x")          # killed outside tool / same clock tick
+    os.utime(meta, ns=(st.st_atime_ns, mark["mtime_ns"]))
+    world.publish()
+    assert not (meta / ".3.dev.json.abc.tmp").exists()
+
+
+@pytest.mark.parametrize("name", [b"99999999999999999999.notes.json",   # a version past SQLite's integers
+                                  b"1.\xff.json",                        # a role name that is not UTF-8
+                                  "\u00b2.notes.json".encode()])         # a digit that is not ASCII
+def test_a_stray_name_in_metadata_is_no_role(world: World, name: bytes) -> None:
+    meta = os.fsencode(world.dir / "metadata")
+    open(os.path.join(meta, name), "wb").close()
+    world.publish()
+    world.publish()
+    assert kept(world)[1]["clean"] is True
