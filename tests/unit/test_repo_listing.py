@@ -5,16 +5,22 @@ next writer list metadata/ again. The repository is real (World of test_repo_inc
 from __future__ import annotations
 
 import os
+import random
 import shutil
+import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from composer.repo import edit, guard, snapbins
-from composer.repo.listing import directory_mark, parse_name
+from composer.errors import ComposerError
+from composer.repo import ceremony, edit, guard, rotate, snapbins
+from composer.repo.listing import JournalListing, directory_mark, parse_name
+from composer.repo.publish import LocalDirectory
 from composer.repo.publishing import publish_unlocked
-from composer.repo.statedb import LISTING_KEY
+from composer.repo.statedb import LISTING_KEY, StateDB, open_state
 from composer.repo.store import RepoStore
+from composer.trust.keys import SigningKey, generate, load_public_key, load_signing_key
 from tests.unit.test_repo_incremental import World
 
 
@@ -235,3 +241,130 @@ def test_a_stray_name_in_metadata_is_no_role(world: World, name: bytes) -> None:
     world.publish()
     world.publish()
     assert kept(world)[1]["clean"] is True
+
+
+# ----------------------------------------------------------------- the read side against a model
+
+PREFIX = "index-sparse-"
+ROLES = ["dev", "index", "index-sparse", "index-sparse-00", "index-sparse-ff", "index-sparsf", "index-sparse.",
+         "index-sparse,", "targets", "z", "dev.bin-1", "ïndex"]
+
+
+def test_journal_listing_against_a_dict(tmp_path: Path) -> None:
+    """JournalListing (role by role, the range scan, the command's own writes) answers as a dict would."""
+    db = open_state(tmp_path, write=True)
+    rnd = random.Random(7)
+    for _ in range(300):
+        table = {r: rnd.randint(1, 9) for r in ROLES if rnd.random() < 0.6}
+        db.record_listing(table, whole=True, mark={"clean": True, "mtime_ns": 1})
+        j, model = JournalListing(db), dict(table)
+        for _ in range(12):
+            op, r = rnd.choice(["add", "get", "except", "iter", "contains"]), rnd.choice(ROLES)
+            if op == "add":
+                v = rnd.randint(1, 12)
+                j.add(r, v)
+                model[r] = max(model.get(r, 0), v)
+            elif op == "get":
+                assert j.get(r) == model.get(r)
+            elif op == "except":
+                assert j.versions_except(PREFIX) == {k: v for k, v in model.items() if not k.startswith(PREFIX)}
+            elif op == "iter":
+                assert dict(j.items()) == model and len(j) == len(model)
+            else:
+                assert (r in j) == (r in model)
+    db.close()
+
+
+# ----------------------------------------------------------------- kills and faults (from review)
+
+def key(world: World, name: str) -> SigningKey:
+    return load_signing_key(world.dir.parent / "keys" / f"{name}.key")
+
+
+COUNTER = [0]
+
+
+def rotate_timestamp(world: World) -> object:
+    keys = world.dir.parent / "keys"
+    pubs = {load_public_key(p).keyid: load_public_key(p) for p in keys.glob("*.pub")}
+    current = [pubs[k] for k in world.store().root().signed.roles["timestamp"].keyids]
+    COUNTER[0] += 1
+    new = generate(f"ts{COUNTER[0]}", keys)[0]
+    return rotate.rotate(world.store(), "timestamp", add=[load_signing_key(new)], remove=current,
+                         root_keys=[key(world, "root")], add_paths=[str(new)])
+
+
+def commands(world: World) -> dict[str, Callable[[], object]]:
+    return {
+        "add": lambda: world.add([world.package("pkg-200", "1.0.0")]),
+        "publish": lambda: world.publish(),
+        "full": lambda: world.publish(full=True),
+        "refresh": lambda: edit.refresh(world.store()),
+        "rotate": lambda: rotate_timestamp(world),
+        "ceremony": lambda: (ceremony.stage_root(world.store(), add=[], remove=[], threshold=1,
+                                                 keys=[key(world, "root")]),
+                             ceremony.sign_root(world.store())),
+    }
+
+
+@pytest.mark.parametrize("buckets", [False, True])
+@pytest.mark.parametrize("which", ["add", "publish", "full", "refresh", "rotate", "ceremony"])
+def test_kill_at_each_metadata_write(world: World, monkeypatch: pytest.MonkeyPatch, which: str,
+                                     buckets: bool) -> None:
+    """Each writer killed at each of its metadata writes (a temporary left): the next writer lists metadata/,
+    removes the temporary and leaves the listing exact and clean."""
+    if buckets:
+        monkeypatch.setattr(snapbins, "BUCKETS_FROM", 1)
+        world.publish(full=True)
+    real = LocalDirectory.put_metadata
+    for n in range(0, 40):
+        calls = [0]
+
+        def killed(self: LocalDirectory, name: str, data: bytes, n: int = n, calls: list[int] = calls) -> None:
+            if calls[0] == n:
+                (self.root / "metadata" / f".{name.rsplit('/', 1)[-1]}.k{n}.tmp").write_bytes(data[:7])
+                raise KeyboardInterrupt
+            calls[0] += 1
+            real(self, name, data)
+        monkeypatch.setattr(LocalDirectory, "put_metadata", killed)
+        try:
+            commands(world)[which]()
+            done = True
+        except KeyboardInterrupt:
+            done = False
+        monkeypatch.setattr(LocalDirectory, "put_metadata", real)
+        if done:
+            assert_clean_and_exact(world)
+            break
+        assert kept(world)[1] == {"clean": False}
+        world.publish()
+        assert not [p for p in (world.dir / "metadata").iterdir() if p.name.endswith(".tmp")]
+        assert_clean_and_exact(world)
+        (world.dir / "staged-root.json").unlink(missing_ok=True)
+    assert done
+
+
+@pytest.mark.parametrize("what", ["set_listing", "record_listing"])
+def test_sqlite_full_around_the_marks(world: World, monkeypatch: pytest.MonkeyPatch, what: str) -> None:
+    """The state full when the mark is set (before the first write: nothing is written, one error) or recorded
+    (after the command: it is done, the mark stays not clean, the next writer lists)."""
+    real = StateDB._set_meta
+
+    def full(self: StateDB, meta: dict[str, object]) -> None:   # (inside the state's guard, as SQLite fails)
+        if LISTING_KEY in meta and (meta[LISTING_KEY] == {"clean": False}) == (what == "set_listing"):
+            raise sqlite3.OperationalError("database or disk is full")
+        real(self, meta)
+    monkeypatch.setattr(StateDB, "_set_meta", full)
+    before = listed(world.dir)
+    if what == "set_listing":
+        with pytest.raises(ComposerError):
+            world.add([world.package("pkg-300", "1.0.0")])
+    else:
+        world.add([world.package("pkg-300", "1.0.0")])
+    monkeypatch.undo()
+    if what == "set_listing":
+        assert listed(world.dir) == before        # nothing written
+    else:
+        assert kept(world)[1] == {"clean": False}
+    world.publish()
+    assert_clean_and_exact(world)
