@@ -20,6 +20,7 @@ from tuf.ngclient import Updater
 
 from composer.errors import FetchError, VerificationError
 from composer.repo import incremental, publishing, snapbins, snappatches, snapshotdoc
+from composer.repo.client import RepositoryClient
 from composer.repo.mirror import mirror
 from composer.repo.push import current_metadata, plan
 from composer.repo.sparse import SPARSE_BIN_PREFIX, sparse_target_path
@@ -410,3 +411,14 @@ def test_a_damaged_cached_bin_is_not_an_internal_error(world: World, tmp_path: P
     client2 = Client(world, tmp_path / "cache")
     client2.refreshed()
     assert found(client2, "pkg-001")
+
+
+def test_an_offline_client_reads_the_bins_it_cached(world: World, tmp_path: Path) -> None:
+    """--offline answers from the verified cache: the bins a bucketed snapshot does not list are there."""
+    online = Client(world, tmp_path / "cache")
+    online.refreshed()
+    assert found(online, "pkg-001")
+    offline = RepositoryClient(world.dir.as_uri(), (world.dir / "metadata" / "1.root.json").read_bytes(),
+                               tmp_path / "cache", offline=True)
+    info = offline.targetinfo(sparse_target_path("x86_64", "pkg-001"))
+    assert info is not None and info.hashes == online.targetinfo(sparse_target_path("x86_64", "pkg-001")).hashes
