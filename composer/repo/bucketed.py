@@ -36,7 +36,9 @@ MAX_CACHED_ROLE_BYTES = 64 << 20   # a cached bin read for its version (its own 
 class BucketedUpdater(Updater):
     """An ngclient Updater that also reads snapshots whose hash bins are listed in buckets."""
 
-    _buckets_read: dict[str, dict[str, int]]
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._buckets_read: dict[str, dict[str, int]] = {}   # sha256 -> entries read this session
+        super().__init__(*args, **kwargs)
 
     def _load_snapshot(self) -> None:
         # ngclient refuses a new snapshot that leaves out a role the trusted one lists. The bins a plain snapshot
@@ -92,10 +94,7 @@ class BucketedUpdater(Updater):
         listed = snapshot.meta.get(name)
         if listed is not None:
             return int(listed.version)
-        try:
-            table = snapbins.table(snapshot.unrecognized_fields)
-        except ValueError as exc:
-            raise tuf_exc.RepositoryError(f"snapshot: {exc}") from None
+        table = self._table()
         bucket = snapbins.bucket_of(name)
         if table is None or bucket not in table:
             return None
@@ -113,54 +112,44 @@ class BucketedUpdater(Updater):
     def buckets(self) -> list[tuple[str, bytes]]:
         """Every bucket the trusted snapshot names, verified: (its name under metadata/, its bytes), for a
         mirror (which serves what a client may read)."""
+        return [(snapbins.file_name(named["hashes"]["sha256"]), self._bucket_data(bucket, named)[0])
+                for bucket, named in sorted((self._table() or {}).items())]
+
+    def _table(self) -> snapbins.Table | None:
+        """The buckets the trusted snapshot names (None: it lists every bin itself)."""
         try:
-            table = snapbins.table(self._trusted_set.snapshot.unrecognized_fields) or {}
+            return snapbins.table(self._trusted_set.snapshot.unrecognized_fields)
         except ValueError as exc:
             raise tuf_exc.RepositoryError(f"snapshot: {exc}") from None
-        out = []
-        for bucket, named in sorted(table.items()):
-            self._bucket(bucket, named)
-            name = snapbins.file_name(named["hashes"]["sha256"])
-            data = (Path(self._dir) / name).read_bytes()
-            try:
-                snapbins.parse(data, bucket, named)
-            except ValueError as exc:
-                raise tuf_exc.RepositoryError(f"snapshot {exc}") from None
-            out.append((name, data))
-        return out
 
     def _bucket(self, bucket: str, named: dict[str, Any]) -> dict[str, int]:
-        """Bucket ``bucket``'s entries: from this session, the cache, or downloaded; verified against ``named``."""
+        """Bucket ``bucket``'s entries, read once a session (:meth:`_bucket_data`)."""
         sha = named["hashes"]["sha256"]
-        if not hasattr(self, "_buckets_read"):
-            self._buckets_read = {}
-        if sha in self._buckets_read:
-            return self._buckets_read[sha]
+        if sha not in self._buckets_read:
+            self._buckets_read[sha] = self._bucket_data(bucket, named)[1]
+        return self._buckets_read[sha]
+
+    def _bucket_data(self, bucket: str, named: dict[str, Any]) -> tuple[bytes, dict[str, int]]:
+        """Bucket ``bucket``'s bytes and entries, from the cache or downloaded, verified against ``named``."""
         cache = Path(self._dir) / snapbins.DIR
-        path = cache / f"{sha}.json"
-        entries = None
+        path = cache / f"{named['hashes']['sha256']}.json"
         with contextlib.suppress(OSError, ValueError), path.open("rb") as f:
-            entries = snapbins.parse(f.read(snapbins.MAX_BUCKET_BYTES + 1), bucket, named)
-        if entries is None:
-            data = self._fetcher.download_bytes(f"{self._metadata_base_url}{snapbins.file_name(sha)}",
-                                                named["length"])
-            try:
-                entries = snapbins.parse(data, bucket, named)
-            except ValueError as exc:
-                raise tuf_exc.RepositoryError(f"snapshot {exc}") from None
-            cache.mkdir(mode=0o700, exist_ok=True)
-            atomic_write(path, data)
-            self._prune(cache)
-        self._buckets_read[sha] = entries
-        return entries
+            data = f.read(snapbins.MAX_BUCKET_BYTES + 1)
+            return data, snapbins.parse(data, bucket, named)
+        data = self._fetcher.download_bytes(f"{self._metadata_base_url}{snapbins.file_name(named['hashes']['sha256'])}",
+                                            named["length"])
+        try:
+            entries = snapbins.parse(data, bucket, named)
+        except ValueError as exc:
+            raise tuf_exc.RepositoryError(f"snapshot {exc}") from None
+        cache.mkdir(mode=0o700, exist_ok=True)
+        atomic_write(path, data)
+        self._prune(cache)
+        return data, entries
 
     def _prune(self, cache: Path) -> None:
         """Drop the cached buckets the trusted snapshot no longer names."""
-        try:
-            table = snapbins.table(self._trusted_set.snapshot.unrecognized_fields) or {}
-        except ValueError:
-            return
-        keep = {f"{named['hashes']['sha256']}.json" for named in table.values()}
+        keep = {f"{named['hashes']['sha256']}.json" for named in (self._table() or {}).values()}
         with contextlib.suppress(OSError), os.scandir(cache) as found:
             for entry in found:
                 if entry.name not in keep:

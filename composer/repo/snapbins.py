@@ -37,6 +37,11 @@ _HEX = frozenset("0123456789abcdef")
 Table = dict[str, dict[str, Any]]   # bucket -> {"length": N, "hashes": {"sha256": H}}
 
 
+def is_sha256(value: object) -> bool:
+    """Whether ``value`` is a sha256 as TUF writes it: 64 lower-case hex digits."""
+    return isinstance(value, str) and len(value) == 64 and set(value) <= _HEX
+
+
 def bucket_of(name: str) -> str:
     """The bucket of role file ``name`` (``ROLE.json``): two hex digits."""
     return hashlib.sha256(name.encode("utf-8")).hexdigest()[:2]
@@ -90,7 +95,7 @@ def table(signed: Mapping[str, Any]) -> Table | None:
         sha = hashes.get("sha256") if isinstance(hashes, dict) else None
         if type(length) is not int or not 0 < length <= MAX_BUCKET_BYTES:
             raise ValueError(f"{where}.length: not a length from 1 to {MAX_BUCKET_BYTES}")
-        if not isinstance(sha, str) or len(sha) != 64 or not set(sha) <= _HEX:
+        if not is_sha256(sha):
             raise ValueError(f"{where}.hashes.sha256: not a lower-case sha256")
         out[bucket] = {"length": length, "hashes": {"sha256": sha}}
     return out

@@ -71,8 +71,7 @@ class SnapshotDoc:
             return None
         length, hashes = entry.get("length"), entry.get("hashes")
         sha = hashes.get("sha256") if isinstance(hashes, dict) else None
-        if type(length) is not int or length < 0 or not isinstance(sha, str) or len(sha) != 64 \
-                or sha.strip("0123456789abcdef"):
+        if type(length) is not int or length < 0 or not snapbins.is_sha256(sha):
             return None
         version = self.listed_version(role)
         return None if version is None else {"version": version, "length": length, "hashes": {"sha256": sha}}
